@@ -1,0 +1,179 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+)
+
+// Transport connects the bot to one chat network.
+type Transport interface {
+	// Network is the configured name of the network; it is the Network of
+	// every Message the transport delivers.
+	Network() string
+	// Run connects and delivers incoming messages to h until ctx is done.
+	// It reconnects on its own; it returns only when ctx is done or the
+	// transport can never work (e.g. the console reached end of input).
+	Run(ctx context.Context, h Handler) error
+	// Send delivers t to the target. It may queue and return before delivery.
+	Send(ctx context.Context, to Target, t Text) error
+	// Rooms lists the rooms announcements go to on this network.
+	Rooms() []string
+}
+
+// Handler receives messages from transports.
+type Handler interface {
+	Handle(ctx context.Context, r *Request)
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, r *Request)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, r *Request) { f(ctx, r) }
+
+// Status is an optional Transport capability: a short, human-readable
+// health state ("connected", "reconnecting in 4s: ping timeout").
+type Status interface {
+	Status() string
+}
+
+// Request is one incoming message together with the means to answer it.
+type Request struct {
+	Message
+	bot *Bot
+	tr  Transport
+}
+
+// Reply sends t to where the message came from. Replies to a message in a
+// room mention nobody; the caller adds mentions as it needs.
+func (r *Request) Reply(ctx context.Context, t Text) error {
+	return r.tr.Send(ctx, r.ReplyTarget(), t)
+}
+
+// Replyf sends a plain formatted reply.
+func (r *Request) Replyf(ctx context.Context, format string, args ...any) error {
+	return r.Reply(ctx, T(fmt.Sprintf(format, args...)))
+}
+
+// Bot is the hub that runs transports and routes their messages to a
+// Handler. Each message is handled on its own goroutine, so one slow command
+// never blocks the others, and a panic in a handler is recovered.
+type Bot struct {
+	log *slog.Logger
+	h   Handler
+
+	mu         sync.Mutex
+	transports []Transport
+	wg         sync.WaitGroup
+}
+
+// New returns a Bot that hands every message to h.
+func New(log *slog.Logger, h Handler) *Bot {
+	return &Bot{log: log.With("component", "bot"), h: h}
+}
+
+// Add registers a transport. Call it before Run.
+func (b *Bot) Add(t Transport) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.transports = append(b.transports, t)
+}
+
+// Transports returns the registered transports.
+func (b *Bot) Transports() []Transport {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Transport(nil), b.transports...)
+}
+
+// ErrEndOfInput is returned by a transport whose input ended for good (the
+// console at end of file). When every transport has ended, Run returns.
+var ErrEndOfInput = errors.New("end of input")
+
+// Run runs every transport until ctx is done or all of them have returned.
+// It waits for handlers still running before it returns. A transport that
+// ends with ErrEndOfInput ends the run of the whole bot once handlers have
+// finished, so piped console input exits at end of file.
+func (b *Bot) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ts := b.Transports()
+	errs := make(chan error, len(ts))
+	for _, t := range ts {
+		go func() {
+			err := t.Run(ctx, HandlerFunc(func(hctx context.Context, r *Request) {
+				r.bot, r.tr = b, t
+				b.dispatch(hctx, r)
+			}))
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrEndOfInput) {
+				b.log.Error("transport stopped", "network", t.Network(), "err", err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range ts {
+		err := <-errs
+		if errors.Is(err, ErrEndOfInput) {
+			b.wg.Wait() // let the last answers out before the others stop
+			cancel()
+			continue
+		}
+		if first == nil && err != nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+	}
+	b.wg.Wait()
+	return first
+}
+
+// dispatch runs the handler for r on its own goroutine, recovering panics.
+// A transport that reports Sequential() == true (the console, reading a
+// script) gets its messages handled one after another, in order.
+func (b *Bot) dispatch(ctx context.Context, r *Request) {
+	b.wg.Add(1)
+	done := make(chan struct{})
+	go func() {
+		defer b.wg.Done()
+		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				b.log.Error("handler panicked", "network", r.Network, "room", r.Room, "text", r.Text, "panic", v, "stack", string(debug.Stack()))
+				_ = r.Reply(ctx, T("Sorry, something went wrong inside me while handling that; it has been logged."))
+			}
+		}()
+		b.h.Handle(ctx, r)
+	}()
+	if wc, ok := r.tr.(interface{ Sequential() bool }); ok && wc.Sequential() {
+		<-done
+	}
+}
+
+// Announce sends t to every announcement room of every transport. A
+// transport that fails does not keep the others from receiving it; the
+// errors are joined.
+func (b *Bot) Announce(ctx context.Context, t Text) error {
+	var errs []error
+	for _, tr := range b.Transports() {
+		for _, room := range tr.Rooms() {
+			if err := tr.Send(ctx, Target{Network: tr.Network(), Room: room}, t); err != nil {
+				errs = append(errs, fmt.Errorf("announce to %s %s: %w", tr.Network(), room, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Send sends t to one target, through the transport that owns its network.
+func (b *Bot) Send(ctx context.Context, to Target, t Text) error {
+	for _, tr := range b.Transports() {
+		if tr.Network() == to.Network {
+			return tr.Send(ctx, to, t)
+		}
+	}
+	return fmt.Errorf("send: no transport for network %q", to.Network)
+}

@@ -1,0 +1,55 @@
+package store
+
+import bolt "go.etcd.io/bbolt"
+
+// Bucket names. Never rename or reuse one: add a new bucket and a migration.
+var (
+	// Meta holds the schema version and other bookkeeping.
+	Meta = []byte("meta")
+	// Audit holds one record per state change, keyed by a sequence number,
+	// written in the same transaction as the change it records.
+	Audit = []byte("audit")
+
+	// Calendar.
+	Windows   = []byte("calendar.windows")   // one-off windows added in chat
+	Cancelled = []byte("calendar.cancelled") // cancellations by window id
+	Claims    = []byte("calendar.claims")    // window id -> claim
+	Queues    = []byte("calendar.queues")    // window id -> patch queue
+	Freezes   = []byte("calendar.freezes")   // freezes added in chat
+	Notices   = []byte("calendar.notices")   // sent reminders/pings, so a restart never repeats one
+	WikiCache = []byte("calendar.wiki")      // last good import of the Deployments page
+
+	// Deploy engine.
+	Deploys    = []byte("deploy.deploys") // deploy id -> deploy state
+	DeployLock = []byte("deploy.lock")    // the one deploy lock
+
+	// Server Admin Log.
+	SALEntries = []byte("sal.entries") // entry id -> entry
+	SALIndex   = []byte("sal.index")   // search index
+	SALOutbox  = []byte("sal.outbox")  // pending wiki / Phabricator writes
+
+	// Transports.
+	MatrixState   = []byte("matrix.state")   // device id, access token, sync token
+	MatrixHandled = []byte("matrix.handled") // recently handled event ids
+)
+
+var keyVersion = []byte("schema_version")
+
+// migrations are run in order, each once, in one transaction with the
+// version bump. Append only; never edit a migration that has shipped.
+var migrations = []func(tx *bolt.Tx) error{
+	// 1: the initial buckets.
+	createBuckets(Audit, Windows, Cancelled, Claims, Queues, Freezes, Notices, WikiCache,
+		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
+}
+
+func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		for _, n := range names {
+			if _, err := tx.CreateBucketIfNotExists(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
