@@ -1,0 +1,373 @@
+// Package config loads jouncebot's one YAML configuration file, strictly:
+// unknown keys, wrong types and impossible values are errors that name the
+// file, the line and the key, and say what is expected. Secrets are never
+// written inline; they are read from a file or an environment variable.
+//
+//	cfg, err := config.Load("jouncebot.yaml")
+//	if err != nil { fmt.Fprintln(os.Stderr, err); os.Exit(2) }
+//
+// Each section's type lives in its own file; the section's validate method
+// reports problems with the path of the offending key, and Load turns that
+// path into a line number.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Bot holds the bot's own settings.
+	Bot Bot `yaml:"bot"`
+	// Networks are the chat networks to join (IRC and Matrix). The console
+	// is always available and needs no entry.
+	Networks []Network `yaml:"networks"`
+	// People maps authenticated identities to people and roles.
+	People []Person `yaml:"people"`
+	// Calendar holds the deployment calendar's settings.
+	Calendar Calendar `yaml:"calendar"`
+	// Windows are the recurring deployment windows.
+	Windows []Window `yaml:"windows"`
+	// Freezes are periods in which deploys are denied.
+	Freezes []Freeze `yaml:"freezes"`
+	// Deploy configures the backport engine.
+	Deploy Deploy `yaml:"deploy"`
+	// SAL configures the Server Admin Log.
+	SAL SAL `yaml:"sal"`
+
+	// File is the path the configuration was loaded from.
+	File string `yaml:"-"`
+	// Dir is the directory relative paths in the file are resolved against.
+	Dir string `yaml:"-"`
+}
+
+// Bot holds the bot's identity and local settings.
+type Bot struct {
+	// Nick is the name people address the bot by ("jouncebot: next").
+	Nick string `yaml:"nick"`
+	// DataDir holds the bbolt database. Relative to the config file.
+	DataDir string `yaml:"data_dir"`
+	// HTTP is the address of the web server (SAL pages, calendar feed); empty
+	// means no web server.
+	HTTP string `yaml:"http"`
+	// BaseURL is the public URL of the web server, used in links in chat.
+	BaseURL string `yaml:"base_url"`
+	// Operators are the console's privileges: the console is a local
+	// operator and acts as this person (by name). Empty means the console
+	// is not identified.
+	ConsolePerson string `yaml:"console_person"`
+}
+
+// Error is one problem found in a configuration file.
+type Error struct {
+	File string
+	Line int
+	Key  string // dotted path, e.g. windows[2].duration
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Errors is every problem found in one file.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Load reads, strictly decodes and validates the file at path, and reads
+// every secret it names.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: "cannot read the configuration file: " + errText(err)}
+	}
+	abs, _ := filepath.Abs(path)
+	return Parse(data, path, filepath.Dir(abs))
+}
+
+// Parse decodes and validates data as the file name says; relative paths
+// are resolved against dir.
+func Parse(data []byte, name, dir string) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: name, Msg: "the file is empty; see config.example.yaml for a complete example"}
+		}
+		return nil, yamlError(name, err)
+	}
+	cfg := &Config{File: name, Dir: dir}
+	if err := decodeStrict(&root, cfg); err != nil {
+		return nil, yamlError(name, err)
+	}
+	cfg.applyDefaults()
+	v := &validator{}
+	cfg.validate(v)
+	if len(v.problems) > 0 {
+		errs := make(Errors, 0, len(v.problems))
+		for _, p := range v.problems {
+			errs = append(errs, &Error{File: name, Line: lineOf(&root, p.path), Key: p.path, Msg: p.msg})
+		}
+		return nil, errs
+	}
+	if err := cfg.resolveSecrets(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeStrict decodes a node into v refusing unknown keys. yaml.v3 only
+// checks known fields through a Decoder, so the node is re-encoded.
+func decodeStrict(n *yaml.Node, v any) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(n); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+// yamlError rewrites yaml's messages ("line 4: field foo not found in type
+// config.Window") into ours.
+func yamlError(file string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		errs := make(Errors, 0, len(te.Errors))
+		for _, m := range te.Errors {
+			errs = append(errs, parseYAMLMessage(file, m))
+		}
+		return errs
+	}
+	return parseYAMLMessage(file, strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func parseYAMLMessage(file, m string) *Error {
+	e := &Error{File: file}
+	if rest, ok := strings.CutPrefix(m, "line "); ok {
+		if num, msg, ok := strings.Cut(rest, ": "); ok {
+			e.Line, _ = strconv.Atoi(num)
+			m = msg
+		}
+	}
+	switch {
+	case strings.HasPrefix(m, "field ") && strings.Contains(m, " not found in type "):
+		key := strings.TrimPrefix(m, "field ")
+		key = key[:strings.Index(key, " not found")]
+		typ := m[strings.LastIndex(m, ".")+1:]
+		e.Key = key
+		e.Msg = fmt.Sprintf("unknown key in %s section; check the spelling against config.example.yaml", strings.ToLower(typ))
+	case strings.HasPrefix(m, "cannot unmarshal "):
+		// cannot unmarshal !!str `abc` into int
+		what := strings.TrimPrefix(m, "cannot unmarshal ")
+		val, typ, _ := strings.Cut(what, " into ")
+		e.Msg = fmt.Sprintf("wrong type: got %s, expected %s", humanTag(val), humanType(typ))
+	default:
+		e.Msg = "malformed YAML: " + m
+	}
+	return e
+}
+
+func humanTag(s string) string {
+	r := strings.NewReplacer("!!str", "a string", "!!int", "a number", "!!map", "a mapping", "!!seq", "a list", "!!bool", "a boolean", "!!float", "a number")
+	return r.Replace(s)
+}
+
+func humanType(s string) string {
+	switch {
+	case strings.HasPrefix(s, "[]"):
+		return "a list"
+	case strings.HasPrefix(s, "map"):
+		return "a mapping"
+	case s == "int" || s == "int64" || s == "uint":
+		return "a whole number"
+	case s == "bool":
+		return "true or false"
+	case s == "time.Duration":
+		return "a duration like 1h or 90m"
+	case s == "time.Time":
+		return "a time like 2026-12-21T00:00:00Z"
+	case s == "string":
+		return "a string"
+	case strings.HasPrefix(s, "config."):
+		return "a mapping (" + strings.ToLower(strings.TrimPrefix(s, "config.")) + ")"
+	}
+	return s
+}
+
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// lineOf finds the line of the key at a dotted path like
+// "windows[2].duration" in the document, or 0.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range splitPath(path) {
+		if idx, err := strconv.Atoi(part); err == nil {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+			continue
+		}
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				line = n.Content[i].Line
+				n = n.Content[i+1]
+				found = true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+func splitPath(p string) []string {
+	p = strings.ReplaceAll(p, "[", ".")
+	p = strings.ReplaceAll(p, "]", "")
+	var out []string
+	for _, s := range strings.Split(p, ".") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// validator collects problems with their key paths.
+type validator struct {
+	problems []problem
+}
+
+type problem struct{ path, msg string }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, problem{path, fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) applyDefaults() {
+	if c.Bot.Nick == "" {
+		c.Bot.Nick = "jouncebot"
+	}
+	if c.Bot.DataDir == "" {
+		c.Bot.DataDir = "data"
+	}
+	if !filepath.IsAbs(c.Bot.DataDir) && c.Dir != "" {
+		c.Bot.DataDir = filepath.Join(c.Dir, c.Bot.DataDir)
+	}
+	c.Calendar.applyDefaults()
+	c.Deploy.applyDefaults()
+	c.SAL.applyDefaults()
+	for i := range c.Networks {
+		c.Networks[i].applyDefaults(c.Bot.Nick)
+	}
+}
+
+func (c *Config) validate(v *validator) {
+	if strings.ContainsAny(c.Bot.Nick, " \t:,") {
+		v.add("bot.nick", "%q is not a usable nick: no spaces, colons or commas", c.Bot.Nick)
+	}
+	seen := map[string]bool{}
+	for i := range c.Networks {
+		n := &c.Networks[i]
+		p := fmt.Sprintf("networks[%d]", i)
+		if seen[n.Name] {
+			v.add(p+".name", "network name %q is used twice; names must be unique", n.Name)
+		}
+		seen[n.Name] = true
+		n.validate(v, p)
+	}
+	c.validatePeople(v)
+	c.Calendar.validate(v, "calendar")
+	names := map[string]bool{}
+	for i := range c.Windows {
+		p := fmt.Sprintf("windows[%d]", i)
+		c.Windows[i].validate(v, p, c)
+		if names[c.Windows[i].Name] {
+			v.add(p+".name", "window name %q is used twice; names must be unique", c.Windows[i].Name)
+		}
+		names[c.Windows[i].Name] = true
+	}
+	for i := range c.Freezes {
+		c.Freezes[i].validate(v, fmt.Sprintf("freezes[%d]", i))
+	}
+	c.Deploy.validate(v, "deploy", c)
+	c.SAL.validate(v, "sal", c)
+	if c.Bot.ConsolePerson != "" && c.PersonByName(c.Bot.ConsolePerson) == nil {
+		v.add("bot.console_person", "%q is not a person in the people list", c.Bot.ConsolePerson)
+	}
+}
+
+// resolveSecrets reads every secret the configuration names.
+func (c *Config) resolveSecrets() error {
+	var errs Errors
+	for _, s := range c.secrets() {
+		if err := s.secret.resolve(c.Dir); err != nil {
+			errs = append(errs, &Error{File: c.File, Key: s.path, Msg: err.Error()})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+type namedSecret struct {
+	path   string
+	secret *Secret
+}
+
+func (c *Config) secrets() []namedSecret {
+	var out []namedSecret
+	for i := range c.Networks {
+		out = append(out, c.Networks[i].secrets(fmt.Sprintf("networks[%d]", i))...)
+	}
+	out = append(out, c.Calendar.secrets("calendar")...)
+	out = append(out, c.Deploy.secrets("deploy")...)
+	out = append(out, c.SAL.secrets("sal")...)
+	return out
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Secret is a password or token, read from a file or an environment
+// variable, never written inline. It never prints its value: String and
+// LogValue both give "[redacted]".
+type Secret struct {
+	// File is a path to a file holding the secret (trailing newline ignored).
+	File string `yaml:"file"`
+	// Env is the name of an environment variable holding the secret.
+	Env string `yaml:"env"`
+
+	value string
+}
+
+// IsSet reports whether the secret is configured.
+func (s *Secret) IsSet() bool { return s != nil && (s.File != "" || s.Env != "") }
+
+// Value returns the secret. It is empty when the secret is not configured.
+func (s *Secret) Value() string {
+	if s == nil {
+		return ""
+	}
+	return s.value
+}
+
+// String hides the value.
+func (s Secret) String() string { return "[redacted]" }
+
+// LogValue hides the value from slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// NewSecret returns a Secret holding v, for tests and embedded defaults.
+func NewSecret(v string) Secret { return Secret{value: v, Env: "(inline)"} }
+
+func (s *Secret) resolve(dir string) error {
+	if s == nil || !s.IsSet() || s.Env == "(inline)" {
+		return nil
+	}
+	switch {
+	case s.File != "" && s.Env != "":
+		return errors.New("give either file or env, not both")
+	case s.File != "":
+		p := s.File
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("cannot read secret file %s: %s; create it or fix the path", p, errText(err))
+		}
+		s.value = strings.TrimRight(string(b), "\r\n")
+		if s.value == "" {
+			return fmt.Errorf("secret file %s is empty", p)
+		}
+	default:
+		v, ok := os.LookupEnv(s.Env)
+		if !ok || v == "" {
+			return fmt.Errorf("environment variable %s is not set; set it to the secret or use file: instead", s.Env)
+		}
+		s.value = v
+	}
+	return nil
+}
