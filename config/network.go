@@ -35,6 +35,10 @@ type Network struct {
 	Password    *Secret  `yaml:"password"`
 	AccessToken *Secret  `yaml:"access_token"`
 	Rooms       []string `yaml:"rooms"`
+	// BridgePuppets are prefixes of user ids that an IRC bridge puppets
+	// (default "@irc_"). The homeserver vouches only that the bridge sent
+	// such a message, not who typed it, so puppets are not identified.
+	BridgePuppets []string `yaml:"bridge_puppets"`
 	// TrustBridgePuppets treats ids matching this prefix (e.g. "@irc_") as
 	// identified. Empty means bridge puppets are never identified.
 	TrustBridgePuppets string `yaml:"trust_bridge_puppets"`
@@ -82,6 +86,9 @@ func (n *Network) applyDefaults(botNick string) {
 				n.SASL.Mechanism = "PLAIN"
 			}
 		}
+	}
+	if n.Type == "matrix" && n.BridgePuppets == nil {
+		n.BridgePuppets = []string{"@irc_"}
 	}
 }
 
@@ -133,6 +140,14 @@ func (n *Network) validate(v *validator, p string) {
 			if !strings.HasPrefix(r, "!") && !strings.HasPrefix(r, "#") {
 				v.add(fmt.Sprintf("%s.rooms[%d]", p, i), "expected a room id (!…) or alias (#…), got %q", r)
 			}
+		}
+		for i, b := range n.BridgePuppets {
+			if !strings.HasPrefix(b, "@") {
+				v.add(fmt.Sprintf("%s.bridge_puppets[%d]", p, i), "expected the start of a Matrix user id like \"@irc_\", got %q", b)
+			}
+		}
+		if t := n.TrustBridgePuppets; t != "" && !strings.HasPrefix(t, "@") {
+			v.add(p+".trust_bridge_puppets", "expected the start of a Matrix user id like \"@irc_\", got %q", t)
 		}
 	default:
 		v.add(p+".type", `expected "irc" or "matrix", got %q`, n.Type)

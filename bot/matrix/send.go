@@ -1,0 +1,182 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/jouncebot/jouncebot/bot"
+)
+
+// outgoing is one queued message. Its transaction id stays the same across
+// retries, so the homeserver stores it once however often it is sent.
+type outgoing struct {
+	room    string // room id or alias
+	content *event.MessageEventContent
+	txnID   string
+	queued  time.Time
+}
+
+// ErrQueueFull is returned by Send when the homeserver has been unreachable
+// long enough for the send queue to fill up.
+var ErrQueueFull = errors.New("the Matrix send queue is full; the homeserver may be down")
+
+// Send renders t as an m.notice and queues it for the room (an id or a
+// configured alias). It returns once the message is queued, waiting at
+// most a few seconds for space, so a homeserver that is down never blocks
+// the caller.
+func (t *Transport) Send(ctx context.Context, to bot.Target, txt bot.Text) error {
+	if to.Network != "" && to.Network != t.Network() {
+		return fmt.Errorf("matrix: target network %q is not %q", to.Network, t.Network())
+	}
+	if !strings.HasPrefix(to.Room, "!") && !strings.HasPrefix(to.Room, "#") {
+		return fmt.Errorf("matrix: %q is not a room id or alias", to.Room)
+	}
+	o := &outgoing{
+		room:    to.Room,
+		content: render(txt),
+		txnID:   fmt.Sprintf("%s.%d", t.txnBase, t.txnSeq.Add(1)),
+		queued:  time.Now(),
+	}
+	select {
+	case t.queue <- o:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(enqueueTimeout)
+	defer timer.Stop()
+	select {
+	case t.queue <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return ErrQueueFull
+	}
+}
+
+// sender delivers the queue in order until sctx is done. When the whole
+// transport stops (ctx done, not just the session), it first sends what is
+// still queued, for at most flushTimeout.
+func (t *Transport) sender(sctx, ctx context.Context, cli *mautrix.Client) {
+	for {
+		o := t.takePending()
+		if o == nil {
+			select {
+			case o = <-t.queue:
+			case <-sctx.Done():
+			}
+		}
+		if o == nil {
+			break
+		}
+		if !t.deliver(sctx, cli, o) {
+			t.setPending(o) // the session ended mid-send; the next one resumes
+			break
+		}
+	}
+	if ctx.Err() == nil {
+		return // only the session ended: keep the queue for the next one
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	for fctx.Err() == nil {
+		o := t.takePending()
+		if o == nil {
+			select {
+			case o = <-t.queue:
+			default:
+				return
+			}
+		}
+		if !t.deliver(fctx, cli, o) {
+			t.log.Warn("stopping with messages not yet sent", "queued", len(t.queue)+1)
+			return
+		}
+	}
+}
+
+func (t *Transport) takePending() *outgoing {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.pending
+	t.pending = nil
+	return o
+}
+
+func (t *Transport) setPending(o *outgoing) {
+	t.mu.Lock()
+	t.pending = o
+	t.mu.Unlock()
+}
+
+// deliver sends o, retrying what may succeed later. It returns false only
+// when ctx ended before o was delivered or given up.
+func (t *Transport) deliver(ctx context.Context, cli *mautrix.Client, o *outgoing) bool {
+	bo := backoff{min: time.Second, max: time.Minute}
+	for {
+		err := t.sendOnce(ctx, cli, o)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d, limited := rateLimited(err, time.Second)
+		switch {
+		case limited:
+			t.log.Debug("rate limited; waiting", "room", o.room, "wait", d)
+		case transient(err) || tokenRejected(err):
+			d = bo.next()
+			t.log.Warn("cannot send; retrying", "room", o.room, "retry_in", d, "err", err)
+		default:
+			t.log.Error("message refused by the homeserver; dropped", "room", o.room, "err", err)
+			return true
+		}
+		if time.Since(o.queued)+d > maxSendAge {
+			t.log.Error("message could not be sent in time; dropped", "room", o.room, "age", time.Since(o.queued).Round(time.Second), "err", err)
+			return true
+		}
+		if !sleep(ctx, d) {
+			return false
+		}
+	}
+}
+
+func (t *Transport) sendOnce(ctx context.Context, cli *mautrix.Client, o *outgoing) error {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	room, err := t.resolve(rctx, cli, o.room)
+	if err != nil {
+		return err
+	}
+	_, err = cli.SendMessageEvent(rctx, room, event.EventMessage, o.content, mautrix.ReqSendEvent{TransactionID: o.txnID})
+	return err
+}
+
+// resolve turns a room alias into its id, remembering the answer.
+func (t *Transport) resolve(ctx context.Context, cli *mautrix.Client, room string) (id.RoomID, error) {
+	if !strings.HasPrefix(room, "#") {
+		return id.RoomID(room), nil
+	}
+	t.mu.Lock()
+	rid, ok := t.aliases[room]
+	t.mu.Unlock()
+	if ok {
+		return rid, nil
+	}
+	resp, err := cli.ResolveAlias(ctx, id.RoomAlias(room))
+	if err != nil {
+		return "", err
+	}
+	t.mu.Lock()
+	t.aliases[room] = resp.RoomID
+	t.mu.Unlock()
+	return resp.RoomID, nil
+}

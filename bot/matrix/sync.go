@@ -1,0 +1,393 @@
+package matrix
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/jouncebot/jouncebot/bot"
+)
+
+// roomInfo is what the transport knows about a joined room's members.
+type roomInfo struct {
+	loaded  bool
+	members map[id.UserID]string // joined member -> display name
+}
+
+// pendingJoin is a room the bot wants to be in but is not yet: a
+// configured room, or an invite it accepted.
+type pendingJoin struct {
+	room    string    // id or alias
+	inviter id.UserID // empty for configured rooms
+	next    time.Time // next attempt
+	bo      backoff
+}
+
+// batch says how to treat the messages of one sync response.
+type batch struct {
+	first   bool      // the first response after start: it holds what was said while the bot was away
+	catchUp bool      // act on those messages anyway
+	start   time.Time // when Run started
+}
+
+func (t *Transport) filter() *mautrix.Filter {
+	return &mautrix.Filter{
+		EventFormat: mautrix.EventFormatClient,
+		AccountData: &mautrix.FilterPart{Types: []event.Type{event.AccountDataDirectChats}},
+		Presence:    &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}},
+		Room: &mautrix.RoomFilter{
+			AccountData: &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}},
+			Ephemeral:   &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}},
+			State:       &mautrix.FilterPart{Types: []event.Type{event.StateMember}},
+			Timeline:    &mautrix.FilterPart{Types: []event.Type{event.EventMessage, event.StateMember}, Limit: 50},
+		},
+	}
+}
+
+// syncLoop syncs until ctx is done or the token is rejected.
+func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Handler, start time.Time) error {
+	var filterID string
+	err := t.retry(ctx, "create the sync filter", func(ctx context.Context) error {
+		resp, err := cli.CreateFilter(ctx, t.filter())
+		if err == nil {
+			filterID = resp.FilterID
+		}
+		return err
+	})
+	if err != nil {
+		if tokenRejected(err) {
+			return errTokenRejected
+		}
+		return err
+	}
+	since, err := t.st.nextBatch()
+	if err != nil {
+		return err
+	}
+	b := batch{first: true, catchUp: t.cfg.Network.CatchUp && since != "", start: start}
+	bo := backoff{min: time.Second, max: time.Minute}
+	for {
+		timeout := syncTimeout
+		if b.first {
+			timeout = 0
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout+requestTimeout)
+		resp, err := cli.FullSyncRequest(rctx, mautrix.ReqSync{Timeout: int(timeout.Milliseconds()), Since: since, FilterID: filterID})
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			if tokenRejected(err) {
+				return errTokenRejected
+			}
+			d, ok := rateLimited(err, time.Second)
+			if !ok {
+				d = bo.next()
+			}
+			if !transient(err) && since != "" {
+				// A token the server no longer understands: start afresh
+				// rather than fail forever; what was said meanwhile is
+				// skipped like history.
+				t.log.Error("sync token refused; starting a fresh sync", "err", err)
+				since, b = "", batch{first: true, start: time.Now()}
+			}
+			t.setStatus("sync failing, retrying in " + d.Round(time.Millisecond).String() + ": " + errorText(err))
+			t.log.Warn("sync failed", "retry_in", d, "err", err)
+			if !sleep(ctx, d) {
+				return ctx.Err()
+			}
+			continue
+		}
+		bo.reset()
+		t.setStatus("connected")
+		t.process(ctx, cli, h, resp, b)
+		if err := t.st.saveNextBatch(resp.NextBatch); err != nil {
+			t.log.Error("cannot save the sync token", "err", err)
+		}
+		since = resp.NextBatch
+		if b.first {
+			b.first = false
+			t.once.Do(func() { close(t.ready) })
+		}
+		t.retryJoins(ctx, cli)
+	}
+}
+
+// process acts on one sync response.
+func (t *Transport) process(ctx context.Context, cli *mautrix.Client, h bot.Handler, resp *mautrix.RespSync, b batch) {
+	for _, ev := range resp.AccountData.Events {
+		if ev.Type.Type == event.AccountDataDirectChats.Type {
+			ev.Type.Class = event.AccountDataEventType
+			if err := ev.Content.ParseRaw(ev.Type); err == nil {
+				if d, ok := ev.Content.Parsed.(*event.DirectChatsEventContent); ok {
+					t.setDirect(*d)
+				}
+			}
+		}
+	}
+	for roomID, inv := range resp.Rooms.Invite {
+		t.onInvite(ctx, cli, roomID, inv)
+	}
+	for roomID := range resp.Rooms.Leave {
+		t.mu.Lock()
+		delete(t.rooms, roomID)
+		t.mu.Unlock()
+		t.log.Info("no longer in room", "room", roomID)
+	}
+	for roomID, room := range resp.Rooms.Join {
+		for _, ev := range room.State.Events {
+			t.trackMember(roomID, ev)
+		}
+		joined := ownJoin(room.Timeline.Events, cli.UserID)
+		for i, ev := range room.Timeline.Events {
+			ev.RoomID = roomID
+			switch {
+			case ev.Type == event.StateMember:
+				t.trackMember(roomID, ev)
+			case i < joined:
+				// History from before the bot joined: never acted on.
+			case ev.Type == event.EventMessage:
+				t.onMessage(ctx, cli, h, ev, b)
+			}
+		}
+	}
+}
+
+// ownJoin returns the index of the bot's own join in a timeline, or 0.
+func ownJoin(evs []*event.Event, self id.UserID) int {
+	at := 0
+	for i, ev := range evs {
+		if ev.Type != event.StateMember || ev.GetStateKey() != self.String() {
+			continue
+		}
+		_ = ev.Content.ParseRaw(ev.Type)
+		if ev.Content.AsMember().Membership != event.MembershipJoin {
+			continue
+		}
+		if prev := ev.Unsigned.PrevContent; prev != nil {
+			_ = prev.ParseRaw(ev.Type)
+			if prev.AsMember().Membership == event.MembershipJoin {
+				continue // a profile change, not a join
+			}
+		}
+		at = i
+	}
+	return at
+}
+
+// trackMember keeps the member list of a loaded room current.
+func (t *Transport) trackMember(room id.RoomID, ev *event.Event) {
+	if ev.Type != event.StateMember || ev.StateKey == nil {
+		return
+	}
+	_ = ev.Content.ParseRaw(ev.Type)
+	m := ev.Content.AsMember()
+	user := id.UserID(*ev.StateKey)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info := t.rooms[room]
+	if info == nil || !info.loaded {
+		return
+	}
+	if m.Membership == event.MembershipJoin {
+		info.members[user] = m.Displayname
+	} else {
+		delete(info.members, user)
+	}
+}
+
+// onMessage turns a text message into a bot.Message for h, at most once.
+func (t *Transport) onMessage(ctx context.Context, cli *mautrix.Client, h bot.Handler, ev *event.Event, b batch) {
+	if ev.Sender == cli.UserID {
+		return
+	}
+	_ = ev.Content.ParseRaw(ev.Type)
+	c := ev.Content.AsMessage()
+	if c.MsgType != event.MsgText || c.NewContent != nil || c.RelatesTo.GetReplaceID() != "" {
+		return // notices (other bots), emotes, media and edits are not commands
+	}
+	sent := time.UnixMilli(ev.Timestamp)
+	if b.first && sent.Before(b.start) && (!b.catchUp || time.Since(sent) > catchUpMaxAge) {
+		return // said while the bot was away
+	}
+	fresh, err := t.st.markHandled(ev.ID.String(), time.Now())
+	if err != nil {
+		t.log.Error("not acting on a message that cannot be recorded as handled", "event", ev.ID, "err", err)
+		return
+	}
+	if !fresh {
+		return
+	}
+	if c.RelatesTo.GetReplyTo() != "" {
+		c.RemoveReplyFallback()
+		c.Body = event.TrimReplyFallbackText(c.Body)
+	}
+	private, nick, ownName := t.roomFacts(ctx, cli, ev.RoomID, ev.Sender)
+	a := addressing{nick: t.cfg.Nick, userID: cli.UserID, names: t.botNames(cli, ownName)}
+	text := c.Body
+	if c.Format == event.FormatHTML {
+		text = a.normalise(c.Body, c.FormattedBody)
+	} else {
+		text = a.normalise(c.Body, "")
+	}
+	h.Handle(ctx, &bot.Request{Message: bot.Message{
+		ID:      ev.ID.String(),
+		Network: t.Network(),
+		Room:    ev.RoomID.String(),
+		Private: private,
+		Nick:    nick,
+		Account: t.account(ev.Sender),
+		Text:    text,
+		Time:    sent,
+	}})
+}
+
+// account is the identity the homeserver vouches for: the user id, except
+// for bridge puppets that are not trusted.
+func (t *Transport) account(u id.UserID) string {
+	s := string(u)
+	n := t.cfg.Network
+	if n.TrustBridgePuppets != "" && strings.HasPrefix(s, n.TrustBridgePuppets) {
+		return s
+	}
+	for _, p := range n.BridgePuppets {
+		if strings.HasPrefix(s, p) {
+			return ""
+		}
+	}
+	return s
+}
+
+func (t *Transport) botNames(cli *mautrix.Client, roomName string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := append([]string{cli.UserID.Localpart(), roomName}, t.names...)
+	return names
+}
+
+// roomFacts says whether room is a direct-message room, the sender's nick
+// there and the bot's own display name there. The member list is fetched
+// once per room and then kept current from the sync.
+func (t *Transport) roomFacts(ctx context.Context, cli *mautrix.Client, room id.RoomID, sender id.UserID) (private bool, nick, own string) {
+	t.mu.Lock()
+	info := t.rooms[room]
+	t.mu.Unlock()
+	if info == nil || !info.loaded {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		resp, err := cli.JoinedMembers(rctx, room)
+		cancel()
+		if err != nil {
+			t.log.Warn("cannot list room members", "room", room, "err", err)
+		} else {
+			info = &roomInfo{loaded: true, members: map[id.UserID]string{}}
+			for u, m := range resp.Joined {
+				info.members[u] = m.DisplayName
+			}
+			t.mu.Lock()
+			t.rooms[room] = info
+			t.mu.Unlock()
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	nick = sender.Localpart()
+	if info != nil {
+		if dn := info.members[sender]; dn != "" {
+			nick = dn
+		}
+		own = info.members[cli.UserID]
+	}
+	private = !t.configured[room] && (t.direct[room] || (info != nil && len(info.members) == 2))
+	return private, nick, own
+}
+
+// onInvite accepts invites from people the config knows and to configured
+// rooms, and rejects the rest, so no invite is left hanging.
+func (t *Transport) onInvite(ctx context.Context, cli *mautrix.Client, room id.RoomID, inv *mautrix.SyncInvitedRoom) {
+	var inviter id.UserID
+	for _, ev := range inv.State.Events {
+		if ev.Type == event.StateMember && ev.GetStateKey() == cli.UserID.String() {
+			inviter = ev.Sender
+		}
+	}
+	t.mu.Lock()
+	configured := t.configured[room]
+	t.mu.Unlock()
+	if who := t.account(inviter); configured || (who != "" && t.cfg.MayInvite(who)) {
+		t.log.Info("accepting invite", "room", room, "inviter", inviter)
+		t.wantJoin(room.String(), inviter)
+		t.retryJoins(ctx, cli)
+		return
+	}
+	t.log.Info("rejecting invite from someone not in the config", "room", room, "inviter", inviter)
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if _, err := cli.LeaveRoom(rctx, room); err != nil {
+		t.log.Warn("cannot reject invite", "room", room, "err", err)
+	}
+}
+
+func (t *Transport) wantJoin(room string, inviter id.UserID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.joins[room]; !ok {
+		t.joins[room] = &pendingJoin{room: room, inviter: inviter, bo: backoff{min: 2 * time.Second, max: 10 * time.Minute}}
+	}
+}
+
+// retryJoins tries the joins that are due. A configured room is retried
+// until it works; an accepted invite that fails for good is rejected.
+func (t *Transport) retryJoins(ctx context.Context, cli *mautrix.Client) {
+	t.mu.Lock()
+	var due []*pendingJoin
+	for _, j := range t.joins {
+		if !time.Now().Before(j.next) {
+			due = append(due, j)
+		}
+	}
+	t.mu.Unlock()
+	for _, j := range due {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		resp, err := cli.JoinRoom(rctx, j.room, nil)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		t.mu.Lock()
+		if err == nil {
+			delete(t.joins, j.room)
+			if strings.HasPrefix(j.room, "#") {
+				t.aliases[j.room] = resp.RoomID
+				t.configured[resp.RoomID] = true
+			}
+			delete(t.rooms, resp.RoomID) // member list fetched afresh
+			t.mu.Unlock()
+			t.log.Info("joined room", "room", j.room, "id", resp.RoomID)
+			continue
+		}
+		d, ok := rateLimited(err, time.Second)
+		if !ok {
+			d = j.bo.next()
+		}
+		giveUp := j.inviter != "" && !transient(err)
+		if giveUp {
+			delete(t.joins, j.room)
+		} else {
+			j.next = time.Now().Add(d)
+		}
+		t.mu.Unlock()
+		if giveUp {
+			t.log.Warn("cannot accept invite; rejecting it", "room", j.room, "err", err)
+			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			_, _ = cli.LeaveRoom(rctx, id.RoomID(j.room))
+			cancel()
+			continue
+		}
+		t.log.Warn("cannot join room; will retry", "room", j.room, "retry_in", d, "err", err)
+	}
+}
