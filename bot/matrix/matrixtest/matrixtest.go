@@ -170,7 +170,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	s.cmd = cmd
 	go func() { cmd.Wait(); logf.Close(); close(s.exited) }()
-	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("matrixtest: end of the dendrite log:\n%s", s.logTail())
+		}
+	})
 	if err := s.waitReady(60 * time.Second); err != nil {
 		t.Fatalf("matrixtest: %v\n%s", err, s.logTail())
 	}

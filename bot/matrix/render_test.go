@@ -1,0 +1,108 @@
+package matrix
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/jouncebot/jouncebot/bot"
+)
+
+func TestRender(t *testing.T) {
+	alice := bot.Person{Name: "Alice", IRCNick: "alice_", MatrixID: "@alice:example.org"}
+	tests := []struct {
+		name     string
+		in       bot.Text
+		body     string
+		html     string
+		mentions []id.UserID
+	}{
+		{"plain", bot.T("hello"), "hello", "hello", nil},
+		{"escaped", bot.T(`<script>&"x"`), `<script>&"x"`, "&lt;script&gt;&amp;&#34;x&#34;", nil},
+		{"bold and code", bot.Join(bot.B("b<"), bot.C("c&")), "b<c&", "<b>b&lt;</b><code>c&amp;</code>", nil},
+		{"link", bot.L("window", "https://w.example/a?b=1&c=2"), "window (https://w.example/a?b=1&c=2)",
+			`<a href="https://w.example/a?b=1&amp;c=2">window</a>`, nil},
+		{"link without label", bot.L("", "https://w.example/"), "https://w.example/", `<a href="https://w.example/">https://w.example/</a>`, nil},
+		{"unsafe link is text", bot.L("x", "javascript:alert(1)"), "x (javascript:alert(1))", "x (javascript:alert(1))", nil},
+		{"mention", bot.Join(bot.M(alice), bot.T(": hi")), "alice_: hi",
+			`<a href="https://matrix.to/#/@alice:example.org">alice_</a>: hi`, []id.UserID{"@alice:example.org"}},
+		{"mention without matrix id", bot.M(bot.Person{Name: "Bob", IRCNick: "bob"}), "bob", "bob", nil},
+		{"mention label escaped", bot.Text{{Kind: bot.Mention, Text: "<b>", Person: alice}}, "<b>",
+			`<a href="https://matrix.to/#/@alice:example.org">&lt;b&gt;</a>`, []id.UserID{"@alice:example.org"}},
+		{"same person twice", bot.Join(bot.M(alice), bot.T(" "), bot.M(alice)), "alice_ alice_",
+			`<a href="https://matrix.to/#/@alice:example.org">alice_</a> <a href="https://matrix.to/#/@alice:example.org">alice_</a>`,
+			[]id.UserID{"@alice:example.org"}},
+		{"newlines", bot.Join(bot.T("a\nb"), bot.B("c\nd")), "a\nbc\nd", "a<br>b<b>c<br>d</b>", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := render(tt.in)
+			want := &event.MessageEventContent{
+				MsgType: event.MsgNotice, Body: tt.body, Format: event.FormatHTML, FormattedBody: tt.html,
+				Mentions: &event.Mentions{UserIDs: tt.mentions},
+			}
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(event.MessageEventContent{})); diff != "" {
+				t.Errorf("render (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNormalise(t *testing.T) {
+	a := addressing{nick: "jouncebot", userID: "@deploybot:example.org", names: []string{"deploybot", "Deploy Bot", ""}}
+	pill := `<a href="https://matrix.to/#/@deploybot:example.org">Deploy Bot</a>`
+	tests := []struct {
+		name, body, html, want string
+	}{
+		{"nick", "jouncebot: next", "", "jouncebot: next"},
+		{"nick comma any case", "JounceBot, next", "", "jouncebot: next"},
+		{"localpart", "deploybot: next", "", "jouncebot: next"},
+		{"display name", "Deploy Bot: now", "", "jouncebot: now"},
+		{"user id", "@deploybot:example.org: next", "", "jouncebot: next"},
+		{"pill", "Deploy Bot: next", pill + ": next", "jouncebot: next"},
+		{"pill without colon", "Deploy Bot next", pill + " next", "jouncebot: next"},
+		{"pill escaped id", "Deploy Bot: next", `<a href="https://matrix.to/#/%40deploybot%3Aexample.org">Deploy Bot</a>: next`, "jouncebot: next"},
+		{"matrix uri pill", "Deploy Bot: next", `<a href="matrix:u/deploybot:example.org">Deploy Bot</a>: next`, "jouncebot: next"},
+		{"pill of someone else", "Alice: next", `<a href="https://matrix.to/#/@alice:example.org">Alice</a>: next`, "Alice: next"},
+		{"pill later in the text", "hey Deploy Bot: next", "hey " + pill + ": next", "hey Deploy Bot: next"},
+		{"name without separator", "jouncebot next", "", "jouncebot next"},
+		{"longer word", "jouncebots: next", "", "jouncebots: next"},
+		{"not addressed", "the deploy is done", "", "the deploy is done"},
+		{"only a name", "jouncebot:", "", "jouncebot: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := a.normalise(tt.body, tt.html); got != tt.want {
+				t.Errorf("normalise(%q, %q) = %q, want %q", tt.body, tt.html, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAccount(t *testing.T) {
+	tests := []struct {
+		name    string
+		puppets []string
+		trust   string
+		user    string
+		want    string
+	}{
+		{"matrix user", []string{"@irc_"}, "", "@alice:example.org", "@alice:example.org"},
+		{"puppet", []string{"@irc_"}, "", "@irc_alice:example.org", ""},
+		{"trusted puppet", []string{"@irc_"}, "@irc_", "@irc_alice:example.org", "@irc_alice:example.org"},
+		{"trusted prefix only", []string{"@irc_", "@_oftc_"}, "@irc_", "@_oftc_alice:oftc.net", ""},
+		{"no puppet prefixes", nil, "", "@irc_alice:example.org", "@irc_alice:example.org"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := &Transport{}
+			tr.cfg.Network.BridgePuppets = tt.puppets
+			tr.cfg.Network.TrustBridgePuppets = tt.trust
+			if got := tr.account(id.UserID(tt.user)); got != tt.want {
+				t.Errorf("account(%s) = %q, want %q", tt.user, got, tt.want)
+			}
+		})
+	}
+}
