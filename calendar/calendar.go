@@ -159,11 +159,19 @@ func Expand(rules []config.Window, from, to time.Time) []Window {
 		// Start far enough back to catch a window that began before from
 		// and is still open.
 		t := from.Add(-r.Duration).Add(-time.Second).In(loc)
+		lastWall := ""
 		for {
 			t = r.Parsed.Next(t)
 			if t.IsZero() || !t.Before(to) {
 				break
 			}
+			// When clocks go back, a local time happens twice and cron
+			// fires at both; a window happens once, at the first.
+			wall := t.Format("2006-01-02 15:04")
+			if wall == lastWall {
+				continue
+			}
+			lastWall = wall
 			start := t.UTC()
 			w := Window{
 				ID:         Slug(r.Name) + "@" + start.Format("2006-01-02T15:04Z"),

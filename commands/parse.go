@@ -100,6 +100,7 @@ func Clean(s string) string {
 		return s
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = stripColours(s)
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t' || r == '\n':
@@ -110,6 +111,45 @@ func Clean(s string) string {
 		return r
 	}, s)
 }
+
+// stripColours removes IRC colour codes with their arguments: ^C followed
+// by up to two digits and optionally a comma and two more, and ^D followed
+// by a hex colour. Other formatting codes are single control bytes that
+// Clean drops anyway.
+func stripColours(s string) string {
+	if !strings.ContainsAny(s, "\x03\x04") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case 0x03:
+			i += digits(s[i+1:], 2, isDigit)
+			if i+2 < len(s) && s[i+1] == ',' && isDigit(s[i+2]) {
+				i += 1 + digits(s[i+2:], 2, isDigit)
+			}
+		case 0x04:
+			i += digits(s[i+1:], 6, isHex)
+			if i+2 < len(s) && s[i+1] == ',' && isHex(s[i+2]) {
+				i += 1 + digits(s[i+2:], 6, isHex)
+			}
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+func digits(s string, max int, ok func(byte) bool) int {
+	n := 0
+	for n < max && n < len(s) && ok(s[n]) {
+		n++
+	}
+	return n
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isHex(c byte) bool   { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func needsCleaning(r rune) bool {
 	return unicode.IsControl(r) || r == '\u200b' || r == '\ufeff'
