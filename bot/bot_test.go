@@ -19,8 +19,8 @@ type script struct {
 	sent []string
 }
 
-func (s *script) Network() string { return "test" }
-func (s *script) Rooms() []string { return []string{"#room"} }
+func (s *script) Network() string  { return "test" }
+func (s *script) Rooms() []string  { return []string{"#room"} }
 func (s *script) Sequential() bool { return s.sequential }
 func (s *script) Run(ctx context.Context, h Handler) error {
 	for i, l := range s.lines {
