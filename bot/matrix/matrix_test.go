@@ -399,3 +399,31 @@ func openDB(t testing.TB, path string) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+func TestBridgePuppets(t *testing.T) {
+	e := newEnv(t)
+	room := e.publicRoom(t)
+	puppet := e.srv.Client(t, e.srv.CreateUser(t, "irc_bob", "bob-password"))
+	if _, err := puppet.JoinRoomByID(context.Background(), room); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		trust string
+		want  string
+	}{
+		{"", ""},
+		{"@irc_", "@irc_bob:localhost"},
+	}
+	for _, tt := range tests {
+		n := e.network(room.String())
+		n.TrustBridgePuppets = tt.trust
+		r := e.start(t, n)
+		send(t, puppet, room, "jouncebot: ping trust="+tt.trust)
+		e.waitReply(t, room, "irc_bob: pong trust="+tt.trust)
+		msgs := r.rec.all()
+		if len(msgs) != 1 || msgs[0].Account != tt.want {
+			t.Errorf("trust_bridge_puppets %q: messages %+v, want one with Account %q", tt.trust, msgs, tt.want)
+		}
+		r.stop()
+	}
+}

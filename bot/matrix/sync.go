@@ -235,7 +235,7 @@ func (t *Transport) onMessage(ctx context.Context, cli *mautrix.Client, h bot.Ha
 	} else {
 		text = a.normalise(c.Body, "")
 	}
-	h.Handle(ctx, &bot.Request{Message: bot.Message{
+	h.Handle(ctx, bot.NewRequest(bot.Message{
 		ID:      ev.ID.String(),
 		Network: t.Network(),
 		Room:    ev.RoomID.String(),
@@ -244,7 +244,7 @@ func (t *Transport) onMessage(ctx context.Context, cli *mautrix.Client, h bot.Ha
 		Account: t.account(ev.Sender),
 		Text:    text,
 		Time:    sent,
-	}})
+	}, t))
 }
 
 // account is the identity the homeserver vouches for: the user id, except
