@@ -212,7 +212,12 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 		err = t.session(ctx, cli, h, start)
 		if errors.Is(err, errTokenRejected) && t.cfg.Network.Password.Value() != "" {
 			t.log.Warn("access token rejected; logging in again")
-			if err := t.st.saveSession(session{}); err != nil {
+			s, err := t.st.loadSession()
+			if err == nil {
+				s.AccessToken = "" // keep the device, so the login reuses it
+				err = t.st.saveSession(s)
+			}
+			if err != nil {
 				return err
 			}
 			continue

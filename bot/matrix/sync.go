@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -50,20 +51,13 @@ func (t *Transport) filter() *mautrix.Filter {
 
 // syncLoop syncs until ctx is done or the token is rejected.
 func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Handler, start time.Time) error {
-	var filterID string
-	err := t.retry(ctx, "create the sync filter", func(ctx context.Context) error {
-		resp, err := cli.CreateFilter(ctx, t.filter())
-		if err == nil {
-			filterID = resp.FilterID
-		}
-		return err
-	})
+	// The filter goes inline with every /sync (the spec allows JSON in
+	// place of a filter id): nothing to create or look up per session.
+	filterJSON, err := json.Marshal(t.filter())
 	if err != nil {
-		if tokenRejected(err) {
-			return errTokenRejected
-		}
 		return err
 	}
+	filterID := string(filterJSON)
 	since, err := t.st.nextBatch()
 	if err != nil {
 		return err

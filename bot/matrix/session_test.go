@@ -1,0 +1,101 @@
+package matrix
+
+import (
+	"context"
+	"testing"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
+)
+
+// logout invalidates an access token, as an admin or a password change
+// would.
+func (e *env) logout(t *testing.T, token string) {
+	t.Helper()
+	cli, err := mautrix.NewClient(e.srv.URL, e.botUser.ID, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Logout(context.Background()); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+}
+
+func TestAccessTokenFromConfig(t *testing.T) {
+	e := newEnv(t)
+	room := e.publicRoom(t)
+	tok := config.NewSecret(e.srv.Client(t, e.botUser).AccessToken)
+	n := e.network(room.String())
+	n.Password, n.AccessToken = nil, &tok
+	e.start(t, n)
+	send(t, e.alice, room, "jouncebot: ping token")
+	e.waitReply(t, room, "alice: pong token")
+}
+
+func TestRejectedTokenLogsInAgainOnTheSameDevice(t *testing.T) {
+	e := newEnv(t)
+	room := e.publicRoom(t)
+	n := e.network(room.String())
+
+	r := e.start(t, n)
+	s1, err := r.tr.st.loadSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Invalidated while running: the sync notices, the transport logs in
+	// again and carries on.
+	e.logout(t, s1.AccessToken)
+	send(t, e.alice, room, "jouncebot: ping after logout")
+	e.waitReply(t, room, "alice: pong after logout")
+	s2, _ := r.tr.st.loadSession()
+	r.stop()
+
+	// Invalidated while stopped: the next start logs in again.
+	e.logout(t, s2.AccessToken)
+	r = e.start(t, n)
+	send(t, e.alice, room, "jouncebot: ping after restart")
+	e.waitReply(t, room, "alice: pong after restart")
+	s3, _ := r.tr.st.loadSession()
+	if s1.DeviceID != s2.DeviceID || s2.DeviceID != s3.DeviceID || s1.AccessToken == s2.AccessToken || s2.AccessToken == s3.AccessToken {
+		t.Errorf("sessions: %s/%t, %s/%t, %s: want one device and new tokens", s1.DeviceID, s1.AccessToken == s2.AccessToken, s2.DeviceID, s2.AccessToken == s3.AccessToken, s3.DeviceID)
+	}
+}
+
+func TestWrongPasswordEndsRun(t *testing.T) {
+	e := newEnv(t)
+	n := e.network()
+	pw := config.NewSecret("wrong")
+	n.Password = &pw
+	tr, err := New(Config{Network: n, DB: openDB(t, e.dbPath)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tr.Run(context.Background(), bot.HandlerFunc(func(context.Context, *bot.Request) {}))
+	want := "matrix: the homeserver refused the login of @deploybot:localhost; check the user_id and password: M_FORBIDDEN: The username or password was incorrect or the account does not exist."
+	if err == nil || err.Error() != want {
+		t.Errorf("Run = %v, want %q", err, want)
+	}
+}
+
+func TestRoomAlias(t *testing.T) {
+	e := newEnv(t)
+	resp, err := e.alice.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "deployments"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := "#deployments:localhost"
+	r := e.start(t, e.network(alias))
+	if got := r.tr.Rooms(); len(got) != 1 || got[0] != alias {
+		t.Fatalf("Rooms() = %v", got)
+	}
+	announce(t, r.tr, id.RoomID(alias), "to the alias")
+	e.waitReply(t, resp.RoomID, "to the alias")
+	send(t, e.alice, resp.RoomID, "jouncebot: ping alias")
+	e.waitReply(t, resp.RoomID, "alice: pong alias")
+	if m := r.rec.all(); len(m) != 1 || m[0].Private || m[0].Room != resp.RoomID.String() {
+		t.Errorf("messages %+v, want one not private in %s", m, resp.RoomID)
+	}
+}
