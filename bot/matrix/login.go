@@ -148,17 +148,6 @@ func (t *Transport) loadProfile(ctx context.Context, cli *mautrix.Client) {
 	}
 }
 
-func (t *Transport) setDirect(d event.DirectChatsEventContent) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.direct = map[id.RoomID]bool{}
-	for _, rooms := range d {
-		for _, r := range rooms {
-			t.direct[r] = true
-		}
-	}
-}
-
 // errorText is a short description of a request error for status lines
 // and user-facing errors: the homeserver's message, without URLs or tokens.
 func errorText(err error) string {

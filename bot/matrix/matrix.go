@@ -31,6 +31,9 @@
 //   - Private: a room is a direct-message room when it is not a configured
 //     room and it is listed in the bot's m.direct account data or has
 //     exactly two joined members.
+//   - Send to a user id ("@alice:example.org") goes to the bot's direct
+//     room with that person (from m.direct), creating and inviting one when
+//     there is none; invites marked is_direct are recorded in m.direct.
 //   - Sending never blocks for long: Send renders the text and queues it
 //     (waiting at most 5 s for space); one goroutine delivers the queue in
 //     order, honouring M_LIMIT_EXCEEDED retry_after_ms and retrying network
@@ -52,6 +55,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -105,7 +109,8 @@ type Transport struct {
 	aliases    map[string]id.RoomID // room alias -> id
 	configured map[id.RoomID]bool   // configured room ids (never private)
 	direct     map[id.RoomID]bool   // rooms in m.direct
-	names      []string             // display names of the bot
+	directOf   event.DirectChatsEventContent
+	names      []string // display names of the bot
 	joins      map[string]*pendingJoin
 }
 
@@ -241,7 +246,7 @@ func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Hand
 	defer cancel()
 	t.loadProfile(sctx, cli)
 	for _, r := range t.cfg.Network.Rooms {
-		t.wantJoin(r, "")
+		t.wantJoin(r, "", false)
 	}
 	t.retryJoins(sctx, cli)
 	return t.syncLoop(sctx, cli, h, start)

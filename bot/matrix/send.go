@@ -27,16 +27,16 @@ type outgoing struct {
 // long enough for the send queue to fill up.
 var ErrQueueFull = errors.New("the Matrix send queue is full; the homeserver may be down")
 
-// Send renders t as an m.notice and queues it for the room (an id or a
-// configured alias). It returns once the message is queued, waiting at
+// Send renders t as an m.notice and queues it for the room: a room id, an
+// alias, or a user id for a direct chat with that person. It returns once the message is queued, waiting at
 // most a few seconds for space, so a homeserver that is down never blocks
 // the caller.
 func (t *Transport) Send(ctx context.Context, to bot.Target, txt bot.Text) error {
 	if to.Network != "" && to.Network != t.Network() {
 		return fmt.Errorf("matrix: target network %q is not %q", to.Network, t.Network())
 	}
-	if !strings.HasPrefix(to.Room, "!") && !strings.HasPrefix(to.Room, "#") {
-		return fmt.Errorf("matrix: %q is not a room id or alias", to.Room)
+	if !strings.HasPrefix(to.Room, "!") && !strings.HasPrefix(to.Room, "#") && !validUserID(id.UserID(to.Room)) {
+		return fmt.Errorf("matrix: %q is not a room id, room alias or user id", to.Room)
 	}
 	o := &outgoing{
 		room:    to.Room,
@@ -160,8 +160,12 @@ func (t *Transport) sendOnce(ctx context.Context, cli *mautrix.Client, o *outgoi
 	return err
 }
 
-// resolve turns a room alias into its id, remembering the answer.
+// resolve turns a room alias into its id, remembering the answer, and a
+// user id into the direct room with them.
 func (t *Transport) resolve(ctx context.Context, cli *mautrix.Client, room string) (id.RoomID, error) {
+	if strings.HasPrefix(room, "@") {
+		return t.directRoom(ctx, cli, id.UserID(room))
+	}
 	if !strings.HasPrefix(room, "#") {
 		return id.RoomID(room), nil
 	}

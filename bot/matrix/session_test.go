@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/config"
 )
 
@@ -98,4 +100,33 @@ func TestRoomAlias(t *testing.T) {
 	if m := r.rec.all(); len(m) != 1 || m[0].Private || m[0].Room != resp.RoomID.String() {
 		t.Errorf("messages %+v, want one not private in %s", m, resp.RoomID)
 	}
+}
+
+func TestSendToUserUsesTheDirectRoom(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, e.network())
+	ctx := context.Background()
+	toAlice := id.RoomID(e.alice.UserID.String())
+	fromBot := func(room id.RoomID, body string) func(*event.Event) bool {
+		return matrixtest.Message(room, e.botUser.ID, func(c *event.MessageEventContent) bool { return c.Body == body })
+	}
+
+	// No direct room yet: the bot opens one and invites alice.
+	announce(t, r.tr, toAlice, "hello alice")
+	dm := e.aliceW.WaitAnyInvite(t)
+	if _, err := e.alice.JoinRoomByID(ctx, dm); err != nil {
+		t.Fatal(err)
+	}
+	e.aliceW.Wait(t, fromBot(dm, "hello alice"))
+	announce(t, r.tr, toAlice, "again")
+	e.aliceW.Wait(t, fromBot(dm, "again"))
+
+	// A direct chat alice opens becomes the one the bot uses.
+	resp, err := e.alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{e.botUser.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.aliceW.Wait(t, matrixtest.Member(resp.RoomID, e.botUser.ID, event.MembershipJoin))
+	announce(t, r.tr, toAlice, "third")
+	e.aliceW.Wait(t, fromBot(resp.RoomID, "third"))
 }

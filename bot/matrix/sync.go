@@ -24,6 +24,7 @@ type roomInfo struct {
 type pendingJoin struct {
 	room    string    // id or alias
 	inviter id.UserID // empty for configured rooms
+	direct  bool      // the invite is for a direct chat with inviter
 	next    time.Time // next attempt
 	bo      backoff
 }
@@ -304,9 +305,12 @@ func (t *Transport) roomFacts(ctx context.Context, cli *mautrix.Client, room id.
 // rooms, and rejects the rest, so no invite is left hanging.
 func (t *Transport) onInvite(ctx context.Context, cli *mautrix.Client, room id.RoomID, inv *mautrix.SyncInvitedRoom) {
 	var inviter id.UserID
+	direct := false
 	for _, ev := range inv.State.Events {
 		if ev.Type == event.StateMember && ev.GetStateKey() == cli.UserID.String() {
 			inviter = ev.Sender
+			_ = ev.Content.ParseRaw(ev.Type)
+			direct = ev.Content.AsMember().IsDirect
 		}
 	}
 	t.mu.Lock()
@@ -314,7 +318,7 @@ func (t *Transport) onInvite(ctx context.Context, cli *mautrix.Client, room id.R
 	t.mu.Unlock()
 	if who := t.account(inviter); configured || (who != "" && t.cfg.MayInvite(who)) {
 		t.log.Info("accepting invite", "room", room, "inviter", inviter)
-		t.wantJoin(room.String(), inviter)
+		t.wantJoin(room.String(), inviter, direct)
 		t.retryJoins(ctx, cli)
 		return
 	}
@@ -326,11 +330,11 @@ func (t *Transport) onInvite(ctx context.Context, cli *mautrix.Client, room id.R
 	}
 }
 
-func (t *Transport) wantJoin(room string, inviter id.UserID) {
+func (t *Transport) wantJoin(room string, inviter id.UserID, direct bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.joins[room]; !ok {
-		t.joins[room] = &pendingJoin{room: room, inviter: inviter, bo: backoff{min: 2 * time.Second, max: 10 * time.Minute}}
+		t.joins[room] = &pendingJoin{room: room, inviter: inviter, direct: direct, bo: backoff{min: 2 * time.Second, max: 10 * time.Minute}}
 	}
 }
 
@@ -362,6 +366,11 @@ func (t *Transport) retryJoins(ctx context.Context, cli *mautrix.Client) {
 			delete(t.rooms, resp.RoomID) // member list fetched afresh
 			t.mu.Unlock()
 			t.log.Info("joined room", "room", j.room, "id", resp.RoomID)
+			if j.direct {
+				if err := t.addDirect(ctx, cli, j.inviter, resp.RoomID); err != nil {
+					t.log.Warn("cannot record the direct chat in m.direct", "room", resp.RoomID, "err", err)
+				}
+			}
 			continue
 		}
 		d, ok := rateLimited(err, time.Second)

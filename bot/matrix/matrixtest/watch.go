@@ -23,6 +23,7 @@ type Watcher struct {
 	events  []*event.Event
 	invites []id.RoomID
 	taken   map[int]bool
+	invited int // invites returned by WaitAnyInvite
 	err     error
 }
 
@@ -147,6 +148,29 @@ func (w *Watcher) WaitInvite(t testing.TB, room id.RoomID) {
 		case <-changed:
 		case <-deadline.C:
 			t.Fatalf("matrixtest: %s was not invited to %s", w.cli.UserID, room)
+		}
+	}
+}
+
+// WaitAnyInvite returns the next invite not returned before.
+func (w *Watcher) WaitAnyInvite(t testing.TB) id.RoomID {
+	t.Helper()
+	deadline := time.NewTimer(DefaultWait)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		if w.invited < len(w.invites) {
+			r := w.invites[w.invited]
+			w.invited++
+			w.mu.Unlock()
+			return r
+		}
+		changed := w.changed
+		w.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("matrixtest: %s was not invited anywhere", w.cli.UserID)
 		}
 	}
 }
