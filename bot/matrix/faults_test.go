@@ -115,7 +115,8 @@ func TestHomeserverDown(t *testing.T) {
 }
 
 func TestSendQueueFull(t *testing.T) {
-	defer func(q int, d, f time.Duration) { queueSize, enqueueTimeout, flushTimeout = q, d, f }(queueSize, enqueueTimeout, flushTimeout)
+	q, d, f := queueSize, enqueueTimeout, flushTimeout
+	t.Cleanup(func() { queueSize, enqueueTimeout, flushTimeout = q, d, f }) // after the transport stopped
 	queueSize, enqueueTimeout, flushTimeout = 2, 200*time.Millisecond, 100*time.Millisecond
 
 	e := newEnv(t)
@@ -136,6 +137,23 @@ func TestSendQueueFull(t *testing.T) {
 	}
 	if !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("Send with a full queue: %v, want ErrQueueFull", err)
+	}
+	// Once a send has failed for want of a homeserver, a full queue is
+	// reported at once: an announcement to every network must not wait on
+	// this one.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		start := time.Now()
+		err := r.tr.Send(context.Background(), bot.Target{Network: "matrix", Room: room.String()}, bot.T("x"))
+		if !errors.Is(err, ErrQueueFull) {
+			t.Fatalf("Send with a full queue: %v, want ErrQueueFull", err)
+		}
+		if time.Since(start) < enqueueTimeout/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Send keeps waiting for a queue nothing drains")
+		}
 	}
 }
 

@@ -137,7 +137,7 @@ func (t *Transport) loadProfile(ctx context.Context, cli *mautrix.Client) {
 	defer cancel()
 	if dn, err := cli.GetOwnDisplayName(rctx); err == nil && dn.DisplayName != "" {
 		t.mu.Lock()
-		t.names = append(t.names, dn.DisplayName)
+		t.names = []string{dn.DisplayName}
 		t.mu.Unlock()
 	}
 	var direct event.DirectChatsEventContent

@@ -99,8 +99,9 @@ type Transport struct {
 	ready chan struct{}
 	once  sync.Once
 
-	txnBase string
-	txnSeq  atomic.Uint64
+	txnBase     string
+	txnSeq      atomic.Uint64
+	unreachable atomic.Bool // the last send failed for want of a homeserver
 
 	mu         sync.Mutex
 	status     string

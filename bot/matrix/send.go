@@ -27,10 +27,16 @@ type outgoing struct {
 // long enough for the send queue to fill up.
 var ErrQueueFull = errors.New("the Matrix send queue is full; the homeserver may be down")
 
+// isRateLimited reports whether err is a rate limit answer.
+func isRateLimited(err error) bool {
+	_, ok := rateLimited(err, 0)
+	return ok
+}
+
 // Send renders t as an m.notice and queues it for the room: a room id, an
 // alias, or a user id for a direct chat with that person. It returns once the message is queued, waiting at
-// most a few seconds for space, so a homeserver that is down never blocks
-// the caller.
+// most a few seconds for space (not at all while the homeserver is
+// unreachable), so a homeserver that is down never blocks the caller.
 func (t *Transport) Send(ctx context.Context, to bot.Target, txt bot.Text) error {
 	if to.Network != "" && to.Network != t.Network() {
 		return fmt.Errorf("matrix: target network %q is not %q", to.Network, t.Network())
@@ -48,6 +54,9 @@ func (t *Transport) Send(ctx context.Context, to bot.Target, txt bot.Text) error
 	case t.queue <- o:
 		return nil
 	default:
+	}
+	if t.unreachable.Load() {
+		return ErrQueueFull // no point waiting: nothing is draining the queue
 	}
 	timer := time.NewTimer(enqueueTimeout)
 	defer timer.Stop()
@@ -122,6 +131,7 @@ func (t *Transport) deliver(ctx context.Context, cli *mautrix.Client, o *outgoin
 	bo := backoff{min: time.Second, max: time.Minute}
 	for {
 		err := t.sendOnce(ctx, cli, o)
+		t.unreachable.Store(err != nil && ctx.Err() == nil && transient(err) && !isRateLimited(err))
 		if err == nil {
 			return true
 		}
