@@ -39,10 +39,17 @@ func (t *Transport) login(ctx context.Context) (*mautrix.Client, error) {
 	}
 	if tok := n.AccessToken.Value(); tok != "" {
 		cli.AccessToken = tok
-		if err := t.whoami(ctx, cli); err != nil {
+		err := t.whoami(ctx, cli)
+		switch {
+		case err == nil:
+			return cli, nil
+		case !errors.Is(err, errTokenRejected):
 			return nil, err
+		case n.Password.Value() == "":
+			return nil, fmt.Errorf("matrix: the homeserver rejected the access_token of %s; give a new one or a password", n.UserID)
 		}
-		return cli, nil
+		t.log.Warn("configured access token rejected; logging in with the password")
+		cli.AccessToken = ""
 	}
 	saved, err := t.st.loadSession()
 	if err != nil {

@@ -212,6 +212,10 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 		t.setStatus("logging in")
 		cli, err := t.login(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				t.setStatus("stopped")
+				return ctx.Err()
+			}
 			t.setStatus("stopped: " + err.Error())
 			return err
 		}
@@ -231,6 +235,9 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 		if ctx.Err() != nil {
 			t.setStatus("stopped")
 			return ctx.Err()
+		}
+		if errors.Is(err, errTokenRejected) {
+			err = fmt.Errorf("matrix: the homeserver rejected the access_token of %s; give a new one or a password", t.cfg.Network.UserID)
 		}
 		t.setStatus("stopped: " + err.Error())
 		return err

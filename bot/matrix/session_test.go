@@ -11,6 +11,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/store"
 )
 
 // logout invalidates an access token, as an admin or a password change
@@ -32,9 +33,34 @@ func TestAccessTokenFromConfig(t *testing.T) {
 	tok := config.NewSecret(e.srv.Client(t, e.botUser).AccessToken)
 	n := e.network(room.String())
 	n.Password, n.AccessToken = nil, &tok
-	e.start(t, n)
+	r := e.start(t, n)
 	send(t, e.alice, room, "jouncebot: ping token")
 	e.waitReply(t, room, "alice: pong token")
+	r.stop()
+
+	// A configured token that no longer works: without a password, Run
+	// says so; with one, it logs in with the password.
+	e.logout(t, tok.Value())
+	db, err := store.Open(e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(Config{Network: n, DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tr.Run(context.Background(), bot.HandlerFunc(func(context.Context, *bot.Request) {}))
+	want := "matrix: the homeserver rejected the access_token of @deploybot:localhost; give a new one or a password"
+	if err == nil || err.Error() != want {
+		t.Errorf("Run = %v, want %q", err, want)
+	}
+	db.Close()
+
+	pw := config.NewSecret(e.botUser.Password)
+	n.Password = &pw
+	e.start(t, n)
+	send(t, e.alice, room, "jouncebot: ping password")
+	e.waitReply(t, room, "alice: pong password")
 }
 
 func TestRejectedTokenLogsInAgainOnTheSameDevice(t *testing.T) {
