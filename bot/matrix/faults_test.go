@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -194,4 +197,56 @@ func TestStopsPromptlyWhileHomeserverUnreachable(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Run took %s to stop", d)
 	}
+}
+
+// dendrite's own rate limiting (one join per 300 ms): the transport waits
+// out retry_after_ms and gets into both rooms.
+func TestRealRateLimits(t *testing.T) {
+	e := newEnv(t, matrixtest.WithRateLimit(1, 300*time.Millisecond))
+	var rooms []id.RoomID
+	for range 2 {
+		err := matrixtest.WaitOutLimits(context.Background(), func() error {
+			resp, err := e.alice.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{Preset: "public_chat"})
+			if err == nil {
+				rooms = append(rooms, resp.RoomID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := &syncBuffer{}
+	e.log = slog.New(slog.NewTextHandler(logs, nil))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("transport log:\n%s", logs)
+		}
+	})
+	e.start(t, e.network(rooms[0].String(), rooms[1].String()))
+	for _, room := range rooms {
+		e.aliceW.Wait(t, matrixtest.Member(room, e.botUser.ID, event.MembershipJoin))
+	}
+	send(t, e.alice, rooms[1], "jouncebot: ping limited")
+	e.waitReply(t, rooms[1], "alice: pong limited")
+	if !strings.Contains(logs.String(), "M_LIMIT_EXCEEDED") {
+		t.Errorf("the transport was never rate limited; the test proves nothing:\n%s", logs)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

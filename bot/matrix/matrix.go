@@ -113,6 +113,7 @@ type Transport struct {
 	directOf   event.DirectChatsEventContent
 	names      []string // display names of the bot
 	joins      map[string]*pendingJoin
+	joinWake   chan struct{}
 }
 
 // New returns a transport for the network. It does not connect: Run does.
@@ -153,6 +154,7 @@ func New(c Config) (*Transport, error) {
 		configured: map[id.RoomID]bool{},
 		direct:     map[id.RoomID]bool{},
 		joins:      map[string]*pendingJoin{},
+		joinWake:   make(chan struct{}, 1),
 	}
 	for _, r := range n.Rooms {
 		if strings.HasPrefix(r, "!") {
@@ -256,6 +258,7 @@ func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Hand
 	for _, r := range t.cfg.Network.Rooms {
 		t.wantJoin(r, "", false)
 	}
-	t.retryJoins(sctx, cli)
+	t.retryJoins(sctx, cli) // before the first sync, so Ready means joined
+	wg.Go(func() { t.joiner(sctx, cli) })
 	return t.syncLoop(sctx, cli, h, start)
 }

@@ -32,6 +32,7 @@ type env struct {
 	mallory  *mautrix.Client
 	dbPath   string
 	allowed  map[string]bool
+	log      *slog.Logger // the transport's log; testLog when nil
 	handlers sync.WaitGroup
 }
 
@@ -72,7 +73,11 @@ func (e *env) start(t *testing.T, n config.Network) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := New(Config{Network: n, Nick: "jouncebot", DB: db, MayInvite: func(u string) bool { return e.allowed[u] }, Log: testLog(t)})
+	log := e.log
+	if log == nil {
+		log = testLog(t)
+	}
+	tr, err := New(Config{Network: n, Nick: "jouncebot", DB: db, MayInvite: func(u string) bool { return e.allowed[u] }, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,26 +281,35 @@ func TestDirectMessageIsPrivate(t *testing.T) {
 	}
 }
 
+// Invites arrive together on a server that allows the bot one join or
+// leave per 300 ms: the stranger's is rejected and alice's accepted, each
+// retried after retry_after_ms as needed.
 func TestInvites(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, matrixtest.WithRateLimit(1, 300*time.Millisecond))
 	e.start(t, e.network())
 	ctx := context.Background()
 	malloryW := matrixtest.Watch(t, e.mallory)
-
-	strange, err := e.mallory.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{e.botUser.ID}})
-	if err != nil {
-		t.Fatal(err)
+	invite := func(cli *mautrix.Client) id.RoomID {
+		t.Helper()
+		var room id.RoomID
+		err := matrixtest.WaitOutLimits(ctx, func() error {
+			resp, err := cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{e.botUser.ID}})
+			if err == nil {
+				room = resp.RoomID
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return room
 	}
+	strange, friendly := invite(e.mallory), invite(e.alice)
+
 	// The stranger's invite is rejected, not left pending.
-	malloryW.Wait(t, matrixtest.Member(strange.RoomID, e.botUser.ID, event.MembershipLeave))
-
-	friendly, err := e.alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{e.botUser.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.aliceW.Wait(t, matrixtest.Member(friendly.RoomID, e.botUser.ID, event.MembershipJoin))
-
-	members, err := e.mallory.JoinedMembers(ctx, strange.RoomID)
+	malloryW.Wait(t, matrixtest.Member(strange, e.botUser.ID, event.MembershipLeave))
+	e.aliceW.Wait(t, matrixtest.Member(friendly, e.botUser.ID, event.MembershipJoin))
+	members, err := e.mallory.JoinedMembers(ctx, strange)
 	if err != nil {
 		t.Fatal(err)
 	}

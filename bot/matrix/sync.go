@@ -25,6 +25,7 @@ type pendingJoin struct {
 	room    string    // id or alias
 	inviter id.UserID // empty for configured rooms
 	direct  bool      // the invite is for a direct chat with inviter
+	leave   bool      // reject the invite instead
 	next    time.Time // next attempt
 	bo      backoff
 }
@@ -109,7 +110,6 @@ func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Han
 			b.first = false
 			t.once.Do(func() { close(t.ready) })
 		}
-		t.retryJoins(ctx, cli)
 	}
 }
 
@@ -126,7 +126,7 @@ func (t *Transport) process(ctx context.Context, cli *mautrix.Client, h bot.Hand
 		}
 	}
 	for roomID, inv := range resp.Rooms.Invite {
-		t.onInvite(ctx, cli, roomID, inv)
+		t.onInvite(cli, roomID, inv)
 	}
 	for roomID := range resp.Rooms.Leave {
 		t.mu.Lock()
@@ -303,7 +303,7 @@ func (t *Transport) roomFacts(ctx context.Context, cli *mautrix.Client, room id.
 
 // onInvite accepts invites from people the config knows and to configured
 // rooms, and rejects the rest, so no invite is left hanging.
-func (t *Transport) onInvite(ctx context.Context, cli *mautrix.Client, room id.RoomID, inv *mautrix.SyncInvitedRoom) {
+func (t *Transport) onInvite(cli *mautrix.Client, room id.RoomID, inv *mautrix.SyncInvitedRoom) {
 	var inviter id.UserID
 	direct := false
 	for _, ev := range inv.State.Events {
@@ -319,27 +319,56 @@ func (t *Transport) onInvite(ctx context.Context, cli *mautrix.Client, room id.R
 	if who := t.account(inviter); configured || (who != "" && t.cfg.MayInvite(who)) {
 		t.log.Info("accepting invite", "room", room, "inviter", inviter)
 		t.wantJoin(room.String(), inviter, direct)
-		t.retryJoins(ctx, cli)
 		return
 	}
 	t.log.Info("rejecting invite from someone not in the config", "room", room, "inviter", inviter)
-	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	if _, err := cli.LeaveRoom(rctx, room); err != nil {
-		t.log.Warn("cannot reject invite", "room", room, "err", err)
-	}
+	t.want(&pendingJoin{room: room.String(), inviter: inviter, leave: true})
 }
 
+// wantJoin adds a room to join and wakes the joiner.
 func (t *Transport) wantJoin(room string, inviter id.UserID, direct bool) {
+	t.want(&pendingJoin{room: room, inviter: inviter, direct: direct})
+}
+
+func (t *Transport) want(j *pendingJoin) {
+	j.bo = backoff{min: 2 * time.Second, max: 10 * time.Minute}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.joins[room]; !ok {
-		t.joins[room] = &pendingJoin{room: room, inviter: inviter, direct: direct, bo: backoff{min: 2 * time.Second, max: 10 * time.Minute}}
+	if _, ok := t.joins[j.room]; !ok {
+		t.joins[j.room] = j
+	}
+	t.mu.Unlock()
+	select {
+	case t.joinWake <- struct{}{}:
+	default:
 	}
 }
 
-// retryJoins tries the joins that are due. A configured room is retried
-// until it works; an accepted invite that fails for good is rejected.
+// joiner makes the pending joins as they fall due, until ctx is done.
+func (t *Transport) joiner(ctx context.Context, cli *mautrix.Client) {
+	for {
+		t.retryJoins(ctx, cli)
+		wait := time.Hour
+		t.mu.Lock()
+		for _, j := range t.joins {
+			wait = min(wait, time.Until(j.next))
+		}
+		t.mu.Unlock()
+		timer := time.NewTimer(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-t.joinWake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// retryJoins makes the joins (and invite rejections) that are due. A
+// configured room is retried until it works; an accepted invite that
+// cannot be joined is rejected; a rejection is retried while the failure
+// is transient. So no invite is left hanging.
 func (t *Transport) retryJoins(ctx context.Context, cli *mautrix.Client) {
 	t.mu.Lock()
 	var due []*pendingJoin
@@ -350,47 +379,64 @@ func (t *Transport) retryJoins(ctx context.Context, cli *mautrix.Client) {
 	}
 	t.mu.Unlock()
 	for _, j := range due {
+		var roomID id.RoomID
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		resp, err := cli.JoinRoom(rctx, j.room, nil)
+		var err error
+		if j.leave {
+			_, err = cli.LeaveRoom(rctx, id.RoomID(j.room))
+		} else {
+			var resp *mautrix.RespJoinRoom
+			if resp, err = cli.JoinRoom(rctx, j.room, nil); err == nil {
+				roomID = resp.RoomID
+			}
+		}
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		t.mu.Lock()
 		if err == nil {
-			delete(t.joins, j.room)
-			if strings.HasPrefix(j.room, "#") {
-				t.aliases[j.room] = resp.RoomID
-				t.configured[resp.RoomID] = true
-			}
-			delete(t.rooms, resp.RoomID) // member list fetched afresh
-			t.mu.Unlock()
-			t.log.Info("joined room", "room", j.room, "id", resp.RoomID)
-			if j.direct {
-				if err := t.addDirect(ctx, cli, j.inviter, resp.RoomID); err != nil {
-					t.log.Warn("cannot record the direct chat in m.direct", "room", resp.RoomID, "err", err)
-				}
-			}
+			t.joined(ctx, cli, j, roomID)
 			continue
 		}
 		d, ok := rateLimited(err, time.Second)
 		if !ok {
 			d = j.bo.next()
 		}
-		giveUp := j.inviter != "" && !transient(err)
-		if giveUp {
-			delete(t.joins, j.room)
-		} else {
+		t.mu.Lock()
+		switch {
+		case transient(err) || (!j.leave && j.inviter == ""):
 			j.next = time.Now().Add(d)
+			t.log.Warn("cannot join or leave room; will retry", "room", j.room, "leave", j.leave, "retry_in", d, "err", err)
+		case j.leave:
+			delete(t.joins, j.room)
+			t.log.Warn("cannot reject invite", "room", j.room, "err", err)
+		default:
+			j.leave, j.next = true, time.Time{}
+			t.log.Warn("cannot accept invite; rejecting it", "room", j.room, "err", err)
 		}
 		t.mu.Unlock()
-		if giveUp {
-			t.log.Warn("cannot accept invite; rejecting it", "room", j.room, "err", err)
-			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-			_, _ = cli.LeaveRoom(rctx, id.RoomID(j.room))
-			cancel()
-			continue
+	}
+}
+
+// joined records a join or rejection that worked.
+func (t *Transport) joined(ctx context.Context, cli *mautrix.Client, j *pendingJoin, roomID id.RoomID) {
+	t.mu.Lock()
+	delete(t.joins, j.room)
+	if j.leave {
+		t.mu.Unlock()
+		t.log.Info("rejected invite", "room", j.room)
+		return
+	}
+	if strings.HasPrefix(j.room, "#") {
+		t.aliases[j.room] = roomID
+		t.configured[roomID] = true
+	}
+	delete(t.rooms, roomID) // member list fetched afresh
+	t.mu.Unlock()
+	t.log.Info("joined room", "room", j.room, "id", roomID)
+	if j.direct {
+		if err := t.addDirect(ctx, cli, j.inviter, roomID); err != nil {
+			t.log.Warn("cannot record the direct chat in m.direct", "room", roomID, "err", err)
 		}
-		t.log.Warn("cannot join room; will retry", "room", j.room, "retry_in", d, "err", err)
 	}
 }

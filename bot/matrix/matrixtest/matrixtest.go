@@ -38,7 +38,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,8 +63,6 @@ type Server struct {
 	secret string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	mu     sync.Mutex
-	users  map[string]User
 }
 
 // User is an account on the server.
@@ -154,7 +151,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	bins := need(t)
 	dir := t.TempDir()
-	s := &Server{ServerName: "localhost", Dir: dir, secret: randomHex(16), exited: make(chan struct{}), users: map[string]User{}}
+	s := &Server{ServerName: "localhost", Dir: dir, secret: randomHex(16), exited: make(chan struct{})}
 	cfgFile, err := s.writeConfig(bins["generate-config"], set)
 	if err != nil {
 		t.Fatalf("matrixtest: %v", err)
@@ -328,15 +325,12 @@ func (s *Server) CreateUser(t testing.TB, name, password string) User {
 	if err != nil {
 		t.Fatalf("matrixtest: create user %s: %v", name, err)
 	}
-	u := User{ID: s.UserID(name), Name: name, Password: password}
-	s.mu.Lock()
-	s.users[name] = u
-	s.mu.Unlock()
-	return u
+	return User{ID: s.UserID(name), Name: name, Password: password}
 }
 
-// Client logs u in (a new device) and returns the client. Its HTTP calls
-// are not retried, so tests see errors at once.
+// Client logs u in (a new device) and returns the client. The login waits
+// out rate limits; the client's own HTTP calls are not retried, so tests
+// see errors at once.
 func (s *Server) Client(t testing.TB, u User) *mautrix.Client {
 	t.Helper()
 	cli, err := mautrix.NewClient(s.URL, "", "")
@@ -345,11 +339,14 @@ func (s *Server) Client(t testing.TB, u User) *mautrix.Client {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = cli.Login(ctx, &mautrix.ReqLogin{
-		Type:             mautrix.AuthTypePassword,
-		Identifier:       mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: u.Name},
-		Password:         u.Password,
-		StoreCredentials: true,
+	err = WaitOutLimits(ctx, func() error {
+		_, err := cli.Login(ctx, &mautrix.ReqLogin{
+			Type:             mautrix.AuthTypePassword,
+			Identifier:       mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: u.Name},
+			Password:         u.Password,
+			StoreCredentials: true,
+		})
+		return err
 	})
 	if err != nil {
 		t.Fatalf("matrixtest: log in %s: %v", u.Name, err)
@@ -379,4 +376,22 @@ func (s *Server) shield() *httptest.Server {
 		defer cancel()
 		rp.ServeHTTP(w, r.WithContext(ctx))
 	}))
+}
+
+// WaitOutLimits calls f until it does not fail with M_LIMIT_EXCEEDED,
+// waiting retry_after_ms between calls, for servers started WithRateLimit.
+func WaitOutLimits(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		var he mautrix.HTTPError
+		if !errors.Is(err, mautrix.MLimitExceeded) || !errors.As(err, &he) || he.RespError == nil {
+			return err
+		}
+		ms, _ := he.RespError.ExtraData["retry_after_ms"].(float64)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(ms)*time.Millisecond + 10*time.Millisecond):
+		}
+	}
 }
