@@ -13,13 +13,22 @@
 //
 //   - Sessions: the first start logs in with the password (or uses the
 //     configured access token); the device id and token are kept in the
-//     matrix.state bucket, so a restart reuses the device.
+//     matrix.state bucket, so a restart reuses the device. A token the
+//     homeserver stops accepting is replaced by a new password login on
+//     the same device.
+//   - Rooms: the configured rooms (ids or aliases) are joined at start and
+//     retried until joined. Invites from people in the config, and to
+//     configured rooms, are accepted; all others are rejected, so no invite
+//     is left hanging.
 //   - No replays: the sync token is saved after every sync response, and
 //     every event acted on is recorded in matrix.handled (for a week) before
 //     the handler sees it, so a restart never runs a command twice.
 //     Messages sent while the bot was stopped are skipped, unless the
 //     network has catch_up: true; then those up to a day old are handled.
 //     History the bot sees when it joins a room is never acted on.
+//   - Messages: every m.text from someone else becomes a bot.Message
+//     (reply fallbacks stripped); notices (other bots), emotes, media and
+//     edits never do.
 //   - Addressing: a message beginning with a mention pill of the bot, or
 //     with the bot's nick, localpart, display name or user id followed by
 //     ":" or ",", is delivered as "<nick>: rest", the form the commands
@@ -31,14 +40,23 @@
 //   - Private: a room is a direct-message room when it is not a configured
 //     room and it is listed in the bot's m.direct account data or has
 //     exactly two joined members.
+//   - Replies are m.notice with a plain body, an HTML formatted_body and
+//     m.mentions for every bot.Mention with a Matrix id (see render).
 //   - Send to a user id ("@alice:example.org") goes to the bot's direct
 //     room with that person (from m.direct), creating and inviting one when
 //     there is none; invites marked is_direct are recorded in m.direct.
-//   - Sending never blocks for long: Send renders the text and queues it
-//     (waiting at most 5 s for space); one goroutine delivers the queue in
-//     order, honouring M_LIMIT_EXCEEDED retry_after_ms and retrying network
-//     and server errors with the same transaction id (so a retry never
-//     duplicates a message) for up to 10 minutes.
+//   - Sending never blocks for long: Send renders the text and queues it,
+//     waiting at most 5 s for space, and not at all while the homeserver is
+//     unreachable (ErrQueueFull). One goroutine delivers the queue in order,
+//     honouring M_LIMIT_EXCEEDED retry_after_ms and retrying network and
+//     server errors with the same transaction id (so a retry never
+//     duplicates a message) for up to 10 minutes. On stop it sends what is
+//     queued for up to 3 s.
+//
+// Concurrency: Run owns three goroutines per login — the sync loop (which
+// calls the handler), the sender and the joiner — and waits for them
+// before it returns. Send, Rooms, Status and Ready are safe to call from
+// any goroutine, before, during or after Run.
 //
 // End-to-end encryption is not supported; a network with encryption: true
 // is refused by New.
