@@ -53,9 +53,9 @@
 //     duplicates a message) for up to 10 minutes. On stop it sends what is
 //     queued for up to 3 s.
 //
-// Concurrency: Run owns three goroutines per login — the sync loop (which
-// calls the handler), the sender and the joiner — and waits for them
-// before it returns. Send, Rooms, Status and Ready are safe to call from
+// Concurrency: per login, Run syncs in its own goroutine (and calls the
+// handler there) and owns two more, the sender and the joiner; it waits for
+// them before it returns. Send, Rooms, Status and Ready are safe to call from
 // any goroutine, before, during or after Run.
 //
 // End-to-end encryption is not supported; a network with encryption: true
@@ -227,7 +227,7 @@ var errTokenRejected = errors.New("the homeserver rejected the access token")
 // done. It retries unreachable homeservers on its own; it returns early
 // only when the login is refused for good (wrong password, foreign token).
 func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
-	start := time.Now()
+	resumed := false
 	for {
 		t.setStatus("logging in")
 		cli, err := t.login(ctx)
@@ -239,7 +239,8 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 			t.setStatus("stopped: " + err.Error())
 			return err
 		}
-		err = t.session(ctx, cli, h, start)
+		err = t.session(ctx, cli, h, resumed)
+		resumed = true
 		if errors.Is(err, errTokenRejected) && t.cfg.Network.Password.Value() != "" {
 			t.log.Warn("access token rejected; logging in again")
 			s, err := t.st.loadSession()
@@ -265,7 +266,7 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 }
 
 // session runs the sender and the sync loop with one login.
-func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Handler, start time.Time) error {
+func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Handler, resumed bool) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -278,5 +279,5 @@ func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Hand
 	}
 	t.retryJoins(sctx, cli) // before the first sync, so Ready means joined
 	wg.Go(func() { t.joiner(sctx, cli) })
-	return t.syncLoop(sctx, cli, h, start)
+	return t.syncLoop(sctx, cli, h, resumed)
 }

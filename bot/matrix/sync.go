@@ -32,9 +32,12 @@ type pendingJoin struct {
 
 // batch says how to treat the messages of one sync response.
 type batch struct {
-	first   bool      // the first response after start: it holds what was said while the bot was away
-	catchUp bool      // act on those messages anyway
-	start   time.Time // when Run started
+	// first is the first response of a login: it holds what was said
+	// since the last saved sync token, i.e. while the bot was away. It is
+	// acted on only with catchUp. The clock plays no part, so a homeserver
+	// whose clock is ahead cannot make old commands look new.
+	first   bool
+	catchUp bool
 }
 
 func (t *Transport) filter() *mautrix.Filter {
@@ -52,7 +55,9 @@ func (t *Transport) filter() *mautrix.Filter {
 }
 
 // syncLoop syncs until ctx is done or the token is rejected.
-func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Handler, start time.Time) error {
+// resumed is true after a re-login during Run: what was said meanwhile was
+// said while the bot was up, so it is handled like catch-up.
+func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Handler, resumed bool) error {
 	// The filter goes inline with every /sync (the spec allows JSON in
 	// place of a filter id): nothing to create or look up per session.
 	filterJSON, err := json.Marshal(t.filter())
@@ -64,7 +69,7 @@ func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Han
 	if err != nil {
 		return err
 	}
-	b := batch{first: true, catchUp: t.cfg.Network.CatchUp && since != "", start: start}
+	b := batch{first: true, catchUp: since != "" && (t.cfg.Network.CatchUp || resumed)}
 	bo := backoff{min: time.Second, max: time.Minute}
 	for {
 		timeout := syncTimeout
@@ -90,7 +95,7 @@ func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Han
 				// rather than fail forever; what was said meanwhile is
 				// skipped like history.
 				t.log.Error("sync token refused; starting a fresh sync", "err", err)
-				since, b = "", batch{first: true, start: time.Now()}
+				since, b = "", batch{first: true}
 			}
 			t.setStatus("sync failing, retrying in " + d.Round(time.Millisecond).String() + ": " + errorText(err))
 			t.log.Warn("sync failed", "retry_in", d, "err", err)
@@ -207,7 +212,7 @@ func (t *Transport) onMessage(ctx context.Context, cli *mautrix.Client, h bot.Ha
 		return // notices (other bots), emotes, media and edits are not commands
 	}
 	sent := time.UnixMilli(ev.Timestamp)
-	if b.first && sent.Before(b.start) && (!b.catchUp || time.Since(sent) > catchUpMaxAge) {
+	if b.first && (!b.catchUp || time.Since(sent) > catchUpMaxAge) {
 		return // said while the bot was away
 	}
 	fresh, err := t.st.markHandled(ev.ID.String(), time.Now())
