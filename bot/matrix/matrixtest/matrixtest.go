@@ -38,6 +38,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ type Server struct {
 	Dir string
 
 	secret string
+	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
@@ -151,30 +153,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	bins := need(t)
 	dir := t.TempDir()
-	s := &Server{ServerName: "localhost", Dir: dir, secret: randomHex(16), exited: make(chan struct{})}
+	s := &Server{ServerName: "localhost", Dir: dir, secret: randomHex(16)}
 	cfgFile, err := s.writeConfig(bins["generate-config"], set)
 	if err != nil {
 		t.Fatalf("matrixtest: %v", err)
 	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatalf("matrixtest: %v", err)
-	}
-	s.DendriteURL = "http://127.0.0.1:" + port
-	logf, err := os.Create(filepath.Join(dir, "dendrite.out"))
-	if err != nil {
-		t.Fatalf("matrixtest: %v", err)
-	}
-	cmd := exec.Command(bins["dendrite"], "--config", cfgFile, "--http-bind-address", "127.0.0.1:"+port)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("matrixtest: start dendrite: %v", err)
-	}
-	s.cmd = cmd
-	go func() { cmd.Wait(); logf.Close(); close(s.exited) }()
 	shield := s.shield()
 	s.URL = shield.URL
 	t.Cleanup(func() {
@@ -184,18 +167,57 @@ func Start(t testing.TB, opts ...Option) *Server {
 			t.Logf("matrixtest: end of the dendrite log:\n%s", s.logTail())
 		}
 	})
-	if err := s.waitReady(60 * time.Second); err != nil {
-		t.Fatalf("matrixtest: %v\n%s", err, s.logTail())
+	// The free port can be taken before dendrite binds it: try again.
+	for attempt := 1; ; attempt++ {
+		err := s.launch(bins["dendrite"], cfgFile)
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, errExited) || attempt == 3 {
+			t.Fatalf("matrixtest: %v\n%s", err, s.logTail())
+		}
 	}
-	return s
+}
+
+var errExited = errors.New("dendrite exited during start")
+
+// launch starts dendrite on a free port and waits until it answers.
+func (s *Server) launch(dendrite, cfgFile string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.DendriteURL = "http://127.0.0.1:" + port
+	logf, err := os.OpenFile(filepath.Join(s.Dir, "dendrite.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(dendrite, "--config", cfgFile, "--http-bind-address", "127.0.0.1:"+port)
+	cmd.Dir = s.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start dendrite: %w", err)
+	}
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	go func() { cmd.Wait(); logf.Close(); close(exited) }()
+	return s.waitReady(60 * time.Second)
 }
 
 // stop kills dendrite and waits for it.
 func (s *Server) stop() {
-	if s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
 	}
-	<-s.exited
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
 }
 
 // Stop stops the server before the test ends, e.g. to test a homeserver
@@ -215,7 +237,7 @@ func (s *Server) waitReady(limit time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.exited:
-			return errors.New("dendrite exited during start")
+			return errExited
 		default:
 		}
 		resp, err := http.Get(s.DendriteURL + "/_matrix/client/versions")
