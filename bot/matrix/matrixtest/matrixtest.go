@@ -187,7 +187,9 @@ func (s *Server) launch(dendrite, cfgFile string) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.DendriteURL = "http://127.0.0.1:" + port
+	s.mu.Unlock()
 	logf, err := os.OpenFile(filepath.Join(s.Dir, "dendrite.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -384,9 +386,11 @@ func (s *Server) Client(t testing.TB, u User) *mautrix.Client {
 // client still sees its cancellation at once; dendrite finishes the
 // request and the answer is thrown away.
 func (s *Server) shield() *httptest.Server {
-	target, _ := url.Parse(s.DendriteURL)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			s.mu.Lock()
+			target, _ := url.Parse(s.DendriteURL)
+			s.mu.Unlock()
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
 		},
