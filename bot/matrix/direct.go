@@ -25,6 +25,27 @@ func (t *Transport) setDirect(d event.DirectChatsEventContent) {
 	}
 }
 
+// noteDirect records locally, at once, that room is a direct chat with
+// user; addDirect saves it in m.direct once the room is joined.
+func (t *Transport) noteDirect(user id.UserID, room id.RoomID, add bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := event.DirectChatsEventContent{}
+	for u, rooms := range t.directOf {
+		d[u] = slices.Clone(rooms)
+	}
+	if add {
+		if !slices.Contains(d[user], room) {
+			d[user] = append(d[user], room)
+		}
+		t.direct[room] = true
+	} else {
+		d[user] = slices.DeleteFunc(d[user], func(r id.RoomID) bool { return r == room })
+		delete(t.direct, room)
+	}
+	t.directOf = d
+}
+
 // directRoom returns the bot's direct room with user, creating one (and
 // inviting user) when m.direct lists none.
 func (t *Transport) directRoom(ctx context.Context, cli *mautrix.Client, user id.UserID) (id.RoomID, error) {

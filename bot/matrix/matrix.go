@@ -273,6 +273,9 @@ func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Hand
 	wg.Go(func() { t.sender(sctx, ctx, cli) })
 	defer wg.Wait()
 	defer cancel()
+	if err := t.st.prune(time.Now()); err != nil {
+		t.log.Warn("cannot forget old handled events", "err", err)
+	}
 	t.loadProfile(sctx, cli)
 	for _, r := range t.cfg.Network.Rooms {
 		t.wantJoin(r, "", false)

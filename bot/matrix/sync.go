@@ -323,6 +323,9 @@ func (t *Transport) onInvite(cli *mautrix.Client, room id.RoomID, inv *mautrix.S
 	t.mu.Unlock()
 	if who := t.account(inviter); configured || (who != "" && t.cfg.MayInvite(who)) {
 		t.log.Info("accepting invite", "room", room, "inviter", inviter)
+		if direct {
+			t.noteDirect(inviter, room, true)
+		}
 		t.wantJoin(room.String(), inviter, direct)
 		return
 	}
@@ -419,7 +422,11 @@ func (t *Transport) retryJoins(ctx context.Context, cli *mautrix.Client) {
 			j.leave, j.next = true, time.Time{}
 			t.log.Warn("cannot accept invite; rejecting it", "room", j.room, "err", err)
 		}
+		forget := j.leave && j.direct
 		t.mu.Unlock()
+		if forget {
+			t.noteDirect(j.inviter, id.RoomID(j.room), false)
+		}
 	}
 }
 
