@@ -25,15 +25,14 @@ import (
 // env is a homeserver with the bot's account, a configured person (alice)
 // and a stranger (mallory).
 type env struct {
-	srv      *matrixtest.Server
-	botUser  matrixtest.User
-	alice    *mautrix.Client
-	aliceW   *matrixtest.Watcher
-	mallory  *mautrix.Client
-	dbPath   string
-	allowed  map[string]bool
-	log      *slog.Logger // the transport's log; testLog when nil
-	handlers sync.WaitGroup
+	srv     *matrixtest.Server
+	botUser matrixtest.User
+	alice   *mautrix.Client
+	aliceW  *matrixtest.Watcher
+	mallory *mautrix.Client
+	dbPath  string
+	allowed map[string]bool
+	log     *slog.Logger // the transport's log; testLog when nil
 }
 
 func newEnv(t *testing.T, opts ...matrixtest.Option) *env {

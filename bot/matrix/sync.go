@@ -229,12 +229,11 @@ func (t *Transport) onMessage(ctx context.Context, cli *mautrix.Client, h bot.Ha
 	}
 	private, nick, ownName := t.roomFacts(ctx, cli, ev.RoomID, ev.Sender)
 	a := addressing{nick: t.cfg.Nick, userID: cli.UserID, names: t.botNames(cli, ownName)}
-	text := c.Body
+	formatted := ""
 	if c.Format == event.FormatHTML {
-		text = a.normalise(c.Body, c.FormattedBody)
-	} else {
-		text = a.normalise(c.Body, "")
+		formatted = c.FormattedBody
 	}
+	text := a.normalise(c.Body, formatted)
 	h.Handle(ctx, bot.NewRequest(bot.Message{
 		ID:      ev.ID.String(),
 		Network: t.Network(),
