@@ -59,7 +59,8 @@
 // any goroutine, before, during or after Run.
 //
 // End-to-end encryption is not supported; a network with encryption: true
-// is refused by New.
+// is refused by New. The first new encrypted message in a room is answered
+// once per run with a notice saying so, so people are not left wondering.
 package matrix
 
 import (
@@ -132,6 +133,7 @@ type Transport struct {
 	names      []string // display names of the bot
 	joins      map[string]*pendingJoin
 	joinWake   chan struct{}
+	warned     map[id.RoomID]bool // rooms told that encrypted messages cannot be read
 }
 
 // New returns a transport for the network. It does not connect: Run does.
@@ -173,6 +175,7 @@ func New(c Config) (*Transport, error) {
 		direct:     map[id.RoomID]bool{},
 		joins:      map[string]*pendingJoin{},
 		joinWake:   make(chan struct{}, 1),
+		warned:     map[id.RoomID]bool{},
 	}
 	for _, r := range n.Rooms {
 		if strings.HasPrefix(r, "!") {

@@ -156,3 +156,32 @@ func TestSendToUserUsesTheDirectRoom(t *testing.T) {
 	announce(t, r.tr, toAlice, "third")
 	e.aliceW.Wait(t, fromBot(resp.RoomID, "third"))
 }
+
+func TestEncryptedRoomIsToldOnce(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, e.network())
+	ctx := context.Background()
+	resp, err := e.alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{e.botUser.ID},
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := resp.RoomID
+	e.aliceW.Wait(t, matrixtest.Member(dm, e.botUser.ID, event.MembershipJoin))
+	secret := &event.EncryptedEventContent{Algorithm: id.AlgorithmMegolmV1, MegolmCiphertext: []byte("AwgAEnACgAkLmt"), SessionID: "s", SenderKey: "k"}
+	for range 2 {
+		if _, err := e.alice.SendMessageEvent(ctx, dm, event.EventEncrypted, secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(t, e.alice, dm, "ping plain")
+	e.waitReply(t, dm, "alice: pong plain")
+	if got := e.botNotices(dm, "I cannot read"); len(got) != 1 || got[0] != encryptedNotice.String() {
+		t.Errorf("notices about encryption: %q, want exactly one", got)
+	}
+	if msgs := r.rec.texts(); len(msgs) != 1 {
+		t.Errorf("handler saw %q, want only the plain ping", msgs)
+	}
+}

@@ -49,7 +49,7 @@ func (t *Transport) filter() *mautrix.Filter {
 			AccountData: &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}},
 			Ephemeral:   &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}},
 			State:       &mautrix.FilterPart{Types: []event.Type{event.StateMember}},
-			Timeline:    &mautrix.FilterPart{Types: []event.Type{event.EventMessage, event.StateMember}, Limit: 50},
+			Timeline:    &mautrix.FilterPart{Types: []event.Type{event.EventMessage, event.EventEncrypted, event.StateMember}, Limit: 50},
 		},
 	}
 }
@@ -153,6 +153,8 @@ func (t *Transport) process(ctx context.Context, cli *mautrix.Client, h bot.Hand
 				// History from before the bot joined: never acted on.
 			case ev.Type == event.EventMessage:
 				t.onMessage(ctx, cli, h, ev, b)
+			case ev.Type == event.EventEncrypted:
+				t.onEncrypted(cli, ev, b)
 			}
 		}
 	}
@@ -244,6 +246,33 @@ func (t *Transport) onMessage(ctx context.Context, cli *mautrix.Client, h bot.Ha
 		Text:    text,
 		Time:    sent,
 	}, t))
+}
+
+// encryptedNotice is said once per room and run when someone writes there
+// encrypted: without it the bot would seem to ignore them (Element
+// encrypts new direct chats by default).
+var encryptedNotice = bot.T("I cannot read encrypted messages, so I did not see that. Please talk to me in a room without encryption.")
+
+// onEncrypted answers the first new encrypted message in a room with
+// encryptedNotice.
+func (t *Transport) onEncrypted(cli *mautrix.Client, ev *event.Event, b batch) {
+	if ev.Sender == cli.UserID || b.first {
+		return
+	}
+	t.mu.Lock()
+	warned := t.warned[ev.RoomID]
+	t.warned[ev.RoomID] = true
+	t.mu.Unlock()
+	if warned {
+		return
+	}
+	if fresh, err := t.st.markHandled(ev.ID.String(), time.Now()); err != nil || !fresh {
+		return
+	}
+	t.log.Info("encrypted message; saying that it cannot be read", "room", ev.RoomID, "sender", ev.Sender)
+	if err := t.Send(context.Background(), bot.Target{Network: t.Network(), Room: ev.RoomID.String()}, encryptedNotice); err != nil {
+		t.log.Warn("cannot queue the encryption notice", "room", ev.RoomID, "err", err)
+	}
 }
 
 // account is the identity the homeserver vouches for: the user id, except
