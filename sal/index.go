@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -43,7 +44,11 @@ func Words(text string) []string {
 	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
 		w = strings.ToLower(w)
 		if len(w) > maxToken {
-			w = w[:maxToken]
+			n := maxToken
+			for !utf8.RuneStart(w[n]) {
+				n--
+			}
+			w = w[:n]
 		}
 		if len([]rune(w)) == 1 && !unicode.IsDigit([]rune(w)[0]) {
 			continue

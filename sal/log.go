@@ -136,22 +136,9 @@ var ErrInvalid = errors.New("invalid entry")
 // engine logs its own lines with it (Nick is the deployer, Project the SAL
 // project, Message the line).
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
-	e.Message = strings.TrimSpace(StripFormatting(e.Message))
-	e.Nick = strings.TrimSpace(StripFormatting(e.Nick))
-	switch {
-	case e.Message == "":
-		return e, fmt.Errorf("sal: append: %w: the message is empty", ErrInvalid)
-	case e.Nick == "":
-		return e, fmt.Errorf("sal: append: %w: the nick is empty", ErrInvalid)
-	case e.Project == "":
-		return e, fmt.Errorf("sal: append: %w: the project is empty", ErrInvalid)
+	if err := l.prepare(&e); err != nil {
+		return e, err
 	}
-	if e.Time.IsZero() {
-		e.Time = l.now()
-	}
-	e.Time = e.Time.UTC().Truncate(time.Second)
-	e.Tasks = FindTasks(e.Message)
-	e.Changes = FindChanges(e.Message)
 	if err := ctx.Err(); err != nil {
 		return e, err
 	}
@@ -161,6 +148,27 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 		l.outbox.kick()
 	}
 	return req.entry, req.err
+}
+
+// prepare checks and completes an entry before it is stored.
+func (l *Log) prepare(e *Entry) error {
+	e.Message = strings.TrimSpace(StripFormatting(e.Message))
+	e.Nick = strings.TrimSpace(StripFormatting(e.Nick))
+	switch {
+	case e.Message == "":
+		return fmt.Errorf("sal: append: %w: the message is empty", ErrInvalid)
+	case e.Nick == "":
+		return fmt.Errorf("sal: append: %w: the nick is empty", ErrInvalid)
+	case e.Project == "":
+		return fmt.Errorf("sal: append: %w: the project is empty", ErrInvalid)
+	}
+	if e.Time.IsZero() {
+		e.Time = l.now()
+	}
+	e.Time = e.Time.UTC().Truncate(time.Second)
+	e.Tasks = FindTasks(e.Message)
+	e.Changes = FindChanges(e.Message)
+	return nil
 }
 
 type appendReq struct {
