@@ -116,10 +116,13 @@ func TestSearchMatchesScan(t *testing.T) {
 		all = append(all, Entry{Time: start.Add(time.Duration(i) * time.Minute), Nick: nicks[r.IntN(3)], Project: projects[r.IntN(2)], Message: strings.Join(msg, " ")})
 	}
 	bulkAppend(t, l, all)
-	match := func(e Entry, q Query) bool {
-		ws := Words(e.Message + " " + e.Nick)
-		for _, w := range Words(q.Text) {
-			if !slices.Contains(ws, w) {
+	entryWords := map[uint64][]string{}
+	for _, e := range all {
+		entryWords[e.ID] = Words(e.Message + " " + e.Nick)
+	}
+	match := func(e Entry, q Query, qw []string) bool {
+		for _, w := range qw {
+			if !slices.Contains(entryWords[e.ID], w) {
 				return false
 			}
 		}
@@ -147,8 +150,9 @@ func TestSearchMatchesScan(t *testing.T) {
 			q.Before = uint64(r.IntN(6100))
 		}
 		var want []uint64
+		qw := Words(q.Text)
 		for j := len(all) - 1; j >= 0; j-- {
-			if match(all[j], q) {
+			if match(all[j], q, qw) {
 				want = append(want, all[j].ID)
 			}
 		}
