@@ -94,10 +94,9 @@ func (p *Policy) Parse(src Source, text string, now time.Time) Parsed {
 	if !ok {
 		return Parsed{Kind: NotCommand}
 	}
-	var proj *config.SALProject
-	if !src.Private {
-		proj = p.Project(src.Network, src.Room)
-	}
+	// A private conversation logs only if its room is configured (the
+	// console's is; nobody's IRC nick is).
+	proj := p.Project(src.Network, src.Room)
 	if proj == nil {
 		return Parsed{Kind: NotHere}
 	}
