@@ -22,7 +22,7 @@ import (
 //
 //	JOUNCEBOT_SAL_BENCH_1M=1 go test ./sal -run '^$' -bench . -benchtime 200x
 
-const fixtureVersion = 1
+const fixtureVersion = 2
 
 var benchSizes = []int{10_000, 100_000, 1_000_000}
 

@@ -220,6 +220,8 @@ func (l *Log) commit(req *appendReq) {
 // put writes one entry, its index postings and its outbox items.
 func (l *Log) put(tx *bolt.Tx, e *Entry) error {
 	b := tx.Bucket(store.SALEntries)
+	// Ids only grow, so full pages never get another key: fill them.
+	b.FillPercent = 0.95
 	id, err := b.NextSequence()
 	if err != nil {
 		return fmt.Errorf("sal: next id: %w", err)
