@@ -25,6 +25,7 @@ type cdp struct {
 	mu      sync.Mutex
 	next    int
 	waiting map[int]chan cdpAnswer
+	dialogs []string // messages of alert/confirm/prompt dialogs pages opened
 }
 
 type cdpAnswer struct {
@@ -67,11 +68,30 @@ func startCDP(t *testing.T, browser string) *cdp {
 				return
 			}
 			var m struct {
-				ID int `json:"id"`
+				ID        int    `json:"id"`
+				Method    string `json:"method"`
+				SessionID string `json:"sessionId"`
+				Params    struct {
+					Message string `json:"message"`
+				} `json:"params"`
 				cdpAnswer
 			}
-			if json.Unmarshal(msg[:len(msg)-1], &m) != nil || m.ID == 0 {
-				continue // an event
+			if json.Unmarshal(msg[:len(msg)-1], &m) != nil {
+				continue
+			}
+			if m.Method == "Page.javascriptDialogOpening" {
+				// Script ran: note it, and dismiss the dialog so the page
+				// does not hang.
+				c.mu.Lock()
+				c.dialogs = append(c.dialogs, m.Params.Message)
+				c.next++
+				b, _ := json.Marshal(map[string]any{"id": c.next, "sessionId": m.SessionID, "method": "Page.handleJavaScriptDialog", "params": map[string]any{"accept": false}})
+				c.w.Write(append(b, 0))
+				c.mu.Unlock()
+				continue
+			}
+			if m.ID == 0 {
+				continue // another event
 			}
 			c.mu.Lock()
 			ch := c.waiting[m.ID]
@@ -107,7 +127,10 @@ func (c *cdp) call(t *testing.T, session, method string, params any, result any)
 		msg["sessionId"] = session
 	}
 	b, _ := json.Marshal(msg)
-	if _, err := c.w.Write(append(b, 0)); err != nil {
+	c.mu.Lock()
+	_, err := c.w.Write(append(b, 0))
+	c.mu.Unlock()
+	if err != nil {
 		t.Fatalf("cdp %s: %v", method, err)
 	}
 	select {
@@ -162,6 +185,52 @@ func (c *cdp) waitJS(t *testing.T, session, what, cond string) {
 	}
 }
 
+// page opens a blank tab and returns its session.
+func (c *cdp) page(t *testing.T) string {
+	t.Helper()
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	if err := c.call(t, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+		t.Fatal(err)
+	}
+	var attached struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := c.call(t, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(t, attached.SessionID, "Page.enable", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return attached.SessionID
+}
+
+// checkNoDialogs fails if any page opened a JavaScript dialog.
+func (c *cdp) checkNoDialogs(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.dialogs) > 0 {
+		t.Errorf("pages ran scripts that opened dialogs: %q", c.dialogs)
+	}
+}
+
+// load navigates the tab to u and returns the DOM the browser built, after
+// the load event (and the scripts it would have run, had there been any).
+func (c *cdp) load(t *testing.T, session, u string) string {
+	t.Helper()
+	if err := c.call(t, session, "Page.navigate", map[string]any{"url": u}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.waitJS(t, session, u, fmt.Sprintf(`location.href === %q && document.readyState === "complete"`, u))
+	var dom string
+	if err := c.eval(t, session, "document.documentElement.outerHTML", &dom); err != nil {
+		t.Fatal(err)
+	}
+	return dom
+}
+
 // TestChromiumSearchForm types a hostile search into the form on /sal,
 // submits it, and checks the results page in the browser.
 func TestChromiumSearchForm(t *testing.T) {
@@ -177,20 +246,8 @@ func TestChromiumSearchForm(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	c := startCDP(t, browser)
-	var target struct {
-		TargetID string `json:"targetId"`
-	}
-	if err := c.call(t, "", "Target.createTarget", map[string]any{"url": srv.URL + "/sal"}, &target); err != nil {
-		t.Fatal(err)
-	}
-	var attached struct {
-		SessionID string `json:"sessionId"`
-	}
-	if err := c.call(t, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached); err != nil {
-		t.Fatal(err)
-	}
-	s := attached.SessionID
-	c.waitJS(t, s, "the SAL page", `document.readyState === "complete" && !!document.querySelector("form.search")`)
+	s := c.page(t)
+	c.load(t, s, srv.URL+"/sal")
 
 	fill := fmt.Sprintf(`(() => {
 		document.querySelector("input[name=q]").value = %q;
@@ -229,6 +286,7 @@ func TestChromiumSearchForm(t *testing.T) {
 	if page.Pwned != "" || page.Scripts != 0 {
 		t.Errorf("the search ran a script: data-pwned=%q, %d script elements", page.Pwned, page.Scripts)
 	}
+	c.checkNoDialogs(t)
 	if len(page.Items) != 1 || !strings.Contains(page.Items[0], "mallory: restarted "+hostileSearch) {
 		t.Errorf("results: %q", page.Items)
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jouncebot/jouncebot/sal"
 )
@@ -28,25 +25,6 @@ func chromium(t *testing.T) string {
 		t.Skip("chromium is not installed (scripts/install/chromium.sh installs it)")
 	}
 	return path
-}
-
-// dumpDOM loads u in headless Chromium and returns the DOM after load.
-func dumpDOM(t *testing.T, browser, u string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=2000", "--dump-dom", u)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %s: %v\n%s", u, err, stderr.String())
-	}
-	return string(out)
 }
 
 // withoutCSP removes the Content-Security-Policy header, so the test shows
@@ -90,8 +68,10 @@ func TestChromiumRendersHostileMessagesInert(t *testing.T) {
 		"/sal/log/1",
 		"/sal?" + url.Values{"q": {search}, "nick": {`'><img src=x onerror=alert(1)>`}, "from": {"2026-01-01"}}.Encode(),
 	}
+	c := startCDP(t, browser)
+	s := c.page(t)
 	for _, p := range pages {
-		dom := dumpDOM(t, browser, srv.URL+p)
+		dom := c.load(t, s, srv.URL+p)
 		doc := parseHTML(t, dom)
 		checkInert(t, "chromium "+p, doc)
 		if title := texts(doc, "title"); len(title) != 1 || !strings.HasPrefix(title[0], "Server Admin Log") {
@@ -108,10 +88,12 @@ func TestChromiumRendersHostileMessagesInert(t *testing.T) {
 				}
 			}
 		}
-	}
-	// The search form keeps what was searched for, as text in its field.
-	dom := dumpDOM(t, browser, srv.URL+pages[2])
-	if got := attrs(parseHTML(t, dom), "input[name=q]", "value"); len(got) != 1 || got[0] != search {
-		t.Errorf("search box holds %q, want %q", got, search)
+		c.checkNoDialogs(t)
+		if p == pages[2] {
+			// The search form keeps what was searched for, as text in its field.
+			if got := attrs(doc, "input[name=q]", "value"); len(got) != 1 || got[0] != search {
+				t.Errorf("search box holds %q, want %q", got, search)
+			}
+		}
 	}
 }
