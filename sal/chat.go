@@ -15,7 +15,7 @@ import (
 // other line to next.
 func Handler(l *Log, next bot.Handler) bot.Handler {
 	return bot.HandlerFunc(func(ctx context.Context, r *bot.Request) {
-		src := Source{Network: r.Network, Room: r.Room, Private: r.Private, Nick: r.Nick, Account: r.Account, Time: r.Time}
+		src := Source{Network: r.Network, Room: r.Room, Nick: r.Nick, Account: r.Account, Time: r.Time}
 		reply, ok := l.HandleLine(ctx, src, r.Text)
 		if !ok {
 			next.Handle(ctx, r)

@@ -114,7 +114,7 @@ func (l *Log) HandleLine(ctx context.Context, src Source, text string) (reply st
 	case NotIdentified:
 		return src.Nick + ": Please identify to your account (e.g. with NickServ) first; only identified people can !log to " + p.Project + ". Nothing logged.", true
 	case NotAllowed:
-		return src.Nick + ": You are not on the list of people allowed to !log to " + p.Project + ". Nothing logged; ask an admin to add you to sal.projects." + p.Project + ".allow.", true
+		return src.Nick + ": You are not on the list of people allowed to !log to " + p.Project + ". Nothing logged; ask an admin to add you to the project's allow list.", true
 	case Help:
 		return src.Nick + ": \"!log <message>\" records <message> in the Server Admin Log for " + p.Project + " (" + l.baseURL + "/sal?project=" + p.Project + "). Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\".", true
 	}

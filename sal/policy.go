@@ -12,9 +12,8 @@ type Source struct {
 	// Network is the configured network name ("libera", "matrix", "console").
 	Network string
 	// Room is the channel or room id; for a private message, the sender.
+	// Only rooms configured for a project accept !log.
 	Room string
-	// Private is true for direct messages.
-	Private bool
 	// Nick is the sender's display nick, shown in the log. Never used to
 	// decide anything.
 	Nick string

@@ -93,7 +93,7 @@ func TestParse(t *testing.T) {
 		{"missing with spaces", alice, "!log   ", Parsed{Kind: Missing, Project: "production"}},
 		{"help", alice, "!log help", Parsed{Kind: Help, Project: "production"}},
 		{"not here", at(alice, func(s *Source) { s.Room = "#chat" }), "!log hi", Parsed{Kind: NotHere}},
-		{"private", at(alice, func(s *Source) { s.Room = "alice_"; s.Private = true }), "!log hi", Parsed{Kind: NotHere}},
+		{"private", at(alice, func(s *Source) { s.Room = "alice_" }), "!log hi", Parsed{Kind: NotHere}},
 		{"channel case", at(alice, func(s *Source) { s.Room = "#OPS" }), "!log hi", Parsed{Kind: Accepted, Project: "production",
 			Entry: Entry{Time: t0, Nick: "alice_", Account: "alice", Network: "libera", Room: "#OPS", Project: "production", Message: "hi"}}},
 		{"formatting stripped", alice, "!log \x02restarted\x02 \x0304,12apache\x03 on mw1", Parsed{Kind: Accepted, Project: "production",
@@ -207,7 +207,7 @@ func TestLogRoundTrip(t *testing.T) {
 	}{
 		{src, "!log", "alice_: Message missing. Nothing logged."},
 		{Source{Network: "libera", Room: "#chat", Nick: "alice_", Account: "alice"}, "!log hi", "alice_: Not expecting to hear !log here"},
-		{Source{Network: "libera", Room: "#ops", Nick: "bob", Account: "bob"}, "!log hi", "bob: You are not on the list of people allowed to !log to production. Nothing logged; ask an admin to add you to sal.projects.production.allow."},
+		{Source{Network: "libera", Room: "#ops", Nick: "bob", Account: "bob"}, "!log hi", "bob: You are not on the list of people allowed to !log to production. Nothing logged; ask an admin to add you to the project's allow list."},
 		{Source{Network: "libera", Room: "#ops", Nick: "eve"}, "!log hi", "eve: Please identify to your account (e.g. with NickServ) first; only identified people can !log to production. Nothing logged."},
 		{src, "!log help", `alice_: "!log <message>" records <message> in the Server Admin Log for production (https://bot.example.org/sal?project=production). Search it with "jouncebot: sal <words>"; see "jouncebot: help sal".`},
 	}

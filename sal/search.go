@@ -60,7 +60,9 @@ func (l *Log) Search(ctx context.Context, q Query) (Result, error) {
 		entries := tx.Bucket(store.SALEntries)
 		lo, hi := idRange(entries, q)
 		var ids []uint64
-		if lo <= hi {
+		// Text with no searchable word in it ("a", "!") matches nothing.
+		nothing := strings.TrimSpace(q.Text) != "" && len(Words(q.Text)) == 0
+		if lo <= hi && !nothing {
 			if toks := queryTokens(q); len(toks) == 0 {
 				ids = scanIDs(entries, lo, hi, limit+1)
 			} else {

@@ -63,6 +63,7 @@ func TestSearch(t *testing.T) {
 		{"task id", Query{Text: "t123"}, []uint64{2}, false},
 		{"relayed nick words", Query{Text: "deploy1001"}, []uint64{5}, false},
 		{"no match", Query{Text: "nginx"}, []uint64{}, false},
+		{"nothing searchable", Query{Text: "a !"}, []uint64{}, false},
 		{"one missing word", Query{Text: "apache nginx"}, []uint64{}, false},
 		{"project", Query{Project: "releng"}, []uint64{3}, false},
 		{"project and words", Query{Project: "production", Text: "alice"}, []uint64{4, 1}, false},

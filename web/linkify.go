@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/jouncebot/jouncebot/config"
 )
 
 // Linker turns references in log messages into links.
@@ -110,4 +112,14 @@ func trimURL(u string) string {
 		}
 	}
 	return u
+}
+
+// LinksFromConfig points references at the configured Gerrit and
+// Phabricator.
+func LinksFromConfig(cfg *config.Config) Linker {
+	l := Linker{GerritURL: cfg.Deploy.Gerrit.URL}
+	if cfg.SAL.Phabricator != nil {
+		l.PhabricatorURL = cfg.SAL.Phabricator.URL
+	}
+	return l
 }
