@@ -3,12 +3,14 @@ package sal
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
 )
 
 // Handler returns a bot.Handler that handles !log lines and passes every
@@ -130,4 +132,24 @@ func FormatChatResults(res Result, q Query, baseURL string) bot.Text {
 		out = out.Append(bot.T(fmt.Sprintf("\n%s %s (%s): %s ", e.Time.UTC().Format("2006-01-02 15:04"), e.Nick, e.Project, msg)), bot.L(link, link))
 	}
 	return out
+}
+
+// NoticeRooms returns a Notify function that says each notice in the rooms
+// of the notice's project. send is usually (*bot.Bot).Send.
+func NoticeRooms(cfg *config.Config, send func(context.Context, bot.Target, bot.Text) error, log *slog.Logger) func(context.Context, Notice) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context, n Notice) {
+		p := cfg.SAL.SALProjectByName(n.Project)
+		if p == nil {
+			return
+		}
+		for _, r := range p.Rooms {
+			network, room, _ := strings.Cut(r, "/")
+			if err := send(ctx, bot.Target{Network: network, Room: room}, bot.T(n.Text())); err != nil {
+				log.Warn("cannot tell a room about the SAL outbox", "room", r, "err", err)
+			}
+		}
+	}
 }

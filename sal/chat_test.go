@@ -91,3 +91,25 @@ func TestChatSearch(t *testing.T) {
 		t.Errorf("no match: %q", s)
 	}
 }
+
+func TestNoticeRooms(t *testing.T) {
+	cfg := testConfigParsed(t)
+	var said []string
+	send := func(_ context.Context, to bot.Target, text bot.Text) error {
+		said = append(said, to.Network+"/"+to.Room+" "+text.String())
+		return nil
+	}
+	notify := NoticeRooms(cfg, send, nil)
+	notify(context.Background(), Notice{Description: "the wiki page Server Admin Log", Project: "production", Failing: true, Pending: 3})
+	notify(context.Background(), Notice{Description: "the wiki page Server Admin Log", Project: "production", Pending: 3})
+	notify(context.Background(), Notice{Description: "x", Project: "gone"})
+	want := []string{
+		"libera/#ops Server Admin Log: writing to the wiki page Server Admin Log has started failing. Entries are kept (3 waiting) and will be written in order when it works again.",
+		"matrix/!ops:example.org Server Admin Log: writing to the wiki page Server Admin Log has started failing. Entries are kept (3 waiting) and will be written in order when it works again.",
+		"libera/#ops Server Admin Log: writing to the wiki page Server Admin Log works again; the 3 waiting entries are being written.",
+		"matrix/!ops:example.org Server Admin Log: writing to the wiki page Server Admin Log works again; the 3 waiting entries are being written.",
+	}
+	if d := cmp.Diff(want, said); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
