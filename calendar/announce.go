@@ -138,7 +138,7 @@ func (a *Announcer) deliver(ctx context.Context, n notice, now time.Time) {
 		// Say what was done and what is left before the leftovers move on;
 		// the state changes happen once, whatever the rooms.
 		endText = a.render(ctx, n, bot.Target{}, now)
-		a.closeWindow(ctx, n.w, now)
+		defer a.closeWindow(ctx, n.w, now)
 	}
 	for _, room := range a.chat.Rooms() {
 		key := strings.Join([]string{n.kind, n.w.ID, room.Network, room.Room, n.w.End.UTC().Format(time.RFC3339)}, "|")
@@ -289,12 +289,15 @@ func (a *Announcer) closeWindow(ctx context.Context, w Window, now time.Time) {
 		return
 	}
 	var msg bot.Text
-	for _, p := range moved {
+	for i, p := range moved {
+		if i > 0 {
+			msg = msg.Append(bot.T("\n"))
+		}
 		owner := a.person(p.Owner)
 		if to != "" {
-			msg = msg.Append(bot.M(owner), bot.T(fmt.Sprintf(": your patch %d was not deployed in ", p.Change)), bot.B(w.Name), bot.T("; it is now queued for "), bot.B(dst.Name), bot.T(" ("+Span(dst, now)+").\n"))
+			msg = msg.Append(bot.M(owner), bot.T(fmt.Sprintf(": your patch %d was not deployed in ", p.Change)), bot.B(w.Name), bot.T("; it is now queued for "), bot.B(dst.Name), bot.T(" ("+Span(dst, now)+")."))
 		} else {
-			msg = msg.Append(bot.M(owner), bot.T(fmt.Sprintf(": your patch %d was not deployed in ", p.Change)), bot.B(w.Name), bot.T(" and was dropped from the queue; add it again when you are ready.\n"))
+			msg = msg.Append(bot.M(owner), bot.T(fmt.Sprintf(": your patch %d was not deployed in ", p.Change)), bot.B(w.Name), bot.T(" and was dropped from the queue; add it again when you are ready."))
 		}
 	}
 	for _, room := range a.chat.Rooms() {
