@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -110,6 +112,11 @@ func (a *App) Run(ctx context.Context) error {
 		a.announcer.Run(ctx)
 	}()
 	defer func() { cancel(); wg.Wait() }()
+	if a.cfg.Bot.HTTP != "" {
+		if err := a.serveHTTP(ctx, &wg); err != nil {
+			return err
+		}
+	}
 	err := a.bot.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
@@ -124,4 +131,31 @@ func (a *App) Close() error {
 		errs = append(errs, a.closers[i]())
 	}
 	return errors.Join(errs...)
+}
+
+// serveHTTP starts the web server (calendar feed) until ctx is done.
+func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
+	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
+	if err != nil {
+		return fmt.Errorf("web server: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.log.Info("web server listening", "addr", ln.Addr().String())
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("web server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	return nil
 }
