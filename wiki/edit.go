@@ -13,10 +13,10 @@ import (
 // revision is the current text of a page and the timestamps an edit of it
 // must carry.
 type revision struct {
-	Exists    bool
-	Text      string
-	RevID     int64  // for baserevid
-	Now       string // when it was read, for starttimestamp
+	Exists bool
+	Text   string
+	RevID  int64  // for baserevid
+	Now    string // when it was read, for starttimestamp
 }
 
 func (c *Client) read(ctx context.Context, page string) (revision, error) {
@@ -30,7 +30,7 @@ func (c *Client) read(ctx context.Context, page string) (revision, error) {
 				Reason    string `json:"invalidreason"`
 				Revisions []struct {
 					RevID int64 `json:"revid"`
-					Slots     struct {
+					Slots struct {
 						Main struct {
 							Content string `json:"content"`
 						} `json:"main"`
