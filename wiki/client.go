@@ -161,7 +161,7 @@ func (c *Client) call(ctx context.Context, params url.Values, out any) error {
 		if err == nil {
 			return nil
 		}
-		if wait < 0 || attempt >= c.opt.Retries {
+		if wait < 0 || attempt >= c.opt.Retries || (action == "edit" && errors.Is(err, errUncertain)) {
 			return fmt.Errorf("wiki: %s: %w", action, err)
 		}
 		if wait == 0 {
@@ -178,6 +178,11 @@ func (c *Client) call(ctx context.Context, params url.Values, out any) error {
 		}
 	}
 }
+
+// errUncertain marks failures after which the request may or may not have
+// been carried out (no answer, HTTP 5xx). Edits are not blindly repeated
+// after those: Edit re-reads the page to find out.
+var errUncertain = errors.New("the outcome is unknown")
 
 // once makes one request. A negative wait means the error is permanent;
 // zero means retry with the default backoff; positive is the wait the
@@ -197,16 +202,20 @@ func (c *Client) once(ctx context.Context, params url.Values, out any) (wait tim
 		if ctx.Err() != nil && ctx.Err() == context.Canceled {
 			return -1, err
 		}
-		return 0, fmt.Errorf("%w: cannot reach %s: %s", ErrUnavailable, c.opt.API, netReason(err))
+		return 0, errors.Join(errUncertain, fmt.Errorf("%w: cannot reach %s: %s", ErrUnavailable, c.opt.API, netReason(err)))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return 0, fmt.Errorf("%w: reading the answer of %s: %s", ErrUnavailable, c.opt.API, netReason(err))
+		return 0, errors.Join(errUncertain, fmt.Errorf("%w: reading the answer of %s: %s", ErrUnavailable, c.opt.API, netReason(err)))
 	}
 	switch {
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return retryAfter(resp), fmt.Errorf("%w: %s answered HTTP %s", ErrUnavailable, c.opt.API, resp.Status)
+		err := fmt.Errorf("%w: %s answered HTTP %s", ErrUnavailable, c.opt.API, resp.Status)
+		if resp.StatusCode != http.StatusTooManyRequests {
+			err = errors.Join(errUncertain, err)
+		}
+		return retryAfter(resp), err
 	case resp.StatusCode != http.StatusOK:
 		return -1, fmt.Errorf("%s answered HTTP %s; is this the URL of api.php?", c.opt.API, resp.Status)
 	}
@@ -385,10 +394,12 @@ func (c *Client) Parse(ctx context.Context, page string) (html string, revid int
 		} `json:"parse"`
 	}
 	err = c.do(ctx, url.Values{
-		"action":    {"parse"},
-		"page":      {page},
-		"prop":      {"text|revid"},
-		"redirects": {"1"},
+		"action":             {"parse"},
+		"page":               {page},
+		"prop":               {"text|revid"},
+		"redirects":          {"1"},
+		"disablelimitreport": {"1"},
+		"disableeditsection": {"1"},
 	}, &res)
 	if err != nil {
 		return "", 0, pageError(err, page)

@@ -22,6 +22,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestLoginEditParse(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	w := wikitest.Start(t)
 	t.Logf("wiki up in %v (template wiki created in %v)", time.Since(start), wikitest.TemplateTime())
@@ -64,6 +65,7 @@ func TestLoginEditParse(t *testing.T) {
 }
 
 func TestMissingPage(t *testing.T) {
+	t.Parallel()
 	w := wikitest.Start(t)
 	c := w.Client(t)
 	if _, _, err := c.Parse(ctx(t), "No such page"); !errors.Is(err, wiki.ErrMissingPage) {
@@ -75,6 +77,7 @@ func TestMissingPage(t *testing.T) {
 }
 
 func TestBadPassword(t *testing.T) {
+	t.Parallel()
 	w := wikitest.Start(t)
 	const wrong = "0123456789abcdef0123456789abcdef"
 	c, err := wiki.New(wiki.Options{API: w.API, User: w.BotUser, Password: config.NewSecret(wrong)})
@@ -97,6 +100,7 @@ func TestBadPassword(t *testing.T) {
 // first is between reading and saving; the first must notice the conflict,
 // read again and re-apply its transform so both changes survive.
 func TestEditConflictReapplied(t *testing.T) {
+	t.Parallel()
 	w := wikitest.Start(t)
 	w.EditPage(t, "Log", "base\n")
 	a, b := w.Client(t), w.Client(t)
@@ -126,6 +130,7 @@ func TestEditConflictReapplied(t *testing.T) {
 }
 
 func TestConcurrentEdits(t *testing.T) {
+	t.Parallel()
 	w := wikitest.Start(t)
 	const writers, edits = 3, 5
 	var wg sync.WaitGroup
@@ -155,6 +160,7 @@ func TestConcurrentEdits(t *testing.T) {
 }
 
 func TestWikiDown(t *testing.T) {
+	t.Parallel()
 	w := wikitest.Start(t)
 	w.EditPage(t, "Deployments", "calendar")
 	c := w.Client(t, wiki.Options{Retries: 2, RetryDelay: 10 * time.Millisecond})
@@ -182,6 +188,7 @@ func TestWikiDown(t *testing.T) {
 // TestSALPage writes 50 entries over two UTC days the way the SAL wiki
 // writer does and checks the page is newest first under day headings.
 func TestSALPage(t *testing.T) {
+	t.Parallel()
 	w := wikitest.Start(t)
 	w.EditPage(t, "Server admin log", "{{Navigation}}\nThe log of what changed.\n")
 	c := w.Client(t)
@@ -190,7 +197,7 @@ func TestSALPage(t *testing.T) {
 	start := time.Now()
 	for i := range 50 {
 		e := wiki.SALEntry{Time: t0.Add(time.Duration(i) * time.Minute), Nick: "alice", Message: fmt.Sprintf("entry %d {{danger}} a|b", i)}
-		if _, err := c.Edit(ctx(t), "Server admin log", func(old string) string { return wiki.AddSALEntry(old, e) }, "alice: "+e.Message); err != nil {
+		if _, err := c.WriteSALEntry(ctx(t), "Server admin log", e); err != nil {
 			t.Fatalf("entry %d: %v", i, err)
 		}
 		want = append(want, wiki.SALLine(e))

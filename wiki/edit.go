@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -114,6 +115,18 @@ func (c *Client) Edit(ctx context.Context, page string, transform func(old strin
 		}
 		var saved bool
 		res.RevID, saved, err = c.save(ctx, page, text, summary, r)
+		if errors.Is(err, errUncertain) {
+			// The save may have gone through before the connection broke.
+			now, rerr := c.read(ctx, page)
+			switch {
+			case rerr != nil:
+				return res, fmt.Errorf("wiki: edit %q: %w", page, err)
+			case now.Exists && now.RevID != r.RevID && strings.TrimRight(now.Text, " \t\n") == strings.TrimRight(text, " \t\n"):
+				res.RevID, res.Changed = now.RevID, true
+				return res, nil
+			}
+			continue // not saved: start again from the current text
+		}
 		if errors.Is(err, errConflict) {
 			c.log.Info("edit conflict; re-applying the change", "page", page, "attempt", res.Attempts)
 			if err := sleep(ctx, conflictBackoff(res.Attempts)); err != nil {

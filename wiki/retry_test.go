@@ -122,3 +122,43 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		t.Error("New accepted a user without a password")
 	}
 }
+
+// TestEditLostAnswer: the wiki saves the edit but the answer is lost (HTTP
+// 502 from a proxy). Edit must not save it twice: it re-reads the page and
+// sees its text already there.
+func TestEditLostAnswer(t *testing.T) {
+	var (
+		text  = "old"
+		revid = 1
+		edits atomic.Int32
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Form.Get("meta") == "tokens":
+			fmt.Fprint(w, `{"query":{"tokens":{"csrftoken":"abc+\\"}}}`)
+		case r.Form.Get("prop") == "revisions":
+			fmt.Fprintf(w, `{"curtimestamp":"2024-01-01T00:00:00Z","query":{"pages":[{"title":"P","revisions":[{"revid":%d,"slots":{"main":{"content":%q}}}]}]}}`, revid, text)
+		case r.Form.Get("action") == "edit":
+			edits.Add(1)
+			if r.Form.Get("baserevid") != fmt.Sprint(revid) || r.Form.Get("token") != `abc+\` {
+				t.Errorf("edit with baserevid %q token %q", r.Form.Get("baserevid"), r.Form.Get("token"))
+			}
+			text, revid = r.Form.Get("text"), revid+1
+			w.WriteHeader(http.StatusBadGateway)
+		default:
+			t.Errorf("unexpected request %v", r.Form)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := New(Options{API: srv.URL, RetryDelay: time.Millisecond})
+	calls := 0
+	res, err := c.Edit(context.Background(), "P", func(old string) string { calls++; return old + " new" }, "")
+	if err != nil || !res.Changed || res.RevID != 2 {
+		t.Errorf("Edit = %+v, %v; want saved as revision 2", res, err)
+	}
+	if text != "old new" || edits.Load() != 1 || calls != 1 {
+		t.Errorf("text %q after %d edit requests and %d transforms; want one of each", text, edits.Load(), calls)
+	}
+}

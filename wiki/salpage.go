@@ -1,6 +1,7 @@
 package wiki
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"time"
@@ -105,4 +106,15 @@ func escapeText(s string) string {
 		s = strings.ReplaceAll(s, "~", "&#126;")
 	}
 	return s
+}
+
+// WriteSALEntry adds e to the log page with AddSALEntry, retrying through
+// edit conflicts (see Edit). The edit summary is "nick: message", as the
+// Server Admin Log bot writes it.
+func (c *Client) WriteSALEntry(ctx context.Context, page string, e SALEntry) (EditResult, error) {
+	summary := strings.Join(strings.Fields(e.Nick+": "+e.Message), " ")
+	if r := []rune(summary); len(r) > 250 {
+		summary = string(r[:249]) + "…"
+	}
+	return c.Edit(ctx, page, func(old string) string { return AddSALEntry(old, e) }, summary)
 }

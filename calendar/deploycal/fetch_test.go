@@ -26,8 +26,9 @@ func utc(s string) time.Time {
 	return t
 }
 
-// testCards is a week in January (UTC-8) and a day in July (UTC-7): the
-// same 06:00 San Francisco window starts at 14:00 and 13:00 UTC.
+// testCards are authored in San Francisco time like the real page: the
+// same 06:00 window starts at 14:00 UTC in winter (UTC-8) and 13:00 UTC in
+// summer (UTC-7), also right around the changeover.
 var testCards = []deploycal.Card{{
 	When:       utc("2024-01-09T14:00:00Z"),
 	Window:     "[[Backport windows|UTC late backport window]]",
@@ -49,6 +50,11 @@ var testCards = []deploycal.Card{{
 	Window:      "MediaWiki train - Utc-7 Version",
 	Deployers:   []deploycal.Nick{{"dancy", "Ahmon"}},
 	Placeholder: true,
+}, {
+	// The Friday before and the Monday after DST begins (2024-03-10).
+	When: utc("2024-03-08T14:00:00Z"), Window: "Puppet request window", Deployers: []deploycal.Nick{{"jbond", ""}},
+}, {
+	When: utc("2024-03-11T13:00:00Z"), Window: "Puppet request window", Deployers: []deploycal.Nick{{"jbond", ""}},
 }, {
 	When:       utc("2024-07-09T13:00:00Z"),
 	Window:     "[[Backport windows|UTC late backport window]]",
@@ -81,6 +87,12 @@ var wantEvents = []deploycal.Event{{
 	Window:    "MediaWiki train - Utc-7 Version",
 	Deployers: []string{"dancy"},
 }, {
+	ID: "deploycal-item-20240308T1400", Start: utc("2024-03-08T14:00:00Z"), End: utc("2024-03-08T15:00:00Z"),
+	Window: "Puppet request window", Deployers: []string{"jbond"},
+}, {
+	ID: "deploycal-item-20240311T1300", Start: utc("2024-03-11T13:00:00Z"), End: utc("2024-03-11T14:00:00Z"),
+	Window: "Puppet request window", Deployers: []string{"jbond"},
+}, {
 	ID:         "deploycal-item-20240709T1300",
 	Start:      utc("2024-07-09T13:00:00Z"),
 	End:        utc("2024-07-09T14:00:00Z"),
@@ -101,6 +113,7 @@ func calendarWiki(t *testing.T) *wikitest.Wiki {
 }
 
 func TestFetchFromRealWiki(t *testing.T) {
+	t.Parallel()
 	w := calendarWiki(t)
 	c := w.Client(t)
 	ctx := t.Context()
@@ -129,7 +142,7 @@ func TestFetchFromRealWiki(t *testing.T) {
 
 	// Someone adds a patch to the July window; a new fetch sees it.
 	cards := append([]deploycal.Card(nil), testCards...)
-	cards[2].Requests = append(cards[2].Requests, deploycal.Request{
+	cards[4].Requests = append(cards[4].Requests, deploycal.Request{
 		Owner:   deploycal.Nick{"dave", "Dave"},
 		Changes: []deploycal.Link{{"https://gerrit.wikimedia.org/r/c/mediawiki/extensions/Echo/+/888888", "Echo fix"}},
 	})
@@ -142,15 +155,16 @@ func TestFetchFromRealWiki(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := wantEvents[2]
+	want := wantEvents[4]
 	want.Owners = []string{"carol", "dave"}
 	want.Changes = append(want.Changes[:1:1], deploycal.Change{888888, "https://gerrit.wikimedia.org/r/c/mediawiki/extensions/Echo/+/888888", "Echo fix", "dave"})
-	if diff := cmp.Diff(want, events[2]); diff != "" {
+	if diff := cmp.Diff(want, events[4]); diff != "" {
 		t.Errorf("July window after the edit (-want +got):\n%s", diff)
 	}
 }
 
 func TestFetchErrors(t *testing.T) {
+	t.Parallel()
 	w := calendarWiki(t)
 	w.EditPage(t, "Moved", "The calendar moved to [[Deployments/Calendar]].")
 	c := w.Client(t, wiki.Options{Retries: 1, RetryDelay: time.Millisecond})

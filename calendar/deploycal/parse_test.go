@@ -40,8 +40,9 @@ func TestParseFixtures(t *testing.T) {
 		warnings []Warning
 		err      string
 	}{{
-		file:    "deployments.html", // recorded from the real MediaWiki (go test -run TestFetchFromRealWiki -update)
-		wantIDs: []string{"deploycal-item-20240109T1400", "deploycal-item-train_blockers", "deploycal-item-20240709T1300"},
+		file: "deployments.html", // recorded from the real MediaWiki (go test -run TestFetchFromRealWiki -update)
+		wantIDs: []string{"deploycal-item-20240109T1400", "deploycal-item-train_blockers",
+			"deploycal-item-20240308T1400", "deploycal-item-20240311T1300", "deploycal-item-20240709T1300"},
 	}, {
 		file: "missing-attributes.html",
 		want: []Event{{ID: "deploycal-item-20240109T2000", Start: at("2024-01-09T20:00:00Z"), End: at("2024-01-09T21:00:00Z"),

@@ -186,7 +186,7 @@ func (w *Wiki) serve(addr string) error {
 			return fmt.Errorf("php -S on %s exited at once; see %s", addr, filepath.Join(w.Dir, "server.log"))
 		default:
 		}
-		resp, err := http.Get(url)
+		resp, err := probe.Get(url)
 		if err == nil {
 			ok := resp.StatusCode == 200 && resp.Header.Get("Content-Type") != "" &&
 				strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
@@ -200,6 +200,8 @@ func (w *Wiki) serve(addr string) error {
 	w.Stop()
 	return fmt.Errorf("the wiki on %s did not answer within 15s; see %s", addr, filepath.Join(w.Dir, "server.log"))
 }
+
+var probe = &http.Client{Timeout: 5 * time.Second}
 
 // Stop kills the web server (the wiki goes down; its data stays).
 // Calling it on a stopped wiki does nothing.
