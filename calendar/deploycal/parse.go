@@ -329,3 +329,15 @@ func ordinal(n int) string {
 	}
 	return strconv.Itoa(n) + suffix
 }
+
+// Kind guesses the window's kind from its name, in the terms of the
+// config's windows: "backport", "train", "puppet" or "other".
+func (e Event) Kind() string {
+	name := strings.ToLower(e.Window)
+	for _, k := range []string{"backport", "train", "puppet"} {
+		if strings.Contains(name, k) {
+			return k
+		}
+	}
+	return "other"
+}

@@ -213,3 +213,16 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestKind(t *testing.T) {
+	for name, want := range map[string]string{
+		"UTC late backport window":        "backport",
+		"MediaWiki train - Utc-7 Version": "train",
+		"Puppet request window":           "puppet",
+		"Wikidata Query Service weekly":   "other",
+	} {
+		if got := (Event{Window: name}).Kind(); got != want {
+			t.Errorf("Kind of %q = %q, want %q", name, got, want)
+		}
+	}
+}
