@@ -20,11 +20,6 @@ func at(s string) time.Time {
 	return t
 }
 
-// event is a short way to write an expected event.
-func event(id, start, end, window string) Event {
-	return Event{ID: id, Start: at(start), End: at(end), Window: window}
-}
-
 func TestParseFixtures(t *testing.T) {
 	ids := func(events []Event) []string {
 		var out []string
