@@ -199,7 +199,7 @@ func (c *Client) once(ctx context.Context, params url.Values, out any) (wait tim
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil && ctx.Err() == context.Canceled {
+		if errors.Is(ctx.Err(), context.Canceled) {
 			return -1, err
 		}
 		return 0, errors.Join(errUncertain, fmt.Errorf("%w: cannot reach %s: %s", ErrUnavailable, c.opt.API, netReason(err)))

@@ -230,3 +230,23 @@ func TestSALPage(t *testing.T) {
 		t.Errorf("the newest entry is not rendered literally:\n%s", html)
 	}
 }
+
+// BenchmarkStart measures creating and serving a fresh test wiki (a copy
+// of the template) until its API answers.
+func BenchmarkStart(b *testing.B) {
+	wikitest.Start(b).Stop() // the template is made once, outside the loop
+	for b.Loop() {
+		wikitest.Start(b).Stop()
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	w := wikitest.Start(b)
+	w.EditPage(b, "Page", "== Hello ==\n* one\n* two [[link]] '''bold'''\n")
+	c := w.Client(b)
+	for b.Loop() {
+		if _, _, err := c.Parse(context.Background(), "Page"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
