@@ -134,8 +134,12 @@ func TestConcurrentEdits(t *testing.T) {
 	w := wikitest.Start(t)
 	const writers, edits = 3, 5
 	var wg sync.WaitGroup
+	shared := w.Client(t) // one client used by several goroutines, as in the bot
 	for i := range writers {
-		c := w.Client(t)
+		c := shared
+		if i == 0 {
+			c = w.Client(t) // and another instance of the bot
+		}
 		wg.Go(func() {
 			for j := range edits {
 				line := fmt.Sprintf("writer %d edit %d", i, j)
