@@ -184,6 +184,12 @@ func (c *Client) call(ctx context.Context, params url.Values, out any) error {
 // after those: Edit re-reads the page to find out.
 var errUncertain = errors.New("the outcome is unknown")
 
+// uncertain marks err with errUncertain without changing its message.
+type uncertain struct{ error }
+
+func (u uncertain) Unwrap() error      { return u.error }
+func (uncertain) Is(target error) bool { return target == errUncertain }
+
 // once makes one request. A negative wait means the error is permanent;
 // zero means retry with the default backoff; positive is the wait the
 // server asked for.
@@ -202,18 +208,18 @@ func (c *Client) once(ctx context.Context, params url.Values, out any) (wait tim
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return -1, err
 		}
-		return 0, errors.Join(errUncertain, fmt.Errorf("%w: cannot reach %s: %s", ErrUnavailable, c.opt.API, netReason(err)))
+		return 0, uncertain{fmt.Errorf("%w: cannot reach %s: %s", ErrUnavailable, c.opt.API, netReason(err))}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return 0, errors.Join(errUncertain, fmt.Errorf("%w: reading the answer of %s: %s", ErrUnavailable, c.opt.API, netReason(err)))
+		return 0, uncertain{fmt.Errorf("%w: reading the answer of %s: %s", ErrUnavailable, c.opt.API, netReason(err))}
 	}
 	switch {
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		err := fmt.Errorf("%w: %s answered HTTP %s", ErrUnavailable, c.opt.API, resp.Status)
 		if resp.StatusCode != http.StatusTooManyRequests {
-			err = errors.Join(errUncertain, err)
+			err = uncertain{err}
 		}
 		return retryAfter(resp), err
 	case resp.StatusCode != http.StatusOK:

@@ -341,3 +341,9 @@ func (e Event) Kind() string {
 	}
 	return "other"
 }
+
+// Link returns the URL of the event on the page whose public URL is
+// pageURL (e.g. https://wikitech.wikimedia.org/wiki/Deployments).
+func (e Event) Link(pageURL string) string {
+	return pageURL + "#" + (&url.URL{Fragment: e.ID}).EscapedFragment()
+}

@@ -221,3 +221,10 @@ func TestKind(t *testing.T) {
 		}
 	}
 }
+
+func TestLink(t *testing.T) {
+	got := Event{ID: "deploycal-item-20240109T1400"}.Link("https://wikitech.wikimedia.org/wiki/Deployments")
+	if want := "https://wikitech.wikimedia.org/wiki/Deployments#deploycal-item-20240109T1400"; got != want {
+		t.Errorf("Link = %q, want %q", got, want)
+	}
+}
