@@ -252,6 +252,9 @@ func benchQueries(n int) []struct {
 		{"month-word", Query{Text: "scap", From: mid, To: mid.AddDate(0, 1, 0)}},
 		{"rare-pair", Query{Text: "reimaged kafka drmrs"}},
 		{"miss", Query{Text: "restarted nosuchwordanywhere"}},
+		// The worst case: two common words that never occur together, so
+		// the whole of both posting lists is walked to find nothing.
+		{"disjoint", Query{Text: "synchronized started"}},
 		{"deep-page", Query{Text: "eqiad", Before: uint64(n / 10)}},
 		{"chat-sal", Query{Text: g.vocab[5] + " " + g.vocab[40], Limit: 5}},
 	}

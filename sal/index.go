@@ -137,7 +137,10 @@ type postings struct {
 	// validTo is the x the block was loaded for: for any x' between the
 	// block's first id and validTo the answer is in this block.
 	validTo uint64
-	done    bool
+	// pos is where the last answer was found in ids. Searches go newest
+	// first, so the next answer is usually at or just below it.
+	pos  int
+	done bool
 }
 
 func newPostings(b *bolt.Bucket, token string) *postings {
@@ -155,8 +158,20 @@ func (p *postings) seekLE(x uint64) (uint64, bool) {
 			return 0, false
 		}
 	}
-	// Largest index with ids[i] <= x.
-	i := sort.Search(len(p.ids), func(i int) bool { return p.ids[i] > x }) - 1
+	// The largest index with ids[i] <= x: step down from the last answer
+	// for a few ids, then binary search what is left.
+	i := min(p.pos, len(p.ids)-1)
+	if p.ids[i] < x && i+1 < len(p.ids) && p.ids[i+1] <= x {
+		i = len(p.ids) - 1 // x went up: start again from the top
+	}
+	for steps := 0; p.ids[i] > x; steps++ {
+		if steps == 8 {
+			i = sort.Search(i, func(j int) bool { return p.ids[j] > x }) - 1
+			break
+		}
+		i--
+	}
+	p.pos = i
 	return p.ids[i], true
 }
 
@@ -178,6 +193,7 @@ func (p *postings) load(x uint64) bool {
 	}
 	p.ids = decodeBlock(k, v, p.ids)
 	p.validTo = x
+	p.pos = len(p.ids) - 1
 	return true
 }
 
