@@ -115,6 +115,8 @@ func (l *Log) HandleLine(ctx context.Context, src Source, text string) (reply st
 		return src.Nick + ": Please identify to your account (e.g. with NickServ) first; only identified people can !log to " + p.Project + ". Nothing logged.", true
 	case NotAllowed:
 		return src.Nick + ": You are not on the list of people allowed to !log to " + p.Project + ". Nothing logged; ask an admin to add you to the project's allow list.", true
+	case TooLong:
+		return fmt.Sprintf("%s: That message is too long for the log (at most %d characters). Nothing logged; put the details in a paste or a task and log a link.", src.Nick, MaxMessage), true
 	case Help:
 		return src.Nick + ": \"!log <message>\" records <message> in the Server Admin Log for " + p.Project + " (" + l.baseURL + "/sal?project=" + p.Project + "). Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\".", true
 	}
@@ -161,6 +163,8 @@ func (l *Log) prepare(e *Entry) error {
 		return fmt.Errorf("sal: append: %w: the nick is empty", ErrInvalid)
 	case e.Project == "":
 		return fmt.Errorf("sal: append: %w: the project is empty", ErrInvalid)
+	case len(e.Message) > 4*MaxMessage:
+		return fmt.Errorf("sal: append: %w: the message is longer than %d bytes", ErrInvalid, 4*MaxMessage)
 	}
 	if e.Time.IsZero() {
 		e.Time = l.now()

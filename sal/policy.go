@@ -35,6 +35,7 @@ const (
 	NotIdentified             // the sender is not identified and must be
 	NotAllowed                // the sender may not log to this project
 	Help                      // "!log help"
+	TooLong                   // a message longer than MaxMessage
 	Accepted                  // an entry to store
 )
 
@@ -85,6 +86,10 @@ func (p *Policy) Project(network, room string) *config.SALProject {
 	return p.rooms[roomKey(network+"/"+room)]
 }
 
+// MaxMessage is the longest message accepted, in bytes: a log line, not a
+// paste.
+const MaxMessage = 4000
+
 // Parse decides what a chat line means: whether it is a !log command, and
 // if so whether it may be logged and as what. It is a pure function of the
 // policy, the source and the text; now is used when src.Time is zero.
@@ -106,6 +111,9 @@ func (p *Policy) Parse(src Source, text string, now time.Time) Parsed {
 		return out
 	case strings.EqualFold(msg, "help"):
 		out.Kind = Help
+		return out
+	case len(msg) > MaxMessage:
+		out.Kind = TooLong
 		return out
 	}
 	nick := src.Nick

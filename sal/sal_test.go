@@ -92,6 +92,7 @@ func TestParse(t *testing.T) {
 		{"missing", alice, "!log", Parsed{Kind: Missing, Project: "production"}},
 		{"missing with spaces", alice, "!log   ", Parsed{Kind: Missing, Project: "production"}},
 		{"help", alice, "!log help", Parsed{Kind: Help, Project: "production"}},
+		{"too long", alice, "!log " + strings.Repeat("x", MaxMessage+1), Parsed{Kind: TooLong, Project: "production"}},
 		{"not here", at(alice, func(s *Source) { s.Room = "#chat" }), "!log hi", Parsed{Kind: NotHere}},
 		{"private", at(alice, func(s *Source) { s.Room = "alice_" }), "!log hi", Parsed{Kind: NotHere}},
 		{"channel case", at(alice, func(s *Source) { s.Room = "#OPS" }), "!log hi", Parsed{Kind: Accepted, Project: "production",
