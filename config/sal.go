@@ -30,7 +30,8 @@ type SALProject struct {
 	Rooms []string `yaml:"rooms"`
 	// Allow says who may !log: person names from the people list,
 	// "role:<role>" for everyone with that role, or "identified" for
-	// everyone the network vouches for. Default: ["role:logger"].
+	// everyone the network vouches for. Default: ["role:deployer",
+	// "role:logger"] (admins have every role).
 	Allow []string `yaml:"allow"`
 	// Wiki, when set, appends every entry to a wiki page too.
 	Wiki *SALWiki `yaml:"wiki"`
@@ -90,7 +91,7 @@ var salProjectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 func (s *SAL) applyDefaults() {
 	for i := range s.Projects {
 		if len(s.Projects[i].Allow) == 0 {
-			s.Projects[i].Allow = []string{SALAllowRolePrefix + RoleLogger}
+			s.Projects[i].Allow = []string{SALAllowRolePrefix + RoleDeployer, SALAllowRolePrefix + RoleLogger}
 		}
 	}
 }

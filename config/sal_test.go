@@ -60,7 +60,7 @@ func TestSALConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"role:logger"}, cfg.SAL.Projects[0].Allow); d != "" {
+	if d := cmp.Diff([]string{"role:deployer", "role:logger"}, cfg.SAL.Projects[0].Allow); d != "" {
 		t.Errorf("default allow (-want +got):\n%s", d)
 	}
 	if cfg.SAL.Projects[0].Wiki.Password.Value() != "s" || cfg.SAL.Phabricator.Token.Value() != "s" {

@@ -34,7 +34,7 @@ networks:
     rooms: ["!ops:example.org"]
 people:
   - {name: Alice, irc_account: alice, matrix_id: "@alice:example.org", roles: [logger]}
-  - {name: Bob, irc_account: bob, roles: [deployer]}
+  - {name: Bob, irc_account: bob, roles: [owner]}
   - {name: Carol, irc_account: carol}
 sal:
   relays: [libera/relaybot]
