@@ -26,7 +26,7 @@ func TestPipedConsole(t *testing.T) {
 	data := t.TempDir()
 	var out, errs bytes.Buffer
 	in := strings.NewReader("jouncebot: nowandnext\nhelp now\n\x00\xff\n" + strings.Repeat("z", 10*1024) + "\nversion\n")
-	code := run([]string{"--data", data}, in, &out, &errs)
+	code := run([]string{"--data", data, "--http", ""}, in, &out, &errs)
 	if code != exitOK {
 		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
 	}
@@ -106,7 +106,7 @@ func TestSignalShutdown(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			data := t.TempDir()
-			cmd := exec.Command(os.Args[0], "--data", data)
+			cmd := exec.Command(os.Args[0], "--data", data, "--http", "127.0.0.1:0")
 			cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
 			stdin, _ := cmd.StdinPipe() // kept open: the console waits for input
 			defer stdin.Close()

@@ -15,8 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +25,11 @@ import (
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/sal"
+	"github.com/jouncebot/jouncebot/sal/phab"
+	"github.com/jouncebot/jouncebot/sal/salwiki"
 	"github.com/jouncebot/jouncebot/store"
+	"github.com/jouncebot/jouncebot/web"
 )
 
 // Options configure an App.
@@ -48,8 +52,11 @@ type App struct {
 	cmds      *commands.Dispatcher
 	calendar  *calendar.Service
 	announcer *calendar.Announcer
+	sal       *sal.Log
+	salChat   bot.Handler
 
-	closers []func() error
+	httpAddr string
+	closers  []func() error
 }
 
 // DBFile is the database file's name inside the data directory.
@@ -90,7 +97,11 @@ func New(o Options) (*App, error) {
 		a.cmds.AddTrigger(t)
 	}
 
-	a.bot = bot.New(o.Log, a.cmds)
+	if err := a.setupSAL(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
@@ -115,15 +126,20 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("jouncebot running", "transports", len(a.bot.Transports()), "windows", a.calendar.Calendar().Len())
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		a.announcer.Run(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		a.sal.Run(ctx)
+	}()
 	defer func() { cancel(); wg.Wait() }()
 	if a.cfg.Bot.HTTP != "" {
 		if err := a.serveHTTP(ctx, &wg); err != nil {
-			return err
+			// The chat side is worth more than the web pages: keep going.
+			a.log.Error("web server not started; the bot runs without it", "err", err)
 		}
 	}
 	err := a.bot.Run(ctx)
@@ -142,29 +158,68 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// serveHTTP starts the web server (calendar feed) until ctx is done.
+// serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	mux := http.NewServeMux()
-	mux.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
+	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log})
+	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	a.log.Info("web server listening", "addr", ln.Addr().String())
-	wg.Add(2)
+	a.httpAddr = ln.Addr().String()
+	a.log.Info("web server listening", "addr", a.httpAddr)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ctx, ln); err != nil {
 			a.log.Error("web server stopped", "err", err)
 		}
 	}()
-	go func() {
-		defer wg.Done()
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
 	return nil
 }
+
+// setupSAL builds the Server Admin Log with its wiki and Phabricator
+// writers and registers the sal command.
+func (a *App) setupSAL() error {
+	cfg := a.cfg
+	routes, err := salwiki.Routes(cfg, a.log)
+	if err != nil {
+		return fmt.Errorf("sal wiki: %w", err)
+	}
+	if ph := cfg.SAL.Phabricator; ph != nil {
+		w := phab.NewWriter(phab.New(ph.URL, ph.Token.Value(), nil), ph.SecurityProjects, a.log)
+		routes = append(routes, phab.Route(w, cfg))
+	}
+	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes,
+		Notify: func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) }})
+	a.salChat = sal.Handler(a.sal, a.cmds)
+	a.cmds.Register(commands.Command{
+		Name: "sal", Usage: "sal <words> [project:NAME] [nick:NICK] [from:YYYY-MM-DD] [to:YYYY-MM-DD]",
+		Help:    "Searches the Server Admin Log and shows the newest matches, with a link to all of them.",
+		MinArgs: 1, MaxArgs: -1,
+		Run: func(ctx context.Context, c *commands.Call) (bot.Text, error) {
+			t, err := a.sal.ChatSearch(ctx, c.Rest)
+			var qe *sal.QueryError
+			if errors.As(err, &qe) {
+				return nil, commands.Errorf("%s", qe.Msg)
+			}
+			return t, err
+		},
+	})
+	return nil
+}
+
+// handle routes a chat line: !log lines to the SAL (and the phrases they
+// may carry, like "deploys done", to the command table), everything else
+// to the command table.
+func (a *App) handle(ctx context.Context, r *bot.Request) {
+	if strings.HasPrefix(strings.TrimSpace(commands.Clean(r.Text)), "!log") {
+		a.salChat.Handle(ctx, r)
+		a.cmds.HandleTriggers(ctx, r)
+		return
+	}
+	a.cmds.Handle(ctx, r)
+}
+
+// HTTPAddr is the web server's address once Run has started it.
+func (a *App) HTTPAddr() string { return a.httpAddr }

@@ -196,6 +196,25 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 	d.reply(ctx, r, d.run(ctx, call))
 }
 
+// HandleTriggers runs the command of a customary phrase in r, if any, and
+// nothing else. It is for lines another handler has consumed (a
+// "!log … deploys done" line is a SAL entry and also releases the window).
+func (d *Dispatcher) HandleTriggers(ctx context.Context, r *bot.Request) {
+	p, ok := d.trigger(r.Text)
+	if !ok {
+		return
+	}
+	c, found := d.Lookup(p.Name)
+	if !found {
+		return
+	}
+	call := &Call{Request: r, Command: c, Person: d.Who(r.Message)}
+	if d.authorise(call) != "" {
+		return
+	}
+	d.reply(ctx, r, d.run(ctx, call))
+}
+
 func (d *Dispatcher) trigger(text string) (Parsed, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
