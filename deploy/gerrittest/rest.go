@@ -122,7 +122,7 @@ var labelValues = map[string]map[string]string{
 func (s *Server) info(c *change, opts map[string]bool) changeInfo {
 	ps := c.current()
 	ci := changeInfo{
-		ID: url.PathEscape(c.Project) + "~" + url.PathEscape(c.Branch) + "~" + c.ChangeID,
+		ID:      url.PathEscape(c.Project) + "~" + url.PathEscape(c.Branch) + "~" + c.ChangeID,
 		Project: c.Project, Branch: c.Branch, ChangeID: c.ChangeID, Subject: ps.Subject, Status: c.Status,
 		Created: ts(c.Created), Updated: ts(c.Updated), Number: c.Number, Owner: s.accountInfo(c.Owner),
 		WorkInProgress: c.WIP, Insertions: 1, Deletions: 1,
@@ -177,7 +177,7 @@ func (s *Server) info(c *change, opts map[string]bool) changeInfo {
 				continue
 			}
 			ri := revisionInfo{Kind: p.Kind, Number: p.Number, Created: ts(p.Created), Uploader: s.accountInfo(p.Uploader),
-				Ref: changeRef(c.Number, p.Number),
+				Ref:   changeRef(c.Number, p.Number),
 				Fetch: map[string]fetchInfo{"anonymous http": {URL: s.GitURL(c.Project), Ref: changeRef(c.Number, p.Number)}}}
 			if opts["CURRENT_COMMIT"] || opts["ALL_COMMITS"] {
 				ci := &commitInfo{Subject: p.Subject, Message: p.Message,
