@@ -154,11 +154,9 @@ func (r repo) mergeable(commit, base string) bool {
 	if base == "" {
 		return true
 	}
-	parent, err := r.git(nil, "", "rev-parse", commit+"^")
-	if err != nil || parent == base {
-		return err == nil
-	}
-	_, err = r.git(nil, "", "merge-tree", "--write-tree", "--merge-base="+parent, base, commit)
+	// A real merge, so a change on top of another open change (a relation
+	// chain) is judged with its ancestors, as Gerrit does.
+	_, err := r.git(nil, "", "merge-tree", "--write-tree", base, commit)
 	return err == nil
 }
 
