@@ -315,6 +315,9 @@ type Upload struct {
 	// Server.Revision of another change to make a relation chain.
 	Parent string
 	WIP    bool
+	// ChangeID overrides the generated Change-Id (to write Depends-On
+	// cycles before uploading).
+	ChangeID string
 }
 
 // Upload creates a change with its first patchset and returns its number.
@@ -329,7 +332,11 @@ func (s *Server) Upload(u Upload) (int, error) {
 	n := s.nextNum
 	s.nextNum++
 	sum := sha1.Sum([]byte(fmt.Sprintf("%s %d %s", u.Project, n, u.Subject)))
-	c := &change{Number: n, Project: u.Project, Branch: u.Branch, ChangeID: "I" + hex.EncodeToString(sum[:]),
+	id := u.ChangeID
+	if id == "" {
+		id = "I" + hex.EncodeToString(sum[:])
+	}
+	c := &change{Number: n, Project: u.Project, Branch: u.Branch, ChangeID: id,
 		Owner: u.Owner, Status: "NEW", WIP: u.WIP, Created: time.Now().UTC()}
 	c.Updated = c.Created
 	parent := u.Parent
