@@ -225,3 +225,13 @@ func (e *env) reviews(n int) []gerrittest.Review {
 	}
 	return out
 }
+
+// waitText waits for a progress event starting with prefix.
+func (e *env) waitText(prefix string) {
+	e.t.Helper()
+	for {
+		if ev := e.waitFor("progress"); strings.HasPrefix(ev.Text.String(), prefix) {
+			return
+		}
+	}
+}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/git"
 )
 
 // Stage is one step of a deploy. Exec runs it from wherever the deploy's
@@ -481,6 +483,10 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 	}
 	if _, err := g.Run(ctx, dir, "rebase", r.Upstream); err != nil {
 		msg := err.Error()
+		var gerr *git.Error
+		if errors.As(err, &gerr) {
+			msg += "\n" + gerr.Stdout
+		}
 		if _, aerr := g.Run(context.WithoutCancel(ctx), dir, "rebase", "--abort"); aerr != nil {
 			return Failf("Re-applying the local security patches on %s failed and the rebase could not be undone (%s); staging needs a look by hand.", repoName(r.Dir), firstLine(aerr.Error()))
 		}

@@ -131,11 +131,10 @@ func (r repo) commitTree(tree, parent, msg string, author Person, when time.Time
 // cherryPick applies commit onto base (as Gerrit's "rebase if necessary"
 // does) and returns the new commit, or ok=false on a conflict.
 func (r repo) cherryPick(commit, base string, when time.Time) (string, bool, error) {
-	parent, err := r.git(nil, "", "rev-parse", commit+"^")
-	if err != nil {
-		return "", false, err
-	}
-	tree, err := r.git(nil, "", "merge-tree", "--write-tree", "--merge-base="+parent, base, commit)
+	// A real merge of base and commit: their merge base is the change's
+	// parent (an ancestor of base), so this is the cherry-pick. Git 2.39
+	// has no merge-tree --merge-base.
+	tree, err := r.git(nil, "", "merge-tree", "--write-tree", base, commit)
 	if err != nil {
 		return "", false, nil // merge-tree exits 1 on conflicts
 	}

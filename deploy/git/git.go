@@ -31,6 +31,7 @@ type Runner struct {
 type Error struct {
 	Dir    string
 	Args   []string
+	Stdout string
 	Stderr string
 	Err    error
 }
@@ -65,7 +66,7 @@ func (r *Runner) Run(ctx context.Context, dir string, args ...string) (string, e
 		r.Log.Debug("git", "dir", dir, "args", args, "took", time.Since(start), "err", err)
 	}
 	if err != nil {
-		return "", &Error{Dir: dir, Args: args, Stderr: errb.String(), Err: err}
+		return "", &Error{Dir: dir, Args: args, Stdout: out.String(), Stderr: errb.String(), Err: err}
 	}
 	return strings.TrimRight(out.String(), "\n"), nil
 }
