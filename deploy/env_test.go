@@ -28,13 +28,22 @@ type recGit struct {
 	git.Runner
 	mu   sync.Mutex
 	cmds []string
+	// after, if set, runs after each command and may replace its error
+	// (to simulate a crash right after a git operation).
+	after func(args []string) error
 }
 
 func (r *recGit) Run(ctx context.Context, dir string, args ...string) (string, error) {
 	r.mu.Lock()
 	r.cmds = append(r.cmds, strings.Join(args, " "))
 	r.mu.Unlock()
-	return r.Runner.Run(ctx, dir, args...)
+	out, err := r.Runner.Run(ctx, dir, args...)
+	if r.after != nil {
+		if aerr := r.after(args); aerr != nil {
+			return "", aerr
+		}
+	}
+	return out, err
 }
 
 // count is how many commands started with prefix.
@@ -61,6 +70,9 @@ type env struct {
 	git    *recGit
 	events chan deploy.Event
 	hook   func(deploy.Event) // called on each event, before it is queued
+	// wrapGerrit and gitAfter, if set, apply to the next agent started.
+	wrapGerrit func(deploy.Gerrit) deploy.Gerrit
+	gitAfter   func(args []string) error
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
@@ -114,7 +126,7 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	e.db = db
-	e.git = &recGit{}
+	e.git = &recGit{after: e.gitAfter}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan struct{})
 	n := deploy.NotifierFunc(func(_ context.Context, ev deploy.Event) {
@@ -127,7 +139,11 @@ func (e *env) start() {
 		}
 		e.events <- ev
 	})
-	e.agent = deploy.NewAgent(db, e.client(), e.git, n, e.opts)
+	var g deploy.Gerrit = e.client()
+	if e.wrapGerrit != nil {
+		g = e.wrapGerrit(g)
+	}
+	e.agent = deploy.NewAgent(db, g, e.git, n, e.opts)
 	go func() {
 		defer close(e.done)
 		e.agent.Run(ctx)
@@ -150,6 +166,7 @@ func (e *env) stop() {
 func (e *env) restart() {
 	e.stop()
 	e.setHook(nil)
+	e.wrapGerrit, e.gitAfter = nil, nil
 	e.start()
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
 )
@@ -416,5 +417,66 @@ func TestForcedDeployNeedsSecondApprover(t *testing.T) {
 	e.waitFor("prepared")
 	if r := e.reviews(n); len(r) != 1 || !strings.Contains(r[0].Message, "Forced: site is down") {
 		t.Errorf("reviews = %+v", r)
+	}
+}
+
+// crashAfterReview posts the review, then dies before recording it.
+type crashAfterReview struct {
+	deploy.Gerrit
+	crash func()
+}
+
+func (c crashAfterReview) Review(ctx context.Context, n int, rev string, in gerrit.ReviewInput) error {
+	if err := c.Gerrit.Review(ctx, n, rev, in); err != nil {
+		return err
+	}
+	c.crash()
+	return context.Canceled
+}
+
+// TestKilledDuringVote: the bot dies after Gerrit took the +2 but before
+// the bot wrote that down; the new agent sees the vote and does not repeat it.
+func TestKilledDuringVote(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.stop()
+	e.wrapGerrit = func(g deploy.Gerrit) deploy.Gerrit { return crashAfterReview{g, func() { e.cancel() }} }
+	e.start()
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	<-e.done
+	e.restart()
+	e.waitFor("prepared")
+	if r := e.reviews(n); len(r) != 1 {
+		t.Errorf("reviews = %+v, want exactly one", r)
+	}
+}
+
+// TestKilledDuringRebase: the bot dies right after git rebase finished but
+// before it was recorded; the new agent sees staging already updated and
+// does not rebase again.
+func TestKilledDuringRebase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.stop()
+	e.gitAfter = func(args []string) error {
+		if args[0] == "rebase" && args[1] != "--abort" {
+			e.cancel()
+			return context.Canceled
+		}
+		return nil
+	}
+	e.start()
+	n := e.sb.Changes["core"]
+	e.deploy(alice, n)
+	<-e.done
+	e.restart()
+	e.waitFor("prepared")
+	if got := e.git.count("rebase"); got != 0 {
+		t.Errorf("the resumed agent ran %d rebases, want 0", got)
+	}
+	log := e.gitOut(e.sb.CoreDir(), "log", "--format=%s", "-2")
+	if want := "SECURITY: reject oversized requests (T9001)\nHooks: return false when no handler ran"; log != want {
+		t.Errorf("core log =\n%s\nwant\n%s", log, want)
 	}
 }

@@ -153,7 +153,14 @@ func getDeploy(tx *bolt.Tx, id ID) (*Deploy, error) {
 	return &d, nil
 }
 
-var errNoDeploy = errors.New("no such deploy")
+var (
+	errNoDeploy = errors.New("no such deploy")
+	errFinished = errors.New("deploy already finished")
+)
+
+func terminal(state string) bool {
+	return state == stateDone || state == stateFailed || state == stateAborted
+}
 
 func putDeploy(tx *bolt.Tx, d *Deploy) error {
 	b, err := json.Marshal(d)
@@ -270,6 +277,9 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		if d, err = getDeploy(tx, id); err != nil {
 			return err
 		}
+		if terminal(d.State) {
+			return errFinished
+		}
 		d.State, d.Error, d.Finished = state, msg, time.Now().UTC()
 		d.Pause = nil
 		if l, err := getLock(tx); err == nil && l != nil && l.Deploy == id {
@@ -282,6 +292,9 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		}
 		return putDeploy(tx, d)
 	})
+	if errors.Is(err, errFinished) {
+		return // finished by someone else meanwhile (an abort racing the run)
+	}
 	if err != nil {
 		a.log.Error("finish deploy", "id", id, "err", err)
 		return

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"net/http"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,6 +64,23 @@ func (voteStage) Exec(ctx context.Context, j *Job) error {
 			msg += " Forced: " + d.Reason
 		}
 		err := g.Review(ctx, c.Number, c.Revision, gerrit.ReviewInput{Message: msg, Labels: map[string]int{"Code-Review": 2}})
+		var gerr *gerrit.Error
+		if errors.As(err, &gerr) && gerr.Status == http.StatusConflict {
+			// A new patchset arrived since the deploy started: the
+			// deployer must look at it, as during the merge wait.
+			_ = j.Save(func(d *Deploy) { d.Changes[i].Vote = Op{} })
+			ch, cerr := g.Change(ctx, c.Number)
+			if cerr != nil {
+				return cerr
+			}
+			if _, perr := mergeProgress(ctx, j, i, c, ch); perr != nil {
+				return perr
+			}
+			if ch.Revision != c.Revision || ch.Merged() {
+				return voteStage{}.Exec(ctx, j) // vote on the rebased revision
+			}
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -482,6 +500,9 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 		return err
 	}
 	if _, err := g.Run(ctx, dir, "rebase", r.Upstream); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // interrupted: the next run finds out how far it got
+		}
 		msg := err.Error()
 		var gerr *git.Error
 		if errors.As(err, &gerr) {

@@ -536,6 +536,7 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 			}
 		}
 		d.Pause, d.State, d.Stage = nil, stateRunning, voteStage{}.Name()
+		d.WaitSince = time.Time{} // a fresh timeout for the new patchset
 		return nil
 	})
 	if err != nil {
@@ -554,8 +555,8 @@ func (a *Agent) Abort(ctx context.Context, id ID, who Person) error {
 	if err := mayControl(d, who); err != nil {
 		return err
 	}
-	switch d.State {
-	case stateDone, stateFailed, stateAborted:
+	switch {
+	case terminal(d.State):
 		return sentence(fmt.Sprintf("Deploy %s has already ended (%s).", d.ID, d.State))
 	}
 	running := d.State == stateRunning
