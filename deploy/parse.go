@@ -60,14 +60,12 @@ func ParseChange(s string) (Ref, error) {
 		if i > 0 && (parts[i-1] == "c" || parts[i-1] == "r") {
 			return Ref{Number: n}, nil
 		}
-		if i > 1 && parts[i-2] == "c" {
-			return Ref{Number: mustAtoi(parts[i-1]), PatchSet: n}, nil
+		if c, err := strconv.Atoi(parts[max(i-1, 0)]); err == nil && c > 0 && i > 1 && parts[i-2] == "c" {
+			return Ref{Number: c, PatchSet: n}, nil
 		}
 	}
 	return Ref{}, bad
 }
-
-func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 // trimC drops the leading "r" and "c" of a /r/c/<project> path.
 func trimC(parts []string) []string {

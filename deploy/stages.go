@@ -165,15 +165,15 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 			return nil
 		}
 		now := time.Now()
-		if now.After(deadline) {
+		if !now.Before(deadline) {
 			return Failf("The gate did not merge %s within %s.", pendingList(d), a.o.MergeTimeout)
 		}
-		if now.After(nextReport) {
-			nextReport = now.Add(a.o.ProgressEvery)
+		if !now.Before(nextReport) {
+			nextReport = nextReport.Add(a.o.ProgressEvery)
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Still waiting for the gate to merge %s (%s of %s).",
 				pendingList(d), now.Sub(d.WaitSince).Round(time.Second), a.o.MergeTimeout)))
 		}
-		t := time.NewTimer(min(a.o.PollInterval, time.Until(deadline)+time.Millisecond))
+		t := time.NewTimer(min(a.o.PollInterval, time.Until(deadline)+time.Millisecond, time.Until(nextReport)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
