@@ -73,10 +73,10 @@ type env struct {
 	// wrapGerrit and gitAfter, if set, apply to the next agent started.
 	wrapGerrit func(deploy.Gerrit) deploy.Gerrit
 	gitAfter   func(args []string) error
-	cancel context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	texts  []string
+	cancel     context.CancelFunc
+	done       chan struct{}
+	mu         sync.Mutex
+	texts      []string
 }
 
 func requireGit(t testing.TB) {

@@ -50,8 +50,10 @@ func (g *stuckGerrit) Review(context.Context, int, string, gerrit.ReviewInput) e
 	g.votes++
 	return nil
 }
-func (g *stuckGerrit) Username() string       { return "jouncebot" }
-func (g *stuckGerrit) ChangeURL(n int) string { return fmt.Sprintf("https://gerrit.example.org/r/c/%d", n) }
+func (g *stuckGerrit) Username() string { return "jouncebot" }
+func (g *stuckGerrit) ChangeURL(n int) string {
+	return fmt.Sprintf("https://gerrit.example.org/r/c/%d", n)
+}
 
 // cleanGit answers the staging checks as for a clean checkout on master.
 type cleanGit struct{}
