@@ -15,6 +15,7 @@ import (
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestDeployConfigChange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	n := e.sb.Changes["config"]
 	id := e.deploy(alice, n)
@@ -49,6 +50,7 @@ func TestDeployConfigChange(t *testing.T) {
 }
 
 func TestDeployCoreChangeKeepsSecurityPatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	n := e.sb.Changes["core"]
 	e.deploy(alice, n)
@@ -68,6 +70,7 @@ func TestDeployCoreChangeKeepsSecurityPatch(t *testing.T) {
 }
 
 func TestDeployExtensionChangeBumpsSubmodule(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	n := e.sb.Changes["extension"]
 	e.deploy(alice, n)
@@ -86,6 +89,7 @@ func TestDeployExtensionChangeBumpsSubmodule(t *testing.T) {
 }
 
 func TestDeployBatchOfDependentChanges(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	first, second := e.sb.Changes["config"], e.sb.Changes["config2"]
 	// Alone, the second is refused: it needs the first.

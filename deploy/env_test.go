@@ -61,7 +61,7 @@ func (r *recGit) count(prefix string) int {
 
 // env is a sandbox, a database and a running agent.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	sb     *gerrittest.Sandbox
 	dbPath string
 	db     *store.DB
@@ -86,7 +86,7 @@ func requireGit(t testing.TB) {
 	}
 }
 
-func newEnv(t *testing.T, tweak ...func(*deploy.Options)) *env {
+func newEnv(t testing.TB, tweak ...func(*deploy.Options)) *env {
 	t.Helper()
 	requireGit(t)
 	dir := t.TempDir()

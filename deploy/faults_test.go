@@ -18,6 +18,7 @@ import (
 // does anything. Each gives one clear message, posts no vote and takes no
 // lock.
 func TestStartRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sb := e.sb
 	cfg, core := sb.Changes["config"], sb.Changes["core"]
@@ -127,6 +128,7 @@ func TestStartRefusals(t *testing.T) {
 }
 
 func TestStagingMissing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	opts := e.opts
 	opts.StagingDir = filepath.Join(t.TempDir(), "nowhere")
@@ -140,6 +142,7 @@ func TestStagingMissing(t *testing.T) {
 
 // TestMergeWaitFaults: things that go wrong while waiting for the gate.
 func TestMergeWaitFaults(t *testing.T) {
+	t.Parallel()
 	type fault func(e *env, n int) // arranged before the deploy
 	onReview := func(f func(e *env, n int)) fault {
 		return func(e *env, n int) {
