@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -98,5 +99,26 @@ func TestRequestCheck(t *testing.T) {
 				t.Errorf("check() = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Args
+	}{
+		{"445113", Args{Changes: []string{"445113"}}},
+		{"445113 445114", Args{Changes: []string{"445113", "445114"}}},
+		{"--force 445113 site is down T123", Args{Changes: []string{"445113"}, Force: true, Reason: "site is down T123"}},
+		{"--prepare-only https://gerrit.wikimedia.org/r/c/445113", Args{Changes: []string{"https://gerrit.wikimedia.org/r/c/445113"}, PrepareOnly: true}},
+		{"445113 --force fixes 3 wikis", Args{Changes: []string{"445113"}, Force: true, Reason: "fixes 3 wikis"}},
+		{"foo", Args{Changes: []string{"foo"}}}, // the engine says foo is not a change
+		{"", Args{}},
+	}
+	for _, tt := range tests {
+		got := ParseArgs(strings.Fields(tt.in))
+		if d := cmp.Diff(tt.want, got); d != "" {
+			t.Errorf("ParseArgs(%q) (-want +got)\n%s", tt.in, d)
+		}
 	}
 }
