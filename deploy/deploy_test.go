@@ -39,7 +39,7 @@ func TestDeployConfigChange(t *testing.T) {
 	if got := e.history(); !strings.HasPrefix(got, strings.Join(wantHistory, "\n")) {
 		t.Errorf("history starts wrong (-want +got):\n%s", cmp.Diff(strings.Join(wantHistory, "\n"), got))
 	}
-	for _, want := range []string{"Fetched (config) at", "Upstream (config) holds exactly the approved changes (1 new commits).", "Updated staging: (config) to", "Staging checkout ready"} {
+	for _, want := range []string{"Fetched staging at", "Upstream of staging holds exactly the approved changes (1 new commit).", "Updated staging to", "Staging checkout ready"} {
 		if !strings.Contains(e.history(), want) {
 			t.Errorf("history lacks %q:\n%s", want, e.history())
 		}
@@ -64,7 +64,7 @@ func TestDeployCoreChangeKeepsSecurityPatch(t *testing.T) {
 	if st := e.gitOut(core, "status", "--porcelain"); st != "" {
 		t.Errorf("core not clean: %s", st)
 	}
-	if !strings.Contains(e.history(), "php-1.46.0-wmf.3 to ") || !strings.Contains(e.history(), "1 security patch(es) re-applied") {
+	if !strings.Contains(e.history(), "staging/php-1.46.0-wmf.3 to ") || !strings.Contains(e.history(), "with 1 security patch re-applied") {
 		t.Errorf("history does not report the re-applied patch:\n%s", e.history())
 	}
 }

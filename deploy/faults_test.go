@@ -94,7 +94,7 @@ func TestStartRefusals(t *testing.T) {
 					e.gitOut(sb.CoreDir(), "checkout", "includes/Hooks.php")
 				}
 			},
-			want: "Cannot deploy:\n- Staging (config) has uncommitted changes (?? junk.txt); clean it up before deploying. Nothing was done.\n- Staging php-1.46.0-wmf.3 has uncommitted changes ( M includes/Hooks.php); clean it up before deploying. Nothing was done."},
+			want: "Cannot deploy:\n- The checkout staging has uncommitted changes (?? junk.txt); clean it up before deploying. Nothing was done.\n- The checkout staging/php-1.46.0-wmf.3 has uncommitted changes ( M includes/Hooks.php); clean it up before deploying. Nothing was done."},
 		{name: "not identified", req: ready(deploy.Request{Changes: []string{n(cfg)}, InWindow: true}),
 			want: "I do not know who you are: log in to your account (NickServ or Matrix) and make sure it is in jouncebot's people list."},
 		{name: "not a deployer", req: deploy.Request{Changes: []string{n(cfg)}, By: carol, InWindow: true},
@@ -299,7 +299,7 @@ func TestUnexpectedUpstreamCommit(t *testing.T) {
 	before := e.gitOut(e.sb.Staging, "rev-parse", "HEAD")
 	e.deploy(alice, n)
 	ev := e.waitFor("failed")
-	want := "alice: deploy 1 stopped: Upstream (config) (master) has commits that are not part of this deploy: " + sneaky[:10] +
+	want := "alice: deploy 1 stopped: Upstream of staging (master) has commits that are not part of this deploy: " + sneaky[:10] +
 		` "Sneaky change" by Mallory (no Change-Id). Find out what they are, then deploy them deliberately or revert them. ` + itoa(n) + " merged in Gerrit. The staging checkout was not changed."
 	if ev.Text.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", ev.Text, want)
@@ -322,7 +322,7 @@ func TestSecurityPatchConflict(t *testing.T) {
 	e.deploy(alice, n)
 	ev := e.waitFor("failed")
 	want := `alice: deploy 1 stopped: Re-applying the local security patch "SECURITY: reject oversized requests (T9001)" on top of upstream ` +
-		e.sb.BranchTip(gerrittest.CoreProject, gerrittest.CoreBranch)[:10] + " conflicts in includes/Setup.php. Staging php-1.46.0-wmf.3 was left as it was (at " +
+		e.sb.BranchTip(gerrittest.CoreProject, gerrittest.CoreBranch)[:10] + " conflicts in includes/Setup.php. The checkout staging/php-1.46.0-wmf.3 was left as it was (at " +
 		before[:10] + "); the patch must be rebased by hand. " + itoa(n) + " merged in Gerrit. The staging checkout was not changed."
 	if ev.Text.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", ev.Text, want)

@@ -30,7 +30,11 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		}
 		line("vote Code-Review +2 on %d patchset %d %q (%s %s) as %s", c.Number, c.PatchSet, c.Subject, c.Project, c.Branch, a.gerrit.Username())
 	}
-	line("wait up to %s for the gate to merge them, asking Gerrit every %s", a.o.MergeTimeout, a.o.PollInterval)
+	them := "them"
+	if len(cs) == 1 {
+		them = "it"
+	}
+	line("wait up to %s for the gate to merge %s, asking Gerrit every %s", fmtDur(a.o.MergeTimeout), them, fmtDur(a.o.PollInterval))
 	for _, r := range reposOf(cs) {
 		dir := filepath.Join(a.o.StagingDir, r.Dir)
 		var ids []string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -347,13 +348,13 @@ func doneSoFar(d *Deploy) string {
 		name := repoName(r.Dir)
 		switch {
 		case !r.SubUpdate.Done.IsZero() || (!r.Update.Done.IsZero() && len(r.Submodules) == 0):
-			s += fmt.Sprintf("Staging %s was updated to %s. ", name, short(r.After))
+			s += fmt.Sprintf("The checkout %s was updated to %s. ", name, short(r.After))
 			touched = true
 		case !r.Update.Done.IsZero():
-			s += fmt.Sprintf("Staging %s was updated to %s but its submodules were not. ", name, short(r.After))
+			s += fmt.Sprintf("The checkout %s was updated to %s but its submodules were not. ", name, short(r.After))
 			touched = true
 		case r.Update.pending():
-			s += fmt.Sprintf("Staging %s may be half updated (it was at %s before). ", name, short(r.Before))
+			s += fmt.Sprintf("The checkout %s may be half updated (it was at %s before). ", name, short(r.Before))
 			touched = true
 		}
 	}
@@ -363,11 +364,36 @@ func doneSoFar(d *Deploy) string {
 	return s
 }
 
+// repoName names a checkout relative to the staging directory's parent:
+// "staging" for the config checkout, "staging/php-1.46.0-wmf.3" for core.
 func repoName(dir string) string {
 	if dir == "" {
-		return "(config)"
+		return "staging"
 	}
-	return dir
+	return "staging/" + dir
+}
+
+// plural writes "1 new commit", "2 new commits", "2 security patches".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	if strings.HasSuffix(what, "ch") {
+		return fmt.Sprintf("%d %ses", n, what)
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// fmtDur writes durations the way people do: 30m, 1h30m, 10s, 300ms.
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func short(sha string) string {

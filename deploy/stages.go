@@ -123,7 +123,7 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 			}
 		}
 		if len(pending) > 0 {
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Waiting up to %s for the gate to merge %s.", a.o.MergeTimeout, joinAnd(pending))))
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Waiting up to %s for the gate to merge %s.", fmtDur(a.o.MergeTimeout), joinAnd(pending))))
 		}
 	}
 	deadline := d.WaitSince.Add(a.o.MergeTimeout)
@@ -166,12 +166,12 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 		}
 		now := time.Now()
 		if !now.Before(deadline) {
-			return Failf("The gate did not merge %s within %s.", pendingList(d), a.o.MergeTimeout)
+			return Failf("The gate did not merge %s within %s.", pendingList(d), fmtDur(a.o.MergeTimeout))
 		}
 		if !now.Before(nextReport) {
 			nextReport = nextReport.Add(a.o.ProgressEvery)
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Still waiting for the gate to merge %s (%s of %s).",
-				pendingList(d), now.Sub(d.WaitSince).Round(time.Second), a.o.MergeTimeout)))
+				pendingList(d), fmtDur(now.Sub(d.WaitSince).Round(time.Second)), fmtDur(a.o.MergeTimeout))))
 		}
 		t := time.NewTimer(min(a.o.PollInterval, time.Until(deadline)+time.Millisecond, time.Until(nextReport)))
 		select {
@@ -371,7 +371,7 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 			}
 		}
 		if len(unexpected) > 0 {
-			return Failf("Upstream %s (%s) has commits that are not part of this deploy: %s. Find out what they are, then deploy them deliberately or revert them.",
+			return Failf("Upstream of %s (%s) has commits that are not part of this deploy: %s. Find out what they are, then deploy them deliberately or revert them.",
 				repoName(r.Dir), r.Branch, strings.Join(unexpected, "; "))
 		}
 		for id, n := range want {
@@ -381,7 +381,7 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 			if in, err := j.Git().Run(ctx, dir, "log", "-n", "500", "--format=%(trailers:key=Change-Id,valueonly)", "HEAD"); err == nil && strings.Contains(in, id) {
 				continue // already in staging
 			}
-			return Failf("%d merged, but upstream %s (%s) does not contain it (Change-Id %s); Gerrit and git disagree, try again in a minute.",
+			return Failf("%d merged, but upstream of %s (%s) does not contain it (Change-Id %s); Gerrit and git disagree, try again in a minute.",
 				n, repoName(r.Dir), r.Branch, id)
 		}
 		subs, err := changedSubmodules(ctx, j.Git(), dir, "HEAD..."+r.Upstream)
@@ -395,9 +395,9 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 		if err := j.Save(func(d *Deploy) { d.Repos[i].Local, d.Repos[i].Submodules = patches, subs }); err != nil {
 			return err
 		}
-		msg := fmt.Sprintf("Upstream %s holds exactly the approved changes (%d new commits)", repoName(r.Dir), len(incoming))
+		msg := fmt.Sprintf("Upstream of %s holds exactly the approved changes (%s)", repoName(r.Dir), plural(len(incoming), "new commit"))
 		if len(patches) > 0 {
-			msg += fmt.Sprintf("; %d local security patch(es) will be kept", len(patches))
+			msg += fmt.Sprintf("; %s will be kept", plural(len(patches), "local security patch"))
 		}
 		j.Say(ctx, EventProgress, bot.T(msg+"."))
 	}
@@ -460,14 +460,14 @@ func (updateStage) Exec(ctx context.Context, j *Job) error {
 	for _, r := range d.Repos {
 		s := fmt.Sprintf("%s to %s", repoName(r.Dir), short(r.After))
 		if n := len(r.Local); n > 0 {
-			s += fmt.Sprintf(" with %d security patch(es) re-applied", n)
+			s += fmt.Sprintf(" with %s re-applied", plural(n, "security patch"))
 		}
 		if len(r.Submodules) > 0 {
 			s += " and " + strings.Join(r.Submodules, ", ") + " updated"
 		}
 		said = append(said, s)
 	}
-	j.Say(ctx, EventProgress, bot.T("Updated staging: "+strings.Join(said, "; ")+"."))
+	j.Say(ctx, EventProgress, bot.T("Updated "+strings.Join(said, "; ")+"."))
 	return nil
 }
 
@@ -490,7 +490,7 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 		}
 		if head != r.Before {
 			if _, err := g.Run(ctx, dir, "merge-base", "--is-ancestor", r.Upstream, "HEAD"); err != nil {
-				return Failf("Staging %s is at %s, neither where it was (%s) nor on top of upstream %s; someone else changed it. Look at it by hand.",
+				return Failf("The checkout %s is at %s, neither where it was (%s) nor on top of upstream %s; someone else changed it. Look at it by hand.",
 					repoName(r.Dir), short(head), short(r.Before), short(r.Upstream))
 			}
 			return j.Save(func(d *Deploy) { d.Repos[i].After, d.Repos[i].Update.Done = head, time.Now().UTC() })
@@ -519,7 +519,7 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 		if m := conflictIn.FindStringSubmatch(msg); m != nil {
 			file = m[1]
 		}
-		return Failf("Re-applying the local security patch %s on top of upstream %s conflicts in %s. Staging %s was left as it was (at %s); the patch must be rebased by hand.",
+		return Failf("Re-applying the local security patch %s on top of upstream %s conflicts in %s. The checkout %s was left as it was (at %s); the patch must be rebased by hand.",
 			patch, short(r.Upstream), file, repoName(r.Dir), short(r.Before))
 	}
 	head, err := g.Run(ctx, dir, "rev-parse", "HEAD")
@@ -545,7 +545,7 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 		dir := filepath.Join(j.StagingDir(), r.Dir)
 		name := repoName(r.Dir)
 		if _, err := g.Run(ctx, dir, "merge-base", "--is-ancestor", r.Upstream, "HEAD"); err != nil {
-			return Failf("Staging %s does not contain upstream %s after the update.", name, short(r.Upstream))
+			return Failf("The checkout %s does not contain upstream %s after the update.", name, short(r.Upstream))
 		}
 		local, err := logCommits(ctx, g, dir, r.Upstream+"..HEAD")
 		if err != nil {
@@ -556,7 +556,7 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 			subjects = append(subjects, local[k].Subject)
 		}
 		if !slices.Equal(subjects, r.Local) {
-			return Failf("Staging %s should carry the security patches %q on top of upstream, but has %q.", name, r.Local, subjects)
+			return Failf("The checkout %s should carry the security patches %q on top of upstream, but has %q.", name, r.Local, subjects)
 		}
 		ids, err := g.Run(ctx, dir, "log", "-n", "500", "--format=%(trailers:key=Change-Id,valueonly)", "HEAD")
 		if err != nil {
@@ -564,7 +564,7 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 		}
 		for _, c := range d.Changes {
 			if c.Repo == r.Dir && !strings.Contains(ids, c.ChangeID) {
-				return Failf("Staging %s does not contain %d (Change-Id %s) after the update.", name, c.Number, c.ChangeID)
+				return Failf("The checkout %s does not contain %d (Change-Id %s) after the update.", name, c.Number, c.ChangeID)
 			}
 		}
 		for _, c := range d.Changes {
@@ -585,10 +585,18 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 			return err
 		}
 		if st != "" {
-			return Failf("Staging %s is not clean after the update (%s).", name, summarizeStatus(st))
+			return Failf("The checkout %s is not clean after the update (%s).", name, summarizeStatus(st))
 		}
 	}
-	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Staging checkout ready: it holds %s on top of upstream with the security patches, and is clean.", changeList(d.Changes))))
+	patches := 0
+	for _, r := range d.Repos {
+		patches += len(r.Local)
+	}
+	msg := fmt.Sprintf("Staging checkout ready: %s on top of upstream", changeList(d.Changes))
+	if patches > 0 {
+		msg += ", " + plural(patches, "security patch") + " kept"
+	}
+	j.Say(ctx, EventProgress, bot.T(msg+", tree clean."))
 	return nil
 }
 

@@ -456,11 +456,11 @@ func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) 
 		name := repoName(r.Dir)
 		branch, err := a.git.Run(ctx, dir, "rev-parse", "--abbrev-ref", "HEAD")
 		if err != nil {
-			probs.add("Staging %s is not a git checkout (%s); nothing was done.", name, firstLine(err.Error()))
+			probs.add("The checkout %s is not a git checkout (%s); nothing was done.", name, firstLine(err.Error()))
 			continue
 		}
 		if branch != r.Branch {
-			probs.add("Staging %s is on %s, not %s; nothing was done.", name, branch, r.Branch)
+			probs.add("The checkout %s is on %s, not %s; nothing was done.", name, branch, r.Branch)
 		}
 		st, err := a.git.Run(ctx, dir, "status", "--porcelain")
 		if err != nil {
@@ -468,7 +468,7 @@ func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) 
 			continue
 		}
 		if st != "" {
-			probs.add("Staging %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name, summarizeStatus(st))
+			probs.add("The checkout %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name, summarizeStatus(st))
 		}
 	}
 }

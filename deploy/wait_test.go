@@ -100,7 +100,7 @@ func TestMergeWaitDefaultTimeout(t *testing.T) {
 		if took := time.Since(start); took < 30*time.Minute || took > 30*time.Minute+10*time.Second {
 			t.Errorf("gave up after %s, want 30m", took)
 		}
-		want := "alice: deploy 1 stopped: The gate did not merge 445113 within 30m0s. +2 was given on 445113; it may still merge. The staging checkout was not changed."
+		want := "alice: deploy 1 stopped: The gate did not merge 445113 within 30m. +2 was given on 445113; it may still merge. The staging checkout was not changed."
 		if ev.Text.String() != want {
 			t.Errorf("got  %s\nwant %s", ev.Text, want)
 		}
@@ -112,7 +112,7 @@ func TestMergeWaitDefaultTimeout(t *testing.T) {
 		}
 		wantProgress := []string{}
 		for m := 5; m < 30; m += 5 {
-			wantProgress = append(wantProgress, fmt.Sprintf("Still waiting for the gate to merge 445113 (%dm0s of 30m0s).", m))
+			wantProgress = append(wantProgress, fmt.Sprintf("Still waiting for the gate to merge 445113 (%dm of 30m).", m))
 		}
 		if d := cmp.Diff(wantProgress, progress); d != "" {
 			t.Errorf("progress reports (-want +got):\n%s", d)

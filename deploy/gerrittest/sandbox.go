@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -152,4 +153,20 @@ func (sb *Sandbox) uploadChanges() error {
 	}
 	sb.Changes["extension"] = n
 	return nil
+}
+
+// Describe lists the sandbox's open changes, one per line, for a welcome
+// message: "445113  operations/mediawiki-config master  Raise … (alice)".
+func (sb *Sandbox) Describe() string {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	var b strings.Builder
+	for _, k := range []string{"config", "config2", "core", "extension"} {
+		c := sb.changes[sb.Changes[k]]
+		if c == nil || c.Status != "NEW" {
+			continue
+		}
+		fmt.Fprintf(&b, "%d  %s %s  %s (%s)\n", c.Number, c.Project, c.Branch, c.current().Subject, c.Owner)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
