@@ -2,7 +2,7 @@ package gerrit_test
 
 import (
 	"context"
-	"os/exec"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,8 +15,11 @@ import (
 
 func sandbox(t *testing.T) *gerrittest.Sandbox {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
+	if err := gerrittest.Check(); err != nil {
+		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
 	}
 	sb, err := gerrittest.NewSandbox(t.TempDir())
 	if err != nil {

@@ -178,3 +178,29 @@ func initBare(dir string) (repo, error) {
 	}
 	return r, nil
 }
+
+// Check reports whether the git this package needs is installed: git 2.38
+// or newer (for merge-tree --write-tree) with git-http-backend.
+func Check() error {
+	out, err := git("", nil, "", "version")
+	if err != nil {
+		return fmt.Errorf("git is not installed (scripts/install/git.sh installs it): %w", err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(out, "git version %d.%d", &major, &minor); err != nil || major < 2 || (major == 2 && minor < 38) {
+		return fmt.Errorf("%s is too old; gerrittest needs git 2.38 or newer", out)
+	}
+	if _, err := os.Stat(httpBackend()); err != nil {
+		return fmt.Errorf("git-http-backend is missing: %w", err)
+	}
+	return nil
+}
+
+// httpBackend is the path of git-http-backend, found through git itself.
+func httpBackend() string {
+	dir, err := git("", nil, "", "--exec-path")
+	if err != nil || dir == "" {
+		dir = "/usr/lib/git-core"
+	}
+	return filepath.Join(dir, "git-http-backend")
+}

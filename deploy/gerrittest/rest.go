@@ -475,7 +475,7 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}
 	h := &cgi.Handler{
-		Path: "/usr/lib/git-core/git-http-backend",
+		Path: s.backend,
 		Root: "/",
 		Env:  []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
 	}

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os/exec"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,8 +14,11 @@ import (
 
 func requireGit(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
+	if err := Check(); err != nil {
+		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
 	}
 }
 

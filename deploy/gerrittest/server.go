@@ -39,8 +39,9 @@ type Server struct {
 	// repositories at /<project>.
 	URL string
 
-	root string
-	srv  *httptest.Server
+	root    string
+	backend string // git-http-backend
+	srv     *httptest.Server
 
 	mu        sync.Mutex
 	accounts  map[string]*account
@@ -149,6 +150,7 @@ type submoduleTarget struct {
 func New(dir string) *Server {
 	s := &Server{
 		root:      dir,
+		backend:   httpBackend(),
 		accounts:  map[string]*account{},
 		repos:     map[string]repo{},
 		changes:   map[int]*change{},
