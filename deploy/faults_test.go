@@ -218,6 +218,10 @@ func TestNewPatchSetMidWaitContinue(t *testing.T) {
 	if ev.Text.String() != want {
 		t.Fatalf("got %q, want %q", ev.Text, want)
 	}
+	e.restart() // a paused deploy stays paused across a restart
+	if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "waiting for continue or abort") {
+		t.Errorf("status after the restart = %q", st.Text())
+	}
 	if err := e.agent.Continue(context.Background(), "", bob); err == nil || err.Error() != "Only Alice, who started deploy 1, can do that." {
 		t.Errorf("continue by Bob: %v", err)
 	}

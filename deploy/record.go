@@ -361,7 +361,7 @@ func doneSoFar(d *Deploy) string {
 	if !touched {
 		s += "The staging checkout was not changed."
 	}
-	return s
+	return strings.TrimSpace(s)
 }
 
 // repoName names a checkout relative to the staging directory's parent:
