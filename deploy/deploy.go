@@ -18,6 +18,12 @@
 // by Options.Stages (the sync stages). Each stage writes its intent to bbolt
 // before each side effect, so a restarted agent continues without voting or
 // running a git command twice.
+//
+// Concurrency: the Engine methods are safe to call from any goroutine (each
+// chat message runs on its own). Run owns one goroutine per running deploy;
+// all state changes go through single bbolt transactions, so an abort or a
+// continue from chat and the running deploy never overwrite each other. The
+// deploy lock allows one deploy at a time.
 package deploy
 
 import (
