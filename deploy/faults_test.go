@@ -487,3 +487,79 @@ func TestKilledDuringRebase(t *testing.T) {
 		t.Errorf("core log =\n%s\nwant\n%s", log, want)
 	}
 }
+
+// newPatchSetBeforeVote uploads a rework just before the bot's vote lands.
+type newPatchSetBeforeVote struct {
+	deploy.Gerrit
+	sb *gerrittest.Sandbox
+}
+
+func (g newPatchSetBeforeVote) Review(ctx context.Context, n int, rev string, in gerrit.ReviewInput) error {
+	if err := g.sb.NewPatchSet(n, "bob", []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 40;\n"}}); err != nil {
+		return err
+	}
+	return g.Gerrit.Review(ctx, n, rev, in)
+}
+
+// TestNewPatchSetBeforeVote: Gerrit refuses the vote on the old patchset
+// (409); the deployer is asked about the new one instead of a failure.
+func TestNewPatchSetBeforeVote(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.stop()
+	e.wrapGerrit = func(g deploy.Gerrit) deploy.Gerrit { return newPatchSetBeforeVote{g, e.sb} }
+	e.start()
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	ev := e.waitFor("needs")
+	if want := "alice: Bob uploaded patchset 2 of " + itoa(n) + " while we waited for the merge; it was not approved. Review it, then say `continue` to approve and deploy it, or `abort`."; ev.Text.String() != want {
+		t.Errorf("got %q, want %q", ev.Text, want)
+	}
+	if r := e.reviews(n); len(r) != 0 {
+		t.Errorf("a vote landed: %+v", r)
+	}
+}
+
+// TestGerritFailsDuringWait: Gerrit answers 500 for a while during the
+// merge wait; the bot says so once and carries on when it recovers.
+func TestGerritFailsDuringWait(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.sb.SetGate(gerrittest.Gate{Delay: 100 * time.Millisecond})
+	e.sb.OnReview(func(gerrittest.Review) { e.sb.SetFault(gerrittest.Fault{Status: 500, Count: 6}) })
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	e.waitFor("prepared")
+	want := "Gerrit is failing (HTTP 500) for change " + itoa(n) + " after 2 tries; try again later. Still waiting for the merge."
+	if got := strings.Count(e.history(), want); got != 1 {
+		t.Errorf("history has %d× %q, want once:\n%s", got, want, e.history())
+	}
+}
+
+// TestBatchAcrossRepositories: a config change that Depends-On a core
+// change, deployed together: core merges first, both checkouts are updated.
+func TestBatchAcrossRepositories(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	core := e.sb.Changes["core"]
+	cfg, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice",
+		Subject: "Use the new hook result", Footers: []string{"Bug: T1002", "Depends-On: " + e.sb.ChangeID(core)},
+		Files: []gerrittest.File{{Path: "wmf-config/CommonSettings.php", Content: "<?php\n// uses runHooks()\n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deploy(alice, cfg, core)
+	e.waitFor("prepared")
+	r := e.sb.Reviews()
+	if len(r) != 2 || r[0].Change != core || r[1].Change != cfg {
+		t.Errorf("reviews = %+v, want core first", r)
+	}
+	for _, want := range []string{"Fetched staging at ", " and staging/php-1.46.0-wmf.3 at ", "Staging checkout ready: " + itoa(core) + " and " + itoa(cfg) + " on top of upstream, 1 security patch kept, tree clean."} {
+		if !strings.Contains(e.history(), want) {
+			t.Errorf("history lacks %q:\n%s", want, e.history())
+		}
+	}
+	if got, _ := e.agent.Summary(context.Background(), []string{itoa(cfg), itoa(core)}); got != "Backport for [[gerrit:"+itoa(cfg)+"|Use the new hook result (T1002)]], [[gerrit:"+itoa(core)+"|Hooks: return false when no handler ran (T1002)]]" {
+		t.Errorf("summary = %q", got)
+	}
+}
