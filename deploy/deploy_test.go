@@ -44,6 +44,11 @@ func TestDeployConfigChange(t *testing.T) {
 			t.Errorf("history lacks %q:\n%s", want, e.history())
 		}
 	}
+	rec, err := e.agent.Record(id)
+	if err != nil || rec.Changes[0].Vote.Done.IsZero() || !rec.Changes[0].Merged || rec.Repos[0].Update.Done.IsZero() ||
+		rec.Repos[0].After == "" || len(rec.History) < 8 || rec.Finished.IsZero() {
+		t.Errorf("the record does not say what happened: %+v, %v", rec, err)
+	}
 	if st, _ := e.agent.Status(context.Background()); st.Text().String() != "No deploy in progress." {
 		t.Errorf("status after the deploy = %q", st.Text())
 	}

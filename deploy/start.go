@@ -91,8 +91,12 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 		}
 		d.ID = ID(strconv.FormatUint(seq, 10))
 		reason := r.Reason
-		if reason == "" {
+		switch {
+		case reason != "":
+		case r.Window != "":
 			reason = "in the window " + r.Window
+		default:
+			reason = "in a deployment window"
 		}
 		l = &Lock{Deploy: d.ID, Holder: r.By.Name, Changes: numbers(changes), Since: d.Created, Reason: reason}
 		b, _ := json.Marshal(l)
@@ -630,4 +634,15 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 		return Status{}, a.internal("reading the deploy lock", err)
 	}
 	return Status{Lock: l, Deploy: d}, nil
+}
+
+// Record returns the full record of deploy id, finished or not: its
+// changes, every side effect with its time, and the history of what was
+// said. It is not part of Engine; the web pages and tests read it.
+func (a *Agent) Record(id ID) (*Deploy, error) {
+	d, err := a.load(id)
+	if errors.Is(err, errNoDeploy) {
+		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
+	}
+	return d, err
 }
