@@ -1,17 +1,28 @@
 // Package gerrittest is a fake Gerrit for tests and the sandbox: an
 // httptest server that speaks Gerrit's REST API (the )]}' prefix, /a/ paths
-// with HTTP basic auth, ChangeInfo with labels and footers) on top of real
-// bare git repositories served with git http-backend, with change refs
-// refs/changes/NN/NNNNNN/PS. A gate merges +2'd changes after a delay, as
-// Zuul does, and bumps the submodule pointer in core when an extension
-// change merges. Knobs make it fail in every way a deploy must survive.
+// with HTTP basic auth, ChangeInfo with detailed labels, commit and footers,
+// path-escaped project names) on top of real bare git repositories served
+// with git http-backend, with change refs refs/changes/NN/NNNNNN/PS. A gate
+// merges +2'd changes after a delay, as Zuul does (fast-forward, or a
+// rebase recorded as a TRIVIAL_REBASE patchset), waits for relation-chain
+// parents and Depends-On changes, and bumps the submodule pointer in core
+// with the same Change-Id when an extension change merges.
 //
 //	s := gerrittest.New(t.TempDir())
 //	defer s.Close()
 //	s.AddAccount("bob", "Bob", "")
 //	s.CreateProject("operations/mediawiki-config", "master", files)
 //	n, _ := s.Upload(gerrittest.Upload{Project: ..., Branch: "master", Owner: "bob", ...})
-//	// point a client at s.URL with user s.BotUser and password s.BotPassword
+//	// point a client at s.URL as gerrittest.BotUser / gerrittest.BotPassword
+//
+// NewSandbox builds a whole MediaWiki-shaped world with a staging checkout.
+//
+// Knobs for faults: SetFault (HTTP 500, 401, hanging requests, for the
+// next N requests or until cleared), SetGate (merge delay, never merge),
+// Vote (Code-Review −2, Verified −1 by anyone), NewPatchSet (a rework
+// mid-wait), SetUnmergeable, Abandon, PushDirect (a commit that bypassed
+// review). OnReview lets a test act the moment the bot votes; Reviews and
+// Fetches record what the bot did.
 package gerrittest
 
 import (
