@@ -30,11 +30,15 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		}
 		line("vote Code-Review +2 on %d patchset %d %q (%s %s) as %s", c.Number, c.PatchSet, c.Subject, c.Project, c.Branch, a.gerrit.Username())
 	}
-	them := "them"
-	if len(cs) == 1 {
-		them = "it"
+	var open []string
+	for _, c := range cs {
+		if !c.Merged {
+			open = append(open, fmt.Sprint(c.Number))
+		}
 	}
-	line("wait up to %s for the gate to merge %s, asking Gerrit every %s", fmtDur(a.o.MergeTimeout), them, fmtDur(a.o.PollInterval))
+	if len(open) > 0 {
+		line("wait up to %s for the gate to merge %s, asking Gerrit every %s", fmtDur(a.o.MergeTimeout), joinAnd(open), fmtDur(a.o.PollInterval))
+	}
 	for _, r := range reposOf(cs) {
 		dir := filepath.Join(a.o.StagingDir, r.Dir)
 		var ids []string
@@ -67,7 +71,11 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		if c.Kind == KindSubmodule {
 			where = filepath.Join(where, c.Submodule)
 		}
-		fmt.Fprintf(&b, "- git -C %s revert --no-edit <commit of %d once merged; now %s>\n", where, c.Number, short(c.Revision))
+		commit := fmt.Sprintf("<commit of %d once merged; now %s>", c.Number, short(c.Revision))
+		if c.Merged {
+			commit = short(c.Revision)
+		}
+		fmt.Fprintf(&b, "- git -C %s revert --no-edit %s\n", where, commit)
 		fmt.Fprintf(&b, "  git -C %s push origin HEAD:refs/for/%s  (then deploy the revert change)\n", where, c.Branch)
 	}
 	b.WriteString("In an emergency, revert locally and sync first, then push to Gerrit.")

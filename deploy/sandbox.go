@@ -40,6 +40,7 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 	o.StagingDir = sb.Staging
 	o.ConfigProject, o.ConfigBranch, o.CoreProject = gerrittest.ConfigProject, gerrittest.ConfigBranch, gerrittest.CoreProject
 	o.MergeTimeout, o.PollInterval, o.ProgressEvery = 2*time.Minute, 500*time.Millisecond, 30*time.Second
+	o.RequireSecondApprover = false // the console is one person
 	g, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword,
 		Timeout: 5 * time.Second, Log: log})
 	if err != nil {
@@ -52,6 +53,6 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 
 // Welcome tells a newcomer what to try.
 func (s *Sandbox) Welcome() bot.Text {
-	return bot.T(fmt.Sprintf("Deploy sandbox: a fake Gerrit at %s with these open changes (staging checkout in %s):\n%s\nTry `jouncebot: plan %d`, then `jouncebot: deploy %d`; the gate merges 2 seconds after the +2.",
-		s.URL, s.Staging, s.Describe(), s.Changes["config"], s.Changes["config"]))
+	return bot.T(fmt.Sprintf("Deploy sandbox: a fake Gerrit at %s with these open changes (staging checkout in %s):\n%s\nTry `jouncebot: plan %d`, then `jouncebot: deploy %d` (outside a window: `jouncebot: deploy --force %d trying the sandbox`); the gate merges 2 seconds after the +2.",
+		s.URL, s.Staging, s.Describe(), s.Changes["config"], s.Changes["config"], s.Changes["config"]))
 }
