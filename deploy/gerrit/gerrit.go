@@ -33,7 +33,8 @@ type Options struct {
 	// Timeout bounds each request (default 30s).
 	Timeout time.Duration
 	// Tries is how many times a request is tried on a server error or a
-	// network failure (default 4).
+	// network failure (default 3, so that with the default timeout a dead
+	// Gerrit is reported within the chat command's two minutes).
 	Tries int
 	// Backoff is the wait before the second try; it doubles each time
 	// (default 500ms).
@@ -58,7 +59,7 @@ func New(o Options) (*Client, error) {
 		o.Timeout = 30 * time.Second
 	}
 	if o.Tries <= 0 {
-		o.Tries = 4
+		o.Tries = 3
 	}
 	if o.Backoff <= 0 {
 		o.Backoff = 500 * time.Millisecond
