@@ -122,3 +122,70 @@ func TestMergeWaitDefaultTimeout(t *testing.T) {
 		}
 	})
 }
+
+// scriptedGerrit answers Change with a script of states, then repeats the
+// last one.
+type scriptedGerrit struct {
+	stuckGerrit
+	script []func(c *gerrit.Change)
+}
+
+func (g *scriptedGerrit) Change(ctx context.Context, n int) (*gerrit.Change, error) {
+	c, _ := g.stuckGerrit.Change(ctx, n)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.votes > 0 && len(g.script) > 0 {
+		g.script[0](c)
+		if len(g.script) > 1 {
+			g.script = g.script[1:]
+		}
+	}
+	return c, nil
+}
+
+// TestGateRebaseIsNotANewPatchSet: Gerrit's own trivial rebase during the
+// wait is accepted with a note, not treated as a rework (a scap complaint).
+func TestGateRebaseIsNotANewPatchSet(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	synctest.Test(t, func(t *testing.T) {
+		rebased := func(c *gerrit.Change) {
+			c.Revision, c.PatchSet, c.Kind, c.Uploader = "cafef00d", 2, "TRIVIAL_REBASE", gerrit.Account{Username: "jenkins-bot"}
+		}
+		g := &scriptedGerrit{script: []func(*gerrit.Change){
+			func(c *gerrit.Change) {}, // still the approved patchset
+			rebased,
+			func(c *gerrit.Change) { rebased(c); c.Status = "MERGED" },
+		}}
+		var texts []string
+		end := make(chan struct{})
+		n := deploy.NotifierFunc(func(_ context.Context, ev deploy.Event) {
+			texts = append(texts, ev.Text.String())
+			if ev.Kind == deploy.EventFailed || ev.Kind == deploy.EventNeeds || ev.Kind == deploy.EventPrepared {
+				close(end)
+			}
+		})
+		a := deploy.NewAgent(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); a.Run(ctx) }()
+		if _, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: alice, InWindow: true}); err != nil {
+			t.Fatal(err)
+		}
+		<-end
+		cancel()
+		<-done
+		want := []string{
+			"Code-Review +2 given on 445113 (patchset 1).",
+			"Waiting up to 30m for the gate to merge 445113.",
+			"445113 was rebased by jenkins-bot (patchset 2, trivial rebase); still waiting.",
+			"445113 merged.",
+		}
+		if d := cmp.Diff(want, texts[1:5]); d != "" {
+			t.Errorf("(-want +got)\n%s", d)
+		}
+	})
+}
