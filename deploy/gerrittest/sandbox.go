@@ -97,15 +97,29 @@ func (sb *Sandbox) build() error {
 // patch to core, as deployment hosts carry.
 func (sb *Sandbox) cloneStaging() error {
 	s := sb.Server
-	if _, err := git("", nil, "", "clone", "-q", "-b", ConfigBranch, s.GitURL(ConfigProject), sb.Staging); err != nil {
-		return err
-	}
+	// Cloning from the bare repositories' paths and then pointing origin at
+	// the server is several times faster than cloning over HTTP, and ends
+	// in the same state.
 	core := sb.CoreDir()
-	if _, err := git("", nil, "", "clone", "-q", "-b", CoreBranch, s.GitURL(CoreProject), core); err != nil {
-		return err
+	ext := filepath.Join(core, ExtensionPath)
+	cmds := []struct {
+		dir  string
+		args []string
+	}{
+		{"", []string{"clone", "-q", "-b", ConfigBranch, s.repos[ConfigProject].dir, sb.Staging}},
+		{sb.Staging, []string{"remote", "set-url", "origin", s.GitURL(ConfigProject)}},
+		{"", []string{"clone", "-q", "-b", CoreBranch, s.repos[CoreProject].dir, core}},
+		{core, []string{"submodule", "init", "-q"}},
+		{core, []string{"config", "submodule." + ExtensionPath + ".url", s.repos[ExtensionProject].dir}},
+		{core, []string{"-c", "protocol.file.allow=always", "submodule", "update", "-q"}},
+		{core, []string{"remote", "set-url", "origin", s.GitURL(CoreProject)}},
+		{core, []string{"config", "submodule." + ExtensionPath + ".url", s.GitURL(ExtensionProject)}},
+		{ext, []string{"remote", "set-url", "origin", s.GitURL(ExtensionProject)}},
 	}
-	if _, err := git(core, nil, "", "submodule", "update", "--init", "-q"); err != nil {
-		return err
+	for _, c := range cmds {
+		if _, err := git(c.dir, nil, "", c.args...); err != nil {
+			return err
+		}
 	}
 	for _, d := range []string{sb.Staging, core} {
 		if _, err := git(d, nil, "", "config", "user.name", "Deployer"); err != nil {
