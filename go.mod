@@ -16,6 +16,8 @@ require (
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/stretchr/testify v1.12.0 // indirect
 	github.com/teambition/rrule-go v1.8.2 // indirect
+	golang.org/x/net v0.61.0
 	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
 )
+
+require golang.org/x/sys v0.49.0 // indirect
