@@ -3,6 +3,7 @@ module github.com/jouncebot/jouncebot
 go 1.26.8
 
 require (
+	github.com/andygrunwald/go-gerrit v1.1.1
 	github.com/arran4/golang-ical v0.3.2
 	github.com/emersion/go-ical v0.0.0-20240127095438-fc1c9d8fb2b6
 	github.com/google/go-cmp v0.7.0
@@ -12,6 +13,7 @@ require (
 )
 
 require (
+	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/stretchr/testify v1.12.0 // indirect
 	github.com/teambition/rrule-go v1.8.2 // indirect
 	golang.org/x/net v0.61.0
