@@ -31,6 +31,14 @@ func TestPipedConsole(t *testing.T) {
 		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	// The deploy sandbox's welcome comes first.
+	if !strings.HasPrefix(lines[0], "Deploy sandbox: a fake Gerrit at http://127.0.0.1:") {
+		t.Errorf("no sandbox welcome: %q", lines[0])
+	}
+	for len(lines) > 0 && !strings.HasPrefix(lines[0], "Try `jouncebot: plan") {
+		lines = lines[1:]
+	}
+	lines = lines[1:]
 	if len(lines) < 5 {
 		t.Fatalf("got %d lines:\n%s", len(lines), out.String())
 	}

@@ -25,6 +25,9 @@ import (
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
 	"github.com/jouncebot/jouncebot/sal/salwiki"
@@ -53,6 +56,8 @@ type App struct {
 	calendar  *calendar.Service
 	announcer *calendar.Announcer
 	sal       *sal.Log
+	deploy    *deploy.Agent
+	welcome   bot.Text
 	salChat   bot.Handler
 
 	httpAddr string
@@ -101,6 +106,10 @@ func New(o Options) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := a.setupDeploy(o); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	if o.Stdin != nil {
@@ -135,6 +144,14 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.deploy.Run(ctx)
+	}()
+	if len(a.welcome) > 0 {
+		a.bot.Send(ctx, bot.Target{Network: console.Network, Room: console.Room}, a.welcome)
+	}
 	defer func() { cancel(); wg.Wait() }()
 	if a.cfg.Bot.HTTP != "" {
 		if err := a.serveHTTP(ctx, &wg); err != nil {
@@ -206,6 +223,40 @@ func (a *App) setupSAL() error {
 			return t, err
 		},
 	})
+	return nil
+}
+
+// setupDeploy builds the backport engine: against the configured Gerrit,
+// or, in the built-in default, against a local sandbox.
+func (a *App) setupDeploy(o Options) error {
+	cfg := a.cfg
+	notifier := deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
+		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
+			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
+				return
+			}
+		}
+		a.bot.Announce(ctx, ev.Text)
+	})
+	if cfg.Deploy.Gerrit.URL == "" {
+		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log)
+		if err != nil {
+			return fmt.Errorf("deploy sandbox: %w", err)
+		}
+		a.closers = append(a.closers, func() error { sb.Close(); return nil })
+		a.deploy = sb.Agent
+		if o.Stdin != nil {
+			a.welcome = sb.Welcome()
+		}
+	} else {
+		opts, gopts := deploy.FromConfig(cfg, a.log)
+		g, err := gerrit.New(gopts)
+		if err != nil {
+			return fmt.Errorf("gerrit: %w", err)
+		}
+		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+	}
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now})...)
 	return nil
 }
 
