@@ -48,6 +48,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noConsole := fs.Bool("no-console", false, "do not read commands from standard input")
 	dataDir := fs.String("data", "jouncebot-data", "data `directory` for the built-in default (ignored with --config)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "web server `address` for the built-in default (ignored with --config; empty: none)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage:\n  jouncebot [flags]\n  jouncebot check-config FILE\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -63,7 +64,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	var cfg *config.Config
 	if *cfgFile == "" {
-		cfg, err = config.Demo(exampleConfig, "config.example.yaml (built in)", *dataDir)
+		cfg, err = config.Demo(exampleConfig, "config.example.yaml (built in)", *dataDir, *httpAddr)
 	} else {
 		cfg, err = config.Load(*cfgFile)
 	}

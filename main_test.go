@@ -26,11 +26,19 @@ func TestPipedConsole(t *testing.T) {
 	data := t.TempDir()
 	var out, errs bytes.Buffer
 	in := strings.NewReader("jouncebot: nowandnext\nhelp now\n\x00\xff\n" + strings.Repeat("z", 10*1024) + "\nversion\n")
-	code := run([]string{"--data", data}, in, &out, &errs)
+	code := run([]string{"--data", data, "--http", ""}, in, &out, &errs)
 	if code != exitOK {
 		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	// The deploy sandbox's welcome comes first.
+	if !strings.HasPrefix(lines[0], "Deploy sandbox: a fake Gerrit at http://127.0.0.1:") {
+		t.Errorf("no sandbox welcome: %q", lines[0])
+	}
+	for len(lines) > 0 && !strings.HasPrefix(lines[0], "Try `jouncebot: plan") {
+		lines = lines[1:]
+	}
+	lines = lines[1:]
 	if len(lines) < 5 {
 		t.Fatalf("got %d lines:\n%s", len(lines), out.String())
 	}
@@ -106,7 +114,7 @@ func TestSignalShutdown(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			data := t.TempDir()
-			cmd := exec.Command(os.Args[0], "--data", data)
+			cmd := exec.Command(os.Args[0], "--data", data, "--http", "127.0.0.1:0")
 			cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
 			stdin, _ := cmd.StdinPipe() // kept open: the console waits for input
 			defer stdin.Close()

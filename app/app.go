@@ -14,7 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -22,7 +25,14 @@ import (
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/sal"
+	"github.com/jouncebot/jouncebot/sal/phab"
+	"github.com/jouncebot/jouncebot/sal/salwiki"
 	"github.com/jouncebot/jouncebot/store"
+	"github.com/jouncebot/jouncebot/web"
 )
 
 // Options configure an App.
@@ -38,14 +48,20 @@ type Options struct {
 
 // App is a running jouncebot.
 type App struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	db       *store.DB
-	bot      *bot.Bot
-	cmds     *commands.Dispatcher
-	calendar *calendar.Service
+	cfg       *config.Config
+	log       *slog.Logger
+	db        *store.DB
+	bot       *bot.Bot
+	cmds      *commands.Dispatcher
+	calendar  *calendar.Service
+	announcer *calendar.Announcer
+	sal       *sal.Log
+	deploy    *deploy.Agent
+	welcome   bot.Text
+	salChat   bot.Handler
 
-	closers []func() error
+	httpAddr string
+	closers  []func() error
 }
 
 // DBFile is the database file's name inside the data directory.
@@ -64,12 +80,38 @@ func New(o Options) (*App, error) {
 	a := &App{cfg: cfg, log: o.Log, db: db}
 	a.closers = append(a.closers, db.Close)
 
-	a.calendar = calendar.NewService(cfg, o.Now)
+	var fetcher calendar.Fetcher
+	if src := cfg.Calendar.Wiki; src != nil {
+		f, err := calendar.NewWikiFetcher(src, o.Log)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("calendar wiki: %w", err)
+		}
+		fetcher = f
+	}
+	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Fetcher: fetcher, Log: o.Log, Now: o.Now})
 	a.cmds = commands.NewDispatcher(commands.Options{Config: cfg, Log: o.Log})
 	a.cmds.Register(commands.HelpCommands(a.cmds)...)
-	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{Source: a.calendar, Now: o.Now})...)
+	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{
+		Source: a.calendar, Now: o.Now, Notes: commands.Notes(a.calendar), Banner: commands.FreezeBanner(a.calendar),
+	})...)
+	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
+		Schedule: a.calendar, Now: o.Now, Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
+	})...)
+	for _, t := range commands.ClaimTriggers {
+		a.cmds.AddTrigger(t)
+	}
 
-	a.bot = bot.New(o.Log, a.cmds)
+	if err := a.setupSAL(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := a.setupDeploy(o); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
+	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -91,6 +133,32 @@ func (a *App) Run(ctx context.Context) error {
 		return errors.New("nothing to run: no console and no networks configured")
 	}
 	a.log.Info("jouncebot running", "transports", len(a.bot.Transports()), "windows", a.calendar.Calendar().Len())
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.announcer.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.sal.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.deploy.Run(ctx)
+	}()
+	if len(a.welcome) > 0 {
+		a.bot.Send(ctx, bot.Target{Network: console.Network, Room: console.Room}, a.welcome)
+	}
+	defer func() { cancel(); wg.Wait() }()
+	if a.cfg.Bot.HTTP != "" {
+		if err := a.serveHTTP(ctx, &wg); err != nil {
+			// The chat side is worth more than the web pages: keep going.
+			a.log.Error("web server not started; the bot runs without it", "err", err)
+		}
+	}
 	err := a.bot.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
@@ -106,3 +174,103 @@ func (a *App) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
+func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
+	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log})
+	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
+	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
+	if err != nil {
+		return fmt.Errorf("web server: %w", err)
+	}
+	a.httpAddr = ln.Addr().String()
+	a.log.Info("web server listening", "addr", a.httpAddr)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, ln); err != nil {
+			a.log.Error("web server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// setupSAL builds the Server Admin Log with its wiki and Phabricator
+// writers and registers the sal command.
+func (a *App) setupSAL() error {
+	cfg := a.cfg
+	routes, err := salwiki.Routes(cfg, a.log)
+	if err != nil {
+		return fmt.Errorf("sal wiki: %w", err)
+	}
+	if ph := cfg.SAL.Phabricator; ph != nil {
+		w := phab.NewWriter(phab.New(ph.URL, ph.Token.Value(), nil), ph.SecurityProjects, a.log)
+		routes = append(routes, phab.Route(w, cfg))
+	}
+	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes,
+		Notify: func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) }})
+	a.salChat = sal.Handler(a.sal, a.cmds)
+	a.cmds.Register(commands.Command{
+		Name: "sal", Usage: "sal <words> [project:NAME] [nick:NICK] [from:YYYY-MM-DD] [to:YYYY-MM-DD]",
+		Help:    "Searches the Server Admin Log and shows the newest matches, with a link to all of them.",
+		MinArgs: 1, MaxArgs: -1,
+		Run: func(ctx context.Context, c *commands.Call) (bot.Text, error) {
+			t, err := a.sal.ChatSearch(ctx, c.Rest)
+			var qe *sal.QueryError
+			if errors.As(err, &qe) {
+				return nil, commands.Errorf("%s", qe.Msg)
+			}
+			return t, err
+		},
+	})
+	return nil
+}
+
+// setupDeploy builds the backport engine: against the configured Gerrit,
+// or, in the built-in default, against a local sandbox.
+func (a *App) setupDeploy(o Options) error {
+	cfg := a.cfg
+	notifier := deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
+		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
+			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
+				return
+			}
+		}
+		a.bot.Announce(ctx, ev.Text)
+	})
+	if cfg.Deploy.Gerrit.URL == "" {
+		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log)
+		if err != nil {
+			return fmt.Errorf("deploy sandbox: %w", err)
+		}
+		a.closers = append(a.closers, func() error { sb.Close(); return nil })
+		a.deploy = sb.Agent
+		if o.Stdin != nil {
+			a.welcome = sb.Welcome()
+		}
+	} else {
+		opts, gopts := deploy.FromConfig(cfg, a.log)
+		g, err := gerrit.New(gopts)
+		if err != nil {
+			return fmt.Errorf("gerrit: %w", err)
+		}
+		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+	}
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now})...)
+	return nil
+}
+
+// handle routes a chat line: !log lines to the SAL (and the phrases they
+// may carry, like "deploys done", to the command table), everything else
+// to the command table.
+func (a *App) handle(ctx context.Context, r *bot.Request) {
+	if strings.HasPrefix(strings.TrimSpace(commands.Clean(r.Text)), "!log") {
+		a.salChat.Handle(ctx, r)
+		a.cmds.HandleTriggers(ctx, r)
+		return
+	}
+	a.cmds.Handle(ctx, r)
+}
+
+// HTTPAddr is the web server's address once Run has started it.
+func (a *App) HTTPAddr() string { return a.httpAddr }

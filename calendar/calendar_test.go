@@ -21,7 +21,7 @@ func exampleConfig(t testing.TB) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir())
+	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

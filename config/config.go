@@ -384,14 +384,28 @@ func (c *Config) secrets() []namedSecret {
 }
 
 // Demo turns an example configuration into the embedded default: no
-// networks (only the console), no secrets read, data in dataDir, and the console
-// acting as the first deployer in the people list.
-func Demo(data []byte, name, dataDir string) (*Config, error) {
+// networks (only the console, which feeds the first SAL project), no wiki
+// or Phabricator, no secrets read, data in dataDir, the web server on
+// httpAddr, and the console acting as the first deployer in the people list.
+func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 	return parse(data, name, "", func(c *Config) {
 		c.Networks = nil
 		c.Deploy.Gerrit = Gerrit{}
 		c.Bot.DataDir = dataDir
-		c.Bot.HTTP = ""
+		c.Bot.HTTP = httpAddr
+		c.Bot.BaseURL = ""
+		if httpAddr != "" {
+			c.Bot.BaseURL = "http://" + httpAddr
+		}
+		c.Calendar.Wiki = nil
+		c.SAL.Phabricator = nil
+		for i := range c.SAL.Projects {
+			c.SAL.Projects[i].Wiki = nil
+			c.SAL.Projects[i].Rooms = nil
+		}
+		if len(c.SAL.Projects) > 0 {
+			c.SAL.Projects[0].Rooms = []string{"console/console"}
+		}
 		for _, p := range c.People {
 			if slicesContains(p.Roles, RoleDeployer) {
 				c.Bot.ConsolePerson = p.Name

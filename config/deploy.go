@@ -1,17 +1,38 @@
 package config
 
-import "time"
+import (
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
 
 // Deploy configures the backport engine. The engine's own packages own the
 // meaning of each field; this is only the file format.
 type Deploy struct {
-	// Gerrit is the code review server.
+	// Gerrit is the code review server. Without a URL, deploys are off
+	// (unless the embedded sandbox is running).
 	Gerrit Gerrit `yaml:"gerrit"`
 	// MergeTimeout bounds the wait for the gate to merge (default 30m).
 	MergeTimeout time.Duration `yaml:"merge_timeout"`
+	// PollInterval is how often Gerrit is asked during the wait (default 5s).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// ProgressEvery is how often the wait is reported in chat (default 5m).
+	ProgressEvery time.Duration `yaml:"progress_every"`
 	// RequireApprovalOutsideWindow makes a forced deploy outside a window
 	// wait for a second deployer's approve.
 	RequireApprovalOutsideWindow bool `yaml:"require_approval_outside_window"`
+	// StagingDir is the staging checkout of the config repository on the
+	// deployment host, holding php-<version> checkouts of core (default
+	// /srv/mediawiki-staging). Relative to the config file.
+	StagingDir string `yaml:"staging_dir"`
+	// ConfigProject and ConfigBranch are the config repository and its
+	// deploy branch (default operations/mediawiki-config, master).
+	ConfigProject string `yaml:"config_project"`
+	ConfigBranch  string `yaml:"config_branch"`
+	// CoreProject is MediaWiki core (default mediawiki/core); its wmf/
+	// branches, extensions and skins are deployable.
+	CoreProject string `yaml:"core_project"`
 }
 
 // Gerrit is a Gerrit server.
@@ -19,17 +40,69 @@ type Gerrit struct {
 	URL      string  `yaml:"url"`
 	Username string  `yaml:"username"`
 	Password *Secret `yaml:"password"` // HTTP password
+	// Timeout bounds each request (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 func (d *Deploy) applyDefaults() {
 	if d.MergeTimeout == 0 {
 		d.MergeTimeout = 30 * time.Minute
 	}
+	if d.PollInterval == 0 {
+		d.PollInterval = 5 * time.Second
+	}
+	if d.ProgressEvery == 0 {
+		d.ProgressEvery = 5 * time.Minute
+	}
+	if d.Gerrit.Timeout == 0 {
+		d.Gerrit.Timeout = 30 * time.Second
+	}
+	if d.StagingDir == "" {
+		d.StagingDir = "/srv/mediawiki-staging"
+	}
+	if d.ConfigProject == "" {
+		d.ConfigProject = "operations/mediawiki-config"
+	}
+	if d.ConfigBranch == "" {
+		d.ConfigBranch = "master"
+	}
+	if d.CoreProject == "" {
+		d.CoreProject = "mediawiki/core"
+	}
 }
 
 func (d *Deploy) validate(v *validator, p string, c *Config) {
 	if d.MergeTimeout < time.Minute || d.MergeTimeout > 24*time.Hour {
 		v.add(p+".merge_timeout", "must be between 1m and 24h, got %s", d.MergeTimeout)
+	}
+	if d.PollInterval < time.Second || d.PollInterval > 5*time.Minute {
+		v.add(p+".poll_interval", "must be between 1s and 5m, got %s", d.PollInterval)
+	}
+	if d.ProgressEvery < time.Minute {
+		v.add(p+".progress_every", "must be at least 1m, got %s", d.ProgressEvery)
+	}
+	if d.Gerrit.Timeout < time.Second || d.Gerrit.Timeout > 5*time.Minute {
+		v.add(p+".gerrit.timeout", "must be between 1s and 5m, got %s", d.Gerrit.Timeout)
+	}
+	// Resolved here because only validate sees the config's directory.
+	if !filepath.IsAbs(d.StagingDir) && c.Dir != "" {
+		d.StagingDir = filepath.Join(c.Dir, d.StagingDir)
+	}
+	if d.Gerrit.URL == "" {
+		return
+	}
+	u, err := url.Parse(d.Gerrit.URL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		v.add(p+".gerrit.url", "expected an http(s) URL like https://gerrit.wikimedia.org/r/, got %q", d.Gerrit.URL)
+	case u.User != nil:
+		v.add(p+".gerrit.url", "must not contain a username or password; use gerrit.username and gerrit.password")
+	}
+	if d.Gerrit.Username == "" || !d.Gerrit.Password.IsSet() {
+		v.add(p+".gerrit", "needs username and password (an HTTP password, from file: or env:) so jouncebot can vote")
+	}
+	if strings.ContainsAny(d.ConfigBranch, " \t") {
+		v.add(p+".config_branch", "%q is not a branch name", d.ConfigBranch)
 	}
 }
 

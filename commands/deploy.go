@@ -1,0 +1,111 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/deploy"
+)
+
+// Windows is what the deploy commands need of the calendar: whether a
+// window is open and whether a freeze is in force.
+type Windows interface {
+	Calendar() *calendar.Calendar
+	ActiveFreeze(t time.Time) (calendar.Freeze, bool)
+}
+
+// DeployOptions configure the deploy commands.
+type DeployOptions struct {
+	Engine   deploy.Engine
+	Calendar Windows
+	Now      func() time.Time
+}
+
+// DeployCommands returns deploy, continue, abort, approve, status, plan and
+// summary. The engine announces progress itself; its errors are sentences
+// for the person who asked.
+func DeployCommands(o DeployOptions) []Command {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	fail := func(err error) (bot.Text, error) { return nil, Errorf("%s", err.Error()) }
+	id := func(c *Call) deploy.ID {
+		if len(c.Args) > 0 {
+			return deploy.ID(c.Args[0])
+		}
+		return ""
+	}
+	act := func(f func(context.Context, deploy.ID, deploy.Person) error) func(context.Context, *Call) (bot.Text, error) {
+		return func(ctx context.Context, c *Call) (bot.Text, error) {
+			if err := f(ctx, id(c), deploy.PersonFrom(c.Person)); err != nil {
+				return fail(err)
+			}
+			return nil, nil
+		}
+	}
+	return []Command{
+		{
+			Name: "deploy", Aliases: []string{"backport"}, Usage: "deploy [--force] [--prepare-only] <change>… [reason]",
+			Help: "Deploys Gerrit changes (numbers or links): +2, waits for the merge, prepares the staging checkout; outside a window or in a freeze add --force and a reason.",
+			Perm: Deployer, MinArgs: 1, MaxArgs: -1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				req := DeployRequest(c, o.Calendar, o.Now())
+				if _, err := o.Engine.Start(ctx, req); err != nil {
+					return fail(err)
+				}
+				return nil, nil
+			},
+		},
+		{Name: "continue", Usage: "continue [id]", Help: "Approves a new patchset that appeared while waiting for the merge, and goes on.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Continue)},
+		{Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Abort)},
+		{Name: "approve", Usage: "approve <id>", Help: "Approves another deployer's forced deploy (outside a window or in a freeze).", Perm: Deployer, MinArgs: 1, MaxArgs: 1, Run: act(o.Engine.Approve)},
+		{
+			Name: "status", Usage: "status", Help: "Says what the current deploy is doing and who holds the deploy lock.", MaxArgs: 0,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				st, err := o.Engine.Status(ctx)
+				if err != nil {
+					return fail(err)
+				}
+				return st.Text(), nil
+			},
+		},
+		{
+			Name: "plan", Aliases: []string{"deploy-commands"}, Usage: "plan <change>…", Help: "Shows, without doing anything, the steps and git commands a deploy and a revert of the changes would run.", MinArgs: 1, MaxArgs: -1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				t, err := o.Engine.Plan(ctx, c.Args)
+				if err != nil {
+					return fail(err)
+				}
+				return t, nil
+			},
+		},
+		{
+			Name: "summary", Aliases: []string{"backport-summary"}, Usage: "summary <change>…", Help: "Gives the Server Admin Log summary of changes: Backport for [[gerrit:N|subject (T123)]].", MinArgs: 1, MaxArgs: -1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				s, err := o.Engine.Summary(ctx, c.Args)
+				if err != nil {
+					return fail(err)
+				}
+				return bot.T(s), nil
+			},
+		},
+	}
+}
+
+// DeployRequest turns a deploy command into the facts the engine decides on:
+// who asks, whether a window is open, and whether a freeze is in force.
+func DeployRequest(c *Call, w Windows, now time.Time) deploy.Request {
+	a := deploy.ParseArgs(c.Args)
+	req := deploy.Request{Changes: a.Changes, By: deploy.PersonFrom(c.Person), Force: a.Force, Reason: a.Reason,
+		PrepareOnly: a.PrepareOnly, Origin: c.Network + "\t" + c.Room}
+	if ws := w.Calendar().Active(now); len(ws) > 0 {
+		req.InWindow, req.Window = true, ws[0].Name
+	}
+	if f, ok := w.ActiveFreeze(now); ok {
+		req.Frozen = fmt.Sprintf("%s until %s", f.Reason, f.To.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	return req
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const salBase = `people:
+  - {name: Amir, irc_account: amir, roles: [logger]}
+networks:
+  - {name: libera, type: irc, server: "irc.example.org:6697", channels: [{name: "#ops"}]}
+sal:
+`
+
+func TestSALErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"bad project name", "  projects:\n    - {name: Prod Uction}\n", []string{`test.yaml:7: sal.projects[0].name: "Prod Uction" is not a usable project name`}},
+		{"duplicate project", "  projects:\n    - {name: a}\n    - {name: a}\n", []string{`sal.projects[1].name: project "a" is listed twice`}},
+		{"room without network", "  projects:\n    - {name: a, rooms: [\"#ops\"]}\n", []string{`sal.projects[0].rooms[0]: "#ops" should be network/#channel or network/!room:server`}},
+		{"unknown network", "  projects:\n    - {name: a, rooms: [\"oftc/#ops\"]}\n", []string{`"oftc/#ops" names network "oftc", which is not in the networks list`}},
+		{"room in two projects", "  projects:\n    - {name: a, rooms: [\"libera/#ops\"]}\n    - {name: b, rooms: [\"libera/#OPS\"]}\n", []string{`sal.projects[1].rooms[0]: libera/#OPS already logs to project "a"`}},
+		{"unknown person", "  projects:\n    - {name: a, allow: [Bob]}\n", []string{`sal.projects[0].allow[0]: "Bob" is not a person in the people list`}},
+		{"unknown role", "  projects:\n    - {name: a, allow: [\"role:loger\"]}\n", []string{`sal.projects[0].allow[0]: unknown role "loger"`}},
+		{"wiki incomplete", "  projects:\n    - name: a\n      wiki: {api: \"wiki.example.org\"}\n",
+			[]string{`sal.projects[0].wiki.api: "wiki.example.org" is not an http(s) URL`, "sal.projects[0].wiki.page: the wiki page title is missing", "sal.projects[0].wiki.username: expected a bot-password login", "sal.projects[0].wiki.password: the bot password is missing"}},
+		{"bad relay", "  relays: [wm-bot]\n", []string{`sal.relays[0]: "wm-bot" should be network/account`}},
+		{"phabricator incomplete", "  phabricator: {url: \"ftp://x\"}\n", []string{`sal.phabricator.url: "ftp://x" is not an http(s) URL`, "sal.phabricator.token: the Conduit API token is missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(salBase+tt.yaml), "test.yaml", t.TempDir())
+			if err == nil {
+				t.Fatal("Parse succeeded; want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestSALConfig(t *testing.T) {
+	t.Setenv("SAL_TEST_SECRET", "s")
+	cfg, err := Parse([]byte(salBase+`  relays: [libera/wm-bot]
+  projects:
+    - name: production
+      rooms: ["libera/#ops", "console/console"]
+      wiki: {api: "https://wiki.example.org/w/api.php", page: Server Admin Log, username: "Bot@sal", password: {env: SAL_TEST_SECRET}}
+    - {name: releng, allow: [identified, Amir], phabricator: false}
+  phabricator: {url: "https://phab.example.org", token: {env: SAL_TEST_SECRET}, security_projects: [security]}
+`), "test.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"role:deployer", "role:logger"}, cfg.SAL.Projects[0].Allow); d != "" {
+		t.Errorf("default allow (-want +got):\n%s", d)
+	}
+	if cfg.SAL.Projects[0].Wiki.Password.Value() != "s" || cfg.SAL.Phabricator.Token.Value() != "s" {
+		t.Error("secrets not read")
+	}
+	if !cfg.SAL.PhabricatorEnabled(cfg.SAL.SALProjectByName("production")) || cfg.SAL.PhabricatorEnabled(cfg.SAL.SALProjectByName("releng")) {
+		t.Error("phabricator: false is not honoured")
+	}
+}

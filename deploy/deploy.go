@@ -1,0 +1,397 @@
+// Package deploy is jouncebot's backport engine: from `deploy 445113` to a
+// verified staging checkout holding exactly the approved changes, the way
+// scap backport does it, but visible in chat, recorded in bbolt step by step,
+// resumable after a restart and bounded by timeouts.
+//
+// The chat side sees only the Engine interface and receives progress through
+// a Notifier; it passes facts (who asks, whether a window is open, whether
+// deploys are frozen) and shows the sentences it gets back. The engine itself
+// is an *Agent:
+//
+//	g, _ := gerrit.New(gerrit.Options{URL: …, Username: …, Password: …})
+//	a := deploy.NewAgent(db, g, &git.Runner{}, notifier, deploy.Options{StagingDir: "/srv/mediawiki-staging"})
+//	go a.Run(ctx) // resumes unfinished deploys, runs new ones, returns when ctx is done
+//	id, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: person, InWindow: true})
+//
+// A deploy is a list of stages (see Stage): vote, merge, fetch, check,
+// update, verify — after which the staging checkout is "prepared" — followed
+// by Options.Stages (the sync stages). Each stage writes its intent to bbolt
+// before each side effect, so a restarted agent continues without voting or
+// running a git command twice.
+//
+// Concurrency: the Engine methods are safe to call from any goroutine (each
+// chat message runs on its own). Run owns one goroutine per running deploy;
+// all state changes go through single bbolt transactions, so an abort or a
+// continue from chat and the running deploy never overwrite each other. The
+// deploy lock allows one deploy at a time.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+// Engine is what the chat side calls. Every error it returns is a sentence
+// to show to the person who asked. An empty id means the current deploy.
+type Engine interface {
+	// Start checks the request and the changes, takes the deploy lock and
+	// starts the deploy; progress arrives through the Notifier.
+	Start(ctx context.Context, r Request) (ID, error)
+	// Continue accepts a new patchset that appeared while waiting for the
+	// merge, and approves it too.
+	Continue(ctx context.Context, id ID, who Person) error
+	// Abort stops the deploy before its next side effect.
+	Abort(ctx context.Context, id ID, who Person) error
+	// Approve is a second deployer's approval of a forced deploy.
+	Approve(ctx context.Context, id ID, who Person) error
+	// Status describes the current deploy, if any.
+	Status(ctx context.Context) (Status, error)
+	// Plan says, without doing anything, what deploying the changes would do.
+	Plan(ctx context.Context, changes []string) (bot.Text, error)
+	// Summary is the SAL/wikitext summary of the changes.
+	Summary(ctx context.Context, changes []string) (string, error)
+}
+
+// ID identifies a deploy; people type it ("approve 7").
+type ID string
+
+// Person is someone acting on a deploy, as the chat side identified them by
+// account.
+type Person struct {
+	Name     string // from config; empty means not identified
+	IRCNick  string
+	MatrixID string
+	Gerrit   string // Gerrit username, if known
+	Deployer bool   // has the deployer role
+	Admin    bool   // has the admin role
+}
+
+// Mention is the rich-text mention of p.
+func (p Person) Mention() bot.Text {
+	return bot.M(bot.Person{Name: p.Name, IRCNick: p.IRCNick, MatrixID: p.MatrixID})
+}
+
+// Request asks for a deploy. The chat side fills in the facts; the engine
+// decides.
+type Request struct {
+	// Changes as typed: numbers or Gerrit URLs.
+	Changes []string
+	// By is who asks.
+	By Person
+	// InWindow is true when a deployment window is open now; Window names it.
+	InWindow bool
+	Window   string
+	// Frozen describes a freeze in force now ("" when none).
+	Frozen string
+	// Force and Reason let a deployer deploy outside a window or in a freeze.
+	Force  bool
+	Reason string
+	// PrepareOnly stops once the staging checkout is prepared (no sync).
+	PrepareOnly bool
+	// Origin is opaque to the engine and comes back in every Event, so the
+	// chat side knows where to post (e.g. "libera #wikimedia-operations").
+	Origin string
+}
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// Event kinds. Progress is routine; the others ask for or report an outcome.
+const (
+	EventStarted  EventKind = "started"
+	EventProgress EventKind = "progress"
+	EventNeeds    EventKind = "needs"    // someone must continue, approve or abort
+	EventPrepared EventKind = "prepared" // staging checkout verified
+	EventDone     EventKind = "done"
+	EventFailed   EventKind = "failed"
+	EventAborted  EventKind = "aborted"
+)
+
+// Event is one line of progress for the channel.
+type Event struct {
+	Deploy ID
+	Origin string
+	Kind   EventKind
+	Stage  string
+	Text   bot.Text
+	Time   time.Time
+}
+
+// Notifier receives progress. Notify must not block for long.
+type Notifier interface {
+	Notify(ctx context.Context, e Event)
+}
+
+// NotifierFunc adapts a function to a Notifier.
+type NotifierFunc func(ctx context.Context, e Event)
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, e Event) { f(ctx, e) }
+
+// Gerrit is the part of the Gerrit client the engine uses; *gerrit.Client
+// implements it.
+type Gerrit interface {
+	Change(ctx context.Context, n int) (*gerrit.Change, error)
+	Query(ctx context.Context, q string) ([]*gerrit.Change, error)
+	SubmittedTogether(ctx context.Context, n int) ([]*gerrit.Change, error)
+	Review(ctx context.Context, n int, revision string, in gerrit.ReviewInput) error
+	Username() string
+	ChangeURL(n int) string
+}
+
+// Git runs a git command in a directory; *git.Runner implements it.
+type Git interface {
+	Run(ctx context.Context, dir string, args ...string) (string, error)
+}
+
+// Options configure an Agent.
+type Options struct {
+	// StagingDir is the staging checkout of the config repository, holding
+	// php-<version> checkouts of core.
+	StagingDir string
+	// ConfigProject and ConfigBranch name the config repository and its
+	// deploy branch (default operations/mediawiki-config, master).
+	ConfigProject, ConfigBranch string
+	// CoreProject is MediaWiki core (default mediawiki/core); its
+	// extensions and skins are deployable as its submodules.
+	CoreProject string
+	// MergeTimeout bounds the wait for the gate (default 30m).
+	MergeTimeout time.Duration
+	// PollInterval is how often Gerrit is asked during the wait (default 5s).
+	PollInterval time.Duration
+	// ProgressEvery is how often the wait is reported (default 5m).
+	ProgressEvery time.Duration
+	// RequireSecondApprover makes a forced deploy wait for `approve`.
+	RequireSecondApprover bool
+	// Stages run after the checkout is prepared, unless the request is
+	// PrepareOnly (the sync stages).
+	Stages []Stage
+	// Owner maps a Gerrit username to a person to mention, if known.
+	Owner func(gerritUser string) (bot.Person, bool)
+	// Log is the logger (default discards).
+	Log *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.ConfigProject == "" {
+		o.ConfigProject = "operations/mediawiki-config"
+	}
+	if o.ConfigBranch == "" {
+		o.ConfigBranch = "master"
+	}
+	if o.CoreProject == "" {
+		o.CoreProject = "mediawiki/core"
+	}
+	if o.MergeTimeout <= 0 {
+		o.MergeTimeout = 30 * time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Second
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 5 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Agent is the engine. Create it with NewAgent and run it with Run.
+type Agent struct {
+	db     *store.DB
+	gerrit Gerrit
+	git    Git
+	notify Notifier
+	o      Options
+	log    *slog.Logger
+
+	queue chan ID
+
+	mu     sync.Mutex
+	active map[ID]chan struct{} // running deploys and their wake-up channels
+}
+
+var _ Engine = (*Agent)(nil)
+
+// NewAgent returns an engine keeping its state in db.
+func NewAgent(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Agent {
+	o.defaults()
+	return &Agent{db: db, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
+		queue: make(chan ID, 16), active: map[ID]chan struct{}{}}
+}
+
+// Run resumes unfinished deploys and runs new ones until ctx is done, then
+// waits for the running deploy to stop at its next checkpoint. A deploy
+// interrupted this way resumes on the next Run.
+func (a *Agent) Run(ctx context.Context) error {
+	ids, err := a.unfinished()
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, id := range ids {
+		a.log.Info("resuming deploy", "id", id)
+		wg.Go(func() { a.execute(ctx, id) })
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case id := <-a.queue:
+			wg.Go(func() { a.execute(ctx, id) })
+		}
+	}
+}
+
+func (a *Agent) enqueue(ctx context.Context, id ID) error {
+	select {
+	case a.queue <- id:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// wake interrupts a deploy's wait so it notices an abort at once.
+func (a *Agent) wake(id ID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ch, ok := a.active[id]; ok {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// execute runs deploy id's stages from where its record says, until it
+// finishes, pauses, or ctx is done.
+func (a *Agent) execute(ctx context.Context, id ID) {
+	a.mu.Lock()
+	if _, busy := a.active[id]; busy {
+		a.mu.Unlock()
+		return
+	}
+	wake := make(chan struct{}, 1)
+	a.active[id] = wake
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.active, id)
+		a.mu.Unlock()
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("deploy panicked", "id", id, "panic", p)
+			a.finish(context.WithoutCancel(ctx), id, stateFailed, "jouncebot hit an internal error (see its log)")
+		}
+	}()
+	j := &Job{a: a, id: id, wake: wake}
+	for ctx.Err() == nil {
+		d, err := a.load(id)
+		if err != nil {
+			a.log.Error("load deploy", "id", id, "err", err)
+			return
+		}
+		if d.State != stateRunning {
+			return
+		}
+		if d.AbortBy != "" {
+			a.finish(ctx, id, stateAborted, "")
+			return
+		}
+		stages := a.stages(d)
+		i := stageIndex(stages, d.Stage)
+		if i < 0 {
+			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
+			return
+		}
+		if i == len(stages) {
+			a.finish(ctx, id, stateDone, "")
+			return
+		}
+		err = stages[i].Exec(ctx, j)
+		switch {
+		case err == nil:
+			next := doneStage
+			if i+1 < len(stages) {
+				next = stages[i+1].Name()
+			}
+			if err := a.update(id, func(d *Deploy) error { d.Stage = next; return nil }); err != nil {
+				a.log.Error("save deploy", "id", id, "err", err)
+				return
+			}
+		case errors.Is(err, errPaused):
+			return
+		case errors.Is(err, ErrAborted):
+			a.finish(ctx, id, stateAborted, "")
+			return
+		case ctx.Err() != nil:
+			a.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", d.Stage)
+			return
+		default:
+			a.log.Warn("deploy failed", "id", id, "stage", d.Stage, "err", err)
+			a.finish(ctx, id, stateFailed, userText(err))
+			return
+		}
+	}
+}
+
+const doneStage = "done"
+
+func stageIndex(stages []Stage, name string) int {
+	if name == doneStage {
+		return len(stages)
+	}
+	for i, s := range stages {
+		if s.Name() == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// stages are the steps of deploy d in order.
+func (a *Agent) stages(d *Deploy) []Stage {
+	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
+	if !d.PrepareOnly {
+		s = append(s, a.o.Stages...)
+	}
+	return s
+}
+
+// Failure is a deploy-stopping problem; its text is for users.
+type Failure struct{ Msg string }
+
+func (f *Failure) Error() string { return f.Msg }
+
+// Failf returns a *Failure with a formatted sentence.
+func Failf(format string, args ...any) error { return &Failure{Msg: fmt.Sprintf(format, args...)} }
+
+// ErrAborted is returned by Job.Checkpoint when someone aborted the deploy.
+var ErrAborted = errors.New("deploy aborted")
+
+var errPaused = errors.New("deploy paused")
+
+// userText turns an error into a sentence for chat. Failures, Gerrit errors
+// and git errors already read as sentences.
+func userText(err error) string {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Msg
+	}
+	var ge *gerrit.Error
+	if errors.As(err, &ge) {
+		return ge.Error()
+	}
+	return err.Error()
+}

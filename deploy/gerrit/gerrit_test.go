@@ -1,0 +1,121 @@
+package gerrit_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+)
+
+func sandbox(t *testing.T) *gerrittest.Sandbox {
+	t.Helper()
+	if err := gerrittest.Check(); err != nil {
+		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	sb, err := gerrittest.NewSandbox(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	return sb
+}
+
+func client(t *testing.T, sb *gerrittest.Sandbox, password string) *gerrit.Client {
+	t.Helper()
+	c, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: password,
+		Timeout: 200 * time.Millisecond, Backoff: time.Millisecond, Tries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestChange(t *testing.T) {
+	sb := sandbox(t)
+	c := client(t, sb, gerrittest.BotPassword)
+	ctx := context.Background()
+	n := sb.Changes["config2"]
+	ch, err := c.Change(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gerrit.Change{Number: n, Project: gerrittest.ConfigProject, Branch: "master", Status: "NEW",
+		Subject: "Enable $wgExampleDebug for the limit change", PatchSet: 1, Kind: "REWORK", Bugs: []string{"T1001"}}
+	got := gerrit.Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, Status: ch.Status,
+		Subject: ch.Subject, PatchSet: ch.PatchSet, Kind: ch.Kind, Bugs: ch.Bugs}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("change (-want +got):\n%s", d)
+	}
+	if ch.Mergeable == nil || !*ch.Mergeable || ch.Owner.Username != "bob" || ch.Revision != sb.Revision(n) || ch.ChangeID != sb.ChangeID(n) {
+		t.Errorf("change details wrong: %+v", ch)
+	}
+	if v := ch.Labels["Verified"]; len(v) != 1 || v[0].Value != 1 || v[0].Username != "jenkins-bot" || v[0].Date.IsZero() {
+		t.Errorf("Verified label: %+v", v)
+	}
+	tog, err := c.SubmittedTogether(ctx, n)
+	if err != nil || len(tog) != 1 || tog[0].Number != sb.Changes["config"] {
+		t.Errorf("submitted together = %+v, %v", tog, err)
+	}
+	if err := c.Review(ctx, n, ch.Revision, gerrit.ReviewInput{Message: "hi", Labels: map[string]int{"Code-Review": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := sb.Reviews(); len(r) != 1 || r[0].User != gerrittest.BotUser || r[0].Labels["Code-Review"] != 2 {
+		t.Errorf("reviews = %+v", r)
+	}
+	q, err := c.Query(ctx, "change:"+ch.ChangeID)
+	if err != nil || len(q) != 1 || q[0].Number != n {
+		t.Errorf("query = %+v, %v", q, err)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	sb := sandbox(t)
+	n := sb.Changes["config"]
+	tests := []struct {
+		name     string
+		fault    gerrittest.Fault
+		password string
+		change   int
+		want     string // prefix of the error, "" for success
+	}{
+		{"500 then recovers", gerrittest.Fault{Status: 500, Count: 2}, gerrittest.BotPassword, n, ""},
+		{"500 always", gerrittest.Fault{Status: 500}, gerrittest.BotPassword, n, "Gerrit is failing (HTTP 500) for change " + itoa(n) + " after 3 tries"},
+		{"hang", gerrittest.Fault{Hang: true}, gerrittest.BotPassword, n, "Gerrit did not answer about change " + itoa(n) + " within 200ms (3 tries)"},
+		{"401", gerrittest.Fault{}, "wrong", n, "Gerrit refused jouncebot's credentials (HTTP 401)"},
+		{"404", gerrittest.Fault{}, gerrittest.BotPassword, 999, "Gerrit has no change 999 (HTTP 404)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb.SetFault(tt.fault)
+			defer sb.SetFault(gerrittest.Fault{})
+			_, err := client(t, sb, tt.password).Change(context.Background(), tt.change)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+				t.Fatalf("error = %v, want prefix %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFooters(t *testing.T) {
+	msg := "Subject\n\nBody: not a footer paragraph\n\nBug: T1 T2\nDepends-On: Iabc\nChange-Id: Idef\n"
+	if d := cmp.Diff([]string{"T1 T2"}, gerrit.Footers(msg, "bug")); d != "" {
+		t.Error(d)
+	}
+	if got := gerrit.Footers(msg, "Body"); got != nil {
+		t.Errorf("footer outside last paragraph: %v", got)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,72 @@
+// Package git runs git for the deploy engine: one command at a time, in a
+// given directory, with a clean environment (no prompts, no user config, C
+// locale) and errors that carry git's own explanation.
+//
+//	r := git.Runner{Log: logger}
+//	out, err := r.Run(ctx, "/srv/mediawiki-staging", "fetch", "origin", "master")
+package git
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Runner runs git commands. The zero value is ready to use.
+type Runner struct {
+	// Log receives one debug line per command.
+	Log *slog.Logger
+	// Name and Email are the committer identity for commits git makes on
+	// the bot's behalf (rebases); default "jouncebot".
+	Name, Email string
+}
+
+// Error is a failed git command.
+type Error struct {
+	Dir    string
+	Args   []string
+	Stdout string
+	Stderr string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		msg = e.Err.Error()
+	}
+	return fmt.Sprintf("git %s in %s failed: %s", strings.Join(e.Args, " "), e.Dir, msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Run runs git with args in dir and returns its standard output without
+// the trailing newline.
+func (r *Runner) Run(ctx context.Context, dir string, args ...string) (string, error) {
+	name, email := r.Name, r.Email
+	if name == "" {
+		name, email = "jouncebot", "jouncebot@localhost"
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_COMMITTER_NAME="+name, "GIT_COMMITTER_EMAIL="+email, "GIT_EDITOR=true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if r.Log != nil {
+		r.Log.Debug("git", "dir", dir, "args", args, "took", time.Since(start), "err", err)
+	}
+	if err != nil {
+		return "", &Error{Dir: dir, Args: args, Stdout: out.String(), Stderr: errb.String(), Err: err}
+	}
+	return strings.TrimRight(out.String(), "\n"), nil
+}

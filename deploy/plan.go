@@ -1,0 +1,106 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/jouncebot/jouncebot/bot"
+)
+
+// Plan implements Engine: the steps and git commands a deploy of the
+// changes would run, and how to revert them, without doing anything.
+func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
+	cs, err := a.resolve(ctx, specs, false)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Deploying %s would:\n", changeList(cs))
+	step := 0
+	line := func(format string, args ...any) {
+		step++
+		fmt.Fprintf(&b, "%d. %s\n", step, fmt.Sprintf(format, args...))
+	}
+	for _, c := range cs {
+		if c.Merged {
+			line("skip the vote on %d %q (already merged)", c.Number, c.Subject)
+			continue
+		}
+		line("vote Code-Review +2 on %d patchset %d %q (%s %s) as %s", c.Number, c.PatchSet, c.Subject, c.Project, c.Branch, a.gerrit.Username())
+	}
+	var open []string
+	for _, c := range cs {
+		if !c.Merged {
+			open = append(open, fmt.Sprint(c.Number))
+		}
+	}
+	if len(open) > 0 {
+		line("wait up to %s for the gate to merge %s, asking Gerrit every %s", fmtDur(a.o.MergeTimeout), joinAnd(open), fmtDur(a.o.PollInterval))
+	}
+	for _, r := range reposOf(cs) {
+		dir := filepath.Join(a.o.StagingDir, r.Dir)
+		var ids []string
+		for _, c := range cs {
+			if c.Repo == r.Dir {
+				ids = append(ids, c.ChangeID)
+			}
+		}
+		line("git -C %s fetch origin %s", dir, r.Branch)
+		line("git -C %s log HEAD..origin/%s  (must hold only Change-Id %s)", dir, r.Branch, strings.Join(ids, ", "))
+		line("git -C %s rebase origin/%s  (keeps the local security patches on top)", dir, r.Branch)
+		for _, c := range cs {
+			if c.Repo == r.Dir && c.Kind == KindSubmodule {
+				line("git -C %s submodule update --init -- %s", dir, c.Submodule)
+			}
+		}
+		line("git -C %s status --porcelain  (must be empty)", dir)
+	}
+	if len(a.o.Stages) > 0 {
+		names := make([]string, len(a.o.Stages))
+		for i, s := range a.o.Stages {
+			names[i] = s.Name()
+		}
+		line("then: %s (unless --prepare-only)", strings.Join(names, ", "))
+	}
+	b.WriteString("To revert:\n")
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		where := filepath.Join(a.o.StagingDir, c.Repo)
+		if c.Kind == KindSubmodule {
+			where = filepath.Join(where, c.Submodule)
+		}
+		commit := fmt.Sprintf("<commit of %d once merged; now %s>", c.Number, short(c.Revision))
+		if c.Merged {
+			commit = short(c.Revision)
+		}
+		fmt.Fprintf(&b, "- git -C %s revert --no-edit %s\n", where, commit)
+		fmt.Fprintf(&b, "  git -C %s push origin HEAD:refs/for/%s  (then deploy the revert change)\n", where, c.Branch)
+	}
+	b.WriteString("In an emergency, revert locally and sync first, then push to Gerrit.")
+	return bot.T(b.String()), nil
+}
+
+// Summary implements Engine: the Server Admin Log summary of the changes,
+// "Backport for [[gerrit:N|subject (T123)]], …".
+func (a *Agent) Summary(ctx context.Context, specs []string) (string, error) {
+	cs, err := a.resolve(ctx, specs, false)
+	if err != nil {
+		return "", err
+	}
+	return SummaryText(cs), nil
+}
+
+// SummaryText is the SAL summary of changes, as scap writes it.
+func SummaryText(cs []Change) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		subject := strings.NewReplacer("[", "(", "]", ")", "|", "/").Replace(c.Subject)
+		if len(c.Bugs) > 0 {
+			subject += " (" + strings.Join(c.Bugs, " ") + ")"
+		}
+		parts[i] = fmt.Sprintf("[[gerrit:%d|%s]]", c.Number, subject)
+	}
+	return "Backport for " + strings.Join(parts, ", ")
+}

@@ -1,0 +1,475 @@
+package deploy
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Deploy states.
+const (
+	stateApproval = "approval" // waiting for a second deployer
+	stateRunning  = "running"
+	statePaused   = "paused" // waiting for continue or abort
+	stateDone     = "done"
+	stateFailed   = "failed"
+	stateAborted  = "aborted"
+)
+
+// Deploy is the record of one deploy, kept in bucket deploy.deploys and
+// rewritten before every side effect.
+type Deploy struct {
+	ID          ID
+	State       string
+	Stage       string // the stage to run (or running); "done" after the last
+	By          Person
+	ApprovedBy  string
+	InWindow    bool
+	Window      string
+	Frozen      string
+	Force       bool
+	Reason      string
+	PrepareOnly bool
+	Origin      string
+	Changes     []Change
+	Repos       []Repo
+	Pause       *Pause
+	WaitSince   time.Time // start of the merge wait, for its timeout
+	AbortBy     string
+	Error       string
+	History     []Entry
+	Created     time.Time
+	Finished    time.Time
+	// Extra holds the state of later stages (sync), by stage name.
+	Extra map[string]json.RawMessage `json:",omitempty"`
+}
+
+// Kind is what a change deploys as.
+type Kind string
+
+// Kinds of deployable change.
+const (
+	KindConfig    Kind = "config"    // the config repository
+	KindCore      Kind = "core"      // MediaWiki core on a wmf/ branch
+	KindSubmodule Kind = "submodule" // an extension or skin of core
+)
+
+// Change is one change of a deploy.
+type Change struct {
+	Number    int
+	Project   string
+	Branch    string
+	ChangeID  string
+	Subject   string
+	Owner     string // Gerrit username
+	OwnerName string
+	Bugs      []string
+	Kind      Kind
+	// Repo is the staging checkout it lands in, relative to the staging
+	// directory ("" for the config repository, "php-1.46.0-wmf.3" for core).
+	Repo string
+	// Submodule is the path of an extension or skin inside core.
+	Submodule string
+	// Revision and PatchSet are what the deployer approved.
+	Revision string
+	PatchSet int
+	// MergedBefore is true when the change had merged before the deploy.
+	MergedBefore bool
+	Vote         Op
+	Merged       bool
+}
+
+// Op is the record of one side effect: Started is written before it
+// happens, Done after.
+type Op struct {
+	Started time.Time `json:",omitzero"`
+	Done    time.Time `json:",omitzero"`
+}
+
+func (o Op) pending() bool { return !o.Started.IsZero() && o.Done.IsZero() }
+
+// Repo is one staging checkout touched by a deploy.
+type Repo struct {
+	Dir        string // relative to the staging directory
+	Branch     string
+	Before     string // HEAD before the deploy touched it
+	Fetch      Op
+	Upstream   string   // origin/<branch> after the fetch
+	Local      []string // subjects of local-only commits (security patches)
+	Submodules []string // submodule paths the upstream commits touched
+	Update     Op
+	SubUpdate  Op
+	After      string // HEAD after the update
+}
+
+// Pause says why a deploy waits for continue.
+type Pause struct {
+	Change   int
+	PatchSet int
+	Revision string
+	Uploader string
+	Kind     string
+}
+
+// Entry is one line of a deploy's history.
+type Entry struct {
+	Time time.Time
+	Text string
+}
+
+// Lock is the one deploy lock.
+type Lock struct {
+	Deploy  ID
+	Holder  string
+	Changes []int
+	Since   time.Time
+	Reason  string
+}
+
+var lockKey = []byte("lock")
+
+func deployKey(id ID) []byte {
+	n, _ := strconv.Atoi(string(id))
+	return []byte(fmt.Sprintf("%010d", n))
+}
+
+func getDeploy(tx *bolt.Tx, id ID) (*Deploy, error) {
+	b := tx.Bucket(store.Deploys).Get(deployKey(id))
+	if b == nil {
+		return nil, errNoDeploy
+	}
+	var d Deploy
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("decode deploy %s: %w", id, err)
+	}
+	return &d, nil
+}
+
+var (
+	errNoDeploy = errors.New("no such deploy")
+	errFinished = errors.New("deploy already finished")
+)
+
+func terminal(state string) bool {
+	return state == stateDone || state == stateFailed || state == stateAborted
+}
+
+func putDeploy(tx *bolt.Tx, d *Deploy) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(store.Deploys).Put(deployKey(d.ID), b)
+}
+
+func getLock(tx *bolt.Tx) (*Lock, error) {
+	b := tx.Bucket(store.DeployLock).Get(lockKey)
+	if b == nil {
+		return nil, nil
+	}
+	var l Lock
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// audit writes an audit entry in the transaction of the change it records.
+func audit(tx *bolt.Tx, id ID, text string) error {
+	b := tx.Bucket(store.Audit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	key := make([]byte, 8)
+	binary.BigEndian.PutUint64(key, seq)
+	v, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "component": "deploy", "deploy": id, "text": text})
+	return b.Put(key, v)
+}
+
+func (a *Agent) load(id ID) (*Deploy, error) {
+	var d *Deploy
+	err := a.db.View(func(tx *bolt.Tx) error {
+		var err error
+		d, err = getDeploy(tx, id)
+		return err
+	})
+	return d, err
+}
+
+// update loads deploy id, applies f and stores the result, in one
+// transaction.
+func (a *Agent) update(id ID, f func(d *Deploy) error) error {
+	return a.db.Update(func(tx *bolt.Tx) error {
+		d, err := getDeploy(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := f(d); err != nil {
+			return err
+		}
+		return putDeploy(tx, d)
+	})
+}
+
+// current returns the deploy holding the lock, or nil.
+func (a *Agent) current() (*Deploy, *Lock, error) {
+	var d *Deploy
+	var l *Lock
+	err := a.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if l, err = getLock(tx); err != nil || l == nil {
+			return err
+		}
+		d, err = getDeploy(tx, l.Deploy)
+		return err
+	})
+	return d, l, err
+}
+
+func (a *Agent) unfinished() ([]ID, error) {
+	var ids []ID
+	err := a.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Deploys).ForEach(func(k, v []byte) error {
+			var d Deploy
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			if d.State == stateRunning {
+				ids = append(ids, d.ID)
+			}
+			return nil
+		})
+	})
+	return ids, err
+}
+
+// say records a line in the deploy's history and posts it.
+func (a *Agent) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
+	var d *Deploy
+	err := a.update(id, func(x *Deploy) error {
+		x.History = append(x.History, Entry{Time: time.Now().UTC(), Text: t.String()})
+		d = x
+		return nil
+	})
+	if err != nil {
+		a.log.Error("record deploy history", "id", id, "err", err)
+		return
+	}
+	if a.notify != nil {
+		a.notify.Notify(context.WithoutCancel(ctx), Event{Deploy: id, Origin: d.Origin, Kind: kind, Stage: d.Stage, Text: t, Time: time.Now().UTC()})
+	}
+}
+
+// finish ends a deploy, releases the lock and says what happened.
+func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
+	var d *Deploy
+	err := a.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if d, err = getDeploy(tx, id); err != nil {
+			return err
+		}
+		if terminal(d.State) {
+			return errFinished
+		}
+		d.State, d.Error, d.Finished = state, msg, time.Now().UTC()
+		d.Pause = nil
+		if l, err := getLock(tx); err == nil && l != nil && l.Deploy == id {
+			if err := tx.Bucket(store.DeployLock).Delete(lockKey); err != nil {
+				return err
+			}
+		}
+		if err := audit(tx, id, "deploy "+state+": "+msg); err != nil {
+			return err
+		}
+		return putDeploy(tx, d)
+	})
+	if errors.Is(err, errFinished) {
+		return // finished by someone else meanwhile (an abort racing the run)
+	}
+	if err != nil {
+		a.log.Error("finish deploy", "id", id, "err", err)
+		return
+	}
+	var t bot.Text
+	var kind EventKind
+	switch state {
+	case stateDone:
+		kind = EventDone
+		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is done: %s.", id, changeList(d.Changes))))
+		if d.PrepareOnly || len(a.o.Stages) == 0 {
+			kind = EventPrepared
+			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is prepared: the staging checkout holds %s, verified; nothing was synced.", id, changeList(d.Changes))))
+		}
+	case stateFailed:
+		kind = EventFailed
+		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s stopped: %s %s", id, msg, doneSoFar(d))))
+	case stateAborted:
+		kind = EventAborted
+		who := d.AbortBy
+		if who == "" {
+			who = "someone"
+		}
+		t = bot.T(fmt.Sprintf("Deploy %s was aborted by %s. %s", id, who, doneSoFar(d)))
+	}
+	a.say(ctx, id, kind, t)
+}
+
+// doneSoFar says which side effects already happened, for messages about a
+// stopped deploy.
+func doneSoFar(d *Deploy) string {
+	var voted, merged []string
+	for _, c := range d.Changes {
+		if !c.Vote.Done.IsZero() && !c.Merged {
+			voted = append(voted, strconv.Itoa(c.Number))
+		}
+		if c.Merged && !c.MergedBefore {
+			merged = append(merged, strconv.Itoa(c.Number))
+		}
+	}
+	s := ""
+	if len(voted) > 0 {
+		s += fmt.Sprintf("+2 was given on %s; it may still merge. ", joinAnd(voted))
+	}
+	if len(merged) > 0 {
+		s += fmt.Sprintf("%s merged in Gerrit. ", joinAnd(merged))
+	}
+	touched := false
+	for _, r := range d.Repos {
+		name := repoName(r.Dir)
+		switch {
+		case !r.SubUpdate.Done.IsZero() || (!r.Update.Done.IsZero() && len(r.Submodules) == 0):
+			s += fmt.Sprintf("The checkout %s was updated to %s. ", name, short(r.After))
+			touched = true
+		case !r.Update.Done.IsZero():
+			s += fmt.Sprintf("The checkout %s was updated to %s but its submodules were not. ", name, short(r.After))
+			touched = true
+		case r.Update.pending():
+			s += fmt.Sprintf("The checkout %s may be half updated (it was at %s before). ", name, short(r.Before))
+			touched = true
+		}
+	}
+	if !touched {
+		s += "The staging checkout was not changed."
+	}
+	return strings.TrimSpace(s)
+}
+
+// repoName names a checkout relative to the staging directory's parent:
+// "staging" for the config checkout, "staging/php-1.46.0-wmf.3" for core.
+func repoName(dir string) string {
+	if dir == "" {
+		return "staging"
+	}
+	return "staging/" + dir
+}
+
+// plural writes "1 new commit", "2 new commits", "2 security patches".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	if strings.HasSuffix(what, "ch") {
+		return fmt.Sprintf("%d %ses", n, what)
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// fmtDur writes durations the way people do: 30m, 1h30m, 10s, 300ms.
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func short(sha string) string {
+	if len(sha) > 10 {
+		return sha[:10]
+	}
+	return sha
+}
+
+func joinAnd(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	case 2:
+		return s[0] + " and " + s[1]
+	}
+	out := ""
+	for i, x := range s {
+		if i == len(s)-1 {
+			out += "and " + x
+		} else {
+			out += x + ", "
+		}
+	}
+	return out
+}
+
+func changeList(cs []Change) string {
+	var s []string
+	for _, c := range cs {
+		s = append(s, strconv.Itoa(c.Number))
+	}
+	return joinAnd(s)
+}
+
+// Job is a running deploy as a stage sees it.
+type Job struct {
+	a    *Agent
+	id   ID
+	wake chan struct{}
+}
+
+// ID is the deploy's id.
+func (j *Job) ID() ID { return j.id }
+
+// Deploy returns a fresh copy of the deploy's record.
+func (j *Job) Deploy() (*Deploy, error) { return j.a.load(j.id) }
+
+// Checkpoint records f's changes before a side effect. It returns
+// ErrAborted, recording nothing, when the deploy was aborted meanwhile.
+func (j *Job) Checkpoint(f func(d *Deploy)) error {
+	return j.a.update(j.id, func(d *Deploy) error {
+		if d.AbortBy != "" {
+			return ErrAborted
+		}
+		f(d)
+		return nil
+	})
+}
+
+// Save records the outcome of a side effect.
+func (j *Job) Save(f func(d *Deploy)) error {
+	return j.a.update(j.id, func(d *Deploy) error { f(d); return nil })
+}
+
+// Say posts progress and records it in the deploy's history.
+func (j *Job) Say(ctx context.Context, kind EventKind, t bot.Text) { j.a.say(ctx, j.id, kind, t) }
+
+// Git runs git.
+func (j *Job) Git() Git { return j.a.git }
+
+// StagingDir is the staging directory.
+func (j *Job) StagingDir() string { return j.a.o.StagingDir }
+
+// Woken is signalled when the deploy should look at its record again
+// (an abort), to cut a wait short.
+func (j *Job) Woken() <-chan struct{} { return j.wake }

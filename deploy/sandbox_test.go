@@ -1,0 +1,93 @@
+package deploy_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestSandboxSession is the newcomer's session from the README: plan,
+// summary and deploy of a config change in the embedded sandbox. The
+// transcript is compared with testdata/sandbox_session.golden.
+func TestSandboxSession(t *testing.T) {
+	t.Parallel()
+	requireGit(t)
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var lines []string
+	add := func(s string) { lines = append(lines, s) }
+	end := make(chan struct{})
+	n := deploy.NotifierFunc(func(_ context.Context, ev deploy.Event) {
+		add("<jouncebot> " + ev.Text.String())
+		if ev.Kind == deploy.EventPrepared || ev.Kind == deploy.EventFailed {
+			close(end)
+		}
+	})
+	sb, err := deploy.NewSandbox(filepath.Join(dir, "sandbox"), db, n, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	sb.SetGate(gerrittest.Gate{Delay: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sb.Agent.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	add(sb.Welcome().String())
+	num := itoa(sb.Changes["config"])
+	add("<alice> jouncebot: plan " + num)
+	plan, err := sb.Agent.Plan(ctx, []string{num})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("<jouncebot> " + plan.String())
+	add("<alice> jouncebot: summary " + num)
+	sum, err := sb.Agent.Summary(ctx, []string{num})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("<jouncebot> " + sum)
+	add("<alice> jouncebot: deploy " + num)
+	if _, err := sb.Agent.Start(ctx, deploy.Request{Changes: []string{num}, By: alice, InWindow: true, Window: "sandbox window"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-end:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the deploy did not finish")
+	}
+	add("<alice> jouncebot: status")
+	st, _ := sb.Agent.Status(ctx)
+	add("<jouncebot> " + st.Text().String())
+
+	got := strings.Join(lines, "\n") + "\n"
+	got = strings.ReplaceAll(got, sb.URL, "http://127.0.0.1:PORT/")
+	got = strings.ReplaceAll(got, sb.Staging, "/tmp/sandbox/staging")
+	got = regexp.MustCompile(`\b[0-9a-f]{10}\b`).ReplaceAllString(got, "<sha>")
+	got = regexp.MustCompile(`\bI[0-9a-f]{40}\b`).ReplaceAllString(got, "I<change-id>")
+	golden := filepath.Join("testdata", "sandbox_session.golden")
+	if *update {
+		os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, _ := os.ReadFile(golden)
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("session differs from %s (-want +got); run go test -update to accept:\n%s", golden, d)
+	}
+}

@@ -1,0 +1,648 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// sentence is an error whose text is for users.
+type sentence string
+
+func (s sentence) Error() string { return string(s) }
+
+// internal logs err and returns a sentence that does not leak it.
+func (a *Agent) internal(what string, err error) error {
+	a.log.Error(what, "err", err)
+	return sentence("jouncebot hit an internal error while " + what + "; the details are in its log.")
+}
+
+// check applies the rules on who may deploy and when. It is pure.
+func (r Request) check() error {
+	example := "deploy --force 445113 <reason>"
+	if len(r.Changes) > 0 {
+		example = "deploy --force " + strings.Join(r.Changes, " ") + " <reason>"
+	}
+	switch {
+	case r.By.Name == "":
+		return sentence("I do not know who you are: log in to your account (NickServ or Matrix) and make sure it is in jouncebot's people list.")
+	case !r.By.Deployer:
+		return sentence("Only people with the deployer role can deploy; ask an admin to add it to your entry in the configuration.")
+	case len(r.Changes) == 0:
+		return sentence("Say which changes to deploy, e.g. `deploy 445113` (numbers or Gerrit links).")
+	case r.Force && strings.TrimSpace(r.Reason) == "":
+		return sentence("--force needs a reason, e.g. `" + example + "`.")
+	case r.Frozen != "" && !r.Force:
+		return sentence("Deploys are frozen: " + r.Frozen + ". If this cannot wait, add --force and a reason: `" + example + "`.")
+	case !r.InWindow && !r.Force:
+		return sentence("No deployment window is open now. If this cannot wait, add --force and a reason: `" + example + "`.")
+	}
+	return nil
+}
+
+// needsApproval reports whether a forced deploy must wait for a second
+// deployer.
+func (a *Agent) needsApproval(r Request) bool {
+	return a.o.RequireSecondApprover && r.Force && (!r.InWindow || r.Frozen != "")
+}
+
+// Start implements Engine.
+func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	if _, l, err := a.current(); err != nil {
+		return "", a.internal("reading the deploy lock", err)
+	} else if l != nil {
+		return "", lockedError(l)
+	}
+	changes, err := a.resolve(ctx, r.Changes, true)
+	if err != nil {
+		return "", err
+	}
+	d := &Deploy{State: stateRunning, Stage: voteStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
+		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
+		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC()}
+	if a.needsApproval(r) {
+		d.State = stateApproval
+	}
+	var held *Lock
+	err = a.db.Update(func(tx *bolt.Tx) error {
+		l, err := getLock(tx)
+		if err != nil || l != nil {
+			held = l
+			return err
+		}
+		seq, err := tx.Bucket(store.Deploys).NextSequence()
+		if err != nil {
+			return err
+		}
+		d.ID = ID(strconv.FormatUint(seq, 10))
+		reason := r.Reason
+		switch {
+		case reason != "":
+		case r.Window != "":
+			reason = "in the window " + r.Window
+		default:
+			reason = "in a deployment window"
+		}
+		l = &Lock{Deploy: d.ID, Holder: r.By.Name, Changes: numbers(changes), Since: d.Created, Reason: reason}
+		b, _ := json.Marshal(l)
+		if err := tx.Bucket(store.DeployLock).Put(lockKey, b); err != nil {
+			return err
+		}
+		if err := audit(tx, d.ID, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, changeList(changes), reason)); err != nil {
+			return err
+		}
+		return putDeploy(tx, d)
+	})
+	if err != nil {
+		return "", a.internal("taking the deploy lock", err)
+	}
+	if held != nil {
+		return "", lockedError(held)
+	}
+	a.say(ctx, d.ID, EventStarted, a.startText(d))
+	if d.State == stateApproval {
+		a.say(ctx, d.ID, EventNeeds, bot.T(fmt.Sprintf("Deploy %s is forced (%s; reason: %s) and needs a second deployer: say `approve %s`, or `abort %s`.",
+			d.ID, outsideWhat(d), d.Reason, d.ID, d.ID)))
+		return d.ID, nil
+	}
+	if err := a.enqueue(ctx, d.ID); err != nil {
+		return d.ID, a.internal("starting the deploy", err)
+	}
+	return d.ID, nil
+}
+
+func outsideWhat(d *Deploy) string {
+	if d.Frozen != "" {
+		return "during a freeze"
+	}
+	return "outside a window"
+}
+
+func (a *Agent) startText(d *Deploy) bot.Text {
+	t := bot.T(fmt.Sprintf("Deploy %s started by ", d.ID)).Append(d.By.Mention())
+	if d.PrepareOnly {
+		t = t.Append(bot.T(" (prepare only)"))
+	}
+	t = t.Append(bot.T(":"))
+	for _, c := range d.Changes {
+		t = t.Append(bot.T("\n"), bot.L(strconv.Itoa(c.Number), a.gerrit.ChangeURL(c.Number)),
+			bot.T(fmt.Sprintf(" %s %s %q by %s", c.Project, c.Branch, c.Subject, c.OwnerName)))
+		if c.MergedBefore {
+			t = t.Append(bot.T(" (already merged)"))
+		}
+		if p, ok := a.owner(c.Owner); ok {
+			t = t.Append(bot.T(" "), bot.M(p))
+		}
+	}
+	return t
+}
+
+func (a *Agent) owner(user string) (bot.Person, bool) {
+	if a.o.Owner == nil || user == "" {
+		return bot.Person{}, false
+	}
+	return a.o.Owner(user)
+}
+
+func lockedError(l *Lock) error {
+	nums := make([]string, len(l.Changes))
+	for i, n := range l.Changes {
+		nums[i] = strconv.Itoa(n)
+	}
+	return sentence(fmt.Sprintf("Deploy %s by %s holds the deploy lock since %s UTC (%s; reason: %s); wait for it to finish or ask %s.",
+		l.Deploy, l.Holder, l.Since.UTC().Format("15:04"), joinAnd(nums), l.Reason, l.Holder))
+}
+
+func numbers(cs []Change) []int {
+	out := make([]int, len(cs))
+	for i, c := range cs {
+		out[i] = c.Number
+	}
+	return out
+}
+
+// reposOf lists the staging checkouts the changes land in.
+func reposOf(cs []Change) []Repo {
+	var out []Repo
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if seen[c.Repo] {
+			continue
+		}
+		seen[c.Repo] = true
+		out = append(out, Repo{Dir: c.Repo, Branch: c.Branch})
+	}
+	slices.SortFunc(out, func(x, y Repo) int { return strings.Compare(x.Dir, y.Dir) })
+	return out
+}
+
+// problems collects everything wrong with a request, to report at once.
+type problems []string
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p problems) err() error {
+	switch len(p) {
+	case 0:
+		return nil
+	case 1:
+		return sentence(p[0])
+	}
+	return sentence("Cannot deploy:\n- " + strings.Join(p, "\n- "))
+}
+
+// resolve reads every change from Gerrit and checks that the batch is
+// deployable: each change open (or merged), ready, on a deployable branch,
+// with its dependencies merged or in the batch and no cycles; with strict,
+// also that the staging checkouts exist and are clean. Every problem is
+// reported in one error. The changes come back in dependency order.
+func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Change, error) {
+	var probs problems
+	var refs []Ref
+	for _, s := range specs {
+		r, err := ParseChange(s)
+		if err != nil {
+			probs.add("%s", err.Error())
+			continue
+		}
+		if !slices.ContainsFunc(refs, func(x Ref) bool { return x.Number == r.Number }) {
+			refs = append(refs, r)
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs.err()
+	}
+	got := map[int]*gerrit.Change{}
+	var out []Change
+	for _, r := range refs {
+		ch, err := a.gerrit.Change(ctx, r.Number)
+		if err != nil {
+			if gerrit.IsNotFound(err) {
+				probs.add("Change %d was not found in Gerrit.", r.Number)
+				continue
+			}
+			return nil, sentence(userText(err))
+		}
+		got[ch.Number] = ch
+		c, problem := a.classify(ch, r)
+		if problem != "" {
+			probs.add("%s", problem)
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(probs) > 0 {
+		return nil, probs.err()
+	}
+	edges, err := a.dependencies(ctx, got, &probs)
+	if err != nil {
+		return nil, err
+	}
+	order, cycle := topoSort(numbers(out), edges)
+	if cycle != nil {
+		probs.add("Changes %s depend on each other in a cycle; the gate can never merge them.", cycleText(cycle))
+	}
+	if strict {
+		a.checkStaging(ctx, out, &probs)
+	}
+	if len(probs) > 0 {
+		return nil, probs.err()
+	}
+	sorted := make([]Change, 0, len(out))
+	for _, n := range order {
+		i := slices.IndexFunc(out, func(c Change) bool { return c.Number == n })
+		sorted = append(sorted, out[i])
+	}
+	return sorted, nil
+}
+
+// classify checks one change and says where it lands.
+func (a *Agent) classify(ch *gerrit.Change, r Ref) (Change, string) {
+	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.Subject,
+		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.Bugs, Revision: ch.Revision,
+		PatchSet: ch.PatchSet, MergedBefore: ch.Merged(), Merged: ch.Merged()}
+	n := ch.Number
+	switch {
+	case r.Project != "" && r.Project != ch.Project:
+		return c, fmt.Sprintf("Change %d is in %s, not %s as the link says.", n, ch.Project, r.Project)
+	case ch.Status == "ABANDONED":
+		return c, fmt.Sprintf("Change %d is abandoned.", n)
+	case ch.WIP:
+		return c, fmt.Sprintf("Change %d is a work in progress; its owner must mark it ready for review first.", n)
+	case r.PatchSet != 0 && r.PatchSet != ch.PatchSet && !ch.Merged():
+		return c, fmt.Sprintf("Change %d is at patchset %d, but you asked for patchset %d; look at the newest patchset and deploy that.", n, ch.PatchSet, r.PatchSet)
+	}
+	for _, v := range ch.Labels["Code-Review"] {
+		if v.Value == -2 && !ch.Merged() {
+			return c, fmt.Sprintf("Change %d has Code-Review -2 from %s.", n, v.Display())
+		}
+	}
+	if ch.Mergeable != nil && !*ch.Mergeable && !ch.Merged() {
+		return c, fmt.Sprintf("Change %d cannot be merged as it is; it needs a rebase.", n)
+	}
+	version, isWMF := strings.CutPrefix(ch.Branch, "wmf/")
+	notDeployable := fmt.Sprintf("Change %d (%s, branch %s) is not deployable to production: only %s on %s, %s on a wmf/ branch with a php-<version> checkout in staging, and its extensions and skins are.",
+		n, ch.Project, ch.Branch, a.o.ConfigProject, a.o.ConfigBranch, a.o.CoreProject)
+	switch {
+	case ch.Project == a.o.ConfigProject && ch.Branch == a.o.ConfigBranch:
+		c.Kind, c.Repo = KindConfig, ""
+	case ch.Project == a.o.CoreProject && isWMF:
+		c.Kind, c.Repo = KindCore, "php-"+version
+	case (strings.HasPrefix(ch.Project, "mediawiki/extensions/") || strings.HasPrefix(ch.Project, "mediawiki/skins/")) && isWMF:
+		c.Kind, c.Repo = KindSubmodule, "php-"+version
+	default:
+		return c, notDeployable
+	}
+	if c.Repo != "" {
+		if _, err := os.Stat(filepath.Join(a.o.StagingDir, c.Repo)); err != nil {
+			return c, fmt.Sprintf("Change %d is on %s, which has no %s checkout in staging; it is not deployable to production.", n, ch.Branch, c.Repo)
+		}
+	}
+	if c.Kind == KindSubmodule {
+		path, ok := a.submodulePath(c.Repo, ch.Project)
+		if !ok {
+			return c, fmt.Sprintf("Change %d is in %s, which is not a submodule of %s; it is not deployable to production.", n, ch.Project, c.Repo)
+		}
+		c.Submodule = path
+	}
+	return c, ""
+}
+
+// submodulePath finds where project is checked out in a core checkout, from
+// its .gitmodules.
+func (a *Agent) submodulePath(repo, project string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(a.o.StagingDir, repo, ".gitmodules"))
+	if err != nil {
+		return "", false
+	}
+	var path string
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(l), "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "path":
+			path = v
+		case "url":
+			if strings.HasSuffix(strings.TrimSuffix(v, ".git"), "/"+project) || strings.TrimSuffix(v, ".git") == project {
+				return path, path != ""
+			}
+		}
+	}
+	return "", false
+}
+
+// dependencies returns, for each change, the changes of the batch it needs
+// merged first; missing dependencies become problems.
+func (a *Agent) dependencies(ctx context.Context, batch map[int]*gerrit.Change, probs *problems) (map[int][]int, error) {
+	edges := map[int][]int{}
+	byID := map[string][]int{}
+	for n, c := range batch {
+		byID[c.ChangeID] = append(byID[c.ChangeID], n)
+	}
+	nums := make([]int, 0, len(batch))
+	for n := range batch {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	for _, n := range nums {
+		c := batch[n]
+		if c.Merged() {
+			continue
+		}
+		chain, err := a.gerrit.SubmittedTogether(ctx, n)
+		if err != nil {
+			return nil, sentence(userText(err))
+		}
+		for _, o := range chain {
+			if o.Merged() {
+				continue
+			}
+			if _, in := batch[o.Number]; in {
+				edges[n] = append(edges[n], o.Number)
+				continue
+			}
+			probs.add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.Subject, o.Number, n)
+		}
+		for _, id := range c.DependsOn {
+			if in := byID[id]; len(in) > 0 {
+				edges[n] = append(edges[n], in...)
+				continue
+			}
+			found, err := a.gerrit.Query(ctx, "change:"+id)
+			if err != nil {
+				return nil, sentence(userText(err))
+			}
+			switch {
+			case len(found) == 0:
+				probs.add("Change %d has Depends-On: %s, which Gerrit does not know.", n, id)
+			case !slices.ContainsFunc(found, (*gerrit.Change).Merged):
+				probs.add("Change %d has Depends-On: %s (change %d, %q), which is not merged and not in this deploy.", n, id, found[0].Number, found[0].Subject)
+			}
+		}
+	}
+	return edges, nil
+}
+
+// topoSort orders nums so that dependencies come first. On a cycle it
+// returns the cycle.
+func topoSort(nums []int, edges map[int][]int) ([]int, []int) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[int]int{}
+	var order, stack, cycle []int
+	var visit func(n int) bool
+	visit = func(n int) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, m := range edges[n] {
+			switch color[m] {
+			case grey:
+				i := slices.Index(stack, m)
+				cycle = append(append([]int(nil), stack[i:]...), m)
+				return false
+			case white:
+				if !visit(m) {
+					return false
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		order = append(order, n)
+		return true
+	}
+	for _, n := range nums {
+		if color[n] == white && !visit(n) {
+			return nil, cycle
+		}
+	}
+	return order, nil
+}
+
+func cycleText(c []int) string {
+	s := make([]string, len(c))
+	for i, n := range c {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, " → ")
+}
+
+// checkStaging makes sure each staging checkout exists, is on its branch
+// and is clean.
+func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) {
+	if st, err := os.Stat(a.o.StagingDir); err != nil || !st.IsDir() {
+		probs.add("The staging directory %s does not exist; nothing was done.", a.o.StagingDir)
+		return
+	}
+	for _, r := range reposOf(cs) {
+		dir := filepath.Join(a.o.StagingDir, r.Dir)
+		name := repoName(r.Dir)
+		branch, err := a.git.Run(ctx, dir, "rev-parse", "--abbrev-ref", "HEAD")
+		if err != nil {
+			probs.add("The checkout %s is not a git checkout (%s); nothing was done.", name, firstLine(err.Error()))
+			continue
+		}
+		if branch != r.Branch {
+			probs.add("The checkout %s is on %s, not %s; nothing was done.", name, branch, r.Branch)
+		}
+		st, err := a.git.Run(ctx, dir, "status", "--porcelain")
+		if err != nil {
+			probs.add("Cannot read the state of staging %s: %s", name, firstLine(err.Error()))
+			continue
+		}
+		if st != "" {
+			probs.add("The checkout %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name, summarizeStatus(st))
+		}
+	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func summarizeStatus(st string) string {
+	lines := strings.Split(st, "\n")
+	if len(lines) > 3 {
+		return strings.Join(lines[:3], ", ") + fmt.Sprintf(" and %d more", len(lines)-3)
+	}
+	return strings.Join(lines, ", ")
+}
+
+// load checks a deploy exists and who may act on it; an empty id is the
+// current deploy.
+func (a *Agent) target(id ID) (*Deploy, error) {
+	if id == "" {
+		d, _, err := a.current()
+		if err != nil {
+			return nil, a.internal("reading the deploy lock", err)
+		}
+		if d == nil {
+			return nil, sentence("There is no deploy in progress.")
+		}
+		return d, nil
+	}
+	d, err := a.load(id)
+	if errors.Is(err, errNoDeploy) {
+		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
+	}
+	if err != nil {
+		return nil, a.internal("reading the deploy", err)
+	}
+	return d, nil
+}
+
+func mayControl(d *Deploy, who Person) error {
+	if who.Name == "" || (who.Name != d.By.Name && !who.Admin) {
+		return sentence(fmt.Sprintf("Only %s, who started deploy %s, can do that.", d.By.Name, d.ID))
+	}
+	return nil
+}
+
+// Continue implements Engine.
+func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
+	d, err := a.target(id)
+	if err != nil {
+		return err
+	}
+	if err := mayControl(d, who); err != nil {
+		return err
+	}
+	if d.State != statePaused || d.Pause == nil {
+		return sentence(fmt.Sprintf("Deploy %s is not waiting for `continue`.", d.ID))
+	}
+	p := *d.Pause
+	err = a.update(d.ID, func(d *Deploy) error {
+		for i := range d.Changes {
+			if d.Changes[i].Number == p.Change {
+				d.Changes[i].Revision, d.Changes[i].PatchSet, d.Changes[i].Vote = p.Revision, p.PatchSet, Op{}
+			}
+		}
+		d.Pause, d.State, d.Stage = nil, stateRunning, voteStage{}.Name()
+		d.WaitSince = time.Time{} // a fresh timeout for the new patchset
+		return nil
+	})
+	if err != nil {
+		return a.internal("continuing the deploy", err)
+	}
+	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s accepted patchset %d of %d; approving it.", who.Name, p.PatchSet, p.Change)))
+	return a.enqueue(ctx, d.ID)
+}
+
+// Abort implements Engine.
+func (a *Agent) Abort(ctx context.Context, id ID, who Person) error {
+	d, err := a.target(id)
+	if err != nil {
+		return err
+	}
+	if err := mayControl(d, who); err != nil {
+		return err
+	}
+	switch {
+	case terminal(d.State):
+		return sentence(fmt.Sprintf("Deploy %s has already ended (%s).", d.ID, d.State))
+	}
+	running := d.State == stateRunning
+	err = a.update(d.ID, func(d *Deploy) error { d.AbortBy = who.Name; return nil })
+	if err != nil {
+		return a.internal("aborting the deploy", err)
+	}
+	a.mu.Lock()
+	_, active := a.active[d.ID]
+	a.mu.Unlock()
+	if running && active {
+		a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("Aborting deploy %s before its next step…", d.ID)))
+		a.wake(d.ID)
+		return nil
+	}
+	a.finish(ctx, d.ID, stateAborted, "")
+	return nil
+}
+
+// Approve implements Engine.
+func (a *Agent) Approve(ctx context.Context, id ID, who Person) error {
+	d, err := a.target(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case d.State != stateApproval:
+		return sentence(fmt.Sprintf("Deploy %s does not need an approval.", d.ID))
+	case !who.Deployer:
+		return sentence("Only people with the deployer role can approve a deploy.")
+	case who.Name == d.By.Name:
+		return sentence("A second approval must come from another deployer, not from the one who started the deploy.")
+	}
+	err = a.update(d.ID, func(d *Deploy) error {
+		d.State, d.ApprovedBy = stateRunning, who.Name
+		return nil
+	})
+	if err != nil {
+		return a.internal("approving the deploy", err)
+	}
+	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s approved deploy %s.", who.Name, d.ID)))
+	return a.enqueue(ctx, d.ID)
+}
+
+// Status is the state of the deploy lock and the current deploy.
+type Status struct {
+	Lock   *Lock
+	Deploy *Deploy
+}
+
+// Text describes the status for chat.
+func (s Status) Text() bot.Text {
+	if s.Lock == nil || s.Deploy == nil {
+		return bot.T("No deploy in progress.")
+	}
+	d := s.Deploy
+	what := map[string]string{stateApproval: "waiting for a second deployer's approve", statePaused: "waiting for continue or abort",
+		stateRunning: "at step " + d.Stage}[d.State]
+	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
+		changeList(d.Changes), s.Lock.Reason, what)
+	if n := len(d.History); n > 0 {
+		t += " Last: " + firstLine(d.History[n-1].Text)
+	}
+	return bot.T(t)
+}
+
+// Status implements Engine.
+func (a *Agent) Status(ctx context.Context) (Status, error) {
+	d, l, err := a.current()
+	if err != nil {
+		return Status{}, a.internal("reading the deploy lock", err)
+	}
+	return Status{Lock: l, Deploy: d}, nil
+}
+
+// Record returns the full record of deploy id, finished or not: its
+// changes, every side effect with its time, and the history of what was
+// said. It is not part of Engine; the web pages and tests read it.
+func (a *Agent) Record(id ID) (*Deploy, error) {
+	d, err := a.load(id)
+	if errors.Is(err, errNoDeploy) {
+		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
+	}
+	return d, err
+}

@@ -1,0 +1,421 @@
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/sal"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+// FeedSize is how many entries an Atom feed holds.
+const FeedSize = 50
+
+// queryError is a problem with the request's parameters, written for the
+// person who made it.
+type queryError string
+
+func (e queryError) Error() string { return string(e) }
+
+// parseQuery reads the SAL filters from URL parameters: q, project, nick,
+// from, to (dates like 2026-11-25, inclusive, or RFC 3339 times), limit
+// (1–200) and before (an entry id, for paging).
+func parseQuery(v url.Values, projects []string) (sal.Query, error) {
+	q := sal.Query{
+		Text:    strings.TrimSpace(v.Get("q")),
+		Project: strings.TrimSpace(v.Get("project")),
+		Nick:    strings.TrimSpace(v.Get("nick")),
+	}
+	if q.Project != "" && !slices.Contains(projects, q.Project) {
+		return q, queryError(fmt.Sprintf("There is no project %q; the projects are %s.", q.Project, strings.Join(projects, ", ")))
+	}
+	var err error
+	if q.From, err = parseTime(v.Get("from"), false); err != nil {
+		return q, queryError("from: " + err.Error())
+	}
+	if q.To, err = parseTime(v.Get("to"), true); err != nil {
+		return q, queryError("to: " + err.Error())
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > sal.MaxLimit {
+			return q, queryError(fmt.Sprintf("limit must be a whole number from 1 to %d.", sal.MaxLimit))
+		}
+		q.Limit = n
+	}
+	if s := v.Get("before"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return q, queryError("before must be an entry id, a whole number above 0.")
+		}
+		q.Before = n
+	}
+	return q, nil
+}
+
+// parseTime reads a date or a time. An end date means the end of that day.
+func parseTime(s string, end bool) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		if end {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, errors.New("expected a date like 2026-11-25 or a UTC time like 2026-11-25T19:00:00Z")
+	}
+	if end {
+		t = t.Add(time.Second) // the given second is included
+	}
+	return t.UTC(), nil
+}
+
+// values writes a query back into URL parameters (without limit/before).
+func values(q sal.Query, from, to string) url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"q": q.Text, "project": q.Project, "nick": q.Nick, "from": from, "to": to} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v
+}
+
+type listPage struct {
+	Title, Feed string
+	Tabs        []tab
+	Q           sal.Query
+	From, To    string
+	Limit       int
+	Error       string
+	Days        []day
+	ShowProject bool
+	Filtered    bool
+	Newer       string
+	Older       string
+}
+
+type tab struct {
+	Name, URL string
+	Current   bool
+}
+
+type day struct {
+	Day     string
+	Entries []viewEntry
+}
+
+type viewEntry struct {
+	ID            uint64
+	Time          string
+	Nick, Account string
+	Project, Room string
+	Network       string
+	Message       template.HTML
+	URL           string
+	ProjectURL    string
+	Context       string
+}
+
+func (s *Server) view(e sal.Entry, timeFormat string) viewEntry {
+	return viewEntry{
+		ID: e.ID, Time: e.Time.UTC().Format(timeFormat), Nick: e.Nick, Account: e.Account,
+		Project: e.Project, Room: e.Room, Network: e.Network,
+		Message:    s.opts.Links.Linkify(e.Message),
+		URL:        "/sal/log/" + strconv.FormatUint(e.ID, 10),
+		ProjectURL: "/sal?" + url.Values{"project": {e.Project}}.Encode(),
+		Context:    "/sal?" + url.Values{"project": {e.Project}, "before": {strconv.FormatUint(e.ID+10, 10)}}.Encode() + "#e" + strconv.FormatUint(e.ID, 10),
+	}
+}
+
+func (s *Server) salList(w http.ResponseWriter, r *http.Request) {
+	projects := s.opts.SAL.Projects()
+	v := r.URL.Query()
+	p := listPage{Title: "Server Admin Log", From: v.Get("from"), To: v.Get("to")}
+	q, err := parseQuery(v, projects)
+	p.Q, p.Limit, p.ShowProject = q, q.Limit, q.Project == ""
+	p.Filtered = q.Text != "" || q.Nick != "" || !q.From.IsZero() || !q.To.IsZero()
+	tabs := append([]string{""}, projects...)
+	for _, name := range tabs {
+		tv := values(sal.Query{Project: name}, "", "")
+		t := tab{Name: name, URL: "/sal", Current: name == q.Project}
+		if name == "" {
+			t.Name = "All"
+		} else {
+			t.URL += "?" + tv.Encode()
+		}
+		p.Tabs = append(p.Tabs, t)
+	}
+	if q.Project != "" && err == nil {
+		p.Title += ": " + q.Project
+		p.Feed = "/sal/atom/" + url.PathEscape(q.Project)
+	}
+	status := http.StatusOK
+	var res sal.Result
+	if err == nil {
+		res, err = s.opts.SAL.Search(r.Context(), q)
+	}
+	if err != nil {
+		status, p.Error = s.errorText(err)
+	}
+	for _, e := range res.Entries {
+		ve := s.view(e, "15:04")
+		if n := len(p.Days); n == 0 || p.Days[n-1].Day != e.Day() {
+			p.Days = append(p.Days, day{Day: e.Day()})
+		}
+		d := &p.Days[len(p.Days)-1]
+		d.Entries = append(d.Entries, ve)
+	}
+	page := values(q, p.From, p.To)
+	if q.Limit != 0 {
+		page.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Before != 0 {
+		p.Newer = "/sal?" + page.Encode()
+	}
+	if res.More {
+		page.Set("before", strconv.FormatUint(res.Entries[len(res.Entries)-1].ID, 10))
+		p.Older = "/sal?" + page.Encode()
+	}
+	s.render(w, status, "list", p)
+}
+
+// errorText turns a search error into a status and a sentence.
+func (s *Server) errorText(err error) (int, string) {
+	var qe queryError
+	switch {
+	case errors.As(err, &qe):
+		return http.StatusBadRequest, qe.Error()
+	case errors.Is(err, sal.ErrInvalid):
+		return http.StatusBadRequest, "The search is not valid: check the limit and dates."
+	}
+	s.log.Error("SAL search failed", "err", err)
+	return http.StatusInternalServerError, "The log could not be searched just now; please try again."
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Error("render page", "page", name, "err", err)
+	}
+}
+
+type entryPage struct {
+	Title, Feed string
+	E           viewEntry
+}
+
+func (s *Server) entry(w http.ResponseWriter, r *http.Request) (sal.Entry, bool) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.Error(w, "No such log entry: the id must be a number.", http.StatusNotFound)
+		return sal.Entry{}, false
+	}
+	e, err := s.opts.SAL.Get(r.Context(), id)
+	if errors.Is(err, sal.ErrNotFound) {
+		http.Error(w, "No such log entry.", http.StatusNotFound)
+		return e, false
+	}
+	if err != nil {
+		s.log.Error("SAL get failed", "id", id, "err", err)
+		http.Error(w, "The log could not be read just now; please try again.", http.StatusInternalServerError)
+		return e, false
+	}
+	return e, true
+}
+
+func (s *Server) salEntry(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.entry(w, r)
+	if !ok {
+		return
+	}
+	s.render(w, http.StatusOK, "entry", entryPage{
+		Title: fmt.Sprintf("Server Admin Log: %s %s", e.Project, e.Time.UTC().Format("2006-01-02 15:04")),
+		Feed:  "/sal/atom/" + url.PathEscape(e.Project),
+		E:     s.view(e, "2006-01-02 15:04:05 UTC"),
+	})
+}
+
+// APIEntry is an entry as the JSON API gives it. The field names are
+// stable: new fields may be added, none renamed or removed.
+type APIEntry struct {
+	ID      uint64    `json:"id"`
+	Time    time.Time `json:"time"`
+	Nick    string    `json:"nick"`
+	Account string    `json:"account"`
+	Network string    `json:"network"`
+	Room    string    `json:"room"`
+	Project string    `json:"project"`
+	Message string    `json:"message"`
+	Tasks   []string  `json:"tasks"`
+	Changes []int     `json:"changes"`
+	URL     string    `json:"url"`
+}
+
+// APIPage is the answer of /api/sal.
+type APIPage struct {
+	Entries []APIEntry `json:"entries"`
+	// More says there are older matches; Next is the URL of the next page.
+	More bool   `json:"more"`
+	Next string `json:"next,omitempty"`
+}
+
+func (s *Server) apiEntry(r *http.Request, e sal.Entry) APIEntry {
+	a := APIEntry{ID: e.ID, Time: e.Time.UTC(), Nick: e.Nick, Account: e.Account, Network: e.Network, Room: e.Room,
+		Project: e.Project, Message: e.Message, Tasks: e.Tasks, Changes: e.Changes,
+		URL: s.base(r) + "/sal/log/" + strconv.FormatUint(e.ID, 10)}
+	if a.Tasks == nil {
+		a.Tasks = []string{}
+	}
+	if a.Changes == nil {
+		a.Changes = []int{}
+	}
+	return a
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	enc.Encode(v)
+}
+
+func (s *Server) salAPI(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q, err := parseQuery(v, s.opts.SAL.Projects())
+	var res sal.Result
+	if err == nil {
+		res, err = s.opts.SAL.Search(r.Context(), q)
+	}
+	if err != nil {
+		status, msg := s.errorText(err)
+		writeJSON(w, status, map[string]string{"error": msg})
+		return
+	}
+	page := APIPage{Entries: []APIEntry{}, More: res.More}
+	for _, e := range res.Entries {
+		page.Entries = append(page.Entries, s.apiEntry(r, e))
+	}
+	if res.More {
+		v.Set("before", strconv.FormatUint(res.Entries[len(res.Entries)-1].ID, 10))
+		page.Next = s.base(r) + "/api/sal?" + v.Encode()
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) salAPIEntry(w http.ResponseWriter, r *http.Request) {
+	if e, ok := s.entry(w, r); ok {
+		writeJSON(w, http.StatusOK, s.apiEntry(r, e))
+	}
+}
+
+// Atom is an Atom 1.0 feed (RFC 4287), as much of it as the feeds use.
+type Atom struct {
+	XMLName xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
+	ID      string      `xml:"id"`
+	Title   string      `xml:"title"`
+	Updated string      `xml:"updated"`
+	Links   []AtomLink  `xml:"link"`
+	Author  *AtomPerson `xml:"author,omitempty"`
+	Entries []AtomEntry `xml:"entry"`
+}
+
+// AtomLink is an atom:link.
+type AtomLink struct {
+	Rel  string `xml:"rel,attr,omitempty"`
+	Type string `xml:"type,attr,omitempty"`
+	Href string `xml:"href,attr"`
+}
+
+// AtomPerson is an atom:author.
+type AtomPerson struct {
+	Name string `xml:"name"`
+}
+
+// AtomEntry is an atom:entry.
+type AtomEntry struct {
+	ID      string      `xml:"id"`
+	Title   string      `xml:"title"`
+	Updated string      `xml:"updated"`
+	Links   []AtomLink  `xml:"link"`
+	Author  *AtomPerson `xml:"author,omitempty"`
+	Content AtomText    `xml:"content"`
+}
+
+// AtomText is an atom text construct.
+type AtomText struct {
+	Type string `xml:"type,attr,omitempty"`
+	Body string `xml:",chardata"`
+}
+
+func (s *Server) salAtom(w http.ResponseWriter, r *http.Request) {
+	project := r.PathValue("project")
+	if !slices.Contains(s.opts.SAL.Projects(), project) {
+		http.Error(w, fmt.Sprintf("There is no project %q.", project), http.StatusNotFound)
+		return
+	}
+	res, err := s.opts.SAL.Search(r.Context(), sal.Query{Project: project, Limit: FeedSize})
+	if err != nil {
+		s.log.Error("SAL feed failed", "project", project, "err", err)
+		http.Error(w, "The log could not be read just now; please try again.", http.StatusInternalServerError)
+		return
+	}
+	base := s.base(r)
+	self := base + "/sal/atom/" + url.PathEscape(project)
+	feed := Atom{
+		ID: self, Title: "Server Admin Log: " + project,
+		Updated: time.Unix(0, 0).UTC().Format(time.RFC3339),
+		Links: []AtomLink{{Rel: "self", Type: "application/atom+xml", Href: self},
+			{Rel: "alternate", Type: "text/html", Href: base + "/sal?" + url.Values{"project": {project}}.Encode()}},
+		Author: &AtomPerson{Name: "Server Admin Log"},
+	}
+	for i, e := range res.Entries {
+		when := e.Time.UTC().Format(time.RFC3339)
+		if i == 0 {
+			feed.Updated = when
+		}
+		link := base + "/sal/log/" + strconv.FormatUint(e.ID, 10)
+		feed.Entries = append(feed.Entries, AtomEntry{
+			ID: link, Title: title(e.Nick + ": " + e.Message), Updated: when,
+			Links:   []AtomLink{{Rel: "alternate", Type: "text/html", Href: link}},
+			Author:  &AtomPerson{Name: e.Nick},
+			Content: AtomText{Type: "html", Body: string(s.opts.Links.Linkify(e.Message))},
+		})
+	}
+	w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")
+	w.Write([]byte(xml.Header))
+	enc := xml.NewEncoder(w)
+	enc.Indent("", " ")
+	if err := enc.Encode(feed); err != nil {
+		s.log.Error("write feed", "err", err)
+	}
+}
+
+// title shortens a feed entry title to 100 characters.
+func title(s string) string {
+	if r := []rune(s); len(r) > 100 {
+		return string(r[:99]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+// Package web is jouncebot's HTTP server: the Server Admin Log pages, its
+// Atom feeds and JSON API, and whatever other handlers the app adds (the
+// calendar feed). Pages are plain server-rendered HTML with no external
+// assets, readable on a phone.
+//
+//	srv := web.New(web.Options{SAL: log, BaseURL: cfg.Bot.BaseURL, …})
+//	srv.Handle("GET /calendar.ics", calendarHandler)
+//	err := srv.ListenAndServe(ctx, cfg.Bot.HTTP) // until ctx is done
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/sal"
+)
+
+// SAL is what the pages read from the Server Admin Log; *sal.Log has it.
+type SAL interface {
+	Search(ctx context.Context, q sal.Query) (sal.Result, error)
+	Get(ctx context.Context, id uint64) (sal.Entry, error)
+	Projects() []string
+}
+
+// Options configure the server.
+type Options struct {
+	// SAL, when set, serves /sal, /sal/log/<id>, /sal/atom/<project> and
+	// /api/sal.
+	SAL SAL
+	// BaseURL is the public URL of the server, for absolute links (feeds,
+	// the API). Empty means the URL the request came to.
+	BaseURL string
+	// Links are where references in messages point.
+	Links Linker
+	// Logger receives request errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the HTTP server. Add handlers with Handle before serving.
+type Server struct {
+	mux  *http.ServeMux
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a server with the SAL pages (when opts.SAL is set).
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	s := &Server{mux: http.NewServeMux(), opts: opts, log: opts.Logger.With("component", "web")}
+	if opts.SAL != nil {
+		s.mux.HandleFunc("GET /sal", s.salList)
+		s.mux.HandleFunc("GET /sal/{$}", s.salList)
+		s.mux.HandleFunc("GET /sal/log/{id}", s.salEntry)
+		s.mux.HandleFunc("GET /sal/atom/{project}", s.salAtom)
+		s.mux.HandleFunc("GET /api/sal", s.salAPI)
+		s.mux.HandleFunc("GET /api/sal/{id}", s.salAPIEntry)
+	}
+	return s
+}
+
+// Handle adds a handler, with a net/http ServeMux pattern like
+// "GET /calendar.ics".
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP serves a request, with security headers that keep the browser
+// from running anything a page might contain.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	done, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			hs.Shutdown(sctx)
+		case <-stop:
+		}
+	}()
+	err := hs.Serve(ln)
+	close(stop)
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// ListenAndServe listens on addr ("127.0.0.1:8080") and serves until ctx is
+// done.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// base is the server's public URL for absolute links.
+func (s *Server) base(r *http.Request) string {
+	if s.opts.BaseURL != "" {
+		return s.opts.BaseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}

@@ -1,0 +1,442 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/html"
+
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/sal"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+var links = Linker{GerritURL: "https://gerrit.example.org", PhabricatorURL: "https://phab.example.org"}
+
+// hostile are messages that try to become markup.
+var hostile = []string{
+	`<script>document.title="pwned"</script>`,
+	`<img src=x onerror="document.title='pwned'">`,
+	`"><svg onload=alert(1)>`,
+	`javascript:alert(1) and [[gerrit:1|<b onmouseover=alert(1)>x</b>]]`,
+	`https://example.org/"onmouseover="alert(1) https://example.org/<script>`,
+	`</textarea></title></style><iframe src=javascript:alert(1)>`,
+	`&lt;script&gt; already escaped &amp; T123`,
+	`'';!--"<XSS>=&{()} data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==`,
+}
+
+func newLog(t *testing.T) *sal.Log {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+bot: {base_url: "https://bot.example.org"}
+sal:
+  projects:
+    - {name: production, rooms: ["console/#ops"], allow: [identified]}
+    - {name: releng, rooms: ["console/#releng"], allow: [identified]}
+`), "test.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "jouncebot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return sal.New(db, cfg, sal.Options{})
+}
+
+func appendAll(t *testing.T, l *sal.Log, entries ...sal.Entry) {
+	t.Helper()
+	for _, e := range entries {
+		if _, err := l.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newServer(t *testing.T, l *sal.Log) *httptest.Server {
+	srv := httptest.NewServer(New(Options{SAL: l, Links: links}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, u string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func at(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.UTC) }
+
+func TestLinkify(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain <b>", "plain &lt;b&gt;"},
+		{"see T123, not 2022-12-16T19:00 or T19:00", `see <a href="https://phab.example.org/T123">T123</a>, not 2022-12-16T19:00 or T19:00`},
+		{"gerrit:42.", `<a href="https://gerrit.example.org/r/c/42">gerrit:42</a>.`},
+		{"[[gerrit:42|Fix <x> (T7)]] done", `<a href="https://gerrit.example.org/r/c/42">Fix &lt;x&gt; (T7)</a> done`},
+		{"(see https://example.org/a_(b)?x=1&y=2).", `(see <a href="https://example.org/a_(b)?x=1&amp;y=2">https://example.org/a_(b)?x=1&amp;y=2</a>).`},
+		{"https://example.org/x\"onclick=y", `<a href="https://example.org/x">https://example.org/x</a>&#34;onclick=y`},
+		{"reverted 1a2b3c4d5e and deadbeef and 12345678", `reverted <a href="https://gerrit.example.org/r/q/1a2b3c4d5e">1a2b3c4d5e</a> and deadbeef and 12345678`},
+		{"javascript:alert(1)", "javascript:alert(1)"},
+		{"ftp://example.org", "ftp://example.org"},
+	}
+	for _, tt := range tests {
+		if got := string(links.Linkify(tt.in)); got != tt.want {
+			t.Errorf("Linkify(%q)\n got %s\nwant %s", tt.in, got, tt.want)
+		}
+	}
+	if got := string((Linker{}).Linkify("T1 gerrit:2 abc1234 https://x.org")); got != `T1 gerrit:2 abc1234 <a href="https://x.org">https://x.org</a>` {
+		t.Errorf("without Gerrit and Phabricator URLs: %s", got)
+	}
+}
+
+func TestListPage(t *testing.T) {
+	l := newLog(t)
+	appendAll(t, l,
+		sal.Entry{Time: at(24, 9, 5), Nick: "alice", Project: "production", Message: "restarted apache2 on mw1001"},
+		sal.Entry{Time: at(24, 23, 59), Nick: "bob", Project: "releng", Message: "scap sync-world"},
+		sal.Entry{Time: at(25, 0, 1), Nick: "alice", Project: "production", Message: "depooled db1001 T123"},
+	)
+	srv := newServer(t, l)
+	status, hdr, body := get(t, srv.URL+"/sal")
+	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || !strings.Contains(hdr.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("GET /sal: %d %v", status, hdr)
+	}
+	doc := parseHTML(t, body)
+	if d := cmp.Diff([]string{"2026-11-25", "2026-11-24"}, texts(doc, "h2")); d != "" {
+		t.Errorf("day headings (-want +got):\n%s", d)
+	}
+	wantItems := []string{"00:01 alice: depooled db1001 T123 production", "23:59 bob: scap sync-world releng", "09:05 alice: restarted apache2 on mw1001 production"}
+	if d := cmp.Diff(wantItems, texts(doc, "li")); d != "" {
+		t.Errorf("entries (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"All", "production", "releng"}, texts(doc, "nav.tabs a")); d != "" {
+		t.Errorf("tabs (-want +got):\n%s", d)
+	}
+
+	_, _, body = get(t, srv.URL+"/sal?project=production&limit=1")
+	doc = parseHTML(t, body)
+	if d := cmp.Diff([]string{"00:01 alice: depooled db1001 T123"}, texts(doc, "li")); d != "" {
+		t.Errorf("project page (-want +got):\n%s", d)
+	}
+	older := attrs(doc, "a[rel=next]", "href")
+	if len(older) != 1 || !strings.Contains(older[0], "before=3") || !strings.Contains(older[0], "project=production") || !strings.Contains(older[0], "limit=1") {
+		t.Fatalf("older link: %v", older)
+	}
+	_, _, body = get(t, srv.URL+older[0])
+	if d := cmp.Diff([]string{"09:05 alice: restarted apache2 on mw1001"}, texts(parseHTML(t, body), "li")); d != "" {
+		t.Errorf("second page (-want +got):\n%s", d)
+	}
+
+	for _, tt := range []struct{ query, wantErr string }{
+		{"limit=0", "limit must be a whole number from 1 to 200."},
+		{"limit=201", "limit must be a whole number from 1 to 200."},
+		{"from=yesterday", "from: expected a date like 2026-11-25 or a UTC time like 2026-11-25T19:00:00Z"},
+		{"project=nope", `There is no project "nope"; the projects are production, releng.`},
+	} {
+		status, _, body := get(t, srv.URL+"/sal?"+tt.query)
+		if got := texts(parseHTML(t, body), "p.error"); status != 400 || len(got) != 1 || got[0] != tt.wantErr {
+			t.Errorf("/sal?%s: %d %q; want 400 %q", tt.query, status, got, tt.wantErr)
+		}
+	}
+
+	status, _, body = get(t, srv.URL+"/sal/log/3")
+	if status != 200 || !strings.Contains(body, `<a href="https://phab.example.org/T123">T123</a>`) {
+		t.Errorf("permalink page: %d\n%s", status, body)
+	}
+	for _, p := range []string{"/sal/log/99", "/sal/log/x", "/sal/atom/nope", "/api/sal/99"} {
+		if status, _, _ := get(t, srv.URL+p); status != 404 {
+			t.Errorf("GET %s: %d, want 404", p, status)
+		}
+	}
+}
+
+func TestAPI(t *testing.T) {
+	l := newLog(t)
+	appendAll(t, l,
+		sal.Entry{Time: at(23, 12, 0), Nick: "alice", Account: "alice", Network: "libera", Room: "#ops", Project: "production", Message: "restarted apache2 T1 gerrit:5"},
+		sal.Entry{Time: at(24, 12, 0), Nick: "bob", Project: "releng", Message: "restarted jenkins"},
+		sal.Entry{Time: at(25, 12, 0), Nick: "alice", Project: "releng", Message: "scap sync"},
+		sal.Entry{Time: at(26, 12, 0), Nick: "carol", Project: "production", Message: "restarted envoy"},
+	)
+	srv := newServer(t, l)
+	api := func(query string) (int, APIPage, string) {
+		t.Helper()
+		status, hdr, body := get(t, srv.URL+"/api/sal?"+query)
+		if ct := hdr.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+			t.Errorf("content type %q", ct)
+		}
+		var p APIPage
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return status, p, body
+	}
+	tests := []struct {
+		query string
+		want  []uint64
+		more  bool
+	}{
+		{"", []uint64{4, 3, 2, 1}, false},
+		{"q=restarted", []uint64{4, 2, 1}, false},
+		{"q=restarted&project=production", []uint64{4, 1}, false},
+		{"nick=ALICE", []uint64{3, 1}, false},
+		{"from=2026-11-24&to=2026-11-25", []uint64{3, 2}, false},
+		{"to=2026-11-24T12:00:00Z", []uint64{2, 1}, false},
+		{"from=2026-11-24T12:00:01Z", []uint64{4, 3}, false},
+		{"limit=2", []uint64{4, 3}, true},
+		{"limit=2&before=3", []uint64{2, 1}, false},
+		{"q=nothing", []uint64{}, false},
+	}
+	for _, tt := range tests {
+		status, p, body := api(tt.query)
+		var got []uint64
+		for _, e := range p.Entries {
+			got = append(got, e.ID)
+		}
+		if d := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b []uint64) bool { return fmt.Sprint(a) == fmt.Sprint(b) })); status != 200 || d != "" || p.More != tt.more {
+			t.Errorf("/api/sal?%s: %d, ids (-want +got):\n%s more %v\n%s", tt.query, status, d, p.More, body)
+		}
+	}
+	_, p, _ := api("limit=2")
+	if want := srv.URL + "/api/sal?before=3&limit=2"; p.Next != want {
+		t.Errorf("next = %q, want %q", p.Next, want)
+	}
+
+	// Field names are a promise to API users.
+	_, _, body := get(t, srv.URL+"/api/sal?limit=1&before=2")
+	var raw struct {
+		Entries []map[string]any `json:"entries"`
+	}
+	json.Unmarshal([]byte(body), &raw)
+	want := map[string]any{"id": 1.0, "time": "2026-11-23T12:00:00Z", "nick": "alice", "account": "alice", "network": "libera", "room": "#ops",
+		"project": "production", "message": "restarted apache2 T1 gerrit:5", "tasks": []any{"T1"}, "changes": []any{5.0}, "url": srv.URL + "/sal/log/1"}
+	if len(raw.Entries) != 1 {
+		t.Fatalf("got %s", body)
+	}
+	if d := cmp.Diff(want, raw.Entries[0]); d != "" {
+		t.Errorf("entry JSON (-want +got):\n%s", d)
+	}
+	status, _, body := get(t, srv.URL+"/api/sal?limit=500")
+	if status != 400 || !strings.Contains(body, `"error": "limit must be a whole number from 1 to 200."`) {
+		t.Errorf("bad limit: %d %s", status, body)
+	}
+	status, _, body = get(t, srv.URL+"/api/sal/3")
+	if status != 200 || !strings.Contains(body, `"message": "scap sync"`) {
+		t.Errorf("/api/sal/3: %d %s", status, body)
+	}
+}
+
+func TestAtom(t *testing.T) {
+	l := newLog(t)
+	for i := range 60 {
+		appendAll(t, l, sal.Entry{Time: at(1, 0, 0).Add(time.Duration(i) * time.Hour), Nick: "alice", Project: "production", Message: fmt.Sprintf("entry %d <b>&", i)})
+	}
+	appendAll(t, l, sal.Entry{Nick: "bob", Project: "releng", Message: "other project"})
+	srv := newServer(t, l)
+	status, hdr, body := get(t, srv.URL+"/sal/atom/production")
+	if status != 200 || hdr.Get("Content-Type") != "application/atom+xml; charset=utf-8" {
+		t.Fatalf("%d %v", status, hdr)
+	}
+	var feed Atom
+	if err := xml.Unmarshal([]byte(body), &feed); err != nil {
+		t.Fatalf("the feed is not XML: %v\n%s", err, body)
+	}
+	if feed.XMLName.Space != "http://www.w3.org/2005/Atom" || feed.XMLName.Local != "feed" {
+		t.Errorf("root element %v", feed.XMLName)
+	}
+	rfc3339 := func(what, s string) {
+		if _, err := time.Parse(time.RFC3339, s); err != nil {
+			t.Errorf("%s: updated %q is not an RFC 3339 date", what, s)
+		}
+	}
+	if feed.ID == "" || feed.Title == "" || feed.Author == nil {
+		t.Errorf("feed lacks id, title or author: %+v", feed)
+	}
+	rfc3339("feed", feed.Updated)
+	if feed.Updated != "2026-11-03T11:00:00Z" {
+		t.Errorf("feed updated %s, want the newest entry's time", feed.Updated)
+	}
+	if len(feed.Entries) != FeedSize {
+		t.Fatalf("%d entries, want %d", len(feed.Entries), FeedSize)
+	}
+	ids := map[string]bool{}
+	for _, e := range feed.Entries {
+		if e.ID == "" || e.Title == "" || len(e.Links) == 0 || ids[e.ID] {
+			t.Errorf("entry lacks id/title/link or repeats an id: %+v", e)
+		}
+		if u, err := url.Parse(e.ID); err != nil || !u.IsAbs() {
+			t.Errorf("entry id %q is not an absolute IRI", e.ID)
+		}
+		ids[e.ID] = true
+		rfc3339("entry", e.Updated)
+	}
+	if e := feed.Entries[0]; e.Title != "alice: entry 59 <b>&" || e.Content.Type != "html" || e.Content.Body != "entry 59 &lt;b&gt;&amp;" || e.ID != srv.URL+"/sal/log/60" {
+		t.Errorf("newest entry: %+v", e)
+	}
+}
+
+// TestXSS renders hostile messages, nicks and queries on every page and
+// checks that none of them became markup.
+func TestXSS(t *testing.T) {
+	l := newLog(t)
+	for i, m := range hostile {
+		appendAll(t, l, sal.Entry{Nick: `<i>nick` + fmt.Sprint(i), Project: "production", Message: m})
+	}
+	srv := newServer(t, l)
+	for _, p := range xssPages() {
+		status, _, body := get(t, srv.URL+p)
+		if status != 200 && status != 400 {
+			t.Fatalf("GET %s: %d", p, status)
+		}
+		checkInert(t, p, parseHTML(t, body))
+	}
+	_, _, body := get(t, srv.URL+"/sal")
+	gerritLink := regexp.MustCompile(`\[\[gerrit:[0-9]+\|([^\]]*)\]\]`)
+	for _, m := range hostile {
+		m = gerritLink.ReplaceAllString(m, "$1") // shown as the link's label
+		if !strings.Contains(textOf(parseHTML(t, body)), m) {
+			t.Errorf("the page does not show %q as text", m)
+		}
+	}
+	_, _, body = get(t, srv.URL+"/sal/atom/production")
+	var feed Atom
+	if err := xml.Unmarshal([]byte(body), &feed); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range feed.Entries {
+		checkInert(t, "feed content", parseHTML(t, e.Content.Body))
+	}
+}
+
+func xssPages() []string {
+	q := url.Values{"q": {`"><script>alert(1)</script>`}, "nick": {`'><img src=x onerror=alert(1)>`}}
+	return []string{"/sal", "/sal?project=production", "/sal/log/1", "/sal/log/2", "/sal/log/4", "/sal?" + q.Encode(), "/sal?from=%22%3E%3Cscript%3E"}
+}
+
+// checkInert fails if the document has active content: scripts, frames,
+// images, event handler attributes, or links that are not http(s) or
+// relative.
+func checkInert(t *testing.T, where string, doc *html.Node) {
+	t.Helper()
+	for n := range doc.Descendants() {
+		if n.Type != html.ElementNode {
+			continue
+		}
+		switch n.Data {
+		case "script", "iframe", "img", "svg", "object", "embed", "b", "i", "xss", "textarea":
+			t.Errorf("%s: injected <%s> element", where, n.Data)
+		}
+		for _, a := range n.Attr {
+			v := strings.ToLower(strings.TrimSpace(a.Val))
+			if strings.HasPrefix(a.Key, "on") {
+				t.Errorf("%s: <%s> has an event handler %s=%q", where, n.Data, a.Key, a.Val)
+			}
+			if (a.Key == "href" || a.Key == "src" || a.Key == "action") && !(strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#")) {
+				t.Errorf("%s: <%s %s=%q> is not an http(s) or local link", where, n.Data, a.Key, a.Val)
+			}
+		}
+	}
+}
+
+func parseHTML(t *testing.T, s string) *html.Node {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// matches is a tiny selector: "tag", "tag.class" or "tag[attr=value]",
+// optionally preceded by an ancestor "tag.class ".
+func matches(n *html.Node, sel string) bool {
+	if anc, rest, ok := strings.Cut(sel, " "); ok {
+		if !matches(n, rest) {
+			return false
+		}
+		for p := n.Parent; p != nil; p = p.Parent {
+			if matches(p, anc) {
+				return true
+			}
+		}
+		return false
+	}
+	if n.Type != html.ElementNode {
+		return false
+	}
+	tag, cond := sel, ""
+	if i := strings.IndexAny(sel, ".["); i >= 0 {
+		tag, cond = sel[:i], sel[i:]
+	}
+	if n.Data != tag {
+		return false
+	}
+	attr := func(k string) string {
+		for _, a := range n.Attr {
+			if a.Key == k {
+				return a.Val
+			}
+		}
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(cond, "."):
+		return strings.Contains(" "+attr("class")+" ", " "+cond[1:]+" ")
+	case strings.HasPrefix(cond, "["):
+		k, v, _ := strings.Cut(strings.Trim(cond, "[]"), "=")
+		return attr(k) == v
+	}
+	return true
+}
+
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	for d := range n.Descendants() {
+		if d.Type == html.TextNode && (d.Parent == nil || d.Parent.Data != "style") {
+			b.WriteString(d.Data)
+		}
+	}
+	return b.String()
+}
+
+func texts(doc *html.Node, sel string) []string {
+	var out []string
+	for n := range doc.Descendants() {
+		if matches(n, sel) {
+			out = append(out, strings.Join(strings.Fields(textOf(n)), " "))
+		}
+	}
+	return out
+}
+
+func attrs(doc *html.Node, sel, key string) []string {
+	var out []string
+	for n := range doc.Descendants() {
+		if matches(n, sel) {
+			for _, a := range n.Attr {
+				if a.Key == key {
+					out = append(out, a.Val)
+				}
+			}
+		}
+	}
+	return out
+}
