@@ -124,7 +124,8 @@ type Transport struct {
 
 	mu         sync.Mutex
 	status     string
-	pending    *outgoing // taken from the queue, not yet delivered
+	cli        *mautrix.Client // the logged-in client while a session runs
+	pending    *outgoing       // taken from the queue, not yet delivered
 	rooms      map[id.RoomID]*roomInfo
 	aliases    map[string]id.RoomID // room alias -> id
 	configured map[id.RoomID]bool   // configured room ids (never private)
@@ -272,6 +273,14 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Handler, resumed bool) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	t.mu.Lock()
+	t.cli = cli
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.cli = nil
+		t.mu.Unlock()
+	}()
 	var wg sync.WaitGroup
 	wg.Go(func() { t.sender(sctx, ctx, cli) })
 	defer wg.Wait()

@@ -185,3 +185,51 @@ func TestEncryptedRoomIsToldOnce(t *testing.T) {
 		t.Errorf("handler saw %q, want only the plain ping", msgs)
 	}
 }
+
+func TestRosterAndDirectTarget(t *testing.T) {
+	e := newEnv(t)
+	room := e.publicRoom(t)
+	r := e.start(t, e.network(room.String()))
+	ctx := context.Background()
+	tests := []struct {
+		name           string
+		person         bot.Person
+		present, known bool
+	}{
+		{"in the room", bot.Person{Name: "Alice", MatrixID: "@alice:localhost"}, true, true},
+		{"not in the room", bot.Person{Name: "Mallory", MatrixID: "@mallory:localhost"}, false, true},
+		{"no matrix id", bot.Person{Name: "Kosta", IRCNick: "kharlan"}, false, false},
+	}
+	for _, tt := range tests {
+		present, known := r.tr.InRoom(ctx, room.String(), tt.person)
+		if present != tt.present || known != tt.known {
+			t.Errorf("%s: InRoom = %t, %t; want %t, %t", tt.name, present, known, tt.present, tt.known)
+		}
+	}
+	// Mallory joins: the sync keeps the member list current.
+	if _, err := e.mallory.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	send(t, e.mallory, room, "jouncebot: ping mallory")
+	e.waitReply(t, room, "mallory: pong mallory")
+	if present, known := r.tr.InRoom(ctx, room.String(), tests[1].person); !present || !known {
+		t.Errorf("after joining, InRoom(mallory) = %t, %t", present, known)
+	}
+
+	if _, ok := r.tr.DirectTarget(ctx, tests[2].person); ok {
+		t.Errorf("DirectTarget for someone without a Matrix id")
+	}
+	to, ok := r.tr.DirectTarget(ctx, tests[1].person)
+	if !ok {
+		t.Fatal("no DirectTarget for mallory")
+	}
+	malloryW := matrixtest.Watch(t, e.mallory)
+	if err := r.tr.Send(ctx, to, bot.T("your patch is queued")); err != nil {
+		t.Fatal(err)
+	}
+	dm := malloryW.WaitAnyInvite(t)
+	if _, err := e.mallory.JoinRoomByID(ctx, dm); err != nil {
+		t.Fatal(err)
+	}
+	malloryW.Wait(t, matrixtest.Message(dm, e.botUser.ID, func(c *event.MessageEventContent) bool { return c.Body == "your patch is queued" }))
+}

@@ -302,24 +302,11 @@ func (t *Transport) botNames(cli *mautrix.Client, roomName string) []string {
 // there and the bot's own display name there. The member list is fetched
 // once per room and then kept current from the sync.
 func (t *Transport) roomFacts(ctx context.Context, cli *mautrix.Client, room id.RoomID, sender id.UserID) (private bool, nick, own string) {
-	t.mu.Lock()
-	info := t.rooms[room]
-	t.mu.Unlock()
-	if info == nil || !info.loaded {
-		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		resp, err := cli.JoinedMembers(rctx, room)
-		cancel()
-		if err != nil {
-			t.log.Warn("cannot list room members", "room", room, "err", err)
-		} else {
-			info = &roomInfo{loaded: true, members: map[id.UserID]string{}}
-			for u, m := range resp.Joined {
-				info.members[u] = m.DisplayName
-			}
-			t.mu.Lock()
-			t.rooms[room] = info
-			t.mu.Unlock()
-		}
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	info, err := t.members(rctx, cli, room)
+	cancel()
+	if err != nil {
+		t.log.Warn("cannot list room members", "room", room, "err", err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
