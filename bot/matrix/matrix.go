@@ -45,6 +45,9 @@
 //   - Send to a user id ("@alice:example.org") goes to the bot's direct
 //     room with that person (from m.direct), creating and inviting one when
 //     there is none; invites marked is_direct are recorded in m.direct.
+//   - Optional capabilities: Status (connected, retrying…), bot.Roster
+//     (InRoom, by Matrix id) and bot.Directer (DirectTarget: the person's
+//     Matrix id, which Send turns into the direct room).
 //   - Sending never blocks for long: Send renders the text and queues it,
 //     waiting at most 5 s for space, and not at all while the homeserver is
 //     unreachable (ErrQueueFull). One goroutine delivers the queue in order,
