@@ -5,16 +5,30 @@
 // Any package's test can start one:
 //
 //	srv := matrixtest.Start(t)                  // stopped by t.Cleanup
-//	alice := srv.CreateUser(t, "alice", "secret-alice")
-//	cli := srv.Client(t, alice)                 // *mautrix.Client, logged in
-//	w := matrixtest.Watch(t, cli)               // background sync
-//	ev := w.WaitMessage(t, roomID, func(c *event.MessageEventContent) bool { … })
+//	bot := srv.CreateUser(t, "jouncebot", "bot-password")
+//	alice := srv.Client(t, srv.CreateUser(t, "alice", "alice-password"))
+//	w := matrixtest.Watch(t, alice)             // records what alice sees
+//	room, _ := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+//	// … configure the bot with Homeserver: srv.URL, UserID: bot.ID, Rooms: room …
+//	alice.SendText(ctx, room.RoomID, "jouncebot: nowandnext")
+//	w.Wait(t, matrixtest.Message(room.RoomID, bot.ID, nil))
+//
+// Faults: srv.Proxy(t) puts a proxy in front of the server whose URL the
+// client under test uses instead; SetDown(true) makes the homeserver
+// unreachable, Limit answers chosen requests with M_LIMIT_EXCEEDED.
+// WithRateLimit turns on dendrite's own rate limiting.
+//
+// srv.URL is a thin shield in front of dendrite that keeps a client's
+// cancelled requests from reaching it (dendrite on SQLite wedges its sync
+// database when a request is cancelled mid-query); srv.DendriteURL is
+// dendrite itself.
 //
 // The binaries dendrite, create-account and generate-config are installed by
 // scripts/install/matrix.sh into /usr/local/lib/jouncebot-test/bin (or
 // $HOME/.cache/jouncebot/bin when that is not writable); Start also looks in
 // $JOUNCEBOT_TEST_BIN and on PATH. When they are missing the test is skipped,
-// unless JOUNCEBOT_TEST_SERVERS=required, which makes it fail.
+// unless JOUNCEBOT_TEST_SERVERS=required, which makes it fail. A server
+// starts in about half a second.
 package matrixtest
 
 import (
