@@ -122,6 +122,7 @@ func (t *Transport) retry(ctx context.Context, what string, f func(ctx context.C
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		err := f(rctx)
 		cancel()
+		t.unreachable.Store(err != nil && ctx.Err() == nil && transient(err) && !isRateLimited(err))
 		if err == nil || ctx.Err() != nil || !transient(err) {
 			return err
 		}
