@@ -27,7 +27,7 @@ echo "installing dendrite $version into $bin (about 90 s the first time)" >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-GOBIN=$bin CGO_ENABLED=0 GOFLAGS=-mod=mod go install \
+GOBIN=$bin CGO_ENABLED=0 go install \
 	github.com/matrix-org/dendrite/cmd/dendrite@$version \
 	github.com/matrix-org/dendrite/cmd/create-account@$version \
 	github.com/matrix-org/dendrite/cmd/generate-config@$version
