@@ -22,6 +22,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
+	"github.com/jouncebot/jouncebot/bot/matrix"
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
@@ -115,8 +116,19 @@ func New(o Options) (*App, error) {
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
-	for _, n := range cfg.Networks {
-		a.log.Warn("network type not supported by this build yet; skipping", "network", n.Name, "type", n.Type)
+	for i := range cfg.Networks {
+		n := &cfg.Networks[i]
+		switch n.Type {
+		case "matrix":
+			tr, err := matrix.FromConfig(cfg, n, db, o.Log)
+			if err != nil {
+				a.Close()
+				return nil, fmt.Errorf("network %s: %w", n.Name, err)
+			}
+			a.bot.Add(tr)
+		default:
+			a.log.Warn("network type not supported by this build yet; skipping", "network", n.Name, "type", n.Type)
+		}
 	}
 	return a, nil
 }
