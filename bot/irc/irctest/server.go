@@ -1,0 +1,316 @@
+// Package irctest runs a real IRC network for tests: InspIRCd 3 linked to
+// Atheme services, on free loopback ports in a temporary directory. It
+// registers NickServ accounts and hands out girc clients that record what
+// they hear, so tests can talk to the bot like people do.
+//
+//	srv := irctest.Start(t)              // skips if the servers are missing
+//	srv.Register(t, "alice", "secret-pw") // NickServ account
+//	alice := srv.Client(t, irctest.ClientConfig{Nick: "alice", Account: "alice", Password: "secret-pw"})
+//	alice.Join(t, "#ops")
+//	alice.Say("#ops", "jouncebot: next")
+//	alice.Expect(t, irctest.From("jouncebot"))
+//
+// The servers are stopped in t.Cleanup and die with the test process
+// (Pdeathsig). When the binaries are missing the test is skipped, unless
+// JOUNCEBOT_TEST_SERVERS=required, in which case it fails.
+package irctest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Names of the two servers of the test network.
+const (
+	ServerName   = "irc.test"
+	ServicesName = "services.test"
+)
+
+const linkPassword = "linkpassword"
+
+// Server is a running InspIRCd + Atheme pair.
+type Server struct {
+	// Addr is the client address with generous flood limits, for test
+	// clients that must never be throttled.
+	Addr string
+	// StrictAddr is a client address with InspIRCd's stock flood limits
+	// (threshold 10, one command a second, no fakelag): a client that floods
+	// is disconnected with "Excess Flood". The bot under test connects here.
+	StrictAddr string
+	// TLSAddr is a TLS client address (generous limits); its certificate is
+	// signed by the CA in CAFile and valid for 127.0.0.1 and localhost.
+	TLSAddr string
+	// CAFile is the PEM file of the CA that signed the server certificate.
+	CAFile string
+	// Dir holds the configuration, logs and services database.
+	Dir string
+
+	linkPort int
+	tls      *testPKI
+
+	mu      sync.Mutex
+	ircd    *exec.Cmd
+	atheme  *exec.Cmd
+	stopped bool
+}
+
+// Start starts a linked InspIRCd and Atheme and waits until services have
+// finished bursting. It skips the test when the binaries are missing, unless
+// JOUNCEBOT_TEST_SERVERS=required.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	for _, bin := range []string{"inspircd", "atheme-services"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			msg := fmt.Sprintf("%s is not installed (run scripts/install/irc.sh)", bin)
+			if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	dir := t.TempDir()
+	pki, err := newTestPKI(dir)
+	if err != nil {
+		t.Fatalf("irctest: make certificates: %v", err)
+	}
+	ports := freePorts(t, 4)
+	s := &Server{
+		Addr:       net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		StrictAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+		TLSAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])),
+		CAFile:     pki.CAFile,
+		Dir:        dir,
+		linkPort:   ports[3],
+		tls:        pki,
+	}
+	if err := s.writeConfigs(ports); err != nil {
+		t.Fatalf("irctest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	s.start(t)
+	return s
+}
+
+// Stop stops both servers. It is safe to call more than once.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range []*exec.Cmd{s.atheme, s.ircd} {
+		if c != nil && c.Process != nil {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}
+	s.atheme, s.ircd = nil, nil
+	s.stopped = true
+}
+
+// Restart starts the servers again after Stop, on the same ports and with
+// the same accounts.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.start(t)
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ircdLog := filepath.Join(s.Dir, "ircd.log")
+	athemeLog := filepath.Join(s.Dir, "atheme.log")
+	_ = os.Remove(ircdLog)
+	_ = os.Remove(athemeLog)
+	s.ircd = startProcess(t, filepath.Join(s.Dir, "ircd.out"), "inspircd",
+		"--config="+filepath.Join(s.Dir, "inspircd.conf"), "--nofork", "--runasroot", "--nopid")
+	if err := waitFor(5*time.Second, func() bool { return canDial(s.Addr) }); err != nil {
+		t.Fatalf("irctest: inspircd did not listen on %s: %v\n%s", s.Addr, err, readTail(filepath.Join(s.Dir, "ircd.out")))
+	}
+	s.atheme = startProcess(t, filepath.Join(s.Dir, "atheme.out"), "atheme-services",
+		"-n", "-c", filepath.Join(s.Dir, "atheme.conf"), "-D", filepath.Join(s.Dir, "atheme"),
+		"-l", athemeLog, "-p", filepath.Join(s.Dir, "atheme.pid"))
+	// Atheme says this once the burst has been exchanged both ways.
+	err := waitFor(10*time.Second, func() bool {
+		b, _ := os.ReadFile(athemeLog)
+		return bytes.Contains(b, []byte("finished synching with uplink"))
+	})
+	if err != nil {
+		t.Fatalf("irctest: services did not link: %v\n%s\n%s", err, readTail(ircdLog), readTail(athemeLog))
+	}
+	s.stopped = false
+}
+
+func startProcess(t testing.TB, out, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatalf("irctest: %v", err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("irctest: start %s: %v", name, err)
+	}
+	go func() { _ = cmd.Wait(); f.Close() }()
+	return cmd
+}
+
+func (s *Server) writeConfigs(ports []int) error {
+	if err := os.MkdirAll(filepath.Join(s.Dir, "atheme"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir, "inspircd.conf"), []byte(s.inspircdConf(ports)), 0o644); err != nil {
+		return err
+	}
+	conf, err := s.athemeConf()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.Dir, "atheme.conf"), []byte(conf), 0o644)
+}
+
+func (s *Server) inspircdConf(ports []int) string {
+	d := s.Dir
+	return fmt.Sprintf(`<server name="%[1]s" description="jouncebot test server" network="TestNet">
+<admin name="Test" nick="test" email="test@example.org">
+<bind address="127.0.0.1" port="%[3]d" type="clients">
+<bind address="127.0.0.1" port="%[4]d" type="clients">
+<bind address="127.0.0.1" port="%[5]d" type="clients" sslprofile="test">
+<bind address="127.0.0.1" port="%[6]d" type="servers">
+<sslprofile name="test" provider="gnutls" certfile="%[7]s" keyfile="%[8]s" cafile="%[9]s" dhfile="" requestclientcert="yes" hash="sha256">
+<connect name="strict" allow="*" port="%[4]d" timeout="20" pingfreq="120" sendq="262144" recvq="8192" threshold="10" commandrate="1000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
+<connect name="main" allow="*" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
+<module name="spanningtree">
+<module name="services_account">
+<module name="sasl">
+<module name="cap">
+<module name="ircv3">
+<module name="ircv3_accounttag">
+<module name="ircv3_servertime">
+<module name="ssl_gnutls">
+<module name="sslinfo">
+<link name="%[2]s" ipaddr="127.0.0.1" port="%[6]d" allowmask="127.0.0.0/8" sendpass="%[10]s" recvpass="%[10]s">
+<uline server="%[2]s" silent="yes">
+<sasl target="%[2]s">
+<options prefixquit="Quit: " prefixpart="" suffixpart="">
+<security hideserver="" announceinvites="dynamic" runasuser="" runasgroup="">
+<performance softlimit="1024" clonesonconnect="no" timeskipwarn="0">
+<dns timeout="1">
+<pid file="%[11]s/inspircd.pid">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="%[11]s/ircd.log">
+`, ServerName, ServicesName, ports[0], ports[1], ports[2], s.linkPort,
+		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d)
+}
+
+// athemeConf edits Debian's example configuration the way TESTING.md says:
+// inspircd protocol, our server names, one uplink, logs in the temp dir,
+// and no rate limits that would slow tests down.
+func (s *Server) athemeConf() (string, error) {
+	b, err := os.ReadFile("/usr/share/doc/atheme-services/examples/atheme.conf.example")
+	if err != nil {
+		return "", fmt.Errorf("read atheme example configuration: %w", err)
+	}
+	lines := strings.Split(string(b), "\n")
+	var out []string
+	skip := 0
+	for _, l := range lines {
+		tl := strings.TrimSpace(l)
+		switch {
+		case skip > 0:
+			if strings.HasPrefix(tl, "};") {
+				skip--
+			}
+			continue
+		case strings.HasPrefix(tl, `uplink "`):
+			skip = 1
+			continue
+		case tl == `#loadmodule "modules/protocol/charybdis";`:
+			l = `loadmodule "modules/protocol/inspircd";`
+		case tl == `#loadmodule "modules/nickserv/cert";`, tl == `#loadmodule "modules/saslserv/external";`:
+			l = strings.TrimPrefix(tl, "#")
+		case strings.HasPrefix(tl, `name = "services.int";`):
+			l = fmt.Sprintf(`name = %q;`, ServicesName)
+		case strings.HasPrefix(tl, "logfile \"var/"):
+			l = strings.Replace(l, `"var/`, `"`+s.Dir+`/atheme-`, 1)
+		case strings.HasPrefix(tl, "logfile \""):
+			continue // channel and snotice logs
+		case strings.HasPrefix(tl, "ratelimit_uses"):
+			l = "ratelimit_uses = 1000;"
+		case strings.HasPrefix(tl, "flood_msgs"):
+			l = "flood_msgs = 1000;"
+		case strings.HasPrefix(tl, "maxusers"):
+			l = "maxusers = 1000;"
+		case strings.HasPrefix(tl, "recontime"):
+			l = "recontime = 1;"
+		case strings.HasPrefix(tl, "commit_interval"):
+			l = "commit_interval = 1;"
+		}
+		out = append(out, l)
+	}
+	out = append(out, fmt.Sprintf(`uplink %q {
+	host = "127.0.0.1";
+	password = %q;
+	port = %d;
+};`, ServerName, linkPassword, s.linkPort))
+	return strings.Join(out, "\n"), nil
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("irctest: find a free port: %v", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func canDial(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func waitFor(d time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gave up after %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+func readTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return path + ":\n" + string(b)
+}
