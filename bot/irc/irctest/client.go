@@ -179,6 +179,13 @@ func (c *Client) ExpectWithin(d time.Duration, ok func(Msg) bool) (Msg, error) {
 	}
 }
 
+// Events returns every event received so far.
+func (c *Client) Events() []*girc.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*girc.Event(nil), c.events...)
+}
+
 // Messages returns every message received so far.
 func (c *Client) Messages() []Msg {
 	c.mu.Lock()

@@ -105,14 +105,40 @@ func Start(t testing.TB) *Server {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Atheme writes its database when asked to stop, so accounts survive
+	// Restart; InspIRCd keeps nothing worth a graceful stop.
 	for _, c := range []*exec.Cmd{s.atheme, s.ircd} {
-		if c != nil && c.Process != nil {
+		if c == nil || c.Process == nil {
+			continue
+		}
+		_ = c.Process.Signal(syscall.SIGCONT)
+		_ = c.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { _ = c.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
 			_ = c.Process.Kill()
-			_ = c.Wait()
+			<-exited
 		}
 	}
 	s.atheme, s.ircd = nil, nil
 	s.stopped = true
+}
+
+// Pause freezes InspIRCd (SIGSTOP): connections stay open but the server
+// says nothing, as in a network partition. Resume undoes it.
+func (s *Server) Pause() { s.signalIRCd(syscall.SIGSTOP) }
+
+// Resume lets a paused InspIRCd run again.
+func (s *Server) Resume() { s.signalIRCd(syscall.SIGCONT) }
+
+func (s *Server) signalIRCd(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ircd != nil && s.ircd.Process != nil {
+		_ = s.ircd.Process.Signal(sig)
+	}
 }
 
 // Restart starts the servers again after Stop, on the same ports and with
@@ -162,7 +188,7 @@ func startProcess(t testing.TB, out, name string, args ...string) *exec.Cmd {
 		f.Close()
 		t.Fatalf("irctest: start %s: %v", name, err)
 	}
-	go func() { _ = cmd.Wait(); f.Close() }()
+	f.Close() // the child has its own copy
 	return cmd
 }
 
