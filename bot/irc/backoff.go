@@ -14,12 +14,14 @@ var DefaultBackoff = Backoff{Min: time.Second, Max: 2 * time.Minute}
 
 // Delay is the wait before reconnect attempt n (0 for the first after a
 // disconnect). jitter is a random number in [0, 1). The result is
-// Min·2ⁿ scaled by a factor in [0.75, 1.25), clamped to [Min, Max].
+// min(Min·2ⁿ, Max) scaled by a factor in [0.75, 1.25), clamped to
+// [Min, Max]: about 1, 2, 4 … 64 s, then 90–120 s.
 func (b Backoff) Delay(n int, jitter float64) time.Duration {
 	base := b.Min
 	for i := 0; i < n && base < b.Max; i++ {
 		base *= 2
 	}
+	base = min(base, b.Max)
 	d := time.Duration(float64(base) * (0.75 + 0.5*jitter))
 	return min(max(d, b.Min), b.Max)
 }

@@ -367,23 +367,33 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 				continue
 			}
 		}
-		wait := s.bucket.Reserve(time.Now())
-		for range l.cost - 1 {
-			s.bucket.Reserve(time.Now())
+		if t.pace(ctx, s, l, func(l outLine) { s.c.Send(l.ev) }) {
+			return
 		}
-		if wait > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-		}
-		if !s.c.IsConnected() {
-			continue // lost while waiting: wait for the next connection
-		}
-		s.c.Send(l.ev)
-		return
 	}
+}
+
+// pace waits until s's bucket lets l go and sends it. It reports false when
+// the connection was lost while waiting, so l waits for the next one.
+func (t *Transport) pace(ctx context.Context, s *session, l outLine, send func(outLine)) bool {
+	wait := s.bucket.Reserve(time.Now())
+	for range l.cost - 1 {
+		s.bucket.Reserve(time.Now())
+	}
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+			return true
+		case <-timer.C:
+		}
+	}
+	if s.c != nil && !s.c.IsConnected() {
+		return false
+	}
+	send(l)
+	return true
 }
 
 // control queues a line for connection s ahead of replies.
