@@ -38,3 +38,9 @@ func (b *Bucket) Reserve(now time.Time) time.Duration {
 	}
 	return time.Duration(-b.tokens * float64(b.Interval))
 }
+
+// Empty takes every token at now, for a connection whose registration
+// lines already used up the server's allowance.
+func (b *Bucket) Empty(now time.Time) {
+	b.tokens, b.last = 0, now
+}

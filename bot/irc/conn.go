@@ -25,6 +25,7 @@ type session struct {
 
 	ctx    context.Context // done when the connection is over
 	cancel context.CancelFunc
+	runCtx context.Context // done when the transport stops; handlers get it
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last line from the server
 	ids      atomic.Uint64
@@ -60,7 +61,7 @@ func (s *session) setReason(r string) {
 
 // connect runs one connection until it ends or ctx is done.
 func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
-	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}}
+	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
 	s.c = girc.New(t.girkConfig(s))
@@ -241,10 +242,7 @@ func (s *session) welcome(e girc.Event) {
 	s.mu.Unlock()
 	// The registration lines (CAP, NICK, USER, AUTHENTICATE) counted
 	// against the server's flood limit too: start with an empty bucket.
-	s.bucket.Reserve(time.Now())
-	for range s.bucket.Burst - 1 {
-		s.bucket.Reserve(time.Now())
-	}
+	s.bucket.Empty(time.Now())
 	t.mu.Lock()
 	t.conn = s
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)

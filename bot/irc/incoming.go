@@ -1,7 +1,6 @@
 package irc
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +41,9 @@ func (s *session) onPrivmsg(e girc.Event, h bot.Handler) {
 	if s.isMe(e.Params[0]) {
 		m.Private, m.Room = true, e.Source.Name
 	}
-	h.Handle(context.WithoutCancel(s.ctx), &bot.Request{Message: m})
+	// Handlers outlive this connection: a reply to a message that arrived
+	// just before a disconnect is sent on the next one.
+	h.Handle(s.runCtx, &bot.Request{Message: m})
 }
 
 func (s *session) ignored(nick string) bool {

@@ -62,6 +62,11 @@ import (
 	"github.com/jouncebot/jouncebot/config"
 )
 
+var (
+	_ bot.Transport = (*Transport)(nil)
+	_ bot.Status    = (*Transport)(nil)
+)
+
 // Transport is one IRC network connection. Create it with New.
 type Transport struct {
 	net  config.Network
