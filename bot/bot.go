@@ -48,9 +48,17 @@ type Request struct {
 	tr  Transport
 }
 
+// NewRequest returns a request whose replies go through t. Transports
+// running under a Bot need not call it (the Bot fills it in); it is for
+// transports used on their own and for tests.
+func NewRequest(m Message, t Transport) *Request { return &Request{Message: m, tr: t} }
+
 // Reply sends t to where the message came from. Replies to a message in a
 // room mention nobody; the caller adds mentions as it needs.
 func (r *Request) Reply(ctx context.Context, t Text) error {
+	if r.tr == nil {
+		return errors.New("bot: reply to a request that has no transport")
+	}
 	return r.tr.Send(ctx, r.ReplyTarget(), t)
 }
 
@@ -106,7 +114,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	for _, t := range ts {
 		go func() {
 			err := t.Run(ctx, HandlerFunc(func(hctx context.Context, r *Request) {
-				r.bot, r.tr = b, t
+				r.bot = b
+				if r.tr == nil {
+					r.tr = t
+				}
 				b.dispatch(hctx, r)
 			}))
 			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrEndOfInput) {
