@@ -200,7 +200,11 @@ func (s *session) register(h bot.Handler) {
 		s.mu.Lock()
 		s.saslFailed = true
 		s.mu.Unlock()
-		s.setReason(fmt.Sprintf("the server does not offer SASL %s (it offers %s)", t.saslMech(), StripControl(e.Params[len(e.Params)-2])))
+		offers := ""
+		if len(e.Params) >= 2 {
+			offers = StripControl(e.Params[1])
+		}
+		s.setReason(fmt.Sprintf("the server does not offer SASL %s (it offers %q)", t.saslMech(), offers))
 		s.dialer.close()
 	})
 	c.Handlers.Add(girc.RPL_LOGGEDIN, func(_ *girc.Client, e girc.Event) {

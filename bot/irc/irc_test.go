@@ -488,3 +488,45 @@ func TestFloodWithoutBucketIsKilled(t *testing.T) {
 		return strings.Contains(w.bot.logs.String(), "disconnected; reconnecting")
 	})
 }
+
+func TestJoinsWithKeyAndRetriesFailedJoin(t *testing.T) {
+	t.Parallel()
+	srv := irctest.Start(t)
+	srv.Register(t, botNick, botPass)
+	op := srv.Client(t, irctest.ClientConfig{Nick: "op"})
+	op.Join(t, channel)
+	op.Join(t, "#keyed")
+	op.Raw("MODE #keyed +k sesame")
+	op.Raw("MODE " + channel + " +i")
+	op.WaitEvent(t, func(e *girc.Event) bool { return e.Command == girc.MODE && len(e.Params) > 1 && e.Params[1] == "+i" })
+
+	n := botNetwork(srv)
+	n.Channels = []config.Channel{{Name: channel}, {Name: "#keyed", Key: secret("sesame")}}
+	b := startBot(t, n, irc.WithRejoinDelay(50*time.Millisecond))
+	waitUntil(t, "the bot joins #keyed with its key", func() bool {
+		for _, e := range op.Events() {
+			if e.Command == girc.JOIN && e.Source != nil && e.Source.Name == botNick && e.Params[0] == "#keyed" {
+				return true
+			}
+		}
+		return false
+	})
+	waitUntil(t, "the failed join is logged", func() bool { return strings.Contains(b.logs.String(), "could not join; will retry") })
+	op.Raw("MODE " + channel + " -i")
+	waitUntil(t, "the bot joins "+channel+" once it may", func() bool { return joins(op, botNick)() >= 2 })
+}
+
+func TestGhostsNickHolderWithNickServ(t *testing.T) {
+	t.Parallel()
+	srv := irctest.Start(t)
+	srv.Register(t, botNick, botPass)
+	holder := srv.Client(t, irctest.ClientConfig{Nick: botNick})
+	n := botNetwork(srv)
+	n.NickServ = secret(botPass)
+	b := startBot(t, n, irc.WithNickRetry(time.Hour))
+	waitUntil(t, "the bot takes its nick back", func() bool { return b.tr.Nick() == botNick })
+	holder.WaitEvent(t, func(e *girc.Event) bool { return e.Command == girc.ERROR || e.Command == girc.DISCONNECTED })
+	if logs := b.logs.String(); strings.Contains(logs, botPass) {
+		t.Errorf("the NickServ password is in the log:\n%s", logs)
+	}
+}
