@@ -39,6 +39,15 @@ var helpText = []string{
 	"help — this list",
 }
 
+// longReply needs four IRC lines.
+var longReply = func() string {
+	var words []string
+	for i := range 250 {
+		words = append(words, fmt.Sprintf("word%03d", i))
+	}
+	return strings.Join(words, " ")
+}()
+
 // testHandler answers like the command table will, until it lands: it
 // strips the address prefix, answers nowandnext, whoami (which needs an
 // identified account), help and echo, and records every message.
@@ -74,6 +83,8 @@ func (h *testHandler) Handle(ctx context.Context, r *bot.Request) {
 		_ = r.Replyf(ctx, "%s: you are logged in as %s.", r.Nick, r.Account)
 	case "help":
 		_ = r.Reply(ctx, bot.T(strings.Join(helpText, "\n")))
+	case "long":
+		_ = r.Reply(ctx, bot.T(longReply))
 	case "echo":
 		_ = r.Replyf(ctx, "echo %s", arg)
 	}
@@ -528,5 +539,25 @@ func TestGhostsNickHolderWithNickServ(t *testing.T) {
 	holder.WaitEvent(t, func(e *girc.Event) bool { return e.Command == girc.ERROR || e.Command == girc.DISCONNECTED })
 	if logs := b.logs.String(); strings.Contains(logs, botPass) {
 		t.Errorf("the NickServ password is in the log:\n%s", logs)
+	}
+}
+
+// TestLongReplyIsSplitAtWords checks the 512-byte arithmetic against the
+// server: InspIRCd cuts longer lines silently, so every word arriving
+// intact, in order, proves the pieces fit with the prefix it adds.
+func TestLongReplyIsSplitAtWords(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.alice.Say(channel, "jouncebot: long")
+	var got []string
+	for len(strings.Join(got, " ")) < len(longReply) {
+		m := w.alice.Expect(t, irctest.FromTo(botNick, channel))
+		got = append(got, m.Text)
+	}
+	if len(got) < 4 {
+		t.Errorf("the reply came in %d lines, want at least 4", len(got))
+	}
+	if d := cmp.Diff(longReply, strings.Join(got, " ")); d != "" {
+		t.Errorf("reassembled reply (-want +got):\n%s", d)
 	}
 }
