@@ -14,7 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -38,12 +41,13 @@ type Options struct {
 
 // App is a running jouncebot.
 type App struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	db       *store.DB
-	bot      *bot.Bot
-	cmds     *commands.Dispatcher
-	calendar *calendar.Service
+	cfg       *config.Config
+	log       *slog.Logger
+	db        *store.DB
+	bot       *bot.Bot
+	cmds      *commands.Dispatcher
+	calendar  *calendar.Service
+	announcer *calendar.Announcer
 
 	closers []func() error
 }
@@ -64,12 +68,21 @@ func New(o Options) (*App, error) {
 	a := &App{cfg: cfg, log: o.Log, db: db}
 	a.closers = append(a.closers, db.Close)
 
-	a.calendar = calendar.NewService(cfg, o.Now)
+	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Log: o.Log, Now: o.Now})
 	a.cmds = commands.NewDispatcher(commands.Options{Config: cfg, Log: o.Log})
 	a.cmds.Register(commands.HelpCommands(a.cmds)...)
-	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{Source: a.calendar, Now: o.Now})...)
+	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{
+		Source: a.calendar, Now: o.Now, Notes: commands.Notes(a.calendar), Banner: commands.FreezeBanner(a.calendar),
+	})...)
+	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
+		Schedule: a.calendar, Now: o.Now, Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
+	})...)
+	for _, t := range commands.ClaimTriggers {
+		a.cmds.AddTrigger(t)
+	}
 
 	a.bot = bot.New(o.Log, a.cmds)
+	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -91,6 +104,19 @@ func (a *App) Run(ctx context.Context) error {
 		return errors.New("nothing to run: no console and no networks configured")
 	}
 	a.log.Info("jouncebot running", "transports", len(a.bot.Transports()), "windows", a.calendar.Calendar().Len())
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.announcer.Run(ctx)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	if a.cfg.Bot.HTTP != "" {
+		if err := a.serveHTTP(ctx, &wg); err != nil {
+			return err
+		}
+	}
 	err := a.bot.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
@@ -105,4 +131,31 @@ func (a *App) Close() error {
 		errs = append(errs, a.closers[i]())
 	}
 	return errors.Join(errs...)
+}
+
+// serveHTTP starts the web server (calendar feed) until ctx is done.
+func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
+	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
+	if err != nil {
+		return fmt.Errorf("web server: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.log.Info("web server listening", "addr", ln.Addr().String())
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("web server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	return nil
 }

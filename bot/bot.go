@@ -188,3 +188,47 @@ func (b *Bot) Send(ctx context.Context, to Target, t Text) error {
 	}
 	return fmt.Errorf("send: no transport for network %q", to.Network)
 }
+
+// Rooms lists every announcement room of every transport.
+func (b *Bot) Rooms() []Target {
+	var out []Target
+	for _, tr := range b.Transports() {
+		for _, room := range tr.Rooms() {
+			out = append(out, Target{Network: tr.Network(), Room: room})
+		}
+	}
+	return out
+}
+
+// Roster is an optional Transport capability: who is in a room now.
+type Roster interface {
+	// InRoom reports whether p is in room; known is false when the
+	// transport cannot tell (e.g. not joined yet).
+	InRoom(ctx context.Context, room string, p Person) (present, known bool)
+}
+
+// Directer is an optional Transport capability: where a private message
+// to p goes on this network.
+type Directer interface {
+	DirectTarget(ctx context.Context, p Person) (Target, bool)
+}
+
+// InRoom asks the transport of to whether p is in that room.
+func (b *Bot) InRoom(ctx context.Context, to Target, p Person) (present, known bool) {
+	for _, tr := range b.Transports() {
+		if r, ok := tr.(Roster); ok && tr.Network() == to.Network {
+			return r.InRoom(ctx, to.Room, p)
+		}
+	}
+	return false, false
+}
+
+// DirectTarget finds where a private message to p goes on a network.
+func (b *Bot) DirectTarget(ctx context.Context, network string, p Person) (Target, bool) {
+	for _, tr := range b.Transports() {
+		if d, ok := tr.(Directer); ok && tr.Network() == network {
+			return d.DirectTarget(ctx, p)
+		}
+	}
+	return Target{}, false
+}

@@ -165,11 +165,17 @@ func (d *Dispatcher) Nick() string { return d.cfg.Bot.Nick }
 // Handle implements bot.Handler.
 func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 	p, ok := Parse(r.Text, d.Nick(), r.Private)
-	if !ok {
-		p, ok = d.trigger(r.Text)
-		if !ok {
-			return
-		}
+	// A customary phrase ("I can deploy today") counts whether or not it
+	// is addressed to the bot.
+	tp, triggered := d.trigger(r.Text)
+	if !triggered && ok {
+		tp, triggered = d.trigger(p.Name + " " + p.Rest)
+	}
+	switch {
+	case triggered:
+		p = tp
+	case !ok:
+		return
 	}
 	c, found := d.Lookup(p.Name)
 	if !found {
@@ -178,7 +184,9 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 	}
 	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message)}
 	if msg := d.authorise(call); msg != "" {
-		d.reply(ctx, r, bot.T(msg))
+		if !triggered { // a phrase said in passing by someone else is chatter
+			d.reply(ctx, r, bot.T(msg))
+		}
 		return
 	}
 	if len(p.Args) < c.MinArgs || (c.MaxArgs >= 0 && len(p.Args) > c.MaxArgs) {
