@@ -6,6 +6,7 @@ require (
 	github.com/arran4/golang-ical v0.3.2
 	github.com/emersion/go-ical v0.0.0-20240127095438-fc1c9d8fb2b6
 	github.com/google/go-cmp v0.7.0
+	github.com/lrstanley/girc v1.1.1
 	github.com/robfig/cron/v3 v3.0.1
 	go.etcd.io/bbolt v1.5.0
 	go.yaml.in/yaml/v3 v3.0.6

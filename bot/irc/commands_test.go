@@ -47,7 +47,7 @@ func TestRealCommandTable(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cal := calendar.NewService(cfg, clock)
+	cal := calendar.NewService(calendar.ServiceOptions{Config: cfg, Log: log, Now: clock})
 	d := commands.NewDispatcher(commands.Options{Config: cfg, Log: log})
 	d.Register(commands.HelpCommands(d)...)
 	d.Register(commands.CalendarCommands(commands.CalendarOptions{Source: cal, Now: clock})...)

@@ -265,6 +265,27 @@ func TestRoundTripInChannelAndPrivately(t *testing.T) {
 	if s := w.bot.tr.Status(); !strings.HasPrefix(s, "connected") {
 		t.Errorf("Status() = %q, want connected…", s)
 	}
+
+	ctx := context.Background()
+	for _, tt := range []struct {
+		room           string
+		nick           string
+		present, known bool
+	}{
+		{channel, "alice", true, true},
+		{channel, "ALICE", true, true},
+		{channel, "bob", false, true},
+		{"#elsewhere", "alice", false, false},
+		{channel, "", false, false},
+	} {
+		present, known := w.bot.tr.InRoom(ctx, tt.room, bot.Person{Name: "X", IRCNick: tt.nick})
+		if present != tt.present || known != tt.known {
+			t.Errorf("InRoom(%s, %q) = %v, %v; want %v, %v", tt.room, tt.nick, present, known, tt.present, tt.known)
+		}
+	}
+	if to, ok := w.bot.tr.DirectTarget(ctx, bot.Person{IRCNick: "alice"}); !ok || to != (bot.Target{Network: "testnet", Room: "alice", Private: true}) {
+		t.Errorf("DirectTarget = %+v, %v", to, ok)
+	}
 }
 
 func TestUnidentifiedNickSpooferHasNoAccount(t *testing.T) {
