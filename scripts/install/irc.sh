@@ -8,8 +8,7 @@ set -eu
 
 pkgs="inspircd atheme-services"
 
-if command -v inspircd >/dev/null 2>&1 && command -v atheme-services >/dev/null 2>&1 &&
-	[ -f /usr/share/doc/atheme-services/examples/atheme.conf.example ]; then
+if command -v inspircd >/dev/null 2>&1 && command -v atheme-services >/dev/null 2>&1; then
 	exit 0
 fi
 

@@ -17,6 +17,7 @@ package irctest
 
 import (
 	"bytes"
+	_ "embed"
 	"fmt"
 	"net"
 	"os"
@@ -239,57 +240,22 @@ func (s *Server) inspircdConf(ports []int) string {
 		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d)
 }
 
-// athemeConf edits Debian's example configuration the way TESTING.md says:
-// inspircd protocol, our server names, one uplink, logs in the temp dir,
-// and no rate limits that would slow tests down.
+// athemeConf is Debian's example configuration as TESTING.md describes it
+// (inspircd protocol, our server names, one uplink, logs in the temp dir,
+// rate limits raised), kept in this package because slim images drop
+// /usr/share/doc.
+//
+//go:embed atheme.conf
+var athemeConf string
+
 func (s *Server) athemeConf() (string, error) {
-	b, err := os.ReadFile("/usr/share/doc/atheme-services/examples/atheme.conf.example")
-	if err != nil {
-		return "", fmt.Errorf("read atheme example configuration: %w", err)
-	}
-	lines := strings.Split(string(b), "\n")
-	var out []string
-	skip := 0
-	for _, l := range lines {
-		tl := strings.TrimSpace(l)
-		switch {
-		case skip > 0:
-			if strings.HasPrefix(tl, "};") {
-				skip--
-			}
-			continue
-		case strings.HasPrefix(tl, `uplink "`):
-			skip = 1
-			continue
-		case tl == `#loadmodule "modules/protocol/charybdis";`:
-			l = `loadmodule "modules/protocol/inspircd";`
-		case tl == `#loadmodule "modules/nickserv/cert";`, tl == `#loadmodule "modules/saslserv/external";`:
-			l = strings.TrimPrefix(tl, "#")
-		case strings.HasPrefix(tl, `name = "services.int";`):
-			l = fmt.Sprintf(`name = %q;`, ServicesName)
-		case strings.HasPrefix(tl, "logfile \"var/"):
-			l = strings.Replace(l, `"var/`, `"`+s.Dir+`/atheme-`, 1)
-		case strings.HasPrefix(tl, "logfile \""):
-			continue // channel and snotice logs
-		case strings.HasPrefix(tl, "ratelimit_uses"):
-			l = "ratelimit_uses = 1000;"
-		case strings.HasPrefix(tl, "flood_msgs"):
-			l = "flood_msgs = 1000;"
-		case strings.HasPrefix(tl, "maxusers"):
-			l = "maxusers = 1000;"
-		case strings.HasPrefix(tl, "recontime"):
-			l = "recontime = 1;"
-		case strings.HasPrefix(tl, "commit_interval"):
-			l = "commit_interval = 1;"
-		}
-		out = append(out, l)
-	}
-	out = append(out, fmt.Sprintf(`uplink %q {
-	host = "127.0.0.1";
-	password = %q;
-	port = %d;
-};`, ServerName, linkPassword, s.linkPort))
-	return strings.Join(out, "\n"), nil
+	return strings.NewReplacer(
+		"@SERVICES@", ServicesName,
+		"@SERVER@", ServerName,
+		"@DIR@", s.Dir,
+		"@LINKPASS@", linkPassword,
+		"@LINKPORT@", strconv.Itoa(s.linkPort),
+	).Replace(athemeConf), nil
 }
 
 func freePorts(t testing.TB, n int) []int {
