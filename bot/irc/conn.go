@@ -136,6 +136,10 @@ func (t *Transport) girkConfig(s *session) girc.Config {
 			return old + "_"
 		},
 		DisableSTS: true,
+		// A bug in one of our event handlers must not take the process down.
+		RecoverFunc: func(_ *girc.Client, e *girc.HandlerError) {
+			t.log.Error("IRC event handler panicked", "panic", e.Panic, "event", e.Event.Command, "stack", string(e.Stack))
+		},
 	}
 	if sasl := t.net.SASL; sasl != nil {
 		switch sasl.Mechanism {
