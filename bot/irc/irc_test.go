@@ -582,3 +582,72 @@ func TestLongReplyIsSplitAtWords(t *testing.T) {
 		t.Errorf("reassembled reply (-want +got):\n%s", d)
 	}
 }
+
+func TestServerPassword(t *testing.T) {
+	t.Parallel()
+	srv := irctest.Start(t)
+	n := botNetwork(srv)
+	n.Server, n.SASL = srv.PasswordAddr, nil
+
+	n.ServerPassword = secret("wrong")
+	wrong := startBot(t, n, irc.WithBackoff(irc.Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}))
+	waitUntil(t, "the wrong password is refused", func() bool { return strings.Contains(wrong.tr.Status(), "reconnecting") })
+
+	n.ServerPassword = secret(irctest.ServerPassword)
+	right := startBot(t, n)
+	waitUntil(t, "connected with the password", func() bool { return strings.HasPrefix(right.tr.Status(), "connected") })
+	if strings.Contains(wrong.tr.Status(), "connected to") {
+		t.Errorf("connected with a wrong password: %s", wrong.tr.Status())
+	}
+	t.Logf("wrong password: %s", wrong.tr.Status())
+}
+
+// TestAccountFromTrackingWithoutAccountTag covers servers without the
+// account tag: the account comes from extended-join, WHO and
+// account-notify, and logging out is seen at once.
+func TestAccountFromTrackingWithoutAccountTag(t *testing.T) {
+	t.Parallel()
+	srv := irctest.Start(t, irctest.WithoutAccountTag())
+	srv.Register(t, botNick, botPass)
+	srv.Register(t, "alice", "alicepassword1")
+	srv.Register(t, "carol", "carolpassword1")
+	alice := srv.Client(t, irctest.ClientConfig{Nick: "alice", Account: "alice", Password: "alicepassword1"})
+	alice.Join(t, channel) // before the bot: known from WHO
+	b := startBot(t, botNetwork(srv))
+	waitUntil(t, "the bot joins", func() bool { return joins(alice, botNick)() >= 1 })
+	carol := srv.Client(t, irctest.ClientConfig{Nick: "carol", Account: "carol", Password: "carolpassword1"})
+	carol.Join(t, channel) // after the bot: known from extended-join
+	mallory := srv.Client(t, irctest.ClientConfig{Nick: "mallory"})
+	mallory.Join(t, channel)
+
+	ask := func(c *irctest.Client, nick string) string {
+		t.Helper()
+		c.Say(channel, "jouncebot: whoami")
+		return c.Expect(t, func(m irctest.Msg) bool {
+			return irctest.FromTo(botNick, channel)(m) && strings.HasPrefix(m.Text, nick+":")
+		}).Text
+	}
+	for _, tt := range []struct {
+		c    *irctest.Client
+		nick string
+		want string
+	}{
+		{alice, "alice", "alice: you are logged in as alice."},
+		{carol, "carol", "carol: you are logged in as carol."},
+		{mallory, "mallory", "mallory: you need to be logged in to services (NickServ) for that."},
+	} {
+		if got := ask(tt.c, tt.nick); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.nick, got, tt.want)
+		}
+	}
+	carol.Say("NickServ", "LOGOUT")
+	carol.Expect(t, func(m irctest.Msg) bool { return m.Nick == "NickServ" && strings.Contains(m.Text, "logged out") })
+	if got := ask(carol, "carol"); got != "carol: you need to be logged in to services (NickServ) for that." {
+		t.Errorf("after logout: got %q", got)
+	}
+	for _, m := range b.handler.messages() {
+		if m.Account != "" && m.Account != m.Nick {
+			t.Errorf("message from %s carries account %q", m.Nick, m.Account)
+		}
+	}
+}

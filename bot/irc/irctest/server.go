@@ -39,6 +39,17 @@ const (
 
 const linkPassword = "linkpassword"
 
+// ServerPassword is the password PasswordAddr asks for (PASS).
+const ServerPassword = "serverpassword"
+
+// Option changes the test network.
+type Option func(*Server)
+
+// WithoutAccountTag leaves out InspIRCd's ircv3_accounttag module, like
+// servers that track accounts only through extended-join and
+// account-notify.
+func WithoutAccountTag() Option { return func(s *Server) { s.noAccountTag = true } }
+
 // Server is a running InspIRCd + Atheme pair.
 type Server struct {
 	// Addr is the client address with generous flood limits, for test
@@ -51,13 +62,17 @@ type Server struct {
 	// TLSAddr is a TLS client address (generous limits); its certificate is
 	// signed by the CA in CAFile and valid for 127.0.0.1 and localhost.
 	TLSAddr string
+	// PasswordAddr is a client address (generous limits) that requires
+	// the server password ServerPassword.
+	PasswordAddr string
 	// CAFile is the PEM file of the CA that signed the server certificate.
 	CAFile string
 	// Dir holds the configuration, logs and services database.
 	Dir string
 
-	linkPort int
-	tls      *testPKI
+	linkPort     int
+	tls          *testPKI
+	noAccountTag bool
 
 	mu      sync.Mutex
 	ircd    *exec.Cmd
@@ -68,7 +83,7 @@ type Server struct {
 // Start starts a linked InspIRCd and Atheme and waits until services have
 // finished bursting. It skips the test when the binaries are missing, unless
 // JOUNCEBOT_TEST_SERVERS=required.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	for _, bin := range []string{"inspircd", "atheme-services"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -84,15 +99,19 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("irctest: make certificates: %v", err)
 	}
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 5)
 	s := &Server{
-		Addr:       net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		StrictAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
-		TLSAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])),
-		CAFile:     pki.CAFile,
-		Dir:        dir,
-		linkPort:   ports[3],
-		tls:        pki,
+		Addr:         net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		StrictAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+		TLSAddr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])),
+		CAFile:       pki.CAFile,
+		Dir:          dir,
+		linkPort:     ports[3],
+		PasswordAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[4])),
+		tls:          pki,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	if err := s.writeConfigs(ports); err != nil {
 		t.Fatalf("irctest: %v", err)
@@ -209,21 +228,27 @@ func (s *Server) writeConfigs(ports []int) error {
 
 func (s *Server) inspircdConf(ports []int) string {
 	d := s.Dir
+	accountTag := `<module name="ircv3_accounttag">`
+	if s.noAccountTag {
+		accountTag = ""
+	}
 	return fmt.Sprintf(`<server name="%[1]s" description="jouncebot test server" network="TestNet">
 <admin name="Test" nick="test" email="test@example.org">
 <bind address="127.0.0.1" port="%[3]d" type="clients">
 <bind address="127.0.0.1" port="%[4]d" type="clients">
 <bind address="127.0.0.1" port="%[5]d" type="clients" sslprofile="test">
 <bind address="127.0.0.1" port="%[6]d" type="servers">
+<bind address="127.0.0.1" port="%[13]d" type="clients">
 <sslprofile name="test" provider="gnutls" certfile="%[7]s" keyfile="%[8]s" cafile="%[9]s" dhfile="" requestclientcert="yes" hash="sha256">
 <connect name="strict" allow="*" port="%[4]d" timeout="20" pingfreq="120" sendq="262144" recvq="8192" threshold="10" commandrate="1000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
-<connect name="main" allow="*" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
+<connect name="password" allow="*" port="%[13]d" password="%[14]s" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
+<connect name="main" allow="*" port="%[3]d,%[5]d" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
 <module name="spanningtree">
 <module name="services_account">
 <module name="sasl">
 <module name="cap">
 <module name="ircv3">
-<module name="ircv3_accounttag">
+%[12]s
 <module name="ircv3_servertime">
 <module name="ssl_gnutls">
 <module name="sslinfo">
@@ -237,7 +262,7 @@ func (s *Server) inspircdConf(ports []int) string {
 <pid file="%[11]s/inspircd.pid">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="%[11]s/ircd.log">
 `, ServerName, ServicesName, ports[0], ports[1], ports[2], s.linkPort,
-		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d)
+		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d, accountTag, ports[4], ServerPassword)
 }
 
 // athemeConf is Debian's example configuration as TESTING.md describes it
