@@ -2,8 +2,10 @@ package irc
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -105,4 +107,44 @@ func TestSendPacing(t *testing.T) {
 			t.Errorf("send times (-want +got):\n%s", d)
 		}
 	})
+}
+
+// TestConcurrentSendsKeepTheirLinesTogether: the lines of one reply are
+// never interleaved with another reply's.
+func TestConcurrentSendsKeepTheirLinesTogether(t *testing.T) {
+	tr, err := New(config.Network{Name: "n", Type: "irc", Server: "irc.invalid:6667", Nick: "jb", User: "jb"},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const senders, lines = 8, 5
+	done := make(chan struct{})
+	for i := range senders {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			var b strings.Builder
+			for j := range lines {
+				fmt.Fprintf(&b, "%d-%d\n", i, j)
+			}
+			if err := tr.Send(t.Context(), bot.Target{Room: "#ops"}, bot.T(b.String())); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for range senders {
+		<-done
+	}
+	close(tr.msgs)
+	var got []string
+	for l := range tr.msgs {
+		got = append(got, l.ev.Last())
+	}
+	for k := 0; k < len(got); k += lines {
+		sender := strings.Split(got[k], "-")[0]
+		for j := range lines {
+			if want := fmt.Sprintf("%s-%d", sender, j); got[k+j] != want {
+				t.Fatalf("line %d is %q, want %q; all: %q", k+j, got[k+j], want, got)
+			}
+		}
+	}
 }

@@ -302,7 +302,7 @@ func (t *Transport) Send(ctx context.Context, to bot.Target, text bot.Text) erro
 	defer t.sendMu.Unlock()
 	for _, l := range lines {
 		select {
-		case t.msgs <- outLine{ev: &girc.Event{Command: girc.PRIVMSG, Params: []string{target, l}}}:
+		case t.msgs <- outLine{ev: &girc.Event{Command: girc.PRIVMSG, Params: []string{target, l}}, queued: time.Now()}:
 		case <-ctx.Done():
 			return fmt.Errorf("irc: the message to %s could not be queued: %w", target, ctx.Err())
 		}
@@ -330,10 +330,15 @@ func (t *Transport) maxText(target string) int {
 // outLine is one queued line. Control lines belong to one connection and
 // are dropped if it is gone by the time they would be sent.
 type outLine struct {
-	ev   *girc.Event
-	cost int      // bucket tokens (a JOIN also makes girc send WHO and MODE)
-	conn *session // for control lines
+	ev     *girc.Event
+	cost   int       // bucket tokens (a JOIN also makes girc send WHO and MODE)
+	conn   *session  // for control lines
+	queued time.Time // for messages
 }
+
+// staleAfter is how long a message may wait for a connection. Answers and
+// announcements older than this would confuse more than help.
+const staleAfter = 10 * time.Minute
 
 // sendLoop sends queued lines through the current connection, paced by
 // the connection's bucket. Messages wait for a connection.
@@ -363,6 +368,10 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 		t.mu.Unlock()
 		if l.conn != nil && l.conn != s {
 			return // control line for a connection that is gone
+		}
+		if !l.queued.IsZero() && time.Since(l.queued) > staleAfter {
+			t.log.Warn("dropping a message that waited too long for a connection", "to", l.ev.Params[0], "queued", l.queued)
+			return
 		}
 		if s == nil {
 			select {
