@@ -64,7 +64,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
-	s.c = girc.New(t.girkConfig(s))
+	s.c = girc.New(t.clientConfig(s))
 	// CTCP is answered by us, through the flood-controlled queue: replace
 	// girc's default answers, which would bypass it.
 	for _, cmd := range []string{girc.CTCP_PING, girc.CTCP_PONG, girc.CTCP_VERSION, girc.CTCP_SOURCE, girc.CTCP_TIME, girc.CTCP_FINGER} {
@@ -117,7 +117,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 	return res
 }
 
-func (t *Transport) girkConfig(s *session) girc.Config {
+func (t *Transport) clientConfig(s *session) girc.Config {
 	cfg := girc.Config{
 		Server:     t.host,
 		Port:       t.port,

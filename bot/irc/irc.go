@@ -27,8 +27,8 @@
 //     account-notify told us. Nick never counts as identity.
 //   - Ignores nicks in the network's ignore list (bots, relays), except for
 //     their lines that start with "!log ", which the Server Admin Log needs
-//     from relay bots. Commands must not trust those lines' Account for
-//     anything but logging.
+//     from relay bots. Their Account is the relay's own account, not that
+//     of whoever the relay speaks for.
 //   - Replies where it was asked: in the channel, or privately to the nick.
 //     Incoming text has IRC formatting and control bytes removed; outgoing
 //     text has user-supplied control bytes removed, bold as ^B only when the
@@ -38,7 +38,13 @@
 //
 // Message.Text is the line as said, including an address prefix such as
 // "jouncebot: "; Nick() gives the nick the bot currently has on the network
-// so commands can recognise it when the configured nick was taken.
+// so commands can recognise it when the configured nick was taken. The
+// transport also implements bot.Roster (by nick, for whom to ping) and
+// bot.Directer (a private message to the person's IRC nick).
+//
+// Concurrency: Send may be called from any goroutine; the lines of one Send
+// are never interleaved with another's. Replies queued while disconnected
+// go out after the reconnect, unless they waited more than ten minutes.
 package irc
 
 import (
