@@ -68,7 +68,16 @@ func New(o Options) (*App, error) {
 	a := &App{cfg: cfg, log: o.Log, db: db}
 	a.closers = append(a.closers, db.Close)
 
-	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Log: o.Log, Now: o.Now})
+	var fetcher calendar.Fetcher
+	if src := cfg.Calendar.Wiki; src != nil {
+		f, err := calendar.NewWikiFetcher(src, o.Log)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("calendar wiki: %w", err)
+		}
+		fetcher = f
+	}
+	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Fetcher: fetcher, Log: o.Log, Now: o.Now})
 	a.cmds = commands.NewDispatcher(commands.Options{Config: cfg, Log: o.Log})
 	a.cmds.Register(commands.HelpCommands(a.cmds)...)
 	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{

@@ -87,6 +87,9 @@ func (a *Announcer) Run(ctx context.Context) error {
 	}
 	c.Start()
 	defer func() { <-c.Stop().Done() }()
+	if a.svc.fetcher != nil {
+		a.refreshAndTell(ctx)
+	}
 	for {
 		now := a.svc.now()
 		next := a.Tick(ctx, now)
@@ -133,6 +136,17 @@ func (a *Announcer) Tick(ctx context.Context, now time.Time) time.Time {
 func (a *Announcer) deliver(ctx context.Context, n notice, now time.Time) {
 	book := a.svc.book
 	late := now.Sub(n.due) > time.Minute
+	if n.kind == kindStart && a.svc.fetcher != nil {
+		// Re-read the wiki at each window start for late additions.
+		key := "refresh|" + n.w.ID + "|" + n.w.End.UTC().Format(time.RFC3339)
+		if st, _ := book.NoticeState(key); st == "" {
+			book.SetNotice(key, noticeSent)
+			a.refreshAndTell(ctx)
+			if w, ok := a.svc.Calendar().ByID(n.w.ID); ok {
+				n.w = w
+			}
+		}
+	}
 	var endText bot.Text
 	if n.kind == kindEnd {
 		// Say what was done and what is left before the leftovers move on;
@@ -205,7 +219,7 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 			out = out.Append(bot.T(" Deployers: "), a.mentions(w.Deployers), bot.T("."))
 		}
 		if q := pendingPatches(queue); len(q) > 0 {
-			out = out.Append(bot.T(" Queued: "+describeQueue(q)+"."))
+			out = out.Append(bot.T(" Queued: " + describeQueue(q) + "."))
 		} else if w.Kind == "backport" {
 			out = out.Append(bot.T(" No patches queued yet."))
 		}
