@@ -1,7 +1,6 @@
 package irc_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,10 +41,7 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 	}
 	hub := bot.New(slog.New(slog.NewTextHandler(io.Discard, nil)), &testHandler{nick: tr.Nick})
 	hub.Add(tr)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hub.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	runHub(b, hub)
 
 	echo := startEcho(b, srv.Addr)
 	asker.WaitEvent(b, joinedBy(botNick))

@@ -69,10 +69,7 @@ func TestRealCommandTable(t *testing.T) {
 	}
 	hub := bot.New(log, d)
 	hub.Add(tr)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runHub(t, hub)
 	waitUntil(t, "the bot joins", func() bool { return joins(alice, botNick)() >= 1 })
 
 	want := irc.Render(calendar.FormatNowAndNext(cal.Calendar(), now, nil), true)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -386,8 +387,9 @@ func (s *session) onQuit(e girc.Event) {
 type dialer struct {
 	tls *tls.Config
 
-	mu   sync.Mutex
-	conn net.Conn
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool // close was called: refuse to hand out a connection
 }
 
 func (d *dialer) Dial(network, addr string) (net.Conn, error) {
@@ -408,14 +410,20 @@ func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 	}
 	conn = &filterConn{Conn: conn}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		conn.Close()
+		return nil, errors.New("connection closed while dialing")
+	}
 	d.conn = conn
-	d.mu.Unlock()
 	return conn, nil
 }
 
+// close closes the connection, or the one being dialed as soon as it is up.
 func (d *dialer) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = true
 	if d.conn != nil {
 		d.conn.Close()
 	}

@@ -160,17 +160,28 @@ func startBot(t *testing.T, n config.Network, opts ...irc.Option) *runningBot {
 	h := &testHandler{nick: tr.Nick}
 	b := bot.New(log, h)
 	b.Add(tr)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	runHub(t, b)
 	t.Cleanup(func() {
-		cancel()
-		<-done
 		if t.Failed() {
 			t.Logf("bot log:\n%s", logs.String())
 		}
 	})
 	return &runningBot{tr: tr, handler: h, logs: logs}
+}
+
+// runHub runs b until the test ends; stopping must not take long.
+func runHub(t testing.TB, b *bot.Bot) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Errorf("the bot did not stop within a minute of being asked to")
+		}
+	})
 }
 
 // waitUntil polls cond until it holds or the harness timeout passes.

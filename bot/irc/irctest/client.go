@@ -74,15 +74,28 @@ func (s *Server) Client(t testing.TB, cfg ClientConfig) *Client {
 	done := make(chan error, 1)
 	go func() { done <- c.Connect() }()
 	t.Cleanup(func() {
-		c.Close()
-		<-done
+		// girc ignores Close until its connection is set up, so keep
+		// asking; never hang the test run on a client that will not stop.
+		deadline := time.After(Timeout)
+		for {
+			c.Close()
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			case <-deadline:
+				t.Errorf("irctest: client %s did not stop within %v", cfg.Nick, Timeout)
+				return
+			}
+		}
 	})
 	select {
 	case <-welcome:
 	case err := <-done:
-		t.Fatalf("irctest: client %s could not connect: %v", cfg.Nick, err)
+		t.Fatalf("irctest: client %s could not connect: %v\n%s", cfg.Nick, err, readTail(s.Dir+"/ircd.log"))
 	case <-time.After(Timeout):
-		t.Fatalf("irctest: client %s was not welcomed within %v", cfg.Nick, Timeout)
+		t.Fatalf("irctest: client %s was not welcomed within %v\n%s\n%s", cfg.Nick, Timeout,
+			readTail(s.Dir+"/ircd.log"), readTail(s.Dir+"/atheme.log"))
 	}
 	return c
 }
