@@ -126,13 +126,18 @@ func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Atheme writes its database when asked to stop, so accounts survive
-	// Restart; InspIRCd keeps nothing worth a graceful stop.
+	// Restart. InspIRCd keeps nothing worth a graceful stop, and Debian's
+	// build sometimes dumps core on SIGTERM: kill it.
 	for _, c := range []*exec.Cmd{s.atheme, s.ircd} {
 		if c == nil || c.Process == nil {
 			continue
 		}
 		_ = c.Process.Signal(syscall.SIGCONT)
-		_ = c.Process.Signal(syscall.SIGTERM)
+		if c == s.ircd {
+			_ = c.Process.Kill()
+		} else {
+			_ = c.Process.Signal(syscall.SIGTERM)
+		}
 		exited := make(chan struct{})
 		go func() { _ = c.Wait(); close(exited) }()
 		select {
@@ -202,6 +207,7 @@ func startProcess(t testing.TB, out, name string, args ...string) *exec.Cmd {
 		t.Fatalf("irctest: %v", err)
 	}
 	cmd := exec.Command(name, args...)
+	cmd.Dir = filepath.Dir(out) // so that a core dump lands in the temp dir
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
