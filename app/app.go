@@ -22,6 +22,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
+	"github.com/jouncebot/jouncebot/bot/irc"
 	"github.com/jouncebot/jouncebot/bot/matrix"
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
@@ -126,8 +127,13 @@ func New(o Options) (*App, error) {
 				return nil, fmt.Errorf("network %s: %w", n.Name, err)
 			}
 			a.bot.Add(tr)
-		default:
-			a.log.Warn("network type not supported by this build yet; skipping", "network", n.Name, "type", n.Type)
+		case "irc":
+			tr, err := irc.New(*n, o.Log, irc.WithVersion(commands.Version()))
+			if err != nil {
+				a.Close()
+				return nil, fmt.Errorf("network %s: %w", n.Name, err)
+			}
+			a.bot.Add(tr)
 		}
 	}
 	return a, nil

@@ -1,0 +1,46 @@
+package irc
+
+import "time"
+
+// Bucket is a token bucket measured in lines: up to Burst lines go out at
+// once, then one every Interval. The defaults keep within the flood limits
+// common servers apply to unprivileged clients: InspIRCd's stock
+// <connect threshold="10" commandrate="1000"> (kill at a penalty of ten,
+// one command a second drained) and Solanum's burst of five, then about a
+// line a second. girc's own PONG/WHO/MODE lines fit in the remaining
+// headroom.
+type Bucket struct {
+	Burst    int
+	Interval time.Duration
+
+	tokens float64
+	last   time.Time
+}
+
+// DefaultBucket is the bucket every connection starts with.
+func DefaultBucket() *Bucket { return &Bucket{Burst: 5, Interval: time.Second} }
+
+// Reserve takes a token for one line sent at now and returns how long the
+// line must wait. Reservations queue up: calling it again before the wait is
+// over returns a longer wait.
+func (b *Bucket) Reserve(now time.Time) time.Duration {
+	if b.last.IsZero() {
+		b.tokens = float64(b.Burst)
+	} else if elapsed := now.Sub(b.last); elapsed > 0 {
+		b.tokens = min(float64(b.Burst), b.tokens+float64(elapsed)/float64(b.Interval))
+	}
+	if now.After(b.last) {
+		b.last = now
+	}
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens * float64(b.Interval))
+}
+
+// Empty takes every token at now, for a connection whose registration
+// lines already used up the server's allowance.
+func (b *Bucket) Empty(now time.Time) {
+	b.tokens, b.last = 0, now
+}
