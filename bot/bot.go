@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // Transport connects the bot to one chat network.
@@ -76,6 +77,7 @@ type Bot struct {
 
 	mu         sync.Mutex
 	transports []Transport
+	last       map[roomKey]chan struct{} // the latest handler per room
 	wg         sync.WaitGroup
 }
 
@@ -143,26 +145,60 @@ func (b *Bot) Run(ctx context.Context) error {
 }
 
 // dispatch runs the handler for r on its own goroutine, recovering panics.
-// A transport that reports Sequential() == true (the console, reading a
-// script) gets its messages handled one after another, in order.
+// Messages in the same room are answered in the order they arrived: each
+// handler waits for the previous one in its room to finish, but never more
+// than orderWait, so a slow command delays nothing for long. A transport
+// that reports Sequential() == true (the console, reading a script) gets its
+// messages handled strictly one after another.
 func (b *Bot) dispatch(ctx context.Context, r *Request) {
-	b.wg.Add(1)
+	key := roomKey{r.Network, r.Room}
 	done := make(chan struct{})
+	b.mu.Lock()
+	if b.last == nil {
+		b.last = map[roomKey]chan struct{}{}
+	}
+	prev := b.last[key]
+	b.last[key] = done
+	b.mu.Unlock()
+
+	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		defer close(done)
+		defer func() {
+			b.mu.Lock()
+			if b.last[key] == done {
+				delete(b.last, key)
+			}
+			b.mu.Unlock()
+			close(done)
+		}()
 		defer func() {
 			if v := recover(); v != nil {
 				b.log.Error("handler panicked", "network", r.Network, "room", r.Room, "text", r.Text, "panic", v, "stack", string(debug.Stack()))
 				_ = r.Reply(ctx, T("Sorry, something went wrong inside me while handling that; it has been logged."))
 			}
 		}()
+		if prev != nil {
+			t := time.NewTimer(orderWait)
+			select {
+			case <-prev:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
 		b.h.Handle(ctx, r)
 	}()
 	if wc, ok := r.tr.(interface{ Sequential() bool }); ok && wc.Sequential() {
 		<-done
 	}
 }
+
+// orderWait bounds how long a message waits for the one before it in the
+// same room.
+const orderWait = 2 * time.Second
+
+type roomKey struct{ network, room string }
 
 // Announce sends t to every announcement room of every transport. A
 // transport that fails does not keep the others from receiving it; the

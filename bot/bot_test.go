@@ -112,3 +112,30 @@ func TestTextLines(t *testing.T) {
 		t.Errorf("formatting lost across lines")
 	}
 }
+
+// Quick successive requests in one room are answered in order even though
+// each is handled on its own goroutine.
+func TestRepliesInOrderPerRoom(t *testing.T) {
+	var lines []string
+	for i := range 50 {
+		lines = append(lines, string(rune('A'+i%26))+strings.Repeat("x", i))
+	}
+	tr := &script{lines: lines}
+	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+		r.Reply(ctx, T(r.Text))
+	}))
+	b.Add(tr)
+	if err := b.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(tr.sent, "|") != strings.Join(lines, "|") {
+		t.Errorf("replies out of order:\n%q", tr.sent)
+	}
+}
+
+func TestLinkWithoutLabelKept(t *testing.T) {
+	got := Join(T("see "), Text{{Kind: Link, URL: "https://x.example/sal"}}).Lines()
+	if len(got) != 1 || got[0].String() != "see https://x.example/sal" {
+		t.Errorf("Lines() = %q", got)
+	}
+}

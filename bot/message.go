@@ -127,6 +127,10 @@ func (t Text) Append(parts ...Text) Text { return Join(append([]Text{t}, parts..
 func (t Text) String() string {
 	var b strings.Builder
 	for _, s := range t {
+		if s.Kind == Link && s.Text == "" {
+			b.WriteString(s.URL)
+			continue
+		}
 		b.WriteString(s.Text)
 		if s.Kind == Link && s.URL != "" && s.URL != s.Text {
 			b.WriteString(" (" + s.URL + ")")
@@ -147,7 +151,7 @@ func (t Text) Lines() []Text {
 				lines = append(lines, cur)
 				cur = nil
 			}
-			if p != "" {
+			if p != "" || (s.Kind == Link && s.URL != "" && len(parts) == 1) {
 				n := s
 				n.Text = p
 				cur = append(cur, n)
