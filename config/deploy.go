@@ -12,6 +12,16 @@ type Deploy struct {
 	// RequireApprovalOutsideWindow makes a forced deploy outside a window
 	// wait for a second deployer's approve.
 	RequireApprovalOutsideWindow bool `yaml:"require_approval_outside_window"`
+
+	// Sync says where the tree to deploy lives and how it is copied to
+	// hosts; see stages.go.
+	Sync Sync `yaml:"sync"`
+	// HostGroups name lists of hosts that stages refer to.
+	HostGroups []HostGroup `yaml:"host_groups"`
+	// Stages are synced in order (e.g. testservers, canaries, production).
+	Stages []Stage `yaml:"stages"`
+	// Purge configures the CDN purge of changed static files.
+	Purge *Purge `yaml:"purge"`
 }
 
 // Gerrit is a Gerrit server.
@@ -25,14 +35,16 @@ func (d *Deploy) applyDefaults() {
 	if d.MergeTimeout == 0 {
 		d.MergeTimeout = 30 * time.Minute
 	}
+	d.applySyncDefaults()
 }
 
 func (d *Deploy) validate(v *validator, p string, c *Config) {
 	if d.MergeTimeout < time.Minute || d.MergeTimeout > 24*time.Hour {
 		v.add(p+".merge_timeout", "must be between 1m and 24h, got %s", d.MergeTimeout)
 	}
+	d.validateSync(v, p, c)
 }
 
 func (d *Deploy) secrets(p string) []namedSecret {
-	return []namedSecret{{p + ".gerrit.password", d.Gerrit.Password}}
+	return []namedSecret{{p + ".gerrit.password", d.Gerrit.Password}, {p + ".sync.rsync_password", d.Sync.RsyncPassword}}
 }
