@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // needRsync skips the test when rsync is missing, unless the README's test
@@ -82,4 +84,20 @@ func localHosts(t testing.TB, n int) []Host {
 		hosts[i] = Host{Name: name, Dest: filepath.Join(root, name)}
 	}
 	return hosts
+}
+
+var edits atomic.Int64
+
+// edit writes files under dir as a later change would: rsync compares
+// size and modification time, and a test runs within one second, so the
+// edited files get a modification time an hour ahead.
+func edit(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	writeTree(t, dir, files)
+	later := time.Now().Add(time.Duration(edits.Add(1)) * time.Hour)
+	for p := range files {
+		if err := os.Chtimes(filepath.Join(dir, p), later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

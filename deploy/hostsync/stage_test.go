@@ -96,7 +96,7 @@ func TestSyncPaths(t *testing.T) {
 	// those paths were synced.
 	writeTree(t, hosts[0].Dest, map[string]string{"php-1.46/includes/Setup.php": "local hack"})
 	// The change: one file edited, one added, one deleted.
-	writeTree(t, src, map[string]string{"wmf-config/InitialiseSettings.php": "<?php $wgSitename = 'New';\n", "static/images/new.svg": "<svg/>"})
+	edit(t, src, map[string]string{"wmf-config/InitialiseSettings.php": "<?php $wgSitename = 'New';\n", "static/images/new.svg": "<svg/>"})
 	if err := os.Remove(filepath.Join(src, "static/images/logo.png")); err != nil {
 		t.Fatal(err)
 	}
