@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jouncebot/jouncebot/deploy/sallines"
 )
 
 // Host is one target of a sync.
@@ -101,14 +103,7 @@ func progressTime(d time.Duration) string {
 }
 
 // Duration formats d the way SAL lines do: "08m 47s", or "1h 02m 03s".
-func Duration(d time.Duration) string {
-	d = d.Round(time.Second)
-	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
-	if h > 0 {
-		return fmt.Sprintf("%dh %02dm %02ds", h, m, s)
-	}
-	return fmt.Sprintf("%02dm %02ds", m, s)
-}
+func Duration(d time.Duration) string { return sallines.Duration(d) }
 
 // ErrStageFailed is wrapped by the error Sync returns when more hosts
 // failed than the stage allows.
