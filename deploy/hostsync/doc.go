@@ -19,8 +19,9 @@
 // Hosts are synced in random order. OnResult is called once per host as it
 // finishes, always from the goroutine that called Sync, so it may write to
 // the store without locking. Hosts whose sync was cut short by ctx are not
-// reported: after a restart, pass the reported hosts in Job.Done and Sync
-// does only the rest (rsync is idempotent).
+// reported: after a restart, pass the hosts reported as synced in Job.Done
+// and Sync does only the rest (rsync is idempotent). Leave failed hosts out
+// of Done: they are tried again and count against the stage's limit.
 //
 // Rollback: Releases.Save keeps a hard-linked copy of the tree before it
 // changes; syncing a Job whose Source is that copy puts every host back, and

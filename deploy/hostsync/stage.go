@@ -143,8 +143,8 @@ func (s *Stage) Sync(ctx context.Context, job Job) (*Report, error) {
 	}
 	rep.Elapsed = time.Since(start)
 	progress(true)
-	if err := ctx.Err(); err != nil {
-		return rep, err
+	if rep.Previously+len(rep.Results) < rep.Total {
+		return rep, fmt.Errorf("%s: stopped with %d of %d hosts left: %w", s.Name, rep.Total-rep.Previously-len(rep.Results), rep.Total, context.Cause(ctx))
 	}
 	if !rep.OK() {
 		return rep, fmt.Errorf("%s: %d of %d hosts failed: %w", s.Name, len(rep.Failed()), rep.Total, ErrStageFailed)
@@ -300,10 +300,14 @@ func (r *Report) Summary() string {
 	if r.Previously > 0 {
 		fmt.Fprintf(&b, " (%d done before a restart)", r.Previously)
 	}
+	switch {
+	case len(failed) == 0:
+	case r.Previously+len(r.Results) < r.Total:
+		fmt.Fprintf(&b, "; %d failed", len(failed))
+	case len(failed) <= r.MaxFailed:
+		fmt.Fprintf(&b, "; %d failed (%d allowed)", len(failed), r.MaxFailed)
+	}
 	if len(failed) > 0 {
-		if len(failed) <= r.MaxFailed {
-			fmt.Fprintf(&b, "; %d failed (%d allowed)", len(failed), r.MaxFailed)
-		}
 		b.WriteString(": " + hostList(failed))
 	}
 	b.WriteString(".")

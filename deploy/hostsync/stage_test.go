@@ -270,7 +270,7 @@ func TestSummary(t *testing.T) {
 		{"many failed", Report{Stage: "production", Total: 9, MaxFailed: 2, Results: res("!a", "!b", "!c", "!d", "!e", "!f", "!g", "h", "i"), Elapsed: time.Hour + 2*time.Minute + 3*time.Second},
 			"production: FAILED, 7 of 9 hosts failed to sync (2 allowed) in 1h 02m 03s: a, b, c, d, e and 2 more."},
 		{"stopped", Report{Stage: "production", Total: 5, Results: res("a", "!b"), Elapsed: 41 * time.Second},
-			"production: stopped after 00m 41s with 1/5 hosts synced: b."},
+			"production: stopped after 00m 41s with 1/5 hosts synced; 1 failed: b."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
