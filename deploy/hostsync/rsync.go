@@ -139,10 +139,16 @@ func rsyncError(err error, stderr string) error {
 	return fmt.Errorf("rsync failed (%s)", what)
 }
 
-// lastLine returns the most telling line of rsync's error output: the
-// first "rsync error:"-free line from the end, else the last.
+// lastLine returns the most telling line of rsync's error output: ssh's
+// own complaint if there is one (rsync only adds "connection unexpectedly
+// closed"), else the last line that is not rsync's "rsync error:" footer.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "ssh:") {
+			return l
+		}
+	}
 	for i := len(lines) - 1; i >= 0; i-- {
 		l := strings.TrimSpace(lines[i])
 		if l != "" && !strings.HasPrefix(l, "rsync error:") {
