@@ -32,7 +32,7 @@ func startRsyncd(t *testing.T, modules []string, vanish ...string) *rsyncd {
 	d := &rsyncd{dir: t.TempDir()}
 	pidFile := filepath.Join(d.dir, "rsyncd.pid")
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "pid file = %s\nuse chroot = no\nlog file = %s\n", pidFile, filepath.Join(d.dir, "rsyncd.log"))
+	fmt.Fprintf(&conf, "pid file = %s\nuse chroot = no\nreverse lookup = no\nlog file = %s\n", pidFile, filepath.Join(d.dir, "rsyncd.log"))
 	if os.Getuid() == 0 {
 		conf.WriteString("uid = root\ngid = root\n")
 	}
@@ -89,6 +89,7 @@ func (d *rsyncd) host(module string) Host {
 // change are rolled back and verified byte for byte, and a resumed stage
 // syncs only the hosts not done.
 func TestDaemonStages(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	ctx := t.Context()
 	daemons := []*rsyncd{

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRollbackVerified(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	ctx := t.Context()
 	src := t.TempDir()
@@ -70,6 +71,7 @@ func TestRollbackVerified(t *testing.T) {
 }
 
 func TestReleasesHardLinkedAndPruned(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	ctx := t.Context()
 	src := t.TempDir()

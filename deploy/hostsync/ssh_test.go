@@ -93,6 +93,7 @@ StrictModes no
 }
 
 func TestSSHHosts(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	_, rsh, stop := startSSHD(t)
 	u, err := user.Current()

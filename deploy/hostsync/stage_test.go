@@ -32,6 +32,7 @@ func withoutGit(files map[string]string) map[string]string {
 }
 
 func TestSyncWholeTree(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	src := t.TempDir()
 	writeTree(t, src, baseTree)
@@ -84,6 +85,7 @@ func readTreeWithGit(t *testing.T, dir string) map[string]string {
 }
 
 func TestSyncPaths(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	src := t.TempDir()
 	writeTree(t, src, baseTree)
@@ -148,6 +150,7 @@ func TestSyncRefusesPathsOutsideTree(t *testing.T) {
 }
 
 func TestSyncFailedHostPolicy(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	src := t.TempDir()
 	writeTree(t, src, baseTree)
@@ -184,6 +187,7 @@ func TestSyncFailedHostPolicy(t *testing.T) {
 }
 
 func TestSyncResume(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	src := t.TempDir()
 	writeTree(t, src, baseTree)
