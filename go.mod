@@ -3,29 +3,19 @@ module github.com/jouncebot/jouncebot
 go 1.26.8
 
 require (
-	github.com/andygrunwald/go-gerrit v1.1.1
+	github.com/arran4/golang-ical v0.3.2
+	github.com/emersion/go-ical v0.0.0-20240127095438-fc1c9d8fb2b6
 	github.com/google/go-cmp v0.7.0
-	github.com/lrstanley/girc v1.1.1
 	github.com/robfig/cron/v3 v3.0.1
 	go.etcd.io/bbolt v1.5.0
 	go.yaml.in/yaml/v3 v3.0.6
-	maunium.net/go/mautrix v0.32.0
 )
 
 require (
-	filippo.io/edwards25519 v1.2.0 // indirect
-	github.com/google/go-querystring v1.1.0 // indirect
-	github.com/mattn/go-colorable v0.1.14 // indirect
-	github.com/mattn/go-isatty v0.0.20 // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
-	github.com/tidwall/gjson v1.20.0 // indirect
-	github.com/tidwall/match v1.1.1 // indirect
-	github.com/tidwall/pretty v1.2.1 // indirect
-	github.com/tidwall/sjson v1.2.5 // indirect
-	go.mau.fi/util v0.11.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/exp v0.0.0-20261014143641-f0251eb4aa3e // indirect
-	golang.org/x/net v0.61.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	github.com/stretchr/testify v1.12.0 // indirect
+	github.com/teambition/rrule-go v1.8.2 // indirect
+	golang.org/x/net v0.61.0
+	golang.org/x/sync v0.24.0 // indirect
 )
+
+require golang.org/x/sys v0.49.0 // indirect

@@ -48,9 +48,17 @@ type Request struct {
 	tr  Transport
 }
 
+// NewRequest returns a request whose replies go through t. Transports
+// running under a Bot need not call it (the Bot fills it in); it is for
+// transports used on their own and for tests.
+func NewRequest(m Message, t Transport) *Request { return &Request{Message: m, tr: t} }
+
 // Reply sends t to where the message came from. Replies to a message in a
 // room mention nobody; the caller adds mentions as it needs.
 func (r *Request) Reply(ctx context.Context, t Text) error {
+	if r.tr == nil {
+		return errors.New("bot: reply to a request that has no transport")
+	}
 	return r.tr.Send(ctx, r.ReplyTarget(), t)
 }
 
@@ -106,7 +114,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	for _, t := range ts {
 		go func() {
 			err := t.Run(ctx, HandlerFunc(func(hctx context.Context, r *Request) {
-				r.bot, r.tr = b, t
+				r.bot = b
+				if r.tr == nil {
+					r.tr = t
+				}
 				b.dispatch(hctx, r)
 			}))
 			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrEndOfInput) {
@@ -176,4 +187,48 @@ func (b *Bot) Send(ctx context.Context, to Target, t Text) error {
 		}
 	}
 	return fmt.Errorf("send: no transport for network %q", to.Network)
+}
+
+// Rooms lists every announcement room of every transport.
+func (b *Bot) Rooms() []Target {
+	var out []Target
+	for _, tr := range b.Transports() {
+		for _, room := range tr.Rooms() {
+			out = append(out, Target{Network: tr.Network(), Room: room})
+		}
+	}
+	return out
+}
+
+// Roster is an optional Transport capability: who is in a room now.
+type Roster interface {
+	// InRoom reports whether p is in room; known is false when the
+	// transport cannot tell (e.g. not joined yet).
+	InRoom(ctx context.Context, room string, p Person) (present, known bool)
+}
+
+// Directer is an optional Transport capability: where a private message
+// to p goes on this network.
+type Directer interface {
+	DirectTarget(ctx context.Context, p Person) (Target, bool)
+}
+
+// InRoom asks the transport of to whether p is in that room.
+func (b *Bot) InRoom(ctx context.Context, to Target, p Person) (present, known bool) {
+	for _, tr := range b.Transports() {
+		if r, ok := tr.(Roster); ok && tr.Network() == to.Network {
+			return r.InRoom(ctx, to.Room, p)
+		}
+	}
+	return false, false
+}
+
+// DirectTarget finds where a private message to p goes on a network.
+func (b *Bot) DirectTarget(ctx context.Context, network string, p Person) (Target, bool) {
+	for _, tr := range b.Transports() {
+		if d, ok := tr.(Directer); ok && tr.Network() == network {
+			return d.DirectTarget(ctx, p)
+		}
+	}
+	return Target{}, false
 }

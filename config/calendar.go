@@ -35,6 +35,10 @@ type WikiSource struct {
 	Page string `yaml:"page"` // e.g. Deployments
 	// PageURL is the page's public URL; window anchors are appended to it.
 	PageURL string `yaml:"page_url"`
+	// User and Password log in with a bot password (optional: public
+	// pages can be read anonymously).
+	User     string  `yaml:"user"`
+	Password *Secret `yaml:"password"`
 }
 
 // Window is a recurring deployment window.
@@ -102,6 +106,9 @@ func (c *Calendar) validate(v *validator, p string) {
 		if w.Page == "" {
 			v.add(p+".wiki.page", "name the page holding the calendar, e.g. Deployments")
 		}
+		if w.User != "" && !w.Password.IsSet() {
+			v.add(p+".wiki.password", "a wiki user needs its bot password (file: or env:)")
+		}
 	}
 }
 
@@ -168,4 +175,9 @@ func (f *Freeze) validate(v *validator, p string) {
 	}
 }
 
-func (c *Calendar) secrets(string) []namedSecret { return nil }
+func (c *Calendar) secrets(p string) []namedSecret {
+	if c.Wiki == nil {
+		return nil
+	}
+	return []namedSecret{{p + ".wiki.password", c.Wiki.Password}}
+}

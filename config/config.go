@@ -114,6 +114,11 @@ func Load(path string) (*Config, error) {
 // Parse decodes and validates data as the file name says; relative paths
 // are resolved against dir.
 func Parse(data []byte, name, dir string) (*Config, error) {
+	return parse(data, name, dir, nil, true)
+}
+
+// parse decodes, lets adjust change the result, then validates.
+func parse(data []byte, name, dir string, adjust func(*Config), secrets bool) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -126,6 +131,9 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 	if err := decodeStrict(&root, cfg); err != nil {
 		return nil, yamlError(name, err)
 	}
+	if adjust != nil {
+		adjust(cfg)
+	}
 	cfg.applyDefaults()
 	v := &validator{}
 	cfg.validate(v)
@@ -136,7 +144,10 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 		}
 		return nil, errs
 	}
-	if err := cfg.resolveSecrets(); err != nil {
+	if !secrets {
+		return cfg, nil
+	}
+	if err := cfg.resolveSecrets(&root); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -343,11 +354,11 @@ func (c *Config) validate(v *validator) {
 }
 
 // resolveSecrets reads every secret the configuration names.
-func (c *Config) resolveSecrets() error {
+func (c *Config) resolveSecrets(root *yaml.Node) error {
 	var errs Errors
 	for _, s := range c.secrets() {
 		if err := s.secret.resolve(c.Dir); err != nil {
-			errs = append(errs, &Error{File: c.File, Key: s.path, Msg: err.Error()})
+			errs = append(errs, &Error{File: c.File, Line: lineOf(root, s.path), Key: s.path, Msg: err.Error()})
 		}
 	}
 	if len(errs) > 0 {
@@ -370,4 +381,31 @@ func (c *Config) secrets() []namedSecret {
 	out = append(out, c.Deploy.secrets("deploy")...)
 	out = append(out, c.SAL.secrets("sal")...)
 	return out
+}
+
+// Demo turns an example configuration into the embedded default: no
+// networks (only the console), no secrets read, data in dataDir, and the console
+// acting as the first deployer in the people list.
+func Demo(data []byte, name, dataDir string) (*Config, error) {
+	return parse(data, name, "", func(c *Config) {
+		c.Networks = nil
+		c.Deploy.Gerrit = Gerrit{}
+		c.Bot.DataDir = dataDir
+		c.Bot.HTTP = ""
+		for _, p := range c.People {
+			if slicesContains(p.Roles, RoleDeployer) {
+				c.Bot.ConsolePerson = p.Name
+				break
+			}
+		}
+	}, false)
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

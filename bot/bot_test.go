@@ -1,0 +1,114 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// script is a transport that delivers fixed lines, then ends its input.
+type script struct {
+	lines      []string
+	sequential bool
+
+	mu   sync.Mutex
+	sent []string
+}
+
+func (s *script) Network() string  { return "test" }
+func (s *script) Rooms() []string  { return []string{"#room"} }
+func (s *script) Sequential() bool { return s.sequential }
+func (s *script) Run(ctx context.Context, h Handler) error {
+	for i, l := range s.lines {
+		h.Handle(ctx, &Request{Message: Message{ID: string(rune('a' + i)), Network: "test", Room: "#room", Text: l}})
+	}
+	return ErrEndOfInput
+}
+func (s *script) Send(ctx context.Context, to Target, t Text) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, t.String())
+	return nil
+}
+
+func TestPanicInHandlerDoesNotStopTheBot(t *testing.T) {
+	var logs bytes.Buffer
+	tr := &script{lines: []string{"panic", "hello"}, sequential: true}
+	b := New(slog.New(slog.NewTextHandler(&logs, nil)), HandlerFunc(func(ctx context.Context, r *Request) {
+		if r.Text == "panic" {
+			panic("boom")
+		}
+		r.Reply(ctx, T("hi"))
+	}))
+	b.Add(tr)
+	if err := b.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Sorry, something went wrong inside me while handling that; it has been logged.", "hi"}
+	if strings.Join(tr.sent, "|") != strings.Join(want, "|") {
+		t.Errorf("sent %q, want %q", tr.sent, want)
+	}
+	if !strings.Contains(logs.String(), "handler panicked") {
+		t.Errorf("panic not logged")
+	}
+}
+
+// A handler that blocks does not keep other messages from being answered.
+func TestSlowHandlerDoesNotBlockOthers(t *testing.T) {
+	release := make(chan struct{})
+	answered := make(chan struct{})
+	tr := &script{lines: []string{"slow", "fast"}}
+	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+		if r.Text == "slow" {
+			<-release
+			return
+		}
+		r.Reply(ctx, T("fast answer"))
+		close(answered)
+	}))
+	b.Add(tr)
+	done := make(chan error)
+	go func() { done <- b.Run(context.Background()) }()
+	<-answered // would deadlock if "slow" blocked dispatch
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type failing struct{ script }
+
+func (f *failing) Send(ctx context.Context, to Target, t Text) error { return errors.New("down") }
+
+func TestAnnounceReachesEveryTransport(t *testing.T) {
+	ok := &script{}
+	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(context.Context, *Request) {}))
+	b.Add(&failing{})
+	b.Add(ok)
+	err := b.Announce(context.Background(), T("window open"))
+	if err == nil || !strings.Contains(err.Error(), "down") {
+		t.Errorf("Announce error = %v; want the failing transport's error", err)
+	}
+	if len(ok.sent) != 1 || ok.sent[0] != "window open" {
+		t.Errorf("working transport got %q", ok.sent)
+	}
+}
+
+func TestTextLines(t *testing.T) {
+	txt := Join(B("a\nb"), T(" c\n"), L("x", "http://x"))
+	var got []string
+	for _, l := range txt.Lines() {
+		got = append(got, l.String())
+	}
+	want := []string{"a", "b c", "x (http://x)"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Lines() = %q, want %q", got, want)
+	}
+	if txt.Lines()[1][0].Kind != Bold {
+		t.Errorf("formatting lost across lines")
+	}
+}

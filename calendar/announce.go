@@ -1,0 +1,465 @@
+package calendar
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
+)
+
+// Chat is what the announcer needs of the chat side: the announcement
+// rooms, a way to send, and (optionally answered) presence questions.
+type Chat interface {
+	Rooms() []bot.Target
+	Send(ctx context.Context, to bot.Target, t bot.Text) error
+	InRoom(ctx context.Context, to bot.Target, p bot.Person) (present, known bool)
+	DirectTarget(ctx context.Context, network string, p bot.Person) (bot.Target, bool)
+}
+
+// Announcer tells people when it is time: a reminder before each window,
+// pings to deployers and patch owners at its start, a second ping when
+// nobody claimed it, and a closing notice that moves leftover patches on.
+// Each notice is recorded in the book per room before it is sent, so a
+// restart neither repeats nor forgets one; notices that fell due while the
+// bot could not send go out late, marked "(late)", only while the window is
+// still open.
+type Announcer struct {
+	svc      *Service
+	chat     Chat
+	cfg      *config.Config
+	log      *slog.Logger
+	reminder time.Duration
+	refresh  time.Duration
+}
+
+// NewAnnouncer returns an announcer for the service's calendar.
+func NewAnnouncer(svc *Service, chat Chat, cfg *config.Config, log *slog.Logger) *Announcer {
+	return &Announcer{svc: svc, chat: chat, cfg: cfg, log: log.With("component", "announcer"),
+		reminder: *cfg.Calendar.Reminder, refresh: cfg.Calendar.Refresh}
+}
+
+// Notice kinds, in the order they fall due for one window.
+const (
+	kindReminder = "reminder"
+	kindStart    = "start"
+	kindUnclaim  = "unclaimed"
+	kindEnd      = "end"
+)
+
+// unclaimedAfter is how long after a window's start an unclaimed window's
+// deployers are pinged again.
+const unclaimedAfter = 5 * time.Minute
+
+// notice is one message due at a time for a window.
+type notice struct {
+	kind string
+	due  time.Time
+	w    Window
+}
+
+// due lists the notices of w in time order.
+func (a *Announcer) due(w Window) []notice {
+	var out []notice
+	if a.reminder > 0 {
+		out = append(out, notice{kindReminder, w.Start.Add(-a.reminder), w})
+	}
+	out = append(out, notice{kindStart, w.Start, w})
+	if len(w.Deployers) > 0 && w.Duration() > unclaimedAfter {
+		out = append(out, notice{kindUnclaim, w.Start.Add(unclaimedAfter), w})
+	}
+	return append(out, notice{kindEnd, w.End, w})
+}
+
+// Run sends notices as they fall due until ctx is done. It also re-reads
+// the wiki calendar on its refresh schedule (robfig/cron) and at each
+// window start.
+func (a *Announcer) Run(ctx context.Context) error {
+	c := cron.New(cron.WithLocation(time.UTC))
+	if a.svc.fetcher != nil {
+		c.Schedule(cron.Every(a.refresh), cron.FuncJob(func() { a.refreshAndTell(ctx) }))
+	}
+	c.Start()
+	defer func() { <-c.Stop().Done() }()
+	if a.svc.fetcher != nil {
+		a.refreshAndTell(ctx)
+	}
+	for {
+		now := a.svc.now()
+		next := a.Tick(ctx, now)
+		wait := next.Sub(now)
+		if wait > time.Minute || next.IsZero() {
+			wait = time.Minute
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Tick sends every notice due by now and returns when the next one falls due.
+func (a *Announcer) Tick(ctx context.Context, now time.Time) time.Time {
+	cal := a.svc.Calendar()
+	var next time.Time
+	lookback := 24 * time.Hour
+	for _, w := range cal.Between(now.Add(-lookback), now.Add(a.reminder+time.Minute)) {
+		for _, n := range a.due(w) {
+			if n.due.After(now) {
+				if next.IsZero() || n.due.Before(next) {
+					next = n.due
+				}
+				continue
+			}
+			a.deliver(ctx, n, now)
+		}
+	}
+	if n := cal.Next(now.Add(a.reminder)); len(n) > 0 {
+		d := n[0].Start.Add(-a.reminder)
+		if next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	return next
+}
+
+// deliver sends one notice to every room that has not had it.
+func (a *Announcer) deliver(ctx context.Context, n notice, now time.Time) {
+	book := a.svc.book
+	late := now.Sub(n.due) > time.Minute
+	if n.kind == kindStart && a.svc.fetcher != nil {
+		// Re-read the wiki at each window start for late additions.
+		key := "refresh|" + n.w.ID + "|" + n.w.End.UTC().Format(time.RFC3339)
+		if st, _ := book.NoticeState(key); st == "" {
+			book.SetNotice(key, noticeSent)
+			a.refreshAndTell(ctx)
+			if w, ok := a.svc.Calendar().ByID(n.w.ID); ok {
+				n.w = w
+			}
+		}
+	}
+	var endText bot.Text
+	if n.kind == kindEnd {
+		// Say what was done and what is left before the leftovers move on;
+		// the state changes happen once, whatever the rooms.
+		endText = a.render(ctx, n, bot.Target{}, now)
+		defer a.closeWindow(ctx, n.w, now)
+	}
+	for _, room := range a.chat.Rooms() {
+		key := strings.Join([]string{n.kind, n.w.ID, room.Network, room.Room, n.w.End.UTC().Format(time.RFC3339)}, "|")
+		state, err := book.NoticeState(key)
+		if err != nil {
+			a.log.Error("read notice state", "err", err)
+			continue
+		}
+		if state == noticeSent || state == noticeSending || state == noticeSkipped {
+			continue
+		}
+		if late && !a.worthLate(n, now) {
+			book.SetNotice(key, noticeSkipped)
+			continue
+		}
+		text := endText
+		if n.kind != kindEnd {
+			text = a.render(ctx, n, room, now)
+		}
+		if len(text) > 0 && late {
+			text = text.Append(bot.T(" (late)"))
+		}
+		// Recorded before sending: a crash mid-send must not repeat it.
+		if err := book.SetNotice(key, noticeSending); err != nil {
+			a.log.Error("record notice", "err", err)
+			continue
+		}
+		if len(text) == 0 {
+			book.SetNotice(key, noticeSent)
+			continue
+		}
+		if err := a.chat.Send(ctx, room, text); err != nil {
+			a.log.Warn("notice not delivered; will retry while the window is open", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room, "err", err)
+			book.SetNotice(key, noticeFailed)
+			continue
+		}
+		book.SetNotice(key, noticeSent)
+		if n.kind == kindReminder {
+			a.checkPresence(ctx, n.w, room)
+		}
+	}
+}
+
+// worthLate says whether a notice that missed its time still helps.
+func (a *Announcer) worthLate(n notice, now time.Time) bool {
+	switch n.kind {
+	case kindReminder:
+		return now.Before(n.w.Start)
+	case kindEnd:
+		return now.Sub(n.w.End) < 10*time.Minute
+	}
+	return n.w.Contains(now)
+}
+
+func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now time.Time) bot.Text {
+	w := n.w
+	book := a.svc.book
+	queue, _ := book.Queue(w.ID)
+	title := bot.B(w.Name)
+	switch n.kind {
+	case kindReminder:
+		out := bot.Join(bot.T("Reminder: "), title, bot.T(" starts in "+HumanDuration(w.Start.Sub(now))+" ("+Span(w, now)+")."))
+		if len(w.Deployers) > 0 {
+			out = out.Append(bot.T(" Deployers: "), a.mentions(w.Deployers), bot.T("."))
+		}
+		if q := pendingPatches(queue); len(q) > 0 {
+			out = out.Append(bot.T(" Queued: " + describeQueue(q) + "."))
+		} else if w.Kind == "backport" {
+			out = out.Append(bot.T(" No patches queued yet."))
+		}
+		return a.withFreeze(out, now)
+	case kindStart:
+		var out bot.Text
+		if len(w.Deployers) > 0 {
+			out = bot.Join(a.mentions(w.Deployers), bot.T(": Respected humans, it's time for "), title, bot.T("."))
+		} else {
+			out = bot.Join(bot.T("It's time for "), title, bot.T("."))
+		}
+		if w.URL != "" {
+			out = out.Append(bot.T(" "), bot.L(w.URL, w.URL))
+		}
+		out = a.withFreeze(out, now)
+		owners := a.owners(w, queue)
+		switch {
+		case len(owners) > 0:
+			out = out.Append(bot.T("\n"), a.mentions(owners), bot.T(": A patch you scheduled for "), title, bot.T(" is about to be deployed. Please be around during the process."))
+		case w.Kind == "backport":
+			out = out.Append(bot.T("\nNo Gerrit patches in the queue for this window AFAICS."))
+		}
+		return out
+	case kindUnclaim:
+		claims, _ := book.Claims()
+		if _, ok := claims[w.ID]; ok {
+			return nil
+		}
+		return bot.Join(a.mentions(w.Deployers), bot.T(": nobody has claimed "), title, bot.T(" yet. If you are deploying, say \"jouncebot: claim\"."))
+	case kindEnd:
+		left := len(pendingPatches(queue))
+		deployed := len(queue) - left
+		if len(queue) == 0 {
+			return bot.Join(title, bot.T(" is over."))
+		}
+		out := bot.Join(title, bot.T(fmt.Sprintf(" is over: %s deployed", pluralPatch(deployed))))
+		if left > 0 {
+			out = out.Append(bot.T(fmt.Sprintf(", %s not deployed", pluralPatch(left))))
+		}
+		return out.Append(bot.T("."))
+	}
+	return nil
+}
+
+func (a *Announcer) withFreeze(t bot.Text, now time.Time) bot.Text {
+	if f, ok := a.svc.ActiveFreeze(now); ok {
+		return t.Append(bot.T(" "), FreezeNotice(f))
+	}
+	return t
+}
+
+// FreezeNotice describes an active freeze.
+func FreezeNotice(f Freeze) bot.Text {
+	return bot.Join(bot.B("Deployment freeze"), bot.T(" until "+f.To.UTC().Format("Mon 2 Jan 15:04")+" UTC: "+f.Reason+". Deploys need the out-of-window override."))
+}
+
+// closeWindow runs once at a window's end: releases its claim and moves
+// (or drops) the patches not deployed, telling their owners.
+func (a *Announcer) closeWindow(ctx context.Context, w Window, now time.Time) {
+	book := a.svc.book
+	key := "close|" + w.ID + "|" + w.End.UTC().Format(time.RFC3339)
+	if st, _ := book.NoticeState(key); st != "" {
+		return
+	}
+	book.SetNotice(key, noticeSent)
+	book.ReleaseClaim(w.ID, "calendar", now)
+	cal := a.svc.Calendar()
+	to := ""
+	var dst Window
+	if a.svc.leftovers == "move" {
+		if next, ok := nextWithRoom(cal, book, w, now); ok {
+			to, dst = next.ID, next
+		}
+	}
+	moved, err := book.MoveLeftovers(w.ID, to, now)
+	if err != nil {
+		a.log.Error("move leftovers", "window", w.ID, "err", err)
+		return
+	}
+	if len(moved) == 0 {
+		return
+	}
+	var msg bot.Text
+	for i, p := range moved {
+		if i > 0 {
+			msg = msg.Append(bot.T("\n"))
+		}
+		owner := a.person(p.Owner)
+		if to != "" {
+			msg = msg.Append(bot.M(owner), bot.T(fmt.Sprintf(": your patch %d was not deployed in ", p.Change)), bot.B(w.Name), bot.T("; it is now queued for "), bot.B(dst.Name), bot.T(" ("+Span(dst, now)+")."))
+		} else {
+			msg = msg.Append(bot.M(owner), bot.T(fmt.Sprintf(": your patch %d was not deployed in ", p.Change)), bot.B(w.Name), bot.T(" and was dropped from the queue; add it again when you are ready."))
+		}
+	}
+	for _, room := range a.chat.Rooms() {
+		if err := a.chat.Send(ctx, room, msg); err != nil {
+			a.log.Warn("leftover notice not delivered", "err", err)
+		}
+	}
+}
+
+// nextWithRoom finds the next window of w's kind after w that has room.
+func nextWithRoom(cal *Calendar, book *Book, w Window, now time.Time) (Window, bool) {
+	t := w.End.Add(-time.Nanosecond)
+	if now.After(t) {
+		t = now
+	}
+	for _, c := range cal.windows[cal.firstAfter(t):] {
+		if c.Kind != w.Kind || c.ID == w.ID {
+			continue
+		}
+		q, _ := book.Queue(c.ID)
+		if c.MaxPatches == 0 || len(pendingPatches(q)) < c.MaxPatches {
+			return c, true
+		}
+	}
+	return Window{}, false
+}
+
+// checkPresence sends a private message to owners of queued patches who
+// are not in the room at reminder time.
+func (a *Announcer) checkPresence(ctx context.Context, w Window, room bot.Target) {
+	queue, _ := a.svc.book.Queue(w.ID)
+	for _, p := range pendingPatches(queue) {
+		person := a.person(p.Owner)
+		present, known := a.chat.InRoom(ctx, room, person)
+		if !known || present {
+			continue
+		}
+		to, ok := a.chat.DirectTarget(ctx, room.Network, person)
+		if !ok {
+			continue
+		}
+		msg := bot.T(fmt.Sprintf("Your patch %d is queued for %s, which starts in %s in %s; please be around to test it.", p.Change, w.Name, HumanDuration(w.Start.Sub(a.svc.now())), room.Room))
+		if err := a.chat.Send(ctx, to, msg); err != nil {
+			a.log.Warn("presence message not delivered", "err", err)
+		}
+	}
+}
+
+// owners lists who to ping at the start: owners of queued patches, or the
+// owners the wiki names.
+func (a *Announcer) owners(w Window, queue []Patch) []string {
+	var out []string
+	for _, p := range pendingPatches(queue) {
+		out = appendNew(out, p.Owner)
+	}
+	for _, o := range w.Owners {
+		if o != "irc-nickname" {
+			out = appendNew(out, o)
+		}
+	}
+	return out
+}
+
+func (a *Announcer) mentions(names []string) bot.Text {
+	var out bot.Text
+	for i, n := range names {
+		switch {
+		case i == 0:
+		case i == len(names)-1 && len(names) == 2:
+			out = out.Append(bot.T(" and "))
+		case i == len(names)-1:
+			out = out.Append(bot.T(", and "))
+		default:
+			out = out.Append(bot.T(", "))
+		}
+		out = out.Append(bot.M(a.person(n)))
+	}
+	return out
+}
+
+func (a *Announcer) person(name string) bot.Person { return PersonFor(a.cfg, name) }
+
+// PersonFor maps a name from config or a wiki nick to whom to mention.
+func PersonFor(cfg *config.Config, name string) bot.Person {
+	p := cfg.PersonByName(name)
+	if p == nil {
+		p = cfg.PersonByIRCAccount(name)
+	}
+	if p == nil {
+		for i := range cfg.People {
+			if strings.EqualFold(cfg.People[i].IRCNick, name) {
+				p = &cfg.People[i]
+			}
+		}
+	}
+	if p == nil {
+		return bot.Person{Name: name, IRCNick: name}
+	}
+	return bot.Person{Name: p.Name, IRCNick: p.Nick(), MatrixID: p.MatrixID}
+}
+
+func pluralPatch(n int) string {
+	if n == 1 {
+		return "1 patch"
+	}
+	return strconv.Itoa(n) + " patches"
+}
+
+func pendingPatches(q []Patch) []Patch {
+	var out []Patch
+	for _, p := range q {
+		if !p.Deployed {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func describeQueue(q []Patch) string {
+	var parts []string
+	for _, p := range q {
+		parts = append(parts, strconv.Itoa(p.Change)+" ("+p.Owner+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// refreshAndTell re-reads the wiki and tells the rooms once when reading
+// starts failing and once when it recovers.
+func (a *Announcer) refreshAndTell(ctx context.Context) {
+	_, err := a.svc.Refresh(ctx)
+	book := a.svc.book
+	state, _ := book.NoticeState("wiki-health")
+	var msg bot.Text
+	switch {
+	case err != nil && state != "failing":
+		a.log.Warn("calendar refresh failed", "err", err)
+		book.SetNotice("wiki-health", "failing")
+		msg = bot.T("I cannot read the deployment calendar page right now (" + err.Error() + "); I am using the last calendar I read and will tell you when it works again.")
+	case err == nil && state == "failing":
+		book.SetNotice("wiki-health", "ok")
+		msg = bot.T("I can read the deployment calendar page again; the calendar is up to date.")
+	}
+	if len(msg) == 0 {
+		return
+	}
+	for _, room := range a.chat.Rooms() {
+		if err := a.chat.Send(ctx, room, msg); err != nil {
+			a.log.Warn("calendar health notice not delivered", "err", err)
+		}
+	}
+}

@@ -1,0 +1,450 @@
+package calendar
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/jouncebot/jouncebot/store"
+)
+
+// Book is the calendar's durable state in bbolt: windows and freezes added
+// in chat, cancellations, claims, patch queues and the notices already sent.
+// Every change is committed, with its audit record, before the caller
+// answers the person who asked for it.
+type Book struct {
+	db *store.DB
+}
+
+// NewBook returns a Book over db.
+func NewBook(db *store.DB) *Book { return &Book{db: db} }
+
+// Claim records that a deployer took a window.
+type Claim struct {
+	WindowID string    `json:"window_id"`
+	Person   string    `json:"person"`
+	At       time.Time `json:"at"`
+}
+
+// Patch is a change queued for a window.
+type Patch struct {
+	Change int       `json:"change"`
+	Owner  string    `json:"owner"` // person name (or nick) to ping
+	By     string    `json:"by"`    // who queued it
+	At     time.Time `json:"at"`
+	// Deployed is set when the deploy engine finished it.
+	Deployed bool `json:"deployed,omitempty"`
+}
+
+// FreezeRecord is a freeze added in chat.
+type FreezeRecord struct {
+	ID     int       `json:"id"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+}
+
+// Cancellation records a cancelled window.
+type Cancellation struct {
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// audit appends a record of a change in the same transaction.
+func audit(tx *bolt.Tx, at time.Time, who, what string) error {
+	b := tx.Bucket(store.Audit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	rec, _ := json.Marshal(map[string]any{"at": at.UTC(), "who": who, "what": what})
+	return b.Put(itob(seq), rec)
+}
+
+func itob(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+func put(b *bolt.Bucket, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), data)
+}
+
+func get[T any](b *bolt.Bucket, key string) (T, bool) {
+	var v T
+	data := b.Get([]byte(key))
+	if data == nil {
+		return v, false
+	}
+	return v, json.Unmarshal(data, &v) == nil
+}
+
+// AddWindow stores a one-off window added in chat and returns it with its id.
+func (b *Book) AddWindow(w Window, by string, now time.Time) (Window, error) {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Windows)
+		seq, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		w.ID = "w" + strconv.FormatUint(seq, 10)
+		w.Source = "chat"
+		if err := put(bk, w.ID, w); err != nil {
+			return err
+		}
+		return audit(tx, now, by, fmt.Sprintf("added window %s %q %s–%s", w.ID, w.Name, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339)))
+	})
+	return w, err
+}
+
+// ChatWindows lists the windows added in chat.
+func (b *Book) ChatWindows() ([]Window, error) {
+	var out []Window
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Windows).ForEach(func(k, v []byte) error {
+			var w Window
+			if err := json.Unmarshal(v, &w); err != nil {
+				return fmt.Errorf("window %s: %w", k, err)
+			}
+			out = append(out, w)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Cancel records that a window will not happen.
+func (b *Book) Cancel(id string, c Cancellation) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		if err := put(tx.Bucket(store.Cancelled), id, c); err != nil {
+			return err
+		}
+		return audit(tx, c.At, c.By, fmt.Sprintf("cancelled window %s: %s", id, c.Reason))
+	})
+}
+
+// Cancelled returns the cancellations by window id.
+func (b *Book) Cancelled() (map[string]Cancellation, error) {
+	out := map[string]Cancellation{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Cancelled).ForEach(func(k, v []byte) error {
+			var c Cancellation
+			if json.Unmarshal(v, &c) == nil {
+				out[string(k)] = c
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ErrClaimed is returned when someone else holds the claim.
+type ErrClaimed struct{ Claim Claim }
+
+func (e *ErrClaimed) Error() string { return e.Claim.Person + " has already claimed this window" }
+
+// SetClaim records a claim. Claiming a window someone else claimed fails
+// with *ErrClaimed; claiming it again is a no-op.
+func (b *Book) SetClaim(c Claim) (Claim, error) {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Claims)
+		if old, ok := get[Claim](bk, c.WindowID); ok {
+			if old.Person != c.Person {
+				return &ErrClaimed{Claim: old}
+			}
+			c = old
+			return nil
+		}
+		if err := put(bk, c.WindowID, c); err != nil {
+			return err
+		}
+		return audit(tx, c.At, c.Person, "claimed window "+c.WindowID)
+	})
+	return c, err
+}
+
+// ReleaseClaim removes the claim on a window. It reports whether there was one.
+func (b *Book) ReleaseClaim(windowID, by string, now time.Time) (bool, error) {
+	had := false
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Claims)
+		if bk.Get([]byte(windowID)) == nil {
+			return nil
+		}
+		had = true
+		if err := bk.Delete([]byte(windowID)); err != nil {
+			return err
+		}
+		return audit(tx, now, by, "released window "+windowID)
+	})
+	return had, err
+}
+
+// Claims returns the claims by window id.
+func (b *Book) Claims() (map[string]Claim, error) {
+	out := map[string]Claim{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Claims).ForEach(func(k, v []byte) error {
+			var c Claim
+			if json.Unmarshal(v, &c) == nil {
+				out[string(k)] = c
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ErrFull is returned when a window's queue has reached its limit.
+var ErrFull = errors.New("window is full")
+
+// ErrQueued is returned when the change is already queued somewhere.
+type ErrQueued struct{ WindowID string }
+
+func (e *ErrQueued) Error() string { return "already queued for " + e.WindowID }
+
+// Enqueue adds p to the window's queue, enforcing max (0: no limit) and
+// refusing a change already queued for any window, in one transaction.
+func (b *Book) Enqueue(windowID string, max int, p Patch) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Queues)
+		var found string
+		bk.ForEach(func(k, v []byte) error {
+			var q []Patch
+			json.Unmarshal(v, &q)
+			for _, x := range q {
+				if x.Change == p.Change && !x.Deployed {
+					found = string(k)
+				}
+			}
+			return nil
+		})
+		if found != "" {
+			return &ErrQueued{WindowID: found}
+		}
+		q, _ := get[[]Patch](bk, windowID)
+		if max > 0 && pending(q) >= max {
+			return ErrFull
+		}
+		if err := put(bk, windowID, append(q, p)); err != nil {
+			return err
+		}
+		return audit(tx, p.At, p.By, fmt.Sprintf("queued change %d for %s (owner %s)", p.Change, windowID, p.Owner))
+	})
+}
+
+func pending(q []Patch) int {
+	n := 0
+	for _, p := range q {
+		if !p.Deployed {
+			n++
+		}
+	}
+	return n
+}
+
+// Dequeue removes a change from whichever queue holds it and returns the
+// window id and the patch. ok is false when it was not queued.
+func (b *Book) Dequeue(change int, by string, now time.Time) (windowID string, p Patch, ok bool, err error) {
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Queues)
+		c := bk.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var q []Patch
+			if json.Unmarshal(v, &q) != nil {
+				continue
+			}
+			i := slices.IndexFunc(q, func(x Patch) bool { return x.Change == change && !x.Deployed })
+			if i < 0 {
+				continue
+			}
+			windowID, p, ok = string(k), q[i], true
+			if err := put(bk, windowID, slices.Delete(q, i, i+1)); err != nil {
+				return err
+			}
+			return audit(tx, now, by, fmt.Sprintf("removed change %d from %s", change, windowID))
+		}
+		return nil
+	})
+	return windowID, p, ok, err
+}
+
+// Queue returns the window's queue in the order patches were added.
+func (b *Book) Queue(windowID string) ([]Patch, error) {
+	var q []Patch
+	err := b.db.View(func(tx *bolt.Tx) error {
+		q, _ = get[[]Patch](tx.Bucket(store.Queues), windowID)
+		return nil
+	})
+	return q, err
+}
+
+// MarkDeployed marks a queued change as deployed, so it is not moved on.
+func (b *Book) MarkDeployed(change int, now time.Time) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Queues)
+		c := bk.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var q []Patch
+			if json.Unmarshal(v, &q) != nil {
+				continue
+			}
+			for i := range q {
+				if q[i].Change == change && !q[i].Deployed {
+					q[i].Deployed = true
+					if err := put(bk, string(k), q); err != nil {
+						return err
+					}
+					return audit(tx, now, "deploy", fmt.Sprintf("change %d deployed in %s", change, k))
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// MoveLeftovers moves the patches not deployed in window from to window
+// to (or drops them when to is ""), in one transaction, and returns them.
+func (b *Book) MoveLeftovers(from, to string, now time.Time) ([]Patch, error) {
+	var moved []Patch
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Queues)
+		q, _ := get[[]Patch](bk, from)
+		var keep []Patch
+		for _, p := range q {
+			if p.Deployed {
+				keep = append(keep, p)
+			} else {
+				moved = append(moved, p)
+			}
+		}
+		if len(moved) == 0 {
+			return nil
+		}
+		if err := put(bk, from, keep); err != nil {
+			return err
+		}
+		what := fmt.Sprintf("dropped %d leftover patches of %s", len(moved), from)
+		if to != "" {
+			dst, _ := get[[]Patch](bk, to)
+			if err := put(bk, to, append(dst, moved...)); err != nil {
+				return err
+			}
+			what = fmt.Sprintf("moved %d leftover patches from %s to %s", len(moved), from, to)
+		}
+		return audit(tx, now, "calendar", what)
+	})
+	return moved, err
+}
+
+// AddFreeze stores a freeze added in chat.
+func (b *Book) AddFreeze(f FreezeRecord, now time.Time) (FreezeRecord, error) {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Freezes)
+		seq, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		f.ID = int(seq)
+		if err := put(bk, strconv.Itoa(f.ID), f); err != nil {
+			return err
+		}
+		return audit(tx, now, f.By, fmt.Sprintf("freeze %d %s–%s: %s", f.ID, f.From.Format(time.RFC3339), f.To.Format(time.RFC3339), f.Reason))
+	})
+	return f, err
+}
+
+// RemoveFreeze deletes a freeze added in chat. It reports whether it existed.
+func (b *Book) RemoveFreeze(id int, by string, now time.Time) (bool, error) {
+	had := false
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Freezes)
+		key := []byte(strconv.Itoa(id))
+		if bk.Get(key) == nil {
+			return nil
+		}
+		had = true
+		if err := bk.Delete(key); err != nil {
+			return err
+		}
+		return audit(tx, now, by, fmt.Sprintf("lifted freeze %d", id))
+	})
+	return had, err
+}
+
+// Freezes lists the freezes added in chat.
+func (b *Book) Freezes() ([]FreezeRecord, error) {
+	var out []FreezeRecord
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Freezes).ForEach(func(k, v []byte) error {
+			var f FreezeRecord
+			if json.Unmarshal(v, &f) == nil {
+				out = append(out, f)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Notice states.
+const (
+	noticeSending = "sending"
+	noticeSent    = "sent"
+	noticeFailed  = "failed"
+	noticeSkipped = "skipped"
+)
+
+// NoticeState returns the recorded state of a notice ("" when never tried).
+func (b *Book) NoticeState(key string) (string, error) {
+	var s string
+	err := b.db.View(func(tx *bolt.Tx) error {
+		s = string(tx.Bucket(store.Notices).Get([]byte(key)))
+		return nil
+	})
+	return s, err
+}
+
+// SetNotice records a notice's state.
+func (b *Book) SetNotice(key, state string) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Notices).Put([]byte(key), []byte(state))
+	})
+}
+
+// PruneNotices forgets notices of windows that ended before cutoff; keys
+// end with the window's end time, so old ones can be found without parsing
+// the window.
+func (b *Book) PruneNotices(cutoff time.Time) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.Notices)
+		var old [][]byte
+		bk.ForEach(func(k, _ []byte) error {
+			i := strings.LastIndexByte(string(k), '|')
+			if t, err := time.Parse(time.RFC3339, string(k[i+1:])); err == nil && t.Before(cutoff) {
+				old = append(old, slices.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range old {
+			if err := bk.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

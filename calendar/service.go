@@ -1,0 +1,343 @@
+package calendar
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+// Fetcher reads windows from an outside calendar, such as the wiki's
+// Deployments page. Warnings describe entries it had to skip.
+type Fetcher interface {
+	Fetch(ctx context.Context) (windows []Window, warnings []string, err error)
+}
+
+// Freeze is a period in which deploys need the out-of-window override.
+type Freeze struct {
+	ID     int // 0 for freezes from config
+	From   time.Time
+	To     time.Time
+	Reason string
+	By     string
+}
+
+// Service holds the current calendar, merged from the recurring windows in
+// config, the windows added in chat and the wiki page, minus cancellations.
+// It is safe for concurrent use.
+type Service struct {
+	rules     []config.Window
+	freezes   []config.Freeze
+	horizon   time.Duration
+	leftovers string
+	book      *Book
+	fetcher   Fetcher
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu    sync.Mutex
+	cur   *Calendar
+	built time.Time
+	wiki  []Window // last good import
+}
+
+// ServiceOptions configure a Service.
+type ServiceOptions struct {
+	Config *config.Config
+	Book   *Book
+	// Fetcher imports the wiki page; nil when none is configured.
+	Fetcher Fetcher
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// NewService returns a service and builds the first calendar from config,
+// the book and the last good wiki import kept in the database.
+func NewService(o ServiceOptions) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		rules: o.Config.Windows, freezes: o.Config.Freezes, horizon: o.Config.Calendar.Horizon,
+		leftovers: o.Config.Calendar.Leftovers, book: o.Book, fetcher: o.Fetcher,
+		log: o.Log.With("component", "calendar"), now: o.Now,
+	}
+	s.wiki = s.loadWikiCache()
+	s.mu.Lock()
+	s.rebuildLocked()
+	s.mu.Unlock()
+	return s
+}
+
+// Book returns the durable state.
+func (s *Service) Book() *Book { return s.book }
+
+// Calendar returns the current calendar. Recurring windows are re-expanded
+// once a day so the horizon moves forward.
+func (s *Service) Calendar() *Calendar {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.now().Sub(s.built) > 24*time.Hour {
+		s.rebuildLocked()
+	}
+	return s.cur
+}
+
+// Rebuild re-reads the windows added or cancelled in chat.
+func (s *Service) Rebuild() *Calendar {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rebuildLocked()
+	return s.cur
+}
+
+func (s *Service) rebuildLocked() {
+	now := s.now()
+	from := now.Add(-7 * 24 * time.Hour)
+	ws := Expand(s.rules, from, now.Add(s.horizon))
+	if s.book != nil {
+		chat, err := s.book.ChatWindows()
+		if err != nil {
+			s.log.Error("read chat windows", "err", err)
+		}
+		ws = append(ws, chat...)
+	}
+	ws = Merge(ws, s.wiki)
+	if s.book != nil {
+		cancelled, err := s.book.Cancelled()
+		if err != nil {
+			s.log.Error("read cancellations", "err", err)
+		}
+		kept := ws[:0]
+		for _, w := range ws {
+			if _, gone := cancelled[w.ID]; !gone {
+				kept = append(kept, w)
+			}
+		}
+		ws = kept
+	}
+	s.cur = New(ws)
+	s.built = now
+}
+
+// RefreshError says the outside calendar could not be read.
+type RefreshError struct{ Err error }
+
+func (e *RefreshError) Error() string { return e.Err.Error() }
+func (e *RefreshError) Unwrap() error { return e.Err }
+
+// Refresh re-reads every source and says truthfully what changed. When the
+// wiki cannot be read, the last good import is kept and a *RefreshError
+// says why.
+func (s *Service) Refresh(ctx context.Context) (string, error) {
+	var warnings []string
+	var fetchErr error
+	if s.fetcher != nil {
+		ws, warn, err := s.fetcher.Fetch(ctx)
+		if err != nil {
+			fetchErr = &RefreshError{Err: err}
+		} else {
+			warnings = warn
+			s.saveWikiCache(ws)
+			s.mu.Lock()
+			s.wiki = ws
+			s.mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	old := s.cur
+	s.rebuildLocked()
+	cur := s.cur
+	s.mu.Unlock()
+	if fetchErr != nil {
+		return "", fetchErr
+	}
+	now := s.now()
+	msg := fmt.Sprintf("I refreshed the calendar: %s; %d windows in the next %s.", Compare(old, cur, now), len(cur.Between(now, now.Add(s.horizon))), HumanDuration(s.horizon))
+	if len(warnings) > 0 {
+		msg += fmt.Sprintf(" %d entries on the wiki page could not be read (first: %s).", len(warnings), warnings[0])
+	}
+	return msg, nil
+}
+
+func (s *Service) loadWikiCache() []Window {
+	if s.book == nil {
+		return nil
+	}
+	var ws []Window
+	s.book.db.View(func(tx *bolt.Tx) error {
+		if data := tx.Bucket(store.WikiCache).Get([]byte("windows")); data != nil {
+			json.Unmarshal(data, &ws)
+		}
+		return nil
+	})
+	return ws
+}
+
+func (s *Service) saveWikiCache(ws []Window) {
+	if s.book == nil {
+		return
+	}
+	data, _ := json.Marshal(ws)
+	err := s.book.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.WikiCache).Put([]byte("windows"), data)
+	})
+	if err != nil {
+		s.log.Error("save wiki import", "err", err)
+	}
+}
+
+// Freezes lists every freeze, from config and from chat.
+func (s *Service) Freezes() []Freeze {
+	var out []Freeze
+	for _, f := range s.freezes {
+		out = append(out, Freeze{From: f.From, To: f.To, Reason: f.Reason, By: "config"})
+	}
+	if s.book != nil {
+		chat, err := s.book.Freezes()
+		if err != nil {
+			s.log.Error("read freezes", "err", err)
+		}
+		for _, f := range chat {
+			out = append(out, Freeze{ID: f.ID, From: f.From, To: f.To, Reason: f.Reason, By: f.By})
+		}
+	}
+	return out
+}
+
+// ActiveFreeze returns the freeze in force at t, if any (the one ending
+// last when several overlap).
+func (s *Service) ActiveFreeze(t time.Time) (Freeze, bool) {
+	var best Freeze
+	found := false
+	for _, f := range s.Freezes() {
+		if !t.Before(f.From) && t.Before(f.To) && (!found || f.To.After(best.To)) {
+			best, found = f, true
+		}
+	}
+	return best, found
+}
+
+// Leftovers says what happens to patches not deployed: "move" or "drop".
+func (s *Service) Leftovers() string { return s.leftovers }
+
+var maxPatchesRE = regexp.MustCompile(`(?i)\s*\(\s*max\.?\s*(\d+)\s*patch(es)?\s*\)`)
+
+// CleanName strips "(Max N patches)" from a window name and returns N (0
+// when absent).
+func CleanName(name string) (string, int) {
+	n := 0
+	if m := maxPatchesRE.FindStringSubmatch(name); m != nil {
+		fmt.Sscan(m[1], &n)
+	}
+	return strings.TrimSpace(maxPatchesRE.ReplaceAllString(name, "")), n
+}
+
+func mergeKey(w Window) string {
+	name, _ := CleanName(w.Name)
+	return w.Start.UTC().Format(time.RFC3339) + "|" + Slug(name)
+}
+
+// Merge adds imported windows to ws. A window already present (same start,
+// same name once "(Max N patches)" is ignored) keeps its id, so claims and
+// queues stay attached, and gains the import's link and patch owners.
+func Merge(ws, imported []Window) []Window {
+	index := map[string]int{}
+	out := append([]Window(nil), ws...)
+	for i, w := range out {
+		index[mergeKey(w)] = i
+	}
+	for _, w := range imported {
+		if i, ok := index[mergeKey(w)]; ok {
+			o := &out[i]
+			if o.URL == "" {
+				o.URL = w.URL
+			}
+			o.Owners = appendNew(o.Owners, w.Owners...)
+			o.Deployers = appendNew(o.Deployers, w.Deployers...)
+			if o.MaxPatches == 0 {
+				o.MaxPatches = w.MaxPatches
+			}
+			continue
+		}
+		index[mergeKey(w)] = len(out)
+		out = append(out, w)
+	}
+	return out
+}
+
+func appendNew(dst []string, src ...string) []string {
+	for _, s := range src {
+		dup := false
+		for _, d := range dst {
+			if strings.EqualFold(d, s) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
+// Diff counts what changed between two calendars.
+type Diff struct{ Added, Removed, Moved int }
+
+func (d Diff) String() string {
+	if d == (Diff{}) {
+		return "nothing changed"
+	}
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, plural(n, "window")+" "+what)
+		}
+	}
+	add(d.Added, "added")
+	add(d.Moved, "moved")
+	add(d.Removed, "removed")
+	return JoinNames(parts)
+}
+
+// Compare counts windows added, removed and moved (same id, other times)
+// between two calendars, looking only at windows that have not ended by now.
+func Compare(old, cur *Calendar, now time.Time) Diff {
+	var d Diff
+	oldByID := map[string]Window{}
+	if old != nil {
+		for _, w := range old.windows {
+			if w.End.After(now) {
+				oldByID[w.ID] = w
+			}
+		}
+	}
+	for _, w := range cur.windows {
+		if !w.End.After(now) {
+			continue
+		}
+		o, ok := oldByID[w.ID]
+		switch {
+		case !ok:
+			d.Added++
+		case !o.Start.Equal(w.Start) || !o.End.Equal(w.End):
+			d.Moved++
+		}
+		delete(oldByID, w.ID)
+	}
+	d.Removed = len(oldByID)
+	return d
+}

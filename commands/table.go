@@ -1,0 +1,307 @@
+// Package commands is jouncebot's command table: what people can ask, who
+// may ask it, and what arguments it takes. Parsing is a pure function
+// (Parse); the Dispatcher checks permission and arguments before a handler
+// runs, recovers from a handler's panic, and answers unknown commands with a
+// hint instead of silence.
+//
+//	d := commands.NewDispatcher(commands.Options{Config: cfg, Log: log})
+//	d.Register(commands.Builtins(cal, info)...)
+//	b := bot.New(log, d)
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
+)
+
+// Permission says who may run a command.
+type Permission int
+
+// Permissions, from least to most privileged. Everything that changes
+// state needs at least Identified.
+const (
+	Anyone     Permission = iota
+	Identified            // any authenticated account
+	Owner                 // a person with the owner or deployer role
+	Deployer              // a person with the deployer role
+	Admin                 // a person with the admin role
+)
+
+func (p Permission) String() string {
+	return [...]string{"anyone", "anyone identified", "patch owners and deployers", "deployers", "admins"}[p]
+}
+
+// Command is one entry of the table.
+type Command struct {
+	Name    string
+	Aliases []string
+	// Usage shows the arguments, e.g. "help [command]".
+	Usage string
+	// Help is one sentence saying what the command does.
+	Help string
+	Perm Permission
+	// MinArgs and MaxArgs bound the number of words after the name;
+	// MaxArgs < 0 means no upper bound.
+	MinArgs, MaxArgs int
+	// Hidden commands are not listed by help (they still work).
+	Hidden bool
+	// Run does the work and returns the reply. An error made with Errorf is
+	// shown to the user as is; any other error is logged and the user gets a
+	// generic apology.
+	Run func(ctx context.Context, c *Call) (bot.Text, error)
+}
+
+// Trigger runs a command when a line, addressed or not, matches Pattern:
+// the customary phrases people already use ("I can deploy today").
+type Trigger struct {
+	Pattern *regexp.Regexp
+	Command string
+}
+
+// Call is one invocation of a command.
+type Call struct {
+	*bot.Request
+	Command *Command
+	Args    []string
+	Rest    string
+	// Person is who the sender is, by authenticated identity; nil when the
+	// sender is not identified or not in the people list.
+	Person *config.Person
+}
+
+// UserError is an error whose text is written for the person who asked.
+type UserError struct{ Msg string }
+
+func (e *UserError) Error() string { return e.Msg }
+
+// Errorf returns an error that is shown to the user verbatim.
+func Errorf(format string, args ...any) error {
+	return &UserError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	Config *config.Config
+	Log    *slog.Logger
+	// Timeout bounds one command's run (default 2 minutes).
+	Timeout time.Duration
+}
+
+// Dispatcher routes messages to commands. It implements bot.Handler.
+type Dispatcher struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	timeout time.Duration
+
+	mu       sync.RWMutex
+	byName   map[string]*Command
+	ordered  []*Command
+	triggers []Trigger
+}
+
+// NewDispatcher returns a dispatcher with an empty table.
+func NewDispatcher(o Options) *Dispatcher {
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	return &Dispatcher{cfg: o.Config, log: o.Log.With("component", "commands"), timeout: o.Timeout, byName: map[string]*Command{}}
+}
+
+// Register adds commands to the table. A name or alias registered twice is
+// a programming error and panics at start.
+func (d *Dispatcher) Register(cmds ...Command) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range cmds {
+		c := &cmds[i]
+		for _, n := range append([]string{c.Name}, c.Aliases...) {
+			if _, dup := d.byName[n]; dup {
+				panic("commands: " + n + " registered twice")
+			}
+			d.byName[n] = c
+		}
+		d.ordered = append(d.ordered, c)
+	}
+	sort.Slice(d.ordered, func(i, j int) bool { return d.ordered[i].Name < d.ordered[j].Name })
+}
+
+// AddTrigger registers a phrase that runs a command.
+func (d *Dispatcher) AddTrigger(t Trigger) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.triggers = append(d.triggers, t)
+}
+
+// Lookup finds a command by name or alias.
+func (d *Dispatcher) Lookup(name string) (*Command, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	c, ok := d.byName[strings.ToLower(name)]
+	return c, ok
+}
+
+// Commands lists the commands in name order.
+func (d *Dispatcher) Commands() []*Command {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return slices.Clone(d.ordered)
+}
+
+// Nick is the name the bot answers to.
+func (d *Dispatcher) Nick() string { return d.cfg.Bot.Nick }
+
+// Handle implements bot.Handler.
+func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
+	p, ok := Parse(r.Text, d.Nick(), r.Private)
+	// A customary phrase ("I can deploy today") counts whether or not it
+	// is addressed to the bot.
+	tp, triggered := d.trigger(r.Text)
+	if !triggered && ok {
+		tp, triggered = d.trigger(p.Name + " " + p.Rest)
+	}
+	switch {
+	case triggered:
+		p = tp
+	case !ok:
+		return
+	}
+	c, found := d.Lookup(p.Name)
+	if !found {
+		d.reply(ctx, r, bot.T(fmt.Sprintf("I don't know the command %s. Say \"%s: help\" to see what I can do.", Quote(p.Name), d.Nick())))
+		return
+	}
+	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message)}
+	if msg := d.authorise(call); msg != "" {
+		if !triggered { // a phrase said in passing by someone else is chatter
+			d.reply(ctx, r, bot.T(msg))
+		}
+		return
+	}
+	if len(p.Args) < c.MinArgs || (c.MaxArgs >= 0 && len(p.Args) > c.MaxArgs) {
+		d.reply(ctx, r, bot.T(fmt.Sprintf("Usage: %s: %s", d.Nick(), c.Usage)))
+		return
+	}
+	d.reply(ctx, r, d.run(ctx, call))
+}
+
+func (d *Dispatcher) trigger(text string) (Parsed, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	clean := Clean(text)
+	for _, t := range d.triggers {
+		if t.Pattern.MatchString(clean) {
+			return Parsed{Name: t.Command}, true
+		}
+	}
+	return Parsed{}, false
+}
+
+// run calls the handler, turning errors and panics into replies.
+func (d *Dispatcher) run(ctx context.Context, c *Call) (reply bot.Text) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	log := d.log.With("command", c.Command.Name, "network", c.Network, "nick", c.Nick, "account", c.Account)
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("command panicked", "panic", v, "stack", string(debug.Stack()))
+			reply = bot.T(fmt.Sprintf("Sorry, %s failed because of a bug in me; it has been logged. Nothing else was affected.", c.Command.Name))
+		}
+	}()
+	out, err := c.Command.Run(ctx, c)
+	var ue *UserError
+	switch {
+	case err == nil:
+		return out
+	case errors.As(err, &ue):
+		return bot.T(ue.Msg)
+	case errors.Is(err, context.DeadlineExceeded):
+		log.Warn("command timed out", "err", err)
+		return bot.T(fmt.Sprintf("Sorry, %s took too long and was stopped. Try again in a moment.", c.Command.Name))
+	default:
+		log.Error("command failed", "err", err)
+		return bot.T(fmt.Sprintf("Sorry, %s failed; the details are in my log.", c.Command.Name))
+	}
+}
+
+func (d *Dispatcher) reply(ctx context.Context, r *bot.Request, t bot.Text) {
+	if len(t) == 0 {
+		return
+	}
+	if err := r.Reply(ctx, t); err != nil {
+		d.log.Warn("reply failed", "network", r.Network, "room", r.Room, "err", err)
+	}
+}
+
+// Who maps the sender's authenticated identity to a person.
+func (d *Dispatcher) Who(m bot.Message) *config.Person {
+	return Who(d.cfg, m)
+}
+
+// Who maps an authenticated identity to a person in cfg; nil when the
+// sender is not identified or unknown. Nicks never count.
+func Who(cfg *config.Config, m bot.Message) *config.Person {
+	if !m.Identified() {
+		return nil
+	}
+	if m.Network == ConsoleNetwork {
+		return cfg.PersonByName(m.Account)
+	}
+	n := cfg.NetworkByName(m.Network)
+	if n == nil {
+		return nil
+	}
+	switch n.Type {
+	case "irc":
+		return cfg.PersonByIRCAccount(m.Account)
+	case "matrix":
+		return cfg.PersonByMatrixID(m.Account)
+	}
+	return nil
+}
+
+// ConsoleNetwork is the network name of the local console. Its account is
+// the name of the person the operator acts as.
+const ConsoleNetwork = "console"
+
+// authorise returns a refusal, or "" when the call may run.
+func (d *Dispatcher) authorise(c *Call) string {
+	need := c.Command.Perm
+	if need == Anyone {
+		return ""
+	}
+	if !c.Identified() {
+		return fmt.Sprintf("%s needs you to be identified, and you are not logged in to an account; log in (NickServ/SASL on IRC) and ask again.", c.Command.Name)
+	}
+	if need == Identified {
+		return ""
+	}
+	p := c.Person
+	if p == nil {
+		return fmt.Sprintf("Only %s may use %s, and your account %s is not in my people list.", need, c.Command.Name, Quote(c.Account))
+	}
+	ok := false
+	switch need {
+	case Owner:
+		ok = p.Has(config.RoleOwner) || p.Has(config.RoleDeployer)
+	case Deployer:
+		ok = p.Has(config.RoleDeployer)
+	case Admin:
+		ok = p.Has(config.RoleAdmin)
+	}
+	if !ok {
+		return fmt.Sprintf("Only %s may use %s; %s is not one.", need, c.Command.Name, p.Name)
+	}
+	return ""
+}

@@ -1,0 +1,209 @@
+// Command jouncebot is a chat-ops bot and deploy agent for teams that ship
+// production fixes in scheduled backport windows. Run it with no arguments
+// to talk to it in the terminal with the built-in example calendar, or with
+// --config FILE to join real networks.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jouncebot/jouncebot/app"
+	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+//go:embed config.example.yaml
+var exampleConfig []byte
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitConfig = 2 // bad configuration or usage
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check-config" {
+		return checkConfig(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("jouncebot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "configuration `file` (default: the built-in example calendar with the console only)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	noConsole := fs.Bool("no-console", false, "do not read commands from standard input")
+	dataDir := fs.String("data", "jouncebot-data", "data `directory` for the built-in default (ignored with --config)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  jouncebot [flags]\n  jouncebot check-config FILE\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "jouncebot:", err)
+		return exitConfig
+	}
+
+	var cfg *config.Config
+	if *cfgFile == "" {
+		cfg, err = config.Demo(exampleConfig, "config.example.yaml (built in)", *dataDir)
+	} else {
+		cfg, err = config.Load(*cfgFile)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+
+	opts := app.Options{Config: cfg, Log: log, Stdout: stdout}
+	if !*noConsole {
+		opts.Stdin = stdin
+	}
+	a, err := app.New(opts)
+	if err != nil {
+		var inUse *store.InUseError
+		if errors.As(err, &inUse) {
+			fmt.Fprintln(stderr, "jouncebot:", err)
+			return exitConfig
+		}
+		log.Error("cannot start", "err", err)
+		return exitFailed
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		select {
+		case runErr = <-done:
+		case <-time.After(5 * time.Second):
+			log.Error("shutdown took longer than 5s; exiting anyway")
+			runErr = errors.New("shutdown timed out")
+		}
+	}
+	if err := a.Close(); err != nil {
+		log.Error("close", "err", err)
+	}
+	if runErr != nil {
+		log.Error("stopped", "err", runErr)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", level)
+	}
+	o := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// checkConfig validates a file and prints a one-screen summary.
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "Usage: jouncebot check-config FILE")
+		return exitConfig
+	}
+	cfg, err := config.Load(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	fmt.Fprint(stdout, summary(cfg, time.Now()))
+	return exitOK
+}
+
+func summary(cfg *config.Config, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is valid.\n\nBot: %s, data in %s\n", cfg.File, cfg.Bot.Nick, cfg.Bot.DataDir)
+	fmt.Fprintf(&b, "\nNetworks (%d):\n", len(cfg.Networks))
+	for _, n := range cfg.Networks {
+		switch n.Type {
+		case "irc":
+			var chans []string
+			for _, c := range n.Channels {
+				chans = append(chans, c.Name)
+			}
+			auth := "no SASL"
+			if n.SASL != nil {
+				auth = "SASL " + n.SASL.Mechanism
+			}
+			fmt.Fprintf(&b, "  %s: IRC %s as %s (%s, tls=%t): %s\n", n.Name, n.Server, n.Nick, auth, n.TLS, strings.Join(chans, ", "))
+		case "matrix":
+			fmt.Fprintf(&b, "  %s: Matrix %s as %s: %s\n", n.Name, n.Homeserver, n.UserID, strings.Join(n.Rooms, ", "))
+		}
+	}
+	fmt.Fprintf(&b, "\nWindows (%d):\n", len(cfg.Windows))
+	cal := calendar.New(calendar.Expand(cfg.Windows, now, now.Add(14*24*time.Hour)))
+	for _, w := range cfg.Windows {
+		tz := w.TimeZone
+		if tz == "" {
+			tz = "UTC"
+		}
+		next := "never in the next two weeks"
+		for _, o := range cal.Windows() {
+			if o.Name == w.Name {
+				next = "next " + o.Start.Format("Mon 2 Jan 15:04 UTC")
+				break
+			}
+		}
+		limit := ""
+		if w.MaxPatches > 0 {
+			limit = fmt.Sprintf(", max %d patches", w.MaxPatches)
+		}
+		fmt.Fprintf(&b, "  %s [%s]: %q %s, %s%s; %s\n", w.Name, w.Kind, w.Schedule, tz, w.Duration, limit, next)
+	}
+	fmt.Fprintf(&b, "\nPeople (%d):\n", len(cfg.People))
+	people := append([]config.Person(nil), cfg.People...)
+	sort.Slice(people, func(i, j int) bool { return people[i].Name < people[j].Name })
+	for _, p := range people {
+		var ids []string
+		if p.IRCAccount != "" {
+			ids = append(ids, "irc:"+p.IRCAccount)
+		}
+		if p.MatrixID != "" {
+			ids = append(ids, p.MatrixID)
+		}
+		if p.Gerrit != "" {
+			ids = append(ids, "gerrit:"+p.Gerrit)
+		}
+		fmt.Fprintf(&b, "  %s (%s): %s\n", p.Name, strings.Join(p.Roles, ", "), strings.Join(ids, " "))
+	}
+	if len(cfg.Freezes) > 0 {
+		fmt.Fprintf(&b, "\nFreezes (%d):\n", len(cfg.Freezes))
+		for _, f := range cfg.Freezes {
+			fmt.Fprintf(&b, "  %s – %s: %s\n", f.From.UTC().Format(time.RFC3339), f.To.UTC().Format(time.RFC3339), f.Reason)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary run jouncebot itself, for signal tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("JOUNCEBOT_TEST_RUN_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// The README's run command, with piped input: the answer is printed and
+// the bot exits at the end of input.
+func TestPipedConsole(t *testing.T) {
+	data := t.TempDir()
+	var out, errs bytes.Buffer
+	in := strings.NewReader("jouncebot: nowandnext\nhelp now\n\x00\xff\n" + strings.Repeat("z", 10*1024) + "\nversion\n")
+	code := run([]string{"--data", data}, in, &out, &errs)
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("got %d lines:\n%s", len(lines), out.String())
+	}
+	// now, then next, in that order.
+	if !strings.HasPrefix(lines[0], "For the next ") && !strings.HasPrefix(lines[0], "No deployments scheduled for the next ") {
+		t.Errorf("first line is not a now answer: %q", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], "In ") || !strings.Contains(lines[1], " UTC") {
+		t.Errorf("second line is not a next answer: %q", lines[1])
+	}
+	if lines[2] != "jouncebot: now — Says which deployment windows are open now." {
+		t.Errorf("help now answered %q", lines[2])
+	}
+	if !strings.HasPrefix(lines[len(lines)-1], "jouncebot ") {
+		t.Errorf("version not answered last: %q", lines[len(lines)-1])
+	}
+	if strings.Contains(out.String(), "\x00") || strings.Contains(out.String(), "\xff") {
+		t.Errorf("reply echoes control or invalid bytes")
+	}
+	if _, err := os.Stat(filepath.Join(data, "jouncebot.db")); err != nil {
+		t.Errorf("no database in the data directory: %v", err)
+	}
+}
+
+// A bad configuration is one clear error, exit code 2, and nothing written.
+func TestBadConfigExitsTwoAndWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(cfg, []byte("bot:\n  data_dir: data\nwindows:\n  - name: w\n    schedule: \"0 6 * * *\"\n    timezone: Mars/Olympus\n    duration: 1h\n"), 0o644)
+	var out, errs bytes.Buffer
+	code := run([]string{"--config", cfg}, strings.NewReader(""), &out, &errs)
+	if code != exitConfig {
+		t.Errorf("exit code %d, want %d", code, exitConfig)
+	}
+	want := cfg + `:6: windows[0].timezone: unknown time zone "Mars/Olympus"`
+	if !strings.Contains(errs.String(), want) {
+		t.Errorf("stderr %q does not contain %q", errs.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("data directory was created for a bad config")
+	}
+	if code := run([]string{"check-config", cfg}, nil, &out, &errs); code != exitConfig {
+		t.Errorf("check-config exit code %d, want %d", code, exitConfig)
+	}
+}
+
+func TestCheckConfigSummary(t *testing.T) {
+	t.Setenv("JOUNCEBOT_IRC_PASSWORD", "x")
+	t.Setenv("JOUNCEBOT_GERRIT_PASSWORD", "y")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "mx"), []byte("z"), 0o600)
+	data, _ := os.ReadFile("config.example.yaml")
+	data = bytes.ReplaceAll(data, []byte("/etc/jouncebot/matrix-password"), []byte(filepath.Join(dir, "mx")))
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, data, 0o644)
+	var out, errs bytes.Buffer
+	if code := run([]string{"check-config", cfg}, nil, &out, &errs); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	for _, want := range []string{"is valid", "libera: IRC irc.libera.chat:6697", "#wikimedia-operations", "matrix: Matrix https://matrix.example.org",
+		"UTC afternoon backport window [backport]", "America/Los_Angeles", "max 6 patches", "Amir (deployer): irc:amir @amir:example.org gerrit:amir"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "x\n") || strings.Contains(out.String(), "gerrit-secret") {
+		t.Errorf("summary shows a secret")
+	}
+}
+
+// SIGTERM stops a running bot cleanly, closing the database, within 5 s.
+func TestSignalShutdown(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			data := t.TempDir()
+			cmd := exec.Command(os.Args[0], "--data", data)
+			cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+			stdin, _ := cmd.StdinPipe() // kept open: the console waits for input
+			defer stdin.Close()
+			stderr, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() && !strings.Contains(sc.Text(), "jouncebot running") {
+			}
+			cmd.Process.Signal(sig)
+			done := make(chan error, 1)
+			go func() {
+				for sc.Scan() {
+				}
+				done <- cmd.Wait()
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("exit: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("did not stop within 5 s")
+			}
+			if _, err := os.Stat(filepath.Join(data, "jouncebot.db.pid")); !os.IsNotExist(err) {
+				t.Errorf("pid file left behind: the database was not closed")
+			}
+		})
+	}
+}
