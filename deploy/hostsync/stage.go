@@ -110,10 +110,13 @@ func Duration(d time.Duration) string { return sallines.Duration(d) }
 var ErrStageFailed = errors.New("stage failed")
 
 // Sync runs job on every host of the stage not already done and returns
-// the report. The error is ctx's when it was cancelled (the report then
+// the report. The error wraps ctx's when it was cancelled (the report then
 // holds the hosts that finished), or wraps ErrStageFailed when more than
 // MaxFailed hosts failed.
 func (s *Stage) Sync(ctx context.Context, job Job) (*Report, error) {
+	if s.Method == nil {
+		return nil, fmt.Errorf("stage %s has no sync method", s.Name)
+	}
 	start := time.Now()
 	todo := s.pending(job.Done)
 	rep := &Report{Stage: s.Name, Total: len(s.Hosts), Previously: len(s.Hosts) - len(todo), MaxFailed: s.MaxFailed}
