@@ -33,6 +33,16 @@ type Deploy struct {
 	// CoreProject is MediaWiki core (default mediawiki/core); its wmf/
 	// branches, extensions and skins are deployable.
 	CoreProject string `yaml:"core_project"`
+
+	// Sync says where the tree to deploy lives and how it is copied to
+	// hosts; see stages.go.
+	Sync Sync `yaml:"sync"`
+	// HostGroups name lists of hosts that stages refer to.
+	HostGroups []HostGroup `yaml:"host_groups"`
+	// Stages are synced in order (e.g. testservers, canaries, production).
+	Stages []Stage `yaml:"stages"`
+	// Purge configures the CDN purge of changed static files.
+	Purge *Purge `yaml:"purge"`
 }
 
 // Gerrit is a Gerrit server.
@@ -69,12 +79,14 @@ func (d *Deploy) applyDefaults() {
 	if d.CoreProject == "" {
 		d.CoreProject = "mediawiki/core"
 	}
+	d.applySyncDefaults()
 }
 
 func (d *Deploy) validate(v *validator, p string, c *Config) {
 	if d.MergeTimeout < time.Minute || d.MergeTimeout > 24*time.Hour {
 		v.add(p+".merge_timeout", "must be between 1m and 24h, got %s", d.MergeTimeout)
 	}
+	d.validateSync(v, p, c)
 	if d.PollInterval < time.Second || d.PollInterval > 5*time.Minute {
 		v.add(p+".poll_interval", "must be between 1s and 5m, got %s", d.PollInterval)
 	}
@@ -107,5 +119,5 @@ func (d *Deploy) validate(v *validator, p string, c *Config) {
 }
 
 func (d *Deploy) secrets(p string) []namedSecret {
-	return []namedSecret{{p + ".gerrit.password", d.Gerrit.Password}}
+	return []namedSecret{{p + ".gerrit.password", d.Gerrit.Password}, {p + ".sync.rsync_password", d.Sync.RsyncPassword}}
 }

@@ -1,0 +1,191 @@
+package hostsync
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The benchmark tree is MediaWiki-sized: 21,000 files and about 215 MB in
+// a few hundred directories. It is made once under
+// $TMPDIR/jouncebot-bench and reused; the 50 targets are hard-linked
+// copies (cp -al), so they cost directories, not 10 GB. Only -bench builds
+// it.
+const (
+	benchFiles   = 21000
+	benchTargets = 50
+)
+
+func benchDir(b *testing.B) (tree string, targets []string) {
+	b.Helper()
+	needRsync(b)
+	root := filepath.Join(os.TempDir(), "jouncebot-bench")
+	tree = filepath.Join(root, "tree")
+	if _, err := os.Stat(filepath.Join(root, "tree.done")); err != nil {
+		b.Logf("making a %d-file tree in %s (once)", benchFiles, tree)
+		os.RemoveAll(root)
+		makeBenchTree(b, tree)
+		writeFile(b, filepath.Join(root, "tree.done"), "")
+	}
+	for i := range benchTargets {
+		t := filepath.Join(root, "targets", fmt.Sprintf("mw%02d", i+1))
+		targets = append(targets, t)
+		if _, err := os.Stat(t + ".done"); err == nil {
+			continue
+		}
+		os.RemoveAll(t)
+		if err := os.MkdirAll(filepath.Dir(t), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-al", tree, t).CombinedOutput(); err != nil {
+			b.Fatalf("cp -al: %v: %s", err, out)
+		}
+		writeFile(b, t+".done", "")
+	}
+	return tree, targets
+}
+
+// makeBenchTree writes a tree shaped like MediaWiki: many small PHP files,
+// some large ones (i18n JSON, minified JS, images).
+func makeBenchTree(b *testing.B, dir string) {
+	r := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 2<<20)
+	for i := range buf {
+		buf[i] = byte(' ' + r.IntN(95))
+	}
+	total := 0
+	for i := range benchFiles {
+		size := 2000 + r.IntN(10000)
+		if i%50 == 0 {
+			size = 100_000 + r.IntN(200_000)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("extensions/Ext%03d/includes/sub%d/File%05d.php", i%300, i%7, i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		off := r.IntN(len(buf) - size)
+		if err := os.WriteFile(p, buf[off:off+size], 0o644); err != nil {
+			b.Fatal(err)
+		}
+		total += size
+	}
+	writeFile(b, filepath.Join(dir, ".git", "HEAD"), "ref: refs/heads/master\n")
+	b.Logf("tree: %d files, %d MB", benchFiles, total>>20)
+}
+
+func writeFile(b *testing.B, p, s string) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// changeOneFile replaces one file with new content (a new inode, as git
+// checkout does, so the hard-linked targets keep the old one).
+func changeOneFile(b *testing.B, tree string, n int) string {
+	rel := "extensions/Ext042/includes/sub0/File05142.php"
+	p := filepath.Join(tree, rel)
+	tmp := p + ".new"
+	writeFile(b, tmp, fmt.Sprintf("<?php // change %d at %s\n", n, time.Now()))
+	if err := os.Rename(tmp, p); err != nil {
+		b.Fatal(err)
+	}
+	return rel
+}
+
+// BenchmarkSyncOneChange syncs a MediaWiki-sized tree with one changed
+// file to 50 targets that hold the previous tree, four ways, and reports
+// each as a metric in seconds:
+//
+//   - jouncebot-tree-s: Stage.Sync of the whole tree (each rsync walks all
+//     21,000 files on both sides);
+//   - jouncebot-file-s: Stage.Sync of the changed path only (the sync-file
+//     case, what the engine does for a small change);
+//   - xargs-tree-s: the same rsync commands run by xargs -P at the same
+//     concurrency;
+//   - sequential-tree-s: the same rsync commands one target after another.
+//
+// The machine is shared, so each iteration runs all four in a rotating
+// order and load changes hit them alike.
+func BenchmarkSyncOneChange(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a 215 MB tree")
+	}
+	tree, targets := benchDir(b)
+	hosts := make([]Host, len(targets))
+	for i, t := range targets {
+		hosts[i] = Host{Name: filepath.Base(t), Dest: t}
+	}
+	args := append([]string{"rsync"}, scapArgs...)
+	for _, conc := range []int{8, 50} {
+		b.Run(fmt.Sprintf("c=%d", conc), func(b *testing.B) {
+			st := &Stage{Name: "bench", Hosts: hosts, Method: &Rsync{}, Concurrency: conc, Timeout: 10 * time.Minute}
+			xargs := fmt.Sprintf("xargs -P %d -I{} %s %s/ {}/", conc, shellJoin(args), tree)
+			variants := []struct {
+				metric string
+				run    func(rel string) error
+			}{
+				{"jouncebot-tree-s", func(string) error {
+					_, err := st.Sync(b.Context(), Job{Source: tree})
+					return err
+				}},
+				{"jouncebot-file-s", func(rel string) error {
+					_, err := st.Sync(b.Context(), Job{Source: tree, Paths: []string{rel}})
+					return err
+				}},
+				{"xargs-tree-s", func(string) error {
+					cmd := exec.Command("/bin/sh", "-c", xargs)
+					cmd.Stdin = strings.NewReader(strings.Join(targets, "\n") + "\n")
+					if out, err := cmd.CombinedOutput(); err != nil {
+						return fmt.Errorf("%v: %s", err, out)
+					}
+					return nil
+				}},
+				{"sequential-tree-s", func(string) error {
+					for _, t := range targets {
+						if out, err := exec.Command(args[0], append(args[1:], tree+"/", t+"/")...).CombinedOutput(); err != nil {
+							return fmt.Errorf("%v: %s", err, out)
+						}
+					}
+					return nil
+				}},
+			}
+			// Warm the inode cache so the first variant does not pay for it.
+			if err := variants[2].run(""); err != nil {
+				b.Fatal(err)
+			}
+			total := make([]time.Duration, len(variants))
+			n := 0
+			for b.Loop() {
+				for k := range variants {
+					i := (k + n) % len(variants)
+					rel := changeOneFile(b, tree, n*len(variants)+k)
+					start := time.Now()
+					if err := variants[i].run(rel); err != nil {
+						b.Fatalf("%s: %v", variants[i].metric, err)
+					}
+					total[i] += time.Since(start)
+				}
+				n++
+			}
+			for i, v := range variants {
+				b.ReportMetric(total[i].Seconds()/float64(n), v.metric)
+			}
+		})
+	}
+}
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,175 @@
+package hostsync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Rsync syncs with rsync as scap pull does: --archive --delete-delay
+// --delay-updates --exclude=**/.git. With paths it syncs only those
+// (--files-from, --relative); a path missing from the source is deleted on
+// the host (--delete-missing-args).
+type Rsync struct {
+	// Path is the rsync binary (default "rsync" from PATH).
+	Path string
+	// Compress adds --compress.
+	Compress bool
+	// Rsh is the remote shell for host:path destinations (rsync -e).
+	Rsh string
+	// Password is sent to rsync daemons (RSYNC_PASSWORD). It never
+	// appears in errors or logs.
+	Password string
+	// Args are extra arguments placed before the source.
+	Args []string
+}
+
+// scapArgs are scap pull's options.
+var scapArgs = []string{"--archive", "--delete-delay", "--delay-updates", "--exclude=**/.git"}
+
+// Sync copies src, or the paths of it, to h.
+func (r *Rsync) Sync(ctx context.Context, h Host, src string, paths []string) error {
+	args := append([]string{}, scapArgs...)
+	if r.Compress {
+		args = append(args, "--compress")
+	}
+	_, err := r.run(ctx, args, h, src, paths)
+	return err
+}
+
+// run runs rsync with args on src and h.Dest and returns its output.
+func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, paths []string) ([]byte, error) {
+	var stdin io.Reader
+	if paths != nil {
+		clean, err := cleanPaths(paths)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--files-from=-", "--from0", "--relative", "--recursive", "--delete-missing-args")
+		stdin = strings.NewReader(strings.Join(clean, "\x00") + "\x00")
+	}
+	if r.Rsh != "" {
+		args = append(args, "--rsh="+r.Rsh)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		// rsync's own I/O timeout, so a stalled host ends cleanly.
+		args = append(args, fmt.Sprintf("--timeout=%d", max(1, int(time.Until(dl).Seconds()))))
+	}
+	args = append(args, r.Args...)
+	args = append(args, dirArg(src), dirArg(h.Dest))
+	bin := r.Path
+	if bin == "" {
+		bin = "rsync"
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = stdin
+	cmd.Env = os.Environ()
+	if r.Password != "" {
+		cmd.Env = append(cmd.Env, "RSYNC_PASSWORD="+r.Password)
+	}
+	var out bytes.Buffer
+	stderr := &tail{max: 4096}
+	cmd.Stdout = &out
+	cmd.Stderr = stderr
+	killGroup(cmd)
+	err := cmd.Run()
+	if err != nil {
+		return out.Bytes(), rsyncError(err, stderr.String())
+	}
+	return out.Bytes(), nil
+}
+
+// dirArg makes rsync copy a directory's contents, not the directory.
+func dirArg(s string) string {
+	if strings.HasSuffix(s, "/") || strings.HasSuffix(s, ":") {
+		return s
+	}
+	return s + "/"
+}
+
+// killGroup runs cmd in its own process group and kills the whole group
+// (rsync's ssh or server child included) when ctx ends or the bot dies.
+func killGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+}
+
+// rsyncExit explains rsync's exit codes (rsync(1), EXIT VALUES).
+var rsyncExit = map[int]string{
+	1:   "syntax or usage error",
+	2:   "protocol incompatibility",
+	3:   "errors selecting input/output files or directories",
+	5:   "error starting the client-server protocol",
+	10:  "could not connect",
+	11:  "file I/O error",
+	12:  "error in the rsync protocol data stream",
+	20:  "interrupted",
+	23:  "some files could not be transferred",
+	24:  "some source files vanished",
+	30:  "timeout in data send/receive",
+	35:  "timeout waiting for the daemon connection",
+	255: "ssh failed",
+}
+
+func rsyncError(err error, stderr string) error {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("cannot run rsync: %w", err)
+	}
+	code := ee.ExitCode()
+	what := rsyncExit[code]
+	if code == -1 {
+		what = "killed"
+	} else if what == "" {
+		what = fmt.Sprintf("exit code %d", code)
+	} else {
+		what = fmt.Sprintf("exit code %d, %s", code, what)
+	}
+	if line := lastLine(stderr); line != "" {
+		return fmt.Errorf("rsync failed (%s): %s", what, line)
+	}
+	return fmt.Errorf("rsync failed (%s)", what)
+}
+
+// lastLine returns the most telling line of rsync's error output: ssh's
+// own complaint if there is one (rsync only adds "connection unexpectedly
+// closed"), else the last line that is not rsync's "rsync error:" footer.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "ssh:") {
+			return l
+		}
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l != "" && !strings.HasPrefix(l, "rsync error:") {
+			return l
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = t.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.buf) }

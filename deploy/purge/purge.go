@@ -1,0 +1,197 @@
+// Package purge tells the CDN to forget the public URLs of static files a
+// deploy changed. A Purger maps directories of the deployed tree to public
+// URLs and sends one HTTP PURGE per URL to each configured cache endpoint
+// (with the public host in the Host header, as Varnish and ATS expect), or
+// to the public URL itself when no endpoint is configured.
+//
+//	p := purge.FromConfig(cfg.Deploy.Purge, nil)
+//	rep := p.Purge(ctx, changedFiles)
+//	if len(rep.URLs) > 0 { say(rep.Summary()) }
+package purge
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jouncebot/jouncebot/config"
+)
+
+// Purger purges the public URLs of changed static files.
+type Purger struct {
+	// Static maps tree directories to public URLs.
+	Static []config.StaticDir
+	// Endpoints are cache servers receiving the PURGEs; empty means the
+	// public URLs themselves.
+	Endpoints []string
+	Timeout   time.Duration // per request; default 10s
+	Client    *http.Client  // default http.DefaultClient
+}
+
+// FromConfig returns the purger the configuration describes, or nil when
+// purging is not configured.
+func FromConfig(c *config.Purge, client *http.Client) *Purger {
+	if c == nil {
+		return nil
+	}
+	return &Purger{Static: c.Static, Endpoints: c.Endpoints, Timeout: c.Timeout, Client: client}
+}
+
+// URLs returns the public URLs of the files (paths relative to the tree)
+// that lie in a static directory, in the order given, each once.
+func (p *Purger) URLs(files []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		f = path.Clean(strings.TrimPrefix(f, "./"))
+		for _, s := range p.Static {
+			dir := strings.TrimSuffix(path.Clean(s.Dir), "/") + "/"
+			rest, ok := strings.CutPrefix(f, dir)
+			if !ok || rest == "" {
+				continue
+			}
+			u := strings.TrimSuffix(s.URL, "/") + "/" + escapePath(rest)
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+			break
+		}
+	}
+	return out
+}
+
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
+// Report says what was purged.
+type Report struct {
+	// URLs are the public URLs purged (or attempted).
+	URLs []string
+	// Endpoints is the number of cache endpoints each URL was sent to.
+	Endpoints int
+	// Failures are the requests that failed, as sentences.
+	Failures []string
+}
+
+// OK reports whether every PURGE was accepted.
+func (r *Report) OK() bool { return len(r.Failures) == 0 }
+
+// Summary is one line for the channel.
+func (r *Report) Summary() string {
+	if len(r.URLs) == 0 {
+		return "No static files changed; nothing to purge from the CDN."
+	}
+	where := "at their public address"
+	if r.Endpoints > 0 {
+		where = fmt.Sprintf("from %d CDN endpoint%s", r.Endpoints, plural(r.Endpoints))
+	}
+	shown := r.URLs
+	more := ""
+	if len(shown) > 5 {
+		more = fmt.Sprintf(" and %d more", len(shown)-5)
+		shown = shown[:5]
+	}
+	s := fmt.Sprintf("Purged %d URL%s %s: %s%s.", len(r.URLs), plural(len(r.URLs)), where, strings.Join(shown, ", "), more)
+	if len(r.Failures) > 0 {
+		s += fmt.Sprintf(" %d purge request%s failed: %s", len(r.Failures), plural(len(r.Failures)), r.Failures[0])
+		if len(r.Failures) > 1 {
+			s += fmt.Sprintf(" (and %d more)", len(r.Failures)-1)
+		}
+		s += "."
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Purge sends a PURGE for every public URL of the changed files to every
+// endpoint, a few at a time, and reports what happened. A failed request
+// does not stop the others.
+func (p *Purger) Purge(ctx context.Context, files []string) *Report {
+	rep := &Report{URLs: p.URLs(files), Endpoints: len(p.Endpoints)}
+	type req struct{ target, public string }
+	var reqs []req
+	for _, u := range rep.URLs {
+		if len(p.Endpoints) == 0 {
+			reqs = append(reqs, req{u, u})
+		}
+		for _, e := range p.Endpoints {
+			reqs = append(reqs, req{e, u})
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, r := range reqs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := p.send(ctx, r.target, r.public); err != nil {
+				mu.Lock()
+				rep.Failures = append(rep.Failures, err.Error())
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return rep
+}
+
+// send purges public through target: the request goes to target's host
+// with public's path and query, and public's host in the Host header.
+func (p *Purger) send(ctx context.Context, target, public string) error {
+	pu, err := url.Parse(public)
+	if err != nil {
+		return fmt.Errorf("%s is not a URL", public)
+	}
+	tu, err := url.Parse(target)
+	if err != nil {
+		return fmt.Errorf("%s is not a URL", target)
+	}
+	u := *pu
+	u.Scheme, u.Host = tu.Scheme, tu.Host
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "PURGE", u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("cannot purge %s: %v", public, err)
+	}
+	req.Host = pu.Host
+	c := p.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("%s did not answer the purge of %s within %s", tu.Host, public, timeout)
+		}
+		return fmt.Errorf("%s did not answer the purge of %s", tu.Host, public)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
+		// 404 means the cache did not hold the object: nothing to purge.
+		return fmt.Errorf("%s answered %s to the purge of %s", tu.Host, resp.Status, public)
+	}
+	return nil
+}
