@@ -257,7 +257,7 @@ func (a *App) setupDeploy(o Options) error {
 		a.bot.Announce(ctx, ev.Text)
 	})
 	if cfg.Deploy.Gerrit.URL == "" {
-		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log)
+		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log, a.deploySAL())
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
 		}
@@ -268,6 +268,11 @@ func (a *App) setupDeploy(o Options) error {
 		}
 	} else {
 		opts, gopts := deploy.FromConfig(cfg, a.log)
+		stages, err := deploy.SyncStages(&cfg.Deploy)
+		if err != nil {
+			return fmt.Errorf("deploy stages: %w", err)
+		}
+		opts.Stages, opts.SAL = stages, a.deploySAL()
 		g, err := gerrit.New(gopts)
 		if err != nil {
 			return fmt.Errorf("gerrit: %w", err)
@@ -276,6 +281,37 @@ func (a *App) setupDeploy(o Options) error {
 	}
 	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now})...)
 	return nil
+}
+
+// deploySAL writes the deploy engine's SAL lines to the project named
+// "production", or else the first configured project; nil when there is
+// none.
+func (a *App) deploySAL() deploy.Logger {
+	ps := a.cfg.SAL.Projects
+	if len(ps) == 0 {
+		return nil
+	}
+	project := ps[0].Name
+	for _, p := range ps {
+		if p.Name == "production" {
+			project = p.Name
+		}
+	}
+	return deploySAL{log: a.sal, project: project}
+}
+
+type deploySAL struct {
+	log     *sal.Log
+	project string
+}
+
+func (s deploySAL) Log(ctx context.Context, who deploy.Person, message string) error {
+	nick := who.IRCNick
+	if nick == "" {
+		nick = who.Name
+	}
+	_, err := s.log.Append(ctx, sal.Entry{Nick: nick, Project: s.project, Message: message})
+	return err
 }
 
 // handle routes a chat line: !log lines to the SAL (and the phrases they

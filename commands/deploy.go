@@ -2,7 +2,9 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -59,7 +61,44 @@ func DeployCommands(o DeployOptions) []Command {
 				return nil, nil
 			},
 		},
-		{Name: "continue", Usage: "continue [id]", Help: "Approves a new patchset that appeared while waiting for the merge, and goes on.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Continue)},
+		{
+			Name: "continue", Usage: "continue [id] | continue <reason>", Help: "Approves a new patchset that appeared while waiting for the merge, or goes on despite failed checks (give the reason).",
+			Perm: Deployer, MaxArgs: -1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				who := deploy.PersonFrom(c.Person)
+				err := o.Engine.Decide(ctx, "", who, "continue", c.Rest)
+				if errors.Is(err, deploy.ErrNoDecision) {
+					if len(c.Args) > 1 {
+						return nil, Errorf("Usage: continue [id] (after a new patchset) or continue <reason> (after failed checks).")
+					}
+					err = o.Engine.Continue(ctx, id(c), who)
+				}
+				if err != nil {
+					return fail(err)
+				}
+				return nil, nil
+			},
+		},
+		{
+			Name: "tested", Usage: "tested ok|fail", Help: "Confirms that the deploy works on the test servers (ok) or not (fail: roll back); for the patch owners and the deployer.",
+			Perm: Identified, MinArgs: 1, MaxArgs: -1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				var ok bool
+				switch strings.ToLower(c.Args[0]) {
+				case "ok", "okay", "good", "works":
+					ok = true
+				case "fail", "failed", "bad", "broken":
+				default:
+					return nil, Errorf("Say `tested ok` if it works or `tested fail` to roll back.")
+				}
+				if err := o.Engine.Tested(ctx, "", deploy.PersonFrom(c.Person), ok); err != nil {
+					return fail(err)
+				}
+				return nil, nil
+			},
+		},
+		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
+		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing).", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
 		{Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Abort)},
 		{Name: "approve", Usage: "approve <id>", Help: "Approves another deployer's forced deploy (outside a window or in a freeze).", Perm: Deployer, MinArgs: 1, MaxArgs: 1, Run: act(o.Engine.Approve)},
 		{
@@ -92,6 +131,19 @@ func DeployCommands(o DeployOptions) []Command {
 				return bot.T(s), nil
 			},
 		},
+	}
+}
+
+func decide(o DeployOptions, action string) func(context.Context, *Call) (bot.Text, error) {
+	return func(ctx context.Context, c *Call) (bot.Text, error) {
+		err := o.Engine.Decide(ctx, "", deploy.PersonFrom(c.Person), action, c.Rest)
+		if errors.Is(err, deploy.ErrNoDecision) {
+			return nil, Errorf("The deploy is not waiting for %s; it can be used after failed checks (and rollback also while waiting for a test).", Quote(action))
+		}
+		if err != nil {
+			return nil, Errorf("%s", err.Error())
+		}
+		return nil, nil
 	}
 }
 

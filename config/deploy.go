@@ -43,6 +43,25 @@ type Deploy struct {
 	Stages []Stage `yaml:"stages"`
 	// Purge configures the CDN purge of changed static files.
 	Purge *Purge `yaml:"purge"`
+	// Testing configures the wait for the patch owners' "tested ok"
+	// after a stage with wait_for_test.
+	Testing Testing `yaml:"testing"`
+	// DecisionTimeout is how long the deployer has to answer retry,
+	// rollback or continue after a failed check; then the deploy rolls
+	// back (default 10m).
+	DecisionTimeout time.Duration `yaml:"decision_timeout"`
+}
+
+// Testing configures the testing gate.
+type Testing struct {
+	// Reminder is when the people who have not answered are reminded
+	// (default 10m after the question).
+	Reminder time.Duration `yaml:"reminder"`
+	// Timeout is when the deployer is asked to decide (default 30m).
+	Timeout time.Duration `yaml:"timeout"`
+	// OneOwnerEnough makes one owner's "tested ok" enough when a deploy
+	// has changes by several owners (default: wait for all).
+	OneOwnerEnough bool `yaml:"one_owner_enough"`
 }
 
 // Gerrit is a Gerrit server.
@@ -79,6 +98,15 @@ func (d *Deploy) applyDefaults() {
 	if d.CoreProject == "" {
 		d.CoreProject = "mediawiki/core"
 	}
+	if d.Testing.Reminder == 0 {
+		d.Testing.Reminder = 10 * time.Minute
+	}
+	if d.Testing.Timeout == 0 {
+		d.Testing.Timeout = 30 * time.Minute
+	}
+	if d.DecisionTimeout == 0 {
+		d.DecisionTimeout = 10 * time.Minute
+	}
 	d.applySyncDefaults()
 }
 
@@ -87,6 +115,12 @@ func (d *Deploy) validate(v *validator, p string, c *Config) {
 		v.add(p+".merge_timeout", "must be between 1m and 24h, got %s", d.MergeTimeout)
 	}
 	d.validateSync(v, p, c)
+	if d.Testing.Reminder < time.Minute || d.Testing.Timeout < d.Testing.Reminder {
+		v.add(p+".testing", "reminder must be at least 1m and timeout at least the reminder, got reminder %s and timeout %s", d.Testing.Reminder, d.Testing.Timeout)
+	}
+	if d.DecisionTimeout < time.Minute || d.DecisionTimeout > 24*time.Hour {
+		v.add(p+".decision_timeout", "must be between 1m and 24h, got %s", d.DecisionTimeout)
+	}
 	if d.PollInterval < time.Second || d.PollInterval > 5*time.Minute {
 		v.add(p+".poll_interval", "must be between 1s and 5m, got %s", d.PollInterval)
 	}

@@ -31,11 +31,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -58,6 +61,15 @@ type Engine interface {
 	Plan(ctx context.Context, changes []string) (bot.Text, error)
 	// Summary is the SAL/wikitext summary of the changes.
 	Summary(ctx context.Context, changes []string) (string, error)
+	// Tested records a patch owner's or the deployer's "tested ok" (ok)
+	// or "tested fail" for the deploy's pending testing gate.
+	Tested(ctx context.Context, id ID, who Person, ok bool) error
+	// Decide records the deployer's answer to failed checks: "retry",
+	// "rollback" or "continue" with a reason. It returns ErrNoDecision
+	// when the deploy waits for no such answer.
+	Decide(ctx context.Context, id ID, who Person, action, reason string) error
+	// Revert reverts a deployed change; see RevertRequest.
+	Revert(ctx context.Context, r RevertRequest) (ID, error)
 }
 
 // ID identifies a deploy; people type it ("approve 7").
@@ -176,6 +188,23 @@ type Options struct {
 	Stages []Stage
 	// Owner maps a Gerrit username to a person to mention, if known.
 	Owner func(gerritUser string) (bot.Person, bool)
+	// SyncSource is the tree the sync stages copy (default StagingDir).
+	SyncSource string
+	// Releases keeps the tree from before each deploy, to roll back to;
+	// nil means no rollback is possible.
+	Releases *hostsync.Releases
+	// FileSyncLimit is the largest number of changed paths logged one by
+	// one in the SAL (default 100).
+	FileSyncLimit int
+	// Gate configures the wait for "tested ok".
+	Gate TestGate
+	// DecisionTimeout is how long the deployer has to answer failed
+	// checks before the deploy rolls back (default 10m).
+	DecisionTimeout time.Duration
+	// SAL receives the Server Admin Log lines; nil writes none.
+	SAL Logger
+	// Purger purges changed static files from the CDN; nil purges nothing.
+	Purger *purge.Purger
 	// Log is the logger (default discards).
 	Log *slog.Logger
 }
@@ -201,6 +230,15 @@ func (o *Options) defaults() {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Gate.Reminder <= 0 {
+		o.Gate.Reminder = 10 * time.Minute
+	}
+	if o.Gate.Timeout <= 0 {
+		o.Gate.Timeout = 30 * time.Minute
+	}
+	if o.DecisionTimeout <= 0 {
+		o.DecisionTimeout = 10 * time.Minute
 	}
 }
 
@@ -362,9 +400,18 @@ func stageIndex(stages []Stage, name string) int {
 
 // stages are the steps of deploy d in order.
 func (a *Agent) stages(d *Deploy) []Stage {
-	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
-	if !d.PrepareOnly {
-		s = append(s, a.o.Stages...)
+	if d.PrepareOnly {
+		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
+	}
+	syncs := slices.ContainsFunc(a.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
+	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}}
+	if syncs && a.o.Releases != nil {
+		s = append(s, snapshotStage{})
+	}
+	s = append(s, updateStage{}, verifyStage{})
+	s = append(s, a.o.Stages...)
+	if syncs {
+		s = append(s, syncDoneStage{})
 	}
 	return s
 }

@@ -49,8 +49,10 @@ type Deploy struct {
 	History     []Entry
 	Created     time.Time
 	Finished    time.Time
-	// Extra holds the state of later stages (sync), by stage name.
+	// Extra holds the state of later stages, by stage name.
 	Extra map[string]json.RawMessage `json:",omitempty"`
+	// Sync is the state of the sync stages, once they started.
+	Sync *SyncRecord `json:",omitempty"`
 }
 
 // Kind is what a change deploys as.

@@ -1,8 +1,11 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -10,6 +13,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -19,13 +23,18 @@ import (
 type Sandbox struct {
 	*gerrittest.Sandbox
 	Agent *Agent
+	// Servers holds one directory per sandbox server.
+	Servers string
 }
 
 // NewSandbox builds a fresh sandbox in dir (removing what was there) and an
 // agent deploying to it. cfg supplies the people (the sandbox's changes are
-// owned by Gerrit users alice and bob) and may be nil. Run the agent with
-// Agent.Run and Close the sandbox when done.
-func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *slog.Logger) (*Sandbox, error) {
+// owned by Gerrit users alice and bob) and may be nil; sal receives the
+// SAL lines and may be nil. Directories under dir/servers stand in for the
+// servers of three stages: testservers (1 host, waits for "tested ok"),
+// canaries (2) and production (5); each starts as a copy of staging. Run
+// the agent with Agent.Run and Close the sandbox when done.
+func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *slog.Logger, sal Logger) (*Sandbox, error) {
 	sb, err := gerrittest.NewSandbox(dir)
 	if err != nil {
 		return nil, err
@@ -47,12 +56,55 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 		sb.Close()
 		return nil, err
 	}
+	stages, err := sandboxStages(context.Background(), dir, sb.Staging, log)
+	if err != nil {
+		sb.Close()
+		return nil, err
+	}
+	o.Stages, o.SAL, o.SyncSource = stages, sal, ""
+	o.Releases = &hostsync.Releases{Dir: filepath.Join(dir, "releases"), Keep: 3}
+	o.Gate = TestGate{Reminder: 5 * time.Minute, Timeout: 15 * time.Minute}
+	o.DecisionTimeout = 5 * time.Minute
+	o.Purger = nil
 	a := NewAgent(db, g, &git.Runner{Log: log}, n, o)
-	return &Sandbox{Sandbox: sb, Agent: a}, nil
+	return &Sandbox{Sandbox: sb, Agent: a, Servers: filepath.Join(dir, "servers")}, nil
+}
+
+// SandboxStages are the sandbox's stages and their host counts.
+var SandboxStages = []struct {
+	Name  string
+	Hosts []string
+}{
+	{"testservers", []string{"mwdebug1001"}},
+	{"canaries", []string{"mw1001", "mw1002"}},
+	{"production", []string{"mw1003", "mw1004", "mw1005", "mw1006", "mw1007"}},
+}
+
+// sandboxStages makes the sandbox's server directories, copies staging to
+// them and returns the sync stages.
+func sandboxStages(ctx context.Context, dir, staging string, log *slog.Logger) ([]Stage, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "servers"), 0o755); err != nil {
+		return nil, err
+	}
+	var out []Stage
+	for _, st := range SandboxStages {
+		var hosts []hostsync.Host
+		for _, h := range st.Hosts {
+			hosts = append(hosts, hostsync.Host{Name: h, Dest: filepath.Join(dir, "servers", h)})
+		}
+		hs := hostsync.Stage{Name: st.Name, Hosts: hosts, Method: &hostsync.Rsync{}, Concurrency: 4,
+			Timeout: time.Minute, FileLimit: 100, ProgressEvery: time.Second}
+		if _, err := hs.Sync(ctx, hostsync.Job{Source: staging}); err != nil {
+			return nil, fmt.Errorf("sandbox: copy staging to the %s: %w", st.Name, err)
+		}
+		out = append(out, &SyncStage{StageName: st.Name, WaitForTest: st.Name == "testservers",
+			Hosts: func() (*hostsync.Stage, error) { c := hs; return &c, nil }})
+	}
+	return out, nil
 }
 
 // Welcome tells a newcomer what to try.
 func (s *Sandbox) Welcome() bot.Text {
-	return bot.T(fmt.Sprintf("Deploy sandbox: a fake Gerrit at %s with these open changes (staging checkout in %s):\n%s\nTry `jouncebot: plan %d`, then `jouncebot: deploy %d` (outside a window: `jouncebot: deploy --force %d trying the sandbox`); the gate merges 2 seconds after the +2.",
-		s.URL, s.Staging, s.Describe(), s.Changes["config"], s.Changes["config"], s.Changes["config"]))
+	return bot.T(fmt.Sprintf("Deploy sandbox: a fake Gerrit at %s with these open changes (staging checkout in %s):\n%s\nTry `jouncebot: plan %d`, then `jouncebot: deploy %d` (outside a window: `jouncebot: deploy --force %d trying the sandbox`); the gate merges 2 seconds after the +2. The deploy then syncs to directories standing in for servers (%s): testservers, where you say `jouncebot: tested ok`, then canaries and production.",
+		s.URL, s.Staging, s.Describe(), s.Changes["config"], s.Changes["config"], s.Changes["config"], s.Servers))
 }

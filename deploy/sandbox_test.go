@@ -33,13 +33,17 @@ func TestSandboxSession(t *testing.T) {
 	var lines []string
 	add := func(s string) { lines = append(lines, s) }
 	end := make(chan struct{})
+	gate := make(chan struct{}, 1)
 	n := deploy.NotifierFunc(func(_ context.Context, ev deploy.Event) {
 		add("<jouncebot> " + ev.Text.String())
-		if ev.Kind == deploy.EventPrepared || ev.Kind == deploy.EventFailed {
+		switch ev.Kind {
+		case deploy.EventNeeds:
+			gate <- struct{}{}
+		case deploy.EventDone, deploy.EventPrepared, deploy.EventFailed:
 			close(end)
 		}
 	})
-	sb, err := deploy.NewSandbox(filepath.Join(dir, "sandbox"), db, n, nil, nil)
+	sb, err := deploy.NewSandbox(filepath.Join(dir, "sandbox"), db, n, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +73,29 @@ func TestSandboxSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
+	case <-gate:
+	case <-end:
+		t.Fatal("the deploy ended without asking for a test")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the deploy did not ask for a test")
+	}
+	add("<alice> jouncebot: tested ok")
+	if err := sb.Agent.Tested(ctx, "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
 	case <-end:
 	case <-time.After(15 * time.Second):
 		t.Fatal("the deploy did not finish")
+	}
+	// Every server holds the change.
+	for _, st := range deploy.SandboxStages {
+		for _, h := range st.Hosts {
+			b, err := os.ReadFile(filepath.Join(sb.Servers, h, "wmf-config/InitialiseSettings.php"))
+			if err != nil || !strings.Contains(string(b), "$wgExampleLimit = 20;") {
+				t.Errorf("%s does not hold the change: %v\n%s", h, err, b)
+			}
+		}
 	}
 	add("<alice> jouncebot: status")
 	st, _ := sb.Agent.Status(ctx)
@@ -80,6 +104,8 @@ func TestSandboxSession(t *testing.T) {
 	got := strings.Join(lines, "\n") + "\n"
 	got = strings.ReplaceAll(got, sb.URL, "http://127.0.0.1:PORT/")
 	got = strings.ReplaceAll(got, sb.Staging, "/tmp/sandbox/staging")
+	got = strings.ReplaceAll(got, sb.Servers, "/tmp/sandbox/servers")
+	got = regexp.MustCompile(`\b\d\dm \d\ds\b`).ReplaceAllString(got, "00m 00s")
 	got = regexp.MustCompile(`\b[0-9a-f]{10}\b`).ReplaceAllString(got, "<sha>")
 	got = regexp.MustCompile(`\bI[0-9a-f]{40}\b`).ReplaceAllString(got, "I<change-id>")
 	golden := filepath.Join("testdata", "sandbox_session.golden")

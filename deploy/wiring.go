@@ -7,11 +7,14 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/purge"
 )
 
 // FromConfig returns the engine's options and the Gerrit client's options
 // for a loaded configuration. Owners of changes are mentioned by the
-// people list's gerrit usernames.
+// people list's gerrit usernames. The sync stages are built separately
+// (SyncStages), as that may fail.
 func FromConfig(cfg *config.Config, log *slog.Logger) (Options, gerrit.Options) {
 	d := cfg.Deploy
 	o := Options{
@@ -30,7 +33,15 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (Options, gerrit.Options) 
 			}
 			return bot.Person{Name: p.Name, IRCNick: p.Nick(), MatrixID: p.MatrixID}, true
 		},
-		Log: log,
+		Log:             log,
+		SyncSource:      d.Sync.Source,
+		FileSyncLimit:   d.Sync.FileSyncLimit,
+		Gate:            TestGate{Reminder: d.Testing.Reminder, Timeout: d.Testing.Timeout, OneOwnerEnough: d.Testing.OneOwnerEnough},
+		DecisionTimeout: d.DecisionTimeout,
+		Purger:          purge.FromConfig(d.Purge, nil),
+	}
+	if len(d.Stages) > 0 {
+		o.Releases = &hostsync.Releases{Dir: d.Sync.ReleasesDir, Keep: d.Sync.KeepReleases}
 	}
 	g := gerrit.Options{URL: d.Gerrit.URL, Username: d.Gerrit.Username, Password: d.Gerrit.Password.Value(),
 		Timeout: d.Gerrit.Timeout, Log: log}

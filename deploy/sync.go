@@ -1,0 +1,982 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/sallines"
+)
+
+// Logger writes Server Admin Log lines in the deployer's name. The SAL
+// package implements it; lines are formatted with package sallines.
+type Logger interface {
+	Log(ctx context.Context, deployer Person, message string) error
+}
+
+// TestGate configures the wait for "tested ok" after a stage with
+// WaitForTest.
+type TestGate struct {
+	// Reminder is when those who have not answered are reminded (default
+	// 10m after the question).
+	Reminder time.Duration
+	// Timeout is when the deployer is asked to decide (default 30m).
+	Timeout time.Duration
+	// OneOwnerEnough makes one owner's confirmation enough.
+	OneOwnerEnough bool
+}
+
+// SyncStage is a Stage that syncs the staging tree to a set of hosts,
+// runs its checks and, with WaitForTest, waits for the patch owners'
+// "tested ok". Build it with SyncStages.
+type SyncStage struct {
+	StageName string
+	// Hosts builds the host set when the stage starts (host group files
+	// are read then).
+	Hosts func() (*hostsync.Stage, error)
+	// Checks run after the sync.
+	Checks      []check.Check
+	WaitForTest bool
+}
+
+// Name implements Stage.
+func (s *SyncStage) Name() string { return s.StageName }
+
+// SyncStages builds the sync stages a deploy configuration describes.
+func SyncStages(d *config.Deploy) ([]Stage, error) {
+	var out []Stage
+	for i := range d.Stages {
+		st := &d.Stages[i]
+		if _, err := hostsync.FromConfig(d, st); err != nil {
+			return nil, err
+		}
+		cs, err := check.FromConfig(st.Checks, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &SyncStage{StageName: st.Name, Checks: cs, WaitForTest: st.WaitForTest,
+			Hosts: func() (*hostsync.Stage, error) { return hostsync.FromConfig(d, st) }})
+	}
+	return out, nil
+}
+
+// SyncRecord is the state of a deploy's sync stages.
+type SyncRecord struct {
+	// Release is the saved tree from before the deploy, to roll back to
+	// ("" when none was kept).
+	Release string
+	// Files are the paths the deploy changed, relative to the tree; nil
+	// means the whole tree.
+	Files    []string
+	Started  time.Time
+	SALStart time.Time `json:",omitzero"`
+	Stages   map[string]*StageRecord
+	Rollback *RollbackRecord `json:",omitempty"`
+	Purge    Op
+	SALEnd   time.Time `json:",omitzero"`
+}
+
+// StageRecord is the state of one sync stage.
+type StageRecord struct {
+	Started time.Time
+	// Hosts are the per-host results, written as each host finishes.
+	Hosts   map[string]HostResult
+	Synced  time.Time `json:",omitzero"`
+	Summary string
+	Checks  *CheckRecord `json:",omitempty"`
+	Gate    *GateRecord  `json:",omitempty"`
+}
+
+// HostResult is one host's sync.
+type HostResult struct {
+	Dest     string
+	Time     time.Time
+	Duration time.Duration
+	Err      string `json:",omitempty"`
+}
+
+// CheckRecord is the state of a stage's checks.
+type CheckRecord struct {
+	Passed   time.Time `json:",omitzero"`
+	Failed   []string  `json:",omitempty"`
+	Asked    time.Time `json:",omitzero"`
+	Decision string    `json:",omitempty"` // retry, rollback, continue
+	By       string    `json:",omitempty"`
+	Reason   string    `json:",omitempty"`
+}
+
+// GateRecord is the state of a stage's testing gate.
+type GateRecord struct {
+	Asked    time.Time
+	Reminded time.Time `json:",omitzero"`
+	TimedOut time.Time `json:",omitzero"`
+	Answers  []Confirmation
+	Passed   time.Time `json:",omitzero"`
+}
+
+// Confirmation is one "tested ok" or "tested fail": who, when, and for
+// which patchsets.
+type Confirmation struct {
+	Who       string
+	Gerrit    string `json:",omitempty"`
+	Deployer  bool   `json:",omitempty"`
+	OK        bool
+	Time      time.Time
+	PatchSets map[int]int // change → patchset
+}
+
+// RollbackRecord is the state of a rollback.
+type RollbackRecord struct {
+	Reason   string
+	Started  time.Time
+	Hosts    map[string]map[string]HostResult // stage → host → result
+	Verified map[string]map[string]HostResult `json:",omitempty"`
+	Done     time.Time                        `json:",omitzero"`
+}
+
+func (r *SyncRecord) stage(name string) *StageRecord {
+	if r.Stages == nil {
+		r.Stages = map[string]*StageRecord{}
+	}
+	if r.Stages[name] == nil {
+		r.Stages[name] = &StageRecord{Hosts: map[string]HostResult{}}
+	}
+	return r.Stages[name]
+}
+
+// snapshotStage keeps the tree as it is before the update, to roll back
+// to. It runs before the update stage when there are sync stages.
+type snapshotStage struct{}
+
+func (snapshotStage) Name() string { return "snapshot" }
+
+func (snapshotStage) Exec(ctx context.Context, j *Job) error {
+	a := j.a
+	release, err := a.o.Releases.Save(ctx, a.syncSource(), "before-deploy-"+string(j.id))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		a.log.Error("save release", "err", err)
+		return Failf("Could not keep a copy of the current tree to roll back to (%s); nothing was synced.", firstLine(err.Error()))
+	}
+	return j.Save(func(d *Deploy) {
+		if d.Sync == nil {
+			d.Sync = &SyncRecord{}
+		}
+		d.Sync.Release = release
+	})
+}
+
+func (a *Agent) syncSource() string {
+	if a.o.SyncSource != "" {
+		return a.o.SyncSource
+	}
+	return a.o.StagingDir
+}
+
+// changedFiles lists the paths the deploy changed in the staging tree;
+// a changed submodule is listed as its directory.
+func changedFiles(ctx context.Context, j *Job, d *Deploy) ([]string, error) {
+	var files []string
+	for _, r := range d.Repos {
+		if r.Before == "" || r.After == "" {
+			return nil, nil
+		}
+		out, err := j.Git().Run(ctx, path.Join(j.StagingDir(), r.Dir), "diff", "--name-only", "--no-renames", r.Before, r.After)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range strings.Split(out, "\n") {
+			if f = strings.TrimSpace(f); f != "" {
+				files = append(files, path.Join(r.Dir, f))
+			}
+		}
+	}
+	return files, nil
+}
+
+func (a *Agent) salLog(ctx context.Context, d *Deploy, msg string) {
+	if a.o.SAL == nil {
+		return
+	}
+	if err := a.o.SAL.Log(context.WithoutCancel(ctx), d.By, msg); err != nil {
+		a.log.Warn("SAL line not written", "deploy", d.ID, "err", err)
+	}
+}
+
+func salChanges(cs []Change) string {
+	out := make([]sallines.Change, len(cs))
+	for i, c := range cs {
+		out[i] = sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}
+	}
+	return sallines.Backport(out)
+}
+
+// Exec implements Stage: sync, then checks, then the testing gate. Each
+// phase records its outcome, so a restart goes on where it stopped.
+func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
+	if err := s.begin(ctx, j); err != nil {
+		return err
+	}
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	if rb := d.Sync.Rollback; rb != nil && rb.Done.IsZero() {
+		return rollback(ctx, j, rb.Reason)
+	}
+	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() {
+		if err := s.sync(ctx, j); err != nil {
+			return err
+		}
+	}
+	if err := s.checks(ctx, j); err != nil {
+		return err
+	}
+	if s.WaitForTest {
+		return s.gate(ctx, j)
+	}
+	return nil
+}
+
+// begin records the start of the first sync stage: the changed files and
+// the SAL line.
+func (s *SyncStage) begin(ctx context.Context, j *Job) error {
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	if d.Sync != nil && !d.Sync.Started.IsZero() {
+		return nil
+	}
+	files, err := changedFiles(ctx, j, d)
+	if err != nil {
+		return err
+	}
+	if err := j.Checkpoint(func(d *Deploy) {
+		if d.Sync == nil {
+			d.Sync = &SyncRecord{}
+		}
+		d.Sync.Files, d.Sync.Started, d.Sync.SALStart = files, time.Now().UTC(), time.Now().UTC()
+	}); err != nil {
+		return err
+	}
+	j.a.salLog(ctx, d, sallines.StartedSync(salChanges(d.Changes)))
+	return nil
+}
+
+func (s *SyncStage) sync(ctx context.Context, j *Job) error {
+	hs, err := s.Hosts()
+	if err != nil {
+		return Failf("Cannot sync %s: %s.", s.StageName, err)
+	}
+	hs.Log = j.a.log
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	rec := d.Sync.Stages[s.StageName]
+	done := map[string]bool{}
+	if rec != nil {
+		for h, r := range rec.Hosts {
+			if r.Err == "" {
+				done[h] = true
+			}
+		}
+	}
+	if rec == nil || rec.Started.IsZero() {
+		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
+			return err
+		}
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", changeList(d.Changes), s.StageName, plural(len(hs.Hosts), "host"))))
+	} else if len(done) > 0 {
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
+	}
+	dests := map[string]string{}
+	for _, h := range hs.Hosts {
+		dests[h.Name] = h.Dest
+	}
+	var saveErr error
+	rep, err := hs.Sync(ctx, hostsync.Job{
+		Source: j.a.syncSource(),
+		Paths:  d.Sync.Files,
+		Done:   done,
+		OnResult: func(r hostsync.Result) {
+			hr := HostResult{Dest: dests[r.Host], Time: time.Now().UTC(), Duration: r.Duration}
+			if r.Err != nil {
+				hr.Err = r.Err.Error()
+			}
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Hosts[r.Host] = hr }); err != nil && saveErr == nil {
+				saveErr = err
+			}
+		},
+		OnProgress: func(p hostsync.Progress) {
+			if p.Done < p.Total {
+				j.Say(ctx, EventProgress, bot.T(p.String()))
+			}
+		},
+	})
+	if saveErr != nil {
+		return saveErr
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if rep == nil {
+		return err
+	}
+	sum := rep.Summary()
+	j.Say(ctx, EventProgress, bot.T(sum))
+	if errors.Is(err, hostsync.ErrStageFailed) {
+		return rollback(ctx, j, fmt.Sprintf("%d hosts of %s failed to sync", len(rep.Failed()), s.StageName))
+	}
+	if err != nil {
+		return err
+	}
+	return j.Save(func(d *Deploy) {
+		r := d.Sync.stage(s.StageName)
+		r.Synced, r.Summary = time.Now().UTC(), sum
+	})
+}
+
+// checks runs the stage's checks; on a failure the deployer decides.
+func (s *SyncStage) checks(ctx context.Context, j *Job) error {
+	if len(s.Checks) == 0 {
+		return nil
+	}
+	for {
+		d, err := j.Deploy()
+		if err != nil {
+			return err
+		}
+		cr := d.Sync.stage(s.StageName).Checks
+		if cr != nil && !cr.Passed.IsZero() {
+			return nil
+		}
+		if cr == nil || len(cr.Failed) == 0 {
+			if err := s.runChecks(ctx, j); err != nil {
+				return err
+			}
+			continue
+		}
+		if cr.Decision == "" {
+			if err := s.awaitDecision(ctx, j, cr); err != nil {
+				return err
+			}
+			continue
+		}
+		switch cr.Decision {
+		case "retry":
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = nil }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Running the checks of %s again.", s.StageName)))
+		case "continue":
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks.Passed = time.Now().UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s decided to go on despite the failed checks of %s: %s", cr.By, s.StageName, cr.Reason)))
+			return nil
+		default:
+			who := cr.By
+			if who == "" {
+				who = "nobody answered in time"
+			}
+			return rollback(ctx, j, fmt.Sprintf("the checks of %s failed (%s; %s)", s.StageName, strings.Join(cr.Failed, " "), who))
+		}
+	}
+}
+
+func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
+	var failed, said []string
+	for _, c := range s.Checks {
+		r := c.Run(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		said = append(said, r.Text)
+		if !r.OK {
+			failed = append(failed, r.Text)
+		}
+	}
+	j.Say(ctx, EventProgress, bot.T(s.StageName+" checks: "+strings.Join(said, " ")))
+	now := time.Now().UTC()
+	if len(failed) == 0 {
+		return j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now} })
+	}
+	if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now} }); err != nil {
+		return err
+	}
+	s.askDecision(ctx, j, now)
+	return nil
+}
+
+func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time) {
+	d, _ := j.Deploy()
+	to := j.a.o.DecisionTimeout
+	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+		": the checks of %s failed. Say `retry` to run them again, `rollback` to put the previous tree back, or `continue <reason>` to go on; without an answer by %s UTC (%s) I roll back.",
+		s.StageName, asked.Add(to).Format("15:04"), fmtDur(to)))))
+}
+
+func (s *SyncStage) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) error {
+	deadline := cr.Asked.Add(j.a.o.DecisionTimeout)
+	decided, err := wait(ctx, j, deadline, func(d *Deploy) bool {
+		c := d.Sync.stage(s.StageName).Checks
+		return c == nil || c.Decision != ""
+	})
+	if err != nil || decided {
+		return err
+	}
+	return j.Save(func(d *Deploy) {
+		if c := d.Sync.stage(s.StageName).Checks; c != nil && c.Decision == "" {
+			c.Decision = "rollback"
+		}
+	})
+}
+
+// wait polls the record until cond holds, the deadline passes (false), or
+// ctx ends; an abort ends it with ErrAborted.
+func wait(ctx context.Context, j *Job, deadline time.Time, cond func(d *Deploy) bool) (bool, error) {
+	for {
+		d, err := j.Deploy()
+		if err != nil {
+			return false, err
+		}
+		if d.AbortBy != "" {
+			return false, ErrAborted
+		}
+		if cond(d) {
+			return true, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		t := time.NewTimer(min(left, time.Minute))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-j.Woken():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// gate asks the deployer and the patch owners to test, and waits for
+// their answers, with a reminder and a timeout that hands the decision to
+// the deployer.
+func (s *SyncStage) gate(ctx context.Context, j *Job) error {
+	a := j.a
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	g := d.Sync.stage(s.StageName).Gate
+	if g != nil && !g.Passed.IsZero() {
+		return nil
+	}
+	if g == nil {
+		now := time.Now().UTC()
+		if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
+			return err
+		}
+		j.Say(ctx, EventNeeds, a.gateQuestion(d, s.StageName, ""))
+	} else {
+		j.Say(ctx, EventNeeds, a.gateQuestion(d, s.StageName, "(asked again after a restart) "))
+	}
+	for {
+		d, err := j.Deploy()
+		if err != nil {
+			return err
+		}
+		g := d.Sync.stage(s.StageName).Gate
+		verdict, failBy := a.gateVerdict(d, g)
+		switch verdict {
+		case gatePassed:
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Tested on %s by %s; going on.", s.StageName, joinAnd(okNames(g)))))
+			return nil
+		case gateFailed:
+			return rollback(ctx, j, fmt.Sprintf("%s said the changes do not work on %s (tested fail)", failBy, s.StageName))
+		}
+		now := time.Now()
+		remind, timeout := g.Asked.Add(a.o.Gate.Reminder), g.Asked.Add(a.o.Gate.Timeout)
+		switch {
+		case g.TimedOut.IsZero() && !now.Before(timeout):
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.TimedOut = now.UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+				": nobody confirmed the test on %s within %s. Decide: `tested ok` to go on, or `tested fail` to roll back.", s.StageName, fmtDur(a.o.Gate.Timeout)))))
+			continue
+		case g.Reminded.IsZero() && !now.Before(remind):
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Reminded = now.UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventNeeds, bot.Join(a.pendingMentions(d, g), bot.T(fmt.Sprintf(
+				": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName))))
+			continue
+		}
+		next := timeout
+		if g.Reminded.IsZero() {
+			next = remind
+		}
+		if !g.TimedOut.IsZero() {
+			next = now.Add(24 * time.Hour)
+		}
+		if _, err := wait(ctx, j, next, func(x *Deploy) bool {
+			return len(x.Sync.stage(s.StageName).Gate.Answers) != len(g.Answers)
+		}); err != nil {
+			return err
+		}
+	}
+}
+
+type gateState int
+
+const (
+	gateWaiting gateState = iota
+	gatePassed
+	gateFailed
+)
+
+// gateVerdict decides the gate from the answers: any "tested fail" fails
+// it; the deployer's "tested ok" passes it; otherwise every owner who can
+// be asked (or one, if configured) must say ok.
+func (a *Agent) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
+	okBy := map[string]bool{}
+	for _, c := range g.Answers {
+		if !c.OK {
+			return gateFailed, c.Who
+		}
+		if c.Deployer {
+			return gatePassed, ""
+		}
+		okBy[c.Gerrit] = true
+	}
+	owners := a.askableOwners(d)
+	if len(owners) == 0 {
+		// Nobody could be mentioned; any owner who answers counts.
+		for _, c := range d.Changes {
+			if !slices.Contains(owners, c.Owner) {
+				owners = append(owners, c.Owner)
+			}
+		}
+	}
+	n := 0
+	for _, o := range owners {
+		if okBy[o] {
+			n++
+		}
+	}
+	if n == len(owners) || (n > 0 && a.o.Gate.OneOwnerEnough) {
+		return gatePassed, ""
+	}
+	return gateWaiting, ""
+}
+
+// askableOwners are the Gerrit usernames of the owners of the changes
+// who have a chat identity, each once, in change order.
+func (a *Agent) askableOwners(d *Deploy) []string {
+	var out []string
+	for _, c := range d.Changes {
+		if _, ok := a.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
+			out = append(out, c.Owner)
+		}
+	}
+	return out
+}
+
+func okNames(g *GateRecord) []string {
+	var out []string
+	for _, c := range g.Answers {
+		if c.OK && !slices.Contains(out, c.Who) {
+			out = append(out, c.Who)
+		}
+	}
+	return out
+}
+
+// gateQuestion mentions the deployer and the owners with what to test.
+func (a *Agent) gateQuestion(d *Deploy, stage, prefix string) bot.Text {
+	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salChanges(d.Changes), stage)))
+	for _, c := range d.Changes {
+		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
+		if p, ok := a.owner(c.Owner); ok {
+			t = t.Append(bot.T(" owner "), bot.M(p))
+		}
+	}
+	return t.Append(bot.T("\nReply \"tested ok\" when it works or \"tested fail\" to roll back."))
+}
+
+func (a *Agent) everyoneToAsk(d *Deploy) bot.Text {
+	t := d.By.Mention()
+	for _, o := range a.askableOwners(d) {
+		if o == d.By.Gerrit {
+			continue
+		}
+		p, _ := a.owner(o)
+		t = t.Append(bot.T(", "), bot.M(p))
+	}
+	return t
+}
+
+func (a *Agent) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
+	said := map[string]bool{}
+	for _, c := range g.Answers {
+		said[c.Gerrit] = true
+	}
+	t := d.By.Mention()
+	for _, o := range a.askableOwners(d) {
+		if said[o] || o == d.By.Gerrit {
+			continue
+		}
+		p, _ := a.owner(o)
+		t = t.Append(bot.T(", "), bot.M(p))
+	}
+	return t
+}
+
+// pendingGate returns the stage whose testing gate is waiting, if any.
+func pendingGate(d *Deploy) (string, *GateRecord) {
+	if d.Sync == nil {
+		return "", nil
+	}
+	for name, r := range d.Sync.Stages {
+		if r.Gate != nil && r.Gate.Passed.IsZero() {
+			return name, r.Gate
+		}
+	}
+	return "", nil
+}
+
+// pendingDecision returns the stage whose failed checks wait for the
+// deployer, if any.
+func pendingDecision(d *Deploy) (string, *CheckRecord) {
+	if d.Sync == nil {
+		return "", nil
+	}
+	for name, r := range d.Sync.Stages {
+		if c := r.Checks; c != nil && len(c.Failed) > 0 && c.Decision == "" {
+			return name, c
+		}
+	}
+	return "", nil
+}
+
+// ErrNoDecision is returned by Decide when the deploy is not waiting for
+// the deployer's decision on failed checks or a test.
+var ErrNoDecision = errors.New("no decision pending")
+
+// Tested records a "tested ok" (ok) or "tested fail" from who for the
+// deploy's pending testing gate. Only the owners of its changes and its
+// deployer, identified by account, may answer.
+func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
+	d, err := a.target(id)
+	if err != nil {
+		return err
+	}
+	stage, g := pendingGate(d)
+	if g == nil || d.State != stateRunning {
+		return sentence(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+	}
+	owner := who.Gerrit != "" && slices.ContainsFunc(d.Changes, func(c Change) bool { return c.Owner == who.Gerrit })
+	deployer := who.Name != "" && who.Name == d.By.Name
+	if !owner && !deployer {
+		var owners []string
+		for _, c := range d.Changes {
+			if !slices.Contains(owners, c.OwnerName) {
+				owners = append(owners, c.OwnerName)
+			}
+		}
+		name := who.Name
+		if name == "" {
+			name = "you"
+		}
+		return sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
+			name, d.ID, joinAnd(owners), d.By.Name))
+	}
+	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}}
+	var which []string
+	for _, ch := range d.Changes {
+		if deployer || ch.Owner == who.Gerrit {
+			c.PatchSets[ch.Number] = ch.PatchSet
+			which = append(which, fmt.Sprintf("%d patchset %d", ch.Number, ch.PatchSet))
+		}
+	}
+	err = a.update(d.ID, func(d *Deploy) error {
+		r := d.Sync.stage(stage)
+		if r.Gate == nil || !r.Gate.Passed.IsZero() {
+			return sentence(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+		}
+		r.Gate.Answers = append(r.Gate.Answers, c)
+		return nil
+	})
+	if err != nil {
+		var s sentence
+		if errors.As(err, &s) {
+			return err
+		}
+		return a.internal("recording the test", err)
+	}
+	verdict := "works"
+	if !ok {
+		verdict = "does not work"
+	}
+	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, joinAnd(which), verdict, stage)))
+	a.wake(d.ID)
+	return nil
+}
+
+// Decide records the deployer's answer to failed checks: "retry",
+// "rollback" or "continue" (with a reason). "rollback" also ends a
+// pending testing gate. It returns ErrNoDecision when nothing waits for
+// one.
+func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
+	d, err := a.target(id)
+	if err != nil {
+		return err
+	}
+	if d.State != stateRunning {
+		return ErrNoDecision
+	}
+	stage, cr := pendingDecision(d)
+	gstage, g := pendingGate(d)
+	switch {
+	case cr == nil && (g == nil || action != "rollback"):
+		return ErrNoDecision
+	case action == "continue" && strings.TrimSpace(reason) == "":
+		return sentence("Say why it is fine to go on despite the failed checks, e.g. `continue the errors are from a bot, not from this change`.")
+	}
+	if err := mayControl(d, who); err != nil {
+		return err
+	}
+	err = a.update(d.ID, func(d *Deploy) error {
+		if cr == nil {
+			r := d.Sync.stage(gstage)
+			r.Gate.Answers = append(r.Gate.Answers, Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: true, Time: time.Now().UTC()})
+			return nil
+		}
+		c := d.Sync.stage(stage).Checks
+		if c == nil || c.Decision != "" {
+			return ErrNoDecision
+		}
+		c.Decision, c.By, c.Reason = action, who.Name, strings.TrimSpace(reason)
+		return nil
+	})
+	if errors.Is(err, ErrNoDecision) {
+		return err
+	}
+	if err != nil {
+		return a.internal("recording the decision", err)
+	}
+	a.wake(d.ID)
+	return nil
+}
+
+// rollback puts every host that received the new tree back to the saved
+// one, verifies it and ends the deploy with a failure saying a revert is
+// needed. It resumes where it stopped after a restart.
+func rollback(ctx context.Context, j *Job, reason string) error {
+	a := j.a
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	if d.Sync.Release == "" {
+		return Failf("Stopped because %s, but there is no saved tree to roll back to; the hosts that were synced hold the new tree. Revert %s before the next deploy.", reason, changeList(d.Changes))
+	}
+	start := time.Now()
+	if d.Sync.Rollback == nil {
+		now := time.Now().UTC()
+		if err := j.Save(func(d *Deploy) {
+			d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now, Hosts: map[string]map[string]HostResult{}, Verified: map[string]map[string]HostResult{}}
+		}); err != nil {
+			return err
+		}
+		n := touchedHosts(d)
+		a.salLog(ctx, d, sallines.StartedRollback(salChanges(d.Changes), n, reason))
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to the tree from before deploy %s, because %s.", plural(n, "host"), d.ID, reason)))
+		d, _ = j.Deploy()
+	} else {
+		start = d.Sync.Rollback.Started
+	}
+	var bad []string
+	total := 0
+	for _, st := range a.o.Stages {
+		ss, ok := st.(*SyncStage)
+		if !ok {
+			continue
+		}
+		rec := d.Sync.Stages[ss.StageName]
+		if rec == nil || len(rec.Hosts) == 0 {
+			continue
+		}
+		failed, n, err := rollbackStage(ctx, j, ss, rec)
+		if err != nil {
+			return err
+		}
+		bad = append(bad, failed...)
+		total += n
+	}
+	if err := j.Save(func(d *Deploy) { d.Sync.Rollback.Done = time.Now().UTC() }); err != nil {
+		return err
+	}
+	d, _ = j.Deploy()
+	if len(bad) > 0 {
+		return Failf("Rolled back because %s, but %s could not be put back or verified: %s. Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
+			reason, plural(len(bad), "host"), strings.Join(bad, "; "), changeList(d.Changes), changeList(d.Changes))
+	}
+	a.salLog(ctx, d, sallines.FinishedRollback(salChanges(d.Changes), total, time.Since(start)))
+	return Failf("Rolled back because %s: %s hold the previous tree again, verified byte for byte. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
+		reason, plural(total, "host"), changeList(d.Changes), changeList(d.Changes))
+}
+
+func touchedHosts(d *Deploy) int {
+	n := 0
+	for _, r := range d.Sync.Stages {
+		n += len(r.Hosts)
+	}
+	return n
+}
+
+// rollbackStage syncs the saved tree to the hosts of one stage that got
+// (or may have got) the new tree, then verifies them. It returns the hosts
+// that failed, as "host: why".
+func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord) ([]string, int, error) {
+	d, err := j.Deploy()
+	if err != nil {
+		return nil, 0, err
+	}
+	hs, err := ss.Hosts()
+	if err != nil {
+		return nil, 0, Failf("Cannot roll back %s: %s.", ss.StageName, err)
+	}
+	hs.Log = j.a.log
+	var hosts []hostsync.Host
+	for name, r := range rec.Hosts {
+		hosts = append(hosts, hostsync.Host{Name: name, Dest: r.Dest})
+	}
+	slices.SortFunc(hosts, func(x, y hostsync.Host) int { return strings.Compare(x.Name, y.Name) })
+	hs.Hosts, hs.MaxFailed = hosts, len(hosts)
+	done := map[string]bool{}
+	for h, r := range d.Sync.Rollback.Hosts[ss.StageName] {
+		if r.Err == "" {
+			done[h] = true
+		}
+	}
+	name := ss.StageName
+	record := func(verify bool) func(hostsync.Result) {
+		return func(r hostsync.Result) {
+			hr := HostResult{Time: time.Now().UTC(), Duration: r.Duration}
+			if r.Err != nil {
+				hr.Err = r.Err.Error()
+			}
+			_ = j.Save(func(d *Deploy) {
+				m := d.Sync.Rollback.Hosts
+				if verify {
+					m = d.Sync.Rollback.Verified
+				}
+				if m[name] == nil {
+					m[name] = map[string]HostResult{}
+				}
+				m[name][r.Host] = hr
+			})
+		}
+	}
+	src := d.Sync.Release
+	rep, err := hs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done, OnResult: record(false)})
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	if rep == nil {
+		return nil, 0, err
+	}
+	var bad []string
+	for _, f := range rep.Failed() {
+		bad = append(bad, f.Host+": "+f.Err.Error())
+	}
+	rs, isRsync := hs.Method.(*hostsync.Rsync)
+	if !isRsync {
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s rolled back with its sync command; only rsync stages can be verified byte for byte.", name)))
+		return bad, len(hosts), nil
+	}
+	vs := *hs
+	vs.Method = &hostsync.Verify{Rsync: *rs}
+	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, OnResult: record(true)})
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	for _, f := range vrep.Failed() {
+		if !slices.ContainsFunc(bad, func(b string) bool { return strings.HasPrefix(b, f.Host+": ") }) {
+			bad = append(bad, f.Host+": "+f.Err.Error())
+		}
+	}
+	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
+	return bad, len(hosts), nil
+}
+
+// syncDoneStage ends the sync stages: CDN purge of changed static files
+// and the closing SAL lines.
+type syncDoneStage struct{}
+
+func (syncDoneStage) Name() string { return "finish-sync" }
+
+func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
+	a := j.a
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	if d.Sync == nil {
+		return nil
+	}
+	if a.o.Purger != nil && d.Sync.Purge.Started.IsZero() {
+		if urls := a.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
+			if err := j.Checkpoint(func(d *Deploy) { d.Sync.Purge.Started = time.Now().UTC() }); err != nil {
+				return err
+			}
+			rep := a.o.Purger.Purge(ctx, d.Sync.Files)
+			if err := j.Save(func(d *Deploy) { d.Sync.Purge.Done = time.Now().UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventProgress, bot.T(rep.Summary()))
+		}
+	}
+	if !d.Sync.SALEnd.IsZero() {
+		return nil
+	}
+	now := time.Now().UTC()
+	if err := j.Save(func(d *Deploy) { d.Sync.SALEnd = now }); err != nil {
+		return err
+	}
+	took := now.Sub(d.Sync.Started)
+	sum := salChanges(d.Changes)
+	if n := len(d.Sync.Files); n > 0 && n <= a.fileLimit() {
+		a.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
+	}
+	a.salLog(ctx, d, sallines.FinishedSync(sum, took))
+	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Finished sync: %s (duration: %s).", sum, sallines.Duration(took))))
+	return nil
+}
+
+func (a *Agent) fileLimit() int {
+	if a.o.FileSyncLimit > 0 {
+		return a.o.FileSyncLimit
+	}
+	return 100
+}
