@@ -45,6 +45,10 @@ type SyncStage struct {
 	// Checks run after the sync.
 	Checks      []check.Check
 	WaitForTest bool
+	// Verify compares a host with a tree after a rollback (default
+	// hostsync.Verify when the stage syncs with rsync; a stage with a
+	// sync command is not verified).
+	Verify hostsync.Method
 }
 
 // Name implements Stage.
@@ -816,7 +820,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		start = d.Sync.Rollback.Started
 	}
 	var bad []string
-	total := 0
+	total, verified := 0, true
 	for _, st := range a.o.Stages {
 		ss, ok := st.(*SyncStage)
 		if !ok {
@@ -827,6 +831,9 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 			continue
 		}
 		failed, n, err := rollbackStage(ctx, j, ss, rec)
+		if errors.Is(err, errUnverified) {
+			verified, err = false, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -841,9 +848,17 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		return Failf("Rolled back because %s, but %s could not be put back or verified: %s. Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
 			reason, plural(len(bad), "host"), strings.Join(bad, "; "), changeList(d.Changes), changeList(d.Changes))
 	}
+	how := "verified byte for byte"
+	if !verified {
+		how = "not verified (a stage syncs with a command)"
+	}
 	a.salLog(ctx, d, sallines.FinishedRollback(salChanges(d.Changes), total, time.Since(start)))
-	return Failf("Rolled back because %s: %s hold the previous tree again, verified byte for byte. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-		reason, plural(total, "host"), changeList(d.Changes), changeList(d.Changes))
+	verb := "hold"
+	if total == 1 {
+		verb = "holds"
+	}
+	return Failf("Rolled back because %s: %s %s the previous tree again, %s. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
+		reason, plural(total, "host"), verb, how, changeList(d.Changes), changeList(d.Changes))
 }
 
 func touchedHosts(d *Deploy) int {
@@ -887,9 +902,16 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 				hr.Err = r.Err.Error()
 			}
 			_ = j.Save(func(d *Deploy) {
-				m := d.Sync.Rollback.Hosts
+				rb := d.Sync.Rollback
+				if rb.Hosts == nil {
+					rb.Hosts = map[string]map[string]HostResult{}
+				}
+				if rb.Verified == nil {
+					rb.Verified = map[string]map[string]HostResult{}
+				}
+				m := rb.Hosts
 				if verify {
-					m = d.Sync.Rollback.Verified
+					m = rb.Verified
 				}
 				if m[name] == nil {
 					m[name] = map[string]HostResult{}
@@ -910,13 +932,16 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 	for _, f := range rep.Failed() {
 		bad = append(bad, f.Host+": "+f.Err.Error())
 	}
-	rs, isRsync := hs.Method.(*hostsync.Rsync)
-	if !isRsync {
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s rolled back with its sync command; only rsync stages can be verified byte for byte.", name)))
-		return bad, len(hosts), nil
+	verifier := ss.Verify
+	if rs, ok := hs.Method.(*hostsync.Rsync); ok && verifier == nil {
+		verifier = &hostsync.Verify{Rsync: *rs}
+	}
+	if verifier == nil {
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back with the sync command; they could not be verified byte for byte.", name, len(hosts)-len(bad), len(hosts))))
+		return bad, len(hosts), errUnverified
 	}
 	vs := *hs
-	vs.Method = &hostsync.Verify{Rsync: *rs}
+	vs.Method = verifier
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, OnResult: record(true)})
 	if ctx.Err() != nil {
 		return nil, 0, ctx.Err()
@@ -929,6 +954,9 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
 	return bad, len(hosts), nil
 }
+
+// errUnverified says a stage was rolled back but could not be verified.
+var errUnverified = errors.New("rolled back without verification")
 
 // syncDoneStage ends the sync stages: CDN purge of changed static files
 // and the closing SAL lines.

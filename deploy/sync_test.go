@@ -1,0 +1,548 @@
+package deploy_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/purge"
+)
+
+// salRec records SAL lines.
+type salRec struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *salRec) Log(_ context.Context, who deploy.Person, msg string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lines = append(s.lines, who.IRCNick+": "+msg)
+	return nil
+}
+
+func (s *salRec) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
+}
+
+// countingSync wraps rsync, counts the hosts each stage finished, and
+// can hold a host until the sync is cancelled (a bot killed mid-sync).
+type countingSync struct {
+	hostsync.Rsync
+	mu   sync.Mutex
+	done map[string]int
+	// hold, if set, is asked before each host; true blocks it until ctx
+	// ends.
+	hold func(host string) bool
+}
+
+func (c *countingSync) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
+	c.mu.Lock()
+	hold := c.hold
+	c.mu.Unlock()
+	if hold != nil && hold(h.Name) {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	err := c.Rsync.Sync(ctx, h, src, paths)
+	if err == nil {
+		c.mu.Lock()
+		c.done[h.Name]++
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func (c *countingSync) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.done {
+		out[k] = v
+	}
+	return out
+}
+
+// syncWorld is three stages of local host directories, each starting as a
+// copy of staging.
+type syncWorld struct {
+	hosts  map[string][]hostsync.Host // stage → hosts
+	method *countingSync
+	sal    *salRec
+	before map[string]string // the tree before the deploy
+}
+
+var worldStages = []struct {
+	name  string
+	hosts int
+}{{"testservers", 1}, {"canaries", 2}, {"production", 5}}
+
+// syncTweak returns an Options tweak adding the three stages; stage
+// adds checks or limits to a stage by name.
+func syncTweak(t *testing.T, w *syncWorld, stage func(name string, s *deploy.SyncStage, h *hostsync.Stage)) func(*deploy.Options) {
+	return func(o *deploy.Options) {
+		root := t.TempDir()
+		w.hosts = map[string][]hostsync.Host{}
+		w.method = &countingSync{done: map[string]int{}}
+		w.sal = &salRec{}
+		o.Stages = nil
+		for _, ws := range worldStages {
+			var hosts []hostsync.Host
+			for i := range ws.hosts {
+				name := fmt.Sprintf("%s%d", ws.name[:4], i+1)
+				hosts = append(hosts, hostsync.Host{Name: name, Dest: filepath.Join(root, name)})
+			}
+			w.hosts[ws.name] = hosts
+			hs := hostsync.Stage{Name: ws.name, Hosts: hosts, Method: w.method, Concurrency: 2, Timeout: 20 * time.Second}
+			s := &deploy.SyncStage{StageName: ws.name, WaitForTest: ws.name == "testservers", Verify: &hostsync.Verify{}}
+			if stage != nil {
+				stage(ws.name, s, &hs)
+			}
+			s.Hosts = func() (*hostsync.Stage, error) { c := hs; return &c, nil }
+			o.Stages = append(o.Stages, s)
+		}
+		o.Releases = &hostsync.Releases{Dir: filepath.Join(root, "releases")}
+		o.SAL = w.sal
+		o.Gate = deploy.TestGate{Reminder: time.Hour, Timeout: 2 * time.Hour}
+	}
+}
+
+// populate copies staging to every host, as hosts are before a deploy.
+func (w *syncWorld) populate(t *testing.T, staging string) {
+	t.Helper()
+	for _, hosts := range w.hosts {
+		st := &hostsync.Stage{Name: "init", Hosts: hosts, Method: &hostsync.Rsync{}}
+		if _, err := st.Sync(t.Context(), hostsync.Job{Source: staging}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.before = readTree(t, staging)
+}
+
+func (w *syncWorld) all() []hostsync.Host {
+	var out []hostsync.Host
+	for _, ws := range worldStages {
+		out = append(out, w.hosts[ws.name]...)
+	}
+	return out
+}
+
+func newSyncEnv(t *testing.T, stage func(string, *deploy.SyncStage, *hostsync.Stage), tweak ...func(*deploy.Options)) (*env, *syncWorld) {
+	t.Helper()
+	if _, err := exec.LookPath("rsync"); err != nil {
+		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
+			t.Fatal("rsync is not installed; run scripts/install/rsync.sh")
+		}
+		t.Skip("rsync is not installed; run scripts/install/rsync.sh")
+	}
+	w := &syncWorld{}
+	e := newEnv(t, append([]func(*deploy.Options){syncTweak(t, w, stage)}, tweak...)...)
+	w.populate(t, e.sb.Staging)
+	return e, w
+}
+
+// readTree returns every file under dir (path → content) without .git.
+func readTree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".git" {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			out[filepath.ToSlash(rel)] = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+const settings = "wmf-config/InitialiseSettings.php"
+
+func TestSyncFullFlowOwnerTestedOK(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil)
+	n := e.sb.Changes["config"] // owned by alice
+	e.deploy(bob, n)
+	ask := e.waitFor(deploy.EventNeeds)
+	if got := ask.Text.String(); !strings.HasPrefix(got, "bob, alice: Backport for [[gerrit:"+itoa(n)) || !strings.Contains(got, `Reply "tested ok"`) {
+		t.Errorf("gate question = %q", got)
+	}
+	// Before the answer only the testservers have the change.
+	if got := readTree(t, w.hosts["canaries"][0].Dest)[settings]; got != w.before[settings] {
+		t.Errorf("canaries synced before the test: %q", got)
+	}
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatalf("owner's tested ok: %v", err)
+	}
+	e.waitFor(deploy.EventDone)
+	want := readTree(t, e.sb.Staging)
+	for _, h := range w.all() {
+		if d := cmp.Diff(want, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s differs from staging (-want +got):\n%s", h.Name, d)
+		}
+	}
+	rec, err := e.agent.Record("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := rec.Sync.Stages["testservers"].Gate
+	if len(g.Answers) != 1 || g.Answers[0].Who != "Alice" || g.Answers[0].PatchSets[n] != 1 || g.Answers[0].Time.IsZero() {
+		t.Errorf("confirmation = %+v, want Alice for %d patchset 1 with a time", g.Answers, n)
+	}
+	if got := len(rec.Sync.Stages["production"].Hosts); got != 5 {
+		t.Errorf("production records %d hosts, want 5", got)
+	}
+	sal := w.sal.all()
+	sum := "Backport for [[gerrit:" + itoa(n) + "|Raise $wgExampleLimit to 20 (T1001)]]"
+	if len(sal) != 3 || sal[0] != "bob: Started sync: "+sum || !strings.HasPrefix(sal[1], "bob: Synchronized "+settings+": "+sum+" (duration: ") ||
+		!strings.HasPrefix(sal[2], "bob: Finished sync: "+sum+" (duration: ") {
+		t.Errorf("SAL lines:\n%s", strings.Join(sal, "\n"))
+	}
+}
+
+func TestSyncTestedRefusedFromStranger(t *testing.T) {
+	t.Parallel()
+	e, _ := newSyncEnv(t, nil)
+	n := e.sb.Changes["config"]
+	e.deploy(bob, n)
+	e.waitFor(deploy.EventNeeds)
+	tests := []struct {
+		who  deploy.Person
+		want string
+	}{
+		{carol, "Thanks, Carol, but only the owners of the changes in deploy 1 (Alice) or its deployer (Bob) can confirm the test, and I know you by your account as none of them."},
+		{deploy.Person{}, "Thanks, you, but only the owners of the changes in deploy 1 (Alice) or its deployer (Bob) can confirm the test, and I know you by your account as none of them."},
+		// Same nick as the owner, but not her account.
+		{deploy.Person{Name: "Mallory", IRCNick: "alice"}, "Thanks, Mallory, but only"},
+	}
+	for _, tt := range tests {
+		err := e.agent.Tested(context.Background(), "", tt.who, true)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("tested ok from %+v: %v, want %q", tt.who, err, tt.want)
+		}
+	}
+	rec, _ := e.agent.Record("1")
+	if a := rec.Sync.Stages["testservers"].Gate.Answers; len(a) != 0 {
+		t.Errorf("answers recorded from strangers: %+v", a)
+	}
+	// The deployer may answer for everyone.
+	if err := e.agent.Tested(context.Background(), "", bob, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+}
+
+func TestSyncTestedFailRollsBack(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil)
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	test := w.hosts["testservers"][0]
+	if got := readTree(t, test.Dest)[settings]; !strings.Contains(got, "= 20;") {
+		t.Fatalf("testserver lacks the change: %q", got)
+	}
+	if err := e.agent.Tested(context.Background(), "", alice, false); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor(deploy.EventFailed)
+	want := "alice: deploy 1 stopped: Rolled back because Alice said the changes do not work on testservers (tested fail): 1 host holds the previous tree again, verified byte for byte. " + itoa(n) + " is still merged in Gerrit: revert it before the next deploy (`revert " + itoa(n) + "`)."
+	if got := ev.Text.String(); !strings.HasPrefix(got, want) {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	for _, h := range w.all() {
+		if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s after the rollback (-want +got):\n%s", h.Name, d)
+		}
+	}
+	if c := w.method.counts(); c["cana1"] != 0 || c["prod1"] != 0 {
+		t.Errorf("later stages were synced: %v", c)
+	}
+	if sal := w.sal.all(); len(sal) != 3 || !strings.HasPrefix(sal[1], "alice: Started rollback of 1 host: ") || !strings.HasPrefix(sal[2], "alice: Finished rollback of 1 host, verified: ") {
+		t.Errorf("SAL lines:\n%s", strings.Join(sal, "\n"))
+	}
+	if st, _ := e.agent.Status(context.Background()); st.Lock != nil {
+		t.Errorf("the lock is still held: %+v", st.Lock)
+	}
+}
+
+func TestSyncCanaryErrorsRollBackVerified(t *testing.T) {
+	t.Parallel()
+	var queries sync.Mutex
+	asked := 0
+	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries.Lock()
+		asked++
+		queries.Unlock()
+		fmt.Fprint(w, `{"count": 42}`)
+	}))
+	t.Cleanup(es.Close)
+	e, w := newSyncEnv(t, func(name string, s *deploy.SyncStage, _ *hostsync.Stage) {
+		if name == "canaries" {
+			cs, err := check.FromConfig([]config.Check{{Name: "errors", Type: config.CheckErrors, URL: es.URL + "/logstash/_count",
+				Threshold: 10, Wait: time.Millisecond, Timeout: 5 * time.Second}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Checks = cs
+		}
+	}, func(o *deploy.Options) { o.DecisionTimeout = 100 * time.Millisecond })
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor(deploy.EventNeeds)
+	if got := ev.Text.String(); !strings.Contains(got, "the checks of canaries failed. Say `retry`") {
+		t.Errorf("decision question = %q", got)
+	}
+	// Nobody answers: the deploy rolls back.
+	ev = e.waitFor(deploy.EventFailed)
+	if got := ev.Text.String(); !strings.Contains(got, "Rolled back because the checks of canaries failed") || !strings.Contains(got, "3 hosts hold the previous tree again, verified byte for byte") {
+		t.Errorf("end = %q", got)
+	}
+	for _, h := range w.all() {
+		if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s after the rollback (-want +got):\n%s", h.Name, d)
+		}
+	}
+	rec, _ := e.agent.Record("1")
+	for stage, hosts := range rec.Sync.Rollback.Verified {
+		for h, r := range hosts {
+			if r.Err != "" {
+				t.Errorf("%s/%s not verified: %s", stage, h, r.Err)
+			}
+		}
+	}
+	if got := len(rec.Sync.Rollback.Verified["canaries"]) + len(rec.Sync.Rollback.Verified["testservers"]); got != 3 {
+		t.Errorf("%d hosts verified, want 3", got)
+	}
+	if c := w.method.counts(); c["prod1"] != 0 {
+		t.Errorf("production was synced: %v", c)
+	}
+}
+
+func TestSyncCheckRetryAndContinue(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	status := http.StatusInternalServerError
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(site.Close)
+	e, _ := newSyncEnv(t, func(name string, s *deploy.SyncStage, _ *hostsync.Stage) {
+		if name == "canaries" {
+			s.Checks = []check.Check{&check.HTTP{CheckName: "main page", URL: site.URL + "/wiki/Main_Page", Timeout: 5 * time.Second}}
+		}
+	})
+	e.deploy(alice, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventNeeds)
+	// Only the deployer decides.
+	if err := e.agent.Decide(context.Background(), "", bob, "retry", ""); err == nil {
+		t.Error("another deployer's retry was accepted")
+	}
+	if err := e.agent.Decide(context.Background(), "", alice, "retry", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventNeeds) // still failing
+	if err := e.agent.Decide(context.Background(), "", alice, "continue", ""); err == nil {
+		t.Error("continue without a reason was accepted")
+	}
+	if err := e.agent.Decide(context.Background(), "", alice, "continue", "the 500s come from a broken bot"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	if h := e.history(); !strings.Contains(h, "Alice decided to go on despite the failed checks of canaries: the 500s come from a broken bot") {
+		t.Errorf("history lacks the decision:\n%s", h)
+	}
+}
+
+func TestSyncHostDisappearsMidSync(t *testing.T) {
+	t.Parallel()
+	var gone string
+	e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+		if name == "production" {
+			h.MaxFailed = 1
+			h.Concurrency = 1
+		}
+	})
+	// When canaries are done, one production host goes away: its
+	// directory is replaced by a file, so rsync cannot write to it.
+	e.setHook(func(ev deploy.Event) {
+		if strings.HasPrefix(ev.Text.String(), "canaries: synced") {
+			gone = w.hosts["production"][2].Dest
+			os.RemoveAll(gone)
+			os.WriteFile(gone, []byte("not a directory"), 0o644)
+		}
+	})
+	e.deploy(alice, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	if !strings.Contains(e.history(), "production: synced 4/5 hosts in ") || !strings.Contains(e.history(), "; 1 failed (1 allowed): prod3.") {
+		t.Errorf("history lacks the failed host:\n%s", e.history())
+	}
+	rec, _ := e.agent.Record("1")
+	if r := rec.Sync.Stages["production"].Hosts["prod3"]; r.Err == "" {
+		t.Errorf("prod3's failure was not recorded: %+v", r)
+	}
+}
+
+func TestSyncKilledMidProductionResumes(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+		if name == "production" {
+			h.Concurrency = 1
+		}
+	})
+	held := make(chan struct{})
+	var once sync.Once
+	w.method.hold = func(host string) bool {
+		if !strings.HasPrefix(host, "prod") {
+			return false
+		}
+		c := w.method.counts()
+		n := 0
+		for h, k := range c {
+			if strings.HasPrefix(h, "prod") {
+				n += k
+			}
+		}
+		if n == 2 {
+			once.Do(func() { close(held) })
+			return true
+		}
+		return false
+	}
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("production never reached its third host; history:\n%s", e.history())
+	}
+	// Wait until the two hosts are on record, then kill the bot.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, _ := e.agent.Record("1")
+		if len(rec.Sync.Stages["production"].Hosts) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the two synced hosts were not recorded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.method.mu.Lock()
+	w.method.hold = nil
+	w.method.mu.Unlock()
+	e.restart()
+	e.waitFor(deploy.EventDone)
+	for h, k := range w.method.counts() {
+		if k != 1 {
+			t.Errorf("%s was synced %d times, want once", h, k)
+		}
+	}
+	if got := len(w.method.counts()); got != 8 {
+		t.Errorf("%d hosts synced, want 8", got)
+	}
+	if !strings.Contains(e.history(), "Resuming the sync to production: 2 of 5 hosts were done before the restart.") ||
+		!strings.Contains(e.history(), "production: synced 5/5 hosts in ") || !strings.Contains(e.history(), "(2 done before a restart)") {
+		t.Errorf("history:\n%s", e.history())
+	}
+	if sal := w.sal.all(); len(sal) != 3 || !strings.Contains(sal[0], "Started sync") || !strings.Contains(sal[2], "Finished sync") {
+		t.Errorf("SAL lines (each once):\n%s", strings.Join(sal, "\n"))
+	}
+	if e.reviews(n) == nil || len(e.reviews(n)) != 1 {
+		t.Errorf("reviews = %+v, want one", e.reviews(n))
+	}
+	want := readTree(t, e.sb.Staging)
+	for _, h := range w.all() {
+		if d := cmp.Diff(want, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s (-want +got):\n%s", h.Name, d)
+		}
+	}
+}
+
+func TestSyncPurgesStaticFiles(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var purged []string
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		purged = append(purged, r.Method+" "+r.Host+r.URL.Path)
+		mu.Unlock()
+	}))
+	t.Cleanup(cdn.Close)
+	e, w := newSyncEnv(t, nil, func(o *deploy.Options) {
+		o.Purger = purge.FromConfig(&config.Purge{Endpoints: []string{cdn.URL}, Timeout: 5 * time.Second,
+			Static: []config.StaticDir{{Dir: "static/", URL: "https://en.wikipedia.org/static/"}}}, nil)
+	})
+	n, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: gerrittest.ConfigBranch, Owner: "alice",
+		Subject: "New logo", Files: []gerrittest.File{{Path: "static/images/logo.svg", Content: "<svg/>"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	mu.Lock()
+	defer mu.Unlock()
+	if d := cmp.Diff([]string{"PURGE en.wikipedia.org/static/images/logo.svg"}, purged); d != "" {
+		t.Errorf("purges (-want +got):\n%s", d)
+	}
+	if !strings.Contains(e.history(), "Purged 1 URL from 1 CDN endpoint: https://en.wikipedia.org/static/images/logo.svg.") {
+		t.Errorf("history:\n%s", e.history())
+	}
+	if got := readTree(t, w.hosts["production"][4].Dest)["static/images/logo.svg"]; got != "<svg/>" {
+		t.Errorf("production lacks the new file: %q", got)
+	}
+}
