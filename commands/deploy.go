@@ -97,6 +97,20 @@ func DeployCommands(o DeployOptions) []Command {
 				return nil, nil
 			},
 		},
+		{
+			Name: "revert", Usage: "revert [--via-gerrit] [--force] <change>… [reason]",
+			Help: "Reverts deployed changes: in staging first (newest first), synced to every stage, then pushed to Gerrit for review; with --via-gerrit, pushed first and deployed like any change.",
+			Perm: Deployer, MinArgs: 1, MaxArgs: -1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				dr := DeployRequest(c, o.Calendar, o.Now())
+				r, _ := deploy.ParseRevertArgs(c.Args)
+				r.By, r.InWindow, r.Window, r.Frozen, r.Origin = dr.By, dr.InWindow, dr.Window, dr.Frozen, dr.Origin
+				if _, err := o.Engine.Revert(ctx, r); err != nil {
+					return fail(err)
+				}
+				return nil, nil
+			},
+		},
 		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
 		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing).", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
 		{Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Abort)},

@@ -404,6 +404,19 @@ func (a *Agent) stages(d *Deploy) []Stage {
 		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
 	}
 	syncs := slices.ContainsFunc(a.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
+	if d.Revert != nil {
+		var s []Stage
+		if syncs && a.o.Releases != nil {
+			s = append(s, snapshotStage{})
+		}
+		s = append(s, revertStage{})
+		s = append(s, a.o.Stages...)
+		s = append(s, pushRevertStage{})
+		if syncs {
+			s = append(s, syncDoneStage{})
+		}
+		return s
+	}
 	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}}
 	if syncs && a.o.Releases != nil {
 		s = append(s, snapshotStage{})

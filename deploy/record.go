@@ -53,6 +53,8 @@ type Deploy struct {
 	Extra map[string]json.RawMessage `json:",omitempty"`
 	// Sync is the state of the sync stages, once they started.
 	Sync *SyncRecord `json:",omitempty"`
+	// Revert is set for a revert made in staging (the `revert` command).
+	Revert *RevertRecord `json:",omitempty"`
 }
 
 // Kind is what a change deploys as.
@@ -308,7 +310,9 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 	case stateDone:
 		kind = EventDone
 		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is done: %s.", id, changeList(d.Changes))))
-		if d.PrepareOnly || len(a.o.Stages) == 0 {
+		if d.Revert != nil {
+			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": revert %s is done: %s reverted in staging, synced and pushed for review.", id, changeList(d.Changes))))
+		} else if d.PrepareOnly || len(a.o.Stages) == 0 {
 			kind = EventPrepared
 			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is prepared: the staging checkout holds %s, verified; nothing was synced.", id, changeList(d.Changes))))
 		}

@@ -390,6 +390,11 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 		}
 		var patches []string
 		for k := len(local) - 1; k >= 0; k-- {
+			// A local commit of a change being deployed (a revert made
+			// in staging and synced first) is dropped by the rebase.
+			if slices.ContainsFunc(local[k].ChangeIDs, func(id string) bool { _, w := want[id]; return w }) {
+				continue
+			}
 			patches = append(patches, local[k].Subject)
 		}
 		if err := j.Save(func(d *Deploy) { d.Repos[i].Local, d.Repos[i].Submodules = patches, subs }); err != nil {

@@ -3,6 +3,7 @@ package gerrittest
 import (
 	"encoding/json"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/cgi"
 	"net/url"
@@ -477,7 +478,14 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 	h := &cgi.Handler{
 		Path: s.backend,
 		Root: "/",
-		Env:  []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
+		Env: []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true"},
 	}
 	h.ServeHTTP(w, r)
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
+		project := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(r.URL.Path, "/git-receive-pack"), "/"), ".git")
+		if err := s.receivePushes(project); err != nil {
+			log.Printf("gerrittest: push to %s: %v", project, err)
+		}
+	}
 }

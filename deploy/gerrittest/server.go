@@ -552,3 +552,93 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveGit(w, r)
 	}
 }
+
+// receivePushes turns commits pushed to refs/for/<branch> of project into
+// changes, as Gerrit does: one change per new commit, its Change-Id taken
+// from the commit message (or made up), owned by the bot account (pushes
+// are anonymous here). The refs/for/ refs are removed afterwards.
+func (s *Server) receivePushes(project string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.repo(project)
+	if err != nil {
+		return err
+	}
+	out, err := r.git(nil, "", "for-each-ref", "--format=%(refname) %(objectname)", "refs/for/")
+	if err != nil || out == "" {
+		return err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		ref, sha, _ := strings.Cut(line, " ")
+		branch := strings.TrimPrefix(ref, "refs/for/")
+		branch, _, _ = strings.Cut(branch, "%")
+		commits, err := r.git(nil, "", "rev-list", "--reverse", sha, "^refs/heads/"+branch)
+		if err != nil {
+			return err
+		}
+		for _, c := range strings.Fields(commits) {
+			if err := s.importCommit(r, project, branch, c); err != nil {
+				return err
+			}
+		}
+		if _, err := r.git(nil, "", "update-ref", "-d", ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) importCommit(r repo, project, branch, sha string) error {
+	f, err := r.git(nil, "", "log", "-1", "--format=%P%x00%s%x00%an%x00%ae%x00%B", sha)
+	if err != nil {
+		return err
+	}
+	parts := strings.SplitN(f, "\x00", 5)
+	if len(parts) < 5 {
+		return fmt.Errorf("gerrittest: cannot read commit %s", sha)
+	}
+	parent, _, _ := strings.Cut(parts[0], " ")
+	msg := strings.TrimSpace(parts[4]) + "\n"
+	id := ""
+	for _, v := range footerValues(msg, "Change-Id") {
+		id = v
+	}
+	n := s.nextNum
+	if id == "" {
+		sum := sha1.Sum([]byte(fmt.Sprintf("%s %d %s", project, n, sha)))
+		id = "I" + hex.EncodeToString(sum[:])
+	}
+	for _, c := range s.changes {
+		if c.ChangeID == id && c.Project == project && c.Branch == branch {
+			return nil // a change with this Change-Id exists; Gerrit would add a patchset
+		}
+	}
+	s.nextNum++
+	now := time.Now().UTC()
+	c := &change{Number: n, Project: project, Branch: branch, ChangeID: id, Owner: BotUser, Status: "NEW", Created: now, Updated: now}
+	ps := &patchSet{Number: 1, Commit: sha, Parent: parent, Uploader: BotUser, Created: now, Kind: "REWORK",
+		Message: msg, Subject: parts[1], Author: Person{parts[2], parts[3]}}
+	if err := r.updateRef(changeRef(n, 1), sha); err != nil {
+		return err
+	}
+	c.PatchSets = []*patchSet{ps}
+	c.Votes = []*vote{{User: "jenkins-bot", Label: "Verified", Value: 1, Date: now, PatchSet: 1}}
+	c.Messages = []message{{User: BotUser, Text: "Uploaded patch set 1.", Date: now, PatchSet: 1}}
+	s.changes[n] = c
+	return nil
+}
+
+// Messages returns the review messages posted on change n.
+func (s *Server) Messages(n int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.changes[n]
+	if c == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range c.Messages {
+		out = append(out, m.Text)
+	}
+	return out
+}

@@ -1,0 +1,138 @@
+package deploy_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+)
+
+// deployAll deploys changes through every stage with the owner's test.
+func deployAll(t *testing.T, e *env, changes ...int) {
+	t.Helper()
+	e.deploy(alice, changes...)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+}
+
+func TestRevertSingleChangeSyncsFirst(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil)
+	n := e.sb.Changes["config"]
+	deployAll(t, e, n)
+	id, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor(deploy.EventDone)
+	if got, want := ev.Text.String(), "alice: revert "+string(id)+" is done: "+itoa(n)+" reverted in staging, synced and pushed for review."; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Every host is back to the tree from before the deploy.
+	for _, h := range w.all() {
+		if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s after the revert (-want +got):\n%s", h.Name, d)
+		}
+	}
+	rec, _ := e.agent.Record(id)
+	if len(rec.Revert.New) != 1 {
+		t.Fatalf("revert changes = %v, want one", rec.Revert.New)
+	}
+	rn := rec.Revert.New[0]
+	c, err := e.client().Change(context.Background(), rn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != "NEW" || c.Branch != gerrittest.ConfigBranch || c.Subject != `Revert "Raise $wgExampleLimit to 20"` {
+		t.Errorf("revert change = %s %s %q", c.Status, c.Branch, c.Subject)
+	}
+	msgs := strings.Join(e.sb.Messages(n), "\n")
+	if !strings.Contains(msgs, "Reverted by Alice with jouncebot; the revert is "+itoa(rn)+".") {
+		t.Errorf("no comment on the original change:\n%s", msgs)
+	}
+	if sal := strings.Join(w.sal.all(), "\n"); !strings.Contains(sal, "alice: Reverted [[gerrit:"+itoa(n)+"|Raise $wgExampleLimit to 20 (T1001)]] locally and synced; revert is [[gerrit:"+itoa(rn)+"]]") {
+		t.Errorf("SAL lines:\n%s", sal)
+	}
+	// Deploying the revert change later drops the local revert cleanly.
+	deployAll(t, e, rn)
+	if st := e.gitOut(e.sb.Staging, "status", "--porcelain"); st != "" {
+		t.Errorf("staging not clean: %s", st)
+	}
+	if ahead := e.gitOut(e.sb.Staging, "rev-list", "--count", "origin/master..HEAD"); ahead != "0" {
+		t.Errorf("staging is %s commits ahead of upstream after the revert merged", ahead)
+	}
+}
+
+func TestRevertStackNewestFirst(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil)
+	first, second := e.sb.Changes["config"], e.sb.Changes["config2"]
+	deployAll(t, e, first, second)
+	// Given oldest first, reverted newest first.
+	id, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(first), itoa(second)}, By: alice, InWindow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	log := e.gitOut(e.sb.Staging, "log", "--format=%s", "-2")
+	if want := "Revert \"Raise $wgExampleLimit to 20\"\nRevert \"Enable $wgExampleDebug for the limit change\""; log != want {
+		t.Errorf("staging log =\n%s\nwant\n%s", log, want)
+	}
+	for _, h := range w.all() {
+		if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s after the revert (-want +got):\n%s", h.Name, d)
+		}
+	}
+	rec, _ := e.agent.Record(id)
+	if len(rec.Revert.New) != 2 {
+		t.Errorf("revert changes = %v, want two", rec.Revert.New)
+	}
+}
+
+func TestRevertRefusals(t *testing.T) {
+	t.Parallel()
+	e, _ := newSyncEnv(t, nil)
+	n := e.sb.Changes["config"]
+	_, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true})
+	if want := "Change " + itoa(n) + " is not merged, so there is nothing to revert; abandon it in Gerrit instead."; err == nil || err.Error() != want {
+		t.Errorf("revert of an open change: %v, want %q", err, want)
+	}
+	if _, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: carol, InWindow: true}); err == nil {
+		t.Error("a revert by someone without the deployer role was accepted")
+	}
+}
+
+func TestRevertViaGerrit(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil)
+	n := e.sb.Changes["config"]
+	deployAll(t, e, n)
+	before := e.gitOut(e.sb.Staging, "rev-parse", "HEAD")
+	id, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true, ViaGerrit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventNeeds)
+	rec, _ := e.agent.Record(id)
+	if len(rec.Changes) != 1 || !strings.HasPrefix(rec.Changes[0].Subject, "Revert ") {
+		t.Fatalf("the deploy is not of the revert: %+v", rec.Changes)
+	}
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	if got := e.gitOut(e.sb.Staging, "rev-parse", "HEAD~1"); got != before {
+		t.Errorf("staging is not the old HEAD plus the merged revert")
+	}
+	for _, h := range w.all() {
+		if got := readTree(t, h.Dest)[settings]; got != w.before[settings] {
+			t.Errorf("%s still has the change: %q", h.Name, got)
+		}
+	}
+}
