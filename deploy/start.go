@@ -619,6 +619,12 @@ func (s Status) Text() bot.Text {
 	d := s.Deploy
 	what := map[string]string{stateApproval: "waiting for a second deployer's approve", statePaused: "waiting for continue or abort",
 		stateRunning: "at step " + d.Stage}[d.State]
+	if name, g := pendingGate(d); g != nil && d.State == stateRunning {
+		what = fmt.Sprintf("synced to %s, waiting for \"tested ok\" or \"tested fail\"", name)
+	}
+	if name, c := pendingDecision(d); c != nil && d.State == stateRunning {
+		what = fmt.Sprintf("the checks of %s failed, waiting for retry, rollback or continue <reason>", name)
+	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
 		changeList(d.Changes), s.Lock.Reason, what)
 	if n := len(d.History); n > 0 {

@@ -205,6 +205,9 @@ func TestSyncFullFlowOwnerTestedOK(t *testing.T) {
 	if got := readTree(t, w.hosts["canaries"][0].Dest)[settings]; got != w.before[settings] {
 		t.Errorf("canaries synced before the test: %q", got)
 	}
+	if st, _ := e.agent.Status(context.Background()); !strings.HasSuffix(st.Text().String(), `synced to testservers, waiting for "tested ok" or "tested fail". Last: `+ask.Text.Lines()[0].String()) {
+		t.Errorf("status = %q", st.Text())
+	}
 	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
 		t.Fatalf("owner's tested ok: %v", err)
 	}
@@ -548,3 +551,69 @@ func TestSyncPurgesStaticFiles(t *testing.T) {
 		t.Errorf("production lacks the new file: %q", got)
 	}
 }
+
+func TestSyncGateWaitsForEveryOwner(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		oneOwner bool
+	}{{"all owners", false}, {"one owner is enough", true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, _ := newSyncEnv(t, nil, func(o *deploy.Options) { o.Gate.OneOwnerEnough = tt.oneOwner })
+			first, second := e.sb.Changes["config"], e.sb.Changes["config2"] // alice's and bob's
+			e.deploy(carolDeployer, first, second)
+			ask := e.waitFor(deploy.EventNeeds)
+			if got := ask.Text.String(); !strings.HasPrefix(got, "carol, alice, bob: ") {
+				t.Errorf("question = %q, want the deployer and both owners mentioned", got)
+			}
+			if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+				t.Fatal(err)
+			}
+			if tt.oneOwner {
+				e.waitFor(deploy.EventDone)
+				return
+			}
+			e.waitText("Alice says " + itoa(first) + " patchset 1 works on testservers.")
+			rec, _ := e.agent.Record("1")
+			if !rec.Sync.Stages["testservers"].Gate.Passed.IsZero() {
+				t.Fatal("the gate passed with one of two owners")
+			}
+			if err := e.agent.Tested(context.Background(), "", bob, true); err != nil {
+				t.Fatal(err)
+			}
+			e.waitFor(deploy.EventDone)
+			if !strings.Contains(e.history(), "Tested on testservers by Alice and Bob; going on.") {
+				t.Errorf("history:\n%s", e.history())
+			}
+		})
+	}
+}
+
+func TestSyncGateReminderTimeoutAndRestart(t *testing.T) {
+	t.Parallel()
+	e, _ := newSyncEnv(t, nil, func(o *deploy.Options) {
+		o.Gate = deploy.TestGate{Reminder: 50 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	})
+	e.deploy(bob, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds) // the question
+	if got := e.waitFor(deploy.EventNeeds).Text.String(); !strings.HasPrefix(got, "bob, alice: reminder, ") {
+		t.Errorf("reminder = %q", got)
+	}
+	if got := e.waitFor(deploy.EventNeeds).Text.String(); !strings.HasPrefix(got, "bob: nobody confirmed the test on testservers within 100ms. Decide:") {
+		t.Errorf("timeout = %q", got)
+	}
+	// After a restart the question is asked again, and still answered.
+	e.restart()
+	if got := e.waitFor(deploy.EventNeeds).Text.String(); !strings.Contains(got, "(asked again after a restart)") {
+		t.Errorf("after restart = %q", got)
+	}
+	if err := e.agent.Tested(context.Background(), "", bob, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+}
+
+// carolDeployer deploys other people's changes.
+var carolDeployer = deploy.Person{Name: "Carol", IRCNick: "carol", Gerrit: "carol", Deployer: true}
