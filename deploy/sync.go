@@ -217,6 +217,24 @@ func (a *Agent) salLog(ctx context.Context, d *Deploy, msg string) {
 	}
 }
 
+// salSummary is the deploy's SAL summary: "Backport for [[gerrit:N|…]]",
+// or "Revert of [[gerrit:N|…]]" for a revert.
+func salSummary(d *Deploy) string {
+	s := salChanges(d.Changes)
+	if d.Revert != nil {
+		s = "Revert of " + strings.TrimPrefix(s, "Backport for ")
+	}
+	return s
+}
+
+// syncWhat names what a deploy syncs: "445113" or "the revert of 445113".
+func syncWhat(d *Deploy) string {
+	if d.Revert != nil {
+		return "the revert of " + changeList(d.Changes)
+	}
+	return changeList(d.Changes)
+}
+
 func salChanges(cs []Change) string {
 	out := make([]sallines.Change, len(cs))
 	for i, c := range cs {
@@ -275,7 +293,7 @@ func (s *SyncStage) begin(ctx context.Context, j *Job) error {
 	}); err != nil {
 		return err
 	}
-	j.a.salLog(ctx, d, sallines.StartedSync(salChanges(d.Changes)))
+	j.a.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
 	return nil
 }
 
@@ -309,7 +327,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", changeList(d.Changes), s.StageName, plural(len(hs.Hosts), "host"))))
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, plural(len(hs.Hosts), "host"))))
 	} else if len(done) > 0 {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}
@@ -625,7 +643,7 @@ func okNames(g *GateRecord) []string {
 
 // gateQuestion mentions the deployer and the owners with what to test.
 func (a *Agent) gateQuestion(d *Deploy, stage, prefix string) bot.Text {
-	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salChanges(d.Changes), stage)))
+	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), stage)))
 	for _, c := range d.Changes {
 		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
 		if p, ok := a.owner(c.Owner); ok {
@@ -821,7 +839,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 			return err
 		}
 		n := touchedHosts(d)
-		a.salLog(ctx, d, sallines.StartedRollback(salChanges(d.Changes), n, reason))
+		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), n, reason))
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to the tree from before deploy %s, because %s.", plural(n, "host"), d.ID, reason)))
 		d, _ = j.Deploy()
 	} else {
@@ -860,7 +878,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	if !verified {
 		how = "not verified (a stage syncs with a command)"
 	}
-	a.salLog(ctx, d, sallines.FinishedRollback(salChanges(d.Changes), total, time.Since(start)))
+	a.salLog(ctx, d, sallines.FinishedRollback(salSummary(d), total, time.Since(start)))
 	verb := "hold"
 	if total == 1 {
 		verb = "holds"
@@ -1001,7 +1019,7 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 		return err
 	}
 	took := now.Sub(d.Sync.Started)
-	sum := salChanges(d.Changes)
+	sum := salSummary(d)
 	if n := len(d.Sync.Files); n > 0 && n <= a.fileLimit() {
 		a.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
 	}
