@@ -93,7 +93,9 @@ deploy:
 	if err := a.Bot().Announce(ctx, bot.T("Window open: testing both networks")); err != nil {
 		t.Fatalf("announce: %v", err)
 	}
-	aliceIRC.Expect(t, func(m irctest.Msg) bool { return m.Nick == "jouncebot" && m.Target == "#ops" && m.Text == "Window open: testing both networks" })
+	aliceIRC.Expect(t, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && m.Target == "#ops" && m.Text == "Window open: testing both networks"
+	})
 	watch.Wait(t, fromBot("Window open: testing both networks"))
 
 	// With IRC down, Matrix is answered and announced to without waiting.
