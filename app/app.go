@@ -29,6 +29,7 @@ import (
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
@@ -59,6 +60,7 @@ type App struct {
 	announcer *calendar.Announcer
 	sal       *sal.Log
 	deploy    *deploy.Agent
+	gerrit    *gerrit.Client
 	welcome   bot.Text
 	salChat   bot.Handler
 
@@ -96,9 +98,6 @@ func New(o Options) (*App, error) {
 	a.cmds.Register(commands.HelpCommands(a.cmds)...)
 	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{
 		Source: a.calendar, Now: o.Now, Notes: commands.Notes(a.calendar), Banner: commands.FreezeBanner(a.calendar),
-	})...)
-	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
-		Schedule: a.calendar, Now: o.Now, Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
 	})...)
 	for _, t := range commands.ClaimTriggers {
 		a.cmds.AddTrigger(t)
@@ -263,6 +262,11 @@ func (a *App) setupDeploy(o Options) error {
 		}
 		a.closers = append(a.closers, func() error { sb.Close(); return nil })
 		a.deploy = sb.Agent
+		g, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword, Timeout: 5 * time.Second, Log: a.log})
+		if err != nil {
+			return fmt.Errorf("deploy sandbox: %w", err)
+		}
+		a.gerrit = g
 		if o.Stdin != nil {
 			a.welcome = sb.Welcome()
 		}
@@ -278,7 +282,19 @@ func (a *App) setupDeploy(o Options) error {
 			return fmt.Errorf("gerrit: %w", err)
 		}
 		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+		a.gerrit = g
 	}
+	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
+		Schedule: a.calendar, Now: o.Now,
+		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
+		Checker: commands.GerritChecker{Gerrit: a.gerrit},
+		Owner: func(user string) string {
+			if p := cfg.PersonByGerrit(user); p != nil {
+				return p.Name
+			}
+			return ""
+		},
+	})...)
 	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now})...)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
 
 // Schedule is the calendar as the window commands need it.
@@ -36,6 +37,8 @@ type WindowOptions struct {
 	Checker ChangeChecker
 	// Person maps a person's name to whom to mention.
 	Person func(name string) bot.Person
+	// Owner maps a Gerrit username to a person's name ("" when unknown).
+	Owner func(gerritUser string) string
 }
 
 // ClaimTriggers are the customary phrases that claim or release a window.
@@ -222,8 +225,15 @@ func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 	}
 	owner := c.Person.Name
 	if w.Checker != nil {
-		if _, err := w.Checker.CheckChange(ctx, change); err != nil {
+		gerritOwner, err := w.Checker.CheckChange(ctx, change)
+		if err != nil {
 			return nil, err
+		}
+		// The change's owner is who gets pinged, when we know them.
+		if w.Owner != nil {
+			if name := w.Owner(gerritOwner); name != "" {
+				owner = name
+			}
 		}
 	}
 	err = w.Schedule.Book().Enqueue(win.ID, win.MaxPatches, calendar.Patch{Change: change, Owner: owner, By: c.Person.Name, At: now})
@@ -559,4 +569,29 @@ func (w *windowCmds) freezes(ctx context.Context, c *Call) (bot.Text, error) {
 		return bot.T("No freezes now or to come."), nil
 	}
 	return bot.T("Freezes:").Append(out), nil
+}
+
+// ChangeLookup reads a change from Gerrit; *gerrit.Client implements it.
+type ChangeLookup interface {
+	Change(ctx context.Context, n int) (*gerrit.Change, error)
+}
+
+// GerritChecker validates changes against Gerrit before they are queued:
+// the change must exist and be open.
+type GerritChecker struct{ Gerrit ChangeLookup }
+
+// CheckChange implements ChangeChecker. The Gerrit client's errors are
+// already sentences for users.
+func (g GerritChecker) CheckChange(ctx context.Context, n int) (string, error) {
+	c, err := g.Gerrit.Change(ctx, n)
+	if err != nil {
+		return "", Errorf("I could not queue %d: %s", n, err)
+	}
+	switch c.Status {
+	case "MERGED":
+		return "", Errorf("Change %d is already merged; there is nothing to queue (to deploy it, ask a deployer).", n)
+	case "ABANDONED":
+		return "", Errorf("Change %d is abandoned; restore it in Gerrit before queueing it.", n)
+	}
+	return c.Owner.Username, nil
 }

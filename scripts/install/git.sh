@@ -5,7 +5,6 @@ set -eu
 if command -v git >/dev/null 2>&1 && [ -x "$(git --exec-path)/git-http-backend" ]; then
 	exit 0
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends git ca-certificates >/dev/null
+. "$(dirname "$0")/../lib/apt.sh"
+apt_install git ca-certificates
 git --version

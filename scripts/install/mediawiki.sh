@@ -4,9 +4,7 @@
 # returns at once when everything is already installed. apache2 comes along
 # as a dependency but is never started.
 set -eu
-
 pkgs="mediawiki php-sqlite3 php-cli php-intl php-mbstring php-xml"
-
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -16,26 +14,5 @@ done
 if [ -z "$missing" ] && [ -f /usr/share/mediawiki/maintenance/install.php ] && command -v php >/dev/null; then
 	exit 0
 fi
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "mediawiki.sh: need root to install:$missing" >&2
-	exit 1
-fi
-
-# Keep apache2 (a dependency of mediawiki) from starting during install.
-policy=/usr/sbin/policy-rc.d
-made_policy=""
-if [ ! -e "$policy" ]; then
-	printf '#!/bin/sh\nexit 101\n' >"$policy"
-	chmod 755 "$policy"
-	made_policy=1
-fi
-cleanup() { if [ -n "$made_policy" ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-export DEBIAN_FRONTEND=noninteractive
-apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
-if ! apt_get install -y --no-install-recommends $pkgs; then
-	apt_get update
-	apt_get install -y --no-install-recommends $pkgs
-fi
+. "$(dirname "$0")/../lib/apt.sh"
+apt_install $pkgs
