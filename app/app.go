@@ -296,6 +296,9 @@ func (a *App) setupDeploy(o Options) error {
 		},
 	})...)
 	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now})...)
+	for _, t := range commands.DeployTriggers {
+		a.cmds.AddTrigger(t)
+	}
 	return nil
 }
 

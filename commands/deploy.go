@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -111,6 +112,8 @@ func DeployCommands(o DeployOptions) []Command {
 				return nil, nil
 			},
 		},
+		testedPhrase(o, "tested-ok", true),
+		testedPhrase(o, "tested-fail", false),
 		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
 		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing).", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
 		{Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Abort)},
@@ -144,6 +147,33 @@ func DeployCommands(o DeployOptions) []Command {
 				}
 				return bot.T(s), nil
 			},
+		},
+	}
+}
+
+// DeployTriggers are the phrases people answer the testing gate with,
+// addressed to the bot or not: "tested ok", "tested fail".
+var DeployTriggers = []Trigger{
+	{Pattern: regexp.MustCompile(`(?i)^\s*tested\s+(ok|okay|good|works)\b`), Command: "tested-ok"},
+	{Pattern: regexp.MustCompile(`(?i)^\s*tested\s+(fail|failed|bad|broken)\b`), Command: "tested-fail"},
+}
+
+// testedPhrase is the hidden command behind a DeployTriggers phrase. It
+// stays quiet when no deploy waits for a test, since the phrase may be
+// chatter about something else.
+func testedPhrase(o DeployOptions, name string, ok bool) Command {
+	return Command{
+		Name: name, Usage: name, Help: "The phrase \"tested ok\" or \"tested fail\" said in the channel.", Hidden: true,
+		Perm: Identified, MaxArgs: -1,
+		Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+			err := o.Engine.Tested(ctx, "", deploy.PersonFrom(c.Person), ok)
+			switch {
+			case errors.Is(err, deploy.ErrNoTest):
+				return nil, nil
+			case err != nil:
+				return nil, Errorf("%s", err.Error())
+			}
+			return nil, nil
 		},
 	}
 }

@@ -712,17 +712,29 @@ func pendingDecision(d *Deploy) (string, *CheckRecord) {
 // the deployer's decision on failed checks or a test.
 var ErrNoDecision = errors.New("no decision pending")
 
+// ErrNoTest is matched (errors.Is) by Tested's error when nothing waits
+// for a test; its text is a sentence for users.
+var ErrNoTest = errors.New("no test pending")
+
+type noTest string
+
+func (e noTest) Error() string        { return string(e) }
+func (e noTest) Is(target error) bool { return target == ErrNoTest }
+
 // Tested records a "tested ok" (ok) or "tested fail" from who for the
 // deploy's pending testing gate. Only the owners of its changes and its
 // deployer, identified by account, may answer.
 func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 	d, err := a.target(id)
 	if err != nil {
+		if id == "" {
+			return noTest(err.Error())
+		}
 		return err
 	}
 	stage, g := pendingGate(d)
 	if g == nil || d.State != stateRunning {
-		return sentence(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+		return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
 	}
 	owner := who.Gerrit != "" && slices.ContainsFunc(d.Changes, func(c Change) bool { return c.Owner == who.Gerrit })
 	deployer := who.Name != "" && who.Name == d.By.Name
@@ -751,14 +763,13 @@ func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 	err = a.update(d.ID, func(d *Deploy) error {
 		r := d.Sync.stage(stage)
 		if r.Gate == nil || !r.Gate.Passed.IsZero() {
-			return sentence(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+			return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
 		}
 		r.Gate.Answers = append(r.Gate.Answers, c)
 		return nil
 	})
 	if err != nil {
-		var s sentence
-		if errors.As(err, &s) {
+		if errors.Is(err, ErrNoTest) {
 			return err
 		}
 		return a.internal("recording the test", err)
