@@ -344,7 +344,16 @@ func (a *Agent) execute(ctx context.Context, id ID) {
 			return
 		}
 		if d.AbortBy != "" {
-			a.finish(ctx, id, stateAborted, "")
+			msg := ""
+			if needsRollback(d) {
+				// Hosts hold the new tree: an abort puts the old one back.
+				err := rollback(ctx, j, d.AbortBy+" aborted the deploy")
+				if ctx.Err() != nil {
+					return
+				}
+				msg = userText(err)
+			}
+			a.finish(ctx, id, stateAborted, msg)
 			return
 		}
 		stages := a.stages(d)
@@ -371,8 +380,7 @@ func (a *Agent) execute(ctx context.Context, id ID) {
 		case errors.Is(err, errPaused):
 			return
 		case errors.Is(err, ErrAborted):
-			a.finish(ctx, id, stateAborted, "")
-			return
+			continue // the next round sees the abort
 		case ctx.Err() != nil:
 			a.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", d.Stage)
 			return

@@ -325,7 +325,7 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		if who == "" {
 			who = "someone"
 		}
-		t = bot.T(fmt.Sprintf("Deploy %s was aborted by %s. %s", id, who, doneSoFar(d)))
+		t = bot.T(fmt.Sprintf("Deploy %s was aborted by %s. %s", id, who, strings.TrimSpace(msg+" "+doneSoFar(d))))
 	}
 	a.say(ctx, id, kind, t)
 }

@@ -898,6 +898,13 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		reason, plural(total, "host"), verb, how, changeList(d.Changes), changeList(d.Changes))
 }
 
+// needsRollback reports whether an aborted deploy left hosts with the new
+// tree (a revert is not rolled back: that would bring the bad change back).
+func needsRollback(d *Deploy) bool {
+	return d.Sync != nil && d.Revert == nil && touchedHosts(d) > 0 && !d.Sync.Started.IsZero() &&
+		d.Sync.SALEnd.IsZero() && (d.Sync.Rollback == nil || d.Sync.Rollback.Done.IsZero())
+}
+
 func touchedHosts(d *Deploy) int {
 	n := 0
 	for _, r := range d.Sync.Stages {

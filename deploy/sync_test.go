@@ -617,3 +617,20 @@ func TestSyncGateReminderTimeoutAndRestart(t *testing.T) {
 
 // carolDeployer deploys other people's changes.
 var carolDeployer = deploy.Person{Name: "Carol", IRCNick: "carol", Gerrit: "carol", Deployer: true}
+
+func TestSyncAbortAtGateRollsBack(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil)
+	e.deploy(alice, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor(deploy.EventAborted)
+	if got := ev.Text.String(); !strings.HasPrefix(got, "Deploy 1 was aborted by Alice. Rolled back because Alice aborted the deploy: 1 host holds the previous tree again, verified byte for byte.") {
+		t.Errorf("got %q", got)
+	}
+	if d := cmp.Diff(w.before, readTree(t, w.hosts["testservers"][0].Dest)); d != "" {
+		t.Errorf("testserver after the abort (-want +got):\n%s", d)
+	}
+}
