@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -23,7 +24,8 @@ import (
 type Sandbox struct {
 	*gerrittest.Sandbox
 	Agent *Agent
-	// Servers holds one directory per sandbox server.
+	// Servers holds one directory per sandbox server ("" when rsync is
+	// missing and nothing is synced).
 	Servers string
 }
 
@@ -56,8 +58,10 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 		sb.Close()
 		return nil, err
 	}
-	stages, err := sandboxStages(context.Background(), dir, sb.Staging, log)
-	if err != nil {
+	var stages []Stage
+	if _, err := exec.LookPath("rsync"); err != nil {
+		log.Warn("rsync is not installed: the deploy sandbox prepares staging but syncs nothing (install rsync for the whole flow)")
+	} else if stages, err = sandboxStages(context.Background(), dir, sb.Staging, log); err != nil {
 		sb.Close()
 		return nil, err
 	}
@@ -67,7 +71,11 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 	o.DecisionTimeout = 5 * time.Minute
 	o.Purger = nil
 	a := NewAgent(db, g, &git.Runner{Log: log}, n, o)
-	return &Sandbox{Sandbox: sb, Agent: a, Servers: filepath.Join(dir, "servers")}, nil
+	sandbox := &Sandbox{Sandbox: sb, Agent: a}
+	if len(stages) > 0 {
+		sandbox.Servers = filepath.Join(dir, "servers")
+	}
+	return sandbox, nil
 }
 
 // SandboxStages are the sandbox's stages and their host counts.
@@ -105,6 +113,10 @@ func sandboxStages(ctx context.Context, dir, staging string, log *slog.Logger) (
 
 // Welcome tells a newcomer what to try.
 func (s *Sandbox) Welcome() bot.Text {
-	return bot.T(fmt.Sprintf("Deploy sandbox: a fake Gerrit at %s with these open changes (staging checkout in %s):\n%s\nTry `jouncebot: plan %d`, then `jouncebot: deploy %d` (outside a window: `jouncebot: deploy --force %d trying the sandbox`); the gate merges 2 seconds after the +2. The deploy then syncs to directories standing in for servers (%s): testservers, where you say `jouncebot: tested ok`, then canaries and production.",
-		s.URL, s.Staging, s.Describe(), s.Changes["config"], s.Changes["config"], s.Changes["config"], s.Servers))
+	then := " The deploy then stops with a prepared staging checkout (install rsync to also sync to directories standing in for servers)."
+	if s.Servers != "" {
+		then = fmt.Sprintf(" The deploy then syncs to directories standing in for servers (%s): testservers, where you say `jouncebot: tested ok`, then canaries and production.", s.Servers)
+	}
+	return bot.T(fmt.Sprintf("Deploy sandbox: a fake Gerrit at %s with these open changes (staging checkout in %s):\n%s\nTry `jouncebot: plan %d`, then `jouncebot: deploy %d` (outside a window: `jouncebot: deploy --force %d trying the sandbox`); the gate merges 2 seconds after the +2.%s",
+		s.URL, s.Staging, s.Describe(), s.Changes["config"], s.Changes["config"], s.Changes["config"], then))
 }

@@ -24,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func TestSandboxSession(t *testing.T) {
 	t.Parallel()
 	requireGit(t)
+	requireRsync(t)
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "db"))
 	if err != nil {

@@ -148,16 +148,23 @@ func (w *syncWorld) all() []hostsync.Host {
 
 func newSyncEnv(t *testing.T, stage func(string, *deploy.SyncStage, *hostsync.Stage), tweak ...func(*deploy.Options)) (*env, *syncWorld) {
 	t.Helper()
-	if _, err := exec.LookPath("rsync"); err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("rsync is not installed; run scripts/install/rsync.sh")
-		}
-		t.Skip("rsync is not installed; run scripts/install/rsync.sh")
-	}
+	requireRsync(t)
 	w := &syncWorld{}
 	e := newEnv(t, append([]func(*deploy.Options){syncTweak(t, w, stage)}, tweak...)...)
 	w.populate(t, e.sb.Staging)
 	return e, w
+}
+
+// requireRsync skips the test when rsync is missing, unless the README's
+// test command said servers are required.
+func requireRsync(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("rsync"); err != nil {
+		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
+			t.Fatal("rsync is not installed; run scripts/install/rsync.sh")
+		}
+		t.Skip("rsync is not installed; run scripts/install/rsync.sh (set JOUNCEBOT_TEST_SERVERS=required to make this a failure)")
+	}
 }
 
 // readTree returns every file under dir (path → content) without .git.
@@ -633,4 +640,16 @@ func TestSyncAbortAtGateRollsBack(t *testing.T) {
 	if d := cmp.Diff(w.before, readTree(t, w.hosts["testservers"][0].Dest)); d != "" {
 		t.Errorf("testserver after the abort (-want +got):\n%s", d)
 	}
+}
+
+// deployStatic uploads and deploys a config change adding a static file.
+func (e *env) deployStatic(t *testing.T) int {
+	t.Helper()
+	n, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: gerrittest.ConfigBranch, Owner: "alice",
+		Subject: "Add a stylesheet", Files: []gerrittest.File{{Path: "static/app.css", Content: "body{}"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deploy(alice, n)
+	return n
 }

@@ -1,0 +1,98 @@
+package deploy_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
+)
+
+// TestSyncFromConfig runs a deploy through stages written in YAML, as
+// app wires them: host groups, dest templates, an HTTP check with a
+// debug header, purge and the testing settings.
+func TestSyncFromConfig(t *testing.T) {
+	t.Parallel()
+	requireRsync(t)
+	var mu sync.Mutex
+	var seen []string
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+r.Header.Get("X-Wikimedia-Debug"))
+		mu.Unlock()
+	}))
+	t.Cleanup(site.Close)
+	hosts := t.TempDir()
+	var w syncWorld
+	e := newEnv(t, func(o *deploy.Options) {
+		yaml := fmt.Sprintf(`
+deploy:
+  sync:
+    source: %[3]s
+    releases_dir: %[1]s/releases
+  testing:
+    reminder: 1h
+    timeout: 2h
+  decision_timeout: 5m
+  host_groups:
+    - name: appservers
+      hosts: [mw1, mw2, mw3]
+  stages:
+    - name: testservers
+      hosts: [mwdebug1]
+      dest: "%[1]s/{{.Host}}"
+      wait_for_test: true
+      checks:
+        - type: http
+          url: %[2]s/wiki/Main_Page
+          headers: {X-Wikimedia-Debug: "backend=mwdebug1"}
+    - name: production
+      groups: [appservers]
+      dest: "%[1]s/{{.Host}}"
+      concurrency: 2
+  purge:
+    endpoints: [%[2]s]
+    static:
+      - dir: static/
+        url: https://en.wikipedia.org/static/
+`, hosts, site.URL, o.StagingDir)
+		cfg, err := config.Parse([]byte(yaml), "test.yaml", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := deploy.FromConfig(cfg, nil)
+		if o.Stages, err = deploy.SyncStages(&cfg.Deploy); err != nil {
+			t.Fatal(err)
+		}
+		o.SyncSource, o.Releases, o.Gate, o.DecisionTimeout, o.Purger = c.SyncSource, c.Releases, c.Gate, c.DecisionTimeout, c.Purger
+		w.hosts = map[string][]hostsync.Host{}
+		for _, h := range []string{"mwdebug1", "mw1", "mw2", "mw3"} {
+			w.hosts["all"] = append(w.hosts["all"], hostsync.Host{Name: h, Dest: filepath.Join(hosts, h)})
+		}
+	})
+	w.populate(t, e.sb.Staging)
+	n := e.deployStatic(t)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	for _, h := range w.hosts["all"] {
+		if got := readTree(t, h.Dest)["static/app.css"]; got != "body{}" {
+			t.Errorf("%s lacks the change %d: %q", h.Name, n, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := "GET /wiki/Main_Page backend=mwdebug1\nPURGE /static/app.css "
+	if got := strings.Join(seen, "\n"); got != want {
+		t.Errorf("requests:\n%s\nwant\n%s", got, want)
+	}
+}
