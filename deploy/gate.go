@@ -1,0 +1,337 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+)
+
+// gate asks the deployer and the patch owners to test, and waits for
+// their answers, with a reminder and a timeout that hands the decision to
+// the deployer.
+func (s *SyncStage) gate(ctx context.Context, j *Job) error {
+	a := j.a
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	g := d.Sync.stage(s.StageName).Gate
+	if g != nil && !g.Passed.IsZero() {
+		return nil
+	}
+	if g == nil {
+		now := time.Now().UTC()
+		if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
+			return err
+		}
+		j.Say(ctx, EventNeeds, a.gateQuestion(d, s.StageName, ""))
+	} else {
+		j.Say(ctx, EventNeeds, a.gateQuestion(d, s.StageName, "(asked again after a restart) "))
+	}
+	for {
+		d, err := j.Deploy()
+		if err != nil {
+			return err
+		}
+		g := d.Sync.stage(s.StageName).Gate
+		verdict, failBy := a.gateVerdict(d, g)
+		switch verdict {
+		case gatePassed:
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Tested on %s by %s; going on.", s.StageName, joinAnd(okNames(g)))))
+			return nil
+		case gateFailed:
+			return rollback(ctx, j, fmt.Sprintf("%s said the changes do not work on %s (tested fail)", failBy, s.StageName))
+		}
+		now := time.Now()
+		remind, timeout := g.Asked.Add(a.o.Gate.Reminder), g.Asked.Add(a.o.Gate.Timeout)
+		switch {
+		case g.TimedOut.IsZero() && !now.Before(timeout):
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.TimedOut = now.UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+				": nobody confirmed the test on %s within %s. Decide: `tested ok` to go on, or `tested fail` to roll back.", s.StageName, fmtDur(a.o.Gate.Timeout)))))
+			continue
+		case g.Reminded.IsZero() && !now.Before(remind):
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Reminded = now.UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventNeeds, bot.Join(a.pendingMentions(d, g), bot.T(fmt.Sprintf(
+				": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName))))
+			continue
+		}
+		next := timeout
+		if g.Reminded.IsZero() {
+			next = remind
+		}
+		if !g.TimedOut.IsZero() {
+			next = now.Add(24 * time.Hour)
+		}
+		if _, err := wait(ctx, j, next, func(x *Deploy) bool {
+			return len(x.Sync.stage(s.StageName).Gate.Answers) != len(g.Answers)
+		}); err != nil {
+			return err
+		}
+	}
+}
+
+type gateState int
+
+const (
+	gateWaiting gateState = iota
+	gatePassed
+	gateFailed
+)
+
+// gateVerdict decides the gate from the answers: any "tested fail" fails
+// it; the deployer's "tested ok" passes it; otherwise every owner who can
+// be asked (or one, if configured) must say ok.
+func (a *Agent) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
+	okBy := map[string]bool{}
+	for _, c := range g.Answers {
+		if !c.OK {
+			return gateFailed, c.Who
+		}
+		if c.Deployer {
+			return gatePassed, ""
+		}
+		okBy[c.Gerrit] = true
+	}
+	owners := a.askableOwners(d)
+	if len(owners) == 0 {
+		// Nobody could be mentioned; any owner who answers counts.
+		for _, c := range d.Changes {
+			if !slices.Contains(owners, c.Owner) {
+				owners = append(owners, c.Owner)
+			}
+		}
+	}
+	n := 0
+	for _, o := range owners {
+		if okBy[o] {
+			n++
+		}
+	}
+	if n == len(owners) || (n > 0 && a.o.Gate.OneOwnerEnough) {
+		return gatePassed, ""
+	}
+	return gateWaiting, ""
+}
+
+// askableOwners are the Gerrit usernames of the owners of the changes
+// who have a chat identity, each once, in change order.
+func (a *Agent) askableOwners(d *Deploy) []string {
+	var out []string
+	for _, c := range d.Changes {
+		if _, ok := a.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
+			out = append(out, c.Owner)
+		}
+	}
+	return out
+}
+
+func okNames(g *GateRecord) []string {
+	var out []string
+	for _, c := range g.Answers {
+		if c.OK && !slices.Contains(out, c.Who) {
+			out = append(out, c.Who)
+		}
+	}
+	return out
+}
+
+// gateQuestion mentions the deployer and the owners with what to test.
+func (a *Agent) gateQuestion(d *Deploy, stage, prefix string) bot.Text {
+	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), stage)))
+	for _, c := range d.Changes {
+		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
+		if p, ok := a.owner(c.Owner); ok {
+			t = t.Append(bot.T(" owner "), bot.M(p))
+		}
+	}
+	return t.Append(bot.T("\nReply \"tested ok\" when it works or \"tested fail\" to roll back."))
+}
+
+func (a *Agent) everyoneToAsk(d *Deploy) bot.Text {
+	t := d.By.Mention()
+	for _, o := range a.askableOwners(d) {
+		if o == d.By.Gerrit {
+			continue
+		}
+		p, _ := a.owner(o)
+		t = t.Append(bot.T(", "), bot.M(p))
+	}
+	return t
+}
+
+func (a *Agent) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
+	said := map[string]bool{}
+	for _, c := range g.Answers {
+		said[c.Gerrit] = true
+	}
+	t := d.By.Mention()
+	for _, o := range a.askableOwners(d) {
+		if said[o] || o == d.By.Gerrit {
+			continue
+		}
+		p, _ := a.owner(o)
+		t = t.Append(bot.T(", "), bot.M(p))
+	}
+	return t
+}
+
+// pendingGate returns the stage whose testing gate is waiting, if any.
+func pendingGate(d *Deploy) (string, *GateRecord) {
+	if d.Sync == nil {
+		return "", nil
+	}
+	for name, r := range d.Sync.Stages {
+		if r.Gate != nil && r.Gate.Passed.IsZero() {
+			return name, r.Gate
+		}
+	}
+	return "", nil
+}
+
+// pendingDecision returns the stage whose failed checks wait for the
+// deployer, if any.
+func pendingDecision(d *Deploy) (string, *CheckRecord) {
+	if d.Sync == nil {
+		return "", nil
+	}
+	for name, r := range d.Sync.Stages {
+		if c := r.Checks; c != nil && len(c.Failed) > 0 && c.Decision == "" {
+			return name, c
+		}
+	}
+	return "", nil
+}
+
+// ErrNoDecision is returned by Decide when the deploy is not waiting for
+// the deployer's decision on failed checks or a test.
+var ErrNoDecision = errors.New("no decision pending")
+
+// ErrNoTest is matched (errors.Is) by Tested's error when nothing waits
+// for a test; its text is a sentence for users.
+var ErrNoTest = errors.New("no test pending")
+
+type noTest string
+
+func (e noTest) Error() string        { return string(e) }
+func (e noTest) Is(target error) bool { return target == ErrNoTest }
+
+// Tested records a "tested ok" (ok) or "tested fail" from who for the
+// deploy's pending testing gate. Only the owners of its changes and its
+// deployer, identified by account, may answer.
+func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
+	d, err := a.target(id)
+	if err != nil {
+		if id == "" {
+			return noTest(err.Error())
+		}
+		return err
+	}
+	stage, g := pendingGate(d)
+	if g == nil || d.State != stateRunning {
+		return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+	}
+	owner := who.Gerrit != "" && slices.ContainsFunc(d.Changes, func(c Change) bool { return c.Owner == who.Gerrit })
+	deployer := who.Name != "" && who.Name == d.By.Name
+	if !owner && !deployer {
+		var owners []string
+		for _, c := range d.Changes {
+			if !slices.Contains(owners, c.OwnerName) {
+				owners = append(owners, c.OwnerName)
+			}
+		}
+		name := who.Name
+		if name == "" {
+			name = "you"
+		}
+		return sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
+			name, d.ID, joinAnd(owners), d.By.Name))
+	}
+	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}}
+	var which []string
+	for _, ch := range d.Changes {
+		if deployer || ch.Owner == who.Gerrit {
+			c.PatchSets[ch.Number] = ch.PatchSet
+			which = append(which, fmt.Sprintf("%d patchset %d", ch.Number, ch.PatchSet))
+		}
+	}
+	err = a.update(d.ID, func(d *Deploy) error {
+		r := d.Sync.stage(stage)
+		if r.Gate == nil || !r.Gate.Passed.IsZero() {
+			return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+		}
+		r.Gate.Answers = append(r.Gate.Answers, c)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrNoTest) {
+			return err
+		}
+		return a.internal("recording the test", err)
+	}
+	verdict := "works"
+	if !ok {
+		verdict = "does not work"
+	}
+	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, joinAnd(which), verdict, stage)))
+	a.wake(d.ID)
+	return nil
+}
+
+// Decide records the deployer's answer to failed checks: "retry",
+// "rollback" or "continue" (with a reason). "rollback" also ends a
+// pending testing gate. It returns ErrNoDecision when nothing waits for
+// one.
+func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
+	d, err := a.target(id)
+	if err != nil {
+		return err
+	}
+	if d.State != stateRunning {
+		return ErrNoDecision
+	}
+	stage, cr := pendingDecision(d)
+	gstage, g := pendingGate(d)
+	switch {
+	case cr == nil && (g == nil || action != "rollback"):
+		return ErrNoDecision
+	case action == "continue" && strings.TrimSpace(reason) == "":
+		return sentence("Say why it is fine to go on despite the failed checks, e.g. `continue the errors are from a bot, not from this change`.")
+	}
+	if err := mayControl(d, who); err != nil {
+		return err
+	}
+	err = a.update(d.ID, func(d *Deploy) error {
+		if cr == nil {
+			r := d.Sync.stage(gstage)
+			r.Gate.Answers = append(r.Gate.Answers, Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: true, Time: time.Now().UTC()})
+			return nil
+		}
+		c := d.Sync.stage(stage).Checks
+		if c == nil || c.Decision != "" {
+			return ErrNoDecision
+		}
+		c.Decision, c.By, c.Reason = action, who.Name, strings.TrimSpace(reason)
+		return nil
+	})
+	if errors.Is(err, ErrNoDecision) {
+		return err
+	}
+	if err != nil {
+		return a.internal("recording the decision", err)
+	}
+	a.wake(d.ID)
+	return nil
+}
