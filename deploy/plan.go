@@ -60,7 +60,7 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 	if len(a.o.Stages) > 0 {
 		names := make([]string, len(a.o.Stages))
 		for i, s := range a.o.Stages {
-			names[i] = s.Name()
+			names[i] = stagePlan(s)
 		}
 		line("then: %s (unless --prepare-only)", strings.Join(names, ", "))
 	}
@@ -78,7 +78,7 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		fmt.Fprintf(&b, "- git -C %s revert --no-edit %s\n", where, commit)
 		fmt.Fprintf(&b, "  git -C %s push origin HEAD:refs/for/%s  (then deploy the revert change)\n", where, c.Branch)
 	}
-	b.WriteString("In an emergency, revert locally and sync first, then push to Gerrit.")
+	b.WriteString("In an emergency, revert locally and sync first, then push to Gerrit: `revert <change>` does that.")
 	return bot.T(b.String()), nil
 }
 
@@ -103,4 +103,27 @@ func SummaryText(cs []Change) string {
 		parts[i] = fmt.Sprintf("[[gerrit:%d|%s]]", c.Number, subject)
 	}
 	return "Backport for " + strings.Join(parts, ", ")
+}
+
+// stagePlan describes a stage for the plan: "testservers (1 host, then
+// wait for \"tested ok\")".
+func stagePlan(s Stage) string {
+	ss, ok := s.(*SyncStage)
+	if !ok {
+		return s.Name()
+	}
+	var what []string
+	if hs, err := ss.Hosts(); err == nil {
+		what = append(what, "sync "+plural(len(hs.Hosts), "host"))
+	}
+	if n := len(ss.Checks); n > 0 {
+		what = append(what, plural(n, "check"))
+	}
+	if ss.WaitForTest {
+		what = append(what, `then wait for "tested ok"`)
+	}
+	if len(what) == 0 {
+		return ss.StageName
+	}
+	return ss.StageName + " (" + strings.Join(what, ", ") + ")"
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -415,6 +416,7 @@ func TestSyncHostDisappearsMidSync(t *testing.T) {
 		if name == "production" {
 			h.MaxFailed = 1
 			h.Concurrency = 1
+			h.ProgressEvery = time.Nanosecond // a progress line per host
 		}
 	})
 	// When canaries are done, one production host goes away: its
@@ -434,6 +436,9 @@ func TestSyncHostDisappearsMidSync(t *testing.T) {
 	e.waitFor(deploy.EventDone)
 	if !strings.Contains(e.history(), "production: synced 4/5 hosts in ") || !strings.Contains(e.history(), "; 1 failed (1 allowed): prod3.") {
 		t.Errorf("history lacks the failed host:\n%s", e.history())
+	}
+	if !regexp.MustCompile(`(?m)^production: [1-4]/5 hosts( \(1 failed\))?, 0 s$`).MatchString(e.history()) {
+		t.Errorf("no progress line in the history:\n%s", e.history())
 	}
 	rec, _ := e.agent.Record("1")
 	if r := rec.Sync.Stages["production"].Hosts["prod3"]; r.Err == "" {
