@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
@@ -94,5 +97,55 @@ deploy:
 	want := "GET /wiki/Main_Page backend=mwdebug1\nPURGE /static/app.css "
 	if got := strings.Join(seen, "\n"); got != want {
 		t.Errorf("requests:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestSyncCommandMethod syncs with a site's own command; its rollback runs
+// the command from the saved tree and says it could not be verified.
+func TestSyncCommandMethod(t *testing.T) {
+	t.Parallel()
+	requireRsync(t)
+	logFile := filepath.Join(t.TempDir(), "sync.log")
+	e := newEnv(t, func(o *deploy.Options) {
+		yaml := fmt.Sprintf(`
+deploy:
+  sync:
+    source: %[2]s
+    releases_dir: %[3]s
+  stages:
+    - name: testservers
+      hosts: [mwdebug1, mwdebug2]
+      method: command
+      command: "echo {{.Host}} {{.Paths}} >> %[1]s"
+      wait_for_test: true
+`, logFile, o.StagingDir, filepath.Join(t.TempDir(), "releases"))
+		cfg, err := config.Parse([]byte(yaml), "test.yaml", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := deploy.FromConfig(cfg, nil)
+		if o.Stages, err = deploy.SyncStages(&cfg.Deploy); err != nil {
+			t.Fatal(err)
+		}
+		o.SyncSource, o.Releases = c.SyncSource, c.Releases
+	})
+	e.deploy(alice, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, false); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor(deploy.EventFailed)
+	if got := ev.Text.String(); !strings.Contains(got, "2 hosts hold the previous tree again, not verified (a stage syncs with a command).") {
+		t.Errorf("end = %q", got)
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	slices.Sort(lines)
+	want := []string{"mwdebug1 " + settings, "mwdebug1 " + settings, "mwdebug2 " + settings, "mwdebug2 " + settings}
+	if d := cmp.Diff(want, lines); d != "" {
+		t.Errorf("commands run (sync, then rollback) (-want +got):\n%s", d)
 	}
 }
