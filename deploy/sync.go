@@ -446,7 +446,9 @@ func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 	if d, err := j.Deploy(); err == nil && d.Revert != nil {
 		// Rolling a revert back would bring back the change it removes.
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("The checks of %s still fail after the revert; going on, as rolling back would bring the reverted change back.", s.StageName)))
-		return j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now, Failed: failed, Decision: "continue"} })
+		return j.Save(func(d *Deploy) {
+			d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now, Failed: failed, Decision: "continue"}
+		})
 	}
 	if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now} }); err != nil {
 		return err
