@@ -53,19 +53,19 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		now := time.Now()
 		remind, timeout := g.Asked.Add(a.o.Gate.Reminder), g.Asked.Add(a.o.Gate.Timeout)
 		switch {
-		case g.TimedOut.IsZero() && !now.Before(timeout):
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.TimedOut = now.UTC() }); err != nil {
-				return err
-			}
-			j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-				": nobody confirmed the test on %s within %s. Decide: `tested ok` to go on, or `tested fail` to roll back.", s.StageName, fmtDur(a.o.Gate.Timeout)))))
-			continue
 		case g.Reminded.IsZero() && !now.Before(remind):
 			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Reminded = now.UTC() }); err != nil {
 				return err
 			}
 			j.Say(ctx, EventNeeds, bot.Join(a.pendingMentions(d, g), bot.T(fmt.Sprintf(
 				": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName))))
+			continue
+		case g.TimedOut.IsZero() && !now.Before(timeout):
+			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.TimedOut = now.UTC() }); err != nil {
+				return err
+			}
+			j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+				": nobody confirmed the test on %s within %s. Decide: `tested ok` to go on, or `tested fail` to roll back.", s.StageName, fmtDur(a.o.Gate.Timeout)))))
 			continue
 		}
 		next := timeout
