@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/check"
 )
 
 // gate asks the deployer and the patch owners to test, and waits for
@@ -29,9 +30,9 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventNeeds, a.gateQuestion(d, s.StageName, ""))
+		j.Say(ctx, EventNeeds, a.gateQuestion(d, s, ""))
 	} else {
-		j.Say(ctx, EventNeeds, a.gateQuestion(d, s.StageName, "(asked again after a restart) "))
+		j.Say(ctx, EventNeeds, a.gateQuestion(d, s, "(asked again after a restart) "))
 	}
 	for {
 		d, err := j.Deploy()
@@ -148,16 +149,39 @@ func okNames(g *GateRecord) []string {
 	return out
 }
 
-// gateQuestion mentions the deployer and the owners with what to test.
-func (a *Agent) gateQuestion(d *Deploy, stage, prefix string) bot.Text {
-	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), stage)))
+// gateQuestion mentions the deployer and the owners with what to test and
+// how: the changes and, when the stage's smoke checks reach its servers
+// through a request header (a debug-routing header), that header.
+func (a *Agent) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
+	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), s.StageName)))
 	for _, c := range d.Changes {
 		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
 		if p, ok := a.owner(c.Owner); ok {
 			t = t.Append(bot.T(" owner "), bot.M(p))
 		}
 	}
+	if h := routingHeaders(s); h != "" {
+		t = t.Append(bot.T("\nTo reach the "+s.StageName+", send the header "), bot.C(h), bot.T(" (e.g. with the WikimediaDebug browser extension)."))
+	}
 	return t.Append(bot.T("\nReply \"tested ok\" when it works or \"tested fail\" to roll back."))
+}
+
+// routingHeaders are the request headers the stage's HTTP checks send.
+func routingHeaders(s *SyncStage) string {
+	var hs []string
+	for _, c := range s.Checks {
+		h, ok := c.(*check.HTTP)
+		if !ok {
+			continue
+		}
+		for k, v := range h.Headers {
+			if kv := k + ": " + v; !slices.Contains(hs, kv) {
+				hs = append(hs, kv)
+			}
+		}
+	}
+	slices.Sort(hs)
+	return strings.Join(hs, ", ")
 }
 
 func (a *Agent) everyoneToAsk(d *Deploy) bot.Text {

@@ -82,7 +82,10 @@ deploy:
 	})
 	w.populate(t, e.sb.Staging)
 	n := e.deployStatic(t)
-	e.waitFor(deploy.EventNeeds)
+	ask := e.waitFor(deploy.EventNeeds)
+	if got := ask.Text.String(); !strings.Contains(got, "\nTo reach the testservers, send the header X-Wikimedia-Debug: backend=mwdebug1 (e.g. with the WikimediaDebug browser extension).\n") {
+		t.Errorf("the question does not say how to reach the testservers:\n%s", got)
+	}
 	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
 		t.Fatal(err)
 	}
