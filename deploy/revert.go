@@ -215,7 +215,13 @@ func changeIDFor(sha string) string {
 
 // revertCommit reverts c in dir and gives the commit a Change-Id.
 func (a *Agent) revertCommit(ctx context.Context, dir string, c *RevertCommit) error {
-	args := []string{"revert", "--no-edit"}
+	var args []string
+	if name, err := a.git.Run(ctx, dir, "config", "user.name"); err != nil || name == "" {
+		// The deploy host's git has no identity: author as jouncebot.
+		args = append(args, "-c", "user.name=jouncebot", "-c", "user.email=jouncebot@localhost")
+	}
+	ident := args
+	args = append(args, "revert", "--no-edit")
 	if c.Merge {
 		args = append(args, "-m", "1")
 	}
@@ -231,7 +237,7 @@ func (a *Agent) revertCommit(ctx context.Context, dir string, c *RevertCommit) e
 		c.ChangeID = changeIDFor(c.SHA)
 	}
 	msg = strings.TrimSpace(msg) + fmt.Sprintf("\n\nReverts change %d.\n\nChange-Id: %s\n", c.Change, c.ChangeID)
-	if _, err := a.git.Run(ctx, dir, "commit", "--amend", "-q", "-m", msg); err != nil {
+	if _, err := a.git.Run(ctx, dir, append(slices.Clone(ident), "commit", "--amend", "-q", "-m", msg)...); err != nil {
 		return err
 	}
 	c.Revert, err = a.git.Run(ctx, dir, "rev-parse", "HEAD")
