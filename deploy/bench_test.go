@@ -1,12 +1,15 @@
 package deploy_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
 )
 
 // BenchmarkDeployOverhead measures the time the bot itself adds to a
@@ -42,4 +45,61 @@ func BenchmarkDeployOverhead(b *testing.B) {
 			b.ReportMetric(float64((total-time.Duration(b.N)*gateDelay).Milliseconds())/float64(b.N), "bot-ms/op")
 		})
 	}
+}
+
+// noopSync is a sync method that does nothing, to measure what the engine
+// adds per host: recording each result in bbolt as it comes, progress.
+type noopSync struct{}
+
+func (noopSync) Sync(context.Context, hostsync.Host, string, []string) error { return nil }
+
+// BenchmarkSyncStageOverhead measures the engine's own cost of a sync
+// stage of 300 hosts whose sync costs nothing: one bbolt write per host
+// result (the restart record) plus the stage's bookkeeping. It reports
+// microseconds per host.
+func BenchmarkSyncStageOverhead(b *testing.B) {
+	const hosts = 300
+	var hs []hostsync.Host
+	for i := range hosts {
+		hs = append(hs, hostsync.Host{Name: fmt.Sprintf("mw%04d", i), Dest: "unused"})
+	}
+	stage := &deploy.SyncStage{StageName: "production", Hosts: func() (*hostsync.Stage, error) {
+		return &hostsync.Stage{Name: "production", Hosts: hs, Method: noopSync{}, Concurrency: 80}, nil
+	}}
+	e := newEnv(b, func(o *deploy.Options) {
+		o.PollInterval = 10 * time.Millisecond
+		o.Stages = []deploy.Stage{stage}
+	})
+	e.sb.SetGate(gerrittest.Gate{Delay: time.Millisecond})
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		n, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: gerrittest.ConfigBranch, Owner: "bob",
+			Subject: fmt.Sprintf("Benchmark change %d", i),
+			Files:   []gerrittest.File{{Path: fmt.Sprintf("bench/%d.php", i), Content: "<?php\n"}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.deploy(alice, n)
+		var start time.Time
+		for {
+			ev := e.waitFor(deploy.EventProgress)
+			if strings.HasPrefix(ev.Text.String(), "Syncing ") {
+				start = ev.Time
+				break
+			}
+		}
+		b.StartTimer()
+		for {
+			ev := e.waitFor(deploy.EventProgress)
+			if strings.HasPrefix(ev.Text.String(), "production: synced") {
+				total += ev.Time.Sub(start)
+				break
+			}
+		}
+		b.StopTimer()
+		e.waitFor(deploy.EventDone)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N*hosts), "µs/host")
 }
