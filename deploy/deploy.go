@@ -14,10 +14,19 @@
 //	id, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: person, InWindow: true})
 //
 // A deploy is a list of stages (see Stage): vote, merge, fetch, check,
-// update, verify — after which the staging checkout is "prepared" — followed
-// by Options.Stages (the sync stages). Each stage writes its intent to bbolt
-// before each side effect, so a restarted agent continues without voting or
-// running a git command twice.
+// (snapshot,) update, verify — after which the staging checkout is
+// "prepared" — followed by Options.Stages. The sync stages (SyncStage, built
+// from the configuration by SyncStages) copy the tree to each stage's hosts
+// with package hostsync, run the stage's checks (package check; a failure
+// waits for the deployer's retry, rollback or continue), and, for a stage
+// that waits for a test, ask the deployer and the patch owners for "tested
+// ok" (Agent.Tested). A failure rolls every synced host back to the tree
+// kept by the snapshot stage, verified byte for byte; the last stage is
+// followed by the CDN purge and the closing SAL lines (Logger). Revert
+// reverts deployed changes in staging, syncs first and pushes the revert
+// to Gerrit. Each stage writes its intent to bbolt before each side effect
+// (and each host's result as it comes), so a restarted agent continues
+// without voting, running a git command or syncing a host twice.
 //
 // Concurrency: the Engine methods are safe to call from any goroutine (each
 // chat message runs on its own). Run owns one goroutine per running deploy;
