@@ -7,15 +7,5 @@ set -eu
 if [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1; then
 	exit 0
 fi
-export DEBIAN_FRONTEND=noninteractive
-policy=/usr/sbin/policy-rc.d
-made_policy=
-if [ ! -e "$policy" ]; then
-	printf '#!/bin/sh\nexit 101\n' >"$policy"
-	chmod +x "$policy"
-	made_policy=1
-fi
-cleanup() { if [ -n "$made_policy" ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-apt-get -o DPkg::Lock::Timeout=600 update -qq || true
-apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends openssh-server openssh-client
+. "$(dirname "$0")/../lib/apt.sh"
+apt_install openssh-server openssh-client
