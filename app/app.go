@@ -248,6 +248,9 @@ func (a *App) setupSAL() error {
 func (a *App) setupDeploy(o Options) error {
 	cfg := a.cfg
 	notifier := deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
+		if ev.Kind == deploy.EventDone {
+			go a.markDeployed(ev.Deploy)
+		}
 		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
 			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
 				return
@@ -331,6 +334,21 @@ func (s deploySAL) Log(ctx context.Context, who deploy.Person, message string) e
 	}
 	_, err := s.log.Append(ctx, sal.Entry{Nick: nick, Project: s.project, Message: message})
 	return err
+}
+
+// markDeployed marks a finished deploy's changes as deployed in the
+// window queues, so they are counted as done and not moved on.
+func (a *App) markDeployed(id deploy.ID) {
+	d, err := a.deploy.Record(id)
+	if err != nil {
+		a.log.Error("read finished deploy", "deploy", id, "err", err)
+		return
+	}
+	for _, c := range d.Changes {
+		if err := a.calendar.Book().MarkDeployed(c.Number, time.Now()); err != nil {
+			a.log.Error("mark change deployed", "change", c.Number, "err", err)
+		}
+	}
 }
 
 // handle routes a chat line: !log lines to the SAL (and the phrases they

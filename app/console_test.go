@@ -1,0 +1,132 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jouncebot/jouncebot/app"
+	"github.com/jouncebot/jouncebot/config"
+)
+
+// consoleSession runs the built-in default (the example calendar and the
+// deploy sandbox) with a console the test types into and reads from.
+type consoleSession struct {
+	t     *testing.T
+	in    *io.PipeWriter
+	lines chan string
+}
+
+func startConsole(t *testing.T, now time.Time) *consoleSession {
+	t.Helper()
+	data, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	a, err := app.New(app.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Stdin: inR, Stdout: outW,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &consoleSession{t: t, in: inW, lines: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+		close(s.lines)
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() {
+		inW.Close()
+		cancel()
+		<-done
+		a.Close()
+		outW.Close()
+	})
+	return s
+}
+
+func (s *consoleSession) say(line string) {
+	s.t.Helper()
+	if _, err := io.WriteString(s.in, line+"\n"); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// expect reads lines until one starts with prefix, failing after a minute.
+func (s *consoleSession) expect(prefix string) string {
+	s.t.Helper()
+	deadline := time.After(time.Minute)
+	var seen []string
+	for {
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				s.t.Fatalf("console closed waiting for %q; saw:\n%s", prefix, strings.Join(seen, "\n"))
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+			seen = append(seen, l)
+		case <-deadline:
+			s.t.Fatalf("no line starting %q within a minute; saw:\n%s", prefix, strings.Join(seen, "\n"))
+		}
+	}
+}
+
+// A newcomer's whole session in the built-in default: queue a change,
+// deploy it through the sandbox's stages with "tested ok", and see it
+// logged and marked deployed in the window's queue. A freeze blocks a
+// deploy without --force.
+func TestConsoleDeploySession(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)) // in the afternoon window
+	s.expect("Try `jouncebot: plan")
+
+	s.say("jouncebot: add 445113")
+	s.expect("Queued change 445113 for UTC afternoon backport window (14:00–15:00 UTC); 1 of 6 patches queued.")
+
+	s.say("jouncebot: freeze 2026-11-25 2026-11-26 incident follow-up")
+	s.expect("Freeze 1 recorded")
+	s.say("jouncebot: deploy 445113")
+	s.expect("Deploys are frozen: incident follow-up until 2026-11-26 00:00 UTC.")
+	s.say("jouncebot: unfreeze 1")
+	s.expect("Freeze 1 lifted.")
+
+	s.say("jouncebot: deploy 445113")
+	s.expect("Deploy 1 started by amir")
+	s.expect("445113 merged.")
+	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.say("tested ok")
+	s.expect("production: synced 5/5 hosts")
+	s.expect("Finished sync: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]]")
+	s.expect("amir: deploy 1 is done: 445113.")
+
+	s.say("jouncebot: sal 445113")
+	s.expect("All 3 matching Server Admin Log entries")
+	// The queue shows the change deployed (marked as the deploy finished).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.say("jouncebot: queue")
+		s.expect("UTC afternoon backport window (14:00–15:00 UTC)")
+		if l := s.expect("445113 by Alice"); strings.HasSuffix(l, "— deployed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("445113 never marked deployed in the queue")
+		}
+	}
+}
