@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,18 +114,8 @@ func (b *Book) AddWindow(w Window, by string, now time.Time) (Window, error) {
 
 // ChatWindows lists the windows added in chat.
 func (b *Book) ChatWindows() ([]Window, error) {
-	var out []Window
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.Windows).ForEach(func(k, v []byte) error {
-			var w Window
-			if err := json.Unmarshal(v, &w); err != nil {
-				return fmt.Errorf("window %s: %w", k, err)
-			}
-			out = append(out, w)
-			return nil
-		})
-	})
-	return out, err
+	all, err := readAll[Window](b.db, store.Windows)
+	return slices.Collect(maps.Values(all)), err
 }
 
 // Cancel records that a window will not happen.
@@ -139,17 +130,34 @@ func (b *Book) Cancel(id string, c Cancellation) error {
 
 // Cancelled returns the cancellations by window id.
 func (b *Book) Cancelled() (map[string]Cancellation, error) {
-	out := map[string]Cancellation{}
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.Cancelled).ForEach(func(k, v []byte) error {
-			var c Cancellation
-			if json.Unmarshal(v, &c) == nil {
-				out[string(k)] = c
+	return readAll[Cancellation](b.db, store.Cancelled)
+}
+
+// readAll decodes every value of a bucket, by key. A record that does not
+// decode is reported, not skipped: silently losing a claim or a window would
+// be worse than a clear error.
+func readAll[T any](db *store.DB, bucket []byte) (map[string]T, error) {
+	out := map[string]T{}
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var x T
+			if err := json.Unmarshal(v, &x); err != nil {
+				return fmt.Errorf("%s %s: %w", bucket, k, err)
 			}
+			out[string(k)] = x
 			return nil
 		})
 	})
 	return out, err
+}
+
+// deleteIfPresent deletes key from the bucket and reports whether it was there.
+func deleteIfPresent(tx *bolt.Tx, bucket []byte, key string) (bool, error) {
+	bk := tx.Bucket(bucket)
+	if bk.Get([]byte(key)) == nil {
+		return false, nil
+	}
+	return true, bk.Delete([]byte(key))
 }
 
 // ErrClaimed is returned when someone else holds the claim.
@@ -181,12 +189,8 @@ func (b *Book) SetClaim(c Claim) (Claim, error) {
 func (b *Book) ReleaseClaim(windowID, by string, now time.Time) (bool, error) {
 	had := false
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(store.Claims)
-		if bk.Get([]byte(windowID)) == nil {
-			return nil
-		}
-		had = true
-		if err := bk.Delete([]byte(windowID)); err != nil {
+		var err error
+		if had, err = deleteIfPresent(tx, store.Claims, windowID); err != nil || !had {
 			return err
 		}
 		return audit(tx, now, by, "released window "+windowID)
@@ -196,17 +200,7 @@ func (b *Book) ReleaseClaim(windowID, by string, now time.Time) (bool, error) {
 
 // Claims returns the claims by window id.
 func (b *Book) Claims() (map[string]Claim, error) {
-	out := map[string]Claim{}
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.Claims).ForEach(func(k, v []byte) error {
-			var c Claim
-			if json.Unmarshal(v, &c) == nil {
-				out[string(k)] = c
-			}
-			return nil
-		})
-	})
-	return out, err
+	return readAll[Claim](b.db, store.Claims)
 }
 
 // ErrFull is returned when a window's queue has reached its limit.
@@ -372,13 +366,8 @@ func (b *Book) AddFreeze(f FreezeRecord, now time.Time) (FreezeRecord, error) {
 func (b *Book) RemoveFreeze(id int, by string, now time.Time) (bool, error) {
 	had := false
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(store.Freezes)
-		key := []byte(strconv.Itoa(id))
-		if bk.Get(key) == nil {
-			return nil
-		}
-		had = true
-		if err := bk.Delete(key); err != nil {
+		var err error
+		if had, err = deleteIfPresent(tx, store.Freezes, strconv.Itoa(id)); err != nil || !had {
 			return err
 		}
 		return audit(tx, now, by, fmt.Sprintf("lifted freeze %d", id))
@@ -386,18 +375,11 @@ func (b *Book) RemoveFreeze(id int, by string, now time.Time) (bool, error) {
 	return had, err
 }
 
-// Freezes lists the freezes added in chat.
+// Freezes lists the freezes added in chat, oldest first.
 func (b *Book) Freezes() ([]FreezeRecord, error) {
-	var out []FreezeRecord
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.Freezes).ForEach(func(k, v []byte) error {
-			var f FreezeRecord
-			if json.Unmarshal(v, &f) == nil {
-				out = append(out, f)
-			}
-			return nil
-		})
-	})
+	all, err := readAll[FreezeRecord](b.db, store.Freezes)
+	out := slices.Collect(maps.Values(all))
+	slices.SortFunc(out, func(x, y FreezeRecord) int { return x.ID - y.ID })
 	return out, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +15,6 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
-	"github.com/jouncebot/jouncebot/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // RevertRequest asks to revert deployed changes.
@@ -106,33 +103,8 @@ func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	if len(a.o.Stages) > 0 && a.o.Releases != nil {
 		d.Stage = snapshotStage{}.Name()
 	}
-	var held *Lock
-	err = a.db.Update(func(tx *bolt.Tx) error {
-		l, err := getLock(tx)
-		if err != nil || l != nil {
-			held = l
-			return err
-		}
-		seq, err := tx.Bucket(store.Deploys).NextSequence()
-		if err != nil {
-			return err
-		}
-		d.ID = ID(strconv.FormatUint(seq, 10))
-		l = &Lock{Deploy: d.ID, Holder: r.By.Name, Changes: numbers(changes), Since: d.Created, Reason: "revert of " + changeList(changes)}
-		b, _ := json.Marshal(l)
-		if err := tx.Bucket(store.DeployLock).Put(lockKey, b); err != nil {
-			return err
-		}
-		if err := audit(tx, d.ID, fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, changeList(changes))); err != nil {
-			return err
-		}
-		return putDeploy(tx, d)
-	})
-	if err != nil {
-		return "", a.internal("taking the deploy lock", err)
-	}
-	if held != nil {
-		return "", lockedError(held)
+	if err := a.takeLock(d, "revert of "+changeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, changeList(changes))); err != nil {
+		return "", err
 	}
 	a.say(ctx, d.ID, EventStarted, bot.Join(bot.T(fmt.Sprintf("Revert %s started by ", d.ID)), r.By.Mention(),
 		bot.T(fmt.Sprintf(": reverting %s in staging, syncing it, then pushing the revert to Gerrit.", changeList(changes)))))

@@ -78,41 +78,16 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 	if a.needsApproval(r) {
 		d.State = stateApproval
 	}
-	var held *Lock
-	err = a.db.Update(func(tx *bolt.Tx) error {
-		l, err := getLock(tx)
-		if err != nil || l != nil {
-			held = l
-			return err
-		}
-		seq, err := tx.Bucket(store.Deploys).NextSequence()
-		if err != nil {
-			return err
-		}
-		d.ID = ID(strconv.FormatUint(seq, 10))
-		reason := r.Reason
-		switch {
-		case reason != "":
-		case r.Window != "":
-			reason = "in the window " + r.Window
-		default:
-			reason = "in a deployment window"
-		}
-		l = &Lock{Deploy: d.ID, Holder: r.By.Name, Changes: numbers(changes), Since: d.Created, Reason: reason}
-		b, _ := json.Marshal(l)
-		if err := tx.Bucket(store.DeployLock).Put(lockKey, b); err != nil {
-			return err
-		}
-		if err := audit(tx, d.ID, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, changeList(changes), reason)); err != nil {
-			return err
-		}
-		return putDeploy(tx, d)
-	})
-	if err != nil {
-		return "", a.internal("taking the deploy lock", err)
+	reason := r.Reason
+	switch {
+	case reason != "":
+	case r.Window != "":
+		reason = "in the window " + r.Window
+	default:
+		reason = "in a deployment window"
 	}
-	if held != nil {
-		return "", lockedError(held)
+	if err := a.takeLock(d, reason, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, changeList(changes), reason)); err != nil {
+		return "", err
 	}
 	a.say(ctx, d.ID, EventStarted, a.startText(d))
 	if d.State == stateApproval {
@@ -651,4 +626,39 @@ func (a *Agent) Record(id ID) (*Deploy, error) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
 	}
 	return d, err
+}
+
+// takeLock gives d its id and stores it together with the deploy lock and
+// an audit record, in one transaction. When someone else holds the lock it
+// returns the sentence saying who and why.
+func (a *Agent) takeLock(d *Deploy, reason, auditText string) error {
+	var held *Lock
+	err := a.db.Update(func(tx *bolt.Tx) error {
+		l, err := getLock(tx)
+		if err != nil || l != nil {
+			held = l
+			return err
+		}
+		seq, err := tx.Bucket(store.Deploys).NextSequence()
+		if err != nil {
+			return err
+		}
+		d.ID = ID(strconv.FormatUint(seq, 10))
+		l = &Lock{Deploy: d.ID, Holder: d.By.Name, Changes: numbers(d.Changes), Since: d.Created, Reason: reason}
+		b, _ := json.Marshal(l)
+		if err := tx.Bucket(store.DeployLock).Put(lockKey, b); err != nil {
+			return err
+		}
+		if err := audit(tx, d.ID, auditText); err != nil {
+			return err
+		}
+		return putDeploy(tx, d)
+	})
+	if err != nil {
+		return a.internal("taking the deploy lock", err)
+	}
+	if held != nil {
+		return lockedError(held)
+	}
+	return nil
 }
