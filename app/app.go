@@ -248,8 +248,9 @@ func (a *App) setupSAL() error {
 func (a *App) setupDeploy(o Options) error {
 	cfg := a.cfg
 	notifier := deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
-		if ev.Kind == deploy.EventDone {
-			go a.markDeployed(ev.Deploy)
+		switch ev.Kind {
+		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
+			go a.markQueue(ev.Deploy)
 		}
 		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
 			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
@@ -336,17 +337,27 @@ func (s deploySAL) Log(ctx context.Context, who deploy.Person, message string) e
 	return err
 }
 
-// markDeployed marks a finished deploy's changes as deployed in the
-// window queues, so they are counted as done and not moved on.
-func (a *App) markDeployed(id deploy.ID) {
+// markQueue records the outcome of a finished deploy in the window
+// queues: its changes are deployed (and not moved on), or rolled back
+// (merged but not live, needing a revert).
+func (a *App) markQueue(id deploy.ID) {
 	d, err := a.deploy.Record(id)
 	if err != nil {
 		a.log.Error("read finished deploy", "deploy", id, "err", err)
 		return
 	}
+	mark := a.calendar.Book().MarkDeployed
+	switch {
+	case d.Revert != nil:
+		return
+	case d.Sync != nil && d.Sync.Rollback != nil:
+		mark = a.calendar.Book().MarkRolledBack
+	case d.State != "done":
+		return
+	}
 	for _, c := range d.Changes {
-		if err := a.calendar.Book().MarkDeployed(c.Number, time.Now()); err != nil {
-			a.log.Error("mark change deployed", "change", c.Number, "err", err)
+		if err := mark(c.Number, time.Now()); err != nil {
+			a.log.Error("mark change in its queue", "change", c.Number, "err", err)
 		}
 	}
 }

@@ -130,3 +130,27 @@ func TestConsoleDeploySession(t *testing.T) {
 		}
 	}
 }
+
+// "tested fail" rolls the deploy back, and the window's queue keeps the
+// change marked: merged but not live, needing a revert.
+func TestConsoleRollbackMarksQueue(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC))
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: add 445113")
+	s.expect("Queued change 445113")
+	s.say("jouncebot: deploy 445113")
+	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.say("tested fail")
+	s.expect("amir: deploy 1 stopped: Rolled back because Amir said the changes do not work on testservers")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.say("jouncebot: queue")
+		s.expect("UTC afternoon backport window (14:00–15:00 UTC)")
+		if l := s.expect("445113 by Alice"); strings.HasSuffix(l, "— rolled back: merged but not live; revert it before the next deploy") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("445113 never marked rolled back in the queue")
+		}
+	}
+}

@@ -42,6 +42,9 @@ type Patch struct {
 	At     time.Time `json:"at"`
 	// Deployed is set when the deploy engine finished it.
 	Deployed bool `json:"deployed,omitempty"`
+	// RolledBack is set when a deploy of it was rolled back: the change is
+	// merged but not live, and needs a revert before the next deploy.
+	RolledBack bool `json:"rolled_back,omitempty"`
 }
 
 // FreezeRecord is a freeze added in chat.
@@ -289,6 +292,16 @@ func (b *Book) Queue(windowID string) ([]Patch, error) {
 
 // MarkDeployed marks a queued change as deployed, so it is not moved on.
 func (b *Book) MarkDeployed(change int, now time.Time) error {
+	return b.mark(change, now, "deployed", func(p *Patch) { p.Deployed, p.RolledBack = true, false })
+}
+
+// MarkRolledBack marks a queued change whose deploy was rolled back.
+func (b *Book) MarkRolledBack(change int, now time.Time) error {
+	return b.mark(change, now, "rolled back", func(p *Patch) { p.RolledBack = true })
+}
+
+// mark changes the queued (not yet deployed) entry of a change.
+func (b *Book) mark(change int, now time.Time, what string, f func(*Patch)) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(store.Queues)
 		c := bk.Cursor()
@@ -299,11 +312,11 @@ func (b *Book) MarkDeployed(change int, now time.Time) error {
 			}
 			for i := range q {
 				if q[i].Change == change && !q[i].Deployed {
-					q[i].Deployed = true
+					f(&q[i])
 					if err := put(bk, string(k), q); err != nil {
 						return err
 					}
-					return audit(tx, now, "deploy", fmt.Sprintf("change %d deployed in %s", change, k))
+					return audit(tx, now, "deploy", fmt.Sprintf("change %d %s in %s", change, what, k))
 				}
 			}
 		}

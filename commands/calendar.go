@@ -379,8 +379,11 @@ func (w *windowCmds) queue(ctx context.Context, c *Call) (bot.Text, error) {
 	out = out.Append(bot.T(fmt.Sprintf(": %d%s patches queued:", pendingCount(q), limit)))
 	for _, p := range q {
 		state := ""
-		if p.Deployed {
+		switch {
+		case p.Deployed:
 			state = " — deployed"
+		case p.RolledBack:
+			state = " — rolled back: merged but not live; revert it before the next deploy"
 		}
 		out = out.Append(bot.T(fmt.Sprintf("\n%d by %s, queued %s UTC%s", p.Change, p.Owner, p.At.UTC().Format("Mon 15:04"), state)))
 	}
