@@ -54,6 +54,16 @@ type Request struct {
 // transports used on their own and for tests.
 func NewRequest(m Message, t Transport) *Request { return &Request{Message: m, tr: t} }
 
+// CurrentNick is the name the bot goes by on the request's network right
+// now, when the transport can tell (an IRC bot whose nick was taken goes by
+// "jouncebot_" until it gets its nick back); "" otherwise.
+func (r *Request) CurrentNick() string {
+	if n, ok := r.tr.(interface{ Nick() string }); ok {
+		return n.Nick()
+	}
+	return ""
+}
+
 // Reply sends t to where the message came from. Replies to a message in a
 // room mention nobody; the caller adds mentions as it needs.
 func (r *Request) Reply(ctx context.Context, t Text) error {

@@ -142,3 +142,18 @@ func TestHelpListsEveryVisibleCommand(t *testing.T) {
 		}
 	}
 }
+
+// nicked is a transport whose bot had to take another nick.
+type nicked struct{ recorder }
+
+func (n *nicked) Nick() string { return "jouncebot_" }
+
+// While the bot goes by another nick, people addressing that nick are heard.
+func TestAddressedByCurrentNick(t *testing.T) {
+	d := newDispatcher(t, &bytes.Buffer{})
+	tr := &nicked{}
+	d.Handle(context.Background(), bot.NewRequest(bot.Message{Network: "libera", Room: "#ops", Nick: "amir", Account: "amir", Text: "jouncebot_: claim"}, tr))
+	if got := tr.replies(); len(got) != 1 || got[0] != "claimed by Amir" {
+		t.Errorf("replies = %q", got)
+	}
+}

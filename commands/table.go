@@ -165,6 +165,9 @@ func (d *Dispatcher) Nick() string { return d.cfg.Bot.Nick }
 // Handle implements bot.Handler.
 func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 	p, ok := Parse(r.Text, d.Nick(), r.Private)
+	if cur := r.CurrentNick(); !ok && cur != "" && !strings.EqualFold(cur, d.Nick()) {
+		p, ok = Parse(r.Text, cur, r.Private)
+	}
 	// A customary phrase ("I can deploy today") counts whether or not it
 	// is addressed to the bot.
 	tp, triggered := d.trigger(r.Text)
