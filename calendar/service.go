@@ -211,7 +211,7 @@ func (s *Service) Freezes() []Freeze {
 			s.log.Error("read freezes", "err", err)
 		}
 		for _, f := range chat {
-			out = append(out, Freeze{ID: f.ID, From: f.From, To: f.To, Reason: f.Reason, By: f.By})
+			out = append(out, Freeze(f))
 		}
 	}
 	return out
