@@ -126,7 +126,9 @@ func BenchmarkSyncOneChange(b *testing.B) {
 	for i, t := range targets {
 		hosts[i] = Host{Name: filepath.Base(t), Dest: t}
 	}
-	args := append([]string{"rsync"}, scapArgs...)
+	// Exactly the command Stage.Sync runs, --timeout from the stage's
+	// host timeout included.
+	args := append(append([]string{"rsync"}, scapArgs...), "--timeout=600")
 	for _, conc := range []int{8, 50} {
 		b.Run(fmt.Sprintf("c=%d", conc), func(b *testing.B) {
 			st := &Stage{Name: "bench", Hosts: hosts, Method: &Rsync{}, Concurrency: conc, Timeout: 10 * time.Minute}
