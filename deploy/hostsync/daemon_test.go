@@ -167,9 +167,8 @@ func TestDaemonStages(t *testing.T) {
 
 	// Resume: app1 and app3 were done before a restart.
 	var again []string
-	rep, err = all.Sync(ctx, Job{Source: src, Paths: paths, Done: map[string]bool{"app1": true, "app3": true},
-		OnResult: func(r Result) { again = append(again, r.Host) }})
-	if err != nil {
+	if _, err := all.Sync(ctx, Job{Source: src, Paths: paths, Done: map[string]bool{"app1": true, "app3": true},
+		OnResult: func(r Result) { again = append(again, r.Host) }}); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(again)
