@@ -147,3 +147,21 @@ func TestSignalShutdown(t *testing.T) {
 		})
 	}
 }
+
+// The README's run command as a newcomer types it: no flags at all, so the
+// data directory is the relative default. Run from a fresh directory.
+func TestDefaultRunFromFreshDirectory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var out, errs bytes.Buffer
+	code := run([]string{"--http", ""}, strings.NewReader("jouncebot: plan 445113\n"), &out, &errs)
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "Deploying 445113 would:") {
+		t.Errorf("plan not answered:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jouncebot-data", "jouncebot.db")); err != nil {
+		t.Errorf("no database under ./jouncebot-data: %v", err)
+	}
+}

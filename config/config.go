@@ -388,6 +388,11 @@ func (c *Config) secrets() []namedSecret {
 // or Phabricator, no secrets read, data in dataDir, the web server on
 // httpAddr, and the console acting as the first deployer in the people list.
 func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
+	// Absolute, so that nothing depends on the working directory later
+	// (git runs in directories below it).
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
 	return parse(data, name, "", func(c *Config) {
 		c.Networks = nil
 		c.Deploy.Gerrit = Gerrit{}
