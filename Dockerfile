@@ -1,4 +1,5 @@
-# Build a static jouncebot binary, then ship it alone on a minimal base.
+# Build a static jouncebot binary, then ship it on a small Debian base: the
+# deploy engine runs git, rsync and ssh, so the image carries those too.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -6,13 +7,18 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/jouncebot .
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM debian:bookworm-slim
+RUN apt-get update \
+	&& apt-get install -y --no-install-recommends ca-certificates git rsync openssh-client \
+	&& rm -rf /var/lib/apt/lists/* \
+	&& useradd --system --uid 10001 --home-dir /var/lib/jouncebot --create-home jouncebot
 COPY --from=build /out/jouncebot /usr/local/bin/jouncebot
 # The bbolt database lives here; mount a volume to keep it across restarts.
 VOLUME ["/var/lib/jouncebot"]
-# Mount the configuration (and secret files) here.
+# Mount the configuration (and secret files) here, read-only.
 VOLUME ["/etc/jouncebot"]
-USER nonroot:nonroot
+USER jouncebot
+WORKDIR /var/lib/jouncebot
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/jouncebot", "--no-console", "--log-format", "json"]
 CMD ["--config", "/etc/jouncebot/config.yaml"]
