@@ -218,7 +218,7 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 		if len(w.Deployers) > 0 {
 			out = out.Append(bot.T(" Deployers: "), a.mentions(w.Deployers), bot.T("."))
 		}
-		if q := pendingPatches(queue); len(q) > 0 {
+		if q := Pending(queue); len(q) > 0 {
 			out = out.Append(bot.T(" Queued: " + describeQueue(q) + "."))
 		} else if w.Kind == "backport" {
 			out = out.Append(bot.T(" No patches queued yet."))
@@ -250,7 +250,7 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 		}
 		return bot.Join(a.mentions(w.Deployers), bot.T(": nobody has claimed "), title, bot.T(" yet. If you are deploying, say \"jouncebot: claim\"."))
 	case kindEnd:
-		left := len(pendingPatches(queue))
+		left := len(Pending(queue))
 		deployed := len(queue) - left
 		if len(queue) == 0 {
 			return bot.Join(title, bot.T(" is over."))
@@ -290,7 +290,11 @@ func (a *Announcer) closeWindow(ctx context.Context, w Window, now time.Time) {
 	to := ""
 	var dst Window
 	if a.svc.leftovers == "move" {
-		if next, ok := nextWithRoom(cal, book, w, now); ok {
+		after := w.End.Add(-time.Nanosecond)
+		if now.After(after) {
+			after = now
+		}
+		if next, ok := book.NextWithRoom(cal, w, after); ok {
 			to, dst = next.ID, next
 		}
 	}
@@ -321,29 +325,11 @@ func (a *Announcer) closeWindow(ctx context.Context, w Window, now time.Time) {
 	}
 }
 
-// nextWithRoom finds the next window of w's kind after w that has room.
-func nextWithRoom(cal *Calendar, book *Book, w Window, now time.Time) (Window, bool) {
-	t := w.End.Add(-time.Nanosecond)
-	if now.After(t) {
-		t = now
-	}
-	for _, c := range cal.windows[cal.firstAfter(t):] {
-		if c.Kind != w.Kind || c.ID == w.ID {
-			continue
-		}
-		q, _ := book.Queue(c.ID)
-		if c.MaxPatches == 0 || len(pendingPatches(q)) < c.MaxPatches {
-			return c, true
-		}
-	}
-	return Window{}, false
-}
-
 // checkPresence sends a private message to owners of queued patches who
 // are not in the room at reminder time.
 func (a *Announcer) checkPresence(ctx context.Context, w Window, room bot.Target) {
 	queue, _ := a.svc.book.Queue(w.ID)
-	for _, p := range pendingPatches(queue) {
+	for _, p := range Pending(queue) {
 		person := a.person(p.Owner)
 		present, known := a.chat.InRoom(ctx, room, person)
 		if !known || present {
@@ -364,7 +350,7 @@ func (a *Announcer) checkPresence(ctx context.Context, w Window, room bot.Target
 // owners the wiki names.
 func (a *Announcer) owners(w Window, queue []Patch) []string {
 	var out []string
-	for _, p := range pendingPatches(queue) {
+	for _, p := range Pending(queue) {
 		out = appendNew(out, p.Owner)
 	}
 	for _, o := range w.Owners {
@@ -418,16 +404,6 @@ func pluralPatch(n int) string {
 		return "1 patch"
 	}
 	return strconv.Itoa(n) + " patches"
-}
-
-func pendingPatches(q []Patch) []Patch {
-	var out []Patch
-	for _, p := range q {
-		if !p.Deployed {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func describeQueue(q []Patch) string {

@@ -234,7 +234,7 @@ func (b *Book) Enqueue(windowID string, max int, p Patch) error {
 			return &ErrQueued{WindowID: found}
 		}
 		q, _ := get[[]Patch](bk, windowID)
-		if max > 0 && pending(q) >= max {
+		if max > 0 && len(Pending(q)) >= max {
 			return ErrFull
 		}
 		if err := put(bk, windowID, append(q, p)); err != nil {
@@ -244,14 +244,30 @@ func (b *Book) Enqueue(windowID string, max int, p Patch) error {
 	})
 }
 
-func pending(q []Patch) int {
-	n := 0
+// Pending returns the patches of a queue not deployed yet.
+func Pending(q []Patch) []Patch {
+	var out []Patch
 	for _, p := range q {
 		if !p.Deployed {
-			n++
+			out = append(out, p)
 		}
 	}
-	return n
+	return out
+}
+
+// NextWithRoom finds the first window of w's kind, other than w, that
+// starts after the given time and whose queue is below its limit.
+func (b *Book) NextWithRoom(cal *Calendar, w Window, after time.Time) (Window, bool) {
+	for _, c := range cal.windows[cal.firstAfter(after):] {
+		if c.Kind != w.Kind || c.ID == w.ID {
+			continue
+		}
+		q, _ := b.Queue(c.ID)
+		if c.MaxPatches == 0 || len(Pending(q)) < c.MaxPatches {
+			return c, true
+		}
+	}
+	return Window{}, false
 }
 
 // Dequeue removes a change from whichever queue holds it and returns the

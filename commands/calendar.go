@@ -11,6 +11,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
 
@@ -56,7 +57,7 @@ func Notes(s Schedule) calendar.Notes {
 			out = append(out, "claimed by "+c.Person)
 		}
 		q, _ := s.Book().Queue(w.ID)
-		if n := pendingCount(q); n > 0 || w.Kind == "backport" {
+		if n := len(calendar.Pending(q)); n > 0 || w.Kind == "backport" {
 			if w.MaxPatches > 0 {
 				out = append(out, fmt.Sprintf("%d/%d queued", n, w.MaxPatches))
 			} else if n > 0 {
@@ -75,16 +76,6 @@ func FreezeBanner(s Schedule) func(time.Time) bot.Text {
 		}
 		return nil
 	}
-}
-
-func pendingCount(q []calendar.Patch) int {
-	n := 0
-	for _, p := range q {
-		if !p.Deployed {
-			n++
-		}
-	}
-	return n
 }
 
 // WindowCommands returns claim, release, add, remove, queue, window,
@@ -185,19 +176,14 @@ func (w *windowCmds) release(ctx context.Context, c *Call) (bot.Text, error) {
 	return nil, Errorf("You have not claimed an open or coming window, so there is nothing to release.")
 }
 
-var changeRE = regexp.MustCompile(`^(?:https?://\S+?/(?:r/(?:c/.+/\+/)?|\+/))?(\d{1,9})(?:/\d+)?/?$`)
-
-// ParseChange reads a Gerrit change number, bare or as a URL.
+// ParseChange reads a Gerrit change number, bare or as a URL, with the
+// deploy engine's parser, so the queue accepts exactly what deploy does.
 func ParseChange(s string) (int, error) {
-	m := changeRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
+	ref, err := deploy.ParseChange(s)
+	if err != nil {
 		return 0, Errorf("%s is not a change number or a Gerrit change URL.", Quote(s))
 	}
-	n, _ := strconv.Atoi(m[1])
-	if n == 0 {
-		return 0, Errorf("%s is not a change number or a Gerrit change URL.", Quote(s))
-	}
-	return n, nil
+	return ref.Number, nil
 }
 
 func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
@@ -244,7 +230,7 @@ func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 		return nil, Errorf("Change %d is already queued for %s; \"remove %d\" first to move it.", change, nameOr(other, queued.WindowID), change)
 	case errors.Is(err, calendar.ErrFull):
 		msg := fmt.Sprintf("%s is full (%d of %d patches).", win.Name, win.MaxPatches, win.MaxPatches)
-		if next, ok := nextWithRoom(cal, w.Schedule.Book(), win); ok {
+		if next, ok := w.Schedule.Book().NextWithRoom(cal, win, win.Start); ok {
 			msg += fmt.Sprintf(" The next %s window with room is %s (%s); say \"add %d to %s\".", win.Kind, next.Name, calendar.Span(next, now), change, next.ID)
 		} else {
 			msg += " There is no later window of this kind with room in the calendar."
@@ -258,7 +244,7 @@ func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 	if win.MaxPatches > 0 {
 		limit = fmt.Sprintf(" of %d", win.MaxPatches)
 	}
-	return bot.Join(bot.T(fmt.Sprintf("Queued change %d for ", change)), bot.B(win.Name), bot.T(fmt.Sprintf(" (%s); %d%s patches queued.", calendar.Span(win, now), pendingCount(q), limit))), nil
+	return bot.Join(bot.T(fmt.Sprintf("Queued change %d for ", change)), bot.B(win.Name), bot.T(fmt.Sprintf(" (%s); %d%s patches queued.", calendar.Span(win, now), len(calendar.Pending(q)), limit))), nil
 }
 
 func nameOr(w calendar.Window, id string) string {
@@ -266,19 +252,6 @@ func nameOr(w calendar.Window, id string) string {
 		return w.Name
 	}
 	return id
-}
-
-func nextWithRoom(cal *calendar.Calendar, book *calendar.Book, full calendar.Window) (calendar.Window, bool) {
-	for _, c := range cal.Between(full.Start, full.Start.Add(60*24*time.Hour)) {
-		if c.Kind != full.Kind || c.ID == full.ID || !c.Start.After(full.Start) {
-			continue
-		}
-		q, _ := book.Queue(c.ID)
-		if c.MaxPatches == 0 || pendingCount(q) < c.MaxPatches {
-			return c, true
-		}
-	}
-	return calendar.Window{}, false
 }
 
 // defaultBackport is the open backport window, else the next one.
@@ -376,7 +349,7 @@ func (w *windowCmds) queue(ctx context.Context, c *Call) (bot.Text, error) {
 	if win.MaxPatches > 0 {
 		limit = fmt.Sprintf(" of %d", win.MaxPatches)
 	}
-	out = out.Append(bot.T(fmt.Sprintf(": %d%s patches queued:", pendingCount(q), limit)))
+	out = out.Append(bot.T(fmt.Sprintf(": %d%s patches queued:", len(calendar.Pending(q)), limit)))
 	for _, p := range q {
 		state := ""
 		switch {
@@ -472,7 +445,7 @@ func (w *windowCmds) window(ctx context.Context, c *Call) (bot.Text, error) {
 		cal = w.Schedule.Rebuild()
 		out := bot.Join(bot.T("Cancelled "), bot.B(win.Name), bot.T(" ("+calendar.Span(win, now)+"): "+reason+"."))
 		// Its queue moves to the next window of the same kind with room.
-		next, ok := nextWithRoom(cal, w.Schedule.Book(), win)
+		next, ok := w.Schedule.Book().NextWithRoom(cal, win, win.Start)
 		to := ""
 		if ok {
 			to = next.ID
