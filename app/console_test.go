@@ -118,17 +118,7 @@ func TestConsoleDeploySession(t *testing.T) {
 	s.say("jouncebot: sal 445113")
 	s.expect("All 3 matching Server Admin Log entries")
 	// The queue shows the change deployed (marked as the deploy finished).
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s.say("jouncebot: queue")
-		s.expect("UTC afternoon backport window (14:00–15:00 UTC)")
-		if l := s.expect("445113 by Alice"); strings.HasSuffix(l, "— deployed") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("445113 never marked deployed in the queue")
-		}
-	}
+	s.waitQueue("445113 by Alice", "— deployed")
 }
 
 // "tested fail" rolls the deploy back, and the window's queue keeps the
@@ -142,15 +132,23 @@ func TestConsoleRollbackMarksQueue(t *testing.T) {
 	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
 	s.say("tested fail")
 	s.expect("amir: deploy 1 stopped: Rolled back because Amir said the changes do not work on testservers")
+	s.waitQueue("445113 by Alice", "— rolled back: merged but not live; revert it before the next deploy")
+}
+
+// waitQueue asks for the afternoon window's queue until the line starting
+// with entry ends with state (the queue is marked as the deploy finishes),
+// failing after 30 seconds.
+func (s *consoleSession) waitQueue(entry, state string) {
+	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s.say("jouncebot: queue")
 		s.expect("UTC afternoon backport window (14:00–15:00 UTC)")
-		if l := s.expect("445113 by Alice"); strings.HasSuffix(l, "— rolled back: merged but not live; revert it before the next deploy") {
-			break
+		if l := s.expect(entry); strings.HasSuffix(l, state) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("445113 never marked rolled back in the queue")
+			s.t.Fatalf("%s never marked %q in the queue", entry, state)
 		}
 	}
 }
