@@ -362,20 +362,11 @@ func (a *Announcer) owners(w Window, queue []Patch) []string {
 }
 
 func (a *Announcer) mentions(names []string) bot.Text {
-	var out bot.Text
+	parts := make([]bot.Text, len(names))
 	for i, n := range names {
-		switch {
-		case i == 0:
-		case i == len(names)-1 && len(names) == 2:
-			out = out.Append(bot.T(" and "))
-		case i == len(names)-1:
-			out = out.Append(bot.T(", and "))
-		default:
-			out = out.Append(bot.T(", "))
-		}
-		out = out.Append(bot.M(a.person(n)))
+		parts[i] = bot.M(a.person(n))
 	}
-	return out
+	return JoinList(parts)
 }
 
 func (a *Announcer) person(name string) bot.Person { return PersonFor(a.cfg, name) }

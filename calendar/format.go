@@ -119,13 +119,27 @@ func plural(n int, unit string) string {
 
 // JoinNames joins names as people write them: "a", "a and b", "a, b, and c".
 func JoinNames(names []string) string {
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	case 2:
-		return names[0] + " and " + names[1]
+	parts := make([]bot.Text, len(names))
+	for i, n := range names {
+		parts[i] = bot.T(n)
 	}
-	return strings.Join(names[:len(names)-1], ", ") + ", and " + names[len(names)-1]
+	return JoinList(parts).String()
+}
+
+// JoinList joins rich texts the same way: "a", "a and b", "a, b, and c".
+func JoinList(parts []bot.Text) bot.Text {
+	var out bot.Text
+	for i, p := range parts {
+		switch {
+		case i == 0:
+		case i == len(parts)-1 && len(parts) == 2:
+			out = out.Append(bot.T(" and "))
+		case i == len(parts)-1:
+			out = out.Append(bot.T(", and "))
+		default:
+			out = out.Append(bot.T(", "))
+		}
+		out = out.Append(p)
+	}
+	return out
 }
