@@ -219,18 +219,7 @@ func (e *ErrQueued) Error() string { return "already queued for " + e.WindowID }
 func (b *Book) Enqueue(windowID string, max int, p Patch) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(store.Queues)
-		var found string
-		bk.ForEach(func(k, v []byte) error {
-			var q []Patch
-			json.Unmarshal(v, &q)
-			for _, x := range q {
-				if x.Change == p.Change && !x.Deployed {
-					found = string(k)
-				}
-			}
-			return nil
-		})
-		if found != "" {
+		if found, _, _ := findPending(bk, p.Change); found != "" {
 			return &ErrQueued{WindowID: found}
 		}
 		q, _ := get[[]Patch](bk, windowID)
@@ -242,6 +231,22 @@ func (b *Book) Enqueue(windowID string, max int, p Patch) error {
 		}
 		return audit(tx, p.At, p.By, fmt.Sprintf("queued change %d for %s (owner %s)", p.Change, windowID, p.Owner))
 	})
+}
+
+// findPending finds the queue holding change, not yet deployed: the
+// window's id ("" when none), its queue, and the change's index in it.
+func findPending(bk *bolt.Bucket, change int) (string, []Patch, int) {
+	c := bk.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var q []Patch
+		if json.Unmarshal(v, &q) != nil {
+			continue
+		}
+		if i := slices.IndexFunc(q, func(x Patch) bool { return x.Change == change && !x.Deployed }); i >= 0 {
+			return string(k), q, i
+		}
+	}
+	return "", nil, -1
 }
 
 // Pending returns the patches of a queue not deployed yet.
@@ -275,23 +280,15 @@ func (b *Book) NextWithRoom(cal *Calendar, w Window, after time.Time) (Window, b
 func (b *Book) Dequeue(change int, by string, now time.Time) (windowID string, p Patch, ok bool, err error) {
 	err = b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(store.Queues)
-		c := bk.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var q []Patch
-			if json.Unmarshal(v, &q) != nil {
-				continue
-			}
-			i := slices.IndexFunc(q, func(x Patch) bool { return x.Change == change && !x.Deployed })
-			if i < 0 {
-				continue
-			}
-			windowID, p, ok = string(k), q[i], true
-			if err := put(bk, windowID, slices.Delete(q, i, i+1)); err != nil {
-				return err
-			}
-			return audit(tx, now, by, fmt.Sprintf("removed change %d from %s", change, windowID))
+		id, q, i := findPending(bk, change)
+		if id == "" {
+			return nil
 		}
-		return nil
+		windowID, p, ok = id, q[i], true
+		if err := put(bk, windowID, slices.Delete(q, i, i+1)); err != nil {
+			return err
+		}
+		return audit(tx, now, by, fmt.Sprintf("removed change %d from %s", change, windowID))
 	})
 	return windowID, p, ok, err
 }
@@ -320,23 +317,15 @@ func (b *Book) MarkRolledBack(change int, now time.Time) error {
 func (b *Book) mark(change int, now time.Time, what string, f func(*Patch)) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(store.Queues)
-		c := bk.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var q []Patch
-			if json.Unmarshal(v, &q) != nil {
-				continue
-			}
-			for i := range q {
-				if q[i].Change == change && !q[i].Deployed {
-					f(&q[i])
-					if err := put(bk, string(k), q); err != nil {
-						return err
-					}
-					return audit(tx, now, "deploy", fmt.Sprintf("change %d %s in %s", change, what, k))
-				}
-			}
+		id, q, i := findPending(bk, change)
+		if id == "" {
+			return nil
 		}
-		return nil
+		f(&q[i])
+		if err := put(bk, id, q); err != nil {
+			return err
+		}
+		return audit(tx, now, "deploy", fmt.Sprintf("change %d %s in %s", change, what, id))
 	})
 }
 
