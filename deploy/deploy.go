@@ -15,13 +15,16 @@
 //
 // A deploy is a list of stages (see Stage): vote, merge, fetch, check,
 // (snapshot,) update, verify — after which the staging checkout is
-// "prepared" — followed by Options.Stages. The sync stages (SyncStage, built
-// from the configuration by SyncStages) copy the tree to each stage's hosts
-// with package hostsync, run the stage's checks (package check; a failure
-// waits for the deployer's retry, rollback or continue), and, for a stage
-// that waits for a test, ask the deployer and the patch owners for "tested
-// ok" (Agent.Tested). A failure rolls every synced host back to the tree
-// kept by the snapshot stage, verified byte for byte; the last stage is
+// "prepared" — then (freeze,) followed by Options.Stages. Snapshot and
+// freeze make immutable releases (package release) of the tree before and
+// after the update; the sync stages (SyncStage, built from the
+// configuration by SyncStages) copy the deploy's release, never the live
+// staging checkout, to each stage's hosts with package hostsync, run the
+// stage's checks (package check; a failure waits for the deployer's retry,
+// rollback or continue), and, for a stage that waits for a test, ask the
+// deployer and the patch owners for "tested ok" of that release
+// (Agent.Tested). A failure rolls every synced host back to the release
+// kept by the snapshot stage, verified; the last stage is
 // followed by the CDN purge and the closing SAL lines (Logger). Revert
 // reverts deployed changes in staging, syncs first and pushes the revert
 // to Gerrit. Each stage writes its intent to bbolt before each side effect
@@ -46,8 +49,8 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
-	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/purge"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -197,11 +200,13 @@ type Options struct {
 	Stages []Stage
 	// Owner maps a Gerrit username to a person to mention, if known.
 	Owner func(gerritUser string) (bot.Person, bool)
-	// SyncSource is the tree the sync stages copy (default StagingDir).
+	// SyncSource is the staging tree releases are frozen from (default
+	// StagingDir).
 	SyncSource string
-	// Releases keeps the tree from before each deploy, to roll back to;
-	// nil means no rollback is possible.
-	Releases *hostsync.Releases
+	// Releases keeps the releases the sync stages deliver: the one a
+	// deploy syncs and the one from before it, to roll back to. Sync
+	// stages need it.
+	Releases *release.Store
 	// FileSyncLimit is the largest number of changed paths logged one by
 	// one in the SAL (default 100).
 	FileSyncLimit int
@@ -423,10 +428,13 @@ func (a *Agent) stages(d *Deploy) []Stage {
 	syncs := slices.ContainsFunc(a.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
 	if d.Revert != nil {
 		var s []Stage
-		if syncs && a.o.Releases != nil {
+		if syncs {
 			s = append(s, snapshotStage{})
 		}
 		s = append(s, revertStage{})
+		if syncs {
+			s = append(s, freezeStage{})
+		}
 		s = append(s, a.o.Stages...)
 		s = append(s, pushRevertStage{})
 		if syncs {
@@ -435,10 +443,13 @@ func (a *Agent) stages(d *Deploy) []Stage {
 		return s
 	}
 	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}}
-	if syncs && a.o.Releases != nil {
+	if syncs {
 		s = append(s, snapshotStage{})
 	}
 	s = append(s, updateStage{}, verifyStage{})
+	if syncs {
+		s = append(s, freezeStage{})
+	}
 	s = append(s, a.o.Stages...)
 	if syncs {
 		s = append(s, syncDoneStage{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 )
 
@@ -22,7 +23,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	if err != nil {
 		return err
 	}
-	if d.Sync.Release == "" {
+	if d.Sync.Previous == "" {
 		return Failf("Stopped because %s, but there is no saved tree to roll back to; the hosts that were synced hold the new tree. Revert %s before the next deploy.", reason, changeList(d.Changes))
 	}
 	start := time.Now()
@@ -115,6 +116,10 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 		return nil, 0, Failf("Cannot roll back %s: %s.", ss.StageName, err)
 	}
 	hs.Log = j.a.log
+	prev, err := j.a.o.Releases.Open(d.Sync.Previous)
+	if err != nil {
+		return nil, 0, j.a.internal("opening the previous release "+d.Sync.Previous, err)
+	}
 	var hosts []hostsync.Host
 	for name, r := range rec.Hosts {
 		hosts = append(hosts, hostsync.Host{Name: name, Dest: r.Dest})
@@ -153,8 +158,10 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 			})
 		}
 	}
-	src := d.Sync.Release
-	rep, err := hs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done, OnResult: record(false)})
+	src := prev.Tree()
+	sync := *hs
+	sync.Method = deliver(hs, prev, d.Sync.Files)
+	rep, err := sync.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done, OnResult: record(false)})
 	if ctx.Err() != nil {
 		return nil, 0, ctx.Err()
 	}
@@ -175,6 +182,9 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 	}
 	vs := *hs
 	vs.Method = verifier
+	if _, ok := sync.Method.(*release.Marked); ok {
+		vs.Method = &verifyRelease{verify: verifier, release: prev}
+	}
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, OnResult: record(true)})
 	if ctx.Err() != nil {
 		return nil, 0, ctx.Err()
@@ -186,6 +196,20 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
 	return bad, len(hosts), nil
+}
+
+// verifyRelease checks a host's release marker, then the paths a sync
+// touched, byte for byte.
+type verifyRelease struct {
+	verify  hostsync.Method
+	release *release.Release
+}
+
+func (v *verifyRelease) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
+	if err := release.Holds(ctx, v.verify, h, v.release); err != nil {
+		return fmt.Errorf("does not say it holds release %s: %w", v.release.ID, err)
+	}
+	return v.verify.Sync(ctx, h, src, paths)
 }
 
 // errUnverified says a stage was rolled back but could not be verified.

@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -66,7 +67,7 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 		return nil, err
 	}
 	o.Stages, o.SAL, o.SyncSource = stages, sal, ""
-	o.Releases = &hostsync.Releases{Dir: filepath.Join(dir, "releases"), Keep: 3}
+	o.Releases = &release.Store{Dir: filepath.Join(dir, "releases"), Keep: 3}
 	o.Gate = TestGate{Reminder: 5 * time.Minute, Timeout: 15 * time.Minute}
 	o.DecisionTimeout = 5 * time.Minute
 	o.Purger = nil
