@@ -49,6 +49,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/store"
@@ -292,14 +293,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	for _, id := range ids {
 		a.log.Info("resuming deploy", "id", id)
-		wg.Go(func() { a.execute(ctx, id) })
+		wg.Go(func() { a.execute(ctx, id, true) })
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case id := <-a.queue:
-			wg.Go(func() { a.execute(ctx, id) })
+			wg.Go(func() { a.execute(ctx, id, false) })
 		}
 	}
 }
@@ -326,8 +327,10 @@ func (a *Agent) wake(id ID) {
 }
 
 // execute runs deploy id's stages from where its record says, until it
-// finishes, pauses, or ctx is done.
-func (a *Agent) execute(ctx context.Context, id ID) {
+// finishes, pauses, or ctx is done. resumed says the deploy was running
+// when the process stopped: what its record says of the hosts is checked
+// before it is believed.
+func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 	a.mu.Lock()
 	if _, busy := a.active[id]; busy {
 		a.mu.Unlock()
@@ -347,7 +350,7 @@ func (a *Agent) execute(ctx context.Context, id ID) {
 			a.finish(context.WithoutCancel(ctx), id, stateFailed, "jouncebot hit an internal error (see its log)")
 		}
 	}()
-	j := &Job{a: a, id: id, wake: wake}
+	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
 	for ctx.Err() == nil {
 		d, err := a.load(id)
 		if err != nil {
@@ -359,7 +362,7 @@ func (a *Agent) execute(ctx context.Context, id ID) {
 		}
 		if d.AbortBy != "" {
 			msg := ""
-			if needsRollback(d) {
+			if a.needsRollback(d) {
 				// Hosts hold the new tree: an abort puts the old one back.
 				err := rollback(ctx, j, d.AbortBy+" aborted the deploy")
 				if ctx.Err() != nil {
@@ -480,6 +483,11 @@ func userText(err error) string {
 	var ge *gerrit.Error
 	if errors.As(err, &ge) {
 		return ge.Error()
+	}
+	var gitErr *git.Error
+	if errors.As(err, &gitErr) && len(gitErr.Args) > 0 {
+		// git's own words go to the log, with the command.
+		return fmt.Sprintf("git %s failed in the staging checkout; the details are in jouncebot's log.", gitErr.Args[0])
 	}
 	return err.Error()
 }

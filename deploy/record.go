@@ -442,6 +442,10 @@ type Job struct {
 	a    *Agent
 	id   ID
 	wake chan struct{}
+	// resumed is set when the deploy was running before a restart;
+	// checked holds the stages whose hosts were checked since.
+	resumed bool
+	checked map[string]bool
 }
 
 // ID is the deploy's id.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/deploy/release"
 )
 
 // A file edited in staging after the testservers were synced never
@@ -45,5 +47,39 @@ func TestTamperedStagingNeverReachesHosts(t *testing.T) {
 	}
 	if h := e.history(); !strings.Contains(h, "staging changed after release ") || !strings.Contains(h, "staging/php-"+gerrittest.Version+": includes/Hooks.php") {
 		t.Errorf("the deployer was not told that staging changed:\n%s", h)
+	}
+}
+
+// After a restart the record of synced hosts is not believed blindly:
+// each host's release marker is checked, and a host that no longer holds
+// the release (here: reset behind the bot's back) is synced again before
+// the deploy goes on; hosts that hold it are not synced twice.
+func TestResumeChecksWhatHostsHold(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil)
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	e.stop()
+	test := w.hosts["testservers"][0].Dest
+	os.Remove(filepath.Join(test, release.MarkerName))
+	os.WriteFile(filepath.Join(test, settings), []byte(w.before[settings]), 0o644)
+	e.start()
+	e.waitFor(deploy.EventNeeds) // asked again
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	if !regexp.MustCompile(`Checked the testservers after the restart: 1 of 1 hosts do not hold release [0-9a-f]{20}; syncing them again\.`).MatchString(e.history()) {
+		t.Errorf("history:\n%s", e.history())
+	}
+	want := readTree(t, e.sb.Staging)
+	for _, h := range w.all() {
+		if d := cmp.Diff(want, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s (-want +got):\n%s", h.Name, d)
+		}
+	}
+	if c := w.method.counts(); c["test1"] != 2 || c["cana1"] != 1 {
+		t.Errorf("syncs per host = %v, want test1 twice (reset) and the others once", c)
 	}
 }

@@ -84,22 +84,27 @@ type SyncRecord struct {
 	// means the whole tree.
 	Files    []string
 	Started  time.Time
-	SALStart time.Time `json:",omitzero"`
+	SALStart time.Time `json:",omitzero"` // the "Started sync" line was written
 	// Drift is how staging differed from the release when last looked
 	// at, so it is said once.
 	Drift    []string `json:",omitempty"`
 	Stages   map[string]*StageRecord
 	Rollback *RollbackRecord `json:",omitempty"`
-	Purge    Op
-	SALEnd   time.Time `json:",omitzero"`
+	// Checked is when the hosts were last checked against the record
+	// after a restart.
+	Checked time.Time `json:",omitzero"`
+	Purge   Op
+	SALEnd  time.Time `json:",omitzero"`
 }
 
 // StageRecord is the state of one sync stage.
 type StageRecord struct {
 	Started time.Time
-	// Hosts are the per-host results, written as each host finishes.
-	Hosts   map[string]HostResult
-	Synced  time.Time `json:",omitzero"`
+	// Hosts are the per-host results, kept in bucket deploy.hosts (one
+	// key each, written as each host finishes) and filled in by
+	// Agent.Record.
+	Hosts   map[string]HostResult `json:",omitempty"`
+	Synced  time.Time             `json:",omitzero"`
 	Summary string
 	Checks  *CheckRecord `json:",omitempty"`
 	Gate    *GateRecord  `json:",omitempty"`
@@ -147,11 +152,19 @@ type Confirmation struct {
 
 // RollbackRecord is the state of a rollback.
 type RollbackRecord struct {
-	Reason   string
-	Started  time.Time
-	Hosts    map[string]map[string]HostResult // stage → host → result
+	Reason     string
+	Started    time.Time
+	SALStarted time.Time `json:",omitzero"` // the "Started rollback" line was written
+	// Hosts and Verified are the per-host results, stage → host →
+	// result, kept in bucket deploy.hosts and filled in by Agent.Record.
+	Hosts    map[string]map[string]HostResult `json:",omitempty"`
 	Verified map[string]map[string]HostResult `json:",omitempty"`
 	Done     time.Time                        `json:",omitzero"`
+	// Outcome is the sentence that ends the deploy, SALLine the closing
+	// SAL line, written at SALEnd.
+	Outcome string    `json:",omitempty"`
+	SALLine string    `json:",omitempty"`
+	SALEnd  time.Time `json:",omitzero"`
 }
 
 func (r *SyncRecord) stage(name string) *StageRecord {
@@ -159,7 +172,7 @@ func (r *SyncRecord) stage(name string) *StageRecord {
 		r.Stages = map[string]*StageRecord{}
 	}
 	if r.Stages[name] == nil {
-		r.Stages[name] = &StageRecord{Hosts: map[string]HostResult{}}
+		r.Stages[name] = &StageRecord{}
 	}
 	return r.Stages[name]
 }
@@ -331,10 +344,10 @@ func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	if rb := d.Sync.Rollback; rb != nil && rb.Done.IsZero() {
+	if rb := d.Sync.Rollback; rb != nil {
 		return rollback(ctx, j, rb.Reason)
 	}
-	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() {
+	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() || j.mustCheck(s.StageName) {
 		if err := s.sync(ctx, j); err != nil {
 			return err
 		}
@@ -359,15 +372,17 @@ func (s *SyncStage) begin(ctx context.Context, j *Job) error {
 	if d.Sync == nil || d.Sync.Release == "" {
 		return Failf("No release was frozen for deploy %s, so there is nothing to sync; nothing was synced.", d.ID)
 	}
-	if !d.Sync.Started.IsZero() {
-		return nil
+	if d.Sync.Started.IsZero() {
+		if err := j.Checkpoint(func(d *Deploy) { d.Sync.Started = time.Now().UTC() }); err != nil {
+			return err
+		}
 	}
-	if err := j.Checkpoint(func(d *Deploy) {
-		d.Sync.Started, d.Sync.SALStart = time.Now().UTC(), time.Now().UTC()
-	}); err != nil {
-		return err
+	if d.Sync.SALStart.IsZero() {
+		// Written at least once: after a crash between the line and
+		// its record, the line is written again rather than never.
+		j.a.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
+		return j.Save(func(d *Deploy) { d.Sync.SALStart = time.Now().UTC() })
 	}
-	j.a.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
 	return nil
 }
 
@@ -405,14 +420,40 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return j.a.internal("opening release "+d.Sync.Release, err)
 	}
 	s.drift(ctx, j, d, rel)
-	hs.Method = deliver(hs, rel, d.Sync.Files)
+	hs.Method = deliver(hs, rel, d.Sync.Files, "sync")
 	rec := d.Sync.Stages[s.StageName]
+	results, err := j.a.stageHosts(d.ID, hostsSync, s.StageName)
+	if err != nil {
+		return err
+	}
 	done := map[string]bool{}
-	if rec != nil {
-		for h, r := range rec.Hosts {
-			if r.Err == "" {
-				done[h] = true
+	for h, r := range results {
+		if r.Err == "" {
+			done[h] = true
+		}
+	}
+	verify := s.verifier(hs)
+	_, marked := hs.Method.(*release.Marked)
+	if j.mustCheck(s.StageName) && rec != nil && !rec.Started.IsZero() && marked && verify != nil {
+		// The markers, not the record, say which hosts are done.
+		if done, err = holding(ctx, hs, verify, rel, hs.Hosts); err != nil {
+			return err
+		}
+		j.markChecked(s.StageName)
+		if !rec.Synced.IsZero() {
+			if len(done) == len(hs.Hosts) {
+				j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %s release %s.", s.StageName, holdText(len(done)), rel.ID)))
+				return nil
 			}
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %d of %d hosts do not hold release %s; syncing them again.",
+				s.StageName, len(hs.Hosts)-len(done), len(hs.Hosts), rel.ID)))
+		} else if len(done) > 0 {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts hold release %s (checked after the restart).", s.StageName, len(done), len(hs.Hosts), rel.ID)))
+		}
+	} else {
+		j.markChecked(s.StageName)
+		if rec != nil && !rec.Synced.IsZero() {
+			return nil // nothing to check it with: the record stands
 		}
 	}
 	if rec == nil || rec.Started.IsZero() {
@@ -420,34 +461,31 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			return err
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, plural(len(hs.Hosts), "host"))))
-	} else if len(done) > 0 {
+	} else if len(done) > 0 && (!marked || verify == nil) {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}
 	dests := map[string]string{}
 	for _, h := range hs.Hosts {
 		dests[h.Name] = h.Dest
 	}
-	var saveErr error
+	rec2 := j.a.newRecorder(d.ID, hostsSync, s.StageName)
+	for h := range done {
+		if _, ok := results[h]; !ok { // found holding the release by its marker
+			rec2.add(h, HostResult{Dest: dests[h], Time: time.Now().UTC()})
+		}
+	}
 	rep, err := hs.Sync(ctx, hostsync.Job{
-		Source: rel.Tree(),
-		Paths:  d.Sync.Files,
-		Done:   done,
-		OnResult: func(r hostsync.Result) {
-			hr := HostResult{Dest: dests[r.Host], Time: time.Now().UTC(), Duration: r.Duration}
-			if r.Err != nil {
-				hr.Err = r.Err.Error()
-			}
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Hosts[r.Host] = hr }); err != nil && saveErr == nil {
-				saveErr = err
-			}
-		},
+		Source:   rel.Tree(),
+		Paths:    d.Sync.Files,
+		Done:     done,
+		OnResult: func(r hostsync.Result) { rec2.add(r.Host, hostResult(dests[r.Host], r)) },
 		OnProgress: func(p hostsync.Progress) {
 			if p.Done < p.Total {
 				j.Say(ctx, EventProgress, bot.T(p.String()))
 			}
 		},
 	})
-	if saveErr != nil {
+	if saveErr := rec2.close(); saveErr != nil {
 		return saveErr
 	}
 	if ctx.Err() != nil {
@@ -470,12 +508,32 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	})
 }
 
+// holdText is "the host holds" or "all 5 hosts hold".
+func holdText(n int) string {
+	switch n {
+	case 1:
+		return "its host holds"
+	case 2:
+		return "both hosts hold"
+	}
+	return fmt.Sprintf("all %d hosts hold", n)
+}
+
+// hostResult is what is recorded of one host's sync.
+func hostResult(dest string, r hostsync.Result) HostResult {
+	hr := HostResult{Dest: dest, Time: time.Now().UTC(), Duration: r.Duration}
+	if r.Err != nil {
+		hr.Err = r.Err.Error()
+	}
+	return hr
+}
+
 // deliver is the method that syncs rel to the hosts of hs: the stage's
 // own, comparing a few named files by content rather than by size and
 // time (which an edit of the same size within a second fools), and
 // writing each host's release marker last. A sync command (a site's own
 // tool) is used as it is: its hosts cannot be checked for a marker.
-func deliver(hs *hostsync.Stage, rel *release.Release, files []string) hostsync.Method {
+func deliver(hs *hostsync.Stage, rel *release.Release, files []string, what string) hostsync.Method {
 	m := hs.Method
 	if _, ok := m.(*hostsync.Command); ok {
 		return m
@@ -485,7 +543,7 @@ func deliver(hs *hostsync.Stage, rel *release.Release, files []string) hostsync.
 		c.Args = append(slices.Clone(c.Args), "--checksum")
 		m = &c
 	}
-	return &release.Marked{Method: m, Release: rel}
+	return &release.Marked{Method: withCrashPoint(m, what+":"+hs.Name), Release: rel}
 }
 
 // checks runs the stage's checks; on a failure the deployer decides.
@@ -636,6 +694,17 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	if d.Sync == nil {
 		return nil
 	}
+	if d.Sync.SALEnd.IsZero() {
+		// Before calling the deploy finished after a restart, check
+		// what the hosts hold.
+		for _, st := range a.o.Stages {
+			if ss, ok := st.(*SyncStage); ok && j.mustCheck(ss.StageName) && d.Sync.Stages[ss.StageName] != nil {
+				if err := ss.sync(ctx, j); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	if a.o.Purger != nil && d.Sync.Purge.Started.IsZero() {
 		if urls := a.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
 			if err := j.Checkpoint(func(d *Deploy) { d.Sync.Purge.Started = time.Now().UTC() }); err != nil {
@@ -652,15 +721,17 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 		return nil
 	}
 	now := time.Now().UTC()
-	if err := j.Save(func(d *Deploy) { d.Sync.SALEnd = now }); err != nil {
-		return err
-	}
 	took := now.Sub(d.Sync.Started)
 	sum := salSummary(d)
 	if n := len(d.Sync.Files); n > 0 && n <= a.fileLimit() {
 		a.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
 	}
 	a.salLog(ctx, d, sallines.FinishedSync(sum, took))
+	// Recorded after the lines: a crash between writes them again
+	// rather than never.
+	if err := j.Save(func(d *Deploy) { d.Sync.SALEnd = now }); err != nil {
+		return err
+	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Finished sync: %s (duration: %s).", sum, sallines.Duration(took))))
 	return nil
 }

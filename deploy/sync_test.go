@@ -510,7 +510,8 @@ func TestSyncKilledMidProductionResumes(t *testing.T) {
 	if got := len(w.method.counts()); got != 8 {
 		t.Errorf("%d hosts synced, want 8", got)
 	}
-	if !strings.Contains(e.history(), "Resuming the sync to production: 2 of 5 hosts were done before the restart.") ||
+	if !regexp.MustCompile(`Resuming the sync to production: 2 of 5 hosts hold release [0-9a-f]{20} \(checked after the restart\)\.`).MatchString(e.history()) ||
+		!regexp.MustCompile(`Checked the canaries after the restart: both hosts hold release [0-9a-f]{20}\.`).MatchString(e.history()) ||
 		!strings.Contains(e.history(), "production: synced 5/5 hosts in ") || !strings.Contains(e.history(), "(2 done before a restart)") {
 		t.Errorf("history:\n%s", e.history())
 	}

@@ -22,6 +22,10 @@ var (
 	// Deploy engine.
 	Deploys    = []byte("deploy.deploys") // deploy id -> deploy state
 	DeployLock = []byte("deploy.lock")    // the one deploy lock
+	// DeployHosts holds one small record per host and stage of a deploy
+	// (deploy id/kind/stage/host -> result), so recording a host is
+	// independent of how many hosts there are.
+	DeployHosts = []byte("deploy.hosts")
 
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
@@ -41,6 +45,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 1: the initial buckets.
 	createBuckets(Audit, Windows, Cancelled, Claims, Queues, Freezes, Notices, WikiCache,
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
+	// 2: per-host deploy results in their own keys.
+	createBuckets(DeployHosts),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

@@ -1,0 +1,64 @@
+package deploy
+
+import (
+	"context"
+
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/release"
+)
+
+// After a restart the record of which hosts were synced is a hint, not
+// the truth: a result may not have reached the store before the process
+// died, and a host may have been changed meanwhile. Before a resumed
+// deploy counts a host as done, or calls the deploy finished, it checks
+// each host's release marker (one small file, written last by the sync);
+// hosts that do not hold the release are synced again.
+
+// mustCheck reports whether stage's hosts must still be checked in this
+// run: the deploy was resumed and the stage has not been checked since.
+func (j *Job) mustCheck(stage string) bool {
+	return j.resumed && !j.checked[stage]
+}
+
+func (j *Job) markChecked(stage string) {
+	if j.checked == nil {
+		j.checked = map[string]bool{}
+	}
+	j.checked[stage] = true
+}
+
+// verifier is the method that compares a host with a tree without
+// changing it: the stage's Verify, or rsync's dry run when the stage
+// syncs with rsync. nil means the stage's hosts cannot be checked (a sync
+// command).
+func (s *SyncStage) verifier(hs *hostsync.Stage) hostsync.Method {
+	if s.Verify != nil {
+		return s.Verify
+	}
+	if rs, ok := hs.Method.(*hostsync.Rsync); ok {
+		return &hostsync.Verify{Rsync: *rs}
+	}
+	return nil
+}
+
+// holding checks the markers of hosts, many at once, and returns those
+// that hold rel.
+func holding(ctx context.Context, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, hosts []hostsync.Host) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(hosts) == 0 {
+		return out, nil
+	}
+	vs := hostsync.Stage{Name: hs.Name, Hosts: hosts, Method: &release.HoldsMethod{Verify: verify, Release: rel},
+		Concurrency: hs.Concurrency, Timeout: hs.Timeout, MaxFailed: len(hosts)}
+	rep, err := vs.Sync(ctx, hostsync.Job{})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if rep == nil {
+		return nil, err
+	}
+	for _, h := range rep.Synced() {
+		out[h] = true
+	}
+	return out, nil
+}
