@@ -275,13 +275,12 @@ func checkCrashRun(t *testing.T, data, chat string, rolledBack bool) {
 	for _, l := range regexp.MustCompile(`msg="host synced".* host=(\S+)`).FindAllStringSubmatch(chat, -1) {
 		synced[l[1]]++
 	}
+	// (A host whose sync ended just as the process was killed may have
+	// no log line: it holds the release, checked above.)
 	for h, n := range synced {
-		if wantN := 1 + btoi(rolledBack && h == "mwdebug1001"); n != wantN {
-			t.Errorf("%s was synced %d times, want %d", h, n, wantN)
+		if wantN := 1 + btoi(rolledBack && h == "mwdebug1001"); n > wantN {
+			t.Errorf("%s was synced %d times, want at most %d", h, n, wantN)
 		}
-	}
-	if !rolledBack && len(synced) != 8 {
-		t.Errorf("%d hosts were synced, want 8: %v", len(synced), synced)
 	}
 	checkSALPairs(t, filepath.Join(data, "jouncebot.db"))
 }
@@ -321,7 +320,7 @@ func checkSALPairs(t *testing.T, dbPath string) {
 		return n
 	}
 	syncs, rollbacks := count("Started sync: "), count("Started rollback ")
-	if syncs != 1 || count("Finished sync: ")+rollbacks != syncs || count("Finished rollback ")+count("Stopped rollback ") != rollbacks {
+	if syncs != 1 || count("Finished sync: ")+count("Stopped sync: ")+rollbacks != syncs || count("Finished rollback ")+count("Stopped rollback ") != rollbacks {
 		t.Errorf("SAL lines are not in pairs:\n%s", strings.Join(msgs, "\n"))
 	}
 }

@@ -157,7 +157,16 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	verifier := ss.verifier(hs)
 	done := map[string]bool{}
 	if j.resumed && marked && verifier != nil {
-		if done, err = holding(ctx, hs, verifier, prev, hosts); err != nil {
+		// A host whose marker names the previous release was put back,
+		// unless its sync of the new one failed: then the old marker
+		// may sit on a half-synced tree.
+		var fine []hostsync.Host
+		for _, h := range hosts {
+			if touched[h.Name].Err == "" {
+				fine = append(fine, h)
+			}
+		}
+		if done, err = holding(ctx, hs, verifier, prev, fine); err != nil {
 			return nil, 0, err
 		}
 	} else {

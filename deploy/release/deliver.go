@@ -11,9 +11,11 @@ import (
 )
 
 // Marked is a hostsync.Method that syncs a release so that a host's
-// marker names the release only once the host holds all of it: it first
-// marks the host as being synced, then syncs (src should be the release's
-// Tree), then writes the marker naming the release.
+// marker names the release only once the host holds all of it: it syncs
+// (src should be the release's Tree), then writes the marker naming the
+// release. A marker naming the release a host held before says nothing
+// about a host whose sync of another release was cut short or failed:
+// only a marker naming the release being synced is proof.
 type Marked struct {
 	Method  hostsync.Method
 	Release *Release
@@ -21,9 +23,6 @@ type Marked struct {
 
 // Sync implements hostsync.Method.
 func (m *Marked) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	if err := m.Method.Sync(ctx, h, m.Release.beginDir(), []string{MarkerName}); err != nil {
-		return err
-	}
 	if err := m.Method.Sync(ctx, h, src, paths); err != nil {
 		return err
 	}

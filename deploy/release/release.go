@@ -177,10 +177,8 @@ func (r *Release) Tree() string { return filepath.Join(r.Dir, "tree") }
 // MarkerName is the file on each host that names the release it holds.
 const MarkerName = ".jouncebot-release"
 
-// markerDir holds the marker file saying the host holds the release;
-// beginDir one saying a sync of it has begun.
+// markerDir holds the marker file saying the host holds the release.
 func (r *Release) markerDir() string { return filepath.Join(r.Dir, "marker") }
-func (r *Release) beginDir() string  { return filepath.Join(r.Dir, "begin") }
 
 // Store keeps releases in a directory, one subdirectory per release id.
 type Store struct {
@@ -275,13 +273,11 @@ func (r *Release) write(ctx context.Context, staging string, base *Release) erro
 			return fmt.Errorf("release: write files of %s: %w", repoName(repo), err)
 		}
 	}
-	for _, m := range []struct{ dir, text string }{{r.beginDir(), "syncing " + r.ID + "\n"}, {r.markerDir(), r.ID + "\n"}} {
-		if err := os.MkdirAll(m.dir, 0o755); err != nil {
-			return fmt.Errorf("release: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(m.dir, MarkerName), []byte(m.text), 0o644); err != nil {
-			return fmt.Errorf("release: %w", err)
-		}
+	if err := os.MkdirAll(r.markerDir(), 0o755); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.markerDir(), MarkerName), []byte(r.ID+"\n"), 0o644); err != nil {
+		return fmt.Errorf("release: %w", err)
 	}
 	b, err := json.Marshal(r.Manifest)
 	if err != nil {

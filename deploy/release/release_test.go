@@ -13,7 +13,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/release"
 )
 
-func git(t *testing.T, dir string, args ...string) string {
+func git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -26,7 +26,7 @@ func git(t *testing.T, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func write(t *testing.T, path, content string, mode os.FileMode) {
+func write(t testing.TB, path, content string, mode os.FileMode) {
 	t.Helper()
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
@@ -37,7 +37,7 @@ func write(t *testing.T, path, content string, mode os.FileMode) {
 // staging makes a config checkout with a php-<version> checkout inside,
 // holding a plain file, an executable, a symlink and a name with a space
 // and an accent.
-func staging(t *testing.T) string {
+func staging(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
