@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
 )
 
@@ -81,5 +83,33 @@ func TestResumeChecksWhatHostsHold(t *testing.T) {
 	}
 	if c := w.method.counts(); c["test1"] != 2 || c["cana1"] != 1 {
 		t.Errorf("syncs per host = %v, want test1 twice (reset) and the others once", c)
+	}
+}
+
+// A deploy that stops after its sync started, without a rollback, still
+// closes its "Started sync" SAL line, saying what the hosts hold.
+func TestStoppedSyncClosesSALLine(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil, func(o *deploy.Options) {
+		for _, s := range o.Stages {
+			if ss := s.(*deploy.SyncStage); ss.StageName == "canaries" {
+				ss.Hosts = func() (*hostsync.Stage, error) { return nil, errors.New("host group canaries is empty") }
+			}
+		}
+	})
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor(deploy.EventFailed)
+	if got := ev.Text.String(); !strings.Contains(got, "Cannot sync canaries: host group canaries is empty.") {
+		t.Errorf("end = %q", got)
+	}
+	sal := w.sal.all()
+	if len(sal) != 2 || !strings.HasPrefix(sal[0], "alice: Started sync: ") ||
+		!regexp.MustCompile(`^alice: Stopped sync: Backport for .* \(duration: \d\dm \d\ds\); 1 host synced release [0-9a-f]{20}, the others keep release [0-9a-f]{20}$`).MatchString(sal[1]) {
+		t.Errorf("SAL lines:\n%s", strings.Join(sal, "\n"))
 	}
 }

@@ -535,7 +535,7 @@ func hostResult(dest string, r hostsync.Result) HostResult {
 // tool) is used as it is: its hosts cannot be checked for a marker.
 func deliver(hs *hostsync.Stage, rel *release.Release, files []string, what string) hostsync.Method {
 	m := hs.Method
-	if _, ok := m.(*hostsync.Command); ok {
+	if _, ok := m.(*hostsync.Command); ok || m == nil {
 		return m
 	}
 	if rs, ok := m.(*hostsync.Rsync); ok && files != nil && (hs.FileLimit <= 0 || len(files) <= hs.FileLimit) {
