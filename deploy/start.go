@@ -195,6 +195,10 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 			probs.add("%s", err.Error())
 			continue
 		}
+		if msg := r.OtherGerrit(s, a.gerrit.ChangeURL(r.Number)); msg != "" {
+			probs.add("%s", msg)
+			continue
+		}
 		if !slices.ContainsFunc(refs, func(x Ref) bool { return x.Number == r.Number }) {
 			refs = append(refs, r)
 		}
@@ -357,6 +361,11 @@ func (a *Agent) dependencies(ctx context.Context, batch map[int]*gerrit.Change, 
 			probs.add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.Subject, o.Number, n)
 		}
 		for _, id := range c.DependsOn {
+			if !IsChangeID(id) {
+				// Never pasted into a query: "I… OR is:merged" would pass.
+				probs.add("Change %d has Depends-On: %q, which is not a Change-Id (I and 40 hex digits); fix the footer in Gerrit.", n, id)
+				continue
+			}
 			if in := byID[id]; len(in) > 0 {
 				edges[n] = append(edges[n], in...)
 				continue

@@ -45,6 +45,9 @@ func (r *Rsync) Sync(ctx context.Context, h Host, src string, paths []string) er
 
 // run runs rsync with args on src and h.Dest and returns its output.
 func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, paths []string) ([]byte, error) {
+	if err := checkDest(h.Dest); err != nil {
+		return nil, err
+	}
 	var stdin io.Reader
 	if paths != nil {
 		clean, err := cleanPaths(paths)
@@ -84,6 +87,23 @@ func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, path
 		return out.Bytes(), rsyncError(err, stderr.String())
 	}
 	return out.Bytes(), nil
+}
+
+// checkDest refuses a remote-shell destination whose host starts with
+// "-": rsync hands the host to ssh, which would read it as an option
+// ("-oProxyCommand=…:/srv"), "--" or not.
+func checkDest(dest string) error {
+	if strings.HasPrefix(dest, "rsync://") {
+		return nil
+	}
+	host, _, remote := strings.Cut(dest, ":")
+	if _, h, ok := strings.Cut(host, "@"); ok {
+		host = h
+	}
+	if remote && !strings.Contains(host, "/") && strings.HasPrefix(host, "-") {
+		return fmt.Errorf("destination %q names a host starting with \"-\"", dest)
+	}
+	return nil
 }
 
 // dirArg makes rsync copy a directory's contents, not the directory.
