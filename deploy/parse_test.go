@@ -88,13 +88,13 @@ func TestOtherGerrit(t *testing.T) {
 func TestIsChangeID(t *testing.T) {
 	id := "I" + strings.Repeat("0123456789abcdef", 3)[:40]
 	for s, want := range map[string]bool{
-		id:                  true,
+		id:                   true,
 		id + " OR is:merged": false,
-		"I8c1f0e0a9b":       false,
-		strings.ToUpper(id): false,
-		"i" + id[1:]:        false,
-		id + "\n":           false,
-		"":                  false,
+		"I8c1f0e0a9b":        false,
+		strings.ToUpper(id):  false,
+		"i" + id[1:]:         false,
+		id + "\n":            false,
+		"":                   false,
 	} {
 		if got := IsChangeID(s); got != want {
 			t.Errorf("IsChangeID(%q) = %v", s, got)
