@@ -89,6 +89,12 @@ func TestStartRefusals(t *testing.T) {
 		{name: "gerrit 500", req: req(n(cfg)), fault: gerrittest.Fault{Status: 500},
 			want: "Gerrit is failing (HTTP 500) for change " + n(cfg) + " after 2 tries; try again later."},
 		{name: "gerrit hangs", req: req(n(cfg)), fault: gerrittest.Fault{Hang: true},
+			// A timeout that always elapses: the request hangs until then.
+			setup: func() func() {
+				e.gerritTimeout = 300 * time.Millisecond
+				e.restart()
+				return func() { e.gerritTimeout = 0; e.restart() }
+			},
 			want: "Gerrit did not answer about change " + n(cfg) + " within 300ms (2 tries); it may be down."},
 		{name: "gerrit 401", req: req(n(cfg)), fault: gerrittest.Fault{Status: 401},
 			want: "Gerrit refused jouncebot's credentials (HTTP 401) while reading change " + n(cfg) + "; check deploy.gerrit.username and the HTTP password secret."},
