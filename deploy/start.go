@@ -238,6 +238,7 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 	}
 	if strict {
 		a.checkStaging(ctx, out, &probs)
+		a.checkAlreadyDeployed(ctx, out, &probs)
 	}
 	if len(probs) > 0 {
 		return nil, probs.err()
