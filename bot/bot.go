@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 )
@@ -244,6 +245,44 @@ func (b *Bot) Rooms() []Target {
 		}
 	}
 	return out
+}
+
+// RoomResolver is an optional Transport capability for networks where a
+// room has more than one name (Matrix: aliases and the room id messages
+// carry).
+type RoomResolver interface {
+	// RoomID returns the name messages from room (as the configuration
+	// names it) carry, and whether the transport knows it yet.
+	RoomID(room string) (string, bool)
+}
+
+// SameRoom reports whether a room as the configuration names it on network
+// (an IRC channel, a Matrix room id or alias) is the room a message came
+// from. Every comparison of a configured room with a message's room goes
+// through it.
+func (b *Bot) SameRoom(network, configured, room string) bool {
+	if SameRoomName(configured, room) {
+		return true
+	}
+	for _, tr := range b.Transports() {
+		if r, ok := tr.(RoomResolver); ok && tr.Network() == network {
+			if id, ok := r.RoomID(configured); ok {
+				return SameRoomName(id, room)
+			}
+		}
+	}
+	return false
+}
+
+// SameRoomName compares two names of rooms without asking any transport:
+// channel names and aliases ("#…", "&…") ignore case, as IRC does; room ids
+// must be equal.
+func SameRoomName(a, b string) bool {
+	if a == b {
+		return true
+	}
+	channel := strings.HasPrefix(a, "#") || strings.HasPrefix(a, "&")
+	return channel && strings.EqualFold(a, b)
 }
 
 // Roster is an optional Transport capability: who is in a room now.

@@ -17,7 +17,10 @@
 //     homeserver stops accepting is replaced by a new password login on
 //     the same device.
 //   - Rooms: the configured rooms (ids or aliases) are joined at start and
-//     retried until joined. Invites from people in the config, and to
+//     retried until joined. Aliases are resolved at start and on join;
+//     RoomID gives the room id of a configured alias (bot.RoomResolver), so
+//     settings that name a room by alias match its messages. An alias the
+//     homeserver does not know is a start-up warning. Invites from people in the config, and to
 //     configured rooms, are accepted; all others are rejected, so no invite
 //     is left hanging.
 //   - No replays: the sync token is saved after every sync response, and
@@ -292,6 +295,7 @@ func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Hand
 		t.log.Warn("cannot forget old handled events", "err", err)
 	}
 	t.loadProfile(sctx, cli)
+	t.resolveAliases(sctx, cli)
 	for _, r := range t.cfg.Network.Rooms {
 		t.wantJoin(r, "", false)
 	}
