@@ -49,8 +49,11 @@
 //     room with that person (from m.direct), creating and inviting one when
 //     there is none; invites marked is_direct are recorded in m.direct.
 //   - Optional capabilities: Status (connected, retrying…), bot.Roster
-//     (InRoom, by Matrix id) and bot.Directer (DirectTarget: the person's
-//     Matrix id, which Send turns into the direct room).
+//     (InRoom, by Matrix id), bot.Directer (DirectTarget: the person's
+//     Matrix id, which Send turns into the direct room), bot.RoomResolver
+//     (RoomID), bot.Joiner (Joined: the rooms the bot is in, from its joins
+//     and the sync) and bot.Deliverer (Deliver: Send that waits for the
+//     event id, with a transaction id made from the caller's key).
 //   - Sending never blocks for long: Send renders the text and queues it,
 //     waiting at most 5 s for space, and not at all while the homeserver is
 //     unreachable (ErrQueueFull). One goroutine delivers the queue in order,
@@ -141,6 +144,8 @@ type Transport struct {
 	joins      map[string]*pendingJoin
 	joinWake   chan struct{}
 	warned     map[id.RoomID]bool // rooms told that encrypted messages cannot be read
+	in         map[id.RoomID]bool // rooms the bot is joined to
+	inChanged  chan struct{}      // closed and replaced when in changes
 }
 
 // New returns a transport for the network. It does not connect: Run does.
@@ -183,6 +188,8 @@ func New(c Config) (*Transport, error) {
 		joins:      map[string]*pendingJoin{},
 		joinWake:   make(chan struct{}, 1),
 		warned:     map[id.RoomID]bool{},
+		in:         map[id.RoomID]bool{},
+		inChanged:  make(chan struct{}),
 	}
 	for _, r := range n.Rooms {
 		if strings.HasPrefix(r, "!") {

@@ -19,7 +19,34 @@ var (
 	_ bot.Status   = (*Transport)(nil)
 
 	_ bot.RoomResolver = (*Transport)(nil)
+	_ bot.Joiner       = (*Transport)(nil)
+	_ bot.Deliverer    = (*Transport)(nil)
 )
+
+// Joined reports whether the bot is in room (an id or a configured alias)
+// now, as its joins and the sync say; changed is closed at the next change.
+func (t *Transport) Joined(room string) (joined bool, changed <-chan struct{}) {
+	rid, known := t.RoomID(room)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return known && t.in[id.RoomID(rid)], t.inChanged
+}
+
+// setIn records that the bot is in room, or no longer is.
+func (t *Transport) setIn(room id.RoomID, in bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.in[room] == in {
+		return
+	}
+	if in {
+		t.in[room] = true
+	} else {
+		delete(t.in, room)
+	}
+	close(t.inChanged)
+	t.inChanged = make(chan struct{})
+}
 
 // RoomID is the room id messages from room carry: room itself for an id,
 // the room an alias points to once it is resolved (at start or on join).
@@ -62,7 +89,11 @@ func (t *Transport) resolveAliases(ctx context.Context, cli *mautrix.Client) {
 func (t *Transport) noteAlias(alias string, roomID id.RoomID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.aliases[alias] = roomID
+	if t.aliases[alias] != roomID {
+		t.aliases[alias] = roomID
+		close(t.inChanged) // Joined(alias) may answer differently now
+		t.inChanged = make(chan struct{})
+	}
 	t.configured[roomID] = true
 }
 

@@ -137,9 +137,11 @@ func (t *Transport) process(ctx context.Context, cli *mautrix.Client, h bot.Hand
 		t.mu.Lock()
 		delete(t.rooms, roomID)
 		t.mu.Unlock()
+		t.setIn(roomID, false)
 		t.log.Info("no longer in room", "room", roomID)
 	}
 	for roomID, room := range resp.Rooms.Join {
+		t.setIn(roomID, true)
 		for _, ev := range room.State.Events {
 			t.trackMember(roomID, ev)
 		}
@@ -460,6 +462,7 @@ func (t *Transport) joined(ctx context.Context, cli *mautrix.Client, j *pendingJ
 	if strings.HasPrefix(j.room, "#") {
 		t.noteAlias(j.room, roomID)
 	}
+	t.setIn(roomID, true)
 	t.log.Info("joined room", "room", j.room, "id", roomID)
 	if j.direct {
 		if err := t.addDirect(ctx, cli, j.inviter, roomID); err != nil {
