@@ -115,6 +115,13 @@ func (p *Proxy) Limit(n int, retryAfter time.Duration, match func(r *http.Reques
 	p.mu.Unlock()
 }
 
+// ClearLimits forgets every Limit not yet used up.
+func (p *Proxy) ClearLimits() {
+	p.mu.Lock()
+	p.limits = nil
+	p.mu.Unlock()
+}
+
 // Requests returns the requests seen so far.
 func (p *Proxy) Requests() []Request {
 	p.mu.Lock()
