@@ -287,7 +287,9 @@ func (a *Announcer) send(ctx context.Context, n notice, room bot.Target, key str
 		accepted = true
 		if err := book.SetNotice(key, noticeSent); err != nil {
 			a.log.Error("record notice sent", "key", key, "err", err)
+			return
 		}
+		a.log.Info("notice delivered", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room)
 		if n.kind == kindReminder {
 			a.checkPresence(ctx, n.w, room)
 		}
