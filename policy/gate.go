@@ -62,7 +62,9 @@ type Request struct {
 func (r Request) Missing() []Need {
 	var out []Need
 	for _, n := range r.Needs {
-		if !slices.ContainsFunc(r.Approved, func(a Approval) bool { return a.Rule == n.Rule && a.Role == n.Role && (n.Person == "" || strings.EqualFold(a.By, n.Person)) }) {
+		if !slices.ContainsFunc(r.Approved, func(a Approval) bool {
+			return a.Rule == n.Rule && a.Role == n.Role && (n.Person == "" || strings.EqualFold(a.By, n.Person))
+		}) {
 			out = append(out, n)
 		}
 	}
