@@ -324,12 +324,29 @@ func TestSecurityPatchConflict(t *testing.T) {
 	core := e.sb.CoreDir()
 	before := e.gitOut(core, "rev-parse", "HEAD")
 	e.deploy(alice, n)
+	sec := e.waitFor("security")
 	ev := e.waitFor("failed")
-	want := `alice: deploy 1 stopped: Re-applying the local security patch "SECURITY: reject oversized requests (T9001)" on top of upstream ` +
-		e.sb.BranchTip(gerrittest.CoreProject, gerrittest.CoreBranch)[:10] + " conflicts in includes/Setup.php. The checkout staging/php-1.46.0-wmf.3 was left as it was (at " +
-		before[:10] + "); the patch must be rebased by hand. " + itoa(n) + " merged in Gerrit. The staging checkout was not changed."
+	// The public sentence names no patch and no file; the details come as
+	// a security event only.
+	want := "alice: deploy 1 stopped: A local security patch conflicts with this change in staging/php-1.46.0-wmf.3. The checkout was left as it was (at " +
+		before[:10] + "); the patch must be rebased by hand; details sent to the security contacts privately. " + itoa(n) + " merged in Gerrit. The staging checkout was not changed."
 	if ev.Text.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", ev.Text, want)
+	}
+	private := `Deploy 1: Re-applying the local security patch "SECURITY: reject oversized requests (T9001)" on top of upstream ` +
+		e.sb.BranchTip(gerrittest.CoreProject, gerrittest.CoreBranch)[:10] + " conflicts in includes/Setup.php. The checkout staging/php-1.46.0-wmf.3 was left as it was (at " +
+		before[:10] + "); the patch must be rebased by hand."
+	if sec.Text.String() != private {
+		t.Errorf("security event\n%s\nwant\n%s", sec.Text, private)
+	}
+	rec, err := e.agent.Record("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range append(rec.History, deploy.Entry{Text: rec.Error}) {
+		if strings.Contains(h.Text, "oversized") || strings.Contains(h.Text, "Setup.php") {
+			t.Errorf("the deploy's record names the security patch: %s", h.Text)
+		}
 	}
 	if after := e.gitOut(core, "rev-parse", "HEAD"); after != before {
 		t.Errorf("core moved from %s to %s", before, after)
