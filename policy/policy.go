@@ -499,3 +499,6 @@ func (t TimeRule) when() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// RoleNamesMap returns the names people read for roles.
+func (d Decision) RoleNamesMap() map[string]string { return d.roleNames }
