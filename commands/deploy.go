@@ -169,7 +169,7 @@ func DeployCommands(o DeployOptions) []Command {
 					return fail(err)
 				}
 				if w := o.waitingText(); w != "" {
-					return st.Text().Append(bot.T("\n"+w)), nil
+					return st.Text().Append(bot.T("\n" + w)), nil
 				}
 				return st.Text(), nil
 			},

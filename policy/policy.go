@@ -241,7 +241,7 @@ func (r Rules) refuses(w Window, in Input) string {
 		return ""
 	}
 	if !slices.Contains(k.Allow, in.Action) {
-		return fmt.Sprintf("the %s (%s window) allows no %ss", w.Name, w.Kind, in.Action)
+		return fmt.Sprintf("the %s allows no %ss", w.Name, in.Action)
 	}
 	if k.DeployersOnly && !slices.ContainsFunc(w.Deployers, in.By.is) {
 		return fmt.Sprintf("the %s is for its deployers (%s) only", w.Name, joinList(w.Deployers))
