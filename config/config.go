@@ -402,6 +402,7 @@ func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 	}
 	return parse(data, name, "", func(c *Config) {
 		c.Networks = nil
+		c.Security.Rooms = nil
 		c.Deploy.Gerrit = Gerrit{}
 		c.Bot.DataDir = dataDir
 		c.Bot.HTTP = httpAddr

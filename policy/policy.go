@@ -384,6 +384,8 @@ func (d Decision) Refusal(force bool, reason, example string) string {
 		return "--force needs a reason, e.g. `" + example + "`."
 	case d.TooLate():
 		return "Not now: " + d.nextSentence() + "."
+	case d.Frozen != "" && !force:
+		return "Deploys are frozen: " + d.Frozen + ". If this cannot wait, add --force and a reason: `" + example + "`."
 	case d.NeedsForce() && !force:
 		return strings.TrimSuffix(d.Summary(), ".") + ". If this cannot wait, add --force and a reason: `" + example + "`."
 	}
