@@ -310,7 +310,7 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy()})...)
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now)})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}
@@ -319,10 +319,10 @@ func (a *App) setupDeploy(o Options) error {
 
 // policy builds the deploy policy and its gate, whose lapses are said
 // where the request was made.
-func (a *App) policy() *commands.Policy {
+func (a *App) policy(now func() time.Time) *commands.Policy {
 	cfg := a.cfg
 	rules := policy.FromConfig(cfg)
-	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: commands.StartApproved(a.deploy), RoleNames: rules.RoleNames, Log: a.log,
+	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: commands.StartApproved(a.deploy), RoleNames: rules.RoleNames, Log: a.log, Now: now,
 		Notify: func(ctx context.Context, origin string, t bot.Text) {
 			if network, room, ok := strings.Cut(origin, "\t"); ok {
 				if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, t); err == nil {

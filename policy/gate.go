@@ -92,7 +92,9 @@ type GateOptions struct {
 	Notify func(ctx context.Context, origin string, t bot.Text)
 	// RoleNames are the names people read for roles.
 	RoleNames map[string]string
-	Log       *slog.Logger
+	// Now is the clock deadlines are read against (time.Now when nil).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Gate keeps deploy requests that wait for approvals, in bbolt: a request
@@ -111,6 +113,9 @@ type Gate struct {
 func NewGate(db *store.DB, o GateOptions) *Gate {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return &Gate{db: db, o: o, log: o.Log.With("component", "policy"), kick: make(chan struct{}, 1)}
 }
@@ -313,7 +318,7 @@ func (g *Gate) Run(ctx context.Context) {
 		next := time.Hour
 		if w, err := g.Waiting(); err == nil {
 			for _, r := range w {
-				next = min(next, time.Until(r.Deadline))
+				next = min(next, r.Deadline.Sub(g.o.Now()))
 			}
 		}
 		t := time.NewTimer(max(next, 0))
@@ -323,7 +328,7 @@ func (g *Gate) Run(ctx context.Context) {
 			return
 		case <-g.kick:
 		case <-t.C:
-			if err := g.Lapse(ctx, time.Now()); err != nil {
+			if err := g.Lapse(ctx, g.o.Now()); err != nil {
 				g.log.Error("lapse requests", "err", err)
 			}
 		}

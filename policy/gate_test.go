@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+// A running gate lapses a request when its timeout passes, by itself, and
+// not a moment before.
+func TestGateRunLapsesAtTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var mu sync.Mutex
+		var said []string
+		g := NewGate(db, GateOptions{Notify: func(_ context.Context, origin string, txt bot.Text) {
+			mu.Lock()
+			defer mu.Unlock()
+			said = append(said, txt.String())
+		}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); g.Run(ctx) }()
+		now := time.Now()
+		r, err := g.Ask(Request{Action: Deploy, By: "Lucas", What: "445113", Created: now, Deadline: now.Add(time.Hour),
+			Needs: []Need{{Rule: "Fridays and weekends", Role: "sre"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Hour - time.Second)
+		synctest.Wait()
+		mu.Lock()
+		if len(said) != 0 {
+			t.Errorf("lapsed early: %q", said)
+		}
+		mu.Unlock()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		mu.Lock()
+		if len(said) != 1 {
+			t.Errorf("after the timeout: %q", said)
+		}
+		mu.Unlock()
+		got, _, _ := g.Get(r.ID)
+		if got.State != Lapsed {
+			t.Errorf("state %s", got.State)
+		}
+		cancel()
+		<-done
+	})
+}
