@@ -64,6 +64,7 @@ policy:
   windows: [{kind: backport, allow: [deploy, revert]}]
 security:
   rooms: ["libera/#security"]
+  private_message: true
 sal:
   projects: [{name: production, rooms: ["libera/#ops"]}]
 `), "jouncebot.yaml", dir)
@@ -108,6 +109,9 @@ sal:
 	aliceIRC.Expect(t, func(m irctest.Msg) bool {
 		return m.Target == "#security" && strings.Contains(m.Text, subject) && strings.Contains(m.Text, "includes/"+file)
 	})
+	aliceIRC.Expect(t, func(m irctest.Msg) bool { // and to the deployer, privately
+		return m.Target == "alice" && strings.HasPrefix(m.Text, "Deploy 1: ") && strings.Contains(m.Text, subject)
+	})
 	aliceIRC.Expect(t, func(m irctest.Msg) bool {
 		return m.Target == "#ops" && strings.HasPrefix(m.Text, "alice: deploy 1 stopped: A local security patch conflicts with this change in staging/php-1.46.0-wmf.3.")
 	})
@@ -116,7 +120,7 @@ sal:
 	}
 	watch.Wait(t, matrixtest.Message(room, botUser.ID, func(c *event.MessageEventContent) bool {
 		return strings.Contains(c.Body, "deploy 2 stopped: A local security patch conflicts with this change in staging/php-1.46.0-wmf.3.") &&
-			strings.Contains(c.Body, "details sent to the security channel.")
+			strings.Contains(c.Body, "details sent to Alice privately.")
 	}))
 	aliceIRC.Expect(t, func(m irctest.Msg) bool {
 		return m.Target == "#security" && strings.HasPrefix(m.Text, "Deploy 2: ") && strings.Contains(m.Text, subject)
@@ -130,11 +134,14 @@ sal:
 		}
 	}
 	for _, m := range aliceIRC.Messages() {
-		if m.Target != "#security" {
+		if m.Target != "#security" && m.Target != "alice" {
 			leaks("IRC "+m.Target, m.Text)
 		}
 	}
 	for _, e := range watch.Events() {
+		if e.RoomID != room {
+			continue // the private message to the deployer
+		}
 		if c, ok := e.Content.Parsed.(*event.MessageEventContent); ok {
 			leaks("Matrix", c.Body+" "+c.FormattedBody)
 		}
@@ -155,7 +162,7 @@ sal:
 		leaks("web "+path, string(body))
 	}
 	for _, m := range aliceIRC.Messages() {
-		if m.Target != "#security" {
+		if m.Target != "#security" && m.Target != "alice" {
 			leaks("IRC "+m.Target, m.Text)
 		}
 	}
