@@ -329,3 +329,24 @@ func TestPolicyAndPlanTexts(t *testing.T) {
 		t.Errorf("texts differ from %s (-want +got); run go test -update to accept:\n%s", golden, diff)
 	}
 }
+
+// revert goes through the same policy: refused in the puppet window
+// without --force, and on a Friday started only with its approvals.
+func TestPolicyRevert(t *testing.T) {
+	e := newPolicyEnv(t, time.Date(2026, 11, 25, 16, 20, 0, 0, time.UTC))
+	if got := e.say("amir", "jouncebot: revert 445113"); !strings.HasSuffix(got, "add --force and a reason: `revert --force 445113 <reason>`.") {
+		t.Errorf("revert in the puppet window: %q", got)
+	}
+	friday := time.Date(2026, 11, 27, 14, 10, 0, 0, time.UTC)
+	e.now = friday
+	if got := e.say("lucas", "jouncebot: revert 445113 broke the login"); !strings.HasPrefix(got, "Revert 445113 waits for approvals until 15:10 UTC (request r1): Reverting now: in the UTC afternoon backport window; Friday;") {
+		t.Errorf("Friday revert: %q", got)
+	}
+	e.say("rita", "jouncebot: approve r1")
+	if got := e.say("sam", "jouncebot: approve r1"); got != "Sam approved request r1 (Fridays and weekends). All approvals are in; revert 8 started." {
+		t.Errorf("last approve: %q", got)
+	}
+	if len(e.eng.reverts) != 1 || e.eng.reverts[0].Reason != "broke the login" || len(e.eng.reverts[0].Approvals) != 2 || !e.eng.reverts[0].InWindow {
+		t.Errorf("engine got %+v", e.eng.reverts)
+	}
+}
