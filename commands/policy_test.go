@@ -114,7 +114,12 @@ type policyEnv struct {
 
 func newPolicyEnv(t *testing.T, now time.Time) *policyEnv {
 	t.Helper()
-	cfg, err := config.Parse([]byte(policyConfig), "jouncebot.yaml", t.TempDir())
+	return newPolicyEnvWith(t, now, policyConfig)
+}
+
+func newPolicyEnvWith(t *testing.T, now time.Time, yaml string) *policyEnv {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), "jouncebot.yaml", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,5 +353,28 @@ func TestPolicyRevert(t *testing.T) {
 	}
 	if len(e.eng.reverts) != 1 || e.eng.reverts[0].Reason != "broke the login" || len(e.eng.reverts[0].Approvals) != 2 || !e.eng.reverts[0].InWindow {
 		t.Errorf("engine got %+v", e.eng.reverts)
+	}
+}
+
+// Without a policy section every window kind allows every deploy, a
+// claimed window still asks its claimer, and a forced deploy must fit
+// before the next window.
+func TestPolicyDefaults(t *testing.T) {
+	bare := policyConfig[:strings.Index(policyConfig, "policy:")]
+	bare = strings.ReplaceAll(bare, "roles: [releng]", "roles: [deployer]")
+	bare = strings.ReplaceAll(bare, "roles: [sre]", "roles: [deployer]")
+	e := newPolicyEnvWith(t, time.Date(2026, 11, 27, 16, 20, 0, 0, time.UTC), bare) // a Friday, in the puppet window
+	if got := e.say("amir", "jouncebot: deploy 445113"); got != "" || len(e.eng.started) != 1 {
+		t.Errorf("deploy in the puppet window without a policy: %q, %d started", got, len(e.eng.started))
+	}
+	now := time.Date(2026, 11, 25, 21, 10, 0, 0, time.UTC)
+	e = newPolicyEnvWith(t, now, bare)
+	e.book.SetClaim(calendar.Claim{WindowID: "utc-late-backport-window@2026-11-25T21:00Z", Person: "Jeena", At: now})
+	if got := e.say("amir", "jouncebot: deploy 445113"); !strings.Contains(got, "jeena: Amir asks to deploy 445113 in the UTC late backport window you claimed") {
+		t.Errorf("claimed window without a policy: %q", got)
+	}
+	e = newPolicyEnvWith(t, time.Date(2026, 11, 25, 13, 55, 0, 0, time.UTC), bare)
+	if got := e.say("amir", "jouncebot: deploy --force 445113 urgent"); !strings.HasPrefix(got, "Not now: the next window, UTC afternoon backport window") {
+		t.Errorf("5 minutes before a window without a policy: %q", got)
 	}
 }

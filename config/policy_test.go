@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -28,5 +29,28 @@ func TestPolicySectionIsStrict(t *testing.T) {
 	ok := strings.Replace(base, "%s", "releng", 1) + "  roles: {releng: RelEng}\n  rules: [{name: Fridays, days: [friday], from: \"00:00\", to: \"24:00\", timezone: America/Los_Angeles, approvals: [releng]}]\n"
 	if _, err := Parse([]byte(ok), "j.yaml", t.TempDir()); err != nil {
 		t.Errorf("a good policy was refused: %v", err)
+	}
+}
+
+// The built-in default keeps the example's policy but not its time rules:
+// the console is one person, and approvals by role would never come.
+func TestDemoLeavesOutTimeRules(t *testing.T) {
+	data, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := parse(data, "config.example.yaml", t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Policy.Rules) == 0 || len(full.Security.Rooms) == 0 {
+		t.Fatal("the example has no time rules or security room")
+	}
+	demo, err := Demo(data, "config.example.yaml", t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(demo.Policy.Rules) != 0 || len(demo.Policy.Windows) == 0 || len(demo.Security.Rooms) != 0 {
+		t.Errorf("demo policy = %+v, security = %+v", demo.Policy, demo.Security)
 	}
 }
