@@ -140,7 +140,22 @@ func DeployCommands(o DeployOptions) []Command {
 		testedPhrase(o, "tested-fail", false),
 		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
 		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing).", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
-		{Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Abort)},
+		{
+			Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done, or withdraws a request waiting for approvals (abort r1).", Perm: Deployer, MaxArgs: 1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				if o.Policy != nil && o.Policy.Gate != nil && len(c.Args) == 1 && strings.HasPrefix(strings.ToLower(c.Args[0]), "r") {
+					r, err := o.Policy.Gate.Abort(strings.ToLower(c.Args[0]), PolicyPerson(c.Person))
+					if policy.IsGateError(err) {
+						return nil, Errorf("%s", err.Error())
+					}
+					if err != nil {
+						return nil, err
+					}
+					return bot.T(fmt.Sprintf("Request %s withdrawn; nothing was done.", r.ID)), nil
+				}
+				return act(o.Engine.Abort)(ctx, c)
+			},
+		},
 		{
 			Name: "approve", Usage: "approve [id]", Help: "Approves a deploy request waiting for you under the deploy policy (your claimed window, a Friday rule for your role), or another deployer's forced deploy.",
 			Perm: Identified, MaxArgs: 1,

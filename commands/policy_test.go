@@ -269,6 +269,23 @@ func TestPolicyFridayNeedsRelEngAndSRE(t *testing.T) {
 	}
 }
 
+func TestPolicyRequestWithdrawn(t *testing.T) {
+	e := newPolicyEnv(t, time.Date(2026, 11, 27, 14, 10, 0, 0, time.UTC))
+	e.say("lucas", "jouncebot: deploy 445113")
+	if got := e.say("amir", "jouncebot: abort r1"); got != "Only Lucas, who asked for request r1, can withdraw it." {
+		t.Errorf("someone else's abort: %q", got)
+	}
+	if got := e.say("lucas", "jouncebot: abort r1"); got != "Request r1 withdrawn; nothing was done." {
+		t.Errorf("abort: %q", got)
+	}
+	if got := e.say("rita", "jouncebot: approve r1"); got != "Request r1 no longer waits for approvals (aborted)." {
+		t.Errorf("approve after the abort: %q", got)
+	}
+	if got := e.say("kharlan", "jouncebot: status"); got != "No deploy in progress." {
+		t.Errorf("status: %q", got)
+	}
+}
+
 func TestPolicyFridayRequestLapses(t *testing.T) {
 	friday := time.Date(2026, 11, 27, 14, 10, 0, 0, time.UTC)
 	e := newPolicyEnv(t, friday)

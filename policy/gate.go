@@ -24,6 +24,7 @@ const (
 	Started = "started" // all approvals in; the deploy started
 	Failed  = "failed"  // all approvals in, but the deploy could not start
 	Lapsed  = "lapsed"  // the timeout passed first
+	Aborted = "aborted" // withdrawn by the asker
 )
 
 // Approval is one person's approval of a request, under one rule.
@@ -275,6 +276,24 @@ func (g *Gate) find(id string) (Request, error) {
 		ids = append(ids, r.ID)
 	}
 	return Request{}, GateError("Several requests wait for approvals (" + joinList(ids) + "); say which, e.g. `approve " + ids[0] + "`.")
+}
+
+// Abort withdraws a waiting request; only its asker (or an admin) may.
+func (g *Gate) Abort(id string, who Person) (Request, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r, err := g.find(id)
+	if err != nil {
+		return Request{}, err
+	}
+	switch {
+	case r.State != Waiting:
+		return r, GateError(fmt.Sprintf("Request %s no longer waits for approvals (%s).", r.ID, r.State))
+	case !who.is(r.By) && !who.Admin:
+		return r, GateError(fmt.Sprintf("Only %s, who asked for request %s, can withdraw it.", r.By, r.ID))
+	}
+	r.State = Aborted
+	return r, g.save(r, who.Name, "withdrew request "+r.ID)
 }
 
 // Lapse ends every waiting request whose deadline is not after now, and
