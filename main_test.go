@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,5 +164,61 @@ func TestDefaultRunFromFreshDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "jouncebot-data", "jouncebot.db")); err != nil {
 		t.Errorf("no database under ./jouncebot-data: %v", err)
+	}
+}
+
+// A mistyped subcommand or a stray argument is a usage error (exit 2) that
+// starts nothing and writes nothing, run as the real program from a fresh
+// directory.
+func TestCommandLineTyposAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"versoin"},
+		{"check-confg", "x.yaml"},
+		{"--no-console", "x.yaml"},
+		{"--data", "d", "extra"},
+		{"version", "now"},
+		{"check-config"},
+		{"check-config", "a.yaml", "b.yaml"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != exitConfig {
+				t.Fatalf("exit %v, want code %d; stderr:\n%s", err, exitConfig, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "Usage:\n  jouncebot [flags]") {
+				t.Errorf("no usage on stderr:\n%s", stderr.String())
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("printed to stdout: %q", stdout.String())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("wrote %s in the working directory", entries[0].Name())
+			}
+		})
+	}
+}
+
+// "jouncebot version" prints the build and exits.
+func TestVersionSubcommand(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "version")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "jouncebot ") {
+		t.Errorf("version printed %q", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("wrote %s in the working directory", entries[0].Name())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -15,10 +16,18 @@ import (
 )
 
 // Chat is what the announcer needs of the chat side: the announcement
-// rooms, a way to send, and (optionally answered) presence questions.
+// rooms, ways to send, whether the bot is in a room, and (optionally
+// answered) presence questions. *bot.Bot is one.
 type Chat interface {
 	Rooms() []bot.Target
 	Send(ctx context.Context, to bot.Target, t bot.Text) error
+	// Deliver returns nil once the network accepted t; key names the
+	// notice, so a transport can make a repeat after a restart a no-op
+	// (see bot.Deliverer).
+	Deliver(ctx context.Context, to bot.Target, t bot.Text, key string) error
+	// Joined reports whether the bot is in the room; changed is closed
+	// when that may have changed.
+	Joined(to bot.Target) (joined bool, changed <-chan struct{})
 	InRoom(ctx context.Context, to bot.Target, p bot.Person) (present, known bool)
 	DirectTarget(ctx context.Context, network string, p bot.Person) (bot.Target, bool)
 }
@@ -26,10 +35,15 @@ type Chat interface {
 // Announcer tells people when it is time: a reminder before each window,
 // pings to deployers and patch owners at its start, a second ping when
 // nobody claimed it, and a closing notice that moves leftover patches on.
-// Each notice is recorded in the book per room before it is sent, so a
-// restart neither repeats nor forgets one; notices that fell due while the
-// bot could not send go out late, marked "(late)", only while the window is
-// still open.
+//
+// Each notice is delivered per room, only once the bot is in the room, and
+// counts as sent only once the network accepted it (Chat.Deliver). Its
+// state is in the book: "sending" before it goes out, "sent" once
+// accepted. A notice refused or not accepted in time, or still "sending"
+// when the bot stopped, is sent again, with the same key, so a transport
+// that makes repeats of a key a no-op (Matrix) delivers it exactly once.
+// Notices that fell due while the bot could not send go out late, marked
+// "(late)", only while they still help (the window is open).
 type Announcer struct {
 	svc      *Service
 	chat     Chat
@@ -37,12 +51,20 @@ type Announcer struct {
 	log      *slog.Logger
 	reminder time.Duration
 	refresh  time.Duration
+
+	wake chan struct{} // a room was joined or a delivery failed: tick again
+
+	mu       sync.Mutex
+	inflight map[bot.Target]bool      // rooms with a notice being delivered
+	watching map[<-chan struct{}]bool // Joined change channels waited on
+	wg       sync.WaitGroup           // deliveries and watchers
 }
 
 // NewAnnouncer returns an announcer for the service's calendar.
 func NewAnnouncer(svc *Service, chat Chat, cfg *config.Config, log *slog.Logger) *Announcer {
 	return &Announcer{svc: svc, chat: chat, cfg: cfg, log: log.With("component", "announcer"),
-		reminder: *cfg.Calendar.Reminder, refresh: cfg.Calendar.Refresh}
+		reminder: *cfg.Calendar.Reminder, refresh: cfg.Calendar.Refresh,
+		wake: make(chan struct{}, 1), inflight: map[bot.Target]bool{}, watching: map[<-chan struct{}]bool{}}
 }
 
 // Notice kinds, in the order they fall due for one window.
@@ -87,6 +109,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	}
 	c.Start()
 	defer func() { <-c.Stop().Done() }()
+	defer a.wg.Wait()
 	if a.svc.fetcher != nil {
 		a.refreshAndTell(ctx)
 	}
@@ -103,8 +126,42 @@ func (a *Announcer) Run(ctx context.Context) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		case <-a.wake:
+			t.Stop()
 		}
 	}
+}
+
+// poke makes Run tick again at once.
+func (a *Announcer) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitJoin pokes Run when changed is closed: a room the bot was not in
+// may now be joined.
+func (a *Announcer) waitJoin(ctx context.Context, changed <-chan struct{}) {
+	if changed == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.watching[changed] {
+		return
+	}
+	a.watching[changed] = true
+	a.wg.Go(func() {
+		select {
+		case <-changed:
+			a.poke()
+		case <-ctx.Done():
+		}
+		a.mu.Lock()
+		delete(a.watching, changed)
+		a.mu.Unlock()
+	})
 }
 
 // Tick sends every notice due by now and returns when the next one falls due.
@@ -161,39 +218,82 @@ func (a *Announcer) deliver(ctx context.Context, n notice, now time.Time) {
 			a.log.Error("read notice state", "err", err)
 			continue
 		}
-		if state == noticeSent || state == noticeSending || state == noticeSkipped {
-			continue
+		if state == noticeSent || state == noticeSkipped || a.busy(room) {
+			continue // a busy room gets its next notice when the one before is accepted
 		}
 		if late && !a.worthLate(n, now) {
 			book.SetNotice(key, noticeSkipped)
+			continue
+		}
+		if joined, changed := a.chat.Joined(room); !joined {
+			a.waitJoin(ctx, changed) // the notice waits for the join
 			continue
 		}
 		text := endText
 		if n.kind != kindEnd {
 			text = a.render(ctx, n, room, now)
 		}
-		if len(text) > 0 && late {
-			text = text.Append(bot.T(" (late)"))
-		}
-		// Recorded before sending: a crash mid-send must not repeat it.
-		if err := book.SetNotice(key, noticeSending); err != nil {
-			a.log.Error("record notice", "err", err)
-			continue
-		}
 		if len(text) == 0 {
 			book.SetNotice(key, noticeSent)
 			continue
 		}
-		if err := a.chat.Send(ctx, room, text); err != nil {
-			a.log.Warn("notice not delivered; will retry while the window is open", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room, "err", err)
-			book.SetNotice(key, noticeFailed)
+		if late {
+			text = text.Append(bot.T(" (late)"))
+		}
+		// Recorded before sending: a notice still "sending" after a crash
+		// is sent again with the same key, never forgotten.
+		if err := book.SetNotice(key, noticeSending); err != nil {
+			a.log.Error("record notice", "err", err)
 			continue
 		}
-		book.SetNotice(key, noticeSent)
+		a.send(ctx, n, room, key, text)
+	}
+}
+
+// busy reports whether a notice to room is being delivered.
+func (a *Announcer) busy(room bot.Target) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inflight[room]
+}
+
+// send delivers one notice to one room on its own goroutine, so a network
+// that is slow to accept delays no other, and records it sent once the
+// network accepted it. A room has one notice in flight at a time, so its
+// notices arrive in order; the next goes out as soon as one is accepted.
+func (a *Announcer) send(ctx context.Context, n notice, room bot.Target, key string, text bot.Text) {
+	a.mu.Lock()
+	a.inflight[room] = true
+	a.mu.Unlock()
+	a.wg.Go(func() {
+		accepted := false
+		defer func() {
+			a.mu.Lock()
+			delete(a.inflight, room)
+			a.mu.Unlock()
+			if accepted {
+				a.poke()
+			}
+		}()
+		book := a.svc.book
+		if err := a.chat.Deliver(ctx, room, text, key); err != nil {
+			if ctx.Err() != nil {
+				return // stopping: still "sending", so the next start sends it
+			}
+			a.log.Warn("notice not delivered; will retry while it is worth sending", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room, "err", err)
+			book.SetNotice(key, noticeFailed)
+			return
+		}
+		accepted = true
+		if err := book.SetNotice(key, noticeSent); err != nil {
+			a.log.Error("record notice sent", "key", key, "err", err)
+			return
+		}
+		a.log.Info("notice delivered", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room)
 		if n.kind == kindReminder {
 			a.checkPresence(ctx, n.w, room)
 		}
-	}
+	})
 }
 
 // worthLate says whether a notice that missed its time still helps.
