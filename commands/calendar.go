@@ -72,7 +72,7 @@ func queueNote(s Schedule, w calendar.Window) string {
 	q, _ := s.Book().Queue(w.ID)
 	n := len(calendar.Pending(q))
 	switch {
-	case n == 0:
+	case n == 0 && w.MaxPatches == 0:
 		return "no patches queued"
 	case w.MaxPatches == 0:
 		return fmt.Sprintf("%d queued", n)
@@ -425,7 +425,7 @@ func (w *windowCmds) list(ctx context.Context, c *Call) (bot.Text, error) {
 	claims, _ := w.Schedule.Book().Claims()
 	out := bot.T(fmt.Sprintf("%s %s (UTC):", bot.Count(len(ws), "window"), label))
 	for _, win := range ws {
-		parts := []string{win.Kind}
+		parts := []string{"id " + win.Short, win.Kind}
 		if len(win.Deployers) > 0 {
 			parts = append(parts, "deployers: "+calendar.JoinNames(win.Deployers))
 		}
@@ -433,7 +433,7 @@ func (w *windowCmds) list(ctx context.Context, c *Call) (bot.Text, error) {
 			parts = append(parts, "claimed by "+cl.Person)
 		}
 		parts = append(parts, queueNote(w.Schedule, win))
-		out = out.Append(bot.T("\n"+listSpan(win)+" "+win.Short+" "), bot.B(win.Name), bot.T(" ("+strings.Join(parts, "; ")+")"))
+		out = out.Append(bot.T("\n"+listSpan(win)+" — "), bot.B(win.Name), bot.T(" ("+strings.Join(parts, "; ")+")"))
 	}
 	return out, nil
 }
