@@ -222,7 +222,7 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 		switch {
 		case len(over) > 0:
 			o, _ := book.Overflow(a.svc.Calendar(), w)
-			out = out.Append(bot.T(fmt.Sprintf(" Queued: %s, over its limit: %s. ", bot.Count(len(in)+len(over), "patch"), PatchList(in))), o.Waits(now))
+			out = out.Append(bot.T(fmt.Sprintf(" Queued: %s for %s; in this window: %s. ", bot.Count(len(in)+len(over), "patch"), bot.Count(w.MaxPatches, "place"), PatchList(in))), o.Waits(now))
 		case len(in) > 0:
 			out = out.Append(bot.T(" Queued: " + PatchList(in) + "."))
 		case w.Kind == "backport":

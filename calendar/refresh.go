@@ -27,9 +27,11 @@ type OwnerLookup interface {
 type Report struct {
 	// Windows counts the windows added, moved and removed.
 	Windows Diff
-	// Upcoming is the number of windows within the horizon.
-	Upcoming int
-	Horizon  time.Duration
+	// Upcoming is the number of windows within the horizon; Later those
+	// beyond it (from the wiki), the last starting at Last.
+	Upcoming, Later int
+	Last            time.Time
+	Horizon         time.Duration
 	// Queues are the patches the wiki added, moved or removed.
 	Queues []QueueChange
 	// Over are the windows found over their limit for the first time (or
@@ -195,6 +197,9 @@ func (s *Service) read(ctx context.Context) (*Report, error) {
 	rep.cal, rep.now = cur, now
 	rep.Windows = Compare(old, cur, now)
 	rep.Upcoming = len(cur.Between(now, now.Add(s.horizon)))
+	if later := cur.Between(now.Add(s.horizon), cur.End()); len(later) > 0 {
+		rep.Later, rep.Last = len(later), later[len(later)-1].Start
+	}
 	if s.book == nil {
 		return rep, nil
 	}
@@ -320,6 +325,9 @@ func (o Overflow) Text(now time.Time) bot.Text {
 func (r *Report) Text() bot.Text {
 	what := "I refreshed the calendar: " + r.Windows.String()
 	out := bot.T(fmt.Sprintf("%s; %s in the next %s.", what, bot.Count(r.Upcoming, "window"), HumanDuration(r.Horizon)))
+	if r.Later > 0 {
+		out = bot.T(fmt.Sprintf("%s; %s in the next %s and %d more up to %s.", what, bot.Count(r.Upcoming, "window"), HumanDuration(r.Horizon), r.Later, r.Last.Format("Mon 2 Jan 2006")))
+	}
 	if q := r.queueText(); q != "" {
 		out = out.Append(bot.T(" Queues: " + q + "."))
 	}
@@ -364,7 +372,7 @@ func (r *Report) queueText() string {
 			parts = append(parts, "moved "+patchName(c.Change, c.Owner)+" from "+name(c.From)+" to "+name(c.To))
 		}
 	}
-	group("removed", "from", " (no longer on the wiki)", func(c QueueChange) (string, bool) { return c.From, c.To == "" })
+	group("removed", "from", ", no longer on the wiki", func(c QueueChange) (string, bool) { return c.From, c.To == "" })
 	return strings.Join(parts, "; ")
 }
 
