@@ -152,6 +152,17 @@ func (s *Service) rebuildLocked() {
 	}
 	s.cur = New(ws)
 	s.built = now
+	renamed := map[string]string{}
+	for _, w := range ws {
+		if w.WikiID != "" && w.WikiID != w.ID {
+			renamed[w.WikiID] = w.ID
+		}
+	}
+	if s.book != nil && len(renamed) > 0 {
+		if err := s.book.Adopt(renamed, now); err != nil {
+			s.log.Error("move wiki windows' queues to the windows they merged with", "err", err)
+		}
+	}
 }
 
 func (s *Service) loadWikiCache() ([]Window, time.Time) {
@@ -242,7 +253,8 @@ func mergeKey(w Window) string {
 
 // Merge adds imported windows to ws. A window already present (same start,
 // same name once "(Max N patches)" is ignored) keeps its id, so claims and
-// queues stay attached, and gains the import's link and patch owners.
+// queues stay attached, and gains the import's link, patch owners, listed
+// changes and, when the page gives one, its patch limit.
 func Merge(ws, imported []Window) []Window {
 	index := map[string]int{}
 	out := append([]Window(nil), ws...)
@@ -257,7 +269,7 @@ func Merge(ws, imported []Window) []Window {
 			}
 			o.Owners = appendNew(o.Owners, w.Owners...)
 			o.Deployers = appendNew(o.Deployers, w.Deployers...)
-			if o.MaxPatches == 0 {
+			if w.MaxPatches > 0 { // the page people edit says the limit
 				o.MaxPatches = w.MaxPatches
 			}
 			o.WikiID, o.Changes = w.WikiID, w.Changes

@@ -3,6 +3,7 @@ package calendar
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,4 +211,68 @@ func (b *Book) QueuedOwner(change int) string {
 		return nil
 	})
 	return owner
+}
+
+// Adopt moves what the book holds under windows' former ids (their queue
+// and claim) to their ids now (renamed maps former to current), in one
+// transaction. A wiki window first seen beyond the horizon is known by the
+// wiki's id; once the recurring window it matches comes within the
+// horizon, the two merge under the recurring window's id, and its patches
+// must follow.
+func (b *Book) Adopt(renamed map[string]string, now time.Time) error {
+	pending := false
+	b.db.View(func(tx *bolt.Tx) error {
+		for from := range renamed {
+			if tx.Bucket(store.Queues).Get([]byte(from)) != nil || tx.Bucket(store.Claims).Get([]byte(from)) != nil {
+				pending = true
+			}
+		}
+		return nil
+	})
+	if !pending {
+		return nil
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		for from, to := range renamed {
+			if err := adopt(tx, from, to, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func adopt(tx *bolt.Tx, from, to string, now time.Time) error {
+	queues, claims := tx.Bucket(store.Queues), tx.Bucket(store.Claims)
+	old, hadQueue := get[[]Patch](queues, from)
+	claim, hadClaim := get[Claim](claims, from)
+	if !hadQueue && !hadClaim {
+		return nil
+	}
+	if hadQueue {
+		q, _ := get[[]Patch](queues, to)
+		for _, p := range old {
+			if !slices.ContainsFunc(q, func(x Patch) bool { return x.Change == p.Change && x.Deployed == p.Deployed }) {
+				q = append(q, p)
+			}
+		}
+		if err := put(queues, to, q); err != nil {
+			return err
+		}
+		if err := queues.Delete([]byte(from)); err != nil {
+			return err
+		}
+	}
+	if hadClaim {
+		if _, taken := get[Claim](claims, to); !taken {
+			claim.WindowID = to
+			if err := put(claims, to, claim); err != nil {
+				return err
+			}
+		}
+		if err := claims.Delete([]byte(from)); err != nil {
+			return err
+		}
+	}
+	return audit(tx, now, "calendar", fmt.Sprintf("window %s is now known as %s; its queue and claim moved with it", from, to))
 }

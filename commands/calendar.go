@@ -88,7 +88,7 @@ func queueNote(s Schedule, w calendar.Window) string {
 		wait = "waits"
 	}
 	if o.HasNext {
-		return note + " " + wait + " for " + o.Next.Name + " (" + o.Next.Short + ")"
+		return note + " " + wait + " for " + o.Next.Name + " (id " + o.Next.Short + ")"
 	}
 	return note + " with no later " + w.Kind + " window with room"
 }

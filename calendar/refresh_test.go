@@ -1,0 +1,93 @@
+package calendar
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+// slowFetcher is a wiki that answers only once released, and counts reads.
+type slowFetcher struct {
+	reads   atomic.Int32
+	release chan struct{}
+}
+
+func (f *slowFetcher) Fetch(ctx context.Context) ([]Window, []string, error) {
+	f.reads.Add(1)
+	select {
+	case <-f.release:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	start := time.Date(2000, 1, 2, 14, 0, 0, 0, time.UTC)
+	return []Window{{ID: "deploycal-item-20000102T1400", WikiID: "deploycal-item-20000102T1400", Name: "Wiki window", Kind: "backport", Start: start, End: start.Add(time.Hour), Source: "wiki"}}, nil, nil
+}
+
+// Refresh is single-flight: a refresh asked for while one runs joins it
+// (one read of the wiki, the same answer for both), and one asked for
+// right after waits out the minimum interval before reading again, so no
+// older read can land after a newer one and nobody can make the bot read
+// the wiki in a loop.
+func TestRefreshIsSingleFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, err := config.Parse([]byte("calendar: {refresh: 15m}\n"), "test.yaml", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		f := &slowFetcher{release: make(chan struct{})}
+		svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(db), Fetcher: f, MinRefresh: 30 * time.Second})
+		ctx := context.Background()
+
+		var wg sync.WaitGroup
+		answers := make([]string, 2)
+		for i := range answers {
+			wg.Go(func() {
+				text, err := svc.Refresh(ctx)
+				if err != nil {
+					t.Errorf("refresh %d: %v", i, err)
+				}
+				answers[i] = text.String()
+			})
+		}
+		synctest.Wait()
+		if n := f.reads.Load(); n != 1 {
+			t.Fatalf("two refreshes at once read the wiki %d times; want 1", n)
+		}
+		close(f.release)
+		wg.Wait()
+		if answers[0] != answers[1] || answers[0] == "" {
+			t.Errorf("the two refreshes answered %q and %q; want the same answer", answers[0], answers[1])
+		}
+
+		// Asked again at once: it waits out the interval, and a third
+		// asking meanwhile joins it.
+		start := time.Now()
+		for range 2 {
+			wg.Go(func() {
+				if _, err := svc.Refresh(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		synctest.Wait()
+		if n := f.reads.Load(); n != 1 {
+			t.Errorf("a refresh right after another read the wiki at once (%d reads)", n)
+		}
+		wg.Wait()
+		if n, waited := f.reads.Load(), time.Since(start); n != 2 || waited != 30*time.Second {
+			t.Errorf("after the interval: %d reads, waited %v; want 2 reads after 30s", n, waited)
+		}
+	})
+}
