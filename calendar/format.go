@@ -1,7 +1,6 @@
 package calendar
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -60,7 +59,7 @@ func describe(w Window, now time.Time, notes Notes) bot.Text {
 		parts = append(parts, "deployers: "+JoinNames(w.Deployers))
 	}
 	if w.MaxPatches > 0 {
-		parts = append(parts, fmt.Sprintf("max %d patches", w.MaxPatches))
+		parts = append(parts, "max "+bot.Count(w.MaxPatches, "patch"))
 	}
 	if notes != nil {
 		parts = append(parts, notes(w)...)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+
+	"github.com/jouncebot/jouncebot/bot"
 )
 
 // ICal renders windows and freezes as an RFC 5545 calendar, for people to
@@ -29,7 +31,7 @@ func ICal(ws []Window, queues map[string][]Patch, freezes []Freeze, now time.Tim
 			desc = append(desc, "Deployers: "+JoinNames(w.Deployers))
 		}
 		if w.MaxPatches > 0 {
-			desc = append(desc, fmt.Sprintf("Max %d patches", w.MaxPatches))
+			desc = append(desc, "Max "+bot.Count(w.MaxPatches, "patch"))
 		}
 		if in, over := Split(w, queues[w.ID]); len(in) > 0 {
 			desc = append(desc, "Queued: "+PatchList(in))

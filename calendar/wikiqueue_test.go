@@ -245,6 +245,24 @@ calendar:
 		}
 	}
 
+	// A wiki patch taken out in chat stays out while the page lists it, and
+	// a deployed one is not queued again.
+	if _, _, ok, err := book.Dequeue(501003, "Lucas", now); !ok || err != nil {
+		t.Fatalf("remove 501003: %v, %v", ok, err)
+	}
+	if err := book.MarkDeployed(502001, now); err != nil {
+		t.Fatal(err)
+	}
+	if text, err := svc.Refresh(ctx); err != nil || strings.Contains(text.String(), "Queues:") {
+		t.Errorf("refresh after a chat removal and a deploy = %q, %v; want no queue changes", text, err)
+	}
+	if diff := cmp.Diff([]string{fmt.Sprintf("%d %s wiki", placeholder, wantOwner)}, queueOf(t, book, w3.ID)); diff != "" {
+		t.Errorf("queue of the 10th after removing 501003 in chat (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"502002 dave wiki", "502003 erin wiki"}, queueOf(t, book, w2.ID)); diff != "" {
+		t.Errorf("queue of the 9th after deploying 502001 (-want +got):\n%s", diff)
+	}
+
 	// Shutting down while the wiki is down records no outage.
 	w.Stop()
 	stopped, cancel := context.WithCancel(ctx)

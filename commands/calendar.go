@@ -254,7 +254,7 @@ func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 		other, _ := cal.ByID(queued.WindowID)
 		return nil, Errorf("Change %d is already queued for %s; \"remove %d\" first to move it.", change, nameOr(other, queued.WindowID), change)
 	case errors.Is(err, calendar.ErrFull):
-		msg := fmt.Sprintf("%s is full (%d of %d patches).", win.Name, win.MaxPatches, win.MaxPatches)
+		msg := fmt.Sprintf("%s is full (%d of %s).", win.Name, win.MaxPatches, bot.Count(win.MaxPatches, "patch"))
 		if next, ok := w.Schedule.Book().NextWithRoom(cal, win, win.Start); ok {
 			msg += fmt.Sprintf(" The next %s window with room is %s (%s); say \"add %d to %s\".", win.Kind, next.Name, calendar.Span(next, now), change, next.Short)
 		} else {
@@ -265,11 +265,12 @@ func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 		return nil, err
 	}
 	q, _ := w.Schedule.Book().Queue(win.ID)
-	limit := ""
+	n := len(calendar.Pending(q))
+	count := bot.Count(n, "patch") + " queued"
 	if win.MaxPatches > 0 {
-		limit = fmt.Sprintf(" of %d", win.MaxPatches)
+		count = fmt.Sprintf("%d of %s queued", n, bot.Count(win.MaxPatches, "patch"))
 	}
-	return bot.Join(bot.T(fmt.Sprintf("Queued change %d for ", change)), bot.B(win.Name), bot.T(fmt.Sprintf(" (%s); %d%s patches queued.", calendar.Span(win, now), len(calendar.Pending(q)), limit))), nil
+	return bot.Join(bot.T(fmt.Sprintf("Queued change %d for ", change)), bot.B(win.Name), bot.T(fmt.Sprintf(" (%s); %s.", calendar.Span(win, now), count))), nil
 }
 
 func nameOr(w calendar.Window, id string) string {
@@ -369,7 +370,7 @@ func (w *windowCmds) queue(ctx context.Context, c *Call) (bot.Text, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := bot.Join(bot.B(win.Name), bot.T(" ("+calendar.Span(win, now)+", id "+win.Short+")"))
+	out := bot.Join(bot.B(win.Name), bot.T(" ("+calendar.Span(win, now)+"), id "+win.Short))
 	if len(q) == 0 {
 		return out.Append(bot.T(": no patches queued.")), nil
 	}
