@@ -276,3 +276,34 @@ calendar:
 	}
 	golden(t, "wikiqueues.golden", g.String())
 }
+
+// A wiki patch moved on as a leftover stays in its new window while the
+// page still lists it under the window that ended; one the page moves to
+// a window to come follows the page.
+func TestSyncWikiKeepsLeftoversMovedOn(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := NewBook(db)
+	now := time.Date(2027, 3, 8, 16, 0, 0, 0, time.UTC)
+	listed := []Listing{{WindowID: "ended", Change: 1, Owner: "alice"}, {WindowID: "ended", Change: 2, Owner: "bob"}}
+	if _, err := b.SyncWiki(listed, map[string]bool{"ended": true}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MoveLeftovers("ended", "next", now); err != nil {
+		t.Fatal(err)
+	}
+	listed[1].WindowID = "later"
+	changes, err := b.SyncWiki(listed, map[string]bool{"next": true, "later": true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]QueueChange{{Change: 2, Owner: "bob", From: "next", To: "later"}}, changes); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"1 alice wiki"}, queueOf(t, b, "next")); diff != "" {
+		t.Errorf("the leftover left the window it moved to (-want +got):\n%s", diff)
+	}
+}
