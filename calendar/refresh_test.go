@@ -2,15 +2,11 @@ package calendar
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/jouncebot/jouncebot/config"
-	"github.com/jouncebot/jouncebot/store"
 )
 
 // slowFetcher is a wiki that answers only once released, and counts reads.
@@ -37,17 +33,9 @@ func (f *slowFetcher) Fetch(ctx context.Context) ([]Window, []string, error) {
 // the wiki in a loop.
 func TestRefreshIsSingleFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg, err := config.Parse([]byte("calendar: {refresh: 15m}\n"), "test.yaml", t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		cfg := testConfig(t, "calendar: {refresh: 15m}\n")
 		f := &slowFetcher{release: make(chan struct{})}
-		svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(db), Fetcher: f, MinRefresh: 30 * time.Second})
+		svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(testDB(t)), Fetcher: f, MinRefresh: 30 * time.Second})
 		ctx := context.Background()
 
 		var wg sync.WaitGroup

@@ -45,6 +45,37 @@ func gerritSandbox(t *testing.T) (*gerrittest.Sandbox, *gerrit.Client) {
 	return sb, c
 }
 
+// testConfig parses a configuration for a test.
+func testConfig(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), "test.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// testDB opens a fresh database, closed when the test ends.
+func testDB(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// wikiFetcher reads the Deployments page configured in cfg.
+func wikiFetcher(t *testing.T, cfg *config.Config) *WikiFetcher {
+	t.Helper()
+	f, err := NewWikiFetcher(cfg.Calendar.Wiki, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func gerritLink(n int) deploycal.Link {
 	return deploycal.Link{URL: fmt.Sprintf("https://gerrit.wikimedia.org/r/c/mediawiki/core/+/%d", n), Title: fmt.Sprintf("Change %d", n)}
 }
@@ -109,7 +140,7 @@ func TestWikiPatchesJoinTheQueues(t *testing.T) {
 	cards := marchCards(placeholder)
 	w.EditPage(t, "Deployments", deploycal.PageWikitext(cards))
 
-	cfg, err := config.Parse([]byte(`
+	cfg := testConfig(t, `
 people:
   - {name: Lucas, irc_account: lucas, irc_nick: Lucas_WMDE, roles: [deployer]}
   - {name: Alice, irc_account: alice, irc_nick: alice, gerrit: alice, roles: [owner]}
@@ -117,21 +148,9 @@ people:
 calendar:
   horizon: 336h
   wiki: {api: "`+w.API+`", page: Deployments, page_url: "https://wikitech.example.org/wiki/Deployments"}
-`), "test.yaml", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	f, err := NewWikiFetcher(cfg.Calendar.Wiki, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(db), Fetcher: f, MinRefresh: time.Millisecond,
+	svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(testDB(t)), Fetcher: wikiFetcher(t, cfg), MinRefresh: time.Millisecond,
 		Owners: GerritOwners{Gerrit: gc, Config: cfg}, Now: func() time.Time { return now }})
 	book := svc.Book()
 	ctx := t.Context()
@@ -281,12 +300,7 @@ calendar:
 // page still lists it under the window that ended; one the page moves to
 // a window to come follows the page.
 func TestSyncWikiKeepsLeftoversMovedOn(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	b := NewBook(db)
+	b := NewBook(testDB(t))
 	now := time.Date(2027, 3, 8, 16, 0, 0, 0, time.UTC)
 	listed := []Listing{{WindowID: "ended", Change: 1, Owner: "alice"}, {WindowID: "ended", Change: 2, Owner: "bob"}}
 	if _, err := b.SyncWiki(listed, map[string]bool{"ended": true}, now); err != nil {

@@ -3,14 +3,11 @@ package calendar
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jouncebot/jouncebot/calendar/deploycal"
-	"github.com/jouncebot/jouncebot/config"
-	"github.com/jouncebot/jouncebot/store"
 	"github.com/jouncebot/jouncebot/wiki/wikitest"
 )
 
@@ -34,7 +31,7 @@ func TestWikiImportRefreshAndOutage(t *testing.T) {
 	}
 	w.EditPage(t, "Deployments", deploymentsPage(cards...))
 
-	cfg, err := config.Parse([]byte(`
+	cfg := testConfig(t, `
 people:
   - {name: Lucas, irc_account: lucaswerkmeister, irc_nick: Lucas_WMDE, roles: [deployer]}
 windows:
@@ -47,19 +44,9 @@ windows:
     deployers: [Lucas]
 calendar:
   wiki: {api: "`+w.API+`", page: Deployments, page_url: "https://wikitech.example.org/wiki/Deployments"}
-`), "test.yaml", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	f, err := NewWikiFetcher(cfg.Calendar.Wiki, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
+	db := testDB(t)
+	f := wikiFetcher(t, cfg)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(db), Fetcher: f, MinRefresh: time.Millisecond, Now: func() time.Time { return now }})
 	ctx := context.Background()
