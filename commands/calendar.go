@@ -333,10 +333,11 @@ func (w *windowCmds) remove(ctx context.Context, c *Call) (bot.Text, error) {
 	book := w.Schedule.Book()
 	// Owners remove their own patches; deployers any.
 	if !c.Person.Has("deployer") {
-		for _, win := range w.Schedule.Calendar().Between(now.Add(-24*time.Hour), now.Add(60*24*time.Hour)) {
+		cal := w.Schedule.Calendar()
+		for _, win := range cal.Between(now.Add(-24*time.Hour), cal.End()) {
 			q, _ := book.Queue(win.ID)
 			for _, p := range q {
-				if p.Change == change && !p.Deployed && p.Owner != c.Person.Name && p.By != c.Person.Name {
+				if p.Change == change && !p.Deployed && w.Person(p.Owner).Name != c.Person.Name && p.By != c.Person.Name {
 					return nil, Errorf("Change %d was queued by %s; only they or a deployer can remove it.", change, p.By)
 				}
 			}
