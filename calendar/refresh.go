@@ -76,7 +76,7 @@ func (e *RefreshError) Sentence(now time.Time) string {
 	if !e.Kept.IsZero() {
 		kept = "I am keeping the calendar I last read " + HumanDuration(now.Sub(e.Kept)) + " ago"
 	}
-	return fmt.Sprintf("I could not read the deployment calendar page %q: %s. %s and will try again in %s.", e.Page, why, kept, HumanDuration(e.Retry))
+	return fmt.Sprintf("I could not read the deployment calendar page %q: %s. %s and will try again within %s.", e.Page, why, kept, HumanDuration(e.Retry))
 }
 
 // flights makes refreshes single-flight: one read of the wiki at a time,

@@ -107,6 +107,10 @@ calendar:
 	}
 	now = time.Date(2027, 3, 9, 13, 0, 0, 0, time.UTC)
 	say("nowandnext")
+	// The wiki goes down: a plain sentence, and the queues stay.
+	w.Stop()
+	say("refresh")
+	say("queue 20270309T1400")
 	golden(t, "wikicalendar.golden", g.String())
 }
 
