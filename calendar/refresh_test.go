@@ -2,6 +2,8 @@ package calendar
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,4 +80,36 @@ func TestRefreshIsSingleFlight(t *testing.T) {
 			t.Errorf("after the interval: %d reads, waited %v; want 2 reads after 30s", n, waited)
 		}
 	})
+}
+
+// pageFetcher is a wiki whose page always holds the same windows.
+type pageFetcher []Window
+
+func (p pageFetcher) Fetch(context.Context) ([]Window, []string, error) { return p, nil, nil }
+
+// The scheduled refresh tells the rooms once that a window is over its
+// limit, and again only when other patches end up beyond it.
+func TestScheduledRefreshFlagsOverCapacityOnce(t *testing.T) {
+	start := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Hour)
+	page := pageFetcher{{ID: "deploycal-item-x", WikiID: "deploycal-item-x", Name: "Late backport window", Kind: "backport",
+		Start: start, End: start.Add(time.Hour), MaxPatches: 2, Source: "wiki",
+		Changes: []WikiChange{{Change: 1, Owner: "alice"}, {Change: 2, Owner: "bob"}, {Change: 3, Owner: "carol"}}}}
+	cfg := testConfig(t, "calendar: {refresh: 15m}\n")
+	svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(testDB(t)), Fetcher: page, MinRefresh: time.Nanosecond})
+	chat := &fakeChat{}
+	a := NewAnnouncer(svc, chat, cfg, slog.New(slog.DiscardHandler))
+	a.refreshAndTell(t.Context())
+	a.refreshAndTell(t.Context())
+	sent := chat.take()
+	if len(sent) != 1 || !strings.Contains(sent[0], "has 3 patches for 2 places: 3 (carol) is beyond the limit of 2 patches; there is no later backport window with room in the calendar.") {
+		t.Errorf("two scheduled refreshes said %q; want the window flagged once", sent)
+	}
+	if _, _, ok, _ := svc.Book().Dequeue(1, "alice", time.Now()); !ok {
+		t.Fatal("dequeue 1")
+	}
+	svc.Book().Enqueue("deploycal-item-x", 0, Patch{Change: 4, Owner: "dave", By: "dave", At: time.Now()})
+	a.refreshAndTell(t.Context())
+	if sent := chat.take(); len(sent) != 1 || !strings.Contains(sent[0], "4 (dave) is beyond the limit") {
+		t.Errorf("after the patches beyond the limit changed the room got %q; want a new flag", sent)
+	}
 }
