@@ -33,6 +33,7 @@ type Deploy struct {
 	Stage       string // the stage to run (or running); "done" after the last
 	By          Person
 	ApprovedBy  string
+	Approvals   []Approval `json:",omitempty"`
 	InWindow    bool
 	Window      string
 	Frozen      string

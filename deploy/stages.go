@@ -524,8 +524,10 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 		if m := conflictIn.FindStringSubmatch(msg); m != nil {
 			file = m[1]
 		}
-		return Failf("Re-applying the local security patch %s on top of upstream %s conflicts in %s. The checkout %s was left as it was (at %s); the patch must be rebased by hand.",
-			patch, short(r.Upstream), file, repoName(r.Dir), short(r.Before))
+		return j.securityFailure(
+			fmt.Sprintf("A local security patch conflicts with this change in %s. The checkout was left as it was (at %s); the patch must be rebased by hand", repoName(r.Dir), short(r.Before)),
+			fmt.Sprintf("Re-applying the local security patch %s on top of upstream %s conflicts in %s. The checkout %s was left as it was (at %s); the patch must be rebased by hand.",
+				patch, short(r.Upstream), file, repoName(r.Dir), short(r.Before)))
 	}
 	head, err := g.Run(ctx, dir, "rev-parse", "HEAD")
 	if err != nil {
@@ -561,7 +563,8 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 			subjects = append(subjects, local[k].Subject)
 		}
 		if !slices.Equal(subjects, r.Local) {
-			return Failf("The checkout %s should carry the security patches %q on top of upstream, but has %q.", name, r.Local, subjects)
+			return j.securityFailure(fmt.Sprintf("The checkout %s does not carry the local security patches it should on top of upstream after the update", name),
+				fmt.Sprintf("The checkout %s should carry the security patches %q on top of upstream, but has %q.", name, r.Local, subjects))
 		}
 		ids, err := g.Run(ctx, dir, "log", "-n", "500", "--format=%(trailers:key=Change-Id,valueonly)", "HEAD")
 		if err != nil {

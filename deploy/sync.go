@@ -224,6 +224,9 @@ func salSummary(d *Deploy) string {
 	if d.Revert != nil {
 		s = "Revert of " + strings.TrimPrefix(s, "Backport for ")
 	}
+	if ap := approvalText(d.Approvals); ap != "" {
+		s += " (" + ap + ")"
+	}
 	return s
 }
 
