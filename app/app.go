@@ -300,6 +300,7 @@ func (a *App) setupDeploy(o Options) error {
 		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
 		a.gerrit = g
 	}
+	a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
 		Schedule: a.calendar, Now: o.Now,
 		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
