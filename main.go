@@ -169,6 +169,33 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// calendarSummary says how the calendar is built: the horizon, the
+// reminder, leftovers and the wiki import.
+func calendarSummary(c config.Calendar) string {
+	var b strings.Builder
+	reminder := "no reminders"
+	if *c.Reminder > 0 {
+		reminder = "reminders " + calendar.HumanDuration(*c.Reminder) + " before each window"
+	}
+	leftovers := "move to the next window of the same kind with room"
+	if c.Leftovers == "drop" {
+		leftovers = "are dropped"
+	}
+	fmt.Fprintf(&b, "\nCalendar: recurring windows listed %s ahead (calendar.horizon); %s; leftover patches %s.\n",
+		calendar.HumanDuration(c.Horizon), reminder, leftovers)
+	if w := c.Wiki; w != nil {
+		login := "read anonymously"
+		if w.User != "" {
+			login = "logged in as " + w.User
+		}
+		fmt.Fprintf(&b, "  Wiki import: page %q from %s (%s), re-read every %s. Its windows (whatever their date) and the patches listed under them join the calendar and the queues.\n",
+			w.Page, w.API, login, calendar.HumanDuration(c.Refresh))
+	} else {
+		b.WriteString("  Wiki import: none (calendar.wiki is not set).\n")
+	}
+	return b.String()
+}
+
 func summary(cfg *config.Config, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is valid.\n\nBot: %s, data in %s\n", cfg.File, cfg.Bot.Nick, cfg.Bot.DataDir)
@@ -209,6 +236,7 @@ func summary(cfg *config.Config, now time.Time) string {
 		}
 		fmt.Fprintf(&b, "  %s [%s]: %q %s, %s%s; %s\n", w.Name, w.Kind, w.Schedule, tz, w.Duration, limit, next)
 	}
+	b.WriteString(calendarSummary(cfg.Calendar))
 	fmt.Fprintf(&b, "\nPeople (%d):\n", len(cfg.People))
 	people := append([]config.Person(nil), cfg.People...)
 	sort.Slice(people, func(i, j int) bool { return people[i].Name < people[j].Name })

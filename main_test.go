@@ -222,3 +222,30 @@ func TestVersionSubcommand(t *testing.T) {
 		t.Errorf("wrote %s in the working directory", entries[0].Name())
 	}
 }
+
+// check-config shows how the calendar is built: the horizon and the wiki
+// import, or that there is none.
+func TestCheckConfigShowsWikiImport(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		yaml string
+		want []string
+	}{
+		{"calendar:\n  horizon: 336h\n  wiki: {api: \"https://wikitech.example.org/w/api.php\", page: Deployments}\n",
+			[]string{"Calendar: recurring windows listed 14 days ahead (calendar.horizon)",
+				`Wiki import: page "Deployments" from https://wikitech.example.org/w/api.php (read anonymously), re-read every 15 minutes.`}},
+		{"windows: []\n", []string{"Calendar: recurring windows listed 56 days ahead", "Wiki import: none (calendar.wiki is not set)."}},
+	} {
+		cfg := filepath.Join(dir, "c.yaml")
+		os.WriteFile(cfg, []byte("bot:\n  data_dir: data\n"+tt.yaml), 0o644)
+		var out, errs bytes.Buffer
+		if code := run([]string{"check-config", cfg}, nil, &out, &errs); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errs.String())
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("summary lacks %q:\n%s", want, out.String())
+			}
+		}
+	}
+}

@@ -300,6 +300,7 @@ func (a *App) setupDeploy(o Options) error {
 		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
 		a.gerrit = g
 	}
+	a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	var changeURL func(int) string
 	if a.gerrit != nil {
 		changeURL = a.gerrit.ChangeURL

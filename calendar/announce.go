@@ -2,9 +2,9 @@ package calendar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -318,9 +318,14 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 		if len(w.Deployers) > 0 {
 			out = out.Append(bot.T(" Deployers: "), a.mentions(w.Deployers), bot.T("."))
 		}
-		if q := Pending(queue); len(q) > 0 {
-			out = out.Append(bot.T(" Queued: " + describeQueue(q) + "."))
-		} else if w.Kind == "backport" {
+		in, over := Split(w, queue)
+		switch {
+		case len(over) > 0:
+			o, _ := book.Overflow(a.svc.Calendar(), w)
+			out = out.Append(bot.T(fmt.Sprintf(" Queued: %s for %s; in this window: %s. ", bot.Count(len(in)+len(over), "patch"), bot.Count(w.MaxPatches, "place"), PatchList(in))), o.Waits(now))
+		case len(in) > 0:
+			out = out.Append(bot.T(" Queued: " + PatchList(in) + "."))
+		case w.Kind == "backport":
 			out = out.Append(bot.T(" No patches queued yet."))
 		}
 		return a.withFreeze(out, now)
@@ -335,10 +340,15 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 			out = out.Append(bot.T(" "), bot.L(w.URL, w.URL))
 		}
 		out = a.withFreeze(out, now)
-		owners := a.owners(w, queue)
+		in, over := Split(w, queue)
 		switch {
-		case len(owners) > 0:
-			out = out.Append(bot.T("\n"), a.mentions(owners), bot.T(": A patch you scheduled for "), title, bot.T(" is about to be deployed. Please be around during the process."))
+		case len(over) > 0:
+			o, _ := book.Overflow(a.svc.Calendar(), w)
+			out = out.Append(bot.T("\n"), a.to(owners(in), bot.Join(bot.T("A patch you scheduled for "), title,
+				bot.T(" is about to be deployed ("+PatchList(in)+"). Please be around during the process."))),
+				bot.T("\n"), a.to(owners(over), o.Waits(now)))
+		case len(in) > 0:
+			out = out.Append(bot.T("\n"), a.to(owners(in), bot.Join(bot.T("A patch you scheduled for "), title, bot.T(" is about to be deployed. Please be around during the process."))))
 		case w.Kind == "backport":
 			out = out.Append(bot.T("\nNo Gerrit patches in the queue for this window AFAICS."))
 		}
@@ -355,9 +365,9 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 		if len(queue) == 0 {
 			return bot.Join(title, bot.T(" is over."))
 		}
-		out := bot.Join(title, bot.T(fmt.Sprintf(" is over: %s deployed", pluralPatch(deployed))))
+		out := bot.Join(title, bot.T(fmt.Sprintf(" is over: %s deployed", bot.Count(deployed, "patch"))))
 		if left > 0 {
-			out = out.Append(bot.T(fmt.Sprintf(", %s not deployed", pluralPatch(left))))
+			out = out.Append(bot.T(fmt.Sprintf(", %s not deployed", bot.Count(left, "patch"))))
 		}
 		return out.Append(bot.T("."))
 	}
@@ -446,19 +456,24 @@ func (a *Announcer) checkPresence(ctx context.Context, w Window, room bot.Target
 	}
 }
 
-// owners lists who to ping at the start: owners of queued patches, or the
-// owners the wiki names.
-func (a *Announcer) owners(w Window, queue []Patch) []string {
+// owners lists the owners of patches, once each; patches whose owner is
+// not known (a placeholder on the wiki and no answer from Gerrit) have none.
+func owners(q []Patch) []string {
 	var out []string
-	for _, p := range Pending(queue) {
-		out = appendNew(out, p.Owner)
-	}
-	for _, o := range w.Owners {
-		if o != "irc-nickname" {
-			out = appendNew(out, o)
+	for _, p := range q {
+		if p.Owner != "" {
+			out = appendNew(out, p.Owner)
 		}
 	}
 	return out
+}
+
+// to addresses msg to the named people, or to nobody in particular.
+func (a *Announcer) to(names []string, msg bot.Text) bot.Text {
+	if len(names) == 0 {
+		return msg
+	}
+	return bot.Join(a.mentions(names), bot.T(": "), msg)
 }
 
 func (a *Announcer) mentions(names []string) bot.Text {
@@ -490,43 +505,50 @@ func PersonFor(cfg *config.Config, name string) bot.Person {
 	return bot.Person{Name: p.Name, IRCNick: p.Nick(), MatrixID: p.MatrixID}
 }
 
-func pluralPatch(n int) string {
-	if n == 1 {
-		return "1 patch"
-	}
-	return strconv.Itoa(n) + " patches"
-}
-
-func describeQueue(q []Patch) string {
+// PatchList names patches with their owners: "1 (a), 2 (b), and 3 (c)".
+func PatchList(q []Patch) string {
 	var parts []string
 	for _, p := range q {
-		parts = append(parts, strconv.Itoa(p.Change)+" ("+p.Owner+")")
+		parts = append(parts, patchName(p.Change, p.Owner))
 	}
-	return strings.Join(parts, ", ")
+	return JoinNames(parts)
 }
 
 // refreshAndTell re-reads the wiki and tells the rooms once when reading
-// starts failing and once when it recovers.
+// starts failing and once when it recovers, and flags windows newly over
+// their limit. When the bot is shutting down nothing is recorded or said.
 func (a *Announcer) refreshAndTell(ctx context.Context) {
-	_, err := a.svc.Refresh(ctx)
-	book := a.svc.book
-	state, _ := book.NoticeState("wiki-health")
-	var msg bot.Text
-	switch {
-	case err != nil && state != "failing":
-		a.log.Warn("calendar refresh failed", "err", err)
-		book.SetNotice("wiki-health", "failing")
-		msg = bot.T("I cannot read the deployment calendar page right now (" + err.Error() + "); I am using the last calendar I read and will tell you when it works again.")
-	case err == nil && state == "failing":
-		book.SetNotice("wiki-health", "ok")
-		msg = bot.T("I can read the deployment calendar page again; the calendar is up to date.")
-	}
-	if len(msg) == 0 {
+	rep, err := a.svc.refresh(ctx)
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return
 	}
-	for _, room := range a.chat.Rooms() {
-		if err := a.chat.Send(ctx, room, msg); err != nil {
-			a.log.Warn("calendar health notice not delivered", "err", err)
+	book := a.svc.book
+	state, _ := book.NoticeState("wiki-health")
+	var msgs []bot.Text
+	var rerr *RefreshError
+	switch {
+	case errors.As(err, &rerr):
+		a.log.Warn("calendar refresh failed", "err", err)
+		if state != "failing" {
+			book.SetNotice("wiki-health", "failing")
+			msgs = append(msgs, bot.T(rerr.Sentence(a.svc.now())+" I will tell you when it works again."))
+		}
+	case err != nil:
+		a.log.Error("calendar refresh failed", "err", err)
+	case state == "failing":
+		book.SetNotice("wiki-health", "ok")
+		msgs = append(msgs, bot.T("I can read the deployment calendar page again; the calendar is up to date."))
+	}
+	if rep != nil {
+		for _, o := range rep.Over {
+			msgs = append(msgs, o.Text(a.svc.now()))
+		}
+	}
+	for _, msg := range msgs {
+		for _, room := range a.chat.Rooms() {
+			if err := a.chat.Send(ctx, room, msg); err != nil {
+				a.log.Warn("calendar notice not delivered", "err", err)
+			}
 		}
 	}
 }

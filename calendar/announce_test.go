@@ -218,7 +218,7 @@ func TestReminderStartAndEndWithTwoPatches(t *testing.T) {
 
 		until(t, "00:50")
 		diffLines(t, r.chat.take(), []string{
-			"00:50 Reminder: UTC afternoon backport window starts in 10 minutes (01:00–02:00 UTC). Deployers: lucas. Queued: 445113 (Kosta), 445114 (Brennen).",
+			"00:50 Reminder: UTC afternoon backport window starts in 10 minutes (01:00–02:00 UTC). Deployers: lucas. Queued: 445113 (Kosta) and 445114 (Brennen).",
 		})
 		if len(r.chat.directs) != 1 || !strings.HasPrefix(r.chat.directs[0], "brennen 00:50 Your patch 445114 is queued for UTC afternoon backport window, which starts in 10 minutes in #wikimedia-operations") {
 			t.Errorf("presence check: direct messages %q; want one to brennen only", r.chat.directs)

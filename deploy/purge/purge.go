@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
+
+	"github.com/jouncebot/jouncebot/bot"
 )
 
 // Purger purges the public URLs of changed static files.
@@ -100,24 +102,24 @@ func (r *Report) Summary() string {
 	}
 	where := "at their public address"
 	if r.Endpoints > 0 {
-		where = fmt.Sprintf("from %d CDN endpoint%s", r.Endpoints, plural(r.Endpoints))
+		where = "from " + bot.Count(r.Endpoints, "CDN endpoint")
 	}
 	var s string
 	if len(r.Purged) == len(r.URLs) {
-		s = fmt.Sprintf("Purged %d URL%s %s: %s.", len(r.URLs), plural(len(r.URLs)), where, listed(r.Purged))
+		s = fmt.Sprintf("Purged %s %s: %s.", bot.Count(len(r.URLs), "URL"), where, listed(r.Purged))
 	} else {
-		s = fmt.Sprintf("Purged %d of %d URL%s %s", len(r.Purged), len(r.URLs), plural(len(r.URLs)), where)
+		s = fmt.Sprintf("Purged %d of %s %s", len(r.Purged), bot.Count(len(r.URLs), "URL"), where)
 		if len(r.Purged) > 0 {
 			s += ": " + listed(r.Purged)
 		}
 		s += "."
 	}
 	if len(r.Failures) > 0 {
-		s += fmt.Sprintf(" %d purge request%s failed: %s.", len(r.Failures), plural(len(r.Failures)), firstAndMore(r.Failures))
+		s += fmt.Sprintf(" %s failed: %s.", bot.Count(len(r.Failures), "purge request"), firstAndMore(r.Failures))
 	}
 	if len(r.NotFound) > 0 {
-		s += fmt.Sprintf(" %d purge request%s found nothing to purge (404 Not Found: not cached, or a wrong address): %s.",
-			len(r.NotFound), plural(len(r.NotFound)), firstAndMore(r.NotFound))
+		s += fmt.Sprintf(" %s found nothing to purge (404 Not Found: not cached, or a wrong address): %s.",
+			bot.Count(len(r.NotFound), "purge request"), firstAndMore(r.NotFound))
 	}
 	return s
 }
@@ -137,13 +139,6 @@ func firstAndMore(s []string) string {
 		return fmt.Sprintf("%s (and %d more)", s[0], len(s)-1)
 	}
 	return s[0]
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // Purge sends a PURGE for every public URL of the changed files to every
