@@ -20,9 +20,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// bot is a jouncebot process on the built-in default (the deploy sandbox)
+// sandboxBot is a jouncebot process on the built-in default (the deploy sandbox)
 // driven through its console.
-type bot struct {
+type sandboxBot struct {
 	t     *testing.T
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -32,8 +32,8 @@ type bot struct {
 	all   []string
 }
 
-// startBot runs jouncebot in data with extra environment.
-func startBot(t *testing.T, data string, env ...string) *bot {
+// startSandboxBot runs jouncebot in data with extra environment.
+func startSandboxBot(t *testing.T, data string, env ...string) *sandboxBot {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "--data", data, "--http", "")
 	cmd.Env = append(append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1"), env...)
@@ -44,7 +44,7 @@ func startBot(t *testing.T, data string, env ...string) *bot {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &bot{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 10000), done: make(chan struct{})}
+	b := &sandboxBot{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 10000), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	read := func(r io.Reader, prefix string) {
 		defer wg.Done()
@@ -65,7 +65,7 @@ func startBot(t *testing.T, data string, env ...string) *bot {
 	return b
 }
 
-func (b *bot) say(line string) {
+func (b *sandboxBot) say(line string) {
 	b.t.Helper()
 	if _, err := fmt.Fprintln(b.stdin, line); err != nil {
 		b.t.Fatalf("write %q: %v", line, err)
@@ -74,7 +74,7 @@ func (b *bot) say(line string) {
 
 // waitLine waits for an output line containing one of subs and returns
 // it. Deploys in the sandbox take seconds; the limit is for a hung bot.
-func (b *bot) waitLine(subs ...string) string {
+func (b *sandboxBot) waitLine(subs ...string) string {
 	b.t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for {
@@ -110,20 +110,20 @@ func (b *bot) waitLine(subs ...string) string {
 	}
 }
 
-func (b *bot) output() string {
+func (b *sandboxBot) output() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return strings.Join(b.all, "\n")
 }
 
 // kill is kill -9.
-func (b *bot) kill() {
+func (b *sandboxBot) kill() {
 	b.cmd.Process.Signal(syscall.SIGKILL)
 	<-b.done
 }
 
 // quit ends the console and waits for a clean exit.
-func (b *bot) quit() {
+func (b *sandboxBot) quit() {
 	b.stdin.Close()
 	select {
 	case <-b.done:
@@ -176,7 +176,7 @@ func TestCrashMatrix(t *testing.T) {
 			if p.at != "" {
 				env = append(env, "JOUNCEBOT_TEST_CRASH_AT="+p.at)
 			}
-			first := startBot(t, data, env...)
+			first := startSandboxBot(t, data, env...)
 			first.waitLine("Try `jouncebot: plan")
 			first.say("deploy --force 445113 crash test")
 			if p.fail || p.tested {
@@ -190,7 +190,7 @@ func TestCrashMatrix(t *testing.T) {
 			}
 			first.kill()
 
-			second := startBot(t, data)
+			second := startSandboxBot(t, data)
 			switch {
 			case p.fail:
 				second.waitLine("deploy 1 stopped: ")

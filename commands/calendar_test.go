@@ -48,7 +48,8 @@ func windowDispatcher(t *testing.T, path string) (*Dispatcher, *store.DB) {
 	svc := calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Now: now})
 	d := NewDispatcher(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	d.Register(CalendarCommands(CalendarOptions{Source: svc, Now: now, Notes: Notes(svc), Banner: FreezeBanner(svc)})...)
-	d.Register(WindowCommands(WindowOptions{Schedule: svc, Now: now})...)
+	d.Register(WindowCommands(WindowOptions{Schedule: svc, Now: now,
+		ChangeURL: func(n int) string { return fmt.Sprintf("https://gerrit.wikimedia.org/r/c/%d", n) }})...)
 	for _, tr := range ClaimTriggers {
 		d.AddTrigger(tr)
 	}
@@ -74,11 +75,11 @@ func TestMaxPatchesEnforcedWithNextWindowSuggested(t *testing.T) {
 		}
 	}
 	got := one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add 445117"))
-	want := `UTC afternoon backport window is full (6 of 6 patches). The next backport window with room is UTC afternoon backport window (Thu 26 Nov 14:00–15:00 UTC); say "add 445117 to utc-afternoon-backport-window@2026-11-26T14:00Z".`
+	want := `UTC afternoon backport window is full (6 of 6 patches). The next backport window with room is UTC afternoon backport window (Thu 26 Nov 14:00–15:00 UTC); say "add 445117 to 20261126T1400".`
 	if got != want {
 		t.Errorf("seventh add: %q\nwant %q", got, want)
 	}
-	got = one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add 445117 to utc-afternoon-backport-window@2026-11-26T14:00Z"))
+	got = one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add 445117 to 20261126T1400"))
 	if !strings.HasPrefix(got, "Queued change 445117 for UTC afternoon backport window (Thu 26 Nov 14:00–15:00 UTC); 1 of 6") {
 		t.Errorf("add to the suggested window: %q", got)
 	}
@@ -116,6 +117,20 @@ func TestClaimByPhraseAndRelease(t *testing.T) {
 	}
 }
 
+// TestAddRefusesOtherGerrit: a link to another Gerrit host names a change
+// there, not ours; it is refused naming the configured host.
+func TestAddRefusesOtherGerrit(t *testing.T) {
+	d, _ := windowDispatcher(t, filepath.Join(t.TempDir(), "j.db"))
+	got := one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add https://gerrit.evil.example/r/c/operations/mediawiki-config/+/445113"))
+	want := "https://gerrit.evil.example/r/c/operations/mediawiki-config/+/445113 links to gerrit.evil.example, but I deploy only from the Gerrit at gerrit.wikimedia.org; give the change number or a link to gerrit.wikimedia.org."
+	if !strings.Contains(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add https://gerrit.wikimedia.org/r/c/operations/mediawiki-config/+/445113")); !strings.Contains(got, "445113") || strings.Contains(got, "evil") {
+		t.Errorf("a link to our Gerrit: %q", got)
+	}
+}
+
 // What the bot was told is in bbolt before it answers: a new process on
 // the same file sees it.
 func TestWindowStateSurvivesRestart(t *testing.T) {
@@ -130,7 +145,7 @@ func TestWindowStateSurvivesRestart(t *testing.T) {
 	d, db = windowDispatcher(t, path)
 	defer db.Close()
 	got := one(t, ask(t, d, "x", "", "jouncebot: windows"))
-	for _, want := range []string{"w1 — Extra window (1 queued)", "UTC afternoon backport window (claimed by Amir; 0/6 queued)"} {
+	for _, want := range []string{"Wed 25 Nov 18:00–19:00 — Extra window (id w1; backport; deployers: Amir; 1 queued)", "UTC afternoon backport window (id 20261125T1400; backport; deployers: Amir and Lucas; claimed by Amir; 0/6 queued)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("windows after restart lacks %q:\n%s", want, got)
 		}

@@ -34,6 +34,7 @@ type Deploy struct {
 	Stage       string // the stage to run (or running); "done" after the last
 	By          Person
 	ApprovedBy  string
+	Approvals   []Approval `json:",omitempty"`
 	InWindow    bool
 	Window      string
 	Frozen      string
@@ -281,7 +282,7 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		// Every "Started sync" line gets its closing line, also when the
 		// deploy stops without a rollback.
 		a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
-			salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), plural(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
+			salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
 	}
 	var d *Deploy
 	err := a.db.Update(func(tx *bolt.Tx) error {
@@ -393,17 +394,6 @@ func repoName(dir string) string {
 		return "staging"
 	}
 	return "staging/" + dir
-}
-
-// plural writes "1 new commit", "2 new commits", "2 security patches".
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	if strings.HasSuffix(what, "ch") {
-		return fmt.Sprintf("%d %ses", n, what)
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // fmtDur writes durations the way people do: 30m, 1h30m, 10s, 300ms.

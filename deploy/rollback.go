@@ -33,7 +33,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 			return err
 		}
 		n := a.touched(d.ID)
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to release %s from before deploy %s, because %s.", plural(n, "host"), d.Sync.Previous, d.ID, reason)))
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to release %s from before deploy %s, because %s.", bot.Count(n, "host"), d.Sync.Previous, d.ID, reason)))
 		d, _ = j.Deploy()
 	}
 	rb := d.Sync.Rollback
@@ -95,9 +95,9 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 	switch {
 	case len(bad) > 0:
 		outcome = fmt.Sprintf("Rolled back because %s, but %s could not be put back or verified: %s. Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
-			rb.Reason, plural(len(bad), "host"), strings.Join(bad, "; "), changes, changes)
+			rb.Reason, bot.Count(len(bad), "host"), strings.Join(bad, "; "), changes, changes)
 		line = fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); %d could not be put back to release %s, look at them by hand",
-			plural(total, "host"), sum, sallines.Duration(took), len(bad), prev.ID)
+			bot.Count(total, "host"), sum, sallines.Duration(took), len(bad), prev.ID)
 	default:
 		how, verb := "verified byte for byte", "hold"
 		if !verified {
@@ -107,11 +107,11 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 			verb = "holds"
 		}
 		outcome = fmt.Sprintf("Rolled back because %s: %s %s the previous tree again, %s. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-			rb.Reason, plural(total, "host"), verb, how, changes, changes)
+			rb.Reason, bot.Count(total, "host"), verb, how, changes, changes)
 		line = sallines.FinishedRollback(sum, total, took)
 		if !verified {
 			line = fmt.Sprintf("Finished rollback of %s, not verified (a stage syncs with a command): %s (duration: %s); the change is still merged, revert it before the next deploy",
-				plural(total, "host"), sum, sallines.Duration(took))
+				bot.Count(total, "host"), sum, sallines.Duration(took))
 		}
 	}
 	return j.Save(func(d *Deploy) {

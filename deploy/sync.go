@@ -259,7 +259,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 	}
 	what := "the whole tree"
 	if files != nil {
-		what = plural(len(files), "changed file")
+		what = bot.Count(len(files), "changed file")
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Froze release %s (%s): every stage syncs exactly this tree.", rel.ID, what)))
 	return nil
@@ -314,6 +314,9 @@ func salSummary(d *Deploy) string {
 	s := salChanges(d.Changes)
 	if d.Revert != nil {
 		s = "Revert of " + strings.TrimPrefix(s, "Backport for ")
+	}
+	if ap := approvalText(d.Approvals); ap != "" {
+		s += " (" + ap + ")"
 	}
 	return s
 }
@@ -460,7 +463,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, plural(len(hs.Hosts), "host"))))
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
 	} else if len(done) > 0 && (!marked || verify == nil) {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}

@@ -27,6 +27,9 @@ var (
 	// independent of how many hosts there are.
 	DeployHosts = []byte("deploy.hosts")
 
+	// Deploy policy.
+	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -45,7 +48,9 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 1: the initial buckets.
 	createBuckets(Audit, Windows, Cancelled, Claims, Queues, Freezes, Notices, WikiCache,
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
-	// 2: per-host deploy results in their own keys.
+	// 2: deploy requests waiting for policy approvals.
+	createBuckets(PolicyRequests),
+	// 3: per-host deploy results in their own keys.
 	createBuckets(DeployHosts),
 }
 

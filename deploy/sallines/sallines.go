@@ -16,8 +16,12 @@ package sallines
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/jouncebot/jouncebot/bot"
 )
 
 // Entry is one SAL line, logged in the deployer's name.
@@ -80,10 +84,23 @@ func pathList(paths []string) string {
 	case n == 0:
 		return "nothing"
 	case n <= 3:
-		return strings.Join(paths, ", ")
+		shown := make([]string, n)
+		for i, p := range paths {
+			shown[i] = showPath(p)
+		}
+		return strings.Join(shown, ", ")
 	default:
-		return fmt.Sprintf("%s, %s and %d more files", paths[0], paths[1], n-2)
+		return fmt.Sprintf("%s, %s and %d more files", showPath(paths[0]), showPath(paths[1]), n-2)
 	}
+}
+
+// showPath quotes a path holding a control character (a newline would
+// split the SAL line); other paths, "café.css" included, show as they are.
+func showPath(p string) string {
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return strconv.Quote(p)
+	}
+	return p
 }
 
 // FinishedSync is logged when the last stage is done.
@@ -94,14 +111,14 @@ func FinishedSync(summary string, d time.Duration) string {
 // StartedRollback is logged when hosts are being put back to the previous
 // tree, with the reason.
 func StartedRollback(summary string, hosts int, reason string) string {
-	return fmt.Sprintf("Started rollback of %d %s: %s (%s)", hosts, plural(hosts, "host", "hosts"), summary, strings.TrimSuffix(clean(reason), "."))
+	return fmt.Sprintf("Started rollback of %s: %s (%s)", bot.Count(hosts, "host"), summary, strings.TrimSuffix(clean(reason), "."))
 }
 
 // FinishedRollback is logged when every host is verified to hold the
 // previous tree again. The change stays merged in Gerrit.
 func FinishedRollback(summary string, hosts int, d time.Duration) string {
-	return fmt.Sprintf("Finished rollback of %d %s, verified: %s (duration: %s); the change is still merged, revert it before the next deploy",
-		hosts, plural(hosts, "host", "hosts"), summary, Duration(d))
+	return fmt.Sprintf("Finished rollback of %s, verified: %s (duration: %s); the change is still merged, revert it before the next deploy",
+		bot.Count(hosts, "host"), summary, Duration(d))
 }
 
 // Reverted is logged when a change was reverted in staging and synced
@@ -123,11 +140,4 @@ func Duration(d time.Duration) string {
 		return fmt.Sprintf("%dh %02dm %02ds", h, m, s)
 	}
 	return fmt.Sprintf("%02dm %02ds", m, s)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
