@@ -94,7 +94,7 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 	var outcome, line string
 	switch {
 	case len(bad) > 0:
-		outcome = fmt.Sprintf("Rolled back because %s, but %s could not be put back or verified: %s. Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
+		outcome = fmt.Sprintf("Rolled back because %s, but %s could not be put back or verified: %s (the details are in jouncebot's log). Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
 			rb.Reason, bot.Count(len(bad), "host"), strings.Join(bad, "; "), changes, changes)
 		line = fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); %d could not be put back to release %s, look at them by hand",
 			bot.Count(total, "host"), sum, sallines.Duration(took), len(bad), prev.ID)
@@ -131,7 +131,7 @@ func (a *Agent) needsRollback(d *Deploy) bool {
 // rollbackStage syncs the previous release to the hosts of one stage that
 // got (or may have got) the new one, then verifies them. After a restart
 // each host's release marker says whether it was already put back. It
-// returns the hosts that failed, as "host: why".
+// returns the names of the hosts that failed.
 func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[string]HostResult, prev *release.Release) ([]string, int, error) {
 	d, err := j.Deploy()
 	if err != nil {
@@ -193,9 +193,11 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	if rep == nil {
 		return nil, 0, err
 	}
+	// Chat gets the names; rsync's own words go to the log.
 	var bad []string
 	for _, f := range rep.Failed() {
-		bad = append(bad, f.Host+": "+f.Err.Error())
+		bad = append(bad, f.Host)
+		j.a.log.Warn("rollback of a host failed", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
 	}
 	if verifier == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back with the sync command; they could not be verified byte for byte.", name, len(hosts)-len(bad), len(hosts))))
@@ -217,8 +219,9 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		return nil, 0, ctx.Err()
 	}
 	for _, f := range vrep.Failed() {
-		if !slices.ContainsFunc(bad, func(b string) bool { return strings.HasPrefix(b, f.Host+": ") }) {
-			bad = append(bad, f.Host+": "+f.Err.Error())
+		j.a.log.Warn("host not verified after the rollback", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
+		if !slices.Contains(bad, f.Host) {
+			bad = append(bad, f.Host)
 		}
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
