@@ -27,6 +27,34 @@ func (j *Job) markChecked(stage string) {
 	j.checked[stage] = true
 }
 
+// checkStages checks, after a restart, the hosts of the sync stages that
+// ran before stage (all of them when stage is ""), in order, before the
+// deploy goes on: hosts that do not hold the release are synced again.
+func checkStages(ctx context.Context, j *Job, stage string) error {
+	if !j.resumed {
+		return nil
+	}
+	for _, st := range j.a.o.Stages {
+		ss, ok := st.(*SyncStage)
+		if !ok {
+			continue
+		}
+		if ss.StageName == stage {
+			return nil
+		}
+		d, err := j.Deploy()
+		if err != nil {
+			return err
+		}
+		if rec := d.Sync.Stages[ss.StageName]; rec != nil && !rec.Synced.IsZero() && j.mustCheck(ss.StageName) {
+			if err := ss.sync(ctx, j); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // verifier is the method that compares a host with a tree without
 // changing it: the stage's Verify, or rsync's dry run when the stage
 // syncs with rsync. nil means the stage's hosts cannot be checked (a sync

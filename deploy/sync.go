@@ -343,6 +343,9 @@ func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
 	if err := s.begin(ctx, j); err != nil {
 		return err
 	}
+	if err := checkStages(ctx, j, s.StageName); err != nil {
+		return err
+	}
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -700,12 +703,8 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	if d.Sync.SALEnd.IsZero() {
 		// Before calling the deploy finished after a restart, check
 		// what the hosts hold.
-		for _, st := range a.o.Stages {
-			if ss, ok := st.(*SyncStage); ok && j.mustCheck(ss.StageName) && d.Sync.Stages[ss.StageName] != nil {
-				if err := ss.sync(ctx, j); err != nil {
-					return err
-				}
-			}
+		if err := checkStages(ctx, j, ""); err != nil {
+			return err
 		}
 	}
 	if a.o.Purger != nil && d.Sync.Purge.Started.IsZero() {

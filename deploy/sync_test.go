@@ -515,6 +515,9 @@ func TestSyncKilledMidProductionResumes(t *testing.T) {
 		!strings.Contains(e.history(), "production: synced 5/5 hosts in ") || !strings.Contains(e.history(), "(2 done before a restart)") {
 		t.Errorf("history:\n%s", e.history())
 	}
+	if h := e.history(); strings.Index(h, "Checked the canaries after the restart") > strings.Index(h, "Resuming the sync to production") {
+		t.Errorf("production resumed before the canaries were checked:\n%s", h)
+	}
 	if sal := w.sal.all(); len(sal) != 3 || !strings.Contains(sal[0], "Started sync") || !strings.Contains(sal[2], "Finished sync") {
 		t.Errorf("SAL lines (each once):\n%s", strings.Join(sal, "\n"))
 	}
