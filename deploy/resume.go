@@ -2,6 +2,9 @@ package deploy
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/jouncebot/jouncebot/bot"
 
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
@@ -53,6 +56,39 @@ func checkStages(ctx context.Context, j *Job, stage string) error {
 		}
 	}
 	return nil
+}
+
+// checkHosts finds out, the first time a resumed deploy meets a stage
+// that had started, which of its hosts hold rel by their markers, not by
+// the record. all is true when the stage had finished and every host
+// still holds the release (or, for a stage that cannot be checked, when
+// the record says it finished). checked is nil when nothing was checked.
+func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, rel *release.Release, rec *StageRecord) (checked map[string]bool, all bool, err error) {
+	if !j.mustCheck(s.StageName) {
+		return nil, false, nil
+	}
+	j.markChecked(s.StageName)
+	finished := rec != nil && !rec.Synced.IsZero()
+	verify := s.verifier(hs)
+	_, marked := hs.Method.(*release.Marked)
+	if rec == nil || rec.Started.IsZero() || !marked || verify == nil {
+		return nil, finished, nil // nothing to check it with: the record stands
+	}
+	done, err := holding(ctx, hs, verify, rel, hs.Hosts)
+	if err != nil {
+		return nil, false, err
+	}
+	switch {
+	case finished && len(done) == len(hs.Hosts):
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %s release %s.", s.StageName, holdText(len(done)), rel.ID)))
+		return done, true, nil
+	case finished:
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %d of %d hosts do not hold release %s; syncing them again.",
+			s.StageName, len(hs.Hosts)-len(done), len(hs.Hosts), rel.ID)))
+	case len(done) > 0:
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts hold release %s (checked after the restart).", s.StageName, len(done), len(hs.Hosts), rel.ID)))
+	}
+	return done, false, nil
 }
 
 // verifier is the method that compares a host with a tree without

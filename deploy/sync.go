@@ -90,11 +90,8 @@ type SyncRecord struct {
 	Drift    []string `json:",omitempty"`
 	Stages   map[string]*StageRecord
 	Rollback *RollbackRecord `json:",omitempty"`
-	// Checked is when the hosts were last checked against the record
-	// after a restart.
-	Checked time.Time `json:",omitzero"`
-	Purge   Op
-	SALEnd  time.Time `json:",omitzero"`
+	Purge    Op
+	SALEnd   time.Time `json:",omitzero"`
 }
 
 // StageRecord is the state of one sync stage.
@@ -438,36 +435,21 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			done[h] = true
 		}
 	}
-	verify := s.verifier(hs)
-	_, marked := hs.Method.(*release.Marked)
-	if j.mustCheck(s.StageName) && rec != nil && !rec.Started.IsZero() && marked && verify != nil {
-		// The markers, not the record, say which hosts are done.
-		if done, err = holding(ctx, hs, verify, rel, hs.Hosts); err != nil {
-			return err
-		}
-		j.markChecked(s.StageName)
-		if !rec.Synced.IsZero() {
-			if len(done) == len(hs.Hosts) {
-				j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %s release %s.", s.StageName, holdText(len(done)), rel.ID)))
-				return nil
-			}
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %d of %d hosts do not hold release %s; syncing them again.",
-				s.StageName, len(hs.Hosts)-len(done), len(hs.Hosts), rel.ID)))
-		} else if len(done) > 0 {
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts hold release %s (checked after the restart).", s.StageName, len(done), len(hs.Hosts), rel.ID)))
-		}
-	} else {
-		j.markChecked(s.StageName)
-		if rec != nil && !rec.Synced.IsZero() {
-			return nil // nothing to check it with: the record stands
-		}
+	checked, all, err := s.checkHosts(ctx, j, hs, rel, rec)
+	switch {
+	case err != nil:
+		return err
+	case all:
+		return nil
+	case checked != nil:
+		done = checked
 	}
 	if rec == nil || rec.Started.IsZero() {
 		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return err
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
-	} else if len(done) > 0 && (!marked || verify == nil) {
+	} else if len(done) > 0 && checked == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}
 	dests := map[string]string{}
