@@ -26,6 +26,10 @@ var (
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
 
+	// Maintenance scripts.
+	MaintRuns   = []byte("maint.runs")   // run id -> run state
+	MaintOutput = []byte("maint.output") // run id "/" step -> output kept so far
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -46,6 +50,8 @@ var migrations = []func(tx *bolt.Tx) error{
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
 	// 2: deploy requests waiting for policy approvals.
 	createBuckets(PolicyRequests),
+	// 3: maintenance script runs and their output.
+	createBuckets(MaintRuns, MaintOutput),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
