@@ -78,7 +78,7 @@ func (s *Service) addStep(id int) (int, error) {
 	err := s.update(id, func(r *Run) error {
 		n := len(r.stepsOf(r.Phase))
 		i = len(r.Steps)
-		r.Steps = append(r.Steps, Step{Phase: r.Phase, Wiki: r.Wikis[n], Job: fmt.Sprintf("%d-%s-%d", r.ID, r.Phase, n), Started: s.o.Now().UTC()})
+		r.Steps = append(r.Steps, Step{Phase: r.Phase, Wiki: r.Wikis[n], Job: fmt.Sprintf("%d-%s-%d-%s", r.ID, r.Phase, n, r.Nonce), Started: s.o.Now().UTC()})
 		if r.Phase == Real && n == 0 {
 			r.RealStarted = s.o.Now().UTC()
 		}

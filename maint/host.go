@@ -56,7 +56,7 @@ type Status struct {
 // MaxChunk is the most output one poll reads.
 const MaxChunk = 256 << 10
 
-var jobPattern = regexp.MustCompile(`^[0-9]+-[a-z]+-[0-9]+$`)
+var jobPattern = regexp.MustCompile(`^[0-9]+-[a-z]+-[0-9]+-[0-9a-z]+$`)
 
 // Argv is the command of one script on one wiki.
 func (h *Host) Argv(script, wiki string, args []string) []string {

@@ -138,10 +138,13 @@ var (
 // Check validates a request and fills in its wikis. Its refusals are
 // sentences for the person who asked; nothing refused reaches the host.
 func (rs Rules) Check(r Request) (Request, error) {
+	if !scriptPattern.MatchString(r.Script) {
+		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
+	}
 	if !strings.HasSuffix(r.Script, ".php") && !strings.Contains(r.Script, "/") {
 		r.Script += ".php"
 	}
-	if !scriptPattern.MatchString(r.Script) || !strings.HasSuffix(r.Script, ".php") {
+	if !strings.HasSuffix(r.Script, ".php") {
 		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
 	}
 	if len(rs.Scripts) > 0 && !slices.Contains(rs.Scripts, r.Script) {

@@ -45,7 +45,10 @@ type Person struct {
 
 // Run is one maintenance script run, as kept in bbolt.
 type Run struct {
-	ID      int
+	ID int
+	// Nonce makes the run's job names unique on the host, also across
+	// databases.
+	Nonce   string
 	Script  string
 	Target  string
 	Wikis   []string

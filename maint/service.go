@@ -2,6 +2,7 @@ package maint
 
 import (
 	"bytes"
+	"crypto/rand"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func (s *Service) Start(ctx context.Context, req Request, by Person, origin stri
 	}
 	dry, real, hasDry := s.o.Rules.Phases(req)
 	r := &Run{Script: req.Script, Target: req.Target, Wikis: req.Wikis, DryArgs: dry, Args: real, HasDry: hasDry,
-		Reason: req.Reason, Change: req.Change, By: by, Origin: origin, Created: s.o.Now().UTC(), State: Running, Phase: Real}
+		Nonce: strings.ToLower(rand.Text()[:8]), Reason: req.Reason, Change: req.Change, By: by, Origin: origin, Created: s.o.Now().UTC(), State: Running, Phase: Real}
 	if hasDry {
 		r.Phase = Dry
 	}
