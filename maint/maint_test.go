@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/maint"
+	"github.com/jouncebot/jouncebot/maint/mainttest"
 )
 
 // namespaceDupes.php on two wikis: pages titled "Foo:…" collide with a
@@ -18,14 +19,14 @@ import (
 // nothing, and only "maint go" runs it with --fix, which moves them.
 func TestDryRunThenGoMovesPages(t *testing.T) {
 	t.Parallel()
-	h := startHost(t, "testwiki", "test2wiki")
-	for _, w := range h.wikis {
+	h := mainttest.StartHost(t, "testwiki", "test2wiki")
+	for _, w := range h.Wikis {
 		w.EditPage(t, "Foo:Bar", "a page in the main namespace")
 	}
-	for n := range h.wikis {
-		h.addNamespace(t, n)
+	for n := range h.Wikis {
+		h.AddNamespace(t, n)
 	}
-	b := newBench(t, h.cfg, filepath.Join(t.TempDir(), "db"))
+	b := newBench(t, h.Config, filepath.Join(t.TempDir(), "db"))
 	r := b.start("namespaceDupes.php list:both T123")
 	if got := b.svc.StartedText(r).String(); !strings.Contains(got, "dry run of namespaceDupes.php on 2 wikis (list:both) started; the real run (namespaceDupes.php --fix) waits for maint go 1.") {
 		t.Errorf("started: %q", got)
@@ -36,11 +37,11 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 			t.Errorf("dry run summary lacks %q:\n%s", want, dry)
 		}
 	}
-	for n, w := range h.wikis {
-		if ns, _ := namespaceOf(t, w, "Foo:Bar"); ns != 3000 {
+	for n, w := range h.Wikis {
+		if ns, _ := mainttest.NamespaceOf(t, w, "Foo:Bar"); ns != 3000 {
 			t.Fatalf("%s: Foo:Bar is in namespace %d", n, ns)
 		}
-		if _, exists := namespaceOf(t, w, "Foo:Bar"); exists {
+		if _, exists := mainttest.NamespaceOf(t, w, "Foo:Bar"); exists {
 			t.Errorf("%s: the dry run moved the page", n)
 		}
 	}
@@ -55,8 +56,8 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 	if !strings.Contains(end, "Output: http://bot.example/maint/1") {
 		t.Errorf("no link to the output: %s", end)
 	}
-	for n, w := range h.wikis {
-		if _, exists := namespaceOf(t, w, "Foo:Bar"); !exists {
+	for n, w := range h.Wikis {
+		if _, exists := mainttest.NamespaceOf(t, w, "Foo:Bar"); !exists {
 			t.Errorf("%s: Foo:Bar was not moved into the Foo namespace", n)
 		}
 	}
@@ -78,8 +79,8 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 // A script that fails is reported with its exit status and last lines.
 func TestFailingScript(t *testing.T) {
 	t.Parallel()
-	h := startHost(t, "testwiki")
-	b := newBench(t, h.cfg, filepath.Join(t.TempDir(), "db"))
+	h := mainttest.StartHost(t, "testwiki")
+	b := newBench(t, h.Config, filepath.Join(t.TempDir(), "db"))
 	b.start("showSiteStats.php testwiki --no-such-option")
 	got := b.expect("Run 1: showSiteStats.php --no-such-option on testwiki failed (exit 1) after ")
 	if !strings.Contains(got, "Last lines on testwiki: ") || !strings.Contains(got, "no-such-option") {
@@ -94,8 +95,8 @@ func TestFailingScript(t *testing.T) {
 // stuck one.
 func TestStopAndTimeout(t *testing.T) {
 	t.Parallel()
-	h := startHost(t, "testwiki")
-	b := newBench(t, h.cfg, filepath.Join(t.TempDir(), "db"))
+	h := mainttest.StartHost(t, "testwiki")
+	b := newBench(t, h.Config, filepath.Join(t.TempDir(), "db"))
 	r := b.start("runJobs.php testwiki --wait")
 	waitFile(t, filepath.Join(b.jobDir(h, 1, 0), "pid"))
 	if _, err := b.svc.Start(context.Background(), maint.Request{Script: "runJobs.php", Target: "testwiki"}, amir, ""); err == nil ||
@@ -111,8 +112,8 @@ func TestStopAndTimeout(t *testing.T) {
 		t.Errorf("SAL: %q", sal)
 	}
 
-	h.cfg.Timeout = 2 * time.Second
-	b2 := newBench(t, h.cfg, filepath.Join(t.TempDir(), "db2"))
+	h.Config.Timeout = 2 * time.Second
+	b2 := newBench(t, h.Config, filepath.Join(t.TempDir(), "db2"))
 	b2.start("runJobs.php testwiki --wait")
 	b2.expect("Run 1: runJobs.php --wait on testwiki stopped at the timeout after ")
 }
@@ -122,12 +123,12 @@ func TestStopAndTimeout(t *testing.T) {
 // follows the script again once the host is back.
 func TestHostDroppedMidRun(t *testing.T) {
 	t.Parallel()
-	h := startHost(t, "testwiki")
-	b := newBench(t, h.cfg, filepath.Join(t.TempDir(), "db"))
+	h := mainttest.StartHost(t, "testwiki")
+	b := newBench(t, h.Config, filepath.Join(t.TempDir(), "db"))
 	b.start("runJobs.php testwiki --wait")
 	job := b.jobDir(h, 1, 0)
 	waitFile(t, filepath.Join(job, "pid"))
-	h.sshd.Stop()
+	h.SSHD.Stop()
 	b.expect("Run 1: the maintenance host cannot be reached; a started script keeps running there, and the bot keeps trying.")
 	pid, err := os.ReadFile(filepath.Join(job, "pid"))
 	if err != nil {
@@ -139,7 +140,7 @@ func TestHostDroppedMidRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(job, "exit")); err == nil {
 		t.Fatal("the script ended with the connection")
 	}
-	h.sshd.Start()
+	h.SSHD.Start()
 	b.expect("Run 1: the maintenance host answers again; following the script.")
 	if _, err := b.svc.Stop(context.Background(), 1, amir); err != nil {
 		t.Fatal(err)
@@ -182,11 +183,11 @@ func TestRefusedNames(t *testing.T) {
 
 // jobDir waits until run id has recorded step i and returns its job's
 // directory on the host.
-func (b *bench) jobDir(h *host, id, i int) string {
+func (b *bench) jobDir(h *mainttest.Host, id, i int) string {
 	b.t.Helper()
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		if r, _, err := b.svc.Get(id); err == nil && len(r.Steps) > i {
-			return filepath.Join(h.workDir, r.Steps[i].Job)
+			return filepath.Join(h.WorkDir, r.Steps[i].Job)
 		}
 		if time.Now().After(deadline) {
 			b.t.Fatalf("run %d has no step %d after 2 minutes", id, i)
