@@ -63,7 +63,6 @@ func MaintPage(runs MaintRuns, log *slog.Logger) http.Handler {
 	})
 }
 
-
 func runView(r *maint.Run, outs [][]byte) *maintRunView {
 	v := &maintRunView{What: r.What(r.Phase), State: string(r.State), By: r.By.Name, Created: r.Created.UTC().Format(time.DateTime + " UTC"),
 		Reason: r.Reason, Change: r.Change}
