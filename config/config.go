@@ -410,6 +410,7 @@ func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 		// The console is one person: approvals by role would never come.
 		c.Policy.Rules = nil
 		c.Deploy.Gerrit = Gerrit{}
+		c.Maint.Host = "" // no maintenance host to reach
 		c.Bot.DataDir = dataDir
 		c.Bot.HTTP = httpAddr
 		c.Bot.BaseURL = ""
