@@ -245,7 +245,8 @@ func (a *App) setupSAL() error {
 		routes = append(routes, phab.Route(w, cfg))
 	}
 	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes,
-		Notify: func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) }})
+		Notify:   func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) },
+		SameRoom: func(network, configured, room string) bool { return a.bot.SameRoom(network, configured, room) }})
 	a.salChat = sal.Handler(a.sal, a.cmds)
 	a.cmds.Register(commands.Command{
 		Name: "sal", Usage: "sal <words> [project:NAME] [nick:NICK] [from:YYYY-MM-DD] [to:YYYY-MM-DD]",
@@ -315,6 +316,7 @@ func (a *App) setupDeploy(o Options) error {
 		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
 		a.gerrit = g
 	}
+	a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
 		Schedule: a.calendar, Now: o.Now,
 		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 )
 
@@ -406,19 +407,12 @@ func (d Decision) Required(force bool) []Need {
 func Minutes(dur time.Duration) string {
 	m := int(dur.Round(time.Minute) / time.Minute)
 	if m < 60 {
-		return plural(m, "minute")
+		return bot.Count(m, "minute")
 	}
 	if m%60 == 0 {
-		return plural(m/60, "hour")
+		return bot.Count(m/60, "hour")
 	}
-	return plural(m/60, "hour") + " " + plural(m%60, "minute")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return bot.Count(m/60, "hour") + " " + bot.Count(m%60, "minute")
 }
 
 func joinList(s []string) string {
