@@ -48,7 +48,7 @@ maint:
   poll_interval: 100ms
 `, filepath.Join(dir, "data"), list(h.Config.Remote), list(h.Config.Command), h.WorkDir))
 
-	bot1 := startBot(t, cfg)
+	bot1 := startMaintBot(t, cfg)
 	bot1.say("jouncebot: maint runJobs.php testwiki --wait --maxjobs=1 T123")
 	bot1.expect("Run 1: runJobs.php --wait --maxjobs=1 on testwiki started.")
 	job := waitJob(t, h.WorkDir)
@@ -72,7 +72,7 @@ maint:
 		}
 	}
 
-	bot2 := startBot(t, cfg)
+	bot2 := startMaintBot(t, cfg)
 	bot2.expect("amir: Run 1: runJobs.php --wait --maxjobs=1 on testwiki finished (exit 0) in ")
 	bot2.say("jouncebot: maint")
 	bot2.expect("No live maintenance runs.")
@@ -88,7 +88,7 @@ maint:
 	}
 	bot2.stop()
 
-	bot3 := startBot(t, cfg)
+	bot3 := startMaintBot(t, cfg)
 	bot3.say("jouncebot: version")
 	for _, l := range bot3.expectLines("jouncebot ") {
 		if strings.Contains(l, "finished") {
@@ -111,8 +111,8 @@ func waitJob(t *testing.T, workDir string) string {
 	}
 }
 
-// botProcess is jouncebot running as its own process with a console.
-type botProcess struct {
+// maintBot is jouncebot running as its own process with a console.
+type maintBot struct {
 	t     *testing.T
 	cmd   *exec.Cmd
 	in    io.WriteCloser
@@ -120,7 +120,7 @@ type botProcess struct {
 	done  chan struct{}
 }
 
-func startBot(t *testing.T, cfg string) *botProcess {
+func startMaintBot(t *testing.T, cfg string) *maintBot {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "--config", cfg, "--http", "")
 	cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
@@ -131,7 +131,7 @@ func startBot(t *testing.T, cfg string) *botProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &botProcess{t: t, cmd: cmd, in: in, lines: make(chan string, 1000), done: make(chan struct{})}
+	b := &maintBot{t: t, cmd: cmd, in: in, lines: make(chan string, 1000), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -145,7 +145,7 @@ func startBot(t *testing.T, cfg string) *botProcess {
 	return b
 }
 
-func (b *botProcess) say(line string) {
+func (b *maintBot) say(line string) {
 	b.t.Helper()
 	if _, err := io.WriteString(b.in, line+"\n"); err != nil {
 		b.t.Fatal(err)
@@ -153,7 +153,7 @@ func (b *botProcess) say(line string) {
 }
 
 // expectLines reads lines until one starts with prefix and returns all read.
-func (b *botProcess) expectLines(prefix string) []string {
+func (b *maintBot) expectLines(prefix string) []string {
 	b.t.Helper()
 	deadline := time.After(2 * time.Minute)
 	var seen []string
@@ -173,20 +173,20 @@ func (b *botProcess) expectLines(prefix string) []string {
 	}
 }
 
-func (b *botProcess) expect(prefix string) string {
+func (b *maintBot) expect(prefix string) string {
 	b.t.Helper()
 	ls := b.expectLines(prefix)
 	return ls[len(ls)-1]
 }
 
 // kill SIGKILLs the bot: no shutdown, no cleanup.
-func (b *botProcess) kill() {
+func (b *maintBot) kill() {
 	b.cmd.Process.Signal(syscall.SIGKILL)
 	<-b.done
 }
 
 // stop ends the console's input: the bot shuts down cleanly.
-func (b *botProcess) stop() {
+func (b *maintBot) stop() {
 	b.in.Close()
 	<-b.done
 }

@@ -106,7 +106,7 @@ func (s *Service) dryText(r *Run, outs [][]byte) bot.Text {
 	fmt.Fprintf(&b, "Run %d: dry run of %s finished (%s).", r.ID, r.What(Dry), phaseExit(r, Dry))
 	for _, i := range r.stepsOf(Dry) {
 		st := r.Steps[i]
-		fmt.Fprintf(&b, "\n%s: %s of output", st.Wiki, plural(st.Lines, "line"))
+		fmt.Fprintf(&b, "\n%s: %s of output", st.Wiki, bot.Count(st.Lines, "line"))
 		if first := firstLines(output(outs, i), 5); len(first) > 0 {
 			b.WriteString(", first: " + strings.Join(first, " | "))
 		}
@@ -158,7 +158,7 @@ func phaseExit(r *Run, p Phase) string {
 func progressText(r *Run, i, lines int, since time.Duration) bot.Text {
 	st := r.Steps[i]
 	s := fmt.Sprintf("Run %d: %s on %s: %s of output in the last %s", r.ID, strings.Join(append([]string{r.Script}, r.PhaseArgs(st.Phase)...), " "), st.Wiki,
-		plural(lines, "line"), duration(since))
+		bot.Count(lines, "line"), duration(since))
 	if len(r.Wikis) > 1 {
 		done := len(r.stepsOf(r.Phase)) - 1
 		s += fmt.Sprintf("; %d of %d wikis done", done, len(r.Wikis))
@@ -244,11 +244,4 @@ func clean(l string) string {
 		l = string(r[:200]) + "…"
 	}
 	return l
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
