@@ -18,25 +18,39 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // reports an end twice).
 var errEnded = errors.New("run already ended")
 
-// follow starts a goroutine following run id, unless one does or Run is
-// not running (Run picks live runs up when it starts).
+// follow starts a goroutine following run id unless Run is not running
+// (Run picks live runs up when it starts). When one follows it already,
+// that one looks at the run again before it ends (a "maint go" may come
+// while the dry run's follower is on its way out).
 func (s *Service) follow(id int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ctx == nil || s.following[id] {
+	if s.ctx == nil {
 		return
 	}
-	s.following[id] = true
+	if _, ok := s.following[id]; ok {
+		s.following[id] = true
+		return
+	}
+	s.following[id] = false
 	ctx, wg := s.ctx, s.wg
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer func() {
+		for {
+			s.followRun(ctx, id)
 			s.mu.Lock()
-			delete(s.following, id)
+			again := s.following[id] && ctx.Err() == nil
+			if again {
+				s.following[id] = false
+			} else {
+				delete(s.following, id)
+			}
 			s.mu.Unlock()
-		}()
-		s.followRun(ctx, id)
+			if !again {
+				return
+			}
+		}
 	}()
 }
 
@@ -112,6 +126,16 @@ func (s *Service) followStep(ctx context.Context, id, i int) bool {
 		if !st.Ended.IsZero() {
 			return true
 		}
+		if r.StopBy != "" && !f.stopSent {
+			// Stopped: never start the job, and stop it if a process
+			// before this one did (until the host says it did).
+			f.started = true
+			if err := s.o.Host.Stop(ctx, st.Job); err != nil {
+				s.log.Warn("stop a maintenance job", "run", id, "err", err)
+			} else {
+				f.stopSent = true
+			}
+		}
 		if !f.started {
 			argv := s.o.Host.Argv(r.Script, st.Wiki, r.PhaseArgs(st.Phase))
 			if err := s.o.Host.Start(ctx, st.Job, argv); err != nil {
@@ -166,9 +190,13 @@ func (s *Service) poll(ctx context.Context, r *Run, i int, f *follower) {
 		if len(status.Output) > 0 {
 			b := tx.Bucket(store.MaintOutput)
 			k := outputKey(x.ID, i)
-			if err := b.Put(k, append(bytes.Clone(b.Get(k)), status.Output...)); err != nil {
-				return err
+			kept := b.Get(k)
+			if keep := min(len(status.Output), max(0, MaxKept-len(kept))); keep > 0 {
+				if err := b.Put(k, append(bytes.Clone(kept), status.Output[:keep]...)); err != nil {
+					return err
+				}
 			}
+			xs.Cut = xs.Cut || len(kept)+len(status.Output) > MaxKept
 			xs.Offset += int64(len(status.Output))
 			xs.Lines += bytes.Count(status.Output, []byte("\n"))
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/maint"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -92,6 +93,50 @@ func TestProgressThrottledAndRetention(t *testing.T) {
 		synctest.Wait()
 		if runs, err := svc.List(); err != nil || len(runs) != 0 {
 			t.Errorf("after the retention: %d runs, %v", len(runs), err)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// "maint go" said the moment the dry run's summary is out (while its
+// follower is still on its way out) starts the real run.
+func TestGoRightAfterDryRun(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var said []string
+		var svc *maint.Service
+		host := &fakeHost{started: map[string]time.Time{}, runFor: 10 * time.Second}
+		svc = maint.NewService(maint.Options{DB: db, Host: host, Rules: maint.Rules{DryRun: config.DefaultMaintDryRuns},
+			PollInterval: time.Second, ProgressEvery: time.Hour,
+			Notify: func(ctx context.Context, _ string, t bot.Text) {
+				mu.Lock()
+				said = append(said, t.String())
+				mu.Unlock()
+				if strings.Contains(t.String(), "with: maint go 1") {
+					if _, err := svc.Go(ctx, 1, amir); err != nil {
+						panic(err)
+					}
+				}
+			}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); svc.Run(ctx) }()
+		if _, err := svc.Start(ctx, maint.Request{Script: "namespaceDupes.php", Target: "testwiki"}, amir, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		mu.Lock()
+		got := strings.Join(said, "\n")
+		mu.Unlock()
+		if !strings.Contains(got, "Run 1: namespaceDupes.php --fix on testwiki finished (exit 0) in 00m 10s.") {
+			t.Errorf("the real run did not run:\n%s", got)
 		}
 		cancel()
 		<-done

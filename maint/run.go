@@ -80,9 +80,15 @@ type Step struct {
 	Ended   time.Time `json:",omitzero"`
 	Exit    *int      `json:",omitempty"`
 	Gone    bool      `json:",omitempty"`
-	Offset  int64     // output bytes kept
+	Offset  int64     // output bytes read from the host
 	Lines   int
+	// Cut is true when the output grew past MaxKept; the rest is only in
+	// the job's directory on the host.
+	Cut bool `json:",omitempty"`
 }
+
+// MaxKept is the most output kept per wiki in the database.
+const MaxKept = 8 << 20
 
 // Args returns the arguments of a phase.
 func (r *Run) PhaseArgs(p Phase) []string {

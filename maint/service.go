@@ -56,7 +56,7 @@ type Service struct {
 	mu        sync.Mutex
 	ctx       context.Context // set while Run runs
 	wg        *sync.WaitGroup
-	following map[int]bool
+	following map[int]bool // run id -> look again before ending
 }
 
 // NewService returns a service; Run follows the runs.

@@ -74,6 +74,9 @@ func runView(r *maint.Run, outs [][]byte) *maintRunView {
 		case st.Gone:
 			sv.Status = "the process is gone without an exit status"
 		}
+		if st.Cut {
+			sv.Status += fmt.Sprintf("; only the first %d MiB of output are kept here, the rest is in %s/out on the maintenance host", maint.MaxKept>>20, st.Job)
+		}
 		if i < len(outs) {
 			sv.Output = printable(string(outs[i]))
 		}
