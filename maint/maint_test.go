@@ -208,3 +208,19 @@ func waitFile(t *testing.T, path string) {
 		time.Sleep(20 * time.Millisecond) // polling a file on the host
 	}
 }
+
+// The remote template replaces ssh for sites that run scripts elsewhere:
+// here a local shell stands in for e.g. kubectl exec … -- sh -c.
+func TestRemoteTemplate(t *testing.T) {
+	t.Parallel()
+	h := mainttest.StartHost(t, "testwiki")
+	cfg := h.Config
+	cfg.Remote, cfg.Host = []string{"sh", "-c"}, ""
+	b := newBench(t, cfg, filepath.Join(t.TempDir(), "db"))
+	b.start("showSiteStats.php testwiki")
+	b.expect("Run 1: showSiteStats.php on testwiki finished (exit 0) in ")
+	_, outs, err := b.svc.Get(1)
+	if err != nil || len(outs) != 1 || !strings.Contains(string(outs[0]), "Number of articles") {
+		t.Errorf("output kept: %q %v", outs, err)
+	}
+}
