@@ -126,6 +126,7 @@ func (s *Service) followStep(ctx context.Context, id, i int) bool {
 		if !st.Ended.IsZero() {
 			return true
 		}
+		s.logStarted(ctx, r)
 		if r.StopBy != "" && !f.stopSent {
 			// Stopped: never start the job, and stop it if a process
 			// before this one did (until the host says it did).
@@ -144,7 +145,6 @@ func (s *Service) followStep(ctx context.Context, id, i int) bool {
 			} else {
 				f.started = true
 				s.reached(ctx, r, f)
-				s.logStarted(ctx, id)
 			}
 		}
 		if f.started {
@@ -256,23 +256,37 @@ func (s *Service) progress(ctx context.Context, r *Run, i int, f *follower) {
 	f.lastProgress, f.linesSince = now, 0
 }
 
-// logStarted writes the SAL's Started line once, when the real run's
-// first job has started.
-func (s *Service) logStarted(ctx context.Context, id int) {
-	var r *Run
-	err := s.update(id, func(x *Run) error {
-		if x.Phase != Real || x.SALStarted {
-			return errEnded
-		}
-		x.SALStarted = true
-		r = x
-		return nil
-	})
-	if err != nil || s.o.SAL == nil {
+// logStarted writes the SAL's Started line before the real run's first
+// job starts, then records it: a crash in between writes it again rather
+// than never.
+func (s *Service) logStarted(ctx context.Context, r *Run) {
+	if r.Phase != Real || r.SALStarted || r.StopBy != "" {
 		return
 	}
-	if err := s.o.SAL(ctx, r.By, "Started maintenance script "+salSubject(r)); err != nil {
-		s.log.Error("SAL line not written", "run", id, "err", err)
+	s.salLine(ctx, r, "Started maintenance script "+salSubject(r))
+	if err := s.update(r.ID, func(x *Run) error { x.SALStarted = true; return nil }); err != nil {
+		s.log.Error("record the SAL line", "run", r.ID, "err", err)
+	}
+}
+
+// logFinished writes the SAL's Finished line of an ended run whose
+// Started line was written, then records it.
+func (s *Service) logFinished(ctx context.Context, r *Run) {
+	if !r.SALStarted || r.SALFinished || !r.State.Ended() {
+		return
+	}
+	s.salLine(ctx, r, fmt.Sprintf("Finished maintenance script %s (duration: %s, %s)", salSubject(r), duration(r.Ended.Sub(r.RealStarted)), exitText(r)))
+	if err := s.update(r.ID, func(x *Run) error { x.SALFinished = true; return nil }); err != nil {
+		s.log.Error("record the SAL line", "run", r.ID, "err", err)
+	}
+}
+
+func (s *Service) salLine(ctx context.Context, r *Run, msg string) {
+	if s.o.SAL == nil {
+		return
+	}
+	if err := s.o.SAL(context.WithoutCancel(ctx), r.By, msg); err != nil {
+		s.log.Error("SAL line not written", "run", r.ID, "err", err)
 	}
 }
 
@@ -315,11 +329,6 @@ func (s *Service) endPhase(ctx context.Context, id int) {
 		s.say(ctx, r, s.dryText(r, outs))
 		return
 	}
-	if r.SALStarted && s.o.SAL != nil {
-		msg := fmt.Sprintf("Finished maintenance script %s (duration: %s, %s)", salSubject(r), duration(r.Ended.Sub(r.RealStarted)), exitText(r))
-		if err := s.o.SAL(ctx, r.By, msg); err != nil {
-			s.log.Error("SAL line not written", "run", id, "err", err)
-		}
-	}
+	s.logFinished(ctx, r)
 	s.say(ctx, r, s.endText(r, outs))
 }

@@ -68,6 +68,7 @@ type Run struct {
 	// RealStarted is when the real run started (for the SAL duration).
 	RealStarted time.Time `json:",omitzero"`
 	SALStarted  bool      `json:",omitempty"`
+	SALFinished bool      `json:",omitempty"`
 	Ended       time.Time `json:",omitzero"`
 }
 

@@ -101,6 +101,7 @@ func (s *Service) Run(ctx context.Context) {
 		s.log.Error("list runs to re-attach", "err", err)
 	}
 	for _, r := range runs {
+		s.logFinished(ctx, r) // ended just before a crash
 		if r.State == Running {
 			s.log.Info("re-attaching to a maintenance run", "run", r.ID)
 			s.follow(r.ID)
