@@ -32,6 +32,7 @@ func (h *nohost) Start(ctx context.Context, job string, argv []string) error {
 func (h *nohost) Poll(ctx context.Context, job string, offset int64) (maint.Status, error) {
 	return maint.Status{Running: true}, nil
 }
+func (h *nohost) Remove(context.Context, string) error       { return nil }
 func (h *nohost) Stop(ctx context.Context, job string) error { return nil }
 
 // Strangers, owners and a spoofed deployer nick are refused maint; a

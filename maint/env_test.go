@@ -28,14 +28,14 @@ type bench struct {
 
 var amir = maint.Person{Name: "Amir", IRCNick: "amir"}
 
-func newBench(t *testing.T, cfg config.Maint, dbPath string) *bench {
+func newBench(t *testing.T, cfg config.Maint, dbPath string, adjust ...func(*maint.Options)) *bench {
 	t.Helper()
 	db, err := store.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &bench{t: t, db: db, said: make(chan string, 100)}
-	b.svc = maint.NewService(maint.Options{DB: db, Rules: maint.RulesFrom(cfg), Host: maint.HostFrom(cfg),
+	o := maint.Options{DB: db, Rules: maint.RulesFrom(cfg), Host: maint.HostFrom(cfg),
 		Timeout: cfg.Timeout, PollInterval: 100 * time.Millisecond, ProgressEvery: time.Hour, BaseURL: "http://bot.example",
 		Notify: func(_ context.Context, origin string, t bot.Text) { b.said <- t.String() },
 		SAL: func(_ context.Context, by maint.Person, msg string) error {
@@ -44,7 +44,11 @@ func newBench(t *testing.T, cfg config.Maint, dbPath string) *bench {
 			b.sal = append(b.sal, by.Name+": "+msg)
 			return nil
 		},
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	for _, f := range adjust {
+		f(&o)
+	}
+	b.svc = maint.NewService(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); b.svc.Run(ctx) }()

@@ -122,6 +122,16 @@ func (h *Host) Stop(ctx context.Context, job string) error {
 	return nil
 }
 
+// Remove deletes a job's directory (its output and exit status) on the
+// host.
+func (h *Host) Remove(ctx context.Context, job string) error {
+	script := fmt.Sprintf(`rm -rf %s/%s; echo removed`, quote(h.WorkDir), quote(job))
+	if _, err := h.call(ctx, job, script); err != nil {
+		return fmt.Errorf("maint: remove %s: %w", job, err)
+	}
+	return nil
+}
+
 // call runs a shell command line on the host. job is checked against its
 // pattern: only names the bot made reach the host.
 func (h *Host) call(ctx context.Context, job, script string) ([]byte, error) {

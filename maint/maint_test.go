@@ -80,7 +80,8 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 func TestFailingScript(t *testing.T) {
 	t.Parallel()
 	h := mainttest.StartHost(t, "testwiki")
-	b := newBench(t, h.Config, filepath.Join(t.TempDir(), "db"))
+	dbPath := filepath.Join(t.TempDir(), "db")
+	b := newBench(t, h.Config, dbPath)
 	b.start("showSiteStats.php testwiki --no-such-option")
 	got := b.expect("Run 1: showSiteStats.php --no-such-option on testwiki failed (exit 1) after ")
 	if !strings.Contains(got, "Last lines on testwiki: ") || !strings.Contains(got, "no-such-option") {
@@ -88,6 +89,26 @@ func TestFailingScript(t *testing.T) {
 	}
 	if sal := b.salLines(); len(sal) != 2 || !strings.HasSuffix(sal[1], ", exit 1)") {
 		t.Errorf("SAL: %q", sal)
+	}
+
+	// Past the retention the run, its output and its job's directory on
+	// the host are gone.
+	job := b.jobDir(h, 1, 0)
+	b.close()
+	later := newBench(t, h.Config, dbPath, func(o *maint.Options) {
+		o.Retention = 24 * time.Hour
+		o.Now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	})
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) { // polling the host's files
+		if _, err := os.Stat(job); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the old job's directory is still on the host")
+		}
+	}
+	if runs, err := later.svc.List(); err != nil || len(runs) != 0 {
+		t.Errorf("runs kept past the retention: %d %v", len(runs), err)
 	}
 }
 

@@ -35,7 +35,8 @@ func (h *fakeHost) Start(_ context.Context, job string, argv []string) error {
 	}
 	return nil
 }
-func (h *fakeHost) Stop(context.Context, string) error { return nil }
+func (h *fakeHost) Remove(context.Context, string) error { return nil }
+func (h *fakeHost) Stop(context.Context, string) error   { return nil }
 func (h *fakeHost) Poll(_ context.Context, job string, off int64) (maint.Status, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -24,6 +24,7 @@ type Remote interface {
 	Start(ctx context.Context, job string, argv []string) error
 	Poll(ctx context.Context, job string, offset int64) (Status, error)
 	Stop(ctx context.Context, job string) error
+	Remove(ctx context.Context, job string) error
 }
 
 // Options configure a Service.
@@ -110,7 +111,7 @@ func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if err := s.prune(); err != nil {
+		if err := s.prune(ctx); err != nil {
 			s.log.Error("remove old maintenance runs", "err", err)
 		}
 		select {
@@ -273,9 +274,12 @@ func (s *Service) List() ([]*Run, error) {
 	return out, err
 }
 
-func (s *Service) prune() error {
+// prune removes ended runs older than the retention, and their jobs'
+// directories on the host.
+func (s *Service) prune(ctx context.Context) error {
 	cut := s.o.Now().Add(-s.o.Retention)
-	return s.o.DB.Update(func(tx *bolt.Tx) error {
+	var jobs []string
+	err := s.o.DB.Update(func(tx *bolt.Tx) error {
 		runs, outs := tx.Bucket(store.MaintRuns), tx.Bucket(store.MaintOutput)
 		var old []*Run
 		err := runs.ForEach(func(_, v []byte) error {
@@ -296,6 +300,7 @@ func (s *Service) prune() error {
 				if err := outs.Delete(outputKey(r.ID, i)); err != nil {
 					return err
 				}
+				jobs = append(jobs, r.Steps[i].Job)
 			}
 			if err := runs.Delete(runKey(r.ID)); err != nil {
 				return err
@@ -303,6 +308,15 @@ func (s *Service) prune() error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := s.o.Host.Remove(ctx, j); err != nil {
+			s.log.Warn("old job not removed from the maintenance host", "job", j, "err", err)
+		}
+	}
+	return nil
 }
 
 // update changes a run in one transaction; f's error aborts it.

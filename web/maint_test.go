@@ -17,6 +17,7 @@ type hostileHost struct{ out string }
 
 func (h hostileHost) Argv(script, wiki string, args []string) []string { return []string{script} }
 func (h hostileHost) Start(context.Context, string, []string) error    { return nil }
+func (h hostileHost) Remove(context.Context, string) error             { return nil }
 func (h hostileHost) Stop(context.Context, string) error               { return nil }
 func (h hostileHost) Poll(_ context.Context, _ string, off int64) (maint.Status, error) {
 	exit := 0
