@@ -48,7 +48,7 @@ func (o MaintOptions) run(ctx context.Context, c *Call) (bot.Text, error) {
 			return nil, err
 		}
 		return o.Service.ListText(runs), nil
-	case len(c.Args) == 2 && (c.Args[0] == "go" || c.Args[0] == "stop"):
+	case len(c.Args) >= 2 && (c.Args[0] == "go" || c.Args[0] == "stop"):
 		id, err := strconv.Atoi(c.Args[1])
 		if err != nil {
 			return nil, Errorf("%q is not a run number; maint lists the runs.", c.Args[1])

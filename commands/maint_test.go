@@ -60,6 +60,8 @@ func TestMaintRefusals(t *testing.T) {
 		{"amir", "amir", "jouncebot: maint namespaceDupes.php testwiki|id", `Refused: "testwiki|id" is not a wiki name (a database name like enwiki), list:NAME or all.`},
 		{"amir", "amir", "jouncebot: maint namespaceDupes.php testwiki --fix&&id", `Refused: the argument "--fix&&id" is not allowed: arguments are options like --name or --name=value (letters, digits and _ . , : / @ + % -).`},
 		{"amir", "amir", "jouncebot: maint go 7", "There is no maintenance run 7."},
+		{"amir", "amir", "jouncebot: maint stop 7 it hangs", "There is no maintenance run 7."},
+		{"amir", "amir", "jouncebot: maint stop x", `"x" is not a run number; maint lists the runs.`},
 		{"amir", "amir", "jouncebot: maint", "No maintenance runs yet. Start one with: maint <script> <wiki|list:NAME|all> [--args] [reason]"},
 	} {
 		got := ask(t, d, c.nick, c.account, c.text)

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
@@ -222,5 +223,5 @@ func Describe(script string, args []string, target string, wikis []string) strin
 	if len(wikis) == 1 && wikis[0] == target {
 		return s + " on " + target
 	}
-	return fmt.Sprintf("%s on %d wikis (%s)", s, len(wikis), target)
+	return fmt.Sprintf("%s on %s (%s)", s, bot.Count(len(wikis), "wiki"), target)
 }
