@@ -79,7 +79,10 @@ type Change struct {
 	Owner     string // Gerrit username
 	OwnerName string
 	Bugs      []string
-	Kind      Kind
+	// Maintenance are the values of the change's Maintenance-Script
+	// footers: the scripts it asks to run after the production sync.
+	Maintenance []string `json:",omitempty"`
+	Kind        Kind
 	// Repo is the staging checkout it lands in, relative to the staging
 	// directory ("" for the config repository, "php-1.46.0-wmf.3" for core).
 	Repo string

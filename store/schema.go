@@ -30,6 +30,10 @@ var (
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
 
+	// Maintenance scripts.
+	MaintRuns   = []byte("maint.runs")   // run id -> run state
+	MaintOutput = []byte("maint.output") // run id "/" step -> output kept so far
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -52,6 +56,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets(PolicyRequests),
 	// 3: per-host deploy results in their own keys.
 	createBuckets(DeployHosts),
+	// 4: maintenance script runs and their output.
+	createBuckets(MaintRuns, MaintOutput),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
