@@ -26,6 +26,9 @@ var (
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
 
+	// Readiness checks.
+	ReadinessResults = []byte("readiness.results") // window id -> last readiness check
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -46,6 +49,8 @@ var migrations = []func(tx *bolt.Tx) error{
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
 	// 2: deploy requests waiting for policy approvals.
 	createBuckets(PolicyRequests),
+	// 3: the last readiness check of each window.
+	createBuckets(ReadinessResults),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
