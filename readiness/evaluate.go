@@ -141,7 +141,7 @@ func hasKind(fs []Finding, kind string) bool {
 
 // Minutes writes a duration in whole minutes: "38 min".
 func Minutes(d time.Duration) string {
-	return fmt.Sprintf("%d min", int((d + 30*time.Second) / time.Minute))
+	return fmt.Sprintf("%d min", int((d+30*time.Second)/time.Minute))
 }
 
 func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResult {
@@ -154,18 +154,18 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 	ch := f.Change
 	if ch == nil {
 		add(Finding{Kind: KindGerrit, Blocking: true, Text: nonEmpty(f.Err, "Gerrit could not tell me about it"),
-			Action: "check that the change number is right"})
+			Action: "check that the change number is right", Ask: "check the number"})
 		return finish(pr)
 	}
 	pr.Project, pr.Branch, pr.Subject, pr.PatchSet = ch.Project, ch.Branch, ch.Subject, ch.PatchSet
 	switch {
 	case ch.Status == "ABANDONED":
 		add(Finding{Kind: KindAbandoned, Blocking: true, Text: "the change is abandoned",
-			Action: "restore it in Gerrit or remove it from the queue"})
+			Action: "restore it in Gerrit or remove it from the queue", Ask: "restore it or remove it"})
 		return finish(pr)
 	case ch.WIP && !ch.Merged():
 		add(Finding{Kind: KindWIP, Blocking: true, Text: "the change is a work in progress",
-			Action: "mark it ready for review in Gerrit"})
+			Action: "mark it ready for review in Gerrit", Ask: "mark it ready"})
 	}
 	if in.Previous != nil {
 		if old, ok := in.Previous.Patch(p.Change); ok && old.PatchSet != 0 && old.PatchSet != ch.PatchSet {
@@ -174,7 +174,7 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 	}
 	if f.NotDeployable != "" {
 		add(Finding{Kind: KindBranch, Blocking: true, Text: f.NotDeployable,
-			Action: "cherry-pick it to a live wmf/ branch (or the config repository's deploy branch)"})
+			Action: "cherry-pick it to a live wmf/ branch (or the config repository's deploy branch)", Ask: "cherry-pick it to a live branch"})
 	}
 	if len(f.Missing) > 0 {
 		add(Finding{Kind: KindOtherBranch, Text: "also needed on " + strings.Join(f.Missing, " and ") + "?",
@@ -216,7 +216,7 @@ func gerritChecks(ch *gerrit.Change, add func(Finding)) {
 	for _, v := range ch.Labels["Code-Review"] {
 		if v.Value == -2 {
 			add(Finding{Kind: KindReview, Blocking: true, Text: "Code-Review -2 from " + v.Display(),
-				Action: "talk to " + v.Display() + " and address the review"})
+				Action: "talk to " + v.Display() + " and address the review", Ask: "address the review"})
 		}
 	}
 	var ci []gerrit.Approval
@@ -230,16 +230,16 @@ func gerritChecks(ch *gerrit.Change, add func(Finding)) {
 		if v.Value < 0 {
 			failed = true
 			add(Finding{Kind: KindCI, Blocking: true, Text: fmt.Sprintf("CI fails (Verified %+d from %s)", v.Value, v.Display()),
-				Action: "fix the failing tests and upload a new patchset, or comment \"recheck\" if the failure is unrelated"})
+				Action: "fix the failing tests and upload a new patchset, or comment \"recheck\" if the failure is unrelated", Ask: "fix CI or recheck"})
 		}
 	}
 	if len(ci) == 0 && !failed {
 		add(Finding{Kind: KindCI, Blocking: true, Text: "no CI vote (Verified) yet",
-			Action: "wait for CI to report, or comment \"recheck\" to start it"})
+			Action: "wait for CI to report, or comment \"recheck\" to start it", Ask: "wait for CI or recheck"})
 	}
 	if ch.Mergeable != nil && !*ch.Mergeable {
 		add(Finding{Kind: KindMergeable, Blocking: true, Text: "Gerrit says it cannot be merged",
-			Action: "rebase it in Gerrit onto " + ch.Branch})
+			Action: "rebase it in Gerrit onto " + ch.Branch, Ask: "rebase"})
 	}
 }
 
@@ -256,15 +256,15 @@ func deps(in Input, i int, pos map[int]int, ds []Dep, add func(Finding)) {
 		case here:
 			add(Finding{Kind: KindDependency, Blocking: true,
 				Text:   fmt.Sprintf("it depends on %d (%s), which is queued after it", d.Change, d.Why),
-				Action: fmt.Sprintf("move it after %d in the queue", d.Change)})
+				Action: fmt.Sprintf("move it after %d in the queue", d.Change), Ask: fmt.Sprintf("queue it after %d", d.Change)})
 		case elsewhere:
 			add(Finding{Kind: KindDependency, Blocking: true,
-				Text: fmt.Sprintf("it depends on %d (%s), which is not merged and is queued for a later window (%s)", d.Change, d.Why, other.Name),
-				Action: fmt.Sprintf("queue %d for this window before it, or move this patch to %s", d.Change, other.Name)})
+				Text:   fmt.Sprintf("it depends on %d (%s), which is not merged and is queued for a later window (%s)", d.Change, d.Why, other.Name),
+				Action: fmt.Sprintf("queue %d for this window before it, or move this patch to %s", d.Change, other.Name), Ask: fmt.Sprintf("queue %d first or move this one", d.Change)})
 		default:
 			add(Finding{Kind: KindDependency, Blocking: true,
 				Text:   fmt.Sprintf("it depends on %d (%s), which is not merged and not queued", d.Change, d.Why),
-				Action: fmt.Sprintf("queue %d for this window before it, or wait until it is merged", d.Change)})
+				Action: fmt.Sprintf("queue %d for this window before it, or wait until it is merged", d.Change), Ask: fmt.Sprintf("queue %d first", d.Change)})
 		}
 	}
 }
@@ -278,13 +278,13 @@ func mergeFinding(m Merge, add func(Finding)) {
 	case "security":
 		// Public text names neither the security patch nor its files.
 		add(Finding{Kind: KindSecurity, Blocking: true, Text: "merge conflict with a local security patch",
-			Action: "ask the deployers before the window; the details went to the security contacts privately", Private: m.Private})
+			Action: "ask the deployers before the window; the details went to the security contacts privately", Ask: "talk to the deployers", Private: m.Private})
 	case "queue":
 		add(Finding{Kind: KindConflict, Blocking: true, Text: fmt.Sprintf("merge conflict%s with %d, queued before it", files, m.With),
-			Action: fmt.Sprintf("rebase it onto %d (or agree with its owner to deploy only one of them)", m.With)})
+			Action: fmt.Sprintf("rebase it onto %d (or agree with its owner to deploy only one of them)", m.With), Ask: fmt.Sprintf("rebase onto %d", m.With)})
 	case "upstream":
 		add(Finding{Kind: KindUpstream, Blocking: true, Text: "merge conflict" + files + " with the branch in staging",
-			Action: "rebase it"})
+			Action: "rebase it", Ask: "rebase"})
 	}
 }
 

@@ -65,6 +65,8 @@ type Finding struct {
 	// Action says what the owner should do, in the imperative: "rebase it
 	// onto the current branch". Empty when nothing is to be done.
 	Action string `json:"action,omitempty"`
+	// Ask is the action in a few words, for the channel: "rebase".
+	Ask string `json:"ask,omitempty"`
 	// Private holds details naming a local security patch, for the
 	// security destination only. It is never shown in public.
 	Private string `json:"-"`

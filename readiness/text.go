@@ -19,18 +19,16 @@ func Summary(r Result, person func(name string) bot.Person, url string) bot.Text
 		out = out.Append(bot.T("no patches queued."))
 	} else {
 		out = out.Append(bot.T(fmt.Sprintf("%s ready, %d blocked", bot.Count(ready, "patch"), blocked)))
-		for i, p := range r.Patches {
+		sep := " — "
+		for _, p := range r.Patches {
 			if p.Status != Blocked {
 				continue
 			}
-			sep := "; "
-			if i == firstBlocked(r) {
-				sep = " — "
-			}
 			out = out.Append(bot.T(fmt.Sprintf("%s%d: %s", sep, p.Change, p.Reason())))
 			if p.Owner != "" {
-				out = out.Append(bot.T("; "), bot.M(person(p.Owner)), bot.T(" please "+firstAction(p)))
+				out = out.Append(bot.T("; "), bot.M(person(p.Owner)), bot.T(" please "+firstAsk(p)))
 			}
+			sep = ". "
 		}
 		out = out.Append(bot.T("."))
 		var notes []string
@@ -55,19 +53,10 @@ func Summary(r Result, person func(name string) bot.Person, url string) bot.Text
 	return out
 }
 
-func firstBlocked(r Result) int {
-	for i, p := range r.Patches {
-		if p.Status == Blocked {
-			return i
-		}
-	}
-	return -1
-}
-
-func firstAction(p PatchResult) string {
+func firstAsk(p PatchResult) string {
 	for _, f := range p.Findings {
-		if f.Blocking && f.Action != "" {
-			return f.Action
+		if f.Blocking && f.Ask != "" {
+			return f.Ask
 		}
 	}
 	return "have a look"
