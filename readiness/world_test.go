@@ -82,7 +82,7 @@ func run(t testing.TB, dir string, args ...string) string {
 	return string(out)
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB, before4 ...func(bare string)) *world {
 	t.Helper()
 	requireGit(t)
 	dir := t.TempDir()
@@ -92,8 +92,12 @@ func newWorld(t testing.TB) *world {
 	}
 	t.Cleanup(sb.Close)
 	must(t, sb.CreateBranch(gerrittest.CoreProject, CoreBranch4, gerrittest.CoreBranch))
+	bare := filepath.Join(dir, "sandbox", "gerrit", gerrittest.CoreProject+".git")
+	for _, f := range before4 {
+		f(bare)
+	}
 	core4 := filepath.Join(sb.Staging, "php-"+Version4)
-	run(t, "", "clone", "-q", "-b", CoreBranch4, filepath.Join(dir, "sandbox", "gerrit", gerrittest.CoreProject+".git"), core4)
+	run(t, "", "clone", "-q", "-b", CoreBranch4, bare, core4)
 	run(t, core4, "remote", "set-url", "origin", sb.GitURL(gerrittest.CoreProject))
 	db, err := store.Open(filepath.Join(dir, "db"))
 	if err != nil {
