@@ -42,7 +42,8 @@ type Gatherer struct {
 	// Staging is the staging checkout of the config repository, holding
 	// the php-<version> checkouts of core.
 	Staging string
-	// GitURL is the fetch URL of a Gerrit project.
+	// GitURL is the fetch URL of a Gerrit project (default: the origin
+	// remote of the staging directory the change applies to).
 	GitURL func(project string) string
 	// ConfigProject, ConfigBranch and CoreProject name the deployed
 	// repositories (defaults operations/mediawiki-config, master,

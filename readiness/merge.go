@@ -117,7 +117,11 @@ func (d *dryRepo) merge(ctx context.Context, jobs []mergeJob, out map[int]mergeR
 	if err := d.setup(ctx, jobs[0].ch.Branch); err != nil {
 		return err
 	}
-	args := []string{"fetch", "-q", "--no-tags", "--no-write-fetch-head", d.g.GitURL(jobs[0].ch.Project)}
+	url, err := d.remote(ctx, jobs[0].ch.Project)
+	if err != nil {
+		return err
+	}
+	args := []string{"fetch", "-q", "--no-tags", "--no-write-fetch-head", url}
 	for _, j := range jobs {
 		ref := changeRef(j.change, j.ch.PatchSet)
 		args = append(args, "+"+ref+":"+ref)
@@ -182,6 +186,15 @@ func (d *dryRepo) merge(ctx context.Context, jobs []mergeJob, out map[int]mergeR
 		out[j.change] = res
 	}
 	return nil
+}
+
+// remote is where the patches are fetched from: GitURL, else the staging
+// directory's origin, the remote the deploy fetches from.
+func (d *dryRepo) remote(ctx context.Context, project string) (string, error) {
+	if d.g.GitURL != nil {
+		return d.g.GitURL(project), nil
+	}
+	return d.g.Git.Run(ctx, d.dir, "remote", "get-url", "origin")
 }
 
 // name is the staging directory as people know it: "staging/php-1.46.0-wmf.3".
