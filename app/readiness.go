@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
@@ -35,7 +36,7 @@ func (a *App) setupReadiness(o Options) {
 				return ""
 			},
 			Presence: readiness.ChatPresence{Chat: a.bot, Person: person}, Log: a.log},
-		Store: store, Queues: a.calendar.Book(), Calendar: a.calendar.Calendar, History: a.deploy,
+		Store: store, Queues: a.calendar.Book(), Calendar: a.calendar.Calendar, History: deployHistory{a.deploy},
 		Now: o.Now, Log: a.log,
 	}
 	reportURL := func(short string) string {
@@ -71,4 +72,30 @@ func (r readinessReports) Report(_ context.Context, id string) (readiness.Result
 		id = w.ID
 	}
 	return r.store.Load(id)
+}
+
+// deployHistory turns the deploy engine's history into the readiness
+// estimate's samples: the time per patch, and the kind when a deploy
+// carried one kind only.
+type deployHistory struct{ agent *deploy.Agent }
+
+func (h deployHistory) Samples(n int) ([]readiness.Sample, error) {
+	runs, err := h.agent.History(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]readiness.Sample, 0, len(runs))
+	for _, r := range runs {
+		if len(r.Kinds) == 0 {
+			continue
+		}
+		s := readiness.Sample{Kind: string(r.Kinds[0]), PerPatch: r.Took / time.Duration(len(r.Kinds))}
+		for _, k := range r.Kinds {
+			if string(k) != s.Kind {
+				s.Kind = ""
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

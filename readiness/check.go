@@ -76,10 +76,9 @@ type Queues interface {
 	Queues() (map[string][]calendar.Patch, error)
 }
 
-// History estimates one deploy's time from the deploy history;
-// *deploy.Agent is one.
+// History gives the last n deploys, newest first, for the estimate.
 type History interface {
-	Estimate(n int) (time.Duration, string, error)
+	Samples(n int) ([]Sample, error)
 }
 
 // Checker runs checks: gather, evaluate, store. One check runs at a time.
@@ -101,7 +100,7 @@ type Checker struct {
 }
 
 // historyRuns is how many recent deploys the estimate looks at.
-const historyRuns = 20
+const historyRuns = 30
 
 // Check checks window w now and stores the result.
 func (c *Checker) Check(ctx context.Context, w calendar.Window) (Result, error) {
@@ -135,13 +134,11 @@ func (c *Checker) Check(ctx context.Context, w calendar.Window) (Result, error) 
 		in.Previous = &prev
 	}
 	if c.History != nil {
-		d, from, err := c.History.Estimate(historyRuns)
+		h, err := c.History.Samples(historyRuns)
 		if err != nil && c.Log != nil {
 			c.Log.Warn("readiness: deploy history", "err", err)
 		}
-		if d > 0 {
-			in.PerPatch, in.PerPatchFrom = d, from+" per patch"
-		}
+		in.History = h
 	}
 	res := Evaluate(in)
 	if err := c.Store.Save(res); err != nil {

@@ -27,6 +27,9 @@ type Facts struct {
 	// Missing are the other live wmf/ branches on which the change has no
 	// counterpart (a change with the same Change-Id).
 	Missing []string
+	// Kind is what the change deploys as: "config", "core" or
+	// "submodule" ("" when not deployable).
+	Kind string
 	// Deps are the change's unmerged or merged dependencies: Depends-On
 	// footers and the unmerged parents in its relation chain.
 	Deps []Dep
@@ -83,49 +86,44 @@ type Input struct {
 	Elsewhere map[int]Queued
 	// Previous is the window's last check, if any (for newer patchsets).
 	Previous *Result
-	// PerPatch is the expected time of one deploy, and PerPatchFrom where
-	// the figure comes from; zero means DefaultPerPatch.
-	PerPatch     time.Duration
-	PerPatchFrom string
+	// History are the last deploys, for the estimate.
+	History []Sample
 	// Room is where owners are expected ("#wikimedia-operations").
 	Room string
 	Now  time.Time
 }
 
-// Documented defaults for the window estimate.
-const (
-	// DefaultPerPatch is one deploy's time when there is no history.
-	DefaultPerPatch = 10 * time.Minute
-	// L10nExtra is added for a patch that touches localisation files.
-	L10nExtra = 10 * time.Minute
-)
-
 // Evaluate turns the gathered facts into the window's result. It is pure.
 func Evaluate(in Input) Result {
 	res := Result{WindowID: in.Window.ID, WindowName: in.Window.Name, Short: in.Window.Short,
 		Start: in.Window.Start, End: in.Window.End, CheckedAt: in.Now}
-	per, from := in.PerPatch, in.PerPatchFrom
-	if per <= 0 {
-		per, from = DefaultPerPatch, fmt.Sprintf("the default of %s per patch (no deploy history yet)", Minutes(DefaultPerPatch))
-	}
-	res.EstimateFrom = from
+	res.EstimateFrom = estimateFrom(in.History)
 	pos := map[int]int{}
 	for i, p := range in.Patches {
 		pos[p.Change] = i
 	}
 	for i, p := range in.Patches {
 		pr := evaluatePatch(in, i, p, pos)
-		pr.Estimate = per
+		med, p90, _ := perPatch(in.History, in.Facts[p.Change].Kind)
 		if hasKind(pr.Findings, KindL10n) {
-			pr.Estimate += L10nExtra
+			med, p90 = med+L10nExtra, p90+L10nExtra
 		}
-		res.Estimate += pr.Estimate
+		pr.Estimate = med
+		res.Estimate += med
+		res.Estimate90 += p90
 		res.Patches = append(res.Patches, pr)
 	}
-	if length := in.Window.Duration(); res.Estimate > length && len(in.Patches) > 0 {
+	length := in.Window.Duration()
+	switch {
+	case len(in.Patches) == 0:
+	case res.Estimate > length:
 		res.Window = append(res.Window, Finding{Kind: KindFit, Blocking: true,
 			Text:   fmt.Sprintf("the queue needs about %s but the window is %s long", Minutes(res.Estimate), Minutes(length)),
 			Action: "move the last patches to a later window"})
+	case res.Estimate90 > length:
+		res.Window = append(res.Window, Finding{Kind: KindFit,
+			Text:   fmt.Sprintf("at the 90th percentile the queue needs %s, more than the window's %s", Minutes(res.Estimate90), Minutes(length)),
+			Action: "be ready to move the last patch to a later window"})
 	}
 	return res
 }

@@ -154,7 +154,7 @@ func (g *Gatherer) gatherOne(ctx context.Context, p calendar.Patch, live []strin
 	if ch.Status == "ABANDONED" {
 		return f
 	}
-	f.Repo, f.NotDeployable = g.classify(ch, live)
+	f.Repo, f.Kind, f.NotDeployable = g.classify(ch, live)
 	if f.NotDeployable == "" && f.Repo != "" && len(live) > 1 {
 		f.Missing = g.missing(ctx, ch, live)
 	}
@@ -162,27 +162,28 @@ func (g *Gatherer) gatherOne(ctx context.Context, p calendar.Patch, live []strin
 	return f
 }
 
-// classify finds the staging directory of a change, or says why it is not
-// deployable.
-func (g *Gatherer) classify(ch *gerrit.Change, live []string) (repo, why string) {
+// classify finds the staging directory of a change and what it deploys
+// as, or says why it is not deployable.
+func (g *Gatherer) classify(ch *gerrit.Change, live []string) (repo, kind, why string) {
 	version, wmf := strings.CutPrefix(ch.Branch, "wmf/")
 	ext := strings.HasPrefix(ch.Project, "mediawiki/extensions/") || strings.HasPrefix(ch.Project, "mediawiki/skins/")
 	switch {
 	case ch.Project == g.ConfigProject && ch.Branch == g.ConfigBranch:
-		return "", ""
+		return "", "config", ""
 	case (ch.Project == g.CoreProject || ext) && wmf:
 		if !slices.Contains(live, version) {
-			return "", fmt.Sprintf("it is for %s, which is not live (live: %s)", ch.Branch, liveList(live))
+			return "", "", fmt.Sprintf("it is for %s, which is not live (live: %s)", ch.Branch, liveList(live))
 		}
-		repo = "php-" + version
+		repo, kind = "php-"+version, "core"
 		if ext {
+			kind = "submodule"
 			if _, ok := submodulePath(filepath.Join(g.Staging, repo), ch.Project); !ok {
-				return "", fmt.Sprintf("%s is not a submodule of %s", ch.Project, repo)
+				return "", "", fmt.Sprintf("%s is not a submodule of %s", ch.Project, repo)
 			}
 		}
-		return repo, ""
+		return repo, kind, ""
 	}
-	return "", fmt.Sprintf("%s on %s is not deployed (only %s on %s, and %s and its extensions and skins on a live wmf/ branch)",
+	return "", "", fmt.Sprintf("%s on %s is not deployed (only %s on %s, and %s and its extensions and skins on a live wmf/ branch)",
 		ch.Project, ch.Branch, g.ConfigProject, g.ConfigBranch, g.CoreProject)
 }
 

@@ -193,15 +193,34 @@ func TestStaticFile(t *testing.T) {
 func TestWindowTooShort(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.history.d, w.history.from = 25*time.Minute, "the median of the last 7 deploys"
+	// Config deploys took 20 minutes a patch, core ones 30; the one
+	// extension deploy is too few to go by, so all deploys count for it.
+	for _, d := range []int{18, 20, 22, 40} {
+		w.history.samples = append(w.history.samples, readiness.Sample{Kind: "config", PerPatch: time.Duration(d) * time.Minute})
+	}
+	for _, d := range []int{30, 28, 32} {
+		w.history.samples = append(w.history.samples, readiness.Sample{Kind: "core", PerPatch: time.Duration(d) * time.Minute})
+	}
+	w.history.samples = append(w.history.samples, readiness.Sample{Kind: "submodule", PerPatch: 5 * time.Minute})
 	w.queue(w.win, "alice", w.sb.Changes["config"], w.sb.Changes["extension"])
 	w.queue(w.win, "bob", w.sb.Changes["core"])
 	res := w.check(w.win)
-	if res.Estimate != 75*time.Minute || len(res.Window) != 1 || res.Window[0].Kind != readiness.KindFit {
-		t.Fatalf("estimate %s, window findings %+v", res.Estimate, res.Window)
+	// Medians: config 20, all deploys 22, core 30. 90th percentiles: 40, 40, 32.
+	if res.Estimate != 72*time.Minute || res.Estimate90 != 112*time.Minute || len(res.Window) != 1 || res.Window[0].Kind != readiness.KindFit || !res.Window[0].Blocking {
+		t.Fatalf("estimate %s (90th percentile %s), window findings %+v", res.Estimate, res.Estimate90, res.Window)
 	}
-	if !strings.Contains(readiness.Summary(res, person, "").String(), "Estimated 75 min of 60. Too long: the queue needs about 75 min but the window is 60 min long; move the last patches to a later window.") {
-		t.Errorf("summary: %s", readiness.Summary(res, person, ""))
+	want := "Estimated 72 min of 60 (90th percentile 112). The queue needs about 72 min but the window is 60 min long; move the last patches to a later window."
+	if s := readiness.Summary(res, person, "").String(); !strings.Contains(s, want) {
+		t.Errorf("summary: %s\nwant: %s", s, want)
+	}
+	if !strings.Contains(res.EstimateFrom, "last 8 deploys") {
+		t.Errorf("from: %q", res.EstimateFrom)
+	}
+	// Without history: the documented defaults, and a window that fits.
+	w.history.samples = nil
+	res = w.check(w.win)
+	if res.Estimate != 30*time.Minute || res.Estimate90 != 45*time.Minute || len(res.Window) != 0 {
+		t.Errorf("defaults: estimate %s (90th percentile %s), %+v", res.Estimate, res.Estimate90, res.Window)
 	}
 }
 

@@ -95,10 +95,11 @@ type Result struct {
 	End        time.Time     `json:"end"`
 	CheckedAt  time.Time     `json:"checked_at"`
 	Patches    []PatchResult `json:"patches"`
-	// Estimate is how long the queue is expected to take; EstimateFrom
-	// says where the figure comes from ("the median of the last 8
-	// deploys", or the default).
+	// Estimate is how long the queue is expected to take (the sum of the
+	// patches' medians), Estimate90 the sum of their 90th percentiles;
+	// EstimateFrom says where the figures come from.
 	Estimate     time.Duration `json:"estimate"`
+	Estimate90   time.Duration `json:"estimate90"`
 	EstimateFrom string        `json:"estimate_from"`
 	// Window holds findings about the whole window (it cannot hold the queue).
 	Window []Finding `json:"window,omitempty"`

@@ -43,12 +43,9 @@ type world struct {
 	now     time.Time
 }
 
-type fakeHistory struct {
-	d    time.Duration
-	from string
-}
+type fakeHistory struct{ samples []readiness.Sample }
 
-func (h *fakeHistory) Estimate(int) (time.Duration, string, error) { return h.d, h.from, nil }
+func (h *fakeHistory) Samples(int) ([]readiness.Sample, error) { return h.samples, nil }
 
 type fakePresence map[string]bool
 

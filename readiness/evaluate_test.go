@@ -1,0 +1,39 @@
+package readiness_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/readiness"
+)
+
+// Evaluate is pure: facts in, verdicts out. Localisation files and a
+// maintenance footer (Maintenance-Script: or Maintenance:) are reported,
+// and the localisation rebuild counts in the estimate.
+func TestEvaluateFilesAndFooters(t *testing.T) {
+	start := time.Date(2026, 11, 27, 23, 0, 0, 0, time.UTC)
+	w := calendar.Window{ID: "w", Name: "UTC late backport window", Start: start, End: start.Add(time.Hour)}
+	ch := &gerrit.Change{Number: 1, Project: "mediawiki/core", Branch: "wmf/1.46.0-wmf.3", Status: "NEW", PatchSet: 1,
+		Message: "Add messages\n\nMaintenance-Script: extensions/Example/maintenance/migrate.php\nChange-Id: I1\n",
+		Labels:  map[string][]gerrit.Approval{"Verified": {{Account: gerrit.Account{Username: "jenkins-bot"}, Value: 1}}}}
+	in := readiness.Input{Window: w, Now: start.Add(-10 * time.Minute),
+		Patches: []calendar.Patch{{Change: 1, Owner: "bob"}},
+		Facts: map[int]readiness.Facts{1: {Change: ch, Kind: "core", Repo: "php-1.46.0-wmf.3", Merge: readiness.Merge{Checked: true},
+			Files: []string{"languages/i18n/en.json", "includes/Hooks.php"}}}}
+	res := readiness.Evaluate(in)
+	p := res.Patches[0]
+	wantStatus(t, p, readiness.Ready, readiness.KindL10n)
+	f := wantStatus(t, p, readiness.Ready, readiness.KindMaintenance)
+	if f.Text != "it needs the maintenance script extensions/Example/maintenance/migrate.php run after the sync" {
+		t.Errorf("text: %q", f.Text)
+	}
+	if p.Estimate != readiness.DefaultMedian+readiness.L10nExtra {
+		t.Errorf("estimate %s", p.Estimate)
+	}
+	ch.Message = "Fix\n\nMaintenance: run refreshLinks.php\nChange-Id: I1\n"
+	if _, ok := finding(readiness.Evaluate(in).Patches[0], readiness.KindMaintenance); !ok {
+		t.Error("a Maintenance: footer is not reported")
+	}
+}
