@@ -18,7 +18,7 @@ import (
 type Gerrit interface {
 	Change(ctx context.Context, n int) (*gerrit.Change, error)
 	Query(ctx context.Context, q string) ([]*gerrit.Change, error)
-	SubmittedTogether(ctx context.Context, n int) ([]*gerrit.Change, error)
+	RelatedChanges(ctx context.Context, n int) ([]gerrit.Related, error)
 }
 
 // Git runs a git command in a directory; *git.Runner is one.
@@ -222,7 +222,7 @@ func (g *Gatherer) missing(ctx context.Context, ch *gerrit.Change, live []string
 }
 
 // deps finds the change's dependencies: its Depends-On footers and the
-// unmerged changes Gerrit would submit with it (its relation chain).
+// ancestors in its relation chain.
 func (g *Gatherer) deps(ctx context.Context, ch *gerrit.Change) []Dep {
 	var out []Dep
 	seen := map[int]bool{ch.Number: true}
@@ -246,15 +246,19 @@ func (g *Gatherer) deps(ctx context.Context, ch *gerrit.Change) []Dep {
 	if ch.Merged() {
 		return out
 	}
-	chain, err := g.Gerrit.SubmittedTogether(ctx, ch.Number)
+	chain, err := g.Gerrit.RelatedChanges(ctx, ch.Number)
 	if err != nil {
 		g.Log.Warn("readiness: read relation chain", "change", ch.Number, "err", err)
 		return out
 	}
-	for _, c := range chain {
-		if !seen[c.Number] {
+	self := slices.IndexFunc(chain, func(r gerrit.Related) bool { return r.Number == ch.Number })
+	if self < 0 {
+		return out
+	}
+	for _, c := range chain[self+1:] { // the ancestors, newest first
+		if !seen[c.Number] && c.Status != "ABANDONED" {
 			seen[c.Number] = true
-			out = append(out, Dep{Change: c.Number, Merged: c.Merged(), Why: "relation chain"})
+			out = append(out, Dep{Change: c.Number, Merged: c.Status == "MERGED", Why: "relation chain"})
 		}
 	}
 	return out
