@@ -37,3 +37,27 @@ func TestEvaluateFilesAndFooters(t *testing.T) {
 		t.Error("a Maintenance: footer is not reported")
 	}
 }
+
+// Work in progress, Code-Review -2, a missing CI vote, an unmerged
+// dependency queued nowhere and an unknown owner are all named.
+func TestEvaluateGerritStates(t *testing.T) {
+	start := time.Date(2026, 11, 27, 23, 0, 0, 0, time.UTC)
+	w := calendar.Window{ID: "w", Name: "UTC late backport window", Start: start, End: start.Add(time.Hour)}
+	ch := &gerrit.Change{Number: 2, Project: "operations/mediawiki-config", Branch: "master", Status: "NEW", WIP: true, PatchSet: 1,
+		Labels: map[string][]gerrit.Approval{"Code-Review": {{Account: gerrit.Account{Name: "Carol"}, Value: -2}}}}
+	res := readiness.Evaluate(readiness.Input{Window: w, Now: start,
+		Patches: []calendar.Patch{{Change: 2}},
+		Facts:   map[int]readiness.Facts{2: {Change: ch, Kind: "config", Deps: []readiness.Dep{{Change: 1, Why: "Depends-On"}}}}})
+	p := res.Patches[0]
+	for kind, text := range map[string]string{
+		readiness.KindWIP:        "the change is a work in progress",
+		readiness.KindReview:     "Code-Review -2 from Carol",
+		readiness.KindCI:         "no CI vote (Verified) yet",
+		readiness.KindDependency: "it depends on 1 (Depends-On), which is not merged and not queued",
+		readiness.KindOwner:      "nobody is known to own it",
+	} {
+		if f := wantStatus(t, p, readiness.Blocked, kind); f.Text != text {
+			t.Errorf("%s: %q, want %q", kind, f.Text, text)
+		}
+	}
+}

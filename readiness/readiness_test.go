@@ -240,3 +240,24 @@ func TestOwnerNotPresent(t *testing.T) {
 		t.Errorf("summary: %s", readiness.Summary(res, person, ""))
 	}
 }
+
+func TestConflictWithTheBranch(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	old := w.sb.BranchTip(gerrittest.CoreProject, gerrittest.CoreBranch)
+	_, err := w.sb.PushDirect(gerrittest.CoreProject, gerrittest.CoreBranch, "Hooks: return 1", []gerrittest.File{{Path: "includes/Hooks.php", Content: "<?php\nfunction runHooks() {\n\treturn 1;\n}\n"}})
+	must(t, err)
+	core := w.sb.CoreDir()
+	run(t, core, "fetch", "-q", "origin")
+	run(t, core, "rebase", "-q", "origin/"+gerrittest.CoreBranch)
+	n, err := w.sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob", Subject: "Hooks: return 2", Parent: old,
+		Files: []gerrittest.File{{Path: "includes/Hooks.php", Content: "<?php\nfunction runHooks() {\n\treturn 2;\n}\n"}}})
+	must(t, err)
+	w.queue(w.win, "bob", n)
+	p := patch(t, w.check(w.win), n)
+	f := wantStatus(t, p, readiness.Blocked, readiness.KindUpstream)
+	if f.Text != "merge conflict in includes/Hooks.php with the branch in staging" || f.Ask != "rebase" {
+		t.Errorf("finding: %+v", f)
+	}
+	wantStatus(t, p, readiness.Blocked, readiness.KindMergeable)
+}

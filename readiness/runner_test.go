@@ -87,3 +87,19 @@ func TestRunnerReportsOnce(t *testing.T) {
 		t.Errorf("latest: %+v %v", p, ok)
 	}
 }
+
+// A lead of 0 turns the automatic check off.
+func TestRunnerOff(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.queue(w.win, "alice", w.sb.Changes["config"])
+	chat := &fakeChat{sent: map[string][]string{}}
+	r := &readiness.Runner{Checker: w.checker, Chat: chat, Notices: w.book, Person: person}
+	r.Tick(context.Background(), w.win.Start.Add(-time.Minute))
+	if len(chat.sent) != 0 {
+		t.Errorf("sent %v", chat.sent)
+	}
+	if _, ok, _ := w.checker.Store.Load(w.win.ID); ok {
+		t.Error("checked")
+	}
+}
