@@ -77,7 +77,11 @@ func (r readinessReports) Report(_ context.Context, id string) (readiness.Result
 // deployHistory turns the deploy engine's history into the readiness
 // estimate's samples: the time per patch, and the kind when a deploy
 // carried one kind only.
-type deployHistory struct{ agent *deploy.Agent }
+type deployHistory struct {
+	agent interface {
+		History(n int) ([]deploy.Took, error)
+	}
+}
 
 func (h deployHistory) Samples(n int) ([]readiness.Sample, error) {
 	runs, err := h.agent.History(n)

@@ -272,6 +272,9 @@ func mergeFinding(m Merge, add func(Finding)) {
 	if len(m.Files) > 0 {
 		files = " in " + strings.Join(m.Files, ", ")
 	}
+	if m.Err != "" {
+		add(Finding{Kind: KindMerge, Text: "the dry merge could not run, so conflicts are unknown"})
+	}
 	switch m.Conflict {
 	case "security":
 		// Public text names neither the security patch nor its files.

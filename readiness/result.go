@@ -47,6 +47,7 @@ const (
 	KindSecurity    = "security"    // conflicts with a local security patch
 	KindConflict    = "conflict"    // conflicts with another queued patch
 	KindUpstream    = "upstream"    // does not apply onto the branch in staging
+	KindMerge       = "merge"       // the dry merge could not run
 	KindStatic      = "static"      // static files: a CDN purge will run
 	KindL10n        = "l10n"        // i18n files: a localisation rebuild
 	KindMaintenance = "maintenance" // a maintenance script to run

@@ -43,7 +43,9 @@ func Summary(r Result, person func(name string) bot.Person, url string) bot.Text
 			out = out.Append(bot.T(" Notes: " + strings.Join(notes, "; ") + "."))
 		}
 	}
-	out = out.Append(bot.T(fmt.Sprintf(" Estimated %s of %d (90th percentile %d).", Minutes(r.Estimate), int(r.Length()/time.Minute), int((r.Estimate90+30*time.Second)/time.Minute))))
+	if len(r.Patches) > 0 {
+		out = out.Append(bot.T(fmt.Sprintf(" Estimated %s of %d (90th percentile %d).", Minutes(r.Estimate), int(r.Length()/time.Minute), int((r.Estimate90+30*time.Second)/time.Minute))))
+	}
 	for _, f := range r.Window {
 		out = out.Append(bot.T(" " + capital(f.Text) + "; " + f.Action + "."))
 	}
