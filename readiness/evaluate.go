@@ -255,6 +255,10 @@ func deps(in Input, i int, pos map[int]int, ds []Dep, add func(Finding)) {
 			add(Finding{Kind: KindDependency, Blocking: true,
 				Text:   fmt.Sprintf("it depends on %d (%s), which is queued after it", d.Change, d.Why),
 				Action: fmt.Sprintf("move it after %d in the queue", d.Change), Ask: fmt.Sprintf("queue it after %d", d.Change)})
+		case elsewhere && other.Start.Before(in.Window.Start):
+			add(Finding{Kind: KindDependency,
+				Text:   fmt.Sprintf("it depends on %d (%s), which is not merged yet and is queued for an earlier window (%s)", d.Change, d.Why, other.Name),
+				Action: fmt.Sprintf("make sure %d is deployed in %s", d.Change, other.Name)})
 		case elsewhere:
 			add(Finding{Kind: KindDependency, Blocking: true,
 				Text:   fmt.Sprintf("it depends on %d (%s), which is not merged and is queued for a later window (%s)", d.Change, d.Why, other.Name),

@@ -61,3 +61,20 @@ func TestEvaluateGerritStates(t *testing.T) {
 		}
 	}
 }
+
+// A dependency queued for an earlier window is a note: it should be
+// deployed there first.
+func TestEvaluateDependencyInEarlierWindow(t *testing.T) {
+	start := time.Date(2026, 11, 27, 23, 0, 0, 0, time.UTC)
+	w := calendar.Window{ID: "w", Name: "UTC late backport window", Start: start, End: start.Add(time.Hour)}
+	ch := &gerrit.Change{Number: 2, Project: "operations/mediawiki-config", Branch: "master", Status: "NEW", PatchSet: 1,
+		Labels: map[string][]gerrit.Approval{"Verified": {{Value: 1}}}}
+	res := readiness.Evaluate(readiness.Input{Window: w, Now: start.Add(-time.Hour),
+		Patches:   []calendar.Patch{{Change: 2, Owner: "bob"}},
+		Elsewhere: map[int]readiness.Queued{1: {WindowID: "e", Name: "UTC afternoon backport window", Start: start.Add(-9 * time.Hour)}},
+		Facts:     map[int]readiness.Facts{2: {Change: ch, Kind: "config", Deps: []readiness.Dep{{Change: 1, Why: "relation chain"}}}}})
+	f := wantStatus(t, res.Patches[0], readiness.Ready, readiness.KindDependency)
+	if f.Text != "it depends on 1 (relation chain), which is not merged yet and is queued for an earlier window (UTC afternoon backport window)" {
+		t.Errorf("text: %q", f.Text)
+	}
+}
