@@ -78,3 +78,24 @@ func TestEvaluateDependencyInEarlierWindow(t *testing.T) {
 		t.Errorf("text: %q", f.Text)
 	}
 }
+
+// A dependency queued after it in the same window blocks it until the
+// order is changed.
+func TestEvaluateDependencyQueuedAfter(t *testing.T) {
+	start := time.Date(2026, 11, 27, 23, 0, 0, 0, time.UTC)
+	w := calendar.Window{ID: "w", Name: "UTC late backport window", Start: start, End: start.Add(time.Hour)}
+	mk := func(n int) *gerrit.Change {
+		return &gerrit.Change{Number: n, Project: "operations/mediawiki-config", Branch: "master", Status: "NEW", PatchSet: 1,
+			Labels: map[string][]gerrit.Approval{"Verified": {{Value: 1}}}}
+	}
+	res := readiness.Evaluate(readiness.Input{Window: w, Now: start.Add(-time.Hour),
+		Patches: []calendar.Patch{{Change: 2, Owner: "bob"}, {Change: 1, Owner: "alice"}},
+		Facts: map[int]readiness.Facts{
+			1: {Change: mk(1), Kind: "config"},
+			2: {Change: mk(2), Kind: "config", Deps: []readiness.Dep{{Change: 1, Why: "relation chain"}}}}})
+	f := wantStatus(t, res.Patches[0], readiness.Blocked, readiness.KindDependency)
+	if f.Text != "it depends on 1 (relation chain), which is queued after it" || f.Ask != "queue it after 1" {
+		t.Errorf("finding: %+v", f)
+	}
+	wantStatus(t, res.Patches[1], readiness.Ready, "")
+}
