@@ -22,6 +22,10 @@ var (
 	// Deploy engine.
 	Deploys    = []byte("deploy.deploys") // deploy id -> deploy state
 	DeployLock = []byte("deploy.lock")    // the one deploy lock
+	// DeployHosts holds one small record per host and stage of a deploy
+	// (deploy id/kind/stage/host -> result), so recording a host is
+	// independent of how many hosts there are.
+	DeployHosts = []byte("deploy.hosts")
 
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
@@ -49,7 +53,9 @@ var migrations = []func(tx *bolt.Tx) error{
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
 	// 2: deploy requests waiting for policy approvals.
 	createBuckets(PolicyRequests),
-	// 3: the last readiness check of each window.
+	// 3: per-host deploy results in their own keys.
+	createBuckets(DeployHosts),
+	// 4: the last readiness check of each window.
 	createBuckets(ReadinessResults),
 }
 
