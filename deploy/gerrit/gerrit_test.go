@@ -155,3 +155,28 @@ func TestFooters(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// The relation chain as Gerrit's /related gives it: newest first, the
+// change itself included, seen from either end; a change alone has none.
+func TestRelatedChanges(t *testing.T) {
+	sb := sandbox(t)
+	c := client(t, sb, gerrittest.BotPassword)
+	ctx := context.Background()
+	first, second := sb.Changes["config"], sb.Changes["config2"]
+	for _, n := range []int{first, second} {
+		rel, err := c.RelatedChanges(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []gerrit.Related{
+			{Number: second, ChangeID: sb.ChangeID(second), Project: gerrittest.ConfigProject, Status: "NEW", Commit: sb.Revision(second), PatchSet: 1, CurrentPatchSet: 1},
+			{Number: first, ChangeID: sb.ChangeID(first), Project: gerrittest.ConfigProject, Status: "NEW", Commit: sb.Revision(first), PatchSet: 1, CurrentPatchSet: 1},
+		}
+		if d := cmp.Diff(want, rel); d != "" {
+			t.Errorf("related of %d (-want +got):\n%s", n, d)
+		}
+	}
+	if rel, err := c.RelatedChanges(ctx, sb.Changes["core"]); err != nil || len(rel) != 0 {
+		t.Errorf("a change alone: %+v, %v", rel, err)
+	}
+}
