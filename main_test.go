@@ -165,3 +165,27 @@ func TestDefaultRunFromFreshDirectory(t *testing.T) {
 		t.Errorf("no database under ./jouncebot-data: %v", err)
 	}
 }
+
+// A console line over the cap (2 MiB here) is refused with a sentence and
+// the running bot goes on answering the lines after it.
+func TestHugeConsoleLineRefused(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "--data", t.TempDir(), "--http", "")
+	cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+	cmd.Stdin = strings.NewReader("jouncebot: version\n" + strings.Repeat("x", 2<<20) + "\njouncebot: help now\n")
+	var out, errs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("exit: %v; stderr:\n%s", err, errs.String())
+	}
+	for _, want := range []string{
+		"That line is 2097152 bytes long; I read lines of up to 64 KiB, so I ignored it. Nothing was done.\n",
+		"jouncebot: now — Says which deployment windows are open now.\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(errs.String(), "token too long") {
+		t.Errorf("stderr: %s", errs.String())
+	}
+}
