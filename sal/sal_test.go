@@ -342,3 +342,29 @@ func TestDurableBeforeReply(t *testing.T) {
 		t.Errorf("after the kill, entry 1 is %+v (err %v)", e, err)
 	}
 }
+
+// TestFutureTimeIsNow checks that a line stamped in the future (a Matrix
+// origin_server_ts is whatever the sender's homeserver says) is logged at
+// the time it arrived, and does not re-date the entries after it.
+func TestFutureTimeIsNow(t *testing.T) {
+	now := t0
+	l, _ := newTestLog(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	src := Source{Network: "libera", Room: "#ops", Nick: "alice", Account: "alice", Time: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if reply, _ := l.HandleLine(ctx, src, "!log from the future"); !strings.HasPrefix(reply, "Logged the message") {
+		t.Fatalf("HandleLine = %q", reply)
+	}
+	now = t0.Add(time.Minute)
+	later, err := l.Append(ctx, Entry{Nick: "a", Project: "production", Message: "a minute later"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := l.Get(ctx, 1)
+	if !first.Time.Equal(t0) || !later.Time.Equal(t0.Add(time.Minute)) {
+		t.Errorf("entries at %v and %v; want %v and %v", first.Time, later.Time, t0, t0.Add(time.Minute))
+	}
+	res, err := l.Search(ctx, Query{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if err != nil || len(res.Entries) != 2 {
+		t.Errorf("date search found %d entries (err %v), want 2", len(res.Entries), err)
+	}
+}
