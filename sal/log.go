@@ -133,7 +133,7 @@ var ErrInvalid = errors.New("invalid entry")
 
 // Append stores an entry, indexes it and queues it for the routes, all in
 // one transaction that is on disk when Append returns. The entry's ID is
-// assigned, its Time is at most now (zero means now), its Message is stripped of formatting
+// assigned, its Time defaults to now, its Message is stripped of formatting
 // codes, and its Tasks and Changes are found in the message. The deploy
 // engine logs its own lines with it (Nick is the deployer, Project the SAL
 // project, Message the line).
@@ -166,12 +166,8 @@ func (l *Log) prepare(e *Entry) error {
 	case len(e.Message) > 4*MaxMessage:
 		return fmt.Errorf("sal: append: %w: the message is longer than %d bytes", ErrInvalid, 4*MaxMessage)
 	}
-	// A line is logged when it arrives, or earlier when it says so (a
-	// late line from a network); never later: a sender's clock (Matrix's
-	// origin_server_ts) must not date this entry, and through time order
-	// every later one, in the future.
-	if now := l.now(); e.Time.IsZero() || e.Time.After(now) {
-		e.Time = now
+	if e.Time.IsZero() {
+		e.Time = l.now()
 	}
 	e.Time = e.Time.UTC().Truncate(time.Second)
 	e.Tasks = FindTasks(e.Message)
