@@ -141,7 +141,9 @@ func TestDefaults(t *testing.T) {
 // error still names the file, the line and the key.
 func TestInlineSecretsNeverEchoed(t *testing.T) {
 	const secret = "hunter2longsecretvalue"
-	gerrit := func(v string) string { return goodBase + "deploy:\n  gerrit:\n    url: https://gerrit.example.org\n    username: bot\n    password: " + v + "\n" }
+	gerrit := func(v string) string {
+		return goodBase + "deploy:\n  gerrit:\n    url: https://gerrit.example.org\n    username: bot\n    password: " + v + "\n"
+	}
 	tests := []struct{ name, yaml string }{
 		{"a string", gerrit(secret)},
 		{"a short string", gerrit("hunter2")},
