@@ -77,10 +77,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !*noConsole {
 		opts.Stdin = stdin
 	}
+	// The built-in default's usual web address may be taken by another
+	// program: the demo then runs without its web pages. An address given
+	// on purpose must work.
+	opts.WebOptional = *cfgFile == "" && !flagSet(fs, "http")
 	a, err := app.New(opts)
 	if err != nil {
 		var inUse *store.InUseError
-		if errors.As(err, &inUse) {
+		var listen *app.ListenError
+		if errors.As(err, &inUse) || errors.As(err, &listen) || errors.Is(err, app.ErrNothingToRun) {
 			fmt.Fprintln(stderr, "jouncebot:", err)
 			return exitConfig
 		}
@@ -112,6 +117,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -535,10 +535,7 @@ func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 		c.Deploy.Sandbox = true
 		c.Bot.DataDir = dataDir
 		c.Bot.HTTP = httpAddr
-		c.Bot.BaseURL = ""
-		if httpAddr != "" {
-			c.Bot.BaseURL = "http://" + httpAddr
-		}
+		c.Bot.BaseURL = "" // the address listened on
 		c.Calendar.Wiki = nil
 		c.SAL.Phabricator = nil
 		for i := range c.SAL.Projects {

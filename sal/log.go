@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// BaseURL is the public URL of the running web server, for permalinks
+	// in replies and routes; empty when no web server runs, and then
+	// replies carry no link.
+	BaseURL string
 }
 
 // New returns the log stored in db, configured by cfg.
@@ -84,7 +89,7 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 		policy:  NewPolicy(cfg),
 		log:     opts.Logger.With("component", "sal"),
 		now:     opts.Now,
-		baseURL: strings.TrimRight(cfg.Bot.BaseURL, "/"),
+		baseURL: strings.TrimRight(opts.BaseURL, "/"),
 	}
 	l.outbox = newOutbox(db, l.log, opts)
 	l.outbox.permalink = l.Permalink
@@ -94,8 +99,11 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 // Policy returns the rules the log applies to chat lines.
 func (l *Log) Policy() *Policy { return l.policy }
 
-// Permalink is the web address of entry id.
+// Permalink is the web address of entry id, or "" when no web server runs.
 func (l *Log) Permalink(id uint64) string {
+	if l.baseURL == "" {
+		return ""
+	}
 	return l.baseURL + "/sal/log/" + strconv.FormatUint(id, 10)
 }
 
@@ -118,14 +126,21 @@ func (l *Log) HandleLine(ctx context.Context, src Source, text string) (reply st
 	case TooLong:
 		return fmt.Sprintf("%s: That message is too long for the log (at most %d characters). Nothing logged; put the details in a paste or a task and log a link.", src.Nick, MaxMessage), true
 	case Help:
-		return src.Nick + ": \"!log <message>\" records <message> in the Server Admin Log for " + p.Project + " (" + l.baseURL + "/sal?project=" + p.Project + "). Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\".", true
+		where := p.Project
+		if l.baseURL != "" {
+			where += " (" + l.baseURL + "/sal?project=" + url.QueryEscape(p.Project) + ")"
+		}
+		return src.Nick + ": \"!log <message>\" records <message> in the Server Admin Log for " + where + ". Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\".", true
 	}
 	e, err := l.Append(ctx, p.Entry)
 	if err != nil {
 		l.log.Error("cannot store entry", "network", src.Network, "room", src.Room, "nick", src.Nick, "err", err)
 		return src.Nick + ": Failed to log the message: the log could not be saved. Nothing logged; somebody should check the error logs.", true
 	}
-	return "Logged the message at " + l.Permalink(e.ID), true
+	if link := l.Permalink(e.ID); link != "" {
+		return "Logged the message at " + link, true
+	}
+	return "Logged the message.", true
 }
 
 // ErrInvalid is wrapped by errors for entries that cannot be logged.

@@ -136,7 +136,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	cfg := testConfigParsed(t)
 	path := t.TempDir() + "/jouncebot.db"
 	db := openDB(t, path)
-	l := New(db, cfg, Options{Routes: route(down), MinBackoff: time.Millisecond})
+	l := New(db, cfg, Options{BaseURL: testBaseURL, Routes: route(down), MinBackoff: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()

@@ -71,9 +71,15 @@ func openDB(t testing.TB, path string) *store.DB {
 
 func newTestLog(t testing.TB, opts Options) (*Log, *store.DB) {
 	t.Helper()
+	if opts.BaseURL == "" {
+		opts.BaseURL = testBaseURL
+	}
 	db := openDB(t, filepath.Join(t.TempDir(), "jouncebot.db"))
 	return New(db, testConfigParsed(t), opts), db
 }
+
+// testBaseURL is the web server's address in tests.
+const testBaseURL = "https://bot.example.org"
 
 var t0 = time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)
 
@@ -319,7 +325,7 @@ func TestDurableBeforeReply(t *testing.T) {
 			fmt.Println("open:", err)
 			os.Exit(3)
 		}
-		l := New(db, testConfigParsed(t), Options{})
+		l := New(db, testConfigParsed(t), Options{BaseURL: testBaseURL})
 		reply, _ := l.HandleLine(context.Background(), Source{Network: "libera", Room: "#ops", Nick: "alice_", Account: "alice"}, "!log depooled db1001 T4242")
 		fmt.Println(reply)
 		os.Stdout.Sync()
@@ -336,7 +342,7 @@ func TestDurableBeforeReply(t *testing.T) {
 	if !strings.HasPrefix(string(out), "Logged the message at https://bot.example.org/sal/log/1\n") {
 		t.Fatalf("child replied %q", out)
 	}
-	l := New(openDB(t, path), testConfigParsed(t), Options{})
+	l := New(openDB(t, path), testConfigParsed(t), Options{BaseURL: testBaseURL})
 	e, err := l.Get(context.Background(), 1)
 	if err != nil || e.Message != "depooled db1001 T4242" || e.Nick != "alice_" {
 		t.Errorf("after the kill, entry 1 is %+v (err %v)", e, err)

@@ -98,6 +98,7 @@ sal:
 	w := phab.NewWriter(phab.New(cfg.SAL.Phabricator.URL, cfg.SAL.Phabricator.Token.Value(), nil), cfg.SAL.Phabricator.SecurityProjects, nil)
 	var got notices
 	l := sal.New(db, cfg, sal.Options{
+		BaseURL:    cfg.Bot.BaseURL,
 		Routes:     []sal.Route{phab.Route(w, cfg)},
 		Notify:     got.add,
 		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,

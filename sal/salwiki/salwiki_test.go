@@ -46,7 +46,8 @@ sal:
 	start := time.Date(2026, 11, 24, 23, 40, 0, 0, time.UTC)
 	n := 0
 	l := sal.New(db, cfg, sal.Options{
-		Routes: []sal.Route{salwiki.Route("production", page, salwiki.NewWriter(client, page))},
+		BaseURL: cfg.Bot.BaseURL,
+		Routes:  []sal.Route{salwiki.Route("production", page, salwiki.NewWriter(client, page))},
 		Notify: func(_ context.Context, no sal.Notice) {
 			mu.Lock()
 			defer mu.Unlock()
