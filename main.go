@@ -159,6 +159,22 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 func summary(cfg *config.Config, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is valid.\n\nBot: %s, data in %s\n", cfg.File, cfg.Bot.Nick, cfg.Bot.DataDir)
+	switch {
+	case cfg.Bot.HTTP == "":
+		b.WriteString("Web server: none (!log answers carry no link)\n")
+	case cfg.Bot.BaseURL != "":
+		fmt.Fprintf(&b, "Web server: %s, links to %s\n", cfg.Bot.HTTP, cfg.Bot.BaseURL)
+	default:
+		fmt.Fprintf(&b, "Web server: %s\n", cfg.Bot.HTTP)
+	}
+	switch {
+	case cfg.Deploy.Sandbox:
+		b.WriteString("Deploys: the demo sandbox (a local fake Gerrit)\n")
+	case cfg.Deploy.Gerrit.URL != "":
+		fmt.Fprintf(&b, "Deploys: Gerrit %s as %s\n", cfg.Deploy.Gerrit.URL, cfg.Deploy.Gerrit.Username)
+	default:
+		b.WriteString("Deploys: off (no deploy.gerrit)\n")
+	}
 	fmt.Fprintf(&b, "\nNetworks (%d):\n", len(cfg.Networks))
 	for _, n := range cfg.Networks {
 		switch n.Type {

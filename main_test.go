@@ -102,6 +102,7 @@ func TestCheckConfigSummary(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	for _, want := range []string{"is valid", "libera: IRC irc.libera.chat:6697", "#wikimedia-operations", "matrix: Matrix https://matrix.example.org",
+		"Web server: 127.0.0.1:8080, links to https://jouncebot.example.org", "Deploys: Gerrit https://gerrit.wikimedia.org/r/ as jouncebot",
 		"UTC afternoon backport window [backport]", "America/Los_Angeles", "max 6 patches", "Amir (deployer): irc:amir @amir:example.org gerrit:amir"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
