@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // TestMain lets the test binary run jouncebot itself, for signal tests.
@@ -141,9 +143,9 @@ func TestSignalShutdown(t *testing.T) {
 				if err != nil {
 					t.Errorf("exit: %v", err)
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(testenv.Scale(5 * time.Second)):
 				cmd.Process.Kill()
-				t.Fatal("did not stop within 5 s")
+				t.Fatalf("did not stop within %s", testenv.Scale(5*time.Second))
 			}
 			if _, err := os.Stat(filepath.Join(data, "jouncebot.db.pid")); !os.IsNotExist(err) {
 				t.Errorf("pid file left behind: the database was not closed")

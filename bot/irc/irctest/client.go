@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/lrstanley/girc"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Timeout bounds every wait of the harness.
-var Timeout = 15 * time.Second
+var Timeout = testenv.Scale(15 * time.Second)
 
 // Msg is a PRIVMSG or NOTICE a test client received.
 type Msg struct {
