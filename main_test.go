@@ -333,3 +333,23 @@ func TestCheckConfigHostileValues(t *testing.T) {
 		})
 	}
 }
+
+// The built-in default runs without its web pages when its usual address
+// is taken (by this test, or by another program) and --http was not given;
+// its !log answers then carry no link.
+func TestDefaultRunsWhenItsWebAddressIsTaken(t *testing.T) {
+	if ln, err := net.Listen("tcp", "127.0.0.1:8080"); err == nil {
+		defer ln.Close()
+	}
+	var out, errs bytes.Buffer
+	code := run([]string{"--data", t.TempDir()}, strings.NewReader("!log testing the default\n"), &out, &errs)
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "\nLogged the message.\n") {
+		t.Errorf("no link-free answer to !log:\n%s", out.String())
+	}
+	if !strings.Contains(errs.String(), "web server not started") {
+		t.Errorf("the log does not say the web server was not started:\n%s", errs.String())
+	}
+}
