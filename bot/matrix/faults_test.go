@@ -200,10 +200,11 @@ func TestStopsPromptlyWhileHomeserverUnreachable(t *testing.T) {
 	}
 }
 
-// dendrite's own rate limiting (one join per 300 ms): the transport waits
-// out retry_after_ms and gets into both rooms.
+// dendrite's own rate limiting (one request per 300 ms, scaled: on a busy
+// machine the bot's two joins are further apart): the transport waits out
+// retry_after_ms and gets into both rooms.
 func TestRealRateLimits(t *testing.T) {
-	e := newEnv(t, matrixtest.WithRateLimit(1, 300*time.Millisecond))
+	e := newEnv(t, matrixtest.WithRateLimit(1, testenv.Scale(300*time.Millisecond)))
 	var rooms []id.RoomID
 	for range 2 {
 		err := matrixtest.WaitOutLimits(context.Background(), func() error {
