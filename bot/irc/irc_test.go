@@ -179,7 +179,7 @@ func runHub(t testing.TB, b *bot.Bot) {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(time.Minute):
+		case <-time.After(testenv.Scale(time.Minute)):
 			t.Errorf("the bot did not stop within a minute of being asked to")
 		}
 	})

@@ -110,7 +110,7 @@ sal:
 }
 
 func pageText(t *testing.T, c *wiki.Client, page string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
 	defer cancel()
 	s, _ := c.PageText(ctx, page)
 	return s
