@@ -158,6 +158,7 @@ func TestInlineSecretsNeverEchoed(t *testing.T) {
 		{"in file", gerrit("{file: " + secret + "}")},
 		{"a channel key", goodBase + "networks:\n  - name: x\n    type: irc\n    server: irc.example.org:6697\n    channels: [{name: \"#ops\", key: " + secret + "}]\n"},
 		{"a block string", gerrit("|\n      " + secret)},
+		{"in a malformed URL", goodBase + "deploy:\n  gerrit:\n    url: \"https://bot:" + secret + "@gerrit example.org\"\n    username: bot\n    password: {env: X}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,7 +148,7 @@ func (d *Deploy) validate(v *validator, p string, c *Config) {
 	u, err := url.Parse(d.Gerrit.URL)
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
-		v.add(p+".gerrit.url", "expected an http(s) URL like https://gerrit.wikimedia.org/r/, got %q", d.Gerrit.URL)
+		v.add(p+".gerrit.url", "expected an http(s) URL like https://gerrit.wikimedia.org/r/, got %s", shownURL(d.Gerrit.URL))
 	case u.User != nil:
 		v.add(p+".gerrit.url", "must not contain a username or password; use gerrit.username and gerrit.password")
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -79,4 +80,13 @@ func (s *Secret) resolve(dir string) error {
 		s.value = v
 	}
 	return nil
+}
+
+// shownURL quotes a URL (or address) for an error, unless it may hold a
+// password ("https://user:secret@host"): then only that it is not shown.
+func shownURL(s string) string {
+	if strings.Contains(s, "@") {
+		return "a URL with a user name or password in it (not shown)"
+	}
+	return strconv.Quote(s)
 }
