@@ -368,12 +368,14 @@ func (a *App) setupDeploy(o Options) error {
 		engine = a.deploy
 	}
 	var checker commands.ChangeChecker
-	if a.gerrit != nil {
+	var changeURL func(int) string
+	if a.gerrit != nil { // deploys are on
 		checker = commands.GerritChecker{Gerrit: a.gerrit}
+		changeURL = a.gerrit.ChangeURL
 		a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	}
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
-		Schedule: a.calendar, Now: o.Now,
+		Schedule: a.calendar, Now: o.Now, ChangeURL: changeURL,
 		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
 		Checker: checker,
 		Owner: func(user string) string {
