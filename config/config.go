@@ -51,6 +51,8 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	// Security says where details of local security patches go.
 	Security Security `yaml:"security"`
+	// Maint configures maintenance scripts run from the chat.
+	Maint Maint `yaml:"maint"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -427,6 +429,7 @@ func (c *Config) applyDefaults() {
 	c.Deploy.applyDefaults()
 	c.SAL.applyDefaults()
 	c.Policy.applyDefaults()
+	c.Maint.applyDefaults()
 	for i := range c.Networks {
 		c.Networks[i].applyDefaults(c.Bot.Nick)
 	}
@@ -465,6 +468,7 @@ func (c *Config) validate(v *validator) {
 	c.SAL.validate(v, "sal", c)
 	c.Policy.validate(v, "policy", c)
 	c.Security.validate(v, "security", c)
+	c.Maint.validate(v, "maint")
 	if c.Bot.ConsolePerson != "" && c.PersonByName(c.Bot.ConsolePerson) == nil {
 		v.add("bot.console_person", "%q is not a person in the people list", c.Bot.ConsolePerson)
 	}
@@ -543,6 +547,7 @@ func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 		c.Policy.Rules = nil
 		c.Deploy.Gerrit = Gerrit{}
 		c.Deploy.Sandbox = true
+		c.Maint.Host = "" // no maintenance host to reach
 		c.Bot.DataDir = dataDir
 		c.Bot.HTTP = httpAddr
 		c.Bot.BaseURL = "" // the address listened on
