@@ -18,6 +18,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // IRC and Matrix in one process: an announcement reaches both networks,
@@ -80,7 +81,7 @@ deploy:
 		if r, ok := tr.(interface{ Ready() <-chan struct{} }); ok {
 			select {
 			case <-r.Ready():
-			case <-time.After(60 * time.Second):
+			case <-time.After(testenv.Scale(60 * time.Second)):
 				t.Fatal("the Matrix transport did not get ready")
 			}
 		}
@@ -104,7 +105,7 @@ deploy:
 	if err := a.Bot().Announce(ctx, bot.T("Second announcement")); err != nil {
 		t.Logf("announce with IRC down: %v", err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	if took := time.Since(start); took > testenv.Scale(5*time.Second) {
 		t.Errorf("Announce blocked for %s with the IRC server down", took)
 	}
 	watch.Wait(t, fromBot("Second announcement"))

@@ -21,8 +21,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/config"
 )
 
@@ -55,12 +57,77 @@ type Command struct {
 	// MinArgs and MaxArgs bound the number of words after the name;
 	// MaxArgs < 0 means no upper bound.
 	MinArgs, MaxArgs int
+	// List, when set, bounds the list of changes the command takes and
+	// names the flags it knows.
+	List *List
 	// Hidden commands are not listed by help (they still work).
 	Hidden bool
 	// Run does the work and returns the reply. An error made with Errorf is
 	// shown to the user as is; any other error is logged and the user gets a
 	// generic apology.
 	Run func(ctx context.Context, c *Call) (bot.Text, error)
+}
+
+// MaxChanges is the most changes one command may name: each costs Gerrit
+// requests, and each problem a line of reply.
+const MaxChanges = 20
+
+// List describes a command that takes a list of changes, perhaps with flags
+// and followed by free text (a reason). The dispatcher checks it before the
+// handler runs, so a refused request costs no outside work.
+type List struct {
+	// Max is the most items one call may name.
+	Max int
+	// Flags are the flags the command knows; any other word starting
+	// with "-" before the free text is refused.
+	Flags []string
+	// Item tells list items from the free text that may follow them: the
+	// list is the leading words Item accepts (the first word always
+	// counts, so the handler can say what is wrong with it). Nil means
+	// every word that is not a flag is an item.
+	Item func(word string) bool
+}
+
+// check returns a refusal of args for the command called name, or "".
+func (l *List) check(name string, args []string) string {
+	n := 0
+	for _, w := range args {
+		switch {
+		case isFlag(w):
+			if !slices.Contains(l.Flags, w) {
+				return unknownFlag(name, w, l.Flags)
+			}
+		case l.Item == nil || n == 0 || l.Item(w):
+			n++
+		default: // the free text starts
+			return tooMany(name, n, l.Max)
+		}
+	}
+	return tooMany(name, n, l.Max)
+}
+
+func tooMany(name string, n, max int) string {
+	if n <= max {
+		return ""
+	}
+	return fmt.Sprintf("%s takes at most %d changes at a time; split the list and ask again. Nothing was done.", name, max)
+}
+
+func unknownFlag(name, flag string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("%s does not know the flag %s; it takes no flags. Nothing was done.", name, Quote(flag))
+	}
+	parts := make([]bot.Text, len(known))
+	for i, k := range known {
+		parts[i] = bot.T(k)
+	}
+	return fmt.Sprintf("%s does not know the flag %s; its flags are %s. Nothing was done.", name, Quote(flag), calendar.JoinList(parts).String())
+}
+
+// isFlag reports whether a word is written like a flag: "-f", "--force",
+// "--" (but not "-5").
+func isFlag(w string) bool {
+	return len(w) > 1 && w[0] == '-' && (w[1] == '-' || unicode.IsLetter(rune(w[1])))
 }
 
 // Trigger runs a command when a line, addressed or not, matches Pattern:
@@ -195,6 +262,12 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 	if len(p.Args) < c.MinArgs || (c.MaxArgs >= 0 && len(p.Args) > c.MaxArgs) {
 		d.reply(ctx, r, bot.T(fmt.Sprintf("Usage: %s: %s", d.Nick(), c.Usage)))
 		return
+	}
+	if c.List != nil {
+		if msg := c.List.check(c.Name, p.Args); msg != "" {
+			d.reply(ctx, r, bot.T(msg))
+			return
+		}
 	}
 	d.reply(ctx, r, d.run(ctx, call))
 }

@@ -102,7 +102,7 @@ func (n *Network) validate(v *validator, p string) {
 	switch n.Type {
 	case "irc":
 		if _, _, err := net.SplitHostPort(n.Server); err != nil {
-			v.add(p+".server", "expected host:port, e.g. irc.libera.chat:6697, got %q", n.Server)
+			v.add(p+".server", "expected host:port, e.g. irc.libera.chat:6697, got %s", shownURL(n.Server))
 		}
 		if len(n.Channels) == 0 {
 			v.add(p+".channels", "an IRC network needs at least one channel")
@@ -128,7 +128,7 @@ func (n *Network) validate(v *validator, p string) {
 		}
 	case "matrix":
 		if !strings.HasPrefix(n.Homeserver, "http://") && !strings.HasPrefix(n.Homeserver, "https://") {
-			v.add(p+".homeserver", "expected a URL like https://matrix.example.org, got %q", n.Homeserver)
+			v.add(p+".homeserver", "expected a URL like https://matrix.example.org, got %s", shownURL(n.Homeserver))
 		}
 		if !strings.HasPrefix(n.UserID, "@") || !strings.Contains(n.UserID, ":") {
 			v.add(p+".user_id", "expected a Matrix user id like @jouncebot:example.org, got %q", n.UserID)

@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Names of the two servers of the test network.
@@ -183,14 +185,14 @@ func (s *Server) start(t testing.TB) {
 	_ = os.Remove(athemeLog)
 	s.ircd = startProcess(t, filepath.Join(s.Dir, "ircd.out"), "inspircd",
 		"--config="+filepath.Join(s.Dir, "inspircd.conf"), "--nofork", "--runasroot", "--nopid")
-	if err := waitFor(5*time.Second, func() bool { return canDial(s.Addr) }); err != nil {
+	if err := waitFor(testenv.Scale(5*time.Second), func() bool { return canDial(s.Addr) }); err != nil {
 		t.Fatalf("irctest: inspircd did not listen on %s: %v\n%s", s.Addr, err, readTail(filepath.Join(s.Dir, "ircd.out")))
 	}
 	s.atheme = startProcess(t, filepath.Join(s.Dir, "atheme.out"), "atheme-services",
 		"-n", "-c", filepath.Join(s.Dir, "atheme.conf"), "-D", filepath.Join(s.Dir, "atheme"),
 		"-l", athemeLog, "-p", filepath.Join(s.Dir, "atheme.pid"))
 	// Atheme says this once the burst has been exchanged both ways.
-	err := waitFor(10*time.Second, func() bool {
+	err := waitFor(testenv.Scale(10*time.Second), func() bool {
 		b, _ := os.ReadFile(athemeLog)
 		return bytes.Contains(b, []byte("finished synching with uplink"))
 	})
