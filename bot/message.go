@@ -35,6 +35,11 @@ type Message struct {
 	// for it: the IRC services account or the Matrix user id. Empty means
 	// "not identified".
 	Account string
+	// Host is where the sender connects from as the network shows it (an
+	// IRC user@host), when there is one. It only keeps an unidentified
+	// sender from escaping rate limits by changing nick; it never
+	// identifies anyone.
+	Host string
 	// Text is the message body with transport formatting removed.
 	Text string
 	// Time is when the network says the message was sent.

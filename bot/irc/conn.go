@@ -37,6 +37,10 @@ type session struct {
 	reason     string // why the connection ended, for logs and Status
 	saslFailed bool
 	lastCTCP   time.Time
+
+	outMu    sync.Mutex
+	pending  []*delivery          // priority sends with lines on this connection
+	barriers map[string]*delivery // PING token → the send it settles
 }
 
 // result says how a connection ended.
@@ -115,6 +119,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 			res.reason = "the server closed the connection"
 		}
 	}
+	s.failPending(res.reason)
 	return res
 }
 
@@ -137,6 +142,8 @@ func (t *Transport) clientConfig(s *session) girc.Config {
 			return old + "_"
 		},
 		DisableSTS: true,
+		// echo-message lets a priority send know the server relayed it.
+		SupportedCaps: map[string][]string{"echo-message": nil},
 		// A bug in one of our event handlers must not take the process down.
 		RecoverFunc: func(_ *girc.Client, e *girc.HandlerError) {
 			t.log.Error("IRC event handler panicked", "panic", e.Panic, "event", e.Event.Command, "stack", string(e.Stack))
@@ -185,9 +192,16 @@ func (s *session) watchdog() {
 
 func (s *session) register(h bot.Handler) {
 	c, t := s.c, s.t
-	c.Handlers.Add(girc.ALL_EVENTS, func(*girc.Client, girc.Event) {
+	c.Handlers.Add(girc.ALL_EVENTS, func(_ *girc.Client, e girc.Event) {
 		s.lastRecv.Store(time.Now().UnixNano())
+		if e.Echo {
+			s.onEcho(e)
+		}
 	})
+	c.Handlers.Add(girc.PONG, func(_ *girc.Client, e girc.Event) { s.onPong(e) })
+	for _, code := range []string{girc.ERR_NOSUCHNICK, girc.ERR_NOSUCHCHANNEL, girc.ERR_CANNOTSENDTOCHAN, girc.ERR_NOTEXTTOSEND} {
+		c.Handlers.Add(code, func(_ *girc.Client, e girc.Event) { s.onRefused(e) })
+	}
 	c.Handlers.Add(girc.RPL_WELCOME, func(_ *girc.Client, e girc.Event) { s.welcome(e) })
 	c.Handlers.Add(girc.ERROR, func(_ *girc.Client, e girc.Event) {
 		s.setReason("server said: " + StripControl(e.Last()))
@@ -249,15 +263,12 @@ func (s *session) welcome(e girc.Event) {
 	}
 	nick := s.curNick
 	s.mu.Unlock()
-	// The registration lines (CAP, NICK, USER, AUTHENTICATE) counted
-	// against the server's flood limit too: start with an empty bucket.
-	s.bucket.Empty(time.Now())
 	t.mu.Lock()
 	t.conn = s
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)
 	close(t.ready)
 	t.mu.Unlock()
-	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil)
+	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
 	for _, ch := range t.net.Channels {
 		s.join(ch.Name)
 	}

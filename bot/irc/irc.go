@@ -58,7 +58,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -82,11 +81,13 @@ type Transport struct {
 	host string
 	port int
 
-	// ctrl and msgs are the outbound queue: ctrl (joins, nick changes,
-	// NickServ) goes before msgs (replies), both through the same bucket.
+	// ctrl, prio and msgs are the outbound queues (see out.go): control
+	// lines, then priority sends, then replies, all through one bucket.
 	ctrl   chan outLine
+	prio   chan outLine
 	msgs   chan outLine
 	sendMu sync.Mutex // keeps the lines of one Send together
+	prioMu sync.Mutex // keeps the lines of one SendPriority together
 
 	mu      sync.Mutex
 	status  string
@@ -150,6 +151,7 @@ func New(n config.Network, log *slog.Logger, opts ...Option) (*Transport, error)
 		net: n, host: host, port: port,
 		log:    log.With("component", "irc", "network", n.Name),
 		ctrl:   make(chan outLine, 64),
+		prio:   make(chan outLine, 256),
 		msgs:   make(chan outLine, 1024),
 		ready:  make(chan struct{}),
 		status: "not started",
@@ -290,138 +292,6 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 			return ctx.Err()
 		case <-time.After(d):
 		}
-	}
-}
-
-// Send renders t for IRC and queues it for to.Room (a channel, or a nick
-// when to.Private). It returns once every line is queued.
-func (t *Transport) Send(ctx context.Context, to bot.Target, text bot.Text) error {
-	if to.Network != "" && to.Network != t.net.Name {
-		return fmt.Errorf("irc: network %s cannot send to network %s", t.net.Name, to.Network)
-	}
-	target := StripControl(to.Room)
-	if target == "" || strings.ContainsAny(target, " ,") {
-		return fmt.Errorf("irc: cannot send to %q: not a channel or nick", to.Room)
-	}
-	lines := Fit(Render(text, t.net.FormattingEnabled()), t.maxText(target), t.opts.maxLines)
-	t.sendMu.Lock()
-	defer t.sendMu.Unlock()
-	for _, l := range lines {
-		select {
-		case t.msgs <- outLine{ev: &girc.Event{Command: girc.PRIVMSG, Params: []string{target, l}}, queued: time.Now()}:
-		case <-ctx.Done():
-			return fmt.Errorf("irc: the message to %s could not be queued: %w", target, ctx.Err())
-		}
-	}
-	return nil
-}
-
-// maxText is how many bytes of text fit in one PRIVMSG to target once the
-// server has put ":nick!user@host " in front of it.
-func (t *Transport) maxText(target string) int {
-	nick := max(len(t.Nick()), len(t.net.Nick)+2)
-	user := len(t.net.User) + 1 // servers may add "~"
-	host := 63
-	t.mu.Lock()
-	if s := t.conn; s != nil {
-		if h := s.c.GetHost(); h != "" {
-			host = len(h)
-		}
-	}
-	t.mu.Unlock()
-	overhead := len(":!@ PRIVMSG  :\r\n") + nick + user + host + len(target)
-	return 512 - overhead
-}
-
-// outLine is one queued line. Control lines belong to one connection and
-// are dropped if it is gone by the time they would be sent.
-type outLine struct {
-	ev     *girc.Event
-	cost   int       // bucket tokens (a JOIN also makes girc send WHO and MODE)
-	conn   *session  // for control lines
-	queued time.Time // for messages
-}
-
-// staleAfter is how long a message may wait for a connection. Answers and
-// announcements older than this would confuse more than help.
-const staleAfter = 10 * time.Minute
-
-// sendLoop sends queued lines through the current connection, paced by
-// the connection's bucket. Messages wait for a connection.
-func (t *Transport) sendLoop(ctx context.Context) {
-	for {
-		var l outLine
-		select {
-		case <-ctx.Done():
-			return
-		case l = <-t.ctrl:
-		default:
-			select {
-			case <-ctx.Done():
-				return
-			case l = <-t.ctrl:
-			case l = <-t.msgs:
-			}
-		}
-		t.sendLine(ctx, l)
-	}
-}
-
-func (t *Transport) sendLine(ctx context.Context, l outLine) {
-	for {
-		t.mu.Lock()
-		s, ready := t.conn, t.ready
-		t.mu.Unlock()
-		if l.conn != nil && l.conn != s {
-			return // control line for a connection that is gone
-		}
-		if !l.queued.IsZero() && time.Since(l.queued) > staleAfter {
-			t.log.Warn("dropping a message that waited too long for a connection", "to", l.ev.Params[0], "queued", l.queued)
-			return
-		}
-		if s == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ready:
-				continue
-			}
-		}
-		if t.pace(ctx, s, l, func(l outLine) { s.c.Send(l.ev) }) {
-			return
-		}
-	}
-}
-
-// pace waits until s's bucket lets l go and sends it. It reports false when
-// the connection was lost while waiting, so l waits for the next one.
-func (t *Transport) pace(ctx context.Context, s *session, l outLine, send func(outLine)) bool {
-	wait := s.bucket.Reserve(time.Now())
-	for range l.cost - 1 {
-		s.bucket.Reserve(time.Now())
-	}
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-ctx.Done():
-			return true
-		case <-timer.C:
-		}
-	}
-	if s.c != nil && !s.c.IsConnected() {
-		return false
-	}
-	send(l)
-	return true
-}
-
-// control queues a line for connection s ahead of replies.
-func (t *Transport) control(s *session, cost int, command string, params ...string) {
-	select {
-	case t.ctrl <- outLine{ev: &girc.Event{Command: command, Params: params, Sensitive: command == girc.PRIVMSG}, cost: cost, conn: s}:
-	default:
-		t.log.Warn("control queue full; dropping line", "command", command)
 	}
 }
 

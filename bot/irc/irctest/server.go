@@ -256,6 +256,8 @@ func (s *Server) inspircdConf(ports []int) string {
 <module name="ircv3">
 %[12]s
 <module name="ircv3_servertime">
+<module name="ircv3_echomessage">
+<module name="ircv3_capnotify">
 <module name="ssl_gnutls">
 <module name="sslinfo">
 <link name="%[2]s" ipaddr="127.0.0.1" port="%[6]d" allowmask="127.0.0.0/8" sendpass="%[10]s" recvpass="%[10]s">
