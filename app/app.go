@@ -63,6 +63,7 @@ type App struct {
 	gerrit    *gerrit.Client
 	welcome   bot.Text
 	salChat   bot.Handler
+	events    chan deploy.Event // deploy events waiting for chat
 
 	httpAddr string
 	closers  []func() error
@@ -81,7 +82,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: o.Log, db: db}
+	a := &App{cfg: cfg, log: o.Log, db: db, events: make(chan deploy.Event, 256)}
 	a.closers = append(a.closers, db.Close)
 
 	var fetcher calendar.Fetcher
@@ -161,7 +162,11 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.sendEvents(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		a.deploy.Run(ctx)
@@ -252,12 +257,13 @@ func (a *App) setupDeploy(o Options) error {
 		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
 			go a.markQueue(ev.Deploy)
 		}
-		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
-			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
-				return
-			}
+		// A deploy never waits on chat: its events go out in order from
+		// their own goroutine (they are in the deploy record anyway).
+		select {
+		case a.events <- ev:
+		default:
+			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "text", ev.Text.String())
 		}
-		a.bot.Announce(ctx, ev.Text)
 	})
 	if cfg.Deploy.Gerrit.URL == "" {
 		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log, a.deploySAL())
@@ -304,6 +310,30 @@ func (a *App) setupDeploy(o Options) error {
 		a.cmds.AddTrigger(t)
 	}
 	return nil
+}
+
+// sendEvents sends deploy events to chat, in order, until ctx is done:
+// where the deploy was asked for, else to every announcement room. Each
+// send is bounded (bot.SendTimeout), so a network that is down delays the
+// events after it, never the deploy.
+func (a *App) sendEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-a.events:
+			if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
+				err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text)
+				if err == nil {
+					continue
+				}
+				a.log.Warn("deploy event not confirmed where the deploy was asked for; announcing it", "deploy", ev.Deploy, "err", err)
+			}
+			if err := a.bot.Announce(ctx, ev.Text); err != nil {
+				a.log.Warn("deploy event not confirmed everywhere", "deploy", ev.Deploy, "err", err)
+			}
+		}
+	}
 }
 
 // deploySAL writes the deploy engine's SAL lines to the project named

@@ -261,7 +261,7 @@ func (d *Dispatcher) reply(ctx context.Context, r *bot.Request, t bot.Text) {
 	if len(t) == 0 {
 		return
 	}
-	if err := r.Reply(ctx, t); err != nil {
+	if err := r.Reply(ctx, t); err != nil && !errors.Is(err, bot.ErrSlowDown) {
 		d.log.Warn("reply failed", "network", r.Network, "room", r.Room, "err", err)
 	}
 }

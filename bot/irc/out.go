@@ -22,10 +22,10 @@ import (
 //     which user replies can never hold up;
 //   - msgs: replies (Send).
 //
-// A priority send is followed by a PING; it counts as accepted when the
-// PONG comes back and, with echo-message, every line was echoed before it,
-// or without echo-message no refusal (no such nick, cannot send to
-// channel) came for its target.
+// A priority send counts as accepted when the server has echoed every line
+// of it (IRCv3 echo-message); on servers without echo-message, when the
+// PONG to a PING sent after its last line comes back. A refusal (no such
+// nick, cannot send to channel) for its target fails it at once.
 
 var (
 	_ bot.PrioritySender = (*Transport)(nil)
@@ -141,9 +141,12 @@ const staleAfter = 10 * time.Minute
 
 // sendLoop sends queued lines through the current connection, paced by
 // the connection's bucket: control lines first, then priority lines, then
-// replies. Messages wait for a connection.
+// replies. It waits for the bucket before it chooses, so a priority line
+// queued during the wait still goes before the replies. Messages wait for
+// a connection.
 func (t *Transport) sendLoop(ctx context.Context) {
 	for {
+		t.waitBucket(ctx)
 		var l outLine
 		select {
 		case <-ctx.Done():
@@ -166,6 +169,26 @@ func (t *Transport) sendLoop(ctx context.Context) {
 			}
 		}
 		t.sendLine(ctx, l)
+	}
+}
+
+// waitBucket waits until the current connection's bucket would let a line
+// go, or the connection ends.
+func (t *Transport) waitBucket(ctx context.Context) {
+	t.mu.Lock()
+	s := t.conn
+	t.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if d := s.bucket.Ready(time.Now()); d > 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		case <-timer.C:
+		}
 	}
 }
 
@@ -216,8 +239,8 @@ func (t *Transport) write(s *session, l outLine) {
 	}
 	s.track(l.d)
 	s.c.Send(l.ev)
-	if !l.last {
-		return
+	if !l.last || s.c.HasCapability("echo-message") {
+		return // the echoes settle it
 	}
 	token := s.barrier(l.d)
 	t.pace(s.ctx, s, outLine{cost: 1}, func(outLine) { s.c.Send(&girc.Event{Command: girc.PING, Params: []string{token}}) })
@@ -264,7 +287,6 @@ type delivery struct {
 
 	mu      sync.Mutex
 	waiting map[string]int // line texts not echoed yet
-	refused string         // the server's refusal for target, if any
 	err     error
 }
 
@@ -309,32 +331,25 @@ func (d *delivery) echoed(text string) bool {
 	return true
 }
 
-func (d *delivery) refuse(reason string) {
+func (d *delivery) allEchoed() bool {
 	d.mu.Lock()
-	if d.refused == "" {
-		d.refused = reason
+	defer d.mu.Unlock()
+	for _, n := range d.waiting {
+		if n > 0 {
+			return false
+		}
 	}
-	d.mu.Unlock()
+	return true
 }
 
-// settle decides the outcome at the PONG: with echo-message, accepted when
-// every line came back; without, when nothing was refused.
+// settle decides the outcome at the PONG after the last line: accepted
+// unless, with echo-message, a line did not come back.
 func (d *delivery) settle(echo bool) {
-	d.mu.Lock()
-	missing := 0
-	for _, n := range d.waiting {
-		missing += n
+	if echo && !d.allEchoed() {
+		d.finish(fmt.Errorf("irc: the server did not relay the message to %s", d.target))
+		return
 	}
-	refused := d.refused
-	d.mu.Unlock()
-	switch {
-	case refused != "":
-		d.finish(fmt.Errorf("irc: the server refused the message to %s: %s", d.target, refused))
-	case echo && missing > 0:
-		d.finish(fmt.Errorf("irc: the server did not relay %d line(s) of the message to %s", missing, d.target))
-	default:
-		d.finish(nil)
-	}
+	d.finish(nil)
 }
 
 // track starts following d's lines on s (echoes and refusals).
@@ -393,8 +408,12 @@ func (s *session) onEcho(e girc.Event) {
 	}
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	for _, d := range s.pending {
+	for i, d := range s.pending {
 		if rfcEqual(d.target, e.Params[0]) && d.echoed(e.Last()) {
+			if d.allEchoed() {
+				s.pending = append(s.pending[:i:i], s.pending[i+1:]...)
+				d.finish(nil)
+			}
 			return
 		}
 	}
@@ -408,11 +427,15 @@ func (s *session) onRefused(e girc.Event) {
 	}
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
+	kept := s.pending[:0]
 	for _, d := range s.pending {
 		if rfcEqual(d.target, e.Params[1]) {
-			d.refuse(StripControl(e.Last()))
+			d.finish(fmt.Errorf("irc: the server refused the message to %s: %s", d.target, StripControl(e.Last())))
+			continue
 		}
+		kept = append(kept, d)
 	}
+	s.pending = kept
 }
 
 // failPending ends every delivery the connection still followed.
