@@ -36,6 +36,7 @@ type session struct {
 	curNick    string
 	reason     string // why the connection ended, for logs and Status
 	saslFailed bool
+	loggedIn   bool // RPL_LOGGEDIN seen (and no RPL_LOGGEDOUT since)
 	lastCTCP   time.Time
 
 	outMu    sync.Mutex
@@ -226,9 +227,8 @@ func (s *session) register(h bot.Handler) {
 		s.setReason(fmt.Sprintf("the server does not offer SASL %s (it offers %q)", t.saslMech(), offers))
 		s.dialer.close()
 	})
-	c.Handlers.Add(girc.RPL_LOGGEDIN, func(_ *girc.Client, e girc.Event) {
-		t.log.Info("logged in to services", "account", StripControl(e.Params[min(2, len(e.Params)-1)]))
-	})
+	c.Handlers.Add(girc.RPL_LOGGEDIN, func(_ *girc.Client, e girc.Event) { s.onLoggedIn(e) })
+	c.Handlers.Add(girc.RPL_LOGGEDOUT, func(_ *girc.Client, e girc.Event) { s.onLoggedOut(e) })
 	c.Handlers.Add(girc.JOIN, func(_ *girc.Client, e girc.Event) { s.onJoin(e) })
 	c.Handlers.Add(girc.KICK, func(_ *girc.Client, e girc.Event) { s.onKick(e) })
 	for _, code := range []string{girc.ERR_CHANNELISFULL, girc.ERR_INVITEONLYCHAN, girc.ERR_BANNEDFROMCHAN,
@@ -272,6 +272,7 @@ func (s *session) welcome(e girc.Event) {
 	for _, ch := range t.net.Channels {
 		s.join(ch.Name)
 	}
+	s.checkAccount(nick)
 	if !rfcEqual(nick, t.net.Nick) {
 		s.regainNick(true)
 		go s.nickRetryLoop()

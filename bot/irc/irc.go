@@ -100,13 +100,13 @@ type Transport struct {
 type Option func(*options)
 
 type options struct {
-	backoff     Backoff
-	bucket      func() *Bucket
-	maxLines    int
-	rejoinDelay time.Duration
-	nickRetry   time.Duration
-	stableAfter time.Duration
-	version     string
+	backoff      Backoff
+	bucket       func() *Bucket
+	maxLines     int
+	rejoinDelay  time.Duration
+	nickRetry    time.Duration
+	version      string
+	accountRetry time.Duration
 }
 
 // WithBackoff sets the reconnect backoff.
@@ -156,13 +156,13 @@ func New(n config.Network, log *slog.Logger, opts ...Option) (*Transport, error)
 		ready:  make(chan struct{}),
 		status: "not started",
 		opts: options{
-			backoff:     DefaultBackoff,
-			bucket:      DefaultBucket,
-			maxLines:    20,
-			rejoinDelay: 5 * time.Second,
-			nickRetry:   time.Minute,
-			stableAfter: time.Minute,
-			version:     "jouncebot (https://github.com/jouncebot/jouncebot)",
+			backoff:      DefaultBackoff,
+			bucket:       DefaultBucket,
+			maxLines:     20,
+			rejoinDelay:  5 * time.Second,
+			nickRetry:    time.Minute,
+			accountRetry: 2 * time.Second,
+			version:      "jouncebot (https://github.com/jouncebot/jouncebot)",
 		},
 	}
 	if t.net.PingTimeout <= 0 {
@@ -262,16 +262,23 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 	defer wg.Wait()
 
 	failures := 0
+	var flaps flapCounter
 	for {
 		t.setStatus("connecting to %s", t.net.Server)
-		start := time.Now()
 		res := t.connect(ctx, h)
 		if ctx.Err() != nil {
 			t.setStatus("stopped")
 			return ctx.Err()
 		}
-		if res.welcomed && time.Since(start) >= t.opts.stableAfter {
-			failures = 0
+		// A registration that worked resets the backoff, unless the
+		// connection keeps being lost soon after it (a flapping server,
+		// or one that throws the bot out): then the waits keep growing.
+		if res.welcomed {
+			if flaps.add(time.Now()) {
+				t.log.Warn("the connection keeps being lost; backing off", "lost", flapLimit, "within", flapWindow)
+			} else {
+				failures = 0
+			}
 		}
 		var d time.Duration
 		if res.saslFailed {
@@ -281,7 +288,7 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 			t.log.Error("SASL login failed; check the account and password", "reason", res.reason, "retry_in", d)
 			t.setStatus("SASL login failed (%s); retrying in %s", res.reason, d.Round(time.Second))
 		} else {
-			d = t.opts.backoff.Delay(failures, rand.Float64())
+			d = t.opts.backoff.Delay(max(0, failures-quickRetries), rand.Float64())
 			failures++
 			t.log.Warn("disconnected; reconnecting", "reason", res.reason, "retry_in", d, "attempt", failures)
 			t.setStatus("reconnecting in %s: %s", d.Round(time.Second), res.reason)

@@ -471,7 +471,7 @@ func TestTLSWithSASLExternal(t *testing.T) {
 	}
 }
 
-// TestFloodStaysConnected sends a multi-line answer and then fifty
+// TestFloodStaysConnected sends a multi-line answer and then 29
 // requests as fast as the requester can; the bot sits on the port with
 // InspIRCd's stock flood limits, which disconnect a client for "Excess
 // Flood". Every answer must arrive, in order, without a reconnect.
@@ -479,11 +479,13 @@ func TestFloodStaysConnected(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.alice.Say(channel, "jouncebot: help")
-	const n = 50
+	const n = 29 // with help, within one sender's reply budget (bot.Request.Reply)
 	for i := range n {
 		w.alice.Say(channel, fmt.Sprintf("jouncebot: echo %d", i))
 	}
-	want := append([]string(nil), helpText...)
+	// A long answer takes at most three lines in the channel; the rest
+	// goes to alice privately.
+	want := []string{helpText[0], helpText[1], fmt.Sprintf("alice: … and %d more lines, sent to you privately.", len(helpText)-2)}
 	for i := range n {
 		want = append(want, fmt.Sprintf("echo %d", i))
 	}
@@ -498,6 +500,13 @@ func TestFloodStaysConnected(t *testing.T) {
 	// The bot hub answers each room's requests in the order they came.
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("answers (-want +got):\n%s", d)
+	}
+	got = nil
+	for range len(helpText) - 2 {
+		got = append(got, w.alice.Expect(t, irctest.FromTo(botNick, "alice")).Text)
+	}
+	if d := cmp.Diff(helpText[2:], got); d != "" {
+		t.Errorf("the rest of the long answer, privately (-want +got):\n%s", d)
 	}
 	if logs := w.bot.logs.String(); strings.Contains(logs, "disconnected") {
 		t.Errorf("the bot was disconnected:\n%s", logs)

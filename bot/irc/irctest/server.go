@@ -178,14 +178,48 @@ func (s *Server) start(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ircdLog := filepath.Join(s.Dir, "ircd.log")
-	athemeLog := filepath.Join(s.Dir, "atheme.log")
 	_ = os.Remove(ircdLog)
-	_ = os.Remove(athemeLog)
 	s.ircd = startProcess(t, filepath.Join(s.Dir, "ircd.out"), "inspircd",
 		"--config="+filepath.Join(s.Dir, "inspircd.conf"), "--nofork", "--runasroot", "--nopid")
 	if err := waitFor(5*time.Second, func() bool { return canDial(s.Addr) }); err != nil {
 		t.Fatalf("irctest: inspircd did not listen on %s: %v\n%s", s.Addr, err, readTail(filepath.Join(s.Dir, "ircd.out")))
 	}
+	s.startServices(t)
+	s.stopped = false
+}
+
+// StopServices stops Atheme alone: the IRC server runs on without
+// accounts or SASL, as when services restart separately.
+func (s *Server) StopServices() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.atheme; c != nil && c.Process != nil {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { _ = c.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			_ = c.Process.Kill()
+			<-exited
+		}
+	}
+	s.atheme = nil
+}
+
+// StartServices starts Atheme again after StopServices and waits until it
+// has linked.
+func (s *Server) StartServices(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startServices(t)
+}
+
+func (s *Server) startServices(t testing.TB) {
+	t.Helper()
+	athemeLog := filepath.Join(s.Dir, "atheme.log")
+	_ = os.Remove(athemeLog)
 	s.atheme = startProcess(t, filepath.Join(s.Dir, "atheme.out"), "atheme-services",
 		"-n", "-c", filepath.Join(s.Dir, "atheme.conf"), "-D", filepath.Join(s.Dir, "atheme"),
 		"-l", athemeLog, "-p", filepath.Join(s.Dir, "atheme.pid"))
@@ -195,9 +229,8 @@ func (s *Server) start(t testing.TB) {
 		return bytes.Contains(b, []byte("finished synching with uplink"))
 	})
 	if err != nil {
-		t.Fatalf("irctest: services did not link: %v\n%s\n%s", err, readTail(ircdLog), readTail(athemeLog))
+		t.Fatalf("irctest: services did not link: %v\n%s\n%s", err, readTail(filepath.Join(s.Dir, "ircd.log")), readTail(athemeLog))
 	}
-	s.stopped = false
 }
 
 func startProcess(t testing.TB, out, name string, args ...string) *exec.Cmd {
