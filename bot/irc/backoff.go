@@ -28,9 +28,13 @@ func (b Backoff) Delay(n int, jitter float64) time.Duration {
 }
 
 // quickRetries is how many reconnect attempts after a lost connection wait
-// only the shortest delay (about a second) before the waits start to grow:
-// a restarting server is back within seconds, and the bot should be too.
-const quickRetries = 10
+// only quickDelay (give or take a quarter) before the backoff starts: a
+// restarting server is back within seconds, and the bot should be too. Ten
+// refused connections in five seconds cost a server nothing.
+const (
+	quickRetries = 10
+	quickDelay   = 500 * time.Millisecond
+)
 
 // Flapping: more than flapLimit lost connections (each after a successful
 // registration) within flapWindow, and the backoff is no longer reset.

@@ -288,7 +288,7 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 			t.log.Error("SASL login failed; check the account and password", "reason", res.reason, "retry_in", d)
 			t.setStatus("SASL login failed (%s); retrying in %s", res.reason, d.Round(time.Second))
 		} else {
-			d = t.opts.backoff.Delay(max(0, failures-quickRetries), rand.Float64())
+			d = t.reconnectDelay(failures, rand.Float64())
 			failures++
 			t.log.Warn("disconnected; reconnecting", "reason", res.reason, "retry_in", d, "attempt", failures)
 			t.setStatus("reconnecting in %s: %s", d.Round(time.Second), res.reason)
@@ -304,3 +304,13 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 
 // rfcEqual compares nicks and channel names the way IRC servers do.
 func rfcEqual(a, b string) bool { return girc.ToRFC1459(a) == girc.ToRFC1459(b) }
+
+// reconnectDelay is the wait before reconnect attempt n after a lost
+// connection: about half a second for the first quickRetries attempts (a
+// restarting server is back within seconds), then the backoff.
+func (t *Transport) reconnectDelay(n int, jitter float64) time.Duration {
+	if n < quickRetries {
+		return time.Duration(float64(min(quickDelay, t.opts.backoff.Min)) * (0.75 + 0.5*jitter))
+	}
+	return t.opts.backoff.Delay(n-quickRetries, jitter)
+}
