@@ -111,3 +111,32 @@ func (s *session) tryLogin(try int) {
 	s.t.log.Info("trying to log in to services with SASL", "try", try)
 	s.t.control(s, 1, girc.CAP, girc.CAP_REQ, "sasl")
 }
+
+// saslTimeout bounds a SASL login during registration. Services that go
+// away in the middle of one (they restart, or the link drops) never answer,
+// and the server would hold the registration until its own timeout.
+const saslTimeout = 15 * time.Second
+
+// saslWatch gives up a SASL login that gets no answer: it aborts it and
+// ends capability negotiation, so registration completes without the
+// account and the recovery above takes over.
+func (s *session) saslWatch() {
+	if s.t.net.SASL == nil {
+		return
+	}
+	timer := time.NewTimer(saslTimeout)
+	defer timer.Stop()
+	select {
+	case <-s.ctx.Done():
+		return
+	case <-s.registered:
+		return
+	case <-timer.C:
+	}
+	if !s.c.IsConnected() || s.isLoggedIn() {
+		return
+	}
+	s.t.log.Warn("no answer to the SASL login; registering without the account", "waited", saslTimeout)
+	_ = s.c.Cmd.SendRaw("AUTHENTICATE *")
+	_ = s.c.Cmd.SendRaw("CAP END")
+}

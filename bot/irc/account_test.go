@@ -16,7 +16,7 @@ func TestLogsInWhenServicesComeLate(t *testing.T) {
 	srv := irctest.Start(t)
 	srv.Register(t, botNick, botPass)
 	srv.Register(t, "alice", "alicepassword1")
-	srv.StopServices()
+	srv.StopServices(t)
 	b := startBot(t, botNetwork(srv))
 	waitUntil(t, "the bot registers without its account", func() bool {
 		return strings.Contains(b.logs.String(), "registered without the services account")

@@ -24,6 +24,8 @@ type session struct {
 	bucket *Bucket
 	dialer *dialer
 
+	registered chan struct{} // closed at the welcome
+
 	ctx    context.Context // done when the connection is over
 	cancel context.CancelFunc
 	runCtx context.Context // done when the transport stops; handlers get it
@@ -67,7 +69,7 @@ func (s *session) setReason(r string) {
 
 // connect runs one connection until it ends or ctx is done.
 func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
-	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx}
+	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx, registered: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
 	s.c = girc.New(t.clientConfig(s))
@@ -83,6 +85,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 	go func() { done <- s.c.DialerConnect(s.dialer) }()
 	var wg sync.WaitGroup
 	wg.Go(s.watchdog)
+	wg.Go(s.saslWatch)
 	err := func() error {
 		select {
 		case err := <-done:
@@ -257,6 +260,9 @@ func (t *Transport) saslUser() string {
 func (s *session) welcome(e girc.Event) {
 	t := s.t
 	s.mu.Lock()
+	if !s.welcomed {
+		close(s.registered)
+	}
 	s.welcomed = true
 	if len(e.Params) > 0 {
 		s.curNick = e.Params[0]

@@ -16,6 +16,7 @@
 package irctest
 
 import (
+	"bufio"
 	"bytes"
 	_ "embed"
 	"fmt"
@@ -190,7 +191,8 @@ func (s *Server) start(t testing.TB) {
 
 // StopServices stops Atheme alone: the IRC server runs on without
 // accounts or SASL, as when services restart separately.
-func (s *Server) StopServices() {
+func (s *Server) StopServices(t testing.TB) {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c := s.atheme; c != nil && c.Process != nil {
@@ -205,6 +207,36 @@ func (s *Server) StopServices() {
 		}
 	}
 	s.atheme = nil
+	// Until the IRC server has noticed the split it still offers SASL.
+	if err := waitFor(10*time.Second, func() bool { return !offersSASL(s.Addr) }); err != nil {
+		t.Fatalf("irctest: the IRC server still offers SASL after services stopped: %v", err)
+	}
+}
+
+// offersSASL reports whether the server at addr lists the sasl capability.
+func offersSASL(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("CAP LS 302\r\n")); err != nil {
+		return false
+	}
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if strings.Contains(line, "sasl") {
+			return true
+		}
+		if strings.Contains(line, " CAP * LS :") { // the last line of the list
+			return false
+		}
+	}
 }
 
 // StartServices starts Atheme again after StopServices and waits until it
