@@ -158,7 +158,7 @@ func New(n config.Network, log *slog.Logger, opts ...Option) (*Transport, error)
 		opts: options{
 			backoff:      DefaultBackoff,
 			bucket:       DefaultBucket,
-			maxLines:     20,
+			maxLines:     100,
 			rejoinDelay:  5 * time.Second,
 			nickRetry:    time.Minute,
 			accountRetry: 2 * time.Second,
@@ -167,6 +167,9 @@ func New(n config.Network, log *slog.Logger, opts ...Option) (*Transport, error)
 	}
 	if t.net.PingTimeout <= 0 {
 		t.net.PingTimeout = 3 * time.Minute
+	}
+	if pc := n.Pace; pc != nil && pc.Burst > 0 && pc.Rate > 0 {
+		WithBucket(pc.Burst, time.Duration(float64(time.Second)/pc.Rate))(&t.opts)
 	}
 	for _, o := range opts {
 		o(&t.opts)

@@ -66,6 +66,11 @@ type Server struct {
 	// PasswordAddr is a client address (generous limits) that requires
 	// the server password ServerPassword.
 	PasswordAddr string
+	// FastAddr is a client address whose flood limits allow more than
+	// the stock ones, as some networks do for registered bots: a penalty
+	// of 20 lines, four lines a second drained (threshold 20,
+	// commandrate 4000, no fakelag). Excess Flood beyond that.
+	FastAddr string
 	// CAFile is the PEM file of the CA that signed the server certificate.
 	CAFile string
 	// Dir holds the configuration, logs and services database.
@@ -100,7 +105,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("irctest: make certificates: %v", err)
 	}
-	ports := freePorts(t, 5)
+	ports := freePorts(t, 6)
 	s := &Server{
 		Addr:         net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
 		StrictAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
@@ -109,6 +114,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		Dir:          dir,
 		linkPort:     ports[3],
 		PasswordAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[4])),
+		FastAddr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[5])),
 		tls:          pki,
 	}
 	for _, o := range opts {
@@ -310,8 +316,10 @@ func (s *Server) inspircdConf(ports []int) string {
 <bind address="127.0.0.1" port="%[5]d" type="clients" sslprofile="test">
 <bind address="127.0.0.1" port="%[6]d" type="servers">
 <bind address="127.0.0.1" port="%[13]d" type="clients">
+<bind address="127.0.0.1" port="%[15]d" type="clients">
 <sslprofile name="test" provider="gnutls" certfile="%[7]s" keyfile="%[8]s" cafile="%[9]s" dhfile="" requestclientcert="yes" hash="sha256">
 <connect name="strict" allow="*" port="%[4]d" timeout="20" pingfreq="120" sendq="262144" recvq="8192" threshold="10" commandrate="1000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
+<connect name="fast" allow="*" port="%[15]d" timeout="20" pingfreq="120" sendq="262144" recvq="8192" threshold="20" commandrate="4000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
 <connect name="password" allow="*" port="%[13]d" password="%[14]s" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
 <connect name="main" allow="*" port="%[3]d,%[5]d" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
 <module name="spanningtree">
@@ -335,7 +343,7 @@ func (s *Server) inspircdConf(ports []int) string {
 <pid file="%[11]s/inspircd.pid">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="%[11]s/ircd.log">
 `, ServerName, ServicesName, ports[0], ports[1], ports[2], s.linkPort,
-		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d, accountTag, ports[4], ServerPassword)
+		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d, accountTag, ports[4], ServerPassword, ports[5])
 }
 
 // athemeConf is Debian's example configuration as TESTING.md describes it
