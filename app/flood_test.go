@@ -27,33 +27,8 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 	amir.Join(t, "#ops")
 	mallory := ircd.Client(t, irctest.ClientConfig{Nick: "mallory"})
 
-	data, err := os.ReadFile("../config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The bot sits on the port with InspIRCd's stock flood limits.
-	cfg.Networks = append(cfg.Networks, config.Network{Name: "libera", Type: "irc", Server: ircd.StrictAddr,
-		Nick: "jouncebot", User: "jouncebot", RealName: "jouncebot", Channels: []config.Channel{{Name: "#ops"}}, PingTimeout: time.Minute})
-	logs := &syncBuffer{}
-	a, err := app.New(app.Options{Config: cfg, Log: slog.New(slog.NewTextHandler(logs, nil)),
-		Now: func() time.Time { return time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC) }}) // in the afternoon window
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("bot log:\n%s", logs)
-		}
-	})
+	logs := startIRCApp(t, ircd.StrictAddr, nil)
 	amir.WaitEvent(t, func(e *girc.Event) bool {
 		return e.Command == girc.JOIN && e.Source != nil && e.Source.Name == "jouncebot"
 	})
@@ -67,7 +42,9 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 	}
 	start := time.Now()
 	fromBot := func(text string) func(irctest.Msg) bool {
-		return func(m irctest.Msg) bool { return m.Nick == "jouncebot" && m.Target == "#ops" && strings.Contains(m.Text, text) }
+		return func(m irctest.Msg) bool {
+			return m.Nick == "jouncebot" && m.Target == "#ops" && strings.Contains(m.Text, text)
+		}
 	}
 	if _, err := amir.ExpectWithin(2*time.Minute, fromBot("synced to the testservers")); err != nil {
 		t.Fatal(err)
@@ -110,6 +87,40 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 	if strings.Contains(logs.String(), "disconnected") {
 		t.Errorf("the bot was disconnected during the flood")
 	}
+}
+
+// startIRCApp runs the built-in default (example calendar, deploy sandbox)
+// on the IRC server at addr, in channel #ops, at 14:20 UTC on a Wednesday
+// (in the afternoon window). It returns the bot's log.
+func startIRCApp(t *testing.T, addr string, pace *config.Pace) *syncBuffer {
+	t.Helper()
+	data, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Networks = append(cfg.Networks, config.Network{Name: "libera", Type: "irc", Server: addr, Pace: pace,
+		Nick: "jouncebot", User: "jouncebot", RealName: "jouncebot", Channels: []config.Channel{{Name: "#ops"}}, PingTimeout: time.Minute})
+	logs := &syncBuffer{}
+	a, err := app.New(app.Options{Config: cfg, Log: slog.New(slog.NewTextHandler(logs, nil)),
+		Now: func() time.Time { return time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("bot log:\n%s", logs)
+		}
+	})
+	return logs
 }
 
 // syncBuffer collects log output from many goroutines.
