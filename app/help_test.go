@@ -36,7 +36,9 @@ func TestHelpShortInChannelCompleteInPrivate(t *testing.T) {
 	}
 
 	amir.Say("jouncebot", "help")
-	amir.Expect(t, func(m irctest.Msg) bool { return irctest.FromTo("jouncebot", "amir")(m) && strings.HasPrefix(m.Text, "Address me as") })
+	amir.Expect(t, func(m irctest.Msg) bool {
+		return irctest.FromTo("jouncebot", "amir")(m) && strings.HasPrefix(m.Text, "Address me as")
+	})
 	var lines []string
 	for len(lines) < len(names) {
 		m, err := amir.ExpectWithin(time.Minute, irctest.FromTo("jouncebot", "amir"))

@@ -276,12 +276,12 @@ func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 				owners = append(owners, c.OwnerName)
 			}
 		}
-		name := who.Name
-		if name == "" {
-			name = "you"
+		if who.Name == "" {
+			return sentence(fmt.Sprintf("Thanks, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and your account is not in my people list.",
+				d.ID, joinAnd(owners), d.By.Name))
 		}
 		return sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
-			name, d.ID, joinAnd(owners), d.By.Name))
+			who.Name, d.ID, joinAnd(owners), d.By.Name))
 	}
 	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}}
 	var which []string
