@@ -171,6 +171,16 @@ func New(log *slog.Logger, h Handler) *Bot {
 	return &Bot{log: log.With("component", "bot"), h: h, limits: newReplyLimiter()}
 }
 
+// SetReplyBudget changes the reply budget every sender has: burst lines at
+// once, then a line every every. A burst of 0 turns the limit off (for
+// benchmarks of the bare round trip). Call it before Run.
+func (b *Bot) SetReplyBudget(burst int, every time.Duration) {
+	b.limits.mu.Lock()
+	defer b.limits.mu.Unlock()
+	b.limits.off = burst <= 0
+	b.limits.burst, b.limits.every = float64(burst), every
+}
+
 // Add registers a transport. Call it before Run.
 func (b *Bot) Add(t Transport) {
 	b.mu.Lock()

@@ -15,6 +15,7 @@ type replyLimiter struct {
 	every time.Duration // one line of budget comes back this often
 
 	mu      sync.Mutex
+	off     bool
 	senders map[string]*budget
 }
 
@@ -42,6 +43,9 @@ func newReplyLimiter() *replyLimiter {
 func (l *replyLimiter) allow(key string, lines int, now time.Time) (ok bool, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.off {
+		return true, 0
+	}
 	b := l.senders[key]
 	if b == nil {
 		if len(l.senders) > 10000 {
@@ -91,6 +95,9 @@ func senderKey(m Message) string {
 
 // slowDown is the one line a sender over budget gets.
 func slowDown(wait time.Duration) Text {
-	secs := int(wait.Round(time.Second) / time.Second)
-	return T(fmt.Sprintf("You are asking faster than I can answer; I will answer you again in about %d seconds.", max(secs, 1)))
+	when := "a second"
+	if secs := int(wait.Round(time.Second) / time.Second); secs > 1 {
+		when = fmt.Sprintf("%d seconds", secs)
+	}
+	return T("You are asking faster than I can answer; I will answer you again in about " + when + ".")
 }

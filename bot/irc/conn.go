@@ -146,8 +146,6 @@ func (t *Transport) clientConfig(s *session) girc.Config {
 			return old + "_"
 		},
 		DisableSTS: true,
-		// echo-message lets a priority send know the server relayed it.
-		SupportedCaps: map[string][]string{"echo-message": nil},
 		// A bug in one of our event handlers must not take the process down.
 		RecoverFunc: func(_ *girc.Client, e *girc.HandlerError) {
 			t.log.Error("IRC event handler panicked", "panic", e.Panic, "event", e.Event.Command, "stack", string(e.Stack))
@@ -196,11 +194,8 @@ func (s *session) watchdog() {
 
 func (s *session) register(h bot.Handler) {
 	c, t := s.c, s.t
-	c.Handlers.Add(girc.ALL_EVENTS, func(_ *girc.Client, e girc.Event) {
+	c.Handlers.Add(girc.ALL_EVENTS, func(*girc.Client, girc.Event) {
 		s.lastRecv.Store(time.Now().UnixNano())
-		if e.Echo {
-			s.onEcho(e)
-		}
 	})
 	c.Handlers.Add(girc.PONG, func(_ *girc.Client, e girc.Event) { s.onPong(e) })
 	for _, code := range []string{girc.ERR_NOSUCHNICK, girc.ERR_NOSUCHCHANNEL, girc.ERR_CANNOTSENDTOCHAN, girc.ERR_NOTEXTTOSEND} {
@@ -274,7 +269,7 @@ func (s *session) welcome(e girc.Event) {
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)
 	close(t.ready)
 	t.mu.Unlock()
-	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
+	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil)
 	for _, ch := range t.net.Channels {
 		s.join(ch.Name)
 	}

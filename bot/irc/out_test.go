@@ -10,9 +10,9 @@ import (
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 )
 
-// A priority send returns once the server has relayed it (alice has it by
-// then, give or take the network), fails for a nick that is not there, and
-// overtakes replies already queued.
+// A priority send returns once the server has taken it (its PONG to the
+// PING after it came back), fails for a nick that is not there or a channel
+// the bot may not speak in, and overtakes replies already queued.
 func TestPrioritySendIsConfirmedAndOvertakesReplies(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -23,13 +23,16 @@ func TestPrioritySendIsConfirmedAndOvertakesReplies(t *testing.T) {
 		t.Fatalf("SendPriority to the channel: %v", err)
 	}
 	w.alice.Expect(t, func(m irctest.Msg) bool { return m.Text == "Deploy 1 is on the test servers." })
-	if !strings.Contains(w.bot.logs.String(), "echo_message=true") {
-		t.Errorf("the server did not enable echo-message, so acceptance came from the PING barrier alone:\n%s", w.bot.logs)
-	}
 
 	err := w.bot.tr.SendPriority(ctx, bot.Target{Network: "testnet", Room: "nobody", Private: true}, bot.T("hello?"))
 	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("SendPriority to a missing nick = %v, want a refusal", err)
+	}
+
+	w.alice.Join(t, "#closed") // +n by default: no messages from outside
+	err = w.bot.tr.SendPriority(ctx, bot.Target{Network: "testnet", Room: "#closed"}, bot.T("hello?"))
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("SendPriority to a channel the bot is not in = %v, want a refusal", err)
 	}
 
 	// Thirty replies fill the bucket; the priority line goes next.

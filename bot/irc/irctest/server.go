@@ -329,7 +329,6 @@ func (s *Server) inspircdConf(ports []int) string {
 <module name="ircv3">
 %[12]s
 <module name="ircv3_servertime">
-<module name="ircv3_echomessage">
 <module name="ircv3_capnotify">
 <module name="ssl_gnutls">
 <module name="sslinfo">
