@@ -146,6 +146,8 @@ func (t *Transport) clientConfig(s *session) girc.Config {
 			return old + "_"
 		},
 		DisableSTS: true,
+		// echo-message tells a priority send that the server took it.
+		SupportedCaps: map[string][]string{"echo-message": nil},
 		// A bug in one of our event handlers must not take the process down.
 		RecoverFunc: func(_ *girc.Client, e *girc.HandlerError) {
 			t.log.Error("IRC event handler panicked", "panic", e.Panic, "event", e.Event.Command, "stack", string(e.Stack))
@@ -194,8 +196,11 @@ func (s *session) watchdog() {
 
 func (s *session) register(h bot.Handler) {
 	c, t := s.c, s.t
-	c.Handlers.Add(girc.ALL_EVENTS, func(*girc.Client, girc.Event) {
+	c.Handlers.Add(girc.ALL_EVENTS, func(_ *girc.Client, e girc.Event) {
 		s.lastRecv.Store(time.Now().UnixNano())
+		if e.Echo {
+			s.onEcho(e)
+		}
 	})
 	c.Handlers.Add(girc.PONG, func(_ *girc.Client, e girc.Event) { s.onPong(e) })
 	for _, code := range []string{girc.ERR_NOSUCHNICK, girc.ERR_NOSUCHCHANNEL, girc.ERR_CANNOTSENDTOCHAN, girc.ERR_NOTEXTTOSEND} {
@@ -269,7 +274,7 @@ func (s *session) welcome(e girc.Event) {
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)
 	close(t.ready)
 	t.mu.Unlock()
-	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil)
+	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
 	for _, ch := range t.net.Channels {
 		s.join(ch.Name)
 	}
@@ -411,6 +416,7 @@ func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcp := conn
 	if d.tls != nil {
 		tc := tls.Client(conn, d.tls)
 		_ = tc.SetDeadline(time.Now().Add(15 * time.Second))
@@ -421,7 +427,7 @@ func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 		_ = tc.SetDeadline(time.Time{})
 		conn = tc
 	}
-	conn = &filterConn{Conn: conn}
+	conn = &filterConn{Conn: conn, tcp: tcp}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -448,7 +454,18 @@ func (d *dialer) close() {
 // after a netsplit or under a CTCP flood those alone would get the bot
 // killed for flooding. Extended-join and account-notify already tell us the
 // accounts; WHO for a channel (sent once when the bot joins) still goes out.
-type filterConn struct{ net.Conn }
+//
+// It also keeps TCP acknowledgements quick (see quickAck).
+type filterConn struct {
+	net.Conn
+	tcp net.Conn // the TCP connection under TLS, if any
+}
+
+func (c *filterConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	quickAck(c.tcp)
+	return n, err
+}
 
 func (c *filterConn) Write(p []byte) (int, error) {
 	if dropLine(p) {

@@ -22,14 +22,13 @@ import (
 //     which user replies can never hold up;
 //   - msgs: replies (Send).
 //
-// A priority send counts as accepted when the PONG to a PING sent after its
-// last line comes back with no refusal (no such nick, cannot send to
-// channel) for its target in between: the server handles a client's lines
-// in order. A refusal fails it at once. (IRCv3 echo-message would say the
-// same line by line, but the echo of every reply, which the bot does not
-// answer, delays its TCP acknowledgement, and InspIRCd, which does not
-// disable Nagle's algorithm, then holds the next line to the bot for up to
-// 40 ms: every round trip took 45 ms instead of half a millisecond.)
+// A priority send counts as accepted when the server has echoed every line
+// of it back (IRCv3 echo-message), which costs no line of the flood
+// allowance; on servers without echo-message, when the PONG to a PING sent
+// after its last line comes back (the server handles a client's lines in
+// order). A refusal (no such nick, cannot send to channel) for its target
+// fails it at once. The echo of every line is read and not answered, which
+// is why the connection acknowledges what it reads at once (quickAck).
 
 var (
 	_ bot.PrioritySender = (*Transport)(nil)
@@ -76,7 +75,7 @@ func (t *Transport) SendPriority(ctx context.Context, to bot.Target, text bot.Te
 	if err != nil {
 		return err
 	}
-	d := newDelivery(ctx, target)
+	d := newDelivery(ctx, target, lines)
 	t.prioMu.Lock()
 	for i, l := range lines {
 		select {
@@ -243,8 +242,8 @@ func (t *Transport) write(s *session, l outLine) {
 	}
 	s.track(l.d)
 	s.c.Send(l.ev)
-	if !l.last {
-		return
+	if !l.last || s.c.HasCapability("echo-message") {
+		return // the echoes settle it
 	}
 	token := s.barrier(l.d)
 	t.pace(s.ctx, s, outLine{cost: 1}, func(outLine) { s.c.Send(&girc.Event{Command: girc.PING, Params: []string{token}}) })
@@ -282,19 +281,24 @@ func (t *Transport) control(s *session, cost int, command string, params ...stri
 	}
 }
 
-// delivery is one priority send and what the server made of it. A session
-// tracks it from its first line to the PONG after its last.
+// delivery is one priority send: its lines, and what the server made of
+// them. A session tracks it from its first line to the PONG after its last.
 type delivery struct {
 	ctx    context.Context
 	target string
 	done   chan struct{} // closed by finish; err is set before
 
-	mu  sync.Mutex
-	err error
+	mu      sync.Mutex
+	waiting map[string]int // line texts not echoed yet
+	err     error
 }
 
-func newDelivery(ctx context.Context, target string) *delivery {
-	return &delivery{ctx: ctx, target: target, done: make(chan struct{})}
+func newDelivery(ctx context.Context, target string, lines []string) *delivery {
+	d := &delivery{ctx: ctx, target: target, done: make(chan struct{}), waiting: map[string]int{}}
+	for _, l := range lines {
+		d.waiting[l]++
+	}
+	return d
 }
 
 // finish records the outcome; only the first call counts.
@@ -320,7 +324,38 @@ func (d *delivery) over() bool {
 	}
 }
 
-// track starts following d's lines on s (for refusals).
+func (d *delivery) echoed(text string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.waiting[text] == 0 {
+		return false
+	}
+	d.waiting[text]--
+	return true
+}
+
+func (d *delivery) allEchoed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range d.waiting {
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// settle decides the outcome at the PONG after the last line: accepted
+// unless, with echo-message, a line did not come back.
+func (d *delivery) settle(echo bool) {
+	if echo && !d.allEchoed() {
+		d.finish(fmt.Errorf("irc: the server did not relay the message to %s", d.target))
+		return
+	}
+	d.finish(nil)
+}
+
+// track starts following d's lines on s (echoes and refusals).
 func (s *session) track(d *delivery) {
 	if s.ctx.Err() != nil {
 		d.finish(fmt.Errorf("irc: the connection was lost before the message to %s was sent", d.target))
@@ -364,7 +399,26 @@ func (s *session) onPong(e girc.Event) {
 	}
 	s.outMu.Unlock()
 	if d != nil {
-		d.finish(nil) // no refusal came before the PONG
+		d.settle(s.c.HasCapability("echo-message"))
+	}
+}
+
+// onEcho counts an echoed line of ours against the oldest delivery that
+// waits for it.
+func (s *session) onEcho(e girc.Event) {
+	if e.Command != girc.PRIVMSG || len(e.Params) < 2 {
+		return
+	}
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	for i, d := range s.pending {
+		if rfcEqual(d.target, e.Params[0]) && d.echoed(e.Last()) {
+			if d.allEchoed() {
+				s.pending = append(s.pending[:i:i], s.pending[i+1:]...)
+				d.finish(nil)
+			}
+			return
+		}
 	}
 }
 

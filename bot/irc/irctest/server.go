@@ -51,6 +51,10 @@ type Option func(*Server)
 // account-notify.
 func WithoutAccountTag() Option { return func(s *Server) { s.noAccountTag = true } }
 
+// WithoutEchoMessage leaves out InspIRCd's ircv3_echomessage module, like
+// servers that do not echo a client's messages back to it.
+func WithoutEchoMessage() Option { return func(s *Server) { s.noEchoMessage = true } }
+
 // Server is a running InspIRCd + Atheme pair.
 type Server struct {
 	// Addr is the client address with generous flood limits, for test
@@ -76,9 +80,10 @@ type Server struct {
 	// Dir holds the configuration, logs and services database.
 	Dir string
 
-	linkPort     int
-	tls          *testPKI
-	noAccountTag bool
+	linkPort      int
+	tls           *testPKI
+	noAccountTag  bool
+	noEchoMessage bool
 
 	mu      sync.Mutex
 	ircd    *exec.Cmd
@@ -308,6 +313,9 @@ func (s *Server) inspircdConf(ports []int) string {
 	accountTag := `<module name="ircv3_accounttag">`
 	if s.noAccountTag {
 		accountTag = ""
+	}
+	if !s.noEchoMessage {
+		accountTag += "\n<module name=\"ircv3_echomessage\">"
 	}
 	return fmt.Sprintf(`<server name="%[1]s" description="jouncebot test server" network="TestNet">
 <admin name="Test" nick="test" email="test@example.org">
