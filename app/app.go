@@ -305,7 +305,7 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now})...)
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Networks: a.networkStatus})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}
@@ -402,6 +402,21 @@ func (a *App) handle(ctx context.Context, r *bot.Request) {
 		return
 	}
 	a.cmds.Handle(ctx, r)
+}
+
+// networkStatus says how each chat network is doing, for the status
+// command: connected, reconnecting, or connected without its account.
+func (a *App) networkStatus() []string {
+	if a.bot == nil {
+		return nil
+	}
+	var out []string
+	for _, tr := range a.bot.Transports() {
+		if s, ok := tr.(bot.Status); ok && tr.Network() != console.Network {
+			out = append(out, tr.Network()+": "+s.Status())
+		}
+	}
+	return out
 }
 
 // HTTPAddr is the web server's address once Run has started it.

@@ -57,4 +57,10 @@ func TestHelpShortInChannelCompleteInPrivate(t *testing.T) {
 			t.Errorf("help was cut: %q", m.Text)
 		}
 	}
+
+	// status ends with how the chat networks are doing.
+	amir.Say("jouncebot", "status")
+	amir.Expect(t, func(m irctest.Msg) bool {
+		return irctest.FromTo("jouncebot", "amir")(m) && strings.HasPrefix(m.Text, "Networks: libera: connected to "+ircd.FastAddr+" as jouncebot")
+	})
 }

@@ -25,6 +25,10 @@ type DeployOptions struct {
 	Engine   deploy.Engine
 	Calendar Windows
 	Now      func() time.Time
+	// Networks, when set, says how each chat network is doing (e.g.
+	// "libera: connected to … but not logged in to services"); status
+	// ends with it.
+	Networks func() []string
 }
 
 // DeployCommands returns deploy, continue, abort, approve, status, plan and
@@ -125,7 +129,13 @@ func DeployCommands(o DeployOptions) []Command {
 				if err != nil {
 					return fail(err)
 				}
-				return st.Text(), nil
+				out := st.Text()
+				if o.Networks != nil {
+					if ns := o.Networks(); len(ns) > 0 {
+						out = out.Append(bot.T("\nNetworks: " + strings.Join(ns, "; ") + "."))
+					}
+				}
+				return out, nil
 			},
 		},
 		{
