@@ -11,16 +11,26 @@
 //     server password and SASL PLAIN or EXTERNAL, and joins the configured
 //     channels (with keys). "Connected" means RPL_WELCOME was received.
 //   - Stays connected: a ping watchdog closes a silent connection after
-//     ping_timeout; reconnects back off exponentially with jitter from
-//     about 1 s to 2 min; channels are rejoined after a reconnect, a kick
-//     and a failed join; the configured nick is taken back when it frees up
-//     (or with NickServ GHOST when nickserv_password is set). A failed SASL
-//     login is logged with the server's reason and retried at the capped
-//     interval. Status() says what the connection is doing.
-//   - Never floods: every line the bot sends (messages, joins, nick changes)
-//     goes through one queue per connection, paced by a token bucket; long
-//     replies are split at spaces to fit IRC's 512-byte line including the
-//     prefix the server adds; absurdly long replies are cut with a note.
+//     ping_timeout; after a lost connection it tries again about every half
+//     second, ten times, then backs off exponentially with jitter up to
+//     2 min; a registration resets that unless the connection keeps being
+//     lost (more than 15 times in 10 minutes). Channels are joined at the
+//     welcome and rejoined after a kick and a failed join; the configured
+//     nick is taken back when it frees up (or with NickServ GHOST when
+//     nickserv_password is set). A failed SASL login is logged with the
+//     server's reason and retried at the capped interval; a registration
+//     without the account (services away) is logged, shown in Status, and
+//     mended once services are back (account.go). Status() says what the
+//     connection is doing.
+//   - Never floods, and is fair: every line the bot sends goes through one
+//     token bucket per connection (the network's pace), from three queues:
+//     control lines, then priority sends (SendPriority: deploy events,
+//     notices), then replies (Send). A priority send returns once the
+//     server took it (echo-message, else a PING barrier). Long replies are
+//     split at spaces to fit IRC's 512-byte line including the prefix the
+//     server adds; absurdly long ones end with a note line. In channels,
+//     replies of more than ChannelLines lines continue privately (the bot
+//     core does that).
 //   - Fills bot.Message.Account with the sender's services account: from
 //     the IRCv3 account tag when the server sends it (then a missing tag
 //     means "not identified"), else from what extended-join and
@@ -112,14 +122,16 @@ type options struct {
 // WithBackoff sets the reconnect backoff.
 func WithBackoff(b Backoff) Option { return func(o *options) { o.backoff = b } }
 
-// WithBucket sets the flood-control bucket of each new connection.
+// WithBucket sets the flood-control bucket of each new connection,
+// overriding the network's pace.
 func WithBucket(burst int, interval time.Duration) Option {
 	return func(o *options) {
 		o.bucket = func() *Bucket { return &Bucket{Burst: burst, Interval: interval} }
 	}
 }
 
-// WithMaxLines sets how many IRC lines one reply may take before it is cut.
+// WithMaxLines sets how many IRC lines one message may take; a longer one
+// ends with a note line instead.
 func WithMaxLines(n int) Option { return func(o *options) { o.maxLines = n } }
 
 // WithRejoinDelay sets the wait before rejoining after a kick; a failed
