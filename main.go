@@ -21,6 +21,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -37,9 +38,21 @@ const (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
+// usage is the command line summary printed with every usage error.
+const usage = "Usage:\n  jouncebot [flags]\n  jouncebot check-config FILE\n  jouncebot version\n"
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "check-config" {
-		return checkConfig(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "check-config":
+			return checkConfig(args[1:], stdout, stderr)
+		case "version":
+			if len(args) > 1 {
+				return usageError(stderr, "version takes no arguments, got %q", args[1])
+			}
+			fmt.Fprintln(stdout, commands.Version())
+			return exitOK
+		}
 	}
 	fs := flag.NewFlagSet("jouncebot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -50,11 +63,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data", "jouncebot-data", "data `directory` for the built-in default (ignored with --config)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "web server `address` for the built-in default (ignored with --config; empty: none)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  jouncebot [flags]\n  jouncebot check-config FILE\n\nFlags:\n")
+		fmt.Fprintf(stderr, "%s\nFlags:\n", usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
+	}
+	if fs.NArg() > 0 {
+		// A mistyped subcommand ("versoin") must not start the bot and
+		// write a data directory.
+		return usageError(stderr, "unknown command or stray argument %q", fs.Arg(0))
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -129,11 +147,18 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
 
+// usageError says what is wrong with the command line, prints the usage and
+// returns the exit code for it.
+func usageError(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "jouncebot: "+format+"\n%s", append(args, usage)...)
+	fmt.Fprintln(stderr, "Run \"jouncebot --help\" for the flags.")
+	return exitConfig
+}
+
 // checkConfig validates a file and prints a one-screen summary.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if len(args) != 1 {
-		fmt.Fprintln(stderr, "Usage: jouncebot check-config FILE")
-		return exitConfig
+		return usageError(stderr, "check-config takes exactly one configuration file, got %d arguments", len(args))
 	}
 	cfg, err := config.Load(args[0])
 	if err != nil {
@@ -142,6 +167,33 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stdout, summary(cfg, time.Now()))
 	return exitOK
+}
+
+// calendarSummary says how the calendar is built: the horizon, the
+// reminder, leftovers and the wiki import.
+func calendarSummary(c config.Calendar) string {
+	var b strings.Builder
+	reminder := "no reminders"
+	if *c.Reminder > 0 {
+		reminder = "reminders " + calendar.HumanDuration(*c.Reminder) + " before each window"
+	}
+	leftovers := "move to the next window of the same kind with room"
+	if c.Leftovers == "drop" {
+		leftovers = "are dropped"
+	}
+	fmt.Fprintf(&b, "\nCalendar: recurring windows listed %s ahead (calendar.horizon); %s; leftover patches %s.\n",
+		calendar.HumanDuration(c.Horizon), reminder, leftovers)
+	if w := c.Wiki; w != nil {
+		login := "read anonymously"
+		if w.User != "" {
+			login = "logged in as " + w.User
+		}
+		fmt.Fprintf(&b, "  Wiki import: page %q from %s (%s), re-read every %s. Its windows (whatever their date) and the patches listed under them join the calendar and the queues.\n",
+			w.Page, w.API, login, calendar.HumanDuration(c.Refresh))
+	} else {
+		b.WriteString("  Wiki import: none (calendar.wiki is not set).\n")
+	}
+	return b.String()
 }
 
 func summary(cfg *config.Config, now time.Time) string {
@@ -184,6 +236,7 @@ func summary(cfg *config.Config, now time.Time) string {
 		}
 		fmt.Fprintf(&b, "  %s [%s]: %q %s, %s%s; %s\n", w.Name, w.Kind, w.Schedule, tz, w.Duration, limit, next)
 	}
+	b.WriteString(calendarSummary(cfg.Calendar))
 	fmt.Fprintf(&b, "\nPeople (%d):\n", len(cfg.People))
 	people := append([]config.Person(nil), cfg.People...)
 	sort.Slice(people, func(i, j int) bool { return people[i].Name < people[j].Name })

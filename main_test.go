@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,5 +164,88 @@ func TestDefaultRunFromFreshDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "jouncebot-data", "jouncebot.db")); err != nil {
 		t.Errorf("no database under ./jouncebot-data: %v", err)
+	}
+}
+
+// A mistyped subcommand or a stray argument is a usage error (exit 2) that
+// starts nothing and writes nothing, run as the real program from a fresh
+// directory.
+func TestCommandLineTyposAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"versoin"},
+		{"check-confg", "x.yaml"},
+		{"--no-console", "x.yaml"},
+		{"--data", "d", "extra"},
+		{"version", "now"},
+		{"check-config"},
+		{"check-config", "a.yaml", "b.yaml"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != exitConfig {
+				t.Fatalf("exit %v, want code %d; stderr:\n%s", err, exitConfig, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "Usage:\n  jouncebot [flags]") {
+				t.Errorf("no usage on stderr:\n%s", stderr.String())
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("printed to stdout: %q", stdout.String())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("wrote %s in the working directory", entries[0].Name())
+			}
+		})
+	}
+}
+
+// "jouncebot version" prints the build and exits.
+func TestVersionSubcommand(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "version")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "jouncebot ") {
+		t.Errorf("version printed %q", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("wrote %s in the working directory", entries[0].Name())
+	}
+}
+
+// check-config shows how the calendar is built: the horizon and the wiki
+// import, or that there is none.
+func TestCheckConfigShowsWikiImport(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		yaml string
+		want []string
+	}{
+		{"calendar:\n  horizon: 336h\n  wiki: {api: \"https://wikitech.example.org/w/api.php\", page: Deployments}\n",
+			[]string{"Calendar: recurring windows listed 14 days ahead (calendar.horizon)",
+				`Wiki import: page "Deployments" from https://wikitech.example.org/w/api.php (read anonymously), re-read every 15 minutes.`}},
+		{"windows: []\n", []string{"Calendar: recurring windows listed 56 days ahead", "Wiki import: none (calendar.wiki is not set)."}},
+	} {
+		cfg := filepath.Join(dir, "c.yaml")
+		os.WriteFile(cfg, []byte("bot:\n  data_dir: data\n"+tt.yaml), 0o644)
+		var out, errs bytes.Buffer
+		if code := run([]string{"check-config", cfg}, nil, &out, &errs); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errs.String())
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("summary lacks %q:\n%s", want, out.String())
+			}
+		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/policy"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
 	"github.com/jouncebot/jouncebot/sal/salwiki"
@@ -60,6 +61,8 @@ type App struct {
 	announcer *calendar.Announcer
 	sal       *sal.Log
 	deploy    *deploy.Agent
+	sandbox   *deploy.Sandbox
+	gate      *policy.Gate
 	gerrit    *gerrit.Client
 	welcome   bot.Text
 	salChat   bot.Handler
@@ -162,7 +165,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		a.sendEvents(ctx)
@@ -170,6 +173,10 @@ func (a *App) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.deploy.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.gate.Run(ctx)
 	}()
 	if len(a.welcome) > 0 {
 		a.bot.Send(ctx, bot.Target{Network: console.Network, Room: console.Room}, a.welcome)
@@ -230,7 +237,8 @@ func (a *App) setupSAL() error {
 		routes = append(routes, phab.Route(w, cfg))
 	}
 	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes,
-		Notify: func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) }})
+		Notify:   func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) },
+		SameRoom: func(network, configured, room string) bool { return a.bot.SameRoom(network, configured, room) }})
 	a.salChat = sal.Handler(a.sal, a.cmds)
 	a.cmds.Register(commands.Command{
 		Name: "sal", Usage: "sal <words> [project:NAME] [nick:NICK] [from:YYYY-MM-DD] [to:YYYY-MM-DD]",
@@ -262,7 +270,7 @@ func (a *App) setupDeploy(o Options) error {
 		select {
 		case a.events <- ev:
 		default:
-			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "text", ev.Text.String())
+			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "kind", ev.Kind)
 		}
 	})
 	if cfg.Deploy.Gerrit.URL == "" {
@@ -271,7 +279,7 @@ func (a *App) setupDeploy(o Options) error {
 			return fmt.Errorf("deploy sandbox: %w", err)
 		}
 		a.closers = append(a.closers, func() error { sb.Close(); return nil })
-		a.deploy = sb.Agent
+		a.deploy, a.sandbox = sb.Agent, sb
 		g, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword, Timeout: 5 * time.Second, Log: a.log})
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
@@ -294,6 +302,7 @@ func (a *App) setupDeploy(o Options) error {
 		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
 		a.gerrit = g
 	}
+	a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
 		Schedule: a.calendar, Now: o.Now,
 		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
@@ -305,7 +314,7 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Networks: a.networkStatus})...)
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now), Networks: a.networkStatus})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}
@@ -322,6 +331,10 @@ func (a *App) sendEvents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-a.events:
+			if ev.Kind == deploy.EventSecurity {
+				a.sendSecurity(ctx, ev)
+				continue
+			}
 			if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
 				err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text)
 				if err == nil {
@@ -335,6 +348,69 @@ func (a *App) sendEvents(ctx context.Context) {
 		}
 	}
 }
+
+// policy builds the deploy policy and its gate, whose lapses are said
+// where the request was made.
+func (a *App) policy(now func() time.Time) *commands.Policy {
+	cfg := a.cfg
+	rules := policy.FromConfig(cfg)
+	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: commands.StartApproved(a.deploy), RoleNames: rules.RoleNames, Log: a.log, Now: now,
+		Notify: func(ctx context.Context, origin string, t bot.Text) {
+			if network, room, ok := strings.Cut(origin, "\t"); ok {
+				if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, t); err == nil {
+					return
+				}
+			}
+			a.bot.Announce(ctx, t)
+		}})
+	return &commands.Policy{Rules: rules, Gate: a.gate,
+		Claims: func() (map[string]string, error) {
+			cs, err := a.calendar.Book().Claims()
+			out := make(map[string]string, len(cs))
+			for id, c := range cs {
+				out[id] = c.Person
+			}
+			return out, err
+		},
+		Estimate: func() (time.Duration, string) {
+			d, from, err := a.deploy.Estimate(5)
+			if err != nil {
+				a.log.Warn("estimate deploy time", "err", err)
+			}
+			return d, from
+		},
+		Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
+	}
+}
+
+// sendSecurity sends details naming a local security patch only to the
+// security destination: its private rooms and, when asked for or when no
+// room is configured, a private message to the deployer.
+func (a *App) sendSecurity(ctx context.Context, ev deploy.Event) {
+	sec := a.cfg.Security
+	for _, r := range sec.Rooms {
+		network, room, _ := strings.Cut(r, "/")
+		if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err != nil {
+			a.log.Warn("security details not sent", "room", r, "err", err)
+		}
+	}
+	if len(sec.Rooms) > 0 && !sec.PrivateMessage {
+		return
+	}
+	network, _, _ := strings.Cut(ev.Origin, "\t")
+	p := bot.Person{Name: ev.By.Name, IRCNick: ev.By.IRCNick, MatrixID: ev.By.MatrixID}
+	to, ok := a.bot.DirectTarget(ctx, network, p)
+	if !ok {
+		a.log.Warn("security details not sent: no private message on the deployer's network", "network", network, "deploy", ev.Deploy)
+		return
+	}
+	if err := a.bot.Send(ctx, to, ev.Text); err != nil {
+		a.log.Warn("security details not sent", "to", to, "err", err)
+	}
+}
+
+// Sandbox is the built-in deploy sandbox (nil with a configured Gerrit).
+func (a *App) Sandbox() *deploy.Sandbox { return a.sandbox }
 
 // deploySAL writes the deploy engine's SAL lines to the project named
 // "production", or else the first configured project; nil when there is

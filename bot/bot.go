@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 )
@@ -368,6 +369,94 @@ func (b *Bot) Rooms() []Target {
 		}
 	}
 	return out
+}
+
+// RoomResolver is an optional Transport capability for networks where a
+// room has more than one name (Matrix: aliases and the room id messages
+// carry).
+type RoomResolver interface {
+	// RoomID returns the name messages from room (as the configuration
+	// names it) carry, and whether the transport knows it yet.
+	RoomID(room string) (string, bool)
+}
+
+// SameRoom reports whether a room as the configuration names it on network
+// (an IRC channel, a Matrix room id or alias) is the room a message came
+// from. Every comparison of a configured room with a message's room goes
+// through it.
+func (b *Bot) SameRoom(network, configured, room string) bool {
+	if SameRoomName(configured, room) {
+		return true
+	}
+	for _, tr := range b.Transports() {
+		if r, ok := tr.(RoomResolver); ok && tr.Network() == network {
+			if id, ok := r.RoomID(configured); ok {
+				return SameRoomName(id, room)
+			}
+		}
+	}
+	return false
+}
+
+// SameRoomName compares two names of rooms without asking any transport:
+// channel names and aliases ("#…", "&…") ignore case, as IRC does; room ids
+// must be equal.
+func SameRoomName(a, b string) bool {
+	if a == b {
+		return true
+	}
+	channel := strings.HasPrefix(a, "#") || strings.HasPrefix(a, "&")
+	return channel && strings.EqualFold(a, b)
+}
+
+// Deliverer is an optional Transport capability for messages that must
+// not be lost, like the calendar's notices. Deliver returns nil only once
+// the network accepted t (Matrix: the homeserver answered with an event
+// id; IRC: the server acknowledged the line), and an error when t was
+// refused or could not be sent in time, so the caller can try again. key
+// names the message across restarts: a transport that can (Matrix
+// transaction ids) makes a second Deliver of the same key, even by a new
+// process, succeed without sending it twice.
+type Deliverer interface {
+	Deliver(ctx context.Context, to Target, t Text, key string) error
+}
+
+// Joiner is an optional Transport capability: whether the bot is in a
+// room now, so that messages for the room can wait for the join.
+type Joiner interface {
+	// Joined reports whether the bot is in room (as Rooms names it) now;
+	// changed is closed the next time that may have changed.
+	Joined(room string) (joined bool, changed <-chan struct{})
+}
+
+// Deliver sends t to one target through the transport that owns its
+// network and, when the transport is a Deliverer, returns only once the
+// network accepted it. Other transports count a message as accepted once
+// Send has queued it.
+func (b *Bot) Deliver(ctx context.Context, to Target, t Text, key string) error {
+	for _, tr := range b.Transports() {
+		if tr.Network() != to.Network {
+			continue
+		}
+		if d, ok := tr.(Deliverer); ok {
+			return d.Deliver(ctx, to, t, key)
+		}
+		return tr.Send(ctx, to, t)
+	}
+	return fmt.Errorf("deliver: no transport for network %q", to.Network)
+}
+
+// Joined reports whether the bot is in the room to names, and a channel
+// closed when that may have changed. A transport that cannot tell (no
+// Joiner) counts as joined, and so does an unknown network, so nothing
+// waits forever for it.
+func (b *Bot) Joined(to Target) (joined bool, changed <-chan struct{}) {
+	for _, tr := range b.Transports() {
+		if j, ok := tr.(Joiner); ok && tr.Network() == to.Network {
+			return j.Joined(to.Room)
+		}
+	}
+	return true, nil
 }
 
 // Roster is an optional Transport capability: who is in a room now.

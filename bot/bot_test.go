@@ -200,3 +200,39 @@ func TestReplyLimiterRefills(t *testing.T) {
 		t.Errorf("another sender refused")
 	}
 }
+
+// aliased is a transport whose rooms have a second name, like Matrix
+// aliases.
+type aliased struct {
+	script
+	ids map[string]string
+}
+
+func (a *aliased) Network() string { return "mx" }
+func (a *aliased) RoomID(room string) (string, bool) {
+	id, ok := a.ids[room]
+	return id, ok
+}
+
+func TestSameRoom(t *testing.T) {
+	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(context.Context, *Request) {}))
+	b.Add(&script{})
+	b.Add(&aliased{ids: map[string]string{"#ops:example.org": "!abc:example.org"}})
+	tests := []struct {
+		network, configured, room string
+		want                      bool
+	}{
+		{"test", "#Ops", "#ops", true},    // IRC channels ignore case
+		{"test", "#ops", "#other", false}, //
+		{"mx", "!abc:example.org", "!abc:example.org", true},
+		{"mx", "!ABC:example.org", "!abc:example.org", false}, // room ids do not
+		{"mx", "#ops:example.org", "!abc:example.org", true},  // an alias, by its id
+		{"mx", "#new:example.org", "!abc:example.org", false}, // not resolved
+		{"test", "#ops:example.org", "!abc:example.org", false},
+	}
+	for _, tt := range tests {
+		if got := b.SameRoom(tt.network, tt.configured, tt.room); got != tt.want {
+			t.Errorf("SameRoom(%q, %q, %q) = %v, want %v", tt.network, tt.configured, tt.room, got, tt.want)
+		}
+	}
+}

@@ -40,6 +40,11 @@ type Message struct {
 	// sender from escaping rate limits by changing nick; it never
 	// identifies anyone.
 	Host string
+	// Sender is whom a reply addresses, as a mention the transport renders
+	// as a real one: on Matrix the sender's own user id, never a display
+	// name they chose (anyone can call themselves "Amir"). Transports whose
+	// nicks are unique on the network (IRC) leave it zero, and Nick is used.
+	Sender Person
 	// Text is the message body with transport formatting removed.
 	Text string
 	// Time is when the network says the message was sent.
@@ -48,6 +53,14 @@ type Message struct {
 
 // Identified reports whether the network vouched for the sender's account.
 func (m Message) Identified() bool { return m.Account != "" }
+
+// SenderMention is the mention that addresses the sender of m in a reply.
+func (m Message) SenderMention() Text {
+	if m.Sender != (Person{}) {
+		return M(m.Sender)
+	}
+	return M(Person{Name: m.Nick, IRCNick: m.Nick})
+}
 
 // Target says where a reply or announcement goes.
 type Target struct {

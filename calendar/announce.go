@@ -2,10 +2,11 @@ package calendar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -15,10 +16,18 @@ import (
 )
 
 // Chat is what the announcer needs of the chat side: the announcement
-// rooms, a way to send, and (optionally answered) presence questions.
+// rooms, ways to send, whether the bot is in a room, and (optionally
+// answered) presence questions. *bot.Bot is one.
 type Chat interface {
 	Rooms() []bot.Target
 	Send(ctx context.Context, to bot.Target, t bot.Text) error
+	// Deliver returns nil once the network accepted t; key names the
+	// notice, so a transport can make a repeat after a restart a no-op
+	// (see bot.Deliverer).
+	Deliver(ctx context.Context, to bot.Target, t bot.Text, key string) error
+	// Joined reports whether the bot is in the room; changed is closed
+	// when that may have changed.
+	Joined(to bot.Target) (joined bool, changed <-chan struct{})
 	InRoom(ctx context.Context, to bot.Target, p bot.Person) (present, known bool)
 	DirectTarget(ctx context.Context, network string, p bot.Person) (bot.Target, bool)
 }
@@ -26,10 +35,15 @@ type Chat interface {
 // Announcer tells people when it is time: a reminder before each window,
 // pings to deployers and patch owners at its start, a second ping when
 // nobody claimed it, and a closing notice that moves leftover patches on.
-// Each notice is recorded in the book per room before it is sent, so a
-// restart neither repeats nor forgets one; notices that fell due while the
-// bot could not send go out late, marked "(late)", only while the window is
-// still open.
+//
+// Each notice is delivered per room, only once the bot is in the room, and
+// counts as sent only once the network accepted it (Chat.Deliver). Its
+// state is in the book: "sending" before it goes out, "sent" once
+// accepted. A notice refused or not accepted in time, or still "sending"
+// when the bot stopped, is sent again, with the same key, so a transport
+// that makes repeats of a key a no-op (Matrix) delivers it exactly once.
+// Notices that fell due while the bot could not send go out late, marked
+// "(late)", only while they still help (the window is open).
 type Announcer struct {
 	svc      *Service
 	chat     Chat
@@ -37,12 +51,20 @@ type Announcer struct {
 	log      *slog.Logger
 	reminder time.Duration
 	refresh  time.Duration
+
+	wake chan struct{} // a room was joined or a delivery failed: tick again
+
+	mu       sync.Mutex
+	inflight map[bot.Target]bool      // rooms with a notice being delivered
+	watching map[<-chan struct{}]bool // Joined change channels waited on
+	wg       sync.WaitGroup           // deliveries and watchers
 }
 
 // NewAnnouncer returns an announcer for the service's calendar.
 func NewAnnouncer(svc *Service, chat Chat, cfg *config.Config, log *slog.Logger) *Announcer {
 	return &Announcer{svc: svc, chat: chat, cfg: cfg, log: log.With("component", "announcer"),
-		reminder: *cfg.Calendar.Reminder, refresh: cfg.Calendar.Refresh}
+		reminder: *cfg.Calendar.Reminder, refresh: cfg.Calendar.Refresh,
+		wake: make(chan struct{}, 1), inflight: map[bot.Target]bool{}, watching: map[<-chan struct{}]bool{}}
 }
 
 // Notice kinds, in the order they fall due for one window.
@@ -87,6 +109,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	}
 	c.Start()
 	defer func() { <-c.Stop().Done() }()
+	defer a.wg.Wait()
 	if a.svc.fetcher != nil {
 		a.refreshAndTell(ctx)
 	}
@@ -103,8 +126,42 @@ func (a *Announcer) Run(ctx context.Context) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		case <-a.wake:
+			t.Stop()
 		}
 	}
+}
+
+// poke makes Run tick again at once.
+func (a *Announcer) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitJoin pokes Run when changed is closed: a room the bot was not in
+// may now be joined.
+func (a *Announcer) waitJoin(ctx context.Context, changed <-chan struct{}) {
+	if changed == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.watching[changed] {
+		return
+	}
+	a.watching[changed] = true
+	a.wg.Go(func() {
+		select {
+		case <-changed:
+			a.poke()
+		case <-ctx.Done():
+		}
+		a.mu.Lock()
+		delete(a.watching, changed)
+		a.mu.Unlock()
+	})
 }
 
 // Tick sends every notice due by now and returns when the next one falls due.
@@ -161,39 +218,82 @@ func (a *Announcer) deliver(ctx context.Context, n notice, now time.Time) {
 			a.log.Error("read notice state", "err", err)
 			continue
 		}
-		if state == noticeSent || state == noticeSending || state == noticeSkipped {
-			continue
+		if state == noticeSent || state == noticeSkipped || a.busy(room) {
+			continue // a busy room gets its next notice when the one before is accepted
 		}
 		if late && !a.worthLate(n, now) {
 			book.SetNotice(key, noticeSkipped)
+			continue
+		}
+		if joined, changed := a.chat.Joined(room); !joined {
+			a.waitJoin(ctx, changed) // the notice waits for the join
 			continue
 		}
 		text := endText
 		if n.kind != kindEnd {
 			text = a.render(ctx, n, room, now)
 		}
-		if len(text) > 0 && late {
-			text = text.Append(bot.T(" (late)"))
-		}
-		// Recorded before sending: a crash mid-send must not repeat it.
-		if err := book.SetNotice(key, noticeSending); err != nil {
-			a.log.Error("record notice", "err", err)
-			continue
-		}
 		if len(text) == 0 {
 			book.SetNotice(key, noticeSent)
 			continue
 		}
-		if err := a.chat.Send(ctx, room, text); err != nil {
-			a.log.Warn("notice not delivered; will retry while the window is open", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room, "err", err)
-			book.SetNotice(key, noticeFailed)
+		if late {
+			text = text.Append(bot.T(" (late)"))
+		}
+		// Recorded before sending: a notice still "sending" after a crash
+		// is sent again with the same key, never forgotten.
+		if err := book.SetNotice(key, noticeSending); err != nil {
+			a.log.Error("record notice", "err", err)
 			continue
 		}
-		book.SetNotice(key, noticeSent)
+		a.send(ctx, n, room, key, text)
+	}
+}
+
+// busy reports whether a notice to room is being delivered.
+func (a *Announcer) busy(room bot.Target) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inflight[room]
+}
+
+// send delivers one notice to one room on its own goroutine, so a network
+// that is slow to accept delays no other, and records it sent once the
+// network accepted it. A room has one notice in flight at a time, so its
+// notices arrive in order; the next goes out as soon as one is accepted.
+func (a *Announcer) send(ctx context.Context, n notice, room bot.Target, key string, text bot.Text) {
+	a.mu.Lock()
+	a.inflight[room] = true
+	a.mu.Unlock()
+	a.wg.Go(func() {
+		accepted := false
+		defer func() {
+			a.mu.Lock()
+			delete(a.inflight, room)
+			a.mu.Unlock()
+			if accepted {
+				a.poke()
+			}
+		}()
+		book := a.svc.book
+		if err := a.chat.Deliver(ctx, room, text, key); err != nil {
+			if ctx.Err() != nil {
+				return // stopping: still "sending", so the next start sends it
+			}
+			a.log.Warn("notice not delivered; will retry while it is worth sending", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room, "err", err)
+			book.SetNotice(key, noticeFailed)
+			return
+		}
+		accepted = true
+		if err := book.SetNotice(key, noticeSent); err != nil {
+			a.log.Error("record notice sent", "key", key, "err", err)
+			return
+		}
+		a.log.Info("notice delivered", "kind", n.kind, "window", n.w.Name, "network", room.Network, "room", room.Room)
 		if n.kind == kindReminder {
 			a.checkPresence(ctx, n.w, room)
 		}
-	}
+	})
 }
 
 // worthLate says whether a notice that missed its time still helps.
@@ -218,9 +318,14 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 		if len(w.Deployers) > 0 {
 			out = out.Append(bot.T(" Deployers: "), a.mentions(w.Deployers), bot.T("."))
 		}
-		if q := Pending(queue); len(q) > 0 {
-			out = out.Append(bot.T(" Queued: " + describeQueue(q) + "."))
-		} else if w.Kind == "backport" {
+		in, over := Split(w, queue)
+		switch {
+		case len(over) > 0:
+			o, _ := book.Overflow(a.svc.Calendar(), w)
+			out = out.Append(bot.T(fmt.Sprintf(" Queued: %s for %s; in this window: %s. ", bot.Count(len(in)+len(over), "patch"), bot.Count(w.MaxPatches, "place"), PatchList(in))), o.Waits(now))
+		case len(in) > 0:
+			out = out.Append(bot.T(" Queued: " + PatchList(in) + "."))
+		case w.Kind == "backport":
 			out = out.Append(bot.T(" No patches queued yet."))
 		}
 		return a.withFreeze(out, now)
@@ -235,10 +340,15 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 			out = out.Append(bot.T(" "), bot.L(w.URL, w.URL))
 		}
 		out = a.withFreeze(out, now)
-		owners := a.owners(w, queue)
+		in, over := Split(w, queue)
 		switch {
-		case len(owners) > 0:
-			out = out.Append(bot.T("\n"), a.mentions(owners), bot.T(": A patch you scheduled for "), title, bot.T(" is about to be deployed. Please be around during the process."))
+		case len(over) > 0:
+			o, _ := book.Overflow(a.svc.Calendar(), w)
+			out = out.Append(bot.T("\n"), a.to(owners(in), bot.Join(bot.T("A patch you scheduled for "), title,
+				bot.T(" is about to be deployed ("+PatchList(in)+"). Please be around during the process."))),
+				bot.T("\n"), a.to(owners(over), o.Waits(now)))
+		case len(in) > 0:
+			out = out.Append(bot.T("\n"), a.to(owners(in), bot.Join(bot.T("A patch you scheduled for "), title, bot.T(" is about to be deployed. Please be around during the process."))))
 		case w.Kind == "backport":
 			out = out.Append(bot.T("\nNo Gerrit patches in the queue for this window AFAICS."))
 		}
@@ -255,9 +365,9 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 		if len(queue) == 0 {
 			return bot.Join(title, bot.T(" is over."))
 		}
-		out := bot.Join(title, bot.T(fmt.Sprintf(" is over: %s deployed", pluralPatch(deployed))))
+		out := bot.Join(title, bot.T(fmt.Sprintf(" is over: %s deployed", bot.Count(deployed, "patch"))))
 		if left > 0 {
-			out = out.Append(bot.T(fmt.Sprintf(", %s not deployed", pluralPatch(left))))
+			out = out.Append(bot.T(fmt.Sprintf(", %s not deployed", bot.Count(left, "patch"))))
 		}
 		return out.Append(bot.T("."))
 	}
@@ -346,19 +456,24 @@ func (a *Announcer) checkPresence(ctx context.Context, w Window, room bot.Target
 	}
 }
 
-// owners lists who to ping at the start: owners of queued patches, or the
-// owners the wiki names.
-func (a *Announcer) owners(w Window, queue []Patch) []string {
+// owners lists the owners of patches, once each; patches whose owner is
+// not known (a placeholder on the wiki and no answer from Gerrit) have none.
+func owners(q []Patch) []string {
 	var out []string
-	for _, p := range Pending(queue) {
-		out = appendNew(out, p.Owner)
-	}
-	for _, o := range w.Owners {
-		if o != "irc-nickname" {
-			out = appendNew(out, o)
+	for _, p := range q {
+		if p.Owner != "" {
+			out = appendNew(out, p.Owner)
 		}
 	}
 	return out
+}
+
+// to addresses msg to the named people, or to nobody in particular.
+func (a *Announcer) to(names []string, msg bot.Text) bot.Text {
+	if len(names) == 0 {
+		return msg
+	}
+	return bot.Join(a.mentions(names), bot.T(": "), msg)
 }
 
 func (a *Announcer) mentions(names []string) bot.Text {
@@ -390,43 +505,50 @@ func PersonFor(cfg *config.Config, name string) bot.Person {
 	return bot.Person{Name: p.Name, IRCNick: p.Nick(), MatrixID: p.MatrixID}
 }
 
-func pluralPatch(n int) string {
-	if n == 1 {
-		return "1 patch"
-	}
-	return strconv.Itoa(n) + " patches"
-}
-
-func describeQueue(q []Patch) string {
+// PatchList names patches with their owners: "1 (a), 2 (b), and 3 (c)".
+func PatchList(q []Patch) string {
 	var parts []string
 	for _, p := range q {
-		parts = append(parts, strconv.Itoa(p.Change)+" ("+p.Owner+")")
+		parts = append(parts, patchName(p.Change, p.Owner))
 	}
-	return strings.Join(parts, ", ")
+	return JoinNames(parts)
 }
 
 // refreshAndTell re-reads the wiki and tells the rooms once when reading
-// starts failing and once when it recovers.
+// starts failing and once when it recovers, and flags windows newly over
+// their limit. When the bot is shutting down nothing is recorded or said.
 func (a *Announcer) refreshAndTell(ctx context.Context) {
-	_, err := a.svc.Refresh(ctx)
-	book := a.svc.book
-	state, _ := book.NoticeState("wiki-health")
-	var msg bot.Text
-	switch {
-	case err != nil && state != "failing":
-		a.log.Warn("calendar refresh failed", "err", err)
-		book.SetNotice("wiki-health", "failing")
-		msg = bot.T("I cannot read the deployment calendar page right now (" + err.Error() + "); I am using the last calendar I read and will tell you when it works again.")
-	case err == nil && state == "failing":
-		book.SetNotice("wiki-health", "ok")
-		msg = bot.T("I can read the deployment calendar page again; the calendar is up to date.")
-	}
-	if len(msg) == 0 {
+	rep, err := a.svc.refresh(ctx)
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return
 	}
-	for _, room := range a.chat.Rooms() {
-		if err := a.chat.Send(ctx, room, msg); err != nil {
-			a.log.Warn("calendar health notice not delivered", "err", err)
+	book := a.svc.book
+	state, _ := book.NoticeState("wiki-health")
+	var msgs []bot.Text
+	var rerr *RefreshError
+	switch {
+	case errors.As(err, &rerr):
+		a.log.Warn("calendar refresh failed", "err", err)
+		if state != "failing" {
+			book.SetNotice("wiki-health", "failing")
+			msgs = append(msgs, bot.T(rerr.Sentence(a.svc.now())+" I will tell you when it works again."))
+		}
+	case err != nil:
+		a.log.Error("calendar refresh failed", "err", err)
+	case state == "failing":
+		book.SetNotice("wiki-health", "ok")
+		msgs = append(msgs, bot.T("I can read the deployment calendar page again; the calendar is up to date."))
+	}
+	if rep != nil {
+		for _, o := range rep.Over {
+			msgs = append(msgs, o.Text(a.svc.now()))
+		}
+	}
+	for _, msg := range msgs {
+		for _, room := range a.chat.Rooms() {
+			if err := a.chat.Send(ctx, room, msg); err != nil {
+				a.log.Warn("calendar notice not delivered", "err", err)
+			}
 		}
 	}
 }

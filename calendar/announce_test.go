@@ -23,6 +23,57 @@ type fakeChat struct {
 	down    bool
 	absent  map[string]bool // person names not in the room
 	directs []string
+	out     bool            // the bot is not in the room
+	changed chan struct{}   // closed when out changes
+	refuse  bool            // Deliver is refused although Send works
+	hang    bool            // Deliver never hears back from the network
+	keys    map[string]bool // keys accepted by Deliver, like Matrix transaction ids
+}
+
+// Deliver accepts a key once, like a homeserver with transaction ids: a
+// repeat of an accepted key succeeds without sending again.
+func (f *fakeChat) Deliver(ctx context.Context, to bot.Target, t bot.Text, key string) error {
+	f.mu.Lock()
+	hang, refuse, dup := f.hang, f.refuse, f.keys[key]
+	f.mu.Unlock()
+	switch {
+	case hang:
+		<-ctx.Done()
+		return ctx.Err()
+	case refuse:
+		return errors.New("M_FORBIDDEN: not in room")
+	case dup:
+		return nil
+	}
+	if err := f.Send(ctx, to, t); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.keys == nil {
+		f.keys = map[string]bool{}
+	}
+	f.keys[key] = true
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeChat) Joined(to bot.Target) (bool, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return !f.out, f.changed
+}
+
+func (f *fakeChat) set(fn func(f *fakeChat)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
 }
 
 func (f *fakeChat) Rooms() []bot.Target {
@@ -167,7 +218,7 @@ func TestReminderStartAndEndWithTwoPatches(t *testing.T) {
 
 		until(t, "00:50")
 		diffLines(t, r.chat.take(), []string{
-			"00:50 Reminder: UTC afternoon backport window starts in 10 minutes (01:00–02:00 UTC). Deployers: lucas. Queued: 445113 (Kosta), 445114 (Brennen).",
+			"00:50 Reminder: UTC afternoon backport window starts in 10 minutes (01:00–02:00 UTC). Deployers: lucas. Queued: 445113 (Kosta) and 445114 (Brennen).",
 		})
 		if len(r.chat.directs) != 1 || !strings.HasPrefix(r.chat.directs[0], "brennen 00:50 Your patch 445114 is queued for UTC afternoon backport window, which starts in 10 minutes in #wikimedia-operations") {
 			t.Errorf("presence check: direct messages %q; want one to brennen only", r.chat.directs)
@@ -291,5 +342,66 @@ freezes:
 				t.Errorf("ping without the freeze: %q", l)
 			}
 		}
+	})
+}
+
+// A notice waits until the bot is in the room, and then goes out once, in
+// order, marked late.
+func TestNoticesWaitForTheJoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, announceConfig)
+		r.chat.set(func(f *fakeChat) { f.out = true })
+		until(t, "01:20")
+		diffLines(t, r.chat.take(), nil)
+		r.chat.set(func(f *fakeChat) { f.out = false })
+		synctest.Wait()
+		diffLines(t, r.chat.take(), []string{
+			"01:20 lucas: Respected humans, it's time for UTC afternoon backport window.\nNo Gerrit patches in the queue for this window AFAICS. (late)",
+			`01:20 lucas: nobody has claimed UTC afternoon backport window yet. If you are deploying, say "jouncebot: claim". (late)`,
+		})
+		until(t, "01:30")
+		diffLines(t, r.chat.take(), nil)
+	})
+}
+
+// A notice the network refuses does not count as sent: it is tried again
+// and delivered once it is accepted.
+func TestRefusedNoticeIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, announceConfig)
+		r.chat.set(func(f *fakeChat) { f.refuse = true })
+		until(t, "01:01")
+		diffLines(t, r.chat.take(), nil)
+		r.chat.set(func(f *fakeChat) { f.refuse = false })
+		until(t, "01:03")
+		got := r.chat.take()
+		if len(got) != 1 || !strings.Contains(got[0], "it's time for") || !strings.HasSuffix(got[0], "(late)") {
+			t.Errorf("after the refusal ended: %q; want the start ping once, late", got)
+		}
+	})
+}
+
+// A notice handed to the network but never accepted when the bot stops is
+// sent after the restart, once, under the same key.
+func TestNoticeInFlightAtStopIsSentAfterRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, announceConfig)
+		until(t, "00:55")
+		r.chat.take() // the reminder
+		r.chat.set(func(f *fakeChat) { f.hang = true })
+		until(t, "01:00")
+		r.halt()
+		diffLines(t, r.chat.take(), nil)
+		r.chat.set(func(f *fakeChat) { f.hang = false })
+		r.start()
+		until(t, "01:01")
+		got := r.chat.take()
+		if len(got) != 1 || !strings.Contains(got[0], "it's time for") {
+			t.Errorf("after the restart: %q; want the start ping once", got)
+		}
+		r.halt()
+		r.start()
+		until(t, "01:04")
+		diffLines(t, r.chat.take(), nil)
 	})
 }

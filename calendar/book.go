@@ -45,7 +45,16 @@ type Patch struct {
 	// RolledBack is set when a deploy of it was rolled back: the change is
 	// merged but not live, and needs a revert before the next deploy.
 	RolledBack bool `json:"rolled_back,omitempty"`
+	// Source is "wiki" for a patch only the wiki's Deployments page lists,
+	// and "" for one added in chat (whether or not the wiki lists it too).
+	// A wiki patch leaves the queue when the page no longer lists it.
+	Source string `json:"source,omitempty"`
+	// Title is the link text on the wiki, when it came from there.
+	Title string `json:"title,omitempty"`
 }
+
+// SourceWiki marks patches that only the wiki lists.
+const SourceWiki = "wiki"
 
 // FreezeRecord is a freeze added in chat.
 type FreezeRecord struct {
@@ -216,10 +225,18 @@ func (e *ErrQueued) Error() string { return "already queued for " + e.WindowID }
 
 // Enqueue adds p to the window's queue, enforcing max (0: no limit) and
 // refusing a change already queued for any window, in one transaction.
+// Adding in chat a change the wiki lists for the same window makes it a
+// chat patch too, so it stays when the wiki drops it.
 func (b *Book) Enqueue(windowID string, max int, p Patch) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(store.Queues)
-		if found, _, _ := findPending(bk, p.Change); found != "" {
+		if found, q, i := findPending(bk, p.Change); found == windowID && q[i].Source == SourceWiki && p.Source == "" {
+			q[i].Source, q[i].By = "", p.By
+			if err := put(bk, windowID, q); err != nil {
+				return err
+			}
+			return audit(tx, p.At, p.By, fmt.Sprintf("queued change %d for %s in chat too (the wiki lists it)", p.Change, windowID))
+		} else if found != "" {
 			return &ErrQueued{WindowID: found}
 		}
 		q, _ := get[[]Patch](bk, windowID)
@@ -260,6 +277,16 @@ func Pending(q []Patch) []Patch {
 	return out
 }
 
+// Split divides a window's pending patches, in queue order, into those
+// within its limit and those beyond it (none when it has no limit).
+func Split(w Window, q []Patch) (in, over []Patch) {
+	in = Pending(q)
+	if w.MaxPatches > 0 && len(in) > w.MaxPatches {
+		return in[:w.MaxPatches:w.MaxPatches], in[w.MaxPatches:]
+	}
+	return in, nil
+}
+
 // NextWithRoom finds the first window of w's kind, other than w, that
 // starts after the given time and whose queue is below its limit.
 func (b *Book) NextWithRoom(cal *Calendar, w Window, after time.Time) (Window, bool) {
@@ -287,6 +314,13 @@ func (b *Book) Dequeue(change int, by string, now time.Time) (windowID string, p
 		windowID, p, ok = id, q[i], true
 		if err := put(bk, windowID, slices.Delete(q, i, i+1)); err != nil {
 			return err
+		}
+		if p.Source == SourceWiki {
+			// Still listed on the wiki: remember that chat took it out, so
+			// the next refresh does not put it back.
+			if err := tx.Bucket(store.Notices).Put([]byte(removedKey(change, windowID)), []byte(noticeSent)); err != nil {
+				return err
+			}
 		}
 		return audit(tx, now, by, fmt.Sprintf("removed change %d from %s", change, windowID))
 	})

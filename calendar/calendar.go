@@ -39,7 +39,28 @@ type Window struct {
 	URL string
 	// Source says where the window came from: "config", "chat" or "wiki".
 	Source string
+	// WikiID is the wiki's anchor for the window (deploycal-item-…), also
+	// when the window merged into one from config.
+	WikiID string `json:",omitempty"`
+	// Changes are the patches the wiki lists under the window, in page
+	// order; a refresh turns them into queue entries (see Book.SyncWiki).
+	Changes []WikiChange `json:",omitempty"`
+	// Short is the id people type, unique in its calendar: the wiki's own
+	// id without its prefix, or the UTC start like 20270308T1400. New sets it.
+	Short string `json:"-"`
 }
+
+// WikiChange is a Gerrit change listed under a window on the wiki.
+type WikiChange struct {
+	Change int
+	// Owner is the wiki's nick for it; "" when the page shows only the
+	// placeholder "irc-nickname".
+	Owner string `json:",omitempty"`
+	Title string `json:",omitempty"`
+}
+
+// wikiPrefix starts the anchors of the wiki's calendar entries.
+const wikiPrefix = "deploycal-item-"
 
 // Duration is the window's length.
 func (w Window) Duration() time.Duration { return w.End.Sub(w.Start) }
@@ -65,7 +86,38 @@ func New(ws []Window) *Calendar {
 	for _, w := range c.windows {
 		c.longest = max(c.longest, w.Duration())
 	}
+	c.setShortIDs()
 	return c
+}
+
+// setShortIDs gives every window the shortest id that names it alone: the
+// wiki's id without "deploycal-item-" or the UTC start, then with the kind
+// added, then the full id.
+func (c *Calendar) setShortIDs() {
+	candidates := func(w Window) []string {
+		base := strings.TrimPrefix(w.WikiID, wikiPrefix)
+		switch {
+		case w.Source == "chat":
+			base = w.ID // already short: w1, w2, …
+		case base == "":
+			base = w.Start.UTC().Format("20060102T1504")
+		}
+		return []string{base, base + "-" + w.Kind, w.ID}
+	}
+	for level := range 3 {
+		count := map[string]int{}
+		for _, w := range c.windows {
+			if w.Short == "" {
+				count[candidates(w)[level]]++
+			}
+		}
+		for i := range c.windows {
+			w := &c.windows[i]
+			if id := candidates(*w)[level]; w.Short == "" && (count[id] == 1 || level == 2) {
+				w.Short = id
+			}
+		}
+	}
 }
 
 // Len is the number of windows.
@@ -107,6 +159,17 @@ func (c *Calendar) Next(t time.Time) []Window {
 	return slices.Clone(c.windows[i:j])
 }
 
+// End is when the last window ends (zero for an empty calendar).
+func (c *Calendar) End() time.Time {
+	var end time.Time
+	for _, w := range c.windows {
+		if w.End.After(end) {
+			end = w.End
+		}
+	}
+	return end
+}
+
 // Between returns the windows that overlap [from, to).
 func (c *Calendar) Between(from, to time.Time) []Window {
 	var out []Window
@@ -122,10 +185,18 @@ func (c *Calendar) Between(from, to time.Time) []Window {
 	return out
 }
 
-// ByID finds a window by its id.
+// ByID finds a window by its id, its short id, or the wiki's id (with or
+// without "deploycal-item-"), ignoring case.
 func (c *Calendar) ByID(id string) (Window, bool) {
+	id = strings.TrimSpace(id)
 	for _, w := range c.windows {
 		if w.ID == id {
+			return w, true
+		}
+	}
+	bare := strings.TrimPrefix(strings.ToLower(id), wikiPrefix)
+	for _, w := range c.windows {
+		if strings.EqualFold(w.Short, bare) || (w.WikiID != "" && strings.EqualFold(strings.TrimPrefix(w.WikiID, wikiPrefix), bare)) {
 			return w, true
 		}
 	}

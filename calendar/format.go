@@ -1,7 +1,6 @@
 package calendar
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -60,7 +59,7 @@ func describe(w Window, now time.Time, notes Notes) bot.Text {
 		parts = append(parts, "deployers: "+JoinNames(w.Deployers))
 	}
 	if w.MaxPatches > 0 {
-		parts = append(parts, fmt.Sprintf("max %d patches", w.MaxPatches))
+		parts = append(parts, "max "+bot.Count(w.MaxPatches, "patch"))
 	}
 	if notes != nil {
 		parts = append(parts, notes(w)...)
@@ -99,22 +98,15 @@ func HumanDuration(d time.Duration) string {
 	days, hours, minutes := mins/(24*60), mins/60%24, mins%60
 	switch {
 	case days > 0 && hours > 0:
-		return plural(days, "day") + " and " + plural(hours, "hour")
+		return bot.Count(days, "day") + " and " + bot.Count(hours, "hour")
 	case days > 0:
-		return plural(days, "day")
+		return bot.Count(days, "day")
 	case hours > 0 && minutes > 0:
-		return plural(hours, "hour") + " and " + plural(minutes, "minute")
+		return bot.Count(hours, "hour") + " and " + bot.Count(minutes, "minute")
 	case hours > 0:
-		return plural(hours, "hour")
+		return bot.Count(hours, "hour")
 	}
-	return plural(minutes, "minute")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
+	return bot.Count(minutes, "minute")
 }
 
 // JoinNames joins names as people write them: "a", "a and b", "a, b, and c".

@@ -7,11 +7,14 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+
+	"github.com/jouncebot/jouncebot/bot"
 )
 
 // ICal renders windows and freezes as an RFC 5545 calendar, for people to
-// subscribe to from their calendar application.
-func ICal(ws []Window, freezes []Freeze, now time.Time, baseURL string) string {
+// subscribe to from their calendar application. queues holds the patch
+// queues by window id (chat and wiki patches alike); it may be nil.
+func ICal(ws []Window, queues map[string][]Patch, freezes []Freeze, now time.Time, baseURL string) string {
 	cal := ics.NewCalendarFor("jouncebot")
 	cal.SetMethod(ics.MethodPublish)
 	cal.SetName("Deployment windows")
@@ -28,7 +31,13 @@ func ICal(ws []Window, freezes []Freeze, now time.Time, baseURL string) string {
 			desc = append(desc, "Deployers: "+JoinNames(w.Deployers))
 		}
 		if w.MaxPatches > 0 {
-			desc = append(desc, fmt.Sprintf("Max %d patches", w.MaxPatches))
+			desc = append(desc, "Max "+bot.Count(w.MaxPatches, "patch"))
+		}
+		if in, over := Split(w, queues[w.ID]); len(in) > 0 {
+			desc = append(desc, "Queued: "+PatchList(in))
+			if len(over) > 0 {
+				desc = append(desc, "Beyond the limit: "+PatchList(over))
+			}
 		}
 		if len(desc) > 0 {
 			e.SetDescription(strings.Join(desc, "\n"))
@@ -51,11 +60,26 @@ func ICal(ws []Window, freezes []Freeze, now time.Time, baseURL string) string {
 }
 
 // ICalHandler serves /calendar.ics: the windows of the past week and the
-// coming horizon, and every freeze not yet over.
+// coming horizon, or further when the wiki's page reaches further, and
+// every freeze not yet over.
 func ICalHandler(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := s.now()
-		ws := s.Calendar().Between(now.Add(-7*24*time.Hour), now.Add(s.horizon))
+		to := now.Add(s.horizon)
+		s.mu.Lock()
+		for _, w := range s.wiki {
+			if w.End.After(to) {
+				to = w.End
+			}
+		}
+		s.mu.Unlock()
+		ws := s.Calendar().Between(now.Add(-7*24*time.Hour), to)
+		queues := map[string][]Patch{}
+		if s.book != nil {
+			for _, win := range ws {
+				queues[win.ID], _ = s.book.Queue(win.ID)
+			}
+		}
 		var fs []Freeze
 		for _, f := range s.Freezes() {
 			if f.To.After(now) {
@@ -64,6 +88,6 @@ func ICalHandler(s *Service) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
 		w.Header().Set("Content-Disposition", `inline; filename="deployments.ics"`)
-		fmt.Fprint(w, ICal(ws, fs, now, ""))
+		fmt.Fprint(w, ICal(ws, queues, fs, now, ""))
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -44,10 +45,18 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 
-	mu    sync.Mutex
-	cur   *Calendar
-	built time.Time
-	wiki  []Window // last good import
+	owners     OwnerLookup
+	page       string
+	retry      time.Duration
+	minRefresh time.Duration
+
+	mu     sync.Mutex
+	cur    *Calendar
+	built  time.Time
+	wiki   []Window  // last good import
+	wikiAt time.Time // when it was read
+
+	flights flights
 }
 
 // ServiceOptions configure a Service.
@@ -56,8 +65,14 @@ type ServiceOptions struct {
 	Book   *Book
 	// Fetcher imports the wiki page; nil when none is configured.
 	Fetcher Fetcher
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Owners finds the owners of wiki patches listed with the placeholder
+	// nick; nil leaves them without an owner.
+	Owners OwnerLookup
+	// MinRefresh is the least time between two reads of the wiki (default
+	// 15 seconds); a refresh asked for sooner waits, and joins one running.
+	MinRefresh time.Duration
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // NewService returns a service and builds the first calendar from config,
@@ -73,8 +88,15 @@ func NewService(o ServiceOptions) *Service {
 		rules: o.Config.Windows, freezes: o.Config.Freezes, horizon: o.Config.Calendar.Horizon,
 		leftovers: o.Config.Calendar.Leftovers, book: o.Book, fetcher: o.Fetcher,
 		log: o.Log.With("component", "calendar"), now: o.Now,
+		owners: o.Owners, retry: o.Config.Calendar.Refresh, minRefresh: o.MinRefresh,
 	}
-	s.wiki = s.loadWikiCache()
+	if s.minRefresh == 0 {
+		s.minRefresh = 15 * time.Second
+	}
+	if src := o.Config.Calendar.Wiki; src != nil {
+		s.page = src.Page
+	}
+	s.wiki, s.wikiAt = s.loadWikiCache()
 	s.mu.Lock()
 	s.rebuildLocked()
 	s.mu.Unlock()
@@ -130,69 +152,48 @@ func (s *Service) rebuildLocked() {
 	}
 	s.cur = New(ws)
 	s.built = now
-}
-
-// RefreshError says the outside calendar could not be read.
-type RefreshError struct{ Err error }
-
-func (e *RefreshError) Error() string { return e.Err.Error() }
-func (e *RefreshError) Unwrap() error { return e.Err }
-
-// Refresh re-reads every source and says truthfully what changed. When the
-// wiki cannot be read, the last good import is kept and a *RefreshError
-// says why.
-func (s *Service) Refresh(ctx context.Context) (string, error) {
-	var warnings []string
-	var fetchErr error
-	if s.fetcher != nil {
-		ws, warn, err := s.fetcher.Fetch(ctx)
-		if err != nil {
-			fetchErr = &RefreshError{Err: err}
-		} else {
-			warnings = warn
-			s.saveWikiCache(ws)
-			s.mu.Lock()
-			s.wiki = ws
-			s.mu.Unlock()
+	renamed := map[string]string{}
+	for _, w := range ws {
+		if w.WikiID != "" && w.WikiID != w.ID {
+			renamed[w.WikiID] = w.ID
 		}
 	}
-	s.mu.Lock()
-	old := s.cur
-	s.rebuildLocked()
-	cur := s.cur
-	s.mu.Unlock()
-	if fetchErr != nil {
-		return "", fetchErr
+	if s.book != nil && len(renamed) > 0 {
+		if err := s.book.Adopt(renamed, now); err != nil {
+			s.log.Error("move wiki windows' queues to the windows they merged with", "err", err)
+		}
 	}
-	now := s.now()
-	msg := fmt.Sprintf("I refreshed the calendar: %s; %d windows in the next %s.", Compare(old, cur, now), len(cur.Between(now, now.Add(s.horizon))), HumanDuration(s.horizon))
-	if len(warnings) > 0 {
-		msg += fmt.Sprintf(" %d entries on the wiki page could not be read (first: %s).", len(warnings), warnings[0])
-	}
-	return msg, nil
 }
 
-func (s *Service) loadWikiCache() []Window {
+func (s *Service) loadWikiCache() ([]Window, time.Time) {
 	if s.book == nil {
-		return nil
+		return nil, time.Time{}
 	}
 	var ws []Window
+	var at time.Time
 	s.book.db.View(func(tx *bolt.Tx) error {
-		if data := tx.Bucket(store.WikiCache).Get([]byte("windows")); data != nil {
+		bk := tx.Bucket(store.WikiCache)
+		if data := bk.Get([]byte("windows")); data != nil {
 			json.Unmarshal(data, &ws)
 		}
+		at.UnmarshalText(bk.Get([]byte("read_at")))
 		return nil
 	})
-	return ws
+	return ws, at
 }
 
-func (s *Service) saveWikiCache(ws []Window) {
+func (s *Service) saveWikiCache(ws []Window, at time.Time) {
 	if s.book == nil {
 		return
 	}
 	data, _ := json.Marshal(ws)
+	stamp, _ := at.UTC().MarshalText()
 	err := s.book.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.WikiCache).Put([]byte("windows"), data)
+		bk := tx.Bucket(store.WikiCache)
+		if err := bk.Put([]byte("read_at"), stamp); err != nil {
+			return err
+		}
+		return bk.Put([]byte("windows"), data)
 	})
 	if err != nil {
 		s.log.Error("save wiki import", "err", err)
@@ -252,7 +253,8 @@ func mergeKey(w Window) string {
 
 // Merge adds imported windows to ws. A window already present (same start,
 // same name once "(Max N patches)" is ignored) keeps its id, so claims and
-// queues stay attached, and gains the import's link and patch owners.
+// queues stay attached, and gains the import's link, patch owners, listed
+// changes and, when the page gives one, its patch limit.
 func Merge(ws, imported []Window) []Window {
 	index := map[string]int{}
 	out := append([]Window(nil), ws...)
@@ -267,9 +269,10 @@ func Merge(ws, imported []Window) []Window {
 			}
 			o.Owners = appendNew(o.Owners, w.Owners...)
 			o.Deployers = appendNew(o.Deployers, w.Deployers...)
-			if o.MaxPatches == 0 {
+			if w.MaxPatches > 0 { // the page people edit says the limit
 				o.MaxPatches = w.MaxPatches
 			}
+			o.WikiID, o.Changes = w.WikiID, w.Changes
 			continue
 		}
 		index[mergeKey(w)] = len(out)
@@ -304,7 +307,7 @@ func (d Diff) String() string {
 	var parts []string
 	add := func(n int, what string) {
 		if n > 0 {
-			parts = append(parts, plural(n, "window")+" "+what)
+			parts = append(parts, bot.Count(n, "window")+" "+what)
 		}
 	}
 	add(d.Added, "added")

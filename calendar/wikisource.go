@@ -51,10 +51,14 @@ func (f *WikiFetcher) Fetch(ctx context.Context) ([]Window, []string, error) {
 	}
 	ws := make([]Window, 0, len(events))
 	for _, e := range events {
+		var changes []WikiChange
+		for _, c := range e.Changes {
+			changes = append(changes, WikiChange{Change: c.Number, Owner: c.Owner, Title: c.Title})
+		}
 		ws = append(ws, Window{
 			ID: e.ID, Name: e.Window, Kind: e.Kind(), Start: e.Start, End: e.End,
 			MaxPatches: e.MaxPatches, Deployers: e.Deployers, Owners: e.Owners,
-			URL: e.Link(f.pageURL), Source: "wiki",
+			URL: e.Link(f.pageURL), Source: "wiki", WikiID: e.ID, Changes: changes,
 		})
 	}
 	return ws, out, nil

@@ -3,14 +3,11 @@ package calendar
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jouncebot/jouncebot/calendar/deploycal"
-	"github.com/jouncebot/jouncebot/config"
-	"github.com/jouncebot/jouncebot/store"
 	"github.com/jouncebot/jouncebot/wiki/wikitest"
 )
 
@@ -34,7 +31,7 @@ func TestWikiImportRefreshAndOutage(t *testing.T) {
 	}
 	w.EditPage(t, "Deployments", deploymentsPage(cards...))
 
-	cfg, err := config.Parse([]byte(`
+	cfg := testConfig(t, `
 people:
   - {name: Lucas, irc_account: lucaswerkmeister, irc_nick: Lucas_WMDE, roles: [deployer]}
 windows:
@@ -47,21 +44,11 @@ windows:
     deployers: [Lucas]
 calendar:
   wiki: {api: "`+w.API+`", page: Deployments, page_url: "https://wikitech.example.org/wiki/Deployments"}
-`), "test.yaml", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	f, err := NewWikiFetcher(cfg.Calendar.Wiki, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
+	db := testDB(t)
+	f := wikiFetcher(t, cfg)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(db), Fetcher: f, Now: func() time.Time { return now }})
+	svc := NewService(ServiceOptions{Config: cfg, Book: NewBook(db), Fetcher: f, MinRefresh: time.Millisecond, Now: func() time.Time { return now }})
 	ctx := context.Background()
 
 	if _, err := svc.Refresh(ctx); err != nil {
@@ -80,7 +67,7 @@ calendar:
 	cards = append(cards, deploycal.Card{When: late, Window: "UTC late backport window", MaxPatches: 6, Deployers: []deploycal.Nick{{Nick: "jeena"}}})
 	w.EditPage(t, "Deployments", deploymentsPage(cards...))
 	msg, err := svc.Refresh(ctx)
-	if err != nil || !strings.Contains(msg, "1 window added") {
+	if err != nil || !strings.Contains(msg.String(), "1 window added") {
 		t.Errorf("refresh after edit = %q, %v; want it to say 1 window added", msg, err)
 	}
 	lateWin := svc.Calendar().Active(time.Date(2026, 11, 26, 21, 30, 0, 0, time.UTC))
@@ -101,7 +88,7 @@ calendar:
 		t.Errorf("the wiki's late window was lost while the wiki is down")
 	}
 	sent := chat.take()
-	if len(sent) != 1 || !strings.Contains(sent[0], "I cannot read the deployment calendar page right now") {
+	if len(sent) != 1 || !strings.Contains(sent[0], `I could not read the deployment calendar page "Deployments": the wiki did not answer. I am keeping the calendar I last read`) {
 		t.Errorf("while down the room got %q; want one message", sent)
 	}
 	w.Restart(t)

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // way to re-read its sources.
 type Calendars interface {
 	Calendar() *calendar.Calendar
-	Refresh(ctx context.Context) (string, error)
+	Refresh(ctx context.Context) (bot.Text, error)
 }
 
 // CalendarOptions configure the calendar commands.
@@ -52,13 +53,14 @@ func CalendarCommands(o CalendarOptions) []Command {
 		{Name: "next", Usage: "next", Help: "Says which deployment window starts next.", MaxArgs: 0, Run: answer(calendar.FormatNext)},
 		{Name: "nowandnext", Aliases: []string{"nownext"}, Usage: "nowandnext", Help: "Says what is open now and what starts next.", MaxArgs: 0, Run: answer(calendar.FormatNowAndNext)},
 		{
-			Name: "refresh", Usage: "refresh", Help: "Re-reads the deployment calendar and says what changed.", MaxArgs: 0,
+			Name: "refresh", Usage: "refresh", Help: "Re-reads the deployment calendar and says what changed in the windows and their queues (one read at a time: asking again while one runs joins it).", MaxArgs: 0,
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				msg, err := o.Source.Refresh(ctx)
-				if err != nil {
-					return nil, Errorf("I could not refresh the calendar: %s I am keeping the calendar I had.", err)
+				var rerr *calendar.RefreshError
+				if errors.As(err, &rerr) {
+					return nil, Errorf("%s", rerr.Sentence(o.Now()))
 				}
-				return bot.T(msg), nil
+				return msg, err
 			},
 		},
 	}

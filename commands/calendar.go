@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,8 @@ var ClaimTriggers = []Trigger{
 	{Pattern: regexp.MustCompile(`(?i)^!log\b.*\bdeploys?\s+(are\s+)?done\b`), Command: "release"},
 }
 
-// Notes returns per-window remarks for now/next: claims and queue sizes.
+// Notes returns per-window remarks for now/next: claims and queue sizes,
+// and the patches beyond a window's limit.
 func Notes(s Schedule) calendar.Notes {
 	return func(w calendar.Window) []string {
 		var out []string
@@ -58,14 +60,37 @@ func Notes(s Schedule) calendar.Notes {
 		}
 		q, _ := s.Book().Queue(w.ID)
 		if n := len(calendar.Pending(q)); n > 0 || w.Kind == "backport" {
-			if w.MaxPatches > 0 {
-				out = append(out, fmt.Sprintf("%d/%d queued", n, w.MaxPatches))
-			} else if n > 0 {
-				out = append(out, fmt.Sprintf("%d queued", n))
-			}
+			out = append(out, queueNote(s, w))
 		}
 		return out
 	}
+}
+
+// queueNote says how full a window's queue is: "no patches queued", "3
+// queued", "4/6 queued", or "7/6 queued: 445120 (dave) waits for X (id)".
+func queueNote(s Schedule, w calendar.Window) string {
+	q, _ := s.Book().Queue(w.ID)
+	n := len(calendar.Pending(q))
+	switch {
+	case n == 0 && w.MaxPatches == 0:
+		return "no patches queued"
+	case w.MaxPatches == 0:
+		return fmt.Sprintf("%d queued", n)
+	}
+	note := fmt.Sprintf("%d/%d queued", n, w.MaxPatches)
+	o, over := s.Book().Overflow(s.Calendar(), w)
+	if !over {
+		return note
+	}
+	note += ", over the limit: " + calendar.PatchList(o.Over)
+	wait := "wait"
+	if len(o.Over) == 1 {
+		wait = "waits"
+	}
+	if o.HasNext {
+		return note + " " + wait + " for " + o.Next.Name + " (id " + o.Next.Short + ")"
+	}
+	return note + " with no later " + w.Kind + " window with room"
 }
 
 // FreezeBanner returns the active freeze notice for now/next answers.
@@ -94,7 +119,7 @@ func WindowCommands(o WindowOptions) []Command {
 		{Name: "add", Usage: "add <change> [to <window>]", Help: "Queues a Gerrit change for a backport window (the open or next one by default).", Perm: Owner, MinArgs: 1, MaxArgs: -1, Run: w.add},
 		{Name: "remove", Usage: "remove <change>", Help: "Takes a change out of its window's queue.", Perm: Owner, MinArgs: 1, MaxArgs: 1, Run: w.remove},
 		{Name: "queue", Usage: "queue [window]", Help: "Shows a window's patch queue (the open or next backport window by default).", MaxArgs: -1, Run: w.queue},
-		{Name: "windows", Usage: "windows [today|tomorrow|week]", Help: "Lists the windows of a day or the next seven days, with their ids.", MaxArgs: 1, Run: w.list},
+		{Name: "windows", Usage: "windows [today|tomorrow|week|next week|<weekday>|<YYYY-MM-DD>]", Help: "Lists the windows of a day or a week with their short ids, times, kinds, deployers and queues.", MaxArgs: 2, Run: w.list},
 		{Name: "window", Usage: `window add "<name>" <start> <duration> [kind] | window cancel <id> [reason]`, Help: "Adds a one-off window (start like 2026-12-01T14:00Z, duration like 1h) or cancels one.", Perm: Deployer, MinArgs: 2, MaxArgs: -1, Run: w.window},
 		{Name: "freeze", Usage: "freeze <from> <to> <reason>", Help: "Adds a deployment freeze (times like 2026-12-21 or 2026-12-21T18:00Z).", Perm: Deployer, MinArgs: 3, MaxArgs: -1, Run: w.freeze},
 		{Name: "unfreeze", Usage: "unfreeze <id>", Help: "Lifts a freeze added in chat.", Perm: Deployer, MinArgs: 1, MaxArgs: 1, Run: w.unfreeze},
@@ -229,9 +254,9 @@ func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 		other, _ := cal.ByID(queued.WindowID)
 		return nil, Errorf("Change %d is already queued for %s; \"remove %d\" first to move it.", change, nameOr(other, queued.WindowID), change)
 	case errors.Is(err, calendar.ErrFull):
-		msg := fmt.Sprintf("%s is full (%d of %d patches).", win.Name, win.MaxPatches, win.MaxPatches)
+		msg := fmt.Sprintf("%s is full (%d of %s).", win.Name, win.MaxPatches, bot.Count(win.MaxPatches, "patch"))
 		if next, ok := w.Schedule.Book().NextWithRoom(cal, win, win.Start); ok {
-			msg += fmt.Sprintf(" The next %s window with room is %s (%s); say \"add %d to %s\".", win.Kind, next.Name, calendar.Span(next, now), change, next.ID)
+			msg += fmt.Sprintf(" The next %s window with room is %s (%s); say \"add %d to %s\".", win.Kind, next.Name, calendar.Span(next, now), change, next.Short)
 		} else {
 			msg += " There is no later window of this kind with room in the calendar."
 		}
@@ -240,11 +265,12 @@ func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 		return nil, err
 	}
 	q, _ := w.Schedule.Book().Queue(win.ID)
-	limit := ""
+	n := len(calendar.Pending(q))
+	count := bot.Count(n, "patch") + " queued"
 	if win.MaxPatches > 0 {
-		limit = fmt.Sprintf(" of %d", win.MaxPatches)
+		count = fmt.Sprintf("%d of %s queued", n, bot.Count(win.MaxPatches, "patch"))
 	}
-	return bot.Join(bot.T(fmt.Sprintf("Queued change %d for ", change)), bot.B(win.Name), bot.T(fmt.Sprintf(" (%s); %d%s patches queued.", calendar.Span(win, now), len(calendar.Pending(q)), limit))), nil
+	return bot.Join(bot.T(fmt.Sprintf("Queued change %d for ", change)), bot.B(win.Name), bot.T(fmt.Sprintf(" (%s); %s.", calendar.Span(win, now), count))), nil
 }
 
 func nameOr(w calendar.Window, id string) string {
@@ -267,8 +293,10 @@ func defaultBackport(cal *calendar.Calendar, now time.Time) (calendar.Window, er
 	return calendar.Window{}, Errorf("There is no backport window in the calendar; name a window: \"add <change> to <window id>\".")
 }
 
-// findWindow resolves a window reference: an id, "now", "next", or words of
-// a name (the next window whose name contains them).
+// findWindow resolves a window reference: an id (the short one "windows"
+// shows, the wiki's 20270308T1400 or deploycal-item-20270308T1400, or the
+// full config id), "now", "next", or words of a name (the next window whose
+// name contains them).
 func findWindow(cal *calendar.Calendar, ref string, now time.Time) (calendar.Window, error) {
 	ref = strings.TrimSpace(ref)
 	if w, ok := cal.ByID(ref); ok {
@@ -286,13 +314,14 @@ func findWindow(cal *calendar.Calendar, ref string, now time.Time) (calendar.Win
 		}
 		return calendar.Window{}, Errorf("No window is coming up.")
 	}
-	needle := strings.ToLower(ref)
-	for _, w := range cal.Between(now, now.Add(60*24*time.Hour)) {
-		if strings.Contains(strings.ToLower(w.Name), needle) {
+	words := strings.Fields(strings.ToLower(ref))
+	for _, w := range cal.Between(now, cal.End()) {
+		name := strings.ToLower(w.Name)
+		if !slices.ContainsFunc(words, func(word string) bool { return !strings.Contains(name, word) }) {
 			return w, nil
 		}
 	}
-	return calendar.Window{}, Errorf("I know no coming window called %s; \"windows week\" lists them with their ids.", Quote(ref))
+	return calendar.Window{}, Errorf("I know no coming window called %s; \"windows week\" or \"windows 2027-03-08\" lists windows with their ids.", Quote(ref))
 }
 
 func (w *windowCmds) remove(ctx context.Context, c *Call) (bot.Text, error) {
@@ -304,10 +333,11 @@ func (w *windowCmds) remove(ctx context.Context, c *Call) (bot.Text, error) {
 	book := w.Schedule.Book()
 	// Owners remove their own patches; deployers any.
 	if !c.Person.Has("deployer") {
-		for _, win := range w.Schedule.Calendar().Between(now.Add(-24*time.Hour), now.Add(60*24*time.Hour)) {
+		cal := w.Schedule.Calendar()
+		for _, win := range cal.Between(now.Add(-24*time.Hour), cal.End()) {
 			q, _ := book.Queue(win.ID)
 			for _, p := range q {
-				if p.Change == change && !p.Deployed && p.Owner != c.Person.Name && p.By != c.Person.Name {
+				if p.Change == change && !p.Deployed && w.Person(p.Owner).Name != c.Person.Name && p.By != c.Person.Name {
 					return nil, Errorf("Change %d was queued by %s; only they or a deployer can remove it.", change, p.By)
 				}
 			}
@@ -341,58 +371,118 @@ func (w *windowCmds) queue(ctx context.Context, c *Call) (bot.Text, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := bot.Join(bot.B(win.Name), bot.T(" ("+calendar.Span(win, now)+")"))
+	out := bot.Join(bot.B(win.Name), bot.T(" ("+calendar.Span(win, now)+"), id "+win.Short))
 	if len(q) == 0 {
 		return out.Append(bot.T(": no patches queued.")), nil
 	}
 	limit := ""
 	if win.MaxPatches > 0 {
-		limit = fmt.Sprintf(" of %d", win.MaxPatches)
+		limit = fmt.Sprintf(" for %s", bot.Count(win.MaxPatches, "place"))
 	}
-	out = out.Append(bot.T(fmt.Sprintf(": %d%s patches queued:", len(calendar.Pending(q)), limit)))
+	out = out.Append(bot.T(fmt.Sprintf(": %s queued%s.", bot.Count(len(calendar.Pending(q)), "patch"), limit)))
+	o, over := w.Schedule.Book().Overflow(cal, win)
+	if over {
+		out = out.Append(bot.T(" "), o.Waits(now))
+	}
 	for _, p := range q {
-		state := ""
-		switch {
-		case p.Deployed:
-			state = " — deployed"
-		case p.RolledBack:
-			state = " — rolled back: merged but not live; revert it before the next deploy"
-		}
-		out = out.Append(bot.T(fmt.Sprintf("\n%d by %s, queued %s UTC%s", p.Change, p.Owner, p.At.UTC().Format("Mon 15:04"), state)))
+		out = out.Append(bot.T("\n" + queueLine(p, over && slices.ContainsFunc(o.Over, func(x calendar.Patch) bool { return x.Change == p.Change }))))
 	}
 	return out, nil
 }
 
+// queueLine describes one queued patch for "queue".
+func queueLine(p calendar.Patch, beyond bool) string {
+	owner := p.Owner
+	if owner == "" {
+		owner = "owner unknown"
+	}
+	line := fmt.Sprintf("%d by %s, queued %s UTC", p.Change, owner, p.At.UTC().Format("Mon 2 Jan 15:04"))
+	if p.Source == calendar.SourceWiki {
+		line = fmt.Sprintf("%d by %s, listed on the wiki", p.Change, owner)
+	}
+	if p.Title != "" {
+		line += ": " + p.Title
+	}
+	switch {
+	case p.Deployed:
+		line += " — deployed"
+	case p.RolledBack:
+		line += " — rolled back: merged but not live; revert it before the next deploy"
+	case beyond:
+		line += " — beyond the limit, waits"
+	}
+	return line
+}
+
 func (w *windowCmds) list(ctx context.Context, c *Call) (bot.Text, error) {
 	now := w.Now()
-	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	from, to, label := day, day.Add(24*time.Hour), "today"
-	if len(c.Args) == 1 {
-		switch strings.ToLower(c.Args[0]) {
-		case "today":
-		case "tomorrow":
-			from, to, label = day.Add(24*time.Hour), day.Add(48*time.Hour), "tomorrow"
-		case "week":
-			from, to, label = now, now.Add(7*24*time.Hour), "in the next seven days"
-		default:
-			return nil, Errorf("Say \"windows today\", \"windows tomorrow\" or \"windows week\".")
-		}
+	from, to, label, err := ParseDays(c.Args, now)
+	if err != nil {
+		return nil, err
 	}
 	ws := w.Schedule.Calendar().Between(from, to)
 	if len(ws) == 0 {
 		return bot.T("No windows " + label + "."), nil
 	}
-	notes := Notes(w.Schedule)
-	out := bot.T(fmt.Sprintf("%d windows %s (UTC):", len(ws), label))
+	claims, _ := w.Schedule.Book().Claims()
+	out := bot.T(fmt.Sprintf("%s %s (UTC):", bot.Count(len(ws), "window"), label))
 	for _, win := range ws {
-		extra := notes(win)
-		line := fmt.Sprintf("\n%s %s — ", win.Start.Format("Mon 2 Jan 15:04"), win.ID)
-		out = out.Append(bot.T(line), bot.B(win.Name))
-		if len(extra) > 0 {
-			out = out.Append(bot.T(" (" + strings.Join(extra, "; ") + ")"))
+		parts := []string{"id " + win.Short, win.Kind}
+		if len(win.Deployers) > 0 {
+			parts = append(parts, "deployers: "+calendar.JoinNames(win.Deployers))
 		}
+		if cl, ok := claims[win.ID]; ok {
+			parts = append(parts, "claimed by "+cl.Person)
+		}
+		parts = append(parts, queueNote(w.Schedule, win))
+		out = out.Append(bot.T("\n"+listSpan(win)+" — "), bot.B(win.Name), bot.T(" ("+strings.Join(parts, "; ")+")"))
 	}
 	return out, nil
+}
+
+// listSpan writes a window's day and UTC times for lists: "Mon 8 Mar
+// 14:00–15:00", with the end's day when it ends on another day.
+func listSpan(w calendar.Window) string {
+	s, e := w.Start.UTC(), w.End.UTC()
+	end := e.Format("15:04")
+	if e.YearDay() != s.YearDay() || e.Sub(s) >= 24*time.Hour {
+		end = e.Format("Mon 2 Jan 15:04")
+	}
+	return s.Format("Mon 2 Jan 15:04") + "–" + end
+}
+
+// ParseDays reads which days "windows" lists: nothing or "today",
+// "tomorrow", "week" (the next seven days), "next week" (Monday to
+// Sunday), a weekday ("monday" or "mon": the next one, today included),
+// or a date (2027-03-08). It returns the UTC span and how to say it.
+func ParseDays(args []string, now time.Time) (from, to time.Time, label string, err error) {
+	now = now.UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	day := func(d time.Time) (time.Time, time.Time, string, error) {
+		return d, d.AddDate(0, 0, 1), "on " + d.Format("Mon 2 Jan 2006"), nil
+	}
+	arg := strings.ToLower(strings.Join(args, " "))
+	switch arg {
+	case "", "today":
+		return today, today.AddDate(0, 0, 1), "today", nil
+	case "tomorrow":
+		return today.AddDate(0, 0, 1), today.AddDate(0, 0, 2), "tomorrow", nil
+	case "week":
+		return now, now.AddDate(0, 0, 7), "in the next seven days", nil
+	case "next week":
+		monday := today.AddDate(0, 0, 7-(int(today.Weekday())+6)%7)
+		return monday, monday.AddDate(0, 0, 7), "in the week of " + monday.Format("Mon 2 Jan"), nil
+	}
+	for wd := time.Sunday; wd <= time.Saturday; wd++ {
+		name := strings.ToLower(wd.String())
+		if arg == name || arg == name[:3] {
+			return day(today.AddDate(0, 0, (int(wd)-int(today.Weekday())+7)%7))
+		}
+	}
+	if d, perr := time.Parse("2006-01-02", arg); perr == nil {
+		return day(d)
+	}
+	return time.Time{}, time.Time{}, "", Errorf("Say \"windows\" with today, tomorrow, week, next week, a weekday like monday, or a date like 2027-03-08.")
 }
 
 func (w *windowCmds) window(ctx context.Context, c *Call) (bot.Text, error) {
@@ -439,6 +529,7 @@ func (w *windowCmds) window(ctx context.Context, c *Call) (bot.Text, error) {
 		if reason == "" {
 			reason = "no reason given"
 		}
+		id = win.ID
 		if err := w.Schedule.Book().Cancel(id, calendar.Cancellation{Reason: reason, By: c.Person.Name, At: now}); err != nil {
 			return nil, err
 		}

@@ -74,11 +74,11 @@ func TestMaxPatchesEnforcedWithNextWindowSuggested(t *testing.T) {
 		}
 	}
 	got := one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add 445117"))
-	want := `UTC afternoon backport window is full (6 of 6 patches). The next backport window with room is UTC afternoon backport window (Thu 26 Nov 14:00–15:00 UTC); say "add 445117 to utc-afternoon-backport-window@2026-11-26T14:00Z".`
+	want := `UTC afternoon backport window is full (6 of 6 patches). The next backport window with room is UTC afternoon backport window (Thu 26 Nov 14:00–15:00 UTC); say "add 445117 to 20261126T1400".`
 	if got != want {
 		t.Errorf("seventh add: %q\nwant %q", got, want)
 	}
-	got = one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add 445117 to utc-afternoon-backport-window@2026-11-26T14:00Z"))
+	got = one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add 445117 to 20261126T1400"))
 	if !strings.HasPrefix(got, "Queued change 445117 for UTC afternoon backport window (Thu 26 Nov 14:00–15:00 UTC); 1 of 6") {
 		t.Errorf("add to the suggested window: %q", got)
 	}
@@ -131,7 +131,7 @@ func TestWindowStateSurvivesRestart(t *testing.T) {
 	d, db = windowDispatcher(t, path)
 	defer db.Close()
 	got := one(t, ask(t, d, "x", "", "jouncebot: windows"))
-	for _, want := range []string{"w1 — Extra window (1 queued)", "UTC afternoon backport window (claimed by Amir; 0/6 queued)"} {
+	for _, want := range []string{"Wed 25 Nov 18:00–19:00 — Extra window (id w1; backport; deployers: Amir; 1 queued)", "UTC afternoon backport window (id 20261125T1400; backport; deployers: Amir and Lucas; claimed by Amir; 0/6 queued)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("windows after restart lacks %q:\n%s", want, got)
 		}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/policy"
 )
 
 // Windows is what the deploy commands need of the calendar: whether a
@@ -25,6 +27,9 @@ type DeployOptions struct {
 	Engine   deploy.Engine
 	Calendar Windows
 	Now      func() time.Time
+	// Policy applies the deploy policy to deploy and revert; nil keeps
+	// the engine's own rule (any open window counts).
+	Policy *Policy
 	// Networks, when set, says how each chat network is doing (e.g.
 	// "libera: connected to … but not logged in to services"); status
 	// ends with it.
@@ -53,14 +58,23 @@ func DeployCommands(o DeployOptions) []Command {
 			return nil, nil
 		}
 	}
-	return []Command{
+	cmds := []Command{
 		{
 			Name: "deploy", Aliases: []string{"backport"}, Usage: "deploy [--force] [--prepare-only] <change>… [reason]",
 			Help: "Deploys Gerrit changes (numbers or links): +2, waits for the merge, prepares the staging checkout; outside a window or in a freeze add --force and a reason.",
 			Perm: Deployer, MinArgs: 1, MaxArgs: -1,
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				req := DeployRequest(c, o.Calendar, o.Now())
-				if _, err := o.Engine.Start(ctx, req); err != nil {
+				start := func() error { _, err := o.Engine.Start(ctx, req); return err }
+				if o.Policy != nil {
+					req.InWindow, req.Window = o.policyWindow(c, policy.Deploy)
+					t, err := o.gated(ctx, c, policy.Deploy, req, req, start)
+					if err != nil {
+						return fail(err)
+					}
+					return t, nil
+				}
+				if err := start(); err != nil {
 					return fail(err)
 				}
 				return nil, nil
@@ -110,7 +124,17 @@ func DeployCommands(o DeployOptions) []Command {
 				dr := DeployRequest(c, o.Calendar, o.Now())
 				r, _ := deploy.ParseRevertArgs(c.Args)
 				r.By, r.InWindow, r.Window, r.Frozen, r.Origin = dr.By, dr.InWindow, dr.Window, dr.Frozen, dr.Origin
-				if _, err := o.Engine.Revert(ctx, r); err != nil {
+				start := func() error { _, err := o.Engine.Revert(ctx, r); return err }
+				if o.Policy != nil {
+					r.InWindow, r.Window = o.policyWindow(c, policy.Revert)
+					dr.Changes, dr.Force, dr.Reason = r.Changes, r.Force, r.Reason
+					t, err := o.gated(ctx, c, policy.Revert, dr, r, start)
+					if err != nil {
+						return fail(err)
+					}
+					return t, nil
+				}
+				if err := start(); err != nil {
 					return fail(err)
 				}
 				return nil, nil
@@ -120,8 +144,42 @@ func DeployCommands(o DeployOptions) []Command {
 		testedPhrase(o, "tested-fail", false),
 		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
 		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing).", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
-		{Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done.", Perm: Deployer, MaxArgs: 1, Run: act(o.Engine.Abort)},
-		{Name: "approve", Usage: "approve <id>", Help: "Approves another deployer's forced deploy (outside a window or in a freeze).", Perm: Deployer, MinArgs: 1, MaxArgs: 1, Run: act(o.Engine.Approve)},
+		{
+			Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done, or withdraws a request waiting for approvals (abort r1).", Perm: Deployer, MaxArgs: 1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				if o.Policy != nil && o.Policy.Gate != nil && len(c.Args) == 1 && strings.HasPrefix(strings.ToLower(c.Args[0]), "r") {
+					r, err := o.Policy.Gate.Abort(strings.ToLower(c.Args[0]), PolicyPerson(c.Person))
+					if policy.IsGateError(err) {
+						return nil, Errorf("%s", err.Error())
+					}
+					if err != nil {
+						return nil, err
+					}
+					return bot.T(fmt.Sprintf("Request %s withdrawn; nothing was done.", r.ID)), nil
+				}
+				return act(o.Engine.Abort)(ctx, c)
+			},
+		},
+		{
+			Name: "approve", Usage: "approve [id]", Help: "Approves a deploy request waiting for you under the deploy policy (your claimed window, a Friday rule for your role), or another deployer's forced deploy.",
+			Perm: Identified, MaxArgs: 1,
+			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
+				if o.Policy != nil && o.Policy.Gate != nil {
+					rid := ""
+					if len(c.Args) > 0 {
+						rid = strings.ToLower(c.Args[0])
+					}
+					waiting, _ := o.Policy.Gate.Waiting()
+					if strings.HasPrefix(rid, "r") || (rid == "" && len(waiting) > 0) {
+						return o.approveRequest(ctx, c, rid)
+					}
+				}
+				if c.Person == nil || !c.Person.Has(config.RoleDeployer) {
+					return nil, Errorf("Only people with the deployer role can approve a deploy.")
+				}
+				return act(o.Engine.Approve)(ctx, c)
+			},
+		},
 		{
 			Name: "status", Usage: "status", Help: "Says what the current deploy is doing and who holds the deploy lock.", MaxArgs: 0,
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
@@ -130,6 +188,9 @@ func DeployCommands(o DeployOptions) []Command {
 					return fail(err)
 				}
 				out := st.Text()
+				if w := o.waitingText(); w != "" {
+					out = out.Append(bot.T("\n" + w))
+				}
 				if o.Networks != nil {
 					if ns := o.Networks(); len(ns) > 0 {
 						out = out.Append(bot.T("\nNetworks: " + strings.Join(ns, "; ") + "."))
@@ -145,6 +206,9 @@ func DeployCommands(o DeployOptions) []Command {
 				if err != nil {
 					return fail(err)
 				}
+				if o.Policy != nil {
+					t = bot.T(verdict(o.Policy.decide(c, o.Calendar, policy.Deploy, o.Now())) + "\n").Append(t)
+				}
 				return t, nil
 			},
 		},
@@ -159,6 +223,20 @@ func DeployCommands(o DeployOptions) []Command {
 			},
 		},
 	}
+	if o.Policy != nil {
+		cmds = append(cmds, o.policyCommand())
+	}
+	return cmds
+}
+
+// policyWindow is the open window that allows the action under the
+// policy, for the engine's record.
+func (o DeployOptions) policyWindow(c *Call, action policy.Action) (bool, string) {
+	d := o.Policy.decide(c, o.Calendar, action, o.Now())
+	if d.Window == nil {
+		return false, ""
+	}
+	return true, d.Window.Name
 }
 
 // DeployTriggers are the phrases people answer the testing gate with,

@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // TestRefusalsGolden says every state-changing phrase and command, as
 // someone who may not use it, one after another to the same dispatcher:

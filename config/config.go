@@ -43,6 +43,10 @@ type Config struct {
 	Deploy Deploy `yaml:"deploy"`
 	// SAL configures the Server Admin Log.
 	SAL SAL `yaml:"sal"`
+	// Policy holds the deploy policy rules (see policy.go).
+	Policy Policy `yaml:"policy"`
+	// Security says where details of local security patches go.
+	Security Security `yaml:"security"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -313,6 +317,7 @@ func (c *Config) applyDefaults() {
 	c.Calendar.applyDefaults()
 	c.Deploy.applyDefaults()
 	c.SAL.applyDefaults()
+	c.Policy.applyDefaults()
 	for i := range c.Networks {
 		c.Networks[i].applyDefaults(c.Bot.Nick)
 	}
@@ -348,6 +353,8 @@ func (c *Config) validate(v *validator) {
 	}
 	c.Deploy.validate(v, "deploy", c)
 	c.SAL.validate(v, "sal", c)
+	c.Policy.validate(v, "policy", c)
+	c.Security.validate(v, "security", c)
 	if c.Bot.ConsolePerson != "" && c.PersonByName(c.Bot.ConsolePerson) == nil {
 		v.add("bot.console_person", "%q is not a person in the people list", c.Bot.ConsolePerson)
 	}
@@ -395,6 +402,9 @@ func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 	}
 	return parse(data, name, "", func(c *Config) {
 		c.Networks = nil
+		c.Security.Rooms = nil
+		// The console is one person: approvals by role would never come.
+		c.Policy.Rules = nil
 		c.Deploy.Gerrit = Gerrit{}
 		c.Bot.DataDir = dataDir
 		c.Bot.HTTP = httpAddr

@@ -170,8 +170,11 @@ func (n *Network) validate(v *validator, p string) {
 			v.add(p, "a Matrix network needs password or access_token (file: or env:)")
 		}
 		for i, r := range n.Rooms {
-			if !strings.HasPrefix(r, "!") && !strings.HasPrefix(r, "#") {
+			switch {
+			case !strings.HasPrefix(r, "!") && !strings.HasPrefix(r, "#"):
 				v.add(fmt.Sprintf("%s.rooms[%d]", p, i), "expected a room id (!…) or alias (#…), got %q", r)
+			case strings.HasPrefix(r, "#") && !strings.Contains(r, ":"):
+				v.add(fmt.Sprintf("%s.rooms[%d]", p, i), "%q is not a full room alias; write it as #name:server", r)
 			}
 		}
 		for i, b := range n.BridgePuppets {

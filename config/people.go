@@ -76,8 +76,8 @@ func (c *Config) validatePeople(v *validator) {
 			mxids[m] = true
 		}
 		for j, r := range p.Roles {
-			if !slices.Contains(knownRoles, r) {
-				v.add(fmt.Sprintf("%s.roles[%d]", path, j), "unknown role %q; expected one of %s", r, strings.Join(knownRoles, ", "))
+			if !c.HasRole(r) {
+				v.add(fmt.Sprintf("%s.roles[%d]", path, j), "unknown role %q; expected one of %s, or one named under policy.roles", r, strings.Join(knownRoles, ", "))
 			}
 		}
 	}

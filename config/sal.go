@@ -115,6 +115,10 @@ func (s *SAL) validate(v *validator, p string, c *Config) {
 				v.add(rp, "%s", msg)
 				continue
 			}
+			if msg := checkMatrixAlias(c, r); msg != "" {
+				v.add(rp, "%s", msg)
+				continue
+			}
 			key := strings.ToLower(r)
 			if other, ok := rooms[key]; ok {
 				v.add(rp, "%s already logs to project %q; a room feeds exactly one project", r, other)
@@ -161,6 +165,26 @@ func (s *SAL) validate(v *validator, p string, c *Config) {
 			v.add(p+".phabricator.token", "the Conduit API token is missing; give file: or env:")
 		}
 	}
+}
+
+// checkMatrixAlias checks a "network/#alias:server" reference to a Matrix
+// room: the bot learns an alias's room id only for the rooms it is told to
+// join, so an alias anywhere else could never match a message.
+func checkMatrixAlias(c *Config, ref string) string {
+	network, room, _ := strings.Cut(ref, "/")
+	n := c.NetworkByName(network)
+	if n == nil || n.Type != "matrix" || !strings.HasPrefix(room, "#") {
+		return ""
+	}
+	if !strings.Contains(room, ":") {
+		return fmt.Sprintf("%q is not a full room alias; write it as #name:server", room)
+	}
+	for _, r := range n.Rooms {
+		if r == room {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q names a room by an alias the bot does not join, so its messages could not be matched: add %q to the rooms of network %q, or give the room id (!…)", ref, room, network)
 }
 
 // checkNetworkRef checks a "network/name" reference and returns what is

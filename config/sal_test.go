@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -68,5 +69,42 @@ func TestSALConfig(t *testing.T) {
 	}
 	if !cfg.SAL.PhabricatorEnabled(cfg.SAL.SALProjectByName("production")) || cfg.SAL.PhabricatorEnabled(cfg.SAL.SALProjectByName("releng")) {
 		t.Error("phabricator: false is not honoured")
+	}
+}
+
+// A SAL room given as a Matrix alias must be one the bot joins (only those
+// aliases are resolved to the room ids messages carry) and a full alias.
+func TestSALMatrixAliases(t *testing.T) {
+	t.Setenv("SAL_TEST_MATRIX_TOKEN", "x")
+	base := `networks:
+  - name: mx
+    type: matrix
+    homeserver: https://matrix.example.org
+    user_id: "@jouncebot:example.org"
+    access_token: {env: SAL_TEST_MATRIX_TOKEN}
+    rooms: ["#ops:example.org", "!abc:example.org"%s]
+sal:
+  projects:
+    - {name: a, rooms: [%s]}
+`
+	tests := []struct {
+		name, networkRooms, salRooms, want string
+	}{
+		{"joined alias", "", `"mx/#ops:example.org"`, ""},
+		{"room id", "", `"mx/!other:example.org"`, ""},
+		{"alias not joined", "", `"mx/#chat:example.org"`, `sal.projects[0].rooms[0]: "mx/#chat:example.org" names a room by an alias the bot does not join, so its messages could not be matched: add "#chat:example.org" to the rooms of network "mx", or give the room id`},
+		{"alias without server", "", `"mx/#ops"`, `sal.projects[0].rooms[0]: "#ops" is not a full room alias; write it as #name:server`},
+		{"network room alias without server", `, "#chat"`, `"mx/#ops:example.org"`, `networks[0].rooms[2]: "#chat" is not a full room alias; write it as #name:server`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(fmt.Sprintf(base, tt.networkRooms, tt.salRooms)), "test.yaml", t.TempDir())
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Parse: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("error %v does not contain %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -120,6 +120,29 @@ type Request struct {
 	// Origin is opaque to the engine and comes back in every Event, so the
 	// chat side knows where to post (e.g. "libera #wikimedia-operations").
 	Origin string
+	// Approvals are the policy's approvals given before the deploy
+	// started; they stand in for RequireSecondApprover's approve and are
+	// shown in the status and the SAL lines.
+	Approvals []Approval
+}
+
+// Approval is one person's approval of a deploy under a policy rule.
+type Approval struct {
+	By   string
+	At   time.Time
+	Rule string
+}
+
+// approvalText is "approved by Rita (Friday) and Sam (Friday)".
+func approvalText(as []Approval) string {
+	if len(as) == 0 {
+		return ""
+	}
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = fmt.Sprintf("%s (%s)", a.By, a.Rule)
+	}
+	return "approved by " + joinAnd(s)
 }
 
 // EventKind says what an Event reports.
@@ -134,6 +157,10 @@ const (
 	EventDone     EventKind = "done"
 	EventFailed   EventKind = "failed"
 	EventAborted  EventKind = "aborted"
+	// EventSecurity carries details naming a local security patch. It is
+	// for the security destination only (a private room, a private
+	// message), never recorded in the deploy's history.
+	EventSecurity EventKind = "security"
 )
 
 // Event is one line of progress for the channel.
@@ -144,6 +171,9 @@ type Event struct {
 	Stage  string
 	Text   bot.Text
 	Time   time.Time
+	// By is who started the deploy (set on EventSecurity, for a private
+	// message to them).
+	By Person
 }
 
 // Notifier receives progress. Notify must not block for long.
@@ -214,6 +244,10 @@ type Options struct {
 	SAL Logger
 	// Purger purges changed static files from the CDN; nil purges nothing.
 	Purger *purge.Purger
+	// SecurityWhere says where details of a local security patch went,
+	// for the public sentence: "sent to Amir privately" (default "sent to
+	// the security contacts privately").
+	SecurityWhere func(by Person) string
 	// Log is the logger (default discards).
 	Log *slog.Logger
 }
@@ -395,6 +429,7 @@ func (a *Agent) execute(ctx context.Context, id ID) {
 			return
 		default:
 			a.log.Warn("deploy failed", "id", id, "stage", d.Stage, "err", err)
+			a.sayPrivate(ctx, d, err)
 			a.finish(ctx, id, stateFailed, userText(err))
 			return
 		}
@@ -446,8 +481,10 @@ func (a *Agent) stages(d *Deploy) []Stage {
 	return s
 }
 
-// Failure is a deploy-stopping problem; its text is for users.
-type Failure struct{ Msg string }
+// Failure is a deploy-stopping problem; its text is for users. Private,
+// when set, names a local security patch and goes only to the security
+// destination (EventSecurity); Msg then says so without naming it.
+type Failure struct{ Msg, Private string }
 
 func (f *Failure) Error() string { return f.Msg }
 

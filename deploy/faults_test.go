@@ -2,7 +2,9 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -324,12 +326,29 @@ func TestSecurityPatchConflict(t *testing.T) {
 	core := e.sb.CoreDir()
 	before := e.gitOut(core, "rev-parse", "HEAD")
 	e.deploy(alice, n)
+	sec := e.waitFor("security")
 	ev := e.waitFor("failed")
-	want := `alice: deploy 1 stopped: Re-applying the local security patch "SECURITY: reject oversized requests (T9001)" on top of upstream ` +
-		e.sb.BranchTip(gerrittest.CoreProject, gerrittest.CoreBranch)[:10] + " conflicts in includes/Setup.php. The checkout staging/php-1.46.0-wmf.3 was left as it was (at " +
-		before[:10] + "); the patch must be rebased by hand. " + itoa(n) + " merged in Gerrit. The staging checkout was not changed."
+	// The public sentence names no patch and no file; the details come as
+	// a security event only.
+	want := "alice: deploy 1 stopped: A local security patch conflicts with this change in staging/php-1.46.0-wmf.3. The checkout was left as it was (at " +
+		before[:10] + "); the patch must be rebased by hand; details sent to the security contacts privately. " + itoa(n) + " merged in Gerrit. The staging checkout was not changed."
 	if ev.Text.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", ev.Text, want)
+	}
+	private := `Deploy 1: Re-applying the local security patch "SECURITY: reject oversized requests (T9001)" on top of upstream ` +
+		e.sb.BranchTip(gerrittest.CoreProject, gerrittest.CoreBranch)[:10] + " conflicts in includes/Setup.php. The checkout staging/php-1.46.0-wmf.3 was left as it was (at " +
+		before[:10] + "); the patch must be rebased by hand."
+	if sec.Text.String() != private {
+		t.Errorf("security event\n%s\nwant\n%s", sec.Text, private)
+	}
+	rec, err := e.agent.Record("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range append(rec.History, deploy.Entry{Text: rec.Error}) {
+		if strings.Contains(h.Text, "oversized") || strings.Contains(h.Text, "Setup.php") {
+			t.Errorf("the deploy's record names the security patch: %s", h.Text)
+		}
 	}
 	if after := e.gitOut(core, "rev-parse", "HEAD"); after != before {
 		t.Errorf("core moved from %s to %s", before, after)
@@ -561,5 +580,38 @@ func TestBatchAcrossRepositories(t *testing.T) {
 	}
 	if got, _ := e.agent.Summary(context.Background(), []string{itoa(cfg), itoa(core)}); got != "Backport for [[gerrit:"+itoa(cfg)+"|Use the new hook result (T1002)]], [[gerrit:"+itoa(core)+"|Hooks: return false when no handler ran (T1002)]]" {
 		t.Errorf("summary = %q", got)
+	}
+}
+
+// TestSecurityPatchLostInUpdate: the verify step finds staging without its
+// security patch. The public sentence names no patch; the subjects go only
+// to the security event.
+func TestSecurityPatchLostInUpdate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.stop()
+	core := e.sb.CoreDir()
+	e.gitAfter = func(args []string) error {
+		if args[0] == "rebase" && args[1] != "--abort" {
+			// Someone drops the security patch right after the rebase.
+			if out, err := exec.Command("git", "-C", core, "reset", "-q", "--hard", "HEAD~1").CombinedOutput(); err != nil {
+				return fmt.Errorf("git reset: %v: %s", err, out)
+			}
+		}
+		return nil
+	}
+	e.start()
+	n := e.sb.Changes["core"]
+	e.deploy(alice, n)
+	sec := e.waitFor("security")
+	ev := e.waitFor("failed")
+	if want := "Deploy 1: The checkout staging/php-1.46.0-wmf.3 should carry the security patches [\"SECURITY: reject oversized requests (T9001)\"] on top of upstream, but has []."; sec.Text.String() != want {
+		t.Errorf("security event\n%s\nwant\n%s", sec.Text, want)
+	}
+	if want := "alice: deploy 1 stopped: The checkout staging/php-1.46.0-wmf.3 does not carry the local security patches it should on top of upstream after the update; details sent to the security contacts privately."; !strings.HasPrefix(ev.Text.String(), want) {
+		t.Errorf("got\n%s\nwant it to start with\n%s", ev.Text, want)
+	}
+	if strings.Contains(ev.Text.String(), "oversized") {
+		t.Errorf("the public sentence names the patch: %s", ev.Text)
 	}
 }

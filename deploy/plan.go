@@ -114,10 +114,10 @@ func stagePlan(s Stage) string {
 	}
 	var what []string
 	if hs, err := ss.Hosts(); err == nil {
-		what = append(what, "sync "+plural(len(hs.Hosts), "host"))
+		what = append(what, "sync "+bot.Count(len(hs.Hosts), "host"))
 	}
 	if n := len(ss.Checks); n > 0 {
-		what = append(what, plural(n, "check"))
+		what = append(what, bot.Count(n, "check"))
 	}
 	if ss.WaitForTest {
 		what = append(what, `then wait for "tested ok"`)

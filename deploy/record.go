@@ -33,6 +33,7 @@ type Deploy struct {
 	Stage       string // the stage to run (or running); "done" after the last
 	By          Person
 	ApprovedBy  string
+	Approvals   []Approval `json:",omitempty"`
 	InWindow    bool
 	Window      string
 	Frozen      string
@@ -377,17 +378,6 @@ func repoName(dir string) string {
 		return "staging"
 	}
 	return "staging/" + dir
-}
-
-// plural writes "1 new commit", "2 new commits", "2 security patches".
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	if strings.HasSuffix(what, "ch") {
-		return fmt.Sprintf("%d %ses", n, what)
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // fmtDur writes durations the way people do: 30m, 1h30m, 10s, 300ms.

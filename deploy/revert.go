@@ -33,6 +33,8 @@ type RevertRequest struct {
 	Force    bool
 	Reason   string
 	Origin   string
+	// Approvals are as in Request.
+	Approvals []Approval
 }
 
 // RevertRecord is the state of a revert made in staging and synced
@@ -81,7 +83,7 @@ func ParseRevertArgs(words []string) (RevertRequest, Args) {
 // ViaGerrit it pushes the reverts and deploys them like any change.
 func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	req := Request{Changes: r.Changes, By: r.By, InWindow: r.InWindow, Window: r.Window, Frozen: r.Frozen,
-		Force: r.Force, Reason: r.Reason, Origin: r.Origin}
+		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals}
 	if err := req.check(); err != nil {
 		return "", sentence(strings.Replace(err.Error(), "deploy --force", "revert --force", 1))
 	}
@@ -99,7 +101,7 @@ func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	}
 	d := &Deploy{State: stateRunning, Stage: revertStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, Origin: r.Origin, Changes: changes, Repos: reposOf(changes),
-		Created: time.Now().UTC(), Revert: &RevertRecord{Commits: commits}}
+		Created: time.Now().UTC(), Revert: &RevertRecord{Commits: commits}, Approvals: r.Approvals}
 	if len(a.o.Stages) > 0 && a.o.Releases != nil {
 		d.Stage = snapshotStage{}.Name()
 	}

@@ -35,7 +35,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		}
 		n := touchedHosts(d)
 		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), n, reason))
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to the tree from before deploy %s, because %s.", plural(n, "host"), d.ID, reason)))
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to the tree from before deploy %s, because %s.", bot.Count(n, "host"), d.ID, reason)))
 		d, _ = j.Deploy()
 	} else {
 		start = d.Sync.Rollback.Started
@@ -67,7 +67,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	d, _ = j.Deploy()
 	if len(bad) > 0 {
 		return Failf("Rolled back because %s, but %s could not be put back or verified: %s. Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
-			reason, plural(len(bad), "host"), strings.Join(bad, "; "), changeList(d.Changes), changeList(d.Changes))
+			reason, bot.Count(len(bad), "host"), strings.Join(bad, "; "), changeList(d.Changes), changeList(d.Changes))
 	}
 	how := "verified byte for byte"
 	if !verified {
@@ -77,14 +77,14 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		a.salLog(ctx, d, sallines.FinishedRollback(salSummary(d), total, time.Since(start)))
 	} else {
 		a.salLog(ctx, d, fmt.Sprintf("Finished rollback of %s, not verified (a stage syncs with a command): %s (duration: %s); the change is still merged, revert it before the next deploy",
-			plural(total, "host"), salSummary(d), sallines.Duration(time.Since(start))))
+			bot.Count(total, "host"), salSummary(d), sallines.Duration(time.Since(start))))
 	}
 	verb := "hold"
 	if total == 1 {
 		verb = "holds"
 	}
 	return Failf("Rolled back because %s: %s %s the previous tree again, %s. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-		reason, plural(total, "host"), verb, how, changeList(d.Changes), changeList(d.Changes))
+		reason, bot.Count(total, "host"), verb, how, changeList(d.Changes), changeList(d.Changes))
 }
 
 // needsRollback reports whether an aborted deploy left hosts with the new

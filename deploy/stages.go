@@ -400,9 +400,9 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 		if err := j.Save(func(d *Deploy) { d.Repos[i].Local, d.Repos[i].Submodules = patches, subs }); err != nil {
 			return err
 		}
-		msg := fmt.Sprintf("Upstream of %s holds exactly the approved changes (%s)", repoName(r.Dir), plural(len(incoming), "new commit"))
+		msg := fmt.Sprintf("Upstream of %s holds exactly the approved changes (%s)", repoName(r.Dir), bot.Count(len(incoming), "new commit"))
 		if len(patches) > 0 {
-			msg += fmt.Sprintf("; %s will be kept", plural(len(patches), "local security patch"))
+			msg += fmt.Sprintf("; %s will be kept", bot.Count(len(patches), "local security patch"))
 		}
 		j.Say(ctx, EventProgress, bot.T(msg+"."))
 	}
@@ -465,7 +465,7 @@ func (updateStage) Exec(ctx context.Context, j *Job) error {
 	for _, r := range d.Repos {
 		s := fmt.Sprintf("%s to %s", repoName(r.Dir), short(r.After))
 		if n := len(r.Local); n > 0 {
-			s += fmt.Sprintf(" with %s re-applied", plural(n, "security patch"))
+			s += fmt.Sprintf(" with %s re-applied", bot.Count(n, "security patch"))
 		}
 		if len(r.Submodules) > 0 {
 			s += " and " + strings.Join(r.Submodules, ", ") + " updated"
@@ -524,8 +524,10 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 		if m := conflictIn.FindStringSubmatch(msg); m != nil {
 			file = m[1]
 		}
-		return Failf("Re-applying the local security patch %s on top of upstream %s conflicts in %s. The checkout %s was left as it was (at %s); the patch must be rebased by hand.",
-			patch, short(r.Upstream), file, repoName(r.Dir), short(r.Before))
+		return j.securityFailure(
+			fmt.Sprintf("A local security patch conflicts with this change in %s. The checkout was left as it was (at %s); the patch must be rebased by hand", repoName(r.Dir), short(r.Before)),
+			fmt.Sprintf("Re-applying the local security patch %s on top of upstream %s conflicts in %s. The checkout %s was left as it was (at %s); the patch must be rebased by hand.",
+				patch, short(r.Upstream), file, repoName(r.Dir), short(r.Before)))
 	}
 	head, err := g.Run(ctx, dir, "rev-parse", "HEAD")
 	if err != nil {
@@ -561,7 +563,8 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 			subjects = append(subjects, local[k].Subject)
 		}
 		if !slices.Equal(subjects, r.Local) {
-			return Failf("The checkout %s should carry the security patches %q on top of upstream, but has %q.", name, r.Local, subjects)
+			return j.securityFailure(fmt.Sprintf("The checkout %s does not carry the local security patches it should on top of upstream after the update", name),
+				fmt.Sprintf("The checkout %s should carry the security patches %q on top of upstream, but has %q.", name, r.Local, subjects))
 		}
 		ids, err := g.Run(ctx, dir, "log", "-n", "500", "--format=%(trailers:key=Change-Id,valueonly)", "HEAD")
 		if err != nil {
@@ -599,7 +602,7 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 	}
 	msg := fmt.Sprintf("Staging checkout ready: %s on top of upstream", changeList(d.Changes))
 	if patches > 0 {
-		msg += ", " + plural(patches, "security patch") + " kept"
+		msg += ", " + bot.Count(patches, "security patch") + " kept"
 	}
 	j.Say(ctx, EventProgress, bot.T(msg+", tree clean."))
 	return nil

@@ -55,7 +55,7 @@ func (r Request) check() error {
 // needsApproval reports whether a forced deploy must wait for a second
 // deployer.
 func (a *Agent) needsApproval(r Request) bool {
-	return a.o.RequireSecondApprover && r.Force && (!r.InWindow || r.Frozen != "")
+	return a.o.RequireSecondApprover && r.Force && (!r.InWindow || r.Frozen != "") && len(r.Approvals) == 0
 }
 
 // Start implements Engine.
@@ -74,7 +74,7 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 	}
 	d := &Deploy{State: stateRunning, Stage: voteStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
-		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC()}
+		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
 	if a.needsApproval(r) {
 		d.State = stateApproval
 	}
@@ -602,6 +602,9 @@ func (s Status) Text() bot.Text {
 	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
 		changeList(d.Changes), s.Lock.Reason, what)
+	if ap := approvalText(d.Approvals); ap != "" {
+		t += " Policy: " + ap + "."
+	}
 	if n := len(d.History); n > 0 {
 		t += " Last: " + firstLine(d.History[n-1].Text)
 	}

@@ -224,6 +224,9 @@ func salSummary(d *Deploy) string {
 	if d.Revert != nil {
 		s = "Revert of " + strings.TrimPrefix(s, "Backport for ")
 	}
+	if ap := approvalText(d.Approvals); ap != "" {
+		s += " (" + ap + ")"
+	}
 	return s
 }
 
@@ -327,7 +330,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, plural(len(hs.Hosts), "host"))))
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
 	} else if len(done) > 0 {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}

@@ -658,3 +658,45 @@ func (e *env) deployStatic(t *testing.T) int {
 	e.deploy(alice, n)
 	return n
 }
+
+// A deploy started with the policy's approvals (a Friday's RelEng and SRE)
+// does not wait for a second deployer, shows them in its status and names
+// them in every SAL line.
+func TestPolicyApprovalsInStatusAndSAL(t *testing.T) {
+	t.Parallel()
+	e, w := newSyncEnv(t, nil, func(o *deploy.Options) { o.RequireSecondApprover = true })
+	n := e.sb.Changes["config"]
+	at := time.Date(2026, 11, 27, 14, 15, 0, 0, time.UTC)
+	r := e.request(bob, n)
+	r.InWindow, r.Force, r.Reason = false, true, "fixes the outage"
+	r.Approvals = []deploy.Approval{{By: "Rita", At: at, Rule: "Fridays and weekends"}, {By: "Sam", At: at, Rule: "Fridays and weekends"}}
+	if _, err := e.agent.Start(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventNeeds) // the testing gate, not an approval
+	approved := "approved by Rita (Fridays and weekends) and Sam (Fridays and weekends)"
+	if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "Policy: "+approved+".") {
+		t.Errorf("status = %q", st.Text())
+	}
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	sal := w.sal.all()
+	if len(sal) != 3 {
+		t.Fatalf("SAL lines:\n%s", strings.Join(sal, "\n"))
+	}
+	for _, l := range sal {
+		if !strings.Contains(l, "(T1001)]] ("+approved+")") {
+			t.Errorf("SAL line without the approvals: %s", l)
+		}
+	}
+	rec, _ := e.agent.Record("1")
+	if len(rec.Approvals) != 2 || !rec.Approvals[0].At.Equal(at) {
+		t.Errorf("record approvals = %+v", rec.Approvals)
+	}
+	// The policy's estimate of a deploy's length comes from this history.
+	if d, from, err := e.agent.Estimate(5); err != nil || d != rec.Finished.Sub(rec.Created) || from != "the last deploy" {
+		t.Errorf("Estimate = %s, %q, %v", d, from, err)
+	}
+}

@@ -34,6 +34,7 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (Options, gerrit.Options) 
 			return bot.Person{Name: p.Name, IRCNick: p.Nick(), MatrixID: p.MatrixID}, true
 		},
 		Log:             log,
+		SecurityWhere:   securityWhere(cfg.Security),
 		SyncSource:      d.Sync.Source,
 		FileSyncLimit:   d.Sync.FileSyncLimit,
 		Gate:            TestGate{Reminder: d.Testing.Reminder, Timeout: d.Testing.Timeout, OneOwnerEnough: d.Testing.OneOwnerEnough},
@@ -46,6 +47,16 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (Options, gerrit.Options) 
 	g := gerrit.Options{URL: d.Gerrit.URL, Username: d.Gerrit.Username, Password: d.Gerrit.Password.Value(),
 		Timeout: d.Gerrit.Timeout, Log: log}
 	return o, g
+}
+
+// securityWhere says where the details of a local security patch go.
+func securityWhere(s config.Security) func(Person) string {
+	return func(by Person) string {
+		if len(s.Rooms) > 0 && !s.PrivateMessage {
+			return "sent to the security channel"
+		}
+		return "sent to " + by.Name + " privately"
+	}
 }
 
 // PersonFrom turns a configured person (found by the account the network

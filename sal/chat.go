@@ -17,17 +17,13 @@ import (
 // other line to next.
 func Handler(l *Log, next bot.Handler) bot.Handler {
 	return bot.HandlerFunc(func(ctx context.Context, r *bot.Request) {
-		src := Source{Network: r.Network, Room: r.Room, Nick: r.Nick, Account: r.Account, Time: r.Time}
+		src := Source{Network: r.Network, Room: r.Room, Nick: r.Nick, Account: r.Account, Sender: r.Sender, Time: r.Time}
 		reply, ok := l.HandleLine(ctx, src, r.Text)
 		if !ok {
 			next.Handle(ctx, r)
 			return
 		}
-		t := bot.T(reply)
-		if link, found := strings.CutPrefix(reply, "Logged the message at "); found {
-			t = bot.T("Logged the message at ").Append(bot.L(link, link))
-		}
-		if err := r.Reply(ctx, t); err != nil {
+		if err := r.Reply(ctx, reply); err != nil {
 			l.log.Warn("cannot reply to !log", "network", r.Network, "room", r.Room, "err", err)
 		}
 	})

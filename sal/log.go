@@ -12,7 +12,7 @@
 //
 // and hand every chat line to it:
 //
-//	if reply, ok := l.HandleLine(ctx, src, text); ok { … send reply … }
+//	if reply, ok := l.HandleLine(ctx, src, text); ok { … send reply (rich text) … }
 //
 // Parsing a line (Policy.Parse) is a pure function; storage (Append, Get,
 // Search) and the outbox (Run) are the edges.
@@ -32,6 +32,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -68,6 +69,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SameRoom compares a room as configured for a project with the room
+	// a !log line came from (usually (*bot.Bot).SameRoom, which knows the
+	// room ids of Matrix aliases); nil compares the names.
+	SameRoom func(network, configured, room string) bool
 }
 
 // New returns the log stored in db, configured by cfg.
@@ -81,7 +86,7 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 	l := &Log{
 		db:      db,
 		cfg:     cfg,
-		policy:  NewPolicy(cfg),
+		policy:  NewPolicy(cfg, opts.SameRoom),
 		log:     opts.Logger.With("component", "sal"),
 		now:     opts.Now,
 		baseURL: strings.TrimRight(cfg.Bot.BaseURL, "/"),
@@ -101,31 +106,35 @@ func (l *Log) Permalink(id uint64) string {
 
 // HandleLine handles a chat line if it is a !log command: it stores the
 // entry and returns the reply to send. handled is false when the line is
-// not a !log command and should go to other handlers.
-func (l *Log) HandleLine(ctx context.Context, src Source, text string) (reply string, handled bool) {
+// not a !log command and should go to other handlers. Every reply but the
+// permalink addresses the sender by a mention of src.Sender (their own id
+// on Matrix, never a display name they chose).
+func (l *Log) HandleLine(ctx context.Context, src Source, text string) (reply bot.Text, handled bool) {
 	p := l.policy.Parse(src, text, l.now())
+	to := func(s string) bot.Text { return bot.Join(src.mention(), bot.T(": "+s)) }
 	switch p.Kind {
 	case NotCommand:
-		return "", false
+		return nil, false
 	case Missing:
-		return src.Nick + ": Message missing. Nothing logged.", true
+		return to("Message missing. Nothing logged."), true
 	case NotHere:
-		return src.Nick + ": Not expecting to hear !log here", true
+		return to("Not expecting to hear !log here"), true
 	case NotIdentified:
-		return src.Nick + ": Please identify to your account (e.g. with NickServ) first; only identified people can !log to " + p.Project + ". Nothing logged.", true
+		return to("Please identify to your account (e.g. with NickServ) first; only identified people can !log to " + p.Project + ". Nothing logged."), true
 	case NotAllowed:
-		return src.Nick + ": You are not on the list of people allowed to !log to " + p.Project + ". Nothing logged; ask an admin to add you to the project's allow list.", true
+		return to("You are not on the list of people allowed to !log to " + p.Project + ". Nothing logged; ask an admin to add you to the project's allow list."), true
 	case TooLong:
-		return fmt.Sprintf("%s: That message is too long for the log (at most %d characters). Nothing logged; put the details in a paste or a task and log a link.", src.Nick, MaxMessage), true
+		return to(fmt.Sprintf("That message is too long for the log (at most %d characters). Nothing logged; put the details in a paste or a task and log a link.", MaxMessage)), true
 	case Help:
-		return src.Nick + ": \"!log <message>\" records <message> in the Server Admin Log for " + p.Project + " (" + l.baseURL + "/sal?project=" + p.Project + "). Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\".", true
+		return to("\"!log <message>\" records <message> in the Server Admin Log for " + p.Project + " (" + l.baseURL + "/sal?project=" + p.Project + "). Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\"."), true
 	}
 	e, err := l.Append(ctx, p.Entry)
 	if err != nil {
 		l.log.Error("cannot store entry", "network", src.Network, "room", src.Room, "nick", src.Nick, "err", err)
-		return src.Nick + ": Failed to log the message: the log could not be saved. Nothing logged; somebody should check the error logs.", true
+		return to("Failed to log the message: the log could not be saved. Nothing logged; somebody should check the error logs."), true
 	}
-	return "Logged the message at " + l.Permalink(e.ID), true
+	link := l.Permalink(e.ID)
+	return bot.T("Logged the message at ").Append(bot.L(link, link)), true
 }
 
 // ErrInvalid is wrapped by errors for entries that cannot be logged.

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 )
 
@@ -20,8 +21,15 @@ type Source struct {
 	// Account is the identity the network vouches for; empty when the
 	// sender is not identified.
 	Account string
+	// Sender is whom replies address (bot.Message.Sender); zero means Nick.
+	Sender bot.Person
 	// Time is when the line was said; zero means now.
 	Time time.Time
+}
+
+// mention addresses the sender of the line.
+func (s Source) mention() bot.Text {
+	return bot.Message{Nick: s.Nick, Sender: s.Sender}.SenderMention()
 }
 
 // Kind says what a chat line asks of the log.
@@ -51,18 +59,33 @@ type Parsed struct {
 // Policy decides who may log where. Build it once from the configuration
 // with NewPolicy; it is read-only afterwards and safe for concurrent use.
 type Policy struct {
-	rooms  map[string]*config.SALProject // lower-cased "network/room"
-	relays map[string]bool               // "network/account"
+	rooms  []projectRoom
+	relays map[string]bool // "network/account"
 	cfg    *config.Config
+	// same compares a configured room with a message's room; see
+	// Options.SameRoom.
+	same func(network, configured, room string) bool
 }
 
-// NewPolicy builds the policy for cfg.
-func NewPolicy(cfg *config.Config) *Policy {
-	p := &Policy{rooms: map[string]*config.SALProject{}, relays: map[string]bool{}, cfg: cfg}
+// projectRoom is one configured room of a project.
+type projectRoom struct {
+	network, room string
+	project       *config.SALProject
+}
+
+// NewPolicy builds the policy for cfg. same compares a configured room
+// (as written in the config) with the room a message came from; nil
+// compares the names (bot.SameRoomName), which knows no Matrix aliases.
+func NewPolicy(cfg *config.Config, same func(network, configured, room string) bool) *Policy {
+	if same == nil {
+		same = func(_, configured, room string) bool { return bot.SameRoomName(configured, room) }
+	}
+	p := &Policy{relays: map[string]bool{}, cfg: cfg, same: same}
 	for i := range cfg.SAL.Projects {
 		proj := &cfg.SAL.Projects[i]
 		for _, r := range proj.Rooms {
-			p.rooms[roomKey(r)] = proj
+			network, room, _ := strings.Cut(r, "/")
+			p.rooms = append(p.rooms, projectRoom{network, room, proj})
 		}
 	}
 	for _, r := range cfg.SAL.Relays {
@@ -71,19 +94,14 @@ func NewPolicy(cfg *config.Config) *Policy {
 	return p
 }
 
-// roomKey normalises "network/room": IRC channel names are
-// case-insensitive, Matrix room ids are not.
-func roomKey(ref string) string {
-	network, room, _ := strings.Cut(ref, "/")
-	if strings.HasPrefix(room, "#") {
-		room = strings.ToLower(room)
-	}
-	return network + "/" + room
-}
-
 // Project returns the project the room feeds, or nil.
 func (p *Policy) Project(network, room string) *config.SALProject {
-	return p.rooms[roomKey(network+"/"+room)]
+	for _, r := range p.rooms {
+		if r.network == network && p.same(network, r.room, room) {
+			return r.project
+		}
+	}
+	return nil
 }
 
 // MaxMessage is the longest message accepted, in bytes: a log line, not a

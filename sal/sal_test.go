@@ -78,7 +78,7 @@ func newTestLog(t testing.TB, opts Options) (*Log, *store.DB) {
 var t0 = time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)
 
 func TestParse(t *testing.T) {
-	p := NewPolicy(testConfigParsed(t))
+	p := NewPolicy(testConfigParsed(t), nil)
 	alice := Source{Network: "libera", Room: "#ops", Nick: "alice_", Account: "alice", Time: t0.Add(500 * time.Millisecond)}
 	at := func(s Source, f func(*Source)) Source { f(&s); return s }
 	tests := []struct {
@@ -189,7 +189,7 @@ func TestLogRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	src := Source{Network: "libera", Room: "#ops", Nick: "alice_", Account: "alice"}
 	reply, ok := l.HandleLine(ctx, src, "!log restarted \x02apache\x02 on mw1001 for T123 (gerrit:4567)")
-	if !ok || reply != "Logged the message at https://bot.example.org/sal/log/1" {
+	if !ok || reply.String() != "Logged the message at https://bot.example.org/sal/log/1" {
 		t.Fatalf("HandleLine = %q, %v", reply, ok)
 	}
 	got, err := l.Get(ctx, 1)
@@ -213,9 +213,9 @@ func TestLogRoundTrip(t *testing.T) {
 		{src, "!log help", `alice_: "!log <message>" records <message> in the Server Admin Log for production (https://bot.example.org/sal?project=production). Search it with "jouncebot: sal <words>"; see "jouncebot: help sal".`},
 	}
 	for _, r := range replies {
-		got, ok := l.HandleLine(ctx, r.src, r.text)
-		if !ok || got != r.want {
-			t.Errorf("HandleLine(%+v, %q) = %q, %v; want %q", r.src, r.text, got, ok, r.want)
+		reply, ok := l.HandleLine(ctx, r.src, r.text)
+		if got := reply.String(); !ok || got != r.want {
+			t.Errorf("HandleLine(%+v, %q) = %q, %v; want %q", r.src, r.text, reply.String(), ok, r.want)
 		}
 	}
 	if _, ok := l.HandleLine(ctx, src, "jouncebot: next"); ok {
@@ -265,7 +265,7 @@ func TestConcurrentLogging(t *testing.T) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r, _ := l.HandleLine(ctx, sources[i%2], fmt.Sprintf("!log line %d", i))
-			replies[i] = r
+			replies[i] = r.String()
 		})
 	}
 	wg.Wait()
@@ -321,7 +321,7 @@ func TestDurableBeforeReply(t *testing.T) {
 		}
 		l := New(db, testConfigParsed(t), Options{})
 		reply, _ := l.HandleLine(context.Background(), Source{Network: "libera", Room: "#ops", Nick: "alice_", Account: "alice"}, "!log depooled db1001 T4242")
-		fmt.Println(reply)
+		fmt.Println(reply.String())
 		os.Stdout.Sync()
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}

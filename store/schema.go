@@ -23,6 +23,9 @@ var (
 	Deploys    = []byte("deploy.deploys") // deploy id -> deploy state
 	DeployLock = []byte("deploy.lock")    // the one deploy lock
 
+	// Deploy policy.
+	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -41,6 +44,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 1: the initial buckets.
 	createBuckets(Audit, Windows, Cancelled, Claims, Queues, Freezes, Notices, WikiCache,
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
+	// 2: deploy requests waiting for policy approvals.
+	createBuckets(PolicyRequests),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

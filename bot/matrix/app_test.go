@@ -100,7 +100,8 @@ windows:
 	if _, err := alice.SendText(ctx, room, "jouncebot: nowandnext"); err != nil {
 		t.Fatal(err)
 	}
-	ev := aliceW.Wait(t, matrixtest.Message(room, botUser.ID, nil))
+	// The window's own notices (late: the bot starts inside it) come too.
+	ev := aliceW.Wait(t, matrixtest.Message(room, botUser.ID, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "For the next") }))
 	c := ev.Content.AsMessage()
 	lines := strings.Split(c.Body, "\n")
 	if c.MsgType != event.MsgNotice || len(lines) < 2 ||

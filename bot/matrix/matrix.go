@@ -17,7 +17,10 @@
 //     homeserver stops accepting is replaced by a new password login on
 //     the same device.
 //   - Rooms: the configured rooms (ids or aliases) are joined at start and
-//     retried until joined. Invites from people in the config, and to
+//     retried until joined. Aliases are resolved at start and on join;
+//     RoomID gives the room id of a configured alias (bot.RoomResolver), so
+//     settings that name a room by alias match its messages. An alias the
+//     homeserver does not know is a start-up warning. Invites from people in the config, and to
 //     configured rooms, are accepted; all others are rejected, so no invite
 //     is left hanging.
 //   - No replays: the sync token is saved after every sync response, and
@@ -46,8 +49,11 @@
 //     room with that person (from m.direct), creating and inviting one when
 //     there is none; invites marked is_direct are recorded in m.direct.
 //   - Optional capabilities: Status (connected, retrying…), bot.Roster
-//     (InRoom, by Matrix id) and bot.Directer (DirectTarget: the person's
-//     Matrix id, which Send turns into the direct room).
+//     (InRoom, by Matrix id), bot.Directer (DirectTarget: the person's
+//     Matrix id, which Send turns into the direct room), bot.RoomResolver
+//     (RoomID), bot.Joiner (Joined: the rooms the bot is in, from its joins
+//     and the sync) and bot.Deliverer (Deliver: Send that waits for the
+//     event id, with a transaction id made from the caller's key).
 //   - Sending never blocks for long: Send renders the text and queues it,
 //     waiting at most 5 s for space, and not at all while the homeserver is
 //     unreachable (ErrQueueFull). One goroutine delivers the queue in order,
@@ -138,6 +144,8 @@ type Transport struct {
 	joins      map[string]*pendingJoin
 	joinWake   chan struct{}
 	warned     map[id.RoomID]bool // rooms told that encrypted messages cannot be read
+	in         map[id.RoomID]bool // rooms the bot is joined to
+	inChanged  chan struct{}      // closed and replaced when in changes
 }
 
 // New returns a transport for the network. It does not connect: Run does.
@@ -180,6 +188,8 @@ func New(c Config) (*Transport, error) {
 		joins:      map[string]*pendingJoin{},
 		joinWake:   make(chan struct{}, 1),
 		warned:     map[id.RoomID]bool{},
+		in:         map[id.RoomID]bool{},
+		inChanged:  make(chan struct{}),
 	}
 	for _, r := range n.Rooms {
 		if strings.HasPrefix(r, "!") {
@@ -292,6 +302,7 @@ func (t *Transport) session(ctx context.Context, cli *mautrix.Client, h bot.Hand
 		t.log.Warn("cannot forget old handled events", "err", err)
 	}
 	t.loadProfile(sctx, cli)
+	t.resolveAliases(sctx, cli)
 	for _, r := range t.cfg.Network.Rooms {
 		t.wantJoin(r, "", false)
 	}

@@ -208,7 +208,8 @@ func TestRoundTripInRoom(t *testing.T) {
 	}
 	m := msgs[0]
 	m.ID, m.Time = "", time.Time{}
-	wantMsg := bot.Message{Network: "matrix", Room: room.String(), Nick: "alice", Account: "@alice:localhost", Text: "jouncebot: ping 1"}
+	wantMsg := bot.Message{Network: "matrix", Room: room.String(), Nick: "alice", Account: "@alice:localhost", Text: "jouncebot: ping 1",
+		Sender: bot.Person{Name: "@alice:localhost", MatrixID: "@alice:localhost"}}
 	if diff := cmp.Diff(wantMsg, m); diff != "" {
 		t.Errorf("message (-want +got):\n%s", diff)
 	}

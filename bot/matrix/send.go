@@ -2,6 +2,8 @@ package matrix
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,6 +23,16 @@ type outgoing struct {
 	content *event.MessageEventContent
 	txnID   string
 	queued  time.Time
+	// done, when set (Deliver), is told once whether the homeserver
+	// accepted the message: nil, or why it was given up.
+	done chan error
+}
+
+// finish tells a waiting Deliver the outcome.
+func (o *outgoing) finish(err error) {
+	if o.done != nil {
+		o.done <- err
+	}
 }
 
 // ErrQueueFull is returned by Send when the homeserver has been unreachable
@@ -34,22 +46,54 @@ func isRateLimited(err error) bool {
 }
 
 // Send renders t as an m.notice and queues it for the room: a room id, an
-// alias, or a user id for a direct chat with that person. It returns once the message is queued, waiting at
-// most a few seconds for space (not at all while the homeserver is
-// unreachable), so a homeserver that is down never blocks the caller.
+// alias, or a user id for a direct chat with that person. It returns once
+// the message is queued, waiting at most a few seconds for space (not at
+// all while the homeserver is unreachable), so a homeserver that is down
+// never blocks the caller.
 func (t *Transport) Send(ctx context.Context, to bot.Target, txt bot.Text) error {
+	o, err := t.outgoing(to, txt, fmt.Sprintf("%s.%d", t.txnBase, t.txnSeq.Add(1)))
+	if err != nil {
+		return err
+	}
+	return t.enqueue(ctx, o)
+}
+
+// Deliver is Send that returns only once the homeserver accepted the
+// message (it answered with an event id), or gave it up: refused (e.g. the
+// bot is not in the room), or not sent within 10 minutes. The transaction
+// id is made from key, so delivering the same key again, also after a
+// restart on the same login, does not send it twice (bot.Deliverer).
+func (t *Transport) Deliver(ctx context.Context, to bot.Target, txt bot.Text, key string) error {
+	sum := sha256.Sum256([]byte(key))
+	o, err := t.outgoing(to, txt, "jbk."+hex.EncodeToString(sum[:16]))
+	if err != nil {
+		return err
+	}
+	o.done = make(chan error, 1)
+	if err := t.enqueue(ctx, o); err != nil {
+		return err
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *Transport) outgoing(to bot.Target, txt bot.Text, txnID string) (*outgoing, error) {
 	if to.Network != "" && to.Network != t.Network() {
-		return fmt.Errorf("matrix: target network %q is not %q", to.Network, t.Network())
+		return nil, fmt.Errorf("matrix: target network %q is not %q", to.Network, t.Network())
 	}
 	if !strings.HasPrefix(to.Room, "!") && !strings.HasPrefix(to.Room, "#") && !validUserID(id.UserID(to.Room)) {
-		return fmt.Errorf("matrix: %q is not a room id, room alias or user id", to.Room)
+		return nil, fmt.Errorf("matrix: %q is not a room id, room alias or user id", to.Room)
 	}
-	o := &outgoing{
-		room:    to.Room,
-		content: render(txt),
-		txnID:   fmt.Sprintf("%s.%d", t.txnBase, t.txnSeq.Add(1)),
-		queued:  time.Now(),
-	}
+	return &outgoing{room: to.Room, content: render(txt), txnID: txnID, queued: time.Now()}, nil
+}
+
+// enqueue puts o on the send queue, waiting at most enqueueTimeout for
+// space, and not at all while the homeserver is unreachable.
+func (t *Transport) enqueue(ctx context.Context, o *outgoing) error {
 	select {
 	case t.queue <- o:
 		return nil
@@ -133,6 +177,7 @@ func (t *Transport) deliver(ctx context.Context, cli *mautrix.Client, o *outgoin
 		err := t.sendOnce(ctx, cli, o)
 		t.unreachable.Store(err != nil && ctx.Err() == nil && transient(err) && !isRateLimited(err))
 		if err == nil {
+			o.finish(nil)
 			return true
 		}
 		if ctx.Err() != nil {
@@ -147,10 +192,12 @@ func (t *Transport) deliver(ctx context.Context, cli *mautrix.Client, o *outgoin
 			t.log.Warn("cannot send; retrying", "room", o.room, "retry_in", d, "err", err)
 		default:
 			t.log.Error("message refused by the homeserver; dropped", "room", o.room, "err", err)
+			o.finish(fmt.Errorf("matrix: message to %s refused: %w", o.room, err))
 			return true
 		}
 		if time.Since(o.queued)+d > maxSendAge {
 			t.log.Error("message could not be sent in time; dropped", "room", o.room, "age", time.Since(o.queued).Round(time.Second), "err", err)
+			o.finish(fmt.Errorf("matrix: message to %s not sent within %s: %w", o.room, maxSendAge, err))
 			return true
 		}
 		if !sleep(ctx, d) {
@@ -166,9 +213,16 @@ func (t *Transport) sendOnce(ctx context.Context, cli *mautrix.Client, o *outgoi
 	if err != nil {
 		return err
 	}
-	_, err = cli.SendMessageEvent(rctx, room, event.EventMessage, o.content, mautrix.ReqSendEvent{TransactionID: o.txnID})
+	resp, err := cli.SendMessageEvent(rctx, room, event.EventMessage, o.content, mautrix.ReqSendEvent{TransactionID: o.txnID})
+	if err == nil && resp.EventID == "" {
+		err = errNoEventID
+	}
 	return err
 }
+
+// errNoEventID is an answer to a send without the event id that says the
+// homeserver stored the message; it is retried like a server error.
+var errNoEventID = errors.New("the homeserver answered a send without an event id")
 
 // resolve turns a room alias into its id, remembering the answer, and a
 // user id into the direct room with them.

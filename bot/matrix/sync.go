@@ -137,9 +137,11 @@ func (t *Transport) process(ctx context.Context, cli *mautrix.Client, h bot.Hand
 		t.mu.Lock()
 		delete(t.rooms, roomID)
 		t.mu.Unlock()
+		t.setIn(roomID, false)
 		t.log.Info("no longer in room", "room", roomID)
 	}
 	for roomID, room := range resp.Rooms.Join {
+		t.setIn(roomID, true)
 		for _, ev := range room.State.Events {
 			t.trackMember(roomID, ev)
 		}
@@ -243,6 +245,7 @@ func (t *Transport) onMessage(ctx context.Context, cli *mautrix.Client, h bot.Ha
 		Private: private,
 		Nick:    nick,
 		Account: t.account(ev.Sender),
+		Sender:  bot.Person{Name: ev.Sender.String(), MatrixID: ev.Sender.String()},
 		Text:    text,
 		Time:    sent,
 	}, t))
@@ -454,12 +457,12 @@ func (t *Transport) joined(ctx context.Context, cli *mautrix.Client, j *pendingJ
 		t.log.Info("rejected invite", "room", j.room)
 		return
 	}
-	if strings.HasPrefix(j.room, "#") {
-		t.aliases[j.room] = roomID
-		t.configured[roomID] = true
-	}
 	delete(t.rooms, roomID) // member list fetched afresh
 	t.mu.Unlock()
+	if strings.HasPrefix(j.room, "#") {
+		t.noteAlias(j.room, roomID)
+	}
+	t.setIn(roomID, true)
 	t.log.Info("joined room", "room", j.room, "id", roomID)
 	if j.direct {
 		if err := t.addDirect(ctx, cli, j.inviter, roomID); err != nil {

@@ -14,9 +14,8 @@ import (
 )
 
 // Rsync syncs with rsync as scap pull does: --archive --delete-delay
-// --delay-updates --exclude=**/.git. With paths it syncs only those
-// (--files-from, --relative); a path missing from the source is deleted on
-// the host (--delete-missing-args).
+// --delay-updates --exclude=**/.git. With paths it syncs only those, and a
+// path missing from the source is deleted on the host: see pathFilter.
 type Rsync struct {
 	// Path is the rsync binary (default "rsync" from PATH).
 	Path string
@@ -52,8 +51,8 @@ func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, path
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "--files-from=-", "--from0", "--relative", "--recursive", "--delete-missing-args")
-		stdin = strings.NewReader(strings.Join(clean, "\x00") + "\x00")
+		args = append(args, "--recursive", "--delete", "--from0", "--include-from=-", "--exclude=*")
+		stdin = strings.NewReader(pathFilter(clean))
 	}
 	if r.Rsh != "" {
 		args = append(args, "--rsh="+r.Rsh)
@@ -63,7 +62,8 @@ func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, path
 		args = append(args, fmt.Sprintf("--timeout=%d", max(1, int(time.Until(dl).Seconds()))))
 	}
 	args = append(args, r.Args...)
-	args = append(args, dirArg(src), dirArg(h.Dest))
+	// "--" so that no source or destination is read as an option.
+	args = append(args, "--", dirArg(src), dirArg(h.Dest))
 	bin := r.Path
 	if bin == "" {
 		bin = "rsync"

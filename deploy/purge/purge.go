@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
+
+	"github.com/jouncebot/jouncebot/bot"
 )
 
 // Purger purges the public URLs of changed static files.
@@ -94,7 +96,7 @@ func (r *Report) Summary() string {
 	}
 	where := "at their public address"
 	if r.Endpoints > 0 {
-		where = fmt.Sprintf("from %d CDN endpoint%s", r.Endpoints, plural(r.Endpoints))
+		where = "from " + bot.Count(r.Endpoints, "CDN endpoint")
 	}
 	shown := r.URLs
 	more := ""
@@ -102,22 +104,15 @@ func (r *Report) Summary() string {
 		more = fmt.Sprintf(" and %d more", len(shown)-5)
 		shown = shown[:5]
 	}
-	s := fmt.Sprintf("Purged %d URL%s %s: %s%s.", len(r.URLs), plural(len(r.URLs)), where, strings.Join(shown, ", "), more)
+	s := fmt.Sprintf("Purged %s %s: %s%s.", bot.Count(len(r.URLs), "URL"), where, strings.Join(shown, ", "), more)
 	if len(r.Failures) > 0 {
-		s += fmt.Sprintf(" %d purge request%s failed: %s", len(r.Failures), plural(len(r.Failures)), r.Failures[0])
+		s += fmt.Sprintf(" %s failed: %s", bot.Count(len(r.Failures), "purge request"), r.Failures[0])
 		if len(r.Failures) > 1 {
 			s += fmt.Sprintf(" (and %d more)", len(r.Failures)-1)
 		}
 		s += "."
 	}
 	return s
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // Purge sends a PURGE for every public URL of the changed files to every

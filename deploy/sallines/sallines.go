@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
 )
 
 // Entry is one SAL line, logged in the deployer's name.
@@ -94,14 +96,14 @@ func FinishedSync(summary string, d time.Duration) string {
 // StartedRollback is logged when hosts are being put back to the previous
 // tree, with the reason.
 func StartedRollback(summary string, hosts int, reason string) string {
-	return fmt.Sprintf("Started rollback of %d %s: %s (%s)", hosts, plural(hosts, "host", "hosts"), summary, strings.TrimSuffix(clean(reason), "."))
+	return fmt.Sprintf("Started rollback of %s: %s (%s)", bot.Count(hosts, "host"), summary, strings.TrimSuffix(clean(reason), "."))
 }
 
 // FinishedRollback is logged when every host is verified to hold the
 // previous tree again. The change stays merged in Gerrit.
 func FinishedRollback(summary string, hosts int, d time.Duration) string {
-	return fmt.Sprintf("Finished rollback of %d %s, verified: %s (duration: %s); the change is still merged, revert it before the next deploy",
-		hosts, plural(hosts, "host", "hosts"), summary, Duration(d))
+	return fmt.Sprintf("Finished rollback of %s, verified: %s (duration: %s); the change is still merged, revert it before the next deploy",
+		bot.Count(hosts, "host"), summary, Duration(d))
 }
 
 // Reverted is logged when a change was reverted in staging and synced
@@ -123,11 +125,4 @@ func Duration(d time.Duration) string {
 		return fmt.Sprintf("%dh %02dm %02ds", h, m, s)
 	}
 	return fmt.Sprintf("%02dm %02ds", m, s)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -132,7 +132,7 @@ func TestComments(t *testing.T) {
 		"!log touched T3 T4 T5 T6 T7 T999",
 		"!log last one for T8",
 	} {
-		if reply, _ := l.HandleLine(ctx, src, line); !strings.HasPrefix(reply, "Logged the message at ") {
+		if reply, _ := l.HandleLine(ctx, src, line); !strings.HasPrefix(reply.String(), "Logged the message at ") {
 			t.Fatalf("%q: %q", line, reply)
 		}
 	}

@@ -61,14 +61,14 @@ sal:
 	t.Cleanup(func() { cancel(); <-done })
 
 	src := sal.Source{Network: "console", Room: "#ops", Nick: "alice", Account: "alice"}
-	if reply, _ := l.HandleLine(ctx, src, "!log first {{template}} | pipe"); !strings.HasPrefix(reply, "Logged the message at ") {
+	if reply, _ := l.HandleLine(ctx, src, "!log first {{template}} | pipe"); !strings.HasPrefix(reply.String(), "Logged the message at ") {
 		t.Fatal(reply)
 	}
 	waitFor(t, "the first entry on the wiki", func() bool { return strings.Contains(pageText(t, client, page), "first") })
 
 	w.Stop()
 	for i := range 50 {
-		if reply, _ := l.HandleLine(ctx, src, fmt.Sprintf("!log entry %02d while the wiki is down", i)); !strings.HasPrefix(reply, "Logged the message at ") {
+		if reply, _ := l.HandleLine(ctx, src, fmt.Sprintf("!log entry %02d while the wiki is down", i)); !strings.HasPrefix(reply.String(), "Logged the message at ") {
 			t.Fatalf("entry %d: %q", i, reply)
 		}
 	}

@@ -15,8 +15,9 @@ import (
 )
 
 // Proxy sits between a client and the server and injects faults a real
-// homeserver shows under load or during an outage: refused connections, and
-// M_LIMIT_EXCEEDED answers with retry_after_ms on chosen requests.
+// homeserver shows under load or during an outage: refused connections,
+// M_LIMIT_EXCEEDED answers with retry_after_ms on chosen requests, and
+// answers lost after the server acted (Hold).
 // Give its URL to the client under test instead of the server's.
 type Proxy struct {
 	URL string
@@ -24,6 +25,7 @@ type Proxy struct {
 	mu      sync.Mutex
 	down    bool
 	limits  []limit
+	holds   []func(r *http.Request) bool
 	records []Request
 }
 
@@ -64,6 +66,13 @@ func (s *Server) Proxy(t testing.TB) *Proxy {
 				}
 			}
 			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		if p.holding(r) {
+			// The server acts on the request, but its answer never comes
+			// back: like a connection lost just after the server acted.
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			<-r.Context().Done()
 			return
 		}
 		if limited {
@@ -113,6 +122,33 @@ func (p *Proxy) Limit(n int, retryAfter time.Duration, match func(r *http.Reques
 	p.mu.Lock()
 	p.limits = append(p.limits, limit{match: match, remaining: n, retryAfter: retryAfter})
 	p.mu.Unlock()
+}
+
+// ClearLimits forgets every Limit not yet used up, and every Hold.
+func (p *Proxy) ClearLimits() {
+	p.mu.Lock()
+	p.limits, p.holds = nil, nil
+	p.mu.Unlock()
+}
+
+// Hold passes requests for which match is true on to the server but never
+// answers them (until the client gives up or goes away), as if the
+// connection broke just after the server acted.
+func (p *Proxy) Hold(match func(r *http.Request) bool) {
+	p.mu.Lock()
+	p.holds = append(p.holds, match)
+	p.mu.Unlock()
+}
+
+func (p *Proxy) holding(r *http.Request) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.holds {
+		if m(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // Requests returns the requests seen so far.
