@@ -11,7 +11,8 @@ import (
 // its nick protection and any channel access that needs the account. When
 // the server is back before its services (they restart separately, or link
 // late), SASL is not offered, registration completes without the account,
-// and nothing would ever log the bot in. So a session that is welcomed
+// and nothing would ever log the bot in; services that hang never answer
+// a SASL login at all (saslWatch). So a session that is welcomed
 // without its account says so (log and Status) and tries again: a NickServ
 // IDENTIFY for SASL PLAIN (a 401 while services are away), or SASL after
 // registration (CAP REQ sasl, which girc completes) for EXTERNAL, with
@@ -67,7 +68,7 @@ func (s *session) checkAccount(nick string) {
 	if sasl == nil || s.isLoggedIn() {
 		return
 	}
-	s.t.log.Warn("registered without the services account (the server offered no SASL; services may be away); will keep trying to log in",
+	s.t.log.Warn("registered without the services account (SASL was not offered or not answered; services may be away); will keep trying to log in",
 		"account", s.t.saslUser(), "mechanism", sasl.Mechanism)
 	s.t.setStatus("connected to %s as %s, but not logged in to services (account %s); trying to log in", s.t.net.Server, nick, s.t.saslUser())
 	go s.recoverAccount()
@@ -112,19 +113,20 @@ func (s *session) tryLogin(try int) {
 	s.t.control(s, 1, girc.CAP, girc.CAP_REQ, "sasl")
 }
 
-// saslTimeout bounds a SASL login during registration. Services that go
-// away in the middle of one (they restart, or the link drops) never answer,
-// and the server would hold the registration until its own timeout.
-const saslTimeout = 15 * time.Second
+// WithSASLTimeout sets how long a SASL login during registration may go
+// unanswered (default 15 s). Services that go away in the middle of one
+// (they restart, or hang) never answer, and the server would hold the
+// registration until its own timeout.
+func WithSASLTimeout(d time.Duration) Option { return func(o *options) { o.saslTimeout = d } }
 
-// saslWatch gives up a SASL login that gets no answer: it aborts it and
-// ends capability negotiation, so registration completes without the
-// account and the recovery above takes over.
+// saslWatch gives up a SASL login that gets no answer: it closes the
+// connection, and the next one registers without SASL and logs in
+// afterwards (girc cannot abort a SASL exchange without disconnecting).
 func (s *session) saslWatch() {
-	if s.t.net.SASL == nil {
+	if s.t.net.SASL == nil || s.noSASL {
 		return
 	}
-	timer := time.NewTimer(saslTimeout)
+	timer := time.NewTimer(s.t.opts.saslTimeout)
 	defer timer.Stop()
 	select {
 	case <-s.ctx.Done():
@@ -133,10 +135,10 @@ func (s *session) saslWatch() {
 		return
 	case <-timer.C:
 	}
-	if !s.c.IsConnected() || s.isLoggedIn() {
-		return
-	}
-	s.t.log.Warn("no answer to the SASL login; registering without the account", "waited", saslTimeout)
-	_ = s.c.Cmd.SendRaw("AUTHENTICATE *")
-	_ = s.c.Cmd.SendRaw("CAP END")
+	s.t.log.Warn("no answer to the SASL login; reconnecting to register without it", "waited", s.t.opts.saslTimeout)
+	s.mu.Lock()
+	s.saslSilent = true
+	s.mu.Unlock()
+	s.setReason(fmt.Sprintf("services did not answer the SASL login within %s", s.t.opts.saslTimeout))
+	s.dialer.close()
 }

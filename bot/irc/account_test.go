@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jouncebot/jouncebot/bot/irc"
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 )
 
@@ -48,5 +49,28 @@ func TestLogsInWhenServicesComeLate(t *testing.T) {
 	alice.Say(channel, "jouncebot: echo hi")
 	if m := alice.Expect(t, irctest.FromTo(botNick, channel)); m.Account != botNick {
 		t.Errorf("the bot's answer carries account %q, want %q", m.Account, botNick)
+	}
+}
+
+// Services that hang never answer the SASL login: the bot gives up on it,
+// registers without the account, and logs in once services answer again.
+func TestLogsInWhenServicesHangDuringSASL(t *testing.T) {
+	t.Parallel()
+	srv := irctest.Start(t)
+	srv.Register(t, botNick, botPass)
+	srv.PauseServices()
+	t.Cleanup(srv.ResumeServices)
+	b := startBot(t, botNetwork(srv), irc.WithSASLTimeout(2*time.Second))
+	waitUntil(t, "the bot gives up the SASL login and registers", func() bool {
+		logs := b.logs.String()
+		return strings.Contains(logs, "no answer to the SASL login") && strings.Contains(logs, "registered without the services account")
+	})
+	srv.ResumeServices()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(b.logs.String(), "logged in to services") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bot did not log in within two minutes of services answering again")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

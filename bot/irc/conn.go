@@ -38,6 +38,8 @@ type session struct {
 	curNick    string
 	reason     string // why the connection ended, for logs and Status
 	saslFailed bool
+	saslSilent bool // services never answered the SASL login
+	noSASL     bool // this connection does not try SASL at registration
 	loggedIn   bool // RPL_LOGGEDIN seen (and no RPL_LOGGEDOUT since)
 	lastCTCP   time.Time
 
@@ -50,6 +52,7 @@ type session struct {
 type result struct {
 	welcomed   bool
 	saslFailed bool
+	saslSilent bool // the next connection should register without SASL
 	reason     string
 }
 
@@ -68,8 +71,10 @@ func (s *session) setReason(r string) {
 }
 
 // connect runs one connection until it ends or ctx is done.
-func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
-	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx, registered: make(chan struct{})}
+// Without SASL at registration (noSASL) it logs in to services afterwards
+// (see account.go).
+func (t *Transport) connect(ctx context.Context, h bot.Handler, noSASL bool) result {
+	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx, registered: make(chan struct{}), noSASL: noSASL}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
 	s.c = girc.New(t.clientConfig(s))
@@ -114,7 +119,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res := result{welcomed: s.welcomed, saslFailed: s.saslFailed, reason: s.reason}
+	res := result{welcomed: s.welcomed, saslFailed: s.saslFailed, saslSilent: s.saslSilent, reason: s.reason}
 	if res.reason == "" {
 		switch {
 		case err != nil:
@@ -153,7 +158,7 @@ func (t *Transport) clientConfig(s *session) girc.Config {
 			t.log.Error("IRC event handler panicked", "panic", e.Panic, "event", e.Event.Command, "stack", string(e.Stack))
 		},
 	}
-	if sasl := t.net.SASL; sasl != nil {
+	if sasl := t.net.SASL; sasl != nil && !s.noSASL {
 		switch sasl.Mechanism {
 		case "EXTERNAL":
 			cfg.SASL = &girc.SASLExternal{}

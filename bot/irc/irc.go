@@ -117,6 +117,7 @@ type options struct {
 	nickRetry    time.Duration
 	version      string
 	accountRetry time.Duration
+	saslTimeout  time.Duration
 }
 
 // WithBackoff sets the reconnect backoff.
@@ -174,6 +175,7 @@ func New(n config.Network, log *slog.Logger, opts ...Option) (*Transport, error)
 			rejoinDelay:  5 * time.Second,
 			nickRetry:    time.Minute,
 			accountRetry: 2 * time.Second,
+			saslTimeout:  15 * time.Second,
 			version:      "jouncebot (https://github.com/jouncebot/jouncebot)",
 		},
 	}
@@ -278,9 +280,11 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 
 	failures := 0
 	var flaps flapCounter
+	noSASL := false
 	for {
 		t.setStatus("connecting to %s", t.net.Server)
-		res := t.connect(ctx, h)
+		res := t.connect(ctx, h, noSASL)
+		noSASL = res.saslSilent
 		if ctx.Err() != nil {
 			t.setStatus("stopped")
 			return ctx.Err()

@@ -170,6 +170,22 @@ func (s *Server) Pause() { s.signalIRCd(syscall.SIGSTOP) }
 // Resume lets a paused InspIRCd run again.
 func (s *Server) Resume() { s.signalIRCd(syscall.SIGCONT) }
 
+// PauseServices freezes Atheme (SIGSTOP): the IRC server still thinks
+// services are there and offers SASL, but nothing answers.
+// ResumeServices undoes it.
+func (s *Server) PauseServices() { s.signalServices(syscall.SIGSTOP) }
+
+// ResumeServices lets paused services run again.
+func (s *Server) ResumeServices() { s.signalServices(syscall.SIGCONT) }
+
+func (s *Server) signalServices(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.atheme != nil && s.atheme.Process != nil {
+		_ = s.atheme.Process.Signal(sig)
+	}
+}
+
 func (s *Server) signalIRCd(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
