@@ -1,8 +1,8 @@
 package sal
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
