@@ -235,33 +235,36 @@ func (s *Server) StopServices(t testing.TB) {
 	}
 	s.atheme = nil
 	// Until the IRC server has noticed the split it still offers SASL.
-	if err := waitFor(10*time.Second, func() bool { return !offersSASL(s.Addr) }); err != nil {
-		t.Fatalf("irctest: the IRC server still offers SASL after services stopped: %v", err)
+	var caps string
+	if err := waitFor(30*time.Second, func() bool { caps = capList(s.Addr); return !strings.Contains(caps, "sasl") }); err != nil {
+		t.Fatalf("irctest: the IRC server still offers SASL after services stopped: %v (CAP LS: %q)\n%s", err, caps, readTail(filepath.Join(s.Dir, "ircd.log")))
 	}
 }
 
-// offersSASL reports whether the server at addr lists the sasl capability.
-func offersSASL(addr string) bool {
+// capList returns the capabilities the server at addr lists.
+func capList(addr string) string {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write([]byte("CAP LS 302\r\n")); err != nil {
-		return false
+		return ""
 	}
 	r := bufio.NewReader(c)
+	var caps []string
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			return false
+			return strings.Join(caps, " ")
 		}
-		if strings.Contains(line, "sasl") {
-			return true
+		if _, list, ok := strings.Cut(line, " CAP * LS * :"); ok {
+			caps = append(caps, strings.TrimSpace(list))
+			continue
 		}
-		if strings.Contains(line, " CAP * LS :") { // the last line of the list
-			return false
+		if _, list, ok := strings.Cut(line, " CAP * LS :"); ok {
+			return strings.Join(append(caps, strings.TrimSpace(list)), " ")
 		}
 	}
 }
