@@ -236,3 +236,44 @@ func TestSameRoom(t *testing.T) {
 		}
 	}
 }
+
+// paced is a transport that wants short replies in rooms, like IRC.
+type paced struct {
+	mu   sync.Mutex
+	sent []string // "room: text"
+}
+
+func (p *paced) Network() string                          { return "test" }
+func (p *paced) Rooms() []string                          { return []string{"#room"} }
+func (p *paced) Run(ctx context.Context, h Handler) error { return nil }
+func (p *paced) ChannelLines() int                        { return 3 }
+func (p *paced) Send(ctx context.Context, to Target, t Text) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent = append(p.sent, to.Room+": "+t.String())
+	return nil
+}
+
+// A long reply in a room is cut there with a note and continued privately;
+// a private one is sent whole.
+func TestLongReplyInRoomContinuesPrivately(t *testing.T) {
+	tr := &paced{}
+	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(context.Context, *Request) {}))
+	long := T("one\ntwo\nthree\nfour\nfive")
+	r := &Request{Message: Message{Network: "test", Room: "#room", Nick: "alice", Text: "help"}, bot: b, tr: tr}
+	if err := r.Reply(context.Background(), long); err != nil {
+		t.Fatal(err)
+	}
+	r = &Request{Message: Message{Network: "test", Room: "bob", Private: true, Nick: "bob", Text: "help"}, bot: b, tr: tr}
+	if err := r.Reply(context.Background(), long); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"#room: one\ntwo\nalice: … and 3 more lines, sent to you privately.",
+		"alice: three\nfour\nfive",
+		"bob: one\ntwo\nthree\nfour\nfive",
+	}
+	if strings.Join(tr.sent, "|") != strings.Join(want, "|") {
+		t.Errorf("sent %q, want %q", tr.sent, want)
+	}
+}
