@@ -69,6 +69,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lrstanley/girc"
@@ -98,6 +99,10 @@ type Transport struct {
 	msgs   chan outLine
 	sendMu sync.Mutex // keeps the lines of one Send together
 	prioMu sync.Mutex // keeps the lines of one SendPriority together
+	// writeMu guards the connections' buckets and the writing of a paced
+	// line, shared by the sending goroutine and Send's fast path.
+	writeMu sync.Mutex
+	queued  atomic.Int64 // lines queued or being sent by the sending goroutine
 
 	mu      sync.Mutex
 	status  string

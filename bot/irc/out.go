@@ -52,15 +52,40 @@ func (t *Transport) Send(ctx context.Context, to bot.Target, text bot.Text) erro
 	}
 	t.sendMu.Lock()
 	defer t.sendMu.Unlock()
+	lines = t.sendNow(target, lines)
 	now := time.Now()
 	for _, l := range lines {
+		t.queued.Add(1)
 		select {
 		case t.msgs <- outLine{ev: privmsg(target, l), queued: now}:
 		case <-ctx.Done():
+			t.queued.Add(-1)
 			return fmt.Errorf("irc: the message to %s could not be queued: %w", target, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// sendNow writes the first lines of a reply at once, from the caller,
+// when nothing is queued or being sent and the bucket allows them; it
+// returns the lines left for the queue. It saves the hand-over to the
+// sending goroutine on an idle bot and keeps the order: anything queued
+// later waits for writeMu.
+func (t *Transport) sendNow(target string, lines []string) []string {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	t.mu.Lock()
+	s := t.conn
+	t.mu.Unlock()
+	if s == nil || t.queued.Load() != 0 {
+		return lines
+	}
+	for len(lines) > 0 && s.bucket.Ready(time.Now()) == 0 && s.c.IsConnected() {
+		s.bucket.Reserve(time.Now())
+		s.c.Send(privmsg(target, lines[0]))
+		lines = lines[1:]
+	}
+	return lines
 }
 
 // SendPriority sends text to to.Room ahead of every queued reply and
@@ -78,9 +103,11 @@ func (t *Transport) SendPriority(ctx context.Context, to bot.Target, text bot.Te
 	d := newDelivery(ctx, target, lines)
 	t.prioMu.Lock()
 	for i, l := range lines {
+		t.queued.Add(1)
 		select {
 		case t.prio <- outLine{ev: privmsg(target, l), queued: time.Now(), d: d, last: i == len(lines)-1}:
 		case <-ctx.Done():
+			t.queued.Add(-1)
 			t.prioMu.Unlock()
 			d.finish(ctx.Err())
 			return fmt.Errorf("irc: the message to %s could not be queued: %w", target, ctx.Err())
@@ -172,6 +199,7 @@ func (t *Transport) sendLoop(ctx context.Context) {
 			}
 		}
 		t.sendLine(ctx, l)
+		t.queued.Add(-1)
 	}
 }
 
@@ -184,7 +212,10 @@ func (t *Transport) waitBucket(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	if d := s.bucket.Ready(time.Now()); d > 0 {
+	t.writeMu.Lock()
+	d := s.bucket.Ready(time.Now())
+	t.writeMu.Unlock()
+	if d > 0 {
 		timer := time.NewTimer(d)
 		defer timer.Stop()
 		select {
@@ -227,35 +258,43 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 				continue
 			}
 		}
-		if t.pace(ctx, s, l, func(l outLine) { t.write(s, l) }) {
+		token := ""
+		if t.pace(ctx, s, l, func(l outLine) { token = t.write(s, l) }) {
+			if token != "" {
+				t.pace(s.ctx, s, outLine{cost: 1}, func(outLine) {
+					s.c.Send(&girc.Event{Command: girc.PING, Params: []string{token}})
+				})
+			}
 			return
 		}
 	}
 }
 
-// write sends l on s; after the last line of a priority send it sends the
-// PING that tells when the server has taken them all.
-func (t *Transport) write(s *session, l outLine) {
+// write sends l on s. After the last line of a priority send on a server
+// without echo-message it returns the token of the PING to send next, which
+// tells when the server has taken them all.
+func (t *Transport) write(s *session, l outLine) (ping string) {
 	if l.d == nil {
 		s.c.Send(l.ev)
-		return
+		return ""
 	}
 	s.track(l.d)
 	s.c.Send(l.ev)
 	if !l.last || s.c.HasCapability("echo-message") {
-		return // the echoes settle it
+		return "" // the echoes settle it
 	}
-	token := s.barrier(l.d)
-	t.pace(s.ctx, s, outLine{cost: 1}, func(outLine) { s.c.Send(&girc.Event{Command: girc.PING, Params: []string{token}}) })
+	return s.barrier(l.d)
 }
 
 // pace waits until s's bucket lets l go and sends it. It reports false when
 // the connection was lost while waiting, so l waits for the next one.
 func (t *Transport) pace(ctx context.Context, s *session, l outLine, send func(outLine)) bool {
+	t.writeMu.Lock()
 	wait := s.bucket.Reserve(time.Now())
 	for range l.cost - 1 {
 		s.bucket.Reserve(time.Now())
 	}
+	t.writeMu.Unlock()
 	if wait > 0 {
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
@@ -265,6 +304,8 @@ func (t *Transport) pace(ctx context.Context, s *session, l outLine, send func(o
 		case <-timer.C:
 		}
 	}
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
 	if s.c != nil && !s.c.IsConnected() {
 		return false
 	}
@@ -274,9 +315,11 @@ func (t *Transport) pace(ctx context.Context, s *session, l outLine, send func(o
 
 // control queues a line for connection s ahead of replies.
 func (t *Transport) control(s *session, cost int, command string, params ...string) {
+	t.queued.Add(1)
 	select {
 	case t.ctrl <- outLine{ev: &girc.Event{Command: command, Params: params, Sensitive: command == girc.PRIVMSG}, cost: cost, conn: s}:
 	default:
+		t.queued.Add(-1)
 		t.log.Warn("control queue full; dropping line", "command", command)
 	}
 }
