@@ -31,7 +31,9 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/maint"
 	"github.com/jouncebot/jouncebot/policy"
+	"github.com/jouncebot/jouncebot/readiness"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
 	"github.com/jouncebot/jouncebot/sal/salwiki"
@@ -64,6 +66,8 @@ type App struct {
 	sandbox   *deploy.Sandbox
 	gate      *policy.Gate
 	gerrit    *gerrit.Client
+	maint     *maint.Service
+	ready     *readiness.Runner
 	welcome   bot.Text
 	salChat   bot.Handler
 	events    chan deploy.Event // deploy events waiting for chat
@@ -115,8 +119,10 @@ func New(o Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.setupMaint(o)
 	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
+	a.setupReadiness(o)
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -165,7 +171,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		a.sendEvents(ctx)
@@ -176,8 +182,19 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
+		a.ready.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
 		a.gate.Run(ctx)
 	}()
+	if a.maint != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.maint.Run(ctx)
+		}()
+	}
 	if len(a.welcome) > 0 {
 		a.bot.Send(ctx, bot.Target{Network: console.Network, Room: console.Room}, a.welcome)
 	}
@@ -206,8 +223,12 @@ func (a *App) Close() error {
 
 // serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log})
+	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
+		Readiness: readinessReports{a.calendar, a.ready.Checker.Store}})
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
+	if a.maint != nil {
+		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
+	}
 	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)
@@ -318,7 +339,8 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now), Networks: a.networkStatus})...)
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now),
+		Blocked: commands.StoredBlocks(readiness.NewStore(a.db)), Networks: a.networkStatus})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}
@@ -335,21 +357,29 @@ func (a *App) sendEvents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-a.events:
-			if ev.Kind == deploy.EventSecurity {
-				a.sendSecurity(ctx, ev)
-				continue
-			}
-			if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
-				err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text)
-				if err == nil {
-					continue
-				}
-				a.log.Warn("deploy event not confirmed where the deploy was asked for; announcing it", "deploy", ev.Deploy, "err", err)
-			}
-			if err := a.bot.Announce(ctx, ev.Text); err != nil {
-				a.log.Warn("deploy event not confirmed everywhere", "deploy", ev.Deploy, "err", err)
+			a.sendEvent(ctx, ev)
+			if ev.Kind == deploy.EventDone {
+				a.offerMaint(ctx, ev) // after the event that says the deploy is done
 			}
 		}
+	}
+}
+
+// sendEvent sends one deploy event; see sendEvents.
+func (a *App) sendEvent(ctx context.Context, ev deploy.Event) {
+	if ev.Kind == deploy.EventSecurity {
+		a.sendSecurity(ctx, ev)
+		return
+	}
+	if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
+		err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text)
+		if err == nil {
+			return
+		}
+		a.log.Warn("deploy event not confirmed where the deploy was asked for; announcing it", "deploy", ev.Deploy, "err", err)
+	}
+	if err := a.bot.Announce(ctx, ev.Text); err != nil {
+		a.log.Warn("deploy event not confirmed everywhere", "deploy", ev.Deploy, "err", err)
 	}
 }
 
@@ -445,6 +475,60 @@ func (s deploySAL) Log(ctx context.Context, who deploy.Person, message string) e
 	}
 	_, err := s.log.Append(ctx, sal.Entry{Nick: nick, Project: s.project, Message: message})
 	return err
+}
+
+// setupMaint builds the maintenance script service when a maintenance
+// host is configured, and registers the maint command either way.
+func (a *App) setupMaint(o Options) {
+	cfg := a.cfg
+	if cfg.Maint.Host != "" {
+		m := cfg.Maint
+		var salLog func(ctx context.Context, by maint.Person, msg string) error
+		if l := a.deploySAL(); l != nil {
+			salLog = func(ctx context.Context, by maint.Person, msg string) error {
+				return l.Log(ctx, deploy.Person{Name: by.Name, IRCNick: by.IRCNick, MatrixID: by.MatrixID}, msg)
+			}
+		}
+		a.maint = maint.NewService(maint.Options{DB: a.db, Rules: maint.RulesFrom(m), Host: maint.HostFrom(m),
+			Timeout: m.Timeout, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
+			Notify: a.sayAt, SAL: salLog, BaseURL: cfg.Bot.BaseURL, Log: a.log, Now: o.Now})
+	}
+	a.cmds.Register(commands.MaintCommands(commands.MaintOptions{Service: a.maint,
+		Change: func(ctx context.Context, n int) ([]maint.Request, []string, error) {
+			ch, err := a.gerrit.Change(ctx, n)
+			if err != nil {
+				return nil, nil, err
+			}
+			reqs, bad := maint.FromChange(ch)
+			return reqs, bad, nil
+		}})...)
+}
+
+// sayAt says t where origin ("network\troom") points, or announces it.
+func (a *App) sayAt(ctx context.Context, origin string, t bot.Text) {
+	if network, room, ok := strings.Cut(origin, "\t"); ok {
+		if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, t); err == nil {
+			return
+		}
+	}
+	a.bot.Announce(ctx, t)
+}
+
+// offerMaint tells the deployer, after the production sync of changes
+// whose Maintenance-Script footers ask for scripts, what they ask for
+// and how to start it.
+func (a *App) offerMaint(ctx context.Context, ev deploy.Event) {
+	d, err := a.deploy.Record(ev.Deploy)
+	if err != nil {
+		a.log.Error("read finished deploy", "deploy", ev.Deploy, "err", err)
+		return
+	}
+	if d.Revert != nil || d.Sync == nil || d.Sync.Rollback != nil {
+		return
+	}
+	if offer := commands.MaintOffer(d.Changes); offer != "" {
+		a.sayAt(ctx, ev.Origin, bot.Join(bot.M(bot.Person{Name: d.By.Name, IRCNick: d.By.IRCNick, MatrixID: d.By.MatrixID}), bot.T(": "+offer)))
+	}
 }
 
 // markQueue records the outcome of a finished deploy in the window
