@@ -94,6 +94,7 @@ type App struct {
 	ready     *readiness.Runner
 	welcome   bot.Text
 	salChat   bot.Handler
+	events    chan deploy.Event // deploy events waiting for chat
 
 	httpAddr string
 	web      net.Listener // nil when no web server runs
@@ -113,7 +114,7 @@ func New(o Options) (*App, error) {
 	if o.Stdin == nil && len(cfg.Networks) == 0 {
 		return nil, ErrNothingToRun
 	}
-	a := &App{cfg: cfg, log: o.Log}
+	a := &App{cfg: cfg, log: o.Log, events: make(chan deploy.Event, 256)}
 	// Listen before anything is written, so a taken address stops the
 	// start cleanly.
 	if err := a.listen(o.WebOptional); err != nil {
@@ -207,6 +208,11 @@ func (a *App) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.sal.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.sendEvents(ctx)
 	}()
 	if a.deploy != nil {
 		wg.Add(2)
@@ -352,19 +358,13 @@ func (a *App) setupDeploy(o Options) error {
 		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
 			go a.markQueue(ev.Deploy)
 		}
-		if ev.Kind == deploy.EventDone {
-			defer a.offerMaint(ctx, ev)
+		// A deploy never waits on chat: its events go out in order from
+		// their own goroutine (they are in the deploy record anyway).
+		select {
+		case a.events <- ev:
+		default:
+			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "kind", ev.Kind)
 		}
-		if ev.Kind == deploy.EventSecurity {
-			a.sendSecurity(ctx, ev)
-			return
-		}
-		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
-			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
-				return
-			}
-		}
-		a.bot.Announce(ctx, ev.Text)
 	})
 	var engine deploy.Engine = deploy.Off{}
 	switch {
@@ -424,11 +424,47 @@ func (a *App) setupDeploy(o Options) error {
 		blocked = commands.StoredBlocks(readiness.NewStore(a.db))
 	}
 	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: engine, Calendar: a.calendar, Now: o.Now, Policy: pol,
-		Blocked: blocked})...)
+		Blocked: blocked, Networks: a.networkStatus})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}
 	return nil
+}
+
+// sendEvents sends deploy events to chat, in order, until ctx is done:
+// where the deploy was asked for, else to every announcement room. Each
+// send is bounded (bot.SendTimeout), so a network that is down delays the
+// events after it, never the deploy.
+func (a *App) sendEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-a.events:
+			a.sendEvent(ctx, ev)
+			if ev.Kind == deploy.EventDone {
+				a.offerMaint(ctx, ev) // after the event that says the deploy is done
+			}
+		}
+	}
+}
+
+// sendEvent sends one deploy event; see sendEvents.
+func (a *App) sendEvent(ctx context.Context, ev deploy.Event) {
+	if ev.Kind == deploy.EventSecurity {
+		a.sendSecurity(ctx, ev)
+		return
+	}
+	if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
+		err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text)
+		if err == nil {
+			return
+		}
+		a.log.Warn("deploy event not confirmed where the deploy was asked for; announcing it", "deploy", ev.Deploy, "err", err)
+	}
+	if err := a.bot.Announce(ctx, ev.Text); err != nil {
+		a.log.Warn("deploy event not confirmed everywhere", "deploy", ev.Deploy, "err", err)
+	}
 }
 
 // policy builds the deploy policy and its gate, whose lapses are said
@@ -617,6 +653,21 @@ func (a *App) handle(ctx context.Context, r *bot.Request) {
 		return
 	}
 	a.cmds.Handle(ctx, r)
+}
+
+// networkStatus says how each chat network is doing, for the status
+// command: connected, reconnecting, or connected without its account.
+func (a *App) networkStatus() []string {
+	if a.bot == nil {
+		return nil
+	}
+	var out []string
+	for _, tr := range a.bot.Transports() {
+		if s, ok := tr.(bot.Status); ok && tr.Network() != console.Network {
+			out = append(out, tr.Network()+": "+s.Status())
+		}
+	}
+	return out
 }
 
 // HTTPAddr is the web server's address once Run has started it.

@@ -33,6 +33,10 @@ type DeployOptions struct {
 	// Blocked, when set, says why the last readiness check found a change
 	// blocked; deploy says so before voting, and stops unless forced.
 	Blocked BlockedFunc
+	// Networks, when set, says how each chat network is doing (e.g.
+	// "libera: connected to … but not logged in to services"); status
+	// ends with it.
+	Networks func() []string
 }
 
 // DeployCommands returns deploy, continue, abort, approve, status, plan and
@@ -189,10 +193,16 @@ func DeployCommands(o DeployOptions) []Command {
 				if err != nil {
 					return fail(err)
 				}
+				out := st.Text()
 				if w := o.waitingText(); w != "" {
-					return st.Text().Append(bot.T("\n" + w)), nil
+					out = out.Append(bot.T("\n" + w))
 				}
-				return st.Text(), nil
+				if o.Networks != nil {
+					if ns := o.Networks(); len(ns) > 0 {
+						out = out.Append(bot.T("\nNetworks: " + strings.Join(ns, "; ") + "."))
+					}
+				}
+				return out, nil
 			},
 		},
 		{

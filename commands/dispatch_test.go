@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -129,15 +130,41 @@ func TestPanickingHandlerIsContained(t *testing.T) {
 	}
 }
 
-func TestHelpListsEveryVisibleCommand(t *testing.T) {
+// In a channel, help is two lines: every command's name, and where to
+// read more.
+func TestChannelHelpIsShort(t *testing.T) {
 	d := newDispatcher(t, &bytes.Buffer{})
 	got := ask(t, d, "x", "", "jouncebot: help")
 	if len(got) != 1 {
 		t.Fatalf("got %d replies", len(got))
 	}
+	lines := strings.Split(got[0], "\n")
+	if len(lines) > 2 {
+		t.Errorf("channel help has %d lines, want at most 2:\n%s", len(lines), got[0])
+	}
 	for _, c := range d.Commands() {
-		if !strings.Contains(got[0], c.Usage+" — "+c.Help) {
-			t.Errorf("help does not list %q:\n%s", c.Name, got[0])
+		if !strings.Contains(lines[0], c.Name) {
+			t.Errorf("channel help does not name %q:\n%s", c.Name, got[0])
+		}
+	}
+	if !strings.Contains(got[0], `"jouncebot: help <command>"`) || !strings.Contains(got[0], "privately") {
+		t.Errorf("channel help does not say where to read more:\n%s", got[0])
+	}
+}
+
+// In private, help lists every visible command with its usage, one a line.
+func TestPrivateHelpListsEveryVisibleCommand(t *testing.T) {
+	d := newDispatcher(t, &bytes.Buffer{})
+	rec := &recorder{}
+	d.Handle(context.Background(), bot.NewRequest(bot.Message{Network: "libera", Room: "x", Private: true, Nick: "x", Text: "help"}, rec))
+	got := rec.replies()
+	if len(got) != 1 {
+		t.Fatalf("got %d replies", len(got))
+	}
+	lines := strings.Split(got[0], "\n")
+	for _, c := range d.Commands() {
+		if !slices.Contains(lines, c.Usage+" — "+c.Help) {
+			t.Errorf("private help has no line for %q:\n%s", c.Name, got[0])
 		}
 	}
 }

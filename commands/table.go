@@ -146,6 +146,9 @@ type Call struct {
 	// Person is who the sender is, by authenticated identity; nil when the
 	// sender is not identified or not in the people list.
 	Person *config.Person
+	// Phrase is the customary phrase that triggered the command ("I can
+	// deploy today"), or "" when the command was named.
+	Phrase string
 }
 
 // UserError is an error whose text is written for the person who asked.
@@ -176,6 +179,9 @@ type Dispatcher struct {
 	byName   map[string]*Command
 	ordered  []*Command
 	triggers []Trigger
+
+	refusedMu sync.Mutex
+	refused   map[string]time.Time // sender and command → when a phrase was last refused
 }
 
 // NewDispatcher returns a dispatcher with an empty table.
@@ -253,10 +259,9 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 		return
 	}
 	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message)}
+	call.Phrase = p.Phrase
 	if msg := d.authorise(call); msg != "" {
-		if !triggered { // a phrase said in passing by someone else is chatter
-			d.reply(ctx, r, bot.T(msg))
-		}
+		d.refuse(ctx, call, msg, !ok) // addressed to the bot: always answered
 		return
 	}
 	if len(p.Args) < c.MinArgs || (c.MaxArgs >= 0 && len(p.Args) > c.MaxArgs) {
@@ -284,8 +289,9 @@ func (d *Dispatcher) HandleTriggers(ctx context.Context, r *bot.Request) {
 	if !found {
 		return
 	}
-	call := &Call{Request: r, Command: c, Person: d.Who(r.Message)}
-	if d.authorise(call) != "" {
+	call := &Call{Request: r, Command: c, Person: d.Who(r.Message), Phrase: p.Phrase}
+	if msg := d.authorise(call); msg != "" {
+		d.refuse(ctx, call, msg, true)
 		return
 	}
 	d.reply(ctx, r, d.run(ctx, call))
@@ -296,8 +302,8 @@ func (d *Dispatcher) trigger(text string) (Parsed, bool) {
 	defer d.mu.RUnlock()
 	clean := Clean(text)
 	for _, t := range d.triggers {
-		if t.Pattern.MatchString(clean) {
-			return Parsed{Name: t.Command}, true
+		if said := t.Pattern.FindString(clean); said != "" {
+			return Parsed{Name: t.Command, Phrase: strings.TrimSpace(said)}, true
 		}
 	}
 	return Parsed{}, false
@@ -334,7 +340,7 @@ func (d *Dispatcher) reply(ctx context.Context, r *bot.Request, t bot.Text) {
 	if len(t) == 0 {
 		return
 	}
-	if err := r.Reply(ctx, t); err != nil {
+	if err := r.Reply(ctx, t); err != nil && !errors.Is(err, bot.ErrSlowDown) {
 		d.log.Warn("reply failed", "network", r.Network, "room", r.Room, "err", err)
 	}
 }
@@ -370,21 +376,52 @@ func Who(cfg *config.Config, m bot.Message) *config.Person {
 // the name of the person the operator acts as.
 const ConsoleNetwork = "console"
 
+// refuseAgainAfter is how long a phrase said in passing ("tested ok", "I
+// can deploy today") by someone who may not use it goes unexplained after
+// one explanation: they may say it for other reasons.
+const refuseAgainAfter = 5 * time.Minute
+
+// refuse tells the sender why the call may not run: always when the bot
+// was addressed, at most once per sender and command every
+// refuseAgainAfter for a phrase said in passing.
+func (d *Dispatcher) refuse(ctx context.Context, c *Call, msg string, inPassing bool) {
+	if inPassing {
+		key := c.Network + "\t" + c.Account + "\t" + c.Nick + "\t" + c.Command.Name
+		now := time.Now()
+		d.refusedMu.Lock()
+		last, seen := d.refused[key]
+		if seen && now.Sub(last) < refuseAgainAfter {
+			d.refusedMu.Unlock()
+			return
+		}
+		if d.refused == nil || len(d.refused) > 10000 {
+			d.refused = map[string]time.Time{}
+		}
+		d.refused[key] = now
+		d.refusedMu.Unlock()
+	}
+	d.reply(ctx, c.Request, bot.T(msg))
+}
+
 // authorise returns a refusal, or "" when the call may run.
 func (d *Dispatcher) authorise(c *Call) string {
 	need := c.Command.Perm
 	if need == Anyone {
 		return ""
 	}
+	what := c.Command.Name
+	if c.Phrase != "" {
+		what = Quote(c.Phrase)
+	}
 	if !c.Identified() {
-		return fmt.Sprintf("%s needs you to be identified, and you are not logged in to an account; log in (NickServ/SASL on IRC) and ask again.", c.Command.Name)
+		return fmt.Sprintf("%s needs you to be identified, and you are not logged in to an account; log in (NickServ/SASL on IRC) and ask again.", what)
 	}
 	if need == Identified {
 		return ""
 	}
 	p := c.Person
 	if p == nil {
-		return fmt.Sprintf("Only %s may use %s, and your account %s is not in my people list.", need, c.Command.Name, Quote(c.Account))
+		return fmt.Sprintf("Only %s may use %s, and your account %s is not in my people list.", need, what, Quote(c.Account))
 	}
 	ok := false
 	switch need {
@@ -396,7 +433,7 @@ func (d *Dispatcher) authorise(c *Call) string {
 		ok = p.Has(config.RoleAdmin)
 	}
 	if !ok {
-		return fmt.Sprintf("Only %s may use %s; %s is not one.", need, c.Command.Name, p.Name)
+		return fmt.Sprintf("Only %s may use %s; %s is not one.", need, what, p.Name)
 	}
 	return ""
 }
