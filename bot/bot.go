@@ -441,7 +441,7 @@ func (b *Bot) Deliver(ctx context.Context, to Target, t Text, key string) error 
 		if d, ok := tr.(Deliverer); ok {
 			return d.Deliver(ctx, to, t, key)
 		}
-		return tr.Send(ctx, to, t)
+		return sendPriority(ctx, tr, to, t)
 	}
 	return fmt.Errorf("deliver: no transport for network %q", to.Network)
 }

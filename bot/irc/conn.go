@@ -116,6 +116,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler, noSASL bool) res
 		t.ready = make(chan struct{})
 	}
 	t.mu.Unlock()
+	t.chans.clear()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -319,6 +320,7 @@ func (s *session) isMe(nick string) bool { return rfcEqual(nick, s.nick()) }
 func (s *session) onJoin(e girc.Event) {
 	if e.Source != nil && len(e.Params) > 0 && s.isMe(e.Source.Name) {
 		s.t.log.Info("joined", "channel", e.Params[0])
+		s.t.chans.set(e.Params[0], true)
 	}
 }
 
@@ -333,6 +335,7 @@ func (s *session) onKick(e girc.Event) {
 	d := s.t.opts.rejoinDelay
 	s.t.log.Warn("kicked; rejoining", "channel", e.Params[0], "by", by, "reason", StripControl(e.Last()), "rejoin_in", d)
 	ch := e.Params[0]
+	s.t.chans.set(ch, false)
 	s.later(d, func() { s.join(ch) })
 }
 

@@ -108,6 +108,7 @@ type Transport struct {
 	status  string
 	conn    *session      // the current connection, nil between connections
 	ready   chan struct{} // closed while a connection is welcomed
+	chans   channels      // the channels joined on the current connection
 	running bool
 }
 
