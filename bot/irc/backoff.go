@@ -1,6 +1,10 @@
 package irc
 
-import "time"
+import (
+	"time"
+
+	"github.com/jouncebot/jouncebot/internal/backoff"
+)
 
 // Backoff computes reconnect delays: exponential from Min, capped at Max,
 // with jitter so that many clients cut off at once do not all come back in
@@ -18,13 +22,7 @@ var DefaultBackoff = Backoff{Min: time.Second, Max: 2 * time.Minute}
 // min(Min·2ⁿ, Max) scaled by a factor in [0.75, 1.25), clamped to
 // [Min, Max]: about 1, 2, 4 … 64 s, then 90–120 s.
 func (b Backoff) Delay(n int, jitter float64) time.Duration {
-	base := b.Min
-	for i := 0; i < n && base < b.Max; i++ {
-		base *= 2
-	}
-	base = min(base, b.Max)
-	d := time.Duration(float64(base) * (0.75 + 0.5*jitter))
-	return min(max(d, b.Min), b.Max)
+	return backoff.Policy{Min: b.Min, Max: b.Max, Jitter: backoff.Spread}.Delay(n, jitter)
 }
 
 // quickRetries is how many reconnect attempts after a lost connection wait

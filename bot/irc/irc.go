@@ -76,6 +76,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 var (
@@ -318,11 +319,9 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 			t.log.Warn("disconnected; reconnecting", "reason", res.reason, "retry_in", d, "attempt", failures)
 			t.setStatus("reconnecting in %s: %s", d.Round(time.Second), res.reason)
 		}
-		select {
-		case <-ctx.Done():
+		if err := backoff.Sleep(ctx, d); err != nil {
 			t.setStatus("stopped")
-			return ctx.Err()
-		case <-time.After(d):
+			return err
 		}
 	}
 }
