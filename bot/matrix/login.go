@@ -10,6 +10,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 // newClient returns a mautrix client that never retries or sleeps on its
@@ -117,7 +119,7 @@ func (t *Transport) whoami(ctx context.Context, cli *mautrix.Client) error {
 // retry runs f until it succeeds, fails for good, or ctx is done, backing
 // off between attempts and honouring rate limits.
 func (t *Transport) retry(ctx context.Context, what string, f func(ctx context.Context) error) error {
-	bo := backoff{min: time.Second, max: time.Minute}
+	bo := backoff.New(backoff.Policy{Min: time.Second, Max: time.Minute})
 	for {
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		err := f(rctx)
@@ -128,11 +130,11 @@ func (t *Transport) retry(ctx context.Context, what string, f func(ctx context.C
 		}
 		d, ok := rateLimited(err, time.Second)
 		if !ok {
-			d = bo.next()
+			d = bo.Next()
 		}
 		t.setStatus(fmt.Sprintf("cannot %s, retrying in %s: %s", what, d.Round(time.Millisecond), errorText(err)))
 		t.log.Warn("request failed; retrying", "what", what, "in", d, "err", err)
-		if !sleep(ctx, d) {
+		if backoff.Sleep(ctx, d) != nil {
 			return ctx.Err()
 		}
 	}

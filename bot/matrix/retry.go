@@ -1,7 +1,6 @@
 package matrix
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -9,24 +8,6 @@ import (
 
 	"maunium.net/go/mautrix"
 )
-
-// backoff doubles a delay from min up to max.
-type backoff struct {
-	min, max time.Duration
-	cur      time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	switch {
-	case b.cur == 0:
-		b.cur = b.min
-	case b.cur < b.max:
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
 
 // rateLimited reports how long the homeserver asked the client to wait:
 // retry_after_ms in an M_LIMIT_EXCEEDED answer, or a Retry-After header on
@@ -74,19 +55,4 @@ func transient(err error) bool {
 // token.
 func tokenRejected(err error) bool {
 	return errors.Is(err, mautrix.MUnknownToken) || errors.Is(err, mautrix.MMissingToken)
-}
-
-// sleep waits d or until ctx is done, and reports whether it waited fully.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

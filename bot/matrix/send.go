@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 // outgoing is one queued message. Its transaction id stays the same across
@@ -172,7 +173,7 @@ func (t *Transport) setPending(o *outgoing) {
 // deliver sends o, retrying what may succeed later. It returns false only
 // when ctx ended before o was delivered or given up.
 func (t *Transport) deliver(ctx context.Context, cli *mautrix.Client, o *outgoing) bool {
-	bo := backoff{min: time.Second, max: time.Minute}
+	bo := backoff.New(backoff.Policy{Min: time.Second, Max: time.Minute})
 	for {
 		err := t.sendOnce(ctx, cli, o)
 		t.unreachable.Store(err != nil && ctx.Err() == nil && transient(err) && !isRateLimited(err))
@@ -188,7 +189,7 @@ func (t *Transport) deliver(ctx context.Context, cli *mautrix.Client, o *outgoin
 		case limited:
 			t.log.Debug("rate limited; waiting", "room", o.room, "wait", d)
 		case transient(err) || tokenRejected(err):
-			d = bo.next()
+			d = bo.Next()
 			t.log.Warn("cannot send; retrying", "room", o.room, "retry_in", d, "err", err)
 		default:
 			t.log.Error("message refused by the homeserver; dropped", "room", o.room, "err", err)
@@ -200,7 +201,7 @@ func (t *Transport) deliver(ctx context.Context, cli *mautrix.Client, o *outgoin
 			o.finish(fmt.Errorf("matrix: message to %s not sent within %s: %w", o.room, maxSendAge, err))
 			return true
 		}
-		if !sleep(ctx, d) {
+		if backoff.Sleep(ctx, d) != nil {
 			return false
 		}
 	}

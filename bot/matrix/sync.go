@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 // roomInfo is what the transport knows about a joined room's members.
@@ -27,7 +28,7 @@ type pendingJoin struct {
 	direct  bool      // the invite is for a direct chat with inviter
 	leave   bool      // reject the invite instead
 	next    time.Time // next attempt
-	bo      backoff
+	bo      backoff.Backoff
 }
 
 // batch says how to treat the messages of one sync response.
@@ -70,7 +71,7 @@ func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Han
 		return err
 	}
 	b := batch{first: true, catchUp: since != "" && (t.cfg.Network.CatchUp || resumed)}
-	bo := backoff{min: time.Second, max: time.Minute}
+	bo := backoff.New(backoff.Policy{Min: time.Second, Max: time.Minute})
 	for {
 		timeout := syncTimeout
 		if b.first {
@@ -88,7 +89,7 @@ func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Han
 			}
 			d, ok := rateLimited(err, time.Second)
 			if !ok {
-				d = bo.next()
+				d = bo.Next()
 			}
 			if !transient(err) && since != "" {
 				// A token the server no longer understands: start afresh
@@ -99,12 +100,12 @@ func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Han
 			}
 			t.setStatus("sync failing, retrying in " + d.Round(time.Millisecond).String() + ": " + errorText(err))
 			t.log.Warn("sync failed", "retry_in", d, "err", err)
-			if !sleep(ctx, d) {
+			if backoff.Sleep(ctx, d) != nil {
 				return ctx.Err()
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		t.setStatus("connected")
 		t.process(ctx, cli, h, resp, b)
 		if err := t.st.saveNextBatch(resp.NextBatch); err != nil {
@@ -357,7 +358,7 @@ func (t *Transport) wantJoin(room string, inviter id.UserID, direct bool) {
 }
 
 func (t *Transport) want(j *pendingJoin) {
-	j.bo = backoff{min: 2 * time.Second, max: 10 * time.Minute}
+	j.bo = backoff.Backoff{Policy: backoff.Policy{Min: 2 * time.Second, Max: 10 * time.Minute}}
 	t.mu.Lock()
 	if _, ok := t.joins[j.room]; !ok {
 		t.joins[j.room] = j
@@ -426,7 +427,7 @@ func (t *Transport) retryJoins(ctx context.Context, cli *mautrix.Client) {
 		}
 		d, ok := rateLimited(err, time.Second)
 		if !ok {
-			d = j.bo.next()
+			d = j.bo.Next()
 		}
 		t.mu.Lock()
 		switch {
