@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/jouncebot/jouncebot/internal/backoff"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -169,7 +170,7 @@ const writeTimeout = 2 * time.Minute
 
 func (o *outbox) runRoute(ctx context.Context, r *route) {
 	log := o.log.With("route", r.Name)
-	backoff := o.min
+	bo := backoff.New(backoff.Policy{Min: o.min, Max: o.max})
 	failing := false
 	for ctx.Err() == nil {
 		key, it, dropped, err := o.next(r)
@@ -193,16 +194,13 @@ func (o *outbox) runRoute(ctx context.Context, r *route) {
 			return
 		}
 		if err != nil && !IsPermanent(err) {
-			log.Warn("write failed; will retry", "entry", it.Entry.ID, "part", it.Part, "retry_in", backoff, "err", err)
+			wait := bo.Next()
+			log.Warn("write failed; will retry", "entry", it.Entry.ID, "part", it.Part, "retry_in", wait, "err", err)
 			if !failing {
 				failing = true
 				o.notify(ctx, Notice{Route: r.Name, Description: r.Description, Project: it.Entry.Project, Failing: true, Pending: o.pending(r), Err: err})
 			}
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, o.max)
+			_ = backoff.Sleep(ctx, wait) // the loop ends when ctx is done
 			continue
 		}
 		if err != nil {
@@ -211,7 +209,7 @@ func (o *outbox) runRoute(ctx context.Context, r *route) {
 		if err := o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(store.SALOutbox).Delete(key) }); err != nil {
 			log.Error("cannot remove a written item from the outbox", "err", err)
 		}
-		backoff = o.min
+		bo.Reset()
 		if failing {
 			failing = false
 			o.notify(ctx, Notice{Route: r.Name, Description: r.Description, Project: it.Entry.Project, Pending: o.pending(r)})

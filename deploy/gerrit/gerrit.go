@@ -22,6 +22,8 @@ import (
 	"time"
 
 	gg "github.com/andygrunwald/go-gerrit"
+
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 // Options configure a Client.
@@ -150,48 +152,38 @@ func (c *Client) call(ctx context.Context, what, method, path string, body, v an
 // a timed-out POST may have been, and must not be made twice. When that
 // cannot be told, the call is not made again and the error is returned.
 func (c *Client) retry(ctx context.Context, what, method, path string, body, v any, tookEffect func(context.Context) (bool, error)) error {
-	wait := c.o.Backoff
 	var last *Error
-	for try := 1; ; try++ {
+	p := backoff.Policy{Min: c.o.Backoff, Tries: c.o.Tries}
+	return backoff.RetryNotify(ctx, p, func(try int) (bool, error) {
 		if try > 1 && tookEffect != nil {
 			done, err := tookEffect(ctx)
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 			if err != nil {
 				c.log.Warn("cannot tell whether a failed Gerrit request took effect; not repeating it", "method", method, "path", path, "err", err)
-				return last
+				return false, last
 			}
 			if done {
 				c.log.Info("Gerrit request took effect though its answer failed", "method", method, "path", path, "err", last.Err)
-				return nil
+				return false, nil
 			}
 		}
 		status, err := c.once(ctx, method, path, body, v)
 		if err == nil {
-			return nil
+			return false, nil
 		}
 		last = &Error{What: what, Status: status, Tries: try, Err: err}
 		if status == 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			last.Timeout = c.o.Timeout
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
-		retry := status == 0 || status >= 500
-		if !retry || try >= c.o.Tries {
-			return last
-		}
-		c.log.Warn("retrying Gerrit request", "method", method, "path", path, "status", status, "err", err, "try", try)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		wait *= 2
-	}
+		return status == 0 || status >= 500, last
+	}, func(_ error, try int, _ time.Duration) {
+		c.log.Warn("retrying Gerrit request", "method", method, "path", path, "status", last.Status, "err", last.Err, "try", try)
+	})
 }
 
 func (c *Client) once(ctx context.Context, method, path string, body, v any) (int, error) {
