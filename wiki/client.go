@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 // ErrUnavailable is wrapped by errors saying the wiki could not be reached
@@ -155,7 +156,7 @@ func (c *Client) call(ctx context.Context, params url.Values, out any) error {
 	params.Set("formatversion", "2")
 	params.Set("maxlag", strconv.Itoa(c.opt.MaxLag))
 	action := params.Get("action")
-	delay := c.opt.RetryDelay
+	bo := backoff.New(backoff.Policy{Min: c.opt.RetryDelay})
 	for attempt := 0; ; attempt++ {
 		wait, err := c.once(ctx, params, out)
 		if err == nil {
@@ -165,16 +166,11 @@ func (c *Client) call(ctx context.Context, params url.Values, out any) error {
 			return fmt.Errorf("wiki: %s: %w", action, err)
 		}
 		if wait == 0 {
-			wait = delay
-			delay *= 2
+			wait = bo.Next()
 		}
 		c.log.Warn("wiki request failed; retrying", "action", action, "attempt", attempt+1, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("wiki: %s: gave up waiting to retry (%w) after: %w", action, ctx.Err(), err)
-		case <-t.C:
+		if serr := backoff.Sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("wiki: %s: gave up waiting to retry (%w) after: %w", action, serr, err)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 // revision is the current text of a page and the timestamps an edit of it
@@ -129,7 +131,7 @@ func (c *Client) Edit(ctx context.Context, page string, transform func(old strin
 		}
 		if errors.Is(err, errConflict) {
 			c.log.Info("edit conflict; re-applying the change", "page", page, "attempt", res.Attempts)
-			if err := sleep(ctx, conflictBackoff(res.Attempts)); err != nil {
+			if err := backoff.Sleep(ctx, conflictBackoff(res.Attempts)); err != nil {
 				return res, fmt.Errorf("wiki: edit %q: %w", page, err)
 			}
 			continue
@@ -153,17 +155,6 @@ func (c *Client) Edit(ctx context.Context, page string, transform func(old strin
 // of up to 25 ms times the attempt number.
 func conflictBackoff(attempt int) time.Duration {
 	return rand.N(time.Duration(attempt) * 25 * time.Millisecond)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (c *Client) save(ctx context.Context, page, text, summary string, r revision) (revid int64, saved bool, err error) {
