@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/lrstanley/girc"
+
+	"github.com/jouncebot/jouncebot/internal/backoff"
 )
 
 // The bot must be logged in to its services account: without it, it loses
@@ -77,23 +79,18 @@ func (s *session) checkAccount(nick string) {
 // recoverAccount tries to log in until it works, the connection ends, or
 // it gives up and reconnects.
 func (s *session) recoverAccount() {
-	delay := s.t.opts.accountRetry
+	bo := backoff.New(backoff.Policy{Min: s.t.opts.accountRetry, Max: accountRetryMax})
 	for try := 1; try <= accountTries; try++ {
-		select {
-		case <-s.ctx.Done():
+		if backoff.Sleep(s.ctx, bo.Next()) != nil {
 			return
-		case <-time.After(delay):
 		}
 		if s.isLoggedIn() {
 			return
 		}
 		s.tryLogin(try)
-		delay = min(delay*2, accountRetryMax)
 	}
-	select {
-	case <-s.ctx.Done():
+	if backoff.Sleep(s.ctx, bo.Next()) != nil {
 		return
-	case <-time.After(delay):
 	}
 	if !s.isLoggedIn() {
 		s.t.log.Warn("still not logged in to services; reconnecting to log in with SASL", "tries", accountTries)
