@@ -493,7 +493,7 @@ func (a *Announcer) mentions(names []string) bot.Text {
 	for i, n := range names {
 		parts[i] = bot.M(a.person(n))
 	}
-	return JoinList(parts)
+	return bot.JoinList(parts)
 }
 
 func (a *Announcer) person(name string) bot.Person { return PersonFor(a.cfg, name) }
@@ -523,7 +523,7 @@ func PatchList(q []Patch) string {
 	for _, p := range q {
 		parts = append(parts, patchName(p.Change, p.Owner))
 	}
-	return JoinNames(parts)
+	return bot.JoinNames(parts)
 }
 
 // refreshAndTell re-reads the wiki and tells the rooms once when reading

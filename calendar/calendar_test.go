@@ -140,17 +140,6 @@ func TestHumanDuration(t *testing.T) {
 	}
 }
 
-func TestJoinNames(t *testing.T) {
-	for _, tt := range []struct {
-		in   []string
-		want string
-	}{{nil, ""}, {[]string{"a"}, "a"}, {[]string{"a", "b"}, "a and b"}, {[]string{"a", "b", "c"}, "a, b, and c"}} {
-		if got := JoinNames(tt.in); got != tt.want {
-			t.Errorf("JoinNames(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // The replies to now, next and nowandnext over the example calendar, at
 // moments users care about, compared with golden files.
 func TestRepliesGolden(t *testing.T) {

@@ -56,7 +56,7 @@ func FormatNowAndNext(c *Calendar, now time.Time, notes Notes) bot.Text {
 func describe(w Window, now time.Time, notes Notes) bot.Text {
 	parts := []string{Span(w, now)}
 	if len(w.Deployers) > 0 {
-		parts = append(parts, "deployers: "+JoinNames(w.Deployers))
+		parts = append(parts, "deployers: "+bot.JoinNames(w.Deployers))
 	}
 	if w.MaxPatches > 0 {
 		parts = append(parts, "max "+bot.Count(w.MaxPatches, "patch"))
@@ -107,31 +107,4 @@ func HumanDuration(d time.Duration) string {
 		return bot.Count(hours, "hour")
 	}
 	return bot.Count(minutes, "minute")
-}
-
-// JoinNames joins names as people write them: "a", "a and b", "a, b, and c".
-func JoinNames(names []string) string {
-	parts := make([]bot.Text, len(names))
-	for i, n := range names {
-		parts[i] = bot.T(n)
-	}
-	return JoinList(parts).String()
-}
-
-// JoinList joins rich texts the same way: "a", "a and b", "a, b, and c".
-func JoinList(parts []bot.Text) bot.Text {
-	var out bot.Text
-	for i, p := range parts {
-		switch {
-		case i == 0:
-		case i == len(parts)-1 && len(parts) == 2:
-			out = out.Append(bot.T(" and "))
-		case i == len(parts)-1:
-			out = out.Append(bot.T(", and "))
-		default:
-			out = out.Append(bot.T(", "))
-		}
-		out = out.Append(p)
-	}
-	return out
 }

@@ -28,7 +28,7 @@ func ICal(ws []Window, queues map[string][]Patch, freezes []Freeze, now time.Tim
 		e.SetSummary(w.Name)
 		var desc []string
 		if len(w.Deployers) > 0 {
-			desc = append(desc, "Deployers: "+JoinNames(w.Deployers))
+			desc = append(desc, "Deployers: "+bot.JoinNames(w.Deployers))
 		}
 		if w.MaxPatches > 0 {
 			desc = append(desc, "Max "+bot.Count(w.MaxPatches, "patch"))

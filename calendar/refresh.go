@@ -363,7 +363,7 @@ func (r *Report) queueText() string {
 			}
 		}
 		for _, id := range order {
-			parts = append(parts, verb+" "+JoinNames(byWin[id])+" "+prep+" "+name(id)+suffix)
+			parts = append(parts, verb+" "+bot.JoinNames(byWin[id])+" "+prep+" "+name(id)+suffix)
 		}
 	}
 	group("added", "to", "", func(c QueueChange) (string, bool) { return c.To, c.From == "" })

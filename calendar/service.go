@@ -313,7 +313,7 @@ func (d Diff) String() string {
 	add(d.Added, "added")
 	add(d.Moved, "moved")
 	add(d.Removed, "removed")
-	return JoinNames(parts)
+	return bot.JoinNames(parts)
 }
 
 // Compare counts windows added, removed and moved (same id, other times)

@@ -446,7 +446,7 @@ func (w *windowCmds) list(ctx context.Context, c *Call) (bot.Text, error) {
 	for _, win := range ws {
 		parts := []string{"id " + win.Short, win.Kind}
 		if len(win.Deployers) > 0 {
-			parts = append(parts, "deployers: "+calendar.JoinNames(win.Deployers))
+			parts = append(parts, "deployers: "+bot.JoinNames(win.Deployers))
 		}
 		if cl, ok := claims[win.ID]; ok {
 			parts = append(parts, "claimed by "+cl.Person)

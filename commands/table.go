@@ -24,7 +24,6 @@ import (
 	"unicode"
 
 	"github.com/jouncebot/jouncebot/bot"
-	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/config"
 )
 
@@ -121,7 +120,7 @@ func unknownFlag(name, flag string, known []string) string {
 	for i, k := range known {
 		parts[i] = bot.T(k)
 	}
-	return fmt.Sprintf("%s does not know the flag %s; its flags are %s. Nothing was done.", name, Quote(flag), calendar.JoinList(parts).String())
+	return fmt.Sprintf("%s does not know the flag %s; its flags are %s. Nothing was done.", name, Quote(flag), bot.JoinList(parts).String())
 }
 
 // isFlag reports whether a word is written like a flag: "-f", "--force",

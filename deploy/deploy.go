@@ -146,7 +146,7 @@ func approvalText(as []Approval) string {
 	for i, a := range as {
 		s[i] = fmt.Sprintf("%s (%s)", a.By, a.Rule)
 	}
-	return "approved by " + joinAnd(s)
+	return "approved by " + bot.JoinNames(s)
 }
 
 // EventKind says what an Event reports.

@@ -46,7 +46,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
 				return err
 			}
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Tested on %s by %s; going on.", s.StageName, joinAnd(okNames(g)))))
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Tested on %s by %s; going on.", s.StageName, bot.JoinNames(okNames(g)))))
 			return nil
 		case gateFailed:
 			return rollback(ctx, j, fmt.Sprintf("%s said the changes do not work on %s (tested fail)", failBy, s.StageName))
@@ -294,7 +294,7 @@ func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 	if !ok {
 		verdict = "does not work"
 	}
-	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, joinAnd(which), verdict, stage)))
+	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
 	a.wake(d.ID)
 	return nil
 }
@@ -314,10 +314,10 @@ func confirmation(d *Deploy, who Person, ok bool) (Confirmation, []string, error
 		}
 		if who.Name == "" {
 			return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and your account is not in my people list.",
-				d.ID, joinAnd(owners), d.By.Name))
+				d.ID, bot.JoinNames(owners), d.By.Name))
 		}
 		return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
-			who.Name, d.ID, joinAnd(owners), d.By.Name))
+			who.Name, d.ID, bot.JoinNames(owners), d.By.Name))
 	}
 	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}, Release: d.Sync.Release}
 	var which []string

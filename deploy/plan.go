@@ -37,7 +37,7 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		}
 	}
 	if len(open) > 0 {
-		line("wait up to %s for the gate to merge %s, asking Gerrit every %s", fmtDur(a.o.MergeTimeout), joinAnd(open), fmtDur(a.o.PollInterval))
+		line("wait up to %s for the gate to merge %s, asking Gerrit every %s", fmtDur(a.o.MergeTimeout), bot.JoinNames(open), fmtDur(a.o.PollInterval))
 	}
 	for _, r := range reposOf(cs) {
 		dir := filepath.Join(a.o.StagingDir, r.Dir)

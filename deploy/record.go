@@ -364,10 +364,10 @@ func doneSoFar(d *Deploy) string {
 	}
 	s := ""
 	if len(voted) > 0 {
-		s += fmt.Sprintf("+2 was given on %s; it may still merge. ", joinAnd(voted))
+		s += fmt.Sprintf("+2 was given on %s; it may still merge. ", bot.JoinNames(voted))
 	}
 	if len(merged) > 0 {
-		s += fmt.Sprintf("%s merged in Gerrit. ", joinAnd(merged))
+		s += fmt.Sprintf("%s merged in Gerrit. ", bot.JoinNames(merged))
 	}
 	touched := false
 	for _, r := range d.Repos {
@@ -418,32 +418,12 @@ func short(sha string) string {
 	return sha
 }
 
-func joinAnd(s []string) string {
-	switch len(s) {
-	case 0:
-		return ""
-	case 1:
-		return s[0]
-	case 2:
-		return s[0] + " and " + s[1]
-	}
-	out := ""
-	for i, x := range s {
-		if i == len(s)-1 {
-			out += "and " + x
-		} else {
-			out += x + ", "
-		}
-	}
-	return out
-}
-
 func changeList(cs []Change) string {
 	var s []string
 	for _, c := range cs {
 		s = append(s, strconv.Itoa(c.Number))
 	}
-	return joinAnd(s)
+	return bot.JoinNames(s)
 }
 
 // Job is a running deploy as a stage sees it.

@@ -304,7 +304,7 @@ func (a *Agent) revertViaGerrit(ctx context.Context, req Request, changes []Chan
 
 func (a *Agent) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
 	for _, c := range changes {
-		msg := fmt.Sprintf("Reverted by %s with jouncebot; the revert is %s.", by.Name, joinAnd(newChanges))
+		msg := fmt.Sprintf("Reverted by %s with jouncebot; the revert is %s.", by.Name, bot.JoinNames(newChanges))
 		if err := a.gerrit.Review(ctx, c.Number, "current", gerrit.ReviewInput{Message: msg}); err != nil {
 			a.log.Warn("comment on reverted change", "change", c.Number, "err", err)
 		}

@@ -124,7 +124,7 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 			}
 		}
 		if len(pending) > 0 {
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Waiting up to %s for the gate to merge %s.", fmtDur(a.o.MergeTimeout), joinAnd(pending))))
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Waiting up to %s for the gate to merge %s.", fmtDur(a.o.MergeTimeout), bot.JoinNames(pending))))
 		}
 	}
 	deadline := d.WaitSince.Add(a.o.MergeTimeout)
@@ -194,7 +194,7 @@ func pendingList(d *Deploy) string {
 			s = append(s, fmt.Sprint(c.Number))
 		}
 	}
-	return joinAnd(s)
+	return bot.JoinNames(s)
 }
 
 // mergeProgress looks at one change during the wait: merged, still
@@ -298,7 +298,7 @@ func (fetchStage) Exec(ctx context.Context, j *Job) error {
 		said = append(said, fmt.Sprintf("%s at %s", repoName(r.Dir), short(up)))
 	}
 	if len(said) > 0 {
-		j.Say(ctx, EventProgress, bot.T("Fetched "+joinAnd(said)+"."))
+		j.Say(ctx, EventProgress, bot.T("Fetched "+bot.JoinNames(said)+"."))
 	}
 	crashPoint("fetched")
 	return nil

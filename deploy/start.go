@@ -140,7 +140,7 @@ func lockedError(l *Lock) error {
 		nums[i] = strconv.Itoa(n)
 	}
 	return sentence(fmt.Sprintf("Deploy %s by %s holds the deploy lock since %s UTC (%s; reason: %s); wait for it to finish or ask %s.",
-		l.Deploy, l.Holder, l.Since.UTC().Format("15:04"), joinAnd(nums), l.Reason, l.Holder))
+		l.Deploy, l.Holder, l.Since.UTC().Format("15:04"), bot.JoinNames(nums), l.Reason, l.Holder))
 }
 
 func numbers(cs []Change) []int {

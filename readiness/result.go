@@ -19,6 +19,7 @@
 package readiness
 
 import (
+	"strings"
 	"time"
 )
 
@@ -139,7 +140,7 @@ func (p PatchResult) Reason() string {
 			parts = append(parts, f.Text)
 		}
 	}
-	return joinSemi(parts)
+	return strings.Join(parts, "; ")
 }
 
 // Notes are a patch's findings that do not block it.
@@ -149,17 +150,6 @@ func (p PatchResult) Notes() []Finding {
 		if !f.Blocking {
 			out = append(out, f)
 		}
-	}
-	return out
-}
-
-func joinSemi(parts []string) string {
-	out := ""
-	for i, p := range parts {
-		if i > 0 {
-			out += "; "
-		}
-		out += p
 	}
 	return out
 }
