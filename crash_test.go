@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -144,10 +145,7 @@ func TestCrashMatrix(t *testing.T) {
 	}
 	for _, tool := range []string{"git", "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-				t.Fatalf("%s is not installed", tool)
-			}
-			t.Skipf("%s is not installed", tool)
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
 		}
 	}
 	points := []struct {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,17 +26,7 @@ import (
 // with a client of the deploy engine's kind.
 func gerritSandbox(t *testing.T) (*gerrittest.Sandbox, *gerrit.Client) {
 	t.Helper()
-	if err := gerrittest.Check(); err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	sb, err := gerrittest.NewSandbox(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := gerrittest.Start(t)
 	c, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,21 +81,9 @@ type env struct {
 	texts         []string
 }
 
-// requireGit skips the test when git is missing, unless the README's test
-// command said servers are required (JOUNCEBOT_TEST_SERVERS=required).
-func requireGit(t testing.TB) {
-	t.Helper()
-	if err := gerrittest.Check(); err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-}
-
 func newEnv(t testing.TB, tweak ...func(*deploy.Options)) *env {
 	t.Helper()
-	requireGit(t)
+	gerrittest.RequireGit(t)
 	dir := t.TempDir()
 	sb, err := gerrittest.NewSandbox(filepath.Join(dir, "sandbox"))
 	if err != nil {

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // transcript is compared with testdata/sandbox_session.golden.
 func TestSandboxSession(t *testing.T) {
 	t.Parallel()
-	requireGit(t)
+	gerrittest.RequireGit(t)
 	requireRsync(t)
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "db"))

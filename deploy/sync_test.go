@@ -24,6 +24,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // salRec records SAL lines.
@@ -163,10 +164,7 @@ func newSyncEnv(t *testing.T, stage func(string, *deploy.SyncStage, *hostsync.St
 func requireRsync(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("rsync"); err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("rsync is not installed; run scripts/install/rsync.sh")
-		}
-		t.Skip("rsync is not installed; run scripts/install/rsync.sh (set JOUNCEBOT_TEST_SERVERS=required to make this a failure)")
+		testenv.Missing(t, "rsync is not installed; run scripts/install/rsync.sh")
 	}
 }
 

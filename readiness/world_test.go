@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/readiness"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -60,10 +61,7 @@ func (p fakePresence) Present(_ context.Context, owner string) (*bool, string) {
 func requireGit(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("git is required")
-		}
-		t.Skip("git is not installed")
+		testenv.Missing(t, "git is not installed")
 	}
 }
 

@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/sal"
 )
 
@@ -19,10 +19,7 @@ func chromium(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("chromium is not installed; run scripts/install/chromium.sh")
-		}
-		t.Skip("chromium is not installed (scripts/install/chromium.sh installs it)")
+		testenv.Missing(t, "chromium is not installed; run scripts/install/chromium.sh")
 	}
 	return path
 }

@@ -2,7 +2,6 @@ package gerrit_test
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,22 +11,6 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 )
-
-func sandbox(t *testing.T) *gerrittest.Sandbox {
-	t.Helper()
-	if err := gerrittest.Check(); err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	sb, err := gerrittest.NewSandbox(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	return sb
-}
 
 // client returns a client of sb. Its timeout is long enough for a busy
 // machine; a test of timeouts passes its own, which it makes elapse.
@@ -46,7 +29,7 @@ func client(t *testing.T, sb *gerrittest.Sandbox, password string, timeout ...ti
 }
 
 func TestChange(t *testing.T) {
-	sb := sandbox(t)
+	sb := gerrittest.Start(t)
 	c := client(t, sb, gerrittest.BotPassword)
 	ctx := context.Background()
 	n := sb.Changes["config2"]
@@ -84,7 +67,7 @@ func TestChange(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	sb := sandbox(t)
+	sb := gerrittest.Start(t)
 	n := sb.Changes["config"]
 	tests := []struct {
 		name     string
@@ -136,7 +119,7 @@ func TestReviewOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sb := sandbox(t)
+			sb := gerrittest.Start(t)
 			n := sb.Changes["config"]
 			sb.SetFault(tt.fault)
 			c := client(t, sb, gerrittest.BotPassword, 2*time.Second)
@@ -165,7 +148,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // The relation chain as Gerrit's /related gives it: newest first, the
 // change itself included, seen from either end; a change alone has none.
 func TestRelatedChanges(t *testing.T) {
-	sb := sandbox(t)
+	sb := gerrittest.Start(t)
 	c := client(t, sb, gerrittest.BotPassword)
 	ctx := context.Background()
 	first, second := sb.Changes["config"], sb.Changes["config2"]

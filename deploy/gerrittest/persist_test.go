@@ -11,7 +11,7 @@ import (
 // checkout that fetches from the new server; an approved change that had
 // not merged when the sandbox stopped is merged by the gate afterwards.
 func TestOpenSandboxPersists(t *testing.T) {
-	requireGit(t)
+	RequireGit(t)
 	dir := filepath.Join(t.TempDir(), "sandbox")
 	sb, err := OpenSandbox(dir)
 	if err != nil {

@@ -5,22 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-func requireGit(t *testing.T) {
-	t.Helper()
-	if err := Check(); err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-}
 
 func get(t *testing.T, url string, v any) int {
 	t.Helper()
@@ -43,7 +32,7 @@ func get(t *testing.T, url string, v any) int {
 }
 
 func TestSandboxMergeBumpsSubmodule(t *testing.T) {
-	requireGit(t)
+	RequireGit(t)
 	sb, err := NewSandbox(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // needRsync skips the test when rsync is missing, unless the README's test
@@ -17,10 +19,7 @@ func needRsync(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("rsync")
 	if err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("rsync is not installed; run scripts/install/rsync.sh")
-		}
-		t.Skip("rsync is not installed; run scripts/install/rsync.sh (set JOUNCEBOT_TEST_SERVERS=required to make this a failure)")
+		testenv.Missing(t, "rsync is not installed; run scripts/install/rsync.sh")
 	}
 	return p
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // startSSHD starts an sshd on loopback that lets the current user in with
@@ -26,10 +28,7 @@ func startSSHD(t *testing.T) (port int, rsh string, stop func()) {
 	}
 	_, errSSH := exec.LookPath("ssh")
 	if _, err := os.Stat(sshd); err != nil || errSSH != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("sshd or ssh is not installed; run scripts/install/openssh.sh")
-		}
-		t.Skip("sshd or ssh is not installed; run scripts/install/openssh.sh (set JOUNCEBOT_TEST_SERVERS=required to make this a failure)")
+		testenv.Missing(t, "sshd or ssh is not installed; run scripts/install/openssh.sh")
 	}
 	dir := t.TempDir()
 	for _, k := range []string{"host_key", "client_key"} {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -33,4 +34,19 @@ var Factor = sync.OnceValue(func() float64 {
 // Scale returns d stretched by Factor.
 func Scale(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * Factor())
+}
+
+// Required reports whether the servers and tools that integration tests
+// need must be there (JOUNCEBOT_TEST_SERVERS=required), so that a missing
+// one fails the test instead of skipping it.
+func Required() bool { return os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" }
+
+// Missing ends a test whose server or tool is missing: it skips it, or
+// fails it when Required. why says what is missing and how to install it.
+func Missing(t testing.TB, why string) {
+	t.Helper()
+	if Required() {
+		t.Fatal(why + " (JOUNCEBOT_TEST_SERVERS=required)")
+	}
+	t.Skip(why + " (set JOUNCEBOT_TEST_SERVERS=required to make this a failure)")
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/wiki/wikitest"
 )
 
@@ -49,10 +50,7 @@ func StartSSHD(t testing.TB) *SSHD {
 	bin := "/usr/sbin/sshd"
 	_, errSSH := exec.LookPath("ssh")
 	if _, err := os.Stat(bin); err != nil || errSSH != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("sshd or ssh is not installed; run scripts/install/openssh.sh")
-		}
-		t.Skip("sshd or ssh is not installed; run scripts/install/openssh.sh (set JOUNCEBOT_TEST_SERVERS=required to make this a failure)")
+		testenv.Missing(t, "sshd or ssh is not installed; run scripts/install/openssh.sh")
 	}
 	if os.Getuid() != 0 {
 		t.Skip("sshd needs root for its privilege separation")

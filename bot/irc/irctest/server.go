@@ -101,10 +101,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, bin := range []string{"inspircd", "atheme-services"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			msg := fmt.Sprintf("%s is not installed (run scripts/install/irc.sh)", bin)
-			if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
+			testenv.Missing(t, msg)
 		}
 	}
 	dir := t.TempDir()
