@@ -26,6 +26,9 @@ func TestDeployAlreadyInStaging(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("deploy again:\n got %v\nwant %s", err, want)
 	}
+	if got := w.sal.all(); len(got) != sal {
+		t.Errorf("SAL lines written for a deploy of what is already there:\n%s", strings.Join(got[sal:], "\n"))
+	}
 
 	id, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true})
 	if err != nil {

@@ -135,19 +135,6 @@ func (r *recorder) write(batch []pendingResult) error {
 	})
 }
 
-// deleteHosts forgets deploy id's results of kind for hosts of stage.
-func (a *Agent) deleteHosts(id ID, kind, stage string, hosts []string) error {
-	return a.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(store.DeployHosts)
-		for _, h := range hosts {
-			if err := b.Delete(hostKey(id, kind, stage, h)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // touched counts the hosts that got (or may have got) the deploy's
 // release.
 func (a *Agent) touched(id ID) int {
