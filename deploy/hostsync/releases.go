@@ -67,9 +67,19 @@ func (r *Releases) Path(name string) string { return filepath.Join(r.Dir, name) 
 
 // List returns the releases, oldest first.
 func (r *Releases) List() ([]string, error) {
-	entries, err := os.ReadDir(r.Dir)
+	names, err := DirsByAge(r.Dir, func(name string) bool { return !strings.HasPrefix(name, ".") })
 	if err != nil {
 		return nil, fmt.Errorf("releases: %w", err)
+	}
+	return names, nil
+}
+
+// DirsByAge lists the directories in dir whose names keep accepts, oldest
+// (by modification time) first: the order releases were made in.
+func DirsByAge(dir string, keep func(name string) bool) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	type rel struct {
 		name string
@@ -77,7 +87,7 @@ func (r *Releases) List() ([]string, error) {
 	}
 	var rels []rel
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !e.IsDir() || !keep(e.Name()) {
 			continue
 		}
 		info, err := e.Info()

@@ -41,6 +41,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
 )
 
 // Entry is one file of a release.
@@ -381,32 +383,12 @@ func writeObject(out *bufio.Reader, tree string, e Entry) error {
 
 // List returns the ids of the kept releases, oldest first.
 func (s *Store) List() ([]string, error) {
-	entries, err := os.ReadDir(s.Dir)
+	ids, err := hostsync.DirsByAge(s.Dir, validID)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("releases: %w", err)
-	}
-	type rel struct {
-		id string
-		t  time.Time
-	}
-	var rels []rel
-	for _, e := range entries {
-		if !e.IsDir() || !validID(e.Name()) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		rels = append(rels, rel{e.Name(), info.ModTime()})
-	}
-	slices.SortStableFunc(rels, func(a, b rel) int { return a.t.Compare(b.t) })
-	ids := make([]string, len(rels))
-	for i, x := range rels {
-		ids[i] = x.id
 	}
 	return ids, nil
 }
