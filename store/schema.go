@@ -26,6 +26,10 @@ var (
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
 
+	// Deploy agent (jouncebot agent) and its link from the chat side.
+	AgentEvents = []byte("agent.events") // on the agent: sequence number -> event for the chat bot
+	AgentCursor = []byte("agent.cursor") // on the chat side: agent name -> last event delivered
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -46,6 +50,8 @@ var migrations = []func(tx *bolt.Tx) error{
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
 	// 2: deploy requests waiting for policy approvals.
 	createBuckets(PolicyRequests),
+	// 3: the deploy agent's event log and the chat side's cursor into it.
+	createBuckets(AgentEvents, AgentCursor),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
