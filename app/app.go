@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jouncebot/jouncebot/agent"
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
 	"github.com/jouncebot/jouncebot/bot/irc"
@@ -60,7 +61,9 @@ type App struct {
 	calendar  *calendar.Service
 	announcer *calendar.Announcer
 	sal       *sal.Log
-	deploy    *deploy.Agent
+	deploy    engine
+	runDeploy func(ctx context.Context)
+	agent     *agent.Client // nil when the engine runs in this process
 	sandbox   *deploy.Sandbox
 	gate      *policy.Gate
 	gerrit    *gerrit.Client
@@ -69,6 +72,14 @@ type App struct {
 
 	httpAddr string
 	closers  []func() error
+}
+
+// engine is what the chat side uses of the deploy engine: a *deploy.Agent
+// in this process, or an *agent.Client of a deploy agent.
+type engine interface {
+	deploy.Engine
+	Record(id deploy.ID) (*deploy.Deploy, error)
+	Estimate(n int) (time.Duration, string, error)
 }
 
 // DBFile is the database file's name inside the data directory.
@@ -167,7 +178,7 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		a.deploy.Run(ctx)
+		a.runDeploy(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -271,13 +282,19 @@ func (a *App) setupDeploy(o Options) error {
 		}
 		a.bot.Announce(ctx, ev.Text)
 	})
-	if cfg.Deploy.Gerrit.URL == "" {
+	switch {
+	case len(cfg.Agents) > 0:
+		if err := a.setupAgentClient(notifier); err != nil {
+			return err
+		}
+	case cfg.Deploy.Gerrit.URL == "":
 		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log, a.deploySAL())
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
 		}
 		a.closers = append(a.closers, func() error { sb.Close(); return nil })
 		a.deploy, a.sandbox = sb.Agent, sb
+		a.runDeploy = func(ctx context.Context) { sb.Agent.Run(ctx) }
 		g, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword, Timeout: 5 * time.Second, Log: a.log})
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
@@ -286,7 +303,7 @@ func (a *App) setupDeploy(o Options) error {
 		if o.Stdin != nil {
 			a.welcome = sb.Welcome()
 		}
-	} else {
+	default:
 		opts, gopts := deploy.FromConfig(cfg, a.log)
 		stages, err := deploy.SyncStages(&cfg.Deploy)
 		if err != nil {
@@ -297,18 +314,21 @@ func (a *App) setupDeploy(o Options) error {
 		if err != nil {
 			return fmt.Errorf("gerrit: %w", err)
 		}
-		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+		e := deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+		a.deploy, a.runDeploy = e, func(ctx context.Context) { e.Run(ctx) }
 		a.gerrit = g
 	}
-	a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	var changeURL func(int) string
+	var checker commands.ChangeChecker
 	if a.gerrit != nil {
+		a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 		changeURL = a.gerrit.ChangeURL
+		checker = commands.GerritChecker{Gerrit: a.gerrit}
 	}
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
 		Schedule: a.calendar, Now: o.Now, ChangeURL: changeURL,
 		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
-		Checker: commands.GerritChecker{Gerrit: a.gerrit},
+		Checker: checker,
 		Owner: func(user string) string {
 			if p := cfg.PersonByGerrit(user); p != nil {
 				return p.Name
@@ -446,6 +466,7 @@ func (a *App) markQueue(id deploy.ID) {
 // may carry, like "deploys done", to the command table), everything else
 // to the command table.
 func (a *App) handle(ctx context.Context, r *bot.Request) {
+	ctx = agent.WithCaller(ctx, a.caller(r))
 	if strings.HasPrefix(strings.TrimSpace(commands.Clean(r.Text)), "!log") {
 		a.salChat.Handle(ctx, r)
 		a.cmds.HandleTriggers(ctx, r)
