@@ -283,6 +283,14 @@ func (s *split) startBot() *proc {
 	return s.bot
 }
 
+// startBotDebug starts the bot logging each event it delivered, so a test
+// can kill it at a known point.
+func (s *split) startBotDebug() *proc {
+	s.t.Helper()
+	s.bot = s.start("--config", "bot.yaml", "--log-level", "debug")
+	return s.bot
+}
+
 // client is an HTTPS client of the agent with the given certificate (none
 // when cert is "").
 func (s *split) client(cert, key string) *http.Client {

@@ -343,11 +343,16 @@ func (c *Client) deliver(ctx context.Context, kind, data string, cursor *uint64)
 	}
 	c.o.Notify.Notify(ctx, rec.Event)
 	*cursor = rec.Seq
-	return c.o.DB.Update(func(tx *bolt.Tx) error {
+	err := c.o.DB.Update(func(tx *bolt.Tx) error {
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], rec.Seq)
 		return tx.Bucket(store.AgentCursor).Put([]byte(c.o.Name), v[:])
 	})
+	if err != nil {
+		return fmt.Errorf("agent %s: store cursor: %w", c.o.Name, err)
+	}
+	c.log.Debug("event delivered", "seq", rec.Seq, "deploy", rec.Event.Deploy, "kind", rec.Event.Kind)
+	return nil
 }
 
 // cursor is the sequence number of the last event delivered.

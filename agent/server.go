@@ -187,6 +187,12 @@ func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy
 	case "estimate":
 		d, from, err := e.Estimate(c.N)
 		return reply{Estimate: d, From: from}, err
+	case "pending":
+		ev, ok, err := e.Pending(ctx)
+		if !ok {
+			return reply{}, err
+		}
+		return reply{ID: ev.Deploy, Text: ev.Text}, err
 	case "tested":
 		return reply{}, e.Tested(ctx, c.ID, who, c.OK)
 	case "start":
@@ -221,9 +227,10 @@ func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy
 // Server-Sent Events: "id: <seq>" and "data: <record JSON>", then waits
 // for more. After the backlog it sends the pending question (without an
 // id: it is asked again, not a new event) and a comment every 15 seconds
-// so a dead link is noticed.
+// so a dead link is noticed. With follow=false it ends after the backlog.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	follow := r.URL.Query().Get("follow") != "false"
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -265,6 +272,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		fl.Flush()
+		if !follow {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
