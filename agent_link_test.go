@@ -251,3 +251,23 @@ func TestAgentBotKilledMidDeploy(t *testing.T) {
 		t.Logf("agent events:\n%s\n\nchat output:\n%s", strings.Join(ev, "\n"), strings.Join(out, "\n"))
 	}
 }
+
+// The agent SIGKILLed mid-sync and restarted: the deploy resumes on the
+// agent, and the bot, which kept running, says the agent is back and
+// shows the deploy finishing.
+func TestAgentKilledMidSync(t *testing.T) {
+	s := newSplit(t)
+	agent := s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: deploy --force 445113 trying the agent")
+	bot.expect("synced to the testservers.")
+	bot.say("tested ok")
+	// Killed as soon as the first canary is synced, the production
+	// hosts still to come.
+	agent.expect("stage=canaries host=")
+	agent.kill()
+
+	s.startAgent()
+	bot.expect("The deploy agent is reachable again (it was unreachable since ")
+	bot.expect("deploy 1 is done: 445113.")
+}
