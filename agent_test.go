@@ -135,6 +135,7 @@ type split struct {
 	t         *testing.T
 	dir       string
 	ca        *pki
+	caFile    string
 	agentAddr string
 	botCert   string
 	botKey    string
@@ -157,10 +158,18 @@ const people = `people:
 func newSplit(t *testing.T) *split {
 	t.Helper()
 	dir := t.TempDir()
-	s := &split{t: t, dir: dir, ca: newPKI(t, dir, "test"), agentAddr: freePort(t)}
+	ca := newPKI(t, dir, "test")
 	now := time.Now()
-	acert, akey := s.ca.issue(t, "agent", true, now.Add(-time.Hour), now.Add(24*time.Hour))
-	s.botCert, s.botKey = s.ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(24*time.Hour))
+	acert, akey := ca.issue(t, "agent", true, now.Add(-time.Hour), now.Add(24*time.Hour))
+	bcert, bkey := ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(24*time.Hour))
+	return newSplitWith(t, dir, ca, ca.CA, acert, akey, bcert, bkey)
+}
+
+// newSplitWith writes the two configuration files for the given
+// certificate files.
+func newSplitWith(t *testing.T, dir string, ca *pki, caFile, acert, akey, bcert, bkey string) *split {
+	t.Helper()
+	s := &split{t: t, dir: dir, ca: ca, caFile: caFile, agentAddr: freePort(t), botCert: bcert, botKey: bkey}
 	writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`bot:
   nick: jouncebot
   data_dir: agent-data
@@ -171,7 +180,7 @@ agent:
   key: %s
   client_name: chatbot
   console_person: Amir
-%s`, s.agentAddr, s.ca.CA, acert, akey, people))
+%s`, s.agentAddr, caFile, acert, akey, people))
 	s.writeBotConfig(s.agentAddr, "")
 	return s
 }
@@ -191,7 +200,7 @@ agents:
     cert: %s
     key: %s
     server_name: agent
-%s%s`, addr, s.ca.CA, s.botCert, s.botKey, deploy, people))
+%s%s`, addr, s.caFile, s.botCert, s.botKey, deploy, people))
 	return path
 }
 
@@ -296,7 +305,7 @@ func (s *split) startBotDebug() *proc {
 func (s *split) client(cert, key string) *http.Client {
 	s.t.Helper()
 	pool := x509.NewCertPool()
-	b, _ := os.ReadFile(s.ca.CA)
+	b, _ := os.ReadFile(s.caFile)
 	pool.AppendCertsFromPEM(b)
 	tc := &tls.Config{RootCAs: pool, ServerName: "agent"}
 	if cert != "" {
@@ -427,4 +436,23 @@ func TestSandboxDeployThroughAgent(t *testing.T) {
 	bot.say("tested ok")
 	bot.expect("production: synced 5/5 hosts")
 	bot.expect("deploy 1 is done: 445113.")
+}
+
+// The README's certificate script makes certificates the agent and the
+// bot accept.
+func TestAgentCertsScript(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if out, err := exec.Command("scripts/agent-certs.sh", certs, "agent").CombinedOutput(); err != nil {
+		t.Fatalf("scripts/agent-certs.sh: %v\n%s", err, out)
+	}
+	f := func(name string) string { return filepath.Join(certs, name) }
+	s := newSplitWith(t, dir, nil, f("ca.pem"), f("agent.pem"), f("agent-key.pem"), f("chatbot.pem"), f("chatbot-key.pem"))
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: status")
+	bot.expect("No deploy in progress.")
 }
