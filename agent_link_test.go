@@ -111,7 +111,7 @@ func (s *split) agentEvents() []string {
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &rec); err != nil {
 				s.t.Fatal(err)
 			}
-			if rec.Event.Kind == "security" {
+			if rec.Event.Kind == "security" || rec.Event.Kind == "sal" {
 				continue
 			}
 			var b strings.Builder

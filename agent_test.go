@@ -200,6 +200,9 @@ agents:
     cert: %s
     key: %s
     server_name: agent
+sal:
+  projects:
+    - name: production
 %s%s`, addr, s.caFile, s.botCert, s.botKey, deploy, people))
 	return path
 }
@@ -436,6 +439,9 @@ func TestSandboxDeployThroughAgent(t *testing.T) {
 	bot.say("tested ok")
 	bot.expect("production: synced 5/5 hosts")
 	bot.expect("deploy 1 is done: 445113.")
+	// The agent's SAL lines are kept by the chat side's Server Admin Log.
+	bot.say("jouncebot: sal 445113")
+	bot.expect("All 3 matching Server Admin Log entries")
 }
 
 // The README's certificate script makes certificates the agent and the

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -90,4 +92,20 @@ func seqKey(n uint64) []byte {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], n)
 	return k[:]
+}
+
+// EventSAL carries a Server Admin Log line of the engine's (Text, said by
+// By) to the chat side, which keeps the SAL.
+const EventSAL deploy.EventKind = "sal"
+
+// SAL returns the engine's deploy.Logger: each line becomes an EventSAL in
+// the log, so it reaches the chat side's SAL even after a restart of
+// either side.
+func (l *Log) SAL() deploy.Logger { return salLogger{l} }
+
+type salLogger struct{ l *Log }
+
+func (s salLogger) Log(ctx context.Context, who deploy.Person, message string) error {
+	s.l.Notify(ctx, deploy.Event{Kind: EventSAL, By: who, Text: bot.T(message), Time: time.Now().UTC()})
+	return nil
 }

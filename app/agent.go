@@ -88,7 +88,7 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 	r := &AgentRole{cfg: cfg, log: log, db: db, closers: []func() error{db.Close}}
 	events := agent.NewLog(db, log)
 	if cfg.Deploy.Gerrit.URL == "" {
-		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), db, events, cfg, log, nil)
+		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), db, events, cfg, log, events.SAL())
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("deploy sandbox: %w", err)
@@ -103,7 +103,7 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 			r.Close()
 			return nil, fmt.Errorf("deploy stages: %w", err)
 		}
-		opts.Stages = stages
+		opts.Stages, opts.SAL = stages, events.SAL()
 		g, err := gerrit.New(gopts)
 		if err != nil {
 			r.Close()
@@ -148,4 +148,15 @@ func (r *AgentRole) Close() error {
 		}
 	}
 	return first
+}
+
+// agentSAL writes a deploy agent's SAL line to this bot's Server Admin Log.
+func (a *App) agentSAL(ctx context.Context, ev deploy.Event) {
+	l := a.deploySAL()
+	if l == nil {
+		return
+	}
+	if err := l.Log(ctx, ev.By, ev.Text.String()); err != nil {
+		a.log.Error("SAL line from the deploy agent not logged", "deploy", ev.Deploy, "err", err)
+	}
 }

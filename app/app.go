@@ -291,6 +291,10 @@ func (a *App) setupDeploy(o Options) error {
 			a.sendSecurity(ctx, ev)
 			return
 		}
+		if ev.Kind == agent.EventSAL {
+			a.agentSAL(ctx, ev)
+			return
+		}
 		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
 			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
 				return
