@@ -78,6 +78,7 @@ type reply struct {
 	Deploy   *deploy.Deploy `json:"deploy,omitempty"`
 	Estimate time.Duration  `json:"estimate,omitempty"`
 	From     string         `json:"from,omitempty"`
+	History  []deploy.Took  `json:"history,omitempty"`
 }
 
 // Error codes carried in reply.Code.
@@ -92,5 +93,6 @@ type Engine interface {
 	deploy.Engine
 	Record(id deploy.ID) (*deploy.Deploy, error)
 	Estimate(n int) (time.Duration, string, error)
+	History(n int) ([]deploy.Took, error)
 	Pending(ctx context.Context) (deploy.Event, bool, error)
 }

@@ -245,6 +245,14 @@ func (c *Client) Estimate(n int) (time.Duration, string, error) {
 	return rep.Estimate, rep.From, err
 }
 
+// History returns the last n finished deploys that synced, newest first.
+func (c *Client) History(n int) ([]deploy.Took, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	rep, err := c.call(ctx, "history", call{N: n})
+	return rep.History, err
+}
+
 // Run follows the agent's event stream until ctx is done, delivering each
 // event to the Notifier and then moving the cursor, and reconnecting after
 // a broken link (with a growing, jittered pause of up to 10 seconds).

@@ -66,7 +66,7 @@ const (
 )
 
 var methods = map[string]need{
-	"status": anyone, "plan": anyone, "summary": anyone, "record": anyone, "estimate": anyone, "pending": anyone,
+	"status": anyone, "plan": anyone, "summary": anyone, "record": anyone, "estimate": anyone, "history": anyone, "pending": anyone,
 	"tested": identified,
 	"start":  deployer, "revert": deployer, "continue": deployer, "abort": deployer, "approve": deployer, "decide": deployer,
 }
@@ -187,6 +187,9 @@ func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy
 	case "estimate":
 		d, from, err := e.Estimate(c.N)
 		return reply{Estimate: d, From: from}, err
+	case "history":
+		h, err := e.History(c.N)
+		return reply{History: h}, err
 	case "pending":
 		ev, ok, err := e.Pending(ctx)
 		if !ok {

@@ -34,6 +34,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/maint"
 	"github.com/jouncebot/jouncebot/policy"
+	"github.com/jouncebot/jouncebot/readiness"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
 	"github.com/jouncebot/jouncebot/sal/salwiki"
@@ -69,6 +70,7 @@ type App struct {
 	gate      *policy.Gate
 	gerrit    *gerrit.Client
 	maint     *maint.Service
+	ready     *readiness.Runner
 	welcome   bot.Text
 	salChat   bot.Handler
 
@@ -82,6 +84,7 @@ type engine interface {
 	deploy.Engine
 	Record(id deploy.ID) (*deploy.Deploy, error)
 	Estimate(n int) (time.Duration, string, error)
+	History(n int) ([]deploy.Took, error)
 }
 
 // DBFile is the database file's name inside the data directory.
@@ -130,6 +133,7 @@ func New(o Options) (*App, error) {
 	a.setupMaint(o)
 	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
+	a.setupReadiness(o)
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -178,10 +182,14 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		a.runDeploy(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.ready.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -222,7 +230,8 @@ func (a *App) Close() error {
 
 // serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log})
+	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
+		Readiness: readinessReports{a.calendar, a.ready.Checker.Store}})
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
 		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
@@ -356,7 +365,8 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now)})...)
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now),
+		Blocked: commands.StoredBlocks(readiness.NewStore(a.db))})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}

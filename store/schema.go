@@ -34,6 +34,9 @@ var (
 	MaintRuns   = []byte("maint.runs")   // run id -> run state
 	MaintOutput = []byte("maint.output") // run id "/" step -> output kept so far
 
+	// Readiness checks.
+	ReadinessResults = []byte("readiness.results") // window id -> last readiness check
+
 	// Deploy agent (jouncebot agent) and its link from the chat side.
 	AgentEvents = []byte("agent.events") // on the agent: sequence number -> event for the chat bot
 	AgentCursor = []byte("agent.cursor") // on the chat side: agent name -> last event delivered
@@ -62,7 +65,9 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets(DeployHosts),
 	// 4: maintenance script runs and their output.
 	createBuckets(MaintRuns, MaintOutput),
-	// 5: the deploy agent's event log and the chat side's cursor into it.
+	// 5: the last readiness check of each window.
+	createBuckets(ReadinessResults),
+	// 6: the deploy agent's event log and the chat side's cursor into it.
 	createBuckets(AgentEvents, AgentCursor),
 }
 
