@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/readiness"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -159,4 +161,24 @@ func (a *App) agentSAL(ctx context.Context, ev deploy.Event) {
 	if err := l.Log(ctx, ev.By, ev.Text.String()); err != nil {
 		a.log.Error("SAL line from the deploy agent not logged", "deploy", ev.Deploy, "err", err)
 	}
+}
+
+// readGerrit is the Gerrit the chat side reads for readiness checks: none
+// answers when the bot talks to a deploy agent and names no Gerrit URL.
+func (a *App) readGerrit() readiness.Gerrit {
+	if a.gerrit == nil {
+		return noGerrit{}
+	}
+	return a.gerrit
+}
+
+// noGerrit answers every question with a sentence saying why.
+type noGerrit struct{}
+
+var errNoGerrit = errors.New("this bot reads no Gerrit: set deploy.gerrit.url (read anonymously) beside agents:")
+
+func (noGerrit) Change(context.Context, int) (*gerrit.Change, error)     { return nil, errNoGerrit }
+func (noGerrit) Query(context.Context, string) ([]*gerrit.Change, error) { return nil, errNoGerrit }
+func (noGerrit) RelatedChanges(context.Context, int) ([]gerrit.Related, error) {
+	return nil, errNoGerrit
 }

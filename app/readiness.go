@@ -27,7 +27,7 @@ func (a *App) setupReadiness(o Options) {
 	}
 	store := readiness.NewStore(a.db)
 	checker := &readiness.Checker{
-		Gatherer: &readiness.Gatherer{Gerrit: a.gerrit, Git: &git.Runner{Log: a.log}, Staging: staging,
+		Gatherer: &readiness.Gatherer{Gerrit: a.readGerrit(), Git: &git.Runner{Log: a.log}, Staging: staging,
 			ConfigProject: cfg.Deploy.ConfigProject, ConfigBranch: cfg.Deploy.ConfigBranch, CoreProject: cfg.Deploy.CoreProject,
 			Owner: func(user string) string {
 				if p := cfg.PersonByGerrit(user); p != nil {
