@@ -206,10 +206,14 @@ func TestAgentLinkCut(t *testing.T) {
 	bot.expect("synced to the testservers.")
 
 	px.Cut()
+	bot.expect("I lost the link to the deploy agent at ")
 	bot.say("tested ok")
-	bot.expect("The deploy agent is unreachable since ")
-	bot.say("jouncebot: status")
 	l := bot.expect("The deploy agent is unreachable since ")
+	if !strings.Contains(l, "your answer was not recorded: say it again once the agent is back.") {
+		t.Errorf("tested ok while unreachable: %q", l)
+	}
+	bot.say("jouncebot: status")
+	l = bot.expect("The deploy agent is unreachable since ")
 	if !strings.Contains(l, "I cannot say what the current deploy is doing.") {
 		t.Errorf("status while unreachable: %q", l)
 	}
@@ -266,6 +270,7 @@ func TestAgentKilledMidSync(t *testing.T) {
 	// hosts still to come.
 	agent.expect("stage=canaries host=")
 	agent.kill()
+	bot.expect("I lost the link to the deploy agent at ")
 
 	s.startAgent()
 	bot.expect("The deploy agent is reachable again (it was unreachable since ")

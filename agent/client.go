@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,7 +59,10 @@ func NewClient(o ClientOptions) *Client {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	tr := &http.Transport{TLSClientConfig: o.TLS, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 30 * time.Second,
+	// A blackholed agent fails a chat command within the dial timeout,
+	// not the command's two minutes.
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+	tr := &http.Transport{TLSClientConfig: o.TLS, DialContext: dialer.DialContext, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 30 * time.Second,
 		IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 4}
 	return &Client{o: o, base: "https://" + o.Address + "/v1/", hc: &http.Client{Transport: tr},
 		log: o.Log.With("component", "agent-client", "agent", o.Name)}
@@ -72,15 +76,16 @@ func (c *Client) Unreachable() (since time.Time, ok bool) {
 	return c.down, !c.down.IsZero()
 }
 
-// markDown records that the agent is unreachable, keeping the first time.
-func (c *Client) markDown(err error) time.Time {
+// markDown records that the agent is unreachable, keeping the first time;
+// first says whether this call noticed it.
+func (c *Client) markDown(err error) (since time.Time, first bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down.IsZero() {
-		c.down = c.o.Now()
+		c.down, first = c.o.Now(), true
 		c.log.Warn("deploy agent unreachable", "err", err)
 	}
-	return c.down
+	return c.down, first
 }
 
 // markUp records that the agent answered; it returns since when it had
@@ -127,7 +132,7 @@ func (c *Client) call(ctx context.Context, method string, in call) (reply, error
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		since := c.markDown(err)
+		since, _ := c.markDown(err)
 		then, ok := unreachableThen[method]
 		if !ok {
 			then = "nothing was done. Try again once it is back."
@@ -263,7 +268,10 @@ func (c *Client) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		c.markDown(err)
+		if since, first := c.markDown(err); first {
+			c.o.Notify.Notify(ctx, deploy.Event{Kind: deploy.EventProgress, Time: c.o.Now().UTC(),
+				Text: bot.T(fmt.Sprintf("I lost the link to the deploy agent at %s UTC; I keep trying to reconnect.", since.UTC().Format("15:04")))})
+		}
 		if delivered {
 			pause = 500 * time.Millisecond
 		}
