@@ -421,6 +421,16 @@ func TestChatConfigWithGerritPasswordRefused(t *testing.T) {
 	if !strings.Contains(errs.String(), "deploy.gerrit.password: the Gerrit password belongs in the deploy agent's configuration, not the chat bot's") {
 		t.Fatalf("stderr does not say where the password belongs:\n%s", errs.String())
 	}
+	// Without it, check-config says deploys run on the agent.
+	path = s.writeBotConfig(s.agentAddr, "")
+	out, err := exec.Command(buildBinary(t), "check-config", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Deploy agent test at "+s.agentAddr+" (mutual TLS): deploys run there, not in this process.") {
+		t.Fatalf("check-config: %v\n%s", err, out)
+	}
+	out, err = exec.Command(buildBinary(t), "check-config", filepath.Join(s.dir, "agent.yaml")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "accepting only the client certificate named chatbot.") {
+		t.Fatalf("check-config agent.yaml: %v\n%s", err, out)
+	}
 }
 
 // A whole sandbox deploy through the agent: the chat bot's console asks,

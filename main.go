@@ -239,6 +239,7 @@ func summary(cfg *config.Config, now time.Time) string {
 		fmt.Fprintf(&b, "  %s [%s]: %q %s, %s%s; %s\n", w.Name, w.Kind, w.Schedule, tz, w.Duration, limit, next)
 	}
 	b.WriteString(calendarSummary(cfg.Calendar))
+	b.WriteString(agentSummary(cfg))
 	fmt.Fprintf(&b, "\nPeople (%d):\n", len(cfg.People))
 	people := append([]config.Person(nil), cfg.People...)
 	sort.Slice(people, func(i, j int) bool { return people[i].Name < people[j].Name })
@@ -306,4 +307,21 @@ func runAgent(args []string, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// agentSummary says which role the file gives: a deploy agent serving a
+// chat bot, a chat bot using an agent, or (nothing said) both in one.
+func agentSummary(cfg *config.Config) string {
+	var b strings.Builder
+	if a := cfg.Agent; a != nil {
+		pin := "any client certificate from the CA"
+		if a.ClientName != "" {
+			pin = "only the client certificate named " + a.ClientName
+		}
+		fmt.Fprintf(&b, "\nDeploy agent role (jouncebot agent): listens on %s with mutual TLS, accepting %s.\n", a.Listen, pin)
+	}
+	for _, l := range cfg.Agents {
+		fmt.Fprintf(&b, "\nDeploy agent %s at %s (mutual TLS): deploys run there, not in this process.\n", l.Name, l.Address)
+	}
+	return b.String()
 }
