@@ -180,6 +180,8 @@ agent:
   key: %s
   client_name: chatbot
   console_person: Amir
+deploy:
+  sandbox: true
 %s`, s.agentAddr, caFile, acert, akey, people))
 	s.writeBotConfig(s.agentAddr, "")
 	return s

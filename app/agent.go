@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/git"
-	"github.com/jouncebot/jouncebot/readiness"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -78,7 +76,7 @@ type AgentRole struct {
 }
 
 // NewAgentRole opens the agent's database and builds its engine: against
-// the configured Gerrit, or, without deploy.gerrit.url, the local sandbox.
+// the configured Gerrit, or, with deploy.sandbox, the local sandbox.
 func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 	if cfg.Agent == nil {
 		return nil, fmt.Errorf("%s has no agent: section; a deploy agent needs agent.listen, agent.ca, agent.cert and agent.key", cfg.File)
@@ -89,7 +87,11 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 	}
 	r := &AgentRole{cfg: cfg, log: log, db: db, closers: []func() error{db.Close}}
 	events := agent.NewLog(db, log)
-	if cfg.Deploy.Gerrit.URL == "" {
+	if !cfg.Deploy.Sandbox && cfg.Deploy.Gerrit.URL == "" {
+		r.Close()
+		return nil, fmt.Errorf("%s: a deploy agent needs deploy.gerrit (or deploy.sandbox: true to try it)", cfg.File)
+	}
+	if cfg.Deploy.Sandbox {
 		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), db, events, cfg, log, events.SAL())
 		if err != nil {
 			r.Close()
@@ -163,22 +165,22 @@ func (a *App) agentSAL(ctx context.Context, ev deploy.Event) {
 	}
 }
 
-// readGerrit is the Gerrit the chat side reads for readiness checks: none
-// answers when the bot talks to a deploy agent and names no Gerrit URL.
-func (a *App) readGerrit() readiness.Gerrit {
-	if a.gerrit == nil {
-		return noGerrit{}
-	}
-	return a.gerrit
-}
-
-// noGerrit answers every question with a sentence saying why.
-type noGerrit struct{}
-
-var errNoGerrit = errors.New("this bot reads no Gerrit: set deploy.gerrit.url (read anonymously) beside agents:")
-
-func (noGerrit) Change(context.Context, int) (*gerrit.Change, error)     { return nil, errNoGerrit }
-func (noGerrit) Query(context.Context, string) ([]*gerrit.Change, error) { return nil, errNoGerrit }
-func (noGerrit) RelatedChanges(context.Context, int) ([]gerrit.Related, error) {
-	return nil, errNoGerrit
+// agentNotifier receives a deploy agent's events. Unlike the in-process
+// engine's, it sends each one to chat before it returns, so the client
+// moves its cursor only past events that were sent; the agent keeps the
+// rest.
+func (a *App) agentNotifier() deploy.Notifier {
+	return deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
+		switch ev.Kind {
+		case agent.EventSAL:
+			a.agentSAL(ctx, ev)
+			return
+		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
+			go a.markQueue(ev.Deploy)
+		}
+		a.sendEvent(ctx, ev)
+		if ev.Kind == deploy.EventDone {
+			a.offerMaint(ctx, ev)
+		}
+	})
 }

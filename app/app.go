@@ -51,6 +51,39 @@ type Options struct {
 	Stdout io.Writer
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// WebOptional lets the bot run without its web server when bot.http
+	// cannot be listened on (the built-in default's usual address may be
+	// taken); otherwise that is a start-up error.
+	WebOptional bool
+}
+
+// ErrNothingToRun is New's error when there is no console and no network.
+var ErrNothingToRun = errors.New("nothing to run: no console (--no-console) and no networks configured")
+
+// ListenError is New's error when the web server cannot listen on bot.http.
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	why := e.Err
+	var oe *net.OpError
+	if errors.As(e.Err, &oe) && oe.Err != nil {
+		why = oe.Err // "bind: address already in use", without the address again
+	}
+	return fmt.Sprintf("the web server cannot listen on %s (bot.http): %v; free the address or choose another", e.Addr, why)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// engine is what the chat side uses of the deploy engine: a *deploy.Agent
+// in this process, or an *agent.Client of a deploy agent.
+type engine interface {
+	deploy.Engine
+	Record(id deploy.ID) (*deploy.Deploy, error)
+	Estimate(n int) (time.Duration, string, error)
+	History(n int) ([]deploy.Took, error)
 }
 
 // App is a running jouncebot.
@@ -63,7 +96,7 @@ type App struct {
 	calendar  *calendar.Service
 	announcer *calendar.Announcer
 	sal       *sal.Log
-	deploy    engine
+	deploy    engine // nil when deploys are off
 	runDeploy func(ctx context.Context)
 	agent     *agent.Client // nil when the engine runs in this process
 	sandbox   *deploy.Sandbox
@@ -73,18 +106,12 @@ type App struct {
 	ready     *readiness.Runner
 	welcome   bot.Text
 	salChat   bot.Handler
+	events    chan deploy.Event // deploy events waiting for chat
 
 	httpAddr string
+	web      net.Listener // nil when no web server runs
+	baseURL  string       // the web server's public URL, or ""
 	closers  []func() error
-}
-
-// engine is what the chat side uses of the deploy engine: a *deploy.Agent
-// in this process, or an *agent.Client of a deploy agent.
-type engine interface {
-	deploy.Engine
-	Record(id deploy.ID) (*deploy.Deploy, error)
-	Estimate(n int) (time.Duration, string, error)
-	History(n int) ([]deploy.Took, error)
 }
 
 // DBFile is the database file's name inside the data directory.
@@ -96,18 +123,28 @@ func New(o Options) (*App, error) {
 		o.Now = time.Now
 	}
 	cfg := o.Config
-	db, err := store.Open(filepath.Join(cfg.Bot.DataDir, DBFile))
-	if err != nil {
+	if o.Stdin == nil && len(cfg.Networks) == 0 {
+		return nil, ErrNothingToRun
+	}
+	a := &App{cfg: cfg, log: o.Log, events: make(chan deploy.Event, 256)}
+	// Listen before anything is written, so a taken address stops the
+	// start cleanly.
+	if err := a.listen(o.WebOptional); err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: o.Log, db: db}
+	db, err := store.Open(filepath.Join(cfg.Bot.DataDir, DBFile))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.db = db
 	a.closers = append(a.closers, db.Close)
 
 	var fetcher calendar.Fetcher
 	if src := cfg.Calendar.Wiki; src != nil {
 		f, err := calendar.NewWikiFetcher(src, o.Log)
 		if err != nil {
-			db.Close()
+			a.Close()
 			return nil, fmt.Errorf("calendar wiki: %w", err)
 		}
 		fetcher = f
@@ -123,7 +160,7 @@ func New(o Options) (*App, error) {
 	}
 
 	if err := a.setupSAL(); err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	if err := a.setupDeploy(o); err != nil {
@@ -133,7 +170,9 @@ func New(o Options) (*App, error) {
 	a.setupMaint(o)
 	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
-	a.setupReadiness(o)
+	if a.deploy != nil && a.agent == nil { // the check reads Gerrit and staging, which only a deploy engine has (a deploy agent's, on its host)
+		a.setupReadiness(o)
+	}
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -168,7 +207,7 @@ func (a *App) DB() *store.DB { return a.db }
 // Run runs the bot until ctx is done or every transport has ended.
 func (a *App) Run(ctx context.Context) error {
 	if len(a.bot.Transports()) == 0 {
-		return errors.New("nothing to run: no console and no networks configured")
+		return ErrNothingToRun
 	}
 	a.log.Info("jouncebot running", "transports", len(a.bot.Transports()), "windows", a.calendar.Calendar().Len())
 	ctx, cancel := context.WithCancel(ctx)
@@ -182,19 +221,29 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
-	wg.Add(3)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.runDeploy(ctx)
+		a.sendEvents(ctx)
 	}()
-	go func() {
-		defer wg.Done()
-		a.ready.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		a.gate.Run(ctx)
-	}()
+	if a.deploy != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			a.runDeploy(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			a.gate.Run(ctx)
+		}()
+	}
+	if a.ready != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.ready.Run(ctx)
+		}()
+	}
 	if a.maint != nil {
 		wg.Add(1)
 		go func() {
@@ -206,11 +255,8 @@ func (a *App) Run(ctx context.Context) error {
 		a.bot.Send(ctx, bot.Target{Network: console.Network, Room: console.Room}, a.welcome)
 	}
 	defer func() { cancel(); wg.Wait() }()
-	if a.cfg.Bot.HTTP != "" {
-		if err := a.serveHTTP(ctx, &wg); err != nil {
-			// The chat side is worth more than the web pages: keep going.
-			a.log.Error("web server not started; the bot runs without it", "err", err)
-		}
+	if a.web != nil {
+		a.serveHTTP(ctx, &wg)
 	}
 	err := a.bot.Run(ctx)
 	if err != nil {
@@ -228,28 +274,58 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
-func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
-		Readiness: readinessReports{a.calendar, a.ready.Checker.Store}})
+// listen opens the web server's address, if one is configured, and
+// settles the public URL that permalinks use: bot.base_url, or the
+// address listened on.
+func (a *App) listen(optional bool) error {
+	addr := a.cfg.Bot.HTTP
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		lerr := &ListenError{Addr: addr, Err: err}
+		if optional {
+			a.log.Warn("web server not started; the bot runs without it, and !log answers carry no link", "err", lerr)
+			return nil
+		}
+		return lerr
+	}
+	a.web = ln
+	a.closers = append(a.closers, func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	a.httpAddr = ln.Addr().String()
+	a.baseURL = strings.TrimRight(a.cfg.Bot.BaseURL, "/")
+	if a.baseURL == "" {
+		a.baseURL = "http://" + a.httpAddr
+	}
+	return nil
+}
+
+// serveHTTP serves the web pages (SAL pages, calendar feed) on the
+// listener New opened, until ctx is done.
+func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
+	o := web.Options{SAL: a.sal, BaseURL: a.baseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log}
+	if a.ready != nil {
+		o.Readiness = readinessReports{a.calendar, a.ready.Checker.Store}
+	}
+	srv := web.New(o)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
 		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
 	}
-	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
-	if err != nil {
-		return fmt.Errorf("web server: %w", err)
-	}
-	a.httpAddr = ln.Addr().String()
 	a.log.Info("web server listening", "addr", a.httpAddr)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
+		if err := srv.Serve(ctx, a.web); err != nil {
 			a.log.Error("web server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // setupSAL builds the Server Admin Log with its wiki and Phabricator
@@ -264,7 +340,7 @@ func (a *App) setupSAL() error {
 		w := phab.NewWriter(phab.New(ph.URL, ph.Token.Value(), nil), ph.SecurityProjects, a.log)
 		routes = append(routes, phab.Route(w, cfg))
 	}
-	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes,
+	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes, BaseURL: a.baseURL,
 		Notify:   func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) },
 		SameRoom: func(network, configured, room string) bool { return a.bot.SameRoom(network, configured, room) }})
 	a.salChat = sal.Handler(a.sal, a.cmds)
@@ -284,8 +360,9 @@ func (a *App) setupSAL() error {
 	return nil
 }
 
-// setupDeploy builds the backport engine: against the configured Gerrit,
-// or, in the built-in default, against a local sandbox.
+// setupDeploy builds the backport engine: against a local sandbox when
+// deploy.sandbox says so (the built-in default), against the configured
+// Gerrit, or none: then the deploy commands say deploys are off.
 func (a *App) setupDeploy(o Options) error {
 	cfg := a.cfg
 	notifier := deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
@@ -293,30 +370,22 @@ func (a *App) setupDeploy(o Options) error {
 		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
 			go a.markQueue(ev.Deploy)
 		}
-		if ev.Kind == deploy.EventDone {
-			defer a.offerMaint(ctx, ev)
+		// A deploy never waits on chat: its events go out in order from
+		// their own goroutine (they are in the deploy record anyway).
+		select {
+		case a.events <- ev:
+		default:
+			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "kind", ev.Kind)
 		}
-		if ev.Kind == deploy.EventSecurity {
-			a.sendSecurity(ctx, ev)
-			return
-		}
-		if ev.Kind == agent.EventSAL {
-			a.agentSAL(ctx, ev)
-			return
-		}
-		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
-			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
-				return
-			}
-		}
-		a.bot.Announce(ctx, ev.Text)
 	})
+	var engine deploy.Engine = deploy.Off{}
 	switch {
 	case len(cfg.Agents) > 0:
-		if err := a.setupAgentClient(notifier); err != nil {
+		if err := a.setupAgentClient(a.agentNotifier()); err != nil {
 			return err
 		}
-	case cfg.Deploy.Gerrit.URL == "":
+		engine = a.deploy
+	case cfg.Deploy.Sandbox:
 		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log, a.deploySAL())
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
@@ -332,7 +401,8 @@ func (a *App) setupDeploy(o Options) error {
 		if o.Stdin != nil {
 			a.welcome = sb.Welcome()
 		}
-	default:
+		engine = a.deploy
+	case cfg.Deploy.Gerrit.URL != "":
 		opts, gopts := deploy.FromConfig(cfg, a.log)
 		stages, err := deploy.SyncStages(&cfg.Deploy)
 		if err != nil {
@@ -346,13 +416,14 @@ func (a *App) setupDeploy(o Options) error {
 		e := deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
 		a.deploy, a.runDeploy = e, func(ctx context.Context) { e.Run(ctx) }
 		a.gerrit = g
+		engine = a.deploy
 	}
-	var changeURL func(int) string
 	var checker commands.ChangeChecker
-	if a.gerrit != nil {
-		a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
-		changeURL = a.gerrit.ChangeURL
+	var changeURL func(int) string
+	if a.gerrit != nil { // deploys are on
 		checker = commands.GerritChecker{Gerrit: a.gerrit}
+		changeURL = a.gerrit.ChangeURL
+		a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	}
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
 		Schedule: a.calendar, Now: o.Now, ChangeURL: changeURL,
@@ -365,12 +436,54 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now),
-		Blocked: commands.StoredBlocks(readiness.NewStore(a.db))})...)
+	var pol *commands.Policy
+	var blocked commands.BlockedFunc
+	if a.deploy != nil { // the policy gate starts deploys
+		pol = a.policy(o.Now)
+		blocked = commands.StoredBlocks(readiness.NewStore(a.db))
+	}
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: engine, Calendar: a.calendar, Now: o.Now, Policy: pol,
+		Blocked: blocked, Networks: a.networkStatus})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}
 	return nil
+}
+
+// sendEvents sends deploy events to chat, in order, until ctx is done:
+// where the deploy was asked for, else to every announcement room. Each
+// send is bounded (bot.SendTimeout), so a network that is down delays the
+// events after it, never the deploy.
+func (a *App) sendEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-a.events:
+			a.sendEvent(ctx, ev)
+			if ev.Kind == deploy.EventDone {
+				a.offerMaint(ctx, ev) // after the event that says the deploy is done
+			}
+		}
+	}
+}
+
+// sendEvent sends one deploy event; see sendEvents.
+func (a *App) sendEvent(ctx context.Context, ev deploy.Event) {
+	if ev.Kind == deploy.EventSecurity {
+		a.sendSecurity(ctx, ev)
+		return
+	}
+	if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
+		err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text)
+		if err == nil {
+			return
+		}
+		a.log.Warn("deploy event not confirmed where the deploy was asked for; announcing it", "deploy", ev.Deploy, "err", err)
+	}
+	if err := a.bot.Announce(ctx, ev.Text); err != nil {
+		a.log.Warn("deploy event not confirmed everywhere", "deploy", ev.Deploy, "err", err)
+	}
 }
 
 // policy builds the deploy policy and its gate, whose lapses are said
@@ -481,12 +594,12 @@ func (a *App) setupMaint(o Options) {
 		}
 		a.maint = maint.NewService(maint.Options{DB: a.db, Rules: maint.RulesFrom(m), Host: maint.HostFrom(m),
 			Timeout: m.Timeout, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
-			Notify: a.sayAt, SAL: salLog, BaseURL: cfg.Bot.BaseURL, Log: a.log, Now: o.Now})
+			Notify: a.sayAt, SAL: salLog, BaseURL: a.baseURL, Log: a.log, Now: o.Now})
 	}
 	a.cmds.Register(commands.MaintCommands(commands.MaintOptions{Service: a.maint,
 		Change: func(ctx context.Context, n int) ([]maint.Request, []string, error) {
 			if a.gerrit == nil {
-				return nil, nil, commands.Errorf("I cannot read change %d: this bot has no Gerrit (set deploy.gerrit.url, read anonymously, beside agents:).", n)
+				return nil, nil, commands.Errorf("There is no Gerrit configured (deploy.gerrit), so I cannot read change %d.", n)
 			}
 			ch, err := a.gerrit.Change(ctx, n)
 			if err != nil {
@@ -560,6 +673,21 @@ func (a *App) handle(ctx context.Context, r *bot.Request) {
 		return
 	}
 	a.cmds.Handle(ctx, r)
+}
+
+// networkStatus says how each chat network is doing, for the status
+// command: connected, reconnecting, or connected without its account.
+func (a *App) networkStatus() []string {
+	if a.bot == nil {
+		return nil
+	}
+	var out []string
+	for _, tr := range a.bot.Transports() {
+		if s, ok := tr.(bot.Status); ok && tr.Network() != console.Network {
+			out = append(out, tr.Network()+": "+s.Status())
+		}
+	}
+	return out
 }
 
 // HTTPAddr is the web server's address once Run has started it.

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -27,7 +26,7 @@ func (a *App) setupReadiness(o Options) {
 	}
 	store := readiness.NewStore(a.db)
 	checker := &readiness.Checker{
-		Gatherer: &readiness.Gatherer{Gerrit: a.readGerrit(), Git: &git.Runner{Log: a.log}, Staging: staging,
+		Gatherer: &readiness.Gatherer{Gerrit: a.gerrit, Git: &git.Runner{Log: a.log}, Staging: staging,
 			ConfigProject: cfg.Deploy.ConfigProject, ConfigBranch: cfg.Deploy.ConfigBranch, CoreProject: cfg.Deploy.CoreProject,
 			Owner: func(user string) string {
 				if p := cfg.PersonByGerrit(user); p != nil {
@@ -40,10 +39,10 @@ func (a *App) setupReadiness(o Options) {
 		Now: o.Now, Log: a.log,
 	}
 	reportURL := func(short string) string {
-		if cfg.Bot.BaseURL == "" || cfg.Bot.HTTP == "" {
+		if a.baseURL == "" {
 			return ""
 		}
-		return strings.TrimRight(cfg.Bot.BaseURL, "/") + "/windows/" + url.PathEscape(short)
+		return a.baseURL + "/windows/" + url.PathEscape(short)
 	}
 	a.ready = &readiness.Runner{Checker: checker, Chat: a.bot, Notices: a.calendar.Book(), Lead: *cfg.Calendar.Readiness,
 		Person: person, URL: reportURL, Log: a.log,
