@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/internal/backoff"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -262,7 +262,7 @@ func (c *Client) History(n int) ([]deploy.Took, error) {
 // event to the Notifier and then moving the cursor, and reconnecting after
 // a broken link (with a growing, jittered pause of up to 10 seconds).
 func (c *Client) Run(ctx context.Context) {
-	pause := 500 * time.Millisecond
+	bo := backoff.New(backoff.Policy{Min: 500 * time.Millisecond, Max: 10 * time.Second, Jitter: backoff.Equal})
 	for ctx.Err() == nil {
 		delivered, err := c.stream(ctx)
 		if ctx.Err() != nil {
@@ -273,15 +273,11 @@ func (c *Client) Run(ctx context.Context) {
 				Text: bot.T(fmt.Sprintf("I lost the link to the deploy agent at %s UTC; I keep trying to reconnect.", since.UTC().Format("15:04")))})
 		}
 		if delivered {
-			pause = 500 * time.Millisecond
+			bo.Reset()
 		}
-		wait := pause/2 + rand.N(pause/2+1)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, bo.Next()) != nil {
 			return
-		case <-time.After(wait):
 		}
-		pause = min(2*pause, 10*time.Second)
 	}
 }
 
