@@ -20,6 +20,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
 	"github.com/jouncebot/jouncebot/bot/irc"
@@ -31,6 +34,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/metrics"
 	"github.com/jouncebot/jouncebot/policy"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
@@ -48,6 +52,15 @@ type Options struct {
 	Stdout io.Writer
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Registry receives the metrics (a new registry when nil); /metrics
+	// serves it.
+	Registry *prometheus.Registry
+	// ReadyGrace is how long a chat network may be reconnecting before
+	// /readyz says not ready (DefaultReadyGrace when zero).
+	ReadyGrace time.Duration
+	// StatusEvery is how often the status page's live stream looks for
+	// changes (1s when zero).
+	StatusEvery time.Duration
 }
 
 // App is a running jouncebot.
@@ -69,6 +82,12 @@ type App struct {
 
 	httpAddr string
 	closers  []func() error
+
+	reg         *prometheus.Registry
+	metrics     *metrics.Metrics
+	readyGrace  time.Duration
+	statusEvery time.Duration
+	now         func() time.Time
 }
 
 // DBFile is the database file's name inside the data directory.
@@ -84,8 +103,15 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: o.Log, db: db}
+	a := &App{cfg: cfg, log: o.Log, db: db, readyGrace: o.ReadyGrace, statusEvery: o.StatusEvery, now: o.Now}
 	a.closers = append(a.closers, db.Close)
+	if a.readyGrace == 0 {
+		a.readyGrace = DefaultReadyGrace
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	a.newMetrics(o.Registry)
 
 	var fetcher calendar.Fetcher
 	if src := cfg.Calendar.Wiki; src != nil {
@@ -96,8 +122,9 @@ func New(o Options) (*App, error) {
 		}
 		fetcher = f
 	}
-	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Fetcher: fetcher, Log: o.Log, Now: o.Now})
-	a.cmds = commands.NewDispatcher(commands.Options{Config: cfg, Log: o.Log})
+	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Fetcher: fetcher, Log: o.Log, Now: o.Now,
+		OnRefresh: a.metrics.CalendarRefreshed})
+	a.cmds = commands.NewDispatcher(commands.Options{Config: cfg, Log: o.Log, Observe: a.metrics.CommandDone})
 	a.cmds.Register(commands.HelpCommands(a.cmds)...)
 	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{
 		Source: a.calendar, Now: o.Now, Notes: commands.Notes(a.calendar), Banner: commands.FreezeBanner(a.calendar),
@@ -114,8 +141,13 @@ func New(o Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
+	a.bot = bot.New(o.Log, bot.HandlerFunc(func(ctx context.Context, r *bot.Request) {
+		a.metrics.Received(r.Network)
+		a.handle(ctx, r)
+	}))
+	a.bot.OnSend(a.metrics.Sent)
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
+	a.announcer.OnSent(a.metrics.NoticeSent)
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -138,6 +170,7 @@ func New(o Options) (*App, error) {
 			a.bot.Add(tr)
 		}
 	}
+	a.watchMetrics()
 	return a, nil
 }
 
@@ -201,7 +234,10 @@ func (a *App) Close() error {
 
 // serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log})
+	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
+		Status: &statusSource{a: a, now: a.now}, StatusEvery: a.statusEvery,
+		Metrics: promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}),
+		Ready:   a.readyChecks(a.readyGrace)})
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
 	if err != nil {
@@ -232,7 +268,13 @@ func (a *App) setupSAL() error {
 		routes = append(routes, phab.Route(w, cfg))
 	}
 	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes,
-		Notify:   func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) },
+		Notify: func(ctx context.Context, n sal.Notice) {
+			if n.Failing {
+				a.metrics.OutboxFailing(n.Route)
+			}
+			sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n)
+		},
+		OnAppend: func(e sal.Entry) { a.metrics.SALAppended(e.Project) },
 		SameRoom: func(network, configured, room string) bool { return a.bot.SameRoom(network, configured, room) }})
 	a.salChat = sal.Handler(a.sal, a.cmds)
 	a.cmds.Register(commands.Command{
@@ -260,6 +302,7 @@ func (a *App) setupDeploy(o Options) error {
 		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
 			go a.markQueue(ev.Deploy)
 		}
+		a.finished(ev)
 		if ev.Kind == deploy.EventSecurity {
 			a.sendSecurity(ctx, ev)
 			return

@@ -43,6 +43,24 @@ type Status interface {
 	Status() string
 }
 
+// Health is an optional Transport capability: the connection's state, for
+// the metrics and the readiness check.
+type Health interface {
+	Health() ConnState
+}
+
+// ConnState is a transport's connection state.
+type ConnState struct {
+	Connected bool
+	// Since is when the connection came up or went down (zero before the
+	// first attempt ended).
+	Since time.Time
+	// Reconnects counts connections lost and tried again since start.
+	Reconnects uint64
+	// Queue is how many messages wait to be sent.
+	Queue int
+}
+
 // Request is one incoming message together with the means to answer it.
 type Request struct {
 	Message
@@ -71,6 +89,7 @@ func (r *Request) Reply(ctx context.Context, t Text) error {
 	if r.tr == nil {
 		return errors.New("bot: reply to a request that has no transport")
 	}
+	r.bot.sent(r.Network)
 	return r.tr.Send(ctx, r.ReplyTarget(), t)
 }
 
@@ -87,6 +106,7 @@ type Bot struct {
 	h   Handler
 
 	mu         sync.Mutex
+	onSend     func(network string)
 	transports []Transport
 	last       map[roomKey]chan struct{} // the latest handler per room
 	wg         sync.WaitGroup
@@ -102,6 +122,26 @@ func (b *Bot) Add(t Transport) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.transports = append(b.transports, t)
+}
+
+// OnSend sets a function called for each message handed to a transport
+// (for the metrics). Call it before Run.
+func (b *Bot) OnSend(f func(network string)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onSend = f
+}
+
+func (b *Bot) sent(network string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	f := b.onSend
+	b.mu.Unlock()
+	if f != nil {
+		f(network)
+	}
 }
 
 // Transports returns the registered transports.
@@ -218,6 +258,7 @@ func (b *Bot) Announce(ctx context.Context, t Text) error {
 	var errs []error
 	for _, tr := range b.Transports() {
 		for _, room := range tr.Rooms() {
+			b.sent(tr.Network())
 			if err := tr.Send(ctx, Target{Network: tr.Network(), Room: room}, t); err != nil {
 				errs = append(errs, fmt.Errorf("announce to %s %s: %w", tr.Network(), room, err))
 			}
@@ -230,6 +271,7 @@ func (b *Bot) Announce(ctx context.Context, t Text) error {
 func (b *Bot) Send(ctx context.Context, to Target, t Text) error {
 	for _, tr := range b.Transports() {
 		if tr.Network() == to.Network {
+			b.sent(to.Network)
 			return tr.Send(ctx, to, t)
 		}
 	}
@@ -314,6 +356,7 @@ func (b *Bot) Deliver(ctx context.Context, to Target, t Text, key string) error 
 		if tr.Network() != to.Network {
 			continue
 		}
+		b.sent(to.Network)
 		if d, ok := tr.(Deliverer); ok {
 			return d.Deliver(ctx, to, t, key)
 		}

@@ -46,7 +46,8 @@ type Log struct {
 	now     func() time.Time
 	baseURL string
 
-	outbox *outbox
+	outbox   *outbox
+	onAppend func(Entry)
 
 	// Appends are committed in groups: whoever holds commitMu commits
 	// everything queued in pending in one transaction, so concurrent
@@ -73,6 +74,8 @@ type Options struct {
 	// a !log line came from (usually (*bot.Bot).SameRoom, which knows the
 	// room ids of Matrix aliases); nil compares the names.
 	SameRoom func(network, configured, room string) bool
+	// OnAppend, when set, learns each entry stored (for the metrics).
+	OnAppend func(Entry)
 }
 
 // New returns the log stored in db, configured by cfg.
@@ -84,12 +87,13 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 		opts.Now = time.Now
 	}
 	l := &Log{
-		db:      db,
-		cfg:     cfg,
-		policy:  NewPolicy(cfg, opts.SameRoom),
-		log:     opts.Logger.With("component", "sal"),
-		now:     opts.Now,
-		baseURL: strings.TrimRight(cfg.Bot.BaseURL, "/"),
+		onAppend: opts.OnAppend,
+		db:       db,
+		cfg:      cfg,
+		policy:   NewPolicy(cfg, opts.SameRoom),
+		log:      opts.Logger.With("component", "sal"),
+		now:      opts.Now,
+		baseURL:  strings.TrimRight(cfg.Bot.BaseURL, "/"),
 	}
 	l.outbox = newOutbox(db, l.log, opts)
 	l.outbox.permalink = l.Permalink
@@ -157,6 +161,9 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	l.commit(req)
 	if req.err == nil {
 		l.outbox.kick()
+		if l.onAppend != nil {
+			l.onAppend(req.entry)
+		}
 	}
 	return req.entry, req.err
 }

@@ -101,6 +101,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 	if t.conn == s {
 		t.conn = nil
 		t.ready = make(chan struct{})
+		t.since, t.drops = time.Now(), t.drops+1
 	}
 	t.mu.Unlock()
 
@@ -253,7 +254,7 @@ func (s *session) welcome(e girc.Event) {
 	// against the server's flood limit too: start with an empty bucket.
 	s.bucket.Empty(time.Now())
 	t.mu.Lock()
-	t.conn = s
+	t.conn, t.since = s, time.Now()
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)
 	close(t.ready)
 	t.mu.Unlock()

@@ -93,6 +93,8 @@ type Transport struct {
 	conn    *session      // the current connection, nil between connections
 	ready   chan struct{} // closed while a connection is welcomed
 	running bool
+	since   time.Time // when the connection last came up or went down
+	drops   uint64    // connections lost
 }
 
 // Option changes a Transport's behaviour; the defaults suit real networks.

@@ -1,0 +1,245 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/web"
+)
+
+// statusSource builds the status page from the engine, the calendar, the
+// transports and the outbox. It implements web.StatusSource.
+type statusSource struct {
+	a   *App
+	now func() time.Time
+
+	mu     sync.Mutex
+	sizes  []deploy.StageSize // host counts of the sync stages, read once per deploy
+	sizeOf deploy.ID
+}
+
+// recentDeploys is how many finished deploys the page lists.
+const recentDeploys = 8
+
+// maxFailures is how many failed hosts a stage lists by name.
+const maxFailures = 10
+
+// StatusPage implements web.StatusSource.
+func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) {
+	a := s.a
+	now := s.now()
+	p := &web.StatusPage{Now: now}
+	st, err := a.deploy.Status(ctx)
+	if err != nil {
+		p.Problems = append(p.Problems, "The deploy lock could not be read.")
+	} else if st.Deploy != nil {
+		p.Deploy = s.deployView(st, time.Now())
+	}
+	recent, err := a.deploy.Recent(recentDeploys + 1)
+	if err != nil {
+		p.Problems = append(p.Problems, "The last deploys could not be read.")
+	}
+	for _, d := range recent {
+		if p.Deploy != nil && d.ID == st.Deploy.ID {
+			continue
+		}
+		r := web.RecentDeploy{ID: string(d.ID), By: d.By.Name, Outcome: outcomeOf(d), Changes: changeNumbers(d.Changes), Started: d.Created}
+		if !d.Finished.IsZero() {
+			r.Duration = d.Finished.Sub(d.Created)
+		}
+		p.Recent = append(p.Recent, r)
+	}
+	p.Recent = p.Recent[:min(len(p.Recent), recentDeploys)]
+	s.windows(p, now)
+	for _, tr := range a.bot.Transports() {
+		cs := connState(tr)
+		n := web.NetworkView{Name: tr.Network(), Connected: cs.Connected, Status: "connected"}
+		if st, ok := tr.(bot.Status); ok && st.Status() != "" {
+			n.Status = st.Status()
+		}
+		p.Networks = append(p.Networks, n)
+	}
+	for _, b := range a.sal.Backlogs() {
+		p.Outboxes = append(p.Outboxes, web.OutboxView{Route: b.Route, Description: b.Description, Pending: b.Pending, Oldest: b.Oldest})
+	}
+	return p, nil
+}
+
+func outcomeOf(d *deploy.Deploy) string {
+	switch {
+	case d.Sync != nil && d.Sync.Rollback != nil:
+		return "rolled back"
+	case d.State == "done" && d.Revert != nil:
+		return "reverted"
+	case d.State == "done" && d.PrepareOnly:
+		return "prepared"
+	}
+	return d.State
+}
+
+func changeNumbers(cs []deploy.Change) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = fmt.Sprint(c.Number)
+	}
+	return strings.Join(s, ", ")
+}
+
+// stageSizes returns the sync stages' host counts, read once per deploy.
+func (s *statusSource) stageSizes(id deploy.ID) []deploy.StageSize {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sizeOf != id || s.sizes == nil {
+		sizes, err := s.a.deploy.SyncStageSizes()
+		if err != nil {
+			s.a.log.Warn("status page: read the stages' hosts", "err", err)
+		}
+		s.sizes, s.sizeOf = sizes, id
+	}
+	return s.sizes
+}
+
+func (s *statusSource) deployView(st deploy.Status, now time.Time) *web.DeployView {
+	d := st.Deploy
+	v := &web.DeployView{ID: string(d.ID), By: d.By.Name, Reason: d.Reason, State: d.State, Stage: d.Stage,
+		Started: d.Created, Elapsed: now.Sub(d.Created)}
+	if v.Reason == "" && st.Lock != nil {
+		v.Reason = st.Lock.Reason
+	}
+	if st.Lock != nil {
+		v.Lock = fmt.Sprintf("held by %s since %s UTC.", st.Lock.Holder, st.Lock.Since.UTC().Format("15:04"))
+	}
+	for _, c := range d.Changes {
+		cv := web.ChangeView{Number: c.Number, Subject: c.Subject}
+		if s.a.gerrit != nil {
+			cv.URL = s.a.gerrit.ChangeURL(c.Number)
+		}
+		v.Changes = append(v.Changes, cv)
+	}
+	if n := len(d.History); n > 0 {
+		v.Last, _, _ = strings.Cut(d.History[n-1].Text, "\n")
+	}
+	switch d.State {
+	case "paused":
+		v.Doing = "Waiting for continue or abort."
+	case "approval":
+		v.Doing = "Waiting for a second deployer's approve."
+	}
+	for _, size := range s.stageSizes(d.ID) {
+		sv := web.StageView{Name: size.Name, Total: size.Hosts, Current: size.Name == d.Stage}
+		var rec *deploy.StageRecord
+		if d.Sync != nil {
+			rec = d.Sync.Stages[size.Name]
+		}
+		if rec != nil {
+			stageView(&sv, rec, v)
+		}
+		v.Stages = append(v.Stages, sv)
+	}
+	return v
+}
+
+// stageView fills in a stage's host counts, failures, checks and gate.
+func stageView(sv *web.StageView, rec *deploy.StageRecord, v *web.DeployView) {
+	var failed []string
+	for host, h := range rec.Hosts {
+		if h.Err != "" {
+			sv.Failed++
+			failed = append(failed, host+": "+h.Err)
+			continue
+		}
+		sv.Synced++
+	}
+	sort.Strings(failed)
+	sv.Failures = failed[:min(len(failed), maxFailures)]
+	if len(failed) > maxFailures {
+		sv.Failures = append(sv.Failures, fmt.Sprintf("and %d more", len(failed)-maxFailures))
+	}
+	sv.Total = max(sv.Total, len(rec.Hosts))
+	if c := rec.Checks; c != nil {
+		switch {
+		case len(c.Failed) > 0 && c.Decision == "":
+			sv.Checks = "failed: " + strings.Join(c.Failed, "; ")
+			v.Doing = fmt.Sprintf("The checks of %s failed; waiting for retry, rollback or continue.", sv.Name)
+		case len(c.Failed) > 0:
+			sv.Checks = fmt.Sprintf("failed; %s chose %s", c.By, c.Decision)
+		case !c.Passed.IsZero():
+			sv.Checks = "passed"
+		}
+	}
+	if g := rec.Gate; g != nil && !g.Asked.IsZero() {
+		var oks []string
+		for _, ans := range g.Answers {
+			if ans.OK {
+				oks = append(oks, ans.Who)
+			}
+		}
+		switch {
+		case !g.Passed.IsZero():
+			sv.Gate = "tested ok by " + strings.Join(oks, ", ")
+		case !g.TimedOut.IsZero():
+			sv.Gate = "no answer in time"
+		default:
+			sv.Gate = "waiting for \"tested ok\""
+			if len(oks) > 0 {
+				sv.Gate += "; ok from " + strings.Join(oks, ", ")
+			}
+			v.Doing = fmt.Sprintf("Synced to %s; waiting for \"tested ok\" or \"tested fail\".", sv.Name)
+		}
+	}
+}
+
+// windows adds today's and tomorrow's windows (UTC days), with claims and
+// queues, and the freezes in force or coming within those days.
+func (s *statusSource) windows(p *web.StatusPage, now time.Time) {
+	a := s.a
+	day := now.UTC().Truncate(24 * time.Hour)
+	end := day.Add(48 * time.Hour)
+	claims, err := a.calendar.Book().Claims()
+	if err != nil {
+		p.Problems = append(p.Problems, "The window claims could not be read.")
+	}
+	for _, w := range a.calendar.Calendar().Between(day, end) {
+		if !w.Start.Before(end) || w.End.Before(day) {
+			continue
+		}
+		wv := web.WindowView{Day: "Today", Name: w.Name, URL: w.URL, Start: w.Start, End: w.End,
+			Open: !now.Before(w.Start) && now.Before(w.End), Deployers: slices.Clone(w.Deployers)}
+		if !w.Start.Before(day.Add(24 * time.Hour)) {
+			wv.Day = "Tomorrow"
+		}
+		if c, ok := claims[w.ID]; ok {
+			wv.Claimed = c.Person
+		}
+		q, err := a.calendar.Book().Queue(w.ID)
+		if err != nil {
+			p.Problems = append(p.Problems, "A window's queue could not be read.")
+		}
+		for _, pt := range q {
+			line := fmt.Sprintf("%d by %s", pt.Change, pt.Owner)
+			if pt.Title != "" {
+				line += ": " + pt.Title
+			}
+			switch {
+			case pt.RolledBack:
+				line += " — rolled back"
+			case pt.Deployed:
+				line += " — deployed"
+			}
+			wv.Queue = append(wv.Queue, line)
+		}
+		p.Windows = append(p.Windows, wv)
+	}
+	for _, f := range a.calendar.Freezes() {
+		if f.To.After(now) && f.From.Before(end) {
+			p.Freezes = append(p.Freezes, fmt.Sprintf("Deploys frozen from %s to %s UTC: %s", f.From.UTC().Format("2006-01-02 15:04"), f.To.UTC().Format("2006-01-02 15:04"), f.Reason))
+		}
+	}
+}
