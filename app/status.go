@@ -211,7 +211,7 @@ func (s *statusSource) windows(p *web.StatusPage, now time.Time) {
 			continue
 		}
 		wv := web.WindowView{Day: "Today", Name: w.Name, URL: w.URL, Start: w.Start, End: w.End,
-			Open: !now.Before(w.Start) && now.Before(w.End), Deployers: slices.Clone(w.Deployers)}
+			Open: !now.Before(w.Start) && now.Before(w.End), Ended: !now.Before(w.End), Deployers: slices.Clone(w.Deployers)}
 		if !w.Start.Before(day.Add(24 * time.Hour)) {
 			wv.Day = "Tomorrow"
 		}

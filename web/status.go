@@ -78,6 +78,7 @@ type WindowView struct {
 	Start     time.Time
 	End       time.Time
 	Open      bool
+	Ended     bool
 	Deployers []string
 	Claimed   string // who claimed it
 	Queue     []string
