@@ -235,7 +235,7 @@ func (a *App) Close() error {
 // serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
 	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
-		Status: &statusSource{a: a, now: a.now}, StatusEvery: a.statusEvery,
+		Status: &statusSource{a: a, eng: a.deploy, now: a.now}, StatusEvery: a.statusEvery,
 		Metrics: promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}),
 		Ready:   a.readyChecks(a.readyGrace)})
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))

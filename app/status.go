@@ -18,11 +18,20 @@ import (
 // transports and the outbox. It implements web.StatusSource.
 type statusSource struct {
 	a   *App
+	eng statusEngine
 	now func() time.Time
 
 	mu     sync.Mutex
 	sizes  []deploy.StageSize // host counts of the sync stages, read once per deploy
 	sizeOf deploy.ID
+}
+
+// statusEngine is what the page reads from the deploy engine;
+// *deploy.Agent has it.
+type statusEngine interface {
+	Status(ctx context.Context) (deploy.Status, error)
+	Recent(n int) ([]*deploy.Deploy, error)
+	SyncStageSizes() ([]deploy.StageSize, error)
 }
 
 // recentDeploys is how many finished deploys the page lists.
@@ -36,13 +45,13 @@ func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) 
 	a := s.a
 	now := s.now()
 	p := &web.StatusPage{Now: now}
-	st, err := a.deploy.Status(ctx)
+	st, err := s.eng.Status(ctx)
 	if err != nil {
 		p.Problems = append(p.Problems, "The deploy lock could not be read.")
 	} else if st.Deploy != nil {
 		p.Deploy = s.deployView(st, time.Now())
 	}
-	recent, err := a.deploy.Recent(recentDeploys + 1)
+	recent, err := s.eng.Recent(recentDeploys + 1)
 	if err != nil {
 		p.Problems = append(p.Problems, "The last deploys could not be read.")
 	}
@@ -97,7 +106,7 @@ func (s *statusSource) stageSizes(id deploy.ID) []deploy.StageSize {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sizeOf != id || s.sizes == nil {
-		sizes, err := s.a.deploy.SyncStageSizes()
+		sizes, err := s.eng.SyncStageSizes()
 		if err != nil {
 			s.a.log.Warn("status page: read the stages' hosts", "err", err)
 		}
