@@ -52,6 +52,7 @@ func (a *App) watchMetrics() {
 	for _, tr := range a.bot.Transports() {
 		o.Networks = append(o.Networks, tr.Network())
 	}
+	o.Stages = append(o.Stages, a.deploy.SyncStageNames()...)
 	a.metrics.Expect(o)
 	if ok, at := a.calendar.Imported(); ok {
 		a.metrics.CalendarImported(at)

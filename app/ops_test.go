@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -200,6 +201,23 @@ func TestMetricsMove(t *testing.T) {
 	}
 	if _, ok := before["go_goroutines"]; !ok {
 		t.Error("no Go runtime metrics")
+	}
+	if _, ok := before["process_cpu_seconds_total"]; !ok {
+		t.Error("no process metrics")
+	}
+	// Every metric the README lists is exposed from the start.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := regexp.MustCompile("`(jouncebot_[a-z_]+)`").FindAllStringSubmatch(string(readme), -1)
+	if len(listed) < 20 {
+		t.Fatalf("the README lists %d metrics", len(listed))
+	}
+	for _, m := range listed {
+		if before[m[1]] == nil {
+			t.Errorf("the README lists %s, which /metrics does not expose", m[1])
+		}
 	}
 
 	// A refused command: deploying in a freeze.

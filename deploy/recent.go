@@ -54,3 +54,14 @@ type StageSize struct {
 	Name  string
 	Hosts int
 }
+
+// SyncStageNames lists the sync stages' names in order.
+func (a *Agent) SyncStageNames() []string {
+	var out []string
+	for _, s := range a.o.Stages {
+		if ss, ok := s.(*SyncStage); ok {
+			out = append(out, ss.StageName)
+		}
+	}
+	return out
+}

@@ -145,6 +145,7 @@ func (m *Metrics) Expect(o Options) {
 	}
 	for _, oc := range outcomes {
 		m.deploys.WithLabelValues(oc)
+		m.deployDuration.WithLabelValues(oc)
 	}
 	for _, s := range o.Stages {
 		m.stageDuration.WithLabelValues(s)
