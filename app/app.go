@@ -344,8 +344,12 @@ func (a *App) setupDeploy(o Options) error {
 		a.gerrit = g
 	}
 	a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
+	var changeURL func(int) string
+	if a.gerrit != nil {
+		changeURL = a.gerrit.ChangeURL
+	}
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
-		Schedule: a.calendar, Now: o.Now,
+		Schedule: a.calendar, Now: o.Now, ChangeURL: changeURL,
 		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
 		Checker: commands.GerritChecker{Gerrit: a.gerrit},
 		Owner: func(user string) string {

@@ -41,6 +41,9 @@ type WindowOptions struct {
 	Person func(name string) bot.Person
 	// Owner maps a Gerrit username to a person's name ("" when unknown).
 	Owner func(gerritUser string) string
+	// ChangeURL is the configured Gerrit's page of a change; links to
+	// another Gerrit host are refused. nil accepts any host.
+	ChangeURL func(n int) string
 }
 
 // ClaimTriggers are the customary phrases that claim or release a window.
@@ -211,9 +214,23 @@ func ParseChange(s string) (int, error) {
 	return ref.Number, nil
 }
 
+// change reads a change number or a link to the configured Gerrit; a
+// link to another host names 445113 there, not ours, and is refused.
+func (w *windowCmds) change(s string) (int, error) {
+	n, err := ParseChange(s)
+	if err != nil || w.ChangeURL == nil {
+		return n, err
+	}
+	ref, _ := deploy.ParseChange(s)
+	if msg := ref.OtherGerrit(s, w.ChangeURL(n)); msg != "" {
+		return 0, Errorf("%s", msg)
+	}
+	return n, nil
+}
+
 func (w *windowCmds) add(ctx context.Context, c *Call) (bot.Text, error) {
 	now := w.Now()
-	change, err := ParseChange(c.Args[0])
+	change, err := w.change(c.Args[0])
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +343,7 @@ func findWindow(cal *calendar.Calendar, ref string, now time.Time) (calendar.Win
 
 func (w *windowCmds) remove(ctx context.Context, c *Call) (bot.Text, error) {
 	now := w.Now()
-	change, err := ParseChange(c.Args[0])
+	change, err := w.change(c.Args[0])
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,8 @@ func windowDispatcher(t *testing.T, path string) (*Dispatcher, *store.DB) {
 	svc := calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Now: now})
 	d := NewDispatcher(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	d.Register(CalendarCommands(CalendarOptions{Source: svc, Now: now, Notes: Notes(svc), Banner: FreezeBanner(svc)})...)
-	d.Register(WindowCommands(WindowOptions{Schedule: svc, Now: now})...)
+	d.Register(WindowCommands(WindowOptions{Schedule: svc, Now: now,
+		ChangeURL: func(n int) string { return fmt.Sprintf("https://gerrit.wikimedia.org/r/c/%d", n) }})...)
 	for _, tr := range ClaimTriggers {
 		d.AddTrigger(tr)
 	}
@@ -113,6 +114,20 @@ func TestClaimByPhraseAndRelease(t *testing.T) {
 	}
 	if got := one(t, ask(t, d, "x", "", "jouncebot: now")); strings.Contains(got, "claimed") {
 		t.Errorf("claim still shown after release: %q", got)
+	}
+}
+
+// TestAddRefusesOtherGerrit: a link to another Gerrit host names a change
+// there, not ours; it is refused naming the configured host.
+func TestAddRefusesOtherGerrit(t *testing.T) {
+	d, _ := windowDispatcher(t, filepath.Join(t.TempDir(), "j.db"))
+	got := one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add https://gerrit.evil.example/r/c/operations/mediawiki-config/+/445113"))
+	want := "https://gerrit.evil.example/r/c/operations/mediawiki-config/+/445113 links to gerrit.evil.example, but I deploy only from the Gerrit at gerrit.wikimedia.org; give the change number or a link to gerrit.wikimedia.org."
+	if !strings.Contains(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := one(t, ask(t, d, "kosta", "kharlan", "jouncebot: add https://gerrit.wikimedia.org/r/c/operations/mediawiki-config/+/445113")); !strings.Contains(got, "445113") || strings.Contains(got, "evil") {
+		t.Errorf("a link to our Gerrit: %q", got)
 	}
 }
 

@@ -73,10 +73,13 @@ type env struct {
 	// wrapGerrit and gitAfter, if set, apply to the next agent started.
 	wrapGerrit func(deploy.Gerrit) deploy.Gerrit
 	gitAfter   func(args []string) error
-	cancel     context.CancelFunc
-	done       chan struct{}
-	mu         sync.Mutex
-	texts      []string
+	// gerritTimeout, if set, is the Gerrit client's timeout for the next
+	// agent started (default 30s, for a busy machine).
+	gerritTimeout time.Duration
+	cancel        context.CancelFunc
+	done          chan struct{}
+	mu            sync.Mutex
+	texts         []string
 }
 
 // requireGit skips the test when git is missing, unless the README's test
@@ -116,8 +119,12 @@ func newEnv(t testing.TB, tweak ...func(*deploy.Options)) *env {
 }
 
 func (e *env) client() *gerrit.Client {
+	timeout := e.gerritTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
 	c, err := gerrit.New(gerrit.Options{URL: e.sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword,
-		Timeout: 300 * time.Millisecond, Backoff: time.Millisecond, Tries: 2})
+		Timeout: timeout, Backoff: time.Millisecond, Tries: 2})
 	if err != nil {
 		e.t.Fatal(err)
 	}

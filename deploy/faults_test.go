@@ -47,8 +47,11 @@ func TestStartRefusals(t *testing.T) {
 	wip := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Not ready", WIP: true})
 	vetoed := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Vetoed"})
 	sb.Vote(vetoed, "bob", "Code-Review", -2)
-	cycA := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Cycle A", ChangeID: "Iaaaa", Footers: []string{"Depends-On: Ibbbb"}})
-	cycB := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Cycle B", ChangeID: "Ibbbb", Footers: []string{"Depends-On: Iaaaa"}})
+	idA, idB := "I"+strings.Repeat("a", 40), "I"+strings.Repeat("b", 40)
+	cycA := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Cycle A", ChangeID: idA, Footers: []string{"Depends-On: " + idB}})
+	cycB := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Cycle B", ChangeID: idB, Footers: []string{"Depends-On: " + idA}})
+	// A footer that, pasted into a query, would match every merged change.
+	sneaky := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Sneaky", Footers: []string{"Depends-On: " + sb.ChangeID(core) + " OR is:merged"}})
 	needsCore := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Needs core", Footers: []string{"Depends-On: " + sb.ChangeID(core)}})
 
 	ready := func(r deploy.Request) deploy.Request { return r }
@@ -81,9 +84,19 @@ func TestStartRefusals(t *testing.T) {
 		{name: "cycle", req: req(n(cycA), n(cycB)), want: "Changes " + n(cycA) + " → " + n(cycB) + " → " + n(cycA) + " depend on each other in a cycle; the gate can never merge them."},
 		{name: "Depends-On not merged", req: req(n(needsCore)),
 			want: "Change " + n(needsCore) + " has Depends-On: " + sb.ChangeID(core) + " (change " + n(core) + ", \"Hooks: return false when no handler ran\"), which is not merged and not in this deploy."},
+		{name: "Depends-On not a Change-Id", req: req(n(sneaky)),
+			want: "Change " + n(sneaky) + " has Depends-On: \"" + sb.ChangeID(core) + " OR is:merged\", which is not a Change-Id (I and 40 hex digits); fix the footer in Gerrit."},
+		{name: "link to another Gerrit", req: req("https://gerrit.evil.example/r/c/operations/mediawiki-config/+/" + n(cfg)),
+			want: "https://gerrit.evil.example/r/c/operations/mediawiki-config/+/" + n(cfg) + " links to gerrit.evil.example, but I deploy only from the Gerrit at " + strings.TrimSuffix(strings.TrimPrefix(sb.URL, "http://"), "/") + "; give the change number or a link to " + strings.TrimSuffix(strings.TrimPrefix(sb.URL, "http://"), "/") + "."},
 		{name: "gerrit 500", req: req(n(cfg)), fault: gerrittest.Fault{Status: 500},
 			want: "Gerrit is failing (HTTP 500) for change " + n(cfg) + " after 2 tries; try again later."},
 		{name: "gerrit hangs", req: req(n(cfg)), fault: gerrittest.Fault{Hang: true},
+			// A timeout that always elapses: the request hangs until then.
+			setup: func() func() {
+				e.gerritTimeout = 300 * time.Millisecond
+				e.restart()
+				return func() { e.gerritTimeout = 0; e.restart() }
+			},
 			want: "Gerrit did not answer about change " + n(cfg) + " within 300ms (2 tries); it may be down."},
 		{name: "gerrit 401", req: req(n(cfg)), fault: gerrittest.Fault{Status: 401},
 			want: "Gerrit refused jouncebot's credentials (HTTP 401) while reading change " + n(cfg) + "; check deploy.gerrit.username and the HTTP password secret."},

@@ -254,7 +254,9 @@ func (e noTest) Is(target error) bool { return target == ErrNoTest }
 
 // Tested records a "tested ok" (ok) or "tested fail" from who for the
 // deploy's pending testing gate. Only the owners of its changes and its
-// deployer, identified by account, may answer.
+// deployer, identified by account, may answer. The gate is checked and the
+// answer recorded in one transaction, so an answer never lands on a gate
+// that passed, or a deploy aborted, meanwhile.
 func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 	d, err := a.target(id)
 	if err != nil {
@@ -263,10 +265,41 @@ func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 		}
 		return err
 	}
-	stage, g := pendingGate(d)
-	if g == nil || d.State != stateRunning {
-		return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+	var stage string
+	var which []string
+	err = a.update(d.ID, func(d *Deploy) error {
+		var g *GateRecord
+		stage, g = pendingGate(d)
+		if g == nil || d.State != stateRunning || d.AbortBy != "" {
+			return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
+		}
+		c, w, err := confirmation(d, who, ok)
+		if err != nil {
+			return err
+		}
+		which = w
+		g.Answers = append(g.Answers, c)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrNoTest) {
+			return err
+		}
+		return a.refusedOr("recording the test", err)
 	}
+	verdict := "works"
+	if !ok {
+		verdict = "does not work"
+	}
+	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, joinAnd(which), verdict, stage)))
+	a.wake(d.ID)
+	return nil
+}
+
+// confirmation is who's answer to d's testing gate, with the patchsets it
+// covers ("445113 patchset 1"), or the sentence refusing someone who is
+// neither an owner of the changes nor the deployer.
+func confirmation(d *Deploy, who Person, ok bool) (Confirmation, []string, error) {
 	owner := who.Gerrit != "" && slices.ContainsFunc(d.Changes, func(c Change) bool { return c.Owner == who.Gerrit })
 	deployer := who.Name != "" && who.Name == d.By.Name
 	if !owner && !deployer {
@@ -280,7 +313,7 @@ func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 		if name == "" {
 			name = "you"
 		}
-		return sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
+		return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
 			name, d.ID, joinAnd(owners), d.By.Name))
 	}
 	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}}
@@ -291,62 +324,38 @@ func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 			which = append(which, fmt.Sprintf("%d patchset %d", ch.Number, ch.PatchSet))
 		}
 	}
-	err = a.update(d.ID, func(d *Deploy) error {
-		r := d.Sync.stage(stage)
-		if r.Gate == nil || !r.Gate.Passed.IsZero() {
-			return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
-		}
-		r.Gate.Answers = append(r.Gate.Answers, c)
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, ErrNoTest) {
-			return err
-		}
-		return a.internal("recording the test", err)
-	}
-	verdict := "works"
-	if !ok {
-		verdict = "does not work"
-	}
-	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, joinAnd(which), verdict, stage)))
-	a.wake(d.ID)
-	return nil
+	return c, which, nil
 }
 
 // Decide records the deployer's answer to failed checks: "retry",
 // "rollback" or "continue" (with a reason). "rollback" also ends a
 // pending testing gate. It returns ErrNoDecision when nothing waits for
-// one.
+// one. What waits is checked and the answer recorded in one transaction.
 func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err
 	}
-	if d.State != stateRunning {
-		return ErrNoDecision
-	}
-	stage, cr := pendingDecision(d)
-	gstage, g := pendingGate(d)
-	switch {
-	case cr == nil && (g == nil || action != "rollback"):
-		return ErrNoDecision
-	case action == "continue" && strings.TrimSpace(reason) == "":
-		return sentence("Say why it is fine to go on despite the failed checks, e.g. `continue the errors are from a bot, not from this change`.")
-	}
-	if err := mayControl(d, who); err != nil {
-		return err
-	}
 	err = a.update(d.ID, func(d *Deploy) error {
+		if d.State != stateRunning || d.AbortBy != "" {
+			return ErrNoDecision
+		}
+		stage, cr := pendingDecision(d)
+		_, g := pendingGate(d)
+		switch {
+		case cr == nil && (g == nil || action != "rollback"):
+			return ErrNoDecision
+		case action == "continue" && strings.TrimSpace(reason) == "":
+			return sentence("Say why it is fine to go on despite the failed checks, e.g. `continue the errors are from a bot, not from this change`.")
+		}
+		if err := mayControl(d, who); err != nil {
+			return err
+		}
 		if cr == nil {
-			r := d.Sync.stage(gstage)
-			r.Gate.Answers = append(r.Gate.Answers, Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: true, Time: time.Now().UTC()})
+			g.Answers = append(g.Answers, Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: true, Time: time.Now().UTC()})
 			return nil
 		}
 		c := d.Sync.stage(stage).Checks
-		if c == nil || c.Decision != "" {
-			return ErrNoDecision
-		}
 		c.Decision, c.By, c.Reason = action, who.Name, strings.TrimSpace(reason)
 		return nil
 	})
@@ -354,7 +363,7 @@ func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason st
 		return err
 	}
 	if err != nil {
-		return a.internal("recording the decision", err)
+		return a.refusedOr("recording the decision", err)
 	}
 	a.wake(d.ID)
 	return nil

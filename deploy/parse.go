@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -12,7 +14,46 @@ type Ref struct {
 	Number   int
 	PatchSet int    // 0 when not given
 	Project  string // "" when not given
+	// Host is the link's host in lower case, with its port unless that is
+	// the scheme's default; "" for a number.
+	Host string
 }
+
+// OtherGerrit returns the sentence refusing r when it links to another
+// Gerrit than the one whose change page is changeURL (any change's), or
+// "" when r is a number or links to that Gerrit. A link names its change
+// by number only, so 445113 on gerrit.evil.example would otherwise deploy
+// 445113 from ours.
+func (r Ref) OtherGerrit(link, changeURL string) string {
+	if r.Host == "" {
+		return ""
+	}
+	ours, err := url.Parse(changeURL)
+	if err != nil || r.Host == hostOf(ours) {
+		return ""
+	}
+	return fmt.Sprintf("%s links to %s, but I deploy only from the Gerrit at %s; give the change number or a link to %s.",
+		strings.TrimSpace(link), r.Host, hostOf(ours), hostOf(ours))
+}
+
+// hostOf is u's host in lower case, without the scheme's default port.
+func hostOf(u *url.URL) string {
+	h := strings.ToLower(u.Host)
+	switch u.Scheme {
+	case "https":
+		return strings.TrimSuffix(h, ":443")
+	case "http":
+		return strings.TrimSuffix(h, ":80")
+	}
+	return h
+}
+
+// changeIDPattern is Gerrit's Change-Id: "I" and 40 hex digits.
+var changeIDPattern = regexp.MustCompile(`^I[0-9a-f]{40}$`)
+
+// IsChangeID reports whether s is a Change-Id, and so safe to put in a
+// Gerrit query ("change:" + s).
+func IsChangeID(s string) bool { return changeIDPattern.MatchString(s) }
 
 // ParseChange reads a change number or a Gerrit URL: 445113, …/r/445113,
 // …/r/c/445113, …/r/c/<project>/+/445113[/<patchset>], …/r/#/c/445113/.
@@ -29,6 +70,17 @@ func ParseChange(s string) (Ref, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return Ref{}, bad
 	}
+	r, err := parseChangePath(u)
+	if err != nil {
+		return Ref{}, bad
+	}
+	r.Host = hostOf(u)
+	return r, nil
+}
+
+// parseChangePath reads the change from a Gerrit link's path.
+func parseChangePath(u *url.URL) (Ref, error) {
+	bad := errors.New("not a change link")
 	p := u.Path
 	if strings.HasPrefix(u.Fragment, "/") { // old UI: /r/#/c/445113/
 		p = u.Fragment

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -49,10 +50,55 @@ func TestParseChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if u, err := url.Parse(strings.TrimSpace(tt.in)); err == nil && u.Host != "" {
+				tt.want.Host = u.Host
+			}
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("(-want +got)\n%s", d)
 			}
 		})
+	}
+}
+
+func TestOtherGerrit(t *testing.T) {
+	const ours = "https://gerrit.wikimedia.org/r/c/1"
+	tests := []struct{ in, want string }{
+		{"445113", ""},
+		{"https://gerrit.wikimedia.org/r/c/445113", ""},
+		{"http://Gerrit.Wikimedia.org:80/r/445113", ""},
+		{"https://gerrit.wikimedia.org:443/r/c/operations/mediawiki-config/+/445113", ""},
+		{"https://gerrit.evil.example/r/c/operations/mediawiki-config/+/445113",
+			"https://gerrit.evil.example/r/c/operations/mediawiki-config/+/445113 links to gerrit.evil.example, but I deploy only from the Gerrit at gerrit.wikimedia.org; give the change number or a link to gerrit.wikimedia.org."},
+		{"https://gerrit.wikimedia.org.evil.example/r/445113",
+			"https://gerrit.wikimedia.org.evil.example/r/445113 links to gerrit.wikimedia.org.evil.example, but I deploy only from the Gerrit at gerrit.wikimedia.org; give the change number or a link to gerrit.wikimedia.org."},
+		{"https://gerrit.wikimedia.org:8443/r/445113",
+			"https://gerrit.wikimedia.org:8443/r/445113 links to gerrit.wikimedia.org:8443, but I deploy only from the Gerrit at gerrit.wikimedia.org; give the change number or a link to gerrit.wikimedia.org."},
+	}
+	for _, tt := range tests {
+		r, err := ParseChange(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.OtherGerrit(tt.in, ours); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestIsChangeID(t *testing.T) {
+	id := "I" + strings.Repeat("0123456789abcdef", 3)[:40]
+	for s, want := range map[string]bool{
+		id:                   true,
+		id + " OR is:merged": false,
+		"I8c1f0e0a9b":        false,
+		strings.ToUpper(id):  false,
+		"i" + id[1:]:         false,
+		id + "\n":            false,
+		"":                   false,
+	} {
+		if got := IsChangeID(s); got != want {
+			t.Errorf("IsChangeID(%q) = %v", s, got)
+		}
 	}
 }
 

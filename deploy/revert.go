@@ -128,6 +128,10 @@ func (a *Agent) revertTargets(ctx context.Context, specs []string) ([]Change, []
 			probs.add("%s", err.Error())
 			continue
 		}
+		if msg := ref.OtherGerrit(s, a.gerrit.ChangeURL(ref.Number)); msg != "" {
+			probs.add("%s", msg)
+			continue
+		}
 		ch, err := a.gerrit.Change(ctx, ref.Number)
 		if err != nil {
 			if gerrit.IsNotFound(err) {

@@ -106,6 +106,11 @@ func TestRevertRefusals(t *testing.T) {
 	if _, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: carol, InWindow: true}); err == nil {
 		t.Error("a revert by someone without the deployer role was accepted")
 	}
+	evil := "https://gerrit.evil.example/r/c/operations/mediawiki-config/+/" + itoa(n)
+	_, err = e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{evil}, By: alice, InWindow: true})
+	if err == nil || !strings.HasPrefix(err.Error(), evil+" links to gerrit.evil.example, but I deploy only from the Gerrit at 127.0.0.1:") {
+		t.Errorf("revert of a link to another Gerrit: %v", err)
+	}
 }
 
 func TestRevertViaGerrit(t *testing.T) {

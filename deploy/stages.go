@@ -411,14 +411,16 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 
 // changedSubmodules lists the gitlinks a range of commits changes.
 func changedSubmodules(ctx context.Context, g Git, dir, rng string) ([]string, error) {
-	out, err := g.Run(ctx, dir, "diff", "--raw", "--no-abbrev", rng)
+	// -z: ":meta\x00path\x00" per file, the path unquoted.
+	out, err := g.Run(ctx, dir, "diff", "--raw", "-z", "--no-abbrev", "--no-renames", rng, "--")
 	if err != nil {
 		return nil, err
 	}
 	var subs []string
-	for _, l := range strings.Split(out, "\n") {
-		meta, path, ok := strings.Cut(l, "\t")
-		if ok && (strings.HasPrefix(meta, ":160000") || strings.Contains(meta, " 160000 ")) {
+	fields := strings.Split(out, "\x00")
+	for i := 0; i+1 < len(fields); i += 2 {
+		meta, path := fields[i], fields[i+1]
+		if strings.HasPrefix(meta, ":160000") || strings.Contains(meta, " 160000 ") {
 			subs = append(subs, path)
 		}
 	}

@@ -195,6 +195,10 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 			probs.add("%s", err.Error())
 			continue
 		}
+		if msg := r.OtherGerrit(s, a.gerrit.ChangeURL(r.Number)); msg != "" {
+			probs.add("%s", msg)
+			continue
+		}
 		if !slices.ContainsFunc(refs, func(x Ref) bool { return x.Number == r.Number }) {
 			refs = append(refs, r)
 		}
@@ -234,6 +238,7 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 	}
 	if strict {
 		a.checkStaging(ctx, out, &probs)
+		a.checkAlreadyDeployed(ctx, out, &probs)
 	}
 	if len(probs) > 0 {
 		return nil, probs.err()
@@ -357,6 +362,11 @@ func (a *Agent) dependencies(ctx context.Context, batch map[int]*gerrit.Change, 
 			probs.add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.Subject, o.Number, n)
 		}
 		for _, id := range c.DependsOn {
+			if !IsChangeID(id) {
+				// Never pasted into a query: "I… OR is:merged" would pass.
+				probs.add("Change %d has Depends-On: %q, which is not a Change-Id (I and 40 hex digits); fix the footer in Gerrit.", n, id)
+				continue
+			}
 			if in := byID[id]; len(in) > 0 {
 				edges[n] = append(edges[n], in...)
 				continue
@@ -495,20 +505,22 @@ func mayControl(d *Deploy, who Person) error {
 	return nil
 }
 
-// Continue implements Engine.
+// Continue implements Engine. The state is checked and set in one
+// transaction, so an abort in between is never undone.
 func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err
 	}
-	if err := mayControl(d, who); err != nil {
-		return err
-	}
-	if d.State != statePaused || d.Pause == nil {
-		return sentence(fmt.Sprintf("Deploy %s is not waiting for `continue`.", d.ID))
-	}
-	p := *d.Pause
+	var p Pause
 	err = a.update(d.ID, func(d *Deploy) error {
+		if err := mayControl(d, who); err != nil {
+			return err
+		}
+		if d.State != statePaused || d.Pause == nil || d.AbortBy != "" {
+			return sentence(fmt.Sprintf("Deploy %s is not waiting for `continue`.", d.ID))
+		}
+		p = *d.Pause
 		for i := range d.Changes {
 			if d.Changes[i].Number == p.Change {
 				d.Changes[i].Revision, d.Changes[i].PatchSet, d.Changes[i].Vote = p.Revision, p.PatchSet, Op{}
@@ -519,29 +531,45 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 		return nil
 	})
 	if err != nil {
-		return a.internal("continuing the deploy", err)
+		return a.refusedOr("continuing the deploy", err)
 	}
 	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s accepted patchset %d of %d; approving it.", who.Name, p.PatchSet, p.Change)))
 	return a.enqueue(ctx, d.ID)
 }
 
-// Abort implements Engine.
+// refusedOr returns err when it is a sentence for the user (a check made
+// inside a transaction), else the internal error about what.
+func (a *Agent) refusedOr(what string, err error) error {
+	var s sentence
+	if errors.As(err, &s) {
+		return err
+	}
+	return a.internal(what, err)
+}
+
+// Abort implements Engine. The abort is recorded in the transaction that
+// reads the state, so an approve or continue after it sees it.
 func (a *Agent) Abort(ctx context.Context, id ID, who Person) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err
 	}
-	if err := mayControl(d, who); err != nil {
-		return err
-	}
-	switch {
-	case terminal(d.State):
-		return sentence(fmt.Sprintf("Deploy %s has already ended (%s).", d.ID, d.State))
-	}
-	running := d.State == stateRunning
-	err = a.update(d.ID, func(d *Deploy) error { d.AbortBy = who.Name; return nil })
+	var running bool
+	err = a.update(d.ID, func(d *Deploy) error {
+		if err := mayControl(d, who); err != nil {
+			return err
+		}
+		if terminal(d.State) {
+			return sentence(fmt.Sprintf("Deploy %s has already ended (%s).", d.ID, d.State))
+		}
+		running = d.State == stateRunning
+		if d.AbortBy == "" {
+			d.AbortBy = who.Name
+		}
+		return nil
+	})
 	if err != nil {
-		return a.internal("aborting the deploy", err)
+		return a.refusedOr("aborting the deploy", err)
 	}
 	a.mu.Lock()
 	_, active := a.active[d.ID]
@@ -555,26 +583,29 @@ func (a *Agent) Abort(ctx context.Context, id ID, who Person) error {
 	return nil
 }
 
-// Approve implements Engine.
+// Approve implements Engine. The state is checked and set in one
+// transaction, so an abort in between is never undone.
 func (a *Agent) Approve(ctx context.Context, id ID, who Person) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err
 	}
-	switch {
-	case d.State != stateApproval:
-		return sentence(fmt.Sprintf("Deploy %s does not need an approval.", d.ID))
-	case !who.Deployer:
-		return sentence("Only people with the deployer role can approve a deploy.")
-	case who.Name == d.By.Name:
-		return sentence("A second approval must come from another deployer, not from the one who started the deploy.")
-	}
 	err = a.update(d.ID, func(d *Deploy) error {
+		switch {
+		case d.AbortBy != "":
+			return sentence(fmt.Sprintf("Deploy %s was aborted by %s; there is nothing to approve.", d.ID, d.AbortBy))
+		case d.State != stateApproval:
+			return sentence(fmt.Sprintf("Deploy %s does not need an approval.", d.ID))
+		case !who.Deployer:
+			return sentence("Only people with the deployer role can approve a deploy.")
+		case who.Name == d.By.Name:
+			return sentence("A second approval must come from another deployer, not from the one who started the deploy.")
+		}
 		d.State, d.ApprovedBy = stateRunning, who.Name
 		return nil
 	})
 	if err != nil {
-		return a.internal("approving the deploy", err)
+		return a.refusedOr("approving the deploy", err)
 	}
 	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s approved deploy %s.", who.Name, d.ID)))
 	return a.enqueue(ctx, d.ID)

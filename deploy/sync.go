@@ -195,12 +195,14 @@ func changedFiles(ctx context.Context, j *Job, d *Deploy) ([]string, error) {
 		if r.Before == "" || r.After == "" {
 			return nil, nil
 		}
-		out, err := j.Git().Run(ctx, path.Join(j.StagingDir(), r.Dir), "diff", "--name-only", "--no-renames", r.Before, r.After)
+		// NUL-separated and unquoted: "café.css" and " a.php" as they are.
+		out, err := j.Git().Run(ctx, path.Join(j.StagingDir(), r.Dir), "-c", "core.quotepath=false",
+			"diff", "-z", "--name-only", "--no-renames", r.Before, r.After, "--")
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range strings.Split(out, "\n") {
-			if f = strings.TrimSpace(f); f != "" {
+		for _, f := range strings.Split(out, "\x00") {
+			if f != "" {
 				files = append(files, path.Join(r.Dir, f))
 			}
 		}

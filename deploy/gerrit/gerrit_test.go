@@ -29,10 +29,16 @@ func sandbox(t *testing.T) *gerrittest.Sandbox {
 	return sb
 }
 
-func client(t *testing.T, sb *gerrittest.Sandbox, password string) *gerrit.Client {
+// client returns a client of sb. Its timeout is long enough for a busy
+// machine; a test of timeouts passes its own, which it makes elapse.
+func client(t *testing.T, sb *gerrittest.Sandbox, password string, timeout ...time.Duration) *gerrit.Client {
 	t.Helper()
+	to := 30 * time.Second
+	if len(timeout) > 0 {
+		to = timeout[0]
+	}
 	c, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: password,
-		Timeout: 200 * time.Millisecond, Backoff: time.Millisecond, Tries: 3})
+		Timeout: to, Backoff: time.Millisecond, Tries: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +103,42 @@ func TestFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sb.SetFault(tt.fault)
 			defer sb.SetFault(gerrittest.Fault{})
-			_, err := client(t, sb, tt.password).Change(context.Background(), tt.change)
+			// A hang lasts until the client gives up: a short timeout
+			// that always elapses, whatever the machine's load.
+			_, err := client(t, sb, tt.password, 200*time.Millisecond).Change(context.Background(), tt.change)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
 			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
 				t.Fatalf("error = %v, want prefix %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestReviewOnce: a review whose answer is lost is not posted again. The
+// fake Gerrit records the +2, then holds its answer past the client's
+// timeout (a busy Gerrit); or fails before recording it (HTTP 500), and
+// then the retry must post it.
+func TestReviewOnce(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault gerrittest.Fault
+	}{
+		{"answer later than the timeout", gerrittest.Fault{Delay: time.Hour, Method: "POST", Count: 1}},
+		{"500 before recording", gerrittest.Fault{Status: 500, Method: "POST", Count: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := sandbox(t)
+			n := sb.Changes["config"]
+			sb.SetFault(tt.fault)
+			c := client(t, sb, gerrittest.BotPassword, 2*time.Second)
+			if err := c.Review(context.Background(), n, sb.Revision(n), gerrit.ReviewInput{Message: "Deploying.", Labels: map[string]int{"Code-Review": 2}}); err != nil {
+				t.Fatalf("Review: %v", err)
+			}
+			if r := sb.Reviews(); len(r) != 1 || r[0].Labels["Code-Review"] != 2 {
+				t.Errorf("reviews = %+v, want exactly one +2", r)
 			}
 		})
 	}

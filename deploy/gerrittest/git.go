@@ -93,7 +93,9 @@ func (r repo) commit(parent string, files []File, msg string, author Person, whe
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	for _, f := range files {
 		if f.Delete {
-			if _, err := r.git(env, "", "update-index", "--force-remove", f.Path); err != nil {
+			// --force-remove needs a work tree; mode 0 removes the
+			// entry from the index alone, as a bare repository needs.
+			if _, err := r.git(env, "0 "+strings.Repeat("0", 40)+"\t"+f.Path+"\x00", "update-index", "-z", "--index-info"); err != nil {
 				return "", err
 			}
 			continue

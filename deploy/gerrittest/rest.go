@@ -222,13 +222,21 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, p string, auth bool) {
 	s.mu.Lock()
 	f := s.fault
-	if f.Status != 0 || f.Hang {
+	if f.Method != "" && f.Method != r.Method {
+		f = Fault{}
+	}
+	if f.Status != 0 || f.Hang || f.Delay > 0 {
 		if f.Count > 0 {
 			s.fault.Count--
 			if s.fault.Count == 0 {
 				s.fault = Fault{}
 			}
 		}
+	}
+	if f.Delay > 0 {
+		w = &delayedWriter{ResponseWriter: w, delay: f.Delay, done: r.Context().Done()}
+	}
+	if f.Status != 0 || f.Hang {
 		hang := s.hang
 		s.mu.Unlock()
 		if f.Hang {
@@ -488,4 +496,36 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 			log.Printf("gerrittest: push to %s: %v", project, err)
 		}
 	}
+}
+
+// delayedWriter holds an answer back until its delay passes or the client
+// gives up, after the request was handled.
+type delayedWriter struct {
+	http.ResponseWriter
+	delay time.Duration
+	done  <-chan struct{}
+	held  bool
+}
+
+func (d *delayedWriter) hold() {
+	if d.held {
+		return
+	}
+	d.held = true
+	t := time.NewTimer(d.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.done:
+	}
+}
+
+func (d *delayedWriter) WriteHeader(code int) {
+	d.hold()
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *delayedWriter) Write(b []byte) (int, error) {
+	d.hold()
+	return d.ResponseWriter.Write(b)
 }

@@ -84,6 +84,13 @@ type Fault struct {
 	Status int
 	// Hang makes REST requests wait until the client gives up.
 	Hang bool
+	// Delay handles REST requests as usual but holds the answer this long,
+	// or until the client gives up: a request that took effect though its
+	// answer never arrived.
+	Delay time.Duration
+	// Method limits the fault to requests of this method ("POST"); ""
+	// means every request.
+	Method string
 	// Count limits the fault to the next Count requests; 0 means until cleared.
 	Count int
 }

@@ -208,3 +208,90 @@ func shellJoin(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// BenchmarkSyncOneFile is the small change of issue 11's benchmark (a):
+// one changed file of the MediaWiki-sized tree to 50 targets, the bot's
+// Stage.Sync next to the floor of the same work done by rsync alone,
+// xargs -P running the commands at the same concurrency:
+//
+//   - jouncebot-s: Stage.Sync with the changed path (an existing file, so
+//     the bot runs rsync --files-from, its list on stdin);
+//   - xargs-files-from-s: the same rsync --files-from --relative commands
+//     (the floor);
+//   - xargs-rules-s: the include-rules command the bot runs instead when a
+//     path is to be deleted or is a directory, for its cost.
+//
+// Each iteration runs the three in a rotating order, each after its own
+// edit of the file, so the load of the shared machine hits them alike;
+// *-cpu-s is the CPU time of the child processes (the work done, which
+// load does not change). ratio is the bot's time over the floor's, and
+// cpu-ratio the same for CPU time.
+func BenchmarkSyncOneFile(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a 215 MB tree")
+	}
+	tree, targets := benchDir(b)
+	hosts := make([]Host, len(targets))
+	for i, t := range targets {
+		hosts[i] = Host{Name: filepath.Base(t), Dest: t}
+	}
+	rel := "extensions/Ext042/includes/sub0/File05142.php"
+	lists := b.TempDir()
+	filesFrom := filepath.Join(lists, "files-from")
+	rules := filepath.Join(lists, "rules")
+	writeFile(b, filesFrom, rel+"\x00")
+	writeFile(b, rules, pathFilter([]string{rel}))
+	base := append([]string{"rsync"}, scapArgs...)
+	floor := func(conc int, extra ...string) string {
+		args := append(append(append([]string{}, base...), extra...), "--timeout=600", "--", tree+"/")
+		return fmt.Sprintf("xargs -P %d -I{} %s {}/", conc, shellJoin(args))
+	}
+	for _, conc := range []int{8, 50} {
+		b.Run(fmt.Sprintf("c=%d", conc), func(b *testing.B) {
+			st := &Stage{Name: "bench", Hosts: hosts, Method: &Rsync{}, Concurrency: conc, Timeout: 10 * time.Minute}
+			xargs := func(line string) func() error {
+				return func() error {
+					cmd := exec.Command("/bin/sh", "-c", line)
+					cmd.Stdin = strings.NewReader(strings.Join(targets, "\n") + "\n")
+					if out, err := cmd.CombinedOutput(); err != nil {
+						return fmt.Errorf("%v: %s", err, out)
+					}
+					return nil
+				}
+			}
+			variants := []struct {
+				metric string
+				run    func() error
+			}{
+				{"jouncebot-s", func() error {
+					_, err := st.Sync(b.Context(), Job{Source: tree, Paths: []string{rel}})
+					return err
+				}},
+				{"xargs-files-from-s", xargs(floor(conc, "--files-from="+filesFrom, "--from0", "--relative", "--recursive"))},
+				{"xargs-rules-s", xargs(floor(conc, "--recursive", "--delete", "--from0", "--include-from="+rules, "--exclude=*"))},
+			}
+			total := make([]time.Duration, len(variants))
+			cpu := make([]time.Duration, len(variants))
+			n := 0
+			for b.Loop() {
+				for k := range variants {
+					i := (k + n) % len(variants)
+					changeOneFile(b, tree, n*len(variants)+k)
+					start, startCPU := time.Now(), childCPU(b)
+					if err := variants[i].run(); err != nil {
+						b.Fatalf("%s: %v", variants[i].metric, err)
+					}
+					total[i] += time.Since(start)
+					cpu[i] += childCPU(b) - startCPU
+				}
+				n++
+			}
+			for i, v := range variants {
+				b.ReportMetric(total[i].Seconds()/float64(n), v.metric)
+				b.ReportMetric(cpu[i].Seconds()/float64(n), strings.TrimSuffix(v.metric, "-s")+"-cpu-s")
+			}
+			b.ReportMetric(total[0].Seconds()/total[1].Seconds(), "ratio")
+			b.ReportMetric(cpu[0].Seconds()/cpu[1].Seconds(), "cpu-ratio")
+		})
+	}
+}

@@ -17,8 +17,9 @@ import (
 //	scap sync-file --hosts {{.Host}} {{.Paths}}
 //
 // is safe whatever the file names. .Paths prints as quoted words joined by
-// spaces; {{range .Paths}} ranges over single quoted words. The command is
-// run by /bin/sh -c.
+// spaces; {{range .Paths}} ranges over single quoted words. A path, source
+// or destination starting with "-" is given as "./-…", so that no command
+// reads it as an option. The command is run by /bin/sh -c.
 type Command struct {
 	Template *template.Template
 }
@@ -69,9 +70,9 @@ func shellQuote(s string) string {
 
 // Render returns the shell command for one host.
 func (c *Command) Render(h Host, src string, paths []string) (string, error) {
-	d := CommandData{Host: Word(h.Name), Dest: Word(h.Dest), Source: Word(src)}
+	d := CommandData{Host: Word(h.Name), Dest: Word(notOption(h.Dest)), Source: Word(notOption(src))}
 	for _, p := range paths {
-		d.Paths = append(d.Paths, Word(p))
+		d.Paths = append(d.Paths, Word(notOption(p)))
 	}
 	var b strings.Builder
 	if err := c.Template.Execute(&b, d); err != nil {
@@ -102,4 +103,12 @@ func (c *Command) Sync(ctx context.Context, h Host, src string, paths []string) 
 		return fmt.Errorf("sync command failed (exit code %d)", ee.ExitCode())
 	}
 	return nil
+}
+
+// notOption makes a relative path that starts with "-" start with "./".
+func notOption(p string) string {
+	if strings.HasPrefix(p, "-") {
+		return "./" + p
+	}
+	return p
 }

@@ -66,9 +66,14 @@ func RsyncFromConfig(d *config.Deploy) *Rsync {
 func stageHosts(d *config.Deploy, st *config.Stage) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
+	var bad error
 	add := func(hs []string) {
 		for _, h := range hs {
-			if h = strings.TrimSpace(h); h != "" && !seen[h] {
+			if h = strings.TrimSpace(h); strings.HasPrefix(h, "-") && bad == nil {
+				// ssh and most tools would read it as an option.
+				bad = fmt.Errorf("stage %s: host name %q starts with \"-\"", st.Name, h)
+			}
+			if h != "" && !seen[h] {
 				seen[h] = true
 				out = append(out, h)
 			}
@@ -89,7 +94,7 @@ func stageHosts(d *config.Deploy, st *config.Stage) ([]string, error) {
 			add(hs)
 		}
 	}
-	return out, nil
+	return out, bad
 }
 
 // readGroupFile reads a dsh group file: one host per line, # comments.

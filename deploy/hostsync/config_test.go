@@ -62,6 +62,20 @@ deploy:
 	if err != nil || line != "scap sync-file --hosts mw1 'wmf-config/a b.php'" {
 		t.Errorf("command = %q, %v", line, err)
 	}
+	line, err = sc.Method.(*Command).Render(sc.Hosts[0], "/srv/mediawiki-staging", []string{"-rf.php", "w/-x.php"})
+	if err != nil || line != "scap sync-file --hosts mw1 ./-rf.php w/-x.php" {
+		t.Errorf("command = %q, %v", line, err)
+	}
+
+	// A host name that ssh would read as an option.
+	if err := os.WriteFile(group, []byte("mw1001\n-oProxyCommand=touch${IFS}/tmp/pwned\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = FromConfig(&cfg.Deploy, cfg.Deploy.StageByName("production"))
+	if want := `stage production: host name "-oProxyCommand=touch${IFS}/tmp/pwned" starts with "-"`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+
 	os.Remove(group)
 	if _, err := FromConfig(&cfg.Deploy, cfg.Deploy.StageByName("production")); err == nil {
 		t.Error("a missing group file was not reported")

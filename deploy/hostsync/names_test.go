@@ -64,7 +64,23 @@ func testOddNames(t *testing.T, hosts []Host, dirs []string, method *Rsync) {
 	for _, d := range dirs {
 		writeTree(t, d, map[string]string{"static/local.css": "host's own"})
 	}
+	// Files edited and added only (synced with --files-from), then the
+	// deletions with them (include rules).
 	edit(t, src, oddChange.edit)
+	var edited []string
+	for p := range oddChange.edit {
+		edited = append(edited, p)
+	}
+	if rep, err := st.Sync(ctx, Job{Source: src, Paths: edited}); err != nil {
+		t.Fatalf("sync of the edits: %v %v", err, rep.Failed())
+	}
+	want := withoutGit(readTree(t, src))
+	want["static/local.css"] = "host's own"
+	for i, d := range dirs {
+		if diff := cmp.Diff(want, readTree(t, d)); diff != "" {
+			t.Errorf("%s after the edits (-want +got):\n%s", hosts[i].Name, diff)
+		}
+	}
 	for _, p := range oddChange.remove {
 		if err := os.RemoveAll(filepath.Join(src, p)); err != nil {
 			t.Fatal(err)
@@ -73,7 +89,7 @@ func testOddNames(t *testing.T, hosts []Host, dirs []string, method *Rsync) {
 	if rep, err := st.Sync(ctx, Job{Source: src, Paths: oddChange.paths}); err != nil {
 		t.Fatalf("sync of the change: %v %v", err, rep.Failed())
 	}
-	want := withoutGit(readTree(t, src))
+	want = withoutGit(readTree(t, src))
 	want["static/local.css"] = "host's own"
 	for i, d := range dirs {
 		if diff := cmp.Diff(want, readTree(t, d)); diff != "" {

@@ -8,14 +8,17 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 )
 
 // Rsync syncs with rsync as scap pull does: --archive --delete-delay
-// --delay-updates --exclude=**/.git. With paths it syncs only those, and a
-// path missing from the source is deleted on the host: see pathFilter.
+// --delay-updates --exclude=**/.git. With paths it syncs only those:
+// files that exist in the source with --files-from (the cheapest way),
+// and, when a path is missing from the source (to be deleted on the host)
+// or is a directory, through include rules (see pathFilter).
 type Rsync struct {
 	// Path is the rsync binary (default "rsync" from PATH).
 	Path string
@@ -45,14 +48,22 @@ func (r *Rsync) Sync(ctx context.Context, h Host, src string, paths []string) er
 
 // run runs rsync with args on src and h.Dest and returns its output.
 func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, paths []string) ([]byte, error) {
+	if err := checkDest(h.Dest); err != nil {
+		return nil, err
+	}
 	var stdin io.Reader
 	if paths != nil {
 		clean, err := cleanPaths(paths)
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "--recursive", "--delete", "--from0", "--include-from=-", "--exclude=*")
-		stdin = strings.NewReader(pathFilter(clean))
+		if onlyFiles(src, clean) {
+			args = append(args, "--files-from=-", "--from0", "--relative", "--recursive")
+			stdin = strings.NewReader(strings.Join(clean, "\x00") + "\x00")
+		} else {
+			args = append(args, "--recursive", "--delete", "--from0", "--include-from=-", "--exclude=*")
+			stdin = strings.NewReader(pathFilter(clean))
+		}
 	}
 	if r.Rsh != "" {
 		args = append(args, "--rsh="+r.Rsh)
@@ -84,6 +95,36 @@ func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, path
 		return out.Bytes(), rsyncError(err, stderr.String())
 	}
 	return out.Bytes(), nil
+}
+
+// onlyFiles reports whether every path is a file (or a link) in the
+// local tree src: then --files-from syncs them all, and nothing is to be
+// deleted or walked.
+func onlyFiles(src string, paths []string) bool {
+	for _, p := range paths {
+		fi, err := os.Lstat(filepath.Join(src, filepath.FromSlash(p)))
+		if err != nil || fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDest refuses a remote-shell destination whose host starts with
+// "-": rsync hands the host to ssh, which would read it as an option
+// ("-oProxyCommand=…:/srv"), "--" or not.
+func checkDest(dest string) error {
+	if strings.HasPrefix(dest, "rsync://") {
+		return nil
+	}
+	host, _, remote := strings.Cut(dest, ":")
+	if _, h, ok := strings.Cut(host, "@"); ok {
+		host = h
+	}
+	if remote && !strings.Contains(host, "/") && strings.HasPrefix(host, "-") {
+		return fmt.Errorf("destination %q names a host starting with \"-\"", dest)
+	}
+	return nil
 }
 
 // dirArg makes rsync copy a directory's contents, not the directory.

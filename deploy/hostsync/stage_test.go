@@ -149,6 +149,38 @@ func TestSyncRefusesPathsOutsideTree(t *testing.T) {
 	}
 }
 
+// TestSyncDashes: no source, destination or host is read as an option.
+func TestSyncDashes(t *testing.T) {
+	needRsync(t)
+	root := t.TempDir()
+	t.Chdir(root)
+	writeTree(t, root, map[string]string{"-src/index.php": "<?php\n"})
+	pwned := filepath.Join(root, "pwned")
+	st := &Stage{Name: "production", Hosts: []Host{
+		{Name: "dash", Dest: "-dest"},
+		{Name: "evil", Dest: "-oProxyCommand=touch pwned:/srv/mediawiki"},
+		{Name: "evil2", Dest: "root@-oProxyCommand=touch pwned:/srv/mediawiki"},
+	}, Method: &Rsync{}, MaxFailed: 2}
+	rep, err := st.Sync(t.Context(), Job{Source: "-src", Paths: []string{"index.php"}})
+	if err != nil {
+		t.Fatalf("sync: %v %v", err, rep.Failed())
+	}
+	if got := readTree(t, filepath.Join(root, "-dest")); got["index.php"] != "<?php\n" {
+		t.Errorf("-dest holds %v", got)
+	}
+	for _, f := range rep.Failed() {
+		if !strings.Contains(f.Err.Error(), `names a host starting with "-"`) {
+			t.Errorf("%s: %v", f.Host, f.Err)
+		}
+	}
+	if len(rep.Failed()) != 2 {
+		t.Errorf("failed = %v, want evil and evil2", rep.Failed())
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Error("a destination ran a command")
+	}
+}
+
 func TestSyncFailedHostPolicy(t *testing.T) {
 	t.Parallel()
 	needRsync(t)

@@ -84,10 +84,16 @@ type Report struct {
 	Endpoints int
 	// Failures are the requests that failed, as sentences.
 	Failures []string
+	// NotFound are the requests answered 404 Not Found, as sentences: the
+	// cache held no such object, because it was never fetched or because
+	// the address is wrong. Either way nothing was purged.
+	NotFound []string
+	// Purged are the URLs every endpoint accepted, in the order of URLs.
+	Purged []string
 }
 
 // OK reports whether every PURGE was accepted.
-func (r *Report) OK() bool { return len(r.Failures) == 0 }
+func (r *Report) OK() bool { return len(r.Failures) == 0 && len(r.NotFound) == 0 }
 
 // Summary is one line for the channel.
 func (r *Report) Summary() string {
@@ -98,21 +104,41 @@ func (r *Report) Summary() string {
 	if r.Endpoints > 0 {
 		where = "from " + bot.Count(r.Endpoints, "CDN endpoint")
 	}
-	shown := r.URLs
-	more := ""
+	var s string
+	if len(r.Purged) == len(r.URLs) {
+		s = fmt.Sprintf("Purged %s %s: %s.", bot.Count(len(r.URLs), "URL"), where, listed(r.Purged))
+	} else {
+		s = fmt.Sprintf("Purged %d of %s %s", len(r.Purged), bot.Count(len(r.URLs), "URL"), where)
+		if len(r.Purged) > 0 {
+			s += ": " + listed(r.Purged)
+		}
+		s += "."
+	}
+	if len(r.Failures) > 0 {
+		s += fmt.Sprintf(" %s failed: %s.", bot.Count(len(r.Failures), "purge request"), firstAndMore(r.Failures))
+	}
+	if len(r.NotFound) > 0 {
+		s += fmt.Sprintf(" %s found nothing to purge (404 Not Found: not cached, or a wrong address): %s.",
+			bot.Count(len(r.NotFound), "purge request"), firstAndMore(r.NotFound))
+	}
+	return s
+}
+
+// listed lists up to five URLs, then counts.
+func listed(urls []string) string {
+	shown, more := urls, ""
 	if len(shown) > 5 {
 		more = fmt.Sprintf(" and %d more", len(shown)-5)
 		shown = shown[:5]
 	}
-	s := fmt.Sprintf("Purged %s %s: %s%s.", bot.Count(len(r.URLs), "URL"), where, strings.Join(shown, ", "), more)
-	if len(r.Failures) > 0 {
-		s += fmt.Sprintf(" %s failed: %s", bot.Count(len(r.Failures), "purge request"), r.Failures[0])
-		if len(r.Failures) > 1 {
-			s += fmt.Sprintf(" (and %d more)", len(r.Failures)-1)
-		}
-		s += "."
+	return strings.Join(shown, ", ") + more
+}
+
+func firstAndMore(s []string) string {
+	if len(s) > 1 {
+		return fmt.Sprintf("%s (and %d more)", s[0], len(s)-1)
 	}
-	return s
+	return s[0]
 }
 
 // Purge sends a PURGE for every public URL of the changed files to every
@@ -133,20 +159,38 @@ func (p *Purger) Purge(ctx context.Context, files []string) *Report {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
+	unpurged := map[string]bool{}
 	for _, r := range reqs {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := p.send(ctx, r.target, r.public); err != nil {
-				mu.Lock()
+			err := p.send(ctx, r.target, r.public)
+			if err == nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			unpurged[r.public] = true
+			if nf, ok := err.(notFound); ok {
+				rep.NotFound = append(rep.NotFound, nf.Error())
+			} else {
 				rep.Failures = append(rep.Failures, err.Error())
-				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
+	for _, u := range rep.URLs {
+		if !unpurged[u] {
+			rep.Purged = append(rep.Purged, u)
+		}
+	}
 	return rep
 }
+
+// notFound is a purge answered 404 Not Found.
+type notFound struct{ host, public string }
+
+func (e notFound) Error() string { return fmt.Sprintf("%s has no %s", e.host, e.public) }
 
 // send purges public through target: the request goes to target's host
 // with public's path and query, and public's host in the Host header.
@@ -184,8 +228,10 @@ func (p *Purger) send(ctx context.Context, target, public string) error {
 		return fmt.Errorf("%s did not answer the purge of %s", tu.Host, public)
 	}
 	resp.Body.Close()
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
-		// 404 means the cache did not hold the object: nothing to purge.
+	if resp.StatusCode == http.StatusNotFound {
+		return notFound{tu.Host, public}
+	}
+	if resp.StatusCode >= 300 {
 		return fmt.Errorf("%s answered %s to the purge of %s", tu.Host, resp.Status, public)
 	}
 	return nil

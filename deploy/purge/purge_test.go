@@ -24,12 +24,14 @@ func TestURLs(t *testing.T) {
 		"static/images/project-logos/enwiki.png",
 		"./static/images/project-logos/enwiki.png",
 		"w/skins/Vector/a b#c.css",
+		"static/café.css",
 		"staticx/no.png",
 		"static",
 	})
 	want := []string{
 		"https://en.wikipedia.org/static/images/project-logos/enwiki.png",
 		"https://en.wikipedia.org/w/skins/Vector/a%20b%23c.css",
+		"https://en.wikipedia.org/static/caf%C3%A9.css",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -54,7 +56,7 @@ func TestPurge(t *testing.T) {
 	log := &purgeLog{}
 	c1 := httptest.NewServer(log.handler("cache1", 200))
 	defer c1.Close()
-	c2 := httptest.NewServer(log.handler("cache2", 404))
+	c2 := httptest.NewServer(log.handler("cache2", 204))
 	defer c2.Close()
 	p := &Purger{Static: static, Endpoints: []string{c1.URL, c2.URL}}
 	rep := p.Purge(t.Context(), []string{"static/favicon/wikipedia.ico", "index.php", "static/images/x.svg"})
@@ -91,7 +93,7 @@ func TestPurgeFailures(t *testing.T) {
 	if diff := cmp.Diff(want, rep.Failures); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if got := rep.Summary(); !strings.HasPrefix(got, "Purged 1 URL from 2 CDN endpoints: https://en.wikipedia.org/static/a.png. 2 purge requests failed: ") || !strings.HasSuffix(got, "(and 1 more).") {
+	if got := rep.Summary(); !strings.HasPrefix(got, "Purged 0 of 1 URL from 2 CDN endpoints. 2 purge requests failed: ") || !strings.HasSuffix(got, "(and 1 more).") {
 		t.Errorf("summary = %q", got)
 	}
 	if got := (&Purger{Static: static}).Purge(t.Context(), []string{"index.php"}).Summary(); got != "No static files changed; nothing to purge from the CDN." {
@@ -111,5 +113,27 @@ func TestPurgePublicURLWithoutEndpoints(t *testing.T) {
 	}
 	if got, want := rep.Summary(), "Purged 1 URL at their public address: "+site.URL+"/static/a.png."; got != want {
 		t.Errorf("summary = %q, want %q", got, want)
+	}
+}
+
+// TestPurgeNotFound: a 404 is not a purge. A cache answers it for an
+// object it does not hold, which is what a wrong address looks like.
+func TestPurgeNotFound(t *testing.T) {
+	found := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.EscapedPath() != "/static/caf%C3%A9.css" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer found.Close()
+	p := &Purger{Static: static, Endpoints: []string{found.URL}}
+	rep := p.Purge(t.Context(), []string{"static/café.css", "static/gone.png"})
+	if rep.OK() {
+		t.Error("OK with a 404")
+	}
+	host := strings.TrimPrefix(found.URL, "http://")
+	want := "Purged 1 of 2 URLs from 1 CDN endpoint: https://en.wikipedia.org/static/caf%C3%A9.css. 1 purge request found nothing to purge (404 Not Found: not cached, or a wrong address): " +
+		host + " has no https://en.wikipedia.org/static/gone.png."
+	if got := rep.Summary(); got != want {
+		t.Errorf("summary\n got %q\nwant %q", got, want)
 	}
 }

@@ -16,8 +16,10 @@ package sallines
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jouncebot/jouncebot/bot"
 )
@@ -82,10 +84,23 @@ func pathList(paths []string) string {
 	case n == 0:
 		return "nothing"
 	case n <= 3:
-		return strings.Join(paths, ", ")
+		shown := make([]string, n)
+		for i, p := range paths {
+			shown[i] = showPath(p)
+		}
+		return strings.Join(shown, ", ")
 	default:
-		return fmt.Sprintf("%s, %s and %d more files", paths[0], paths[1], n-2)
+		return fmt.Sprintf("%s, %s and %d more files", showPath(paths[0]), showPath(paths[1]), n-2)
 	}
+}
+
+// showPath quotes a path holding a control character (a newline would
+// split the SAL line); other paths, "café.css" included, show as they are.
+func showPath(p string) string {
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return strconv.Quote(p)
+	}
+	return p
 }
 
 // FinishedSync is logged when the last stage is done.

@@ -24,6 +24,7 @@ func TestGolden(t *testing.T) {
 		{"alice", StartedSync(sum)},
 		{"alice", Synchronized([]string{"wmf-config/InitialiseSettings.php"}, sum, 58*time.Second)},
 		{"alice", Synchronized([]string{"a.php", "b.php", "c.php", "d.php"}, Backport(two), 61*time.Second)},
+		{"alice", Synchronized([]string{"static/café.css", "w/a b.php", "w/new\nline.php"}, sum, time.Second)},
 		{"alice", FinishedSync(sum, 8*time.Minute+47*time.Second)},
 		{"alice", FinishedSync(Backport(two), time.Hour+2*time.Minute+3*time.Second)},
 		{"alice", StartedRollback(sum, 3, "canary errors failed: 42 errors in 20s, at or above the threshold of 10.")},

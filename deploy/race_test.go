@@ -1,0 +1,102 @@
+package deploy_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+)
+
+// holdWriters starts a write transaction, so that every state change
+// waits, and returns its release. Readers go on.
+func (e *env) holdWriters() func() {
+	e.t.Helper()
+	tx, err := e.db.Begin(true)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return func() { tx.Rollback() }
+}
+
+// waitReads waits until n more read transactions than base have ended:
+// the racing calls have read the record and now wait to write.
+func (e *env) waitReads(base, n int) {
+	for e.db.Stats().TxN < base+n || e.db.Stats().OpenTxN > 0 {
+		runtime.Gosched() // polling bbolt's counters; nothing to wait on
+	}
+}
+
+// TestAbortRacingApprove: an abort and an approval of a forced deploy
+// arrive together, both having read the deploy as waiting for approval.
+// Whichever writes first, the deploy ends aborted and stays so; it is
+// never revived by the approval.
+func TestAbortRacingApprove(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *deploy.Options) { o.RequireSecondApprover = true })
+	for round := range 8 {
+		// A change of its own each round: an approval that wins may
+		// get as far as the vote before it sees the abort.
+		n, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: gerrittest.ConfigBranch, Owner: "alice",
+			Subject: "Round " + itoa(round), Files: []gerrittest.File{{Path: "round" + itoa(round) + ".php", Content: "<?php\n"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := e.agent.Start(context.Background(), deploy.Request{Changes: []string{itoa(n)}, By: alice, Force: true, Reason: "site is down"})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		e.waitFor(deploy.EventNeeds)
+		e.raceAbort(t, id, func() { _ = e.agent.Approve(context.Background(), id, bob) })
+	}
+}
+
+// TestAbortRacingContinue: the same for `continue` of a deploy paused by
+// a new patchset.
+func TestAbortRacingContinue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for round := range 4 {
+		n, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: gerrittest.ConfigBranch, Owner: "alice",
+			Subject: "Round " + itoa(round), Files: []gerrittest.File{{Path: "round" + itoa(round) + ".php", Content: "<?php\n"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newPatchSetMidWait(e, n)
+		id := e.deploy(alice, n)
+		e.waitFor(deploy.EventNeeds)
+		e.raceAbort(t, id, func() { _ = e.agent.Continue(context.Background(), id, alice) })
+	}
+}
+
+// raceAbort runs other and Alice's abort of deploy id together, both
+// having read the deploy before either writes, and checks that the
+// deploy ends aborted, stays so and holds no lock.
+func (e *env) raceAbort(t *testing.T, id deploy.ID, other func()) {
+	t.Helper()
+	base := e.db.Stats().TxN
+	release := e.holdWriters()
+	var wg sync.WaitGroup
+	var abortErr error
+	wg.Go(other)
+	wg.Go(func() { abortErr = e.agent.Abort(context.Background(), id, alice) })
+	e.waitReads(base, 2)
+	release()
+	wg.Wait()
+	if abortErr != nil {
+		t.Fatalf("abort: %v", abortErr)
+	}
+	e.waitFor(deploy.EventAborted)
+	rec, err := e.agent.Record(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != "aborted" {
+		t.Fatalf("deploy %s is %s after the abort, want aborted; history:\n%s", id, rec.State, e.history())
+	}
+	if st, _ := e.agent.Status(context.Background()); st.Lock != nil {
+		t.Fatalf("the lock is still held: %+v", st.Lock)
+	}
+}
