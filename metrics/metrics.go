@@ -179,6 +179,10 @@ func (m *Metrics) Expect(o Options) {
 	}
 }
 
+// LastSuccess is the gauge of the last successful deploy's time, for
+// tests.
+func (m *Metrics) LastSuccess() prometheus.Gauge { return m.lastSuccess }
+
 // CommandDone counts one command run. name must be a command of the table
 // (or "unknown").
 func (m *Metrics) CommandDone(name, result string) {
