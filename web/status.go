@@ -168,20 +168,28 @@ func (s *Server) statusEvents(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var last []byte
+	sent := time.Now()
 	for {
 		b, err := s.renderStatus(r.Context(), "status-live")
 		if err != nil && r.Context().Err() == nil {
 			s.log.Warn("status events", "err", err)
 		}
-		if err == nil && !bytes.Equal(b, last) {
-			last = b
-			rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			if err := writeEvent(w, b); err != nil {
+		var out []byte
+		switch {
+		case err == nil && !bytes.Equal(b, last):
+			last, out = b, eventBytes(b)
+		case time.Since(sent) > keepAlive:
+			out = []byte(": keep-alive\n\n") // proxies close streams that stay silent
+		}
+		if out != nil {
+			rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := w.Write(out); err != nil {
 				return
 			}
 			if err := rc.Flush(); err != nil {
 				return
 			}
+			sent = time.Now()
 		}
 		select {
 		case <-r.Context().Done():
@@ -215,8 +223,11 @@ func fmtDur(d time.Duration) string {
 	}
 }
 
-// writeEvent writes one SSE message whose data is b, line by line.
-func writeEvent(w http.ResponseWriter, b []byte) error {
+// keepAlive is the longest the event stream stays silent.
+const keepAlive = 15 * time.Second
+
+// eventBytes is one SSE message whose data is b, line by line.
+func eventBytes(b []byte) []byte {
 	var sb strings.Builder
 	for _, l := range strings.Split(string(b), "\n") {
 		sb.WriteString("data: ")
@@ -224,6 +235,5 @@ func writeEvent(w http.ResponseWriter, b []byte) error {
 		sb.WriteString("\n")
 	}
 	sb.WriteString("\n")
-	_, err := w.Write([]byte(sb.String()))
-	return err
+	return []byte(sb.String())
 }
