@@ -21,16 +21,17 @@ type statusSource struct {
 	eng statusEngine
 	now func() time.Time
 
-	mu     sync.Mutex
-	sizes  []deploy.StageSize // host counts of the sync stages, read once per deploy
-	sizeOf deploy.ID
+	mu       sync.Mutex
+	sizes    []deploy.StageSize // host counts of the sync stages, read once per deploy
+	sizeOf   deploy.ID
+	finished map[deploy.ID]*deploy.Summary // finished deploys, which no longer change
 }
 
 // statusEngine is what the page reads from the deploy engine;
 // *deploy.Agent has it.
 type statusEngine interface {
 	Status(ctx context.Context) (deploy.Status, error)
-	Recent(n int) ([]*deploy.Deploy, error)
+	Recent(n int, known func(deploy.ID) (*deploy.Summary, bool)) ([]*deploy.Summary, error)
 	SyncStageSizes() ([]deploy.StageSize, error)
 }
 
@@ -51,10 +52,11 @@ func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) 
 	} else if st.Deploy != nil {
 		p.Deploy = s.deployView(st, time.Now())
 	}
-	recent, err := s.eng.Recent(recentDeploys + 1)
+	recent, err := s.eng.Recent(recentDeploys+1, s.known)
 	if err != nil {
 		p.Problems = append(p.Problems, "The last deploys could not be read.")
 	}
+	s.remember(recent)
 	for _, d := range recent {
 		if p.Deploy != nil && d.ID == st.Deploy.ID {
 			continue
@@ -81,11 +83,34 @@ func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) 
 	return p, nil
 }
 
-func outcomeOf(d *deploy.Deploy) string {
+// known returns a finished deploy's summary read before, and keeps the
+// summaries of finished deploys it is asked about later.
+func (s *statusSource) known(id deploy.ID) (*deploy.Summary, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.finished[id]
+	return d, ok
+}
+
+// remember keeps the summaries of finished deploys, dropping ones no
+// longer listed.
+func (s *statusSource) remember(ds []*deploy.Summary) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := map[deploy.ID]*deploy.Summary{}
+	for _, d := range ds {
+		if d.State == "done" || d.State == "failed" || d.State == "aborted" {
+			keep[d.ID] = d
+		}
+	}
+	s.finished = keep
+}
+
+func outcomeOf(d *deploy.Summary) string {
 	switch {
-	case d.Sync != nil && d.Sync.Rollback != nil:
+	case d.RolledBack:
 		return "rolled back"
-	case d.State == "done" && d.Revert != nil:
+	case d.State == "done" && d.Reverted:
 		return "reverted"
 	case d.State == "done" && d.PrepareOnly:
 		return "prepared"
