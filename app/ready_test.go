@@ -67,6 +67,9 @@ deploy:
 	if code, _ := get(t, base+"/livez"); code != http.StatusOK {
 		t.Errorf("/livez with IRC down: %d", code)
 	}
+	if v := mustValue(t, scrape(t, base), "jouncebot_chat_connected", "network=libera"); v != 0 {
+		t.Errorf("jouncebot_chat_connected with IRC down = %v", v)
+	}
 
 	ircd.Restart(t)
 	body = waitStatus(t, base+"/readyz?verbose", http.StatusOK, "[+]network libera ok")
@@ -75,6 +78,13 @@ deploy:
 	}
 	if code, text := get(t, base+"/readyz"); code != http.StatusOK || text != "ok\n" {
 		t.Errorf("/readyz after the reconnect: %d %q", code, text)
+	}
+	after := scrape(t, base)
+	if v := mustValue(t, after, "jouncebot_chat_connected", "network=libera"); v != 1 {
+		t.Errorf("jouncebot_chat_connected after the reconnect = %v", v)
+	}
+	if v := mustValue(t, after, "jouncebot_chat_reconnects_total", "network=libera"); v != 1 {
+		t.Errorf("jouncebot_chat_reconnects_total after one outage = %v", v)
 	}
 }
 
