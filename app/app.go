@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
@@ -234,10 +233,9 @@ func (a *App) Close() error {
 
 // serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	srv := web.New(web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
-		Status: &statusSource{a: a, eng: a.deploy, now: a.now}, StatusEvery: a.statusEvery,
-		Metrics: promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}),
-		Ready:   a.readyChecks(a.readyGrace)})
+	opts := web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log}
+	a.opsPages(&opts)
+	srv := web.New(opts)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
 	if err != nil {

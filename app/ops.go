@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -107,6 +109,15 @@ func (a *App) finished(ev deploy.Event) {
 		return
 	}
 	a.metrics.DeployFinished(d, outcome)
+}
+
+// opsPages adds the status page, /metrics and /readyz's checks to the web
+// server's options.
+func (a *App) opsPages(o *web.Options) {
+	o.Status = &statusSource{a: a, eng: a.deploy, now: a.now}
+	o.StatusEvery = a.statusEvery
+	o.Metrics = promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)})
+	o.Ready = a.readyChecks(a.readyGrace)
 }
 
 // readyChecks are /readyz's checks: the database is open, the calendar
