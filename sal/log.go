@@ -46,7 +46,9 @@ type Log struct {
 	now     func() time.Time
 	baseURL string
 
-	outbox   *outbox
+	outbox *outbox
+
+	// onAppend learns each entry stored.
 	onAppend func(Entry)
 
 	// Appends are committed in groups: whoever holds commitMu commits
@@ -87,15 +89,15 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 		opts.Now = time.Now
 	}
 	l := &Log{
-		onAppend: opts.OnAppend,
-		db:       db,
-		cfg:      cfg,
-		policy:   NewPolicy(cfg, opts.SameRoom),
-		log:      opts.Logger.With("component", "sal"),
-		now:      opts.Now,
-		baseURL:  strings.TrimRight(cfg.Bot.BaseURL, "/"),
+		db:      db,
+		cfg:     cfg,
+		policy:  NewPolicy(cfg, opts.SameRoom),
+		log:     opts.Logger.With("component", "sal"),
+		now:     opts.Now,
+		baseURL: strings.TrimRight(cfg.Bot.BaseURL, "/"),
 	}
 	l.outbox = newOutbox(db, l.log, opts)
+	l.onAppend = opts.OnAppend
 	l.outbox.permalink = l.Permalink
 	return l
 }
