@@ -86,10 +86,10 @@ func (r *Request) CurrentNick() string {
 // Reply sends t to where the message came from. Replies to a message in a
 // room mention nobody; the caller adds mentions as it needs.
 func (r *Request) Reply(ctx context.Context, t Text) error {
+	r.bot.sent(r.Network)
 	if r.tr == nil {
 		return errors.New("bot: reply to a request that has no transport")
 	}
-	r.bot.sent(r.Network)
 	return r.tr.Send(ctx, r.ReplyTarget(), t)
 }
 
