@@ -196,8 +196,8 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 	}
 	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message)}
 	if msg := d.authorise(call); msg != "" {
-		if !triggered {
-			d.observe(c.Name, "refused") // a phrase said in passing by someone else is chatter
+		if !triggered { // a phrase said in passing by someone else is chatter
+			d.observe(c.Name, "refused")
 			d.reply(ctx, r, bot.T(msg))
 		}
 		return
