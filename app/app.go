@@ -33,6 +33,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/maint"
 	"github.com/jouncebot/jouncebot/metrics"
 	"github.com/jouncebot/jouncebot/policy"
 	"github.com/jouncebot/jouncebot/sal"
@@ -76,6 +77,7 @@ type App struct {
 	sandbox   *deploy.Sandbox
 	gate      *policy.Gate
 	gerrit    *gerrit.Client
+	maint     *maint.Service
 	welcome   bot.Text
 	salChat   bot.Handler
 
@@ -140,6 +142,7 @@ func New(o Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.setupMaint(o)
 	a.bot = bot.New(o.Log, bot.HandlerFunc(func(ctx context.Context, r *bot.Request) {
 		a.metrics.Received(r.Network)
 		a.handle(ctx, r)
@@ -205,6 +208,13 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.gate.Run(ctx)
 	}()
+	if a.maint != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.maint.Run(ctx)
+		}()
+	}
 	if len(a.welcome) > 0 {
 		a.bot.Send(ctx, bot.Target{Network: console.Network, Room: console.Room}, a.welcome)
 	}
@@ -237,6 +247,9 @@ func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
 	a.opsPages(&opts)
 	srv := web.New(opts)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
+	if a.maint != nil {
+		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
+	}
 	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)
@@ -301,6 +314,9 @@ func (a *App) setupDeploy(o Options) error {
 			go a.markQueue(ev.Deploy)
 		}
 		a.finished(ev)
+		if ev.Kind == deploy.EventDone {
+			defer a.offerMaint(ctx, ev)
+		}
 		if ev.Kind == deploy.EventSecurity {
 			a.sendSecurity(ctx, ev)
 			return
@@ -456,6 +472,60 @@ func (s deploySAL) Log(ctx context.Context, who deploy.Person, message string) e
 	}
 	_, err := s.log.Append(ctx, sal.Entry{Nick: nick, Project: s.project, Message: message})
 	return err
+}
+
+// setupMaint builds the maintenance script service when a maintenance
+// host is configured, and registers the maint command either way.
+func (a *App) setupMaint(o Options) {
+	cfg := a.cfg
+	if cfg.Maint.Host != "" {
+		m := cfg.Maint
+		var salLog func(ctx context.Context, by maint.Person, msg string) error
+		if l := a.deploySAL(); l != nil {
+			salLog = func(ctx context.Context, by maint.Person, msg string) error {
+				return l.Log(ctx, deploy.Person{Name: by.Name, IRCNick: by.IRCNick, MatrixID: by.MatrixID}, msg)
+			}
+		}
+		a.maint = maint.NewService(maint.Options{DB: a.db, Rules: maint.RulesFrom(m), Host: maint.HostFrom(m),
+			Timeout: m.Timeout, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
+			Notify: a.sayAt, SAL: salLog, BaseURL: cfg.Bot.BaseURL, Log: a.log, Now: o.Now})
+	}
+	a.cmds.Register(commands.MaintCommands(commands.MaintOptions{Service: a.maint,
+		Change: func(ctx context.Context, n int) ([]maint.Request, []string, error) {
+			ch, err := a.gerrit.Change(ctx, n)
+			if err != nil {
+				return nil, nil, err
+			}
+			reqs, bad := maint.FromChange(ch)
+			return reqs, bad, nil
+		}})...)
+}
+
+// sayAt says t where origin ("network\troom") points, or announces it.
+func (a *App) sayAt(ctx context.Context, origin string, t bot.Text) {
+	if network, room, ok := strings.Cut(origin, "\t"); ok {
+		if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, t); err == nil {
+			return
+		}
+	}
+	a.bot.Announce(ctx, t)
+}
+
+// offerMaint tells the deployer, after the production sync of changes
+// whose Maintenance-Script footers ask for scripts, what they ask for
+// and how to start it.
+func (a *App) offerMaint(ctx context.Context, ev deploy.Event) {
+	d, err := a.deploy.Record(ev.Deploy)
+	if err != nil {
+		a.log.Error("read finished deploy", "deploy", ev.Deploy, "err", err)
+		return
+	}
+	if d.Revert != nil || d.Sync == nil || d.Sync.Rollback != nil {
+		return
+	}
+	if offer := commands.MaintOffer(d.Changes); offer != "" {
+		a.sayAt(ctx, ev.Origin, bot.Join(bot.M(bot.Person{Name: d.By.Name, IRCNick: d.By.IRCNick, MatrixID: d.By.MatrixID}), bot.T(": "+offer)))
+	}
 }
 
 // markQueue records the outcome of a finished deploy in the window

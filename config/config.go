@@ -47,6 +47,8 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	// Security says where details of local security patches go.
 	Security Security `yaml:"security"`
+	// Maint configures maintenance scripts run from the chat.
+	Maint Maint `yaml:"maint"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -318,6 +320,7 @@ func (c *Config) applyDefaults() {
 	c.Deploy.applyDefaults()
 	c.SAL.applyDefaults()
 	c.Policy.applyDefaults()
+	c.Maint.applyDefaults()
 	for i := range c.Networks {
 		c.Networks[i].applyDefaults(c.Bot.Nick)
 	}
@@ -355,6 +358,7 @@ func (c *Config) validate(v *validator) {
 	c.SAL.validate(v, "sal", c)
 	c.Policy.validate(v, "policy", c)
 	c.Security.validate(v, "security", c)
+	c.Maint.validate(v, "maint")
 	if c.Bot.ConsolePerson != "" && c.PersonByName(c.Bot.ConsolePerson) == nil {
 		v.add("bot.console_person", "%q is not a person in the people list", c.Bot.ConsolePerson)
 	}
@@ -406,6 +410,7 @@ func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 		// The console is one person: approvals by role would never come.
 		c.Policy.Rules = nil
 		c.Deploy.Gerrit = Gerrit{}
+		c.Maint.Host = "" // no maintenance host to reach
 		c.Bot.DataDir = dataDir
 		c.Bot.HTTP = httpAddr
 		c.Bot.BaseURL = ""

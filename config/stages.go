@@ -14,12 +14,15 @@ import (
 // Sync says where the tree to deploy lives and how it reaches the hosts.
 type Sync struct {
 	// Source is the staging tree on the deploy host (e.g.
-	// /srv/mediawiki-staging). Relative to the config file.
+	// /srv/mediawiki-staging), the checkouts releases are frozen from.
+	// Relative to the config file.
 	Source string `yaml:"source"`
-	// ReleasesDir keeps copies of previously deployed trees, to roll back
-	// to. Relative to the config file; default <data_dir>/releases.
+	// ReleasesDir keeps the releases: the immutable tree each deploy
+	// syncs, and the one from before it, to roll back to. Relative to the
+	// config file; default <data_dir>/releases.
 	ReleasesDir string `yaml:"releases_dir"`
-	// KeepReleases is how many previous trees are kept (default 3).
+	// KeepReleases is how many releases are kept besides those a running
+	// deploy uses (default 3).
 	KeepReleases int `yaml:"keep_releases"`
 	// Compress adds --compress to rsync (worth it across data centres).
 	Compress bool `yaml:"compress"`

@@ -15,13 +15,16 @@
 //
 // A deploy is a list of stages (see Stage): vote, merge, fetch, check,
 // (snapshot,) update, verify — after which the staging checkout is
-// "prepared" — followed by Options.Stages. The sync stages (SyncStage, built
-// from the configuration by SyncStages) copy the tree to each stage's hosts
-// with package hostsync, run the stage's checks (package check; a failure
-// waits for the deployer's retry, rollback or continue), and, for a stage
-// that waits for a test, ask the deployer and the patch owners for "tested
-// ok" (Agent.Tested). A failure rolls every synced host back to the tree
-// kept by the snapshot stage, verified byte for byte; the last stage is
+// "prepared" — then (freeze,) followed by Options.Stages. Snapshot and
+// freeze make immutable releases (package release) of the tree before and
+// after the update; the sync stages (SyncStage, built from the
+// configuration by SyncStages) copy the deploy's release, never the live
+// staging checkout, to each stage's hosts with package hostsync, run the
+// stage's checks (package check; a failure waits for the deployer's retry,
+// rollback or continue), and, for a stage that waits for a test, ask the
+// deployer and the patch owners for "tested ok" of that release
+// (Agent.Tested). A failure rolls every synced host back to the release
+// kept by the snapshot stage, verified; the last stage is
 // followed by the CDN purge and the closing SAL lines (Logger). Revert
 // reverts deployed changes in staging, syncs first and pushes the revert
 // to Gerrit. Each stage writes its intent to bbolt before each side effect
@@ -46,8 +49,9 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
-	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/purge"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -227,11 +231,13 @@ type Options struct {
 	Stages []Stage
 	// Owner maps a Gerrit username to a person to mention, if known.
 	Owner func(gerritUser string) (bot.Person, bool)
-	// SyncSource is the tree the sync stages copy (default StagingDir).
+	// SyncSource is the staging tree releases are frozen from (default
+	// StagingDir).
 	SyncSource string
-	// Releases keeps the tree from before each deploy, to roll back to;
-	// nil means no rollback is possible.
-	Releases *hostsync.Releases
+	// Releases keeps the releases the sync stages deliver: the one a
+	// deploy syncs and the one from before it, to roll back to. Sync
+	// stages need it.
+	Releases *release.Store
 	// FileSyncLimit is the largest number of changed paths logged one by
 	// one in the SAL (default 100).
 	FileSyncLimit int
@@ -321,14 +327,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	for _, id := range ids {
 		a.log.Info("resuming deploy", "id", id)
-		wg.Go(func() { a.execute(ctx, id) })
+		wg.Go(func() { a.execute(ctx, id, true) })
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case id := <-a.queue:
-			wg.Go(func() { a.execute(ctx, id) })
+			wg.Go(func() { a.execute(ctx, id, false) })
 		}
 	}
 }
@@ -355,8 +361,10 @@ func (a *Agent) wake(id ID) {
 }
 
 // execute runs deploy id's stages from where its record says, until it
-// finishes, pauses, or ctx is done.
-func (a *Agent) execute(ctx context.Context, id ID) {
+// finishes, pauses, or ctx is done. resumed says the deploy was running
+// when the process stopped: what its record says of the hosts is checked
+// before it is believed.
+func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 	a.mu.Lock()
 	if _, busy := a.active[id]; busy {
 		a.mu.Unlock()
@@ -376,7 +384,7 @@ func (a *Agent) execute(ctx context.Context, id ID) {
 			a.finish(context.WithoutCancel(ctx), id, stateFailed, "jouncebot hit an internal error (see its log)")
 		}
 	}()
-	j := &Job{a: a, id: id, wake: wake}
+	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
 	for ctx.Err() == nil {
 		d, err := a.load(id)
 		if err != nil {
@@ -388,7 +396,7 @@ func (a *Agent) execute(ctx context.Context, id ID) {
 		}
 		if d.AbortBy != "" {
 			msg := ""
-			if needsRollback(d) {
+			if a.needsRollback(d) {
 				// Hosts hold the new tree: an abort puts the old one back.
 				err := rollback(ctx, j, d.AbortBy+" aborted the deploy")
 				if ctx.Err() != nil {
@@ -458,10 +466,13 @@ func (a *Agent) stages(d *Deploy) []Stage {
 	syncs := slices.ContainsFunc(a.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
 	if d.Revert != nil {
 		var s []Stage
-		if syncs && a.o.Releases != nil {
+		if syncs {
 			s = append(s, snapshotStage{})
 		}
 		s = append(s, revertStage{})
+		if syncs {
+			s = append(s, freezeStage{})
+		}
 		s = append(s, a.o.Stages...)
 		s = append(s, pushRevertStage{})
 		if syncs {
@@ -470,10 +481,13 @@ func (a *Agent) stages(d *Deploy) []Stage {
 		return s
 	}
 	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}}
-	if syncs && a.o.Releases != nil {
+	if syncs {
 		s = append(s, snapshotStage{})
 	}
 	s = append(s, updateStage{}, verifyStage{})
+	if syncs {
+		s = append(s, freezeStage{})
+	}
 	s = append(s, a.o.Stages...)
 	if syncs {
 		s = append(s, syncDoneStage{})
@@ -506,6 +520,11 @@ func userText(err error) string {
 	var ge *gerrit.Error
 	if errors.As(err, &ge) {
 		return ge.Error()
+	}
+	var gitErr *git.Error
+	if errors.As(err, &gitErr) && len(gitErr.Args) > 0 {
+		// git's own words go to the log, with the command.
+		return fmt.Sprintf("git %s failed in the staging checkout; the details are in jouncebot's log.", gitErr.Args[0])
 	}
 	return err.Error()
 }

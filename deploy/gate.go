@@ -98,6 +98,9 @@ const (
 func (a *Agent) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 	okBy := map[string]bool{}
 	for _, c := range g.Answers {
+		if c.Release != d.Sync.Release {
+			continue // an answer about another tree says nothing about this one
+		}
 		if !c.OK {
 			return gateFailed, c.Who
 		}
@@ -316,7 +319,7 @@ func confirmation(d *Deploy, who Person, ok bool) (Confirmation, []string, error
 		return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
 			name, d.ID, joinAnd(owners), d.By.Name))
 	}
-	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}}
+	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}, Release: d.Sync.Release}
 	var which []string
 	for _, ch := range d.Changes {
 		if deployer || ch.Owner == who.Gerrit {
@@ -352,7 +355,7 @@ func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason st
 			return err
 		}
 		if cr == nil {
-			g.Answers = append(g.Answers, Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: true, Time: time.Now().UTC()})
+			g.Answers = append(g.Answers, Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: true, Time: time.Now().UTC(), Release: d.Sync.Release})
 			return nil
 		}
 		c := d.Sync.stage(stage).Checks

@@ -64,6 +64,11 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		}
 		line("then: %s (unless --prepare-only)", strings.Join(names, ", "))
 	}
+	for _, c := range cs {
+		for _, m := range c.Maintenance {
+			line("after the production sync, %d asks for the maintenance script %s (start it with `maint %d`)", c.Number, m, c.Number)
+		}
+	}
 	b.WriteString("To revert:\n")
 	for i := len(cs) - 1; i >= 0; i-- {
 		c := cs[i]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/sallines"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -78,7 +79,10 @@ type Change struct {
 	Owner     string // Gerrit username
 	OwnerName string
 	Bugs      []string
-	Kind      Kind
+	// Maintenance are the values of the change's Maintenance-Script
+	// footers: the scripts it asks to run after the production sync.
+	Maintenance []string `json:",omitempty"`
+	Kind        Kind
 	// Repo is the staging checkout it lands in, relative to the staging
 	// directory ("" for the config repository, "php-1.46.0-wmf.3" for core).
 	Repo string
@@ -277,6 +281,12 @@ func (a *Agent) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
 
 // finish ends a deploy, releases the lock and says what happened.
 func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
+	if d, err := a.load(id); err == nil && state != stateDone && !terminal(d.State) && stoppedMidSync(d) {
+		// Every "Started sync" line gets its closing line, also when the
+		// deploy stops without a rollback.
+		a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
+			salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
+	}
 	var d *Deploy
 	err := a.db.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -285,6 +295,9 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		}
 		if terminal(d.State) {
 			return errFinished
+		}
+		if state != stateDone && stoppedMidSync(d) {
+			d.Sync.SALEnd = time.Now().UTC()
 		}
 		d.State, d.Error, d.Finished = state, msg, time.Now().UTC()
 		d.Pause = nil
@@ -329,6 +342,12 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		t = bot.T(fmt.Sprintf("Deploy %s was aborted by %s. %s", id, who, strings.TrimSpace(msg+" "+doneSoFar(d))))
 	}
 	a.say(ctx, id, kind, t)
+}
+
+// stoppedMidSync reports whether d's "Started sync" SAL line has no
+// closing line yet and no rollback will write one.
+func stoppedMidSync(d *Deploy) bool {
+	return d.Sync != nil && !d.Sync.SALStart.IsZero() && d.Sync.SALEnd.IsZero() && d.Sync.Rollback == nil
 }
 
 // doneSoFar says which side effects already happened, for messages about a
@@ -432,6 +451,10 @@ type Job struct {
 	a    *Agent
 	id   ID
 	wake chan struct{}
+	// resumed is set when the deploy was running before a restart;
+	// checked holds the stages whose hosts were checked since.
+	resumed bool
+	checked map[string]bool
 }
 
 // ID is the deploy's id.

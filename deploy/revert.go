@@ -102,7 +102,7 @@ func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	d := &Deploy{State: stateRunning, Stage: revertStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, Origin: r.Origin, Changes: changes, Repos: reposOf(changes),
 		Created: time.Now().UTC(), Revert: &RevertRecord{Commits: commits}, Approvals: r.Approvals}
-	if len(a.o.Stages) > 0 && a.o.Releases != nil {
+	if slices.ContainsFunc(a.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok }) {
 		d.Stage = snapshotStage{}.Name()
 	}
 	if err := a.takeLock(d, "revert of "+changeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, changeList(changes))); err != nil {

@@ -10,48 +10,76 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 )
 
-// rollback puts every host that received the new tree back to the saved
-// one, verifies it and ends the deploy with a failure saying a revert is
-// needed. It resumes where it stopped after a restart.
+// rollback puts every host that received the new release back to the
+// previous one, verifies it and ends the deploy with a failure saying a
+// revert is needed. It resumes where it stopped after a restart, and once
+// done it only says again how it ended.
 func rollback(ctx context.Context, j *Job, reason string) error {
 	a := j.a
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
-	if d.Sync.Release == "" {
+	if d.Sync.Previous == "" {
 		return Failf("Stopped because %s, but there is no saved tree to roll back to; the hosts that were synced hold the new tree. Revert %s before the next deploy.", reason, changeList(d.Changes))
 	}
-	start := time.Now()
 	if d.Sync.Rollback == nil {
 		now := time.Now().UTC()
-		if err := j.Save(func(d *Deploy) {
-			d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now, Hosts: map[string]map[string]HostResult{}, Verified: map[string]map[string]HostResult{}}
-		}); err != nil {
+		if err := j.Save(func(d *Deploy) { d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now} }); err != nil {
 			return err
 		}
-		n := touchedHosts(d)
-		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), n, reason))
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to the tree from before deploy %s, because %s.", bot.Count(n, "host"), d.ID, reason)))
+		n := a.touched(d.ID)
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to release %s from before deploy %s, because %s.", bot.Count(n, "host"), d.Sync.Previous, d.ID, reason)))
 		d, _ = j.Deploy()
-	} else {
-		start = d.Sync.Rollback.Started
+	}
+	rb := d.Sync.Rollback
+	if rb.SALStarted.IsZero() {
+		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), a.touched(d.ID), rb.Reason))
+		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALStarted = time.Now().UTC() }); err != nil {
+			return err
+		}
+	}
+	if rb.Done.IsZero() {
+		if err := rollbackHosts(ctx, j, d); err != nil {
+			return err
+		}
+		d, _ = j.Deploy()
+		rb = d.Sync.Rollback
+	}
+	if rb.SALEnd.IsZero() {
+		a.salLog(ctx, d, rb.SALLine)
+		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALEnd = time.Now().UTC() }); err != nil {
+			return err
+		}
+	}
+	return Failf("%s", rb.Outcome)
+}
+
+// rollbackHosts rolls every stage's touched hosts back and records how
+// it ended: the sentence for chat and the closing SAL line.
+func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
+	a := j.a
+	rb := d.Sync.Rollback
+	prev, err := a.o.Releases.Open(d.Sync.Previous)
+	if err != nil {
+		return a.internal("opening the previous release "+d.Sync.Previous, err)
+	}
+	synced, err := a.hostResults(d.ID, hostsSync)
+	if err != nil {
+		return err
 	}
 	var bad []string
 	total, verified := 0, true
 	for _, st := range a.o.Stages {
 		ss, ok := st.(*SyncStage)
-		if !ok {
+		if !ok || len(synced[ss.StageName]) == 0 {
 			continue
 		}
-		rec := d.Sync.Stages[ss.StageName]
-		if rec == nil || len(rec.Hosts) == 0 {
-			continue
-		}
-		failed, n, err := rollbackStage(ctx, j, ss, rec)
+		failed, n, err := rollbackStage(ctx, j, ss, synced[ss.StageName], prev)
 		if errors.Is(err, errUnverified) {
 			verified, err = false, nil
 		}
@@ -61,51 +89,50 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		bad = append(bad, failed...)
 		total += n
 	}
-	if err := j.Save(func(d *Deploy) { d.Sync.Rollback.Done = time.Now().UTC() }); err != nil {
-		return err
+	took := time.Since(rb.Started)
+	sum, changes := salSummary(d), changeList(d.Changes)
+	var outcome, line string
+	switch {
+	case len(bad) > 0:
+		outcome = fmt.Sprintf("Rolled back because %s, but %s could not be put back or verified: %s (the details are in jouncebot's log). Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
+			rb.Reason, bot.Count(len(bad), "host"), strings.Join(bad, "; "), changes, changes)
+		line = fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); %d could not be put back to release %s, look at them by hand",
+			bot.Count(total, "host"), sum, sallines.Duration(took), len(bad), prev.ID)
+	default:
+		how, verb := "verified byte for byte", "hold"
+		if !verified {
+			how = "not verified (a stage syncs with a command)"
+		}
+		if total == 1 {
+			verb = "holds"
+		}
+		outcome = fmt.Sprintf("Rolled back because %s: %s %s the previous tree again, %s. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
+			rb.Reason, bot.Count(total, "host"), verb, how, changes, changes)
+		line = sallines.FinishedRollback(sum, total, took)
+		if !verified {
+			line = fmt.Sprintf("Finished rollback of %s, not verified (a stage syncs with a command): %s (duration: %s); the change is still merged, revert it before the next deploy",
+				bot.Count(total, "host"), sum, sallines.Duration(took))
+		}
 	}
-	d, _ = j.Deploy()
-	if len(bad) > 0 {
-		return Failf("Rolled back because %s, but %s could not be put back or verified: %s. Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
-			reason, bot.Count(len(bad), "host"), strings.Join(bad, "; "), changeList(d.Changes), changeList(d.Changes))
-	}
-	how := "verified byte for byte"
-	if !verified {
-		how = "not verified (a stage syncs with a command)"
-	}
-	if verified {
-		a.salLog(ctx, d, sallines.FinishedRollback(salSummary(d), total, time.Since(start)))
-	} else {
-		a.salLog(ctx, d, fmt.Sprintf("Finished rollback of %s, not verified (a stage syncs with a command): %s (duration: %s); the change is still merged, revert it before the next deploy",
-			bot.Count(total, "host"), salSummary(d), sallines.Duration(time.Since(start))))
-	}
-	verb := "hold"
-	if total == 1 {
-		verb = "holds"
-	}
-	return Failf("Rolled back because %s: %s %s the previous tree again, %s. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-		reason, bot.Count(total, "host"), verb, how, changeList(d.Changes), changeList(d.Changes))
+	return j.Save(func(d *Deploy) {
+		rb := d.Sync.Rollback
+		rb.Done, rb.Outcome, rb.SALLine = time.Now().UTC(), outcome, line
+	})
 }
 
 // needsRollback reports whether an aborted deploy left hosts with the new
-// tree (a revert is not rolled back: that would bring the bad change back).
-func needsRollback(d *Deploy) bool {
-	return d.Sync != nil && d.Revert == nil && touchedHosts(d) > 0 && !d.Sync.Started.IsZero() &&
-		d.Sync.SALEnd.IsZero() && (d.Sync.Rollback == nil || d.Sync.Rollback.Done.IsZero())
+// release (a revert is not rolled back: that would bring the bad change
+// back).
+func (a *Agent) needsRollback(d *Deploy) bool {
+	return d.Sync != nil && d.Revert == nil && !d.Sync.Started.IsZero() && d.Sync.SALEnd.IsZero() &&
+		(d.Sync.Rollback != nil || a.touched(d.ID) > 0)
 }
 
-func touchedHosts(d *Deploy) int {
-	n := 0
-	for _, r := range d.Sync.Stages {
-		n += len(r.Hosts)
-	}
-	return n
-}
-
-// rollbackStage syncs the saved tree to the hosts of one stage that got
-// (or may have got) the new tree, then verifies them. It returns the hosts
-// that failed, as "host: why".
-func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord) ([]string, int, error) {
+// rollbackStage syncs the previous release to the hosts of one stage that
+// got (or may have got) the new one, then verifies them. After a restart
+// each host's release marker says whether it was already put back. It
+// returns the names of the hosts that failed.
+func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[string]HostResult, prev *release.Release) ([]string, int, error) {
 	d, err := j.Deploy()
 	if err != nil {
 		return nil, 0, err
@@ -116,76 +143,103 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, rec *StageRecord)
 	}
 	hs.Log = j.a.log
 	var hosts []hostsync.Host
-	for name, r := range rec.Hosts {
+	dests := map[string]string{}
+	for name, r := range touched {
 		hosts = append(hosts, hostsync.Host{Name: name, Dest: r.Dest})
+		dests[name] = r.Dest
 	}
 	slices.SortFunc(hosts, func(x, y hostsync.Host) int { return strings.Compare(x.Name, y.Name) })
 	hs.Hosts, hs.MaxFailed = hosts, len(hosts)
-	done := map[string]bool{}
-	for h, r := range d.Sync.Rollback.Hosts[ss.StageName] {
-		if r.Err == "" {
-			done[h] = true
-		}
-	}
 	name := ss.StageName
-	record := func(verify bool) func(hostsync.Result) {
-		return func(r hostsync.Result) {
-			hr := HostResult{Time: time.Now().UTC(), Duration: r.Duration}
-			if r.Err != nil {
-				hr.Err = r.Err.Error()
+	sync := *hs
+	sync.Method = deliver(hs, prev, d.Sync.Files, "rollback")
+	_, marked := sync.Method.(*release.Marked)
+	verifier := ss.verifier(hs)
+	done := map[string]bool{}
+	if j.resumed && marked && verifier != nil {
+		// A host whose marker names the previous release was put back,
+		// unless its sync of the new one failed: then the old marker
+		// may sit on a half-synced tree.
+		var fine []hostsync.Host
+		for _, h := range hosts {
+			if touched[h.Name].Err == "" {
+				fine = append(fine, h)
 			}
-			_ = j.Save(func(d *Deploy) {
-				rb := d.Sync.Rollback
-				if rb.Hosts == nil {
-					rb.Hosts = map[string]map[string]HostResult{}
-				}
-				if rb.Verified == nil {
-					rb.Verified = map[string]map[string]HostResult{}
-				}
-				m := rb.Hosts
-				if verify {
-					m = rb.Verified
-				}
-				if m[name] == nil {
-					m[name] = map[string]HostResult{}
-				}
-				m[name][r.Host] = hr
-			})
+		}
+		if done, err = holding(ctx, hs, verifier, prev, fine); err != nil {
+			return nil, 0, err
+		}
+	} else {
+		results, err := j.a.stageHosts(d.ID, hostsRollback, name)
+		if err != nil {
+			return nil, 0, err
+		}
+		for h, r := range results {
+			if r.Err == "" {
+				done[h] = true
+			}
 		}
 	}
-	src := d.Sync.Release
-	rep, err := hs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done, OnResult: record(false)})
+	src := prev.Tree()
+	rec := j.a.newRecorder(d.ID, hostsRollback, name)
+	rep, err := sync.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done,
+		OnResult: func(r hostsync.Result) { rec.add(r.Host, hostResult(dests[r.Host], r)) }})
+	if rerr := rec.close(); rerr != nil {
+		return nil, 0, rerr
+	}
 	if ctx.Err() != nil {
 		return nil, 0, ctx.Err()
 	}
 	if rep == nil {
 		return nil, 0, err
 	}
+	// Chat gets the names; rsync's own words go to the log.
 	var bad []string
 	for _, f := range rep.Failed() {
-		bad = append(bad, f.Host+": "+f.Err.Error())
-	}
-	verifier := ss.Verify
-	if rs, ok := hs.Method.(*hostsync.Rsync); ok && verifier == nil {
-		verifier = &hostsync.Verify{Rsync: *rs}
+		bad = append(bad, f.Host)
+		j.a.log.Warn("rollback of a host failed", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
 	}
 	if verifier == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back with the sync command; they could not be verified byte for byte.", name, len(hosts)-len(bad), len(hosts))))
 		return bad, len(hosts), errUnverified
 	}
 	vs := *hs
+	vs.Log = nil // a check, not a sync
 	vs.Method = verifier
-	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, OnResult: record(true)})
+	if marked {
+		vs.Method = &verifyRelease{verify: verifier, release: prev}
+	}
+	vrec := j.a.newRecorder(d.ID, hostsVerified, name)
+	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,
+		OnResult: func(r hostsync.Result) { vrec.add(r.Host, hostResult(dests[r.Host], r)) }})
+	if rerr := vrec.close(); rerr != nil {
+		return nil, 0, rerr
+	}
 	if ctx.Err() != nil {
 		return nil, 0, ctx.Err()
 	}
 	for _, f := range vrep.Failed() {
-		if !slices.ContainsFunc(bad, func(b string) bool { return strings.HasPrefix(b, f.Host+": ") }) {
-			bad = append(bad, f.Host+": "+f.Err.Error())
+		j.a.log.Warn("host not verified after the rollback", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
+		if !slices.Contains(bad, f.Host) {
+			bad = append(bad, f.Host)
 		}
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
 	return bad, len(hosts), nil
+}
+
+// verifyRelease checks a host's release marker, then the paths a sync
+// touched, byte for byte.
+type verifyRelease struct {
+	verify  hostsync.Method
+	release *release.Release
+}
+
+func (v *verifyRelease) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
+	if err := release.Holds(ctx, v.verify, h, v.release); err != nil {
+		return fmt.Errorf("does not say it holds release %s: %w", v.release.ID, err)
+	}
+	return v.verify.Sync(ctx, h, src, paths)
 }
 
 // errUnverified says a stage was rolled back but could not be verified.

@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -29,15 +30,18 @@ type Sandbox struct {
 	Servers string
 }
 
-// NewSandbox builds a fresh sandbox in dir (removing what was there) and an
-// agent deploying to it. cfg supplies the people (the sandbox's changes are
+// NewSandbox opens the sandbox kept in dir, building whatever of it is
+// missing (see gerrittest.OpenSandbox), and an agent deploying to it: a
+// restarted bot meets the same fake Gerrit, staging, releases and servers,
+// as it would in production. cfg supplies the people (the sandbox's changes are
 // owned by Gerrit users alice and bob) and may be nil; sal receives the
 // SAL lines and may be nil. Directories under dir/servers stand in for the
 // servers of three stages: testservers (1 host, waits for "tested ok"),
-// canaries (2) and production (5); each starts as a copy of staging. Run
+// canaries (2) and production (5); each starts as a copy of staging when
+// it is missing. Run
 // the agent with Agent.Run and Close the sandbox when done.
 func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *slog.Logger, sal Logger) (*Sandbox, error) {
-	sb, err := gerrittest.NewSandbox(dir)
+	sb, err := gerrittest.OpenSandbox(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +70,7 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 		return nil, err
 	}
 	o.Stages, o.SAL, o.SyncSource = stages, sal, ""
-	o.Releases = &hostsync.Releases{Dir: filepath.Join(dir, "releases"), Keep: 3}
+	o.Releases = &release.Store{Dir: filepath.Join(dir, "releases"), Keep: 3}
 	o.Gate = TestGate{Reminder: 5 * time.Minute, Timeout: 15 * time.Minute}
 	o.DecisionTimeout = 5 * time.Minute
 	o.Purger = nil
@@ -102,13 +106,31 @@ func sandboxStages(ctx context.Context, dir, staging string, log *slog.Logger) (
 		}
 		hs := hostsync.Stage{Name: st.Name, Hosts: hosts, Method: &hostsync.Rsync{}, Concurrency: 4,
 			Timeout: time.Minute, FileLimit: 100, ProgressEvery: time.Second}
-		if _, err := hs.Sync(ctx, hostsync.Job{Source: staging}); err != nil {
-			return nil, fmt.Errorf("sandbox: copy staging to the %s: %w", st.Name, err)
+		for _, h := range hosts {
+			if err := populate(ctx, h.Dest, staging); err != nil {
+				return nil, fmt.Errorf("sandbox: copy staging to %s: %w", h.Name, err)
+			}
 		}
 		out = append(out, &SyncStage{StageName: st.Name, WaitForTest: st.Name == "testservers",
 			Hosts: func() (*hostsync.Stage, error) { c := hs; return &c, nil }})
 	}
 	return out, nil
+}
+
+// populate makes a server directory as a copy of staging, unless it
+// exists; a copy cut short is never mistaken for a server.
+func populate(ctx context.Context, dest, staging string) error {
+	if _, err := os.Stat(dest); err == nil {
+		return nil
+	}
+	tmp := filepath.Join(filepath.Dir(dest), ".new-"+filepath.Base(dest))
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := (&hostsync.Rsync{}).Sync(ctx, hostsync.Host{Name: "populate", Dest: tmp}, staging, nil); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dest)
 }
 
 // Welcome tells a newcomer what to try.

@@ -113,6 +113,7 @@ func TestSandboxSession(t *testing.T) {
 	got = strings.ReplaceAll(got, sb.Staging, "/tmp/sandbox/staging")
 	got = strings.ReplaceAll(got, sb.Servers, "/tmp/sandbox/servers")
 	got = regexp.MustCompile(`\b\d\dm \d\ds\b`).ReplaceAllString(got, "00m 00s")
+	got = regexp.MustCompile(`\b[0-9a-f]{20}\b`).ReplaceAllString(got, "<release>")
 	got = regexp.MustCompile(`\b[0-9a-f]{10}\b`).ReplaceAllString(got, "<sha>")
 	got = regexp.MustCompile(`\bI[0-9a-f]{40}\b`).ReplaceAllString(got, "I<change-id>")
 	golden := filepath.Join("testdata", "sandbox_session.golden")

@@ -88,6 +88,7 @@ func (voteStage) Exec(ctx context.Context, j *Job) error {
 			return err
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Code-Review +2 given on %d (patchset %d).", c.Number, c.PatchSet)))
+		crashPoint("voted")
 	}
 	return nil
 }
@@ -173,6 +174,7 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Still waiting for the gate to merge %s (%s of %s).",
 				pendingList(d), fmtDur(now.Sub(d.WaitSince).Round(time.Second)), fmtDur(a.o.MergeTimeout))))
 		}
+		crashPoint("merge-wait")
 		t := time.NewTimer(min(a.o.PollInterval, time.Until(deadline)+time.Millisecond, time.Until(nextReport)))
 		select {
 		case <-ctx.Done():
@@ -225,6 +227,10 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 			return false, Failf("%s gave Verified %d on %d after the +2: the tests failed.", v.Display(), v.Value, c.Number)
 		}
 	}
+	if ch.Revision != c.Revision && ch.PatchSet <= c.PatchSet {
+		return false, Failf("Gerrit now reports patchset %d of %d as commit %s, but patchset %d was approved as %s: the change was rewritten in Gerrit. Look at %d in Gerrit, then deploy it again.",
+			ch.PatchSet, c.Number, short(ch.Revision), c.PatchSet, short(c.Revision), c.Number)
+	}
 	if ch.Revision != c.Revision {
 		if slices.Contains(trivialKinds, ch.Kind) {
 			err := j.Save(func(d *Deploy) { d.Changes[i].Revision, d.Changes[i].PatchSet = ch.Revision, ch.PatchSet })
@@ -263,10 +269,13 @@ func (fetchStage) Exec(ctx context.Context, j *Job) error {
 	}
 	var said []string
 	for i, r := range d.Repos {
-		if !r.Fetch.Done.IsZero() {
-			continue
-		}
 		dir := filepath.Join(j.StagingDir(), r.Dir)
+		if !r.Fetch.Done.IsZero() {
+			if _, err := j.Git().Run(ctx, dir, "rev-parse", "-q", "--verify", r.Upstream+"^{commit}"); err == nil {
+				continue
+			}
+			// The fetched commit is gone (staging was replaced): fetch again.
+		}
 		before := r.Before
 		if before == "" {
 			if before, err = j.Git().Run(ctx, dir, "rev-parse", "HEAD"); err != nil {
@@ -291,6 +300,7 @@ func (fetchStage) Exec(ctx context.Context, j *Job) error {
 	if len(said) > 0 {
 		j.Say(ctx, EventProgress, bot.T("Fetched "+joinAnd(said)+"."))
 	}
+	crashPoint("fetched")
 	return nil
 }
 
@@ -531,6 +541,7 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 			fmt.Sprintf("Re-applying the local security patch %s on top of upstream %s conflicts in %s. The checkout %s was left as it was (at %s); the patch must be rebased by hand.",
 				patch, short(r.Upstream), file, repoName(r.Dir), short(r.Before)))
 	}
+	crashPoint("updating")
 	head, err := g.Run(ctx, dir, "rev-parse", "HEAD")
 	if err != nil {
 		return err

@@ -255,7 +255,8 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 func (a *Agent) classify(ch *gerrit.Change, r Ref) (Change, string) {
 	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.Subject,
 		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.Bugs, Revision: ch.Revision,
-		PatchSet: ch.PatchSet, MergedBefore: ch.Merged(), Merged: ch.Merged()}
+		Maintenance: gerrit.Footers(ch.Message, "Maintenance-Script"),
+		PatchSet:    ch.PatchSet, MergedBefore: ch.Merged(), Merged: ch.Merged()}
 	n := ch.Number
 	switch {
 	case r.Project != "" && r.Project != ch.Project:
@@ -659,7 +660,26 @@ func (a *Agent) Record(id ID) (*Deploy, error) {
 	if errors.Is(err, errNoDeploy) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
 	}
-	return d, err
+	if err != nil || d.Sync == nil {
+		return d, err
+	}
+	// Per-host results live in their own keys; the record shows them.
+	synced, err := a.hostResults(id, hostsSync)
+	if err != nil {
+		return nil, err
+	}
+	for stage, hosts := range synced {
+		d.Sync.stage(stage).Hosts = hosts
+	}
+	if rb := d.Sync.Rollback; rb != nil {
+		if rb.Hosts, err = a.hostResults(id, hostsRollback); err != nil {
+			return nil, err
+		}
+		if rb.Verified, err = a.hostResults(id, hostsVerified); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // takeLock gives d its id and stores it together with the deploy lock and

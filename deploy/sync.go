@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/check"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 )
 
@@ -74,14 +74,20 @@ func SyncStages(d *config.Deploy) ([]Stage, error) {
 
 // SyncRecord is the state of a deploy's sync stages.
 type SyncRecord struct {
-	// Release is the saved tree from before the deploy, to roll back to
-	// ("" when none was kept).
-	Release string
-	// Files are the paths the deploy changed, relative to the tree; nil
+	// Previous is the release frozen from staging before the deploy
+	// changed it (what the hosts hold), to roll back to ("" when none).
+	Previous string `json:",omitempty"`
+	// Release is the release the deploy syncs, frozen once staging was
+	// prepared; every stage syncs exactly it.
+	Release string `json:",omitempty"`
+	// Files are the paths that differ between the two releases; nil
 	// means the whole tree.
 	Files    []string
 	Started  time.Time
-	SALStart time.Time `json:",omitzero"`
+	SALStart time.Time `json:",omitzero"` // the "Started sync" line was written
+	// Drift is how staging differed from the release when last looked
+	// at, so it is said once.
+	Drift    []string `json:",omitempty"`
 	Stages   map[string]*StageRecord
 	Rollback *RollbackRecord `json:",omitempty"`
 	Purge    Op
@@ -91,9 +97,11 @@ type SyncRecord struct {
 // StageRecord is the state of one sync stage.
 type StageRecord struct {
 	Started time.Time
-	// Hosts are the per-host results, written as each host finishes.
-	Hosts   map[string]HostResult
-	Synced  time.Time `json:",omitzero"`
+	// Hosts are the per-host results, kept in bucket deploy.hosts (one
+	// key each, written as each host finishes) and filled in by
+	// Agent.Record.
+	Hosts   map[string]HostResult `json:",omitempty"`
+	Synced  time.Time             `json:",omitzero"`
 	Summary string
 	Checks  *CheckRecord `json:",omitempty"`
 	Gate    *GateRecord  `json:",omitempty"`
@@ -135,15 +143,25 @@ type Confirmation struct {
 	OK        bool
 	Time      time.Time
 	PatchSets map[int]int // change → patchset
+	// Release is the release that was tested.
+	Release string `json:",omitempty"`
 }
 
 // RollbackRecord is the state of a rollback.
 type RollbackRecord struct {
-	Reason   string
-	Started  time.Time
-	Hosts    map[string]map[string]HostResult // stage → host → result
+	Reason     string
+	Started    time.Time
+	SALStarted time.Time `json:",omitzero"` // the "Started rollback" line was written
+	// Hosts and Verified are the per-host results, stage → host →
+	// result, kept in bucket deploy.hosts and filled in by Agent.Record.
+	Hosts    map[string]map[string]HostResult `json:",omitempty"`
 	Verified map[string]map[string]HostResult `json:",omitempty"`
 	Done     time.Time                        `json:",omitzero"`
+	// Outcome is the sentence that ends the deploy, SALLine the closing
+	// SAL line, written at SALEnd.
+	Outcome string    `json:",omitempty"`
+	SALLine string    `json:",omitempty"`
+	SALEnd  time.Time `json:",omitzero"`
 }
 
 func (r *SyncRecord) stage(name string) *StageRecord {
@@ -151,33 +169,124 @@ func (r *SyncRecord) stage(name string) *StageRecord {
 		r.Stages = map[string]*StageRecord{}
 	}
 	if r.Stages[name] == nil {
-		r.Stages[name] = &StageRecord{Hosts: map[string]HostResult{}}
+		r.Stages[name] = &StageRecord{}
 	}
 	return r.Stages[name]
 }
 
-// snapshotStage keeps the tree as it is before the update, to roll back
-// to. It runs before the update stage when there are sync stages.
+// snapshotStage freezes the release the hosts hold before the deploy (the
+// staging checkouts at their commits before the update), to roll back to.
+// It runs before the update stage when there are sync stages.
 type snapshotStage struct{}
 
 func (snapshotStage) Name() string { return "snapshot" }
 
 func (snapshotStage) Exec(ctx context.Context, j *Job) error {
-	a := j.a
-	release, err := a.o.Releases.Save(ctx, a.syncSource(), "before-deploy-"+string(j.id))
+	d, err := j.Deploy()
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		return err
+	}
+	if d.Sync != nil && d.Sync.Previous != "" {
+		return nil
+	}
+	revs := map[string]string{}
+	for _, r := range d.Repos {
+		if r.Before != "" {
+			revs[r.Dir] = r.Before
 		}
-		a.log.Error("save release", "err", err)
-		return Failf("Could not keep a copy of the current tree to roll back to (%s); nothing was synced.", firstLine(err.Error()))
+	}
+	rel, err := j.a.freeze(ctx, revs, nil)
+	if err != nil {
+		return err
 	}
 	return j.Save(func(d *Deploy) {
 		if d.Sync == nil {
 			d.Sync = &SyncRecord{}
 		}
-		d.Sync.Release = release
+		d.Sync.Previous = rel.ID
 	})
+}
+
+// freezeStage freezes the prepared staging tree into the deploy's release,
+// the one every stage syncs, and lists the paths that differ from the
+// previous release.
+type freezeStage struct{}
+
+func (freezeStage) Name() string { return "freeze" }
+
+func (freezeStage) Exec(ctx context.Context, j *Job) error {
+	a := j.a
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	if d.Sync != nil && d.Sync.Release != "" {
+		return nil
+	}
+	var prev *release.Release
+	if d.Sync != nil && d.Sync.Previous != "" {
+		if prev, err = a.o.Releases.Open(d.Sync.Previous); err != nil {
+			return a.internal("opening the previous release", err)
+		}
+	}
+	revs := map[string]string{}
+	for _, r := range d.Repos {
+		if r.After != "" {
+			revs[r.Dir] = r.After
+		}
+	}
+	rel, err := a.freeze(ctx, revs, prev)
+	if err != nil {
+		return err
+	}
+	var files []string
+	if prev != nil {
+		files = release.Diff(prev.Manifest, rel.Manifest)
+	}
+	if err := j.Save(func(d *Deploy) {
+		if d.Sync == nil {
+			d.Sync = &SyncRecord{}
+		}
+		d.Sync.Release, d.Sync.Files = rel.ID, files
+	}); err != nil {
+		return err
+	}
+	if err := a.o.Releases.Prune(rel.ID, d.Sync.Previous); err != nil {
+		a.log.Warn("prune releases", "err", err)
+	}
+	what := "the whole tree"
+	if files != nil {
+		what = bot.Count(len(files), "changed file")
+	}
+	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Froze release %s (%s): every stage syncs exactly this tree.", rel.ID, what)))
+	return nil
+}
+
+// freeze builds a release of the staging tree at revs (HEAD for the
+// checkouts not named), hard linking from base or else the newest kept
+// release.
+func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, error) {
+	if a.o.Releases == nil {
+		return nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
+	}
+	m, err := release.Read(ctx, a.syncSource(), revs)
+	if err == nil && base == nil {
+		if ids, _ := a.o.Releases.List(); len(ids) > 0 {
+			base, _ = a.o.Releases.Open(ids[len(ids)-1])
+		}
+	}
+	var rel *release.Release
+	if err == nil {
+		rel, err = a.o.Releases.Freeze(ctx, a.syncSource(), m, base)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		a.log.Error("freeze release", "err", err)
+		return nil, Failf("Could not freeze the staging tree into a release (the details are in jouncebot's log); nothing was synced.")
+	}
+	return rel, nil
 }
 
 func (a *Agent) syncSource() string {
@@ -185,29 +294,6 @@ func (a *Agent) syncSource() string {
 		return a.o.SyncSource
 	}
 	return a.o.StagingDir
-}
-
-// changedFiles lists the paths the deploy changed in the staging tree;
-// a changed submodule is listed as its directory.
-func changedFiles(ctx context.Context, j *Job, d *Deploy) ([]string, error) {
-	var files []string
-	for _, r := range d.Repos {
-		if r.Before == "" || r.After == "" {
-			return nil, nil
-		}
-		// NUL-separated and unquoted: "café.css" and " a.php" as they are.
-		out, err := j.Git().Run(ctx, path.Join(j.StagingDir(), r.Dir), "-c", "core.quotepath=false",
-			"diff", "-z", "--name-only", "--no-renames", r.Before, r.After, "--")
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range strings.Split(out, "\x00") {
-			if f != "" {
-				files = append(files, path.Join(r.Dir, f))
-			}
-		}
-	}
-	return files, nil
 }
 
 func (a *Agent) salLog(ctx context.Context, d *Deploy, msg string) {
@@ -254,14 +340,17 @@ func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
 	if err := s.begin(ctx, j); err != nil {
 		return err
 	}
+	if err := checkStages(ctx, j, s.StageName); err != nil {
+		return err
+	}
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
-	if rb := d.Sync.Rollback; rb != nil && rb.Done.IsZero() {
+	if rb := d.Sync.Rollback; rb != nil {
 		return rollback(ctx, j, rb.Reason)
 	}
-	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() {
+	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() || j.mustCheck(s.StageName) {
 		if err := s.sync(ctx, j); err != nil {
 			return err
 		}
@@ -276,30 +365,47 @@ func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
 	return nil
 }
 
-// begin records the start of the first sync stage: the changed files and
-// the SAL line.
+// begin records the start of the first sync stage and writes its SAL
+// line.
 func (s *SyncStage) begin(ctx context.Context, j *Job) error {
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
-	if d.Sync != nil && !d.Sync.Started.IsZero() {
-		return nil
+	if d.Sync == nil || d.Sync.Release == "" {
+		return Failf("No release was frozen for deploy %s, so there is nothing to sync; nothing was synced.", d.ID)
 	}
-	files, err := changedFiles(ctx, j, d)
-	if err != nil {
-		return err
-	}
-	if err := j.Checkpoint(func(d *Deploy) {
-		if d.Sync == nil {
-			d.Sync = &SyncRecord{}
+	if d.Sync.Started.IsZero() {
+		if err := j.Checkpoint(func(d *Deploy) { d.Sync.Started = time.Now().UTC() }); err != nil {
+			return err
 		}
-		d.Sync.Files, d.Sync.Started, d.Sync.SALStart = files, time.Now().UTC(), time.Now().UTC()
-	}); err != nil {
-		return err
 	}
-	j.a.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
+	if d.Sync.SALStart.IsZero() {
+		// Written at least once: after a crash between the line and
+		// its record, the line is written again rather than never.
+		j.a.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
+		return j.Save(func(d *Deploy) { d.Sync.SALStart = time.Now().UTC() })
+	}
 	return nil
+}
+
+// drift tells the deployer, once, when staging no longer holds the
+// release: the hosts keep getting the release, never the edit.
+func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.Release) {
+	changes, err := release.Changes(ctx, j.a.syncSource(), rel.Manifest)
+	if err != nil {
+		j.a.log.Warn("compare staging with the release", "err", err)
+		return
+	}
+	if len(changes) == 0 || slices.Equal(changes, d.Sync.Drift) {
+		return
+	}
+	if err := j.Save(func(d *Deploy) { d.Sync.Drift = changes }); err != nil {
+		return
+	}
+	j.Say(ctx, EventProgress, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+		": staging changed after release %s was frozen (%s). The %s get release %s as it was tested; the change in staging is not deployed. You decide: commit it through Gerrit and deploy it, or undo it in staging before the next deploy.",
+		rel.ID, strings.Join(changes, "; "), s.StageName, rel.ID))))
 }
 
 func (s *SyncStage) sync(ctx context.Context, j *Job) error {
@@ -312,55 +418,62 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	if rs, ok := hs.Method.(*hostsync.Rsync); ok && d.Sync.Files != nil && (hs.FileLimit <= 0 || len(d.Sync.Files) <= hs.FileLimit) {
-		// A few named files: compare them by content, not by size and
-		// time, which an edit of the same size within a second fools.
-		c := *rs
-		c.Args = append(slices.Clone(c.Args), "--checksum")
-		hs.Method = &c
+	rel, err := j.a.o.Releases.Open(d.Sync.Release)
+	if err != nil {
+		return j.a.internal("opening release "+d.Sync.Release, err)
 	}
+	s.drift(ctx, j, d, rel)
+	hs.Method = deliver(hs, rel, d.Sync.Files, "sync")
 	rec := d.Sync.Stages[s.StageName]
+	results, err := j.a.stageHosts(d.ID, hostsSync, s.StageName)
+	if err != nil {
+		return err
+	}
 	done := map[string]bool{}
-	if rec != nil {
-		for h, r := range rec.Hosts {
-			if r.Err == "" {
-				done[h] = true
-			}
+	for h, r := range results {
+		if r.Err == "" {
+			done[h] = true
 		}
+	}
+	checked, all, err := s.checkHosts(ctx, j, hs, rel, rec)
+	switch {
+	case err != nil:
+		return err
+	case all:
+		return nil
+	case checked != nil:
+		done = checked
 	}
 	if rec == nil || rec.Started.IsZero() {
 		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return err
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
-	} else if len(done) > 0 {
+	} else if len(done) > 0 && checked == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}
 	dests := map[string]string{}
 	for _, h := range hs.Hosts {
 		dests[h.Name] = h.Dest
 	}
-	var saveErr error
+	rec2 := j.a.newRecorder(d.ID, hostsSync, s.StageName)
+	for h := range done {
+		if _, ok := results[h]; !ok { // found holding the release by its marker
+			rec2.add(h, HostResult{Dest: dests[h], Time: time.Now().UTC()})
+		}
+	}
 	rep, err := hs.Sync(ctx, hostsync.Job{
-		Source: j.a.syncSource(),
-		Paths:  d.Sync.Files,
-		Done:   done,
-		OnResult: func(r hostsync.Result) {
-			hr := HostResult{Dest: dests[r.Host], Time: time.Now().UTC(), Duration: r.Duration}
-			if r.Err != nil {
-				hr.Err = r.Err.Error()
-			}
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Hosts[r.Host] = hr }); err != nil && saveErr == nil {
-				saveErr = err
-			}
-		},
+		Source:   rel.Tree(),
+		Paths:    d.Sync.Files,
+		Done:     done,
+		OnResult: func(r hostsync.Result) { rec2.add(r.Host, hostResult(dests[r.Host], r)) },
 		OnProgress: func(p hostsync.Progress) {
 			if p.Done < p.Total {
 				j.Say(ctx, EventProgress, bot.T(p.String()))
 			}
 		},
 	})
-	if saveErr != nil {
+	if saveErr := rec2.close(); saveErr != nil {
 		return saveErr
 	}
 	if ctx.Err() != nil {
@@ -381,6 +494,44 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		r := d.Sync.stage(s.StageName)
 		r.Synced, r.Summary = time.Now().UTC(), sum
 	})
+}
+
+// holdText is "the host holds" or "all 5 hosts hold".
+func holdText(n int) string {
+	switch n {
+	case 1:
+		return "its host holds"
+	case 2:
+		return "both hosts hold"
+	}
+	return fmt.Sprintf("all %d hosts hold", n)
+}
+
+// hostResult is what is recorded of one host's sync.
+func hostResult(dest string, r hostsync.Result) HostResult {
+	hr := HostResult{Dest: dest, Time: time.Now().UTC(), Duration: r.Duration}
+	if r.Err != nil {
+		hr.Err = r.Err.Error()
+	}
+	return hr
+}
+
+// deliver is the method that syncs rel to the hosts of hs: the stage's
+// own, comparing a few named files by content rather than by size and
+// time (which an edit of the same size within a second fools), and
+// writing each host's release marker last. A sync command (a site's own
+// tool) is used as it is: its hosts cannot be checked for a marker.
+func deliver(hs *hostsync.Stage, rel *release.Release, files []string, what string) hostsync.Method {
+	m := hs.Method
+	if _, ok := m.(*hostsync.Command); ok || m == nil {
+		return m
+	}
+	if rs, ok := m.(*hostsync.Rsync); ok && files != nil && (hs.FileLimit <= 0 || len(files) <= hs.FileLimit) {
+		c := *rs
+		c.Args = append(slices.Clone(c.Args), "--checksum")
+		m = &c
+	}
+	return &release.Marked{Method: withCrashPoint(m, what+":"+hs.Name), Release: rel}
 }
 
 // checks runs the stage's checks; on a failure the deployer decides.
@@ -531,6 +682,13 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	if d.Sync == nil {
 		return nil
 	}
+	if d.Sync.SALEnd.IsZero() {
+		// Before calling the deploy finished after a restart, check
+		// what the hosts hold.
+		if err := checkStages(ctx, j, ""); err != nil {
+			return err
+		}
+	}
 	if a.o.Purger != nil && d.Sync.Purge.Started.IsZero() {
 		if urls := a.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
 			if err := j.Checkpoint(func(d *Deploy) { d.Sync.Purge.Started = time.Now().UTC() }); err != nil {
@@ -547,15 +705,17 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 		return nil
 	}
 	now := time.Now().UTC()
-	if err := j.Save(func(d *Deploy) { d.Sync.SALEnd = now }); err != nil {
-		return err
-	}
 	took := now.Sub(d.Sync.Started)
 	sum := salSummary(d)
 	if n := len(d.Sync.Files); n > 0 && n <= a.fileLimit() {
 		a.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
 	}
 	a.salLog(ctx, d, sallines.FinishedSync(sum, took))
+	// Recorded after the lines: a crash between writes them again
+	// rather than never.
+	if err := j.Save(func(d *Deploy) { d.Sync.SALEnd = now }); err != nil {
+		return err
+	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Finished sync: %s (duration: %s).", sum, sallines.Duration(took))))
 	return nil
 }

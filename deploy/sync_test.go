@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/purge"
+	"github.com/jouncebot/jouncebot/deploy/release"
 )
 
 // salRec records SAL lines.
@@ -58,12 +60,12 @@ func (c *countingSync) Sync(ctx context.Context, h hostsync.Host, src string, pa
 	c.mu.Lock()
 	hold := c.hold
 	c.mu.Unlock()
-	if hold != nil && hold(h.Name) {
+	if hold != nil && !slices.Equal(paths, []string{release.MarkerName}) && hold(h.Name) {
 		<-ctx.Done()
 		return ctx.Err()
 	}
 	err := c.Rsync.Sync(ctx, h, src, paths)
-	if err == nil {
+	if err == nil && !slices.Equal(paths, []string{release.MarkerName}) {
 		c.mu.Lock()
 		c.done[h.Name]++
 		c.mu.Unlock()
@@ -121,7 +123,7 @@ func syncTweak(t *testing.T, w *syncWorld, stage func(name string, s *deploy.Syn
 			s.Hosts = func() (*hostsync.Stage, error) { c := hs; return &c, nil }
 			o.Stages = append(o.Stages, s)
 		}
-		o.Releases = &hostsync.Releases{Dir: filepath.Join(root, "releases")}
+		o.Releases = &release.Store{Dir: filepath.Join(root, "releases")}
 		o.SAL = w.sal
 		o.Gate = deploy.TestGate{Reminder: time.Hour, Timeout: 2 * time.Hour}
 	}
@@ -176,7 +178,7 @@ func readTree(t testing.TB, dir string) map[string]string {
 		if err != nil {
 			return err
 		}
-		if d.Name() == ".git" {
+		if d.Name() == ".git" || d.Name() == release.MarkerName {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -508,9 +510,13 @@ func TestSyncKilledMidProductionResumes(t *testing.T) {
 	if got := len(w.method.counts()); got != 8 {
 		t.Errorf("%d hosts synced, want 8", got)
 	}
-	if !strings.Contains(e.history(), "Resuming the sync to production: 2 of 5 hosts were done before the restart.") ||
+	if !regexp.MustCompile(`Resuming the sync to production: 2 of 5 hosts hold release [0-9a-f]{20} \(checked after the restart\)\.`).MatchString(e.history()) ||
+		!regexp.MustCompile(`Checked the canaries after the restart: both hosts hold release [0-9a-f]{20}\.`).MatchString(e.history()) ||
 		!strings.Contains(e.history(), "production: synced 5/5 hosts in ") || !strings.Contains(e.history(), "(2 done before a restart)") {
 		t.Errorf("history:\n%s", e.history())
+	}
+	if h := e.history(); strings.Index(h, "Checked the canaries after the restart") > strings.Index(h, "Resuming the sync to production") {
+		t.Errorf("production resumed before the canaries were checked:\n%s", h)
 	}
 	if sal := w.sal.all(); len(sal) != 3 || !strings.Contains(sal[0], "Started sync") || !strings.Contains(sal[2], "Finished sync") {
 		t.Errorf("SAL lines (each once):\n%s", strings.Join(sal, "\n"))

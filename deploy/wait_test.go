@@ -189,3 +189,43 @@ func TestGateRebaseIsNotANewPatchSet(t *testing.T) {
 		}
 	})
 }
+
+// TestRewrittenPatchSetIsNotANewPatchSet: when Gerrit reports the approved
+// patchset number with another commit (a rebuilt or rewritten change, as a
+// sandbox rebuilt at restart did), the deploy stops with a sentence saying
+// so instead of asking about a "new" patchset 1.
+func TestRewrittenPatchSetIsNotANewPatchSet(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	synctest.Test(t, func(t *testing.T) {
+		g := &scriptedGerrit{script: []func(*gerrit.Change){
+			func(c *gerrit.Change) {}, // the approved patchset
+			func(c *gerrit.Change) { c.Revision, c.Uploader = "0123456789abcdef", gerrit.Account{Username: "alice"} },
+		}}
+		var texts []string
+		end := make(chan struct{})
+		n := deploy.NotifierFunc(func(_ context.Context, ev deploy.Event) {
+			texts = append(texts, ev.Text.String())
+			if ev.Kind == deploy.EventFailed || ev.Kind == deploy.EventNeeds || ev.Kind == deploy.EventPrepared {
+				close(end)
+			}
+		})
+		a := deploy.NewAgent(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); a.Run(ctx) }()
+		if _, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: alice, InWindow: true}); err != nil {
+			t.Fatal(err)
+		}
+		<-end
+		cancel()
+		<-done
+		want := "alice: deploy 1 stopped: Gerrit now reports patchset 1 of 445113 as commit 0123456789, but patchset 1 was approved as deadbeef: the change was rewritten in Gerrit. Look at 445113 in Gerrit, then deploy it again."
+		if got := texts[len(texts)-1]; !strings.HasPrefix(got, want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
+}

@@ -7,8 +7,8 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
-	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/purge"
+	"github.com/jouncebot/jouncebot/deploy/release"
 )
 
 // FromConfig returns the engine's options and the Gerrit client's options
@@ -42,7 +42,7 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (Options, gerrit.Options) 
 		Purger:          purge.FromConfig(d.Purge, nil),
 	}
 	if len(d.Stages) > 0 {
-		o.Releases = &hostsync.Releases{Dir: d.Sync.ReleasesDir, Keep: d.Sync.KeepReleases}
+		o.Releases = &release.Store{Dir: d.Sync.ReleasesDir, Keep: d.Sync.KeepReleases}
 	}
 	g := gerrit.Options{URL: d.Gerrit.URL, Username: d.Gerrit.Username, Password: d.Gerrit.Password.Value(),
 		Timeout: d.Gerrit.Timeout, Log: log}

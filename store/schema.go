@@ -22,9 +22,17 @@ var (
 	// Deploy engine.
 	Deploys    = []byte("deploy.deploys") // deploy id -> deploy state
 	DeployLock = []byte("deploy.lock")    // the one deploy lock
+	// DeployHosts holds one small record per host and stage of a deploy
+	// (deploy id/kind/stage/host -> result), so recording a host is
+	// independent of how many hosts there are.
+	DeployHosts = []byte("deploy.hosts")
 
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
+
+	// Maintenance scripts.
+	MaintRuns   = []byte("maint.runs")   // run id -> run state
+	MaintOutput = []byte("maint.output") // run id "/" step -> output kept so far
 
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
@@ -46,6 +54,10 @@ var migrations = []func(tx *bolt.Tx) error{
 		Deploys, DeployLock, SALEntries, SALIndex, SALOutbox, MatrixState, MatrixHandled),
 	// 2: deploy requests waiting for policy approvals.
 	createBuckets(PolicyRequests),
+	// 3: per-host deploy results in their own keys.
+	createBuckets(DeployHosts),
+	// 4: maintenance script runs and their output.
+	createBuckets(MaintRuns, MaintOutput),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

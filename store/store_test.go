@@ -40,7 +40,7 @@ func TestOpenMigrates(t *testing.T) {
 		t.Fatalf("Version() = %d, %v; want %d", v, err, len(migrations))
 	}
 	err = db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{Audit, Claims, Queues, Deploys, DeployLock, SALEntries, MatrixState} {
+		for _, b := range [][]byte{Audit, Claims, Queues, Deploys, DeployLock, DeployHosts, SALEntries, MatrixState} {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("bucket %s missing", b)
 			}

@@ -36,6 +36,7 @@ func (s *Server) gateTry(n int) {
 	if err := s.merge(c); err != nil {
 		c.Messages = append(c.Messages, message{User: "jenkins-bot", Text: "Gate failed: " + err.Error(), Date: time.Now().UTC()})
 	}
+	s.save()
 }
 
 // approved reports whether the current patchset has Code-Review +2, no −2

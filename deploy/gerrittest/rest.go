@@ -262,6 +262,9 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, p string, aut
 		user = u
 	}
 	status, v, after := s.route(r, p, user)
+	if r.Method != http.MethodGet {
+		s.save()
+	}
 	s.mu.Unlock()
 	if after != nil {
 		after()

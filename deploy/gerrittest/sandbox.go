@@ -1,6 +1,7 @@
 package gerrittest
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,6 +55,91 @@ func NewSandbox(dir string) (*Sandbox, error) {
 	}
 	s.SetGate(Gate{Delay: 2 * time.Second})
 	return sb, nil
+}
+
+// OpenSandbox opens the sandbox kept in dir, or builds a fresh one there
+// (as NewSandbox) when none is there or it is incomplete. Its fake Gerrit
+// saves its changes, votes and reviews in dir/gerrit after every change,
+// so a sandbox opened again after a restart, even a kill, meets the same
+// Gerrit, repositories and staging checkout (on a new port: the staging
+// checkout's remotes are pointed at it). Approved changes that had not
+// merged are merged by the gate as usual.
+func OpenSandbox(dir string) (*Sandbox, error) {
+	if sb, err := reopen(dir); err == nil {
+		return sb, nil
+	} else if !os.IsNotExist(err) {
+		// Something is there but unusable: start over.
+		fmt.Fprintf(os.Stderr, "gerrittest: rebuilding the sandbox in %s: %v\n", dir, err)
+	}
+	sb, err := NewSandbox(dir)
+	if err != nil {
+		return nil, err
+	}
+	sb.mu.Lock()
+	sb.persist = true
+	sb.save()
+	err = sb.saveErr
+	sb.mu.Unlock()
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(sb.Changes); err == nil {
+			err = os.WriteFile(filepath.Join(dir, sandboxFile), b, 0o644)
+		}
+	}
+	if err != nil {
+		sb.Close()
+		return nil, fmt.Errorf("gerrittest: keep sandbox: %w", err)
+	}
+	return sb, nil
+}
+
+// sandboxFile names the sandbox's changes; written last, it marks a
+// complete sandbox.
+const sandboxFile = "sandbox.json"
+
+func reopen(dir string) (*Sandbox, error) {
+	b, err := os.ReadFile(filepath.Join(dir, sandboxFile))
+	if err != nil {
+		return nil, err
+	}
+	sb := &Sandbox{Staging: filepath.Join(dir, "staging"), Changes: map[string]int{}}
+	if err := json.Unmarshal(b, &sb.Changes); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(sb.CoreDir(), ".git")); err != nil {
+		return nil, err
+	}
+	sb.Server = New(filepath.Join(dir, "gerrit"))
+	if err := sb.load(); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	if err := sb.pointStaging(); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	sb.SetGate(Gate{Delay: 2 * time.Second})
+	return sb, nil
+}
+
+// pointStaging points the staging checkout's remotes at the server.
+func (sb *Sandbox) pointStaging() error {
+	core := sb.CoreDir()
+	cmds := []struct {
+		dir  string
+		args []string
+	}{
+		{sb.Staging, []string{"remote", "set-url", "origin", sb.GitURL(ConfigProject)}},
+		{core, []string{"remote", "set-url", "origin", sb.GitURL(CoreProject)}},
+		{core, []string{"config", "submodule." + ExtensionPath + ".url", sb.GitURL(ExtensionProject)}},
+		{filepath.Join(core, ExtensionPath), []string{"remote", "set-url", "origin", sb.GitURL(ExtensionProject)}},
+	}
+	for _, c := range cmds {
+		if _, err := git(c.dir, nil, "", c.args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (sb *Sandbox) build() error {

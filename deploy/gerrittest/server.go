@@ -68,6 +68,8 @@ type Server struct {
 	hang      chan struct{}
 	onReview  func(Review)
 	submodule map[string]submoduleTarget // extension project -> where core points at it
+	persist   bool                       // save the state to root after each change
+	saveErr   error
 }
 
 // Gate configures the fake CI gate.
@@ -294,6 +296,7 @@ func (s *Server) CreateBranch(project, branch, from string) error {
 func (s *Server) AddSubmodule(core, branch, path, project string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.save()
 	cr, err := s.repo(core)
 	if err != nil {
 		return err
@@ -345,6 +348,7 @@ type Upload struct {
 func (s *Server) Upload(u Upload) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.save()
 	r, err := s.repo(u.Project)
 	if err != nil {
 		return 0, err
@@ -451,6 +455,7 @@ func (c *change) current() *patchSet { return c.PatchSets[len(c.PatchSets)-1] }
 func (s *Server) NewPatchSet(n int, uploader string, files []File) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.save()
 	c := s.changes[n]
 	if c == nil {
 		return fmt.Errorf("gerrittest: no change %d", n)
@@ -479,6 +484,7 @@ func (s *Server) NewPatchSet(n int, uploader string, files []File) error {
 func (s *Server) Vote(n int, user, label string, value int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.save()
 	c := s.changes[n]
 	if c == nil {
 		return fmt.Errorf("gerrittest: no change %d", n)
@@ -503,6 +509,7 @@ func (s *Server) setVote(c *change, user, label string, value int) {
 func (s *Server) SetUnmergeable(n int, v bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.save()
 	if c := s.changes[n]; c != nil {
 		c.Unmergeable = v
 	}
@@ -512,6 +519,7 @@ func (s *Server) SetUnmergeable(n int, v bool) {
 func (s *Server) Abandon(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.save()
 	if c := s.changes[n]; c != nil {
 		c.Status = "ABANDONED"
 	}
@@ -567,6 +575,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) receivePushes(project string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.save()
 	r, err := s.repo(project)
 	if err != nil {
 		return err

@@ -1,0 +1,124 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Maint is the maintenance scripts section: where scripts run, how they
+// are started there, which have a dry-run form, and which may run at all.
+// Package maint owns the meaning; this is the format.
+type Maint struct {
+	// Host is the maintenance host (user@host), reached with Remote. Empty
+	// turns the maint command off.
+	Host string `yaml:"host"`
+	// Remote is the command, as argv, that runs a shell command line on
+	// the host; "{host}" is replaced by Host and the command line is
+	// appended as the last argument (default: ssh -o BatchMode=yes
+	// {host}). For scripts run as jobs elsewhere, e.g. on Kubernetes:
+	// [kubectl, exec, -i, mwmaint, --, sh, -c].
+	Remote []string `yaml:"remote"`
+	// Command is the command, as argv, that runs one script on one wiki;
+	// "{script}" and "{wiki}" are replaced and the script's arguments
+	// appended (default: mwscript {script} --wiki={wiki}).
+	Command []string `yaml:"command"`
+	// WorkDir is the directory on the host that keeps each run's output
+	// and exit status (default /tmp/jouncebot-maint).
+	WorkDir string `yaml:"work_dir"`
+	// Scripts, when not empty, is the allow list of scripts.
+	Scripts []string `yaml:"scripts"`
+	// Wikis are the known wikis (database names); when not empty, only
+	// these may be named, and "all" means all of them.
+	Wikis []string `yaml:"wikis"`
+	// Lists are named wiki lists, named in chat as list:NAME.
+	Lists map[string][]string `yaml:"lists"`
+	// DryRun lists the scripts that have a dry-run form: they run it
+	// first and wait for "maint go".
+	DryRun []DryRun `yaml:"dry_run"`
+	// Timeout stops a run that takes longer (default 6h).
+	Timeout time.Duration `yaml:"timeout"`
+	// Retention is how long finished runs and their output are kept
+	// (default 30 days).
+	Retention time.Duration `yaml:"retention"`
+	// PollInterval is how often the output on the host is read (default 5s).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// ProgressEvery is how often progress is said in chat (default 1m).
+	ProgressEvery time.Duration `yaml:"progress_every"`
+}
+
+// DryRun is one script's dry-run form: the real run has the Real flags,
+// the dry run leaves them out and adds the Dry flags.
+type DryRun struct {
+	Script string   `yaml:"script"`
+	Real   []string `yaml:"real"`
+	Dry    []string `yaml:"dry"`
+}
+
+// DefaultMaintDryRuns are the dry-run forms known without configuration.
+var DefaultMaintDryRuns = []DryRun{{Script: "namespaceDupes.php", Real: []string{"--fix"}}}
+
+var wikiName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+func (m *Maint) applyDefaults() {
+	if len(m.Remote) == 0 {
+		m.Remote = []string{"ssh", "-o", "BatchMode=yes", "{host}"}
+	}
+	if len(m.Command) == 0 {
+		m.Command = []string{"mwscript", "{script}", "--wiki={wiki}"}
+	}
+	if m.WorkDir == "" {
+		m.WorkDir = "/tmp/jouncebot-maint"
+	}
+	if m.DryRun == nil {
+		m.DryRun = DefaultMaintDryRuns
+	}
+	if m.Timeout == 0 {
+		m.Timeout = 6 * time.Hour
+	}
+	if m.Retention == 0 {
+		m.Retention = 30 * 24 * time.Hour
+	}
+	if m.PollInterval == 0 {
+		m.PollInterval = 5 * time.Second
+	}
+	if m.ProgressEvery == 0 {
+		m.ProgressEvery = time.Minute
+	}
+}
+
+func (m *Maint) validate(v *validator, p string) {
+	if !slices.ContainsFunc(m.Command, func(s string) bool { return strings.Contains(s, "{script}") }) {
+		v.add(p+".command", "must contain {script}")
+	}
+	for i, w := range m.Wikis {
+		if !wikiName.MatchString(w) {
+			v.add(fmt.Sprintf("%s.wikis[%d]", p, i), "%q is not a wiki database name (lower-case letters, digits, _)", w)
+		}
+	}
+	for name, ws := range m.Lists {
+		if !wikiName.MatchString(name) {
+			v.add(p+".lists."+name, "a list name is lower-case letters, digits and _")
+		}
+		if len(ws) == 0 {
+			v.add(p+".lists."+name, "an empty list")
+		}
+		for _, w := range ws {
+			if !wikiName.MatchString(w) || (len(m.Wikis) > 0 && !slices.Contains(m.Wikis, w)) {
+				v.add(p+".lists."+name, "%q is not a known wiki", w)
+			}
+		}
+	}
+	for i, d := range m.DryRun {
+		if d.Script == "" || len(d.Real)+len(d.Dry) == 0 {
+			v.add(fmt.Sprintf("%s.dry_run[%d]", p, i), "name the script and its real or dry flags")
+		}
+	}
+	for k, d := range map[string]time.Duration{"timeout": m.Timeout, "retention": m.Retention, "poll_interval": m.PollInterval, "progress_every": m.ProgressEvery} {
+		if d < 0 {
+			v.add(p+"."+k, "must be positive")
+		}
+	}
+}

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// sandboxBot is a jouncebot process on the built-in default (the deploy sandbox)
+// driven through its console.
+type sandboxBot struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string // stdout, then stderr lines prefixed "log: "
+	done  chan struct{}
+	mu    sync.Mutex
+	all   []string
+}
+
+// startSandboxBot runs jouncebot in data with extra environment.
+func startSandboxBot(t *testing.T, data string, env ...string) *sandboxBot {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "--data", data, "--http", "")
+	cmd.Env = append(append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1"), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &sandboxBot{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 10000), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	read := func(r io.Reader, prefix string) {
+		defer wg.Done()
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			b.mu.Lock()
+			b.all = append(b.all, prefix+sc.Text())
+			b.mu.Unlock()
+			b.lines <- prefix + sc.Text()
+		}
+	}
+	wg.Add(2)
+	go read(stdout, "")
+	go read(stderr, "log: ")
+	go func() { wg.Wait(); cmd.Wait(); close(b.done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-b.done })
+	return b
+}
+
+func (b *sandboxBot) say(line string) {
+	b.t.Helper()
+	if _, err := fmt.Fprintln(b.stdin, line); err != nil {
+		b.t.Fatalf("write %q: %v", line, err)
+	}
+}
+
+// waitLine waits for an output line containing one of subs and returns
+// it. Deploys in the sandbox take seconds; the limit is for a hung bot.
+func (b *sandboxBot) waitLine(subs ...string) string {
+	b.t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case l, ok := <-b.lines:
+			if !ok {
+				b.t.Fatalf("jouncebot ended without saying %q:\n%s", subs, b.output())
+			}
+			for _, s := range subs {
+				if strings.Contains(l, s) {
+					return l
+				}
+			}
+		case <-b.done:
+			// Drain what is left, then give up.
+			for {
+				select {
+				case l := <-b.lines:
+					for _, s := range subs {
+						if strings.Contains(l, s) {
+							return l
+						}
+					}
+					continue
+				default:
+				}
+				break
+			}
+			b.t.Fatalf("jouncebot exited without saying %q:\n%s", subs, b.output())
+		case <-deadline:
+			b.t.Fatalf("jouncebot did not say %q:\n%s", subs, b.output())
+		}
+	}
+}
+
+func (b *sandboxBot) output() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.all, "\n")
+}
+
+// kill is kill -9.
+func (b *sandboxBot) kill() {
+	b.cmd.Process.Signal(syscall.SIGKILL)
+	<-b.done
+}
+
+// quit ends the console and waits for a clean exit.
+func (b *sandboxBot) quit() {
+	b.stdin.Close()
+	select {
+	case <-b.done:
+	case <-time.After(time.Minute):
+		b.t.Fatal("jouncebot did not exit at the end of its input")
+	}
+}
+
+// TestCrashMatrix kills jouncebot (SIGKILL) at each step of a deploy in
+// the sandbox and starts it again in the same data directory. Every run
+// must end with the hosts verified to hold the release (or, after a
+// rollback, the one from before), exactly one +2, no host synced twice
+// without need, SAL Started lines each with their closing line, and no
+// raw git or rsync output in the chat.
+func TestCrashMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 18 jouncebot processes")
+	}
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
+				t.Fatalf("%s is not installed", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	points := []struct {
+		name string
+		// at is the crash point (JOUNCEBOT_TEST_CRASH_AT), or "" to kill
+		// when the line question appears.
+		at, question string
+		fail         bool // answer "tested fail" and crash in the rollback
+		tested       bool // answer "tested ok" before the crash
+	}{
+		{name: "after +2", at: "voted"},
+		{name: "during the merge wait", at: "merge-wait"},
+		{name: "after fetch", at: "fetched"},
+		{name: "during the staging update", at: "updating"},
+		{name: "during the testservers sync", at: "sync:testservers"},
+		{name: "at the test question", question: "Please test it there"},
+		{name: "during canaries", at: "sync:canaries", tested: true},
+		{name: "during production", at: "sync:production", tested: true},
+		{name: "during a rollback", at: "rollback:testservers", fail: true},
+	}
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			data := t.TempDir()
+			var env []string
+			if p.at != "" {
+				env = append(env, "JOUNCEBOT_TEST_CRASH_AT="+p.at)
+			}
+			first := startSandboxBot(t, data, env...)
+			first.waitLine("Try `jouncebot: plan")
+			first.say("deploy --force 445113 crash test")
+			if p.fail || p.tested {
+				first.waitLine("Please test it there")
+				first.say(map[bool]string{true: "tested fail", false: "tested ok"}[p.fail])
+			}
+			if p.at != "" {
+				first.waitLine("test crash point " + p.at + " reached")
+			} else {
+				first.waitLine(p.question)
+			}
+			first.kill()
+
+			second := startSandboxBot(t, data)
+			switch {
+			case p.fail:
+				second.waitLine("deploy 1 stopped: ")
+			case p.tested:
+				second.waitLine("deploy 1 is done: 445113.", "deploy 1 stopped: ")
+			default:
+				second.waitLine("Please test it there")
+				second.say("tested ok")
+				second.waitLine("deploy 1 is done: 445113.", "deploy 1 stopped: ")
+			}
+			second.quit()
+			chat := first.output() + "\n" + second.output()
+			checkCrashRun(t, data, chat, p.fail)
+		})
+	}
+}
+
+var noRawOutput = regexp.MustCompile(`(?m)^[^l].*(fatal:|git [a-z-]+ .* failed|rsync failed|exit code|Invalid revision)`)
+
+// checkCrashRun checks the end state of a crash-matrix run.
+func checkCrashRun(t *testing.T, data, chat string, rolledBack bool) {
+	t.Helper()
+	if strings.Contains(chat, "deploy 1 is done") == rolledBack {
+		t.Errorf("deploy outcome wrong (rolled back: %v):\n%s", rolledBack, chat)
+	}
+	if m := noRawOutput.FindString(chat); m != "" {
+		t.Errorf("raw tool output in the chat: %q", m)
+	}
+	sb := filepath.Join(data, "sandbox")
+	m := regexp.MustCompile(`Froze release ([0-9a-f]{20})`).FindStringSubmatch(chat)
+	if m == nil {
+		t.Fatalf("no release was frozen:\n%s", chat)
+	}
+	rel := m[1]
+	want := treeOf(t, filepath.Join(sb, "releases", rel, "tree"))
+	servers, _ := os.ReadDir(filepath.Join(sb, "servers"))
+	var pristine map[string]string
+	for _, s := range servers {
+		if strings.HasPrefix(s.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(sb, "servers", s.Name())
+		got := treeOf(t, dir)
+		marker, _ := os.ReadFile(filepath.Join(dir, ".jouncebot-release"))
+		if !rolledBack {
+			if string(marker) != rel+"\n" || !equalTrees(want, got) {
+				t.Errorf("%s does not hold release %s (marker %q)", s.Name(), rel, marker)
+			}
+			continue
+		}
+		if pristine == nil {
+			pristine = got
+		}
+		if !equalTrees(pristine, got) || !strings.Contains(got["wmf-config/InitialiseSettings.php"], "$wgExampleLimit = 10;") || string(marker) == rel+"\n" {
+			t.Errorf("%s does not hold the tree from before the deploy after the rollback (marker %q)", s.Name(), marker)
+		}
+	}
+	// Exactly one +2.
+	var st struct {
+		Reviews []struct {
+			Change int
+			Labels map[string]int
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(sb, "gerrit", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(b, &st)
+	votes := 0
+	for _, r := range st.Reviews {
+		if r.Change == 445113 && r.Labels["Code-Review"] == 2 {
+			votes++
+		}
+	}
+	if votes != 1 {
+		t.Errorf("%d votes on 445113, want 1", votes)
+	}
+	// No host synced twice without need: once forward, once more for a
+	// rollback.
+	synced := map[string]int{}
+	for _, l := range regexp.MustCompile(`msg="host synced".* host=(\S+)`).FindAllStringSubmatch(chat, -1) {
+		synced[l[1]]++
+	}
+	// (A host whose sync ended just as the process was killed may have
+	// no log line: it holds the release, checked above.)
+	for h, n := range synced {
+		if wantN := 1 + btoi(rolledBack && h == "mwdebug1001"); n > wantN {
+			t.Errorf("%s was synced %d times, want at most %d", h, n, wantN)
+		}
+	}
+	checkSALPairs(t, filepath.Join(data, "jouncebot.db"))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// checkSALPairs checks that every "Started …" SAL line got its closing
+// line.
+func checkSALPairs(t *testing.T, dbPath string) {
+	t.Helper()
+	db, err := store.Open(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var msgs []string
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.SALEntries).ForEach(func(_, v []byte) error {
+			var e struct{ Message string }
+			json.Unmarshal(v, &e)
+			msgs = append(msgs, e.Message)
+			return nil
+		})
+	})
+	count := func(prefix string) int {
+		n := 0
+		for _, m := range msgs {
+			if strings.HasPrefix(m, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	syncs, rollbacks := count("Started sync: "), count("Started rollback ")
+	if syncs != 1 || count("Finished sync: ")+count("Stopped sync: ")+rollbacks != syncs || count("Finished rollback ")+count("Stopped rollback ") != rollbacks {
+		t.Errorf("SAL lines are not in pairs:\n%s", strings.Join(msgs, "\n"))
+	}
+}
+
+// treeOf reads every file under dir but .git and the release marker.
+func treeOf(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".git" || d.Name() == ".jouncebot-release" {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			out[filepath.ToSlash(rel)] = string(b)
+		}
+		return nil
+	})
+	return out
+}
+
+func equalTrees(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,227 @@
+// Package maint runs MediaWiki maintenance scripts from the chat: declared
+// by a patch's Maintenance-Script footer or asked for directly, validated
+// against patterns and an allow list, a dry run first where the script has
+// one, then detached on a maintenance host so that neither a dropped ssh
+// connection nor a restart of the bot stops it.
+//
+// Parsing and validation are pure (ParseWords, ParseFooter, Rules.Check);
+// Host starts, follows and stops detached jobs through ssh with argv
+// quoted for the host's shell; Service keeps runs in bbolt, follows them,
+// says progress and their end in chat, and writes SAL lines.
+//
+//	rules := maint.RulesFrom(cfg.Maint)
+//	req, err := maint.ParseWords(words)     // script, target, args, reason
+//	req, err = rules.Check(req)             // refused names never reach the host
+//	svc := maint.NewService(maint.Options{DB: db, Rules: rules, Host: maint.HostFrom(cfg.Maint), …})
+//	go svc.Run(ctx)                         // re-attaches to live runs
+//	run, err := svc.Start(ctx, req, by, origin)
+package maint
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+)
+
+// Footer is the commit message footer that asks for a script, one footer
+// per script: "Maintenance-Script: namespaceDupes.php testwiki --fix".
+const Footer = "Maintenance-Script"
+
+// Request is one script to run on one wiki or a list of wikis.
+type Request struct {
+	// Script is the script's path below the maintenance directory, or an
+	// extension's script (extensions/Foo/maintenance/bar.php).
+	Script string
+	// Target is the wiki as typed: a wiki, list:NAME or all.
+	Target string
+	// Wikis are the wikis Target names, filled in by Rules.Check.
+	Wikis []string
+	// Args are the script's arguments, each one argv word.
+	Args []string
+	// Reason is free text for the SAL line, e.g. T123.
+	Reason string
+	// Change is the Gerrit change whose footer asked for it (0 when asked
+	// for in chat).
+	Change int
+}
+
+// RefusedError is a refusal written for the person who asked.
+type RefusedError struct{ Msg string }
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+func refused(format string, args ...any) error {
+	return &RefusedError{Msg: "Refused: " + fmt.Sprintf(format, args...)}
+}
+
+// ParseWords reads "<script> <wiki|list:NAME|all> [args…] [reason…]":
+// arguments are the words that start with "-" (values as --name=value);
+// the first word that does not starts the reason.
+func ParseWords(words []string) (Request, error) {
+	if len(words) < 2 {
+		return Request{}, refused("name a script and a wiki: maint <script> <wiki|list:NAME|all> [--args] [reason].")
+	}
+	r := Request{Script: words[0], Target: words[1]}
+	for i, w := range words[2:] {
+		if !strings.HasPrefix(w, "-") {
+			r.Reason = strings.Join(words[2+i:], " ")
+			break
+		}
+		r.Args = append(r.Args, w)
+	}
+	return r, nil
+}
+
+// ParseFooter reads one Maintenance-Script footer's value, "<script>
+// <wiki|list:NAME|all> [args…]"; words after the arguments are refused,
+// as a footer has no reason of its own.
+func ParseFooter(value string) (Request, error) {
+	r, err := ParseWords(strings.Fields(value))
+	if err != nil {
+		return Request{}, err
+	}
+	if r.Reason != "" {
+		return Request{}, refused("the footer %q has words after its arguments (%q); arguments start with -.", value, r.Reason)
+	}
+	return r, nil
+}
+
+// FromChange returns the scripts a change's Maintenance-Script footers
+// ask for, each with the change's number and its tasks as the reason, and
+// the footers that could not be read.
+func FromChange(ch *gerrit.Change) (reqs []Request, bad []string) {
+	for _, v := range gerrit.Footers(ch.Message, Footer) {
+		r, err := ParseFooter(v)
+		if err != nil {
+			bad = append(bad, v)
+			continue
+		}
+		r.Change, r.Reason = ch.Number, strings.Join(ch.Bugs, " ")
+		reqs = append(reqs, r)
+	}
+	return reqs, bad
+}
+
+// Rules say which scripts, wikis and arguments may run, and which scripts
+// have a dry-run form.
+type Rules struct {
+	// Scripts, when not empty, is the allow list.
+	Scripts []string
+	// Wikis, when not empty, are the only wikis that may be named; "all"
+	// is all of them.
+	Wikis []string
+	// Lists are the named wiki lists.
+	Lists map[string][]string
+	// DryRun lists the scripts with a dry-run form.
+	DryRun []config.DryRun
+}
+
+// RulesFrom reads the rules from the configuration.
+func RulesFrom(m config.Maint) Rules {
+	return Rules{Scripts: m.Scripts, Wikis: m.Wikis, Lists: m.Lists, DryRun: m.DryRun}
+}
+
+var (
+	// A script is path parts of letters, digits, _ . and -, each starting
+	// with a letter, digit or _ (so never "..", never absolute), ending in
+	// .php.
+	scriptPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$`)
+	wikiPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	// An argument is an option, with an optional value of safe characters.
+	argPattern = regexp.MustCompile(`^--?[A-Za-z0-9][A-Za-z0-9_-]*(=[A-Za-z0-9_.,:/@+%-]*)?$`)
+)
+
+// Check validates a request and fills in its wikis. Its refusals are
+// sentences for the person who asked; nothing refused reaches the host.
+func (rs Rules) Check(r Request) (Request, error) {
+	if !scriptPattern.MatchString(r.Script) {
+		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
+	}
+	if !strings.HasSuffix(r.Script, ".php") && !strings.Contains(r.Script, "/") {
+		r.Script += ".php"
+	}
+	if !strings.HasSuffix(r.Script, ".php") {
+		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
+	}
+	if len(rs.Scripts) > 0 && !slices.Contains(rs.Scripts, r.Script) {
+		return r, refused("%s is not one of the scripts allowed here (%s).", r.Script, strings.Join(rs.Scripts, ", "))
+	}
+	for _, a := range r.Args {
+		if !argPattern.MatchString(a) {
+			return r, refused("the argument %q is not allowed: arguments are options like --name or --name=value (letters, digits and _ . , : / @ + %% -).", a)
+		}
+	}
+	wikis, err := rs.wikis(r.Target)
+	if err != nil {
+		return r, err
+	}
+	r.Wikis = wikis
+	return r, nil
+}
+
+func (rs Rules) wikis(target string) ([]string, error) {
+	switch name, isList := strings.CutPrefix(target, "list:"); {
+	case target == "all":
+		if len(rs.Wikis) == 0 {
+			return nil, refused("no wikis are configured, so there is no \"all\"; name a wiki.")
+		}
+		return slices.Clone(rs.Wikis), nil
+	case isList:
+		ws, ok := rs.Lists[name]
+		if !ok {
+			return nil, refused("there is no wiki list %q (lists: %s).", name, strings.Join(sortedKeys(rs.Lists), ", "))
+		}
+		return slices.Clone(ws), nil
+	case !wikiPattern.MatchString(target):
+		return nil, refused("%q is not a wiki name (a database name like enwiki), list:NAME or all.", target)
+	case len(rs.Wikis) > 0 && !slices.Contains(rs.Wikis, target):
+		return nil, refused("%s is not a wiki known here.", target)
+	}
+	return []string{target}, nil
+}
+
+func sortedKeys(m map[string][]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	if len(ks) == 0 {
+		return []string{"none"}
+	}
+	return ks
+}
+
+// Phases returns the arguments of the dry run (ok false when the script
+// has no dry-run form) and of the real run.
+func (rs Rules) Phases(r Request) (dry []string, real []string, ok bool) {
+	i := slices.IndexFunc(rs.DryRun, func(d config.DryRun) bool { return d.Script == r.Script })
+	if i < 0 {
+		return nil, r.Args, false
+	}
+	d := rs.DryRun[i]
+	for _, a := range r.Args {
+		if !slices.Contains(d.Real, a) && !slices.Contains(d.Dry, a) {
+			dry = append(dry, a)
+		}
+	}
+	real = slices.Clone(dry)
+	dry = append(dry, d.Dry...)
+	real = append(real, d.Real...)
+	return dry, real, true
+}
+
+// Describe is "namespaceDupes.php --fix on testwiki" or "… on 2 wikis
+// (list:group0)".
+func Describe(script string, args []string, target string, wikis []string) string {
+	s := strings.Join(append([]string{script}, args...), " ")
+	if len(wikis) == 1 && wikis[0] == target {
+		return s + " on " + target
+	}
+	return fmt.Sprintf("%s on %s (%s)", s, bot.Count(len(wikis), "wiki"), target)
+}

@@ -1,0 +1,159 @@
+package maint
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// State is where a run is.
+type State string
+
+// Run states. Waiting is a finished dry run waiting for "maint go".
+const (
+	Running State = "running"
+	Waiting State = "waiting"
+	Done    State = "done"
+	Failed  State = "failed"
+	Stopped State = "stopped"
+)
+
+// Ended reports whether the run is over.
+func (s State) Ended() bool { return s == Done || s == Failed || s == Stopped }
+
+// Phase is the dry run or the real run.
+type Phase string
+
+// Phases.
+const (
+	Dry  Phase = "dry"
+	Real Phase = "real"
+)
+
+// Person is who started a run.
+type Person struct {
+	Name     string
+	IRCNick  string
+	MatrixID string
+}
+
+// Run is one maintenance script run, as kept in bbolt.
+type Run struct {
+	ID int
+	// Nonce makes the run's job names unique on the host, also across
+	// databases.
+	Nonce   string
+	Script  string
+	Target  string
+	Wikis   []string
+	DryArgs []string // nil when the script has no dry-run form
+	Args    []string // of the real run
+	HasDry  bool
+	Reason  string
+	Change  int
+	By      Person
+	Origin  string // where to say progress (opaque, from the chat side)
+	Created time.Time
+	State   State
+	Phase   Phase
+	Steps   []Step
+	// StopBy names who stopped the run ("timeout" for the timeout).
+	StopBy string `json:",omitempty"`
+	// RealStarted is when the real run started (for the SAL duration).
+	RealStarted time.Time `json:",omitzero"`
+	SALStarted  bool      `json:",omitempty"`
+	SALFinished bool      `json:",omitempty"`
+	Ended       time.Time `json:",omitzero"`
+}
+
+// Step is one wiki of one phase: one job on the host.
+type Step struct {
+	Phase   Phase
+	Wiki    string
+	Job     string
+	Started time.Time `json:",omitzero"` // set before the job is started
+	Ended   time.Time `json:",omitzero"`
+	Exit    *int      `json:",omitempty"`
+	Gone    bool      `json:",omitempty"`
+	Offset  int64     // output bytes read from the host
+	Lines   int
+	// Cut is true when the output grew past MaxKept; the rest is only in
+	// the job's directory on the host.
+	Cut bool `json:",omitempty"`
+}
+
+// MaxKept is the most output kept per wiki in the database.
+const MaxKept = 8 << 20
+
+// Args returns the arguments of a phase.
+func (r *Run) PhaseArgs(p Phase) []string {
+	if p == Dry {
+		return r.DryArgs
+	}
+	return r.Args
+}
+
+// current returns the step of the current phase that has not ended.
+func (r *Run) current() (int, bool) {
+	for i := range r.Steps {
+		if r.Steps[i].Phase == r.Phase && r.Steps[i].Ended.IsZero() {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// stepsOf returns the indexes of a phase's steps.
+func (r *Run) stepsOf(p Phase) []int {
+	var out []int
+	for i := range r.Steps {
+		if r.Steps[i].Phase == p {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// failedWikis names the wikis of a phase that failed.
+func (r *Run) failedWikis(p Phase) []string {
+	var out []string
+	for _, i := range r.stepsOf(p) {
+		s := r.Steps[i]
+		if !s.Ended.IsZero() && (s.Gone || (s.Exit != nil && *s.Exit != 0)) {
+			out = append(out, s.Wiki)
+		}
+	}
+	return out
+}
+
+func runKey(id int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(id)) }
+
+func outputKey(id, step int) []byte { return append(runKey(id), []byte("/"+strconv.Itoa(step))...) }
+
+var errNoRun = errors.New("no such run")
+
+func getRun(tx *bolt.Tx, id int) (*Run, error) {
+	v := tx.Bucket(store.MaintRuns).Get(runKey(id))
+	if v == nil {
+		return nil, errNoRun
+	}
+	var r Run
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("maint: decode run %d: %w", id, err)
+	}
+	return &r, nil
+}
+
+func putRun(tx *bolt.Tx, r *Run) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(store.MaintRuns).Put(runKey(r.ID), v)
+}

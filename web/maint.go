@@ -1,0 +1,96 @@
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jouncebot/jouncebot/maint"
+)
+
+// MaintRuns is what the /maint/<id> page needs; *maint.Service implements it.
+type MaintRuns interface {
+	Get(id int) (*maint.Run, [][]byte, error)
+}
+
+type maintView struct {
+	Title string
+	Error string
+	Live  bool
+	Run   *maintRunView
+}
+
+type maintRunView struct {
+	What, State, By, Created, Reason string
+	Change                           int
+	Steps                            []maintStepView
+}
+
+type maintStepView struct {
+	Title, Status, Output string
+}
+
+// MaintPage serves /maint/{id}: a maintenance run and its whole output,
+// escaped like the SAL pages, refreshing itself while the run is live.
+func MaintPage(runs MaintRuns, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.Atoi(r.PathValue("id"))
+		var run *maint.Run
+		var outs [][]byte
+		if err == nil {
+			run, outs, err = runs.Get(id)
+		}
+		v := maintView{Title: "Maintenance run " + r.PathValue("id")}
+		status := http.StatusOK
+		switch {
+		case err != nil && (maint.IsNotFound(err) || id == 0):
+			status, v.Error = http.StatusNotFound, "There is no such maintenance run (runs are kept for the configured number of days)."
+		case err != nil:
+			log.Error("maint page", "run", r.PathValue("id"), "err", err)
+			status, v.Error = http.StatusInternalServerError, "The run could not be read; try again in a moment."
+		default:
+			v.Live, v.Run = !run.State.Ended() && run.State != maint.Waiting, runView(run, outs)
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		if err := pages.ExecuteTemplate(w, "maint", v); err != nil {
+			log.Error("render maint page", "err", err)
+		}
+	})
+}
+
+func runView(r *maint.Run, outs [][]byte) *maintRunView {
+	v := &maintRunView{What: r.What(r.Phase), State: string(r.State), By: r.By.Name, Created: r.Created.UTC().Format(time.DateTime + " UTC"),
+		Reason: r.Reason, Change: r.Change}
+	for i, st := range r.Steps {
+		sv := maintStepView{Title: fmt.Sprintf("%s run on %s", st.Phase, st.Wiki), Status: "running"}
+		switch {
+		case st.Exit != nil:
+			sv.Status = fmt.Sprintf("exit %d, %d lines", *st.Exit, st.Lines)
+		case st.Gone:
+			sv.Status = "the process is gone without an exit status"
+		}
+		if st.Cut {
+			sv.Status += fmt.Sprintf("; only the first %d MiB of output are kept here, the rest is in %s/out on the maintenance host", maint.MaxKept>>20, st.Job)
+		}
+		if i < len(outs) {
+			sv.Output = printable(string(outs[i]))
+		}
+		v.Steps = append(v.Steps, sv)
+	}
+	return v
+}
+
+// printable replaces control characters other than newline and tab.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && unicode.IsControl(r) {
+			return '�'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "�"))
+}
