@@ -25,6 +25,7 @@ import (
 // deploy's record on every read.
 type bigStage struct {
 	record []byte
+	light  []byte // without the host results
 	sizes  []deploy.StageSize
 }
 
@@ -56,12 +57,18 @@ func newBigStage() *bigStage {
 		d.Sync.Stages[st.Name] = rec
 	}
 	b, _ := json.Marshal(d)
-	return &bigStage{record: b, sizes: sizes}
+	for _, st := range d.Sync.Stages {
+		st.Hosts = nil
+	}
+	light, _ := json.Marshal(d)
+	return &bigStage{record: b, light: light, sizes: sizes}
 }
 
+// Status reads the record without its per-host results, which the engine
+// keeps in keys of their own; Record adds them.
 func (s *bigStage) Status(context.Context) (deploy.Status, error) {
 	var d deploy.Deploy
-	if err := json.Unmarshal(s.record, &d); err != nil {
+	if err := json.Unmarshal(s.light, &d); err != nil {
 		return deploy.Status{}, err
 	}
 	return deploy.Status{Deploy: &d, Lock: &deploy.Lock{Deploy: d.ID, Holder: "Amir", Since: d.Created, Reason: d.Reason}}, nil
@@ -85,6 +92,12 @@ func (s *bigStage) Recent(n int, known func(deploy.ID) (*deploy.Summary, bool)) 
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+func (s *bigStage) Record(deploy.ID) (*deploy.Deploy, error) {
+	var d deploy.Deploy
+	err := json.Unmarshal(s.record, &d)
+	return &d, err
 }
 
 func (s *bigStage) SyncStageSizes() ([]deploy.StageSize, error) { return s.sizes, nil }

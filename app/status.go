@@ -31,6 +31,7 @@ type statusSource struct {
 // *deploy.Agent has it.
 type statusEngine interface {
 	Status(ctx context.Context) (deploy.Status, error)
+	Record(id deploy.ID) (*deploy.Deploy, error)
 	Recent(n int, known func(deploy.ID) (*deploy.Summary, bool)) ([]*deploy.Summary, error)
 	SyncStageSizes() ([]deploy.StageSize, error)
 }
@@ -50,6 +51,12 @@ func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) 
 	if err != nil {
 		p.Problems = append(p.Problems, "The deploy lock could not be read.")
 	} else if st.Deploy != nil {
+		// The full record has the per-host results.
+		if d, err := s.eng.Record(st.Deploy.ID); err == nil {
+			st.Deploy = d
+		} else {
+			p.Problems = append(p.Problems, "The hosts of the current deploy could not be read.")
+		}
 		p.Deploy = s.deployView(st, time.Now())
 	}
 	recent, err := s.eng.Recent(recentDeploys+1, s.known)
