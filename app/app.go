@@ -36,6 +36,7 @@ import (
 	"github.com/jouncebot/jouncebot/maint"
 	"github.com/jouncebot/jouncebot/metrics"
 	"github.com/jouncebot/jouncebot/policy"
+	"github.com/jouncebot/jouncebot/readiness"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
 	"github.com/jouncebot/jouncebot/sal/salwiki"
@@ -78,6 +79,7 @@ type App struct {
 	gate      *policy.Gate
 	gerrit    *gerrit.Client
 	maint     *maint.Service
+	ready     *readiness.Runner
 	welcome   bot.Text
 	salChat   bot.Handler
 
@@ -150,6 +152,7 @@ func New(o Options) (*App, error) {
 	a.bot.OnSend(a.metrics.Sent)
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	a.announcer.OnSent(a.metrics.NoticeSent)
+	a.setupReadiness(o)
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -199,10 +202,14 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		a.deploy.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.ready.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -243,7 +250,8 @@ func (a *App) Close() error {
 
 // serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	opts := web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log}
+	opts := web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
+		Readiness: readinessReports{a.calendar, a.ready.Checker.Store}}
 	a.opsPages(&opts)
 	srv := web.New(opts)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
@@ -373,7 +381,8 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now)})...)
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now),
+		Blocked: commands.StoredBlocks(readiness.NewStore(a.db))})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}

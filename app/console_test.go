@@ -18,6 +18,7 @@ import (
 // deploy sandbox) with a console the test types into and reads from.
 type consoleSession struct {
 	t     *testing.T
+	app   *app.App
 	in    *io.PipeWriter
 	lines chan string
 }
@@ -39,7 +40,7 @@ func startConsole(t *testing.T, now time.Time) *consoleSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &consoleSession{t: t, in: inW, lines: make(chan string, 1000)}
+	s := &consoleSession{t: t, app: a, in: inW, lines: make(chan string, 1000)}
 	go func() {
 		sc := bufio.NewScanner(outR)
 		for sc.Scan() {

@@ -54,6 +54,8 @@ type Announcer struct {
 
 	wake chan struct{} // a room was joined or a delivery failed: tick again
 
+	readiness func(windowID string) string // the start ping's readiness line
+
 	mu       sync.Mutex
 	inflight map[bot.Target]bool      // rooms with a notice being delivered
 	watching map[<-chan struct{}]bool // Joined change channels waited on
@@ -71,6 +73,11 @@ func NewAnnouncer(svc *Service, chat Chat, cfg *config.Config, log *slog.Logger)
 		reminder: *cfg.Calendar.Reminder, refresh: cfg.Calendar.Refresh,
 		wake: make(chan struct{}, 1), inflight: map[bot.Target]bool{}, watching: map[<-chan struct{}]bool{}}
 }
+
+// SetReadiness makes the start ping say, per patch, what the window's last
+// readiness check found: f returns that line ("" when there is none). Call
+// it before Run.
+func (a *Announcer) SetReadiness(f func(windowID string) string) { a.readiness = f }
 
 // Notice kinds, in the order they fall due for one window.
 const (
@@ -359,6 +366,11 @@ func (a *Announcer) render(ctx context.Context, n notice, room bot.Target, now t
 			out = out.Append(bot.T("\n"), a.to(owners(in), bot.Join(bot.T("A patch you scheduled for "), title, bot.T(" is about to be deployed. Please be around during the process."))))
 		case w.Kind == "backport":
 			out = out.Append(bot.T("\nNo Gerrit patches in the queue for this window AFAICS."))
+		}
+		if a.readiness != nil && len(in) > 0 {
+			if line := a.readiness(w.ID); line != "" {
+				out = out.Append(bot.T("\n" + line))
+			}
 		}
 		return out
 	case kindUnclaim:

@@ -143,6 +143,8 @@ type rig struct {
 	db     *store.DB
 	svc    *Service
 	stop   func()
+	// ready, when set, is the announcer's readiness line.
+	ready func(windowID string) string
 }
 
 func newRig(t *testing.T, yaml string) *rig {
@@ -165,6 +167,9 @@ func (r *rig) start() {
 	r.db = db
 	r.svc = NewService(ServiceOptions{Config: r.cfg, Book: NewBook(db)})
 	a := NewAnnouncer(r.svc, r.chat, r.cfg, slog.New(slog.DiscardHandler))
+	if r.ready != nil {
+		a.SetReadiness(r.ready)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
@@ -244,6 +249,30 @@ func TestReminderStartAndEndWithTwoPatches(t *testing.T) {
 		next := r.svc.Calendar().Next(time.Now())[0]
 		if q, _ := r.svc.Book().Queue(next.ID); len(q) != 1 || q[0].Change != 445114 {
 			t.Errorf("next window's queue = %+v; want the leftover 445114", q)
+		}
+	})
+}
+
+// The start ping says what the last readiness check found per patch.
+func TestStartPingSaysReadiness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, announceConfig)
+		r.halt()
+		var asked []string
+		r.ready = func(id string) string {
+			asked = append(asked, id)
+			return "Readiness at 00:50 UTC: 445113 ready; 445114 blocked (CI fails (Verified -1 from jenkins-bot))."
+		}
+		r.start()
+		r.queue(445113, "Kosta")
+		r.queue(445114, "Brennen")
+		until(t, "01:00")
+		got := r.chat.take()
+		if len(got) == 0 || !strings.HasSuffix(got[len(got)-1], "Please be around during the process.\nReadiness at 00:50 UTC: 445113 ready; 445114 blocked (CI fails (Verified -1 from jenkins-bot)).") {
+			t.Errorf("start ping: %q", got)
+		}
+		if len(asked) != 1 || asked[0] != "utc-afternoon-backport-window@2000-01-01T01:00Z" {
+			t.Errorf("asked about %q", asked)
 		}
 	})
 }

@@ -337,6 +337,9 @@ func (b *Book) Queue(windowID string) ([]Patch, error) {
 	return q, err
 }
 
+// Queues returns every window's queue, by window id.
+func (b *Book) Queues() (map[string][]Patch, error) { return readAll[[]Patch](b.db, store.Queues) }
+
 // MarkDeployed marks a queued change as deployed, so it is not moved on.
 func (b *Book) MarkDeployed(change int, now time.Time) error {
 	return b.mark(change, now, "deployed", func(p *Patch) { p.Deployed, p.RolledBack = true, false })

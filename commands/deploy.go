@@ -30,6 +30,9 @@ type DeployOptions struct {
 	// Policy applies the deploy policy to deploy and revert; nil keeps
 	// the engine's own rule (any open window counts).
 	Policy *Policy
+	// Blocked, when set, says why the last readiness check found a change
+	// blocked; deploy says so before voting, and stops unless forced.
+	Blocked BlockedFunc
 }
 
 // DeployCommands returns deploy, continue, abort, approve, status, plan and
@@ -61,6 +64,9 @@ func DeployCommands(o DeployOptions) []Command {
 			Perm: Deployer, MinArgs: 1, MaxArgs: -1,
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				req := DeployRequest(c, o.Calendar, o.Now())
+				if why := knownBlocked(o.Blocked, req, o.Now()); why != "" {
+					return nil, Errorf("%s", why)
+				}
 				start := func() error { _, err := o.Engine.Start(ctx, req); return err }
 				if o.Policy != nil {
 					req.InWindow, req.Window = o.policyWindow(c, policy.Deploy)

@@ -22,6 +22,10 @@ type Calendar struct {
 	Refresh time.Duration `yaml:"refresh"`
 	// Reminder is how long before a window the reminder goes out (default 10m; 0s disables).
 	Reminder *time.Duration `yaml:"reminder"`
+	// Readiness is how long before a window the readiness check runs and
+	// reports (default: the reminder's lead; 0s disables the automatic
+	// check, "check" still works).
+	Readiness *time.Duration `yaml:"readiness"`
 	// Leftovers says what happens to patches not deployed in their window:
 	// "move" (to the next window of the same kind, the default) or "drop".
 	Leftovers string `yaml:"leftovers"`
@@ -78,6 +82,10 @@ func (c *Calendar) applyDefaults() {
 		d := 10 * time.Minute
 		c.Reminder = &d
 	}
+	if c.Readiness == nil {
+		d := *c.Reminder
+		c.Readiness = &d
+	}
 	if c.Leftovers == "" {
 		c.Leftovers = "move"
 	}
@@ -92,6 +100,9 @@ func (c *Calendar) validate(v *validator, p string) {
 	}
 	if *c.Reminder < 0 || *c.Reminder > 24*time.Hour {
 		v.add(p+".reminder", "must be between 0s and 24h, got %s", *c.Reminder)
+	}
+	if c.Readiness != nil && (*c.Readiness < 0 || *c.Readiness > 24*time.Hour) {
+		v.add(p+".readiness", "must be between 0s and 24h, got %s", *c.Readiness)
 	}
 	if c.Leftovers != "move" && c.Leftovers != "drop" {
 		v.add(p+".leftovers", `expected "move" or "drop", got %q`, c.Leftovers)

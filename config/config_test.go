@@ -129,7 +129,7 @@ func TestDefaults(t *testing.T) {
 	if cfg.Bot.DataDir != "/srv/jb/data" {
 		t.Errorf("data dir = %q; want it relative to the config file", cfg.Bot.DataDir)
 	}
-	if cfg.Calendar.Refresh != 15*time.Minute || *cfg.Calendar.Reminder != 10*time.Minute || cfg.Deploy.MergeTimeout != 30*time.Minute {
+	if cfg.Calendar.Refresh != 15*time.Minute || *cfg.Calendar.Reminder != 10*time.Minute || *cfg.Calendar.Readiness != 10*time.Minute || cfg.Deploy.MergeTimeout != 30*time.Minute {
 		t.Errorf("defaults not applied: %+v %+v", cfg.Calendar, cfg.Deploy)
 	}
 	if cfg.Windows[0].Location.String() != "America/Los_Angeles" {

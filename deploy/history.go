@@ -47,3 +47,39 @@ func (a *Agent) Estimate(n int) (time.Duration, string, error) {
 	}
 	return durs[len(durs)/2], from, nil
 }
+
+// Took is one finished deploy: when it was started, how long it took from
+// `deploy` to done, and the kinds of its changes.
+type Took struct {
+	At    time.Time
+	Took  time.Duration
+	Kinds []Kind
+}
+
+// History returns the last n finished deploys that synced (not
+// prepare-only, not reverts), newest first. It only reads.
+func (a *Agent) History(n int) ([]Took, error) {
+	var out []Took
+	err := a.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Deploys).ForEach(func(k, v []byte) error {
+			var d Deploy
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("deploy %s: %w", k, err)
+			}
+			if d.State != stateDone || d.PrepareOnly || d.Revert != nil || d.Finished.IsZero() {
+				return nil
+			}
+			t := Took{At: d.Created, Took: d.Finished.Sub(d.Created)}
+			for _, c := range d.Changes {
+				t.Kinds = append(t.Kinds, c.Kind)
+			}
+			out = append(out, t)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(x, y Took) int { return y.At.Compare(x.At) })
+	return out[:min(n, len(out))], nil
+}

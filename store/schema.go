@@ -34,6 +34,9 @@ var (
 	MaintRuns   = []byte("maint.runs")   // run id -> run state
 	MaintOutput = []byte("maint.output") // run id "/" step -> output kept so far
 
+	// Readiness checks.
+	ReadinessResults = []byte("readiness.results") // window id -> last readiness check
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -58,6 +61,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets(DeployHosts),
 	// 4: maintenance script runs and their output.
 	createBuckets(MaintRuns, MaintOutput),
+	// 5: the last readiness check of each window.
+	createBuckets(ReadinessResults),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

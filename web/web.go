@@ -36,6 +36,8 @@ type Options struct {
 	// BaseURL is the public URL of the server, for absolute links (feeds,
 	// the API). Empty means the URL the request came to.
 	BaseURL string
+	// Readiness, when set, serves /windows/<id>, the full readiness report.
+	Readiness Readiness
 	// Links are where references in messages point.
 	Links Linker
 	// Logger receives request errors; nil discards them.
@@ -92,6 +94,9 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("GET /sal/atom/{project}", s.salAtom)
 		s.mux.HandleFunc("GET /api/sal", s.salAPI)
 		s.mux.HandleFunc("GET /api/sal/{id}", s.salAPIEntry)
+	}
+	if opts.Readiness != nil {
+		s.mux.HandleFunc("GET /windows/{id}", s.windowReport)
 	}
 	return s
 }

@@ -329,6 +329,47 @@ func (c *Client) SubmittedTogether(ctx context.Context, n int) ([]*Change, error
 	return out, nil
 }
 
+// Related is one change of a relation chain.
+type Related struct {
+	Number   int
+	ChangeID string
+	Project  string
+	Status   string // NEW, MERGED, ABANDONED
+	Commit   string
+	// PatchSet is the patchset in the chain; CurrentPatchSet the change's
+	// newest (they differ when the chain is outdated).
+	PatchSet, CurrentPatchSet int
+}
+
+// RelatedChanges returns the relation chain of change n's current
+// patchset, newest (descendants) first, n itself included; none when n is
+// not part of a chain.
+func (c *Client) RelatedChanges(ctx context.Context, n int) ([]Related, error) {
+	var v struct {
+		Changes []struct {
+			Project  string `json:"project"`
+			ChangeID string `json:"change_id"`
+			Commit   struct {
+				Commit string `json:"commit"`
+			} `json:"commit"`
+			Number          int    `json:"_change_number"`
+			Revision        int    `json:"_revision_number"`
+			CurrentRevision int    `json:"_current_revision_number"`
+			Status          string `json:"status"`
+		} `json:"changes"`
+	}
+	path := fmt.Sprintf("changes/%d/revisions/current/related", n)
+	if err := c.call(ctx, fmt.Sprintf("change %d", n), "GET", path, nil, &v); err != nil {
+		return nil, err
+	}
+	out := make([]Related, 0, len(v.Changes))
+	for _, r := range v.Changes {
+		out = append(out, Related{Number: r.Number, ChangeID: r.ChangeID, Project: r.Project, Status: r.Status,
+			Commit: r.Commit.Commit, PatchSet: r.Revision, CurrentPatchSet: r.CurrentRevision})
+	}
+	return out, nil
+}
+
 // ReviewInput is a review to post.
 type ReviewInput struct {
 	Message string

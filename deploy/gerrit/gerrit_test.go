@@ -104,8 +104,14 @@ func TestFaults(t *testing.T) {
 			sb.SetFault(tt.fault)
 			defer sb.SetFault(gerrittest.Fault{})
 			// A hang lasts until the client gives up: a short timeout
-			// that always elapses, whatever the machine's load.
-			_, err := client(t, sb, tt.password, 200*time.Millisecond).Change(context.Background(), tt.change)
+			// that always elapses, whatever the machine's load. Every
+			// other case answers, so it gets a timeout that a busy
+			// machine never reaches.
+			timeout := 30 * time.Second
+			if tt.fault.Hang {
+				timeout = 200 * time.Millisecond
+			}
+			_, err := client(t, sb, tt.password, timeout).Change(context.Background(), tt.change)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -155,3 +161,28 @@ func TestFooters(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// The relation chain as Gerrit's /related gives it: newest first, the
+// change itself included, seen from either end; a change alone has none.
+func TestRelatedChanges(t *testing.T) {
+	sb := sandbox(t)
+	c := client(t, sb, gerrittest.BotPassword)
+	ctx := context.Background()
+	first, second := sb.Changes["config"], sb.Changes["config2"]
+	for _, n := range []int{first, second} {
+		rel, err := c.RelatedChanges(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []gerrit.Related{
+			{Number: second, ChangeID: sb.ChangeID(second), Project: gerrittest.ConfigProject, Status: "NEW", Commit: sb.Revision(second), PatchSet: 1, CurrentPatchSet: 1},
+			{Number: first, ChangeID: sb.ChangeID(first), Project: gerrittest.ConfigProject, Status: "NEW", Commit: sb.Revision(first), PatchSet: 1, CurrentPatchSet: 1},
+		}
+		if d := cmp.Diff(want, rel); d != "" {
+			t.Errorf("related of %d (-want +got):\n%s", n, d)
+		}
+	}
+	if rel, err := c.RelatedChanges(ctx, sb.Changes["core"]); err != nil || len(rel) != 0 {
+		t.Errorf("a change alone: %+v, %v", rel, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cgi"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -316,6 +317,8 @@ func (s *Server) route(r *http.Request, p, user string) (int, any, func()) {
 			return http.StatusOK, s.info(c, opts), nil
 		case len(rest) == 1 && rest[0] == "submitted_together" && r.Method == "GET":
 			return http.StatusOK, s.submittedTogether(c, opts), nil
+		case len(rest) == 3 && rest[0] == "revisions" && rest[2] == "related" && r.Method == "GET":
+			return http.StatusOK, s.related(c), nil
 		case len(rest) == 3 && rest[0] == "revisions" && rest[2] == "review" && r.Method == "POST":
 			return s.review(r, c, rest[1], user)
 		}
@@ -421,6 +424,55 @@ func (s *Server) submittedTogether(c *change, opts map[string]bool) []changeInfo
 		out = append(out, s.info(a, opts))
 	}
 	return out
+}
+
+// relatedChange is Gerrit's RelatedChangeAndCommitInfo.
+type relatedChange struct {
+	Project  string `json:"project"`
+	ChangeID string `json:"change_id"`
+	Commit   struct {
+		Commit  string `json:"commit"`
+		Parents []struct {
+			Commit string `json:"commit"`
+		} `json:"parents"`
+		Author  gitPerson `json:"author"`
+		Subject string    `json:"subject"`
+	} `json:"commit"`
+	Number          int    `json:"_change_number"`
+	Revision        int    `json:"_revision_number"`
+	CurrentRevision int    `json:"_current_revision_number"`
+	Status          string `json:"status"`
+}
+
+// related answers GET /changes/{id}/revisions/{rev}/related (current
+// revision): the relation chain, newest (descendants) first, the change
+// itself included, through open changes; {"changes": []} when alone.
+func (s *Server) related(c *change) map[string][]relatedChange {
+	var desc []*change
+	for _, o := range s.changes {
+		if o != c && o.Status == "NEW" && slices.Contains(s.openAncestors(o), c) {
+			desc = append(desc, o)
+		}
+	}
+	// Newest first: a descendant with more open ancestors comes first.
+	sort.Slice(desc, func(i, j int) bool { return len(s.openAncestors(desc[i])) > len(s.openAncestors(desc[j])) })
+	chain := append(append(desc, c), s.openAncestors(c)...)
+	out := []relatedChange{}
+	if len(chain) == 1 {
+		return map[string][]relatedChange{"changes": out}
+	}
+	for _, o := range chain {
+		ps := o.current()
+		rc := relatedChange{Project: o.Project, ChangeID: o.ChangeID, Number: o.Number, Revision: ps.Number,
+			CurrentRevision: ps.Number, Status: o.Status}
+		rc.Commit.Commit, rc.Commit.Subject = ps.Commit, ps.Subject
+		rc.Commit.Author = gitPerson{Name: ps.Author.Name, Email: ps.Author.Email, Date: ts(ps.Created)}
+		rc.Commit.Parents = append(rc.Commit.Parents, struct {
+			Commit string `json:"commit"`
+		}{ps.Parent})
+		out = append(out, rc)
+	}
+	return map[string][]relatedChange{"changes": out}
 }
 
 type reviewInput struct {
