@@ -259,6 +259,13 @@ func (s *statusSource) windows(p *web.StatusPage, now time.Time) {
 		if c, ok := claims[w.ID]; ok {
 			wv.Claimed = c.Person
 		}
+		if a.ready != nil && a.ready.Checker != nil && a.ready.Checker.Store != nil {
+			if res, ok, err := a.ready.Checker.Store.Load(w.ID); err == nil && ok {
+				ready, blocked := res.Count()
+				wv.Readiness = fmt.Sprintf("%d ready, %d blocked, checked %s UTC", ready, blocked, res.CheckedAt.UTC().Format("15:04"))
+				wv.ReadinessID = w.ID
+			}
+		}
 		q, err := a.calendar.Book().Queue(w.ID)
 		if err != nil {
 			p.Problems = append(p.Problems, "A window's queue could not be read.")

@@ -82,6 +82,11 @@ type WindowView struct {
 	Deployers []string
 	Claimed   string // who claimed it
 	Queue     []string
+	// Readiness sums up the window's readiness check, if one ran
+	// ("3 ready, 1 blocked, checked 13:40 UTC"); ReadinessID names its
+	// report at /windows/<id>.
+	Readiness   string
+	ReadinessID string
 }
 
 // NetworkView is a chat network's state.

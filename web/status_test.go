@@ -23,6 +23,9 @@ func statusServer(t *testing.T, base string) *httptest.Server {
 		Deploy: &DeployView{ID: "7", By: "Amir", State: "running", Stage: "canaries", Started: time.Now(),
 			Changes: []ChangeView{{Number: 445113, Subject: `<script>alert(1)</script>`, URL: "https://gerrit.example.org/r/c/445113"}},
 			Stages:  []StageView{{Name: "canaries", Total: 2, Synced: 1, Failed: 1, Failures: []string{`mw1: <b>refused</b>`}, Current: true}}},
+		Windows: []WindowView{{Day: "Today", Name: "UTC afternoon backport window", Start: time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC),
+			End: time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), Open: true, Claimed: "Amir", Queue: []string{"445113 by Alice"},
+			Readiness: "1 ready, 0 blocked, checked 13:40 UTC", ReadinessID: "utc-afternoon-20261125T1400"}},
 		Networks: []NetworkView{{Name: "libera", Connected: true, Status: "connected"}}}
 	srv := httptest.NewServer(New(Options{BaseURL: base, Status: fixedStatus{p},
 		Ready: []Check{{Name: "database", Func: func(context.Context) error { return nil }},
@@ -52,7 +55,7 @@ func TestStatusPageBehindPrefix(t *testing.T) {
 		t.Fatalf("GET /: %s", resp.Status)
 	}
 	for _, want := range []string{`<script src="/jouncebot/static/status.js">`, `data-events="/jouncebot/status/events"`,
-		`href="/jouncebot/sal"`, `&lt;script&gt;alert(1)&lt;/script&gt;`, `mw1: &lt;b&gt;refused&lt;/b&gt;`, "1/2 synced", "1 failed"} {
+		`href="/jouncebot/sal"`, `<a href="/jouncebot/windows/utc-afternoon-20261125T1400">1 ready, 0 blocked, checked 13:40 UTC</a>`, "Claimed by Amir.", `&lt;script&gt;alert(1)&lt;/script&gt;`, `mw1: &lt;b&gt;refused&lt;/b&gt;`, "1/2 synced", "1 failed"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %s", want)
 		}
