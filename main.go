@@ -95,10 +95,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !*noConsole {
 		opts.Stdin = stdin
 	}
+	// The built-in default's usual web address may be taken by another
+	// program: the demo then runs without its web pages. An address given
+	// on purpose must work.
+	opts.WebOptional = *cfgFile == "" && !flagSet(fs, "http")
 	a, err := app.New(opts)
 	if err != nil {
 		var inUse *store.InUseError
-		if errors.As(err, &inUse) {
+		var listen *app.ListenError
+		if errors.As(err, &inUse) || errors.As(err, &listen) || errors.Is(err, app.ErrNothingToRun) {
 			fmt.Fprintln(stderr, "jouncebot:", err)
 			return exitConfig
 		}
@@ -130,6 +135,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -199,6 +211,22 @@ func calendarSummary(c config.Calendar) string {
 func summary(cfg *config.Config, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is valid.\n\nBot: %s, data in %s\n", cfg.File, cfg.Bot.Nick, cfg.Bot.DataDir)
+	switch {
+	case cfg.Bot.HTTP == "":
+		b.WriteString("Web server: none (!log answers carry no link)\n")
+	case cfg.Bot.BaseURL != "":
+		fmt.Fprintf(&b, "Web server: %s, links to %s\n", cfg.Bot.HTTP, cfg.Bot.BaseURL)
+	default:
+		fmt.Fprintf(&b, "Web server: %s\n", cfg.Bot.HTTP)
+	}
+	switch {
+	case cfg.Deploy.Sandbox:
+		b.WriteString("Deploys: the demo sandbox (a local fake Gerrit)\n")
+	case cfg.Deploy.Gerrit.URL != "":
+		fmt.Fprintf(&b, "Deploys: Gerrit %s as %s\n", cfg.Deploy.Gerrit.URL, cfg.Deploy.Gerrit.Username)
+	default:
+		b.WriteString("Deploys: off (no deploy.gerrit)\n")
+	}
 	fmt.Fprintf(&b, "\nNetworks (%d):\n", len(cfg.Networks))
 	for _, n := range cfg.Networks {
 		switch n.Type {

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // TestMain lets the test binary run jouncebot itself, for signal tests.
@@ -138,9 +143,9 @@ func TestSignalShutdown(t *testing.T) {
 				if err != nil {
 					t.Errorf("exit: %v", err)
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(testenv.Scale(5 * time.Second)):
 				cmd.Process.Kill()
-				t.Fatal("did not stop within 5 s")
+				t.Fatalf("did not stop within %s", testenv.Scale(5*time.Second))
 			}
 			if _, err := os.Stat(filepath.Join(data, "jouncebot.db.pid")); !os.IsNotExist(err) {
 				t.Errorf("pid file left behind: the database was not closed")
@@ -247,5 +252,187 @@ func TestCheckConfigShowsWikiImport(t *testing.T) {
 				t.Errorf("summary lacks %q:\n%s", want, out.String())
 			}
 		}
+	}
+}
+
+// A console line over the cap (2 MiB here) is refused with a sentence and
+// the running bot goes on answering the lines after it.
+func TestHugeConsoleLineRefused(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "--data", t.TempDir(), "--http", "")
+	cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+	cmd.Stdin = strings.NewReader("jouncebot: version\n" + strings.Repeat("x", 2<<20) + "\njouncebot: help now\n")
+	var out, errs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("exit: %v; stderr:\n%s", err, errs.String())
+	}
+	for _, want := range []string{
+		"That line is 2097152 bytes long; I read lines of up to 64 KiB, so I ignored it. Nothing was done.\n",
+		"jouncebot: now — Says which deployment windows are open now.\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(errs.String(), "token too long") {
+		t.Errorf("stderr: %s", errs.String())
+	}
+}
+
+// consoleConfig is a real configuration without networks or deploy
+// section: the console acts as Amir and feeds the SAL.
+const consoleConfig = `bot:
+  data_dir: data
+  console_person: Amir
+people:
+  - name: Amir
+    irc_account: amir
+    roles: [deployer]
+sal:
+  projects:
+    - {name: production, rooms: ["console/console"], allow: [identified]}
+`
+
+func writeConfig(t *testing.T, text string) (cfg, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	cfg = filepath.Join(dir, "jouncebot.yaml")
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, dir
+}
+
+// A real configuration without a deploy section starts no sandbox (no
+// fake Gerrit, no welcome, nothing under sandbox/) and says deploys are
+// off; without a web server, !log answers carry no link.
+func TestConfigWithoutDeployStartsNoSandbox(t *testing.T) {
+	cfg, dir := writeConfig(t, consoleConfig)
+	var out, errs bytes.Buffer
+	code := run([]string{"--config", cfg}, strings.NewReader("jouncebot: plan 445113\n!log restarted apache\n"), &out, &errs)
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
+	}
+	want := "Deploys are off: this bot has no Gerrit configured (deploy.gerrit in its configuration file).\nLogged the message.\n"
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "sandbox")); !os.IsNotExist(err) {
+		t.Errorf("a sandbox was written: %v", err)
+	}
+}
+
+// With --no-console and no networks there is nothing to run: exit 2
+// before the database or a sandbox is written.
+func TestNothingToRunWritesNothing(t *testing.T) {
+	cfg, dir := writeConfig(t, consoleConfig+"deploy:\n  sandbox: true\n")
+	var out, errs bytes.Buffer
+	code := run([]string{"--config", cfg, "--no-console"}, strings.NewReader(""), &out, &errs)
+	if code != exitConfig || !strings.Contains(errs.String(), "nothing to run") {
+		t.Errorf("exit code %d, stderr %q; want %d and nothing to run", code, errs.String(), exitConfig)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("the data directory was written: %v", err)
+	}
+}
+
+// A web server address that cannot be listened on stops the start (exit
+// 2) before anything is written; the address given works, and !log
+// answers link to it.
+func TestWebAddress(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg, dir := writeConfig(t, strings.Replace(consoleConfig, "bot:\n", "bot:\n  http: "+taken.Addr().String()+"\n", 1))
+	var out, errs bytes.Buffer
+	code := run([]string{"--config", cfg}, strings.NewReader("version\n"), &out, &errs)
+	want := "jouncebot: the web server cannot listen on " + taken.Addr().String() + " (bot.http): bind: address already in use; free the address or choose another"
+	if code != exitConfig || !strings.Contains(errs.String(), want) {
+		t.Errorf("exit code %d, stderr %q; want %d and %q", code, errs.String(), exitConfig, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("the data directory was written: %v", err)
+	}
+	// The built-in default with an address given on purpose, too.
+	if code := run([]string{"--data", t.TempDir(), "--http", taken.Addr().String()}, strings.NewReader(""), &out, &errs); code != exitConfig {
+		t.Errorf("built-in default on a taken --http: exit code %d, want %d", code, exitConfig)
+	}
+
+	cfg, _ = writeConfig(t, strings.Replace(consoleConfig, "bot:\n", "bot:\n  http: 127.0.0.1:0\n", 1))
+	cmd := exec.Command(os.Args[0], "--config", cfg)
+	cmd.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	io.WriteString(stdin, "!log restarted apache\n")
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		t.Fatalf("no answer to !log: %v", sc.Err())
+	}
+	link, ok := strings.CutPrefix(sc.Text(), "Logged the message at http://127.0.0.1:")
+	if !ok {
+		t.Fatalf("answer %q has no permalink to the web server", sc.Text())
+	}
+	resp, err := http.Get("http://127.0.0.1:" + link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "restarted apache") {
+		t.Errorf("GET the permalink: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// check-config finds a bad web address and an inline secret, naming the
+// file, line and key, and never shows the secret.
+func TestCheckConfigHostileValues(t *testing.T) {
+	tests := []struct{ name, text, want string }{
+		{"port out of range", strings.Replace(consoleConfig, "bot:\n", "bot:\n  http: 127.0.0.1:99999\n", 1),
+			":2: bot.http: port 99999 is out of range; give a port from 1 to 65535"},
+		{"inline secret", consoleConfig + "deploy:\n  gerrit:\n    url: https://gerrit.example.org\n    username: bot\n    password: hunter2\n",
+			":15: deploy.gerrit.password: wrong type: a secret is never written inline"},
+		{"wrong type", strings.Replace(consoleConfig, "roles: [deployer]", "roles: deployer", 1),
+			":7: people[0].roles: wrong type: got a string, expected a list"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _ := writeConfig(t, tt.text)
+			var out, errs bytes.Buffer
+			code := run([]string{"check-config", cfg}, nil, &out, &errs)
+			if code != exitConfig || !strings.Contains(errs.String(), cfg+tt.want) {
+				t.Errorf("exit code %d, stderr %q; want %d and %q", code, errs.String(), exitConfig, cfg+tt.want)
+			}
+			if strings.Contains(errs.String(), "hunter2") {
+				t.Errorf("stderr shows the secret: %s", errs.String())
+			}
+		})
+	}
+}
+
+// The built-in default runs without its web pages when its usual address
+// is taken (by this test, or by another program) and --http was not given;
+// its !log answers then carry no link.
+func TestDefaultRunsWhenItsWebAddressIsTaken(t *testing.T) {
+	if ln, err := net.Listen("tcp", "127.0.0.1:8080"); err == nil {
+		defer ln.Close()
+	}
+	var out, errs bytes.Buffer
+	code := run([]string{"--data", t.TempDir()}, strings.NewReader("!log testing the default\n"), &out, &errs)
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "\nLogged the message.\n") {
+		t.Errorf("no link-free answer to !log:\n%s", out.String())
+	}
+	if !strings.Contains(errs.String(), "web server not started") {
+		t.Errorf("the log does not say the web server was not started:\n%s", errs.String())
 	}
 }

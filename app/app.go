@@ -53,6 +53,10 @@ type Options struct {
 	Stdout io.Writer
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// WebOptional lets the bot run without its web server when bot.http
+	// cannot be listened on (the built-in default's usual address may be
+	// taken); otherwise that is a start-up error.
+	WebOptional bool
 	// Registry receives the metrics (a new registry when nil); /metrics
 	// serves it.
 	Registry *prometheus.Registry
@@ -63,6 +67,26 @@ type Options struct {
 	// changes (1s when zero).
 	StatusEvery time.Duration
 }
+
+// ErrNothingToRun is New's error when there is no console and no network.
+var ErrNothingToRun = errors.New("nothing to run: no console (--no-console) and no networks configured")
+
+// ListenError is New's error when the web server cannot listen on bot.http.
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	why := e.Err
+	var oe *net.OpError
+	if errors.As(e.Err, &oe) && oe.Err != nil {
+		why = oe.Err // "bind: address already in use", without the address again
+	}
+	return fmt.Sprintf("the web server cannot listen on %s (bot.http): %v; free the address or choose another", e.Addr, why)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // App is a running jouncebot.
 type App struct {
@@ -82,8 +106,11 @@ type App struct {
 	ready     *readiness.Runner
 	welcome   bot.Text
 	salChat   bot.Handler
+	events    chan deploy.Event // deploy events waiting for chat
 
 	httpAddr string
+	web      net.Listener // nil when no web server runs
+	baseURL  string       // the web server's public URL, or ""
 	closers  []func() error
 
 	reg         *prometheus.Registry
@@ -102,12 +129,10 @@ func New(o Options) (*App, error) {
 		o.Now = time.Now
 	}
 	cfg := o.Config
-	db, err := store.Open(filepath.Join(cfg.Bot.DataDir, DBFile))
-	if err != nil {
-		return nil, err
+	if o.Stdin == nil && len(cfg.Networks) == 0 {
+		return nil, ErrNothingToRun
 	}
-	a := &App{cfg: cfg, log: o.Log, db: db, readyGrace: o.ReadyGrace, statusEvery: o.StatusEvery, now: o.Now}
-	a.closers = append(a.closers, db.Close)
+	a := &App{cfg: cfg, log: o.Log, events: make(chan deploy.Event, 256), readyGrace: o.ReadyGrace, statusEvery: o.StatusEvery, now: o.Now}
 	if a.readyGrace == 0 {
 		a.readyGrace = DefaultReadyGrace
 	}
@@ -115,12 +140,24 @@ func New(o Options) (*App, error) {
 		o.Registry = prometheus.NewRegistry()
 	}
 	a.newMetrics(o.Registry)
+	// Listen before anything is written, so a taken address stops the
+	// start cleanly.
+	if err := a.listen(o.WebOptional); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(filepath.Join(cfg.Bot.DataDir, DBFile))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.db = db
+	a.closers = append(a.closers, db.Close)
 
 	var fetcher calendar.Fetcher
 	if src := cfg.Calendar.Wiki; src != nil {
 		f, err := calendar.NewWikiFetcher(src, o.Log)
 		if err != nil {
-			db.Close()
+			a.Close()
 			return nil, fmt.Errorf("calendar wiki: %w", err)
 		}
 		fetcher = f
@@ -137,7 +174,7 @@ func New(o Options) (*App, error) {
 	}
 
 	if err := a.setupSAL(); err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	if err := a.setupDeploy(o); err != nil {
@@ -152,7 +189,9 @@ func New(o Options) (*App, error) {
 	a.bot.OnSend(a.metrics.Sent)
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	a.announcer.OnSent(a.metrics.NoticeSent)
-	a.setupReadiness(o)
+	if a.deploy != nil { // the check reads Gerrit and staging, which only a deploy engine has
+		a.setupReadiness(o)
+	}
 	if o.Stdin != nil {
 		a.bot.Add(console.New(o.Stdin, o.Stdout, cfg.Bot.ConsolePerson))
 	}
@@ -188,7 +227,7 @@ func (a *App) DB() *store.DB { return a.db }
 // Run runs the bot until ctx is done or every transport has ended.
 func (a *App) Run(ctx context.Context) error {
 	if len(a.bot.Transports()) == 0 {
-		return errors.New("nothing to run: no console and no networks configured")
+		return ErrNothingToRun
 	}
 	a.log.Info("jouncebot running", "transports", len(a.bot.Transports()), "windows", a.calendar.Calendar().Len())
 	ctx, cancel := context.WithCancel(ctx)
@@ -202,19 +241,29 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sal.Run(ctx)
 	}()
-	wg.Add(3)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.deploy.Run(ctx)
+		a.sendEvents(ctx)
 	}()
-	go func() {
-		defer wg.Done()
-		a.ready.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		a.gate.Run(ctx)
-	}()
+	if a.deploy != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			a.deploy.Run(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			a.gate.Run(ctx)
+		}()
+	}
+	if a.ready != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.ready.Run(ctx)
+		}()
+	}
 	if a.maint != nil {
 		wg.Add(1)
 		go func() {
@@ -226,11 +275,8 @@ func (a *App) Run(ctx context.Context) error {
 		a.bot.Send(ctx, bot.Target{Network: console.Network, Room: console.Room}, a.welcome)
 	}
 	defer func() { cancel(); wg.Wait() }()
-	if a.cfg.Bot.HTTP != "" {
-		if err := a.serveHTTP(ctx, &wg); err != nil {
-			// The chat side is worth more than the web pages: keep going.
-			a.log.Error("web server not started; the bot runs without it", "err", err)
-		}
+	if a.web != nil {
+		a.serveHTTP(ctx, &wg)
 	}
 	err := a.bot.Run(ctx)
 	if err != nil {
@@ -248,30 +294,59 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// serveHTTP starts the web server (SAL pages, calendar feed) until ctx is done.
-func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) error {
-	opts := web.Options{SAL: a.sal, BaseURL: a.cfg.Bot.BaseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log,
-		Readiness: readinessReports{a.calendar, a.ready.Checker.Store}}
-	a.opsPages(&opts)
-	srv := web.New(opts)
+// listen opens the web server's address, if one is configured, and
+// settles the public URL that permalinks use: bot.base_url, or the
+// address listened on.
+func (a *App) listen(optional bool) error {
+	addr := a.cfg.Bot.HTTP
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		lerr := &ListenError{Addr: addr, Err: err}
+		if optional {
+			a.log.Warn("web server not started; the bot runs without it, and !log answers carry no link", "err", lerr)
+			return nil
+		}
+		return lerr
+	}
+	a.web = ln
+	a.closers = append(a.closers, func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	a.httpAddr = ln.Addr().String()
+	a.baseURL = strings.TrimRight(a.cfg.Bot.BaseURL, "/")
+	if a.baseURL == "" {
+		a.baseURL = "http://" + a.httpAddr
+	}
+	return nil
+}
+
+// serveHTTP serves the web pages (SAL pages, calendar feed) on the
+// listener New opened, until ctx is done.
+func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
+	o := web.Options{SAL: a.sal, BaseURL: a.baseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log}
+	if a.ready != nil {
+		o.Readiness = readinessReports{a.calendar, a.ready.Checker.Store}
+	}
+	a.opsPages(&o)
+	srv := web.New(o)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
 		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
 	}
-	ln, err := net.Listen("tcp", a.cfg.Bot.HTTP)
-	if err != nil {
-		return fmt.Errorf("web server: %w", err)
-	}
-	a.httpAddr = ln.Addr().String()
 	a.log.Info("web server listening", "addr", a.httpAddr)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
+		if err := srv.Serve(ctx, a.web); err != nil {
 			a.log.Error("web server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // setupSAL builds the Server Admin Log with its wiki and Phabricator
@@ -286,7 +361,7 @@ func (a *App) setupSAL() error {
 		w := phab.NewWriter(phab.New(ph.URL, ph.Token.Value(), nil), ph.SecurityProjects, a.log)
 		routes = append(routes, phab.Route(w, cfg))
 	}
-	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes,
+	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes, BaseURL: a.baseURL,
 		Notify: func(ctx context.Context, n sal.Notice) {
 			if n.Failing {
 				a.metrics.OutboxFailing(n.Route)
@@ -312,8 +387,9 @@ func (a *App) setupSAL() error {
 	return nil
 }
 
-// setupDeploy builds the backport engine: against the configured Gerrit,
-// or, in the built-in default, against a local sandbox.
+// setupDeploy builds the backport engine: against a local sandbox when
+// deploy.sandbox says so (the built-in default), against the configured
+// Gerrit, or none: then the deploy commands say deploys are off.
 func (a *App) setupDeploy(o Options) error {
 	cfg := a.cfg
 	notifier := deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
@@ -322,21 +398,17 @@ func (a *App) setupDeploy(o Options) error {
 			go a.markQueue(ev.Deploy)
 		}
 		a.finished(ev)
-		if ev.Kind == deploy.EventDone {
-			defer a.offerMaint(ctx, ev)
+		// A deploy never waits on chat: its events go out in order from
+		// their own goroutine (they are in the deploy record anyway).
+		select {
+		case a.events <- ev:
+		default:
+			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "kind", ev.Kind)
 		}
-		if ev.Kind == deploy.EventSecurity {
-			a.sendSecurity(ctx, ev)
-			return
-		}
-		if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
-			if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err == nil {
-				return
-			}
-		}
-		a.bot.Announce(ctx, ev.Text)
 	})
-	if cfg.Deploy.Gerrit.URL == "" {
+	var engine deploy.Engine = deploy.Off{}
+	switch {
+	case cfg.Deploy.Sandbox:
 		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log, a.deploySAL())
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
@@ -351,7 +423,8 @@ func (a *App) setupDeploy(o Options) error {
 		if o.Stdin != nil {
 			a.welcome = sb.Welcome()
 		}
-	} else {
+		engine = a.deploy
+	case cfg.Deploy.Gerrit.URL != "":
 		opts, gopts := deploy.FromConfig(cfg, a.log)
 		stages, err := deploy.SyncStages(&cfg.Deploy)
 		if err != nil {
@@ -364,16 +437,19 @@ func (a *App) setupDeploy(o Options) error {
 		}
 		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
 		a.gerrit = g
+		engine = a.deploy
 	}
-	a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
+	var checker commands.ChangeChecker
 	var changeURL func(int) string
-	if a.gerrit != nil {
+	if a.gerrit != nil { // deploys are on
+		checker = commands.GerritChecker{Gerrit: a.gerrit}
 		changeURL = a.gerrit.ChangeURL
+		a.calendar.SetOwners(calendar.GerritOwners{Gerrit: a.gerrit, Config: cfg})
 	}
 	a.cmds.Register(commands.WindowCommands(commands.WindowOptions{
 		Schedule: a.calendar, Now: o.Now, ChangeURL: changeURL,
 		Person:  func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
-		Checker: commands.GerritChecker{Gerrit: a.gerrit},
+		Checker: checker,
 		Owner: func(user string) string {
 			if p := cfg.PersonByGerrit(user); p != nil {
 				return p.Name
@@ -381,12 +457,54 @@ func (a *App) setupDeploy(o Options) error {
 			return ""
 		},
 	})...)
-	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: a.deploy, Calendar: a.calendar, Now: o.Now, Policy: a.policy(o.Now),
-		Blocked: commands.StoredBlocks(readiness.NewStore(a.db))})...)
+	var pol *commands.Policy
+	var blocked commands.BlockedFunc
+	if a.deploy != nil { // the policy gate starts deploys
+		pol = a.policy(o.Now)
+		blocked = commands.StoredBlocks(readiness.NewStore(a.db))
+	}
+	a.cmds.Register(commands.DeployCommands(commands.DeployOptions{Engine: engine, Calendar: a.calendar, Now: o.Now, Policy: pol,
+		Blocked: blocked, Networks: a.networkStatus})...)
 	for _, t := range commands.DeployTriggers {
 		a.cmds.AddTrigger(t)
 	}
 	return nil
+}
+
+// sendEvents sends deploy events to chat, in order, until ctx is done:
+// where the deploy was asked for, else to every announcement room. Each
+// send is bounded (bot.SendTimeout), so a network that is down delays the
+// events after it, never the deploy.
+func (a *App) sendEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-a.events:
+			a.sendEvent(ctx, ev)
+			if ev.Kind == deploy.EventDone {
+				a.offerMaint(ctx, ev) // after the event that says the deploy is done
+			}
+		}
+	}
+}
+
+// sendEvent sends one deploy event; see sendEvents.
+func (a *App) sendEvent(ctx context.Context, ev deploy.Event) {
+	if ev.Kind == deploy.EventSecurity {
+		a.sendSecurity(ctx, ev)
+		return
+	}
+	if network, room, ok := strings.Cut(ev.Origin, "\t"); ok {
+		err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text)
+		if err == nil {
+			return
+		}
+		a.log.Warn("deploy event not confirmed where the deploy was asked for; announcing it", "deploy", ev.Deploy, "err", err)
+	}
+	if err := a.bot.Announce(ctx, ev.Text); err != nil {
+		a.log.Warn("deploy event not confirmed everywhere", "deploy", ev.Deploy, "err", err)
+	}
 }
 
 // policy builds the deploy policy and its gate, whose lapses are said
@@ -497,10 +615,13 @@ func (a *App) setupMaint(o Options) {
 		}
 		a.maint = maint.NewService(maint.Options{DB: a.db, Rules: maint.RulesFrom(m), Host: maint.HostFrom(m),
 			Timeout: m.Timeout, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
-			Notify: a.sayAt, SAL: salLog, BaseURL: cfg.Bot.BaseURL, Log: a.log, Now: o.Now})
+			Notify: a.sayAt, SAL: salLog, BaseURL: a.baseURL, Log: a.log, Now: o.Now})
 	}
 	a.cmds.Register(commands.MaintCommands(commands.MaintOptions{Service: a.maint,
 		Change: func(ctx context.Context, n int) ([]maint.Request, []string, error) {
+			if a.gerrit == nil {
+				return nil, nil, commands.Errorf("There is no Gerrit configured (deploy.gerrit), so I cannot read change %d.", n)
+			}
 			ch, err := a.gerrit.Change(ctx, n)
 			if err != nil {
 				return nil, nil, err
@@ -572,6 +693,21 @@ func (a *App) handle(ctx context.Context, r *bot.Request) {
 		return
 	}
 	a.cmds.Handle(ctx, r)
+}
+
+// networkStatus says how each chat network is doing, for the status
+// command: connected, reconnecting, or connected without its account.
+func (a *App) networkStatus() []string {
+	if a.bot == nil {
+		return nil
+	}
+	var out []string
+	for _, tr := range a.bot.Transports() {
+		if s, ok := tr.(bot.Status); ok && tr.Network() != console.Network {
+			out = append(out, tr.Network()+": "+s.Status())
+		}
+	}
+	return out
 }
 
 // HTTPAddr is the web server's address once Run has started it.

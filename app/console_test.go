@@ -12,6 +12,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // consoleSession runs the built-in default (the example calendar and the
@@ -71,7 +72,7 @@ func (s *consoleSession) say(line string) {
 // expect reads lines until one starts with prefix, failing after a minute.
 func (s *consoleSession) expect(prefix string) string {
 	s.t.Helper()
-	deadline := time.After(time.Minute)
+	deadline := time.After(testenv.Scale(time.Minute))
 	var seen []string
 	for {
 		select {
@@ -141,7 +142,7 @@ func TestConsoleRollbackMarksQueue(t *testing.T) {
 // failing after 30 seconds.
 func (s *consoleSession) waitQueue(entry, state string) {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(30 * time.Second))
 	for {
 		s.say("jouncebot: queue")
 		s.expect("UTC afternoon backport window (14:00–15:00 UTC)")

@@ -54,7 +54,9 @@ func (a *App) watchMetrics() {
 	for _, tr := range a.bot.Transports() {
 		o.Networks = append(o.Networks, tr.Network())
 	}
-	o.Stages = append(o.Stages, a.deploy.SyncStageNames()...)
+	if a.deploy != nil {
+		o.Stages = append(o.Stages, a.deploy.SyncStageNames()...)
+	}
 	a.metrics.Expect(o)
 	if ok, at := a.calendar.Imported(); ok {
 		a.metrics.CalendarImported(at)
@@ -100,7 +102,7 @@ func connState(tr bot.Transport) bot.ConnState {
 func (a *App) finished(ev deploy.Event) {
 	outcome := map[deploy.EventKind]string{deploy.EventDone: metrics.OutcomeDone, deploy.EventPrepared: metrics.OutcomePrepared,
 		deploy.EventFailed: metrics.OutcomeFailed, deploy.EventAborted: metrics.OutcomeAborted}[ev.Kind]
-	if outcome == "" {
+	if outcome == "" || a.deploy == nil {
 		return
 	}
 	d, err := a.deploy.Record(ev.Deploy)
@@ -114,7 +116,11 @@ func (a *App) finished(ev deploy.Event) {
 // opsPages adds the status page, /metrics and /readyz's checks to the web
 // server's options.
 func (a *App) opsPages(o *web.Options) {
-	o.Status = &statusSource{a: a, eng: a.deploy, now: a.now}
+	src := &statusSource{a: a, now: a.now}
+	if a.deploy != nil {
+		src.eng = a.deploy
+	}
+	o.Status = src
 	o.StatusEvery = a.statusEvery
 	o.Metrics = promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)})
 	o.Ready = a.readyChecks(a.readyGrace)

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -40,10 +39,10 @@ func (a *App) setupReadiness(o Options) {
 		Now: o.Now, Log: a.log,
 	}
 	reportURL := func(short string) string {
-		if cfg.Bot.BaseURL == "" || cfg.Bot.HTTP == "" {
+		if a.baseURL == "" {
 			return ""
 		}
-		return strings.TrimRight(cfg.Bot.BaseURL, "/") + "/windows/" + url.PathEscape(short)
+		return a.baseURL + "/windows/" + url.PathEscape(short)
 	}
 	a.ready = &readiness.Runner{Checker: checker, Chat: a.bot, Notices: a.calendar.Book(), Lead: *cfg.Calendar.Readiness,
 		Person: person, URL: reportURL, Log: a.log,

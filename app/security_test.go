@@ -21,6 +21,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // A local security patch that conflicts with a deploy: its subject and
@@ -67,6 +68,7 @@ security:
   private_message: true
 sal:
   projects: [{name: production, rooms: ["libera/#ops"]}]
+deploy: {sandbox: true}
 `), "jouncebot.yaml", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +90,7 @@ sal:
 		if r, ok := tr.(interface{ Ready() <-chan struct{} }); ok {
 			select {
 			case <-r.Ready():
-			case <-time.After(60 * time.Second):
+			case <-time.After(testenv.Scale(60 * time.Second)):
 				t.Fatal("the Matrix transport did not get ready")
 			}
 		}

@@ -27,26 +27,8 @@ type statusSource struct {
 	finished map[deploy.ID]*deploy.Summary // finished deploys, which no longer change
 }
 
-// statusEngine is what the page reads from the deploy engine;
-// *deploy.Agent has it.
-type statusEngine interface {
-	Status(ctx context.Context) (deploy.Status, error)
-	Record(id deploy.ID) (*deploy.Deploy, error)
-	Recent(n int, known func(deploy.ID) (*deploy.Summary, bool)) ([]*deploy.Summary, error)
-	SyncStageSizes() ([]deploy.StageSize, error)
-}
-
-// recentDeploys is how many finished deploys the page lists.
-const recentDeploys = 8
-
-// maxFailures is how many failed hosts a stage lists by name.
-const maxFailures = 10
-
-// StatusPage implements web.StatusSource.
-func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) {
-	a := s.a
-	now := s.now()
-	p := &web.StatusPage{Now: now}
+// deploys adds the current deploy and the last ones.
+func (s *statusSource) deploys(ctx context.Context, p *web.StatusPage) {
 	st, err := s.eng.Status(ctx)
 	if err != nil {
 		p.Problems = append(p.Problems, "The deploy lock could not be read.")
@@ -75,6 +57,33 @@ func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) 
 		p.Recent = append(p.Recent, r)
 	}
 	p.Recent = p.Recent[:min(len(p.Recent), recentDeploys)]
+}
+
+// statusEngine is what the page reads from the deploy engine;
+// *deploy.Agent has it.
+type statusEngine interface {
+	Status(ctx context.Context) (deploy.Status, error)
+	Record(id deploy.ID) (*deploy.Deploy, error)
+	Recent(n int, known func(deploy.ID) (*deploy.Summary, bool)) ([]*deploy.Summary, error)
+	SyncStageSizes() ([]deploy.StageSize, error)
+}
+
+// recentDeploys is how many finished deploys the page lists.
+const recentDeploys = 8
+
+// maxFailures is how many failed hosts a stage lists by name.
+const maxFailures = 10
+
+// StatusPage implements web.StatusSource.
+func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) {
+	a := s.a
+	now := s.now()
+	p := &web.StatusPage{Now: now}
+	if s.eng != nil {
+		s.deploys(ctx, p)
+	} else {
+		p.Problems = append(p.Problems, "Deploys are off: no deploy engine is configured.")
+	}
 	s.windows(p, now)
 	for _, tr := range a.bot.Transports() {
 		cs := connState(tr)

@@ -85,12 +85,85 @@ func (r *Request) CurrentNick() string {
 
 // Reply sends t to where the message came from. Replies to a message in a
 // room mention nobody; the caller adds mentions as it needs.
+//
+// Replies are fair and bounded: each sender (by account, else host, else
+// nick) has a budget of reply lines, and a sender over it is told once to
+// slow down and then not answered until the budget refills; a reply waits
+// at most SendTimeout to be queued. On a transport that limits replies in
+// rooms (ChannelLines), a longer reply is cut there with a note and the
+// rest goes privately to the sender.
 func (r *Request) Reply(ctx context.Context, t Text) error {
 	r.bot.sent(r.Network)
 	if r.tr == nil {
 		return errors.New("bot: reply to a request that has no transport")
 	}
+	ctx, cancel := withSendTimeout(ctx)
+	defer cancel()
+	lines := t.Lines()
+	if r.bot != nil && !isSequential(r.tr) {
+		if ok, wait := r.bot.limits.allow(senderKey(r.Message), len(lines), time.Now()); !ok {
+			if wait == 0 {
+				return ErrSlowDown
+			}
+			r.bot.log.Info("sender over the reply budget; asked to slow down", "network", r.Network, "nick", r.Nick, "account", r.Account)
+			if err := r.tr.Send(ctx, r.ReplyTarget(), slowDown(wait)); err != nil {
+				return err
+			}
+			return ErrSlowDown
+		}
+	}
+	if cl, ok := r.tr.(ChannelLines); ok && !r.Private && cl.ChannelLines() > 0 && len(lines) > cl.ChannelLines() {
+		return r.replyInParts(ctx, lines, cl.ChannelLines())
+	}
 	return r.tr.Send(ctx, r.ReplyTarget(), t)
+}
+
+// replyInParts says the first lines of a long reply in the room, with a
+// note, and the rest privately to the sender.
+func (r *Request) replyInParts(ctx context.Context, lines []Text, n int) error {
+	to := Target{Network: r.Network, Room: r.Nick, Private: true}
+	if d, ok := r.tr.(Directer); ok {
+		if dt, ok := d.DirectTarget(ctx, Person{Name: r.Nick, IRCNick: r.Nick}); ok {
+			to = dt
+		}
+	}
+	head, rest := lines[:n-1], lines[n-1:]
+	var room Text
+	for _, l := range head {
+		room = room.Append(l, T("\n"))
+	}
+	room = room.Append(T(fmt.Sprintf("%s: … and %d more lines, sent to you privately.", r.Nick, len(rest))))
+	if err := r.tr.Send(ctx, r.ReplyTarget(), room); err != nil {
+		return err
+	}
+	var private Text
+	for i, l := range rest {
+		if i > 0 {
+			private = private.Append(T("\n"))
+		}
+		private = private.Append(l)
+	}
+	return r.tr.Send(ctx, to, private)
+}
+
+// ErrSlowDown is returned by Reply when the sender has asked more than the
+// bot answers; the reply was not sent.
+var ErrSlowDown = errors.New("bot: sender over the reply budget; reply not sent")
+
+// SendTimeout bounds every send through the bot whose context has no
+// earlier deadline, so nothing waits on chat output for good.
+const SendTimeout = 30 * time.Second
+
+func withSendTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= SendTimeout {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, SendTimeout)
+}
+
+func isSequential(t Transport) bool {
+	s, ok := t.(interface{ Sequential() bool })
+	return ok && s.Sequential()
 }
 
 // Replyf sends a plain formatted reply.
@@ -105,6 +178,8 @@ type Bot struct {
 	log *slog.Logger
 	h   Handler
 
+	limits *replyLimiter
+
 	mu         sync.Mutex
 	onSend     func(network string)
 	transports []Transport
@@ -114,7 +189,17 @@ type Bot struct {
 
 // New returns a Bot that hands every message to h.
 func New(log *slog.Logger, h Handler) *Bot {
-	return &Bot{log: log.With("component", "bot"), h: h}
+	return &Bot{log: log.With("component", "bot"), h: h, limits: newReplyLimiter()}
+}
+
+// SetReplyBudget changes the reply budget every sender has: burst lines at
+// once, then a line every every. A burst of 0 turns the limit off (for
+// benchmarks of the bare round trip). Call it before Run.
+func (b *Bot) SetReplyBudget(burst int, every time.Duration) {
+	b.limits.mu.Lock()
+	defer b.limits.mu.Unlock()
+	b.limits.off = burst <= 0
+	b.limits.burst, b.limits.every = float64(burst), every
 }
 
 // Add registers a transport. Call it before Run.
@@ -240,7 +325,7 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 		}
 		b.h.Handle(ctx, r)
 	}()
-	if wc, ok := r.tr.(interface{ Sequential() bool }); ok && wc.Sequential() {
+	if isSequential(r.tr) {
 		<-done
 	}
 }
@@ -251,31 +336,70 @@ const orderWait = 2 * time.Second
 
 type roomKey struct{ network, room string }
 
-// Announce sends t to every announcement room of every transport. A
-// transport that fails does not keep the others from receiving it; the
-// errors are joined.
+// PrioritySender is an optional Transport capability for what must not
+// wait behind replies: deploy events, gate questions, window notices.
+// SendPriority sends t ahead of queued replies and returns nil only once the
+// network has accepted it (for IRC: the server echoed it, or answered a
+// PING sent after it without refusing it); an error means it may not have
+// been delivered. Bot.Send and Bot.Announce use it when a transport has it.
+type PrioritySender interface {
+	SendPriority(ctx context.Context, to Target, t Text) error
+}
+
+// ChannelLines is an optional Transport capability: the most lines a reply
+// in a room should take (IRC, where every line holds the room for a
+// second). Longer replies are cut there and continued privately.
+type ChannelLines interface {
+	ChannelLines() int
+}
+
+// Announce sends t to every announcement room of every transport, the
+// transports at the same time, and returns once each has accepted it or
+// failed (see Send). A transport that fails does not keep the others from
+// receiving it; the errors are joined.
 func (b *Bot) Announce(ctx context.Context, t Text) error {
-	var errs []error
-	for _, tr := range b.Transports() {
-		for _, room := range tr.Rooms() {
-			b.sent(tr.Network())
-			if err := tr.Send(ctx, Target{Network: tr.Network(), Room: room}, t); err != nil {
-				errs = append(errs, fmt.Errorf("announce to %s %s: %w", tr.Network(), room, err))
+	ctx, cancel := withSendTimeout(ctx)
+	defer cancel()
+	ts := b.Transports()
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	for i, tr := range ts {
+		wg.Go(func() {
+			var out []error
+			for _, room := range tr.Rooms() {
+				b.sent(tr.Network())
+				if err := sendPriority(ctx, tr, Target{Network: tr.Network(), Room: room}, t); err != nil {
+					out = append(out, fmt.Errorf("announce to %s %s: %w", tr.Network(), room, err))
+				}
 			}
-		}
+			errs[i] = errors.Join(out...)
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// Send sends t to one target, through the transport that owns its network.
+// Send sends t to one target, through the transport that owns its network,
+// ahead of replies. It returns once the network accepted t, when the
+// transport can tell (PrioritySender), else once t is queued; in any case
+// within SendTimeout, so a caller never waits on chat for good.
 func (b *Bot) Send(ctx context.Context, to Target, t Text) error {
+	ctx, cancel := withSendTimeout(ctx)
+	defer cancel()
 	for _, tr := range b.Transports() {
 		if tr.Network() == to.Network {
 			b.sent(to.Network)
-			return tr.Send(ctx, to, t)
+			return sendPriority(ctx, tr, to, t)
 		}
 	}
 	return fmt.Errorf("send: no transport for network %q", to.Network)
+}
+
+func sendPriority(ctx context.Context, tr Transport, to Target, t Text) error {
+	if p, ok := tr.(PrioritySender); ok {
+		return p.SendPriority(ctx, to, t)
+	}
+	return tr.Send(ctx, to, t)
 }
 
 // Rooms lists every announcement room of every transport.
@@ -360,7 +484,7 @@ func (b *Bot) Deliver(ctx context.Context, to Target, t Text, key string) error 
 		if d, ok := tr.(Deliverer); ok {
 			return d.Deliver(ctx, to, t, key)
 		}
-		return tr.Send(ctx, to, t)
+		return sendPriority(ctx, tr, to, t)
 	}
 	return fmt.Errorf("deliver: no transport for network %q", to.Network)
 }

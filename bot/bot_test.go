@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // script is a transport that delivers fixed lines, then ends its input.
 type script struct {
 	lines      []string
+	nicks      []string // sender of each line; "" for all when nil
 	sequential bool
 
 	mu   sync.Mutex
@@ -24,7 +27,11 @@ func (s *script) Rooms() []string  { return []string{"#room"} }
 func (s *script) Sequential() bool { return s.sequential }
 func (s *script) Run(ctx context.Context, h Handler) error {
 	for i, l := range s.lines {
-		h.Handle(ctx, &Request{Message: Message{ID: string(rune('a' + i)), Network: "test", Room: "#room", Text: l}})
+		nick := ""
+		if s.nicks != nil {
+			nick = s.nicks[i]
+		}
+		h.Handle(ctx, &Request{Message: Message{ID: string(rune('a' + i)), Network: "test", Room: "#room", Nick: nick, Text: l}})
 	}
 	return ErrEndOfInput
 }
@@ -116,11 +123,12 @@ func TestTextLines(t *testing.T) {
 // Quick successive requests in one room are answered in order even though
 // each is handled on its own goroutine.
 func TestRepliesInOrderPerRoom(t *testing.T) {
-	var lines []string
+	var lines, nicks []string
 	for i := range 50 {
 		lines = append(lines, string(rune('A'+i%26))+strings.Repeat("x", i))
+		nicks = append(nicks, fmt.Sprint("nick", i%5)) // within each one's reply budget
 	}
-	tr := &script{lines: lines}
+	tr := &script{lines: lines, nicks: nicks}
 	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
 		r.Reply(ctx, T(r.Text))
 	}))
@@ -137,6 +145,59 @@ func TestLinkWithoutLabelKept(t *testing.T) {
 	got := Join(T("see "), Text{{Kind: Link, URL: "https://x.example/sal"}}).Lines()
 	if len(got) != 1 || got[0].String() != "see https://x.example/sal" {
 		t.Errorf("Lines() = %q", got)
+	}
+}
+
+// One sender asking over and over gets its budget of lines and one "slow
+// down", and is then not answered; others are answered as usual.
+func TestReplyBudgetPerSender(t *testing.T) {
+	var lines, nicks []string
+	for i := range 100 {
+		lines = append(lines, fmt.Sprint("help ", i))
+		nicks = append(nicks, "flooder")
+	}
+	lines, nicks = append(lines, "hello"), append(nicks, "alice")
+	tr := &script{lines: lines, nicks: nicks, sequential: false}
+	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+		r.Reply(ctx, T(r.Nick+": "+r.Text))
+	}))
+	b.Add(tr)
+	if err := b.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	flooder, slow, alice := 0, 0, 0
+	for _, s := range tr.sent {
+		switch {
+		case strings.HasPrefix(s, "flooder: "):
+			flooder++
+		case strings.HasPrefix(s, "You are asking faster than I can answer"):
+			slow++
+		case s == "alice: hello":
+			alice++
+		}
+	}
+	if flooder != replyBurst || slow != 1 || alice != 1 {
+		t.Errorf("flooder got %d replies and %d slow-downs, alice %d; want %d, 1 and 1", flooder, slow, alice, replyBurst)
+	}
+}
+
+func TestReplyLimiterRefills(t *testing.T) {
+	l := newReplyLimiter()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	if ok, _ := l.allow("k", replyBurst, now); !ok {
+		t.Fatal("a full budget refused")
+	}
+	if ok, wait := l.allow("k", 2, now); ok || wait != 2*replyEvery {
+		t.Errorf("empty budget: ok=%v wait=%v, want refused and told to wait %v", ok, wait, 2*replyEvery)
+	}
+	if ok, wait := l.allow("k", 2, now); ok || wait != 0 {
+		t.Errorf("second refusal: ok=%v wait=%v, want refused silently", ok, wait)
+	}
+	if ok, _ := l.allow("k", 2, now.Add(2*replyEvery)); !ok {
+		t.Errorf("refilled budget refused")
+	}
+	if ok, _ := l.allow("other", 1, now); !ok {
+		t.Errorf("another sender refused")
 	}
 }
 
@@ -173,5 +234,46 @@ func TestSameRoom(t *testing.T) {
 		if got := b.SameRoom(tt.network, tt.configured, tt.room); got != tt.want {
 			t.Errorf("SameRoom(%q, %q, %q) = %v, want %v", tt.network, tt.configured, tt.room, got, tt.want)
 		}
+	}
+}
+
+// paced is a transport that wants short replies in rooms, like IRC.
+type paced struct {
+	mu   sync.Mutex
+	sent []string // "room: text"
+}
+
+func (p *paced) Network() string                          { return "test" }
+func (p *paced) Rooms() []string                          { return []string{"#room"} }
+func (p *paced) Run(ctx context.Context, h Handler) error { return nil }
+func (p *paced) ChannelLines() int                        { return 3 }
+func (p *paced) Send(ctx context.Context, to Target, t Text) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent = append(p.sent, to.Room+": "+t.String())
+	return nil
+}
+
+// A long reply in a room is cut there with a note and continued privately;
+// a private one is sent whole.
+func TestLongReplyInRoomContinuesPrivately(t *testing.T) {
+	tr := &paced{}
+	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(context.Context, *Request) {}))
+	long := T("one\ntwo\nthree\nfour\nfive")
+	r := &Request{Message: Message{Network: "test", Room: "#room", Nick: "alice", Text: "help"}, bot: b, tr: tr}
+	if err := r.Reply(context.Background(), long); err != nil {
+		t.Fatal(err)
+	}
+	r = &Request{Message: Message{Network: "test", Room: "bob", Private: true, Nick: "bob", Text: "help"}, bot: b, tr: tr}
+	if err := r.Reply(context.Background(), long); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"#room: one\ntwo\nalice: … and 3 more lines, sent to you privately.",
+		"alice: three\nfour\nfive",
+		"bob: one\ntwo\nthree\nfour\nfive",
+	}
+	if strings.Join(tr.sent, "|") != strings.Join(want, "|") {
+		t.Errorf("sent %q, want %q", tr.sent, want)
 	}
 }

@@ -35,6 +35,11 @@ type Message struct {
 	// for it: the IRC services account or the Matrix user id. Empty means
 	// "not identified".
 	Account string
+	// Host is where the sender connects from as the network shows it (an
+	// IRC user@host), when there is one. It only keeps an unidentified
+	// sender from escaping rate limits by changing nick; it never
+	// identifies anyone.
+	Host string
 	// Sender is whom a reply addresses, as a mention the transport renders
 	// as a real one: on Matrix the sender's own user id, never a display
 	// name they chose (anyone can call themselves "Amir"). Transports whose

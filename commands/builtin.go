@@ -79,15 +79,10 @@ func HelpCommands(d *Dispatcher) []Command {
 					}
 					return helpFor(d.Nick(), cmd), nil
 				}
-				var out bot.Text
-				out = out.Append(bot.T(fmt.Sprintf("Address me as \"%s: <command>\" (or privately without the prefix). Commands:", d.Nick())))
-				for _, cmd := range d.Commands() {
-					if cmd.Hidden {
-						continue
-					}
-					out = out.Append(bot.T("\n"), bot.B(cmd.Usage), bot.T(" — "+cmd.Help))
+				if !c.Private {
+					return channelHelp(d), nil
 				}
-				return out, nil
+				return fullHelp(d), nil
 			},
 		},
 		{
@@ -95,6 +90,32 @@ func HelpCommands(d *Dispatcher) []Command {
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) { return bot.T(Version()), nil },
 		},
 	}
+}
+
+// channelHelp is help in a room: two lines, the command names and where
+// to read more. Every line said in a room holds it for everyone.
+func channelHelp(d *Dispatcher) bot.Text {
+	var names []string
+	for _, cmd := range d.Commands() {
+		if !cmd.Hidden {
+			names = append(names, cmd.Name)
+		}
+	}
+	return bot.T(fmt.Sprintf("Commands: %s.\nSay \"%s: help <command>\" for one of them, or \"help\" to me privately for all of them with what they do.",
+		strings.Join(names, ", "), d.Nick()))
+}
+
+// fullHelp is help in private: every command on its own line, as many
+// lines as it takes.
+func fullHelp(d *Dispatcher) bot.Text {
+	out := bot.T(fmt.Sprintf("Address me as \"%s: <command>\" in a channel, or privately without the prefix. Commands:", d.Nick()))
+	for _, cmd := range d.Commands() {
+		if cmd.Hidden {
+			continue
+		}
+		out = out.Append(bot.T("\n"), bot.B(cmd.Usage), bot.T(" — "+cmd.Help))
+	}
+	return out
 }
 
 func helpFor(nick string, c *Command) bot.Text {

@@ -94,9 +94,10 @@ func TestMaxPatchesEnforcedWithNextWindowSuggested(t *testing.T) {
 func TestClaimByPhraseAndRelease(t *testing.T) {
 	d, db := windowDispatcher(t, filepath.Join(t.TempDir(), "j.db"))
 	defer db.Close()
-	// Someone using a deployer's nick without the account: chatter, no claim.
-	if got := ask(t, d, "amir", "", "I can deploy today"); len(got) != 0 {
-		t.Errorf("unidentified phrase answered %q; want silence", got)
+	// Someone using a deployer's nick without the account: no claim, and
+	// one explanation.
+	if got := ask(t, d, "amir", "", "I can deploy today"); len(got) != 1 || !strings.Contains(got[0], "needs you to be identified") {
+		t.Errorf("unidentified phrase answered %q; want an explanation", got)
 	}
 	got := one(t, ask(t, d, "amir", "amir", "I can do the deploys today!"))
 	if got != `Noted: Amir is deploying UTC afternoon backport window (14:00–15:00 UTC). Say "release" when you are done.` {

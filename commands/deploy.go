@@ -33,6 +33,10 @@ type DeployOptions struct {
 	// Blocked, when set, says why the last readiness check found a change
 	// blocked; deploy says so before voting, and stops unless forced.
 	Blocked BlockedFunc
+	// Networks, when set, says how each chat network is doing (e.g.
+	// "libera: connected to … but not logged in to services"); status
+	// ends with it.
+	Networks func() []string
 }
 
 // DeployCommands returns deploy, continue, abort, approve, status, plan and
@@ -61,7 +65,7 @@ func DeployCommands(o DeployOptions) []Command {
 		{
 			Name: "deploy", Aliases: []string{"backport"}, Usage: "deploy [--force] [--prepare-only] <change>… [reason]",
 			Help: "Deploys Gerrit changes (numbers or links): +2, waits for the merge, prepares the staging checkout; outside a window or in a freeze add --force and a reason.",
-			Perm: Deployer, MinArgs: 1, MaxArgs: -1,
+			Perm: Deployer, MinArgs: 1, MaxArgs: -1, List: &List{Max: MaxChanges, Flags: deployFlags, Item: isChange},
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				req := DeployRequest(c, o.Calendar, o.Now())
 				if why := knownBlocked(o.Blocked, req, o.Now()); why != "" {
@@ -121,7 +125,7 @@ func DeployCommands(o DeployOptions) []Command {
 		{
 			Name: "revert", Usage: "revert [--via-gerrit] [--force] <change>… [reason]",
 			Help: "Reverts deployed changes: in staging first (newest first), synced to every stage, then pushed to Gerrit for review; with --via-gerrit, pushed first and deployed like any change.",
-			Perm: Deployer, MinArgs: 1, MaxArgs: -1,
+			Perm: Deployer, MinArgs: 1, MaxArgs: -1, List: &List{Max: MaxChanges, Flags: append([]string{"--via-gerrit"}, deployFlags[:2]...), Item: isChange},
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				dr := DeployRequest(c, o.Calendar, o.Now())
 				r, _ := deploy.ParseRevertArgs(c.Args)
@@ -189,14 +193,20 @@ func DeployCommands(o DeployOptions) []Command {
 				if err != nil {
 					return fail(err)
 				}
+				out := st.Text()
 				if w := o.waitingText(); w != "" {
-					return st.Text().Append(bot.T("\n" + w)), nil
+					out = out.Append(bot.T("\n" + w))
 				}
-				return st.Text(), nil
+				if o.Networks != nil {
+					if ns := o.Networks(); len(ns) > 0 {
+						out = out.Append(bot.T("\nNetworks: " + strings.Join(ns, "; ") + "."))
+					}
+				}
+				return out, nil
 			},
 		},
 		{
-			Name: "plan", Aliases: []string{"deploy-commands"}, Usage: "plan <change>…", Help: "Shows, without doing anything, the steps and git commands a deploy and a revert of the changes would run.", MinArgs: 1, MaxArgs: -1,
+			Name: "plan", Aliases: []string{"deploy-commands"}, Usage: "plan <change>…", Help: "Shows, without doing anything, the steps and git commands a deploy and a revert of the changes would run.", MinArgs: 1, MaxArgs: -1, List: &List{Max: MaxChanges},
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				t, err := o.Engine.Plan(ctx, c.Args)
 				if err != nil {
@@ -209,7 +219,7 @@ func DeployCommands(o DeployOptions) []Command {
 			},
 		},
 		{
-			Name: "summary", Aliases: []string{"backport-summary"}, Usage: "summary <change>…", Help: "Gives the Server Admin Log summary of changes: Backport for [[gerrit:N|subject (T123)]].", MinArgs: 1, MaxArgs: -1,
+			Name: "summary", Aliases: []string{"backport-summary"}, Usage: "summary <change>…", Help: "Gives the Server Admin Log summary of changes: Backport for [[gerrit:N|subject (T123)]].", MinArgs: 1, MaxArgs: -1, List: &List{Max: MaxChanges},
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				s, err := o.Engine.Summary(ctx, c.Args)
 				if err != nil {
@@ -233,6 +243,15 @@ func (o DeployOptions) policyWindow(c *Call, action policy.Action) (bool, string
 		return false, ""
 	}
 	return true, d.Window.Name
+}
+
+// deployFlags are the flags deploy.ParseArgs knows.
+var deployFlags = []string{"--force", "-f", "--prepare-only", "--stop-before-sync"}
+
+// isChange reports whether a word names a change (a number or a Gerrit link).
+func isChange(w string) bool {
+	_, err := deploy.ParseChange(w)
+	return err == nil
 }
 
 // DeployTriggers are the phrases people answer the testing gate with,

@@ -26,11 +26,10 @@ func (f *fakeEngine) Tested(_ context.Context, _ deploy.ID, who deploy.Person, o
 		return noTestErr{}
 	}
 	if who.Gerrit != "kharlan" && who.Name != "Amir" {
-		name := who.Name
-		if name == "" {
-			name = "you"
+		if who.Name == "" {
+			return Errorf("Thanks, but only the owners or the deployer can confirm the test, and your account is not in my people list.")
 		}
-		return Errorf("Thanks, %s, but only the owners or the deployer can confirm the test.", name)
+		return Errorf("Thanks, %s, but only the owners or the deployer can confirm the test.", who.Name)
 	}
 	f.calls = append(f.calls, "tested "+who.Name+" "+map[bool]string{true: "ok", false: "fail"}[ok])
 	return nil
@@ -69,7 +68,7 @@ func TestDeployGateCommands(t *testing.T) {
 	}{
 		{"owner unaddressed", true, false, "kosta", "kharlan", "tested ok, looks good", nil, []string{"tested Kosta ok"}},
 		{"owner addressed", true, false, "kosta", "kharlan", "jouncebot: tested fail", nil, []string{"tested Kosta fail"}},
-		{"stranger refused", true, false, "someone", "someone", "tested ok", []string{"Thanks, you, but only the owners or the deployer can confirm the test."}, nil},
+		{"stranger refused", true, false, "someone", "someone", "tested ok", []string{"Thanks, but only the owners or the deployer can confirm the test, and your account is not in my people list."}, nil},
 		{"chatter without a deploy is ignored", false, false, "kosta", "kharlan", "tested ok on my laptop", nil, nil},
 		{"continue with a reason decides", false, true, "amir", "amir", "jouncebot: continue errors are from a bot", nil, []string{"continue Amir errors are from a bot"}},
 		{"continue without a decision approves a patchset", false, false, "amir", "amir", "jouncebot: continue 3", nil, []string{"continue-patchset Amir 3"}},

@@ -3,7 +3,9 @@ package commands
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -128,15 +130,41 @@ func TestPanickingHandlerIsContained(t *testing.T) {
 	}
 }
 
-func TestHelpListsEveryVisibleCommand(t *testing.T) {
+// In a channel, help is two lines: every command's name, and where to
+// read more.
+func TestChannelHelpIsShort(t *testing.T) {
 	d := newDispatcher(t, &bytes.Buffer{})
 	got := ask(t, d, "x", "", "jouncebot: help")
 	if len(got) != 1 {
 		t.Fatalf("got %d replies", len(got))
 	}
+	lines := strings.Split(got[0], "\n")
+	if len(lines) > 2 {
+		t.Errorf("channel help has %d lines, want at most 2:\n%s", len(lines), got[0])
+	}
 	for _, c := range d.Commands() {
-		if !strings.Contains(got[0], c.Usage+" — "+c.Help) {
-			t.Errorf("help does not list %q:\n%s", c.Name, got[0])
+		if !strings.Contains(lines[0], c.Name) {
+			t.Errorf("channel help does not name %q:\n%s", c.Name, got[0])
+		}
+	}
+	if !strings.Contains(got[0], `"jouncebot: help <command>"`) || !strings.Contains(got[0], "privately") {
+		t.Errorf("channel help does not say where to read more:\n%s", got[0])
+	}
+}
+
+// In private, help lists every visible command with its usage, one a line.
+func TestPrivateHelpListsEveryVisibleCommand(t *testing.T) {
+	d := newDispatcher(t, &bytes.Buffer{})
+	rec := &recorder{}
+	d.Handle(context.Background(), bot.NewRequest(bot.Message{Network: "libera", Room: "x", Private: true, Nick: "x", Text: "help"}, rec))
+	got := rec.replies()
+	if len(got) != 1 {
+		t.Fatalf("got %d replies", len(got))
+	}
+	lines := strings.Split(got[0], "\n")
+	for _, c := range d.Commands() {
+		if !slices.Contains(lines, c.Usage+" — "+c.Help) {
+			t.Errorf("private help has no line for %q:\n%s", c.Name, got[0])
 		}
 	}
 }
@@ -153,5 +181,48 @@ func TestAddressedByCurrentNick(t *testing.T) {
 	d.Handle(context.Background(), bot.NewRequest(bot.Message{Network: "libera", Room: "#ops", Nick: "amir", Account: "amir", Text: "jouncebot_: claim"}, tr))
 	if got := tr.replies(); len(got) != 1 || got[0] != "claimed by Amir" {
 		t.Errorf("replies = %q", got)
+	}
+}
+
+// A command that takes a list refuses more than its limit and any flag it
+// does not know, naming both, before its handler does any work.
+func TestListLimitsAndFlags(t *testing.T) {
+	d := NewDispatcher(Options{Config: testConfig(), Log: slog.New(slog.DiscardHandler)})
+	ran := 0
+	run := func(ctx context.Context, c *Call) (bot.Text, error) { ran++; return bot.T("ran"), nil }
+	d.Register(
+		Command{Name: "plan", Usage: "plan <change>…", Help: "Plans.", MinArgs: 1, MaxArgs: -1, List: &List{Max: MaxChanges}, Run: run},
+		Command{Name: "deploy", Usage: "deploy [--force] <change>… [reason]", Help: "Deploys.", Perm: Deployer, MinArgs: 1, MaxArgs: -1,
+			List: &List{Max: MaxChanges, Flags: deployFlags, Item: isChange}, Run: run},
+	)
+	many := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, " %d", 1000+i)
+		}
+		return b.String()
+	}
+	tests := []struct{ name, text, want string }{
+		{"a thousand changes", "jouncebot: plan" + many(1000), "plan takes at most 20 changes at a time; split the list and ask again. Nothing was done."},
+		{"twenty-one changes", "jouncebot: plan" + many(21), "plan takes at most 20 changes at a time; split the list and ask again. Nothing was done."},
+		{"twenty changes", "jouncebot: plan" + many(20), "ran"},
+		{"a reason is not counted", "jouncebot: deploy --force" + many(20) + " because 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21", "ran"},
+		{"deploy counts changes", "jouncebot: deploy --force" + many(200) + " reason", "deploy takes at most 20 changes at a time; split the list and ask again. Nothing was done."},
+		{"unknown flag", "jouncebot: deploy --bogus 445113", `deploy does not know the flag "--bogus"; its flags are --force, -f, --prepare-only, and --stop-before-sync. Nothing was done.`},
+		{"unknown flag after the changes", "jouncebot: deploy --force 445113 --bogus why", `deploy does not know the flag "--bogus"; its flags are --force, -f, --prepare-only, and --stop-before-sync. Nothing was done.`},
+		{"a dash in the reason is text", "jouncebot: deploy --force 445113 fixing -Wall", "ran"},
+		{"plan takes no flags", "jouncebot: plan --force 445113", `plan does not know the flag "--force"; it takes no flags. Nothing was done.`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := ran
+			got := ask(t, d, "amir", "amir", tt.text)
+			if len(got) != 1 || got[0] != tt.want {
+				t.Errorf("replies = %q\nwant [%q]", got, tt.want)
+			}
+			if tt.want != "ran" && ran != before {
+				t.Errorf("the handler ran for a refused request")
+			}
+		})
 	}
 }

@@ -14,6 +14,8 @@ type Parsed struct {
 	Args []string
 	// Rest is the text after the command word, trimmed.
 	Rest string
+	// Phrase is the customary phrase a Trigger matched, "" otherwise.
+	Phrase string
 }
 
 // MaxLine is the longest line the parser reads; the rest is ignored.

@@ -74,9 +74,16 @@ func TestQuoteNeverEchoesControlBytes(t *testing.T) {
 	}
 }
 
+// FuzzParse reads any chat line as a command, then checks its arguments
+// as the deploy command's list would: neither panics, and a refusal is a
+// clean sentence.
 func FuzzParse(f *testing.F) {
 	f.Add("jouncebot: next", false)
 	f.Add("\xff\x00jouncebot,\"", true)
+	f.Add("jouncebot: deploy --force 445113 https://gerrit.example.org/r/c/x/+/445114/2 fixing -Wall", false)
+	f.Add("deploy --bogus 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21", true)
+	f.Add("jouncebot: plan \"445113 445114\" -- -1 -x", false)
+	list := &List{Max: MaxChanges, Flags: deployFlags, Item: isChange}
 	f.Fuzz(func(t *testing.T, s string, private bool) {
 		p, ok := Parse(s, "jouncebot", private)
 		if !ok {
@@ -84,6 +91,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if p.Name == "" || strings.ContainsFunc(p.Rest, func(r rune) bool { return r < 0x20 }) {
 			t.Errorf("Parse(%q) = %+v", s, p)
+		}
+		msg := list.check("deploy", p.Args)
+		if msg != "" && (!strings.HasSuffix(msg, ". Nothing was done.") || strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 })) {
+			t.Errorf("refusal of %q is not a clean sentence: %q", s, msg)
 		}
 	})
 }

@@ -21,8 +21,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/config"
 )
 
@@ -55,12 +57,77 @@ type Command struct {
 	// MinArgs and MaxArgs bound the number of words after the name;
 	// MaxArgs < 0 means no upper bound.
 	MinArgs, MaxArgs int
+	// List, when set, bounds the list of changes the command takes and
+	// names the flags it knows.
+	List *List
 	// Hidden commands are not listed by help (they still work).
 	Hidden bool
 	// Run does the work and returns the reply. An error made with Errorf is
 	// shown to the user as is; any other error is logged and the user gets a
 	// generic apology.
 	Run func(ctx context.Context, c *Call) (bot.Text, error)
+}
+
+// MaxChanges is the most changes one command may name: each costs Gerrit
+// requests, and each problem a line of reply.
+const MaxChanges = 20
+
+// List describes a command that takes a list of changes, perhaps with flags
+// and followed by free text (a reason). The dispatcher checks it before the
+// handler runs, so a refused request costs no outside work.
+type List struct {
+	// Max is the most items one call may name.
+	Max int
+	// Flags are the flags the command knows; any other word starting
+	// with "-" before the free text is refused.
+	Flags []string
+	// Item tells list items from the free text that may follow them: the
+	// list is the leading words Item accepts (the first word always
+	// counts, so the handler can say what is wrong with it). Nil means
+	// every word that is not a flag is an item.
+	Item func(word string) bool
+}
+
+// check returns a refusal of args for the command called name, or "".
+func (l *List) check(name string, args []string) string {
+	n := 0
+	for _, w := range args {
+		switch {
+		case isFlag(w):
+			if !slices.Contains(l.Flags, w) {
+				return unknownFlag(name, w, l.Flags)
+			}
+		case l.Item == nil || n == 0 || l.Item(w):
+			n++
+		default: // the free text starts
+			return tooMany(name, n, l.Max)
+		}
+	}
+	return tooMany(name, n, l.Max)
+}
+
+func tooMany(name string, n, max int) string {
+	if n <= max {
+		return ""
+	}
+	return fmt.Sprintf("%s takes at most %d changes at a time; split the list and ask again. Nothing was done.", name, max)
+}
+
+func unknownFlag(name, flag string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("%s does not know the flag %s; it takes no flags. Nothing was done.", name, Quote(flag))
+	}
+	parts := make([]bot.Text, len(known))
+	for i, k := range known {
+		parts[i] = bot.T(k)
+	}
+	return fmt.Sprintf("%s does not know the flag %s; its flags are %s. Nothing was done.", name, Quote(flag), calendar.JoinList(parts).String())
+}
+
+// isFlag reports whether a word is written like a flag: "-f", "--force",
+// "--" (but not "-5").
+func isFlag(w string) bool {
+	return len(w) > 1 && w[0] == '-' && (w[1] == '-' || unicode.IsLetter(rune(w[1])))
 }
 
 // Trigger runs a command when a line, addressed or not, matches Pattern:
@@ -79,6 +146,9 @@ type Call struct {
 	// Person is who the sender is, by authenticated identity; nil when the
 	// sender is not identified or not in the people list.
 	Person *config.Person
+	// Phrase is the customary phrase that triggered the command ("I can
+	// deploy today"), or "" when the command was named.
+	Phrase string
 }
 
 // UserError is an error whose text is written for the person who asked.
@@ -114,6 +184,9 @@ type Dispatcher struct {
 	byName   map[string]*Command
 	ordered  []*Command
 	triggers []Trigger
+
+	refusedMu sync.Mutex
+	refused   map[string]time.Time // sender and command → when a phrase was last refused
 }
 
 // NewDispatcher returns a dispatcher with an empty table.
@@ -195,17 +268,22 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 		return
 	}
 	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message)}
+	call.Phrase = p.Phrase
 	if msg := d.authorise(call); msg != "" {
-		if !triggered { // a phrase said in passing by someone else is chatter
-			d.observe(c.Name, "refused")
-			d.reply(ctx, r, bot.T(msg))
-		}
+		d.observe(c.Name, "refused")
+		d.refuse(ctx, call, msg, !ok) // addressed to the bot: always answered
 		return
 	}
 	if len(p.Args) < c.MinArgs || (c.MaxArgs >= 0 && len(p.Args) > c.MaxArgs) {
 		d.observe(c.Name, "refused")
 		d.reply(ctx, r, bot.T(fmt.Sprintf("Usage: %s: %s", d.Nick(), c.Usage)))
 		return
+	}
+	if c.List != nil {
+		if msg := c.List.check(c.Name, p.Args); msg != "" {
+			d.reply(ctx, r, bot.T(msg))
+			return
+		}
 	}
 	d.reply(ctx, r, d.run(ctx, call))
 }
@@ -222,8 +300,9 @@ func (d *Dispatcher) HandleTriggers(ctx context.Context, r *bot.Request) {
 	if !found {
 		return
 	}
-	call := &Call{Request: r, Command: c, Person: d.Who(r.Message)}
-	if d.authorise(call) != "" {
+	call := &Call{Request: r, Command: c, Person: d.Who(r.Message), Phrase: p.Phrase}
+	if msg := d.authorise(call); msg != "" {
+		d.refuse(ctx, call, msg, true)
 		return
 	}
 	d.reply(ctx, r, d.run(ctx, call))
@@ -234,8 +313,8 @@ func (d *Dispatcher) trigger(text string) (Parsed, bool) {
 	defer d.mu.RUnlock()
 	clean := Clean(text)
 	for _, t := range d.triggers {
-		if t.Pattern.MatchString(clean) {
-			return Parsed{Name: t.Command}, true
+		if said := t.Pattern.FindString(clean); said != "" {
+			return Parsed{Name: t.Command, Phrase: strings.TrimSpace(said)}, true
 		}
 	}
 	return Parsed{}, false
@@ -276,7 +355,7 @@ func (d *Dispatcher) reply(ctx context.Context, r *bot.Request, t bot.Text) {
 	if len(t) == 0 {
 		return
 	}
-	if err := r.Reply(ctx, t); err != nil {
+	if err := r.Reply(ctx, t); err != nil && !errors.Is(err, bot.ErrSlowDown) {
 		d.log.Warn("reply failed", "network", r.Network, "room", r.Room, "err", err)
 	}
 }
@@ -312,21 +391,52 @@ func Who(cfg *config.Config, m bot.Message) *config.Person {
 // the name of the person the operator acts as.
 const ConsoleNetwork = "console"
 
+// refuseAgainAfter is how long a phrase said in passing ("tested ok", "I
+// can deploy today") by someone who may not use it goes unexplained after
+// one explanation: they may say it for other reasons.
+const refuseAgainAfter = 5 * time.Minute
+
+// refuse tells the sender why the call may not run: always when the bot
+// was addressed, at most once per sender and command every
+// refuseAgainAfter for a phrase said in passing.
+func (d *Dispatcher) refuse(ctx context.Context, c *Call, msg string, inPassing bool) {
+	if inPassing {
+		key := c.Network + "\t" + c.Account + "\t" + c.Nick + "\t" + c.Command.Name
+		now := time.Now()
+		d.refusedMu.Lock()
+		last, seen := d.refused[key]
+		if seen && now.Sub(last) < refuseAgainAfter {
+			d.refusedMu.Unlock()
+			return
+		}
+		if d.refused == nil || len(d.refused) > 10000 {
+			d.refused = map[string]time.Time{}
+		}
+		d.refused[key] = now
+		d.refusedMu.Unlock()
+	}
+	d.reply(ctx, c.Request, bot.T(msg))
+}
+
 // authorise returns a refusal, or "" when the call may run.
 func (d *Dispatcher) authorise(c *Call) string {
 	need := c.Command.Perm
 	if need == Anyone {
 		return ""
 	}
+	what := c.Command.Name
+	if c.Phrase != "" {
+		what = Quote(c.Phrase)
+	}
 	if !c.Identified() {
-		return fmt.Sprintf("%s needs you to be identified, and you are not logged in to an account; log in (NickServ/SASL on IRC) and ask again.", c.Command.Name)
+		return fmt.Sprintf("%s needs you to be identified, and you are not logged in to an account; log in (NickServ/SASL on IRC) and ask again.", what)
 	}
 	if need == Identified {
 		return ""
 	}
 	p := c.Person
 	if p == nil {
-		return fmt.Sprintf("Only %s may use %s, and your account %s is not in my people list.", need, c.Command.Name, Quote(c.Account))
+		return fmt.Sprintf("Only %s may use %s, and your account %s is not in my people list.", need, what, Quote(c.Account))
 	}
 	ok := false
 	switch need {
@@ -338,7 +448,7 @@ func (d *Dispatcher) authorise(c *Call) string {
 		ok = p.Has(config.RoleAdmin)
 	}
 	if !ok {
-		return fmt.Sprintf("Only %s may use %s; %s is not one.", need, c.Command.Name, p.Name)
+		return fmt.Sprintf("Only %s may use %s; %s is not one.", need, what, p.Name)
 	}
 	return ""
 }

@@ -112,7 +112,7 @@ func (c *Calendar) validate(v *validator, p string) {
 	}
 	if w := c.Wiki; w != nil {
 		if !strings.HasPrefix(w.API, "http://") && !strings.HasPrefix(w.API, "https://") {
-			v.add(p+".wiki.api", "expected the URL of api.php, got %q", w.API)
+			v.add(p+".wiki.api", "expected the URL of api.php, got %s", shownURL(w.API))
 		}
 		if w.Page == "" {
 			v.add(p+".wiki.page", "name the page holding the calendar, e.g. Deployments")

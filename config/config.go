@@ -16,8 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -131,11 +135,11 @@ func parse(data []byte, name, dir string, adjust func(*Config), secrets bool) (*
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: name, Msg: "the file is empty; see config.example.yaml for a complete example"}
 		}
-		return nil, yamlError(name, err)
+		return nil, yamlError(name, nil, err)
 	}
 	cfg := &Config{File: name, Dir: dir}
-	if err := decodeStrict(&root, cfg); err != nil {
-		return nil, yamlError(name, err)
+	if err := decodeStrict(data, cfg); err != nil {
+		return nil, yamlError(name, &root, err)
 	}
 	if adjust != nil {
 		adjust(cfg)
@@ -159,34 +163,34 @@ func parse(data []byte, name, dir string, adjust func(*Config), secrets bool) (*
 	return cfg, nil
 }
 
-// decodeStrict decodes a node into v refusing unknown keys. yaml.v3 only
-// checks known fields through a Decoder, so the node is re-encoded.
-func decodeStrict(n *yaml.Node, v any) error {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	if err := enc.Encode(n); err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(&buf)
+// decodeStrict decodes the first document of data into v, refusing
+// unknown keys. (It decodes the text, not the parsed node: re-encoding a
+// node loses blank lines and flow style, and with them the line numbers.)
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	return dec.Decode(v)
 }
 
 // yamlError rewrites yaml's messages ("line 4: field foo not found in type
-// config.Window") into ours.
-func yamlError(file string, err error) error {
+// config.Window") into ours, naming the key at the line when root is known.
+// A value is never quoted: it may be a secret written inline.
+func yamlError(file string, root *yaml.Node, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		errs := make(Errors, 0, len(te.Errors))
 		for _, m := range te.Errors {
-			errs = append(errs, parseYAMLMessage(file, m))
+			errs = append(errs, parseYAMLMessage(file, root, m))
 		}
 		return errs
 	}
-	return parseYAMLMessage(file, strings.TrimPrefix(err.Error(), "yaml: "))
+	return parseYAMLMessage(file, root, strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
-func parseYAMLMessage(file, m string) *Error {
+// secretHint says how a secret is written, for errors about one.
+const secretHint = "a secret is never written inline: give file: (a file holding it) or env: (the name of an environment variable holding it)"
+
+func parseYAMLMessage(file string, root *yaml.Node, m string) *Error {
 	e := &Error{File: file}
 	if rest, ok := strings.CutPrefix(m, "line "); ok {
 		if num, msg, ok := strings.Cut(rest, ": "); ok {
@@ -199,13 +203,31 @@ func parseYAMLMessage(file, m string) *Error {
 		key := strings.TrimPrefix(m, "field ")
 		key = key[:strings.Index(key, " not found")]
 		typ := m[strings.LastIndex(m, ".")+1:]
-		e.Key = key
+		path := pathAt(root, e.Line, func(_ []string, k string, _ *yaml.Node) bool { return k == key })
+		if typ == "Secret" {
+			// The unknown key may be the secret itself.
+			e.Key = strings.TrimSuffix(strings.TrimSuffix(path, key), ".")
+			e.Msg = secretHint
+			break
+		}
+		e.Key = path
+		if e.Key == "" {
+			e.Key = key
+		}
 		e.Msg = fmt.Sprintf("unknown key in %s section; check the spelling against config.example.yaml", strings.ToLower(typ))
 	case strings.HasPrefix(m, "cannot unmarshal "):
 		// cannot unmarshal !!str `abc` into int
 		what := strings.TrimPrefix(m, "cannot unmarshal ")
 		val, typ, _ := strings.Cut(what, " into ")
-		e.Msg = fmt.Sprintf("wrong type: got %s, expected %s", humanTag(val), humanType(typ))
+		tag, _, _ := strings.Cut(val, " ")
+		e.Key = pathAt(root, e.Line, func(path []string, _ string, n *yaml.Node) bool {
+			t := typeAt(path)
+			return n.ShortTag() == tag && t != nil && t.String() == typ
+		})
+		e.Msg = fmt.Sprintf("wrong type: got %s, expected %s", humanTag(tag), humanType(typ))
+		if typ == "config.Secret" {
+			e.Msg = "wrong type: " + secretHint
+		}
 	default:
 		e.Msg = "malformed YAML: " + m
 	}
@@ -245,6 +267,93 @@ func errText(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// pathAt finds the dotted path, like "windows[2].duration", of the key or
+// list item at a line whose node satisfies ok, or "". Several may share a
+// line (flow style); the first that satisfies ok wins.
+func pathAt(root *yaml.Node, line int, ok func(path []string, key string, n *yaml.Node) bool) string {
+	if root == nil || line <= 0 {
+		return ""
+	}
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	var found []string
+	var walk func(n *yaml.Node, path []string) bool
+	walk = func(n *yaml.Node, path []string) bool {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				child := append(slices.Clip(path), k.Value)
+				if (k.Line == line || v.Line == line) && ok(child, k.Value, v) {
+					found = child
+					return true
+				}
+				if walk(v, child) {
+					return true
+				}
+			}
+		case yaml.SequenceNode:
+			for i, it := range n.Content {
+				child := append(slices.Clip(path), "["+strconv.Itoa(i)+"]")
+				if it.Line == line && ok(child, "", it) {
+					found = child
+					return true
+				}
+				if walk(it, child) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	walk(n, nil)
+	return strings.ReplaceAll(strings.Join(found, "."), ".[", "[")
+}
+
+// typeAt is the Go type a path of the file decodes into, or nil.
+func typeAt(path []string) reflect.Type {
+	t := reflect.TypeFor[Config]()
+	for _, part := range path {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case strings.HasPrefix(part, "["):
+			if t.Kind() != reflect.Slice {
+				return nil
+			}
+			t = t.Elem()
+		case t.Kind() == reflect.Map:
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			f, ok := fieldByYAML(t, part)
+			if !ok {
+				return nil
+			}
+			t = f.Type
+		default:
+			return nil
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+func fieldByYAML(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // lineOf finds the line of the key at a dotted path like
@@ -330,6 +439,7 @@ func (c *Config) validate(v *validator) {
 	if strings.ContainsAny(c.Bot.Nick, " \t:,") {
 		v.add("bot.nick", "%q is not a usable nick: no spaces, colons or commas", c.Bot.Nick)
 	}
+	c.Bot.validateHTTP(v)
 	seen := map[string]bool{}
 	for i := range c.Networks {
 		n := &c.Networks[i]
@@ -361,6 +471,32 @@ func (c *Config) validate(v *validator) {
 	c.Maint.validate(v, "maint")
 	if c.Bot.ConsolePerson != "" && c.PersonByName(c.Bot.ConsolePerson) == nil {
 		v.add("bot.console_person", "%q is not a person in the people list", c.Bot.ConsolePerson)
+	}
+}
+
+// validateHTTP checks the web server's address: host:port, the port a
+// number up to 65535 (0 picks a free one), and the public URL.
+func (b *Bot) validateHTTP(v *validator) {
+	if b.HTTP != "" {
+		_, port, err := net.SplitHostPort(b.HTTP)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case err != nil || strings.Contains(b.HTTP, "/"):
+			v.add("bot.http", "expected host:port like 127.0.0.1:8080, got %q", b.HTTP)
+		case perr != nil:
+			v.add("bot.http", "port %q is not a number; give a port from 1 to 65535", port)
+		case n < 0 || n > 65535:
+			v.add("bot.http", "port %d is out of range; give a port from 1 to 65535", n)
+		}
+	}
+	if b.BaseURL != "" {
+		u, err := url.Parse(b.BaseURL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+			v.add("bot.base_url", "expected the web server's public http:// or https:// URL, like https://jouncebot.example.org")
+		case u.User != nil:
+			v.add("bot.base_url", "must not contain a username or password")
+		}
 	}
 }
 
@@ -410,13 +546,11 @@ func Demo(data []byte, name, dataDir, httpAddr string) (*Config, error) {
 		// The console is one person: approvals by role would never come.
 		c.Policy.Rules = nil
 		c.Deploy.Gerrit = Gerrit{}
+		c.Deploy.Sandbox = true
 		c.Maint.Host = "" // no maintenance host to reach
 		c.Bot.DataDir = dataDir
 		c.Bot.HTTP = httpAddr
-		c.Bot.BaseURL = ""
-		if httpAddr != "" {
-			c.Bot.BaseURL = "http://" + httpAddr
-		}
+		c.Bot.BaseURL = "" // the address listened on
 		c.Calendar.Wiki = nil
 		c.SAL.Phabricator = nil
 		for i := range c.SAL.Projects {

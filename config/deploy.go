@@ -11,8 +11,12 @@ import (
 // meaning of each field; this is only the file format.
 type Deploy struct {
 	// Gerrit is the code review server. Without a URL, deploys are off
-	// (unless the embedded sandbox is running).
+	// (unless Sandbox is set).
 	Gerrit Gerrit `yaml:"gerrit"`
+	// Sandbox runs the demo deploy sandbox (a local fake Gerrit and
+	// staging checkout under the data directory) instead of a Gerrit. The
+	// built-in default sets it; a real configuration only when it says so.
+	Sandbox bool `yaml:"sandbox"`
 	// MergeTimeout bounds the wait for the gate to merge (default 30m).
 	MergeTimeout time.Duration `yaml:"merge_timeout"`
 	// PollInterval is how often Gerrit is asked during the wait (default 5s).
@@ -134,13 +138,17 @@ func (d *Deploy) validate(v *validator, p string, c *Config) {
 	if !filepath.IsAbs(d.StagingDir) && c.Dir != "" {
 		d.StagingDir = filepath.Join(c.Dir, d.StagingDir)
 	}
+	if d.Sandbox && (d.Gerrit.URL != "" || d.Gerrit.Username != "" || d.Gerrit.Password != nil) {
+		v.add(p+".sandbox", "the sandbox runs its own fake Gerrit; remove deploy.gerrit or the sandbox")
+		return
+	}
 	if d.Gerrit.URL == "" {
 		return
 	}
 	u, err := url.Parse(d.Gerrit.URL)
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
-		v.add(p+".gerrit.url", "expected an http(s) URL like https://gerrit.wikimedia.org/r/, got %q", d.Gerrit.URL)
+		v.add(p+".gerrit.url", "expected an http(s) URL like https://gerrit.wikimedia.org/r/, got %s", shownURL(d.Gerrit.URL))
 	case u.User != nil:
 		v.add(p+".gerrit.url", "must not contain a username or password; use gerrit.username and gerrit.password")
 	}

@@ -28,6 +28,10 @@ type Network struct {
 	Formatting     *bool         `yaml:"formatting"` // bold etc.; default true
 	Ignore         []string      `yaml:"ignore"`     // nicks of bots and relays to ignore
 	PingTimeout    time.Duration `yaml:"ping_timeout"`
+	// Pace is how fast the bot may send lines: Burst at once, then Rate
+	// a second. The default (5, then 1 a second) is safe on every common
+	// network; raise it where the network allows more (a registered bot).
+	Pace *Pace `yaml:"pace"`
 
 	// Matrix settings.
 	Homeserver  string   `yaml:"homeserver"`
@@ -57,6 +61,18 @@ type SASL struct {
 	KeyFile   string  `yaml:"key_file"`
 }
 
+// Pace limits the lines the bot sends on an IRC network.
+type Pace struct {
+	Burst int     `yaml:"burst"` // lines sent at once
+	Rate  float64 `yaml:"rate"`  // lines a second after the burst
+}
+
+// Default IRC pace: five lines at once, then one a second.
+const (
+	DefaultPaceBurst = 5
+	DefaultPaceRate  = 1.0
+)
+
 // Channel is an IRC channel to join.
 type Channel struct {
 	Name string  `yaml:"name"`
@@ -80,6 +96,15 @@ func (n *Network) applyDefaults(botNick string) {
 		if n.PingTimeout == 0 {
 			n.PingTimeout = 3 * time.Minute
 		}
+		if n.Pace == nil {
+			n.Pace = &Pace{}
+		}
+		if n.Pace.Burst == 0 {
+			n.Pace.Burst = DefaultPaceBurst
+		}
+		if n.Pace.Rate == 0 {
+			n.Pace.Rate = DefaultPaceRate
+		}
 		if n.SASL != nil {
 			n.SASL.Mechanism = strings.ToUpper(n.SASL.Mechanism)
 			if n.SASL.Mechanism == "" {
@@ -102,7 +127,7 @@ func (n *Network) validate(v *validator, p string) {
 	switch n.Type {
 	case "irc":
 		if _, _, err := net.SplitHostPort(n.Server); err != nil {
-			v.add(p+".server", "expected host:port, e.g. irc.libera.chat:6697, got %q", n.Server)
+			v.add(p+".server", "expected host:port, e.g. irc.libera.chat:6697, got %s", shownURL(n.Server))
 		}
 		if len(n.Channels) == 0 {
 			v.add(p+".channels", "an IRC network needs at least one channel")
@@ -110,6 +135,14 @@ func (n *Network) validate(v *validator, p string) {
 		for i, c := range n.Channels {
 			if !strings.HasPrefix(c.Name, "#") && !strings.HasPrefix(c.Name, "&") {
 				v.add(fmt.Sprintf("%s.channels[%d].name", p, i), "channel names start with #, got %q", c.Name)
+			}
+		}
+		if pc := n.Pace; pc != nil {
+			if pc.Burst < 1 || pc.Burst > 100 {
+				v.add(p+".pace.burst", "expected a number of lines from 1 to 100, got %d", pc.Burst)
+			}
+			if pc.Rate <= 0 || pc.Rate > 100 {
+				v.add(p+".pace.rate", "expected lines a second, more than 0 and at most 100 (e.g. 1 or 0.5), got %g", pc.Rate)
 			}
 		}
 		if s := n.SASL; s != nil {
@@ -128,7 +161,7 @@ func (n *Network) validate(v *validator, p string) {
 		}
 	case "matrix":
 		if !strings.HasPrefix(n.Homeserver, "http://") && !strings.HasPrefix(n.Homeserver, "https://") {
-			v.add(p+".homeserver", "expected a URL like https://matrix.example.org, got %q", n.Homeserver)
+			v.add(p+".homeserver", "expected a URL like https://matrix.example.org, got %s", shownURL(n.Homeserver))
 		}
 		if !strings.HasPrefix(n.UserID, "@") || !strings.Contains(n.UserID, ":") {
 			v.add(p+".user_id", "expected a Matrix user id like @jouncebot:example.org, got %q", n.UserID)

@@ -205,7 +205,7 @@ func checkNetworkRef(c *Config, ref, form string) string {
 func checkHTTPURL(s string) string {
 	u, err := url.Parse(s)
 	if s == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Sprintf("%q is not an http(s) URL", s)
+		return fmt.Sprintf("%s is not an http(s) URL", shownURL(s))
 	}
 	return ""
 }

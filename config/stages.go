@@ -352,7 +352,7 @@ func templateErr(err error) string {
 
 func (c *Check) validate(v *validator, p string) {
 	if !isHTTPURL(c.URL) {
-		v.add(p+".url", "expected an http:// or https:// URL, got %q", c.URL)
+		v.add(p+".url", "expected an http:// or https:// URL, got %s", shownURL(c.URL))
 	}
 	if c.Timeout < 100*time.Millisecond || c.Timeout > 10*time.Minute {
 		v.add(p+".timeout", "must be between 100ms and 10m, got %s", c.Timeout)
@@ -388,7 +388,7 @@ func (c *Check) validate(v *validator, p string) {
 func (pu *Purge) validate(v *validator, p string) {
 	for i, e := range pu.Endpoints {
 		if !isHTTPURL(e) {
-			v.add(fmt.Sprintf("%s.endpoints[%d]", p, i), "expected an http:// or https:// URL, got %q", e)
+			v.add(fmt.Sprintf("%s.endpoints[%d]", p, i), "expected an http:// or https:// URL, got %s", shownURL(e))
 		}
 	}
 	if len(pu.Static) == 0 {
@@ -400,7 +400,7 @@ func (pu *Purge) validate(v *validator, p string) {
 			v.add(sp+".dir", "expected a directory inside the tree, like static/, got %q", s.Dir)
 		}
 		if !isHTTPURL(s.URL) {
-			v.add(sp+".url", "expected the directory's public http:// or https:// URL, got %q", s.URL)
+			v.add(sp+".url", "expected the directory's public http:// or https:// URL, got %s", shownURL(s.URL))
 		}
 	}
 	if pu.Timeout < 100*time.Millisecond || pu.Timeout > 10*time.Minute {

@@ -312,12 +312,12 @@ func confirmation(d *Deploy, who Person, ok bool) (Confirmation, []string, error
 				owners = append(owners, c.OwnerName)
 			}
 		}
-		name := who.Name
-		if name == "" {
-			name = "you"
+		if who.Name == "" {
+			return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and your account is not in my people list.",
+				d.ID, joinAnd(owners), d.By.Name))
 		}
 		return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
-			name, d.ID, joinAnd(owners), d.By.Name))
+			who.Name, d.ID, joinAnd(owners), d.By.Name))
 	}
 	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}, Release: d.Sync.Release}
 	var which []string

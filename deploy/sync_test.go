@@ -258,7 +258,7 @@ func TestSyncTestedRefusedFromStranger(t *testing.T) {
 		want string
 	}{
 		{carol, "Thanks, Carol, but only the owners of the changes in deploy 1 (Alice) or its deployer (Bob) can confirm the test, and I know you by your account as none of them."},
-		{deploy.Person{}, "Thanks, you, but only the owners of the changes in deploy 1 (Alice) or its deployer (Bob) can confirm the test, and I know you by your account as none of them."},
+		{deploy.Person{}, "Thanks, but only the owners of the changes in deploy 1 (Alice) or its deployer (Bob) can confirm the test, and your account is not in my people list."},
 		// Same nick as the owner, but not her account.
 		{deploy.Person{Name: "Mallory", IRCNick: "alice"}, "Thanks, Mallory, but only"},
 	}

@@ -2,6 +2,7 @@ package sal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -23,7 +24,7 @@ func Handler(l *Log, next bot.Handler) bot.Handler {
 			next.Handle(ctx, r)
 			return
 		}
-		if err := r.Reply(ctx, reply); err != nil {
+		if err := r.Reply(ctx, reply); err != nil && !errors.Is(err, bot.ErrSlowDown) {
 			l.log.Warn("cannot reply to !log", "network", r.Network, "room", r.Room, "err", err)
 		}
 	})

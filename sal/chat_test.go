@@ -11,6 +11,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // TestConsoleRoundTrip logs through the real chat core and console
@@ -22,7 +23,7 @@ func TestConsoleRoundTrip(t *testing.T) {
 	next := bot.HandlerFunc(func(ctx context.Context, r *bot.Request) { passed = append(passed, r.Text) })
 	b := bot.New(slog.New(slog.DiscardHandler), Handler(l, next))
 	b.Add(console.New(strings.NewReader("!log restarted \x02envoy\x02 T42\n!log\njouncebot: next\n"), &out, "Carol"))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
 	defer cancel()
 	b.Run(ctx)
 	want := "Logged the message at https://bot.example.org/sal/log/1\noperator: Message missing. Nothing logged.\n"

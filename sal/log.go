@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// BaseURL is the public URL of the running web server, for permalinks
+	// in replies and routes; empty when no web server runs, and then
+	// replies carry no link.
+	BaseURL string
 	// SameRoom compares a room as configured for a project with the room
 	// a !log line came from (usually (*bot.Bot).SameRoom, which knows the
 	// room ids of Matrix aliases); nil compares the names.
@@ -94,7 +99,7 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 		policy:  NewPolicy(cfg, opts.SameRoom),
 		log:     opts.Logger.With("component", "sal"),
 		now:     opts.Now,
-		baseURL: strings.TrimRight(cfg.Bot.BaseURL, "/"),
+		baseURL: strings.TrimRight(opts.BaseURL, "/"),
 	}
 	l.outbox = newOutbox(db, l.log, opts)
 	l.onAppend = opts.OnAppend
@@ -105,8 +110,11 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 // Policy returns the rules the log applies to chat lines.
 func (l *Log) Policy() *Policy { return l.policy }
 
-// Permalink is the web address of entry id.
+// Permalink is the web address of entry id, or "" when no web server runs.
 func (l *Log) Permalink(id uint64) string {
+	if l.baseURL == "" {
+		return ""
+	}
 	return l.baseURL + "/sal/log/" + strconv.FormatUint(id, 10)
 }
 
@@ -132,7 +140,11 @@ func (l *Log) HandleLine(ctx context.Context, src Source, text string) (reply bo
 	case TooLong:
 		return to(fmt.Sprintf("That message is too long for the log (at most %d characters). Nothing logged; put the details in a paste or a task and log a link.", MaxMessage)), true
 	case Help:
-		return to("\"!log <message>\" records <message> in the Server Admin Log for " + p.Project + " (" + l.baseURL + "/sal?project=" + p.Project + "). Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\"."), true
+		where := p.Project
+		if l.baseURL != "" {
+			where += " (" + l.baseURL + "/sal?project=" + url.QueryEscape(p.Project) + ")"
+		}
+		return to("\"!log <message>\" records <message> in the Server Admin Log for " + where + ". Search it with \"" + l.cfg.Bot.Nick + ": sal <words>\"; see \"" + l.cfg.Bot.Nick + ": help sal\"."), true
 	}
 	e, err := l.Append(ctx, p.Entry)
 	if err != nil {
@@ -140,6 +152,9 @@ func (l *Log) HandleLine(ctx context.Context, src Source, text string) (reply bo
 		return to("Failed to log the message: the log could not be saved. Nothing logged; somebody should check the error logs."), true
 	}
 	link := l.Permalink(e.ID)
+	if link == "" {
+		return bot.T("Logged the message."), true
+	}
 	return bot.T("Logged the message at ").Append(bot.L(link, link)), true
 }
 

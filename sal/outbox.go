@@ -172,9 +172,12 @@ func (o *outbox) runRoute(ctx context.Context, r *route) {
 	backoff := o.min
 	failing := false
 	for ctx.Err() == nil {
-		key, it, err := o.next(r)
+		key, it, dropped, err := o.next(r)
 		if err != nil {
 			log.Error("cannot read the outbox", "err", err)
+		}
+		if dropped {
+			continue // the items after it are due now
 		}
 		if key == nil {
 			select {
@@ -217,33 +220,42 @@ func (o *outbox) runRoute(ctx context.Context, r *route) {
 }
 
 // next returns the route's oldest item and its key, or a nil key when the
-// queue is empty.
-func (o *outbox) next(r *route) (key []byte, it Item, err error) {
+// queue is empty. An item that cannot be read is dropped (logged by the
+// caller) rather than block the queue for ever: dropped says so.
+func (o *outbox) next(r *route) (key []byte, it Item, dropped bool, err error) {
 	err = o.db.View(func(tx *bolt.Tx) error {
 		k, v := tx.Bucket(store.SALOutbox).Cursor().Seek(r.prefix)
-		if k == nil || !bytes.HasPrefix(k, r.prefix) || len(k) != len(r.prefix)+12 {
+		if k == nil || !bytes.HasPrefix(k, r.prefix) {
 			return nil
 		}
 		key = append([]byte(nil), k...)
+		if len(k) != len(r.prefix)+12 {
+			return fmt.Errorf("malformed outbox key %x", k)
+		}
 		id := binary.BigEndian.Uint64(k[len(r.prefix):])
 		it.Part = string(v)
 		ev := tx.Bucket(store.SALEntries).Get(idKey(id))
 		if ev == nil {
 			return fmt.Errorf("queued entry %d is missing", id)
 		}
-		return json.Unmarshal(ev, &it.Entry)
+		if err := json.Unmarshal(ev, &it.Entry); err != nil {
+			return fmt.Errorf("queued entry %d: %w", id, err)
+		}
+		return nil
 	})
 	if err != nil {
-		// Drop what cannot be read rather than block the queue for ever.
-		if key != nil {
-			o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(store.SALOutbox).Delete(key) })
+		if key == nil {
+			return nil, Item{}, false, err
 		}
-		return nil, Item{}, err
+		if derr := o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(store.SALOutbox).Delete(key) }); derr != nil {
+			return nil, Item{}, false, errors.Join(err, fmt.Errorf("drop it: %w", derr))
+		}
+		return nil, Item{}, true, fmt.Errorf("dropped an unreadable item: %w", err)
 	}
 	if o.permalink != nil && key != nil {
 		it.Permalink = o.permalink(it.Entry.ID)
 	}
-	return key, it, nil
+	return key, it, false, nil
 }
 
 func (o *outbox) pending(r *route) int {

@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
+	"github.com/jouncebot/jouncebot/store"
 )
 
 // fakeWriter records what it wrote and can be taken down.
@@ -58,7 +62,7 @@ func (n *notices) get() []string {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(10 * time.Second))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -133,7 +137,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	cfg := testConfigParsed(t)
 	path := t.TempDir() + "/jouncebot.db"
 	db := openDB(t, path)
-	l := New(db, cfg, Options{Routes: route(down), MinBackoff: time.Millisecond})
+	l := New(db, cfg, Options{BaseURL: testBaseURL, Routes: route(down), MinBackoff: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()
@@ -183,3 +187,33 @@ func TestOutboxDropsPermanentFailures(t *testing.T) {
 type writerFunc func(context.Context, Item) error
 
 func (f writerFunc) Write(ctx context.Context, it Item) error { return f(ctx, it) }
+
+// TestOutboxSkipsUnreadableItems checks that an item the outbox cannot read
+// (its entry is corrupt, or its key is malformed) is dropped and the items
+// after it are written at once, not at the next !log.
+func TestOutboxSkipsUnreadableItems(t *testing.T) {
+	w := &fakeWriter{}
+	l, db := newTestLog(t, Options{Routes: []Route{{Name: "wiki", Writer: w}}, MinBackoff: time.Millisecond})
+	ctx := context.Background()
+	for _, m := range []string{"corrupt", "fine"} {
+		if _, err := l.Append(ctx, Entry{Nick: "a", Project: "production", Message: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(store.SALEntries).Put(idKey(1), []byte("{not json")); err != nil {
+			return err
+		}
+		// A key of the route with a malformed tail, sorting first.
+		return tx.Bucket(store.SALOutbox).Put([]byte("wiki\x00\x00"), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runLog(t, l)
+	waitFor(t, "the readable entry", func() bool { got, _ := w.snapshot(); return len(got) == 1 })
+	if got, _ := w.snapshot(); got[0] != "fine|" {
+		t.Errorf("wrote %q, want the readable entry", got)
+	}
+	waitFor(t, "an empty outbox", func() bool { return l.outbox.pending(l.outbox.routes[0]) == 0 })
+}

@@ -110,7 +110,8 @@ const MaxMessage = 4000
 
 // Parse decides what a chat line means: whether it is a !log command, and
 // if so whether it may be logged and as what. It is a pure function of the
-// policy, the source and the text; now is used when src.Time is zero.
+// policy, the source and the text; the entry is dated src.Time, or now
+// when that is zero or later than now.
 func (p *Policy) Parse(src Source, text string, now time.Time) Parsed {
 	msg, ok := command(text)
 	if !ok {
@@ -143,8 +144,12 @@ func (p *Policy) Parse(src Source, text string, now time.Time) Parsed {
 		out.Kind = kind
 		return out
 	}
+	// A line is logged when it arrived, or earlier when it says so (a late
+	// line from a network); never later: a sender's clock (Matrix's
+	// origin_server_ts) must not date this entry, and through time order
+	// every later one, in the future.
 	t := src.Time
-	if t.IsZero() {
+	if t.IsZero() || t.After(now) {
 		t = now
 	}
 	out.Kind = Accepted

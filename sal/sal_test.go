@@ -71,9 +71,15 @@ func openDB(t testing.TB, path string) *store.DB {
 
 func newTestLog(t testing.TB, opts Options) (*Log, *store.DB) {
 	t.Helper()
+	if opts.BaseURL == "" {
+		opts.BaseURL = testBaseURL
+	}
 	db := openDB(t, filepath.Join(t.TempDir(), "jouncebot.db"))
 	return New(db, testConfigParsed(t), opts), db
 }
+
+// testBaseURL is the web server's address in tests.
+const testBaseURL = "https://bot.example.org"
 
 var t0 = time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)
 
@@ -319,7 +325,7 @@ func TestDurableBeforeReply(t *testing.T) {
 			fmt.Println("open:", err)
 			os.Exit(3)
 		}
-		l := New(db, testConfigParsed(t), Options{})
+		l := New(db, testConfigParsed(t), Options{BaseURL: testBaseURL})
 		reply, _ := l.HandleLine(context.Background(), Source{Network: "libera", Room: "#ops", Nick: "alice_", Account: "alice"}, "!log depooled db1001 T4242")
 		fmt.Println(reply.String())
 		os.Stdout.Sync()
@@ -336,9 +342,35 @@ func TestDurableBeforeReply(t *testing.T) {
 	if !strings.HasPrefix(string(out), "Logged the message at https://bot.example.org/sal/log/1\n") {
 		t.Fatalf("child replied %q", out)
 	}
-	l := New(openDB(t, path), testConfigParsed(t), Options{})
+	l := New(openDB(t, path), testConfigParsed(t), Options{BaseURL: testBaseURL})
 	e, err := l.Get(context.Background(), 1)
 	if err != nil || e.Message != "depooled db1001 T4242" || e.Nick != "alice_" {
 		t.Errorf("after the kill, entry 1 is %+v (err %v)", e, err)
+	}
+}
+
+// TestFutureTimeIsNow checks that a line stamped in the future (a Matrix
+// origin_server_ts is whatever the sender's homeserver says) is logged at
+// the time it arrived, and does not re-date the entries after it.
+func TestFutureTimeIsNow(t *testing.T) {
+	now := t0
+	l, _ := newTestLog(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	src := Source{Network: "libera", Room: "#ops", Nick: "alice", Account: "alice", Time: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if reply, _ := l.HandleLine(ctx, src, "!log from the future"); !strings.HasPrefix(reply.String(), "Logged the message") {
+		t.Fatalf("HandleLine = %q", reply)
+	}
+	now = t0.Add(time.Minute)
+	later, err := l.Append(ctx, Entry{Nick: "a", Project: "production", Message: "a minute later"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := l.Get(ctx, 1)
+	if !first.Time.Equal(t0) || !later.Time.Equal(t0.Add(time.Minute)) {
+		t.Errorf("entries at %v and %v; want %v and %v", first.Time, later.Time, t0, t0.Add(time.Minute))
+	}
+	res, err := l.Search(ctx, Query{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if err != nil || len(res.Entries) != 2 {
+		t.Errorf("date search found %d entries (err %v), want 2", len(res.Entries), err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/sal"
 )
 
@@ -142,7 +143,7 @@ func (c *cdp) call(t *testing.T, session, method string, params any, result any)
 			return json.Unmarshal(a.Result, result)
 		}
 		return nil
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.Scale(30 * time.Second)):
 		t.Fatalf("cdp %s: no answer in 30s", method)
 		return nil
 	}
@@ -172,7 +173,7 @@ func (c *cdp) eval(t *testing.T, session, expr string, v any) error {
 // waitJS polls a JavaScript condition until it is true.
 func (c *cdp) waitJS(t *testing.T, session, what, cond string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(30 * time.Second))
 	for {
 		var ok bool
 		if err := c.eval(t, session, cond, &ok); err == nil && ok {

@@ -50,6 +50,9 @@ func parseQuery(v url.Values, projects []string) (sal.Query, error) {
 	if q.To, err = parseTime(v.Get("to"), true); err != nil {
 		return q, queryError("to: " + err.Error())
 	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return q, queryError(fmt.Sprintf("from (%s) is later than to (%s); nothing can match.", strings.TrimSpace(v.Get("from")), strings.TrimSpace(v.Get("to"))))
+	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > sal.MaxLimit {
@@ -225,27 +228,34 @@ type entryPage struct {
 	E           viewEntry
 }
 
-func (s *Server) entry(w http.ResponseWriter, r *http.Request) (sal.Entry, bool) {
+// entry reads the entry named in the path, or answers the error with fail:
+// a page answers in text, the API in JSON.
+func (s *Server) entry(r *http.Request, fail func(status int, msg string)) (sal.Entry, bool) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.Error(w, "No such log entry: the id must be a number.", http.StatusNotFound)
+	if err != nil || id == 0 {
+		fail(http.StatusBadRequest, "The entry id must be a whole number above 0, like /api/sal/1.")
 		return sal.Entry{}, false
 	}
 	e, err := s.opts.SAL.Get(r.Context(), id)
 	if errors.Is(err, sal.ErrNotFound) {
-		http.Error(w, "No such log entry.", http.StatusNotFound)
+		fail(http.StatusNotFound, "No such log entry.")
 		return e, false
 	}
 	if err != nil {
 		s.log.Error("SAL get failed", "id", id, "err", err)
-		http.Error(w, "The log could not be read just now; please try again.", http.StatusInternalServerError)
+		fail(http.StatusInternalServerError, "The log could not be read just now; please try again.")
 		return e, false
 	}
 	return e, true
 }
 
 func (s *Server) salEntry(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.entry(w, r)
+	e, ok := s.entry(r, func(status int, msg string) {
+		if status == http.StatusBadRequest { // a page that cannot exist
+			status, msg = http.StatusNotFound, "No such log entry: the id must be a number."
+		}
+		http.Error(w, msg, status)
+	})
 	if !ok {
 		return
 	}
@@ -325,7 +335,8 @@ func (s *Server) salAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) salAPIEntry(w http.ResponseWriter, r *http.Request) {
-	if e, ok := s.entry(w, r); ok {
+	fail := func(status int, msg string) { writeJSON(w, status, map[string]string{"error": msg}) }
+	if e, ok := s.entry(r, fail); ok {
 		writeJSON(w, http.StatusOK, s.apiEntry(r, e))
 	}
 }

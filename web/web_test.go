@@ -440,3 +440,40 @@ func attrs(doc *html.Node, sel, key string) []string {
 	}
 	return out
 }
+
+// The JSON API answers every error in JSON, as documented: a bad id, a
+// missing entry, and a date range that ends before it starts.
+func TestAPIErrorsAreJSON(t *testing.T) {
+	l := newLog(t)
+	appendAll(t, l, sal.Entry{Time: at(23, 12, 0), Nick: "alice", Project: "production", Message: "restarted apache2"})
+	srv := newServer(t, l)
+	tests := []struct {
+		path   string
+		status int
+		err    string
+	}{
+		{"/api/sal/notanumber", 400, "The entry id must be a whole number above 0, like /api/sal/1."},
+		{"/api/sal/99", 404, "No such log entry."},
+		{"/api/sal?from=2026-11-26&to=2026-11-25", 400, "from (2026-11-26) is later than to (2026-11-25); nothing can match."},
+		{"/api/sal?from=2026-11-25T12:00:01Z&to=2026-11-25T12:00:00Z", 400, "from (2026-11-25T12:00:01Z) is later than to (2026-11-25T12:00:00Z); nothing can match."},
+	}
+	for _, tt := range tests {
+		status, hdr, body := get(t, srv.URL+tt.path)
+		var got struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); err != nil || status != tt.status || got.Error != tt.err ||
+			hdr.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("GET %s: %d %s %q; want %d JSON error %q", tt.path, status, hdr.Get("Content-Type"), body, tt.status, tt.err)
+		}
+	}
+	// The same range on the page is a 400 with the same sentence, and a
+	// one-day range is fine.
+	status, _, body := get(t, srv.URL+"/sal?from=2026-11-26&to=2026-11-25")
+	if got := texts(parseHTML(t, body), "p.error"); status != 400 || len(got) != 1 || !strings.HasPrefix(got[0], "from (2026-11-26) is later than to") {
+		t.Errorf("/sal with from > to: %d %q", status, got)
+	}
+	if status, _, body := get(t, srv.URL+"/api/sal?from=2026-11-23&to=2026-11-23"); status != 200 || !strings.Contains(body, "restarted apache2") {
+		t.Errorf("one-day range: %d %s", status, body)
+	}
+}

@@ -11,12 +11,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/wiki"
 	"github.com/jouncebot/jouncebot/wiki/wikitest"
 )
 
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	c, cancel := context.WithTimeout(t.Context(), testenv.Scale(60*time.Second))
 	t.Cleanup(cancel)
 	return c
 }

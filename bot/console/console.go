@@ -8,7 +8,9 @@ package console
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -51,21 +53,37 @@ func (c *Console) Rooms() []string { return []string{Room} }
 // order they were typed, as a shell would.
 func (c *Console) Sequential() bool { return true }
 
+// MaxLine is the longest console line read, in bytes. A longer line is
+// refused with a sentence and skipped; the console goes on reading.
+const MaxLine = 64 * 1024
+
+// line is one line of input, or the length of one refused as too long.
+type line struct {
+	text    string
+	tooLong int
+}
+
 // Run reads lines until end of input or ctx is done.
 func (c *Console) Run(ctx context.Context, h bot.Handler) error {
-	lines := make(chan string)
+	lines := make(chan line)
 	errc := make(chan error, 1)
 	go func() {
-		sc := bufio.NewScanner(c.in)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
+		r := bufio.NewReaderSize(c.in, 64*1024)
+		for {
+			l, err := readLine(r, MaxLine)
+			if err != nil && l.text == "" && l.tooLong == 0 {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				errc <- err
+				return
+			}
 			select {
-			case lines <- sc.Text():
+			case lines <- l:
 			case <-ctx.Done():
 				return
 			}
 		}
-		errc <- sc.Err()
 	}()
 	for n := 1; ; n++ {
 		select {
@@ -76,8 +94,13 @@ func (c *Console) Run(ctx context.Context, h bot.Handler) error {
 				return fmt.Errorf("console: read input: %w", err)
 			}
 			return bot.ErrEndOfInput
-		case line := <-lines:
-			if strings.TrimSpace(line) == "" {
+		case l := <-lines:
+			if l.tooLong > 0 {
+				c.Send(ctx, bot.Target{Network: Network, Room: Room}, bot.T(fmt.Sprintf(
+					"That line is %d bytes long; I read lines of up to %d KiB, so I ignored it. Nothing was done.", l.tooLong, MaxLine/1024)))
+				continue
+			}
+			if strings.TrimSpace(l.text) == "" {
 				continue
 			}
 			h.Handle(ctx, &bot.Request{Message: bot.Message{
@@ -87,10 +110,36 @@ func (c *Console) Run(ctx context.Context, h bot.Handler) error {
 				Private: true,
 				Nick:    "operator",
 				Account: c.account,
-				Text:    line,
+				Text:    l.text,
 				Time:    time.Now(),
 			}})
 		}
+	}
+}
+
+// readLine reads one line without its line ending. A line longer than max
+// bytes is read to its end and discarded: only its length is returned. The
+// error is that of the read that ended the line (io.EOF for a last line
+// without a newline).
+func readLine(r *bufio.Reader, max int) (line, error) {
+	var buf []byte
+	size := 0
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(buf) <= max {
+			buf = append(buf, chunk...)
+		}
+		size += len(chunk)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if bytes.HasSuffix(chunk, []byte("\n")) {
+			size--
+		}
+		if size > max {
+			return line{tooLong: size}, err
+		}
+		return line{text: strings.TrimRight(string(buf), "\r\n")}, err
 	}
 }
 

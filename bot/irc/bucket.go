@@ -39,8 +39,18 @@ func (b *Bucket) Reserve(now time.Time) time.Duration {
 	return time.Duration(-b.tokens * float64(b.Interval))
 }
 
-// Empty takes every token at now, for a connection whose registration
-// lines already used up the server's allowance.
-func (b *Bucket) Empty(now time.Time) {
-	b.tokens, b.last = 0, now
+// Ready returns how long from now until a line could go at once, without
+// taking a token.
+func (b *Bucket) Ready(now time.Time) time.Duration {
+	if b.last.IsZero() {
+		return 0
+	}
+	tokens := b.tokens
+	if elapsed := now.Sub(b.last); elapsed > 0 {
+		tokens = min(float64(b.Burst), tokens+float64(elapsed)/float64(b.Interval))
+	}
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) * float64(b.Interval))
 }

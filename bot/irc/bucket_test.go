@@ -148,3 +148,40 @@ func TestConcurrentSendsKeepTheirLinesTogether(t *testing.T) {
 		}
 	}
 }
+
+func TestReconnectDelay(t *testing.T) {
+	tr := &Transport{opts: options{backoff: DefaultBackoff}}
+	tests := []struct {
+		n      int
+		jitter float64
+		want   time.Duration
+	}{
+		{0, 0.5, 500 * time.Millisecond},
+		{0, 0, 375 * time.Millisecond},
+		{quickRetries - 1, 0.999, 624 * time.Millisecond},
+		{quickRetries, 0.5, time.Second}, // then the backoff from its start
+		{quickRetries + 3, 0.5, 8 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := tr.reconnectDelay(tt.n, tt.jitter).Truncate(time.Millisecond); got != tt.want {
+			t.Errorf("reconnectDelay(%d, %v) = %v, want %v", tt.n, tt.jitter, got, tt.want)
+		}
+	}
+}
+
+func TestFlapCounter(t *testing.T) {
+	var f flapCounter
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for i := range flapLimit {
+		if f.add(start.Add(time.Duration(i) * 10 * time.Second)) {
+			t.Fatalf("connection %d lost counted as flapping", i+1)
+		}
+	}
+	if !f.add(start.Add(flapLimit * 10 * time.Second)) {
+		t.Errorf("%d losses within %v not counted as flapping", flapLimit+1, flapWindow)
+	}
+	// Old losses age out of the window.
+	if f.add(start.Add(flapWindow + flapLimit*10*time.Second + time.Second)) {
+		t.Errorf("losses older than %v still counted", flapWindow)
+	}
+}

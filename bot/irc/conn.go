@@ -24,6 +24,8 @@ type session struct {
 	bucket *Bucket
 	dialer *dialer
 
+	registered chan struct{} // closed at the welcome
+
 	ctx    context.Context // done when the connection is over
 	cancel context.CancelFunc
 	runCtx context.Context // done when the transport stops; handlers get it
@@ -36,13 +38,21 @@ type session struct {
 	curNick    string
 	reason     string // why the connection ended, for logs and Status
 	saslFailed bool
+	saslSilent bool // services never answered the SASL login
+	noSASL     bool // this connection does not try SASL at registration
+	loggedIn   bool // RPL_LOGGEDIN seen (and no RPL_LOGGEDOUT since)
 	lastCTCP   time.Time
+
+	outMu    sync.Mutex
+	pending  []*delivery          // priority sends with lines on this connection
+	barriers map[string]*delivery // PING token → the send it settles
 }
 
 // result says how a connection ended.
 type result struct {
 	welcomed   bool
 	saslFailed bool
+	saslSilent bool // the next connection should register without SASL
 	reason     string
 }
 
@@ -61,8 +71,10 @@ func (s *session) setReason(r string) {
 }
 
 // connect runs one connection until it ends or ctx is done.
-func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
-	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx}
+// Without SASL at registration (noSASL) it logs in to services afterwards
+// (see account.go).
+func (t *Transport) connect(ctx context.Context, h bot.Handler, noSASL bool) result {
+	s := &session{t: t, bucket: t.opts.bucket(), dialer: &dialer{tls: t.tls}, runCtx: ctx, registered: make(chan struct{}), noSASL: noSASL}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
 	s.c = girc.New(t.clientConfig(s))
@@ -78,6 +90,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 	go func() { done <- s.c.DialerConnect(s.dialer) }()
 	var wg sync.WaitGroup
 	wg.Go(s.watchdog)
+	wg.Go(s.saslWatch)
 	err := func() error {
 		select {
 		case err := <-done:
@@ -104,10 +117,11 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 		t.since, t.drops = time.Now(), t.drops+1
 	}
 	t.mu.Unlock()
+	t.chans.clear()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res := result{welcomed: s.welcomed, saslFailed: s.saslFailed, reason: s.reason}
+	res := result{welcomed: s.welcomed, saslFailed: s.saslFailed, saslSilent: s.saslSilent, reason: s.reason}
 	if res.reason == "" {
 		switch {
 		case err != nil:
@@ -116,6 +130,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler) result {
 			res.reason = "the server closed the connection"
 		}
 	}
+	s.failPending(res.reason)
 	return res
 }
 
@@ -138,12 +153,14 @@ func (t *Transport) clientConfig(s *session) girc.Config {
 			return old + "_"
 		},
 		DisableSTS: true,
+		// echo-message tells a priority send that the server took it.
+		SupportedCaps: map[string][]string{"echo-message": nil},
 		// A bug in one of our event handlers must not take the process down.
 		RecoverFunc: func(_ *girc.Client, e *girc.HandlerError) {
 			t.log.Error("IRC event handler panicked", "panic", e.Panic, "event", e.Event.Command, "stack", string(e.Stack))
 		},
 	}
-	if sasl := t.net.SASL; sasl != nil {
+	if sasl := t.net.SASL; sasl != nil && !s.noSASL {
 		switch sasl.Mechanism {
 		case "EXTERNAL":
 			cfg.SASL = &girc.SASLExternal{}
@@ -186,9 +203,16 @@ func (s *session) watchdog() {
 
 func (s *session) register(h bot.Handler) {
 	c, t := s.c, s.t
-	c.Handlers.Add(girc.ALL_EVENTS, func(*girc.Client, girc.Event) {
+	c.Handlers.Add(girc.ALL_EVENTS, func(_ *girc.Client, e girc.Event) {
 		s.lastRecv.Store(time.Now().UnixNano())
+		if e.Echo {
+			s.onEcho(e)
+		}
 	})
+	c.Handlers.Add(girc.PONG, func(_ *girc.Client, e girc.Event) { s.onPong(e) })
+	for _, code := range []string{girc.ERR_NOSUCHNICK, girc.ERR_NOSUCHCHANNEL, girc.ERR_CANNOTSENDTOCHAN, girc.ERR_NOTEXTTOSEND} {
+		c.Handlers.Add(code, func(_ *girc.Client, e girc.Event) { s.onRefused(e) })
+	}
 	c.Handlers.Add(girc.RPL_WELCOME, func(_ *girc.Client, e girc.Event) { s.welcome(e) })
 	c.Handlers.Add(girc.ERROR, func(_ *girc.Client, e girc.Event) {
 		s.setReason("server said: " + StripControl(e.Last()))
@@ -213,9 +237,8 @@ func (s *session) register(h bot.Handler) {
 		s.setReason(fmt.Sprintf("the server does not offer SASL %s (it offers %q)", t.saslMech(), offers))
 		s.dialer.close()
 	})
-	c.Handlers.Add(girc.RPL_LOGGEDIN, func(_ *girc.Client, e girc.Event) {
-		t.log.Info("logged in to services", "account", StripControl(e.Params[min(2, len(e.Params)-1)]))
-	})
+	c.Handlers.Add(girc.RPL_LOGGEDIN, func(_ *girc.Client, e girc.Event) { s.onLoggedIn(e) })
+	c.Handlers.Add(girc.RPL_LOGGEDOUT, func(_ *girc.Client, e girc.Event) { s.onLoggedOut(e) })
 	c.Handlers.Add(girc.JOIN, func(_ *girc.Client, e girc.Event) { s.onJoin(e) })
 	c.Handlers.Add(girc.KICK, func(_ *girc.Client, e girc.Event) { s.onKick(e) })
 	for _, code := range []string{girc.ERR_CHANNELISFULL, girc.ERR_INVITEONLYCHAN, girc.ERR_BANNEDFROMCHAN,
@@ -244,24 +267,25 @@ func (t *Transport) saslUser() string {
 func (s *session) welcome(e girc.Event) {
 	t := s.t
 	s.mu.Lock()
+	if !s.welcomed {
+		close(s.registered)
+	}
 	s.welcomed = true
 	if len(e.Params) > 0 {
 		s.curNick = e.Params[0]
 	}
 	nick := s.curNick
 	s.mu.Unlock()
-	// The registration lines (CAP, NICK, USER, AUTHENTICATE) counted
-	// against the server's flood limit too: start with an empty bucket.
-	s.bucket.Empty(time.Now())
 	t.mu.Lock()
 	t.conn, t.since = s, time.Now()
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)
 	close(t.ready)
 	t.mu.Unlock()
-	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil)
+	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
 	for _, ch := range t.net.Channels {
 		s.join(ch.Name)
 	}
+	s.checkAccount(nick)
 	if !rfcEqual(nick, t.net.Nick) {
 		s.regainNick(true)
 		go s.nickRetryLoop()
@@ -297,6 +321,7 @@ func (s *session) isMe(nick string) bool { return rfcEqual(nick, s.nick()) }
 func (s *session) onJoin(e girc.Event) {
 	if e.Source != nil && len(e.Params) > 0 && s.isMe(e.Source.Name) {
 		s.t.log.Info("joined", "channel", e.Params[0])
+		s.t.chans.set(e.Params[0], true)
 	}
 }
 
@@ -311,6 +336,7 @@ func (s *session) onKick(e girc.Event) {
 	d := s.t.opts.rejoinDelay
 	s.t.log.Warn("kicked; rejoining", "channel", e.Params[0], "by", by, "reason", StripControl(e.Last()), "rejoin_in", d)
 	ch := e.Params[0]
+	s.t.chans.set(ch, false)
 	s.later(d, func() { s.join(ch) })
 }
 
@@ -399,6 +425,7 @@ func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcp := conn
 	if d.tls != nil {
 		tc := tls.Client(conn, d.tls)
 		_ = tc.SetDeadline(time.Now().Add(15 * time.Second))
@@ -409,7 +436,7 @@ func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 		_ = tc.SetDeadline(time.Time{})
 		conn = tc
 	}
-	conn = &filterConn{Conn: conn}
+	conn = &filterConn{Conn: conn, tcp: tcp}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -436,7 +463,18 @@ func (d *dialer) close() {
 // after a netsplit or under a CTCP flood those alone would get the bot
 // killed for flooding. Extended-join and account-notify already tell us the
 // accounts; WHO for a channel (sent once when the bot joins) still goes out.
-type filterConn struct{ net.Conn }
+//
+// It also keeps TCP acknowledgements quick (see quickAck).
+type filterConn struct {
+	net.Conn
+	tcp net.Conn // the TCP connection under TLS, if any
+}
+
+func (c *filterConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	quickAck(c.tcp)
+	return n, err
+}
 
 func (c *filterConn) Write(p []byte) (int, error) {
 	if dropLine(p) {

@@ -11,16 +11,26 @@
 //     server password and SASL PLAIN or EXTERNAL, and joins the configured
 //     channels (with keys). "Connected" means RPL_WELCOME was received.
 //   - Stays connected: a ping watchdog closes a silent connection after
-//     ping_timeout; reconnects back off exponentially with jitter from
-//     about 1 s to 2 min; channels are rejoined after a reconnect, a kick
-//     and a failed join; the configured nick is taken back when it frees up
-//     (or with NickServ GHOST when nickserv_password is set). A failed SASL
-//     login is logged with the server's reason and retried at the capped
-//     interval. Status() says what the connection is doing.
-//   - Never floods: every line the bot sends (messages, joins, nick changes)
-//     goes through one queue per connection, paced by a token bucket; long
-//     replies are split at spaces to fit IRC's 512-byte line including the
-//     prefix the server adds; absurdly long replies are cut with a note.
+//     ping_timeout; after a lost connection it tries again about every half
+//     second, ten times, then backs off exponentially with jitter up to
+//     2 min; a registration resets that unless the connection keeps being
+//     lost (more than 15 times in 10 minutes). Channels are joined at the
+//     welcome and rejoined after a kick and a failed join; the configured
+//     nick is taken back when it frees up (or with NickServ GHOST when
+//     nickserv_password is set). A failed SASL login is logged with the
+//     server's reason and retried at the capped interval; a registration
+//     without the account (services away) is logged, shown in Status, and
+//     mended once services are back (account.go). Status() says what the
+//     connection is doing.
+//   - Never floods, and is fair: every line the bot sends goes through one
+//     token bucket per connection (the network's pace), from three queues:
+//     control lines, then priority sends (SendPriority: deploy events,
+//     notices), then replies (Send). A priority send returns once the
+//     server took it (echo-message, else a PING barrier). Long replies are
+//     split at spaces to fit IRC's 512-byte line including the prefix the
+//     server adds; absurdly long ones end with a note line. In channels,
+//     replies of more than ChannelLines lines continue privately (the bot
+//     core does that).
 //   - Fills bot.Message.Account with the sender's services account: from
 //     the IRCv3 account tag when the server sends it (then a missing tag
 //     means "not identified"), else from what extended-join and
@@ -58,8 +68,8 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lrstanley/girc"
@@ -82,16 +92,23 @@ type Transport struct {
 	host string
 	port int
 
-	// ctrl and msgs are the outbound queue: ctrl (joins, nick changes,
-	// NickServ) goes before msgs (replies), both through the same bucket.
+	// ctrl, prio and msgs are the outbound queues (see out.go): control
+	// lines, then priority sends, then replies, all through one bucket.
 	ctrl   chan outLine
+	prio   chan outLine
 	msgs   chan outLine
 	sendMu sync.Mutex // keeps the lines of one Send together
+	prioMu sync.Mutex // keeps the lines of one SendPriority together
+	// writeMu guards the connections' buckets and the writing of a paced
+	// line, shared by the sending goroutine and Send's fast path.
+	writeMu sync.Mutex
+	queued  atomic.Int64 // lines queued or being sent by the sending goroutine
 
 	mu      sync.Mutex
 	status  string
 	conn    *session      // the current connection, nil between connections
 	ready   chan struct{} // closed while a connection is welcomed
+	chans   channels      // the channels joined on the current connection
 	running bool
 	since   time.Time // when the connection last came up or went down
 	drops   uint64    // connections lost
@@ -101,26 +118,29 @@ type Transport struct {
 type Option func(*options)
 
 type options struct {
-	backoff     Backoff
-	bucket      func() *Bucket
-	maxLines    int
-	rejoinDelay time.Duration
-	nickRetry   time.Duration
-	stableAfter time.Duration
-	version     string
+	backoff      Backoff
+	bucket       func() *Bucket
+	maxLines     int
+	rejoinDelay  time.Duration
+	nickRetry    time.Duration
+	version      string
+	accountRetry time.Duration
+	saslTimeout  time.Duration
 }
 
 // WithBackoff sets the reconnect backoff.
 func WithBackoff(b Backoff) Option { return func(o *options) { o.backoff = b } }
 
-// WithBucket sets the flood-control bucket of each new connection.
+// WithBucket sets the flood-control bucket of each new connection,
+// overriding the network's pace.
 func WithBucket(burst int, interval time.Duration) Option {
 	return func(o *options) {
 		o.bucket = func() *Bucket { return &Bucket{Burst: burst, Interval: interval} }
 	}
 }
 
-// WithMaxLines sets how many IRC lines one reply may take before it is cut.
+// WithMaxLines sets how many IRC lines one message may take; a longer one
+// ends with a note line instead.
 func WithMaxLines(n int) Option { return func(o *options) { o.maxLines = n } }
 
 // WithRejoinDelay sets the wait before rejoining after a kick; a failed
@@ -152,21 +172,26 @@ func New(n config.Network, log *slog.Logger, opts ...Option) (*Transport, error)
 		net: n, host: host, port: port,
 		log:    log.With("component", "irc", "network", n.Name),
 		ctrl:   make(chan outLine, 64),
+		prio:   make(chan outLine, 256),
 		msgs:   make(chan outLine, 1024),
 		ready:  make(chan struct{}),
 		status: "not started",
 		opts: options{
-			backoff:     DefaultBackoff,
-			bucket:      DefaultBucket,
-			maxLines:    20,
-			rejoinDelay: 5 * time.Second,
-			nickRetry:   time.Minute,
-			stableAfter: time.Minute,
-			version:     "jouncebot (https://github.com/jouncebot/jouncebot)",
+			backoff:      DefaultBackoff,
+			bucket:       DefaultBucket,
+			maxLines:     100,
+			rejoinDelay:  5 * time.Second,
+			nickRetry:    time.Minute,
+			accountRetry: 2 * time.Second,
+			saslTimeout:  15 * time.Second,
+			version:      "jouncebot (https://github.com/jouncebot/jouncebot)",
 		},
 	}
 	if t.net.PingTimeout <= 0 {
 		t.net.PingTimeout = 3 * time.Minute
+	}
+	if pc := n.Pace; pc != nil && pc.Burst > 0 && pc.Rate > 0 {
+		WithBucket(pc.Burst, time.Duration(float64(time.Second)/pc.Rate))(&t.opts)
 	}
 	for _, o := range opts {
 		o(&t.opts)
@@ -262,16 +287,25 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 	defer wg.Wait()
 
 	failures := 0
+	var flaps flapCounter
+	noSASL := false
 	for {
 		t.setStatus("connecting to %s", t.net.Server)
-		start := time.Now()
-		res := t.connect(ctx, h)
+		res := t.connect(ctx, h, noSASL)
+		noSASL = res.saslSilent
 		if ctx.Err() != nil {
 			t.setStatus("stopped")
 			return ctx.Err()
 		}
-		if res.welcomed && time.Since(start) >= t.opts.stableAfter {
-			failures = 0
+		// A registration that worked resets the backoff, unless the
+		// connection keeps being lost soon after it (a flapping server,
+		// or one that throws the bot out): then the waits keep growing.
+		if res.welcomed {
+			if flaps.add(time.Now()) {
+				t.log.Warn("the connection keeps being lost; backing off", "lost", flapLimit, "within", flapWindow)
+			} else {
+				failures = 0
+			}
 		}
 		var d time.Duration
 		if res.saslFailed {
@@ -281,7 +315,7 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 			t.log.Error("SASL login failed; check the account and password", "reason", res.reason, "retry_in", d)
 			t.setStatus("SASL login failed (%s); retrying in %s", res.reason, d.Round(time.Second))
 		} else {
-			d = t.opts.backoff.Delay(failures, rand.Float64())
+			d = t.reconnectDelay(failures, rand.Float64())
 			failures++
 			t.log.Warn("disconnected; reconnecting", "reason", res.reason, "retry_in", d, "attempt", failures)
 			t.setStatus("reconnecting in %s: %s", d.Round(time.Second), res.reason)
@@ -295,137 +329,15 @@ func (t *Transport) Run(ctx context.Context, h bot.Handler) error {
 	}
 }
 
-// Send renders t for IRC and queues it for to.Room (a channel, or a nick
-// when to.Private). It returns once every line is queued.
-func (t *Transport) Send(ctx context.Context, to bot.Target, text bot.Text) error {
-	if to.Network != "" && to.Network != t.net.Name {
-		return fmt.Errorf("irc: network %s cannot send to network %s", t.net.Name, to.Network)
-	}
-	target := StripControl(to.Room)
-	if target == "" || strings.ContainsAny(target, " ,") {
-		return fmt.Errorf("irc: cannot send to %q: not a channel or nick", to.Room)
-	}
-	lines := Fit(Render(text, t.net.FormattingEnabled()), t.maxText(target), t.opts.maxLines)
-	t.sendMu.Lock()
-	defer t.sendMu.Unlock()
-	for _, l := range lines {
-		select {
-		case t.msgs <- outLine{ev: &girc.Event{Command: girc.PRIVMSG, Params: []string{target, l}}, queued: time.Now()}:
-		case <-ctx.Done():
-			return fmt.Errorf("irc: the message to %s could not be queued: %w", target, ctx.Err())
-		}
-	}
-	return nil
-}
-
-// maxText is how many bytes of text fit in one PRIVMSG to target once the
-// server has put ":nick!user@host " in front of it.
-func (t *Transport) maxText(target string) int {
-	nick := max(len(t.Nick()), len(t.net.Nick)+2)
-	user := len(t.net.User) + 1 // servers may add "~"
-	host := 63
-	t.mu.Lock()
-	if s := t.conn; s != nil {
-		if h := s.c.GetHost(); h != "" {
-			host = len(h)
-		}
-	}
-	t.mu.Unlock()
-	overhead := len(":!@ PRIVMSG  :\r\n") + nick + user + host + len(target)
-	return 512 - overhead
-}
-
-// outLine is one queued line. Control lines belong to one connection and
-// are dropped if it is gone by the time they would be sent.
-type outLine struct {
-	ev     *girc.Event
-	cost   int       // bucket tokens (a JOIN also makes girc send WHO and MODE)
-	conn   *session  // for control lines
-	queued time.Time // for messages
-}
-
-// staleAfter is how long a message may wait for a connection. Answers and
-// announcements older than this would confuse more than help.
-const staleAfter = 10 * time.Minute
-
-// sendLoop sends queued lines through the current connection, paced by
-// the connection's bucket. Messages wait for a connection.
-func (t *Transport) sendLoop(ctx context.Context) {
-	for {
-		var l outLine
-		select {
-		case <-ctx.Done():
-			return
-		case l = <-t.ctrl:
-		default:
-			select {
-			case <-ctx.Done():
-				return
-			case l = <-t.ctrl:
-			case l = <-t.msgs:
-			}
-		}
-		t.sendLine(ctx, l)
-	}
-}
-
-func (t *Transport) sendLine(ctx context.Context, l outLine) {
-	for {
-		t.mu.Lock()
-		s, ready := t.conn, t.ready
-		t.mu.Unlock()
-		if l.conn != nil && l.conn != s {
-			return // control line for a connection that is gone
-		}
-		if !l.queued.IsZero() && time.Since(l.queued) > staleAfter {
-			t.log.Warn("dropping a message that waited too long for a connection", "to", l.ev.Params[0], "queued", l.queued)
-			return
-		}
-		if s == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ready:
-				continue
-			}
-		}
-		if t.pace(ctx, s, l, func(l outLine) { s.c.Send(l.ev) }) {
-			return
-		}
-	}
-}
-
-// pace waits until s's bucket lets l go and sends it. It reports false when
-// the connection was lost while waiting, so l waits for the next one.
-func (t *Transport) pace(ctx context.Context, s *session, l outLine, send func(outLine)) bool {
-	wait := s.bucket.Reserve(time.Now())
-	for range l.cost - 1 {
-		s.bucket.Reserve(time.Now())
-	}
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-ctx.Done():
-			return true
-		case <-timer.C:
-		}
-	}
-	if s.c != nil && !s.c.IsConnected() {
-		return false
-	}
-	send(l)
-	return true
-}
-
-// control queues a line for connection s ahead of replies.
-func (t *Transport) control(s *session, cost int, command string, params ...string) {
-	select {
-	case t.ctrl <- outLine{ev: &girc.Event{Command: command, Params: params, Sensitive: command == girc.PRIVMSG}, cost: cost, conn: s}:
-	default:
-		t.log.Warn("control queue full; dropping line", "command", command)
-	}
-}
-
 // rfcEqual compares nicks and channel names the way IRC servers do.
 func rfcEqual(a, b string) bool { return girc.ToRFC1459(a) == girc.ToRFC1459(b) }
+
+// reconnectDelay is the wait before reconnect attempt n after a lost
+// connection: about half a second for the first quickRetries attempts (a
+// restarting server is back within seconds), then the backoff.
+func (t *Transport) reconnectDelay(n int, jitter float64) time.Duration {
+	if n < quickRetries {
+		return time.Duration(float64(min(quickDelay, t.opts.backoff.Min)) * (0.75 + 0.5*jitter))
+	}
+	return t.opts.backoff.Delay(n-quickRetries, jitter)
+}

@@ -200,11 +200,13 @@ func cutPoint(s string, room int) int {
 	return cut
 }
 
-// cutNote ends a message that was too long for IRC.
-const cutNote = "… (cut: the rest was too long for IRC)"
+// cutNote is the line that ends a message too long for IRC, in place of
+// what was left out.
+const cutNote = "… (the rest was too long for IRC and is left out)"
 
 // Fit splits every line to fit in max bytes and keeps at most maxLines
-// pieces; when it has to drop some, the last piece kept says so.
+// pieces; when it has to leave some out, the last line kept is a note
+// saying so, so that no line is cut in the middle.
 func Fit(lines []string, max, maxLines int) []string {
 	var out []string
 	for _, l := range lines {
@@ -213,16 +215,8 @@ func Fit(lines []string, max, maxLines int) []string {
 		}
 		out = append(out, Split(l, max)...)
 	}
-	if maxLines > 0 && len(out) > maxLines {
-		out = out[:maxLines]
-		last := out[maxLines-1]
-		if len(last)+len(cutNote)+1 > max {
-			last = last[:cutPoint(last, max-len(cutNote)-2)]
-		}
-		if strings.Count(last, string(ctrlBold))%2 == 1 {
-			last += string(ctrlBold)
-		}
-		out[maxLines-1] = strings.TrimRight(last, " ") + " " + cutNote
+	if maxLines > 1 && len(out) > maxLines {
+		out = append(out[:maxLines-1], cutNote)
 	}
 	return out
 }

@@ -128,7 +128,7 @@ func TestFit(t *testing.T) {
 					t.Errorf("line of %d bytes > %d", len(l), tt.max)
 				}
 			}
-			if last := got[len(got)-1]; strings.HasSuffix(last, cutNote) != tt.cut {
+			if last := got[len(got)-1]; (last == cutNote) != tt.cut {
 				t.Errorf("last line %q: cut note = %v, want %v", last, !tt.cut, tt.cut)
 			}
 		})

@@ -18,6 +18,7 @@ import (
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // logBuffer collects a log for assertions.
@@ -69,7 +70,7 @@ func runApp(t *testing.T, botUser matrixtest.User, yaml string, now func() time.
 		if r, ok := tr.(interface{ Ready() <-chan struct{} }); ok {
 			select {
 			case <-r.Ready():
-			case <-time.After(30 * time.Second):
+			case <-time.After(testenv.Scale(30 * time.Second)):
 				t.Fatal("the Matrix transport did not get ready")
 			}
 		}
@@ -146,7 +147,7 @@ func TestLogInRoomConfiguredByAlias(t *testing.T) {
 	if _, err := amir.SendText(ctx, room, "!log restarted apache on mw1001"); err != nil {
 		t.Fatal(err)
 	}
-	w.Wait(t, fromBot(room, botUser, "Logged the message at "))
+	w.Wait(t, fromBot(room, botUser, "Logged the message"))
 
 	if _, err := mallory.SendText(ctx, room, "!log depooled everything"); err != nil {
 		t.Fatal(err)

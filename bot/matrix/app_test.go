@@ -17,6 +17,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot/matrix"
 	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // The whole jouncebot (app.New, the real command table and calendar)
@@ -92,7 +93,7 @@ windows:
 	if r, ok := tr.(interface{ Ready() <-chan struct{} }); ok {
 		select {
 		case <-r.Ready():
-		case <-time.After(30 * time.Second):
+		case <-time.After(testenv.Scale(30 * time.Second)):
 			t.Fatal("the Matrix transport did not get ready")
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -101,7 +102,7 @@ func (e *env) start(t *testing.T, n config.Network) *running {
 	case <-tr.Ready():
 	case err := <-done:
 		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.Scale(30 * time.Second)):
 		t.Fatalf("transport not ready after 30s; status %q", tr.Status())
 	}
 	return &running{tr: tr, rec: rec, stop: stop}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -48,10 +49,10 @@ func TestTogetherWithTheConsole(t *testing.T) {
 
 	waitConsole := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(time.Second)
+		deadline := time.Now().Add(testenv.Scale(time.Second))
 		for !strings.Contains(out.String(), want+"\n") {
 			if time.Now().After(deadline) {
-				t.Fatalf("console did not show %q within 1s; it shows:\n%s", want, out)
+				t.Fatalf("console did not show %q within %s; it shows:\n%s", want, testenv.Scale(time.Second), out)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -72,7 +73,7 @@ func TestTogetherWithTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitConsole("pong console")
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > testenv.Scale(time.Second) {
 		t.Errorf("the console waited %s for the unreachable homeserver", d)
 	}
 	p.SetDown(false)

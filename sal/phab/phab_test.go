@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/phab"
 	"github.com/jouncebot/jouncebot/sal/phab/phabtest"
@@ -63,7 +64,7 @@ func (n *notices) count() int {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(10 * time.Second))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -98,6 +99,7 @@ sal:
 	w := phab.NewWriter(phab.New(cfg.SAL.Phabricator.URL, cfg.SAL.Phabricator.Token.Value(), nil), cfg.SAL.Phabricator.SecurityProjects, nil)
 	var got notices
 	l := sal.New(db, cfg, sal.Options{
+		BaseURL:    cfg.Bot.BaseURL,
 		Routes:     []sal.Route{phab.Route(w, cfg)},
 		Notify:     got.add,
 		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,

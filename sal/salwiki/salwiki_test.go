@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/sal/salwiki"
 	"github.com/jouncebot/jouncebot/store"
@@ -46,7 +47,8 @@ sal:
 	start := time.Date(2026, 11, 24, 23, 40, 0, 0, time.UTC)
 	n := 0
 	l := sal.New(db, cfg, sal.Options{
-		Routes: []sal.Route{salwiki.Route("production", page, salwiki.NewWriter(client, page))},
+		BaseURL: cfg.Bot.BaseURL,
+		Routes:  []sal.Route{salwiki.Route("production", page, salwiki.NewWriter(client, page))},
 		Notify: func(_ context.Context, no sal.Notice) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -108,7 +110,7 @@ sal:
 }
 
 func pageText(t *testing.T, c *wiki.Client, page string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
 	defer cancel()
 	s, _ := c.PageText(ctx, page)
 	return s
@@ -116,7 +118,7 @@ func pageText(t *testing.T, c *wiki.Client, page string) string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(60 * time.Second))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/wiki"
 )
 
@@ -180,7 +181,7 @@ func (w *Wiki) serve(addr string) error {
 	w.cmd, w.exited = cmd, exited
 	w.mu.Unlock()
 	url := "http://" + addr + "/api.php?action=query&meta=siteinfo&format=json"
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(testenv.Scale(15 * time.Second)); time.Now().Before(deadline); {
 		select {
 		case <-exited:
 			return fmt.Errorf("php -S on %s exited at once; see %s", addr, filepath.Join(w.Dir, "server.log"))

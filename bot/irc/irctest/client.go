@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/lrstanley/girc"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Timeout bounds every wait of the harness.
-var Timeout = 15 * time.Second
+var Timeout = testenv.Scale(15 * time.Second)
 
 // Msg is a PRIVMSG or NOTICE a test client received.
 type Msg struct {
@@ -46,6 +48,7 @@ type Client struct {
 	next    int
 	changed chan struct{}
 	events  []*girc.Event
+	ended   chan struct{} // closed when the connection has ended
 }
 
 // Client connects a test client with generous flood limits and waits until
@@ -58,7 +61,7 @@ func (s *Server) Client(t testing.TB, cfg ClientConfig) *Client {
 	if cfg.Account != "" {
 		gc.SASL = &girc.SASLPlain{User: cfg.Account, Pass: cfg.Password}
 	}
-	c := &Client{Client: girc.New(gc), changed: make(chan struct{}, 1)}
+	c := &Client{Client: girc.New(gc), changed: make(chan struct{}, 1), ended: make(chan struct{})}
 	welcome := make(chan struct{})
 	var once sync.Once
 	c.Handlers.AddBg(girc.RPL_WELCOME, func(*girc.Client, girc.Event) { once.Do(func() { close(welcome) }) })
@@ -72,7 +75,7 @@ func (s *Server) Client(t testing.TB, cfg ClientConfig) *Client {
 		c.poke()
 	})
 	done := make(chan error, 1)
-	go func() { done <- c.Connect() }()
+	go func() { err := c.Connect(); close(c.ended); done <- err }()
 	t.Cleanup(func() {
 		// girc ignores Close until its connection is set up, so keep
 		// asking; never hang the test run on a client that will not stop.
@@ -233,5 +236,12 @@ func (s *Server) Register(t testing.TB, account, password string) {
 	c.Expect(t, func(m Msg) bool {
 		return m.Command == girc.NOTICE && strings.EqualFold(m.Nick, "NickServ") && strings.Contains(m.Text, "is now registered")
 	})
+	// Wait for the server to close the connection, so the nick is free
+	// for the next client (on a busy machine the ircd may take a while).
 	c.Quit("registered")
+	select {
+	case <-c.ended:
+	case <-time.After(Timeout):
+		t.Fatalf("irctest: the registration connection of %s did not end within %v", account, Timeout)
+	}
 }

@@ -16,6 +16,7 @@
 package irctest
 
 import (
+	"bufio"
 	"bytes"
 	_ "embed"
 	"fmt"
@@ -29,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Names of the two servers of the test network.
@@ -50,6 +53,10 @@ type Option func(*Server)
 // account-notify.
 func WithoutAccountTag() Option { return func(s *Server) { s.noAccountTag = true } }
 
+// WithoutEchoMessage leaves out InspIRCd's ircv3_echomessage module, like
+// servers that do not echo a client's messages back to it.
+func WithoutEchoMessage() Option { return func(s *Server) { s.noEchoMessage = true } }
+
 // Server is a running InspIRCd + Atheme pair.
 type Server struct {
 	// Addr is the client address with generous flood limits, for test
@@ -65,14 +72,20 @@ type Server struct {
 	// PasswordAddr is a client address (generous limits) that requires
 	// the server password ServerPassword.
 	PasswordAddr string
+	// FastAddr is a client address whose flood limits allow more than
+	// the stock ones, as some networks do for registered bots: a penalty
+	// of 20 lines, four lines a second drained (threshold 20,
+	// commandrate 4000, no fakelag). Excess Flood beyond that.
+	FastAddr string
 	// CAFile is the PEM file of the CA that signed the server certificate.
 	CAFile string
 	// Dir holds the configuration, logs and services database.
 	Dir string
 
-	linkPort     int
-	tls          *testPKI
-	noAccountTag bool
+	linkPort      int
+	tls           *testPKI
+	noAccountTag  bool
+	noEchoMessage bool
 
 	mu      sync.Mutex
 	ircd    *exec.Cmd
@@ -99,7 +112,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("irctest: make certificates: %v", err)
 	}
-	ports := freePorts(t, 5)
+	ports := freePorts(t, 6)
 	s := &Server{
 		Addr:         net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
 		StrictAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
@@ -108,6 +121,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		Dir:          dir,
 		linkPort:     ports[3],
 		PasswordAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[4])),
+		FastAddr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[5])),
 		tls:          pki,
 	}
 	for _, o := range opts {
@@ -158,6 +172,22 @@ func (s *Server) Pause() { s.signalIRCd(syscall.SIGSTOP) }
 // Resume lets a paused InspIRCd run again.
 func (s *Server) Resume() { s.signalIRCd(syscall.SIGCONT) }
 
+// PauseServices freezes Atheme (SIGSTOP): the IRC server still thinks
+// services are there and offers SASL, but nothing answers.
+// ResumeServices undoes it.
+func (s *Server) PauseServices() { s.signalServices(syscall.SIGSTOP) }
+
+// ResumeServices lets paused services run again.
+func (s *Server) ResumeServices() { s.signalServices(syscall.SIGCONT) }
+
+func (s *Server) signalServices(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.atheme != nil && s.atheme.Process != nil {
+		_ = s.atheme.Process.Signal(sig)
+	}
+}
+
 func (s *Server) signalIRCd(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -178,26 +208,93 @@ func (s *Server) start(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ircdLog := filepath.Join(s.Dir, "ircd.log")
-	athemeLog := filepath.Join(s.Dir, "atheme.log")
 	_ = os.Remove(ircdLog)
-	_ = os.Remove(athemeLog)
 	s.ircd = startProcess(t, filepath.Join(s.Dir, "ircd.out"), "inspircd",
 		"--config="+filepath.Join(s.Dir, "inspircd.conf"), "--nofork", "--runasroot", "--nopid")
-	if err := waitFor(5*time.Second, func() bool { return canDial(s.Addr) }); err != nil {
+	if err := waitFor(testenv.Scale(5*time.Second), func() bool { return canDial(s.Addr) }); err != nil {
 		t.Fatalf("irctest: inspircd did not listen on %s: %v\n%s", s.Addr, err, readTail(filepath.Join(s.Dir, "ircd.out")))
 	}
+	s.startServices(t)
+	s.stopped = false
+}
+
+// StopServices stops Atheme alone: the IRC server runs on without
+// accounts or SASL, as when services restart separately.
+func (s *Server) StopServices(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.atheme; c != nil && c.Process != nil {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { _ = c.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			_ = c.Process.Kill()
+			<-exited
+		}
+	}
+	s.atheme = nil
+	// Until the IRC server has noticed the split it still offers SASL.
+	var caps string
+	if err := waitFor(30*time.Second, func() bool { caps = capList(s.Addr); return !strings.Contains(caps, "sasl") }); err != nil {
+		t.Fatalf("irctest: the IRC server still offers SASL after services stopped: %v (CAP LS: %q)\n%s", err, caps, readTail(filepath.Join(s.Dir, "ircd.log")))
+	}
+}
+
+// capList returns the capabilities the server at addr lists.
+func capList(addr string) string {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("CAP LS 302\r\n")); err != nil {
+		return ""
+	}
+	r := bufio.NewReader(c)
+	var caps []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return strings.Join(caps, " ")
+		}
+		if _, list, ok := strings.Cut(line, " CAP * LS * :"); ok {
+			caps = append(caps, strings.TrimSpace(list))
+			continue
+		}
+		if _, list, ok := strings.Cut(line, " CAP * LS :"); ok {
+			return strings.Join(append(caps, strings.TrimSpace(list)), " ")
+		}
+	}
+}
+
+// StartServices starts Atheme again after StopServices and waits until it
+// has linked.
+func (s *Server) StartServices(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startServices(t)
+}
+
+func (s *Server) startServices(t testing.TB) {
+	t.Helper()
+	athemeLog := filepath.Join(s.Dir, "atheme.log")
+	_ = os.Remove(athemeLog)
 	s.atheme = startProcess(t, filepath.Join(s.Dir, "atheme.out"), "atheme-services",
 		"-n", "-c", filepath.Join(s.Dir, "atheme.conf"), "-D", filepath.Join(s.Dir, "atheme"),
 		"-l", athemeLog, "-p", filepath.Join(s.Dir, "atheme.pid"))
 	// Atheme says this once the burst has been exchanged both ways.
-	err := waitFor(10*time.Second, func() bool {
+	err := waitFor(testenv.Scale(10*time.Second), func() bool {
 		b, _ := os.ReadFile(athemeLog)
 		return bytes.Contains(b, []byte("finished synching with uplink"))
 	})
 	if err != nil {
-		t.Fatalf("irctest: services did not link: %v\n%s\n%s", err, readTail(ircdLog), readTail(athemeLog))
+		t.Fatalf("irctest: services did not link: %v\n%s\n%s", err, readTail(filepath.Join(s.Dir, "ircd.log")), readTail(athemeLog))
 	}
-	s.stopped = false
 }
 
 func startProcess(t testing.TB, out, name string, args ...string) *exec.Cmd {
@@ -238,6 +335,9 @@ func (s *Server) inspircdConf(ports []int) string {
 	if s.noAccountTag {
 		accountTag = ""
 	}
+	if !s.noEchoMessage {
+		accountTag += "\n<module name=\"ircv3_echomessage\">"
+	}
 	return fmt.Sprintf(`<server name="%[1]s" description="jouncebot test server" network="TestNet">
 <admin name="Test" nick="test" email="test@example.org">
 <bind address="127.0.0.1" port="%[3]d" type="clients">
@@ -245,8 +345,10 @@ func (s *Server) inspircdConf(ports []int) string {
 <bind address="127.0.0.1" port="%[5]d" type="clients" sslprofile="test">
 <bind address="127.0.0.1" port="%[6]d" type="servers">
 <bind address="127.0.0.1" port="%[13]d" type="clients">
+<bind address="127.0.0.1" port="%[15]d" type="clients">
 <sslprofile name="test" provider="gnutls" certfile="%[7]s" keyfile="%[8]s" cafile="%[9]s" dhfile="" requestclientcert="yes" hash="sha256">
 <connect name="strict" allow="*" port="%[4]d" timeout="20" pingfreq="120" sendq="262144" recvq="8192" threshold="10" commandrate="1000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
+<connect name="fast" allow="*" port="%[15]d" timeout="20" pingfreq="120" sendq="262144" recvq="8192" threshold="20" commandrate="4000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
 <connect name="password" allow="*" port="%[13]d" password="%[14]s" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
 <connect name="main" allow="*" port="%[3]d,%[5]d" timeout="20" pingfreq="120" sendq="1048576" recvq="1048576" threshold="1000000" commandrate="1000000" fakelag="no" localmax="200" globalmax="200" maxchans="50" limit="5000" resolvehostnames="no" useident="no">
 <module name="spanningtree">
@@ -256,6 +358,7 @@ func (s *Server) inspircdConf(ports []int) string {
 <module name="ircv3">
 %[12]s
 <module name="ircv3_servertime">
+<module name="ircv3_capnotify">
 <module name="ssl_gnutls">
 <module name="sslinfo">
 <link name="%[2]s" ipaddr="127.0.0.1" port="%[6]d" allowmask="127.0.0.0/8" sendpass="%[10]s" recvpass="%[10]s">
@@ -268,7 +371,7 @@ func (s *Server) inspircdConf(ports []int) string {
 <pid file="%[11]s/inspircd.pid">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="%[11]s/ircd.log">
 `, ServerName, ServicesName, ports[0], ports[1], ports[2], s.linkPort,
-		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d, accountTag, ports[4], ServerPassword)
+		s.tls.ServerCert, s.tls.ServerKey, s.tls.CAFile, linkPassword, d, accountTag, ports[4], ServerPassword, ports[5])
 }
 
 // athemeConf is Debian's example configuration as TESTING.md describes it

@@ -61,6 +61,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/synapseadmin"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Server is a running dendrite.
@@ -221,7 +223,7 @@ func (s *Server) launch(dendrite, cfgFile string) error {
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	return s.waitReady(60 * time.Second)
+	return s.waitReady(testenv.Scale(60 * time.Second))
 }
 
 // stop kills dendrite and waits for it.

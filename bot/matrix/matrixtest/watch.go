@@ -10,6 +10,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Watcher syncs a client in the background and records every timeline
@@ -28,7 +30,7 @@ type Watcher struct {
 }
 
 // DefaultWait is how long Wait waits before failing the test.
-var DefaultWait = 20 * time.Second
+var DefaultWait = testenv.Scale(20 * time.Second)
 
 // Watch starts syncing cli until the test ends. History from before the
 // call is skipped.

@@ -1,0 +1,142 @@
+package app_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lrstanley/girc"
+
+	"github.com/jouncebot/jouncebot/app"
+	"github.com/jouncebot/jouncebot/bot/irc/irctest"
+	"github.com/jouncebot/jouncebot/config"
+)
+
+// A flood of private "help"s from an unidentified user, while a sandbox
+// deploy runs, neither stalls the deploy nor holds up its question: the
+// flooder gets its budget of replies and one "slow down", and the deploy's
+// test question reaches the channel at once, ahead of anything queued.
+func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
+	ircd := irctest.Start(t)
+	ircd.Register(t, "amir", "amirpassword1")
+	amir := ircd.Client(t, irctest.ClientConfig{Nick: "amir", Account: "amir", Password: "amirpassword1"})
+	amir.Join(t, "#ops")
+	mallory := ircd.Client(t, irctest.ClientConfig{Nick: "mallory"})
+
+	// The bot sits on the port with InspIRCd's stock flood limits.
+	logs := startIRCApp(t, ircd.StrictAddr, nil)
+	amir.WaitEvent(t, func(e *girc.Event) bool {
+		return e.Command == girc.JOIN && e.Source != nil && e.Source.Name == "jouncebot"
+	})
+
+	const helps = 100
+	for i := range helps {
+		mallory.Say("jouncebot", "help")
+		if i == 1 {
+			amir.Say("#ops", "jouncebot: deploy 445113")
+		}
+	}
+	start := time.Now()
+	fromBot := func(text string) func(irctest.Msg) bool {
+		return func(m irctest.Msg) bool {
+			return m.Nick == "jouncebot" && m.Target == "#ops" && strings.Contains(m.Text, text)
+		}
+	}
+	if _, err := amir.ExpectWithin(2*time.Minute, fromBot("synced to the testservers")); err != nil {
+		t.Fatal(err)
+	}
+	question := time.Since(start)
+	// The channel is paced at a line a second once the burst is spent:
+	// the question may wait for the deploy's own lines before it, never
+	// for the flooder's replies.
+	before := len(amir.Messages()) - 1
+	if limit := time.Duration(before+10) * time.Second; question > limit {
+		for _, m := range amir.Messages() {
+			t.Logf("%s %s", m.At.Sub(start).Round(time.Millisecond), m.Text)
+		}
+		t.Errorf("the test question came %v after the deploy command, with %d lines before it in the channel; want at most %v", question, before, limit)
+	}
+	amir.Say("#ops", "tested ok")
+	amir.Expect(t, fromBot("deploy 1 is done"))
+	t.Logf("test question after %v, deploy done after %v", question.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	// The flooder was answered within its budget and told to slow down
+	// once, after its first answer (replies go out in order; nothing is
+	// sent to it after that).
+	if _, err := mallory.ExpectWithin(2*time.Minute, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && strings.HasPrefix(m.Text, "You are asking faster than I can answer")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slow, lists := 0, 0
+	for _, m := range mallory.Messages() {
+		switch {
+		case strings.HasPrefix(m.Text, "You are asking faster"):
+			slow++
+		case strings.HasPrefix(m.Text, "Address me as"):
+			lists++
+		}
+	}
+	if slow != 1 || lists != 1 {
+		t.Errorf("the flooder got %d help lists and %d slow-downs for %d helps; want one of each", lists, slow, helps)
+	}
+	if strings.Contains(logs.String(), "disconnected") {
+		t.Errorf("the bot was disconnected during the flood")
+	}
+}
+
+// startIRCApp runs the built-in default (example calendar, deploy sandbox)
+// on the IRC server at addr, in channel #ops, at 14:20 UTC on a Wednesday
+// (in the afternoon window). It returns the bot's log.
+func startIRCApp(t *testing.T, addr string, pace *config.Pace) *syncBuffer {
+	t.Helper()
+	data, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Networks = append(cfg.Networks, config.Network{Name: "libera", Type: "irc", Server: addr, Pace: pace,
+		Nick: "jouncebot", User: "jouncebot", RealName: "jouncebot", Channels: []config.Channel{{Name: "#ops"}}, PingTimeout: time.Minute})
+	logs := &syncBuffer{}
+	a, err := app.New(app.Options{Config: cfg, Log: slog.New(slog.NewTextHandler(logs, nil)),
+		Now: func() time.Time { return time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("bot log:\n%s", logs)
+		}
+	})
+	return logs
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
