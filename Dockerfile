@@ -20,5 +20,10 @@ VOLUME ["/etc/jouncebot"]
 USER jouncebot
 WORKDIR /var/lib/jouncebot
 EXPOSE 8080
-ENTRYPOINT ["/usr/local/bin/jouncebot", "--no-console", "--log-format", "json"]
-CMD ["--config", "/etc/jouncebot/config.yaml"]
+# Two roles, one image. The default is the chat bot (with the deploy engine
+# in the same process unless its config names agents:). The deploy agent on
+# the deployment host is the second role, chosen by the command:
+#   docker run … jouncebot agent --config /etc/jouncebot/agent.yaml --log-format json
+# (it listens on agent.listen, e.g. :8443, mutual TLS only).
+ENTRYPOINT ["/usr/local/bin/jouncebot"]
+CMD ["--no-console", "--log-format", "json", "--config", "/etc/jouncebot/config.yaml"]

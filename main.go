@@ -39,13 +39,15 @@ const (
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
 // usage is the command line summary printed with every usage error.
-const usage = "Usage:\n  jouncebot [flags]\n  jouncebot check-config FILE\n  jouncebot version\n"
+const usage = "Usage:\n  jouncebot [flags]\n  jouncebot agent --config FILE\n  jouncebot check-config FILE\n  jouncebot version\n"
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "check-config":
 			return checkConfig(args[1:], stdout, stderr)
+		case "agent":
+			return runAgent(args[1:], stderr)
 		case "version":
 			if len(args) > 1 {
 				return usageError(stderr, "version takes no arguments, got %q", args[1])
@@ -265,6 +267,7 @@ func summary(cfg *config.Config, now time.Time) string {
 		fmt.Fprintf(&b, "  %s [%s]: %q %s, %s%s; %s\n", w.Name, w.Kind, w.Schedule, tz, w.Duration, limit, next)
 	}
 	b.WriteString(calendarSummary(cfg.Calendar))
+	b.WriteString(agentSummary(cfg))
 	fmt.Fprintf(&b, "\nPeople (%d):\n", len(cfg.People))
 	people := append([]config.Person(nil), cfg.People...)
 	sort.Slice(people, func(i, j int) bool { return people[i].Name < people[j].Name })
@@ -286,6 +289,67 @@ func summary(cfg *config.Config, now time.Time) string {
 		for _, f := range cfg.Freezes {
 			fmt.Fprintf(&b, "  %s – %s: %s\n", f.From.UTC().Format(time.RFC3339), f.To.UTC().Format(time.RFC3339), f.Reason)
 		}
+	}
+	return b.String()
+}
+
+// runAgent is `jouncebot agent --config agent.yaml`: the deploy engine on
+// the deployment host, serving the chat bot over mutual TLS.
+func runAgent(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("jouncebot agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "the agent's configuration `file` (required)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *cfgFile == "" || fs.NArg() > 0 {
+		return usageError(stderr, "agent takes --config FILE and nothing else")
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "jouncebot:", err)
+		return exitConfig
+	}
+	cfg, err := config.Load(*cfgFile)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	r, err := app.NewAgentRole(cfg, log)
+	if err != nil {
+		var inUse *store.InUseError
+		if errors.As(err, &inUse) || cfg.Agent == nil || (!cfg.Deploy.Sandbox && cfg.Deploy.Gerrit.URL == "") {
+			fmt.Fprintln(stderr, "jouncebot:", err)
+			return exitConfig
+		}
+		log.Error("cannot start", "err", err)
+		return exitFailed
+	}
+	defer r.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := r.Run(ctx, nil); err != nil {
+		log.Error("stopped", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// agentSummary says which role the file gives: a deploy agent serving a
+// chat bot, a chat bot using an agent, or (nothing said) both in one.
+func agentSummary(cfg *config.Config) string {
+	var b strings.Builder
+	if a := cfg.Agent; a != nil {
+		pin := "any client certificate from the CA"
+		if a.ClientName != "" {
+			pin = "only the client certificate named " + a.ClientName
+		}
+		fmt.Fprintf(&b, "\nDeploy agent role (jouncebot agent): listens on %s with mutual TLS, accepting %s.\n", a.Listen, pin)
+	}
+	for _, l := range cfg.Agents {
+		fmt.Fprintf(&b, "\nDeploy agent %s at %s (mutual TLS): deploys run there, not in this process.\n", l.Name, l.Address)
 	}
 	return b.String()
 }

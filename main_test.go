@@ -23,7 +23,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("JOUNCEBOT_TEST_RUN_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binary.dir != "" {
+		os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
 }
 
 // The README's run command, with piped input: the answer is printed and

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jouncebot/jouncebot/agent"
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
 	"github.com/jouncebot/jouncebot/bot/irc"
@@ -88,6 +89,15 @@ func (e *ListenError) Error() string {
 
 func (e *ListenError) Unwrap() error { return e.Err }
 
+// engine is what the chat side uses of the deploy engine: a *deploy.Agent
+// in this process, or an *agent.Client of a deploy agent.
+type engine interface {
+	deploy.Engine
+	Record(id deploy.ID) (*deploy.Deploy, error)
+	Estimate(n int) (time.Duration, string, error)
+	History(n int) ([]deploy.Took, error)
+}
+
 // App is a running jouncebot.
 type App struct {
 	cfg       *config.Config
@@ -98,7 +108,9 @@ type App struct {
 	calendar  *calendar.Service
 	announcer *calendar.Announcer
 	sal       *sal.Log
-	deploy    *deploy.Agent
+	deploy    engine // nil when deploys are off
+	runDeploy func(ctx context.Context)
+	agent     *agent.Client // nil when the engine runs in this process
 	sandbox   *deploy.Sandbox
 	gate      *policy.Gate
 	gerrit    *gerrit.Client
@@ -189,7 +201,7 @@ func New(o Options) (*App, error) {
 	a.bot.OnSend(a.metrics.Sent)
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	a.announcer.OnSent(a.metrics.NoticeSent)
-	if a.deploy != nil { // the check reads Gerrit and staging, which only a deploy engine has
+	if a.deploy != nil && a.agent == nil { // the check reads Gerrit and staging, which only a deploy engine has (a deploy agent's, on its host)
 		a.setupReadiness(o)
 	}
 	if o.Stdin != nil {
@@ -250,7 +262,7 @@ func (a *App) Run(ctx context.Context) error {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			a.deploy.Run(ctx)
+			a.runDeploy(ctx)
 		}()
 		go func() {
 			defer wg.Done()
@@ -408,6 +420,11 @@ func (a *App) setupDeploy(o Options) error {
 	})
 	var engine deploy.Engine = deploy.Off{}
 	switch {
+	case len(cfg.Agents) > 0:
+		if err := a.setupAgentClient(a.agentNotifier()); err != nil {
+			return err
+		}
+		engine = a.deploy
 	case cfg.Deploy.Sandbox:
 		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), a.db, notifier, cfg, a.log, a.deploySAL())
 		if err != nil {
@@ -415,6 +432,7 @@ func (a *App) setupDeploy(o Options) error {
 		}
 		a.closers = append(a.closers, func() error { sb.Close(); return nil })
 		a.deploy, a.sandbox = sb.Agent, sb
+		a.runDeploy = func(ctx context.Context) { sb.Agent.Run(ctx) }
 		g, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword, Timeout: 5 * time.Second, Log: a.log})
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
@@ -435,7 +453,8 @@ func (a *App) setupDeploy(o Options) error {
 		if err != nil {
 			return fmt.Errorf("gerrit: %w", err)
 		}
-		a.deploy = deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+		e := deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+		a.deploy, a.runDeploy = e, func(ctx context.Context) { e.Run(ctx) }
 		a.gerrit = g
 		engine = a.deploy
 	}
@@ -687,6 +706,7 @@ func (a *App) markQueue(id deploy.ID) {
 // may carry, like "deploys done", to the command table), everything else
 // to the command table.
 func (a *App) handle(ctx context.Context, r *bot.Request) {
+	ctx = agent.WithCaller(ctx, a.caller(r))
 	if strings.HasPrefix(strings.TrimSpace(commands.Clean(r.Text)), "!log") {
 		a.salChat.Handle(ctx, r)
 		a.cmds.HandleTriggers(ctx, r)

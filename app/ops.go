@@ -54,8 +54,8 @@ func (a *App) watchMetrics() {
 	for _, tr := range a.bot.Transports() {
 		o.Networks = append(o.Networks, tr.Network())
 	}
-	if a.deploy != nil {
-		o.Stages = append(o.Stages, a.deploy.SyncStageNames()...)
+	if n, ok := a.deploy.(interface{ SyncStageNames() []string }); ok {
+		o.Stages = append(o.Stages, n.SyncStageNames()...)
 	}
 	a.metrics.Expect(o)
 	if ok, at := a.calendar.Imported(); ok {

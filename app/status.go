@@ -41,7 +41,11 @@ func (s *statusSource) deploys(ctx context.Context, p *web.StatusPage) {
 		}
 		p.Deploy = s.deployView(st, time.Now())
 	}
-	recent, err := s.eng.Recent(recentDeploys+1, s.known)
+	rl, ok := s.eng.(recentLister)
+	if !ok {
+		return
+	}
+	recent, err := rl.Recent(recentDeploys+1, s.known)
 	if err != nil {
 		p.Problems = append(p.Problems, "The last deploys could not be read.")
 	}
@@ -59,12 +63,19 @@ func (s *statusSource) deploys(ctx context.Context, p *web.StatusPage) {
 	p.Recent = p.Recent[:min(len(p.Recent), recentDeploys)]
 }
 
-// statusEngine is what the page reads from the deploy engine;
-// *deploy.Agent has it.
+// statusEngine is what the page reads from the deploy engine (a local
+// *deploy.Agent or a deploy agent's client). A local engine also lists the
+// last deploys (recentLister) and its stages' sizes (stageSizer).
 type statusEngine interface {
 	Status(ctx context.Context) (deploy.Status, error)
 	Record(id deploy.ID) (*deploy.Deploy, error)
+}
+
+type recentLister interface {
 	Recent(n int, known func(deploy.ID) (*deploy.Summary, bool)) ([]*deploy.Summary, error)
+}
+
+type stageSizer interface {
 	SyncStageSizes() ([]deploy.StageSize, error)
 }
 
@@ -147,7 +158,11 @@ func (s *statusSource) stageSizes(id deploy.ID) []deploy.StageSize {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sizeOf != id || s.sizes == nil {
-		sizes, err := s.eng.SyncStageSizes()
+		var sizes []deploy.StageSize
+		var err error
+		if sz, ok := s.eng.(stageSizer); ok {
+			sizes, err = sz.SyncStageSizes()
+		}
 		if err != nil {
 			s.a.log.Warn("status page: read the stages' hosts", "err", err)
 		}
@@ -182,7 +197,14 @@ func (s *statusSource) deployView(st deploy.Status, now time.Time) *web.DeployVi
 	case "approval":
 		v.Doing = "Waiting for a second deployer's approve."
 	}
-	for _, size := range s.stageSizes(d.ID) {
+	sizes := s.stageSizes(d.ID)
+	if len(sizes) == 0 && d.Sync != nil { // an engine that cannot say: the stages begun so far
+		for name := range d.Sync.Stages {
+			sizes = append(sizes, deploy.StageSize{Name: name})
+		}
+		sort.Slice(sizes, func(i, j int) bool { return d.Sync.Stages[sizes[i].Name].Started.Before(d.Sync.Stages[sizes[j].Name].Started) })
+	}
+	for _, size := range sizes {
 		sv := web.StageView{Name: size.Name, Total: size.Hosts, Current: size.Name == d.Stage}
 		var rec *deploy.StageRecord
 		if d.Sync != nil {

@@ -53,6 +53,12 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Maint configures maintenance scripts run from the chat.
 	Maint Maint `yaml:"maint"`
+	// Agent, in a deploy agent's own file, says where it listens and how
+	// it recognises the chat bot (see agent.go).
+	Agent *AgentServer `yaml:"agent"`
+	// Agents, in the chat bot's file, are the deploy agents it talks to
+	// instead of running the deploy engine itself.
+	Agents []AgentLink `yaml:"agents"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -465,6 +471,7 @@ func (c *Config) validate(v *validator) {
 		c.Freezes[i].validate(v, fmt.Sprintf("freezes[%d]", i))
 	}
 	c.Deploy.validate(v, "deploy", c)
+	c.validateAgents(v)
 	c.SAL.validate(v, "sal", c)
 	c.Policy.validate(v, "policy", c)
 	c.Security.validate(v, "security", c)

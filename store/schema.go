@@ -37,6 +37,10 @@ var (
 	// Readiness checks.
 	ReadinessResults = []byte("readiness.results") // window id -> last readiness check
 
+	// Deploy agent (jouncebot agent) and its link from the chat side.
+	AgentEvents = []byte("agent.events") // on the agent: sequence number -> event for the chat bot
+	AgentCursor = []byte("agent.cursor") // on the chat side: agent name -> last event delivered
+
 	// Server Admin Log.
 	SALEntries = []byte("sal.entries") // entry id -> entry
 	SALIndex   = []byte("sal.index")   // search index
@@ -63,6 +67,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets(MaintRuns, MaintOutput),
 	// 5: the last readiness check of each window.
 	createBuckets(ReadinessResults),
+	// 6: the deploy agent's event log and the chat side's cursor into it.
+	createBuckets(AgentEvents, AgentCursor),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

@@ -1,0 +1,290 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
+)
+
+// Server serves the deploy engine to the chat bot.
+type Server struct {
+	engine Engine
+	events *Log
+	cfg    *config.Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// NewServer returns the agent's HTTP handler around engine; events is the
+// log the engine's Notifier writes to, cfg the agent's own configuration
+// (its people and roles decide who may do what).
+func NewServer(engine Engine, events *Log, cfg *config.Config, log *slog.Logger) *Server {
+	s := &Server{engine: engine, events: events, cfg: cfg, log: log.With("component", "agent"), mux: http.NewServeMux()}
+	s.mux.HandleFunc("POST /v1/{method}", s.handleCall)
+	s.mux.HandleFunc("GET /v1/events", s.handleEvents)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve serves on ln with tc (mutual TLS) until ctx is done.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tc *tls.Config) error {
+	hs := &http.Server{Handler: s, TLSConfig: tc, ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+		hs.Close()
+	}()
+	err := hs.Serve(tls.NewListener(ln, tc))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// need says what a method needs of the person who asked.
+type need int
+
+const (
+	anyone     need = iota // read-only: any client past mutual TLS
+	identified             // a person in the agent's people list
+	deployer               // a person with the deployer role
+)
+
+var methods = map[string]need{
+	"status": anyone, "plan": anyone, "summary": anyone, "record": anyone, "estimate": anyone, "history": anyone, "pending": anyone,
+	"tested": identified,
+	"start":  deployer, "revert": deployer, "continue": deployer, "abort": deployer, "approve": deployer, "decide": deployer,
+}
+
+func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	n, known := methods[method]
+	if !known {
+		http.Error(w, "unknown method", http.StatusNotFound)
+		return
+	}
+	var c call
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&c); err != nil {
+		http.Error(w, "bad request body", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	var rep reply
+	who, err := s.authorise(method, n, &c)
+	if err == nil {
+		rep, err = s.dispatch(ctx, method, c, who)
+	}
+	if err != nil {
+		rep = reply{Error: err.Error()}
+		switch {
+		case errors.Is(err, deploy.ErrNoDecision):
+			rep.Code = codeNoDecision
+		case errors.Is(err, deploy.ErrNoTest):
+			rep.Code = codeNoTest
+		case errors.As(err, new(*refusal)):
+			rep.Code = codeRefused
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(rep)
+}
+
+// refusal is the agent's own no.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+// authorise maps the caller to a person in the agent's own people list
+// and checks the method's need against that person's roles, whatever the
+// chat side said about them. It logs every decision on a changing method.
+func (s *Server) authorise(method string, n need, c *call) (deploy.Person, error) {
+	if n == anyone {
+		return deploy.Person{}, nil
+	}
+	claimed := c.By.Name
+	if c.Request != nil {
+		claimed = c.Request.By.Name
+	}
+	if c.Revert != nil {
+		claimed = c.Revert.By.Name
+	}
+	p, how := s.person(c.Caller, claimed)
+	log := s.log.With("method", method, "network", c.Caller.Network, "kind", c.Caller.Kind, "account", c.Caller.Account, "claimed", claimed)
+	switch {
+	case p == nil:
+		log.Warn("refused: the caller is not in the agent's people list", "why", how)
+		return deploy.Person{}, &refusal{fmt.Sprintf("The deploy agent refused: it does not know %s (%s).", orSomeone(claimed), how)}
+	case claimed != "" && claimed != p.Name:
+		log.Warn("refused: the chat side named another person than the account maps to", "person", p.Name)
+		return deploy.Person{}, &refusal{fmt.Sprintf("The deploy agent refused: the account belongs to %s, not %s.", p.Name, claimed)}
+	case n == deployer && !p.Has(config.RoleDeployer):
+		log.Warn("refused: no deployer role in the agent's people list", "person", p.Name)
+		return deploy.Person{}, &refusal{fmt.Sprintf("The deploy agent refused: %s does not have the deployer role.", p.Name)}
+	}
+	log.Info("allowed", "person", p.Name)
+	return deploy.PersonFrom(p), nil
+}
+
+// person finds the caller in the agent's people: by account when the chat
+// side says which account asked, else (a request started by the policy
+// gate once its approvals were in) by the claimed name.
+func (s *Server) person(c Caller, claimed string) (*config.Person, string) {
+	switch c.Kind {
+	case "irc":
+		return s.cfg.PersonByIRCAccount(c.Account), "IRC account " + strconv.Quote(c.Account)
+	case "matrix":
+		return s.cfg.PersonByMatrixID(c.Account), "Matrix user " + c.Account
+	case "console":
+		if s.cfg.Agent == nil || s.cfg.Agent.ConsolePerson == "" {
+			return nil, "the agent takes no requests from the chat bot's console"
+		}
+		return s.cfg.PersonByName(s.cfg.Agent.ConsolePerson), "the chat bot's console"
+	case "":
+		return s.cfg.PersonByName(claimed), "by name"
+	}
+	return nil, "unknown network kind " + strconv.Quote(c.Kind)
+}
+
+func orSomeone(name string) string {
+	if name == "" {
+		return "the person who asked"
+	}
+	return name
+}
+
+// dispatch runs the method with who standing in for every person the
+// chat side named.
+func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy.Person) (reply, error) {
+	e := s.engine
+	switch method {
+	case "status":
+		st, err := e.Status(ctx)
+		return reply{Status: &st}, err
+	case "plan":
+		t, err := e.Plan(ctx, c.Changes)
+		return reply{Text: t}, err
+	case "summary":
+		t, err := e.Summary(ctx, c.Changes)
+		return reply{Summary: t}, err
+	case "record":
+		d, err := e.Record(c.ID)
+		return reply{Deploy: d}, err
+	case "estimate":
+		d, from, err := e.Estimate(c.N)
+		return reply{Estimate: d, From: from}, err
+	case "history":
+		h, err := e.History(c.N)
+		return reply{History: h}, err
+	case "pending":
+		ev, ok, err := e.Pending(ctx)
+		if !ok {
+			return reply{}, err
+		}
+		return reply{ID: ev.Deploy, Text: ev.Text}, err
+	case "tested":
+		return reply{}, e.Tested(ctx, c.ID, who, c.OK)
+	case "start":
+		if c.Request == nil {
+			return reply{}, errors.New("start without a request")
+		}
+		r := *c.Request
+		r.By = who
+		id, err := e.Start(ctx, r)
+		return reply{ID: id}, err
+	case "revert":
+		if c.Revert == nil {
+			return reply{}, errors.New("revert without a request")
+		}
+		r := *c.Revert
+		r.By = who
+		id, err := e.Revert(ctx, r)
+		return reply{ID: id}, err
+	case "continue":
+		return reply{}, e.Continue(ctx, c.ID, who)
+	case "abort":
+		return reply{}, e.Abort(ctx, c.ID, who)
+	case "approve":
+		return reply{}, e.Approve(ctx, c.ID, who)
+	case "decide":
+		return reply{}, e.Decide(ctx, c.ID, who, c.Action, c.Reason)
+	}
+	return reply{}, fmt.Errorf("unknown method %q", method)
+}
+
+// handleEvents streams the event log after the client's cursor as
+// Server-Sent Events: "id: <seq>" and "data: <record JSON>", then waits
+// for more. After the backlog it sends the pending question (without an
+// id: it is asked again, not a new event) and a comment every 15 seconds
+// so a dead link is noticed. With follow=false it ends after the backlog.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	follow := r.URL.Query().Get("follow") != "false"
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": jouncebot agent\n\n")
+	fl.Flush()
+	ctx := r.Context()
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	backlog, askedInBacklog := true, map[deploy.ID]bool{}
+	for {
+		changed := s.events.Changed()
+		recs, err := s.events.After(after, 100)
+		if err != nil {
+			s.log.Error("read event log", "err", err)
+			return
+		}
+		for _, rec := range recs {
+			b, _ := json.Marshal(rec)
+			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", rec.Seq, b)
+			after = rec.Seq
+			if backlog && rec.Event.Kind == deploy.EventNeeds {
+				askedInBacklog[rec.Event.Deploy] = true
+			}
+		}
+		if len(recs) == 100 {
+			fl.Flush()
+			continue
+		}
+		if backlog {
+			backlog = false
+			if ev, ok, err := s.engine.Pending(ctx); err == nil && ok && !askedInBacklog[ev.Deploy] {
+				b, _ := json.Marshal(Record{Event: ev})
+				fmt.Fprintf(w, "event: pending\ndata: %s\n\n", b)
+			}
+		}
+		fl.Flush()
+		if !follow {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-tick.C:
+			fmt.Fprint(w, ": ping\n\n")
+			fl.Flush()
+		}
+	}
+}

@@ -1,0 +1,476 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is jouncebot built once per test run, for tests that run it as a
+// real process (two of them, for the deploy agent).
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	binary.once.Do(func() {
+		binary.dir, binary.err = os.MkdirTemp("", "jouncebot-bin")
+		if binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "jouncebot")
+		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
+		if err != nil {
+			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// pki is a test certificate authority and the files it issued.
+type pki struct {
+	dir  string
+	key  *ecdsa.PrivateKey
+	cert *x509.Certificate
+	CA   string // PEM file of the CA certificate
+}
+
+func newPKI(t *testing.T, dir, name string) *pki {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p := &pki{dir: dir, key: key, cert: cert, CA: filepath.Join(dir, name+"-ca.pem")}
+	writePEM(t, p.CA, "CERTIFICATE", der)
+	return p
+}
+
+// issue writes name.pem and name-key.pem, valid from notBefore to notAfter,
+// for a server (127.0.0.1, localhost) or a client.
+func (p *pki) issue(t *testing.T, name string, server bool, notBefore, notAfter time.Time) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.DNSNames = append(tmpl.DNSNames, "localhost")
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &k.PublicKey, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+"-key.pem")
+	writePEM(t, cert, "CERTIFICATE", der)
+	writePEM(t, key, "EC PRIVATE KEY", kb)
+	return cert, key
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// split is a deploy agent and a chat bot, each its own process, with the
+// certificates and configuration files a test made for them.
+type split struct {
+	t         *testing.T
+	dir       string
+	ca        *pki
+	caFile    string
+	agentAddr string
+	botCert   string
+	botKey    string
+	agent     *proc
+	bot       *proc
+}
+
+const people = `people:
+  - name: Amir
+    irc_account: amir
+    gerrit: amir
+    roles: [deployer]
+  - name: Alice
+    irc_account: alice
+    gerrit: alice
+  - name: Mallory
+    irc_account: mallory
+`
+
+func newSplit(t *testing.T) *split {
+	t.Helper()
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "test")
+	now := time.Now()
+	acert, akey := ca.issue(t, "agent", true, now.Add(-time.Hour), now.Add(24*time.Hour))
+	bcert, bkey := ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(24*time.Hour))
+	return newSplitWith(t, dir, ca, ca.CA, acert, akey, bcert, bkey)
+}
+
+// newSplitWith writes the two configuration files for the given
+// certificate files.
+func newSplitWith(t *testing.T, dir string, ca *pki, caFile, acert, akey, bcert, bkey string) *split {
+	t.Helper()
+	s := &split{t: t, dir: dir, ca: ca, caFile: caFile, agentAddr: freePort(t), botCert: bcert, botKey: bkey}
+	writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`bot:
+  nick: jouncebot
+  data_dir: agent-data
+agent:
+  listen: %s
+  ca: %s
+  cert: %s
+  key: %s
+  client_name: chatbot
+  console_person: Amir
+deploy:
+  sandbox: true
+%s`, s.agentAddr, caFile, acert, akey, people))
+	s.writeBotConfig(s.agentAddr, "")
+	return s
+}
+
+// writeBotConfig writes bot.yaml naming the agent at addr; extra is added
+// to the deploy section.
+func (s *split) writeBotConfig(addr, deploy string) string {
+	path := filepath.Join(s.dir, "bot.yaml")
+	writeFile(s.t, path, fmt.Sprintf(`bot:
+  nick: jouncebot
+  data_dir: bot-data
+  console_person: Amir
+agents:
+  - name: test
+    address: %s
+    ca: %s
+    cert: %s
+    key: %s
+    server_name: agent
+sal:
+  projects:
+    - name: production
+%s%s`, addr, s.caFile, s.botCert, s.botKey, deploy, people))
+	return path
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proc is a running jouncebot process whose output lines the test reads.
+type proc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string
+	done  chan struct{}
+}
+
+func (s *split) start(args ...string) *proc {
+	s.t.Helper()
+	cmd := exec.Command(buildBinary(s.t), args...)
+	cmd.Dir = s.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	p := &proc{t: s.t, cmd: cmd, in: in, lines: make(chan string, 10000), done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		cmd.Wait()
+	}()
+	s.t.Cleanup(p.kill)
+	return p
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *proc) say(line string) {
+	p.t.Helper()
+	if _, err := io.WriteString(p.in, line+"\n"); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// expect reads lines until one contains want, failing after two minutes.
+func (p *proc) expect(want string) string {
+	p.t.Helper()
+	deadline := time.After(2 * time.Minute)
+	var seen []string
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("process ended waiting for %q; saw:\n%s", want, strings.Join(seen, "\n"))
+			}
+			if strings.Contains(l, want) {
+				return l
+			}
+			seen = append(seen, l)
+		case <-deadline:
+			p.t.Fatalf("no line with %q within two minutes; saw:\n%s", want, strings.Join(seen, "\n"))
+		}
+	}
+}
+
+func (s *split) startAgent() *proc {
+	s.t.Helper()
+	s.agent = s.start("agent", "--config", "agent.yaml")
+	s.agent.expect("deploy agent listening")
+	return s.agent
+}
+
+func (s *split) startBot() *proc {
+	s.t.Helper()
+	s.bot = s.start("--config", "bot.yaml", "--log-level", "warn")
+	return s.bot
+}
+
+// startBotDebug starts the bot logging each event it delivered, so a test
+// can kill it at a known point.
+func (s *split) startBotDebug() *proc {
+	s.t.Helper()
+	s.bot = s.start("--config", "bot.yaml", "--log-level", "debug")
+	return s.bot
+}
+
+// client is an HTTPS client of the agent with the given certificate (none
+// when cert is "").
+func (s *split) client(cert, key string) *http.Client {
+	s.t.Helper()
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(s.caFile)
+	pool.AppendCertsFromPEM(b)
+	tc := &tls.Config{RootCAs: pool, ServerName: "agent"}
+	if cert != "" {
+		c, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: time.Minute}
+}
+
+func (s *split) post(hc *http.Client, method, body string) (map[string]any, error) {
+	resp, err := hc.Post("https://"+s.agentAddr+"/v1/"+method, "application/json", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// The agent accepts only clients with a certificate from its CA, valid
+// now, naming the pinned client; everyone else fails the handshake.
+func TestAgentRefusesClientsWithoutAValidCertificate(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	now := time.Now()
+	other := newPKI(t, s.dir, "other")
+	otherCert, otherKey := other.issue(t, "chatbot-other", false, now.Add(-time.Hour), now.Add(time.Hour))
+	expCert, expKey := s.ca.issue(t, "chatbot-expired", false, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	wrongCert, wrongKey := s.ca.issue(t, "not-the-bot", false, now.Add(-time.Hour), now.Add(time.Hour))
+	for _, tc := range []struct{ name, cert, key string }{
+		{"no certificate", "", ""},
+		{"another CA", otherCert, otherKey},
+		{"expired", expCert, expKey},
+		{"not the pinned name", wrongCert, wrongKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := s.post(s.client(tc.cert, tc.key), "status", "{}"); err == nil {
+				t.Fatal("the agent answered")
+			}
+		})
+	}
+	if _, err := s.post(s.client(s.botCert, s.botKey), "status", "{}"); err != nil {
+		t.Fatalf("the chat bot's certificate is refused: %v", err)
+	}
+	// And the bot refuses an agent whose certificate is from another CA:
+	// the same refusal from the other side.
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(other.CA)
+	pool.AppendCertsFromPEM(b)
+	c, _ := tls.LoadX509KeyPair(s.botCert, s.botKey)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "agent", Certificates: []tls.Certificate{c}}}}
+	if _, err := s.post(hc, "status", "{}"); err == nil {
+		t.Fatal("a client trusting another CA accepted the agent")
+	}
+}
+
+// A compromised chat host (simulated: the API called directly with the
+// chat bot's valid certificate) cannot make the agent act for someone its
+// own people list does not let act, whatever it claims.
+func TestAgentDecidesWhoMayDeploy(t *testing.T) {
+	s := newSplit(t)
+	agent := s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	for _, tc := range []struct{ name, body, want string }{
+		{"claimed deployer without the role", `{"caller":{"kind":"irc","network":"libera","account":"mallory"},"request":{"Changes":["445113"],"By":{"Name":"Mallory","Deployer":true,"Admin":true},"InWindow":true}}`,
+			"The deploy agent refused: Mallory does not have the deployer role."},
+		{"account of someone else", `{"caller":{"kind":"irc","network":"libera","account":"mallory"},"request":{"Changes":["445113"],"By":{"Name":"Amir","Deployer":true},"InWindow":true}}`,
+			"The deploy agent refused: the account belongs to Mallory, not Amir."},
+		{"unknown account", `{"caller":{"kind":"matrix","network":"matrix","account":"@eve:example.org"},"request":{"Changes":["445113"],"By":{"Name":"Eve","Deployer":true},"InWindow":true}}`,
+			"The deploy agent refused: it does not know Eve (Matrix user @eve:example.org)."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := s.post(hc, "start", tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out["error"] != tc.want || out["code"] != "refused" {
+				t.Fatalf("got %v, want error %q", out, tc.want)
+			}
+		})
+	}
+	agent.expect("refused: no deployer role in the agent's people list")
+	out, err := s.post(hc, "status", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := out["status"].(map[string]any); st["Lock"] != nil {
+		t.Fatalf("a refused request took the deploy lock: %v", out)
+	}
+}
+
+// A chat-side configuration that names an agent and still holds the
+// Gerrit password is refused, saying the password belongs on the agent.
+func TestChatConfigWithGerritPasswordRefused(t *testing.T) {
+	s := newSplit(t)
+	path := s.writeBotConfig(s.agentAddr, "deploy:\n  gerrit:\n    url: https://gerrit.example.org/r/\n    username: bot\n    password:\n      env: GERRIT_PASSWORD\n")
+	cmd := exec.Command(buildBinary(t), "check-config", path)
+	var errs bytes.Buffer
+	cmd.Stderr = &errs
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); err == nil || code != exitConfig {
+		t.Fatalf("exit code %d (%v), want %d", code, err, exitConfig)
+	}
+	if !strings.Contains(errs.String(), "deploy.gerrit.password: the Gerrit password belongs in the deploy agent's configuration, not the chat bot's") {
+		t.Fatalf("stderr does not say where the password belongs:\n%s", errs.String())
+	}
+	// Without it, check-config says deploys run on the agent.
+	path = s.writeBotConfig(s.agentAddr, "")
+	out, err := exec.Command(buildBinary(t), "check-config", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Deploy agent test at "+s.agentAddr+" (mutual TLS): deploys run there, not in this process.") {
+		t.Fatalf("check-config: %v\n%s", err, out)
+	}
+	out, err = exec.Command(buildBinary(t), "check-config", filepath.Join(s.dir, "agent.yaml")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "accepting only the client certificate named chatbot.") {
+		t.Fatalf("check-config agent.yaml: %v\n%s", err, out)
+	}
+}
+
+// A whole sandbox deploy through the agent: the chat bot's console asks,
+// the agent (another process) deploys, the bot shows its progress and
+// passes on "tested ok".
+func TestSandboxDeployThroughAgent(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: status")
+	bot.expect("No deploy in progress.")
+	bot.say("jouncebot: deploy --force 445113 trying the agent")
+	bot.expect("Deploy 1 started by amir")
+	bot.expect("445113 merged.")
+	bot.expect("synced to the testservers.")
+	bot.say("tested ok")
+	bot.expect("production: synced 5/5 hosts")
+	bot.expect("deploy 1 is done: 445113.")
+	// The agent's SAL lines are kept by the chat side's Server Admin Log.
+	bot.say("jouncebot: sal 445113")
+	bot.expect("All 3 matching Server Admin Log entries")
+}
+
+// The README's certificate script makes certificates the agent and the
+// bot accept.
+func TestAgentCertsScript(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if out, err := exec.Command("scripts/agent-certs.sh", certs, "agent").CombinedOutput(); err != nil {
+		t.Fatalf("scripts/agent-certs.sh: %v\n%s", err, out)
+	}
+	f := func(name string) string { return filepath.Join(certs, name) }
+	s := newSplitWith(t, dir, nil, f("ca.pem"), f("agent.pem"), f("agent-key.pem"), f("chatbot.pem"), f("chatbot-key.pem"))
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: status")
+	bot.expect("No deploy in progress.")
+}

@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/jouncebot/jouncebot/agent"
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/bot/console"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+// setupAgentClient makes the deploy engine a client of the configured
+// deploy agent. The chat side keeps only a read-only Gerrit (no password)
+// when deploy.gerrit.url is set, for queueing changes.
+func (a *App) setupAgentClient(n deploy.Notifier) error {
+	l := a.cfg.Agents[0]
+	host, _, _ := net.SplitHostPort(l.Address)
+	if l.ServerName != "" {
+		host = l.ServerName
+	}
+	tc, err := agent.ClientTLS(l.CA, l.Cert, l.Key, host)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", l.Name, err)
+	}
+	c := agent.NewClient(agent.ClientOptions{Name: l.Name, Address: l.Address, TLS: tc, DB: a.db, Notify: n, Log: a.log})
+	a.deploy, a.agent, a.runDeploy = c, c, c.Run
+	if g := a.cfg.Deploy.Gerrit; g.URL != "" {
+		gc, err := gerrit.New(gerrit.Options{URL: g.URL, Timeout: g.Timeout, Log: a.log})
+		if err != nil {
+			return fmt.Errorf("gerrit: %w", err)
+		}
+		a.gerrit = gc
+	}
+	return nil
+}
+
+// Agent is the client of the deploy agent (nil when the engine runs in
+// this process), for status pages and /readyz: Unreachable says since when
+// it cannot be reached.
+func (a *App) Agent() *agent.Client { return a.agent }
+
+// caller is who sent r, as its transport vouched for them, for the deploy
+// agent's own check.
+func (a *App) caller(r *bot.Request) agent.Caller {
+	kind := "console"
+	if r.Network != console.Network {
+		kind = ""
+		for _, n := range a.cfg.Networks {
+			if n.Name == r.Network {
+				kind = n.Type
+			}
+		}
+	}
+	return agent.Caller{Kind: kind, Network: r.Network, Account: r.Account}
+}
+
+// AgentRole is `jouncebot agent`: the deploy engine, its own database and
+// the mutual-TLS server the chat bot talks to.
+type AgentRole struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	db      *store.DB
+	engine  agent.Engine
+	run     func(ctx context.Context)
+	server  *agent.Server
+	closers []func() error
+	addr    string
+}
+
+// NewAgentRole opens the agent's database and builds its engine: against
+// the configured Gerrit, or, with deploy.sandbox, the local sandbox.
+func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
+	if cfg.Agent == nil {
+		return nil, fmt.Errorf("%s has no agent: section; a deploy agent needs agent.listen, agent.ca, agent.cert and agent.key", cfg.File)
+	}
+	db, err := store.Open(filepath.Join(cfg.Bot.DataDir, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	r := &AgentRole{cfg: cfg, log: log, db: db, closers: []func() error{db.Close}}
+	events := agent.NewLog(db, log)
+	if !cfg.Deploy.Sandbox && cfg.Deploy.Gerrit.URL == "" {
+		r.Close()
+		return nil, fmt.Errorf("%s: a deploy agent needs deploy.gerrit (or deploy.sandbox: true to try it)", cfg.File)
+	}
+	if cfg.Deploy.Sandbox {
+		sb, err := deploy.NewSandbox(filepath.Join(cfg.Bot.DataDir, "sandbox"), db, events, cfg, log, events.SAL())
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("deploy sandbox: %w", err)
+		}
+		r.closers = append(r.closers, func() error { sb.Close(); return nil })
+		r.engine, r.run = sb.Agent, func(ctx context.Context) { sb.Agent.Run(ctx) }
+		log.Info("deploy sandbox", "gerrit", sb.URL, "staging", sb.Staging, "servers", sb.Servers)
+	} else {
+		opts, gopts := deploy.FromConfig(cfg, log)
+		stages, err := deploy.SyncStages(&cfg.Deploy)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("deploy stages: %w", err)
+		}
+		opts.Stages, opts.SAL = stages, events.SAL()
+		g, err := gerrit.New(gopts)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("gerrit: %w", err)
+		}
+		e := deploy.NewAgent(db, g, &git.Runner{Log: log}, events, opts)
+		r.engine, r.run = e, func(ctx context.Context) { e.Run(ctx) }
+	}
+	r.server = agent.NewServer(r.engine, events, cfg, log)
+	return r, nil
+}
+
+// Run serves the chat bot and runs deploys until ctx is done.
+func (r *AgentRole) Run(ctx context.Context, ready func(addr string)) error {
+	a := r.cfg.Agent
+	tc, err := agent.ServerTLS(a.CA, a.Cert, a.Key, a.ClientName)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.Listen)
+	if err != nil {
+		return fmt.Errorf("agent: listen: %w", err)
+	}
+	r.addr = ln.Addr().String()
+	r.log.Info("deploy agent listening", "addr", r.addr)
+	if ready != nil {
+		ready(r.addr)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); r.run(ctx) }()
+	err = r.server.Serve(ctx, ln, tc)
+	<-done
+	return err
+}
+
+// Close releases what NewAgentRole opened, in reverse order.
+func (r *AgentRole) Close() error {
+	var first error
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		if err := r.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// agentSAL writes a deploy agent's SAL line to this bot's Server Admin Log.
+func (a *App) agentSAL(ctx context.Context, ev deploy.Event) {
+	l := a.deploySAL()
+	if l == nil {
+		return
+	}
+	if err := l.Log(ctx, ev.By, ev.Text.String()); err != nil {
+		a.log.Error("SAL line from the deploy agent not logged", "deploy", ev.Deploy, "err", err)
+	}
+}
+
+// agentNotifier receives a deploy agent's events. Unlike the in-process
+// engine's, it sends each one to chat before it returns, so the client
+// moves its cursor only past events that were sent; the agent keeps the
+// rest.
+func (a *App) agentNotifier() deploy.Notifier {
+	return deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
+		switch ev.Kind {
+		case agent.EventSAL:
+			a.agentSAL(ctx, ev)
+			return
+		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
+			go a.markQueue(ev.Deploy)
+		}
+		a.sendEvent(ctx, ev)
+		if ev.Kind == deploy.EventDone {
+			a.offerMaint(ctx, ev)
+		}
+	})
+}
