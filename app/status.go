@@ -197,12 +197,14 @@ func (s *statusSource) deployView(st deploy.Status, now time.Time) *web.DeployVi
 	case "approval":
 		v.Doing = "Waiting for a second deployer's approve."
 	}
-	sizes := s.stageSizes(d.ID)
+	sizes := slices.Clone(s.stageSizes(d.ID))
 	if len(sizes) == 0 && d.Sync != nil { // an engine that cannot say: the stages begun so far
 		for name := range d.Sync.Stages {
 			sizes = append(sizes, deploy.StageSize{Name: name})
 		}
-		sort.Slice(sizes, func(i, j int) bool { return d.Sync.Stages[sizes[i].Name].Started.Before(d.Sync.Stages[sizes[j].Name].Started) })
+		sort.Slice(sizes, func(i, j int) bool {
+			return d.Sync.Stages[sizes[i].Name].Started.Before(d.Sync.Stages[sizes[j].Name].Started)
+		})
 	}
 	for _, size := range sizes {
 		sv := web.StageView{Name: size.Name, Total: size.Hosts, Current: size.Name == d.Stage}
