@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/jouncebot/jouncebot/agent"
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
@@ -33,6 +35,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/maint"
+	"github.com/jouncebot/jouncebot/metrics"
 	"github.com/jouncebot/jouncebot/policy"
 	"github.com/jouncebot/jouncebot/readiness"
 	"github.com/jouncebot/jouncebot/sal"
@@ -55,6 +58,15 @@ type Options struct {
 	// cannot be listened on (the built-in default's usual address may be
 	// taken); otherwise that is a start-up error.
 	WebOptional bool
+	// Registry receives the metrics (a new registry when nil); /metrics
+	// serves it.
+	Registry *prometheus.Registry
+	// ReadyGrace is how long a chat network may be reconnecting before
+	// /readyz says not ready (DefaultReadyGrace when zero).
+	ReadyGrace time.Duration
+	// StatusEvery is how often the status page's live stream looks for
+	// changes (1s when zero).
+	StatusEvery time.Duration
 }
 
 // ErrNothingToRun is New's error when there is no console and no network.
@@ -112,6 +124,12 @@ type App struct {
 	web      net.Listener // nil when no web server runs
 	baseURL  string       // the web server's public URL, or ""
 	closers  []func() error
+
+	reg         *prometheus.Registry
+	metrics     *metrics.Metrics
+	readyGrace  time.Duration
+	statusEvery time.Duration
+	now         func() time.Time
 }
 
 // DBFile is the database file's name inside the data directory.
@@ -126,7 +144,14 @@ func New(o Options) (*App, error) {
 	if o.Stdin == nil && len(cfg.Networks) == 0 {
 		return nil, ErrNothingToRun
 	}
-	a := &App{cfg: cfg, log: o.Log, events: make(chan deploy.Event, 256)}
+	a := &App{cfg: cfg, log: o.Log, events: make(chan deploy.Event, 256), readyGrace: o.ReadyGrace, statusEvery: o.StatusEvery, now: o.Now}
+	if a.readyGrace == 0 {
+		a.readyGrace = DefaultReadyGrace
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	a.newMetrics(o.Registry)
 	// Listen before anything is written, so a taken address stops the
 	// start cleanly.
 	if err := a.listen(o.WebOptional); err != nil {
@@ -149,8 +174,9 @@ func New(o Options) (*App, error) {
 		}
 		fetcher = f
 	}
-	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Fetcher: fetcher, Log: o.Log, Now: o.Now})
-	a.cmds = commands.NewDispatcher(commands.Options{Config: cfg, Log: o.Log})
+	a.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Fetcher: fetcher, Log: o.Log, Now: o.Now,
+		OnRefresh: a.metrics.CalendarRefreshed})
+	a.cmds = commands.NewDispatcher(commands.Options{Config: cfg, Log: o.Log, Observe: a.metrics.CommandDone})
 	a.cmds.Register(commands.HelpCommands(a.cmds)...)
 	a.cmds.Register(commands.CalendarCommands(commands.CalendarOptions{
 		Source: a.calendar, Now: o.Now, Notes: commands.Notes(a.calendar), Banner: commands.FreezeBanner(a.calendar),
@@ -168,8 +194,13 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	a.setupMaint(o)
-	a.bot = bot.New(o.Log, bot.HandlerFunc(a.handle))
+	a.bot = bot.New(o.Log, bot.HandlerFunc(func(ctx context.Context, r *bot.Request) {
+		a.metrics.Received(r.Network)
+		a.handle(ctx, r)
+	}))
+	a.bot.OnSend(a.metrics.Sent)
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
+	a.announcer.OnSent(a.metrics.NoticeSent)
 	if a.deploy != nil && a.agent == nil { // the check reads Gerrit and staging, which only a deploy engine has (a deploy agent's, on its host)
 		a.setupReadiness(o)
 	}
@@ -195,6 +226,7 @@ func New(o Options) (*App, error) {
 			a.bot.Add(tr)
 		}
 	}
+	a.watchMetrics()
 	return a, nil
 }
 
@@ -313,6 +345,7 @@ func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
 	if a.ready != nil {
 		o.Readiness = readinessReports{a.calendar, a.ready.Checker.Store}
 	}
+	a.opsPages(&o)
 	srv := web.New(o)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
@@ -341,7 +374,13 @@ func (a *App) setupSAL() error {
 		routes = append(routes, phab.Route(w, cfg))
 	}
 	a.sal = sal.New(a.db, cfg, sal.Options{Logger: a.log, Routes: routes, BaseURL: a.baseURL,
-		Notify:   func(ctx context.Context, n sal.Notice) { sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n) },
+		Notify: func(ctx context.Context, n sal.Notice) {
+			if n.Failing {
+				a.metrics.OutboxFailing(n.Route)
+			}
+			sal.NoticeRooms(cfg, a.bot.Send, a.log)(ctx, n)
+		},
+		OnAppend: func(e sal.Entry) { a.metrics.SALAppended(e.Project) },
 		SameRoom: func(network, configured, room string) bool { return a.bot.SameRoom(network, configured, room) }})
 	a.salChat = sal.Handler(a.sal, a.cmds)
 	a.cmds.Register(commands.Command{
@@ -370,6 +409,7 @@ func (a *App) setupDeploy(o Options) error {
 		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
 			go a.markQueue(ev.Deploy)
 		}
+		a.finished(ev)
 		// A deploy never waits on chat: its events go out in order from
 		// their own goroutine (they are in the deploy record anyway).
 		select {

@@ -43,6 +43,24 @@ type Status interface {
 	Status() string
 }
 
+// Health is an optional Transport capability: the connection's state, for
+// the metrics and the readiness check.
+type Health interface {
+	Health() ConnState
+}
+
+// ConnState is a transport's connection state.
+type ConnState struct {
+	Connected bool
+	// Since is when the connection came up or went down (zero before the
+	// first attempt ended).
+	Since time.Time
+	// Reconnects counts connections lost and tried again since start.
+	Reconnects uint64
+	// Queue is how many messages wait to be sent.
+	Queue int
+}
+
 // Request is one incoming message together with the means to answer it.
 type Request struct {
 	Message
@@ -75,6 +93,7 @@ func (r *Request) CurrentNick() string {
 // rooms (ChannelLines), a longer reply is cut there with a note and the
 // rest goes privately to the sender.
 func (r *Request) Reply(ctx context.Context, t Text) error {
+	r.bot.sent(r.Network)
 	if r.tr == nil {
 		return errors.New("bot: reply to a request that has no transport")
 	}
@@ -162,6 +181,7 @@ type Bot struct {
 	limits *replyLimiter
 
 	mu         sync.Mutex
+	onSend     func(network string)
 	transports []Transport
 	last       map[roomKey]chan struct{} // the latest handler per room
 	wg         sync.WaitGroup
@@ -187,6 +207,26 @@ func (b *Bot) Add(t Transport) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.transports = append(b.transports, t)
+}
+
+// OnSend sets a function called for each message handed to a transport
+// (for the metrics). Call it before Run.
+func (b *Bot) OnSend(f func(network string)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onSend = f
+}
+
+func (b *Bot) sent(network string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	f := b.onSend
+	b.mu.Unlock()
+	if f != nil {
+		f(network)
+	}
 }
 
 // Transports returns the registered transports.
@@ -327,6 +367,7 @@ func (b *Bot) Announce(ctx context.Context, t Text) error {
 		wg.Go(func() {
 			var out []error
 			for _, room := range tr.Rooms() {
+				b.sent(tr.Network())
 				if err := sendPriority(ctx, tr, Target{Network: tr.Network(), Room: room}, t); err != nil {
 					out = append(out, fmt.Errorf("announce to %s %s: %w", tr.Network(), room, err))
 				}
@@ -347,6 +388,7 @@ func (b *Bot) Send(ctx context.Context, to Target, t Text) error {
 	defer cancel()
 	for _, tr := range b.Transports() {
 		if tr.Network() == to.Network {
+			b.sent(to.Network)
 			return sendPriority(ctx, tr, to, t)
 		}
 	}
@@ -438,6 +480,7 @@ func (b *Bot) Deliver(ctx context.Context, to Target, t Text, key string) error 
 		if tr.Network() != to.Network {
 			continue
 		}
+		b.sent(to.Network)
 		if d, ok := tr.(Deliverer); ok {
 			return d.Deliver(ctx, to, t, key)
 		}

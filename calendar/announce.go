@@ -60,7 +60,12 @@ type Announcer struct {
 	inflight map[bot.Target]bool      // rooms with a notice being delivered
 	watching map[<-chan struct{}]bool // Joined change channels waited on
 	wg       sync.WaitGroup           // deliveries and watchers
+	onSent   func(late bool)
 }
+
+// OnSent sets a function called for each notice the network accepted, and
+// whether it went out late (for the metrics). Call it before Run.
+func (a *Announcer) OnSent(f func(late bool)) { a.onSent = f }
 
 // NewAnnouncer returns an announcer for the service's calendar.
 func NewAnnouncer(svc *Service, chat Chat, cfg *config.Config, log *slog.Logger) *Announcer {
@@ -253,7 +258,7 @@ func (a *Announcer) deliver(ctx context.Context, n notice, now time.Time) {
 			a.log.Error("record notice", "err", err)
 			continue
 		}
-		a.send(ctx, n, room, key, text)
+		a.send(ctx, n, room, key, text, late)
 	}
 }
 
@@ -268,7 +273,7 @@ func (a *Announcer) busy(room bot.Target) bool {
 // that is slow to accept delays no other, and records it sent once the
 // network accepted it. A room has one notice in flight at a time, so its
 // notices arrive in order; the next goes out as soon as one is accepted.
-func (a *Announcer) send(ctx context.Context, n notice, room bot.Target, key string, text bot.Text) {
+func (a *Announcer) send(ctx context.Context, n notice, room bot.Target, key string, text bot.Text, late bool) {
 	a.mu.Lock()
 	a.inflight[room] = true
 	a.mu.Unlock()
@@ -292,6 +297,9 @@ func (a *Announcer) send(ctx context.Context, n notice, room bot.Target, key str
 			return
 		}
 		accepted = true
+		if a.onSent != nil {
+			a.onSent(late)
+		}
 		if err := book.SetNotice(key, noticeSent); err != nil {
 			a.log.Error("record notice sent", "key", key, "err", err)
 			return

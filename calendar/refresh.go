@@ -175,6 +175,7 @@ func (s *Service) read(ctx context.Context) (*Report, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			s.onRefresh(false, s.now())
 			s.mu.Lock()
 			kept := s.wikiAt
 			s.mu.Unlock()
@@ -186,6 +187,7 @@ func (s *Service) read(ctx context.Context) (*Report, error) {
 		s.mu.Lock()
 		s.wiki, s.wikiAt = ws, at
 		s.mu.Unlock()
+		s.onRefresh(true, at)
 		synced = true
 	}
 	s.mu.Lock()

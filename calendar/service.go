@@ -49,6 +49,7 @@ type Service struct {
 	page       string
 	retry      time.Duration
 	minRefresh time.Duration
+	onRefresh  func(ok bool, at time.Time)
 
 	mu     sync.Mutex
 	cur    *Calendar
@@ -73,6 +74,9 @@ type ServiceOptions struct {
 	MinRefresh time.Duration
 	Log        *slog.Logger
 	Now        func() time.Time
+	// OnRefresh, when set, learns each read of the wiki: whether it
+	// worked, and when.
+	OnRefresh func(ok bool, at time.Time)
 }
 
 // NewService returns a service and builds the first calendar from config,
@@ -88,7 +92,10 @@ func NewService(o ServiceOptions) *Service {
 		rules: o.Config.Windows, freezes: o.Config.Freezes, horizon: o.Config.Calendar.Horizon,
 		leftovers: o.Config.Calendar.Leftovers, book: o.Book, fetcher: o.Fetcher,
 		log: o.Log.With("component", "calendar"), now: o.Now,
-		owners: o.Owners, retry: o.Config.Calendar.Refresh, minRefresh: o.MinRefresh,
+		owners: o.Owners, retry: o.Config.Calendar.Refresh, minRefresh: o.MinRefresh, onRefresh: o.OnRefresh,
+	}
+	if s.onRefresh == nil {
+		s.onRefresh = func(bool, time.Time) {}
 	}
 	if s.minRefresh == 0 {
 		s.minRefresh = 15 * time.Second
@@ -101,6 +108,14 @@ func NewService(o ServiceOptions) *Service {
 	s.rebuildLocked()
 	s.mu.Unlock()
 	return s
+}
+
+// Imported reports whether the calendar has its wiki page (when one is
+// configured) read at least once, now or before a restart, and when.
+func (s *Service) Imported() (bool, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetcher == nil || !s.wikiAt.IsZero(), s.wikiAt
 }
 
 // Book returns the durable state.

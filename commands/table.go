@@ -166,6 +166,10 @@ type Options struct {
 	Log    *slog.Logger
 	// Timeout bounds one command's run (default 2 minutes).
 	Timeout time.Duration
+	// Observe, when set, learns each command's result: "ok", "refused"
+	// (not allowed, wrong arguments, a no from the command) or "error".
+	// An unknown command's name is "unknown".
+	Observe func(command, result string)
 }
 
 // Dispatcher routes messages to commands. It implements bot.Handler.
@@ -173,6 +177,7 @@ type Dispatcher struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	timeout time.Duration
+	observe func(command, result string)
 
 	mu       sync.RWMutex
 	byName   map[string]*Command
@@ -188,7 +193,10 @@ func NewDispatcher(o Options) *Dispatcher {
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	return &Dispatcher{cfg: o.Config, log: o.Log.With("component", "commands"), timeout: o.Timeout, byName: map[string]*Command{}}
+	if o.Observe == nil {
+		o.Observe = func(string, string) {}
+	}
+	return &Dispatcher{cfg: o.Config, log: o.Log.With("component", "commands"), timeout: o.Timeout, byName: map[string]*Command{}, observe: o.Observe}
 }
 
 // Register adds commands to the table. A name or alias registered twice is
@@ -254,16 +262,19 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 	}
 	c, found := d.Lookup(p.Name)
 	if !found {
+		d.observe("unknown", "refused")
 		d.reply(ctx, r, bot.T(fmt.Sprintf("I don't know the command %s. Say \"%s: help\" to see what I can do.", Quote(p.Name), d.Nick())))
 		return
 	}
 	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message)}
 	call.Phrase = p.Phrase
 	if msg := d.authorise(call); msg != "" {
+		d.observe(c.Name, "refused")
 		d.refuse(ctx, call, msg, !ok) // addressed to the bot: always answered
 		return
 	}
 	if len(p.Args) < c.MinArgs || (c.MaxArgs >= 0 && len(p.Args) > c.MaxArgs) {
+		d.observe(c.Name, "refused")
 		d.reply(ctx, r, bot.T(fmt.Sprintf("Usage: %s: %s", d.Nick(), c.Usage)))
 		return
 	}
@@ -313,6 +324,8 @@ func (d *Dispatcher) run(ctx context.Context, c *Call) (reply bot.Text) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	log := d.log.With("command", c.Command.Name, "network", c.Network, "nick", c.Nick, "account", c.Account)
+	result := "error"
+	defer func() { d.observe(c.Command.Name, result) }()
 	defer func() {
 		if v := recover(); v != nil {
 			log.Error("command panicked", "panic", v, "stack", string(debug.Stack()))
@@ -323,8 +336,10 @@ func (d *Dispatcher) run(ctx context.Context, c *Call) (reply bot.Text) {
 	var ue *UserError
 	switch {
 	case err == nil:
+		result = "ok"
 		return out
 	case errors.As(err, &ue):
+		result = "refused"
 		return bot.T(ue.Msg)
 	case errors.Is(err, context.DeadlineExceeded):
 		log.Warn("command timed out", "err", err)

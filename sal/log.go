@@ -49,6 +49,9 @@ type Log struct {
 
 	outbox *outbox
 
+	// onAppend learns each entry stored.
+	onAppend func(Entry)
+
 	// Appends are committed in groups: whoever holds commitMu commits
 	// everything queued in pending in one transaction, so concurrent
 	// appends share one fsync instead of queueing for one each.
@@ -78,6 +81,8 @@ type Options struct {
 	// a !log line came from (usually (*bot.Bot).SameRoom, which knows the
 	// room ids of Matrix aliases); nil compares the names.
 	SameRoom func(network, configured, room string) bool
+	// OnAppend, when set, learns each entry stored (for the metrics).
+	OnAppend func(Entry)
 }
 
 // New returns the log stored in db, configured by cfg.
@@ -97,6 +102,7 @@ func New(db *store.DB, cfg *config.Config, opts Options) *Log {
 		baseURL: strings.TrimRight(opts.BaseURL, "/"),
 	}
 	l.outbox = newOutbox(db, l.log, opts)
+	l.onAppend = opts.OnAppend
 	l.outbox.permalink = l.Permalink
 	return l
 }
@@ -172,6 +178,9 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	l.commit(req)
 	if req.err == nil {
 		l.outbox.kick()
+		if l.onAppend != nil {
+			l.onAppend(req.entry)
+		}
 	}
 	return req.entry, req.err
 }

@@ -20,7 +20,7 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+var pages = template.Must(template.New("").Funcs(statusFuncs).ParseFS(templateFS, "templates/*.html"))
 
 // FeedSize is how many entries an Atom feed holds.
 const FeedSize = 50

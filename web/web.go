@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -41,13 +42,32 @@ type Options struct {
 	Links Linker
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
+	// Status, when set, serves the status page at / with its live
+	// updates at /status/events, looked at every StatusEvery (default 1s).
+	Status      StatusSource
+	StatusEvery time.Duration
+	// Metrics, when set, serves /metrics.
+	Metrics http.Handler
+	// Ready are the checks of /readyz; /livez needs none.
+	Ready []Check
 }
+
+// Limits of the HTTP server. Only small GET requests are expected; the
+// status page's event stream extends its own write deadline.
+const (
+	readTimeout    = 10 * time.Second
+	writeTimeout   = 30 * time.Second
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 16 << 10
+	maxBodyBytes   = 64 << 10
+)
 
 // Server is the HTTP server. Add handlers with Handle before serving.
 type Server struct {
-	mux  *http.ServeMux
-	opts Options
-	log  *slog.Logger
+	mux    *http.ServeMux
+	opts   Options
+	log    *slog.Logger
+	prefix string // the path of BaseURL, for links behind a reverse proxy
 }
 
 // New returns a server with the SAL pages (when opts.SAL is set).
@@ -57,6 +77,16 @@ func New(opts Options) *Server {
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{mux: http.NewServeMux(), opts: opts, log: opts.Logger.With("component", "web")}
+	if u, err := url.Parse(opts.BaseURL); err == nil {
+		s.prefix = strings.TrimRight(u.Path, "/")
+	}
+	s.healthRoutes()
+	if opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", opts.Metrics)
+	}
+	if opts.Status != nil {
+		s.statusRoutes()
+	}
 	if opts.SAL != nil {
 		s.mux.HandleFunc("GET /sal", s.salList)
 		s.mux.HandleFunc("GET /sal/{$}", s.salList)
@@ -82,12 +112,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	s.mux.ServeHTTP(w, r)
 }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: readTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
+		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	done, stop := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)

@@ -114,6 +114,7 @@ func (t *Transport) connect(ctx context.Context, h bot.Handler, noSASL bool) res
 	if t.conn == s {
 		t.conn = nil
 		t.ready = make(chan struct{})
+		t.since, t.drops = time.Now(), t.drops+1
 	}
 	t.mu.Unlock()
 	t.chans.clear()
@@ -276,7 +277,7 @@ func (s *session) welcome(e girc.Event) {
 	nick := s.curNick
 	s.mu.Unlock()
 	t.mu.Lock()
-	t.conn = s
+	t.conn, t.since = s, time.Now()
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)
 	close(t.ready)
 	t.mu.Unlock()

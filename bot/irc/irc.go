@@ -111,6 +111,8 @@ type Transport struct {
 	ready   chan struct{} // closed while a connection is welcomed
 	chans   channels      // the channels joined on the current connection
 	running bool
+	since   time.Time // when the connection last came up or went down
+	drops   uint64    // connections lost
 }
 
 // Option changes a Transport's behaviour; the defaults suit real networks.
