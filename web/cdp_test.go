@@ -16,6 +16,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/sal"
+	"github.com/jouncebot/jouncebot/web/cdptest"
 )
 
 // cdp is a minimal Chrome DevTools Protocol client over
@@ -235,7 +236,7 @@ func (c *cdp) load(t *testing.T, session, u string) string {
 // TestChromiumSearchForm types a hostile search into the form on /sal,
 // submits it, and checks the results page in the browser.
 func TestChromiumSearchForm(t *testing.T) {
-	browser := chromium(t)
+	browser := cdptest.Chromium(t)
 	l := newLog(t)
 	hostileSearch := `apache2 "><script>document.body.setAttribute('data-pwned','q')</script>`
 	appendAll(t, l,

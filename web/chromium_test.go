@@ -5,24 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"strings"
 	"testing"
 
-	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/sal"
+	"github.com/jouncebot/jouncebot/web/cdptest"
 )
-
-// chromium finds the browser, or skips the test unless the test servers are
-// required (JOUNCEBOT_TEST_SERVERS=required), when its absence is a failure.
-func chromium(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		testenv.Missing(t, "chromium is not installed; run scripts/install/chromium.sh")
-	}
-	return path
-}
 
 // withoutCSP removes the Content-Security-Policy header, so the test shows
 // escaping alone keeps hostile messages inert.
@@ -47,7 +35,7 @@ func (h withoutCSP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // TestChromiumRendersHostileMessagesInert loads the pages in a real browser
 // that would run any script that got through, and checks the DOM it built.
 func TestChromiumRendersHostileMessagesInert(t *testing.T) {
-	browser := chromium(t)
+	browser := cdptest.Chromium(t)
 	l := newLog(t)
 	msgs := append([]string{
 		`<img src=x onerror="document.body.setAttribute('data-pwned','img')">`,

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Chromium finds the browser, or skips the test unless the test servers
@@ -30,10 +32,7 @@ func Chromium(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		if os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" {
-			t.Fatal("chromium is not installed; run scripts/install/chromium.sh")
-		}
-		t.Skip("chromium is not installed (scripts/install/chromium.sh installs it)")
+		testenv.Missing(t, "chromium is not installed; run scripts/install/chromium.sh")
 	}
 	return path
 }
