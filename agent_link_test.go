@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -199,6 +200,7 @@ func TestAgentLinkCut(t *testing.T) {
 	s := newSplit(t)
 	s.startAgent()
 	px := newProxy(t, s.agentAddr)
+	s.botHTTP = freePort(t)
 	s.writeBotConfig(px.Addr(), "")
 	bot := s.startBot()
 	bot.say("jouncebot: deploy --force 445113 trying the agent")
@@ -217,8 +219,18 @@ func TestAgentLinkCut(t *testing.T) {
 	if !strings.Contains(l, "I cannot say what the current deploy is doing.") {
 		t.Errorf("status while unreachable: %q", l)
 	}
+	// /readyz and the status page say so too.
+	if code, body := httpGet(t, "http://"+s.botHTTP+"/readyz?verbose"); code != http.StatusServiceUnavailable || !strings.Contains(body, "the deploy agent is unreachable since ") {
+		t.Errorf("/readyz with the agent unreachable: %d\n%s", code, body)
+	}
+	if _, body := httpGet(t, "http://"+s.botHTTP+"/"); !strings.Contains(body, "the deploy agent is unreachable since ") {
+		t.Errorf("the status page does not say the agent is unreachable:\n%s", body)
+	}
 	px.Restore()
 	bot.expect("The deploy agent is reachable again (it was unreachable since ")
+	if code, body := httpGet(t, "http://"+s.botHTTP+"/readyz?verbose"); code != http.StatusOK {
+		t.Errorf("/readyz with the agent back: %d\n%s", code, body)
+	}
 	bot.expect("(asked again after a reconnect)")
 	bot.say("tested ok")
 	bot.expect("deploy 1 is done: 445113.")
@@ -275,4 +287,19 @@ func TestAgentKilledMidSync(t *testing.T) {
 	s.startAgent()
 	bot.expect("The deploy agent is reachable again (it was unreachable since ")
 	bot.expect("deploy 1 is done: 445113.")
+}
+
+// httpGet fetches url and returns the status code and body.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
 }

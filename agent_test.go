@@ -141,6 +141,7 @@ type split struct {
 	botKey    string
 	agent     *proc
 	bot       *proc
+	botHTTP   string // the bot's web server address, "" for none
 }
 
 const people = `people:
@@ -191,11 +192,15 @@ deploy:
 // to the deploy section.
 func (s *split) writeBotConfig(addr, deploy string) string {
 	path := filepath.Join(s.dir, "bot.yaml")
+	web := ""
+	if s.botHTTP != "" {
+		web = "  http: " + s.botHTTP + "\n  base_url: http://" + s.botHTTP + "\n"
+	}
 	writeFile(s.t, path, fmt.Sprintf(`bot:
   nick: jouncebot
   data_dir: bot-data
   console_person: Amir
-agents:
+%sagents:
   - name: test
     address: %s
     ca: %s
@@ -205,7 +210,7 @@ agents:
 sal:
   projects:
     - name: production
-%s%s`, addr, s.caFile, s.botCert, s.botKey, deploy, people))
+%s%s`, web, addr, s.caFile, s.botCert, s.botKey, deploy, people))
 	return path
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/jouncebot/jouncebot/agent"
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/deploy"
@@ -141,6 +142,16 @@ func (a *App) readyChecks(grace time.Duration) []web.Check {
 			return nil
 		}},
 	}
+	if a.agent != nil {
+		checks = append(checks, web.Check{Name: "deploy agent", Func: func(context.Context) error {
+			// No grace: the client calls the agent unreachable only
+			// after its own timeouts.
+			if since, down := a.agent.Unreachable(); down {
+				return errors.New(agentDown(since))
+			}
+			return nil
+		}})
+	}
 	for _, tr := range a.bot.Transports() {
 		checks = append(checks, web.Check{Name: "network " + tr.Network(), Func: func(context.Context) error {
 			s := connState(tr)
@@ -158,4 +169,17 @@ func (a *App) readyChecks(grace time.Duration) []web.Check {
 		}})
 	}
 	return checks
+}
+
+// agentDown says since when the deploy agent cannot be reached.
+func agentDown(since time.Time) string {
+	return "the deploy agent is unreachable since " + since.UTC().Format("15:04") + " UTC"
+}
+
+// agentView is the deploy agent's line among the status page's networks.
+func agentView(c *agent.Client) web.NetworkView {
+	if since, down := c.Unreachable(); down {
+		return web.NetworkView{Name: "deploy agent", Status: agentDown(since)}
+	}
+	return web.NetworkView{Name: "deploy agent", Connected: true, Status: "connected"}
 }

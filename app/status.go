@@ -104,6 +104,9 @@ func (s *statusSource) StatusPage(ctx context.Context) (*web.StatusPage, error) 
 		}
 		p.Networks = append(p.Networks, n)
 	}
+	if a.agent != nil {
+		p.Networks = append(p.Networks, agentView(a.agent))
+	}
 	for _, b := range a.sal.Backlogs() {
 		p.Outboxes = append(p.Outboxes, web.OutboxView{Route: b.Route, Description: b.Description, Pending: b.Pending, Oldest: b.Oldest})
 	}

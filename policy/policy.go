@@ -445,7 +445,7 @@ func (r Rules) RuleLines() []string {
 			}
 			what = joinList(as)
 		}
-		line := fmt.Sprintf("%s windows allow %s", k, what)
+		line := fmt.Sprintf("%s windows allow %s", strings.ToUpper(k[:1])+k[1:], what)
 		if kr.DeployersOnly {
 			line += ", for their own deployers only"
 		}
