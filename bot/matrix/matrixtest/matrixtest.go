@@ -140,20 +140,13 @@ func Find(name string) (string, error) {
 	return p, nil
 }
 
-// Required reports whether a missing server must fail the test rather than
-// skip it.
-func Required() bool { return os.Getenv("JOUNCEBOT_TEST_SERVERS") == "required" }
-
 func need(t testing.TB) map[string]string {
 	t.Helper()
 	paths := map[string]string{}
 	for _, b := range Binaries {
 		p, err := Find(b)
 		if err != nil {
-			if Required() {
-				t.Fatalf("matrixtest: %v (JOUNCEBOT_TEST_SERVERS=required)", err)
-			}
-			t.Skipf("matrixtest: %v", err)
+			testenv.Missing(t, fmt.Sprintf("matrixtest: %v", err))
 		}
 		paths[b] = p
 	}
