@@ -231,11 +231,15 @@ func (s *Server) StopServices(t testing.TB) {
 			_ = c.Process.Kill()
 			<-exited
 		}
+		// A child services forked (a background database save) would
+		// keep the uplink socket open, and the link up, after services
+		// exited: end the whole process group.
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 	}
 	s.atheme = nil
 	// Until the IRC server has noticed the split it still offers SASL.
 	var caps string
-	if err := waitFor(30*time.Second, func() bool { caps = capList(s.Addr); return !strings.Contains(caps, "sasl") }); err != nil {
+	if err := waitFor(testenv.Scale(30*time.Second), func() bool { caps = capList(s.Addr); return !strings.Contains(caps, "sasl") }); err != nil {
 		t.Fatalf("irctest: the IRC server still offers SASL after services stopped: %v (CAP LS: %q)\n%s", err, caps, readTail(filepath.Join(s.Dir, "ircd.log")))
 	}
 }
