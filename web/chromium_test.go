@@ -53,10 +53,10 @@ func TestChromiumRendersHostileMessagesInert(t *testing.T) {
 		"/sal/log/1",
 		"/sal?" + url.Values{"q": {search}, "nick": {`'><img src=x onerror=alert(1)>`}, "from": {"2026-01-01"}}.Encode(),
 	}
-	c := startCDP(t, browser)
-	s := c.page(t)
+	c := cdptest.Start(t, browser)
+	s := c.Page(t)
 	for _, p := range pages {
-		dom := c.load(t, s, srv.URL+p)
+		dom := c.Load(t, s, srv.URL+p)
 		doc := parseHTML(t, dom)
 		checkInert(t, "chromium "+p, doc)
 		if title := texts(doc, "title"); len(title) != 1 || !strings.HasPrefix(title[0], "Server Admin Log") {
@@ -73,7 +73,7 @@ func TestChromiumRendersHostileMessagesInert(t *testing.T) {
 				}
 			}
 		}
-		c.checkNoDialogs(t)
+		c.CheckNoDialogs(t)
 		if p == pages[2] {
 			// The search form keeps what was searched for, as text in its field.
 			if got := attrs(doc, "input[name=q]", "value"); len(got) != 1 || got[0] != search {
