@@ -26,18 +26,31 @@ type consoleSession struct {
 
 func startConsole(t *testing.T, now time.Time) *consoleSession {
 	t.Helper()
+	return runConsole(t, now, "", nil, app.Options{})
+}
+
+// runConsole builds the built-in default with the web server at addr (""
+// for none), the configuration changed by adjust (if not nil) and the
+// options in o, and runs it with a console the test types into and reads
+// from until the test ends.
+func runConsole(t *testing.T, now time.Time, addr string, adjust func(*config.Config), o app.Options) *consoleSession {
+	t.Helper()
 	data, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
+	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if adjust != nil {
+		adjust(cfg)
+	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	a, err := app.New(app.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Stdin: inR, Stdout: outW,
-		Now: func() time.Time { return now }})
+	o.Config, o.Log, o.Stdin, o.Stdout = cfg, slog.New(slog.DiscardHandler), inR, outW
+	o.Now = func() time.Time { return now }
+	a, err := app.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

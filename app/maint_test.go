@@ -1,11 +1,6 @@
 package app_test
 
 import (
-	"bufio"
-	"context"
-	"io"
-	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,9 +24,8 @@ func TestConsoleMaintenanceFromFooter(t *testing.T) {
 	h.AddNamespace(t, "testwiki")
 	m := h.Config
 	m.PollInterval, m.ProgressEvery, m.Timeout, m.Retention = 100*time.Millisecond, time.Hour, time.Hour, time.Hour
-	var sb *gerrittest.Sandbox
-	s := startConsoleWith(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) { c.Maint = m },
-		func(a *app.App) { sb = a.Sandbox().Sandbox })
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m }, app.Options{})
+	sb := s.app.Sandbox().Sandbox
 	s.expect("Try `jouncebot: plan")
 	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Add the Foo namespace",
 		Footers: []string{"Bug: T123", "Maintenance-Script: namespaceDupes.php testwiki"},
@@ -67,48 +61,6 @@ func TestConsoleMaintenanceFromFooter(t *testing.T) {
 	s.expect("1: namespaceDupes.php --fix on testwiki by Amir ")
 	s.say("jouncebot: sal maintenance script")
 	s.expect("All 2 matching Server Admin Log entries")
-}
-
-// startConsoleWith is startConsole with the configuration changed before
-// the app is built, and the app shown to the test before it runs.
-func startConsoleWith(t *testing.T, now time.Time, adjust func(*config.Config), seeApp func(*app.App)) *consoleSession {
-	t.Helper()
-	data, err := os.ReadFile("../config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adjust(cfg)
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	a, err := app.New(app.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Stdin: inR, Stdout: outW,
-		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeApp(a)
-	s := &consoleSession{t: t, in: inW, lines: make(chan string, 1000)}
-	go func() {
-		sc := bufio.NewScanner(outR)
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
-		close(s.lines)
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() {
-		inW.Close()
-		cancel()
-		<-done
-		a.Close()
-		outW.Close()
-	})
-	return s
 }
 
 // expectContains reads lines until one contains want, failing after a minute.

@@ -1,11 +1,7 @@
 package app_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -45,45 +41,9 @@ func freeAddr(t *testing.T) string {
 
 func startOps(t *testing.T, now time.Time, mutate func(*config.Config), o app.Options) *opsSession {
 	t.Helper()
-	data, err := os.ReadFile("../config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr := freeAddr(t)
-	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mutate != nil {
-		mutate(cfg)
-	}
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	o.Config, o.Log, o.Stdin, o.Stdout = cfg, slog.New(slog.DiscardHandler), inR, outW
-	o.Now = func() time.Time { return now }
-	a, err := app.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &consoleSession{t: t, in: inW, lines: make(chan string, 1000)}
-	go func() {
-		sc := bufio.NewScanner(outR)
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
-		close(s.lines)
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() {
-		inW.Close()
-		cancel()
-		<-done
-		a.Close()
-		outW.Close()
-	})
-	os := &opsSession{consoleSession: s, app: a, base: "http://" + addr}
+	s := runConsole(t, now, addr, mutate, o)
+	os := &opsSession{consoleSession: s, app: s.app, base: "http://" + addr}
 	os.waitHTTP()
 	return os
 }
