@@ -3,6 +3,7 @@ package app_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -85,20 +86,27 @@ func (s *consoleSession) say(line string) {
 // expect reads lines until one starts with prefix, failing after a minute.
 func (s *consoleSession) expect(prefix string) string {
 	s.t.Helper()
-	deadline := time.After(testenv.Scale(time.Minute))
+	return s.expectLine(fmt.Sprintf("starting %q", prefix), testenv.Scale(time.Minute), func(l string) bool { return strings.HasPrefix(l, prefix) })
+}
+
+// expectLine reads lines until one matches, failing after within; what
+// describes the line for the failure message.
+func (s *consoleSession) expectLine(what string, within time.Duration, match func(string) bool) string {
+	s.t.Helper()
+	deadline := time.After(within)
 	var seen []string
 	for {
 		select {
 		case l, ok := <-s.lines:
 			if !ok {
-				s.t.Fatalf("console closed waiting for %q; saw:\n%s", prefix, strings.Join(seen, "\n"))
+				s.t.Fatalf("console closed waiting for a line %s; saw:\n%s", what, strings.Join(seen, "\n"))
 			}
-			if strings.HasPrefix(l, prefix) {
+			if match(l) {
 				return l
 			}
 			seen = append(seen, l)
 		case <-deadline:
-			s.t.Fatalf("no line starting %q within a minute; saw:\n%s", prefix, strings.Join(seen, "\n"))
+			s.t.Fatalf("no line %s within %s; saw:\n%s", what, within, strings.Join(seen, "\n"))
 		}
 	}
 }

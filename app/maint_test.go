@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,20 +67,5 @@ func TestConsoleMaintenanceFromFooter(t *testing.T) {
 // expectContains reads lines until one contains want, failing after a minute.
 func (s *consoleSession) expectContains(want string) string {
 	s.t.Helper()
-	deadline := time.After(time.Minute)
-	var seen []string
-	for {
-		select {
-		case l, ok := <-s.lines:
-			if !ok {
-				s.t.Fatalf("console closed waiting for %q; saw:\n%s", want, strings.Join(seen, "\n"))
-			}
-			if strings.Contains(l, want) {
-				return l
-			}
-			seen = append(seen, l)
-		case <-deadline:
-			s.t.Fatalf("no line containing %q within a minute; saw:\n%s", want, strings.Join(seen, "\n"))
-		}
-	}
+	return s.expectLine(fmt.Sprintf("containing %q", want), time.Minute, func(l string) bool { return strings.Contains(l, want) })
 }
