@@ -181,6 +181,9 @@ agent:
   key: %s
   client_name: chatbot
   console_person: Amir
+  networks:
+    - {name: libera, type: irc}
+    - {name: matrix, type: matrix}
 deploy:
   sandbox: true
 %s`, s.agentAddr, caFile, acert, akey, people))
@@ -410,6 +413,94 @@ func TestAgentDecidesWhoMayDeploy(t *testing.T) {
 	}
 	if st, _ := out["status"].(map[string]any); st["Lock"] != nil {
 		t.Fatalf("a refused request took the deploy lock: %v", out)
+	}
+}
+
+// The agent takes a caller's identity only from its own configuration: an
+// account on a network it lists with that network's kind, or the console
+// where it allows the console. A request naming a deployer without such an
+// identity is refused (a stolen bot certificate names whom it likes), the
+// client certificate's name is pinned even when agent.client_name is not
+// set, and every request and decision is in the audit log.
+func TestAgentRefusesForgedCallers(t *testing.T) {
+	s := newSplit(t)
+	cfg := filepath.Join(s.dir, "agent.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfg, strings.NewReplacer("  client_name: chatbot\n", "", "  console_person: Amir\n", "").Replace(string(b)))
+	agent := s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	const start = `{"caller":%s,"request":{"Changes":["445113"],"By":{"Name":"Amir","Deployer":true},"InWindow":true}}`
+	for _, tc := range []struct{ name, caller, want string }{
+		{"no kind, a bare name", `{}`,
+			"The deploy agent refused: it does not know Amir (the request names no network and account; the agent identifies people only by account, never by name)."},
+		{"console where the agent allows none", `{"kind":"console","network":"console"}`,
+			"The deploy agent refused: it does not know Amir (the agent takes no requests from the chat bot's console: agent.console_person is not set)."},
+		{"IRC account on a network the agent does not list", `{"kind":"irc","network":"elsewhere","account":"amir"}`,
+			`The deploy agent refused: it does not know Amir (network "elsewhere" is not in the agent's agent.networks).`},
+		{"IRC account on a Matrix network", `{"kind":"irc","network":"matrix","account":"amir"}`,
+			`The deploy agent refused: it does not know Amir (network "matrix" is a matrix network in the agent's agent.networks, not irc).`},
+		{"unknown kind", `{"kind":"telegram","network":"libera","account":"amir"}`,
+			`The deploy agent refused: it does not know Amir (unknown network kind "telegram").`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := s.post(hc, "start", fmt.Sprintf(start, tc.caller))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out["error"] != tc.want || out["code"] != "refused" {
+				t.Fatalf("got %v, want error %q", out, tc.want)
+			}
+		})
+	}
+	out, err := s.post(hc, "status", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := out["status"].(map[string]any); st["Lock"] != nil {
+		t.Fatalf("a forged caller took the deploy lock: %v", out)
+	}
+	// The client certificate's name is pinned by default.
+	now := time.Now()
+	wrongCert, wrongKey := s.ca.issue(t, "not-the-bot", false, now.Add(-time.Hour), now.Add(time.Hour))
+	if _, err := s.post(s.client(wrongCert, wrongKey), "status", "{}"); err == nil {
+		t.Fatal("without agent.client_name the agent answered a certificate not named chatbot")
+	}
+	// The real account on a listed network is the deployer.
+	out, err = s.post(hc, "start", fmt.Sprintf(start, `{"kind":"irc","network":"libera","account":"amir"}`))
+	if err != nil || out["error"] != nil || out["id"] != "1" {
+		t.Fatalf("Amir's own account: %v %v", out, err)
+	}
+	agent.expect("allowed")
+	// Every request and decision is in the audit log, with the client
+	// certificate's name.
+	audit, err := os.ReadFile(filepath.Join(s.dir, "agent-data", "agent-audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(audit)), "\n")
+	var refused, allowed, ok int
+	for _, l := range lines {
+		var a struct{ Method, Client, Decision, Outcome, Person string }
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if a.Client != "chatbot" && a.Decision != "" {
+			t.Errorf("audit line without the client certificate's name: %s", l)
+		}
+		switch {
+		case a.Method == "start" && a.Decision == "refused":
+			refused++
+		case a.Method == "start" && a.Decision == "allowed" && a.Person == "Amir":
+			allowed++
+		case a.Method == "start" && a.Outcome == "ok":
+			ok++
+		}
+	}
+	if refused != 5 || allowed != 1 || ok != 1 {
+		t.Errorf("audit log: %d refused, %d allowed, %d started starts; want 5, 1, 1:\n%s", refused, allowed, ok, audit)
 	}
 }
 

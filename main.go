@@ -14,11 +14,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jouncebot/jouncebot/agent"
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
@@ -222,6 +224,8 @@ func summary(cfg *config.Config, now time.Time) string {
 		fmt.Fprintf(&b, "Web server: %s\n", cfg.Bot.HTTP)
 	}
 	switch {
+	case len(cfg.Agents) > 0:
+		fmt.Fprintf(&b, "Deploys: on the deploy agent %s at %s\n", cfg.Agents[0].Name, cfg.Agents[0].Address)
 	case cfg.Deploy.Sandbox:
 		b.WriteString("Deploys: the demo sandbox (a local fake Gerrit)\n")
 	case cfg.Deploy.Gerrit.URL != "":
@@ -342,11 +346,19 @@ func runAgent(args []string, stderr io.Writer) int {
 func agentSummary(cfg *config.Config) string {
 	var b strings.Builder
 	if a := cfg.Agent; a != nil {
-		pin := "any client certificate from the CA"
-		if a.ClientName != "" {
-			pin = "only the client certificate named " + a.ClientName
+		fmt.Fprintf(&b, "\nDeploy agent role (jouncebot agent): listens on %s with mutual TLS, accepting only the client certificate named %s.\n", a.Listen, a.ClientName)
+		var nets []string
+		for _, n := range a.Networks {
+			nets = append(nets, n.Name+" ("+n.Type+")")
 		}
-		fmt.Fprintf(&b, "\nDeploy agent role (jouncebot agent): listens on %s with mutual TLS, accepting %s.\n", a.Listen, pin)
+		if len(nets) == 0 {
+			nets = []string{"none (agent.networks is empty: only the console, if agent.console_person is set)"}
+		}
+		fmt.Fprintf(&b, "  Accounts taken from: %s.\n", strings.Join(nets, ", "))
+		if a.ConsolePerson != "" {
+			fmt.Fprintf(&b, "  The chat bot's console acts as %s.\n", a.ConsolePerson)
+		}
+		fmt.Fprintf(&b, "  Events and per-host results kept for %s; audit log in %s.\n", calendar.HumanDuration(a.KeepEvents), filepath.Join(cfg.Bot.DataDir, agent.AuditFile))
 	}
 	for _, l := range cfg.Agents {
 		fmt.Fprintf(&b, "\nDeploy agent %s at %s (mutual TLS): deploys run there, not in this process.\n", l.Name, l.Address)

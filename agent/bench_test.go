@@ -116,7 +116,7 @@ func setup(b *testing.B, remote bool, n deploy.Notifier) (engine, *deploy.Sandbo
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := agent.NewServer(sb.Agent, events, cfg, log)
+	srv := agent.NewServer(sb.Agent, events, cfg, nil, log)
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve(ctx, ln, stc) }()
 	stops = append(stops, func() { <-served })

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
@@ -22,14 +23,16 @@ type Server struct {
 	events *Log
 	cfg    *config.Config
 	log    *slog.Logger
+	audit  *Audit
 	mux    *http.ServeMux
 }
 
 // NewServer returns the agent's HTTP handler around engine; events is the
 // log the engine's Notifier writes to, cfg the agent's own configuration
-// (its people and roles decide who may do what).
-func NewServer(engine Engine, events *Log, cfg *config.Config, log *slog.Logger) *Server {
-	s := &Server{engine: engine, events: events, cfg: cfg, log: log.With("component", "agent"), mux: http.NewServeMux()}
+// (its people and roles decide who may do what), audit where every request
+// and decision is written (nil: nowhere).
+func NewServer(engine Engine, events *Log, cfg *config.Config, audit *Audit, log *slog.Logger) *Server {
+	s := &Server{engine: engine, events: events, cfg: cfg, audit: audit, log: log.With("component", "agent"), mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST /v1/{method}", s.handleCall)
 	s.mux.HandleFunc("GET /v1/events", s.handleEvents)
 	return s
@@ -85,9 +88,15 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	var rep reply
-	who, err := s.authorise(method, n, &c)
+	who, how, err := s.authorise(method, n, &c)
+	entry, aerr := s.audit.entry(method, n != anyone, clientName(r), c, who, how, err)
+	if err == nil && aerr != nil && n != anyone {
+		s.log.Error("audit log not written: request refused", "method", method, "err", aerr)
+		err = &refusal{"The deploy agent cannot write its audit log, so it did nothing; its operator must look at the agent's disk."}
+	}
 	if err == nil {
 		rep, err = s.dispatch(ctx, method, c, who)
+		s.audit.outcome(entry, rep, err)
 	}
 	if err != nil {
 		rep = reply{Error: err.Error()}
@@ -112,9 +121,9 @@ func (r *refusal) Error() string { return r.msg }
 // authorise maps the caller to a person in the agent's own people list
 // and checks the method's need against that person's roles, whatever the
 // chat side said about them. It logs every decision on a changing method.
-func (s *Server) authorise(method string, n need, c *call) (deploy.Person, error) {
+func (s *Server) authorise(method string, n need, c *call) (deploy.Person, string, error) {
 	if n == anyone {
-		return deploy.Person{}, nil
+		return deploy.Person{}, "read-only", nil
 	}
 	claimed := c.By.Name
 	if c.Request != nil {
@@ -123,39 +132,54 @@ func (s *Server) authorise(method string, n need, c *call) (deploy.Person, error
 	if c.Revert != nil {
 		claimed = c.Revert.By.Name
 	}
-	p, how := s.person(c.Caller, claimed)
+	p, how := s.person(c.Caller)
 	log := s.log.With("method", method, "network", c.Caller.Network, "kind", c.Caller.Kind, "account", c.Caller.Account, "claimed", claimed)
 	switch {
 	case p == nil:
 		log.Warn("refused: the caller is not in the agent's people list", "why", how)
-		return deploy.Person{}, &refusal{fmt.Sprintf("The deploy agent refused: it does not know %s (%s).", orSomeone(claimed), how)}
-	case claimed != "" && claimed != p.Name:
+		return deploy.Person{}, how, &refusal{fmt.Sprintf("The deploy agent refused: it does not know %s (%s).", orSomeone(claimed), how)}
+	case claimed != "" && !strings.EqualFold(claimed, p.Name):
 		log.Warn("refused: the chat side named another person than the account maps to", "person", p.Name)
-		return deploy.Person{}, &refusal{fmt.Sprintf("The deploy agent refused: the account belongs to %s, not %s.", p.Name, claimed)}
+		return deploy.Person{}, how, &refusal{fmt.Sprintf("The deploy agent refused: the account belongs to %s, not %s.", p.Name, claimed)}
 	case n == deployer && !p.Has(config.RoleDeployer):
 		log.Warn("refused: no deployer role in the agent's people list", "person", p.Name)
-		return deploy.Person{}, &refusal{fmt.Sprintf("The deploy agent refused: %s does not have the deployer role.", p.Name)}
+		return deploy.Person{}, how, &refusal{fmt.Sprintf("The deploy agent refused: %s does not have the deployer role.", p.Name)}
 	}
 	log.Info("allowed", "person", p.Name)
-	return deploy.PersonFrom(p), nil
+	return deploy.PersonFrom(p), how, nil
 }
 
-// person finds the caller in the agent's people: by account when the chat
-// side says which account asked, else (a request started by the policy
-// gate once its approvals were in) by the claimed name.
-func (s *Server) person(c Caller, claimed string) (*config.Person, string) {
+// person finds the caller in the agent's own people, only through an
+// identity the agent's configuration lets the chat side vouch for: an IRC
+// account or Matrix user id on a network listed in agent.networks with that
+// type, or the chat bot's console when agent.console_person is set. Never
+// by name: a name is a claim anyone can make.
+func (s *Server) person(c Caller) (*config.Person, string) {
+	var a config.AgentServer
+	if s.cfg.Agent != nil {
+		a = *s.cfg.Agent
+	}
 	switch c.Kind {
-	case "irc":
-		return s.cfg.PersonByIRCAccount(c.Account), "IRC account " + strconv.Quote(c.Account)
-	case "matrix":
-		return s.cfg.PersonByMatrixID(c.Account), "Matrix user " + c.Account
 	case "console":
-		if s.cfg.Agent == nil || s.cfg.Agent.ConsolePerson == "" {
-			return nil, "the agent takes no requests from the chat bot's console"
+		if a.ConsolePerson == "" {
+			return nil, "the agent takes no requests from the chat bot's console: agent.console_person is not set"
 		}
-		return s.cfg.PersonByName(s.cfg.Agent.ConsolePerson), "the chat bot's console"
+		return s.cfg.PersonByName(a.ConsolePerson), "the chat bot's console"
+	case "irc", "matrix":
+		n := a.AgentNetworkByName(c.Network)
+		switch {
+		case n == nil:
+			return nil, fmt.Sprintf("network %q is not in the agent's agent.networks", c.Network)
+		case n.Type != c.Kind:
+			return nil, fmt.Sprintf("network %q is a %s network in the agent's agent.networks, not %s", c.Network, n.Type, c.Kind)
+		case c.Account == "":
+			return nil, "no account: the person is not logged in"
+		case c.Kind == "irc":
+			return s.cfg.PersonByIRCAccount(c.Account), "IRC account " + strconv.Quote(c.Account)
+		}
+		return s.cfg.PersonByMatrixID(c.Account), "Matrix user " + c.Account
 	case "":
-		return s.cfg.PersonByName(claimed), "by name"
+		return nil, "the request names no network and account; the agent identifies people only by account, never by name"
 	}
 	return nil, "unknown network kind " + strconv.Quote(c.Kind)
 }

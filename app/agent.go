@@ -116,7 +116,13 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 		e := deploy.NewAgent(db, g, &git.Runner{Log: log}, events, opts)
 		r.engine, r.run = e, func(ctx context.Context) { e.Run(ctx) }
 	}
-	r.server = agent.NewServer(r.engine, events, cfg, log)
+	audit, err := agent.OpenAudit(filepath.Join(cfg.Bot.DataDir, agent.AuditFile))
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.closers = append(r.closers, audit.Close)
+	r.server = agent.NewServer(r.engine, events, cfg, audit, log)
 	return r, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"time"
 )
 
 // AgentServer is the `agent:` section of the deploy agent's own
@@ -19,12 +20,46 @@ type AgentServer struct {
 	// Cert and Key are the agent's own certificate and key (PEM).
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
-	// ClientName, when set, pins the client: its certificate must carry
-	// this DNS name (or common name).
+	// ClientName pins the client: its certificate must carry this DNS
+	// name (or common name). It defaults to DefaultClientName, the name
+	// scripts/agent-certs.sh gives the chat bot's certificate.
 	ClientName string `yaml:"client_name"`
 	// ConsolePerson is the person a request from the chat bot's console is
 	// taken for; empty refuses console requests.
 	ConsolePerson string `yaml:"console_person"`
+	// Networks are the chat networks whose accounts the agent maps to its
+	// own people: a request from an IRC account counts only when it comes
+	// from a network listed here as type irc (the same for matrix). A
+	// request from any other network is refused.
+	Networks []AgentNetwork `yaml:"networks"`
+	// KeepEvents is how long the agent keeps its events and the per-host
+	// results of finished deploys (default 30 days).
+	KeepEvents time.Duration `yaml:"keep_events"`
+}
+
+// AgentNetwork is a chat network the deploy agent takes identities from.
+type AgentNetwork struct {
+	// Name is the network's name in the chat bot's configuration.
+	Name string `yaml:"name"`
+	// Type is "irc" or "matrix".
+	Type string `yaml:"type"`
+}
+
+// DefaultClientName is the client certificate name the agent accepts when
+// agent.client_name is not set.
+const DefaultClientName = "chatbot"
+
+// DefaultKeepEvents is agent.keep_events when not set.
+const DefaultKeepEvents = 30 * 24 * time.Hour
+
+// AgentNetworkByName finds a network in agent.networks.
+func (a *AgentServer) AgentNetworkByName(name string) *AgentNetwork {
+	for i := range a.Networks {
+		if a.Networks[i].Name == name {
+			return &a.Networks[i]
+		}
+	}
+	return nil
 }
 
 // AgentLink is one entry of the chat side's `agents:` list: how the chat
@@ -61,6 +96,26 @@ func (c *Config) validateAgents(v *validator) {
 				v.add("agent."+key, "is required: the agent speaks only mutual TLS")
 			}
 			c.resolve(f)
+		}
+		if a.ClientName == "" {
+			a.ClientName = DefaultClientName
+		}
+		if a.KeepEvents == 0 {
+			a.KeepEvents = DefaultKeepEvents
+		}
+		if a.KeepEvents < time.Hour {
+			v.add("agent.keep_events", "keep events at least an hour (the chat bot may be down that long), got %s", a.KeepEvents)
+		}
+		seen := map[string]bool{}
+		for i, n := range a.Networks {
+			p := fmt.Sprintf("agent.networks[%d]", i)
+			if n.Name == "" || seen[n.Name] {
+				v.add(p+".name", "each network needs a unique name, got %q", n.Name)
+			}
+			seen[n.Name] = true
+			if n.Type != "irc" && n.Type != "matrix" {
+				v.add(p+".type", "expected irc or matrix, got %q", n.Type)
+			}
 		}
 		if a.ConsolePerson != "" && c.PersonByName(a.ConsolePerson) == nil {
 			v.add("agent.console_person", "%q is not a person in the people list", a.ConsolePerson)

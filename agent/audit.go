@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jouncebot/jouncebot/deploy"
+)
+
+// AuditFile is the agent's audit log, in its data directory: one JSON
+// line per request (who the chat side said asked, the client certificate,
+// the agent's decision and why) and one per outcome of an allowed change.
+const AuditFile = "agent-audit.jsonl"
+
+// Audit appends the agent's audit lines to a file. Lines of changing
+// requests are synced to disk before the agent acts on them.
+type Audit struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// OpenAudit opens (or creates) the audit file at path for appending.
+func OpenAudit(path string) (*Audit, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("agent: open audit log: %w", err)
+	}
+	return &Audit{f: f}, nil
+}
+
+// Close closes the file.
+func (a *Audit) Close() error { return a.f.Close() }
+
+// AuditLine is one line of the audit file.
+type AuditLine struct {
+	Time   time.Time `json:"time"`
+	Seq    uint64    `json:"seq"` // pairs an outcome with its request
+	Method string    `json:"method"`
+	// Client is the name on the client certificate.
+	Client  string    `json:"client,omitempty"`
+	Caller  Caller    `json:"caller"`
+	Claimed string    `json:"claimed,omitempty"`
+	Changes []string  `json:"changes,omitempty"`
+	Deploy  deploy.ID `json:"deploy,omitempty"`
+	// Decision is "allowed" or "refused"; Outcome "ok" or "failed".
+	Decision string `json:"decision,omitempty"`
+	Person   string `json:"person,omitempty"`
+	How      string `json:"how,omitempty"`
+	Outcome  string `json:"outcome,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+var auditSeq struct {
+	sync.Mutex
+	n uint64
+}
+
+// entry writes the request and the decision on it, and returns the line
+// for its outcome; an error means the line is not on disk.
+func (a *Audit) entry(method string, changing bool, client string, c call, who deploy.Person, how string, err error) (AuditLine, error) {
+	auditSeq.Lock()
+	auditSeq.n++
+	l := AuditLine{Time: time.Now().UTC(), Seq: auditSeq.n, Method: method, Client: client, Caller: c.Caller, Claimed: c.By.Name,
+		Deploy: c.ID, Changes: c.Changes, Decision: "allowed", Person: who.Name, How: how}
+	auditSeq.Unlock()
+	switch {
+	case c.Request != nil:
+		l.Claimed, l.Changes = c.Request.By.Name, c.Request.Changes
+	case c.Revert != nil:
+		l.Claimed, l.Changes = c.Revert.By.Name, c.Revert.Changes
+	}
+	if err != nil {
+		l.Decision, l.Error = "refused", err.Error()
+	}
+	werr := a.write(l, changing)
+	l.Decision, l.Error, l.How = "", "", ""
+	l.Caller, l.Claimed, l.Client = Caller{}, "", ""
+	if !changing {
+		l.Method = "" // read-only calls have no outcome line
+	}
+	return l, werr
+}
+
+// outcome writes how an allowed change ended.
+func (a *Audit) outcome(l AuditLine, rep reply, err error) {
+	if l.Method == "" {
+		return
+	}
+	l.Time, l.Outcome = time.Now().UTC(), "ok"
+	if rep.ID != "" {
+		l.Deploy = rep.ID
+	}
+	if err != nil {
+		l.Outcome, l.Error = "failed", err.Error()
+	}
+	a.write(l, true)
+}
+
+func (a *Audit) write(l AuditLine, sync bool) error {
+	if a == nil {
+		return nil
+	}
+	b, _ := json.Marshal(l)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, err := a.f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	if sync {
+		return a.f.Sync()
+	}
+	return nil
+}
+
+// clientName is the name on the client's verified certificate.
+func clientName(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	c := r.TLS.PeerCertificates[0]
+	if len(c.DNSNames) > 0 {
+		return c.DNSNames[0]
+	}
+	return c.Subject.CommonName
+}
