@@ -86,7 +86,10 @@ func setup(b *testing.B, remote bool, n deploy.Notifier) (engine, *deploy.Sandbo
 		}
 		db.Close()
 	}
-	events := agent.NewLog(db, log)
+	events, err := agent.NewLog(db, log)
+	if err != nil {
+		b.Fatal(err)
+	}
 	notify := n
 	if remote {
 		notify = events

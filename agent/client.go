@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -12,9 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,7 +42,11 @@ type ClientOptions struct {
 	DB *store.DB
 	// Notify receives the agent's events, in order, once each.
 	Notify deploy.Notifier
-	Log    *slog.Logger
+	// SAL writes the agent's Server Admin Log lines (EventSAL), running
+	// also in the same transaction, so each line is written once per
+	// (log id, sequence number). Nil: the lines go to Notify.
+	SAL func(ctx context.Context, ev deploy.Event, also func(tx *bolt.Tx) error) error
+	Log *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -52,6 +61,7 @@ type Client struct {
 
 	mu   sync.Mutex
 	down time.Time // when the agent was first found unreachable; zero when reachable
+	why  string    // why, in a few words
 }
 
 // NewClient returns a client of the agent at o.Address.
@@ -68,24 +78,56 @@ func NewClient(o ClientOptions) *Client {
 		log: o.Log.With("component", "agent-client", "agent", o.Name)}
 }
 
-// Unreachable reports since when the agent cannot be reached (ok false
-// while it can), for status and /readyz.
-func (c *Client) Unreachable() (since time.Time, ok bool) {
+// Unreachable reports since when the agent cannot be reached and why
+// (down false while it can), for status and /readyz.
+func (c *Client) Unreachable() (since time.Time, why string, down bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.down, !c.down.IsZero()
+	return c.down, c.why, !c.down.IsZero()
 }
 
 // markDown records that the agent is unreachable, keeping the first time;
 // first says whether this call noticed it.
-func (c *Client) markDown(err error) (since time.Time, first bool) {
+func (c *Client) markDown(err error) (since time.Time, why string, first bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.why = linkError(err)
 	if c.down.IsZero() {
 		c.down, first = c.o.Now(), true
-		c.log.Warn("deploy agent unreachable", "err", err)
+		c.log.Warn("deploy agent unreachable", "why", c.why, "err", err)
 	}
-	return c.down, first
+	return c.down, c.why, first
+}
+
+// linkError says in a few words why the agent could not be reached.
+func linkError(err error) string {
+	var (
+		host    x509.HostnameError
+		unknown x509.UnknownAuthorityError
+		invalid x509.CertificateInvalidError
+		op      *net.OpError
+	)
+	switch {
+	case errors.As(err, &host):
+		return fmt.Sprintf("its certificate does not carry the name %s (agents[].server_name)", host.Host)
+	case errors.As(err, &unknown):
+		return "its certificate is not signed by the CA in agents[].ca"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "its certificate has expired or is not valid yet"
+	case errors.As(err, &invalid):
+		return "its certificate is not valid for a server"
+	case errors.As(err, &op) && op.Op == "remote error":
+		return "it refused this bot's client certificate (" + strings.TrimPrefix(op.Err.Error(), "tls: ") + ")"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing listens at its address"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "it did not answer in time"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "it did not answer in time"
+	}
+	return "the connection failed"
 }
 
 // markUp records that the agent answered; it returns since when it had
@@ -104,11 +146,12 @@ func (c *Client) markUp() time.Time {
 // unreachable is the sentence for a call the agent could not get.
 type unreachable struct {
 	since time.Time
+	why   string
 	then  string
 }
 
 func (u *unreachable) Error() string {
-	return fmt.Sprintf("The deploy agent is unreachable since %s UTC; %s", u.since.UTC().Format("15:04"), u.then)
+	return fmt.Sprintf("The deploy agent is unreachable since %s UTC (%s); %s", u.since.UTC().Format("15:04"), u.why, u.then)
 }
 
 // What each refused call tells the person who asked.
@@ -132,13 +175,13 @@ func (c *Client) call(ctx context.Context, method string, in call) (reply, error
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		since, _ := c.markDown(err)
+		since, why, _ := c.markDown(err)
 		then, ok := unreachableThen[method]
 		if !ok {
 			then = "nothing was done. Try again once it is back."
 		}
 		c.log.Warn("call failed", "method", method, "err", err)
-		return reply{}, &unreachable{since: since, then: then}
+		return reply{}, &unreachable{since: since, why: why, then: then}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -268,9 +311,9 @@ func (c *Client) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if since, first := c.markDown(err); first {
+		if since, why, first := c.markDown(err); first {
 			c.o.Notify.Notify(ctx, deploy.Event{Kind: deploy.EventProgress, Time: c.o.Now().UTC(),
-				Text: bot.T(fmt.Sprintf("I lost the link to the deploy agent at %s UTC; I keep trying to reconnect.", since.UTC().Format("15:04")))})
+				Text: bot.T(fmt.Sprintf("I lost the link to the deploy agent at %s UTC (%s); I keep trying to reconnect.", since.UTC().Format("15:04"), why))})
 		}
 		if delivered {
 			bo.Reset()
@@ -288,13 +331,17 @@ const idleLimit = 45 * time.Second
 // stream reads the event stream once, until it breaks. delivered says
 // whether the connection was established.
 func (c *Client) stream(ctx context.Context) (bool, error) {
-	cursor, err := c.cursor()
+	cur, err := c.cursor()
 	if err != nil {
 		return false, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"events?after="+strconv.FormatUint(cursor, 10), nil)
+	q := url.Values{"log": {cur.Log}, "after": {strconv.FormatUint(cur.Seq, 10)}}
+	if len(cur.Runs) > 0 {
+		q.Set("runs", strings.Join(cur.Runs, ","))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"events?"+q.Encode(), nil)
 	if err != nil {
 		return false, err
 	}
@@ -314,6 +361,7 @@ func (c *Client) stream(ctx context.Context) (bool, error) {
 	defer watchdog.Stop()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	st := &streamState{cur: cur}
 	var kind, data string
 	for sc.Scan() {
 		watchdog.Reset(idleLimit)
@@ -321,7 +369,7 @@ func (c *Client) stream(ctx context.Context) (bool, error) {
 		switch {
 		case line == "":
 			if data != "" {
-				if err := c.deliver(ctx, kind, data, &cursor); err != nil {
+				if err := c.deliver(ctx, kind, data, st); err != nil {
 					return true, err
 				}
 			}
@@ -338,43 +386,157 @@ func (c *Client) stream(ctx context.Context) (bool, error) {
 	return true, fmt.Errorf("agent %s: events: the stream ended", c.o.Name)
 }
 
+// streamState is what one connection of the events stream knows.
+type streamState struct {
+	cur     Cursor
+	resumed bool
+	// asked is the question asked again on this connection (the pending
+	// event), by deploy and stage: the same question arriving as an event
+	// (the resumed deploy asking it) is not asked a second time.
+	asked map[deploy.ID]string
+}
+
+// maxCursorRuns bounds the runs a cursor remembers.
+const maxCursorRuns = 32
+
 // deliver hands one event to the Notifier and then stores the cursor
 // past it. A pending question carries no sequence number: it is asked
 // again, not a new event.
-func (c *Client) deliver(ctx context.Context, kind, data string, cursor *uint64) error {
+func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState) error {
+	if kind == "log" {
+		var res Resumed
+		if err := json.Unmarshal([]byte(data), &res); err != nil {
+			return fmt.Errorf("agent %s: decode the log's identity: %w", c.o.Name, err)
+		}
+		st.resumed = true
+		return c.resume(ctx, res, st)
+	}
+	if !st.resumed {
+		return fmt.Errorf("agent %s: events: the stream did not say which log it is", c.o.Name)
+	}
 	var rec Record
 	if err := json.Unmarshal([]byte(data), &rec); err != nil {
 		return fmt.Errorf("agent %s: decode event: %w", c.o.Name, err)
 	}
 	if kind == "pending" {
+		if st.asked == nil {
+			st.asked = map[deploy.ID]string{}
+		}
+		st.asked[rec.Event.Deploy] = rec.Event.Stage
 		c.o.Notify.Notify(ctx, rec.Event)
 		return nil
 	}
-	if rec.Seq <= *cursor {
+	if rec.Seq <= st.cur.Seq {
 		return nil
 	}
-	c.o.Notify.Notify(ctx, rec.Event)
-	*cursor = rec.Seq
-	err := c.o.DB.Update(func(tx *bolt.Tx) error {
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], rec.Seq)
-		return tx.Bucket(store.AgentCursor).Put([]byte(c.o.Name), v[:])
-	})
-	if err != nil {
-		return fmt.Errorf("agent %s: store cursor: %w", c.o.Name, err)
+	next := st.cur
+	next.Seq = rec.Seq
+	if rec.Run != "" && (len(next.Runs) == 0 || next.Runs[len(next.Runs)-1] != rec.Run) {
+		next.Runs = append(slices.Clip(next.Runs), rec.Run)
+		if n := len(next.Runs); n > maxCursorRuns {
+			next.Runs = next.Runs[n-maxCursorRuns:]
+		}
 	}
-	c.log.Debug("event delivered", "seq", rec.Seq, "deploy", rec.Event.Deploy, "kind", rec.Event.Kind)
+	ev := rec.Event
+	stage, asked := st.asked[ev.Deploy]
+	delete(st.asked, ev.Deploy)
+	switch {
+	case asked && ev.Kind == deploy.EventNeeds && ev.Stage == stage:
+		// Asked already on this connection: one question, not two.
+		st.asked[ev.Deploy] = stage
+		c.log.Debug("question already asked again after the reconnect", "seq", rec.Seq, "deploy", ev.Deploy)
+	case ev.Kind == EventSAL && c.o.SAL != nil:
+		err := c.o.SAL(ctx, ev, func(tx *bolt.Tx) error { return putCursor(tx, next) })
+		if err == nil {
+			st.cur = next
+			c.log.Debug("event delivered", "seq", rec.Seq, "deploy", ev.Deploy, "kind", ev.Kind)
+			return nil
+		}
+		c.log.Error("SAL line from the deploy agent not logged", "seq", rec.Seq, "err", err)
+	default:
+		c.o.Notify.Notify(ctx, ev)
+	}
+	if err := c.storeCursor(next); err != nil {
+		return err
+	}
+	st.cur = next
+	c.log.Debug("event delivered", "seq", rec.Seq, "deploy", ev.Deploy, "kind", ev.Kind)
 	return nil
 }
 
-// cursor is the sequence number of the last event delivered.
-func (c *Client) cursor() (uint64, error) {
-	var n uint64
+// resume takes the stream's first message: which log this is and where it
+// goes on. A log that is not the one the cursor was in is said in chat,
+// with what the agent is doing now, and followed from where the agent
+// says, so nothing is shown twice or skipped without a word.
+func (c *Client) resume(ctx context.Context, res Resumed, st *streamState) error {
+	if res.How == ResumeContinue && res.Log == st.cur.Log && res.Prune == 0 {
+		return nil
+	}
+	next := Cursor{Log: res.Log, Seq: res.From, Runs: st.cur.Runs}
+	if res.How == ResumeNew || res.How == ResumeChanged {
+		next.Runs = nil
+		if res.Run != "" {
+			next.Runs = []string{res.Run}
+		}
+	}
+	if err := c.storeCursor(next); err != nil {
+		return err
+	}
+	st.cur = next
+	c.log.Info("following the deploy agent's event log", "log", res.Log, "from", res.From, "head", res.Head, "how", res.How, "prev", res.Prev)
+	var say string
+	switch res.How {
+	case ResumeChanged:
+		say = fmt.Sprintf("The deploy agent's event log is not the one I followed (its database was replaced): I follow the new one from its event %d and show none of its history.", res.From)
+	case ResumeRewound:
+		say = fmt.Sprintf("The deploy agent's database is an older copy than what I have shown (restored from a backup?): I follow it from its event %d, after the last one we share, and show nothing twice.", res.From)
+	}
+	if res.Prune > 0 {
+		say = strings.TrimSpace(say + fmt.Sprintf(" %d events of the deploy agent were pruned (agent.keep_events) before I could show them.", res.Prune))
+	}
+	if say == "" {
+		return nil
+	}
+	if status, err := c.Status(ctx); err == nil {
+		say += " Now: " + status.Text().String()
+	}
+	c.o.Notify.Notify(ctx, deploy.Event{Kind: deploy.EventProgress, Time: c.o.Now().UTC(), Text: bot.T(say)})
+	return nil
+}
+
+// Keys of the chat side's cursor in the agent.cursor bucket.
+var keyCursor = []byte("cursor")
+
+func putCursor(tx *bolt.Tx, cur Cursor) error {
+	v, err := json.Marshal(cur)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(store.AgentCursor).Put(keyCursor, v)
+}
+
+func (c *Client) storeCursor(cur Cursor) error {
+	if err := c.o.DB.Update(func(tx *bolt.Tx) error { return putCursor(tx, cur) }); err != nil {
+		return fmt.Errorf("agent %s: store cursor: %w", c.o.Name, err)
+	}
+	return nil
+}
+
+// cursor is where the chat side is in the agent's event log. It is kept
+// by the log's id, not the agent's configured name, so renaming the agent
+// replays nothing; a cursor from before logs had ids (kept by name) is
+// taken as a sequence number in the agent's current log.
+func (c *Client) cursor() (Cursor, error) {
+	var cur Cursor
 	err := c.o.DB.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(store.AgentCursor).Get([]byte(c.o.Name)); len(v) == 8 {
-			n = binary.BigEndian.Uint64(v)
+		b := tx.Bucket(store.AgentCursor)
+		if v := b.Get(keyCursor); v != nil {
+			return json.Unmarshal(v, &cur)
+		}
+		if v := b.Get([]byte(c.o.Name)); len(v) == 8 {
+			cur.Seq = binary.BigEndian.Uint64(v)
 		}
 		return nil
 	})
-	return n, err
+	return cur, err
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -44,6 +45,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Serve serves on ln with tc (mutual TLS) until ctx is done.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tc *tls.Config) error {
 	hs := &http.Server{Handler: s, TLSConfig: tc, ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout: readTimeout, WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	go func() {
 		<-ctx.Done()
@@ -250,26 +252,61 @@ func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy
 	return reply{}, fmt.Errorf("unknown method %q", method)
 }
 
+// Timeouts of the agent's HTTP server. A stream write that cannot go out
+// within streamWriteTimeout (a client that stopped reading) ends the
+// stream, so no client holds a goroutine; calls get writeTimeout.
+const (
+	readTimeout        = time.Minute
+	writeTimeout       = 3 * time.Minute
+	idleTimeout        = 2 * time.Minute
+	streamWriteTimeout = 30 * time.Second
+	pingEvery          = 15 * time.Second
+)
+
 // handleEvents streams the event log after the client's cursor as
-// Server-Sent Events: "id: <seq>" and "data: <record JSON>", then waits
-// for more. After the backlog it sends the pending question (without an
-// id: it is asked again, not a new event) and a comment every 15 seconds
-// so a dead link is noticed. With follow=false it ends after the backlog.
+// Server-Sent Events. The first message ("event: log") says which log
+// this is and where the stream starts (Resume); then each event, "id:
+// <seq>" and "data: <record JSON>", and then it waits for more. After the
+// backlog it sends the pending question (without an id: it is asked
+// again, not a new event) and a comment every 15 seconds so a dead link is
+// noticed. With follow=false it ends after the backlog.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-	follow := r.URL.Query().Get("follow") != "false"
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+	q := r.URL.Query()
+	var cur Cursor
+	cur.Log = q.Get("log")
+	cur.Seq, _ = strconv.ParseUint(q.Get("after"), 10, 64)
+	if runs := q.Get("runs"); runs != "" {
+		cur.Runs = strings.Split(runs, ",")
+	}
+	follow := q.Get("follow") != "false"
+	res, err := s.events.Resume(cur)
+	if err != nil {
+		s.log.Error("resume the event log", "err", err)
+		http.Error(w, "the agent cannot read its event log", http.StatusInternalServerError)
 		return
+	}
+	rc := http.NewResponseController(w)
+	// The stream reads nothing more: no read deadline (over HTTP/1.1 it
+	// would end the stream), but every write has one.
+	rc.SetReadDeadline(time.Time{})
+	// send writes one message and flushes it, within streamWriteTimeout.
+	send := func(format string, args ...any) bool {
+		rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": jouncebot agent\n\n")
-	fl.Flush()
+	hello, _ := json.Marshal(res)
+	if !send(": jouncebot agent\n\nevent: log\ndata: %s\n\n", hello) {
+		return
+	}
+	after := res.From
 	ctx := r.Context()
-	tick := time.NewTicker(15 * time.Second)
+	tick := time.NewTicker(pingEvery)
 	defer tick.Stop()
 	backlog, askedInBacklog := true, map[deploy.ID]bool{}
 	for {
@@ -279,26 +316,32 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("read event log", "err", err)
 			return
 		}
+		var buf bytes.Buffer
 		for _, rec := range recs {
 			b, _ := json.Marshal(rec)
-			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", rec.Seq, b)
+			fmt.Fprintf(&buf, "id: %d\ndata: %s\n\n", rec.Seq, b)
 			after = rec.Seq
 			if backlog && rec.Event.Kind == deploy.EventNeeds {
 				askedInBacklog[rec.Event.Deploy] = true
 			}
 		}
 		if len(recs) == 100 {
-			fl.Flush()
+			if !send("%s", buf.Bytes()) {
+				return
+			}
 			continue
 		}
 		if backlog {
 			backlog = false
 			if ev, ok, err := s.engine.Pending(ctx); err == nil && ok && !askedInBacklog[ev.Deploy] {
 				b, _ := json.Marshal(Record{Event: ev})
-				fmt.Fprintf(w, "event: pending\ndata: %s\n\n", b)
+				fmt.Fprintf(&buf, "event: pending\ndata: %s\n\n", b)
 			}
 		}
-		fl.Flush()
+		if buf.Len() > 0 && !send("%s", buf.Bytes()) {
+			s.log.Info("event stream ended: the chat bot did not take the events in time")
+			return
+		}
 		if !follow {
 			return
 		}
@@ -307,8 +350,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-changed:
 		case <-tick.C:
-			fmt.Fprint(w, ": ping\n\n")
-			fl.Flush()
+			if !send(": ping\n\n") {
+				s.log.Info("event stream ended: the chat bot did not take a ping in time")
+				return
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/jouncebot/jouncebot/agent"
 	"github.com/jouncebot/jouncebot/bot"
@@ -14,7 +15,9 @@ import (
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
 )
 
 // setupAgentClient makes the deploy engine a client of the configured
@@ -30,7 +33,7 @@ func (a *App) setupAgentClient(n deploy.Notifier) error {
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", l.Name, err)
 	}
-	c := agent.NewClient(agent.ClientOptions{Name: l.Name, Address: l.Address, TLS: tc, DB: a.db, Notify: n, Log: a.log})
+	c := agent.NewClient(agent.ClientOptions{Name: l.Name, Address: l.Address, TLS: tc, DB: a.db, Notify: n, SAL: a.agentSALOnce, Log: a.log})
 	a.deploy, a.agent, a.runDeploy = c, c, c.Run
 	if g := a.cfg.Deploy.Gerrit; g.URL != "" {
 		gc, err := gerrit.New(gerrit.Options{URL: g.URL, Timeout: g.Timeout, Log: a.log})
@@ -73,6 +76,7 @@ type AgentRole struct {
 	server  *agent.Server
 	closers []func() error
 	addr    string
+	events  *agent.Log
 }
 
 // NewAgentRole opens the agent's database and builds its engine: against
@@ -86,7 +90,12 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 		return nil, err
 	}
 	r := &AgentRole{cfg: cfg, log: log, db: db, closers: []func() error{db.Close}}
-	events := agent.NewLog(db, log)
+	events, err := agent.NewLog(db, log)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.events = events
 	if !cfg.Deploy.Sandbox && cfg.Deploy.Gerrit.URL == "" {
 		r.Close()
 		return nil, fmt.Errorf("%s: a deploy agent needs deploy.gerrit (or deploy.sandbox: true to try it)", cfg.File)
@@ -142,11 +151,41 @@ func (r *AgentRole) Run(ctx context.Context, ready func(addr string)) error {
 	if ready != nil {
 		ready(r.addr)
 	}
-	done := make(chan struct{})
+	done, pruned := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); r.run(ctx) }()
+	go func() { defer close(pruned); r.prune(ctx) }()
 	err = r.server.Serve(ctx, ln, tc)
 	<-done
+	<-pruned
 	return err
+}
+
+// pruneEvery is how often the agent prunes old events and host results.
+const pruneEvery = time.Hour
+
+// prune deletes, at start and then every hour, the events and the
+// per-host results of finished deploys older than agent.keep_events.
+func (r *AgentRole) prune(ctx context.Context) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		before := time.Now().Add(-r.cfg.Agent.KeepEvents)
+		if n, err := r.events.Prune(before); err != nil {
+			r.log.Error("prune the agent's events", "err", err)
+		} else if n > 0 {
+			r.log.Info("pruned old events", "count", n, "before", before)
+		}
+		if n, err := deploy.PruneHosts(r.db, before); err != nil {
+			r.log.Error("prune per-host results", "err", err)
+		} else if n > 0 {
+			r.log.Info("pruned old per-host results", "count", n, "before", before)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Close releases what NewAgentRole opened, in reverse order.
@@ -169,6 +208,17 @@ func (a *App) agentSAL(ctx context.Context, ev deploy.Event) {
 	if err := l.Log(ctx, ev.By, ev.Text.String()); err != nil {
 		a.log.Error("SAL line from the deploy agent not logged", "deploy", ev.Deploy, "err", err)
 	}
+}
+
+// agentSALOnce writes a deploy agent's SAL line to this bot's Server Admin
+// Log in the transaction also runs in (the client's cursor).
+func (a *App) agentSALOnce(ctx context.Context, ev deploy.Event, also func(tx *bolt.Tx) error) error {
+	l, ok := a.deploySAL().(deploySAL)
+	if !ok {
+		return a.db.Update(also) // no SAL project: only the cursor moves
+	}
+	_, err := l.log.AppendWith(ctx, sal.Entry{Nick: l.nick(ev.By), Project: l.project, Message: ev.Text.String()}, also)
+	return err
 }
 
 // agentNotifier receives a deploy agent's events. Unlike the in-process

@@ -612,12 +612,15 @@ type deploySAL struct {
 }
 
 func (s deploySAL) Log(ctx context.Context, who deploy.Person, message string) error {
-	nick := who.IRCNick
-	if nick == "" {
-		nick = who.Name
-	}
-	_, err := s.log.Append(ctx, sal.Entry{Nick: nick, Project: s.project, Message: message})
+	_, err := s.log.Append(ctx, sal.Entry{Nick: s.nick(who), Project: s.project, Message: message})
 	return err
+}
+
+func (deploySAL) nick(who deploy.Person) string {
+	if who.IRCNick != "" {
+		return who.IRCNick
+	}
+	return who.Name
 }
 
 // setupMaint builds the maintenance script service when a maintenance

@@ -146,8 +146,8 @@ func (a *App) readyChecks(grace time.Duration) []web.Check {
 		checks = append(checks, web.Check{Name: "deploy agent", Func: func(context.Context) error {
 			// No grace: the client calls the agent unreachable only
 			// after its own timeouts.
-			if since, down := a.agent.Unreachable(); down {
-				return errors.New(agentDown(since))
+			if since, why, down := a.agent.Unreachable(); down {
+				return errors.New(agentDown(since, why))
 			}
 			return nil
 		}})
@@ -171,15 +171,15 @@ func (a *App) readyChecks(grace time.Duration) []web.Check {
 	return checks
 }
 
-// agentDown says since when the deploy agent cannot be reached.
-func agentDown(since time.Time) string {
-	return "the deploy agent is unreachable since " + since.UTC().Format("15:04") + " UTC"
+// agentDown says since when the deploy agent cannot be reached, and why.
+func agentDown(since time.Time, why string) string {
+	return "the deploy agent is unreachable since " + since.UTC().Format("15:04") + " UTC (" + why + ")"
 }
 
 // agentView is the deploy agent's line among the status page's networks.
 func agentView(c *agent.Client) web.NetworkView {
-	if since, down := c.Unreachable(); down {
-		return web.NetworkView{Name: "deploy agent", Status: agentDown(since)}
+	if since, why, down := c.Unreachable(); down {
+		return web.NetworkView{Name: "deploy agent", Status: agentDown(since, why)}
 	}
 	return web.NetworkView{Name: "deploy agent", Connected: true, Status: "connected"}
 }

@@ -168,13 +168,20 @@ var ErrInvalid = errors.New("invalid entry")
 // engine logs its own lines with it (Nick is the deployer, Project the SAL
 // project, Message the line).
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
+	return l.AppendWith(ctx, e, nil)
+}
+
+// AppendWith is Append, running also (when not nil) in the transaction
+// that stores the entry: the deploy agent's client moves its cursor there,
+// so an agent's line is logged once whatever crashes when.
+func (l *Log) AppendWith(ctx context.Context, e Entry, also func(tx *bolt.Tx) error) (Entry, error) {
 	if err := l.prepare(&e); err != nil {
 		return e, err
 	}
 	if err := ctx.Err(); err != nil {
 		return e, err
 	}
-	req := &appendReq{entry: e, done: make(chan struct{})}
+	req := &appendReq{entry: e, also: also, done: make(chan struct{})}
 	l.commit(req)
 	if req.err == nil {
 		l.outbox.kick()
@@ -210,6 +217,7 @@ func (l *Log) prepare(e *Entry) error {
 
 type appendReq struct {
 	entry Entry
+	also  func(tx *bolt.Tx) error
 	err   error
 	done  chan struct{}
 }
@@ -234,7 +242,7 @@ func (l *Log) commit(req *appendReq) {
 
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range batch {
-			if err := l.put(tx, &r.entry); err != nil {
+			if err := l.putReq(tx, r); err != nil {
 				return err
 			}
 		}
@@ -243,7 +251,7 @@ func (l *Log) commit(req *appendReq) {
 	if err != nil && len(batch) > 1 {
 		// Commit one by one so a bad entry fails alone.
 		for _, r := range batch {
-			r.err = l.db.Update(func(tx *bolt.Tx) error { return l.put(tx, &r.entry) })
+			r.err = l.db.Update(func(tx *bolt.Tx) error { return l.putReq(tx, r) })
 			close(r.done)
 		}
 		return
@@ -252,6 +260,17 @@ func (l *Log) commit(req *appendReq) {
 		r.err = err
 		close(r.done)
 	}
+}
+
+// putReq writes one request's entry and runs its also.
+func (l *Log) putReq(tx *bolt.Tx, r *appendReq) error {
+	if err := l.put(tx, &r.entry); err != nil {
+		return err
+	}
+	if r.also != nil {
+		return r.also(tx)
+	}
+	return nil
 }
 
 // put writes one entry, its index postings and its outbox items.
