@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,7 +101,7 @@ func (s *split) agentEvents() []string {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case line == "event: pending":
+		case line == "event: pending" || line == "event: log":
 			pending = true
 		case line == "":
 			pending = false
@@ -302,4 +305,144 @@ func httpGet(t *testing.T, url string) (int, string) {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// copyFile copies src to dst.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dst, string(b))
+}
+
+// deployThrough runs a whole sandbox deploy of change through the bot and
+// returns what the bot printed from the command on.
+func (s *split) deployThrough(change string) []string {
+	s.t.Helper()
+	s.bot.say("jouncebot: deploy --force " + change + " trying the agent")
+	out := s.bot.collect("synced to the testservers.")
+	s.bot.say("tested ok")
+	return append(out, s.bot.collect("is done: "+change+".")...)
+}
+
+// salCount asks the bot how many SAL entries mention change.
+func (s *split) salCount(change string) string {
+	s.t.Helper()
+	s.bot.say("jouncebot: sal " + change)
+	return s.bot.expect("Server Admin Log entries")
+}
+
+// The agent's database restored from an older copy: the bot says so,
+// shows the deploys made after the restore and writes their SAL lines
+// (their sequence numbers are ones it had seen before the restore), and
+// writes none of the earlier ones again.
+func TestAgentDatabaseRestoredFromOlderCopy(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: status")
+	bot.expect("No deploy in progress.")
+	dbFile := filepath.Join(s.dir, "agent-data", "jouncebot.db")
+	s.agent.kill()
+	copyFile(t, dbFile, filepath.Join(s.dir, "backup.db"))
+	s.startAgent()
+	bot.expect("The deploy agent is reachable again")
+	s.deployThrough("445113")
+	if l := s.salCount("445113"); !strings.Contains(l, "All 3 matching") {
+		t.Fatalf("before the restore: %q", l)
+	}
+
+	s.agent.kill()
+	copyFile(t, filepath.Join(s.dir, "backup.db"), dbFile)
+	s.startAgent()
+	l := bot.expect("The deploy agent's database is an older copy than what I have shown")
+	if !strings.Contains(l, "Now: No deploy in progress.") {
+		t.Errorf("the notice does not say what the agent is doing: %q", l)
+	}
+	out := s.deployThrough("445115")
+	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "Deploy 1 started by amir") }) {
+		t.Errorf("the deploy after the restore was not shown:\n%s", strings.Join(out, "\n"))
+	}
+	if l := s.salCount("445115"); !strings.Contains(l, "All 3 matching") {
+		t.Errorf("SAL lines of the deploy after the restore: %q", l)
+	}
+	if l := s.salCount("445113"); !strings.Contains(l, "All 3 matching") {
+		t.Errorf("SAL lines of the deploy before the restore: %q", l)
+	}
+}
+
+// Renaming the agent in the bot's configuration, and then starting the bot
+// on a fresh database, replay nothing: no old event in chat, no old SAL
+// line written again.
+func TestAgentRenamedOrFreshChatDatabaseReplaysNothing(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	s.startBotDebug()
+	s.deployThrough("445113")
+	// Killed once the last event is delivered: a bot killed between
+	// showing an event and moving its cursor shows it again (README).
+	s.bot.collect(`kind=done`)
+	s.bot.kill()
+
+	path := filepath.Join(s.dir, "bot.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, strings.Replace(string(b), "  - name: test\n", "  - name: eqiad\n", 1))
+	s.startBotDebug()
+	// The next deploy's first line comes after anything replayed.
+	out := s.deployThrough("445115")
+	out = append(out, s.bot.collect(`kind=done`)...)
+	for _, l := range out {
+		if strings.Contains(l, "445113") {
+			t.Errorf("the renamed agent's old events were shown again: %q", l)
+		}
+	}
+	if l := s.salCount("445113"); !strings.Contains(l, "All 3 matching") {
+		t.Errorf("SAL lines after the rename: %q", l)
+	}
+	s.bot.kill()
+
+	if err := os.RemoveAll(filepath.Join(s.dir, "bot-data")); err != nil {
+		t.Fatal(err)
+	}
+	s.startBot()
+	out = s.deployThrough("445116")
+	for _, l := range out {
+		if strings.Contains(l, "445113") || strings.Contains(l, "445115") {
+			t.Errorf("a fresh chat database was shown old events: %q", l)
+		}
+	}
+	if l := s.salCount("445115"); !strings.Contains(l, "No Server Admin Log entries match") {
+		t.Errorf("a fresh chat database got old SAL lines: %q", l)
+	}
+}
+
+// The agent killed and restarted while its deploy waits for "tested ok":
+// the bot asks the question once (the resumed deploy's question and the
+// stream's reminder are one question), and the answer finishes the deploy.
+func TestAgentRestartAsksTheQuestionOnce(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: deploy --force 445113 trying the agent")
+	bot.expect("synced to the testservers. Please test it there")
+	s.agent.kill()
+	bot.expect("I lost the link to the deploy agent at ")
+	s.startAgent()
+	out := bot.collect("Please test it there")
+	bot.say("tested ok")
+	out = append(out, bot.collect("deploy 1 is done: 445113.")...)
+	n := 0
+	for _, l := range out {
+		if strings.Contains(l, "Please test it there") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the question was asked %d times after the restart:\n%s", n, strings.Join(out, "\n"))
+	}
 }

@@ -337,7 +337,10 @@ func (c *Client) stream(ctx context.Context) (bool, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	q := url.Values{"log": {cur.Log}, "after": {strconv.FormatUint(cur.Seq, 10)}}
+	q := url.Values{"log": {cur.Log}}
+	if !cur.None {
+		q.Set("after", strconv.FormatUint(cur.Seq, 10))
+	}
 	if len(cur.Runs) > 0 {
 		q.Set("runs", strings.Join(cur.Runs, ","))
 	}
@@ -390,10 +393,11 @@ func (c *Client) stream(ctx context.Context) (bool, error) {
 type streamState struct {
 	cur     Cursor
 	resumed bool
-	// asked is the question asked again on this connection (the pending
-	// event), by deploy and stage: the same question arriving as an event
-	// (the resumed deploy asking it) is not asked a second time.
-	asked map[deploy.ID]string
+	// asked are the deploys whose waiting question was asked again on
+	// this connection (the pending event): the same question arriving as
+	// an event before anything else of that deploy (the resumed deploy
+	// asking it after a restart) is not asked a second time.
+	asked map[deploy.ID]bool
 }
 
 // maxCursorRuns bounds the runs a cursor remembers.
@@ -420,9 +424,9 @@ func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState
 	}
 	if kind == "pending" {
 		if st.asked == nil {
-			st.asked = map[deploy.ID]string{}
+			st.asked = map[deploy.ID]bool{}
 		}
-		st.asked[rec.Event.Deploy] = rec.Event.Stage
+		st.asked[rec.Event.Deploy] = true
 		c.o.Notify.Notify(ctx, rec.Event)
 		return nil
 	}
@@ -438,12 +442,12 @@ func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState
 		}
 	}
 	ev := rec.Event
-	stage, asked := st.asked[ev.Deploy]
+	asked := st.asked[ev.Deploy]
 	delete(st.asked, ev.Deploy)
 	switch {
-	case asked && ev.Kind == deploy.EventNeeds && ev.Stage == stage:
+	case asked && ev.Kind == deploy.EventNeeds:
 		// Asked already on this connection: one question, not two.
-		st.asked[ev.Deploy] = stage
+		st.asked[ev.Deploy] = true
 		c.log.Debug("question already asked again after the reconnect", "seq", rec.Seq, "deploy", ev.Deploy)
 	case ev.Kind == EventSAL && c.o.SAL != nil:
 		err := c.o.SAL(ctx, ev, func(tx *bolt.Tx) error { return putCursor(tx, next) })
@@ -523,18 +527,20 @@ func (c *Client) storeCursor(cur Cursor) error {
 }
 
 // cursor is where the chat side is in the agent's event log. It is kept
-// by the log's id, not the agent's configured name, so renaming the agent
-// replays nothing; a cursor from before logs had ids (kept by name) is
-// taken as a sequence number in the agent's current log.
+// with the log's id, not under the agent's configured name, so renaming
+// the agent replays nothing; a cursor from before logs had ids (kept by
+// name) is taken as a sequence number in the agent's current log. No
+// cursor at all (a fresh chat database) starts at the agent's head.
 func (c *Client) cursor() (Cursor, error) {
-	var cur Cursor
+	cur := Cursor{None: true}
 	err := c.o.DB.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.AgentCursor)
 		if v := b.Get(keyCursor); v != nil {
+			cur.None = false
 			return json.Unmarshal(v, &cur)
 		}
 		if v := b.Get([]byte(c.o.Name)); len(v) == 8 {
-			cur.Seq = binary.BigEndian.Uint64(v)
+			cur.None, cur.Seq = false, binary.BigEndian.Uint64(v)
 		}
 		return nil
 	})

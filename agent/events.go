@@ -141,6 +141,9 @@ type Cursor struct {
 	Log  string   `json:"log"`
 	Seq  uint64   `json:"seq"`
 	Runs []string `json:"runs,omitempty"`
+	// None says the reader has no cursor at all (a fresh chat database):
+	// it starts at the head instead of replaying the history.
+	None bool `json:"-"`
 }
 
 // How a Resume starts the stream.
@@ -160,19 +163,9 @@ type Resumed struct {
 	How   string `json:"how,omitempty"`
 	Prev  string `json:"prev,omitempty"`  // the reader's log id when it changed
 	Prune uint64 `json:"prune,omitempty"` // events after the cursor that were pruned unseen
-	// Run is the run that wrote event From ("" for none): the reader's
-	// first seen run when it starts afresh.
+	// Run is the agent's current run: the reader's first seen run when
+	// it starts afresh at the head.
 	Run string `json:"run,omitempty"`
-}
-
-// runAt is the run that wrote sequence number seq.
-func runAt(runs []run, seq uint64) string {
-	for i := len(runs) - 1; i >= 0; i-- {
-		if runs[i].First <= seq {
-			return runs[i].ID
-		}
-	}
-	return ""
 }
 
 // Resume finds where a reader at cursor c goes on. A cursor in another log
@@ -193,9 +186,13 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 		b := tx.Bucket(store.AgentEvents)
 		head := b.Sequence()
 		r = Resumed{Log: st.ID, Head: head, From: head}
-		defer func() { r.Run = runAt(st.Runs, r.From) }()
+		if n := len(st.Runs); n > 0 {
+			// A reader starting afresh at the head has seen (skipped)
+			// everything the current run wrote so far.
+			r.Run = st.Runs[n-1].ID
+		}
 		switch {
-		case c.Log == "" && c.Seq == 0:
+		case c.None:
 			r.How = ResumeNew
 			return nil
 		case c.Log != "" && c.Log != st.ID:

@@ -275,6 +275,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	var cur Cursor
 	cur.Log = q.Get("log")
 	cur.Seq, _ = strconv.ParseUint(q.Get("after"), 10, 64)
+	cur.None = !q.Has("after")
 	if runs := q.Get("runs"); runs != "" {
 		cur.Runs = strings.Split(runs, ",")
 	}
