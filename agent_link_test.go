@@ -446,3 +446,46 @@ func TestAgentRestartAsksTheQuestionOnce(t *testing.T) {
 		t.Errorf("the question was asked %d times after the restart:\n%s", n, strings.Join(out, "\n"))
 	}
 }
+
+// A bot facing an agent whose certificate it cannot trust says why, in
+// chat, in status and in /readyz: not the configured CA, another name,
+// expired.
+func TestAgentCertificateRefusedSaysWhy(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name, want string
+		issue      func(ca, other *pki) (cert, key string)
+	}{
+		{"another CA", "its certificate is not signed by the CA in agents[].ca", func(_, other *pki) (string, string) {
+			return other.issue(t, "agent", true, now.Add(-time.Hour), now.Add(time.Hour))
+		}},
+		{"another name", "its certificate does not carry the name agent (agents[].server_name)", func(ca, _ *pki) (string, string) {
+			return ca.issue(t, "someone-else", true, now.Add(-time.Hour), now.Add(time.Hour))
+		}},
+		{"expired", "its certificate has expired or is not valid yet", func(ca, _ *pki) (string, string) {
+			return ca.issue(t, "agent-expired", true, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ca, other := newPKI(t, dir, "test"), newPKI(t, dir, "other")
+			acert, akey := tc.issue(ca, other)
+			bcert, bkey := ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(time.Hour))
+			s := newSplitWith(t, dir, ca, ca.CA, acert, akey, bcert, bkey)
+			s.botHTTP = freePort(t)
+			s.writeBotConfig(s.agentAddr, "")
+			s.startAgent()
+			bot := s.startBot()
+			if l := bot.expect("I lost the link to the deploy agent at "); !strings.Contains(l, tc.want) {
+				t.Errorf("chat: %q does not say %q", l, tc.want)
+			}
+			bot.say("jouncebot: status")
+			if l := bot.expect("The deploy agent is unreachable since "); !strings.Contains(l, tc.want) {
+				t.Errorf("status: %q does not say %q", l, tc.want)
+			}
+			if code, body := httpGet(t, "http://"+s.botHTTP+"/readyz?verbose"); code != http.StatusServiceUnavailable || !strings.Contains(body, tc.want) {
+				t.Errorf("/readyz: %d\n%s", code, body)
+			}
+		})
+	}
+}

@@ -525,6 +525,9 @@ func TestChatConfigWithGerritPasswordRefused(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "Deploy agent test at "+s.agentAddr+" (mutual TLS): deploys run there, not in this process.") {
 		t.Fatalf("check-config: %v\n%s", err, out)
 	}
+	if !strings.Contains(string(out), "Deploys: on the deploy agent test at "+s.agentAddr+"\n") || strings.Contains(string(out), "Deploys: off") {
+		t.Fatalf("check-config does not say deploys go to the agent:\n%s", out)
+	}
 	out, err = exec.Command(buildBinary(t), "check-config", filepath.Join(s.dir, "agent.yaml")).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "accepting only the client certificate named chatbot.") {
 		t.Fatalf("check-config agent.yaml: %v\n%s", err, out)
