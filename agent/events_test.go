@@ -72,13 +72,19 @@ func TestResume(t *testing.T) {
 			}, false},
 		{"restored: the reader saw a run this copy does not have",
 			func(id, r1, r2 string) Cursor { return Cursor{Log: id, Seq: 9, Runs: []string{r1, "lost"}} },
-			func(id, r1, r2 string) Resumed { return Resumed{From: 3, Head: 5, How: ResumeRewound, Prev: id, Run: r2} }, true},
+			func(id, r1, r2 string) Resumed {
+				return Resumed{From: 3, Head: 5, How: ResumeRewound, Prev: id, Run: r2}
+			}, true},
 		{"restored: the reader saw more of the current run than the copy has",
 			func(id, r1, r2 string) Cursor { return Cursor{Log: id, Seq: 7, Runs: []string{r1, r2}} },
-			func(id, r1, r2 string) Resumed { return Resumed{From: 5, Head: 5, How: ResumeRewound, Prev: id, Run: r2} }, true},
+			func(id, r1, r2 string) Resumed {
+				return Resumed{From: 5, Head: 5, How: ResumeRewound, Prev: id, Run: r2}
+			}, true},
 		{"restored: the reader saw more of an earlier run than the copy has",
 			func(id, r1, r2 string) Cursor { return Cursor{Log: id, Seq: 4, Runs: []string{r1}} },
-			func(id, r1, r2 string) Resumed { return Resumed{From: 3, Head: 5, How: ResumeRewound, Prev: id, Run: r2} }, true},
+			func(id, r1, r2 string) Resumed {
+				return Resumed{From: 3, Head: 5, How: ResumeRewound, Prev: id, Run: r2}
+			}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, id, r1, r2 := twoRuns(t)
