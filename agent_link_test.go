@@ -489,3 +489,28 @@ func TestAgentCertificateRefusedSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// The agent's database replaced by a new one: the bot says its log changed
+// and what the agent is doing now, and shows the new log's deploys.
+func TestAgentDatabaseReplaced(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	bot := s.startBot()
+	s.deployThrough("445113")
+	s.agent.kill()
+	if err := os.Remove(filepath.Join(s.dir, "agent-data", "jouncebot.db")); err != nil {
+		t.Fatal(err)
+	}
+	s.startAgent()
+	l := bot.expect("The deploy agent's event log is not the one I followed")
+	if !strings.Contains(l, "Now: No deploy in progress.") {
+		t.Errorf("the notice does not say what the agent is doing: %q", l)
+	}
+	out := s.deployThrough("445115")
+	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "Deploy 1 started by amir") }) {
+		t.Errorf("the new log's deploy was not shown:\n%s", strings.Join(out, "\n"))
+	}
+	if l := s.salCount("445115"); !strings.Contains(l, "All 3 matching") {
+		t.Errorf("SAL lines of the new log: %q", l)
+	}
+}
