@@ -456,6 +456,9 @@ func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState
 			c.log.Debug("event delivered", "seq", rec.Seq, "deploy", ev.Deploy, "kind", ev.Kind)
 			return nil
 		}
+		if ctx.Err() != nil {
+			return err // stopping: the line is written after the restart
+		}
 		c.log.Error("SAL line from the deploy agent not logged", "seq", rec.Seq, "err", err)
 	default:
 		c.o.Notify.Notify(ctx, ev)
@@ -479,9 +482,11 @@ func (c *Client) resume(ctx context.Context, res Resumed, st *streamState) error
 	next := Cursor{Log: res.Log, Seq: res.From, Runs: st.cur.Runs}
 	if res.How == ResumeNew || res.How == ResumeChanged {
 		next.Runs = nil
-		if res.Run != "" {
-			next.Runs = []string{res.Run}
-		}
+	}
+	if len(next.Runs) == 0 && res.Run != "" {
+		// Everything the current run wrote up to From is behind the
+		// reader: that run is the first it has seen.
+		next.Runs = []string{res.Run}
 	}
 	if err := c.storeCursor(next); err != nil {
 		return err

@@ -199,12 +199,20 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 			r.How, r.Prev = ResumeChanged, c.Log
 			return nil
 		}
+		if len(c.Runs) == 0 {
+			// A cursor from before logs had runs, or someone reading with
+			// curl: any point of this log goes; past its head the reader
+			// starts at the head, and the log keeps its id.
+			if c.Seq > head {
+				r.How, r.Prev = ResumeChanged, c.Log
+				return nil
+			}
+			r.From, r.Prune = c.Seq, pruned(b, c.Seq)
+			return nil
+		}
 		end, ok := runEnd(st.Runs, c.Runs, head)
 		if ok && c.Seq <= end {
-			r.From = c.Seq
-			if k, _ := b.Cursor().First(); k != nil && c.Seq+1 < binary.BigEndian.Uint64(k) {
-				r.Prune = binary.BigEndian.Uint64(k) - c.Seq - 1
-			}
+			r.From, r.Prune = c.Seq, pruned(b, c.Seq)
 			return nil
 		}
 		r.How, r.Prev, r.From = ResumeRewound, st.ID, end
@@ -218,20 +226,20 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 	return r, err
 }
 
+// pruned is how many events after seq were pruned.
+func pruned(b *bolt.Bucket, seq uint64) uint64 {
+	if k, _ := b.Cursor().First(); k != nil && seq+1 < binary.BigEndian.Uint64(k) {
+		return binary.BigEndian.Uint64(k) - seq - 1
+	}
+	return 0
+}
+
 // runEnd finds the newest of seen (a reader's runs, oldest first) that the
 // log knows, and returns the last sequence number that run holds here.
 // ok is true only when that run is the reader's newest: then a cursor up
 // to end is within this log. Otherwise end is where a restored copy and
 // the reader's history part.
 func runEnd(runs []run, seen []string, head uint64) (end uint64, ok bool) {
-	if len(seen) == 0 {
-		// A reader that saw no run's events (or a cursor from before
-		// logs had runs) is within the events before the first run.
-		if len(runs) > 0 {
-			return runs[0].First - 1, true
-		}
-		return head, true
-	}
 	for j := len(seen) - 1; j >= 0; j-- {
 		for i := range runs {
 			if runs[i].ID != seen[j] {

@@ -65,6 +65,14 @@ func TestResume(t *testing.T) {
 		{"in this log, at the end of an earlier run",
 			func(id, r1, r2 string) Cursor { return Cursor{Log: id, Seq: 3, Runs: []string{r1}} },
 			func(id, r1, r2 string) Resumed { return Resumed{Log: id, From: 3, Head: 5, Run: r2} }, false},
+		{"no runs (a cursor from before runs, or curl): any point of the log",
+			func(id, r1, r2 string) Cursor { return Cursor{Log: id, Seq: 2} },
+			func(id, r1, r2 string) Resumed { return Resumed{Log: id, From: 2, Head: 5, Run: r2} }, false},
+		{"no runs, past the head: from the head, the log keeps its id",
+			func(id, r1, r2 string) Cursor { return Cursor{Seq: 9} },
+			func(id, r1, r2 string) Resumed {
+				return Resumed{Log: id, From: 5, Head: 5, How: ResumeChanged, Run: r2}
+			}, false},
 		{"another log: from the head",
 			func(id, r1, r2 string) Cursor { return Cursor{Log: "elsewhere", Seq: 40, Runs: []string{"x"}} },
 			func(id, r1, r2 string) Resumed {
