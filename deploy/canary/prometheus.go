@@ -25,7 +25,8 @@ type Source interface {
 // Query asks for one metric over one period.
 type Query struct {
 	// Template is the PromQL template; {{.Hosts}} is a regular
-	// expression matching the hosts' instance labels, e.g.
+	// expression matching the hosts' instance labels, escaped for a
+	// double-quoted PromQL string, e.g.
 	// sum by (instance) (rate(mediawiki_exceptions_total{instance=~"{{.Hosts}}"}[1m])).
 	Template string
 	Hosts    []string
@@ -54,7 +55,10 @@ func (q Query) Render() (string, error) {
 		return "", fmt.Errorf("query template: %w", err)
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, struct{ Hosts string }{HostsPattern(q.Hosts)}); err != nil {
+	// The pattern goes inside a double-quoted PromQL string, where a
+	// backslash must itself be escaped.
+	inString := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(HostsPattern(q.Hosts))
+	if err := t.Execute(&b, struct{ Hosts string }{inString}); err != nil {
 		return "", fmt.Errorf("query template: %w", err)
 	}
 	return b.String(), nil
