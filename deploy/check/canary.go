@@ -155,4 +155,3 @@ func canaryFromConfig(c config.Check, src canary.Source) (*Canary, error) {
 		Baseline: cc.Baseline, Label: cc.Label,
 		Options: canary.Options{Confidence: cc.Confidence, Effect: cc.Effect, PassScore: cc.PassScore, MarginalScore: cc.MarginalScore}}, nil
 }
-
