@@ -14,7 +14,12 @@ type Analysis struct {
 	// before or both.
 	Baseline string
 	Metrics  []MetricSamples
-	Report   Report
+	// Options are those the analysis was judged with.
+	Options Options
+	// Report is the judgement. It is not stored: Judge recomputes it
+	// from the samples (JSON has no NaN or infinity, which a report may
+	// hold).
+	Report Report `json:"-"`
 }
 
 // MetricSamples are one metric's samples, by host.
@@ -39,8 +44,9 @@ func (a *Analysis) Add(m Metric, canaries map[string][]float64, baselines ...map
 	a.Metrics = append(a.Metrics, ms)
 }
 
-// Judge judges the recorded samples.
+// Judge judges the recorded samples with o (and remembers o).
 func (a *Analysis) Judge(o Options) {
+	a.Options = o
 	in := make([]Input, 0, len(a.Metrics))
 	for _, m := range a.Metrics {
 		in = append(in, Input{Metric: m.Metric, Canary: pool(m.Canary), Baseline: pool(m.Baseline)})
