@@ -134,7 +134,7 @@ type CheckRecord struct {
 type CanarySummary struct {
 	Check   string
 	Score   *float64 // nil: no metric had data
-	Verdict string  // pass, marginal, fail
+	Verdict string   // pass, marginal, fail
 }
 
 // GateRecord is the state of a stage's testing gate.
