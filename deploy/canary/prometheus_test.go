@@ -41,14 +41,14 @@ func startApp(t *testing.T, rate int64) *app {
 // baseline hosts, reads both through the Source and judges them.
 func TestPrometheusSourceJudgesRealScrapes(t *testing.T) {
 	var canaries, baseline []*app
-	var targets []string
+	var targets []promtest.Target
 	for i := range 6 {
 		rate := int64(10)
 		if i < 2 {
 			rate = 30
 		}
 		a := startApp(t, rate)
-		targets = append(targets, a.addr)
+		targets = append(targets, promtest.Target{Addr: a.addr})
 		if i < 2 {
 			canaries = append(canaries, a)
 		} else {

@@ -2,7 +2,7 @@
 // package, installed by scripts/install/prometheus.sh) for tests, scraping
 // the targets a test gives it every second:
 //
-//	srv := promtest.Start(t, []string{"127.0.0.1:4101", "127.0.0.1:4102"})
+//	srv := promtest.Start(t, []promtest.Target{{Addr: "127.0.0.1:4101", Host: "mw1001"}, …})
 //	src := &canary.Prometheus{URL: srv.URL}
 //	srv.WaitScrapes(t, 5) // every target scraped five times
 //
@@ -27,6 +27,15 @@ import (
 	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
+// Target is a server to scrape.
+type Target struct {
+	// Addr is host:port; the series' instance label.
+	Addr string
+	// Host, if set, is put on the target's series as label host (as a
+	// relabelling would name an app server).
+	Host string
+}
+
 // Server is a running Prometheus.
 type Server struct {
 	URL string
@@ -35,20 +44,28 @@ type Server struct {
 	targets  []string
 }
 
-// Start runs Prometheus scraping targets (host:port, plain HTTP,
-// /metrics) every second. Each target's instance label is host:port.
-func Start(t testing.TB, targets []string) *Server {
+// Start runs Prometheus scraping targets (plain HTTP, /metrics) every
+// second.
+func Start(t testing.TB, targets []Target) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		testenv.Missing(t, "prometheus is not installed: run scripts/install/prometheus.sh")
 	}
 	dir := t.TempDir()
-	quoted := make([]string, len(targets))
+	var static strings.Builder
+	addrs := make([]string, len(targets))
 	for i, tg := range targets {
-		quoted[i] = fmt.Sprintf("%q", tg)
+		addrs[i] = tg.Addr
+		fmt.Fprintf(&static, "      - targets: [%q]\n", tg.Addr)
+		if tg.Host != "" {
+			fmt.Fprintf(&static, "        labels: {host: %q}\n", tg.Host)
+		}
 	}
-	conf := fmt.Sprintf(`global:
+	if len(targets) == 0 {
+		static.WriteString("      - targets: []\n")
+	}
+	conf := `global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
@@ -56,8 +73,7 @@ scrape_configs:
     scrape_interval: 1s
     scrape_timeout: 1s
     static_configs:
-      - targets: [%s]
-`, strings.Join(quoted, ", "))
+` + static.String()
 	confPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -81,7 +97,7 @@ scrape_configs:
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	})
-	s := &Server{URL: "http://" + addr, Interval: time.Second, targets: targets}
+	s := &Server{URL: "http://" + addr, Interval: time.Second, targets: addrs}
 	deadline := time.Now().Add(testenv.Scale(20 * time.Second))
 	for {
 		resp, err := http.Get(s.URL + "/-/ready")
