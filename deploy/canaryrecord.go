@@ -116,6 +116,11 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	return t, nil
 }
 
+// SetCanaryURL sets Options.CanaryURL. Call it before Run: the app
+// knows its web address only once it listens, after the sandbox built
+// the engine.
+func (a *Agent) SetCanaryURL(f func(id ID) string) { a.o.CanaryURL = f }
+
 // canaryLink is " at <report page>" when the engine knows the page's
 // address.
 func (a *Agent) canaryLink(id ID) string {
