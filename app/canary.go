@@ -71,4 +71,3 @@ func hostCount(n int, what string) string {
 	}
 	return fmt.Sprintf("%d %s hosts", n, what)
 }
-
