@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/jouncebot/jouncebot/deploy/canary"
 	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/sallines"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -145,9 +147,19 @@ func (s *SyncStage) runCheck(ctx context.Context, j *Job, c check.Check) check.R
 		return check.Result{Name: c.Name(), Text: fmt.Sprintf("%s failed: the hosts of %s could not be listed (%s).", c.Name(), s.StageName, err)}
 	}
 	r := tc.RunOn(ctx, t)
-	if r.Analysis != nil {
-		if err := j.a.saveAnalysis(j.id, s.StageName, c.Name(), r.Analysis); err != nil {
+	if a := r.Analysis; a != nil {
+		if err := j.a.saveAnalysis(j.id, s.StageName, c.Name(), a); err != nil {
 			j.a.log.Error("save canary analysis", "deploy", j.id, "stage", s.StageName, "err", err)
+		}
+		if d, err := j.Deploy(); err == nil {
+			score, link := "", ""
+			if !math.IsNaN(a.Report.Score) {
+				score = fmt.Sprintf("%.0f", a.Report.Score)
+			}
+			if j.a.o.CanaryURL != nil {
+				link = j.a.o.CanaryURL(j.id)
+			}
+			j.a.salLog(ctx, d, sallines.CanaryAnalysis(s.StageName, salSummary(d), string(a.Report.Verdict), score, link))
 		}
 	}
 	return r
