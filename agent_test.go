@@ -458,7 +458,7 @@ func TestSandboxDeployThroughAgent(t *testing.T) {
 	bot.expect("deploy 1 is done: 445113.")
 	// The agent's SAL lines are kept by the chat side's Server Admin Log.
 	bot.say("jouncebot: sal 445113")
-	bot.expect("All 3 matching Server Admin Log entries")
+	bot.expect("All 4 matching Server Admin Log entries")
 }
 
 // The README's certificate script makes certificates the agent and the
