@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
@@ -134,9 +135,17 @@ func (c *Canary) fail(format string, args ...any) Result {
 	return Result{Name: c.CheckName, Text: c.CheckName + " failed: " + fmt.Sprintf(format, args...)}
 }
 
-// sentence is an error's last part, for chat.
+// sentence says why a source failed, for chat: the server's own
+// complaint about a query, or the last part of a network error, never
+// the whole chain.
 func sentence(err error) string {
 	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "query failed "); ok {
+		return "the server refused the query " + after
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
 	return msg
 }
 
