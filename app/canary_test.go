@@ -45,4 +45,3 @@ func TestSandboxCanaryAnalysisAndReport(t *testing.T) {
 		t.Errorf("SAL page lacks the analysis line with its link:\n%s", sal)
 	}
 }
-
