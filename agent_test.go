@@ -552,7 +552,7 @@ func TestSandboxDeployThroughAgent(t *testing.T) {
 	bot.expect("deploy 1 is done: 445113.")
 	// The agent's SAL lines are kept by the chat side's Server Admin Log.
 	bot.say("jouncebot: sal 445113")
-	bot.expect("All 3 matching Server Admin Log entries")
+	bot.expect("The 3 newest matching Server Admin Log entries (all: /sal?q=445113)")
 }
 
 // The README's certificate script makes certificates the agent and the

@@ -346,6 +346,9 @@ func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
 		o.Readiness = readinessReports{a.calendar, a.ready.Checker.Store}
 	}
 	a.opsPages(&o)
+	if cr, ok := a.deploy.(deploy.CanaryReports); ok {
+		o.Canary = canaryPages{cr}
+	}
 	srv := web.New(o)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
@@ -457,6 +460,9 @@ func (a *App) setupDeploy(o Options) error {
 		a.deploy, a.runDeploy = e, func(ctx context.Context) { e.Run(ctx) }
 		a.gerrit = g
 		engine = a.deploy
+	}
+	if e, ok := a.deploy.(*deploy.Agent); ok && a.web != nil {
+		e.SetCanaryURL(func(id deploy.ID) string { return a.baseURL + "/deploys/" + string(id) + "/canary" })
 	}
 	var checker commands.ChangeChecker
 	var changeURL func(int) string

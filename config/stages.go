@@ -91,6 +91,7 @@ type Stage struct {
 const (
 	CheckHTTP   = "http"
 	CheckErrors = "errors"
+	CheckCanary = "canary"
 )
 
 // Check is a test run after a stage: an HTTP smoke check or an error-rate
@@ -127,6 +128,56 @@ type Check struct {
 	Body string `yaml:"body"`
 	// Threshold is the error count at or above which the check fails.
 	Threshold float64 `yaml:"threshold"`
+
+	// A canary check compares the stage's hosts, just synced, with a
+	// baseline over an observation window (see package deploy/canary).
+	// URL is the Prometheus server's base URL.
+	Canary CanaryCheck `yaml:",inline"`
+}
+
+// CanaryCheck configures a canary analysis.
+type CanaryCheck struct {
+	// Window is how long the canaries are observed after the sync
+	// (default 5m).
+	Window time.Duration `yaml:"window"`
+	// Step is the time between samples (default 15s, the scrape
+	// interval).
+	Step time.Duration `yaml:"step"`
+	// Baseline says what the canaries are compared with: "later" (the
+	// hosts of the later stages, not yet synced, over the same period;
+	// the default), "before" (the canaries themselves over the window
+	// before the sync) or "both".
+	Baseline string `yaml:"baseline"`
+	// Label is the series label naming the host (default instance).
+	Label string `yaml:"label"`
+	// Confidence is the level of the tests (default 0.99).
+	Confidence float64 `yaml:"confidence"`
+	// Effect is the change tolerated, as a share (default 0.15: 15%).
+	Effect float64 `yaml:"effect"`
+	// PassScore and MarginalScore are the score thresholds: at or above
+	// PassScore the deploy goes on, at or above MarginalScore the
+	// deployer is asked, below it the stage is rolled back (defaults 95
+	// and 75).
+	PassScore     float64 `yaml:"pass_score"`
+	MarginalScore float64 `yaml:"marginal_score"`
+	// Metrics are the metrics compared.
+	Metrics []CanaryMetric `yaml:"metrics"`
+}
+
+// CanaryMetric is one metric of a canary analysis.
+type CanaryMetric struct {
+	Name string `yaml:"name"`
+	// Query is a PromQL template giving one series per host; {{.Hosts}}
+	// matches the hosts' instance labels, e.g.
+	// sum by (instance) (rate(mediawiki_exceptions_total{instance=~"{{.Hosts}}"}[1m])).
+	Query string `yaml:"query"`
+	// Direction is which change is bad: increase (default), decrease or
+	// either.
+	Direction string `yaml:"direction"`
+	// Weight counts the metric in the score (default 1).
+	Weight float64 `yaml:"weight"`
+	// Unit follows its numbers in chat ("/min", " ms").
+	Unit string `yaml:"unit"`
 }
 
 // Purge configures the CDN purge of changed static files.
@@ -232,6 +283,9 @@ func (d *Deploy) applySyncDefaults() {
 			}
 			if c.Type == CheckErrors && c.Wait == 0 {
 				c.Wait = 20 * time.Second
+			}
+			if c.Type == CheckCanary {
+				c.Canary.defaults()
 			}
 			if c.Name == "" {
 				c.Name = c.Type + " " + c.URL
@@ -380,8 +434,79 @@ func (c *Check) validate(v *validator, p string) {
 				v.add(p+"."+t.key, "is not a valid template (%s)", templateErr(err))
 			}
 		}
+	case CheckCanary:
+		c.Canary.validate(v, p)
 	default:
-		v.add(p+".type", "expected http or errors, got %q", c.Type)
+		v.add(p+".type", "expected http, errors or canary, got %q", c.Type)
+	}
+}
+
+func (c *CanaryCheck) defaults() {
+	if c.Window == 0 {
+		c.Window = 5 * time.Minute
+	}
+	if c.Step == 0 {
+		c.Step = 15 * time.Second
+	}
+	if c.Baseline == "" {
+		c.Baseline = "later"
+	}
+	for i := range c.Metrics {
+		if c.Metrics[i].Weight == 0 {
+			c.Metrics[i].Weight = 1
+		}
+		if c.Metrics[i].Direction == "" {
+			c.Metrics[i].Direction = "increase"
+		}
+	}
+}
+
+func (c *CanaryCheck) validate(v *validator, p string) {
+	if c.Window < 10*time.Second || c.Window > time.Hour {
+		v.add(p+".window", "must be between 10s and 1h, got %s", c.Window)
+	}
+	if c.Step < time.Second || c.Step > c.Window/4 {
+		v.add(p+".step", "must be at least 1s and a quarter of the window at most (%s), got %s", c.Window/4, c.Step)
+	}
+	if !slices.Contains([]string{"later", "before", "both"}, c.Baseline) {
+		v.add(p+".baseline", "expected later, before or both, got %q", c.Baseline)
+	}
+	if c.Confidence != 0 && (c.Confidence < 0.5 || c.Confidence >= 1) {
+		v.add(p+".confidence", "expected a level between 0.5 and 1, like 0.99, got %v", c.Confidence)
+	}
+	if c.Effect < 0 || c.Effect >= 1 {
+		v.add(p+".effect", "expected a share between 0 and 1, like 0.15, got %v", c.Effect)
+	}
+	if c.PassScore < 0 || c.PassScore > 100 || c.MarginalScore < 0 || c.MarginalScore > 100 {
+		v.add(p+".pass_score", "scores are between 0 and 100")
+	} else if c.PassScore != 0 && c.MarginalScore != 0 && c.MarginalScore > c.PassScore {
+		v.add(p+".marginal_score", "must not be above pass_score (%v), got %v", c.PassScore, c.MarginalScore)
+	}
+	if len(c.Metrics) == 0 {
+		v.add(p+".metrics", "give at least one metric, e.g. {name: errors, query: 'sum by (instance) (rate(errors_total{instance=~\"{{.Hosts}}\"}[1m]))'}")
+	}
+	names := map[string]bool{}
+	for i, m := range c.Metrics {
+		mp := fmt.Sprintf("%s.metrics[%d]", p, i)
+		if m.Name == "" {
+			v.add(mp+".name", "give the metric a name, as chat shows it")
+		} else if names[m.Name] {
+			v.add(mp+".name", "%q is used twice", m.Name)
+		}
+		names[m.Name] = true
+		if m.Query == "" {
+			v.add(mp+".query", "give a PromQL query with one series per host")
+		} else if _, err := template.New("query").Parse(m.Query); err != nil {
+			v.add(mp+".query", "is not a valid template (%s)", templateErr(err))
+		} else if !strings.Contains(m.Query, "{{.Hosts}}") {
+			v.add(mp+".query", "must select the hosts with {{.Hosts}}, e.g. {instance=~\"{{.Hosts}}\"}")
+		}
+		if !slices.Contains([]string{"increase", "decrease", "either"}, m.Direction) {
+			v.add(mp+".direction", "expected increase, decrease or either, got %q", m.Direction)
+		}
+		if m.Weight < 0 {
+			v.add(mp+".weight", "must not be negative, got %v", m.Weight)
+		}
 	}
 }
 

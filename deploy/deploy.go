@@ -256,6 +256,9 @@ type Options struct {
 	SecurityWhere func(by Person) string
 	// Log is the logger (default discards).
 	Log *slog.Logger
+	// CanaryURL gives the address of a deploy's canary report page, for
+	// chat and the SAL ("" or nil: no web pages).
+	CanaryURL func(id ID) string
 }
 
 func (o *Options) defaults() {

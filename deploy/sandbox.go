@@ -11,6 +11,8 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/canary"
+	"github.com/jouncebot/jouncebot/deploy/check"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
@@ -111,10 +113,26 @@ func sandboxStages(ctx context.Context, dir, staging string, log *slog.Logger) (
 				return nil, fmt.Errorf("sandbox: copy staging to %s: %w", h.Name, err)
 			}
 		}
-		out = append(out, &SyncStage{StageName: st.Name, WaitForTest: st.Name == "testservers",
-			Hosts: func() (*hostsync.Stage, error) { c := hs; return &c, nil }})
+		ss := &SyncStage{StageName: st.Name, WaitForTest: st.Name == "testservers",
+			Hosts: func() (*hostsync.Stage, error) { c := hs; return &c, nil }}
+		if st.Name == "canaries" {
+			ss.Checks = []check.Check{sandboxCanary()}
+		}
+		out = append(out, ss)
 	}
 	return out, nil
+}
+
+// sandboxCanary is the sandbox canaries' analysis: its hosts report
+// simulated errors and latency (canary.Simulated), observed for two
+// seconds against the production hosts.
+func sandboxCanary() *check.Canary {
+	return &check.Canary{CheckName: "canary analysis", Source: canary.Simulated{},
+		Window: 2 * time.Second, Step: 150 * time.Millisecond, Baseline: "later",
+		Metrics: []check.CanaryMetric{
+			{Metric: canary.Metric{Name: "errors", Direction: canary.Increase, Weight: 1, Unit: "/step"}, Query: `errors{instance=~"{{.Hosts}}"}`},
+			{Metric: canary.Metric{Name: "p95 latency", Direction: canary.Increase, Weight: 1, Unit: " ms"}, Query: `latency{instance=~"{{.Hosts}}"}`},
+		}}
 }
 
 // populate makes a server directory as a copy of staging, unless it

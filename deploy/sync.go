@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/canary"
 	"github.com/jouncebot/jouncebot/deploy/check"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
@@ -123,6 +125,16 @@ type CheckRecord struct {
 	Decision string    `json:",omitempty"` // retry, rollback, continue
 	By       string    `json:",omitempty"`
 	Reason   string    `json:",omitempty"`
+	// Canary sums up the stage's canary analyses (the samples are in
+	// bucket deploy.canary).
+	Canary []CanarySummary `json:",omitempty"`
+}
+
+// CanarySummary is a canary analysis's outcome.
+type CanarySummary struct {
+	Check   string
+	Score   *float64 // nil: no metric had data
+	Verdict string   // pass, marginal, fail
 }
 
 // GateRecord is the state of a stage's testing gate.
@@ -584,40 +596,64 @@ func (s *SyncStage) checks(ctx context.Context, j *Job) error {
 
 func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 	var failed, said []string
+	var canaries []CanarySummary
+	marginal, condemned := false, false
 	for _, c := range s.Checks {
-		r := c.Run(ctx)
+		r := s.runCheck(ctx, j, c)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		said = append(said, r.Text)
+		if a := r.Analysis; a != nil {
+			sum := CanarySummary{Check: r.Name, Verdict: string(a.Report.Verdict)}
+			if score := a.Report.Score; !math.IsNaN(score) {
+				sum.Score = &score
+			}
+			canaries = append(canaries, sum)
+			// A failed analysis rolls back at once: the canaries were
+			// judged worse than the fleet, which is what they are for.
+			condemned = condemned || a.Report.Verdict == canary.Fail
+		}
 		if !r.OK {
 			failed = append(failed, r.Text)
+			marginal = marginal || r.Marginal
 		}
 	}
 	j.Say(ctx, EventProgress, bot.T(s.StageName+" checks: "+strings.Join(said, " ")))
 	now := time.Now().UTC()
 	if len(failed) == 0 {
-		return j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now} })
+		return j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now, Canary: canaries} })
 	}
 	if d, err := j.Deploy(); err == nil && d.Revert != nil {
 		// Rolling a revert back would bring back the change it removes.
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("The checks of %s still fail after the revert; going on, as rolling back would bring the reverted change back.", s.StageName)))
 		return j.Save(func(d *Deploy) {
-			d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now, Failed: failed, Decision: "continue"}
+			d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now, Failed: failed, Decision: "continue", Canary: canaries}
 		})
 	}
-	if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now} }); err != nil {
+	if condemned {
+		return j.Save(func(d *Deploy) {
+			d.Sync.stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now, Decision: "rollback", By: "the canary analysis", Canary: canaries}
+		})
+	}
+	if err := j.Save(func(d *Deploy) {
+		d.Sync.stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now, Canary: canaries}
+	}); err != nil {
 		return err
 	}
-	s.askDecision(ctx, j, now)
+	s.askDecision(ctx, j, now, marginal)
 	return nil
 }
 
-func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time) {
+func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time, marginal bool) {
 	d, _ := j.Deploy()
 	to := j.a.o.DecisionTimeout
+	what := "failed"
+	if marginal {
+		what = "are not conclusive (the canary analysis is marginal; its table is above" + j.a.canaryLink(j.id) + ")"
+	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-		": the checks of %s failed. Say `retry` to run them again, `rollback` to put the previous tree back, or `continue <reason>` to go on; without an answer by %s UTC (%s) I roll back.",
+		": the checks of %s "+what+". Say `retry` to run them again, `rollback` to put the previous tree back, or `continue <reason>` to go on; without an answer by %s UTC (%s) I roll back.",
 		s.StageName, asked.Add(to).Format("15:04"), fmtDur(to)))))
 }
 

@@ -46,6 +46,12 @@ func (m *Metrics) DeployFinished(d *deploy.Deploy, outcome string) {
 			if len(c.Failed) > 0 {
 				m.checks.WithLabelValues(name, "failed").Inc()
 			}
+			for _, ca := range c.Canary {
+				m.canaryVerdicts.WithLabelValues(name, ca.Verdict).Inc()
+				if ca.Score != nil {
+					m.canaryScore.WithLabelValues(name).Observe(*ca.Score)
+				}
+			}
 		}
 		if g := st.Gate; g != nil && !g.Asked.IsZero() {
 			end := g.Passed

@@ -60,6 +60,8 @@ type Metrics struct {
 	hosts          *prometheus.CounterVec
 	gateWait       prometheus.Histogram
 	checks         *prometheus.CounterVec
+	canaryScore    *prometheus.HistogramVec
+	canaryVerdicts *prometheus.CounterVec
 	rollbacks      prometheus.Counter
 	reverts        prometheus.Counter
 	lastSuccess    prometheus.Gauge
@@ -95,6 +97,11 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 			Help: "Time a testing gate waited for its answer.", Buckets: []float64{30, 60, 120, 300, 600, 900, 1200, 1800, 3600}}),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jouncebot_checks_total",
 			Help: "Runs of a stage's checks, by stage and result (passed, failed)."}, []string{"stage", "result"}),
+		canaryScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jouncebot_canary_score",
+			Help:    "Scores (0–100) of canary analyses, by stage.",
+			Buckets: []float64{0, 25, 50, 75, 90, 95, 100}}, []string{"stage"}),
+		canaryVerdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jouncebot_canary_analyses_total",
+			Help: "Canary analyses, by stage and verdict (pass, marginal, fail)."}, []string{"stage", "verdict"}),
 		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "jouncebot_rollbacks_total",
 			Help: "Deploys rolled back."}),
 		reverts: prometheus.NewCounter(prometheus.CounterOpts{Name: "jouncebot_reverts_total",
@@ -130,7 +137,7 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "jouncebot_build_info",
 		Help: "Always 1; the labels say which build runs.", ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion}})
 	build.Set(1)
-	reg.MustRegister(m.deploys, m.deployDuration, m.stageDuration, m.hosts, m.gateWait, m.checks, m.rollbacks, m.reverts,
+	reg.MustRegister(m.deploys, m.deployDuration, m.stageDuration, m.hosts, m.gateWait, m.checks, m.canaryScore, m.canaryVerdicts, m.rollbacks, m.reverts,
 		m.lastSuccess, m.received, m.sent, m.commands, m.notices, m.refreshes, m.lastImport, m.salEntries, m.outboxFail,
 		m.state, build, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Expect(o)
@@ -154,6 +161,9 @@ func (m *Metrics) Expect(o Options) {
 		}
 		for _, r := range []string{"passed", "failed"} {
 			m.checks.WithLabelValues(s, r)
+		}
+		for _, v := range []string{"pass", "marginal", "fail"} {
+			m.canaryVerdicts.WithLabelValues(s, v)
 		}
 	}
 	for _, n := range o.Networks {

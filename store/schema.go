@@ -26,6 +26,9 @@ var (
 	// (deploy id/kind/stage/host -> result), so recording a host is
 	// independent of how many hosts there are.
 	DeployHosts = []byte("deploy.hosts")
+	// DeployCanary holds each canary analysis's samples (deploy
+	// id/stage/check -> analysis), for its report page.
+	DeployCanary = []byte("deploy.canary")
 
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
@@ -69,6 +72,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets(ReadinessResults),
 	// 6: the deploy agent's event log and the chat side's cursor into it.
 	createBuckets(AgentEvents, AgentCursor),
+	// 7: canary analyses.
+	createBuckets(DeployCanary),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

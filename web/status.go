@@ -205,8 +205,9 @@ func (s *Server) statusEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 var statusFuncs = template.FuncMap{
-	"dur":  fmtDur,
-	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"chart": chart,
+	"dur":   fmtDur,
+	"join":  func(s []string) string { return strings.Join(s, ", ") },
 	"pct": func(n, total int) int {
 		if total <= 0 {
 			return 0

@@ -50,6 +50,9 @@ type Options struct {
 	Metrics http.Handler
 	// Ready are the checks of /readyz; /livez needs none.
 	Ready []Check
+	// Canary, when set, serves /deploys/<id>/canary, the report of a
+	// deploy's canary analyses.
+	Canary CanaryReports
 }
 
 // Limits of the HTTP server. Only small GET requests are expected; the
@@ -97,6 +100,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Readiness != nil {
 		s.mux.HandleFunc("GET /windows/{id}", s.windowReport)
+	}
+	if opts.Canary != nil {
+		s.mux.HandleFunc("GET /deploys/{id}/canary", s.canaryReport)
 	}
 	return s
 }

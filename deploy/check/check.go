@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/canary"
 )
 
 // Check is one check.
@@ -42,9 +43,16 @@ type Result struct {
 	Text string
 	// Count is the error count an error-rate check found.
 	Count float64
+	// Marginal is set when a canary analysis neither passed nor failed:
+	// the deployer decides.
+	Marginal bool
+	// Analysis is a canary analysis's samples and judgement, for its
+	// report page.
+	Analysis *canary.Analysis
 }
 
-// FromConfig builds the checks of a stage. client may be nil.
+// FromConfig builds the checks of a stage. client may be nil. A canary
+// check reads the Prometheus server at its URL.
 func FromConfig(cs []config.Check, client *http.Client) ([]Check, error) {
 	if client == nil {
 		client = http.DefaultClient
@@ -62,6 +70,12 @@ func FromConfig(cs []config.Check, client *http.Client) ([]Check, error) {
 				return nil, err
 			}
 			out = append(out, e)
+		case config.CheckCanary:
+			cc, err := canaryFromConfig(c, &canary.Prometheus{URL: c.URL, Client: client, Timeout: c.Timeout})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cc)
 		default:
 			return nil, fmt.Errorf("check %s: unknown type %q", c.Name, c.Type)
 		}

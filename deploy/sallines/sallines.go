@@ -108,6 +108,21 @@ func FinishedSync(summary string, d time.Duration) string {
 	return fmt.Sprintf("Finished sync: %s (duration: %s)", summary, Duration(d))
 }
 
+// CanaryAnalysis is logged when a stage's canary analysis is judged:
+// "Canary analysis of canaries for Backport for [[gerrit:N|…]]: pass,
+// score 100 (https://…/deploys/7/canary)". score is "" when no metric
+// had data; report is the report page's address, or "".
+func CanaryAnalysis(stage, summary, verdict, score, report string) string {
+	s := fmt.Sprintf("Canary analysis of %s for %s: %s", stage, summary, verdict)
+	if score != "" {
+		s += ", score " + score
+	}
+	if report != "" {
+		s += " (" + report + ")"
+	}
+	return s
+}
+
 // StartedRollback is logged when hosts are being put back to the previous
 // tree, with the reason.
 func StartedRollback(summary string, hosts int, reason string) string {
