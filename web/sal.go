@@ -405,6 +405,7 @@ func (s *Server) salAPI(w http.ResponseWriter, r *http.Request) {
 		page.Entries = append(page.Entries, s.apiEntry(r, e))
 	}
 	if res.More {
+		v.Del("after")
 		v.Set("before", strconv.FormatUint(res.Entries[len(res.Entries)-1].ID, 10))
 		page.Next = s.base(r) + "/api/sal?" + v.Encode()
 	}

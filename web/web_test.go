@@ -199,6 +199,9 @@ func TestAPI(t *testing.T) {
 	if want := srv.URL + "/api/sal?before=3&limit=2"; p.Next != want {
 		t.Errorf("next = %q, want %q", p.Next, want)
 	}
+	if _, p, _ := api("limit=1&after=2"); len(p.Entries) != 1 || p.Entries[0].ID != 3 || p.Next != srv.URL+"/api/sal?before=3&limit=1" {
+		t.Errorf("after=2: %+v", p)
+	}
 
 	// Field names are a promise to API users.
 	_, _, body := get(t, srv.URL+"/api/sal?limit=1&before=2")

@@ -152,7 +152,7 @@ func (r *Renderer) at(s string, i int) (label, href string, end int) {
 
 // wikiLink reads [[target]] or [[target|label]] at s[i].
 func (r *Renderer) wikiLink(s string, i int) (label, href string, end int) {
-	close := strings.Index(s[i+2:], "]]")
+	close := strings.Index(window(s, i+2), "]]")
 	if close < 0 {
 		return "", "", 0
 	}
@@ -190,7 +190,7 @@ func externalLink(s string, i int) (label, href string, end int) {
 		return "", "", 0
 	}
 	rest := s[i+1+n:]
-	close := strings.IndexAny(rest, "]\n")
+	close := strings.IndexAny(window(rest, 0), "]\n")
 	if close < 0 || rest[close] != ']' || (close > 0 && rest[0] != ' ') {
 		return "", "", 0
 	}
@@ -200,6 +200,14 @@ func externalLink(s string, i int) (label, href string, end int) {
 	}
 	return label, u, i + 1 + n + close + 1
 }
+
+// maxLink is the longest a link's target and label may be together. It
+// keeps the search for a link's end short, so text full of "[[" renders in
+// linear time.
+const maxLink = 1024
+
+// window is s from i, at most maxLink bytes and the two closing brackets.
+func window(s string, i int) string { return s[i:min(len(s), i+maxLink+2)] }
 
 // interwiki is the URL of target under prefix, or "" when the prefix is
 // not in the map.

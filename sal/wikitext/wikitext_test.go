@@ -72,6 +72,20 @@ func TestHTML(t *testing.T) {
 	}
 }
 
+// Text full of link openings renders in linear time: each looks only a
+// bounded way ahead for its end.
+func TestManyOpeningsAreCheap(t *testing.T) {
+	s := strings.Repeat("[[a", 50_000) + "]]"
+	out := string(test.HTML(s))
+	if !strings.HasSuffix(out, `<a href="https://wiki.example.org/wiki/a">a</a>`) || strings.Count(out, "<a ") != 1 {
+		t.Errorf("got …%s", out[max(0, len(out)-200):])
+	}
+	long := "[[gerrit:1|" + strings.Repeat("x", 2000) + "]]"
+	if out := string(test.HTML(long)); strings.Contains(out, "x</a>") {
+		t.Errorf("a label longer than %d bytes became a link", maxLink)
+	}
+}
+
 func TestZeroRendererLinksURLsOnly(t *testing.T) {
 	got := string((&Renderer{}).HTML("T1 gerrit:2 abc1234 [[Page]] [[gerrit:3|x]] https://x.org"))
 	want := `T1 gerrit:2 abc1234 Page x <a href="https://x.org">https://x.org</a>`
