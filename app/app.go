@@ -352,7 +352,7 @@ func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
 	srv := web.New(o)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
-		srv.Handle("GET /maint/{id}", srv.MaintPage(a.maint))
+		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
 	}
 	a.log.Info("web server listening", "addr", a.httpAddr)
 	wg.Add(1)

@@ -2,7 +2,7 @@ package web
 
 import (
 	"fmt"
-	"html/template"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,7 +10,6 @@ import (
 	"unicode"
 
 	"github.com/jouncebot/jouncebot/maint"
-	"github.com/jouncebot/jouncebot/sal/wikitext"
 )
 
 // MaintRuns is what the /maint/<id> page needs; *maint.Service implements it.
@@ -23,11 +22,7 @@ type maintView struct {
 	Error string
 	Live  bool
 	Run   *maintRunView
-	links *wikitext.Renderer
 }
-
-// Wiki renders the run's reason as SAL lines are rendered.
-func (v maintView) Wiki(s string) template.HTML { return v.links.HTML(s) }
 
 type maintRunView struct {
 	What, State, By, Created, Reason string
@@ -40,10 +35,8 @@ type maintStepView struct {
 }
 
 // MaintPage serves /maint/{id}: a maintenance run and its whole output,
-// escaped like the SAL pages (its reason rendered like them), refreshing
-// itself while the run is live. Add it with s.Handle("GET /maint/{id}", …).
-func (s *Server) MaintPage(runs MaintRuns) http.Handler {
-	log := s.log
+// escaped like the SAL pages, refreshing itself while the run is live.
+func MaintPage(runs MaintRuns, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.Atoi(r.PathValue("id"))
 		var run *maint.Run
@@ -51,7 +44,7 @@ func (s *Server) MaintPage(runs MaintRuns) http.Handler {
 		if err == nil {
 			run, outs, err = runs.Get(id)
 		}
-		v := maintView{Title: "Maintenance run " + r.PathValue("id"), links: s.opts.Links}
+		v := maintView{Title: "Maintenance run " + r.PathValue("id")}
 		status := http.StatusOK
 		switch {
 		case err != nil && (maint.IsNotFound(err) || id == 0):

@@ -51,7 +51,7 @@ func TestMaintPageEscapes(t *testing.T) {
 		}
 	}
 	srv := New(Options{})
-	srv.Handle("GET /maint/{id}", srv.MaintPage(svc))
+	srv.Handle("GET /maint/{id}", MaintPage(svc, srv.log))
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	status, _, body := get(t, hs.URL+"/maint/1")

@@ -1,7 +1,7 @@
 // Package wikitext renders the wikitext people write in Server Admin Log
 // lines as HTML, with links where the wiki's SAL page shows links. It is the
 // one renderer of SAL text: the SAL pages, the Atom feed, the status page,
-// the readiness and maintenance pages and Matrix's HTML bodies all use it;
+// the readiness page and Matrix's HTML bodies all use it;
 // plain text (IRC, the console) keeps the wikitext as written.
 //
 //	r := wikitext.FromConfig(cfg) // or wikitext.Wikimedia()
