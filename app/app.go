@@ -342,6 +342,9 @@ func (a *App) listen(optional bool) error {
 // listener New opened, until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
 	o := web.Options{SAL: a.sal, BaseURL: a.baseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log}
+	if a.sandbox != nil { // [[gerrit:N]] are the sandbox's changes
+		o.Links.Interwiki["gerrit"] = strings.TrimRight(a.sandbox.URL, "/") + "/$1"
+	}
 	if a.ready != nil {
 		o.Readiness = readinessReports{a.calendar, a.ready.Checker.Store}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -113,7 +114,9 @@ func benchApp(b *testing.B) (*App, *web.Server) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler)})
+	// A console that is never read: New needs something to run, and the
+	// benchmarks only serve pages.
+	a, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Stdin: strings.NewReader(""), Stdout: io.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -49,6 +49,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		State, Stage, Hosts, Pwned string
 		Changes                    []string
 		Scripts                    int
+		Last                       [][2]string
 	}
 	read := func() {
 		t.Helper()
@@ -59,6 +60,7 @@ func TestStatusPageInChromium(t *testing.T) {
 			Pwned: document.body.getAttribute("data-pwned") || "",
 			Changes: [...document.querySelectorAll("#deploy ul li")].map(li => li.textContent),
 			Scripts: document.scripts.length,
+			Last: [...document.querySelectorAll("#last a")].map(a => [a.textContent, a.href]),
 		}))`, &page)
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +78,12 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	if page.Pwned != "" || page.Scripts != 1 {
 		t.Errorf("a script ran or got in: data-pwned=%q, %d script elements", page.Pwned, page.Scripts)
+	}
+	// The last line's wikitext is a link to the change in the sandbox's
+	// Gerrit, labelled with its subject as text.
+	wantLast := [2]string{hostile + " (T1004)", strings.TrimRight(s.app.Sandbox().URL, "/") + "/" + fmt.Sprint(n)}
+	if len(page.Last) == 0 || page.Last[0] != wantLast {
+		t.Errorf("links of the last line: %q; want %q", page.Last, wantLast)
 	}
 	dir := cdptest.ArtifactDir(t)
 	c.Screenshot(t, tab, dir, "status-desktop.png")

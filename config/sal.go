@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -19,6 +20,21 @@ type SAL struct {
 	Relays []string `yaml:"relays"`
 	// Phabricator, when set, comments on each task an entry mentions.
 	Phabricator *SALPhabricator `yaml:"phabricator"`
+	// Links say where the wikitext links of log lines point on the web
+	// pages and in Matrix.
+	Links SALLinks `yaml:"links"`
+}
+
+// SALLinks say where wikitext links in log lines go, as on the wiki.
+type SALLinks struct {
+	// Wiki is the URL of a page of the wiki [[Page]] goes to, $1 standing
+	// for the title. Default https://wikitech.wikimedia.org/wiki/$1.
+	Wiki string `yaml:"wiki"`
+	// Interwiki adds or replaces interwiki prefixes ([[prefix:target]]):
+	// prefix to URL with $1 for the target. Wikimedia's usual prefixes
+	// (gerrit, phab, wikitech, mw, meta, w, …) are there by default; gerrit
+	// and phab follow deploy.gerrit.url and sal.phabricator.url when set.
+	Interwiki map[string]string `yaml:"interwiki"`
 }
 
 // SALProject is one log, fed from some channels/rooms.
@@ -157,6 +173,20 @@ func (s *SAL) validate(v *validator, p string, c *Config) {
 			v.add(fmt.Sprintf("%s.relays[%d]", p, i), "%s", msg)
 		}
 	}
+	if w := s.Links.Wiki; w != "" {
+		if msg := checkLinkPattern(w); msg != "" {
+			v.add(p+".links.wiki", "%s", msg)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Links.Interwiki)) {
+		kp := p + ".links.interwiki." + k
+		if !interwikiPrefix.MatchString(k) {
+			v.add(kp, "%q is not a usable interwiki prefix: use lower-case letters, digits, '-', '_' and '.'", k)
+		}
+		if msg := checkLinkPattern(s.Links.Interwiki[k]); msg != "" {
+			v.add(kp, "%s", msg)
+		}
+	}
 	if ph := s.Phabricator; ph != nil {
 		if msg := checkHTTPURL(ph.URL); msg != "" {
 			v.add(p+".phabricator.url", "%s, like https://phabricator.example.org", msg)
@@ -198,6 +228,19 @@ func checkNetworkRef(c *Config, ref, form string) string {
 	// nothing to check against.
 	if network != "console" && len(c.Networks) > 0 && c.NetworkByName(network) == nil {
 		return fmt.Sprintf("%q names network %q, which is not in the networks list", ref, network)
+	}
+	return ""
+}
+
+var interwikiPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// checkLinkPattern checks a link URL with $1 for the title.
+func checkLinkPattern(s string) string {
+	if !strings.Contains(s, "$1") {
+		return fmt.Sprintf("%s has no $1 for the title, like https://wiki.example.org/wiki/$1", shownURL(s))
+	}
+	if msg := checkHTTPURL(strings.Replace(s, "$1", "x", 1)); msg != "" {
+		return fmt.Sprintf("%s is not an http(s) URL with $1 for the title, like https://wiki.example.org/wiki/$1", shownURL(s))
 	}
 	return ""
 }

@@ -32,6 +32,9 @@ func TestSALErrors(t *testing.T) {
 			[]string{`sal.projects[0].wiki.api: "wiki.example.org" is not an http(s) URL`, "sal.projects[0].wiki.page: the wiki page title is missing", "sal.projects[0].wiki.username: expected a bot-password login", "sal.projects[0].wiki.password: the bot password is missing"}},
 		{"bad relay", "  relays: [wm-bot]\n", []string{`sal.relays[0]: "wm-bot" should be network/account`}},
 		{"phabricator incomplete", "  phabricator: {url: \"ftp://x\"}\n", []string{`sal.phabricator.url: "ftp://x" is not an http(s) URL`, "sal.phabricator.token: the Conduit API token is missing"}},
+		{"links without $1", "  links: {wiki: \"https://wiki.example.org/wiki/\"}\n", []string{`sal.links.wiki: "https://wiki.example.org/wiki/" has no $1 for the title`}},
+		{"links not http", "  links: {interwiki: {x: \"javascript:$1\", Bad Prefix: \"https://x.org/$1\"}}\n",
+			[]string{`sal.links.interwiki.x: "javascript:$1" is not an http(s) URL with $1`, `sal.links.interwiki.Bad Prefix: "Bad Prefix" is not a usable interwiki prefix`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -257,6 +257,11 @@ func benchQueries(n int) []struct {
 		{"disjoint", Query{Text: "synchronized started"}},
 		{"deep-page", Query{Text: "eqiad", Before: uint64(n / 10)}},
 		{"chat-sal", Query{Text: g.vocab[5] + " " + g.vocab[40], Limit: 5}},
+		// A web page of a project, with the number of entries and matches
+		// it shows, and the "newer" page of a deep one.
+		{"project-page-count", Query{Project: "production", Count: true}},
+		{"word-page-count", Query{Text: "restarted", Count: true}},
+		{"newer-page", Query{Text: "eqiad", After: uint64(n / 10)}},
 	}
 }
 

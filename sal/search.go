@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -33,8 +34,13 @@ type Query struct {
 	// Before pages on: only entries with an id below it. Zero means the
 	// newest entries.
 	Before uint64
+	// After pages back toward the newest: only entries with an id above
+	// it, the oldest Limit of them (still returned newest first).
+	After uint64
 	// Limit is how many entries to return: 1–200; 0 means 50.
 	Limit int
+	// Count asks for Result.Total.
+	Count bool
 }
 
 // Result is one page of search results.
@@ -44,6 +50,12 @@ type Result struct {
 	// More says there are older matches: ask again with Before set to the
 	// last entry's id.
 	More bool
+	// Newer says, for a query with After, that there are newer matches
+	// than the first entry.
+	Newer bool
+	// Total is how many entries match the query without Before, After and
+	// Limit, when Query.Count asked for it.
+	Total int
 }
 
 // Search returns the newest entries matching q.
@@ -59,24 +71,52 @@ func (l *Log) Search(ctx context.Context, q Query) (Result, error) {
 	err := l.db.View(func(tx *bolt.Tx) error {
 		entries := tx.Bucket(store.SALEntries)
 		lo, hi := idRange(entries, q)
-		var ids []uint64
+		from := lo
+		if q.After > 0 {
+			lo = max(lo, q.After+1)
+		}
 		// Text with no searchable word in it ("a", "!") matches nothing.
 		nothing := strings.TrimSpace(q.Text) != "" && len(Words(q.Text)) == 0
-		if lo <= hi && !nothing {
-			if toks := queryTokens(q); len(toks) == 0 {
-				ids = scanIDs(entries, lo, hi, limit+1)
-			} else {
-				idx := tx.Bucket(store.SALIndex)
-				lists := make([]*postings, len(toks))
-				for i, t := range toks {
-					lists[i] = newPostings(idx, t)
-				}
-				ids = intersect(lists, lo, hi, limit+1)
+		toks := queryTokens(q)
+		find := func(lo, hi uint64, n int) []uint64 {
+			if lo > hi || nothing {
+				return nil
 			}
+			if len(toks) == 0 {
+				return scanIDs(entries, lo, hi, n)
+			}
+			idx := tx.Bucket(store.SALIndex)
+			lists := make([]*postings, len(toks))
+			for i, t := range toks {
+				lists[i] = newPostings(idx, t)
+			}
+			return intersect(lists, lo, hi, n)
 		}
-		if len(ids) > limit {
+		var ids []uint64
+		if q.After > 0 {
+			// The oldest matches above After: all of them, newest first,
+			// then the last limit (+1 to know whether there are newer).
+			ids = find(lo, hi, math.MaxInt)
+			if len(ids) > limit {
+				res.Newer = true
+				ids = ids[len(ids)-limit:]
+			}
+			res.More = len(find(from, min(hi, q.After), 1)) > 0
+		} else if ids = find(lo, hi, limit+1); len(ids) > limit {
 			res.More = true
 			ids = ids[:limit]
+		}
+		if q.Count {
+			all := q
+			all.Before, all.After = 0, 0
+			lo, hi := idRange(entries, all)
+			switch {
+			case lo > hi || nothing:
+			case len(toks) == 0:
+				res.Total = int(hi - lo + 1) // ids are never deleted or skipped
+			default:
+				res.Total = len(find(lo, hi, math.MaxInt))
+			}
 		}
 		res.Entries = make([]Entry, 0, len(ids))
 		for _, id := range ids {

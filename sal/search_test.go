@@ -180,3 +180,50 @@ func TestWords(t *testing.T) {
 		t.Errorf("a 100-byte word became %q", got)
 	}
 }
+
+// Paging both ways keeps the filters, and Count gives the number of
+// matches of the whole query.
+func TestSearchPagesBothWaysAndCounts(t *testing.T) {
+	l, _ := newTestLog(t, Options{})
+	var es []Entry
+	for i := range 12 {
+		p := "production"
+		if i%3 == 2 {
+			p = "releng" // ids 3, 6, 9, 12
+		}
+		es = append(es, Entry{Time: time.Date(2026, 11, 20, i, 0, 0, 0, time.UTC), Nick: "alice", Project: p, Message: "synced"})
+	}
+	bulkAppend(t, l, es)
+	tests := []struct {
+		name        string
+		q           Query
+		want        []uint64
+		more, newer bool
+		total       int
+	}{
+		{"newest page", Query{Project: "production", Limit: 3, Count: true}, []uint64{11, 10, 8}, true, false, 8},
+		{"older", Query{Project: "production", Limit: 3, Before: 8, Count: true}, []uint64{7, 5, 4}, true, false, 8},
+		{"newer again", Query{Project: "production", Limit: 3, After: 7, Count: true}, []uint64{11, 10, 8}, true, false, 8},
+		{"newer from the oldest", Query{Project: "production", Limit: 3, After: 2}, []uint64{7, 5, 4}, true, true, 0},
+		{"newer with words", Query{Text: "synced", Limit: 2, After: 10, Count: true}, []uint64{12, 11}, true, false, 12},
+		{"newer with nothing older", Query{Limit: 2, After: 1}, []uint64{3, 2}, true, true, 0},
+		{"after the oldest match of a filter", Query{Project: "releng", Limit: 5, After: 3, Count: true}, []uint64{12, 9, 6}, true, false, 4},
+		{"after everything", Query{Limit: 5, After: 12, Count: true}, []uint64{}, true, false, 12},
+		{"count with a time range", Query{From: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), Count: true}, []uint64{6, 5, 4}, false, false, 3},
+		{"count of nothing", Query{Text: "restarted", Count: true}, []uint64{}, false, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := l.Search(context.Background(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, ids(res.Entries)); d != "" {
+				t.Errorf("ids (-want +got):\n%s", d)
+			}
+			if res.More != tt.more || res.Newer != tt.newer || res.Total != tt.total {
+				t.Errorf("more %v newer %v total %d, want %v %v %d", res.More, res.Newer, res.Total, tt.more, tt.newer, tt.total)
+			}
+		})
+	}
+}

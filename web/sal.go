@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,7 +34,7 @@ func (e queryError) Error() string { return string(e) }
 
 // parseQuery reads the SAL filters from URL parameters: q, project, nick,
 // from, to (dates like 2026-11-25, inclusive, or RFC 3339 times), limit
-// (1–200) and before (an entry id, for paging).
+// (1–200), and before or after (an entry id, for paging).
 func parseQuery(v url.Values, projects []string) (sal.Query, error) {
 	q := sal.Query{
 		Text:    strings.TrimSpace(v.Get("q")),
@@ -60,12 +61,20 @@ func parseQuery(v url.Values, projects []string) (sal.Query, error) {
 		}
 		q.Limit = n
 	}
-	if s := v.Get("before"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || n == 0 {
-			return q, queryError("before must be an entry id, a whole number above 0.")
+	for _, c := range []struct {
+		name string
+		to   *uint64
+	}{{"before", &q.Before}, {"after", &q.After}} {
+		if s := v.Get(c.name); s != "" {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil || n == 0 {
+				return q, queryError(c.name + " must be an entry id, a whole number above 0.")
+			}
+			*c.to = n
 		}
-		q.Before = n
+	}
+	if q.Before != 0 && q.After != 0 {
+		return q, queryError("Give before or after, not both.")
 	}
 	return q, nil
 }
@@ -92,29 +101,25 @@ func parseTime(s string, end bool) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// values writes a query back into URL parameters (without limit/before).
-func values(q sal.Query, from, to string) url.Values {
-	v := url.Values{}
-	for k, s := range map[string]string{"q": q.Text, "project": q.Project, "nick": q.Nick, "from": from, "to": to} {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	return v
+// page is what every SAL page's head and foot need.
+type page struct {
+	Title, Feed string
+	Base        string // the public URL's path prefix; every link starts with it
 }
 
 type listPage struct {
-	Title, Feed string
-	Tabs        []tab
-	Q           sal.Query
-	From, To    string
-	Limit       int
-	Error       string
-	Days        []day
-	ShowProject bool
-	Filtered    bool
-	Newer       string
-	Older       string
+	page
+	Tabs     []tab
+	Q        sal.Query
+	Action   string // where the search form goes
+	From, To string
+	Limit    int
+	Error    string
+	Days     []day
+	Count    string // "12 entries", "3 matches"
+	Filtered bool
+	Newer    string
+	Older    string
 }
 
 type tab struct {
@@ -137,40 +142,74 @@ type viewEntry struct {
 	URL           string
 	ProjectURL    string
 	Context       string
+	ShowProject   bool
+}
+
+// projectURL is the page of a project, "" for all of them, with the
+// parameters in v.
+func (s *Server) projectURL(project string, v url.Values) string {
+	u := s.prefix + "/sal"
+	if project != "" {
+		u += "/" + url.PathEscape(project)
+	}
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	return u
 }
 
 func (s *Server) view(e sal.Entry, timeFormat string) viewEntry {
+	id := strconv.FormatUint(e.ID, 10)
 	return viewEntry{
 		ID: e.ID, Time: e.Time.UTC().Format(timeFormat), Nick: e.Nick, Account: e.Account,
 		Project: e.Project, Room: e.Room, Network: e.Network,
-		Message:    s.opts.Links.Linkify(e.Message),
-		URL:        "/sal/log/" + strconv.FormatUint(e.ID, 10),
-		ProjectURL: "/sal?" + url.Values{"project": {e.Project}}.Encode(),
-		Context:    "/sal?" + url.Values{"project": {e.Project}, "before": {strconv.FormatUint(e.ID+10, 10)}}.Encode() + "#e" + strconv.FormatUint(e.ID, 10),
+		Message:    s.opts.Links.HTML(e.Message),
+		URL:        s.prefix + "/sal/log/" + id,
+		ProjectURL: s.projectURL(e.Project, nil),
+		Context:    s.projectURL(e.Project, url.Values{"before": {strconv.FormatUint(e.ID+10, 10)}}) + "#e" + id,
 	}
 }
 
-func (s *Server) salList(w http.ResponseWriter, r *http.Request) {
-	projects := s.opts.SAL.Projects()
-	v := r.URL.Query()
-	p := listPage{Title: "Server Admin Log", From: v.Get("from"), To: v.Get("to")}
-	q, err := parseQuery(v, projects)
-	p.Q, p.Limit, p.ShowProject = q, q.Limit, q.Project == ""
-	p.Filtered = q.Text != "" || q.Nick != "" || !q.From.IsZero() || !q.To.IsZero()
-	tabs := append([]string{""}, projects...)
-	for _, name := range tabs {
-		tv := values(sal.Query{Project: name}, "", "")
-		t := tab{Name: name, URL: "/sal", Current: name == q.Project}
-		if name == "" {
-			t.Name = "All"
-		} else {
-			t.URL += "?" + tv.Encode()
-		}
-		p.Tabs = append(p.Tabs, t)
+// salProject serves /sal/<project>, the project's own log.
+func (s *Server) salProject(w http.ResponseWriter, r *http.Request) {
+	project := r.PathValue("project")
+	if !slices.Contains(s.opts.SAL.Projects(), project) {
+		s.render(w, http.StatusNotFound, "list", listPage{page: page{Title: "Server Admin Log", Base: s.prefix},
+			Action: s.projectURL("", nil), Tabs: s.tabs(""),
+			Error: fmt.Sprintf("There is no project %q; the projects are %s.", project, strings.Join(s.opts.SAL.Projects(), ", "))})
+		return
 	}
+	s.list(w, r, project)
+}
+
+func (s *Server) salList(w http.ResponseWriter, r *http.Request) { s.list(w, r, "") }
+
+// tabs are the links to the projects' pages.
+func (s *Server) tabs(current string) []tab {
+	out := []tab{{Name: "All", URL: s.projectURL("", nil), Current: current == ""}}
+	for _, name := range s.opts.SAL.Projects() {
+		out = append(out, tab{Name: name, URL: s.projectURL(name, nil), Current: name == current})
+	}
+	return out
+}
+
+// list serves a page of the log: project's, or /sal?project=… and /sal
+// (every project) when project is "".
+func (s *Server) list(w http.ResponseWriter, r *http.Request, project string) {
+	v := r.URL.Query()
+	if project != "" {
+		v.Set("project", project)
+	}
+	p := listPage{page: page{Title: "Server Admin Log", Base: s.prefix}, From: v.Get("from"), To: v.Get("to")}
+	q, err := parseQuery(v, s.opts.SAL.Projects())
+	q.Count = true
+	p.Q, p.Limit = q, q.Limit
+	p.Filtered = q.Text != "" || q.Nick != "" || !q.From.IsZero() || !q.To.IsZero()
+	p.Tabs = s.tabs(q.Project)
+	p.Action = s.projectURL(q.Project, nil)
 	if q.Project != "" && err == nil {
 		p.Title += ": " + q.Project
-		p.Feed = "/sal/atom/" + url.PathEscape(q.Project)
+		p.Feed = s.prefix + "/sal/atom/" + url.PathEscape(q.Project)
 	}
 	status := http.StatusOK
 	var res sal.Result
@@ -179,27 +218,65 @@ func (s *Server) salList(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		status, p.Error = s.errorText(err)
+	} else {
+		p.Count = countText(res.Total, p.Filtered)
 	}
 	for _, e := range res.Entries {
 		ve := s.view(e, "15:04")
+		ve.ShowProject = q.Project == ""
 		if n := len(p.Days); n == 0 || p.Days[n-1].Day != e.Day() {
 			p.Days = append(p.Days, day{Day: e.Day()})
 		}
 		d := &p.Days[len(p.Days)-1]
 		d.Entries = append(d.Entries, ve)
 	}
-	page := values(q, p.From, p.To)
-	if q.Limit != 0 {
-		page.Set("limit", strconv.Itoa(q.Limit))
+	// The pager keeps every filter; only the cursor changes.
+	keep := url.Values{}
+	for _, k := range []string{"q", "nick", "from", "to", "limit"} {
+		if x := strings.TrimSpace(v.Get(k)); x != "" {
+			keep.Set(k, x)
+		}
 	}
-	if q.Before != 0 {
-		p.Newer = "/sal?" + page.Encode()
+	cursor := func(name string, id uint64) string {
+		u := maps.Clone(keep)
+		if id != 0 {
+			u.Set(name, strconv.FormatUint(id, 10))
+		}
+		return s.projectURL(q.Project, u)
 	}
-	if res.More {
-		page.Set("before", strconv.FormatUint(res.Entries[len(res.Entries)-1].ID, 10))
-		p.Older = "/sal?" + page.Encode()
+	if n := len(res.Entries); n > 0 {
+		if q.Before != 0 || res.Newer {
+			p.Newer = cursor("after", res.Entries[0].ID)
+		}
+		if res.More {
+			p.Older = cursor("before", res.Entries[n-1].ID)
+		}
+	} else if q.Before != 0 || q.After != 0 {
+		p.Newer = cursor("", 0) // paged past the end: back to the newest
 	}
 	s.render(w, status, "list", p)
+}
+
+// countText says how many entries there are, or match.
+func countText(n int, filtered bool) string {
+	switch {
+	case filtered && n == 1:
+		return "1 match"
+	case filtered:
+		return fmt.Sprintf("%s matches", thousands(n))
+	case n == 1:
+		return "1 entry"
+	}
+	return fmt.Sprintf("%s entries", thousands(n))
+}
+
+// thousands writes n with commas: 12,345.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // errorText turns a search error into a status and a sentence.
@@ -224,8 +301,8 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data any
 }
 
 type entryPage struct {
-	Title, Feed string
-	E           viewEntry
+	page
+	E viewEntry
 }
 
 // entry reads the entry named in the path, or answers the error with fail:
@@ -260,9 +337,9 @@ func (s *Server) salEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, http.StatusOK, "entry", entryPage{
-		Title: fmt.Sprintf("Server Admin Log: %s %s", e.Project, e.Time.UTC().Format("2006-01-02 15:04")),
-		Feed:  "/sal/atom/" + url.PathEscape(e.Project),
-		E:     s.view(e, "2006-01-02 15:04:05 UTC"),
+		page: page{Title: fmt.Sprintf("Server Admin Log: %s %s", e.Project, e.Time.UTC().Format("2006-01-02 15:04")),
+			Feed: s.prefix + "/sal/atom/" + url.PathEscape(e.Project), Base: s.prefix},
+		E: s.view(e, "2006-01-02 15:04:05 UTC"),
 	})
 }
 
@@ -328,6 +405,7 @@ func (s *Server) salAPI(w http.ResponseWriter, r *http.Request) {
 		page.Entries = append(page.Entries, s.apiEntry(r, e))
 	}
 	if res.More {
+		v.Del("after")
 		v.Set("before", strconv.FormatUint(res.Entries[len(res.Entries)-1].ID, 10))
 		page.Next = s.base(r) + "/api/sal?" + v.Encode()
 	}
@@ -398,7 +476,7 @@ func (s *Server) salAtom(w http.ResponseWriter, r *http.Request) {
 		ID: self, Title: "Server Admin Log: " + project,
 		Updated: time.Unix(0, 0).UTC().Format(time.RFC3339),
 		Links: []AtomLink{{Rel: "self", Type: "application/atom+xml", Href: self},
-			{Rel: "alternate", Type: "text/html", Href: base + "/sal?" + url.Values{"project": {project}}.Encode()}},
+			{Rel: "alternate", Type: "text/html", Href: base + "/sal/" + url.PathEscape(project)}},
 		Author: &AtomPerson{Name: "Server Admin Log"},
 	}
 	for i, e := range res.Entries {
@@ -411,7 +489,7 @@ func (s *Server) salAtom(w http.ResponseWriter, r *http.Request) {
 			ID: link, Title: title(e.Nick + ": " + e.Message), Updated: when,
 			Links:   []AtomLink{{Rel: "alternate", Type: "text/html", Href: link}},
 			Author:  &AtomPerson{Name: e.Nick},
-			Content: AtomText{Type: "html", Body: string(s.opts.Links.Linkify(e.Message))},
+			Content: AtomText{Type: "html", Body: string(s.opts.Links.HTML(e.Message))},
 		})
 	}
 	w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")

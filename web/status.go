@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 )
 
 // StatusPage is what the status page at / shows: plain values the app
@@ -134,7 +136,7 @@ func (s *Server) renderStatus(ctx context.Context, name string) ([]byte, error) 
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, statusData{StatusPage: p, Base: s.prefix}); err != nil {
+	if err := pages.ExecuteTemplate(&buf, name, statusData{StatusPage: p, Base: s.prefix, links: s.opts.Links}); err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	return buf.Bytes(), nil
@@ -142,8 +144,12 @@ func (s *Server) renderStatus(ctx context.Context, name string) ([]byte, error) 
 
 type statusData struct {
 	*StatusPage
-	Base string // the public URL's path prefix comes from here
+	Base  string // the public URL's path prefix comes from here
+	links *wikitext.Renderer
 }
+
+// Wiki renders a line the deploy said (wikitext, like its SAL lines).
+func (d statusData) Wiki(s string) template.HTML { return d.links.HTML(s) }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	b, err := s.renderStatus(r.Context(), "status")

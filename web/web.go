@@ -18,7 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/sal"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 )
 
 // SAL is what the pages read from the Server Admin Log; *sal.Log has it.
@@ -30,16 +32,17 @@ type SAL interface {
 
 // Options configure the server.
 type Options struct {
-	// SAL, when set, serves /sal, /sal/log/<id>, /sal/atom/<project> and
-	// /api/sal.
+	// SAL, when set, serves /sal, /sal/<project>, /sal/log/<id>,
+	// /sal/atom/<project> and /api/sal.
 	SAL SAL
 	// BaseURL is the public URL of the server, for absolute links (feeds,
 	// the API). Empty means the URL the request came to.
 	BaseURL string
 	// Readiness, when set, serves /windows/<id>, the full readiness report.
 	Readiness Readiness
-	// Links are where references in messages point.
-	Links Linker
+	// Links render the wikitext of log lines and deploy messages; nil
+	// links bare URLs only.
+	Links *wikitext.Renderer
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
 	// Status, when set, serves the status page at / with its live
@@ -79,6 +82,9 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	if opts.Links == nil {
+		opts.Links = &wikitext.Renderer{}
+	}
 	s := &Server{mux: http.NewServeMux(), opts: opts, log: opts.Logger.With("component", "web")}
 	if u, err := url.Parse(opts.BaseURL); err == nil {
 		s.prefix = strings.TrimRight(u.Path, "/")
@@ -93,6 +99,7 @@ func New(opts Options) *Server {
 	if opts.SAL != nil {
 		s.mux.HandleFunc("GET /sal", s.salList)
 		s.mux.HandleFunc("GET /sal/{$}", s.salList)
+		s.mux.HandleFunc("GET /sal/{project}", s.salProject)
 		s.mux.HandleFunc("GET /sal/log/{id}", s.salEntry)
 		s.mux.HandleFunc("GET /sal/atom/{project}", s.salAtom)
 		s.mux.HandleFunc("GET /api/sal", s.salAPI)
@@ -106,6 +113,10 @@ func New(opts Options) *Server {
 	}
 	return s
 }
+
+// LinksFromConfig is the renderer of the configured links (sal.links,
+// deploy.gerrit.url, sal.phabricator.url).
+func LinksFromConfig(cfg *config.Config) *wikitext.Renderer { return wikitext.FromConfig(cfg) }
 
 // Handle adds a handler, with a net/http ServeMux pattern like
 // "GET /calendar.ics".

@@ -20,10 +20,12 @@ import (
 
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/sal"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 	"github.com/jouncebot/jouncebot/store"
 )
 
-var links = Linker{GerritURL: "https://gerrit.example.org", PhabricatorURL: "https://phab.example.org"}
+var links = &wikitext.Renderer{Wiki: "https://wiki.example.org/wiki/$1", Interwiki: map[string]string{
+	"gerrit": "https://gerrit.example.org/r/$1", "phab": "https://phab.example.org/$1", "wikitech": "https://wikitech.example.org/wiki/$1"}}
 
 // hostile are messages that try to become markup.
 var hostile = []string{
@@ -85,28 +87,6 @@ func get(t *testing.T, u string) (int, http.Header, string) {
 
 func at(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.UTC) }
 
-func TestLinkify(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"plain <b>", "plain &lt;b&gt;"},
-		{"see T123, not 2022-12-16T19:00 or T19:00", `see <a href="https://phab.example.org/T123">T123</a>, not 2022-12-16T19:00 or T19:00`},
-		{"gerrit:42.", `<a href="https://gerrit.example.org/r/c/42">gerrit:42</a>.`},
-		{"[[gerrit:42|Fix <x> (T7)]] done", `<a href="https://gerrit.example.org/r/c/42">Fix &lt;x&gt; (T7)</a> done`},
-		{"(see https://example.org/a_(b)?x=1&y=2).", `(see <a href="https://example.org/a_(b)?x=1&amp;y=2">https://example.org/a_(b)?x=1&amp;y=2</a>).`},
-		{"https://example.org/x\"onclick=y", `<a href="https://example.org/x">https://example.org/x</a>&#34;onclick=y`},
-		{"reverted 1a2b3c4d5e and deadbeef and 12345678", `reverted <a href="https://gerrit.example.org/r/q/1a2b3c4d5e">1a2b3c4d5e</a> and deadbeef and 12345678`},
-		{"javascript:alert(1)", "javascript:alert(1)"},
-		{"ftp://example.org", "ftp://example.org"},
-	}
-	for _, tt := range tests {
-		if got := string(links.Linkify(tt.in)); got != tt.want {
-			t.Errorf("Linkify(%q)\n got %s\nwant %s", tt.in, got, tt.want)
-		}
-	}
-	if got := string((Linker{}).Linkify("T1 gerrit:2 abc1234 https://x.org")); got != `T1 gerrit:2 abc1234 <a href="https://x.org">https://x.org</a>` {
-		t.Errorf("without Gerrit and Phabricator URLs: %s", got)
-	}
-}
-
 func TestListPage(t *testing.T) {
 	l := newLog(t)
 	appendAll(t, l,
@@ -137,7 +117,7 @@ func TestListPage(t *testing.T) {
 		t.Errorf("project page (-want +got):\n%s", d)
 	}
 	older := attrs(doc, "a[rel=next]", "href")
-	if len(older) != 1 || !strings.Contains(older[0], "before=3") || !strings.Contains(older[0], "project=production") || !strings.Contains(older[0], "limit=1") {
+	if len(older) != 1 || older[0] != "/sal/production?before=3&limit=1" {
 		t.Fatalf("older link: %v", older)
 	}
 	_, _, body = get(t, srv.URL+older[0])
@@ -218,6 +198,9 @@ func TestAPI(t *testing.T) {
 	_, p, _ := api("limit=2")
 	if want := srv.URL + "/api/sal?before=3&limit=2"; p.Next != want {
 		t.Errorf("next = %q, want %q", p.Next, want)
+	}
+	if _, p, _ := api("limit=1&after=2"); len(p.Entries) != 1 || p.Entries[0].ID != 3 || p.Next != srv.URL+"/api/sal?before=3&limit=1" {
+		t.Errorf("after=2: %+v", p)
 	}
 
 	// Field names are a promise to API users.
@@ -475,5 +458,99 @@ func TestAPIErrorsAreJSON(t *testing.T) {
 	}
 	if status, _, body := get(t, srv.URL+"/api/sal?from=2026-11-23&to=2026-11-23"); status != 200 || !strings.Contains(body, "restarted apache2") {
 		t.Errorf("one-day range: %d %s", status, body)
+	}
+}
+
+// A person pages older and newer through a filtered project log: every
+// page keeps the filters, says how many entries match, and the entries'
+// permalinks and project links lead where they say.
+func TestSALPagingKeepsFilters(t *testing.T) {
+	l := newLog(t)
+	for i := range 7 {
+		appendAll(t, l, sal.Entry{Time: at(20, i, 0), Nick: "alice", Project: "production", Message: fmt.Sprintf("restarted apache %d", i)}, // odd ids
+			sal.Entry{Time: at(20, i, 1), Nick: "bob", Project: "releng", Message: fmt.Sprintf("restarted jenkins %d", i)}) // even ids
+	}
+	srv := newServer(t, l)
+	load := func(path string) *html.Node {
+		t.Helper()
+		status, _, body := get(t, srv.URL+path)
+		if status != 200 {
+			t.Fatalf("GET %s: %d\n%s", path, status, body)
+		}
+		return parseHTML(t, body)
+	}
+	one := func(doc *html.Node, sel, key string) string {
+		t.Helper()
+		got := attrs(doc, sel, key)
+		if len(got) > 1 {
+			t.Fatalf("%d %s", len(got), sel)
+		}
+		if len(got) == 0 {
+			return ""
+		}
+		return got[0]
+	}
+	msgs := func(doc *html.Node) []string { return texts(doc, "span.msg") }
+
+	doc := load("/sal/production?q=restarted&limit=3")
+	if d := cmp.Diff([]string{"restarted apache 6", "restarted apache 5", "restarted apache 4"}, msgs(doc)); d != "" {
+		t.Errorf("first page (-want +got):\n%s", d)
+	}
+	if got := texts(doc, "p.count"); len(got) != 1 || got[0] != "7 matches" {
+		t.Errorf("count %q, want 7 matches", got)
+	}
+	if got := one(doc, "a[rel=prev]", "href"); got != "" {
+		t.Errorf("the newest page has a newer link %q", got)
+	}
+	if got := one(doc, "form.search", "action"); got != "/sal/production" {
+		t.Errorf("form action %q", got)
+	}
+	older := one(doc, "a[rel=next]", "href")
+	if older != "/sal/production?before=9&limit=3&q=restarted" {
+		t.Fatalf("older link %q", older)
+	}
+	doc = load(older)
+	if d := cmp.Diff([]string{"restarted apache 3", "restarted apache 2", "restarted apache 1"}, msgs(doc)); d != "" {
+		t.Errorf("second page (-want +got):\n%s", d)
+	}
+	doc = load(one(doc, "a[rel=next]", "href"))
+	if d := cmp.Diff([]string{"restarted apache 0"}, msgs(doc)); d != "" || one(doc, "a[rel=next]", "href") != "" {
+		t.Errorf("last page (-want +got):\n%s", d)
+	}
+	newer := one(doc, "a[rel=prev]", "href")
+	if newer != "/sal/production?after=1&limit=3&q=restarted" {
+		t.Fatalf("newer link %q", newer)
+	}
+	doc = load(newer)
+	if d := cmp.Diff([]string{"restarted apache 3", "restarted apache 2", "restarted apache 1"}, msgs(doc)); d != "" {
+		t.Errorf("newer page (-want +got):\n%s", d)
+	}
+	doc = load(one(doc, "a[rel=prev]", "href"))
+	if d := cmp.Diff([]string{"restarted apache 6", "restarted apache 5", "restarted apache 4"}, msgs(doc)); d != "" || one(doc, "a[rel=prev]", "href") != "" {
+		t.Errorf("back at the newest (-want +got):\n%s", d)
+	}
+
+	doc = load("/sal")
+	if got := texts(doc, "p.count"); len(got) != 1 || got[0] != "14 entries" {
+		t.Errorf("count %q, want 14 entries", got)
+	}
+	if d := cmp.Diff([]string{"/sal", "/sal/production", "/sal/releng"}, attrs(doc, "nav.tabs a", "href")); d != "" {
+		t.Errorf("tabs (-want +got):\n%s", d)
+	}
+	if got := attrs(doc, "a.proj", "href"); len(got) == 0 || got[0] != "/sal/releng" {
+		t.Errorf("project links %q", got)
+	}
+	if got := one(doc, "li[id=e14] a.time", "href"); got != "/sal/log/14" {
+		t.Errorf("permalink %q", got)
+	}
+	doc = load("/sal/log/14")
+	if got := one(doc, "dl.entry a", "href"); got != "/sal/releng" {
+		t.Errorf("entry's project link %q", got)
+	}
+	if status, _, body := get(t, srv.URL+"/sal/nope"); status != 404 || !strings.Contains(body, `There is no project &#34;nope&#34;`) {
+		t.Errorf("/sal/nope: %d\n%s", status, body)
+	}
+	if status, _, _ := get(t, srv.URL+"/sal/production?before=3&after=1"); status != 400 {
+		t.Errorf("before and after: %d, want 400", status)
 	}
 }

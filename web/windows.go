@@ -3,10 +3,12 @@ package web
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
 	"time"
 
 	"github.com/jouncebot/jouncebot/readiness"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 )
 
 // Readiness gives the last readiness check of a window, by any of its ids.
@@ -18,7 +20,11 @@ type windowPage struct {
 	Name, Span, Checked, Counts, Estimate, Length, EstimateFrom string
 	Window                                                      []readiness.Finding
 	Patches                                                     []patchView
+	links                                                       *wikitext.Renderer
 }
+
+// Wiki renders a commit subject or reason as SAL lines are rendered.
+func (p windowPage) Wiki(s string) template.HTML { return p.links.HTML(s) }
 
 type patchView struct {
 	readiness.PatchResult
@@ -45,7 +51,7 @@ func (s *Server) windowReport(w http.ResponseWriter, r *http.Request) {
 		Checked:  res.CheckedAt.UTC().Format("15:04 UTC"),
 		Counts:   fmt.Sprintf("%d ready, %d blocked", ready, blocked),
 		Estimate: readiness.Minutes(res.Estimate), Length: readiness.Minutes(res.Length()), EstimateFrom: res.EstimateFrom,
-		Window: res.Window}
+		Window: res.Window, links: s.opts.Links}
 	for _, pr := range res.Patches {
 		p.Patches = append(p.Patches, patchView{PatchResult: pr, Estimate: readiness.Minutes(pr.Estimate)})
 	}

@@ -118,3 +118,51 @@ func TestFutureTimestampDoesNotRedateTheLog(t *testing.T) {
 		t.Errorf("today's entries lack one:\n%s", body)
 	}
 }
+
+// A deployer logs a wikitext line on Matrix and searches the log: the
+// answer's HTML body has the links the wiki would show (the configured
+// Gerrit, Phabricator and wiki), its plain body keeps the wikitext as
+// written, and a hostile label stays text. Real dendrite, the app from
+// YAML.
+func TestSALWikitextRendersInMatrixHTML(t *testing.T) {
+	srv := matrixtest.Start(t)
+	botUser := srv.CreateUser(t, "deploybot", "bot-password")
+	amir := srv.Client(t, srv.CreateUser(t, "amir", "amir-password"))
+	ctx := context.Background()
+	resp, err := amir.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := resp.RoomID
+	w := matrixtest.Watch(t, amir)
+	yaml := botConfig(srv, botUser, []string{room.String()}, []string{"matrix/" + room.String()}, `  links:
+    wiki: "https://wiki.example.org/wiki/$1"
+    interwiki: {gerrit: "https://gerrit.example.org/r/$1", phab: "https://phab.example.org/$1"}
+`)
+	runApp(t, botUser, yaml, nil)
+
+	line := "Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] and [[gerrit:7|<script>alert(1)</script>]], see [[Deployments]]"
+	if _, err := amir.SendText(ctx, room, "!log "+line); err != nil {
+		t.Fatal(err)
+	}
+	w.Wait(t, fromBot(room, botUser, "Logged the message"))
+	if _, err := amir.SendText(ctx, room, "jouncebot: sal wgExampleLimit"); err != nil {
+		t.Fatal(err)
+	}
+	c := w.Wait(t, fromBot(room, botUser, "The one matching Server Admin Log entry")).Content.AsMessage()
+	if !strings.Contains(c.Body, line) {
+		t.Errorf("the plain body does not keep the wikitext as written:\n%s", c.Body)
+	}
+	for _, want := range []string{
+		`<a href="https://gerrit.example.org/r/445113">Raise $wgExampleLimit to 20 (T1001)</a>`,
+		`<a href="https://gerrit.example.org/r/7">&lt;script&gt;alert(1)&lt;/script&gt;</a>`,
+		`<a href="https://wiki.example.org/wiki/Deployments">Deployments</a>`,
+	} {
+		if !strings.Contains(c.FormattedBody, want) {
+			t.Errorf("the HTML body lacks %s:\n%s", want, c.FormattedBody)
+		}
+	}
+	if strings.Contains(c.FormattedBody, "<script>") {
+		t.Errorf("the HTML body carries a script element:\n%s", c.FormattedBody)
+	}
+}

@@ -88,6 +88,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -105,6 +106,9 @@ type Config struct {
 	MayInvite func(userID string) bool
 	// Log receives the transport's log; nil discards it.
 	Log *slog.Logger
+	// Links render the wikitext of plain text in the HTML body; nil links
+	// bare URLs only.
+	Links *wikitext.Renderer
 }
 
 // Tunables, changed by tests.
@@ -211,6 +215,7 @@ func FromConfig(cfg *config.Config, n *config.Network, db *store.DB, log *slog.L
 		DB:        db,
 		MayInvite: func(u string) bool { return cfg.PersonByMatrixID(u) != nil },
 		Log:       log,
+		Links:     wikitext.FromConfig(cfg),
 	})
 }
 

@@ -9,14 +9,21 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 )
 
 // render turns neutral rich text into an m.notice: a plain body for clients
 // without HTML, an HTML formatted_body, and m.mentions listing every person
 // mentioned by Matrix id so their clients notify them. Everything from the
 // text is HTML-escaped; links other than http, https and mailto are shown as
-// plain text.
-func render(t bot.Text) *event.MessageEventContent {
+// plain text. Plain text is SAL wikitext to the HTML body (a deploy's
+// "Backport for [[gerrit:N|subject (T123)]]", a logged line): links renders
+// its links where the wiki shows links, and the plain body keeps it as
+// written.
+func render(t bot.Text, links *wikitext.Renderer) *event.MessageEventContent {
+	if links == nil {
+		links = &wikitext.Renderer{}
+	}
 	var body, formatted strings.Builder
 	mentions := &event.Mentions{}
 	for _, s := range t {
@@ -55,7 +62,12 @@ func render(t bot.Text) *event.MessageEventContent {
 			}
 		default:
 			body.WriteString(s.Text)
-			formatted.WriteString(escape(s.Text))
+			for i, line := range strings.Split(s.Text, "\n") {
+				if i > 0 {
+					formatted.WriteString("<br>")
+				}
+				formatted.WriteString(string(links.HTML(line)))
+			}
 		}
 	}
 	return &event.MessageEventContent{

@@ -8,6 +8,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 )
 
 func TestRender(t *testing.T) {
@@ -35,10 +36,22 @@ func TestRender(t *testing.T) {
 			`<a href="https://matrix.to/#/@alice:example.org">alice_</a> <a href="https://matrix.to/#/@alice:example.org">alice_</a>`,
 			[]id.UserID{"@alice:example.org"}},
 		{"newlines", bot.Join(bot.T("a\nb"), bot.B("c\nd")), "a\nbc\nd", "a<br>b<b>c<br>d</b>", nil},
+		{"deploy progress renders its wikitext", bot.T("Finished sync: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] (duration: 08m 47s)."),
+			"Finished sync: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] (duration: 08m 47s).",
+			`Finished sync: Backport for <a href="https://gerrit.example.org/r/445113">Raise $wgExampleLimit to 20 (T1001)</a> (duration: 08m 47s).`, nil},
+		{"a logged line with a task and a URL", bot.T("\n2026-11-25 14:20 amir (production): restarted T1001 see https://x.example/a. "),
+			"\n2026-11-25 14:20 amir (production): restarted T1001 see https://x.example/a. ",
+			`<br>2026-11-25 14:20 amir (production): restarted <a href="https://phab.example.org/T1001">T1001</a> see <a href="https://x.example/a">https://x.example/a</a>. `, nil},
+		{"hostile wikitext stays text", bot.T(`[[gerrit:1|<script>alert(1)</script>]] [[javascript:alert(1)|x]] [javascript:alert(1) y]`),
+			`[[gerrit:1|<script>alert(1)</script>]] [[javascript:alert(1)|x]] [javascript:alert(1) y]`,
+			`<a href="https://gerrit.example.org/r/1">&lt;script&gt;alert(1)&lt;/script&gt;</a> x [javascript:alert(1) y]`, nil},
+		{"IRC codes leave the HTML", bot.T("\x02bold\x02 \x0304red"), "\x02bold\x02 \x0304red", "bold red", nil},
+		{"code is not wikitext", bot.C("[[gerrit:1|x]]"), "[[gerrit:1|x]]", "<code>[[gerrit:1|x]]</code>", nil},
 	}
+	links := &wikitext.Renderer{Interwiki: map[string]string{"gerrit": "https://gerrit.example.org/r/$1", "phab": "https://phab.example.org/$1"}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := render(tt.in)
+			got := render(tt.in, links)
 			want := &event.MessageEventContent{
 				MsgType: event.MsgNotice, Body: tt.body, Format: event.FormatHTML, FormattedBody: tt.html,
 				Mentions: &event.Mentions{UserIDs: tt.mentions},

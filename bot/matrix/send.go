@@ -89,7 +89,7 @@ func (t *Transport) outgoing(to bot.Target, txt bot.Text, txnID string) (*outgoi
 	if !strings.HasPrefix(to.Room, "!") && !strings.HasPrefix(to.Room, "#") && !validUserID(id.UserID(to.Room)) {
 		return nil, fmt.Errorf("matrix: %q is not a room id, room alias or user id", to.Room)
 	}
-	return &outgoing{room: to.Room, content: render(txt), txnID: txnID, queued: time.Now()}, nil
+	return &outgoing{room: to.Room, content: render(txt, t.cfg.Links), txnID: txnID, queued: time.Now()}, nil
 }
 
 // enqueue puts o on the send queue, waiting at most enqueueTimeout for
