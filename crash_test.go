@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,6 +156,11 @@ func TestCrashMatrix(t *testing.T) {
 		at, question string
 		fail         bool // answer "tested fail" and crash in the rollback
 		tested       bool // answer "tested ok" before the crash
+		// tamper changes the servers (in the sandbox directory) while
+		// jouncebot is down; resynced are the hosts it changed, which
+		// must be synced once more.
+		tamper   func(t *testing.T, sb string)
+		resynced []string
 	}{
 		{name: "after +2", at: "voted"},
 		{name: "during the merge wait", at: "merge-wait"},
@@ -165,6 +171,10 @@ func TestCrashMatrix(t *testing.T) {
 		{name: "during canaries", at: "sync:canaries", tested: true},
 		{name: "during production", at: "sync:production", tested: true},
 		{name: "during a rollback", at: "rollback:testservers", fail: true},
+		{name: "test server reset while down", question: "Please test it there",
+			tamper: resetServer("mwdebug1001"), resynced: []string{"mwdebug1001"}},
+		{name: "canary reset while down", at: "sync:production", tested: true,
+			tamper: resetServer("mw1001"), resynced: []string{"mw1001"}},
 	}
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {
@@ -187,6 +197,9 @@ func TestCrashMatrix(t *testing.T) {
 				first.waitLine(p.question)
 			}
 			first.kill()
+			if p.tamper != nil {
+				p.tamper(t, filepath.Join(data, "sandbox"))
+			}
 
 			second := startSandboxBot(t, data)
 			switch {
@@ -201,15 +214,33 @@ func TestCrashMatrix(t *testing.T) {
 			}
 			second.quit()
 			chat := first.output() + "\n" + second.output()
-			checkCrashRun(t, data, chat, p.fail)
+			checkCrashRun(t, data, chat, p.fail, p.resynced...)
 		})
 	}
 }
 
+// resetServer puts the sandbox server host back to the tree from before
+// the deploy behind jouncebot's back, release marker included.
+func resetServer(host string) func(t *testing.T, sb string) {
+	return func(t *testing.T, sb string) {
+		t.Helper()
+		dir := filepath.Join(sb, "servers", host)
+		if err := os.WriteFile(filepath.Join(dir, "wmf-config/InitialiseSettings.php"), []byte(pristineSettings), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(dir, ".jouncebot-release")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pristineSettings is the sandbox's InitialiseSettings.php before 445113.
+const pristineSettings = "<?php\n$wgExampleLimit = 10;\n$wgExampleDebug = false;\n"
+
 var noRawOutput = regexp.MustCompile(`(?m)^[^l].*(fatal:|git [a-z-]+ .* failed|rsync failed|exit code|Invalid revision)`)
 
 // checkCrashRun checks the end state of a crash-matrix run.
-func checkCrashRun(t *testing.T, data, chat string, rolledBack bool) {
+func checkCrashRun(t *testing.T, data, chat string, rolledBack bool, resynced ...string) {
 	t.Helper()
 	if strings.Contains(chat, "deploy 1 is done") == rolledBack {
 		t.Errorf("deploy outcome wrong (rolled back: %v):\n%s", rolledBack, chat)
@@ -276,7 +307,7 @@ func checkCrashRun(t *testing.T, data, chat string, rolledBack bool) {
 	// (A host whose sync ended just as the process was killed may have
 	// no log line: it holds the release, checked above.)
 	for h, n := range synced {
-		if wantN := 1 + btoi(rolledBack && h == "mwdebug1001"); n > wantN {
+		if wantN := 1 + btoi(rolledBack && h == "mwdebug1001") + btoi(slices.Contains(resynced, h)); n > wantN {
 			t.Errorf("%s was synced %d times, want at most %d", h, n, wantN)
 		}
 	}

@@ -63,15 +63,15 @@ func checkStages(ctx context.Context, j *Job, stage string) error {
 // the record. all is true when the stage had finished and every host
 // still holds the release (or, for a stage that cannot be checked, when
 // the record says it finished). checked is nil when nothing was checked.
-func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, rel *release.Release, rec *StageRecord) (checked map[string]bool, all bool, err error) {
+// verify compares a host with a tree (see verifier); nil when the stage's
+// hosts carry no marker.
+func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, rec *StageRecord) (checked map[string]bool, all bool, err error) {
 	if !j.mustCheck(s.StageName) {
 		return nil, false, nil
 	}
 	j.markChecked(s.StageName)
 	finished := rec != nil && !rec.Synced.IsZero()
-	verify := s.verifier(hs)
-	_, marked := hs.Method.(*release.Marked)
-	if rec == nil || rec.Started.IsZero() || !marked || verify == nil {
+	if rec == nil || rec.Started.IsZero() || verify == nil {
 		return nil, finished, nil // nothing to check it with: the record stands
 	}
 	done, err := holding(ctx, hs, verify, rel, hs.Hosts)
@@ -92,17 +92,21 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 }
 
 // verifier is the method that compares a host with a tree without
-// changing it: the stage's Verify, or rsync's dry run when the stage
-// syncs with rsync. nil means the stage's hosts cannot be checked (a sync
-// command).
-func (s *SyncStage) verifier(hs *hostsync.Stage) hostsync.Method {
-	if s.Verify != nil {
-		return s.Verify
+// changing it, for the stage method m as configured (before deliver
+// wraps it): rsync's dry run when m is rsync, or a method wrapping rsync
+// that says so with Unwrap. nil means the hosts cannot be checked (a sync
+// command): deliver writes no marker to them either.
+func verifier(m hostsync.Method) hostsync.Method {
+	for {
+		switch v := m.(type) {
+		case *hostsync.Rsync:
+			return &hostsync.Verify{Rsync: *v}
+		case interface{ Unwrap() hostsync.Method }:
+			m = v.Unwrap()
+		default:
+			return nil
+		}
 	}
-	if rs, ok := hs.Method.(*hostsync.Rsync); ok {
-		return &hostsync.Verify{Rsync: *rs}
-	}
-	return nil
 }
 
 // holding checks the markers of hosts, many at once, and returns those

@@ -154,9 +154,9 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	sync := *hs
 	sync.Method = deliver(hs, prev, d.Sync.Files, "rollback")
 	_, marked := sync.Method.(*release.Marked)
-	verifier := ss.verifier(hs)
+	verify := verifier(hs.Method)
 	done := map[string]bool{}
-	if j.resumed && marked && verifier != nil {
+	if j.resumed && marked && verify != nil {
 		// A host whose marker names the previous release was put back,
 		// unless its sync of the new one failed: then the old marker
 		// may sit on a half-synced tree.
@@ -166,7 +166,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 				fine = append(fine, h)
 			}
 		}
-		if done, err = holding(ctx, hs, verifier, prev, fine); err != nil {
+		if done, err = holding(ctx, hs, verify, prev, fine); err != nil {
 			return nil, 0, err
 		}
 	} else {
@@ -199,15 +199,15 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		bad = append(bad, f.Host)
 		j.a.log.Warn("rollback of a host failed", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
 	}
-	if verifier == nil {
+	if verify == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back with the sync command; they could not be verified byte for byte.", name, len(hosts)-len(bad), len(hosts))))
 		return bad, len(hosts), errUnverified
 	}
 	vs := *hs
 	vs.Log = nil // a check, not a sync
-	vs.Method = verifier
+	vs.Method = verify
 	if marked {
-		vs.Method = &verifyRelease{verify: verifier, release: prev}
+		vs.Method = &verifyRelease{verify: verify, release: prev}
 	}
 	vrec := j.a.newRecorder(d.ID, hostsVerified, name)
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,

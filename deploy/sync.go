@@ -45,10 +45,6 @@ type SyncStage struct {
 	// Checks run after the sync.
 	Checks      []check.Check
 	WaitForTest bool
-	// Verify compares a host with a tree after a rollback (default
-	// hostsync.Verify when the stage syncs with rsync; a stage with a
-	// sync command is not verified).
-	Verify hostsync.Method
 }
 
 // Name implements Stage.
@@ -423,6 +419,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return j.a.internal("opening release "+d.Sync.Release, err)
 	}
 	s.drift(ctx, j, d, rel)
+	verify := verifier(hs.Method)
 	hs.Method = deliver(hs, rel, d.Sync.Files, "sync")
 	rec := d.Sync.Stages[s.StageName]
 	results, err := j.a.stageHosts(d.ID, hostsSync, s.StageName)
@@ -435,7 +432,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			done[h] = true
 		}
 	}
-	checked, all, err := s.checkHosts(ctx, j, hs, rel, rec)
+	checked, all, err := s.checkHosts(ctx, j, hs, verify, rel, rec)
 	switch {
 	case err != nil:
 		return err

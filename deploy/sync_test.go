@@ -74,6 +74,10 @@ func (c *countingSync) Sync(ctx context.Context, h hostsync.Host, src string, pa
 	return err
 }
 
+// Unwrap says the hosts are synced with rsync, so the engine verifies
+// them with rsync's dry run, as it does in production.
+func (c *countingSync) Unwrap() hostsync.Method { return &c.Rsync }
+
 func (c *countingSync) counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -117,7 +121,7 @@ func syncTweak(t *testing.T, w *syncWorld, stage func(name string, s *deploy.Syn
 			}
 			w.hosts[ws.name] = hosts
 			hs := hostsync.Stage{Name: ws.name, Hosts: hosts, Method: w.method, Concurrency: 2, Timeout: 20 * time.Second}
-			s := &deploy.SyncStage{StageName: ws.name, WaitForTest: ws.name == "testservers", Verify: &hostsync.Verify{}}
+			s := &deploy.SyncStage{StageName: ws.name, WaitForTest: ws.name == "testservers"}
 			if stage != nil {
 				stage(ws.name, s, &hs)
 			}
