@@ -202,6 +202,7 @@ func TestCrashMatrix(t *testing.T) {
 			}
 
 			second := startSandboxBot(t, data)
+			second.waitLine("Resuming deploy 1 (445113) after a restart")
 			switch {
 			case p.fail:
 				second.waitLine("deploy 1 stopped: ")

@@ -528,6 +528,7 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 			}
 		}
 		d.Pause, d.State, d.Stage = nil, stateRunning, voteStage{}.Name()
+		a.claim(d.ID)
 		d.WaitSince = time.Time{} // a fresh timeout for the new patchset
 		return nil
 	})
@@ -603,6 +604,7 @@ func (a *Agent) Approve(ctx context.Context, id ID, who Person) error {
 			return sentence("A second approval must come from another deployer, not from the one who started the deploy.")
 		}
 		d.State, d.ApprovedBy = stateRunning, who.Name
+		a.claim(d.ID)
 		return nil
 	})
 	if err != nil {
@@ -705,6 +707,9 @@ func (a *Agent) takeLock(d *Deploy, reason, auditText string) error {
 		}
 		if err := audit(tx, d.ID, auditText); err != nil {
 			return err
+		}
+		if d.State == stateRunning {
+			a.claim(d.ID)
 		}
 		return putDeploy(tx, d)
 	})
