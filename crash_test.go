@@ -390,3 +390,38 @@ func equalTrees(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestRollbackInternalErrorClosesSAL: a rollback that cannot go on (the
+// release to roll back to is gone) still closes its "Started rollback"
+// SAL line, and says what to do.
+func TestRollbackInternalErrorClosesSAL(t *testing.T) {
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
+		}
+	}
+	data := t.TempDir()
+	first := startSandboxBot(t, data, "JOUNCEBOT_TEST_CRASH_AT=rollback:testservers")
+	first.waitLine("Try `jouncebot: plan")
+	first.say("deploy --force 445113 crash test")
+	rel := regexp.MustCompile(`Froze release ([0-9a-f]{20})`).FindStringSubmatch(first.waitLine("Froze release "))[1]
+	first.waitLine("Please test it there")
+	first.say("tested fail")
+	first.waitLine("test crash point rollback:testservers reached")
+	first.kill()
+	releases := filepath.Join(data, "sandbox", "releases")
+	ids, _ := os.ReadDir(releases)
+	for _, id := range ids {
+		if id.Name() != rel {
+			if err := os.RemoveAll(filepath.Join(releases, id.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	second := startSandboxBot(t, data)
+	if l := second.waitLine("deploy 1 stopped: "); !strings.Contains(l, "did not finish: look at the hosts by hand") {
+		t.Errorf("the stop does not say the rollback did not finish: %s", l)
+	}
+	second.quit()
+	checkSALPairs(t, filepath.Join(data, "jouncebot.db"))
+}
