@@ -640,7 +640,9 @@ func (s Status) Text() bot.Text {
 		t += " Policy: " + ap + "."
 	}
 	if n := len(d.History); n > 0 {
-		t += " Last: " + firstLine(d.History[n-1].Text)
+		// Whole: the last thing said may be a question with the
+		// changes to test and what to answer on its other lines.
+		t += " Last: " + d.History[n-1].Text
 	}
 	return bot.T(t)
 }

@@ -217,7 +217,7 @@ func TestSyncFullFlowOwnerTestedOK(t *testing.T) {
 	if got := readTree(t, w.hosts["canaries"][0].Dest)[settings]; got != w.before[settings] {
 		t.Errorf("canaries synced before the test: %q", got)
 	}
-	if st, _ := e.agent.Status(context.Background()); !strings.HasSuffix(st.Text().String(), `synced to testservers, waiting for "tested ok" or "tested fail". Last: `+ask.Text.Lines()[0].String()) {
+	if st, _ := e.agent.Status(context.Background()); !strings.HasSuffix(st.Text().String(), `synced to testservers, waiting for "tested ok" or "tested fail". Last: `+ask.Text.String()) {
 		t.Errorf("status = %q", st.Text())
 	}
 	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
