@@ -192,3 +192,26 @@ func (s *consoleSession) waitQueue(entry, state string) {
 		}
 	}
 }
+
+// A revert produces the tree from before the deploy, a release frozen
+// before with other staging commits: the deploy says nothing about
+// staging having changed, as nobody touched it.
+func TestConsoleRevertToAFrozenTree(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC))
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy 445113")
+	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.say("tested ok")
+	s.expect("amir: deploy 1 is done: 445113.")
+	s.say("jouncebot: revert 445113 the limit breaks uploads")
+	var drift []string
+	s.expectLine(`"revert 2 is done"`, testenv.Scale(time.Minute), func(l string) bool {
+		if strings.Contains(l, "staging changed") {
+			drift = append(drift, l)
+		}
+		return strings.Contains(l, "revert 2 is done") || strings.Contains(l, "stopped")
+	})
+	if len(drift) > 0 {
+		t.Errorf("the revert warned of a change in staging nobody made:\n%s", strings.Join(drift, "\n"))
+	}
+}

@@ -76,6 +76,11 @@ type SyncRecord struct {
 	// Release is the release the deploy syncs, frozen once staging was
 	// prepared; every stage syncs exactly it.
 	Release string `json:",omitempty"`
+	// Commits are the staging commits the release was frozen from by
+	// this deploy, by checkout. A release with the same files frozen
+	// before from other commits (a revert, a redeploy) keeps the
+	// commits of its first freeze; staging is compared with these.
+	Commits map[string]string `json:",omitempty"`
 	// Files are the paths that differ between the two releases; nil
 	// means the whole tree.
 	Files    []string
@@ -191,7 +196,7 @@ func (snapshotStage) Exec(ctx context.Context, j *Job) error {
 			revs[r.Dir] = r.Before
 		}
 	}
-	rel, err := j.a.freeze(ctx, revs, nil)
+	rel, _, err := j.a.freeze(ctx, revs, nil)
 	if err != nil {
 		return err
 	}
@@ -231,7 +236,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 			revs[r.Dir] = r.After
 		}
 	}
-	rel, err := a.freeze(ctx, revs, prev)
+	rel, commits, err := a.freeze(ctx, revs, prev)
 	if err != nil {
 		return err
 	}
@@ -243,7 +248,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 		if d.Sync == nil {
 			d.Sync = &SyncRecord{}
 		}
-		d.Sync.Release, d.Sync.Files = rel.ID, files
+		d.Sync.Release, d.Sync.Commits, d.Sync.Files = rel.ID, commits, files
 	}); err != nil {
 		return err
 	}
@@ -260,10 +265,11 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 
 // freeze builds a release of the staging tree at revs (HEAD for the
 // checkouts not named), hard linking from base or else the newest kept
-// release.
-func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, error) {
+// release. It returns the commits it read, which may not be those of
+// the release when it was frozen before from other commits.
+func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
 	if a.o.Releases == nil {
-		return nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
+		return nil, nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
 	}
 	m, err := release.Read(ctx, a.syncSource(), revs)
 	if err == nil && base == nil {
@@ -277,12 +283,12 @@ func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *releas
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		a.log.Error("freeze release", "err", err)
-		return nil, Failf("Could not freeze the staging tree into a release (the details are in jouncebot's log); nothing was synced.")
+		return nil, nil, Failf("Could not freeze the staging tree into a release (the details are in jouncebot's log); nothing was synced.")
 	}
-	return rel, nil
+	return rel, m.Commits, nil
 }
 
 func (a *Agent) syncSource() string {
@@ -388,7 +394,11 @@ func (s *SyncStage) begin(ctx context.Context, j *Job) error {
 // drift tells the deployer, once, when staging no longer holds the
 // release: the hosts keep getting the release, never the edit.
 func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.Release) {
-	changes, err := release.Changes(ctx, j.a.syncSource(), rel.Manifest)
+	frozen := rel.Manifest
+	if d.Sync.Commits != nil {
+		frozen = &release.Manifest{Commits: d.Sync.Commits}
+	}
+	changes, err := release.Changes(ctx, j.a.syncSource(), frozen)
 	if err != nil {
 		j.a.log.Warn("compare staging with the release", "err", err)
 		return
