@@ -161,6 +161,15 @@ func TestCrashMatrix(t *testing.T) {
 		// must be synced once more.
 		tamper   func(t *testing.T, sb string)
 		resynced []string
+		// midway changes the servers in the first run, before the test
+		// is answered; abort says "abort" once the crash point is
+		// reached (the deploy never sees it before the kill).
+		midway func(t *testing.T, sb string)
+		abort  bool
+		// unreachable is a host that cannot be reached at the restart:
+		// the deployer is asked, the host comes back and the deployer
+		// says "retry".
+		unreachable string
 	}{
 		{name: "after +2", at: "voted"},
 		{name: "during the merge wait", at: "merge-wait"},
@@ -175,6 +184,12 @@ func TestCrashMatrix(t *testing.T) {
 			tamper: resetServer("mwdebug1001"), resynced: []string{"mwdebug1001"}},
 		{name: "canary reset while down", at: "sync:production", tested: true,
 			tamper: resetServer("mw1001"), resynced: []string{"mw1001"}},
+		{name: "aborted mid-sync with nothing recorded", at: "sync:testservers", abort: true},
+		{name: "aborted between two stages with canaries unrecorded", at: "sync:canaries", tested: true, abort: true},
+		{name: "canary unreachable at restart", at: "sync:production", tested: true,
+			tamper: unreachable("mw1002"), unreachable: "mw1002"},
+		{name: "during a rollback of canaries", at: "rollback:canaries", tested: true, fail: true,
+			midway: unreachable("mw1002"), tamper: reachable("mw1002"), resynced: []string{"mw1001", "mw1002"}},
 	}
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {
@@ -189,12 +204,19 @@ func TestCrashMatrix(t *testing.T) {
 			first.say("deploy --force 445113 crash test")
 			if p.fail || p.tested {
 				first.waitLine("Please test it there")
-				first.say(map[bool]string{true: "tested fail", false: "tested ok"}[p.fail])
+				if p.midway != nil {
+					p.midway(t, filepath.Join(data, "sandbox"))
+				}
+				first.say(map[bool]string{true: "tested fail", false: "tested ok"}[p.fail && !p.tested])
 			}
 			if p.at != "" {
 				first.waitLine("test crash point " + p.at + " reached")
 			} else {
 				first.waitLine(p.question)
+			}
+			if p.abort {
+				first.say("abort")
+				first.waitLine("Aborting deploy 1")
 			}
 			first.kill()
 			if p.tamper != nil {
@@ -204,6 +226,13 @@ func TestCrashMatrix(t *testing.T) {
 			second := startSandboxBot(t, data)
 			second.waitLine("Resuming deploy 1 (445113) after a restart")
 			switch {
+			case p.abort:
+				second.waitLine("Deploy 1 was aborted by ")
+			case p.unreachable != "":
+				second.waitLine("could not be checked after the restart: " + p.unreachable)
+				reachable(p.unreachable)(t, filepath.Join(data, "sandbox"))
+				second.say("retry")
+				second.waitLine("deploy 1 is done: 445113.", "deploy 1 stopped: ")
 			case p.fail:
 				second.waitLine("deploy 1 stopped: ")
 			case p.tested:
@@ -215,7 +244,7 @@ func TestCrashMatrix(t *testing.T) {
 			}
 			second.quit()
 			chat := first.output() + "\n" + second.output()
-			checkCrashRun(t, data, chat, p.fail, p.resynced...)
+			checkCrashRun(t, data, chat, p.fail || p.abort, p.resynced...)
 		})
 	}
 }
@@ -230,6 +259,35 @@ func resetServer(host string) func(t *testing.T, sb string) {
 			t.Fatal(err)
 		}
 		if err := os.Remove(filepath.Join(dir, ".jouncebot-release")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// unreachable makes the sandbox server host unreachable: a file stands
+// where its directory was (rsync fails, as for a host that is down).
+func unreachable(host string) func(t *testing.T, sb string) {
+	return func(t *testing.T, sb string) {
+		t.Helper()
+		dir := filepath.Join(sb, "servers", host)
+		if err := os.Rename(dir, filepath.Join(sb, "servers", ".away-"+host)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir, []byte("down\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// reachable undoes unreachable.
+func reachable(host string) func(t *testing.T, sb string) {
+	return func(t *testing.T, sb string) {
+		t.Helper()
+		dir := filepath.Join(sb, "servers", host)
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(sb, "servers", ".away-"+host), dir); err != nil {
 			t.Fatal(err)
 		}
 	}

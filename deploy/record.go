@@ -359,9 +359,11 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 }
 
 // stoppedMidSync reports whether d's "Started sync" SAL line has no
-// closing line yet and no rollback will write one.
+// closing line yet and no rollback will write one (none started, or one
+// that stopped before its own "Started rollback" line).
 func stoppedMidSync(d *Deploy) bool {
-	return d.Sync != nil && !d.Sync.SALStart.IsZero() && d.Sync.SALEnd.IsZero() && d.Sync.Rollback == nil
+	return d.Sync != nil && !d.Sync.SALStart.IsZero() && d.Sync.SALEnd.IsZero() &&
+		(d.Sync.Rollback == nil || d.Sync.Rollback.SALStarted.IsZero())
 }
 
 // stoppedMidRollback reports whether d's "Started rollback" SAL line has

@@ -633,6 +633,10 @@ func (s Status) Text() bot.Text {
 	}
 	if name, c := pendingDecision(d); c != nil && d.State == stateRunning {
 		what = fmt.Sprintf("the checks of %s failed, waiting for retry, rollback or continue <reason>", name)
+		if c == d.Sync.Stages[name].Unreachable {
+			what = fmt.Sprintf("%s of %s could not be checked after a restart (%s), waiting for retry, rollback or continue <reason>",
+				bot.Count(len(c.Failed), "host"), name, strings.Join(c.Failed, ", "))
+		}
 	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
 		changeList(d.Changes), s.Lock.Reason, what)

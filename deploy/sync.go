@@ -106,6 +106,9 @@ type StageRecord struct {
 	Summary string
 	Checks  *CheckRecord `json:",omitempty"`
 	Gate    *GateRecord  `json:",omitempty"`
+	// Unreachable are the hosts on record as synced that could not be
+	// checked after a restart (Failed), and the deployer's decision.
+	Unreachable *CheckRecord `json:",omitempty"`
 }
 
 // HostResult is one host's sync.
@@ -342,15 +345,17 @@ func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
 	if err := s.begin(ctx, j); err != nil {
 		return err
 	}
-	if err := checkStages(ctx, j, s.StageName); err != nil {
-		return err
-	}
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
+	// A rollback under way goes on before anything is checked: the
+	// hosts it put back must not get the release again.
 	if rb := d.Sync.Rollback; rb != nil {
 		return rollback(ctx, j, rb.Reason)
+	}
+	if err := checkStages(ctx, j, s.StageName); err != nil {
+		return err
 	}
 	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() || j.mustCheck(s.StageName) {
 		if err := s.sync(ctx, j); err != nil {
@@ -442,7 +447,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			done[h] = true
 		}
 	}
-	checked, all, err := s.checkHosts(ctx, j, hs, verify, rel, rec)
+	checked, all, err := s.checkHosts(ctx, j, hs, verify, rel, rec, results)
 	switch {
 	case err != nil:
 		return err
@@ -645,7 +650,7 @@ func (s *SyncStage) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) 
 }
 
 // wait polls the record until cond holds, the deadline passes (false), or
-// ctx ends; an abort ends it with ErrAborted.
+// ctx ends; an abort ends it with ErrAborted. A zero deadline is none.
 func wait(ctx context.Context, j *Job, deadline time.Time, cond func(d *Deploy) bool) (bool, error) {
 	for {
 		d, err := j.Deploy()
@@ -658,9 +663,11 @@ func wait(ctx context.Context, j *Job, deadline time.Time, cond func(d *Deploy) 
 		if cond(d) {
 			return true, nil
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, nil
+		left := time.Minute
+		if !deadline.IsZero() {
+			if left = time.Until(deadline); left <= 0 {
+				return false, nil
+			}
 		}
 		t := time.NewTimer(min(left, time.Minute))
 		select {
