@@ -708,3 +708,92 @@ func TestPolicyApprovalsInStatusAndSAL(t *testing.T) {
 		t.Errorf("Estimate = %s, %q, %v", d, from, err)
 	}
 }
+
+// TestUnreachableAtRestartDeployerDecides: a canary on record as synced
+// that does not answer when the deploy resumes after a restart is not
+// taken for a host missing the release (which would roll back a tested
+// deploy by itself): the deployer is asked, and the deploy goes on or
+// rolls back as they say.
+func TestUnreachableAtRestartDeployerDecides(t *testing.T) {
+	for _, decision := range []string{"continue", "rollback"} {
+		t.Run(decision, func(t *testing.T) {
+			t.Parallel()
+			e, w := newSyncEnv(t, nil)
+			held := make(chan struct{})
+			var once sync.Once
+			w.method.hold = func(host string) bool {
+				if !strings.HasPrefix(host, "prod") {
+					return false
+				}
+				once.Do(func() { close(held) })
+				return true
+			}
+			n := e.sb.Changes["config"]
+			e.deploy(alice, n)
+			e.waitFor(deploy.EventNeeds)
+			if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-held:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("production never started; history:\n%s", e.history())
+			}
+			w.method.mu.Lock()
+			w.method.hold = nil
+			w.method.mu.Unlock()
+			e.stop()
+			canary := w.hosts["canaries"][1]
+			away := canary.Dest + ".away"
+			if err := os.Rename(canary.Dest, away); err != nil {
+				t.Fatal(err)
+			}
+			// A file where the directory was: rsync cannot reach it.
+			if err := os.WriteFile(canary.Dest, []byte("down\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e.setHook(nil)
+			e.start()
+			ask := e.waitFor(deploy.EventNeeds)
+			if got := ask.Text.String(); !strings.Contains(got, "1 host of canaries could not be checked after the restart: cana2") {
+				t.Fatalf("question = %q", got)
+			}
+			if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "1 host of canaries could not be checked after a restart (cana2), waiting for retry, rollback or continue <reason>") {
+				t.Errorf("status = %q", st.Text())
+			}
+			if err := e.agent.Decide(context.Background(), "", alice, "continue", ""); err == nil || !strings.Contains(err.Error(), "Say why it is fine to go on without checking those hosts") {
+				t.Errorf("continue without a reason: %v", err)
+			}
+			switch decision {
+			case "continue":
+				if err := e.agent.Decide(context.Background(), "", alice, "continue", "cana2 is out of rotation"); err != nil {
+					t.Fatal(err)
+				}
+				e.waitFor(deploy.EventDone)
+				if !strings.Contains(e.history(), "Alice decided to go on without checking cana2: cana2 is out of rotation") {
+					t.Errorf("history:\n%s", e.history())
+				}
+			case "rollback":
+				// The canary is back before the rollback reaches it.
+				if err := os.Remove(canary.Dest); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(away, canary.Dest); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.agent.Decide(context.Background(), "", alice, "rollback", ""); err != nil {
+					t.Fatal(err)
+				}
+				ev := e.waitFor(deploy.EventFailed)
+				if got := ev.Text.String(); !strings.Contains(got, "Rolled back because Alice decided so when 1 host of canaries could not be checked after a restart: 8 hosts hold the previous tree again, verified byte for byte.") {
+					t.Errorf("stop = %q", got)
+				}
+				for _, h := range w.all() {
+					if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+						t.Errorf("%s after the rollback (-want +got):\n%s", h.Name, d)
+					}
+				}
+			}
+		})
+	}
+}
