@@ -291,7 +291,7 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		case stoppedMidRollback(d):
 			rb := d.Sync.Rollback
 			a.salLog(ctx, d, fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); it did not finish, the hosts may hold release %s or %s, look at them by hand",
-				bot.Count(a.touched(id), "host"), salSummary(d), sallines.Duration(time.Since(rb.Started)), d.Sync.Release, d.Sync.Previous))
+				bot.Count(rb.Total, "host"), salSummary(d), sallines.Duration(time.Since(rb.Started)), d.Sync.Release, d.Sync.Previous))
 			if rb.Outcome == "" {
 				msg = strings.TrimSpace(msg + " " + fmt.Sprintf("The rollback to release %s did not finish: look at the hosts by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
 					d.Sync.Previous, changeList(d.Changes), changeList(d.Changes)))

@@ -83,10 +83,15 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 	if err != nil {
 		return nil, false, err
 	}
-	if done, err = s.unreachable(ctx, j, hs, verify, rel, results, done, unknown); err != nil {
+	trusted, err := s.unreachable(ctx, j, hs, verify, rel, results, done, unknown)
+	if err != nil {
 		return nil, false, err
 	}
 	switch {
+	case finished && len(done) == len(hs.Hosts) && trusted > 0:
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %d of %d hosts hold release %s; the others go on by the record, as decided.",
+			s.StageName, len(done)-trusted, len(hs.Hosts), rel.ID)))
+		return done, true, nil
 	case finished && len(done) == len(hs.Hosts):
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %s release %s.", s.StageName, holdText(len(done)), rel.ID)))
 		return done, true, nil
@@ -103,10 +108,11 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 // restart although the record says they were synced: the deployer is
 // asked and decides to check them again, to go on trusting the record,
 // or to roll back. Nothing rolls back by itself. Hosts that could not be
-// checked and are not on record as synced are synced as usual. It
-// returns the hosts that count as holding rel.
+// checked and are not on record as synced are synced as usual. It adds
+// to done the hosts that count as holding rel and returns how many of
+// them go on by the record, unchecked.
 func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release,
-	results map[string]HostResult, done map[string]bool, unknown map[string]error) (map[string]bool, error) {
+	results map[string]HostResult, done map[string]bool, unknown map[string]error) (trusted int, err error) {
 	for {
 		var lost []hostsync.Host
 		var names []string
@@ -118,11 +124,11 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 			}
 		}
 		if len(lost) == 0 {
-			return done, nil
+			return 0, nil
 		}
 		ur, err := s.askUnreachable(ctx, j, rel, names)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		switch ur.Decision {
 		case "continue":
@@ -130,14 +136,14 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 			for _, h := range names {
 				done[h] = true
 			}
-			return done, nil
+			return len(names), nil
 		case "rollback":
-			return nil, rollback(ctx, j, fmt.Sprintf("%s decided so when %s of %s could not be checked after a restart", ur.By, bot.Count(len(names), "host"), s.StageName))
+			return 0, rollback(ctx, j, fmt.Sprintf("%s decided so when %s of %s could not be checked after a restart", ur.By, bot.Count(len(names), "host"), s.StageName))
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checking %s again.", bot.JoinNames(names))))
 		again, still, err := holding(ctx, hs, verify, rel, lost)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		for h := range again {
 			done[h] = true

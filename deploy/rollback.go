@@ -29,16 +29,16 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	}
 	if d.Sync.Rollback == nil {
 		now := time.Now().UTC()
-		if err := j.Save(func(d *Deploy) { d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now} }); err != nil {
+		n := rollbackCount(j, d)
+		if err := j.Save(func(d *Deploy) { d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now, Total: n} }); err != nil {
 			return err
 		}
-		n := rollbackCount(j, d)
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to release %s from before deploy %s, because %s.", bot.Count(n, "host"), d.Sync.Previous, d.ID, reason)))
 		d, _ = j.Deploy()
 	}
 	rb := d.Sync.Rollback
 	if rb.SALStarted.IsZero() {
-		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rollbackCount(j, d), rb.Reason))
+		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
 		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALStarted = time.Now().UTC() }); err != nil {
 			return err
 		}

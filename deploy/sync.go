@@ -153,8 +153,11 @@ type Confirmation struct {
 
 // RollbackRecord is the state of a rollback.
 type RollbackRecord struct {
-	Reason     string
-	Started    time.Time
+	Reason  string
+	Started time.Time
+	// Total is the number of hosts the rollback puts back, as said when
+	// it started.
+	Total      int       `json:",omitempty"`
 	SALStarted time.Time `json:",omitzero"` // the "Started rollback" line was written
 	// Hosts and Verified are the per-host results, stage → host →
 	// result, kept in bucket deploy.hosts and filled in by Agent.Record.

@@ -770,7 +770,8 @@ func TestUnreachableAtRestartDeployerDecides(t *testing.T) {
 					t.Fatal(err)
 				}
 				e.waitFor(deploy.EventDone)
-				if !strings.Contains(e.history(), "Alice decided to go on without checking cana2: cana2 is out of rotation") {
+				if h := e.history(); !strings.Contains(h, "Alice decided to go on without checking cana2: cana2 is out of rotation") ||
+					!regexp.MustCompile(`Checked the canaries after the restart: 1 of 2 hosts hold release [0-9a-f]{20}; the others go on by the record, as decided\.`).MatchString(h) {
 					t.Errorf("history:\n%s", e.history())
 				}
 			case "rollback":
