@@ -288,6 +288,8 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		case stoppedMidSync(d):
 			a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
 				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
+		case stoppedMidRollback(d) && d.Sync.Rollback.SALLine != "":
+			a.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
 		case stoppedMidRollback(d):
 			rb := d.Sync.Rollback
 			a.salLog(ctx, d, fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); it did not finish, the hosts may hold release %s or %s, look at them by hand",
