@@ -135,14 +135,16 @@ func (b *sandboxBot) quit() {
 }
 
 // TestCrashMatrix kills jouncebot (SIGKILL) at each step of a deploy in
-// the sandbox and starts it again in the same data directory. Every run
-// must end with the hosts verified to hold the release (or, after a
+// the sandbox and starts it again in the same data directory, some runs
+// with servers reset or unreachable while it is down, or an abort it
+// never saw before the kill. Every run must announce the resumed deploy
+// and end with the hosts verified to hold the release (or, after a
 // rollback, the one from before), exactly one +2, no host synced twice
 // without need, SAL Started lines each with their closing line, and no
 // raw git or rsync output in the chat.
 func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts 18 jouncebot processes")
+		t.Skip("starts 30 jouncebot processes")
 	}
 	for _, tool := range []string{"git", "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
