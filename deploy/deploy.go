@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -474,8 +475,11 @@ func (a *Agent) sayResumed(ctx context.Context, id ID) {
 	if err != nil || d.State != stateRunning {
 		return
 	}
-	a.say(ctx, id, EventProgress, bot.T(fmt.Sprintf("Resuming deploy %s (%s) after a restart, at step %s; what the hosts hold is checked, not taken from the record.",
-		id, changeList(d.Changes), d.Stage)))
+	t := fmt.Sprintf("Resuming deploy %s (%s) after a restart, at step %s.", id, changeList(d.Changes), d.Stage)
+	if d.Sync != nil && !d.Sync.Started.IsZero() {
+		t = strings.TrimSuffix(t, ".") + "; what the hosts hold is checked, not taken from the record."
+	}
+	a.say(ctx, id, EventProgress, bot.T(t))
 }
 
 const doneStage = "done"
