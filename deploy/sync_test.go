@@ -736,7 +736,7 @@ func TestUnreachableAtRestartDeployerDecides(t *testing.T) {
 			}
 			select {
 			case <-held:
-			case <-time.After(15 * time.Second):
+			case <-time.After(testenv.Scale(15 * time.Second)):
 				t.Fatalf("production never started; history:\n%s", e.history())
 			}
 			w.method.mu.Lock()
