@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,14 +135,16 @@ func (b *sandboxBot) quit() {
 }
 
 // TestCrashMatrix kills jouncebot (SIGKILL) at each step of a deploy in
-// the sandbox and starts it again in the same data directory. Every run
-// must end with the hosts verified to hold the release (or, after a
+// the sandbox and starts it again in the same data directory, some runs
+// with servers reset or unreachable while it is down, or an abort it
+// never saw before the kill. Every run must announce the resumed deploy
+// and end with the hosts verified to hold the release (or, after a
 // rollback, the one from before), exactly one +2, no host synced twice
 // without need, SAL Started lines each with their closing line, and no
 // raw git or rsync output in the chat.
 func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts 18 jouncebot processes")
+		t.Skip("starts 30 jouncebot processes")
 	}
 	for _, tool := range []string{"git", "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -155,6 +158,20 @@ func TestCrashMatrix(t *testing.T) {
 		at, question string
 		fail         bool // answer "tested fail" and crash in the rollback
 		tested       bool // answer "tested ok" before the crash
+		// tamper changes the servers (in the sandbox directory) while
+		// jouncebot is down; resynced are the hosts it changed, which
+		// must be synced once more.
+		tamper   func(t *testing.T, sb string)
+		resynced []string
+		// midway changes the servers in the first run, before the test
+		// is answered; abort says "abort" once the crash point is
+		// reached (the deploy never sees it before the kill).
+		midway func(t *testing.T, sb string)
+		abort  bool
+		// unreachable is a host that cannot be reached at the restart:
+		// the deployer is asked, the host comes back and the deployer
+		// says "retry".
+		unreachable string
 	}{
 		{name: "after +2", at: "voted"},
 		{name: "during the merge wait", at: "merge-wait"},
@@ -165,6 +182,16 @@ func TestCrashMatrix(t *testing.T) {
 		{name: "during canaries", at: "sync:canaries", tested: true},
 		{name: "during production", at: "sync:production", tested: true},
 		{name: "during a rollback", at: "rollback:testservers", fail: true},
+		{name: "test server reset while down", question: "Please test it there",
+			tamper: resetServer("mwdebug1001"), resynced: []string{"mwdebug1001"}},
+		{name: "canary reset while down", at: "sync:production", tested: true,
+			tamper: resetServer("mw1001"), resynced: []string{"mw1001"}},
+		{name: "aborted mid-sync with nothing recorded", at: "sync:testservers", abort: true},
+		{name: "aborted between two stages with canaries unrecorded", at: "sync:canaries", tested: true, abort: true},
+		{name: "canary unreachable at restart", at: "sync:production", tested: true,
+			tamper: unreachable("mw1002"), unreachable: "mw1002"},
+		{name: "during a rollback of canaries", at: "rollback:canaries", tested: true, fail: true,
+			midway: unreachable("mw1002"), tamper: reachable("mw1002"), resynced: []string{"mw1001", "mw1002"}},
 	}
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {
@@ -179,17 +206,35 @@ func TestCrashMatrix(t *testing.T) {
 			first.say("deploy --force 445113 crash test")
 			if p.fail || p.tested {
 				first.waitLine("Please test it there")
-				first.say(map[bool]string{true: "tested fail", false: "tested ok"}[p.fail])
+				if p.midway != nil {
+					p.midway(t, filepath.Join(data, "sandbox"))
+				}
+				first.say(map[bool]string{true: "tested fail", false: "tested ok"}[p.fail && !p.tested])
 			}
 			if p.at != "" {
 				first.waitLine("test crash point " + p.at + " reached")
 			} else {
 				first.waitLine(p.question)
 			}
+			if p.abort {
+				first.say("abort")
+				first.waitLine("Aborting deploy 1")
+			}
 			first.kill()
+			if p.tamper != nil {
+				p.tamper(t, filepath.Join(data, "sandbox"))
+			}
 
 			second := startSandboxBot(t, data)
+			second.waitLine("Resuming deploy 1 (445113) after a restart")
 			switch {
+			case p.abort:
+				second.waitLine("Deploy 1 was aborted by ")
+			case p.unreachable != "":
+				second.waitLine("could not be checked after the restart: " + p.unreachable)
+				reachable(p.unreachable)(t, filepath.Join(data, "sandbox"))
+				second.say("retry")
+				second.waitLine("deploy 1 is done: 445113.", "deploy 1 stopped: ")
 			case p.fail:
 				second.waitLine("deploy 1 stopped: ")
 			case p.tested:
@@ -201,15 +246,62 @@ func TestCrashMatrix(t *testing.T) {
 			}
 			second.quit()
 			chat := first.output() + "\n" + second.output()
-			checkCrashRun(t, data, chat, p.fail)
+			checkCrashRun(t, data, chat, p.fail || p.abort, p.resynced...)
 		})
 	}
 }
 
+// resetServer puts the sandbox server host back to the tree from before
+// the deploy behind jouncebot's back, release marker included.
+func resetServer(host string) func(t *testing.T, sb string) {
+	return func(t *testing.T, sb string) {
+		t.Helper()
+		dir := filepath.Join(sb, "servers", host)
+		if err := os.WriteFile(filepath.Join(dir, "wmf-config/InitialiseSettings.php"), []byte(pristineSettings), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(dir, ".jouncebot-release")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// unreachable makes the sandbox server host unreachable: a file stands
+// where its directory was (rsync fails, as for a host that is down).
+func unreachable(host string) func(t *testing.T, sb string) {
+	return func(t *testing.T, sb string) {
+		t.Helper()
+		dir := filepath.Join(sb, "servers", host)
+		if err := os.Rename(dir, filepath.Join(sb, "servers", ".away-"+host)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir, []byte("down\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// reachable undoes unreachable.
+func reachable(host string) func(t *testing.T, sb string) {
+	return func(t *testing.T, sb string) {
+		t.Helper()
+		dir := filepath.Join(sb, "servers", host)
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(sb, "servers", ".away-"+host), dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pristineSettings is the sandbox's InitialiseSettings.php before 445113.
+const pristineSettings = "<?php\n$wgExampleLimit = 10;\n$wgExampleDebug = false;\n"
+
 var noRawOutput = regexp.MustCompile(`(?m)^[^l].*(fatal:|git [a-z-]+ .* failed|rsync failed|exit code|Invalid revision)`)
 
 // checkCrashRun checks the end state of a crash-matrix run.
-func checkCrashRun(t *testing.T, data, chat string, rolledBack bool) {
+func checkCrashRun(t *testing.T, data, chat string, rolledBack bool, resynced ...string) {
 	t.Helper()
 	if strings.Contains(chat, "deploy 1 is done") == rolledBack {
 		t.Errorf("deploy outcome wrong (rolled back: %v):\n%s", rolledBack, chat)
@@ -276,7 +368,7 @@ func checkCrashRun(t *testing.T, data, chat string, rolledBack bool) {
 	// (A host whose sync ended just as the process was killed may have
 	// no log line: it holds the release, checked above.)
 	for h, n := range synced {
-		if wantN := 1 + btoi(rolledBack && h == "mwdebug1001"); n > wantN {
+		if wantN := 1 + btoi(rolledBack && h == "mwdebug1001") + btoi(slices.Contains(resynced, h)); n > wantN {
 			t.Errorf("%s was synced %d times, want at most %d", h, n, wantN)
 		}
 	}
@@ -357,4 +449,39 @@ func equalTrees(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestRollbackInternalErrorClosesSAL: a rollback that cannot go on (the
+// release to roll back to is gone) still closes its "Started rollback"
+// SAL line, and says what to do.
+func TestRollbackInternalErrorClosesSAL(t *testing.T) {
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
+		}
+	}
+	data := t.TempDir()
+	first := startSandboxBot(t, data, "JOUNCEBOT_TEST_CRASH_AT=rollback:testservers")
+	first.waitLine("Try `jouncebot: plan")
+	first.say("deploy --force 445113 crash test")
+	rel := regexp.MustCompile(`Froze release ([0-9a-f]{20})`).FindStringSubmatch(first.waitLine("Froze release "))[1]
+	first.waitLine("Please test it there")
+	first.say("tested fail")
+	first.waitLine("test crash point rollback:testservers reached")
+	first.kill()
+	releases := filepath.Join(data, "sandbox", "releases")
+	ids, _ := os.ReadDir(releases)
+	for _, id := range ids {
+		if id.Name() != rel {
+			if err := os.RemoveAll(filepath.Join(releases, id.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	second := startSandboxBot(t, data)
+	if l := second.waitLine("deploy 1 stopped: "); !strings.Contains(l, "did not finish: look at the hosts by hand") {
+		t.Errorf("the stop does not say the rollback did not finish: %s", l)
+	}
+	second.quit()
+	checkSALPairs(t, filepath.Join(data, "jouncebot.db"))
 }

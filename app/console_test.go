@@ -153,8 +153,25 @@ func TestConsoleRollbackMarksQueue(t *testing.T) {
 	s.expect("Queued change 445113")
 	s.say("jouncebot: deploy 445113")
 	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.expect(`Reply "tested ok"`)
+	// status quotes the whole test request, not its first line.
+	s.say("jouncebot: status")
+	s.expect("Deploy 1 by Amir")
+	next := func() string {
+		return s.expectLine("at all", testenv.Scale(time.Minute), func(string) bool { return true })
+	}
+	if l := next(); !strings.HasPrefix(l, `- 445113 "Raise $wgExampleLimit to 20" (patchset 1) owner alice`) {
+		t.Errorf("status does not go on with the changes to test: %q", l)
+	}
+	if l := next(); !strings.HasPrefix(l, `Reply "tested ok"`) {
+		t.Errorf("status does not end with what to reply: %q", l)
+	}
 	s.say("tested fail")
-	s.expect("amir: deploy 1 stopped: Rolled back because Amir said the changes do not work on testservers")
+	// Each fact once: the change stays merged, staging holds it.
+	l := s.expect("amir: deploy 1 stopped: Rolled back because Amir said the changes do not work on testservers")
+	if n := strings.Count(l, "merged in Gerrit"); n != 1 {
+		t.Errorf("the stop says %d times that the change stays merged: %s", n, l)
+	}
 	s.waitQueue("445113 by Alice", "— rolled back: merged but not live; revert it before the next deploy")
 }
 
@@ -173,5 +190,28 @@ func (s *consoleSession) waitQueue(entry, state string) {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("%s never marked %q in the queue", entry, state)
 		}
+	}
+}
+
+// A revert produces the tree from before the deploy, a release frozen
+// before with other staging commits: the deploy says nothing about
+// staging having changed, as nobody touched it.
+func TestConsoleRevertToAFrozenTree(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC))
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy 445113")
+	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.say("tested ok")
+	s.expect("amir: deploy 1 is done: 445113.")
+	s.say("jouncebot: revert 445113 the limit breaks uploads")
+	var drift []string
+	s.expectLine(`"revert 2 is done"`, testenv.Scale(time.Minute), func(l string) bool {
+		if strings.Contains(l, "staging changed") {
+			drift = append(drift, l)
+		}
+		return strings.Contains(l, "revert 2 is done") || strings.Contains(l, "stopped")
+	})
+	if len(drift) > 0 {
+		t.Errorf("the revert warned of a change in staging nobody made:\n%s", strings.Join(drift, "\n"))
 	}
 }

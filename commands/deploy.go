@@ -148,7 +148,7 @@ func DeployCommands(o DeployOptions) []Command {
 		},
 		testedPhrase(o, "tested-ok", true),
 		testedPhrase(o, "tested-fail", false),
-		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
+		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again, or checks again the hosts that did not answer after a restart.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
 		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing).", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
 		{
 			Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done, or withdraws a request waiting for approvals (abort r1).", Perm: Deployer, MaxArgs: 1,
@@ -285,7 +285,7 @@ func decide(o DeployOptions, action string) func(context.Context, *Call) (bot.Te
 	return func(ctx context.Context, c *Call) (bot.Text, error) {
 		err := o.Engine.Decide(ctx, "", deploy.PersonFrom(c.Person), action, c.Rest)
 		if errors.Is(err, deploy.ErrNoDecision) {
-			return nil, Errorf("The deploy is not waiting for %s; it can be used after failed checks (and rollback also while waiting for a test).", Quote(action))
+			return nil, Errorf("The deploy is not waiting for %s; it can be used after failed checks or when hosts did not answer after a restart (and rollback also while waiting for a test).", Quote(action))
 		}
 		if err != nil {
 			return nil, Errorf("%s", err.Error())

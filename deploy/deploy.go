@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,6 +308,10 @@ type Agent struct {
 
 	mu     sync.Mutex
 	active map[ID]chan struct{} // running deploys and their wake-up channels
+	// mine are the deploys this process set running and queued: Run's
+	// scan for deploys to resume after a restart skips them, even when
+	// they were started before Run.
+	mine map[ID]bool
 }
 
 var _ Engine = (*Agent)(nil)
@@ -315,7 +320,16 @@ var _ Engine = (*Agent)(nil)
 func NewAgent(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Agent {
 	o.defaults()
 	return &Agent{db: db, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
-		queue: make(chan ID, 16), active: map[ID]chan struct{}{}}
+		queue: make(chan ID, 16), active: map[ID]chan struct{}{}, mine: map[ID]bool{}}
+}
+
+// claim says deploy id was set running by this process and goes through
+// the queue, not Run's resume scan. Call it in the transaction that sets
+// the state, so the scan never sees the state without the claim.
+func (a *Agent) claim(id ID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mine[id] = true
 }
 
 // Run resumes unfinished deploys and runs new ones until ctx is done, then
@@ -329,6 +343,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for _, id := range ids {
+		a.mu.Lock()
+		queued := a.mine[id]
+		a.mu.Unlock()
+		if queued {
+			continue
+		}
 		a.log.Info("resuming deploy", "id", id)
 		wg.Go(func() { a.execute(ctx, id, true) })
 	}
@@ -379,6 +399,7 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 	defer func() {
 		a.mu.Lock()
 		delete(a.active, id)
+		delete(a.mine, id) // interrupted, it is resumed by the next Run
 		a.mu.Unlock()
 	}()
 	defer func() {
@@ -388,6 +409,9 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 		}
 	}()
 	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
+	if resumed {
+		a.sayResumed(ctx, id)
+	}
 	for ctx.Err() == nil {
 		d, err := a.load(id)
 		if err != nil {
@@ -445,6 +469,20 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 			return
 		}
 	}
+}
+
+// sayResumed tells the channel that deploy id goes on after a restart,
+// and from where.
+func (a *Agent) sayResumed(ctx context.Context, id ID) {
+	d, err := a.load(id)
+	if err != nil || d.State != stateRunning {
+		return
+	}
+	t := fmt.Sprintf("Resuming deploy %s (%s) after a restart, at step %s.", id, changeList(d.Changes), d.Stage)
+	if d.Sync != nil && !d.Sync.Started.IsZero() {
+		t = strings.TrimSuffix(t, ".") + "; what the hosts hold is checked, not taken from the record."
+	}
+	a.say(ctx, id, EventProgress, bot.T(t))
 }
 
 const doneStage = "done"

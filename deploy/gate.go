@@ -228,15 +228,18 @@ func pendingGate(d *Deploy) (string, *GateRecord) {
 	return "", nil
 }
 
-// pendingDecision returns the stage whose failed checks wait for the
-// deployer, if any.
+// pendingDecision returns the stage whose failed checks, or whose hosts
+// that could not be checked after a restart, wait for the deployer, if
+// any, and what waits.
 func pendingDecision(d *Deploy) (string, *CheckRecord) {
 	if d.Sync == nil {
 		return "", nil
 	}
 	for name, r := range d.Sync.Stages {
-		if c := r.Checks; c != nil && len(c.Failed) > 0 && c.Decision == "" {
-			return name, c
+		for _, c := range []*CheckRecord{r.Checks, r.Unreachable} {
+			if c != nil && len(c.Failed) > 0 && c.Decision == "" {
+				return name, c
+			}
 		}
 	}
 	return "", nil
@@ -348,6 +351,8 @@ func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason st
 		switch {
 		case cr == nil && (g == nil || action != "rollback"):
 			return ErrNoDecision
+		case action == "continue" && strings.TrimSpace(reason) == "" && cr == d.Sync.stage(stage).Unreachable:
+			return sentence("Say why it is fine to go on without checking those hosts, e.g. `continue they are out of rotation for maintenance`.")
 		case action == "continue" && strings.TrimSpace(reason) == "":
 			return sentence("Say why it is fine to go on despite the failed checks, e.g. `continue the errors are from a bot, not from this change`.")
 		}
@@ -358,8 +363,7 @@ func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason st
 			g.Answers = append(g.Answers, Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: true, Time: time.Now().UTC(), Release: d.Sync.Release})
 			return nil
 		}
-		c := d.Sync.stage(stage).Checks
-		c.Decision, c.By, c.Reason = action, who.Name, strings.TrimSpace(reason)
+		cr.Decision, cr.By, cr.Reason = action, who.Name, strings.TrimSpace(reason)
 		return nil
 	})
 	if errors.Is(err, ErrNoDecision) {

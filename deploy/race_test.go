@@ -2,12 +2,18 @@ package deploy_test
 
 import (
 	"context"
+	"log/slog"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/store"
 )
 
 // holdWriters starts a write transaction, so that every state change
@@ -99,4 +105,45 @@ func (e *env) raceAbort(t *testing.T, id deploy.ID, other func()) {
 	if st, _ := e.agent.Status(context.Background()); st.Lock != nil {
 		t.Fatalf("the lock is still held: %+v", st.Lock)
 	}
+}
+
+// TestStartBeforeRun: a deploy started before the engine's Run (a command
+// that arrives while the bot starts) runs once, as a new deploy: Run's
+// scan for deploys to resume after a restart does not take it for one.
+func TestStartBeforeRun(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	synctest.Test(t, func(t *testing.T) {
+		g := &scriptedGerrit{script: []func(*gerrit.Change){func(c *gerrit.Change) { c.Status = "MERGED" }}}
+		var texts []string
+		end := make(chan struct{})
+		n := deploy.NotifierFunc(func(_ context.Context, ev deploy.Event) {
+			texts = append(texts, ev.Text.String())
+			if ev.Kind == deploy.EventFailed || ev.Kind == deploy.EventNeeds || ev.Kind == deploy.EventPrepared {
+				close(end)
+			}
+		})
+		var log strings.Builder
+		a := deploy.NewAgent(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(&log, nil))})
+		ctx, cancel := context.WithCancel(context.Background())
+		if _, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: alice, InWindow: true}); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); a.Run(ctx) }()
+		<-end
+		cancel()
+		<-done
+		if strings.Contains(log.String(), "resuming deploy") {
+			t.Errorf("a new deploy was taken for one to resume:\n%s", log.String())
+		}
+		for _, s := range texts {
+			if strings.Contains(s, "restart") {
+				t.Errorf("a new deploy was announced as resumed: %q\n%s", s, strings.Join(texts, "\n"))
+			}
+		}
+	})
 }

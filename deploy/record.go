@@ -281,11 +281,24 @@ func (a *Agent) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
 
 // finish ends a deploy, releases the lock and says what happened.
 func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
-	if d, err := a.load(id); err == nil && state != stateDone && !terminal(d.State) && stoppedMidSync(d) {
-		// Every "Started sync" line gets its closing line, also when the
-		// deploy stops without a rollback.
-		a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
-			salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
+	if d, err := a.load(id); err == nil && state != stateDone && !terminal(d.State) {
+		// Every "Started …" line gets its closing line, also when the
+		// deploy stops without a rollback or in the middle of one.
+		switch {
+		case stoppedMidSync(d):
+			a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
+				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
+		case stoppedMidRollback(d) && d.Sync.Rollback.SALLine != "":
+			a.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
+		case stoppedMidRollback(d):
+			rb := d.Sync.Rollback
+			a.salLog(ctx, d, fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); it did not finish, the hosts may hold release %s or %s, look at them by hand",
+				bot.Count(rb.Total, "host"), salSummary(d), sallines.Duration(time.Since(rb.Started)), d.Sync.Release, d.Sync.Previous))
+			if rb.Outcome == "" {
+				msg = strings.TrimSpace(msg + " " + fmt.Sprintf("The rollback to release %s did not finish: look at the hosts by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
+					d.Sync.Previous, changeList(d.Changes), changeList(d.Changes)))
+			}
+		}
 	}
 	var d *Deploy
 	err := a.db.Update(func(tx *bolt.Tx) error {
@@ -298,6 +311,9 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 		}
 		if state != stateDone && stoppedMidSync(d) {
 			d.Sync.SALEnd = time.Now().UTC()
+		}
+		if state != stateDone && stoppedMidRollback(d) {
+			d.Sync.Rollback.SALEnd = time.Now().UTC()
 		}
 		d.State, d.Error, d.Finished = state, msg, time.Now().UTC()
 		d.Pause = nil
@@ -345,13 +361,22 @@ func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
 }
 
 // stoppedMidSync reports whether d's "Started sync" SAL line has no
-// closing line yet and no rollback will write one.
+// closing line yet and no rollback will write one (none started, or one
+// that stopped before its own "Started rollback" line).
 func stoppedMidSync(d *Deploy) bool {
-	return d.Sync != nil && !d.Sync.SALStart.IsZero() && d.Sync.SALEnd.IsZero() && d.Sync.Rollback == nil
+	return d.Sync != nil && !d.Sync.SALStart.IsZero() && d.Sync.SALEnd.IsZero() &&
+		(d.Sync.Rollback == nil || d.Sync.Rollback.SALStarted.IsZero())
+}
+
+// stoppedMidRollback reports whether d's "Started rollback" SAL line has
+// no closing line yet.
+func stoppedMidRollback(d *Deploy) bool {
+	return d.Sync != nil && d.Sync.Rollback != nil && !d.Sync.Rollback.SALStarted.IsZero() && d.Sync.Rollback.SALEnd.IsZero()
 }
 
 // doneSoFar says which side effects already happened, for messages about a
-// stopped deploy.
+// stopped deploy. After a rollback the message already said that the
+// changes stay merged in Gerrit.
 func doneSoFar(d *Deploy) string {
 	var voted, merged []string
 	for _, c := range d.Changes {
@@ -366,7 +391,7 @@ func doneSoFar(d *Deploy) string {
 	if len(voted) > 0 {
 		s += fmt.Sprintf("+2 was given on %s; it may still merge. ", bot.JoinNames(voted))
 	}
-	if len(merged) > 0 {
+	if len(merged) > 0 && (d.Sync == nil || d.Sync.Rollback == nil) {
 		s += fmt.Sprintf("%s merged in Gerrit. ", bot.JoinNames(merged))
 	}
 	touched := false

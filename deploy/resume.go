@@ -2,7 +2,10 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 
@@ -63,22 +66,32 @@ func checkStages(ctx context.Context, j *Job, stage string) error {
 // the record. all is true when the stage had finished and every host
 // still holds the release (or, for a stage that cannot be checked, when
 // the record says it finished). checked is nil when nothing was checked.
-func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, rel *release.Release, rec *StageRecord) (checked map[string]bool, all bool, err error) {
+// verify compares a host with a tree (see verifier); nil when the stage's
+// hosts carry no marker. results are the hosts' recorded syncs: a host
+// the record says was synced but that cannot be checked now (it does not
+// answer) is not taken as missing the release; the deployer decides.
+func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, rec *StageRecord, results map[string]HostResult) (checked map[string]bool, all bool, err error) {
 	if !j.mustCheck(s.StageName) {
 		return nil, false, nil
 	}
 	j.markChecked(s.StageName)
 	finished := rec != nil && !rec.Synced.IsZero()
-	verify := s.verifier(hs)
-	_, marked := hs.Method.(*release.Marked)
-	if rec == nil || rec.Started.IsZero() || !marked || verify == nil {
+	if rec == nil || rec.Started.IsZero() || verify == nil {
 		return nil, finished, nil // nothing to check it with: the record stands
 	}
-	done, err := holding(ctx, hs, verify, rel, hs.Hosts)
+	done, unknown, err := holding(ctx, hs, verify, rel, hs.Hosts)
+	if err != nil {
+		return nil, false, err
+	}
+	trusted, err := s.unreachable(ctx, j, hs, verify, rel, results, done, unknown)
 	if err != nil {
 		return nil, false, err
 	}
 	switch {
+	case finished && len(done) == len(hs.Hosts) && trusted > 0:
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %d of %d hosts hold release %s; the others go on by the record, as decided.",
+			s.StageName, len(done)-trusted, len(hs.Hosts), rel.ID)))
+		return done, true, nil
 	case finished && len(done) == len(hs.Hosts):
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %s release %s.", s.StageName, holdText(len(done)), rel.ID)))
 		return done, true, nil
@@ -91,38 +104,129 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 	return done, false, nil
 }
 
-// verifier is the method that compares a host with a tree without
-// changing it: the stage's Verify, or rsync's dry run when the stage
-// syncs with rsync. nil means the stage's hosts cannot be checked (a sync
-// command).
-func (s *SyncStage) verifier(hs *hostsync.Stage) hostsync.Method {
-	if s.Verify != nil {
-		return s.Verify
+// unreachable deals with the hosts that could not be checked after a
+// restart although the record says they were synced: the deployer is
+// asked and decides to check them again, to go on trusting the record,
+// or to roll back. Nothing rolls back by itself. Hosts that could not be
+// checked and are not on record as synced are synced as usual. It adds
+// to done the hosts that count as holding rel and returns how many of
+// them go on by the record, unchecked.
+func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release,
+	results map[string]HostResult, done map[string]bool, unknown map[string]error) (trusted int, err error) {
+	for {
+		var lost []hostsync.Host
+		var names []string
+		for _, h := range hs.Hosts {
+			err, ok := unknown[h.Name]
+			if r, synced := results[h.Name]; ok && synced && r.Err == "" {
+				j.a.log.Warn("host not checked after the restart", "deploy", j.id, "stage", s.StageName, "host", h.Name, "err", err)
+				lost, names = append(lost, h), append(names, h.Name)
+			}
+		}
+		if len(lost) == 0 {
+			return 0, nil
+		}
+		ur, err := s.askUnreachable(ctx, j, rel, names)
+		if err != nil {
+			return 0, err
+		}
+		switch ur.Decision {
+		case "continue":
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s decided to go on without checking %s: %s", ur.By, bot.JoinNames(names), ur.Reason)))
+			for _, h := range names {
+				done[h] = true
+			}
+			return len(names), nil
+		case "rollback":
+			return 0, rollback(ctx, j, fmt.Sprintf("%s decided so when %s of %s could not be checked after a restart", ur.By, bot.Count(len(names), "host"), s.StageName))
+		}
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checking %s again.", bot.JoinNames(names))))
+		again, still, err := holding(ctx, hs, verify, rel, lost)
+		if err != nil {
+			return 0, err
+		}
+		for h := range again {
+			done[h] = true
+		}
+		unknown = still
 	}
-	if rs, ok := hs.Method.(*hostsync.Rsync); ok {
-		return &hostsync.Verify{Rsync: *rs}
-	}
-	return nil
 }
 
-// holding checks the markers of hosts, many at once, and returns those
-// that hold rel.
-func holding(ctx context.Context, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, hosts []hostsync.Host) (map[string]bool, error) {
-	out := map[string]bool{}
+// askUnreachable records the hosts of the stage that could not be
+// checked, asks the deployer what to do and waits, without a deadline,
+// for the answer (Agent.Decide).
+func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Release, hosts []string) (*CheckRecord, error) {
+	now := time.Now().UTC()
+	if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Unreachable = &CheckRecord{Failed: hosts, Asked: now} }); err != nil {
+		return nil, err
+	}
+	d, err := j.Deploy()
+	if err != nil {
+		return nil, err
+	}
+	they := "they"
+	if len(hosts) == 1 {
+		they = "it"
+	}
+	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). The record says %s got release %s. Say `retry` to check again, `continue <reason>` to go on trusting the record, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
+		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), they, rel.ID))))
+	pending := func(d *Deploy) *CheckRecord { return d.Sync.stage(s.StageName).Unreachable }
+	if _, err := wait(ctx, j, time.Time{}, func(d *Deploy) bool { return pending(d) == nil || pending(d).Decision != "" }); err != nil {
+		return nil, err
+	}
+	if d, err = j.Deploy(); err != nil {
+		return nil, err
+	}
+	if ur := pending(d); ur != nil {
+		return ur, nil
+	}
+	return &CheckRecord{Decision: "retry"}, nil
+}
+
+// verifier is the method that compares a host with a tree without
+// changing it, for the stage method m as configured (before deliver
+// wraps it): rsync's dry run when m is rsync, or a method wrapping rsync
+// that says so with Unwrap. nil means the hosts cannot be checked (a sync
+// command): deliver writes no marker to them either.
+func verifier(m hostsync.Method) hostsync.Method {
+	for {
+		switch v := m.(type) {
+		case *hostsync.Rsync:
+			return &hostsync.Verify{Rsync: *v}
+		case interface{ Unwrap() hostsync.Method }:
+			m = v.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// holding checks the markers of hosts, many at once: hold are those that
+// hold rel, unknown those that could not be checked (an error other than
+// a difference, e.g. no answer), with the error.
+func holding(ctx context.Context, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, hosts []hostsync.Host) (hold map[string]bool, unknown map[string]error, err error) {
+	hold, unknown = map[string]bool{}, map[string]error{}
 	if len(hosts) == 0 {
-		return out, nil
+		return hold, unknown, nil
 	}
 	vs := hostsync.Stage{Name: hs.Name, Hosts: hosts, Method: &release.HoldsMethod{Verify: verify, Release: rel},
 		Concurrency: hs.Concurrency, Timeout: hs.Timeout, MaxFailed: len(hosts)}
 	rep, err := vs.Sync(ctx, hostsync.Job{})
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if rep == nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for _, h := range rep.Synced() {
-		out[h] = true
+	for _, r := range rep.Results {
+		var diff *hostsync.DiffError
+		switch {
+		case r.Err == nil:
+			hold[r.Host] = true
+		case !errors.As(r.Err, &diff):
+			unknown[r.Host] = r.Err
+		}
 	}
-	return out, nil
+	return hold, unknown, nil
 }

@@ -29,16 +29,16 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	}
 	if d.Sync.Rollback == nil {
 		now := time.Now().UTC()
-		if err := j.Save(func(d *Deploy) { d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now} }); err != nil {
+		n := rollbackCount(j, d)
+		if err := j.Save(func(d *Deploy) { d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now, Total: n} }); err != nil {
 			return err
 		}
-		n := a.touched(d.ID)
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to release %s from before deploy %s, because %s.", bot.Count(n, "host"), d.Sync.Previous, d.ID, reason)))
 		d, _ = j.Deploy()
 	}
 	rb := d.Sync.Rollback
 	if rb.SALStarted.IsZero() {
-		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), a.touched(d.ID), rb.Reason))
+		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
 		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALStarted = time.Now().UTC() }); err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 	total, verified := 0, true
 	for _, st := range a.o.Stages {
 		ss, ok := st.(*SyncStage)
-		if !ok || len(synced[ss.StageName]) == 0 {
+		if !ok || (len(synced[ss.StageName]) == 0 && !stageStarted(d, ss.StageName)) {
 			continue
 		}
 		failed, n, err := rollbackStage(ctx, j, ss, synced[ss.StageName], prev)
@@ -121,11 +121,67 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 }
 
 // needsRollback reports whether an aborted deploy left hosts with the new
-// release (a revert is not rolled back: that would bring the bad change
-// back).
+// release, or may have: a stage started, even with no host on record (a
+// revert is not rolled back: that would bring the bad change back).
 func (a *Agent) needsRollback(d *Deploy) bool {
-	return d.Sync != nil && d.Revert == nil && !d.Sync.Started.IsZero() && d.Sync.SALEnd.IsZero() &&
-		(d.Sync.Rollback != nil || a.touched(d.ID) > 0)
+	if d.Sync == nil || d.Revert != nil || d.Sync.Started.IsZero() || !d.Sync.SALEnd.IsZero() {
+		return false
+	}
+	for name := range d.Sync.Stages {
+		if stageStarted(d, name) {
+			return true
+		}
+	}
+	return d.Sync.Rollback != nil || a.touched(d.ID) > 0
+}
+
+// stageStarted reports whether sync stage name started syncing.
+func stageStarted(d *Deploy, name string) bool {
+	r := d.Sync.Stages[name]
+	return r != nil && !r.Started.IsZero()
+}
+
+// rollbackHostList is the hosts of stage ss a rollback puts back: those
+// on record as synced and, after a restart, every host of a stage that
+// started, as a host whose sync was cut short by the restart is on no
+// record (a marker naming the previous release is checked on them).
+func rollbackHostList(j *Job, d *Deploy, ss *SyncStage, hs *hostsync.Stage, touched map[string]HostResult) []hostsync.Host {
+	var hosts []hostsync.Host
+	seen := map[string]bool{}
+	for name, r := range touched {
+		hosts = append(hosts, hostsync.Host{Name: name, Dest: r.Dest})
+		seen[name] = true
+	}
+	if j.resumed && stageStarted(d, ss.StageName) && hs != nil {
+		for _, h := range hs.Hosts {
+			if !seen[h.Name] {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	slices.SortFunc(hosts, func(x, y hostsync.Host) int { return strings.Compare(x.Name, y.Name) })
+	return hosts
+}
+
+// rollbackCount is the number of hosts a rollback of d puts back.
+func rollbackCount(j *Job, d *Deploy) int {
+	synced, err := j.a.hostResults(d.ID, hostsSync)
+	if err != nil {
+		j.a.log.Error("read host results", "deploy", d.ID, "err", err)
+	}
+	n := 0
+	for _, st := range j.a.o.Stages {
+		ss, ok := st.(*SyncStage)
+		if !ok {
+			continue
+		}
+		var hs *hostsync.Stage
+		if j.resumed && stageStarted(d, ss.StageName) {
+			hs, _ = ss.Hosts() // unreadable host groups: the recorded hosts
+		}
+		n += len(rollbackHostList(j, d, ss, hs, synced[ss.StageName]))
+	}
+	return n
 }
 
 // rollbackStage syncs the previous release to the hosts of one stage that
@@ -142,42 +198,47 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		return nil, 0, Failf("Cannot roll back %s: %s.", ss.StageName, err)
 	}
 	hs.Log = j.a.log
-	var hosts []hostsync.Host
-	dests := map[string]string{}
-	for name, r := range touched {
-		hosts = append(hosts, hostsync.Host{Name: name, Dest: r.Dest})
-		dests[name] = r.Dest
+	hosts := rollbackHostList(j, d, ss, hs, touched)
+	if len(hosts) == 0 {
+		return nil, 0, nil
 	}
-	slices.SortFunc(hosts, func(x, y hostsync.Host) int { return strings.Compare(x.Name, y.Name) })
+	dests := map[string]string{}
+	for _, h := range hosts {
+		dests[h.Name] = h.Dest
+	}
 	hs.Hosts, hs.MaxFailed = hosts, len(hosts)
 	name := ss.StageName
 	sync := *hs
 	sync.Method = deliver(hs, prev, d.Sync.Files, "rollback")
 	_, marked := sync.Method.(*release.Marked)
-	verifier := ss.verifier(hs)
+	verify := verifier(hs.Method)
 	done := map[string]bool{}
-	if j.resumed && marked && verifier != nil {
+	results, err := j.a.stageHosts(d.ID, hostsRollback, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	for h, r := range results {
+		if r.Err == "" {
+			done[h] = true
+		}
+	}
+	if j.resumed && marked && verify != nil {
 		// A host whose marker names the previous release was put back,
-		// unless its sync of the new one failed: then the old marker
-		// may sit on a half-synced tree.
+		// if it is on record as having got the new one: a host whose
+		// sync failed or was cut short (on no record) may hold the old
+		// marker on a half-synced tree, and is put back again.
 		var fine []hostsync.Host
 		for _, h := range hosts {
-			if touched[h.Name].Err == "" {
+			if r, ok := touched[h.Name]; ok && r.Err == "" && !done[h.Name] {
 				fine = append(fine, h)
 			}
 		}
-		if done, err = holding(ctx, hs, verifier, prev, fine); err != nil {
-			return nil, 0, err
-		}
-	} else {
-		results, err := j.a.stageHosts(d.ID, hostsRollback, name)
+		back, _, err := holding(ctx, hs, verify, prev, fine)
 		if err != nil {
 			return nil, 0, err
 		}
-		for h, r := range results {
-			if r.Err == "" {
-				done[h] = true
-			}
+		for h := range back {
+			done[h] = true
 		}
 	}
 	src := prev.Tree()
@@ -199,15 +260,15 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		bad = append(bad, f.Host)
 		j.a.log.Warn("rollback of a host failed", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
 	}
-	if verifier == nil {
+	if verify == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back with the sync command; they could not be verified byte for byte.", name, len(hosts)-len(bad), len(hosts))))
 		return bad, len(hosts), errUnverified
 	}
 	vs := *hs
 	vs.Log = nil // a check, not a sync
-	vs.Method = verifier
+	vs.Method = verify
 	if marked {
-		vs.Method = &verifyRelease{verify: verifier, release: prev}
+		vs.Method = &verifyRelease{verify: verify, release: prev}
 	}
 	vrec := j.a.newRecorder(d.ID, hostsVerified, name)
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,

@@ -528,6 +528,7 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 			}
 		}
 		d.Pause, d.State, d.Stage = nil, stateRunning, voteStage{}.Name()
+		a.claim(d.ID)
 		d.WaitSince = time.Time{} // a fresh timeout for the new patchset
 		return nil
 	})
@@ -603,6 +604,7 @@ func (a *Agent) Approve(ctx context.Context, id ID, who Person) error {
 			return sentence("A second approval must come from another deployer, not from the one who started the deploy.")
 		}
 		d.State, d.ApprovedBy = stateRunning, who.Name
+		a.claim(d.ID)
 		return nil
 	})
 	if err != nil {
@@ -631,6 +633,10 @@ func (s Status) Text() bot.Text {
 	}
 	if name, c := pendingDecision(d); c != nil && d.State == stateRunning {
 		what = fmt.Sprintf("the checks of %s failed, waiting for retry, rollback or continue <reason>", name)
+		if c == d.Sync.Stages[name].Unreachable {
+			what = fmt.Sprintf("%s of %s could not be checked after a restart (%s), waiting for retry, rollback or continue <reason>",
+				bot.Count(len(c.Failed), "host"), name, strings.Join(c.Failed, ", "))
+		}
 	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
 		changeList(d.Changes), s.Lock.Reason, what)
@@ -638,7 +644,9 @@ func (s Status) Text() bot.Text {
 		t += " Policy: " + ap + "."
 	}
 	if n := len(d.History); n > 0 {
-		t += " Last: " + firstLine(d.History[n-1].Text)
+		// Whole: the last thing said may be a question with the
+		// changes to test and what to answer on its other lines.
+		t += " Last: " + d.History[n-1].Text
 	}
 	return bot.T(t)
 }
@@ -705,6 +713,9 @@ func (a *Agent) takeLock(d *Deploy, reason, auditText string) error {
 		}
 		if err := audit(tx, d.ID, auditText); err != nil {
 			return err
+		}
+		if d.State == stateRunning {
+			a.claim(d.ID)
 		}
 		return putDeploy(tx, d)
 	})

@@ -47,10 +47,6 @@ type SyncStage struct {
 	// Checks run after the sync.
 	Checks      []check.Check
 	WaitForTest bool
-	// Verify compares a host with a tree after a rollback (default
-	// hostsync.Verify when the stage syncs with rsync; a stage with a
-	// sync command is not verified).
-	Verify hostsync.Method
 }
 
 // Name implements Stage.
@@ -82,6 +78,11 @@ type SyncRecord struct {
 	// Release is the release the deploy syncs, frozen once staging was
 	// prepared; every stage syncs exactly it.
 	Release string `json:",omitempty"`
+	// Commits are the staging commits the release was frozen from by
+	// this deploy, by checkout. A release with the same files frozen
+	// before from other commits (a revert, a redeploy) keeps the
+	// commits of its first freeze; staging is compared with these.
+	Commits map[string]string `json:",omitempty"`
 	// Files are the paths that differ between the two releases; nil
 	// means the whole tree.
 	Files    []string
@@ -107,6 +108,9 @@ type StageRecord struct {
 	Summary string
 	Checks  *CheckRecord `json:",omitempty"`
 	Gate    *GateRecord  `json:",omitempty"`
+	// Unreachable are the hosts on record as synced that could not be
+	// checked after a restart (Failed), and the deployer's decision.
+	Unreachable *CheckRecord `json:",omitempty"`
 }
 
 // HostResult is one host's sync.
@@ -161,8 +165,11 @@ type Confirmation struct {
 
 // RollbackRecord is the state of a rollback.
 type RollbackRecord struct {
-	Reason     string
-	Started    time.Time
+	Reason  string
+	Started time.Time
+	// Total is the number of hosts the rollback puts back, as said when
+	// it started.
+	Total      int       `json:",omitempty"`
 	SALStarted time.Time `json:",omitzero"` // the "Started rollback" line was written
 	// Hosts and Verified are the per-host results, stage → host →
 	// result, kept in bucket deploy.hosts and filled in by Agent.Record.
@@ -207,7 +214,7 @@ func (snapshotStage) Exec(ctx context.Context, j *Job) error {
 			revs[r.Dir] = r.Before
 		}
 	}
-	rel, err := j.a.freeze(ctx, revs, nil)
+	rel, _, err := j.a.freeze(ctx, revs, nil)
 	if err != nil {
 		return err
 	}
@@ -247,7 +254,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 			revs[r.Dir] = r.After
 		}
 	}
-	rel, err := a.freeze(ctx, revs, prev)
+	rel, commits, err := a.freeze(ctx, revs, prev)
 	if err != nil {
 		return err
 	}
@@ -259,7 +266,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 		if d.Sync == nil {
 			d.Sync = &SyncRecord{}
 		}
-		d.Sync.Release, d.Sync.Files = rel.ID, files
+		d.Sync.Release, d.Sync.Commits, d.Sync.Files = rel.ID, commits, files
 	}); err != nil {
 		return err
 	}
@@ -276,10 +283,11 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 
 // freeze builds a release of the staging tree at revs (HEAD for the
 // checkouts not named), hard linking from base or else the newest kept
-// release.
-func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, error) {
+// release. It returns the commits it read, which may not be those of
+// the release when it was frozen before from other commits.
+func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
 	if a.o.Releases == nil {
-		return nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
+		return nil, nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
 	}
 	m, err := release.Read(ctx, a.syncSource(), revs)
 	if err == nil && base == nil {
@@ -293,12 +301,12 @@ func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *releas
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		a.log.Error("freeze release", "err", err)
-		return nil, Failf("Could not freeze the staging tree into a release (the details are in jouncebot's log); nothing was synced.")
+		return nil, nil, Failf("Could not freeze the staging tree into a release (the details are in jouncebot's log); nothing was synced.")
 	}
-	return rel, nil
+	return rel, m.Commits, nil
 }
 
 func (a *Agent) syncSource() string {
@@ -352,15 +360,17 @@ func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
 	if err := s.begin(ctx, j); err != nil {
 		return err
 	}
-	if err := checkStages(ctx, j, s.StageName); err != nil {
-		return err
-	}
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
+	// A rollback under way goes on before anything is checked: the
+	// hosts it put back must not get the release again.
 	if rb := d.Sync.Rollback; rb != nil {
 		return rollback(ctx, j, rb.Reason)
+	}
+	if err := checkStages(ctx, j, s.StageName); err != nil {
+		return err
 	}
 	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() || j.mustCheck(s.StageName) {
 		if err := s.sync(ctx, j); err != nil {
@@ -404,7 +414,11 @@ func (s *SyncStage) begin(ctx context.Context, j *Job) error {
 // drift tells the deployer, once, when staging no longer holds the
 // release: the hosts keep getting the release, never the edit.
 func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.Release) {
-	changes, err := release.Changes(ctx, j.a.syncSource(), rel.Manifest)
+	frozen := rel.Manifest
+	if d.Sync.Commits != nil {
+		frozen = &release.Manifest{Commits: d.Sync.Commits}
+	}
+	changes, err := release.Changes(ctx, j.a.syncSource(), frozen)
 	if err != nil {
 		j.a.log.Warn("compare staging with the release", "err", err)
 		return
@@ -435,6 +449,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return j.a.internal("opening release "+d.Sync.Release, err)
 	}
 	s.drift(ctx, j, d, rel)
+	verify := verifier(hs.Method)
 	hs.Method = deliver(hs, rel, d.Sync.Files, "sync")
 	rec := d.Sync.Stages[s.StageName]
 	results, err := j.a.stageHosts(d.ID, hostsSync, s.StageName)
@@ -447,7 +462,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			done[h] = true
 		}
 	}
-	checked, all, err := s.checkHosts(ctx, j, hs, rel, rec)
+	checked, all, err := s.checkHosts(ctx, j, hs, verify, rel, rec, results)
 	switch {
 	case err != nil:
 		return err
@@ -674,7 +689,7 @@ func (s *SyncStage) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) 
 }
 
 // wait polls the record until cond holds, the deadline passes (false), or
-// ctx ends; an abort ends it with ErrAborted.
+// ctx ends; an abort ends it with ErrAborted. A zero deadline is none.
 func wait(ctx context.Context, j *Job, deadline time.Time, cond func(d *Deploy) bool) (bool, error) {
 	for {
 		d, err := j.Deploy()
@@ -687,9 +702,11 @@ func wait(ctx context.Context, j *Job, deadline time.Time, cond func(d *Deploy) 
 		if cond(d) {
 			return true, nil
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, nil
+		left := time.Minute
+		if !deadline.IsZero() {
+			if left = time.Until(deadline); left <= 0 {
+				return false, nil
+			}
 		}
 		t := time.NewTimer(min(left, time.Minute))
 		select {

@@ -74,6 +74,10 @@ func (c *countingSync) Sync(ctx context.Context, h hostsync.Host, src string, pa
 	return err
 }
 
+// Unwrap says the hosts are synced with rsync, so the engine verifies
+// them with rsync's dry run, as it does in production.
+func (c *countingSync) Unwrap() hostsync.Method { return &c.Rsync }
+
 func (c *countingSync) counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -117,7 +121,7 @@ func syncTweak(t *testing.T, w *syncWorld, stage func(name string, s *deploy.Syn
 			}
 			w.hosts[ws.name] = hosts
 			hs := hostsync.Stage{Name: ws.name, Hosts: hosts, Method: w.method, Concurrency: 2, Timeout: 20 * time.Second}
-			s := &deploy.SyncStage{StageName: ws.name, WaitForTest: ws.name == "testservers", Verify: &hostsync.Verify{}}
+			s := &deploy.SyncStage{StageName: ws.name, WaitForTest: ws.name == "testservers"}
 			if stage != nil {
 				stage(ws.name, s, &hs)
 			}
@@ -213,7 +217,7 @@ func TestSyncFullFlowOwnerTestedOK(t *testing.T) {
 	if got := readTree(t, w.hosts["canaries"][0].Dest)[settings]; got != w.before[settings] {
 		t.Errorf("canaries synced before the test: %q", got)
 	}
-	if st, _ := e.agent.Status(context.Background()); !strings.HasSuffix(st.Text().String(), `synced to testservers, waiting for "tested ok" or "tested fail". Last: `+ask.Text.Lines()[0].String()) {
+	if st, _ := e.agent.Status(context.Background()); !strings.HasSuffix(st.Text().String(), `synced to testservers, waiting for "tested ok" or "tested fail". Last: `+ask.Text.String()) {
 		t.Errorf("status = %q", st.Text())
 	}
 	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
@@ -702,5 +706,95 @@ func TestPolicyApprovalsInStatusAndSAL(t *testing.T) {
 	// The policy's estimate of a deploy's length comes from this history.
 	if d, from, err := e.agent.Estimate(5); err != nil || d != rec.Finished.Sub(rec.Created) || from != "the last deploy" {
 		t.Errorf("Estimate = %s, %q, %v", d, from, err)
+	}
+}
+
+// TestUnreachableAtRestartDeployerDecides: a canary on record as synced
+// that does not answer when the deploy resumes after a restart is not
+// taken for a host missing the release (which would roll back a tested
+// deploy by itself): the deployer is asked, and the deploy goes on or
+// rolls back as they say.
+func TestUnreachableAtRestartDeployerDecides(t *testing.T) {
+	for _, decision := range []string{"continue", "rollback"} {
+		t.Run(decision, func(t *testing.T) {
+			t.Parallel()
+			e, w := newSyncEnv(t, nil)
+			held := make(chan struct{})
+			var once sync.Once
+			w.method.hold = func(host string) bool {
+				if !strings.HasPrefix(host, "prod") {
+					return false
+				}
+				once.Do(func() { close(held) })
+				return true
+			}
+			n := e.sb.Changes["config"]
+			e.deploy(alice, n)
+			e.waitFor(deploy.EventNeeds)
+			if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-held:
+			case <-time.After(testenv.Scale(15 * time.Second)):
+				t.Fatalf("production never started; history:\n%s", e.history())
+			}
+			w.method.mu.Lock()
+			w.method.hold = nil
+			w.method.mu.Unlock()
+			e.stop()
+			canary := w.hosts["canaries"][1]
+			away := canary.Dest + ".away"
+			if err := os.Rename(canary.Dest, away); err != nil {
+				t.Fatal(err)
+			}
+			// A file where the directory was: rsync cannot reach it.
+			if err := os.WriteFile(canary.Dest, []byte("down\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e.setHook(nil)
+			e.start()
+			ask := e.waitFor(deploy.EventNeeds)
+			if got := ask.Text.String(); !strings.Contains(got, "1 host of canaries could not be checked after the restart: cana2") {
+				t.Fatalf("question = %q", got)
+			}
+			if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "1 host of canaries could not be checked after a restart (cana2), waiting for retry, rollback or continue <reason>") {
+				t.Errorf("status = %q", st.Text())
+			}
+			if err := e.agent.Decide(context.Background(), "", alice, "continue", ""); err == nil || !strings.Contains(err.Error(), "Say why it is fine to go on without checking those hosts") {
+				t.Errorf("continue without a reason: %v", err)
+			}
+			switch decision {
+			case "continue":
+				if err := e.agent.Decide(context.Background(), "", alice, "continue", "cana2 is out of rotation"); err != nil {
+					t.Fatal(err)
+				}
+				e.waitFor(deploy.EventDone)
+				if h := e.history(); !strings.Contains(h, "Alice decided to go on without checking cana2: cana2 is out of rotation") ||
+					!regexp.MustCompile(`Checked the canaries after the restart: 1 of 2 hosts hold release [0-9a-f]{20}; the others go on by the record, as decided\.`).MatchString(h) {
+					t.Errorf("history:\n%s", e.history())
+				}
+			case "rollback":
+				// The canary is back before the rollback reaches it.
+				if err := os.Remove(canary.Dest); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(away, canary.Dest); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.agent.Decide(context.Background(), "", alice, "rollback", ""); err != nil {
+					t.Fatal(err)
+				}
+				ev := e.waitFor(deploy.EventFailed)
+				if got := ev.Text.String(); !strings.Contains(got, "Rolled back because Alice decided so when 1 host of canaries could not be checked after a restart: 8 hosts hold the previous tree again, verified byte for byte.") {
+					t.Errorf("stop = %q", got)
+				}
+				for _, h := range w.all() {
+					if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+						t.Errorf("%s after the rollback (-want +got):\n%s", h.Name, d)
+					}
+				}
+			}
+		})
 	}
 }

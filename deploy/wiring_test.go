@@ -152,3 +152,73 @@ deploy:
 		t.Errorf("commands run (sync, then rollback) (-want +got):\n%s", d)
 	}
 }
+
+// TestResumeFromConfigChecksHosts: with stages built from YAML as main
+// builds them, a test server put back behind jouncebot's back while it is
+// down (old file, no release marker) is found by its marker at the
+// restart and synced again, not taken as done from the record.
+func TestResumeFromConfigChecksHosts(t *testing.T) {
+	t.Parallel()
+	requireRsync(t)
+	hosts := t.TempDir()
+	var w syncWorld
+	e := newEnv(t, func(o *deploy.Options) {
+		yaml := fmt.Sprintf(`
+deploy:
+  sync:
+    source: %[2]s
+    releases_dir: %[1]s/releases
+  stages:
+    - name: testservers
+      hosts: [mwdebug1]
+      dest: "%[1]s/{{.Host}}"
+      wait_for_test: true
+    - name: production
+      hosts: [mw1, mw2]
+      dest: "%[1]s/{{.Host}}"
+`, hosts, o.StagingDir)
+		cfg, err := config.Parse([]byte(yaml), "test.yaml", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := deploy.FromConfig(cfg, nil)
+		if o.Stages, err = deploy.SyncStages(&cfg.Deploy); err != nil {
+			t.Fatal(err)
+		}
+		o.SyncSource, o.Releases = c.SyncSource, c.Releases
+		w.hosts = map[string][]hostsync.Host{}
+		for _, h := range []string{"mwdebug1", "mw1", "mw2"} {
+			w.hosts["all"] = append(w.hosts["all"], hostsync.Host{Name: h, Dest: filepath.Join(hosts, h)})
+		}
+	})
+	w.populate(t, e.sb.Staging)
+	n := e.sb.Changes["config"]
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	e.stop()
+	test := filepath.Join(hosts, "mwdebug1")
+	if err := os.WriteFile(filepath.Join(test, settings), []byte(w.before[settings]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(test, ".jouncebot-release")); err != nil {
+		t.Fatal(err)
+	}
+	e.setHook(nil)
+	e.start()
+	e.waitFor(deploy.EventNeeds)
+	if !strings.Contains(e.history(), "Checked the testservers after the restart: 1 of 1 hosts do not hold release") {
+		t.Errorf("the restart did not check the test server; history:\n%s", e.history())
+	}
+	if got := readTree(t, test)[settings]; !strings.Contains(got, "= 20;") {
+		t.Errorf("the test server asks for a test without the change: %q", got)
+	}
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	for _, h := range w.hosts["all"] {
+		if got := readTree(t, h.Dest)[settings]; !strings.Contains(got, "= 20;") {
+			t.Errorf("%s lacks change %d: %q", h.Name, n, got)
+		}
+	}
+}
