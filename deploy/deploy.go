@@ -104,8 +104,9 @@ func (p Person) Mention() bot.Text {
 	return bot.M(bot.Person{Name: p.Name, IRCNick: p.IRCNick, MatrixID: p.MatrixID})
 }
 
-// Request asks for a deploy. The chat side fills in the facts; the engine
-// decides.
+// Request asks for a deploy. The chat side fills in what it knows; an
+// engine with a Judge decides on its own facts and ignores InWindow,
+// Window and Frozen.
 type Request struct {
 	// Changes as typed: numbers or Gerrit URLs.
 	Changes []string
@@ -126,8 +127,13 @@ type Request struct {
 	Origin string
 	// Approvals are the policy's approvals given before the deploy
 	// started; they stand in for RequireSecondApprover's approve and are
-	// shown in the status and the SAL lines.
+	// shown in the status and the SAL lines. With a Judge they are only
+	// names: the judge maps them to its own people and roles.
 	Approvals []Approval
+	// PatchSets are the patchsets the approvals were given for, by change
+	// number; a change at another patchset when the deploy starts refuses
+	// it (the approvals are void).
+	PatchSets map[int]int `json:",omitempty"`
 }
 
 // Approval is one person's approval of a deploy under a policy rule.
@@ -254,6 +260,10 @@ type Options struct {
 	// for the public sentence: "sent to Amir privately" (default "sent to
 	// the security contacts privately").
 	SecurityWhere func(by Person) string
+	// Judge is the deploy policy, asked when a deploy starts and before
+	// each sync stage; nil takes the request's facts (tests of the
+	// engine alone).
+	Judge Judge
 	// Log is the logger (default discards).
 	Log *slog.Logger
 }
@@ -416,6 +426,12 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 		if i == len(stages) {
 			a.finish(ctx, id, stateDone, "")
 			return
+		}
+		if stop, err := a.judgeStage(ctx, d, stages[i]); err != nil {
+			a.log.Error("save deploy", "id", id, "err", err)
+			return
+		} else if stop {
+			continue // the next round sees the policy's abort
 		}
 		err = stages[i].Exec(ctx, j)
 		switch {
