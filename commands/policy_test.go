@@ -158,23 +158,19 @@ func (e *policyEnv) say(account, text string) string {
 	return strings.Join(ask(e.t, e.d, account, account, text), "\n")
 }
 
-func TestPolicyBackportInPuppetWindowNeedsForce(t *testing.T) {
+// A window whose kind forbids the deploy refuses it, and --force does not
+// override that (issue 24, item 3).
+func TestPolicyBackportInPuppetWindowRefusedEvenForced(t *testing.T) {
 	e := newPolicyEnv(t, time.Date(2026, 11, 25, 16, 20, 0, 0, time.UTC)) // Wednesday, in the puppet window
-	got := e.say("amir", "jouncebot: deploy 445113")
-	want := "Deploying now: outside any window that allows it (the Puppet request window allows no deploys); needs --force with a reason. If this cannot wait, add --force and a reason: `deploy --force 445113 <reason>`."
-	if got != want {
+	want := "Not now, not even with --force: the Puppet request window allows no deploys. Wait until that window ends, or ask its deployers."
+	if got := e.say("amir", "jouncebot: deploy 445113"); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
+	if got := e.say("amir", "jouncebot: deploy --force 445113 fixes the outage"); got != want {
+		t.Errorf("forced: got\n%s\nwant\n%s", got, want)
+	}
 	if e.eng.count() != 0 {
-		t.Fatal("a backport started in the puppet window without --force")
-	}
-	// With --force and a reason it goes ahead (it fits before the next
-	// window at 18:00), recorded as outside a window.
-	if got := e.say("amir", "jouncebot: deploy --force 445113 fixes the outage"); got != "" {
-		t.Errorf("forced deploy answered %q", got)
-	}
-	if len(e.eng.started) != 1 || e.eng.started[0].InWindow || !e.eng.started[0].Force {
-		t.Errorf("engine got %+v", e.eng.started)
+		t.Fatal("a backport started in the puppet window")
 	}
 }
 
@@ -356,7 +352,7 @@ func TestPolicyAndPlanTexts(t *testing.T) {
 // without --force, and on a Friday started only with its approvals.
 func TestPolicyRevert(t *testing.T) {
 	e := newPolicyEnv(t, time.Date(2026, 11, 25, 16, 20, 0, 0, time.UTC))
-	if got := e.say("amir", "jouncebot: revert 445113"); !strings.HasSuffix(got, "add --force and a reason: `revert --force 445113 <reason>`.") {
+	if got := e.say("amir", "jouncebot: revert --force 445113 broke it"); !strings.HasPrefix(got, "Not now, not even with --force: the Puppet request window allows no reverts.") {
 		t.Errorf("revert in the puppet window: %q", got)
 	}
 	friday := time.Date(2026, 11, 27, 14, 10, 0, 0, time.UTC)

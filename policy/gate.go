@@ -51,21 +51,21 @@ func (a Approval) String() string {
 
 // Request is a deploy or revert waiting for approvals.
 type Request struct {
-	ID       string     `json:"id"` // "r1"
-	Action   Action     `json:"action"`
-	By       string     `json:"by"`
-	Origin   string     `json:"origin"`
-	What     string     `json:"what"` // "445113 and 445114"
+	ID     string `json:"id"` // "r1"
+	Action Action `json:"action"`
+	By     string `json:"by"`
+	Origin string `json:"origin"`
+	What   string `json:"what"` // "445113 and 445114"
 	// PatchSets pins each change to the patchset it was at when asked
 	// for (by change number); empty when Gerrit could not be read.
 	PatchSets map[int]int `json:"patchsets,omitempty"`
 	Force     bool        `json:"force,omitempty"`
 	Reason    string      `json:"reason,omitempty"`
-	Created  time.Time  `json:"created"`
-	Deadline time.Time  `json:"deadline"`
-	Needs    []Need     `json:"needs"`
-	Approved []Approval `json:"approved,omitempty"`
-	State    string     `json:"state"`
+	Created   time.Time   `json:"created"`
+	Deadline  time.Time   `json:"deadline"`
+	Needs     []Need      `json:"needs"`
+	Approved  []Approval  `json:"approved,omitempty"`
+	State     string      `json:"state"`
 	// Deploy is the engine's id once started; Error why it did not start.
 	Deploy string `json:"deploy,omitempty"`
 	Error  string `json:"error,omitempty"`

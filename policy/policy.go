@@ -412,7 +412,7 @@ func (d Decision) Refusal(force bool, reason, example string) string {
 	case force && reason == "":
 		return "--force needs a reason, e.g. `" + example + "`."
 	case d.Forbidden():
-		return "Not now, not even with --force: " + strings.Join(d.Disallowed, "; ") + ". Deploy in a window that allows it, or ask the window's deployers."
+		return "Not now, not even with --force: " + strings.Join(d.Disallowed, "; ") + ". Wait until that window ends, or ask its deployers."
 	case d.TooLate():
 		return "Not now: " + d.nextSentence() + "."
 	case d.Frozen != "" && !force:
