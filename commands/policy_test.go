@@ -77,6 +77,8 @@ people:
   - {name: Rita, irc_account: rita, roles: [releng]}
   - {name: Sam, irc_account: sam, roles: [sre]}
   - {name: Kosta, irc_account: kharlan, roles: [owner]}
+  - {name: Tyler, irc_account: thcipriani, roles: [releng, sre]}
+  - {name: Ada, irc_account: ada, roles: [admin]}
 windows:
   - {name: UTC afternoon backport window, kind: backport, schedule: "0 14 * * *", duration: 1h, deployers: [Lucas, Urbanecm]}
   - {name: UTC late backport window, kind: backport, schedule: "0 21 * * *", duration: 1h, deployers: [Jeena, Urbanecm]}
@@ -376,6 +378,7 @@ func TestPolicyDefaults(t *testing.T) {
 	bare := policyConfig[:strings.Index(policyConfig, "policy:")]
 	bare = strings.ReplaceAll(bare, "roles: [releng]", "roles: [deployer]")
 	bare = strings.ReplaceAll(bare, "roles: [sre]", "roles: [deployer]")
+	bare = strings.ReplaceAll(bare, "roles: [releng, sre]", "roles: [deployer]")
 	e := newPolicyEnvWith(t, time.Date(2026, 11, 27, 16, 20, 0, 0, time.UTC), bare) // a Friday, in the puppet window
 	if got := e.say("amir", "jouncebot: deploy 445113"); got != "" || len(e.eng.started) != 1 {
 		t.Errorf("deploy in the puppet window without a policy: %q, %d started", got, len(e.eng.started))
@@ -389,5 +392,23 @@ func TestPolicyDefaults(t *testing.T) {
 	e = newPolicyEnvWith(t, time.Date(2026, 11, 25, 13, 55, 0, 0, time.UTC), bare)
 	if got := e.say("amir", "jouncebot: deploy --force 445113 urgent"); !strings.HasPrefix(got, "Not now: the next window, UTC afternoon backport window") {
 		t.Errorf("5 minutes before a window without a policy: %q", got)
+	}
+}
+
+// Approver slots are filled by matching, not first come first served: the
+// person with both roles who approves first does not take the slot only
+// the RelEng person can fill, and an admin is not every role unless the
+// policy says so (issue 24, item 4).
+func TestPolicyApproversMatched(t *testing.T) {
+	e := newPolicyEnv(t, time.Date(2026, 11, 27, 14, 10, 0, 0, time.UTC))
+	e.say("lucas", "jouncebot: deploy 445113")
+	if got := e.say("ada", "jouncebot: approve r1"); got != "Thanks, Ada, but request r1 waits for approval from one RelEng person and one SRE person, and you are not one of them." {
+		t.Errorf("admin's approve: %q", got)
+	}
+	if got := e.say("thcipriani", "jouncebot: approve r1"); got != "Tyler approved request r1 (Fridays and weekends). Still waiting for one SRE person." {
+		t.Errorf("approve by both roles: %q", got)
+	}
+	if got := e.say("rita", "jouncebot: approve r1"); got != "Rita approved request r1 (Fridays and weekends). All approvals are in; deploy 7 started." {
+		t.Errorf("the only RelEng person's approve: %q", got)
 	}
 }
