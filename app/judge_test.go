@@ -159,3 +159,20 @@ func TestNewPatchSetVoidsApprovals(t *testing.T) {
 	e.say("sam", "approve r1", "Request r1 is void: change "+change+" is at patchset 2 now, but the request was for patchset 1; its approvals do not carry over. Lucas must ask again.")
 	e.say("lucas", "status", "No deploy in progress.")
 }
+
+// The policy is judged again before each stage that widens exposure: a
+// freeze that begins while the deploy waits at the testservers stops it
+// before the canaries, and what was synced is rolled back.
+func TestFreezeStopsDeployBeforeTheNextStage(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)) // in the afternoon window
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy 445113")
+	s.expect("Deploy 1 started by amir")
+	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.say("jouncebot: freeze 2026-11-25 2026-11-26 incident follow-up")
+	s.expect("Freeze 1 recorded")
+	s.say("tested ok")
+	s.expect("The deploy policy stopped the deploy before canaries: deploys are frozen (incident follow-up until 2026-11-26 00:00 UTC).")
+	s.expect("testservers: 1/1 hosts rolled back and verified.")
+	s.expect("Deploy 1 was aborted by the deploy policy. Rolled back because the deploy policy aborted the deploy")
+}
