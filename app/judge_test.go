@@ -137,7 +137,7 @@ func TestApprovalsDoNotStartWhatThePolicyNowRefuses(t *testing.T) {
 	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r3)")
 	e.say("urbanecm", "claim", "Noted: Urbanecm is deploying")
 	e.say("rita", "approve r3", "Rita approved request r3")
-	e.say("sam", "approve r3", "Sam approved request r3 (Fridays and weekends). All approvals are in, but the deploy could not start: Not now: Deploying now: in the UTC afternoon backport window, claimed by Urbanecm;")
+	e.say("sam", "approve r3", "Sam approved request r3 (Fridays and weekends). All approvals are in, but the deploy could not start: Not started: Deploying now: in the UTC afternoon backport window, claimed by Urbanecm; Sunday; needs Urbanecm's approval (or --force with a reason) and approvals from one RelEng and one SRE person; missing: Urbanecm (the approvals from Rita and Sam do not cover it now).")
 	e.say("lucas", "status", "No deploy in progress.")
 }
 

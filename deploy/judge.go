@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 )
@@ -28,7 +29,9 @@ type Question struct {
 	Reason    string
 	Approvals []Approval
 	// Stage is the stage about to begin; "" when the deploy starts.
-	Stage string
+	// Started is when the deploy started (zero when it starts now).
+	Stage   string
+	Started time.Time
 	// Example is the command to show with --force.
 	Example string
 }
@@ -75,7 +78,7 @@ func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error
 	if d.Revert != nil {
 		action = "revert"
 	}
-	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Stage: s.Name()})
+	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Stage: s.Name(), Started: d.Created})
 	if no == "" {
 		return false, nil
 	}

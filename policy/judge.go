@@ -100,7 +100,10 @@ type Ask struct {
 	// name to its own people and their roles.
 	Approvals []Approval
 	// Stage is the stage about to begin; "" when the deploy starts.
-	Stage string
+	// Started is when the deploy started: a window claimed by another
+	// deployer stops it only when the window opened after that.
+	Stage   string
+	Started time.Time
 	// Example is the command to show with --force.
 	Example string
 }
@@ -151,7 +154,7 @@ func (j *Judge) stageRefusal(d Decision, a Ask) string {
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: %s.", a.Stage, strings.Join(d.Disallowed, "; "))
 	case d.Frozen != "" && !a.Force:
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: deploys are frozen (%s).", a.Stage, d.Frozen)
-	case d.Claimer != "" && !a.Force && len(j.unmet([]Need{{Rule: "claimed window", Person: d.Claimer}}, a.Approvals)) > 0:
+	case d.Claimer != "" && !a.Force && d.Window.Start.After(a.Started) && len(j.unmet([]Need{{Rule: "claimed window", Person: d.Claimer}}, a.Approvals)) > 0:
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: the %s, claimed by %s, has opened.", a.Stage, d.Window.Name, d.Claimer)
 	}
 	return ""
@@ -175,12 +178,14 @@ func (j *Judge) unmet(needs []Need, approvals []Approval) []Need {
 	return j.Rules.Unmet(needs, as)
 }
 
+// approvalRefusal says which approvals are missing, by the judge's own
+// people and the rules in force now.
 func (j *Judge) approvalRefusal(d Decision, missing []Need, a Ask) string {
 	var want []string
 	for _, n := range missing {
 		want = append(want, NeedText(n, j.Rules.RoleNames))
 	}
-	s := fmt.Sprintf("Not now: %s; it needs approval from %s", strings.TrimSuffix(d.Summary(), "."), joinList(want))
+	s := fmt.Sprintf("Not started: %s; missing: %s", strings.TrimSuffix(d.Summary(), "."), joinList(want))
 	if len(a.Approvals) > 0 {
 		var by []string
 		for _, ap := range a.Approvals {
