@@ -230,7 +230,14 @@ func (o DeployOptions) waitingText() string {
 		for _, n := range r.Missing() {
 			want = append(want, policy.NeedText(n, o.Policy.Rules.RoleNames))
 		}
-		l := fmt.Sprintf("Request %s by %s to %s %s waits for %s until %s", r.ID, r.By, r.Action, r.What, strings.Join(want, " and "), r.Deadline.Format("15:04 UTC"))
+		what := r.What
+		if p := r.Pinned(); p != "" {
+			what = p // what the approvals are for
+		}
+		l := fmt.Sprintf("Request %s by %s to %s %s waits for %s until %s", r.ID, r.By, r.Action, what, strings.Join(want, " and "), r.Deadline.Format("15:04 UTC"))
+		if r.Reason != "" {
+			l += " (reason: " + r.Reason + ")"
+		}
 		if len(r.Approved) > 0 {
 			var as []string
 			for _, a := range r.Approved {
@@ -257,6 +264,9 @@ func (o DeployOptions) policyCommand() Command {
 			s := verdict(d)
 			if lines := o.Policy.Rules.RuleLines(); len(lines) > 0 {
 				s += "\nRules: " + strings.Join(lines, " ")
+			}
+			if w := o.waitingText(); w != "" {
+				s += "\n" + w
 			}
 			return bot.T(s), nil
 		},
