@@ -79,6 +79,9 @@ func (e engineJudge) Judge(_ context.Context, q deploy.Question) (deploy.Verdict
 		v.InWindow, v.Window = true, w.Name
 	}
 	v.Frozen = r.Decision.Frozen
+	for _, i := range r.Counted {
+		v.Approvals = append(v.Approvals, q.Approvals[i])
+	}
 	return v, r.Refusal
 }
 

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -37,11 +38,14 @@ type Question struct {
 }
 
 // Verdict is what the judge found: the window the deploy runs in ("" when
-// outside any window that allows it) and the freeze in force.
+// outside any window that allows it), the freeze in force, and the
+// approvals that count (those that fill a need of the rules in force, by
+// the judge's own people; the others are dropped).
 type Verdict struct {
-	InWindow bool
-	Window   string
-	Frozen   string
+	InWindow  bool
+	Window    string
+	Frozen    string
+	Approvals []Approval
 }
 
 // SetJudge makes j the engine's judge. Call it before Run.
@@ -53,13 +57,13 @@ func (a *Agent) judgeStart(ctx context.Context, action string, r *Request) error
 	if a.o.Judge == nil || r.By.Name == "" || !r.By.Deployer || len(r.Changes) == 0 {
 		return nil // check() says what is wrong with the request first
 	}
-	example := fmt.Sprintf("%s --force %s <reason>", action, joinWords(r.Changes))
+	example := fmt.Sprintf("%s --force %s <reason>", action, strings.Join(r.Changes, " "))
 	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: r.By, Force: r.Force, Reason: r.Reason, Approvals: r.Approvals, Example: example})
 	if no != "" {
 		a.log.Info("the deploy policy refused", "action", action, "by", r.By.Name, "why", no)
 		return sentence(no)
 	}
-	r.InWindow, r.Window, r.Frozen = v.InWindow, v.Window, v.Frozen
+	r.InWindow, r.Window, r.Frozen, r.Approvals = v.InWindow, v.Window, v.Frozen, v.Approvals
 	return nil
 }
 
@@ -94,15 +98,4 @@ func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error
 	}
 	a.say(ctx, d.ID, EventProgress, bot.T(no))
 	return true, nil
-}
-
-func joinWords(ws []string) string {
-	out := ""
-	for i, w := range ws {
-		if i > 0 {
-			out += " "
-		}
-		out += w
-	}
-	return out
 }

@@ -87,7 +87,7 @@ func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	if err := a.judgeStart(ctx, "revert", &req); err != nil {
 		return "", err
 	}
-	r.InWindow, r.Window, r.Frozen = req.InWindow, req.Window, req.Frozen
+	r.InWindow, r.Window, r.Frozen, r.Approvals = req.InWindow, req.Window, req.Frozen, req.Approvals
 	if err := req.check(); err != nil {
 		return "", sentence(strings.Replace(err.Error(), "deploy --force", "revert --force", 1))
 	}

@@ -83,6 +83,9 @@ func (r Request) approvers() []Approver {
 	out := make([]Approver, len(r.Approved))
 	for i, a := range r.Approved {
 		out[i] = Approver{Name: a.By, Roles: a.Roles}
+		if len(a.Roles) == 0 && a.Role != "" {
+			out[i].Roles = []string{a.Role} // stored before approvals kept their roles
+		}
 	}
 	return out
 }

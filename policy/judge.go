@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,6 +114,10 @@ type Ask struct {
 type Ruling struct {
 	Decision Decision
 	Refusal  string
+	// Counted are the approvals (indexes into Ask.Approvals) that fill a
+	// need the rules have now, when the deploy may start; the others
+	// count for nothing.
+	Counted []int
 }
 
 // Rule decides on a. When the deploy starts, everything counts: the
@@ -140,10 +145,34 @@ func (j *Judge) Rule(a Ask) Ruling {
 	if r := d.Refusal(a.Force, a.Reason, a.Example); r != "" {
 		return Ruling{Decision: d, Refusal: r}
 	}
-	if missing := j.unmet(d.Required(a.Force), a.Approvals); len(missing) > 0 {
+	needs := d.Required(a.Force)
+	if missing := j.unmet(needs, a.Approvals); len(missing) > 0 {
 		return Ruling{Decision: d, Refusal: j.approvalRefusal(d, missing, a)}
 	}
-	return Ruling{Decision: d}
+	return Ruling{Decision: d, Counted: j.counted(needs, a.Approvals)}
+}
+
+// counted are the indexes of the approvals a matching uses for needs.
+func (j *Judge) counted(needs []Need, approvals []Approval) []int {
+	var as []Approver
+	var index []int
+	for i, a := range approvals {
+		if j.Person == nil {
+			break
+		}
+		if p, ok := j.Person(a.By); ok {
+			as = append(as, p.Approver())
+			index = append(index, i)
+		}
+	}
+	var out []int
+	for _, k := range j.Rules.Match(needs, as) {
+		if k >= 0 {
+			out = append(out, index[k])
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // stageRefusal is why a running deploy must stop before a.Stage ("" when

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,16 @@ func TestJudgeStartUsesItsOwnPeople(t *testing.T) {
 				t.Errorf("got %q, want %q", r.Refusal, tt.want)
 			}
 		})
+	}
+	// Approvals that fill no need count for nothing: they are not
+	// recorded, and do not stand in for a second deployer.
+	r := j.Rule(Ask{Action: Deploy, By: "Amir", Approvals: []Approval{{By: "Eve"}, {By: "Sam"}, {By: "Amir"}, {By: "Rita"}}})
+	if r.Refusal != "" || fmt.Sprint(r.Counted) != "[1 3]" {
+		t.Errorf("counted %v (%q)", r.Counted, r.Refusal)
+	}
+	j.Now = func() time.Time { return now.Add(-48 * time.Hour) } // a Wednesday: no rule
+	if r := j.Rule(Ask{Action: Deploy, By: "Amir", Approvals: []Approval{{By: "Sam"}}}); len(r.Counted) != 0 {
+		t.Errorf("counted on a Wednesday: %v", r.Counted)
 	}
 }
 
