@@ -177,3 +177,17 @@ func TestFreezeStopsDeployBeforeTheNextStage(t *testing.T) {
 	s.expect("testservers: 1/1 hosts rolled back and verified.")
 	s.expect("Deploy 1 was aborted by the deploy policy. Rolled back because the deploy policy aborted the deploy")
 }
+
+// A calendar whose wiki page was never read does not say there is no next
+// window: the deploy needs --force and a reason, and the refusal says why
+// (issue 24, item 7).
+func TestUnreadWikiCalendarNeedsForce(t *testing.T) {
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) {
+		c.Calendar.Wiki = &config.WikiSource{API: "http://127.0.0.1:1/w/api.php", Page: "Deployments"} // nothing listens there
+	}, app.Options{})
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy 445113")
+	s.expect("Deploying now: in the UTC afternoon backport window; the next window cannot be checked (the wiki's Deployments page has not been read yet); needs --force with a reason. If this cannot wait, add --force and a reason: `deploy --force 445113 <reason>`.")
+	s.say("jouncebot: deploy --force 445113 the calendar is down and this cannot wait")
+	s.expect("Deploy 1 started by amir")
+}
