@@ -536,7 +536,7 @@ func (a *App) policy(now func() time.Time) *commands.Policy {
 	if a.gerrit != nil {
 		current = a.currentPatchSets
 	}
-	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: commands.StartApproved(a.deploy), RoleNames: rules.RoleNames, Log: a.log, Now: now,
+	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: a.startApproved(commands.StartApproved(a.deploy)), RoleNames: rules.RoleNames, Log: a.log, Now: now,
 		AdminHasEveryRole: rules.AdminHasEveryRole, Current: current,
 		Notify: func(ctx context.Context, origin string, t bot.Text) {
 			if network, room, ok := strings.Cut(origin, "\t"); ok {
@@ -549,6 +549,7 @@ func (a *App) policy(now func() time.Time) *commands.Policy {
 	facts := a.policyFacts()
 	p := &commands.Policy{Rules: rules, Gate: a.gate, Claims: facts.Claims, Estimate: facts.Estimate, Unchecked: facts.Unchecked,
 		Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
+		Asker:  askerOf,
 	}
 	if a.gerrit != nil {
 		p.Current = a.currentPatchSets

@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/jouncebot/jouncebot/agent"
 
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
@@ -77,4 +80,31 @@ func (a *App) currentPatchSets(ctx context.Context, nums []int) (map[int]int, er
 		out[n] = ch.PatchSet
 	}
 	return out, nil
+}
+
+// askerOf is the identity the chat transport vouched for in ctx (see
+// App.handle), kept with a request that waits for approvals.
+func askerOf(ctx context.Context) json.RawMessage {
+	c, ok := agent.CallerFrom(ctx)
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// startApproved starts an approved request as its asker: the context
+// carries the asker's identity, not the last approver's, so a deploy
+// agent maps the request to the person who asked for it.
+func (a *App) startApproved(start func(context.Context, policy.Request) (string, error)) func(context.Context, policy.Request) (string, error) {
+	return func(ctx context.Context, r policy.Request) (string, error) {
+		var c agent.Caller
+		if len(r.Asker) == 0 || json.Unmarshal(r.Asker, &c) != nil {
+			c = agent.Caller{} // no identity: a deploy agent refuses it
+		}
+		return start(agent.WithCaller(ctx, c), r)
+	}
 }

@@ -31,6 +31,9 @@ type Policy struct {
 	// Current reads the changes' current patchsets from Gerrit, to pin a
 	// request to them; nil pins nothing.
 	Current func(ctx context.Context, changes []int) (map[int]int, error)
+	// Asker returns the identity of who asks, as the transport vouched
+	// for it in ctx, to keep with a waiting request (nil keeps none).
+	Asker func(ctx context.Context) json.RawMessage
 }
 
 // PolicyPerson is a configured person as the policy sees them.
@@ -124,9 +127,13 @@ func (o DeployOptions) gated(ctx context.Context, c *Call, action policy.Action,
 	if err != nil {
 		return nil, err
 	}
+	var asker json.RawMessage
+	if p.Asker != nil {
+		asker = p.Asker(ctx)
+	}
 	r, err := p.Gate.Ask(policy.Request{Action: action, By: req.By.Name, Origin: req.Origin, What: strings.Join(req.Changes, " "),
 		Created: now.UTC(), Deadline: now.Add(d.Timeout).UTC(), Needs: needs, Payload: body,
-		PatchSets: pinned, Force: req.Force, Reason: req.Reason})
+		PatchSets: pinned, Force: req.Force, Reason: req.Reason, Asker: asker})
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,10 @@ type Request struct {
 	Error  string `json:"error,omitempty"`
 	// Payload is the caller's, given back to Start (the deploy request).
 	Payload json.RawMessage `json:"payload"`
+	// Asker is the asker's identity as the chat transport vouched for it
+	// (opaque here), given back to Start: the deploy starts as the asker,
+	// not as the last approver.
+	Asker json.RawMessage `json:"asker,omitempty"`
 }
 
 // Missing lists the needs the approvals do not meet, each approver
