@@ -4,8 +4,11 @@
 // resumable after a restart and bounded by timeouts.
 //
 // The chat side sees only the Engine interface and receives progress through
-// a Notifier; it passes facts (who asks, whether a window is open, whether
-// deploys are frozen) and shows the sentences it gets back. The engine itself
+// a Notifier; it passes a request (who asks, the changes, --force and its
+// reason, the approvals it collected) and shows the sentences it gets back.
+// The engine's Judge (Options.Judge) decides on the deploy policy with its
+// own calendar, freezes and people, when a deploy starts and before each
+// sync stage. The engine itself
 // is an *Agent:
 //
 //	g, _ := gerrit.New(gerrit.Options{URL: …, Username: …, Password: …})

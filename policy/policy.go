@@ -3,7 +3,9 @@
 // deployer claimed, do not run into the next window, and get approvals on
 // Fridays and weekends. Evaluate is a pure function over values with the
 // current time passed in; the Gate keeps requests waiting for approvals in
-// bbolt.
+// bbolt; the Judge is the policy where the deploy acts (the deploy engine
+// asks it when a deploy starts and before each sync stage, on its own
+// Facts), and what the chat side says is advice.
 //
 //	rules := policy.FromConfig(cfg)
 //	d := rules.Evaluate(policy.Input{Action: policy.Deploy, By: who, Now: now, Active: …, Upcoming: …})
