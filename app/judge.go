@@ -12,6 +12,7 @@ import (
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/policy"
 )
 
@@ -74,7 +75,11 @@ func (a *App) currentPatchSets(ctx context.Context, nums []int) (map[int]int, er
 	out := make(map[int]int, len(nums))
 	for _, n := range nums {
 		ch, err := a.gerrit.Change(ctx, n)
+		if gerrit.IsNotFound(err) {
+			continue // the engine says so when the deploy starts
+		}
 		if err != nil {
+			a.log.Warn("read a change's patchset", "change", n, "err", err)
 			return nil, fmt.Errorf("gerrit: change %d: %w", n, err)
 		}
 		out[n] = ch.PatchSet
