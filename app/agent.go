@@ -11,10 +11,13 @@ import (
 	"github.com/jouncebot/jouncebot/agent"
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
+	"github.com/jouncebot/jouncebot/calendar"
+	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/policy"
 	"github.com/jouncebot/jouncebot/sal"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
@@ -77,6 +80,11 @@ type AgentRole struct {
 	closers []func() error
 	addr    string
 	events  *agent.Log
+	// calendar is the agent's own: the configured windows and freezes,
+	// the wiki import and its own database's claims and freezes; the
+	// deploy policy is judged on it.
+	calendar *calendar.Service
+	wiki     bool
 }
 
 // NewAgentRole opens the agent's database and builds its engine: against
@@ -96,6 +104,16 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 		return nil, err
 	}
 	r.events = events
+	var fetcher calendar.Fetcher
+	if src := cfg.Calendar.Wiki; src != nil {
+		f, err := calendar.NewWikiFetcher(src, log)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("calendar wiki: %w", err)
+		}
+		fetcher, r.wiki = f, true
+	}
+	r.calendar = calendar.NewService(calendar.ServiceOptions{Config: cfg, Book: calendar.NewBook(db), Fetcher: fetcher, Log: log})
 	if !cfg.Deploy.Sandbox && cfg.Deploy.Gerrit.URL == "" {
 		r.Close()
 		return nil, fmt.Errorf("%s: a deploy agent needs deploy.gerrit (or deploy.sandbox: true to try it)", cfg.File)
@@ -107,6 +125,7 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 			return nil, fmt.Errorf("deploy sandbox: %w", err)
 		}
 		r.closers = append(r.closers, func() error { sb.Close(); return nil })
+		sb.Agent.SetJudge(r.judge())
 		r.engine, r.run = sb.Agent, func(ctx context.Context) { sb.Agent.Run(ctx) }
 		log.Info("deploy sandbox", "gerrit", sb.URL, "staging", sb.Staging, "servers", sb.Servers)
 	} else {
@@ -116,7 +135,7 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 			r.Close()
 			return nil, fmt.Errorf("deploy stages: %w", err)
 		}
-		opts.Stages, opts.SAL = stages, events.SAL()
+		opts.Stages, opts.SAL, opts.Judge = stages, events.SAL(), r.judge()
 		g, err := gerrit.New(gopts)
 		if err != nil {
 			r.Close()
@@ -154,9 +173,12 @@ func (r *AgentRole) Run(ctx context.Context, ready func(addr string)) error {
 	done, pruned := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); r.run(ctx) }()
 	go func() { defer close(pruned); r.prune(ctx) }()
+	wiki := make(chan struct{})
+	go func() { defer close(wiki); r.readWiki(ctx) }()
 	err = r.server.Serve(ctx, ln, tc)
 	<-done
 	<-pruned
+	<-wiki
 	return err
 }
 
@@ -179,6 +201,49 @@ func (r *AgentRole) prune(ctx context.Context) {
 			r.log.Error("prune per-host results", "err", err)
 		} else if n > 0 {
 			r.log.Info("pruned old per-host results", "count", n, "before", before)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// judge is the deploy policy on the agent: the configured rules on the
+// agent's own calendar, freezes, claims, people and deploy history, never
+// on what the chat bot says about them.
+func (r *AgentRole) judge() deploy.Judge {
+	cfg := r.cfg
+	return commands.Judge(cfg, policy.Facts{
+		Calendar:  r.calendar.Calendar,
+		Freeze:    r.calendar.ActiveFreeze,
+		Claims:    claimsOf(r.calendar.Book()),
+		Unchecked: func() string { return calendarUnchecked(cfg, r.calendar) },
+		Estimate: func() (time.Duration, string) {
+			if r.engine == nil {
+				return 0, ""
+			}
+			d, from, err := r.engine.Estimate(5)
+			if err != nil {
+				r.log.Warn("estimate deploy time", "err", err)
+			}
+			return d, from
+		},
+	}, time.Now)
+}
+
+// readWiki reads the wiki's Deployments page now and every
+// calendar.refresh, as the bot does, until ctx is done.
+func (r *AgentRole) readWiki(ctx context.Context) {
+	if !r.wiki {
+		return
+	}
+	t := time.NewTicker(r.cfg.Calendar.Refresh)
+	defer t.Stop()
+	for {
+		if _, err := r.calendar.Refresh(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("calendar wiki not read; the last good import is kept", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -437,6 +437,7 @@ func (a *App) setupDeploy(o Options) error {
 			return fmt.Errorf("deploy sandbox: %w", err)
 		}
 		a.closers = append(a.closers, func() error { sb.Close(); return nil })
+		sb.Agent.SetJudge(a.engineJudge())
 		a.deploy, a.sandbox = sb.Agent, sb
 		a.runDeploy = func(ctx context.Context) { sb.Agent.Run(ctx) }
 		g, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword, Timeout: 5 * time.Second, Log: a.log})
@@ -454,7 +455,7 @@ func (a *App) setupDeploy(o Options) error {
 		if err != nil {
 			return fmt.Errorf("deploy stages: %w", err)
 		}
-		opts.Stages, opts.SAL = stages, a.deploySAL()
+		opts.Stages, opts.SAL, opts.Judge = stages, a.deploySAL(), a.engineJudge()
 		g, err := gerrit.New(gopts)
 		if err != nil {
 			return fmt.Errorf("gerrit: %w", err)
@@ -540,7 +541,12 @@ func (a *App) sendEvent(ctx context.Context, ev deploy.Event) {
 func (a *App) policy(now func() time.Time) *commands.Policy {
 	cfg := a.cfg
 	rules := policy.FromConfig(cfg)
-	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: commands.StartApproved(a.deploy), RoleNames: rules.RoleNames, Log: a.log, Now: now,
+	var current func(context.Context, []int) (map[int]int, error)
+	if a.gerrit != nil {
+		current = a.currentPatchSets
+	}
+	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: a.startApproved(commands.StartApproved(a.deploy)), RoleNames: rules.RoleNames, Log: a.log, Now: now,
+		AdminHasEveryRole: rules.AdminHasEveryRole, Current: current,
 		Notify: func(ctx context.Context, origin string, t bot.Text) {
 			if network, room, ok := strings.Cut(origin, "\t"); ok {
 				if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, t); err == nil {
@@ -549,24 +555,15 @@ func (a *App) policy(now func() time.Time) *commands.Policy {
 			}
 			a.bot.Announce(ctx, t)
 		}})
-	return &commands.Policy{Rules: rules, Gate: a.gate,
-		Claims: func() (map[string]string, error) {
-			cs, err := a.calendar.Book().Claims()
-			out := make(map[string]string, len(cs))
-			for id, c := range cs {
-				out[id] = c.Person
-			}
-			return out, err
-		},
-		Estimate: func() (time.Duration, string) {
-			d, from, err := a.deploy.Estimate(5)
-			if err != nil {
-				a.log.Warn("estimate deploy time", "err", err)
-			}
-			return d, from
-		},
+	facts := a.policyFacts()
+	p := &commands.Policy{Rules: rules, Gate: a.gate, Claims: facts.Claims, Estimate: facts.Estimate, Unchecked: facts.Unchecked,
 		Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
+		Asker:  askerOf,
 	}
+	if a.gerrit != nil {
+		p.Current = a.currentPatchSets
+	}
+	return p
 }
 
 // sendSecurity sends details naming a local security patch only to the

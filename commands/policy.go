@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
-	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/policy"
@@ -26,6 +25,15 @@ type Policy struct {
 	Estimate func() (time.Duration, string)
 	// Person is who to mention for a name (the claimer).
 	Person func(name string) bot.Person
+	// Unchecked says why the calendar cannot be trusted to show the next
+	// window ("" when it can); nil trusts it.
+	Unchecked func() string
+	// Current reads the changes' current patchsets from Gerrit, to pin a
+	// request to them; nil pins nothing.
+	Current func(ctx context.Context, changes []int) (map[int]int, error)
+	// Asker returns the identity of who asks, as the transport vouched
+	// for it in ctx, to keep with a waiting request (nil keeps none).
+	Asker func(ctx context.Context) json.RawMessage
 }
 
 // PolicyPerson is a configured person as the policy sees them.
@@ -36,37 +44,48 @@ func PolicyPerson(p *config.Person) policy.Person {
 	return policy.Person{Name: p.Name, Nick: p.Nick(), Roles: p.Roles, Admin: p.Has(config.RoleAdmin)}
 }
 
-// decide evaluates the policy for c's sender doing action now.
+// facts are where the chat side's policy reads the calendar, the freezes,
+// the claims and the deploy history.
+func (p *Policy) facts(w Windows) policy.Facts {
+	return policy.Facts{Calendar: w.Calendar, Freeze: w.ActiveFreeze, Claims: p.Claims, Unchecked: p.Unchecked, Estimate: p.Estimate}
+}
+
+// decide evaluates the policy for c's sender doing action now. It tells
+// the person who asks what to expect; the engine's Judge decides again
+// where the deploy happens.
 func (p *Policy) decide(c *Call, w Windows, action policy.Action, now time.Time) policy.Decision {
-	claims := map[string]string{}
-	if p.Claims != nil {
-		if got, err := p.Claims(); err == nil {
-			claims = got
-		}
+	return p.Rules.Decide(p.facts(w), action, PolicyPerson(c.Person), now)
+}
+
+// Judge is the deploy policy for the engine (deploy.Options.Judge): the
+// rules evaluated on the engine's own facts and people.
+func Judge(cfg *config.Config, facts policy.Facts, now func() time.Time) deploy.Judge {
+	j := &policy.Judge{Rules: policy.FromConfig(cfg), Facts: facts, Now: now,
+		Person: func(name string) (policy.Person, bool) {
+			p := cfg.PersonByName(name)
+			return PolicyPerson(p), p != nil
+		}}
+	return engineJudge{j}
+}
+
+type engineJudge struct{ j *policy.Judge }
+
+func (e engineJudge) Judge(_ context.Context, q deploy.Question) (deploy.Verdict, string) {
+	var as []policy.Approval
+	for _, a := range q.Approvals {
+		as = append(as, policy.Approval{By: a.By, At: a.At, Rule: a.Rule})
 	}
-	conv := func(ws []calendar.Window) []policy.Window {
-		out := make([]policy.Window, 0, len(ws))
-		for _, x := range ws {
-			out = append(out, policy.Window{ID: x.ID, Name: x.Name, Kind: x.Kind, Start: x.Start, End: x.End,
-				Deployers: x.Deployers, ClaimedBy: claims[x.ID]})
-		}
-		return out
+	r := e.j.Rule(policy.Ask{Action: policy.Action(q.Action), By: q.By.Name, Force: q.Force, Reason: q.Reason, Approvals: as,
+		Stage: q.Stage, Started: q.Started, Example: q.Example})
+	v := deploy.Verdict{}
+	if w := r.Decision.Window; w != nil {
+		v.InWindow, v.Window = true, w.Name
 	}
-	cal := w.Calendar()
-	var upcoming []calendar.Window
-	for _, x := range cal.Between(now, now.Add(24*time.Hour)) {
-		if x.Start.After(now) {
-			upcoming = append(upcoming, x)
-		}
+	v.Frozen = r.Decision.Frozen
+	for _, i := range r.Counted {
+		v.Approvals = append(v.Approvals, q.Approvals[i])
 	}
-	in := policy.Input{Action: action, By: PolicyPerson(c.Person), Now: now, Active: conv(cal.Active(now)), Upcoming: conv(upcoming)}
-	if f, ok := w.ActiveFreeze(now); ok {
-		in.Frozen = fmt.Sprintf("%s until %s", f.Reason, f.To.UTC().Format("2006-01-02 15:04 UTC"))
-	}
-	if p.Estimate != nil {
-		in.Estimate, in.EstimateFrom = p.Estimate()
-	}
-	return p.Rules.Evaluate(in)
+	return v, r.Refusal
 }
 
 // verdict is the policy's text for plan and policy: the summary and the
@@ -104,8 +123,17 @@ func (o DeployOptions) gated(ctx context.Context, c *Call, action policy.Action,
 		return nil, fmt.Errorf("policy: encode request: %w", err)
 	}
 	now := o.Now()
+	pinned, err := p.pin(ctx, action, req.Changes)
+	if err != nil {
+		return nil, err
+	}
+	var asker json.RawMessage
+	if p.Asker != nil {
+		asker = p.Asker(ctx)
+	}
 	r, err := p.Gate.Ask(policy.Request{Action: action, By: req.By.Name, Origin: req.Origin, What: strings.Join(req.Changes, " "),
-		Created: now.UTC(), Deadline: now.Add(d.Timeout).UTC(), Needs: needs, Payload: body})
+		Created: now.UTC(), Deadline: now.Add(d.Timeout).UTC(), Needs: needs, Payload: body,
+		PatchSets: pinned, Force: req.Force, Reason: req.Reason, Asker: asker})
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +149,26 @@ func (o DeployOptions) gated(ctx context.Context, c *Call, action policy.Action,
 		}
 	}
 	return t, nil
+}
+
+// pin reads the patchsets of a deploy's changes, so that its approvals
+// are for those patchsets only (nil when Gerrit is not at hand, or for a
+// revert, whose changes are merged).
+func (p *Policy) pin(ctx context.Context, action policy.Action, changes []string) (map[int]int, error) {
+	if p.Current == nil || action != policy.Deploy {
+		return nil, nil
+	}
+	var nums []int
+	for _, c := range changes {
+		if r, err := deploy.ParseChange(c); err == nil {
+			nums = append(nums, r.Number)
+		}
+	}
+	cur, err := p.Current(ctx, nums)
+	if err != nil {
+		return nil, Errorf("I cannot read the changes from Gerrit to record which patchsets the approvals are for; nothing was asked. Try again in a minute.")
+	}
+	return cur, nil
 }
 
 // StartApproved starts the deploy or revert of a request whose approvals
@@ -144,7 +192,7 @@ func StartApproved(e deploy.Engine) func(ctx context.Context, r policy.Request) 
 		if err := json.Unmarshal(r.Payload, &dr); err != nil {
 			return "", fmt.Errorf("policy: decode deploy request %s: %w", r.ID, err)
 		}
-		dr.Approvals = as
+		dr.Approvals, dr.PatchSets = as, r.PatchSets
 		id, err := e.Start(ctx, dr)
 		return string(id), err
 	}
@@ -192,7 +240,14 @@ func (o DeployOptions) waitingText() string {
 		for _, n := range r.Missing() {
 			want = append(want, policy.NeedText(n, o.Policy.Rules.RoleNames))
 		}
-		l := fmt.Sprintf("Request %s by %s to %s %s waits for %s until %s", r.ID, r.By, r.Action, r.What, strings.Join(want, " and "), r.Deadline.Format("15:04 UTC"))
+		what := r.What
+		if p := r.Pinned(); p != "" {
+			what = p // what the approvals are for
+		}
+		l := fmt.Sprintf("Request %s by %s to %s %s waits for %s until %s", r.ID, r.By, r.Action, what, strings.Join(want, " and "), r.Deadline.Format("15:04 UTC"))
+		if r.Reason != "" {
+			l += " (reason: " + r.Reason + ")"
+		}
 		if len(r.Approved) > 0 {
 			var as []string
 			for _, a := range r.Approved {
@@ -219,6 +274,9 @@ func (o DeployOptions) policyCommand() Command {
 			s := verdict(d)
 			if lines := o.Policy.Rules.RuleLines(); len(lines) > 0 {
 				s += "\nRules: " + strings.Join(lines, " ")
+			}
+			if w := o.waitingText(); w != "" {
+				s += "\n" + w
 			}
 			return bot.T(s), nil
 		},

@@ -77,6 +77,8 @@ people:
   - {name: Rita, irc_account: rita, roles: [releng]}
   - {name: Sam, irc_account: sam, roles: [sre]}
   - {name: Kosta, irc_account: kharlan, roles: [owner]}
+  - {name: Tyler, irc_account: thcipriani, roles: [releng, sre]}
+  - {name: Ada, irc_account: ada, roles: [admin]}
 windows:
   - {name: UTC afternoon backport window, kind: backport, schedule: "0 14 * * *", duration: 1h, deployers: [Lucas, Urbanecm]}
   - {name: UTC late backport window, kind: backport, schedule: "0 21 * * *", duration: 1h, deployers: [Jeena, Urbanecm]}
@@ -158,23 +160,19 @@ func (e *policyEnv) say(account, text string) string {
 	return strings.Join(ask(e.t, e.d, account, account, text), "\n")
 }
 
-func TestPolicyBackportInPuppetWindowNeedsForce(t *testing.T) {
+// A window whose kind forbids the deploy refuses it, and --force does not
+// override that (issue 24, item 3).
+func TestPolicyBackportInPuppetWindowRefusedEvenForced(t *testing.T) {
 	e := newPolicyEnv(t, time.Date(2026, 11, 25, 16, 20, 0, 0, time.UTC)) // Wednesday, in the puppet window
-	got := e.say("amir", "jouncebot: deploy 445113")
-	want := "Deploying now: outside any window that allows it (the Puppet request window allows no deploys); needs --force with a reason. If this cannot wait, add --force and a reason: `deploy --force 445113 <reason>`."
-	if got != want {
+	want := "Not now, not even with --force: the Puppet request window allows no deploys. Wait until that window ends, or ask its deployers."
+	if got := e.say("amir", "jouncebot: deploy 445113"); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
+	if got := e.say("amir", "jouncebot: deploy --force 445113 fixes the outage"); got != want {
+		t.Errorf("forced: got\n%s\nwant\n%s", got, want)
+	}
 	if e.eng.count() != 0 {
-		t.Fatal("a backport started in the puppet window without --force")
-	}
-	// With --force and a reason it goes ahead (it fits before the next
-	// window at 18:00), recorded as outside a window.
-	if got := e.say("amir", "jouncebot: deploy --force 445113 fixes the outage"); got != "" {
-		t.Errorf("forced deploy answered %q", got)
-	}
-	if len(e.eng.started) != 1 || e.eng.started[0].InWindow || !e.eng.started[0].Force {
-		t.Errorf("engine got %+v", e.eng.started)
+		t.Fatal("a backport started in the puppet window")
 	}
 }
 
@@ -356,7 +354,7 @@ func TestPolicyAndPlanTexts(t *testing.T) {
 // without --force, and on a Friday started only with its approvals.
 func TestPolicyRevert(t *testing.T) {
 	e := newPolicyEnv(t, time.Date(2026, 11, 25, 16, 20, 0, 0, time.UTC))
-	if got := e.say("amir", "jouncebot: revert 445113"); !strings.HasSuffix(got, "add --force and a reason: `revert --force 445113 <reason>`.") {
+	if got := e.say("amir", "jouncebot: revert --force 445113 broke it"); !strings.HasPrefix(got, "Not now, not even with --force: the Puppet request window allows no reverts.") {
 		t.Errorf("revert in the puppet window: %q", got)
 	}
 	friday := time.Date(2026, 11, 27, 14, 10, 0, 0, time.UTC)
@@ -380,6 +378,7 @@ func TestPolicyDefaults(t *testing.T) {
 	bare := policyConfig[:strings.Index(policyConfig, "policy:")]
 	bare = strings.ReplaceAll(bare, "roles: [releng]", "roles: [deployer]")
 	bare = strings.ReplaceAll(bare, "roles: [sre]", "roles: [deployer]")
+	bare = strings.ReplaceAll(bare, "roles: [releng, sre]", "roles: [deployer]")
 	e := newPolicyEnvWith(t, time.Date(2026, 11, 27, 16, 20, 0, 0, time.UTC), bare) // a Friday, in the puppet window
 	if got := e.say("amir", "jouncebot: deploy 445113"); got != "" || len(e.eng.started) != 1 {
 		t.Errorf("deploy in the puppet window without a policy: %q, %d started", got, len(e.eng.started))
@@ -393,5 +392,23 @@ func TestPolicyDefaults(t *testing.T) {
 	e = newPolicyEnvWith(t, time.Date(2026, 11, 25, 13, 55, 0, 0, time.UTC), bare)
 	if got := e.say("amir", "jouncebot: deploy --force 445113 urgent"); !strings.HasPrefix(got, "Not now: the next window, UTC afternoon backport window") {
 		t.Errorf("5 minutes before a window without a policy: %q", got)
+	}
+}
+
+// Approver slots are filled by matching, not first come first served: the
+// person with both roles who approves first does not take the slot only
+// the RelEng person can fill, and an admin is not every role unless the
+// policy says so (issue 24, item 4).
+func TestPolicyApproversMatched(t *testing.T) {
+	e := newPolicyEnv(t, time.Date(2026, 11, 27, 14, 10, 0, 0, time.UTC))
+	e.say("lucas", "jouncebot: deploy 445113")
+	if got := e.say("ada", "jouncebot: approve r1"); got != "Thanks, Ada, but request r1 waits for approval from one RelEng person and one SRE person, and you are not one of them." {
+		t.Errorf("admin's approve: %q", got)
+	}
+	if got := e.say("thcipriani", "jouncebot: approve r1"); got != "Tyler approved request r1 (Fridays and weekends). Still waiting for one SRE person." {
+		t.Errorf("approve by both roles: %q", got)
+	}
+	if got := e.say("rita", "jouncebot: approve r1"); got != "Rita approved request r1 (Fridays and weekends). All approvals are in; deploy 7 started." {
+		t.Errorf("the only RelEng person's approve: %q", got)
 	}
 }

@@ -33,6 +33,10 @@ type Policy struct {
 	Roles map[string]string `yaml:"roles"`
 	// Rules are time rules ("Fridays and weekends") that add approvals.
 	Rules []TimeRule `yaml:"rules"`
+	// AdminHasEveryRole lets a person with the admin role fill an
+	// approval slot of any role (default false: an admin approves only
+	// under the roles they have).
+	AdminHasEveryRole bool `yaml:"admin_has_every_role"`
 }
 
 // WindowPolicy says what one window kind allows.

@@ -4,8 +4,11 @@
 // resumable after a restart and bounded by timeouts.
 //
 // The chat side sees only the Engine interface and receives progress through
-// a Notifier; it passes facts (who asks, whether a window is open, whether
-// deploys are frozen) and shows the sentences it gets back. The engine itself
+// a Notifier; it passes a request (who asks, the changes, --force and its
+// reason, the approvals it collected) and shows the sentences it gets back.
+// The engine's Judge (Options.Judge) decides on the deploy policy with its
+// own calendar, freezes and people, when a deploy starts and before each
+// sync stage. The engine itself
 // is an *Agent:
 //
 //	g, _ := gerrit.New(gerrit.Options{URL: …, Username: …, Password: …})
@@ -105,8 +108,9 @@ func (p Person) Mention() bot.Text {
 	return bot.M(bot.Person{Name: p.Name, IRCNick: p.IRCNick, MatrixID: p.MatrixID})
 }
 
-// Request asks for a deploy. The chat side fills in the facts; the engine
-// decides.
+// Request asks for a deploy. The chat side fills in what it knows; an
+// engine with a Judge decides on its own facts and ignores InWindow,
+// Window and Frozen.
 type Request struct {
 	// Changes as typed: numbers or Gerrit URLs.
 	Changes []string
@@ -127,8 +131,13 @@ type Request struct {
 	Origin string
 	// Approvals are the policy's approvals given before the deploy
 	// started; they stand in for RequireSecondApprover's approve and are
-	// shown in the status and the SAL lines.
+	// shown in the status and the SAL lines. With a Judge they are only
+	// names: the judge maps them to its own people and roles.
 	Approvals []Approval
+	// PatchSets are the patchsets the approvals were given for, by change
+	// number; a change at another patchset when the deploy starts refuses
+	// it (the approvals are void).
+	PatchSets map[int]int `json:",omitempty"`
 }
 
 // Approval is one person's approval of a deploy under a policy rule.
@@ -255,6 +264,10 @@ type Options struct {
 	// for the public sentence: "sent to Amir privately" (default "sent to
 	// the security contacts privately").
 	SecurityWhere func(by Person) string
+	// Judge is the deploy policy, asked when a deploy starts and before
+	// each sync stage; nil takes the request's facts (tests of the
+	// engine alone).
+	Judge Judge
 	// Log is the logger (default discards).
 	Log *slog.Logger
 	// CanaryURL gives the address of a deploy's canary report page, for
@@ -443,6 +456,12 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 		if i == len(stages) {
 			a.finish(ctx, id, stateDone, "")
 			return
+		}
+		if stop, err := a.judgeStage(ctx, d, stages[i]); err != nil {
+			a.log.Error("save deploy", "id", id, "err", err)
+			return
+		} else if stop {
+			continue // the next round sees the policy's abort
 		}
 		err = stages[i].Exec(ctx, j)
 		switch {

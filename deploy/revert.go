@@ -84,6 +84,10 @@ func ParseRevertArgs(words []string) (RevertRequest, Args) {
 func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	req := Request{Changes: r.Changes, By: r.By, InWindow: r.InWindow, Window: r.Window, Frozen: r.Frozen,
 		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals}
+	if err := a.judgeStart(ctx, "revert", &req); err != nil {
+		return "", err
+	}
+	r.InWindow, r.Window, r.Frozen, r.Approvals = req.InWindow, req.Window, req.Frozen, req.Approvals
 	if err := req.check(); err != nil {
 		return "", sentence(strings.Replace(err.Error(), "deploy --force", "revert --force", 1))
 	}

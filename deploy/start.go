@@ -52,6 +52,21 @@ func (r Request) check() error {
 	return nil
 }
 
+// approvedPatchSets refuses a deploy whose changes moved on from the
+// patchsets its approvals were given for.
+func approvedPatchSets(r Request, changes []Change) error {
+	var moved []string
+	for _, c := range changes {
+		if ps, ok := r.PatchSets[c.Number]; ok && ps != c.PatchSet {
+			moved = append(moved, fmt.Sprintf("change %d is at patchset %d, but the approvals were for patchset %d", c.Number, c.PatchSet, ps))
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	return sentence("Not started: " + strings.Join(moved, "; ") + ". The approvals are void; ask again to have the new patchset approved.")
+}
+
 // needsApproval reports whether a forced deploy must wait for a second
 // deployer.
 func (a *Agent) needsApproval(r Request) bool {
@@ -60,6 +75,9 @@ func (a *Agent) needsApproval(r Request) bool {
 
 // Start implements Engine.
 func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
+	if err := a.judgeStart(ctx, "deploy", &r); err != nil {
+		return "", err
+	}
 	if err := r.check(); err != nil {
 		return "", err
 	}
@@ -70,6 +88,9 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 	}
 	changes, err := a.resolve(ctx, r.Changes, true)
 	if err != nil {
+		return "", err
+	}
+	if err := approvedPatchSets(r, changes); err != nil {
 		return "", err
 	}
 	d := &Deploy{State: stateRunning, Stage: voteStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
@@ -520,6 +541,10 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 		}
 		if d.State != statePaused || d.Pause == nil || d.AbortBy != "" {
 			return sentence(fmt.Sprintf("Deploy %s is not waiting for `continue`.", d.ID))
+		}
+		if len(d.Approvals) > 0 {
+			return sentence(fmt.Sprintf("The approvals of deploy %s were for the patchsets it started with, not patchset %d of %d: they do not carry over. Say `abort %s` and ask again.",
+				d.ID, d.Pause.PatchSet, d.Pause.Change, d.ID))
 		}
 		p = *d.Pause
 		for i := range d.Changes {

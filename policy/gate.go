@@ -25,14 +25,23 @@ const (
 	Failed  = "failed"  // all approvals in, but the deploy could not start
 	Lapsed  = "lapsed"  // the timeout passed first
 	Aborted = "aborted" // withdrawn by the asker
+	Void    = "void"    // what was asked for changed (a new patchset)
 )
 
-// Approval is one person's approval of a request, under one rule.
+// Approval is one person's approval of a request, under one rule. It
+// approves the request as stored (its changes at their patchsets, its
+// requester, reason and action) and nothing else: when any of them
+// changes, the request and its approvals are void.
 type Approval struct {
 	By   string    `json:"by"`
 	At   time.Time `json:"at"`
 	Rule string    `json:"rule"`
 	Role string    `json:"role,omitempty"`
+	// Roles are the request's roles the approver could fill when they
+	// approved (their own roles; every role for an admin only when the
+	// policy says so). The slots are filled by matching, again at each
+	// approval.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // String is "Rita (RelEng, Friday) at 14:05 UTC".
@@ -42,34 +51,62 @@ func (a Approval) String() string {
 
 // Request is a deploy or revert waiting for approvals.
 type Request struct {
-	ID       string     `json:"id"` // "r1"
-	Action   Action     `json:"action"`
-	By       string     `json:"by"`
-	Origin   string     `json:"origin"`
-	What     string     `json:"what"` // "445113 and 445114"
-	Created  time.Time  `json:"created"`
-	Deadline time.Time  `json:"deadline"`
-	Needs    []Need     `json:"needs"`
-	Approved []Approval `json:"approved,omitempty"`
-	State    string     `json:"state"`
+	ID     string `json:"id"` // "r1"
+	Action Action `json:"action"`
+	By     string `json:"by"`
+	Origin string `json:"origin"`
+	What   string `json:"what"` // "445113 and 445114"
+	// PatchSets pins each change to the patchset it was at when asked
+	// for (by change number); empty when Gerrit could not be read.
+	PatchSets map[int]int `json:"patchsets,omitempty"`
+	Force     bool        `json:"force,omitempty"`
+	Reason    string      `json:"reason,omitempty"`
+	Created   time.Time   `json:"created"`
+	Deadline  time.Time   `json:"deadline"`
+	Needs     []Need      `json:"needs"`
+	Approved  []Approval  `json:"approved,omitempty"`
+	State     string      `json:"state"`
 	// Deploy is the engine's id once started; Error why it did not start.
 	Deploy string `json:"deploy,omitempty"`
 	Error  string `json:"error,omitempty"`
 	// Payload is the caller's, given back to Start (the deploy request).
 	Payload json.RawMessage `json:"payload"`
+	// Asker is the asker's identity as the chat transport vouched for it
+	// (opaque here), given back to Start: the deploy starts as the asker,
+	// not as the last approver.
+	Asker json.RawMessage `json:"asker,omitempty"`
 }
 
-// Missing lists the needs no approval has met yet.
+// Missing lists the needs the approvals do not meet, each approver
+// filling at most one need, matched so that as many as possible are met.
 func (r Request) Missing() []Need {
-	var out []Need
-	for _, n := range r.Needs {
-		if !slices.ContainsFunc(r.Approved, func(a Approval) bool {
-			return a.Rule == n.Rule && a.Role == n.Role && (n.Person == "" || strings.EqualFold(a.By, n.Person))
-		}) {
-			out = append(out, n)
+	return Rules{}.Unmet(r.Needs, r.approvers())
+}
+
+func (r Request) approvers() []Approver {
+	out := make([]Approver, len(r.Approved))
+	for i, a := range r.Approved {
+		out[i] = Approver{Name: a.By, Roles: a.Roles}
+		if len(a.Roles) == 0 && a.Role != "" {
+			out[i].Roles = []string{a.Role} // stored before approvals kept their roles
 		}
 	}
 	return out
+}
+
+// Pinned is "445113 at patchset 2 and 445114 at patchset 1" ("" when
+// nothing is pinned).
+func (r Request) Pinned() string {
+	nums := make([]int, 0, len(r.PatchSets))
+	for n := range r.PatchSets {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	var out []string
+	for _, n := range nums {
+		out = append(out, fmt.Sprintf("%d at patchset %d", n, r.PatchSets[n]))
+	}
+	return joinList(out)
 }
 
 // NeedText is "Jeena's approval" or "one SRE person's approval".
@@ -93,6 +130,12 @@ type GateOptions struct {
 	Notify func(ctx context.Context, origin string, t bot.Text)
 	// RoleNames are the names people read for roles.
 	RoleNames map[string]string
+	// AdminHasEveryRole lets admins fill approvals of any role.
+	AdminHasEveryRole bool
+	// Current reads the changes' current patchsets from Gerrit, to void
+	// a request whose changes got a new patchset; nil skips the check
+	// (the engine checks again when the deploy starts).
+	Current func(ctx context.Context, changes []int) (map[int]int, error)
 	// Now is the clock deadlines are read against (time.Now when nil).
 	Now func() time.Time
 	Log *slog.Logger
@@ -214,20 +257,38 @@ func (g *Gate) Approve(ctx context.Context, id string, who Person, now time.Time
 	case slices.ContainsFunc(r.Approved, func(a Approval) bool { return who.is(a.By) }):
 		return r, GateError(fmt.Sprintf("You already approved request %s; each approval must come from a different person.", r.ID))
 	}
-	missing := r.Missing()
-	i := slices.IndexFunc(missing, func(n Need) bool { return n.Person != "" && who.is(n.Person) })
-	if i < 0 {
-		i = slices.IndexFunc(missing, func(n Need) bool { return n.Role != "" && who.Has(n.Role) })
+	if changed, err := g.changed(ctx, r); err != nil {
+		return r, err
+	} else if changed != "" {
+		r.State, r.Error = Void, changed
+		if err := g.save(r, who.Name, fmt.Sprintf("request %s void: %s", r.ID, changed)); err != nil {
+			return r, err
+		}
+		return r, GateError(fmt.Sprintf("Request %s is void: %s; its approvals do not carry over. %s must ask again.", r.ID, changed, r.By))
 	}
-	if i < 0 {
+	rules := Rules{AdminHasEveryRole: g.o.AdminHasEveryRole}
+	me := who.Approver()
+	for _, n := range r.Needs {
+		if n.Role != "" && rules.fills(me, n) && !slices.Contains(me.Roles, n.Role) {
+			me.Roles = append(slices.Clip(me.Roles), n.Role)
+		}
+	}
+	me.Admin = false // its roles are now explicit
+	n, ok := Rules{}.Helps(r.Needs, r.approvers(), me)
+	if !ok {
 		var want []string
-		for _, n := range missing {
+		for _, n := range r.Missing() {
 			want = append(want, NeedText(n, g.o.RoleNames))
 		}
 		return r, GateError(fmt.Sprintf("Thanks, %s, but request %s waits for approval from %s, and you are not one of them.", who.Name, r.ID, joinList(want)))
 	}
-	n := missing[i]
-	a := Approval{By: who.Name, At: now.UTC(), Rule: n.Rule, Role: n.Role}
+	var roles []string
+	for _, need := range r.Needs {
+		if need.Role != "" && slices.Contains(me.Roles, need.Role) && !slices.Contains(roles, need.Role) {
+			roles = append(roles, need.Role)
+		}
+	}
+	a := Approval{By: who.Name, At: now.UTC(), Rule: n.Rule, Role: n.Role, Roles: roles}
 	r.Approved = append(r.Approved, a)
 	done := len(r.Missing()) == 0
 	if done {
@@ -248,6 +309,31 @@ func (g *Gate) Approve(ctx context.Context, id string, who Person, now time.Time
 		g.log.Error("record started request", "request", r.ID, "err", serr)
 	}
 	return r, err
+}
+
+// changed says how r's changes moved away from the patchsets it pins (""
+// when they did not, or nothing can be checked).
+func (g *Gate) changed(ctx context.Context, r Request) (string, error) {
+	if g.o.Current == nil || len(r.PatchSets) == 0 {
+		return "", nil
+	}
+	nums := make([]int, 0, len(r.PatchSets))
+	for n := range r.PatchSets {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	cur, err := g.o.Current(ctx, nums)
+	if err != nil {
+		g.log.Warn("read current patchsets", "request", r.ID, "err", err)
+		return "", GateError(fmt.Sprintf("I cannot read Gerrit to check that request %s's changes are still the patchsets asked for, so your approval was not recorded; try again in a minute.", r.ID))
+	}
+	var moved []string
+	for _, n := range nums {
+		if p, ok := cur[n]; ok && p != r.PatchSets[n] {
+			moved = append(moved, fmt.Sprintf("change %d is at patchset %d now, but the request was for patchset %d", n, p, r.PatchSets[n]))
+		}
+	}
+	return strings.Join(moved, "; "), nil
 }
 
 func (g *Gate) find(id string) (Request, error) {

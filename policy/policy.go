@@ -3,7 +3,9 @@
 // deployer claimed, do not run into the next window, and get approvals on
 // Fridays and weekends. Evaluate is a pure function over values with the
 // current time passed in; the Gate keeps requests waiting for approvals in
-// bbolt.
+// bbolt; the Judge is the policy where the deploy acts (the deploy engine
+// asks it when a deploy starts and before each sync stage, on its own
+// Facts), and what the chat side says is advice.
 //
 //	rules := policy.FromConfig(cfg)
 //	d := rules.Evaluate(policy.Input{Action: policy.Deploy, By: who, Now: now, Active: …, Upcoming: …})
@@ -49,8 +51,8 @@ type Person struct {
 	Admin bool
 }
 
-// Has reports whether p has role (admins have every role).
-func (p Person) Has(role string) bool { return p.Admin || slices.Contains(p.Roles, role) }
+// Approver is p as the matching of approvals sees them.
+func (p Person) Approver() Approver { return Approver{Name: p.Name, Roles: p.Roles, Admin: p.Admin} }
 
 func (p Person) is(name string) bool {
 	return name != "" && (strings.EqualFold(p.Name, name) || strings.EqualFold(p.Nick, name))
@@ -87,13 +89,15 @@ type Rules struct {
 	// RoleNames are the names people read for roles ("RelEng").
 	RoleNames map[string]string
 	Times     []TimeRule
+	// AdminHasEveryRole lets admins fill approvals of any role.
+	AdminHasEveryRole bool
 }
 
 // FromConfig turns the configuration's policy section into Rules.
 func FromConfig(cfg *config.Config) Rules {
 	p := cfg.Policy
 	r := Rules{Kinds: map[string]KindRule{}, AskClaimer: p.ClaimedWindows != "ignore", Timeout: p.ApprovalTimeout,
-		RoleNames: map[string]string{"deployer": "deployer", "admin": "admin"}}
+		RoleNames: map[string]string{"deployer": "deployer", "admin": "admin"}, AdminHasEveryRole: p.AdminHasEveryRole}
 	if p.MinDeployTime != nil {
 		r.MinDeployTime = *p.MinDeployTime
 	}
@@ -143,6 +147,10 @@ type Input struct {
 	Estimate time.Duration
 	// EstimateFrom says where Estimate came from ("the last 5 deploys").
 	EstimateFrom string
+	// Unchecked says why the calendar cannot be trusted to show the next
+	// window ("the wiki's Deployments page has not been read yet"); ""
+	// when it can.
+	Unchecked string
 }
 
 // Need is one approval a deploy waits for: from a named person (the
@@ -177,16 +185,27 @@ type Decision struct {
 	Next         *Window
 	Estimate     time.Duration
 	EstimateFrom string
-	roleNames    map[string]string
+	// Unchecked says why the next window could not be checked ("" when
+	// it was, or when the check is off).
+	Unchecked string
+	roleNames map[string]string
 }
 
-// NeedsForce reports whether the deploy needs --force with a reason.
-func (d Decision) NeedsForce() bool { return d.Window == nil || d.Frozen != "" }
+// NeedsForce reports whether the deploy needs --force with a reason:
+// outside any window, in a freeze, or when the next window cannot be
+// checked.
+func (d Decision) NeedsForce() bool { return d.Window == nil || d.Frozen != "" || d.Unchecked != "" }
+
+// Forbidden reports whether an open window forbids the deploy and none
+// allows it: another deployer's window (the train for its deployers) or a
+// kind that allows no deploys (a puppet window). --force never overrides
+// it.
+func (d Decision) Forbidden() bool { return d.Window == nil && len(d.Disallowed) > 0 }
 
 // TooLate reports whether a deploy started now cannot finish before the
-// next window another deployer owns.
+// next window another deployer owns, inside a window or outside.
 func (d Decision) TooLate() bool {
-	return d.Window == nil && d.Next != nil && d.Estimate > 0 && d.Next.Start.Sub(d.Now) < d.Estimate
+	return d.Next != nil && d.Estimate > 0 && d.Next.Start.Sub(d.Now) < d.Estimate
 }
 
 // Evaluate decides on in. It is pure.
@@ -205,11 +224,14 @@ func (r Rules) Evaluate(in Input) Decision {
 	if w := d.Window; w != nil && r.AskClaimer && w.ClaimedBy != "" && !in.By.is(w.ClaimedBy) {
 		d.Claimer = w.ClaimedBy
 	}
-	if d.Window == nil {
+	// The next window is checked inside a window too: a deploy begun at
+	// the end of one window must not run into the next.
+	if r.MinDeployTime > 0 {
 		d.Estimate, d.EstimateFrom = in.Estimate, in.EstimateFrom
 		if d.Estimate <= 0 {
 			d.Estimate, d.EstimateFrom = r.MinDeployTime, "the configured minimum"
 		}
+		d.Unchecked = in.Unchecked
 		for _, w := range in.Upcoming {
 			if !w.Start.After(in.Now) || r.owns(w, in.By) {
 				continue
@@ -309,6 +331,9 @@ func (d Decision) Summary() string {
 	if d.Frozen != "" {
 		facts = append(facts, "frozen ("+d.Frozen+")")
 	}
+	if d.Unchecked != "" {
+		facts = append(facts, "the next window cannot be checked ("+d.Unchecked+")")
+	}
 	facts = append(facts, d.Rules...)
 	var needs []string
 	if d.NeedsForce() {
@@ -323,6 +348,9 @@ func (d Decision) Summary() string {
 	verdict := "allowed"
 	if len(needs) > 0 {
 		verdict = "needs " + joinList(needs)
+	}
+	if d.Forbidden() {
+		verdict = "not allowed, not even with --force"
 	}
 	if d.TooLate() {
 		verdict = "not allowed: " + d.nextSentence()
@@ -347,7 +375,7 @@ func (d Decision) roleList() string {
 // NextLine says how much time there is until the next window ("" when
 // inside a window or with no window ahead).
 func (d Decision) NextLine() string {
-	if d.Window != nil || d.Next == nil {
+	if d.Next == nil || (d.Window != nil && !d.TooLate()) {
 		return ""
 	}
 	s := d.nextSentence()
@@ -378,11 +406,15 @@ func owners(w Window) string {
 
 // Refusal is the sentence refusing the deploy, or "" when it may go on
 // (perhaps after approvals). example is the command to show with --force.
+// What --force overrides, and what it never does, is the table in the
+// README's policy section; each row is a case of TestForceTable.
 func (d Decision) Refusal(force bool, reason, example string) string {
 	reason = strings.TrimSpace(reason)
 	switch {
 	case force && reason == "":
 		return "--force needs a reason, e.g. `" + example + "`."
+	case d.Forbidden():
+		return "Not now, not even with --force: " + strings.Join(d.Disallowed, "; ") + ". Wait until that window ends, or ask its deployers."
 	case d.TooLate():
 		return "Not now: " + d.nextSentence() + "."
 	case d.Frozen != "" && !force:

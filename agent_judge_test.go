@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lrstanley/girc"
+
+	"github.com/jouncebot/jouncebot/bot/irc/irctest"
+)
+
+// The deploy agent judges the policy on its own calendar: a freeze known
+// only to the agent refuses a deploy the chat bot calls in-window (issue
+// 24, item 5's policy part).
+func TestAgentFreezeRefusesInWindowStart(t *testing.T) {
+	s := newSplit(t)
+	now := time.Now().UTC()
+	// The same all-day window on both sides; the freeze only on the agent.
+	window := "windows:\n  - {name: All-day backport window, kind: backport, schedule: \"0 0 * * *\", duration: 24h, deployers: [Amir]}\n"
+	freeze := fmt.Sprintf("freezes:\n  - {from: %s, to: %s, reason: agent-side incident}\n",
+		now.Add(-time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339))
+	appendFile(t, filepath.Join(s.dir, "agent.yaml"), window+freeze)
+	appendFile(t, filepath.Join(s.dir, "bot.yaml"), window)
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: policy")
+	bot.expect("Deploying now: in the All-day backport window; allowed.")
+	bot.say("jouncebot: deploy 445113")
+	bot.expect("Deploys are frozen: agent-side incident until " + now.Add(2*time.Hour).Format("2006-01-02 15:04 UTC") + ".")
+	bot.say("jouncebot: status")
+	if l := bot.expect("No deploy in progress"); !strings.HasPrefix(strings.TrimSpace(l), "No deploy in progress") {
+		t.Errorf("status: %q", l)
+	}
+}
+
+func appendFile(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A request that waited for approvals starts on the deploy agent as its
+// asker (not as the last approver), and the agent judges it on its own
+// calendar: with a freeze only the agent knows, all approvals in do not
+// start it; without one, they do (issue 24, items 1 and 5).
+func TestAgentApprovedRequestStartsAsTheAsker(t *testing.T) {
+	ircd := irctest.Start(t)
+	clients := map[string]*irctest.Client{}
+	for _, p := range []string{"lucas", "rita", "sam"} {
+		ircd.Register(t, p, p+"-password1")
+		c := ircd.Client(t, irctest.ClientConfig{Nick: p, Account: p, Password: p + "-password1"})
+		c.Join(t, "#ops")
+		clients[p] = c
+	}
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "test")
+	now := time.Now().UTC()
+	acert, akey := ca.issue(t, "agent", true, now.Add(-time.Hour), now.Add(24*time.Hour))
+	bcert, bkey := ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(24*time.Hour))
+	s := &split{t: t, dir: dir, ca: ca, caFile: ca.CA, agentAddr: freePort(t), botCert: bcert, botKey: bkey}
+	const common = `people:
+  - {name: Lucas, irc_account: lucas, roles: [deployer]}
+  - {name: Rita, irc_account: rita, roles: [releng]}
+  - {name: Sam, irc_account: sam, roles: [sre]}
+  - {name: Alice, irc_account: alice, gerrit: alice}
+windows:
+  - {name: All-day backport window, kind: backport, schedule: "0 0 * * *", duration: 24h, deployers: [Lucas]}
+policy:
+  roles: {releng: RelEng, sre: SRE}
+  rules:
+    - {name: Every day, approvals: [releng, sre], timeout: 1h}
+`
+	freeze := fmt.Sprintf("freezes:\n  - {from: %s, to: %s, reason: agent-side incident}\n",
+		now.Add(-time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339))
+	agentYAML := func(extra string) {
+		writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: agent-data}
+agent: {listen: %s, ca: %s, cert: %s, key: %s, client_name: chatbot, networks: [{name: libera, type: irc}]}
+deploy: {sandbox: true}
+%s%s`, s.agentAddr, ca.CA, acert, akey, common, extra))
+	}
+	agentYAML(freeze)
+	writeFile(t, filepath.Join(dir, "bot.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: bot-data}
+networks: [{name: libera, type: irc, server: "%s", channels: [{name: "#ops"}]}]
+agents: [{name: test, address: %s, ca: %s, cert: %s, key: %s, server_name: agent}]
+%s`, ircd.Addr, s.agentAddr, ca.CA, bcert, bkey, common))
+	agent := s.startAgent()
+	s.startBot()
+	seen := clients["lucas"]
+	seen.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
+	})
+	say := func(who, text, want string) {
+		t.Helper()
+		clients[who].Say("#ops", "jouncebot: "+text)
+		seen.Expect(t, func(m irctest.Msg) bool {
+			return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.HasPrefix(m.Text, want)
+		})
+	}
+	say("lucas", "deploy 445113", "Deploy 445113 waits for approvals until")
+	say("rita", "approve r1", "Rita approved request r1 (Every day). Still waiting for one SRE person.")
+	say("sam", "approve r1", "Sam approved request r1 (Every day). All approvals are in, but the deploy could not start: Deploys are frozen: agent-side incident until")
+
+	// Without the agent's freeze the same approvals start the deploy,
+	// as Lucas.
+	agent.kill()
+	agentYAML("")
+	s.startAgent()
+	say("lucas", "deploy 445113", "Deploy 445113 waits for approvals until")
+	say("rita", "approve r2", "Rita approved request r2 (Every day). Still waiting for one SRE person.")
+	say("sam", "approve r2", "Sam approved request r2 (Every day). All approvals are in; deploy 1 started.")
+	say("lucas", "status", "Deploy 1 by Lucas since")
+}

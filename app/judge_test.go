@@ -1,0 +1,193 @@
+package app_test
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lrstanley/girc"
+
+	"github.com/jouncebot/jouncebot/app"
+	"github.com/jouncebot/jouncebot/bot/irc/irctest"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+)
+
+// judgeConfig is the wiki page's policy with the deploy sandbox: backports
+// in backport windows, nothing in puppet windows, RelEng and SRE approvals
+// on Fridays and weekends (San Francisco time).
+const judgeConfig = `
+bot: {nick: jouncebot, data_dir: data}
+networks: [{name: libera, type: irc, server: "IRCD", channels: [{name: "#ops"}]}]
+people:
+  - {name: Lucas, irc_account: lucas, roles: [deployer]}
+  - {name: Urbanecm, irc_account: urbanecm, roles: [deployer]}
+  - {name: Rita, irc_account: rita, roles: [releng]}
+  - {name: Sam, irc_account: sam, roles: [sre]}
+  - {name: Alice, irc_account: alice, gerrit: alice, roles: [owner]}
+windows:
+  - {name: UTC afternoon backport window, kind: backport, schedule: "0 14 * * *", duration: 1h, deployers: [Lucas, Urbanecm]}
+  - {name: Puppet request window, kind: puppet, schedule: "0 16 * * *", duration: 1h, deployers: [Urbanecm]}
+policy:
+  windows:
+    - {kind: backport, allow: [deploy, revert]}
+    - {kind: puppet, allow: []}
+  min_deploy_time: 10m
+  roles: {releng: RelEng, sre: SRE}
+  rules:
+    - name: Fridays and weekends
+      days: [friday, saturday, sunday]
+      timezone: America/Los_Angeles
+      approvals: [releng, sre]
+      timeout: 1h
+deploy: {sandbox: true}
+`
+
+// clock is the time the app reads, moved by the test.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
+
+type judgeEnv struct {
+	t      *testing.T
+	app    *app.App
+	clock  *clock
+	people map[string]*irctest.Client
+	seen   *irctest.Client // reads everything said in #ops
+}
+
+func startJudgeEnv(t *testing.T, at time.Time) *judgeEnv {
+	t.Helper()
+	ircd := irctest.Start(t)
+	e := &judgeEnv{t: t, clock: &clock{now: at}, people: map[string]*irctest.Client{}}
+	for _, p := range []string{"lucas", "urbanecm", "rita", "sam"} {
+		ircd.Register(t, p, p+"-password1")
+		c := ircd.Client(t, irctest.ClientConfig{Nick: p, Account: p, Password: p + "-password1"})
+		c.Join(t, "#ops")
+		e.people[p] = c
+	}
+	e.seen = e.people["lucas"]
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(strings.Replace(judgeConfig, "IRCD", ircd.Addr, 1)), "jouncebot.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(app.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.app = a
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.seen.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
+	})
+	return e
+}
+
+// say has who say text in #ops and waits for the bot's line there that
+// starts with want (other lines, like the window announcements, pass).
+func (e *judgeEnv) say(who, text, want string) {
+	e.t.Helper()
+	e.people[who].Say("#ops", "jouncebot: "+text)
+	e.seen.Expect(e.t, func(m irctest.Msg) bool {
+		return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.HasPrefix(m.Text, want)
+	})
+}
+
+// Approvals are not a verdict: the deploy engine asks the policy again
+// when the last approval arrives, so a Friday deploy asked in a window
+// but approved when the next window is 7 minutes away does not start, nor
+// one approved after a freeze began or after the window was claimed by
+// another deployer (issue 24, item 1).
+func TestApprovalsDoNotStartWhatThePolicyNowRefuses(t *testing.T) {
+	friday := time.Date(2026, 11, 27, 14, 58, 0, 0, time.UTC) // 06:58 in San Francisco, in the afternoon window
+	e := startJudgeEnv(t, friday)
+	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:58 UTC (request r1): Deploying now: in the UTC afternoon backport window; Friday;")
+	e.clock.Set(friday.Add(55 * time.Minute)) // 15:53
+	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r1", "Sam approved request r1 (Fridays and weekends). All approvals are in, but the deploy could not start: Not now: the next window, Puppet request window (Urbanecm), starts in 7 minutes at 16:00 UTC")
+	e.say("lucas", "status", "No deploy in progress.")
+
+	// A freeze that begins while the request waits.
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC)
+	e.clock.Set(saturday)
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r2)")
+	e.say("urbanecm", "freeze 2026-11-28 2026-11-29 incident follow-up", "Freeze 1 recorded")
+	e.say("rita", "approve r2", "Rita approved request r2")
+	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: incident follow-up until 2026-11-29 00:00 UTC.")
+	e.say("lucas", "status", "No deploy in progress.")
+
+	// A claim by another deployer made while the request waits.
+	sunday := time.Date(2026, 11, 29, 14, 10, 0, 0, time.UTC)
+	e.clock.Set(sunday)
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r3)")
+	e.say("urbanecm", "claim", "Noted: Urbanecm is deploying")
+	e.say("rita", "approve r3", "Rita approved request r3")
+	e.say("sam", "approve r3", "Sam approved request r3 (Fridays and weekends). All approvals are in, but the deploy could not start: Not started: Deploying now: in the UTC afternoon backport window, claimed by Urbanecm; Sunday; needs Urbanecm's approval (or --force with a reason) and approvals from one RelEng and one SRE person; missing: Urbanecm (the approvals from Rita and Sam do not cover it now).")
+	e.say("lucas", "status", "No deploy in progress.")
+}
+
+// An approval is of the patchsets asked for: a new patchset uploaded
+// while approvals are pending voids the request and its approvals (issue
+// 24, item 2).
+func TestNewPatchSetVoidsApprovals(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC)
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	n := sb.Changes["config"]
+	change := strconv.Itoa(n)
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("lucas", "status", "Request r1 by Lucas to deploy "+change+" at patchset 1 waits for one SRE person until 15:10 UTC; approved by Rita (Fridays and weekends) at 14:10 UTC.")
+	if err := sb.NewPatchSet(n, "alice", []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 2000;\n$wgExampleDebug = false;\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.say("sam", "approve r1", "Request r1 is void: change "+change+" is at patchset 2 now, but the request was for patchset 1; its approvals do not carry over. Lucas must ask again.")
+	e.say("lucas", "status", "No deploy in progress.")
+}
+
+// The policy is judged again before each stage that widens exposure: a
+// freeze that begins while the deploy waits at the testservers stops it
+// before the canaries, and what was synced is rolled back.
+func TestFreezeStopsDeployBeforeTheNextStage(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)) // in the afternoon window
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy 445113")
+	s.expect("Deploy 1 started by amir")
+	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.say("jouncebot: freeze 2026-11-25 2026-11-26 incident follow-up")
+	s.expect("Freeze 1 recorded")
+	s.say("tested ok")
+	s.expect("The deploy policy stopped the deploy before canaries: deploys are frozen (incident follow-up until 2026-11-26 00:00 UTC).")
+	s.expect("testservers: 1/1 hosts rolled back and verified.")
+	s.expect("Deploy 1 was aborted by the deploy policy. Rolled back because the deploy policy aborted the deploy")
+}
+
+// A calendar whose wiki page was never read does not say there is no next
+// window: the deploy needs --force and a reason, and the refusal says why
+// (issue 24, item 7).
+func TestUnreadWikiCalendarNeedsForce(t *testing.T) {
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) {
+		c.Calendar.Wiki = &config.WikiSource{API: "http://127.0.0.1:1/w/api.php", Page: "Deployments"} // nothing listens there
+	}, app.Options{})
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy 445113")
+	s.expect("Deploying now: in the UTC afternoon backport window; the next window cannot be checked (the wiki's Deployments page has not been read yet); needs --force with a reason. If this cannot wait, add --force and a reason: `deploy --force 445113 <reason>`.")
+	s.say("jouncebot: deploy --force 445113 the calendar is down and this cannot wait")
+	s.expect("Deploy 1 started by amir")
+}

@@ -1,0 +1,101 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+)
+
+// Judge is the deploy policy where the deploy happens. The engine asks it
+// when a deploy or revert starts and again before each stage that widens
+// exposure (each sync stage), with the judge's own calendar, freezes,
+// claims and people: what the chat side sends is a request, not a verdict.
+// With a Judge the engine ignores Request.InWindow, Window and Frozen and
+// takes the approvals only as names the judge maps to its own people.
+type Judge interface {
+	// Judge returns the facts to record and, when the action may not go
+	// on, the sentence saying why ("" when it may).
+	Judge(ctx context.Context, q Question) (Verdict, string)
+}
+
+// Question is what the engine asks its Judge.
+type Question struct {
+	// Action is "deploy" or "revert".
+	Action    string
+	By        Person
+	Force     bool
+	Reason    string
+	Approvals []Approval
+	// Stage is the stage about to begin; "" when the deploy starts.
+	// Started is when the deploy started (zero when it starts now).
+	Stage   string
+	Started time.Time
+	// Example is the command to show with --force.
+	Example string
+}
+
+// Verdict is what the judge found: the window the deploy runs in ("" when
+// outside any window that allows it), the freeze in force, and the
+// approvals that count (those that fill a need of the rules in force, by
+// the judge's own people; the others are dropped).
+type Verdict struct {
+	InWindow  bool
+	Window    string
+	Frozen    string
+	Approvals []Approval
+}
+
+// SetJudge makes j the engine's judge. Call it before Run.
+func (a *Agent) SetJudge(j Judge) { a.o.Judge = j }
+
+// judgeStart asks the judge about a starting deploy or revert and replaces
+// the request's facts with the judge's. It returns the refusal, if any.
+func (a *Agent) judgeStart(ctx context.Context, action string, r *Request) error {
+	if a.o.Judge == nil || r.By.Name == "" || !r.By.Deployer || len(r.Changes) == 0 {
+		return nil // check() says what is wrong with the request first
+	}
+	example := fmt.Sprintf("%s --force %s <reason>", action, strings.Join(r.Changes, " "))
+	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: r.By, Force: r.Force, Reason: r.Reason, Approvals: r.Approvals, Example: example})
+	if no != "" {
+		a.log.Info("the deploy policy refused", "action", action, "by", r.By.Name, "why", no)
+		return sentence(no)
+	}
+	r.InWindow, r.Window, r.Frozen, r.Approvals = v.InWindow, v.Window, v.Frozen, v.Approvals
+	return nil
+}
+
+// judgeStage asks the judge whether deploy d may begin stage s, a stage
+// that widens exposure. When it may not, the deploy is aborted on the
+// policy's behalf (the next round rolls back what was synced) and judgeStage
+// reports true.
+func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error) {
+	if a.o.Judge == nil {
+		return false, nil
+	}
+	if _, widens := s.(*SyncStage); !widens {
+		return false, nil
+	}
+	action := "deploy"
+	if d.Revert != nil {
+		action = "revert"
+	}
+	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Stage: s.Name(), Started: d.Created})
+	if no == "" {
+		return false, nil
+	}
+	a.log.Info("the deploy policy stopped the deploy", "id", d.ID, "stage", s.Name(), "why", no)
+	err := a.update(d.ID, func(d *Deploy) error {
+		if d.AbortBy == "" {
+			d.AbortBy = "the deploy policy"
+		}
+		return nil
+	})
+	if err != nil {
+		return true, err
+	}
+	a.say(ctx, d.ID, EventProgress, bot.T(no))
+	return true, nil
+}

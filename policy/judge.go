@@ -1,0 +1,233 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/calendar"
+)
+
+// Facts are where the policy reads what it decides on: the calendar, the
+// freezes, the claims, the people and the deploy history. The chat side
+// and the deploy engine each build their own from their own configuration
+// and database.
+type Facts struct {
+	// Calendar is the current calendar (config windows, the wiki import,
+	// windows added in chat, minus cancellations).
+	Calendar func() *calendar.Calendar
+	// Freeze returns the freeze in force at t, if any.
+	Freeze func(t time.Time) (calendar.Freeze, bool)
+	// Claims returns the claimer of each claimed window, by window id.
+	Claims func() (map[string]string, error)
+	// Unchecked says why the calendar cannot be trusted to show the next
+	// window ("" when it can); nil trusts it.
+	Unchecked func() string
+	// Estimate is how long a deploy takes from the deploy history, and
+	// where that came from; 0 when there is no history.
+	Estimate func() (time.Duration, string)
+}
+
+// Decide evaluates the rules for by doing action at now, with the facts.
+func (r Rules) Decide(f Facts, action Action, by Person, now time.Time) Decision {
+	claims := map[string]string{}
+	if f.Claims != nil {
+		if got, err := f.Claims(); err == nil {
+			claims = got
+		}
+	}
+	conv := func(ws []calendar.Window) []Window {
+		out := make([]Window, 0, len(ws))
+		for _, x := range ws {
+			out = append(out, Window{ID: x.ID, Name: x.Name, Kind: x.Kind, Start: x.Start, End: x.End,
+				Deployers: x.Deployers, ClaimedBy: claims[x.ID]})
+		}
+		return out
+	}
+	in := Input{Action: action, By: by, Now: now}
+	var soon []calendar.Window
+	if f.Calendar != nil {
+		cal := f.Calendar()
+		in.Active = conv(cal.Active(now))
+		soon = cal.Between(now, now.Add(24*time.Hour))
+	}
+	var upcoming []calendar.Window
+	for _, x := range soon {
+		if x.Start.After(now) {
+			upcoming = append(upcoming, x)
+		}
+	}
+	in.Upcoming = conv(upcoming)
+	if f.Unchecked != nil {
+		in.Unchecked = f.Unchecked()
+	}
+	if in.Unchecked == "" && len(soon) == 0 {
+		// An empty calendar says nothing about the next window: it is
+		// not taken to mean that there is none.
+		in.Unchecked = "the calendar has no windows in the next 24 hours"
+	}
+	if f.Freeze != nil {
+		if fr, ok := f.Freeze(now); ok {
+			in.Frozen = fmt.Sprintf("%s until %s", fr.Reason, fr.To.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+	}
+	if f.Estimate != nil {
+		in.Estimate, in.EstimateFrom = f.Estimate()
+	}
+	return r.Evaluate(in)
+}
+
+// Judge is the policy at the point of action: the deploy engine asks it
+// when a deploy starts and before each stage that widens exposure, with
+// its own facts and people, whatever the request says.
+type Judge struct {
+	Rules Rules
+	Facts Facts
+	// Person finds someone in the engine's own people by name.
+	Person func(name string) (Person, bool)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Ask is what the engine asks the judge about: who wants which action,
+// with which flags, and the approvals the chat side collected.
+type Ask struct {
+	Action Action
+	By     string
+	Force  bool
+	Reason string
+	// Approvals are who approved, under which rule; the judge maps each
+	// name to its own people and their roles.
+	Approvals []Approval
+	// Stage is the stage about to begin; "" when the deploy starts.
+	// Started is when the deploy started: a window claimed by another
+	// deployer stops it only when the window opened after that.
+	Stage   string
+	Started time.Time
+	// Example is the command to show with --force.
+	Example string
+}
+
+// Ruling is the judge's answer: the decision and, when the action may not
+// go on, the sentence saying why ("" when it may).
+type Ruling struct {
+	Decision Decision
+	Refusal  string
+	// Counted are the approvals (indexes into Ask.Approvals) that fill a
+	// need the rules have now, when the deploy may start; the others
+	// count for nothing.
+	Counted []int
+}
+
+// Rule decides on a. When the deploy starts, everything counts: the
+// windows, the freeze, the claims, the next window and the approvals,
+// matched against the judge's own people. Before a later stage, what can
+// change under a running deploy counts: a window that forbids it or that
+// another deployer claimed has opened, or a freeze began; a deploy started
+// in a window may finish after the window ends.
+func (j *Judge) Rule(a Ask) Ruling {
+	now := time.Now()
+	if j.Now != nil {
+		now = j.Now()
+	}
+	by, ok := Person{}, false
+	if j.Person != nil {
+		by, ok = j.Person(a.By)
+	}
+	if !ok {
+		return Ruling{Refusal: fmt.Sprintf("The deploy policy does not know %s: the deploy engine's people list has no such person.", orSomeone(a.By))}
+	}
+	d := j.Rules.Decide(j.Facts, a.Action, by, now)
+	if a.Stage != "" {
+		return Ruling{Decision: d, Refusal: j.stageRefusal(d, a)}
+	}
+	if r := d.Refusal(a.Force, a.Reason, a.Example); r != "" {
+		return Ruling{Decision: d, Refusal: r}
+	}
+	needs := d.Required(a.Force)
+	if missing := j.unmet(needs, a.Approvals); len(missing) > 0 {
+		return Ruling{Decision: d, Refusal: j.approvalRefusal(d, missing, a)}
+	}
+	return Ruling{Decision: d, Counted: j.counted(needs, a.Approvals)}
+}
+
+// counted are the indexes of the approvals a matching uses for needs.
+func (j *Judge) counted(needs []Need, approvals []Approval) []int {
+	var as []Approver
+	var index []int
+	for i, a := range approvals {
+		if j.Person == nil {
+			break
+		}
+		if p, ok := j.Person(a.By); ok {
+			as = append(as, p.Approver())
+			index = append(index, i)
+		}
+	}
+	var out []int
+	for _, k := range j.Rules.Match(needs, as) {
+		if k >= 0 {
+			out = append(out, index[k])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// stageRefusal is why a running deploy must stop before a.Stage ("" when
+// it may go on).
+func (j *Judge) stageRefusal(d Decision, a Ask) string {
+	switch {
+	case d.Forbidden():
+		return fmt.Sprintf("The deploy policy stopped the deploy before %s: %s.", a.Stage, strings.Join(d.Disallowed, "; "))
+	case d.Frozen != "" && !a.Force:
+		return fmt.Sprintf("The deploy policy stopped the deploy before %s: deploys are frozen (%s).", a.Stage, d.Frozen)
+	case d.Claimer != "" && !a.Force && d.Window.Start.After(a.Started) && len(j.unmet([]Need{{Rule: "claimed window", Person: d.Claimer}}, a.Approvals)) > 0:
+		return fmt.Sprintf("The deploy policy stopped the deploy before %s: the %s, claimed by %s, has opened.", a.Stage, d.Window.Name, d.Claimer)
+	}
+	return ""
+}
+
+// unmet matches the approvals, by the judge's own people and roles,
+// against needs.
+func (j *Judge) unmet(needs []Need, approvals []Approval) []Need {
+	if len(needs) == 0 {
+		return nil
+	}
+	var as []Approver
+	for _, a := range approvals {
+		if j.Person == nil {
+			break
+		}
+		if p, ok := j.Person(a.By); ok {
+			as = append(as, p.Approver())
+		}
+	}
+	return j.Rules.Unmet(needs, as)
+}
+
+// approvalRefusal says which approvals are missing, by the judge's own
+// people and the rules in force now.
+func (j *Judge) approvalRefusal(d Decision, missing []Need, a Ask) string {
+	var want []string
+	for _, n := range missing {
+		want = append(want, NeedText(n, j.Rules.RoleNames))
+	}
+	s := fmt.Sprintf("Not started: %s; missing: %s", strings.TrimSuffix(d.Summary(), "."), joinList(want))
+	if len(a.Approvals) > 0 {
+		var by []string
+		for _, ap := range a.Approvals {
+			by = append(by, ap.By)
+		}
+		s += " (the approvals from " + joinList(by) + " do not cover it now)"
+	}
+	return s + ". Nothing was done; ask again to collect the approvals it needs now."
+}
+
+func orSomeone(name string) string {
+	if name == "" {
+		return "the person who asked"
+	}
+	return name
+}

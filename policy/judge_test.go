@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jouncebot/jouncebot/calendar"
+)
+
+// judgeAt is a judge over the given windows and freeze, at now, for the
+// people Amir (deployer), Rita (releng) and Sam (sre).
+func judgeAt(now time.Time, ws []calendar.Window, frozen bool, claims map[string]string) *Judge {
+	cal := calendar.New(ws)
+	people := map[string]Person{
+		"Amir": {Name: "Amir", Roles: []string{"deployer"}},
+		"Rita": {Name: "Rita", Roles: []string{"releng"}},
+		"Sam":  {Name: "Sam", Roles: []string{"sre"}},
+	}
+	return &Judge{Rules: forceRules, Now: func() time.Time { return now },
+		Facts: Facts{
+			Calendar: func() *calendar.Calendar { return cal },
+			Freeze: func(time.Time) (calendar.Freeze, bool) {
+				return calendar.Freeze{Reason: "incident", To: now.Add(time.Hour)}, frozen
+			},
+			Claims: func() (map[string]string, error) { return claims, nil },
+		},
+		Person: func(name string) (Person, bool) { p, ok := people[name]; return p, ok },
+	}
+}
+
+// An empty calendar does not mean there is no next window: the deploy
+// needs --force with a reason, and the verdict says why (issue 24, item 7).
+func TestJudgeEmptyCalendarIsUnchecked(t *testing.T) {
+	now := time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
+	r := judgeAt(now, nil, false, nil).Rule(Ask{Action: Deploy, By: "Amir", Example: "deploy --force 1 <reason>"})
+	if !strings.Contains(r.Refusal, "the next window cannot be checked (the calendar has no windows in the next 24 hours)") || !strings.Contains(r.Refusal, "add --force and a reason") {
+		t.Errorf("refusal: %q", r.Refusal)
+	}
+	if r := judgeAt(now, nil, false, nil).Rule(Ask{Action: Deploy, By: "Amir", Force: true, Reason: "outage"}); r.Refusal != "" {
+		t.Errorf("forced: %q", r.Refusal)
+	}
+}
+
+// The judge knows people only from its own list, and matches the
+// approvals to its own roles, whatever the request says.
+func TestJudgeStartUsesItsOwnPeople(t *testing.T) {
+	now := time.Date(2026, 11, 27, 14, 20, 0, 0, time.UTC) // a Friday
+	ws := []calendar.Window{{ID: "b", Name: "backport window", Kind: "backport", Start: now.Add(-20 * time.Minute), End: now.Add(40 * time.Minute)},
+		{ID: "n", Name: "late window", Kind: "backport", Start: now.Add(6 * time.Hour), End: now.Add(7 * time.Hour)}}
+	j := judgeAt(now, ws, false, nil)
+	j.Rules.Times = []TimeRule{{Name: "Fridays", Days: []time.Weekday{time.Friday}, To: 24 * 60, Location: time.UTC, Roles: []string{"releng", "sre"}}}
+	j.Rules.RoleNames = map[string]string{"releng": "RelEng", "sre": "SRE"}
+	for _, tt := range []struct {
+		name      string
+		by        string
+		approvals []Approval
+		want      string
+	}{
+		{"unknown deployer", "Mallory", nil, "The deploy policy does not know Mallory"},
+		{"no approvals", "Amir", nil, "Not started: Deploying now: in the backport window; Friday; needs approvals from one RelEng and one SRE person; missing: one RelEng person and one SRE person. Nothing was done"},
+		{"approvals by unknown names", "Amir", []Approval{{By: "Eve"}, {By: "Mallory"}}, "Not started: Deploying now: in the backport window; Friday; needs approvals from one RelEng and one SRE person; missing: one RelEng person and one SRE person (the approvals from Eve and Mallory do not cover it now)."},
+		{"two SRE approvals by the same role", "Amir", []Approval{{By: "Sam"}, {By: "Sam"}}, "Not started: Deploying now: in the backport window; Friday; needs approvals from one RelEng and one SRE person; missing: one RelEng person (the approvals from Sam and Sam"},
+		{"RelEng and SRE", "Amir", []Approval{{By: "Sam"}, {By: "Rita"}}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := j.Rule(Ask{Action: Deploy, By: tt.by, Approvals: tt.approvals})
+			if (tt.want == "") != (r.Refusal == "") || !strings.HasPrefix(r.Refusal, tt.want) {
+				t.Errorf("got %q, want %q", r.Refusal, tt.want)
+			}
+		})
+	}
+	// Approvals that fill no need count for nothing: they are not
+	// recorded, and do not stand in for a second deployer.
+	r := j.Rule(Ask{Action: Deploy, By: "Amir", Approvals: []Approval{{By: "Eve"}, {By: "Sam"}, {By: "Amir"}, {By: "Rita"}}})
+	if r.Refusal != "" || fmt.Sprint(r.Counted) != "[1 3]" {
+		t.Errorf("counted %v (%q)", r.Counted, r.Refusal)
+	}
+	j.Now = func() time.Time { return now.Add(-48 * time.Hour) } // a Wednesday: no rule
+	if r := j.Rule(Ask{Action: Deploy, By: "Amir", Approvals: []Approval{{By: "Sam"}}}); len(r.Counted) != 0 {
+		t.Errorf("counted on a Wednesday: %v", r.Counted)
+	}
+}
+
+// Before a stage that widens exposure the judge stops a deploy for what
+// changed under it, and only that: a freeze (unless forced), a window
+// that forbids it, a window another deployer claimed that opened after the
+// deploy started. The end of its own window does not stop it.
+func TestJudgeBeforeStage(t *testing.T) {
+	started := time.Date(2026, 11, 25, 14, 50, 0, 0, time.UTC)
+	now := started.Add(20 * time.Minute) // 15:10
+	backport := calendar.Window{ID: "b", Name: "backport window", Kind: "backport", Start: started.Add(-50 * time.Minute), End: started.Add(10 * time.Minute)}
+	puppet := calendar.Window{ID: "p", Name: "Puppet request window", Kind: "puppet", Start: now.Add(-5 * time.Minute), End: now.Add(time.Hour), Deployers: []string{"Urbanecm"}}
+	next := calendar.Window{ID: "n", Name: "next backport window", Kind: "backport", Start: now.Add(-5 * time.Minute), End: now.Add(time.Hour), Deployers: []string{"Lucas"}}
+	own := calendar.Window{ID: "o", Name: "backport window", Kind: "backport", Start: started.Add(-10 * time.Minute), End: now.Add(time.Hour)}
+	tests := []struct {
+		name   string
+		ws     []calendar.Window
+		frozen bool
+		force  bool
+		claims map[string]string
+		want   string
+	}{
+		{"its window ended", []calendar.Window{backport}, false, false, nil, ""},
+		{"a freeze began", []calendar.Window{backport}, true, false, nil, "The deploy policy stopped the deploy before canaries: deploys are frozen (incident until"},
+		{"a freeze began, forced deploy", []calendar.Window{backport}, true, true, nil, ""},
+		{"a puppet window opened", []calendar.Window{backport, puppet}, false, false, nil, "The deploy policy stopped the deploy before canaries: the Puppet request window allows no deploys."},
+		{"a puppet window opened, forced deploy", []calendar.Window{backport, puppet}, false, true, nil, "The deploy policy stopped the deploy before canaries: the Puppet request window allows no deploys."},
+		{"another deployer's claimed window opened", []calendar.Window{backport, next}, false, false, map[string]string{"n": "Lucas"}, "The deploy policy stopped the deploy before canaries: the next backport window, claimed by Lucas, has opened."},
+		{"its own window claimed by another while deploying", []calendar.Window{own}, false, false, map[string]string{"o": "Lucas"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := judgeAt(now, tt.ws, tt.frozen, tt.claims).Rule(Ask{Action: Deploy, By: "Amir", Force: tt.force, Reason: "r", Stage: "canaries", Started: started})
+			if (tt.want == "") != (r.Refusal == "") || !strings.HasPrefix(r.Refusal, tt.want) {
+				t.Errorf("got %q, want %q", r.Refusal, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkJudgeBeforeStage is what each stage boundary adds: the whole
+// policy evaluated on a week of windows.
+func BenchmarkJudgeBeforeStage(b *testing.B) {
+	now := time.Date(2026, 11, 27, 14, 20, 0, 0, time.UTC)
+	var ws []calendar.Window
+	for d := -3; d < 4; d++ {
+		day := time.Date(2026, 11, 27+d, 0, 0, 0, 0, time.UTC)
+		for h, kind := range map[int]string{7: "backport", 14: "backport", 16: "puppet", 18: "train", 21: "backport"} {
+			ws = append(ws, calendar.Window{ID: day.Format("0102") + kind + string(rune('a'+h)), Name: kind + " window", Kind: kind,
+				Start: day.Add(time.Duration(h) * time.Hour), End: day.Add(time.Duration(h+1) * time.Hour), Deployers: []string{"Lucas", "Jeena"}})
+		}
+	}
+	j := judgeAt(now, ws, false, map[string]string{})
+	j.Rules.Times = []TimeRule{{Name: "Fridays", Days: []time.Weekday{time.Friday}, To: 24 * 60, Location: time.UTC, Roles: []string{"releng", "sre"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := j.Rule(Ask{Action: Deploy, By: "Amir", Stage: "production", Started: now.Add(-time.Hour)}); r.Refusal != "" {
+			b.Fatal(r.Refusal)
+		}
+	}
+}
