@@ -594,3 +594,26 @@ func TestSALPagingPastTheEnds(t *testing.T) {
 		}
 	}
 }
+
+// A base_url whose path starts with "//" must not make the pages' links
+// protocol-relative (//evil.example/sal is another host to a browser).
+func TestPrefixNeverProtocolRelative(t *testing.T) {
+	l := newLog(t)
+	appendAll(t, l, sal.Entry{Time: at(20, 1, 0), Nick: "alice", Project: "production", Message: "restarted apache"})
+	for _, base := range []string{"https://ops.example.org//evil.example/", "https://ops.example.org///evil.example//jb//", `https://ops.example.org/\evil.example/`} {
+		srv := httptest.NewServer(New(Options{SAL: l, Links: links, BaseURL: base}))
+		t.Cleanup(srv.Close)
+		for _, p := range []string{"/sal", "/sal/production", "/sal/log/1"} {
+			_, _, body := get(t, srv.URL+p)
+			for _, sel := range []string{"a", "form", "link"} {
+				for _, key := range []string{"href", "action"} {
+					for _, u := range attrs(parseHTML(t, body), sel, key) {
+						if strings.HasPrefix(u, "//") || strings.HasPrefix(u, `/\`) {
+							t.Errorf("base_url %s: %s links to %q, another host", base, p, u)
+						}
+					}
+				}
+			}
+		}
+	}
+}
