@@ -241,9 +241,9 @@ func (p *postings) seekGE(x uint64) (uint64, bool) {
 		if isBlockOf(k, p.prefix) && binary.BigEndian.Uint64(v[:8]) < x {
 			k, v = p.c.Next()
 		}
-		if !isBlockOf(k, p.prefix) {
-			// Before the list's first block: it is the first block after x.
-			if k, v = p.c.Seek(append(append([]byte(nil), p.prefix...), make([]byte, 8)...)); !isBlockOf(k, p.prefix) || x > binary.BigEndian.Uint64(v[:8]) {
+		if !isBlockOf(k, p.prefix) { // x is before the list: its first block
+			k, v = p.c.Seek(blockKey(string(p.prefix[:len(p.prefix)-1]), 0))
+			if !isBlockOf(k, p.prefix) || x > binary.BigEndian.Uint64(v[:8]) {
 				p.done = true
 				break
 			}
