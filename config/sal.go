@@ -242,6 +242,11 @@ func checkLinkPattern(s string) string {
 	if msg := checkHTTPURL(strings.Replace(s, "$1", "x", 1)); msg != "" {
 		return fmt.Sprintf("%s is not an http(s) URL with $1 for the title, like https://wiki.example.org/wiki/$1", shownURL(s))
 	}
+	// A title in the host would let a log line pick the site its link
+	// goes to ([[w:evil.example/x]]).
+	if u, err := url.Parse(s); err != nil || strings.Contains(u.Host, "$") {
+		return fmt.Sprintf("%s puts the title in the host: put $1 in the path, like https://wiki.example.org/wiki/$1", shownURL(s))
+	}
 	return ""
 }
 

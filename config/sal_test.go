@@ -35,6 +35,8 @@ func TestSALErrors(t *testing.T) {
 		{"links without $1", "  links: {wiki: \"https://wiki.example.org/wiki/\"}\n", []string{`sal.links.wiki: "https://wiki.example.org/wiki/" has no $1 for the title`}},
 		{"links not http", "  links: {interwiki: {x: \"javascript:$1\", Bad Prefix: \"https://x.org/$1\"}}\n",
 			[]string{`sal.links.interwiki.x: "javascript:$1" is not an http(s) URL with $1`, `sal.links.interwiki.Bad Prefix: "Bad Prefix" is not a usable interwiki prefix`}},
+		{"title in the host", "  links: {wiki: \"https://$1.example.org/\", interwiki: {t: \"https://x$1/\"}}\n",
+			[]string{`sal.links.wiki: "https://$1.example.org/" puts the title in the host`, `sal.links.interwiki.t: "https://x$1/" puts the title in the host`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -262,6 +262,9 @@ func benchQueries(n int) []struct {
 		{"project-page-count", Query{Project: "production", Count: true}},
 		{"word-page-count", Query{Text: "restarted", Count: true}},
 		{"newer-page", Query{Text: "eqiad", After: uint64(n / 10)}},
+		// The page just above the oldest entry of the whole log.
+		{"newer-page-oldest", Query{After: 1}},
+		{"newer-page-oldest-project", Query{Project: "production", After: 1}},
 	}
 }
 

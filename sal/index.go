@@ -222,3 +222,62 @@ func intersect(lists []*postings, lo, hi uint64, n int) []uint64 {
 	}
 	return out
 }
+
+// seekGE returns the smallest id in the list that is >= x. Unlike seekLE
+// it serves searches that go oldest first; a postings serves one direction.
+func (p *postings) seekGE(x uint64) (uint64, bool) {
+	for !p.done {
+		if n := len(p.ids); n > 0 && x >= p.ids[0] && x <= p.ids[n-1] {
+			return p.ids[sort.Search(n, func(j int) bool { return p.ids[j] >= x })], true
+		}
+		// The block holding the largest id <= x, or the first block after
+		// it when x is past that block's end.
+		k, v := p.c.Seek(blockKey(string(p.prefix[:len(p.prefix)-1]), x+1))
+		if k == nil {
+			k, v = p.c.Last()
+		} else {
+			k, v = p.c.Prev()
+		}
+		if isBlockOf(k, p.prefix) && binary.BigEndian.Uint64(v[:8]) < x {
+			k, v = p.c.Next()
+		}
+		if !isBlockOf(k, p.prefix) { // x is before the list: its first block
+			k, v = p.c.Seek(blockKey(string(p.prefix[:len(p.prefix)-1]), 0))
+			if !isBlockOf(k, p.prefix) || x > binary.BigEndian.Uint64(v[:8]) {
+				p.done = true
+				break
+			}
+		}
+		p.ids = decodeBlock(k, v, p.ids)
+		if x < p.ids[0] {
+			x = p.ids[0]
+		}
+	}
+	return 0, false
+}
+
+// intersectUp returns up to n ids, oldest first, in [lo, hi] that are in
+// every list: intersect going the other way.
+func intersectUp(lists []*postings, lo, hi uint64, n int) []uint64 {
+	var out []uint64
+	cand := lo
+	for len(out) < n && cand <= hi {
+		agreed := true
+		for _, l := range lists {
+			id, ok := l.seekGE(cand)
+			if !ok || id > hi {
+				return out
+			}
+			if id > cand {
+				cand = id
+				agreed = false
+				break
+			}
+		}
+		if agreed {
+			out = append(out, cand)
+			cand++
+		}
+	}
+	return out
+}

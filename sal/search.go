@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,8 +51,8 @@ type Result struct {
 	// More says there are older matches: ask again with Before set to the
 	// last entry's id.
 	More bool
-	// Newer says, for a query with After, that there are newer matches
-	// than the first entry.
+	// Newer says, for a query with After or Before, that there are newer
+	// matches than the first entry.
 	Newer bool
 	// Total is how many entries match the query without Before, After and
 	// Limit, when Query.Count asked for it.
@@ -71,18 +72,27 @@ func (l *Log) Search(ctx context.Context, q Query) (Result, error) {
 	err := l.db.View(func(tx *bolt.Tx) error {
 		entries := tx.Bucket(store.SALEntries)
 		lo, hi := idRange(entries, q)
-		from := lo
+		whole := q // without the cursor
+		whole.Before, whole.After = 0, 0
+		bottom, top := idRange(entries, whole)
 		if q.After > 0 {
 			lo = max(lo, q.After+1)
+			if q.After == math.MaxUint64 { // nothing is above it
+				lo = hi + 1
+			}
 		}
 		// Text with no searchable word in it ("a", "!") matches nothing.
 		nothing := strings.TrimSpace(q.Text) != "" && len(Words(q.Text)) == 0
 		toks := queryTokens(q)
-		find := func(lo, hi uint64, n int) []uint64 {
-			if lo > hi || nothing {
+		// find gives up to n matches in [lo, hi]: the newest, or the
+		// oldest (in ascending order) when up is set.
+		find := func(lo, hi uint64, n int, up bool) []uint64 {
+			switch {
+			case lo > hi || nothing:
 				return nil
-			}
-			if len(toks) == 0 {
+			case len(toks) == 0 && up:
+				return scanIDsUp(entries, lo, hi, n)
+			case len(toks) == 0:
 				return scanIDs(entries, lo, hi, n)
 			}
 			idx := tx.Bucket(store.SALIndex)
@@ -90,32 +100,36 @@ func (l *Log) Search(ctx context.Context, q Query) (Result, error) {
 			for i, t := range toks {
 				lists[i] = newPostings(idx, t)
 			}
+			if up {
+				return intersectUp(lists, lo, hi, n)
+			}
 			return intersect(lists, lo, hi, n)
 		}
 		var ids []uint64
 		if q.After > 0 {
-			// The oldest matches above After: all of them, newest first,
-			// then the last limit (+1 to know whether there are newer).
-			ids = find(lo, hi, math.MaxInt)
+			// The oldest limit matches above After (+1 to know whether
+			// there are newer), newest first.
+			ids = find(lo, hi, limit+1, true)
 			if len(ids) > limit {
 				res.Newer = true
-				ids = ids[len(ids)-limit:]
+				ids = ids[:limit]
 			}
-			res.More = len(find(from, min(hi, q.After), 1)) > 0
-		} else if ids = find(lo, hi, limit+1); len(ids) > limit {
+			slices.Reverse(ids)
+			res.More = len(find(bottom, min(hi, q.After), 1, false)) > 0
+		} else if ids = find(lo, hi, limit+1, false); len(ids) > limit {
 			res.More = true
 			ids = ids[:limit]
 		}
+		if q.Before > 0 && q.Before <= top {
+			res.Newer = len(find(max(bottom, q.Before), top, 1, true)) > 0
+		}
 		if q.Count {
-			all := q
-			all.Before, all.After = 0, 0
-			lo, hi := idRange(entries, all)
 			switch {
-			case lo > hi || nothing:
+			case bottom > top || nothing:
 			case len(toks) == 0:
-				res.Total = int(hi - lo + 1) // ids are never deleted or skipped
+				res.Total = int(top - bottom + 1) // ids are never deleted or skipped
 			default:
-				res.Total = len(find(lo, hi, math.MaxInt))
+				res.Total = len(find(bottom, top, math.MaxInt, false))
 			}
 		}
 		res.Entries = make([]Entry, 0, len(ids))
@@ -202,6 +216,20 @@ func scanIDs(b *bolt.Bucket, lo, hi uint64, n int) []uint64 {
 	for ; k != nil && len(out) < n; k, _ = c.Prev() {
 		id := binary.BigEndian.Uint64(k)
 		if id < lo {
+			break
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// scanIDsUp returns up to n ids from lo up to hi.
+func scanIDsUp(b *bolt.Bucket, lo, hi uint64, n int) []uint64 {
+	var out []uint64
+	c := b.Cursor()
+	for k, _ := c.Seek(idKey(lo)); k != nil && len(out) < n; k, _ = c.Next() {
+		id := binary.BigEndian.Uint64(k)
+		if id > hi {
 			break
 		}
 		out = append(out, id)

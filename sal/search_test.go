@@ -2,6 +2,7 @@ package sal
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -147,24 +148,45 @@ func TestSearchMatchesScan(t *testing.T) {
 		if r.IntN(3) == 0 {
 			q.To = start.Add(time.Duration(r.IntN(6000)) * time.Minute)
 		}
-		if r.IntN(3) == 0 {
+		switch r.IntN(4) {
+		case 0:
 			q.Before = uint64(r.IntN(6100))
+		case 1:
+			q.After = 1 + uint64(r.IntN(6100))
 		}
-		var want []uint64
+		q.Count = r.IntN(2) == 0
+		var want, total []uint64
 		qw := Words(q.Text)
+		whole := Query{Text: q.Text, Project: q.Project, Nick: q.Nick, From: q.From, To: q.To}
 		for j := len(all) - 1; j >= 0; j-- {
-			if match(all[j], q, qw) {
+			if match(all[j], whole, qw) {
+				total = append(total, all[j].ID)
+			}
+			if match(all[j], q, qw) && all[j].ID > q.After {
 				want = append(want, all[j].ID)
 			}
 		}
-		more := len(want) > q.Limit
-		want = want[:min(len(want), q.Limit)]
+		var more, newer bool
+		if q.After > 0 {
+			// The oldest Limit above After, newest first.
+			newer = len(want) > q.Limit
+			want = want[max(0, len(want)-q.Limit):]
+			more = len(total) > 0 && total[len(total)-1] <= q.After
+		} else {
+			more = len(want) > q.Limit
+			want = want[:min(len(want), q.Limit)]
+			newer = q.Before > 0 && len(total) > 0 && total[0] >= q.Before
+		}
+		count := 0
+		if q.Count {
+			count = len(total)
+		}
 		res, err := l.Search(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := cmp.Diff(append([]uint64{}, want...), ids(res.Entries)); d != "" || more != res.More {
-			t.Fatalf("query %d %+v: ids (-scan +index):\n%s; more %v, want %v", i, q, d, res.More, more)
+		if d := cmp.Diff(append([]uint64{}, want...), ids(res.Entries)); d != "" || more != res.More || newer != res.Newer || count != res.Total {
+			t.Fatalf("query %d %+v: ids (-scan +index):\n%s; more %v newer %v total %d, want %v %v %d", i, q, d, res.More, res.Newer, res.Total, more, newer, count)
 		}
 	}
 }
@@ -202,13 +224,16 @@ func TestSearchPagesBothWaysAndCounts(t *testing.T) {
 		total       int
 	}{
 		{"newest page", Query{Project: "production", Limit: 3, Count: true}, []uint64{11, 10, 8}, true, false, 8},
-		{"older", Query{Project: "production", Limit: 3, Before: 8, Count: true}, []uint64{7, 5, 4}, true, false, 8},
+		{"older", Query{Project: "production", Limit: 3, Before: 8, Count: true}, []uint64{7, 5, 4}, true, true, 8},
+		{"before everything but the newest", Query{Project: "production", Limit: 3, Before: 12}, []uint64{11, 10, 8}, true, false, 0},
 		{"newer again", Query{Project: "production", Limit: 3, After: 7, Count: true}, []uint64{11, 10, 8}, true, false, 8},
 		{"newer from the oldest", Query{Project: "production", Limit: 3, After: 2}, []uint64{7, 5, 4}, true, true, 0},
 		{"newer with words", Query{Text: "synced", Limit: 2, After: 10, Count: true}, []uint64{12, 11}, true, false, 12},
 		{"newer with nothing older", Query{Limit: 2, After: 1}, []uint64{3, 2}, true, true, 0},
 		{"after the oldest match of a filter", Query{Project: "releng", Limit: 5, After: 3, Count: true}, []uint64{12, 9, 6}, true, false, 4},
 		{"after everything", Query{Limit: 5, After: 12, Count: true}, []uint64{}, true, false, 12},
+		{"after the largest id there can be", Query{Limit: 5, After: math.MaxUint64}, []uint64{}, true, false, 0},
+		{"after the largest id, filtered", Query{Project: "releng", Limit: 5, After: math.MaxUint64}, []uint64{}, true, false, 0},
 		{"count with a time range", Query{From: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), Count: true}, []uint64{6, 5, 4}, false, false, 3},
 		{"count of nothing", Query{Text: "restarted", Count: true}, []uint64{}, false, false, 0},
 	}

@@ -24,14 +24,32 @@ echo "== go test"
 JOUNCEBOT_TEST_SERVERS=required go test -count=1 -parallel 4 -timeout 25m "$@" ./...
 
 # Every benchmark the README's table lists runs once, so none can rot
-# unnoticed: each command as written there, with -benchtime 1x.
+# unnoticed: each command as written there, with -benchtime 1x and no
+# tests (they ran above). A row that is not a go test command, or a command
+# that runs no benchmark (a renamed or deleted one, or one that skips), fails.
 echo "== benchmarks (the README's table, once each)"
-benches=$(grep -oE '^\| `go test [^`]+`' README.md | sed -e 's/^| `//' -e 's/`$//' -e 's/\\|/|/g' -e 's/ -benchtime [^ ]*//')
-if [ -z "$benches" ]; then
-	echo "no benchmark commands found in README.md's Development table" >&2
+rows=$(awk '/^\| command \| measures \|$/ { t = 1; next } t && !/^\|/ { exit } t && !/^\|---/' README.md)
+if [ -z "$rows" ]; then
+	echo "no benchmark table (| command | measures |) found in README.md" >&2
 	exit 1
 fi
-while IFS= read -r cmd; do
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+while IFS= read -r row; do
+	if ! [[ $row =~ ^\|\ \`(go test [^\`]+)\`\ \| ]]; then
+		echo "README.md's benchmark table has a row that is not a \`go test …\` command: $row" >&2
+		exit 1
+	fi
+	cmd=$(sed -e 's/\\|/|/g' <<<"${BASH_REMATCH[1]}")
 	echo "-- $cmd -benchtime 1x"
-	eval "JOUNCEBOT_TEST_SERVERS=required $cmd -benchtime 1x -count=1"
-done <<<"$benches"
+	eval "JOUNCEBOT_TEST_SERVERS=required $cmd -benchtime 1x -count=1 -run '^\$'" | tee "$out"
+	# Each alternative of the -bench pattern must have run.
+	pattern=$(sed -nE "s/.* -bench ('([^']*)'|([^ ]+)).*/\2\3/p" <<<"$cmd")
+	IFS='|' read -ra names <<<"${pattern:-no -bench given}"
+	for name in "${names[@]}"; do
+		if ! grep -qE "^Benchmark[^[:space:]]*$name[^[:space:]]*[[:space:]]+[0-9]+[[:space:]]" "$out"; then
+			echo "README.md lists \`$cmd\`, but no benchmark matching $name ran: fix the name in README.md or the benchmark" >&2
+			exit 1
+		fi
+	done
+done <<<"$rows"

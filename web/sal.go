@@ -245,7 +245,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, project string) {
 		return s.projectURL(q.Project, u)
 	}
 	if n := len(res.Entries); n > 0 {
-		if q.Before != 0 || res.Newer {
+		if res.Newer {
 			p.Newer = cursor("after", res.Entries[0].ID)
 		}
 		if res.More {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -87,7 +88,10 @@ func New(opts Options) *Server {
 	}
 	s := &Server{mux: http.NewServeMux(), opts: opts, log: opts.Logger.With("component", "web")}
 	if u, err := url.Parse(opts.BaseURL); err == nil {
-		s.prefix = strings.TrimRight(u.Path, "/")
+		// One leading slash: "//host/…" in a link is another host.
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			s.prefix = path.Clean("/" + p)
+		}
 	}
 	s.healthRoutes()
 	if opts.Metrics != nil {

@@ -554,3 +554,66 @@ func TestSALPagingKeepsFilters(t *testing.T) {
 		t.Errorf("before and after: %d, want 400", status)
 	}
 }
+
+// Cursors past either end of the log, up to the largest id a URL can
+// carry, page to nothing (after) or to the newest page (before), and never
+// offer a "newer" page that is not there.
+func TestSALPagingPastTheEnds(t *testing.T) {
+	l := newLog(t)
+	for i := range 5 {
+		appendAll(t, l, sal.Entry{Time: at(20, i, 0), Nick: "alice", Project: "production", Message: fmt.Sprintf("restarted apache %d", i)})
+	}
+	srv := newServer(t, l)
+	for _, tt := range []struct {
+		path, newer string
+		msgs        []string
+	}{
+		{"/sal/production?after=18446744073709551615&limit=2", "/sal/production?limit=2", nil},
+		{"/sal/production?after=5&limit=2", "/sal/production?limit=2", nil},
+		{"/sal?after=18446744073709551615&q=restarted", "/sal?q=restarted", nil},
+		{"/sal/production?before=18446744073709551615&limit=2", "", []string{"restarted apache 4", "restarted apache 3"}},
+		{"/sal/production?before=6&limit=2", "", []string{"restarted apache 4", "restarted apache 3"}},
+		{"/sal?before=5&q=restarted&limit=2", "/sal?after=4&limit=2&q=restarted", []string{"restarted apache 3", "restarted apache 2"}},
+	} {
+		status, _, body := get(t, srv.URL+tt.path)
+		if status != 200 {
+			t.Errorf("GET %s: %d", tt.path, status)
+			continue
+		}
+		doc := parseHTML(t, body)
+		if d := cmp.Diff(tt.msgs, texts(doc, "span.msg")); d != "" {
+			t.Errorf("GET %s: entries (-want +got):\n%s", tt.path, d)
+		}
+		if got := strings.Join(attrs(doc, "a[rel=prev]", "href"), " "); got != tt.newer {
+			t.Errorf("GET %s: newer link %q, want %q", tt.path, got, tt.newer)
+		}
+	}
+	for _, bad := range []string{"after=-1", "after=0", "before=18446744073709551616", "after=1e3", "before=+3", "after=%203"} {
+		if status, _, _ := get(t, srv.URL+"/sal?"+bad); status != 400 {
+			t.Errorf("/sal?%s: %d, want 400", bad, status)
+		}
+	}
+}
+
+// A base_url whose path starts with "//" must not make the pages' links
+// protocol-relative (//evil.example/sal is another host to a browser).
+func TestPrefixNeverProtocolRelative(t *testing.T) {
+	l := newLog(t)
+	appendAll(t, l, sal.Entry{Time: at(20, 1, 0), Nick: "alice", Project: "production", Message: "restarted apache"})
+	for _, base := range []string{"https://ops.example.org//evil.example/", "https://ops.example.org///evil.example//jb//", `https://ops.example.org/\evil.example/`} {
+		srv := httptest.NewServer(New(Options{SAL: l, Links: links, BaseURL: base}))
+		t.Cleanup(srv.Close)
+		for _, p := range []string{"/sal", "/sal/production", "/sal/log/1"} {
+			_, _, body := get(t, srv.URL+p)
+			for _, sel := range []string{"a", "form", "link"} {
+				for _, key := range []string{"href", "action"} {
+					for _, u := range attrs(parseHTML(t, body), sel, key) {
+						if strings.HasPrefix(u, "//") || strings.HasPrefix(u, `/\`) {
+							t.Errorf("base_url %s: %s links to %q, another host", base, p, u)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -81,8 +81,19 @@ func (r *Renderer) HTML(s string) template.HTML {
 // written only around what the scanner recognised.
 func (r *Renderer) write(b *strings.Builder, s string) {
 	text := 0 // start of the text not yet written
+	// noURL is the end of the last bare URL that came to nothing. A URL
+	// starting inside it would end at the same place and come to nothing
+	// too (but for parentheses balanced differently, which stay text), so
+	// none is looked for there: each byte is scanned for URLs once.
+	noURL := 0
 	for i := 0; i < len(s); {
 		label, href, end := r.at(s, i)
+		if end == 0 && i >= noURL && (s[i] == 'h' || s[i] == 'H') && hasScheme(s[i:]) && !wordBefore(s, i) {
+			var scanned int
+			if label, href, end, scanned = bareURL(s, i); end == 0 {
+				noURL = i + scanned
+			}
+		}
 		if end == 0 {
 			_, n := utf8.DecodeRuneInString(s[i:])
 			i += n
@@ -100,21 +111,16 @@ func (r *Renderer) write(b *strings.Builder, s string) {
 	b.WriteString(html.EscapeString(s[text:]))
 }
 
-// at looks for a link starting at s[i]. It returns its label, its
-// destination ("" for a wiki link with nowhere to go) and the end of its
-// source, or end 0 when nothing starts there.
+// at looks for a link starting at s[i], other than a bare URL (see
+// bareURL). It returns its label, its destination ("" for a wiki link with
+// nowhere to go) and the end of its source, or end 0 when nothing starts
+// there.
 func (r *Renderer) at(s string, i int) (label, href string, end int) {
 	switch {
 	case strings.HasPrefix(s[i:], "[["):
 		return r.wikiLink(s, i)
 	case s[i] == '[' && hasScheme(s[i+1:]):
 		return externalLink(s, i)
-	case (s[i] == 'h' || s[i] == 'H') && hasScheme(s[i:]) && !wordBefore(s, i):
-		u := trimURL(s[i : i+urlLen(s[i:])])
-		if len(u) <= len("https://") || strings.HasSuffix(u, "://") {
-			return "", "", 0
-		}
-		return u, u, i + len(u)
 	case s[i] == 'T' && !wordBefore(s, i):
 		n := digitRun(s[i+1:])
 		end := i + 1 + n
@@ -166,6 +172,9 @@ func (r *Renderer) wikiLink(s string, i int) (label, href string, end int) {
 		return "", "", 0
 	}
 	page := strings.TrimPrefix(target, ":")
+	if strings.Trim(page, " :") == "" { // [[:]] is no page
+		return "", "", 0
+	}
 	if !piped || strings.TrimSpace(label) == "" {
 		label = page
 	}
@@ -198,7 +207,24 @@ func externalLink(s string, i int) (label, href string, end int) {
 	if label == "" {
 		label = u
 	}
-	return label, u, i + 1 + n + close + 1
+	return label, lowerScheme(u), i + 1 + n + close + 1
+}
+
+// bareURL reads the http(s) URL at s[i]: its label, its destination and
+// its end, or end 0 when it is no URL. scanned is how far it looked.
+func bareURL(s string, i int) (label, href string, end, scanned int) {
+	scanned = urlLen(s[i:])
+	u := trimURL(s[i : i+scanned])
+	if len(u) <= len("https://") || strings.HasSuffix(u, "://") {
+		return "", "", 0, scanned
+	}
+	return u, lowerScheme(u), i + len(u), scanned
+}
+
+// lowerScheme writes u's scheme in lower case, as links are checked for.
+func lowerScheme(u string) string {
+	scheme, rest, _ := strings.Cut(u, "://")
+	return strings.ToLower(scheme) + "://" + rest
 }
 
 // maxLink is the longest a link's target and label may be together. It
@@ -269,16 +295,16 @@ func urlLen(s string) int {
 // trimURL drops punctuation that ends a sentence rather than the URL, and a
 // closing parenthesis that has no opening one in the URL.
 func trimURL(u string) string {
+	open, close := strings.Count(u, "("), strings.Count(u, ")")
 	for len(u) > 0 {
-		c := u[len(u)-1]
-		switch {
+		switch c := u[len(u)-1]; {
 		case strings.IndexByte(".,;:!?", c) >= 0:
-			u = u[:len(u)-1]
-		case c == ')' && strings.Count(u, "(") < strings.Count(u, ")"):
-			u = u[:len(u)-1]
+		case c == ')' && open < close:
+			close--
 		default:
 			return u
 		}
+		u = u[:len(u)-1]
 	}
 	return u
 }

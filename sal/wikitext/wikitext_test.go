@@ -62,6 +62,10 @@ func TestHTML(t *testing.T) {
 		{"irc codes stripped", "\x02bold\x02 \x0304,01red\x03 [[gerrit:1|\x1fx\x1f]]", `bold red <a href="https://gerrit.example.org/r/1">x</a>`},
 		{"already escaped stays text", "&lt;script&gt;", "&amp;lt;script&amp;gt;"},
 		{"unicode", "déployé T5 ünd", `déployé <a href="https://phab.example.org/T5">T5</a> ünd`},
+		{"empty page after the colon", "[[:]] [[ : |x]] [[::]]", "[[:]] [[ : |x]] [[::]]"},
+		{"scheme in capitals", "HTTPS://Example.org/A [Http://x.org/B b]",
+			`<a href="https://Example.org/A">HTTPS://Example.org/A</a> <a href="http://x.org/B">b</a>`},
+		{"not a URL, but a task inside", "https://T12,https://", `https://<a href="https://phab.example.org/T12">T12</a>,https://`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +83,17 @@ func TestManyOpeningsAreCheap(t *testing.T) {
 	out := string(test.HTML(s))
 	if !strings.HasSuffix(out, `<a href="https://wiki.example.org/wiki/a">a</a>`) || strings.Count(out, "<a ") != 1 {
 		t.Errorf("got …%s", out[max(0, len(out)-200):])
+	}
+	// Bare URLs that come to nothing, and closing parentheses a URL
+	// drops one at a time: each is looked at once (a megabyte of them would
+	// take hours if every URL start scanned the rest of the text again).
+	for name, s := range map[string]string{
+		"URL starts":  strings.Repeat("https://.", 1<<20/9),
+		"parentheses": "https://x" + strings.Repeat(")", 1<<20),
+	} {
+		if out := string(test.HTML(s)); strings.Count(out, "<a ") > 1 {
+			t.Errorf("%s: %d links", name, strings.Count(out, "<a "))
+		}
 	}
 	long := "[[gerrit:1|" + strings.Repeat("x", 2000) + "]]"
 	if out := string(test.HTML(long)); strings.Contains(out, "x</a>") {
@@ -131,6 +146,7 @@ func FuzzHTML(f *testing.F) {
 		`<script>alert(1)</script>`, `[[gerrit:1|<b onmouseover=alert(1)>x</b>]]`,
 		`https://example.org/"onmouseover="alert(1)`, "[https://x.org/ a] [[wikitech:A#b|c]] T1 abc1234 gerrit:5",
 		"[[javascript:alert(1)|x]] [javascript:x y]", "\x03" + "04red\x02 &amp;",
+		"HTTP://example.org/ [Https://x.org/ y] [[:]]",
 	} {
 		f.Add(s)
 	}
