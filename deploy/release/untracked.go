@@ -126,6 +126,9 @@ func copyUntracked(staging, tree string, e Entry) error {
 	if mode == "120000" {
 		return os.Symlink(string(data), dst)
 	}
-	return writeFile(dst, data, filePerm(mode))
+	if err := writeFile(dst, data, filePerm(mode)); err != nil {
+		return err
+	}
+	return setMtime(dst, e.Object)
 }
 
