@@ -131,4 +131,3 @@ func copyUntracked(staging, tree string, e Entry) error {
 	}
 	return setMtime(dst, e.Object)
 }
-
