@@ -106,15 +106,22 @@ func (m *Marked) diff(held string) (hostsync.Transfer, bool) {
 }
 
 // heldBefore reads rsync's itemized changes of a transfer to id that
-// assumed the host held held: true when the host's claim of held was
-// there (and is gone now), or, when held is id, the claim was there
-// already.
+// assumed the host held held: true when the host's link was there and
+// its claim of held too (and is gone now); when held is id, when neither
+// link nor claim changed.
 func heldBefore(itemized []string, held, id string) bool {
 	claim := hostsync.ClaimDir + "/"
-	deleted, created := false, false
+	deleted, created, link, linkMade := false, false, false, false
 	for _, l := range itemized {
 		f := strings.Fields(l)
-		if len(f) < 2 || !strings.HasPrefix(f[1], claim) {
+		if len(f) < 2 {
+			continue
+		}
+		if f[1] == hostsync.MarkerName {
+			link, linkMade = true, link || strings.Contains(f[0], "+")
+			continue
+		}
+		if !strings.HasPrefix(f[1], claim) {
 			continue
 		}
 		switch name := strings.TrimPrefix(f[1], claim); {
@@ -125,9 +132,9 @@ func heldBefore(itemized []string, held, id string) bool {
 		}
 	}
 	if held == id {
-		return !created
+		return !created && !link
 	}
-	return deleted
+	return deleted && !linkMade
 }
 
 func (m *Marked) remember(h hostsync.Host) error {
