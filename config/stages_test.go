@@ -77,6 +77,9 @@ func TestStagesValidate(t *testing.T) {
 			[]string{`deploy.stages[0].checks[0].url: expected an http:// or https:// URL, got "ftp://x"`, `deploy.stages[0].checks[0].type: expected http or errors, got "ping"`}},
 		{"errors check without threshold", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: a\n      hosts: [h]\n      checks:\n        - {type: errors, url: 'http://p/api/v1/query', format: prometheus}\n",
 			[]string{"deploy.stages[0].checks[0].query: a prometheus errors check needs a query", "deploy.stages[0].checks[0].threshold: give the error count"}},
+		{"bad tree paths", "deploy:\n  sync: {source: /s, untracked: [../x, ''], protected: ['/etc', 'a/**']}\n",
+			[]string{`deploy.sync.untracked[0]: "../x" is not inside the tree`, `deploy.sync.untracked[1]: "" is empty`,
+				`deploy.sync.protected[0]: "/etc" is not inside the tree`, `deploy.sync.protected[1]: "a/**" names .git or uses **`}},
 		{"purge", "deploy:\n  purge:\n    endpoints: [cache1]\n    static:\n      - {dir: /abs, url: 'https://x/static/'}\n",
 			[]string{`deploy.purge.endpoints[0]: expected an http:// or https:// URL, got "cache1"`, `deploy.purge.static[0].dir: expected a directory inside the tree`}},
 	}
