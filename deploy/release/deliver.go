@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 )
@@ -41,6 +42,9 @@ type Marked struct {
 	// FileLimit is the largest number of differing paths sent one by one;
 	// beyond it the whole release is synced. 0 means no limit.
 	FileLimit int
+
+	mu    sync.Mutex
+	diffs map[string][]string // paths to send, by the release held
 }
 
 // Sync implements hostsync.Method. src and paths are ignored: the host
@@ -87,22 +91,38 @@ func (m *Marked) diff(held string) (hostsync.Transfer, bool) {
 	if held == "" || m.Store == nil {
 		return hostsync.Transfer{}, false
 	}
-	base, err := m.Store.Open(held)
-	if err != nil {
-		return hostsync.Transfer{}, false
-	}
-	files := Diff(base.Manifest, m.Release.Manifest)
-	if m.FileLimit > 0 && len(files) > m.FileLimit {
+	files, err := m.diffFrom(held)
+	if err != nil || m.FileLimit > 0 && len(files) > m.FileLimit {
 		return hostsync.Transfer{}, false
 	}
 	claims := "/" + hostsync.ClaimDir + "/"
 	return hostsync.Transfer{
-		Paths: append(files, markerPaths...),
+		Paths: append(slices.Clip(files), markerPaths...),
 		// Only the two claims are looked at: another claim the host
 		// has stays, and makes the marker name nothing.
 		Filters:  []string{"+ " + claims + m.Release.ID, "+ " + claims + held, "- " + claims + "*"},
 		Checksum: true,
 	}, true
+}
+
+// diffFrom is the paths that differ between the release held and m's,
+// computed once for all the hosts holding it.
+func (m *Marked) diffFrom(held string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if files, ok := m.diffs[held]; ok {
+		return files, nil
+	}
+	base, err := m.Store.Open(held)
+	if err != nil {
+		return nil, err
+	}
+	if m.diffs == nil {
+		m.diffs = map[string][]string{}
+	}
+	files := Diff(base.Manifest, m.Release.Manifest)
+	m.diffs[held] = files
+	return files, nil
 }
 
 // heldBefore reads rsync's itemized changes of a transfer to id that

@@ -209,6 +209,8 @@ type Store struct {
 	Untracked []string
 
 	clean sync.Once
+	mu    sync.Mutex
+	open  map[string]*Release // releases opened, by id (they never change)
 }
 
 // tidy removes, once, what a crash left: directories of freezes cut
@@ -242,6 +244,12 @@ func (s *Store) Open(id string) (*Release, error) {
 	if _, err := os.Stat(filepath.Join(dir, completeName)); err != nil {
 		return nil, fmt.Errorf("release %s is not complete: %w", id, err)
 	}
+	s.mu.Lock()
+	r := s.open[id]
+	s.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", id, err)
@@ -250,7 +258,14 @@ func (s *Store) Open(id string) (*Release, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("release %s: manifest: %w", id, err)
 	}
-	return &Release{ID: id, Dir: dir, Manifest: &m}, nil
+	r = &Release{ID: id, Dir: dir, Manifest: &m}
+	s.mu.Lock()
+	if s.open == nil {
+		s.open = map[string]*Release{}
+	}
+	s.open[id] = r
+	s.mu.Unlock()
+	return r, nil
 }
 
 func validID(id string) bool {
