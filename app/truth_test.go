@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,32 +12,33 @@ import (
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // The hosts' truth, through the built-in default as main builds it (the
 // sandbox's stages are wired from the configuration's sync settings, as
 // a configured deployment's are).
 
-// deployWindow is inside the example configuration's afternoon window.
-var deployWindow = time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
+// truthNow is inside the example configuration's afternoon window.
+var truthNow = time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
 
 // startTruth runs the built-in default with file_sync_limit 1.
 func startTruth(t *testing.T) (*consoleSession, string) {
 	t.Helper()
-	requireRsync(t)
-	s := runConsole(t, deployWindow, "", func(c *config.Config) { c.Deploy.Sync.FileSyncLimit = 1 }, app.Options{})
+	truthNeedRsync(t)
+	s := runConsole(t, truthNow, "", func(c *config.Config) { c.Deploy.Sync.FileSyncLimit = 1 }, app.Options{})
 	s.expect("Try `jouncebot: plan")
 	return s, s.app.Sandbox().Servers
 }
 
-func requireRsync(t *testing.T) {
+func truthNeedRsync(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat("/usr/bin/rsync"); err != nil && os.Getenv("JOUNCEBOT_TEST_SERVERS") != "required" {
-		t.Skip("rsync is not installed")
+	if _, err := exec.LookPath("rsync"); err != nil {
+		testenv.Missing(t, "rsync is not installed")
 	}
 }
 
-func servers(t *testing.T, dir string) []string {
+func sandboxServers(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -54,7 +56,7 @@ func servers(t *testing.T, dir string) []string {
 	return out
 }
 
-func writeFile(t *testing.T, path, content string) {
+func truthWrite(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+func truthRead(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -81,11 +83,11 @@ func TestWholeTreeSyncKeepsPrivateFiles(t *testing.T) {
 	s, dir := startTruth(t)
 	sb := s.app.Sandbox()
 	// As operations/mediawiki-config's .gitignore does.
-	writeFile(t, filepath.Join(sb.Staging, ".git/info/exclude"), "/private/\n")
-	writeFile(t, filepath.Join(sb.Staging, "private/PrivateSettings.php"), "<?php\n$wgSecret = 'v1';\n")
-	hosts := servers(t, dir)
+	truthWrite(t, filepath.Join(sb.Staging, ".git/info/exclude"), "/private/\n")
+	truthWrite(t, filepath.Join(sb.Staging, "private/PrivateSettings.php"), "<?php\n$wgSecret = 'v1';\n")
+	hosts := sandboxServers(t, dir)
 	for _, h := range hosts {
-		writeFile(t, filepath.Join(h, "private/HostOnly.php"), "<?php\n// this host's own\n")
+		truthWrite(t, filepath.Join(h, "private/HostOnly.php"), "<?php\n// this host's own\n")
 	}
 	s.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]) + " " + strconv.Itoa(sb.Changes["core"]))
 	s.expect("Froze release")
@@ -93,10 +95,10 @@ func TestWholeTreeSyncKeepsPrivateFiles(t *testing.T) {
 	s.say("tested ok")
 	s.expect("amir: deploy 1 is done")
 	for _, h := range hosts {
-		if got := readFile(t, filepath.Join(h, "private/HostOnly.php")); got != "<?php\n// this host's own\n" {
+		if got := truthRead(t, filepath.Join(h, "private/HostOnly.php")); got != "<?php\n// this host's own\n" {
 			t.Errorf("%s: private/HostOnly.php is %q after a whole-tree sync", filepath.Base(h), got)
 		}
-		if got := readFile(t, filepath.Join(h, "private/PrivateSettings.php")); got != "<?php\n$wgSecret = 'v1';\n" {
+		if got := truthRead(t, filepath.Join(h, "private/PrivateSettings.php")); got != "<?php\n$wgSecret = 'v1';\n" {
 			t.Errorf("%s: private/PrivateSettings.php (frozen from staging) is %q", filepath.Base(h), got)
 		}
 	}
@@ -108,8 +110,8 @@ func TestWholeTreeSyncKeepsPrivateFiles(t *testing.T) {
 func TestWholeTreeRollbackVerifies(t *testing.T) {
 	s, dir := startTruth(t)
 	sb := s.app.Sandbox()
-	for _, h := range servers(t, dir) {
-		writeFile(t, filepath.Join(h, "private/HostOnly.php"), "<?php\n")
+	for _, h := range sandboxServers(t, dir) {
+		truthWrite(t, filepath.Join(h, "private/HostOnly.php"), "<?php\n")
 	}
 	s.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]) + " " + strconv.Itoa(sb.Changes["core"]))
 	s.expect("amir, ")
@@ -137,9 +139,9 @@ func TestDeployAfterRollbackShipsWhatHostsLack(t *testing.T) {
 	s.expect("amir: deploy 2 is done")
 	settings := "wmf-config/InitialiseSettings.php"
 	hooks := "php-" + gerrittest.Version + "/includes/Hooks.php"
-	for _, h := range servers(t, dir) {
+	for _, h := range sandboxServers(t, dir) {
 		for _, f := range []string{settings, hooks} {
-			if got, want := readFile(t, filepath.Join(h, f)), readFile(t, filepath.Join(sb.Staging, f)); got != want {
+			if got, want := truthRead(t, filepath.Join(h, f)), truthRead(t, filepath.Join(sb.Staging, f)); got != want {
 				t.Errorf("%s: %s is\n%s\nbut release and staging hold\n%s", filepath.Base(h), f, got, want)
 			}
 		}
