@@ -24,9 +24,14 @@ import (
 // Server is a running sshd.
 type Server struct {
 	// Rsh is the rsync -e command that logs in to it.
-	Rsh string
-	pid int
+	Rsh  string
+	pid  int
+	stop func()
 }
+
+// Stop ends the server (a host that goes away); it is stopped anyway
+// when the test ends.
+func (s *Server) Stop() { s.stop() }
 
 // ChildCPU is the user and system time of the sessions the server has
 // finished (the remote rsync processes included): the work done on the
@@ -108,7 +113,8 @@ MaxSessions 200
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	stop := func() { cmd.Process.Kill(); <-exited }
+	t.Cleanup(stop)
 	for deadline := time.Now().Add(testenv.Scale(5 * time.Second)); ; {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
@@ -120,6 +126,6 @@ MaxSessions 200
 		}
 		time.Sleep(10 * time.Millisecond) // polling a port; nothing to wait on
 	}
-	return &Server{pid: cmd.Process.Pid,
+	return &Server{pid: cmd.Process.Pid, stop: stop,
 		Rsh: fmt.Sprintf("ssh -p %d -i %s/client_key -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR", port, dir)}
 }
