@@ -100,8 +100,9 @@ func (m *Marked) diff(held string) (hostsync.Transfer, bool) {
 		Paths: append(slices.Clip(files), markerPaths...),
 		// Only the two claims are looked at: another claim the host
 		// has stays, and makes the marker name nothing.
-		Filters:  []string{"+ " + claims + m.Release.ID, "+ " + claims + held, "- " + claims + "*"},
-		Checksum: true,
+		Filters: []string{"+ " + claims + m.Release.ID, "+ " + claims + held, "- " + claims + "*"},
+		// No --checksum: release files' times come from their content
+		// (setMtime), so the quick check tells versions apart.
 	}, true
 }
 
