@@ -183,16 +183,17 @@ func (s *Store) heldPath(dest string) string {
 	return filepath.Join(s.Dir, "hosts", hex.EncodeToString(sum[:16]))
 }
 
+// setHeld records that the host at dest holds id. A record cut short by
+// a crash is not a valid id: the host is then unknown, as it should be.
 func (s *Store) setHeld(dest, id string) error {
 	p := s.heldPath(dest)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("release: %w", err)
+	err := os.WriteFile(p, []byte(id+"\n"), 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			err = os.WriteFile(p, []byte(id+"\n"), 0o644)
+		}
 	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
-		return fmt.Errorf("release: %w", err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	return nil

@@ -88,6 +88,9 @@ func childCPU(b *testing.B) time.Duration {
 // sessions; ratio and
 // cpu-ratio are the engine over the floor (goal: ≤ 1.1).
 //
+// plain-stage-s is hostsync's Stage syncing the changed file with plain
+// rsync, no marker: what the Go side adds to the floor by itself.
+//
 // "new-host" is a host with no marker: the engine sends it the whole
 // release; the floor is rsync -a of the tree into an empty directory.
 func BenchmarkDeliver(b *testing.B) {
@@ -102,6 +105,7 @@ func BenchmarkDeliver(b *testing.B) {
 			root := b.TempDir()
 			engineDirs := copies(b, r1.Tree(), root, "e", hosts)
 			floorDirs := copies(b, r1.Tree(), root, "f", hosts)
+			plainDirs := copies(b, r1.Tree(), root, "p", hosts)
 			rs := &hostsync.Rsync{Protect: config.DefaultProtected}
 			dest, e := func(d string) string { return d }, ""
 			if where == "ssh" {
@@ -113,6 +117,11 @@ func BenchmarkDeliver(b *testing.B) {
 				hs = append(hs, hostsync.Host{Name: filepath.Base(d), Dest: dest(d)})
 			}
 			st := &hostsync.Stage{Name: "bench", Hosts: hs, Concurrency: conc, Timeout: 10 * time.Minute}
+			var phs []hostsync.Host
+			for _, d := range plainDirs {
+				phs = append(phs, hostsync.Host{Name: filepath.Base(d), Dest: dest(d)})
+			}
+			plain := &hostsync.Stage{Name: "bench", Hosts: phs, Concurrency: conc, Timeout: 10 * time.Minute, Method: &hostsync.Rsync{Rsh: rs.Rsh}}
 			deliver := func(r *release.Release) error {
 				st.Method = &release.Marked{Method: rs, Release: r, Store: s, FileLimit: 100}
 				_, err := st.Sync(b.Context(), hostsync.Job{Source: r.Tree()})
@@ -135,7 +144,7 @@ func BenchmarkDeliver(b *testing.B) {
 				}
 				return nil
 			}
-			engineAt, floorAt := r1, r1
+			engineAt, floorAt, plainAt := r1, r1, r1
 			other := func(r *release.Release) *release.Release {
 				if r == r1 {
 					return r2
@@ -148,9 +157,14 @@ func BenchmarkDeliver(b *testing.B) {
 			}{
 				{"engine-s", func() error { engineAt = other(engineAt); return deliver(engineAt) }},
 				{"floor-s", func() error { floorAt = other(floorAt); return floor(floorAt) }},
+				{"plain-stage-s", func() error {
+					plainAt = other(plainAt)
+					_, err := plain.Sync(b.Context(), hostsync.Job{Source: plainAt.Tree(), Paths: changed})
+					return err
+				}},
 			}
-			wall := make([]time.Duration, 2)
-			cpu := make([]time.Duration, 2)
+			wall := make([]time.Duration, len(variants))
+			cpu := make([]time.Duration, len(variants))
 			n := 0
 			for b.Loop() {
 				for k := range variants {
