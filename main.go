@@ -185,6 +185,14 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// pathList lists path patterns for the summary, "none" for none.
+func pathList(ps []string) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	return strings.Join(ps, ", ")
+}
+
 // calendarSummary says how the calendar is built: the horizon, the
 // reminder, leftovers and the wiki import.
 func calendarSummary(c config.Calendar) string {
@@ -232,6 +240,10 @@ func summary(cfg *config.Config, now time.Time) string {
 		fmt.Fprintf(&b, "Deploys: Gerrit %s as %s\n", cfg.Deploy.Gerrit.URL, cfg.Deploy.Gerrit.Username)
 	default:
 		b.WriteString("Deploys: off (no deploy.gerrit)\n")
+	}
+	if len(cfg.Deploy.Stages) > 0 || cfg.Deploy.Sandbox {
+		fmt.Fprintf(&b, "  Releases freeze these untracked paths too: %s; no sync deletes these on the hosts: %s\n",
+			pathList(cfg.Deploy.Sync.Untracked), pathList(cfg.Deploy.Sync.Protected))
 	}
 	fmt.Fprintf(&b, "\nNetworks (%d):\n", len(cfg.Networks))
 	for _, n := range cfg.Networks {

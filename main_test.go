@@ -109,7 +109,8 @@ func TestCheckConfigSummary(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	for _, want := range []string{"is valid", "libera: IRC irc.libera.chat:6697", "#wikimedia-operations", "matrix: Matrix https://matrix.example.org",
-		"UTC afternoon backport window [backport]", "America/Los_Angeles", "max 6 patches", "Amir (deployer): irc:amir @amir:example.org gerrit:amir"} {
+		"UTC afternoon backport window [backport]", "America/Los_Angeles", "max 6 patches", "Amir (deployer): irc:amir @amir:example.org gerrit:amir",
+		"Releases freeze these untracked paths too: private/, php-*/cache/l10n/; no sync deletes these on the hosts: private/, php-*/cache/"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -38,7 +39,26 @@ type Sync struct {
 	// ProgressEvery is the shortest time between two progress lines in
 	// the channel (default 5s).
 	ProgressEvery time.Duration `yaml:"progress_every"`
+	// Untracked are paths of the staging tree that git does not track
+	// but the hosts need: settings kept out of git, caches built on the
+	// deploy host. Each release freezes them as they are when it is
+	// made and hashes them into its manifest. Slash-separated, relative
+	// to the tree, "*" matching within one name (default
+	// DefaultUntracked; [] for none).
+	Untracked []string `yaml:"untracked"`
+	// Protected are paths on the hosts that no sync ever deletes, even
+	// when a release does not hold them (default DefaultProtected; []
+	// for none). Written like Untracked.
+	Protected []string `yaml:"protected"`
 }
+
+// DefaultUntracked fits a MediaWiki deployment host: the private
+// settings and the localisation caches scap builds in staging.
+var DefaultUntracked = []string{"private/", "php-*/cache/l10n/"}
+
+// DefaultProtected fits a MediaWiki application server: its private
+// settings and the caches each MediaWiki version keeps beside its code.
+var DefaultProtected = []string{"private/", "php-*/cache/"}
 
 // HostGroup names a list of hosts, written out or read from a file with
 // one host per line (a dsh group file; # starts a comment).
@@ -259,6 +279,12 @@ func (d *Deploy) applySyncDefaults() {
 	if s.ProgressEvery == 0 {
 		s.ProgressEvery = 5 * time.Second
 	}
+	if s.Untracked == nil {
+		s.Untracked = slices.Clone(DefaultUntracked)
+	}
+	if s.Protected == nil {
+		s.Protected = slices.Clone(DefaultProtected)
+	}
 	for i := range d.Stages {
 		st := &d.Stages[i]
 		if st.Dest == "" {
@@ -321,6 +347,13 @@ func (d *Deploy) validateSync(v *validator, p string, c *Config) {
 	}
 	if s.ProgressEvery < time.Second || s.ProgressEvery > 10*time.Minute {
 		v.add(p+".sync.progress_every", "must be between 1s and 10m, got %s", s.ProgressEvery)
+	}
+	for key, pats := range map[string][]string{"untracked": s.Untracked, "protected": s.Protected} {
+		for i, pat := range pats {
+			if why := badTreePattern(pat); why != "" {
+				v.add(fmt.Sprintf("%s.sync.%s[%d]", p, key, i), "%q %s; write a path inside the tree, e.g. private/", pat, why)
+			}
+		}
 	}
 	groups := map[string]bool{}
 	for i := range d.HostGroups {
@@ -536,4 +569,26 @@ func (pu *Purge) validate(v *validator, p string) {
 func isHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// badTreePattern says what is wrong with a path pattern of
+// deploy.sync.untracked or deploy.sync.protected, or "" when it is fine.
+func badTreePattern(pat string) string {
+	clean := path.Clean(strings.TrimSuffix(pat, "/"))
+	switch {
+	case strings.TrimSpace(pat) == "" || clean == ".":
+		return "is empty"
+	case path.IsAbs(pat) || clean == ".." || strings.HasPrefix(clean, "../"):
+		return "is not inside the tree"
+	case strings.ContainsAny(pat, "[]?\\\x00\n"):
+		return "uses a character other than * as a wildcard"
+	case clean != strings.TrimSuffix(pat, "/"):
+		return "is not a clean path"
+	}
+	for _, name := range strings.Split(clean, "/") {
+		if name == ".git" || strings.Contains(name, "**") {
+			return "names .git or uses **"
+		}
+	}
+	return ""
 }

@@ -81,6 +81,9 @@ func TestStagesValidate(t *testing.T) {
 			[]string{"deploy.stages[0].checks[0].window: must be between 10s and 1h, got 5s", `deploy.stages[0].checks[0].baseline: expected later, before or both, got "fleet"`, "deploy.stages[0].checks[0].metrics: give at least one metric"}},
 		{"canary metrics", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: a\n      hosts: [h]\n      checks:\n        - type: canary\n          url: 'http://prom'\n          effect: 1.5\n          metrics:\n            - {name: errors, query: 'sum(rate(errors_total[1m]))', direction: up}\n            - {name: errors, query: '{{.Hosts'}\n",
 			[]string{"deploy.stages[0].checks[0].effect: expected a share between 0 and 1", "deploy.stages[0].checks[0].metrics[0].query: must select the hosts with {{.Hosts}}", `deploy.stages[0].checks[0].metrics[0].direction: expected increase, decrease or either, got "up"`, `deploy.stages[0].checks[0].metrics[1].name: "errors" is used twice`, "deploy.stages[0].checks[0].metrics[1].query: is not a valid template"}},
+		{"bad tree paths", "deploy:\n  sync: {source: /s, untracked: [../x, ''], protected: ['/etc', 'a/**']}\n",
+			[]string{`deploy.sync.untracked[0]: "../x" is not inside the tree`, `deploy.sync.untracked[1]: "" is empty`,
+				`deploy.sync.protected[0]: "/etc" is not inside the tree`, `deploy.sync.protected[1]: "a/**" names .git or uses **`}},
 		{"purge", "deploy:\n  purge:\n    endpoints: [cache1]\n    static:\n      - {dir: /abs, url: 'https://x/static/'}\n",
 			[]string{`deploy.purge.endpoints[0]: expected an http:// or https:// URL, got "cache1"`, `deploy.purge.static[0].dir: expected a directory inside the tree`}},
 	}

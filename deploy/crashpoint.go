@@ -41,6 +41,20 @@ func (m crashMethod) Sync(ctx context.Context, h hostsync.Host, src string, path
 	return err
 }
 
+// Deliver implements hostsync.Deliverer: the transfer (marker included),
+// then the crash point.
+func (m crashMethod) Deliver(ctx context.Context, h hostsync.Host, src string, t hostsync.Transfer) ([]string, error) {
+	d, ok := m.Method.(hostsync.Deliverer)
+	if !ok {
+		return nil, fmt.Errorf("%T cannot deliver", m.Method)
+	}
+	out, err := d.Deliver(ctx, h, src, t)
+	if err == nil {
+		crashPoint(m.step)
+	}
+	return out, err
+}
+
 // withCrashPoint wraps m with the crash point step when a test asks for it.
 func withCrashPoint(m hostsync.Method, step string) hostsync.Method {
 	if crashAt != step {

@@ -42,6 +42,13 @@ func TestStartRefusals(t *testing.T) {
 	}
 	onMaster := upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: "master", Subject: "Master only"})
 	oldBranch := upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: "wmf/1.46.0-wmf.1", Subject: "Old branch"})
+	// A skin on a branch whose "version" is a directory of the core
+	// checkout (php-1.46.0-wmf.3/includes exists).
+	subBranch := gerrittest.CoreBranch + "/includes"
+	if err := sb.CreateProject("mediawiki/skins/Odd", subBranch, []gerrittest.File{{Path: "README", Content: "odd\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	inSubdir := upload(gerrittest.Upload{Project: "mediawiki/skins/Odd", Branch: subBranch, Subject: "Sub branch"})
 	abandoned := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Abandoned"})
 	sb.Abandon(abandoned)
 	wip := upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Subject: "Not ready", WIP: true})
@@ -72,6 +79,8 @@ func TestStartRefusals(t *testing.T) {
 		{name: "unknown", req: req("999"), want: "Change 999 was not found in Gerrit."},
 		{name: "non-deployable branch", req: req(n(onMaster)),
 			want: "Change " + n(onMaster) + " (mediawiki/core, branch master) is not deployable to production: only operations/mediawiki-config on master, mediawiki/core on a wmf/ branch with a php-<version> checkout in staging, and its extensions and skins are."},
+		{name: "wmf branch naming a subdirectory", req: req(n(inSubdir)),
+			want: "Change " + n(inSubdir) + " (mediawiki/skins/Odd, branch " + subBranch + ") is not deployable to production: only operations/mediawiki-config on master, mediawiki/core on a wmf/ branch with a php-<version> checkout in staging, and its extensions and skins are."},
 		{name: "branch without checkout", req: req(n(oldBranch)),
 			want: "Change " + n(oldBranch) + " is on wmf/1.46.0-wmf.1, which has no php-1.46.0-wmf.1 checkout in staging; it is not deployable to production."},
 		{name: "abandoned", req: req(n(abandoned)), want: "Change " + n(abandoned) + " is abandoned."},

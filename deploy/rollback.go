@@ -209,7 +209,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	hs.Hosts, hs.MaxFailed = hosts, len(hosts)
 	name := ss.StageName
 	sync := *hs
-	sync.Method = deliver(hs, prev, d.Sync.Files, "rollback")
+	sync.Method = j.a.deliver(hs, prev, "rollback")
 	_, marked := sync.Method.(*release.Marked)
 	verify := verifier(hs.Method)
 	done := map[string]bool{}

@@ -64,15 +64,24 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 		sb.Close()
 		return nil, err
 	}
+	// The sync settings (file limit, untracked and protected paths) are
+	// the configuration's, as production wires them.
+	sync := config.Deploy{Sync: config.Sync{FileSyncLimit: 100, ProgressEvery: time.Second,
+		Untracked: config.DefaultUntracked, Protected: config.DefaultProtected}}
+	if cfg != nil {
+		sync.Sync = cfg.Deploy.Sync
+		sync.Sync.ProgressEvery = time.Second
+	}
 	var stages []Stage
 	if _, err := exec.LookPath("rsync"); err != nil {
 		log.Warn("rsync is not installed: the deploy sandbox prepares staging but syncs nothing (install rsync for the whole flow)")
-	} else if stages, err = sandboxStages(context.Background(), dir, sb.Staging, log); err != nil {
+	} else if stages, err = sandboxStages(context.Background(), dir, sb.Staging, &sync); err != nil {
 		sb.Close()
 		return nil, err
 	}
 	o.Stages, o.SAL, o.SyncSource = stages, sal, ""
-	o.Releases = &release.Store{Dir: filepath.Join(dir, "releases"), Keep: 3}
+	o.FileSyncLimit = sync.Sync.FileSyncLimit
+	o.Releases = &release.Store{Dir: filepath.Join(dir, "releases"), Keep: 3, Untracked: sync.Sync.Untracked}
 	o.Gate = TestGate{Reminder: 5 * time.Minute, Timeout: 15 * time.Minute}
 	o.DecisionTimeout = 5 * time.Minute
 	o.Purger = nil
@@ -95,27 +104,32 @@ var SandboxStages = []struct {
 }
 
 // sandboxStages makes the sandbox's server directories, copies staging to
-// them and returns the sync stages.
-func sandboxStages(ctx context.Context, dir, staging string, log *slog.Logger) ([]Stage, error) {
+// them and returns the sync stages, built from d's sync settings the way
+// SyncStages builds a configuration's.
+func sandboxStages(ctx context.Context, dir, staging string, d *config.Deploy) ([]Stage, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "servers"), 0o755); err != nil {
 		return nil, err
 	}
 	var out []Stage
 	for _, st := range SandboxStages {
-		var hosts []hostsync.Host
-		for _, h := range st.Hosts {
-			hosts = append(hosts, hostsync.Host{Name: h, Dest: filepath.Join(dir, "servers", h)})
+		d.Stages = append(d.Stages, config.Stage{Name: st.Name, Hosts: st.Hosts, Method: config.SyncRsync,
+			Dest: filepath.Join(dir, "servers", "{{.Host}}"), Concurrency: 4, Timeout: time.Minute,
+			WaitForTest: st.Name == "testservers"})
+	}
+	for i := range d.Stages {
+		cst := &d.Stages[i]
+		hs, err := hostsync.FromConfig(d, cst)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
 		}
-		hs := hostsync.Stage{Name: st.Name, Hosts: hosts, Method: &hostsync.Rsync{}, Concurrency: 4,
-			Timeout: time.Minute, FileLimit: 100, ProgressEvery: time.Second}
-		for _, h := range hosts {
+		for _, h := range hs.Hosts {
 			if err := populate(ctx, h.Dest, staging); err != nil {
 				return nil, fmt.Errorf("sandbox: copy staging to %s: %w", h.Name, err)
 			}
 		}
-		ss := &SyncStage{StageName: st.Name, WaitForTest: st.Name == "testservers",
-			Hosts: func() (*hostsync.Stage, error) { c := hs; return &c, nil }}
-		if st.Name == "canaries" {
+		ss := &SyncStage{StageName: cst.Name, WaitForTest: cst.WaitForTest,
+			Hosts: func() (*hostsync.Stage, error) { return hostsync.FromConfig(d, cst) }}
+		if cst.Name == "canaries" {
 			ss.Checks = []check.Check{sandboxCanary()}
 		}
 		out = append(out, ss)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -298,6 +299,7 @@ func (a *Agent) classify(ch *gerrit.Change, r Ref) (Change, string) {
 		return c, fmt.Sprintf("Change %d cannot be merged as it is; it needs a rebase.", n)
 	}
 	version, isWMF := strings.CutPrefix(ch.Branch, "wmf/")
+	isWMF = isWMF && wmfVersion.MatchString(version)
 	notDeployable := fmt.Sprintf("Change %d (%s, branch %s) is not deployable to production: only %s on %s, %s on a wmf/ branch with a php-<version> checkout in staging, and its extensions and skins are.",
 		n, ch.Project, ch.Branch, a.o.ConfigProject, a.o.ConfigBranch, a.o.CoreProject)
 	switch {
@@ -324,6 +326,10 @@ func (a *Agent) classify(ch *gerrit.Change, r Ref) (Change, string) {
 	}
 	return c, ""
 }
+
+// wmfVersion is the version of a wmf/<version> branch, e.g. 1.46.0-wmf.3:
+// nothing else may name the php-<version> checkout a change goes to.
+var wmfVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+-wmf\.[0-9]+$`)
 
 // submodulePath finds where project is checked out in a core checkout, from
 // its .gitmodules.

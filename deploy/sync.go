@@ -450,7 +450,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	}
 	s.drift(ctx, j, d, rel)
 	verify := verifier(hs.Method)
-	hs.Method = deliver(hs, rel, d.Sync.Files, "sync")
+	hs.Method = j.a.deliver(hs, rel, "sync")
 	rec := d.Sync.Stages[s.StageName]
 	results, err := j.a.stageHosts(d.ID, hostsSync, s.StageName)
 	if err != nil {
@@ -544,21 +544,15 @@ func hostResult(dest string, r hostsync.Result) HostResult {
 }
 
 // deliver is the method that syncs rel to the hosts of hs: the stage's
-// own, comparing a few named files by content rather than by size and
-// time (which an edit of the same size within a second fools), and
-// writing each host's release marker last. A sync command (a site's own
-// tool) is used as it is: its hosts cannot be checked for a marker.
-func deliver(hs *hostsync.Stage, rel *release.Release, files []string, what string) hostsync.Method {
+// own, each host getting what it lacks of rel as its marker says, the
+// marker in the same transfer (release.Marked). A sync command (a site's
+// own tool) is used as it is: its hosts cannot be checked for a marker.
+func (a *Agent) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
 	m := hs.Method
 	if _, ok := m.(*hostsync.Command); ok || m == nil {
 		return m
 	}
-	if rs, ok := m.(*hostsync.Rsync); ok && files != nil && (hs.FileLimit <= 0 || len(files) <= hs.FileLimit) {
-		c := *rs
-		c.Args = append(slices.Clone(c.Args), "--checksum")
-		m = &c
-	}
-	return &release.Marked{Method: withCrashPoint(m, what+":"+hs.Name), Release: rel}
+	return &release.Marked{Method: withCrashPoint(m, what+":"+hs.Name), Release: rel, Store: a.o.Releases, FileLimit: hs.FileLimit}
 }
 
 // checks runs the stage's checks; on a failure the deployer decides.

@@ -78,6 +78,26 @@ func (c *countingSync) Sync(ctx context.Context, h hostsync.Host, src string, pa
 // them with rsync's dry run, as it does in production.
 func (c *countingSync) Unwrap() hostsync.Method { return &c.Rsync }
 
+// Deliver is Sync for the engine's one-transfer delivery. A transfer of
+// the marker alone (a host checked against the release it should hold)
+// is not counted as a sync.
+func (c *countingSync) Deliver(ctx context.Context, h hostsync.Host, src string, t hostsync.Transfer) ([]string, error) {
+	c.mu.Lock()
+	hold := c.hold
+	c.mu.Unlock()
+	if hold != nil && hold(h.Name) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	out, err := c.Rsync.Deliver(ctx, h, src, t)
+	if err == nil && (t.Paths == nil || len(t.Paths) > 2) {
+		c.mu.Lock()
+		c.done[h.Name]++
+		c.mu.Unlock()
+	}
+	return out, err
+}
+
 func (c *countingSync) counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -180,7 +200,7 @@ func readTree(t testing.TB, dir string) map[string]string {
 		if err != nil {
 			return err
 		}
-		if d.Name() == ".git" || d.Name() == release.MarkerName {
+		if d.Name() == ".git" || d.Name() == release.MarkerName || d.Name() == hostsync.ClaimDir {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}

@@ -42,7 +42,7 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (Options, gerrit.Options) 
 		Purger:          purge.FromConfig(d.Purge, nil),
 	}
 	if len(d.Stages) > 0 {
-		o.Releases = &release.Store{Dir: d.Sync.ReleasesDir, Keep: d.Sync.KeepReleases}
+		o.Releases = &release.Store{Dir: d.Sync.ReleasesDir, Keep: d.Sync.KeepReleases, Untracked: d.Sync.Untracked}
 	}
 	g := gerrit.Options{URL: d.Gerrit.URL, Username: d.Gerrit.Username, Password: d.Gerrit.Password.Value(),
 		Timeout: d.Gerrit.Timeout, Log: log}

@@ -58,7 +58,7 @@ func FromConfig(d *config.Deploy, st *config.Stage) (*Stage, error) {
 
 // RsyncFromConfig returns the rsync method the deploy configuration asks for.
 func RsyncFromConfig(d *config.Deploy) *Rsync {
-	return &Rsync{Compress: d.Sync.Compress, Rsh: d.Sync.Rsh, Password: d.Sync.RsyncPassword.Value()}
+	return &Rsync{Compress: d.Sync.Compress, Rsh: d.Sync.Rsh, Password: d.Sync.RsyncPassword.Value(), Protect: d.Sync.Protected}
 }
 
 // stageHosts lists the stage's hosts and its groups' hosts, each once, in

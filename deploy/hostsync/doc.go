@@ -23,6 +23,11 @@
 // and Sync does only the rest (rsync is idempotent). Leave failed hosts out
 // of Done: they are tried again and count against the stage's limit.
 //
+// Rsync.Protect names paths on the hosts that no sync deletes (private
+// settings, caches). Rsync.Deliver makes one transfer with extra filter
+// rules and returns rsync's itemized changes: package release uses it to
+// send a release and the host's marker (MarkerName, ClaimDir) together.
+//
 // Rollback: Releases.Save keeps a hard-linked copy of the tree before it
 // changes; syncing a Job whose Source is that copy puts every host back, and
 // a Stage whose Method is Verify checks, by checksum, that each host now

@@ -138,7 +138,7 @@ func TestSyncOddNamesDaemon(t *testing.T) {
 func TestSyncOddNamesSSH(t *testing.T) {
 	t.Parallel()
 	needRsync(t)
-	_, rsh, _ := startSSHD(t)
+	rsh, _ := startSSHD(t)
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)

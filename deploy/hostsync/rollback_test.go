@@ -119,3 +119,34 @@ func TestReleasesHardLinkedAndPruned(t *testing.T) {
 		t.Error("a release name with a slash was accepted")
 	}
 }
+
+// Verify compares permissions too, and a host's own protected files and
+// release marker are not differences.
+func TestVerifyModesProtectedAndMarker(t *testing.T) {
+	t.Parallel()
+	needRsync(t)
+	ctx := t.Context()
+	src := t.TempDir()
+	writeTree(t, src, baseTree)
+	hosts := localHosts(t, 1)
+	rs := Rsync{Protect: []string{"private/"}}
+	st := &Stage{Name: "canaries", Hosts: hosts, Method: &rs}
+	if _, err := st.Sync(ctx, Job{Source: src}); err != nil {
+		t.Fatal(err)
+	}
+	writeTree(t, hosts[0].Dest, map[string]string{"private/PrivateSettings.php": "<?php\n"})
+	os.Symlink("0123456789abcdef0123", filepath.Join(hosts[0].Dest, MarkerName))
+	writeTree(t, hosts[0].Dest, map[string]string{ClaimDir + "/0123456789abcdef0123": ""})
+	verify := &Stage{Name: "canaries", Hosts: hosts, Method: &Verify{Rsync: rs}}
+	if rep, err := verify.Sync(ctx, Job{Source: src}); err != nil {
+		t.Fatalf("verify: %v (%v)", err, rep.Failed())
+	}
+	if err := os.Chmod(filepath.Join(hosts[0].Dest, "index.php"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Sync(ctx, Job{Source: src})
+	var de *DiffError
+	if err == nil || len(rep.Failed()) != 1 || !errors.As(rep.Failed()[0].Err, &de) || !strings.Contains(de.Error(), "index.php") {
+		t.Fatalf("verify of a host with a changed mode: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +32,11 @@ type Rsync struct {
 	Password string
 	// Args are extra arguments placed before the source.
 	Args []string
+	// Protect are paths on the hosts that no sync deletes (rsync
+	// "protect" filter rules): private settings and caches that live only
+	// on the hosts. Slash-separated, relative to the tree, "*" matching
+	// within one name; a trailing "/" is allowed.
+	Protect []string
 }
 
 // scapArgs are scap pull's options.
@@ -48,8 +54,23 @@ func (r *Rsync) Sync(ctx context.Context, h Host, src string, paths []string) er
 
 // run runs rsync with args on src and h.Dest and returns its output.
 func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, paths []string) ([]byte, error) {
+	return r.runFiltered(ctx, args, nil, false, h, src, paths)
+}
+
+// runFiltered is run with filter rules placed before those that select
+// paths. With dirs, a path that is a directory of src is synced through
+// --files-from too (rsync recurses into it and, with --delete, removes
+// what the source lacks there).
+func (r *Rsync) runFiltered(ctx context.Context, args, filters []string, dirs bool, h Host, src string, paths []string) ([]byte, error) {
 	if err := checkDest(h.Dest); err != nil {
 		return nil, err
+	}
+	args = slices.Clone(args)
+	for _, p := range r.Protect {
+		args = append(args, protectRules(p)...)
+	}
+	for _, f := range filters {
+		args = append(args, "--filter="+f)
 	}
 	var stdin io.Reader
 	if paths != nil {
@@ -57,7 +78,7 @@ func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, path
 		if err != nil {
 			return nil, err
 		}
-		if onlyFiles(src, clean) {
+		if present(src, clean, dirs) {
 			args = append(args, "--files-from=-", "--from0", "--relative", "--recursive")
 			stdin = strings.NewReader(strings.Join(clean, "\x00") + "\x00")
 		} else {
@@ -97,17 +118,26 @@ func (r *Rsync) run(ctx context.Context, args []string, h Host, src string, path
 	return out.Bytes(), nil
 }
 
-// onlyFiles reports whether every path is a file (or a link) in the
-// local tree src: then --files-from syncs them all, and nothing is to be
-// deleted or walked.
-func onlyFiles(src string, paths []string) bool {
+// present reports whether every path is a file (or a link), or with
+// dirs a directory, in the local tree src: then --files-from syncs them
+// all, and nothing outside them is to be deleted or walked.
+func present(src string, paths []string, dirs bool) bool {
 	for _, p := range paths {
 		fi, err := os.Lstat(filepath.Join(src, filepath.FromSlash(p)))
-		if err != nil || fi.IsDir() {
+		if err != nil || (fi.IsDir() && !dirs) {
 			return false
 		}
 	}
 	return true
+}
+
+// protectRules are the rsync filter rules that keep the path pattern p
+// (a file, or a directory and all it holds) from being deleted on the
+// receiver. Protect rules are receiver-side only: the sender still sends
+// what it has there.
+func protectRules(p string) []string {
+	p = "/" + strings.Trim(p, "/")
+	return []string{"--filter=P " + p, "--filter=P " + p + "/***"}
 }
 
 // checkDest refuses a remote-shell destination whose host starts with

@@ -2,101 +2,29 @@ package hostsync
 
 import (
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/jouncebot/jouncebot/internal/testenv"
+	"github.com/jouncebot/jouncebot/deploy/hostsync/hostsynctest"
 )
 
 // startSSHD starts an sshd on loopback that lets the current user in with
 // a fresh key, and returns the rsync -e command that logs in with it.
-func startSSHD(t *testing.T) (port int, rsh string, stop func()) {
+func startSSHD(t *testing.T) (rsh string, stop func()) {
 	t.Helper()
-	sshd, err := exec.LookPath("sshd")
-	if err != nil {
-		sshd = "/usr/sbin/sshd"
-	}
-	_, errSSH := exec.LookPath("ssh")
-	if _, err := os.Stat(sshd); err != nil || errSSH != nil {
-		testenv.Missing(t, "sshd or ssh is not installed; run scripts/install/openssh.sh")
-	}
-	dir := t.TempDir()
-	for _, k := range []string{"host_key", "client_key"} {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v: %s", err, out)
-		}
-	}
-	pub, err := os.ReadFile(filepath.Join(dir, "client_key.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeTree(t, dir, map[string]string{"authorized_keys": string(pub)})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.1
-HostKey %s/host_key
-PidFile %s/sshd.pid
-AuthorizedKeysFile %s/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-StrictModes no
-`, port, dir, dir, dir)
-	writeTree(t, dir, map[string]string{"sshd_config": conf})
-	if os.Getuid() == 0 {
-		// Root's sshd separates privileges and needs this directory; an
-		// sshd run by another user lets in only that user, which is
-		// all a test needs.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var logs strings.Builder
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stop = func() { cmd.Process.Kill(); <-exited }
-	t.Cleanup(stop)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen on port %d: %v\n%s", port, err, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling a port; nothing to wait on
-	}
-	rsh = fmt.Sprintf("ssh -p %d -i %s/client_key -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR", port, dir)
-	return port, rsh, stop
+	srv := hostsynctest.SSHD(t)
+	return srv.Rsh, srv.Stop
 }
 
 func TestSSHHosts(t *testing.T) {
 	t.Parallel()
 	needRsync(t)
-	_, rsh, stop := startSSHD(t)
+	rsh, stop := startSSHD(t)
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)

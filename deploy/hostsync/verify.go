@@ -7,10 +7,12 @@ import (
 )
 
 // Verify is a Method that changes nothing: it fails for a host whose tree
-// differs from the source by content, by a missing file or by an extra
+// differs from the source by content, mode, a missing file or an extra
 // file (rsync --checksum --dry-run --itemize-changes --delete). Use it as
 // the Method of a Stage after a rollback. With paths, only those paths
-// are compared.
+// are compared. The paths Rsync.Protect names, and in a whole-tree
+// comparison the host's release marker, count as extra only when the
+// source has them too.
 type Verify struct {
 	Rsync Rsync
 }
@@ -32,8 +34,13 @@ func (e *DiffError) Error() string {
 
 // Sync compares h with src.
 func (v *Verify) Sync(ctx context.Context, h Host, src string, paths []string) error {
-	args := []string{"--recursive", "--links", "--checksum", "--dry-run", "--itemize-changes", "--delete", "--exclude=**/.git"}
-	out, err := v.Rsync.run(ctx, args, h, src, paths)
+	args := []string{"--recursive", "--links", "--perms", "--checksum", "--dry-run", "--itemize-changes", "--delete", "--exclude=**/.git"}
+	var filters []string
+	if paths == nil {
+		// A host's marker is not part of the tree it holds.
+		filters = []string{"P /" + MarkerName, "P /" + ClaimDir + "/***"}
+	}
+	out, err := v.Rsync.runFiltered(ctx, args, filters, false, h, src, paths)
 	if err != nil {
 		return err
 	}

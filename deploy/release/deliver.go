@@ -2,37 +2,214 @@ package release
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 )
 
-// Marked is a hostsync.Method that syncs a release so that a host's
-// marker names the release only once the host holds all of it: it syncs
-// (src should be the release's Tree), then writes the marker naming the
-// release. A marker naming the release a host held before says nothing
-// about a host whose sync of another release was cut short or failed:
-// only a marker naming the release being synced is proof.
+// Marked is a hostsync.Method that delivers a release to a host so that
+// the host's marker names the release only once the host holds all of it
+// (see hostsync.MarkerName). It decides from the host's truth, not from
+// the paths of the job: the host gets the difference between the release
+// its marker names and this one, or, when the release it holds is not
+// known, the whole release (the paths rsync must never delete are
+// Rsync.Protect's). The marker travels in the same transfer, so each host
+// costs one connection.
+//
+// What a host holds is known from the marker the last transfer to it
+// wrote, kept in the Store; the transfer itself checks it: a host whose
+// marker named another release keeps a second claim that makes its marker
+// name nothing, and gets the whole release at once. A host the Store
+// knows nothing of (a new host, one changed behind the bot's back, a
+// transfer cut short) gets the whole release.
 type Marked struct {
+	// Method syncs; when it is a hostsync.Deliverer (Rsync is) the
+	// release and its marker go in one transfer, else the tree and then
+	// the marker (two).
 	Method  hostsync.Method
 	Release *Release
+	// Store remembers what each host holds; nil means every host gets
+	// the whole release.
+	Store *Store
+	// FileLimit is the largest number of differing paths sent one by one;
+	// beyond it the whole release is synced. 0 means no limit.
+	FileLimit int
+
+	mu    sync.Mutex
+	diffs map[string][]string // paths to send, by the release held
 }
 
-// Sync implements hostsync.Method.
-func (m *Marked) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	if err := m.Method.Sync(ctx, h, src, paths); err != nil {
+// Sync implements hostsync.Method. src and paths are ignored: the host
+// gets the release, what it needs of it.
+func (m *Marked) Sync(ctx context.Context, h hostsync.Host, _ string, _ []string) error {
+	tree := m.Release.Tree()
+	d, ok := m.Method.(hostsync.Deliverer)
+	if !ok {
+		if err := m.Method.Sync(ctx, h, tree, nil); err != nil {
+			return err
+		}
+		return m.Method.Sync(ctx, h, tree, markerPaths)
+	}
+	held := ""
+	if m.Store != nil {
+		held = m.Store.Held(h.Dest)
+		// Forgotten before the host changes: a transfer cut short leaves
+		// it unknown.
+		if err := m.Store.forget(h.Dest); err != nil {
+			return err
+		}
+	}
+	if t, ok := m.diff(held); ok {
+		out, err := d.Deliver(ctx, h, tree, t)
+		if err != nil {
+			return err
+		}
+		if heldBefore(out, held, m.Release.ID) {
+			return m.remember(h)
+		}
+		// The host did not hold the release the store said: its marker
+		// now names nothing, and it gets the whole release.
+	}
+	if _, err := d.Deliver(ctx, h, tree, hostsync.Transfer{}); err != nil {
 		return err
 	}
-	return m.Method.Sync(ctx, h, m.Release.markerDir(), []string{MarkerName})
+	return m.remember(h)
+}
+
+// diff is the transfer that turns a host holding the release held into
+// one holding m's, and whether there is one (held is known, kept, and
+// differs in at most FileLimit paths).
+func (m *Marked) diff(held string) (hostsync.Transfer, bool) {
+	if held == "" || m.Store == nil {
+		return hostsync.Transfer{}, false
+	}
+	files, err := m.diffFrom(held)
+	if err != nil || m.FileLimit > 0 && len(files) > m.FileLimit {
+		return hostsync.Transfer{}, false
+	}
+	claims := "/" + hostsync.ClaimDir + "/"
+	return hostsync.Transfer{
+		Paths: append(slices.Clip(files), markerPaths...),
+		// Only the two claims are looked at: another claim the host
+		// has stays, and makes the marker name nothing.
+		Filters: []string{"+ " + claims + m.Release.ID, "+ " + claims + held, "- " + claims + "*"},
+		// No --checksum: release files' times come from their content
+		// (setMtime), so the quick check tells versions apart.
+	}, true
+}
+
+// diffFrom is the paths that differ between the release held and m's,
+// computed once for all the hosts holding it.
+func (m *Marked) diffFrom(held string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if files, ok := m.diffs[held]; ok {
+		return files, nil
+	}
+	base, err := m.Store.Open(held)
+	if err != nil {
+		return nil, err
+	}
+	if m.diffs == nil {
+		m.diffs = map[string][]string{}
+	}
+	files := Diff(base.Manifest, m.Release.Manifest)
+	m.diffs[held] = files
+	return files, nil
+}
+
+// heldBefore reads rsync's itemized changes of a transfer to id that
+// assumed the host held held: true when the host's link was there and
+// its claim of held too (and is gone now); when held is id, when neither
+// link nor claim changed.
+func heldBefore(itemized []string, held, id string) bool {
+	claim := hostsync.ClaimDir + "/"
+	deleted, created, link, linkMade := false, false, false, false
+	for _, l := range itemized {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		if f[1] == hostsync.MarkerName {
+			link, linkMade = true, link || strings.Contains(f[0], "+")
+			continue
+		}
+		if !strings.HasPrefix(f[1], claim) {
+			continue
+		}
+		switch name := strings.TrimPrefix(f[1], claim); {
+		case f[0] == "*deleting" && name == held:
+			deleted = true
+		case name == id && strings.Contains(f[0], "+"):
+			created = true
+		}
+	}
+	if held == id {
+		return !created && !link
+	}
+	return deleted && !linkMade
+}
+
+func (m *Marked) remember(h hostsync.Host) error {
+	if m.Store == nil {
+		return nil
+	}
+	return m.Store.setHeld(h.Dest, m.Release.ID)
+}
+
+// Held returns the id of the release the last transfer to the host at
+// dest left it holding, or "" when that is not known.
+func (s *Store) Held(dest string) string {
+	b, err := os.ReadFile(s.heldPath(dest))
+	if err != nil {
+		return ""
+	}
+	if id := strings.TrimSpace(string(b)); validID(id) {
+		return id
+	}
+	return ""
+}
+
+func (s *Store) heldPath(dest string) string {
+	sum := sha256.Sum256([]byte(dest))
+	return filepath.Join(s.Dir, "hosts", hex.EncodeToString(sum[:16]))
+}
+
+// setHeld records that the host at dest holds id. A record cut short by
+// a crash is not a valid id: the host is then unknown, as it should be.
+func (s *Store) setHeld(dest, id string) error {
+	p := s.heldPath(dest)
+	err := os.WriteFile(p, []byte(id+"\n"), 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			err = os.WriteFile(p, []byte(id+"\n"), 0o644)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) forget(dest string) error {
+	if err := os.Remove(s.heldPath(dest)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
 }
 
 // Holds checks, with verify (a hostsync.Verify), that host h's marker
-// names release r: one small file compared, not the tree.
+// names release r: the link and the claims compared, not the tree.
 func Holds(ctx context.Context, verify hostsync.Method, h hostsync.Host, r *Release) error {
-	return verify.Sync(ctx, h, r.markerDir(), []string{MarkerName})
+	return verify.Sync(ctx, h, r.Tree(), markerPaths)
 }
 
 // HoldsMethod is a hostsync.Method that checks each host's marker against

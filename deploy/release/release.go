@@ -4,22 +4,27 @@
 // A release is built from git objects, not from the staging checkout's
 // working tree: its manifest lists every file of the config checkout, of
 // each php-<version> checkout and of their submodules, at given commits,
-// with mode and git object id; the release id is a hash of that manifest.
-// The files are written from the object database (git cat-file --batch),
-// and a file already present in the release it is built against is hard
-// linked from it, so a release of a 20,000-file tree costs little more
-// than the files that changed. An edit in staging after the freeze cannot
-// reach a release:
+// with mode and git object id, plus the untracked files the Store is told
+// to freeze (private settings, l10n caches), hashed the way git hashes a
+// blob; the release id is a hash of that manifest. Tracked files are
+// written from the object database (git cat-file --batch), a file already
+// present in the release it is built against is hard linked from it, so a
+// release of a 20,000-file tree costs little more than the files that
+// changed. Modes come from the manifest, never from the umask. An edit in
+// staging after the freeze cannot reach a release:
 //
-//	s := &release.Store{Dir: "/srv/jouncebot/releases", Keep: 3}
+//	s := &release.Store{Dir: "/srv/jouncebot/releases", Keep: 3, Untracked: []string{"private/"}}
 //	m, _ := release.Read(ctx, "/srv/mediawiki-staging", nil) // HEAD of every checkout
-//	r, _ := s.Freeze(ctx, m, base)                           // base: a release to link from, or nil
-//	files := release.Diff(base.Manifest, r.Manifest)          // what a sync must touch
-//	hostsync stages then sync r.Tree() to the hosts (see Marked).
+//	r, _ := s.Freeze(ctx, staging, m, base)                  // base: a release to link from, or nil
+//	st.Method = &release.Marked{Method: rsync, Release: r, Store: s, FileLimit: 100}
 //
-// Each host gets a marker file (MarkerName) holding the id of the release
-// it holds, written last by Marked; Holds checks it cheaply after a
-// restart.
+// A release is complete once its completion record is written, last; a
+// directory without one (a freeze or a prune cut short) is removed the
+// first time the Store is used. Each release's tree carries the host
+// marker (hostsync.MarkerName and hostsync.ClaimDir): a host holds the
+// release exactly when its marker names it. Marked delivers a release to
+// a host in one transfer, marker included, sending only what differs from
+// the release the host is known to hold.
 package release
 
 import (
@@ -27,6 +32,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,6 +45,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,6 +59,9 @@ type Entry struct {
 	Object string // git blob id
 	// Repo is the checkout the object is read from, relative to staging.
 	Repo string `json:",omitempty"`
+	// Untracked is a file git does not track (Store.Untracked), copied
+	// from staging's working tree; Object is its git blob hash.
+	Untracked bool `json:",omitempty"`
 }
 
 // Manifest is a release's files, sorted by path, and the commits they come
@@ -117,6 +127,9 @@ func Read(ctx context.Context, staging string, revs map[string]string) (*Manifes
 	}
 	m := &Manifest{Commits: map[string]string{}}
 	for _, r := range repos {
+		if _, ok := m.Commits[r]; ok {
+			continue // a submodule of the config checkout, read with it
+		}
 		rev := revs[r]
 		if rev == "" {
 			rev = "HEAD"
@@ -176,17 +189,49 @@ type Release struct {
 // sync.
 func (r *Release) Tree() string { return filepath.Join(r.Dir, "tree") }
 
-// MarkerName is the file on each host that names the release it holds.
-const MarkerName = ".jouncebot-release"
+// MarkerName is the link on each host that names the release it holds
+// (see hostsync.MarkerName for the whole marker).
+const MarkerName = hostsync.MarkerName
 
-// markerDir holds the marker file saying the host holds the release.
-func (r *Release) markerDir() string { return filepath.Join(r.Dir, "marker") }
+// markerPaths are the marker's entries in a release tree.
+var markerPaths = []string{hostsync.MarkerName, hostsync.ClaimDir}
+
+// completeName is the completion record, written last into a release.
+const completeName = "complete"
 
 // Store keeps releases in a directory, one subdirectory per release id.
 type Store struct {
 	Dir string
 	// Keep is how many releases are kept besides those in use (default 3).
 	Keep int
+	// Untracked are path patterns of staging that git does not track but
+	// every release freezes (config's deploy.sync.untracked).
+	Untracked []string
+
+	clean sync.Once
+	mu    sync.Mutex
+	open  map[string]*Release // releases opened, by id (they never change)
+}
+
+// tidy removes, once, what a crash left: directories of freezes cut
+// short and releases without their completion record.
+func (s *Store) tidy() {
+	s.clean.Do(func() {
+		entries, err := os.ReadDir(s.Dir)
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			name := e.Name()
+			switch {
+			case !e.IsDir():
+			case strings.HasPrefix(name, ".new-"):
+				os.RemoveAll(filepath.Join(s.Dir, name))
+			case validID(name) && !exists(filepath.Join(s.Dir, name, completeName)):
+				os.RemoveAll(filepath.Join(s.Dir, name))
+			}
+		}
+	})
 }
 
 // Open returns the kept release id.
@@ -194,7 +239,17 @@ func (s *Store) Open(id string) (*Release, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("release: bad id %q", id)
 	}
+	s.tidy()
 	dir := filepath.Join(s.Dir, id)
+	if _, err := os.Stat(filepath.Join(dir, completeName)); err != nil {
+		return nil, fmt.Errorf("release %s is not complete: %w", id, err)
+	}
+	s.mu.Lock()
+	r := s.open[id]
+	s.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", id, err)
@@ -203,7 +258,14 @@ func (s *Store) Open(id string) (*Release, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("release %s: manifest: %w", id, err)
 	}
-	return &Release{ID: id, Dir: dir, Manifest: &m}, nil
+	r = &Release{ID: id, Dir: dir, Manifest: &m}
+	s.mu.Lock()
+	if s.open == nil {
+		s.open = map[string]*Release{}
+	}
+	s.open[id] = r
+	s.mu.Unlock()
+	return r, nil
 }
 
 func validID(id string) bool {
@@ -218,7 +280,13 @@ func validID(id string) bool {
 // release, hard linking those that base (which may be nil) already holds,
 // and returns it. A release with the same id that already exists is
 // returned as it is: releases never change once made.
+//
+// The files Store.Untracked names are added to m first, as they are in
+// staging's working tree now.
 func (s *Store) Freeze(ctx context.Context, staging string, m *Manifest, base *Release) (*Release, error) {
+	if err := m.addUntracked(staging, s.Untracked); err != nil {
+		return nil, err
+	}
 	id := m.ID()
 	if r, err := s.Open(id); err == nil {
 		return r, nil
@@ -248,7 +316,8 @@ func (s *Store) Freeze(ctx context.Context, staging string, m *Manifest, base *R
 
 func (r *Release) write(ctx context.Context, staging string, base *Release) error {
 	tree := r.Tree()
-	if err := os.MkdirAll(tree, 0o755); err != nil {
+	dirs := dirMaker{}
+	if err := dirs.make(tree); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	have := map[string]Entry{}
@@ -260,13 +329,19 @@ func (r *Release) write(ctx context.Context, staging string, base *Release) erro
 	byRepo := map[string][]Entry{}
 	for _, e := range r.Manifest.Entries {
 		dst := filepath.Join(tree, filepath.FromSlash(e.Path))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := dirs.make(filepath.Dir(dst)); err != nil {
 			return fmt.Errorf("release: %w", err)
 		}
 		if b, ok := have[e.Path]; ok && b.Mode == e.Mode && b.Object == e.Object {
 			if err := os.Link(filepath.Join(base.Tree(), filepath.FromSlash(e.Path)), dst); err == nil {
 				continue
 			}
+		}
+		if e.Untracked {
+			if err := copyUntracked(staging, tree, e); err != nil {
+				return fmt.Errorf("release: %w", err)
+			}
+			continue
 		}
 		byRepo[e.Repo] = append(byRepo[e.Repo], e)
 	}
@@ -275,20 +350,91 @@ func (r *Release) write(ctx context.Context, staging string, base *Release) erro
 			return fmt.Errorf("release: write files of %s: %w", repoName(repo), err)
 		}
 	}
-	if err := os.MkdirAll(r.markerDir(), 0o755); err != nil {
+	// The host marker: the link names the release, the claim directory
+	// holds its claim and nothing else (see hostsync.MarkerName).
+	if err := os.Symlink(r.ID, filepath.Join(tree, hostsync.MarkerName)); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(r.markerDir(), MarkerName), []byte(r.ID+"\n"), 0o644); err != nil {
+	if err := dirs.make(filepath.Join(tree, hostsync.ClaimDir)); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	if err := writeFile(filepath.Join(tree, hostsync.ClaimDir, r.ID), nil, 0o644); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	b, err := json.Marshal(r.Manifest)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(r.Dir, "manifest.json"), b, 0o644); err != nil {
+	if err := writeFile(filepath.Join(r.Dir, "manifest.json"), b, 0o644); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	// Last: only now is the release complete.
+	if err := writeFile(filepath.Join(r.Dir, completeName), []byte(r.ID+"\n"), 0o644); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	return nil
+}
+
+// dirMaker makes directories with mode 0755 whatever the umask, each
+// once.
+type dirMaker map[string]bool
+
+func (d dirMaker) make(dir string) error {
+	if d[dir] {
+		return nil
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := d.make(filepath.Dir(dir)); err != nil {
+			return err
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	d[dir] = true
+	return nil
+}
+
+// writeFile writes a file with exactly perm, whatever the umask.
+func writeFile(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// setMtime gives a release file a modification time derived from its
+// content (its object id). rsync's quick check compares size and time, so
+// two releases must never give different content the same size and time
+// (which freezes within one second would), and the same content always
+// gets the same time, whichever release a host got it from.
+func setMtime(path, object string) error {
+	b, err := hex.DecodeString(object)
+	if err != nil || len(b) < 4 {
+		return fmt.Errorf("release: bad object id %q", object)
+	}
+	// 2001-09-09 plus up to about 31 years, in whole seconds.
+	t := time.Unix(1_000_000_000+int64(binary.BigEndian.Uint32(b)%1_000_000_000), 0)
+	return os.Chtimes(path, t, t)
+}
+
+// filePerm is the permission bits of a git mode.
+func filePerm(mode string) os.FileMode {
+	if mode == "100755" {
+		return 0o755
+	}
+	return 0o644
 }
 
 // catFiles writes the objects of es, read from the repository at dir,
@@ -359,17 +505,20 @@ func writeObject(out *bufio.Reader, tree string, e Entry) error {
 			return err
 		}
 	} else {
-		perm := os.FileMode(0o644)
-		if e.Mode == "100755" {
-			perm = 0o755
-		}
+		perm := filePerm(e.Mode)
 		w, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
 		if err != nil {
 			return err
 		}
 		_, err = io.CopyN(w, out, size)
+		if err == nil {
+			err = w.Chmod(perm) // the umask does not decide
+		}
 		if cerr := w.Close(); err == nil {
 			err = cerr
+		}
+		if err == nil {
+			err = setMtime(dst, e.Object)
 		}
 		if err != nil {
 			return err
@@ -383,6 +532,7 @@ func writeObject(out *bufio.Reader, tree string, e Entry) error {
 
 // List returns the ids of the kept releases, oldest first.
 func (s *Store) List() ([]string, error) {
+	s.tidy()
 	ids, err := hostsync.DirsByAge(s.Dir, validID)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -409,6 +559,11 @@ func (s *Store) Prune(inUse ...string) error {
 		}
 		if slices.Contains(inUse, id) {
 			continue
+		}
+		// The completion record goes first: a prune cut short leaves a
+		// directory that is no longer taken for a release.
+		if err := os.Remove(filepath.Join(s.Dir, id, completeName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("releases: remove %s: %w", id, err)
 		}
 		if err := os.RemoveAll(filepath.Join(s.Dir, id)); err != nil {
 			return fmt.Errorf("releases: remove %s: %w", id, err)
