@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/maint"
 	"github.com/jouncebot/jouncebot/maint/mainttest"
 )
@@ -49,11 +50,11 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 		t.Errorf("SAL lines for a dry run: %q", got)
 	}
 
-	if _, err := b.svc.Go(context.Background(), r.ID, amir); err != nil {
+	if _, err := b.svc.Go(context.Background(), r.ID, amir, ""); err != nil {
 		t.Fatal(err)
 	}
 	end := b.expect("Run 1: namespaceDupes.php --fix on 2 wikis (list:both) finished (exit 0 on all 2 wikis) in ")
-	if !strings.Contains(end, "Output: http://bot.example/maint/1") {
+	if !strings.Contains(end, "Output: http://bot.example/maint/"+r.Token) {
 		t.Errorf("no link to the output: %s", end)
 	}
 	for n, w := range h.Wikis {
@@ -67,7 +68,7 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 		!strings.HasSuffix(sal[1], ", exit 0 on all 2 wikis)") {
 		t.Errorf("SAL lines: %q", sal)
 	}
-	if _, err := b.svc.Go(context.Background(), r.ID, amir); err == nil || err.Error() != "Run 1 is not waiting for maint go: it finished." {
+	if _, err := b.svc.Go(context.Background(), r.ID, amir, ""); err == nil || err.Error() != "Run 1 is not waiting for maint go: it finished." {
 		t.Errorf("second go: %v", err)
 	}
 	run, outs, err := b.svc.Get(r.ID)
@@ -172,7 +173,7 @@ func TestHostDroppedMidRun(t *testing.T) {
 // Names that could reach a shell or leave the maintenance directory are
 // refused before anything runs.
 func TestRefusedNames(t *testing.T) {
-	rules := maint.Rules{Scripts: []string{"namespaceDupes.php"}, Wikis: []string{"testwiki"}, Lists: map[string][]string{"both": {"testwiki"}}}
+	rules := maint.Rules{Scripts: config.MaintScriptNames("namespaceDupes.php"), Wikis: []string{"testwiki"}, Lists: map[string][]string{"both": {"testwiki"}}}
 	for _, c := range []struct{ words, want string }{
 		{"namespaceDupes.php;id testwiki", `Refused: "namespaceDupes.php;id" is not a script name`},
 		{"../../../bin/sh testwiki", `Refused: "../../../bin/sh" is not a script name`},

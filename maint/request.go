@@ -93,10 +93,18 @@ func ParseFooter(value string) (Request, error) {
 	return r, nil
 }
 
-// FromChange returns the scripts a change's Maintenance-Script (or
-// Maintenance) footers ask for, each with the change's number and its tasks as the reason, and
-// the footers that could not be read.
-func FromChange(ch *gerrit.Change) (reqs []Request, bad []string) {
+// FromChange returns the scripts a merged change's Maintenance-Script
+// (or Maintenance) footers ask for, each with the change's number and its
+// tasks as the reason, and the footers that could not be read. A change
+// that is not merged is refused: anyone can upload a footer.
+func FromChange(ch *gerrit.Change) (reqs []Request, bad []string, err error) {
+	if !ch.Merged() {
+		yet := ""
+		if ch.Status == "NEW" {
+			yet = " yet"
+		}
+		return nil, nil, &RefusedError{Msg: fmt.Sprintf("Change %d is not merged%s (%s): its maintenance scripts run only after it is merged and deployed.", ch.Number, yet, ch.Status)}
+	}
 	for _, v := range gerrit.MaintenanceScripts(ch.Message) {
 		r, err := ParseFooter(v)
 		if err != nil {
@@ -106,7 +114,7 @@ func FromChange(ch *gerrit.Change) (reqs []Request, bad []string) {
 		r.Change, r.Reason = ch.Number, strings.Join(ch.Bugs, " ")
 		reqs = append(reqs, r)
 	}
-	return reqs, bad
+	return reqs, bad, nil
 }
 
 // Rules say which scripts, wikis and arguments may run, and which scripts
