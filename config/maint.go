@@ -79,15 +79,16 @@ func (s *MaintScript) UnmarshalYAML(n *yaml.Node) error {
 		*s = MaintScript{}
 		return n.Decode(&s.Script)
 	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i].Value; k != "script" && k != "options" && k != "private" {
-				return fmt.Errorf("line %d: field %s not found in type config.MaintScript", n.Content[i].Line, k)
-			}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a script is a name or a mapping of script, options and private", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "script" && k != "options" && k != "private" {
+			return fmt.Errorf("line %d: field %s not found in type config.MaintScript", n.Content[i].Line, k)
 		}
 	}
-	type plain MaintScript
-	return n.Decode((*plain)(s))
+	type fields MaintScript // without this method
+	return n.Decode((*fields)(s))
 }
 
 // MaintScriptNames returns the names of scripts (for an allow list

@@ -135,6 +135,9 @@ func (s *Service) sayPrivate(ctx context.Context, r *Run, outs [][]byte) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run %d (private output): %s by %s, %s.", r.ID, r.What(r.Phase), r.By.Name, r.State)
+	if u := s.PrivateURL(r); u != "" {
+		b.WriteString(" Output: " + u)
+	}
 	for _, i := range r.stepsOf(r.Phase) {
 		st := r.Steps[i]
 		lines := lastLines(output(outs, i), 5)
@@ -142,9 +145,6 @@ func (s *Service) sayPrivate(ctx context.Context, r *Run, outs [][]byte) {
 			lines = firstLines(output(outs, i), 5)
 		}
 		fmt.Fprintf(&b, "\n%s (%s, %s): %s", st.Wiki, stepExit(st), bot.Count(st.Lines, "line"), strings.Join(lines, " | "))
-	}
-	if u := s.PrivateURL(r); u != "" {
-		b.WriteString("\nOutput: " + u)
 	}
 	s.o.Private(context.WithoutCancel(ctx), r.Origin, r.By, bot.T(b.String()))
 }
