@@ -22,8 +22,9 @@ import (
 // localMaint is a maintenance "host" reached through sh -c (as
 // maint.remote allows for kubectl exec and the like) whose command is a
 // stand-in for mwscript: fail.php fails its dry run, slow.php waits for
-// the gate file on testwiki and ignores SIGTERM on test2wiki, secret.php
-// prints a line.
+// the gate file on testwiki and ignores SIGTERM on test2wiki (both end
+// when the test's directory is removed, should a test fail before they
+// are stopped), secret.php prints a line.
 type localMaint struct {
 	Config config.Maint
 	Gate   string
@@ -43,10 +44,10 @@ fail.php)
 	echo "3 pages would break"; exit 3 ;;
 slow.php)
 	if [ "$wiki" = testwiki ]; then
-		while [ ! -f ` + gate + ` ]; do sleep 0.05; done
+		while [ ! -f ` + gate + ` ] && [ -d ` + dir + ` ]; do sleep 0.05; done
 	else
 		trap '' TERM
-		while :; do sleep 0.05; done
+		while [ -d ` + dir + ` ]; do sleep 0.05; done
 	fi ;;
 secret.php) echo "the secret output line" ;;
 esac

@@ -225,8 +225,11 @@ func checkArg(sc config.MaintScript, a string) error {
 		return nil
 	case pat == "" && hasValue:
 		return refused("%s of %s takes no value; write it as %s.", name, sc.Script, name)
-	case pat != "" && !regexp.MustCompile(`^(?:`+pat+`)$`).MatchString(value):
-		return refused("the value of %s for %s must match %s, and %q does not.", name, sc.Script, pat, value)
+	case pat != "":
+		re, err := regexp.Compile(`^(?:` + pat + `)$`)
+		if err != nil || !re.MatchString(value) {
+			return refused("the value of %s for %s must match %s, and %q does not.", name, sc.Script, pat, value)
+		}
 	}
 	return nil
 }

@@ -222,8 +222,9 @@ func (s *Service) Go(ctx context.Context, id int, by Person, reason string) (*Ru
 	return r, nil
 }
 
-// Stop stops a run: its job on the host gets SIGTERM, and a run waiting
-// for maint go ends.
+// Stop stops a run: its job's process group on the host gets SIGTERM
+// (and SIGKILL from the follower after KillAfter), and a run waiting for
+// maint go ends.
 func (s *Service) Stop(ctx context.Context, id int, by Person) (bot.Text, error) {
 	var job string
 	var ended *Run
