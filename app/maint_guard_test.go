@@ -86,11 +86,15 @@ func (m *localMaint) jobPID(t *testing.T, i int) int {
 // written to the SAL.
 func TestMaintFailedDryRunHolds(t *testing.T) {
 	m := startLocalMaint(t)
-	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	s := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) { c.Maint = m.Config }, app.Options{})
 	s.say("jouncebot: maint fail.php testwiki T1")
 	s.expectEach("Run 1: dry run of fail.php on testwiki started; the real run (fail.php --fix) waits for maint go 1.",
 		"amir: Run 1: dry run of fail.php on testwiki failed (exit 3); the real run does not start.")
-	s.expect("The real run (fail.php --fix) starts only if you say why the failure is fine: maint go 1 <reason> (or maint stop 1).")
+	held := s.expect("The real run (fail.php --fix) starts only if you say why the failure is fine: maint go 1 <reason> (or maint stop 1).")
+	page := regexp.MustCompile(`Output: (http://\S+)`).FindStringSubmatch(held)
+	if page == nil {
+		t.Fatalf("no link to the run's page in %q", held)
+	}
 	s.say("jouncebot: maint go 1")
 	s.expectContains("Refused: the dry run of run 1 failed (exit 3), so its real run needs a reason: maint go 1 <why the failure is fine>.")
 	s.say("jouncebot: maint")
@@ -100,6 +104,9 @@ func TestMaintFailedDryRunHolds(t *testing.T) {
 		"amir: Run 1: fail.php --fix on testwiki finished (exit 0) in ")
 	s.say("jouncebot: sal fail.php")
 	s.expectContains("Started maintenance script fail.php --fix on testwiki for T1 despite a failed dry run (Amir: the 3 pages are known, T42)")
+	if code, body := get(t, page[1]); code != 200 || !strings.Contains(body, "The dry run failed; Amir started the real run anyway at 2026-11-25 14:20:00 UTC: the 3 pages are known, T42") {
+		t.Errorf("the run's page does not show the override: %d\n%s", code, body)
+	}
 }
 
 // The timeout bounds the whole run, not each wiki: a run over two wikis
