@@ -85,9 +85,11 @@ func (h *Host) Start(ctx context.Context, job string, argv []string) error {
 	return nil
 }
 
-// Poll reads a job's state and its output from offset.
+// Poll reads a job's state and its output from offset. The job runs
+// while its first process does (it may not have made its process group
+// yet) or any process of its group (a child may outlive the job's shell).
 func (h *Host) Poll(ctx context.Context, job string, offset int64) (Status, error) {
-	script := fmt.Sprintf(`cd %s/%s 2>/dev/null || { echo MISSING; exit 0; }; a=0; kill -0 -"$(cat pid 2>/dev/null)" 2>/dev/null && a=1; `+
+	script := fmt.Sprintf(`cd %s/%s 2>/dev/null || { echo MISSING; exit 0; }; p="$(cat pid 2>/dev/null)"; a=0; { kill -0 "$p" || kill -0 -"$p"; } 2>/dev/null && a=1; `+
 		`if [ -f exit ]; then echo "EXIT $(cat exit)"; elif [ $a = 1 ]; then echo RUNNING; else echo GONE; fi; `+
 		`tail -c +%d out 2>/dev/null | head -c %d`, quote(h.WorkDir), quote(job), offset+1, MaxChunk)
 	out, err := h.call(ctx, job, script)
