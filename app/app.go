@@ -355,7 +355,8 @@ func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
 	srv := web.New(o)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
-		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
+		srv.Handle("GET /maint/{token}", web.MaintPage(a.maint, a.log))
+		srv.Handle("GET /maint/{token}/{key}", web.MaintPage(a.maint, a.log))
 	}
 	a.log.Info("web server listening", "addr", a.httpAddr)
 	wg.Add(1)
@@ -642,8 +643,12 @@ func (a *App) setupMaint(o Options) {
 			}
 		}
 		a.maint = maint.NewService(maint.Options{DB: a.db, Rules: maint.RulesFrom(m), Host: maint.HostFrom(m),
-			Timeout: m.Timeout, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
-			Notify: a.sayAt, SAL: salLog, BaseURL: a.baseURL, Log: a.log, Now: o.Now})
+			Timeout: m.Timeout, KillAfter: m.KillAfter, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
+			Notify: a.sayAt, SAL: salLog, BaseURL: a.baseURL, Log: a.log, Now: o.Now,
+			Private: func(ctx context.Context, origin string, by maint.Person, t bot.Text) {
+				a.sendSecurity(ctx, deploy.Event{Kind: deploy.EventSecurity, Origin: origin, Text: t, Time: o.Now().UTC(),
+					By: deploy.Person{Name: by.Name, IRCNick: by.IRCNick, MatrixID: by.MatrixID}})
+			}})
 	}
 	a.cmds.Register(commands.MaintCommands(commands.MaintOptions{Service: a.maint,
 		Change: func(ctx context.Context, n int) ([]maint.Request, []string, error) {
@@ -654,8 +659,7 @@ func (a *App) setupMaint(o Options) {
 			if err != nil {
 				return nil, nil, err
 			}
-			reqs, bad := maint.FromChange(ch)
-			return reqs, bad, nil
+			return maint.FromChange(ch)
 		}})...)
 }
 

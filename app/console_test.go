@@ -50,7 +50,9 @@ func runConsole(t *testing.T, now time.Time, addr string, adjust func(*config.Co
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	o.Config, o.Log, o.Stdin, o.Stdout = cfg, slog.New(slog.DiscardHandler), inR, outW
-	o.Now = func() time.Time { return now }
+	if o.Now == nil {
+		o.Now = func() time.Time { return now }
+	}
 	a, err := app.New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,9 @@ type MaintOptions struct {
 	// Service runs the scripts; nil when no maintenance host is
 	// configured (the command says so).
 	Service *maint.Service
-	// Change returns the scripts a change's Maintenance-Script footers
-	// ask for, and the footers that could not be read.
+	// Change returns the scripts a merged change's Maintenance-Script
+	// footers ask for, and the footers that could not be read; a
+	// *maint.RefusedError when the change is not merged.
 	Change func(ctx context.Context, n int) (reqs []maint.Request, bad []string, err error)
 }
 
@@ -26,7 +27,7 @@ type MaintOptions struct {
 // what a change asks for), go on after a dry run, stop a run.
 func MaintCommands(o MaintOptions) []Command {
 	return []Command{{
-		Name: "maint", Usage: "maint [<script> <wiki|list:NAME|all> [--args] [reason] | <change> | go <id> | stop <id>]",
+		Name: "maint", Usage: "maint [<script> <wiki|list:NAME|all> [--args] [reason] | <change> | go <id> [reason] | stop <id>]",
 		Help: "Runs a maintenance script on the maintenance host (a dry run first where the script has one), or what a change's Maintenance-Script footers ask for; without arguments lists live and recent runs.",
 		Perm: Deployer, MinArgs: 0, MaxArgs: -1,
 		Run: func(ctx context.Context, c *Call) (bot.Text, error) {
@@ -56,11 +57,11 @@ func (o MaintOptions) run(ctx context.Context, c *Call) (bot.Text, error) {
 		if c.Args[0] == "stop" {
 			return maintAnswer(o.Service.Stop(ctx, id, by))
 		}
-		r, err := o.Service.Go(ctx, id, by)
+		r, err := o.Service.Go(ctx, id, by, strings.Join(c.Args[2:], " "))
 		if err != nil {
 			return maintAnswer(nil, err)
 		}
-		return bot.T(fmt.Sprintf("Run %d: %s started.", r.ID, r.What(maint.Real))), nil
+		return o.Service.GoText(r), nil
 	case len(c.Args) == 1:
 		ref, err := deploy.ParseChange(c.Args[0])
 		if err != nil {
@@ -85,7 +86,14 @@ func (o MaintOptions) fromChange(ctx context.Context, n int, by maint.Person, or
 		return nil, Errorf("Reading changes from Gerrit is not set up here.")
 	}
 	reqs, bad, err := o.Change(ctx, n)
-	if err != nil {
+	var re *maint.RefusedError
+	var ue *UserError
+	switch {
+	case errors.As(err, &re):
+		return maintAnswer(nil, err)
+	case errors.As(err, &ue):
+		return nil, err
+	case err != nil:
 		return nil, Errorf("Could not read change %d from Gerrit; try again in a moment.", n)
 	}
 	var lines []string
@@ -93,11 +101,10 @@ func (o MaintOptions) fromChange(ctx context.Context, n int, by maint.Person, or
 		lines = append(lines, fmt.Sprintf("Not run: the footer %q of %d is not script, wiki, then options.", b, n))
 	}
 	if len(reqs) == 0 && len(bad) == 0 {
-		return nil, Errorf("Change %d has no Maintenance-Script footer.", n)
+		return nil, Errorf("Change %d has no Maintenance-Script (or Maintenance) footer.", n)
 	}
 	for _, req := range reqs {
 		r, err := o.Service.Start(ctx, req, by, origin)
-		var re *maint.RefusedError
 		switch {
 		case errors.As(err, &re):
 			lines = append(lines, re.Msg)

@@ -34,6 +34,7 @@ func (h *nohost) Poll(ctx context.Context, job string, offset int64) (maint.Stat
 }
 func (h *nohost) Remove(context.Context, string) error       { return nil }
 func (h *nohost) Stop(ctx context.Context, job string) error { return nil }
+func (h *nohost) Kill(ctx context.Context, job string) error { return nil }
 
 // Strangers, owners and a spoofed deployer nick are refused maint; a
 // deployer's script or wiki name with shell metacharacters, a path out of
@@ -47,7 +48,7 @@ func TestMaintRefusals(t *testing.T) {
 	defer db.Close()
 	host := &nohost{}
 	svc := maint.NewService(maint.Options{DB: db, Host: host,
-		Rules: maint.Rules{Scripts: []string{"namespaceDupes.php"}, Wikis: []string{"testwiki"}, DryRun: config.DefaultMaintDryRuns}})
+		Rules: maint.Rules{Scripts: config.MaintScriptNames("namespaceDupes.php"), Wikis: []string{"testwiki"}, DryRun: config.DefaultMaintDryRuns}})
 	d := NewDispatcher(Options{Config: testConfig(), Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	d.Register(MaintCommands(MaintOptions{Service: svc})...)
 	for _, c := range []struct{ nick, account, text, want string }{

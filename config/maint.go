@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Maint is the maintenance scripts section: where scripts run, how they
@@ -28,8 +30,10 @@ type Maint struct {
 	// WorkDir is the directory on the host that keeps each run's output
 	// and exit status (default /tmp/jouncebot-maint).
 	WorkDir string `yaml:"work_dir"`
-	// Scripts, when not empty, is the allow list of scripts.
-	Scripts []string `yaml:"scripts"`
+	// Scripts, when not empty, is the allow list of scripts: each a name
+	// (any option that does not change the target) or a mapping with the
+	// options it takes and whether its output is private.
+	Scripts []MaintScript `yaml:"scripts"`
 	// Wikis are the known wikis (database names); when not empty, only
 	// these may be named, and "all" means all of them.
 	Wikis []string `yaml:"wikis"`
@@ -38,8 +42,12 @@ type Maint struct {
 	// DryRun lists the scripts that have a dry-run form: they run it
 	// first and wait for "maint go".
 	DryRun []DryRun `yaml:"dry_run"`
-	// Timeout stops a run that takes longer (default 6h).
+	// Timeout stops a run whose jobs together have run longer (default
+	// 6h): SIGTERM, then SIGKILL after KillAfter.
 	Timeout time.Duration `yaml:"timeout"`
+	// KillAfter is how long a stopped job has after SIGTERM before its
+	// process group gets SIGKILL (default 1m).
+	KillAfter time.Duration `yaml:"kill_after"`
 	// Retention is how long finished runs and their output are kept
 	// (default 30 days).
 	Retention time.Duration `yaml:"retention"`
@@ -48,6 +56,55 @@ type Maint struct {
 	// ProgressEvery is how often progress is said in chat (default 1m).
 	ProgressEvery time.Duration `yaml:"progress_every"`
 }
+
+// MaintScript is one script of the allow list. Written as a plain name
+// ("namespaceDupes.php") it takes any option except those that change
+// the target (see TargetOptions); written as a mapping it takes only the
+// options listed.
+type MaintScript struct {
+	Script string `yaml:"script"`
+	// Options, when not nil, are the only options the script takes: the
+	// option's name ("--maxjobs") and the pattern its whole value must
+	// match ("[0-9]+"), or "" for an option without a value. Options
+	// that change the target are refused unless listed here.
+	Options map[string]string `yaml:"options"`
+	// Private keeps the script's output off the public run page and the
+	// channel: it goes to the security destination.
+	Private bool `yaml:"private"`
+}
+
+// UnmarshalYAML reads a plain script name or a mapping.
+func (s *MaintScript) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*s = MaintScript{}
+		return n.Decode(&s.Script)
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a script is a name or a mapping of script, options and private", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "script" && k != "options" && k != "private" {
+			return fmt.Errorf("line %d: field %s not found in type config.MaintScript", n.Content[i].Line, k)
+		}
+	}
+	type fields MaintScript // without this method
+	return n.Decode((*fields)(s))
+}
+
+// MaintScriptNames returns the names of scripts (for an allow list
+// written in Go).
+func MaintScriptNames(names ...string) []MaintScript {
+	out := make([]MaintScript, len(names))
+	for i, n := range names {
+		out[i].Script = n
+	}
+	return out
+}
+
+// TargetOptions are the MediaWiki maintenance options that change which
+// wiki, server, configuration or database account a script uses: refused
+// unless the script's options list them.
+var TargetOptions = []string{"wiki", "server", "conf", "globals", "dbuser", "dbpass", "dbgroupdefault", "dbserver", "dbname"}
 
 // DryRun is one script's dry-run form: the real run has the Real flags,
 // the dry run leaves them out and adds the Dry flags.
@@ -60,7 +117,10 @@ type DryRun struct {
 // DefaultMaintDryRuns are the dry-run forms known without configuration.
 var DefaultMaintDryRuns = []DryRun{{Script: "namespaceDupes.php", Real: []string{"--fix"}}}
 
-var wikiName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+var (
+	wikiName   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	optionName = regexp.MustCompile(`^--?[A-Za-z0-9][A-Za-z0-9_-]*$`)
+)
 
 func (m *Maint) applyDefaults() {
 	if len(m.Remote) == 0 {
@@ -77,6 +137,9 @@ func (m *Maint) applyDefaults() {
 	}
 	if m.Timeout == 0 {
 		m.Timeout = 6 * time.Hour
+	}
+	if m.KillAfter == 0 {
+		m.KillAfter = time.Minute
 	}
 	if m.Retention == 0 {
 		m.Retention = 30 * 24 * time.Hour
@@ -111,12 +174,26 @@ func (m *Maint) validate(v *validator, p string) {
 			}
 		}
 	}
+	for i, sc := range m.Scripts {
+		at := fmt.Sprintf("%s.scripts[%d]", p, i)
+		if sc.Script == "" {
+			v.add(at, "name the script")
+		}
+		for name, pat := range sc.Options {
+			if !optionName.MatchString(name) {
+				v.add(at+".options", "%q is not an option name like --maxjobs", name)
+			}
+			if _, err := regexp.Compile(pat); err != nil {
+				v.add(at+".options."+name, "the value pattern does not compile: %v", err)
+			}
+		}
+	}
 	for i, d := range m.DryRun {
 		if d.Script == "" || len(d.Real)+len(d.Dry) == 0 {
 			v.add(fmt.Sprintf("%s.dry_run[%d]", p, i), "name the script and its real or dry flags")
 		}
 	}
-	for k, d := range map[string]time.Duration{"timeout": m.Timeout, "retention": m.Retention, "poll_interval": m.PollInterval, "progress_every": m.ProgressEvery} {
+	for k, d := range map[string]time.Duration{"timeout": m.Timeout, "kill_after": m.KillAfter, "retention": m.Retention, "poll_interval": m.PollInterval, "progress_every": m.ProgressEvery} {
 		if d < 0 {
 			v.add(p+"."+k, "must be positive")
 		}

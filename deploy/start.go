@@ -277,7 +277,7 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 func (a *Agent) classify(ch *gerrit.Change, r Ref) (Change, string) {
 	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.Subject,
 		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.Bugs, Revision: ch.Revision,
-		Maintenance: gerrit.Footers(ch.Message, "Maintenance-Script"),
+		Maintenance: gerrit.MaintenanceScripts(ch.Message),
 		PatchSet:    ch.PatchSet, MergedBefore: ch.Merged(), Merged: ch.Merged()}
 	n := ch.Number
 	switch {

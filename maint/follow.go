@@ -68,6 +68,14 @@ func (s *Service) followRun(ctx context.Context, id int) {
 			return
 		}
 		i, ok := r.current()
+		if !ok && r.StopBy == "" && len(r.stepsOf(r.Phase)) < len(r.Wikis) && r.ranFor(s.o.Now()) >= s.o.Timeout {
+			// The wikis before used up the run's time: no next one.
+			if err := s.update(id, func(x *Run) error { x.StopBy = "timeout"; return nil }); err != nil {
+				log.Error("record timeout", "err", err)
+				return
+			}
+			continue
+		}
 		if !ok && r.StopBy == "" && len(r.stepsOf(r.Phase)) < len(r.Wikis) {
 			i, err = s.addStep(id)
 			if err != nil {
@@ -109,6 +117,8 @@ type follower struct {
 	lastProgress time.Time
 	linesSince   int
 	stopSent     bool
+	stopAt       time.Time // when this follower sent SIGTERM
+	killSent     bool
 }
 
 // followStep starts step i's job (again: starting is idempotent) and
@@ -134,7 +144,7 @@ func (s *Service) followStep(ctx context.Context, id, i int) bool {
 			if err := s.o.Host.Stop(ctx, st.Job); err != nil {
 				s.log.Warn("stop a maintenance job", "run", id, "err", err)
 			} else {
-				f.stopSent = true
+				f.stopSent, f.stopAt = true, s.o.Now()
 			}
 		}
 		if !f.started {
@@ -152,6 +162,7 @@ func (s *Service) followStep(ctx context.Context, id, i int) bool {
 		}
 		if r, err = s.load(id); err == nil && r.Steps[i].Ended.IsZero() {
 			s.checkTimeout(ctx, r, i, f)
+			s.checkKill(ctx, r, i, f)
 			s.progress(ctx, r, i, f)
 		}
 		if err == nil && !r.Steps[i].Ended.IsZero() {
@@ -227,10 +238,11 @@ func (s *Service) reached(ctx context.Context, r *Run, f *follower) {
 	f.failures, f.saidLost = 0, false
 }
 
-// checkTimeout stops a job that has run longer than the timeout.
+// checkTimeout stops the job of a run whose jobs together have run
+// longer than the timeout.
 func (s *Service) checkTimeout(ctx context.Context, r *Run, i int, f *follower) {
 	st := r.Steps[i]
-	if f.stopSent || s.o.Now().Sub(st.Started) < s.o.Timeout {
+	if f.stopSent || r.ranFor(s.o.Now()) < s.o.Timeout {
 		return
 	}
 	if r.StopBy == "" {
@@ -243,7 +255,21 @@ func (s *Service) checkTimeout(ctx context.Context, r *Run, i int, f *follower) 
 		s.log.Warn("stop a job past its timeout", "run", r.ID, "err", err)
 		return
 	}
-	f.stopSent = true
+	f.stopSent, f.stopAt = true, s.o.Now()
+}
+
+// checkKill sends SIGKILL to the process group of a job still there
+// KillAfter after this follower sent it SIGTERM.
+func (s *Service) checkKill(ctx context.Context, r *Run, i int, f *follower) {
+	if !f.stopSent || f.killSent || s.o.Now().Sub(f.stopAt) < s.o.KillAfter {
+		return
+	}
+	s.log.Warn("a stopped maintenance job is still there after the grace period; killing it", "run", r.ID, "job", r.Steps[i].Job)
+	if err := s.o.Host.Kill(ctx, r.Steps[i].Job); err != nil {
+		s.log.Warn("kill a maintenance job", "run", r.ID, "err", err)
+		return
+	}
+	f.killSent = true
 }
 
 // progress says, at most every ProgressEvery, how much output came.
@@ -302,7 +328,7 @@ func (s *Service) endPhase(ctx context.Context, id int) {
 		case x.StopBy != "":
 			x.State = Stopped
 		case x.Phase == Dry:
-			x.State = Waiting
+			x.State, x.DryFailed = Waiting, len(x.failedWikis(Dry)) > 0
 		case len(x.failedWikis(Real)) > 0:
 			x.State = Failed
 		default:
@@ -325,6 +351,7 @@ func (s *Service) endPhase(ctx context.Context, id int) {
 		s.log.Error("read maintenance output", "run", id, "err", err)
 	}
 	s.log.Info("maintenance phase ended", "run", id, "phase", r.Phase, "state", r.State)
+	s.sayPrivate(ctx, r, outs)
 	if r.State == Waiting {
 		s.say(ctx, r, s.dryText(r, outs))
 		return

@@ -40,7 +40,8 @@ func HostFrom(m config.Maint) *Host {
 
 // Status is what a poll saw of a job.
 type Status struct {
-	// Running is true while the job's process lives.
+	// Running is true while a process of the job's process group lives
+	// (a child that outlives the job's shell keeps it running).
 	Running bool
 	// Exit is the exit status once the job has ended (nil before, and when
 	// the process is gone without one).
@@ -84,9 +85,11 @@ func (h *Host) Start(ctx context.Context, job string, argv []string) error {
 	return nil
 }
 
-// Poll reads a job's state and its output from offset.
+// Poll reads a job's state and its output from offset. The job runs
+// while its first process does (it may not have made its process group
+// yet) or any process of its group (a child may outlive the job's shell).
 func (h *Host) Poll(ctx context.Context, job string, offset int64) (Status, error) {
-	script := fmt.Sprintf(`cd %s/%s 2>/dev/null || { echo MISSING; exit 0; }; a=0; kill -0 "$(cat pid 2>/dev/null)" 2>/dev/null && a=1; `+
+	script := fmt.Sprintf(`cd %s/%s 2>/dev/null || { echo MISSING; exit 0; }; p="$(cat pid 2>/dev/null)"; a=0; { kill -0 "$p" || kill -0 -"$p"; } 2>/dev/null && a=1; `+
 		`if [ -f exit ]; then echo "EXIT $(cat exit)"; elif [ $a = 1 ]; then echo RUNNING; else echo GONE; fi; `+
 		`tail -c +%d out 2>/dev/null | head -c %d`, quote(h.WorkDir), quote(job), offset+1, MaxChunk)
 	out, err := h.call(ctx, job, script)
@@ -114,10 +117,16 @@ func (h *Host) Poll(ctx context.Context, job string, offset int64) (Status, erro
 }
 
 // Stop sends SIGTERM to the job's process group.
-func (h *Host) Stop(ctx context.Context, job string) error {
-	script := fmt.Sprintf(`cd %s/%s && p="$(cat pid)" && kill -TERM -"$p" 2>/dev/null; echo stopped`, quote(h.WorkDir), quote(job))
+func (h *Host) Stop(ctx context.Context, job string) error { return h.signal(ctx, job, "TERM") }
+
+// Kill sends SIGKILL to the job's process group (a job still there after
+// Stop and the grace period).
+func (h *Host) Kill(ctx context.Context, job string) error { return h.signal(ctx, job, "KILL") }
+
+func (h *Host) signal(ctx context.Context, job, sig string) error {
+	script := fmt.Sprintf(`cd %s/%s && p="$(cat pid)" && kill -%s -"$p" 2>/dev/null; echo stopped`, quote(h.WorkDir), quote(job), sig)
 	if _, err := h.call(ctx, job, script); err != nil {
-		return fmt.Errorf("maint: stop %s: %w", job, err)
+		return fmt.Errorf("maint: %s %s: %w", strings.ToLower(sig), job, err)
 	}
 	return nil
 }

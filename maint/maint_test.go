@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/maint"
 	"github.com/jouncebot/jouncebot/maint/mainttest"
 )
@@ -49,11 +50,11 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 		t.Errorf("SAL lines for a dry run: %q", got)
 	}
 
-	if _, err := b.svc.Go(context.Background(), r.ID, amir); err != nil {
+	if _, err := b.svc.Go(context.Background(), r.ID, amir, ""); err != nil {
 		t.Fatal(err)
 	}
 	end := b.expect("Run 1: namespaceDupes.php --fix on 2 wikis (list:both) finished (exit 0 on all 2 wikis) in ")
-	if !strings.Contains(end, "Output: http://bot.example/maint/1") {
+	if !strings.Contains(end, "Output: http://bot.example/maint/"+r.Token) {
 		t.Errorf("no link to the output: %s", end)
 	}
 	for n, w := range h.Wikis {
@@ -67,7 +68,7 @@ func TestDryRunThenGoMovesPages(t *testing.T) {
 		!strings.HasSuffix(sal[1], ", exit 0 on all 2 wikis)") {
 		t.Errorf("SAL lines: %q", sal)
 	}
-	if _, err := b.svc.Go(context.Background(), r.ID, amir); err == nil || err.Error() != "Run 1 is not waiting for maint go: it finished." {
+	if _, err := b.svc.Go(context.Background(), r.ID, amir, ""); err == nil || err.Error() != "Run 1 is not waiting for maint go: it finished." {
 		t.Errorf("second go: %v", err)
 	}
 	run, outs, err := b.svc.Get(r.ID)
@@ -172,7 +173,7 @@ func TestHostDroppedMidRun(t *testing.T) {
 // Names that could reach a shell or leave the maintenance directory are
 // refused before anything runs.
 func TestRefusedNames(t *testing.T) {
-	rules := maint.Rules{Scripts: []string{"namespaceDupes.php"}, Wikis: []string{"testwiki"}, Lists: map[string][]string{"both": {"testwiki"}}}
+	rules := maint.Rules{Scripts: config.MaintScriptNames("namespaceDupes.php"), Wikis: []string{"testwiki"}, Lists: map[string][]string{"both": {"testwiki"}}}
 	for _, c := range []struct{ words, want string }{
 		{"namespaceDupes.php;id testwiki", `Refused: "namespaceDupes.php;id" is not a script name`},
 		{"../../../bin/sh testwiki", `Refused: "../../../bin/sh" is not a script name`},
@@ -243,5 +244,64 @@ func TestRemoteTemplate(t *testing.T) {
 	_, outs, err := b.svc.Get(1)
 	if err != nil || len(outs) != 1 || !strings.Contains(string(outs[0]), "Number of articles") {
 		t.Errorf("output kept: %q %v", outs, err)
+	}
+}
+
+// Options are checked against the script's rule: target options are
+// refused unless listed, an options list is the only options, values
+// must match their pattern, and shells run only when allowed by name.
+func TestArgumentRules(t *testing.T) {
+	open := maint.Rules{}
+	listed := maint.Rules{Scripts: []config.MaintScript{
+		{Script: "runJobs.php", Options: map[string]string{"--maxjobs": "[0-9]+", "--wait": ""}},
+		{Script: "showSiteStats.php"},
+		{Script: "importImages.php", Options: map[string]string{"--wiki": "testwiki|test2wiki", "--comment": ".*"}},
+		{Script: "eval.php"},
+	}}
+	for _, c := range []struct {
+		name  string
+		rules maint.Rules
+		words string
+		want  string // "" when accepted
+	}{
+		{"any option without a list", open, "showSiteStats.php testwiki --update", ""},
+		{"--wiki", open, "showSiteStats.php testwiki --wiki=enwiki", "Refused: --wiki changes which wiki"},
+		{"--server", open, "showSiteStats.php testwiki --server=https://x.example", "Refused: --server changes"},
+		{"--conf", open, "showSiteStats.php testwiki --conf=/etc/x.php", "Refused: --conf changes"},
+		{"--dbuser", open, "showSiteStats.php testwiki --dbuser=root", "Refused: --dbuser changes"},
+		{"--dbpass", open, "showSiteStats.php testwiki --dbpass=x", "Refused: --dbpass changes"},
+		{"--dbgroupdefault", open, "showSiteStats.php testwiki --dbgroupdefault=vslow", "Refused: --dbgroupdefault changes"},
+		{"single dash", open, "showSiteStats.php testwiki -wiki=enwiki", "Refused: -wiki changes"},
+		{"upper case", open, "showSiteStats.php testwiki --WIKI=enwiki", "Refused: --WIKI changes"},
+		{"target option on a plain entry", listed, "showSiteStats.php testwiki --wiki=enwiki", "Refused: --wiki changes"},
+		{"eval.php without a list", open, "eval.php testwiki", "Refused: eval.php opens a shell"},
+		{"shell.php", open, "shell.php testwiki", "Refused: shell.php opens a shell"},
+		{"sql.php", open, "sql.php testwiki", "Refused: sql.php opens a shell"},
+		{"mysql.php", open, "mysql.php testwiki", "Refused: mysql.php opens a shell"},
+		{"an extension's eval.php", open, "extensions/Foo/maintenance/eval.php testwiki", "Refused: extensions/Foo/maintenance/eval.php opens a shell"},
+		{"eval.php allowed by name", listed, "eval.php testwiki", ""},
+		{"shell.php not on the list", listed, "shell.php testwiki", "Refused: shell.php is not one of the scripts allowed here"},
+		{"listed options", listed, "runJobs.php testwiki --maxjobs=5 --wait", ""},
+		{"unlisted option", listed, "runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs, --wait here, not --type."},
+		{"bad value", listed, "runJobs.php testwiki --maxjobs=5x", `Refused: the value of --maxjobs for runJobs.php must match [0-9]+, and "5x" does not.`},
+		{"missing value", listed, "runJobs.php testwiki --maxjobs", `Refused: the value of --maxjobs for runJobs.php must match [0-9]+, and "" does not.`},
+		{"value to a flag", listed, "runJobs.php testwiki --wait=1", "Refused: --wait of runJobs.php takes no value; write it as --wait."},
+		{"target option listed", listed, "importImages.php testwiki --wiki=test2wiki", ""},
+		{"listed target option, other value", listed, "importImages.php testwiki --wiki=enwiki", `Refused: the value of --wiki for importImages.php must match testwiki|test2wiki, and "enwiki" does not.`},
+		{"pattern anchored", listed, "importImages.php testwiki --wiki=testwikix", `Refused: the value of --wiki for importImages.php must match`},
+		{"characters still checked", listed, "importImages.php testwiki --comment=$(id)", `Refused: the argument "--comment=$(id)" is not allowed`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := maint.ParseWords(strings.Fields(c.words))
+			if err == nil {
+				_, err = c.rules.Check(req)
+			}
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
 	}
 }

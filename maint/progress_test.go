@@ -37,6 +37,7 @@ func (h *fakeHost) Start(_ context.Context, job string, argv []string) error {
 }
 func (h *fakeHost) Remove(context.Context, string) error { return nil }
 func (h *fakeHost) Stop(context.Context, string) error   { return nil }
+func (h *fakeHost) Kill(context.Context, string) error   { return nil }
 func (h *fakeHost) Poll(_ context.Context, job string, off int64) (maint.Status, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -120,7 +121,7 @@ func TestGoRightAfterDryRun(t *testing.T) {
 				said = append(said, t.String())
 				mu.Unlock()
 				if strings.Contains(t.String(), "with: maint go 1") {
-					if _, err := svc.Go(ctx, 1, amir); err != nil {
+					if _, err := svc.Go(ctx, 1, amir, ""); err != nil {
 						panic(err)
 					}
 				}

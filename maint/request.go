@@ -19,6 +19,7 @@ package maint
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,6 +31,7 @@ import (
 
 // Footer is the commit message footer that asks for a script, one footer
 // per script: "Maintenance-Script: namespaceDupes.php testwiki --fix".
+// "Maintenance:" is read too (gerrit.MaintenanceScripts).
 const Footer = "Maintenance-Script"
 
 // Request is one script to run on one wiki or a list of wikis.
@@ -91,11 +93,19 @@ func ParseFooter(value string) (Request, error) {
 	return r, nil
 }
 
-// FromChange returns the scripts a change's Maintenance-Script footers
-// ask for, each with the change's number and its tasks as the reason, and
-// the footers that could not be read.
-func FromChange(ch *gerrit.Change) (reqs []Request, bad []string) {
-	for _, v := range gerrit.Footers(ch.Message, Footer) {
+// FromChange returns the scripts a merged change's Maintenance-Script
+// (or Maintenance) footers ask for, each with the change's number and its
+// tasks as the reason, and the footers that could not be read. A change
+// that is not merged is refused: anyone can upload a footer.
+func FromChange(ch *gerrit.Change) (reqs []Request, bad []string, err error) {
+	if !ch.Merged() {
+		yet := ""
+		if ch.Status == "NEW" {
+			yet = " yet"
+		}
+		return nil, nil, &RefusedError{Msg: fmt.Sprintf("Change %d is not merged%s (%s): its maintenance scripts run only after it is merged and deployed.", ch.Number, yet, ch.Status)}
+	}
+	for _, v := range gerrit.MaintenanceScripts(ch.Message) {
 		r, err := ParseFooter(v)
 		if err != nil {
 			bad = append(bad, v)
@@ -104,14 +114,15 @@ func FromChange(ch *gerrit.Change) (reqs []Request, bad []string) {
 		r.Change, r.Reason = ch.Number, strings.Join(ch.Bugs, " ")
 		reqs = append(reqs, r)
 	}
-	return reqs, bad
+	return reqs, bad, nil
 }
 
 // Rules say which scripts, wikis and arguments may run, and which scripts
 // have a dry-run form.
 type Rules struct {
-	// Scripts, when not empty, is the allow list.
-	Scripts []string
+	// Scripts, when not empty, is the allow list, with each script's
+	// options.
+	Scripts []config.MaintScript
 	// Wikis, when not empty, are the only wikis that may be named; "all"
 	// is all of them.
 	Wikis []string
@@ -124,6 +135,29 @@ type Rules struct {
 // RulesFrom reads the rules from the configuration.
 func RulesFrom(m config.Maint) Rules {
 	return Rules{Scripts: m.Scripts, Wikis: m.Wikis, Lists: m.Lists, DryRun: m.DryRun}
+}
+
+// Denied are scripts that open an interactive shell or run arbitrary
+// code or SQL: refused unless the allow list names them.
+var Denied = []string{"eval.php", "shell.php", "sql.php", "mysql.php", "sqlite.php", "run.php", "runScript.php", "psysh.php"}
+
+// script returns the allow list's entry of a script (ok false when there
+// is an allow list and the script is not on it).
+func (rs Rules) script(name string) (config.MaintScript, bool) {
+	if len(rs.Scripts) == 0 {
+		return config.MaintScript{Script: name}, true
+	}
+	i := slices.IndexFunc(rs.Scripts, func(s config.MaintScript) bool { return s.Script == name })
+	if i < 0 {
+		return config.MaintScript{}, false
+	}
+	return rs.Scripts[i], true
+}
+
+// Private reports whether a script's output is private.
+func (rs Rules) Private(script string) bool {
+	s, ok := rs.script(script)
+	return ok && s.Private
 }
 
 var (
@@ -148,12 +182,20 @@ func (rs Rules) Check(r Request) (Request, error) {
 	if !strings.HasSuffix(r.Script, ".php") {
 		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
 	}
-	if len(rs.Scripts) > 0 && !slices.Contains(rs.Scripts, r.Script) {
-		return r, refused("%s is not one of the scripts allowed here (%s).", r.Script, strings.Join(rs.Scripts, ", "))
+	sc, ok := rs.script(r.Script)
+	if !ok {
+		names := make([]string, len(rs.Scripts))
+		for i, s := range rs.Scripts {
+			names[i] = s.Script
+		}
+		return r, refused("%s is not one of the scripts allowed here (%s).", r.Script, strings.Join(names, ", "))
+	}
+	if base := path.Base(r.Script); slices.Contains(Denied, base) && len(rs.Scripts) == 0 {
+		return r, refused("%s opens a shell or runs arbitrary code, so it runs only when the configuration's maint.scripts allow list names it.", r.Script)
 	}
 	for _, a := range r.Args {
-		if !argPattern.MatchString(a) {
-			return r, refused("the argument %q is not allowed: arguments are options like --name or --name=value (letters, digits and _ . , : / @ + %% -).", a)
+		if err := checkArg(sc, a); err != nil {
+			return r, err
 		}
 	}
 	wikis, err := rs.wikis(r.Target)
@@ -162,6 +204,46 @@ func (rs Rules) Check(r Request) (Request, error) {
 	}
 	r.Wikis = wikis
 	return r, nil
+}
+
+// checkArg checks one argument against the character pattern and the
+// script's options: options that change the target are refused unless
+// listed, and a script with an options list takes only those.
+func checkArg(sc config.MaintScript, a string) error {
+	if !argPattern.MatchString(a) {
+		return refused("the argument %q is not allowed: arguments are options like --name or --name=value (letters, digits and _ . , : / @ + %% -).", a)
+	}
+	name, value, hasValue := strings.Cut(a, "=")
+	pat, listed := sc.Options[name]
+	bare := strings.ToLower(strings.TrimLeft(name, "-"))
+	switch {
+	case !listed && slices.Contains(config.TargetOptions, bare):
+		return refused("%s changes which wiki, server, configuration or database account %s uses; it is allowed only where the configuration lists it in the script's options.", name, sc.Script)
+	case !listed && sc.Options != nil:
+		return refused("%s takes only the options %s here, not %s.", sc.Script, optionNames(sc.Options), name)
+	case !listed:
+		return nil
+	case pat == "" && hasValue:
+		return refused("%s of %s takes no value; write it as %s.", name, sc.Script, name)
+	case pat != "":
+		re, err := regexp.Compile(`^(?:` + pat + `)$`)
+		if err != nil || !re.MatchString(value) {
+			return refused("the value of %s for %s must match %s, and %q does not.", name, sc.Script, pat, value)
+		}
+	}
+	return nil
+}
+
+func optionNames(opts map[string]string) string {
+	names := make([]string, 0, len(opts))
+	for n := range opts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func (rs Rules) wikis(target string) ([]string, error) {

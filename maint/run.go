@@ -63,6 +63,21 @@ type Run struct {
 	State   State
 	Phase   Phase
 	Steps   []Step
+	// Token names the run's web page, /maint/<token>: random, so that
+	// pages cannot be found by counting. Runs kept from before tokens
+	// have none, and no page.
+	Token string `json:",omitempty"`
+	// Private is true when the script's output is private (its rule in
+	// maint.scripts); PrivateKey then opens the page with the output,
+	// /maint/<token>/<key>, a link given only to the security destination.
+	Private    bool   `json:",omitempty"`
+	PrivateKey string `json:",omitempty"`
+	// DryFailed is true when the dry run failed on a wiki: the real run
+	// starts only with an Override.
+	DryFailed bool `json:",omitempty"`
+	// Override records who started the real run despite a failed dry
+	// run, and why.
+	Override *Override `json:",omitempty"`
 	// StopBy names who stopped the run ("timeout" for the timeout).
 	StopBy string `json:",omitempty"`
 	// RealStarted is when the real run started (for the SAL duration).
@@ -70,6 +85,13 @@ type Run struct {
 	SALStarted  bool      `json:",omitempty"`
 	SALFinished bool      `json:",omitempty"`
 	Ended       time.Time `json:",omitzero"`
+}
+
+// Override is a real run started despite a failed dry run.
+type Override struct {
+	By     string
+	Reason string
+	At     time.Time
 }
 
 // Step is one wiki of one phase: one job on the host.
@@ -118,6 +140,24 @@ func (r *Run) stepsOf(p Phase) []int {
 		}
 	}
 	return out
+}
+
+// ranFor is how long the run's jobs have run, all wikis and both phases
+// together, up to now: the time the timeout bounds (the wait for maint go
+// is not in it).
+func (r *Run) ranFor(now time.Time) time.Duration {
+	var d time.Duration
+	for _, st := range r.Steps {
+		if st.Started.IsZero() {
+			continue
+		}
+		end := st.Ended
+		if end.IsZero() {
+			end = now
+		}
+		d += end.Sub(st.Started)
+	}
+	return d
 }
 
 // failedWikis names the wikis of a phase that failed.

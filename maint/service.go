@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ type Remote interface {
 	Start(ctx context.Context, job string, argv []string) error
 	Poll(ctx context.Context, job string, offset int64) (Status, error)
 	Stop(ctx context.Context, job string) error
+	Kill(ctx context.Context, job string) error
 	Remove(ctx context.Context, job string) error
 }
 
@@ -32,15 +34,19 @@ type Options struct {
 	DB    *store.DB
 	Rules Rules
 	Host  Remote
-	// Timeout stops a run's job that takes longer; Retention is how long
-	// ended runs are kept.
-	Timeout, Retention time.Duration
+	// Timeout stops a run whose jobs together have run longer; KillAfter
+	// is how long a stopped job has after SIGTERM before SIGKILL;
+	// Retention is how long ended runs are kept.
+	Timeout, KillAfter, Retention time.Duration
 	// PollInterval is how often a live job is read; ProgressEvery how
 	// often progress is said.
 	PollInterval, ProgressEvery time.Duration
 	// Notify says something where the run was asked for (origin is the
 	// chat side's opaque place).
 	Notify func(ctx context.Context, origin string, t bot.Text)
+	// Private sends what names a private script's output to the security
+	// destination (origin and by as for Notify); nil drops it.
+	Private func(ctx context.Context, origin string, by Person, t bot.Text)
 	// SAL writes a Server Admin Log line as the person; nil writes none.
 	SAL func(ctx context.Context, by Person, message string) error
 	// BaseURL is the web server's public URL, for links to /maint/<id>.
@@ -76,6 +82,9 @@ func NewService(o Options) *Service {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 6 * time.Hour
+	}
+	if o.KillAfter <= 0 {
+		o.KillAfter = time.Minute
 	}
 	if o.Retention <= 0 {
 		o.Retention = 30 * 24 * time.Hour
@@ -132,7 +141,11 @@ func (s *Service) Start(ctx context.Context, req Request, by Person, origin stri
 	}
 	dry, real, hasDry := s.o.Rules.Phases(req)
 	r := &Run{Script: req.Script, Target: req.Target, Wikis: req.Wikis, DryArgs: dry, Args: real, HasDry: hasDry,
-		Nonce: strings.ToLower(rand.Text()[:8]), Reason: req.Reason, Change: req.Change, By: by, Origin: origin, Created: s.o.Now().UTC(), State: Running, Phase: Real}
+		Nonce: strings.ToLower(rand.Text()[:8]), Token: strings.ToLower(rand.Text()), Private: s.o.Rules.Private(req.Script),
+		Reason: req.Reason, Change: req.Change, By: by, Origin: origin, Created: s.o.Now().UTC(), State: Running, Phase: Real}
+	if r.Private {
+		r.PrivateKey = strings.ToLower(rand.Text())
+	}
 	if hasDry {
 		r.Phase = Dry
 	}
@@ -182,12 +195,20 @@ func (s *Service) busy(tx *bolt.Tx, r *Run) (string, error) {
 	return msg, err
 }
 
-// Go starts the real run of a run whose dry run has finished.
-func (s *Service) Go(ctx context.Context, id int, by Person) (*Run, error) {
+// Go starts the real run of a run whose dry run has finished. After a
+// failed dry run it needs a reason, which is recorded as an Override.
+func (s *Service) Go(ctx context.Context, id int, by Person, reason string) (*Run, error) {
 	var r *Run
+	reason = strings.TrimSpace(reason)
 	err := s.update(id, func(x *Run) error {
 		if x.State != Waiting {
 			return &RefusedError{Msg: fmt.Sprintf("Run %d is not waiting for maint go: it %s.", id, stateText(x))}
+		}
+		if x.DryFailed {
+			if reason == "" {
+				return &RefusedError{Msg: fmt.Sprintf("Refused: the dry run of run %d failed (%s), so its real run needs a reason: maint go %d <why the failure is fine>.", id, dryFailure(x), id)}
+			}
+			x.Override = &Override{By: by.Name, Reason: reason, At: s.o.Now().UTC()}
 		}
 		x.State, x.Phase = Running, Real
 		r = x
@@ -196,13 +217,14 @@ func (s *Service) Go(ctx context.Context, id int, by Person) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("maintenance run goes on to the real run", "run", id, "by", by.Name)
+	s.log.Info("maintenance run goes on to the real run", "run", id, "by", by.Name, "override", r.Override != nil)
 	s.follow(id)
 	return r, nil
 }
 
-// Stop stops a run: its job on the host gets SIGTERM, and a run waiting
-// for maint go ends.
+// Stop stops a run: its job's process group on the host gets SIGTERM
+// (and SIGKILL from the follower after KillAfter), and a run waiting for
+// maint go ends.
 func (s *Service) Stop(ctx context.Context, id int, by Person) (bot.Text, error) {
 	var job string
 	var ended *Run
@@ -353,10 +375,57 @@ func (s *Service) say(ctx context.Context, r *Run, t bot.Text) {
 	}
 }
 
-// URL is the web page of a run ("" without a base URL).
-func (s *Service) URL(id int) string {
-	if s.o.BaseURL == "" {
+// URL is the web page of a run ("" without a base URL, and for a run
+// kept from before pages had tokens).
+func (s *Service) URL(r *Run) string {
+	if s.o.BaseURL == "" || r.Token == "" {
 		return ""
 	}
-	return strings.TrimRight(s.o.BaseURL, "/") + fmt.Sprintf("/maint/%d", id)
+	return strings.TrimRight(s.o.BaseURL, "/") + "/maint/" + r.Token
+}
+
+// PrivateURL is the page with a private run's output ("" when there is
+// none).
+func (s *Service) PrivateURL(r *Run) string {
+	if u := s.URL(r); u != "" && r.Private && r.PrivateKey != "" {
+		return u + "/" + r.PrivateKey
+	}
+	return ""
+}
+
+// Page returns the run whose page token is token and its output kept so
+// far; the output of a private run only with its private key.
+func (s *Service) Page(token, key string) (*Run, [][]byte, error) {
+	var id int
+	err := s.o.DB.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.MaintRuns).ForEach(func(_, v []byte) error {
+			var r Run
+			if err := jsonUnmarshal(v, &r); err != nil {
+				return err
+			}
+			if r.Token != "" && subtle.ConstantTimeCompare([]byte(r.Token), []byte(token)) == 1 {
+				id = r.ID
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if id == 0 {
+		return nil, nil, errNoRun
+	}
+	r, outs, err := s.Get(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	private := r.Private || s.o.Rules.Private(r.Script) // marked private since it ran
+	open := private && r.PrivateKey != "" && subtle.ConstantTimeCompare([]byte(r.PrivateKey), []byte(key)) == 1
+	switch {
+	case key != "" && !open:
+		return nil, nil, errNoRun
+	case private && !open:
+		outs = nil
+	}
+	return r, outs, nil
 }

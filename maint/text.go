@@ -1,6 +1,7 @@
 package maint
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ func salSubject(r *Run) string {
 	}
 	if r.Change != 0 {
 		s += fmt.Sprintf(" (%d)", r.Change)
+	}
+	if o := r.Override; o != nil {
+		s += fmt.Sprintf(" despite a failed dry run (%s: %s)", o.By, o.Reason)
 	}
 	return s
 }
@@ -71,6 +75,9 @@ func stateText(r *Run) string {
 		}
 		return "is running"
 	case Waiting:
+		if r.DryFailed {
+			return fmt.Sprintf("its dry run failed; it waits for maint go %d <reason>", r.ID)
+		}
 		return fmt.Sprintf("waits for maint go %d after its dry run", r.ID)
 	case Done:
 		return "finished"
@@ -85,10 +92,61 @@ func (s *Service) mention(r *Run) bot.Text {
 }
 
 func (s *Service) link(r *Run) string {
-	if u := s.URL(r.ID); u != "" {
+	if u := s.URL(r); u != "" {
 		return " Output: " + u
 	}
 	return ""
+}
+
+// privateNote is what public texts say instead of a private run's output.
+func privateNote(r *Run) string {
+	return fmt.Sprintf("\nThe output of %s is private: it went to the security destination.", r.Script)
+}
+
+// GoText is the answer to maint go.
+func (s *Service) GoText(r *Run) bot.Text {
+	if o := r.Override; o != nil {
+		return textf("Run %d: %s started despite its failed dry run (%s: %s).", r.ID, r.What(Real), o.By, o.Reason)
+	}
+	return textf("Run %d: %s started.", r.ID, r.What(Real))
+}
+
+// dryFailure is "exit 3" or "test2wiki exit 3, enwiki no exit status…".
+func dryFailure(r *Run) string {
+	steps := r.stepsOf(Dry)
+	if len(steps) == 1 {
+		return stepExit(r.Steps[steps[0]])
+	}
+	var out []string
+	for _, i := range steps {
+		if st := r.Steps[i]; st.Gone || (st.Exit != nil && *st.Exit != 0) {
+			out = append(out, st.Wiki+" "+stepExit(st))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// sayPrivate sends a private run's output at the end of a phase (the
+// first lines of a dry run, the last lines of a run) and the link to its
+// whole output to the security destination.
+func (s *Service) sayPrivate(ctx context.Context, r *Run, outs [][]byte) {
+	if !r.Private || s.o.Private == nil {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %d (private output): %s by %s, %s.", r.ID, r.What(r.Phase), r.By.Name, r.State)
+	if u := s.PrivateURL(r); u != "" {
+		b.WriteString(" Output: " + u)
+	}
+	for _, i := range r.stepsOf(r.Phase) {
+		st := r.Steps[i]
+		lines := lastLines(output(outs, i), 5)
+		if r.Phase == Dry {
+			lines = firstLines(output(outs, i), 5)
+		}
+		fmt.Fprintf(&b, "\n%s (%s, %s): %s", st.Wiki, stepExit(st), bot.Count(st.Lines, "line"), strings.Join(lines, " | "))
+	}
+	s.o.Private(context.WithoutCancel(ctx), r.Origin, r.By, bot.T(b.String()))
 }
 
 // StartedText is the answer to a maint command that started a run.
@@ -100,18 +158,30 @@ func (s *Service) StartedText(r *Run) bot.Text {
 }
 
 // dryText shows a finished dry run: its counts and first lines, and how
-// to go on.
+// to go on; after a failure the real run needs a reason.
 func (s *Service) dryText(r *Run, outs [][]byte) bot.Text {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run %d: dry run of %s finished (%s).", r.ID, r.What(Dry), phaseExit(r, Dry))
+	if r.DryFailed {
+		fmt.Fprintf(&b, "Run %d: dry run of %s failed (%s); the real run does not start.", r.ID, r.What(Dry), dryFailure(r))
+	} else {
+		fmt.Fprintf(&b, "Run %d: dry run of %s finished (%s).", r.ID, r.What(Dry), phaseExit(r, Dry))
+	}
 	for _, i := range r.stepsOf(Dry) {
 		st := r.Steps[i]
 		fmt.Fprintf(&b, "\n%s: %s of output", st.Wiki, bot.Count(st.Lines, "line"))
-		if first := firstLines(output(outs, i), 5); len(first) > 0 {
+		if first := firstLines(output(outs, i), 5); len(first) > 0 && !r.Private {
 			b.WriteString(", first: " + strings.Join(first, " | "))
 		}
 	}
-	fmt.Fprintf(&b, "\nStart the real run (%s) with: maint go %d (or maint stop %d).%s", strings.Join(append([]string{r.Script}, r.Args...), " "), r.ID, r.ID, s.link(r))
+	if r.Private {
+		b.WriteString(privateNote(r))
+	}
+	real := strings.Join(append([]string{r.Script}, r.Args...), " ")
+	if r.DryFailed {
+		fmt.Fprintf(&b, "\nThe real run (%s) starts only if you say why the failure is fine: maint go %d <reason> (or maint stop %d).%s", real, r.ID, r.ID, s.link(r))
+		return s.mention(r).Append(bot.T(b.String()))
+	}
+	fmt.Fprintf(&b, "\nStart the real run (%s) with: maint go %d (or maint stop %d).%s", real, r.ID, r.ID, s.link(r))
 	return s.mention(r).Append(bot.T(b.String()))
 }
 
@@ -133,10 +203,13 @@ func (s *Service) endText(r *Run, outs [][]byte) bot.Text {
 	for _, i := range r.stepsOf(r.Phase) {
 		st := r.Steps[i]
 		if st.Gone || (st.Exit != nil && *st.Exit != 0) {
-			if last := lastLines(output(outs, i), 5); len(last) > 0 {
+			if last := lastLines(output(outs, i), 5); len(last) > 0 && !r.Private {
 				fmt.Fprintf(&b, "\nLast lines on %s: %s", st.Wiki, strings.Join(last, " | "))
 			}
 		}
+	}
+	if r.Private {
+		b.WriteString(privateNote(r))
 	}
 	b.WriteString(s.link(r))
 	return s.mention(r).Append(bot.T(b.String()))

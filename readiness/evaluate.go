@@ -330,7 +330,7 @@ func fileFindings(files []string, msg string, add func(Finding)) {
 	if len(l10n) > 0 {
 		add(Finding{Kind: KindL10n, Text: "it changes " + bot.Count(len(l10n), "localisation file") + " (" + listFew(l10n) + "); the localisation rebuild adds about " + Minutes(L10nExtra)})
 	}
-	scripts := append(gerrit.Footers(msg, "Maintenance-Script"), gerrit.Footers(msg, "Maintenance")...)
+	scripts := gerrit.MaintenanceScripts(msg)
 	for _, s := range scripts {
 		add(Finding{Kind: KindMaintenance, Text: "it needs the maintenance script " + s + " run after the sync",
 			Action: "be there to run " + s + " with the deployer"})

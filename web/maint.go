@@ -12,9 +12,13 @@ import (
 	"github.com/jouncebot/jouncebot/maint"
 )
 
-// MaintRuns is what the /maint/<id> page needs; *maint.Service implements it.
+// MaintRuns is what the /maint/<token> page needs; *maint.Service
+// implements it.
 type MaintRuns interface {
-	Get(id int) (*maint.Run, [][]byte, error)
+	// Page returns the run of a page token and its output, nil for a
+	// private run unless key is its private key; not found for a wrong
+	// key.
+	Page(token, key string) (*maint.Run, [][]byte, error)
 }
 
 type maintView struct {
@@ -27,34 +31,40 @@ type maintView struct {
 type maintRunView struct {
 	What, State, By, Created, Reason string
 	Change                           int
-	Steps                            []maintStepView
+	// Override says who started the real run despite a failed dry run,
+	// and why.
+	Override string
+	// Private says why the output is not shown.
+	Private string
+	Steps   []maintStepView
 }
 
 type maintStepView struct {
 	Title, Status, Output string
 }
 
-// MaintPage serves /maint/{id}: a maintenance run and its whole output,
-// escaped like the SAL pages, refreshing itself while the run is live.
+// MaintPage serves /maint/{token} and /maint/{token}/{key}: a
+// maintenance run and its whole output, escaped like the SAL pages,
+// refreshing itself while the run is live. The token is the run's random
+// page name, so a page is found only through its link; a private run's
+// output is shown only with its private key, whose link goes only to the
+// security destination.
 func MaintPage(runs MaintRuns, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.Atoi(r.PathValue("id"))
-		var run *maint.Run
-		var outs [][]byte
-		if err == nil {
-			run, outs, err = runs.Get(id)
-		}
-		v := maintView{Title: "Maintenance run " + r.PathValue("id")}
+		run, outs, err := runs.Page(r.PathValue("token"), r.PathValue("key"))
+		v := maintView{Title: "Maintenance run"}
 		status := http.StatusOK
 		switch {
-		case err != nil && (maint.IsNotFound(err) || id == 0):
+		case err != nil && maint.IsNotFound(err):
 			status, v.Error = http.StatusNotFound, "There is no such maintenance run (runs are kept for the configured number of days)."
 		case err != nil:
-			log.Error("maint page", "run", r.PathValue("id"), "err", err)
+			log.Error("maint page", "err", err)
 			status, v.Error = http.StatusInternalServerError, "The run could not be read; try again in a moment."
 		default:
+			v.Title = "Maintenance run " + strconv.Itoa(run.ID)
 			v.Live, v.Run = !run.State.Ended() && run.State != maint.Waiting, runView(run, outs)
 		}
+		w.Header().Set("Referrer-Policy", "no-referrer") // the address is the key
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(status)
 		if err := pages.ExecuteTemplate(w, "maint", v); err != nil {
@@ -66,6 +76,12 @@ func MaintPage(runs MaintRuns, log *slog.Logger) http.Handler {
 func runView(r *maint.Run, outs [][]byte) *maintRunView {
 	v := &maintRunView{What: r.What(r.Phase), State: string(r.State), By: r.By.Name, Created: r.Created.UTC().Format(time.DateTime + " UTC"),
 		Reason: r.Reason, Change: r.Change}
+	if o := r.Override; o != nil {
+		v.Override = fmt.Sprintf("The dry run failed; %s started the real run anyway at %s: %s", o.By, o.At.UTC().Format(time.DateTime+" UTC"), o.Reason)
+	}
+	if outs == nil && len(r.Steps) > 0 {
+		v.Private = fmt.Sprintf("The output of %s is private: the security destination has the link to it.", r.Script)
+	}
 	for i, st := range r.Steps {
 		sv := maintStepView{Title: fmt.Sprintf("%s run on %s", st.Phase, st.Wiki), Status: "running"}
 		switch {

@@ -19,6 +19,7 @@ func (h hostileHost) Argv(script, wiki string, args []string) []string { return 
 func (h hostileHost) Start(context.Context, string, []string) error    { return nil }
 func (h hostileHost) Remove(context.Context, string) error             { return nil }
 func (h hostileHost) Stop(context.Context, string) error               { return nil }
+func (h hostileHost) Kill(context.Context, string) error               { return nil }
 func (h hostileHost) Poll(_ context.Context, _ string, off int64) (maint.Status, error) {
 	exit := 0
 	return maint.Status{Exit: &exit, Output: []byte(h.out[off:])}, nil
@@ -51,10 +52,14 @@ func TestMaintPageEscapes(t *testing.T) {
 		}
 	}
 	srv := New(Options{})
-	srv.Handle("GET /maint/{id}", MaintPage(svc, srv.log))
+	srv.Handle("GET /maint/{token}", MaintPage(svc, srv.log))
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
-	status, _, body := get(t, hs.URL+"/maint/1")
+	run, _, err := svc.Get(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := get(t, hs.URL+"/maint/"+run.Token)
 	if status != 200 {
 		t.Fatalf("status %d:\n%s", status, body)
 	}

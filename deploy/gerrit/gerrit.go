@@ -448,7 +448,18 @@ func convert(v *changeJSON) *Change {
 
 // Footers returns the values of a footer (e.g. "Bug") in the last
 // paragraph of a commit message, in order.
-func Footers(msg, key string) []string {
+func Footers(msg, key string) []string { return footers(msg, key) }
+
+// MaintenanceFooters are the footer names that ask for a maintenance
+// script after the sync; both spellings are read everywhere (readiness,
+// plan, the offer after the sync and maint <change>).
+var MaintenanceFooters = []string{"Maintenance-Script", "Maintenance"}
+
+// MaintenanceScripts returns the values of a commit message's
+// Maintenance-Script and Maintenance footers, in the order written.
+func MaintenanceScripts(msg string) []string { return footers(msg, MaintenanceFooters...) }
+
+func footers(msg string, keys ...string) []string {
 	msg = strings.TrimRight(msg, "\n ")
 	last := msg
 	if i := strings.LastIndex(msg, "\n\n"); i >= 0 {
@@ -457,7 +468,7 @@ func Footers(msg, key string) []string {
 	var out []string
 	for _, l := range strings.Split(last, "\n") {
 		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), key) && strings.TrimSpace(v) != "" {
+		if ok && slices.ContainsFunc(keys, func(key string) bool { return strings.EqualFold(strings.TrimSpace(k), key) }) && strings.TrimSpace(v) != "" {
 			out = append(out, strings.TrimSpace(v))
 		}
 	}

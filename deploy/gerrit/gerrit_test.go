@@ -169,3 +169,24 @@ func TestRelatedChanges(t *testing.T) {
 		t.Errorf("a change alone: %+v, %v", rel, err)
 	}
 }
+
+// Both spellings of the maintenance footer are read, in the order
+// written, by one function that readiness, deploy and maint share.
+func TestMaintenanceScripts(t *testing.T) {
+	for _, c := range []struct {
+		name, msg string
+		want      []string
+	}{
+		{"Maintenance-Script", "S\n\nBug: T1\nMaintenance-Script: a.php testwiki\n", []string{"a.php testwiki"}},
+		{"Maintenance", "S\n\nMaintenance: b.php all --fix\n", []string{"b.php all --fix"}},
+		{"both, in order", "S\n\nMaintenance: b.php all\nmaintenance-script: a.php testwiki\nChange-Id: I1\n", []string{"b.php all", "a.php testwiki"}},
+		{"not in the body", "S\n\nMaintenance: in the body\n\nBug: T1\n", nil},
+		{"other footers", "S\n\nMaintenance-Window: Tuesday\n", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if d := cmp.Diff(c.want, gerrit.MaintenanceScripts(c.msg)); d != "" {
+				t.Error(d)
+			}
+		})
+	}
+}

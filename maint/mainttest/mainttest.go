@@ -156,7 +156,7 @@ func StartHost(t testing.TB, names ...string) *Host {
 	write(t, wrapper, "#!/bin/sh\nwiki=$1; script=$2; shift 2\ncase $wiki in\n"+cases.String()+"*) echo \"unknown wiki $wiki\"; exit 2 ;;\nesac\n"+
 		"MW_CONFIG_FILE=$cfg exec php "+wikitest.MediaWikiDir+"/maintenance/$script \"$@\"\n")
 	h.Config = config.Maint{Host: "root@127.0.0.1", Remote: h.SSHD.Remote, Command: []string{wrapper, "{wiki}", "{script}"}, WorkDir: h.WorkDir,
-		Scripts: []string{"namespaceDupes.php", "runJobs.php", "showSiteStats.php"}, Wikis: names, Lists: map[string][]string{"both": names},
+		Scripts: config.MaintScriptNames("namespaceDupes.php", "runJobs.php", "showSiteStats.php"), Wikis: names, Lists: map[string][]string{"both": names},
 		DryRun: config.DefaultMaintDryRuns}
 	return h
 }

@@ -1,0 +1,53 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The scripts allow list takes plain names (the old shape) and mappings
+// with options and the private rule, in one list.
+func TestMaintScriptsShapes(t *testing.T) {
+	cfg, err := Parse([]byte(`maint:
+  host: maint.example
+  scripts:
+    - namespaceDupes.php
+    - script: runJobs.php
+      options: {--maxjobs: "[0-9]+", --wait: ""}
+    - {script: checkSecurity.php, private: true}
+    - {script: noOptions.php, options: {}}
+`), "test.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []MaintScript{
+		{Script: "namespaceDupes.php"},
+		{Script: "runJobs.php", Options: map[string]string{"--maxjobs": "[0-9]+", "--wait": ""}},
+		{Script: "checkSecurity.php", Private: true},
+		{Script: "noOptions.php", Options: map[string]string{}},
+	}
+	if d := cmp.Diff(want, cfg.Maint.Scripts); d != "" {
+		t.Errorf("scripts (-want +got):\n%s", d)
+	}
+	if cfg.Maint.KillAfter <= 0 {
+		t.Errorf("kill_after has no default: %v", cfg.Maint.KillAfter)
+	}
+}
+
+func TestMaintScriptsErrors(t *testing.T) {
+	for _, c := range []struct{ name, yaml, want string }{
+		{"unknown key", "    - {script: a.php, optoins: {--x: \"\"}}\n", "optoins"},
+		{"no name", "    - {private: true}\n", "maint.scripts[0]: name the script"},
+		{"bad option name", "    - {script: a.php, options: {\"x;y\": \"\"}}\n", `maint.scripts[0].options: "x;y" is not an option name like --maxjobs`},
+		{"bad pattern", "    - {script: a.php, options: {--x: \"[0-9\"}}\n", "maint.scripts[0].options.--x: the value pattern does not compile"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte("maint:\n  host: maint.example\n  scripts:\n"+c.yaml), "test.yaml", t.TempDir())
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
