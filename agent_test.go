@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // binary is jouncebot built once per test run, for tests that run it as a
@@ -572,4 +574,40 @@ func TestAgentCertsScript(t *testing.T) {
 	bot := s.startBot()
 	bot.say("jouncebot: status")
 	bot.expect("No deploy in progress.")
+}
+
+// A request the agent cannot read (an unknown method, a body that is not
+// JSON or is too large) is refused, and the refusal is in the audit log
+// like every other: a stolen certificate probing the agent leaves a trace.
+func TestAgentAuditsUnreadableRequests(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	for _, tc := range []struct{ method, body string }{
+		{"start", `{"caller":`},
+		{"start", `{"caller":{"kind":"console"},"request":{"Changes":["` + strings.Repeat("4", 2<<20) + `"]}}`},
+		{"rm-rf", `{}`},
+	} {
+		if _, err := s.post(hc, tc.method, tc.body); err == nil {
+			t.Errorf("%s %.40s: the agent answered 200", tc.method, tc.body)
+		}
+	}
+	audit, err := os.ReadFile(filepath.Join(s.dir, "agent-data", "agent-audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused []string
+	for _, l := range strings.Split(strings.TrimSpace(string(audit)), "\n") {
+		var a struct{ Method, Client, Decision, Error string }
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if a.Decision == "refused" && a.Client == "chatbot" {
+			refused = append(refused, a.Method+": "+a.Error)
+		}
+	}
+	want := []string{"start: the request body is not a call", "start: the request body is not a call", "rm-rf: unknown method"}
+	if d := cmp.Diff(want, refused); d != "" {
+		t.Errorf("refusals in the audit log (-want +got):\n%s\n%s", d, audit)
+	}
 }

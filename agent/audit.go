@@ -85,6 +85,19 @@ func (a *Audit) entry(method string, changing bool, client string, c call, who d
 	return l, werr
 }
 
+// refuse writes a request the agent could not read (an unknown method, a
+// body that is not a call); method is cut short, as anyone may send it.
+func (a *Audit) refuse(method, client, why string) {
+	if len(method) > 64 {
+		method = method[:64]
+	}
+	auditSeq.Lock()
+	auditSeq.n++
+	l := AuditLine{Time: time.Now().UTC(), Seq: auditSeq.n, Method: method, Client: client, Decision: "refused", Error: why}
+	auditSeq.Unlock()
+	a.write(l, false)
+}
+
 // outcome writes how an allowed change ended.
 func (a *Audit) outcome(l AuditLine, rep reply, err error) {
 	if l.Method == "" {

@@ -80,11 +80,13 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	n, known := methods[method]
 	if !known {
+		s.audit.refuse(method, clientName(r), "unknown method")
 		http.Error(w, "unknown method", http.StatusNotFound)
 		return
 	}
 	var c call
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&c); err != nil {
+		s.audit.refuse(method, clientName(r), "the request body is not a call")
 		http.Error(w, "bad request body", http.StatusBadRequest)
 		return
 	}
