@@ -611,3 +611,33 @@ func TestAgentAuditsUnreadableRequests(t *testing.T) {
 		t.Errorf("refusals in the audit log (-want +got):\n%s\n%s", d, audit)
 	}
 }
+
+// An IRC account that only Unicode case folding makes equal to a
+// deployer's ("ſam" is not "sam": services accounts fold ASCII letters
+// only) is not that deployer.
+func TestAgentIRCAccountsFoldASCIIOnly(t *testing.T) {
+	s := newSplit(t)
+	cfg := filepath.Join(s.dir, "agent.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfg, string(b)+"  - name: Sam\n    irc_account: sam\n    roles: [deployer]\n  - name: Kim\n    irc_account: kim\n    roles: [deployer]\n")
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	// abort needs the deployer role; deploy 42 does not exist.
+	const abort = `{"caller":{"kind":"irc","network":"libera","account":%q},"id":"42","by":{"Name":%q}}`
+	for _, tc := range []struct{ account, name string }{{"ſam", "Sam"}, {"\u212Aim", "Kim"}} {
+		out, err := s.post(hc, "abort", fmt.Sprintf(abort, tc.account, tc.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out["code"] != "refused" {
+			t.Errorf("account %q was taken for %s: %v", tc.account, tc.name, out)
+		}
+	}
+	out, err := s.post(hc, "abort", fmt.Sprintf(abort, "SAM", "Sam"))
+	if err != nil || out["code"] == "refused" {
+		t.Errorf("SAM (ASCII case) is sam: %v %v", out, err)
+	}
+}
