@@ -641,3 +641,66 @@ func TestAgentIRCAccountsFoldASCIIOnly(t *testing.T) {
 		t.Errorf("SAM (ASCII case) is sam: %v %v", out, err)
 	}
 }
+
+// readAudit returns the audit file's lines.
+func (s *split) readAudit(name string) []map[string]any {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "agent-data", name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			s.t.Fatalf("audit line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// The audit log does not grow by a line per read: the bot's live status
+// page reads the status every second while someone has it open, so reads
+// of one method are written once a minute with how many were not written
+// one by one; changes and refusals each have their line. And a rotated
+// audit file (moved away, as logrotate does) is written anew at its path.
+func TestAgentAuditLogStaysSmallAndRotates(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	for range 50 {
+		if _, err := s.post(hc, "status", "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const abort = `{"caller":{"kind":"irc","network":"libera","account":"mallory"},"id":"42"}`
+	if out, err := s.post(hc, "abort", abort); err != nil || out["code"] != "refused" {
+		t.Fatalf("abort by mallory: %v %v", out, err)
+	}
+	lines := s.readAudit("agent-audit.jsonl")
+	// One line a minute: 50 calls over ten minutes would be slow indeed.
+	if len(lines) > 11 {
+		t.Errorf("%d audit lines for 50 reads and a refusal, want one a minute", len(lines))
+	}
+	if last := lines[len(lines)-1]; last["method"] != "abort" || last["decision"] != "refused" {
+		t.Errorf("the refusal is not the last line: %v", last)
+	}
+
+	dir := filepath.Join(s.dir, "agent-data")
+	if err := os.Rename(filepath.Join(dir, "agent-audit.jsonl"), filepath.Join(dir, "agent-audit.jsonl.1")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.post(hc, "abort", abort); err != nil || out["code"] != "refused" {
+		t.Fatalf("abort by mallory: %v %v", out, err)
+	}
+	if lines := s.readAudit("agent-audit.jsonl"); len(lines) != 1 || lines[0]["method"] != "abort" {
+		t.Errorf("after the rotation the audit file has %v", lines)
+	}
+	if n := len(s.readAudit("agent-audit.jsonl.1")); n != len(lines) {
+		t.Errorf("the rotated file has %d lines, want the %d written before", n, len(lines))
+	}
+}
