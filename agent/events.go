@@ -241,8 +241,12 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 
 // pruned is how many events after seq were pruned.
 func pruned(b *bolt.Bucket, seq uint64) uint64 {
-	if k, _ := b.Cursor().First(); k != nil && seq+1 < binary.BigEndian.Uint64(k) {
-		return binary.BigEndian.Uint64(k) - seq - 1
+	first := b.Sequence() + 1 // all were pruned: the next one is the first
+	if k, _ := b.Cursor().First(); k != nil {
+		first = binary.BigEndian.Uint64(k)
+	}
+	if seq+1 < first {
+		return first - seq - 1
 	}
 	return 0
 }

@@ -180,3 +180,19 @@ func TestResumeWithTheIDBeforeARestore(t *testing.T) {
 		})
 	}
 }
+
+// A reader away so long that every event was pruned is told how many it
+// missed, as when some are left.
+func TestPruneEverything(t *testing.T) {
+	l, id, _, r2 := twoRuns(t)
+	if n, err := l.Prune(time.Now().Add(time.Hour)); err != nil || n != 5 {
+		t.Fatalf("pruned %d (%v), want all 5", n, err)
+	}
+	got, err := l.Resume(Cursor{Log: id, Seq: 2, Runs: []string{r2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Resumed{Log: id, From: 2, Head: 5, Prune: 3, Run: r2}); got != want {
+		t.Errorf("Resume after pruning everything = %+v, want %+v", got, want)
+	}
+}
