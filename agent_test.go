@@ -704,3 +704,17 @@ func TestAgentAuditLogStaysSmallAndRotates(t *testing.T) {
 		t.Errorf("the rotated file has %d lines, want the %d written before", n, len(lines))
 	}
 }
+
+// Malformed numbers in a read do not panic the agent's handler: a
+// negative count is none.
+func TestAgentNegativeCountIsNone(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	for _, method := range []string{"history", "estimate"} {
+		out, err := s.post(hc, method, `{"n":-1}`)
+		if err != nil || out["error"] != nil {
+			t.Errorf("%s with n=-1: %v %v", method, out, err)
+		}
+	}
+}

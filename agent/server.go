@@ -199,6 +199,7 @@ func orSomeone(name string) string {
 // chat side named.
 func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy.Person) (reply, error) {
 	e := s.engine
+	c.N = max(c.N, 0) // the engine slices by it
 	switch method {
 	case "status":
 		st, err := e.Status(ctx)
