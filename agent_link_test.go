@@ -587,3 +587,34 @@ func TestAgentRestoredLogSurvivesABrokenFirstStream(t *testing.T) {
 	bot.expect("The deploy agent's database is an older copy than what I have shown")
 	bot.expect("Deploy 1 started by")
 }
+
+// After a restore is said once, a reconnect before any new event (here
+// the agent restarted again) does not say it again: the bot's cursor is
+// in the restored log from then on, not in the runs the copy lacks.
+func TestAgentRestoreSaidOnce(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: status")
+	bot.expect("No deploy in progress.")
+	dbFile := filepath.Join(s.dir, "agent-data", "jouncebot.db")
+	s.agent.kill()
+	copyFile(t, dbFile, filepath.Join(s.dir, "backup.db"))
+	s.startAgent()
+	bot.expect("The deploy agent is reachable again")
+	s.deployThrough("445113")
+
+	s.agent.kill()
+	copyFile(t, filepath.Join(s.dir, "backup.db"), dbFile)
+	s.startAgent()
+	bot.expect("The deploy agent's database is an older copy than what I have shown")
+	s.agent.kill()
+	s.startAgent()
+	out := bot.collect("The deploy agent is reachable again")
+	out = append(out, s.deployThrough("445115")...)
+	for _, l := range out {
+		if strings.Contains(l, "older copy") || strings.Contains(l, "not the one I followed") {
+			t.Errorf("said again after a plain restart: %q", l)
+		}
+	}
+}
