@@ -718,3 +718,20 @@ func TestAgentNegativeCountIsNone(t *testing.T) {
 		}
 	}
 }
+
+// Reading the event stream is a request like the others: it is in the
+// audit log with the client certificate's name.
+func TestAgentAuditsTheEventStream(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	s.agentEvents()
+	found := false
+	for _, l := range s.readAudit("agent-audit.jsonl") {
+		if l["method"] == "events" && l["client"] == "chatbot" && l["decision"] == "allowed" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no audit line for the event stream")
+	}
+}

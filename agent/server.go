@@ -283,6 +283,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		cur.Runs = strings.Split(runs, ",")
 	}
 	follow := q.Get("follow") != "false"
+	s.audit.read(AuditLine{Time: time.Now().UTC(), Method: "events", Client: clientName(r), Decision: "allowed", How: "read-only"})
 	res, err := s.events.Resume(cur)
 	if err != nil {
 		s.log.Error("resume the event log", "err", err)
