@@ -197,12 +197,14 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 			return nil
 		case c.Log != "" && c.Log != st.ID:
 			shared, ok := sharedWith(st.Prev, c.Log)
+			end, known := runEnd(st.Runs, c.Runs, head)
 			switch {
 			case !ok:
 				r.How, r.Prev = ResumeChanged, c.Log
-			case c.Seq <= shared:
-				// An id this log took after a restore, and the reader
-				// did not get to store it: it goes on under the new id.
+			case c.Seq <= shared || (known && c.Seq <= end):
+				// An id this log took after a restore (or after another
+				// reader named runs it lacks), and this reader did not
+				// get to store it: it goes on under the new id.
 				r.From, r.Prune = c.Seq, pruned(b, c.Seq)
 			default:
 				r.How, r.Prev, r.From = ResumeRewound, c.Log, shared

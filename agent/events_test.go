@@ -149,7 +149,8 @@ func TestPruneEvents(t *testing.T) {
 
 // A reader that did not get to store the id a log took after a restore
 // comes back with the earlier id: it goes on from the same place, never
-// from the head as if the database had been replaced.
+// from the head as if the database had been replaced; and a reader whose
+// runs are all in the log is not rewound by another reader's restore.
 func TestResumeWithTheIDBeforeARestore(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -166,6 +167,10 @@ func TestResumeWithTheIDBeforeARestore(t *testing.T) {
 			first, err := l.Resume(Cursor{Log: id, Seq: 9, Runs: []string{r1, "lost"}})
 			if err != nil || first.How != ResumeRewound {
 				t.Fatalf("first Resume = %+v, %v", first, err)
+			}
+			// A reader in the current run is not moved by another's rewind.
+			if got, err := l.Resume(Cursor{Log: id, Seq: 5, Runs: []string{r1, r2}}); err != nil || got.How != ResumeContinue || got.From != 5 {
+				t.Errorf("a reader in the current run, after another's rewind: %+v, %v", got, err)
 			}
 			got, err := l.Resume(Cursor{Log: id, Seq: tc.seq, Runs: []string{r1, "lost"}})
 			if err != nil {
