@@ -6,13 +6,19 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/jouncebot/jouncebot/store"
 )
 
 // proxy forwards TCP to an address until the test cuts the link: then it
@@ -512,5 +518,103 @@ func TestAgentDatabaseReplaced(t *testing.T) {
 	}
 	if l := s.salCount("445115"); !strings.Contains(l, "All 3 matching") {
 		t.Errorf("SAL lines of the new log: %q", l)
+	}
+}
+
+// botCursor reads the cursor the (stopped) bot keeps in its database, as
+// the query of the events stream it would open.
+func (s *split) botCursor() url.Values {
+	s.t.Helper()
+	db, err := bolt.Open(filepath.Join(s.dir, "bot-data", "jouncebot.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Minute})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	var cur struct {
+		Log  string
+		Seq  uint64
+		Runs []string
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		return json.Unmarshal(tx.Bucket(store.AgentCursor).Get([]byte("cursor")), &cur)
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return url.Values{"log": {cur.Log}, "after": {strconv.FormatUint(cur.Seq, 10)}, "runs": {strings.Join(cur.Runs, ",")}}
+}
+
+// The agent's database restored from an older copy, and the bot's first
+// stream after it broken before the bot stored its new cursor (the agent
+// had already given its log a new id): the bot, back, still goes on after
+// the last event both share. Before, its cursor's old log id was taken for
+// a replaced database, and the deploy started meanwhile was never shown.
+func TestAgentRestoredLogSurvivesABrokenFirstStream(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	bot := s.startBotDebug()
+	bot.say("jouncebot: status")
+	bot.expect("No deploy in progress.")
+	dbFile := filepath.Join(s.dir, "agent-data", "jouncebot.db")
+	s.agent.kill()
+	copyFile(t, dbFile, filepath.Join(s.dir, "backup.db"))
+	s.startAgent()
+	bot.expect("The deploy agent is reachable again")
+	s.deployThrough("445113")
+	bot.collect(`kind=done`)
+	bot.kill()
+
+	s.agent.kill()
+	copyFile(t, filepath.Join(s.dir, "backup.db"), dbFile)
+	s.startAgent()
+	// The bot's connection: the agent reads its cursor and answers, and
+	// the link breaks before the bot has stored where to go on.
+	hc := s.client(s.botCert, s.botKey)
+	resp, err := hc.Get("https://" + s.agentAddr + "/v1/events?follow=false&" + s.botCursor().Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.HasPrefix(l, ":") {
+		t.Fatalf("first line of the stream: %q %v", l, err)
+	}
+	resp.Body.Close()
+	// A deploy started while the bot is away.
+	out, err := s.post(hc, "start", `{"caller":{"kind":"console","network":"console"},"request":{"Changes":["445115"],"By":{"Name":"Amir"},"Force":true,"Reason":"while the bot is away"}}`)
+	if err != nil || out["error"] != nil {
+		t.Fatalf("start: %v %v", out, err)
+	}
+	bot = s.startBot()
+	bot.expect("The deploy agent's database is an older copy than what I have shown")
+	bot.expect("Deploy 1 started by")
+}
+
+// After a restore is said once, a reconnect before any new event (here
+// the agent restarted again) does not say it again: the bot's cursor is
+// in the restored log from then on, not in the runs the copy lacks.
+func TestAgentRestoreSaidOnce(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	bot := s.startBot()
+	bot.say("jouncebot: status")
+	bot.expect("No deploy in progress.")
+	dbFile := filepath.Join(s.dir, "agent-data", "jouncebot.db")
+	s.agent.kill()
+	copyFile(t, dbFile, filepath.Join(s.dir, "backup.db"))
+	s.startAgent()
+	bot.expect("The deploy agent is reachable again")
+	s.deployThrough("445113")
+
+	s.agent.kill()
+	copyFile(t, filepath.Join(s.dir, "backup.db"), dbFile)
+	s.startAgent()
+	bot.expect("The deploy agent's database is an older copy than what I have shown")
+	s.agent.kill()
+	s.startAgent()
+	out := bot.collect("The deploy agent is reachable again")
+	out = append(out, s.deployThrough("445115")...)
+	for _, l := range out {
+		if strings.Contains(l, "older copy") || strings.Contains(l, "not the one I followed") {
+			t.Errorf("said again after a plain restart: %q", l)
+		}
 	}
 }

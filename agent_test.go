@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // binary is jouncebot built once per test run, for tests that run it as a
@@ -572,4 +574,164 @@ func TestAgentCertsScript(t *testing.T) {
 	bot := s.startBot()
 	bot.say("jouncebot: status")
 	bot.expect("No deploy in progress.")
+}
+
+// A request the agent cannot read (an unknown method, a body that is not
+// JSON or is too large) is refused, and the refusal is in the audit log
+// like every other: a stolen certificate probing the agent leaves a trace.
+func TestAgentAuditsUnreadableRequests(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	for _, tc := range []struct{ method, body string }{
+		{"start", `{"caller":`},
+		{"start", `{"caller":{"kind":"console"},"request":{"Changes":["` + strings.Repeat("4", 2<<20) + `"]}}`},
+		{"rm-rf", `{}`},
+	} {
+		if _, err := s.post(hc, tc.method, tc.body); err == nil {
+			t.Errorf("%s %.40s: the agent answered 200", tc.method, tc.body)
+		}
+	}
+	audit, err := os.ReadFile(filepath.Join(s.dir, "agent-data", "agent-audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused []string
+	for _, l := range strings.Split(strings.TrimSpace(string(audit)), "\n") {
+		var a struct{ Method, Client, Decision, Error string }
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if a.Decision == "refused" && a.Client == "chatbot" {
+			refused = append(refused, a.Method+": "+a.Error)
+		}
+	}
+	want := []string{"start: the request body is not a call", "start: the request body is not a call", "rm-rf: unknown method"}
+	if d := cmp.Diff(want, refused); d != "" {
+		t.Errorf("refusals in the audit log (-want +got):\n%s\n%s", d, audit)
+	}
+}
+
+// An IRC account that only Unicode case folding makes equal to a
+// deployer's ("ſam" is not "sam": services accounts fold ASCII letters
+// only) is not that deployer.
+func TestAgentIRCAccountsFoldASCIIOnly(t *testing.T) {
+	s := newSplit(t)
+	cfg := filepath.Join(s.dir, "agent.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfg, string(b)+"  - name: Sam\n    irc_account: sam\n    roles: [deployer]\n  - name: Kim\n    irc_account: kim\n    roles: [deployer]\n")
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	// abort needs the deployer role; deploy 42 does not exist.
+	const abort = `{"caller":{"kind":"irc","network":"libera","account":%q},"id":"42","by":{"Name":%q}}`
+	for _, tc := range []struct{ account, name string }{{"ſam", "Sam"}, {"\u212Aim", "Kim"}} {
+		out, err := s.post(hc, "abort", fmt.Sprintf(abort, tc.account, tc.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out["code"] != "refused" {
+			t.Errorf("account %q was taken for %s: %v", tc.account, tc.name, out)
+		}
+	}
+	out, err := s.post(hc, "abort", fmt.Sprintf(abort, "SAM", "Sam"))
+	if err != nil || out["code"] == "refused" {
+		t.Errorf("SAM (ASCII case) is sam: %v %v", out, err)
+	}
+}
+
+// readAudit returns the audit file's lines.
+func (s *split) readAudit(name string) []map[string]any {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "agent-data", name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			s.t.Fatalf("audit line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// The audit log does not grow by a line per read: the bot's live status
+// page reads the status every second while someone has it open, so reads
+// of one method are written once a minute with how many were not written
+// one by one; changes and refusals each have their line. And a rotated
+// audit file (moved away, as logrotate does) is written anew at its path.
+func TestAgentAuditLogStaysSmallAndRotates(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	for range 50 {
+		if _, err := s.post(hc, "status", "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const abort = `{"caller":{"kind":"irc","network":"libera","account":"mallory"},"id":"42"}`
+	if out, err := s.post(hc, "abort", abort); err != nil || out["code"] != "refused" {
+		t.Fatalf("abort by mallory: %v %v", out, err)
+	}
+	lines := s.readAudit("agent-audit.jsonl")
+	// One line a minute: 50 calls over ten minutes would be slow indeed.
+	if len(lines) > 11 {
+		t.Errorf("%d audit lines for 50 reads and a refusal, want one a minute", len(lines))
+	}
+	if last := lines[len(lines)-1]; last["method"] != "abort" || last["decision"] != "refused" {
+		t.Errorf("the refusal is not the last line: %v", last)
+	}
+
+	dir := filepath.Join(s.dir, "agent-data")
+	if err := os.Rename(filepath.Join(dir, "agent-audit.jsonl"), filepath.Join(dir, "agent-audit.jsonl.1")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.post(hc, "abort", abort); err != nil || out["code"] != "refused" {
+		t.Fatalf("abort by mallory: %v %v", out, err)
+	}
+	if lines := s.readAudit("agent-audit.jsonl"); len(lines) != 1 || lines[0]["method"] != "abort" {
+		t.Errorf("after the rotation the audit file has %v", lines)
+	}
+	if n := len(s.readAudit("agent-audit.jsonl.1")); n != len(lines) {
+		t.Errorf("the rotated file has %d lines, want the %d written before", n, len(lines))
+	}
+}
+
+// Malformed numbers in a read do not panic the agent's handler: a
+// negative count is none.
+func TestAgentNegativeCountIsNone(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	for _, method := range []string{"history", "estimate"} {
+		out, err := s.post(hc, method, `{"n":-1}`)
+		if err != nil || out["error"] != nil {
+			t.Errorf("%s with n=-1: %v %v", method, out, err)
+		}
+	}
+}
+
+// Reading the event stream is a request like the others: it is in the
+// audit log with the client certificate's name.
+func TestAgentAuditsTheEventStream(t *testing.T) {
+	s := newSplit(t)
+	s.startAgent()
+	s.agentEvents()
+	found := false
+	for _, l := range s.readAudit("agent-audit.jsonl") {
+		if l["method"] == "events" && l["client"] == "chatbot" && l["decision"] == "allowed" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no audit line for the event stream")
+	}
 }

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"sync"
@@ -17,23 +19,49 @@ import (
 const AuditFile = "agent-audit.jsonl"
 
 // Audit appends the agent's audit lines to a file. Lines of changing
-// requests are synced to disk before the agent acts on them.
+// requests are synced to disk before the agent acts on them. Allowed reads
+// of one method by one client are written once every readEvery, with how
+// many more there were (the chat bot's live status page reads the status
+// every second). A file moved away (rotated) is made anew at its path.
 type Audit struct {
-	mu sync.Mutex
-	f  *os.File
+	path string
+
+	mu    sync.Mutex
+	f     *os.File
+	reads map[string]*readCount // method and client -> reads since its last line
+}
+
+// readEvery is how often an allowed read of one method is written.
+const readEvery = time.Minute
+
+type readCount struct {
+	written time.Time
+	more    int
 }
 
 // OpenAudit opens (or creates) the audit file at path for appending.
 func OpenAudit(path string) (*Audit, error) {
+	f, err := openAuditFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Audit{path: path, f: f, reads: map[string]*readCount{}}, nil
+}
+
+func openAuditFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("agent: open audit log: %w", err)
 	}
-	return &Audit{f: f}, nil
+	return f, nil
 }
 
 // Close closes the file.
-func (a *Audit) Close() error { return a.f.Close() }
+func (a *Audit) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.f.Close()
+}
 
 // AuditLine is one line of the audit file.
 type AuditLine struct {
@@ -52,6 +80,9 @@ type AuditLine struct {
 	How      string `json:"how,omitempty"`
 	Outcome  string `json:"outcome,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// More is how many more allowed reads of this method by this client
+	// there were since its previous line, not written one by one.
+	More int `json:"more,omitempty"`
 }
 
 var auditSeq struct {
@@ -76,13 +107,31 @@ func (a *Audit) entry(method string, changing bool, client string, c call, who d
 	if err != nil {
 		l.Decision, l.Error = "refused", err.Error()
 	}
-	werr := a.write(l, changing)
+	var werr error
+	if changing || err != nil {
+		werr = a.write(l, changing)
+	} else {
+		a.read(l)
+	}
 	l.Decision, l.Error, l.How = "", "", ""
 	l.Caller, l.Claimed, l.Client = Caller{}, "", ""
 	if !changing {
 		l.Method = "" // read-only calls have no outcome line
 	}
 	return l, werr
+}
+
+// refuse writes a request the agent could not read (an unknown method, a
+// body that is not a call); method is cut short, as anyone may send it.
+func (a *Audit) refuse(method, client, why string) {
+	if len(method) > 64 {
+		method = method[:64]
+	}
+	auditSeq.Lock()
+	auditSeq.n++
+	l := AuditLine{Time: time.Now().UTC(), Seq: auditSeq.n, Method: method, Client: client, Decision: "refused", Error: why}
+	auditSeq.Unlock()
+	a.write(l, false)
 }
 
 // outcome writes how an allowed change ended.
@@ -100,6 +149,28 @@ func (a *Audit) outcome(l AuditLine, rep reply, err error) {
 	a.write(l, true)
 }
 
+// read writes an allowed read, or counts it when its method was written
+// for this client less than readEvery ago.
+func (a *Audit) read(l AuditLine) {
+	if a == nil {
+		return
+	}
+	key := l.Method + "\x00" + l.Client
+	a.mu.Lock()
+	rc := a.reads[key]
+	if rc != nil && l.Time.Sub(rc.written) < readEvery {
+		rc.more++
+		a.mu.Unlock()
+		return
+	}
+	if rc != nil {
+		l.More = rc.more
+	}
+	a.reads[key] = &readCount{written: l.Time}
+	a.mu.Unlock()
+	a.write(l, false)
+}
+
 func (a *Audit) write(l AuditLine, sync bool) error {
 	if a == nil {
 		return nil
@@ -107,6 +178,7 @@ func (a *Audit) write(l AuditLine, sync bool) error {
 	b, _ := json.Marshal(l)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.reopen()
 	if _, err := a.f.Write(append(b, '\n')); err != nil {
 		return err
 	}
@@ -114,6 +186,25 @@ func (a *Audit) write(l AuditLine, sync bool) error {
 		return a.f.Sync()
 	}
 	return nil
+}
+
+// reopen opens the file at the audit path again when the open one was
+// moved away (rotated) or deleted. On any error it keeps the open file.
+func (a *Audit) reopen() {
+	at, err := os.Stat(a.path)
+	if err == nil {
+		if open, err := a.f.Stat(); err != nil || os.SameFile(at, open) {
+			return
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	f, err := openAuditFile(a.path)
+	if err != nil {
+		return
+	}
+	a.f.Close()
+	a.f = f
 }
 
 // clientName is the name on the client's verified certificate.

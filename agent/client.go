@@ -483,10 +483,15 @@ func (c *Client) resume(ctx context.Context, res Resumed, st *streamState) error
 	if res.How == ResumeNew || res.How == ResumeChanged {
 		next.Runs = nil
 	}
-	if len(next.Runs) == 0 && res.Run != "" {
-		// Everything the current run wrote up to From is behind the
-		// reader: that run is the first it has seen.
-		next.Runs = []string{res.Run}
+	if res.Run != "" && (len(next.Runs) == 0 || next.Runs[len(next.Runs)-1] != res.Run) {
+		// The reader is now in this log, at or before the current run's
+		// events: naming that run as the newest it has seen keeps its
+		// next Resume here. Without it, runs only the reader knows (those
+		// a restored copy lacks) would make the agent rewind again.
+		next.Runs = append(slices.Clip(next.Runs), res.Run)
+		if n := len(next.Runs); n > maxCursorRuns {
+			next.Runs = next.Runs[n-maxCursorRuns:]
+		}
 	}
 	if err := c.storeCursor(next); err != nil {
 		return err

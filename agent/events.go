@@ -196,7 +196,19 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 			r.How = ResumeNew
 			return nil
 		case c.Log != "" && c.Log != st.ID:
-			r.How, r.Prev = ResumeChanged, c.Log
+			shared, ok := sharedWith(st.Prev, c.Log)
+			end, known := runEnd(st.Runs, c.Runs, head)
+			switch {
+			case !ok:
+				r.How, r.Prev = ResumeChanged, c.Log
+			case c.Seq <= shared || (known && c.Seq <= end):
+				// An id this log took after a restore (or after another
+				// reader named runs it lacks), and this reader did not
+				// get to store it: it goes on under the new id.
+				r.From, r.Prune = c.Seq, pruned(b, c.Seq)
+			default:
+				r.How, r.Prev, r.From = ResumeRewound, c.Log, shared
+			}
 			return nil
 		}
 		if len(c.Runs) == 0 {
@@ -215,8 +227,11 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 			r.From, r.Prune = c.Seq, pruned(b, c.Seq)
 			return nil
 		}
-		r.How, r.Prev, r.From = ResumeRewound, st.ID, end
-		st.Prev = append(st.Prev, prevID{ID: st.ID, After: end})
+		r.How, r.Prev, r.From = ResumeRewound, st.ID, min(c.Seq, end)
+		st.Prev = append(st.Prev, prevID{ID: st.ID, After: r.From})
+		if n := len(st.Prev); n > maxPrev {
+			st.Prev = st.Prev[n-maxPrev:]
+		}
 		st.ID = newID()
 		r.Log = st.ID
 		l.log.Warn("the agent's database is older than what the chat bot saw: restored from a copy? The event log takes a new id",
@@ -228,10 +243,32 @@ func (l *Log) Resume(c Cursor) (Resumed, error) {
 
 // pruned is how many events after seq were pruned.
 func pruned(b *bolt.Bucket, seq uint64) uint64 {
-	if k, _ := b.Cursor().First(); k != nil && seq+1 < binary.BigEndian.Uint64(k) {
-		return binary.BigEndian.Uint64(k) - seq - 1
+	first := b.Sequence() + 1 // all were pruned: the next one is the first
+	if k, _ := b.Cursor().First(); k != nil {
+		first = binary.BigEndian.Uint64(k)
+	}
+	if seq+1 < first {
+		return first - seq - 1
 	}
 	return 0
+}
+
+// maxPrev bounds the earlier ids a log remembers.
+const maxPrev = 100
+
+// sharedWith says whether id is an earlier id of the log, and up to which
+// sequence number the log under that id and the log now hold the same
+// events: the smallest point of parting from id on.
+func sharedWith(prev []prevID, id string) (shared uint64, ok bool) {
+	for _, p := range prev {
+		if p.ID == id {
+			ok, shared = true, p.After
+		}
+		if ok && p.After < shared {
+			shared = p.After
+		}
+	}
+	return shared, ok
 }
 
 // runEnd finds the newest of seen (a reader's runs, oldest first) that the
@@ -251,6 +288,12 @@ func runEnd(runs []run, seen []string, head uint64) (end uint64, ok bool) {
 			}
 			return end, j == len(seen)-1
 		}
+	}
+	// None of the reader's runs is here: the database is a copy from
+	// before them. The current run started on this copy, so the reader
+	// has seen none of its events.
+	if n := len(runs); n > 0 {
+		return runs[n-1].First - 1, false
 	}
 	return head, false
 }

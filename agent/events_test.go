@@ -93,6 +93,11 @@ func TestResume(t *testing.T) {
 			func(id, r1, r2 string) Resumed {
 				return Resumed{From: 3, Head: 5, How: ResumeRewound, Prev: id, Run: r2}
 			}, true},
+		{"restored from a copy older than every run the reader saw: from before the current run",
+			func(id, r1, r2 string) Cursor { return Cursor{Log: id, Seq: 9, Runs: []string{"lost"}} },
+			func(id, r1, r2 string) Resumed {
+				return Resumed{From: 3, Head: 5, How: ResumeRewound, Prev: id, Run: r2}
+			}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, id, r1, r2 := twoRuns(t)
@@ -139,5 +144,60 @@ func TestPruneEvents(t *testing.T) {
 	l.Notify(context.Background(), deploy.Event{Kind: deploy.EventProgress, Time: time.Now()})
 	if recs, _ := l.After(5, 10); len(recs) != 1 || recs[0].Seq != 6 {
 		t.Errorf("after pruning the next event is %+v, want number 6", recs)
+	}
+}
+
+// A reader that did not get to store the id a log took after a restore
+// comes back with the earlier id: it goes on from the same place, never
+// from the head as if the database had been replaced; and a reader whose
+// runs are all in the log is not rewound by another reader's restore.
+func TestResumeWithTheIDBeforeARestore(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		seq  uint64
+		want func(old, now, r2 string) Resumed
+	}{
+		{"within what both hold", 2, func(old, now, r2 string) Resumed { return Resumed{Log: now, From: 2, Head: 5, Run: r2} }},
+		{"past where they part", 9, func(old, now, r2 string) Resumed {
+			return Resumed{Log: now, From: 3, Head: 5, How: ResumeRewound, Prev: old, Run: r2}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, id, r1, r2 := twoRuns(t)
+			first, err := l.Resume(Cursor{Log: id, Seq: 9, Runs: []string{r1, "lost"}})
+			if err != nil || first.How != ResumeRewound {
+				t.Fatalf("first Resume = %+v, %v", first, err)
+			}
+			// A reader in the current run is not moved by another's rewind.
+			if got, err := l.Resume(Cursor{Log: id, Seq: 5, Runs: []string{r1, r2}}); err != nil || got.How != ResumeContinue || got.From != 5 {
+				t.Errorf("a reader in the current run, after another's rewind: %+v, %v", got, err)
+			}
+			got, err := l.Resume(Cursor{Log: id, Seq: tc.seq, Runs: []string{r1, "lost"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.want(id, first.Log, r2), got); d != "" {
+				t.Errorf("Resume (-want +got):\n%s", d)
+			}
+			if now, _ := l.ID(); now != first.Log {
+				t.Errorf("the log took yet another id: %q, then %q", first.Log, now)
+			}
+		})
+	}
+}
+
+// A reader away so long that every event was pruned is told how many it
+// missed, as when some are left.
+func TestPruneEverything(t *testing.T) {
+	l, id, _, r2 := twoRuns(t)
+	if n, err := l.Prune(time.Now().Add(time.Hour)); err != nil || n != 5 {
+		t.Fatalf("pruned %d (%v), want all 5", n, err)
+	}
+	got, err := l.Resume(Cursor{Log: id, Seq: 2, Runs: []string{r2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Resumed{Log: id, From: 2, Head: 5, Prune: 3, Run: r2}); got != want {
+		t.Errorf("Resume after pruning everything = %+v, want %+v", got, want)
 	}
 }

@@ -80,11 +80,13 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	n, known := methods[method]
 	if !known {
+		s.audit.refuse(method, clientName(r), "unknown method")
 		http.Error(w, "unknown method", http.StatusNotFound)
 		return
 	}
 	var c call
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&c); err != nil {
+		s.audit.refuse(method, clientName(r), "the request body is not a call")
 		http.Error(w, "bad request body", http.StatusBadRequest)
 		return
 	}
@@ -197,6 +199,7 @@ func orSomeone(name string) string {
 // chat side named.
 func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy.Person) (reply, error) {
 	e := s.engine
+	c.N = max(c.N, 0) // the engine slices by it
 	switch method {
 	case "status":
 		st, err := e.Status(ctx)
@@ -280,6 +283,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		cur.Runs = strings.Split(runs, ",")
 	}
 	follow := q.Get("follow") != "false"
+	s.audit.read(AuditLine{Time: time.Now().UTC(), Method: "events", Client: clientName(r), Decision: "allowed", How: "read-only"})
 	res, err := s.events.Resume(cur)
 	if err != nil {
 		s.log.Error("resume the event log", "err", err)

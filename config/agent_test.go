@@ -69,3 +69,21 @@ func TestAgentDefaults(t *testing.T) {
 		t.Errorf("client_name %q, keep_events %s; want chatbot, 720h", c.Agent.ClientName, c.Agent.KeepEvents)
 	}
 }
+
+// IRC accounts match without ASCII case only, as services compare them.
+func TestPersonByIRCAccountFolding(t *testing.T) {
+	c := &Config{People: []Person{{Name: "Sam", IRCAccount: "sam"}, {Name: "Jürgen", IRCAccount: "Jürgen"}}}
+	for _, tc := range []struct {
+		account, want string
+	}{
+		{"sam", "Sam"}, {"SAM", "Sam"}, {"ſam", ""}, {"sam ", ""}, {"jürgen", "Jürgen"}, {"JÜRGEN", ""}, {"", ""},
+	} {
+		got := ""
+		if p := c.PersonByIRCAccount(tc.account); p != nil {
+			got = p.Name
+		}
+		if got != tc.want {
+			t.Errorf("PersonByIRCAccount(%q) = %q, want %q", tc.account, got, tc.want)
+		}
+	}
+}

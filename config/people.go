@@ -99,11 +99,34 @@ func (c *Config) PersonByIRCAccount(account string) *Person {
 		return nil
 	}
 	for i := range c.People {
-		if strings.EqualFold(c.People[i].IRCAccount, account) {
+		if asciiEqualFold(c.People[i].IRCAccount, account) {
 			return &c.People[i]
 		}
 	}
 	return nil
+}
+
+// asciiEqualFold compares IRC account names as services do: ASCII letters
+// without case, every other character exactly. strings.EqualFold would
+// take "ſam" (long s) or "\u212Aim" (Kelvin sign) for sam and kim, another
+// account on a server that allows such names.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // PersonByMatrixID finds the person with a Matrix user id.
