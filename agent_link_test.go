@@ -356,7 +356,7 @@ func TestAgentDatabaseRestoredFromOlderCopy(t *testing.T) {
 	s.startAgent()
 	bot.expect("The deploy agent is reachable again")
 	s.deployThrough("445113")
-	if l := s.salCount("445113"); !strings.Contains(l, "All 3 matching") {
+	if l := s.salCount("445113"); !strings.Contains(l, "The 3 newest of 4 matching") {
 		t.Fatalf("before the restore: %q", l)
 	}
 
@@ -371,10 +371,10 @@ func TestAgentDatabaseRestoredFromOlderCopy(t *testing.T) {
 	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "Deploy 1 started by amir") }) {
 		t.Errorf("the deploy after the restore was not shown:\n%s", strings.Join(out, "\n"))
 	}
-	if l := s.salCount("445115"); !strings.Contains(l, "All 3 matching") {
+	if l := s.salCount("445115"); !strings.Contains(l, "The 3 newest of 4 matching") {
 		t.Errorf("SAL lines of the deploy after the restore: %q", l)
 	}
-	if l := s.salCount("445113"); !strings.Contains(l, "All 3 matching") {
+	if l := s.salCount("445113"); !strings.Contains(l, "The 3 newest of 4 matching") {
 		t.Errorf("SAL lines of the deploy before the restore: %q", l)
 	}
 }
@@ -407,7 +407,7 @@ func TestAgentRenamedOrFreshChatDatabaseReplaysNothing(t *testing.T) {
 			t.Errorf("the renamed agent's old events were shown again: %q", l)
 		}
 	}
-	if l := s.salCount("445113"); !strings.Contains(l, "All 3 matching") {
+	if l := s.salCount("445113"); !strings.Contains(l, "The 3 newest of 4 matching") {
 		t.Errorf("SAL lines after the rename: %q", l)
 	}
 	s.bot.kill()
@@ -516,7 +516,7 @@ func TestAgentDatabaseReplaced(t *testing.T) {
 	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "Deploy 1 started by amir") }) {
 		t.Errorf("the new log's deploy was not shown:\n%s", strings.Join(out, "\n"))
 	}
-	if l := s.salCount("445115"); !strings.Contains(l, "All 3 matching") {
+	if l := s.salCount("445115"); !strings.Contains(l, "The 3 newest of 4 matching") {
 		t.Errorf("SAL lines of the new log: %q", l)
 	}
 }

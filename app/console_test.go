@@ -141,7 +141,7 @@ func TestConsoleDeploySession(t *testing.T) {
 	s.expect("amir: deploy 1 is done: 445113.")
 
 	s.say("jouncebot: sal 445113")
-	s.expect("The 3 newest matching Server Admin Log entries (all: /sal?q=445113)")
+	s.expect("The 3 newest of 4 matching Server Admin Log entries (all: /sal?q=445113)")
 	// The queue shows the change deployed (marked as the deploy finished).
 	s.waitQueue("445113 by Alice", "— deployed")
 }

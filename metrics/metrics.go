@@ -165,6 +165,7 @@ func (m *Metrics) Expect(o Options) {
 		for _, v := range []string{"pass", "marginal", "fail"} {
 			m.canaryVerdicts.WithLabelValues(s, v)
 		}
+		m.canaryScore.WithLabelValues(s)
 	}
 	for _, n := range o.Networks {
 		m.received.WithLabelValues(n)

@@ -86,7 +86,7 @@ func (l *Log) ChatSearch(ctx context.Context, text string) (bot.Text, error) {
 	if err != nil {
 		return nil, err
 	}
-	q.Limit = ChatResults
+	q.Limit, q.Count = ChatResults, true
 	res, err := l.Search(ctx, q)
 	if err != nil {
 		return nil, err
@@ -113,6 +113,9 @@ func FormatChatResults(res Result, q Query, baseURL string) bot.Text {
 		return bot.T("No Server Admin Log entries match. Search the log: ").Append(bot.L(all, all))
 	}
 	head := fmt.Sprintf("The %d newest matching Server Admin Log entries", len(res.Entries))
+	if res.More && res.Total > len(res.Entries) {
+		head = fmt.Sprintf("The %d newest of %d matching Server Admin Log entries", len(res.Entries), res.Total)
+	}
 	if !res.More {
 		head = fmt.Sprintf("All %d matching Server Admin Log entries", len(res.Entries))
 		if len(res.Entries) == 1 {

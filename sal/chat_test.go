@@ -76,7 +76,7 @@ func TestChatSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `The 3 newest matching Server Admin Log entries (all: https://bot.example.org/sal?project=production&q=apache2+restarted):
+	want := `The 3 newest of 4 matching Server Admin Log entries (all: https://bot.example.org/sal?project=production&q=apache2+restarted):
 2026-11-25 19:04 alice (production): restarted apache2 on mw4 https://bot.example.org/sal/log/5
 2026-11-25 19:03 alice (production): restarted apache2 on mw3 https://bot.example.org/sal/log/4
 2026-11-25 19:02 alice (production): restarted apache2 on mw2 https://bot.example.org/sal/log/3`
