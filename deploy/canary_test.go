@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,13 @@ func startAppServer(t *testing.T, host, dir string, seed uint64) *appServer {
 // scraped by a real Prometheus.
 func canaryWorld(t *testing.T) (*env, string) {
 	t.Helper()
+	return canaryWorldWith(t, "hosts: [mw3, mw4, mw5, mw6]", "")
+}
+
+// canaryWorldWith is canaryWorld with the production stage's hosts
+// given as YAML (production) and a host_groups section (groups).
+func canaryWorldWith(t *testing.T, production, groups string) (*env, string) {
+	t.Helper()
 	requireRsync(t)
 	hosts := t.TempDir()
 	all := []string{"mw1", "mw2", "mw3", "mw4", "mw5", "mw6"}
@@ -72,6 +80,7 @@ deploy:
   sync:
     source: %[3]s
     releases_dir: %[1]s/releases
+%[5]s
   decision_timeout: 5m
   stages:
     - name: canaries
@@ -89,9 +98,9 @@ deploy:
               query: 'sum by (host) (increase(app_errors_total{host=~"{{.Hosts}}"}[2s]))'
               unit: /2s
     - name: production
-      hosts: [mw3, mw4, mw5, mw6]
+      %[4]s
       dest: "%[1]s/{{.Host}}"
-`, hosts, prom.URL, o.StagingDir)
+`, hosts, prom.URL, o.StagingDir, production, groups)
 		cfg, err := config.Parse([]byte(yaml), "test.yaml", t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -168,5 +177,28 @@ func TestCanaryAnalysisPassesAGoodChange(t *testing.T) {
 	}
 	if got := readTree(t, filepath.Join(hosts, "mw6"))["static/app.css"]; got != "body{color:black}" {
 		t.Errorf("production host mw6 holds %q", got)
+	}
+}
+
+// When production is listed from a host group holding every app server
+// (a dsh group does), the canaries are compared with the hosts not yet
+// synced only: not with themselves.
+func TestCanaryBaselineLeavesOutTheCanaries(t *testing.T) {
+	t.Parallel()
+	e, _ := canaryWorldWith(t, "groups: [appservers]", "  host_groups:\n    - name: appservers\n      hosts: [mw1, mw2, mw3, mw4, mw5, mw6]")
+	n := uploadCSS(t, e, "Add a stylesheet", "body{color:black}")
+	id := e.deploy(alice, n)
+	e.waitFor(deploy.EventFailed, deploy.EventDone)
+	as, err := e.agent.CanaryAnalyses(id)
+	if err != nil || len(as) != 1 {
+		t.Fatalf("kept analyses = %+v, %v; want the canaries' one", as, err)
+	}
+	var base []string
+	for h := range as[0].Analysis.Metrics[0].Baseline {
+		base = append(base, h)
+	}
+	slices.Sort(base)
+	if want := []string{"mw3", "mw4", "mw5", "mw6"}; !slices.Equal(base, want) {
+		t.Errorf("baseline hosts = %v, want %v", base, want)
 	}
 }

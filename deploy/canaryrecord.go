@@ -79,7 +79,9 @@ func (a *Agent) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 }
 
 // target says which hosts a targeted check of stage s looks at: its own,
-// and those of the later sync stages as the baseline.
+// and those of the later sync stages as the baseline — less every host
+// of s and of the stages before it, which already run the new tree (a
+// later stage listed from a host group often holds them all).
 func (s *SyncStage) target(j *Job) (check.Target, error) {
 	var t check.Target
 	hs, err := s.Hosts()
@@ -89,17 +91,18 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	for _, h := range hs.Hosts {
 		t.Hosts = append(t.Hosts, h.Name)
 	}
+	synced := map[string]bool{}
 	later := false
 	for _, st := range j.a.o.Stages {
 		ss, ok := st.(*SyncStage)
-		if !ok {
+		if !ok || ss.Hosts == nil {
 			continue
 		}
 		if ss == s {
 			later = true
-			continue
-		}
-		if !later || ss.Hosts == nil {
+			for _, h := range t.Hosts {
+				synced[h] = true
+			}
 			continue
 		}
 		lh, err := ss.Hosts()
@@ -107,7 +110,13 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 			return t, err
 		}
 		for _, h := range lh.Hosts {
-			t.Later = append(t.Later, h.Name)
+			switch {
+			case !later:
+				synced[h.Name] = true
+			case !synced[h.Name]:
+				synced[h.Name] = true // once, even in two later stages
+				t.Later = append(t.Later, h.Name)
+			}
 		}
 	}
 	if d, err := j.Deploy(); err == nil && d.Sync != nil {
