@@ -226,10 +226,13 @@ func (p pairs) len() int { return len(p.x) * len(p.y) }
 
 // atMost counts the differences ≤ d.
 func (p pairs) atMost(d float64) int {
-	// For x[i], the y[j] ≥ x[i] − d qualify; the bound rises with i.
+	// For x[i], the y[j] with x[i] − y[j] ≤ d qualify; the bound rises
+	// with i. The differences are compared as computed: y[j] ≥ x[i] − d
+	// is not the same test once rounded, and made kth return values
+	// that are no difference (−8.9e-16 for 0).
 	n, j := 0, 0
 	for _, xi := range p.x {
-		for j < len(p.y) && p.y[j] < xi-d {
+		for j < len(p.y) && xi-p.y[j] > d {
 			j++
 		}
 		n += len(p.y) - j

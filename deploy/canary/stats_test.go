@@ -91,3 +91,41 @@ func near(a, b, tol float64) bool {
 	}
 	return math.Abs(a-b) <= tol
 }
+
+// The interval's ends are differences of the samples, exactly: on counts
+// they are whole numbers (chat once said "99% CI −8.9e-16…+∞" for 0).
+func TestRankSumEndsAreDifferences(t *testing.T) {
+	counts := func(seed, n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = float64((i*7 + seed*13 + i*i*seed) % 10)
+		}
+		return v
+	}
+	tests := []struct {
+		name string
+		x, y []float64
+	}{
+		{"two each", []float64{0, 9}, []float64{0, 9}},
+		{"small counts", counts(1, 12), counts(2, 30)},
+		{"large counts", counts(3, 60), counts(4, 2000)},
+		{"exact", []float64{1e16, 3, 9, 12}, []float64{1, 7, 8}},
+	}
+	for _, tt := range tests {
+		for _, alt := range []Alternative{TwoSided, Greater, Less} {
+			got := RankSum(tt.x, tt.y, alt, 0.99)
+			for _, v := range []float64{got.Low, got.High, 2 * got.Shift} {
+				if !math.IsInf(v, 0) && v != math.Trunc(v) {
+					t.Errorf("%s (%v): estimate %v, interval [%v, %v]: not differences of whole numbers", tt.name, alt, got.Shift, got.Low, got.High)
+				}
+			}
+			d := newPairs(tt.x, tt.y)
+			for k := range min(d.len(), 400) {
+				if v := d.kth(k); v != math.Trunc(v) {
+					t.Errorf("%s: difference %d is %v", tt.name, k, v)
+					break
+				}
+			}
+		}
+	}
+}
