@@ -58,13 +58,26 @@ func startAppServer(t *testing.T, host, dir string, seed uint64) *appServer {
 // scraped by a real Prometheus.
 func canaryWorld(t *testing.T) (*env, string) {
 	t.Helper()
-	return canaryWorldWith(t, "hosts: [mw3, mw4, mw5, mw6]", "")
+	return canaryWorldWith(t, canaryConfig{})
 }
 
-// canaryWorldWith is canaryWorld with the production stage's hosts
-// given as YAML (production) and a host_groups section (groups).
-func canaryWorldWith(t *testing.T, production, groups string) (*env, string) {
+// canaryConfig changes canaryWorld's configuration.
+type canaryConfig struct {
+	production string // the production stage's hosts, as YAML
+	groups     string // a host_groups section
+	series     string // the counter the errors metric reads
+	checks     string // more checks of the canaries, as YAML
+}
+
+// canaryWorldWith is canaryWorld configured by cc.
+func canaryWorldWith(t *testing.T, cc canaryConfig) (*env, string) {
 	t.Helper()
+	if cc.production == "" {
+		cc.production = "hosts: [mw3, mw4, mw5, mw6]"
+	}
+	if cc.series == "" {
+		cc.series = "app_errors_total"
+	}
 	requireRsync(t)
 	hosts := t.TempDir()
 	all := []string{"mw1", "mw2", "mw3", "mw4", "mw5", "mw6"}
@@ -95,12 +108,13 @@ deploy:
           label: host
           metrics:
             - name: errors
-              query: 'sum by (host) (increase(app_errors_total{host=~"{{.Hosts}}"}[2s]))'
+              query: 'sum by (host) (increase(%[6]s{host=~"{{.Hosts}}"}[2s]))'
               unit: /2s
+%[7]s
     - name: production
       %[4]s
       dest: "%[1]s/{{.Host}}"
-`, hosts, prom.URL, o.StagingDir, production, groups)
+`, hosts, prom.URL, o.StagingDir, cc.production, cc.groups, cc.series, cc.checks)
 		cfg, err := config.Parse([]byte(yaml), "test.yaml", t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -185,7 +199,8 @@ func TestCanaryAnalysisPassesAGoodChange(t *testing.T) {
 // synced only: not with themselves.
 func TestCanaryBaselineLeavesOutTheCanaries(t *testing.T) {
 	t.Parallel()
-	e, _ := canaryWorldWith(t, "groups: [appservers]", "  host_groups:\n    - name: appservers\n      hosts: [mw1, mw2, mw3, mw4, mw5, mw6]")
+	e, _ := canaryWorldWith(t, canaryConfig{production: "groups: [appservers]",
+		groups: "  host_groups:\n    - name: appservers\n      hosts: [mw1, mw2, mw3, mw4, mw5, mw6]"})
 	n := uploadCSS(t, e, "Add a stylesheet", "body{color:black}")
 	id := e.deploy(alice, n)
 	e.waitFor(deploy.EventFailed, deploy.EventDone)
@@ -200,5 +215,24 @@ func TestCanaryBaselineLeavesOutTheCanaries(t *testing.T) {
 	slices.Sort(base)
 	if want := []string{"mw3", "mw4", "mw5", "mw6"}; !slices.Equal(base, want) {
 		t.Errorf("baseline hosts = %v, want %v", base, want)
+	}
+}
+
+// A marginal analysis beside a check that failed outright: the question
+// says the checks failed, not that they are inconclusive.
+func TestCanaryMarginalBesideAFailedCheck(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String() + "/"
+	l.Close() // nothing answers there
+	e, _ := canaryWorldWith(t, canaryConfig{series: "no_such_total", // no data: marginal
+		checks: "        - {type: http, name: main page, url: '" + down + "', status: 200}"})
+	e.deploy(alice, uploadCSS(t, e, "Add a stylesheet", "body{color:black}"))
+	ev := e.waitFor(deploy.EventNeeds)
+	if q := ev.Text.String(); !strings.Contains(q, "the checks of canaries failed") || strings.Contains(q, "not conclusive") {
+		t.Errorf("question %q, want it to say the checks failed", q)
 	}
 }

@@ -612,7 +612,9 @@ func (s *SyncStage) checks(ctx context.Context, j *Job) error {
 func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 	var failed, said []string
 	var canaries []CanarySummary
-	marginal, condemned := false, false
+	// marginal: every check that did not pass was a marginal canary
+	// analysis, so the question says inconclusive rather than failed.
+	marginal, condemned := true, false
 	for _, c := range s.Checks {
 		r := s.runCheck(ctx, j, c)
 		if ctx.Err() != nil {
@@ -631,7 +633,7 @@ func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 		}
 		if !r.OK {
 			failed = append(failed, r.Text)
-			marginal = marginal || r.Marginal
+			marginal = marginal && r.Marginal
 		}
 	}
 	j.Say(ctx, EventProgress, bot.T(s.StageName+" checks: "+strings.Join(said, " ")))
