@@ -227,7 +227,7 @@ func TestCanaryMarginalBesideAFailedCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := "http://" + l.Addr().String() + "/"
-	l.Close() // nothing answers there
+	l.Close()                                                        // nothing answers there
 	e, _ := canaryWorldWith(t, canaryConfig{series: "no_such_total", // no data: marginal
 		checks: "        - {type: http, name: main page, url: '" + down + "', status: 200}"})
 	e.deploy(alice, uploadCSS(t, e, "Add a stylesheet", "body{color:black}"))
