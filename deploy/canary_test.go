@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
@@ -234,5 +236,31 @@ func TestCanaryMarginalBesideAFailedCheck(t *testing.T) {
 	ev := e.waitFor(deploy.EventNeeds)
 	if q := ev.Text.String(); !strings.Contains(q, "the checks of canaries failed") || strings.Contains(q, "not conclusive") {
 		t.Errorf("question %q, want it to say the checks failed", q)
+	}
+}
+
+// `retry` after a marginal analysis observes the canaries anew: judging
+// the same window again could only give the same answer.
+func TestCanaryRetryObservesANewWindow(t *testing.T) {
+	t.Parallel()
+	e, _ := canaryWorldWith(t, canaryConfig{series: "no_such_total"}) // no data: marginal
+	id := e.deploy(alice, uploadCSS(t, e, "Add a stylesheet", "body{color:black}"))
+	e.waitFor(deploy.EventNeeds)
+	first, err := e.agent.CanaryAnalyses(id)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("analyses %+v, %v", first, err)
+	}
+	retried := time.Now()
+	if err := e.agent.Decide(context.Background(), "", alice, "retry", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventNeeds)
+	second, err := e.agent.CanaryAnalyses(id)
+	if err != nil || len(second) != 1 {
+		t.Fatalf("analyses %+v, %v", second, err)
+	}
+	if a := second[0].Analysis; a.From.Before(retried) {
+		t.Errorf("the retried analysis observed %s–%s again (first %s–%s), want a window from the retry on",
+			a.From.Format(time.TimeOnly), a.To.Format(time.TimeOnly), first[0].Analysis.From.Format(time.TimeOnly), first[0].Analysis.To.Format(time.TimeOnly))
 	}
 }

@@ -122,6 +122,9 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	if d, err := j.Deploy(); err == nil && d.Sync != nil {
 		if r := d.Sync.Stages[s.StageName]; r != nil {
 			t.Started, t.Synced = r.Started, r.Synced
+			if r.Retried.After(t.Synced) {
+				t.Synced = r.Retried // a retry observes anew
+			}
 		}
 	}
 	return t, nil
