@@ -69,6 +69,7 @@ type canaryConfig struct {
 	groups     string // a host_groups section
 	series     string // the counter the errors metric reads
 	checks     string // more checks of the canaries, as YAML
+	canaries   string // more settings of the canaries' stage, as YAML
 }
 
 // canaryWorldWith is canaryWorld configured by cc.
@@ -101,6 +102,7 @@ deploy:
     - name: canaries
       hosts: [mw1, mw2]
       dest: "%[1]s/{{.Host}}"
+      %[8]s
       checks:
         - type: canary
           name: canary analysis
@@ -116,7 +118,7 @@ deploy:
     - name: production
       %[4]s
       dest: "%[1]s/{{.Host}}"
-`, hosts, prom.URL, o.StagingDir, cc.production, cc.groups, cc.series, cc.checks)
+`, hosts, prom.URL, o.StagingDir, cc.production, cc.groups, cc.series, cc.checks, cc.canaries)
 		cfg, err := config.Parse([]byte(yaml), "test.yaml", t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -262,5 +264,39 @@ func TestCanaryRetryObservesANewWindow(t *testing.T) {
 	if a := second[0].Analysis; a.From.Before(retried) {
 		t.Errorf("the retried analysis observed %s–%s again (first %s–%s), want a window from the retry on",
 			a.From.Format(time.TimeOnly), a.To.Format(time.TimeOnly), first[0].Analysis.From.Format(time.TimeOnly), first[0].Analysis.To.Format(time.TimeOnly))
+	}
+}
+
+// A canary whose sync failed (the stage tolerates it) does not run the
+// new tree: it is neither a canary nor part of the baseline.
+func TestCanaryLeavesOutAHostThatFailedToSync(t *testing.T) {
+	t.Parallel()
+	e, hosts := canaryWorldWith(t, canaryConfig{canaries: `max_failed_hosts: "1"`,
+		production: "groups: [appservers]", groups: "  host_groups:\n    - name: appservers\n      hosts: [mw1, mw2, mw3, mw4, mw5, mw6]"})
+	// mw2's tree is a file: its sync fails.
+	dir := filepath.Join(hosts, "mw2")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := e.deploy(alice, uploadCSS(t, e, "Add a stylesheet", "body{color:black}"))
+	e.waitFor(deploy.EventFailed, deploy.EventDone, deploy.EventNeeds)
+	as, err := e.agent.CanaryAnalyses(id)
+	if err != nil || len(as) != 1 {
+		t.Fatalf("analyses %+v, %v; history:\n%s", as, err, e.history())
+	}
+	m := as[0].Analysis.Metrics[0]
+	var canaries, base []string
+	for h := range m.Canary {
+		canaries = append(canaries, h)
+	}
+	for h := range m.Baseline {
+		base = append(base, h)
+	}
+	slices.Sort(base)
+	if !slices.Equal(canaries, []string{"mw1"}) || !slices.Equal(base, []string{"mw3", "mw4", "mw5", "mw6"}) {
+		t.Errorf("canaries %v against %v, want [mw1] against [mw3 mw4 mw5 mw6]", canaries, base)
 	}
 }

@@ -88,8 +88,16 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	if err != nil {
 		return t, err
 	}
+	// A host whose sync failed (max_failed_hosts let the stage go on)
+	// does not run the new tree: it is no canary.
+	results, err := j.a.stageHosts(j.id, hostsSync, s.StageName)
+	if err != nil {
+		return t, err
+	}
 	for _, h := range hs.Hosts {
-		t.Hosts = append(t.Hosts, h.Name)
+		if results[h.Name].Err == "" {
+			t.Hosts = append(t.Hosts, h.Name)
+		}
 	}
 	synced := map[string]bool{}
 	later := false
@@ -100,8 +108,8 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 		}
 		if ss == s {
 			later = true
-			for _, h := range t.Hosts {
-				synced[h] = true
+			for _, h := range hs.Hosts {
+				synced[h.Name] = true
 			}
 			continue
 		}
