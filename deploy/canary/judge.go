@@ -263,10 +263,9 @@ const permutations = 10000
 // report judges the same when read again) whose canary rank sum is at
 // least as extreme.
 func classP(x, y []float64, alt Alternative, level float64) float64 {
-	t := RankSum(x, y, alt, level)
 	ranks, ties := rank(append(slices.Clone(x), y...))
 	if len(ties) == 0 {
-		return t.P
+		return RankSum(x, y, alt, level).P
 	}
 	nx := len(x)
 	var obs float64
