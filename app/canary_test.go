@@ -40,6 +40,12 @@ func TestSandboxCanaryAnalysisAndReport(t *testing.T) {
 	if code, _ := get(t, base+"/deploys/2/canary"); code != http.StatusNotFound {
 		t.Errorf("a deploy without analysis answers %d, want 404", code)
 	}
+	// Ids that are no deploy's: not numbers, beyond any int, markup.
+	for _, id := range []string{"abc", "99999999999999999999999", "-1", "%3Cb%3Ex", "0"} {
+		if code, page := get(t, base+"/deploys/"+id+"/canary"); code != http.StatusNotFound || strings.Contains(page, "<b>") {
+			t.Errorf("/deploys/%s/canary answers %d %q, want 404", id, code, page)
+		}
+	}
 	_, sal := get(t, base+"/sal?q=canary")
 	if !strings.Contains(sal, "Canary analysis of canaries for Backport for") || !strings.Contains(sal, "/deploys/1/canary") {
 		t.Errorf("SAL page lacks the analysis line with its link:\n%s", sal)

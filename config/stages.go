@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -504,13 +505,14 @@ func (c *CanaryCheck) validate(v *validator, p string) {
 	if !slices.Contains([]string{"later", "before", "both"}, c.Baseline) {
 		v.add(p+".baseline", "expected later, before or both, got %q", c.Baseline)
 	}
-	if c.Confidence != 0 && (c.Confidence < 0.5 || c.Confidence >= 1) {
+	// NaN passes every comparison but the equality, hence the ! forms.
+	if c.Confidence != 0 && !(c.Confidence >= 0.5 && c.Confidence < 1) {
 		v.add(p+".confidence", "expected a level between 0.5 and 1, like 0.99, got %v", c.Confidence)
 	}
-	if c.Effect < 0 || c.Effect >= 1 {
+	if !(c.Effect >= 0 && c.Effect < 1) {
 		v.add(p+".effect", "expected a share between 0 and 1, like 0.15, got %v", c.Effect)
 	}
-	if c.PassScore < 0 || c.PassScore > 100 || c.MarginalScore < 0 || c.MarginalScore > 100 {
+	if !(c.PassScore >= 0 && c.PassScore <= 100 && c.MarginalScore >= 0 && c.MarginalScore <= 100) {
 		v.add(p+".pass_score", "scores are between 0 and 100")
 	} else if c.PassScore != 0 && c.MarginalScore != 0 && c.MarginalScore > c.PassScore {
 		v.add(p+".marginal_score", "must not be above pass_score (%v), got %v", c.PassScore, c.MarginalScore)
@@ -537,8 +539,8 @@ func (c *CanaryCheck) validate(v *validator, p string) {
 		if !slices.Contains([]string{"increase", "decrease", "either"}, m.Direction) {
 			v.add(mp+".direction", "expected increase, decrease or either, got %q", m.Direction)
 		}
-		if m.Weight < 0 {
-			v.add(mp+".weight", "must not be negative, got %v", m.Weight)
+		if !(m.Weight >= 0) || math.IsInf(m.Weight, 0) {
+			v.add(mp+".weight", "must be a number of 0 or more, got %v", m.Weight)
 		}
 	}
 }

@@ -84,6 +84,8 @@ func TestStagesValidate(t *testing.T) {
 		{"bad tree paths", "deploy:\n  sync: {source: /s, untracked: [../x, ''], protected: ['/etc', 'a/**']}\n",
 			[]string{`deploy.sync.untracked[0]: "../x" is not inside the tree`, `deploy.sync.untracked[1]: "" is empty`,
 				`deploy.sync.protected[0]: "/etc" is not inside the tree`, `deploy.sync.protected[1]: "a/**" names .git or uses **`}},
+		{"canary numbers not finite", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: a\n      hosts: [h]\n      checks:\n        - type: canary\n          url: 'http://prom'\n          confidence: .nan\n          effect: .nan\n          pass_score: .nan\n          metrics:\n            - {name: errors, query: 'e{i=~\"{{.Hosts}}\"}', weight: .inf}\n            - {name: latency, query: 'l{i=~\"{{.Hosts}}\"}', weight: .nan}\n",
+			[]string{"deploy.stages[0].checks[0].confidence: expected a level between 0.5 and 1", "deploy.stages[0].checks[0].effect: expected a share between 0 and 1", "deploy.stages[0].checks[0].pass_score: scores are between 0 and 100", "deploy.stages[0].checks[0].metrics[0].weight: must be a number of 0 or more", "deploy.stages[0].checks[0].metrics[1].weight: must be a number of 0 or more"}},
 		{"purge", "deploy:\n  purge:\n    endpoints: [cache1]\n    static:\n      - {dir: /abs, url: 'https://x/static/'}\n",
 			[]string{`deploy.purge.endpoints[0]: expected an http:// or https:// URL, got "cache1"`, `deploy.purge.static[0].dir: expected a directory inside the tree`}},
 	}

@@ -79,27 +79,38 @@ func (a *Agent) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 }
 
 // target says which hosts a targeted check of stage s looks at: its own,
-// and those of the later sync stages as the baseline.
+// and those of the later sync stages as the baseline — less every host
+// of s and of the stages before it, which already run the new tree (a
+// later stage listed from a host group often holds them all).
 func (s *SyncStage) target(j *Job) (check.Target, error) {
 	var t check.Target
 	hs, err := s.Hosts()
 	if err != nil {
 		return t, err
 	}
-	for _, h := range hs.Hosts {
-		t.Hosts = append(t.Hosts, h.Name)
+	// A host whose sync failed (max_failed_hosts let the stage go on)
+	// does not run the new tree: it is no canary.
+	results, err := j.a.stageHosts(j.id, hostsSync, s.StageName)
+	if err != nil {
+		return t, err
 	}
+	for _, h := range hs.Hosts {
+		if results[h.Name].Err == "" {
+			t.Hosts = append(t.Hosts, h.Name)
+		}
+	}
+	synced := map[string]bool{}
 	later := false
 	for _, st := range j.a.o.Stages {
 		ss, ok := st.(*SyncStage)
-		if !ok {
+		if !ok || ss.Hosts == nil {
 			continue
 		}
 		if ss == s {
 			later = true
-			continue
-		}
-		if !later || ss.Hosts == nil {
+			for _, h := range hs.Hosts {
+				synced[h.Name] = true
+			}
 			continue
 		}
 		lh, err := ss.Hosts()
@@ -107,12 +118,21 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 			return t, err
 		}
 		for _, h := range lh.Hosts {
-			t.Later = append(t.Later, h.Name)
+			switch {
+			case !later:
+				synced[h.Name] = true
+			case !synced[h.Name]:
+				synced[h.Name] = true // once, even in two later stages
+				t.Later = append(t.Later, h.Name)
+			}
 		}
 	}
 	if d, err := j.Deploy(); err == nil && d.Sync != nil {
 		if r := d.Sync.Stages[s.StageName]; r != nil {
 			t.Started, t.Synced = r.Started, r.Synced
+			if r.Retried.After(t.Synced) {
+				t.Synced = r.Retried // a retry observes anew
+			}
 		}
 	}
 	return t, nil

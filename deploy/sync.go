@@ -103,8 +103,11 @@ type StageRecord struct {
 	// Hosts are the per-host results, kept in bucket deploy.hosts (one
 	// key each, written as each host finishes) and filled in by
 	// Agent.Record.
-	Hosts   map[string]HostResult `json:",omitempty"`
-	Synced  time.Time             `json:",omitzero"`
+	Hosts  map[string]HostResult `json:",omitempty"`
+	Synced time.Time             `json:",omitzero"`
+	// Retried is when the deployer last said retry: a canary analysis
+	// then observes a new window from there.
+	Retried time.Time `json:",omitzero"`
 	Summary string
 	Checks  *CheckRecord `json:",omitempty"`
 	Gate    *GateRecord  `json:",omitempty"`
@@ -583,7 +586,10 @@ func (s *SyncStage) checks(ctx context.Context, j *Job) error {
 		}
 		switch cr.Decision {
 		case "retry":
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = nil }); err != nil {
+			if err := j.Save(func(d *Deploy) {
+				st := d.Sync.stage(s.StageName)
+				st.Checks, st.Retried = nil, time.Now().UTC()
+			}); err != nil {
 				return err
 			}
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Running the checks of %s again.", s.StageName)))
@@ -606,7 +612,9 @@ func (s *SyncStage) checks(ctx context.Context, j *Job) error {
 func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 	var failed, said []string
 	var canaries []CanarySummary
-	marginal, condemned := false, false
+	// marginal: every check that did not pass was a marginal canary
+	// analysis, so the question says inconclusive rather than failed.
+	marginal, condemned := true, false
 	for _, c := range s.Checks {
 		r := s.runCheck(ctx, j, c)
 		if ctx.Err() != nil {
@@ -625,7 +633,7 @@ func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 		}
 		if !r.OK {
 			failed = append(failed, r.Text)
-			marginal = marginal || r.Marginal
+			marginal = marginal && r.Marginal
 		}
 	}
 	j.Say(ctx, EventProgress, bot.T(s.StageName+" checks: "+strings.Join(said, " ")))

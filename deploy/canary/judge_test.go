@@ -45,6 +45,12 @@ func TestJudgeClassifies(t *testing.T) {
 		{"NaN only", Input{errors, repeat(math.NaN(), 40), spread(10, 2, 400)}, ClassNoData, "too few samples (0 canary, 400 baseline; 8 each needed)"},
 		{"all zero", Input{errors, repeat(0, 40), repeat(0, 400)}, ClassNoData, "every sample is zero"},
 		{"errors from nothing", Input{errors, spread(3, 1, 40), repeat(0, 400)}, ClassHigh, ""},
+		// Rare errors: nearly every sample is a tied zero, where the
+		// normal approximation is far off (p 0.0008 for one error, when
+		// one error in 440 samples lands on a canary 9% of the time).
+		{"one rare error", Input{errors, ones(1, 40), repeat(0, 400)}, ClassPass, ""},
+		{"two rare errors", Input{errors, ones(2, 40), ones(3, 400)}, ClassPass, ""},
+		{"rare errors, all on the canaries", Input{errors, ones(6, 40), repeat(0, 400)}, ClassHigh, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,4 +112,13 @@ func TestSigned(t *testing.T) {
 			t.Errorf("Signed(%v) = %q, want %q", x, got, want)
 		}
 	}
+}
+
+// ones is n samples, the first k of them 1 and the rest 0.
+func ones(k, n int) []float64 {
+	v := make([]float64, n)
+	for i := range k {
+		v[i] = 1
+	}
+	return v
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -108,5 +109,35 @@ func TestPrometheusSourceSaysWhatIsWrong(t *testing.T) {
 	_, err = src.Samples(context.Background(), canary.Query{Template: `{{.Nope}}`, Hosts: []string{"a"}})
 	if err == nil || !strings.Contains(err.Error(), "query template") {
 		t.Errorf("error %v, want a template error", err)
+	}
+}
+
+// Host names reach PromQL as a regular expression inside a string: dots,
+// regular-expression characters, quotes and backslashes match
+// themselves only.
+func TestPrometheusSourceEscapesHostNames(t *testing.T) {
+	names := []string{"mw1.eqiad.wmnet", "mw1xeqiad.wmnet", `we"ird\host`, "a+b(c)|d", "a+b(c)"}
+	var targets []promtest.Target
+	for _, h := range names {
+		targets = append(targets, promtest.Target{Addr: startApp(t, 1).addr, Host: h})
+	}
+	srv := promtest.Start(t, targets)
+	srv.WaitScrapes(t, 3)
+	now := time.Now()
+	got, err := (&canary.Prometheus{URL: srv.URL}).Samples(context.Background(), canary.Query{
+		Template: `sum by (host) (app_errors_total{host=~"{{.Hosts}}"})`,
+		Hosts:    []string{"mw1.eqiad.wmnet", `we"ird\host`, "a+b(c)"}, Label: "host",
+		From: now.Add(-2 * time.Second), To: now, Step: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []string
+	for h := range got {
+		hosts = append(hosts, h)
+	}
+	slices.Sort(hosts)
+	if want := []string{"a+b(c)", "mw1.eqiad.wmnet", `we"ird\host`}; !slices.Equal(hosts, want) {
+		t.Errorf("series for %q, want %q", hosts, want)
 	}
 }

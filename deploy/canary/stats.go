@@ -10,7 +10,10 @@ import (
 // x − y and its confidence interval. The numbers are those R's
 // wilcox.test(x, y, conf.int = TRUE) reports: the exact distribution
 // when both samples are smaller than 50 and nothing is tied, otherwise
-// the normal approximation with tie and continuity corrections.
+// the normal approximation with tie and continuity corrections. One
+// difference: in the normal case R's estimate comes from a root search
+// that may stop anywhere between the two middle differences (the
+// statistic is zero all along); Shift is always their median.
 type Test struct {
 	// W is the rank-sum statistic of x (R's W).
 	W float64
@@ -88,11 +91,11 @@ func RankSum(x, y []float64, alt Alternative, level float64) Test {
 		return t
 	}
 	n := float64(nx + ny)
-	var tieSum float64
+	var tieSumAll float64
 	for _, c := range ties {
-		tieSum += float64(c*c*c - c)
+		tieSumAll += float64(c*c*c - c)
 	}
-	sigma := math.Sqrt(float64(nx*ny) / 12 * ((n + 1) - tieSum/(n*(n-1))))
+	sigma := math.Sqrt(float64(nx*ny) / 12 * ((n + 1) - tieSumAll/(n*(n-1))))
 	z := w - float64(nx*ny)/2
 	var corr float64
 	switch alt {
@@ -120,12 +123,18 @@ func RankSum(x, y []float64, alt Alternative, level float64) Test {
 	// The interval's ends are the differences at which the corrected
 	// statistic crosses the normal quantiles, as R's root search finds
 	// them: order statistics of the differences.
+	// Between two adjacent differences no x − d equals a y, so the only
+	// ties R's root search sees there are those within x and within y:
+	// its σ is not the test's, which also counts the ties between the
+	// samples (on counts, most of them).
+	within := tieSum(x) + tieSum(y)
+	sigmaCI := math.Sqrt(float64(nx*ny) / 12 * ((n + 1) - within/(n*(n-1))))
 	end := func(zq float64, lower bool) float64 {
 		// dz(d) = #{x−d > y} + ties/2 − nx·ny/2 falls as d grows; the
 		// end is the k-th smallest difference where dz − 0.5 crosses
 		// zq·σ (upper side: dz + 0.5 crosses −zq·σ).
 		m := float64(diffs.len())
-		c := zq*sigma + 0.5
+		c := zq*sigmaCI + 0.5
 		k := int(math.Ceil(m/2 - c))
 		if !lower {
 			k = int(math.Floor(m/2 + c))
@@ -144,6 +153,23 @@ func RankSum(x, y []float64, alt Alternative, level float64) Test {
 		t.Low, t.High = math.Inf(-1), end(normalQuantile(1-alpha), false)
 	}
 	return t
+}
+
+// tieSum is Σ(c³ − c) over the groups of c equal values of v.
+func tieSum(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	var sum float64
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		c := float64(j - i)
+		sum += c*c*c - c
+		i = j
+	}
+	return sum
 }
 
 // rank returns the mid-ranks of v (1-based, ties get their average) and
@@ -200,10 +226,13 @@ func (p pairs) len() int { return len(p.x) * len(p.y) }
 
 // atMost counts the differences ≤ d.
 func (p pairs) atMost(d float64) int {
-	// For x[i], the y[j] ≥ x[i] − d qualify; the bound rises with i.
+	// For x[i], the y[j] with x[i] − y[j] ≤ d qualify; the bound rises
+	// with i. The differences are compared as computed: y[j] ≥ x[i] − d
+	// is not the same test once rounded, and made kth return values
+	// that are no difference (−8.9e-16 for 0).
 	n, j := 0, 0
 	for _, xi := range p.x {
-		for j < len(p.y) && p.y[j] < xi-d {
+		for j < len(p.y) && xi-p.y[j] > d {
 			j++
 		}
 		n += len(p.y) - j

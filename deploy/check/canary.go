@@ -92,7 +92,7 @@ func (c *Canary) RunOn(ctx context.Context, t Target) Result {
 	if base == "" {
 		base = "later"
 	}
-	if len(t.Later) == 0 && base == "later" {
+	if len(t.Later) == 0 {
 		base = "before" // the last stage has no later hosts
 	}
 	started := t.Started

@@ -82,3 +82,27 @@ func TestCanaryCheckWaitIsCancellable(t *testing.T) {
 		t.Errorf("got %+v", r)
 	}
 }
+
+// hostsAsked fails a query about no host: its pattern would match the
+// series without a host label.
+type hostsAsked struct{ source }
+
+func (s hostsAsked) Samples(ctx context.Context, q canary.Query) (map[string][]float64, error) {
+	if len(q.Hosts) == 0 {
+		return nil, errors.New("asked about no host")
+	}
+	return s.source.Samples(ctx, q)
+}
+
+// The last stage has no later hosts: "both" compares the canaries with
+// themselves before the sync only, and says so.
+func TestCanaryCheckBothWithoutLaterHosts(t *testing.T) {
+	past := time.Now().Add(-time.Hour)
+	c := &check.Canary{CheckName: "canary", Source: hostsAsked{source{values: map[string]float64{"mw1": 10, "mw2": 10}}},
+		Window: time.Minute, Step: time.Second, Baseline: "both",
+		Metrics: []check.CanaryMetric{{Metric: canary.Metric{Name: "errors"}, Query: `e{h=~"{{.Hosts}}"}`}}}
+	r := c.RunOn(context.Background(), check.Target{Hosts: []string{"mw1", "mw2"}, Synced: past})
+	if !r.OK || r.Analysis == nil || r.Analysis.Baseline != "before" {
+		t.Errorf("got %+v, want a pass against the canaries before the sync", r)
+	}
+}
