@@ -52,9 +52,15 @@
 // transport also implements bot.Roster (by nick, for whom to ping) and
 // bot.Directer (a private message to the person's IRC nick).
 //
-// Concurrency: Send may be called from any goroutine; the lines of one Send
-// are never interleaved with another's. Replies queued while disconnected
-// go out after the reconnect, unless they waited more than ten minutes.
+// Concurrency and order: Send and SendPriority may be called from any
+// goroutine. Lines to one target arrive in the order they were given, each
+// once: the lines of one Send stay together (no other reply comes between
+// them), Sends keep the order in which they were called, and priority sends
+// keep theirs. A priority send goes ahead of replies still queued, so it may
+// come between two lines of a reply; nothing else is promised across the two
+// kinds. Replies queued while disconnected go out after the reconnect,
+// unless they waited more than ten minutes; a line the connection lost as it
+// broke is not sent again (only priority sends learn of it).
 package irc
 
 import (
