@@ -87,20 +87,28 @@ func (r *Request) CurrentNick() string {
 // room mention nobody; the caller adds mentions as it needs.
 //
 // Replies are fair and bounded: each sender (by account, else host, else
-// nick) has a budget of reply lines, and a sender over it is told once to
-// slow down and then not answered until the budget refills; a reply waits
-// at most SendTimeout to be queued. On a transport that limits replies in
-// rooms (ChannelLines), a longer reply is cut there with a note and the
-// rest goes privately to the sender.
+// nick) has a budget of reply lines. A person the bot knows (see SetKnown)
+// who is over it is never dropped: the reply waits in that person's queue,
+// behind their earlier replies, until their budget has room (or ctx ends).
+// Anyone else over it is told once to slow down and then not answered until
+// the budget refills. Once its turn has come, a reply waits at most
+// SendTimeout to be queued. On a transport that limits replies in rooms
+// (ChannelLines), a longer reply is cut there with a note and the rest goes
+// privately to the sender.
 func (r *Request) Reply(ctx context.Context, t Text) error {
 	r.bot.sent(r.Network)
 	if r.tr == nil {
 		return errors.New("bot: reply to a request that has no transport")
 	}
+	lines := t.Lines()
+	if r.bot != nil && !isSequential(r.tr) && r.bot.known(r.Message) {
+		if err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines)); err != nil {
+			return fmt.Errorf("bot: reply to %s waited for its turn until it was cancelled: %w", r.Nick, err)
+		}
+	}
 	ctx, cancel := withSendTimeout(ctx)
 	defer cancel()
-	lines := t.Lines()
-	if r.bot != nil && !isSequential(r.tr) {
+	if r.bot != nil && !isSequential(r.tr) && !r.bot.known(r.Message) {
 		if ok, wait := r.bot.limits.allow(senderKey(r.Message), len(lines), time.Now()); !ok {
 			if wait == 0 {
 				return ErrSlowDown
@@ -178,7 +186,8 @@ type Bot struct {
 	log *slog.Logger
 	h   Handler
 
-	limits *replyLimiter
+	limits  *replyLimiter
+	isKnown func(Message) bool // set before Run; nil: nobody is known
 
 	mu         sync.Mutex
 	onSend     func(network string)
@@ -200,6 +209,16 @@ func (b *Bot) SetReplyBudget(burst int, every time.Duration) {
 	defer b.limits.mu.Unlock()
 	b.limits.off = burst <= 0
 	b.limits.burst, b.limits.every = float64(burst), every
+}
+
+// SetKnown tells the bot who it knows: people whose replies wait for their
+// turn when they ask faster than the reply budget, instead of being dropped
+// (see Request.Reply). known must go by the identity the network vouches
+// for (Message.Account), never by nick. Call it before Run.
+func (b *Bot) SetKnown(known func(Message) bool) { b.isKnown = known }
+
+func (b *Bot) known(m Message) bool {
+	return b.isKnown != nil && m.Identified() && b.isKnown(m)
 }
 
 // Add registers a transport. Call it before Run.
