@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -19,7 +20,8 @@ import (
 //     never holds up anyone else's answers: with several people waiting,
 //     each gets a line in turn as their budgets refill.
 //   - Strangers and unidentified senders are told once to slow down and
-//     then get no replies until the budget has refilled a little.
+//     then get only what the budget refills (a reply every few seconds),
+//     without being told again until they have let the budget fill up.
 //
 // allow is pure logic over the time passed in; wait is allow's waiting
 // form for known senders.
@@ -78,9 +80,11 @@ func (l *replyLimiter) allow(key string, lines int, now time.Time) (ok bool, wai
 	}
 	b := l.get(key, now)
 	need := min(float64(lines), l.burst)
-	if len(b.queue) == 0 && b.lines >= need {
+	if b.lines >= l.burst {
+		b.warned = false // quiet long enough to be told again
+	}
+	if b.lines >= need {
 		b.lines -= need
-		b.warned = false
 		return true, 0
 	}
 	if b.warned {
@@ -122,12 +126,12 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int) error {
 	for {
 		l.mu.Lock()
 		b.refill(time.Now(), l)
-		if b.lines >= need {
+		if b.lines >= need-1e-9 { // the refill's float sum may fall short by a rounding error
 			b.lines -= need
 			l.mu.Unlock()
 			return nil
 		}
-		d := time.Duration((need - b.lines) * float64(l.every))
+		d := max(time.Duration(math.Ceil((need-b.lines)*float64(l.every))), time.Millisecond)
 		l.mu.Unlock()
 		timer := time.NewTimer(d)
 		select {
