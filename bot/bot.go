@@ -66,6 +66,15 @@ type Request struct {
 	Message
 	bot *Bot
 	tr  Transport
+	// answered, set by the bot, tells the next message in the room that
+	// this one's first reply is on its way (see Bot.dispatch).
+	answered func()
+}
+
+func (r *Request) markAnswered() {
+	if r.answered != nil {
+		r.answered()
+	}
 }
 
 // NewRequest returns a request whose replies go through t. Transports
@@ -100,9 +109,10 @@ func (r *Request) Reply(ctx context.Context, t Text) error {
 	if r.tr == nil {
 		return errors.New("bot: reply to a request that has no transport")
 	}
+	defer r.markAnswered()
 	lines := t.Lines()
 	if r.bot != nil && !isSequential(r.tr) && r.bot.known(r.Message) {
-		if err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines)); err != nil {
+		if err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines), r.markAnswered); err != nil {
 			return fmt.Errorf("bot: reply to %s waited for its turn until it was cancelled: %w", r.Nick, err)
 		}
 	}
@@ -192,7 +202,7 @@ type Bot struct {
 	mu         sync.Mutex
 	onSend     func(network string)
 	transports []Transport
-	last       map[roomKey]chan struct{} // the latest handler per room
+	last       map[roomKey]*turn // the latest handler per room
 	wg         sync.WaitGroup
 }
 
@@ -301,31 +311,36 @@ func (b *Bot) Run(ctx context.Context) error {
 
 // dispatch runs the handler for r on its own goroutine, recovering panics.
 // Messages in the same room are answered in the order they arrived: each
-// handler waits for the previous one in its room to finish, but never more
-// than orderWait, so a slow command delays nothing for long. A transport
-// that reports Sequential() == true (the console, reading a script) gets its
-// messages handled strictly one after another.
+// handler starts once the previous one in its room has started and either
+// has its first reply on the way (sent, or waiting in its sender's reply
+// queue) or has finished, but never more than orderWait after the previous
+// one started, so a slow command delays the next for at most that long. A
+// transport that reports Sequential() == true (the console, reading a
+// script) gets its messages handled strictly one after another.
 func (b *Bot) dispatch(ctx context.Context, r *Request) {
 	key := roomKey{r.Network, r.Room}
-	done := make(chan struct{})
+	cur := &turn{started: make(chan struct{}), answered: make(chan struct{})}
+	r.answered = cur.answer
+	finished := make(chan struct{})
 	b.mu.Lock()
 	if b.last == nil {
-		b.last = map[roomKey]chan struct{}{}
+		b.last = map[roomKey]*turn{}
 	}
 	prev := b.last[key]
-	b.last[key] = done
+	b.last[key] = cur
 	b.mu.Unlock()
 
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
+		defer close(finished)
 		defer func() {
 			b.mu.Lock()
-			if b.last[key] == done {
+			if b.last[key] == cur {
 				delete(b.last, key)
 			}
 			b.mu.Unlock()
-			close(done)
+			cur.answer()
 		}()
 		defer func() {
 			if v := recover(); v != nil {
@@ -334,23 +349,47 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 			}
 		}()
 		if prev != nil {
-			t := time.NewTimer(orderWait)
-			select {
-			case <-prev:
-			case <-t.C:
-			case <-ctx.Done():
-			}
-			t.Stop()
+			prev.wait(ctx)
 		}
+		cur.startedAt = time.Now()
+		close(cur.started)
 		b.h.Handle(ctx, r)
 	}()
 	if isSequential(r.tr) {
-		<-done
+		<-finished
+	}
+}
+
+// turn is one message's place in its room's order.
+type turn struct {
+	started   chan struct{} // closed when its handler starts; startedAt is set before
+	startedAt time.Time
+	answered  chan struct{} // closed by answer
+	once      sync.Once
+}
+
+// answer says the message's first reply is on its way, or that there will be none.
+func (t *turn) answer() { t.once.Do(func() { close(t.answered) }) }
+
+// wait waits until the next message in the room may be handled: t has
+// started, and has answered or has run for orderWait.
+func (t *turn) wait(ctx context.Context) {
+	select {
+	case <-t.started:
+	case <-ctx.Done():
+		return
+	}
+	timer := time.NewTimer(orderWait - time.Since(t.startedAt))
+	defer timer.Stop()
+	select {
+	case <-t.answered:
+	case <-timer.C:
+	case <-ctx.Done():
 	}
 }
 
 // orderWait bounds how long a message waits for the one before it in the
-// same room.
+// same room once that one has started.
 const orderWait = 2 * time.Second
 
 type roomKey struct{ network, room string }

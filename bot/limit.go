@@ -95,9 +95,12 @@ func (l *replyLimiter) allow(key string, lines int, now time.Time) (ok bool, wai
 }
 
 // wait takes lines from key's budget, after every reply of key's that
-// waits already, waiting as long as it takes. It returns an error only when
-// ctx ends first; the reply then leaves the queue without taking budget.
-func (l *replyLimiter) wait(ctx context.Context, key string, lines int) error {
+// waits already, waiting as long as it takes; queued is called once the
+// reply has its place in the queue (or goes at once). It returns an error
+// only when ctx ends first; the reply then leaves the queue without taking
+// budget.
+func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued func()) error {
+	defer queued()
 	l.mu.Lock()
 	if l.off {
 		l.mu.Unlock()
@@ -116,6 +119,7 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int) error {
 	}
 	b.queue = append(b.queue, turn)
 	l.mu.Unlock()
+	queued()
 	defer l.leave(b, turn)
 
 	select {
