@@ -111,14 +111,16 @@ func (r *Request) Reply(ctx context.Context, t Text) error {
 	}
 	defer r.markAnswered()
 	lines := t.Lines()
-	if r.bot != nil && !isSequential(r.tr) && r.bot.known(r.Message) {
+	limited := r.bot != nil && !isSequential(r.tr)
+	known := limited && r.bot.known(r.Message)
+	if known {
 		if err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines), r.markAnswered); err != nil {
 			return fmt.Errorf("bot: reply to %s waited for its turn until it was cancelled: %w", r.Nick, err)
 		}
 	}
 	ctx, cancel := withSendTimeout(ctx)
 	defer cancel()
-	if r.bot != nil && !isSequential(r.tr) && !r.bot.known(r.Message) {
+	if limited && !known {
 		if ok, wait := r.bot.limits.allow(senderKey(r.Message), len(lines), time.Now()); !ok {
 			if wait == 0 {
 				return ErrSlowDown

@@ -143,3 +143,42 @@ func TestLinesToOneTargetKeepTheirOrder(t *testing.T) {
 		t.Errorf("lines arrived from %d sender/target pairs, want %d: %v", len(got), len(senders), got)
 	}
 }
+
+// Replies to different targets take turns: a short answer in the channel
+// does not wait for a long private reply queued before it to be sent.
+func TestShortReplyDoesNotWaitForALongOneToSomeoneElse(t *testing.T) {
+	t.Parallel()
+	srv := irctest.Start(t)
+	srv.Register(t, botNick, botPass)
+	srv.Register(t, "alice", "alicepassword1")
+	alice := srv.Client(t, irctest.ClientConfig{Nick: "alice", Account: "alice", Password: "alicepassword1"})
+	alice.Join(t, channel)
+	n := botNetwork(srv)
+	n.Server = srv.Addr // the default pace: five lines, then one a second
+	b := startBot(t, n)
+	waitUntil(t, "the bot joins", func() bool { return joins(alice, botNick)() >= 1 })
+	ctx := context.Background()
+
+	const long = 30
+	var lines []string
+	for i := range long {
+		lines = append(lines, fmt.Sprintf("help %d", i))
+	}
+	if err := b.tr.Send(ctx, bot.Target{Network: "testnet", Room: "alice", Private: true}, bot.T(strings.Join(lines, "\n"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.tr.Send(ctx, bot.Target{Network: "testnet", Room: channel}, bot.T("the answer")); err != nil {
+		t.Fatal(err)
+	}
+	alice.Expect(t, func(m irctest.Msg) bool { return irctest.FromTo(botNick, channel)(m) && m.Text == "the answer" })
+	before := 0
+	for _, m := range alice.Messages() {
+		if irctest.FromTo(botNick, "alice")(m) {
+			before++
+		}
+	}
+	// The burst goes at once, then the two queues take turns.
+	if before > config.DefaultPaceBurst+3 {
+		t.Errorf("the channel answer came after %d of the %d private lines queued before it, want at most %d", before, long, config.DefaultPaceBurst+3)
+	}
+}
