@@ -204,7 +204,7 @@ type Bot struct {
 	mu         sync.Mutex
 	onSend     func(network string)
 	transports []Transport
-	last       map[roomKey]*turn // the latest handler per room
+	last       map[roomKey]*turn // the latest handler per room and per sender
 	wg         sync.WaitGroup
 }
 
@@ -312,15 +312,18 @@ func (b *Bot) Run(ctx context.Context) error {
 }
 
 // dispatch runs the handler for r on its own goroutine, recovering panics.
-// Messages in the same room are answered in the order they arrived: each
-// handler starts once the previous one in its room has started and either
-// has its first reply on the way (sent, or waiting in its sender's reply
-// queue) or has finished, but never more than orderWait after the previous
-// one started, so a slow command delays the next for at most that long. A
-// transport that reports Sequential() == true (the console, reading a
-// script) gets its messages handled strictly one after another.
+// Messages are answered in the order they arrived, in each room and from
+// each sender: a handler starts once the previous message in its room, and
+// the sender's previous message, have started and either have their first
+// reply on the way (sent, or waiting in the sender's reply queue) or have
+// finished. A slow command delays the next message in the room by at most
+// orderWait after it started, and the same sender's next by at most
+// senderOrderWait. A transport that reports Sequential() == true (the
+// console, reading a script) gets its messages handled strictly one after
+// another.
 func (b *Bot) dispatch(ctx context.Context, r *Request) {
-	key := roomKey{r.Network, r.Room}
+	room := roomKey{r.Network, r.Room}
+	sender := roomKey{r.Network, "\x00" + senderKey(r.Message)}
 	cur := &turn{started: make(chan struct{}), answered: make(chan struct{})}
 	r.answered = cur.answer
 	finished := make(chan struct{})
@@ -328,8 +331,8 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 	if b.last == nil {
 		b.last = map[roomKey]*turn{}
 	}
-	prev := b.last[key]
-	b.last[key] = cur
+	prevRoom, prevSender := b.last[room], b.last[sender]
+	b.last[room], b.last[sender] = cur, cur
 	b.mu.Unlock()
 
 	b.wg.Add(1)
@@ -338,8 +341,10 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 		defer close(finished)
 		defer func() {
 			b.mu.Lock()
-			if b.last[key] == cur {
-				delete(b.last, key)
+			for _, k := range []roomKey{room, sender} {
+				if b.last[k] == cur {
+					delete(b.last, k)
+				}
 			}
 			b.mu.Unlock()
 			cur.answer()
@@ -350,8 +355,11 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 				_ = r.Reply(ctx, T("Sorry, something went wrong inside me while handling that; it has been logged."))
 			}
 		}()
-		if prev != nil {
-			prev.wait(ctx)
+		if prevSender != nil {
+			prevSender.wait(ctx, senderOrderWait)
+		}
+		if prevRoom != nil && prevRoom != prevSender {
+			prevRoom.wait(ctx, orderWait)
 		}
 		cur.startedAt = time.Now()
 		close(cur.started)
@@ -373,15 +381,15 @@ type turn struct {
 // answer says the message's first reply is on its way, or that there will be none.
 func (t *turn) answer() { t.once.Do(func() { close(t.answered) }) }
 
-// wait waits until the next message in the room may be handled: t has
-// started, and has answered or has run for orderWait.
-func (t *turn) wait(ctx context.Context) {
+// wait waits until the message after t may be handled: t has started, and
+// has answered or has run for limit.
+func (t *turn) wait(ctx context.Context, limit time.Duration) {
 	select {
 	case <-t.started:
 	case <-ctx.Done():
 		return
 	}
-	timer := time.NewTimer(orderWait - time.Since(t.startedAt))
+	timer := time.NewTimer(limit - time.Since(t.startedAt))
 	defer timer.Stop()
 	select {
 	case <-t.answered:
@@ -391,8 +399,13 @@ func (t *turn) wait(ctx context.Context) {
 }
 
 // orderWait bounds how long a message waits for the one before it in the
-// same room once that one has started.
-const orderWait = 2 * time.Second
+// same room once that one has started; senderOrderWait, for the one before
+// it from the same sender, whose answers should come in the order asked
+// even on a busy machine.
+const (
+	orderWait       = 2 * time.Second
+	senderOrderWait = 10 * time.Second
+)
 
 type roomKey struct{ network, room string }
 
