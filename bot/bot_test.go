@@ -67,11 +67,12 @@ func TestPanicInHandlerDoesNotStopTheBot(t *testing.T) {
 	}
 }
 
-// A handler that blocks does not keep other messages from being answered.
+// A handler that blocks does not keep other people's messages in its room
+// from being answered.
 func TestSlowHandlerDoesNotBlockOthers(t *testing.T) {
 	release := make(chan struct{})
 	answered := make(chan struct{})
-	tr := &script{lines: []string{"slow", "fast"}}
+	tr := &script{lines: []string{"slow", "fast"}, nicks: []string{"ann", "bo"}}
 	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
 		if r.Text == "slow" {
 			<-release
