@@ -314,14 +314,15 @@ func (b *Bot) Run(ctx context.Context) error {
 // dispatch runs the handler for r on its own goroutine, recovering panics.
 // Messages are answered in the order they arrived, in each room and from
 // each sender: a handler starts once the previous message in its room, and
-// the sender's previous message, have started and either have their first
-// reply on the way (sent, or waiting in the sender's reply queue) or have
-// finished. A slow command delays the next message in the room by at most
-// orderWait after it started, and the same sender's next by at most
-// senderOrderWait. A transport that reports Sequential() == true (the
+// the sender's previous message, have their first reply on the way (sent,
+// or waiting in the sender's reply queue) or have finished. A slow command
+// delays another person's message by at most orderWait after it arrived,
+// and the same sender's next message by at most senderOrderWait after the
+// slow one started. A transport that reports Sequential() == true (the
 // console, reading a script) gets its messages handled strictly one after
 // another.
 func (b *Bot) dispatch(ctx context.Context, r *Request) {
+	arrived := time.Now()
 	room := roomKey{r.Network, r.Room}
 	sender := roomKey{r.Network, "\x00" + senderKey(r.Message)}
 	cur := &turn{started: make(chan struct{}), answered: make(chan struct{})}
@@ -355,11 +356,12 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 				_ = r.Reply(ctx, T("Sorry, something went wrong inside me while handling that; it has been logged."))
 			}
 		}()
-		if prevSender != nil {
-			prevSender.wait(ctx, senderOrderWait)
-		}
 		if prevRoom != nil && prevRoom != prevSender {
-			prevRoom.wait(ctx, orderWait)
+			prevRoom.waitUntil(ctx, arrived.Add(orderWait))
+		}
+		if prevSender != nil {
+			prevSender.waitStarted(ctx)
+			prevSender.waitUntil(ctx, prevSender.startedAt.Add(senderOrderWait))
 		}
 		cur.startedAt = time.Now()
 		close(cur.started)
@@ -381,20 +383,26 @@ type turn struct {
 // answer says the message's first reply is on its way, or that there will be none.
 func (t *turn) answer() { t.once.Do(func() { close(t.answered) }) }
 
-// wait waits until the message after t may be handled: t has started, and
-// has answered or has run for limit.
-func (t *turn) wait(ctx context.Context, limit time.Duration) {
+// waitStarted waits until t's handler has started.
+func (t *turn) waitStarted(ctx context.Context) {
 	select {
 	case <-t.started:
 	case <-ctx.Done():
-		return
 	}
-	timer := time.NewTimer(limit - time.Since(t.startedAt))
+}
+
+// waitUntil waits until t has started and answered, or until deadline.
+func (t *turn) waitUntil(ctx context.Context, deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	select {
-	case <-t.answered:
-	case <-timer.C:
-	case <-ctx.Done():
+	for _, c := range []chan struct{}{t.started, t.answered} {
+		select {
+		case <-c:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

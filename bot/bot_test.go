@@ -367,3 +367,24 @@ func TestKnownPeopleWaitTheirTurnStrangersAreCutOff(t *testing.T) {
 		}
 	})
 }
+
+// One person's answers come in the order they asked, even when the first
+// takes seconds; another person in the room waits for it at most orderWait.
+func TestSendersAnswersKeepTheirOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &script{lines: []string{"slow", "fast", "other"}, nicks: []string{"ann", "ann", "bo"}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			if r.Text == "slow" {
+				time.Sleep(5 * time.Second) // a command that takes its time
+			}
+			r.Reply(ctx, T(r.Nick+" "+r.Text))
+		}))
+		b.Add(tr)
+		if err := b.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"bo other", "ann slow", "ann fast"}, tr.sent); d != "" {
+			t.Errorf("answers (-want +got):\n%s", d)
+		}
+	})
+}
