@@ -359,8 +359,7 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 		if prevRoom != nil && prevRoom != prevSender {
 			prevRoom.waitUntil(ctx, arrived.Add(orderWait))
 		}
-		if prevSender != nil {
-			prevSender.waitStarted(ctx)
+		if prevSender != nil && prevSender.waitStarted(ctx) {
 			prevSender.waitUntil(ctx, prevSender.startedAt.Add(senderOrderWait))
 		}
 		cur.startedAt = time.Now()
@@ -372,7 +371,7 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 	}
 }
 
-// turn is one message's place in its room's order.
+// turn is one message's place in the order of its room and its sender.
 type turn struct {
 	started   chan struct{} // closed when its handler starts; startedAt is set before
 	startedAt time.Time
@@ -383,11 +382,14 @@ type turn struct {
 // answer says the message's first reply is on its way, or that there will be none.
 func (t *turn) answer() { t.once.Do(func() { close(t.answered) }) }
 
-// waitStarted waits until t's handler has started.
-func (t *turn) waitStarted(ctx context.Context) {
+// waitStarted waits until t's handler has started; false when ctx ended
+// first.
+func (t *turn) waitStarted(ctx context.Context) bool {
 	select {
 	case <-t.started:
+		return true
 	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -407,9 +409,10 @@ func (t *turn) waitUntil(ctx context.Context, deadline time.Time) {
 }
 
 // orderWait bounds how long a message waits for the one before it in the
-// same room once that one has started; senderOrderWait, for the one before
-// it from the same sender, whose answers should come in the order asked
-// even on a busy machine.
+// same room from someone else, from its arrival; senderOrderWait, how long
+// it waits for the one before it from the same sender once that one has
+// started: a person's answers should come in the order asked even on a
+// busy machine.
 const (
 	orderWait       = 2 * time.Second
 	senderOrderWait = 10 * time.Second
