@@ -199,6 +199,8 @@ func New(o Options) (*App, error) {
 		a.handle(ctx, r)
 	}))
 	a.bot.OnSend(a.metrics.Sent)
+	// People in the people list wait for their turn; strangers are cut off.
+	a.bot.SetKnown(func(m bot.Message) bool { return a.cmds.Who(m) != nil })
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)
 	a.announcer.OnSent(a.metrics.NoticeSent)
 	if a.deploy != nil && a.agent == nil { // the check reads Gerrit and staging, which only a deploy engine has (a deploy agent's, on its host)

@@ -66,6 +66,15 @@ type Request struct {
 	Message
 	bot *Bot
 	tr  Transport
+	// answered, set by the bot, tells the next message in the room that
+	// this one's first reply is on its way (see Bot.dispatch).
+	answered func()
+}
+
+func (r *Request) markAnswered() {
+	if r.answered != nil {
+		r.answered()
+	}
 }
 
 // NewRequest returns a request whose replies go through t. Transports
@@ -87,20 +96,31 @@ func (r *Request) CurrentNick() string {
 // room mention nobody; the caller adds mentions as it needs.
 //
 // Replies are fair and bounded: each sender (by account, else host, else
-// nick) has a budget of reply lines, and a sender over it is told once to
-// slow down and then not answered until the budget refills; a reply waits
-// at most SendTimeout to be queued. On a transport that limits replies in
-// rooms (ChannelLines), a longer reply is cut there with a note and the
-// rest goes privately to the sender.
+// nick) has a budget of reply lines. A person the bot knows (see SetKnown)
+// who is over it is never dropped: the reply waits in that person's queue,
+// behind their earlier replies, until their budget has room (or ctx ends).
+// Anyone else over it is told once to slow down and then not answered until
+// the budget refills. Once its turn has come, a reply waits at most
+// SendTimeout to be queued. On a transport that limits replies in rooms
+// (ChannelLines), a longer reply is cut there with a note and the rest goes
+// privately to the sender.
 func (r *Request) Reply(ctx context.Context, t Text) error {
 	r.bot.sent(r.Network)
 	if r.tr == nil {
 		return errors.New("bot: reply to a request that has no transport")
 	}
+	defer r.markAnswered()
+	lines := t.Lines()
+	limited := r.bot != nil && !isSequential(r.tr)
+	known := limited && r.bot.known(r.Message)
+	if known {
+		if err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines), r.markAnswered); err != nil {
+			return fmt.Errorf("bot: reply to %s waited for its turn until it was cancelled: %w", r.Nick, err)
+		}
+	}
 	ctx, cancel := withSendTimeout(ctx)
 	defer cancel()
-	lines := t.Lines()
-	if r.bot != nil && !isSequential(r.tr) {
+	if limited && !known {
 		if ok, wait := r.bot.limits.allow(senderKey(r.Message), len(lines), time.Now()); !ok {
 			if wait == 0 {
 				return ErrSlowDown
@@ -178,12 +198,13 @@ type Bot struct {
 	log *slog.Logger
 	h   Handler
 
-	limits *replyLimiter
+	limits  *replyLimiter
+	isKnown func(Message) bool // set before Run; nil: nobody is known
 
 	mu         sync.Mutex
 	onSend     func(network string)
 	transports []Transport
-	last       map[roomKey]chan struct{} // the latest handler per room
+	last       map[roomKey]*turn // the latest handler per room and per sender
 	wg         sync.WaitGroup
 }
 
@@ -200,6 +221,16 @@ func (b *Bot) SetReplyBudget(burst int, every time.Duration) {
 	defer b.limits.mu.Unlock()
 	b.limits.off = burst <= 0
 	b.limits.burst, b.limits.every = float64(burst), every
+}
+
+// SetKnown tells the bot who it knows: people whose replies wait for their
+// turn when they ask faster than the reply budget, instead of being dropped
+// (see Request.Reply). known must go by the identity the network vouches
+// for (Message.Account), never by nick. Call it before Run.
+func (b *Bot) SetKnown(known func(Message) bool) { b.isKnown = known }
+
+func (b *Bot) known(m Message) bool {
+	return b.isKnown != nil && m.Identified() && b.isKnown(m)
 }
 
 // Add registers a transport. Call it before Run.
@@ -281,32 +312,43 @@ func (b *Bot) Run(ctx context.Context) error {
 }
 
 // dispatch runs the handler for r on its own goroutine, recovering panics.
-// Messages in the same room are answered in the order they arrived: each
-// handler waits for the previous one in its room to finish, but never more
-// than orderWait, so a slow command delays nothing for long. A transport
-// that reports Sequential() == true (the console, reading a script) gets its
-// messages handled strictly one after another.
+// Messages are answered in the order they arrived, in each room and from
+// each sender: a handler starts once the previous message in its room, and
+// the sender's previous message, have their first reply on the way (sent,
+// or waiting in the sender's reply queue) or have finished. A slow command
+// delays another person's message by at most orderWait after it arrived,
+// and the same sender's next message by at most senderOrderWait after the
+// slow one started. A transport that reports Sequential() == true (the
+// console, reading a script) gets its messages handled strictly one after
+// another.
 func (b *Bot) dispatch(ctx context.Context, r *Request) {
-	key := roomKey{r.Network, r.Room}
-	done := make(chan struct{})
+	arrived := time.Now()
+	room := roomKey{r.Network, r.Room}
+	sender := roomKey{r.Network, "\x00" + senderKey(r.Message)}
+	cur := &turn{started: make(chan struct{}), answered: make(chan struct{})}
+	r.answered = cur.answer
+	finished := make(chan struct{})
 	b.mu.Lock()
 	if b.last == nil {
-		b.last = map[roomKey]chan struct{}{}
+		b.last = map[roomKey]*turn{}
 	}
-	prev := b.last[key]
-	b.last[key] = done
+	prevRoom, prevSender := b.last[room], b.last[sender]
+	b.last[room], b.last[sender] = cur, cur
 	b.mu.Unlock()
 
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
+		defer close(finished)
 		defer func() {
 			b.mu.Lock()
-			if b.last[key] == done {
-				delete(b.last, key)
+			for _, k := range []roomKey{room, sender} {
+				if b.last[k] == cur {
+					delete(b.last, k)
+				}
 			}
 			b.mu.Unlock()
-			close(done)
+			cur.answer()
 		}()
 		defer func() {
 			if v := recover(); v != nil {
@@ -314,25 +356,67 @@ func (b *Bot) dispatch(ctx context.Context, r *Request) {
 				_ = r.Reply(ctx, T("Sorry, something went wrong inside me while handling that; it has been logged."))
 			}
 		}()
-		if prev != nil {
-			t := time.NewTimer(orderWait)
-			select {
-			case <-prev:
-			case <-t.C:
-			case <-ctx.Done():
-			}
-			t.Stop()
+		if prevRoom != nil && prevRoom != prevSender {
+			prevRoom.waitUntil(ctx, arrived.Add(orderWait))
 		}
+		if prevSender != nil && prevSender.waitStarted(ctx) {
+			prevSender.waitUntil(ctx, prevSender.startedAt.Add(senderOrderWait))
+		}
+		cur.startedAt = time.Now()
+		close(cur.started)
 		b.h.Handle(ctx, r)
 	}()
 	if isSequential(r.tr) {
-		<-done
+		<-finished
+	}
+}
+
+// turn is one message's place in the order of its room and its sender.
+type turn struct {
+	started   chan struct{} // closed when its handler starts; startedAt is set before
+	startedAt time.Time
+	answered  chan struct{} // closed by answer
+	once      sync.Once
+}
+
+// answer says the message's first reply is on its way, or that there will be none.
+func (t *turn) answer() { t.once.Do(func() { close(t.answered) }) }
+
+// waitStarted waits until t's handler has started; false when ctx ended
+// first.
+func (t *turn) waitStarted(ctx context.Context) bool {
+	select {
+	case <-t.started:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// waitUntil waits until t has started and answered, or until deadline.
+func (t *turn) waitUntil(ctx context.Context, deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for _, c := range []chan struct{}{t.started, t.answered} {
+		select {
+		case <-c:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
 // orderWait bounds how long a message waits for the one before it in the
-// same room.
-const orderWait = 2 * time.Second
+// same room from someone else, from its arrival; senderOrderWait, how long
+// it waits for the one before it from the same sender once that one has
+// started: a person's answers should come in the order asked even on a
+// busy machine.
+const (
+	orderWait       = 2 * time.Second
+	senderOrderWait = 10 * time.Second
+)
 
 type roomKey struct{ network, room string }
 

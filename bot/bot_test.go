@@ -9,7 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // script is a transport that delivers fixed lines, then ends its input.
@@ -64,11 +67,12 @@ func TestPanicInHandlerDoesNotStopTheBot(t *testing.T) {
 	}
 }
 
-// A handler that blocks does not keep other messages from being answered.
+// A handler that blocks does not keep other people's messages in its room
+// from being answered.
 func TestSlowHandlerDoesNotBlockOthers(t *testing.T) {
 	release := make(chan struct{})
 	answered := make(chan struct{})
-	tr := &script{lines: []string{"slow", "fast"}}
+	tr := &script{lines: []string{"slow", "fast"}, nicks: []string{"ann", "bo"}}
 	b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
 		if r.Text == "slow" {
 			<-release
@@ -276,4 +280,111 @@ func TestLongReplyInRoomContinuesPrivately(t *testing.T) {
 	if strings.Join(tr.sent, "|") != strings.Join(want, "|") {
 		t.Errorf("sent %q, want %q", tr.sent, want)
 	}
+}
+
+// flood is a transport on which people ask a question every 100 ms, each in
+// their own private room, round after round.
+type flood struct {
+	people []Message
+	rounds int
+
+	mu   sync.Mutex
+	sent []string
+}
+
+func (f *flood) Network() string { return "test" }
+func (f *flood) Rooms() []string { return nil }
+func (f *flood) Run(ctx context.Context, h Handler) error {
+	for i := range f.rounds {
+		for _, m := range f.people {
+			m.Network, m.Room, m.Private, m.Text = "test", m.Nick, true, fmt.Sprint(i)
+			h.Handle(ctx, &Request{Message: m})
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ErrEndOfInput
+}
+func (f *flood) Send(ctx context.Context, to Target, t Text) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent = append(f.sent, to.Room+": "+t.String())
+	return nil
+}
+
+// People the bot knows get every answer, in order, however fast they ask,
+// and neither holds up the other; a stranger and an unidentified sender
+// get their budget, one sentence telling them to slow down, and then only
+// what the budget refills.
+func TestKnownPeopleWaitTheirTurnStrangersAreCutOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rounds = 60
+		tr := &flood{rounds: rounds, people: []Message{
+			{Nick: "ann", Account: "ann"}, {Nick: "bo", Account: "bo"}, // known
+			{Nick: "eve", Account: "eve"}, // identified, not in the people list
+			{Nick: "zed"},                 // not identified
+		}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			r.Reply(ctx, T(r.Text))
+		}))
+		b.SetKnown(func(m Message) bool { return m.Account == "ann" || m.Account == "bo" })
+		b.Add(tr)
+		if err := b.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		at := map[string]int{} // where the last answer of each sender came
+		for i, s := range tr.sent {
+			who, text, _ := strings.Cut(s, ": ")
+			got[who] = append(got[who], text)
+			if !strings.HasPrefix(text, "You are") {
+				at[who] = i
+			}
+		}
+		for _, who := range []string{"ann", "bo"} {
+			var want []string
+			for i := range rounds {
+				want = append(want, fmt.Sprint(i))
+			}
+			if diff := cmp.Diff(want, got[who]); diff != "" {
+				t.Errorf("%s's answers (-want +got):\n%s", who, diff)
+			}
+		}
+		if d := at["ann"] - at["bo"]; d < -4 || d > 4 {
+			t.Errorf("ann's last answer came %d lines from bo's; both queues should be served in turn:\n%q", d, tr.sent)
+		}
+		for _, who := range []string{"eve", "zed"} {
+			slow, answers := 0, 0
+			for _, text := range got[who] {
+				if strings.HasPrefix(text, "You are asking faster than I can answer; I will answer you again in about ") {
+					slow++
+				} else {
+					answers++
+				}
+			}
+			if slow != 1 || answers < replyBurst || answers >= rounds {
+				t.Errorf("%s got %d answers and %d slow-downs, want at least %d, fewer than %d, and 1:\n%q", who, answers, slow, replyBurst, rounds, got[who])
+			}
+		}
+	})
+}
+
+// One person's answers come in the order they asked, even when the first
+// takes seconds; another person in the room waits for it at most orderWait.
+func TestSendersAnswersKeepTheirOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &script{lines: []string{"slow", "fast", "other"}, nicks: []string{"ann", "ann", "bo"}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			if r.Text == "slow" {
+				time.Sleep(5 * time.Second) // a command that takes its time
+			}
+			r.Reply(ctx, T(r.Nick+" "+r.Text))
+		}))
+		b.Add(tr)
+		if err := b.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"bo other", "ann slow", "ann fast"}, tr.sent); d != "" {
+			t.Errorf("answers (-want +got):\n%s", d)
+		}
+	})
 }

@@ -1,15 +1,30 @@
 package bot
 
 import (
+	"context"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"time"
 )
 
 // replyLimiter keeps one person from taking all of the bot's output: each
-// sender has a budget of reply lines that refills slowly. A sender who runs
-// out is told once to slow down and then gets no replies until the budget
-// has refilled a little. It is pure logic over the time passed in.
+// sender has a budget of reply lines that refills slowly. What happens when
+// the budget runs out depends on who asks:
+//
+//   - People the bot knows (identified, in the people list) are never
+//     dropped: their replies wait in a queue of their own, first in first
+//     out, and each goes as soon as that sender's budget has room for it.
+//     Every queue is served from its own budget, so a busy person's backlog
+//     never holds up anyone else's answers: with several people waiting,
+//     each gets a line in turn as their budgets refill.
+//   - Strangers and unidentified senders are told once to slow down and
+//     then get only what the budget refills (a reply every few seconds),
+//     without being told again until they have let the budget fill up.
+//
+// allow is pure logic over the time passed in; wait is allow's waiting
+// form for known senders.
 type replyLimiter struct {
 	burst float64       // lines a sender may get at once
 	every time.Duration // one line of budget comes back this often
@@ -23,6 +38,9 @@ type budget struct {
 	lines  float64
 	last   time.Time
 	warned bool // told to slow down since the last reply
+	// queue holds the replies of a known sender waiting for budget, oldest
+	// first; the channel of the first is closed when it is its turn.
+	queue []chan struct{}
 }
 
 // Reply limits: a sender gets up to 40 lines at once (a private help and a
@@ -37,6 +55,20 @@ func newReplyLimiter() *replyLimiter {
 	return &replyLimiter{burst: replyBurst, every: replyEvery, senders: map[string]*budget{}}
 }
 
+// get returns key's budget refilled to now. l.mu must be held.
+func (l *replyLimiter) get(key string, now time.Time) *budget {
+	b := l.senders[key]
+	if b == nil {
+		if len(l.senders) > 10000 {
+			l.prune(now)
+		}
+		b = &budget{lines: l.burst, last: now}
+		l.senders[key] = b
+	}
+	b.refill(now, l)
+	return b
+}
+
 // allow takes lines from key's budget at now. When the budget is short it
 // reports false and, the first time only, how long until the reply would
 // fit (wait > 0), so the caller can say so once.
@@ -46,22 +78,13 @@ func (l *replyLimiter) allow(key string, lines int, now time.Time) (ok bool, wai
 	if l.off {
 		return true, 0
 	}
-	b := l.senders[key]
-	if b == nil {
-		if len(l.senders) > 10000 {
-			l.prune(now)
-		}
-		b = &budget{lines: l.burst, last: now}
-		l.senders[key] = b
-	}
-	if d := now.Sub(b.last); d > 0 {
-		b.lines = min(l.burst, b.lines+float64(d)/float64(l.every))
-		b.last = now
-	}
+	b := l.get(key, now)
 	need := min(float64(lines), l.burst)
+	if b.lines >= l.burst {
+		b.warned = false // quiet long enough to be told again
+	}
 	if b.lines >= need {
 		b.lines -= need
-		b.warned = false
 		return true, 0
 	}
 	if b.warned {
@@ -71,10 +94,87 @@ func (l *replyLimiter) allow(key string, lines int, now time.Time) (ok bool, wai
 	return false, time.Duration((need - b.lines) * float64(l.every))
 }
 
-// prune forgets senders whose budget is full again.
+// wait takes lines from key's budget, after every reply of key's that
+// waits already, waiting as long as it takes; queued is called once the
+// reply has its place in the queue (or goes at once). It returns an error
+// only when ctx ends first; the reply then leaves the queue without taking
+// budget.
+func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued func()) error {
+	defer queued()
+	l.mu.Lock()
+	if l.off {
+		l.mu.Unlock()
+		return nil
+	}
+	b := l.get(key, time.Now())
+	need := min(float64(lines), l.burst)
+	if len(b.queue) == 0 && b.lines >= need {
+		b.lines -= need
+		l.mu.Unlock()
+		return nil
+	}
+	turn := make(chan struct{})
+	if len(b.queue) == 0 {
+		close(turn)
+	}
+	b.queue = append(b.queue, turn)
+	l.mu.Unlock()
+	queued()
+	defer l.leave(b, turn)
+
+	select {
+	case <-turn:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for {
+		l.mu.Lock()
+		b.refill(time.Now(), l)
+		if b.lines >= need-1e-9 { // the refill's float sum may fall short by a rounding error
+			b.lines -= need
+			l.mu.Unlock()
+			return nil
+		}
+		d := max(time.Duration(math.Ceil((need-b.lines)*float64(l.every))), time.Millisecond)
+		l.mu.Unlock()
+		timer := time.NewTimer(d)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// refill adds the budget that came back since b.last. l.mu must be held.
+func (b *budget) refill(now time.Time, l *replyLimiter) {
+	if d := now.Sub(b.last); d > 0 {
+		b.lines = min(l.burst, b.lines+float64(d)/float64(l.every))
+		b.last = now
+	}
+}
+
+// leave takes turn out of b's queue and, when it was first, gives the turn
+// to the next reply.
+func (l *replyLimiter) leave(b *budget, turn chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := slices.Index(b.queue, turn)
+	if i < 0 {
+		return
+	}
+	b.queue = slices.Delete(b.queue, i, i+1)
+	if i == 0 && len(b.queue) > 0 {
+		close(b.queue[0])
+	}
+}
+
+// prune forgets senders whose budget is full again and who have nothing
+// waiting.
 func (l *replyLimiter) prune(now time.Time) {
 	for k, b := range l.senders {
-		if float64(now.Sub(b.last))/float64(l.every)+b.lines >= l.burst {
+		if len(b.queue) == 0 && float64(now.Sub(b.last))/float64(l.every)+b.lines >= l.burst {
 			delete(l.senders, k)
 		}
 	}

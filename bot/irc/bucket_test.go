@@ -99,7 +99,7 @@ func TestSendPacing(t *testing.T) {
 			}
 		}
 		for range 8 {
-			l := <-tr.msgs
+			l, _ := tr.replies.pop()
 			tr.pace(ctx, s, l, send)
 		}
 		want := []time.Duration{0, 0, 0, 0, 0, time.Second, 2 * time.Second, 3 * time.Second}
@@ -134,9 +134,8 @@ func TestConcurrentSendsKeepTheirLinesTogether(t *testing.T) {
 	for range senders {
 		<-done
 	}
-	close(tr.msgs)
 	var got []string
-	for l := range tr.msgs {
+	for l, ok := tr.replies.pop(); ok; l, ok = tr.replies.pop() {
 		got = append(got, l.ev.Last())
 	}
 	for k := 0; k < len(got); k += lines {

@@ -8,5 +8,5 @@ import "github.com/jouncebot/jouncebot/bot"
 func (t *Transport) Health() bot.ConnState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return bot.ConnState{Connected: t.conn != nil, Since: t.since, Reconnects: t.drops, Queue: len(t.ctrl) + len(t.prio) + len(t.msgs)}
+	return bot.ConnState{Connected: t.conn != nil, Since: t.since, Reconnects: t.drops, Queue: len(t.ctrl) + len(t.prio) + t.replies.len()}
 }

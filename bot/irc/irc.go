@@ -25,7 +25,9 @@
 //   - Never floods, and is fair: every line the bot sends goes through one
 //     token bucket per connection (the network's pace), from three queues:
 //     control lines, then priority sends (SendPriority: deploy events,
-//     notices), then replies (Send). A priority send returns once the
+//     notices), then replies (Send), which take turns by target a line at
+//     a time, so a long private reply never holds up someone else's
+//     answer. A priority send returns once the
 //     server took it (echo-message, else a PING barrier). Long replies are
 //     split at spaces to fit IRC's 512-byte line including the prefix the
 //     server adds; absurdly long ones end with a note line. In channels,
@@ -52,9 +54,15 @@
 // transport also implements bot.Roster (by nick, for whom to ping) and
 // bot.Directer (a private message to the person's IRC nick).
 //
-// Concurrency: Send may be called from any goroutine; the lines of one Send
-// are never interleaved with another's. Replies queued while disconnected
-// go out after the reconnect, unless they waited more than ten minutes.
+// Concurrency and order: Send and SendPriority may be called from any
+// goroutine. Lines to one target arrive in the order they were given, each
+// once: the lines of one Send stay together (no other reply comes between
+// them), Sends keep the order in which they were called, and priority sends
+// keep theirs. A priority send goes ahead of replies still queued, so it may
+// come between two lines of a reply; nothing else is promised across the two
+// kinds. Replies queued while disconnected go out after the reconnect,
+// unless they waited more than ten minutes; a line the connection lost as it
+// broke is not sent again (only priority sends learn of it).
 package irc
 
 import (
@@ -93,13 +101,13 @@ type Transport struct {
 	host string
 	port int
 
-	// ctrl, prio and msgs are the outbound queues (see out.go): control
+	// ctrl, prio and replies are the outbound queues (see out.go): control
 	// lines, then priority sends, then replies, all through one bucket.
-	ctrl   chan outLine
-	prio   chan outLine
-	msgs   chan outLine
-	sendMu sync.Mutex // keeps the lines of one Send together
-	prioMu sync.Mutex // keeps the lines of one SendPriority together
+	ctrl    chan outLine
+	prio    chan outLine
+	replies *replyQueue
+	sendMu  sync.Mutex // keeps the lines of one Send together
+	prioMu  sync.Mutex // keeps the lines of one SendPriority together
 	// writeMu guards the connections' buckets and the writing of a paced
 	// line, shared by the sending goroutine and Send's fast path.
 	writeMu sync.Mutex
@@ -171,12 +179,12 @@ func New(n config.Network, log *slog.Logger, opts ...Option) (*Transport, error)
 	}
 	t := &Transport{
 		net: n, host: host, port: port,
-		log:    log.With("component", "irc", "network", n.Name),
-		ctrl:   make(chan outLine, 64),
-		prio:   make(chan outLine, 256),
-		msgs:   make(chan outLine, 1024),
-		ready:  make(chan struct{}),
-		status: "not started",
+		log:     log.With("component", "irc", "network", n.Name),
+		ctrl:    make(chan outLine, 64),
+		prio:    make(chan outLine, 256),
+		replies: newReplyQueue(1024),
+		ready:   make(chan struct{}),
+		status:  "not started",
 		opts: options{
 			backoff:      DefaultBackoff,
 			bucket:       DefaultBucket,

@@ -20,7 +20,8 @@ import (
 //     connection (dropped if it is gone);
 //   - prio: SendPriority (deploy events, gate questions, window notices),
 //     which user replies can never hold up;
-//   - msgs: replies (Send).
+//   - replies: replies (Send), one queue per target served round robin
+//     (replies.go).
 //
 // A priority send counts as accepted when the server has echoed every line
 // of it back (IRCv3 echo-message), which costs no line of the flood
@@ -53,15 +54,18 @@ func (t *Transport) Send(ctx context.Context, to bot.Target, text bot.Text) erro
 	t.sendMu.Lock()
 	defer t.sendMu.Unlock()
 	lines = t.sendNow(target, lines)
+	if len(lines) == 0 {
+		return nil
+	}
 	now := time.Now()
-	for _, l := range lines {
-		t.queued.Add(1)
-		select {
-		case t.msgs <- outLine{ev: privmsg(target, l), queued: now}:
-		case <-ctx.Done():
-			t.queued.Add(-1)
-			return fmt.Errorf("irc: the message to %s could not be queued: %w", target, ctx.Err())
-		}
+	out := make([]outLine, len(lines))
+	for i, l := range lines {
+		out[i] = outLine{ev: privmsg(target, l), queued: now}
+	}
+	t.queued.Add(int64(len(out)))
+	if err := t.replies.push(ctx, target, out); err != nil {
+		t.queued.Add(-int64(len(out)))
+		return fmt.Errorf("irc: the message to %s could not be queued: %w", target, err)
 	}
 	return nil
 }
@@ -194,7 +198,11 @@ func (t *Transport) sendLoop(ctx context.Context) {
 					return
 				case l = <-t.ctrl:
 				case l = <-t.prio:
-				case l = <-t.msgs:
+				case <-t.replies.ready:
+					var ok bool
+					if l, ok = t.replies.pop(); !ok {
+						continue
+					}
 				}
 			}
 		}

@@ -65,10 +65,13 @@ func (s *Server) Client(t testing.TB, cfg ClientConfig) *Client {
 	welcome := make(chan struct{})
 	var once sync.Once
 	c.Handlers.AddBg(girc.RPL_WELCOME, func(*girc.Client, girc.Event) { once.Do(func() { close(welcome) }) })
+	// Recording runs in girc's event loop (Add, not AddBg): background
+	// handlers each get a goroutine of their own, so lines the server sent
+	// in order were recorded in whatever order those goroutines ran.
 	for _, cmd := range []string{girc.PRIVMSG, girc.NOTICE} {
-		c.Handlers.AddBg(cmd, func(_ *girc.Client, e girc.Event) { c.record(e) })
+		c.Handlers.Add(cmd, func(_ *girc.Client, e girc.Event) { c.record(e) })
 	}
-	c.Handlers.AddBg(girc.ALL_EVENTS, func(_ *girc.Client, e girc.Event) {
+	c.Handlers.Add(girc.ALL_EVENTS, func(_ *girc.Client, e girc.Event) {
 		c.mu.Lock()
 		c.events = append(c.events, e.Copy())
 		c.mu.Unlock()

@@ -2,6 +2,7 @@ package matrixtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -53,8 +54,14 @@ func Watch(t testing.TB, cli *mautrix.Client) *Watcher {
 }
 
 func (w *Watcher) loop(ctx context.Context, since string) {
+	// A timeline longer than the filter's limit comes back cut ("limited"),
+	// its first events left out: ask for more than any test sends at once.
+	filter, err := json.Marshal(&mautrix.Filter{Room: &mautrix.RoomFilter{Timeline: &mautrix.FilterPart{Limit: 1000}}})
+	if err != nil {
+		panic(err)
+	}
 	for ctx.Err() == nil {
-		resp, err := w.cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 10000, Since: since})
+		resp, err := w.cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 10000, Since: since, FilterID: string(filter)})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
