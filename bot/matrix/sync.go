@@ -41,7 +41,16 @@ type batch struct {
 	catchUp bool
 }
 
-func (t *Transport) filter() *mautrix.Filter {
+// Timeline limits of the sync filter. The first sync of a session asks for
+// a short timeline (what came before is history, skipped); later syncs ask
+// for a long one, so a burst of questions between two syncs is not cut
+// ("limited") and lost.
+const (
+	firstTimeline = 50
+	laterTimeline = 1000
+)
+
+func (t *Transport) filter(timeline int) *mautrix.Filter {
 	return &mautrix.Filter{
 		EventFormat: mautrix.EventFormatClient,
 		AccountData: &mautrix.FilterPart{Types: []event.Type{event.AccountDataDirectChats}},
@@ -50,7 +59,7 @@ func (t *Transport) filter() *mautrix.Filter {
 			AccountData: &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}},
 			Ephemeral:   &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}},
 			State:       &mautrix.FilterPart{Types: []event.Type{event.StateMember}},
-			Timeline:    &mautrix.FilterPart{Types: []event.Type{event.EventMessage, event.EventEncrypted, event.StateMember}, Limit: 50},
+			Timeline:    &mautrix.FilterPart{Types: []event.Type{event.EventMessage, event.EventEncrypted, event.StateMember}, Limit: timeline},
 		},
 	}
 }
@@ -61,11 +70,14 @@ func (t *Transport) filter() *mautrix.Filter {
 func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Handler, resumed bool) error {
 	// The filter goes inline with every /sync (the spec allows JSON in
 	// place of a filter id): nothing to create or look up per session.
-	filterJSON, err := json.Marshal(t.filter())
+	firstJSON, err := json.Marshal(t.filter(firstTimeline))
 	if err != nil {
 		return err
 	}
-	filterID := string(filterJSON)
+	laterJSON, err := json.Marshal(t.filter(laterTimeline))
+	if err != nil {
+		return err
+	}
 	since, err := t.st.nextBatch()
 	if err != nil {
 		return err
@@ -78,6 +90,10 @@ func (t *Transport) syncLoop(ctx context.Context, cli *mautrix.Client, h bot.Han
 			timeout = 0
 		}
 		rctx, cancel := context.WithTimeout(ctx, timeout+requestTimeout)
+		filterID := string(laterJSON)
+		if b.first && !b.catchUp {
+			filterID = string(firstJSON)
+		}
 		resp, err := cli.FullSyncRequest(rctx, mautrix.ReqSync{Timeout: int(timeout.Milliseconds()), Since: since, FilterID: filterID})
 		cancel()
 		if ctx.Err() != nil {
