@@ -159,6 +159,9 @@ func (t *Transport) process(ctx context.Context, cli *mautrix.Client, h bot.Hand
 	}
 	for roomID, room := range resp.Rooms.Join {
 		t.setIn(roomID, true)
+		if room.Timeline.Limited && !b.first {
+			t.log.Warn("the server cut a room's timeline; messages before the cut were not seen", "room", roomID, "events", len(room.Timeline.Events))
+		}
 		for _, ev := range room.State.Events {
 			t.trackMember(roomID, ev)
 		}
