@@ -66,7 +66,8 @@ type MaintScript struct {
 	// Options, when not nil, are the only options the script takes: the
 	// option's name ("--maxjobs") and the pattern its whole value must
 	// match ("[0-9]+"), or "" for an option without a value. Options
-	// that change the target are refused unless listed here.
+	// that change the target are refused unless listed here. An options
+	// key with nothing after it lists none.
 	Options map[string]string `yaml:"options"`
 	// Private keeps the script's output off the public run page and the
 	// channel: it goes to the security destination.
@@ -82,13 +83,24 @@ func (s *MaintScript) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: a script is a name or a mapping of script, options and private", n.Line)
 	}
+	listed := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i].Value; k != "script" && k != "options" && k != "private" {
+		k := n.Content[i].Value
+		if k != "script" && k != "options" && k != "private" {
 			return fmt.Errorf("line %d: field %s not found in type config.MaintScript", n.Content[i].Line, k)
 		}
+		listed = listed || k == "options"
 	}
 	type fields MaintScript // without this method
-	return n.Decode((*fields)(s))
+	if err := n.Decode((*fields)(s)); err != nil {
+		return err
+	}
+	if listed && s.Options == nil {
+		// "options:" with nothing after it lists no options: read as no
+		// list, it would take every option but the target ones.
+		s.Options = map[string]string{}
+	}
+	return nil
 }
 
 // MaintScriptNames returns the names of scripts (for an allow list

@@ -51,3 +51,26 @@ func TestMaintScriptsErrors(t *testing.T) {
 		})
 	}
 }
+
+// An entry whose options key is there but empty ("options:" with nothing
+// after it, or ~) takes no options, like options: {}: read as "no list",
+// it would take every option but the target ones, the opposite of what
+// was written.
+func TestMaintScriptsEmptyOptionsTakeNone(t *testing.T) {
+	for _, c := range []struct{ name, entry string }{
+		{"nothing after the key", "    - script: a.php\n      options:\n"},
+		{"null", "    - {script: a.php, options: ~}\n"},
+		{"null spelled out", "    - {script: a.php, options: null}\n"},
+		{"empty mapping", "    - {script: a.php, options: {}}\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse([]byte("maint:\n  host: maint.example\n  scripts:\n"+c.entry), "test.yaml", t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Maint.Scripts[0].Options; got == nil || len(got) != 0 {
+				t.Errorf("options = %#v, want an empty list (no options)", got)
+			}
+		})
+	}
+}
