@@ -143,6 +143,7 @@ func TestMaintArgumentRules(t *testing.T) {
 		{"maint eval.php testwiki", "Refused: eval.php opens a shell or runs arbitrary code, so it runs only when the configuration's maint.scripts allow list names it."},
 		{"maint shell.php testwiki", "Refused: shell.php opens a shell"},
 		{"maint sql.php testwiki", "Refused: sql.php opens a shell"},
+		{"maint getConfiguration.php testwiki --settings=wgDBpassword", "Refused: getConfiguration.php prints the configuration, secrets included, so it runs only when the configuration's maint.scripts allow list names it."},
 		{"maint showSiteStats.php testwiki --wiki=enwiki", "Refused: --wiki changes which wiki, server, configuration or database account showSiteStats.php uses;"},
 		{"maint showSiteStats.php testwiki --dbpass=hunter2", "Refused: --dbpass changes which wiki"},
 		{"maint showSiteStats.php testwiki --server=https://en.wikipedia.org", "Refused: --server changes which wiki"},

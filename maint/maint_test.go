@@ -279,7 +279,20 @@ func TestArgumentRules(t *testing.T) {
 		{"sql.php", open, "sql.php testwiki", "Refused: sql.php opens a shell"},
 		{"mysql.php", open, "mysql.php testwiki", "Refused: mysql.php opens a shell"},
 		{"an extension's eval.php", open, "extensions/Foo/maintenance/eval.php testwiki", "Refused: extensions/Foo/maintenance/eval.php opens a shell"},
+		{"getConfiguration.php prints secrets", open, "getConfiguration.php testwiki --settings=wgDBpassword", "Refused: getConfiguration.php prints the configuration, secrets included,"},
 		{"eval.php allowed by name", listed, "eval.php testwiki", ""},
+		// Spellings that must not dodge the rules (MediaWiki's Maintenance
+		// reads long options exactly, no abbreviations; a separate value
+		// word is where the reason starts, so it never reaches the host).
+		{"--wiki as two words", open, "showSiteStats.php testwiki --wiki enwiki", "Refused: --wiki changes"},
+		{"--wiki= empty", open, "showSiteStats.php testwiki --wiki=", "Refused: --wiki changes"},
+		{"end of options then --wiki", open, "showSiteStats.php testwiki -- --wiki=enwiki", `Refused: the argument "--" is not allowed`},
+		{"three dashes", open, "showSiteStats.php testwiki ---wiki=enwiki", `Refused: the argument "---wiki=enwiki" is not allowed`},
+		{"../eval.php", open, "../eval.php testwiki", `Refused: "../eval.php" is not a script name`},
+		{"maintenance/eval.php", open, "maintenance/eval.php testwiki", "Refused: maintenance/eval.php opens a shell"},
+		{"eval without .php", open, "eval testwiki", "Refused: eval.php opens a shell"},
+		{"a target option as the wiki", open, "showSiteStats.php --wiki=enwiki", `Refused: "--wiki=enwiki" is not a wiki name`},
+		{"an option as the script", open, "--conf=/tmp/x.php testwiki", `Refused: "--conf=/tmp/x.php" is not a script name`},
 		{"shell.php not on the list", listed, "shell.php testwiki", "Refused: shell.php is not one of the scripts allowed here"},
 		{"listed options", listed, "runJobs.php testwiki --maxjobs=5 --wait", ""},
 		{"unlisted option", listed, "runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs, --wait here, not --type."},

@@ -137,9 +137,19 @@ func RulesFrom(m config.Maint) Rules {
 	return Rules{Scripts: m.Scripts, Wikis: m.Wikis, Lists: m.Lists, DryRun: m.DryRun}
 }
 
-// Denied are scripts that open an interactive shell or run arbitrary
-// code or SQL: refused unless the allow list names them.
-var Denied = []string{"eval.php", "shell.php", "sql.php", "mysql.php", "sqlite.php", "run.php", "runScript.php", "psysh.php"}
+// Denied are scripts that open an interactive shell, run arbitrary code
+// or SQL, or print the configuration with its secrets (whose output
+// would reach the channel and the run's page): refused unless the allow
+// list names them.
+var Denied = []string{"eval.php", "shell.php", "sql.php", "mysql.php", "sqlite.php", "run.php", "runScript.php", "psysh.php", "getConfiguration.php"}
+
+// deniedWhy says what a denied script does.
+func deniedWhy(base string) string {
+	if base == "getConfiguration.php" {
+		return "prints the configuration, secrets included,"
+	}
+	return "opens a shell or runs arbitrary code,"
+}
 
 // script returns the allow list's entry of a script (ok false when there
 // is an allow list and the script is not on it).
@@ -191,7 +201,7 @@ func (rs Rules) Check(r Request) (Request, error) {
 		return r, refused("%s is not one of the scripts allowed here (%s).", r.Script, strings.Join(names, ", "))
 	}
 	if base := path.Base(r.Script); slices.Contains(Denied, base) && len(rs.Scripts) == 0 {
-		return r, refused("%s opens a shell or runs arbitrary code, so it runs only when the configuration's maint.scripts allow list names it.", r.Script)
+		return r, refused("%s %s so it runs only when the configuration's maint.scripts allow list names it.", r.Script, deniedWhy(base))
 	}
 	for _, a := range r.Args {
 		if err := checkArg(sc, a); err != nil {
