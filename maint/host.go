@@ -123,8 +123,11 @@ func (h *Host) Stop(ctx context.Context, job string) error { return h.signal(ctx
 // Stop and the grace period).
 func (h *Host) Kill(ctx context.Context, job string) error { return h.signal(ctx, job, "KILL") }
 
+// signal signals the job's process group unless the job has ended: once
+// its exit status is there its group is gone, and the number may name
+// another process group by now.
 func (h *Host) signal(ctx context.Context, job, sig string) error {
-	script := fmt.Sprintf(`cd %s/%s && p="$(cat pid)" && kill -%s -"$p" 2>/dev/null; echo stopped`, quote(h.WorkDir), quote(job), sig)
+	script := fmt.Sprintf(`cd %s/%s && p="$(cat pid)" && [ ! -f exit ] && kill -%s -"$p" 2>/dev/null; echo stopped`, quote(h.WorkDir), quote(job), sig)
 	if _, err := h.call(ctx, job, script); err != nil {
 		return fmt.Errorf("maint: %s %s: %w", strings.ToLower(sig), job, err)
 	}
