@@ -267,3 +267,23 @@ func (s *consoleSession) expectEach(prefixes ...string) []string {
 	}
 	return out
 }
+
+// A script written as its path below the maintenance directory is the
+// same script: the spelling does not dodge its dry run (fail.php's --fix
+// only in the real run), the one-run-per-wiki rule or its entry in the
+// allow list.
+func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
+	m := startLocalMaint(t)
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	s.say("jouncebot: maint maintenance/fail.php testwiki --fix")
+	s.expectEach("Run 1: dry run of fail.php on testwiki started; the real run (fail.php --fix) waits for maint go 1.",
+		"amir: Run 1: dry run of fail.php on testwiki failed (exit 3); the real run does not start.")
+	s.say("jouncebot: maint maintenance/fail.php testwiki")
+	s.expectContains("Refused: run 1 of fail.php on testwiki has not ended")
+
+	m2 := startLocalMaint(t)
+	m2.Config.Scripts = []config.MaintScript{{Script: "runJobs.php", Options: map[string]string{"--maxjobs": "[0-9]+"}}}
+	s2 := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m2.Config }, app.Options{})
+	s2.say("jouncebot: maint maintenance/runJobs.php testwiki --type=x")
+	s2.expectContains("Refused: runJobs.php takes only the options --maxjobs here, not --type.")
+}

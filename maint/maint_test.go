@@ -289,7 +289,9 @@ func TestArgumentRules(t *testing.T) {
 		{"end of options then --wiki", open, "showSiteStats.php testwiki -- --wiki=enwiki", `Refused: the argument "--" is not allowed`},
 		{"three dashes", open, "showSiteStats.php testwiki ---wiki=enwiki", `Refused: the argument "---wiki=enwiki" is not allowed`},
 		{"../eval.php", open, "../eval.php testwiki", `Refused: "../eval.php" is not a script name`},
-		{"maintenance/eval.php", open, "maintenance/eval.php testwiki", "Refused: maintenance/eval.php opens a shell"},
+		{"maintenance/eval.php", open, "maintenance/eval.php testwiki", "Refused: eval.php opens a shell"},
+		{"maintenance/ path of a listed script", listed, "maintenance/runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs, --wait here, not --type."},
+		{"maintenance/ path of a listed script, listed options", listed, "maintenance/runJobs.php testwiki --maxjobs=5", ""},
 		{"eval without .php", open, "eval testwiki", "Refused: eval.php opens a shell"},
 		{"a target option as the wiki", open, "showSiteStats.php --wiki=enwiki", `Refused: "--wiki=enwiki" is not a wiki name`},
 		{"an option as the script", open, "--conf=/tmp/x.php testwiki", `Refused: "--conf=/tmp/x.php" is not a script name`},
@@ -314,6 +316,27 @@ func TestArgumentRules(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
 				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// A script's spellings are one script: its dry-run form is found
+// whichever way it is written.
+func TestScriptSpellingsKeepTheDryRun(t *testing.T) {
+	rules := maint.Rules{DryRun: config.DefaultMaintDryRuns}
+	for _, words := range []string{"namespaceDupes testwiki --fix", "namespaceDupes.php testwiki --fix", "maintenance/namespaceDupes.php testwiki --fix"} {
+		t.Run(words, func(t *testing.T) {
+			req, err := maint.ParseWords(strings.Fields(words))
+			if err == nil {
+				req, err = rules.Check(req)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			dry, real, ok := rules.Phases(req)
+			if req.Script != "namespaceDupes.php" || !ok || slices.Contains(dry, "--fix") || !slices.Contains(real, "--fix") {
+				t.Errorf("script %q, dry run %v (%q), real run %q", req.Script, ok, dry, real)
 			}
 		})
 	}

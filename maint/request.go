@@ -192,6 +192,12 @@ func (rs Rules) Check(r Request) (Request, error) {
 	if !strings.HasSuffix(r.Script, ".php") {
 		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
 	}
+	if name, ok := strings.CutPrefix(r.Script, "maintenance/"); ok && !strings.Contains(name, "/") {
+		// mwscript finds a plain name in maintenance/: one script, one
+		// name, so that the allow list, the dry-run table and the one run
+		// per wiki see it whichever way it is written.
+		r.Script = name
+	}
 	sc, ok := rs.script(r.Script)
 	if !ok {
 		names := make([]string, len(rs.Scripts))
