@@ -271,7 +271,8 @@ func (s *consoleSession) expectEach(prefixes ...string) []string {
 // A script written as its path below the maintenance directory is the
 // same script: the spelling does not dodge its dry run (fail.php's --fix
 // only in the real run), the one-run-per-wiki rule or its entry in the
-// allow list.
+// allow list; nor does writing the real run's flag with a value
+// (--fix=1, which MediaWiki reads as --fix) put it in the dry run.
 func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
 	m := startLocalMaint(t)
 	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
@@ -280,6 +281,8 @@ func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
 		"amir: Run 1: dry run of fail.php on testwiki failed (exit 3); the real run does not start.")
 	s.say("jouncebot: maint maintenance/fail.php testwiki")
 	s.expectContains("Refused: run 1 of fail.php on testwiki has not ended")
+	s.say("jouncebot: maint fail.php test2wiki --fix=1")
+	s.expectContains("Refused: --fix=1 is set by the bot for the dry run and the real run of fail.php; leave it out (the real run has --fix, after maint go).")
 
 	m2 := startLocalMaint(t)
 	m2.Config.Scripts = []config.MaintScript{{Script: "runJobs.php", Options: map[string]string{"--maxjobs": "[0-9]+"}}}

@@ -321,6 +321,35 @@ func TestArgumentRules(t *testing.T) {
 	}
 }
 
+// The flags of a dry-run form are the bot's: written with a value
+// (--fix=1, --fix=, which MediaWiki reads as --fix), the real run's flag
+// would otherwise go to the dry run, which would then change the wikis.
+func TestDryRunFlagsAreTheBots(t *testing.T) {
+	rules := maint.Rules{DryRun: append([]config.DryRun{{Script: "cleanupTitles.php", Dry: []string{"--dry-run"}}}, config.DefaultMaintDryRuns...)}
+	for _, c := range []struct{ words, want string }{
+		{"namespaceDupes.php testwiki --fix", ""},
+		{"namespaceDupes.php testwiki --fix=1", "Refused: --fix=1 is set by the bot for the dry run and the real run of namespaceDupes.php"},
+		{"namespaceDupes.php testwiki --fix=", "Refused: --fix= is set by the bot"},
+		{"namespaceDupes.php testwiki --fix=0", "Refused: --fix=0 is set by the bot"},
+		{"cleanupTitles.php testwiki --dry-run=0", "Refused: --dry-run=0 is set by the bot"},
+		{"cleanupTitles.php testwiki --dry-run", ""},
+		{"namespaceDupes.php testwiki --fixed=1", ""},
+	} {
+		t.Run(c.words, func(t *testing.T) {
+			req, err := maint.ParseWords(strings.Fields(c.words))
+			if err == nil {
+				_, err = rules.Check(req)
+			}
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
 // A script's spellings are one script: its dry-run form is found
 // whichever way it is written.
 func TestScriptSpellingsKeepTheDryRun(t *testing.T) {

@@ -213,6 +213,9 @@ func (rs Rules) Check(r Request) (Request, error) {
 		if err := checkArg(sc, a); err != nil {
 			return r, err
 		}
+		if err := rs.checkDryFlag(r.Script, a); err != nil {
+			return r, err
+		}
 	}
 	wikis, err := rs.wikis(r.Target)
 	if err != nil {
@@ -245,6 +248,31 @@ func checkArg(sc config.MaintScript, a string) error {
 		re, err := regexp.Compile(`^(?:` + pat + `)$`)
 		if err != nil || !re.MatchString(value) {
 			return refused("the value of %s for %s must match %s, and %q does not.", name, sc.Script, pat, value)
+		}
+	}
+	return nil
+}
+
+// checkDryFlag refuses an argument that names a flag of the script's
+// dry-run form without being that flag: "--fix=1" (which MediaWiki reads
+// as --fix) would go to the dry run, which would then change the wikis.
+func (rs Rules) checkDryFlag(script, a string) error {
+	i := slices.IndexFunc(rs.DryRun, func(d config.DryRun) bool { return d.Script == script })
+	if i < 0 {
+		return nil
+	}
+	d := rs.DryRun[i]
+	name, _, _ := strings.Cut(a, "=")
+	for _, f := range slices.Concat(d.Real, d.Dry) {
+		if fn, _, _ := strings.Cut(f, "="); fn == name && f != a {
+			var has []string
+			if len(d.Real) > 0 {
+				has = append(has, "the real run has "+strings.Join(d.Real, " ")+", after maint go")
+			}
+			if len(d.Dry) > 0 {
+				has = append(has, "the dry run has "+strings.Join(d.Dry, " "))
+			}
+			return refused("%s is set by the bot for the dry run and the real run of %s; leave it out (%s).", a, script, strings.Join(has, "; "))
 		}
 	}
 	return nil
