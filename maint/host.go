@@ -41,7 +41,9 @@ func HostFrom(m config.Maint) *Host {
 // Status is what a poll saw of a job.
 type Status struct {
 	// Running is true while a process of the job's process group lives
-	// (a child that outlives the job's shell keeps it running).
+	// (a child that outlives the job's shell, killed by a stop, keeps it
+	// running) and the job has not written its exit status (a child a
+	// script left in the background when it exited does not).
 	Running bool
 	// Exit is the exit status once the job has ended (nil before, and when
 	// the process is gone without one).
