@@ -103,6 +103,21 @@ func (s *MaintScript) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MaintScriptName is the one name of a script however it is written:
+// "namespaceDupes" and "maintenance/namespaceDupes.php" are
+// "namespaceDupes.php" (mwscript finds a plain name in maintenance/), so
+// that the allow list, the dry-run table and the one run per wiki see one
+// script. Paths elsewhere (extensions/Foo/maintenance/bar.php) are kept.
+func MaintScriptName(name string) string {
+	if !strings.HasSuffix(name, ".php") && !strings.Contains(name, "/") {
+		name += ".php"
+	}
+	if rest, ok := strings.CutPrefix(name, "maintenance/"); ok && !strings.Contains(rest, "/") {
+		name = rest
+	}
+	return name
+}
+
 // MaintScriptNames returns the names of scripts (for an allow list
 // written in Go).
 func MaintScriptNames(names ...string) []MaintScript {
@@ -186,10 +201,16 @@ func (m *Maint) validate(v *validator, p string) {
 			}
 		}
 	}
+	seen := map[string]int{}
 	for i, sc := range m.Scripts {
 		at := fmt.Sprintf("%s.scripts[%d]", p, i)
 		if sc.Script == "" {
 			v.add(at, "name the script")
+		}
+		if j, ok := seen[MaintScriptName(sc.Script)]; ok && sc.Script != "" {
+			v.add(at, "%s is listed already as scripts[%d]; list a script once, with all its options", sc.Script, j)
+		} else {
+			seen[MaintScriptName(sc.Script)] = i
 		}
 		for name, pat := range sc.Options {
 			if !optionName.MatchString(name) {

@@ -42,6 +42,9 @@ func TestMaintScriptsErrors(t *testing.T) {
 		{"no name", "    - {private: true}\n", "maint.scripts[0]: name the script"},
 		{"bad option name", "    - {script: a.php, options: {\"x;y\": \"\"}}\n", `maint.scripts[0].options: "x;y" is not an option name like --maxjobs`},
 		{"bad pattern", "    - {script: a.php, options: {--x: \"[0-9\"}}\n", "maint.scripts[0].options.--x: the value pattern does not compile"},
+		// The first entry would win, so the second's options would be dead.
+		{"listed twice", "    - runJobs.php\n    - {script: runJobs.php, options: {--maxjobs: \"[0-9]+\"}}\n", "maint.scripts[1]: runJobs.php is listed already as scripts[0]"},
+		{"listed twice, other spelling", "    - runJobs\n    - {script: maintenance/runJobs.php, options: {}}\n", "maint.scripts[1]: maintenance/runJobs.php is listed already as scripts[0]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte("maint:\n  host: maint.example\n  scripts:\n"+c.yaml), "test.yaml", t.TempDir())

@@ -370,3 +370,44 @@ func TestScriptSpellingsKeepTheDryRun(t *testing.T) {
 		})
 	}
 }
+
+// The configuration's spellings of a script are its one name too: an
+// allow list entry or a dry-run form written maintenance/foo.php or foo
+// is the rule of foo.php.
+func TestConfigSpellingsAreOneScript(t *testing.T) {
+	cfg, err := config.Parse([]byte(`maint:
+  host: maint.example
+  scripts:
+    - {script: maintenance/runJobs.php, options: {--maxjobs: "[0-9]+"}}
+    - cleanupTitles
+  dry_run:
+    - {script: maintenance/cleanupTitles.php, dry: [--dry-run]}
+`), "test.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := maint.RulesFrom(cfg.Maint)
+	for _, c := range []struct{ words, want string }{
+		{"runJobs.php testwiki --maxjobs=3", ""},
+		{"runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs here, not --type."},
+		{"maintenance/runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs here, not --type."},
+		{"cleanupTitles.php testwiki", ""},
+		{"cleanupTitles.php testwiki --dry-run=0", "Refused: --dry-run=0 is set by the bot"},
+	} {
+		t.Run(c.words, func(t *testing.T) {
+			req, err := maint.ParseWords(strings.Fields(c.words))
+			if err == nil {
+				req, err = rules.Check(req)
+			}
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+			if _, _, hasDry := rules.Phases(req); err == nil && hasDry != (req.Script == "cleanupTitles.php") {
+				t.Errorf("%s: dry run %v", req.Script, hasDry)
+			}
+		})
+	}
+}

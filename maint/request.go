@@ -132,9 +132,17 @@ type Rules struct {
 	DryRun []config.DryRun
 }
 
-// RulesFrom reads the rules from the configuration.
+// RulesFrom reads the rules from the configuration, each script under
+// its one name (config.MaintScriptName).
 func RulesFrom(m config.Maint) Rules {
-	return Rules{Scripts: m.Scripts, Wikis: m.Wikis, Lists: m.Lists, DryRun: m.DryRun}
+	rs := Rules{Scripts: slices.Clone(m.Scripts), Wikis: m.Wikis, Lists: m.Lists, DryRun: slices.Clone(m.DryRun)}
+	for i := range rs.Scripts {
+		rs.Scripts[i].Script = config.MaintScriptName(rs.Scripts[i].Script)
+	}
+	for i := range rs.DryRun {
+		rs.DryRun[i].Script = config.MaintScriptName(rs.DryRun[i].Script)
+	}
+	return rs
 }
 
 // Denied are scripts that open an interactive shell, run arbitrary code
@@ -186,18 +194,10 @@ func (rs Rules) Check(r Request) (Request, error) {
 	if !scriptPattern.MatchString(r.Script) {
 		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
 	}
-	if !strings.HasSuffix(r.Script, ".php") && !strings.Contains(r.Script, "/") {
-		r.Script += ".php"
-	}
-	if !strings.HasSuffix(r.Script, ".php") {
+	if !strings.HasSuffix(config.MaintScriptName(r.Script), ".php") {
 		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
 	}
-	if name, ok := strings.CutPrefix(r.Script, "maintenance/"); ok && !strings.Contains(name, "/") {
-		// mwscript finds a plain name in maintenance/: one script, one
-		// name, so that the allow list, the dry-run table and the one run
-		// per wiki see it whichever way it is written.
-		r.Script = name
-	}
+	r.Script = config.MaintScriptName(r.Script)
 	sc, ok := rs.script(r.Script)
 	if !ok {
 		names := make([]string, len(rs.Scripts))
