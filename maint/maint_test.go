@@ -257,6 +257,7 @@ func TestArgumentRules(t *testing.T) {
 		{Script: "showSiteStats.php"},
 		{Script: "importImages.php", Options: map[string]string{"--wiki": "testwiki|test2wiki", "--comment": ".*"}},
 		{Script: "eval.php"},
+		{Script: "cleanupTitles.php", Options: map[string]string{}},
 	}}
 	for _, c := range []struct {
 		name  string
@@ -296,6 +297,7 @@ func TestArgumentRules(t *testing.T) {
 		{"a target option as the wiki", open, "showSiteStats.php --wiki=enwiki", `Refused: "--wiki=enwiki" is not a wiki name`},
 		{"an option as the script", open, "--conf=/tmp/x.php testwiki", `Refused: "--conf=/tmp/x.php" is not a script name`},
 		{"shell.php not on the list", listed, "shell.php testwiki", "Refused: shell.php is not one of the scripts allowed here"},
+		{"no options listed", listed, "cleanupTitles.php testwiki --dry-run", "Refused: cleanupTitles.php takes no options here, not --dry-run."},
 		{"listed options", listed, "runJobs.php testwiki --maxjobs=5 --wait", ""},
 		{"unlisted option", listed, "runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs, --wait here, not --type."},
 		{"bad value", listed, "runJobs.php testwiki --maxjobs=5x", `Refused: the value of --maxjobs for runJobs.php must match [0-9]+, and "5x" does not.`},

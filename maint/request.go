@@ -238,6 +238,8 @@ func checkArg(sc config.MaintScript, a string) error {
 	switch {
 	case !listed && slices.Contains(config.TargetOptions, bare):
 		return refused("%s changes which wiki, server, configuration or database account %s uses; it is allowed only where the configuration lists it in the script's options.", name, sc.Script)
+	case !listed && sc.Options != nil && len(sc.Options) == 0:
+		return refused("%s takes no options here, not %s.", sc.Script, name)
 	case !listed && sc.Options != nil:
 		return refused("%s takes only the options %s here, not %s.", sc.Script, optionNames(sc.Options), name)
 	case !listed:
