@@ -53,6 +53,7 @@ func TestSignalsSpareAnEndedJobsReusedGroup(t *testing.T) {
 	}
 	ended := make(chan *os.ProcessState, 1)
 	go func() { other.Wait(); ended <- other.ProcessState }()
+	t.Cleanup(func() { syscall.Kill(-other.Process.Pid, syscall.SIGKILL) })
 	// The ended job's number now names the other group.
 	if err := os.WriteFile(filepath.Join(dir, job, "pid"), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
