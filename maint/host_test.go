@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,7 +54,12 @@ func TestSignalsSpareAnEndedJobsReusedGroup(t *testing.T) {
 	}
 	ended := make(chan *os.ProcessState, 1)
 	go func() { other.Wait(); ended <- other.ProcessState }()
-	t.Cleanup(func() { syscall.Kill(-other.Process.Pid, syscall.SIGKILL) })
+	var reaped atomic.Bool // after that, its number is free again
+	t.Cleanup(func() {
+		if !reaped.Load() {
+			syscall.Kill(-other.Process.Pid, syscall.SIGKILL)
+		}
+	})
 	// The ended job's number now names the other group.
 	if err := os.WriteFile(filepath.Join(dir, job, "pid"), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -70,6 +76,7 @@ func TestSignalsSpareAnEndedJobsReusedGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := <-ended
+	reaped.Store(true)
 	if ws, ok := ps.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGINT {
 		t.Errorf("the process group that took an ended job's number was signalled by the host: %v", ps)
 	}
