@@ -143,6 +143,7 @@ func TestMaintArgumentRules(t *testing.T) {
 		{"maint eval.php testwiki", "Refused: eval.php opens a shell or runs arbitrary code, so it runs only when the configuration's maint.scripts allow list names it."},
 		{"maint shell.php testwiki", "Refused: shell.php opens a shell"},
 		{"maint sql.php testwiki", "Refused: sql.php opens a shell"},
+		{"maint getConfiguration.php testwiki --settings=wgDBpassword", "Refused: getConfiguration.php prints the configuration, secrets included, so it runs only when the configuration's maint.scripts allow list names it."},
 		{"maint showSiteStats.php testwiki --wiki=enwiki", "Refused: --wiki changes which wiki, server, configuration or database account showSiteStats.php uses;"},
 		{"maint showSiteStats.php testwiki --dbpass=hunter2", "Refused: --dbpass changes which wiki"},
 		{"maint showSiteStats.php testwiki --server=https://en.wikipedia.org", "Refused: --server changes which wiki"},
@@ -265,4 +266,27 @@ func (s *consoleSession) expectEach(prefixes ...string) []string {
 		})
 	}
 	return out
+}
+
+// A script written as its path below the maintenance directory is the
+// same script: the spelling does not dodge its dry run (fail.php's --fix
+// only in the real run), the one-run-per-wiki rule or its entry in the
+// allow list; nor does writing the real run's flag with a value
+// (--fix=1, which MediaWiki reads as --fix) put it in the dry run.
+func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
+	m := startLocalMaint(t)
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	s.say("jouncebot: maint maintenance/fail.php testwiki --fix")
+	s.expectEach("Run 1: dry run of fail.php on testwiki started; the real run (fail.php --fix) waits for maint go 1.",
+		"amir: Run 1: dry run of fail.php on testwiki failed (exit 3); the real run does not start.")
+	s.say("jouncebot: maint maintenance/fail.php testwiki")
+	s.expectContains("Refused: run 1 of fail.php on testwiki has not ended")
+	s.say("jouncebot: maint fail.php test2wiki --fix=1")
+	s.expectContains("Refused: --fix=1 is set by the bot for the dry run and the real run of fail.php; leave it out (the real run has --fix, after maint go).")
+
+	m2 := startLocalMaint(t)
+	m2.Config.Scripts = []config.MaintScript{{Script: "runJobs.php", Options: map[string]string{"--maxjobs": "[0-9]+"}}}
+	s2 := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m2.Config }, app.Options{})
+	s2.say("jouncebot: maint maintenance/runJobs.php testwiki --type=x")
+	s2.expectContains("Refused: runJobs.php takes only the options --maxjobs here, not --type.")
 }

@@ -66,7 +66,8 @@ type MaintScript struct {
 	// Options, when not nil, are the only options the script takes: the
 	// option's name ("--maxjobs") and the pattern its whole value must
 	// match ("[0-9]+"), or "" for an option without a value. Options
-	// that change the target are refused unless listed here.
+	// that change the target are refused unless listed here. An options
+	// key with nothing after it lists none.
 	Options map[string]string `yaml:"options"`
 	// Private keeps the script's output off the public run page and the
 	// channel: it goes to the security destination.
@@ -82,13 +83,39 @@ func (s *MaintScript) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: a script is a name or a mapping of script, options and private", n.Line)
 	}
+	listed := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i].Value; k != "script" && k != "options" && k != "private" {
+		k := n.Content[i].Value
+		if k != "script" && k != "options" && k != "private" {
 			return fmt.Errorf("line %d: field %s not found in type config.MaintScript", n.Content[i].Line, k)
 		}
+		listed = listed || k == "options"
 	}
 	type fields MaintScript // without this method
-	return n.Decode((*fields)(s))
+	if err := n.Decode((*fields)(s)); err != nil {
+		return err
+	}
+	if listed && s.Options == nil {
+		// "options:" with nothing after it lists no options: read as no
+		// list, it would take every option but the target ones.
+		s.Options = map[string]string{}
+	}
+	return nil
+}
+
+// MaintScriptName is the one name of a script however it is written:
+// "namespaceDupes" and "maintenance/namespaceDupes.php" are
+// "namespaceDupes.php" (mwscript finds a plain name in maintenance/), so
+// that the allow list, the dry-run table and the one run per wiki see one
+// script. Paths elsewhere (extensions/Foo/maintenance/bar.php) are kept.
+func MaintScriptName(name string) string {
+	if !strings.HasSuffix(name, ".php") && !strings.Contains(name, "/") {
+		name += ".php"
+	}
+	if rest, ok := strings.CutPrefix(name, "maintenance/"); ok && !strings.Contains(rest, "/") {
+		name = rest
+	}
+	return name
 }
 
 // MaintScriptNames returns the names of scripts (for an allow list
@@ -174,10 +201,16 @@ func (m *Maint) validate(v *validator, p string) {
 			}
 		}
 	}
+	seen := map[string]int{}
 	for i, sc := range m.Scripts {
 		at := fmt.Sprintf("%s.scripts[%d]", p, i)
 		if sc.Script == "" {
 			v.add(at, "name the script")
+		}
+		if j, ok := seen[MaintScriptName(sc.Script)]; ok && sc.Script != "" {
+			v.add(at, "%s is listed already as scripts[%d]; list a script once, with all its options", sc.Script, j)
+		} else {
+			seen[MaintScriptName(sc.Script)] = i
 		}
 		for name, pat := range sc.Options {
 			if !optionName.MatchString(name) {

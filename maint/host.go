@@ -41,7 +41,9 @@ func HostFrom(m config.Maint) *Host {
 // Status is what a poll saw of a job.
 type Status struct {
 	// Running is true while a process of the job's process group lives
-	// (a child that outlives the job's shell keeps it running).
+	// (a child that outlives the job's shell, killed by a stop, keeps it
+	// running) and the job has not written its exit status (a child a
+	// script left in the background when it exited does not).
 	Running bool
 	// Exit is the exit status once the job has ended (nil before, and when
 	// the process is gone without one).
@@ -123,8 +125,11 @@ func (h *Host) Stop(ctx context.Context, job string) error { return h.signal(ctx
 // Stop and the grace period).
 func (h *Host) Kill(ctx context.Context, job string) error { return h.signal(ctx, job, "KILL") }
 
+// signal signals the job's process group unless the job has ended: once
+// its exit status is there its group is gone, and the number may name
+// another process group by now.
 func (h *Host) signal(ctx context.Context, job, sig string) error {
-	script := fmt.Sprintf(`cd %s/%s && p="$(cat pid)" && kill -%s -"$p" 2>/dev/null; echo stopped`, quote(h.WorkDir), quote(job), sig)
+	script := fmt.Sprintf(`cd %s/%s && p="$(cat pid)" && [ ! -f exit ] && kill -%s -"$p" 2>/dev/null; echo stopped`, quote(h.WorkDir), quote(job), sig)
 	if _, err := h.call(ctx, job, script); err != nil {
 		return fmt.Errorf("maint: %s %s: %w", strings.ToLower(sig), job, err)
 	}

@@ -257,6 +257,7 @@ func TestArgumentRules(t *testing.T) {
 		{Script: "showSiteStats.php"},
 		{Script: "importImages.php", Options: map[string]string{"--wiki": "testwiki|test2wiki", "--comment": ".*"}},
 		{Script: "eval.php"},
+		{Script: "cleanupTitles.php", Options: map[string]string{}},
 	}}
 	for _, c := range []struct {
 		name  string
@@ -279,8 +280,24 @@ func TestArgumentRules(t *testing.T) {
 		{"sql.php", open, "sql.php testwiki", "Refused: sql.php opens a shell"},
 		{"mysql.php", open, "mysql.php testwiki", "Refused: mysql.php opens a shell"},
 		{"an extension's eval.php", open, "extensions/Foo/maintenance/eval.php testwiki", "Refused: extensions/Foo/maintenance/eval.php opens a shell"},
+		{"getConfiguration.php prints secrets", open, "getConfiguration.php testwiki --settings=wgDBpassword", "Refused: getConfiguration.php prints the configuration, secrets included,"},
 		{"eval.php allowed by name", listed, "eval.php testwiki", ""},
+		// Spellings that must not dodge the rules (MediaWiki's Maintenance
+		// reads long options exactly, no abbreviations; a separate value
+		// word is where the reason starts, so it never reaches the host).
+		{"--wiki as two words", open, "showSiteStats.php testwiki --wiki enwiki", "Refused: --wiki changes"},
+		{"--wiki= empty", open, "showSiteStats.php testwiki --wiki=", "Refused: --wiki changes"},
+		{"end of options then --wiki", open, "showSiteStats.php testwiki -- --wiki=enwiki", `Refused: the argument "--" is not allowed`},
+		{"three dashes", open, "showSiteStats.php testwiki ---wiki=enwiki", `Refused: the argument "---wiki=enwiki" is not allowed`},
+		{"../eval.php", open, "../eval.php testwiki", `Refused: "../eval.php" is not a script name`},
+		{"maintenance/eval.php", open, "maintenance/eval.php testwiki", "Refused: eval.php opens a shell"},
+		{"maintenance/ path of a listed script", listed, "maintenance/runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs, --wait here, not --type."},
+		{"maintenance/ path of a listed script, listed options", listed, "maintenance/runJobs.php testwiki --maxjobs=5", ""},
+		{"eval without .php", open, "eval testwiki", "Refused: eval.php opens a shell"},
+		{"a target option as the wiki", open, "showSiteStats.php --wiki=enwiki", `Refused: "--wiki=enwiki" is not a wiki name`},
+		{"an option as the script", open, "--conf=/tmp/x.php testwiki", `Refused: "--conf=/tmp/x.php" is not a script name`},
 		{"shell.php not on the list", listed, "shell.php testwiki", "Refused: shell.php is not one of the scripts allowed here"},
+		{"no options listed", listed, "cleanupTitles.php testwiki --dry-run", "Refused: cleanupTitles.php takes no options here, not --dry-run."},
 		{"listed options", listed, "runJobs.php testwiki --maxjobs=5 --wait", ""},
 		{"unlisted option", listed, "runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs, --wait here, not --type."},
 		{"bad value", listed, "runJobs.php testwiki --maxjobs=5x", `Refused: the value of --maxjobs for runJobs.php must match [0-9]+, and "5x" does not.`},
@@ -301,6 +318,97 @@ func TestArgumentRules(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
 				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// The flags of a dry-run form are the bot's: written with a value
+// (--fix=1, --fix=, which MediaWiki reads as --fix), the real run's flag
+// would otherwise go to the dry run, which would then change the wikis.
+func TestDryRunFlagsAreTheBots(t *testing.T) {
+	rules := maint.Rules{DryRun: append([]config.DryRun{{Script: "cleanupTitles.php", Dry: []string{"--dry-run"}}}, config.DefaultMaintDryRuns...)}
+	for _, c := range []struct{ words, want string }{
+		{"namespaceDupes.php testwiki --fix", ""},
+		{"namespaceDupes.php testwiki --fix=1", "Refused: --fix=1 is set by the bot for the dry run and the real run of namespaceDupes.php"},
+		{"namespaceDupes.php testwiki --fix=", "Refused: --fix= is set by the bot"},
+		{"namespaceDupes.php testwiki --fix=0", "Refused: --fix=0 is set by the bot"},
+		{"cleanupTitles.php testwiki --dry-run=0", "Refused: --dry-run=0 is set by the bot"},
+		{"cleanupTitles.php testwiki --dry-run", ""},
+		{"namespaceDupes.php testwiki --fixed=1", ""},
+	} {
+		t.Run(c.words, func(t *testing.T) {
+			req, err := maint.ParseWords(strings.Fields(c.words))
+			if err == nil {
+				_, err = rules.Check(req)
+			}
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// A script's spellings are one script: its dry-run form is found
+// whichever way it is written.
+func TestScriptSpellingsKeepTheDryRun(t *testing.T) {
+	rules := maint.Rules{DryRun: config.DefaultMaintDryRuns}
+	for _, words := range []string{"namespaceDupes testwiki --fix", "namespaceDupes.php testwiki --fix", "maintenance/namespaceDupes.php testwiki --fix"} {
+		t.Run(words, func(t *testing.T) {
+			req, err := maint.ParseWords(strings.Fields(words))
+			if err == nil {
+				req, err = rules.Check(req)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			dry, real, ok := rules.Phases(req)
+			if req.Script != "namespaceDupes.php" || !ok || slices.Contains(dry, "--fix") || !slices.Contains(real, "--fix") {
+				t.Errorf("script %q, dry run %v (%q), real run %q", req.Script, ok, dry, real)
+			}
+		})
+	}
+}
+
+// The configuration's spellings of a script are its one name too: an
+// allow list entry or a dry-run form written maintenance/foo.php or foo
+// is the rule of foo.php.
+func TestConfigSpellingsAreOneScript(t *testing.T) {
+	cfg, err := config.Parse([]byte(`maint:
+  host: maint.example
+  scripts:
+    - {script: maintenance/runJobs.php, options: {--maxjobs: "[0-9]+"}}
+    - cleanupTitles
+  dry_run:
+    - {script: maintenance/cleanupTitles.php, dry: [--dry-run]}
+`), "test.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := maint.RulesFrom(cfg.Maint)
+	for _, c := range []struct{ words, want string }{
+		{"runJobs.php testwiki --maxjobs=3", ""},
+		{"runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs here, not --type."},
+		{"maintenance/runJobs.php testwiki --type=x", "Refused: runJobs.php takes only the options --maxjobs here, not --type."},
+		{"cleanupTitles.php testwiki", ""},
+		{"cleanupTitles.php testwiki --dry-run=0", "Refused: --dry-run=0 is set by the bot"},
+	} {
+		t.Run(c.words, func(t *testing.T) {
+			req, err := maint.ParseWords(strings.Fields(c.words))
+			if err == nil {
+				req, err = rules.Check(req)
+			}
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+			if _, _, hasDry := rules.Phases(req); err == nil && hasDry != (req.Script == "cleanupTitles.php") {
+				t.Errorf("%s: dry run %v", req.Script, hasDry)
 			}
 		})
 	}

@@ -132,14 +132,32 @@ type Rules struct {
 	DryRun []config.DryRun
 }
 
-// RulesFrom reads the rules from the configuration.
+// RulesFrom reads the rules from the configuration, each script under
+// its one name (config.MaintScriptName).
 func RulesFrom(m config.Maint) Rules {
-	return Rules{Scripts: m.Scripts, Wikis: m.Wikis, Lists: m.Lists, DryRun: m.DryRun}
+	rs := Rules{Scripts: slices.Clone(m.Scripts), Wikis: m.Wikis, Lists: m.Lists, DryRun: slices.Clone(m.DryRun)}
+	for i := range rs.Scripts {
+		rs.Scripts[i].Script = config.MaintScriptName(rs.Scripts[i].Script)
+	}
+	for i := range rs.DryRun {
+		rs.DryRun[i].Script = config.MaintScriptName(rs.DryRun[i].Script)
+	}
+	return rs
 }
 
-// Denied are scripts that open an interactive shell or run arbitrary
-// code or SQL: refused unless the allow list names them.
-var Denied = []string{"eval.php", "shell.php", "sql.php", "mysql.php", "sqlite.php", "run.php", "runScript.php", "psysh.php"}
+// Denied are scripts that open an interactive shell, run arbitrary code
+// or SQL, or print the configuration with its secrets (whose output
+// would reach the channel and the run's page): refused unless the allow
+// list names them.
+var Denied = []string{"eval.php", "shell.php", "sql.php", "mysql.php", "sqlite.php", "run.php", "runScript.php", "psysh.php", "getConfiguration.php"}
+
+// deniedWhy says what a denied script does.
+func deniedWhy(base string) string {
+	if base == "getConfiguration.php" {
+		return "prints the configuration, secrets included,"
+	}
+	return "opens a shell or runs arbitrary code,"
+}
 
 // script returns the allow list's entry of a script (ok false when there
 // is an allow list and the script is not on it).
@@ -176,12 +194,10 @@ func (rs Rules) Check(r Request) (Request, error) {
 	if !scriptPattern.MatchString(r.Script) {
 		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
 	}
-	if !strings.HasSuffix(r.Script, ".php") && !strings.Contains(r.Script, "/") {
-		r.Script += ".php"
-	}
-	if !strings.HasSuffix(r.Script, ".php") {
+	if !strings.HasSuffix(config.MaintScriptName(r.Script), ".php") {
 		return r, refused("%q is not a script name (letters, digits, _ . and -, parts separated by /, ending in .php).", r.Script)
 	}
+	r.Script = config.MaintScriptName(r.Script)
 	sc, ok := rs.script(r.Script)
 	if !ok {
 		names := make([]string, len(rs.Scripts))
@@ -191,10 +207,13 @@ func (rs Rules) Check(r Request) (Request, error) {
 		return r, refused("%s is not one of the scripts allowed here (%s).", r.Script, strings.Join(names, ", "))
 	}
 	if base := path.Base(r.Script); slices.Contains(Denied, base) && len(rs.Scripts) == 0 {
-		return r, refused("%s opens a shell or runs arbitrary code, so it runs only when the configuration's maint.scripts allow list names it.", r.Script)
+		return r, refused("%s %s so it runs only when the configuration's maint.scripts allow list names it.", r.Script, deniedWhy(base))
 	}
 	for _, a := range r.Args {
 		if err := checkArg(sc, a); err != nil {
+			return r, err
+		}
+		if err := rs.checkDryFlag(r.Script, a); err != nil {
 			return r, err
 		}
 	}
@@ -219,6 +238,8 @@ func checkArg(sc config.MaintScript, a string) error {
 	switch {
 	case !listed && slices.Contains(config.TargetOptions, bare):
 		return refused("%s changes which wiki, server, configuration or database account %s uses; it is allowed only where the configuration lists it in the script's options.", name, sc.Script)
+	case !listed && sc.Options != nil && len(sc.Options) == 0:
+		return refused("%s takes no options here, not %s.", sc.Script, name)
 	case !listed && sc.Options != nil:
 		return refused("%s takes only the options %s here, not %s.", sc.Script, optionNames(sc.Options), name)
 	case !listed:
@@ -229,6 +250,31 @@ func checkArg(sc config.MaintScript, a string) error {
 		re, err := regexp.Compile(`^(?:` + pat + `)$`)
 		if err != nil || !re.MatchString(value) {
 			return refused("the value of %s for %s must match %s, and %q does not.", name, sc.Script, pat, value)
+		}
+	}
+	return nil
+}
+
+// checkDryFlag refuses an argument that names a flag of the script's
+// dry-run form without being that flag: "--fix=1" (which MediaWiki reads
+// as --fix) would go to the dry run, which would then change the wikis.
+func (rs Rules) checkDryFlag(script, a string) error {
+	i := slices.IndexFunc(rs.DryRun, func(d config.DryRun) bool { return d.Script == script })
+	if i < 0 {
+		return nil
+	}
+	d := rs.DryRun[i]
+	name, _, _ := strings.Cut(a, "=")
+	for _, f := range slices.Concat(d.Real, d.Dry) {
+		if fn, _, _ := strings.Cut(f, "="); fn == name && f != a {
+			var has []string
+			if len(d.Real) > 0 {
+				has = append(has, "the real run has "+strings.Join(d.Real, " ")+", after maint go")
+			}
+			if len(d.Dry) > 0 {
+				has = append(has, "the dry run has "+strings.Join(d.Dry, " "))
+			}
+			return refused("%s is set by the bot for the dry run and the real run of %s; leave it out (%s).", a, script, strings.Join(has, "; "))
 		}
 	}
 	return nil
