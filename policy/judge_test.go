@@ -141,3 +141,45 @@ func BenchmarkJudgeBeforeStage(b *testing.B) {
 		}
 	}
 }
+
+// The judge counts each person once, and never the person who asks: a
+// request naming the same SRE twice, or naming its own asker, does not
+// fill `approvals: [sre, sre]` (the gate refuses both in chat, but the
+// engine is the judge of what a request says; issue 24, items 4 and 5).
+func TestJudgeCountsDistinctApproversNotTheAsker(t *testing.T) {
+	now := time.Date(2026, 11, 27, 14, 20, 0, 0, time.UTC) // a Friday
+	ws := []calendar.Window{{ID: "b", Name: "backport window", Kind: "backport", Start: now.Add(-20 * time.Minute), End: now.Add(40 * time.Minute)},
+		{ID: "n", Name: "late window", Kind: "backport", Start: now.Add(6 * time.Hour), End: now.Add(7 * time.Hour)}}
+	people := map[string]Person{
+		"amir":  {Name: "Amir", Roles: []string{"deployer"}},
+		"sam":   {Name: "Sam", Roles: []string{"sre"}},
+		"sasha": {Name: "Sasha", Roles: []string{"sre"}},
+		"sue":   {Name: "Sue", Roles: []string{"deployer", "sre"}},
+	}
+	j := judgeAt(now, ws, false, nil)
+	j.Person = func(name string) (Person, bool) { p, ok := people[strings.ToLower(name)]; return p, ok }
+	j.Rules.Times = []TimeRule{{Name: "Fridays", Days: []time.Weekday{time.Friday}, To: 24 * 60, Location: time.UTC, Roles: []string{"sre", "sre"}}}
+	for _, tt := range []struct {
+		name      string
+		by        string
+		approvals []Approval
+		ok        bool
+	}{
+		{"the same SRE twice", "Amir", []Approval{{By: "Sam"}, {By: "Sam"}}, false},
+		{"the same SRE twice, spelt differently", "Amir", []Approval{{By: "Sam"}, {By: "sam"}}, false},
+		{"the asker's own approval", "Sue", []Approval{{By: "Sue"}, {By: "Sam"}}, false},
+		{"the asker's own approval, spelt differently", "Sue", []Approval{{By: "SUE"}, {By: "Sam"}}, false},
+		{"two SRE people", "Amir", []Approval{{By: "Sam"}, {By: "Sasha"}}, true},
+		{"two SRE people and a repeat", "Sue", []Approval{{By: "Sam"}, {By: "Sam"}, {By: "Sasha"}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := j.Rule(Ask{Action: Deploy, By: tt.by, Approvals: tt.approvals})
+			if tt.ok != (r.Refusal == "") {
+				t.Errorf("refusal %q, counted %v; want allowed %v", r.Refusal, r.Counted, tt.ok)
+			}
+			if tt.ok && len(r.Counted) != 2 {
+				t.Errorf("counted %v, want two approvals", r.Counted)
+			}
+		})
+	}
+}
