@@ -99,3 +99,28 @@ func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error
 	a.say(ctx, d.ID, EventProgress, bot.T(no))
 	return true, nil
 }
+
+// judgeApproval asks the judge whether forced deploy d, waiting for a
+// second deployer, may start now that one approves: the approval may come
+// long after the deploy was asked for, when the next window is too close.
+// The deploy keeps waiting when the policy says no.
+func (a *Agent) judgeApproval(ctx context.Context, d *Deploy) error {
+	if a.o.Judge == nil {
+		return nil
+	}
+	var nums []string
+	for _, c := range d.Changes {
+		nums = append(nums, fmt.Sprint(c.Number))
+	}
+	action := "deploy"
+	if d.Revert != nil {
+		action = "revert"
+	}
+	example := fmt.Sprintf("%s --force %s <reason>", action, strings.Join(nums, " "))
+	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Example: example})
+	if no == "" {
+		return nil
+	}
+	a.log.Info("the deploy policy refused the approval", "id", d.ID, "why", no)
+	return sentence(fmt.Sprintf("%s Deploy %s still waits for a second deployer; `abort %s` withdraws it.", no, d.ID, d.ID))
+}

@@ -1,0 +1,59 @@
+package deploy_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jouncebot/jouncebot/deploy"
+)
+
+// fakeJudge is a deploy policy whose answer the test sets.
+type fakeJudge struct {
+	mu    sync.Mutex
+	no    string
+	asked []deploy.Question
+}
+
+func (f *fakeJudge) Judge(_ context.Context, q deploy.Question) (deploy.Verdict, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, q)
+	return deploy.Verdict{}, f.no
+}
+
+func (f *fakeJudge) refuse(no string) { f.mu.Lock(); defer f.mu.Unlock(); f.no = no }
+
+// A forced deploy that waits for a second deployer has not started: the
+// second deployer's approve asks the policy again, as the last approval of
+// a waiting request does, so an approve given when the next window is
+// too close does not start it (issue 24, item 1).
+func TestSecondApprovalAsksTheJudge(t *testing.T) {
+	t.Parallel()
+	j := &fakeJudge{}
+	e := newEnv(t, func(o *deploy.Options) { o.RequireSecondApprover = true; o.Judge = j })
+	n := e.sb.Changes["config"]
+	id, err := e.agent.Start(context.Background(), deploy.Request{Changes: []string{itoa(n)}, By: alice, Force: true, Reason: "site is down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("needs")
+	const no = "Not now: the next window, UTC late backport window (Lucas), starts in 5 minutes at 14:00 UTC, and a deploy takes about 10 minutes (the configured minimum); deploy in a window, or after 15:00 UTC."
+	j.refuse(no)
+	err = e.agent.Approve(context.Background(), id, bob)
+	if err == nil || !strings.HasPrefix(err.Error(), no) {
+		t.Fatalf("approve when the policy refuses: %v", err)
+	}
+	if len(e.sb.Reviews()) != 0 {
+		t.Error("voted although the policy refused")
+	}
+	if err := e.agent.Approve(context.Background(), id, alice); err == nil || strings.HasPrefix(err.Error(), no) {
+		t.Errorf("the deployer's own approve: %v (the policy is asked only for an approve that would count)", err)
+	}
+	j.refuse("")
+	if err := e.agent.Approve(context.Background(), id, bob); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("prepared")
+}
