@@ -57,3 +57,33 @@ func TestSecondApprovalAsksTheJudge(t *testing.T) {
 	}
 	e.waitFor("prepared")
 }
+
+// A second deployer's approve of a forced deploy is an approval of the
+// patchsets it started with, like the policy's approvals: when a new
+// patchset arrives during the merge wait, `continue` does not carry it
+// over to the patchset nobody approved (issue 24, item 2).
+func TestSecondApprovalDoesNotCarryOverToANewPatchSet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *deploy.Options) { o.RequireSecondApprover = true })
+	n := e.sb.Changes["config"]
+	newPatchSetMidWait(e, n)
+	id, err := e.agent.Start(context.Background(), deploy.Request{Changes: []string{itoa(n)}, By: alice, Force: true, Reason: "site is down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("needs")
+	if err := e.agent.Approve(context.Background(), id, bob); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor("needs") // patchset 2 arrived during the merge wait
+	if want := "alice: Bob uploaded patchset 2 of " + itoa(n) + " while we waited for the merge; it was not approved. The deploy's approvals were for the patchset it started with: say `abort` and ask again."; ev.Text.String() != want {
+		t.Errorf("got %q, want %q", ev.Text, want)
+	}
+	want := "Bob's approval of deploy 1 was for the patchsets it started with, not patchset 2 of " + itoa(n) + ": it does not carry over. Say `abort 1` and ask again."
+	if err := e.agent.Continue(context.Background(), id, alice); err == nil || err.Error() != want {
+		t.Fatalf("continue: %v\nwant %q", err, want)
+	}
+	if r := e.reviews(n); len(r) != 1 || r[0].PatchSet != 1 {
+		t.Errorf("reviews = %+v, want only the +2 on patchset 1", r)
+	}
+}

@@ -546,6 +546,10 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 			return sentence(fmt.Sprintf("The approvals of deploy %s were for the patchsets it started with, not patchset %d of %d: they do not carry over. Say `abort %s` and ask again.",
 				d.ID, d.Pause.PatchSet, d.Pause.Change, d.ID))
 		}
+		if d.ApprovedBy != "" {
+			return sentence(fmt.Sprintf("%s's approval of deploy %s was for the patchsets it started with, not patchset %d of %d: it does not carry over. Say `abort %s` and ask again.",
+				d.ApprovedBy, d.ID, d.Pause.PatchSet, d.Pause.Change, d.ID))
+		}
 		p = *d.Pause
 		for i := range d.Changes {
 			if d.Changes[i].Number == p.Change {
