@@ -33,6 +33,9 @@ type Question struct {
 	// Started is when the deploy started (zero when it starts now).
 	Stage   string
 	Started time.Time
+	// Frozen is the freeze the deploy started in ("" when none): a forced
+	// deploy goes on through that freeze only, not one declared later.
+	Frozen string
 	// Example is the command to show with --force.
 	Example string
 }
@@ -82,7 +85,7 @@ func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error
 	if d.Revert != nil {
 		action = "revert"
 	}
-	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Stage: s.Name(), Started: d.Created})
+	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Stage: s.Name(), Started: d.Created, Frozen: d.Frozen})
 	if no == "" {
 		return false, nil
 	}

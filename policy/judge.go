@@ -105,6 +105,10 @@ type Ask struct {
 	// deployer stops it only when the window opened after that.
 	Stage   string
 	Started time.Time
+	// ForcedFreeze is the freeze a forced deploy started in ("" when
+	// none): before a later stage, --force overrides that freeze only,
+	// not one declared after the deploy started.
+	ForcedFreeze string
 	// Example is the command to show with --force.
 	Example string
 }
@@ -195,7 +199,7 @@ func (j *Judge) stageRefusal(d Decision, by Person, a Ask) string {
 	switch {
 	case d.Forbidden():
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: %s.", a.Stage, strings.Join(d.Disallowed, "; "))
-	case d.Frozen != "" && !a.Force:
+	case d.Frozen != "" && !(a.Force && a.ForcedFreeze == d.Frozen):
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: deploys are frozen (%s).", a.Stage, d.Frozen)
 	case d.Claimer != "" && !a.Force && d.Window.Start.After(a.Started) && len(j.unmet(by, []Need{{Rule: "claimed window", Person: d.Claimer}}, a.Approvals)) > 0:
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: the %s, claimed by %s, has opened.", a.Stage, d.Window.Name, d.Claimer)

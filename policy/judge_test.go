@@ -101,18 +101,26 @@ func TestJudgeBeforeStage(t *testing.T) {
 		force  bool
 		claims map[string]string
 		want   string
+		// forcedIn is the freeze the deploy was forced through when it
+		// started ("" when none).
+		forcedIn string
 	}{
-		{"its window ended", []calendar.Window{backport}, false, false, nil, ""},
-		{"a freeze began", []calendar.Window{backport}, true, false, nil, "The deploy policy stopped the deploy before canaries: deploys are frozen (incident until"},
-		{"a freeze began, forced deploy", []calendar.Window{backport}, true, true, nil, ""},
-		{"a puppet window opened", []calendar.Window{backport, puppet}, false, false, nil, "The deploy policy stopped the deploy before canaries: the Puppet request window allows no deploys."},
-		{"a puppet window opened, forced deploy", []calendar.Window{backport, puppet}, false, true, nil, "The deploy policy stopped the deploy before canaries: the Puppet request window allows no deploys."},
-		{"another deployer's claimed window opened", []calendar.Window{backport, next}, false, false, map[string]string{"n": "Lucas"}, "The deploy policy stopped the deploy before canaries: the next backport window, claimed by Lucas, has opened."},
-		{"its own window claimed by another while deploying", []calendar.Window{own}, false, false, map[string]string{"o": "Lucas"}, ""},
+		{"its window ended", []calendar.Window{backport}, false, false, nil, "", ""},
+		{"a freeze began", []calendar.Window{backport}, true, false, nil, "The deploy policy stopped the deploy before canaries: deploys are frozen (incident until", ""},
+		// A reason given to deploy outside a window is no override of a
+		// freeze declared later (an incident): only a deploy forced
+		// through that freeze goes on.
+		{"a freeze began, deploy forced outside a window", []calendar.Window{backport}, true, true, nil, "The deploy policy stopped the deploy before canaries: deploys are frozen (incident until", ""},
+		{"a freeze began, deploy forced through another freeze", []calendar.Window{backport}, true, true, nil, "The deploy policy stopped the deploy before canaries: deploys are frozen (incident until", "release freeze until 2026-11-25 15:00 UTC"},
+		{"forced through this freeze", []calendar.Window{backport}, true, true, nil, "", "incident until 2026-11-25 16:10 UTC"},
+		{"a puppet window opened", []calendar.Window{backport, puppet}, false, false, nil, "The deploy policy stopped the deploy before canaries: the Puppet request window allows no deploys.", ""},
+		{"a puppet window opened, forced deploy", []calendar.Window{backport, puppet}, false, true, nil, "The deploy policy stopped the deploy before canaries: the Puppet request window allows no deploys.", ""},
+		{"another deployer's claimed window opened", []calendar.Window{backport, next}, false, false, map[string]string{"n": "Lucas"}, "The deploy policy stopped the deploy before canaries: the next backport window, claimed by Lucas, has opened.", ""},
+		{"its own window claimed by another while deploying", []calendar.Window{own}, false, false, map[string]string{"o": "Lucas"}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := judgeAt(now, tt.ws, tt.frozen, tt.claims).Rule(Ask{Action: Deploy, By: "Amir", Force: tt.force, Reason: "r", Stage: "canaries", Started: started})
+			r := judgeAt(now, tt.ws, tt.frozen, tt.claims).Rule(Ask{Action: Deploy, By: "Amir", Force: tt.force, Reason: "r", Stage: "canaries", Started: started, ForcedFreeze: tt.forcedIn})
 			if (tt.want == "") != (r.Refusal == "") || !strings.HasPrefix(r.Refusal, tt.want) {
 				t.Errorf("got %q, want %q", r.Refusal, tt.want)
 			}
