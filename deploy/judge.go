@@ -120,7 +120,12 @@ func (a *Agent) judgeApproval(ctx context.Context, d *Deploy) error {
 		action = "revert"
 	}
 	example := fmt.Sprintf("%s --force %s <reason>", action, strings.Join(nums, " "))
-	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Example: example})
+	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Example: example})
+	if no == "" && v.Frozen != "" && v.Frozen != d.Frozen {
+		// --force overrides the freeze it was given in, not one
+		// declared while the deploy waited.
+		no = fmt.Sprintf("Deploys are frozen: %s, declared after deploy %s was forced (reason: %s); that reason is no override of this freeze.", v.Frozen, d.ID, d.Reason)
+	}
 	if no == "" {
 		return nil
 	}

@@ -11,19 +11,22 @@ import (
 
 // fakeJudge is a deploy policy whose answer the test sets.
 type fakeJudge struct {
-	mu    sync.Mutex
-	no    string
-	asked []deploy.Question
+	mu     sync.Mutex
+	no     string
+	frozen string
+	asked  []deploy.Question
 }
 
 func (f *fakeJudge) Judge(_ context.Context, q deploy.Question) (deploy.Verdict, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, q)
-	return deploy.Verdict{}, f.no
+	return deploy.Verdict{Frozen: f.frozen}, f.no
 }
 
 func (f *fakeJudge) refuse(no string) { f.mu.Lock(); defer f.mu.Unlock(); f.no = no }
+
+func (f *fakeJudge) freeze(what string) { f.mu.Lock(); defer f.mu.Unlock(); f.frozen = what }
 
 // A forced deploy that waits for a second deployer has not started: the
 // second deployer's approve asks the policy again, as the last approval of
@@ -52,6 +55,14 @@ func TestSecondApprovalAsksTheJudge(t *testing.T) {
 		t.Errorf("the deployer's own approve: %v (the policy is asked only for an approve that would count)", err)
 	}
 	j.refuse("")
+	// A freeze declared while the deploy waits: the reason given with
+	// --force was not an override of it.
+	j.freeze("incident until 2026-11-26 00:00 UTC")
+	want := "Deploys are frozen: incident until 2026-11-26 00:00 UTC, declared after deploy 1 was forced (reason: site is down); that reason is no override of this freeze. Deploy 1 still waits for a second deployer; `abort 1` withdraws it."
+	if err := e.agent.Approve(context.Background(), id, bob); err == nil || err.Error() != want {
+		t.Fatalf("approve in a new freeze: %v\nwant %q", err, want)
+	}
+	j.freeze("")
 	if err := e.agent.Approve(context.Background(), id, bob); err != nil {
 		t.Fatal(err)
 	}
