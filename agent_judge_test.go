@@ -121,3 +121,46 @@ agents: [{name: test, address: %s, ca: %s, cert: %s, key: %s, server_name: agent
 	say("sam", "approve r2", "Sam approved request r2 (Every day). All approvals are in; deploy 1 started.")
 	say("lucas", "status", "Deploy 1 by Lucas since")
 }
+
+// The deploy agent takes a request's approvals only as names, each person
+// once and never the asker: a request through the agent's API that names
+// the same SRE twice, or its asker, does not fill `approvals: [sre, sre]`;
+// two SRE people do (issue 24, items 4 and 5).
+func TestAgentCountsEachApproverOnce(t *testing.T) {
+	s := newSplit(t)
+	appendFile(t, filepath.Join(s.dir, "agent.yaml"), `  - {name: Sam, irc_account: sam, roles: [sre]}
+  - {name: Sasha, irc_account: sasha, roles: [sre]}
+  - {name: Sue, irc_account: sue, roles: [deployer, sre]}
+windows:
+  - {name: All-day backport window, kind: backport, schedule: "0 0 * * *", duration: 24h, deployers: [Amir, Sue]}
+policy:
+  roles: {sre: SRE}
+  rules:
+    - {name: Every day, approvals: [sre, sre], timeout: 1h}
+`)
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	const start = `{"caller":{"kind":"irc","network":"libera","account":%q},"request":{"Changes":["445113"],"By":{"Name":%q,"Deployer":true},"Approvals":%s}}`
+	for _, tc := range []struct{ name, by, approvals string }{
+		{"the same SRE twice", "Amir", `[{"By":"Sam","Rule":"Every day"},{"By":"Sam","Rule":"Every day"}]`},
+		{"the same SRE twice, spelt differently", "Amir", `[{"By":"Sam","Rule":"Every day"},{"By":"SAM","Rule":"Every day"}]`},
+		{"the asker", "Sue", `[{"By":"Sue","Rule":"Every day"},{"By":"Sam","Rule":"Every day"}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := s.post(hc, "start", fmt.Sprintf(start, strings.ToLower(tc.by), tc.by, tc.approvals))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, _ := out["error"].(string); !strings.HasPrefix(e, "Not started: ") || !strings.Contains(e, "missing: one SRE person") {
+				t.Fatalf("got %v, want a refusal missing one SRE person", out)
+			}
+		})
+	}
+	out, err := s.post(hc, "start", fmt.Sprintf(start, "amir", "Amir", `[{"By":"Sam","Rule":"Every day"},{"By":"Sasha","Rule":"Every day"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out["error"] != nil || out["id"] == nil {
+		t.Fatalf("two SRE people: %v", out)
+	}
+}

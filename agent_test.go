@@ -438,7 +438,9 @@ func TestAgentRefusesForgedCallers(t *testing.T) {
 	writeFile(t, cfg, strings.NewReplacer("  client_name: chatbot\n", "", "  console_person: Amir\n", "").Replace(string(b)))
 	agent := s.startAgent()
 	hc := s.client(s.botCert, s.botKey)
-	const start = `{"caller":%s,"request":{"Changes":["445113"],"By":{"Name":"Amir","Deployer":true},"InWindow":true}}`
+	// The agent has no windows: it judges the deploy outside any window
+	// whatever InWindow says, so the request is forced with a reason.
+	const start = `{"caller":%s,"request":{"Changes":["445113"],"By":{"Name":"Amir","Deployer":true},"InWindow":true,"Force":true,"Reason":"the identity test"}}`
 	for _, tc := range []struct{ name, caller, want string }{
 		{"no kind, a bare name", `{}`,
 			"The deploy agent refused: it does not know Amir (the request names no network and account; the agent identifies people only by account, never by name)."},

@@ -191,3 +191,21 @@ func TestUnreadWikiCalendarNeedsForce(t *testing.T) {
 	s.say("jouncebot: deploy --force 445113 the calendar is down and this cannot wait")
 	s.expect("Deploy 1 started by amir")
 }
+
+// --force overrides the freeze a deploy was forced through, not one
+// declared while it runs: a deploy forced outside a window is stopped
+// before the canaries by a freeze that began at the testservers, and what
+// was synced is rolled back.
+func TestFreezeStopsForcedDeployBeforeTheNextStage(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) // outside any window
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy --force 445113 the fix cannot wait for the window")
+	s.expect("Deploy 1 started by amir")
+	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
+	s.say("jouncebot: freeze 2026-11-25 2026-11-26 incident follow-up")
+	s.expect("Freeze 1 recorded")
+	s.say("tested ok")
+	s.expect("The deploy policy stopped the deploy before canaries: deploys are frozen (incident follow-up until 2026-11-26 00:00 UTC).")
+	s.expect("testservers: 1/1 hosts rolled back and verified.")
+	s.expect("Deploy 1 was aborted by the deploy policy.")
+}

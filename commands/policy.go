@@ -76,7 +76,7 @@ func (e engineJudge) Judge(_ context.Context, q deploy.Question) (deploy.Verdict
 		as = append(as, policy.Approval{By: a.By, At: a.At, Rule: a.Rule})
 	}
 	r := e.j.Rule(policy.Ask{Action: policy.Action(q.Action), By: q.By.Name, Force: q.Force, Reason: q.Reason, Approvals: as,
-		Stage: q.Stage, Started: q.Started, Example: q.Example})
+		Stage: q.Stage, Started: q.Started, ForcedFreeze: q.Frozen, Example: q.Example})
 	v := deploy.Verdict{}
 	if w := r.Decision.Window; w != nil {
 		v.InWindow, v.Window = true, w.Name

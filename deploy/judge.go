@@ -33,6 +33,9 @@ type Question struct {
 	// Started is when the deploy started (zero when it starts now).
 	Stage   string
 	Started time.Time
+	// Frozen is the freeze the deploy started in ("" when none): a forced
+	// deploy goes on through that freeze only, not one declared later.
+	Frozen string
 	// Example is the command to show with --force.
 	Example string
 }
@@ -82,7 +85,7 @@ func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error
 	if d.Revert != nil {
 		action = "revert"
 	}
-	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Stage: s.Name(), Started: d.Created})
+	_, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Stage: s.Name(), Started: d.Created, Frozen: d.Frozen})
 	if no == "" {
 		return false, nil
 	}
@@ -98,4 +101,34 @@ func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error
 	}
 	a.say(ctx, d.ID, EventProgress, bot.T(no))
 	return true, nil
+}
+
+// judgeApproval asks the judge whether forced deploy d, waiting for a
+// second deployer, may start now that one approves: the approval may come
+// long after the deploy was asked for, when the next window is too close.
+// The deploy keeps waiting when the policy says no.
+func (a *Agent) judgeApproval(ctx context.Context, d *Deploy) error {
+	if a.o.Judge == nil {
+		return nil
+	}
+	var nums []string
+	for _, c := range d.Changes {
+		nums = append(nums, fmt.Sprint(c.Number))
+	}
+	action := "deploy"
+	if d.Revert != nil {
+		action = "revert"
+	}
+	example := fmt.Sprintf("%s --force %s <reason>", action, strings.Join(nums, " "))
+	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: d.By, Force: d.Force, Reason: d.Reason, Approvals: d.Approvals, Example: example})
+	if no == "" && v.Frozen != "" && v.Frozen != d.Frozen {
+		// --force overrides the freeze it was given in, not one
+		// declared while the deploy waited.
+		no = fmt.Sprintf("Deploys are frozen: %s, declared after deploy %s was forced (reason: %s); that reason is no override of this freeze.", v.Frozen, d.ID, d.Reason)
+	}
+	if no == "" {
+		return nil
+	}
+	a.log.Info("the deploy policy refused the approval", "id", d.ID, "why", no)
+	return sentence(fmt.Sprintf("%s Deploy %s still waits for a second deployer; `abort %s` withdraws it.", no, d.ID, d.ID))
 }

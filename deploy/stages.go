@@ -245,9 +245,13 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 			return false, err
 		}
 		d, _ := j.Deploy()
+		next := "Review it, then say `continue` to approve and deploy it, or `abort`."
+		if len(d.Approvals) > 0 || d.ApprovedBy != "" {
+			next = "The deploy's approvals were for the patchset it started with: say `abort` and ask again."
+		}
 		j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-			": %s uploaded patchset %d of %d while we waited for the merge; it was not approved. Review it, then say `continue` to approve and deploy it, or `abort`.",
-			p.Uploader, p.PatchSet, c.Number))))
+			": %s uploaded patchset %d of %d while we waited for the merge; it was not approved. %s",
+			p.Uploader, p.PatchSet, c.Number, next))))
 		return false, errPaused
 	}
 	if ch.Mergeable != nil && !*ch.Mergeable {

@@ -552,6 +552,10 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 			return sentence(fmt.Sprintf("The approvals of deploy %s were for the patchsets it started with, not patchset %d of %d: they do not carry over. Say `abort %s` and ask again.",
 				d.ID, d.Pause.PatchSet, d.Pause.Change, d.ID))
 		}
+		if d.ApprovedBy != "" {
+			return sentence(fmt.Sprintf("%s's approval of deploy %s was for the patchsets it started with, not patchset %d of %d: it does not carry over. Say `abort %s` and ask again.",
+				d.ApprovedBy, d.ID, d.Pause.PatchSet, d.Pause.Change, d.ID))
+		}
 		p = *d.Pause
 		for i := range d.Changes {
 			if d.Changes[i].Number == p.Change {
@@ -623,7 +627,7 @@ func (a *Agent) Approve(ctx context.Context, id ID, who Person) error {
 	if err != nil {
 		return err
 	}
-	err = a.update(d.ID, func(d *Deploy) error {
+	refused := func(d *Deploy) error {
 		switch {
 		case d.AbortBy != "":
 			return sentence(fmt.Sprintf("Deploy %s was aborted by %s; there is nothing to approve.", d.ID, d.AbortBy))
@@ -633,6 +637,20 @@ func (a *Agent) Approve(ctx context.Context, id ID, who Person) error {
 			return sentence("Only people with the deployer role can approve a deploy.")
 		case who.Name == d.By.Name:
 			return sentence("A second approval must come from another deployer, not from the one who started the deploy.")
+		}
+		return nil
+	}
+	if err := refused(d); err != nil {
+		return err
+	}
+	// The deploy starts with this approval: the policy is asked again,
+	// outside the transaction (the judge reads the database).
+	if err := a.judgeApproval(ctx, d); err != nil {
+		return err
+	}
+	err = a.update(d.ID, func(d *Deploy) error {
+		if err := refused(d); err != nil {
+			return err
 		}
 		d.State, d.ApprovedBy = stateRunning, who.Name
 		a.claim(d.ID)

@@ -105,6 +105,10 @@ type Ask struct {
 	// deployer stops it only when the window opened after that.
 	Stage   string
 	Started time.Time
+	// ForcedFreeze is the freeze a forced deploy started in ("" when
+	// none): before a later stage, --force overrides that freeze only,
+	// not one declared after the deploy started.
+	ForcedFreeze string
 	// Example is the command to show with --force.
 	Example string
 }
@@ -140,31 +144,21 @@ func (j *Judge) Rule(a Ask) Ruling {
 	}
 	d := j.Rules.Decide(j.Facts, a.Action, by, now)
 	if a.Stage != "" {
-		return Ruling{Decision: d, Refusal: j.stageRefusal(d, a)}
+		return Ruling{Decision: d, Refusal: j.stageRefusal(d, by, a)}
 	}
 	if r := d.Refusal(a.Force, a.Reason, a.Example); r != "" {
 		return Ruling{Decision: d, Refusal: r}
 	}
 	needs := d.Required(a.Force)
-	if missing := j.unmet(needs, a.Approvals); len(missing) > 0 {
+	if missing := j.unmet(by, needs, a.Approvals); len(missing) > 0 {
 		return Ruling{Decision: d, Refusal: j.approvalRefusal(d, missing, a)}
 	}
-	return Ruling{Decision: d, Counted: j.counted(needs, a.Approvals)}
+	return Ruling{Decision: d, Counted: j.counted(by, needs, a.Approvals)}
 }
 
 // counted are the indexes of the approvals a matching uses for needs.
-func (j *Judge) counted(needs []Need, approvals []Approval) []int {
-	var as []Approver
-	var index []int
-	for i, a := range approvals {
-		if j.Person == nil {
-			break
-		}
-		if p, ok := j.Person(a.By); ok {
-			as = append(as, p.Approver())
-			index = append(index, i)
-		}
-	}
+func (j *Judge) counted(by Person, needs []Need, approvals []Approval) []int {
+	as, index := j.approvers(by, approvals)
 	var out []int
 	for _, k := range j.Rules.Match(needs, as) {
 		if k >= 0 {
@@ -175,15 +169,39 @@ func (j *Judge) counted(needs []Need, approvals []Approval) []int {
 	return out
 }
 
+// approvers maps approvals to the judge's own people, each person once
+// and never the asker: a request that names the same approver twice, or
+// its own asker, gets no more from it than one approval from someone else
+// (the gate refuses both in chat; the judge does not take its word). It
+// returns the approvers and the index of each one's approval.
+func (j *Judge) approvers(by Person, approvals []Approval) ([]Approver, []int) {
+	var as []Approver
+	var index []int
+	var seen []string
+	for i, a := range approvals {
+		if j.Person == nil {
+			break
+		}
+		p, ok := j.Person(a.By)
+		if !ok || strings.EqualFold(p.Name, by.Name) || slices.ContainsFunc(seen, func(n string) bool { return strings.EqualFold(n, p.Name) }) {
+			continue
+		}
+		seen = append(seen, p.Name)
+		as = append(as, p.Approver())
+		index = append(index, i)
+	}
+	return as, index
+}
+
 // stageRefusal is why a running deploy must stop before a.Stage ("" when
 // it may go on).
-func (j *Judge) stageRefusal(d Decision, a Ask) string {
+func (j *Judge) stageRefusal(d Decision, by Person, a Ask) string {
 	switch {
 	case d.Forbidden():
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: %s.", a.Stage, strings.Join(d.Disallowed, "; "))
-	case d.Frozen != "" && !a.Force:
+	case d.Frozen != "" && !(a.Force && a.ForcedFreeze == d.Frozen):
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: deploys are frozen (%s).", a.Stage, d.Frozen)
-	case d.Claimer != "" && !a.Force && d.Window.Start.After(a.Started) && len(j.unmet([]Need{{Rule: "claimed window", Person: d.Claimer}}, a.Approvals)) > 0:
+	case d.Claimer != "" && !a.Force && d.Window.Start.After(a.Started) && len(j.unmet(by, []Need{{Rule: "claimed window", Person: d.Claimer}}, a.Approvals)) > 0:
 		return fmt.Sprintf("The deploy policy stopped the deploy before %s: the %s, claimed by %s, has opened.", a.Stage, d.Window.Name, d.Claimer)
 	}
 	return ""
@@ -191,19 +209,11 @@ func (j *Judge) stageRefusal(d Decision, a Ask) string {
 
 // unmet matches the approvals, by the judge's own people and roles,
 // against needs.
-func (j *Judge) unmet(needs []Need, approvals []Approval) []Need {
+func (j *Judge) unmet(by Person, needs []Need, approvals []Approval) []Need {
 	if len(needs) == 0 {
 		return nil
 	}
-	var as []Approver
-	for _, a := range approvals {
-		if j.Person == nil {
-			break
-		}
-		if p, ok := j.Person(a.By); ok {
-			as = append(as, p.Approver())
-		}
-	}
+	as, _ := j.approvers(by, approvals)
 	return j.Rules.Unmet(needs, as)
 }
 
