@@ -238,11 +238,31 @@ func Holds(ctx context.Context, verify hostsync.Method, h hostsync.Host, r *Rele
 type HoldsMethod struct {
 	Verify  hostsync.Method
 	Release *Release
+	// Store, when set, forgets what a host that does not hold Release
+	// holds (see Store.Distrust).
+	Store *Store
 }
 
-// Sync implements hostsync.Method; it changes nothing.
+// Sync implements hostsync.Method; it changes nothing on the host.
 func (m *HoldsMethod) Sync(ctx context.Context, h hostsync.Host, _ string, _ []string) error {
-	return Holds(ctx, m.Verify, h, m.Release)
+	err := Holds(ctx, m.Verify, h, m.Release)
+	if m.Store != nil {
+		m.Store.Distrust(h.Dest, m.Release.ID, err)
+	}
+	return err
+}
+
+// Distrust forgets that the host at dest holds release id when err, from
+// Holds or a hostsync.Verify of that release, says it does not: its next
+// transfer is the whole release. A marker naming no release (a second
+// claim, which a transfer of differences keeps) is then cleared, where
+// otherwise every transfer would keep it.
+func (s *Store) Distrust(dest, id string, err error) {
+	var diff *hostsync.DiffError
+	if s == nil || !errors.As(err, &diff) || s.Held(dest) != id {
+		return
+	}
+	_ = s.forget(dest)
 }
 
 // Changes says how staging differs from the commits m was frozen from:
