@@ -73,6 +73,16 @@ func upgrade(dir, id string) error {
 			return err
 		}
 	}
+	// Its directories were made under the umask.
+	err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chmod(p, 0o755)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	link := filepath.Join(tree, hostsync.MarkerName)
 	if err := os.RemoveAll(link); err != nil {
 		return err
