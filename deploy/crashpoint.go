@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
@@ -49,7 +50,9 @@ func (m crashMethod) Deliver(ctx context.Context, h hostsync.Host, src string, t
 		return nil, fmt.Errorf("%T cannot deliver", m.Method)
 	}
 	out, err := d.Deliver(ctx, h, src, t)
-	if err == nil {
+	// (Not after a failed transfer's claim is taken back: that is no
+	// step of the deploy.)
+	if err == nil && !(len(t.Paths) == 1 && strings.HasPrefix(t.Paths[0], hostsync.ClaimDir+"/")) {
 		crashPoint(m.step)
 	}
 	return out, err

@@ -79,7 +79,7 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 	if rec == nil || rec.Started.IsZero() || verify == nil {
 		return nil, finished, nil // nothing to check it with: the record stands
 	}
-	done, unknown, err := holding(ctx, hs, verify, rel, hs.Hosts)
+	done, unknown, err := holding(ctx, j.a.o.Releases, hs, verify, rel, hs.Hosts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -141,7 +141,7 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 			return 0, rollback(ctx, j, fmt.Sprintf("%s decided so when %s of %s could not be checked after a restart", ur.By, bot.Count(len(names), "host"), s.StageName))
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checking %s again.", bot.JoinNames(names))))
-		again, still, err := holding(ctx, hs, verify, rel, lost)
+		again, still, err := holding(ctx, j.a.o.Releases, hs, verify, rel, lost)
 		if err != nil {
 			return 0, err
 		}
@@ -204,13 +204,14 @@ func verifier(m hostsync.Method) hostsync.Method {
 
 // holding checks the markers of hosts, many at once: hold are those that
 // hold rel, unknown those that could not be checked (an error other than
-// a difference, e.g. no answer), with the error.
-func holding(ctx context.Context, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, hosts []hostsync.Host) (hold map[string]bool, unknown map[string]error, err error) {
+// a difference, e.g. no answer), with the error. store forgets what a
+// host that does not hold rel holds, so it gets the whole release.
+func holding(ctx context.Context, store *release.Store, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, hosts []hostsync.Host) (hold map[string]bool, unknown map[string]error, err error) {
 	hold, unknown = map[string]bool{}, map[string]error{}
 	if len(hosts) == 0 {
 		return hold, unknown, nil
 	}
-	vs := hostsync.Stage{Name: hs.Name, Hosts: hosts, Method: &release.HoldsMethod{Verify: verify, Release: rel},
+	vs := hostsync.Stage{Name: hs.Name, Hosts: hosts, Method: &release.HoldsMethod{Verify: verify, Release: rel, Store: store},
 		Concurrency: hs.Concurrency, Timeout: hs.Timeout, MaxFailed: len(hosts)}
 	rep, err := vs.Sync(ctx, hostsync.Job{})
 	if ctx.Err() != nil {

@@ -233,7 +233,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 				fine = append(fine, h)
 			}
 		}
-		back, _, err := holding(ctx, hs, verify, prev, fine)
+		back, _, err := holding(ctx, j.a.o.Releases, hs, verify, prev, fine)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -268,7 +268,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	vs.Log = nil // a check, not a sync
 	vs.Method = verify
 	if marked {
-		vs.Method = &verifyRelease{verify: verify, release: prev}
+		vs.Method = &verifyRelease{verify: verify, release: prev, store: j.a.o.Releases}
 	}
 	vrec := j.a.newRecorder(d.ID, hostsVerified, name)
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,
@@ -294,9 +294,16 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 type verifyRelease struct {
 	verify  hostsync.Method
 	release *release.Release
+	store   *release.Store // forgets a host that fails (Store.Distrust)
 }
 
 func (v *verifyRelease) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
+	err := v.check(ctx, h, src, paths)
+	v.store.Distrust(h.Dest, v.release.ID, err)
+	return err
+}
+
+func (v *verifyRelease) check(ctx context.Context, h hostsync.Host, src string, paths []string) error {
 	if err := release.Holds(ctx, v.verify, h, v.release); err != nil {
 		return fmt.Errorf("does not say it holds release %s: %w", v.release.ID, err)
 	}

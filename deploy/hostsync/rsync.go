@@ -205,9 +205,28 @@ func rsyncError(err error, stderr string) error {
 		what = fmt.Sprintf("exit code %d, %s", code, what)
 	}
 	if line := lastLine(stderr); line != "" {
-		return fmt.Errorf("rsync failed (%s): %s", what, line)
+		return &RsyncError{Code: code, msg: fmt.Sprintf("rsync failed (%s): %s", what, line)}
 	}
-	return fmt.Errorf("rsync failed (%s)", what)
+	return &RsyncError{Code: code, msg: fmt.Sprintf("rsync failed (%s)", what)}
+}
+
+// RsyncError is rsync's failure: its exit code (-1 when killed) and what
+// it said.
+type RsyncError struct {
+	Code int
+	msg  string
+}
+
+func (e *RsyncError) Error() string { return e.msg }
+
+// Connecting reports whether rsync failed before any transfer began: it
+// could not reach the host (ssh or the daemon).
+func (e *RsyncError) Connecting() bool {
+	switch e.Code {
+	case 5, 10, 35, 255:
+		return true
+	}
+	return false
 }
 
 // lastLine returns the most telling line of rsync's error output: ssh's

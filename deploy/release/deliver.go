@@ -70,7 +70,7 @@ func (m *Marked) Sync(ctx context.Context, h hostsync.Host, _ string, _ []string
 	if t, ok := m.diff(held); ok {
 		out, err := d.Deliver(ctx, h, tree, t)
 		if err != nil {
-			return err
+			return m.unclaim(ctx, d, h, err)
 		}
 		if heldBefore(out, held, m.Release.ID) {
 			return m.remember(h)
@@ -79,9 +79,30 @@ func (m *Marked) Sync(ctx context.Context, h hostsync.Host, _ string, _ []string
 		// now names nothing, and it gets the whole release.
 	}
 	if _, err := d.Deliver(ctx, h, tree, hostsync.Transfer{}); err != nil {
-		return err
+		return m.unclaim(ctx, d, h, err)
 	}
 	return m.remember(h)
+}
+
+// unclaim removes the release's claim from a host whose transfer failed
+// (err), and returns err. rsync lands its delayed updates, the claim
+// among them, even when some file could not be replaced (exit 23): the
+// marker would name a release the host does not hold. The claim is
+// deleted by a transfer from the release's directory, which has no
+// ClaimDir; the link may still name the release, the marker then names
+// nothing. A transfer cut short (ctx ended) never got to the claim,
+// which lands last, nor did one that never reached the host (no second
+// connection to a host that is down).
+func (m *Marked) unclaim(ctx context.Context, d hostsync.Deliverer, h hostsync.Host, err error) error {
+	var re *hostsync.RsyncError
+	if ctx.Err() != nil || errors.As(err, &re) && re.Connecting() {
+		return err
+	}
+	claim := hostsync.ClaimDir + "/" + m.Release.ID
+	if _, uerr := d.Deliver(ctx, h, m.Release.Dir, hostsync.Transfer{Paths: []string{claim}}); uerr != nil {
+		return fmt.Errorf("%w; its marker may name release %s: removing the claim failed too: %v", err, m.Release.ID, uerr)
+	}
+	return err
 }
 
 // diff is the transfer that turns a host holding the release held into
@@ -217,11 +238,31 @@ func Holds(ctx context.Context, verify hostsync.Method, h hostsync.Host, r *Rele
 type HoldsMethod struct {
 	Verify  hostsync.Method
 	Release *Release
+	// Store, when set, forgets what a host that does not hold Release
+	// holds (see Store.Distrust).
+	Store *Store
 }
 
-// Sync implements hostsync.Method; it changes nothing.
+// Sync implements hostsync.Method; it changes nothing on the host.
 func (m *HoldsMethod) Sync(ctx context.Context, h hostsync.Host, _ string, _ []string) error {
-	return Holds(ctx, m.Verify, h, m.Release)
+	err := Holds(ctx, m.Verify, h, m.Release)
+	if m.Store != nil {
+		m.Store.Distrust(h.Dest, m.Release.ID, err)
+	}
+	return err
+}
+
+// Distrust forgets that the host at dest holds release id when err, from
+// Holds or a hostsync.Verify of that release, says it does not: its next
+// transfer is the whole release. A marker naming no release (a second
+// claim, which a transfer of differences keeps) is then cleared, where
+// otherwise every transfer would keep it.
+func (s *Store) Distrust(dest, id string, err error) {
+	var diff *hostsync.DiffError
+	if s == nil || !errors.As(err, &diff) || s.Held(dest) != id {
+		return
+	}
+	_ = s.forget(dest)
 }
 
 // Changes says how staging differs from the commits m was frozen from:

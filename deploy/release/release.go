@@ -214,7 +214,9 @@ type Store struct {
 }
 
 // tidy removes, once, what a crash left: directories of freezes cut
-// short and releases without their completion record.
+// short and releases without their completion record (a release of the
+// format from before completion records is upgraded instead, see
+// upgrade).
 func (s *Store) tidy() {
 	s.clean.Do(func() {
 		entries, err := os.ReadDir(s.Dir)
@@ -228,7 +230,12 @@ func (s *Store) tidy() {
 			case strings.HasPrefix(name, ".new-"):
 				os.RemoveAll(filepath.Join(s.Dir, name))
 			case validID(name) && !exists(filepath.Join(s.Dir, name, completeName)):
-				os.RemoveAll(filepath.Join(s.Dir, name))
+				// A release of the format from before completion
+				// records is kept once its tree checks out; anything
+				// else is a freeze or a prune cut short.
+				if err := upgrade(filepath.Join(s.Dir, name), name); err != nil {
+					os.RemoveAll(filepath.Join(s.Dir, name))
+				}
 			}
 		}
 	})
