@@ -81,7 +81,10 @@ type History interface {
 	Samples(n int) ([]Sample, error)
 }
 
-// Checker runs checks: gather, evaluate, store. One check runs at a time.
+// Checker runs checks: gather, evaluate, store. Checks of different
+// windows run side by side; a check of a window that is being checked
+// waits for that check's result. Each check is bounded by Timeout: a
+// stalled git or Gerrit call never holds up the next one.
 type Checker struct {
 	Gatherer *Gatherer
 	Store    *Store
@@ -95,17 +98,58 @@ type Checker struct {
 	Room string
 	Now  func() time.Time
 	Log  *slog.Logger
+	// Timeout bounds a whole check of a window (default 2 min); the
+	// Gatherer bounds each call.
+	Timeout time.Duration
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	running map[string]*flight
+}
+
+// DefaultCheckTimeout bounds one check of a window.
+const DefaultCheckTimeout = 2 * time.Minute
+
+// flight is a check in progress; done is closed when res and err are set.
+type flight struct {
+	done chan struct{}
+	res  Result
+	err  error
 }
 
 // historyRuns is how many recent deploys the estimate looks at.
 const historyRuns = 30
 
-// Check checks window w now and stores the result.
+// Check checks window w now and stores the result. A check of w already
+// running is waited for (as long as ctx allows) instead of started again.
 func (c *Checker) Check(ctx context.Context, w calendar.Window) (Result, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if f, ok := c.running[w.ID]; ok {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.res, f.err
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("readiness: wait for the running check of %s: %w", w.ID, ctx.Err())
+		}
+	}
+	if c.running == nil {
+		c.running = map[string]*flight{}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.running[w.ID] = f
+	c.mu.Unlock()
+	limit := nonZero(c.Timeout, DefaultCheckTimeout)
+	cctx, cancel := context.WithTimeout(withProgress(ctx, limit), limit)
+	defer cancel()
+	f.res, f.err = c.check(cctx, w)
+	c.mu.Lock()
+	delete(c.running, w.ID)
+	c.mu.Unlock()
+	close(f.done)
+	return f.res, f.err
+}
+
+func (c *Checker) check(ctx context.Context, w calendar.Window) (Result, error) {
 	queues, err := c.Queues.Queues()
 	if err != nil {
 		return Result{}, fmt.Errorf("readiness: read queues: %w", err)
