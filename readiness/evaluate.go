@@ -306,7 +306,7 @@ func mergeFinding(m Merge, add func(Finding)) {
 		// Uncommitted changes may be a security fix: named only privately.
 		add(Finding{Kind: KindStaging, Blocking: true, Text: "the checkout " + m.Dirty + " has uncommitted changes, so a deploy would be refused",
 			Action: "ask the deployers to commit or clean up staging before the window; the details went to the security contacts privately",
-			Ask: "talk to the deployers", Private: m.DirtyPrivate})
+			Ask:    "talk to the deployers", Private: m.DirtyPrivate})
 	}
 	switch m.Conflict {
 	case "security":

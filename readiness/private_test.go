@@ -1,12 +1,19 @@
 package readiness_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/readiness"
 )
 
@@ -113,5 +120,72 @@ func TestUncommittedChangeStaysPrivate(t *testing.T) {
 	wantNoSecret(t, res)
 	if !strings.Contains(f.Private, "includes/Setup.php") {
 		t.Errorf("private details: %q", f.Private)
+	}
+}
+
+// stallGit serves Gerrit's git for every project but project, whose
+// fetches hang until the client gives up; started receives one value per
+// stalled request.
+func stallGit(t *testing.T, w *world, project string) (started chan struct{}) {
+	started = make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	w.checker.Gatherer.GitURL = func(p string) string {
+		if p == project {
+			return srv.URL + "/" + p
+		}
+		return w.sb.GitURL(p)
+	}
+	return started
+}
+
+// A fetch that hangs ends at the git timeout, and the check says which
+// change and what it was doing.
+func TestStalledFetchIsReported(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	stallGit(t, w, gerrittest.CoreProject)
+	// Long enough for the other git commands on a busy machine.
+	w.checker.Gatherer.GitTimeout = testenv.Scale(5 * time.Second)
+	n := w.sb.Changes["core"]
+	w.queue(w.win, "bob", n)
+	res := w.check(w.win)
+	f := wantStatus(t, patch(t, res, n), readiness.Blocked, readiness.KindTimeout)
+	if want := fmt.Sprintf("the check of %d timed out after %s fetching %d from mediawiki/core", n, readiness.Seconds(w.checker.Gatherer.GitTimeout), n); f.Text != want {
+		t.Errorf("text: %q, want %q", f.Text, want)
+	}
+	if s := readiness.Summary(res, person, "").String(); !strings.Contains(s, f.Text) {
+		t.Errorf("summary does not say it: %s", s)
+	}
+}
+
+// A check that hangs holds up neither the check of another window nor a
+// check command of the same window, which gives up at its own deadline.
+func TestStalledCheckBlocksNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	started := stallGit(t, w, gerrittest.CoreProject)
+	w.checker.Gatherer.GitTimeout = time.Hour
+	w.checker.Timeout = time.Hour
+	w.queue(w.win, "bob", w.sb.Changes["core"])
+	w.queue(w.later, "alice", w.sb.Changes["config"])
+	ctx, cancel := context.WithCancel(context.Background())
+	stalled := make(chan error, 1)
+	go func() {
+		_, err := w.checker.Check(ctx, w.win)
+		stalled <- err
+	}()
+	t.Cleanup(func() { cancel(); <-stalled })
+	<-started
+	res, err := w.checker.Check(context.Background(), w.later)
+	must(t, err)
+	wantStatus(t, patch(t, res, w.sb.Changes["config"]), readiness.Ready, "")
+	short, stop := context.WithCancel(context.Background())
+	stop() // a command whose own time is up
+	if _, err := w.checker.Check(short, w.win); !errors.Is(err, context.Canceled) {
+		t.Errorf("a check of the stalled window: %v, want it to give up", err)
 	}
 }
