@@ -258,6 +258,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sendEvents(ctx)
 	}()
+	a.warnNoSecurityRoom(ctx, &wg)
 	if a.deploy != nil {
 		wg.Add(2)
 		go func() {
@@ -557,32 +558,6 @@ func (a *App) policy(now func() time.Time) *commands.Policy {
 			return d, from
 		},
 		Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
-	}
-}
-
-// sendSecurity sends details naming a local security patch only to the
-// security destination: its private rooms and, when asked for or when no
-// room is configured, a private message to the deployer.
-func (a *App) sendSecurity(ctx context.Context, ev deploy.Event) {
-	sec := a.cfg.Security
-	for _, r := range sec.Rooms {
-		network, room, _ := strings.Cut(r, "/")
-		if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err != nil {
-			a.log.Warn("security details not sent", "room", r, "err", err)
-		}
-	}
-	if len(sec.Rooms) > 0 && !sec.PrivateMessage {
-		return
-	}
-	network, _, _ := strings.Cut(ev.Origin, "\t")
-	p := bot.Person{Name: ev.By.Name, IRCNick: ev.By.IRCNick, MatrixID: ev.By.MatrixID}
-	to, ok := a.bot.DirectTarget(ctx, network, p)
-	if !ok {
-		a.log.Warn("security details not sent: no private message on the deployer's network", "network", network, "deploy", ev.Deploy)
-		return
-	}
-	if err := a.bot.Send(ctx, to, ev.Text); err != nil {
-		a.log.Warn("security details not sent", "to", to, "err", err)
 	}
 }
 

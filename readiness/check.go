@@ -21,15 +21,41 @@ type Store struct{ db *store.DB }
 // NewStore returns a Store over db.
 func NewStore(db *store.DB) *Store { return &Store{db: db} }
 
-// Save stores a window's result, replacing the one before.
+// Save stores a window's result, replacing the one before, and apart
+// from it the details that name local security patches (SecurityDetails),
+// which the result's JSON never carries.
 func (s *Store) Save(r Result) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("readiness: encode result: %w", err)
 	}
+	p, err := json.Marshal(SecurityDetails(r))
+	if err != nil {
+		return fmt.Errorf("readiness: encode details: %w", err)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(store.ReadinessPrivate).Put([]byte(r.WindowID), p); err != nil {
+			return err
+		}
 		return tx.Bucket(store.ReadinessResults).Put([]byte(r.WindowID), b)
 	})
+}
+
+// Private returns the details naming local security patches of a
+// window's last check, for the security destination only.
+func (s *Store) Private(windowID string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(store.ReadinessPrivate).Get([]byte(windowID))
+		if v == nil {
+			return nil
+		}
+		return json.Unmarshal(v, &out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("readiness: load details of %s: %w", windowID, err)
+	}
+	return out, nil
 }
 
 // Load returns a window's last result.
