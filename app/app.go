@@ -342,6 +342,23 @@ func (a *App) listen(optional bool) error {
 // serveHTTP serves the web pages (SAL pages, calendar feed) on the
 // listener New opened, until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
+	srv := a.webServer()
+	a.log.Info("web server listening", "addr", a.httpAddr)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, a.web); err != nil {
+			a.log.Error("web server stopped", "err", err)
+		}
+	}()
+}
+
+// WebPatterns lists the pages the web server serves (see
+// web.Server.Patterns).
+func (a *App) WebPatterns() []string { return a.webServer().Patterns() }
+
+// webServer builds the web server with every page.
+func (a *App) webServer() *web.Server {
 	o := web.Options{SAL: a.sal, BaseURL: a.baseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log}
 	if a.ready != nil {
 		o.Readiness = readinessReports{a.calendar, a.ready.Checker.Store}
@@ -352,14 +369,7 @@ func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
 	if a.maint != nil {
 		srv.Handle("GET /maint/{id}", web.MaintPage(a.maint, a.log))
 	}
-	a.log.Info("web server listening", "addr", a.httpAddr)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ctx, a.web); err != nil {
-			a.log.Error("web server stopped", "err", err)
-		}
-	}()
+	return srv
 }
 
 // setupSAL builds the Server Admin Log with its wiki and Phabricator
