@@ -166,8 +166,8 @@ func (g *Gatherer) timeout(ctx context.Context, d time.Duration, err error) erro
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return ctx.Err() // cancelled, not late
 	}
-	if ctx.Err() != nil {
-		d = checkLimit(ctx)
+	if l := checkLimit(ctx); ctx.Err() != nil && l > 0 {
+		d = l // the whole check's deadline, not the call's
 	}
 	return &TimeoutError{After: d, Doing: doing(ctx), Err: err}
 }
