@@ -164,14 +164,17 @@ func (c *Checker) Check(ctx context.Context, w calendar.Window) (Result, error) 
 	f := &flight{done: make(chan struct{})}
 	c.running[w.ID] = f
 	c.mu.Unlock()
+	defer func() { // also after a panic: nobody waits for good
+		c.mu.Lock()
+		delete(c.running, w.ID)
+		c.mu.Unlock()
+		close(f.done)
+	}()
 	limit := nonZero(c.Timeout, DefaultCheckTimeout)
 	cctx, cancel := context.WithTimeout(withProgress(ctx, limit), limit)
 	defer cancel()
+	f.err = fmt.Errorf("readiness: the check of %s stopped", w.ID) // unless it returns
 	f.res, f.err = c.check(cctx, w)
-	c.mu.Lock()
-	delete(c.running, w.ID)
-	c.mu.Unlock()
-	close(f.done)
 	return f.res, f.err
 }
 

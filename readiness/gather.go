@@ -250,6 +250,9 @@ func (g *Gatherer) Gather(ctx context.Context, patches []calendar.Patch) (map[in
 		return nil, ctx.Err()
 	}
 	results := g.dryMerges(ctx, merges)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, ctx.Err() // nobody waits for the result
+	}
 	for n, r := range results {
 		f := facts[n]
 		f.Merge, f.Files = r.merge, r.files
