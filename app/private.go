@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/bot/console"
@@ -142,4 +143,36 @@ func (a *App) warnNoSecurityRoom(ctx context.Context, wg *sync.WaitGroup) {
 			}
 		}()
 	}
+}
+
+// resendAfter is how long the same details are not sent to the security
+// destination again.
+const resendAfter = time.Hour
+
+// sentDetails remembers which details went to the security destination
+// lately, so that anyone repeating check does not repeat them there (a
+// member who asks still gets them privately).
+type sentDetails struct {
+	mu   sync.Mutex
+	sent map[string]time.Time
+}
+
+// fresh reports whether text was not sent within resendAfter of now, and
+// records it as sent now if so.
+func (s *sentDetails) fresh(text string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, ok := s.sent[text]; ok && now.Sub(at) < resendAfter && !now.Before(at) {
+		return false
+	}
+	if s.sent == nil {
+		s.sent = map[string]time.Time{}
+	}
+	for t, at := range s.sent { // forget the old ones
+		if now.Sub(at) >= resendAfter {
+			delete(s.sent, t)
+		}
+	}
+	s.sent[text] = now
+	return true
 }

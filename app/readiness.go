@@ -26,6 +26,7 @@ func (a *App) setupReadiness(o Options) {
 		staging = a.sandbox.Staging
 	}
 	store := readiness.NewStore(a.db)
+	sent := &sentDetails{}
 	checker := &readiness.Checker{
 		Gatherer: &readiness.Gatherer{Gerrit: a.gerrit, Git: &git.Runner{Log: a.log, MaxOutput: maxReadinessOutput}, Staging: staging,
 			ConfigProject: cfg.Deploy.ConfigProject, ConfigBranch: cfg.Deploy.ConfigBranch, CoreProject: cfg.Deploy.CoreProject,
@@ -48,6 +49,7 @@ func (a *App) setupReadiness(o Options) {
 	a.ready = &readiness.Runner{Checker: checker, Chat: a.bot, Notices: a.calendar.Book(), Lead: *cfg.Calendar.Readiness,
 		Person: person, URL: reportURL, Log: a.log,
 		Security: func(ctx context.Context, text string) {
+			sent.fresh(text, o.Now())
 			a.sendSecurity(ctx, deploy.Event{Kind: deploy.EventSecurity, Text: bot.T(text), Time: o.Now().UTC()})
 		}}
 	a.announcer.SetReadiness(func(windowID string) string {
@@ -71,7 +73,13 @@ func (a *App) setupReadiness(o Options) {
 				member = c.Person
 			}
 			for _, d := range details {
-				a.sendPrivately(ctx, deploy.Event{Kind: deploy.EventSecurity, Text: bot.T(d), Origin: c.Network + "\t" + c.Room, Time: o.Now().UTC()}, member)
+				ev := deploy.Event{Kind: deploy.EventSecurity, Text: bot.T(d), Origin: c.Network + "\t" + c.Room, Time: o.Now().UTC()}
+				switch {
+				case sent.fresh(d, o.Now()):
+					a.sendPrivately(ctx, ev, member)
+				case member != nil: // the destination has them; the member asked
+					a.tellPrivately(ctx, c.Network, person(member.Name), ev.Text)
+				}
 			}
 		}})...)
 }
