@@ -182,6 +182,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	fmt.Fprint(stdout, summary(cfg, time.Now()))
+	if w := cfg.SecurityWarning(); w != "" {
+		fmt.Fprintf(stdout, "\nWarning: %s.\n", w)
+	}
 	return exitOK
 }
 

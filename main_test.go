@@ -441,3 +441,31 @@ func TestDefaultRunsWhenItsWebAddressIsTaken(t *testing.T) {
 		t.Errorf("the log does not say the web server was not started:\n%s", errs.String())
 	}
 }
+
+// Deploys on and no private security room: check-config warns that the
+// details of security patches will go to deployers privately.
+func TestCheckConfigWarnsWithoutSecurityRoom(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("x"), 0o600)
+	cfg := filepath.Join(dir, "c.yaml")
+	base := "bot: {data_dir: data}\ndeploy:\n  gerrit: {url: \"https://gerrit.example.org/r/\", username: bot, password: {file: pw}}\n"
+	for _, tt := range []struct {
+		name, extra string
+		warn        bool
+	}{
+		{"no room", "", true},
+		{"a room", "networks:\n  - {name: libera, type: irc, server: \"irc.example.org:6697\", channels: [{name: \"#ops\"}, {name: \"#security\"}]}\nsecurity: {rooms: [\"libera/#security\"]}\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			os.WriteFile(cfg, []byte(base+tt.extra), 0o644)
+			var out, errs bytes.Buffer
+			if code := run([]string{"check-config", cfg}, nil, &out, &errs); code != exitOK {
+				t.Fatalf("exit %d: %s", code, errs.String())
+			}
+			want := "Warning: security.rooms is empty: details of local security patches and uncommitted changes in staging will go to deployers privately"
+			if got := strings.Contains(out.String(), want); got != tt.warn {
+				t.Errorf("warning shown: %v, want %v:\n%s", got, tt.warn, out.String())
+			}
+		})
+	}
+}

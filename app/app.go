@@ -260,6 +260,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.sendEvents(ctx)
 	}()
+	a.warnNoSecurityRoom(ctx, &wg)
 	if a.deploy != nil {
 		wg.Add(2)
 		go func() {
@@ -343,6 +344,23 @@ func (a *App) listen(optional bool) error {
 // serveHTTP serves the web pages (SAL pages, calendar feed) on the
 // listener New opened, until ctx is done.
 func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
+	srv := a.webServer()
+	a.log.Info("web server listening", "addr", a.httpAddr)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, a.web); err != nil {
+			a.log.Error("web server stopped", "err", err)
+		}
+	}()
+}
+
+// WebPatterns lists the pages the web server serves (see
+// web.Server.Patterns).
+func (a *App) WebPatterns() []string { return a.webServer().Patterns() }
+
+// webServer builds the web server with every page.
+func (a *App) webServer() *web.Server {
 	o := web.Options{SAL: a.sal, BaseURL: a.baseURL, Links: web.LinksFromConfig(a.cfg), Logger: a.log}
 	if a.sandbox != nil { // [[gerrit:N]] are the sandbox's changes
 		o.Links.Interwiki["gerrit"] = strings.TrimRight(a.sandbox.URL, "/") + "/$1"
@@ -360,14 +378,7 @@ func (a *App) serveHTTP(ctx context.Context, wg *sync.WaitGroup) {
 		srv.Handle("GET /maint/{token}", web.MaintPage(a.maint, a.log))
 		srv.Handle("GET /maint/{token}/{key}", web.MaintPage(a.maint, a.log))
 	}
-	a.log.Info("web server listening", "addr", a.httpAddr)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ctx, a.web); err != nil {
-			a.log.Error("web server stopped", "err", err)
-		}
-	}()
+	return srv
 }
 
 // setupSAL builds the Server Admin Log with its wiki and Phabricator
@@ -567,32 +578,6 @@ func (a *App) policy(now func() time.Time) *commands.Policy {
 		p.Current = a.currentPatchSets
 	}
 	return p
-}
-
-// sendSecurity sends details naming a local security patch only to the
-// security destination: its private rooms and, when asked for or when no
-// room is configured, a private message to the deployer.
-func (a *App) sendSecurity(ctx context.Context, ev deploy.Event) {
-	sec := a.cfg.Security
-	for _, r := range sec.Rooms {
-		network, room, _ := strings.Cut(r, "/")
-		if err := a.bot.Send(ctx, bot.Target{Network: network, Room: room}, ev.Text); err != nil {
-			a.log.Warn("security details not sent", "room", r, "err", err)
-		}
-	}
-	if len(sec.Rooms) > 0 && !sec.PrivateMessage {
-		return
-	}
-	network, _, _ := strings.Cut(ev.Origin, "\t")
-	p := bot.Person{Name: ev.By.Name, IRCNick: ev.By.IRCNick, MatrixID: ev.By.MatrixID}
-	to, ok := a.bot.DirectTarget(ctx, network, p)
-	if !ok {
-		a.log.Warn("security details not sent: no private message on the deployer's network", "network", network, "deploy", ev.Deploy)
-		return
-	}
-	if err := a.bot.Send(ctx, to, ev.Text); err != nil {
-		a.log.Warn("security details not sent", "to", to, "err", err)
-	}
 }
 
 // Sandbox is the built-in deploy sandbox (nil with a configured Gerrit).

@@ -8,6 +8,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/readiness"
@@ -25,8 +26,9 @@ func (a *App) setupReadiness(o Options) {
 		staging = a.sandbox.Staging
 	}
 	store := readiness.NewStore(a.db)
+	sent := &sentDetails{}
 	checker := &readiness.Checker{
-		Gatherer: &readiness.Gatherer{Gerrit: a.gerrit, Git: &git.Runner{Log: a.log}, Staging: staging,
+		Gatherer: &readiness.Gatherer{Gerrit: a.gerrit, Git: &git.Runner{Log: a.log, MaxOutput: maxReadinessOutput}, Staging: staging,
 			ConfigProject: cfg.Deploy.ConfigProject, ConfigBranch: cfg.Deploy.ConfigBranch, CoreProject: cfg.Deploy.CoreProject,
 			Owner: func(user string) string {
 				if p := cfg.PersonByGerrit(user); p != nil {
@@ -47,6 +49,7 @@ func (a *App) setupReadiness(o Options) {
 	a.ready = &readiness.Runner{Checker: checker, Chat: a.bot, Notices: a.calendar.Book(), Lead: *cfg.Calendar.Readiness,
 		Person: person, URL: reportURL, Log: a.log,
 		Security: func(ctx context.Context, text string) {
+			sent.fresh(text, o.Now())
 			a.sendSecurity(ctx, deploy.Event{Kind: deploy.EventSecurity, Text: bot.T(text), Time: o.Now().UTC()})
 		}}
 	a.announcer.SetReadiness(func(windowID string) string {
@@ -57,8 +60,33 @@ func (a *App) setupReadiness(o Options) {
 		return readiness.StartNote(res)
 	})
 	a.cmds.Register(commands.ReadinessCommands(commands.ReadinessOptions{Checker: checker, Calendar: a.calendar, Now: o.Now,
-		Person: person, URL: reportURL})...)
+		Person: person, URL: reportURL,
+		// The details as stored with the check, to the security
+		// destination and to the asker when a member of it.
+		Private: func(ctx context.Context, c *commands.Call, res readiness.Result) {
+			details, err := store.Private(res.WindowID)
+			if err != nil {
+				a.log.Error("readiness: load private details", "window", res.WindowID, "err", err)
+			}
+			var member *config.Person
+			if a.securityMember(ctx, c) {
+				member = c.Person
+			}
+			for _, d := range details {
+				ev := deploy.Event{Kind: deploy.EventSecurity, Text: bot.T(d), Origin: c.Network + "\t" + c.Room, Time: o.Now().UTC()}
+				switch {
+				case sent.fresh(d, o.Now()):
+					a.sendPrivately(ctx, ev, member)
+				case member != nil: // the destination has them; the member asked
+					a.tellPrivately(ctx, c.Network, person(member.Name), ev.Text)
+				}
+			}
+		}})...)
 }
+
+// maxReadinessOutput caps what the readiness check keeps of one git
+// command's output.
+const maxReadinessOutput = 8 << 20
 
 // readinessReports finds a window's stored check by any of its ids.
 type readinessReports struct {

@@ -25,6 +25,10 @@ type ReadinessOptions struct {
 	Person   func(name string) bot.Person
 	// URL is the web address of a window's full report ("" when none).
 	URL func(windowShort string) string
+	// Private, when set, sends the check's details that name local
+	// security patches to the security destination (and to the asker,
+	// when a member of it); the reply carries only the neutral sentence.
+	Private func(ctx context.Context, c *Call, res readiness.Result)
 }
 
 // ReadinessCommands returns check.
@@ -51,6 +55,9 @@ func ReadinessCommands(o ReadinessOptions) []Command {
 			res, err := o.Checker.Check(ctx, w)
 			if err != nil {
 				return nil, fmt.Errorf("check %s: %w", w.ID, err)
+			}
+			if o.Private != nil {
+				o.Private(ctx, c, res)
 			}
 			url := ""
 			if o.URL != nil {

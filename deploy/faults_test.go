@@ -118,7 +118,8 @@ func TestStartRefusals(t *testing.T) {
 					e.gitOut(sb.CoreDir(), "checkout", "includes/Hooks.php")
 				}
 			},
-			want: "Cannot deploy:\n- The checkout staging has uncommitted changes (?? junk.txt); clean it up before deploying. Nothing was done.\n- The checkout staging/php-1.46.0-wmf.3 has uncommitted changes ( M includes/Hooks.php); clean it up before deploying. Nothing was done."},
+			// The files are named only to the security destination.
+			want: "Cannot deploy:\n- The checkout staging has uncommitted changes (1 file; the list went to the security contacts privately); clean it up before deploying. Nothing was done.\n- The checkout staging/php-1.46.0-wmf.3 has uncommitted changes (1 file; the list went to the security contacts privately); clean it up before deploying. Nothing was done."},
 		{name: "not identified", req: ready(deploy.Request{Changes: []string{n(cfg)}, InWindow: true}),
 			want: "I do not know who you are: log in to your account (NickServ or Matrix) and make sure it is in jouncebot's people list."},
 		{name: "not a deployer", req: deploy.Request{Changes: []string{n(cfg)}, By: carol, InWindow: true},

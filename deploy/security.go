@@ -20,6 +20,24 @@ func (j *Job) securityFailure(public, private string) error {
 	return &Failure{Msg: public + "; details " + where + ".", Private: private}
 }
 
+// securityWhere says where details went, for a refusal before a deploy
+// exists: "the list went to the security contacts privately".
+func (a *Agent) securityWhere(what string) string {
+	return what + " went to the security contacts privately"
+}
+
+// sayRefusalPrivately sends the private details of a refused deploy
+// request (uncommitted changes in staging) to the security destination;
+// the refusal itself says only that they were sent.
+func (a *Agent) sayRefusalPrivately(ctx context.Context, r Request, err error) {
+	var f *Failure
+	if !errors.As(err, &f) || f.Private == "" || a.notify == nil {
+		return
+	}
+	a.notify.Notify(context.WithoutCancel(ctx), Event{Origin: r.Origin, Kind: EventSecurity,
+		Text: bot.T("Deploy request by " + r.By.Name + " refused: " + f.Private), Time: time.Now().UTC(), By: r.By})
+}
+
 // sayPrivate sends a failure's private details as an EventSecurity. They
 // are not recorded in the history, which chat and status show.
 func (a *Agent) sayPrivate(ctx context.Context, d *Deploy, err error) {

@@ -89,6 +89,7 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 	}
 	changes, err := a.resolve(ctx, r.Changes, true)
 	if err != nil {
+		a.sayRefusalPrivately(ctx, r, err)
 		return "", err
 	}
 	if err := approvedPatchSets(r, changes); err != nil {
@@ -203,6 +204,15 @@ func (p problems) err() error {
 	return sentence("Cannot deploy:\n- " + strings.Join(p, "\n- "))
 }
 
+// withPrivate adds details for the security destination only to a
+// refusal: the public sentence says they were sent.
+func withPrivate(err error, private []string) error {
+	if err == nil || len(private) == 0 {
+		return err
+	}
+	return &Failure{Msg: err.Error(), Private: strings.Join(private, " ")}
+}
+
 // resolve reads every change from Gerrit and checks that the batch is
 // deployable: each change open (or merged), ready, on a deployable branch,
 // with its dependencies merged or in the batch and no cycles; with strict,
@@ -258,12 +268,13 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 	if cycle != nil {
 		probs.add("Changes %s depend on each other in a cycle; the gate can never merge them.", cycleText(cycle))
 	}
+	var private []string
 	if strict {
-		a.checkStaging(ctx, out, &probs)
+		private = a.checkStaging(ctx, out, &probs)
 		a.checkAlreadyDeployed(ctx, out, &probs)
 	}
 	if len(probs) > 0 {
-		return nil, probs.err()
+		return nil, withPrivate(probs.err(), private)
 	}
 	sorted := make([]Change, 0, len(out))
 	for _, n := range order {
@@ -462,8 +473,9 @@ func cycleText(c []int) string {
 }
 
 // checkStaging makes sure each staging checkout exists, is on its branch
-// and is clean.
-func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) {
+// and is clean; it returns the details for the security destination only
+// (the uncommitted changes).
+func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) (private []string) {
 	if st, err := os.Stat(a.o.StagingDir); err != nil || !st.IsDir() {
 		probs.add("The staging directory %s does not exist; nothing was done.", a.o.StagingDir)
 		return
@@ -485,9 +497,14 @@ func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) 
 			continue
 		}
 		if st != "" {
-			probs.add("The checkout %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name, summarizeStatus(st))
+			// Uncommitted changes may be an unfixed vulnerability's fix:
+			// the list goes only to the security destination.
+			private = append(private, fmt.Sprintf("The checkout %s has uncommitted changes: %s.", name, summarizeStatus(st)))
+			probs.add("The checkout %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name,
+				bot.Count(len(strings.Split(st, "\n")), "file")+"; "+a.securityWhere("the list"))
 		}
 	}
+	return private
 }
 
 func firstLine(s string) string {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 )
@@ -77,5 +80,27 @@ func BenchmarkCheckWindow(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkStalledFetch checks a window whose fetch hangs, with a git
+// timeout of 1 s: each iteration is the whole check, up to the report of
+// the timeout (it should take little more than the timeout).
+func BenchmarkStalledFetch(b *testing.B) {
+	w := newWorld(b)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	b.Cleanup(srv.Close)
+	w.checker.Gatherer.GitURL = func(p string) string { return srv.URL + "/" + p }
+	w.checker.Gatherer.GitTimeout = time.Second
+	n := w.sb.Changes["core"]
+	w.queue(w.win, "bob", n)
+	for b.Loop() {
+		res, err := w.checker.Check(context.Background(), w.win)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p, _ := res.Patch(n); p.Status != "blocked" || p.Findings[len(p.Findings)-1].Kind != "timeout" {
+			b.Fatalf("not reported as a timeout: %+v", p)
+		}
 	}
 }

@@ -21,15 +21,41 @@ type Store struct{ db *store.DB }
 // NewStore returns a Store over db.
 func NewStore(db *store.DB) *Store { return &Store{db: db} }
 
-// Save stores a window's result, replacing the one before.
+// Save stores a window's result, replacing the one before, and apart
+// from it the details that name local security patches (SecurityDetails),
+// which the result's JSON never carries.
 func (s *Store) Save(r Result) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("readiness: encode result: %w", err)
 	}
+	p, err := json.Marshal(SecurityDetails(r))
+	if err != nil {
+		return fmt.Errorf("readiness: encode details: %w", err)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(store.ReadinessPrivate).Put([]byte(r.WindowID), p); err != nil {
+			return err
+		}
 		return tx.Bucket(store.ReadinessResults).Put([]byte(r.WindowID), b)
 	})
+}
+
+// Private returns the details naming local security patches of a
+// window's last check, for the security destination only.
+func (s *Store) Private(windowID string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(store.ReadinessPrivate).Get([]byte(windowID))
+		if v == nil {
+			return nil
+		}
+		return json.Unmarshal(v, &out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("readiness: load details of %s: %w", windowID, err)
+	}
+	return out, nil
 }
 
 // Load returns a window's last result.
@@ -81,7 +107,10 @@ type History interface {
 	Samples(n int) ([]Sample, error)
 }
 
-// Checker runs checks: gather, evaluate, store. One check runs at a time.
+// Checker runs checks: gather, evaluate, store. Checks of different
+// windows run side by side; a check of a window that is being checked
+// waits for that check's result. Each check is bounded by Timeout: a
+// stalled git or Gerrit call never holds up the next one.
 type Checker struct {
 	Gatherer *Gatherer
 	Store    *Store
@@ -95,17 +124,61 @@ type Checker struct {
 	Room string
 	Now  func() time.Time
 	Log  *slog.Logger
+	// Timeout bounds a whole check of a window (default 2 min); the
+	// Gatherer bounds each call.
+	Timeout time.Duration
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	running map[string]*flight
+}
+
+// DefaultCheckTimeout bounds one check of a window.
+const DefaultCheckTimeout = 2 * time.Minute
+
+// flight is a check in progress; done is closed when res and err are set.
+type flight struct {
+	done chan struct{}
+	res  Result
+	err  error
 }
 
 // historyRuns is how many recent deploys the estimate looks at.
 const historyRuns = 30
 
-// Check checks window w now and stores the result.
+// Check checks window w now and stores the result. A check of w already
+// running is waited for (as long as ctx allows) instead of started again.
 func (c *Checker) Check(ctx context.Context, w calendar.Window) (Result, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if f, ok := c.running[w.ID]; ok {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.res, f.err
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("readiness: wait for the running check of %s: %w", w.ID, ctx.Err())
+		}
+	}
+	if c.running == nil {
+		c.running = map[string]*flight{}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.running[w.ID] = f
+	c.mu.Unlock()
+	defer func() { // also after a panic: nobody waits for good
+		c.mu.Lock()
+		delete(c.running, w.ID)
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	limit := nonZero(c.Timeout, DefaultCheckTimeout)
+	cctx, cancel := context.WithTimeout(withProgress(ctx, limit), limit)
+	defer cancel()
+	f.err = fmt.Errorf("readiness: the check of %s stopped", w.ID) // unless it returns
+	f.res, f.err = c.check(cctx, w)
+	return f.res, f.err
+}
+
+func (c *Checker) check(ctx context.Context, w calendar.Window) (Result, error) {
 	queues, err := c.Queues.Queues()
 	if err != nil {
 		return Result{}, fmt.Errorf("readiness: read queues: %w", err)

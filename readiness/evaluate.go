@@ -17,6 +17,9 @@ type Facts struct {
 	// tell (Err says why, as a sentence).
 	Change *gerrit.Change
 	Err    string
+	// Timeout says, when the check ran out of time on this change, where:
+	// "the check of 445113 timed out after 60 s fetching …".
+	Timeout string
 	// Repo is the staging directory the change deploys to: "" for the
 	// config repository, "php-1.46.0-wmf.3" for core and its submodules.
 	Repo string
@@ -68,6 +71,12 @@ type Merge struct {
 	// Private names the security patch and the files; only for the
 	// security destination.
 	Private string
+	// Dirty names the checkout with uncommitted changes, DirtyPrivate
+	// lists them (only for the security destination).
+	Dirty        string `json:",omitempty"`
+	DirtyPrivate string `json:"-"`
+	// Timeout says where the dry merge ran out of time.
+	Timeout string `json:",omitempty"`
 }
 
 // Queued says where another window holds a change.
@@ -150,6 +159,10 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 	}
 	add := func(fd Finding) { pr.Findings = append(pr.Findings, fd) }
 	ch := f.Change
+	if f.Timeout != "" && ch == nil {
+		add(timeoutFinding(f.Timeout))
+		return finish(pr)
+	}
 	if ch == nil {
 		add(Finding{Kind: KindGerrit, Blocking: true, Text: nonEmpty(f.Err, "Gerrit could not tell me about it"),
 			Action: "check that the change number is right", Ask: "check the number"})
@@ -271,19 +284,41 @@ func deps(in Input, i int, pos map[int]int, ds []Dep, add func(Finding)) {
 	}
 }
 
+// timeoutFinding says a change's check ran out of time: nobody can say
+// it is ready.
+func timeoutFinding(text string) Finding {
+	return Finding{Kind: KindTimeout, Blocking: true, Text: text,
+		Action: "say \"check\" again in a few minutes, and tell the deployers if it times out again", Ask: "check again later"}
+}
+
 func mergeFinding(m Merge, add func(Finding)) {
 	files := ""
 	if len(m.Files) > 0 {
 		files = " in " + strings.Join(m.Files, ", ")
 	}
-	if m.Err != "" {
+	switch {
+	case m.Timeout != "":
+		add(timeoutFinding(m.Timeout))
+	case m.Err != "":
 		add(Finding{Kind: KindMerge, Text: "the dry merge could not run, so conflicts are unknown"})
+	}
+	if m.Dirty != "" {
+		// Uncommitted changes may be a security fix: named only privately.
+		add(Finding{Kind: KindStaging, Blocking: true, Text: "the checkout " + m.Dirty + " has uncommitted changes, so a deploy would be refused",
+			Action: "ask the deployers to commit or clean up staging before the window; the details went to the security contacts privately",
+			Ask:    "talk to the deployers", Private: m.DirtyPrivate})
 	}
 	switch m.Conflict {
 	case "security":
-		// Public text names neither the security patch nor its files.
-		add(Finding{Kind: KindSecurity, Blocking: true, Text: "merge conflict with a local security patch",
-			Action: "ask the deployers before the window; the details went to the security contacts privately", Ask: "talk to the deployers", Private: m.Private})
+		// Public text names neither the security patch nor its files;
+		// conflicts with upstream alone are named, to rebase.
+		text, action := "merge conflict with a local security patch", "ask the deployers before the window"
+		if files != "" {
+			text = "merge conflict" + files + " with the branch in staging, and with a local security patch"
+			action = "rebase it, and ask the deployers before the window"
+		}
+		add(Finding{Kind: KindSecurity, Blocking: true, Text: text,
+			Action: action + "; the details went to the security contacts privately", Ask: "talk to the deployers", Private: m.Private})
 	case "queue":
 		add(Finding{Kind: KindConflict, Blocking: true, Text: fmt.Sprintf("merge conflict%s with %d, queued before it", files, m.With),
 			Action: fmt.Sprintf("rebase it onto %d (or agree with its owner to deploy only one of them)", m.With), Ask: fmt.Sprintf("rebase onto %d", m.With)})

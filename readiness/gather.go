@@ -2,6 +2,7 @@ package readiness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
@@ -55,7 +58,138 @@ type Gatherer struct {
 	Presence Presence
 	// TempDir holds the throwaway repositories (default os.TempDir()).
 	TempDir string
-	Log     *slog.Logger
+	// GitTimeout bounds each git command (default 60 s), GerritTimeout
+	// each Gerrit call (default 30 s): a stalled fetch ends there and the
+	// check says so.
+	GitTimeout, GerritTimeout time.Duration
+	Log                       *slog.Logger
+}
+
+// Default bounds of one call.
+const (
+	DefaultGitTimeout    = 60 * time.Second
+	DefaultGerritTimeout = 30 * time.Second
+)
+
+// TimeoutError is a git command or Gerrit call that did not finish in
+// time; Doing says what the check was doing ("fetching 445113 from
+// mediawiki/core").
+type TimeoutError struct {
+	After time.Duration
+	Doing string
+	Err   error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("readiness: timed out after %s %s: %v", e.After, e.Doing, e.Err)
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// progress is what a check is doing now, for the timeout report.
+type progress struct {
+	limit time.Duration // the whole check's bound
+	mu    sync.Mutex
+	doing string
+}
+
+// withProgress starts recording what the check of ctx does; limit is the
+// check's overall bound.
+func withProgress(ctx context.Context, limit time.Duration) context.Context {
+	return context.WithValue(ctx, progressKey{}, &progress{limit: limit})
+}
+
+func checkLimit(ctx context.Context) time.Duration {
+	if p, ok := ctx.Value(progressKey{}).(*progress); ok {
+		return p.limit
+	}
+	return 0
+}
+
+// timedOut is the sentence for a change whose check ran out of time.
+func timedOut(change int, err error) string {
+	var te *TimeoutError
+	if !errors.As(err, &te) {
+		return ""
+	}
+	s := fmt.Sprintf("the check of %d timed out after %s", change, Seconds(te.After))
+	if te.Doing != "" {
+		s += " " + te.Doing
+	}
+	return s
+}
+
+// Seconds writes a bound for people: "60 s", "2 min".
+func Seconds(d time.Duration) string {
+	if d >= 2*time.Minute && d%time.Minute == 0 {
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	}
+	return fmt.Sprintf("%d s", int((d+time.Second/2)/time.Second))
+}
+
+type progressKey struct{}
+
+// step records what the check of ctx does next.
+func (g *Gatherer) step(ctx context.Context, doing string) {
+	if p, ok := ctx.Value(progressKey{}).(*progress); ok {
+		p.mu.Lock()
+		p.doing = doing
+		p.mu.Unlock()
+	}
+}
+
+// doing says what the check of ctx was doing.
+func doing(ctx context.Context) string {
+	if p, ok := ctx.Value(progressKey{}).(*progress); ok {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.doing
+	}
+	return ""
+}
+
+// git runs one git command, bounded by GitTimeout.
+func (g *Gatherer) git(ctx context.Context, dir string, args ...string) (string, error) {
+	d := nonZero(g.GitTimeout, DefaultGitTimeout)
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	out, err := g.Git.Run(cctx, dir, args...)
+	if err != nil && cctx.Err() != nil {
+		return "", g.timeout(ctx, d, err)
+	}
+	return out, err
+}
+
+// timeout turns the error of a call whose context ended into a
+// TimeoutError: after the call's own bound d, or the whole check's.
+func (g *Gatherer) timeout(ctx context.Context, d time.Duration, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err() // cancelled, not late
+	}
+	if l := checkLimit(ctx); ctx.Err() != nil && l > 0 {
+		d = l // the whole check's deadline, not the call's
+	}
+	return &TimeoutError{After: d, Doing: doing(ctx), Err: err}
+}
+
+// gerrit bounds one Gerrit call by GerritTimeout.
+func gerritCall[T any](ctx context.Context, g *Gatherer, doingWhat string, f func(context.Context) (T, error)) (T, error) {
+	g.step(ctx, doingWhat)
+	d := nonZero(g.GerritTimeout, DefaultGerritTimeout)
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	v, err := f(cctx)
+	if err != nil && cctx.Err() != nil {
+		return v, g.timeout(ctx, d, err)
+	}
+	return v, err
+}
+
+func nonZero(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func (g *Gatherer) defaults() {
@@ -100,16 +234,25 @@ func (g *Gatherer) Gather(ctx context.Context, patches []calendar.Patch) (map[in
 	facts := map[int]Facts{}
 	var merges []mergeJob
 	for _, p := range patches {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The check's deadline passed: the rest are not looked at.
+			facts[p.Change] = Facts{Owner: p.Owner, Timeout: timedOut(p.Change,
+				&TimeoutError{After: checkLimit(ctx), Doing: "before it got to it", Err: ctx.Err()})}
+			continue
+		}
 		f := g.gatherOne(ctx, p, live)
 		facts[p.Change] = f
 		if f.Change != nil && f.NotDeployable == "" && f.Change.Status != "ABANDONED" {
 			merges = append(merges, mergeJob{change: p.Change, ch: f.Change, dir: g.repoDir(f)})
 		}
 	}
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil, ctx.Err()
 	}
 	results := g.dryMerges(ctx, merges)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, ctx.Err() // nobody waits for the result
+	}
 	for n, r := range results {
 		f := facts[n]
 		f.Merge, f.Files = r.merge, r.files
@@ -131,13 +274,17 @@ func (g *Gatherer) repoDir(f Facts) string {
 
 func (g *Gatherer) gatherOne(ctx context.Context, p calendar.Patch, live []string) Facts {
 	var f Facts
-	ch, err := g.Gerrit.Change(ctx, p.Change)
+	ch, err := gerritCall(ctx, g, fmt.Sprintf("reading %d from Gerrit", p.Change), func(ctx context.Context) (*gerrit.Change, error) {
+		return g.Gerrit.Change(ctx, p.Change)
+	})
 	if err != nil {
 		g.Log.Warn("readiness: read change", "change", p.Change, "err", err)
 		f.Err = "Gerrit could not tell me about it"
 		if gerrit.IsNotFound(err) {
 			f.Err = "Gerrit has no such change"
 		}
+		f.Timeout = timedOut(p.Change, err)
+		f.Owner = p.Owner
 		return f
 	}
 	f.Change = ch
@@ -149,7 +296,9 @@ func (g *Gatherer) gatherOne(ctx context.Context, p calendar.Patch, live []strin
 		f.Owner = ch.Owner.Username
 	}
 	if g.Presence != nil && f.Owner != "" {
-		f.Present, f.Room = g.Presence.Present(ctx, f.Owner)
+		pctx, cancel := context.WithTimeout(ctx, nonZero(g.GerritTimeout, DefaultGerritTimeout))
+		f.Present, f.Room = g.Presence.Present(pctx, f.Owner)
+		cancel()
 	}
 	if ch.Status == "ABANDONED" {
 		return f
@@ -201,7 +350,9 @@ func liveList(live []string) string {
 // missing lists the other live branches with no change of the same
 // Change-Id in the same project.
 func (g *Gatherer) missing(ctx context.Context, ch *gerrit.Change, live []string) []string {
-	same, err := g.Gerrit.Query(ctx, "change:"+ch.ChangeID)
+	same, err := gerritCall(ctx, g, fmt.Sprintf("looking for cherry-picks of %d in Gerrit", ch.Number), func(ctx context.Context) ([]*gerrit.Change, error) {
+		return g.Gerrit.Query(ctx, "change:"+ch.ChangeID)
+	})
 	if err != nil {
 		g.Log.Warn("readiness: query cherry-picks", "change", ch.Number, "err", err)
 		return nil
@@ -227,7 +378,9 @@ func (g *Gatherer) deps(ctx context.Context, ch *gerrit.Change) []Dep {
 	var out []Dep
 	seen := map[int]bool{ch.Number: true}
 	for _, id := range ch.DependsOn {
-		cs, err := g.Gerrit.Query(ctx, "change:"+id)
+		cs, err := gerritCall(ctx, g, fmt.Sprintf("reading the dependencies of %d from Gerrit", ch.Number), func(ctx context.Context) ([]*gerrit.Change, error) {
+			return g.Gerrit.Query(ctx, "change:"+id)
+		})
 		if err != nil || len(cs) == 0 {
 			g.Log.Warn("readiness: read Depends-On", "change", ch.Number, "id", id, "err", err)
 			continue
@@ -246,7 +399,9 @@ func (g *Gatherer) deps(ctx context.Context, ch *gerrit.Change) []Dep {
 	if ch.Merged() {
 		return out
 	}
-	chain, err := g.Gerrit.RelatedChanges(ctx, ch.Number)
+	chain, err := gerritCall(ctx, g, fmt.Sprintf("reading the relation chain of %d from Gerrit", ch.Number), func(ctx context.Context) ([]gerrit.Related, error) {
+		return g.Gerrit.RelatedChanges(ctx, ch.Number)
+	})
 	if err != nil {
 		g.Log.Warn("readiness: read relation chain", "change", ch.Number, "err", err)
 		return out

@@ -49,6 +49,8 @@ const (
 	KindConflict    = "conflict"    // conflicts with another queued patch
 	KindUpstream    = "upstream"    // does not apply onto the branch in staging
 	KindMerge       = "merge"       // the dry merge could not run
+	KindStaging     = "staging"     // staging has uncommitted changes: a deploy would be refused
+	KindTimeout     = "timeout"     // the check did not finish in time
 	KindStatic      = "static"      // static files: a CDN purge will run
 	KindL10n        = "l10n"        // i18n files: a localisation rebuild
 	KindMaintenance = "maintenance" // a maintenance script to run

@@ -99,6 +99,35 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) {
 	}
 }
 
+// joinWait bounds how long a report waits for the bot to be in a room
+// (the check right after a start is done before the bot joined).
+const joinWait = 2 * time.Minute
+
+// waitJoined waits, when the chat can tell, until the bot is in room.
+func (r *Runner) waitJoined(ctx context.Context, room bot.Target) {
+	j, ok := r.Chat.(interface {
+		Joined(bot.Target) (bool, <-chan struct{})
+	})
+	if !ok {
+		return
+	}
+	limit := time.NewTimer(joinWait)
+	defer limit.Stop()
+	for {
+		joined, changed := j.Joined(room)
+		if joined || changed == nil {
+			return
+		}
+		select {
+		case <-changed:
+		case <-limit.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func (r *Runner) log() *slog.Logger {
 	if r.Log == nil {
 		return slog.New(slog.DiscardHandler)
@@ -116,6 +145,7 @@ func (r *Runner) Report(ctx context.Context, res Result) {
 	sum := Summary(res, r.Person, url)
 	rooms := r.Chat.Rooms()
 	for _, room := range rooms {
+		r.waitJoined(ctx, room)
 		if err := r.Chat.Send(ctx, room, sum); err != nil {
 			r.log().Warn("readiness summary not delivered", "room", room.Room, "err", err)
 		}

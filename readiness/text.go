@@ -34,7 +34,7 @@ func Summary(r Result, person func(name string) bot.Person, url string) bot.Text
 		var notes []string
 		for _, p := range r.Patches {
 			for _, f := range p.Notes() {
-				if f.Kind == KindStatic || f.Kind == KindL10n || f.Kind == KindMaintenance || f.Kind == KindOtherBranch || f.Kind == KindOwner {
+				if f.Kind == KindStatic || f.Kind == KindL10n || f.Kind == KindMaintenance || f.Kind == KindOtherBranch || f.Kind == KindOwner || f.Kind == KindMerge {
 					notes = append(notes, fmt.Sprintf("%d: %s", p.Change, f.Text))
 				}
 			}
@@ -102,9 +102,11 @@ func OwnerMessages(r Result) map[string]string {
 // security destination only.
 func SecurityDetails(r Result) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, p := range r.Patches {
 		for _, f := range p.Findings {
-			if f.Private != "" {
+			if f.Private != "" && !seen[f.Private] {
+				seen[f.Private] = true
 				out = append(out, "Readiness check of "+r.WindowName+": "+f.Private)
 			}
 		}

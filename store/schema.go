@@ -39,6 +39,10 @@ var (
 
 	// Readiness checks.
 	ReadinessResults = []byte("readiness.results") // window id -> last readiness check
+	// ReadinessPrivate holds the details of the last check of a window
+	// that name local security patches: read only for the security
+	// destination, never by a public page.
+	ReadinessPrivate = []byte("readiness.private") // window id -> JSON list of details
 
 	// Deploy agent (jouncebot agent) and its link from the chat side.
 	AgentEvents = []byte("agent.events") // on the agent: sequence number -> event for the chat bot
@@ -74,6 +78,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets(AgentEvents, AgentCursor),
 	// 7: canary analyses.
 	createBuckets(DeployCanary),
+	// 8: readiness details that name local security patches.
+	createBuckets(ReadinessPrivate),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

@@ -71,7 +71,7 @@ const (
 
 // Server is the HTTP server. Add handlers with Handle before serving.
 type Server struct {
-	mux    *http.ServeMux
+	mux    *patternMux
 	opts   Options
 	log    *slog.Logger
 	prefix string // the path of BaseURL, for links behind a reverse proxy
@@ -86,7 +86,7 @@ func New(opts Options) *Server {
 	if opts.Links == nil {
 		opts.Links = &wikitext.Renderer{}
 	}
-	s := &Server{mux: http.NewServeMux(), opts: opts, log: opts.Logger.With("component", "web")}
+	s := &Server{mux: &patternMux{ServeMux: http.NewServeMux()}, opts: opts, log: opts.Logger.With("component", "web")}
 	if u, err := url.Parse(opts.BaseURL); err == nil {
 		// One leading slash: "//host/…" in a link is another host.
 		if p := strings.Trim(u.Path, "/"); p != "" {
@@ -125,6 +125,26 @@ func LinksFromConfig(cfg *config.Config) *wikitext.Renderer { return wikitext.Fr
 // Handle adds a handler, with a net/http ServeMux pattern like
 // "GET /calendar.ics".
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Patterns lists every pattern served, in the order added: what a test
+// that must search every page (the leak test) walks, so a page added
+// later cannot be missed.
+func (s *Server) Patterns() []string { return append([]string(nil), s.mux.patterns...) }
+
+// patternMux is a ServeMux that remembers its patterns.
+type patternMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *patternMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *patternMux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(f))
+}
 
 // ServeHTTP serves a request, with security headers that keep the browser
 // from running anything a page might contain.

@@ -9,6 +9,7 @@ package git
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +26,29 @@ type Runner struct {
 	// Name and Email are the committer identity for commits git makes on
 	// the bot's behalf (rebases); default "jouncebot".
 	Name, Email string
+	// MaxOutput caps what is kept of each of stdout and stderr (0: no
+	// cap); a command that writes more fails.
+	MaxOutput int
+}
+
+// ErrOutputTooLong is a command that wrote more than Runner.MaxOutput.
+var ErrOutputTooLong = errors.New("git: output longer than the limit")
+
+// capped is a buffer that keeps at most max bytes and remembers that
+// more came.
+type capped struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.max > 0 && c.Len()+len(p) > c.max {
+		c.over = true
+		c.Buffer.Write(p[:max(0, c.max-c.Len())])
+		return len(p), nil // keep draining, so git is not blocked on a full pipe
+	}
+	return c.Buffer.Write(p)
 }
 
 // Error is a failed git command.
@@ -58,10 +82,18 @@ func (r *Runner) Run(ctx context.Context, dir string, args ...string) (string, e
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1",
 		"GIT_COMMITTER_NAME="+name, "GIT_COMMITTER_EMAIL="+email, "GIT_EDITOR=true")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	// git's own children (remote helpers of a fetch) die with it: the
+	// whole process group is killed when ctx ends, and Wait gives up on
+	// pipes a straggler still holds.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	out, errb := &capped{max: r.MaxOutput}, &capped{max: r.MaxOutput}
+	cmd.Stdout, cmd.Stderr = out, errb
 	err := cmd.Run()
+	if err == nil && (out.over || errb.over) {
+		err = ErrOutputTooLong
+	}
 	if r.Log != nil {
 		r.Log.Debug("git", "dir", dir, "args", args, "took", time.Since(start), "err", err)
 	}
