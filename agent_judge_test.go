@@ -19,12 +19,11 @@ import (
 func TestAgentFreezeRefusesInWindowStart(t *testing.T) {
 	s := newSplit(t)
 	now := time.Now().UTC()
-	// A window on both sides (the agent's split config has an all-week
-	// one); the freeze only on the agent.
+	// The same all-day window on both sides; the freeze only on the agent.
 	window := "windows:\n  - {name: All-day backport window, kind: backport, schedule: \"0 0 * * *\", duration: 24h, deployers: [Amir]}\n"
 	freeze := fmt.Sprintf("freezes:\n  - {from: %s, to: %s, reason: agent-side incident}\n",
 		now.Add(-time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339))
-	appendFile(t, filepath.Join(s.dir, "agent.yaml"), freeze)
+	appendFile(t, filepath.Join(s.dir, "agent.yaml"), window+freeze)
 	appendFile(t, filepath.Join(s.dir, "bot.yaml"), window)
 	s.startAgent()
 	bot := s.startBot()

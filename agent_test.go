@@ -188,10 +188,6 @@ agent:
     - {name: matrix, type: matrix}
 deploy:
   sandbox: true
-# Always in a window, so that the agent's own judge lets deploys start
-# (the next window begins when this one ends, Monday 00:00 UTC).
-windows:
-  - {name: All-week backport window, kind: backport, schedule: "0 0 * * 1", duration: 168h}
 %s`, s.agentAddr, caFile, acert, akey, people))
 	s.writeBotConfig(s.agentAddr, "")
 	return s
