@@ -375,8 +375,9 @@ func (a *App) webServer() *web.Server {
 	srv := web.New(o)
 	srv.Handle("GET /calendar.ics", calendar.ICalHandler(a.calendar))
 	if a.maint != nil {
-		srv.Handle("GET /maint/{token}", web.MaintPage(a.maint, a.log))
-		srv.Handle("GET /maint/{token}/{key}", web.MaintPage(a.maint, a.log))
+		links := web.LinksFromConfig(a.cfg)
+		srv.Handle("GET /maint/{token}", web.MaintPage(a.maint, links, a.log))
+		srv.Handle("GET /maint/{token}/{key}", web.MaintPage(a.maint, links, a.log))
 	}
 	return srv
 }

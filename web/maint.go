@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/jouncebot/jouncebot/maint"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 )
 
 // MaintRuns is what the /maint/<token> page needs; *maint.Service
@@ -26,7 +28,12 @@ type maintView struct {
 	Error string
 	Live  bool
 	Run   *maintRunView
+	links *wikitext.Renderer
 }
+
+// Wiki renders what people wrote (a reason) as SAL wikitext: links where
+// the wiki shows links, everything else escaped.
+func (v maintView) Wiki(s string) template.HTML { return v.links.HTML(s) }
 
 type maintRunView struct {
 	What, State, By, Created, Reason string
@@ -49,10 +56,15 @@ type maintStepView struct {
 // page name, so a page is found only through its link; a private run's
 // output is shown only with its private key, whose link goes only to the
 // security destination.
-func MaintPage(runs MaintRuns, log *slog.Logger) http.Handler {
+// Reasons are rendered as SAL wikitext with links (nil: the default
+// renderer).
+func MaintPage(runs MaintRuns, links *wikitext.Renderer, log *slog.Logger) http.Handler {
+	if links == nil {
+		links = &wikitext.Renderer{}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		run, outs, err := runs.Page(r.PathValue("token"), r.PathValue("key"))
-		v := maintView{Title: "Maintenance run"}
+		v := maintView{Title: "Maintenance run", links: links}
 		status := http.StatusOK
 		switch {
 		case err != nil && maint.IsNotFound(err):

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/maint"
+	"github.com/jouncebot/jouncebot/sal/wikitext"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -26,7 +27,8 @@ func (h hostileHost) Poll(_ context.Context, _ string, off int64) (maint.Status,
 }
 
 // A run's output and reason are shown at /maint/<id> as text, never as
-// markup.
+// markup; the reason's wikitext links (a task id) are links, as on the
+// SAL pages.
 func TestMaintPageEscapes(t *testing.T) {
 	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -39,7 +41,7 @@ func TestMaintPageEscapes(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	req, _ := maint.ParseWords([]string{"showSiteStats.php", "testwiki", `<script>alert("reason")</script>`})
+	req, _ := maint.ParseWords([]string{"showSiteStats.php", "testwiki", `<script>alert("reason")</script>`, "for", "T1001"})
 	if _, err := svc.Start(ctx, req, maint.Person{Name: "<b>Amir</b>"}, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestMaintPageEscapes(t *testing.T) {
 		}
 	}
 	srv := New(Options{})
-	srv.Handle("GET /maint/{token}", MaintPage(svc, srv.log))
+	srv.Handle("GET /maint/{token}", MaintPage(svc, wikitext.Wikimedia(), srv.log))
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	run, _, err := svc.Get(1)
@@ -70,6 +72,9 @@ func TestMaintPageEscapes(t *testing.T) {
 		if !strings.Contains(text, m) {
 			t.Errorf("the page does not show %q as text", m)
 		}
+	}
+	if !strings.Contains(body, `<a href="https://phabricator.wikimedia.org/T1001"`) {
+		t.Errorf("the reason's task id is not a link:\n%s", body)
 	}
 	if strings.Contains(body, "\x1b") {
 		t.Error("control characters reach the page")
