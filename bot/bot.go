@@ -243,7 +243,8 @@ func (b *Bot) SetPrivate(rooms []Target) { b.private = rooms }
 // isPrivate reports whether room on network is one of SetPrivate's.
 func (b *Bot) isPrivate(network, room string) bool {
 	for _, p := range b.private {
-		if p.Network == network && b.SameRoom(network, p.Room, room) {
+		// Either may be an alias of the other's room id.
+		if p.Network == network && (b.SameRoom(network, p.Room, room) || b.SameRoom(network, room, p.Room)) {
 			return true
 		}
 	}
