@@ -199,6 +199,14 @@ func New(o Options) (*App, error) {
 		a.handle(ctx, r)
 	}))
 	a.bot.OnSend(a.metrics.Sent)
+	// The security rooms receive only security details, never public
+	// announcements (which would also name them in reminders).
+	var private []bot.Target
+	for _, r := range cfg.Security.Rooms {
+		network, room, _ := strings.Cut(r, "/")
+		private = append(private, bot.Target{Network: network, Room: room})
+	}
+	a.bot.SetPrivate(private)
 	// People in the people list wait for their turn; strangers are cut off.
 	a.bot.SetKnown(func(m bot.Message) bool { return a.cmds.Who(m) != nil })
 	a.announcer = calendar.NewAnnouncer(a.calendar, a.bot, cfg, o.Log)

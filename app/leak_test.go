@@ -268,11 +268,25 @@ deploy: {sandbox: true}
 	}
 
 	// Every public surface, searched.
+	public := map[string]bool{}
 	for _, c := range []*irctest.Client{w.alice, w.bob} {
 		for _, m := range c.Messages() {
 			if !w.private(st, m) {
 				wantNoLeak(t, "IRC "+m.Target+" (seen by "+c.GetNick()+")", m.Text)
+				public[m.Text] = true
+				// Public texts do not point people to the security room.
+				if strings.Contains(strings.ToLower(m.Text), "#security") {
+					t.Errorf("IRC %s (seen by %s) names the security room: %q", m.Target, c.GetNick(), m.Text)
+				}
 			}
+		}
+	}
+	// The security room is no announcement room: nothing said in public
+	// (announcements, reminders, readiness reports, the warning) is said
+	// there, and no reminder is sent privately naming it.
+	for _, m := range w.alice.Messages() {
+		if m.Target == "#security" && m.Nick == "jouncebot" && public[m.Text] {
+			t.Errorf("the security room received a public announcement: %q", m.Text)
 		}
 	}
 	for _, e := range w.carolWatch.Events() {

@@ -30,8 +30,8 @@ func (a *App) sendSecurity(ctx context.Context, ev deploy.Event) {
 }
 
 // sendPrivately is sendSecurity that also answers member, a member of the
-// security destination who asked (check), privately.
-func (a *App) sendPrivately(ctx context.Context, ev deploy.Event, member *config.Person) {
+// security destination who asked (check), privately (see tellSender).
+func (a *App) sendPrivately(ctx context.Context, ev deploy.Event, member *commands.Call) {
 	sec := a.cfg.Security
 	for _, r := range sec.Rooms {
 		network, room, _ := strings.Cut(r, "/")
@@ -41,7 +41,7 @@ func (a *App) sendPrivately(ctx context.Context, ev deploy.Event, member *config
 	}
 	var to []string
 	if member != nil {
-		to = append(to, member.Name)
+		a.tellSender(ctx, member, ev.Text)
 	}
 	if len(sec.Rooms) == 0 || sec.PrivateMessage {
 		switch {
@@ -57,6 +57,9 @@ func (a *App) sendPrivately(ctx context.Context, ev deploy.Event, member *config
 	}
 	network, _, _ := strings.Cut(ev.Origin, "\t")
 	seen := map[string]bool{}
+	if member != nil {
+		seen[member.Person.Name] = true // answered where they asked
+	}
 	for _, name := range to {
 		if !seen[name] {
 			seen[name] = true
@@ -66,17 +69,35 @@ func (a *App) sendPrivately(ctx context.Context, ev deploy.Event, member *config
 }
 
 // tellPrivately sends t in a private message to p: on network first, else
-// on the first network that can reach them.
+// on the first network that can reach them. On IRC it goes to the nick
+// logged in to their account, never to the nick the people list gives
+// them, which a stranger may hold; not seen logged in, not sent there.
 func (a *App) tellPrivately(ctx context.Context, network string, p bot.Person, t bot.Text) {
 	networks := []string{network}
+	accounts := map[string]interface{ NickOf(string) (string, bool) }{}
 	for _, n := range a.bot.Transports() {
 		networks = append(networks, n.Network())
+		if r, ok := n.(interface{ NickOf(string) (string, bool) }); ok {
+			accounts[n.Network()] = r
+		}
 	}
 	for _, n := range networks {
 		if n == "" {
 			continue
 		}
-		to, ok := a.bot.DirectTarget(ctx, n, p)
+		who := p
+		if r, ok := accounts[n]; ok {
+			cp := a.cfg.PersonByName(p.Name)
+			nick, seen := "", false
+			if cp != nil {
+				nick, seen = r.NickOf(cp.IRCAccount)
+			}
+			if !seen {
+				continue
+			}
+			who.IRCNick = nick
+		}
+		to, ok := a.bot.DirectTarget(ctx, n, who)
 		if !ok {
 			continue
 		}
@@ -89,12 +110,35 @@ func (a *App) tellPrivately(ctx context.Context, network string, p bot.Person, t
 	a.log.Warn("security details not sent: no private message reaches them", "to", p.Name)
 }
 
-// securityMember reports whether the sender of c is a member of the
-// security destination: in one of its rooms, or, with none configured, a
-// deployer.
+// sender is the person who sent c as they are reachable on c's network
+// now: the nick they asked from (logged in to their account) and their
+// Matrix id, never the nick the people list gives them, which a stranger
+// may hold.
+func sender(c *commands.Call) bot.Person {
+	return bot.Person{Name: c.Person.Name, IRCNick: c.Nick, MatrixID: c.Account}
+}
+
+// tellSender sends t in a private message to the sender of c, on the
+// network they asked from.
+func (a *App) tellSender(ctx context.Context, c *commands.Call, t bot.Text) {
+	to, ok := a.bot.DirectTarget(ctx, c.Network, sender(c))
+	if !ok {
+		a.log.Warn("security details not sent: no private message reaches the asker", "to", c.Person.Name, "network", c.Network)
+		return
+	}
+	if err := a.bot.Send(ctx, to, t); err != nil {
+		a.log.Warn("security details not sent", "to", c.Person.Name, "network", c.Network, "err", err)
+	}
+}
+
+// securityMember reports whether the authenticated sender of c is a
+// member of the security destination: in one of its rooms, or, with none
+// configured, a deployer. Presence counts by the nick they asked from on
+// their own network, and by Matrix id elsewhere (an IRC nick on another
+// network proves nothing).
 func (a *App) securityMember(ctx context.Context, c *commands.Call) bool {
 	p := c.Person
-	if p == nil {
+	if p == nil || !c.Identified() {
 		return false
 	}
 	if len(a.cfg.Security.Rooms) == 0 {
@@ -102,7 +146,11 @@ func (a *App) securityMember(ctx context.Context, c *commands.Call) bool {
 	}
 	for _, r := range a.cfg.Security.Rooms {
 		network, room, _ := strings.Cut(r, "/")
-		if in, known := a.bot.InRoom(ctx, bot.Target{Network: network, Room: room}, calendar.PersonFor(a.cfg, p.Name)); in && known {
+		who := sender(c)
+		if network != c.Network {
+			who = bot.Person{Name: p.Name, MatrixID: p.MatrixID}
+		}
+		if in, known := a.bot.InRoom(ctx, bot.Target{Network: network, Room: room}, who); in && known {
 			return true
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
-	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/readiness"
@@ -68,9 +67,9 @@ func (a *App) setupReadiness(o Options) {
 			if err != nil {
 				a.log.Error("readiness: load private details", "window", res.WindowID, "err", err)
 			}
-			var member *config.Person
+			var member *commands.Call
 			if a.securityMember(ctx, c) {
-				member = c.Person
+				member = c
 			}
 			for _, d := range details {
 				ev := deploy.Event{Kind: deploy.EventSecurity, Text: bot.T(d), Origin: c.Network + "\t" + c.Room, Time: o.Now().UTC()}
@@ -78,7 +77,7 @@ func (a *App) setupReadiness(o Options) {
 				case sent.fresh(d, o.Now()):
 					a.sendPrivately(ctx, ev, member)
 				case member != nil: // the destination has them; the member asked
-					a.tellPrivately(ctx, c.Network, person(member.Name), ev.Text)
+					a.tellSender(ctx, member, ev.Text)
 				}
 			}
 		}})...)

@@ -200,6 +200,7 @@ type Bot struct {
 
 	limits  *replyLimiter
 	isKnown func(Message) bool // set before Run; nil: nobody is known
+	private []Target           // set before Run: rooms that are no announcement rooms
 
 	mu         sync.Mutex
 	onSend     func(network string)
@@ -231,6 +232,23 @@ func (b *Bot) SetKnown(known func(Message) bool) { b.isKnown = known }
 
 func (b *Bot) known(m Message) bool {
 	return b.isKnown != nil && m.Identified() && b.isKnown(m)
+}
+
+// SetPrivate names rooms the bot is in that are not announcement rooms
+// (the security rooms): Announce and Rooms leave them out, so nothing
+// public is said there and no public text names them; Send still reaches
+// them. Call it before Run.
+func (b *Bot) SetPrivate(rooms []Target) { b.private = rooms }
+
+// isPrivate reports whether room on network is one of SetPrivate's.
+func (b *Bot) isPrivate(network, room string) bool {
+	for _, p := range b.private {
+		// Either may be an alias of the other's room id.
+		if p.Network == network && (b.SameRoom(network, p.Room, room) || b.SameRoom(network, room, p.Room)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Add registers a transport. Call it before Run.
@@ -451,6 +469,9 @@ func (b *Bot) Announce(ctx context.Context, t Text) error {
 		wg.Go(func() {
 			var out []error
 			for _, room := range tr.Rooms() {
+				if b.isPrivate(tr.Network(), room) {
+					continue
+				}
 				b.sent(tr.Network())
 				if err := sendPriority(ctx, tr, Target{Network: tr.Network(), Room: room}, t); err != nil {
 					out = append(out, fmt.Errorf("announce to %s %s: %w", tr.Network(), room, err))
@@ -486,11 +507,15 @@ func sendPriority(ctx context.Context, tr Transport, to Target, t Text) error {
 	return tr.Send(ctx, to, t)
 }
 
-// Rooms lists every announcement room of every transport.
+// Rooms lists every announcement room of every transport (not the
+// private ones, see SetPrivate).
 func (b *Bot) Rooms() []Target {
 	var out []Target
 	for _, tr := range b.Transports() {
 		for _, room := range tr.Rooms() {
+			if b.isPrivate(tr.Network(), room) {
+				continue
+			}
 			out = append(out, Target{Network: tr.Network(), Room: room})
 		}
 	}

@@ -81,6 +81,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"test.yaml:20: networks[0].sasl.password: cannot read the secret file named in file: no such file or directory"}},
 		{"secret from unset env", goodBase + "deploy:\n  gerrit:\n    password: {env: JOUNCEBOT_TEST_UNSET_VAR}\n",
 			[]string{"test.yaml:17: deploy.gerrit.password: environment variable JOUNCEBOT_TEST_UNSET_VAR is not set"}},
+		{"security room feeds the SAL", goodBase + "networks:\n  - {name: libera, type: irc, server: irc.example.org:6697, channels: [{name: \"#sec\"}]}\nsecurity: {rooms: [\"libera/#sec\"]}\nsal:\n  projects: [{name: production, rooms: [\"libera/#sec\"]}]\n",
+			[]string{"sal.projects[0].rooms[0]: \"libera/#sec\" is a security room (security.rooms); the Server Admin Log is public"}},
 		{"bad network", goodBase + "networks:\n  - name: x\n    type: xmpp\n", []string{"test.yaml:17: networks[0].type: expected \"irc\" or \"matrix\", got \"xmpp\""}},
 		{"bad channel", goodBase + "networks:\n  - name: x\n    type: irc\n    server: irc.example.org\n    channels: [{name: ops}]\n",
 			[]string{"networks[0].server: expected host:port", "networks[0].channels[0].name: channel names start with #"}},

@@ -223,5 +223,14 @@ func (s *Security) validate(v *validator, p string, c *Config) {
 		if !ok || room == "" || (network != "console" && c.NetworkByName(network) == nil) {
 			v.add(fmt.Sprintf("%s.rooms[%d]", p, i), "expected network/room with a configured network, got %q", r)
 		}
+		// The SAL is public: a !log line in a security room would
+		// publish what is said there.
+		for j, pp := range c.SAL.Projects {
+			for k, sr := range pp.Rooms {
+				if strings.EqualFold(sr, r) {
+					v.add(fmt.Sprintf("sal.projects[%d].rooms[%d]", j, k), "%q is a security room (security.rooms); the Server Admin Log is public, so !log must not be taken there", r)
+				}
+			}
+		}
 	}
 }

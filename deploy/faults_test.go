@@ -638,3 +638,37 @@ func TestSecurityPatchLostInUpdate(t *testing.T) {
 		t.Errorf("the public sentence names the patch: %s", ev.Text)
 	}
 }
+
+// TestUncommittedAfterUpdateStaysPrivate: a file appears in staging while
+// the deploy waits for the gate (a security fix being prepared by hand).
+// The update leaves it, and the failure counts it in public; its name
+// goes only to the security destination.
+func TestUncommittedAfterUpdateStaysPrivate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	n := e.sb.Changes["core"]
+	core := e.sb.CoreDir()
+	e.sb.OnReview(func(gerrittest.Review) {
+		if err := os.WriteFile(filepath.Join(core, "includes", "OversizedFix.php"), []byte("<?php\n"), 0o644); err != nil {
+			t.Error(err)
+		}
+	})
+	e.deploy(alice, n)
+	sec := e.waitFor("security")
+	ev := e.waitFor("failed")
+	if strings.Contains(ev.Text.String(), "OversizedFix") || !strings.Contains(ev.Text.String(), "not clean after the update (1 file); details sent to the security contacts privately.") {
+		t.Errorf("public failure: %s", ev.Text)
+	}
+	if !strings.Contains(sec.Text.String(), "?? includes/OversizedFix.php") {
+		t.Errorf("security event: %s", sec.Text)
+	}
+	rec, err := e.agent.Record("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range append(rec.History, deploy.Entry{Text: rec.Error}) {
+		if strings.Contains(h.Text, "OversizedFix") {
+			t.Errorf("the deploy's record names the uncommitted file: %s", h.Text)
+		}
+	}
+}

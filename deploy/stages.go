@@ -610,7 +610,10 @@ func (verifyStage) Exec(ctx context.Context, j *Job) error {
 			return err
 		}
 		if st != "" {
-			return Failf("The checkout %s is not clean after the update (%s).", name, summarizeStatus(st))
+			// Uncommitted changes may be a security fix in the making:
+			// counted in public, listed only to the security destination.
+			return j.securityFailure(fmt.Sprintf("The checkout %s is not clean after the update (%s)", name, bot.Count(len(strings.Split(st, "\n")), "file")),
+				fmt.Sprintf("The checkout %s is not clean after the update: %s.", name, summarizeStatus(st)))
 		}
 	}
 	patches := 0

@@ -421,10 +421,17 @@ func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 	if d.Sync.Commits != nil {
 		frozen = &release.Manifest{Commits: d.Sync.Commits}
 	}
-	changes, err := release.Changes(ctx, j.a.syncSource(), frozen)
+	drifts, err := release.Drifts(ctx, j.a.syncSource(), frozen)
 	if err != nil {
 		j.a.log.Warn("compare staging with the release", "err", err)
 		return
+	}
+	// Uncommitted changes may be a security fix in the making: the
+	// public sentence counts the files, the security destination gets
+	// their names.
+	var changes, counted []string
+	for _, dr := range drifts {
+		changes, counted = append(changes, dr.String()), append(counted, dr.Counted())
 	}
 	if len(changes) == 0 || slices.Equal(changes, d.Sync.Drift) {
 		return
@@ -432,9 +439,14 @@ func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 	if err := j.Save(func(d *Deploy) { d.Sync.Drift = changes }); err != nil {
 		return
 	}
+	files := ""
+	if !slices.Equal(changes, counted) {
+		j.a.sayPrivate(ctx, d, &Failure{Private: fmt.Sprintf("Staging changed after release %s was frozen: %s.", rel.ID, strings.Join(changes, "; "))})
+		files = "; which files went to the security contacts privately"
+	}
 	j.Say(ctx, EventProgress, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-		": staging changed after release %s was frozen (%s). The %s get release %s as it was tested; the change in staging is not deployed. You decide: commit it through Gerrit and deploy it, or undo it in staging before the next deploy.",
-		rel.ID, strings.Join(changes, "; "), s.StageName, rel.ID))))
+		": staging changed after release %s was frozen (%s%s). The %s get release %s as it was tested; the change in staging is not deployed. You decide: commit it through Gerrit and deploy it, or undo it in staging before the next deploy.",
+		rel.ID, strings.Join(counted, "; "), files, s.StageName, rel.ID))))
 }
 
 func (s *SyncStage) sync(ctx context.Context, j *Job) error {

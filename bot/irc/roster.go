@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"strings"
 
 	"github.com/jouncebot/jouncebot/bot"
 )
@@ -38,4 +39,27 @@ func (t *Transport) DirectTarget(_ context.Context, p bot.Person) (bot.Target, b
 		return bot.Target{}, false
 	}
 	return bot.Target{Network: t.net.Name, Room: p.IRCNick, Private: true}, true
+}
+
+// NickOf returns the nick of someone logged in to account, as the
+// network told the bot (extended-join, WHO, account-notify) about the
+// people it shares a channel with; false when nobody seen is. It is what
+// a private message that must reach that person and nobody else goes to:
+// a nick alone may be held by anyone.
+func (t *Transport) NickOf(account string) (string, bool) {
+	if account == "" {
+		return "", false
+	}
+	t.mu.Lock()
+	s := t.conn
+	t.mu.Unlock()
+	if s == nil {
+		return "", false
+	}
+	for _, u := range s.c.Users() {
+		if a := u.Extras.Account; a != "" && a != "*" && a != "0" && strings.EqualFold(a, account) {
+			return u.Nick, true
+		}
+	}
+	return "", false
 }

@@ -270,7 +270,52 @@ func (s *Store) Distrust(dest, id string, err error) {
 // "staging/php-1.46.0-wmf.3: includes/Hooks.php". None means staging
 // still holds exactly the release.
 func Changes(ctx context.Context, staging string, m *Manifest) ([]string, error) {
-	var out []string
+	ds, err := Drifts(ctx, staging, m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out, nil
+}
+
+// Drift is how one checkout differs from the commits a release was
+// frozen from.
+type Drift struct {
+	Repo  string   // "staging/php-1.46.0-wmf.3"
+	Moved string   // "HEAD moved from … to …", or ""
+	Files []string // the files changed and not committed
+}
+
+// String names every file: "staging/php-1.46.0-wmf.3: includes/Hooks.php".
+func (d Drift) String() string {
+	what := d.Files
+	if d.Moved != "" {
+		what = append([]string{d.Moved}, what...)
+	}
+	return d.Repo + ": " + strings.Join(what, ", ")
+}
+
+// Counted names no file, since an uncommitted change may be a security
+// fix: "staging/php-1.46.0-wmf.3: 1 changed file".
+func (d Drift) Counted() string {
+	var what []string
+	if d.Moved != "" {
+		what = append(what, d.Moved)
+	}
+	if n := len(d.Files); n == 1 {
+		what = append(what, "1 changed file")
+	} else if n > 1 {
+		what = append(what, fmt.Sprintf("%d changed files", n))
+	}
+	return d.Repo + ": " + strings.Join(what, ", ")
+}
+
+// Drifts is Changes, one Drift per checkout that differs, sorted.
+func Drifts(ctx context.Context, staging string, m *Manifest) ([]Drift, error) {
+	var out []Drift
 	for repo, commit := range m.Commits {
 		if strings.Contains(repo, "/") {
 			continue // a submodule: its checkout shows in its parent's status
@@ -280,9 +325,9 @@ func Changes(ctx context.Context, staging string, m *Manifest) ([]string, error)
 		if err != nil {
 			return nil, err
 		}
-		var what []string
+		d := Drift{Repo: repoName(repo)}
 		if head = strings.TrimSpace(head); head != commit {
-			what = append(what, fmt.Sprintf("HEAD moved from %s to %s", short(commit), short(head)))
+			d.Moved = fmt.Sprintf("HEAD moved from %s to %s", short(commit), short(head))
 		}
 		st, err := gitOut(ctx, dir, "status", "--porcelain", "-z", "--untracked-files=no")
 		if err != nil {
@@ -290,14 +335,14 @@ func Changes(ctx context.Context, staging string, m *Manifest) ([]string, error)
 		}
 		for _, rec := range strings.Split(st, "\x00") {
 			if len(rec) > 3 {
-				what = append(what, rec[3:])
+				d.Files = append(d.Files, rec[3:])
 			}
 		}
-		if len(what) > 0 {
-			out = append(out, repoName(repo)+": "+strings.Join(what, ", "))
+		if d.Moved != "" || len(d.Files) > 0 {
+			out = append(out, d)
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b Drift) int { return strings.Compare(a.Repo, b.Repo) })
 	return out, nil
 }
 
