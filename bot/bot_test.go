@@ -388,3 +388,72 @@ func TestSendersAnswersKeepTheirOrder(t *testing.T) {
 		}
 	})
 }
+
+// stamped is a transport on which one person asks n questions in a private
+// room, one every gap, and which records when each answer came.
+type stamped struct {
+	who Message
+	n   int
+	gap time.Duration
+
+	mu     sync.Mutex
+	asked  map[string]time.Time
+	sent   []string
+	late   time.Duration // the longest an answer came after its question
+	answer int
+}
+
+func (s *stamped) Network() string { return "test" }
+func (s *stamped) Rooms() []string { return nil }
+func (s *stamped) Run(ctx context.Context, h Handler) error {
+	for i := range s.n {
+		m := s.who
+		m.Network, m.Room, m.Private, m.Text = "test", m.Nick, true, fmt.Sprint(i)
+		s.mu.Lock()
+		s.asked[m.Text] = time.Now()
+		s.mu.Unlock()
+		h.Handle(ctx, &Request{Message: m})
+		time.Sleep(s.gap)
+	}
+	return ErrEndOfInput
+}
+func (s *stamped) Send(ctx context.Context, to Target, t Text) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, t.String())
+	if at, ok := s.asked[t.String()]; ok {
+		s.answer++
+		s.late = max(s.late, time.Since(at))
+	}
+	return nil
+}
+
+// A person the bot knows who asks far faster than the budget for a long
+// time (a script gone wrong) does not pile up answers for hours: their
+// backlog holds at most staleReply of answers, they are told once to slow
+// down, and every answer that comes is at most that late.
+func TestKnownPersonsBacklogIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &stamped{who: Message{Nick: "ann", Account: "ann"}, n: 2000, gap: 100 * time.Millisecond, asked: map[string]time.Time{}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			r.Reply(ctx, T(r.Text))
+		}))
+		b.SetKnown(func(m Message) bool { return m.Account == "ann" })
+		b.Add(tr)
+		if err := b.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		slow := 0
+		for _, s := range tr.sent {
+			if strings.HasPrefix(s, "You are asking faster") {
+				slow++
+			}
+		}
+		if tr.late > staleReply+replyEvery {
+			t.Errorf("an answer came %v after its question; a known person's backlog should hold at most %v", tr.late, staleReply)
+		}
+		if slow != 1 || tr.answer < replyBurst+int(staleReply/replyEvery) {
+			t.Errorf("got %d answers and %d slow-downs; want at least %d answers (the budget and a full backlog) and one slow-down", tr.answer, slow, replyBurst+int(staleReply/replyEvery))
+		}
+	})
+}
