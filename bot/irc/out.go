@@ -263,8 +263,11 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 			case <-stop:
 				return
 			case <-ready:
-				continue
 			}
+			if l.conn == nil {
+				t.sendControl(ctx) // the new connection's joins go first
+			}
+			continue
 		}
 		token := ""
 		if t.pace(ctx, s, l, func(l outLine) { token = t.write(s, l) }) {
@@ -273,6 +276,20 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 					s.c.Send(&girc.Event{Command: girc.PING, Params: []string{token}})
 				})
 			}
+			return
+		}
+	}
+}
+
+// sendControl sends the control lines queued now, for a line that waited
+// for a connection and must not go before the new connection's JOINs.
+func (t *Transport) sendControl(ctx context.Context) {
+	for {
+		select {
+		case c := <-t.ctrl:
+			t.sendLine(ctx, c)
+			t.queued.Add(-1)
+		default:
 			return
 		}
 	}
