@@ -235,10 +235,16 @@ func (t *Transport) waitBucket(ctx context.Context) {
 }
 
 func (t *Transport) sendLine(ctx context.Context, l outLine) {
+	var tried *session // the connection l was last tried on
+	waited := false    // l waited for a connection
 	for {
 		t.mu.Lock()
 		s, ready := t.conn, t.ready
 		t.mu.Unlock()
+		if l.conn == nil && s != nil && (waited || tried != nil && s != tried) {
+			t.sendControl(ctx) // a new connection: its joins go first
+			waited = false
+		}
 		if l.conn != nil && l.conn != s {
 			return // control line for a connection that is gone
 		}
@@ -264,11 +270,10 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 				return
 			case <-ready:
 			}
-			if l.conn == nil {
-				t.sendControl(ctx) // the new connection's joins go first
-			}
+			waited = true
 			continue
 		}
+		tried = s
 		token := ""
 		if t.pace(ctx, s, l, func(l outLine) { token = t.write(s, l) }) {
 			if token != "" {
