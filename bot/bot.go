@@ -117,12 +117,13 @@ func (r *Request) Reply(ctx context.Context, t Text) error {
 	known := limited && r.bot.known(r.Message)
 	over, wait := false, time.Duration(0)
 	if known {
-		var err error
-		if wait, err = r.bot.limits.wait(ctx, senderKey(r.Message), len(lines), r.markAnswered); errors.Is(err, ErrSlowDown) {
-			over = true
+		release, w, err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines), r.markAnswered)
+		if errors.Is(err, ErrSlowDown) {
+			over, wait = true, w
 		} else if err != nil {
 			return fmt.Errorf("bot: reply to %s waited for its turn until it was cancelled: %w", r.Nick, err)
 		}
+		defer release() // after the send: the sender's next reply waits for it
 	}
 	ctx, cancel := withSendTimeout(ctx)
 	defer cancel()

@@ -457,3 +457,51 @@ func TestKnownPersonsBacklogIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// slowFirst is a transport whose first send takes a second (a slow HTTP
+// request), and which records each reply when its send completes.
+type slowFirst struct {
+	script
+	calls int
+}
+
+func (s *slowFirst) Run(ctx context.Context, h Handler) error {
+	for _, l := range s.lines {
+		h.Handle(ctx, &Request{Message: Message{Network: "test", Room: "#room", Nick: "ann", Account: "ann", Text: l}})
+	}
+	return ErrEndOfInput
+}
+
+func (s *slowFirst) Send(ctx context.Context, to Target, t Text) error {
+	s.mu.Lock()
+	s.calls++
+	first := s.calls == 1
+	s.mu.Unlock()
+	if first {
+		time.Sleep(time.Second)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, t.String())
+	return nil
+}
+
+// A known person's answers keep the order of the questions even when the
+// budget lets them go at once and the first send is slow: the next message
+// waits for the first answer to be sent, as a stranger's does.
+func TestKnownPersonsAnswersKeepTheirOrderWhenASendIsSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &slowFirst{script: script{lines: []string{"first", "second"}}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			r.Reply(ctx, T(r.Text))
+		}))
+		b.SetKnown(func(m Message) bool { return m.Account == "ann" })
+		b.Add(tr)
+		if err := b.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"first", "second"}, tr.sent); d != "" {
+			t.Errorf("answers (-want +got):\n%s", d)
+		}
+	})
+}

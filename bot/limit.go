@@ -105,17 +105,20 @@ func (l *replyLimiter) allow(key string, lines int, now time.Time) (ok bool, wai
 
 // wait takes lines from key's budget, after every reply of key's that
 // waits already, waiting as long as it takes; queued is called once the
-// reply has its place in the queue (or goes at once). It returns an error
+// reply has its place in the queue, and not at all when it goes at once
+// (the caller says so once it is sent, so the sender's next message cannot
+// overtake it). On success the caller calls release once the reply is sent:
+// the next reply of key's waits for that too. It returns an error
 // only when ctx ends first (the reply then leaves the queue without taking
 // budget) or when the reply would come more than staleReply late
 // (ErrSlowDown, with how long until it would fit the first time, so the
 // caller can say so once).
-func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued func()) (tell time.Duration, err error) {
-	defer queued()
+func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued func()) (release func(), tell time.Duration, err error) {
+	none := func() {}
 	l.mu.Lock()
 	if l.off {
 		l.mu.Unlock()
-		return 0, nil
+		return none, 0, nil
 	}
 	b := l.get(key, time.Now())
 	need := min(float64(lines), l.burst)
@@ -124,16 +127,16 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued f
 		if b.lines >= need {
 			b.lines -= need
 			l.mu.Unlock()
-			return 0, nil
+			return none, 0, nil
 		}
 	}
 	if late := time.Duration((b.waiting + need - b.lines) * float64(l.every)); late > staleReply {
 		defer l.mu.Unlock()
 		if b.warned {
-			return 0, ErrSlowDown
+			return none, 0, ErrSlowDown
 		}
 		b.warned = true
-		return max(late-staleReply, time.Second), ErrSlowDown
+		return none, max(late-staleReply, time.Second), ErrSlowDown
 	}
 	turn := make(chan struct{})
 	if len(b.queue) == 0 {
@@ -143,12 +146,13 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued f
 	b.waiting += need
 	l.mu.Unlock()
 	queued()
-	defer l.leave(b, turn, need)
+	leave := func() { l.leave(b, turn, need) }
 
 	select {
 	case <-turn:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		leave()
+		return none, 0, ctx.Err()
 	}
 	for {
 		l.mu.Lock()
@@ -156,7 +160,7 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued f
 		if b.lines >= need-1e-9 { // the refill's float sum may fall short by a rounding error
 			b.lines -= need
 			l.mu.Unlock()
-			return 0, nil
+			return leave, 0, nil
 		}
 		d := max(time.Duration(math.Ceil((need-b.lines)*float64(l.every))), time.Millisecond)
 		l.mu.Unlock()
@@ -165,7 +169,8 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued f
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return 0, ctx.Err()
+			leave()
+			return none, 0, ctx.Err()
 		}
 	}
 }
