@@ -505,3 +505,29 @@ func TestKnownPersonsAnswersKeepTheirOrderWhenASendIsSlow(t *testing.T) {
 		}
 	})
 }
+
+// Stopping the bot while a known person's answers wait for their turn ends
+// every waiting handler: Run returns, and no goroutine is left behind (the
+// bubble would report it as blocked for good).
+func TestStopWhileKnownRepliesWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &stamped{who: Message{Nick: "ann", Account: "ann"}, n: 100, gap: 10 * time.Millisecond, asked: map[string]time.Time{}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			r.Reply(ctx, T(r.Text))
+		}))
+		b.SetKnown(func(m Message) bool { return m.Account == "ann" })
+		b.Add(tr)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := b.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 11*time.Second {
+			t.Errorf("Run returned %v after it started; want soon after the stop at 10s", d)
+		}
+		if tr.answer >= tr.n {
+			t.Errorf("all %d answered before the stop; the test needs some still waiting", tr.answer)
+		}
+	})
+}
