@@ -242,7 +242,11 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 		s, ready := t.conn, t.ready
 		t.mu.Unlock()
 		if l.conn == nil && s != nil && (waited || tried != nil && s != tried) {
-			t.sendControl(ctx) // a new connection: its joins go first
+			// A new connection: its joins go first. The welcome queues
+			// them holding writeMu from the moment it sets t.conn.
+			t.writeMu.Lock()
+			t.writeMu.Unlock() // a barrier, nothing to guard
+			t.sendControl(ctx)
 			waited = false
 		}
 		if l.conn != nil && l.conn != s {
