@@ -278,6 +278,7 @@ func (s *session) welcome(e girc.Event) {
 	}
 	nick := s.curNick
 	s.mu.Unlock()
+	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
 	// The joins are queued before anything else may use the connection:
 	// writeMu keeps Send's fast path from writing a reply first, and the
 	// sending goroutine, woken by ready, sends control lines before a line
@@ -295,7 +296,6 @@ func (s *session) welcome(e girc.Event) {
 	close(t.ready)
 	t.mu.Unlock()
 	t.writeMu.Unlock()
-	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
 	s.checkAccount(nick)
 	if !rfcEqual(nick, t.net.Nick) {
 		s.regainNick(true)
