@@ -97,8 +97,10 @@ func (r *Request) CurrentNick() string {
 //
 // Replies are fair and bounded: each sender (by account, else host, else
 // nick) has a budget of reply lines. A person the bot knows (see SetKnown)
-// who is over it is never dropped: the reply waits in that person's queue,
-// behind their earlier replies, until their budget has room (or ctx ends).
+// who is over it is not dropped: the reply waits in that person's queue,
+// behind their earlier replies, until their budget has room (or ctx ends),
+// unless it would come more than ten minutes late (a script asking in a
+// loop), when it is dropped like a stranger's.
 // Anyone else over it is told once to slow down and then not answered until
 // the budget refills. Once its turn has come, a reply waits at most
 // SendTimeout to be queued. On a transport that limits replies in rooms
@@ -113,24 +115,32 @@ func (r *Request) Reply(ctx context.Context, t Text) error {
 	lines := t.Lines()
 	limited := r.bot != nil && !isSequential(r.tr)
 	known := limited && r.bot.known(r.Message)
+	over, wait := false, time.Duration(0)
 	if known {
-		if err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines), r.markAnswered); err != nil {
+		release, w, err := r.bot.limits.wait(ctx, senderKey(r.Message), len(lines), r.markAnswered)
+		if errors.Is(err, ErrSlowDown) {
+			over, wait = true, w
+		} else if err != nil {
 			return fmt.Errorf("bot: reply to %s waited for its turn until it was cancelled: %w", r.Nick, err)
 		}
+		defer release() // after the send: the sender's next reply waits for it
 	}
 	ctx, cancel := withSendTimeout(ctx)
 	defer cancel()
 	if limited && !known {
-		if ok, wait := r.bot.limits.allow(senderKey(r.Message), len(lines), time.Now()); !ok {
-			if wait == 0 {
-				return ErrSlowDown
-			}
-			r.bot.log.Info("sender over the reply budget; asked to slow down", "network", r.Network, "nick", r.Nick, "account", r.Account)
-			if err := r.tr.Send(ctx, r.ReplyTarget(), slowDown(wait)); err != nil {
-				return err
-			}
+		var ok bool
+		ok, wait = r.bot.limits.allow(senderKey(r.Message), len(lines), time.Now())
+		over = !ok
+	}
+	if over {
+		if wait == 0 {
 			return ErrSlowDown
 		}
+		r.bot.log.Info("sender over the reply budget; asked to slow down", "network", r.Network, "nick", r.Nick, "account", r.Account, "known", known)
+		if err := r.tr.Send(ctx, r.ReplyTarget(), slowDown(wait)); err != nil {
+			return err
+		}
+		return ErrSlowDown
 	}
 	if cl, ok := r.tr.(ChannelLines); ok && !r.Private && cl.ChannelLines() > 0 && len(lines) > cl.ChannelLines() {
 		return r.replyInParts(ctx, lines, cl.ChannelLines())

@@ -388,3 +388,146 @@ func TestSendersAnswersKeepTheirOrder(t *testing.T) {
 		}
 	})
 }
+
+// stamped is a transport on which one person asks n questions in a private
+// room, one every gap, and which records when each answer came.
+type stamped struct {
+	who Message
+	n   int
+	gap time.Duration
+
+	mu     sync.Mutex
+	asked  map[string]time.Time
+	sent   []string
+	late   time.Duration // the longest an answer came after its question
+	answer int
+}
+
+func (s *stamped) Network() string { return "test" }
+func (s *stamped) Rooms() []string { return nil }
+func (s *stamped) Run(ctx context.Context, h Handler) error {
+	for i := range s.n {
+		m := s.who
+		m.Network, m.Room, m.Private, m.Text = "test", m.Nick, true, fmt.Sprint(i)
+		s.mu.Lock()
+		s.asked[m.Text] = time.Now()
+		s.mu.Unlock()
+		h.Handle(ctx, &Request{Message: m})
+		time.Sleep(s.gap)
+	}
+	return ErrEndOfInput
+}
+func (s *stamped) Send(ctx context.Context, to Target, t Text) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, t.String())
+	if at, ok := s.asked[t.String()]; ok {
+		s.answer++
+		s.late = max(s.late, time.Since(at))
+	}
+	return nil
+}
+
+// A person the bot knows who asks far faster than the budget for a long
+// time (a script gone wrong) does not pile up answers for hours: their
+// backlog holds at most staleReply of answers, they are told once to slow
+// down, and every answer that comes is at most that late.
+func TestKnownPersonsBacklogIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &stamped{who: Message{Nick: "ann", Account: "ann"}, n: 2000, gap: 100 * time.Millisecond, asked: map[string]time.Time{}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			r.Reply(ctx, T(r.Text))
+		}))
+		b.SetKnown(func(m Message) bool { return m.Account == "ann" })
+		b.Add(tr)
+		if err := b.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		slow := 0
+		for _, s := range tr.sent {
+			if strings.HasPrefix(s, "You are asking faster") {
+				slow++
+			}
+		}
+		if tr.late > staleReply+replyEvery {
+			t.Errorf("an answer came %v after its question; a known person's backlog should hold at most %v", tr.late, staleReply)
+		}
+		if slow != 1 || tr.answer < replyBurst+int(staleReply/replyEvery) {
+			t.Errorf("got %d answers and %d slow-downs; want at least %d answers (the budget and a full backlog) and one slow-down", tr.answer, slow, replyBurst+int(staleReply/replyEvery))
+		}
+	})
+}
+
+// slowFirst is a transport whose first send takes a second (a slow HTTP
+// request), and which records each reply when its send completes.
+type slowFirst struct {
+	script
+	calls int
+}
+
+func (s *slowFirst) Run(ctx context.Context, h Handler) error {
+	for _, l := range s.lines {
+		h.Handle(ctx, &Request{Message: Message{Network: "test", Room: "#room", Nick: "ann", Account: "ann", Text: l}})
+	}
+	return ErrEndOfInput
+}
+
+func (s *slowFirst) Send(ctx context.Context, to Target, t Text) error {
+	s.mu.Lock()
+	s.calls++
+	first := s.calls == 1
+	s.mu.Unlock()
+	if first {
+		time.Sleep(time.Second)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, t.String())
+	return nil
+}
+
+// A known person's answers keep the order of the questions even when the
+// budget lets them go at once and the first send is slow: the next message
+// waits for the first answer to be sent, as a stranger's does.
+func TestKnownPersonsAnswersKeepTheirOrderWhenASendIsSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &slowFirst{script: script{lines: []string{"first", "second"}}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			r.Reply(ctx, T(r.Text))
+		}))
+		b.SetKnown(func(m Message) bool { return m.Account == "ann" })
+		b.Add(tr)
+		if err := b.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"first", "second"}, tr.sent); d != "" {
+			t.Errorf("answers (-want +got):\n%s", d)
+		}
+	})
+}
+
+// Stopping the bot while a known person's answers wait for their turn ends
+// every waiting handler: Run returns, and no goroutine is left behind (the
+// bubble would report it as blocked for good).
+func TestStopWhileKnownRepliesWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &stamped{who: Message{Nick: "ann", Account: "ann"}, n: 100, gap: 10 * time.Millisecond, asked: map[string]time.Time{}}
+		b := New(slog.New(slog.DiscardHandler), HandlerFunc(func(ctx context.Context, r *Request) {
+			r.Reply(ctx, T(r.Text))
+		}))
+		b.SetKnown(func(m Message) bool { return m.Account == "ann" })
+		b.Add(tr)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := b.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 11*time.Second {
+			t.Errorf("Run returned %v after it started; want soon after the stop at 10s", d)
+		}
+		if tr.answer >= tr.n {
+			t.Errorf("all %d answered before the stop; the test needs some still waiting", tr.answer)
+		}
+	})
+}

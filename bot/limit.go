@@ -13,12 +13,15 @@ import (
 // sender has a budget of reply lines that refills slowly. What happens when
 // the budget runs out depends on who asks:
 //
-//   - People the bot knows (identified, in the people list) are never
+//   - People the bot knows (identified, in the people list) are not
 //     dropped: their replies wait in a queue of their own, first in first
 //     out, and each goes as soon as that sender's budget has room for it.
 //     Every queue is served from its own budget, so a busy person's backlog
 //     never holds up anyone else's answers: with several people waiting,
-//     each gets a line in turn as their budgets refill.
+//     each gets a line in turn as their budgets refill. A queue holds at
+//     most staleReply of the budget's refill: a reply that would come later
+//     than that (a script asking in a loop) is dropped like a stranger's,
+//     with one sentence, so a backlog cannot grow for hours.
 //   - Strangers and unidentified senders are told once to slow down and
 //     then get only what the budget refills (a reply every few seconds),
 //     without being told again until they have let the budget fill up.
@@ -35,9 +38,10 @@ type replyLimiter struct {
 }
 
 type budget struct {
-	lines  float64
-	last   time.Time
-	warned bool // told to slow down since the last reply
+	lines   float64
+	last    time.Time
+	warned  bool    // told to slow down since the last reply
+	waiting float64 // lines of the replies in queue
 	// queue holds the replies of a known sender waiting for budget, oldest
 	// first; the channel of the first is closed when it is its turn.
 	queue []chan struct{}
@@ -50,6 +54,11 @@ const (
 	replyBurst = 40
 	replyEvery = 3 * time.Second
 )
+
+// staleReply bounds how late a known sender's queued reply may come: an
+// answer later than this would confuse more than help (the IRC transport
+// drops replies that waited as long for a connection).
+const staleReply = 10 * time.Minute
 
 func newReplyLimiter() *replyLimiter {
 	return &replyLimiter{burst: replyBurst, every: replyEvery, senders: map[string]*budget{}}
@@ -96,36 +105,54 @@ func (l *replyLimiter) allow(key string, lines int, now time.Time) (ok bool, wai
 
 // wait takes lines from key's budget, after every reply of key's that
 // waits already, waiting as long as it takes; queued is called once the
-// reply has its place in the queue (or goes at once). It returns an error
-// only when ctx ends first; the reply then leaves the queue without taking
-// budget.
-func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued func()) error {
-	defer queued()
+// reply has its place in the queue, and not at all when it goes at once
+// (the caller says so once it is sent, so the sender's next message cannot
+// overtake it). On success the caller calls release once the reply is sent:
+// the next reply of key's waits for that too. It returns an error
+// only when ctx ends first (the reply then leaves the queue without taking
+// budget) or when the reply would come more than staleReply late
+// (ErrSlowDown, with how long until it would fit the first time, so the
+// caller can say so once).
+func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued func()) (release func(), tell time.Duration, err error) {
+	none := func() {}
 	l.mu.Lock()
 	if l.off {
 		l.mu.Unlock()
-		return nil
+		return none, 0, nil
 	}
 	b := l.get(key, time.Now())
 	need := min(float64(lines), l.burst)
-	if len(b.queue) == 0 && b.lines >= need {
-		b.lines -= need
-		l.mu.Unlock()
-		return nil
+	if len(b.queue) == 0 {
+		b.warned = false // the backlog is gone: tell again
+		if b.lines >= need {
+			b.lines -= need
+			l.mu.Unlock()
+			return none, 0, nil
+		}
+	}
+	if late := time.Duration((b.waiting + need - b.lines) * float64(l.every)); late > staleReply {
+		defer l.mu.Unlock()
+		if b.warned {
+			return none, 0, ErrSlowDown
+		}
+		b.warned = true
+		return none, max(late-staleReply, time.Second), ErrSlowDown
 	}
 	turn := make(chan struct{})
 	if len(b.queue) == 0 {
 		close(turn)
 	}
 	b.queue = append(b.queue, turn)
+	b.waiting += need
 	l.mu.Unlock()
 	queued()
-	defer l.leave(b, turn)
+	leave := func() { l.leave(b, turn, need) }
 
 	select {
 	case <-turn:
 	case <-ctx.Done():
-		return ctx.Err()
+		leave()
+		return none, 0, ctx.Err()
 	}
 	for {
 		l.mu.Lock()
@@ -133,7 +160,7 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued f
 		if b.lines >= need-1e-9 { // the refill's float sum may fall short by a rounding error
 			b.lines -= need
 			l.mu.Unlock()
-			return nil
+			return leave, 0, nil
 		}
 		d := max(time.Duration(math.Ceil((need-b.lines)*float64(l.every))), time.Millisecond)
 		l.mu.Unlock()
@@ -142,7 +169,8 @@ func (l *replyLimiter) wait(ctx context.Context, key string, lines int, queued f
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return ctx.Err()
+			leave()
+			return none, 0, ctx.Err()
 		}
 	}
 }
@@ -157,7 +185,7 @@ func (b *budget) refill(now time.Time, l *replyLimiter) {
 
 // leave takes turn out of b's queue and, when it was first, gives the turn
 // to the next reply.
-func (l *replyLimiter) leave(b *budget, turn chan struct{}) {
+func (l *replyLimiter) leave(b *budget, turn chan struct{}, need float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	i := slices.Index(b.queue, turn)
@@ -165,6 +193,10 @@ func (l *replyLimiter) leave(b *budget, turn chan struct{}) {
 		return
 	}
 	b.queue = slices.Delete(b.queue, i, i+1)
+	b.waiting -= need
+	if len(b.queue) == 0 {
+		b.waiting = 0 // no float residue
+	}
 	if i == 0 && len(b.queue) > 0 {
 		close(b.queue[0])
 	}

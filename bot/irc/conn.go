@@ -192,7 +192,9 @@ func (s *session) watchdog() {
 			return
 		case quiet >= timeout/2 && !pinged:
 			if s.c.IsConnected() {
-				s.c.Cmd.Ping(fmt.Sprint(time.Now().UnixNano()))
+				// Through the bucket like every other line: a server
+				// counts a PING against the flood allowance too.
+				s.t.control(s, 1, girc.PING, fmt.Sprint(time.Now().UnixNano()))
 			}
 			pinged = true
 		case quiet < timeout/2:
@@ -276,15 +278,24 @@ func (s *session) welcome(e girc.Event) {
 	}
 	nick := s.curNick
 	s.mu.Unlock()
+	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
+	// The joins are queued before anything else may use the connection:
+	// writeMu keeps Send's fast path from writing a reply first, and the
+	// sending goroutine, woken by ready, sends control lines before a line
+	// that waited for the connection (a channel line before the JOIN is
+	// refused).
+	t.writeMu.Lock()
 	t.mu.Lock()
 	t.conn, t.since = s, time.Now()
 	t.status = fmt.Sprintf("connected to %s as %s", t.net.Server, nick)
-	close(t.ready)
 	t.mu.Unlock()
-	t.log.Info("connected", "server", t.net.Server, "nick", nick, "tls", t.tls != nil, "echo_message", s.c.HasCapability("echo-message"))
 	for _, ch := range t.net.Channels {
 		s.join(ch.Name)
 	}
+	t.mu.Lock()
+	close(t.ready)
+	t.mu.Unlock()
+	t.writeMu.Unlock()
 	s.checkAccount(nick)
 	if !rfcEqual(nick, t.net.Nick) {
 		s.regainNick(true)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/bot/irc"
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 	"github.com/jouncebot/jouncebot/config"
 )
@@ -180,5 +181,47 @@ func TestShortReplyDoesNotWaitForALongOneToSomeoneElse(t *testing.T) {
 	// The burst goes at once, then the two queues take turns.
 	if before > config.DefaultPaceBurst+3 {
 		t.Errorf("the channel answer came after %d of the %d private lines queued before it, want at most %d", before, long, config.DefaultPaceBurst+3)
+	}
+}
+
+// Replies queued while the connection is down arrive after the reconnect,
+// all of them and in order, in a channel the bot must rejoin first (a
+// channel line sent before the JOIN is refused), on a server with
+// InspIRCd's stock flood limits, without the bot being disconnected for
+// flooding.
+func TestBacklogAfterReconnectArrivesInOrder(t *testing.T) {
+	t.Parallel()
+	srv := irctest.Start(t)
+	srv.Register(t, botNick, botPass)
+	srv.Register(t, "alice", "alicepassword1")
+	alice := srv.Client(t, irctest.ClientConfig{Nick: "alice", Account: "alice", Password: "alicepassword1"})
+	alice.Join(t, channel)
+	n := botNetwork(srv)
+	// Short, so the paused server is noticed soon; long enough that the
+	// watchdog's PINGs (paced like every line) leave room for the backlog.
+	n.PingTimeout = 3 * time.Second
+	b := startBot(t, n, irc.WithBackoff(irc.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}))
+	waitUntil(t, "the bot joins", func() bool { return joins(alice, botNick)() >= 1 })
+	srv.Pause()
+	waitUntil(t, "the bot notices the silence", func() bool { return strings.Contains(b.tr.Status(), "ping timeout") })
+	ctx := context.Background()
+	const queued = 12
+	for i := range queued {
+		if err := b.tr.Send(ctx, bot.Target{Network: "testnet", Room: channel}, bot.T(fmt.Sprintf("queued %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Resume()
+	for i := range queued {
+		want := fmt.Sprintf("queued %d", i)
+		m := alice.Expect(t, func(m irctest.Msg) bool {
+			return strings.HasPrefix(m.Nick, botNick) && strings.EqualFold(m.Target, channel) && strings.HasPrefix(m.Text, "queued ")
+		})
+		if m.Text != want {
+			t.Fatalf("after the reconnect the channel got %q, want %q (lines 0 to %d in order, each once)", m.Text, want, queued-1)
+		}
+	}
+	if logs := b.logs.String(); strings.Contains(logs, "Excess Flood") {
+		t.Errorf("the bot was disconnected for flooding:\n%s", logs)
 	}
 }

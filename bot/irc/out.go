@@ -235,10 +235,20 @@ func (t *Transport) waitBucket(ctx context.Context) {
 }
 
 func (t *Transport) sendLine(ctx context.Context, l outLine) {
+	var tried *session // the connection l was last tried on
+	waited := false    // l waited for a connection
 	for {
 		t.mu.Lock()
 		s, ready := t.conn, t.ready
 		t.mu.Unlock()
+		if l.conn == nil && s != nil && (waited || tried != nil && s != tried) {
+			// A new connection: its joins go first. The welcome queues
+			// them holding writeMu from the moment it sets t.conn.
+			t.writeMu.Lock()
+			t.writeMu.Unlock() // a barrier, nothing to guard
+			t.sendControl(ctx)
+			waited = false
+		}
 		if l.conn != nil && l.conn != s {
 			return // control line for a connection that is gone
 		}
@@ -263,9 +273,11 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 			case <-stop:
 				return
 			case <-ready:
-				continue
 			}
+			waited = true
+			continue
 		}
+		tried = s
 		token := ""
 		if t.pace(ctx, s, l, func(l outLine) { token = t.write(s, l) }) {
 			if token != "" {
@@ -273,6 +285,20 @@ func (t *Transport) sendLine(ctx context.Context, l outLine) {
 					s.c.Send(&girc.Event{Command: girc.PING, Params: []string{token}})
 				})
 			}
+			return
+		}
+	}
+}
+
+// sendControl sends the control lines queued now, for a line that waited
+// for a connection and must not go before the new connection's JOINs.
+func (t *Transport) sendControl(ctx context.Context) {
+	for {
+		select {
+		case c := <-t.ctrl:
+			t.sendLine(ctx, c)
+			t.queued.Add(-1)
+		default:
 			return
 		}
 	}
