@@ -104,7 +104,7 @@ func TestMaintFailedDryRunHolds(t *testing.T) {
 		"amir: Run 1: fail.php --fix on testwiki finished (exit 0) in ")
 	s.say("jouncebot: sal fail.php")
 	s.expectContains("Started maintenance script fail.php --fix on testwiki for T1 despite a failed dry run (Amir: the 3 pages are known, T42)")
-	if code, body := get(t, page[1]); code != 200 || !strings.Contains(body, "The dry run failed; Amir started the real run anyway at 2026-11-25 14:20:00 UTC: the 3 pages are known, T42") {
+	if code, body := get(t, page[1]); code != 200 || !strings.Contains(body, `The dry run failed; Amir started the real run anyway at 2026-11-25 14:20:00 UTC: the 3 pages are known, <a href="https://phabricator.wikimedia.org/T42">T42</a>`) {
 		t.Errorf("the run's page does not show the override: %d\n%s", code, body)
 	}
 }
