@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/canary"
 	"github.com/jouncebot/jouncebot/web"
@@ -33,8 +34,8 @@ func (c canaryPages) CanaryPage(ctx context.Context, id string) (web.CanaryPage,
 		for i, r := range a.Report.Results {
 			ms := a.Metrics[i]
 			m := web.CanaryMetric{Name: r.Metric.Name, Class: string(r.Class), Direction: r.Metric.Direction.String(),
-				CanaryHosts:   hostCount(len(ms.Canary), "canary"),
-				BaselineHosts: hostCount(len(ms.Baseline), "baseline"),
+				CanaryHosts:   bot.Count(len(ms.Canary), "canary host"),
+				BaselineHosts: bot.Count(len(ms.Baseline), "baseline host"),
 				Samples:       fmt.Sprintf("%d / %d", r.CanaryN, r.BaselineN),
 				Canary:        canary.Means(ms.Canary), Baseline: canary.Means(ms.Baseline), Failed: r.Failed()}
 			if r.Class == canary.ClassNoData {
@@ -63,11 +64,4 @@ func baselineText(b string) string {
 		return "the later stages' hosts and themselves before the sync"
 	}
 	return "the later stages' hosts over the same period"
-}
-
-func hostCount(n int, what string) string {
-	if n == 1 {
-		return "1 " + what + " host"
-	}
-	return fmt.Sprintf("%d %s hosts", n, what)
 }

@@ -77,20 +77,6 @@ func quantileNoise(r *rand.Rand, n int) float64 {
 	return r.NormFloat64() * math.Sqrt(0.95*0.05/float64(n)) / phi
 }
 
-func poisson(r *rand.Rand, mean float64) int {
-	if mean > 30 {
-		return max(0, int(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
-	}
-	l, k, p := math.Exp(-mean), 0, 1.0
-	for {
-		p *= r.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
-}
-
 // Fixed thresholds as scap sets them, tuned for an average hour: twice
 // the canaries' usual errors a minute, and 1.5 times the usual p95.
 var (

@@ -45,7 +45,7 @@ func (s Simulated) Samples(ctx context.Context, q Query) (map[string][]float64, 
 			r := rand.New(rand.NewPCG(hash.Sum64(), 0x5eed))
 			var v float64
 			if metric == "errors" {
-				v = float64(poissonDraw(r, 3*f))
+				v = float64(poisson(r, 3*f))
 			} else {
 				v = 450 * f * math.Exp(0.1*r.NormFloat64())
 			}
@@ -55,7 +55,12 @@ func (s Simulated) Samples(ctx context.Context, q Query) (map[string][]float64, 
 	return out, nil
 }
 
-func poissonDraw(r *rand.Rand, mean float64) int {
+// poisson draws a Poisson count; a large mean is drawn from its normal
+// approximation (the product loop would take mean steps).
+func poisson(r *rand.Rand, mean float64) int {
+	if mean > 30 {
+		return max(0, int(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
+	}
 	l, k, p := math.Exp(-mean), 0, 1.0
 	for {
 		p *= r.Float64()

@@ -143,10 +143,7 @@ func sentence(err error) string {
 	if _, after, ok := strings.Cut(msg, "query failed "); ok {
 		return "the server refused the query " + after
 	}
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		msg = msg[i+2:]
-	}
-	return msg
+	return lastPart(msg)
 }
 
 // canaryFromConfig builds a canary check reading Prometheus at c.URL.

@@ -162,9 +162,14 @@ func netReason(ctx context.Context, err error, timeout time.Duration) string {
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Sprintf("no answer within %s", orDefault(timeout, 10*time.Second))
 	}
-	msg := err.Error()
+	return lastPart(err.Error())
+}
+
+// lastPart is the last part of an error chain ("connection refused"),
+// the words a person can act on.
+func lastPart(msg string) string {
 	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		msg = msg[i+2:]
+		return msg[i+2:]
 	}
 	return msg
 }
