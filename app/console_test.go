@@ -217,3 +217,14 @@ func TestConsoleRevertToAFrozenTree(t *testing.T) {
 		t.Errorf("the revert warned of a change in staging nobody made:\n%s", strings.Join(drift, "\n"))
 	}
 }
+
+// A word that is not a change is refused as such before the deploy policy
+// is asked: the policy's answer would suggest `deploy --force abc`.
+func TestConsoleDeployOfNoChange(t *testing.T) {
+	s := startConsole(t, time.Date(2026, 11, 25, 20, 20, 0, 0, time.UTC)) // outside any window
+	s.expect("Try `jouncebot: plan")
+	s.say("jouncebot: deploy abc")
+	s.expect(`"abc" is not a valid change number or URL; give a number like 445113 or a Gerrit link.`)
+	s.say("jouncebot: revert --force abc oops")
+	s.expect(`"abc" is not a valid change number or URL; give a number like 445113 or a Gerrit link.`)
+}

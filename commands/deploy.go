@@ -68,6 +68,9 @@ func DeployCommands(o DeployOptions) []Command {
 			Perm: Deployer, MinArgs: 1, MaxArgs: -1, List: &List{Max: MaxChanges, Flags: deployFlags, Item: isChange},
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				req := DeployRequest(c, o.Calendar, o.Now())
+				if err := changesValid(req.Changes); err != nil {
+					return nil, err
+				}
 				if why := knownBlocked(o.Blocked, req, o.Now()); why != "" {
 					return nil, Errorf("%s", why)
 				}
@@ -129,6 +132,9 @@ func DeployCommands(o DeployOptions) []Command {
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				dr := DeployRequest(c, o.Calendar, o.Now())
 				r, _ := deploy.ParseRevertArgs(c.Args)
+				if err := changesValid(r.Changes); err != nil {
+					return nil, err
+				}
 				r.By, r.InWindow, r.Window, r.Frozen, r.Origin = dr.By, dr.InWindow, dr.Window, dr.Frozen, dr.Origin
 				start := func() error { _, err := o.Engine.Revert(ctx, r); return err }
 				if o.Policy != nil {
@@ -307,4 +313,16 @@ func DeployRequest(c *Call, w Windows, now time.Time) deploy.Request {
 		req.Frozen = fmt.Sprintf("%s until %s", f.Reason, f.To.UTC().Format("2006-01-02 15:04 UTC"))
 	}
 	return req
+}
+
+// changesValid says which word of a deploy or revert is not a change,
+// before the policy is asked about it: the policy's answer would suggest
+// the same word again with --force.
+func changesValid(changes []string) error {
+	for _, ch := range changes {
+		if _, err := deploy.ParseChange(ch); err != nil {
+			return Errorf("%s.", err)
+		}
+	}
+	return nil
 }
