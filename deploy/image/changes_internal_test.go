@@ -1,6 +1,9 @@
 package image
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,5 +86,18 @@ func TestSplit(t *testing.T) {
 				t.Errorf("layers (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// A file named like a whiteout would delete a path in the container: it
+// is refused, not written.
+func TestWhiteoutNamedFileRefused(t *testing.T) {
+	tree := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tree, ".wh.index.php"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := writeLayer(context.Background(), t.TempDir(), tree, "srv", []release.Entry{{Path: ".wh.index.php", Mode: "100644", Object: "1"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "named like an OCI whiteout") {
+		t.Errorf("writeLayer = %v", err)
 	}
 }

@@ -162,6 +162,9 @@ func parseBase(s string, reg name.Registry, insecure bool) (name.Digest, error) 
 // release, so a second call is cheap). prev is the release the targets
 // hold (nil when unknown): its image's layers are reused.
 func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (Image, error) {
+	if rel == nil || rel.Manifest == nil {
+		return Image{}, errors.New("image: no release to build")
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	// The auth file is read at each call: a rotated credential is used

@@ -180,7 +180,7 @@ func writeLayer(ctx context.Context, dir, tree, root string, add []release.Entry
 	defer f.Close()
 	zsum, tsum := sha256.New(), sha256.New()
 	counted := &countWriter{w: io.MultiWriter(f, zsum)}
-	z, err := gzip.NewWriterLevel(counted, gzip.BestSpeed)
+	z, err := gzip.NewWriterLevel(counted, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +252,10 @@ func (lw *layerWriter) whiteout(p string) error {
 }
 
 func (lw *layerWriter) entry(e release.Entry) error {
+	if strings.HasPrefix(path.Base(e.Path), whiteout) {
+		// A runtime would take it for the deletion of a lower path.
+		return fmt.Errorf("%s is named like an OCI whiteout (%s…), which an image cannot hold as a file", e.Path, whiteout)
+	}
 	name := path.Join(lw.root, e.Path)
 	if err := lw.dir(path.Dir(name)); err != nil {
 		return err
