@@ -492,8 +492,8 @@ func tarNames(t testing.TB, l v1.Layer) []string {
 }
 
 // pushBase pushes a small base image to repository base/os of reg and
-// returns its reference by digest, and the tag it was pushed with.
-func pushBase(t testing.TB, reg *testRegistry) (byDigest, byTag string, layer string) {
+// returns its reference by digest and its layer's digest.
+func pushBase(t testing.TB, reg *testRegistry) (byDigest, layer string) {
 	t.Helper()
 	tag := reg.Host + "/base/os:1.0"
 	img := baseImage(t, map[string]string{"etc/os-release": "ID=test\n"})
@@ -504,7 +504,7 @@ func pushBase(t testing.TB, reg *testRegistry) (byDigest, byTag string, layer st
 	d, _ := img.Digest()
 	ls := layerDigests(t, img)
 	reg.Received()
-	return reg.Host + "/base/os@" + d.String(), tag, ls[0]
+	return reg.Host + "/base/os@" + d.String(), ls[0]
 }
 
 // baseImage is an OCI linux/amd64 image of one layer holding files,
@@ -542,7 +542,7 @@ func baseImage(t testing.TB, files map[string]string) v1.Image {
 func TestBaseImageByDigest(t *testing.T) {
 	reg := newRegistry(t)
 	w := newWorld(t)
-	base, _, baseLayer := pushBase(t, reg)
+	base, baseLayer := pushBase(t, reg)
 	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Base: base, Insecure: true})
 	r1 := w.freeze(nil)
 	got, err := b.Image(context.Background(), r1, nil)
