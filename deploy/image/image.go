@@ -212,13 +212,34 @@ func (b *Builder) recorded(rel *release.Release, opts []remote.Option) (Image, b
 	if !ok || rec.Base != b.c.Base || rec.Root != b.c.Root {
 		return Image{}, false, nil
 	}
-	ref := b.repo.Digest(rec.Digest)
-	if _, err := remote.Head(ref, opts...); isNotFound(err) {
+	// The manifest is read, not just asked for: go-containerregistry
+	// checks that it has the digest asked for, and its annotations must
+	// say it is this release's image on this base, under this root (a
+	// record edited, or copied from another release, names another image).
+	img, err := remote.Image(b.repo.Digest(rec.Digest), opts...)
+	if isNotFound(err) {
 		return Image{}, false, nil
 	} else if err != nil {
 		return Image{}, false, b.wrap(fmt.Sprintf("asking for the image of release %s", rel.ID), err)
 	}
+	m, err := img.Manifest()
+	if err != nil {
+		return Image{}, false, b.wrap(fmt.Sprintf("asking for the image of release %s", rel.ID), err)
+	}
+	if !b.holds(m, rel.ID) {
+		return Image{}, false, nil
+	}
 	return Image{Ref: b.c.Repository + "@" + rec.Digest, Digest: rec.Digest}, true, nil
+}
+
+// holds says whether an image's manifest says it holds release id, on
+// the configured base, under the configured root.
+func (b *Builder) holds(m *v1.Manifest, id string) bool {
+	base := ""
+	if b.base != nil {
+		base = b.base.DigestStr()
+	}
+	return m.Annotations[annRelease] == id && m.Annotations[annRoot] == b.c.Root && m.Annotations[annBaseDig] == base
 }
 
 // build makes the release's image: on top of prev's when it can,
@@ -296,8 +317,8 @@ func (b *Builder) previous(rel, prev *release.Release, opts []remote.Option) (v1
 	}
 	n, _ := strconv.Atoi(m.Annotations[annLayers])
 	switch {
-	case m.Annotations[annRelease] != prev.ID || m.Annotations[annRoot] != b.c.Root || n < 1:
-		return nil, 0, fmt.Sprintf("image %s does not say it holds release %s under %s", rec.Digest, prev.ID, b.c.Root)
+	case !b.holds(m, prev.ID) || n < 1:
+		return nil, 0, fmt.Sprintf("image %s does not say it holds release %s on this base image under %s", rec.Digest, prev.ID, b.c.Root)
 	case n >= maxLayers:
 		return nil, 0, fmt.Sprintf("release %s's image already stacks %d release layers", prev.ID, n)
 	}

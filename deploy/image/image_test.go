@@ -51,6 +51,9 @@ type testRegistry struct {
 
 	reg       atomic.Pointer[http.Handler]
 	user, pwd string // basic auth required when set
+	// before, when set, sees each request before the registry does (and
+	// may hold it).
+	before atomic.Pointer[func(*http.Request)]
 
 	mu        sync.Mutex
 	committed []string // digests of the blob uploads committed
@@ -73,6 +76,9 @@ func (r *testRegistry) Lose() {
 }
 
 func (r *testRegistry) serve(w http.ResponseWriter, req *http.Request) {
+	if f := r.before.Load(); f != nil {
+		(*f)(req)
+	}
 	if r.user != "" {
 		if u, p, ok := req.BasicAuth(); !ok || u != r.user || p != r.pwd {
 			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)

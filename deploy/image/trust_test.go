@@ -1,0 +1,289 @@
+package image_test
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/jouncebot/jouncebot/deploy/image"
+	"github.com/jouncebot/jouncebot/deploy/release"
+)
+
+// editRecord rewrites the image recorded for repo next to a release, the
+// way a hand edit, a restore from backup or another tool would.
+func editRecord(t testing.TB, r *release.Release, repo string, edit func(rec map[string]string)) {
+	t.Helper()
+	p := filepath.Join(r.Dir, "image.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m[repo] == nil {
+		t.Fatalf("no record of %s in %s", repo, b)
+	}
+	edit(m[repo])
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, string(b), 0o644)
+}
+
+// pushBaseFiles pushes a base image holding files to repository base/os
+// of reg and returns its reference by digest.
+func pushBaseFiles(t testing.TB, reg *testRegistry, tag string, files map[string]string) string {
+	t.Helper()
+	img := baseImage(t, files)
+	ref, _ := name.ParseReference(reg.Host+"/base/os:"+tag, name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	reg.Received()
+	return reg.Host + "/base/os@" + d.String()
+}
+
+// A recorded digest is trusted only when the image it names says it holds
+// that release: a record naming another release's image (edited, restored
+// from another release's directory) gets the release built, never the
+// other release's image returned.
+func TestRecordNamingAnotherImageNotTrusted(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	w := newWorld(t)
+	c := image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}
+	r1 := w.freeze(nil)
+	i1, err := w.builder(c).Image(ctx, r1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.commit("php-1.0", "includes/Hooks.php", "<?php\n// v2\n")
+	r2 := w.freeze(r1)
+	if _, err := w.builder(c).Image(ctx, r2, r1); err != nil {
+		t.Fatal(err)
+	}
+	editRecord(t, r2, c.Repository, func(rec map[string]string) { rec["digest"] = i1.Digest })
+	got, err := w.builder(c).Image(ctx, r2, r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest == i1.Digest {
+		t.Fatalf("release %s got the image of release %s", r2.ID, r1.ID)
+	}
+	if d := cmp.Diff(want(t, r2, image.DefaultRoot), flatten(t, reg.remoteImage(t, got.Ref))); d != "" {
+		t.Errorf("image filesystem (-want +got):\n%s", d)
+	}
+}
+
+// The previous release's image is built on only when it says it was
+// built on this base: a record that claims the base (edited) but names an
+// image on another base gives a full image on the configured base.
+func TestPreviousImageOnAnotherBaseNotReused(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	w := newWorld(t)
+	base1 := pushBaseFiles(t, reg, "1", map[string]string{"etc/os-release": "ID=one\n"})
+	base2 := pushBaseFiles(t, reg, "2", map[string]string{"etc/os-release": "ID=two\n"})
+	repo := reg.Host + "/mediawiki/app"
+	r1 := w.freeze(nil)
+	if _, err := w.builder(image.Config{Repository: repo, Base: base1, Insecure: true}).Image(ctx, r1, nil); err != nil {
+		t.Fatal(err)
+	}
+	editRecord(t, r1, repo, func(rec map[string]string) { rec["base"] = base2 })
+	w.commit("php-1.0", "includes/Hooks.php", "<?php\n// v2\n")
+	r2 := w.freeze(r1)
+	got, err := w.builder(image.Config{Repository: repo, Base: base2, Insecure: true}).Image(ctx, r2, r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFS := want(t, r2, image.DefaultRoot)
+	wantFS["etc"] = node{Type: tar.TypeDir, Mode: 0o755}
+	wantFS["etc/os-release"] = node{Type: tar.TypeReg, Mode: 0o644, Content: "ID=two\n"}
+	if d := cmp.Diff(wantFS, flatten(t, reg.remoteImage(t, got.Ref))); d != "" {
+		t.Errorf("image filesystem (-want +got):\n%s", d)
+	}
+	if !got.Full {
+		t.Errorf("built on an image of another base: %+v", got)
+	}
+}
+
+// The base image's own files under the root are not part of the release:
+// the release tree replaces the root directory whole.
+func TestBaseFilesUnderRootHidden(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	w := newWorld(t)
+	base := pushBaseFiles(t, reg, "1", map[string]string{
+		"etc/os-release":                     "ID=test\n",
+		"srv/mediawiki/stale.php":            "<?php // from the base\n",
+		"srv/mediawiki/wmf-config/Local.php": "<?php // from the base\n",
+	})
+	c := image.Config{Repository: reg.Host + "/mediawiki/app", Base: base, Insecure: true}
+	r1 := w.freeze(nil)
+	i1, err := w.builder(c).Image(ctx, r1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.commit("php-1.0", "includes/Hooks.php", "<?php\n// v2\n")
+	r2 := w.freeze(r1)
+	i2, err := w.builder(c).Image(ctx, r2, r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		img image.Image
+		rel *release.Release
+	}{{i1, r1}, {i2, r2}} {
+		wantFS := want(t, tc.rel, image.DefaultRoot)
+		wantFS["etc"] = node{Type: tar.TypeDir, Mode: 0o755}
+		wantFS["etc/os-release"] = node{Type: tar.TypeReg, Mode: 0o644, Content: "ID=test\n"}
+		if d := cmp.Diff(wantFS, flatten(t, reg.remoteImage(t, tc.img.Ref))); d != "" {
+			t.Errorf("image of %s (-want +got):\n%s", tc.rel.ID, d)
+		}
+	}
+	if i2.Full {
+		t.Errorf("second image not built on the first: %s", i2.Why)
+	}
+}
+
+// A directory named like a whiteout would delete a path of the layers
+// below instead of holding files: the release is refused, as a file so
+// named is.
+func TestWhiteoutNamedDirectoryRefused(t *testing.T) {
+	reg := newRegistry(t)
+	w := newWorld(t)
+	w.commit("", "docroot/.wh.cache/x.html", "<html></html>\n")
+	r1 := w.freeze(nil)
+	_, err := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}).Image(context.Background(), r1, nil)
+	if err == nil || !strings.Contains(err.Error(), "docroot/.wh.cache/x.html") {
+		t.Fatalf("Image = %v, want the path refused", err)
+	}
+}
+
+// A release whose manifest names a path outside its tree (a damaged or
+// edited manifest.json) is refused: its files would land outside the root
+// and be read from outside the tree.
+func TestManifestPathOutsideTreeRefused(t *testing.T) {
+	reg := newRegistry(t)
+	w := newWorld(t)
+	r1 := w.freeze(nil)
+	write(t, filepath.Join(r1.Dir, "outside"), "not the release\n", 0o644)
+	m := *r1.Manifest
+	m.Entries = append(m.Entries, release.Entry{Path: "../outside", Mode: "100644", Object: "1"})
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(r1.Dir, "manifest.json"), string(b), 0o644)
+	r, err := (&release.Store{Dir: w.store.Dir}).Open(r1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}).Image(context.Background(), r, nil)
+	if err == nil || !strings.Contains(err.Error(), "../outside") {
+		t.Fatalf("Image = %v, want the path refused", err)
+	}
+}
+
+// A repository or base written as a URL with credentials is refused
+// without quoting the password.
+func TestConfigCredentialsNotQuoted(t *testing.T) {
+	const pwd = "s3cret-Pa55"
+	for _, c := range []image.Config{
+		{Repository: "deploy:" + pwd + "@registry.example.org/app"},
+		{Repository: "https://deploy:" + pwd + "@registry.example.org/app"},
+		{Repository: "registry.example.org/app", Base: "deploy:" + pwd + "@registry.example.org/php@sha256:" + strings.Repeat("a", 64)},
+		{Repository: "registry.example.org/app", Base: "https://deploy:" + pwd + "@registry.example.org/php:8.3"},
+	} {
+		_, err := image.New(c, t.TempDir())
+		if err == nil || strings.Contains(err.Error(), pwd) || !strings.Contains(err.Error(), "auth file") {
+			t.Errorf("New(%s, %s) = %v", c.Repository, c.Base, err)
+		}
+	}
+}
+
+// The layers a build left when its process died are removed by the next
+// New, even when the new process has the same process id (a container's
+// first process always does).
+func TestLeftoversOfSamePidRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "releases")
+	left := filepath.Join(dir, fmt.Sprintf(".image-%d-123", os.Getpid()))
+	write(t, filepath.Join(left, "layer-1"), strings.Repeat("x", 4096), 0o644)
+	if _, err := image.New(image.Config{Repository: "registry.example.org/app"}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("%s is still there (%v)", left, err)
+	}
+}
+
+// TestHelperNew is the second process of TestOtherProcessKeepsBuild: it
+// makes a Builder on the releases directory it is given.
+func TestHelperNew(t *testing.T) {
+	dir := os.Getenv("JOUNCEBOT_IMAGE_HELPER_DIR")
+	if dir == "" {
+		t.Skip("run by TestOtherProcessKeepsBuild")
+	}
+	if _, err := image.New(image.Config{Repository: "registry.example.org/app"}, dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A second process starting on the same releases directory (another
+// jouncebot, a command-line build) while a build pushes does not remove
+// that build's layers.
+func TestOtherProcessKeepsBuild(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	w := newWorld(t)
+	r1 := w.freeze(nil)
+	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hold := func(req *http.Request) {
+		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
+			once.Do(func() { close(started) })
+			<-release
+		}
+	}
+	reg.before.Store(&hold)
+	type result struct {
+		img image.Image
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		img, err := b.Image(ctx, r1, nil)
+		done <- result{img, err}
+	}()
+	<-started
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNew$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "JOUNCEBOT_IMAGE_HELPER_DIR="+w.store.Dir)
+	out, err := cmd.CombinedOutput()
+	close(release)
+	if err != nil {
+		t.Fatalf("second process: %v\n%s", err, out)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("the build failed after another process started: %v", res.err)
+	}
+	if d := cmp.Diff(want(t, r1, image.DefaultRoot), flatten(t, reg.remoteImage(t, res.img.Ref))); d != "" {
+		t.Errorf("image filesystem (-want +got):\n%s", d)
+	}
+}
