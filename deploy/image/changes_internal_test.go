@@ -96,7 +96,7 @@ func TestWhiteoutNamedFileRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(tree, ".wh.index.php"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := writeLayer(context.Background(), t.TempDir(), tree, "srv", []release.Entry{{Path: ".wh.index.php", Mode: "100644", Object: "1"}}, nil)
+	_, err := writeLayer(context.Background(), t.TempDir(), tree, "srv", []release.Entry{{Path: ".wh.index.php", Mode: "100644", Object: "1"}}, nil, false)
 	if err == nil || !strings.Contains(err.Error(), "named like an OCI whiteout") {
 		t.Errorf("writeLayer = %v", err)
 	}

@@ -250,7 +250,7 @@ func (b *Builder) build(ctx context.Context, tmp string, rel, prev *release.Rele
 	img, n, why := b.previous(rel, prev, opts)
 	if img != nil {
 		add, gone := changes(prev.Manifest, rel.Manifest)
-		l, err := writeLayer(ctx, tmp, rel.Tree(), root, add, gone)
+		l, err := writeLayer(ctx, tmp, rel.Tree(), root, add, gone, false)
 		if err != nil {
 			return nil, out, fmt.Errorf("image: writing the layer of release %s: %w", rel.ID, err)
 		}
@@ -268,7 +268,9 @@ func (b *Builder) build(ctx context.Context, tmp string, rel, prev *release.Rele
 		parts := split(rel.Manifest)
 		img = base
 		for i, es := range parts {
-			l, err := writeLayer(ctx, tmp, rel.Tree(), root, es, nil)
+			// The first layer hides the base image's files under the
+			// root: the release tree is all the root holds.
+			l, err := writeLayer(ctx, tmp, rel.Tree(), root, es, nil, i == 0 && b.base != nil)
 			if err != nil {
 				return nil, out, fmt.Errorf("image: writing the layers of release %s: %w", rel.ID, err)
 			}
