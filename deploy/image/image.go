@@ -114,6 +114,11 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	if !path.IsAbs(c.Root) || path.Clean(c.Root) != c.Root || c.Root == "/" {
 		return nil, fmt.Errorf("the image root %q must be an absolute directory other than /, such as %s", c.Root, DefaultRoot)
 	}
+	for _, ref := range []struct{ what, s string }{{"repository", c.Repository}, {"base image", c.Base}} {
+		if r := redact(ref.s); r != ref.s {
+			return nil, fmt.Errorf("the image %s %q holds a password: name it without credentials (registry/path…) and put them in the registry auth file", ref.what, r)
+		}
+	}
 	var opts []name.Option
 	if c.Insecure {
 		opts = append(opts, name.Insecure)
@@ -135,6 +140,24 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	}
 	b.removeStale()
 	return b, nil
+}
+
+// redact hides the password of a reference written with credentials
+// (user:password@registry/…, optionally after a scheme), which an error
+// must not quote.
+func redact(s string) string {
+	scheme, rest := "", s
+	if i := strings.Index(rest, "://"); i >= 0 {
+		scheme, rest = rest[:i+3], rest[i+3:]
+	}
+	at := strings.Index(rest, "@")
+	if at < 0 || strings.Contains(rest[:at], "/") {
+		return s // repo@sha256:…: no credentials
+	}
+	if user, _, ok := strings.Cut(rest[:at], ":"); ok {
+		return scheme + user + ":…@" + rest[at+1:]
+	}
+	return s
 }
 
 // parseBase parses a base image reference, which must name a digest: a
