@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -202,11 +203,11 @@ func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (Image,
 	if img, ok, err := b.recorded(rel, opts); err != nil || ok {
 		return img, err
 	}
-	tmp, err := b.tempDir()
+	tmp, done, err := b.tempDir()
 	if err != nil {
 		return Image{}, fmt.Errorf("image: release %s: %w", rel.ID, err)
 	}
-	defer os.RemoveAll(tmp)
+	defer done()
 	img, out, err := b.build(ctx, tmp, rel, prev, opts)
 	if err != nil {
 		return Image{}, err
@@ -397,28 +398,81 @@ func isNotFound(err error) bool {
 	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
-// tempDir is a directory for the layers of one build, in releasesDir:
-// named with the process id, so New removes what a process that crashed
-// left and never what another builder of this process is writing.
-func (b *Builder) tempDir() (string, error) {
+// tempPrefix names the layer directories of builds in releasesDir, each
+// with a lock file beside it (prefix + N + ".lock").
+const tempPrefix = ".image-build-"
+
+// tempDir is a directory for the layers of one build, in releasesDir,
+// and the function that removes it. The build holds a lock (flock) on
+// the directory's lock file while it runs, so New removes what builds of
+// processes that died left, whatever their process id (a container's
+// first process always has the same), and never what a live build of any
+// process is writing.
+func (b *Builder) tempDir() (string, func(), error) {
 	dir := b.releasesDir
 	if dir == "" {
 		dir = os.TempDir()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return os.MkdirTemp(dir, fmt.Sprintf(".image-%d-", os.Getpid()))
+	var lock *os.File
+	for lock == nil {
+		f, err := os.CreateTemp(dir, tempPrefix+"*.lock")
+		if err != nil {
+			return "", nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "", nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		// Another process's New may have taken the new file for a
+		// leftover and removed it before it was locked: take another.
+		if held, err := f.Stat(); err == nil {
+			if named, err := os.Stat(f.Name()); err == nil && os.SameFile(held, named) {
+				lock = f
+				continue
+			}
+		}
+		f.Close()
+	}
+	tmp := strings.TrimSuffix(lock.Name(), ".lock")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		lock.Close()
+		os.Remove(lock.Name())
+		return "", nil, err
+	}
+	return tmp, func() {
+		os.RemoveAll(tmp)
+		os.Remove(lock.Name())
+		lock.Close()
+	}, nil
 }
 
+// removeStale removes the layer directories of builds whose lock nobody
+// holds, and those of the naming from before locks (.image-<pid>-N).
 func (b *Builder) removeStale() {
 	if b.releasesDir == "" {
 		return
 	}
-	mine := fmt.Sprintf(".image-%d-", os.Getpid())
-	ms, _ := filepath.Glob(filepath.Join(b.releasesDir, ".image-*"))
-	for _, m := range ms {
-		if !strings.HasPrefix(filepath.Base(m), mine) {
+	locks, _ := filepath.Glob(filepath.Join(b.releasesDir, tempPrefix+"*.lock"))
+	for _, l := range locks {
+		f, err := os.Open(l)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			// The directory first: a removal cut short leaves a lock
+			// file, removed next time.
+			os.RemoveAll(strings.TrimSuffix(l, ".lock"))
+			os.Remove(l)
+		}
+		f.Close()
+	}
+	old, _ := filepath.Glob(filepath.Join(b.releasesDir, ".image-*"))
+	for _, m := range old {
+		if !strings.HasPrefix(filepath.Base(m), tempPrefix) {
 			os.RemoveAll(m)
 		}
 	}

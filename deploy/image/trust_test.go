@@ -239,8 +239,67 @@ func TestHelperNew(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestOtherProcessKeepsBuild")
 	}
-	if _, err := image.New(image.Config{Repository: "registry.example.org/app"}, dir); err != nil {
+	repo := os.Getenv("JOUNCEBOT_IMAGE_HELPER_REPO")
+	if repo == "" {
+		repo = "registry.example.org/app"
+	}
+	b, err := image.New(image.Config{Repository: repo, Insecure: true}, dir)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if id := os.Getenv("JOUNCEBOT_IMAGE_HELPER_BUILD"); id != "" {
+		r, err := (&release.Store{Dir: dir}).Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Image(context.Background(), r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The layers of a build whose process was killed are removed when the
+// next Builder is made on the releases directory.
+func TestKilledBuildLeftoversRemoved(t *testing.T) {
+	reg := newRegistry(t)
+	w := newWorld(t)
+	r1 := w.freeze(nil)
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	var once sync.Once
+	hold := func(req *http.Request) {
+		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
+			once.Do(func() { close(started) })
+			<-release
+		}
+	}
+	reg.before.Store(&hold)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNew$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "JOUNCEBOT_IMAGE_HELPER_DIR="+w.store.Dir, "JOUNCEBOT_IMAGE_HELPER_BUILD="+r1.ID,
+		"JOUNCEBOT_IMAGE_HELPER_REPO="+reg.Host+"/mediawiki/app")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-started:
+	case err := <-exited:
+		t.Fatalf("the build process ended before pushing: %v\n%s", err, out.String())
+	}
+	left, _ := filepath.Glob(filepath.Join(w.store.Dir, ".image-*"))
+	if len(left) == 0 {
+		t.Fatal("the build wrote no layers in the releases directory")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	if left, _ := filepath.Glob(filepath.Join(w.store.Dir, ".image-*")); len(left) != 0 {
+		t.Errorf("left by the killed build: %q", left)
 	}
 }
 
