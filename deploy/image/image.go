@@ -85,7 +85,9 @@ type Builder struct {
 	base        *name.Digest // nil: scratch
 	releasesDir string
 
-	mu sync.Mutex // one build at a time: a second call waits and reuses it
+	// busy holds one token per build: a second call waits for it (or
+	// for its context) and reuses the image.
+	busy chan struct{}
 }
 
 // Image is a release's image in the registry.
@@ -128,7 +130,7 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	if err != nil || strings.ContainsAny(c.Repository, "@") {
 		return nil, fmt.Errorf("the image repository %q is not a repository name: give registry/path, without a tag or digest", c.Repository)
 	}
-	b := &Builder{c: c, repo: repo, releasesDir: releasesDir}
+	b := &Builder{c: c, repo: repo, releasesDir: releasesDir, busy: make(chan struct{}, 1)}
 	if c.Base != "" {
 		d, err := parseBase(c.Base, repo.Registry, c.Insecure)
 		if err != nil {
@@ -189,8 +191,12 @@ func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (Image,
 	if rel == nil || rel.Manifest == nil {
 		return Image{}, errors.New("image: no release to build")
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	select {
+	case b.busy <- struct{}{}:
+		defer func() { <-b.busy }()
+	case <-ctx.Done():
+		return Image{}, fmt.Errorf("image: release %s: waiting for another build: %w", rel.ID, ctx.Err())
+	}
 	// The auth file is read at each call: a rotated credential is used
 	// without a restart.
 	keys, err := readAuthFile(b.c.AuthFile)

@@ -4,10 +4,13 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/jouncebot/jouncebot/deploy/image"
@@ -344,5 +348,214 @@ func TestOtherProcessKeepsBuild(t *testing.T) {
 	}
 	if d := cmp.Diff(want(t, r1, image.DefaultRoot), flatten(t, reg.remoteImage(t, res.img.Ref))); d != "" {
 		t.Errorf("image filesystem (-want +got):\n%s", d)
+	}
+}
+
+// applyOCI is the filesystem a runtime following the OCI image spec
+// builds from an image's layers, bottom first: a layer's whiteouts
+// (.wh.<name>, and .wh..wh..opq for a directory's lower contents) apply
+// to the layers below it only; an entry replaces what a path held unless
+// both are directories; an entry under a path that is not a directory
+// is an error. It does not share go-containerregistry's mutate.Extract's
+// shortcuts (which reads layers top first).
+func applyOCI(t testing.TB, img v1.Image) map[string]node {
+	t.Helper()
+	fs := map[string]node{}
+	drop := func(p string, self bool) {
+		for k := range fs {
+			if (self && k == p) || strings.HasPrefix(k, p+"/") {
+				delete(fs, k)
+			}
+		}
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range ls {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		type entry struct {
+			name string
+			n    node
+		}
+		var entries []entry
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := node{Type: h.Typeflag, Mode: h.Mode & 0o7777, Content: h.Linkname}
+			if h.Typeflag == tar.TypeReg {
+				b, err := io.ReadAll(tr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n.Content = string(b)
+			}
+			entries = append(entries, entry{path.Clean(h.Name), n})
+		}
+		rc.Close()
+		for _, e := range entries {
+			switch base := path.Base(e.name); {
+			case base == ".wh..wh..opq":
+				drop(path.Dir(e.name), false)
+			case strings.HasPrefix(base, ".wh."):
+				drop(path.Join(path.Dir(e.name), strings.TrimPrefix(base, ".wh.")), true)
+			}
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(path.Base(e.name), ".wh.") {
+				continue
+			}
+			for d := path.Dir(e.name); d != "."; d = path.Dir(d) {
+				if p, ok := fs[d]; ok && p.Type != tar.TypeDir {
+					t.Errorf("layer %d: %s is under %s, which is not a directory", i, e.name, d)
+				}
+			}
+			if old, ok := fs[e.name]; ok && !(old.Type == tar.TypeDir && e.n.Type == tar.TypeDir) {
+				drop(e.name, true)
+			}
+			fs[e.name] = e.n
+		}
+	}
+	return fs
+}
+
+// symlink replaces p (under the checkout repo of staging) by a symlink
+// to target.
+func (w *world) symlink(repo, p, target string) {
+	w.t.Helper()
+	full := filepath.Join(w.staging, repo, p)
+	if err := os.RemoveAll(full); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.Symlink(target, full); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// A chain of releases, each built on the previous one's image, through
+// every change of a path's kind and back (directory, file, symlink),
+// removals and re-additions: each image, applied the way the OCI spec
+// says, is exactly its release.
+func TestChainOfKindChanges(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	w := newWorld(t)
+	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	steps := []func(){
+		func() {},
+		func() { // directory → symlink, directory → file, file → directory, a directory removed
+			w.symlink("", "wmf-config/old", "../docroot")
+			w.commit("", "docroot", "")
+			w.commit("php-1.0", "bin", "", "bin", "#!/bin/sh\n", "includes/Hooks.php", "", "includes/Hooks.php/a.php", "<?php\n")
+		},
+		func() { // and back: symlink → directory, file → directory, directory → file, a directory re-added
+			if err := os.Remove(filepath.Join(w.staging, "wmf-config/old")); err != nil {
+				t.Fatal(err)
+			}
+			w.commit("", "wmf-config/old/New.php", "<?php\n// new\n", "docroot/other.html", "<html></html>\n")
+			w.commit("php-1.0", "bin", "", "bin/run2", "#!/bin/sh\n", "includes/Hooks.php", "", "includes/Hooks.php", "<?php\n// back\n")
+		},
+		func() { // a file removed from a directory that stays, a file → symlink
+			w.commit("", "wmf-config/Settings.php", "")
+			w.symlink("php-1.0", "resources/café à.css", "../includes/Hooks.php")
+			git(t, filepath.Join(w.staging, "php-1.0"), "add", "-A")
+			git(t, filepath.Join(w.staging, "php-1.0"), "commit", "-q", "-m", "link")
+		},
+		func() { // the file re-added where it was whited out, the symlink a file again
+			w.commit("", "wmf-config/Settings.php", "<?php\n$a = 2;\n")
+			w.commit("php-1.0", "resources/café à.css", "", "resources/café à.css", "body{color:red}\n")
+		},
+		func() { // a symlink → directory holding a symlink
+			w.symlink("php-1.0", "Hooks.php", "includes/Hooks.php")
+			w.commit("php-1.0", "Hooks.php", "", "Hooks.php/x.php", "<?php\n")
+			w.symlink("php-1.0", "Hooks.php/y.php", "x.php")
+			git(t, filepath.Join(w.staging, "php-1.0"), "add", "-A")
+			git(t, filepath.Join(w.staging, "php-1.0"), "commit", "-q", "-m", "dir")
+		},
+	}
+	var prev *release.Release
+	for i, step := range steps {
+		step()
+		git(t, w.staging, "add", "-A")
+		git(t, w.staging, "commit", "-q", "--allow-empty", "-m", "step")
+		r := w.freeze(prev)
+		got, err := b.Image(ctx, r, prev)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if i > 0 && got.Full {
+			t.Errorf("step %d: full image: %s", i, got.Why)
+		}
+		if d := cmp.Diff(want(t, r, image.DefaultRoot), applyOCI(t, reg.remoteImage(t, got.Ref))); d != "" {
+			t.Errorf("step %d: image filesystem (-want +got):\n%s", i, d)
+		}
+		prev = r
+	}
+}
+
+// The same tree gives the same image, whichever store froze it and
+// whenever: two stagings with the same files (other commits, other
+// times, other directories) give one digest.
+func TestSameTreeSameDigest(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	var digests []string
+	for range 2 {
+		w := newWorld(t)
+		r := w.freeze(nil)
+		got, err := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}).Image(ctx, r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, got.Digest)
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("one tree, two images: %v", digests)
+	}
+}
+
+// A call waiting for another build of the same Builder gives up when its
+// context ends (a stage aborted), without waiting for that build.
+func TestWaitingCallCancelled(t *testing.T) {
+	reg := newRegistry(t)
+	w := newWorld(t)
+	r1 := w.freeze(nil)
+	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hold := func(req *http.Request) {
+		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
+			once.Do(func() { close(started) })
+			<-release
+		}
+	}
+	reg.before.Store(&hold)
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.Image(context.Background(), r1, nil)
+		first <- err
+	}()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := b.Image(ctx, r1, nil)
+	close(release)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled call = %v, want context.Canceled", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
 	}
 }
