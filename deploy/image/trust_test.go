@@ -559,3 +559,29 @@ func TestWaitingCallCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A build whose context ends while it pushes leaves no layers behind.
+func TestCancelledBuildLeavesNoLayers(t *testing.T) {
+	reg := newRegistry(t)
+	w := newWorld(t)
+	r1 := w.freeze(nil)
+	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	hold := func(req *http.Request) {
+		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
+			once.Do(cancel)
+		}
+	}
+	reg.before.Store(&hold)
+	if _, err := b.Image(ctx, r1, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Image = %v, want context.Canceled", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(w.store.Dir, ".image-*")); len(left) != 0 {
+		t.Errorf("left by the cancelled build: %q", left)
+	}
+	if _, err := os.Stat(filepath.Join(r1.Dir, "image.json")); !os.IsNotExist(err) {
+		t.Errorf("a cancelled build recorded an image (%v)", err)
+	}
+}
