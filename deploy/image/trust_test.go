@@ -335,6 +335,8 @@ func TestOtherProcessKeepsBuild(t *testing.T) {
 		done <- result{img, err}
 	}()
 	<-started
+	// Another Builder of this process, then another process.
+	w.builder(image.Config{Repository: reg.Host + "/mediawiki/other", Insecure: true})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNew$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "JOUNCEBOT_IMAGE_HELPER_DIR="+w.store.Dir)
 	out, err := cmd.CombinedOutput()
