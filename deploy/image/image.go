@@ -117,6 +117,9 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	if !path.IsAbs(c.Root) || path.Clean(c.Root) != c.Root || c.Root == "/" {
 		return nil, fmt.Errorf("the image root %q must be an absolute directory other than /, such as %s", c.Root, DefaultRoot)
 	}
+	if err := checkPath(strings.TrimPrefix(c.Root, "/")); err != nil {
+		return nil, fmt.Errorf("the image root %s cannot be used: %w", c.Root, err)
+	}
 	for _, ref := range []struct{ what, s string }{{"repository", c.Repository}, {"base image", c.Base}} {
 		if r := redact(ref.s); r != ref.s {
 			return nil, fmt.Errorf("the image %s %q holds a password: name it without credentials (registry/path…) and put them in the registry auth file", ref.what, r)

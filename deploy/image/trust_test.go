@@ -587,3 +587,12 @@ func TestCancelledBuildLeavesNoLayers(t *testing.T) {
 		t.Errorf("a cancelled build recorded an image (%v)", err)
 	}
 }
+
+// A root with a directory named like a whiteout would delete a path of
+// the base image instead of holding the release: refused.
+func TestWhiteoutNamedRootRefused(t *testing.T) {
+	_, err := image.New(image.Config{Repository: "registry.example.org/app", Root: "/srv/.wh.mediawiki"}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "/srv/.wh.mediawiki") {
+		t.Errorf("New = %v, want the root refused", err)
+	}
+}
