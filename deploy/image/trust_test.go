@@ -596,3 +596,56 @@ func TestWhiteoutNamedRootRefused(t *testing.T) {
 		t.Errorf("New = %v, want the root refused", err)
 	}
 }
+
+// Odd but legal names (dots, a newline, a backslash, a leading dash, a
+// path longer than a tar header holds, bytes that are not UTF-8) land
+// where the release has them, in a full image and in a layer of changes.
+func TestOddNames(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	w := newWorld(t)
+	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	long := strings.Repeat("d", 90) + "/" + strings.Repeat("e", 90) + "/" + strings.Repeat("f", 120) + ".php"
+	odd := []string{"docroot/...", "docroot/..hidden", "docroot/.wh", "docroot/a\nb", `docroot/back\slash`, "docroot/-rf", "docroot/" + long, "docroot/latin1-\xe9.txt"}
+	var files []string
+	for _, p := range odd {
+		files = append(files, p, "x "+p+"\n")
+	}
+	w.commit("", files...)
+	r1 := w.freeze(nil)
+	have := map[string]bool{}
+	for _, e := range r1.Manifest.Entries {
+		have[e.Path] = true
+	}
+	for _, p := range odd {
+		if !have[p] {
+			t.Fatalf("%q is not in the release", p)
+		}
+	}
+	i1, err := b.Image(ctx, r1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = files[:0]
+	for _, p := range odd {
+		files = append(files, p, "y "+p+"\n")
+	}
+	w.commit("", files...)
+	w.commit("", "docroot/...", "")
+	r2 := w.freeze(r1)
+	i2, err := b.Image(ctx, r2, r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i2.Full {
+		t.Errorf("second image is full: %s", i2.Why)
+	}
+	for _, tc := range []struct {
+		img image.Image
+		rel *release.Release
+	}{{i1, r1}, {i2, r2}} {
+		if d := cmp.Diff(want(t, tc.rel, image.DefaultRoot), applyOCI(t, reg.remoteImage(t, tc.img.Ref))); d != "" {
+			t.Errorf("image of %s (-want +got):\n%s", tc.rel.ID, d)
+		}
+	}
+}
