@@ -190,7 +190,7 @@ func parseBase(s string, reg name.Registry, insecure bool) (name.Digest, error) 
 // registry does not have it yet (the digest is recorded next to the
 // release, so a second call is cheap). prev is the release the targets
 // hold (nil when unknown): its image's layers are reused.
-func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (Image, error) {
+func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (_ Image, rerr error) {
 	if rel == nil || rel.Manifest == nil {
 		return Image{}, errors.New("image: no release to build")
 	}
@@ -206,6 +206,13 @@ func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (Image,
 	if err != nil {
 		return Image{}, err
 	}
+	// A registry or proxy may echo the request's credentials in the body
+	// of its refusal, which go-containerregistry's errors quote.
+	defer func() {
+		if rerr != nil {
+			rerr = keys.scrub(rerr)
+		}
+	}()
 	counter := &pushCounter{inner: remote.DefaultTransport, committed: map[string]bool{}}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithTransport(counter),
 		remote.WithUserAgent("jouncebot")}

@@ -3,11 +3,13 @@ package image_test
 import (
 	"archive/tar"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path"
@@ -647,5 +649,38 @@ func TestOddNames(t *testing.T) {
 		if d := cmp.Diff(want(t, tc.rel, image.DefaultRoot), applyOCI(t, reg.remoteImage(t, tc.img.Ref))); d != "" {
 			t.Errorf("image of %s (-want +got):\n%s", tc.rel.ID, d)
 		}
+	}
+}
+
+// A registry (or a proxy in front of it) whose refusal echoes the
+// request's credentials does not get them into the error.
+func TestEchoedCredentialsNotInError(t *testing.T) {
+	const user, pwd = "deploy", "s3cret-Pa55"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodHead {
+			http.NotFound(w, req) // nothing there yet: the push goes on to its uploads
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		u, p, _ := req.BasicAuth()
+		fmt.Fprintf(w, "<html>denied: Authorization: %s (user %s, password %s)</html>", req.Header.Get("Authorization"), u, p)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	authFile := filepath.Join(t.TempDir(), "auth.json")
+	write(t, authFile, fmt.Sprintf(`{"auths": {%q: {"username": %q, "password": %q}}}`, host, user, pwd), 0o600)
+	w := newWorld(t)
+	r1 := w.freeze(nil)
+	_, err := w.builder(image.Config{Repository: host + "/mediawiki/app", AuthFile: authFile, Insecure: true}).Image(context.Background(), r1, nil)
+	if err == nil {
+		t.Fatal("pushed to a registry that refuses everything")
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + pwd))
+	if strings.Contains(err.Error(), pwd) || strings.Contains(err.Error(), basic) {
+		t.Errorf("error = %v", err)
+	}
+	if !strings.Contains(err.Error(), "refused access") {
+		t.Errorf("error = %v, want the refusal said", err)
 	}
 }
