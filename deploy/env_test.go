@@ -13,6 +13,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -179,7 +180,7 @@ func (e *env) setHook(f func(deploy.Event)) {
 // an unexpected end or after a deadline.
 func (e *env) waitFor(kinds ...deploy.EventKind) deploy.Event {
 	e.t.Helper()
-	deadline := time.After(15 * time.Second)
+	deadline := time.After(testenv.Scale(15 * time.Second))
 	for {
 		select {
 		case ev := <-e.events:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -83,7 +84,7 @@ func TestSandboxSession(t *testing.T) {
 	case <-gate:
 	case <-end:
 		t.Fatal("the deploy ended without asking for a test")
-	case <-time.After(15 * time.Second):
+	case <-time.After(testenv.Scale(15 * time.Second)):
 		t.Fatal("the deploy did not ask for a test")
 	}
 	add("<alice> jouncebot: tested ok")
@@ -92,7 +93,7 @@ func TestSandboxSession(t *testing.T) {
 	}
 	select {
 	case <-end:
-	case <-time.After(15 * time.Second):
+	case <-time.After(testenv.Scale(15 * time.Second)):
 		t.Fatal("the deploy did not finish")
 	}
 	// Every server holds the change.

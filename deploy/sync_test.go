@@ -504,7 +504,7 @@ func TestSyncKilledMidProductionResumes(t *testing.T) {
 	}
 	select {
 	case <-held:
-	case <-time.After(15 * time.Second):
+	case <-time.After(testenv.Scale(15 * time.Second)):
 		t.Fatalf("production never reached its third host; history:\n%s", e.history())
 	}
 	// Wait until the two hosts are on record, then kill the bot.
