@@ -209,3 +209,27 @@ func TestFreezeStopsForcedDeployBeforeTheNextStage(t *testing.T) {
 	s.expect("testservers: 1/1 hosts rolled back and verified.")
 	s.expect("Deploy 1 was aborted by the deploy policy.")
 }
+
+// --force given while a request waits for approvals overrides only the
+// freezes in force (and shown) when it was given: a freeze declared while
+// the request waited stops it when the last approval arrives, with a
+// sentence naming the freeze; a freeze that was in force when the force
+// was given does not (issue 24, remainder 3).
+func TestForcedRequestStopsAtAFreezeDeclaredWhileItWaited(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 12, 10, 0, 0, time.UTC) // outside any window
+	e := startJudgeEnv(t, saturday)
+	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
+
+	e.say("lucas", "deploy --force "+change+" the fix cannot wait", "Deploy "+change+" waits for approvals until 13:10 UTC (request r1)")
+	e.clock.Set(saturday.Add(10 * time.Minute)) // 12:20
+	e.say("urbanecm", "freeze 2026-11-28 2026-11-29 incident follow-up", "Freeze 1 recorded")
+	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r1", "Sam approved request r1 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: incident follow-up until 2026-11-29 00:00 UTC, declared at 12:20 UTC, after --force was given at 12:10 UTC; --force overrides only a freeze in force when it was given. If this still cannot wait, ask again: `deploy --force "+change+" <reason>`.")
+	e.say("lucas", "status", "No deploy in progress.")
+
+	// Forced through the freeze in force when asked: approvals start it.
+	e.clock.Set(saturday.Add(20 * time.Minute)) // 12:30
+	e.say("lucas", "deploy --force "+change+" the fix still cannot wait", "Deploy "+change+" waits for approvals until 13:30 UTC (request r2)")
+	e.say("rita", "approve r2", "Rita approved request r2 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in; deploy 1 started.")
+}

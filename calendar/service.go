@@ -30,6 +30,11 @@ type Freeze struct {
 	To     time.Time
 	Reason string
 	By     string
+	// Declared is when the freeze was declared: when it was added in
+	// chat, or when this database first saw it in the configuration;
+	// zero when unknown (a freeze added before it was recorded). --force
+	// overrides only a freeze declared, and in force, when it was given.
+	Declared time.Time
 }
 
 // Service holds the current calendar, merged from the recurring windows in
@@ -50,6 +55,10 @@ type Service struct {
 	retry      time.Duration
 	minRefresh time.Duration
 	onRefresh  func(ok bool, at time.Time)
+
+	// seen is when this database first saw each configured freeze
+	// (configKey).
+	seen map[string]time.Time
 
 	mu     sync.Mutex
 	cur    *Calendar
@@ -104,6 +113,13 @@ func NewService(o ServiceOptions) *Service {
 		s.page = src.Page
 	}
 	s.wiki, s.wikiAt = s.loadWikiCache()
+	if s.book != nil && len(s.freezes) > 0 {
+		seen, err := s.book.SeeConfigFreezes(s.freezes, o.Now())
+		if err != nil {
+			s.log.Error("record when the configured freezes were declared", "err", err)
+		}
+		s.seen = seen
+	}
 	s.mu.Lock()
 	s.rebuildLocked()
 	s.mu.Unlock()
@@ -219,7 +235,7 @@ func (s *Service) saveWikiCache(ws []Window, at time.Time) {
 func (s *Service) Freezes() []Freeze {
 	var out []Freeze
 	for _, f := range s.freezes {
-		out = append(out, Freeze{From: f.From, To: f.To, Reason: f.Reason, By: "config"})
+		out = append(out, Freeze{From: f.From, To: f.To, Reason: f.Reason, By: "config", Declared: s.seen[configKey(f)]})
 	}
 	if s.book != nil {
 		chat, err := s.book.Freezes()

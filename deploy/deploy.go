@@ -138,6 +138,10 @@ type Request struct {
 	// number; a change at another patchset when the deploy starts refuses
 	// it (the approvals are void).
 	PatchSets map[int]int `json:",omitempty"`
+	// ForcedAt is when --force was given, for a request that waited for
+	// approvals: it overrides only a freeze declared and in force by
+	// then. Zero when the request was made now.
+	ForcedAt time.Time `json:",omitzero"`
 }
 
 // Approval is one person's approval of a deploy under a policy rule.

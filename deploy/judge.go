@@ -36,6 +36,9 @@ type Question struct {
 	// Frozen is the freeze the deploy started in ("" when none): a forced
 	// deploy goes on through that freeze only, not one declared later.
 	Frozen string
+	// ForcedAt is when --force was given to a request that waited for
+	// approvals (zero: it was given now).
+	ForcedAt time.Time
 	// Example is the command to show with --force.
 	Example string
 }
@@ -61,7 +64,7 @@ func (a *Agent) judgeStart(ctx context.Context, action string, r *Request) error
 		return nil // check() says what is wrong with the request first
 	}
 	example := fmt.Sprintf("%s --force %s <reason>", action, strings.Join(r.Changes, " "))
-	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: r.By, Force: r.Force, Reason: r.Reason, Approvals: r.Approvals, Example: example})
+	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: r.By, Force: r.Force, Reason: r.Reason, Approvals: r.Approvals, ForcedAt: r.ForcedAt, Example: example})
 	if no != "" {
 		a.log.Info("the deploy policy refused", "action", action, "by", r.By.Name, "why", no)
 		return sentence(no)
