@@ -241,6 +241,14 @@ func (c *Client) Approve(ctx context.Context, id deploy.ID, who deploy.Person) e
 	return err
 }
 
+// PatchSets reads the changes' current patchsets in the agent's Gerrit:
+// a request waiting for approvals is pinned to what the agent will
+// deploy and check again when it starts.
+func (c *Client) PatchSets(ctx context.Context, changes []int) (map[int]int, error) {
+	rep, err := c.call(ctx, "patchsets", call{Numbers: changes})
+	return rep.PatchSets, err
+}
+
 // Tested implements deploy.Engine.
 func (c *Client) Tested(ctx context.Context, id deploy.ID, who deploy.Person, ok bool) error {
 	_, err := c.call(ctx, "tested", call{ID: id, By: who, OK: ok})

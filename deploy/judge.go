@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
 
 // Judge is the deploy policy where the deploy happens. The engine asks it
@@ -134,4 +135,24 @@ func (a *Agent) judgeApproval(ctx context.Context, d *Deploy) error {
 	}
 	a.log.Info("the deploy policy refused the approval", "id", d.ID, "why", no)
 	return sentence(fmt.Sprintf("%s Deploy %s still waits for a second deployer; `abort %s` withdraws it.", no, d.ID, d.ID))
+}
+
+// PatchSets returns the current patchset of each of changes in the
+// engine's Gerrit, leaving out changes Gerrit does not know (the deploy
+// says so when it starts). A request that waits for approvals is pinned
+// to them, by the engine that will deploy it and check them again then.
+func (a *Agent) PatchSets(ctx context.Context, changes []int) (map[int]int, error) {
+	out := make(map[int]int, len(changes))
+	for _, n := range changes {
+		ch, err := a.gerrit.Change(ctx, n)
+		if gerrit.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			a.log.Warn("read a change's patchset", "change", n, "err", err)
+			return nil, fmt.Errorf("gerrit: change %d: %w", n, err)
+		}
+		out[n] = ch.PatchSet
+	}
+	return out, nil
 }

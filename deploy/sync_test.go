@@ -698,6 +698,7 @@ func TestPolicyApprovalsInStatusAndSAL(t *testing.T) {
 	r := e.request(bob, n)
 	r.InWindow, r.Force, r.Reason = false, true, "fixes the outage"
 	r.Approvals = []deploy.Approval{{By: "Rita", At: at, Rule: "Fridays and weekends"}, {By: "Sam", At: at, Rule: "Fridays and weekends"}}
+	r.PatchSets = map[int]int{n: 1}
 	if _, err := e.agent.Start(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
