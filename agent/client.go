@@ -402,10 +402,11 @@ type streamState struct {
 	cur     Cursor
 	resumed bool
 	// asked are the deploys whose waiting question was asked again on
-	// this connection (the pending event): the same question arriving as
-	// an event before anything else of that deploy (the resumed deploy
-	// asking it after a restart) is not asked a second time.
-	asked map[deploy.ID]bool
+	// this connection (the pending event), with its stage: the resumed
+	// deploy asking the same question again after a restart (an event
+	// with Again) is not asked a second time, whatever the deploy said
+	// in between (where it resumes, what the hosts hold).
+	asked map[deploy.ID]string
 }
 
 // maxCursorRuns bounds the runs a cursor remembers.
@@ -432,9 +433,9 @@ func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState
 	}
 	if kind == "pending" {
 		if st.asked == nil {
-			st.asked = map[deploy.ID]bool{}
+			st.asked = map[deploy.ID]string{}
 		}
-		st.asked[rec.Event.Deploy] = true
+		st.asked[rec.Event.Deploy] = rec.Event.Stage
 		c.o.Notify.Notify(ctx, rec.Event)
 		return nil
 	}
@@ -450,12 +451,11 @@ func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState
 		}
 	}
 	ev := rec.Event
-	asked := st.asked[ev.Deploy]
-	delete(st.asked, ev.Deploy)
+	stage, asked := st.asked[ev.Deploy]
 	switch {
-	case asked && ev.Kind == deploy.EventNeeds:
+	case asked && ev.Kind == deploy.EventNeeds && ev.Again && ev.Stage == stage:
 		// Asked already on this connection: one question, not two.
-		st.asked[ev.Deploy] = true
+		delete(st.asked, ev.Deploy)
 		c.log.Debug("question already asked again after the reconnect", "seq", rec.Seq, "deploy", ev.Deploy)
 	case ev.Kind == EventSAL && c.o.SAL != nil:
 		err := c.o.SAL(ctx, ev, func(tx *bolt.Tx) error { return putCursor(tx, next) })

@@ -192,6 +192,11 @@ type Event struct {
 	// By is who started the deploy (set on EventSecurity, for a private
 	// message to them).
 	By Person
+	// Again marks the question a resumed deploy asks again after a
+	// restart: the one the deploy asked before, which a deploy agent's
+	// chat side may have asked again already on reconnecting (the
+	// pending question) and then does not ask twice.
+	Again bool `json:",omitempty"`
 }
 
 // Notifier receives progress. Notify must not block for long.
@@ -359,6 +364,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if len(ids) > 0 {
+		pausePoint("resume")
+	}
 	for _, id := range ids {
 		a.mu.Lock()
 		queued := a.mine[id]
