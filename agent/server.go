@@ -341,6 +341,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(recs) == 100 {
 			if !send("%s", buf.Bytes()) {
+				s.log.Info("event stream ended: the chat bot did not take the events in time")
 				return
 			}
 			continue
