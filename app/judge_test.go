@@ -106,6 +106,25 @@ func (e *judgeEnv) say(who, text, want string) {
 	})
 }
 
+// expectAll waits until the bot said, in #ops, a line matching each of
+// match, in any order (a deploy's events and the answer that started it
+// race to the channel).
+func (e *judgeEnv) expectAll(match ...func(text string) bool) {
+	e.t.Helper()
+	found := make([]bool, len(match))
+	e.seen.Expect(e.t, func(m irctest.Msg) bool {
+		if m.Command != girc.PRIVMSG || m.Nick != "jouncebot" || m.Target != "#ops" {
+			return false
+		}
+		all := true
+		for i, f := range match {
+			found[i] = found[i] || f(m.Text)
+			all = all && found[i]
+		}
+		return all
+	})
+}
+
 // Approvals are not a verdict: the deploy engine asks the policy again
 // when the last approval arrives, so a Friday deploy asked in a window
 // but approved when the next window is 7 minutes away does not start, nor
@@ -232,4 +251,57 @@ func TestForcedRequestStopsAtAFreezeDeclaredWhileItWaited(t *testing.T) {
 	e.say("lucas", "deploy --force "+change+" the fix still cannot wait", "Deploy "+change+" waits for approvals until 13:30 UTC (request r2)")
 	e.say("rita", "approve r2", "Rita approved request r2 (Fridays and weekends). Still waiting for one SRE person.")
 	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in; deploy 1 started.")
+}
+
+// A deploy started by approvals records what they were for (the changes
+// at their patchsets) and, once frozen, the release that holds exactly
+// that; status shows both. Upstream holding something else by then stops
+// it before the freeze, saying what the approvals were for (issue 24,
+// remainder 2).
+func TestApprovedDeployRecordsWhatWasApprovedAndItsRelease(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	change := strconv.Itoa(sb.Changes["config"])
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	var release string
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.expectAll(func(text string) bool {
+		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
+	}, func(text string) bool {
+		if !strings.HasPrefix(text, "Froze release ") {
+			return false
+		}
+		release, _, _ = strings.Cut(strings.TrimPrefix(text, "Froze release "), " ")
+		return true
+	})
+	e.people["lucas"].Say("#ops", "jouncebot: status")
+	want := "Policy: approved by Rita (Fridays and weekends) and Sam (Fridays and weekends) for " + change + " at patchset 1, frozen as release " + release + "."
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && strings.HasPrefix(m.Text, "Deploy 1 by Lucas since") && strings.Contains(m.Text, want)
+	})
+}
+
+// Another commit landing upstream between the approvals and the freeze
+// stops the approved deploy before anything is frozen, saying what the
+// approvals were for (issue 24, remainder 2).
+func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	change := strconv.Itoa(sb.Changes["config"])
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	sb.OnReview(func(gerrittest.Review) {
+		sb.PushDirect(gerrittest.ConfigProject, gerrittest.ConfigBranch, "Sneaky change", []gerrittest.File{{Path: "sneaky.php", Content: "<?php\n"}})
+	})
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.expectAll(func(text string) bool {
+		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
+	}, func(text string) bool {
+		return strings.Contains(text, "deploy 1 stopped: Upstream of ") && strings.Contains(text, `"Sneaky change"`) &&
+			strings.Contains(text, "The approvals were for "+change+" at patchset 1 only: ask again once they are deployed deliberately or reverted.")
+	})
 }

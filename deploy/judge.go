@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,4 +156,74 @@ func (a *Agent) PatchSets(ctx context.Context, changes []int) (map[int]int, erro
 		out[n] = ch.PatchSet
 	}
 	return out, nil
+}
+
+// Approved is what a deploy's policy approvals were for. They are given
+// before the deploy starts, so before anything is frozen: they name the
+// changes at their patchsets, the engine refuses a start at other
+// patchsets, pauses on a new patchset without letting it ship, stops when
+// upstream holds anything else, and binds the release it freezes from
+// exactly those changes here.
+type Approved struct {
+	PatchSets map[int]int
+	// Release is the release frozen from the approved changes ("" until
+	// the freeze).
+	Release string `json:",omitempty"`
+}
+
+// approvedFor records what d's approvals are for, when it has any.
+func approvedFor(d *Deploy) {
+	if len(d.Approvals) == 0 || d.Revert != nil {
+		return
+	}
+	d.Approved = &Approved{PatchSets: map[int]int{}}
+	for _, c := range d.Changes {
+		d.Approved.PatchSets[c.Number] = c.PatchSet
+	}
+}
+
+// changesText is "445113 at patchset 1 and 445114 at patchset 2".
+func (ap *Approved) changesText() string {
+	nums := make([]int, 0, len(ap.PatchSets))
+	for n := range ap.PatchSets {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	var out []string
+	for _, n := range nums {
+		out = append(out, fmt.Sprintf("%d at patchset %d", n, ap.PatchSets[n]))
+	}
+	return bot.JoinNames(out)
+}
+
+// approvedText is what status says about d's approvals: who approved,
+// for what, and the release bound to them once frozen.
+func approvedText(d *Deploy) string {
+	s := approvalText(d.Approvals)
+	if s == "" || d.Approved == nil {
+		return s
+	}
+	s += " for " + d.Approved.changesText()
+	if d.Approved.Release != "" {
+		s += ", frozen as release " + d.Approved.Release
+	}
+	return s
+}
+
+// unapproved says how d's changes differ from what its approvals were
+// for ("" when they do not), before the freeze binds the release.
+func unapproved(d *Deploy) string {
+	if d.Approved == nil {
+		return ""
+	}
+	var out []string
+	for _, c := range d.Changes {
+		if ps, ok := d.Approved.PatchSets[c.Number]; !ok || ps != c.PatchSet {
+			out = append(out, fmt.Sprintf("%d is at patchset %d", c.Number, c.PatchSet))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Not frozen: %s, but the approvals were for %s; nothing was synced. Ask again to have what would ship approved.", strings.Join(out, "; "), d.Approved.changesText())
 }

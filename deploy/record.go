@@ -29,12 +29,16 @@ const (
 // Deploy is the record of one deploy, kept in bucket deploy.deploys and
 // rewritten before every side effect.
 type Deploy struct {
-	ID          ID
-	State       string
-	Stage       string // the stage to run (or running); "done" after the last
-	By          Person
-	ApprovedBy  string
-	Approvals   []Approval `json:",omitempty"`
+	ID         ID
+	State      string
+	Stage      string // the stage to run (or running); "done" after the last
+	By         Person
+	ApprovedBy string
+	Approvals  []Approval `json:",omitempty"`
+	// Approved is what the policy's approvals were for (nil without
+	// them): the changes at their patchsets, and the release frozen from
+	// exactly those.
+	Approved    *Approved `json:",omitempty"`
 	InWindow    bool
 	Window      string
 	Frozen      string

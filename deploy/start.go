@@ -107,6 +107,7 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 	d := &Deploy{State: stateRunning, Stage: voteStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
 		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
+	approvedFor(d)
 	if a.needsApproval(r) {
 		d.State = stateApproval
 	}
@@ -715,7 +716,7 @@ func (s Status) Text() bot.Text {
 	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
 		changeList(d.Changes), s.Lock.Reason, what)
-	if ap := approvalText(d.Approvals); ap != "" {
+	if ap := approvedText(d); ap != "" {
 		t += " Policy: " + ap + "."
 	}
 	if n := len(d.History); n > 0 {

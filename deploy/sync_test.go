@@ -704,7 +704,7 @@ func TestPolicyApprovalsInStatusAndSAL(t *testing.T) {
 	}
 	e.waitFor(deploy.EventNeeds) // the testing gate, not an approval
 	approved := "approved by Rita (Fridays and weekends) and Sam (Fridays and weekends)"
-	if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "Policy: "+approved+".") {
+	if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "Policy: "+approved+" for 445113 at patchset 1, frozen as release ") {
 		t.Errorf("status = %q", st.Text())
 	}
 	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
