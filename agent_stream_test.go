@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,8 +31,10 @@ import (
 func TestAgentDropsAStreamClientThatStopsReading(t *testing.T) {
 	s := newSplit(t)
 	// An event log bigger than the kernel's socket buffers on both sides
-	// (the agent's send buffer grows to a few MB on loopback), as after
-	// weeks of deploys: 8 MB in 128 events of 64 kB.
+	// (the agent's send buffer grows up to tcp_wmem's maximum, 4 MB by
+	// default), as after weeks of deploys: twice that and 4 MB more, in
+	// events of 64 kB.
+	size := 2*sendBufferMax(t) + 4<<20
 	db, err := store.Open(filepath.Join(s.dir, "agent-data", app.DBFile))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +44,7 @@ func TestAgentDropsAStreamClientThatStopsReading(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := strings.Repeat("a long check output line ", 64<<10/25)
-	for range 128 {
+	for range size / len(line) {
 		events.Notify(context.Background(), deploy.Event{Deploy: "1", Kind: deploy.EventProgress, Text: bot.T(line), Time: time.Now().UTC()})
 	}
 	if err := db.Close(); err != nil {
@@ -83,7 +86,24 @@ func TestAgentDropsAStreamClientThatStopsReading(t *testing.T) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("the agent kept the connection open after giving up on it (read %d bytes)", n)
 	}
-	if n >= 8<<20 {
+	if n >= int64(size) {
 		t.Errorf("read %d bytes: the whole log went through, so the stream never blocked", n)
 	}
+}
+
+// sendBufferMax is the most a TCP socket's send buffer grows to here.
+func sendBufferMax(t *testing.T) int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem")
+	if err != nil {
+		return 4 << 20
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		t.Fatalf("tcp_wmem: %q", b)
+	}
+	n, err := strconv.Atoi(f[2])
+	if err != nil {
+		t.Fatalf("tcp_wmem: %q", b)
+	}
+	return max(n, 4<<20)
 }

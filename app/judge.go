@@ -24,9 +24,10 @@ func (a *App) engineJudge() deploy.Judge {
 // policyFacts are where the policy reads its facts in the chat bot.
 func (a *App) policyFacts() policy.Facts {
 	return policy.Facts{
-		Calendar: a.calendar.Calendar,
-		Freeze:   a.calendar.ActiveFreeze,
-		Claims:   claimsOf(a.calendar.Book()),
+		Calendar:   a.calendar.Calendar,
+		Freeze:     a.calendar.ActiveFreeze,
+		LastFreeze: a.calendar.LastFreeze,
+		Claims:     claimsOf(a.calendar.Book()),
 		Unchecked: func() string {
 			return calendarUnchecked(a.cfg, a.calendar)
 		},

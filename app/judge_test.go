@@ -246,11 +246,21 @@ func TestForcedRequestStopsAtAFreezeDeclaredWhileItWaited(t *testing.T) {
 	e.say("sam", "approve r1", "Sam approved request r1 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: incident follow-up until 2026-11-29 00:00 UTC, declared at 12:20 UTC, after --force was given at 12:10 UTC; --force overrides only a freeze in force when it was given. If this still cannot wait, ask again: `deploy --force "+change+" <reason>`.")
 	e.say("lucas", "status", "No deploy in progress.")
 
-	// Forced through the freeze in force when asked: approvals start it.
-	e.clock.Set(saturday.Add(20 * time.Minute)) // 12:30
-	e.say("lucas", "deploy --force "+change+" the fix still cannot wait", "Deploy "+change+" waits for approvals until 13:30 UTC (request r2)")
+	// Forced through that freeze, then another one is declared that ends
+	// sooner: the older freeze, ending last, covers nothing the force
+	// did not see, the newer one stops the request.
+	e.clock.Set(saturday.Add(15 * time.Minute)) // 12:25
+	e.say("lucas", "deploy --force "+change+" the fix cannot wait, freeze or not", "Deploy "+change+" waits for approvals until 13:25 UTC (request r2)")
+	e.clock.Set(saturday.Add(17 * time.Minute)) // 12:27
+	e.say("urbanecm", "freeze 2026-11-28 2026-11-28T23:00Z second incident", "Freeze 2 recorded")
 	e.say("rita", "approve r2", "Rita approved request r2 (Fridays and weekends). Still waiting for one SRE person.")
-	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in; deploy 1 started.")
+	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: second incident until 2026-11-28 23:00 UTC, declared at 12:27 UTC, after --force was given at 12:25 UTC;")
+
+	// Forced through the freezes in force when asked: approvals start it.
+	e.clock.Set(saturday.Add(20 * time.Minute)) // 12:30
+	e.say("lucas", "deploy --force "+change+" the fix still cannot wait", "Deploy "+change+" waits for approvals until 13:30 UTC (request r3)")
+	e.say("rita", "approve r3", "Rita approved request r3 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r3", "Sam approved request r3 (Fridays and weekends). All approvals are in; deploy 1 started.")
 }
 
 // A deploy started by approvals records what they were for (the changes

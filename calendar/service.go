@@ -262,6 +262,26 @@ func (s *Service) ActiveFreeze(t time.Time) (Freeze, bool) {
 	return best, found
 }
 
+// LastFreeze returns, of the freezes in force at t, the one declared or
+// begun last (the later of the two), if any: --force given before it does
+// not override it, even when an older freeze ending later covers t too.
+func (s *Service) LastFreeze(t time.Time) (Freeze, bool) {
+	var last Freeze
+	found := false
+	since := func(f Freeze) time.Time {
+		if f.Declared.After(f.From) {
+			return f.Declared
+		}
+		return f.From
+	}
+	for _, f := range s.Freezes() {
+		if !t.Before(f.From) && t.Before(f.To) && (!found || since(f).After(since(last))) {
+			last, found = f, true
+		}
+	}
+	return last, found
+}
+
 // Leftovers says what happens to patches not deployed: "move" or "drop".
 func (s *Service) Leftovers() string { return s.leftovers }
 

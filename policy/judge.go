@@ -19,6 +19,9 @@ type Facts struct {
 	Calendar func() *calendar.Calendar
 	// Freeze returns the freeze in force at t, if any.
 	Freeze func(t time.Time) (calendar.Freeze, bool)
+	// LastFreeze returns the freeze in force at t declared or begun last
+	// (nil: Freeze's), the one a --force given earlier does not cover.
+	LastFreeze func(t time.Time) (calendar.Freeze, bool)
 	// Claims returns the claimer of each claimed window, by window id.
 	Claims func() (map[string]string, error)
 	// Unchecked says why the calendar cannot be trusted to show the next
@@ -69,10 +72,16 @@ func (r Rules) Decide(f Facts, action Action, by Person, now time.Time) Decision
 	}
 	if f.Freeze != nil {
 		if fr, ok := f.Freeze(now); ok {
-			in.Frozen = fmt.Sprintf("%s until %s", fr.Reason, fr.To.UTC().Format("2006-01-02 15:04 UTC"))
-			in.FrozenDeclared, in.FrozenSince = fr.Declared, fr.From
-			if fr.Declared.After(fr.From) {
-				in.FrozenSince = fr.Declared
+			in.Frozen = freezeText(fr)
+			last := fr
+			if f.LastFreeze != nil {
+				if l, ok := f.LastFreeze(now); ok {
+					last = l
+				}
+			}
+			in.LastFreeze, in.FrozenDeclared, in.FrozenSince = freezeText(last), last.Declared, last.From
+			if last.Declared.After(last.From) {
+				in.FrozenSince = last.Declared
 			}
 		}
 	}
@@ -253,6 +262,11 @@ func orSomeone(name string) string {
 	return name
 }
 
+// freezeText is "incident follow-up until 2026-11-29 00:00 UTC".
+func freezeText(f calendar.Freeze) string {
+	return fmt.Sprintf("%s until %s", f.Reason, f.To.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
 // frozenSinceForce refuses a forced request that waited for approvals
 // when the freeze in force now was declared, or began, after --force was
 // given: the force's reason was written for what the deployer saw then.
@@ -264,8 +278,12 @@ func frozenSinceForce(d Decision, a Ask) string {
 	if d.FrozenDeclared.Equal(d.FrozenSince) {
 		when = "declared at " + clockTime(d.FrozenDeclared, a.ForcedAt)
 	}
+	what := d.LastFreeze
+	if what == "" {
+		what = d.Frozen
+	}
 	return fmt.Sprintf("Deploys are frozen: %s, %s, after --force was given at %s; --force overrides only a freeze in force when it was given. If this still cannot wait, ask again: `%s`.",
-		d.Frozen, when, a.ForcedAt.UTC().Format("15:04 UTC"), a.Example)
+		what, when, a.ForcedAt.UTC().Format("15:04 UTC"), a.Example)
 }
 
 // clockTime is "12:20 UTC", with the date when it is not ref's day.
