@@ -173,6 +173,10 @@ func TestNewPatchSetVoidsApprovals(t *testing.T) {
 	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
 	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
 	e.say("lucas", "status", "Request r1 by Lucas to deploy "+change+" at patchset 1 waits for one SRE person until 15:10 UTC; approved by Rita (Fridays and weekends) at 14:10 UTC.")
+	e.people["lucas"].Say("#ops", "jouncebot: plan "+change)
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && strings.HasPrefix(m.Text, "Request r1 by Lucas to deploy "+change+" at patchset 1 waits for one SRE person")
+	})
 	if err := sb.NewPatchSet(n, "alice", []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 2000;\n$wgExampleDebug = false;\n"}}); err != nil {
 		t.Fatal(err)
 	}
