@@ -235,7 +235,7 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 		if slices.Contains(trivialKinds, ch.Kind) {
 			err := j.Save(func(d *Deploy) {
 				d.Changes[i].Revision, d.Changes[i].PatchSet = ch.Revision, ch.PatchSet
-				if d.Approved != nil {
+				if d.Approved != nil && d.Approved.PatchSets != nil {
 					// The same code: the approvals carry over, as
 					// Gerrit's own copy rules carry its votes.
 					d.Approved.PatchSets[c.Number] = ch.PatchSet
