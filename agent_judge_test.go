@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/lrstanley/girc"
 
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 )
 
 // The deploy agent judges the policy on its own calendar: a freeze known
@@ -155,11 +157,117 @@ policy:
 			}
 		})
 	}
-	out, err := s.post(hc, "start", fmt.Sprintf(start, "amir", "Amir", `[{"By":"Sam","Rule":"Every day"},{"By":"Sasha","Rule":"Every day"}]`))
+	out, err := s.post(hc, "start", fmt.Sprintf(start, "amir", "Amir", `[{"By":"Sam","Rule":"Every day"},{"By":"Sasha","Rule":"Every day"}],"PatchSets":{"445113":1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out["error"] != nil || out["id"] == nil {
 		t.Fatalf("two SRE people: %v", out)
 	}
+}
+
+// pushNewPatchSet uploads a new patchset of the deploy agent's sandbox
+// change n (in operations/mediawiki-config), as its owner would: fetch
+// the current patchset, amend it keeping its Change-Id, push it for
+// review.
+func (s *split) pushNewPatchSet(n, ps int) {
+	t := s.t
+	t.Helper()
+	git := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=Alice", "-c", "user.email=alice@example.org", "-c", "protocol.version=2"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	url := git(filepath.Join(s.dir, "agent-data", "sandbox", "staging"), "remote", "get-url", "origin")
+	work := t.TempDir()
+	git(work, "init", "-q")
+	git(work, "fetch", "-q", url, fmt.Sprintf("refs/changes/%02d/%d/%d", n%100, n, ps))
+	git(work, "checkout", "-q", "FETCH_HEAD")
+	writeFile(t, filepath.Join(work, "wmf-config", "InitialiseSettings.php"), "<?php\n$wgExampleLimit = 2000;\n$wgExampleDebug = false;\n")
+	git(work, "commit", "-q", "-a", "--amend", "--no-edit")
+	git(work, "push", "-q", url, "HEAD:refs/for/"+gerrittest.ConfigBranch)
+}
+
+// With a separate deploy agent and no Gerrit on the chat side, a request
+// waiting for approvals is pinned to the patchsets the agent reads from
+// its own Gerrit, and a new patchset uploaded while it waits voids it; the
+// agent itself refuses approvals that name no patchset, so a new patchset
+// is never the one that ships (issue 24, remainder 1).
+func TestAgentPinsApprovalsToPatchSets(t *testing.T) {
+	ircd := irctest.Start(t)
+	clients := map[string]*irctest.Client{}
+	for _, p := range []string{"lucas", "rita", "sam"} {
+		ircd.Register(t, p, p+"-password1")
+		c := ircd.Client(t, irctest.ClientConfig{Nick: p, Account: p, Password: p + "-password1"})
+		c.Join(t, "#ops")
+		clients[p] = c
+	}
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "test")
+	now := time.Now().UTC()
+	acert, akey := ca.issue(t, "agent", true, now.Add(-time.Hour), now.Add(24*time.Hour))
+	bcert, bkey := ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(24*time.Hour))
+	s := &split{t: t, dir: dir, ca: ca, caFile: ca.CA, agentAddr: freePort(t), botCert: bcert, botKey: bkey}
+	const common = `people:
+  - {name: Lucas, irc_account: lucas, roles: [deployer]}
+  - {name: Rita, irc_account: rita, roles: [releng]}
+  - {name: Sam, irc_account: sam, roles: [sre]}
+  - {name: Alice, irc_account: alice, gerrit: alice}
+windows:
+  - {name: All-day backport window, kind: backport, schedule: "0 0 * * *", duration: 24h, deployers: [Lucas]}
+policy:
+  roles: {releng: RelEng, sre: SRE}
+  rules:
+    - {name: Every day, approvals: [releng, sre], timeout: 1h}
+`
+	writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: agent-data}
+agent: {listen: %s, ca: %s, cert: %s, key: %s, client_name: chatbot, networks: [{name: libera, type: irc}]}
+deploy: {sandbox: true}
+%s`, s.agentAddr, ca.CA, acert, akey, common))
+	writeFile(t, filepath.Join(dir, "bot.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: bot-data}
+networks: [{name: libera, type: irc, server: "%s", channels: [{name: "#ops"}]}]
+agents: [{name: test, address: %s, ca: %s, cert: %s, key: %s, server_name: agent}]
+%s`, ircd.Addr, s.agentAddr, ca.CA, bcert, bkey, common))
+	s.startAgent()
+	s.startBot()
+	seen := clients["lucas"]
+	seen.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
+	})
+	say := func(who, text, want string) {
+		t.Helper()
+		clients[who].Say("#ops", "jouncebot: "+text)
+		seen.Expect(t, func(m irctest.Msg) bool {
+			return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.HasPrefix(m.Text, want)
+		})
+	}
+	say("lucas", "deploy 445113", "Deploy 445113 waits for approvals until")
+	say("rita", "approve r1", "Rita approved request r1 (Every day). Still waiting for one SRE person.")
+	say("lucas", "status", "Request r1 by Lucas to deploy 445113 at patchset 1 waits for one SRE person")
+	s.pushNewPatchSet(445113, 1)
+	say("sam", "approve r1", "Request r1 is void: change 445113 is at patchset 2 now, but the request was for patchset 1; its approvals do not carry over. Lucas must ask again.")
+
+	// The agent's own API: approvals that name no patchset, or another
+	// one, start nothing.
+	hc := s.client(bcert, bkey)
+	for _, tc := range []struct{ name, pins, want string }{
+		{"no patchset", ``, "Not started: the approvals do not say which patchset of change 445113 they are for"},
+		{"an older patchset", `,"PatchSets":{"445113":1}`, "Not started: change 445113 is at patchset 2, but the approvals were for patchset 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := s.post(hc, "start", `{"caller":{"kind":"irc","network":"libera","account":"lucas"},"request":{"Changes":["445113"],"By":{"Name":"Lucas","Deployer":true},"Approvals":[{"By":"Rita","Rule":"Every day"},{"By":"Sam","Rule":"Every day"}]`+tc.pins+`}}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, _ := out["error"].(string); !strings.HasPrefix(e, tc.want) {
+				t.Fatalf("got %v, want an error starting %q", out, tc.want)
+			}
+		})
+	}
+	say("lucas", "status", "No deploy in progress.")
 }

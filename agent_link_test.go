@@ -430,16 +430,27 @@ func TestAgentRenamedOrFreshChatDatabaseReplaysNothing(t *testing.T) {
 // The agent killed and restarted while its deploy waits for "tested ok":
 // the bot asks the question once (the resumed deploy's question and the
 // stream's reminder are one question), and the answer finishes the deploy.
+// The race is made to happen every time: the restarted agent holds its
+// unfinished deploy before resuming it (a test pause point) until the bot,
+// reconnected only then, has shown the stream's reminder; the resumed
+// deploy then says where it resumes and asks again.
 func TestAgentRestartAsksTheQuestionOnce(t *testing.T) {
 	s := newSplit(t)
 	s.startAgent()
+	px := newProxy(t, s.agentAddr)
+	s.writeBotConfig(px.Addr(), "")
 	bot := s.startBot()
 	bot.say("jouncebot: deploy --force 445113 trying the agent")
 	bot.expect("synced to the testservers. Please test it there")
+	px.Cut()
 	s.agent.kill()
 	bot.expect("I lost the link to the deploy agent at ")
-	s.startAgent()
-	out := bot.collect("Please test it there")
+	s.agent = s.startEnv([]string{"JOUNCEBOT_TEST_PAUSE_AT=resume"}, "agent", "--config", "agent.yaml")
+	s.agent.expect("test pause point resume reached")
+	px.Restore()
+	out := bot.collect("(asked again after a reconnect)")
+	s.agent.say("") // the deploy resumes and asks again
+	s.waitEvent("(asked again after a restart)")
 	bot.say("tested ok")
 	out = append(out, bot.collect("deploy 1 is done: 445113.")...)
 	n := 0

@@ -237,8 +237,17 @@ type proc struct {
 
 func (s *split) start(args ...string) *proc {
 	s.t.Helper()
+	return s.startEnv(nil, args...)
+}
+
+// startEnv starts jouncebot with env added to the test's environment.
+func (s *split) startEnv(env []string, args ...string) *proc {
+	s.t.Helper()
 	cmd := exec.Command(buildBinary(s.t), args...)
 	cmd.Dir = s.dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()

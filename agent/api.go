@@ -61,6 +61,7 @@ type call struct {
 	Action  string                `json:"action,omitempty"`
 	Reason  string                `json:"reason,omitempty"`
 	Changes []string              `json:"changes,omitempty"`
+	Numbers []int                 `json:"numbers,omitempty"`
 	N       int                   `json:"n,omitempty"`
 	Request *deploy.Request       `json:"request,omitempty"`
 	Revert  *deploy.RevertRequest `json:"revert,omitempty"`
@@ -79,6 +80,8 @@ type reply struct {
 	Estimate time.Duration  `json:"estimate,omitempty"`
 	From     string         `json:"from,omitempty"`
 	History  []deploy.Took  `json:"history,omitempty"`
+	// PatchSets are the current patchsets by change number.
+	PatchSets map[int]int `json:"patchsets,omitempty"`
 }
 
 // Error codes carried in reply.Code.
@@ -95,4 +98,7 @@ type Engine interface {
 	Estimate(n int) (time.Duration, string, error)
 	History(n int) ([]deploy.Took, error)
 	Pending(ctx context.Context) (deploy.Event, bool, error)
+	// PatchSets reads the changes' current patchsets in the engine's
+	// Gerrit, to pin a request waiting for approvals to them.
+	PatchSets(ctx context.Context, changes []int) (map[int]int, error)
 }

@@ -241,6 +241,14 @@ func (c *Client) Approve(ctx context.Context, id deploy.ID, who deploy.Person) e
 	return err
 }
 
+// PatchSets reads the changes' current patchsets in the agent's Gerrit:
+// a request waiting for approvals is pinned to what the agent will
+// deploy and check again when it starts.
+func (c *Client) PatchSets(ctx context.Context, changes []int) (map[int]int, error) {
+	rep, err := c.call(ctx, "patchsets", call{Numbers: changes})
+	return rep.PatchSets, err
+}
+
 // Tested implements deploy.Engine.
 func (c *Client) Tested(ctx context.Context, id deploy.ID, who deploy.Person, ok bool) error {
 	_, err := c.call(ctx, "tested", call{ID: id, By: who, OK: ok})
@@ -394,10 +402,11 @@ type streamState struct {
 	cur     Cursor
 	resumed bool
 	// asked are the deploys whose waiting question was asked again on
-	// this connection (the pending event): the same question arriving as
-	// an event before anything else of that deploy (the resumed deploy
-	// asking it after a restart) is not asked a second time.
-	asked map[deploy.ID]bool
+	// this connection (the pending event), with its stage: the resumed
+	// deploy asking the same question again after a restart (an event
+	// with Again) is not asked a second time, whatever the deploy said
+	// in between (where it resumes, what the hosts hold).
+	asked map[deploy.ID]string
 }
 
 // maxCursorRuns bounds the runs a cursor remembers.
@@ -424,9 +433,9 @@ func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState
 	}
 	if kind == "pending" {
 		if st.asked == nil {
-			st.asked = map[deploy.ID]bool{}
+			st.asked = map[deploy.ID]string{}
 		}
-		st.asked[rec.Event.Deploy] = true
+		st.asked[rec.Event.Deploy] = rec.Event.Stage
 		c.o.Notify.Notify(ctx, rec.Event)
 		return nil
 	}
@@ -442,12 +451,11 @@ func (c *Client) deliver(ctx context.Context, kind, data string, st *streamState
 		}
 	}
 	ev := rec.Event
-	asked := st.asked[ev.Deploy]
-	delete(st.asked, ev.Deploy)
+	stage, asked := st.asked[ev.Deploy]
 	switch {
-	case asked && ev.Kind == deploy.EventNeeds:
+	case asked && ev.Kind == deploy.EventNeeds && ev.Again && ev.Stage == stage:
 		// Asked already on this connection: one question, not two.
-		st.asked[ev.Deploy] = true
+		delete(st.asked, ev.Deploy)
 		c.log.Debug("question already asked again after the reconnect", "seq", rec.Seq, "deploy", ev.Deploy)
 	case ev.Kind == EventSAL && c.o.SAL != nil:
 		err := c.o.SAL(ctx, ev, func(tx *bolt.Tx) error { return putCursor(tx, next) })

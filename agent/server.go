@@ -71,7 +71,7 @@ const (
 )
 
 var methods = map[string]need{
-	"status": anyone, "plan": anyone, "summary": anyone, "record": anyone, "estimate": anyone, "history": anyone, "pending": anyone,
+	"status": anyone, "plan": anyone, "summary": anyone, "record": anyone, "estimate": anyone, "history": anyone, "pending": anyone, "patchsets": anyone,
 	"tested": identified,
 	"start":  deployer, "revert": deployer, "continue": deployer, "abort": deployer, "approve": deployer, "decide": deployer,
 }
@@ -225,6 +225,12 @@ func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy
 			return reply{}, err
 		}
 		return reply{ID: ev.Deploy, Text: ev.Text}, err
+	case "patchsets":
+		if len(c.Numbers) > maxPatchSets {
+			return reply{}, &refusal{fmt.Sprintf("The deploy agent reads at most %d changes at once.", maxPatchSets)}
+		}
+		ps, err := e.PatchSets(ctx, c.Numbers)
+		return reply{PatchSets: ps}, err
 	case "tested":
 		return reply{}, e.Tested(ctx, c.ID, who, c.OK)
 	case "start":
@@ -254,6 +260,9 @@ func (s *Server) dispatch(ctx context.Context, method string, c call, who deploy
 	}
 	return reply{}, fmt.Errorf("unknown method %q", method)
 }
+
+// maxPatchSets bounds the changes one patchsets call reads from Gerrit.
+const maxPatchSets = 50
 
 // Timeouts of the agent's HTTP server. A stream write that cannot go out
 // within streamWriteTimeout (a client that stopped reading) ends the
@@ -332,6 +341,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(recs) == 100 {
 			if !send("%s", buf.Bytes()) {
+				s.log.Info("event stream ended: the chat bot did not take the events in time")
 				return
 			}
 			continue

@@ -216,10 +216,11 @@ func (r *AgentRole) prune(ctx context.Context) {
 func (r *AgentRole) judge() deploy.Judge {
 	cfg := r.cfg
 	return commands.Judge(cfg, policy.Facts{
-		Calendar:  r.calendar.Calendar,
-		Freeze:    r.calendar.ActiveFreeze,
-		Claims:    claimsOf(r.calendar.Book()),
-		Unchecked: func() string { return calendarUnchecked(cfg, r.calendar) },
+		Calendar:   r.calendar.Calendar,
+		Freeze:     r.calendar.ActiveFreeze,
+		LastFreeze: r.calendar.LastFreeze,
+		Claims:     claimsOf(r.calendar.Book()),
+		Unchecked:  func() string { return calendarUnchecked(cfg, r.calendar) },
 		Estimate: func() (time.Duration, string) {
 			if r.engine == nil {
 				return 0, ""

@@ -564,10 +564,7 @@ func (a *App) sendEvent(ctx context.Context, ev deploy.Event) {
 func (a *App) policy(now func() time.Time) *commands.Policy {
 	cfg := a.cfg
 	rules := policy.FromConfig(cfg)
-	var current func(context.Context, []int) (map[int]int, error)
-	if a.gerrit != nil {
-		current = a.currentPatchSets
-	}
+	current := a.patchSets()
 	a.gate = policy.NewGate(a.db, policy.GateOptions{Start: a.startApproved(commands.StartApproved(a.deploy)), RoleNames: rules.RoleNames, Log: a.log, Now: now,
 		AdminHasEveryRole: rules.AdminHasEveryRole, Current: current,
 		Notify: func(ctx context.Context, origin string, t bot.Text) {
@@ -583,9 +580,7 @@ func (a *App) policy(now func() time.Time) *commands.Policy {
 		Person: func(name string) bot.Person { return calendar.PersonFor(cfg, name) },
 		Asker:  askerOf,
 	}
-	if a.gerrit != nil {
-		p.Current = a.currentPatchSets
-	}
+	p.Current = current
 	return p
 }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/jouncebot/jouncebot/agent"
@@ -12,7 +11,6 @@ import (
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
-	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/policy"
 )
 
@@ -26,9 +24,10 @@ func (a *App) engineJudge() deploy.Judge {
 // policyFacts are where the policy reads its facts in the chat bot.
 func (a *App) policyFacts() policy.Facts {
 	return policy.Facts{
-		Calendar: a.calendar.Calendar,
-		Freeze:   a.calendar.ActiveFreeze,
-		Claims:   claimsOf(a.calendar.Book()),
+		Calendar:   a.calendar.Calendar,
+		Freeze:     a.calendar.ActiveFreeze,
+		LastFreeze: a.calendar.LastFreeze,
+		Claims:     claimsOf(a.calendar.Book()),
 		Unchecked: func() string {
 			return calendarUnchecked(a.cfg, a.calendar)
 		},
@@ -70,21 +69,22 @@ func calendarUnchecked(cfg *config.Config, s *calendar.Service) string {
 	return ""
 }
 
-// currentPatchSets reads the changes' current patchsets from Gerrit.
-func (a *App) currentPatchSets(ctx context.Context, nums []int) (map[int]int, error) {
-	out := make(map[int]int, len(nums))
-	for _, n := range nums {
-		ch, err := a.gerrit.Change(ctx, n)
-		if gerrit.IsNotFound(err) {
-			continue // the engine says so when the deploy starts
-		}
-		if err != nil {
-			a.log.Warn("read a change's patchset", "change", n, "err", err)
-			return nil, fmt.Errorf("gerrit: change %d: %w", n, err)
-		}
-		out[n] = ch.PatchSet
+// patchSetReader is an engine that reads the changes' current patchsets
+// from its Gerrit: the deploy engine in this process, or the deploy
+// agent's.
+type patchSetReader interface {
+	PatchSets(ctx context.Context, changes []int) (map[int]int, error)
+}
+
+// patchSets is where a request waiting for approvals is pinned to its
+// changes' patchsets and checked at each approval: the engine that will
+// deploy it (and refuses approvals without them), never a Gerrit of the
+// chat side's own. Nil when no engine is configured.
+func (a *App) patchSets() func(ctx context.Context, changes []int) (map[int]int, error) {
+	if e, ok := a.deploy.(patchSetReader); ok {
+		return e.PatchSets
 	}
-	return out, nil
+	return nil
 }
 
 // askerOf is the identity the chat transport vouched for in ctx (see

@@ -106,6 +106,25 @@ func (e *judgeEnv) say(who, text, want string) {
 	})
 }
 
+// expectAll waits until the bot said, in #ops, a line matching each of
+// match, in any order (a deploy's events and the answer that started it
+// race to the channel).
+func (e *judgeEnv) expectAll(match ...func(text string) bool) {
+	e.t.Helper()
+	found := make([]bool, len(match))
+	e.seen.Expect(e.t, func(m irctest.Msg) bool {
+		if m.Command != girc.PRIVMSG || m.Nick != "jouncebot" || m.Target != "#ops" {
+			return false
+		}
+		all := true
+		for i, f := range match {
+			found[i] = found[i] || f(m.Text)
+			all = all && found[i]
+		}
+		return all
+	})
+}
+
 // Approvals are not a verdict: the deploy engine asks the policy again
 // when the last approval arrives, so a Friday deploy asked in a window
 // but approved when the next window is 7 minutes away does not start, nor
@@ -154,6 +173,10 @@ func TestNewPatchSetVoidsApprovals(t *testing.T) {
 	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
 	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
 	e.say("lucas", "status", "Request r1 by Lucas to deploy "+change+" at patchset 1 waits for one SRE person until 15:10 UTC; approved by Rita (Fridays and weekends) at 14:10 UTC.")
+	e.people["lucas"].Say("#ops", "jouncebot: plan "+change)
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && strings.HasPrefix(m.Text, "Request r1 by Lucas to deploy "+change+" at patchset 1 waits for one SRE person")
+	})
 	if err := sb.NewPatchSet(n, "alice", []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 2000;\n$wgExampleDebug = false;\n"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -208,4 +231,91 @@ func TestFreezeStopsForcedDeployBeforeTheNextStage(t *testing.T) {
 	s.expect("The deploy policy stopped the deploy before canaries: deploys are frozen (incident follow-up until 2026-11-26 00:00 UTC).")
 	s.expect("testservers: 1/1 hosts rolled back and verified.")
 	s.expect("Deploy 1 was aborted by the deploy policy.")
+}
+
+// --force given while a request waits for approvals overrides only the
+// freezes in force (and shown) when it was given: a freeze declared while
+// the request waited stops it when the last approval arrives, with a
+// sentence naming the freeze; a freeze that was in force when the force
+// was given does not (issue 24, remainder 3).
+func TestForcedRequestStopsAtAFreezeDeclaredWhileItWaited(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 12, 10, 0, 0, time.UTC) // outside any window
+	e := startJudgeEnv(t, saturday)
+	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
+
+	e.say("lucas", "deploy --force "+change+" the fix cannot wait", "Deploy "+change+" waits for approvals until 13:10 UTC (request r1)")
+	e.clock.Set(saturday.Add(10 * time.Minute)) // 12:20
+	e.say("urbanecm", "freeze 2026-11-28 2026-11-29 incident follow-up", "Freeze 1 recorded")
+	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r1", "Sam approved request r1 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: incident follow-up until 2026-11-29 00:00 UTC, declared at 12:20 UTC, after --force was given at 12:10 UTC; --force overrides only a freeze in force when it was given. If this still cannot wait, ask again: `deploy --force "+change+" <reason>`.")
+	e.say("lucas", "status", "No deploy in progress.")
+
+	// Forced through that freeze, then another one is declared that ends
+	// sooner: the older freeze, ending last, covers nothing the force
+	// did not see, the newer one stops the request.
+	e.clock.Set(saturday.Add(15 * time.Minute)) // 12:25
+	e.say("lucas", "deploy --force "+change+" the fix cannot wait, freeze or not", "Deploy "+change+" waits for approvals until 13:25 UTC (request r2)")
+	e.clock.Set(saturday.Add(17 * time.Minute)) // 12:27
+	e.say("urbanecm", "freeze 2026-11-28 2026-11-28T23:00Z second incident", "Freeze 2 recorded")
+	e.say("rita", "approve r2", "Rita approved request r2 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: second incident until 2026-11-28 23:00 UTC, declared at 12:27 UTC, after --force was given at 12:25 UTC;")
+
+	// Forced through the freezes in force when asked: approvals start it.
+	e.clock.Set(saturday.Add(20 * time.Minute)) // 12:30
+	e.say("lucas", "deploy --force "+change+" the fix still cannot wait", "Deploy "+change+" waits for approvals until 13:30 UTC (request r3)")
+	e.say("rita", "approve r3", "Rita approved request r3 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r3", "Sam approved request r3 (Fridays and weekends). All approvals are in; deploy 1 started.")
+}
+
+// A deploy started by approvals records what they were for (the changes
+// at their patchsets) and, once frozen, the release that holds exactly
+// that; status shows both. Upstream holding something else by then stops
+// it before the freeze, saying what the approvals were for (issue 24,
+// remainder 2).
+func TestApprovedDeployRecordsWhatWasApprovedAndItsRelease(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	change := strconv.Itoa(sb.Changes["config"])
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	var release string
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.expectAll(func(text string) bool {
+		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
+	}, func(text string) bool {
+		if !strings.HasPrefix(text, "Froze release ") {
+			return false
+		}
+		release, _, _ = strings.Cut(strings.TrimPrefix(text, "Froze release "), " ")
+		return true
+	})
+	e.people["lucas"].Say("#ops", "jouncebot: status")
+	want := "Policy: approved by Rita (Fridays and weekends) and Sam (Fridays and weekends) for " + change + " at patchset 1, frozen as release " + release + "."
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && strings.HasPrefix(m.Text, "Deploy 1 by Lucas since") && strings.Contains(m.Text, want)
+	})
+}
+
+// Another commit landing upstream between the approvals and the freeze
+// stops the approved deploy before anything is frozen, saying what the
+// approvals were for (issue 24, remainder 2).
+func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	change := strconv.Itoa(sb.Changes["config"])
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	sb.OnReview(func(gerrittest.Review) {
+		sb.PushDirect(gerrittest.ConfigProject, gerrittest.ConfigBranch, "Sneaky change", []gerrittest.File{{Path: "sneaky.php", Content: "<?php\n"}})
+	})
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.expectAll(func(text string) bool {
+		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
+	}, func(text string) bool {
+		return strings.Contains(text, "deploy 1 stopped: Upstream of ") && strings.Contains(text, `"Sneaky change"`) &&
+			strings.Contains(text, "The approvals were for "+change+" at patchset 1 only: ask again once they are deployed deliberately or reverted.")
+	})
 }

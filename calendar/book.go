@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -63,6 +64,9 @@ type FreezeRecord struct {
 	To     time.Time `json:"to"`
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
+	// Declared is when it was added (zero for a freeze added before
+	// this was recorded: it counts as declared when it began).
+	Declared time.Time `json:"declared,omitzero"`
 }
 
 // Cancellation records a cancelled window.
@@ -409,6 +413,9 @@ func (b *Book) AddFreeze(f FreezeRecord, now time.Time) (FreezeRecord, error) {
 			return err
 		}
 		f.ID = int(seq)
+		if f.Declared.IsZero() {
+			f.Declared = now.UTC()
+		}
 		if err := put(bk, strconv.Itoa(f.ID), f); err != nil {
 			return err
 		}
@@ -484,4 +491,33 @@ func (b *Book) PruneNotices(cutoff time.Time) error {
 		}
 		return nil
 	})
+}
+
+// configKey names a configured freeze by its period and reason.
+func configKey(f config.Freeze) string {
+	return f.From.UTC().Format(time.RFC3339) + "|" + f.To.UTC().Format(time.RFC3339) + "|" + f.Reason
+}
+
+// SeeConfigFreezes records now as when each of fs was declared, unless
+// this database saw it before, and returns when each was first seen (by
+// configKey). A freeze added to the configuration while a forced request
+// waits is thus not one the force was given through.
+func (b *Book) SeeConfigFreezes(fs []config.Freeze, now time.Time) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.FreezesSeen)
+		for _, f := range fs {
+			k := configKey(f)
+			if at, ok := get[time.Time](bk, k); ok {
+				out[k] = at
+				continue
+			}
+			out[k] = now.UTC()
+			if err := put(bk, k, now.UTC()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -30,6 +30,11 @@ type Freeze struct {
 	To     time.Time
 	Reason string
 	By     string
+	// Declared is when the freeze was declared: when it was added in
+	// chat, or when this database first saw it in the configuration;
+	// zero when unknown (a freeze added before it was recorded). --force
+	// overrides only a freeze declared, and in force, when it was given.
+	Declared time.Time
 }
 
 // Service holds the current calendar, merged from the recurring windows in
@@ -50,6 +55,10 @@ type Service struct {
 	retry      time.Duration
 	minRefresh time.Duration
 	onRefresh  func(ok bool, at time.Time)
+
+	// seen is when this database first saw each configured freeze
+	// (configKey).
+	seen map[string]time.Time
 
 	mu     sync.Mutex
 	cur    *Calendar
@@ -104,6 +113,13 @@ func NewService(o ServiceOptions) *Service {
 		s.page = src.Page
 	}
 	s.wiki, s.wikiAt = s.loadWikiCache()
+	if s.book != nil && len(s.freezes) > 0 {
+		seen, err := s.book.SeeConfigFreezes(s.freezes, o.Now())
+		if err != nil {
+			s.log.Error("record when the configured freezes were declared", "err", err)
+		}
+		s.seen = seen
+	}
 	s.mu.Lock()
 	s.rebuildLocked()
 	s.mu.Unlock()
@@ -219,7 +235,7 @@ func (s *Service) saveWikiCache(ws []Window, at time.Time) {
 func (s *Service) Freezes() []Freeze {
 	var out []Freeze
 	for _, f := range s.freezes {
-		out = append(out, Freeze{From: f.From, To: f.To, Reason: f.Reason, By: "config"})
+		out = append(out, Freeze{From: f.From, To: f.To, Reason: f.Reason, By: "config", Declared: s.seen[configKey(f)]})
 	}
 	if s.book != nil {
 		chat, err := s.book.Freezes()
@@ -244,6 +260,26 @@ func (s *Service) ActiveFreeze(t time.Time) (Freeze, bool) {
 		}
 	}
 	return best, found
+}
+
+// LastFreeze returns, of the freezes in force at t, the one declared or
+// begun last (the later of the two), if any: --force given before it does
+// not override it, even when an older freeze ending later covers t too.
+func (s *Service) LastFreeze(t time.Time) (Freeze, bool) {
+	var last Freeze
+	found := false
+	since := func(f Freeze) time.Time {
+		if f.Declared.After(f.From) {
+			return f.Declared
+		}
+		return f.From
+	}
+	for _, f := range s.Freezes() {
+		if !t.Before(f.From) && t.Before(f.To) && (!found || since(f).After(since(last))) {
+			last, found = f, true
+		}
+	}
+	return last, found
 }
 
 // Leftovers says what happens to patches not deployed: "move" or "drop".

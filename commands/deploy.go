@@ -220,6 +220,11 @@ func DeployCommands(o DeployOptions) []Command {
 				}
 				if o.Policy != nil {
 					t = bot.T(verdict(o.Policy.decide(c, o.Calendar, policy.Deploy, o.Now())) + "\n").Append(t)
+					if w := o.waitingText(); w != "" {
+						// What waiting requests were asked for, at
+						// which patchsets, and by whom approved.
+						t = t.Append(bot.T("\n" + w))
+					}
 				}
 				return t, nil
 			},

@@ -76,7 +76,7 @@ func (e engineJudge) Judge(_ context.Context, q deploy.Question) (deploy.Verdict
 		as = append(as, policy.Approval{By: a.By, At: a.At, Rule: a.Rule})
 	}
 	r := e.j.Rule(policy.Ask{Action: policy.Action(q.Action), By: q.By.Name, Force: q.Force, Reason: q.Reason, Approvals: as,
-		Stage: q.Stage, Started: q.Started, ForcedFreeze: q.Frozen, Example: q.Example})
+		Stage: q.Stage, Started: q.Started, ForcedFreeze: q.Frozen, ForcedAt: q.ForcedAt, Example: q.Example})
 	v := deploy.Verdict{}
 	if w := r.Decision.Window; w != nil {
 		v.InWindow, v.Window = true, w.Name
@@ -185,6 +185,9 @@ func StartApproved(e deploy.Engine) func(ctx context.Context, r policy.Request) 
 				return "", fmt.Errorf("policy: decode revert request %s: %w", r.ID, err)
 			}
 			rr.Approvals = as
+			if rr.Force {
+				rr.ForcedAt = r.Created
+			}
 			id, err := e.Revert(ctx, rr)
 			return string(id), err
 		}
@@ -193,6 +196,9 @@ func StartApproved(e deploy.Engine) func(ctx context.Context, r policy.Request) 
 			return "", fmt.Errorf("policy: decode deploy request %s: %w", r.ID, err)
 		}
 		dr.Approvals, dr.PatchSets = as, r.PatchSets
+		if dr.Force {
+			dr.ForcedAt = r.Created
+		}
 		id, err := e.Start(ctx, dr)
 		return string(id), err
 	}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -25,6 +26,28 @@ func crashPoint(step string) {
 	}
 	fmt.Fprintf(os.Stderr, "jouncebot: test crash point %s reached\n", step)
 	select {}
+}
+
+// pauseAt names the step at which a test wants the deploy to wait (the
+// environment variable JOUNCEBOT_TEST_PAUSE_AT); empty in production.
+var pauseAt = os.Getenv("JOUNCEBOT_TEST_PAUSE_AT")
+
+// pausePoint is a test hook like crashPoint: when step is the one named by
+// JOUNCEBOT_TEST_PAUSE_AT, the deploy says so on stderr and waits there
+// until a line arrives on the process's standard input, so a test orders
+// the step against what it does meanwhile (reconnect a client, answer)
+// instead of guessing with sleeps. Otherwise it does nothing. Steps:
+//
+//   - resume: after a restart, before the unfinished deploys are resumed
+//     (the process already answers: a deploy agent serves its status and
+//     the pending question meanwhile).
+func pausePoint(step string) {
+	if pauseAt == "" || pauseAt != step {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "jouncebot: test pause point %s reached\n", step)
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	fmt.Fprintf(os.Stderr, "jouncebot: test pause point %s released\n", step)
 }
 
 // crashMethod stops at the crash point step after a host's tree was

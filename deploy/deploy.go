@@ -138,6 +138,10 @@ type Request struct {
 	// number; a change at another patchset when the deploy starts refuses
 	// it (the approvals are void).
 	PatchSets map[int]int `json:",omitempty"`
+	// ForcedAt is when --force was given, for a request that waited for
+	// approvals: it overrides only a freeze declared and in force by
+	// then. Zero when the request was made now.
+	ForcedAt time.Time `json:",omitzero"`
 }
 
 // Approval is one person's approval of a deploy under a policy rule.
@@ -188,6 +192,11 @@ type Event struct {
 	// By is who started the deploy (set on EventSecurity, for a private
 	// message to them).
 	By Person
+	// Again marks the question a resumed deploy asks again after a
+	// restart: the one the deploy asked before, which a deploy agent's
+	// chat side may have asked again already on reconnecting (the
+	// pending question) and then does not ask twice.
+	Again bool `json:",omitempty"`
 }
 
 // Notifier receives progress. Notify must not block for long.
@@ -355,6 +364,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if len(ids) > 0 {
+		pausePoint("resume")
+	}
 	for _, id := range ids {
 		a.mu.Lock()
 		queued := a.mine[id]

@@ -32,7 +32,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		}
 		j.Say(ctx, EventNeeds, a.gateQuestion(d, s, ""))
 	} else {
-		j.Say(ctx, EventNeeds, a.gateQuestion(d, s, "(asked again after a restart) "))
+		j.AskAgain(ctx, a.gateQuestion(d, s, "(asked again after a restart) "))
 	}
 	for {
 		d, err := j.Deploy()

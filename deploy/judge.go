@@ -3,10 +3,12 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
 
 // Judge is the deploy policy where the deploy happens. The engine asks it
@@ -36,6 +38,9 @@ type Question struct {
 	// Frozen is the freeze the deploy started in ("" when none): a forced
 	// deploy goes on through that freeze only, not one declared later.
 	Frozen string
+	// ForcedAt is when --force was given to a request that waited for
+	// approvals (zero: it was given now).
+	ForcedAt time.Time
 	// Example is the command to show with --force.
 	Example string
 }
@@ -61,7 +66,7 @@ func (a *Agent) judgeStart(ctx context.Context, action string, r *Request) error
 		return nil // check() says what is wrong with the request first
 	}
 	example := fmt.Sprintf("%s --force %s <reason>", action, strings.Join(r.Changes, " "))
-	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: r.By, Force: r.Force, Reason: r.Reason, Approvals: r.Approvals, Example: example})
+	v, no := a.o.Judge.Judge(ctx, Question{Action: action, By: r.By, Force: r.Force, Reason: r.Reason, Approvals: r.Approvals, ForcedAt: r.ForcedAt, Example: example})
 	if no != "" {
 		a.log.Info("the deploy policy refused", "action", action, "by", r.By.Name, "why", no)
 		return sentence(no)
@@ -131,4 +136,94 @@ func (a *Agent) judgeApproval(ctx context.Context, d *Deploy) error {
 	}
 	a.log.Info("the deploy policy refused the approval", "id", d.ID, "why", no)
 	return sentence(fmt.Sprintf("%s Deploy %s still waits for a second deployer; `abort %s` withdraws it.", no, d.ID, d.ID))
+}
+
+// PatchSets returns the current patchset of each of changes in the
+// engine's Gerrit, leaving out changes Gerrit does not know (the deploy
+// says so when it starts). A request that waits for approvals is pinned
+// to them, by the engine that will deploy it and check them again then.
+func (a *Agent) PatchSets(ctx context.Context, changes []int) (map[int]int, error) {
+	out := make(map[int]int, len(changes))
+	for _, n := range changes {
+		ch, err := a.gerrit.Change(ctx, n)
+		if gerrit.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			a.log.Warn("read a change's patchset", "change", n, "err", err)
+			return nil, fmt.Errorf("gerrit: change %d: %w", n, err)
+		}
+		out[n] = ch.PatchSet
+	}
+	return out, nil
+}
+
+// Approved is what a deploy's policy approvals were for. They are given
+// before the deploy starts, so before anything is frozen: they name the
+// changes at their patchsets, the engine refuses a start at other
+// patchsets, pauses on a new patchset without letting it ship, stops when
+// upstream holds anything else, and binds the release it freezes from
+// exactly those changes here.
+type Approved struct {
+	PatchSets map[int]int
+	// Release is the release frozen from the approved changes ("" until
+	// the freeze).
+	Release string `json:",omitempty"`
+}
+
+// approvedFor records what d's approvals are for, when it has any.
+func approvedFor(d *Deploy) {
+	if len(d.Approvals) == 0 || d.Revert != nil {
+		return
+	}
+	d.Approved = &Approved{PatchSets: map[int]int{}}
+	for _, c := range d.Changes {
+		d.Approved.PatchSets[c.Number] = c.PatchSet
+	}
+}
+
+// changesText is "445113 at patchset 1 and 445114 at patchset 2".
+func (ap *Approved) changesText() string {
+	nums := make([]int, 0, len(ap.PatchSets))
+	for n := range ap.PatchSets {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	var out []string
+	for _, n := range nums {
+		out = append(out, fmt.Sprintf("%d at patchset %d", n, ap.PatchSets[n]))
+	}
+	return bot.JoinNames(out)
+}
+
+// approvedText is what status says about d's approvals: who approved,
+// for what, and the release bound to them once frozen.
+func approvedText(d *Deploy) string {
+	s := approvalText(d.Approvals)
+	if s == "" || d.Approved == nil {
+		return s
+	}
+	s += " for " + d.Approved.changesText()
+	if d.Approved.Release != "" {
+		s += ", frozen as release " + d.Approved.Release
+	}
+	return s
+}
+
+// unapproved says how d's changes differ from what its approvals were
+// for ("" when they do not), before the freeze binds the release.
+func unapproved(d *Deploy) string {
+	if d.Approved == nil {
+		return ""
+	}
+	var out []string
+	for _, c := range d.Changes {
+		if ps, ok := d.Approved.PatchSets[c.Number]; !ok || ps != c.PatchSet {
+			out = append(out, fmt.Sprintf("%d is at patchset %d", c.Number, c.PatchSet))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Not frozen: %s, but the approvals were for %s; nothing was synced. Ask again to have what would ship approved.", strings.Join(out, "; "), d.Approved.changesText())
 }

@@ -29,12 +29,16 @@ const (
 // Deploy is the record of one deploy, kept in bucket deploy.deploys and
 // rewritten before every side effect.
 type Deploy struct {
-	ID          ID
-	State       string
-	Stage       string // the stage to run (or running); "done" after the last
-	By          Person
-	ApprovedBy  string
-	Approvals   []Approval `json:",omitempty"`
+	ID         ID
+	State      string
+	Stage      string // the stage to run (or running); "done" after the last
+	By         Person
+	ApprovedBy string
+	Approvals  []Approval `json:",omitempty"`
+	// Approved is what the policy's approvals were for (nil without
+	// them): the changes at their patchsets, and the release frozen from
+	// exactly those.
+	Approved    *Approved `json:",omitempty"`
 	InWindow    bool
 	Window      string
 	Frozen      string
@@ -264,9 +268,14 @@ func (a *Agent) unfinished() ([]ID, error) {
 
 // say records a line in the deploy's history and posts it.
 func (a *Agent) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
+	a.sayEvent(ctx, id, Event{Kind: kind, Text: t})
+}
+
+// sayEvent is say for an event with more than a kind and a text.
+func (a *Agent) sayEvent(ctx context.Context, id ID, e Event) {
 	var d *Deploy
 	err := a.update(id, func(x *Deploy) error {
-		x.History = append(x.History, Entry{Time: time.Now().UTC(), Text: t.String()})
+		x.History = append(x.History, Entry{Time: time.Now().UTC(), Text: e.Text.String()})
 		d = x
 		return nil
 	})
@@ -275,7 +284,8 @@ func (a *Agent) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
 		return
 	}
 	if a.notify != nil {
-		a.notify.Notify(context.WithoutCancel(ctx), Event{Deploy: id, Origin: d.Origin, Kind: kind, Stage: d.Stage, Text: t, Time: time.Now().UTC()})
+		e.Deploy, e.Origin, e.Stage, e.Time = id, d.Origin, d.Stage, time.Now().UTC()
+		a.notify.Notify(context.WithoutCancel(ctx), e)
 	}
 }
 
@@ -487,6 +497,12 @@ func (j *Job) Save(f func(d *Deploy)) error {
 
 // Say posts progress and records it in the deploy's history.
 func (j *Job) Say(ctx context.Context, kind EventKind, t bot.Text) { j.a.say(ctx, j.id, kind, t) }
+
+// AskAgain asks the question t again after a restart (an EventNeeds with
+// Again set).
+func (j *Job) AskAgain(ctx context.Context, t bot.Text) {
+	j.a.sayEvent(ctx, j.id, Event{Kind: EventNeeds, Text: t, Again: true})
+}
 
 // Git runs git.
 func (j *Job) Git() Git { return j.a.git }

@@ -33,8 +33,9 @@ type RevertRequest struct {
 	Force    bool
 	Reason   string
 	Origin   string
-	// Approvals are as in Request.
+	// Approvals and ForcedAt are as in Request.
 	Approvals []Approval
+	ForcedAt  time.Time `json:",omitzero"`
 }
 
 // RevertRecord is the state of a revert made in staging and synced
@@ -83,7 +84,7 @@ func ParseRevertArgs(words []string) (RevertRequest, Args) {
 // ViaGerrit it pushes the reverts and deploys them like any change.
 func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	req := Request{Changes: r.Changes, By: r.By, InWindow: r.InWindow, Window: r.Window, Frozen: r.Frozen,
-		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals}
+		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals, ForcedAt: r.ForcedAt}
 	if err := a.judgeStart(ctx, "revert", &req); err != nil {
 		return "", err
 	}

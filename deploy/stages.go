@@ -233,7 +233,14 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 	}
 	if ch.Revision != c.Revision {
 		if slices.Contains(trivialKinds, ch.Kind) {
-			err := j.Save(func(d *Deploy) { d.Changes[i].Revision, d.Changes[i].PatchSet = ch.Revision, ch.PatchSet })
+			err := j.Save(func(d *Deploy) {
+				d.Changes[i].Revision, d.Changes[i].PatchSet = ch.Revision, ch.PatchSet
+				if d.Approved != nil && d.Approved.PatchSets != nil {
+					// The same code: the approvals carry over, as
+					// Gerrit's own copy rules carry its votes.
+					d.Approved.PatchSets[c.Number] = ch.PatchSet
+				}
+			})
 			if err == nil {
 				j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%d was rebased by %s (patchset %d, %s); still waiting.",
 					c.Number, ch.Uploader.Display(), ch.PatchSet, strings.ToLower(strings.ReplaceAll(ch.Kind, "_", " ")))))
@@ -385,8 +392,12 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 			}
 		}
 		if len(unexpected) > 0 {
-			return Failf("Upstream of %s (%s) has commits that are not part of this deploy: %s. Find out what they are, then deploy them deliberately or revert them.",
-				repoName(r.Dir), r.Branch, strings.Join(unexpected, "; "))
+			then := "Find out what they are, then deploy them deliberately or revert them."
+			if d.Approved != nil {
+				then = "The approvals were for " + d.Approved.changesText() + " only: ask again once they are deployed deliberately or reverted."
+			}
+			return Failf("Upstream of %s (%s) has commits that are not part of this deploy: %s. %s",
+				repoName(r.Dir), r.Branch, strings.Join(unexpected, "; "), then)
 		}
 		for id, n := range want {
 			if seen[id] {

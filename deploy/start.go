@@ -54,13 +54,22 @@ func (r Request) check() error {
 }
 
 // approvedPatchSets refuses a deploy whose changes moved on from the
-// patchsets its approvals were given for.
+// patchsets its approvals were given for, and approvals that do not say
+// which patchset they are for: they could be for an older one than would
+// ship.
 func approvedPatchSets(r Request, changes []Change) error {
-	var moved []string
+	var moved, unpinned []string
 	for _, c := range changes {
-		if ps, ok := r.PatchSets[c.Number]; ok && ps != c.PatchSet {
+		ps, ok := r.PatchSets[c.Number]
+		switch {
+		case !ok && len(r.Approvals) > 0 && !c.MergedBefore:
+			unpinned = append(unpinned, strconv.Itoa(c.Number))
+		case ok && ps != c.PatchSet:
 			moved = append(moved, fmt.Sprintf("change %d is at patchset %d, but the approvals were for patchset %d", c.Number, c.PatchSet, ps))
 		}
+	}
+	if len(unpinned) > 0 {
+		return sentence(fmt.Sprintf("Not started: the approvals do not say which patchset of change %s they are for, so they could be for another one than would ship. Nothing was done; ask again, so that the approvals are recorded for the patchsets approved.", bot.JoinNames(unpinned)))
 	}
 	if len(moved) == 0 {
 		return nil
@@ -98,6 +107,7 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 	d := &Deploy{State: stateRunning, Stage: voteStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
 		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
+	approvedFor(d)
 	if a.needsApproval(r) {
 		d.State = stateApproval
 	}
@@ -706,7 +716,7 @@ func (s Status) Text() bot.Text {
 	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
 		changeList(d.Changes), s.Lock.Reason, what)
-	if ap := approvalText(d.Approvals); ap != "" {
+	if ap := approvedText(d); ap != "" {
 		t += " Policy: " + ap + "."
 	}
 	if n := len(d.History); n > 0 {

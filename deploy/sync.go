@@ -245,6 +245,9 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 	if d.Sync != nil && d.Sync.Release != "" {
 		return nil
 	}
+	if no := unapproved(d); no != "" {
+		return Failf("%s", no)
+	}
 	var prev *release.Release
 	if d.Sync != nil && d.Sync.Previous != "" {
 		if prev, err = a.o.Releases.Open(d.Sync.Previous); err != nil {
@@ -270,6 +273,9 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 			d.Sync = &SyncRecord{}
 		}
 		d.Sync.Release, d.Sync.Commits, d.Sync.Files = rel.ID, commits, files
+		if d.Approved != nil {
+			d.Approved.Release = rel.ID
+		}
 	}); err != nil {
 		return err
 	}

@@ -698,12 +698,13 @@ func TestPolicyApprovalsInStatusAndSAL(t *testing.T) {
 	r := e.request(bob, n)
 	r.InWindow, r.Force, r.Reason = false, true, "fixes the outage"
 	r.Approvals = []deploy.Approval{{By: "Rita", At: at, Rule: "Fridays and weekends"}, {By: "Sam", At: at, Rule: "Fridays and weekends"}}
+	r.PatchSets = map[int]int{n: 1}
 	if _, err := e.agent.Start(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	e.waitFor(deploy.EventNeeds) // the testing gate, not an approval
 	approved := "approved by Rita (Fridays and weekends) and Sam (Fridays and weekends)"
-	if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "Policy: "+approved+".") {
+	if st, _ := e.agent.Status(context.Background()); !strings.Contains(st.Text().String(), "Policy: "+approved+" for 445113 at patchset 1, frozen as release ") {
 		t.Errorf("status = %q", st.Text())
 	}
 	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {

@@ -19,6 +19,9 @@ type Facts struct {
 	Calendar func() *calendar.Calendar
 	// Freeze returns the freeze in force at t, if any.
 	Freeze func(t time.Time) (calendar.Freeze, bool)
+	// LastFreeze returns the freeze in force at t declared or begun last
+	// (nil: Freeze's), the one a --force given earlier does not cover.
+	LastFreeze func(t time.Time) (calendar.Freeze, bool)
 	// Claims returns the claimer of each claimed window, by window id.
 	Claims func() (map[string]string, error)
 	// Unchecked says why the calendar cannot be trusted to show the next
@@ -69,7 +72,17 @@ func (r Rules) Decide(f Facts, action Action, by Person, now time.Time) Decision
 	}
 	if f.Freeze != nil {
 		if fr, ok := f.Freeze(now); ok {
-			in.Frozen = fmt.Sprintf("%s until %s", fr.Reason, fr.To.UTC().Format("2006-01-02 15:04 UTC"))
+			in.Frozen = freezeText(fr)
+			last := fr
+			if f.LastFreeze != nil {
+				if l, ok := f.LastFreeze(now); ok {
+					last = l
+				}
+			}
+			in.LastFreeze, in.FrozenDeclared, in.FrozenSince = freezeText(last), last.Declared, last.From
+			if last.Declared.After(last.From) {
+				in.FrozenSince = last.Declared
+			}
 		}
 	}
 	if f.Estimate != nil {
@@ -109,6 +122,10 @@ type Ask struct {
 	// none): before a later stage, --force overrides that freeze only,
 	// not one declared after the deploy started.
 	ForcedFreeze string
+	// ForcedAt is when --force was given, for a request that waited for
+	// approvals (zero: now). It overrides only a freeze declared and in
+	// force by then: the one the deployer was shown.
+	ForcedAt time.Time
 	// Example is the command to show with --force.
 	Example string
 }
@@ -147,6 +164,9 @@ func (j *Judge) Rule(a Ask) Ruling {
 		return Ruling{Decision: d, Refusal: j.stageRefusal(d, by, a)}
 	}
 	if r := d.Refusal(a.Force, a.Reason, a.Example); r != "" {
+		return Ruling{Decision: d, Refusal: r}
+	}
+	if r := frozenSinceForce(d, a); r != "" {
 		return Ruling{Decision: d, Refusal: r}
 	}
 	needs := d.Required(a.Force)
@@ -240,4 +260,37 @@ func orSomeone(name string) string {
 		return "the person who asked"
 	}
 	return name
+}
+
+// freezeText is "incident follow-up until 2026-11-29 00:00 UTC".
+func freezeText(f calendar.Freeze) string {
+	return fmt.Sprintf("%s until %s", f.Reason, f.To.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// frozenSinceForce refuses a forced request that waited for approvals
+// when the freeze in force now was declared, or began, after --force was
+// given: the force's reason was written for what the deployer saw then.
+func frozenSinceForce(d Decision, a Ask) string {
+	if !a.Force || d.Frozen == "" || a.ForcedAt.IsZero() || !d.FrozenSince.After(a.ForcedAt) {
+		return ""
+	}
+	when := "in force since " + clockTime(d.FrozenSince, a.ForcedAt)
+	if d.FrozenDeclared.Equal(d.FrozenSince) {
+		when = "declared at " + clockTime(d.FrozenDeclared, a.ForcedAt)
+	}
+	what := d.LastFreeze
+	if what == "" {
+		what = d.Frozen
+	}
+	return fmt.Sprintf("Deploys are frozen: %s, %s, after --force was given at %s; --force overrides only a freeze in force when it was given. If this still cannot wait, ask again: `%s`.",
+		what, when, a.ForcedAt.UTC().Format("15:04 UTC"), a.Example)
+}
+
+// clockTime is "12:20 UTC", with the date when it is not ref's day.
+func clockTime(t, ref time.Time) string {
+	t, ref = t.UTC(), ref.UTC()
+	if t.Format(time.DateOnly) == ref.Format(time.DateOnly) {
+		return t.Format("15:04 UTC")
+	}
+	return t.Format("2006-01-02 15:04 UTC")
 }

@@ -191,3 +191,36 @@ func TestJudgeCountsDistinctApproversNotTheAsker(t *testing.T) {
 		})
 	}
 }
+
+// --force given to a request that waited overrides a freeze only when the
+// freeze was declared and in force by then (issue 24, remainder 3).
+func TestFrozenSinceForce(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 11, 28, h, m, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name           string
+		declared, from time.Time
+		force          bool
+		forcedAt       time.Time
+		want           string // "" when the force covers the freeze
+	}{
+		{"declared and in force before the force", at(9, 0), at(10, 0), true, at(12, 10), ""},
+		{"declared after the force", at(12, 20), at(0, 0), true, at(12, 10), "declared at 12:20 UTC"},
+		{"declared before, began after the force", at(9, 0), at(12, 30), true, at(12, 10), "in force since 12:30 UTC"},
+		{"declared the day after", at(9, 0).AddDate(0, 0, 1), at(0, 0), true, at(12, 10), "declared at 2026-11-29 09:00 UTC"},
+		{"unknown declaration, began before", time.Time{}, at(0, 0), true, at(12, 10), ""},
+		{"forced now", at(12, 20), at(0, 0), true, time.Time{}, ""},
+		{"not forced", at(12, 20), at(0, 0), false, at(12, 10), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			since := tc.from
+			if tc.declared.After(since) {
+				since = tc.declared
+			}
+			d := Decision{Frozen: "incident until 2026-11-30 00:00 UTC", FrozenSince: since, FrozenDeclared: tc.declared}
+			got := frozenSinceForce(d, Ask{Force: tc.force, ForcedAt: tc.forcedAt, Example: "deploy --force 1 <reason>"})
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

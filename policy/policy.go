@@ -140,8 +140,12 @@ type Input struct {
 	// Active are the windows open at Now; Upcoming the windows starting
 	// after Now, in start order (a day's worth is plenty).
 	Active, Upcoming []Window
-	// Frozen describes a freeze in force ("" when none).
-	Frozen string
+	// Frozen describes a freeze in force ("" when none). LastFreeze is
+	// the one in force that was declared or began last, FrozenSince when
+	// it was both declared and in force (the later of the two) and
+	// FrozenDeclared when it was declared (zero when unknown).
+	Frozen, LastFreeze          string
+	FrozenSince, FrozenDeclared time.Time
 	// Estimate is how long a deploy takes, from the deploy history; 0
 	// means no history (the configured minimum is used).
 	Estimate time.Duration
@@ -169,8 +173,10 @@ type Decision struct {
 	Window *Window
 	// Disallowed are open windows that do not allow it, with the reason.
 	Disallowed []string
-	// Frozen is the freeze in force, if any.
-	Frozen string
+	// Frozen is the freeze in force, if any; LastFreeze, FrozenSince and
+	// FrozenDeclared are as in Input.
+	Frozen, LastFreeze          string
+	FrozenSince, FrozenDeclared time.Time
 	// Rules are the time rules in force ("Friday").
 	Rules []string
 	// Claimer is the other deployer who claimed Window ("" when none).
@@ -210,7 +216,7 @@ func (d Decision) TooLate() bool {
 
 // Evaluate decides on in. It is pure.
 func (r Rules) Evaluate(in Input) Decision {
-	d := Decision{Action: in.Action, Now: in.Now, Frozen: in.Frozen, Timeout: r.Timeout, roleNames: r.RoleNames}
+	d := Decision{Action: in.Action, Now: in.Now, Frozen: in.Frozen, LastFreeze: in.LastFreeze, FrozenSince: in.FrozenSince, FrozenDeclared: in.FrozenDeclared, Timeout: r.Timeout, roleNames: r.RoleNames}
 	for _, w := range in.Active {
 		if why := r.refuses(w, in); why != "" {
 			d.Disallowed = append(d.Disallowed, why)

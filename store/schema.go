@@ -16,8 +16,11 @@ var (
 	Claims    = []byte("calendar.claims")    // window id -> claim
 	Queues    = []byte("calendar.queues")    // window id -> patch queue
 	Freezes   = []byte("calendar.freezes")   // freezes added in chat
-	Notices   = []byte("calendar.notices")   // sent reminders/pings, so a restart never repeats one
-	WikiCache = []byte("calendar.wiki")      // last good import of the Deployments page
+	// FreezesSeen records when this database first saw each freeze of
+	// the configuration (from|to|reason -> time), its declaration time.
+	FreezesSeen = []byte("calendar.freezes.seen")
+	Notices     = []byte("calendar.notices") // sent reminders/pings, so a restart never repeats one
+	WikiCache   = []byte("calendar.wiki")    // last good import of the Deployments page
 
 	// Deploy engine.
 	Deploys    = []byte("deploy.deploys") // deploy id -> deploy state
@@ -80,6 +83,10 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets(DeployCanary),
 	// 8: readiness details that name local security patches.
 	createBuckets(ReadinessPrivate),
+	// 9: when each configured freeze was first seen. (Chat freezes gained
+	// an optional "declared" field; one without it counts as declared
+	// when it began, so their records need no rewrite.)
+	createBuckets(FreezesSeen),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {

@@ -624,13 +624,26 @@ func (s *Server) importCommit(r repo, project, branch, sha string) error {
 		sum := sha1.Sum([]byte(fmt.Sprintf("%s %d %s", project, n, sha)))
 		id = "I" + hex.EncodeToString(sum[:])
 	}
+	now := time.Now().UTC()
 	for _, c := range s.changes {
 		if c.ChangeID == id && c.Project == project && c.Branch == branch {
-			return nil // a change with this Change-Id exists; Gerrit would add a patchset
+			if c.Status != "NEW" || c.current().Commit == sha {
+				return nil
+			}
+			// A new commit with the change's Change-Id is its next
+			// patchset, as Gerrit makes it.
+			ps := &patchSet{Number: len(c.PatchSets) + 1, Commit: sha, Parent: parent, Uploader: BotUser, Created: now, Kind: "REWORK",
+				Message: msg, Subject: parts[1], Author: Person{parts[2], parts[3]}}
+			if err := r.updateRef(changeRef(c.Number, ps.Number), sha); err != nil {
+				return err
+			}
+			c.PatchSets, c.Updated = append(c.PatchSets, ps), now
+			c.Votes = []*vote{{User: "jenkins-bot", Label: "Verified", Value: 1, Date: now, PatchSet: ps.Number}}
+			c.Messages = append(c.Messages, message{User: BotUser, Text: fmt.Sprintf("Uploaded patch set %d.", ps.Number), Date: now, PatchSet: ps.Number})
+			return nil
 		}
 	}
 	s.nextNum++
-	now := time.Now().UTC()
 	c := &change{Number: n, Project: project, Branch: branch, ChangeID: id, Owner: BotUser, Status: "NEW", Created: now, Updated: now}
 	ps := &patchSet{Number: 1, Commit: sha, Parent: parent, Uploader: BotUser, Created: now, Kind: "REWORK",
 		Message: msg, Subject: parts[1], Author: Person{parts[2], parts[3]}}
