@@ -639,7 +639,7 @@ func (a *App) setupMaint(o Options) {
 			}
 		}
 		a.maint = maint.NewService(maint.Options{DB: a.db, Rules: maint.RulesFrom(m), Host: maint.HostFrom(m),
-			Timeout: m.Timeout, KillAfter: m.KillAfter, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
+			Timeout: m.Timeout, KillAfter: m.KillAfter, Retention: m.Retention, WaitExpiry: m.WaitExpiry, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
 			Notify: a.sayAt, SAL: salLog, BaseURL: a.baseURL, Log: a.log, Now: o.Now,
 			Private: func(ctx context.Context, origin string, by maint.Person, t bot.Text) {
 				a.sendSecurity(ctx, deploy.Event{Kind: deploy.EventSecurity, Origin: origin, Text: t, Time: o.Now().UTC(),

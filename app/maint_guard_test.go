@@ -290,3 +290,41 @@ func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
 	s2.say("jouncebot: maint maintenance/runJobs.php testwiki --type=x")
 	s2.expectContains("Refused: runJobs.php takes only the options --maxjobs here, not --type.")
 }
+
+// A run waiting for maint go expires after maint.wait_expiry (24 hours by
+// default, 2 hours here): maint go then refuses, saying the dry run is too old and how
+// to run it again; the list and the run's page show it expired, and the
+// script can be started again on the wiki.
+func TestMaintWaitingRunExpires(t *testing.T) {
+	m := startLocalMaint(t)
+	m.Config.DryRun = append(m.Config.DryRun, config.DryRun{Script: "secret.php", Real: []string{"--fix"}})
+	m.Config.WaitExpiry = 2 * time.Hour
+	var offset atomic.Int64
+	start := time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
+	now := func() time.Time { return start.Add(time.Duration(offset.Load())) }
+	s := startOps(t, time.Time{}, func(c *config.Config) { c.Maint = m.Config }, app.Options{Now: now})
+	s.say("jouncebot: maint secret.php testwiki T1")
+	ls := s.expectEach("Run 1: dry run of secret.php on testwiki started", "amir: Run 1: dry run of secret.php on testwiki finished (exit 0).")
+	page := regexp.MustCompile(`Output: (http://\S+)`).FindStringSubmatch(ls[0])
+	if page == nil {
+		t.Fatalf("no link to the run's page in %q", ls[0])
+	}
+	s.expect("Start the real run (secret.php --fix) with: maint go 1 (or maint stop 1).")
+
+	offset.Store(int64(time.Hour))
+	s.say("jouncebot: maint")
+	s.expectContains("1: secret.php on testwiki by Amir 2026-11-25 14:20 UTC — waits for maint go 1 after its dry run")
+	offset.Store(int64(2*time.Hour + time.Minute))
+	s.say("jouncebot: maint go 1")
+	s.expectContains("Refused: the dry run of run 1 ended 2026-11-25 14:20 UTC, more than 2h ago: it is too old to go on from. Run the dry run again: maint secret.php testwiki T1")
+	s.say("jouncebot: maint")
+	s.expect("No live maintenance runs.")
+	s.expectContains("1: secret.php on testwiki by Amir 2026-11-25 14:20 UTC — expired (its dry run was not followed by maint go within 2h)")
+	if code, body := get(t, page[1]); code != 200 || !strings.Contains(body, "expired") {
+		t.Errorf("the run's page does not show it expired: %d\n%s", code, body)
+	}
+	s.say("jouncebot: maint go 1")
+	s.expectContains("Run 1 is not waiting for maint go: it expired")
+	s.say("jouncebot: maint secret.php testwiki T1")
+	s.expectEach("Run 2: dry run of secret.php on testwiki started", "amir: Run 2: dry run of secret.php on testwiki finished (exit 0).")
+}
