@@ -328,3 +328,67 @@ func TestMaintWaitingRunExpires(t *testing.T) {
 	s.say("jouncebot: maint secret.php testwiki T1")
 	s.expectEach("Run 2: dry run of secret.php on testwiki started", "amir: Run 2: dry run of secret.php on testwiki finished (exit 0).")
 }
+
+// maint <change> runs the footers of a change only when the bot deployed
+// it: a merged change of a project or branch the bot does not deploy is
+// refused, and so is a merged change of a deployed project that staging
+// does not hold yet, each with the condition that failed; once deployed,
+// its scripts run.
+func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
+	m := startLocalMaint(t)
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	sb := s.app.Sandbox().Sandbox
+	s.expect("Try `jouncebot: plan")
+	merged := func(project, branch, path string) string {
+		t.Helper()
+		n, err := sb.Upload(gerrittest.Upload{Project: project, Branch: branch, Owner: "alice", Subject: "Count the Foo pages",
+			Footers: []string{"Bug: T7", "Maintenance-Script: secret.php testwiki"},
+			Files:   []gerrittest.File{{Path: path, Content: "<?php\n// Foo pages\n"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.Vote(n, "alice", "Code-Review", 2); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(testenv.Scale(time.Minute))
+		for sb.Status(n) != "MERGED" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the gate did not merge %d", n)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the fake Gerrit's gate
+		}
+		return strconv.Itoa(n)
+	}
+
+	master := merged(gerrittest.CoreProject, "master", "includes/Foo.php")
+	s.say("jouncebot: maint " + master)
+	s.expectContains("Change " + master + " is merged in mediawiki/core on master, which the bot does not deploy: its maintenance scripts run only for changes the bot deployed.")
+
+	notYet := merged(gerrittest.ConfigProject, "master", "wmf-config/InitialiseSettings.php")
+	s.say("jouncebot: maint " + notYet)
+	s.expectContains("Change " + notYet + " is merged but not deployed: the staging checkout does not hold it. Deploy it first (deploy " + notYet + "), then run maint " + notYet + ".")
+	s.say("jouncebot: maint")
+	s.expect("No maintenance runs yet.")
+
+	s.say("jouncebot: deploy " + notYet)
+	s.expect("amir, alice: Backport for [[gerrit:" + notYet + "|Count the Foo pages (T7)]] synced to the testservers.")
+	s.say("tested ok")
+	s.expect("amir: deploy 1 is done: " + notYet + ".")
+	s.say("jouncebot: maint " + notYet)
+	s.expectEach("Run 1: secret.php on testwiki started.", "amir: Run 1: secret.php on testwiki finished (exit 0)")
+
+	// Rolled back: merged, and staging holds it, but it is not live.
+	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Bar pages",
+		Footers: []string{"Maintenance-Script: secret.php test2wiki"},
+		Files:   []gerrittest.File{{Path: "wmf-config/CommonSettings.php", Content: "<?php\n// Bar pages\n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := strconv.Itoa(n)
+	s.say("jouncebot: deploy " + rb)
+	s.expect("amir, alice: Backport for [[gerrit:" + rb + "|Count the Bar pages]] synced to the testservers.")
+	s.say("tested fail")
+	s.expect("amir: deploy 2 stopped: Rolled back")
+	s.say("jouncebot: maint " + rb)
+	s.expectContains("Change " + rb + " was rolled back (deploy 2): it is merged but not live, so its maintenance scripts do not run.")
+}

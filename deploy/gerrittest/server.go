@@ -490,6 +490,9 @@ func (s *Server) Vote(n int, user, label string, value int) error {
 		return fmt.Errorf("gerrittest: no change %d", n)
 	}
 	s.setVote(c, user, label, value)
+	if label == "Code-Review" && value == 2 {
+		s.scheduleGate(n) // the gate reacts to a +2 however it was given
+	}
 	return nil
 }
 
