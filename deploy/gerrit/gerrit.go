@@ -228,13 +228,18 @@ type Approval struct {
 // Change is what jouncebot knows about a change: the current patchset and
 // its commit, labels and footers.
 type Change struct {
-	Number    int
-	Project   string
-	Branch    string
-	ChangeID  string
-	Subject   string
-	Status    string // NEW, MERGED, ABANDONED
-	WIP       bool
+	Number   int
+	Project  string
+	Branch   string
+	ChangeID string
+	Subject  string
+	Status   string // NEW, MERGED, ABANDONED
+	WIP      bool
+	// Private is Gerrit's private flag (is_private): the change is
+	// visible only to its owner, reviewers and those allowed to see
+	// private changes, as a security fix is reviewed. What names it (its
+	// subject, tasks and files) stays out of public texts.
+	Private   bool
 	Mergeable *bool // nil when Gerrit did not say
 	Owner     Account
 	Updated   time.Time
@@ -421,7 +426,7 @@ func account(a gg.AccountInfo) Account {
 
 func convert(v *changeJSON) *Change {
 	ch := &Change{Number: v.Number, Project: v.Project, Branch: v.Branch, ChangeID: v.ChangeID, Subject: v.Subject,
-		Status: v.Status, WIP: v.WorkInProgress, Mergeable: v.Mergeable, Owner: account(v.Owner), Updated: v.Updated.Time,
+		Status: v.Status, WIP: v.WorkInProgress, Private: v.IsPrivate, Mergeable: v.Mergeable, Owner: account(v.Owner), Updated: v.Updated.Time,
 		Revision: v.CurrentRevision, Labels: map[string][]Approval{}}
 	if r, ok := v.Revisions[v.CurrentRevision]; ok {
 		ch.PatchSet, ch.Kind, ch.Uploader = r.Number, string(r.Kind), account(r.Uploader)
