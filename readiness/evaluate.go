@@ -172,7 +172,7 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 	}
 	pr.Project, pr.Branch, pr.Subject, pr.PatchSet = ch.Project, ch.Branch, ch.Subject, ch.PatchSet
 	if ch.Private {
-		pr.Subject = PrivateSubject
+		pr.Subject = ch.PublicSubject()
 		add = privately(ch, append(slices.Clone(f.Files), f.Merge.Files...), add)
 	}
 	switch {
@@ -212,10 +212,6 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 	}
 	return finish(pr)
 }
-
-// PrivateSubject stands for the subject of a change marked private in
-// Gerrit wherever it would be shown.
-const PrivateSubject = "private in Gerrit"
 
 // privately wraps add for a change marked private in Gerrit: a finding
 // that names one of its files says "a file named privately" instead, and

@@ -259,6 +259,28 @@ type Change struct {
 	Bugs      []string // Phabricator task ids, e.g. T123
 }
 
+// PrivateSubject stands for the subject of a change marked private in
+// Gerrit in every public text.
+const PrivateSubject = "a change private in Gerrit"
+
+// PublicSubject is the change's subject, or PrivateSubject for a private
+// change.
+func (c *Change) PublicSubject() string {
+	if c.Private {
+		return PrivateSubject
+	}
+	return c.Subject
+}
+
+// PublicBugs are the change's tasks, none for a private change (its
+// tasks are security tasks).
+func (c *Change) PublicBugs() []string {
+	if c.Private {
+		return nil
+	}
+	return c.Bugs
+}
+
 // Merged reports whether the change has merged.
 func (c *Change) Merged() bool { return c.Status == "MERGED" }
 
