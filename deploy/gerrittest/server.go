@@ -137,7 +137,8 @@ type change struct {
 	// Private is Gerrit's private flag: the change is visible only to its
 	// owner, its reviewers (who voted) and accounts with the View
 	// Private Changes capability; to others it does not exist (404, and
-	// queries leave it out). It stays private when merged.
+	// queries leave it out). It stays private when merged. Unlike
+	// Gerrit, the fake still serves its refs/changes over git.
 	Private bool `json:",omitempty"`
 }
 
