@@ -634,7 +634,7 @@ func (a *App) setupMaint(o Options) {
 			}
 		}
 		a.maint = maint.NewService(maint.Options{DB: a.db, Rules: maint.RulesFrom(m), Host: maint.HostFrom(m),
-			Timeout: m.Timeout, KillAfter: m.KillAfter, Retention: m.Retention, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
+			Timeout: m.Timeout, KillAfter: m.KillAfter, Retention: m.Retention, WaitExpiry: m.WaitExpiry, PollInterval: m.PollInterval, ProgressEvery: m.ProgressEvery,
 			Notify: a.sayAt, SAL: salLog, BaseURL: a.baseURL, Log: a.log, Now: o.Now,
 			Private: func(ctx context.Context, origin string, by maint.Person, t bot.Text) {
 				a.sendSecurity(ctx, deploy.Event{Kind: deploy.EventSecurity, Origin: origin, Text: t, Time: o.Now().UTC(),
@@ -642,16 +642,31 @@ func (a *App) setupMaint(o Options) {
 			}})
 	}
 	a.cmds.Register(commands.MaintCommands(commands.MaintOptions{Service: a.maint,
-		Change: func(ctx context.Context, n int) ([]maint.Request, []string, error) {
-			if a.gerrit == nil {
-				return nil, nil, commands.Errorf("There is no Gerrit configured (deploy.gerrit), so I cannot read change %d.", n)
-			}
-			ch, err := a.gerrit.Change(ctx, n)
-			if err != nil {
-				return nil, nil, err
-			}
-			return maint.FromChange(ch)
-		}})...)
+		Change: a.maintChange})...)
+}
+
+// maintChange returns the scripts change n's footers ask for, when the
+// change is merged and deployed from this bot's staging checkout (a
+// footer anyone uploaded runs only once reviewed, merged and live).
+func (a *App) maintChange(ctx context.Context, n int) ([]maint.Request, []string, error) {
+	e, ok := a.deploy.(interface {
+		DeployedChange(ctx context.Context, n int) (*gerrit.Change, string, error)
+	})
+	if !ok {
+		return nil, nil, commands.Errorf("I cannot tell whether change %d is deployed: deploys are off here or run by a deploy agent, whose staging checkout I cannot read. Start the script by name: maint <script> <wiki|list:NAME|all> [--args] [reason].", n)
+	}
+	ch, why, err := e.DeployedChange(ctx, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	reqs, bad, err := maint.FromChange(ch) // refuses a change not merged
+	if err != nil {
+		return nil, nil, err
+	}
+	if why != "" {
+		return nil, nil, &maint.RefusedError{Msg: why}
+	}
+	return reqs, bad, nil
 }
 
 // sayAt says t where origin ("network\troom") points, or announces it.

@@ -39,9 +39,11 @@ import (
 // saying nothing).
 
 // leakSecrets name the sandbox's local security patch ("SECURITY: reject
-// oversized requests (T9001)", in includes/Setup.php) and the uncommitted
-// change of the uncommitted scenario.
-var leakSecrets = []string{"oversized", "T9001", "Setup.php", "SECURITY"}
+// oversized requests (T9001)", in includes/Setup.php), the uncommitted
+// change of the uncommitted scenario, and the change marked private in
+// Gerrit of the private scenario ("Cap the upload size (T9002)", in
+// includes/UploadLimits.php).
+var leakSecrets = []string{"oversized", "T9001", "Setup.php", "SECURITY", "T9002", "UploadLimits", "Cap the upload"}
 
 // leakState is how staging holds a security patch.
 type leakState struct {
@@ -49,6 +51,9 @@ type leakState struct {
 	// rooms: a private security room (#security) is configured; without
 	// one the details go to the deployers privately.
 	rooms bool
+	// clean: the change is ready and deploys (to the testservers); the
+	// check has nothing private to say, the deploy has.
+	clean bool
 	// prepare sets staging and Gerrit up while the bot runs and returns
 	// the change to queue.
 	prepare func(t *testing.T, sb *deploy.Sandbox) int
@@ -80,6 +85,34 @@ var leakStates = []leakState{
 		gitOut(t, sb.CoreDir(), "update-ref", "-d", "refs/remotes/origin/"+gerrittest.CoreBranch)
 		return leakUpload(t, sb, "")
 	}},
+	{name: "private Gerrit change", rooms: true, prepare: func(t *testing.T, sb *deploy.Sandbox) int {
+		// A security fix reviewed as a private change in Gerrit; upstream
+		// has moved past it in the same file, so it is blocked.
+		core := sb.CoreDir()
+		old := gitOut(t, core, "rev-parse", "refs/remotes/origin/"+gerrittest.CoreBranch)
+		if _, err := sb.PushDirect(gerrittest.CoreProject, gerrittest.CoreBranch, "Uploads: a first limit",
+			[]gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 1;\n"}}); err != nil {
+			t.Fatal(err)
+		}
+		gitOut(t, core, "fetch", "-q", "origin")
+		gitOut(t, core, "rebase", "-q", "refs/remotes/origin/"+gerrittest.CoreBranch)
+		n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob", Private: true,
+			Subject: "Cap the upload size", Footers: []string{"Bug: T9002"}, Parent: old,
+			Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}},
+	{name: "private Gerrit change deployed", rooms: true, clean: true, prepare: func(t *testing.T, sb *deploy.Sandbox) int {
+		n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob", Private: true,
+			Subject: "Cap the upload size", Footers: []string{"Bug: T9002"},
+			Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}},
 	{name: "uncommitted patch", prepare: func(t *testing.T, sb *deploy.Sandbox) int {
 		// The security fix is committed nowhere: an edit in staging.
 		gitOut(t, sb.CoreDir(), "reset", "-q", "--soft", "HEAD~1")
@@ -104,7 +137,7 @@ func leakUpload(t *testing.T, sb *deploy.Sandbox, parent string, more ...gerritt
 	return n
 }
 
-func leakActions(n int) []leakAction {
+func leakActions(n int, clean bool) []leakAction {
 	num := strconv.Itoa(n)
 	answered := func(prefixes ...string) func(string) bool {
 		return func(s string) bool {
@@ -117,12 +150,16 @@ func leakActions(n int) []leakAction {
 		}
 	}
 	next := func(string) bool { return true } // the next answer
+	deployed, planned := next, next
+	if clean { // the deploy goes on, saying more after its answer
+		deployed, planned = answered(`Reply "tested ok"`), answered("Deploying "+num+" would")
+	}
 	return []leakAction{
 		{who: "bob", say: "check", done: answered("UTC afternoon backport window: ")},
 		{who: "alice", say: "check", done: answered("UTC afternoon backport window: ")},
-		{who: "alice", say: "deploy " + num, done: next},
-		{who: "alice", say: "plan " + num, done: next},
-		{who: "alice", say: "deploy --force " + num + " testing the leak", done: answered("cannot be merged", "stopped", "Cannot deploy", "uncommitted changes", "needs a second deployer", "failed")},
+		{who: "alice", say: "deploy " + num, done: deployed},
+		{who: "alice", say: "plan " + num, done: planned},
+		{who: "alice", say: "deploy --force " + num + " testing the leak", done: answered("cannot be merged", "stopped", "Cannot deploy", "uncommitted changes", "needs a second deployer", "failed", "holds the deploy lock")},
 		{who: "alice", say: "status", done: next},
 		{who: "alice", say: "rollback", done: next},
 		{who: "alice", say: "!log looked at the queue", done: answered("Logged the message")},
@@ -217,7 +254,11 @@ deploy: {sandbox: true}
 	a, stop = w.start(t)
 	defer stop()
 	w.bob.Expect(t, func(m irctest.Msg) bool {
-		return m.Target == "#ops" && strings.Contains(plain(m.Text), "UTC afternoon backport window: ") && strings.Contains(m.Text, "blocked")
+		verdict := "blocked"
+		if st.clean {
+			verdict = "1 patch ready"
+		}
+		return m.Target == "#ops" && strings.Contains(plain(m.Text), "UTC afternoon backport window: ") && strings.Contains(m.Text, verdict)
 	})
 	if !st.rooms {
 		// Said once the bot is in the channel, before or after the check.
@@ -225,12 +266,14 @@ deploy: {sandbox: true}
 			return e.Command == girc.PRIVMSG && len(e.Params) > 0 && e.Params[0] == "#ops" && e.Last() == app.NoSecurityRoom
 		})
 	}
-	w.alice.Expect(t, func(m irctest.Msg) bool { return w.private(st, m) && leaksAny(m.Text) != "" })
+	if !st.clean {
+		w.alice.Expect(t, func(m irctest.Msg) bool { return w.private(st, m) && leaksAny(m.Text) != "" })
+	}
 
 	// In the window: everything people do.
 	w.setNow(time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC))
 	memberAnswers := 0
-	for _, act := range leakActions(n) {
+	for _, act := range leakActions(n, st.clean) {
 		c, other := w.alice, w.bob
 		if act.who == "bob" {
 			c, other = w.bob, w.alice
@@ -263,7 +306,11 @@ deploy: {sandbox: true}
 			memberAnswers++
 		}
 	}
-	if memberAnswers == 0 {
+	if st.clean {
+		if w.privateSecrets(st) == 0 {
+			t.Error("the security destination did not get the details of the private change's deploy")
+		}
+	} else if memberAnswers == 0 {
 		t.Error("a check by a member of the security destination did not send the details privately")
 	}
 

@@ -290,3 +290,105 @@ func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
 	s2.say("jouncebot: maint maintenance/runJobs.php testwiki --type=x")
 	s2.expectContains("Refused: runJobs.php takes only the options --maxjobs here, not --type.")
 }
+
+// A run waiting for maint go expires after maint.wait_expiry (24 hours by
+// default, 2 hours here): maint go then refuses, saying the dry run is too old and how
+// to run it again; the list and the run's page show it expired, and the
+// script can be started again on the wiki.
+func TestMaintWaitingRunExpires(t *testing.T) {
+	m := startLocalMaint(t)
+	m.Config.DryRun = append(m.Config.DryRun, config.DryRun{Script: "secret.php", Real: []string{"--fix"}})
+	m.Config.WaitExpiry = 2 * time.Hour
+	var offset atomic.Int64
+	start := time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
+	now := func() time.Time { return start.Add(time.Duration(offset.Load())) }
+	s := startOps(t, time.Time{}, func(c *config.Config) { c.Maint = m.Config }, app.Options{Now: now})
+	s.say("jouncebot: maint secret.php testwiki T1")
+	ls := s.expectEach("Run 1: dry run of secret.php on testwiki started", "amir: Run 1: dry run of secret.php on testwiki finished (exit 0).")
+	page := regexp.MustCompile(`Output: (http://\S+)`).FindStringSubmatch(ls[0])
+	if page == nil {
+		t.Fatalf("no link to the run's page in %q", ls[0])
+	}
+	s.expect("Start the real run (secret.php --fix) with: maint go 1 (or maint stop 1).")
+
+	offset.Store(int64(time.Hour))
+	s.say("jouncebot: maint")
+	s.expectContains("1: secret.php on testwiki by Amir 2026-11-25 14:20 UTC — waits for maint go 1 after its dry run")
+	offset.Store(int64(2*time.Hour + time.Minute))
+	s.say("jouncebot: maint go 1")
+	s.expectContains("Refused: the dry run of run 1 ended 2026-11-25 14:20 UTC, more than 2h ago: it is too old to go on from. Run the dry run again: maint secret.php testwiki T1")
+	s.say("jouncebot: maint")
+	s.expect("No live maintenance runs.")
+	s.expectContains("1: secret.php on testwiki by Amir 2026-11-25 14:20 UTC — expired (its dry run was not followed by maint go within 2h)")
+	if code, body := get(t, page[1]); code != 200 || !strings.Contains(body, "expired") {
+		t.Errorf("the run's page does not show it expired: %d\n%s", code, body)
+	}
+	s.say("jouncebot: maint go 1")
+	s.expectContains("Run 1 is not waiting for maint go: it expired")
+	s.say("jouncebot: maint secret.php testwiki T1")
+	s.expectEach("Run 2: dry run of secret.php on testwiki started", "amir: Run 2: dry run of secret.php on testwiki finished (exit 0).")
+}
+
+// maint <change> runs the footers of a change only when the bot deployed
+// it: a merged change of a project or branch the bot does not deploy is
+// refused, and so is a merged change of a deployed project that staging
+// does not hold yet, each with the condition that failed; once deployed,
+// its scripts run.
+func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
+	m := startLocalMaint(t)
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	sb := s.app.Sandbox().Sandbox
+	s.expect("Try `jouncebot: plan")
+	merged := func(project, branch, path string) string {
+		t.Helper()
+		n, err := sb.Upload(gerrittest.Upload{Project: project, Branch: branch, Owner: "alice", Subject: "Count the Foo pages",
+			Footers: []string{"Bug: T7", "Maintenance-Script: secret.php testwiki"},
+			Files:   []gerrittest.File{{Path: path, Content: "<?php\n// Foo pages\n"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.Vote(n, "alice", "Code-Review", 2); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(testenv.Scale(time.Minute))
+		for sb.Status(n) != "MERGED" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the gate did not merge %d", n)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the fake Gerrit's gate
+		}
+		return strconv.Itoa(n)
+	}
+
+	master := merged(gerrittest.CoreProject, "master", "includes/Foo.php")
+	s.say("jouncebot: maint " + master)
+	s.expectContains("Change " + master + " is merged in mediawiki/core on master, which the bot does not deploy: its maintenance scripts run only for changes the bot deployed.")
+
+	notYet := merged(gerrittest.ConfigProject, "master", "wmf-config/InitialiseSettings.php")
+	s.say("jouncebot: maint " + notYet)
+	s.expectContains("Change " + notYet + " is merged but not deployed: the staging checkout does not hold it. Deploy it first (deploy " + notYet + "), then run maint " + notYet + ".")
+	s.say("jouncebot: maint")
+	s.expect("No maintenance runs yet.")
+
+	s.say("jouncebot: deploy " + notYet)
+	s.expect("amir, alice: Backport for [[gerrit:" + notYet + "|Count the Foo pages (T7)]] synced to the testservers.")
+	s.say("tested ok")
+	s.expect("amir: deploy 1 is done: " + notYet + ".")
+	s.say("jouncebot: maint " + notYet)
+	s.expectEach("Run 1: secret.php on testwiki started.", "amir: Run 1: secret.php on testwiki finished (exit 0)")
+
+	// Rolled back: merged, and staging holds it, but it is not live.
+	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Bar pages",
+		Footers: []string{"Maintenance-Script: secret.php test2wiki"},
+		Files:   []gerrittest.File{{Path: "wmf-config/CommonSettings.php", Content: "<?php\n// Bar pages\n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := strconv.Itoa(n)
+	s.say("jouncebot: deploy " + rb)
+	s.expect("amir, alice: Backport for [[gerrit:" + rb + "|Count the Bar pages]] synced to the testservers.")
+	s.say("tested fail")
+	s.expect("amir: deploy 2 stopped: Rolled back")
+	s.say("jouncebot: maint " + rb)
+	s.expectContains("Change " + rb + " was rolled back (deploy 2): it is merged but not live, so its maintenance scripts do not run.")
+}

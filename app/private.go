@@ -16,10 +16,12 @@ import (
 
 // What stays private: anything that names a local security patch (a
 // commit in staging that is not upstream), an uncommitted change in
-// staging, or their files. The deploy engine and the readiness check
-// decide it from those facts and keep such details apart (a Failure's
-// Private, a Finding's Private, an EventSecurity); every public text says
-// only the neutral sentence. sendSecurity is the one exit for the details.
+// staging, a change marked private in Gerrit (is_private), or their
+// files. The deploy engine and the readiness check decide it from those
+// facts and keep such details apart (a Failure's Private, a Finding's
+// Private, an EventSecurity; a private change's subject is
+// gerrit.PrivateSubject everywhere); every public text says only the
+// neutral sentence. sendSecurity is the one exit for the details.
 
 // sendSecurity sends details naming a local security patch only to the
 // security destination: its private rooms and, when asked for

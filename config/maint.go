@@ -48,6 +48,10 @@ type Maint struct {
 	// KillAfter is how long a stopped job has after SIGTERM before its
 	// process group gets SIGKILL (default 1m).
 	KillAfter time.Duration `yaml:"kill_after"`
+	// WaitExpiry is how long a finished dry run waits for "maint go"
+	// (default 24h); after it the run has expired and the dry run must be
+	// run again, as what it showed may no longer hold.
+	WaitExpiry time.Duration `yaml:"wait_expiry"`
 	// Retention is how long finished runs and their output are kept
 	// (default 30 days).
 	Retention time.Duration `yaml:"retention"`
@@ -171,6 +175,9 @@ func (m *Maint) applyDefaults() {
 	if m.Retention == 0 {
 		m.Retention = 30 * 24 * time.Hour
 	}
+	if m.WaitExpiry == 0 {
+		m.WaitExpiry = 24 * time.Hour
+	}
 	if m.PollInterval == 0 {
 		m.PollInterval = 5 * time.Second
 	}
@@ -226,7 +233,7 @@ func (m *Maint) validate(v *validator, p string) {
 			v.add(fmt.Sprintf("%s.dry_run[%d]", p, i), "name the script and its real or dry flags")
 		}
 	}
-	for k, d := range map[string]time.Duration{"timeout": m.Timeout, "kill_after": m.KillAfter, "retention": m.Retention, "poll_interval": m.PollInterval, "progress_every": m.ProgressEvery} {
+	for k, d := range map[string]time.Duration{"timeout": m.Timeout, "kill_after": m.KillAfter, "retention": m.Retention, "wait_expiry": m.WaitExpiry, "poll_interval": m.PollInterval, "progress_every": m.ProgressEvery} {
 		if d < 0 {
 			v.add(p+"."+k, "must be positive")
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
 
 // stagedCommit is a commit of a staging checkout's recent history.
@@ -117,6 +119,9 @@ func (a *Agent) revertName(ctx context.Context, rev *stagedCommit) string {
 			continue
 		}
 		if found, err := a.gerrit.Query(ctx, "change:"+id); err == nil && len(found) > 0 {
+			if found[0].Private {
+				return fmt.Sprintf("%d (%q)", found[0].Number, gerrit.PrivateSubject)
+			}
 			return fmt.Sprintf("%d (%q)", found[0].Number, rev.Subject)
 		}
 	}

@@ -75,14 +75,20 @@ const (
 
 // Change is one change of a deploy.
 type Change struct {
-	Number    int
-	Project   string
-	Branch    string
-	ChangeID  string
+	Number   int
+	Project  string
+	Branch   string
+	ChangeID string
+	// Subject and Bugs are gerrit.PrivateSubject and none for a change
+	// marked private in Gerrit (Private): every text shows them.
 	Subject   string
 	Owner     string // Gerrit username
 	OwnerName string
 	Bugs      []string
+	Private   bool `json:",omitempty"`
+	// private holds a private change's real subject and tasks while the
+	// deploy starts, for the security destination; never recorded.
+	private string
 	// Maintenance are the values of the change's Maintenance-Script
 	// footers: the scripts it asks to run after the production sync.
 	Maintenance []string `json:",omitempty"`

@@ -3,9 +3,11 @@ package deploy
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
 
 // securityFailure is a failure that names a local security patch: the
@@ -47,4 +49,21 @@ func (a *Agent) sayPrivate(ctx context.Context, d *Deploy, err error) {
 	}
 	a.notify.Notify(context.WithoutCancel(ctx), Event{Deploy: d.ID, Origin: d.Origin, Kind: EventSecurity, Stage: d.Stage,
 		Text: bot.T("Deploy " + string(d.ID) + ": " + f.Private), Time: time.Now().UTC(), By: d.By})
+}
+
+// sayPrivateChanges sends the subjects and tasks of a deploy's changes
+// marked private in Gerrit to the security destination: every other text
+// calls them gerrit.PrivateSubject.
+func (a *Agent) sayPrivateChanges(ctx context.Context, d *Deploy, changes []Change) {
+	var details []string
+	for _, c := range changes {
+		if c.private != "" {
+			details = append(details, c.private)
+		}
+	}
+	if len(details) == 0 || a.notify == nil {
+		return
+	}
+	a.notify.Notify(context.WithoutCancel(ctx), Event{Deploy: d.ID, Origin: d.Origin, Kind: EventSecurity, Stage: d.Stage,
+		Text: bot.T("Deploy " + string(d.ID) + ": " + strings.Join(details, "; ") + `; public texts call it "` + gerrit.PrivateSubject + `".`), Time: time.Now().UTC(), By: d.By})
 }

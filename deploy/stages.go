@@ -541,7 +541,12 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 			msg += "\n" + gerr.Stdout
 		}
 		if _, aerr := g.Run(context.WithoutCancel(ctx), dir, "rebase", "--abort"); aerr != nil {
-			return Failf("Re-applying the local security patches on %s failed and the rebase could not be undone (%s); staging needs a look by hand.", repoName(r.Dir), firstLine(aerr.Error()))
+			// git's words name paths in the checkout, the security
+			// patch's files among them: only for the security destination.
+			return j.securityFailure(
+				fmt.Sprintf("Re-applying the local security patches on %s failed and the rebase could not be undone; staging needs a look by hand", repoName(r.Dir)),
+				fmt.Sprintf("Re-applying the local security patches on %s on top of upstream %s failed (%s), and git rebase --abort failed too: %s. Staging needs a look by hand.",
+					repoName(r.Dir), short(r.Upstream), gitWords(err), gitWords(aerr)))
 		}
 		_ = j.Save(func(d *Deploy) { d.Repos[i].Update = Op{} })
 		patch, file := "a local patch", "a file"
@@ -562,6 +567,16 @@ func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 		return err
 	}
 	return j.Save(func(d *Deploy) { d.Repos[i].After, d.Repos[i].Update.Done = head, time.Now().UTC() })
+}
+
+// gitWords is the first line git wrote to stderr for a failed command
+// (the error's own text when it wrote nothing).
+func gitWords(err error) string {
+	var gerr *git.Error
+	if errors.As(err, &gerr) && strings.TrimSpace(gerr.Stderr) != "" {
+		return firstLine(strings.TrimSpace(gerr.Stderr))
+	}
+	return firstLine(err.Error())
 }
 
 // verifyStage checks the result: every change in HEAD, the security

@@ -123,6 +123,7 @@ func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
 		return "", err
 	}
 	a.say(ctx, d.ID, EventStarted, a.startText(d))
+	a.sayPrivateChanges(ctx, d, changes)
 	if d.State == stateApproval {
 		a.say(ctx, d.ID, EventNeeds, bot.T(fmt.Sprintf("Deploy %s is forced (%s; reason: %s) and needs a second deployer: say `approve %s`, or `abort %s`.",
 			d.ID, outsideWhat(d), d.Reason, d.ID, d.ID)))
@@ -296,10 +297,16 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 
 // classify checks one change and says where it lands.
 func (a *Agent) classify(ch *gerrit.Change, r Ref) (Change, string) {
-	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.Subject,
-		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.Bugs, Revision: ch.Revision,
+	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.PublicSubject(),
+		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.PublicBugs(), Private: ch.Private, Revision: ch.Revision,
 		Maintenance: gerrit.MaintenanceScripts(ch.Message),
 		PatchSet:    ch.PatchSet, MergedBefore: ch.Merged(), Merged: ch.Merged()}
+	if ch.Private {
+		c.private = fmt.Sprintf("%d is private in Gerrit: %q", ch.Number, ch.Subject)
+		if len(ch.Bugs) > 0 {
+			c.private += " (" + strings.Join(ch.Bugs, ", ") + ")"
+		}
+	}
 	n := ch.Number
 	switch {
 	case r.Project != "" && r.Project != ch.Project:
@@ -408,7 +415,7 @@ func (a *Agent) dependencies(ctx context.Context, batch map[int]*gerrit.Change, 
 				edges[n] = append(edges[n], o.Number)
 				continue
 			}
-			probs.add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.Subject, o.Number, n)
+			probs.add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.PublicSubject(), o.Number, n)
 		}
 		for _, id := range c.DependsOn {
 			if !IsChangeID(id) {
@@ -428,7 +435,7 @@ func (a *Agent) dependencies(ctx context.Context, batch map[int]*gerrit.Change, 
 			case len(found) == 0:
 				probs.add("Change %d has Depends-On: %s, which Gerrit does not know.", n, id)
 			case !slices.ContainsFunc(found, (*gerrit.Change).Merged):
-				probs.add("Change %d has Depends-On: %s (change %d, %q), which is not merged and not in this deploy.", n, id, found[0].Number, found[0].Subject)
+				probs.add("Change %d has Depends-On: %s (change %d, %q), which is not merged and not in this deploy.", n, id, found[0].Number, found[0].PublicSubject())
 			}
 		}
 	}

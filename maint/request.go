@@ -111,7 +111,7 @@ func FromChange(ch *gerrit.Change) (reqs []Request, bad []string, err error) {
 			bad = append(bad, v)
 			continue
 		}
-		r.Change, r.Reason = ch.Number, strings.Join(ch.Bugs, " ")
+		r.Change, r.Reason = ch.Number, strings.Join(ch.PublicBugs(), " ")
 		reqs = append(reqs, r)
 	}
 	return reqs, bad, nil

@@ -15,17 +15,20 @@ import (
 // State is where a run is.
 type State string
 
-// Run states. Waiting is a finished dry run waiting for "maint go".
+// Run states. Waiting is a finished dry run waiting for "maint go";
+// Expired one that waited longer than the wait expiry (its dry run is
+// too old to go on from).
 const (
 	Running State = "running"
 	Waiting State = "waiting"
 	Done    State = "done"
 	Failed  State = "failed"
 	Stopped State = "stopped"
+	Expired State = "expired"
 )
 
 // Ended reports whether the run is over.
-func (s State) Ended() bool { return s == Done || s == Failed || s == Stopped }
+func (s State) Ended() bool { return s == Done || s == Failed || s == Stopped || s == Expired }
 
 // Phase is the dry run or the real run.
 type Phase string
@@ -78,6 +81,9 @@ type Run struct {
 	// Override records who started the real run despite a failed dry
 	// run, and why.
 	Override *Override `json:",omitempty"`
+	// ExpiredAfter is how long the run waited for maint go before it
+	// expired.
+	ExpiredAfter time.Duration `json:",omitempty"`
 	// StopBy names who stopped the run ("timeout" for the timeout).
 	StopBy string `json:",omitempty"`
 	// RealStarted is when the real run started (for the SAL duration).
@@ -140,6 +146,17 @@ func (r *Run) stepsOf(p Phase) []int {
 		}
 	}
 	return out
+}
+
+// dryEnded is when the dry run ended: when the wait for maint go began.
+func (r *Run) dryEnded() time.Time {
+	end := r.Created
+	for _, i := range r.stepsOf(Dry) {
+		if e := r.Steps[i].Ended; e.After(end) {
+			end = e
+		}
+	}
+	return end
 }
 
 // ranFor is how long the run's jobs have run, all wikis and both phases

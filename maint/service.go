@@ -38,6 +38,9 @@ type Options struct {
 	// is how long a stopped job has after SIGTERM before SIGKILL;
 	// Retention is how long ended runs are kept.
 	Timeout, KillAfter, Retention time.Duration
+	// WaitExpiry is how long a finished dry run waits for maint go before
+	// the run expires (default 24h): what it showed may no longer hold.
+	WaitExpiry time.Duration
 	// PollInterval is how often a live job is read; ProgressEvery how
 	// often progress is said.
 	PollInterval, ProgressEvery time.Duration
@@ -89,7 +92,61 @@ func NewService(o Options) *Service {
 	if o.Retention <= 0 {
 		o.Retention = 30 * 24 * time.Hour
 	}
+	if o.WaitExpiry <= 0 {
+		o.WaitExpiry = DefaultWaitExpiry
+	}
 	return &Service{o: o, log: o.Log.With("component", "maint"), following: map[int]bool{}}
+}
+
+// DefaultWaitExpiry is how long a dry run waits for maint go unless
+// configured otherwise.
+const DefaultWaitExpiry = 24 * time.Hour
+
+// expire ends r if it has waited for maint go longer than the wait
+// expiry, and reports whether it did. Callers that change r in a
+// transaction record it; readers see it expired whether or not it has
+// been recorded yet.
+func (s *Service) expire(r *Run) bool {
+	if r.State != Waiting {
+		return false
+	}
+	end := r.dryEnded().Add(s.o.WaitExpiry)
+	if s.o.Now().Before(end) {
+		return false
+	}
+	r.State, r.Ended, r.ExpiredAfter = Expired, end.UTC(), s.o.WaitExpiry
+	return true
+}
+
+// expireWaiting records the expiry of the runs that have waited too long
+// for maint go, and tells where each was asked for.
+func (s *Service) expireWaiting(ctx context.Context) {
+	runs, err := s.List()
+	if err != nil {
+		s.log.Error("list runs to expire", "err", err)
+		return
+	}
+	for _, r := range runs {
+		if r.State != Expired {
+			continue // List shows them expired before it is recorded
+		}
+		var ended *Run
+		err := s.update(r.ID, func(x *Run) error {
+			if !s.expire(x) {
+				return errEnded
+			}
+			ended = x
+			return nil
+		})
+		switch {
+		case errors.Is(err, errEnded):
+		case err != nil:
+			s.log.Error("expire a maintenance run", "run", r.ID, "err", err)
+		default:
+			s.log.Info("maintenance run expired waiting for maint go", "run", r.ID)
+			s.say(ctx, ended, s.mention(ended).Append(textf("Run %d: the dry run of %s waited %s for maint go and expired; nothing ran after it. %s", ended.ID, ended.What(Dry), waitText(ended.ExpiredAfter), s.againText(ended))))
+		}
+	}
 }
 
 // Run follows every live run (re-attaching after a restart) and those
@@ -120,6 +177,7 @@ func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
+		s.expireWaiting(ctx)
 		if err := s.prune(ctx); err != nil {
 			s.log.Error("remove old maintenance runs", "err", err)
 		}
@@ -182,6 +240,7 @@ func (s *Service) busy(tx *bolt.Tx, r *Run) (string, error) {
 		if err := jsonUnmarshal(v, &o); err != nil {
 			return err
 		}
+		s.expire(&o) // an expired run holds no wiki
 		if o.State.Ended() || o.Script != r.Script || msg != "" {
 			return nil
 		}
@@ -199,8 +258,17 @@ func (s *Service) busy(tx *bolt.Tx, r *Run) (string, error) {
 // failed dry run it needs a reason, which is recorded as an Override.
 func (s *Service) Go(ctx context.Context, id int, by Person, reason string) (*Run, error) {
 	var r *Run
+	var expired error
 	reason = strings.TrimSpace(reason)
 	err := s.update(id, func(x *Run) error {
+		if s.expire(x) {
+			expired = &RefusedError{Msg: fmt.Sprintf("Refused: the dry run of run %d ended %s, more than %s ago: it is too old to go on from. %s",
+				id, x.dryEnded().UTC().Format("2006-01-02 15:04 UTC"), waitText(x.ExpiredAfter), s.againText(x))}
+			return nil // recorded expired
+		}
+		if x.State == Expired {
+			return &RefusedError{Msg: fmt.Sprintf("Run %d is not waiting for maint go: it expired, its dry run older than %s. %s", id, waitText(x.ExpiredAfter), s.againText(x))}
+		}
 		if x.State != Waiting {
 			return &RefusedError{Msg: fmt.Sprintf("Run %d is not waiting for maint go: it %s.", id, stateText(x))}
 		}
@@ -214,6 +282,10 @@ func (s *Service) Go(ctx context.Context, id int, by Person, reason string) (*Ru
 		r = x
 		return nil
 	})
+	if err == nil && expired != nil {
+		s.log.Info("maintenance run expired waiting for maint go", "run", id)
+		err = expired
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +301,7 @@ func (s *Service) Stop(ctx context.Context, id int, by Person) (bot.Text, error)
 	var job string
 	var ended *Run
 	err := s.update(id, func(x *Run) error {
+		s.expire(x) // recorded when it is due
 		switch {
 		case x.State.Ended():
 			return &RefusedError{Msg: fmt.Sprintf("Run %d has already ended: it %s.", id, stateText(x))}
@@ -289,6 +362,7 @@ func (s *Service) List() ([]*Run, error) {
 			if err := jsonUnmarshal(v, &r); err != nil {
 				return err
 			}
+			s.expire(&r)
 			out = append(out, &r)
 		}
 		return nil
@@ -419,6 +493,7 @@ func (s *Service) Page(token, key string) (*Run, [][]byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	s.expire(r)
 	private := r.Private || s.o.Rules.Private(r.Script) // marked private since it ran
 	open := private && r.PrivateKey != "" && subtle.ConstantTimeCompare([]byte(r.PrivateKey), []byte(key)) == 1
 	switch {

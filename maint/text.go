@@ -3,6 +3,7 @@ package maint
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -36,6 +37,9 @@ func duration(d time.Duration) string { return sallines.Duration(d) }
 // exitText is "exit 0", "exit 3", "failed on test2wiki (exit 1)" or
 // "stopped by Amir".
 func exitText(r *Run) string {
+	if r.State == Expired {
+		return "its dry run was not followed by maint go within " + waitText(r.ExpiredAfter)
+	}
 	if r.StopBy != "" {
 		if r.StopBy == "timeout" {
 			return "stopped at the timeout"
@@ -83,8 +87,50 @@ func stateText(r *Run) string {
 		return "finished"
 	case Failed:
 		return "failed"
+	case Expired:
+		return "expired waiting for maint go after its dry run"
 	}
 	return "was stopped"
+}
+
+// waitText is "24h" or "1h30m".
+func waitText(d time.Duration) string {
+	t := d.String()
+	if strings.HasSuffix(t, "m0s") {
+		t = strings.TrimSuffix(t, "0s")
+	}
+	if strings.HasSuffix(t, "h0m") {
+		t = strings.TrimSuffix(t, "0m")
+	}
+	return t
+}
+
+// ExpiredText says why an expired run ended, for its page.
+func (r *Run) ExpiredText() string {
+	return fmt.Sprintf("expired: the dry run waited longer than %s for maint go; nothing ran after it", waitText(r.ExpiredAfter))
+}
+
+// againText says how to start a run's dry run again.
+func (s *Service) againText(r *Run) string {
+	if r.Change != 0 {
+		return fmt.Sprintf("Run the dry run again: maint %d", r.Change)
+	}
+	words := []string{"maint", r.Script, r.Target}
+	var real []string
+	for _, d := range s.o.Rules.DryRun {
+		if d.Script == r.Script {
+			real = d.Real
+		}
+	}
+	for _, a := range r.Args {
+		if !slices.Contains(real, a) {
+			words = append(words, a)
+		}
+	}
+	if r.Reason != "" {
+		words = append(words, r.Reason)
+	}
+	return "Run the dry run again: " + strings.Join(words, " ")
 }
 
 func (s *Service) mention(r *Run) bot.Text {

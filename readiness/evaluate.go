@@ -3,6 +3,8 @@ package readiness
 import (
 	"fmt"
 	"path"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,6 +171,10 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 		return finish(pr)
 	}
 	pr.Project, pr.Branch, pr.Subject, pr.PatchSet = ch.Project, ch.Branch, ch.Subject, ch.PatchSet
+	if ch.Private {
+		pr.Subject = ch.PublicSubject()
+		add = privately(ch, append(slices.Clone(f.Files), f.Merge.Files...), add)
+	}
 	switch {
 	case ch.Status == "ABANDONED":
 		add(Finding{Kind: KindAbandoned, Blocking: true, Text: "the change is abandoned",
@@ -206,6 +212,36 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 	}
 	return finish(pr)
 }
+
+// privately wraps add for a change marked private in Gerrit: a finding
+// that names one of its files says "a file named privately" instead, and
+// its whole text, with the change's subject, goes to the security
+// destination (Finding.Private).
+func privately(ch *gerrit.Change, files []string, add func(Finding)) func(Finding) {
+	slices.SortFunc(files, func(a, b string) int { return len(b) - len(a) }) // longest first
+	return func(fd Finding) {
+		text, action := fd.Text, fd.Action
+		for _, f := range files {
+			text = strings.ReplaceAll(text, f, "a file named privately")
+			action = strings.ReplaceAll(action, f, "a file named privately")
+		}
+		text, action = manyPrivate.ReplaceAllString(text, "files named privately"), manyPrivate.ReplaceAllString(action, "files named privately")
+		if text != fd.Text || action != fd.Action {
+			detail := fmt.Sprintf("Change %d %q (private in Gerrit): %s", ch.Number, ch.Subject, fd.Text)
+			if fd.Action != "" {
+				detail += "; " + fd.Action
+			}
+			fd.Private = strings.TrimSpace(fd.Private + " " + detail + ".")
+			fd.Text, fd.Action = text, action
+			if !strings.Contains(fd.Action, "privately") {
+				fd.Action = strings.TrimSpace(nonEmpty(fd.Action, "look at it") + "; the details went to the security contacts privately")
+			}
+		}
+		add(fd)
+	}
+}
+
+var manyPrivate = regexp.MustCompile(`a file named privately(, a file named privately)+`)
 
 func finish(pr PatchResult) PatchResult {
 	for _, f := range pr.Findings {

@@ -88,6 +88,9 @@ func MaintPage(runs MaintRuns, links *wikitext.Renderer, log *slog.Logger) http.
 func runView(r *maint.Run, outs [][]byte) *maintRunView {
 	v := &maintRunView{What: r.What(r.Phase), State: string(r.State), By: r.By.Name, Created: r.Created.UTC().Format(time.DateTime + " UTC"),
 		Reason: r.Reason, Change: r.Change}
+	if r.State == maint.Expired {
+		v.State = r.ExpiredText()
+	}
 	if o := r.Override; o != nil {
 		v.Override = fmt.Sprintf("The dry run failed; %s started the real run anyway at %s: %s", o.By, o.At.UTC().Format(time.DateTime+" UTC"), o.Reason)
 	}

@@ -228,13 +228,18 @@ type Approval struct {
 // Change is what jouncebot knows about a change: the current patchset and
 // its commit, labels and footers.
 type Change struct {
-	Number    int
-	Project   string
-	Branch    string
-	ChangeID  string
-	Subject   string
-	Status    string // NEW, MERGED, ABANDONED
-	WIP       bool
+	Number   int
+	Project  string
+	Branch   string
+	ChangeID string
+	Subject  string
+	Status   string // NEW, MERGED, ABANDONED
+	WIP      bool
+	// Private is Gerrit's private flag (is_private): the change is
+	// visible only to its owner, reviewers and those allowed to see
+	// private changes, as a security fix is reviewed. What names it (its
+	// subject, tasks and files) stays out of public texts.
+	Private   bool
 	Mergeable *bool // nil when Gerrit did not say
 	Owner     Account
 	Updated   time.Time
@@ -252,6 +257,28 @@ type Change struct {
 	// Footers from the commit message.
 	DependsOn []string // Change-Ids
 	Bugs      []string // Phabricator task ids, e.g. T123
+}
+
+// PrivateSubject stands for the subject of a change marked private in
+// Gerrit in every public text.
+const PrivateSubject = "a change private in Gerrit"
+
+// PublicSubject is the change's subject, or PrivateSubject for a private
+// change.
+func (c *Change) PublicSubject() string {
+	if c.Private {
+		return PrivateSubject
+	}
+	return c.Subject
+}
+
+// PublicBugs are the change's tasks, none for a private change (its
+// tasks are security tasks).
+func (c *Change) PublicBugs() []string {
+	if c.Private {
+		return nil
+	}
+	return c.Bugs
 }
 
 // Merged reports whether the change has merged.
@@ -421,7 +448,7 @@ func account(a gg.AccountInfo) Account {
 
 func convert(v *changeJSON) *Change {
 	ch := &Change{Number: v.Number, Project: v.Project, Branch: v.Branch, ChangeID: v.ChangeID, Subject: v.Subject,
-		Status: v.Status, WIP: v.WorkInProgress, Mergeable: v.Mergeable, Owner: account(v.Owner), Updated: v.Updated.Time,
+		Status: v.Status, WIP: v.WorkInProgress, Private: v.IsPrivate, Mergeable: v.Mergeable, Owner: account(v.Owner), Updated: v.Updated.Time,
 		Revision: v.CurrentRevision, Labels: map[string][]Approval{}}
 	if r, ok := v.Revisions[v.CurrentRevision]; ok {
 		ch.PatchSet, ch.Kind, ch.Uploader = r.Number, string(r.Kind), account(r.Uploader)

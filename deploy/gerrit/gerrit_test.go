@@ -190,3 +190,36 @@ func TestMaintenanceScripts(t *testing.T) {
 		})
 	}
 }
+
+// A change marked private in Gerrit reads as Private (is_private) to an
+// account that may see it, and does not exist for an anonymous client:
+// Gerrit answers 404 and its queries leave it out.
+func TestPrivateChange(t *testing.T) {
+	sb := gerrittest.Start(t)
+	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "bob", Private: true,
+		Subject: "Reject oversized uploads", Files: []gerrittest.File{{Path: "wmf-config/Uploads.php", Content: "<?php\n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ch, err := client(t, sb, gerrittest.BotPassword).Change(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.Private {
+		t.Error("a private change reads as not private")
+	}
+	if pub, err := client(t, sb, gerrittest.BotPassword).Change(ctx, sb.Changes["config"]); err != nil || pub.Private {
+		t.Errorf("a public change reads as private (%v)", err)
+	}
+	anon, err := gerrit.New(gerrit.Options{URL: sb.URL, Timeout: 30 * time.Second, Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Change(ctx, n); !gerrit.IsNotFound(err) {
+		t.Errorf("an anonymous client reads the private change: %v", err)
+	}
+	if found, err := anon.Query(ctx, "change:"+strconv.Itoa(n)); err != nil || len(found) != 0 {
+		t.Errorf("an anonymous query finds the private change: %d, %v", len(found), err)
+	}
+}

@@ -104,6 +104,7 @@ type changeInfo struct {
 	CurrentRevision string                  `json:"current_revision,omitempty"`
 	Revisions       map[string]revisionInfo `json:"revisions,omitempty"`
 	WorkInProgress  bool                    `json:"work_in_progress,omitempty"`
+	IsPrivate       bool                    `json:"is_private,omitempty"`
 	MoreChanges     bool                    `json:"_more_changes,omitempty"`
 }
 
@@ -127,7 +128,7 @@ func (s *Server) info(c *change, opts map[string]bool) changeInfo {
 		ID:      url.PathEscape(c.Project) + "~" + url.PathEscape(c.Branch) + "~" + c.ChangeID,
 		Project: c.Project, Branch: c.Branch, ChangeID: c.ChangeID, Subject: ps.Subject, Status: c.Status,
 		Created: ts(c.Created), Updated: ts(c.Updated), Number: c.Number, Owner: s.accountInfo(c.Owner),
-		WorkInProgress: c.WIP, Insertions: 1, Deletions: 1,
+		WorkInProgress: c.WIP, IsPrivate: c.Private, Insertions: 1, Deletions: 1,
 	}
 	if c.Status == "MERGED" {
 		ci.Submitted = ts(c.Submitted)
@@ -302,10 +303,10 @@ func (s *Server) route(r *http.Request, p, user string) (int, any, func()) {
 		}
 		return http.StatusNotFound, "Not found: " + segs[1], nil
 	case segs[0] == "changes" && (len(segs) == 1 || segs[1] == "") && r.Method == "GET":
-		return http.StatusOK, s.query(r.URL.Query().Get("q"), opts), nil
+		return http.StatusOK, s.query(r.URL.Query().Get("q"), opts, user), nil
 	case segs[0] == "changes" && len(segs) >= 2:
 		c := s.lookup(segs[1])
-		if c == nil {
+		if c == nil || !s.visible(c, user) {
 			return http.StatusNotFound, "Not found: " + segs[1], nil
 		}
 		rest := segs[2:]
@@ -316,9 +317,9 @@ func (s *Server) route(r *http.Request, p, user string) (int, any, func()) {
 			}
 			return http.StatusOK, s.info(c, opts), nil
 		case len(rest) == 1 && rest[0] == "submitted_together" && r.Method == "GET":
-			return http.StatusOK, s.submittedTogether(c, opts), nil
+			return http.StatusOK, s.submittedTogether(c, opts, user), nil
 		case len(rest) == 3 && rest[0] == "revisions" && rest[2] == "related" && r.Method == "GET":
-			return http.StatusOK, s.related(c), nil
+			return http.StatusOK, s.related(c, user), nil
 		case len(rest) == 3 && rest[0] == "revisions" && rest[2] == "review" && r.Method == "POST":
 			return s.review(r, c, rest[1], user)
 		}
@@ -348,7 +349,7 @@ func (s *Server) lookup(id string) *change {
 
 // query supports the operators jouncebot uses: change:, status:, project:,
 // branch:, owner: and bare Change-Ids or numbers.
-func (s *Server) query(q string, opts map[string]bool) []changeInfo {
+func (s *Server) query(q string, opts map[string]bool, user string) []changeInfo {
 	var out []changeInfo
 	nums := make([]int, 0, len(s.changes))
 	for n := range s.changes {
@@ -357,7 +358,7 @@ func (s *Server) query(q string, opts map[string]bool) []changeInfo {
 	sort.Sort(sort.Reverse(sort.IntSlice(nums)))
 	for _, n := range nums {
 		c := s.changes[n]
-		if matches(c, q) {
+		if matches(c, q) && s.visible(c, user) {
 			out = append(out, s.info(c, opts))
 		}
 	}
@@ -413,7 +414,7 @@ func (s *Server) openAncestors(c *change) []*change {
 	}
 }
 
-func (s *Server) submittedTogether(c *change, opts map[string]bool) []changeInfo {
+func (s *Server) submittedTogether(c *change, opts map[string]bool, user string) []changeInfo {
 	anc := s.openAncestors(c)
 	out := []changeInfo{}
 	if len(anc) == 0 {
@@ -421,7 +422,9 @@ func (s *Server) submittedTogether(c *change, opts map[string]bool) []changeInfo
 	}
 	out = append(out, s.info(c, opts))
 	for _, a := range anc {
-		out = append(out, s.info(a, opts))
+		if s.visible(a, user) {
+			out = append(out, s.info(a, opts))
+		}
 	}
 	return out
 }
@@ -447,7 +450,7 @@ type relatedChange struct {
 // related answers GET /changes/{id}/revisions/{rev}/related (current
 // revision): the relation chain, newest (descendants) first, the change
 // itself included, through open changes; {"changes": []} when alone.
-func (s *Server) related(c *change) map[string][]relatedChange {
+func (s *Server) related(c *change, user string) map[string][]relatedChange {
 	var desc []*change
 	for _, o := range s.changes {
 		if o != c && o.Status == "NEW" && slices.Contains(s.openAncestors(o), c) {
@@ -462,6 +465,9 @@ func (s *Server) related(c *change) map[string][]relatedChange {
 		return map[string][]relatedChange{"changes": out}
 	}
 	for _, o := range chain {
+		if !s.visible(o, user) {
+			continue // Gerrit leaves out the changes the caller cannot see
+		}
 		ps := o.current()
 		rc := relatedChange{Project: o.Project, ChangeID: o.ChangeID, Number: o.Number, Revision: ps.Number,
 			CurrentRevision: ps.Number, Status: o.Status}

@@ -146,6 +146,7 @@ func (sb *Sandbox) build() error {
 	s := sb.Server
 	s.AddAccount("alice", "Alice", "")
 	s.AddAccount("bob", "Bob", "")
+	s.GrantViewPrivate(BotUser) // deploys private (security) changes
 	steps := []func() error{
 		func() error {
 			return s.CreateProject(ConfigProject, ConfigBranch, []File{

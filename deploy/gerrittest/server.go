@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -113,6 +114,8 @@ type account struct {
 	Name     string
 	Email    string
 	Password string
+	// ViewPrivate is the View Private Changes capability.
+	ViewPrivate bool `json:",omitempty"`
 }
 
 type change struct {
@@ -131,6 +134,12 @@ type change struct {
 	// Unmergeable forces mergeable=false.
 	Unmergeable bool
 	Submitted   time.Time
+	// Private is Gerrit's private flag: the change is visible only to its
+	// owner, its reviewers (who voted) and accounts with the View
+	// Private Changes capability; to others it does not exist (404, and
+	// queries leave it out). It stays private when merged. Unlike
+	// Gerrit, the fake still serves its refs/changes over git.
+	Private bool `json:",omitempty"`
 }
 
 type patchSet struct {
@@ -208,6 +217,31 @@ func (s *Server) AddAccount(username, name, password string) {
 	defer s.mu.Unlock()
 	s.accounts[username] = &account{ID: 1000 + len(s.accounts), Username: username, Name: name,
 		Email: username + "@example.org", Password: password}
+}
+
+// GrantViewPrivate gives an account Gerrit's View Private Changes global
+// capability: it sees every private change.
+func (s *Server) GrantViewPrivate(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.accounts[username]; a != nil {
+		a.ViewPrivate = true
+	}
+}
+
+// visible reports whether user ("" for anonymous) may see change c, with
+// s.mu held.
+func (s *Server) visible(c *change, user string) bool {
+	if !c.Private {
+		return true
+	}
+	if user == "" {
+		return false
+	}
+	if user == c.Owner || (s.accounts[user] != nil && s.accounts[user].ViewPrivate) {
+		return true
+	}
+	return slices.ContainsFunc(c.Votes, func(v *vote) bool { return v.User == user })
 }
 
 // SetFault sets (or, with the zero Fault, clears) the REST fault.
@@ -338,6 +372,8 @@ type Upload struct {
 	// Server.Revision of another change to make a relation chain.
 	Parent string
 	WIP    bool
+	// Private marks the change private (git push … %private).
+	Private bool
 	// ChangeID overrides the generated Change-Id (to write Depends-On
 	// cycles before uploading).
 	ChangeID string
@@ -361,7 +397,7 @@ func (s *Server) Upload(u Upload) (int, error) {
 		id = "I" + hex.EncodeToString(sum[:])
 	}
 	c := &change{Number: n, Project: u.Project, Branch: u.Branch, ChangeID: id,
-		Owner: u.Owner, Status: "NEW", WIP: u.WIP, Created: time.Now().UTC()}
+		Owner: u.Owner, Status: "NEW", WIP: u.WIP, Private: u.Private, Created: time.Now().UTC()}
 	c.Updated = c.Created
 	parent := u.Parent
 	if parent == "" {
@@ -490,6 +526,9 @@ func (s *Server) Vote(n int, user, label string, value int) error {
 		return fmt.Errorf("gerrittest: no change %d", n)
 	}
 	s.setVote(c, user, label, value)
+	if label == "Code-Review" && value == 2 {
+		s.scheduleGate(n) // the gate reacts to a +2 however it was given
+	}
 	return nil
 }
 
