@@ -22,6 +22,9 @@ type Patch struct {
 	// Release and Deploy are written as annotations (AnnotationRelease,
 	// AnnotationDeploy) and in the change cause.
 	Release, Deploy string
+	// Patched (optional) is called once the Deployment is patched,
+	// before the rollout is watched.
+	Patched func()
 }
 
 // StuckError says a rollout cannot finish.
@@ -58,6 +61,9 @@ func (c *Clients) Rollout(ctx context.Context, t Target, p Patch, progress func(
 	d, err := setImage(ctx, cl, t, p)
 	if err != nil {
 		return err
+	}
+	if p.Patched != nil {
+		p.Patched()
 	}
 	return c.watch(ctx, cl, t, d, p.Image, progress)
 }
