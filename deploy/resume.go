@@ -194,6 +194,8 @@ func verifier(m hostsync.Method) hostsync.Method {
 		switch v := m.(type) {
 		case *hostsync.Rsync:
 			return &hostsync.Verify{Rsync: *v}
+		case interface{ Verifier() hostsync.Method }:
+			return v.Verifier() // a Kubernetes stage reads its Deployments
 		case interface{ Unwrap() hostsync.Method }:
 			m = v.Unwrap()
 		default:

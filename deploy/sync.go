@@ -47,6 +47,8 @@ type SyncStage struct {
 	// Checks run after the sync.
 	Checks      []check.Check
 	WaitForTest bool
+	// Kube is set for a kubernetes stage: its hosts are Deployments.
+	Kube bool
 }
 
 // Name implements Stage.
@@ -55,8 +57,25 @@ func (s *SyncStage) Name() string { return s.StageName }
 // SyncStages builds the sync stages a deploy configuration describes.
 func SyncStages(d *config.Deploy) ([]Stage, error) {
 	var out []Stage
+	var kp *kubeParts
 	for i := range d.Stages {
 		st := &d.Stages[i]
+		if st.Method == config.SyncKubernetes {
+			if kp == nil {
+				var err error
+				if kp, err = newKubeParts(d); err != nil {
+					return nil, err
+				}
+			}
+			ks := kubeStage(d, st, kp)
+			cs, err := check.FromConfig(st.Checks, nil)
+			if err != nil {
+				return nil, err
+			}
+			ks.Checks = cs
+			out = append(out, ks)
+			continue
+		}
 		if _, err := hostsync.FromConfig(d, st); err != nil {
 			return nil, err
 		}
@@ -464,6 +483,13 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return j.a.internal("opening release "+d.Sync.Release, err)
 	}
 	s.drift(ctx, j, d, rel)
+	j.a.bindKube(ctx, j, hs, "rollout")
+	if rec := d.Sync.Stages[s.StageName]; isKube(hs) && j.mustCheck(s.StageName) && rec != nil && !rec.Started.IsZero() {
+		// After a restart the clusters say what runs, not the record.
+		if diffs, _ := j.a.readClusters(ctx, hs, rel); len(diffs) > 0 {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Read the clusters after the restart: %s Rolling release %s out to them again.", strings.Join(diffs, " "), rel.ID)))
+		}
+	}
 	verify := verifier(hs.Method)
 	hs.Method = j.a.deliver(hs, rel, "sync")
 	rec := d.Sync.Stages[s.StageName]
@@ -490,7 +516,11 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
+		if isKube(hs) {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling %s out to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "deployment"))))
+		} else {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
+		}
 	} else if len(done) > 0 && checked == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}
@@ -510,7 +540,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		Done:     done,
 		OnResult: func(r hostsync.Result) { rec2.add(r.Host, hostResult(dests[r.Host], r)) },
 		OnProgress: func(p hostsync.Progress) {
-			if p.Done < p.Total {
+			if p.Done < p.Total && !isKube(hs) { // a rollout says it in pods
 				j.Say(ctx, EventProgress, bot.T(p.String()))
 			}
 		},
@@ -525,8 +555,15 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return err
 	}
 	sum := rep.Summary()
+	if k, ok := hs.Method.(interface{ Summary() string }); ok && err == nil {
+		sum = k.Summary() + "."
+	}
 	j.Say(ctx, EventProgress, bot.T(sum))
 	if errors.Is(err, hostsync.ErrStageFailed) {
+		if isKube(hs) {
+			j.Say(ctx, EventProgress, bot.T(j.a.kubeFailures(hs, rep)))
+			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
+		}
 		return rollback(ctx, j, fmt.Sprintf("%d hosts of %s failed to sync", len(rep.Failed()), s.StageName))
 	}
 	if err != nil {
@@ -564,8 +601,8 @@ func hostResult(dest string, r hostsync.Result) HostResult {
 // own tool) is used as it is: its hosts cannot be checked for a marker.
 func (a *Agent) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
 	m := hs.Method
-	if _, ok := m.(*hostsync.Command); ok || m == nil {
-		return m
+	if _, ok := m.(*hostsync.Command); ok || m == nil || isKube(hs) {
+		return m // a Kubernetes rollout has no marker: the cluster says what runs
 	}
 	return &release.Marked{Method: withCrashPoint(m, what+":"+hs.Name), Release: rel, Store: a.o.Releases, FileLimit: hs.FileLimit}
 }
@@ -753,6 +790,9 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 		// Before calling the deploy finished after a restart, check
 		// what the hosts hold.
 		if err := checkStages(ctx, j, ""); err != nil {
+			return err
+		}
+		if err := clusterTruth(ctx, j); err != nil {
 			return err
 		}
 	}

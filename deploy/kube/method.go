@@ -49,6 +49,8 @@ type Run struct {
 	// Patched is called after a Deployment was patched, before its
 	// rollout is watched (the engine's crash point).
 	Patched func()
+	// Releases, when set, replaces the Method's store.
+	Releases *release.Store
 }
 
 type run struct {
@@ -63,6 +65,9 @@ type run struct {
 // For returns a copy of m working for one deploy.
 func (m *Method) For(r Run) *Method {
 	c := *m
+	if r.Releases != nil {
+		c.Releases = r.Releases
+	}
 	c.run = &run{Run: r, start: time.Now(), states: map[string]State{}, images: map[string]image.Image{}}
 	return &c
 }

@@ -1,0 +1,188 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/image"
+	"github.com/jouncebot/jouncebot/deploy/kube"
+	"github.com/jouncebot/jouncebot/deploy/release"
+)
+
+// A kubernetes stage is a SyncStage whose hosts are Deployments (see
+// package deploy/kube): its Method builds the release's image, sets it
+// on each Deployment and watches the rollout; its verifier reads the
+// cluster. Sync, checks, the testing gate, rollback (the previous
+// release's image, set and watched the same way) and the checks after a
+// restart are the sync stages' own.
+
+// kubeParts are what the kubernetes stages of one configuration share.
+type kubeParts struct {
+	clients *kube.Clients
+	images  *image.Builder
+}
+
+func newKubeParts(d *config.Deploy) (*kubeParts, error) {
+	k := d.Kubernetes
+	if k == nil {
+		return nil, fmt.Errorf("kubernetes stages need deploy.kubernetes")
+	}
+	b, err := image.New(image.Config{Repository: k.Image.Repository, Base: k.Image.Base, Root: k.Image.Root,
+		AuthFile: k.Image.AuthFile, Insecure: k.Image.Insecure}, d.Sync.ReleasesDir)
+	if err != nil {
+		return nil, err
+	}
+	return &kubeParts{clients: kube.NewClients(k.Kubeconfig), images: b}, nil
+}
+
+// kubeStage is the SyncStage of kubernetes stage st.
+func kubeStage(d *config.Deploy, st *config.Stage, p *kubeParts) *SyncStage {
+	m := &kube.Method{Clients: p.clients, Images: p.images, Stage: st.Name, ProgressEvery: d.Sync.ProgressEvery}
+	t := st.Kubernetes
+	spec := kube.Spec{Contexts: t.Contexts, Namespace: t.Namespace, Deployments: t.Deployments, Selector: t.Selector, Container: t.Container}
+	return &SyncStage{StageName: st.Name, WaitForTest: st.WaitForTest, Kube: true, Hosts: func() (*hostsync.Stage, error) {
+		// Selectors are read when the stage starts, as host group files.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ts, err := p.clients.Resolve(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		hosts := make([]hostsync.Host, len(ts))
+		for i, t := range ts {
+			hosts[i] = hostsync.Host{Name: t.HostName(), Dest: t.Dest()}
+		}
+		return &hostsync.Stage{Name: st.Name, Hosts: hosts, Method: m, Concurrency: st.Concurrency, Timeout: st.Timeout,
+			MaxFailed: st.MaxFailed(len(hosts)), ProgressEvery: d.Sync.ProgressEvery}, nil
+	}}
+}
+
+// isKube reports whether hs is a kubernetes stage.
+func isKube(hs *hostsync.Stage) bool {
+	_, ok := hs.Method.(*kube.Method)
+	return ok
+}
+
+// bindKube gives a kubernetes stage's Method the deploy it works for:
+// its id for the annotations, chat for its progress, the release store
+// and the crash point after each patch.
+func (a *Agent) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what string) {
+	m, ok := hs.Method.(*kube.Method)
+	if !ok {
+		return
+	}
+	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: a.o.Releases,
+		Say:     func(s string) { j.Say(ctx, EventProgress, bot.T(s)) },
+		Patched: func() { crashPoint(what + ":" + hs.Name) }})
+}
+
+// kubeFailures says in one sentence per Deployment (three at most) why
+// the rollout of a kubernetes stage failed; the errors go to the log.
+func (a *Agent) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
+	dests := map[string]string{}
+	for _, h := range hs.Hosts {
+		dests[h.Name] = h.Dest
+	}
+	var out []string
+	failed := rep.Failed()
+	for i, f := range failed {
+		a.log.Warn("rollout failed", "stage", hs.Name, "deployment", f.Host, "err", f.Err)
+		if i == 3 {
+			out = append(out, fmt.Sprintf("and %d more.", len(failed)-3))
+			break
+		}
+		t, err := kube.ParseDest(dests[f.Host])
+		if err != nil {
+			continue
+		}
+		out = append(out, kube.Sentence(t, f.Err))
+	}
+	return strings.Join(out, " ")
+}
+
+// readClusters reads every Deployment of a kubernetes stage and returns
+// one sentence for each that does not run rel's image, rolled out
+// (another image, stuck, or still rolling out). err is set when a
+// cluster did not answer.
+func (a *Agent) readClusters(ctx context.Context, hs *hostsync.Stage, rel *release.Release) ([]string, error) {
+	m, ok := hs.Method.(*kube.Method)
+	if !ok {
+		return nil, nil
+	}
+	vs := hostsync.Stage{Name: hs.Name, Hosts: hs.Hosts, Method: m.Verifier(), Concurrency: hs.Concurrency, Timeout: hs.Timeout, MaxFailed: len(hs.Hosts)}
+	rep, err := vs.Sync(ctx, hostsync.Job{Source: rel.Tree()})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if rep == nil {
+		return nil, err
+	}
+	var diffs []string
+	var lost error
+	for _, r := range rep.Results {
+		var diff *hostsync.DiffError
+		switch {
+		case r.Err == nil:
+		case errors.As(r.Err, &diff):
+			diffs = append(diffs, diff.Paths...)
+		default:
+			a.log.Warn("read a deployment", "stage", hs.Name, "deployment", r.Host, "err", r.Err)
+			lost = fmt.Errorf("%s did not answer", r.Host)
+		}
+	}
+	return diffs, lost
+}
+
+// clusterTruth reads, before a deploy is called done, every Deployment of
+// the kubernetes stages that were rolled out: the record is only a cache
+// of what the clusters run. A Deployment rolled back by someone else, or
+// stuck, stops the deploy with a sentence naming it.
+func clusterTruth(ctx context.Context, j *Job) error {
+	a := j.a
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	var diffs []string
+	var rel *release.Release
+	for _, st := range a.o.Stages {
+		ss, ok := st.(*SyncStage)
+		if !ok {
+			continue
+		}
+		if rec := d.Sync.Stages[ss.StageName]; rec == nil || rec.Synced.IsZero() {
+			continue
+		}
+		hs, err := ss.Hosts()
+		if err != nil || !isKube(hs) {
+			if err != nil {
+				a.log.Warn("list a kubernetes stage's deployments", "stage", ss.StageName, "err", err)
+			}
+			continue
+		}
+		if rel == nil {
+			if rel, err = a.o.Releases.Open(d.Sync.Release); err != nil {
+				return a.internal("opening release "+d.Sync.Release, err)
+			}
+		}
+		a.bindKube(ctx, j, hs, "truth")
+		ds, err := a.readClusters(ctx, hs, rel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Could not read every deployment of %s before finishing (the details are in jouncebot's log); the record says they run release %s.", ss.StageName, rel.ID)))
+		}
+		diffs = append(diffs, ds...)
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return Failf("Before calling deploy %s done I read the clusters: %s Nothing was rolled back; look at them, then deploy again or revert.", d.ID, strings.Join(diffs, " "))
+}
