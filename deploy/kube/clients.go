@@ -47,6 +47,16 @@ func (c *Clients) Contexts() ([]string, error) {
 	return out, nil
 }
 
+// Namespace is the default namespace of a context ("default" when it
+// names none), as kubectl uses it.
+func (c *Clients) Namespace(name string) (string, error) {
+	ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(c.loader(), &clientcmd.ConfigOverrides{CurrentContext: name}).Namespace()
+	if err != nil {
+		return "", fmt.Errorf("kube: context %s: %w", name, err)
+	}
+	return ns, nil
+}
+
 // For returns the client of a context.
 func (c *Clients) For(name string) (kubernetes.Interface, error) {
 	c.mu.Lock()
@@ -80,9 +90,16 @@ func (c *Clients) For(name string) (kubernetes.Interface, error) {
 func (c *Clients) Resolve(ctx context.Context, s Spec) ([]Target, error) {
 	var out []Target
 	for _, kc := range s.Contexts {
+		ns := s.Namespace
+		if ns == "" {
+			var err error
+			if ns, err = c.Namespace(kc); err != nil {
+				return nil, err
+			}
+		}
 		if s.Selector == "" {
 			for _, n := range s.Deployments {
-				out = append(out, Target{Context: kc, Namespace: s.Namespace, Name: n, Container: s.Container})
+				out = append(out, Target{Context: kc, Namespace: ns, Name: n, Container: s.Container})
 			}
 			continue
 		}
@@ -93,12 +110,12 @@ func (c *Clients) Resolve(ctx context.Context, s Spec) ([]Target, error) {
 		if err != nil {
 			return nil, err
 		}
-		l, err := cl.AppsV1().Deployments(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: s.Selector})
+		l, err := cl.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: s.Selector})
 		if err != nil {
-			return nil, fmt.Errorf("kube: list deployments %q in %s/%s: %w", s.Selector, kc, s.Namespace, err)
+			return nil, fmt.Errorf("kube: list deployments %q in %s/%s: %w", s.Selector, kc, ns, err)
 		}
 		if len(l.Items) == 0 {
-			return nil, fmt.Errorf("no deployment in %s/%s matches %q", kc, s.Namespace, s.Selector)
+			return nil, fmt.Errorf("no deployment in %s/%s matches %q", kc, ns, s.Selector)
 		}
 		names := make([]string, 0, len(l.Items))
 		for _, d := range l.Items {
@@ -106,7 +123,7 @@ func (c *Clients) Resolve(ctx context.Context, s Spec) ([]Target, error) {
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			out = append(out, Target{Context: kc, Namespace: s.Namespace, Name: n, Container: s.Container})
+			out = append(out, Target{Context: kc, Namespace: ns, Name: n, Container: s.Container})
 		}
 	}
 	return out, nil
