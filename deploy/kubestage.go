@@ -186,3 +186,25 @@ func clusterTruth(ctx context.Context, j *Job) error {
 	}
 	return Failf("Before calling deploy %s done I read the clusters: %s Nothing was rolled back; look at them, then deploy again or revert.", d.ID, strings.Join(diffs, " "))
 }
+
+// sandboxKubeStages are the configuration's kubernetes stages, run after
+// the sandbox's own hosts: with a cluster and a registry configured, the
+// demo rolls its releases out to real Deployments, as production would.
+// Their images are recorded beside the sandbox's releases.
+func sandboxKubeStages(cfg *config.Config, releases string) ([]Stage, error) {
+	if cfg == nil || cfg.Deploy.Kubernetes == nil {
+		return nil, nil
+	}
+	d := cfg.Deploy
+	d.Sync.ReleasesDir, d.Sync.ProgressEvery = releases, time.Second
+	d.Stages = nil
+	for _, st := range cfg.Deploy.Stages {
+		if st.Method == config.SyncKubernetes {
+			d.Stages = append(d.Stages, st)
+		}
+	}
+	if len(d.Stages) == 0 {
+		return nil, nil
+	}
+	return SyncStages(&d)
+}
