@@ -14,6 +14,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/canary"
 	"github.com/jouncebot/jouncebot/deploy/check"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/kube"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 )
@@ -555,8 +556,8 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return err
 	}
 	sum := rep.Summary()
-	if k, ok := hs.Method.(interface{ Summary() string }); ok && err == nil {
-		sum = k.Summary() + "."
+	if k, ok := hs.Method.(*kube.Method); ok && err == nil {
+		sum = k.Summary(ctx, hs.Hosts) + "."
 	}
 	j.Say(ctx, EventProgress, bot.T(sum))
 	if errors.Is(err, hostsync.ErrStageFailed) {

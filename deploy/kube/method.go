@@ -97,10 +97,26 @@ func (m *Method) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 		func(s State) { m.progress(h.Name, s) })
 }
 
-// Summary is the stage's last progress line.
-func (m *Method) Summary() string {
+// Summary is the stage's last progress line, for hosts: the Deployments
+// this run did not watch (done before a restart) are read first.
+func (m *Method) Summary(ctx context.Context, hosts []hostsync.Host) string {
 	if m.run == nil {
-		return ""
+		m = m.For(Run{})
+	}
+	for _, h := range hosts {
+		m.run.mu.Lock()
+		_, seen := m.run.states[h.Name]
+		m.run.mu.Unlock()
+		if seen {
+			continue
+		}
+		if t, err := ParseDest(h.Dest); err == nil {
+			if st, err := m.Clients.Read(ctx, t); err == nil {
+				m.run.mu.Lock()
+				m.run.states[h.Name] = st
+				m.run.mu.Unlock()
+			}
+		}
 	}
 	m.run.mu.Lock()
 	defer m.run.mu.Unlock()
