@@ -106,3 +106,58 @@ func startConfigBot(t *testing.T, cfg string, env ...string) *sandboxBot {
 	cmd := exec.Command(os.Args[0], "--config", cfg)
 	return startBotCmd(t, cmd, env...)
 }
+
+// check-config finds a context missing from the kubeconfig, a Deployment
+// that does not exist and a selector that matches nothing, and lists what
+// the stages would roll out when everything is there.
+func TestKubeCheckConfig(t *testing.T) {
+	c := kubetest.Start(t)
+	ns := c.Namespace(t)
+	c.Deployment(t, ns, "mw-canary", 1, "registry.invalid/app@sha256:"+strings.Repeat("0", 64), map[string]string{"release": "canary"})
+	kc := c.Kubeconfig(t, map[string]string{"dc1": ns})
+	dir := t.TempDir()
+	write := func(stages string) string {
+		path := filepath.Join(dir, "config.yaml")
+		err := os.WriteFile(path, []byte(fmt.Sprintf(`bot: {data_dir: %s}
+deploy:
+  sandbox: true
+  sync: {source: %s}
+  kubernetes:
+    kubeconfig: %s
+    image: {repository: registry.example.org/mediawiki/app}
+  stages:
+%s`, filepath.Join(dir, "data"), dir, kc, stages)), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tc := range []struct {
+		name, stages string
+		ok           bool
+		want         []string
+	}{
+		{"fine", "    - {name: canaries, method: kubernetes, kubernetes: {contexts: [dc1], selector: release=canary, container: app}}\n",
+			true, []string{"stage canaries, context dc1: " + ns + "/mw-canary."}},
+		{"missing context", "    - {name: canaries, method: kubernetes, kubernetes: {contexts: [dc1, codfw], deployments: [mw-canary]}}\n",
+			false, []string{"stage canaries, context codfw: context codfw is not in the kubeconfig (it has [dc1])."}},
+		{"missing deployment", "    - {name: main, method: kubernetes, kubernetes: {contexts: [dc1], deployments: [mw-main]}}\n",
+			false, []string{"stage main, context dc1: deployment mw-main (dc1/" + ns + ") does not exist."}},
+		{"selector matches nothing", "    - {name: main, method: kubernetes, kubernetes: {contexts: [dc1], selector: release=main}}\n",
+			false, []string{`stage main, context dc1: no deployment in dc1/` + ns + ` matches "release=main".`}},
+		{"no such container", "    - {name: canaries, method: kubernetes, kubernetes: {contexts: [dc1], deployments: [mw-canary], container: php}}\n",
+			false, []string{"deployment mw-canary (dc1/" + ns + ") has no container php."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(buildBinary(t), "check-config", write(tc.stages)).CombinedOutput()
+			if (err == nil) != tc.ok {
+				t.Errorf("check-config: %v, want success %v\n%s", err, tc.ok, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("check-config output does not contain %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

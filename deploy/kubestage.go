@@ -208,3 +208,41 @@ func sandboxKubeStages(cfg *config.Config, releases string) ([]Stage, error) {
 	}
 	return SyncStages(&d)
 }
+
+// CheckKube checks the kubernetes stages of d against the kubeconfig and,
+// when they answer, the clusters (for check-config): a context missing
+// from the kubeconfig, a named Deployment or container that does not
+// exist, or a selector matching nothing is a problem; a cluster that
+// does not answer is only said. It returns the report's lines and
+// whether no problem was found.
+func CheckKube(ctx context.Context, d *config.Deploy) ([]string, bool) {
+	if d.Kubernetes == nil {
+		return nil, true
+	}
+	cs := kube.NewClients(d.Kubernetes.Kubeconfig)
+	var lines []string
+	ok := true
+	for _, st := range d.Stages {
+		if st.Method != config.SyncKubernetes || st.Kubernetes == nil {
+			continue
+		}
+		t := st.Kubernetes
+		spec := kube.Spec{Contexts: t.Contexts, Namespace: t.Namespace, Deployments: t.Deployments, Selector: t.Selector, Container: t.Container}
+		for _, f := range cs.Check(ctx, spec) {
+			switch {
+			case f.Problem != "":
+				ok = false
+				lines = append(lines, fmt.Sprintf("stage %s, context %s: %s.", st.Name, f.Context, f.Problem))
+			case f.Unreachable != nil:
+				lines = append(lines, fmt.Sprintf("stage %s, context %s: the cluster did not answer, so its deployments were not checked (%v).", st.Name, f.Context, f.Unreachable))
+			default:
+				names := make([]string, len(f.Targets))
+				for i, t := range f.Targets {
+					names[i] = t.Namespace + "/" + t.Name
+				}
+				lines = append(lines, fmt.Sprintf("stage %s, context %s: %s.", st.Name, f.Context, strings.Join(names, ", ")))
+			}
+		}
+	}
+	return lines, ok
+}

@@ -115,7 +115,7 @@ func (c *Clients) Resolve(ctx context.Context, s Spec) ([]Target, error) {
 			return nil, fmt.Errorf("kube: list deployments %q in %s/%s: %w", s.Selector, kc, ns, err)
 		}
 		if len(l.Items) == 0 {
-			return nil, fmt.Errorf("no deployment in %s/%s matches %q", kc, ns, s.Selector)
+			return nil, &NoMatchError{Context: kc, Namespace: ns, Selector: s.Selector}
 		}
 		names := make([]string, 0, len(l.Items))
 		for _, d := range l.Items {
@@ -127,4 +127,11 @@ func (c *Clients) Resolve(ctx context.Context, s Spec) ([]Target, error) {
 		}
 	}
 	return out, nil
+}
+
+// NoMatchError says a stage's selector matches no Deployment.
+type NoMatchError struct{ Context, Namespace, Selector string }
+
+func (e *NoMatchError) Error() string {
+	return fmt.Sprintf("no deployment in %s/%s matches %q", e.Context, e.Namespace, e.Selector)
 }
