@@ -221,7 +221,8 @@ func start(bin string) (c *Cluster, err error) {
 	}
 	if err := c.run("kube-scheduler", b("kube-scheduler"), "--kubeconfig="+c.AdminKubeconfig,
 		"--authentication-kubeconfig="+c.AdminKubeconfig, "--authorization-kubeconfig="+c.AdminKubeconfig,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(sched), "--leader-elect=false", "--v=1"); err != nil {
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(sched), "--leader-elect=false",
+		"--kube-api-qps=500", "--kube-api-burst=1000", "--v=1"); err != nil {
 		return nil, err
 	}
 	if err := c.run("kwok", b("kwok"), "--kubeconfig="+c.AdminKubeconfig, "--config="+b("kwok-stages.yaml"),
