@@ -70,10 +70,10 @@ func rollStage(b *testing.B, hs *hostsync.Stage, store *release.Store, id string
 	}
 }
 
-// BenchmarkRollout rolls one release out to 3 Deployments of 100 pods:
+// BenchmarkRollout3x100 rolls one release out to 3 Deployments of 100 pods:
 // the engine's stage, then `kubectl set image` + `kubectl rollout status`
 // on the same cluster, in the same run.
-func BenchmarkRollout(b *testing.B) {
+func BenchmarkRollout3x100(b *testing.B) {
 	c := kubetest.Start(b)
 	ns := c.Namespace(b)
 	names := []string{"mw-api", "mw-web", "mw-jobs"}
