@@ -136,7 +136,12 @@ func releaseID(t *testing.T, line string) string {
 // data centres, says how many pods run it, and ends done.
 func TestKubeDeploy(t *testing.T) {
 	k := startKube(t)
-	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	n := strconv.Itoa(k.app.Sandbox().Changes["config"])
+	k.say("jouncebot: plan " + n)
+	k.expectLine("the plan's stages", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "k8s-canaries (roll out to mw-canary in dc1), k8s-main (roll out to the deployments matching release=main in dc1, dc2)")
+	})
+	k.say("jouncebot: deploy " + n)
 	rel := releaseID(t, k.expect("Froze release"))
 	k.expect("amir, ")
 	k.say("tested ok")

@@ -46,9 +46,14 @@ func kubeStage(d *config.Deploy, st *config.Stage, p *kubeParts) *SyncStage {
 	m := &kube.Method{Clients: p.clients, Images: p.images, Stage: st.Name, ProgressEvery: d.Sync.ProgressEvery}
 	t := st.Kubernetes
 	spec := kube.Spec{Contexts: t.Contexts, Namespace: t.Namespace, Deployments: t.Deployments, Selector: t.Selector, Container: t.Container}
-	return &SyncStage{StageName: st.Name, WaitForTest: st.WaitForTest, Kube: true, Hosts: func() (*hostsync.Stage, error) {
+	what := strings.Join(t.Deployments, ", ")
+	if t.Selector != "" {
+		what = "the deployments matching " + t.Selector
+	}
+	targets := what + " in " + strings.Join(t.Contexts, ", ")
+	return &SyncStage{StageName: st.Name, WaitForTest: st.WaitForTest, Kube: true, Targets: targets, Hosts: func() (*hostsync.Stage, error) {
 		// Selectors are read when the stage starts, as host group files.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		ts, err := p.clients.Resolve(ctx, spec)
 		if err != nil {

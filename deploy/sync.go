@@ -48,8 +48,11 @@ type SyncStage struct {
 	// Checks run after the sync.
 	Checks      []check.Check
 	WaitForTest bool
-	// Kube is set for a kubernetes stage: its hosts are Deployments.
-	Kube bool
+	// Kube is set for a kubernetes stage: its hosts are Deployments,
+	// which Targets describes for the plan ("release=main in eqiad,
+	// codfw") without asking the clusters.
+	Kube    bool
+	Targets string
 }
 
 // Name implements Stage.

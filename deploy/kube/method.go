@@ -161,6 +161,9 @@ func plural(n int, what string) string {
 
 // release opens the release whose tree is src.
 func (m *Method) release(src string) (*release.Release, error) {
+	if m.Releases == nil {
+		return nil, fmt.Errorf("kube: no release store")
+	}
 	if filepath.Base(src) != "tree" {
 		return nil, fmt.Errorf("kube: %s is not a release tree", src)
 	}
