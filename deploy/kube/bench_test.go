@@ -65,7 +65,11 @@ func rollStage(b *testing.B, hs *hostsync.Stage, store *release.Store, id string
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := hs.Sync(context.Background(), hostsync.Job{Source: rel.Tree()}); err != nil {
+	rep, err := hs.Sync(context.Background(), hostsync.Job{Source: rel.Tree()})
+	if err != nil {
+		if rep != nil && len(rep.Failed()) > 0 {
+			err = fmt.Errorf("%w; first: %s: %v", err, rep.Failed()[0].Host, rep.Failed()[0].Err)
+		}
 		b.Fatal(err)
 	}
 }

@@ -394,8 +394,8 @@ func (c *Cluster) Namespace(t testing.TB) string {
 }
 
 // Deployment creates a Deployment of replicas pods whose container "app"
-// runs image, with a progress deadline of deadline seconds, and waits
-// until it is rolled out.
+// runs image (rolling updates with 25% surge, none unavailable), and
+// waits until it is rolled out.
 func (c *Cluster) Deployment(t testing.TB, ns, name string, replicas int32, image string, labels map[string]string) *appsv1.Deployment {
 	t.Helper()
 	sel := map[string]string{"app": name}
@@ -403,7 +403,7 @@ func (c *Cluster) Deployment(t testing.TB, ns, name string, replicas int32, imag
 	for k, v := range labels {
 		all[k] = v
 	}
-	deadline := int32(testenv.Scale(10 * time.Second).Seconds())
+	deadline := int32(600) // Kubernetes' default; Block shortens it
 	quarter := intstr.FromString("25%")
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: all},
