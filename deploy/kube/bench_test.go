@@ -132,11 +132,20 @@ func BenchmarkRollout5000(b *testing.B) {
 	c := kubetest.Start(b)
 	dc1, dc2 := c.Namespace(b), c.Namespace(b)
 	var ts []kube.Target
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
 	for i := range 25 {
 		for _, d := range []struct{ ctx, ns string }{{"dc1", dc1}, {"dc2", dc2}} {
 			name := fmt.Sprintf("mw-%02d", i)
-			c.Deployment(b, d.ns, name, 100, imgA, nil)
+			if err := c.CreateDeployment(ctx, d.ns, name, 100, imgA, nil); err != nil {
+				b.Fatal(err)
+			}
 			ts = append(ts, kube.Target{Context: d.ctx, Namespace: d.ns, Name: name})
+		}
+	}
+	for _, t := range ts {
+		if err := c.WaitRolledOut(ctx, t.Namespace, t.Name); err != nil {
+			b.Fatal(err)
 		}
 	}
 	kc := c.Kubeconfig(b, map[string]string{"dc1": dc1, "dc2": dc2})

@@ -46,8 +46,10 @@ func (e *ChangedError) Error() string {
 	return fmt.Sprintf("%s was changed by someone else during the rollout: it now runs %s", e.Target, e.Found)
 }
 
-// CrashCheckEvery is how often a watched rollout lists its pods to look
-// for crash loops.
+// CrashCheckEvery is how long a watched rollout may make no progress
+// before its pods are listed to look for crash loops (and how often
+// while it makes none): a crash-looping pod never becomes available, so
+// a rollout that moves needs no list.
 var CrashCheckEvery = 2 * time.Second
 
 // Rollout sets the target's image and annotations, then waits until its
@@ -116,6 +118,9 @@ func (c *Clients) watch(ctx context.Context, cl kubernetes.Interface, t Target, 
 		}
 		if s.Stuck != "" {
 			return false, &StuckError{Target: t, Why: s.Stuck}
+		}
+		if s != last {
+			nextCrashCheck = time.Now().Add(CrashCheckEvery)
 		}
 		if !s.Done && time.Now().After(nextCrashCheck) {
 			nextCrashCheck = time.Now().Add(CrashCheckEvery)

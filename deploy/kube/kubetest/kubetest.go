@@ -398,6 +398,24 @@ func (c *Cluster) Namespace(t testing.TB) string {
 // waits until it is rolled out.
 func (c *Cluster) Deployment(t testing.TB, ns, name string, replicas int32, image string, labels map[string]string) *appsv1.Deployment {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(60*time.Second))
+	defer cancel()
+	if err := c.CreateDeployment(ctx, ns, name, replicas, image, labels); err != nil {
+		t.Fatalf("kubetest: %v", err)
+	}
+	if err := c.WaitRolledOut(ctx, ns, name); err != nil {
+		t.Fatalf("kubetest: %v", err)
+	}
+	got, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// CreateDeployment creates the Deployment Deployment makes, without
+// waiting for it.
+func (c *Cluster) CreateDeployment(ctx context.Context, ns, name string, replicas int32, image string, labels map[string]string) error {
 	sel := map[string]string{"app": name}
 	all := map[string]string{"app": name}
 	for k, v := range labels {
@@ -419,19 +437,10 @@ func (c *Cluster) Deployment(t testing.TB, ns, name string, replicas int32, imag
 			},
 		},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(60*time.Second))
-	defer cancel()
 	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("kubetest: create deployment %s/%s: %v", ns, name, err)
+		return fmt.Errorf("create deployment %s/%s: %w", ns, name, err)
 	}
-	if err := c.WaitRolledOut(ctx, ns, name); err != nil {
-		t.Fatalf("kubetest: %v", err)
-	}
-	got, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
+	return nil
 }
 
 // WaitRolledOut waits until the Deployment's rollout is complete.
