@@ -47,10 +47,11 @@ func (e *ChangedError) Error() string {
 }
 
 // CrashCheckEvery is how long a watched rollout may make no progress
-// before its pods are listed to look for crash loops (and how often
-// while it makes none): a crash-looping pod never becomes available, so
-// a rollout that moves needs no list.
-var CrashCheckEvery = 2 * time.Second
+// before its pods are listed to look for crash loops: a crash-looping pod
+// never becomes available, so a rollout that moves needs no list. While
+// it makes none, the wait doubles up to CrashCheckMax (a list of a large
+// Deployment's pods is the costliest call the bot makes).
+var CrashCheckEvery, CrashCheckMax = 2 * time.Second, 30 * time.Second
 
 // Rollout sets the target's image and annotations, then waits until its
 // rollout is complete, stuck, changed by someone else or ctx ends.
@@ -110,7 +111,8 @@ func setImage(ctx context.Context, cl kubernetes.Interface, t Target, p Patch) (
 func (c *Clients) watch(ctx context.Context, cl kubernetes.Interface, t Target, d *appsv1.Deployment, image string, progress func(State)) error {
 	deps := cl.AppsV1().Deployments(t.Namespace)
 	var last State
-	nextCrashCheck := time.Now().Add(CrashCheckEvery)
+	wait := CrashCheckEvery
+	nextCrashCheck := time.Now().Add(wait)
 	look := func(d *appsv1.Deployment) (bool, error) {
 		s := Evaluate(d, t.Container)
 		if s.Image != image {
@@ -120,10 +122,12 @@ func (c *Clients) watch(ctx context.Context, cl kubernetes.Interface, t Target, 
 			return false, &StuckError{Target: t, Why: s.Stuck}
 		}
 		if s != last {
-			nextCrashCheck = time.Now().Add(CrashCheckEvery)
+			wait = CrashCheckEvery
+			nextCrashCheck = time.Now().Add(wait)
 		}
 		if !s.Done && time.Now().After(nextCrashCheck) {
-			nextCrashCheck = time.Now().Add(CrashCheckEvery)
+			wait = min(2*wait, CrashCheckMax)
+			nextCrashCheck = time.Now().Add(wait)
 			if pod, err := crashLoop(ctx, cl, t, d, image); err != nil {
 				return false, err
 			} else if pod != "" {
