@@ -56,8 +56,13 @@ func kubeStage(d *config.Deploy, st *config.Stage, p *kubeParts) *SyncStage {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		ts, err := p.clients.Resolve(ctx, spec)
-		if err != nil {
-			return nil, err
+		var nm *kube.NoMatchError
+		switch {
+		case errors.As(err, &nm):
+			return nil, err // says what matched nothing, where
+		case err != nil:
+			// The caller says it in chat: no Go error chain there.
+			return nil, fmt.Errorf("the clusters (%s) did not answer when its deployments were listed; check that they are reachable, or run check-config", strings.Join(t.Contexts, ", "))
 		}
 		hosts := make([]hostsync.Host, len(ts))
 		for i, t := range ts {
@@ -95,18 +100,22 @@ func (a *Agent) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 		dests[h.Name] = h.Dest
 	}
 	var out []string
+	seen := map[string]bool{}
 	failed := rep.Failed()
-	for i, f := range failed {
+	for _, f := range failed {
 		a.log.Warn("rollout failed", "stage", hs.Name, "deployment", f.Host, "err", f.Err)
-		if i == 3 {
-			out = append(out, fmt.Sprintf("and %d more.", len(failed)-3))
-			break
-		}
 		t, err := kube.ParseDest(dests[f.Host])
 		if err != nil {
 			continue
 		}
-		out = append(out, kube.Sentence(t, f.Err))
+		// One image for all: its failure is said once.
+		if s := kube.Sentence(t, f.Err); !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	if len(out) > 3 {
+		out = append(out[:3], fmt.Sprintf("And %d more.", len(out)-3))
 	}
 	return strings.Join(out, " ")
 }
