@@ -86,3 +86,34 @@ func registryHost(key string) string {
 	}
 	return key
 }
+
+// scrub returns err with every credential of the keychain (and the basic
+// auth header made of them) blanked out of its text; it still unwraps to
+// err.
+func (k fileKeychain) scrub(err error) error {
+	msg := err.Error()
+	for _, c := range k {
+		var secrets []string
+		if c.Password != "" {
+			secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password)), c.Password)
+		}
+		secrets = append(secrets, c.IdentityToken, c.RegistryToken)
+		for _, s := range secrets {
+			if s != "" {
+				msg = strings.ReplaceAll(msg, s, "[redacted]")
+			}
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &scrubbed{msg: msg, err: err}
+}
+
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (s *scrubbed) Error() string { return s.msg }
+func (s *scrubbed) Unwrap() error { return s.err }

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -84,7 +85,9 @@ type Builder struct {
 	base        *name.Digest // nil: scratch
 	releasesDir string
 
-	mu sync.Mutex // one build at a time: a second call waits and reuses it
+	// busy holds one token per build: a second call waits for it (or
+	// for its context) and reuses the image.
+	busy chan struct{}
 }
 
 // Image is a release's image in the registry.
@@ -114,6 +117,14 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	if !path.IsAbs(c.Root) || path.Clean(c.Root) != c.Root || c.Root == "/" {
 		return nil, fmt.Errorf("the image root %q must be an absolute directory other than /, such as %s", c.Root, DefaultRoot)
 	}
+	if err := checkPath(strings.TrimPrefix(c.Root, "/")); err != nil {
+		return nil, fmt.Errorf("the image root %s cannot be used: %w", c.Root, err)
+	}
+	for _, ref := range []struct{ what, s string }{{"repository", c.Repository}, {"base image", c.Base}} {
+		if r := redact(ref.s); r != ref.s {
+			return nil, fmt.Errorf("the image %s %q holds a password: name it without credentials (registry/path…) and put them in the registry auth file", ref.what, r)
+		}
+	}
 	var opts []name.Option
 	if c.Insecure {
 		opts = append(opts, name.Insecure)
@@ -122,7 +133,7 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	if err != nil || strings.ContainsAny(c.Repository, "@") {
 		return nil, fmt.Errorf("the image repository %q is not a repository name: give registry/path, without a tag or digest", c.Repository)
 	}
-	b := &Builder{c: c, repo: repo, releasesDir: releasesDir}
+	b := &Builder{c: c, repo: repo, releasesDir: releasesDir, busy: make(chan struct{}, 1)}
 	if c.Base != "" {
 		d, err := parseBase(c.Base, repo.Registry, c.Insecure)
 		if err != nil {
@@ -135,6 +146,24 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	}
 	b.removeStale()
 	return b, nil
+}
+
+// redact hides the password of a reference written with credentials
+// (user:password@registry/…, optionally after a scheme), which an error
+// must not quote.
+func redact(s string) string {
+	scheme, rest := "", s
+	if i := strings.Index(rest, "://"); i >= 0 {
+		scheme, rest = rest[:i+3], rest[i+3:]
+	}
+	at := strings.Index(rest, "@")
+	if at < 0 || strings.Contains(rest[:at], "/") {
+		return s // repo@sha256:…: no credentials
+	}
+	if user, _, ok := strings.Cut(rest[:at], ":"); ok {
+		return scheme + user + ":…@" + rest[at+1:]
+	}
+	return s
 }
 
 // parseBase parses a base image reference, which must name a digest: a
@@ -161,26 +190,40 @@ func parseBase(s string, reg name.Registry, insecure bool) (name.Digest, error) 
 // registry does not have it yet (the digest is recorded next to the
 // release, so a second call is cheap). prev is the release the targets
 // hold (nil when unknown): its image's layers are reused.
-func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (Image, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (b *Builder) Image(ctx context.Context, rel, prev *release.Release) (_ Image, rerr error) {
+	if rel == nil || rel.Manifest == nil {
+		return Image{}, errors.New("image: no release to build")
+	}
+	select {
+	case b.busy <- struct{}{}:
+		defer func() { <-b.busy }()
+	case <-ctx.Done():
+		return Image{}, fmt.Errorf("image: release %s: waiting for another build: %w", rel.ID, ctx.Err())
+	}
 	// The auth file is read at each call: a rotated credential is used
 	// without a restart.
 	keys, err := readAuthFile(b.c.AuthFile)
 	if err != nil {
 		return Image{}, err
 	}
+	// A registry or proxy may echo the request's credentials in the body
+	// of its refusal, which go-containerregistry's errors quote.
+	defer func() {
+		if rerr != nil {
+			rerr = keys.scrub(rerr)
+		}
+	}()
 	counter := &pushCounter{inner: remote.DefaultTransport, committed: map[string]bool{}}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithTransport(counter),
 		remote.WithUserAgent("jouncebot")}
 	if img, ok, err := b.recorded(rel, opts); err != nil || ok {
 		return img, err
 	}
-	tmp, err := b.tempDir()
+	tmp, done, err := b.tempDir()
 	if err != nil {
 		return Image{}, fmt.Errorf("image: release %s: %w", rel.ID, err)
 	}
-	defer os.RemoveAll(tmp)
+	defer done()
 	img, out, err := b.build(ctx, tmp, rel, prev, opts)
 	if err != nil {
 		return Image{}, err
@@ -209,13 +252,34 @@ func (b *Builder) recorded(rel *release.Release, opts []remote.Option) (Image, b
 	if !ok || rec.Base != b.c.Base || rec.Root != b.c.Root {
 		return Image{}, false, nil
 	}
-	ref := b.repo.Digest(rec.Digest)
-	if _, err := remote.Head(ref, opts...); isNotFound(err) {
+	// The manifest is read, not just asked for: go-containerregistry
+	// checks that it has the digest asked for, and its annotations must
+	// say it is this release's image on this base, under this root (a
+	// record edited, or copied from another release, names another image).
+	img, err := remote.Image(b.repo.Digest(rec.Digest), opts...)
+	if isNotFound(err) {
 		return Image{}, false, nil
 	} else if err != nil {
 		return Image{}, false, b.wrap(fmt.Sprintf("asking for the image of release %s", rel.ID), err)
 	}
+	m, err := img.Manifest()
+	if err != nil {
+		return Image{}, false, b.wrap(fmt.Sprintf("asking for the image of release %s", rel.ID), err)
+	}
+	if !b.holds(m, rel.ID) {
+		return Image{}, false, nil
+	}
 	return Image{Ref: b.c.Repository + "@" + rec.Digest, Digest: rec.Digest}, true, nil
+}
+
+// holds says whether an image's manifest says it holds release id, on
+// the configured base, under the configured root.
+func (b *Builder) holds(m *v1.Manifest, id string) bool {
+	base := ""
+	if b.base != nil {
+		base = b.base.DigestStr()
+	}
+	return m.Annotations[annRelease] == id && m.Annotations[annRoot] == b.c.Root && m.Annotations[annBaseDig] == base
 }
 
 // build makes the release's image: on top of prev's when it can,
@@ -226,7 +290,7 @@ func (b *Builder) build(ctx context.Context, tmp string, rel, prev *release.Rele
 	img, n, why := b.previous(rel, prev, opts)
 	if img != nil {
 		add, gone := changes(prev.Manifest, rel.Manifest)
-		l, err := writeLayer(ctx, tmp, rel.Tree(), root, add, gone)
+		l, err := writeLayer(ctx, tmp, rel.Tree(), root, add, gone, false)
 		if err != nil {
 			return nil, out, fmt.Errorf("image: writing the layer of release %s: %w", rel.ID, err)
 		}
@@ -244,7 +308,9 @@ func (b *Builder) build(ctx context.Context, tmp string, rel, prev *release.Rele
 		parts := split(rel.Manifest)
 		img = base
 		for i, es := range parts {
-			l, err := writeLayer(ctx, tmp, rel.Tree(), root, es, nil)
+			// The first layer hides the base image's files under the
+			// root: the release tree is all the root holds.
+			l, err := writeLayer(ctx, tmp, rel.Tree(), root, es, nil, i == 0 && b.base != nil)
 			if err != nil {
 				return nil, out, fmt.Errorf("image: writing the layers of release %s: %w", rel.ID, err)
 			}
@@ -293,8 +359,8 @@ func (b *Builder) previous(rel, prev *release.Release, opts []remote.Option) (v1
 	}
 	n, _ := strconv.Atoi(m.Annotations[annLayers])
 	switch {
-	case m.Annotations[annRelease] != prev.ID || m.Annotations[annRoot] != b.c.Root || n < 1:
-		return nil, 0, fmt.Sprintf("image %s does not say it holds release %s under %s", rec.Digest, prev.ID, b.c.Root)
+	case !b.holds(m, prev.ID) || n < 1:
+		return nil, 0, fmt.Sprintf("image %s does not say it holds release %s on this base image under %s", rec.Digest, prev.ID, b.c.Root)
 	case n >= maxLayers:
 		return nil, 0, fmt.Sprintf("release %s's image already stacks %d release layers", prev.ID, n)
 	}
@@ -348,28 +414,81 @@ func isNotFound(err error) bool {
 	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
-// tempDir is a directory for the layers of one build, in releasesDir:
-// named with the process id, so New removes what a process that crashed
-// left and never what another builder of this process is writing.
-func (b *Builder) tempDir() (string, error) {
+// tempPrefix names the layer directories of builds in releasesDir, each
+// with a lock file beside it (prefix + N + ".lock").
+const tempPrefix = ".image-build-"
+
+// tempDir is a directory for the layers of one build, in releasesDir,
+// and the function that removes it. The build holds a lock (flock) on
+// the directory's lock file while it runs, so New removes what builds of
+// processes that died left, whatever their process id (a container's
+// first process always has the same), and never what a live build of any
+// process is writing.
+func (b *Builder) tempDir() (string, func(), error) {
 	dir := b.releasesDir
 	if dir == "" {
 		dir = os.TempDir()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return os.MkdirTemp(dir, fmt.Sprintf(".image-%d-", os.Getpid()))
+	var lock *os.File
+	for lock == nil {
+		f, err := os.CreateTemp(dir, tempPrefix+"*.lock")
+		if err != nil {
+			return "", nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "", nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		// Another process's New may have taken the new file for a
+		// leftover and removed it before it was locked: take another.
+		if held, err := f.Stat(); err == nil {
+			if named, err := os.Stat(f.Name()); err == nil && os.SameFile(held, named) {
+				lock = f
+				continue
+			}
+		}
+		f.Close()
+	}
+	tmp := strings.TrimSuffix(lock.Name(), ".lock")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		lock.Close()
+		os.Remove(lock.Name())
+		return "", nil, err
+	}
+	return tmp, func() {
+		os.RemoveAll(tmp)
+		os.Remove(lock.Name())
+		lock.Close()
+	}, nil
 }
 
+// removeStale removes the layer directories of builds whose lock nobody
+// holds, and those of the naming from before locks (.image-<pid>-N).
 func (b *Builder) removeStale() {
 	if b.releasesDir == "" {
 		return
 	}
-	mine := fmt.Sprintf(".image-%d-", os.Getpid())
-	ms, _ := filepath.Glob(filepath.Join(b.releasesDir, ".image-*"))
-	for _, m := range ms {
-		if !strings.HasPrefix(filepath.Base(m), mine) {
+	locks, _ := filepath.Glob(filepath.Join(b.releasesDir, tempPrefix+"*.lock"))
+	for _, l := range locks {
+		f, err := os.Open(l)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			// The directory first: a removal cut short leaves a lock
+			// file, removed next time.
+			os.RemoveAll(strings.TrimSuffix(l, ".lock"))
+			os.Remove(l)
+		}
+		f.Close()
+	}
+	old, _ := filepath.Glob(filepath.Join(b.releasesDir, ".image-*"))
+	for _, m := range old {
+		if !strings.HasPrefix(filepath.Base(m), tempPrefix) {
 			os.RemoveAll(m)
 		}
 	}

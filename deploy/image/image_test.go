@@ -51,6 +51,9 @@ type testRegistry struct {
 
 	reg       atomic.Pointer[http.Handler]
 	user, pwd string // basic auth required when set
+	// before, when set, sees each request before the registry does (and
+	// may hold it).
+	before atomic.Pointer[func(*http.Request)]
 
 	mu        sync.Mutex
 	committed []string // digests of the blob uploads committed
@@ -73,6 +76,9 @@ func (r *testRegistry) Lose() {
 }
 
 func (r *testRegistry) serve(w http.ResponseWriter, req *http.Request) {
+	if f := r.before.Load(); f != nil {
+		(*f)(req)
+	}
 	if r.user != "" {
 		if u, p, ok := req.BasicAuth(); !ok || u != r.user || p != r.pwd {
 			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
@@ -492,8 +498,8 @@ func tarNames(t testing.TB, l v1.Layer) []string {
 }
 
 // pushBase pushes a small base image to repository base/os of reg and
-// returns its reference by digest, and the tag it was pushed with.
-func pushBase(t testing.TB, reg *testRegistry) (byDigest, byTag string, layer string) {
+// returns its reference by digest and its layer's digest.
+func pushBase(t testing.TB, reg *testRegistry) (byDigest, layer string) {
 	t.Helper()
 	tag := reg.Host + "/base/os:1.0"
 	img := baseImage(t, map[string]string{"etc/os-release": "ID=test\n"})
@@ -504,7 +510,7 @@ func pushBase(t testing.TB, reg *testRegistry) (byDigest, byTag string, layer st
 	d, _ := img.Digest()
 	ls := layerDigests(t, img)
 	reg.Received()
-	return reg.Host + "/base/os@" + d.String(), tag, ls[0]
+	return reg.Host + "/base/os@" + d.String(), ls[0]
 }
 
 // baseImage is an OCI linux/amd64 image of one layer holding files,
@@ -542,7 +548,7 @@ func baseImage(t testing.TB, files map[string]string) v1.Image {
 func TestBaseImageByDigest(t *testing.T) {
 	reg := newRegistry(t)
 	w := newWorld(t)
-	base, _, baseLayer := pushBase(t, reg)
+	base, baseLayer := pushBase(t, reg)
 	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Base: base, Insecure: true})
 	r1 := w.freeze(nil)
 	got, err := b.Image(context.Background(), r1, nil)

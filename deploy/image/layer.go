@@ -170,9 +170,15 @@ type layerWriter struct {
 	dirs       map[string]bool // directories written to this layer
 }
 
+// opaque is the OCI marker that hides everything the layers below have
+// in its directory.
+const opaque = whiteout + whiteout + ".opq"
+
 // writeLayer writes a layer holding the whiteouts of gone and the files
-// of add into a new file in dir.
-func writeLayer(ctx context.Context, dir, tree, root string, add []release.Entry, gone []string) (*fileLayer, error) {
+// of add into a new file in dir. With hideBelow, the layer first hides
+// all the layers below have under root (the base image's own files
+// there are not the release's).
+func writeLayer(ctx context.Context, dir, tree, root string, add []release.Entry, gone []string, hideBelow bool) (*fileLayer, error) {
 	f, err := os.CreateTemp(dir, "layer-")
 	if err != nil {
 		return nil, err
@@ -180,11 +186,19 @@ func writeLayer(ctx context.Context, dir, tree, root string, add []release.Entry
 	defer f.Close()
 	zsum, tsum := sha256.New(), sha256.New()
 	counted := &countWriter{w: io.MultiWriter(f, zsum)}
-	z, err := gzip.NewWriterLevel(counted, gzip.BestSpeed)
+	z, err := gzip.NewWriterLevel(counted, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
 	lw := &layerWriter{tree: tree, root: root, tw: tar.NewWriter(io.MultiWriter(z, tsum)), dirs: map[string]bool{}}
+	if hideBelow {
+		if err := lw.dir(root); err != nil {
+			return nil, err
+		}
+		if err := lw.tw.WriteHeader(header(tar.TypeReg, path.Join(root, opaque), 0o644)); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range gone {
 		if err := lw.whiteout(p); err != nil {
 			return nil, err
@@ -244,6 +258,9 @@ func (lw *layerWriter) dir(d string) error {
 }
 
 func (lw *layerWriter) whiteout(p string) error {
+	if err := checkPath(p); err != nil {
+		return err
+	}
 	name := path.Join(lw.root, p)
 	if err := lw.dir(path.Dir(name)); err != nil {
 		return err
@@ -251,7 +268,26 @@ func (lw *layerWriter) whiteout(p string) error {
 	return lw.tw.WriteHeader(header(tar.TypeReg, path.Join(path.Dir(name), whiteout+path.Base(name)), 0o644))
 }
 
+// checkPath refuses a release path that would not land where it says
+// under the root: one leaving the tree (a damaged manifest), or one with
+// a file or directory named like an OCI whiteout, which a runtime would
+// take for the deletion of a lower path.
+func checkPath(p string) error {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
+		return fmt.Errorf("%q is not a path inside the release tree", p)
+	}
+	for _, c := range strings.Split(p, "/") {
+		if strings.HasPrefix(c, whiteout) {
+			return fmt.Errorf("%s is named like an OCI whiteout (%s…), which an image cannot hold as a file or directory", p, whiteout)
+		}
+	}
+	return nil
+}
+
 func (lw *layerWriter) entry(e release.Entry) error {
+	if err := checkPath(e.Path); err != nil {
+		return err
+	}
 	name := path.Join(lw.root, e.Path)
 	if err := lw.dir(path.Dir(name)); err != nil {
 		return err
