@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,8 @@ type kubeSite struct {
 	c        *kubetest.Cluster
 	dc1, dc2 string
 	repo     string
+	// deny, when set, is a tag whose manifest the registry refuses.
+	deny atomic.Value
 }
 
 type kubeOpt func(*config.Config)
@@ -61,7 +64,16 @@ func startKube(t *testing.T, opts ...kubeOpt) *kubeSite {
 	truthNeedRsync(t)
 	c := kubetest.Start(t)
 	k := &kubeSite{c: c, dc1: c.Namespace(t), dc2: c.Namespace(t)}
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	regh := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tag, _ := k.deny.Load().(string); tag != "" && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+tag) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errors":[{"code":"DENIED","message":"quota exceeded"}]}`)
+			return
+		}
+		regh.ServeHTTP(w, r)
+	}))
 	t.Cleanup(reg.Close)
 	k.repo = strings.TrimPrefix(reg.URL, "http://") + "/mediawiki/app"
 	c.Deployment(t, k.dc1, "mw-canary", 2, initialImage, map[string]string{"release": "canary"})
@@ -175,9 +187,9 @@ func TestKubeTestedFailRollsBack(t *testing.T) {
 	})
 	newImg := k.onRelease(t, k.dc1, "mw-canary", rel)
 	k.say("tested fail")
-	k.expect("k8s-canaries: 1/1 deployments rolled back to release ")
+	k.expect("k8s-canaries: the deployments that got release " + rel + " run release ")
 	l := k.expect("amir: deploy 1 stopped: ")
-	if !strings.Contains(l, "every pod of 1 deployment runs release") || !strings.Contains(l, "hosts hold the previous tree again") {
+	if !strings.Contains(l, "the deployments that got release "+rel+" run release ") || !strings.Contains(l, "8 hosts hold the previous tree again, verified byte for byte") {
 		t.Errorf("the rollback's outcome does not say what holds what:\n%s", l)
 	}
 	imgs, back := k.runs(t, k.dc1, "mw-canary")
@@ -257,5 +269,23 @@ func TestKubeChangedBehindTheBotsBack(t *testing.T) {
 	want := "deployment mw-canary (dc1/" + k.dc1 + ") runs image 000000000000, not release " + rel
 	if !strings.Contains(l, want) || !strings.Contains(l, "someone else changed its image") {
 		t.Errorf("the deploy's end does not name the changed Deployment:\n%s\nwant %q", l, want)
+	}
+}
+
+// A release whose image the registry refuses fails the first kubernetes
+// stage, names the cause once, and the rollback leaves the Deployments
+// the bot never patched as they were: the previous release's image (which
+// the registry takes) is not rolled out to them.
+func TestKubeImageFailureTouchesNothing(t *testing.T) {
+	k := startKube(t)
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.deny.Store(rel) // images are tagged with their release
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("The image of release " + rel + " could not be built or pushed to the registry.")
+	k.expect("amir: deploy 1 stopped: Rolled back because the rollout of 1 deployment of k8s-canaries failed")
+	if imgs, back := k.runs(t, k.dc1, "mw-canary"); imgs[initialImage] != 2 || back != "" {
+		t.Errorf("mw-canary was changed by the rollback: pods run %v, release %q", imgs, back)
 	}
 }

@@ -87,7 +87,13 @@ func (a *Agent) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what s
 	if !ok {
 		return
 	}
-	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: a.o.Releases,
+	undo := ""
+	if what == "rollback" {
+		if d, err := j.Deploy(); err == nil {
+			undo = d.Sync.Release
+		}
+	}
+	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: a.o.Releases, Undo: undo,
 		Say:     func(s string) { j.Say(ctx, EventProgress, bot.T(s)) },
 		Patched: func() { crashPoint(what + ":" + hs.Name) }})
 }

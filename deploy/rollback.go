@@ -113,11 +113,15 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 			rb.Reason, bot.Count(total, "host"), verb, how, changes, changes)
 		switch {
 		case kubeTotal > 0 && kubeTotal == total:
-			outcome = fmt.Sprintf("Rolled back because %s: every pod of %s runs release %s again. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-				rb.Reason, bot.Count(total, "deployment"), prev.ID, changes, changes)
+			outcome = fmt.Sprintf("Rolled back because %s: the deployments that got release %s run release %s again, every pod checked. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
+				rb.Reason, d.Sync.Release, prev.ID, changes, changes)
 		case kubeTotal > 0:
-			outcome = fmt.Sprintf("Rolled back because %s: %s hold the previous tree again, %s, and every pod of %s runs release %s again. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-				rb.Reason, bot.Count(total-kubeTotal, "host"), how, bot.Count(kubeTotal, "deployment"), prev.ID, changes, changes)
+			hosts, verb := total-kubeTotal, "hold"
+			if hosts == 1 {
+				verb = "holds"
+			}
+			outcome = fmt.Sprintf("Rolled back because %s: %s %s the previous tree again, %s, and the deployments that got release %s run release %s again, every pod checked. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
+				rb.Reason, bot.Count(hosts, "host"), verb, how, d.Sync.Release, prev.ID, changes, changes)
 		}
 		line = sallines.FinishedRollback(sum, total, took)
 		if !verified {
@@ -298,7 +302,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		}
 	}
 	if isKube(hs) {
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d deployments rolled back to release %s, every pod checked.", name, len(hosts)-len(bad), len(hosts), prev.ID)))
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: the deployments that got release %s run release %s again (%d of %d checked, every pod).", name, d.Sync.Release, prev.ID, len(hosts)-len(bad), len(hosts))))
 		return bad, len(hosts), nil
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))

@@ -51,6 +51,11 @@ type Run struct {
 	Patched func()
 	// Releases, when set, replaces the Method's store.
 	Releases *release.Store
+	// Undo, set for a rollback, is the release being rolled back: only
+	// Deployments annotated with it (patched with it) are put back; one
+	// the bot never gave it (its image failed, or the stage stopped
+	// first) is left as it is.
+	Undo string
 }
 
 type run struct {
@@ -85,8 +90,15 @@ func (m *Method) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	if err != nil {
 		return err
 	}
+	st, err := m.Clients.Read(ctx, t)
+	if err != nil {
+		return err
+	}
+	if m.run.Undo != "" && st.Release != m.run.Undo {
+		return nil // never got the release rolled back
+	}
 	var prev *release.Release
-	if st, err := m.Clients.Read(ctx, t); err == nil && st.Release != "" && st.Release != rel.ID {
+	if st.Release != "" && st.Release != rel.ID {
 		prev, _ = m.Releases.Open(st.Release) // layers to reuse; none is fine
 	}
 	img, err := m.image(ctx, rel, prev)
@@ -223,11 +235,14 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	if err != nil {
 		return err
 	}
-	img, err := m.image(ctx, rel, nil)
+	st, err := m.Clients.Read(ctx, t)
 	if err != nil {
 		return err
 	}
-	st, err := m.Clients.Read(ctx, t)
+	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
+		return nil // a rollback left it alone: it never got the release
+	}
+	img, err := m.image(ctx, rel, nil)
 	if err != nil {
 		return err
 	}
