@@ -94,7 +94,7 @@ func (m *Method) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	if err != nil {
 		return err
 	}
-	if m.run.Undo != "" && st.Release != m.run.Undo {
+	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
 		return nil // never got the release rolled back
 	}
 	var prev *release.Release
