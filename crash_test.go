@@ -37,7 +37,13 @@ type sandboxBot struct {
 // startSandboxBot runs jouncebot in data with extra environment.
 func startSandboxBot(t *testing.T, data string, env ...string) *sandboxBot {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "--data", data, "--http", "")
+	return startBotCmd(t, exec.Command(os.Args[0], "--data", data, "--http", ""), env...)
+}
+
+// startBotCmd runs cmd (this test binary as jouncebot) with extra
+// environment.
+func startBotCmd(t *testing.T, cmd *exec.Cmd, env ...string) *sandboxBot {
+	t.Helper()
 	cmd.Env = append(append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, _ := cmd.StdinPipe()

@@ -25,6 +25,7 @@ import (
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -184,6 +185,13 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, summary(cfg, time.Now()))
 	if w := cfg.SecurityWarning(); w != "" {
 		fmt.Fprintf(stdout, "\nWarning: %s.\n", w)
+	}
+	if lines, ok := checkKube(cfg); len(lines) > 0 {
+		fmt.Fprintf(stdout, "\nKubernetes (%s):\n  %s\n", cfg.Deploy.Kubernetes.Image.Repository, strings.Join(lines, "\n  "))
+		if !ok {
+			fmt.Fprintln(stderr, "jouncebot: the kubernetes stages name contexts or deployments that do not exist (see above)")
+			return exitConfig
+		}
 	}
 	return exitOK
 }
@@ -379,4 +387,12 @@ func agentSummary(cfg *config.Config) string {
 		fmt.Fprintf(&b, "\nDeploy agent %s at %s (mutual TLS): deploys run there, not in this process.\n", l.Name, l.Address)
 	}
 	return b.String()
+}
+
+// checkKube asks the clusters of the kubernetes stages, within a time
+// limit: check-config must answer even when they do not.
+func checkKube(cfg *config.Config) ([]string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return deploy.CheckKube(ctx, &cfg.Deploy)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jouncebot/jouncebot/deploy/kube/kubetest"
 	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("JOUNCEBOT_TEST_RUN_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	code := m.Run()
+	code := kubetest.Main(m) // m.Run, then the kubernetes tests' cluster stops
 	if binary.dir != "" {
 		os.RemoveAll(binary.dir)
 	}

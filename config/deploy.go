@@ -47,6 +47,8 @@ type Deploy struct {
 	Stages []Stage `yaml:"stages"`
 	// Purge configures the CDN purge of changed static files.
 	Purge *Purge `yaml:"purge"`
+	// Kubernetes configures the stages with method kubernetes; see kube.go.
+	Kubernetes *Kubernetes `yaml:"kubernetes"`
 	// Testing configures the wait for the patch owners' "tested ok"
 	// after a stage with wait_for_test.
 	Testing Testing `yaml:"testing"`

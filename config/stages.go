@@ -88,7 +88,7 @@ type Stage struct {
 	// "rsync://{{.Host}}/mediawiki/", "{{.Host}}:/srv/mediawiki/" or a
 	// local directory. Default "{{.Host}}": the host is the destination.
 	Dest string `yaml:"dest"`
-	// Method is rsync (the default) or command.
+	// Method is rsync (the default), command or kubernetes.
 	Method string `yaml:"method"`
 	// Command is run by /bin/sh for each host when Method is command. It
 	// is a template with .Host, .Dest, .Source and .Paths (shell-quoted
@@ -106,6 +106,9 @@ type Stage struct {
 	WaitForTest bool `yaml:"wait_for_test"`
 	// Checks run after the stage is synced.
 	Checks []Check `yaml:"checks"`
+	// Kubernetes names the Deployments of a stage with method
+	// kubernetes (which has no hosts); see kube.go.
+	Kubernetes *KubeTargets `yaml:"kubernetes"`
 }
 
 // Check types.
@@ -373,6 +376,7 @@ func (d *Deploy) validateSync(v *validator, p string, c *Config) {
 		}
 	}
 	names := map[string]bool{}
+	kube := false
 	for i := range d.Stages {
 		sp := fmt.Sprintf("%s.stages[%d]", p, i)
 		st := &d.Stages[i]
@@ -384,6 +388,14 @@ func (d *Deploy) validateSync(v *validator, p string, c *Config) {
 		}
 		names[st.Name] = true
 		st.validate(v, sp, groups)
+		kube = kube || st.Method == SyncKubernetes
+	}
+	switch {
+	case d.Kubernetes != nil && kube:
+		d.Kubernetes.resolve(c)
+		d.Kubernetes.validate(v, p+".kubernetes")
+	case kube:
+		v.add(p+".kubernetes", "kubernetes stages need deploy.kubernetes.image.repository, where the releases' images go")
 	}
 	if d.Purge != nil {
 		d.Purge.validate(v, p+".purge")
@@ -391,6 +403,13 @@ func (d *Deploy) validateSync(v *validator, p string, c *Config) {
 }
 
 func (st *Stage) validate(v *validator, p string, groups map[string]bool) {
+	if st.Method == SyncKubernetes {
+		st.validateKube(v, p)
+		return
+	}
+	if st.Kubernetes != nil {
+		v.add(p+".kubernetes", "is only used with method: kubernetes")
+	}
 	if len(st.Hosts) == 0 && len(st.Groups) == 0 {
 		v.add(p, "stage %q has no hosts; give hosts or groups", st.Name)
 	}
@@ -414,8 +433,22 @@ func (st *Stage) validate(v *validator, p string, groups map[string]bool) {
 			v.add(p+".command", "is not a valid template (%s)", templateErr(err))
 		}
 	default:
-		v.add(p+".method", "expected rsync or command, got %q", st.Method)
+		v.add(p+".method", "expected rsync, command or kubernetes, got %q", st.Method)
 	}
+	st.validateCommon(v, p)
+}
+
+// validateKube validates a kubernetes stage: Deployments, not hosts.
+func (st *Stage) validateKube(v *validator, p string) {
+	if len(st.Hosts) > 0 || len(st.Groups) > 0 || st.Command != "" {
+		v.add(p, "stage %q has method kubernetes: it names deployments under kubernetes, not hosts, groups or a command", st.Name)
+	}
+	st.Kubernetes.validate(v, p)
+	st.validateCommon(v, p)
+}
+
+// validateCommon validates what stages of every method have.
+func (st *Stage) validateCommon(v *validator, p string) {
 	if st.Concurrency < 1 || st.Concurrency > 1000 {
 		v.add(p+".concurrency", "must be between 1 and 1000, got %d", st.Concurrency)
 	}

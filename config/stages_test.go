@@ -64,7 +64,7 @@ func TestStagesValidate(t *testing.T) {
 		{"unknown group", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: a\n      groups: [x]\n",
 			[]string{`deploy.stages[0].groups[0]: "x" is not a host group`}},
 		{"bad method", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: a\n      hosts: [h]\n      method: scp\n",
-			[]string{`deploy.stages[0].method: expected rsync or command, got "scp"`}},
+			[]string{`deploy.stages[0].method: expected rsync, command or kubernetes, got "scp"`}},
 		{"command missing", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: a\n      hosts: [h]\n      method: command\n",
 			[]string{"deploy.stages[0].command: method command needs a command"}},
 		{"bad template", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: a\n      hosts: [h]\n      method: command\n      command: 'x {{.Host'\n",

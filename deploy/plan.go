@@ -118,7 +118,9 @@ func stagePlan(s Stage) string {
 		return s.Name()
 	}
 	var what []string
-	if hs, err := ss.Hosts(); err == nil {
+	if ss.Kube {
+		what = append(what, "roll out to "+ss.Targets)
+	} else if hs, err := ss.Hosts(); err == nil {
 		what = append(what, "sync "+bot.Count(len(hs.Hosts), "host"))
 	}
 	if n := len(ss.Checks); n > 0 {

@@ -87,6 +87,17 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 	if err != nil {
 		return nil, false, err
 	}
+	if s.Kube {
+		// The clusters were read (readClusters named what differs).
+		switch {
+		case finished && len(done) == len(hs.Hosts):
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Read the clusters after the restart: every pod of the %s runs release %s.", bot.Count(len(done), "deployment"), rel.ID)))
+			return done, true, nil
+		case len(done) > 0:
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the rollout to %s: %d of %d deployments run release %s (read from the clusters after the restart).", s.StageName, len(done), len(hs.Hosts), rel.ID)))
+		}
+		return done, false, nil
+	}
 	switch {
 	case finished && len(done) == len(hs.Hosts) && trusted > 0:
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checked the %s after the restart: %d of %d hosts hold release %s; the others go on by the record, as decided.",
@@ -194,6 +205,8 @@ func verifier(m hostsync.Method) hostsync.Method {
 		switch v := m.(type) {
 		case *hostsync.Rsync:
 			return &hostsync.Verify{Rsync: *v}
+		case interface{ Verifier() hostsync.Method }:
+			return v.Verifier() // a Kubernetes stage reads its Deployments
 		case interface{ Unwrap() hostsync.Method }:
 			m = v.Unwrap()
 		default:

@@ -73,7 +73,7 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 		return err
 	}
 	var bad []string
-	total, verified := 0, true
+	total, kubeTotal, verified := 0, 0, true
 	for _, st := range a.o.Stages {
 		ss, ok := st.(*SyncStage)
 		if !ok || (len(synced[ss.StageName]) == 0 && !stageStarted(d, ss.StageName)) {
@@ -88,6 +88,9 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 		}
 		bad = append(bad, failed...)
 		total += n
+		if ss.Kube {
+			kubeTotal += n
+		}
 	}
 	took := time.Since(rb.Started)
 	sum, changes := salSummary(d), changeList(d.Changes)
@@ -108,6 +111,18 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 		}
 		outcome = fmt.Sprintf("Rolled back because %s: %s %s the previous tree again, %s. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
 			rb.Reason, bot.Count(total, "host"), verb, how, changes, changes)
+		switch {
+		case kubeTotal > 0 && kubeTotal == total:
+			outcome = fmt.Sprintf("Rolled back because %s: the deployments that got release %s run release %s again, every pod checked. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
+				rb.Reason, d.Sync.Release, prev.ID, changes, changes)
+		case kubeTotal > 0:
+			hosts, verb := total-kubeTotal, "hold"
+			if hosts == 1 {
+				verb = "holds"
+			}
+			outcome = fmt.Sprintf("Rolled back because %s: %s %s the previous tree again, %s, and the deployments that got release %s run release %s again, every pod checked. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
+				rb.Reason, bot.Count(hosts, "host"), verb, how, d.Sync.Release, prev.ID, changes, changes)
+		}
 		line = sallines.FinishedRollback(sum, total, took)
 		if !verified {
 			line = fmt.Sprintf("Finished rollback of %s, not verified (a stage syncs with a command): %s (duration: %s); the change is still merged, revert it before the next deploy",
@@ -198,6 +213,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		return nil, 0, Failf("Cannot roll back %s: %s.", ss.StageName, err)
 	}
 	hs.Log = j.a.log
+	j.a.bindKube(ctx, j, hs, "rollback")
 	hosts := rollbackHostList(j, d, ss, hs, touched)
 	if len(hosts) == 0 {
 		return nil, 0, nil
@@ -284,6 +300,10 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		if !slices.Contains(bad, f.Host) {
 			bad = append(bad, f.Host)
 		}
+	}
+	if isKube(hs) {
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: the deployments that got release %s run release %s again (%d of %d checked, every pod).", name, d.Sync.Release, prev.ID, len(hosts)-len(bad), len(hosts))))
+		return bad, len(hosts), nil
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
 	return bad, len(hosts), nil

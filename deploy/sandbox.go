@@ -40,7 +40,8 @@ type Sandbox struct {
 // SAL lines and may be nil. Directories under dir/servers stand in for the
 // servers of three stages: testservers (1 host, waits for "tested ok"),
 // canaries (2) and production (5); each starts as a copy of staging when
-// it is missing. Run
+// it is missing. The configuration's kubernetes stages, if any, follow
+// them. Run
 // the agent with Agent.Run and Close the sandbox when done.
 func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *slog.Logger, sal Logger) (*Sandbox, error) {
 	sb, err := gerrittest.OpenSandbox(dir)
@@ -78,6 +79,13 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 	} else if stages, err = sandboxStages(context.Background(), dir, sb.Staging, &sync); err != nil {
 		sb.Close()
 		return nil, err
+	} else {
+		ks, err := sandboxKubeStages(cfg, filepath.Join(dir, "releases"))
+		if err != nil {
+			sb.Close()
+			return nil, fmt.Errorf("sandbox: kubernetes stages: %w", err)
+		}
+		stages = append(stages, ks...)
 	}
 	o.Stages, o.SAL, o.SyncSource = stages, sal, ""
 	o.FileSyncLimit = sync.Sync.FileSyncLimit

@@ -14,6 +14,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/canary"
 	"github.com/jouncebot/jouncebot/deploy/check"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/kube"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 )
@@ -47,6 +48,11 @@ type SyncStage struct {
 	// Checks run after the sync.
 	Checks      []check.Check
 	WaitForTest bool
+	// Kube is set for a kubernetes stage: its hosts are Deployments,
+	// which Targets describes for the plan ("release=main in eqiad,
+	// codfw") without asking the clusters.
+	Kube    bool
+	Targets string
 }
 
 // Name implements Stage.
@@ -55,8 +61,25 @@ func (s *SyncStage) Name() string { return s.StageName }
 // SyncStages builds the sync stages a deploy configuration describes.
 func SyncStages(d *config.Deploy) ([]Stage, error) {
 	var out []Stage
+	var kp *kubeParts
 	for i := range d.Stages {
 		st := &d.Stages[i]
+		if st.Method == config.SyncKubernetes {
+			if kp == nil {
+				var err error
+				if kp, err = newKubeParts(d); err != nil {
+					return nil, err
+				}
+			}
+			ks := kubeStage(d, st, kp)
+			cs, err := check.FromConfig(st.Checks, nil)
+			if err != nil {
+				return nil, err
+			}
+			ks.Checks = cs
+			out = append(out, ks)
+			continue
+		}
 		if _, err := hostsync.FromConfig(d, st); err != nil {
 			return nil, err
 		}
@@ -470,6 +493,13 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return j.a.internal("opening release "+d.Sync.Release, err)
 	}
 	s.drift(ctx, j, d, rel)
+	j.a.bindKube(ctx, j, hs, "rollout")
+	if rec := d.Sync.Stages[s.StageName]; isKube(hs) && j.mustCheck(s.StageName) && rec != nil && !rec.Started.IsZero() {
+		// After a restart the clusters say what runs, not the record.
+		if diffs, _ := j.a.readClusters(ctx, hs, rel); len(diffs) > 0 {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Read the clusters after the restart: %s Rolling release %s out to them again.", strings.Join(diffs, " "), rel.ID)))
+		}
+	}
 	verify := verifier(hs.Method)
 	hs.Method = j.a.deliver(hs, rel, "sync")
 	rec := d.Sync.Stages[s.StageName]
@@ -496,7 +526,11 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
+		if isKube(hs) {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling %s out to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "deployment"))))
+		} else {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
+		}
 	} else if len(done) > 0 && checked == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
 	}
@@ -516,7 +550,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		Done:     done,
 		OnResult: func(r hostsync.Result) { rec2.add(r.Host, hostResult(dests[r.Host], r)) },
 		OnProgress: func(p hostsync.Progress) {
-			if p.Done < p.Total {
+			if p.Done < p.Total && !isKube(hs) { // a rollout says it in pods
 				j.Say(ctx, EventProgress, bot.T(p.String()))
 			}
 		},
@@ -531,8 +565,15 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return err
 	}
 	sum := rep.Summary()
+	if k, ok := hs.Method.(*kube.Method); ok && err == nil {
+		sum = k.Summary(ctx, hs.Hosts) + "."
+	}
 	j.Say(ctx, EventProgress, bot.T(sum))
 	if errors.Is(err, hostsync.ErrStageFailed) {
+		if isKube(hs) {
+			j.Say(ctx, EventProgress, bot.T(j.a.kubeFailures(hs, rep)))
+			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
+		}
 		return rollback(ctx, j, fmt.Sprintf("%d hosts of %s failed to sync", len(rep.Failed()), s.StageName))
 	}
 	if err != nil {
@@ -570,8 +611,8 @@ func hostResult(dest string, r hostsync.Result) HostResult {
 // own tool) is used as it is: its hosts cannot be checked for a marker.
 func (a *Agent) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
 	m := hs.Method
-	if _, ok := m.(*hostsync.Command); ok || m == nil {
-		return m
+	if _, ok := m.(*hostsync.Command); ok || m == nil || isKube(hs) {
+		return m // a Kubernetes rollout has no marker: the cluster says what runs
 	}
 	return &release.Marked{Method: withCrashPoint(m, what+":"+hs.Name), Release: rel, Store: a.o.Releases, FileLimit: hs.FileLimit}
 }
@@ -759,6 +800,9 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 		// Before calling the deploy finished after a restart, check
 		// what the hosts hold.
 		if err := checkStages(ctx, j, ""); err != nil {
+			return err
+		}
+		if err := clusterTruth(ctx, j); err != nil {
 			return err
 		}
 	}

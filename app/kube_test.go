@@ -1,0 +1,291 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/jouncebot/jouncebot/app"
+	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/kube"
+	"github.com/jouncebot/jouncebot/deploy/kube/kubetest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
+)
+
+// One cluster serves the package's tests (see kubetest); each test has
+// its own namespaces.
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+
+// initialImage is what the Deployments run before the first deploy: no
+// release's image.
+const initialImage = "registry.invalid/mediawiki/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+// kubeSite is the sandbox with two kubernetes stages after its hosts:
+// k8s-canaries (mw-canary in dc1) and k8s-main (the release=main
+// Deployments of dc1 and dc2). The two data centres are two kubeconfig
+// contexts of one cluster, each with its own namespace.
+type kubeSite struct {
+	*consoleSession
+	c        *kubetest.Cluster
+	dc1, dc2 string
+	repo     string
+	// deny, when set, is a tag whose manifest the registry refuses.
+	deny atomic.Value
+}
+
+type kubeOpt func(*config.Config)
+
+// canaryCheck adds an http check of url to k8s-canaries.
+func canaryCheck(url string) kubeOpt {
+	return func(c *config.Config) {
+		st := c.Deploy.StageByName("k8s-canaries")
+		st.Checks = append(st.Checks, config.Check{Name: "k8s canary", Type: config.CheckHTTP, URL: url, Status: 200, Timeout: 10 * time.Second})
+	}
+}
+
+// gateCanaries makes k8s-canaries wait for "tested ok".
+func gateCanaries(c *config.Config) { c.Deploy.StageByName("k8s-canaries").WaitForTest = true }
+
+func startKube(t *testing.T, opts ...kubeOpt) *kubeSite {
+	t.Helper()
+	truthNeedRsync(t)
+	c := kubetest.Start(t)
+	k := &kubeSite{c: c, dc1: c.Namespace(t), dc2: c.Namespace(t)}
+	regh := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tag, _ := k.deny.Load().(string); tag != "" && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+tag) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errors":[{"code":"DENIED","message":"quota exceeded"}]}`)
+			return
+		}
+		regh.ServeHTTP(w, r)
+	}))
+	t.Cleanup(reg.Close)
+	k.repo = strings.TrimPrefix(reg.URL, "http://") + "/mediawiki/app"
+	c.Deployment(t, k.dc1, "mw-canary", 2, initialImage, map[string]string{"release": "canary"})
+	c.Deployment(t, k.dc1, "mw-main", 3, initialImage, map[string]string{"release": "main"})
+	c.Deployment(t, k.dc2, "mw-main", 2, initialImage, map[string]string{"release": "main"})
+	kubeconfig := c.Kubeconfig(t, map[string]string{"dc1": k.dc1, "dc2": k.dc2})
+	k.consoleSession = runConsole(t, truthNow, "", func(cfg *config.Config) {
+		cfg.Deploy.Kubernetes = &config.Kubernetes{Kubeconfig: kubeconfig, Image: config.KubeImage{Repository: k.repo, Insecure: true}}
+		stage := func(name string, t config.KubeTargets) config.Stage {
+			return config.Stage{Name: name, Method: config.SyncKubernetes, Kubernetes: &t, Concurrency: 80, Timeout: testenv.Scale(time.Minute)}
+		}
+		cfg.Deploy.Stages = append(cfg.Deploy.Stages,
+			stage("k8s-canaries", config.KubeTargets{Contexts: []string{"dc1"}, Deployments: []string{"mw-canary"}, Container: "app"}),
+			stage("k8s-main", config.KubeTargets{Contexts: []string{"dc1", "dc2"}, Selector: "release=main"}))
+		for _, o := range opts {
+			o(cfg)
+		}
+	}, app.Options{})
+	k.expect("Try `jouncebot: plan")
+	return k
+}
+
+// runs returns the images the pods of a Deployment run, and the release
+// its annotation names.
+func (k *kubeSite) runs(t *testing.T, ns, name string) (map[string]int, string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := k.c.WaitRolledOut(ctx, ns, name); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := k.c.Images(ctx, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := k.c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imgs, d.Annotations[kube.AnnotationRelease]
+}
+
+// onRelease fails unless every pod of the Deployment runs one image of
+// the site's repository, annotated with release id; it returns the image.
+func (k *kubeSite) onRelease(t *testing.T, ns, name, id string) string {
+	t.Helper()
+	imgs, rel := k.runs(t, ns, name)
+	if len(imgs) != 1 || rel != id {
+		t.Fatalf("%s/%s: pods run %v, annotated release %q; want one image of release %s", ns, name, imgs, rel, id)
+	}
+	for img := range imgs {
+		if !strings.HasPrefix(img, k.repo+"@sha256:") {
+			t.Fatalf("%s/%s runs %s, not an image of %s by digest", ns, name, img, k.repo)
+		}
+		return img
+	}
+	return ""
+}
+
+var frozeRE = regexp.MustCompile(`Froze release (\S+) `)
+
+func releaseID(t *testing.T, line string) string {
+	t.Helper()
+	m := frozeRE.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no release in %q", line)
+	}
+	return m[1]
+}
+
+// A deploy goes through the sandbox's hosts, then rolls its release's
+// image out to the canary Deployment and to the main Deployments of both
+// data centres, says how many pods run it, and ends done.
+func TestKubeDeploy(t *testing.T) {
+	k := startKube(t)
+	n := strconv.Itoa(k.app.Sandbox().Changes["config"])
+	k.say("jouncebot: plan " + n)
+	k.expectLine("the plan's stages", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "k8s-canaries (roll out to mw-canary in dc1), k8s-main (roll out to the deployments matching release=main in dc1, dc2)")
+	})
+	k.say("jouncebot: deploy " + n)
+	rel := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("Rolling ")
+	k.expectLine("the canaries' summary", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.HasPrefix(l, "k8s-canaries: 2/2 pods on the release, 1/1 deployment rolled out")
+	})
+	k.expectLine("the main Deployments' summary", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.HasPrefix(l, "k8s-main: 5/5 pods on the release, 2/2 deployments rolled out")
+	})
+	k.expect("amir: deploy 1 is done")
+	img := k.onRelease(t, k.dc1, "mw-canary", rel)
+	for _, d := range []struct{ ns, name string }{{k.dc1, "mw-main"}, {k.dc2, "mw-main"}} {
+		if got := k.onRelease(t, d.ns, d.name, rel); got != img {
+			t.Errorf("%s/%s runs %s, the canaries %s: one release, one image", d.ns, d.name, got, img)
+		}
+	}
+}
+
+// "tested fail" after the canary Deployment was rolled out puts it back
+// to the previous release's image by digest (not rollout undo), every pod
+// running it, and leaves the main Deployments alone.
+func TestKubeTestedFailRollsBack(t *testing.T) {
+	k := startKube(t, gateCanaries)
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	newImg := k.onRelease(t, k.dc1, "mw-canary", rel)
+	k.say("tested fail")
+	k.expect("k8s-canaries: the deployments that got release " + rel + " run release ")
+	l := k.expect("amir: deploy 1 stopped: ")
+	if !strings.Contains(l, "the deployments that got release "+rel+" run release ") || !strings.Contains(l, "8 hosts hold the previous tree again, verified byte for byte") {
+		t.Errorf("the rollback's outcome does not say what holds what:\n%s", l)
+	}
+	imgs, back := k.runs(t, k.dc1, "mw-canary")
+	if back == rel || back == "" || len(imgs) != 1 || imgs[newImg] > 0 || imgs[initialImage] > 0 {
+		t.Errorf("mw-canary after the rollback: pods run %v, release %q; want the previous release's own image (not %s)", imgs, back, rel)
+	}
+	if imgs, _ := k.runs(t, k.dc2, "mw-main"); imgs[initialImage] != 2 {
+		t.Errorf("mw-main in dc2 was touched: %v", imgs)
+	}
+}
+
+// A failed check of the canary Deployment asks the deployer; "rollback"
+// puts the previous release's image back.
+func TestKubeFailedCheckRollsBack(t *testing.T) {
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "fatal error", 500) }))
+	t.Cleanup(bad.Close)
+	k := startKube(t, canaryCheck(bad.URL))
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the question after the failed check", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "the checks of k8s-canaries failed")
+	})
+	k.say("rollback")
+	k.expect("amir: deploy 1 stopped: Rolled back because the checks of k8s-canaries failed")
+	if _, back := k.runs(t, k.dc1, "mw-canary"); back == rel || back == "" {
+		t.Errorf("mw-canary is annotated with release %q after the rollback, want the previous one", back)
+	}
+}
+
+// A rollout that cannot finish (the namespace's quota forbids new pods)
+// passes its progress deadline: the deploy names the stuck Deployment,
+// rolls it back to the previous release (whose pods still run) and stops.
+func TestKubeStuckRolloutStops(t *testing.T) {
+	k := startKube(t)
+	sb := k.app.Sandbox()
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
+	first := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("amir: deploy 1 is done")
+	k.c.Block(t, k.dc1)
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
+	k.expect("Froze release")
+	k.expect("amir, ")
+	k.say("tested ok")
+	l := k.expectLine("the stuck Deployment named", testenv.Scale(2*time.Minute), func(l string) bool {
+		return strings.HasPrefix(l, "deployment mw-canary (dc1/"+k.dc1+") is stuck: its rollout exceeded its progress deadline")
+	})
+	t.Log(l)
+	k.expect("amir: deploy 2 stopped: Rolled back because the rollout of 1 deployment of k8s-canaries failed")
+	k.onRelease(t, k.dc1, "mw-canary", first)
+	if _, rel := k.runs(t, k.dc1, "mw-main"); rel != first {
+		t.Errorf("mw-main went on to release %q after the canaries were stuck", rel)
+	}
+}
+
+// An image set by hand on a rolled-out Deployment (a colleague's kubectl
+// set image) is found when the bot reads the clusters before calling the
+// deploy done: the deploy stops with a sentence naming the Deployment.
+func TestKubeChangedBehindTheBotsBack(t *testing.T) {
+	k := startKube(t, gateCanaries)
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	body := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"` + initialImage + `"}]}}}}`)
+	if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType, body, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.say("tested ok")
+	l := k.expect("amir: deploy 1 stopped: Before calling deploy 1 done I read the clusters: ")
+	want := "deployment mw-canary (dc1/" + k.dc1 + ") runs image 000000000000, not release " + rel
+	if !strings.Contains(l, want) || !strings.Contains(l, "someone else changed its image") {
+		t.Errorf("the deploy's end does not name the changed Deployment:\n%s\nwant %q", l, want)
+	}
+}
+
+// A release whose image the registry refuses fails the first kubernetes
+// stage, names the cause once, and the rollback leaves the Deployments
+// the bot never patched as they were: the previous release's image (which
+// the registry takes) is not rolled out to them.
+func TestKubeImageFailureTouchesNothing(t *testing.T) {
+	k := startKube(t)
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.deny.Store(rel) // images are tagged with their release
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("The image of release " + rel + " could not be built or pushed to the registry.")
+	k.expect("amir: deploy 1 stopped: Rolled back because the rollout of 1 deployment of k8s-canaries failed")
+	if imgs, back := k.runs(t, k.dc1, "mw-canary"); imgs[initialImage] != 2 || back != "" {
+		t.Errorf("mw-canary was changed by the rollback: pods run %v, release %q", imgs, back)
+	}
+}
