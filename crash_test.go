@@ -150,7 +150,7 @@ func (b *sandboxBot) quit() {
 // raw git or rsync output in the chat.
 func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts 30 jouncebot processes")
+		t.Skip("starts 34 jouncebot processes")
 	}
 	for _, tool := range []string{"git", "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -196,6 +196,9 @@ func TestCrashMatrix(t *testing.T) {
 		{name: "aborted between two stages with canaries unrecorded", at: "sync:canaries", tested: true, abort: true},
 		{name: "canary unreachable at restart", at: "sync:production", tested: true,
 			tamper: unreachable("mw1002"), unreachable: "mw1002"},
+		{name: "between canaries and production, the last canary unrecorded", at: "synced:canaries", tested: true},
+		{name: "aborted between canaries and production, the last canary unrecorded", at: "synced:canaries", tested: true, abort: true,
+			resynced: []string{"mw1001", "mw1002"}}, // forward, then back
 		{name: "during a rollback of canaries", at: "rollback:canaries", tested: true, fail: true,
 			midway: unreachable("mw1002"), tamper: reachable("mw1002"), resynced: []string{"mw1001", "mw1002"}},
 	}

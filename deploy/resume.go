@@ -197,22 +197,16 @@ func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 
 // verifier is the method that compares a host with a tree without
 // changing it, for the stage method m as configured (before deliver
-// wraps it): rsync's dry run when m is rsync, or a method wrapping rsync
-// that says so with Unwrap. nil means the hosts cannot be checked (a sync
-// command): deliver writes no marker to them either.
+// wraps it): rsync's dry run when m is rsync. nil means the hosts cannot
+// be checked (a sync command): deliver writes no marker to them either.
 func verifier(m hostsync.Method) hostsync.Method {
-	for {
-		switch v := m.(type) {
-		case *hostsync.Rsync:
-			return &hostsync.Verify{Rsync: *v}
-		case interface{ Verifier() hostsync.Method }:
-			return v.Verifier() // a Kubernetes stage reads its Deployments
-		case interface{ Unwrap() hostsync.Method }:
-			m = v.Unwrap()
-		default:
-			return nil
-		}
+	switch v := m.(type) {
+	case *hostsync.Rsync:
+		return &hostsync.Verify{Rsync: *v}
+	case interface{ Verifier() hostsync.Method }:
+		return v.Verifier() // a Kubernetes stage reads its Deployments
 	}
+	return nil
 }
 
 // holding checks the markers of hosts, many at once: hold are those that

@@ -544,11 +544,18 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			rec2.add(h, HostResult{Dest: dests[h], Time: time.Now().UTC()})
 		}
 	}
+	left := len(hs.Hosts) - len(done)
 	rep, err := hs.Sync(ctx, hostsync.Job{
-		Source:   rel.Tree(),
-		Paths:    d.Sync.Files,
-		Done:     done,
-		OnResult: func(r hostsync.Result) { rec2.add(r.Host, hostResult(dests[r.Host], r)) },
+		Source: rel.Tree(),
+		Paths:  d.Sync.Files,
+		Done:   done,
+		OnResult: func(r hostsync.Result) {
+			if left--; left == 0 {
+				// Every host synced, the last one not yet on record.
+				crashPoint("synced:" + s.StageName)
+			}
+			rec2.add(r.Host, hostResult(dests[r.Host], r))
+		},
 		OnProgress: func(p hostsync.Progress) {
 			if p.Done < p.Total && !isKube(hs) { // a rollout says it in pods
 				j.Say(ctx, EventProgress, bot.T(p.String()))

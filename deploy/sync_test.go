@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -10,9 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,73 +47,116 @@ func (s *salRec) all() []string {
 	return append([]string(nil), s.lines...)
 }
 
-// countingSync wraps rsync, counts the hosts each stage finished, and
-// can hold a host until the sync is cancelled (a bot killed mid-sync).
-type countingSync struct {
-	hostsync.Rsync
-	mu   sync.Mutex
-	done map[string]int
-	// hold, if set, is asked before each host; true blocks it until ctx
-	// ends.
-	hold func(host string) bool
+// hostGate keeps the hosts of a stage from being reached, the way a host
+// that stops answering mid-sync does, with nothing of the engine
+// replaced: the stage syncs with rsync as configured, its hosts reached
+// through a remote shell (rsync -e, as over ssh) that runs the host's
+// side on this machine. While the gate is shut, each connection takes one
+// of the passes handed out, or else waits at the gate until the engine
+// gives up on the host (it kills rsync with its remote shell).
+type hostGate struct {
+	dir    string
+	mu     sync.Mutex
+	writer *os.File // the test's end of the gate, once a host waits there
 }
 
-func (c *countingSync) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	c.mu.Lock()
-	hold := c.hold
-	c.mu.Unlock()
-	if hold != nil && !slices.Equal(paths, []string{release.MarkerName}) && hold(h.Name) {
-		<-ctx.Done()
-		return ctx.Err()
+func newHostGate(t *testing.T) *hostGate {
+	t.Helper()
+	g := &hostGate{dir: t.TempDir()}
+	script := `#!/bin/sh
+# rsh HOST COMMAND...: what ssh would run on HOST, run here.
+host=$1
+shift
+d='` + g.dir + `'
+if [ -p "$d/gate" ]; then
+	for p in "$d"/pass.*; do
+		if [ -e "$p" ] && rm "$p" 2>/dev/null; then
+			exec "$@"
+		fi
+	done
+	read -r _ < "$d/gate"
+	echo "ssh: connect to host $host port 22: Connection timed out" >&2
+	exit 255
+fi
+exec "$@"
+`
+	if err := os.WriteFile(filepath.Join(g.dir, "rsh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	err := c.Rsync.Sync(ctx, h, src, paths)
-	if err == nil && !slices.Equal(paths, []string{release.MarkerName}) {
-		c.mu.Lock()
-		c.done[h.Name]++
-		c.mu.Unlock()
+	if err := syscall.Mkfifo(filepath.Join(g.dir, "gate"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return err
+	t.Cleanup(func() {
+		// Frees a waitHeld still opening the gate.
+		if f, err := os.OpenFile(filepath.Join(g.dir, "gate"), os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+		g.open()
+	})
+	return g
 }
 
-// Unwrap says the hosts are synced with rsync, so the engine verifies
-// them with rsync's dry run, as it does in production.
-func (c *countingSync) Unwrap() hostsync.Method { return &c.Rsync }
-
-// Deliver is Sync for the engine's one-transfer delivery. A transfer of
-// the marker alone (a host checked against the release it should hold)
-// is not counted as a sync.
-func (c *countingSync) Deliver(ctx context.Context, h hostsync.Host, src string, t hostsync.Transfer) ([]string, error) {
-	c.mu.Lock()
-	hold := c.hold
-	c.mu.Unlock()
-	if hold != nil && hold(h.Name) {
-		<-ctx.Done()
-		return nil, ctx.Err()
+// guard makes the stage reach its hosts through the gate.
+func (g *hostGate) guard(h *hostsync.Stage) {
+	h.Method = &hostsync.Rsync{Args: []string{"--checksum"}, Rsh: filepath.Join(g.dir, "rsh")}
+	hosts := make([]hostsync.Host, len(h.Hosts))
+	for i, x := range h.Hosts {
+		hosts[i] = hostsync.Host{Name: x.Name, Dest: x.Name + ":" + x.Dest}
 	}
-	out, err := c.Rsync.Deliver(ctx, h, src, t)
-	if err == nil && (t.Paths == nil || len(t.Paths) > 2) {
-		c.mu.Lock()
-		c.done[h.Name]++
-		c.mu.Unlock()
-	}
-	return out, err
+	h.Hosts = hosts
 }
 
-func (c *countingSync) counts() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range c.done {
-		out[k] = v
+// pass lets n more connections through the shut gate.
+func (g *hostGate) pass(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(g.dir, fmt.Sprintf("pass.%d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return out
+}
+
+// waitHeld returns once a host waits at the gate: opening the gate for
+// writing returns when its remote shell has opened it for reading.
+func (g *hostGate) waitHeld(t *testing.T, history func() string) {
+	t.Helper()
+	opened := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(filepath.Join(g.dir, "gate"), os.O_WRONLY, 0)
+		if err != nil {
+			f = nil
+		}
+		opened <- f
+	}()
+	select {
+	case f := <-opened:
+		if f == nil {
+			t.Fatal("the gate could not be opened")
+		}
+		g.mu.Lock()
+		g.writer = f
+		g.mu.Unlock()
+	case <-time.After(testenv.Scale(15 * time.Second)):
+		t.Fatalf("no host reached the gate; history:\n%s", history())
+	}
+}
+
+// open lets every later connection through.
+func (g *hostGate) open() {
+	os.Remove(filepath.Join(g.dir, "gate"))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.writer != nil {
+		g.writer.Close()
+		g.writer = nil
+	}
 }
 
 // syncWorld is three stages of local host directories, each starting as a
 // copy of staging.
 type syncWorld struct {
 	hosts  map[string][]hostsync.Host // stage → hosts
-	method *countingSync
+	method *hostsync.Rsync
 	sal    *salRec
 	before map[string]string // the tree before the deploy
 }
@@ -130,7 +174,7 @@ func syncTweak(t *testing.T, w *syncWorld, stage func(name string, s *deploy.Syn
 		w.hosts = map[string][]hostsync.Host{}
 		// --checksum, as the engine adds for a few files: a test edits
 		// files within the second rsync's quick check cannot tell apart.
-		w.method = &countingSync{done: map[string]int{}, Rsync: hostsync.Rsync{Args: []string{"--checksum"}}}
+		w.method = &hostsync.Rsync{Args: []string{"--checksum"}}
 		w.sal = &salRec{}
 		o.Stages = nil
 		for _, ws := range worldStages {
@@ -172,6 +216,26 @@ func (w *syncWorld) all() []hostsync.Host {
 		out = append(out, w.hosts[ws.name]...)
 	}
 	return out
+}
+
+// neverSynced checks that the hosts of the stages got nothing from the
+// deploy: no release marker on the hosts, no host on record.
+func (w *syncWorld) neverSynced(t *testing.T, e *env, stages ...string) {
+	t.Helper()
+	rec, err := e.agent.Record("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range stages {
+		if r := rec.Sync.Stages[st]; r != nil && len(r.Hosts) > 0 {
+			t.Errorf("%s has hosts on record: %v", st, r.Hosts)
+		}
+		for _, h := range w.hosts[st] {
+			if _, err := os.Lstat(filepath.Join(h.Dest, release.MarkerName)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s of %s has a release marker (%v): it was synced", h.Name, st, err)
+			}
+		}
+	}
 }
 
 func newSyncEnv(t *testing.T, stage func(string, *deploy.SyncStage, *hostsync.Stage), tweak ...func(*deploy.Options)) (*env, *syncWorld) {
@@ -324,9 +388,7 @@ func TestSyncTestedFailRollsBack(t *testing.T) {
 			t.Errorf("%s after the rollback (-want +got):\n%s", h.Name, d)
 		}
 	}
-	if c := w.method.counts(); c["cana1"] != 0 || c["prod1"] != 0 {
-		t.Errorf("later stages were synced: %v", c)
-	}
+	w.neverSynced(t, e, "canaries", "production")
 	if sal := w.sal.all(); len(sal) != 3 || !strings.HasPrefix(sal[1], "alice: Started rollback of 1 host: ") || !strings.HasPrefix(sal[2], "alice: Finished rollback of 1 host, verified: ") {
 		t.Errorf("SAL lines:\n%s", strings.Join(sal, "\n"))
 	}
@@ -387,9 +449,7 @@ func TestSyncCanaryErrorsRollBackVerified(t *testing.T) {
 	if got := len(rec.Sync.Rollback.Verified["canaries"]) + len(rec.Sync.Rollback.Verified["testservers"]); got != 3 {
 		t.Errorf("%d hosts verified, want 3", got)
 	}
-	if c := w.method.counts(); c["prod1"] != 0 {
-		t.Errorf("production was synced: %v", c)
-	}
+	w.neverSynced(t, e, "production")
 }
 
 func TestSyncCheckRetryAndContinue(t *testing.T) {
@@ -472,43 +532,23 @@ func TestSyncHostDisappearsMidSync(t *testing.T) {
 
 func TestSyncKilledMidProductionResumes(t *testing.T) {
 	t.Parallel()
+	gate := newHostGate(t)
 	e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
 		if name == "production" {
 			h.Concurrency = 1
+			gate.guard(h)
 		}
 	})
-	held := make(chan struct{})
-	var once sync.Once
-	w.method.hold = func(host string) bool {
-		if !strings.HasPrefix(host, "prod") {
-			return false
-		}
-		c := w.method.counts()
-		n := 0
-		for h, k := range c {
-			if strings.HasPrefix(h, "prod") {
-				n += k
-			}
-		}
-		if n == 2 {
-			once.Do(func() { close(held) })
-			return true
-		}
-		return false
-	}
+	gate.pass(t, 2) // two production hosts get through, the third waits
 	n := e.sb.Changes["config"]
 	e.deploy(alice, n)
 	e.waitFor(deploy.EventNeeds)
 	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-held:
-	case <-time.After(testenv.Scale(15 * time.Second)):
-		t.Fatalf("production never reached its third host; history:\n%s", e.history())
-	}
+	gate.waitHeld(t, e.history)
 	// Wait until the two hosts are on record, then kill the bot.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(10 * time.Second))
 	for {
 		rec, _ := e.agent.Record("1")
 		if len(rec.Sync.Stages["production"].Hosts) == 2 {
@@ -519,18 +559,28 @@ func TestSyncKilledMidProductionResumes(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	w.method.mu.Lock()
-	w.method.hold = nil
-	w.method.mu.Unlock()
+	before, _ := e.agent.Record("1")
+	restarted := time.Now()
+	e.stop() // the waiting host's rsync is killed with the bot
+	gate.open()
 	e.restart()
 	e.waitFor(deploy.EventDone)
-	for h, k := range w.method.counts() {
-		if k != 1 {
-			t.Errorf("%s was synced %d times, want once", h, k)
+	// Each host synced once: the hosts on record before the restart keep
+	// their record, the others were synced after it.
+	rec, _ := e.agent.Record("1")
+	for _, ws := range worldStages {
+		for _, h := range w.hosts[ws.name] {
+			r, ok := rec.Sync.Stages[ws.name].Hosts[h.Name]
+			_, earlier := before.Sync.Stages[ws.name].Hosts[h.Name]
+			switch {
+			case !ok || r.Err != "":
+				t.Errorf("%s is not on record as synced: %+v", h.Name, r)
+			case earlier && r.Time.After(restarted):
+				t.Errorf("%s was synced again after the restart", h.Name)
+			case !earlier && r.Time.Before(restarted):
+				t.Errorf("%s is on record from before the restart but was not then", h.Name)
+			}
 		}
-	}
-	if got := len(w.method.counts()); got != 8 {
-		t.Errorf("%d hosts synced, want 8", got)
 	}
 	if !regexp.MustCompile(`Resuming the sync to production: 2 of 5 hosts hold release [0-9a-f]{20} \(checked after the restart\)\.`).MatchString(e.history()) ||
 		!regexp.MustCompile(`Checked the canaries after the restart: both hosts hold release [0-9a-f]{20}\.`).MatchString(e.history()) ||
@@ -739,31 +789,21 @@ func TestUnreachableAtRestartDeployerDecides(t *testing.T) {
 	for _, decision := range []string{"continue", "rollback"} {
 		t.Run(decision, func(t *testing.T) {
 			t.Parallel()
-			e, w := newSyncEnv(t, nil)
-			held := make(chan struct{})
-			var once sync.Once
-			w.method.hold = func(host string) bool {
-				if !strings.HasPrefix(host, "prod") {
-					return false
+			gate := newHostGate(t)
+			e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+				if name == "production" {
+					gate.guard(h) // no host gets through
 				}
-				once.Do(func() { close(held) })
-				return true
-			}
+			})
 			n := e.sb.Changes["config"]
 			e.deploy(alice, n)
 			e.waitFor(deploy.EventNeeds)
 			if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-held:
-			case <-time.After(testenv.Scale(15 * time.Second)):
-				t.Fatalf("production never started; history:\n%s", e.history())
-			}
-			w.method.mu.Lock()
-			w.method.hold = nil
-			w.method.mu.Unlock()
+			gate.waitHeld(t, e.history)
 			e.stop()
+			gate.open()
 			canary := w.hosts["canaries"][1]
 			away := canary.Dest + ".away"
 			if err := os.Rename(canary.Dest, away); err != nil {

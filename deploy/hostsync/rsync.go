@@ -1,7 +1,6 @@
 package hostsync
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,16 +105,35 @@ func (r *Rsync) runFiltered(ctx context.Context, args, filters []string, dirs bo
 	if r.Password != "" {
 		cmd.Env = append(cmd.Env, "RSYNC_PASSWORD="+r.Password)
 	}
-	var out bytes.Buffer
 	stderr := &tail{max: 4096}
-	cmd.Stdout = &out
 	cmd.Stderr = stderr
 	killGroup(cmd)
-	err := cmd.Run()
+	out, err := runOutput(cmd)
 	if err != nil {
-		return out.Bytes(), rsyncError(err, stderr.String())
+		return out, rsyncError(err, stderr.String())
 	}
-	return out.Bytes(), nil
+	return out, nil
+}
+
+// runOutput runs cmd and returns its standard output. The output is read
+// to its end before the process is reaped: only rsync's own processes
+// hold it, so its end is rsync's exit, and waiting for it through the
+// poller keeps no thread blocked in wait(2) meanwhile (the Go runtime
+// polls every few microseconds while one is: for one rsync of a small
+// change that was as much CPU as the rsync's own).
+func runOutput(cmd *exec.Cmd) ([]byte, error) {
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	out, rerr := io.ReadAll(pipe)
+	if err := cmd.Wait(); err != nil {
+		return out, err
+	}
+	return out, rerr
 }
 
 // present reports whether every path is a file (or a link), or with
