@@ -130,7 +130,15 @@ func runOutput(cmd *exec.Cmd) ([]byte, error) {
 		return nil, err
 	}
 	out, rerr := io.ReadAll(pipe)
-	if err := cmd.Wait(); err != nil {
+	err = cmd.Wait()
+	if errors.Is(err, exec.ErrWaitDelay) && rerr == nil {
+		// rsync exited 0 and its output was read to its end: only its
+		// standard error is still open, held by a process its remote
+		// shell left behind (an ssh ControlPersist master that keeps
+		// it, a wrapper's agent). The transfer is complete.
+		err = nil
+	}
+	if err != nil {
 		return out, err
 	}
 	return out, rerr
