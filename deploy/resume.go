@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,26 +119,32 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 // unreachable deals with the hosts that could not be checked after a
 // restart although the record says they were synced: the deployer is
 // asked and decides to check them again, to go on trusting the record,
-// or to roll back. Nothing rolls back by itself. Hosts that could not be
-// checked and are not on record as synced are synced as usual. It adds
-// to done the hosts that count as holding rel and returns how many of
-// them go on by the record, unchecked.
+// or to roll back. Nothing rolls back by itself. A host that is on no
+// record may have got the release just before the process stopped (its
+// result not saved yet), so it is asked about too; hosts that could not
+// be checked and are on record as failed are synced as usual. It adds to
+// done the hosts that count as holding rel and returns how many of them
+// go on by the record, unchecked.
 func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release,
 	results map[string]HostResult, done map[string]bool, unknown map[string]error) (trusted int, err error) {
 	for {
 		var lost []hostsync.Host
-		var names []string
+		var names, unrecorded []string
 		for _, h := range hs.Hosts {
 			err, ok := unknown[h.Name]
-			if r, synced := results[h.Name]; ok && synced && r.Err == "" {
+			r, recorded := results[h.Name]
+			if ok && (!recorded || r.Err == "") {
 				j.a.log.Warn("host not checked after the restart", "deploy", j.id, "stage", s.StageName, "host", h.Name, "err", err)
 				lost, names = append(lost, h), append(names, h.Name)
+				if !recorded {
+					unrecorded = append(unrecorded, h.Name)
+				}
 			}
 		}
 		if len(lost) == 0 {
 			return 0, nil
 		}
-		ur, err := s.askUnreachable(ctx, j, rel, names)
+		ur, err := s.askUnreachable(ctx, j, rel, names, unrecorded)
 		if err != nil {
 			return 0, err
 		}
@@ -164,9 +171,10 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 }
 
 // askUnreachable records the hosts of the stage that could not be
-// checked, asks the deployer what to do and waits, without a deadline,
-// for the answer (Agent.Decide).
-func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Release, hosts []string) (*CheckRecord, error) {
+// checked (unrecorded those of them on no record), asks the deployer
+// what to do and waits, without a deadline, for the answer
+// (Agent.Decide).
+func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Release, hosts, unrecorded []string) (*CheckRecord, error) {
 	now := time.Now().UTC()
 	if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Unreachable = &CheckRecord{Failed: hosts, Asked: now} }); err != nil {
 		return nil, err
@@ -175,13 +183,27 @@ func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 	if err != nil {
 		return nil, err
 	}
-	they := "they"
-	if len(hosts) == 1 {
-		they = "it"
+	var record string
+	switch they := "they"; {
+	case len(unrecorded) == 0:
+		if len(hosts) == 1 {
+			they = "it"
+		}
+		record = fmt.Sprintf("The record says %s got release %s.", they, rel.ID)
+	case len(unrecorded) == len(hosts):
+		record = fmt.Sprintf("The record does not say whether %s got release %s: the sync to %s ended as jouncebot stopped.", bot.JoinNames(hosts), rel.ID, map[bool]string{true: "it", false: "them"}[len(hosts) == 1])
+	default:
+		var known []string
+		for _, h := range hosts {
+			if !slices.Contains(unrecorded, h) {
+				known = append(known, h)
+			}
+		}
+		record = fmt.Sprintf("The record says %s got release %s; it does not say whether %s did (the sync ended as jouncebot stopped).", bot.JoinNames(known), rel.ID, bot.JoinNames(unrecorded))
 	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). The record says %s got release %s. Say `retry` to check again, `continue <reason>` to go on trusting the record, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
-		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), they, rel.ID))))
+		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). %s Say `retry` to check again, `continue <reason>` to go on without checking them, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
+		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), record))))
 	pending := func(d *Deploy) *CheckRecord { return d.Sync.stage(s.StageName).Unreachable }
 	if _, err := wait(ctx, j, time.Time{}, func(d *Deploy) bool { return pending(d) == nil || pending(d).Decision != "" }); err != nil {
 		return nil, err
