@@ -184,22 +184,16 @@ func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 		return nil, err
 	}
 	var record string
-	switch they := "they"; {
+	switch {
+	case len(unrecorded) == 0 && len(hosts) == 1:
+		record = fmt.Sprintf("The record says it got release %s.", rel.ID)
 	case len(unrecorded) == 0:
-		if len(hosts) == 1 {
-			they = "it"
-		}
-		record = fmt.Sprintf("The record says %s got release %s.", they, rel.ID)
+		record = fmt.Sprintf("The record says they got release %s.", rel.ID)
 	case len(unrecorded) == len(hosts):
-		record = fmt.Sprintf("The record does not say whether %s got release %s: the sync to %s ended as jouncebot stopped.", bot.JoinNames(hosts), rel.ID, map[bool]string{true: "it", false: "them"}[len(hosts) == 1])
+		record = fmt.Sprintf("The record does not say whether %s got release %s (jouncebot stopped during the sync).", bot.JoinNames(hosts), rel.ID)
 	default:
-		var known []string
-		for _, h := range hosts {
-			if !slices.Contains(unrecorded, h) {
-				known = append(known, h)
-			}
-		}
-		record = fmt.Sprintf("The record says %s got release %s; it does not say whether %s did (the sync ended as jouncebot stopped).", bot.JoinNames(known), rel.ID, bot.JoinNames(unrecorded))
+		known := slices.DeleteFunc(slices.Clone(hosts), func(h string) bool { return slices.Contains(unrecorded, h) })
+		record = fmt.Sprintf("The record says %s got release %s; it does not say whether %s did (jouncebot stopped during the sync).", bot.JoinNames(known), rel.ID, bot.JoinNames(unrecorded))
 	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). %s Say `retry` to check again, `continue <reason>` to go on without checking them, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
