@@ -117,7 +117,8 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 }
 
 // unreachable deals with the hosts that could not be checked after a
-// restart although the record says they were synced: the deployer is
+// restart although they may hold rel (the record says they were synced,
+// or says nothing of them): the deployer is
 // asked and decides to check them again, to go on trusting the record,
 // or to roll back. Nothing rolls back by itself. A host that is on no
 // record may have got the release just before the process stopped (its
@@ -183,6 +184,10 @@ func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 	if err != nil {
 		return nil, err
 	}
+	them := "them"
+	if len(hosts) == 1 {
+		them = "it"
+	}
 	var record string
 	switch {
 	case len(unrecorded) == 0 && len(hosts) == 1:
@@ -196,8 +201,8 @@ func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 		record = fmt.Sprintf("The record says %s got release %s; it does not say whether %s did (jouncebot stopped during the sync).", bot.JoinNames(known), rel.ID, bot.JoinNames(unrecorded))
 	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). %s Say `retry` to check again, `continue <reason>` to go on without checking them, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
-		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), record))))
+		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). %s Say `retry` to check again, `continue <reason>` to go on without checking %s, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
+		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), record, them))))
 	pending := func(d *Deploy) *CheckRecord { return d.Sync.stage(s.StageName).Unreachable }
 	if _, err := wait(ctx, j, time.Time{}, func(d *Deploy) bool { return pending(d) == nil || pending(d).Decision != "" }); err != nil {
 		return nil, err
