@@ -319,3 +319,48 @@ func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
 			strings.Contains(text, "The approvals were for "+change+" at patchset 1 only: ask again once they are deployed deliberately or reverted.")
 	})
 }
+
+// A rework hidden behind a trivial rebase is not the approved code: when
+// a new patchset (a rework) and a rebase of it both arrive between two
+// looks of the engine, the current patchset's kind says TRIVIAL_REBASE,
+// but it is trivial only against the unapproved rework. The deploy pauses
+// instead of carrying the approvals over to it (issue 24, remainder 2).
+func TestReworkBehindATrivialRebaseIsNotApproved(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	n := sb.Changes["config"]
+	change := strconv.Itoa(n)
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	var once sync.Once
+	sb.OnReview(func(rv gerrittest.Review) {
+		if rv.Change != n || rv.Labels["Code-Review"] != 2 {
+			return
+		}
+		once.Do(func() {
+			evil := []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 1;\n$wgExampleDebug = true;\n"}}
+			if err := sb.NewPatchSet(n, "alice", evil); err != nil {
+				t.Error(err)
+			}
+			if _, err := sb.PushDirect(gerrittest.ConfigProject, gerrittest.ConfigBranch, "Unrelated", []gerrittest.File{{Path: "unrelated.php", Content: "<?php\n"}}); err != nil {
+				t.Error(err)
+			}
+			if err := sb.Rebase(n, "alice"); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		if m.Nick != "jouncebot" {
+			return false
+		}
+		if strings.Contains(m.Text, change+" was rebased by") {
+			t.Errorf("the approvals for patchset 1 were carried over a rework: %q", m.Text)
+			return true
+		}
+		return strings.Contains(m.Text, "uploaded patchset 3 of "+change+" while we waited for the merge; it was not approved")
+	})
+}

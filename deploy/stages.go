@@ -232,7 +232,10 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 			ch.PatchSet, c.Number, short(ch.Revision), c.PatchSet, short(c.Revision), c.Number)
 	}
 	if ch.Revision != c.Revision {
-		if slices.Contains(trivialKinds, ch.Kind) {
+		// A kind says how the current patchset differs from the one
+		// before it only: trivial after an unapproved rework is not
+		// trivial against the approved one.
+		if slices.Contains(trivialKinds, ch.Kind) && ch.PatchSet == c.PatchSet+1 {
 			err := j.Save(func(d *Deploy) {
 				d.Changes[i].Revision, d.Changes[i].PatchSet = ch.Revision, ch.PatchSet
 				if d.Approved != nil && d.Approved.PatchSets != nil {
