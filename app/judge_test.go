@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -362,5 +364,56 @@ func TestReworkBehindATrivialRebaseIsNotApproved(t *testing.T) {
 			return true
 		}
 		return strings.Contains(m.Text, "uploaded patchset 3 of "+change+" while we waited for the merge; it was not approved")
+	})
+}
+
+// A change the gate merges at a patchset nobody approved (a rework
+// another Gerrit user gave +2 between two looks of the engine) stops the
+// deploy before anything is fetched or frozen (issue 24, remainder 2).
+func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	n := sb.Changes["config"]
+	change := strconv.Itoa(n)
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	var once sync.Once
+	sb.OnReview(func(rv gerrittest.Review) {
+		if rv.Change != n || rv.Labels["Code-Review"] != 2 {
+			return
+		}
+		once.Do(func() {
+			// The engine cannot look until the rework has merged.
+			sb.SetFault(gerrittest.Fault{Status: http.StatusInternalServerError, Method: http.MethodGet})
+			evil := []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 1;\n$wgExampleDebug = true;\n"}}
+			if err := sb.NewPatchSet(n, "alice", evil); err != nil {
+				t.Error(err)
+			}
+			if err := sb.Vote(n, "alice", "Code-Review", 2); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && strings.Contains(m.Text, "Still waiting for the merge.")
+	})
+	for deadline := time.Now().Add(time.Minute); sb.Status(n) != "MERGED"; runtime.Gosched() { // the gate looks once, after its delay
+		if time.Now().After(deadline) {
+			t.Fatalf("the gate did not merge the rework; status %s", sb.Status(n))
+		}
+	}
+	sb.SetFault(gerrittest.Fault{})
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		if m.Nick != "jouncebot" {
+			return false
+		}
+		if strings.HasPrefix(m.Text, "Froze release ") || strings.Contains(m.Text, change+" merged.") {
+			t.Errorf("a patchset nobody approved was taken as the approved one: %q", m.Text)
+			return true
+		}
+		return strings.Contains(m.Text, "deploy 1 stopped: "+change+" merged at patchset 2")
 	})
 }

@@ -197,12 +197,29 @@ func pendingList(d *Deploy) string {
 	return bot.JoinNames(s)
 }
 
+// trivialNext reports whether ch's current patchset is the one right
+// after c's and the same code. A kind says how a patchset differs from
+// the one before it only: trivial after an unapproved rework is not
+// trivial against the approved one.
+func trivialNext(c Change, ch *gerrit.Change) bool {
+	return ch.PatchSet == c.PatchSet+1 && slices.Contains(trivialKinds, ch.Kind)
+}
+
 // mergeProgress looks at one change during the wait: merged, still
 // waiting, or a reason to stop or pause.
 func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Change) (bool, error) {
 	switch {
 	case ch.Merged():
-		if err := j.Save(func(d *Deploy) { d.Changes[i].Merged = true; d.Changes[i].Revision = ch.Revision }); err != nil {
+		if ch.Revision != c.Revision && !trivialNext(c, ch) {
+			return false, Failf("%d merged at patchset %d (uploaded by %s), but patchset %d was the one to deploy: nothing was fetched or synced. Look at %d in Gerrit, then deploy what merged deliberately or revert it.",
+				c.Number, ch.PatchSet, ch.Uploader.Display(), c.PatchSet, c.Number)
+		}
+		if err := j.Save(func(d *Deploy) {
+			d.Changes[i].Merged, d.Changes[i].Revision, d.Changes[i].PatchSet = true, ch.Revision, ch.PatchSet
+			if d.Approved != nil && d.Approved.PatchSets != nil && ch.Revision != c.Revision {
+				d.Approved.PatchSets[c.Number] = ch.PatchSet // the gate's own rebase
+			}
+		}); err != nil {
 			return false, err
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%d merged.", c.Number)))
@@ -232,10 +249,7 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 			ch.PatchSet, c.Number, short(ch.Revision), c.PatchSet, short(c.Revision), c.Number)
 	}
 	if ch.Revision != c.Revision {
-		// A kind says how the current patchset differs from the one
-		// before it only: trivial after an unapproved rework is not
-		// trivial against the approved one.
-		if slices.Contains(trivialKinds, ch.Kind) && ch.PatchSet == c.PatchSet+1 {
+		if trivialNext(c, ch) {
 			err := j.Save(func(d *Deploy) {
 				d.Changes[i].Revision, d.Changes[i].PatchSet = ch.Revision, ch.PatchSet
 				if d.Approved != nil && d.Approved.PatchSets != nil {
