@@ -64,12 +64,16 @@ type judgeEnv struct {
 	clock  *clock
 	people map[string]*irctest.Client
 	seen   *irctest.Client // reads everything said in #ops
+	ircd   *irctest.Server
+	dir    string
+	stop   func()
+	joins  map[*girc.Event]bool // the bot's JOINs seen by start
 }
 
 func startJudgeEnv(t *testing.T, at time.Time) *judgeEnv {
 	t.Helper()
 	ircd := irctest.Start(t)
-	e := &judgeEnv{t: t, clock: &clock{now: at}, people: map[string]*irctest.Client{}}
+	e := &judgeEnv{t: t, clock: &clock{now: at}, people: map[string]*irctest.Client{}, ircd: ircd, dir: t.TempDir(), joins: map[*girc.Event]bool{}}
 	for _, p := range []string{"lucas", "urbanecm", "rita", "sam"} {
 		ircd.Register(t, p, p+"-password1")
 		c := ircd.Client(t, irctest.ClientConfig{Nick: p, Account: p, Password: p + "-password1"})
@@ -77,8 +81,16 @@ func startJudgeEnv(t *testing.T, at time.Time) *judgeEnv {
 		e.people[p] = c
 	}
 	e.seen = e.people["lucas"]
-	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(strings.Replace(judgeConfig, "IRCD", ircd.Addr, 1)), "jouncebot.yaml", dir)
+	e.start(judgeConfig)
+	return e
+}
+
+// start starts the bot from conf on the environment's data directory and
+// waits for it to join.
+func (e *judgeEnv) start(conf string) {
+	t := e.t
+	t.Helper()
+	cfg, err := config.Parse([]byte(strings.Replace(conf, "IRCD", e.ircd.Addr, 1)), "jouncebot.yaml", e.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,15 +99,23 @@ func startJudgeEnv(t *testing.T, at time.Time) *judgeEnv {
 		t.Fatal(err)
 	}
 	e.app = a
-	t.Cleanup(func() { a.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.seen.WaitEvent(t, func(ev *girc.Event) bool {
-		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
+	var once sync.Once
+	e.stop = func() { once.Do(func() { cancel(); <-done; a.Close() }) }
+	t.Cleanup(e.stop)
+	ev := e.seen.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot" && !e.joins[ev]
 	})
-	return e
+	e.joins[ev] = true
+}
+
+// restart stops the bot and starts it again from conf.
+func (e *judgeEnv) restart(conf string) {
+	e.t.Helper()
+	e.stop()
+	e.start(conf)
 }
 
 // say has who say text in #ops and waits for the bot's line there that
@@ -416,4 +436,24 @@ func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
 		}
 		return strings.Contains(m.Text, "deploy 1 stopped: "+change+" merged at patchset 2")
 	})
+}
+
+// A configured freeze taken out of the configuration and put back while a
+// forced request waited was not in force when --force was given: the
+// request stops at it, though the freeze was first seen long before
+// (issue 24, remainder 3).
+func TestForcedRequestStopsAtAConfiguredFreezePutBack(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 12, 10, 0, 0, time.UTC) // outside any window
+	e := startJudgeEnv(t, saturday)
+	frozen := judgeConfig + "freezes: [{from: 2026-11-27T00:00:00Z, to: 2026-11-30T00:00:00Z, reason: incident follow-up}]\n"
+	e.restart(frozen) // seen at 12:10
+	e.clock.Set(saturday.Add(10 * time.Minute))
+	e.restart(judgeConfig) // lifted at 12:20
+	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
+	e.clock.Set(saturday.Add(15 * time.Minute))
+	e.say("lucas", "deploy --force "+change+" the fix cannot wait", "Deploy "+change+" waits for approvals until 13:25 UTC (request r1)")
+	e.clock.Set(saturday.Add(20 * time.Minute))
+	e.restart(frozen) // back at 12:30
+	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r1", "Sam approved request r1 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: incident follow-up until 2026-11-30 00:00 UTC, declared at 12:30 UTC, after --force was given at 12:25 UTC;")
 }
