@@ -457,3 +457,23 @@ func TestForcedRequestStopsAtAConfiguredFreezePutBack(t *testing.T) {
 	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
 	e.say("sam", "approve r1", "Sam approved request r1 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: incident follow-up until 2026-11-30 00:00 UTC, declared at 12:30 UTC, after --force was given at 12:25 UTC;")
 }
+
+// A revert through Gerrit that needed approvals deploys the reverts it
+// pushed: the approvals were for reverting the change, and the reverts
+// the engine made itself have no patchset anyone could have pinned.
+func TestApprovedRevertViaGerritStarts(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.expectAll(func(text string) bool {
+		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
+	}, func(text string) bool { return strings.HasPrefix(text, "Reply \"tested ok\"") })
+	e.people["lucas"].Say("#ops", "tested ok")
+	e.seen.Expect(t, func(m irctest.Msg) bool { return strings.Contains(m.Text, "deploy 1 is done") })
+	e.say("lucas", "revert --via-gerrit "+change+" the limit breaks uploads", "Revert "+change+" waits for approvals until 15:10 UTC (request r2)")
+	e.say("rita", "approve r2", "Rita approved request r2")
+	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in; revert 2 started.")
+}
