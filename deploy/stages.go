@@ -214,12 +214,8 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 			return false, Failf("%d merged at patchset %d (uploaded by %s), but patchset %d was the one to deploy: nothing was fetched or synced. Look at %d in Gerrit, then deploy what merged deliberately or revert it.",
 				c.Number, ch.PatchSet, ch.Uploader.Display(), c.PatchSet, c.Number)
 		}
-		if err := j.Save(func(d *Deploy) {
-			d.Changes[i].Merged, d.Changes[i].Revision, d.Changes[i].PatchSet = true, ch.Revision, ch.PatchSet
-			if d.Approved != nil && d.Approved.PatchSets != nil && ch.Revision != c.Revision {
-				d.Approved.PatchSets[c.Number] = ch.PatchSet // the gate's own rebase
-			}
-		}); err != nil {
+		// The gate's own rebase keeps the patchset deployed and approved.
+		if err := j.Save(func(d *Deploy) { d.Changes[i].Merged = true; d.Changes[i].Revision = ch.Revision }); err != nil {
 			return false, err
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%d merged.", c.Number)))
