@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,12 +64,16 @@ type judgeEnv struct {
 	clock  *clock
 	people map[string]*irctest.Client
 	seen   *irctest.Client // reads everything said in #ops
+	ircd   *irctest.Server
+	dir    string
+	stop   func()
+	joins  map[*girc.Event]bool // the bot's JOINs seen by start
 }
 
 func startJudgeEnv(t *testing.T, at time.Time) *judgeEnv {
 	t.Helper()
 	ircd := irctest.Start(t)
-	e := &judgeEnv{t: t, clock: &clock{now: at}, people: map[string]*irctest.Client{}}
+	e := &judgeEnv{t: t, clock: &clock{now: at}, people: map[string]*irctest.Client{}, ircd: ircd, dir: t.TempDir(), joins: map[*girc.Event]bool{}}
 	for _, p := range []string{"lucas", "urbanecm", "rita", "sam"} {
 		ircd.Register(t, p, p+"-password1")
 		c := ircd.Client(t, irctest.ClientConfig{Nick: p, Account: p, Password: p + "-password1"})
@@ -75,8 +81,16 @@ func startJudgeEnv(t *testing.T, at time.Time) *judgeEnv {
 		e.people[p] = c
 	}
 	e.seen = e.people["lucas"]
-	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(strings.Replace(judgeConfig, "IRCD", ircd.Addr, 1)), "jouncebot.yaml", dir)
+	e.start(judgeConfig)
+	return e
+}
+
+// start starts the bot from conf on the environment's data directory and
+// waits for it to join.
+func (e *judgeEnv) start(conf string) {
+	t := e.t
+	t.Helper()
+	cfg, err := config.Parse([]byte(strings.Replace(conf, "IRCD", e.ircd.Addr, 1)), "jouncebot.yaml", e.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,15 +99,23 @@ func startJudgeEnv(t *testing.T, at time.Time) *judgeEnv {
 		t.Fatal(err)
 	}
 	e.app = a
-	t.Cleanup(func() { a.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.seen.WaitEvent(t, func(ev *girc.Event) bool {
-		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
+	var once sync.Once
+	e.stop = func() { once.Do(func() { cancel(); <-done; a.Close() }) }
+	t.Cleanup(e.stop)
+	ev := e.seen.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot" && !e.joins[ev]
 	})
-	return e
+	e.joins[ev] = true
+}
+
+// restart stops the bot and starts it again from conf.
+func (e *judgeEnv) restart(conf string) {
+	e.t.Helper()
+	e.stop()
+	e.start(conf)
 }
 
 // say has who say text in #ops and waits for the bot's line there that
@@ -318,4 +340,140 @@ func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
 		return strings.Contains(text, "deploy 1 stopped: Upstream of ") && strings.Contains(text, `"Sneaky change"`) &&
 			strings.Contains(text, "The approvals were for "+change+" at patchset 1 only: ask again once they are deployed deliberately or reverted.")
 	})
+}
+
+// A rework hidden behind a trivial rebase is not the approved code: when
+// a new patchset (a rework) and a rebase of it both arrive between two
+// looks of the engine, the current patchset's kind says TRIVIAL_REBASE,
+// but it is trivial only against the unapproved rework. The deploy pauses
+// instead of carrying the approvals over to it (issue 24, remainder 2).
+func TestReworkBehindATrivialRebaseIsNotApproved(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	n := sb.Changes["config"]
+	change := strconv.Itoa(n)
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	var once sync.Once
+	sb.OnReview(func(rv gerrittest.Review) {
+		if rv.Change != n || rv.Labels["Code-Review"] != 2 {
+			return
+		}
+		once.Do(func() {
+			evil := []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 1;\n$wgExampleDebug = true;\n"}}
+			if err := sb.NewPatchSet(n, "alice", evil); err != nil {
+				t.Error(err)
+			}
+			if _, err := sb.PushDirect(gerrittest.ConfigProject, gerrittest.ConfigBranch, "Unrelated", []gerrittest.File{{Path: "unrelated.php", Content: "<?php\n"}}); err != nil {
+				t.Error(err)
+			}
+			if err := sb.Rebase(n, "alice"); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		if m.Nick != "jouncebot" {
+			return false
+		}
+		if strings.Contains(m.Text, change+" was rebased by") {
+			t.Errorf("the approvals for patchset 1 were carried over a rework: %q", m.Text)
+			return true
+		}
+		return strings.Contains(m.Text, "uploaded patchset 3 of "+change+" while we waited for the merge; it was not approved")
+	})
+}
+
+// A change the gate merges at a patchset nobody approved (a rework
+// another Gerrit user gave +2 between two looks of the engine) stops the
+// deploy before anything is fetched or frozen (issue 24, remainder 2).
+func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	sb := e.app.Sandbox()
+	n := sb.Changes["config"]
+	change := strconv.Itoa(n)
+
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	var once sync.Once
+	sb.OnReview(func(rv gerrittest.Review) {
+		if rv.Change != n || rv.Labels["Code-Review"] != 2 {
+			return
+		}
+		once.Do(func() {
+			// The engine cannot look until the rework has merged.
+			sb.SetFault(gerrittest.Fault{Status: http.StatusInternalServerError, Method: http.MethodGet})
+			evil := []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 1;\n$wgExampleDebug = true;\n"}}
+			if err := sb.NewPatchSet(n, "alice", evil); err != nil {
+				t.Error(err)
+			}
+			if err := sb.Vote(n, "alice", "Code-Review", 2); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		return m.Nick == "jouncebot" && strings.Contains(m.Text, "Still waiting for the merge.")
+	})
+	for deadline := time.Now().Add(time.Minute); sb.Status(n) != "MERGED"; runtime.Gosched() { // the gate looks once, after its delay
+		if time.Now().After(deadline) {
+			t.Fatalf("the gate did not merge the rework; status %s", sb.Status(n))
+		}
+	}
+	sb.SetFault(gerrittest.Fault{})
+	e.seen.Expect(t, func(m irctest.Msg) bool {
+		if m.Nick != "jouncebot" {
+			return false
+		}
+		if strings.HasPrefix(m.Text, "Froze release ") || strings.Contains(m.Text, change+" merged.") {
+			t.Errorf("a patchset nobody approved was taken as the approved one: %q", m.Text)
+			return true
+		}
+		return strings.Contains(m.Text, "deploy 1 stopped: "+change+" merged at patchset 2")
+	})
+}
+
+// A configured freeze taken out of the configuration and put back while a
+// forced request waited was not in force when --force was given: the
+// request stops at it, though the freeze was first seen long before
+// (issue 24, remainder 3).
+func TestForcedRequestStopsAtAConfiguredFreezePutBack(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 12, 10, 0, 0, time.UTC) // outside any window
+	e := startJudgeEnv(t, saturday)
+	frozen := judgeConfig + "freezes: [{from: 2026-11-27T00:00:00Z, to: 2026-11-30T00:00:00Z, reason: incident follow-up}]\n"
+	e.restart(frozen) // seen at 12:10
+	e.clock.Set(saturday.Add(10 * time.Minute))
+	e.restart(judgeConfig) // lifted at 12:20
+	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
+	e.clock.Set(saturday.Add(15 * time.Minute))
+	e.say("lucas", "deploy --force "+change+" the fix cannot wait", "Deploy "+change+" waits for approvals until 13:25 UTC (request r1)")
+	e.clock.Set(saturday.Add(20 * time.Minute))
+	e.restart(frozen) // back at 12:30
+	e.say("rita", "approve r1", "Rita approved request r1 (Fridays and weekends). Still waiting for one SRE person.")
+	e.say("sam", "approve r1", "Sam approved request r1 (Fridays and weekends). All approvals are in, but the deploy could not start: Deploys are frozen: incident follow-up until 2026-11-30 00:00 UTC, declared at 12:30 UTC, after --force was given at 12:25 UTC;")
+}
+
+// A revert through Gerrit that needed approvals deploys the reverts it
+// pushed: the approvals were for reverting the change, and the reverts
+// the engine made itself have no patchset anyone could have pinned.
+func TestApprovedRevertViaGerritStarts(t *testing.T) {
+	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
+	e := startJudgeEnv(t, saturday)
+	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	e.people["sam"].Say("#ops", "jouncebot: approve r1")
+	e.expectAll(func(text string) bool {
+		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
+	}, func(text string) bool { return strings.HasPrefix(text, "Reply \"tested ok\"") })
+	e.people["lucas"].Say("#ops", "tested ok")
+	e.seen.Expect(t, func(m irctest.Msg) bool { return strings.Contains(m.Text, "deploy 1 is done") })
+	e.say("lucas", "revert --via-gerrit "+change+" the limit breaks uploads", "Revert "+change+" waits for approvals until 15:10 UTC (request r2)")
+	e.say("rita", "approve r2", "Rita approved request r2")
+	e.say("sam", "approve r2", "Sam approved request r2 (Fridays and weekends). All approvals are in; revert 2 started.")
 }

@@ -501,11 +501,31 @@ func configKey(f config.Freeze) string {
 // SeeConfigFreezes records now as when each of fs was declared, unless
 // this database saw it before, and returns when each was first seen (by
 // configKey). A freeze added to the configuration while a forced request
-// waits is thus not one the force was given through.
+// waits is thus not one the force was given through. A freeze no longer
+// in fs is forgotten: put back later, it is declared again then, as a
+// freeze lifted and declared again in chat is.
 func (b *Book) SeeConfigFreezes(fs []config.Freeze, now time.Time) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(store.FreezesSeen)
+		keep := map[string]bool{}
+		for _, f := range fs {
+			keep[configKey(f)] = true
+		}
+		var gone [][]byte
+		if err := bk.ForEach(func(k, _ []byte) error {
+			if !keep[string(k)] {
+				gone = append(gone, slices.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := bk.Delete(k); err != nil {
+				return err
+			}
+		}
 		for _, f := range fs {
 			k := configKey(f)
 			if at, ok := get[time.Time](bk, k); ok {

@@ -113,7 +113,7 @@ func NewService(o ServiceOptions) *Service {
 		s.page = src.Page
 	}
 	s.wiki, s.wikiAt = s.loadWikiCache()
-	if s.book != nil && len(s.freezes) > 0 {
+	if s.book != nil {
 		seen, err := s.book.SeeConfigFreezes(s.freezes, o.Now())
 		if err != nil {
 			s.log.Error("record when the configured freezes were declared", "err", err)

@@ -300,6 +300,15 @@ func (a *Agent) revertViaGerrit(ctx context.Context, req Request, changes []Chan
 		}
 		for _, n := range nums {
 			newChanges = append(newChanges, strconv.Itoa(n))
+			if len(req.Approvals) > 0 {
+				// The approvals, for reverting, are for the reverts
+				// pushed here: their first patchset, nothing uploaded
+				// since.
+				if req.PatchSets == nil {
+					req.PatchSets = map[int]int{}
+				}
+				req.PatchSets[n] = 1
+			}
 		}
 	}
 	a.commentReverted(ctx, changes, commits, newChanges, req.By)

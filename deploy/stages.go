@@ -197,11 +197,24 @@ func pendingList(d *Deploy) string {
 	return bot.JoinNames(s)
 }
 
+// trivialNext reports whether ch's current patchset is the one right
+// after c's and the same code. A kind says how a patchset differs from
+// the one before it only: trivial after an unapproved rework is not
+// trivial against the approved one.
+func trivialNext(c Change, ch *gerrit.Change) bool {
+	return ch.PatchSet == c.PatchSet+1 && slices.Contains(trivialKinds, ch.Kind)
+}
+
 // mergeProgress looks at one change during the wait: merged, still
 // waiting, or a reason to stop or pause.
 func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Change) (bool, error) {
 	switch {
 	case ch.Merged():
+		if ch.Revision != c.Revision && !trivialNext(c, ch) {
+			return false, Failf("%d merged at patchset %d (uploaded by %s), but patchset %d was the one to deploy: nothing was fetched or synced. Look at %d in Gerrit, then deploy what merged deliberately or revert it.",
+				c.Number, ch.PatchSet, ch.Uploader.Display(), c.PatchSet, c.Number)
+		}
+		// The gate's own rebase keeps the patchset deployed and approved.
 		if err := j.Save(func(d *Deploy) { d.Changes[i].Merged = true; d.Changes[i].Revision = ch.Revision }); err != nil {
 			return false, err
 		}
@@ -232,7 +245,7 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 			ch.PatchSet, c.Number, short(ch.Revision), c.PatchSet, short(c.Revision), c.Number)
 	}
 	if ch.Revision != c.Revision {
-		if slices.Contains(trivialKinds, ch.Kind) {
+		if trivialNext(c, ch) {
 			err := j.Save(func(d *Deploy) {
 				d.Changes[i].Revision, d.Changes[i].PatchSet = ch.Revision, ch.PatchSet
 				if d.Approved != nil && d.Approved.PatchSets != nil {

@@ -515,6 +515,48 @@ func (s *Server) NewPatchSet(n int, uploader string, files []File) error {
 	return s.addPatchSet(r, c, ps.Parent, uploader, files, u, "REWORK")
 }
 
+// Rebase rebases change n's current patchset onto its branch's tip as a
+// new patchset by uploader (Gerrit's Rebase button): a TRIVIAL_REBASE of
+// the patchset before it, whose votes it takes over, as Gerrit's copy
+// rules do.
+func (s *Server) Rebase(n int, uploader string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.save()
+	c := s.changes[n]
+	if c == nil {
+		return fmt.Errorf("gerrittest: no change %d", n)
+	}
+	r, err := s.repo(c.Project)
+	if err != nil {
+		return err
+	}
+	tip := r.resolve("refs/heads/" + c.Branch)
+	ps := c.current()
+	now := time.Now().UTC()
+	sha, ok, err := r.cherryPick(ps.Commit, tip, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("gerrittest: change %d does not rebase cleanly", n)
+	}
+	nps := &patchSet{Number: ps.Number + 1, Commit: sha, Parent: tip, Uploader: uploader, Created: now,
+		Kind: "TRIVIAL_REBASE", Message: ps.Message, Subject: ps.Subject, Author: ps.Author}
+	if err := r.updateRef(changeRef(c.Number, nps.Number), sha); err != nil {
+		return err
+	}
+	c.PatchSets = append(c.PatchSets, nps)
+	for _, v := range c.Votes {
+		if v.PatchSet == ps.Number {
+			v.PatchSet = nps.Number
+		}
+	}
+	c.Updated = now
+	c.Messages = append(c.Messages, message{User: uploader, Text: fmt.Sprintf("Patch Set %d: Patch Set %d was rebased", nps.Number, ps.Number), Date: now, PatchSet: nps.Number})
+	return nil
+}
+
 // Vote records a vote by user on the current patchset of change n, as if
 // given in the web UI (e.g. Code-Review −2, Verified −1).
 func (s *Server) Vote(n int, user, label string, value int) error {
