@@ -56,7 +56,7 @@ func (a *Agent) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, w
 	case !ok:
 		return ch, fmt.Sprintf("Change %d is merged but not deployed: the staging checkout does not hold it. Deploy it first (deploy %d), then run maint %d.", n, n, n), nil
 	case rev != nil:
-		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, a.revertName(ctx, rev)), nil
+		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, a.revertName(ctx, rev, ch.Private)), nil
 	}
 	return ch, "", nil
 }
