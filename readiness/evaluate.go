@@ -201,7 +201,13 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 		gerritChecks(ch, add)
 	}
 	deps(in, i, pos, f.Deps, add)
-	mergeFinding(f.Merge, add)
+	mergeAdd := add
+	if w := in.Facts[f.Merge.With]; f.Merge.Conflict == "queue" && w.Change != nil && w.Change.Private {
+		// The files shared with a change private in Gerrit tell what
+		// it touches: named only privately.
+		mergeAdd = privately(w.Change, append(slices.Clone(w.Files), f.Merge.Files...), add)
+	}
+	mergeFinding(f.Merge, mergeAdd)
 	fileFindings(f.Files, ch.Message, add)
 	switch {
 	case pr.Owner == "":
