@@ -161,6 +161,7 @@ func leakActions(n int, clean bool) []leakAction {
 		{who: "alice", say: "plan " + num, done: planned},
 		{who: "alice", say: "deploy --force " + num + " testing the leak", done: answered("cannot be merged", "stopped", "Cannot deploy", "uncommitted changes", "needs a second deployer", "failed", "holds the deploy lock")},
 		{who: "alice", say: "status", done: next},
+		{who: "bob", say: "queue", done: answered("UTC afternoon backport window (")},
 		{who: "alice", say: "rollback", done: next},
 		{who: "alice", say: "!log looked at the queue", done: answered("Logged the message")},
 	}
