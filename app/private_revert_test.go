@@ -68,3 +68,22 @@ func TestRevertViaGerritOfPrivateChangeStaysPrivate(t *testing.T) {
 		t.Errorf("the revert %d of private change %d was pushed to Gerrit as a public change", revert, n)
 	}
 }
+
+// The plan of a change private in Gerrit says to push its revert as a
+// private change: the revert's subject quotes the private change's.
+func TestPlanRevertOfPrivateChangePushesPrivate(t *testing.T) {
+	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
+		c.Security.Rooms = []string{"console/security"}
+	}, app.Options{})
+	o.expect("Try `jouncebot: plan")
+	n, err := o.app.Sandbox().Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "alice", Private: true,
+		Subject: "Cap the upload size", Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.say("jouncebot: plan " + strconv.Itoa(n))
+	l := o.expectContains("push origin HEAD:refs/for/")
+	if !strings.Contains(l, "HEAD:refs/for/"+gerrittest.CoreBranch+"%private") {
+		t.Errorf("the plan pushes the revert of a private change as a public change: %q", l)
+	}
+}

@@ -81,7 +81,11 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 			commit = short(c.Revision)
 		}
 		fmt.Fprintf(&b, "- git -C %s revert --no-edit %s\n", where, commit)
-		fmt.Fprintf(&b, "  git -C %s push origin HEAD:refs/for/%s  (then deploy the revert change)\n", where, c.Branch)
+		target := c.Branch
+		if c.Private {
+			target += "%private" // the revert's subject quotes the private change's
+		}
+		fmt.Fprintf(&b, "  git -C %s push origin HEAD:refs/for/%s  (then deploy the revert change)\n", where, target)
 	}
 	b.WriteString("In an emergency, revert locally and sync first, then push to Gerrit: `revert <change>` does that.")
 	return bot.T(b.String()), nil
