@@ -42,8 +42,9 @@ import (
 // oversized requests (T9001)", in includes/Setup.php), the uncommitted
 // change of the uncommitted scenario, and the change marked private in
 // Gerrit of the private scenario ("Cap the upload size (T9002)", in
-// includes/UploadLimits.php).
-var leakSecrets = []string{"oversized", "T9001", "Setup.php", "SECURITY", "T9002", "UploadLimits", "Cap the upload"}
+// includes/UploadLimits.php, asking for the maintenance script
+// capUploads.php while it is not merged).
+var leakSecrets = []string{"oversized", "T9001", "Setup.php", "SECURITY", "T9002", "UploadLimits", "Cap the upload", "capUploads"}
 
 // leakState is how staging holds a security patch.
 type leakState struct {
@@ -97,7 +98,7 @@ var leakStates = []leakState{
 		gitOut(t, core, "fetch", "-q", "origin")
 		gitOut(t, core, "rebase", "-q", "refs/remotes/origin/"+gerrittest.CoreBranch)
 		n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob", Private: true,
-			Subject: "Cap the upload size", Footers: []string{"Bug: T9002"}, Parent: old,
+			Subject: "Cap the upload size", Footers: []string{"Bug: T9002", "Maintenance-Script: capUploads.php testwiki"}, Parent: old,
 			Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
 		if err != nil {
 			t.Fatal(err)
