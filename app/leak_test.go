@@ -107,7 +107,7 @@ var leakStates = []leakState{
 	}},
 	{name: "private Gerrit change deployed", rooms: true, clean: true, prepare: func(t *testing.T, sb *deploy.Sandbox) int {
 		n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob", Private: true,
-			Subject: "Cap the upload size", Footers: []string{"Bug: T9002"},
+			Subject: "Cap the upload size", Footers: []string{"Bug: T9002", "Maintenance-Script: capUploads.php testwiki"},
 			Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
 		if err != nil {
 			t.Fatal(err)

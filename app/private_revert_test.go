@@ -77,12 +77,18 @@ func TestPlanRevertOfPrivateChangePushesPrivate(t *testing.T) {
 	}, app.Options{})
 	o.expect("Try `jouncebot: plan")
 	n, err := o.app.Sandbox().Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "alice", Private: true,
-		Subject: "Cap the upload size", Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
+		Subject: "Cap the upload size", Footers: []string{"Maintenance-Script: capUploads.php testwiki"},
+		Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o.say("jouncebot: plan " + strconv.Itoa(n))
-	l := o.expectContains("push origin HEAD:refs/for/")
+	l := o.expectLine("the plan's revert push", testenv.Scale(time.Minute), func(l string) bool {
+		if strings.Contains(l, "capUploads") {
+			t.Errorf("the plan names the maintenance script of the private change: %q", l)
+		}
+		return strings.Contains(l, "push origin HEAD:refs/for/")
+	})
 	if !strings.Contains(l, "HEAD:refs/for/"+gerrittest.CoreBranch+"%private") {
 		t.Errorf("the plan pushes the revert of a private change as a public change: %q", l)
 	}

@@ -65,6 +65,11 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		line("then: %s (unless --prepare-only)", strings.Join(names, ", "))
 	}
 	for _, c := range cs {
+		if c.Private && len(c.Maintenance) > 0 {
+			// What a security fix repairs: named only in Gerrit.
+			line("after the production sync, %d asks for %s named privately (in Gerrit; start it with `maint %d`)", c.Number, bot.Count(len(c.Maintenance), "maintenance script"), c.Number)
+			continue
+		}
 		for _, m := range c.Maintenance {
 			line("after the production sync, %d asks for the maintenance script %s (start it with `maint %d`)", c.Number, m, c.Number)
 		}
