@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,10 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/internal/testenv"
 )
+
+// securityLine matches what the console shows of the security
+// destination's messages about a deploy.
+var securityLine = regexp.MustCompile(`^Deploy \d+: `)
 
 // deployPrivate uploads alice's change marked private in Gerrit (a
 // security fix, "Cap the upload size (T9002)") and deploys it.
@@ -43,7 +48,12 @@ func deployPrivate(t *testing.T) (*opsSession, int) {
 func TestRevertOfPrivateChangeNamedPrivately(t *testing.T) {
 	o, n := deployPrivate(t)
 	o.say("jouncebot: revert " + strconv.Itoa(n) + " it breaks uploads")
-	o.expectLine(`"revert 2 is done"`, testenv.Scale(time.Minute), func(l string) bool { return strings.Contains(l, "revert 2 is done") })
+	o.expectLine(`"revert 2 is done"`, testenv.Scale(time.Minute), func(l string) bool {
+		if strings.Contains(l, "Cap the upload") && !securityLine.MatchString(l) {
+			t.Errorf("the revert names the private change's subject: %q", l)
+		}
+		return strings.Contains(l, "revert 2 is done")
+	})
 	o.say("jouncebot: deploy " + strconv.Itoa(n))
 	l := o.expectContains("then reverted by")
 	if strings.Contains(l, "Cap the upload") {
