@@ -222,9 +222,8 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 // privately wraps add for a change marked private in Gerrit: a finding
 // that names one of its files or the maintenance scripts its footers ask
 // for says "a file named privately" (or "a maintenance script named
-// privately") instead, and
-// its whole text, with the change's subject, goes to the security
-// destination (Finding.Private).
+// privately") instead, and its whole text, with the change's subject,
+// goes to the security destination (Finding.Private).
 func privately(ch *gerrit.Change, files []string, add func(Finding)) func(Finding) {
 	slices.SortFunc(files, func(a, b string) int { return len(b) - len(a) }) // longest first
 	scripts := gerrit.MaintenanceScripts(ch.Message) // with their arguments: what the fix repairs
