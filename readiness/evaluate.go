@@ -226,7 +226,8 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 // goes to the security destination (Finding.Private).
 func privately(ch *gerrit.Change, files []string, add func(Finding)) func(Finding) {
 	slices.SortFunc(files, func(a, b string) int { return len(b) - len(a) }) // longest first
-	scripts := gerrit.MaintenanceScripts(ch.Message) // with their arguments: what the fix repairs
+	// The scripts with their arguments: they tell what the fix repairs.
+	scripts := gerrit.MaintenanceScripts(ch.Message)
 	return func(fd Finding) {
 		text, action := fd.Text, fd.Action
 		for _, s := range scripts {
