@@ -42,8 +42,9 @@ import (
 // oversized requests (T9001)", in includes/Setup.php), the uncommitted
 // change of the uncommitted scenario, and the change marked private in
 // Gerrit of the private scenario ("Cap the upload size (T9002)", in
-// includes/UploadLimits.php).
-var leakSecrets = []string{"oversized", "T9001", "Setup.php", "SECURITY", "T9002", "UploadLimits", "Cap the upload"}
+// includes/UploadLimits.php, asking for the maintenance script
+// capUploads.php while it is not merged).
+var leakSecrets = []string{"oversized", "T9001", "Setup.php", "SECURITY", "T9002", "UploadLimits", "Cap the upload", "capUploads"}
 
 // leakState is how staging holds a security patch.
 type leakState struct {
@@ -97,7 +98,7 @@ var leakStates = []leakState{
 		gitOut(t, core, "fetch", "-q", "origin")
 		gitOut(t, core, "rebase", "-q", "refs/remotes/origin/"+gerrittest.CoreBranch)
 		n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob", Private: true,
-			Subject: "Cap the upload size", Footers: []string{"Bug: T9002"}, Parent: old,
+			Subject: "Cap the upload size", Footers: []string{"Bug: T9002", "Maintenance-Script: capUploads.php testwiki"}, Parent: old,
 			Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +107,7 @@ var leakStates = []leakState{
 	}},
 	{name: "private Gerrit change deployed", rooms: true, clean: true, prepare: func(t *testing.T, sb *deploy.Sandbox) int {
 		n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob", Private: true,
-			Subject: "Cap the upload size", Footers: []string{"Bug: T9002"},
+			Subject: "Cap the upload size", Footers: []string{"Bug: T9002", "Maintenance-Script: capUploads.php testwiki"},
 			Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
 		if err != nil {
 			t.Fatal(err)
@@ -161,6 +162,7 @@ func leakActions(n int, clean bool) []leakAction {
 		{who: "alice", say: "plan " + num, done: planned},
 		{who: "alice", say: "deploy --force " + num + " testing the leak", done: answered("cannot be merged", "stopped", "Cannot deploy", "uncommitted changes", "needs a second deployer", "failed", "holds the deploy lock")},
 		{who: "alice", say: "status", done: next},
+		{who: "bob", say: "queue", done: answered("UTC afternoon backport window (")},
 		{who: "alice", say: "rollback", done: next},
 		{who: "alice", say: "!log looked at the queue", done: answered("Logged the message")},
 	}

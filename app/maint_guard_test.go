@@ -392,3 +392,35 @@ func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
 	s.say("jouncebot: maint " + rb)
 	s.expectContains("Change " + rb + " was rolled back (deploy 2): it is merged but not live, so its maintenance scripts do not run.")
 }
+
+// A change deployed and then reverted through Gerrit (revert
+// --via-gerrit: the revert is another change, deployed by its own deploy)
+// is not live: maint <change> refuses its footers.
+func TestMaintFootersNotOfChangeRevertedViaGerrit(t *testing.T) {
+	m := startLocalMaint(t)
+	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	sb := s.app.Sandbox().Sandbox
+	s.expect("Try `jouncebot: plan")
+	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Bar pages",
+		Footers: []string{"Maintenance-Script: secret.php test2wiki"},
+		Files:   []gerrittest.File{{Path: "wmf-config/CommonSettings.php", Content: "<?php\n// Bar pages\n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strconv.Itoa(n)
+	s.say("jouncebot: deploy " + c)
+	s.expect("amir, alice: Backport for [[gerrit:" + c + "|Count the Bar pages]] synced to the testservers.")
+	s.say("tested ok")
+	s.expect("amir: deploy 1 is done: " + c + ".")
+	s.say("jouncebot: revert --via-gerrit " + c + " it counts wrong")
+	s.expectContains("synced to the testservers")
+	s.say("tested ok")
+	s.expectContains("deploy 2 is done")
+	s.say("jouncebot: maint " + c)
+	l := s.expectLine("the answer to maint "+c, testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "Change "+c) || strings.HasPrefix(l, "Run 1")
+	})
+	if !strings.Contains(l, "reverted") {
+		t.Errorf("maint %s of a change reverted through Gerrit: %q", c, l)
+	}
+}

@@ -106,24 +106,31 @@ func (a *Agent) checkAlreadyDeployed(ctx context.Context, cs []Change, probs *pr
 			probs.add("Change %d is already in staging (commit %s); there is nothing to deploy.", c.Number, short(at.SHA))
 		default:
 			probs.add("Change %d was deployed (commit %s) and then reverted by %s, which staging holds; deploying it again would change nothing. To bring it back, revert the revert in Gerrit and deploy that.",
-				c.Number, short(at.SHA), a.revertName(ctx, rev))
+				c.Number, short(at.SHA), a.revertName(ctx, rev, c.Private))
 		}
 	}
 }
 
 // revertName names a revert commit for people: its Gerrit change and
-// subject, or its commit when Gerrit does not know it.
-func (a *Agent) revertName(ctx context.Context, rev *stagedCommit) string {
+// subject, or its commit when Gerrit does not know it. A revert's
+// subject quotes the reverted change's: when that change is private in
+// Gerrit (private), or the revert is, the revert is named
+// gerrit.PrivateSubject.
+func (a *Agent) revertName(ctx context.Context, rev *stagedCommit, private bool) string {
+	subject := rev.Subject
+	if private {
+		subject = gerrit.PrivateSubject
+	}
 	for _, id := range rev.ChangeIDs {
 		if !IsChangeID(id) {
 			continue
 		}
 		if found, err := a.gerrit.Query(ctx, "change:"+id); err == nil && len(found) > 0 {
 			if found[0].Private {
-				return fmt.Sprintf("%d (%q)", found[0].Number, gerrit.PrivateSubject)
+				subject = gerrit.PrivateSubject
 			}
-			return fmt.Sprintf("%d (%q)", found[0].Number, rev.Subject)
+			return fmt.Sprintf("%d (%q)", found[0].Number, subject)
 		}
 	}
-	return fmt.Sprintf("commit %s (%q)", short(rev.SHA), rev.Subject)
+	return fmt.Sprintf("commit %s (%q)", short(rev.SHA), subject)
 }

@@ -15,7 +15,8 @@ import (
 // engine: merged, in a project and branch the engine deploys, and
 // deployed (its newest deploy finished and was neither rolled back nor
 // reverted; with no deploy of it on record, the staging checkout holds
-// it). why is "" when it is, else a sentence for people saying which of
+// it; and staging holds no revert of it, such as a revert through
+// Gerrit). why is "" when it is, else a sentence for people saying which of
 // these does not hold. A change that is not merged is returned with no
 // why: the caller says so in its own words.
 func (a *Agent) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, why string, err error) {
@@ -44,19 +45,22 @@ func (a *Agent) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, w
 		// earlier one (or a deploy by hand) brought it.
 	case last.Reverted:
 		return ch, fmt.Sprintf("Change %d was reverted (deploy %s): its maintenance scripts do not run.", n, last.ID), nil
-	default:
-		return ch, "", nil
 	}
+	// Deployed or not, staging says whether a revert came after it (a
+	// revert through Gerrit is another change, deployed by its own
+	// deploy).
 	dir := filepath.Join(a.o.StagingDir, c.Repo, c.Submodule)
 	h, err := stagedHistory(ctx, a.git, dir)
 	if err != nil {
 		return nil, "", err
 	}
 	switch _, rev, ok := deployedIn(h, ch.ChangeID); {
+	case !ok && last != nil && last.State == stateDone:
+		// Deployed, further back than the history read.
 	case !ok:
 		return ch, fmt.Sprintf("Change %d is merged but not deployed: the staging checkout does not hold it. Deploy it first (deploy %d), then run maint %d.", n, n, n), nil
 	case rev != nil:
-		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, a.revertName(ctx, rev)), nil
+		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, a.revertName(ctx, rev, ch.Private)), nil
 	}
 	return ch, "", nil
 }

@@ -65,6 +65,11 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		line("then: %s (unless --prepare-only)", strings.Join(names, ", "))
 	}
 	for _, c := range cs {
+		if c.Private && len(c.Maintenance) > 0 {
+			// What a security fix repairs: named only in Gerrit.
+			line("after the production sync, %d asks for %s named privately (in Gerrit; start it with `maint %d`)", c.Number, bot.Count(len(c.Maintenance), "maintenance script"), c.Number)
+			continue
+		}
 		for _, m := range c.Maintenance {
 			line("after the production sync, %d asks for the maintenance script %s (start it with `maint %d`)", c.Number, m, c.Number)
 		}
@@ -81,7 +86,11 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 			commit = short(c.Revision)
 		}
 		fmt.Fprintf(&b, "- git -C %s revert --no-edit %s\n", where, commit)
-		fmt.Fprintf(&b, "  git -C %s push origin HEAD:refs/for/%s  (then deploy the revert change)\n", where, c.Branch)
+		target := c.Branch
+		if c.Private {
+			target += "%private" // the revert's subject quotes the private change's
+		}
+		fmt.Fprintf(&b, "  git -C %s push origin HEAD:refs/for/%s  (then deploy the revert change)\n", where, target)
 	}
 	b.WriteString("In an emergency, revert locally and sync first, then push to Gerrit: `revert <change>` does that.")
 	return bot.T(b.String()), nil

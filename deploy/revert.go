@@ -59,6 +59,10 @@ type RevertCommit struct {
 	Merge    bool
 	ChangeID string // of the revert
 	Revert   string // the revert commit in staging
+	// Private: the reverted change is marked private in Gerrit. The
+	// revert's subject quotes its subject, so the revert is pushed
+	// private too.
+	Private bool `json:",omitempty"`
 }
 
 // ParseRevertArgs reads `revert [--via-gerrit] [--force] <change>… [reason]`.
@@ -166,7 +170,7 @@ func (a *Agent) revertTargets(ctx context.Context, specs []string) ([]Change, []
 		parents, _ := a.git.Run(ctx, dir, "rev-list", "--parents", "-n", "1", sha)
 		changes = append(changes, c)
 		commits = append(commits, RevertCommit{Change: c.Number, Repo: c.Repo, Branch: c.Branch, SHA: sha,
-			Merge: len(strings.Fields(parents)) > 2})
+			Merge: len(strings.Fields(parents)) > 2, Private: c.Private})
 	}
 	if len(probs) > 0 {
 		return nil, nil, probs.err()
@@ -253,7 +257,13 @@ func (a *Agent) pushReverts(ctx context.Context, repo string, commits []RevertCo
 			return nil, Failf("The revert of %d does not apply to the current %s upstream; push it by hand.", c.Change, branch)
 		}
 	}
-	if _, err := a.git.Run(ctx, wt, "push", "-q", "origin", "HEAD:refs/for/"+branch); err != nil {
+	target := "HEAD:refs/for/" + branch
+	if slices.ContainsFunc(commits, func(c RevertCommit) bool { return c.Private }) {
+		// A revert's subject quotes the reverted change's: the revert
+		// of a change private in Gerrit is private as well.
+		target += "%private"
+	}
+	if _, err := a.git.Run(ctx, wt, "push", "-q", "origin", target); err != nil {
 		return nil, Failf("Pushing the revert to Gerrit failed (%s); staging keeps the revert, push it by hand.", firstLine(userText(err)))
 	}
 	var out []int

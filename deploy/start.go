@@ -502,7 +502,10 @@ func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) 
 		name := repoName(r.Dir)
 		branch, err := a.git.Run(ctx, dir, "rev-parse", "--abbrev-ref", "HEAD")
 		if err != nil {
-			probs.add("The checkout %s is not a git checkout (%s); nothing was done.", name, firstLine(err.Error()))
+			// git's words name paths in the checkout, a security
+			// patch's among them: only for the security destination.
+			private = append(private, fmt.Sprintf("git could not read the checkout %s: %s.", name, gitWords(err)))
+			probs.add("The checkout %s is not a git checkout (%s); nothing was done.", name, a.securityWhere("git's words"))
 			continue
 		}
 		if branch != r.Branch {
@@ -510,7 +513,8 @@ func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) 
 		}
 		st, err := a.git.Run(ctx, dir, "status", "--porcelain")
 		if err != nil {
-			probs.add("Cannot read the state of staging %s: %s", name, firstLine(err.Error()))
+			private = append(private, fmt.Sprintf("git status failed in the checkout %s: %s.", name, gitWords(err)))
+			probs.add("Cannot read the state of staging %s (%s); have a look at it by hand. Nothing was done.", name, a.securityWhere("git's words"))
 			continue
 		}
 		if st != "" {

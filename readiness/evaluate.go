@@ -201,7 +201,13 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 		gerritChecks(ch, add)
 	}
 	deps(in, i, pos, f.Deps, add)
-	mergeFinding(f.Merge, add)
+	mergeAdd := add
+	if w := in.Facts[f.Merge.With]; f.Merge.Conflict == "queue" && w.Change != nil && w.Change.Private {
+		// The files shared with a change private in Gerrit tell what
+		// it touches: named only privately.
+		mergeAdd = privately(w.Change, append(slices.Clone(w.Files), f.Merge.Files...), add)
+	}
+	mergeFinding(f.Merge, mergeAdd)
 	fileFindings(f.Files, ch.Message, add)
 	switch {
 	case pr.Owner == "":
@@ -214,13 +220,20 @@ func evaluatePatch(in Input, i int, p calendar.Patch, pos map[int]int) PatchResu
 }
 
 // privately wraps add for a change marked private in Gerrit: a finding
-// that names one of its files says "a file named privately" instead, and
-// its whole text, with the change's subject, goes to the security
-// destination (Finding.Private).
+// that names one of its files or the maintenance scripts its footers ask
+// for says "a file named privately" (or "a maintenance script named
+// privately") instead, and its whole text, with the change's subject,
+// goes to the security destination (Finding.Private).
 func privately(ch *gerrit.Change, files []string, add func(Finding)) func(Finding) {
 	slices.SortFunc(files, func(a, b string) int { return len(b) - len(a) }) // longest first
+	// The scripts with their arguments: they tell what the fix repairs.
+	scripts := gerrit.MaintenanceScripts(ch.Message)
 	return func(fd Finding) {
 		text, action := fd.Text, fd.Action
+		for _, s := range scripts {
+			text = strings.ReplaceAll(text, s, "a maintenance script named privately")
+			action = strings.ReplaceAll(action, s, "a maintenance script named privately")
+		}
 		for _, f := range files {
 			text = strings.ReplaceAll(text, f, "a file named privately")
 			action = strings.ReplaceAll(action, f, "a file named privately")

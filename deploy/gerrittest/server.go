@@ -484,6 +484,14 @@ func (s *Server) Status(n int) string {
 	return ""
 }
 
+// Private reports whether change n is marked private.
+func (s *Server) Private(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.changes[n]
+	return c != nil && c.Private
+}
+
 func (c *change) current() *patchSet { return c.PatchSets[len(c.PatchSets)-1] }
 
 // NewPatchSet uploads a new patchset (a rework) of change n by uploader,
@@ -652,7 +660,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // receivePushes turns commits pushed to refs/for/<branch> of project into
 // changes, as Gerrit does: one change per new commit, its Change-Id taken
 // from the commit message (or made up), owned by the bot account (pushes
-// are anonymous here). The refs/for/ refs are removed afterwards.
+// are anonymous here), private when pushed to refs/for/<branch>%private.
+// The refs/for/ refs are removed afterwards.
 func (s *Server) receivePushes(project string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -668,13 +677,14 @@ func (s *Server) receivePushes(project string) error {
 	for _, line := range strings.Split(out, "\n") {
 		ref, sha, _ := strings.Cut(line, " ")
 		branch := strings.TrimPrefix(ref, "refs/for/")
-		branch, _, _ = strings.Cut(branch, "%")
+		branch, options, _ := strings.Cut(branch, "%")
+		private := slices.Contains(strings.Split(options, ","), "private")
 		commits, err := r.git(nil, "", "rev-list", "--reverse", sha, "^refs/heads/"+branch)
 		if err != nil {
 			return err
 		}
 		for _, c := range strings.Fields(commits) {
-			if err := s.importCommit(r, project, branch, c); err != nil {
+			if err := s.importCommit(r, project, branch, c, private); err != nil {
 				return err
 			}
 		}
@@ -685,7 +695,7 @@ func (s *Server) receivePushes(project string) error {
 	return nil
 }
 
-func (s *Server) importCommit(r repo, project, branch, sha string) error {
+func (s *Server) importCommit(r repo, project, branch, sha string, private bool) error {
 	f, err := r.git(nil, "", "log", "-1", "--format=%P%x00%s%x00%an%x00%ae%x00%B", sha)
 	if err != nil {
 		return err
@@ -725,7 +735,7 @@ func (s *Server) importCommit(r repo, project, branch, sha string) error {
 		}
 	}
 	s.nextNum++
-	c := &change{Number: n, Project: project, Branch: branch, ChangeID: id, Owner: BotUser, Status: "NEW", Created: now, Updated: now}
+	c := &change{Number: n, Project: project, Branch: branch, ChangeID: id, Owner: BotUser, Status: "NEW", Private: private, Created: now, Updated: now}
 	ps := &patchSet{Number: 1, Commit: sha, Parent: parent, Uploader: BotUser, Created: now, Kind: "REWORK",
 		Message: msg, Subject: parts[1], Author: Person{parts[2], parts[3]}}
 	if err := r.updateRef(changeRef(n, 1), sha); err != nil {
