@@ -1,12 +1,14 @@
 package app_test
 
 import (
+	"archive/tar"
 	"context"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -288,4 +292,89 @@ func TestKubeImageFailureTouchesNothing(t *testing.T) {
 	if imgs, back := k.runs(t, k.dc1, "mw-canary"); imgs[initialImage] != 2 || back != "" {
 		t.Errorf("mw-canary was changed by the rollback: pods run %v, release %q", imgs, back)
 	}
+}
+
+// Images never carry the private files the release store freezes from
+// outside git (deploy.sync.untracked: private/PrivateSettings.php holds
+// database passwords): deploy.kubernetes.image.exclude (default
+// private/) keeps them out of the full image and of the next release's
+// layer, and a private file removed between the two leaves no whiteout
+// naming it either. Pods get private settings as a Kubernetes Secret.
+func TestKubeImagesCarryNoPrivateFiles(t *testing.T) {
+	k := startKube(t)
+	sb := k.app.Sandbox()
+	truthWrite(t, filepath.Join(sb.Staging, ".git/info/exclude"), "/private/\n")
+	truthWrite(t, filepath.Join(sb.Staging, "private/PrivateSettings.php"), "<?php\n$wgDBpassword = 'hunter2';\n")
+	truthWrite(t, filepath.Join(sb.Staging, "private/Old.php"), "<?php\n$wgOldSecret = 's3';\n")
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
+	first := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("amir: deploy 1 is done")
+	full := k.onRelease(t, k.dc1, "mw-canary", first)
+
+	truthWrite(t, filepath.Join(sb.Staging, "private/PrivateSettings.php"), "<?php\n$wgDBpassword = 'hunter3';\n")
+	if err := os.Remove(filepath.Join(sb.Staging, "private/Old.php")); err != nil {
+		t.Fatal(err)
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
+	second := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("amir: deploy 2 is done")
+	delta := k.onRelease(t, k.dc1, "mw-canary", second)
+
+	fullFiles, fullLayers := imageFiles(t, full)
+	deltaFiles, deltaLayers := imageFiles(t, delta)
+	if deltaLayers != fullLayers+1 {
+		t.Errorf("release %s's image has %d layers, release %s's %d: want the second built on the first with one layer", second, deltaLayers, first, fullLayers)
+	}
+	if len(fullFiles) == 0 {
+		t.Fatalf("release %s's image holds no release file", first)
+	}
+	for img, files := range map[string][]string{full: fullFiles, delta: deltaFiles} {
+		for _, f := range files {
+			if strings.Contains(f, "private") || strings.Contains(f, "PrivateSettings") || strings.Contains(f, "Old.php") {
+				t.Errorf("image %s carries %s", img, f)
+			}
+		}
+	}
+}
+
+// imageFiles returns the names of every entry of every layer of image
+// ref (whiteouts included) and the image's number of layers.
+func imageFiles(t *testing.T, ref string) ([]string, int) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, h.Name)
+		}
+		rc.Close()
+	}
+	return out, len(layers)
 }

@@ -33,8 +33,12 @@ func newKubeParts(d *config.Deploy) (*kubeParts, error) {
 	if k == nil {
 		return nil, fmt.Errorf("kubernetes stages need deploy.kubernetes")
 	}
+	exclude := k.Image.Exclude
+	if exclude == nil { // a configuration not loaded from a file
+		exclude = config.DefaultImageExclude
+	}
 	b, err := image.New(image.Config{Repository: k.Image.Repository, Base: k.Image.Base, Root: k.Image.Root,
-		AuthFile: k.Image.AuthFile, Insecure: k.Image.Insecure}, d.Sync.ReleasesDir)
+		AuthFile: k.Image.AuthFile, Insecure: k.Image.Insecure, Exclude: exclude}, d.Sync.ReleasesDir)
 	if err != nil {
 		return nil, err
 	}
