@@ -378,3 +378,34 @@ func imageFiles(t *testing.T, ref string) ([]string, int) {
 	}
 	return out, len(layers)
 }
+
+// A paused Deployment (kubectl rollout pause) would never roll out what
+// the bot sets on it: the stage says so at once, naming it, without
+// patching it, and the deploy stops instead of waiting for the stage's
+// timeout.
+func TestKubePausedDeploymentIsSaid(t *testing.T) {
+	k := startKube(t, func(c *config.Config) {
+		// Far beyond the test's wait: the sentence must not come from
+		// the timeout.
+		c.Deploy.StageByName("k8s-canaries").Timeout = time.Hour
+	})
+	if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType,
+		[]byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	k.expect("Froze release")
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the paused Deployment named", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.HasPrefix(l, "deployment mw-canary (dc1/"+k.dc1+") is paused")
+	})
+	k.expect("amir: deploy 1 stopped: ")
+	d, err := k.c.Client.AppsV1().Deployments(k.dc1).Get(context.Background(), "mw-canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != initialImage || d.Annotations[kube.AnnotationRelease] != "" {
+		t.Errorf("the paused mw-canary was patched: image %s, release %q", img, d.Annotations[kube.AnnotationRelease])
+	}
+}

@@ -33,7 +33,13 @@ type StuckError struct {
 	Why    string
 }
 
-func (e *StuckError) Error() string { return fmt.Sprintf("%s is stuck: %s", e.Target, e.Why) }
+func (e *StuckError) Error() string {
+	if e.Why == pausedWhy {
+		return fmt.Sprintf("%s is paused, so it would not roll out what the bot sets: resume it (kubectl rollout resume deployment/%s -n %s) and deploy again",
+			e.Target, e.Target.Name, e.Target.Namespace)
+	}
+	return fmt.Sprintf("%s is stuck: %s", e.Target, e.Why)
+}
 
 // ChangedError says someone else set another image while the bot
 // watched the rollout.
@@ -86,6 +92,12 @@ func setImage(ctx context.Context, cl kubernetes.Interface, t Target, p Patch) (
 	}
 	if c.Image == p.Image && d.Annotations[AnnotationRelease] == p.Release && d.Annotations[AnnotationDeploy] == p.Deploy {
 		return d, nil
+	}
+	// A paused Deployment takes the patch but rolls nothing out, and
+	// never passes its progress deadline either: left unpatched, it
+	// needs no rollback.
+	if d.Spec.Paused {
+		return nil, &StuckError{Target: t, Why: pausedWhy}
 	}
 	body, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"annotations": map[string]string{

@@ -88,8 +88,16 @@ func Evaluate(d *appsv1.Deployment, container string) State {
 	default:
 		s.Done = true
 	}
+	if !s.Done && d.Spec.Paused {
+		s.Stuck, s.Waiting = pausedWhy, ""
+	}
 	return s
 }
+
+// pausedWhy is State.Stuck of a paused Deployment that has not rolled
+// out: the controller neither rolls it out nor marks its progress
+// deadline passed while it is paused.
+const pausedWhy = "it is paused (kubectl rollout resume lets it roll out)"
 
 // CrashLoopLimit is the restart count at which a container of the new
 // image counts as crash-looping even before the kubelet says so.
