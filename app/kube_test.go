@@ -178,7 +178,7 @@ func TestKubeDeploy(t *testing.T) {
 }
 
 // "tested fail" after the canary Deployment was rolled out puts it back
-// to the previous release's image by digest (not rollout undo), every pod
+// to the image it ran before by digest (not rollout undo), every pod
 // running it, and leaves the main Deployments alone.
 func TestKubeTestedFailRollsBack(t *testing.T) {
 	k := startKube(t, gateCanaries)
@@ -196,9 +196,11 @@ func TestKubeTestedFailRollsBack(t *testing.T) {
 	if !strings.Contains(l, "the deployments that got release "+rel+" run release ") || !strings.Contains(l, "8 hosts hold the previous tree again, verified byte for byte") {
 		t.Errorf("the rollback's outcome does not say what holds what:\n%s", l)
 	}
+	// The first deploy ever: the exact image it ran before, which no
+	// release of the bot's built (not a new image of the previous tree).
 	imgs, back := k.runs(t, k.dc1, "mw-canary")
-	if back == rel || back == "" || len(imgs) != 1 || imgs[newImg] > 0 || imgs[initialImage] > 0 {
-		t.Errorf("mw-canary after the rollback: pods run %v, release %q; want the previous release's own image (not %s)", imgs, back, rel)
+	if back != "" || len(imgs) != 1 || imgs[newImg] > 0 || imgs[initialImage] != 2 {
+		t.Errorf("mw-canary after the rollback: pods run %v, release %q; want the image it ran before the deploy, %s", imgs, back, initialImage)
 	}
 	if imgs, _ := k.runs(t, k.dc2, "mw-main"); imgs[initialImage] != 2 {
 		t.Errorf("mw-main in dc2 was touched: %v", imgs)
@@ -407,5 +409,40 @@ func TestKubePausedDeploymentIsSaid(t *testing.T) {
 	}
 	if img := d.Spec.Template.Spec.Containers[0].Image; img != initialImage || d.Annotations[kube.AnnotationRelease] != "" {
 		t.Errorf("the paused mw-canary was patched: image %s, release %q", img, d.Annotations[kube.AnnotationRelease])
+	}
+}
+
+// A rollback puts each Deployment back on the exact image it ran before
+// the release, by digest, even when the previous release's image record
+// (image.json) is lost: a rebuilt image of that release would be another
+// image, one no pod ever ran.
+func TestKubeRollbackRestoresTheExactImage(t *testing.T) {
+	k := startKube(t, gateCanaries)
+	sb := k.app.Sandbox()
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
+	first := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	k.say("tested ok")
+	k.expect("amir: deploy 1 is done")
+	before := k.onRelease(t, k.dc1, "mw-canary", first)
+	if err := os.Remove(filepath.Join(filepath.Dir(sb.Servers), "releases", first, "image.json")); err != nil {
+		t.Fatal(err)
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
+	second := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	k.onRelease(t, k.dc1, "mw-canary", second)
+	k.say("tested fail")
+	k.expect("amir: deploy 2 stopped: ")
+	if got := k.onRelease(t, k.dc1, "mw-canary", first); got != before {
+		t.Errorf("mw-canary after the rollback runs %s, before the deploy it ran %s", got, before)
 	}
 }

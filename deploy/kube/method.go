@@ -94,8 +94,16 @@ func (m *Method) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	if err != nil {
 		return err
 	}
-	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
-		return nil // never got the release rolled back
+	if m.run.Undo != "" {
+		switch {
+		case st.Undid == m.run.Undo || (st.Release == m.run.Undo && st.PrevImage != ""):
+			// Back to the exact image it ran before (a rollback resumed
+			// after a restart watches it again).
+			return m.Clients.Rollout(ctx, t, Patch{Image: st.PrevImage, Release: st.PrevRelease, Deploy: m.run.Deploy, Undid: m.run.Undo, Patched: m.run.Patched},
+				func(s State) { m.progress(h.Name, s) })
+		case st.Release != m.run.Undo && st.Release != rel.ID:
+			return nil // never got the release rolled back
+		}
 	}
 	var prev *release.Release
 	if st.Release != "" && st.Release != rel.ID {
@@ -238,6 +246,21 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	st, err := m.Clients.Read(ctx, t)
 	if err != nil {
 		return err
+	}
+	if m.run.Undo != "" && st.Undid == m.run.Undo {
+		// Set back to the image it ran before the release.
+		if st.Image != st.PrevImage {
+			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s runs %s, not %s, which it ran before release %s: someone else changed it.",
+				t, shortRef(st.Image), shortRef(st.PrevImage), m.run.Undo)}}
+		}
+		was := "the image it ran before release " + m.run.Undo
+		if st.PrevRelease != "" {
+			was = st.PrevRelease
+		}
+		if why := Differs(t, st, was, st.PrevImage); why != "" {
+			return &hostsync.DiffError{Paths: []string{why}}
+		}
+		return nil
 	}
 	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
 		return nil // a rollback left it alone: it never got the release
