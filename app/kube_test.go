@@ -208,7 +208,7 @@ func TestKubeTestedFailRollsBack(t *testing.T) {
 }
 
 // A failed check of the canary Deployment asks the deployer; "rollback"
-// puts the previous release's image back.
+// puts the image it ran before back.
 func TestKubeFailedCheckRollsBack(t *testing.T) {
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "fatal error", 500) }))
 	t.Cleanup(bad.Close)
@@ -222,8 +222,9 @@ func TestKubeFailedCheckRollsBack(t *testing.T) {
 	})
 	k.say("rollback")
 	k.expect("amir: deploy 1 stopped: Rolled back because the checks of k8s-canaries failed")
-	if _, back := k.runs(t, k.dc1, "mw-canary"); back == rel || back == "" {
-		t.Errorf("mw-canary is annotated with release %q after the rollback, want the previous one", back)
+	// The first deploy: back to the image it ran before, no release's.
+	if imgs, back := k.runs(t, k.dc1, "mw-canary"); back != "" || len(imgs) != 1 || imgs[initialImage] != 2 {
+		t.Errorf("mw-canary after the rollback from release %s: pods run %v, annotated release %q; want %s, no release", rel, imgs, back, initialImage)
 	}
 }
 
