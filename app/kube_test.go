@@ -447,3 +447,30 @@ func TestKubeRollbackRestoresTheExactImage(t *testing.T) {
 		t.Errorf("mw-canary after the rollback runs %s, before the deploy it ran %s", got, before)
 	}
 }
+
+// The clusters are read before "done" for the Deployments the stages
+// rolled out, as recorded, not as their selector matches now: one taken
+// out of the selector and set back to another image behind the bot's
+// back (the selector then matches nothing) is still found.
+func TestKubeTruthReadsTheDeploymentsRolledOut(t *testing.T) {
+	k := startKube(t, gateCanaries, func(c *config.Config) {
+		c.Deploy.StageByName("k8s-canaries").Kubernetes = &config.KubeTargets{Contexts: []string{"dc1"}, Selector: "release=canary", Container: "app"}
+	})
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	body := []byte(`{"metadata":{"labels":{"release":"retired"}},"spec":{"template":{"spec":{"containers":[{"name":"app","image":"` + initialImage + `"}]}}}}`)
+	if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType, body, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.say("tested ok")
+	l := k.expect("amir: deploy 1 ")
+	want := "deployment mw-canary (dc1/" + k.dc1 + ") runs image 000000000000, not release " + rel
+	if !strings.Contains(l, "stopped: Before calling deploy 1 done I read the clusters: ") || !strings.Contains(l, want) {
+		t.Errorf("the deploy's end does not name the changed Deployment:\n%s\nwant %q", l, want)
+	}
+}

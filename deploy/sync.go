@@ -53,6 +53,11 @@ type SyncStage struct {
 	// codfw") without asking the clusters.
 	Kube    bool
 	Targets string
+	// rolledOut, for a kubernetes stage, is its host set for the given
+	// Deployments: those the record says it rolled out, which the
+	// clusters are asked about before done whatever its selector
+	// matches by then.
+	rolledOut func([]hostsync.Host) *hostsync.Stage
 }
 
 // Name implements Stage.
