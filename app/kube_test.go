@@ -474,3 +474,23 @@ func TestKubeTruthReadsTheDeploymentsRolledOut(t *testing.T) {
 		t.Errorf("the deploy's end does not name the changed Deployment:\n%s\nwant %q", l, want)
 	}
 }
+
+// A named Deployment that does not exist is said as such (the cluster
+// answered), not as a cluster that did not answer, and the rollback has
+// nothing to put back there.
+func TestKubeMissingDeploymentIsSaid(t *testing.T) {
+	k := startKube(t, func(c *config.Config) {
+		c.Deploy.StageByName("k8s-canaries").Kubernetes.Deployments = []string{"mw-gone"}
+	})
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	k.expect("Froze release")
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the missing Deployment named", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.HasPrefix(l, "deployment mw-gone (dc1/"+k.dc1+") does not exist")
+	})
+	// Nothing to put back there: the rollback does not count it failed.
+	if l := k.expect("amir: deploy 1 stopped: "); strings.Contains(l, "could not be put back") {
+		t.Errorf("the rollback counts the missing Deployment as not put back:\n%s", l)
+	}
+}

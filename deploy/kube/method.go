@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/image"
 	"github.com/jouncebot/jouncebot/deploy/release"
@@ -91,6 +93,9 @@ func (m *Method) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 		return err
 	}
 	st, err := m.Clients.Read(ctx, t)
+	if m.run.Undo != "" && apierrors.IsNotFound(err) {
+		return nil // nothing to put back
+	}
 	if err != nil {
 		return err
 	}
@@ -244,6 +249,9 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 		return err
 	}
 	st, err := m.Clients.Read(ctx, t)
+	if m.run.Undo != "" && apierrors.IsNotFound(err) {
+		return nil // a rollback had nothing to put back
+	}
 	if err != nil {
 		return err
 	}
@@ -326,6 +334,10 @@ func Sentence(t Target, err error) string {
 		return ce.Error() + "."
 	case errors.As(err, &ie):
 		return fmt.Sprintf("The image of release %s could not be built or pushed to the registry.", ie.Release)
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("%s does not exist: check the stage's deployments and namespace (check-config asks the cluster).", t)
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		return fmt.Sprintf("The cluster refused the bot access to %s: check the kubeconfig's user and its RBAC rules.", t)
 	}
 	return fmt.Sprintf("The cluster of %s did not answer as expected.", t)
 }
