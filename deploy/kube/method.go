@@ -261,12 +261,11 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s runs %s, not %s, which it ran before release %s: someone else changed it.",
 				t, shortRef(st.Image), shortRef(st.PrevImage), m.run.Undo)}}
 		}
-		was := "the image it ran before release " + m.run.Undo
-		if st.PrevRelease != "" {
-			was = st.PrevRelease
-		}
-		if why := Differs(t, st, was, st.PrevImage); why != "" {
-			return &hostsync.DiffError{Paths: []string{why}}
+		switch {
+		case st.Stuck != "":
+			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s is stuck: %s.", t, st.Stuck)}}
+		case !st.Done:
+			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s has not finished going back to %s: %s.", t, shortRef(st.PrevImage), st.Waiting)}}
 		}
 		return nil
 	}
