@@ -523,7 +523,15 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	case err != nil:
 		return err
 	case all:
-		return nil
+		// Record what the hosts were found holding (the clusters are
+		// read again before done, for the Deployments recorded).
+		rec := j.a.newRecorder(d.ID, hostsSync, s.StageName)
+		for _, h := range hs.Hosts {
+			if _, ok := results[h.Name]; !ok && checked[h.Name] {
+				rec.add(h.Name, HostResult{Dest: h.Dest, Time: time.Now().UTC()})
+			}
+		}
+		return rec.close()
 	case checked != nil:
 		done = checked
 	}

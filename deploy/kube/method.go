@@ -101,7 +101,7 @@ func (m *Method) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	}
 	if m.run.Undo != "" {
 		switch {
-		case st.Undid == m.run.Undo || (st.Release == m.run.Undo && st.PrevImage != ""):
+		case st.PrevImage != "" && (st.Undid == m.run.Undo || st.Release == m.run.Undo):
 			// Back to the exact image it ran before (a rollback resumed
 			// after a restart watches it again).
 			return m.Clients.Rollout(ctx, t, Patch{Image: st.PrevImage, Release: st.PrevRelease, Deploy: m.run.Deploy, Undid: m.run.Undo, Patched: m.run.Patched},
@@ -255,7 +255,7 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	if err != nil {
 		return err
 	}
-	if m.run.Undo != "" && st.Undid == m.run.Undo {
+	if m.run.Undo != "" && st.Undid == m.run.Undo && st.PrevImage != "" {
 		// Set back to the image it ran before the release.
 		if st.Image != st.PrevImage {
 			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s runs %s, not %s, which it ran before release %s: someone else changed it.",
