@@ -138,7 +138,8 @@ deploy:
 		want         []string
 	}{
 		{"fine", "    - {name: canaries, method: kubernetes, kubernetes: {contexts: [dc1], selector: release=canary, container: app}}\n",
-			true, []string{"stage canaries, context dc1: " + ns + "/mw-canary."}},
+			true, []string{"stage canaries, context dc1: " + ns + "/mw-canary.",
+				"Release images go to registry.example.org/mediawiki/app and never hold these paths (deploy.kubernetes.image.exclude): private/"}},
 		{"missing context", "    - {name: canaries, method: kubernetes, kubernetes: {contexts: [dc1, codfw], deployments: [mw-canary]}}\n",
 			false, []string{"stage canaries, context codfw: context codfw is not in the kubeconfig (it has [dc1])."}},
 		{"missing deployment", "    - {name: main, method: kubernetes, kubernetes: {contexts: [dc1], deployments: [mw-main]}}\n",

@@ -256,6 +256,10 @@ func summary(cfg *config.Config, now time.Time) string {
 		fmt.Fprintf(&b, "  Releases freeze these untracked paths too: %s; no sync deletes these on the hosts: %s\n",
 			pathList(cfg.Deploy.Sync.Untracked), pathList(cfg.Deploy.Sync.Protected))
 	}
+	if k := cfg.Deploy.Kubernetes; k != nil {
+		fmt.Fprintf(&b, "  Release images go to %s and never hold these paths (deploy.kubernetes.image.exclude): %s\n",
+			k.Image.Repository, pathList(k.Image.Exclude))
+	}
 	fmt.Fprintf(&b, "\nNetworks (%d):\n", len(cfg.Networks))
 	for _, n := range cfg.Networks {
 		switch n.Type {

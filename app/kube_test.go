@@ -1,12 +1,14 @@
 package app_test
 
 import (
+	"archive/tar"
 	"context"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -174,7 +178,7 @@ func TestKubeDeploy(t *testing.T) {
 }
 
 // "tested fail" after the canary Deployment was rolled out puts it back
-// to the previous release's image by digest (not rollout undo), every pod
+// to the image it ran before by digest (not rollout undo), every pod
 // running it, and leaves the main Deployments alone.
 func TestKubeTestedFailRollsBack(t *testing.T) {
 	k := startKube(t, gateCanaries)
@@ -192,9 +196,11 @@ func TestKubeTestedFailRollsBack(t *testing.T) {
 	if !strings.Contains(l, "the deployments that got release "+rel+" run release ") || !strings.Contains(l, "8 hosts hold the previous tree again, verified byte for byte") {
 		t.Errorf("the rollback's outcome does not say what holds what:\n%s", l)
 	}
+	// The first deploy ever: the exact image it ran before, which no
+	// release of the bot's built (not a new image of the previous tree).
 	imgs, back := k.runs(t, k.dc1, "mw-canary")
-	if back == rel || back == "" || len(imgs) != 1 || imgs[newImg] > 0 || imgs[initialImage] > 0 {
-		t.Errorf("mw-canary after the rollback: pods run %v, release %q; want the previous release's own image (not %s)", imgs, back, rel)
+	if back != "" || len(imgs) != 1 || imgs[newImg] > 0 || imgs[initialImage] != 2 {
+		t.Errorf("mw-canary after the rollback: pods run %v, release %q; want the image it ran before the deploy, %s", imgs, back, initialImage)
 	}
 	if imgs, _ := k.runs(t, k.dc2, "mw-main"); imgs[initialImage] != 2 {
 		t.Errorf("mw-main in dc2 was touched: %v", imgs)
@@ -202,7 +208,7 @@ func TestKubeTestedFailRollsBack(t *testing.T) {
 }
 
 // A failed check of the canary Deployment asks the deployer; "rollback"
-// puts the previous release's image back.
+// puts the image it ran before back.
 func TestKubeFailedCheckRollsBack(t *testing.T) {
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "fatal error", 500) }))
 	t.Cleanup(bad.Close)
@@ -216,8 +222,9 @@ func TestKubeFailedCheckRollsBack(t *testing.T) {
 	})
 	k.say("rollback")
 	k.expect("amir: deploy 1 stopped: Rolled back because the checks of k8s-canaries failed")
-	if _, back := k.runs(t, k.dc1, "mw-canary"); back == rel || back == "" {
-		t.Errorf("mw-canary is annotated with release %q after the rollback, want the previous one", back)
+	// The first deploy: back to the image it ran before, no release's.
+	if imgs, back := k.runs(t, k.dc1, "mw-canary"); back != "" || len(imgs) != 1 || imgs[initialImage] != 2 {
+		t.Errorf("mw-canary after the rollback from release %s: pods run %v, annotated release %q; want %s, no release", rel, imgs, back, initialImage)
 	}
 }
 
@@ -287,5 +294,203 @@ func TestKubeImageFailureTouchesNothing(t *testing.T) {
 	k.expect("amir: deploy 1 stopped: Rolled back because the rollout of 1 deployment of k8s-canaries failed")
 	if imgs, back := k.runs(t, k.dc1, "mw-canary"); imgs[initialImage] != 2 || back != "" {
 		t.Errorf("mw-canary was changed by the rollback: pods run %v, release %q", imgs, back)
+	}
+}
+
+// Images never carry the private files the release store freezes from
+// outside git (deploy.sync.untracked: private/PrivateSettings.php holds
+// database passwords): deploy.kubernetes.image.exclude (default
+// private/) keeps them out of the full image and of the next release's
+// layer, and a private file removed between the two leaves no whiteout
+// naming it either. Pods get private settings as a Kubernetes Secret.
+func TestKubeImagesCarryNoPrivateFiles(t *testing.T) {
+	k := startKube(t)
+	sb := k.app.Sandbox()
+	truthWrite(t, filepath.Join(sb.Staging, ".git/info/exclude"), "/private/\n")
+	truthWrite(t, filepath.Join(sb.Staging, "private/PrivateSettings.php"), "<?php\n$wgDBpassword = 'hunter2';\n")
+	truthWrite(t, filepath.Join(sb.Staging, "private/Old.php"), "<?php\n$wgOldSecret = 's3';\n")
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
+	first := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("amir: deploy 1 is done")
+	full := k.onRelease(t, k.dc1, "mw-canary", first)
+
+	truthWrite(t, filepath.Join(sb.Staging, "private/PrivateSettings.php"), "<?php\n$wgDBpassword = 'hunter3';\n")
+	if err := os.Remove(filepath.Join(sb.Staging, "private/Old.php")); err != nil {
+		t.Fatal(err)
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
+	second := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expect("amir: deploy 2 is done")
+	delta := k.onRelease(t, k.dc1, "mw-canary", second)
+
+	fullFiles, fullLayers := imageFiles(t, full)
+	deltaFiles, deltaLayers := imageFiles(t, delta)
+	if deltaLayers != fullLayers+1 {
+		t.Errorf("release %s's image has %d layers, release %s's %d: want the second built on the first with one layer", second, deltaLayers, first, fullLayers)
+	}
+	if len(fullFiles) == 0 {
+		t.Fatalf("release %s's image holds no release file", first)
+	}
+	for img, files := range map[string][]string{full: fullFiles, delta: deltaFiles} {
+		for _, f := range files {
+			if strings.Contains(f, "private") || strings.Contains(f, "PrivateSettings") || strings.Contains(f, "Old.php") {
+				t.Errorf("image %s carries %s", img, f)
+			}
+		}
+	}
+}
+
+// imageFiles returns the names of every entry of every layer of image
+// ref (whiteouts included) and the image's number of layers.
+func imageFiles(t *testing.T, ref string) ([]string, int) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, h.Name)
+		}
+		rc.Close()
+	}
+	return out, len(layers)
+}
+
+// A paused Deployment (kubectl rollout pause) would never roll out what
+// the bot sets on it: the stage says so at once, naming it, without
+// patching it, and the deploy stops instead of waiting for the stage's
+// timeout.
+func TestKubePausedDeploymentIsSaid(t *testing.T) {
+	k := startKube(t, func(c *config.Config) {
+		// Far beyond the test's wait: the sentence must not come from
+		// the timeout.
+		c.Deploy.StageByName("k8s-canaries").Timeout = time.Hour
+	})
+	if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType,
+		[]byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	k.expect("Froze release")
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the paused Deployment named", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.HasPrefix(l, "deployment mw-canary (dc1/"+k.dc1+") is paused")
+	})
+	k.expect("amir: deploy 1 stopped: ")
+	d, err := k.c.Client.AppsV1().Deployments(k.dc1).Get(context.Background(), "mw-canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != initialImage || d.Annotations[kube.AnnotationRelease] != "" {
+		t.Errorf("the paused mw-canary was patched: image %s, release %q", img, d.Annotations[kube.AnnotationRelease])
+	}
+}
+
+// A rollback puts each Deployment back on the exact image it ran before
+// the release, by digest, even when the previous release's image record
+// (image.json) is lost: a rebuilt image of that release would be another
+// image, one no pod ever ran.
+func TestKubeRollbackRestoresTheExactImage(t *testing.T) {
+	k := startKube(t, gateCanaries)
+	sb := k.app.Sandbox()
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
+	first := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	k.say("tested ok")
+	k.expect("amir: deploy 1 is done")
+	before := k.onRelease(t, k.dc1, "mw-canary", first)
+	if err := os.Remove(filepath.Join(filepath.Dir(sb.Servers), "releases", first, "image.json")); err != nil {
+		t.Fatal(err)
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
+	second := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	k.onRelease(t, k.dc1, "mw-canary", second)
+	k.say("tested fail")
+	k.expect("amir: deploy 2 stopped: ")
+	if got := k.onRelease(t, k.dc1, "mw-canary", first); got != before {
+		t.Errorf("mw-canary after the rollback runs %s, before the deploy it ran %s", got, before)
+	}
+}
+
+// The clusters are read before "done" for the Deployments the stages
+// rolled out, as recorded, not as their selector matches now: one taken
+// out of the selector and set back to another image behind the bot's
+// back (the selector then matches nothing) is still found.
+func TestKubeTruthReadsTheDeploymentsRolledOut(t *testing.T) {
+	k := startKube(t, gateCanaries, func(c *config.Config) {
+		c.Deploy.StageByName("k8s-canaries").Kubernetes = &config.KubeTargets{Contexts: []string{"dc1"}, Selector: "release=canary", Container: "app"}
+	})
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+	body := []byte(`{"metadata":{"labels":{"release":"retired"}},"spec":{"template":{"spec":{"containers":[{"name":"app","image":"` + initialImage + `"}]}}}}`)
+	if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType, body, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.say("tested ok")
+	l := k.expect("amir: deploy 1 ")
+	want := "deployment mw-canary (dc1/" + k.dc1 + ") runs image 000000000000, not release " + rel
+	if !strings.Contains(l, "stopped: Before calling deploy 1 done I read the clusters: ") || !strings.Contains(l, want) {
+		t.Errorf("the deploy's end does not name the changed Deployment:\n%s\nwant %q", l, want)
+	}
+}
+
+// A named Deployment that does not exist is said as such (the cluster
+// answered), not as a cluster that did not answer, and the rollback has
+// nothing to put back there.
+func TestKubeMissingDeploymentIsSaid(t *testing.T) {
+	k := startKube(t, func(c *config.Config) {
+		c.Deploy.StageByName("k8s-canaries").Kubernetes.Deployments = []string{"mw-gone"}
+	})
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	k.expect("Froze release")
+	k.expect("amir, ")
+	k.say("tested ok")
+	k.expectLine("the missing Deployment named", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.HasPrefix(l, "deployment mw-gone (dc1/"+k.dc1+") does not exist")
+	})
+	// Nothing to put back there: the rollback does not count it failed.
+	if l := k.expect("amir: deploy 1 stopped: "); strings.Contains(l, "could not be put back") {
+		t.Errorf("the rollback counts the missing Deployment as not put back:\n%s", l)
 	}
 }

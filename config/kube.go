@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -40,7 +41,18 @@ type KubeImage struct {
 	AuthFile string `yaml:"auth_file"`
 	// Insecure talks plain HTTP to the registry (a local test registry).
 	Insecure bool `yaml:"insecure"`
+	// Exclude are paths of the release tree that no image holds (default
+	// DefaultImageExclude; [] for none): "dir/" is everything under dir,
+	// "file" that file (or directory). The release store freezes private
+	// settings from outside git (deploy.sync.untracked), and an image's
+	// layers can be read by anyone who can pull it: pods get private
+	// settings as a Kubernetes Secret instead.
+	Exclude []string `yaml:"exclude"`
 }
+
+// DefaultImageExclude keeps MediaWiki's private settings (database
+// passwords) out of the images.
+var DefaultImageExclude = []string{"private/"}
 
 // KubeTargets are the Deployments a kubernetes stage rolls out: the same
 // ones in each context.
@@ -67,6 +79,9 @@ func (k *Kubernetes) resolve(c *Config) {
 		return filepath.Join(c.Dir, p)
 	}
 	k.Kubeconfig, k.Image.AuthFile = abs(k.Kubeconfig), abs(k.Image.AuthFile)
+	if k.Image.Exclude == nil {
+		k.Image.Exclude = slices.Clone(DefaultImageExclude)
+	}
 }
 
 func (k *Kubernetes) validate(v *validator, p string) {
@@ -82,6 +97,15 @@ func (k *Kubernetes) validate(v *validator, p string) {
 	}
 	if im.Root != "" && !strings.HasPrefix(im.Root, "/") {
 		v.add(p+".image.root", "must be an absolute path in the image, e.g. /srv/mediawiki, got %q", im.Root)
+	}
+	for i, x := range im.Exclude {
+		bad := badTreePattern(x)
+		if bad == "" && strings.Contains(x, "*") {
+			bad = "uses a wildcard: give a path prefix of the release tree, e.g. private/"
+		}
+		if bad != "" {
+			v.add(fmt.Sprintf("%s.image.exclude[%d]", p, i), "%q %s", x, bad)
+		}
 	}
 }
 

@@ -28,6 +28,9 @@ func TestKubeParse(t *testing.T) {
 	if k.Kubeconfig != "/etc/jouncebot/kube/config" || k.Image.AuthFile != "/etc/jouncebot/registry.json" {
 		t.Errorf("paths not resolved against the config dir: %+v", k)
 	}
+	if len(k.Image.Exclude) != 1 || k.Image.Exclude[0] != "private/" {
+		t.Errorf("image.exclude = %q, want the default [private/]", k.Image.Exclude)
+	}
 	if st := cfg.Deploy.Stages[1]; st.Method != SyncKubernetes || st.Kubernetes.Contexts[1] != "codfw" {
 		t.Errorf("stage = %+v", st)
 	}
@@ -53,6 +56,9 @@ func TestKubeValidate(t *testing.T) {
 			[]string{"deploy.kubernetes: kubernetes stages need deploy.kubernetes.image.repository"}},
 		{"bad image", "deploy:\n  sync: {source: /s}\n  kubernetes: {image: {repository: 'r.example/app:v1', base: 'php:8', root: srv}}\n  stages:\n    - name: k\n      method: kubernetes\n      kubernetes: {contexts: [a], deployments: [mw]}\n",
 			[]string{"deploy.kubernetes.image.repository: give the repository without a tag", "deploy.kubernetes.image.base: give the base image by digest", "deploy.kubernetes.image.root: must be an absolute path"}},
+		{"bad exclude", "deploy:\n  sync: {source: /s}\n  kubernetes: {image: {repository: r.example/app, exclude: [/etc/, '../x', 'php-*/private/', '']}}\n  stages:\n    - name: k\n      method: kubernetes\n      kubernetes: {contexts: [a], deployments: [mw]}\n",
+			[]string{`deploy.kubernetes.image.exclude[0]: "/etc/" is not inside the tree`, `deploy.kubernetes.image.exclude[1]: "../x" is not inside the tree`,
+				`deploy.kubernetes.image.exclude[2]: "php-*/private/" uses a wildcard`, `deploy.kubernetes.image.exclude[3]: "" is empty`}},
 		{"targets on rsync stage", "deploy:\n  sync: {source: /s}\n  stages:\n    - name: k\n      hosts: [h]\n      kubernetes: {contexts: [a], deployments: [mw]}\n",
 			[]string{"deploy.stages[0].kubernetes: is only used with method: kubernetes"}},
 	} {

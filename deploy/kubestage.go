@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +34,12 @@ func newKubeParts(d *config.Deploy) (*kubeParts, error) {
 	if k == nil {
 		return nil, fmt.Errorf("kubernetes stages need deploy.kubernetes")
 	}
+	exclude := k.Image.Exclude
+	if exclude == nil { // a configuration not loaded from a file
+		exclude = config.DefaultImageExclude
+	}
 	b, err := image.New(image.Config{Repository: k.Image.Repository, Base: k.Image.Base, Root: k.Image.Root,
-		AuthFile: k.Image.AuthFile, Insecure: k.Image.Insecure}, d.Sync.ReleasesDir)
+		AuthFile: k.Image.AuthFile, Insecure: k.Image.Insecure, Exclude: exclude}, d.Sync.ReleasesDir)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +56,11 @@ func kubeStage(d *config.Deploy, st *config.Stage, p *kubeParts) *SyncStage {
 		what = "the deployments matching " + t.Selector
 	}
 	targets := what + " in " + strings.Join(t.Contexts, ", ")
-	return &SyncStage{StageName: st.Name, WaitForTest: st.WaitForTest, Kube: true, Targets: targets, Hosts: func() (*hostsync.Stage, error) {
+	stage := func(hosts []hostsync.Host) *hostsync.Stage {
+		return &hostsync.Stage{Name: st.Name, Hosts: hosts, Method: m, Concurrency: st.Concurrency, Timeout: st.Timeout,
+			MaxFailed: st.MaxFailed(len(hosts)), ProgressEvery: d.Sync.ProgressEvery}
+	}
+	return &SyncStage{StageName: st.Name, WaitForTest: st.WaitForTest, Kube: true, Targets: targets, rolledOut: stage, Hosts: func() (*hostsync.Stage, error) {
 		// Selectors are read when the stage starts, as host group files.
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -68,8 +77,7 @@ func kubeStage(d *config.Deploy, st *config.Stage, p *kubeParts) *SyncStage {
 		for i, t := range ts {
 			hosts[i] = hostsync.Host{Name: t.HostName(), Dest: t.Dest()}
 		}
-		return &hostsync.Stage{Name: st.Name, Hosts: hosts, Method: m, Concurrency: st.Concurrency, Timeout: st.Timeout,
-			MaxFailed: st.MaxFailed(len(hosts)), ProgressEvery: d.Sync.ProgressEvery}, nil
+		return stage(hosts), nil
 	}}
 }
 
@@ -169,6 +177,12 @@ func clusterTruth(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
+	// The Deployments each stage rolled out, as recorded (one key per
+	// host, beside the record).
+	synced, err := a.hostResults(j.id, hostsSync)
+	if err != nil {
+		return a.internal("reading the deployments rolled out", err)
+	}
 	var diffs []string
 	var rel *release.Release
 	for _, st := range a.o.Stages {
@@ -176,16 +190,23 @@ func clusterTruth(ctx context.Context, j *Job) error {
 		if !ok {
 			continue
 		}
-		if rec := d.Sync.Stages[ss.StageName]; rec == nil || rec.Synced.IsZero() {
+		rec := d.Sync.Stages[ss.StageName]
+		if rec == nil || rec.Synced.IsZero() || ss.rolledOut == nil {
 			continue
 		}
-		hs, err := ss.Hosts()
-		if err != nil || !isKube(hs) {
-			if err != nil {
-				a.log.Warn("list a kubernetes stage's deployments", "stage", ss.StageName, "err", err)
+		// The Deployments the stage rolled out, as recorded: its
+		// selector may match others by now, or none.
+		var hosts []hostsync.Host
+		for name, r := range synced[ss.StageName] {
+			if r.Err == "" && r.Dest != "" {
+				hosts = append(hosts, hostsync.Host{Name: name, Dest: r.Dest})
 			}
+		}
+		if len(hosts) == 0 {
 			continue
 		}
+		slices.SortFunc(hosts, func(x, y hostsync.Host) int { return strings.Compare(x.Name, y.Name) })
+		hs := ss.rolledOut(hosts)
 		if rel == nil {
 			if rel, err = a.o.Releases.Open(d.Sync.Release); err != nil {
 				return a.internal("opening release "+d.Sync.Release, err)

@@ -53,6 +53,11 @@ type SyncStage struct {
 	// codfw") without asking the clusters.
 	Kube    bool
 	Targets string
+	// rolledOut, for a kubernetes stage, is its host set for the given
+	// Deployments: those the record says it rolled out, which the
+	// clusters are asked about before done whatever its selector
+	// matches by then.
+	rolledOut func([]hostsync.Host) *hostsync.Stage
 }
 
 // Name implements Stage.
@@ -518,7 +523,15 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	case err != nil:
 		return err
 	case all:
-		return nil
+		// Record what the hosts were found holding (the clusters are
+		// read again before done, for the Deployments recorded).
+		rec := j.a.newRecorder(d.ID, hostsSync, s.StageName)
+		for _, h := range hs.Hosts {
+			if _, ok := results[h.Name]; !ok && checked[h.Name] {
+				rec.add(h.Name, HostResult{Dest: h.Dest, Time: time.Now().UTC()})
+			}
+		}
+		return rec.close()
 	case checked != nil:
 		done = checked
 	}

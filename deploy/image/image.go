@@ -26,6 +26,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,13 @@ type Config struct {
 	AuthFile string
 	// Insecure talks plain HTTP to the registry (tests, localhost).
 	Insecure bool
+	// Exclude are paths of the release tree no layer holds, nor a
+	// whiteout of: "dir/" is everything under dir, "p" the file or
+	// directory p. The release store freezes private settings from
+	// outside git, and anyone who can pull an image can read its layers.
+	// An image built with other exclusions is never reused, so a release
+	// layer is never stacked on layers that hold what is now excluded.
+	Exclude []string
 }
 
 // DefaultRoot is Config.Root when empty.
@@ -76,6 +84,7 @@ const (
 	annLayers  = "org.jouncebot.release-layers"
 	annBase    = "org.opencontainers.image.base.name"
 	annBaseDig = "org.opencontainers.image.base.digest"
+	annExclude = "org.jouncebot.exclude"
 )
 
 // Builder builds a release's image and pushes it to one repository.
@@ -84,6 +93,7 @@ type Builder struct {
 	repo        name.Repository
 	base        *name.Digest // nil: scratch
 	releasesDir string
+	exclude     []string // clean paths, sorted
 
 	// busy holds one token per build: a second call waits for it (or
 	// for its context) and reuses the image.
@@ -120,6 +130,10 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	if err := checkPath(strings.TrimPrefix(c.Root, "/")); err != nil {
 		return nil, fmt.Errorf("the image root %s cannot be used: %w", c.Root, err)
 	}
+	exclude, err := cleanExclude(c.Exclude)
+	if err != nil {
+		return nil, err
+	}
 	for _, ref := range []struct{ what, s string }{{"repository", c.Repository}, {"base image", c.Base}} {
 		if r := redact(ref.s); r != ref.s {
 			return nil, fmt.Errorf("the image %s %q holds a password: name it without credentials (registry/path…) and put them in the registry auth file", ref.what, r)
@@ -133,7 +147,7 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	if err != nil || strings.ContainsAny(c.Repository, "@") {
 		return nil, fmt.Errorf("the image repository %q is not a repository name: give registry/path, without a tag or digest", c.Repository)
 	}
-	b := &Builder{c: c, repo: repo, releasesDir: releasesDir, busy: make(chan struct{}, 1)}
+	b := &Builder{c: c, repo: repo, releasesDir: releasesDir, exclude: exclude, busy: make(chan struct{}, 1)}
 	if c.Base != "" {
 		d, err := parseBase(c.Base, repo.Registry, c.Insecure)
 		if err != nil {
@@ -146,6 +160,42 @@ func New(c Config, releasesDir string) (*Builder, error) {
 	}
 	b.removeStale()
 	return b, nil
+}
+
+// cleanExclude returns the excluded paths without their trailing
+// slash, sorted.
+func cleanExclude(xs []string) ([]string, error) {
+	var out []string
+	for _, x := range xs {
+		p := strings.TrimSuffix(x, "/")
+		if err := checkPath(p); err != nil || strings.Contains(p, "*") {
+			return nil, fmt.Errorf("the excluded path %q is not a path prefix of the release tree, such as private/", x)
+		}
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// excluded reports whether the release path p is kept out of images.
+func (b *Builder) excluded(p string) bool {
+	for _, x := range b.exclude {
+		if p == x || strings.HasPrefix(p, x+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// visible is m without the entries no image holds.
+func (b *Builder) visible(m *release.Manifest) *release.Manifest {
+	out := &release.Manifest{Commits: m.Commits, Entries: make([]release.Entry, 0, len(m.Entries))}
+	for _, e := range m.Entries {
+		if !b.excluded(e.Path) {
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	return out
 }
 
 // redact hides the password of a reference written with credentials
@@ -279,7 +329,8 @@ func (b *Builder) holds(m *v1.Manifest, id string) bool {
 	if b.base != nil {
 		base = b.base.DigestStr()
 	}
-	return m.Annotations[annRelease] == id && m.Annotations[annRoot] == b.c.Root && m.Annotations[annBaseDig] == base
+	return m.Annotations[annRelease] == id && m.Annotations[annRoot] == b.c.Root && m.Annotations[annBaseDig] == base &&
+		m.Annotations[annExclude] == strings.Join(b.exclude, ",")
 }
 
 // build makes the release's image: on top of prev's when it can,
@@ -289,7 +340,7 @@ func (b *Builder) build(ctx context.Context, tmp string, rel, prev *release.Rele
 	var out Image
 	img, n, why := b.previous(rel, prev, opts)
 	if img != nil {
-		add, gone := changes(prev.Manifest, rel.Manifest)
+		add, gone := changes(b.visible(prev.Manifest), b.visible(rel.Manifest))
 		l, err := writeLayer(ctx, tmp, rel.Tree(), root, add, gone, false)
 		if err != nil {
 			return nil, out, fmt.Errorf("image: writing the layer of release %s: %w", rel.ID, err)
@@ -305,7 +356,7 @@ func (b *Builder) build(ctx context.Context, tmp string, rel, prev *release.Rele
 		if err != nil {
 			return nil, out, err
 		}
-		parts := split(rel.Manifest)
+		parts := split(b.visible(rel.Manifest))
 		img = base
 		for i, es := range parts {
 			// The first layer hides the base image's files under the
@@ -323,6 +374,9 @@ func (b *Builder) build(ctx context.Context, tmp string, rel, prev *release.Rele
 		out.Layers, out.Full, out.Why = len(parts), true, why
 	}
 	anns := map[string]string{annRelease: rel.ID, annRoot: b.c.Root, annLayers: strconv.Itoa(out.Layers)}
+	if len(b.exclude) > 0 {
+		anns[annExclude] = strings.Join(b.exclude, ",")
+	}
 	if b.base != nil {
 		anns[annBase] = b.base.Context().Name()
 		anns[annBaseDig] = b.base.DigestStr()
@@ -360,11 +414,18 @@ func (b *Builder) previous(rel, prev *release.Release, opts []remote.Option) (v1
 	n, _ := strconv.Atoi(m.Annotations[annLayers])
 	switch {
 	case !b.holds(m, prev.ID) || n < 1:
-		return nil, 0, fmt.Sprintf("image %s does not say it holds release %s on this base image under %s", rec.Digest, prev.ID, b.c.Root)
+		return nil, 0, fmt.Sprintf("image %s does not say it holds release %s on this base image under %s, excluding %s", rec.Digest, prev.ID, b.c.Root, excludeList(b.exclude))
 	case n >= maxLayers:
 		return nil, 0, fmt.Sprintf("release %s's image already stacks %d release layers", prev.ID, n)
 	}
 	return img, n, ""
+}
+
+func excludeList(xs []string) string {
+	if len(xs) == 0 {
+		return "nothing"
+	}
+	return strings.Join(xs, ", ")
 }
 
 // baseImage is the configured base image, or an empty linux/amd64 one.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/image"
 	"github.com/jouncebot/jouncebot/deploy/release"
@@ -91,11 +93,22 @@ func (m *Method) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 		return err
 	}
 	st, err := m.Clients.Read(ctx, t)
+	if m.run.Undo != "" && apierrors.IsNotFound(err) {
+		return nil // nothing to put back
+	}
 	if err != nil {
 		return err
 	}
-	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
-		return nil // never got the release rolled back
+	if m.run.Undo != "" {
+		switch {
+		case st.PrevImage != "" && (st.Undid == m.run.Undo || st.Release == m.run.Undo):
+			// Back to the exact image it ran before (a rollback resumed
+			// after a restart watches it again).
+			return m.Clients.Rollout(ctx, t, Patch{Image: st.PrevImage, Release: st.PrevRelease, Deploy: m.run.Deploy, Undid: m.run.Undo, Patched: m.run.Patched},
+				func(s State) { m.progress(h.Name, s) })
+		case st.Release != m.run.Undo && st.Release != rel.ID:
+			return nil // never got the release rolled back
+		}
 	}
 	var prev *release.Release
 	if st.Release != "" && st.Release != rel.ID {
@@ -236,8 +249,25 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 		return err
 	}
 	st, err := m.Clients.Read(ctx, t)
+	if m.run.Undo != "" && apierrors.IsNotFound(err) {
+		return nil // a rollback had nothing to put back
+	}
 	if err != nil {
 		return err
+	}
+	if m.run.Undo != "" && st.Undid == m.run.Undo && st.PrevImage != "" {
+		// Set back to the image it ran before the release.
+		if st.Image != st.PrevImage {
+			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s runs %s, not %s, which it ran before release %s: someone else changed it.",
+				t, shortRef(st.Image), shortRef(st.PrevImage), m.run.Undo)}}
+		}
+		switch {
+		case st.Stuck != "":
+			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s is stuck: %s.", t, st.Stuck)}}
+		case !st.Done:
+			return &hostsync.DiffError{Paths: []string{fmt.Sprintf("%s has not finished going back to %s: %s.", t, shortRef(st.PrevImage), st.Waiting)}}
+		}
+		return nil
 	}
 	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
 		return nil // a rollback left it alone: it never got the release
@@ -303,6 +333,10 @@ func Sentence(t Target, err error) string {
 		return ce.Error() + "."
 	case errors.As(err, &ie):
 		return fmt.Sprintf("The image of release %s could not be built or pushed to the registry.", ie.Release)
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("%s does not exist: check the stage's deployments and namespace (check-config asks the cluster).", t)
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		return fmt.Sprintf("The cluster refused the bot access to %s: check the kubeconfig's user and its RBAC rules.", t)
 	}
 	return fmt.Sprintf("The cluster of %s did not answer as expected.", t)
 }

@@ -25,6 +25,9 @@ type Patch struct {
 	// Patched (optional) is called once the Deployment is patched,
 	// before the rollout is watched.
 	Patched func()
+	// Undid, for a rollback, is the release taken away: Image and
+	// Release are what the Deployment had before it.
+	Undid string
 }
 
 // StuckError says a rollout cannot finish.
@@ -33,7 +36,13 @@ type StuckError struct {
 	Why    string
 }
 
-func (e *StuckError) Error() string { return fmt.Sprintf("%s is stuck: %s", e.Target, e.Why) }
+func (e *StuckError) Error() string {
+	if e.Why == pausedWhy {
+		return fmt.Sprintf("%s is paused, so it would not roll out what the bot sets: resume it (kubectl rollout resume deployment/%s -n %s) and deploy again",
+			e.Target, e.Target.Name, e.Target.Namespace)
+	}
+	return fmt.Sprintf("%s is stuck: %s", e.Target, e.Why)
+}
 
 // ChangedError says someone else set another image while the bot
 // watched the rollout.
@@ -84,15 +93,30 @@ func setImage(ctx context.Context, cl kubernetes.Interface, t Target, p Patch) (
 	if c == nil {
 		return nil, fmt.Errorf("%s has no container %q", t, t.Container)
 	}
-	if c.Image == p.Image && d.Annotations[AnnotationRelease] == p.Release && d.Annotations[AnnotationDeploy] == p.Deploy {
+	a := d.Annotations
+	if c.Image == p.Image && a[AnnotationRelease] == p.Release && a[AnnotationDeploy] == p.Deploy && a[AnnotationUndid] == p.Undid {
 		return d, nil
 	}
+	// A paused Deployment takes the patch but rolls nothing out, and
+	// never passes its progress deadline either: left unpatched, it
+	// needs no rollback.
+	if d.Spec.Paused {
+		return nil, &StuckError{Target: t, Why: pausedWhy}
+	}
+	anns := map[string]any{
+		AnnotationRelease:     orNull(p.Release),
+		AnnotationDeploy:      p.Deploy,
+		AnnotationUndid:       orNull(p.Undid),
+		AnnotationChangeCause: fmt.Sprintf("jouncebot deploy %s: release %s", p.Deploy, p.Release),
+	}
+	if p.Undid != "" {
+		anns[AnnotationChangeCause] = fmt.Sprintf("jouncebot deploy %s: rollback of release %s", p.Deploy, p.Undid)
+	} else {
+		// What a rollback puts back, exactly.
+		anns[AnnotationPreviousImage], anns[AnnotationPreviousRelease] = c.Image, orNull(a[AnnotationRelease])
+	}
 	body, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{
-			AnnotationRelease:     p.Release,
-			AnnotationDeploy:      p.Deploy,
-			AnnotationChangeCause: fmt.Sprintf("jouncebot deploy %s: release %s", p.Deploy, p.Release),
-		}},
+		"metadata": map[string]any{"annotations": anns},
 		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 			"containers": []map[string]string{{"name": c.Name, "image": p.Image}},
 		}}},
@@ -105,6 +129,14 @@ func setImage(ctx context.Context, cl kubernetes.Interface, t Target, p Patch) (
 		return nil, fmt.Errorf("kube: patch %s: %w", t, err)
 	}
 	return d, nil
+}
+
+// orNull is s, or JSON null (which removes an annotation) for "".
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // watch follows the Deployment from d until its rollout is done.

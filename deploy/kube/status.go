@@ -14,6 +14,16 @@ const (
 	AnnotationDeploy  = "jouncebot.org/deploy"
 	// AnnotationChangeCause is what `kubectl rollout history` shows.
 	AnnotationChangeCause = "kubernetes.io/change-cause"
+	// AnnotationPreviousImage and AnnotationPreviousRelease are the image
+	// and release annotation the Deployment had before the bot last
+	// rolled a release out to it: a rollback puts back that exact image,
+	// whether or not the bot built it (the first deploy) and whether or
+	// not the previous release's image record survived.
+	AnnotationPreviousImage   = "jouncebot.org/previous-image"
+	AnnotationPreviousRelease = "jouncebot.org/previous-release"
+	// AnnotationUndid is the release whose rollback set the previous
+	// image back.
+	AnnotationUndid = "jouncebot.org/rolled-back"
 )
 
 // State is what a Deployment runs and how far its rollout got.
@@ -34,6 +44,10 @@ type State struct {
 	Stuck string
 	// Waiting says what the rollout waits for, as kubectl says it.
 	Waiting string
+	// PrevImage and PrevRelease are what the Deployment ran before the
+	// bot's last rollout ("" when the bot never recorded it); Undid is
+	// the release a rollback took away from it.
+	PrevImage, PrevRelease, Undid string
 }
 
 // Digest is the sha256:… part of the image reference, or "".
@@ -53,7 +67,8 @@ func Digest(ref string) string {
 // updated, no old replica is left and every updated one is available. A
 // Progressing condition with reason ProgressDeadlineExceeded is stuck.
 func Evaluate(d *appsv1.Deployment, container string) State {
-	s := State{Release: d.Annotations[AnnotationRelease]}
+	a := d.Annotations
+	s := State{Release: a[AnnotationRelease], PrevImage: a[AnnotationPreviousImage], PrevRelease: a[AnnotationPreviousRelease], Undid: a[AnnotationUndid]}
 	if c := findContainer(d.Spec.Template.Spec.Containers, container); c != nil {
 		s.Image = c.Image
 	}
@@ -88,8 +103,16 @@ func Evaluate(d *appsv1.Deployment, container string) State {
 	default:
 		s.Done = true
 	}
+	if !s.Done && d.Spec.Paused {
+		s.Stuck, s.Waiting = pausedWhy, ""
+	}
 	return s
 }
+
+// pausedWhy is State.Stuck of a paused Deployment that has not rolled
+// out: the controller neither rolls it out nor marks its progress
+// deadline passed while it is paused.
+const pausedWhy = "it is paused (kubectl rollout resume lets it roll out)"
 
 // CrashLoopLimit is the restart count at which a container of the new
 // image counts as crash-looping even before the kubelet says so.

@@ -21,6 +21,11 @@ func deployment(gen, observed int64, want int32, st appsv1.DeploymentStatus) *ap
 	}
 }
 
+func paused(d *appsv1.Deployment) *appsv1.Deployment {
+	d.Spec.Paused = true
+	return d
+}
+
 // TestEvaluate follows kubectl rollout status: the spec must be observed,
 // every replica updated, no old one left, every updated one available; a
 // passed progress deadline is stuck.
@@ -45,6 +50,10 @@ func TestEvaluate(t *testing.T) {
 		{"deadline", deployment(2, 2, 3, appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 1, AvailableReplicas: 2, Conditions: deadline}),
 			kube.State{Image: "reg/app@sha256:aa", Release: "r1", Replicas: 3, Updated: 1, Available: 1, Old: 2,
 				Stuck: `its rollout exceeded its progress deadline (ReplicaSet "mw-1" has timed out progressing)`}},
+		{"paused", paused(deployment(2, 2, 3, appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 0, AvailableReplicas: 3})),
+			kube.State{Image: "reg/app@sha256:aa", Release: "r1", Replicas: 3, Old: 3, Stuck: "it is paused (kubectl rollout resume lets it roll out)"}},
+		{"paused, rolled out", paused(deployment(2, 2, 3, appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3})),
+			kube.State{Image: "reg/app@sha256:aa", Release: "r1", Replicas: 3, Updated: 3, Available: 3, Done: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, kube.Evaluate(tc.d, "app")); diff != "" {
