@@ -164,7 +164,11 @@ func (w *Wiki) serve(addr string) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("php", "-S", addr, "-t", MediaWikiDir)
+	// php -S caches compiled files (opcache is on for the built-in
+	// server) and by default looks at a file's mtime at most every 2 s:
+	// a test that edits LocalSettings.php and asks the wiki at once would
+	// get the old settings. Look at every request.
+	cmd := exec.Command("php", "-d", "opcache.revalidate_freq=0", "-S", addr, "-t", MediaWikiDir)
 	cmd.Dir = w.Dir
 	cmd.Env = append(os.Environ(), "MW_CONFIG_FILE="+filepath.Join(w.Dir, "LocalSettings.php"))
 	cmd.Stdout, cmd.Stderr = logf, logf
