@@ -494,3 +494,47 @@ func TestKubeMissingDeploymentIsSaid(t *testing.T) {
 		t.Errorf("the rollback counts the missing Deployment as not put back:\n%s", l)
 	}
 }
+
+// The check before "done" decides from the image a Deployment runs, read
+// from the registry, whether it runs the release: it never builds one.
+// With the release's image record (image.json) lost, a rebuilt image of
+// the release would be a full image, not the delta image rolled out, and
+// the check would wrongly say someone else changed the Deployment.
+func TestKubeTruthNeedsNoImageRecord(t *testing.T) {
+	k := startKube(t, gateCanaries, func(c *config.Config) {
+		var stages []config.Stage
+		for _, st := range c.Deploy.Stages {
+			if st.Name != "k8s-main" {
+				stages = append(stages, st)
+			}
+		}
+		c.Deploy.Stages = stages
+	})
+	sb := k.app.Sandbox()
+	canaryTest := func() {
+		k.expect("amir, ")
+		k.say("tested ok")
+		k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+			return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+		})
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
+	k.expect("Froze release")
+	canaryTest()
+	k.say("tested ok")
+	k.expect("amir: deploy 1 is done")
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
+	second := releaseID(t, k.expect("Froze release"))
+	canaryTest()
+	running := k.onRelease(t, k.dc1, "mw-canary", second)
+	if err := os.Remove(filepath.Join(filepath.Dir(sb.Servers), "releases", second, "image.json")); err != nil {
+		t.Fatal(err)
+	}
+	k.say("tested ok")
+	if l := k.expect("amir: deploy 2 "); !strings.Contains(l, "deploy 2 is done") {
+		t.Errorf("deploy 2 did not end done with its image record lost:\n%s", l)
+	}
+	if got := k.onRelease(t, k.dc1, "mw-canary", second); got != running {
+		t.Errorf("mw-canary runs %s after the check, %s before", got, running)
+	}
+}

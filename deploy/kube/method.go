@@ -272,14 +272,67 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
 		return nil // a rollback left it alone: it never got the release
 	}
-	img, err := m.image(ctx, rel, nil)
+	rr, ok := m.Images.(ReleaseReader)
+	if !ok { // an Imager that only builds (benchmarks): its image
+		img, err := m.image(ctx, rel, nil)
+		if err != nil {
+			return err
+		}
+		if why := Differs(t, st, rel.ID, img.Ref); why != "" {
+			return &hostsync.DiffError{Paths: []string{why}}
+		}
+		return nil
+	}
+	// The image it runs says which release it holds: nothing is built,
+	// so a lost image record, or an image built under other exclusions
+	// before an upgrade, is still the release's.
+	why, err := runsRelease(ctx, rr, t, st, rel.ID)
 	if err != nil {
 		return err
 	}
-	if why := Differs(t, st, rel.ID, img.Ref); why != "" {
+	if why != "" {
 		return &hostsync.DiffError{Paths: []string{why}}
 	}
 	return nil
+}
+
+// ReleaseReader reads which release an image holds from its manifest,
+// building nothing; *image.Builder is one.
+type ReleaseReader interface {
+	Release(ctx context.Context, ref string) (string, error)
+}
+
+// runsRelease says in one sentence how a target's state differs from
+// running release id, rolled out, reading the release its image holds
+// from the registry; "" when it does not. err is set when the registry
+// did not answer.
+func runsRelease(ctx context.Context, rr ReleaseReader, t Target, st State, id string) (string, error) {
+	got, err := rr.Release(ctx, st.Image)
+	switch {
+	case errors.Is(err, image.ErrOtherRepository):
+		got = "" // not an image the bot built
+	case errors.Is(err, image.ErrGone):
+		return fmt.Sprintf("%s runs %s, which the registry no longer has, so it is not known to run release %s: look at it, and deploy again if it should.", t, shortRef(st.Image), id), nil
+	case err != nil:
+		return "", err
+	case got == "":
+		return fmt.Sprintf("%s runs %s, which names no release, so it is not known to run release %s: look at it, and deploy again if it should.", t, shortRef(st.Image), id), nil
+	}
+	if got != id {
+		who := "someone else changed it"
+		if st.Release != "" && st.Release != id {
+			who = "it was last rolled out with release " + st.Release
+		}
+		if st.Release == id {
+			who = "someone else changed its image after the bot rolled release " + id + " out"
+		}
+		of := ""
+		if got != "" {
+			of = " (release " + got + ")"
+		}
+		return fmt.Sprintf("%s runs %s%s, not release %s: %s.", t, shortRef(st.Image), of, id, who), nil
+	}
+	return Differs(t, st, id, st.Image), nil
 }
 
 // Differs says in one sentence how a target's state differs from running
