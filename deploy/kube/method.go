@@ -67,6 +67,9 @@ type run struct {
 	states map[string]State
 	said   time.Time
 	images map[string]image.Image // by release id
+	// read are the releases the images read hold, by reference: the
+	// Deployments of a stage run one image.
+	read map[string]string
 }
 
 // For returns a copy of m working for one deploy.
@@ -75,7 +78,7 @@ func (m *Method) For(r Run) *Method {
 	if r.Releases != nil {
 		c.Releases = r.Releases
 	}
-	c.run = &run{Run: r, start: time.Now(), states: map[string]State{}, images: map[string]image.Image{}}
+	c.run = &run{Run: r, start: time.Now(), states: map[string]State{}, images: map[string]image.Image{}, read: map[string]string{}}
 	return &c
 }
 
@@ -286,7 +289,7 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	// The image it runs says which release it holds: nothing is built,
 	// so a lost image record, or an image built under other exclusions
 	// before an upgrade, is still the release's.
-	why, err := runsRelease(ctx, rr, t, st, rel.ID)
+	why, err := runsRelease(ctx, m.run.cached(rr), t, st, rel.ID)
 	if err != nil {
 		return err
 	}
@@ -302,6 +305,30 @@ type ReleaseReader interface {
 	Release(ctx context.Context, ref string) (string, error)
 }
 
+// cached is rr remembering, for the run, what the images it read hold.
+func (r *run) cached(rr ReleaseReader) ReleaseReader { return cachedReader{r, rr} }
+
+type cachedReader struct {
+	r  *run
+	rr ReleaseReader
+}
+
+func (c cachedReader) Release(ctx context.Context, ref string) (string, error) {
+	c.r.mu.Lock()
+	id, ok := c.r.read[ref]
+	c.r.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := c.rr.Release(ctx, ref)
+	if err == nil {
+		c.r.mu.Lock()
+		c.r.read[ref] = id
+		c.r.mu.Unlock()
+	}
+	return id, err
+}
+
 // runsRelease says in one sentence how a target's state differs from
 // running release id, rolled out, reading the release its image holds
 // from the registry; "" when it does not. err is set when the registry
@@ -312,11 +339,11 @@ func runsRelease(ctx context.Context, rr ReleaseReader, t Target, st State, id s
 	case errors.Is(err, image.ErrOtherRepository):
 		got = "" // not an image the bot built
 	case errors.Is(err, image.ErrGone):
-		return fmt.Sprintf("%s runs %s, which the registry no longer has, so it is not known to run release %s: look at it, and deploy again if it should.", t, shortRef(st.Image), id), nil
+		return fmt.Sprintf("%s runs %s, which the registry no longer has, so it is not known to run release %s.", t, shortRef(st.Image), id), nil
 	case err != nil:
 		return "", err
 	case got == "":
-		return fmt.Sprintf("%s runs %s, which names no release, so it is not known to run release %s: look at it, and deploy again if it should.", t, shortRef(st.Image), id), nil
+		return fmt.Sprintf("%s runs %s, which names no release, so it is not known to run release %s.", t, shortRef(st.Image), id), nil
 	}
 	if got != id {
 		who := "someone else changed it"
