@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -492,5 +495,120 @@ func TestKubeMissingDeploymentIsSaid(t *testing.T) {
 	// Nothing to put back there: the rollback does not count it failed.
 	if l := k.expect("amir: deploy 1 stopped: "); strings.Contains(l, "could not be put back") {
 		t.Errorf("the rollback counts the missing Deployment as not put back:\n%s", l)
+	}
+}
+
+// The check before "done" decides from the image a Deployment runs, read
+// from the registry, whether it runs the release: it never builds one.
+// With the release's image record (image.json) lost, a rebuilt image of
+// the release would be a full image, not the delta image rolled out, and
+// the check would wrongly say someone else changed the Deployment.
+func TestKubeTruthNeedsNoImageRecord(t *testing.T) {
+	k := startKube(t, gateCanaries, func(c *config.Config) {
+		var stages []config.Stage
+		for _, st := range c.Deploy.Stages {
+			if st.Name != "k8s-main" {
+				stages = append(stages, st)
+			}
+		}
+		c.Deploy.Stages = stages
+	})
+	sb := k.app.Sandbox()
+	canaryTest := func() {
+		k.expect("amir, ")
+		k.say("tested ok")
+		k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+			return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+		})
+	}
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
+	k.expect("Froze release")
+	canaryTest()
+	k.say("tested ok")
+	k.expect("amir: deploy 1 is done")
+	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
+	second := releaseID(t, k.expect("Froze release"))
+	canaryTest()
+	running := k.onRelease(t, k.dc1, "mw-canary", second)
+	if err := os.Remove(filepath.Join(filepath.Dir(sb.Servers), "releases", second, "image.json")); err != nil {
+		t.Fatal(err)
+	}
+	k.say("tested ok")
+	if l := k.expect("amir: deploy 2 "); !strings.Contains(l, "deploy 2 is done") {
+		t.Errorf("deploy 2 did not end done with its image record lost:\n%s", l)
+	}
+	if got := k.onRelease(t, k.dc1, "mw-canary", second); got != running {
+		t.Errorf("mw-canary runs %s after the check, %s before", got, running)
+	}
+}
+
+// The check before "done" reads the release the running image holds from
+// its manifest in the registry. An image of the release built under
+// other exclusions (by the bot before an upgrade changed image.exclude)
+// is still the release; an image that names no release, or one the
+// registry no longer has, is not known to run it, and the sentence says
+// so rather than blaming someone else.
+func TestKubeTruthReadsTheRunningImage(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// anns changes the running image's annotations (they are merged).
+		anns func(m map[string]string)
+		gone bool
+		// want is in the deploy's last line.
+		want string
+	}{
+		{name: "exclusions changed", anns: func(m map[string]string) { m["org.jouncebot.exclude"] = "" }, want: "deploy 1 is done"},
+		{name: "no release", anns: func(m map[string]string) { m["org.jouncebot.release"] = "" },
+			want: "which names no release, so it is not known to run release "},
+		{name: "gone", anns: func(m map[string]string) { m["org.jouncebot.exclude"] = "" }, gone: true,
+			want: "which the registry no longer has, so it is not known to run release "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			k := startKube(t, gateCanaries)
+			k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+			rel := releaseID(t, k.expect("Froze release"))
+			k.expect("amir, ")
+			k.say("tested ok")
+			k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+				return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+			})
+			ref, err := name.NewDigest(k.onRelease(t, k.dc1, "mw-canary", rel), name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := remote.Image(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := img.Manifest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			anns := maps.Clone(m.Annotations)
+			c.anns(anns)
+			other := mutate.Annotations(img, anns).(v1.Image)
+			if err := remote.Write(ref.Context().Tag("other"), other); err != nil {
+				t.Fatal(err)
+			}
+			dig, err := other.Digest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"` + k.repo + "@" + dig.String() + `"}]}}}}`)
+			if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType, body, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			k.onRelease(t, k.dc1, "mw-canary", rel) // rolled out
+			if c.gone {
+				if err := remote.Delete(ref.Context().Digest(dig.String())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			k.say("tested ok")
+			l := k.expect("amir: deploy 1 ")
+			if !strings.Contains(l, c.want) || strings.Contains(l, "someone else") {
+				t.Errorf("the deploy's end:\n%s\nwant %q", l, c.want)
+			}
+		})
 	}
 }

@@ -1,12 +1,17 @@
 package image
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // recordName is the file next to a release's tree that records its
@@ -86,4 +91,54 @@ func store(releaseDir, repo string, r record) error {
 		os.Remove(tmp.Name())
 	}
 	return err
+}
+
+// ErrOtherRepository says an image is not in the configured repository:
+// the bot never built it.
+var ErrOtherRepository = errors.New("image: not in the configured repository")
+
+// ErrGone says the registry no longer has an image.
+var ErrGone = errors.New("image: the registry no longer has it")
+
+// Release reads which release the image ref (repo@sha256:…) holds, from
+// its manifest's annotation ("" when it has none), building and pushing
+// nothing: it tells what a Deployment runs. An image of another
+// repository is ErrOtherRepository, one the registry no longer has
+// ErrGone; any other error is the registry not answering.
+func (b *Builder) Release(ctx context.Context, ref string) (_ string, rerr error) {
+	repo, dig, ok := strings.Cut(ref, "@")
+	if !ok || repo != b.c.Repository {
+		return "", ErrOtherRepository
+	}
+	d, err := name.NewDigest(b.c.Repository+"@"+dig, b.nameOpts()...)
+	if err != nil {
+		return "", ErrOtherRepository
+	}
+	keys, err := readAuthFile(b.c.AuthFile)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if rerr != nil {
+			rerr = keys.scrub(rerr)
+		}
+	}()
+	img, err := remote.Image(d, remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithUserAgent("jouncebot"))
+	if isNotFound(err) {
+		return "", ErrGone
+	} else if err != nil {
+		return "", b.wrap("reading the image "+dig, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return "", b.wrap("reading the image "+dig, err)
+	}
+	return m.Annotations[annRelease], nil
+}
+
+func (b *Builder) nameOpts() []name.Option {
+	if b.c.Insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
 }

@@ -67,6 +67,9 @@ type run struct {
 	states map[string]State
 	said   time.Time
 	images map[string]image.Image // by release id
+	// read are the releases the images read hold, by reference: the
+	// Deployments of a stage run one image.
+	read map[string]string
 }
 
 // For returns a copy of m working for one deploy.
@@ -75,7 +78,7 @@ func (m *Method) For(r Run) *Method {
 	if r.Releases != nil {
 		c.Releases = r.Releases
 	}
-	c.run = &run{Run: r, start: time.Now(), states: map[string]State{}, images: map[string]image.Image{}}
+	c.run = &run{Run: r, start: time.Now(), states: map[string]State{}, images: map[string]image.Image{}, read: map[string]string{}}
 	return &c
 }
 
@@ -272,14 +275,91 @@ func (v *Verify) Sync(ctx context.Context, h hostsync.Host, src string, _ []stri
 	if m.run.Undo != "" && st.Release != m.run.Undo && st.Release != rel.ID {
 		return nil // a rollback left it alone: it never got the release
 	}
-	img, err := m.image(ctx, rel, nil)
+	rr, ok := m.Images.(ReleaseReader)
+	if !ok { // an Imager that only builds (benchmarks): its image
+		img, err := m.image(ctx, rel, nil)
+		if err != nil {
+			return err
+		}
+		if why := Differs(t, st, rel.ID, img.Ref); why != "" {
+			return &hostsync.DiffError{Paths: []string{why}}
+		}
+		return nil
+	}
+	// The image it runs says which release it holds: nothing is built,
+	// so a lost image record, or an image built under other exclusions
+	// before an upgrade, is still the release's.
+	why, err := runsRelease(ctx, m.run.cached(rr), t, st, rel.ID)
 	if err != nil {
 		return err
 	}
-	if why := Differs(t, st, rel.ID, img.Ref); why != "" {
+	if why != "" {
 		return &hostsync.DiffError{Paths: []string{why}}
 	}
 	return nil
+}
+
+// ReleaseReader reads which release an image holds from its manifest,
+// building nothing; *image.Builder is one.
+type ReleaseReader interface {
+	Release(ctx context.Context, ref string) (string, error)
+}
+
+// cached is rr remembering, for the run, what the images it read hold.
+func (r *run) cached(rr ReleaseReader) ReleaseReader { return cachedReader{r, rr} }
+
+type cachedReader struct {
+	r  *run
+	rr ReleaseReader
+}
+
+func (c cachedReader) Release(ctx context.Context, ref string) (string, error) {
+	c.r.mu.Lock()
+	id, ok := c.r.read[ref]
+	c.r.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := c.rr.Release(ctx, ref)
+	if err == nil {
+		c.r.mu.Lock()
+		c.r.read[ref] = id
+		c.r.mu.Unlock()
+	}
+	return id, err
+}
+
+// runsRelease says in one sentence how a target's state differs from
+// running release id, rolled out, reading the release its image holds
+// from the registry; "" when it does not. err is set when the registry
+// did not answer.
+func runsRelease(ctx context.Context, rr ReleaseReader, t Target, st State, id string) (string, error) {
+	got, err := rr.Release(ctx, st.Image)
+	switch {
+	case errors.Is(err, image.ErrOtherRepository):
+		got = "" // not an image the bot built
+	case errors.Is(err, image.ErrGone):
+		return fmt.Sprintf("%s runs %s, which the registry no longer has, so it is not known to run release %s.", t, shortRef(st.Image), id), nil
+	case err != nil:
+		return "", err
+	case got == "":
+		return fmt.Sprintf("%s runs %s, which names no release, so it is not known to run release %s.", t, shortRef(st.Image), id), nil
+	}
+	if got != id {
+		who := "someone else changed it"
+		if st.Release != "" && st.Release != id {
+			who = "it was last rolled out with release " + st.Release
+		}
+		if st.Release == id {
+			who = "someone else changed its image after the bot rolled release " + id + " out"
+		}
+		of := ""
+		if got != "" {
+			of = " (release " + got + ")"
+		}
+		return fmt.Sprintf("%s runs %s%s, not release %s: %s.", t, shortRef(st.Image), of, id, who), nil
+	}
+	return Differs(t, st, id, st.Image), nil
 }
 
 // Differs says in one sentence how a target's state differs from running
