@@ -19,6 +19,7 @@ import (
 	"bufio"
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -110,27 +111,44 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("irctest: make certificates: %v", err)
 	}
-	ports := freePorts(t, 6)
-	s := &Server{
-		Addr:         net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		StrictAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
-		TLSAddr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])),
-		CAFile:       pki.CAFile,
-		Dir:          dir,
-		linkPort:     ports[3],
-		PasswordAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[4])),
-		FastAddr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[5])),
-		tls:          pki,
-	}
+	s := &Server{CAFile: pki.CAFile, Dir: dir, tls: pki}
 	for _, o := range opts {
 		o(s)
 	}
-	if err := s.writeConfigs(ports); err != nil {
+	t.Cleanup(s.Stop)
+	// The ports are free when chosen, but another process may bind one
+	// before InspIRCd does (other test binaries run beside this one):
+	// then choose again, a few times.
+	for attempt := 1; ; attempt++ {
+		ports := freePorts(t, 6)
+		s.usePorts(ports)
+		if err := s.writeConfigs(ports); err != nil {
+			t.Fatalf("irctest: %v", err)
+		}
+		err := s.startIRCd(t)
+		if err == nil {
+			break
+		}
+		if attempt < 5 && strings.Contains(err.Error(), "Address already in use") {
+			continue
+		}
 		t.Fatalf("irctest: %v", err)
 	}
-	t.Cleanup(s.Stop)
-	s.start(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startServices(t)
+	s.stopped = false
 	return s
+}
+
+// usePorts sets the server's addresses from ports (see freePorts).
+func (s *Server) usePorts(ports []int) {
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	s.StrictAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+	s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
+	s.linkPort = ports[3]
+	s.PasswordAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[4]))
+	s.FastAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[5]))
 }
 
 // Stop stops both servers. It is safe to call more than once.
@@ -203,17 +221,41 @@ func (s *Server) Restart(t testing.TB) {
 
 func (s *Server) start(t testing.TB) {
 	t.Helper()
+	if err := s.startIRCd(t); err != nil {
+		t.Fatalf("irctest: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startServices(t)
+	s.stopped = false
+}
+
+// startIRCd starts InspIRCd and waits until it listens. When it does not,
+// it is killed, and the error carries the tail of its output.
+func (s *Server) startIRCd(t testing.TB) error {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ircdLog := filepath.Join(s.Dir, "ircd.log")
 	_ = os.Remove(ircdLog)
 	s.ircd = startProcess(t, filepath.Join(s.Dir, "ircd.out"), "inspircd",
 		"--config="+filepath.Join(s.Dir, "inspircd.conf"), "--nofork", "--runasroot", "--nopid")
-	if err := waitFor(testenv.Scale(5*time.Second), func() bool { return canDial(s.Addr) }); err != nil {
-		t.Fatalf("irctest: inspircd did not listen on %s: %v\n%s", s.Addr, err, readTail(filepath.Join(s.Dir, "ircd.out")))
+	out := filepath.Join(s.Dir, "ircd.out")
+	bindFailed := func() bool {
+		b, _ := os.ReadFile(out)
+		return bytes.Contains(b, []byte("Address already in use"))
 	}
-	s.startServices(t)
-	s.stopped = false
+	err := waitFor(testenv.Scale(5*time.Second), func() bool { return canDial(s.Addr) || bindFailed() })
+	if err == nil && bindFailed() {
+		err = errors.New("a port was taken")
+	}
+	if err != nil {
+		_ = s.ircd.Process.Kill()
+		_ = s.ircd.Wait()
+		s.ircd = nil
+		return fmt.Errorf("inspircd did not listen on %s: %v\n%s", s.Addr, err, readTail(out))
+	}
+	return nil
 }
 
 // StopServices stops Atheme alone: the IRC server runs on without
