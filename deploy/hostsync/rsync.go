@@ -71,7 +71,7 @@ func (r *Rsync) runFiltered(ctx context.Context, args, filters []string, dirs bo
 	for _, f := range filters {
 		args = append(args, "--filter="+f)
 	}
-	var stdin io.Reader
+	var list []byte
 	if paths != nil {
 		clean, err := cleanPaths(paths)
 		if err != nil {
@@ -79,10 +79,10 @@ func (r *Rsync) runFiltered(ctx context.Context, args, filters []string, dirs bo
 		}
 		if present(src, clean, dirs) {
 			args = append(args, "--files-from=-", "--from0", "--relative", "--recursive")
-			stdin = strings.NewReader(strings.Join(clean, "\x00") + "\x00")
+			list = []byte(strings.Join(clean, "\x00") + "\x00")
 		} else {
 			args = append(args, "--recursive", "--delete", "--from0", "--include-from=-", "--exclude=*")
-			stdin = strings.NewReader(pathFilter(clean))
+			list = []byte(pathFilter(clean))
 		}
 	}
 	if r.Rsh != "" {
@@ -99,18 +99,30 @@ func (r *Rsync) runFiltered(ctx context.Context, args, filters []string, dirs bo
 	if bin == "" {
 		bin = "rsync"
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = stdin
-	cmd.Env = os.Environ()
-	if r.Password != "" {
-		cmd.Env = append(cmd.Env, "RSYNC_PASSWORD="+r.Password)
+	bin, err := lookPath(bin)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run rsync: %w", err)
 	}
-	stderr := &tail{max: 4096}
-	cmd.Stderr = stderr
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if r.Password != "" {
+		cmd.Env = append(os.Environ(), "RSYNC_PASSWORD="+r.Password)
+	}
 	killGroup(cmd)
+	// The path list and rsync's standard error are files in memory, not
+	// pipes: no goroutine copies them, and a process rsync's remote shell
+	// leaves behind holding its standard error keeps nothing waiting.
+	files, err := memFiles(list)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run rsync: %w", err)
+	}
+	defer files.close()
+	if list != nil {
+		cmd.Stdin = files.stdin
+	}
+	cmd.Stderr = files.stderr
 	out, err := runOutput(cmd)
 	if err != nil {
-		return out, rsyncError(err, stderr.String())
+		return out, rsyncError(err, files.stderrTail(4096))
 	}
 	return out, nil
 }
@@ -132,10 +144,11 @@ func runOutput(cmd *exec.Cmd) ([]byte, error) {
 	out, rerr := io.ReadAll(pipe)
 	err = cmd.Wait()
 	if errors.Is(err, exec.ErrWaitDelay) && rerr == nil {
-		// rsync exited 0 and its output was read to its end: only its
-		// standard error is still open, held by a process its remote
-		// shell left behind (an ssh ControlPersist master that keeps
-		// it, a wrapper's agent). The transfer is complete.
+		// rsync exited 0 and its output was read to its end: only a
+		// pipe of the command's is still open, held by a process its
+		// remote shell left behind (an ssh ControlPersist master that
+		// keeps it, a wrapper's agent). The transfer is complete.
+		// (rsync's own standard error is a file, see memFiles.)
 		err = nil
 	}
 	if err != nil {

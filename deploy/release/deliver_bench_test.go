@@ -85,7 +85,7 @@ func childCPU(b *testing.B) time.Duration {
 // ("local"); each side has its own 50 targets, flipped between the two
 // releases every run, and each iteration runs both in a rotating order.
 // *-cpu-s counts the CPU of the engine itself, rsync, ssh and the sshd
-// sessions; ratio and
+// sessions, *-self-cpu-s the Go process's own share of it; ratio and
 // cpu-ratio are the engine over the floor (goal: ≤ 1.1).
 //
 // plain-stage-s is hostsync's Stage syncing the changed file with plain
@@ -165,14 +165,17 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 			wall := make([]time.Duration, len(variants))
 			cpu := make([]time.Duration, len(variants))
+			self := make([]time.Duration, len(variants))
 			n := 0
 			for b.Loop() {
 				for k := range variants {
 					i := (k + n) % len(variants)
 					start, c0 := time.Now(), childCPU(b)+srv.ChildCPU()
+					s0 := selfCPU(b)
 					if err := variants[i].run(); err != nil {
 						b.Fatalf("%s: %v", variants[i].metric, err)
 					}
+					self[i] += selfCPU(b) - s0
 					wall[i] += time.Since(start)
 					cpu[i] += childCPU(b) + srv.ChildCPU() - c0
 				}
@@ -181,6 +184,7 @@ func BenchmarkDeliver(b *testing.B) {
 			for i, v := range variants {
 				b.ReportMetric(wall[i].Seconds()/float64(n), v.metric)
 				b.ReportMetric(cpu[i].Seconds()/float64(n), strings.TrimSuffix(v.metric, "-s")+"-cpu-s")
+				b.ReportMetric(self[i].Seconds()/float64(n), strings.TrimSuffix(v.metric, "-s")+"-self-cpu-s")
 			}
 			b.ReportMetric(wall[0].Seconds()/wall[1].Seconds(), "ratio")
 			b.ReportMetric(cpu[0].Seconds()/cpu[1].Seconds(), "cpu-ratio")
@@ -279,4 +283,14 @@ func BenchmarkEngineCost(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/host")
 		})
 	}
+}
+
+// selfCPU is the user and system time of this process alone: the Go
+// side of the engine, without rsync, ssh or the sshd sessions.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
