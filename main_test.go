@@ -476,3 +476,24 @@ func TestCheckConfigWarnsWithoutSecurityRoom(t *testing.T) {
 		})
 	}
 }
+
+// Words addressed to the bot are answered, also where the same words said
+// in passing in a channel are not: "tested ok" with no deploy waiting for
+// a test, and a --force without a change.
+func TestAddressedWordsAreAnswered(t *testing.T) {
+	data := t.TempDir()
+	var out, errs bytes.Buffer
+	in := strings.NewReader("tested ok\ndeploy --force\nrevert --force\n")
+	if code := run([]string{"--data", data, "--http", ""}, in, &out, &errs); code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, errs.String())
+	}
+	for _, want := range []string{
+		"There is no deploy in progress.",
+		"Say which changes to deploy, e.g. `deploy 445113` (numbers or Gerrit links).",
+		"Say which changes to revert, e.g. `revert 445113` (numbers or Gerrit links).",
+	} {
+		if !strings.Contains(out.String(), "\n"+want+"\n") {
+			t.Errorf("no answer %q in:\n%s", want, out.String())
+		}
+	}
+}

@@ -68,7 +68,7 @@ func DeployCommands(o DeployOptions) []Command {
 			Perm: Deployer, MinArgs: 1, MaxArgs: -1, List: &List{Max: MaxChanges, Flags: deployFlags, Item: isChange},
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				req := DeployRequest(c, o.Calendar, o.Now())
-				if err := changesValid(req.Changes); err != nil {
+				if err := changesValid("deploy", req.Changes); err != nil {
 					return nil, err
 				}
 				if why := knownBlocked(o.Blocked, req, o.Now()); why != "" {
@@ -132,7 +132,7 @@ func DeployCommands(o DeployOptions) []Command {
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 				dr := DeployRequest(c, o.Calendar, o.Now())
 				r, _ := deploy.ParseRevertArgs(c.Args)
-				if err := changesValid(r.Changes); err != nil {
+				if err := changesValid("revert", r.Changes); err != nil {
 					return nil, err
 				}
 				r.By, r.InWindow, r.Window, r.Frozen, r.Origin = dr.By, dr.InWindow, dr.Window, dr.Frozen, dr.Origin
@@ -272,9 +272,10 @@ var DeployTriggers = []Trigger{
 	{Pattern: regexp.MustCompile(`(?i)^\s*tested\s+(fail|failed|bad|broken)\b`), Command: "tested-fail"},
 }
 
-// testedPhrase is the hidden command behind a DeployTriggers phrase. It
-// stays quiet when no deploy waits for a test, since the phrase may be
-// chatter about something else.
+// testedPhrase is the hidden command behind a DeployTriggers phrase. Said
+// in passing in a channel it stays quiet when no deploy waits for a test,
+// since the phrase may be chatter about something else; addressed to the
+// bot (or in a private conversation) it is answered.
 func testedPhrase(o DeployOptions, name string, ok bool) Command {
 	return Command{
 		Name: name, Usage: name, Help: "The phrase \"tested ok\" or \"tested fail\" said in the channel.", Hidden: true,
@@ -282,7 +283,7 @@ func testedPhrase(o DeployOptions, name string, ok bool) Command {
 		Run: func(ctx context.Context, c *Call) (bot.Text, error) {
 			err := o.Engine.Tested(ctx, "", deploy.PersonFrom(c.Person), ok)
 			switch {
-			case errors.Is(err, deploy.ErrNoTest):
+			case errors.Is(err, deploy.ErrNoTest) && !c.Addressed:
 				return nil, nil
 			case err != nil:
 				return nil, Errorf("%s", err.Error())
@@ -323,7 +324,10 @@ func DeployRequest(c *Call, w Windows, now time.Time) deploy.Request {
 // changesValid says which word of a deploy or revert is not a change,
 // before the policy is asked about it: the policy's answer would suggest
 // the same word again with --force.
-func changesValid(changes []string) error {
+func changesValid(verb string, changes []string) error {
+	if len(changes) == 0 {
+		return Errorf("Say which changes to %s, e.g. `%s 445113` (numbers or Gerrit links).", verb, verb)
+	}
 	for _, ch := range changes {
 		if _, err := deploy.ParseChange(ch); err != nil {
 			return Errorf("%s.", err)

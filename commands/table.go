@@ -148,6 +148,10 @@ type Call struct {
 	// Phrase is the customary phrase that triggered the command ("I can
 	// deploy today"), or "" when the command was named.
 	Phrase string
+	// Addressed is whether the message was addressed to the bot (by its
+	// nick, or in a private conversation): a phrase said to the bot gets
+	// an answer even where the same words said in passing would not.
+	Addressed bool
 }
 
 // UserError is an error whose text is written for the person who asked.
@@ -266,7 +270,7 @@ func (d *Dispatcher) Handle(ctx context.Context, r *bot.Request) {
 		d.reply(ctx, r, bot.T(fmt.Sprintf("I don't know the command %s. Say \"%s: help\" to see what I can do.", Quote(p.Name), d.Nick())))
 		return
 	}
-	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message)}
+	call := &Call{Request: r, Command: c, Args: p.Args, Rest: p.Rest, Person: d.Who(r.Message), Addressed: ok}
 	call.Phrase = p.Phrase
 	if msg := d.authorise(call); msg != "" {
 		d.observe(c.Name, "refused")

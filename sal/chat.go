@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
@@ -38,10 +39,18 @@ func (e *QueryError) Error() string { return e.Msg }
 // ChatResults is how many matches a chat search shows.
 const ChatResults = 3
 
+// MaxChatQuery is the longest chat search, in characters.
+const MaxChatQuery = 300
+
 // ParseChatQuery reads a chat search: words, plus optional project:NAME,
 // nick:NICK, from:YYYY-MM-DD and to:YYYY-MM-DD (inclusive).
 func ParseChatQuery(s string, projects []string) (Query, error) {
 	var q Query
+	if n := utf8.RuneCountInString(s); n > MaxChatQuery {
+		// Its words would come back in the answer's link, longer than a
+		// chat line.
+		return q, &QueryError{fmt.Sprintf("That search is too long (%d characters; at most %d): look for a few telling words.", n, MaxChatQuery)}
+	}
 	var words []string
 	for _, f := range strings.Fields(s) {
 		key, val, ok := strings.Cut(f, ":")

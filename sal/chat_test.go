@@ -52,6 +52,8 @@ func TestParseChatQuery(t *testing.T) {
 		{"project:nope x", Query{}, `There is no SAL project "nope"; the projects are production, releng.`},
 		{"from:yesterday", Query{}, `from: expected a date like 2026-11-25, got "yesterday".`},
 		{"  ", Query{}, `Say what to look for, e.g. "sal restarted apache2 project:production from:2026-11-01".`},
+		{strings.Repeat("x", 5000), Query{}, `That search is too long (5000 characters; at most 300): look for a few telling words.`},
+		{"project:" + strings.Repeat("é", 400), Query{}, `That search is too long (408 characters; at most 300): look for a few telling words.`},
 	}
 	for _, tt := range tests {
 		got, err := ParseChatQuery(tt.in, projects)
