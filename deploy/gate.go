@@ -294,8 +294,13 @@ func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 		return a.refusedOr("recording the test", err)
 	}
 	verdict := "works"
-	if !ok {
+	switch {
+	case !ok && len(which) > 1:
+		verdict = "do not work"
+	case !ok:
 		verdict = "does not work"
+	case len(which) > 1:
+		verdict = "work"
 	}
 	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
 	a.wake(d.ID)

@@ -681,6 +681,20 @@ func TestSyncGateWaitsForEveryOwner(t *testing.T) {
 	}
 }
 
+// The deployer's answer covers every change, and says so in the plural.
+func TestSyncGateDeployerAnswersForAll(t *testing.T) {
+	t.Parallel()
+	e, _ := newSyncEnv(t, nil, func(*deploy.Options) {})
+	first, second := e.sb.Changes["config"], e.sb.Changes["config2"]
+	e.deploy(carolDeployer, first, second)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", carolDeployer, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitText("Carol says " + itoa(first) + " patchset 1 and " + itoa(second) + " patchset 1 work on testservers.")
+	e.waitFor(deploy.EventDone)
+}
+
 func TestSyncGateReminderTimeoutAndRestart(t *testing.T) {
 	t.Parallel()
 	e, _ := newSyncEnv(t, nil, func(o *deploy.Options) {
