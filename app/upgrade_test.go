@@ -108,12 +108,20 @@ func TestUpgradeDeployAtTestQuestion(t *testing.T) {
 
 	s := startUpgradeBot(t, cfgPath)
 	s.expect("Try `jouncebot: plan")
-	if sb := s.app.Sandbox(); sb == nil || sb.Changes["config"] != 445113 || sb.Changes["extension"] != 445116 {
-		t.Fatal("the fixture's sandbox was not reopened (its format changed?): the bot built a new one")
+	// A sandbox that cannot be reopened is built anew: its changes would
+	// be open and the releases gone.
+	if sb := s.app.Sandbox(); sb == nil || sb.Status(445113) != "MERGED" || sb.Status(445116) != "MERGED" {
+		t.Fatal("the fixture's fake Gerrit was not reopened as it was (did gerrittest's saved state change?)")
 	}
-	s.expectLine(`"Please test it there"`, testenv.Scale(time.Minute), func(l string) bool {
-		return strings.Contains(l, "synced to the testservers. Please test it there")
+	if _, err := os.Stat(filepath.Join(data, "sandbox", "releases", upgradeRelease, "tree")); err != nil {
+		t.Fatalf("the fixture's release is gone: %v", err)
+	}
+	asked := s.expectLine(`"Please test it there" or "deploy 1 stopped"`, testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the testservers. Please test it there") || strings.Contains(l, "deploy 1 stopped")
 	})
+	if strings.Contains(asked, "deploy 1 stopped") {
+		t.Fatalf("the deploy did not survive the upgrade: %s", asked)
+	}
 	s.say("tested ok")
 	backport := "Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]], [[gerrit:445116|Escape output of exampleRender (T1003)]]"
 	var chat []string
