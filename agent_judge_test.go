@@ -51,11 +51,35 @@ func appendFile(t *testing.T, path, data string) {
 	}
 }
 
-// A request that waited for approvals starts on the deploy agent as its
-// asker (not as the last approver), and the agent judges it on its own
-// calendar: with a freeze only the agent knows, all approvals in do not
-// start it; without one, they do (issue 24, items 1 and 5).
-func TestAgentApprovedRequestStartsAsTheAsker(t *testing.T) {
+// approvalSplit is a chat bot on IRC in #ops and a deploy agent whose
+// policy wants a RelEng and an SRE approval for every deploy: Lucas
+// deploys, Rita and Sam approve.
+type approvalSplit struct {
+	*split
+	clients     map[string]*irctest.Client
+	acert, akey string
+}
+
+// approvalPeople is the configuration both sides share.
+const approvalPeople = `people:
+  - {name: Lucas, irc_account: lucas, roles: [deployer]}
+  - {name: Rita, irc_account: rita, roles: [releng]}
+  - {name: Sam, irc_account: sam, roles: [sre]}
+  - {name: Alice, irc_account: alice, gerrit: alice}
+windows:
+  - {name: All-day backport window, kind: backport, schedule: "0 0 * * *", duration: 24h, deployers: [Lucas]}
+policy:
+  roles: {releng: RelEng, sre: SRE}
+  rules:
+    - {name: Every day, approvals: [releng, sre], timeout: 1h}
+`
+
+// startApprovalSplit starts the IRC server with Lucas, Rita and Sam in
+// #ops, then the agent (its configuration ending with agentExtra) and the
+// chat bot, and waits for the bot to join. It returns the agent's process
+// too.
+func startApprovalSplit(t *testing.T, agentExtra string) (*approvalSplit, *proc) {
+	t.Helper()
 	ircd := irctest.Start(t)
 	clients := map[string]*irctest.Client{}
 	for _, p := range []string{"lucas", "rita", "sam"} {
@@ -69,45 +93,49 @@ func TestAgentApprovedRequestStartsAsTheAsker(t *testing.T) {
 	now := time.Now().UTC()
 	acert, akey := ca.issue(t, "agent", true, now.Add(-time.Hour), now.Add(24*time.Hour))
 	bcert, bkey := ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(24*time.Hour))
-	s := &split{t: t, dir: dir, ca: ca, caFile: ca.CA, agentAddr: freePort(t), botCert: bcert, botKey: bkey}
-	const common = `people:
-  - {name: Lucas, irc_account: lucas, roles: [deployer]}
-  - {name: Rita, irc_account: rita, roles: [releng]}
-  - {name: Sam, irc_account: sam, roles: [sre]}
-  - {name: Alice, irc_account: alice, gerrit: alice}
-windows:
-  - {name: All-day backport window, kind: backport, schedule: "0 0 * * *", duration: 24h, deployers: [Lucas]}
-policy:
-  roles: {releng: RelEng, sre: SRE}
-  rules:
-    - {name: Every day, approvals: [releng, sre], timeout: 1h}
-`
-	freeze := fmt.Sprintf("freezes:\n  - {from: %s, to: %s, reason: agent-side incident}\n",
-		now.Add(-time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339))
-	agentYAML := func(extra string) {
-		writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: agent-data}
-agent: {listen: %s, ca: %s, cert: %s, key: %s, client_name: chatbot, networks: [{name: libera, type: irc}]}
-deploy: {sandbox: true}
-%s%s`, s.agentAddr, ca.CA, acert, akey, common, extra))
-	}
-	agentYAML(freeze)
+	s := &approvalSplit{split: &split{t: t, dir: dir, ca: ca, caFile: ca.CA, agentAddr: freePort(t), botCert: bcert, botKey: bkey},
+		clients: clients, acert: acert, akey: akey}
+	s.writeAgentConfig(agentExtra)
 	writeFile(t, filepath.Join(dir, "bot.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: bot-data}
 networks: [{name: libera, type: irc, server: "%s", channels: [{name: "#ops"}]}]
 agents: [{name: test, address: %s, ca: %s, cert: %s, key: %s, server_name: agent}]
-%s`, ircd.Addr, s.agentAddr, ca.CA, bcert, bkey, common))
+%s`, ircd.Addr, s.agentAddr, ca.CA, bcert, bkey, approvalPeople))
 	agent := s.startAgent()
 	s.startBot()
-	seen := clients["lucas"]
-	seen.WaitEvent(t, func(ev *girc.Event) bool {
+	clients["lucas"].WaitEvent(t, func(ev *girc.Event) bool {
 		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
 	})
-	say := func(who, text, want string) {
-		t.Helper()
-		clients[who].Say("#ops", "jouncebot: "+text)
-		seen.Expect(t, func(m irctest.Msg) bool {
-			return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.HasPrefix(m.Text, want)
-		})
-	}
+	return s, agent
+}
+
+// writeAgentConfig writes the agent's configuration, ending with extra.
+func (s *approvalSplit) writeAgentConfig(extra string) {
+	writeFile(s.t, filepath.Join(s.dir, "agent.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: agent-data}
+agent: {listen: %s, ca: %s, cert: %s, key: %s, client_name: chatbot, networks: [{name: libera, type: irc}]}
+deploy: {sandbox: true}
+%s%s`, s.agentAddr, s.caFile, s.acert, s.akey, approvalPeople, extra))
+}
+
+// say has who say text to the bot in #ops and waits for the bot's line
+// there that starts with want.
+func (s *approvalSplit) say(who, text, want string) {
+	s.t.Helper()
+	s.clients[who].Say("#ops", "jouncebot: "+text)
+	s.clients["lucas"].Expect(s.t, func(m irctest.Msg) bool {
+		return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.HasPrefix(m.Text, want)
+	})
+}
+
+// A request that waited for approvals starts on the deploy agent as its
+// asker (not as the last approver), and the agent judges it on its own
+// calendar: with a freeze only the agent knows, all approvals in do not
+// start it; without one, they do (issue 24, items 1 and 5).
+func TestAgentApprovedRequestStartsAsTheAsker(t *testing.T) {
+	now := time.Now().UTC()
+	freeze := fmt.Sprintf("freezes:\n  - {from: %s, to: %s, reason: agent-side incident}\n",
+		now.Add(-time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339))
+	s, agent := startApprovalSplit(t, freeze)
+	say := s.say
 	say("lucas", "deploy 445113", "Deploy 445113 waits for approvals until")
 	say("rita", "approve r1", "Rita approved request r1 (Every day). Still waiting for one SRE person.")
 	say("sam", "approve r1", "Sam approved request r1 (Every day). All approvals are in, but the deploy could not start: Deploys are frozen: agent-side incident until")
@@ -115,7 +143,7 @@ agents: [{name: test, address: %s, ca: %s, cert: %s, key: %s, server_name: agent
 	// Without the agent's freeze the same approvals start the deploy,
 	// as Lucas.
 	agent.kill()
-	agentYAML("")
+	s.writeAgentConfig("")
 	s.startAgent()
 	say("lucas", "deploy 445113", "Deploy 445113 waits for approvals until")
 	say("rita", "approve r2", "Rita approved request r2 (Every day). Still waiting for one SRE person.")
@@ -199,53 +227,8 @@ func (s *split) pushNewPatchSet(n, ps int) {
 // agent itself refuses approvals that name no patchset, so a new patchset
 // is never the one that ships (issue 24, remainder 1).
 func TestAgentPinsApprovalsToPatchSets(t *testing.T) {
-	ircd := irctest.Start(t)
-	clients := map[string]*irctest.Client{}
-	for _, p := range []string{"lucas", "rita", "sam"} {
-		ircd.Register(t, p, p+"-password1")
-		c := ircd.Client(t, irctest.ClientConfig{Nick: p, Account: p, Password: p + "-password1"})
-		c.Join(t, "#ops")
-		clients[p] = c
-	}
-	dir := t.TempDir()
-	ca := newPKI(t, dir, "test")
-	now := time.Now().UTC()
-	acert, akey := ca.issue(t, "agent", true, now.Add(-time.Hour), now.Add(24*time.Hour))
-	bcert, bkey := ca.issue(t, "chatbot", false, now.Add(-time.Hour), now.Add(24*time.Hour))
-	s := &split{t: t, dir: dir, ca: ca, caFile: ca.CA, agentAddr: freePort(t), botCert: bcert, botKey: bkey}
-	const common = `people:
-  - {name: Lucas, irc_account: lucas, roles: [deployer]}
-  - {name: Rita, irc_account: rita, roles: [releng]}
-  - {name: Sam, irc_account: sam, roles: [sre]}
-  - {name: Alice, irc_account: alice, gerrit: alice}
-windows:
-  - {name: All-day backport window, kind: backport, schedule: "0 0 * * *", duration: 24h, deployers: [Lucas]}
-policy:
-  roles: {releng: RelEng, sre: SRE}
-  rules:
-    - {name: Every day, approvals: [releng, sre], timeout: 1h}
-`
-	writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: agent-data}
-agent: {listen: %s, ca: %s, cert: %s, key: %s, client_name: chatbot, networks: [{name: libera, type: irc}]}
-deploy: {sandbox: true}
-%s`, s.agentAddr, ca.CA, acert, akey, common))
-	writeFile(t, filepath.Join(dir, "bot.yaml"), fmt.Sprintf(`bot: {nick: jouncebot, data_dir: bot-data}
-networks: [{name: libera, type: irc, server: "%s", channels: [{name: "#ops"}]}]
-agents: [{name: test, address: %s, ca: %s, cert: %s, key: %s, server_name: agent}]
-%s`, ircd.Addr, s.agentAddr, ca.CA, bcert, bkey, common))
-	s.startAgent()
-	s.startBot()
-	seen := clients["lucas"]
-	seen.WaitEvent(t, func(ev *girc.Event) bool {
-		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
-	})
-	say := func(who, text, want string) {
-		t.Helper()
-		clients[who].Say("#ops", "jouncebot: "+text)
-		seen.Expect(t, func(m irctest.Msg) bool {
-			return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.HasPrefix(m.Text, want)
-		})
-	}
+	s, _ := startApprovalSplit(t, "")
+	say := s.say
 	say("lucas", "deploy 445113", "Deploy 445113 waits for approvals until")
 	say("rita", "approve r1", "Rita approved request r1 (Every day). Still waiting for one SRE person.")
 	say("lucas", "status", "Request r1 by Lucas to deploy 445113 at patchset 1 waits for one SRE person")
@@ -254,7 +237,7 @@ agents: [{name: test, address: %s, ca: %s, cert: %s, key: %s, server_name: agent
 
 	// The agent's own API: approvals that name no patchset, or another
 	// one, start nothing.
-	hc := s.client(bcert, bkey)
+	hc := s.client(s.botCert, s.botKey)
 	for _, tc := range []struct{ name, pins, want string }{
 		{"no patchset", ``, "Not started: the approvals do not say which patchset of change 445113 they are for"},
 		{"an older patchset", `,"PatchSets":{"445113":1}`, "Not started: change 445113 is at patchset 2, but the approvals were for patchset 1"},

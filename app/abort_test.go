@@ -6,11 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jouncebot/jouncebot/app"
-	"github.com/jouncebot/jouncebot/config"
-	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 )
 
 // When the rebase that re-applies the local security patches fails and
@@ -20,16 +15,8 @@ import (
 // left in the staging checkout's .git (by a hook, as another git process
 // would) makes both fail.
 func TestRebaseAbortFailureStaysPrivate(t *testing.T) {
-	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
-		c.Security.Rooms = []string{"console/security"}
-	}, app.Options{})
-	o.expect("Try `jouncebot: plan")
-	sb := o.app.Sandbox()
-	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "alice",
-		Subject: "Tidy the hooks", Files: []gerrittest.File{{Path: "includes/Hooks.php", Content: "<?php\nfunction runHooks() {\n\treturn 2;\n}\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, sb := startStaging(t)
+	n := upload(t, sb, tidyHooks)
 	hook := filepath.Join(sb.CoreDir(), ".git", "hooks", "post-checkout")
 	if err := os.WriteFile(hook, []byte("#!/bin/sh\ntouch .git/index.lock\nrm -f \"$0\"\n"), 0o755); err != nil {
 		t.Fatal(err)

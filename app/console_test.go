@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type consoleSession struct {
 	app   *app.App
 	in    *io.PipeWriter
 	lines chan string
+	stop  func() // stops the app and closes its database (also at the test's end)
 }
 
 func startConsole(t *testing.T, now time.Time) *consoleSession {
@@ -47,6 +49,13 @@ func runConsole(t *testing.T, now time.Time, addr string, adjust func(*config.Co
 	if adjust != nil {
 		adjust(cfg)
 	}
+	return runConsoleConfig(t, now, cfg, o)
+}
+
+// runConsoleConfig runs cfg with the options in o and a console the test
+// types into and reads from until the test ends (or stop is called).
+func runConsoleConfig(t *testing.T, now time.Time, cfg *config.Config, o app.Options) *consoleSession {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	o.Config, o.Log, o.Stdin, o.Stdout = cfg, slog.New(slog.DiscardHandler), inR, outW
@@ -68,13 +77,17 @@ func runConsole(t *testing.T, now time.Time, addr string, adjust func(*config.Co
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() {
-		inW.Close()
-		cancel()
-		<-done
-		a.Close()
-		outW.Close()
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			inW.Close()
+			cancel()
+			<-done
+			a.Close()
+			outW.Close()
+		})
+	}
+	t.Cleanup(s.stop)
 	return s
 }
 

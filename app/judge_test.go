@@ -16,6 +16,7 @@ import (
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 )
 
@@ -211,8 +212,18 @@ func TestNewPatchSetVoidsApprovals(t *testing.T) {
 // before the canaries, and what was synced is rolled back.
 func TestFreezeStopsDeployBeforeTheNextStage(t *testing.T) {
 	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)) // in the afternoon window
+	freezeAtTheTestservers(s, "deploy 445113")
+	s.expect("Deploy 1 was aborted by the deploy policy. Rolled back because the deploy policy aborted the deploy")
+}
+
+// freezeAtTheTestservers says command (a deploy of 445113) in the welcomed
+// console, declares a freeze while the deploy waits at the testservers,
+// says "tested ok" and waits until the policy stopped the deploy before
+// the canaries and the testservers were rolled back.
+func freezeAtTheTestservers(s *consoleSession, command string) {
+	s.t.Helper()
 	s.expect("Try `jouncebot: plan")
-	s.say("jouncebot: deploy 445113")
+	s.say("jouncebot: " + command)
 	s.expect("Deploy 1 started by amir")
 	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
 	s.say("jouncebot: freeze 2026-11-25 2026-11-26 incident follow-up")
@@ -220,7 +231,6 @@ func TestFreezeStopsDeployBeforeTheNextStage(t *testing.T) {
 	s.say("tested ok")
 	s.expect("The deploy policy stopped the deploy before canaries: deploys are frozen (incident follow-up until 2026-11-26 00:00 UTC).")
 	s.expect("testservers: 1/1 hosts rolled back and verified.")
-	s.expect("Deploy 1 was aborted by the deploy policy. Rolled back because the deploy policy aborted the deploy")
 }
 
 // A calendar whose wiki page was never read does not say there is no next
@@ -243,15 +253,7 @@ func TestUnreadWikiCalendarNeedsForce(t *testing.T) {
 // was synced is rolled back.
 func TestFreezeStopsForcedDeployBeforeTheNextStage(t *testing.T) {
 	s := startConsole(t, time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) // outside any window
-	s.expect("Try `jouncebot: plan")
-	s.say("jouncebot: deploy --force 445113 the fix cannot wait for the window")
-	s.expect("Deploy 1 started by amir")
-	s.expect("amir, alice: Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]] synced to the testservers.")
-	s.say("jouncebot: freeze 2026-11-25 2026-11-26 incident follow-up")
-	s.expect("Freeze 1 recorded")
-	s.say("tested ok")
-	s.expect("The deploy policy stopped the deploy before canaries: deploys are frozen (incident follow-up until 2026-11-26 00:00 UTC).")
-	s.expect("testservers: 1/1 hosts rolled back and verified.")
+	freezeAtTheTestservers(s, "deploy --force 445113 the fix cannot wait for the window")
 	s.expect("Deploy 1 was aborted by the deploy policy.")
 }
 
@@ -289,24 +291,42 @@ func TestForcedRequestStopsAtAFreezeDeclaredWhileItWaited(t *testing.T) {
 	e.say("sam", "approve r3", "Sam approved request r3 (Fridays and weekends). All approvals are in; deploy 1 started.")
 }
 
+// startApprovedByRita starts the environment on a Saturday in the
+// afternoon window (14:10 UTC), where deploys need a RelEng and an SRE
+// approval, has Lucas ask to deploy the sandbox's config change n
+// (request r1) and Rita approve it: Sam's approval is the last.
+func startApprovedByRita(t *testing.T) (e *judgeEnv, sb *deploy.Sandbox, n int) {
+	t.Helper()
+	e = startJudgeEnv(t, time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC))
+	sb = e.app.Sandbox()
+	n = sb.Changes["config"]
+	change := strconv.Itoa(n)
+	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
+	e.say("rita", "approve r1", "Rita approved request r1")
+	return e, sb, n
+}
+
+// deployStarted matches the answer to Sam's approval of r1 that starts
+// deploy 1.
+func deployStarted(text string) bool {
+	return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
+}
+
+// rework is a new patchset of the sandbox's config change that nobody
+// approved.
+var rework = []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 1;\n$wgExampleDebug = true;\n"}}
+
 // A deploy started by approvals records what they were for (the changes
 // at their patchsets) and, once frozen, the release that holds exactly
 // that; status shows both. Upstream holding something else by then stops
 // it before the freeze, saying what the approvals were for (issue 24,
 // remainder 2).
 func TestApprovedDeployRecordsWhatWasApprovedAndItsRelease(t *testing.T) {
-	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
-	e := startJudgeEnv(t, saturday)
-	sb := e.app.Sandbox()
-	change := strconv.Itoa(sb.Changes["config"])
-
-	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
-	e.say("rita", "approve r1", "Rita approved request r1")
+	e, _, n := startApprovedByRita(t)
+	change := strconv.Itoa(n)
 	var release string
 	e.people["sam"].Say("#ops", "jouncebot: approve r1")
-	e.expectAll(func(text string) bool {
-		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
-	}, func(text string) bool {
+	e.expectAll(deployStarted, func(text string) bool {
 		if !strings.HasPrefix(text, "Froze release ") {
 			return false
 		}
@@ -324,19 +344,13 @@ func TestApprovedDeployRecordsWhatWasApprovedAndItsRelease(t *testing.T) {
 // stops the approved deploy before anything is frozen, saying what the
 // approvals were for (issue 24, remainder 2).
 func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
-	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
-	e := startJudgeEnv(t, saturday)
-	sb := e.app.Sandbox()
-	change := strconv.Itoa(sb.Changes["config"])
-	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
-	e.say("rita", "approve r1", "Rita approved request r1")
+	e, sb, n := startApprovedByRita(t)
+	change := strconv.Itoa(n)
 	sb.OnReview(func(gerrittest.Review) {
 		sb.PushDirect(gerrittest.ConfigProject, gerrittest.ConfigBranch, "Sneaky change", []gerrittest.File{{Path: "sneaky.php", Content: "<?php\n"}})
 	})
 	e.people["sam"].Say("#ops", "jouncebot: approve r1")
-	e.expectAll(func(text string) bool {
-		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
-	}, func(text string) bool {
+	e.expectAll(deployStarted, func(text string) bool {
 		return strings.Contains(text, "deploy 1 stopped: Upstream of ") && strings.Contains(text, `"Sneaky change"`) &&
 			strings.Contains(text, "The approvals were for "+change+" at patchset 1 only: ask again once they are deployed deliberately or reverted.")
 	})
@@ -348,22 +362,15 @@ func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
 // but it is trivial only against the unapproved rework. The deploy pauses
 // instead of carrying the approvals over to it (issue 24, remainder 2).
 func TestReworkBehindATrivialRebaseIsNotApproved(t *testing.T) {
-	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
-	e := startJudgeEnv(t, saturday)
-	sb := e.app.Sandbox()
-	n := sb.Changes["config"]
+	e, sb, n := startApprovedByRita(t)
 	change := strconv.Itoa(n)
-
-	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
-	e.say("rita", "approve r1", "Rita approved request r1")
 	var once sync.Once
 	sb.OnReview(func(rv gerrittest.Review) {
 		if rv.Change != n || rv.Labels["Code-Review"] != 2 {
 			return
 		}
 		once.Do(func() {
-			evil := []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 1;\n$wgExampleDebug = true;\n"}}
-			if err := sb.NewPatchSet(n, "alice", evil); err != nil {
+			if err := sb.NewPatchSet(n, "alice", rework); err != nil {
 				t.Error(err)
 			}
 			if _, err := sb.PushDirect(gerrittest.ConfigProject, gerrittest.ConfigBranch, "Unrelated", []gerrittest.File{{Path: "unrelated.php", Content: "<?php\n"}}); err != nil {
@@ -391,14 +398,8 @@ func TestReworkBehindATrivialRebaseIsNotApproved(t *testing.T) {
 // another Gerrit user gave +2 between two looks of the engine) stops the
 // deploy before anything is fetched or frozen (issue 24, remainder 2).
 func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
-	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
-	e := startJudgeEnv(t, saturday)
-	sb := e.app.Sandbox()
-	n := sb.Changes["config"]
+	e, sb, n := startApprovedByRita(t)
 	change := strconv.Itoa(n)
-
-	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
-	e.say("rita", "approve r1", "Rita approved request r1")
 	var once sync.Once
 	sb.OnReview(func(rv gerrittest.Review) {
 		if rv.Change != n || rv.Labels["Code-Review"] != 2 {
@@ -407,8 +408,7 @@ func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
 		once.Do(func() {
 			// The engine cannot look until the rework has merged.
 			sb.SetFault(gerrittest.Fault{Status: http.StatusInternalServerError, Method: http.MethodGet})
-			evil := []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n$wgExampleLimit = 1;\n$wgExampleDebug = true;\n"}}
-			if err := sb.NewPatchSet(n, "alice", evil); err != nil {
+			if err := sb.NewPatchSet(n, "alice", rework); err != nil {
 				t.Error(err)
 			}
 			if err := sb.Vote(n, "alice", "Code-Review", 2); err != nil {
@@ -462,15 +462,10 @@ func TestForcedRequestStopsAtAConfiguredFreezePutBack(t *testing.T) {
 // pushed: the approvals were for reverting the change, and the reverts
 // the engine made itself have no patchset anyone could have pinned.
 func TestApprovedRevertViaGerritStarts(t *testing.T) {
-	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC) // in the afternoon window
-	e := startJudgeEnv(t, saturday)
-	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
-	e.say("lucas", "deploy "+change, "Deploy "+change+" waits for approvals until 15:10 UTC (request r1)")
-	e.say("rita", "approve r1", "Rita approved request r1")
+	e, _, n := startApprovedByRita(t)
+	change := strconv.Itoa(n)
 	e.people["sam"].Say("#ops", "jouncebot: approve r1")
-	e.expectAll(func(text string) bool {
-		return text == "Sam approved request r1 (Fridays and weekends). All approvals are in; deploy 1 started."
-	}, func(text string) bool { return strings.HasPrefix(text, "Reply \"tested ok\"") })
+	e.expectAll(deployStarted, func(text string) bool { return strings.HasPrefix(text, "Reply \"tested ok\"") })
 	e.people["lucas"].Say("#ops", "tested ok")
 	e.seen.Expect(t, func(m irctest.Msg) bool { return strings.Contains(m.Text, "deploy 1 is done") })
 	e.say("lucas", "revert --via-gerrit "+change+" the limit breaks uploads", "Revert "+change+" waits for approvals until 15:10 UTC (request r2)")

@@ -139,6 +139,27 @@ func (k *kubeSite) onRelease(t *testing.T, ns, name, id string) string {
 	return ""
 }
 
+// deploy deploys the sandbox's change of that kind ("config", "core"),
+// answers the testservers' question with "tested ok" and returns the
+// release the deploy froze.
+func (k *kubeSite) deploy(t *testing.T, change string) string {
+	t.Helper()
+	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes[change]))
+	rel := releaseID(t, k.expect("Froze release"))
+	k.expect("amir, ")
+	k.say("tested ok")
+	return rel
+}
+
+// waitCanaryQuestion waits for k8s-canaries' test question (see
+// gateCanaries).
+func (k *kubeSite) waitCanaryQuestion() {
+	k.t.Helper()
+	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
+	})
+}
+
 var frozeRE = regexp.MustCompile(`Froze release (\S+) `)
 
 func releaseID(t *testing.T, line string) string {
@@ -160,10 +181,7 @@ func TestKubeDeploy(t *testing.T) {
 	k.expectLine("the plan's stages", testenv.Scale(time.Minute), func(l string) bool {
 		return strings.Contains(l, "k8s-canaries (roll out to mw-canary in dc1), k8s-main (roll out to the deployments matching release=main in dc1, dc2)")
 	})
-	k.say("jouncebot: deploy " + n)
-	rel := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
+	rel := k.deploy(t, "config")
 	k.expect("Rolling ")
 	k.expectLine("the canaries' summary", testenv.Scale(time.Minute), func(l string) bool {
 		return strings.HasPrefix(l, "k8s-canaries: 2/2 pods on the release, 1/1 deployment rolled out")
@@ -185,13 +203,8 @@ func TestKubeDeploy(t *testing.T) {
 // running it, and leaves the main Deployments alone.
 func TestKubeTestedFailRollsBack(t *testing.T) {
 	k := startKube(t, gateCanaries)
-	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
-	rel := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
-	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
-		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
-	})
+	rel := k.deploy(t, "config")
+	k.waitCanaryQuestion()
 	newImg := k.onRelease(t, k.dc1, "mw-canary", rel)
 	k.say("tested fail")
 	k.expect("k8s-canaries: the deployments that got release " + rel + " run release ")
@@ -216,10 +229,7 @@ func TestKubeFailedCheckRollsBack(t *testing.T) {
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "fatal error", 500) }))
 	t.Cleanup(bad.Close)
 	k := startKube(t, canaryCheck(bad.URL))
-	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
-	rel := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
+	rel := k.deploy(t, "config")
 	k.expectLine("the question after the failed check", testenv.Scale(time.Minute), func(l string) bool {
 		return strings.Contains(l, "the checks of k8s-canaries failed")
 	})
@@ -236,17 +246,10 @@ func TestKubeFailedCheckRollsBack(t *testing.T) {
 // rolls it back to the previous release (whose pods still run) and stops.
 func TestKubeStuckRolloutStops(t *testing.T) {
 	k := startKube(t)
-	sb := k.app.Sandbox()
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
-	first := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
+	first := k.deploy(t, "config")
 	k.expect("amir: deploy 1 is done")
 	k.c.Block(t, k.dc1)
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
-	k.expect("Froze release")
-	k.expect("amir, ")
-	k.say("tested ok")
+	k.deploy(t, "core")
 	l := k.expectLine("the stuck Deployment named", testenv.Scale(2*time.Minute), func(l string) bool {
 		return strings.HasPrefix(l, "deployment mw-canary (dc1/"+k.dc1+") is stuck: its rollout exceeded its progress deadline")
 	})
@@ -263,13 +266,8 @@ func TestKubeStuckRolloutStops(t *testing.T) {
 // deploy done: the deploy stops with a sentence naming the Deployment.
 func TestKubeChangedBehindTheBotsBack(t *testing.T) {
 	k := startKube(t, gateCanaries)
-	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
-	rel := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
-	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
-		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
-	})
+	rel := k.deploy(t, "config")
+	k.waitCanaryQuestion()
 	body := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"` + initialImage + `"}]}}}}`)
 	if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType, body, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -312,10 +310,7 @@ func TestKubeImagesCarryNoPrivateFiles(t *testing.T) {
 	truthWrite(t, filepath.Join(sb.Staging, ".git/info/exclude"), "/private/\n")
 	truthWrite(t, filepath.Join(sb.Staging, "private/PrivateSettings.php"), "<?php\n$wgDBpassword = 'hunter2';\n")
 	truthWrite(t, filepath.Join(sb.Staging, "private/Old.php"), "<?php\n$wgOldSecret = 's3';\n")
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
-	first := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
+	first := k.deploy(t, "config")
 	k.expect("amir: deploy 1 is done")
 	full := k.onRelease(t, k.dc1, "mw-canary", first)
 
@@ -323,10 +318,7 @@ func TestKubeImagesCarryNoPrivateFiles(t *testing.T) {
 	if err := os.Remove(filepath.Join(sb.Staging, "private/Old.php")); err != nil {
 		t.Fatal(err)
 	}
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
-	second := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
+	second := k.deploy(t, "core")
 	k.expect("amir: deploy 2 is done")
 	delta := k.onRelease(t, k.dc1, "mw-canary", second)
 
@@ -399,10 +391,7 @@ func TestKubePausedDeploymentIsSaid(t *testing.T) {
 		[]byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
-	k.expect("Froze release")
-	k.expect("amir, ")
-	k.say("tested ok")
+	k.deploy(t, "config")
 	k.expectLine("the paused Deployment named", testenv.Scale(time.Minute), func(l string) bool {
 		return strings.HasPrefix(l, "deployment mw-canary (dc1/"+k.dc1+") is paused")
 	})
@@ -423,26 +412,16 @@ func TestKubePausedDeploymentIsSaid(t *testing.T) {
 func TestKubeRollbackRestoresTheExactImage(t *testing.T) {
 	k := startKube(t, gateCanaries)
 	sb := k.app.Sandbox()
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
-	first := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
-	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
-		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
-	})
+	first := k.deploy(t, "config")
+	k.waitCanaryQuestion()
 	k.say("tested ok")
 	k.expect("amir: deploy 1 is done")
 	before := k.onRelease(t, k.dc1, "mw-canary", first)
 	if err := os.Remove(filepath.Join(filepath.Dir(sb.Servers), "releases", first, "image.json")); err != nil {
 		t.Fatal(err)
 	}
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
-	second := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
-	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
-		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
-	})
+	second := k.deploy(t, "core")
+	k.waitCanaryQuestion()
 	k.onRelease(t, k.dc1, "mw-canary", second)
 	k.say("tested fail")
 	k.expect("amir: deploy 2 stopped: ")
@@ -459,13 +438,8 @@ func TestKubeTruthReadsTheDeploymentsRolledOut(t *testing.T) {
 	k := startKube(t, gateCanaries, func(c *config.Config) {
 		c.Deploy.StageByName("k8s-canaries").Kubernetes = &config.KubeTargets{Contexts: []string{"dc1"}, Selector: "release=canary", Container: "app"}
 	})
-	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
-	rel := releaseID(t, k.expect("Froze release"))
-	k.expect("amir, ")
-	k.say("tested ok")
-	k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
-		return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
-	})
+	rel := k.deploy(t, "config")
+	k.waitCanaryQuestion()
 	body := []byte(`{"metadata":{"labels":{"release":"retired"}},"spec":{"template":{"spec":{"containers":[{"name":"app","image":"` + initialImage + `"}]}}}}`)
 	if _, err := k.c.Client.AppsV1().Deployments(k.dc1).Patch(context.Background(), "mw-canary", types.StrategicMergePatchType, body, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -485,10 +459,7 @@ func TestKubeMissingDeploymentIsSaid(t *testing.T) {
 	k := startKube(t, func(c *config.Config) {
 		c.Deploy.StageByName("k8s-canaries").Kubernetes.Deployments = []string{"mw-gone"}
 	})
-	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
-	k.expect("Froze release")
-	k.expect("amir, ")
-	k.say("tested ok")
+	k.deploy(t, "config")
 	k.expectLine("the missing Deployment named", testenv.Scale(time.Minute), func(l string) bool {
 		return strings.HasPrefix(l, "deployment mw-gone (dc1/"+k.dc1+") does not exist")
 	})
@@ -514,21 +485,12 @@ func TestKubeTruthNeedsNoImageRecord(t *testing.T) {
 		c.Deploy.Stages = stages
 	})
 	sb := k.app.Sandbox()
-	canaryTest := func() {
-		k.expect("amir, ")
-		k.say("tested ok")
-		k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
-			return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
-		})
-	}
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))
-	k.expect("Froze release")
-	canaryTest()
+	k.deploy(t, "config")
+	k.waitCanaryQuestion()
 	k.say("tested ok")
 	k.expect("amir: deploy 1 is done")
-	k.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["core"]))
-	second := releaseID(t, k.expect("Froze release"))
-	canaryTest()
+	second := k.deploy(t, "core")
+	k.waitCanaryQuestion()
 	running := k.onRelease(t, k.dc1, "mw-canary", second)
 	if err := os.Remove(filepath.Join(filepath.Dir(sb.Servers), "releases", second, "image.json")); err != nil {
 		t.Fatal(err)
@@ -565,13 +527,8 @@ func TestKubeTruthReadsTheRunningImage(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			k := startKube(t, gateCanaries)
-			k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
-			rel := releaseID(t, k.expect("Froze release"))
-			k.expect("amir, ")
-			k.say("tested ok")
-			k.expectLine("the canaries' test question", testenv.Scale(time.Minute), func(l string) bool {
-				return strings.Contains(l, "synced to the k8s-canaries. Please test it there")
-			})
+			rel := k.deploy(t, "config")
+			k.waitCanaryQuestion()
 			ref, err := name.NewDigest(k.onRelease(t, k.dc1, "mw-canary", rel), name.Insecure)
 			if err != nil {
 				t.Fatal(err)

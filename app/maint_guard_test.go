@@ -61,6 +61,29 @@ esac
 		PollInterval: 50 * time.Millisecond, ProgressEvery: 24 * time.Hour, Timeout: time.Hour, KillAfter: time.Second, Retention: 24 * time.Hour}}
 }
 
+// console runs the built-in default in the afternoon window (Wednesday
+// 25 November, 14:20 UTC) with m as its maintenance host.
+func (m *localMaint) console(t *testing.T) *consoleSession {
+	t.Helper()
+	return runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+}
+
+// countBarPages is alice's config change asking for secret.php on
+// test2wiki.
+var countBarPages = gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Bar pages",
+	Footers: []string{"Maintenance-Script: secret.php test2wiki"},
+	Files:   []gerrittest.File{{Path: "wmf-config/CommonSettings.php", Content: "<?php\n// Bar pages\n"}}}
+
+// deployTested deploys change (titled title in the SAL) as deploy id,
+// says "tested ok" at the testservers and waits until it is done.
+func deployTested(s *consoleSession, id int, change, title string) {
+	s.t.Helper()
+	s.say("jouncebot: deploy " + change)
+	s.expect("amir, alice: Backport for [[gerrit:" + change + "|" + title + "]] synced to the testservers.")
+	s.say("tested ok")
+	s.expect("amir: deploy " + strconv.Itoa(id) + " is done: " + change + ".")
+}
+
 // jobPID waits for the pid file of run 1's real run on wiki i and returns
 // the pid (the job's process group).
 func (m *localMaint) jobPID(t *testing.T, i int) int {
@@ -138,7 +161,7 @@ func TestMaintTimeoutPerRunKills(t *testing.T) {
 // are refused unless the allow list names them.
 func TestMaintArgumentRules(t *testing.T) {
 	m := startLocalMaint(t)
-	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	s := m.console(t)
 	for _, c := range []struct{ say, want string }{
 		{"maint eval.php testwiki", "Refused: eval.php opens a shell or runs arbitrary code, so it runs only when the configuration's maint.scripts allow list names it."},
 		{"maint shell.php testwiki", "Refused: shell.php opens a shell"},
@@ -155,7 +178,7 @@ func TestMaintArgumentRules(t *testing.T) {
 
 	m2 := startLocalMaint(t)
 	m2.Config.Scripts = []config.MaintScript{{Script: "runJobs.php", Options: map[string]string{"--maxjobs": "[0-9]+", "--wait": ""}}, {Script: "eval.php"}}
-	s2 := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m2.Config }, app.Options{})
+	s2 := m2.console(t)
 	s2.say("jouncebot: maint runJobs.php testwiki --maxjobs=lots")
 	s2.expectContains(`Refused: the value of --maxjobs for runJobs.php must match [0-9]+, and "lots" does not.`)
 	s2.say("jouncebot: maint runJobs.php testwiki --type=refreshLinks")
@@ -170,24 +193,18 @@ func TestMaintArgumentRules(t *testing.T) {
 // Maintenance: spelling that readiness reads too.
 func TestMaintFootersOfMergedChanges(t *testing.T) {
 	m := startLocalMaint(t)
-	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
-	sb := s.app.Sandbox().Sandbox
+	s := m.console(t)
+	sb := s.app.Sandbox()
 	s.expect("Try `jouncebot: plan")
-	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Foo pages",
+	n := upload(t, sb, gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Foo pages",
 		Footers: []string{"Bug: T7", "Maintenance: secret.php testwiki"},
 		Files:   []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Content: "<?php\n// Foo pages\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ns := strconv.Itoa(n)
 	s.say("jouncebot: maint " + ns)
 	s.expectContains("Change " + ns + " is not merged yet (NEW): its maintenance scripts run only after it is merged and deployed.")
 	s.say("jouncebot: maint")
 	s.expect("No maintenance runs yet.")
-	s.say("jouncebot: deploy " + ns)
-	s.expect("amir, alice: Backport for [[gerrit:" + ns + "|Count the Foo pages (T7)]] synced to the testservers.")
-	s.say("tested ok")
-	s.expect("amir: deploy 1 is done: " + ns + ".")
+	deployTested(s, 1, ns, "Count the Foo pages (T7)")
 	s.expect("amir: " + ns + " asks for the maintenance script secret.php testwiki.")
 	s.say("jouncebot: maint " + ns)
 	s.expectEach("Run 1: secret.php on testwiki started.", "amir: Run 1: secret.php on testwiki finished (exit 0)")
@@ -275,7 +292,7 @@ func (s *consoleSession) expectEach(prefixes ...string) []string {
 // (--fix=1, which MediaWiki reads as --fix) put it in the dry run.
 func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
 	m := startLocalMaint(t)
-	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
+	s := m.console(t)
 	s.say("jouncebot: maint maintenance/fail.php testwiki --fix")
 	s.expectEach("Run 1: dry run of fail.php on testwiki started; the real run (fail.php --fix) waits for maint go 1.",
 		"amir: Run 1: dry run of fail.php on testwiki failed (exit 3); the real run does not start.")
@@ -286,7 +303,7 @@ func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
 
 	m2 := startLocalMaint(t)
 	m2.Config.Scripts = []config.MaintScript{{Script: "runJobs.php", Options: map[string]string{"--maxjobs": "[0-9]+"}}}
-	s2 := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m2.Config }, app.Options{})
+	s2 := m2.console(t)
 	s2.say("jouncebot: maint maintenance/runJobs.php testwiki --type=x")
 	s2.expectContains("Refused: runJobs.php takes only the options --maxjobs here, not --type.")
 }
@@ -336,17 +353,14 @@ func TestMaintWaitingRunExpires(t *testing.T) {
 // its scripts run.
 func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
 	m := startLocalMaint(t)
-	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
-	sb := s.app.Sandbox().Sandbox
+	s := m.console(t)
+	sb := s.app.Sandbox()
 	s.expect("Try `jouncebot: plan")
 	merged := func(project, branch, path string) string {
 		t.Helper()
-		n, err := sb.Upload(gerrittest.Upload{Project: project, Branch: branch, Owner: "alice", Subject: "Count the Foo pages",
+		n := upload(t, sb, gerrittest.Upload{Project: project, Branch: branch, Owner: "alice", Subject: "Count the Foo pages",
 			Footers: []string{"Bug: T7", "Maintenance-Script: secret.php testwiki"},
 			Files:   []gerrittest.File{{Path: path, Content: "<?php\n// Foo pages\n"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := sb.Vote(n, "alice", "Code-Review", 2); err != nil {
 			t.Fatal(err)
 		}
@@ -370,20 +384,12 @@ func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
 	s.say("jouncebot: maint")
 	s.expect("No maintenance runs yet.")
 
-	s.say("jouncebot: deploy " + notYet)
-	s.expect("amir, alice: Backport for [[gerrit:" + notYet + "|Count the Foo pages (T7)]] synced to the testservers.")
-	s.say("tested ok")
-	s.expect("amir: deploy 1 is done: " + notYet + ".")
+	deployTested(s, 1, notYet, "Count the Foo pages (T7)")
 	s.say("jouncebot: maint " + notYet)
 	s.expectEach("Run 1: secret.php on testwiki started.", "amir: Run 1: secret.php on testwiki finished (exit 0)")
 
 	// Rolled back: merged, and staging holds it, but it is not live.
-	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Bar pages",
-		Footers: []string{"Maintenance-Script: secret.php test2wiki"},
-		Files:   []gerrittest.File{{Path: "wmf-config/CommonSettings.php", Content: "<?php\n// Bar pages\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := upload(t, sb, countBarPages)
 	rb := strconv.Itoa(n)
 	s.say("jouncebot: deploy " + rb)
 	s.expect("amir, alice: Backport for [[gerrit:" + rb + "|Count the Bar pages]] synced to the testservers.")
@@ -398,20 +404,12 @@ func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
 // is not live: maint <change> refuses its footers.
 func TestMaintFootersNotOfChangeRevertedViaGerrit(t *testing.T) {
 	m := startLocalMaint(t)
-	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) { c.Maint = m.Config }, app.Options{})
-	sb := s.app.Sandbox().Sandbox
+	s := m.console(t)
+	sb := s.app.Sandbox()
 	s.expect("Try `jouncebot: plan")
-	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: "master", Owner: "alice", Subject: "Count the Bar pages",
-		Footers: []string{"Maintenance-Script: secret.php test2wiki"},
-		Files:   []gerrittest.File{{Path: "wmf-config/CommonSettings.php", Content: "<?php\n// Bar pages\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := upload(t, sb, countBarPages)
 	c := strconv.Itoa(n)
-	s.say("jouncebot: deploy " + c)
-	s.expect("amir, alice: Backport for [[gerrit:" + c + "|Count the Bar pages]] synced to the testservers.")
-	s.say("tested ok")
-	s.expect("amir: deploy 1 is done: " + c + ".")
+	deployTested(s, 1, c, "Count the Bar pages")
 	s.say("jouncebot: revert --via-gerrit " + c + " it counts wrong")
 	s.expectContains("synced to the testservers")
 	s.say("tested ok")

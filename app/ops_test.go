@@ -17,6 +17,8 @@ import (
 
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 )
 
 // opsSession is the built-in default (console, example calendar, deploy
@@ -47,6 +49,36 @@ func startOps(t *testing.T, now time.Time, mutate func(*config.Config), o app.Op
 	os.waitHTTP()
 	return os
 }
+
+// startStaging starts the built-in default in the afternoon window with
+// the security destination on the console, waits for its welcome and
+// returns it with its deploy sandbox, ready for changes to upload.
+func startStaging(t *testing.T) (*opsSession, *deploy.Sandbox) {
+	t.Helper()
+	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
+		c.Security.Rooms = []string{"console/security"}
+	}, app.Options{})
+	o.expect("Try `jouncebot: plan")
+	return o, o.app.Sandbox()
+}
+
+// upload uploads u to the sandbox's fake Gerrit, to core's wmf branch
+// unless it names a project, and returns the change's number.
+func upload(t *testing.T, sb *deploy.Sandbox, u gerrittest.Upload) int {
+	t.Helper()
+	if u.Project == "" {
+		u.Project, u.Branch = gerrittest.CoreProject, gerrittest.CoreBranch
+	}
+	n, err := sb.Upload(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// tidyHooks is alice's change of core's includes/Hooks.php.
+var tidyHooks = gerrittest.Upload{Owner: "alice", Subject: "Tidy the hooks",
+	Files: []gerrittest.File{{Path: "includes/Hooks.php", Content: "<?php\nfunction runHooks() {\n\treturn 2;\n}\n"}}}
 
 // waitHTTP waits until the web server answers /livez.
 func (s *opsSession) waitHTTP() {

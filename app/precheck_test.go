@@ -7,10 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jouncebot/jouncebot/app"
-	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 )
 
@@ -20,16 +17,8 @@ import (
 // sentence. Here staging holds an extension, a security fix kept in
 // staging only, whose git directory is gone: git status fails naming it.
 func TestStagingPrecheckGitWordsStayPrivate(t *testing.T) {
-	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
-		c.Security.Rooms = []string{"console/security"}
-	}, app.Options{})
-	o.expect("Try `jouncebot: plan")
-	sb := o.app.Sandbox()
-	n, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "alice",
-		Subject: "Tidy the hooks", Files: []gerrittest.File{{Path: "includes/Hooks.php", Content: "<?php\nfunction runHooks() {\n\treturn 2;\n}\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, sb := startStaging(t)
+	n := upload(t, sb, tidyHooks)
 	core := sb.CoreDir()
 	head := strings.TrimSpace(gitRun(t, core, "rev-parse", "HEAD"))
 	gitRun(t, core, "update-index", "--add", "--cacheinfo", "160000,"+head+",extensions/OversizedUploadFix")

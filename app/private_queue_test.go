@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jouncebot/jouncebot/app"
-	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/internal/testenv"
 )
@@ -17,22 +15,10 @@ import (
 // (which tells what the security fix touches); the details go to the
 // security destination.
 func TestQueueConflictWithPrivateChangeNamesNoFile(t *testing.T) {
-	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
-		c.Security.Rooms = []string{"console/security"}
-	}, app.Options{})
-	o.expect("Try `jouncebot: plan")
-	sb := o.app.Sandbox()
-	private, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "alice", Private: true,
-		Subject: "Cap the upload size", Footers: []string{"Bug: T9002"},
-		Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	public, err := sb.Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "bob",
-		Subject: "Raise the upload limit", Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 3;\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, sb := startStaging(t)
+	private := upload(t, sb, capUploads)
+	public := upload(t, sb, gerrittest.Upload{Owner: "bob", Subject: "Raise the upload limit",
+		Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 3;\n"}}})
 	for _, n := range []int{private, public} {
 		if err := sb.Vote(n, "jenkins-bot", "Verified", 1); err != nil {
 			t.Fatal(err)

@@ -17,21 +17,18 @@ import (
 // destination's messages about a deploy.
 var securityLine = regexp.MustCompile(`^Deploy \d+: `)
 
+// capUploads is alice's change of core marked private in Gerrit: a
+// security fix, "Cap the upload size (T9002)".
+var capUploads = gerrittest.Upload{Owner: "alice", Private: true, Subject: "Cap the upload size", Footers: []string{"Bug: T9002"},
+	Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}}
+
 // deployPrivate uploads alice's change marked private in Gerrit (a
 // security fix, "Cap the upload size (T9002)") and deploys it.
 func deployPrivate(t *testing.T) (*opsSession, int) {
 	t.Helper()
-	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
-		c.Security.Rooms = []string{"console/security"}
-	}, app.Options{})
-	o.expect("Try `jouncebot: plan")
-	n, err := o.app.Sandbox().Upload(gerrittest.Upload{Project: gerrittest.CoreProject, Branch: gerrittest.CoreBranch, Owner: "alice", Private: true,
-		Subject: "Cap the upload size", Footers: []string{"Bug: T9002"},
-		Files: []gerrittest.File{{Path: "includes/UploadLimits.php", Content: "<?php\n$limit = 2;\n"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.app.Sandbox().Vote(n, "jenkins-bot", "Verified", 1); err != nil {
+	o, sb := startStaging(t)
+	n := upload(t, sb, capUploads)
+	if err := sb.Vote(n, "jenkins-bot", "Verified", 1); err != nil {
 		t.Fatal(err)
 	}
 	o.say("jouncebot: deploy " + strconv.Itoa(n))

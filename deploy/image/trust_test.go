@@ -70,9 +70,8 @@ func pushBaseFiles(t testing.TB, reg *testRegistry, tag string, files map[string
 // other release's image returned.
 func TestRecordNamingAnotherImageNotTrusted(t *testing.T) {
 	ctx := context.Background()
-	reg := newRegistry(t)
-	w := newWorld(t)
-	c := image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}
+	reg, w := newRegistry(t), newWorld(t)
+	c := appConfig(reg)
 	r1 := w.freeze(nil)
 	i1, err := w.builder(c).Image(ctx, r1, nil)
 	if err != nil {
@@ -101,8 +100,7 @@ func TestRecordNamingAnotherImageNotTrusted(t *testing.T) {
 // image on another base gives a full image on the configured base.
 func TestPreviousImageOnAnotherBaseNotReused(t *testing.T) {
 	ctx := context.Background()
-	reg := newRegistry(t)
-	w := newWorld(t)
+	reg, w := newRegistry(t), newWorld(t)
 	base1 := pushBaseFiles(t, reg, "1", map[string]string{"etc/os-release": "ID=one\n"})
 	base2 := pushBaseFiles(t, reg, "2", map[string]string{"etc/os-release": "ID=two\n"})
 	repo := reg.Host + "/mediawiki/app"
@@ -132,8 +130,7 @@ func TestPreviousImageOnAnotherBaseNotReused(t *testing.T) {
 // the release tree replaces the root directory whole.
 func TestBaseFilesUnderRootHidden(t *testing.T) {
 	ctx := context.Background()
-	reg := newRegistry(t)
-	w := newWorld(t)
+	reg, w := newRegistry(t), newWorld(t)
 	base := pushBaseFiles(t, reg, "1", map[string]string{
 		"etc/os-release":                     "ID=test\n",
 		"srv/mediawiki/stale.php":            "<?php // from the base\n",
@@ -171,11 +168,10 @@ func TestBaseFilesUnderRootHidden(t *testing.T) {
 // below instead of holding files: the release is refused, as a file so
 // named is.
 func TestWhiteoutNamedDirectoryRefused(t *testing.T) {
-	reg := newRegistry(t)
-	w := newWorld(t)
+	reg, w := newRegistry(t), newWorld(t)
 	w.commit("", "docroot/.wh.cache/x.html", "<html></html>\n")
 	r1 := w.freeze(nil)
-	_, err := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}).Image(context.Background(), r1, nil)
+	_, err := w.builder(appConfig(reg)).Image(context.Background(), r1, nil)
 	if err == nil || !strings.Contains(err.Error(), "docroot/.wh.cache/x.html") {
 		t.Fatalf("Image = %v, want the path refused", err)
 	}
@@ -185,8 +181,7 @@ func TestWhiteoutNamedDirectoryRefused(t *testing.T) {
 // edited manifest.json) is refused: its files would land outside the root
 // and be read from outside the tree.
 func TestManifestPathOutsideTreeRefused(t *testing.T) {
-	reg := newRegistry(t)
-	w := newWorld(t)
+	reg, w := newRegistry(t), newWorld(t)
 	r1 := w.freeze(nil)
 	write(t, filepath.Join(r1.Dir, "outside"), "not the release\n", 0o644)
 	m := *r1.Manifest
@@ -200,7 +195,7 @@ func TestManifestPathOutsideTreeRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}).Image(context.Background(), r, nil)
+	_, err = w.builder(appConfig(reg)).Image(context.Background(), r, nil)
 	if err == nil || !strings.Contains(err.Error(), "../outside") {
 		t.Fatalf("Image = %v, want the path refused", err)
 	}
@@ -267,19 +262,10 @@ func TestHelperNew(t *testing.T) {
 // The layers of a build whose process was killed are removed when the
 // next Builder is made on the releases directory.
 func TestKilledBuildLeftoversRemoved(t *testing.T) {
-	reg := newRegistry(t)
-	w := newWorld(t)
+	reg, w := newRegistry(t), newWorld(t)
 	r1 := w.freeze(nil)
-	started, release := make(chan struct{}), make(chan struct{})
+	started, release := holdUploads(reg)
 	defer close(release)
-	var once sync.Once
-	hold := func(req *http.Request) {
-		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
-			once.Do(func() { close(started) })
-			<-release
-		}
-	}
-	reg.before.Store(&hold)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNew$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "JOUNCEBOT_IMAGE_HELPER_DIR="+w.store.Dir, "JOUNCEBOT_IMAGE_HELPER_BUILD="+r1.ID,
 		"JOUNCEBOT_IMAGE_HELPER_REPO="+reg.Host+"/mediawiki/app")
@@ -303,22 +289,34 @@ func TestKilledBuildLeftoversRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-exited
-	w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	w.builder(appConfig(reg))
 	if left, _ := filepath.Glob(filepath.Join(w.store.Dir, ".image-*")); len(left) != 0 {
 		t.Errorf("left by the killed build: %q", left)
 	}
 }
 
-// A second process starting on the same releases directory (another
-// jouncebot, a command-line build) while a build pushes does not remove
-// that build's layers.
-func TestOtherProcessKeepsBuild(t *testing.T) {
-	ctx := context.Background()
-	reg := newRegistry(t)
-	w := newWorld(t)
-	r1 := w.freeze(nil)
-	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
-	started, release := make(chan struct{}), make(chan struct{})
+// appConfig is the configuration of a Builder pushing to reg's
+// mediawiki/app.
+func appConfig(reg *testRegistry) image.Config {
+	return image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}
+}
+
+// onUpload calls f (once) when the first blob upload reaches reg, before
+// reg sees it.
+func onUpload(reg *testRegistry, f func()) {
+	var once sync.Once
+	hold := func(req *http.Request) {
+		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
+			once.Do(f)
+		}
+	}
+	reg.before.Store(&hold)
+}
+
+// holdUploads holds every blob upload to reg until release is closed;
+// started is closed when the first one arrives.
+func holdUploads(reg *testRegistry) (started, release chan struct{}) {
+	started, release = make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	hold := func(req *http.Request) {
 		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
@@ -327,6 +325,18 @@ func TestOtherProcessKeepsBuild(t *testing.T) {
 		}
 	}
 	reg.before.Store(&hold)
+	return started, release
+}
+
+// A second process starting on the same releases directory (another
+// jouncebot, a command-line build) while a build pushes does not remove
+// that build's layers.
+func TestOtherProcessKeepsBuild(t *testing.T) {
+	ctx := context.Background()
+	reg, w := newRegistry(t), newWorld(t)
+	r1 := w.freeze(nil)
+	b := w.builder(appConfig(reg))
+	started, release := holdUploads(reg)
 	type result struct {
 		img image.Image
 		err error
@@ -454,9 +464,8 @@ func (w *world) symlink(repo, p, target string) {
 // says, is exactly its release.
 func TestChainOfKindChanges(t *testing.T) {
 	ctx := context.Background()
-	reg := newRegistry(t)
-	w := newWorld(t)
-	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	reg, w := newRegistry(t), newWorld(t)
+	b := w.builder(appConfig(reg))
 	steps := []func(){
 		func() {},
 		func() { // directory → symlink, directory → file, file → directory, a directory removed
@@ -519,7 +528,7 @@ func TestSameTreeSameDigest(t *testing.T) {
 	for range 2 {
 		w := newWorld(t)
 		r := w.freeze(nil)
-		got, err := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true}).Image(ctx, r, nil)
+		got, err := w.builder(appConfig(reg)).Image(ctx, r, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -533,19 +542,10 @@ func TestSameTreeSameDigest(t *testing.T) {
 // A call waiting for another build of the same Builder gives up when its
 // context ends (a stage aborted), without waiting for that build.
 func TestWaitingCallCancelled(t *testing.T) {
-	reg := newRegistry(t)
-	w := newWorld(t)
+	reg, w := newRegistry(t), newWorld(t)
 	r1 := w.freeze(nil)
-	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
-	started, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	hold := func(req *http.Request) {
-		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
-			once.Do(func() { close(started) })
-			<-release
-		}
-	}
-	reg.before.Store(&hold)
+	b := w.builder(appConfig(reg))
+	started, release := holdUploads(reg)
 	first := make(chan error, 1)
 	go func() {
 		_, err := b.Image(context.Background(), r1, nil)
@@ -566,19 +566,12 @@ func TestWaitingCallCancelled(t *testing.T) {
 
 // A build whose context ends while it pushes leaves no layers behind.
 func TestCancelledBuildLeavesNoLayers(t *testing.T) {
-	reg := newRegistry(t)
-	w := newWorld(t)
+	reg, w := newRegistry(t), newWorld(t)
 	r1 := w.freeze(nil)
-	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	b := w.builder(appConfig(reg))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var once sync.Once
-	hold := func(req *http.Request) {
-		if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/blobs/uploads/") {
-			once.Do(cancel)
-		}
-	}
-	reg.before.Store(&hold)
+	onUpload(reg, cancel)
 	if _, err := b.Image(ctx, r1, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Image = %v, want context.Canceled", err)
 	}
@@ -604,9 +597,8 @@ func TestWhiteoutNamedRootRefused(t *testing.T) {
 // where the release has them, in a full image and in a layer of changes.
 func TestOddNames(t *testing.T) {
 	ctx := context.Background()
-	reg := newRegistry(t)
-	w := newWorld(t)
-	b := w.builder(image.Config{Repository: reg.Host + "/mediawiki/app", Insecure: true})
+	reg, w := newRegistry(t), newWorld(t)
+	b := w.builder(appConfig(reg))
 	long := strings.Repeat("d", 90) + "/" + strings.Repeat("e", 90) + "/" + strings.Repeat("f", 120) + ".php"
 	odd := []string{"docroot/...", "docroot/..hidden", "docroot/.wh", "docroot/a\nb", `docroot/back\slash`, "docroot/-rf", "docroot/" + long, "docroot/latin1-\xe9.txt"}
 	var files []string

@@ -29,6 +29,30 @@ func unreplaceable(t *testing.T, p string) {
 	t.Cleanup(func() { exec.Command("chattr", "-i", p).Run() })
 }
 
+// twoReleases freezes a staging checkout into a new store (r1), then,
+// after a commit of v2 of core's includes/Hooks.php, freezes it again
+// on top of r1 (r2).
+func twoReleases(t *testing.T) (s *release.Store, r1, r2 *release.Release) {
+	t.Helper()
+	ctx := context.Background()
+	dir := staging(t)
+	s = &release.Store{Dir: filepath.Join(t.TempDir(), "releases")}
+	m1, err := release.Read(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1, err = s.Freeze(ctx, dir, m1, nil); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "php-1.0/includes/Hooks.php"), "<?php\n// v2\n", 0o644)
+	git(t, filepath.Join(dir, "php-1.0"), "commit", "-q", "-am", "v2")
+	m2, _ := release.Read(ctx, dir, nil)
+	if r2, err = s.Freeze(ctx, dir, m2, r1); err != nil {
+		t.Fatal(err)
+	}
+	return s, r1, r2
+}
+
 // A transfer that fails part way (rsync exit 23: a file could not be
 // replaced) must not leave the host's marker naming the new release:
 // rsync still lands its other delayed updates, the claim among them.
@@ -37,23 +61,7 @@ func TestFailedTransferLeavesNoMarker(t *testing.T) {
 		t.Skip("rsync is not installed")
 	}
 	ctx := context.Background()
-	dir := staging(t)
-	s := &release.Store{Dir: filepath.Join(t.TempDir(), "releases")}
-	m1, err := release.Read(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1, err := s.Freeze(ctx, dir, m1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(dir, "php-1.0/includes/Hooks.php"), "<?php\n// v2\n", 0o644)
-	git(t, filepath.Join(dir, "php-1.0"), "commit", "-q", "-am", "v2")
-	m2, _ := release.Read(ctx, dir, nil)
-	r2, err := s.Freeze(ctx, dir, m2, r1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, r1, r2 := twoReleases(t)
 	verify := &hostsync.Verify{}
 	for _, known := range []bool{true, false} {
 		h := hostsync.Host{Name: "mw1", Dest: filepath.Join(t.TempDir(), "mw1")}

@@ -25,23 +25,7 @@ func TestTornHeldRecord(t *testing.T) {
 		t.Skip("rsync is not installed")
 	}
 	ctx := context.Background()
-	dir := staging(t)
-	s := &release.Store{Dir: filepath.Join(t.TempDir(), "releases")}
-	m1, err := release.Read(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1, err := s.Freeze(ctx, dir, m1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(dir, "php-1.0/includes/Hooks.php"), "<?php\n// v2\n", 0o644)
-	git(t, filepath.Join(dir, "php-1.0"), "commit", "-q", "-am", "v2")
-	m2, _ := release.Read(ctx, dir, nil)
-	r2, err := s.Freeze(ctx, dir, m2, r1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, r1, r2 := twoReleases(t)
 	forgotten := strings.Repeat("-", len(r1.ID)) + "\n"
 	old, next := r1.ID+"\n", r2.ID+"\n"
 	var cases []struct{ name, rec string }
