@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lrstanley/girc"
+
+	"github.com/jouncebot/jouncebot/bot/irc/irctest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
+)
+
+// Promises of the README, each proved through the real binary.
+
+// "How a host's truth is decided": a host reset behind the bot's back
+// between two deploys (restored from a backup taken before the first)
+// does not hold what the bot remembers giving it. The next deploy's
+// transfer of differences finds the claim it deletes is not the one
+// remembered, so a second transfer sends the whole release: the host
+// ends up holding exactly the new release, the first deploy's change
+// included, and its marker names it.
+func TestHostResetBetweenDeploysGetsTheWholeRelease(t *testing.T) {
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
+		}
+	}
+	data := t.TempDir()
+	b := startSandboxBot(t, data)
+	b.waitLine("Try `jouncebot: plan")
+	servers := filepath.Join(data, "sandbox", "servers")
+	backups := t.TempDir()
+	reset := []string{"mwdebug1001", "mw1001"} // a test server and a canary
+	for _, h := range reset {
+		if out, err := exec.Command("cp", "-a", filepath.Join(servers, h), filepath.Join(backups, h)).CombinedOutput(); err != nil {
+			t.Fatalf("backing up %s: %v\n%s", h, err, out)
+		}
+	}
+
+	b.say("deploy --force 445113 first deploy")
+	b.waitLine("Please test it there")
+	b.say("tested ok")
+	b.waitLine("deploy 1 is done: 445113.", "deploy 1 stopped: ")
+
+	// Behind the bot's back: the hosts are restored from the backup.
+	for _, h := range reset {
+		if err := os.RemoveAll(filepath.Join(servers, h)); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-a", filepath.Join(backups, h), filepath.Join(servers, h)).CombinedOutput(); err != nil {
+			t.Fatalf("restoring %s: %v\n%s", h, err, out)
+		}
+	}
+
+	b.say("deploy --force 445115 second deploy")
+	b.waitLine("Please test it there")
+	b.say("tested ok")
+	b.waitLine("deploy 2 is done: 445115.", "deploy 2 stopped: ")
+	b.quit()
+
+	froze := regexp.MustCompile(`Froze release ([0-9a-f]{20})`).FindAllStringSubmatch(b.output(), -1)
+	if len(froze) != 2 {
+		t.Fatalf("%d releases frozen, want 2:\n%s", len(froze), b.output())
+	}
+	rel := froze[1][1]
+	want := treeOf(t, filepath.Join(data, "sandbox", "releases", rel, "tree"))
+	if !strings.Contains(want["wmf-config/InitialiseSettings.php"], "$wgExampleLimit = 20;") {
+		t.Fatalf("release %s lacks the first deploy's change", rel)
+	}
+	entries, err := os.ReadDir(servers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(servers, e.Name())
+		got := treeOf(t, dir)
+		marker, _ := os.Readlink(filepath.Join(dir, ".jouncebot-release"))
+		claims, _ := os.ReadDir(filepath.Join(dir, "~jouncebot"))
+		if !equalTrees(want, got) {
+			t.Errorf("%s does not hold release %s: InitialiseSettings.php is %q", e.Name(), rel, got["wmf-config/InitialiseSettings.php"])
+		}
+		if marker != rel || len(claims) != 1 || claims[0].Name() != rel {
+			var names []string
+			for _, c := range claims {
+				names = append(names, c.Name())
+			}
+			t.Errorf("%s's marker names %q with claims %q, want release %s", e.Name(), marker, names, rel)
+		}
+	}
+}
+
+// "Who may do what goes by the identity the network vouches for … never
+// by nick": on a real IRC server, someone using a deployer's nick without
+// being logged in to the deployer's account, or logged in to another
+// account, is refused, and so is the deployer once they log out. And
+// "Secrets never appear in logs": the bot's own SASL and NickServ
+// password appear nowhere in its debug log.
+func TestDeployerNickWithoutTheAccountIsRefused(t *testing.T) {
+	ircd := irctest.Start(t)
+	const botSecret = "bot-sasl-Secret-7f3a91"
+	ircd.Register(t, "jouncebot", botSecret)
+	ircd.Register(t, "lucas", "lucas-password1")
+	ircd.Register(t, "mallory", "mallory-password1")
+	obs := ircd.Client(t, irctest.ClientConfig{Nick: "observer"})
+	obs.Join(t, "#ops")
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: data}
+networks:
+  - name: libera
+    type: irc
+    server: "%s"
+    sasl: {mechanism: PLAIN, username: jouncebot, password: {env: TEST_BOT_IRC_PASSWORD}}
+    nickserv_password: {env: TEST_BOT_IRC_PASSWORD}
+    channels: [{name: "#ops"}]
+people:
+  - {name: Lucas, irc_account: lucas, irc_nick: lucas, roles: [deployer]}
+  - {name: Alice, irc_account: alice, gerrit: alice, roles: [owner]}
+deploy: {sandbox: true}
+`, ircd.Addr))
+	cmd := exec.Command(os.Args[0], "--config", cfg, "--no-console", "--log-level", "debug", "--http", "")
+	b := startBotCmd(t, cmd, "TEST_BOT_IRC_PASSWORD="+botSecret)
+	go func() { // nobody waits for lines here: keep the log flowing
+		for {
+			select {
+			case <-b.lines:
+			case <-b.done:
+				return
+			}
+		}
+	}()
+	obs.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
+	})
+	// ask has c say text in #ops and waits for the bot's line there
+	// containing want.
+	ask := func(c *irctest.Client, text, want string) {
+		t.Helper()
+		c.Say("#ops", "jouncebot: "+text)
+		obs.Expect(t, func(m irctest.Msg) bool {
+			return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.Contains(m.Text, want)
+		})
+	}
+	leave := func(c *irctest.Client) {
+		t.Helper()
+		c.Quit("bye")
+		obs.WaitEvent(t, func(ev *girc.Event) bool {
+			return ev.Command == girc.QUIT && ev.Source != nil && strings.EqualFold(ev.Source.Name, "lucas")
+		})
+	}
+
+	// The deployer's nick, not logged in.
+	nobody := ircd.Client(t, irctest.ClientConfig{Nick: "lucas"})
+	nobody.Join(t, "#ops")
+	ask(nobody, "deploy --force 445113 taking over", "deploy needs you to be identified")
+	ask(nobody, "freeze 2027-06-01 2027-06-02 nobody's freeze", "freeze needs you to be identified")
+	leave(nobody)
+
+	// The deployer's nick, logged in to another account.
+	mallory := ircd.Client(t, irctest.ClientConfig{Nick: "lucas", Account: "mallory", Password: "mallory-password1"})
+	mallory.Join(t, "#ops")
+	ask(mallory, "deploy --force 445113 taking over", `Only deployers may use deploy, and your account "mallory" is not in my people list.`)
+	leave(mallory)
+
+	// The deployer, then the deployer logged out.
+	lucas := ircd.Client(t, irctest.ClientConfig{Nick: "lucas", Account: "lucas", Password: "lucas-password1"})
+	lucas.Join(t, "#ops")
+	ask(lucas, "freeze 2027-06-01 2027-06-02 release week", "Freeze 1 recorded")
+	lucas.Say("NickServ", "LOGOUT")
+	lucas.Expect(t, func(m irctest.Msg) bool {
+		return m.Command == girc.NOTICE && strings.EqualFold(m.Nick, "NickServ") && strings.Contains(m.Text, "logged out")
+	})
+	ask(lucas, "unfreeze 1", "unfreeze needs you to be identified")
+	ask(lucas, "status", "No deploy in progress.")
+	ask(lucas, "freezes", "release week")
+
+	// A clean stop, then the whole log is read.
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(testenv.Scale(30 * time.Second)):
+		t.Fatal("jouncebot did not stop after SIGTERM")
+	}
+	log := b.output()
+	if !strings.Contains(log, "log: ") {
+		t.Fatalf("no log lines at --log-level debug:\n%s", log)
+	}
+	for _, secret := range []string{botSecret, base64.StdEncoding.EncodeToString([]byte("jouncebot\x00jouncebot\x00" + botSecret)),
+		base64.StdEncoding.EncodeToString([]byte("\x00jouncebot\x00" + botSecret))} {
+		if strings.Contains(log, secret) {
+			t.Errorf("the log shows the bot's password (%q):\n%s", secret, log)
+		}
+	}
+}
