@@ -204,3 +204,70 @@ deploy: {sandbox: true}
 		}
 	}
 }
+
+// "Requests and approvals are stored in the database before the bot
+// answers … A restart keeps requests waiting": an approval given, then
+// the bot killed (SIGKILL), the request still waits after the restart
+// with that approval, and the last approval starts the deploy.
+func TestApprovalSurvivesAKill(t *testing.T) {
+	ircd := irctest.Start(t)
+	clients := map[string]*irctest.Client{}
+	for _, p := range []string{"lucas", "rita", "sam"} {
+		ircd.Register(t, p, p+"-password1")
+		c := ircd.Client(t, irctest.ClientConfig{Nick: p, Account: p, Password: p + "-password1"})
+		c.Join(t, "#ops")
+		clients[p] = c
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: data}
+networks: [{name: libera, type: irc, server: "%s", channels: [{name: "#ops"}]}]
+people:
+  - {name: Lucas, irc_account: lucas, roles: [deployer]}
+  - {name: Rita, irc_account: rita, roles: [releng]}
+  - {name: Sam, irc_account: sam, roles: [sre]}
+  - {name: Alice, irc_account: alice, gerrit: alice, roles: [owner]}
+windows:
+  - {name: All-day backport window, kind: backport, schedule: "0 0 * * *", duration: 24h, deployers: [Lucas]}
+policy:
+  roles: {releng: RelEng, sre: SRE}
+  rules:
+    - {name: Every day, approvals: [releng, sre], timeout: 1h}
+deploy: {sandbox: true}
+`, ircd.Addr))
+	seen := clients["lucas"]
+	joins := map[*girc.Event]bool{}
+	start := func() *sandboxBot {
+		t.Helper()
+		b := startBotCmd(t, exec.Command(os.Args[0], "--config", cfg, "--no-console", "--http", ""))
+		go func() {
+			for {
+				select {
+				case <-b.lines:
+				case <-b.done:
+					return
+				}
+			}
+		}()
+		ev := seen.WaitEvent(t, func(ev *girc.Event) bool {
+			return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot" && !joins[ev]
+		})
+		joins[ev] = true
+		return b
+	}
+	say := func(who, text, want string) {
+		t.Helper()
+		clients[who].Say("#ops", "jouncebot: "+text)
+		seen.Expect(t, func(m irctest.Msg) bool {
+			return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.HasPrefix(m.Text, want)
+		})
+	}
+	b := start()
+	say("lucas", "deploy 445113", "Deploy 445113 waits for approvals until")
+	say("rita", "approve r1", "Rita approved request r1 (Every day). Still waiting for one SRE person.")
+	b.kill()
+
+	start()
+	say("lucas", "status", "Request r1 by Lucas to deploy 445113 at patchset 1 waits for one SRE person")
+	say("sam", "approve r1", "Sam approved request r1 (Every day). All approvals are in; deploy 1 started.")
+}
