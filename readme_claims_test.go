@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -270,4 +271,28 @@ deploy: {sandbox: true}
 	start()
 	say("lucas", "status", "Request r1 by Lucas to deploy 445113 at patchset 1 waits for one SRE person")
 	say("sam", "approve r1", "Sam approved request r1 (Every day). All approvals are in; deploy 1 started.")
+}
+
+// "Only one process may use it: a second one stops at once with
+// `database … is already in use by pid N`" (exit code 2, as for every
+// start-up refusal), and the first goes on.
+func TestSecondProcessOnTheDatabaseStops(t *testing.T) {
+	data := t.TempDir()
+	first := startSandboxBot(t, data)
+	first.waitLine("Try `jouncebot: plan")
+	second := exec.Command(os.Args[0], "--data", data, "--http", "")
+	second.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
+	second.Stdin = strings.NewReader("jouncebot: version\n")
+	out, err := second.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitConfig {
+		t.Errorf("second process: %v, want exit code %d:\n%s", err, exitConfig, out)
+	}
+	want := fmt.Sprintf("is already in use by pid %d; stop that jouncebot or use another data directory", first.cmd.Process.Pid)
+	if !strings.Contains(string(out), want) {
+		t.Errorf("second process said\n%s\nwant %q", out, want)
+	}
+	first.say("jouncebot: status")
+	first.waitLine("No deploy in progress.")
+	first.quit()
 }
