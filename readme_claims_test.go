@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -295,4 +296,33 @@ func TestSecondProcessOnTheDatabaseStops(t *testing.T) {
 	first.say("jouncebot: status")
 	first.waitLine("No deploy in progress.")
 	first.quit()
+}
+
+// "Encrypted rooms are not supported (`encryption: true` is refused)", as
+// every impossible value is: check-config and the start name the file,
+// the line and the key, exit with code 2 and write nothing.
+func TestMatrixEncryptionRefusedByTheConfiguration(t *testing.T) {
+	t.Setenv("TEST_MATRIX_TOKEN", "mx-token")
+	cfg, dir := writeConfig(t, `bot: {nick: jouncebot, data_dir: data}
+networks:
+  - name: matrix
+    type: matrix
+    homeserver: https://matrix.example.org
+    user_id: "@jouncebot:example.org"
+    access_token: {env: TEST_MATRIX_TOKEN}
+    rooms: ["!ops:example.org"]
+    encryption: true
+`)
+	want := cfg + ":9: networks[0].encryption: "
+	var out, errs bytes.Buffer
+	if code := run([]string{"check-config", cfg}, nil, &out, &errs); code != exitConfig || !strings.Contains(errs.String(), want) {
+		t.Errorf("check-config: exit code %d, stderr %q; want %d and %q", code, errs.String(), exitConfig, want)
+	}
+	errs.Reset()
+	if code := run([]string{"--config", cfg, "--no-console"}, strings.NewReader(""), &out, &errs); code != exitConfig || !strings.Contains(errs.String(), want) {
+		t.Errorf("start: exit code %d, stderr %q; want %d and %q", code, errs.String(), exitConfig, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("the data directory was written: %v", err)
+	}
 }
