@@ -326,3 +326,45 @@ networks:
 		t.Errorf("the data directory was written: %v", err)
 	}
 }
+
+// "Every stage syncs that release, never the live staging checkout … an
+// edit made in staging after the freeze never reaches a host, and the
+// deployer is told what changed in staging and that it is not deployed."
+func TestStagingEditAfterTheFreezeNeverReachesAHost(t *testing.T) {
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
+		}
+	}
+	data := t.TempDir()
+	b := startSandboxBot(t, data)
+	b.waitLine("Try `jouncebot: plan")
+	b.say("deploy --force 445113 staging edit test")
+	b.waitLine("Please test it there")
+	settings := filepath.Join(data, "sandbox", "staging", "wmf-config", "InitialiseSettings.php")
+	edited := "<?php\n$wgExampleLimit = 9999;\n$wgExampleDebug = true;\n"
+	if err := os.WriteFile(settings, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.say("tested ok")
+	said := b.waitLine("staging changed after release", "deploy 1 is done: 445113.", "deploy 1 stopped: ")
+	if !strings.Contains(said, "the change in staging is not deployed") {
+		t.Errorf("the deployer was not told staging changed; the bot said: %s", said)
+	}
+	b.waitLine("deploy 1 is done: 445113.", "deploy 1 stopped: ")
+	b.quit()
+	servers := filepath.Join(data, "sandbox", "servers")
+	entries, err := os.ReadDir(servers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		got, _ := os.ReadFile(filepath.Join(servers, e.Name(), "wmf-config", "InitialiseSettings.php"))
+		if !strings.Contains(string(got), "$wgExampleLimit = 20;") {
+			t.Errorf("%s holds %q, want the release as tested ($wgExampleLimit = 20)", e.Name(), got)
+		}
+	}
+}
