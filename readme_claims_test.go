@@ -368,3 +368,38 @@ func TestStagingEditAfterTheFreezeNeverReachesAHost(t *testing.T) {
 		}
 	}
 }
+
+// The deploy agent's audit: "Lines of changing requests are on disk before
+// the agent acts; if the file cannot be written, the agent refuses the
+// change." With the audit file on a full device (/dev/full: every write
+// fails), a deployer's deploy is refused and takes no lock.
+func TestAgentRefusesAChangeItCannotAudit(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full to make the audit file's writes fail")
+	}
+	s := newSplit(t)
+	data := filepath.Join(s.dir, "agent-data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/full", filepath.Join(data, "agent-audit.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	s.startAgent()
+	hc := s.client(s.botCert, s.botKey)
+	const start = `{"caller":{"kind":"irc","network":"libera","account":"amir"},"request":{"Changes":["445113"],"By":{"Name":"Amir","Deployer":true},"Force":true,"Reason":"audit test"}}`
+	out, err := s.post(hc, "start", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := out["error"].(string); out["code"] != "refused" || !strings.Contains(e, "cannot write its audit log, so it did nothing") {
+		t.Fatalf("a deploy the agent could not audit: %v", out)
+	}
+	out, err = s.post(hc, "status", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := out["status"].(map[string]any); st["Lock"] != nil {
+		t.Fatalf("an unaudited request took the deploy lock: %v", out)
+	}
+}
