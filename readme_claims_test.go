@@ -403,3 +403,25 @@ func TestAgentRefusesAChangeItCannotAudit(t *testing.T) {
 		t.Fatalf("an unaudited request took the deploy lock: %v", out)
 	}
 }
+
+// "`--force` without a reason is always refused": deploy and revert,
+// through the real binary; nothing starts.
+func TestForceWithoutAReasonIsRefused(t *testing.T) {
+	data := t.TempDir()
+	b := startSandboxBot(t, data)
+	b.waitLine("Try `jouncebot: plan")
+	b.say("deploy --force 445113")
+	if l := b.waitLine("--force needs a reason", "Deploy 1 started"); !strings.Contains(l, "--force needs a reason") {
+		t.Fatalf("deploy --force without a reason: %s", l)
+	}
+	b.say("revert --force 445113")
+	if l := b.waitLine("--force needs a reason", "Revert 1 started", "started by"); !strings.Contains(l, "--force needs a reason") {
+		t.Fatalf("revert --force without a reason: %s", l)
+	}
+	b.say("status")
+	b.waitLine("No deploy in progress.")
+	b.quit()
+	if strings.Contains(b.output(), "Code-Review +2") {
+		t.Errorf("a vote was given:\n%s", b.output())
+	}
+}
