@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,8 +16,12 @@ import (
 	"time"
 
 	"github.com/lrstanley/girc"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
+	"github.com/jouncebot/jouncebot/bot/matrix/matrixtest"
 	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
@@ -424,4 +429,57 @@ func TestForceWithoutAReasonIsRefused(t *testing.T) {
 	if strings.Contains(b.output(), "Code-Review +2") {
 		t.Errorf("a vote was given:\n%s", b.output())
 	}
+}
+
+// Matrix: the bot "accepts invites from people in `people`, and rejects
+// all others", through the real binary on a real homeserver: a
+// stranger's invite is rejected, a person's accepted.
+func TestMatrixInvitesOnlyFromPeople(t *testing.T) {
+	srv := matrixtest.Start(t)
+	botUser := srv.CreateUser(t, "deploybot", "bot-password")
+	aliceUser := srv.CreateUser(t, "alice", "alice-password")
+	alice := srv.Client(t, aliceUser)
+	eve := srv.Client(t, srv.CreateUser(t, "eve", "eve-password"))
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "jouncebot.yaml")
+	writeFile(t, filepath.Join(dir, "matrix-password"), botUser.Password)
+	writeFile(t, cfg, `bot: {nick: jouncebot, data_dir: data}
+networks:
+  - name: matrix
+    type: matrix
+    homeserver: `+srv.URL+`
+    user_id: "`+botUser.ID.String()+`"
+    password: {file: matrix-password}
+people:
+  - {name: Alice, matrix_id: "`+aliceUser.ID.String()+`", roles: [owner]}
+`)
+	bot := startBot(t, "--config", cfg, "--no-console")
+	ctx := context.Background()
+	aliceW, eveW := matrixtest.Watch(t, alice), matrixtest.Watch(t, eve)
+	invite := func(cli *mautrix.Client) id.RoomID {
+		t.Helper()
+		var room id.RoomID
+		err := matrixtest.WaitOutLimits(ctx, func() error {
+			resp, err := cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{botUser.ID}})
+			if err == nil {
+				room = resp.RoomID
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return room
+	}
+	strange, friendly := invite(eve), invite(alice)
+	eveW.Wait(t, matrixtest.Member(strange, botUser.ID, event.MembershipLeave))
+	aliceW.Wait(t, matrixtest.Member(friendly, botUser.ID, event.MembershipJoin))
+	members, err := eve.JoinedMembers(ctx, strange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, in := members.Joined[botUser.ID]; in {
+		t.Errorf("the bot joined the stranger's room")
+	}
+	bot.stop(t)
 }
