@@ -483,3 +483,60 @@ people:
 	}
 	bot.stop(t)
 }
+
+// "It takes its nick back (NickServ GHOST with `nickserv_password`)", and
+// "Secrets never appear in logs": a squatter holds the bot's nick when it
+// starts; the bot ghosts them and takes the nick, and its password
+// appears nowhere in its debug log.
+func TestNickTakenBackWithoutLoggingThePassword(t *testing.T) {
+	ircd := irctest.Start(t)
+	const botSecret = "bot-ghost-Secret-4c2e17"
+	ircd.Register(t, "jouncebot", botSecret)
+	obs := ircd.Client(t, irctest.ClientConfig{Nick: "observer"})
+	obs.Join(t, "#ops")
+	squatter := ircd.Client(t, irctest.ClientConfig{Nick: "jouncebot"})
+	squatter.Join(t, "#ops")
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: data}
+networks:
+  - name: libera
+    type: irc
+    server: "%s"
+    sasl: {mechanism: PLAIN, username: jouncebot, password: {env: TEST_BOT_IRC_PASSWORD}}
+    nickserv_password: {env: TEST_BOT_IRC_PASSWORD}
+    channels: [{name: "#ops"}]
+`, ircd.Addr))
+	cmd := exec.Command(os.Args[0], "--config", cfg, "--no-console", "--log-level", "debug", "--http", "")
+	b := startBotCmd(t, cmd, "TEST_BOT_IRC_PASSWORD="+botSecret)
+	go func() {
+		for {
+			select {
+			case <-b.lines:
+			case <-b.done:
+				return
+			}
+		}
+	}()
+	obs.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.NICK && ev.Source != nil && len(ev.Params) > 0 && ev.Params[0] == "jouncebot" && ev.Source.Name != "jouncebot"
+	})
+	obs.Say("#ops", "jouncebot: version")
+	obs.Expect(t, func(m irctest.Msg) bool {
+		return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.Contains(m.Text, "jouncebot")
+	})
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(testenv.Scale(30 * time.Second)):
+		t.Fatal("jouncebot did not stop after SIGTERM")
+	}
+	log := b.output()
+	if !strings.Contains(log, "asking NickServ to free the configured nick") {
+		t.Errorf("the bot did not ghost the squatter:\n%s", log)
+	}
+	if strings.Contains(log, botSecret) {
+		t.Errorf("the log shows the bot's password:\n%s", log)
+	}
+}
