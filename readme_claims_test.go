@@ -540,3 +540,28 @@ networks:
 		t.Errorf("the log shows the bot's password:\n%s", log)
 	}
 }
+
+// "State is in bbolt before the bot answers": a freeze, a queued change
+// and a one-off window, each answered, then the bot killed (SIGKILL):
+// after the restart all three are there.
+func TestAnsweredStateSurvivesAKill(t *testing.T) {
+	data := t.TempDir()
+	first := startSandboxBot(t, data)
+	first.waitLine("Try `jouncebot: plan")
+	first.say("freeze 2027-06-01 2027-06-02 release week")
+	first.waitLine("Freeze 1 recorded")
+	first.say(`window add "Kill test window (Max 3 patches)" 2027-05-03T14:00Z 1h backport`)
+	first.waitLine("Added Kill test window")
+	first.say("add 445115 to kill test")
+	first.waitLine("Queued change 445115 for ")
+	first.kill()
+
+	second := startSandboxBot(t, data)
+	second.waitLine("Try `jouncebot: plan")
+	second.say("freezes")
+	second.waitLine("release week")
+	second.say("queue kill test")
+	second.waitLine("Kill test window (Mon 3 May 14:00–15:00 UTC), id w1: 1 patch queued")
+	second.waitLine("445115 by Bob, queued")
+	second.quit()
+}
