@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -564,4 +566,72 @@ func TestAnsweredStateSurvivesAKill(t *testing.T) {
 	second.waitLine("Kill test window (Mon 3 May 14:00–15:00 UTC), id w1: 1 patch queued")
 	second.waitLine("445115 by Bob, queued")
 	second.quit()
+}
+
+// The SAL's relays: "A trusted relay's (`sal.relays`) `!log user@host
+// message` is attributed to `user@host`", the relay being an account,
+// never a nick; and "Nicks in `ignore` are not listened to, except for
+// their `!log` lines". Someone using the relay's nick without its
+// account logs nothing.
+func TestSALRelayIsAnAccountNotANick(t *testing.T) {
+	ircd := irctest.Start(t)
+	ircd.Register(t, "logmsgbot", "relay-password1")
+	obs := ircd.Client(t, irctest.ClientConfig{Nick: "observer"})
+	obs.Join(t, "#ops")
+	addr := freePort(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: data, http: "%s"}
+networks:
+  - {name: libera, type: irc, server: "%s", channels: [{name: "#ops"}], ignore: [logmsgbot]}
+people:
+  - {name: Amir, irc_account: amir, roles: [deployer]}
+sal:
+  relays: ["libera/logmsgbot"]
+  projects:
+    - {name: production, rooms: ["libera/#ops"], allow: ["role:deployer"]}
+`, addr, ircd.Addr))
+	bot := startBot(t, "--config", cfg, "--no-console")
+	obs.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
+	})
+	say := func(c *irctest.Client, text, want string) {
+		t.Helper()
+		c.Say("#ops", text)
+		obs.Expect(t, func(m irctest.Msg) bool {
+			return m.Command == girc.PRIVMSG && m.Nick == "jouncebot" && m.Target == "#ops" && strings.Contains(m.Text, want)
+		})
+	}
+
+	impostor := ircd.Client(t, irctest.ClientConfig{Nick: "logmsgbot"})
+	impostor.Join(t, "#ops")
+	say(impostor, "!log amir@deploy1001 impostor line", "Please identify to your account")
+	impostor.Quit("bye")
+	obs.WaitEvent(t, func(ev *girc.Event) bool {
+		return ev.Command == girc.QUIT && ev.Source != nil && ev.Source.Name == "logmsgbot"
+	})
+	relay := ircd.Client(t, irctest.ClientConfig{Nick: "logmsgbot", Account: "logmsgbot", Password: "relay-password1"})
+	relay.Join(t, "#ops")
+	say(relay, "!log amir@deploy1001 Synchronized wmf-config", "Logged the message at http://"+addr+"/sal/log/")
+
+	search := func(q string) []map[string]any {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/api/sal?q=" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Entries []map[string]any }
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Entries
+	}
+	if got := search("Synchronized"); len(got) != 1 || got[0]["nick"] != "amir@deploy1001" || got[0]["account"] != "logmsgbot" || got[0]["message"] != "Synchronized wmf-config" {
+		t.Errorf("the relayed entry: %v", got)
+	}
+	if got := search("impostor"); len(got) != 0 {
+		t.Errorf("the impostor's line was logged: %v", got)
+	}
+	bot.stop(t)
 }
