@@ -29,6 +29,25 @@ import (
 
 // Promises of the README, each proved through the real binary.
 
+// startConfigSandbox runs jouncebot on the deploy sandbox from a
+// configuration file in dir (data in dir/data) with no windows, so that a
+// forced deploy goes ahead whatever the time of day (the built-in
+// default's puppet and train windows refuse one).
+func startConfigSandbox(t *testing.T, dir string) *sandboxBot {
+	t.Helper()
+	cfg := filepath.Join(dir, "config.yaml")
+	if _, err := os.Stat(cfg); err != nil {
+		writeFile(t, cfg, `bot: {nick: jouncebot, data_dir: data, console_person: Amir}
+people:
+  - {name: Amir, irc_account: amir, roles: [deployer]}
+  - {name: Alice, irc_account: alice, gerrit: alice, roles: [owner]}
+  - {name: Bob, irc_account: bob, gerrit: bob, roles: [owner]}
+deploy: {sandbox: true}
+`)
+	}
+	return startBotCmd(t, exec.Command(os.Args[0], "--config", cfg, "--http", ""))
+}
+
 // "How a host's truth is decided": a host reset behind the bot's back
 // between two deploys (restored from a backup taken before the first)
 // does not hold what the bot remembers giving it. The next deploy's
@@ -42,8 +61,9 @@ func TestHostResetBetweenDeploysGetsTheWholeRelease(t *testing.T) {
 			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
 		}
 	}
-	data := t.TempDir()
-	b := startSandboxBot(t, data)
+	dir := t.TempDir()
+	b := startConfigSandbox(t, dir)
+	data := filepath.Join(dir, "data")
 	b.waitLine("Try `jouncebot: plan")
 	servers := filepath.Join(data, "sandbox", "servers")
 	backups := t.TempDir()
@@ -285,10 +305,10 @@ deploy: {sandbox: true}
 // `database … is already in use by pid N`" (exit code 2, as for every
 // start-up refusal), and the first goes on.
 func TestSecondProcessOnTheDatabaseStops(t *testing.T) {
-	data := t.TempDir()
-	first := startSandboxBot(t, data)
+	dir := t.TempDir()
+	first := startConfigSandbox(t, dir)
 	first.waitLine("Try `jouncebot: plan")
-	second := exec.Command(os.Args[0], "--data", data, "--http", "")
+	second := exec.Command(os.Args[0], "--config", filepath.Join(dir, "config.yaml"), "--http", "")
 	second.Env = append(os.Environ(), "JOUNCEBOT_TEST_RUN_MAIN=1")
 	second.Stdin = strings.NewReader("jouncebot: version\n")
 	out, err := second.CombinedOutput()
@@ -343,8 +363,9 @@ func TestStagingEditAfterTheFreezeNeverReachesAHost(t *testing.T) {
 			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
 		}
 	}
-	data := t.TempDir()
-	b := startSandboxBot(t, data)
+	dir := t.TempDir()
+	b := startConfigSandbox(t, dir)
+	data := filepath.Join(dir, "data")
 	b.waitLine("Try `jouncebot: plan")
 	b.say("deploy --force 445113 staging edit test")
 	b.waitLine("Please test it there")
@@ -414,8 +435,8 @@ func TestAgentRefusesAChangeItCannotAudit(t *testing.T) {
 // "`--force` without a reason is always refused": deploy and revert,
 // through the real binary; nothing starts.
 func TestForceWithoutAReasonIsRefused(t *testing.T) {
-	data := t.TempDir()
-	b := startSandboxBot(t, data)
+	dir := t.TempDir()
+	b := startConfigSandbox(t, dir)
 	b.waitLine("Try `jouncebot: plan")
 	b.say("deploy --force 445113")
 	if l := b.waitLine("--force needs a reason", "Deploy 1 started"); !strings.Contains(l, "--force needs a reason") {
@@ -547,8 +568,8 @@ networks:
 // and a one-off window, each answered, then the bot killed (SIGKILL):
 // after the restart all three are there.
 func TestAnsweredStateSurvivesAKill(t *testing.T) {
-	data := t.TempDir()
-	first := startSandboxBot(t, data)
+	dir := t.TempDir()
+	first := startConfigSandbox(t, dir)
 	first.waitLine("Try `jouncebot: plan")
 	first.say("freeze 2027-06-01 2027-06-02 release week")
 	first.waitLine("Freeze 1 recorded")
@@ -558,7 +579,7 @@ func TestAnsweredStateSurvivesAKill(t *testing.T) {
 	first.waitLine("Queued change 445115 for ")
 	first.kill()
 
-	second := startSandboxBot(t, data)
+	second := startConfigSandbox(t, dir)
 	second.waitLine("Try `jouncebot: plan")
 	second.say("freezes")
 	second.waitLine("release week")
