@@ -542,8 +542,11 @@ networks:
 			}
 		}
 	}()
+	// The bot takes the nick (seen as a NICK in the channel, or as its
+	// JOIN under that nick if it took it before joining).
 	obs.WaitEvent(t, func(ev *girc.Event) bool {
-		return ev.Command == girc.NICK && ev.Source != nil && len(ev.Params) > 0 && ev.Params[0] == "jouncebot" && ev.Source.Name != "jouncebot"
+		return ev.Source != nil && (ev.Command == girc.NICK && len(ev.Params) > 0 && ev.Params[0] == "jouncebot" && ev.Source.Name != "jouncebot" ||
+			ev.Command == girc.JOIN && ev.Source.Name == "jouncebot" && strings.Contains(ev.Source.Ident, "jouncebot"))
 	})
 	obs.Say("#ops", "jouncebot: version")
 	obs.Expect(t, func(m irctest.Msg) bool {
