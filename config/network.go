@@ -48,7 +48,8 @@ type Network struct {
 	TrustBridgePuppets string `yaml:"trust_bridge_puppets"`
 	// CatchUp makes the bot act on commands sent while it was down.
 	CatchUp bool `yaml:"catch_up"`
-	// Encryption enables end-to-end encrypted rooms (needs the goolm build tag).
+	// Encryption asks for end-to-end encrypted rooms, which jouncebot does
+	// not support: true is refused, naming the key.
 	Encryption bool `yaml:"encryption"`
 }
 
@@ -168,6 +169,9 @@ func (n *Network) validate(v *validator, p string) {
 		}
 		if !n.Password.IsSet() && !n.AccessToken.IsSet() {
 			v.add(p, "a Matrix network needs password or access_token (file: or env:)")
+		}
+		if n.Encryption {
+			v.add(p+".encryption", "encrypted rooms are not supported; remove encryption: true and use unencrypted rooms")
 		}
 		for i, r := range n.Rooms {
 			switch {
