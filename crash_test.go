@@ -34,10 +34,28 @@ type sandboxBot struct {
 	all   []string
 }
 
-// startSandboxBot runs jouncebot in data with extra environment.
+// startSandboxBot runs jouncebot on the deploy sandbox with its data in
+// data, with extra environment. Its configuration (data + ".yaml") is the
+// built-in default's deploy sandbox and people without the windows: the
+// built-in default keeps the example's puppet and train windows, whose
+// rules refuse a forced deploy at some hours of the day, and a test must
+// not depend on when it runs.
 func startSandboxBot(t *testing.T, data string, env ...string) *sandboxBot {
 	t.Helper()
-	return startBotCmd(t, exec.Command(os.Args[0], "--data", data, "--http", ""), env...)
+	cfg := data + ".yaml"
+	if _, err := os.Stat(cfg); err != nil {
+		writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: %q, console_person: Amir}
+people:
+  - {name: Amir, irc_account: amir, roles: [deployer]}
+  - {name: Alice, irc_account: alice, gerrit: alice, roles: [owner]}
+  - {name: Bob, irc_account: bob, gerrit: bob, roles: [owner]}
+deploy: {sandbox: true}
+sal:
+  projects:
+    - {name: production, rooms: ["console/console"], allow: ["role:deployer"]}
+`, data))
+	}
+	return startBotCmd(t, exec.Command(os.Args[0], "--config", cfg, "--http", ""), env...)
 }
 
 // startBotCmd runs cmd (this test binary as jouncebot) with extra

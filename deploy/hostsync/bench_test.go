@@ -27,9 +27,24 @@ func benchDir(b *testing.B) (tree string, targets []string) {
 	needRsync(b)
 	root := filepath.Join(os.TempDir(), "jouncebot-bench")
 	tree = filepath.Join(root, "tree")
+	// The tree and its targets are shared with any other run of this
+	// benchmark on the machine (another checkout's test suite), and each
+	// iteration changes them: one run at a time.
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(root, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { lock.Close() })
 	if _, err := os.Stat(filepath.Join(root, "tree.done")); err != nil {
 		b.Logf("making a %d-file tree in %s (once)", benchFiles, tree)
-		os.RemoveAll(root)
+		os.RemoveAll(tree)
+		os.RemoveAll(filepath.Join(root, "targets"))
 		makeBenchTree(b, tree)
 		writeFile(b, filepath.Join(root, "tree.done"), "")
 	}
