@@ -3,16 +3,16 @@
 // scap backport does it, but visible in chat, recorded in bbolt step by step,
 // resumable after a restart and bounded by timeouts.
 //
-// The chat side sees only the Engine interface and receives progress through
+// The chat side sees only the Service interface and receives progress through
 // a Notifier; it passes a request (who asks, the changes, --force and its
 // reason, the approvals it collected) and shows the sentences it gets back.
 // The engine's Judge (Options.Judge) decides on the deploy policy with its
 // own calendar, freezes and people, when a deploy starts and before each
 // sync stage. The engine itself
-// is an *Agent:
+// is an *Engine:
 //
 //	g, _ := gerrit.New(gerrit.Options{URL: …, Username: …, Password: …})
-//	a := deploy.NewAgent(db, g, &git.Runner{}, notifier, deploy.Options{StagingDir: "/srv/mediawiki-staging"})
+//	a := deploy.NewEngine(db, g, &git.Runner{}, notifier, deploy.Options{StagingDir: "/srv/mediawiki-staging"})
 //	go a.Run(ctx) // resumes unfinished deploys, runs new ones, returns when ctx is done
 //	id, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: person, InWindow: true})
 //
@@ -26,15 +26,15 @@
 // stage's checks (package check; a failure waits for the deployer's retry,
 // rollback or continue), and, for a stage that waits for a test, ask the
 // deployer and the patch owners for "tested ok" of that release
-// (Agent.Tested). A failure rolls every synced host back to the release
+// (Engine.Tested). A failure rolls every synced host back to the release
 // kept by the snapshot stage, verified; the last stage is
 // followed by the CDN purge and the closing SAL lines (Logger). Revert
 // reverts deployed changes in staging, syncs first and pushes the revert
 // to Gerrit. Each stage writes its intent to bbolt before each side effect
-// (and each host's result as it comes), so a restarted agent continues
+// (and each host's result as it comes), so a restarted engine continues
 // without voting, running a git command or syncing a host twice.
 //
-// Concurrency: the Engine methods are safe to call from any goroutine (each
+// Concurrency: the Service methods are safe to call from any goroutine (each
 // chat message runs on its own). Run owns one goroutine per running deploy;
 // all state changes go through single bbolt transactions, so an abort or a
 // continue from chat and the running deploy never overwrite each other. The
@@ -59,9 +59,9 @@ import (
 	"github.com/jouncebot/jouncebot/store"
 )
 
-// Engine is what the chat side calls. Every error it returns is a sentence
+// Service is what the chat side calls. Every error it returns is a sentence
 // to show to the person who asked. An empty id means the current deploy.
-type Engine interface {
+type Service interface {
 	// Start checks the request and the changes, takes the deploy lock and
 	// starts the deploy; progress arrives through the Notifier.
 	Start(ctx context.Context, r Request) (ID, error)
@@ -226,7 +226,7 @@ type Git interface {
 	Run(ctx context.Context, dir string, args ...string) (string, error)
 }
 
-// Options configure an Agent.
+// Options configure an Engine.
 type Options struct {
 	// StagingDir is the staging checkout of the config repository, holding
 	// php-<version> checkouts of core.
@@ -317,8 +317,11 @@ func (o *Options) defaults() {
 	}
 }
 
-// Agent is the engine. Create it with NewAgent and run it with Run.
-type Agent struct {
+// Engine runs deploys: it keeps each deploy's record in bbolt, runs its
+// stages and resumes it after a restart. Create it with NewEngine and run it
+// with Run. (The remote role `jouncebot agent`, package agent, serves an
+// Engine over mutual TLS; the two are different things.)
+type Engine struct {
 	db     *store.DB
 	gerrit Gerrit
 	git    Git
@@ -336,19 +339,19 @@ type Agent struct {
 	mine map[ID]bool
 }
 
-var _ Engine = (*Agent)(nil)
+var _ Service = (*Engine)(nil)
 
-// NewAgent returns an engine keeping its state in db.
-func NewAgent(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Agent {
+// NewEngine returns an engine keeping its state in db.
+func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	o.defaults()
-	return &Agent{db: db, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
+	return &Engine{db: db, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
 		queue: make(chan ID, 16), active: map[ID]chan struct{}{}, mine: map[ID]bool{}}
 }
 
 // claim says deploy id was set running by this process and goes through
 // the queue, not Run's resume scan. Call it in the transaction that sets
 // the state, so the scan never sees the state without the claim.
-func (a *Agent) claim(id ID) {
+func (a *Engine) claim(id ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.mine[id] = true
@@ -357,7 +360,7 @@ func (a *Agent) claim(id ID) {
 // Run resumes unfinished deploys and runs new ones until ctx is done, then
 // waits for the running deploy to stop at its next checkpoint. A deploy
 // interrupted this way resumes on the next Run.
-func (a *Agent) Run(ctx context.Context) error {
+func (a *Engine) Run(ctx context.Context) error {
 	ids, err := a.unfinished()
 	if err != nil {
 		return err
@@ -387,7 +390,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-func (a *Agent) enqueue(ctx context.Context, id ID) error {
+func (a *Engine) enqueue(ctx context.Context, id ID) error {
 	select {
 	case a.queue <- id:
 		return nil
@@ -397,7 +400,7 @@ func (a *Agent) enqueue(ctx context.Context, id ID) error {
 }
 
 // wake interrupts a deploy's wait so it notices an abort at once.
-func (a *Agent) wake(id ID) {
+func (a *Engine) wake(id ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if ch, ok := a.active[id]; ok {
@@ -412,7 +415,7 @@ func (a *Agent) wake(id ID) {
 // finishes, pauses, or ctx is done. resumed says the deploy was running
 // when the process stopped: what its record says of the hosts is checked
 // before it is believed.
-func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
+func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 	a.mu.Lock()
 	if _, busy := a.active[id]; busy {
 		a.mu.Unlock()
@@ -504,7 +507,7 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 
 // sayResumed tells the channel that deploy id goes on after a restart,
 // and from where.
-func (a *Agent) sayResumed(ctx context.Context, id ID) {
+func (a *Engine) sayResumed(ctx context.Context, id ID) {
 	d, err := a.load(id)
 	if err != nil || d.State != stateRunning {
 		return
@@ -531,7 +534,7 @@ func stageIndex(stages []Stage, name string) int {
 }
 
 // stages are the steps of deploy d in order.
-func (a *Agent) stages(d *Deploy) []Stage {
+func (a *Engine) stages(d *Deploy) []Stage {
 	if d.PrepareOnly {
 		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
 	}

@@ -215,7 +215,7 @@ func audit(tx *bolt.Tx, id ID, text string) error {
 	return b.Put(key, v)
 }
 
-func (a *Agent) load(id ID) (*Deploy, error) {
+func (a *Engine) load(id ID) (*Deploy, error) {
 	var d *Deploy
 	err := a.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -227,7 +227,7 @@ func (a *Agent) load(id ID) (*Deploy, error) {
 
 // update loads deploy id, applies f and stores the result, in one
 // transaction.
-func (a *Agent) update(id ID, f func(d *Deploy) error) error {
+func (a *Engine) update(id ID, f func(d *Deploy) error) error {
 	return a.db.Update(func(tx *bolt.Tx) error {
 		d, err := getDeploy(tx, id)
 		if err != nil {
@@ -241,7 +241,7 @@ func (a *Agent) update(id ID, f func(d *Deploy) error) error {
 }
 
 // current returns the deploy holding the lock, or nil.
-func (a *Agent) current() (*Deploy, *Lock, error) {
+func (a *Engine) current() (*Deploy, *Lock, error) {
 	var d *Deploy
 	var l *Lock
 	err := a.db.View(func(tx *bolt.Tx) error {
@@ -255,7 +255,7 @@ func (a *Agent) current() (*Deploy, *Lock, error) {
 	return d, l, err
 }
 
-func (a *Agent) unfinished() ([]ID, error) {
+func (a *Engine) unfinished() ([]ID, error) {
 	var ids []ID
 	err := a.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(store.Deploys).ForEach(func(k, v []byte) error {
@@ -273,12 +273,12 @@ func (a *Agent) unfinished() ([]ID, error) {
 }
 
 // say records a line in the deploy's history and posts it.
-func (a *Agent) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
+func (a *Engine) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
 	a.sayEvent(ctx, id, Event{Kind: kind, Text: t})
 }
 
 // sayEvent is say for an event with more than a kind and a text.
-func (a *Agent) sayEvent(ctx context.Context, id ID, e Event) {
+func (a *Engine) sayEvent(ctx context.Context, id ID, e Event) {
 	var d *Deploy
 	err := a.update(id, func(x *Deploy) error {
 		x.History = append(x.History, Entry{Time: time.Now().UTC(), Text: e.Text.String()})
@@ -296,7 +296,7 @@ func (a *Agent) sayEvent(ctx context.Context, id ID, e Event) {
 }
 
 // finish ends a deploy, releases the lock and says what happened.
-func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
+func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 	if d, err := a.load(id); err == nil && state != stateDone && !terminal(d.State) {
 		// Every "Started …" line gets its closing line, also when the
 		// deploy stops without a rollback or in the middle of one.
@@ -469,7 +469,7 @@ func changeList(cs []Change) string {
 
 // Job is a running deploy as a stage sees it.
 type Job struct {
-	a    *Agent
+	a    *Engine
 	id   ID
 	wake chan struct{}
 	// resumed is set when the deploy was running before a restart;

@@ -81,12 +81,12 @@ func ParseRevertArgs(words []string) (RevertRequest, Args) {
 	return r, a
 }
 
-// Revert implements Engine. Without ViaGerrit it takes the deploy lock,
+// Revert implements Service. Without ViaGerrit it takes the deploy lock,
 // reverts the changes' commits in staging (newest first; -m1 for merges),
 // syncs that through the stages without waiting for a test, then pushes
 // the reverts to refs/for/<branch> and comments on the originals. With
 // ViaGerrit it pushes the reverts and deploys them like any change.
-func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
+func (a *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	req := Request{Changes: r.Changes, By: r.By, InWindow: r.InWindow, Window: r.Window, Frozen: r.Frozen,
 		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals, ForcedAt: r.ForcedAt}
 	if err := a.judgeStart(ctx, "revert", &req); err != nil {
@@ -127,7 +127,7 @@ func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 
 // revertTargets reads the changes from Gerrit and finds their commits in
 // staging, newest first.
-func (a *Agent) revertTargets(ctx context.Context, specs []string) ([]Change, []RevertCommit, error) {
+func (a *Engine) revertTargets(ctx context.Context, specs []string) ([]Change, []RevertCommit, error) {
 	var probs problems
 	var changes []Change
 	var commits []RevertCommit
@@ -201,7 +201,7 @@ func changeIDFor(sha string) string {
 }
 
 // revertCommit reverts c in dir and gives the commit a Change-Id.
-func (a *Agent) revertCommit(ctx context.Context, dir string, c *RevertCommit) error {
+func (a *Engine) revertCommit(ctx context.Context, dir string, c *RevertCommit) error {
 	var args []string
 	if name, err := a.git.Run(ctx, dir, "config", "user.name"); err != nil || name == "" {
 		// The deploy host's git has no identity: author as jouncebot.
@@ -235,7 +235,7 @@ func (a *Agent) revertCommit(ctx context.Context, dir string, c *RevertCommit) e
 // refs/for/<branch>, rebuilt on upstream in a temporary worktree so that
 // local security patches never leave the host, and returns the new
 // changes.
-func (a *Agent) pushReverts(ctx context.Context, repo string, commits []RevertCommit) ([]int, error) {
+func (a *Engine) pushReverts(ctx context.Context, repo string, commits []RevertCommit) ([]int, error) {
 	dir := filepath.Join(a.o.StagingDir, repo)
 	branch := commits[0].Branch
 	if _, err := a.git.Run(ctx, dir, "fetch", "-q", "origin", branch); err != nil {
@@ -282,7 +282,7 @@ func (a *Agent) pushReverts(ctx context.Context, repo string, commits []RevertCo
 
 // revertViaGerrit makes the reverts on top of staging, pushes them, puts
 // staging back, and deploys the new changes through the normal flow.
-func (a *Agent) revertViaGerrit(ctx context.Context, req Request, changes []Change, commits []RevertCommit) (ID, error) {
+func (a *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Change, commits []RevertCommit) (ID, error) {
 	var newChanges []string
 	for _, repo := range reposOf(changes) {
 		dir := filepath.Join(a.o.StagingDir, repo.Dir)
@@ -326,7 +326,7 @@ func (a *Agent) revertViaGerrit(ctx context.Context, req Request, changes []Chan
 	return a.Start(ctx, req)
 }
 
-func (a *Agent) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
+func (a *Engine) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
 	for _, c := range changes {
 		msg := fmt.Sprintf("Reverted by %s with jouncebot; the revert is %s.", by.Name, bot.JoinNames(newChanges))
 		if err := a.gerrit.Review(ctx, c.Number, "current", gerrit.ReviewInput{Message: msg}); err != nil {

@@ -130,7 +130,7 @@ type StageRecord struct {
 	Started time.Time
 	// Hosts are the per-host results, kept in bucket deploy.hosts (one
 	// key each, written as each host finishes) and filled in by
-	// Agent.Record.
+	// Engine.Record.
 	Hosts  map[string]HostResult `json:",omitempty"`
 	Synced time.Time             `json:",omitzero"`
 	// Retried is when the deployer last said retry: a canary analysis
@@ -203,7 +203,7 @@ type RollbackRecord struct {
 	Total      int       `json:",omitempty"`
 	SALStarted time.Time `json:",omitzero"` // the "Started rollback" line was written
 	// Hosts and Verified are the per-host results, stage → host →
-	// result, kept in bucket deploy.hosts and filled in by Agent.Record.
+	// result, kept in bucket deploy.hosts and filled in by Engine.Record.
 	Hosts    map[string]map[string]HostResult `json:",omitempty"`
 	Verified map[string]map[string]HostResult `json:",omitempty"`
 	Done     time.Time                        `json:",omitzero"`
@@ -322,7 +322,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 // checkouts not named), hard linking from base or else the newest kept
 // release. It returns the commits it read, which may not be those of
 // the release when it was frozen before from other commits.
-func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
+func (a *Engine) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
 	if a.o.Releases == nil {
 		return nil, nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
 	}
@@ -346,14 +346,14 @@ func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *releas
 	return rel, m.Commits, nil
 }
 
-func (a *Agent) syncSource() string {
+func (a *Engine) syncSource() string {
 	if a.o.SyncSource != "" {
 		return a.o.SyncSource
 	}
 	return a.o.StagingDir
 }
 
-func (a *Agent) salLog(ctx context.Context, d *Deploy, msg string) {
+func (a *Engine) salLog(ctx context.Context, d *Deploy, msg string) {
 	if a.o.SAL == nil {
 		return
 	}
@@ -629,7 +629,7 @@ func hostResult(dest string, r hostsync.Result) HostResult {
 // own, each host getting what it lacks of rel as its marker says, the
 // marker in the same transfer (release.Marked). A sync command (a site's
 // own tool) is used as it is: its hosts cannot be checked for a marker.
-func (a *Agent) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
+func (a *Engine) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
 	m := hs.Method
 	if _, ok := m.(*hostsync.Command); ok || m == nil || isKube(hs) {
 		return m // a Kubernetes rollout has no marker: the cluster says what runs
@@ -857,7 +857,7 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	return nil
 }
 
-func (a *Agent) fileLimit() int {
+func (a *Engine) fileLimit() int {
 	if a.o.FileSyncLimit > 0 {
 		return a.o.FileSyncLimit
 	}
