@@ -56,6 +56,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -462,47 +463,50 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 			a.finish(ctx, id, stateAborted, msg)
 			return
 		}
-		stages := a.stages(d)
-		i := stageIndex(stages, d.Stage)
-		if i < 0 {
-			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
-			return
-		}
-		if i == len(stages) {
+		if d.Stage == doneStage {
 			a.finish(ctx, id, stateDone, "")
 			return
 		}
-		if stop, err := a.judgeStage(ctx, d, stages[i]); err != nil {
-			a.log.Error("save deploy", "id", id, "err", err)
-			return
-		} else if stop {
-			continue // the next round sees the policy's abort
-		}
-		err = stages[i].Exec(ctx, j)
+		j.flow = &workflow.Instance{Def: a.flow(d, j), Store: flowStore{a: a, id: id}}
+		err = j.flow.Run(ctx)
+		var se *storeError
 		switch {
-		case err == nil:
-			next := doneStage
-			if i+1 < len(stages) {
-				next = stages[i+1].Name()
-			}
-			if err := a.update(id, func(d *Deploy) error { d.Stage = next; return nil }); err != nil {
-				a.log.Error("save deploy", "id", id, "err", err)
-				return
-			}
+		case err == nil, errors.Is(err, errRecheck):
+			continue // the next round finishes, or sees the pause or abort
+		case errors.As(err, &se):
+			a.log.Error("save deploy", "id", id, "err", se.err)
+			return
+		case errors.Is(err, workflow.ErrUnknownStep):
+			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
+			return
 		case errors.Is(err, errPaused):
 			return
 		case errors.Is(err, ErrAborted):
 			continue // the next round sees the abort
 		case ctx.Err() != nil:
-			a.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", d.Stage)
+			a.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", a.stageOf(id))
 			return
 		default:
-			a.log.Warn("deploy failed", "id", id, "stage", d.Stage, "err", err)
+			stage := a.stageOf(id)
+			a.log.Warn("deploy failed", "id", id, "stage", stage, "err", err)
+			d, _ := a.load(id)
+			if d == nil {
+				return
+			}
 			a.sayPrivate(ctx, d, err)
 			a.finish(ctx, id, stateFailed, userText(err))
 			return
 		}
 	}
+}
+
+// stageOf is the stage deploy id is at, for the log.
+func (a *Engine) stageOf(id ID) string {
+	d, err := a.load(id)
+	if err != nil {
+		return ""
+	}
+	return d.Stage
 }
 
 // sayResumed tells the channel that deploy id goes on after a restart,
@@ -519,19 +523,8 @@ func (a *Engine) sayResumed(ctx context.Context, id ID) {
 	a.say(ctx, id, EventProgress, bot.T(t))
 }
 
-const doneStage = "done"
-
-func stageIndex(stages []Stage, name string) int {
-	if name == doneStage {
-		return len(stages)
-	}
-	for i, s := range stages {
-		if s.Name() == name {
-			return i
-		}
-	}
-	return -1
-}
+// doneStage is the record's Stage after the last stage.
+const doneStage = workflow.Done
 
 // stages are the steps of deploy d in order.
 func (a *Engine) stages(d *Deploy) []Stage {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -61,6 +62,12 @@ type Deploy struct {
 	Sync *SyncRecord `json:",omitempty"`
 	// Revert is set for a revert made in staging (the `revert` command).
 	Revert *RevertRecord `json:",omitempty"`
+	// Steps are the results the workflow's steps recorded, by step
+	// (workflow.Record.Results); Effects the side effects made through
+	// Job.Do that have no field of their own above, by key. Both are
+	// absent from records written before them, which read as none.
+	Steps   map[string]json.RawMessage `json:",omitempty"`
+	Effects map[string]Op              `json:",omitempty"`
 }
 
 // Kind is what a change deploys as.
@@ -108,13 +115,9 @@ type Change struct {
 }
 
 // Op is the record of one side effect: Started is written before it
-// happens, Done after.
-type Op struct {
-	Started time.Time `json:",omitzero"`
-	Done    time.Time `json:",omitzero"`
-}
-
-func (o Op) pending() bool { return !o.Started.IsZero() && o.Done.IsZero() }
+// happens, Done after. It is the workflow's Mark (the same JSON), kept in
+// the field of the record that it is about.
+type Op = workflow.Mark
 
 // Repo is one staging checkout touched by a deploy.
 type Repo struct {
@@ -420,7 +423,7 @@ func doneSoFar(d *Deploy) string {
 		case !r.Update.Done.IsZero():
 			s += fmt.Sprintf("The checkout %s was updated to %s but its submodules were not. ", name, short(r.After))
 			touched = true
-		case r.Update.pending():
+		case r.Update.Pending():
 			s += fmt.Sprintf("The checkout %s may be half updated (it was at %s before). ", name, short(r.Before))
 			touched = true
 		}
@@ -476,6 +479,9 @@ type Job struct {
 	// checked holds the stages whose hosts were checked since.
 	resumed bool
 	checked map[string]bool
+	// flow runs the deploy's stages as a workflow and makes its side
+	// effects (Do).
+	flow *workflow.Instance
 }
 
 // ID is the deploy's id.

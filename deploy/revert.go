@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
 // RevertRequest asks to revert deployed changes.
@@ -410,6 +411,9 @@ type pushRevertStage struct{}
 
 func (pushRevertStage) Name() string { return "push-revert" }
 
+// Effects implements effector.
+func (pushRevertStage) Effects() []string { return []string{effectRevertComment} }
+
 func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	a := j.a
 	d, err := j.Deploy()
@@ -449,22 +453,23 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	for _, n := range rv.New {
 		news = append(news, strconv.Itoa(n))
 	}
-	if rv.Commented.Started.IsZero() {
-		if err := j.Checkpoint(func(d *Deploy) { d.Revert.Commented.Started = time.Now().UTC() }); err != nil {
-			return err
-		}
-		a.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
-		took := time.Since(d.Created)
-		for _, c := range d.Changes {
-			n := 0
-			if len(rv.New) == 1 {
-				n = rv.New[0]
+	if _, err := j.Do(ctx, workflow.Effect{Key: effectRevertComment,
+		Do: func(ctx context.Context) error {
+			a.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
+			took := time.Since(d.Created)
+			for _, c := range d.Changes {
+				n := 0
+				if len(rv.New) == 1 {
+					n = rv.New[0]
+				}
+				a.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
 			}
-			a.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
-		}
-		if err := j.Save(func(d *Deploy) { d.Revert.Commented.Done = time.Now().UTC() }); err != nil {
-			return err
-		}
+			return nil
+		},
+		// Comments and SAL lines begun before a restart are not
+		// written again (at most once).
+		Check: func(context.Context) (bool, error) { return true, nil }}); err != nil {
+		return err
 	}
 	t := bot.T(fmt.Sprintf("Pushed the revert of %s for review as ", changeList(d.Changes)))
 	for i, n := range rv.New {

@@ -15,8 +15,10 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/check"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/kube"
+	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
 // Logger writes Server Admin Log lines in the deployer's name. The SAL
@@ -807,6 +809,9 @@ type syncDoneStage struct{}
 
 func (syncDoneStage) Name() string { return "finish-sync" }
 
+// Effects implements effector.
+func (syncDoneStage) Effects() []string { return []string{effectPurge} }
+
 func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	a := j.a
 	d, err := j.Deploy()
@@ -826,16 +831,20 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 			return err
 		}
 	}
-	if a.o.Purger != nil && d.Sync.Purge.Started.IsZero() {
+	if a.o.Purger != nil {
 		if urls := a.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
-			if err := j.Checkpoint(func(d *Deploy) { d.Sync.Purge.Started = time.Now().UTC() }); err != nil {
+			var rep *purge.Report
+			made, err := j.Do(ctx, workflow.Effect{Key: effectPurge,
+				Do: func(ctx context.Context) error { rep = a.o.Purger.Purge(ctx, d.Sync.Files); return nil },
+				// A purge begun before a restart is not repeated (at
+				// most once, as the CDN's own queue may still hold it).
+				Check: func(context.Context) (bool, error) { return true, nil }})
+			if err != nil {
 				return err
 			}
-			rep := a.o.Purger.Purge(ctx, d.Sync.Files)
-			if err := j.Save(func(d *Deploy) { d.Sync.Purge.Done = time.Now().UTC() }); err != nil {
-				return err
+			if made {
+				j.Say(ctx, EventProgress, bot.T(rep.Summary()))
 			}
-			j.Say(ctx, EventProgress, bot.T(rep.Summary()))
 		}
 	}
 	if !d.Sync.SALEnd.IsZero() {
