@@ -53,7 +53,13 @@ func (voteStage) Exec(ctx context.Context, j *Job) error {
 		}
 		made, err := j.Do(ctx, workflow.Effect{Key: voteKey(c.Number),
 			Do: func(ctx context.Context) error {
-				return g.Review(ctx, c.Number, c.Revision, gerrit.ReviewInput{Message: msg, Labels: map[string]int{"Code-Review": 2}})
+				err := g.Review(ctx, c.Number, c.Revision, gerrit.ReviewInput{Message: msg, Labels: map[string]int{"Code-Review": 2}})
+				if err == nil {
+					// Said as part of the effect, so a restart after its
+					// completion was recorded does not leave it unsaid.
+					j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Code-Review +2 given on %d (patchset %d).", c.Number, c.PatchSet)))
+				}
+				return err
 			},
 			// Interrupted around the vote: look before voting again.
 			Check: func(ctx context.Context) (bool, error) {
@@ -85,7 +91,6 @@ func (voteStage) Exec(ctx context.Context, j *Job) error {
 			return err
 		}
 		if made {
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Code-Review +2 given on %d (patchset %d).", c.Number, c.PatchSet)))
 			crashPoint("voted")
 		}
 	}
