@@ -26,9 +26,9 @@ const (
 func voteKey(change int) string { return effectVote + "/" + strconv.Itoa(change) }
 
 // effector is a Stage that declares the kinds of side effect it makes
-// through Job.Do (workflow.Step.Effects).
+// through Job.Do (workflow.Step.Effects) with options o.
 type effector interface {
-	Effects() []string
+	Effects(o *Options) []string
 }
 
 // errRecheck stops a workflow run so that execute looks at the deploy's
@@ -51,7 +51,7 @@ func (a *Engine) flow(d *Deploy, j *Job) *workflow.Definition {
 		byName[s.Name()] = s
 		step := workflow.Step{Name: s.Name(), Run: func(ctx context.Context) (any, error) { return nil, s.Exec(ctx, j) }}
 		if e, ok := s.(effector); ok {
-			step.Effects = e.Effects()
+			step.Effects = e.Effects(&a.o)
 		}
 		def.Steps = append(def.Steps, step)
 	}

@@ -412,7 +412,7 @@ type pushRevertStage struct{}
 func (pushRevertStage) Name() string { return "push-revert" }
 
 // Effects implements effector.
-func (pushRevertStage) Effects() []string { return []string{effectRevertComment} }
+func (pushRevertStage) Effects(*Options) []string { return []string{effectRevertComment} }
 
 func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	a := j.a

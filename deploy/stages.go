@@ -35,7 +35,7 @@ type voteStage struct{}
 func (voteStage) Name() string { return "vote" }
 
 // Effects implements effector.
-func (voteStage) Effects() []string { return []string{effectVote} }
+func (voteStage) Effects(*Options) []string { return []string{effectVote} }
 
 func (voteStage) Exec(ctx context.Context, j *Job) error {
 	d, err := j.Deploy()

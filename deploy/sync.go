@@ -810,7 +810,12 @@ type syncDoneStage struct{}
 func (syncDoneStage) Name() string { return "finish-sync" }
 
 // Effects implements effector.
-func (syncDoneStage) Effects() []string { return []string{effectPurge} }
+func (syncDoneStage) Effects(o *Options) []string {
+	if o.Purger == nil {
+		return nil
+	}
+	return []string{effectPurge}
+}
 
 func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	a := j.a
