@@ -38,7 +38,7 @@ func canaryKey(id ID, stage, check string) []byte {
 	return []byte(string(deployKey(id)) + "\x00" + stage + "\x00" + check)
 }
 
-func (a *Engine) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis) error {
+func (a *records) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis) error {
 	v, err := json.Marshal(an)
 	if err != nil {
 		return fmt.Errorf("encode canary analysis: %w", err)

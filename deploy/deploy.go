@@ -323,7 +323,12 @@ func (o *Options) defaults() {
 // with Run. (The remote role `jouncebot agent`, package agent, serves an
 // Engine over mutual TLS; the two are different things.)
 type Engine struct {
-	db     *store.DB
+	// The engine's places, each a small type of its own:
+	records   // the deploy records in bbolt (record.go, history.go, recent.go, hosts.go)
+	*changes  // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go)
+	announcer // what the deploy says, in chat and privately (record.go, security.go)
+	*releaser // the release and its delivery to hosts (sync.go, recent.go)
+
 	gerrit Gerrit
 	git    Git
 	notify Notifier
@@ -340,13 +345,43 @@ type Engine struct {
 	mine map[ID]bool
 }
 
+// records reads and writes the deploy records in bbolt.
+type records struct{ db *store.DB }
+
+// changes finds out what a deploy's changes are, from Gerrit and the
+// staging checkouts: resolving, planning and reverting them.
+type changes struct {
+	gerrit Gerrit
+	git    Git
+	o      *Options // the engine's
+	log    *slog.Logger
+}
+
+// announcer says what a deploy does: in chat through the Notifier, into
+// the deploy's history, and privately to the security destination.
+type announcer struct {
+	records
+	notify Notifier
+	log    *slog.Logger
+}
+
+// releaser freezes releases, delivers them to hosts and logs to the SAL.
+type releaser struct {
+	o   *Options // the engine's
+	log *slog.Logger
+}
+
 var _ Service = (*Engine)(nil)
 
 // NewEngine returns an engine keeping its state in db.
 func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	o.defaults()
-	return &Engine{db: db, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
+	e := &Engine{records: records{db: db}, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
 		queue: make(chan ID, 16), active: map[ID]chan struct{}{}, mine: map[ID]bool{}}
+	e.changes = &changes{gerrit: g, git: git, o: &e.o, log: e.log}
+	e.announcer = announcer{records: e.records, notify: n, log: e.log}
+	e.releaser = &releaser{o: &e.o, log: e.log}
+	return e
 }
 
 // claim says deploy id was set running by this process and goes through
@@ -511,7 +546,7 @@ func (a *Engine) stageOf(id ID) string {
 
 // sayResumed tells the channel that deploy id goes on after a restart,
 // and from where.
-func (a *Engine) sayResumed(ctx context.Context, id ID) {
+func (a *announcer) sayResumed(ctx context.Context, id ID) {
 	d, err := a.load(id)
 	if err != nil || d.State != stateRunning {
 		return

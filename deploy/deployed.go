@@ -67,7 +67,7 @@ func (a *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 
 // lastDeployOf returns the newest deploy (not prepare-only) of change n
 // on record, or nil.
-func (a *Engine) lastDeployOf(n int) (*Summary, error) {
+func (a *records) lastDeployOf(n int) (*Summary, error) {
 	var last *Summary
 	err := a.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.Deploys).Cursor()

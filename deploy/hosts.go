@@ -24,7 +24,7 @@ func hostKey(id ID, kind, stage, host string) []byte {
 }
 
 // hostResults returns deploy id's results of kind, by stage and host.
-func (a *Engine) hostResults(id ID, kind string) (map[string]map[string]HostResult, error) {
+func (a *records) hostResults(id ID, kind string) (map[string]map[string]HostResult, error) {
 	out := map[string]map[string]HostResult{}
 	prefix := []byte(string(deployKey(id)) + "\x00" + kind + "\x00")
 	err := a.db.View(func(tx *bolt.Tx) error {

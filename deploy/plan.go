@@ -11,7 +11,7 @@ import (
 
 // Plan implements Service: the steps and git commands a deploy of the
 // changes would run, and how to revert them, without doing anything.
-func (a *Engine) Plan(ctx context.Context, specs []string) (bot.Text, error) {
+func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 	cs, err := a.resolve(ctx, specs, false)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func (a *Engine) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 
 // Summary implements Service: the Server Admin Log summary of the changes,
 // "Backport for [[gerrit:N|subject (T123)]], …".
-func (a *Engine) Summary(ctx context.Context, specs []string) (string, error) {
+func (a *changes) Summary(ctx context.Context, specs []string) (string, error) {
 	cs, err := a.resolve(ctx, specs, false)
 	if err != nil {
 		return "", err

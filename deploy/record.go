@@ -218,7 +218,7 @@ func audit(tx *bolt.Tx, id ID, text string) error {
 	return b.Put(key, v)
 }
 
-func (a *Engine) load(id ID) (*Deploy, error) {
+func (a *records) load(id ID) (*Deploy, error) {
 	var d *Deploy
 	err := a.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -230,7 +230,7 @@ func (a *Engine) load(id ID) (*Deploy, error) {
 
 // update loads deploy id, applies f and stores the result, in one
 // transaction.
-func (a *Engine) update(id ID, f func(d *Deploy) error) error {
+func (a *records) update(id ID, f func(d *Deploy) error) error {
 	return a.db.Update(func(tx *bolt.Tx) error {
 		d, err := getDeploy(tx, id)
 		if err != nil {
@@ -244,7 +244,7 @@ func (a *Engine) update(id ID, f func(d *Deploy) error) error {
 }
 
 // current returns the deploy holding the lock, or nil.
-func (a *Engine) current() (*Deploy, *Lock, error) {
+func (a *records) current() (*Deploy, *Lock, error) {
 	var d *Deploy
 	var l *Lock
 	err := a.db.View(func(tx *bolt.Tx) error {
@@ -258,7 +258,7 @@ func (a *Engine) current() (*Deploy, *Lock, error) {
 	return d, l, err
 }
 
-func (a *Engine) unfinished() ([]ID, error) {
+func (a *records) unfinished() ([]ID, error) {
 	var ids []ID
 	err := a.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(store.Deploys).ForEach(func(k, v []byte) error {
@@ -276,12 +276,12 @@ func (a *Engine) unfinished() ([]ID, error) {
 }
 
 // say records a line in the deploy's history and posts it.
-func (a *Engine) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
+func (a *announcer) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
 	a.sayEvent(ctx, id, Event{Kind: kind, Text: t})
 }
 
 // sayEvent is say for an event with more than a kind and a text.
-func (a *Engine) sayEvent(ctx context.Context, id ID, e Event) {
+func (a *announcer) sayEvent(ctx context.Context, id ID, e Event) {
 	var d *Deploy
 	err := a.update(id, func(x *Deploy) error {
 		x.History = append(x.History, Entry{Time: time.Now().UTC(), Text: e.Text.String()})

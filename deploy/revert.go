@@ -128,7 +128,7 @@ func (a *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 
 // revertTargets reads the changes from Gerrit and finds their commits in
 // staging, newest first.
-func (a *Engine) revertTargets(ctx context.Context, specs []string) ([]Change, []RevertCommit, error) {
+func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, []RevertCommit, error) {
 	var probs problems
 	var changes []Change
 	var commits []RevertCommit
@@ -202,7 +202,7 @@ func changeIDFor(sha string) string {
 }
 
 // revertCommit reverts c in dir and gives the commit a Change-Id.
-func (a *Engine) revertCommit(ctx context.Context, dir string, c *RevertCommit) error {
+func (a *changes) revertCommit(ctx context.Context, dir string, c *RevertCommit) error {
 	var args []string
 	if name, err := a.git.Run(ctx, dir, "config", "user.name"); err != nil || name == "" {
 		// The deploy host's git has no identity: author as jouncebot.
@@ -236,7 +236,7 @@ func (a *Engine) revertCommit(ctx context.Context, dir string, c *RevertCommit) 
 // refs/for/<branch>, rebuilt on upstream in a temporary worktree so that
 // local security patches never leave the host, and returns the new
 // changes.
-func (a *Engine) pushReverts(ctx context.Context, repo string, commits []RevertCommit) ([]int, error) {
+func (a *changes) pushReverts(ctx context.Context, repo string, commits []RevertCommit) ([]int, error) {
 	dir := filepath.Join(a.o.StagingDir, repo)
 	branch := commits[0].Branch
 	if _, err := a.git.Run(ctx, dir, "fetch", "-q", "origin", branch); err != nil {
@@ -327,7 +327,7 @@ func (a *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 	return a.Start(ctx, req)
 }
 
-func (a *Engine) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
+func (a *changes) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
 	for _, c := range changes {
 		msg := fmt.Sprintf("Reverted by %s with jouncebot; the revert is %s.", by.Name, bot.JoinNames(newChanges))
 		if err := a.gerrit.Review(ctx, c.Number, "current", gerrit.ReviewInput{Message: msg}); err != nil {

@@ -142,7 +142,7 @@ func outsideWhat(d *Deploy) string {
 	return "outside a window"
 }
 
-func (a *Engine) startText(d *Deploy) bot.Text {
+func (a *changes) startText(d *Deploy) bot.Text {
 	t := bot.T(fmt.Sprintf("Deploy %s started by ", d.ID)).Append(d.By.Mention())
 	if d.PrepareOnly {
 		t = t.Append(bot.T(" (prepare only)"))
@@ -161,7 +161,7 @@ func (a *Engine) startText(d *Deploy) bot.Text {
 	return t
 }
 
-func (a *Engine) owner(user string) (bot.Person, bool) {
+func (a *changes) owner(user string) (bot.Person, bool) {
 	if a.o.Owner == nil || user == "" {
 		return bot.Person{}, false
 	}
@@ -229,7 +229,7 @@ func withPrivate(err error, private []string) error {
 // with its dependencies merged or in the batch and no cycles; with strict,
 // also that the staging checkouts exist and are clean. Every problem is
 // reported in one error. The changes come back in dependency order.
-func (a *Engine) resolve(ctx context.Context, specs []string, strict bool) ([]Change, error) {
+func (a *changes) resolve(ctx context.Context, specs []string, strict bool) ([]Change, error) {
 	var probs problems
 	var refs []Ref
 	for _, s := range specs {
@@ -296,7 +296,7 @@ func (a *Engine) resolve(ctx context.Context, specs []string, strict bool) ([]Ch
 }
 
 // classify checks one change and says where it lands.
-func (a *Engine) classify(ch *gerrit.Change, r Ref) (Change, string) {
+func (a *changes) classify(ch *gerrit.Change, r Ref) (Change, string) {
 	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.PublicSubject(),
 		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.PublicBugs(), Private: ch.Private, Revision: ch.Revision,
 		Maintenance: gerrit.MaintenanceScripts(ch.Message),
@@ -361,7 +361,7 @@ var wmfVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+-wmf\.[0-9]+$`)
 
 // submodulePath finds where project is checked out in a core checkout, from
 // its .gitmodules.
-func (a *Engine) submodulePath(repo, project string) (string, bool) {
+func (a *changes) submodulePath(repo, project string) (string, bool) {
 	b, err := os.ReadFile(filepath.Join(a.o.StagingDir, repo, ".gitmodules"))
 	if err != nil {
 		return "", false
@@ -387,7 +387,7 @@ func (a *Engine) submodulePath(repo, project string) (string, bool) {
 
 // dependencies returns, for each change, the changes of the batch it needs
 // merged first; missing dependencies become problems.
-func (a *Engine) dependencies(ctx context.Context, batch map[int]*gerrit.Change, probs *problems) (map[int][]int, error) {
+func (a *changes) dependencies(ctx context.Context, batch map[int]*gerrit.Change, probs *problems) (map[int][]int, error) {
 	edges := map[int][]int{}
 	byID := map[string][]int{}
 	for n, c := range batch {
@@ -492,7 +492,7 @@ func cycleText(c []int) string {
 // checkStaging makes sure each staging checkout exists, is on its branch
 // and is clean; it returns the details for the security destination only
 // (the uncommitted changes).
-func (a *Engine) checkStaging(ctx context.Context, cs []Change, probs *problems) (private []string) {
+func (a *changes) checkStaging(ctx context.Context, cs []Change, probs *problems) (private []string) {
 	if st, err := os.Stat(a.o.StagingDir); err != nil || !st.IsDir() {
 		probs.add("The staging directory %s does not exist; nothing was done.", a.o.StagingDir)
 		return

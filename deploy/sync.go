@@ -324,7 +324,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 // checkouts not named), hard linking from base or else the newest kept
 // release. It returns the commits it read, which may not be those of
 // the release when it was frozen before from other commits.
-func (a *Engine) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
+func (a *releaser) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
 	if a.o.Releases == nil {
 		return nil, nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
 	}
@@ -348,14 +348,14 @@ func (a *Engine) freeze(ctx context.Context, revs map[string]string, base *relea
 	return rel, m.Commits, nil
 }
 
-func (a *Engine) syncSource() string {
+func (a *releaser) syncSource() string {
 	if a.o.SyncSource != "" {
 		return a.o.SyncSource
 	}
 	return a.o.StagingDir
 }
 
-func (a *Engine) salLog(ctx context.Context, d *Deploy, msg string) {
+func (a *releaser) salLog(ctx context.Context, d *Deploy, msg string) {
 	if a.o.SAL == nil {
 		return
 	}
@@ -631,7 +631,7 @@ func hostResult(dest string, r hostsync.Result) HostResult {
 // own, each host getting what it lacks of rel as its marker says, the
 // marker in the same transfer (release.Marked). A sync command (a site's
 // own tool) is used as it is: its hosts cannot be checked for a marker.
-func (a *Engine) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
+func (a *releaser) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
 	m := hs.Method
 	if _, ok := m.(*hostsync.Command); ok || m == nil || isKube(hs) {
 		return m // a Kubernetes rollout has no marker: the cluster says what runs
@@ -871,7 +871,7 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	return nil
 }
 
-func (a *Engine) fileLimit() int {
+func (a *releaser) fileLimit() int {
 	if a.o.FileSyncLimit > 0 {
 		return a.o.FileSyncLimit
 	}
