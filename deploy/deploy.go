@@ -32,7 +32,11 @@
 // reverts deployed changes in staging, syncs first and pushes the revert
 // to Gerrit. Each stage writes its intent to bbolt before each side effect
 // (and each host's result as it comes), so a restarted engine continues
-// without voting, running a git command or syncing a host twice.
+// without voting, running a git command or syncing a host twice. The
+// stages run as a workflow (package workflow): the record's Stage is the
+// first unfinished step, and the side effects made through Job.Do (the
+// +2, the CDN purge, a revert's comments) are made once by key, looked at
+// with a check after a restart that interrupted them.
 //
 // Concurrency: the Service methods are safe to call from any goroutine (each
 // chat message runs on its own). Run owns one goroutine per running deploy;
