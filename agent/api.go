@@ -3,14 +3,14 @@
 // staging checkout and the keys to the servers, and the chat bot, which
 // talks to it over mutual TLS and holds none of them.
 //
-// The protocol is net/http with JSON: one POST /v1/<method> per Engine
+// The protocol is net/http with JSON: one POST /v1/<method> per Service
 // method, and GET /v1/events, a Server-Sent Events stream of the agent's
 // durable event log from the client's cursor on. On the agent:
 //
 //	srv := agent.NewServer(engine, eventLog, cfg, log)
 //	err := srv.Serve(ctx, listener, tlsConfig)
 //
-// On the chat side a *Client is the engine (deploy.Engine, Record,
+// On the chat side a *Client is the engine (deploy.Service, Record,
 // Estimate), and Client.Run delivers events to a deploy.Notifier:
 //
 //	c := agent.NewClient(agent.ClientOptions{Name: "eqiad", Address: …, TLS: …, DB: db, Notify: n})
@@ -91,9 +91,9 @@ const (
 	codeRefused    = "refused"
 )
 
-// Engine is what the agent serves: the deploy engine (*deploy.Agent).
+// Engine is what the agent serves: the deploy engine (*deploy.Engine).
 type Engine interface {
-	deploy.Engine
+	deploy.Service
 	Record(id deploy.ID) (*deploy.Deploy, error)
 	Estimate(n int) (time.Duration, string, error)
 	History(n int) ([]deploy.Took, error)

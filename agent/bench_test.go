@@ -65,7 +65,7 @@ func certs(b testing.TB, dir string) (ca, scert, skey, ccert, ckey string) {
 // engine is what the benchmarks drive: the sandbox's agent in process, or
 // a client of it over loopback mutual TLS.
 type engine interface {
-	deploy.Engine
+	deploy.Service
 }
 
 // setup builds a fresh sandbox; with remote it serves it over mutual TLS
@@ -102,10 +102,10 @@ func setup(b *testing.B, remote bool, n deploy.Notifier) (engine, *deploy.Sandbo
 	stops = append(stops, sb.Close)
 	sb.SetGate(gerrittest.Gate{Delay: 50 * time.Millisecond})
 	done := make(chan struct{})
-	go func() { defer close(done); sb.Agent.Run(ctx) }()
+	go func() { defer close(done); sb.Engine.Run(ctx) }()
 	stops = append(stops, func() { <-done })
 	if !remote {
-		return sb.Agent, sb, stop
+		return sb.Engine, sb, stop
 	}
 	cfg, err := config.Parse([]byte("bot: {nick: jouncebot}\npeople:\n  - {name: Alice, gerrit: alice, irc_account: alice, roles: [deployer]}\n"), "agent.yaml", dir)
 	if err != nil {
@@ -125,7 +125,7 @@ func setup(b *testing.B, remote bool, n deploy.Notifier) (engine, *deploy.Sandbo
 		b.Fatal(err)
 	}
 	stops = append(stops, func() { audit.Close() })
-	srv := agent.NewServer(sb.Agent, events, cfg, audit, log)
+	srv := agent.NewServer(sb.Engine, events, cfg, audit, log)
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve(ctx, ln, stc) }()
 	stops = append(stops, func() { <-served })

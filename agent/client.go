@@ -211,31 +211,31 @@ func (c *Client) backEvent(since time.Time) deploy.Event {
 		Text: bot.T(fmt.Sprintf("The deploy agent is reachable again (it was unreachable since %s UTC).", since.UTC().Format("15:04")))}
 }
 
-// Start implements deploy.Engine.
+// Start implements deploy.Service.
 func (c *Client) Start(ctx context.Context, r deploy.Request) (deploy.ID, error) {
 	rep, err := c.call(ctx, "start", call{Request: &r})
 	return rep.ID, err
 }
 
-// Revert implements deploy.Engine.
+// Revert implements deploy.Service.
 func (c *Client) Revert(ctx context.Context, r deploy.RevertRequest) (deploy.ID, error) {
 	rep, err := c.call(ctx, "revert", call{Revert: &r})
 	return rep.ID, err
 }
 
-// Continue implements deploy.Engine.
+// Continue implements deploy.Service.
 func (c *Client) Continue(ctx context.Context, id deploy.ID, who deploy.Person) error {
 	_, err := c.call(ctx, "continue", call{ID: id, By: who})
 	return err
 }
 
-// Abort implements deploy.Engine.
+// Abort implements deploy.Service.
 func (c *Client) Abort(ctx context.Context, id deploy.ID, who deploy.Person) error {
 	_, err := c.call(ctx, "abort", call{ID: id, By: who})
 	return err
 }
 
-// Approve implements deploy.Engine.
+// Approve implements deploy.Service.
 func (c *Client) Approve(ctx context.Context, id deploy.ID, who deploy.Person) error {
 	_, err := c.call(ctx, "approve", call{ID: id, By: who})
 	return err
@@ -249,19 +249,19 @@ func (c *Client) PatchSets(ctx context.Context, changes []int) (map[int]int, err
 	return rep.PatchSets, err
 }
 
-// Tested implements deploy.Engine.
+// Tested implements deploy.Service.
 func (c *Client) Tested(ctx context.Context, id deploy.ID, who deploy.Person, ok bool) error {
 	_, err := c.call(ctx, "tested", call{ID: id, By: who, OK: ok})
 	return err
 }
 
-// Decide implements deploy.Engine.
+// Decide implements deploy.Service.
 func (c *Client) Decide(ctx context.Context, id deploy.ID, who deploy.Person, action, reason string) error {
 	_, err := c.call(ctx, "decide", call{ID: id, By: who, Action: action, Reason: reason})
 	return err
 }
 
-// Status implements deploy.Engine.
+// Status implements deploy.Service.
 func (c *Client) Status(ctx context.Context) (deploy.Status, error) {
 	rep, err := c.call(ctx, "status", call{})
 	if err != nil || rep.Status == nil {
@@ -270,13 +270,13 @@ func (c *Client) Status(ctx context.Context) (deploy.Status, error) {
 	return *rep.Status, nil
 }
 
-// Plan implements deploy.Engine.
+// Plan implements deploy.Service.
 func (c *Client) Plan(ctx context.Context, changes []string) (bot.Text, error) {
 	rep, err := c.call(ctx, "plan", call{Changes: changes})
 	return rep.Text, err
 }
 
-// Summary implements deploy.Engine.
+// Summary implements deploy.Service.
 func (c *Client) Summary(ctx context.Context, changes []string) (string, error) {
 	rep, err := c.call(ctx, "summary", call{Changes: changes})
 	return rep.Summary, err

@@ -125,8 +125,8 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 			return nil, fmt.Errorf("deploy sandbox: %w", err)
 		}
 		r.closers = append(r.closers, func() error { sb.Close(); return nil })
-		sb.Agent.SetJudge(r.judge())
-		r.engine, r.run = sb.Agent, func(ctx context.Context) { sb.Agent.Run(ctx) }
+		sb.Engine.SetJudge(r.judge())
+		r.engine, r.run = sb.Engine, func(ctx context.Context) { sb.Engine.Run(ctx) }
 		log.Info("deploy sandbox", "gerrit", sb.URL, "staging", sb.Staging, "servers", sb.Servers)
 	} else {
 		opts, gopts := deploy.FromConfig(cfg, log)
@@ -141,7 +141,7 @@ func NewAgentRole(cfg *config.Config, log *slog.Logger) (*AgentRole, error) {
 			r.Close()
 			return nil, fmt.Errorf("gerrit: %w", err)
 		}
-		e := deploy.NewAgent(db, g, &git.Runner{Log: log}, events, opts)
+		e := deploy.NewEngine(db, g, &git.Runner{Log: log}, events, opts)
 		r.engine, r.run = e, func(ctx context.Context) { e.Run(ctx) }
 	}
 	audit, err := agent.OpenAudit(filepath.Join(cfg.Bot.DataDir, agent.AuditFile))

@@ -89,10 +89,10 @@ func (e *ListenError) Error() string {
 
 func (e *ListenError) Unwrap() error { return e.Err }
 
-// engine is what the chat side uses of the deploy engine: a *deploy.Agent
+// engine is what the chat side uses of the deploy engine: a *deploy.Engine
 // in this process, or an *agent.Client of a deploy agent.
 type engine interface {
-	deploy.Engine
+	deploy.Service
 	Record(id deploy.ID) (*deploy.Deploy, error)
 	Estimate(n int) (time.Duration, string, error)
 	History(n int) ([]deploy.Took, error)
@@ -447,7 +447,7 @@ func (a *App) setupDeploy(o Options) error {
 			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "kind", ev.Kind)
 		}
 	})
-	var engine deploy.Engine = deploy.Off{}
+	var engine deploy.Service = deploy.Off{}
 	switch {
 	case len(cfg.Agents) > 0:
 		if err := a.setupAgentClient(a.agentNotifier()); err != nil {
@@ -460,9 +460,9 @@ func (a *App) setupDeploy(o Options) error {
 			return fmt.Errorf("deploy sandbox: %w", err)
 		}
 		a.closers = append(a.closers, func() error { sb.Close(); return nil })
-		sb.Agent.SetJudge(a.engineJudge())
-		a.deploy, a.sandbox = sb.Agent, sb
-		a.runDeploy = func(ctx context.Context) { sb.Agent.Run(ctx) }
+		sb.Engine.SetJudge(a.engineJudge())
+		a.deploy, a.sandbox = sb.Engine, sb
+		a.runDeploy = func(ctx context.Context) { sb.Engine.Run(ctx) }
 		g, err := gerrit.New(gerrit.Options{URL: sb.URL, Username: gerrittest.BotUser, Password: gerrittest.BotPassword, Timeout: 5 * time.Second, Log: a.log})
 		if err != nil {
 			return fmt.Errorf("deploy sandbox: %w", err)
@@ -483,12 +483,12 @@ func (a *App) setupDeploy(o Options) error {
 		if err != nil {
 			return fmt.Errorf("gerrit: %w", err)
 		}
-		e := deploy.NewAgent(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
+		e := deploy.NewEngine(a.db, g, &git.Runner{Log: a.log}, notifier, opts)
 		a.deploy, a.runDeploy = e, func(ctx context.Context) { e.Run(ctx) }
 		a.gerrit = g
 		engine = a.deploy
 	}
-	if e, ok := a.deploy.(*deploy.Agent); ok && a.web != nil {
+	if e, ok := a.deploy.(*deploy.Engine); ok && a.web != nil {
 		e.SetCanaryURL(func(id deploy.ID) string { return a.baseURL + "/deploys/" + string(id) + "/canary" })
 	}
 	var checker commands.ChangeChecker

@@ -64,7 +64,7 @@ func (s *statusSource) deploys(ctx context.Context, p *web.StatusPage) {
 }
 
 // statusEngine is what the page reads from the deploy engine (a local
-// *deploy.Agent or a deploy agent's client). A local engine also lists the
+// *deploy.Engine or a deploy agent's client). A local engine also lists the
 // last deploys (recentLister) and its stages' sizes (stageSizer).
 type statusEngine interface {
 	Status(ctx context.Context) (deploy.Status, error)

@@ -24,7 +24,7 @@ type Windows interface {
 
 // DeployOptions configure the deploy commands.
 type DeployOptions struct {
-	Engine   deploy.Engine
+	Engine   deploy.Service
 	Calendar Windows
 	Now      func() time.Time
 	// Policy applies the deploy policy to deploy and revert; nil keeps

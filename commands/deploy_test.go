@@ -15,7 +15,7 @@ import (
 // fakeEngine answers the testing-gate and decision calls the way the
 // agent does and records them.
 type fakeEngine struct {
-	deploy.Engine
+	deploy.Service
 	waiting  bool // a test is pending
 	deciding bool // failed checks are pending
 	calls    []string

@@ -173,7 +173,7 @@ func (p *Policy) pin(ctx context.Context, action policy.Action, changes []string
 
 // StartApproved starts the deploy or revert of a request whose approvals
 // are all in, for policy.GateOptions.Start.
-func StartApproved(e deploy.Engine) func(ctx context.Context, r policy.Request) (string, error) {
+func StartApproved(e deploy.Service) func(ctx context.Context, r policy.Request) (string, error) {
 	return func(ctx context.Context, r policy.Request) (string, error) {
 		var as []deploy.Approval
 		for _, a := range r.Approved {

@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 // policyEngine records the deploys and reverts the policy lets through.
 type policyEngine struct {
-	deploy.Engine
+	deploy.Service
 	mu      sync.Mutex
 	started []deploy.Request
 	reverts []deploy.RevertRequest

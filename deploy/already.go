@@ -84,7 +84,7 @@ func deployedIn(history []stagedCommit, changeID string) (at stagedCommit, rever
 // checkAlreadyDeployed adds a problem for each merged change whose commit
 // the staging checkout already holds: deploying it would sync nothing new
 // and log a backport that did not happen. A reverted one says by what.
-func (a *Agent) checkAlreadyDeployed(ctx context.Context, cs []Change, probs *problems) {
+func (a *changes) checkAlreadyDeployed(ctx context.Context, cs []Change, probs *problems) {
 	histories := map[string][]stagedCommit{}
 	for _, c := range cs {
 		if !c.MergedBefore {
@@ -116,7 +116,7 @@ func (a *Agent) checkAlreadyDeployed(ctx context.Context, cs []Change, probs *pr
 // subject quotes the reverted change's: when that change is private in
 // Gerrit (private), or the revert is, the revert is named
 // gerrit.PrivateSubject.
-func (a *Agent) revertName(ctx context.Context, rev *stagedCommit, private bool) string {
+func (a *changes) revertName(ctx context.Context, rev *stagedCommit, private bool) string {
 	subject := rev.Subject
 	if private {
 		subject = gerrit.PrivateSubject

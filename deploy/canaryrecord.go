@@ -32,13 +32,13 @@ type CanaryReports interface {
 	CanaryAnalyses(id ID) ([]StageAnalysis, error)
 }
 
-var _ CanaryReports = (*Agent)(nil)
+var _ CanaryReports = (*Engine)(nil)
 
 func canaryKey(id ID, stage, check string) []byte {
 	return []byte(string(deployKey(id)) + "\x00" + stage + "\x00" + check)
 }
 
-func (a *Agent) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis) error {
+func (a *records) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis) error {
 	v, err := json.Marshal(an)
 	if err != nil {
 		return fmt.Errorf("encode canary analysis: %w", err)
@@ -50,7 +50,7 @@ func (a *Agent) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis
 
 // CanaryAnalyses returns a deploy's canary analyses, stage by stage in
 // the order they ran.
-func (a *Agent) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
+func (a *Engine) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 	var out []StageAnalysis
 	prefix := []byte(string(deployKey(id)) + "\x00")
 	err := a.db.View(func(tx *bolt.Tx) error {
@@ -141,11 +141,11 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 // SetCanaryURL sets Options.CanaryURL. Call it before Run: the app
 // knows its web address only once it listens, after the sandbox built
 // the engine.
-func (a *Agent) SetCanaryURL(f func(id ID) string) { a.o.CanaryURL = f }
+func (a *Engine) SetCanaryURL(f func(id ID) string) { a.o.CanaryURL = f }
 
 // canaryLink is " at <report page>" when the engine knows the page's
 // address.
-func (a *Agent) canaryLink(id ID) string {
+func (a *Engine) canaryLink(id ID) string {
 	if a.o.CanaryURL == nil {
 		return ""
 	}

@@ -3,16 +3,16 @@
 // scap backport does it, but visible in chat, recorded in bbolt step by step,
 // resumable after a restart and bounded by timeouts.
 //
-// The chat side sees only the Engine interface and receives progress through
+// The chat side sees only the Service interface and receives progress through
 // a Notifier; it passes a request (who asks, the changes, --force and its
 // reason, the approvals it collected) and shows the sentences it gets back.
 // The engine's Judge (Options.Judge) decides on the deploy policy with its
 // own calendar, freezes and people, when a deploy starts and before each
 // sync stage. The engine itself
-// is an *Agent:
+// is an *Engine:
 //
 //	g, _ := gerrit.New(gerrit.Options{URL: …, Username: …, Password: …})
-//	a := deploy.NewAgent(db, g, &git.Runner{}, notifier, deploy.Options{StagingDir: "/srv/mediawiki-staging"})
+//	a := deploy.NewEngine(db, g, &git.Runner{}, notifier, deploy.Options{StagingDir: "/srv/mediawiki-staging"})
 //	go a.Run(ctx) // resumes unfinished deploys, runs new ones, returns when ctx is done
 //	id, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: person, InWindow: true})
 //
@@ -26,15 +26,19 @@
 // stage's checks (package check; a failure waits for the deployer's retry,
 // rollback or continue), and, for a stage that waits for a test, ask the
 // deployer and the patch owners for "tested ok" of that release
-// (Agent.Tested). A failure rolls every synced host back to the release
+// (Engine.Tested). A failure rolls every synced host back to the release
 // kept by the snapshot stage, verified; the last stage is
 // followed by the CDN purge and the closing SAL lines (Logger). Revert
 // reverts deployed changes in staging, syncs first and pushes the revert
 // to Gerrit. Each stage writes its intent to bbolt before each side effect
-// (and each host's result as it comes), so a restarted agent continues
-// without voting, running a git command or syncing a host twice.
+// (and each host's result as it comes), so a restarted engine continues
+// without voting, running a git command or syncing a host twice. The
+// stages run as a workflow (package workflow): the record's Stage is the
+// first unfinished step, and the side effects made through Job.Do (the
+// +2, the CDN purge, a revert's comments) are made once by key, looked at
+// with a check after a restart that interrupted them.
 //
-// Concurrency: the Engine methods are safe to call from any goroutine (each
+// Concurrency: the Service methods are safe to call from any goroutine (each
 // chat message runs on its own). Run owns one goroutine per running deploy;
 // all state changes go through single bbolt transactions, so an abort or a
 // continue from chat and the running deploy never overwrite each other. The
@@ -56,12 +60,13 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 )
 
-// Engine is what the chat side calls. Every error it returns is a sentence
+// Service is what the chat side calls. Every error it returns is a sentence
 // to show to the person who asked. An empty id means the current deploy.
-type Engine interface {
+type Service interface {
 	// Start checks the request and the changes, takes the deploy lock and
 	// starts the deploy; progress arrives through the Notifier.
 	Start(ctx context.Context, r Request) (ID, error)
@@ -226,7 +231,7 @@ type Git interface {
 	Run(ctx context.Context, dir string, args ...string) (string, error)
 }
 
-// Options configure an Agent.
+// Options configure an Engine.
 type Options struct {
 	// StagingDir is the staging checkout of the config repository, holding
 	// php-<version> checkouts of core.
@@ -317,9 +322,17 @@ func (o *Options) defaults() {
 	}
 }
 
-// Agent is the engine. Create it with NewAgent and run it with Run.
-type Agent struct {
-	db     *store.DB
+// Engine runs deploys: it keeps each deploy's record in bbolt, runs its
+// stages and resumes it after a restart. Create it with NewEngine and run it
+// with Run. (The remote role `jouncebot agent`, package agent, serves an
+// Engine over mutual TLS; the two are different things.)
+type Engine struct {
+	// The engine's places, each a small type of its own:
+	records   // the deploy records in bbolt (record.go, history.go, recent.go, hosts.go)
+	*changes  // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go)
+	announcer // what the deploy says, in chat and privately (record.go, security.go)
+	*releaser // the release and its delivery to hosts (sync.go, recent.go)
+
 	gerrit Gerrit
 	git    Git
 	notify Notifier
@@ -336,19 +349,49 @@ type Agent struct {
 	mine map[ID]bool
 }
 
-var _ Engine = (*Agent)(nil)
+// records reads and writes the deploy records in bbolt.
+type records struct{ db *store.DB }
 
-// NewAgent returns an engine keeping its state in db.
-func NewAgent(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Agent {
+// changes finds out what a deploy's changes are, from Gerrit and the
+// staging checkouts: resolving, planning and reverting them.
+type changes struct {
+	gerrit Gerrit
+	git    Git
+	o      *Options // the engine's
+	log    *slog.Logger
+}
+
+// announcer says what a deploy does: in chat through the Notifier, into
+// the deploy's history, and privately to the security destination.
+type announcer struct {
+	records
+	notify Notifier
+	log    *slog.Logger
+}
+
+// releaser freezes releases, delivers them to hosts and logs to the SAL.
+type releaser struct {
+	o   *Options // the engine's
+	log *slog.Logger
+}
+
+var _ Service = (*Engine)(nil)
+
+// NewEngine returns an engine keeping its state in db.
+func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	o.defaults()
-	return &Agent{db: db, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
+	e := &Engine{records: records{db: db}, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
 		queue: make(chan ID, 16), active: map[ID]chan struct{}{}, mine: map[ID]bool{}}
+	e.changes = &changes{gerrit: g, git: git, o: &e.o, log: e.log}
+	e.announcer = announcer{records: e.records, notify: n, log: e.log}
+	e.releaser = &releaser{o: &e.o, log: e.log}
+	return e
 }
 
 // claim says deploy id was set running by this process and goes through
 // the queue, not Run's resume scan. Call it in the transaction that sets
 // the state, so the scan never sees the state without the claim.
-func (a *Agent) claim(id ID) {
+func (a *Engine) claim(id ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.mine[id] = true
@@ -357,7 +400,7 @@ func (a *Agent) claim(id ID) {
 // Run resumes unfinished deploys and runs new ones until ctx is done, then
 // waits for the running deploy to stop at its next checkpoint. A deploy
 // interrupted this way resumes on the next Run.
-func (a *Agent) Run(ctx context.Context) error {
+func (a *Engine) Run(ctx context.Context) error {
 	ids, err := a.unfinished()
 	if err != nil {
 		return err
@@ -387,7 +430,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-func (a *Agent) enqueue(ctx context.Context, id ID) error {
+func (a *Engine) enqueue(ctx context.Context, id ID) error {
 	select {
 	case a.queue <- id:
 		return nil
@@ -397,7 +440,7 @@ func (a *Agent) enqueue(ctx context.Context, id ID) error {
 }
 
 // wake interrupts a deploy's wait so it notices an abort at once.
-func (a *Agent) wake(id ID) {
+func (a *Engine) wake(id ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if ch, ok := a.active[id]; ok {
@@ -412,7 +455,7 @@ func (a *Agent) wake(id ID) {
 // finishes, pauses, or ctx is done. resumed says the deploy was running
 // when the process stopped: what its record says of the hosts is checked
 // before it is believed.
-func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
+func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 	a.mu.Lock()
 	if _, busy := a.active[id]; busy {
 		a.mu.Unlock()
@@ -459,42 +502,36 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 			a.finish(ctx, id, stateAborted, msg)
 			return
 		}
-		stages := a.stages(d)
-		i := stageIndex(stages, d.Stage)
-		if i < 0 {
-			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
-			return
-		}
-		if i == len(stages) {
+		if d.Stage == doneStage {
 			a.finish(ctx, id, stateDone, "")
 			return
 		}
-		if stop, err := a.judgeStage(ctx, d, stages[i]); err != nil {
-			a.log.Error("save deploy", "id", id, "err", err)
-			return
-		} else if stop {
-			continue // the next round sees the policy's abort
-		}
-		err = stages[i].Exec(ctx, j)
+		j.flow = &workflow.Instance{Def: a.flow(d, j), Store: flowStore{a: a, id: id}}
+		err = j.flow.Run(ctx)
+		var se *storeError
 		switch {
-		case err == nil:
-			next := doneStage
-			if i+1 < len(stages) {
-				next = stages[i+1].Name()
-			}
-			if err := a.update(id, func(d *Deploy) error { d.Stage = next; return nil }); err != nil {
-				a.log.Error("save deploy", "id", id, "err", err)
-				return
-			}
+		case err == nil, errors.Is(err, errRecheck):
+			continue // the next round finishes, or sees the pause or abort
+		case errors.As(err, &se):
+			a.log.Error("save deploy", "id", id, "err", se.err)
+			return
+		case errors.Is(err, workflow.ErrUnknownStep):
+			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
+			return
 		case errors.Is(err, errPaused):
 			return
 		case errors.Is(err, ErrAborted):
 			continue // the next round sees the abort
 		case ctx.Err() != nil:
-			a.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", d.Stage)
+			a.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", a.stageOf(id))
 			return
 		default:
-			a.log.Warn("deploy failed", "id", id, "stage", d.Stage, "err", err)
+			stage := a.stageOf(id)
+			a.log.Warn("deploy failed", "id", id, "stage", stage, "err", err)
+			d, _ := a.load(id)
+			if d == nil {
+				return
+			}
 			a.sayPrivate(ctx, d, err)
 			a.finish(ctx, id, stateFailed, userText(err))
 			return
@@ -502,9 +539,18 @@ func (a *Agent) execute(ctx context.Context, id ID, resumed bool) {
 	}
 }
 
+// stageOf is the stage deploy id is at, for the log.
+func (a *Engine) stageOf(id ID) string {
+	d, err := a.load(id)
+	if err != nil {
+		return ""
+	}
+	return d.Stage
+}
+
 // sayResumed tells the channel that deploy id goes on after a restart,
 // and from where.
-func (a *Agent) sayResumed(ctx context.Context, id ID) {
+func (a *announcer) sayResumed(ctx context.Context, id ID) {
 	d, err := a.load(id)
 	if err != nil || d.State != stateRunning {
 		return
@@ -516,22 +562,11 @@ func (a *Agent) sayResumed(ctx context.Context, id ID) {
 	a.say(ctx, id, EventProgress, bot.T(t))
 }
 
-const doneStage = "done"
-
-func stageIndex(stages []Stage, name string) int {
-	if name == doneStage {
-		return len(stages)
-	}
-	for i, s := range stages {
-		if s.Name() == name {
-			return i
-		}
-	}
-	return -1
-}
+// doneStage is the record's Stage after the last stage.
+const doneStage = workflow.Done
 
 // stages are the steps of deploy d in order.
-func (a *Agent) stages(d *Deploy) []Stage {
+func (a *Engine) stages(d *Deploy) []Stage {
 	if d.PrepareOnly {
 		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
 	}

@@ -19,7 +19,7 @@ import (
 // Gerrit). why is "" when it is, else a sentence for people saying which of
 // these does not hold. A change that is not merged is returned with no
 // why: the caller says so in its own words.
-func (a *Agent) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, why string, err error) {
+func (a *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, why string, err error) {
 	ch, err = a.gerrit.Change(ctx, n)
 	if err != nil || !ch.Merged() {
 		return ch, "", err
@@ -67,7 +67,7 @@ func (a *Agent) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, w
 
 // lastDeployOf returns the newest deploy (not prepare-only) of change n
 // on record, or nil.
-func (a *Agent) lastDeployOf(n int) (*Summary, error) {
+func (a *records) lastDeployOf(n int) (*Summary, error) {
 	var last *Summary
 	err := a.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.Deploys).Cursor()

@@ -66,7 +66,7 @@ type env struct {
 	dbPath string
 	db     *store.DB
 	opts   deploy.Options
-	agent  *deploy.Agent
+	agent  *deploy.Engine
 	git    *recGit
 	events chan deploy.Event
 	hook   func(deploy.Event) // called on each event, before it is queued
@@ -143,7 +143,7 @@ func (e *env) start() {
 	if e.wrapGerrit != nil {
 		g = e.wrapGerrit(g)
 	}
-	e.agent = deploy.NewAgent(db, g, e.git, n, e.opts)
+	e.agent = deploy.NewEngine(db, g, e.git, n, e.opts)
 	go func() {
 		defer close(e.done)
 		e.agent.Run(ctx)

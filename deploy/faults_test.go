@@ -157,7 +157,7 @@ func TestStagingMissing(t *testing.T) {
 	e := newEnv(t)
 	opts := e.opts
 	opts.StagingDir = filepath.Join(t.TempDir(), "nowhere")
-	a := deploy.NewAgent(e.db, e.client(), &git.Runner{}, nil, opts)
+	a := deploy.NewEngine(e.db, e.client(), &git.Runner{}, nil, opts)
 	_, err := a.Start(context.Background(), e.request(alice, e.sb.Changes["config"]))
 	want := "The staging directory " + opts.StagingDir + " does not exist; nothing was done."
 	if err == nil || err.Error() != want {

@@ -95,7 +95,7 @@ const (
 // gateVerdict decides the gate from the answers: any "tested fail" fails
 // it; the deployer's "tested ok" passes it; otherwise every owner who can
 // be asked (or one, if configured) must say ok.
-func (a *Agent) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
+func (a *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 	okBy := map[string]bool{}
 	for _, c := range g.Answers {
 		if c.Release != d.Sync.Release {
@@ -132,7 +132,7 @@ func (a *Agent) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 
 // askableOwners are the Gerrit usernames of the owners of the changes
 // who have a chat identity, each once, in change order.
-func (a *Agent) askableOwners(d *Deploy) []string {
+func (a *Engine) askableOwners(d *Deploy) []string {
 	var out []string
 	for _, c := range d.Changes {
 		if _, ok := a.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
@@ -155,7 +155,7 @@ func okNames(g *GateRecord) []string {
 // gateQuestion mentions the deployer and the owners with what to test and
 // how: the changes and, when the stage's smoke checks reach its servers
 // through a request header (a debug-routing header), that header.
-func (a *Agent) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
+func (a *Engine) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
 	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), s.StageName)))
 	for _, c := range d.Changes {
 		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
@@ -187,7 +187,7 @@ func routingHeaders(s *SyncStage) string {
 	return strings.Join(hs, ", ")
 }
 
-func (a *Agent) everyoneToAsk(d *Deploy) bot.Text {
+func (a *Engine) everyoneToAsk(d *Deploy) bot.Text {
 	t := d.By.Mention()
 	for _, o := range a.askableOwners(d) {
 		if o == d.By.Gerrit {
@@ -199,7 +199,7 @@ func (a *Agent) everyoneToAsk(d *Deploy) bot.Text {
 	return t
 }
 
-func (a *Agent) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
+func (a *Engine) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
 	said := map[string]bool{}
 	for _, c := range g.Answers {
 		said[c.Gerrit] = true
@@ -263,7 +263,7 @@ func (e noTest) Is(target error) bool { return target == ErrNoTest }
 // deployer, identified by account, may answer. The gate is checked and the
 // answer recorded in one transaction, so an answer never lands on a gate
 // that passed, or a deploy aborted, meanwhile.
-func (a *Agent) Tested(ctx context.Context, id ID, who Person, ok bool) error {
+func (a *Engine) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 	d, err := a.target(id)
 	if err != nil {
 		if id == "" {
@@ -342,7 +342,7 @@ func confirmation(d *Deploy, who Person, ok bool) (Confirmation, []string, error
 // "rollback" or "continue" (with a reason). "rollback" also ends a
 // pending testing gate. It returns ErrNoDecision when nothing waits for
 // one. What waits is checked and the answer recorded in one transaction.
-func (a *Agent) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
+func (a *Engine) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 // Estimate is how long a deploy takes, as the median of the last n
 // finished deploys that synced (not prepare-only, not reverts), and a
 // phrase saying so ("the last 5 deploys"). It is 0 when there are none.
-func (a *Agent) Estimate(n int) (time.Duration, string, error) {
+func (a *records) Estimate(n int) (time.Duration, string, error) {
 	type run struct {
 		at  time.Time
 		dur time.Duration
@@ -58,7 +58,7 @@ type Took struct {
 
 // History returns the last n finished deploys that synced (not
 // prepare-only, not reverts), newest first. It only reads.
-func (a *Agent) History(n int) ([]Took, error) {
+func (a *records) History(n int) ([]Took, error) {
 	var out []Took
 	err := a.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(store.Deploys).ForEach(func(k, v []byte) error {

@@ -24,7 +24,7 @@ func hostKey(id ID, kind, stage, host string) []byte {
 }
 
 // hostResults returns deploy id's results of kind, by stage and host.
-func (a *Agent) hostResults(id ID, kind string) (map[string]map[string]HostResult, error) {
+func (a *records) hostResults(id ID, kind string) (map[string]map[string]HostResult, error) {
 	out := map[string]map[string]HostResult{}
 	prefix := []byte(string(deployKey(id)) + "\x00" + kind + "\x00")
 	err := a.db.View(func(tx *bolt.Tx) error {
@@ -49,7 +49,7 @@ func (a *Agent) hostResults(id ID, kind string) (map[string]map[string]HostResul
 }
 
 // stageHosts is hostResults for one stage.
-func (a *Agent) stageHosts(id ID, kind, stage string) (map[string]HostResult, error) {
+func (a *Engine) stageHosts(id ID, kind, stage string) (map[string]HostResult, error) {
 	all, err := a.hostResults(id, kind)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ type pendingResult struct {
 // dies is lost: the host is then checked (its release marker) or synced
 // again after the restart.
 type recorder struct {
-	a     *Agent
+	a     *Engine
 	id    ID
 	kind  string
 	stage string
@@ -82,7 +82,7 @@ type recorder struct {
 	done  chan error
 }
 
-func (a *Agent) newRecorder(id ID, kind, stage string) *recorder {
+func (a *Engine) newRecorder(id ID, kind, stage string) *recorder {
 	r := &recorder{a: a, id: id, kind: kind, stage: stage, in: make(chan pendingResult, 1024), done: make(chan error, 1)}
 	go r.run()
 	return r
@@ -137,7 +137,7 @@ func (r *recorder) write(batch []pendingResult) error {
 
 // touched counts the hosts that got (or may have got) the deploy's
 // release.
-func (a *Agent) touched(id ID) int {
+func (a *Engine) touched(id ID) int {
 	all, err := a.hostResults(id, hostsSync)
 	if err != nil {
 		a.log.Error("read host results", "deploy", id, "err", err)

@@ -57,11 +57,11 @@ type Verdict struct {
 }
 
 // SetJudge makes j the engine's judge. Call it before Run.
-func (a *Agent) SetJudge(j Judge) { a.o.Judge = j }
+func (a *Engine) SetJudge(j Judge) { a.o.Judge = j }
 
 // judgeStart asks the judge about a starting deploy or revert and replaces
 // the request's facts with the judge's. It returns the refusal, if any.
-func (a *Agent) judgeStart(ctx context.Context, action string, r *Request) error {
+func (a *Engine) judgeStart(ctx context.Context, action string, r *Request) error {
 	if a.o.Judge == nil || r.By.Name == "" || !r.By.Deployer || len(r.Changes) == 0 {
 		return nil // check() says what is wrong with the request first
 	}
@@ -79,7 +79,7 @@ func (a *Agent) judgeStart(ctx context.Context, action string, r *Request) error
 // that widens exposure. When it may not, the deploy is aborted on the
 // policy's behalf (the next round rolls back what was synced) and judgeStage
 // reports true.
-func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error) {
+func (a *Engine) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error) {
 	if a.o.Judge == nil {
 		return false, nil
 	}
@@ -112,7 +112,7 @@ func (a *Agent) judgeStage(ctx context.Context, d *Deploy, s Stage) (bool, error
 // second deployer, may start now that one approves: the approval may come
 // long after the deploy was asked for, when the next window is too close.
 // The deploy keeps waiting when the policy says no.
-func (a *Agent) judgeApproval(ctx context.Context, d *Deploy) error {
+func (a *Engine) judgeApproval(ctx context.Context, d *Deploy) error {
 	if a.o.Judge == nil {
 		return nil
 	}
@@ -142,7 +142,7 @@ func (a *Agent) judgeApproval(ctx context.Context, d *Deploy) error {
 // engine's Gerrit, leaving out changes Gerrit does not know (the deploy
 // says so when it starts). A request that waits for approvals is pinned
 // to them, by the engine that will deploy it and check them again then.
-func (a *Agent) PatchSets(ctx context.Context, changes []int) (map[int]int, error) {
+func (a *Engine) PatchSets(ctx context.Context, changes []int) (map[int]int, error) {
 	out := make(map[int]int, len(changes))
 	for _, n := range changes {
 		ch, err := a.gerrit.Change(ctx, n)

@@ -90,7 +90,7 @@ func isKube(hs *hostsync.Stage) bool {
 // bindKube gives a kubernetes stage's Method the deploy it works for:
 // its id for the annotations, chat for its progress, the release store
 // and the crash point after each patch.
-func (a *Agent) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what string) {
+func (a *Engine) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what string) {
 	m, ok := hs.Method.(*kube.Method)
 	if !ok {
 		return
@@ -108,7 +108,7 @@ func (a *Agent) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what s
 
 // kubeFailures says in one sentence per Deployment (three at most) why
 // the rollout of a kubernetes stage failed; the errors go to the log.
-func (a *Agent) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
+func (a *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 	dests := map[string]string{}
 	for _, h := range hs.Hosts {
 		dests[h.Name] = h.Dest
@@ -138,7 +138,7 @@ func (a *Agent) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 // one sentence for each that does not run rel's image, rolled out
 // (another image, stuck, or still rolling out). err is set when a
 // cluster did not answer.
-func (a *Agent) readClusters(ctx context.Context, hs *hostsync.Stage, rel *release.Release) ([]string, error) {
+func (a *Engine) readClusters(ctx context.Context, hs *hostsync.Stage, rel *release.Release) ([]string, error) {
 	m, ok := hs.Method.(*kube.Method)
 	if !ok {
 		return nil, nil

@@ -9,7 +9,7 @@ import (
 // question, with the people still to answer — as an event, so a chat side
 // that was away (a restarted bot, a cut link to a deploy agent) can ask it
 // again. ok is false when the deploy waits on no question.
-func (a *Agent) Pending(ctx context.Context) (e Event, ok bool, err error) {
+func (a *Engine) Pending(ctx context.Context) (e Event, ok bool, err error) {
 	d, _, err := a.current()
 	if err != nil || d == nil || d.State != stateRunning {
 		return Event{}, false, err

@@ -9,9 +9,9 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 )
 
-// Plan implements Engine: the steps and git commands a deploy of the
+// Plan implements Service: the steps and git commands a deploy of the
 // changes would run, and how to revert them, without doing anything.
-func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
+func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 	cs, err := a.resolve(ctx, specs, false)
 	if err != nil {
 		return nil, err
@@ -96,9 +96,9 @@ func (a *Agent) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 	return bot.T(b.String()), nil
 }
 
-// Summary implements Engine: the Server Admin Log summary of the changes,
+// Summary implements Service: the Server Admin Log summary of the changes,
 // "Backport for [[gerrit:N|subject (T123)]], …".
-func (a *Agent) Summary(ctx context.Context, specs []string) (string, error) {
+func (a *changes) Summary(ctx context.Context, specs []string) (string, error) {
 	cs, err := a.resolve(ctx, specs, false)
 	if err != nil {
 		return "", err

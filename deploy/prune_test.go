@@ -42,7 +42,7 @@ func TestPruneHosts(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("pruned %d (%v), want deploy 1's 2 results", n, err)
 	}
-	a := &Agent{db: db}
+	a := &Engine{records: records{db: db}}
 	for id, want := range map[ID]int{"1": 0, "2": 2, "3": 2} {
 		got, err := a.stageHosts(id, hostsSync, "canaries")
 		if err != nil || len(got) != want {

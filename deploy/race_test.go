@@ -127,7 +127,7 @@ func TestStartBeforeRun(t *testing.T) {
 			}
 		})
 		var log strings.Builder
-		a := deploy.NewAgent(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(&log, nil))})
+		a := deploy.NewEngine(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(&log, nil))})
 		ctx, cancel := context.WithCancel(context.Background())
 		if _, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: alice, InWindow: true}); err != nil {
 			t.Fatal(err)

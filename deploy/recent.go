@@ -48,7 +48,7 @@ func DecodeSummary(b []byte) (*Summary, error) {
 // status page shows them. A finished deploy's record no longer changes, so
 // the caller may keep its summary: known returns it (or false), and that
 // record is not read again.
-func (a *Agent) Recent(n int, known func(ID) (*Summary, bool)) ([]*Summary, error) {
+func (a *records) Recent(n int, known func(ID) (*Summary, bool)) ([]*Summary, error) {
 	var out []*Summary
 	err := a.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.Deploys).Cursor()
@@ -72,7 +72,7 @@ func (a *Agent) Recent(n int, known func(ID) (*Summary, bool)) ([]*Summary, erro
 // SyncStageSizes lists the sync stages in order with their host counts,
 // read from the configuration (host group files included) now. The status
 // page reads it once per deploy.
-func (a *Agent) SyncStageSizes() ([]StageSize, error) {
+func (a *releaser) SyncStageSizes() ([]StageSize, error) {
 	var out []StageSize
 	for _, s := range a.o.Stages {
 		ss, ok := s.(*SyncStage)
@@ -99,7 +99,7 @@ type StageSize struct {
 }
 
 // SyncStageNames lists the sync stages' names in order.
-func (a *Agent) SyncStageNames() []string {
+func (a *releaser) SyncStageNames() []string {
 	var out []string
 	for _, s := range a.o.Stages {
 		if ss, ok := s.(*SyncStage); ok {

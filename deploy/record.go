@@ -12,6 +12,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -61,6 +62,12 @@ type Deploy struct {
 	Sync *SyncRecord `json:",omitempty"`
 	// Revert is set for a revert made in staging (the `revert` command).
 	Revert *RevertRecord `json:",omitempty"`
+	// Steps are the results the workflow's steps recorded, by step
+	// (workflow.Record.Results); Effects the side effects made through
+	// Job.Do that have no field of their own above, by key. Both are
+	// absent from records written before them, which read as none.
+	Steps   map[string]json.RawMessage `json:",omitempty"`
+	Effects map[string]Op              `json:",omitempty"`
 }
 
 // Kind is what a change deploys as.
@@ -108,13 +115,9 @@ type Change struct {
 }
 
 // Op is the record of one side effect: Started is written before it
-// happens, Done after.
-type Op struct {
-	Started time.Time `json:",omitzero"`
-	Done    time.Time `json:",omitzero"`
-}
-
-func (o Op) pending() bool { return !o.Started.IsZero() && o.Done.IsZero() }
+// happens, Done after. It is the workflow's Mark (the same JSON), kept in
+// the field of the record that it is about.
+type Op = workflow.Mark
 
 // Repo is one staging checkout touched by a deploy.
 type Repo struct {
@@ -215,7 +218,7 @@ func audit(tx *bolt.Tx, id ID, text string) error {
 	return b.Put(key, v)
 }
 
-func (a *Agent) load(id ID) (*Deploy, error) {
+func (a *records) load(id ID) (*Deploy, error) {
 	var d *Deploy
 	err := a.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -227,7 +230,7 @@ func (a *Agent) load(id ID) (*Deploy, error) {
 
 // update loads deploy id, applies f and stores the result, in one
 // transaction.
-func (a *Agent) update(id ID, f func(d *Deploy) error) error {
+func (a *records) update(id ID, f func(d *Deploy) error) error {
 	return a.db.Update(func(tx *bolt.Tx) error {
 		d, err := getDeploy(tx, id)
 		if err != nil {
@@ -241,7 +244,7 @@ func (a *Agent) update(id ID, f func(d *Deploy) error) error {
 }
 
 // current returns the deploy holding the lock, or nil.
-func (a *Agent) current() (*Deploy, *Lock, error) {
+func (a *records) current() (*Deploy, *Lock, error) {
 	var d *Deploy
 	var l *Lock
 	err := a.db.View(func(tx *bolt.Tx) error {
@@ -255,7 +258,7 @@ func (a *Agent) current() (*Deploy, *Lock, error) {
 	return d, l, err
 }
 
-func (a *Agent) unfinished() ([]ID, error) {
+func (a *records) unfinished() ([]ID, error) {
 	var ids []ID
 	err := a.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(store.Deploys).ForEach(func(k, v []byte) error {
@@ -273,12 +276,12 @@ func (a *Agent) unfinished() ([]ID, error) {
 }
 
 // say records a line in the deploy's history and posts it.
-func (a *Agent) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
+func (a *announcer) say(ctx context.Context, id ID, kind EventKind, t bot.Text) {
 	a.sayEvent(ctx, id, Event{Kind: kind, Text: t})
 }
 
 // sayEvent is say for an event with more than a kind and a text.
-func (a *Agent) sayEvent(ctx context.Context, id ID, e Event) {
+func (a *announcer) sayEvent(ctx context.Context, id ID, e Event) {
 	var d *Deploy
 	err := a.update(id, func(x *Deploy) error {
 		x.History = append(x.History, Entry{Time: time.Now().UTC(), Text: e.Text.String()})
@@ -296,7 +299,7 @@ func (a *Agent) sayEvent(ctx context.Context, id ID, e Event) {
 }
 
 // finish ends a deploy, releases the lock and says what happened.
-func (a *Agent) finish(ctx context.Context, id ID, state, msg string) {
+func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 	if d, err := a.load(id); err == nil && state != stateDone && !terminal(d.State) {
 		// Every "Started …" line gets its closing line, also when the
 		// deploy stops without a rollback or in the middle of one.
@@ -420,7 +423,7 @@ func doneSoFar(d *Deploy) string {
 		case !r.Update.Done.IsZero():
 			s += fmt.Sprintf("The checkout %s was updated to %s but its submodules were not. ", name, short(r.After))
 			touched = true
-		case r.Update.pending():
+		case r.Update.Pending():
 			s += fmt.Sprintf("The checkout %s may be half updated (it was at %s before). ", name, short(r.Before))
 			touched = true
 		}
@@ -469,13 +472,16 @@ func changeList(cs []Change) string {
 
 // Job is a running deploy as a stage sees it.
 type Job struct {
-	a    *Agent
+	a    *Engine
 	id   ID
 	wake chan struct{}
 	// resumed is set when the deploy was running before a restart;
 	// checked holds the stages whose hosts were checked since.
 	resumed bool
 	checked map[string]bool
+	// flow runs the deploy's stages as a workflow and makes its side
+	// effects (Do).
+	flow *workflow.Instance
 }
 
 // ID is the deploy's id.

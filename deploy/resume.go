@@ -174,7 +174,7 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 // askUnreachable records the hosts of the stage that could not be
 // checked (unrecorded those of them on no record), asks the deployer
 // what to do and waits, without a deadline, for the answer
-// (Agent.Decide).
+// (Engine.Decide).
 func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Release, hosts, unrecorded []string) (*CheckRecord, error) {
 	now := time.Now().UTC()
 	if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Unreachable = &CheckRecord{Failed: hosts, Asked: now} }); err != nil {

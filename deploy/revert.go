@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
 // RevertRequest asks to revert deployed changes.
@@ -81,12 +82,12 @@ func ParseRevertArgs(words []string) (RevertRequest, Args) {
 	return r, a
 }
 
-// Revert implements Engine. Without ViaGerrit it takes the deploy lock,
+// Revert implements Service. Without ViaGerrit it takes the deploy lock,
 // reverts the changes' commits in staging (newest first; -m1 for merges),
 // syncs that through the stages without waiting for a test, then pushes
 // the reverts to refs/for/<branch> and comments on the originals. With
 // ViaGerrit it pushes the reverts and deploys them like any change.
-func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
+func (a *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	req := Request{Changes: r.Changes, By: r.By, InWindow: r.InWindow, Window: r.Window, Frozen: r.Frozen,
 		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals, ForcedAt: r.ForcedAt}
 	if err := a.judgeStart(ctx, "revert", &req); err != nil {
@@ -127,7 +128,7 @@ func (a *Agent) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 
 // revertTargets reads the changes from Gerrit and finds their commits in
 // staging, newest first.
-func (a *Agent) revertTargets(ctx context.Context, specs []string) ([]Change, []RevertCommit, error) {
+func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, []RevertCommit, error) {
 	var probs problems
 	var changes []Change
 	var commits []RevertCommit
@@ -201,7 +202,7 @@ func changeIDFor(sha string) string {
 }
 
 // revertCommit reverts c in dir and gives the commit a Change-Id.
-func (a *Agent) revertCommit(ctx context.Context, dir string, c *RevertCommit) error {
+func (a *changes) revertCommit(ctx context.Context, dir string, c *RevertCommit) error {
 	var args []string
 	if name, err := a.git.Run(ctx, dir, "config", "user.name"); err != nil || name == "" {
 		// The deploy host's git has no identity: author as jouncebot.
@@ -235,7 +236,7 @@ func (a *Agent) revertCommit(ctx context.Context, dir string, c *RevertCommit) e
 // refs/for/<branch>, rebuilt on upstream in a temporary worktree so that
 // local security patches never leave the host, and returns the new
 // changes.
-func (a *Agent) pushReverts(ctx context.Context, repo string, commits []RevertCommit) ([]int, error) {
+func (a *changes) pushReverts(ctx context.Context, repo string, commits []RevertCommit) ([]int, error) {
 	dir := filepath.Join(a.o.StagingDir, repo)
 	branch := commits[0].Branch
 	if _, err := a.git.Run(ctx, dir, "fetch", "-q", "origin", branch); err != nil {
@@ -282,7 +283,7 @@ func (a *Agent) pushReverts(ctx context.Context, repo string, commits []RevertCo
 
 // revertViaGerrit makes the reverts on top of staging, pushes them, puts
 // staging back, and deploys the new changes through the normal flow.
-func (a *Agent) revertViaGerrit(ctx context.Context, req Request, changes []Change, commits []RevertCommit) (ID, error) {
+func (a *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Change, commits []RevertCommit) (ID, error) {
 	var newChanges []string
 	for _, repo := range reposOf(changes) {
 		dir := filepath.Join(a.o.StagingDir, repo.Dir)
@@ -326,7 +327,7 @@ func (a *Agent) revertViaGerrit(ctx context.Context, req Request, changes []Chan
 	return a.Start(ctx, req)
 }
 
-func (a *Agent) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
+func (a *changes) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
 	for _, c := range changes {
 		msg := fmt.Sprintf("Reverted by %s with jouncebot; the revert is %s.", by.Name, bot.JoinNames(newChanges))
 		if err := a.gerrit.Review(ctx, c.Number, "current", gerrit.ReviewInput{Message: msg}); err != nil {
@@ -410,6 +411,9 @@ type pushRevertStage struct{}
 
 func (pushRevertStage) Name() string { return "push-revert" }
 
+// Effects implements effector.
+func (pushRevertStage) Effects(*Options) []string { return []string{effectRevertComment} }
+
 func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	a := j.a
 	d, err := j.Deploy()
@@ -449,22 +453,23 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	for _, n := range rv.New {
 		news = append(news, strconv.Itoa(n))
 	}
-	if rv.Commented.Started.IsZero() {
-		if err := j.Checkpoint(func(d *Deploy) { d.Revert.Commented.Started = time.Now().UTC() }); err != nil {
-			return err
-		}
-		a.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
-		took := time.Since(d.Created)
-		for _, c := range d.Changes {
-			n := 0
-			if len(rv.New) == 1 {
-				n = rv.New[0]
+	if _, err := j.Do(ctx, workflow.Effect{Key: effectRevertComment,
+		Do: func(ctx context.Context) error {
+			a.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
+			took := time.Since(d.Created)
+			for _, c := range d.Changes {
+				n := 0
+				if len(rv.New) == 1 {
+					n = rv.New[0]
+				}
+				a.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
 			}
-			a.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
-		}
-		if err := j.Save(func(d *Deploy) { d.Revert.Commented.Done = time.Now().UTC() }); err != nil {
-			return err
-		}
+			return nil
+		},
+		// Comments and SAL lines begun before a restart are not
+		// written again (at most once).
+		Check: func(context.Context) (bool, error) { return true, nil }}); err != nil {
+		return err
 	}
 	t := bot.T(fmt.Sprintf("Pushed the revert of %s for review as ", changeList(d.Changes)))
 	for i, n := range rv.New {

@@ -26,14 +26,14 @@ import (
 // servers (`go run .` with no configuration).
 type Sandbox struct {
 	*gerrittest.Sandbox
-	Agent *Agent
+	Engine *Engine
 	// Servers holds one directory per sandbox server ("" when rsync is
 	// missing and nothing is synced).
 	Servers string
 }
 
 // NewSandbox opens the sandbox kept in dir, building whatever of it is
-// missing (see gerrittest.OpenSandbox), and an agent deploying to it: a
+// missing (see gerrittest.OpenSandbox), and an engine deploying to it: a
 // restarted bot meets the same fake Gerrit, staging, releases and servers,
 // as it would in production. cfg supplies the people (the sandbox's changes are
 // owned by Gerrit users alice and bob) and may be nil; sal receives the
@@ -42,7 +42,7 @@ type Sandbox struct {
 // canaries (2) and production (5); each starts as a copy of staging when
 // it is missing. The configuration's kubernetes stages, if any, follow
 // them. Run
-// the agent with Agent.Run and Close the sandbox when done.
+// the engine with Engine.Run and Close the sandbox when done.
 func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *slog.Logger, sal Logger) (*Sandbox, error) {
 	sb, err := gerrittest.OpenSandbox(dir)
 	if err != nil {
@@ -93,8 +93,8 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 	o.Gate = TestGate{Reminder: 5 * time.Minute, Timeout: 15 * time.Minute}
 	o.DecisionTimeout = 5 * time.Minute
 	o.Purger = nil
-	a := NewAgent(db, g, &git.Runner{Log: log}, n, o)
-	sandbox := &Sandbox{Sandbox: sb, Agent: a}
+	a := NewEngine(db, g, &git.Runner{Log: log}, n, o)
+	sandbox := &Sandbox{Sandbox: sb, Engine: a}
 	if len(stages) > 0 {
 		sandbox.Servers = filepath.Join(dir, "servers")
 	}

@@ -59,25 +59,25 @@ func TestSandboxSession(t *testing.T) {
 	sb.SetGate(gerrittest.Gate{Delay: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); sb.Agent.Run(ctx) }()
+	go func() { defer close(done); sb.Engine.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
 	add(sb.Welcome().String())
 	num := itoa(sb.Changes["config"])
 	add("<alice> jouncebot: plan " + num)
-	plan, err := sb.Agent.Plan(ctx, []string{num})
+	plan, err := sb.Engine.Plan(ctx, []string{num})
 	if err != nil {
 		t.Fatal(err)
 	}
 	add("<jouncebot> " + plan.String())
 	add("<alice> jouncebot: summary " + num)
-	sum, err := sb.Agent.Summary(ctx, []string{num})
+	sum, err := sb.Engine.Summary(ctx, []string{num})
 	if err != nil {
 		t.Fatal(err)
 	}
 	add("<jouncebot> " + sum)
 	add("<alice> jouncebot: deploy " + num)
-	if _, err := sb.Agent.Start(ctx, deploy.Request{Changes: []string{num}, By: alice, InWindow: true, Window: "sandbox window"}); err != nil {
+	if _, err := sb.Engine.Start(ctx, deploy.Request{Changes: []string{num}, By: alice, InWindow: true, Window: "sandbox window"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -88,7 +88,7 @@ func TestSandboxSession(t *testing.T) {
 		t.Fatal("the deploy did not ask for a test")
 	}
 	add("<alice> jouncebot: tested ok")
-	if err := sb.Agent.Tested(ctx, "", alice, true); err != nil {
+	if err := sb.Engine.Tested(ctx, "", alice, true); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -106,7 +106,7 @@ func TestSandboxSession(t *testing.T) {
 		}
 	}
 	add("<alice> jouncebot: status")
-	st, _ := sb.Agent.Status(ctx)
+	st, _ := sb.Engine.Status(ctx)
 	add("<jouncebot> " + st.Text().String())
 
 	got := strings.Join(lines, "\n") + "\n"

@@ -24,14 +24,14 @@ func (j *Job) securityFailure(public, private string) error {
 
 // securityWhere says where details went, for a refusal before a deploy
 // exists: "the list went to the security contacts privately".
-func (a *Agent) securityWhere(what string) string {
+func (a *changes) securityWhere(what string) string {
 	return what + " went to the security contacts privately"
 }
 
 // sayRefusalPrivately sends the private details of a refused deploy
 // request (uncommitted changes in staging) to the security destination;
 // the refusal itself says only that they were sent.
-func (a *Agent) sayRefusalPrivately(ctx context.Context, r Request, err error) {
+func (a *announcer) sayRefusalPrivately(ctx context.Context, r Request, err error) {
 	var f *Failure
 	if !errors.As(err, &f) || f.Private == "" || a.notify == nil {
 		return
@@ -42,7 +42,7 @@ func (a *Agent) sayRefusalPrivately(ctx context.Context, r Request, err error) {
 
 // sayPrivate sends a failure's private details as an EventSecurity. They
 // are not recorded in the history, which chat and status show.
-func (a *Agent) sayPrivate(ctx context.Context, d *Deploy, err error) {
+func (a *announcer) sayPrivate(ctx context.Context, d *Deploy, err error) {
 	var f *Failure
 	if !errors.As(err, &f) || f.Private == "" || a.notify == nil {
 		return
@@ -54,7 +54,7 @@ func (a *Agent) sayPrivate(ctx context.Context, d *Deploy, err error) {
 // sayPrivateChanges sends the subjects and tasks of a deploy's changes
 // marked private in Gerrit to the security destination: every other text
 // calls them gerrit.PrivateSubject.
-func (a *Agent) sayPrivateChanges(ctx context.Context, d *Deploy, changes []Change) {
+func (a *announcer) sayPrivateChanges(ctx context.Context, d *Deploy, changes []Change) {
 	var details []string
 	for _, c := range changes {
 		if c.private != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/git"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
 // Stage is one step of a deploy. Exec runs it from wherever the deploy's
@@ -33,46 +34,51 @@ type voteStage struct{}
 
 func (voteStage) Name() string { return "vote" }
 
+// Effects implements effector.
+func (voteStage) Effects(*Options) []string { return []string{effectVote} }
+
 func (voteStage) Exec(ctx context.Context, j *Job) error {
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
 	g := j.a.gerrit
-	for i, c := range d.Changes {
-		if c.Merged || !c.Vote.Done.IsZero() {
+	for _, c := range d.Changes {
+		if c.Merged {
 			continue
-		}
-		if c.Vote.pending() {
-			// Interrupted around the vote: look before voting again.
-			ch, err := g.Change(ctx, c.Number)
-			if err != nil {
-				return err
-			}
-			if ch.Revision == c.Revision && hasVote(ch, g.Username(), "Code-Review", 2) {
-				if err := j.Save(func(d *Deploy) { d.Changes[i].Vote.Done = time.Now().UTC() }); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		if err := j.Checkpoint(func(d *Deploy) { d.Changes[i].Vote.Started = time.Now().UTC() }); err != nil {
-			return err
 		}
 		msg := fmt.Sprintf("Deploying with jouncebot (deploy %s by %s).", d.ID, d.By.Name)
 		if d.Force {
 			msg += " Forced: " + d.Reason
 		}
-		err := g.Review(ctx, c.Number, c.Revision, gerrit.ReviewInput{Message: msg, Labels: map[string]int{"Code-Review": 2}})
+		made, err := j.Do(ctx, workflow.Effect{Key: voteKey(c.Number),
+			Do: func(ctx context.Context) error {
+				err := g.Review(ctx, c.Number, c.Revision, gerrit.ReviewInput{Message: msg, Labels: map[string]int{"Code-Review": 2}})
+				if err == nil {
+					// Said as part of the effect, so a restart after its
+					// completion was recorded does not leave it unsaid.
+					j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Code-Review +2 given on %d (patchset %d).", c.Number, c.PatchSet)))
+				}
+				return err
+			},
+			// Interrupted around the vote: look before voting again.
+			Check: func(ctx context.Context) (bool, error) {
+				ch, err := g.Change(ctx, c.Number)
+				if err != nil {
+					return false, err
+				}
+				return ch.Revision == c.Revision && hasVote(ch, g.Username(), "Code-Review", 2), nil
+			}})
 		var gerr *gerrit.Error
 		if errors.As(err, &gerr) && gerr.Status == http.StatusConflict {
 			// A new patchset arrived since the deploy started: the
 			// deployer must look at it, as during the merge wait.
-			_ = j.Save(func(d *Deploy) { d.Changes[i].Vote = Op{} })
+			_ = j.flow.Forget(voteKey(c.Number))
 			ch, cerr := g.Change(ctx, c.Number)
 			if cerr != nil {
 				return cerr
 			}
+			i := slices.IndexFunc(d.Changes, func(x Change) bool { return x.Number == c.Number })
 			if _, perr := mergeProgress(ctx, j, i, c, ch); perr != nil {
 				return perr
 			}
@@ -84,11 +90,9 @@ func (voteStage) Exec(ctx context.Context, j *Job) error {
 		if err != nil {
 			return err
 		}
-		if err := j.Save(func(d *Deploy) { d.Changes[i].Vote.Done = time.Now().UTC() }); err != nil {
-			return err
+		if made {
+			crashPoint("voted")
 		}
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Code-Review +2 given on %d (patchset %d).", c.Number, c.PatchSet)))
-		crashPoint("voted")
 	}
 	return nil
 }
@@ -521,7 +525,7 @@ func (updateStage) Exec(ctx context.Context, j *Job) error {
 // repeating it blindly.
 func rebase(ctx context.Context, j *Job, i int, r Repo, dir string) error {
 	g := j.Git()
-	if r.Update.pending() {
+	if r.Update.Pending() {
 		if gitDir, err := g.Run(ctx, dir, "rev-parse", "--git-dir"); err == nil {
 			if _, err := g.Run(ctx, dir, "rev-parse", "-q", "--verify", "REBASE_HEAD"); err == nil || exists(filepath.Join(dir, gitDir, "rebase-merge")) {
 				if _, err := g.Run(ctx, dir, "rebase", "--abort"); err != nil {

@@ -25,7 +25,7 @@ type sentence string
 func (s sentence) Error() string { return string(s) }
 
 // internal logs err and returns a sentence that does not leak it.
-func (a *Agent) internal(what string, err error) error {
+func (a *Engine) internal(what string, err error) error {
 	a.log.Error(what, "err", err)
 	return sentence("jouncebot hit an internal error while " + what + "; the details are in its log.")
 }
@@ -79,12 +79,12 @@ func approvedPatchSets(r Request, changes []Change) error {
 
 // needsApproval reports whether a forced deploy must wait for a second
 // deployer.
-func (a *Agent) needsApproval(r Request) bool {
+func (a *Engine) needsApproval(r Request) bool {
 	return a.o.RequireSecondApprover && r.Force && (!r.InWindow || r.Frozen != "") && len(r.Approvals) == 0
 }
 
-// Start implements Engine.
-func (a *Agent) Start(ctx context.Context, r Request) (ID, error) {
+// Start implements Service.
+func (a *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	if err := a.judgeStart(ctx, "deploy", &r); err != nil {
 		return "", err
 	}
@@ -142,7 +142,7 @@ func outsideWhat(d *Deploy) string {
 	return "outside a window"
 }
 
-func (a *Agent) startText(d *Deploy) bot.Text {
+func (a *changes) startText(d *Deploy) bot.Text {
 	t := bot.T(fmt.Sprintf("Deploy %s started by ", d.ID)).Append(d.By.Mention())
 	if d.PrepareOnly {
 		t = t.Append(bot.T(" (prepare only)"))
@@ -161,7 +161,7 @@ func (a *Agent) startText(d *Deploy) bot.Text {
 	return t
 }
 
-func (a *Agent) owner(user string) (bot.Person, bool) {
+func (a *changes) owner(user string) (bot.Person, bool) {
 	if a.o.Owner == nil || user == "" {
 		return bot.Person{}, false
 	}
@@ -229,7 +229,7 @@ func withPrivate(err error, private []string) error {
 // with its dependencies merged or in the batch and no cycles; with strict,
 // also that the staging checkouts exist and are clean. Every problem is
 // reported in one error. The changes come back in dependency order.
-func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Change, error) {
+func (a *changes) resolve(ctx context.Context, specs []string, strict bool) ([]Change, error) {
 	var probs problems
 	var refs []Ref
 	for _, s := range specs {
@@ -296,7 +296,7 @@ func (a *Agent) resolve(ctx context.Context, specs []string, strict bool) ([]Cha
 }
 
 // classify checks one change and says where it lands.
-func (a *Agent) classify(ch *gerrit.Change, r Ref) (Change, string) {
+func (a *changes) classify(ch *gerrit.Change, r Ref) (Change, string) {
 	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.PublicSubject(),
 		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.PublicBugs(), Private: ch.Private, Revision: ch.Revision,
 		Maintenance: gerrit.MaintenanceScripts(ch.Message),
@@ -361,7 +361,7 @@ var wmfVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+-wmf\.[0-9]+$`)
 
 // submodulePath finds where project is checked out in a core checkout, from
 // its .gitmodules.
-func (a *Agent) submodulePath(repo, project string) (string, bool) {
+func (a *changes) submodulePath(repo, project string) (string, bool) {
 	b, err := os.ReadFile(filepath.Join(a.o.StagingDir, repo, ".gitmodules"))
 	if err != nil {
 		return "", false
@@ -387,7 +387,7 @@ func (a *Agent) submodulePath(repo, project string) (string, bool) {
 
 // dependencies returns, for each change, the changes of the batch it needs
 // merged first; missing dependencies become problems.
-func (a *Agent) dependencies(ctx context.Context, batch map[int]*gerrit.Change, probs *problems) (map[int][]int, error) {
+func (a *changes) dependencies(ctx context.Context, batch map[int]*gerrit.Change, probs *problems) (map[int][]int, error) {
 	edges := map[int][]int{}
 	byID := map[string][]int{}
 	for n, c := range batch {
@@ -492,7 +492,7 @@ func cycleText(c []int) string {
 // checkStaging makes sure each staging checkout exists, is on its branch
 // and is clean; it returns the details for the security destination only
 // (the uncommitted changes).
-func (a *Agent) checkStaging(ctx context.Context, cs []Change, probs *problems) (private []string) {
+func (a *changes) checkStaging(ctx context.Context, cs []Change, probs *problems) (private []string) {
 	if st, err := os.Stat(a.o.StagingDir); err != nil || !st.IsDir() {
 		probs.add("The staging directory %s does not exist; nothing was done.", a.o.StagingDir)
 		return
@@ -543,7 +543,7 @@ func summarizeStatus(st string) string {
 
 // load checks a deploy exists and who may act on it; an empty id is the
 // current deploy.
-func (a *Agent) target(id ID) (*Deploy, error) {
+func (a *Engine) target(id ID) (*Deploy, error) {
 	if id == "" {
 		d, _, err := a.current()
 		if err != nil {
@@ -571,9 +571,9 @@ func mayControl(d *Deploy, who Person) error {
 	return nil
 }
 
-// Continue implements Engine. The state is checked and set in one
+// Continue implements Service. The state is checked and set in one
 // transaction, so an abort in between is never undone.
-func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
+func (a *Engine) Continue(ctx context.Context, id ID, who Person) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err
@@ -614,7 +614,7 @@ func (a *Agent) Continue(ctx context.Context, id ID, who Person) error {
 
 // refusedOr returns err when it is a sentence for the user (a check made
 // inside a transaction), else the internal error about what.
-func (a *Agent) refusedOr(what string, err error) error {
+func (a *Engine) refusedOr(what string, err error) error {
 	var s sentence
 	if errors.As(err, &s) {
 		return err
@@ -622,9 +622,9 @@ func (a *Agent) refusedOr(what string, err error) error {
 	return a.internal(what, err)
 }
 
-// Abort implements Engine. The abort is recorded in the transaction that
+// Abort implements Service. The abort is recorded in the transaction that
 // reads the state, so an approve or continue after it sees it.
-func (a *Agent) Abort(ctx context.Context, id ID, who Person) error {
+func (a *Engine) Abort(ctx context.Context, id ID, who Person) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err
@@ -658,9 +658,9 @@ func (a *Agent) Abort(ctx context.Context, id ID, who Person) error {
 	return nil
 }
 
-// Approve implements Engine. The state is checked and set in one
+// Approve implements Service. The state is checked and set in one
 // transaction, so an abort in between is never undone.
-func (a *Agent) Approve(ctx context.Context, id ID, who Person) error {
+func (a *Engine) Approve(ctx context.Context, id ID, who Person) error {
 	d, err := a.target(id)
 	if err != nil {
 		return err
@@ -738,8 +738,8 @@ func (s Status) Text() bot.Text {
 	return bot.T(t)
 }
 
-// Status implements Engine.
-func (a *Agent) Status(ctx context.Context) (Status, error) {
+// Status implements Service.
+func (a *Engine) Status(ctx context.Context) (Status, error) {
 	d, l, err := a.current()
 	if err != nil {
 		return Status{}, a.internal("reading the deploy lock", err)
@@ -749,8 +749,8 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 
 // Record returns the full record of deploy id, finished or not: its
 // changes, every side effect with its time, and the history of what was
-// said. It is not part of Engine; the web pages and tests read it.
-func (a *Agent) Record(id ID) (*Deploy, error) {
+// said. It is not part of Service; the web pages and tests read it.
+func (a *Engine) Record(id ID) (*Deploy, error) {
 	d, err := a.load(id)
 	if errors.Is(err, errNoDeploy) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
@@ -780,7 +780,7 @@ func (a *Agent) Record(id ID) (*Deploy, error) {
 // takeLock gives d its id and stores it together with the deploy lock and
 // an audit record, in one transaction. When someone else holds the lock it
 // returns the sentence saying who and why.
-func (a *Agent) takeLock(d *Deploy, reason, auditText string) error {
+func (a *Engine) takeLock(d *Deploy, reason, auditText string) error {
 	var held *Lock
 	err := a.db.Update(func(tx *bolt.Tx) error {
 		l, err := getLock(tx)

@@ -15,8 +15,10 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/check"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/kube"
+	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
 // Logger writes Server Admin Log lines in the deployer's name. The SAL
@@ -130,7 +132,7 @@ type StageRecord struct {
 	Started time.Time
 	// Hosts are the per-host results, kept in bucket deploy.hosts (one
 	// key each, written as each host finishes) and filled in by
-	// Agent.Record.
+	// Engine.Record.
 	Hosts  map[string]HostResult `json:",omitempty"`
 	Synced time.Time             `json:",omitzero"`
 	// Retried is when the deployer last said retry: a canary analysis
@@ -203,7 +205,7 @@ type RollbackRecord struct {
 	Total      int       `json:",omitempty"`
 	SALStarted time.Time `json:",omitzero"` // the "Started rollback" line was written
 	// Hosts and Verified are the per-host results, stage → host →
-	// result, kept in bucket deploy.hosts and filled in by Agent.Record.
+	// result, kept in bucket deploy.hosts and filled in by Engine.Record.
 	Hosts    map[string]map[string]HostResult `json:",omitempty"`
 	Verified map[string]map[string]HostResult `json:",omitempty"`
 	Done     time.Time                        `json:",omitzero"`
@@ -322,7 +324,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 // checkouts not named), hard linking from base or else the newest kept
 // release. It returns the commits it read, which may not be those of
 // the release when it was frozen before from other commits.
-func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
+func (a *releaser) freeze(ctx context.Context, revs map[string]string, base *release.Release) (*release.Release, map[string]string, error) {
 	if a.o.Releases == nil {
 		return nil, nil, Failf("jouncebot has no releases directory configured (deploy.sync.releases_dir), so it cannot freeze what it syncs; nothing was synced.")
 	}
@@ -346,14 +348,14 @@ func (a *Agent) freeze(ctx context.Context, revs map[string]string, base *releas
 	return rel, m.Commits, nil
 }
 
-func (a *Agent) syncSource() string {
+func (a *releaser) syncSource() string {
 	if a.o.SyncSource != "" {
 		return a.o.SyncSource
 	}
 	return a.o.StagingDir
 }
 
-func (a *Agent) salLog(ctx context.Context, d *Deploy, msg string) {
+func (a *releaser) salLog(ctx context.Context, d *Deploy, msg string) {
 	if a.o.SAL == nil {
 		return
 	}
@@ -629,7 +631,7 @@ func hostResult(dest string, r hostsync.Result) HostResult {
 // own, each host getting what it lacks of rel as its marker says, the
 // marker in the same transfer (release.Marked). A sync command (a site's
 // own tool) is used as it is: its hosts cannot be checked for a marker.
-func (a *Agent) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
+func (a *releaser) deliver(hs *hostsync.Stage, rel *release.Release, what string) hostsync.Method {
 	m := hs.Method
 	if _, ok := m.(*hostsync.Command); ok || m == nil || isKube(hs) {
 		return m // a Kubernetes rollout has no marker: the cluster says what runs
@@ -807,6 +809,14 @@ type syncDoneStage struct{}
 
 func (syncDoneStage) Name() string { return "finish-sync" }
 
+// Effects implements effector.
+func (syncDoneStage) Effects(o *Options) []string {
+	if o.Purger == nil {
+		return nil
+	}
+	return []string{effectPurge}
+}
+
 func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	a := j.a
 	d, err := j.Deploy()
@@ -826,16 +836,20 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 			return err
 		}
 	}
-	if a.o.Purger != nil && d.Sync.Purge.Started.IsZero() {
+	if a.o.Purger != nil {
 		if urls := a.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
-			if err := j.Checkpoint(func(d *Deploy) { d.Sync.Purge.Started = time.Now().UTC() }); err != nil {
+			var rep *purge.Report
+			made, err := j.Do(ctx, workflow.Effect{Key: effectPurge,
+				Do: func(ctx context.Context) error { rep = a.o.Purger.Purge(ctx, d.Sync.Files); return nil },
+				// A purge begun before a restart is not repeated (at
+				// most once, as the CDN's own queue may still hold it).
+				Check: func(context.Context) (bool, error) { return true, nil }})
+			if err != nil {
 				return err
 			}
-			rep := a.o.Purger.Purge(ctx, d.Sync.Files)
-			if err := j.Save(func(d *Deploy) { d.Sync.Purge.Done = time.Now().UTC() }); err != nil {
-				return err
+			if made {
+				j.Say(ctx, EventProgress, bot.T(rep.Summary()))
 			}
-			j.Say(ctx, EventProgress, bot.T(rep.Summary()))
 		}
 	}
 	if !d.Sync.SALEnd.IsZero() {
@@ -857,7 +871,7 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	return nil
 }
 
-func (a *Agent) fileLimit() int {
+func (a *releaser) fileLimit() int {
 	if a.o.FileSyncLimit > 0 {
 		return a.o.FileSyncLimit
 	}

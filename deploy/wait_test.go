@@ -86,7 +86,7 @@ func TestMergeWaitDefaultTimeout(t *testing.T) {
 				end <- ev
 			}
 		})
-		a := deploy.NewAgent(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
+		a := deploy.NewEngine(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); a.Run(ctx) }()
@@ -168,7 +168,7 @@ func TestGateRebaseIsNotANewPatchSet(t *testing.T) {
 				close(end)
 			}
 		})
-		a := deploy.NewAgent(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
+		a := deploy.NewEngine(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); a.Run(ctx) }()
@@ -213,7 +213,7 @@ func TestRewrittenPatchSetIsNotANewPatchSet(t *testing.T) {
 				close(end)
 			}
 		})
-		a := deploy.NewAgent(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
+		a := deploy.NewEngine(db, g, cleanGit{}, n, deploy.Options{StagingDir: t.TempDir()})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); a.Run(ctx) }()

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/internal/testenv"
+	"github.com/jouncebot/jouncebot/store"
+)
+
+// TestCrashAtEveryWorkflowPoint is the crash matrix generated from the
+// deploy's own workflow: for every point the sandbox deploy's workflow
+// lists (after each step's completion is recorded, and around each side
+// effect made by key), the process stops there for good, is killed and
+// started again, and the deploy finishes with every side effect made
+// once: one +2, each host synced once, the SAL lines in pairs and each
+// announcement said once.
+func TestCrashAtEveryWorkflowPoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two jouncebot processes per point of the workflow")
+	}
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
+		}
+	}
+	points := sandboxPoints(t)
+	// The test question is asked inside the first sync stage: a point
+	// from its completion on is reached only after "tested ok".
+	asked := slices.Index(points, "after:"+deploy.SandboxStages[0].Name)
+	if asked < 0 {
+		t.Fatalf("the workflow's points %v do not include the first sync stage's completion", points)
+	}
+	for i, p := range points {
+		t.Run(p, func(t *testing.T) {
+			t.Parallel()
+			tested := i >= asked
+			data := t.TempDir()
+			first := startSandboxBot(t, data, "JOUNCEBOT_TEST_CRASH_AT="+p)
+			first.waitLine("Try `jouncebot: plan")
+			first.say("deploy --force 445113 crash test")
+			if tested {
+				first.waitLine("Please test it there")
+				first.say("tested ok")
+			}
+			first.waitLine("test crash point " + p + " reached")
+			first.kill()
+
+			second := startSandboxBot(t, data)
+			second.waitLine("Resuming deploy 1 (445113) after a restart")
+			if !tested {
+				second.waitLine("Please test it there")
+				second.say("tested ok")
+			}
+			second.waitLine("deploy 1 is done: 445113.", "deploy 1 stopped: ")
+			second.quit()
+			chat := first.output() + "\n" + second.output()
+			checkCrashRun(t, data, chat, false)
+			for _, said := range []string{"Code-Review +2 given on 445113", "445113 merged.", "Froze release ", "deploy 1 is done: 445113."} {
+				if n := countSaid(chat, said); n != 1 {
+					t.Errorf("%q said %d times, want once:\n%s", said, n, chat)
+				}
+			}
+		})
+	}
+}
+
+// sandboxPoints are the crash points of a deploy in the sandbox, from the
+// workflow of an engine built as the default run builds it.
+func sandboxPoints(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "jouncebot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sb, err := deploy.NewSandbox(filepath.Join(dir, "sandbox"), db, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	_, points := sb.Engine.Steps(&deploy.Deploy{})
+	return points
+}
+
+// countSaid counts the chat lines (not the log's) holding s.
+func countSaid(chat, s string) int {
+	n := 0
+	for _, l := range strings.Split(chat, "\n") {
+		if !strings.HasPrefix(l, "log: ") && strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,172 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+
+	"github.com/jouncebot/jouncebot/deploy/workflow"
+)
+
+// A deploy runs as a workflow (package workflow) of its stages: the
+// record's Stage is the workflow's next step, and the side effects made
+// through Job.Do are recorded under their keys, in the field of the record
+// each is about when it has one (so records written before the workflow
+// read the same), else in Deploy.Effects.
+
+// Effect keys with a field of their own in the record.
+const (
+	effectVote          = "vote"           // vote/<change>: Change.Vote
+	effectPurge         = "purge"          // Sync.Purge
+	effectRevertComment = "revert-comment" // Revert.Commented
+)
+
+func voteKey(change int) string { return effectVote + "/" + strconv.Itoa(change) }
+
+// effector is a Stage that declares the kinds of side effect it makes
+// through Job.Do (workflow.Step.Effects) with options o.
+type effector interface {
+	Effects(o *Options) []string
+}
+
+// errRecheck stops a workflow run so that execute looks at the deploy's
+// record again (paused, aborted, refused by the policy).
+var errRecheck = errors.New("deploy: look at the record again")
+
+// storeError is a failure to read or write the record around a step: the
+// run stops without finishing the deploy.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "save deploy: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// flow is deploy d's list of stages as a workflow run by job j.
+func (a *Engine) flow(d *Deploy, j *Job) *workflow.Definition {
+	stages := a.stages(d)
+	def := &workflow.Definition{Point: crashPoint}
+	byName := map[string]Stage{}
+	for _, s := range stages {
+		byName[s.Name()] = s
+		step := workflow.Step{Name: s.Name(), Run: func(ctx context.Context) (any, error) { return nil, s.Exec(ctx, j) }}
+		if e, ok := s.(effector); ok {
+			step.Effects = e.Effects(&a.o)
+		}
+		def.Steps = append(def.Steps, step)
+	}
+	def.Before = func(ctx context.Context, name string) error {
+		d, err := a.load(j.id)
+		if err != nil {
+			return &storeError{err}
+		}
+		if d.State != stateRunning || d.AbortBy != "" {
+			return errRecheck
+		}
+		stop, err := a.judgeStage(ctx, d, byName[name])
+		if err != nil {
+			return &storeError{err}
+		}
+		if stop {
+			return errRecheck // the next round sees the policy's abort
+		}
+		return nil
+	}
+	return def
+}
+
+// Steps lists the steps of a deploy of d's kind and, for the crash
+// matrix, the points it can be stopped at (workflow.Definition.Points).
+func (a *Engine) Steps(d *Deploy) (steps, points []string) {
+	def := a.flow(d, nil)
+	for _, s := range def.Steps {
+		steps = append(steps, s.Name)
+	}
+	return steps, def.Points()
+}
+
+// flowStore keeps a deploy's workflow record in its bbolt record.
+type flowStore struct {
+	a  *Engine
+	id ID
+}
+
+func (s flowStore) Load() (*workflow.Record, error) {
+	d, err := s.a.load(s.id)
+	if err != nil {
+		return nil, err
+	}
+	return flowRecord(d), nil
+}
+
+func (s flowStore) Update(f func(r *workflow.Record) error) error {
+	return s.a.update(s.id, func(d *Deploy) error {
+		r := flowRecord(d)
+		if err := f(r); err != nil {
+			return err
+		}
+		return setFlowRecord(d, r)
+	})
+}
+
+// flowRecord is d's progress as the workflow reads it.
+func flowRecord(d *Deploy) *workflow.Record {
+	r := &workflow.Record{Next: d.Stage, Results: maps.Clone(d.Steps), Effects: maps.Clone(d.Effects)}
+	if r.Effects == nil {
+		r.Effects = map[string]workflow.Mark{}
+	}
+	for _, c := range d.Changes {
+		if c.Vote != (Op{}) {
+			r.Effects[voteKey(c.Number)] = c.Vote
+		}
+	}
+	if d.Sync != nil && d.Sync.Purge != (Op{}) {
+		r.Effects[effectPurge] = d.Sync.Purge
+	}
+	if d.Revert != nil && d.Revert.Commented != (Op{}) {
+		r.Effects[effectRevertComment] = d.Revert.Commented
+	}
+	if d.AbortBy != "" {
+		r.Stop = ErrAborted
+	}
+	return r
+}
+
+// setFlowRecord writes r back into d, each mark into its own field.
+func setFlowRecord(d *Deploy, r *workflow.Record) error {
+	d.Stage, d.Steps = r.Next, r.Results
+	rest := maps.Clone(r.Effects)
+	for i, c := range d.Changes {
+		k := voteKey(c.Number)
+		d.Changes[i].Vote = rest[k]
+		delete(rest, k)
+	}
+	if m, ok := rest[effectPurge]; ok || d.Sync != nil {
+		if d.Sync == nil {
+			return fmt.Errorf("deploy %s: a purge recorded before the sync", d.ID)
+		}
+		d.Sync.Purge = m
+		delete(rest, effectPurge)
+	}
+	if m, ok := rest[effectRevertComment]; ok || d.Revert != nil {
+		if d.Revert == nil {
+			return fmt.Errorf("deploy %s: a revert's comment recorded without the revert", d.ID)
+		}
+		d.Revert.Commented = m
+		delete(rest, effectRevertComment)
+	}
+	d.Effects = nil
+	if len(rest) > 0 {
+		d.Effects = rest
+	}
+	return nil
+}
+
+// Do makes side effect e of the deploy once (workflow.Instance.Do): the
+// intent is recorded first (refused with ErrAborted after an abort), the
+// completion after, and an intent found without completion after a
+// restart is looked at with e.Check first. made is false when the effect
+// had already been made.
+func (j *Job) Do(ctx context.Context, e workflow.Effect) (made bool, err error) {
+	return j.flow.Do(ctx, e)
+}

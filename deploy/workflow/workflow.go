@@ -1,0 +1,335 @@
+// Package workflow runs a list of named steps durably: each step's
+// completion (and small result) is recorded as the step ends, so a
+// restarted process re-enters at the first unfinished step, and every side
+// effect of a step goes through Do under a key, so it happens once however
+// often the process stops around it.
+//
+// It is modelled on golang/build's internal/workflow, reduced to what a
+// deploy needs: an ordered list of steps instead of a graph, and a Store
+// the caller provides (the deploy engine keeps the record in its bbolt
+// record of the deploy).
+//
+//	def := &workflow.Definition{Steps: []workflow.Step{
+//		{Name: "vote", Effects: []string{"vote"}, Run: vote},
+//		{Name: "merge", Run: waitForMerge},
+//	}}
+//	in := &workflow.Instance{Def: def, Store: store}
+//	err := in.Run(ctx) // nil once every step is done
+//
+// and inside vote, for each change:
+//
+//	err := in.Do(ctx, workflow.Effect{Key: "vote/445113", Do: review, Check: hasOurVote})
+//
+// Do records the intent before the side effect and its completion after.
+// Found after a restart with the intent but not the completion, the effect
+// may or may not have happened: Check looks at the world, and Do runs again
+// only when Check says it did not happen (no Check: it runs again).
+//
+// A test lists every point a process can stop at with Definition.Points
+// and stops there through Definition.Point.
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Done is the name recorded as the next step once the last one finished.
+const Done = "done"
+
+// Step is one named step of a workflow.
+type Step struct {
+	Name string
+	// Effects are the kinds of side effect the step makes through
+	// Instance.Do (the part of their keys before the first "/"); they are
+	// listed, not enforced, so Points can name a point around each.
+	Effects []string
+	// Run does the step. Its result, if not nil, is recorded as JSON with
+	// the step's completion (Record.Results). Run may run again after a
+	// restart until its completion is recorded, so whatever it does
+	// outside Do must be safe to repeat.
+	Run func(ctx context.Context) (result any, err error)
+}
+
+// Mark is the record of one side effect: Started before it happens, Done
+// after.
+type Mark struct {
+	Started time.Time `json:",omitzero"`
+	Done    time.Time `json:",omitzero"`
+}
+
+// Pending reports whether the effect was begun but not seen to end: it
+// may or may not have happened.
+func (m Mark) Pending() bool { return !m.Started.IsZero() && m.Done.IsZero() }
+
+// Record is a workflow's recorded progress.
+type Record struct {
+	// Next is the first unfinished step ("" for the first step, Done
+	// after the last).
+	Next string
+	// Results are the recorded results of finished steps, by step name.
+	Results map[string]json.RawMessage
+	// Effects are the side effects begun, by key.
+	Effects map[string]Mark
+	// Stop, set by the store, is why no new side effect may begin (the
+	// deploy was aborted): Do returns it instead of beginning one. It is
+	// never written.
+	Stop error
+}
+
+// Store keeps a workflow's Record. Update applies f to the current record
+// and stores the result in one transaction; an error from f stores
+// nothing. The record Load returns is the caller's to change.
+type Store interface {
+	Load() (*Record, error)
+	Update(f func(r *Record) error) error
+}
+
+// Definition is a workflow: its steps in order, and hooks.
+type Definition struct {
+	Steps []Step
+	// Before, when set, runs before each step; an error stops Run with
+	// that error, the step not run (a deploy stops for an abort or a
+	// policy refusal this way).
+	Before func(ctx context.Context, step string) error
+	// Point, when set, is called at every point listed by Points, as the
+	// run passes it (a crash-matrix test stops the process there).
+	Point func(name string)
+	// Now is the clock of the marks; time.Now when nil.
+	Now func() time.Time
+}
+
+// ErrUnknownStep is returned by Run when the record names a step the
+// definition does not have (a record written by another version).
+var ErrUnknownStep = errors.New("workflow: unknown step")
+
+// Point names.
+func afterPoint(step string) string  { return "after:" + step }
+func intentPoint(kind string) string { return "intent:" + kind }
+func donePoint(kind string) string   { return "done:" + kind }
+
+// Points lists, in the order a run passes them, every point Point is
+// called at: for each step, the intent and completion of each effect
+// kind it declares, then the step's recorded completion.
+func (def *Definition) Points() []string {
+	var p []string
+	for _, s := range def.Steps {
+		for _, k := range s.Effects {
+			p = append(p, intentPoint(k), donePoint(k))
+		}
+		p = append(p, afterPoint(s.Name))
+	}
+	return p
+}
+
+// Effects lists the effect kinds of the workflow's steps, in order.
+func (def *Definition) Effects() []string {
+	var ks []string
+	for _, s := range def.Steps {
+		ks = append(ks, s.Effects...)
+	}
+	return ks
+}
+
+// Index is the position of step name in def (len(def.Steps) for Done,
+// 0 for ""), or -1.
+func (def *Definition) Index(name string) int {
+	switch name {
+	case "":
+		return 0
+	case Done:
+		return len(def.Steps)
+	}
+	for i, s := range def.Steps {
+		if s.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (def *Definition) point(name string) {
+	if def.Point != nil {
+		def.Point(name)
+	}
+}
+
+func (def *Definition) now() time.Time {
+	if def.Now != nil {
+		return def.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Instance is one run of a definition over its store.
+type Instance struct {
+	Def   *Definition
+	Store Store
+}
+
+// Run runs the steps from the first unfinished one, recording each one's
+// completion as it ends. It returns nil once every step is done, or the
+// first error of a step or of Before (the step is then unfinished and
+// runs again on the next Run).
+func (in *Instance) Run(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := in.Store.Load()
+		if err != nil {
+			return err
+		}
+		i := in.Def.Index(r.Next)
+		if i < 0 {
+			return fmt.Errorf("%w %q", ErrUnknownStep, r.Next)
+		}
+		if i == len(in.Def.Steps) {
+			return nil
+		}
+		s := in.Def.Steps[i]
+		if in.Def.Before != nil {
+			if err := in.Def.Before(ctx, s.Name); err != nil {
+				return err
+			}
+		}
+		res, err := s.Run(ctx)
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if res != nil {
+			if raw, err = json.Marshal(res); err != nil {
+				return fmt.Errorf("workflow: step %s: encode result: %w", s.Name, err)
+			}
+		}
+		next := Done
+		if i+1 < len(in.Def.Steps) {
+			next = in.Def.Steps[i+1].Name
+		}
+		if err := in.Store.Update(func(r *Record) error {
+			if raw != nil {
+				if r.Results == nil {
+					r.Results = map[string]json.RawMessage{}
+				}
+				r.Results[s.Name] = raw
+			}
+			r.Next = next
+			return nil
+		}); err != nil {
+			return err
+		}
+		in.Def.point(afterPoint(s.Name))
+	}
+}
+
+// Result decodes the recorded result of step into v; false when the step
+// recorded none.
+func (in *Instance) Result(step string, v any) (bool, error) {
+	r, err := in.Store.Load()
+	if err != nil {
+		return false, err
+	}
+	raw, ok := r.Results[step]
+	if !ok {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+// Effect is one side effect, made once under Key.
+type Effect struct {
+	// Key names the effect: its kind, then "/" and what makes it unique
+	// within the workflow ("vote/445113", "sal/start").
+	Key string
+	// Do makes the effect.
+	Do func(ctx context.Context) error
+	// Check, when set, says whether an effect found begun but not seen to
+	// end after a restart happened after all (look at Gerrit, the log,
+	// the host). Without it such an effect is done again.
+	Check func(ctx context.Context) (bool, error)
+}
+
+// Kind is the effect kind of key: the part before the first "/".
+func Kind(key string) string {
+	k, _, _ := strings.Cut(key, "/")
+	return k
+}
+
+// Do makes effect e unless its completion is recorded: it records the
+// intent (refused with Record.Stop when set), runs e.Do and records the
+// completion. An intent recorded without completion is first looked at
+// with e.Check. It returns whether the effect was made now (false when it
+// was already done or Check found it done) and e.Do's error, after which
+// the intent stays recorded.
+func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
+	r, err := in.Store.Load()
+	if err != nil {
+		return false, err
+	}
+	m := r.Effects[e.Key]
+	if !m.Done.IsZero() {
+		return false, nil
+	}
+	kind := Kind(e.Key)
+	if m.Pending() && e.Check != nil {
+		done, err := e.Check(ctx)
+		if err != nil {
+			return false, err
+		}
+		if done {
+			if err := in.mark(e.Key, func(m *Mark) { m.Done = in.Def.now() }); err != nil {
+				return false, err
+			}
+			in.Def.point(donePoint(kind))
+			return false, nil
+		}
+	}
+	if err := in.Store.Update(func(r *Record) error {
+		if r.Stop != nil {
+			return r.Stop
+		}
+		setMark(r, e.Key, Mark{Started: in.Def.now()})
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	in.Def.point(intentPoint(kind))
+	if err := e.Do(ctx); err != nil {
+		return false, err
+	}
+	if err := in.mark(e.Key, func(m *Mark) { m.Done = in.Def.now() }); err != nil {
+		return true, err
+	}
+	in.Def.point(donePoint(kind))
+	return true, nil
+}
+
+// Forget drops the record of effect key, so the next Do makes it without
+// a Check (the world changed and the effect must be made anew).
+func (in *Instance) Forget(key string) error {
+	return in.Store.Update(func(r *Record) error {
+		delete(r.Effects, key)
+		return nil
+	})
+}
+
+func (in *Instance) mark(key string, f func(m *Mark)) error {
+	return in.Store.Update(func(r *Record) error {
+		m := r.Effects[key]
+		f(&m)
+		setMark(r, key, m)
+		return nil
+	})
+}
+
+func setMark(r *Record, key string, m Mark) {
+	if r.Effects == nil {
+		r.Effects = map[string]Mark{}
+	}
+	r.Effects[key] = m
+}

@@ -1,0 +1,243 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
+)
+
+// memStore is a Store in memory; it copies records in and out as a
+// database would.
+type memStore struct {
+	r    workflow.Record
+	stop error
+}
+
+func (s *memStore) Load() (*workflow.Record, error) {
+	r := workflow.Record{Next: s.r.Next, Results: maps.Clone(s.r.Results), Effects: maps.Clone(s.r.Effects), Stop: s.stop}
+	return &r, nil
+}
+
+func (s *memStore) Update(f func(r *workflow.Record) error) error {
+	r, _ := s.Load()
+	if err := f(r); err != nil {
+		return err
+	}
+	r.Stop = nil
+	s.r = *r
+	return nil
+}
+
+var errCrash = errors.New("crash")
+
+// world counts the effects made, and a run stops (errCrash) at point
+// crashAt as a killed process would.
+type world struct {
+	made    map[string]int
+	log     []string
+	crashAt string
+	crashed bool
+}
+
+// def is the workflow the tests run; its steps reach the instance through
+// the slot, set once the store is known.
+func (w *world) def() (*workflow.Definition, **workflow.Instance) {
+	effect := func(in **workflow.Instance, key string) func(ctx context.Context) (any, error) {
+		return func(ctx context.Context) (any, error) {
+			_, err := (*in).Do(ctx, workflow.Effect{Key: key,
+				Do:    func(context.Context) error { w.made[key]++; return nil },
+				Check: func(context.Context) (bool, error) { return w.made[key] > 0, nil }})
+			return nil, err
+		}
+	}
+	var in *workflow.Instance
+	def := &workflow.Definition{
+		Steps: []workflow.Step{
+			{Name: "vote", Effects: []string{"vote"}, Run: effect(&in, "vote/1")},
+			{Name: "merge", Run: func(context.Context) (any, error) { return "abc123", nil }},
+			{Name: "sync", Effects: []string{"sal", "host"}, Run: func(ctx context.Context) (any, error) {
+				if _, err := effect(&in, "sal/start")(ctx); err != nil {
+					return nil, err
+				}
+				return effect(&in, "host/mw1")(ctx)
+			}},
+		},
+		Point: func(p string) {
+			w.log = append(w.log, p)
+			if p == w.crashAt && !w.crashed {
+				w.crashed = true
+				panic(errCrash)
+			}
+		},
+	}
+	return def, &in
+}
+
+// run runs the workflow over s, turning the crash into errCrash.
+func (w *world) run(s workflow.Store) (err error) {
+	def, slot := w.def()
+	in := &workflow.Instance{Def: def, Store: s}
+	*slot = in
+	defer func() {
+		if p := recover(); p != nil {
+			err = p.(error)
+		}
+	}()
+	return in.Run(context.Background())
+}
+
+func TestPointsListsStepsAndEffects(t *testing.T) {
+	w := &world{made: map[string]int{}}
+	want := []string{"intent:vote", "done:vote", "after:vote", "after:merge",
+		"intent:sal", "done:sal", "intent:host", "done:host", "after:sync"}
+	if diff := cmp.Diff(want, pointsOf(w)); diff != "" {
+		t.Errorf("Points (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"vote", "sal", "host"}, effectsOf(w)); diff != "" {
+		t.Errorf("Effects (-want +got):\n%s", diff)
+	}
+}
+
+// TestCrashAtEveryPoint stops the run at each point, runs it again from
+// the record, and finds every step done and every effect made once.
+func TestCrashAtEveryPoint(t *testing.T) {
+	for _, p := range pointsOf(&world{}) {
+		t.Run(p, func(t *testing.T) {
+			w := &world{made: map[string]int{}, crashAt: p}
+			s := &memStore{}
+			if err := w.run(s); !errors.Is(err, errCrash) {
+				t.Fatalf("first run: %v, want the crash", err)
+			}
+			if err := w.run(s); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			if diff := cmp.Diff(map[string]int{"vote/1": 1, "sal/start": 1, "host/mw1": 1}, w.made); diff != "" {
+				t.Errorf("effects made (-want +got):\n%s", diff)
+			}
+			if s.r.Next != workflow.Done {
+				t.Errorf("next step %q, want done", s.r.Next)
+			}
+			if got := string(s.r.Results["merge"]); got != `"abc123"` {
+				t.Errorf("merge result %s", got)
+			}
+		})
+	}
+}
+
+func TestDo(t *testing.T) {
+	started := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		mark      *workflow.Mark
+		stop      error
+		happened  bool // what Check finds
+		noCheck   bool
+		wantMade  bool
+		wantDo    int
+		wantCheck int
+		wantErr   error
+		wantDone  bool
+	}{
+		{name: "new", wantMade: true, wantDo: 1, wantDone: true},
+		{name: "done before", mark: &workflow.Mark{Started: started, Done: started}, wantDone: true},
+		{name: "begun, happened", mark: &workflow.Mark{Started: started}, happened: true, wantCheck: 1, wantDone: true},
+		{name: "begun, did not happen", mark: &workflow.Mark{Started: started}, wantCheck: 1, wantDo: 1, wantMade: true, wantDone: true},
+		{name: "begun, no check", mark: &workflow.Mark{Started: started}, noCheck: true, wantDo: 1, wantMade: true, wantDone: true},
+		{name: "stopped", stop: errCrash, wantErr: errCrash},
+		{name: "stopped after it happened", mark: &workflow.Mark{Started: started}, stop: errCrash, happened: true, wantCheck: 1, wantDone: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &memStore{stop: tc.stop}
+			if tc.mark != nil {
+				s.r.Effects = map[string]workflow.Mark{"vote/1": *tc.mark}
+			}
+			var do, check int
+			e := workflow.Effect{Key: "vote/1",
+				Do:    func(context.Context) error { do++; return nil },
+				Check: func(context.Context) (bool, error) { check++; return tc.happened, nil }}
+			if tc.noCheck {
+				e.Check = nil
+			}
+			in := &workflow.Instance{Def: &workflow.Definition{}, Store: s}
+			made, err := in.Do(context.Background(), e)
+			if !errors.Is(err, tc.wantErr) || made != tc.wantMade || do != tc.wantDo || check != tc.wantCheck {
+				t.Errorf("Do: made %v, err %v, Do run %d times, Check %d; want %v, %v, %d, %d", made, err, do, check, tc.wantMade, tc.wantErr, tc.wantDo, tc.wantCheck)
+			}
+			if done := !s.r.Effects["vote/1"].Done.IsZero(); done != tc.wantDone {
+				t.Errorf("done recorded %v, want %v", done, tc.wantDone)
+			}
+		})
+	}
+}
+
+func TestDoFailureKeepsIntent(t *testing.T) {
+	s := &memStore{}
+	in := &workflow.Instance{Def: &workflow.Definition{}, Store: s}
+	boom := errors.New("gerrit said no")
+	if _, err := in.Do(context.Background(), workflow.Effect{Key: "vote/1", Do: func(context.Context) error { return boom }}); !errors.Is(err, boom) {
+		t.Fatalf("Do: %v", err)
+	}
+	if m := s.r.Effects["vote/1"]; !m.Pending() {
+		t.Errorf("mark %+v, want the intent without completion", m)
+	}
+	if err := in.Forget("vote/1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.r.Effects["vote/1"]; ok {
+		t.Error("Forget left the mark")
+	}
+}
+
+func TestRun(t *testing.T) {
+	errStop := errors.New("aborted")
+	for _, tc := range []struct {
+		name    string
+		next    string
+		before  error
+		wantErr error
+		wantRan []string
+		want    string
+	}{
+		{name: "from the start", wantRan: []string{"a", "b"}, want: workflow.Done},
+		{name: "re-enters at the first unfinished step", next: "b", wantRan: []string{"b"}, want: workflow.Done},
+		{name: "finished", next: workflow.Done, want: workflow.Done},
+		{name: "unknown step", next: "zz", wantErr: workflow.ErrUnknownStep, want: "zz"},
+		{name: "before stops", before: errStop, wantErr: errStop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ran []string
+			step := func(name string) workflow.Step {
+				return workflow.Step{Name: name, Run: func(context.Context) (any, error) { ran = append(ran, name); return nil, nil }}
+			}
+			def := &workflow.Definition{Steps: []workflow.Step{step("a"), step("b")},
+				Before: func(context.Context, string) error { return tc.before }}
+			s := &memStore{r: workflow.Record{Next: tc.next}}
+			err := (&workflow.Instance{Def: def, Store: s}).Run(context.Background())
+			if !errors.Is(err, tc.wantErr) || !slices.Equal(ran, tc.wantRan) || s.r.Next != tc.want {
+				t.Errorf("Run: err %v, ran %v, next %q; want %v, %v, %q", err, ran, s.r.Next, tc.wantErr, tc.wantRan, tc.want)
+			}
+		})
+	}
+}
+
+func TestResult(t *testing.T) {
+	s := &memStore{r: workflow.Record{Results: map[string]json.RawMessage{"merge": json.RawMessage(`"abc"`)}}}
+	in := &workflow.Instance{Def: &workflow.Definition{}, Store: s}
+	var got string
+	if ok, err := in.Result("merge", &got); !ok || err != nil || got != "abc" {
+		t.Errorf("Result: %v, %v, %q", ok, err, got)
+	}
+	if ok, _ := in.Result("vote", &got); ok {
+		t.Error("Result of a step without one")
+	}
+}
+
+func pointsOf(w *world) []string  { def, _ := w.def(); return def.Points() }
+func effectsOf(w *world) []string { def, _ := w.def(); return def.Effects() }
