@@ -57,9 +57,10 @@ type Announcer struct {
 	readiness func(windowID string) string // the start ping's readiness line
 
 	mu       sync.Mutex
-	inflight map[bot.Target]bool      // rooms with a notice being delivered
-	watching map[<-chan struct{}]bool // Joined change channels waited on
-	wg       sync.WaitGroup           // deliveries and watchers
+	inflight map[bot.Target]bool       // rooms with a notice being delivered
+	then     map[bot.Target][]bot.Text // said to a room while a notice was in flight there, to follow it
+	watching map[<-chan struct{}]bool  // Joined change channels waited on
+	wg       sync.WaitGroup            // deliveries and watchers
 	onSent   func(late bool)
 }
 
@@ -71,7 +72,7 @@ func (a *Announcer) OnSent(f func(late bool)) { a.onSent = f }
 func NewAnnouncer(svc *Service, chat Chat, cfg *config.Config, log *slog.Logger) *Announcer {
 	return &Announcer{svc: svc, chat: chat, cfg: cfg, log: log.With("component", "announcer"),
 		reminder: *cfg.Calendar.Reminder, refresh: cfg.Calendar.Refresh,
-		wake: make(chan struct{}, 1), inflight: map[bot.Target]bool{}, watching: map[<-chan struct{}]bool{}}
+		wake: make(chan struct{}, 1), inflight: map[bot.Target]bool{}, then: map[bot.Target][]bot.Text{}, watching: map[<-chan struct{}]bool{}}
 }
 
 // SetReadiness makes the start ping say, per patch, what the window's last
@@ -280,9 +281,22 @@ func (a *Announcer) send(ctx context.Context, n notice, room bot.Target, key str
 	a.wg.Go(func() {
 		accepted := false
 		defer func() {
-			a.mu.Lock()
-			delete(a.inflight, room)
-			a.mu.Unlock()
+			// What was said to the room while this notice was in flight
+			// follows it, still before any next notice.
+			for {
+				a.mu.Lock()
+				then := a.then[room]
+				delete(a.then, room)
+				if len(then) == 0 {
+					delete(a.inflight, room)
+					a.mu.Unlock()
+					break
+				}
+				a.mu.Unlock()
+				for _, t := range then {
+					a.sendNow(ctx, room, t)
+				}
+			}
 			if accepted {
 				a.poke()
 			}
@@ -449,9 +463,27 @@ func (a *Announcer) closeWindow(ctx context.Context, w Window, now time.Time) {
 		}
 	}
 	for _, room := range a.chat.Rooms() {
-		if err := a.chat.Send(ctx, room, msg); err != nil {
-			a.log.Warn("leftover notice not delivered", "err", err)
-		}
+		a.after(ctx, room, msg)
+	}
+}
+
+// after sends t to room once the notice in flight there, if any, is
+// delivered (the window's closing summary before its leftovers), else at
+// once.
+func (a *Announcer) after(ctx context.Context, room bot.Target, t bot.Text) {
+	a.mu.Lock()
+	if a.inflight[room] {
+		a.then[room] = append(a.then[room], t)
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
+	a.sendNow(ctx, room, t)
+}
+
+func (a *Announcer) sendNow(ctx context.Context, room bot.Target, t bot.Text) {
+	if err := a.chat.Send(ctx, room, t); err != nil {
+		a.log.Warn("leftover notice not delivered", "err", err)
 	}
 }
 

@@ -28,14 +28,18 @@ type fakeChat struct {
 	refuse  bool            // Deliver is refused although Send works
 	hang    bool            // Deliver never hears back from the network
 	keys    map[string]bool // keys accepted by Deliver, like Matrix transaction ids
+	slow    time.Duration   // Deliver takes this long (a network slow to accept)
 }
 
 // Deliver accepts a key once, like a homeserver with transaction ids: a
 // repeat of an accepted key succeeds without sending again.
 func (f *fakeChat) Deliver(ctx context.Context, to bot.Target, t bot.Text, key string) error {
 	f.mu.Lock()
-	hang, refuse, dup := f.hang, f.refuse, f.keys[key]
+	hang, refuse, dup, slow := f.hang, f.refuse, f.keys[key], f.slow
 	f.mu.Unlock()
+	if slow > 0 {
+		time.Sleep(slow)
+	}
 	switch {
 	case hang:
 		<-ctx.Done()
@@ -250,6 +254,26 @@ func TestReminderStartAndEndWithTwoPatches(t *testing.T) {
 		if q, _ := r.svc.Book().Queue(next.ID); len(q) != 1 || q[0].Change != 445114 {
 			t.Errorf("next window's queue = %+v; want the leftover 445114", q)
 		}
+	})
+}
+
+// A window's closing summary comes before the notices about its leftover
+// patches, however slow the network is to accept the summary: lines to one
+// room keep the order they were said in.
+func TestWindowEndSummaryBeforeLeftovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, announceConfig)
+		r.queue(445113, "Kosta")
+		r.queue(445114, "Brennen")
+		until(t, "01:06")
+		r.chat.take()
+		r.svc.Book().MarkDeployed(445113, time.Now())
+		r.chat.set(func(f *fakeChat) { f.slow = 30 * time.Second })
+		until(t, "02:01")
+		diffLines(t, r.chat.take(), []string{
+			"02:00 UTC afternoon backport window is over: 1 patch deployed, 1 patch not deployed.",
+			"02:00 brennen: your patch 445114 was not deployed in UTC afternoon backport window; it is now queued for UTC afternoon backport window (Sun 2 Jan 01:00–02:00 UTC).",
+		})
 	})
 }
 
