@@ -515,6 +515,9 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 		case errors.As(err, &se):
 			a.log.Error("save deploy", "id", id, "err", se.err)
 			return
+		case errors.Is(err, workflow.ErrRecord):
+			a.log.Error("save deploy", "id", id, "err", err)
+			return
 		case errors.Is(err, workflow.ErrUnknownStep):
 			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
 			return

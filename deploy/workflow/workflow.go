@@ -107,6 +107,11 @@ type Definition struct {
 // definition does not have (a record written by another version).
 var ErrUnknownStep = errors.New("workflow: unknown step")
 
+// ErrRecord wraps the store's error when Run could not read the record or
+// record a step's completion: the step did not fail, and runs again on the
+// next Run.
+var ErrRecord = errors.New("workflow: record")
+
 // Point names.
 func afterPoint(step string) string  { return "after:" + step }
 func intentPoint(kind string) string { return "intent:" + kind }
@@ -182,7 +187,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		}
 		r, err := in.Store.Load()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrRecord, err)
 		}
 		i := in.Def.Index(r.Next)
 		if i < 0 {
@@ -221,7 +226,7 @@ func (in *Instance) Run(ctx context.Context) error {
 			r.Next = next
 			return nil
 		}); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrRecord, err)
 		}
 		in.Def.point(afterPoint(s.Name))
 	}

@@ -241,3 +241,27 @@ func TestResult(t *testing.T) {
 
 func pointsOf(w *world) []string  { def, _ := w.def(); return def.Points() }
 func effectsOf(w *world) []string { def, _ := w.def(); return def.Effects() }
+
+// failingStore fails every Update after the first n.
+type failingStore struct {
+	memStore
+	n int
+}
+
+func (s *failingStore) Update(f func(r *workflow.Record) error) error {
+	if s.n == 0 {
+		return errors.New("disk full")
+	}
+	s.n--
+	return s.memStore.Update(f)
+}
+
+func TestRunSaysWhenTheRecordFails(t *testing.T) {
+	ran := 0
+	def := &workflow.Definition{Steps: []workflow.Step{{Name: "a", Run: func(context.Context) (any, error) { ran++; return nil, nil }}}}
+	s := &failingStore{}
+	err := (&workflow.Instance{Def: def, Store: s}).Run(context.Background())
+	if !errors.Is(err, workflow.ErrRecord) || ran != 1 || s.r.Next != "" {
+		t.Errorf("Run: %v after %d runs, next %q; want ErrRecord after one, the step unfinished", err, ran, s.r.Next)
+	}
+}
