@@ -60,3 +60,24 @@ func expectAny(p *proc, wants ...string) string {
 		}
 	}
 }
+
+// A configured stage named like one of the deploy's own steps ("done",
+// "vote", "verify", …) is refused by check-config: the deploy's record
+// names its next step by name, so such a stage would make the deploy
+// re-enter the wrong step (a stage named "vote" runs the steps from the
+// vote again, for ever; one named "done" ends the deploy before it).
+func TestStageNamedLikeADeployStepRefused(t *testing.T) {
+	for _, name := range []string{"done", "vote", "verify", "finish-sync"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "pw"), "x")
+			cfg := filepath.Join(dir, "c.yaml")
+			writeFile(t, cfg, "bot: {data_dir: data}\ndeploy:\n  gerrit: {url: \"https://gerrit.example.org/r/\", username: bot, password: {file: pw}}\n  sync: {source: /srv/staging, releases_dir: /srv/releases}\n  stages:\n    - {name: testservers, hosts: [mwdebug1001], dest: \"/srv/a\"}\n    - {name: "+name+", hosts: [mw1001], dest: \"/srv/b\"}\n")
+			var out, errs bytes.Buffer
+			code := run([]string{"check-config", cfg}, nil, &out, &errs)
+			if code == exitOK || !strings.Contains(out.String()+errs.String(), "deploy.stages[1].name") {
+				t.Errorf("check-config of a stage named %q: exit %d\n%s%s", name, code, out.String(), errs.String())
+			}
+		})
+	}
+}
