@@ -198,7 +198,7 @@ func (c *Client) call(ctx context.Context, method string, in call) (reply, error
 	case rep.Code == codeNoDecision:
 		return rep, deploy.ErrNoDecision
 	case rep.Code == codeNoTest:
-		return rep, deploy.ErrNoTest
+		return rep, deploy.NoTest(rep.Error) // the agent's sentence
 	case rep.Error != "":
 		return rep, errors.New(rep.Error)
 	}

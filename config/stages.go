@@ -53,6 +53,13 @@ type Sync struct {
 	Protected []string `yaml:"protected"`
 }
 
+// StepNames are the names of the deploy's own steps (and "done", the
+// record's step after the last): a deploy's record names its next step,
+// so no configured stage may take one of them. The deploy package checks
+// that its steps are all listed here.
+var StepNames = []string{"vote", "merge", "fetch", "check", "snapshot", "update", "verify", "freeze",
+	"revert", "push-revert", "finish-sync", "done"}
+
 // DefaultUntracked fits a MediaWiki deployment host: the private
 // settings and the localisation caches scap builds in staging.
 var DefaultUntracked = []string{"private/", "php-*/cache/l10n/"}
@@ -385,6 +392,8 @@ func (d *Deploy) validateSync(v *validator, p string, c *Config) {
 			v.add(sp+".name", "every stage needs a name, e.g. canaries")
 		case names[st.Name]:
 			v.add(sp+".name", "stage name %q is used twice; names must be unique", st.Name)
+		case slices.Contains(StepNames, st.Name):
+			v.add(sp+".name", "%q is the name of one of the deploy's own steps (%s); give the stage another name", st.Name, strings.Join(StepNames, ", "))
 		}
 		names[st.Name] = true
 		st.validate(v, sp, groups)

@@ -35,7 +35,7 @@
 // without voting, running a git command or syncing a host twice. The
 // stages run as a workflow (package workflow): the record's Stage is the
 // first unfinished step, and the side effects made through Job.Do (the
-// +2, the CDN purge, a revert's comments) are made once by key, looked at
+// +2, the CDN purge, a revert's SAL lines and comments) are made once by key, looked at
 // with a check after a restart that interrupted them.
 //
 // Concurrency: the Service methods are safe to call from any goroutine (each

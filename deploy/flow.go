@@ -23,6 +23,11 @@ const (
 	effectRevertComment = "revert-comment" // Revert.Commented
 )
 
+// Effect keys kept in Deploy.Effects.
+const (
+	effectRevertSAL = "revert-sal" // a revert's "Reverted …" SAL lines
+)
+
 func voteKey(change int) string { return effectVote + "/" + strconv.Itoa(change) }
 
 // effector is a Stage that declares the kinds of side effect it makes

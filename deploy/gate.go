@@ -255,6 +255,15 @@ var ErrNoTest = errors.New("no test pending")
 
 type noTest string
 
+// NoTest is an error matching ErrNoTest whose text is the sentence s (a
+// deploy agent's answer, read back by its client).
+func NoTest(s string) error {
+	if s == "" {
+		return ErrNoTest
+	}
+	return noTest(s)
+}
+
 func (e noTest) Error() string        { return string(e) }
 func (e noTest) Is(target error) bool { return target == ErrNoTest }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/purge"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
 // cdnOrigin is a CDN endpoint that knows the static files of a tree: a
@@ -146,5 +147,23 @@ func TestSyncOddNamesRollBack(t *testing.T) {
 	}
 	if d := cmp.Diff(w.before, readTree(t, test.Dest)); d != "" {
 		t.Errorf("testserver after the rollback (-want +got):\n%s", d)
+	}
+}
+
+// Every step of a deploy, a prepare-only deploy and a revert is a name
+// configuration refuses for a stage (config.StepNames): a stage of the
+// same name would make the record's next step ambiguous.
+func TestStepNamesReservedInConfig(t *testing.T) {
+	e := deploy.NewEngine(nil, nil, nil, nil, deploy.Options{Stages: []deploy.Stage{&deploy.SyncStage{StageName: "production"}}})
+	for _, d := range []*deploy.Deploy{{}, {PrepareOnly: true}, {Revert: &deploy.RevertRecord{}}} {
+		steps, _ := e.Steps(d)
+		for _, s := range steps {
+			if s != "production" && !slices.Contains(config.StepNames, s) {
+				t.Errorf("step %q is not in config.StepNames", s)
+			}
+		}
+	}
+	if !slices.Contains(config.StepNames, workflow.Done) {
+		t.Errorf("%q is not in config.StepNames", workflow.Done)
 	}
 }

@@ -35,7 +35,7 @@ func (Off) Plan(context.Context, []string) (bot.Text, error) { return nil, offTe
 func (Off) Summary(context.Context, []string) (string, error) { return "", offText }
 
 // Tested implements Service.
-func (Off) Tested(context.Context, ID, Person, bool) error { return ErrNoTest }
+func (Off) Tested(context.Context, ID, Person, bool) error { return noTest(offText) }
 
 // Decide implements Service.
 func (Off) Decide(context.Context, ID, Person, string, string) error { return ErrNoDecision }

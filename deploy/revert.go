@@ -412,7 +412,9 @@ type pushRevertStage struct{}
 func (pushRevertStage) Name() string { return "push-revert" }
 
 // Effects implements effector.
-func (pushRevertStage) Effects(*Options) []string { return []string{effectRevertComment} }
+func (pushRevertStage) Effects(*Options) []string {
+	return []string{effectRevertSAL, effectRevertComment}
+}
 
 func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	a := j.a
@@ -453,9 +455,17 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	for _, n := range rv.New {
 		news = append(news, strconv.Itoa(n))
 	}
-	if _, err := j.Do(ctx, workflow.Effect{Key: effectRevertComment,
+	// The SAL lines first, and at least once (no Check: after a restart
+	// around them they are written again rather than never), as the
+	// sync's: the SAL is the record of what production runs. The
+	// comments on Gerrit then, at most once.
+	if _, err := j.Do(ctx, workflow.Effect{Key: effectRevertSAL,
 		Do: func(ctx context.Context) error {
-			a.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
+			if !rv.Commented.Started.IsZero() {
+				// A record of a jouncebot before this effect: its SAL
+				// lines went with the comments.
+				return nil
+			}
 			took := time.Since(d.Created)
 			for _, c := range d.Changes {
 				n := 0
@@ -465,9 +475,16 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 				a.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
 			}
 			return nil
+		}}); err != nil {
+		return err
+	}
+	if _, err := j.Do(ctx, workflow.Effect{Key: effectRevertComment,
+		Do: func(ctx context.Context) error {
+			a.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
+			return nil
 		},
-		// Comments and SAL lines begun before a restart are not
-		// written again (at most once).
+		// Comments begun before a restart are not written again (at
+		// most once).
 		Check: func(context.Context) (bool, error) { return true, nil }}); err != nil {
 		return err
 	}

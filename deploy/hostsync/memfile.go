@@ -67,11 +67,16 @@ func (f *rsyncFiles) close() {
 }
 
 // lookPath is exec.LookPath, remembered for each name and PATH: a stage
-// runs the same rsync for every host.
+// runs the same rsync for every host. A remembered path that is no longer
+// there (rsync moved to another directory of PATH by an upgrade) is
+// looked up again.
 func lookPath(name string) (string, error) {
 	key := name + "\x00" + os.Getenv("PATH")
 	if p, ok := lookPaths.Load(key); ok {
-		return p.(string), nil
+		if st, err := os.Stat(p.(string)); err == nil && st.Mode().IsRegular() {
+			return p.(string), nil
+		}
+		lookPaths.Delete(key)
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// salMessages are the Server Admin Log's messages in the data directory.
+func salMessages(t *testing.T, data string) []string {
+	t.Helper()
+	db, err := store.Open(filepath.Join(data, "jouncebot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var msgs []string
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.SALEntries).ForEach(func(_, v []byte) error {
+			var e struct{ Message string }
+			json.Unmarshal(v, &e)
+			msgs = append(msgs, e.Message)
+			return nil
+		})
+	})
+	return msgs
+}
+
+// A revert whose process stops around its SAL lines or its comments on
+// Gerrit (the workflow points of the push-revert step's effects) writes
+// its "Reverted … locally and synced" SAL line once after the restart:
+// the Server Admin Log is the record of what production runs, and the
+// comments on Gerrit being made at most once must not take the SAL line
+// with them (before, a stop at intent:revert-comment lost it for good).
+func TestRevertCrashAroundItsEffectsKeepsSALLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two jouncebot processes per point")
+	}
+	for _, p := range []string{"intent:revert-sal", "done:revert-sal", "intent:revert-comment", "done:revert-comment"} {
+		t.Run(p, func(t *testing.T) {
+			t.Parallel()
+			data := t.TempDir()
+			first := startSandboxBot(t, data, "JOUNCEBOT_TEST_CRASH_AT="+p)
+			first.waitLine("Try `jouncebot: plan")
+			first.say("deploy --force 445113 crash test")
+			first.waitLine("Please test it there")
+			first.say("tested ok")
+			first.waitLine("deploy 1 is done: 445113.")
+			first.say("revert --force 445113 crash test")
+			first.waitLine("test crash point " + p + " reached")
+			first.kill()
+
+			second := startSandboxBot(t, data)
+			second.waitLine("Resuming deploy 2")
+			second.waitLine("Pushed the revert of 445113")
+			second.waitLine("revert 2 is done", "deploy 2 is done", "deploy 2 stopped")
+			second.quit()
+			n := 0
+			msgs := salMessages(t, data)
+			for _, m := range msgs {
+				if strings.HasPrefix(m, "Reverted ") {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d \"Reverted …\" SAL lines after a restart at %s, want 1:\n%s", n, p, strings.Join(msgs, "\n"))
+			}
+		})
+	}
+}
