@@ -840,10 +840,10 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 		if urls := a.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
 			var rep *purge.Report
 			made, err := j.Do(ctx, workflow.Effect{Key: effectPurge,
-				Do: func(ctx context.Context) error { rep = a.o.Purger.Purge(ctx, d.Sync.Files); return nil },
-				// A purge begun before a restart is not repeated (at
-				// most once, as the CDN's own queue may still hold it).
-				Check: func(context.Context) (bool, error) { return true, nil }})
+				// A purge begun before a restart is made again (at least
+				// once): purging twice costs the CDN a little, a purge
+				// lost leaves stale files served with nobody told.
+				Do: func(ctx context.Context) error { rep = a.o.Purger.Purge(ctx, d.Sync.Files); return nil }})
 			if err != nil {
 				return err
 			}

@@ -9,61 +9,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rsyncFiles are the standard input and error of one rsync, kept in
-// memory (memfd_create(2)): a file descriptor each, handed to the child
-// as they are, where pipes would each need a goroutine to feed or drain.
-type rsyncFiles struct {
-	stdin, stderr *os.File
-}
-
-// memFiles makes rsync's files: stdin holding list (none when list is
-// nil), stderr empty.
-func memFiles(list []byte) (*rsyncFiles, error) {
-	f := &rsyncFiles{}
-	var err error
-	if f.stderr, err = memFile("rsync-stderr"); err != nil {
-		return nil, err
+// memList is rsync's path list as a file in memory (memfd_create(2)),
+// handed to the child as its standard input as it is, where a pipe would
+// need a goroutine to feed it. (Its standard error stays a pipe whose
+// tail is kept: a file would grow without bound if a process rsync's
+// remote shell left behind kept writing to it.)
+func memList(list []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate("rsync-files", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, &os.PathError{Op: "memfd_create", Path: "rsync-files", Err: err}
 	}
-	if list == nil {
-		return f, nil
-	}
-	if f.stdin, err = memFile("rsync-files"); err == nil {
-		if _, err = f.stdin.Write(list); err == nil {
-			_, err = f.stdin.Seek(0, io.SeekStart)
-		}
+	f := os.NewFile(uintptr(fd), "rsync-files")
+	if _, err = f.Write(list); err == nil {
+		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		f.close()
+		f.Close()
 		return nil, err
 	}
 	return f, nil
-}
-
-func memFile(name string) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, &os.PathError{Op: "memfd_create", Path: name, Err: err}
-	}
-	return os.NewFile(uintptr(fd), name), nil
-}
-
-// stderrTail is the last max bytes rsync wrote to its standard error.
-func (f *rsyncFiles) stderrTail(max int64) string {
-	end, err := f.stderr.Seek(0, io.SeekEnd)
-	if err != nil {
-		return ""
-	}
-	b := make([]byte, min(end, max))
-	n, _ := f.stderr.ReadAt(b, end-int64(len(b)))
-	return string(b[:n])
-}
-
-func (f *rsyncFiles) close() {
-	for _, x := range []*os.File{f.stdin, f.stderr} {
-		if x != nil {
-			x.Close()
-		}
-	}
 }
 
 // lookPath is exec.LookPath, remembered for each name and PATH: a stage

@@ -108,21 +108,19 @@ func (r *Rsync) runFiltered(ctx context.Context, args, filters []string, dirs bo
 		cmd.Env = append(os.Environ(), "RSYNC_PASSWORD="+r.Password)
 	}
 	killGroup(cmd)
-	// The path list and rsync's standard error are files in memory, not
-	// pipes: no goroutine copies them, and a process rsync's remote shell
-	// leaves behind holding its standard error keeps nothing waiting.
-	files, err := memFiles(list)
-	if err != nil {
-		return nil, fmt.Errorf("cannot run rsync: %w", err)
-	}
-	defer files.close()
 	if list != nil {
-		cmd.Stdin = files.stdin
+		in, err := memList(list)
+		if err != nil {
+			return nil, fmt.Errorf("cannot run rsync: %w", err)
+		}
+		defer in.Close()
+		cmd.Stdin = in
 	}
-	cmd.Stderr = files.stderr
+	stderr := &tail{max: 4096}
+	cmd.Stderr = stderr
 	out, err := runOutput(cmd)
 	if err != nil {
-		return out, rsyncError(err, files.stderrTail(4096))
+		return out, rsyncError(err, stderr.String())
 	}
 	return out, nil
 }
@@ -148,7 +146,6 @@ func runOutput(cmd *exec.Cmd) ([]byte, error) {
 		// pipe of the command's is still open, held by a process its
 		// remote shell left behind (an ssh ControlPersist master that
 		// keeps it, a wrapper's agent). The transfer is complete.
-		// (rsync's own standard error is a file, see memFiles.)
 		err = nil
 	}
 	if err != nil {
