@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/internal/testenv"
-	"github.com/jouncebot/jouncebot/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // sandboxBot is a jouncebot process on the built-in default (the deploy sandbox)
@@ -418,7 +416,7 @@ func checkCrashRun(t *testing.T, data, chat string, rolledBack bool, resynced ..
 			t.Errorf("%s was synced %d times, want at most %d", h, n, wantN)
 		}
 	}
-	checkSALPairs(t, filepath.Join(data, "jouncebot.db"))
+	checkSALPairs(t, data)
 }
 
 func btoi(b bool) int {
@@ -430,22 +428,9 @@ func btoi(b bool) int {
 
 // checkSALPairs checks that every "Started …" SAL line got its closing
 // line.
-func checkSALPairs(t *testing.T, dbPath string) {
+func checkSALPairs(t *testing.T, data string) {
 	t.Helper()
-	db, err := store.Open(dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var msgs []string
-	db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.SALEntries).ForEach(func(_, v []byte) error {
-			var e struct{ Message string }
-			json.Unmarshal(v, &e)
-			msgs = append(msgs, e.Message)
-			return nil
-		})
-	})
+	msgs := salMessages(t, data)
 	count := func(prefix string) int {
 		n := 0
 		for _, m := range msgs {
@@ -529,5 +514,5 @@ func TestRollbackInternalErrorClosesSAL(t *testing.T) {
 		t.Errorf("the stop does not say the rollback did not finish: %s", l)
 	}
 	second.quit()
-	checkSALPairs(t, filepath.Join(data, "jouncebot.db"))
+	checkSALPairs(t, data)
 }
