@@ -89,6 +89,20 @@ func startBotCmd(t *testing.T, cmd *exec.Cmd, env ...string) *sandboxBot {
 	return b
 }
 
+// drain discards the bot's lines as they come, for a test that waits on
+// nothing it says (output still has every line).
+func (b *sandboxBot) drain() {
+	go func() {
+		for {
+			select {
+			case <-b.lines:
+			case <-b.done:
+				return
+			}
+		}
+	}()
+}
+
 func (b *sandboxBot) say(line string) {
 	b.t.Helper()
 	if _, err := fmt.Fprintln(b.stdin, line); err != nil {

@@ -48,6 +48,28 @@ deploy: {sandbox: true}
 	return startBotCmd(t, exec.Command(os.Args[0], "--config", cfg, "--http", ""))
 }
 
+// startLoggedInBot runs jouncebot, its debug log on, on the IRC server at
+// addr in #ops, logged in with SASL and NickServ as account jouncebot with
+// secret (given in the environment), with the rest of its configuration
+// in extra; its lines are drained (output still has them all).
+func startLoggedInBot(t *testing.T, addr, secret, extra string) *sandboxBot {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: data}
+networks:
+  - name: libera
+    type: irc
+    server: "%s"
+    sasl: {mechanism: PLAIN, username: jouncebot, password: {env: TEST_BOT_IRC_PASSWORD}}
+    nickserv_password: {env: TEST_BOT_IRC_PASSWORD}
+    channels: [{name: "#ops"}]
+`, addr)+extra)
+	cmd := exec.Command(os.Args[0], "--config", cfg, "--no-console", "--log-level", "debug", "--http", "")
+	b := startBotCmd(t, cmd, "TEST_BOT_IRC_PASSWORD="+secret)
+	b.drain()
+	return b
+}
+
 // "How a host's truth is decided": a host reset behind the bot's back
 // between two deploys (restored from a backup taken before the first)
 // does not hold what the bot remembers giving it. The next deploy's
@@ -144,32 +166,11 @@ func TestDeployerNickWithoutTheAccountIsRefused(t *testing.T) {
 	obs := ircd.Client(t, irctest.ClientConfig{Nick: "observer"})
 	obs.Join(t, "#ops")
 
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yaml")
-	writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: data}
-networks:
-  - name: libera
-    type: irc
-    server: "%s"
-    sasl: {mechanism: PLAIN, username: jouncebot, password: {env: TEST_BOT_IRC_PASSWORD}}
-    nickserv_password: {env: TEST_BOT_IRC_PASSWORD}
-    channels: [{name: "#ops"}]
-people:
+	b := startLoggedInBot(t, ircd.Addr, botSecret, `people:
   - {name: Lucas, irc_account: lucas, irc_nick: lucas, roles: [deployer]}
   - {name: Alice, irc_account: alice, gerrit: alice, roles: [owner]}
 deploy: {sandbox: true}
-`, ircd.Addr))
-	cmd := exec.Command(os.Args[0], "--config", cfg, "--no-console", "--log-level", "debug", "--http", "")
-	b := startBotCmd(t, cmd, "TEST_BOT_IRC_PASSWORD="+botSecret)
-	go func() { // nobody waits for lines here: keep the log flowing
-		for {
-			select {
-			case <-b.lines:
-			case <-b.done:
-				return
-			}
-		}
-	}()
+`)
 	obs.WaitEvent(t, func(ev *girc.Event) bool {
 		return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot"
 	})
@@ -269,15 +270,7 @@ deploy: {sandbox: true}
 	start := func() *sandboxBot {
 		t.Helper()
 		b := startBotCmd(t, exec.Command(os.Args[0], "--config", cfg, "--no-console", "--http", ""))
-		go func() {
-			for {
-				select {
-				case <-b.lines:
-				case <-b.done:
-					return
-				}
-			}
-		}()
+		b.drain()
 		ev := seen.WaitEvent(t, func(ev *girc.Event) bool {
 			return ev.Command == girc.JOIN && ev.Source != nil && ev.Source.Name == "jouncebot" && !joins[ev]
 		})
@@ -520,28 +513,7 @@ func TestNickTakenBackWithoutLoggingThePassword(t *testing.T) {
 	squatter := ircd.Client(t, irctest.ClientConfig{Nick: "jouncebot"})
 	squatter.Join(t, "#ops")
 
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yaml")
-	writeFile(t, cfg, fmt.Sprintf(`bot: {nick: jouncebot, data_dir: data}
-networks:
-  - name: libera
-    type: irc
-    server: "%s"
-    sasl: {mechanism: PLAIN, username: jouncebot, password: {env: TEST_BOT_IRC_PASSWORD}}
-    nickserv_password: {env: TEST_BOT_IRC_PASSWORD}
-    channels: [{name: "#ops"}]
-`, ircd.Addr))
-	cmd := exec.Command(os.Args[0], "--config", cfg, "--no-console", "--log-level", "debug", "--http", "")
-	b := startBotCmd(t, cmd, "TEST_BOT_IRC_PASSWORD="+botSecret)
-	go func() {
-		for {
-			select {
-			case <-b.lines:
-			case <-b.done:
-				return
-			}
-		}
-	}()
+	b := startLoggedInBot(t, ircd.Addr, botSecret, "")
 	// The bot takes the nick (seen as a NICK in the channel, or as its
 	// JOIN under that nick if it took it before joining).
 	obs.WaitEvent(t, func(ev *girc.Event) bool {
