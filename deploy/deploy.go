@@ -459,6 +459,9 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 	a.mu.Lock()
 	if _, busy := a.active[id]; busy {
 		a.mu.Unlock()
+		if testPoint != nil {
+			testPoint("busy", id)
+		}
 		return
 	}
 	wake := make(chan struct{}, 1)
@@ -522,6 +525,9 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
 			return
 		case errors.Is(err, errPaused):
+			if testPoint != nil {
+				testPoint("paused", id)
+			}
 			return
 		case errors.Is(err, ErrAborted):
 			continue // the next round sees the abort
