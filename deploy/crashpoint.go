@@ -50,6 +50,16 @@ func pausePoint(step string) {
 	fmt.Fprintf(os.Stderr, "jouncebot: test pause point %s released\n", step)
 }
 
+// testPoint, set only by the package's tests (export_test.go), is
+// called at steps of a deploy's runner a test must order its own calls
+// against, where no event tells it the runner got there; nil in
+// production. Steps:
+//
+//   - paused: the deploy's flow returned because the deploy paused, and
+//     its runner has not let go of it yet.
+//   - busy: the deploy was set to run while a runner held it.
+var testPoint func(step string, id ID)
+
 // crashMethod stops at the crash point step after a host's tree was
 // synced, before its release marker is written.
 type crashMethod struct {

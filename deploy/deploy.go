@@ -343,6 +343,9 @@ type Engine struct {
 
 	mu     sync.Mutex
 	active map[ID]chan struct{} // running deploys and their wake-up channels
+	// again are the active deploys asked to run while they ran: their
+	// runner runs them again before letting go.
+	again map[ID]bool
 	// mine are the deploys this process set running and queued: Run's
 	// scan for deploys to resume after a restart skips them, even when
 	// they were started before Run.
@@ -381,7 +384,7 @@ var _ Service = (*Engine)(nil)
 func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	o.defaults()
 	e := &Engine{records: records{db: db}, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
-		queue: make(chan ID, 16), active: map[ID]chan struct{}{}, mine: map[ID]bool{}}
+		queue: make(chan ID, 16), active: map[ID]chan struct{}{}, again: map[ID]bool{}, mine: map[ID]bool{}}
 	e.changes = &changes{gerrit: g, git: git, o: &e.o, log: e.log}
 	e.announcer = announcer{records: e.records, notify: n, log: e.log}
 	e.releaser = &releaser{o: &e.o, log: e.log}
@@ -455,29 +458,53 @@ func (a *Engine) wake(id ID) {
 // finishes, pauses, or ctx is done. resumed says the deploy was running
 // when the process stopped: what its record says of the hosts is checked
 // before it is believed.
+//
+// One runner holds a deploy at a time. Asked to run a deploy another
+// runner holds, execute leaves it to that one, noting that it was asked
+// (a continue that lands after the deploy paused but before its runner
+// let go): the holder runs the deploy again before letting go, so the
+// change is always seen.
 func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 	a.mu.Lock()
 	if _, busy := a.active[id]; busy {
+		a.again[id] = true
 		a.mu.Unlock()
+		if testPoint != nil {
+			testPoint("busy", id)
+		}
 		return
 	}
 	wake := make(chan struct{}, 1)
 	a.active[id] = wake
 	a.mu.Unlock()
-	defer func() {
+	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
+	for say := resumed; ; say = false {
+		a.run(ctx, j, say)
 		a.mu.Lock()
-		delete(a.active, id)
-		delete(a.mine, id) // interrupted, it is resumed by the next Run
+		again := a.again[id] && ctx.Err() == nil
+		delete(a.again, id)
+		if !again {
+			delete(a.active, id)
+			delete(a.mine, id) // interrupted, it is resumed by the next Run
+		}
 		a.mu.Unlock()
-	}()
+		if !again {
+			return
+		}
+	}
+}
+
+// run runs job j's deploy until it finishes, pauses, or ctx is done,
+// first saying that it resumes after a restart when announce is set.
+func (a *Engine) run(ctx context.Context, j *Job, announce bool) {
+	id := j.id
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("deploy panicked", "id", id, "panic", p)
 			a.finish(context.WithoutCancel(ctx), id, stateFailed, "jouncebot hit an internal error (see its log)")
 		}
 	}()
-	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
-	if resumed {
+	if announce {
 		a.sayResumed(ctx, id)
 	}
 	for ctx.Err() == nil {
@@ -522,6 +549,9 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
 			return
 		case errors.Is(err, errPaused):
+			if testPoint != nil {
+				testPoint("paused", id)
+			}
 			return
 		case errors.Is(err, ErrAborted):
 			continue // the next round sees the abort

@@ -9,10 +9,12 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -146,4 +148,55 @@ func TestStartBeforeRun(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestContinueRacingPause: `continue` arrives after a deploy paused for a
+// new patchset but before its runner let go of it, so the run that
+// `continue` asks for finds the deploy still held. The deploy must go on
+// all the same, not stay "running" with nothing driving it until the next
+// restart. The race is made to happen every time: the runner is held at
+// the test point after its pause until the run asked for by `continue`
+// has found it busy.
+func TestContinueRacingPause(t *testing.T) {
+	// Not parallel: the test point is the package's.
+	paused, busy, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	deploy.SetTestPoint(t, func(step string, _ deploy.ID) {
+		switch step {
+		case "paused":
+			once.Do(func() { close(paused) })
+			select {
+			case <-release:
+			case <-t.Context().Done():
+			}
+		case "busy":
+			select {
+			case busy <- struct{}{}:
+			case <-t.Context().Done():
+			}
+		}
+	})
+	e := newEnv(t)
+	n := e.sb.Changes["config"]
+	newPatchSetMidWait(e, n)
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	wait := func(ch chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(testenv.Scale(15 * time.Second)):
+			t.Fatalf("%s never happened; history:\n%s", what, e.history())
+		}
+	}
+	wait(paused, "the runner's pause")
+	if err := e.agent.Continue(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	wait(busy, "the run asked for by continue")
+	close(release)
+	e.waitFor(deploy.EventPrepared)
+	if r := e.reviews(n); len(r) != 2 || r[1].PatchSet != 2 {
+		t.Errorf("reviews = %+v, want +2 on patchsets 1 and 2", r)
+	}
 }

@@ -1,0 +1,11 @@
+package deploy
+
+import "testing"
+
+// SetTestPoint sets the runner's test hook (testPoint) to f until the
+// test ends. Only for tests that do not run in parallel: the hook is the
+// package's.
+func SetTestPoint(t testing.TB, f func(step string, id ID)) {
+	testPoint = f
+	t.Cleanup(func() { testPoint = nil })
+}
