@@ -58,7 +58,18 @@ func pausePoint(step string) {
 //   - paused: the deploy's flow returned because the deploy paused, and
 //     its runner has not let go of it yet.
 //   - busy: the deploy was set to run while a runner held it.
+//   - stopped: the deploy's run returned (for any reason), and its
+//     runner has not let go of it yet.
+//   - released: the deploy's runner let go of it.
+//   - gate timeout: a testing gate found its timeout passed with no
+//     verdict and is about to act on it.
 var testPoint func(step string, id ID)
+
+// testFault, set only by the package's tests (export_test.go), is asked
+// before each step of a deploy's flow ("before <step>") whether reading
+// the deploy's record fails there, as a full disk or a broken database
+// would make it; nil in production.
+var testFault func(step string, id ID) error
 
 // crashMethod stops at the crash point step after a host's tree was
 // synced, before its release marker is written.

@@ -480,6 +480,9 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
 	for say := resumed; ; say = false {
 		a.run(ctx, j, say)
+		if testPoint != nil {
+			testPoint("stopped", id)
+		}
 		a.mu.Lock()
 		again := a.again[id] && ctx.Err() == nil
 		delete(a.again, id)
@@ -489,6 +492,9 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 		}
 		a.mu.Unlock()
 		if !again {
+			if testPoint != nil {
+				testPoint("released", id)
+			}
 			return
 		}
 	}

@@ -62,6 +62,9 @@ func (a *Engine) flow(d *Deploy, j *Job) *workflow.Definition {
 	}
 	def.Before = func(ctx context.Context, name string) error {
 		d, err := a.load(j.id)
+		if err == nil && testFault != nil {
+			err = testFault("before "+name, j.id)
+		}
 		if err != nil {
 			return &storeError{err}
 		}

@@ -62,6 +62,9 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 				": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName))))
 			continue
 		case g.TimedOut.IsZero() && !now.Before(timeout):
+			if testPoint != nil {
+				testPoint("gate timeout", j.id)
+			}
 			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.TimedOut = now.UTC() }); err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
@@ -198,5 +200,140 @@ func TestContinueRacingPause(t *testing.T) {
 	e.waitFor(deploy.EventPrepared)
 	if r := e.reviews(n); len(r) != 2 || r[1].PatchSet != 2 {
 		t.Errorf("reviews = %+v, want +2 on patchsets 1 and 2", r)
+	}
+}
+
+// within waits for ch, failing the test with the history after a
+// deadline.
+func (e *env) within(ch <-chan struct{}, what string) {
+	e.t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(testenv.Scale(15 * time.Second)):
+		e.t.Fatalf("%s never happened; history:\n%s", what, e.history())
+	}
+}
+
+// holdAt sets the runner's test point so that it stops at step for the
+// deploy's first time there: reached is closed then, and the runner waits
+// until release is closed.
+func holdAt(t *testing.T, step string) (reached, release chan struct{}) {
+	reached, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	deploy.SetTestPoint(t, func(s string, _ deploy.ID) {
+		if s != step {
+			return
+		}
+		held := false
+		once.Do(func() { close(reached); held = true })
+		if !held {
+			return
+		}
+		select {
+		case <-release:
+		case <-t.Context().Done():
+		}
+	})
+	return reached, release
+}
+
+// failOnce makes reading the deploy's record fail once, before step.
+func failOnce(t *testing.T, step string) {
+	var once sync.Once
+	deploy.SetTestFault(t, func(s string, _ deploy.ID) error {
+		var err error
+		if s == "before "+step {
+			once.Do(func() { err = errors.New("write /var/lib/jouncebot/jouncebot.db: no space left on device") })
+		}
+		return err
+	})
+}
+
+// TestAbortRacingPause: `abort` arrives after a deploy paused for a new
+// patchset but before its runner let go of it. The abort is acted on:
+// the deploy ends aborted and the lock is free.
+func TestAbortRacingPause(t *testing.T) {
+	// Not parallel: the test point is the package's.
+	reached, release := holdAt(t, "paused")
+	e := newEnv(t)
+	n := e.sb.Changes["config"]
+	newPatchSetMidWait(e, n)
+	id := e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	e.within(reached, "the runner's pause")
+	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	e.waitFor(deploy.EventAborted)
+	e.checkEnded(id, "aborted")
+}
+
+// TestAbortRacingStoreError: the deploy's runner stops because its record
+// could not be read (a full disk), and `abort` arrives before the runner
+// let go of the deploy. The abort must be acted on, not left with nobody
+// to drive the deploy until the next restart.
+func TestAbortRacingStoreError(t *testing.T) {
+	// Not parallel: the test hooks are the package's.
+	failOnce(t, "fetch")
+	reached, release := holdAt(t, "stopped")
+	e := newEnv(t)
+	id := e.deploy(alice, e.sb.Changes["config"])
+	e.within(reached, "the runner's stop at the store error")
+	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	e.waitFor(deploy.EventAborted)
+	e.checkEnded(id, "aborted")
+}
+
+// TestAbortAfterStoreErrorRollsBack: the deploy's runner let go of a
+// deploy whose testservers hold the new release, because its record
+// could not be read before the canaries (a full disk). An `abort` then
+// must do what an abort does: roll the testservers back, not only mark
+// the deploy aborted.
+func TestAbortAfterStoreErrorRollsBack(t *testing.T) {
+	// Not parallel: the test hooks are the package's.
+	failOnce(t, "canaries")
+	released := make(chan struct{})
+	var once sync.Once
+	deploy.SetTestPoint(t, func(s string, _ deploy.ID) {
+		if s == "released" {
+			once.Do(func() { close(released) })
+		}
+	})
+	e, w := newSyncEnv(t, nil)
+	id := e.deploy(alice, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.within(released, "the runner's stop at the store error")
+	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor(deploy.EventAborted)
+	if got := ev.Text.String(); !strings.Contains(got, "Rolled back because Alice aborted the deploy") {
+		t.Errorf("abort = %q, want a rollback; history:\n%s", got, e.history())
+	}
+	if d := cmp.Diff(w.before, readTree(t, w.hosts["testservers"][0].Dest)); d != "" {
+		t.Errorf("testserver after the abort (-want +got):\n%s", d)
+	}
+	e.checkEnded(id, "aborted")
+}
+
+// checkEnded checks that deploy id is in state and holds no lock.
+func (e *env) checkEnded(id deploy.ID, state string) {
+	e.t.Helper()
+	rec, err := e.agent.Record(id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if rec.State != state {
+		e.t.Errorf("deploy %s is %s, want %s; history:\n%s", id, rec.State, state, e.history())
+	}
+	if st, _ := e.agent.Status(context.Background()); st.Lock != nil {
+		e.t.Errorf("the lock is still held: %+v", st.Lock)
 	}
 }
