@@ -55,6 +55,7 @@ func pausePoint(step string) {
 // against, where no event tells it the runner got there; nil in
 // production. Steps:
 //
+//   - pausing: the deploy is about to pause for a new patchset.
 //   - paused: the deploy's flow returned because the deploy paused, and
 //     its runner has not let go of it yet.
 //   - busy: the deploy was set to run while a runner held it.

@@ -337,3 +337,24 @@ func (e *env) checkEnded(id deploy.ID, state string) {
 		e.t.Errorf("the lock is still held: %+v", st.Lock)
 	}
 }
+
+// TestAbortRacingNewPatchSetPause: `abort` arrives while the deploy's
+// runner, having seen a new patchset, is about to pause the deploy for
+// it. The abort must end the deploy, not leave it paused, aborted on
+// record, with "Aborting deploy … before its next step" said and nothing
+// else.
+func TestAbortRacingNewPatchSetPause(t *testing.T) {
+	// Not parallel: the test point is the package's.
+	reached, release := holdAt(t, "pausing")
+	e := newEnv(t)
+	n := e.sb.Changes["config"]
+	newPatchSetMidWait(e, n)
+	id := e.deploy(alice, n)
+	e.within(reached, "the runner's pause")
+	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	e.waitFor(deploy.EventAborted)
+	e.checkEnded(id, "aborted")
+}

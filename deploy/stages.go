@@ -265,6 +265,9 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 			return false, err
 		}
 		p := &Pause{Change: c.Number, PatchSet: ch.PatchSet, Revision: ch.Revision, Uploader: ch.Uploader.Display(), Kind: ch.Kind}
+		if testPoint != nil {
+			testPoint("pausing", j.id)
+		}
 		if err := j.Save(func(d *Deploy) { d.Pause, d.State = p, statePaused }); err != nil {
 			return false, err
 		}
