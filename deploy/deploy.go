@@ -339,17 +339,29 @@ type Engine struct {
 	o      Options
 	log    *slog.Logger
 
-	queue chan ID
+	queue chan queued
 
 	mu     sync.Mutex
 	active map[ID]chan struct{} // running deploys and their wake-up channels
-	// again are the active deploys asked to run while they ran: their
-	// runner runs them again before letting go.
+	// again are the active deploys asked to run, or woken, while they
+	// ran: their runner runs them again before letting go.
 	again map[ID]bool
-	// mine are the deploys this process set running and queued: Run's
-	// scan for deploys to resume after a restart skips them, even when
-	// they were started before Run.
+	// mine are the deploys this process set running and queued, or Run
+	// resumes: Run's scan for deploys to resume after a restart skips
+	// them, even when they were started before Run.
 	mine map[ID]bool
+	// scanned says Run resumed what the last process left and reads the
+	// queue: a running deploy that is neither active nor mine then has
+	// nobody to drive it (its runner let go after a store error).
+	scanned bool
+}
+
+// queued is a deploy to run. resumed says the record may not tell what
+// the hosts hold (a restart, or a runner that stopped at a store error):
+// they are checked before the record is believed.
+type queued struct {
+	id      ID
+	resumed bool
 }
 
 // records reads and writes the deploy records in bbolt.
@@ -384,7 +396,7 @@ var _ Service = (*Engine)(nil)
 func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	o.defaults()
 	e := &Engine{records: records{db: db}, gerrit: g, git: git, notify: n, o: o, log: o.Log.With("component", "deploy"),
-		queue: make(chan ID, 16), active: map[ID]chan struct{}{}, again: map[ID]bool{}, mine: map[ID]bool{}}
+		queue: make(chan queued, 16), active: map[ID]chan struct{}{}, again: map[ID]bool{}, mine: map[ID]bool{}}
 	e.changes = &changes{gerrit: g, git: git, o: &e.o, log: e.log}
 	e.announcer = announcer{records: e.records, notify: n, log: e.log}
 	e.releaser = &releaser{o: &e.o, log: e.log}
@@ -416,55 +428,91 @@ func (a *Engine) Run(ctx context.Context) error {
 	for _, id := range ids {
 		a.mu.Lock()
 		queued := a.mine[id]
+		a.mine[id] = true
 		a.mu.Unlock()
 		if queued {
 			continue
 		}
 		a.log.Info("resuming deploy", "id", id)
-		wg.Go(func() { a.execute(ctx, id, true) })
+		wg.Go(func() { a.execute(ctx, id, true, true) })
 	}
+	a.setScanned(true)
+	defer a.setScanned(false)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case id := <-a.queue:
-			wg.Go(func() { a.execute(ctx, id, false) })
+		case q := <-a.queue:
+			wg.Go(func() { a.execute(ctx, q.id, q.resumed, false) })
 		}
 	}
 }
 
+func (a *Engine) setScanned(v bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.scanned = v
+}
+
 func (a *Engine) enqueue(ctx context.Context, id ID) error {
+	return a.send(ctx, queued{id: id})
+}
+
+func (a *Engine) send(ctx context.Context, q queued) error {
 	select {
-	case a.queue <- id:
+	case a.queue <- q:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// wake interrupts a deploy's wait so it notices an abort at once.
-func (a *Engine) wake(id ID) {
+// nudge makes running deploy id look at its record again after a request
+// was recorded in it (an abort, a test's answer, a decision): it wakes the
+// runner holding the deploy, which also runs it again before letting go,
+// so a request landing as the runner stops is not lost. When nobody drives
+// the deploy (its runner let go of it after a store error), nudge starts a
+// runner, which checks the hosts before it believes the record. A deploy
+// queued or not yet resumed by Run is left to the runner it will get.
+func (a *Engine) nudge(ctx context.Context, id ID) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if ch, ok := a.active[id]; ok {
+	ch, active := a.active[id]
+	if active {
+		a.again[id] = true
 		select {
 		case ch <- struct{}{}:
 		default:
 		}
 	}
+	orphan := !active && !a.mine[id] && a.scanned
+	if orphan {
+		a.mine[id] = true
+	}
+	a.mu.Unlock()
+	if !orphan {
+		return
+	}
+	a.log.Warn("deploy had no runner; starting one", "id", id)
+	if err := a.send(ctx, queued{id: id, resumed: true}); err != nil {
+		a.mu.Lock()
+		delete(a.mine, id)
+		a.mu.Unlock()
+		a.log.Error("deploy had no runner and none could be started; it resumes at the next start", "id", id, "err", err)
+	}
 }
 
 // execute runs deploy id's stages from where its record says, until it
 // finishes, pauses, or ctx is done. resumed says the deploy was running
-// when the process stopped: what its record says of the hosts is checked
-// before it is believed.
+// when its last runner stopped: what its record says of the hosts is
+// checked before it is believed. announce says so in the channel (after a
+// restart).
 //
 // One runner holds a deploy at a time. Asked to run a deploy another
 // runner holds, execute leaves it to that one, noting that it was asked
 // (a continue that lands after the deploy paused but before its runner
 // let go): the holder runs the deploy again before letting go, so the
 // change is always seen.
-func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
+func (a *Engine) execute(ctx context.Context, id ID, resumed, announce bool) {
 	a.mu.Lock()
 	if _, busy := a.active[id]; busy {
 		a.again[id] = true
@@ -478,7 +526,7 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed bool) {
 	a.active[id] = wake
 	a.mu.Unlock()
 	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
-	for say := resumed; ; say = false {
+	for say := announce; ; say = false {
 		a.run(ctx, j, say)
 		if testPoint != nil {
 			testPoint("stopped", id)

@@ -315,7 +315,7 @@ func (a *Engine) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 		verdict = "work"
 	}
 	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
-	a.wake(d.ID)
+	a.nudge(ctx, d.ID)
 	return nil
 }
 
@@ -389,6 +389,6 @@ func (a *Engine) Decide(ctx context.Context, id ID, who Person, action, reason s
 	if err != nil {
 		return a.refusedOr("recording the decision", err)
 	}
-	a.wake(d.ID)
+	a.nudge(ctx, d.ID)
 	return nil
 }

@@ -237,15 +237,13 @@ func holdAt(t *testing.T, step string) (reached, release chan struct{}) {
 	return reached, release
 }
 
-// failOnce makes reading the deploy's record fail once, before step.
-func failOnce(t *testing.T, step string) {
-	var once sync.Once
+// failAt makes reading the deploy's record fail before step, every time.
+func failAt(t *testing.T, step string) {
 	deploy.SetTestFault(t, func(s string, _ deploy.ID) error {
-		var err error
 		if s == "before "+step {
-			once.Do(func() { err = errors.New("write /var/lib/jouncebot/jouncebot.db: no space left on device") })
+			return errors.New("read /var/lib/jouncebot/jouncebot.db: input/output error")
 		}
-		return err
+		return nil
 	})
 }
 
@@ -275,7 +273,7 @@ func TestAbortRacingPause(t *testing.T) {
 // to drive the deploy until the next restart.
 func TestAbortRacingStoreError(t *testing.T) {
 	// Not parallel: the test hooks are the package's.
-	failOnce(t, "fetch")
+	failAt(t, "fetch")
 	reached, release := holdAt(t, "stopped")
 	e := newEnv(t)
 	id := e.deploy(alice, e.sb.Changes["config"])
@@ -295,7 +293,7 @@ func TestAbortRacingStoreError(t *testing.T) {
 // the deploy aborted.
 func TestAbortAfterStoreErrorRollsBack(t *testing.T) {
 	// Not parallel: the test hooks are the package's.
-	failOnce(t, "canaries")
+	failAt(t, "canaries")
 	released := make(chan struct{})
 	var once sync.Once
 	deploy.SetTestPoint(t, func(s string, _ deploy.ID) {

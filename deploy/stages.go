@@ -268,7 +268,8 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 		if testPoint != nil {
 			testPoint("pausing", j.id)
 		}
-		if err := j.Save(func(d *Deploy) { d.Pause, d.State = p, statePaused }); err != nil {
+		// Not over an abort: the runner goes on to end the deploy.
+		if err := j.Checkpoint(func(d *Deploy) { d.Pause, d.State = p, statePaused }); err != nil {
 			return false, err
 		}
 		d, _ := j.Deploy()

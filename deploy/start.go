@@ -646,15 +646,15 @@ func (a *Engine) Abort(ctx context.Context, id ID, who Person) error {
 	if err != nil {
 		return a.refusedOr("aborting the deploy", err)
 	}
-	a.mu.Lock()
-	_, active := a.active[d.ID]
-	a.mu.Unlock()
-	if running && active {
-		a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("Aborting deploy %s before its next step…", d.ID)))
-		a.wake(d.ID)
+	if !running {
+		// Paused or waiting for an approval: no runner holds it.
+		a.finish(ctx, d.ID, stateAborted, "")
 		return nil
 	}
-	a.finish(ctx, d.ID, stateAborted, "")
+	// A runner holds it, will (queued, or resumed by Run), or is started
+	// now: it rolls back what was synced and ends the deploy.
+	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("Aborting deploy %s before its next step…", d.ID)))
+	a.nudge(ctx, d.ID)
 	return nil
 }
 
