@@ -354,6 +354,12 @@ type Engine struct {
 	// queue: a running deploy that is neither active nor mine then has
 	// nobody to drive it (its runner let go after a store error).
 	scanned bool
+
+	// gateMu orders what the testing gates record and say: an answer
+	// and a gate's own message (the question asked again, the reminder,
+	// the timeout) are each recorded and said under it, so chat shows
+	// them in the order they were recorded.
+	gateMu sync.Mutex
 }
 
 // queued is a deploy to run. resumed says the record may not tell what

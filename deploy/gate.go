@@ -15,6 +15,12 @@ import (
 // gate asks the deployer and the patch owners to test, and waits for
 // their answers, with a reminder and a timeout that hands the decision to
 // the deployer.
+//
+// The gate's own messages (the question asked again, the reminder, the
+// timeout) are recorded and said only while the answers leave the gate
+// undecided, checked in the transaction that records them and under
+// gateMu, which the answers also take: an answer is never followed by a
+// message saying that nobody answered.
 func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 	a := j.a
 	d, err := j.Deploy()
@@ -31,8 +37,8 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			return err
 		}
 		j.Say(ctx, EventNeeds, a.gateQuestion(d, s, ""))
-	} else {
-		j.AskAgain(ctx, a.gateQuestion(d, s, "(asked again after a restart) "))
+	} else if err := s.askAgain(ctx, j); err != nil {
+		return err
 	}
 	for {
 		d, err := j.Deploy()
@@ -55,21 +61,18 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		remind, timeout := g.Asked.Add(a.o.Gate.Reminder), g.Asked.Add(a.o.Gate.Timeout)
 		switch {
 		case g.Reminded.IsZero() && !now.Before(remind):
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Reminded = now.UTC() }); err != nil {
+			if _, err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
+				g.Reminded = now.UTC()
+				return Event{Kind: EventNeeds, Text: bot.Join(a.pendingMentions(d, g), bot.T(fmt.Sprintf(
+					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName)))}
+			}); err != nil {
 				return err
 			}
-			j.Say(ctx, EventNeeds, bot.Join(a.pendingMentions(d, g), bot.T(fmt.Sprintf(
-				": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName))))
 			continue
 		case g.TimedOut.IsZero() && !now.Before(timeout):
-			if testPoint != nil {
-				testPoint("gate timeout", j.id)
-			}
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.TimedOut = now.UTC() }); err != nil {
+			if err := s.timeOut(ctx, j, now, false); err != nil {
 				return err
 			}
-			j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-				": nobody confirmed the test on %s within %s. Decide: `tested ok` to go on, or `tested fail` to roll back.", s.StageName, fmtDur(a.o.Gate.Timeout)))))
 			continue
 		}
 		next := timeout
@@ -85,6 +88,91 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			return err
 		}
 	}
+}
+
+// askAgain asks the gate's question again after a restart, unless the
+// answers recorded meanwhile decide it. When the timeout passed while
+// jouncebot was down, it says that instead, once, as the timeout says it;
+// when only the reminder's time passed, the question asked again is the
+// reminder.
+func (s *SyncStage) askAgain(ctx context.Context, j *Job) error {
+	a := j.a
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	g := d.Sync.stage(s.StageName).Gate
+	now := time.Now()
+	if g.TimedOut.IsZero() && !now.Before(g.Asked.Add(a.o.Gate.Timeout)) {
+		if v, _ := a.gateVerdict(d, g); v != gateWaiting {
+			return nil
+		}
+		return s.timeOut(ctx, j, now, true)
+	}
+	_, err = s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
+		if g.Reminded.IsZero() && !now.Before(g.Asked.Add(a.o.Gate.Reminder)) {
+			g.Reminded = now.UTC()
+		}
+		return Event{Kind: EventNeeds, Text: a.gateQuestion(d, s, "(asked again after a restart) "), Again: true}
+	})
+	return err
+}
+
+// timeOut acts on the gate's timeout, unless an answer decided the gate
+// meanwhile: it hands the decision to the deployer. restarted says the
+// timeout passed while jouncebot was down.
+func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarted bool) error {
+	a := j.a
+	if testPoint != nil {
+		testPoint("gate timeout", j.id)
+	}
+	_, err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
+		g.TimedOut = now.UTC()
+		if g.Reminded.IsZero() {
+			g.Reminded = g.TimedOut // the timeout says more than the reminder would
+		}
+		who := "nobody confirmed"
+		if ok := okNames(g); len(ok) > 0 {
+			who = "only " + bot.JoinNames(ok) + " confirmed"
+		}
+		when := ""
+		if restarted {
+			when = "; jouncebot was restarted meanwhile"
+		}
+		return Event{Kind: EventNeeds, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+			": %s the test on %s within %s%s. Decide: `tested ok` to go on, or `tested fail` to roll back.", who, s.StageName, fmtDur(a.o.Gate.Timeout), when)))}
+	})
+	return err
+}
+
+// errDecided stops a gate's message: the answers decided the gate.
+var errDecided = errors.New("the answers decided the gate")
+
+// note records and says one of the gate's own messages: set changes the
+// gate's record and returns the message. When the answers decide the gate
+// meanwhile (or the deploy was aborted), nothing is recorded or said and
+// note reports false; the gate's loop then sees why.
+func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *GateRecord) Event) (bool, error) {
+	a := j.a
+	a.gateMu.Lock()
+	defer a.gateMu.Unlock()
+	var ev Event
+	err := a.update(j.id, func(d *Deploy) error {
+		g := d.Sync.stage(s.StageName).Gate
+		if v, _ := a.gateVerdict(d, g); v != gateWaiting || d.AbortBy != "" {
+			return errDecided
+		}
+		ev = set(d, g)
+		return nil
+	})
+	if errors.Is(err, errDecided) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	a.sayEvent(ctx, j.id, ev)
+	return true, nil
 }
 
 type gateState int
@@ -283,9 +371,22 @@ func (a *Engine) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 		}
 		return err
 	}
+	if err := a.answer(ctx, d.ID, who, ok); err != nil {
+		return err
+	}
+	a.nudge(ctx, d.ID)
+	return nil
+}
+
+// answer records who's answer to deploy id's pending testing gate and
+// says it, under gateMu: a gate's own message (a reminder, a timeout) is
+// said before the answer, or not at all.
+func (a *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
+	a.gateMu.Lock()
+	defer a.gateMu.Unlock()
 	var stage string
 	var which []string
-	err = a.update(d.ID, func(d *Deploy) error {
+	err := a.update(id, func(d *Deploy) error {
 		var g *GateRecord
 		stage, g = pendingGate(d)
 		if g == nil || d.State != stateRunning || d.AbortBy != "" {
@@ -314,8 +415,7 @@ func (a *Engine) Tested(ctx context.Context, id ID, who Person, ok bool) error {
 	case len(which) > 1:
 		verdict = "work"
 	}
-	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
-	a.nudge(ctx, d.ID)
+	a.say(ctx, id, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
 	return nil
 }
 
