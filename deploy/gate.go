@@ -61,7 +61,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		remind, timeout := g.Asked.Add(a.o.Gate.Reminder), g.Asked.Add(a.o.Gate.Timeout)
 		switch {
 		case g.Reminded.IsZero() && !now.Before(remind):
-			if _, err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
+			if err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 				g.Reminded = now.UTC()
 				return Event{Kind: EventNeeds, Text: bot.Join(a.pendingMentions(d, g), bot.T(fmt.Sprintf(
 					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName)))}
@@ -104,18 +104,14 @@ func (s *SyncStage) askAgain(ctx context.Context, j *Job) error {
 	g := d.Sync.stage(s.StageName).Gate
 	now := time.Now()
 	if g.TimedOut.IsZero() && !now.Before(g.Asked.Add(a.o.Gate.Timeout)) {
-		if v, _ := a.gateVerdict(d, g); v != gateWaiting {
-			return nil
-		}
 		return s.timeOut(ctx, j, now, true)
 	}
-	_, err = s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
+	return s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 		if g.Reminded.IsZero() && !now.Before(g.Asked.Add(a.o.Gate.Reminder)) {
 			g.Reminded = now.UTC()
 		}
 		return Event{Kind: EventNeeds, Text: a.gateQuestion(d, s, "(asked again after a restart) "), Again: true}
 	})
-	return err
 }
 
 // timeOut acts on the gate's timeout, unless an answer decided the gate
@@ -126,7 +122,7 @@ func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarte
 	if testPoint != nil {
 		testPoint("gate timeout", j.id)
 	}
-	_, err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
+	return s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 		g.TimedOut = now.UTC()
 		if g.Reminded.IsZero() {
 			g.Reminded = g.TimedOut // the timeout says more than the reminder would
@@ -142,17 +138,16 @@ func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarte
 		return Event{Kind: EventNeeds, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 			": %s the test on %s within %s%s. Decide: `tested ok` to go on, or `tested fail` to roll back.", who, s.StageName, fmtDur(a.o.Gate.Timeout), when)))}
 	})
-	return err
 }
 
 // errDecided stops a gate's message: the answers decided the gate.
 var errDecided = errors.New("the answers decided the gate")
 
 // note records and says one of the gate's own messages: set changes the
-// gate's record and returns the message. When the answers decide the gate
-// meanwhile (or the deploy was aborted), nothing is recorded or said and
-// note reports false; the gate's loop then sees why.
-func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *GateRecord) Event) (bool, error) {
+// gate's record and returns the message. When the answers decided the gate
+// meanwhile (or the deploy was aborted), nothing is recorded or said; the
+// gate's loop then sees why.
+func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *GateRecord) Event) error {
 	a := j.a
 	a.gateMu.Lock()
 	defer a.gateMu.Unlock()
@@ -166,13 +161,13 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 		return nil
 	})
 	if errors.Is(err, errDecided) {
-		return false, nil
+		return nil
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
 	a.sayEvent(ctx, j.id, ev)
-	return true, nil
+	return nil
 }
 
 type gateState int
