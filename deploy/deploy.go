@@ -460,8 +460,18 @@ func (a *Engine) setScanned(v bool) {
 	a.scanned = v
 }
 
+// enqueue hands deploy id, claimed by this process, to Run. When it
+// cannot (ctx ended first: a caller that hung up), the claim is dropped,
+// so that the next request recorded in the deploy (an abort, an answer)
+// starts a runner for it (see nudge).
 func (a *Engine) enqueue(ctx context.Context, id ID) error {
-	return a.send(ctx, queued{id: id})
+	err := a.send(ctx, queued{id: id})
+	if err != nil {
+		a.mu.Lock()
+		delete(a.mine, id)
+		a.mu.Unlock()
+	}
+	return err
 }
 
 func (a *Engine) send(ctx context.Context, q queued) error {

@@ -41,9 +41,15 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		return err
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		d, err := j.Deploy()
 		if err != nil {
 			return err
+		}
+		if d.AbortBy != "" {
+			return ErrAborted
 		}
 		g := d.Sync.stage(s.StageName).Gate
 		verdict, failBy := a.gateVerdict(d, g)
@@ -145,16 +151,19 @@ var errDecided = errors.New("the answers decided the gate")
 
 // note records and says one of the gate's own messages: set changes the
 // gate's record and returns the message. When the answers decided the gate
-// meanwhile (or the deploy was aborted), nothing is recorded or said; the
-// gate's loop then sees why.
+// meanwhile, nothing is recorded or said and the gate's loop sees the
+// verdict; when the deploy was aborted meanwhile, note returns ErrAborted.
 func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *GateRecord) Event) error {
 	a := j.a
 	a.gateMu.Lock()
 	defer a.gateMu.Unlock()
 	var ev Event
 	err := a.update(j.id, func(d *Deploy) error {
+		if d.AbortBy != "" {
+			return ErrAborted
+		}
 		g := d.Sync.stage(s.StageName).Gate
-		if v, _ := a.gateVerdict(d, g); v != gateWaiting || d.AbortBy != "" {
+		if v, _ := a.gateVerdict(d, g); v != gateWaiting {
 			return errDecided
 		}
 		ev = set(d, g)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,4 +222,51 @@ func TestGateTestedOKRacingTimeoutAfterRestart(t *testing.T) {
 			t.Errorf("after Alice's tested ok the bot said %q; since the start:\n%s", bad, h)
 		}
 	}
+}
+
+// An abort recorded just as the test gate acts on its timeout (here after
+// a restart past the timeout) ends the deploy, rolled back: the gate once
+// saw the abort, recorded nothing and went round again, for ever, with
+// the deploy's lock held and shutdown waiting on it.
+func TestGateAbortRacingTimeout(t *testing.T) {
+	var n atomic.Int64
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	deploy.SetTestPoint(t, func(s string, _ deploy.ID) {
+		if s != "gate timeout" {
+			return
+		}
+		n.Add(1)
+		held := false
+		once.Do(func() { close(reached); held = true })
+		if held {
+			select {
+			case <-release:
+			case <-t.Context().Done():
+			}
+		}
+	})
+	s := stoppedAtTheTest(t, 20*time.Minute)
+	select {
+	case <-reached:
+	case <-time.After(testenv.Scale(30 * time.Second)):
+		t.Fatalf("the gate never handled its timeout; since the start:\n%s", s.history())
+	}
+	if err := s.sb.Engine.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	deadline := time.After(testenv.Scale(10 * time.Second))
+	for {
+		select {
+		case ev := <-s.events:
+			if ev.Kind == deploy.EventAborted {
+				return
+			}
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	t.Fatalf("no abort; the gate acted on its timeout %d times; since the start:\n%s", n.Load(), s.history())
 }

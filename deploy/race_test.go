@@ -356,3 +356,49 @@ func TestAbortRacingNewPatchSetPause(t *testing.T) {
 	e.waitFor(deploy.EventAborted)
 	e.checkEnded(id, "aborted")
 }
+
+// An approval whose caller is gone by the time it queues the deploy (a
+// client that hung up) leaves it running with no runner. An abort then
+// ends it, where it once only said "Aborting deploy … before its next
+// step" and left it running, lock held, until the next restart.
+func TestAbortAfterFailedEnqueue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *deploy.Options) { o.RequireSecondApprover = true })
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for round := range 20 {
+		n, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: gerrittest.ConfigBranch, Owner: "alice",
+			Subject: "Round " + itoa(round), Files: []gerrittest.File{{Path: "round" + itoa(round) + ".php", Content: "<?php\n"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := e.agent.Start(context.Background(), deploy.Request{Changes: []string{itoa(n)}, By: alice, Force: true, Reason: "site is down"})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		e.waitFor(deploy.EventNeeds)
+		approveErr := e.agent.Approve(gone, id, bob)
+		if err := e.agent.Abort(context.Background(), id, alice); err != nil {
+			t.Fatalf("round %d: abort: %v", round, err)
+		}
+		if approveErr == nil {
+			e.waitFor(deploy.EventAborted)
+			continue
+		}
+		deadline := time.After(testenv.Scale(5 * time.Second))
+		for {
+			select {
+			case ev := <-e.events:
+				if ev.Kind != deploy.EventAborted {
+					continue
+				}
+				return
+			case <-deadline:
+			}
+			break
+		}
+		rec, _ := e.agent.Record(id)
+		t.Fatalf("approve failed (%v); after the abort deploy %s is still %s; history:\n%s", approveErr, id, rec.State, e.history())
+	}
+	t.Skip("the approval never failed to queue in 20 rounds")
+}
