@@ -10,32 +10,45 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// heldLog is the Store's record of the release each host holds: a map in
-// memory, and a log beside the releases (hosts/held.log) that it is read
-// from once and appended to with one write per change. A transfer costs
-// two appends (the host forgotten, then its new release), no file opened
-// or created: on a busy file system opening a file per host cost more
-// than the rest of the engine's work for the host.
+// heldLog is the Store's record of the release each host holds: a log
+// beside the releases (hosts/held.log) appended to with one write per
+// change, and what it says in memory. A transfer costs two appends (the
+// host forgotten, then its new release) and a stat before each use, no
+// file opened or created: on a busy file system opening a file per host
+// cost more than the rest of the engine's work for the host.
 //
 // Each record is one line of fixed length, "<host key> <release id>\n",
-// the id all "-" for a host forgotten, and the last record of a host
-// counts. A log whose length is not a whole number of records, or with
-// a record that is not one, was cut short by a crash of the machine (a
-// process killed mid-write loses no part of a write): then no host is
-// known, and each gets its whole release once. The record is only a hint
-// that each transfer checks against the host's marker (see Marked), so
-// losing it costs time, never truth.
+// the id all "-" for a host forgotten; the last record of a host counts.
+// The log is read again whenever it is not the file, or not the length,
+// this Store last saw: another Store on the same directory (in this
+// process or another) wrote to it or replaced it.
+//
+// A log whose length is not a whole number of records, or with a record
+// that is not one, was cut short (a crash of the machine, a full disk):
+// then no host is known, and each gets its whole release once. The
+// records are not synced to disk: a crash of the machine may lose the
+// last ones whole, and with them the forgetting of a host whose transfer
+// it cut short; the restart check of the deploy (by marker) does not see
+// files such a transfer landed without its claim.
 //
 // The log is rewritten with one record per known host once it holds
-// more than four records per host (and at least compactMin).
+// more than four records per host (and at least compactMin). Space for
+// the next records is reserved ahead (fallocate), so that a full disk
+// does not stop a rollback to a release already frozen.
 type heldLog struct {
-	mu      sync.Mutex
-	loaded  bool
-	f       *os.File
-	held    map[string]string // release id by host key
-	records int               // records in the file
+	mu       sync.Mutex
+	f        *os.File          // the log, open for appending; nil when there is none
+	ino      uint64            // f's inode
+	size     int64             // f's length as this Store left it
+	reserved int64             // how far f's space is reserved
+	held     map[string]string // release id by host key
+	records  int               // records in the log
+	compact  int               // records beyond which the log is rewritten
 }
 
 const (
@@ -44,6 +57,7 @@ const (
 	keyLen     = 32                  // hex of 16 bytes of sha256
 	recordLen  = keyLen + 1 + 20 + 1 // key, space, id, newline
 	compactMin = 1024
+	reserve    = 64 << 10 // bytes of log space kept reserved ahead
 )
 
 // unknownHeld is the id of a host forgotten.
@@ -60,7 +74,7 @@ func (s *Store) Held(dest string) string {
 	l := &s.held
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.load(s.Dir) != nil {
+	if l.fresh(s.Dir) != nil {
 		return ""
 	}
 	return l.held[heldKey(dest)]
@@ -80,8 +94,8 @@ func (s *Store) writeHeld(dest, id string) error {
 	l := &s.held
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.load(s.Dir); err != nil {
-		return fmt.Errorf("release: %w", err)
+	if err := l.fresh(s.Dir); err != nil {
+		return fmt.Errorf("release: record of what %s holds: %w", dest, err)
 	}
 	key := heldKey(dest)
 	if id == unknownHeld {
@@ -91,47 +105,67 @@ func (s *Store) writeHeld(dest, id string) error {
 	}
 	if l.f == nil {
 		if err := l.rewrite(s.Dir); err != nil {
-			return fmt.Errorf("release: %w", err)
+			return fmt.Errorf("release: record of what %s holds: %w", dest, err)
 		}
 	}
-	// The map changes first: a record that could not be written leaves
-	// the host unknown in memory, never believed to hold id.
+	// The host is unknown in memory until its record is written: one
+	// that could not be is never believed.
 	delete(l.held, key)
-	if _, err := l.f.Write([]byte(key + " " + id + "\n")); err != nil {
-		// Part of the record may be in the log: it is read again, and
-		// a log cut short knows no host.
-		l.f.Close()
-		l.f, l.loaded = nil, false
+	n, err := l.f.Write([]byte(key + " " + id + "\n"))
+	if err != nil {
+		if n > 0 {
+			// The log ends with part of a record: cut it off.
+			if terr := l.f.Truncate(l.size); terr != nil {
+				l.close() // read again, cut short: no host is known
+			}
+		}
 		return fmt.Errorf("release: record of what %s holds: %w", dest, err)
 	}
+	l.size += int64(n)
 	l.records++
 	if id != unknownHeld {
 		l.held[key] = id
 	}
-	if l.records > max(compactMin, 4*len(l.held)) {
-		if err := l.rewrite(s.Dir); err != nil {
-			return fmt.Errorf("release: %w", err)
+	if l.size > l.reserved-reserve/2 {
+		l.reserve()
+	}
+	if l.records > max(l.compact, 4*len(l.held)) {
+		// The record is written: a rewrite that fails is tried again
+		// after as many records again.
+		if l.rewrite(s.Dir) != nil {
+			l.compact = 2 * l.records
 		}
 	}
 	return nil
 }
 
-// load reads the log, taking in the per-host files of the format before
-// it (hosts/<key>, holding an id), and opens it for appending; once, or
-// again after it failed. l.mu is held.
-func (l *heldLog) load(dir string) error {
-	if l.loaded {
-		return nil
+// fresh makes l say what the log on disk says, reading it when this
+// Store has not, or when it changed behind this Store's back. l.mu is
+// held.
+func (l *heldLog) fresh(dir string) error {
+	if l.f != nil {
+		if st, err := os.Stat(filepath.Join(dir, heldDir, heldFile)); err == nil && inode(st) == l.ino && st.Size() == l.size {
+			return nil
+		}
+		l.close()
 	}
-	if err := l.open(dir); err != nil {
-		return err
-	}
-	l.loaded = true
-	return nil
+	return l.load(dir)
 }
 
-func (l *heldLog) open(dir string) error {
-	l.held = map[string]string{}
+func (l *heldLog) close() {
+	if l.f != nil {
+		l.f.Close()
+	}
+	l.f, l.ino, l.size, l.reserved = nil, 0, 0, 0
+}
+
+// load reads the log and opens it for appending, taking in the per-host
+// files of the format before it (hosts/<key>, holding an id). Both at
+// once (an older jouncebot ran after a newer one, and its records are
+// not in the log, nor the newer one's in its files): no host is known.
+// l.mu is held.
+func (l *heldLog) load(dir string) error {
+	l.held, l.records, l.compact = map[string]string{}, 0, compactMin
 	hosts := filepath.Join(dir, heldDir)
 	entries, err := os.ReadDir(hosts)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -155,9 +189,11 @@ func (l *heldLog) open(dir string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	logged := err == nil
 	if whole := l.replay(b); len(old) > 0 || !whole {
-		// A new log, or one that takes the place of the old files or
-		// of a log cut short.
+		if len(old) > 0 && logged {
+			clear(l.held)
+		}
 		if err := l.rewrite(dir); err != nil {
 			return err
 		}
@@ -166,12 +202,7 @@ func (l *heldLog) open(dir string) error {
 		}
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(hosts, heldFile), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	l.f, l.records = f, len(b)/recordLen
-	return nil
+	return l.open(dir, len(b)/recordLen)
 }
 
 // replay applies the log's records b to l.held and reports whether b
@@ -221,18 +252,42 @@ func (l *heldLog) rewrite(dir string) error {
 	}
 	tmp := filepath.Join(hosts, heldFile+".new")
 	if err := os.WriteFile(tmp, b.Bytes(), 0o644); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(hosts, heldFile)); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(hosts, heldFile), os.O_WRONLY|os.O_APPEND, 0)
+	l.close()
+	return l.open(dir, len(l.held))
+}
+
+// open opens the log, of records records, for appending. l.mu is held.
+func (l *heldLog) open(dir string, records int) error {
+	f, err := os.OpenFile(filepath.Join(dir, heldDir, heldFile), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
 	}
-	if l.f != nil {
-		l.f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
 	}
-	l.f, l.records = f, len(l.held)
+	l.f, l.ino, l.size, l.records = f, inode(st), st.Size(), records
+	l.reserve()
 	return nil
+}
+
+// reserve asks the file system for the log's next records' space ahead;
+// where it cannot (no space, no support) appends ask as they go.
+func (l *heldLog) reserve() {
+	l.reserved = l.size + reserve
+	_ = unix.Fallocate(int(l.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, l.size, reserve)
+}
+
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
 }
