@@ -2,11 +2,8 @@ package release
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -184,69 +181,6 @@ func (m *Marked) remember(h hostsync.Host) error {
 		return nil
 	}
 	return m.Store.setHeld(h.Dest, m.Release.ID)
-}
-
-// Held returns the id of the release the last transfer to the host at
-// dest left it holding, or "" when that is not known.
-func (s *Store) Held(dest string) string {
-	b, err := os.ReadFile(s.heldPath(dest))
-	if err != nil {
-		return ""
-	}
-	if id := strings.TrimSpace(string(b)); validID(id) {
-		return id
-	}
-	return ""
-}
-
-func (s *Store) heldPath(dest string) string {
-	sum := sha256.Sum256([]byte(dest))
-	return filepath.Join(s.Dir, "hosts", hex.EncodeToString(sum[:16]))
-}
-
-// setHeld records that the host at dest holds id. The record is one
-// fixed-length write over the last one, in place: no file is created or
-// removed per transfer (on a busy file system each is an inode to
-// allocate or free, and cost more than the rest of the engine's work for
-// a host). A write cut short by a crash is not a valid id: the host is
-// then unknown, as it should be.
-func (s *Store) setHeld(dest, id string) error {
-	if err := s.writeHeld(dest, id); err != nil {
-		return fmt.Errorf("release: %w", err)
-	}
-	return nil
-}
-
-// forget records that what the host at dest holds is not known.
-func (s *Store) forget(dest string) error {
-	if err := s.writeHeld(dest, unknownHeld); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("release: %w", err)
-	}
-	return nil
-}
-
-// unknownHeld is the record of a host whose release is not known: as
-// long as an id, so that it overwrites one whole.
-var unknownHeld = strings.Repeat("-", 20)
-
-// writeHeld overwrites the host's record with rec. Forgetting a host
-// that has no record creates none (os.ErrNotExist).
-func (s *Store) writeHeld(dest, rec string) error {
-	p := s.heldPath(dest)
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if errors.Is(err, os.ErrNotExist) && rec != unknownHeld {
-		if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-			f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteAt([]byte(rec+"\n"), 0)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Holds checks, with verify (a hostsync.Verify), that host h's marker

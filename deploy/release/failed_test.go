@@ -70,6 +70,7 @@ func TestFailedTransferLeavesNoMarker(t *testing.T) {
 		}
 		if !known {
 			os.RemoveAll(filepath.Join(s.Dir, "hosts")) // a whole-release transfer
+			s = &release.Store{Dir: s.Dir}
 		}
 		unreplaceable(t, filepath.Join(h.Dest, "php-1.0/includes/Hooks.php"))
 		err := (&release.Marked{Method: &hostsync.Rsync{}, Release: r2, Store: s}).Sync(ctx, h, "", nil)

@@ -211,6 +211,7 @@ type Store struct {
 	clean sync.Once
 	mu    sync.Mutex
 	open  map[string]*Release // releases opened, by id (they never change)
+	held  heldLog             // what each host holds (see Held)
 }
 
 // tidy removes, once, what a crash left: directories of freezes cut
