@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // binary is jouncebot built once per test run, for tests that run it as a
@@ -123,12 +125,11 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // split is a deploy agent and a chat bot, each its own process, with the

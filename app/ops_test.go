@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -19,6 +18,7 @@ import (
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // opsSession is the built-in default (console, example calendar, deploy
@@ -32,12 +32,10 @@ type opsSession struct {
 // freeAddr returns a local address nothing listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // rsyncd is an rsync daemon on loopback serving one module per host.
@@ -49,12 +51,11 @@ func startRsyncd(t *testing.T, modules []string, vanish ...string) *rsyncd {
 	if err := os.WriteFile(confFile, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testenv.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	d.port = ports[0]
 	d.cmd = exec.Command(bin, "--daemon", "--no-detach", "--config="+confFile, "--address=127.0.0.1", fmt.Sprintf("--port=%d", d.port))
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	d.cmd.Stderr = os.Stderr

@@ -66,12 +66,11 @@ func StartSSHD(t testing.TB) *SSHD {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, "authorized_keys"), string(pub))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testenv.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := ports[0]
 	write(t, filepath.Join(dir, "sshd_config"), fmt.Sprintf("Port %d\nListenAddress 127.0.0.1\nHostKey %s/host_key\nPidFile %s/sshd.pid\n"+
 		"AuthorizedKeysFile %s/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"+
 		"PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n", port, dir, dir, dir))

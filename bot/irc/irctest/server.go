@@ -21,7 +21,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -442,46 +441,15 @@ func (s *Server) athemeConf() (string, error) {
 	).Replace(athemeConf), nil
 }
 
-// freePorts finds n free ports below the kernel's ephemeral range. Ports
-// the kernel hands out (127.0.0.1:0) are free only until InspIRCd binds
-// them: on a busy machine an outgoing connection of another test took one
-// in between ("Address already in use", services never linked). Ports
-// below the range are never given to outgoing connections.
+// freePorts finds n free ports below the kernel's ephemeral range (see
+// testenv.FreePorts).
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	lo := ephemeralLow()
-	var ls []net.Listener
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 1000 {
-			t.Fatalf("irctest: no free port below %d", lo)
-		}
-		port := 10000 + rand.IntN(lo-10000)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		ls = append(ls, l)
-		ports = append(ports, port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := testenv.FreePorts(n)
+	if err != nil {
+		t.Fatalf("irctest: %v", err)
 	}
 	return ports
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
-// default when it cannot be read).
-func ephemeralLow() int {
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000 {
-				lo = v
-			}
-		}
-	}
-	return lo
 }
 
 func canDial(addr string) bool {

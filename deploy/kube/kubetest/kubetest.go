@@ -21,7 +21,6 @@ package kubetest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,24 +134,7 @@ func Start(t testing.TB) *Cluster {
 	return shared
 }
 
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+func freePorts(n int) ([]int, error) { return testenv.FreePorts(n) }
 
 func start(bin string) (c *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "kubetest-")
