@@ -259,12 +259,14 @@ func TestAgentBotKilledMidDeploy(t *testing.T) {
 	// the next event.
 	out = append(out, bot.collect(`msg="event delivered"`)...)
 	bot.kill()
+	out = append(out, bot.rest()...) // what it sent before the kill landed
 
 	s.waitEvent("synced to the testservers.") // the deploy went on without the bot
 	bot = s.startBotDebug()
 	out = append(out, bot.collect("synced to the testservers.")...)
 	out = append(out, bot.collect(`msg="event delivered"`)...)
 	bot.kill()
+	out = append(out, bot.rest()...)
 
 	bot = s.startBotDebug()
 	out = append(out, bot.collect("(asked again after a reconnect)")...)

@@ -276,6 +276,16 @@ func (p *proc) kill() {
 	<-p.done
 }
 
+// rest returns, once the process ended, the lines it wrote that were not
+// read yet (a killed bot may have sent more lines than a test waited for).
+func (p *proc) rest() []string {
+	var out []string
+	for l := range p.lines {
+		out = append(out, l)
+	}
+	return out
+}
+
 func (p *proc) say(line string) {
 	p.t.Helper()
 	if _, err := io.WriteString(p.in, line+"\n"); err != nil {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/internal/testenv"
@@ -61,9 +64,17 @@ func TestCrashAtEveryWorkflowPoint(t *testing.T) {
 			second.quit()
 			chat := first.output() + "\n" + second.output()
 			checkCrashRun(t, data, chat, false)
+			// Said exactly once by the deploy (its history, written in
+			// bbolt as it says a line), and never twice in chat: a line
+			// still waiting for the chat when the process was killed is
+			// not sent after the restart (README, "After a restart").
+			history := deployHistory(t, data)
 			for _, said := range []string{"Code-Review +2 given on 445113", "445113 merged.", "Froze release ", "deploy 1 is done: 445113."} {
-				if n := countSaid(chat, said); n != 1 {
-					t.Errorf("%q said %d times, want once:\n%s", said, n, chat)
+				if n := countIn(history, said); n != 1 {
+					t.Errorf("%q in the deploy's history %d times, want once:\n%s", said, n, strings.Join(history, "\n"))
+				}
+				if n := countSaid(chat, said); n > 1 {
+					t.Errorf("%q said %d times in chat, want at most once:\n%s", said, n, chat)
 				}
 			}
 		})
@@ -87,6 +98,45 @@ func sandboxPoints(t *testing.T) []string {
 	defer sb.Close()
 	_, points := sb.Engine.Steps(&deploy.Deploy{})
 	return points
+}
+
+// deployHistory is every line the deploys in the data directory said, as
+// their records in bbolt hold them.
+func deployHistory(t *testing.T, data string) []string {
+	t.Helper()
+	db, err := store.Open(filepath.Join(data, "jouncebot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var lines []string
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.Deploys).ForEach(func(_, v []byte) error {
+			var d struct{ History []struct{ Text string } }
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			for _, e := range d.History {
+				lines = append(lines, e.Text)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+// countIn counts the lines holding s.
+func countIn(lines []string, s string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
 
 // countSaid counts the chat lines (not the log's) holding s.
