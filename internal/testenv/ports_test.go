@@ -13,10 +13,15 @@ func TestFreePorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, seen := ephemeralLow(), map[int]bool{}
-	for _, p := range ports {
-		if p < 10000 || p >= lo || seen[p] {
-			t.Errorf("port %d: outside [10000, %d) or given twice (%v)", p, lo, ports)
+	more, err := FreePorts(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := portRange()
+	seen := map[int]bool{}
+	for _, p := range append(ports, more...) {
+		if p < from || p >= to || seen[p] {
+			t.Errorf("port %d: outside [%d, %d) or given twice (%v, then %v)", p, from, to, ports, more)
 		}
 		seen[p] = true
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
