@@ -91,8 +91,8 @@ var upgradeNow = time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
 //   - the fake Gerrit's old port appears only in the history's text (the
 //     change links of "Deploy 1 started"), which nothing reads back;
 //   - times are wall-clock times of the day it was written: the bot comes
-//     back long after the question, so it also reminds and says the test
-//     timed out; the deployer's "tested ok" still decides.
+//     back long after the question, so it says once that nobody confirmed
+//     the test while it was down; the deployer's "tested ok" still decides.
 //
 // If a change to the record's format ships without a migration, the old
 // record decodes wrong and this test fails (a renamed field of the
@@ -116,8 +116,9 @@ func TestUpgradeDeployAtTestQuestion(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "sandbox", "releases", upgradeRelease, "tree")); err != nil {
 		t.Fatalf("the fixture's release is gone: %v", err)
 	}
-	asked := s.expectLine(`"Please test it there" or "deploy 1 stopped"`, testenv.Scale(time.Minute), func(l string) bool {
-		return strings.Contains(l, "synced to the testservers. Please test it there") || strings.Contains(l, "deploy 1 stopped")
+	asked := s.expectLine(`"nobody confirmed the test", "Please test it there" or "deploy 1 stopped"`, testenv.Scale(time.Minute), func(l string) bool {
+		return strings.Contains(l, "nobody confirmed the test on testservers within 15m; jouncebot was restarted meanwhile") ||
+			strings.Contains(l, "synced to the testservers. Please test it there") || strings.Contains(l, "deploy 1 stopped")
 	})
 	if strings.Contains(asked, "deploy 1 stopped") {
 		t.Fatalf("the deploy did not survive the upgrade: %s", asked)
