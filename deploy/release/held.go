@@ -47,7 +47,6 @@ type heldLog struct {
 	size     int64             // f's length as this Store left it
 	reserved int64             // how far f's space is reserved
 	held     map[string]string // release id by host key
-	records  int               // records in the log
 	compact  int               // records beyond which the log is rewritten
 }
 
@@ -122,18 +121,17 @@ func (s *Store) writeHeld(dest, id string) error {
 		return fmt.Errorf("release: record of what %s holds: %w", dest, err)
 	}
 	l.size += int64(n)
-	l.records++
 	if id != unknownHeld {
 		l.held[key] = id
 	}
 	if l.size > l.reserved-reserve/2 {
 		l.reserve()
 	}
-	if l.records > max(l.compact, 4*len(l.held)) {
+	if records := int(l.size / recordLen); records > max(l.compact, 4*len(l.held)) {
 		// The record is written: a rewrite that fails is tried again
 		// after as many records again.
 		if l.rewrite(s.Dir) != nil {
-			l.compact = 2 * l.records
+			l.compact = 2 * records
 		}
 	}
 	return nil
@@ -165,7 +163,7 @@ func (l *heldLog) close() {
 // not in the log, nor the newer one's in its files): no host is known.
 // l.mu is held.
 func (l *heldLog) load(dir string) error {
-	l.held, l.records, l.compact = map[string]string{}, 0, compactMin
+	l.held, l.compact = map[string]string{}, compactMin
 	hosts := filepath.Join(dir, heldDir)
 	entries, err := os.ReadDir(hosts)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -202,7 +200,7 @@ func (l *heldLog) load(dir string) error {
 		}
 		return nil
 	}
-	return l.open(dir, len(b)/recordLen)
+	return l.open(dir)
 }
 
 // replay applies the log's records b to l.held and reports whether b
@@ -259,11 +257,11 @@ func (l *heldLog) rewrite(dir string) error {
 		return err
 	}
 	l.close()
-	return l.open(dir, len(l.held))
+	return l.open(dir)
 }
 
-// open opens the log, of records records, for appending. l.mu is held.
-func (l *heldLog) open(dir string, records int) error {
+// open opens the log for appending. l.mu is held.
+func (l *heldLog) open(dir string) error {
 	f, err := os.OpenFile(filepath.Join(dir, heldDir, heldFile), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
@@ -273,7 +271,7 @@ func (l *heldLog) open(dir string, records int) error {
 		f.Close()
 		return err
 	}
-	l.f, l.ino, l.size, l.records = f, inode(st), st.Size(), records
+	l.f, l.ino, l.size = f, inode(st), st.Size()
 	l.reserve()
 	return nil
 }
