@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/store"
@@ -108,27 +106,17 @@ func sandboxPoints(t *testing.T) []string {
 // their records in bbolt hold them.
 func deployHistory(t *testing.T, data string) []string {
 	t.Helper()
-	db, err := store.Open(filepath.Join(data, "jouncebot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var lines []string
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.Deploys).ForEach(func(_, v []byte) error {
-			var d struct{ History []struct{ Text string } }
-			if err := json.Unmarshal(v, &d); err != nil {
-				return err
-			}
-			for _, e := range d.History {
-				lines = append(lines, e.Text)
-			}
-			return nil
-		})
+	eachRecord(t, data, store.Deploys, func(v []byte) error {
+		var d struct{ History []struct{ Text string } }
+		if err := json.Unmarshal(v, &d); err != nil {
+			return err
+		}
+		for _, e := range d.History {
+			lines = append(lines, e.Text)
+		}
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return lines
 }
 

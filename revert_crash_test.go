@@ -13,21 +13,31 @@ import (
 // salMessages are the Server Admin Log's messages in the data directory.
 func salMessages(t *testing.T, data string) []string {
 	t.Helper()
+	var msgs []string
+	eachRecord(t, data, store.SALEntries, func(v []byte) error {
+		var e struct{ Message string }
+		json.Unmarshal(v, &e)
+		msgs = append(msgs, e.Message)
+		return nil
+	})
+	return msgs
+}
+
+// eachRecord calls each with every value of bucket in the data
+// directory's database, in key order, and fails the test on an error.
+func eachRecord(t *testing.T, data string, bucket []byte, each func(v []byte) error) {
+	t.Helper()
 	db, err := store.Open(filepath.Join(data, "jouncebot.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var msgs []string
-	db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.SALEntries).ForEach(func(_, v []byte) error {
-			var e struct{ Message string }
-			json.Unmarshal(v, &e)
-			msgs = append(msgs, e.Message)
-			return nil
-		})
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error { return each(v) })
 	})
-	return msgs
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A revert whose process stops around its SAL lines or its comments on
