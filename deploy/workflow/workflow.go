@@ -25,6 +25,10 @@
 // may or may not have happened: Check looks at the world, and Do runs again
 // only when Check says it did not happen (no Check: it runs again).
 //
+// Effects made by the thousand (a host's sync in a stage of thousands)
+// go through a Store that also is a KeyStore: their marks are read and
+// written one key at a time, not as part of the whole Record.
+//
 // A test lists every point a process can stop at with Definition.Points
 // and stops there through Definition.Point.
 package workflow
@@ -44,9 +48,12 @@ const Done = "done"
 // Step is one named step of a workflow.
 type Step struct {
 	Name string
-	// Effects are the kinds of side effect the step makes through
-	// Instance.Do (the part of their keys before the first "/"); they are
-	// listed, not enforced, so Points can name a point around each.
+	// Effects are the side effects the step makes through Instance.Do,
+	// each by its kind (the part of their keys before the first "/",
+	// for a point around every effect of the kind) or by its whole key
+	// (for a point around that one effect: "sync/production/mw1001");
+	// they are listed, not enforced, so Points can name a point around
+	// each.
 	Effects []string
 	// Run does the step. Its result, if not nil, is recorded as JSON with
 	// the step's completion (Record.Results). Run may run again after a
@@ -60,6 +67,8 @@ type Step struct {
 type Mark struct {
 	Started time.Time `json:",omitzero"`
 	Done    time.Time `json:",omitzero"`
+	// Note is Effect.Note, recorded with the intent.
+	Note string `json:",omitempty"`
 }
 
 // Pending reports whether the effect was begun but not seen to end: it
@@ -87,6 +96,21 @@ type Record struct {
 type Store interface {
 	Load() (*Record, error)
 	Update(f func(r *Record) error) error
+}
+
+// KeyStore is a Store that also reads and writes the mark of one effect
+// by its key, without the rest of the Record: Instance.Do, Settle and
+// Forget use it when the Instance's Store is one, so an effect costs a
+// small write of its own rather than a rewrite of the Record (a stage of
+// thousands of hosts, each synced as an effect). Its intents are not
+// refused by Record.Stop: they are the parts of one step that runs to
+// its end (a stage's hosts), and the step after it is not begun.
+type KeyStore interface {
+	Store
+	// Mark is key's mark (zero when none).
+	Mark(key string) (Mark, error)
+	// SetMark records m as key's mark; a zero m forgets it.
+	SetMark(key string, m Mark) error
 }
 
 // Definition is a workflow: its steps in order, and hooks.
@@ -119,7 +143,9 @@ func donePoint(kind string) string   { return "done:" + kind }
 
 // Points lists, in the order a run passes them, every point Point is
 // called at: for each step, the intent and completion of each effect
-// kind it declares, then the step's recorded completion.
+// (kind or key) it declares, then the step's recorded completion. Do
+// passes the points of an effect's kind and, when the key says more, of
+// its key.
 func (def *Definition) Points() []string {
 	var p []string
 	for _, s := range def.Steps {
@@ -251,6 +277,9 @@ type Effect struct {
 	// Key names the effect: its kind, then "/" and what makes it unique
 	// within the workflow ("vote/445113", "sal/start").
 	Key string
+	// Note, recorded with the intent, says what the effect is made on
+	// (a host's destination) for those who read the record; optional.
+	Note string
 	// Do makes the effect.
 	Do func(ctx context.Context) error
 	// Check, when set, says whether an effect found begun but not seen to
@@ -272,61 +301,106 @@ func Kind(key string) string {
 // was already done or Check found it done) and e.Do's error, after which
 // the intent stays recorded.
 func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
-	r, err := in.Store.Load()
+	m, err := in.load(e.Key)
 	if err != nil {
 		return false, err
 	}
-	m := r.Effects[e.Key]
 	if !m.Done.IsZero() {
 		return false, nil
 	}
-	kind := Kind(e.Key)
 	if m.Pending() && e.Check != nil {
 		done, err := e.Check(ctx)
 		if err != nil {
 			return false, err
 		}
 		if done {
-			if err := in.mark(e.Key, func(m *Mark) { m.Done = in.Def.now() }); err != nil {
+			m.Done = in.Def.now()
+			if err := in.put(e.Key, m, false); err != nil {
 				return false, err
 			}
-			in.Def.point(donePoint(kind))
+			in.points(donePoint, e.Key)
 			return false, nil
 		}
 	}
-	if err := in.Store.Update(func(r *Record) error {
-		if r.Stop != nil {
-			return r.Stop
-		}
-		setMark(r, e.Key, Mark{Started: in.Def.now()})
-		return nil
-	}); err != nil {
+	m = Mark{Started: in.Def.now(), Note: e.Note}
+	if err := in.put(e.Key, m, true); err != nil {
 		return false, err
 	}
-	in.Def.point(intentPoint(kind))
+	in.points(intentPoint, e.Key)
 	if err := e.Do(ctx); err != nil {
 		return false, err
 	}
-	if err := in.mark(e.Key, func(m *Mark) { m.Done = in.Def.now() }); err != nil {
+	m.Done = in.Def.now()
+	if err := in.put(e.Key, m, false); err != nil {
 		return true, err
 	}
-	in.Def.point(donePoint(kind))
+	in.points(donePoint, e.Key)
 	return true, nil
+}
+
+// points passes the point of key's kind, then the point of key when it
+// says more than its kind.
+func (in *Instance) points(point func(string) string, key string) {
+	kind := Kind(key)
+	in.Def.point(point(kind))
+	if key != kind {
+		in.Def.point(point(key))
+	}
+}
+
+// Settle records effect key as made without making it: a look at the
+// world found it made (a host found holding the release after a
+// restart). note is recorded as Effect.Note.
+func (in *Instance) Settle(key, note string) error {
+	m, err := in.load(key)
+	if err != nil || !m.Done.IsZero() {
+		return err
+	}
+	now := in.Def.now()
+	if m.Started.IsZero() {
+		m.Started = now
+	}
+	m.Done = now
+	if note != "" {
+		m.Note = note
+	}
+	return in.put(key, m, false)
 }
 
 // Forget drops the record of effect key, so the next Do makes it without
 // a Check (the world changed and the effect must be made anew).
 func (in *Instance) Forget(key string) error {
+	if ks, ok := in.Store.(KeyStore); ok {
+		return ks.SetMark(key, Mark{})
+	}
 	return in.Store.Update(func(r *Record) error {
 		delete(r.Effects, key)
 		return nil
 	})
 }
 
-func (in *Instance) mark(key string, f func(m *Mark)) error {
+// load reads key's mark.
+func (in *Instance) load(key string) (Mark, error) {
+	if ks, ok := in.Store.(KeyStore); ok {
+		return ks.Mark(key)
+	}
+	r, err := in.Store.Load()
+	if err != nil {
+		return Mark{}, err
+	}
+	return r.Effects[key], nil
+}
+
+// put records m as key's mark; an intent is refused with Record.Stop
+// (not by a KeyStore, see there).
+func (in *Instance) put(key string, m Mark, intent bool) error {
+	if ks, ok := in.Store.(KeyStore); ok {
+		return ks.SetMark(key, m)
+	}
 	return in.Store.Update(func(r *Record) error {
-		m := r.Effects[key]
-		f(&m)
+		if intent && r.Stop != nil {
+			return r.Stop
+		}
 		setMark(r, key, m)
 		return nil
 	})
