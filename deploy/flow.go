@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"time"
 
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
@@ -26,6 +27,17 @@ const (
 // Effect keys kept in Deploy.Effects.
 const (
 	effectRevertSAL = "revert-sal" // a revert's "Reverted …" SAL lines
+	// The sync's SAL lines; the completions of the first and the last
+	// are also in SyncRecord.SALStart and SALEnd, which records written
+	// before these effects have alone.
+	salStartSync    = "sal/start-sync"    // "Started sync: …"
+	salSynchronized = "sal/synchronized"  // "Synchronized <files>: …"
+	salFinishSync   = "sal/finished-sync" // "Finished sync: …"
+)
+
+// Effect keys kept elsewhere.
+const (
+	effectSync = "sync" // sync/<stage>/<host>: a host's result in bucket deploy.hosts (hostStore)
 )
 
 func voteKey(change int) string { return effectVote + "/" + strconv.Itoa(change) }
@@ -131,10 +143,27 @@ func flowRecord(d *Deploy) *workflow.Record {
 	if d.Revert != nil && d.Revert.Commented != (Op{}) {
 		r.Effects[effectRevertComment] = d.Revert.Commented
 	}
+	if d.Sync != nil {
+		salMark(r, salStartSync, d.Sync.SALStart)
+		salMark(r, salFinishSync, d.Sync.SALEnd)
+	}
 	if d.AbortBy != "" {
 		r.Stop = ErrAborted
 	}
 	return r
+}
+
+// salMark makes key's mark done at t when the record's field says its
+// line was written at t (a record from before the effect, or a closing
+// line written by Engine.finish).
+func salMark(r *workflow.Record, key string, t time.Time) {
+	if m := r.Effects[key]; !t.IsZero() && m.Done.IsZero() {
+		if m.Started.IsZero() {
+			m.Started = t
+		}
+		m.Done = t
+		r.Effects[key] = m
+	}
 }
 
 // setFlowRecord writes r back into d, each mark into its own field.
@@ -159,6 +188,16 @@ func setFlowRecord(d *Deploy, r *workflow.Record) error {
 		}
 		d.Revert.Commented = m
 		delete(rest, effectRevertComment)
+	}
+	if d.Sync != nil {
+		// The marks stay in Effects (with their intents); the fields
+		// say when the lines were written, as they did before.
+		if m := rest[salStartSync]; !m.Done.IsZero() {
+			d.Sync.SALStart = m.Done
+		}
+		if m := rest[salFinishSync]; !m.Done.IsZero() {
+			d.Sync.SALEnd = m.Done
+		}
 	}
 	d.Effects = nil
 	if len(rest) > 0 {

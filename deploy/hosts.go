@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -60,19 +61,22 @@ func (a *Engine) stageHosts(id ID, kind, stage string) (map[string]HostResult, e
 	return all[stage], nil
 }
 
-// pendingResult is one host's result on its way to the store.
+// pendingResult is one host's result on its way to the store: f changes
+// the recorded one (zero when none) and returns false to delete it. done,
+// when set, receives the commit's outcome.
 type pendingResult struct {
 	host string
-	r    HostResult
+	f    func(r *HostResult) bool
+	done chan error
 }
 
 // recorder writes a stage's host results as they come. A result is
 // handed to a writer goroutine; results that arrive while a transaction
 // commits go into the next one together, so recording costs the same per
 // host whether a stage has ten hosts or five thousand, and a slow disk
-// never holds the sync back. A result not yet committed when the process
-// dies is lost: the host is then checked (its release marker) or synced
-// again after the restart.
+// never holds the sync back. A result added (add) but not yet committed
+// when the process dies is lost: the host is then checked (its release
+// marker) or synced again after the restart; put waits for the commit.
 type recorder struct {
 	a     *Engine
 	id    ID
@@ -88,7 +92,24 @@ func (a *Engine) newRecorder(id ID, kind, stage string) *recorder {
 	return r
 }
 
-func (r *recorder) add(host string, hr HostResult) { r.in <- pendingResult{host, hr} }
+// add records hr as host's result, without waiting for the commit.
+func (r *recorder) add(host string, hr HostResult) {
+	r.change(host, func(x *HostResult) bool { *x = hr; return true })
+}
+
+// change applies f to host's recorded result (see pendingResult),
+// without waiting for the commit.
+func (r *recorder) change(host string, f func(x *HostResult) bool) {
+	r.in <- pendingResult{host: host, f: f}
+}
+
+// put applies f to host's recorded result (see pendingResult) and
+// returns once that is committed.
+func (r *recorder) put(host string, f func(x *HostResult) bool) error {
+	done := make(chan error, 1)
+	r.in <- pendingResult{host: host, f: f, done: done}
+	return <-done
+}
 
 // close writes what is left and returns the first error.
 func (r *recorder) close() error {
@@ -112,8 +133,14 @@ func (r *recorder) run() {
 				break drain
 			}
 		}
-		if err := r.write(batch); err != nil && first == nil {
+		err := r.write(batch)
+		if err != nil && first == nil {
 			first = err
+		}
+		for _, x := range batch {
+			if x.done != nil {
+				x.done <- err
+			}
 		}
 	}
 	r.done <- first
@@ -123,15 +150,113 @@ func (r *recorder) write(batch []pendingResult) error {
 	return r.a.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.DeployHosts)
 		for _, x := range batch {
-			v, err := json.Marshal(x.r)
+			k := hostKey(r.id, r.kind, r.stage, x.host)
+			var hr HostResult
+			if v := b.Get(k); v != nil {
+				if err := json.Unmarshal(v, &hr); err != nil {
+					return fmt.Errorf("decode host result %q: %w", k, err)
+				}
+			}
+			if !x.f(&hr) {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := json.Marshal(hr)
 			if err != nil {
 				return err
 			}
-			if err := b.Put(hostKey(r.id, r.kind, r.stage, x.host), v); err != nil {
+			if err := b.Put(k, v); err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+}
+
+// A host's sync in a sync stage is a side effect of the deploy's
+// workflow (key sync/<stage>/<host>), its mark kept as the host's result
+// in bucket deploy.hosts: the intent is the result with Started only, the
+// completion a result without Err, a failed sync a result with Err
+// (begun, not done: after a restart its marker decides).
+
+func syncKey(stage, host string) string { return effectSync + "/" + stage + "/" + host }
+
+// mark is r as a workflow mark. A result recorded before intents were
+// (no Started) was written as the host ended: it began then too.
+func (r HostResult) mark() workflow.Mark {
+	m := workflow.Mark{Started: r.Started, Note: r.Dest}
+	if m.Started.IsZero() {
+		m.Started = r.Time
+	}
+	if r.Err == "" {
+		m.Done = r.Time
+	}
+	return m
+}
+
+// done reports whether the host is on record as synced.
+func (r HostResult) done() bool { return !r.Time.IsZero() && r.Err == "" }
+
+// hostStore keeps a deploy's workflow record (flowStore) and, by key
+// (workflow.KeyStore), the marks of stage's host syncs, written through
+// rec so that hosts syncing at once share transactions.
+type hostStore struct {
+	flowStore
+	stage string
+	rec   *recorder
+}
+
+func (s hostStore) host(key string) (string, error) {
+	h, ok := strings.CutPrefix(key, syncKey(s.stage, ""))
+	if !ok || h == "" {
+		return "", fmt.Errorf("deploy %s: effect %q is no host sync of %s", s.id, key, s.stage)
+	}
+	return h, nil
+}
+
+// Mark implements workflow.KeyStore.
+func (s hostStore) Mark(key string) (workflow.Mark, error) {
+	h, err := s.host(key)
+	if err != nil {
+		return workflow.Mark{}, err
+	}
+	var m workflow.Mark
+	err = s.a.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(store.DeployHosts).Get(hostKey(s.id, hostsSync, s.stage, h))
+		if v == nil {
+			return nil
+		}
+		var r HostResult
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode host result of %s: %w", h, err)
+		}
+		m = r.mark()
+		return nil
+	})
+	return m, err
+}
+
+// SetMark implements workflow.KeyStore.
+func (s hostStore) SetMark(key string, m workflow.Mark) error {
+	h, err := s.host(key)
+	if err != nil {
+		return err
+	}
+	return s.rec.put(h, func(r *HostResult) bool {
+		if m == (workflow.Mark{}) {
+			return false
+		}
+		r.Started, r.Err = m.Started, ""
+		if m.Note != "" {
+			r.Dest = m.Note
+		}
+		r.Time, r.Duration = m.Done, 0
+		if !m.Done.IsZero() {
+			r.Duration = m.Done.Sub(m.Started)
+		}
+		return true
 	})
 }
 
