@@ -15,7 +15,10 @@ import (
 // record's Stage is the workflow's next step, and the side effects made
 // through Job.Do are recorded under their keys, in the field of the record
 // each is about when it has one (so records written before the workflow
-// read the same), else in Deploy.Effects.
+// read the same), else in Deploy.Effects. A host's sync in a sync stage
+// is an effect too, kept as the host's result in bucket deploy.hosts
+// (hostStore), so that a stage of thousands of hosts does not rewrite the
+// record for each.
 
 // Effect keys with a field of their own in the record.
 const (
