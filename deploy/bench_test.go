@@ -56,7 +56,9 @@ func (noopSync) Sync(context.Context, hostsync.Host, string, []string) error { r
 
 // BenchmarkSyncStageOverhead measures the engine's own cost of a sync
 // stage whose sync costs nothing, at 100, 1,000 and 5,000 hosts: the
-// release marker calls, one bbolt record per host result (written by the
+// release marker calls, each host's sync as a workflow effect (its
+// intent committed before it, grouped with the other hosts' of the
+// moment, and its result after, not waited for; both written by the
 // group-committing recorder) and the stage's bookkeeping. It reports
 // microseconds per host, which should not grow with the number of hosts.
 func BenchmarkSyncStageOverhead(b *testing.B) {

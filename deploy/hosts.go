@@ -244,7 +244,7 @@ func (s hostStore) SetMark(key string, m workflow.Mark) error {
 	if err != nil {
 		return err
 	}
-	return s.rec.put(h, func(r *HostResult) bool {
+	f := func(r *HostResult) bool {
 		if m == (workflow.Mark{}) {
 			return false
 		}
@@ -257,7 +257,15 @@ func (s hostStore) SetMark(key string, m workflow.Mark) error {
 			r.Duration = m.Done.Sub(m.Started)
 		}
 		return true
-	})
+	}
+	if !m.Done.IsZero() {
+		// The host goes on to the next without waiting for the
+		// commit: a completion lost with the process is a sync found
+		// begun after the restart, where the host's marker decides.
+		s.rec.change(h, f)
+		return nil
+	}
+	return s.rec.put(h, f)
 }
 
 // touched counts the hosts that got (or may have got) the deploy's

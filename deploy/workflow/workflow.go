@@ -109,7 +109,11 @@ type KeyStore interface {
 	Store
 	// Mark is key's mark (zero when none).
 	Mark(key string) (Mark, error)
-	// SetMark records m as key's mark; a zero m forgets it.
+	// SetMark records m as key's mark; a zero m forgets it. An intent
+	// or a forgetting is durable when it returns; a completion may be
+	// written a little later, grouped with others (one lost with the
+	// process is an effect found begun after the restart, which Check
+	// decides).
 	SetMark(key string, m Mark) error
 }
 
