@@ -61,12 +61,13 @@ func (a *Engine) stageHosts(id ID, kind, stage string) (map[string]HostResult, e
 	return all[stage], nil
 }
 
-// pendingResult is one host's result on its way to the store: f changes
-// the recorded one (zero when none) and returns false to delete it. done,
-// when set, receives the commit's outcome.
+// pendingResult is one host's result on its way to the store: r replaces
+// the recorded one (nil deletes it), or else f changes it (the zero
+// HostResult when none). done, when set, receives the commit's outcome.
 type pendingResult struct {
 	host string
-	f    func(r *HostResult) bool
+	r    *HostResult
+	f    func(r *HostResult)
 	done chan error
 }
 
@@ -74,9 +75,10 @@ type pendingResult struct {
 // handed to a writer goroutine; results that arrive while a transaction
 // commits go into the next one together, so recording costs the same per
 // host whether a stage has ten hosts or five thousand, and a slow disk
-// never holds the sync back. A result added (add) but not yet committed
-// when the process dies is lost: the host is then checked (its release
-// marker) or synced again after the restart; put waits for the commit.
+// never holds the sync back. A result not yet committed when the process
+// dies is lost: the host is then checked (its release marker) or synced
+// again after the restart; a result sent with a channel (send) tells of
+// its commit.
 type recorder struct {
 	a     *Engine
 	id    ID
@@ -93,22 +95,20 @@ func (a *Engine) newRecorder(id ID, kind, stage string) *recorder {
 }
 
 // add records hr as host's result, without waiting for the commit.
-func (r *recorder) add(host string, hr HostResult) {
-	r.change(host, func(x *HostResult) bool { *x = hr; return true })
-}
+func (r *recorder) add(host string, hr HostResult) { r.in <- pendingResult{host: host, r: &hr} }
 
-// change applies f to host's recorded result (see pendingResult),
-// without waiting for the commit.
-func (r *recorder) change(host string, f func(x *HostResult) bool) {
+// change applies f to host's recorded result, without waiting for the
+// commit.
+func (r *recorder) change(host string, f func(x *HostResult)) {
 	r.in <- pendingResult{host: host, f: f}
 }
 
-// put applies f to host's recorded result (see pendingResult) and
-// returns once that is committed.
-func (r *recorder) put(host string, f func(x *HostResult) bool) error {
-	done := make(chan error, 1)
-	r.in <- pendingResult{host: host, f: f, done: done}
-	return <-done
+// send records x (see pendingResult); the channel it returns receives
+// the outcome of the commit.
+func (r *recorder) send(x pendingResult) chan error {
+	x.done = make(chan error, 1)
+	r.in <- x
+	return x.done
 }
 
 // close writes what is left and returns the first error.
@@ -151,13 +151,17 @@ func (r *recorder) write(batch []pendingResult) error {
 		b := tx.Bucket(store.DeployHosts)
 		for _, x := range batch {
 			k := hostKey(r.id, r.kind, r.stage, x.host)
-			var hr HostResult
-			if v := b.Get(k); v != nil {
-				if err := json.Unmarshal(v, &hr); err != nil {
-					return fmt.Errorf("decode host result %q: %w", k, err)
+			hr := x.r
+			if x.f != nil {
+				hr = &HostResult{}
+				if v := b.Get(k); v != nil {
+					if err := json.Unmarshal(v, hr); err != nil {
+						return fmt.Errorf("decode host result %q: %w", k, err)
+					}
 				}
+				x.f(hr)
 			}
-			if !x.f(&hr) {
+			if hr == nil {
 				if err := b.Delete(k); err != nil {
 					return err
 				}
@@ -238,34 +242,37 @@ func (s hostStore) Mark(key string) (workflow.Mark, error) {
 	return m, err
 }
 
-// SetMark implements workflow.KeyStore.
-func (s hostStore) SetMark(key string, m workflow.Mark) error {
-	h, err := s.host(key)
-	if err != nil {
-		return err
-	}
-	f := func(r *HostResult) bool {
-		if m == (workflow.Mark{}) {
-			return false
+// SetMarks implements workflow.KeyStore. A host goes on to the next
+// without waiting for its completion's commit: one lost with the process
+// is a sync found begun after the restart, where the host's marker
+// decides.
+func (s hostStore) SetMarks(marks map[string]workflow.Mark) error {
+	var wait []chan error
+	for key, m := range marks {
+		h, err := s.host(key)
+		if err != nil {
+			return err
 		}
-		r.Started, r.Err = m.Started, ""
-		if m.Note != "" {
-			r.Dest = m.Note
+		x := pendingResult{host: h}
+		if m != (workflow.Mark{}) {
+			x.r = &HostResult{Dest: m.Note, Started: m.Started, Time: m.Done}
+			if !m.Done.IsZero() {
+				x.r.Duration = m.Done.Sub(m.Started)
+			}
 		}
-		r.Time, r.Duration = m.Done, 0
 		if !m.Done.IsZero() {
-			r.Duration = m.Done.Sub(m.Started)
+			s.rec.in <- x
+			continue
 		}
-		return true
+		wait = append(wait, s.rec.send(x))
 	}
-	if !m.Done.IsZero() {
-		// The host goes on to the next without waiting for the
-		// commit: a completion lost with the process is a sync found
-		// begun after the restart, where the host's marker decides.
-		s.rec.change(h, f)
-		return nil
+	var first error
+	for _, done := range wait {
+		if err := <-done; err != nil && first == nil {
+			first = err
+		}
 	}
-	return s.rec.put(h, f)
+	return first
 }
 
 // touched counts the hosts that got (or may have got) the deploy's

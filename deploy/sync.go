@@ -629,6 +629,18 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	for _, h := range hs.Hosts {
 		dests[h.Name] = h.Dest
 	}
+	// The intents of the hosts on no record, in one write rather than
+	// one each (a host begun before, its sync failed, goes through its
+	// Check).
+	var begin []workflow.Effect
+	for _, h := range hs.Hosts {
+		if _, recorded := results[h.Name]; !done[h.Name] && (checked != nil || !recorded) {
+			begin = append(begin, workflow.Effect{Key: syncKey(s.StageName, h.Name), Note: h.Dest})
+		}
+	}
+	if err := hosts.Begin(begin); err != nil {
+		return nil, err
+	}
 	he := &hostEffects{Method: hs.Method, in: hosts, stage: s.StageName}
 	he.left.Store(int64(len(hs.Hosts) - len(done)))
 	if verify != nil {
@@ -651,9 +663,8 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 				// Begun, not done: after a restart the host's marker
 				// decides.
 				hr := hostResult(dests[r.Host], r)
-				w.change(r.Host, func(x *HostResult) bool {
+				w.change(r.Host, func(x *HostResult) {
 					x.Dest, x.Time, x.Duration, x.Err = hr.Dest, hr.Time, hr.Duration, hr.Err
-					return true
 				})
 			}
 		},

@@ -38,7 +38,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -98,8 +100,8 @@ type Store interface {
 	Update(f func(r *Record) error) error
 }
 
-// KeyStore is a Store that also reads and writes the mark of one effect
-// by its key, without the rest of the Record: Instance.Do, Settle and
+// KeyStore is a Store that also reads and writes the marks of effects
+// by key, without the rest of the Record: Instance.Do, Begin, Settle and
 // Forget use it when the Instance's Store is one, so an effect costs a
 // small write of its own rather than a rewrite of the Record (a stage of
 // thousands of hosts, each synced as an effect). Its intents are not
@@ -109,12 +111,12 @@ type KeyStore interface {
 	Store
 	// Mark is key's mark (zero when none).
 	Mark(key string) (Mark, error)
-	// SetMark records m as key's mark; a zero m forgets it. An intent
-	// or a forgetting is durable when it returns; a completion may be
-	// written a little later, grouped with others (one lost with the
-	// process is an effect found begun after the restart, which Check
-	// decides).
-	SetMark(key string, m Mark) error
+	// SetMarks records each of marks under its key, a zero mark
+	// forgetting it. Intents and forgettings are durable when it
+	// returns; a completion may be written a little later, grouped
+	// with others (one lost with the process is an effect found begun
+	// after the restart, which Check decides).
+	SetMarks(marks map[string]Mark) error
 }
 
 // Definition is a workflow: its steps in order, and hooks.
@@ -200,10 +202,14 @@ func (def *Definition) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Instance is one run of a definition over its store.
+// Instance is one run of a definition over its store. Do may be called
+// from many goroutines at once.
 type Instance struct {
 	Def   *Definition
 	Store Store
+
+	mu    sync.Mutex
+	begun map[string]Mark // intents recorded by Begin, not yet made by Do
 }
 
 // Run runs the steps from the first unfinished one, recording each one's
@@ -305,30 +311,33 @@ func Kind(key string) string {
 // was already done or Check found it done) and e.Do's error, after which
 // the intent stays recorded.
 func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
-	m, err := in.load(e.Key)
-	if err != nil {
-		return false, err
-	}
-	if !m.Done.IsZero() {
-		return false, nil
-	}
-	if m.Pending() && e.Check != nil {
-		done, err := e.Check(ctx)
-		if err != nil {
+	m, begun := in.takeBegun(e.Key)
+	if !begun {
+		var err error
+		if m, err = in.load(e.Key); err != nil {
 			return false, err
 		}
-		if done {
-			m.Done = in.Def.now()
-			if err := in.put(e.Key, m, false); err != nil {
-				return false, err
-			}
-			in.points(donePoint, e.Key)
+		if !m.Done.IsZero() {
 			return false, nil
 		}
-	}
-	m = Mark{Started: in.Def.now(), Note: e.Note}
-	if err := in.put(e.Key, m, true); err != nil {
-		return false, err
+		if m.Pending() && e.Check != nil {
+			done, err := e.Check(ctx)
+			if err != nil {
+				return false, err
+			}
+			if done {
+				m.Done = in.Def.now()
+				if err := in.put(e.Key, m, false); err != nil {
+					return false, err
+				}
+				in.points(donePoint, e.Key)
+				return false, nil
+			}
+		}
+		m = Mark{Started: in.Def.now(), Note: e.Note}
+		if err := in.put(e.Key, m, true); err != nil {
+			return false, err
+		}
 	}
 	in.points(intentPoint, e.Key)
 	if err := e.Do(ctx); err != nil {
@@ -340,6 +349,56 @@ func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
 	}
 	in.points(donePoint, e.Key)
 	return true, nil
+}
+
+// Begin records the intents of effects es in one write, for a step
+// about to make many at once (a stage's hosts, whose intents would each
+// cost a write of their own): Do then makes each of them without
+// recording its intent again. es must be effects without a mark (never
+// begun, or forgotten). Found after a restart, these intents are begun
+// like any other. It is refused with Record.Stop as Do is.
+func (in *Instance) Begin(es []Effect) error {
+	if len(es) == 0 {
+		return nil
+	}
+	now := in.Def.now()
+	marks := make(map[string]Mark, len(es))
+	for _, e := range es {
+		marks[e.Key] = Mark{Started: now, Note: e.Note}
+	}
+	var err error
+	if ks, ok := in.Store.(KeyStore); ok {
+		err = ks.SetMarks(marks)
+	} else {
+		err = in.Store.Update(func(r *Record) error {
+			if r.Stop != nil {
+				return r.Stop
+			}
+			for k, m := range marks {
+				setMark(r, k, m)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return err
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.begun == nil {
+		in.begun = map[string]Mark{}
+	}
+	maps.Copy(in.begun, marks)
+	return nil
+}
+
+// takeBegun returns the intent Begin recorded for key, once.
+func (in *Instance) takeBegun(key string) (Mark, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	m, ok := in.begun[key]
+	delete(in.begun, key)
+	return m, ok
 }
 
 // points passes the point of key's kind, then the point of key when it
@@ -374,8 +433,9 @@ func (in *Instance) Settle(key, note string) error {
 // Forget drops the record of effect key, so the next Do makes it without
 // a Check (the world changed and the effect must be made anew).
 func (in *Instance) Forget(key string) error {
+	in.takeBegun(key)
 	if ks, ok := in.Store.(KeyStore); ok {
-		return ks.SetMark(key, Mark{})
+		return ks.SetMarks(map[string]Mark{key: {}})
 	}
 	return in.Store.Update(func(r *Record) error {
 		delete(r.Effects, key)
@@ -399,7 +459,7 @@ func (in *Instance) load(key string) (Mark, error) {
 // (not by a KeyStore, see there).
 func (in *Instance) put(key string, m Mark, intent bool) error {
 	if ks, ok := in.Store.(KeyStore); ok {
-		return ks.SetMark(key, m)
+		return ks.SetMarks(map[string]Mark{key: m})
 	}
 	return in.Store.Update(func(r *Record) error {
 		if intent && r.Stop != nil {

@@ -116,12 +116,14 @@ type keyStore struct {
 
 func (s *keyStore) Mark(key string) (workflow.Mark, error) { return s.marks[key], nil }
 
-func (s *keyStore) SetMark(key string, m workflow.Mark) error {
-	if m == (workflow.Mark{}) {
-		delete(s.marks, key)
-		return nil
+func (s *keyStore) SetMarks(marks map[string]workflow.Mark) error {
+	for key, m := range marks {
+		if m == (workflow.Mark{}) {
+			delete(s.marks, key)
+			continue
+		}
+		s.marks[key] = m
 	}
-	s.marks[key] = m
 	return nil
 }
 
@@ -324,5 +326,40 @@ func TestRunSaysWhenTheRecordFails(t *testing.T) {
 	err := (&workflow.Instance{Def: def, Store: s}).Run(context.Background())
 	if !errors.Is(err, workflow.ErrRecord) || ran != 1 || s.r.Next != "" {
 		t.Errorf("Run: %v after %d runs, next %q; want ErrRecord after one, the step unfinished", err, ran, s.r.Next)
+	}
+}
+
+// TestBeginRecordsIntentsAtOnce begins two effects in one write: Do makes
+// the first without looking at its mark again; a new instance (a
+// restart) finds the second begun and asks its Check.
+func TestBeginRecordsIntentsAtOnce(t *testing.T) {
+	s := &keyStore{marks: map[string]workflow.Mark{}}
+	in := &workflow.Instance{Def: &workflow.Definition{}, Store: s}
+	checks := 0
+	effect := func(key string) workflow.Effect {
+		return workflow.Effect{Key: key, Note: key + ":/srv", Do: func(context.Context) error { return nil },
+			Check: func(context.Context) (bool, error) { checks++; return false, nil }}
+	}
+	if err := in.Begin([]workflow.Effect{effect("host/mw1"), effect("host/mw2")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"host/mw1", "host/mw2"} {
+		if m := s.marks[k]; !m.Pending() || m.Note != k+":/srv" {
+			t.Errorf("%s after Begin: %+v, want its intent with its note", k, m)
+		}
+	}
+	if made, err := in.Do(context.Background(), effect("host/mw1")); !made || err != nil || checks != 0 {
+		t.Errorf("Do of a begun effect: made %v, err %v, %d checks; want made without a check", made, err, checks)
+	}
+	if s.marks["host/mw1"].Done.IsZero() {
+		t.Error("the completion of host/mw1 is not recorded")
+	}
+	again := &workflow.Instance{Def: &workflow.Definition{}, Store: s}
+	if made, err := again.Do(context.Background(), effect("host/mw2")); !made || err != nil || checks != 1 {
+		t.Errorf("Do after a restart: made %v, err %v, %d checks; want made after one check", made, err, checks)
+	}
+	stopped := &workflow.Instance{Def: &workflow.Definition{}, Store: &memStore{stop: errCrash}}
+	if err := stopped.Begin([]workflow.Effect{effect("host/mw3")}); !errors.Is(err, errCrash) {
+		t.Errorf("Begin over a stopped record: %v, want the stop", err)
 	}
 }
