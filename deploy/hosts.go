@@ -275,16 +275,20 @@ func (s hostStore) SetMarks(marks map[string]workflow.Mark) error {
 	return first
 }
 
-// touched counts the hosts that got (or may have got) the deploy's
-// release.
-func (a *Engine) touched(id ID) int {
+// touched counts the hosts that got (or may have got: their sync
+// began) the deploy's release; ended, only those whose sync ended.
+func (a *Engine) touched(id ID, ended bool) int {
 	all, err := a.hostResults(id, hostsSync)
 	if err != nil {
 		a.log.Error("read host results", "deploy", id, "err", err)
 	}
 	n := 0
 	for _, hs := range all {
-		n += len(hs)
+		for _, r := range hs {
+			if !ended || !r.Time.IsZero() {
+				n++
+			}
+		}
 	}
 	return n
 }

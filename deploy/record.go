@@ -306,7 +306,7 @@ func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		switch {
 		case stoppedMidSync(d):
 			a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
-				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
+				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id, true), "host"), d.Sync.Release, d.Sync.Previous))
 		case stoppedMidRollback(d) && d.Sync.Rollback.SALLine != "":
 			a.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
 		case stoppedMidRollback(d):

@@ -147,7 +147,7 @@ func (a *Engine) needsRollback(d *Deploy) bool {
 			return true
 		}
 	}
-	return d.Sync.Rollback != nil || a.touched(d.ID) > 0
+	return d.Sync.Rollback != nil || a.touched(d.ID, false) > 0
 }
 
 // stageStarted reports whether sync stage name started syncing.
