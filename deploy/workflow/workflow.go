@@ -309,7 +309,8 @@ func Kind(key string) string {
 // completion. An intent recorded without completion is first looked at
 // with e.Check. It returns whether the effect was made now (false when it
 // was already done or Check found it done) and e.Do's error, after which
-// the intent stays recorded.
+// the intent stays recorded. An effect whose intent this Instance
+// recorded with Begin goes straight to e.Do.
 func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
 	m, begun := in.takeBegun(e.Key)
 	if !begun {
