@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jouncebot/jouncebot/deploy/workflow"
@@ -24,25 +25,41 @@ func hostKey(id ID, kind, stage, host string) []byte {
 	return []byte(string(deployKey(id)) + "\x00" + kind + "\x00" + stage + "\x00" + host)
 }
 
+// hostsBegun keeps the intents of the hosts' syncs (a result of kind
+// hostsSync with Started only) apart from their results: a jouncebot from
+// before intents reads every result of kind hostsSync without an error
+// as a synced host, so after a downgrade mid-deploy it must find a host
+// whose sync only began on no record, as it would have before. Reading
+// hostsSync (hostResults, getHost) includes them.
+const hostsBegun = "sync-begun"
+
 // hostResults returns deploy id's results of kind, by stage and host.
 func (a *records) hostResults(id ID, kind string) (map[string]map[string]HostResult, error) {
 	out := map[string]map[string]HostResult{}
-	prefix := []byte(string(deployKey(id)) + "\x00" + kind + "\x00")
 	err := a.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.DeployHosts).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			stage, host, ok := strings.Cut(string(k[len(prefix):]), "\x00")
-			if !ok {
-				continue
+		kinds := []string{kind}
+		if kind == hostsSync {
+			kinds = append(kinds, hostsBegun)
+		}
+		for _, kind := range kinds {
+			prefix := []byte(string(deployKey(id)) + "\x00" + kind + "\x00")
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				stage, host, ok := strings.Cut(string(k[len(prefix):]), "\x00")
+				if !ok {
+					continue
+				}
+				var r HostResult
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("decode host result %q: %w", k, err)
+				}
+				if out[stage] == nil {
+					out[stage] = map[string]HostResult{}
+				}
+				if _, ended := out[stage][host]; !ended {
+					out[stage][host] = r
+				}
 			}
-			var r HostResult
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode host result %q: %w", k, err)
-			}
-			if out[stage] == nil {
-				out[stage] = map[string]HostResult{}
-			}
-			out[stage][host] = r
 		}
 		return nil
 	})
@@ -61,14 +78,68 @@ func (a *Engine) stageHosts(id ID, kind, stage string) (map[string]HostResult, e
 	return all[stage], nil
 }
 
+// getHost reads host's result of kind in bucket b (nil when none).
+func getHost(b *bolt.Bucket, id ID, kind, stage, host string) (*HostResult, error) {
+	v := b.Get(hostKey(id, kind, stage, host))
+	if v == nil && kind == hostsSync {
+		v = b.Get(hostKey(id, hostsBegun, stage, host))
+	}
+	if v == nil {
+		return nil, nil
+	}
+	var r HostResult
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("decode host result of %s: %w", host, err)
+	}
+	return &r, nil
+}
+
+// putHost records r as host's result of kind in bucket b (nil deletes
+// it), an intent apart (hostsBegun).
+func putHost(b *bolt.Bucket, id ID, kind, stage, host string, r *HostResult) error {
+	k, other := hostKey(id, kind, stage, host), []byte(nil)
+	if kind == hostsSync {
+		other = hostKey(id, hostsBegun, stage, host)
+		if r != nil && r.Time.IsZero() && r.Err == "" {
+			k, other = other, k
+		}
+	}
+	if other != nil {
+		if err := b.Delete(other); err != nil {
+			return err
+		}
+	}
+	if r == nil {
+		return b.Delete(k)
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, v)
+}
+
 // pendingResult is one host's result on its way to the store: r replaces
 // the recorded one (nil deletes it), or else f changes it (the zero
-// HostResult when none). done, when set, receives the commit's outcome.
+// HostResult when none).
 type pendingResult struct {
 	host string
 	r    *HostResult
 	f    func(r *HostResult)
-	done chan error
+}
+
+// intent reports whether x records an intent: a result begun, not ended.
+func (x pendingResult) intent() bool {
+	return x.r != nil && x.r.Time.IsZero() && x.r.Err == ""
+}
+
+// pendingWrite is results written in the same transaction; done, when
+// set, receives the commit's outcome. Holding an intent, they are refused
+// with ErrAborted, all of them, when the deploy was aborted.
+type pendingWrite struct {
+	results []pendingResult
+	done    chan error
+	refused bool
 }
 
 // recorder writes a stage's host results as they come. A result is
@@ -77,38 +148,40 @@ type pendingResult struct {
 // host whether a stage has ten hosts or five thousand, and a slow disk
 // never holds the sync back. A result not yet committed when the process
 // dies is lost: the host is then checked (its release marker) or synced
-// again after the restart; a result sent with a channel (send) tells of
-// its commit.
+// again after the restart; results sent with a channel (send) tell of
+// their commit.
 type recorder struct {
 	a     *Engine
 	id    ID
 	kind  string
 	stage string
-	in    chan pendingResult
+	in    chan *pendingWrite
 	done  chan error
 }
 
 func (a *Engine) newRecorder(id ID, kind, stage string) *recorder {
-	r := &recorder{a: a, id: id, kind: kind, stage: stage, in: make(chan pendingResult, 1024), done: make(chan error, 1)}
+	r := &recorder{a: a, id: id, kind: kind, stage: stage, in: make(chan *pendingWrite, 1024), done: make(chan error, 1)}
 	go r.run()
 	return r
 }
 
 // add records hr as host's result, without waiting for the commit.
-func (r *recorder) add(host string, hr HostResult) { r.in <- pendingResult{host: host, r: &hr} }
+func (r *recorder) add(host string, hr HostResult) {
+	r.in <- &pendingWrite{results: []pendingResult{{host: host, r: &hr}}}
+}
 
 // change applies f to host's recorded result, without waiting for the
 // commit.
 func (r *recorder) change(host string, f func(x *HostResult)) {
-	r.in <- pendingResult{host: host, f: f}
+	r.in <- &pendingWrite{results: []pendingResult{{host: host, f: f}}}
 }
 
-// send records x (see pendingResult); the channel it returns receives
+// send records xs in one transaction; the channel it returns receives
 // the outcome of the commit.
-func (r *recorder) send(x pendingResult) chan error {
-	x.done = make(chan error, 1)
-	r.in <- x
-	return x.done
+func (r *recorder) send(xs []pendingResult) chan error {
+	w := &pendingWrite{results: xs, done: make(chan error, 1)}
+	r.in <- w
+	return w.done
 }
 
 // close writes what is left and returns the first error.
@@ -120,7 +193,7 @@ func (r *recorder) close() error {
 func (r *recorder) run() {
 	var first error
 	for x := range r.in {
-		batch := []pendingResult{x}
+		batch := []*pendingWrite{x}
 	drain:
 		for {
 			select {
@@ -137,53 +210,76 @@ func (r *recorder) run() {
 		if err != nil && first == nil {
 			first = err
 		}
-		for _, x := range batch {
-			if x.done != nil {
-				x.done <- err
+		for _, w := range batch {
+			switch {
+			case w.done == nil:
+			case err == nil && w.refused:
+				w.done <- ErrAborted
+			default:
+				w.done <- err
 			}
 		}
 	}
 	r.done <- first
 }
 
-func (r *recorder) write(batch []pendingResult) error {
+func (r *recorder) write(batch []*pendingWrite) error {
 	return r.a.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.DeployHosts)
-		for _, x := range batch {
-			k := hostKey(r.id, r.kind, r.stage, x.host)
-			hr := x.r
-			if x.f != nil {
-				hr = &HostResult{}
-				if v := b.Get(k); v != nil {
-					if err := json.Unmarshal(v, hr); err != nil {
-						return fmt.Errorf("decode host result %q: %w", k, err)
+		read, aborted := false, false
+		for _, w := range batch {
+			if slices.ContainsFunc(w.results, pendingResult.intent) {
+				if !read {
+					var err error
+					if aborted, err = abortedIn(tx, r.id); err != nil {
+						return err
 					}
+					read = true
 				}
-				x.f(hr)
+				if w.refused = aborted; w.refused {
+					continue
+				}
 			}
-			if hr == nil {
-				if err := b.Delete(k); err != nil {
+			for _, x := range w.results {
+				hr := x.r
+				if x.f != nil {
+					old, err := getHost(b, r.id, r.kind, r.stage, x.host)
+					if err != nil {
+						return err
+					}
+					if hr = old; hr == nil {
+						hr = &HostResult{}
+					}
+					x.f(hr)
+				}
+				if err := putHost(b, r.id, r.kind, r.stage, x.host, hr); err != nil {
 					return err
 				}
-				continue
-			}
-			v, err := json.Marshal(hr)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(k, v); err != nil {
-				return err
 			}
 		}
 		return nil
 	})
 }
 
+// abortedIn reports whether deploy id was aborted, read in tx.
+func abortedIn(tx *bolt.Tx, id ID) (bool, error) {
+	v := tx.Bucket(store.Deploys).Get(deployKey(id))
+	if v == nil {
+		return false, nil
+	}
+	var d struct{ AbortBy string }
+	if err := json.Unmarshal(v, &d); err != nil {
+		return false, fmt.Errorf("decode deploy %s: %w", id, err)
+	}
+	return d.AbortBy != "", nil
+}
+
 // A host's sync in a sync stage is a side effect of the deploy's
 // workflow (key sync/<stage>/<host>), its mark kept as the host's result
-// in bucket deploy.hosts: the intent is the result with Started only, the
-// completion a result without Err, a failed sync a result with Err
-// (begun, not done: after a restart its marker decides).
+// in bucket deploy.hosts: the intent is the result with Started only
+// (kept apart, hostsBegun), the completion a result without Err, a
+// failed sync a result with Err (begun, not done: after a restart its
+// marker decides).
 
 func syncKey(stage, host string) string { return effectSync + "/" + stage + "/" + host }
 
@@ -200,7 +296,8 @@ func (r HostResult) mark() workflow.Mark {
 	return m
 }
 
-// done reports whether the host is on record as synced.
+// done reports whether the host is on record as synced: its sync ended,
+// without an error.
 func (r HostResult) done() bool { return !r.Time.IsZero() && r.Err == "" }
 
 // hostStore keeps a deploy's workflow record (flowStore) and, by key
@@ -228,26 +325,38 @@ func (s hostStore) Mark(key string) (workflow.Mark, error) {
 	}
 	var m workflow.Mark
 	err = s.a.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(store.DeployHosts).Get(hostKey(s.id, hostsSync, s.stage, h))
-		if v == nil {
-			return nil
+		r, err := getHost(tx.Bucket(store.DeployHosts), s.id, hostsSync, s.stage, h)
+		if r != nil {
+			m = r.mark()
 		}
-		var r HostResult
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("decode host result of %s: %w", h, err)
-		}
-		m = r.mark()
-		return nil
+		return err
 	})
 	return m, err
 }
 
-// SetMarks implements workflow.KeyStore. A host goes on to the next
-// without waiting for its completion's commit: one lost with the process
-// is a sync found begun after the restart, where the host's marker
-// decides.
+// Stopped implements workflow.KeyStore: ErrAborted once the deploy was
+// aborted.
+func (s hostStore) Stopped() error {
+	var aborted bool
+	err := s.a.db.View(func(tx *bolt.Tx) error {
+		var err error
+		aborted, err = abortedIn(tx, s.id)
+		return err
+	})
+	if err == nil && aborted {
+		err = ErrAborted
+	}
+	return err
+}
+
+// SetMarks implements workflow.KeyStore: the marks are written in one
+// transaction, which refuses them all with ErrAborted when they hold an
+// intent and the deploy was aborted. A host goes on to the next without
+// waiting for its completion's commit: one lost with the process is a
+// sync found begun after the restart, where the host's marker decides.
 func (s hostStore) SetMarks(marks map[string]workflow.Mark) error {
-	var wait []chan error
+	xs := make([]pendingResult, 0, len(marks))
+	wait := false
 	for key, m := range marks {
 		h, err := s.host(key)
 		if err != nil {
@@ -260,19 +369,14 @@ func (s hostStore) SetMarks(marks map[string]workflow.Mark) error {
 				x.r.Duration = m.Done.Sub(m.Started)
 			}
 		}
-		if !m.Done.IsZero() {
-			s.rec.in <- x
-			continue
-		}
-		wait = append(wait, s.rec.send(x))
+		wait = wait || m.Done.IsZero()
+		xs = append(xs, x)
 	}
-	var first error
-	for _, done := range wait {
-		if err := <-done; err != nil && first == nil {
-			first = err
-		}
+	if !wait {
+		s.rec.in <- &pendingWrite{results: xs}
+		return nil
 	}
-	return first
+	return <-s.rec.send(xs)
 }
 
 // touched counts the hosts that got (or may have got: their sync

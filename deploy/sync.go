@@ -591,18 +591,21 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 		return nil, err
 	}
 	if checked != nil {
+		var forget []string // in one write: a restart may find thousands
 		for _, h := range hs.Hosts {
 			key := syncKey(s.StageName, h.Name)
 			_, recorded := results[h.Name]
 			switch {
 			case checked[h.Name] && !results[h.Name].done():
-				err = hosts.Settle(key, h.Dest)
+				if err := hosts.Settle(key, h.Dest); err != nil {
+					return nil, err
+				}
 			case !checked[h.Name] && recorded:
-				err = hosts.Forget(key)
+				forget = append(forget, key)
 			}
-			if err != nil {
-				return nil, err
-			}
+		}
+		if err := hosts.Forget(forget...); err != nil {
+			return nil, err
 		}
 		done = checked
 	}
@@ -631,7 +634,9 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	}
 	// The intents of the hosts on no record, in one write rather than
 	// one each (a host begun before, its sync failed, goes through its
-	// Check).
+	// Check). An abort refuses them, and then each host not yet started
+	// (hostEffects): the hosts stop starting, those begun are rolled
+	// back.
 	var begin []workflow.Effect
 	for _, h := range hs.Hosts {
 		if _, recorded := results[h.Name]; !done[h.Name] && (checked != nil || !recorded) {
@@ -641,7 +646,9 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	if err := hosts.Begin(begin); err != nil {
 		return nil, err
 	}
-	he := &hostEffects{Method: hs.Method, in: hosts, stage: s.StageName}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	he := &hostEffects{Method: hs.Method, in: hosts, stage: s.StageName, stop: stop}
 	he.left.Store(int64(len(hs.Hosts) - len(done)))
 	if verify != nil {
 		he.check = func(ctx context.Context, h hostsync.Host) (bool, error) {
@@ -654,7 +661,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	}
 	run := *hs // the stage's own method stays (a rollout's summary)
 	run.Method = he
-	return run.Sync(ctx, hostsync.Job{
+	rep, err := run.Sync(ctx, hostsync.Job{
 		Source: rel.Tree(),
 		Paths:  d.Sync.Files,
 		Done:   done,
@@ -674,6 +681,15 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 			}
 		},
 	})
+	// The hosts never started are not begun: an abort does not put
+	// them back.
+	if werr := hosts.Withdraw(); werr != nil {
+		return nil, werr
+	}
+	if errors.Is(context.Cause(ctx), ErrAborted) {
+		return nil, ErrAborted
+	}
+	return rep, err
 }
 
 // hostEffects syncs each host as a side effect of the deploy (key
@@ -686,8 +702,12 @@ type hostEffects struct {
 	in    *workflow.Instance
 	stage string
 	check func(ctx context.Context, h hostsync.Host) (bool, error)
+	// stop ends the stage's sync when the deploy was aborted (cause
+	// ErrAborted): the hosts not started stay so.
+	stop context.CancelCauseFunc
 	// left counts the hosts still to sync, for the crash point
-	// synced:<stage> (every host synced, the last not yet on record).
+	// synced:<stage> (every host synced or found so by its check, the
+	// last not yet on record).
 	left atomic.Int64
 }
 
@@ -695,16 +715,30 @@ type hostEffects struct {
 func (m *hostEffects) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
 	e := workflow.Effect{Key: syncKey(m.stage, h.Name), Note: h.Dest, Do: func(ctx context.Context) error {
 		err := m.Method.Sync(ctx, h, src, paths)
-		if m.left.Add(-1) == 0 {
-			crashPoint("synced:" + m.stage)
-		}
+		m.ended()
 		return err
 	}}
 	if m.check != nil {
-		e.Check = func(ctx context.Context) (bool, error) { return m.check(ctx, h) }
+		e.Check = func(ctx context.Context) (bool, error) {
+			done, err := m.check(ctx, h)
+			if done {
+				m.ended()
+			}
+			return done, err
+		}
 	}
 	_, err := m.in.Do(ctx, e)
+	if errors.Is(err, ErrAborted) {
+		m.stop(ErrAborted)
+	}
 	return err
+}
+
+// ended counts a host's sync ended.
+func (m *hostEffects) ended() {
+	if m.left.Add(-1) == 0 {
+		crashPoint("synced:" + m.stage)
+	}
 }
 
 // holdText is "the host holds" or "all 5 hosts hold".

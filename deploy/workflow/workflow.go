@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -104,19 +105,22 @@ type Store interface {
 // by key, without the rest of the Record: Instance.Do, Begin, Settle and
 // Forget use it when the Instance's Store is one, so an effect costs a
 // small write of its own rather than a rewrite of the Record (a stage of
-// thousands of hosts, each synced as an effect). Its intents are not
-// refused by Record.Stop: they are the parts of one step that runs to
-// its end (a stage's hosts), and the step after it is not begun.
+// thousands of hosts, each synced as an effect). Its intents are refused
+// by Record.Stop as the Record's are.
 type KeyStore interface {
 	Store
 	// Mark is key's mark (zero when none).
 	Mark(key string) (Mark, error)
 	// SetMarks records each of marks under its key, a zero mark
-	// forgetting it. Intents and forgettings are durable when it
-	// returns; a completion may be written a little later, grouped
-	// with others (one lost with the process is an effect found begun
-	// after the restart, which Check decides).
+	// forgetting it. Intents (a mark Started, not Done) are refused with
+	// the Record's Stop, read in the same write. Intents and
+	// forgettings are durable when it returns; a completion may be
+	// written a little later, grouped with others (one lost with the
+	// process is an effect found begun after the restart, which Check
+	// decides).
 	SetMarks(marks map[string]Mark) error
+	// Stopped is the Record's Stop, read without the rest of it.
+	Stopped() error
 }
 
 // Definition is a workflow: its steps in order, and hooks.
@@ -310,10 +314,21 @@ func Kind(key string) string {
 // with e.Check. It returns whether the effect was made now (false when it
 // was already done or Check found it done) and e.Do's error, after which
 // the intent stays recorded. An effect whose intent this Instance
-// recorded with Begin goes straight to e.Do.
+// recorded with Begin goes straight to e.Do, once the Record's Stop is
+// read and found nil.
 func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
 	m, begun := in.takeBegun(e.Key)
-	if !begun {
+	if begun {
+		// Its intent was recorded before a stop that may have come
+		// since: the effect is not made after it.
+		if err := in.stopped(); err != nil {
+			in.unTake(e.Key, m)
+			return false, err
+		}
+		// It starts now, whatever it waited for since Begin: its
+		// completion says so.
+		m.Started = in.Def.now()
+	} else {
 		var err error
 		if m, err = in.load(e.Key); err != nil {
 			return false, err
@@ -355,9 +370,11 @@ func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
 // Begin records the intents of effects es in one write, for a step
 // about to make many at once (a stage's hosts, whose intents would each
 // cost a write of their own): Do then makes each of them without
-// recording its intent again. es must be effects without a mark (never
-// begun, or forgotten). Found after a restart, these intents are begun
-// like any other. It is refused with Record.Stop as Do is.
+// recording its intent again, unless the Record's Stop came since. es
+// must be effects without a mark (never begun, or forgotten). Found
+// after a restart, these intents are begun like any other. It is refused
+// with Record.Stop as Do is. A step that began effects calls Withdraw
+// when it ends, for those it did not go on with.
 func (in *Instance) Begin(es []Effect) error {
 	if len(es) == 0 {
 		return nil
@@ -391,6 +408,39 @@ func (in *Instance) Begin(es []Effect) error {
 	}
 	maps.Copy(in.begun, marks)
 	return nil
+}
+
+// Withdraw forgets, in one write, the intents Begin recorded that Do did
+// not go on with (the step stopped before making them): they were never
+// made, and are no longer found begun.
+func (in *Instance) Withdraw() error {
+	in.mu.Lock()
+	keys := slices.Collect(maps.Keys(in.begun))
+	in.begun = nil
+	in.mu.Unlock()
+	return in.Forget(keys...)
+}
+
+// stopped is the Record's Stop.
+func (in *Instance) stopped() error {
+	if ks, ok := in.Store.(KeyStore); ok {
+		return ks.Stopped()
+	}
+	r, err := in.Store.Load()
+	if err != nil {
+		return err
+	}
+	return r.Stop
+}
+
+// unTake gives back the intent of key taken with takeBegun.
+func (in *Instance) unTake(key string, m Mark) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.begun == nil {
+		in.begun = map[string]Mark{}
+	}
+	in.begun[key] = m
 }
 
 // takeBegun returns the intent Begin recorded for key, once.
@@ -431,15 +481,27 @@ func (in *Instance) Settle(key, note string) error {
 	return in.put(key, m, false)
 }
 
-// Forget drops the record of effect key, so the next Do makes it without
-// a Check (the world changed and the effect must be made anew).
-func (in *Instance) Forget(key string) error {
-	in.takeBegun(key)
+// Forget drops the record of effects keys, in one write, so the next Do
+// of each makes it without a Check (the world changed and the effect
+// must be made anew).
+func (in *Instance) Forget(keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		in.takeBegun(k)
+	}
 	if ks, ok := in.Store.(KeyStore); ok {
-		return ks.SetMarks(map[string]Mark{key: {}})
+		marks := make(map[string]Mark, len(keys))
+		for _, k := range keys {
+			marks[k] = Mark{}
+		}
+		return ks.SetMarks(marks)
 	}
 	return in.Store.Update(func(r *Record) error {
-		delete(r.Effects, key)
+		for _, k := range keys {
+			delete(r.Effects, k)
+		}
 		return nil
 	})
 }
@@ -456,8 +518,7 @@ func (in *Instance) load(key string) (Mark, error) {
 	return r.Effects[key], nil
 }
 
-// put records m as key's mark; an intent is refused with Record.Stop
-// (not by a KeyStore, see there).
+// put records m as key's mark; an intent is refused with Record.Stop.
 func (in *Instance) put(key string, m Mark, intent bool) error {
 	if ks, ok := in.Store.(KeyStore); ok {
 		return ks.SetMarks(map[string]Mark{key: m})

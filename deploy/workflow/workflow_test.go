@@ -111,12 +111,21 @@ func TestPointsListsStepsAndEffects(t *testing.T) {
 // one key at a time (a KeyStore), as the deploy engine keeps its hosts'.
 type keyStore struct {
 	memStore
-	marks map[string]workflow.Mark
+	marks  map[string]workflow.Mark
+	writes int // SetMarks calls
 }
 
 func (s *keyStore) Mark(key string) (workflow.Mark, error) { return s.marks[key], nil }
 
+func (s *keyStore) Stopped() error { return s.stop }
+
 func (s *keyStore) SetMarks(marks map[string]workflow.Mark) error {
+	s.writes++
+	for _, m := range marks {
+		if s.stop != nil && m.Started != (time.Time{}) && m.Done.IsZero() {
+			return s.stop // an intent, refused in the same write
+		}
+	}
 	for key, m := range marks {
 		if m == (workflow.Mark{}) {
 			delete(s.marks, key)
@@ -361,5 +370,67 @@ func TestBeginRecordsIntentsAtOnce(t *testing.T) {
 	stopped := &workflow.Instance{Def: &workflow.Definition{}, Store: &memStore{stop: errCrash}}
 	if err := stopped.Begin([]workflow.Effect{effect("host/mw3")}); !errors.Is(err, errCrash) {
 		t.Errorf("Begin over a stopped record: %v, want the stop", err)
+	}
+}
+
+// TestKeyStoreRefusesAfterStop: marks kept by key are refused by the
+// record's Stop as the Record's are: Begin records nothing, Do neither
+// records a new intent nor makes an effect Begin recorded before the
+// stop, and Withdraw then forgets that intent (never made).
+func TestKeyStoreRefusesAfterStop(t *testing.T) {
+	s := &keyStore{marks: map[string]workflow.Mark{}}
+	in := &workflow.Instance{Def: &workflow.Definition{}, Store: s}
+	made := 0
+	effect := func(key string) workflow.Effect {
+		return workflow.Effect{Key: key, Do: func(context.Context) error { made++; return nil }}
+	}
+	if err := in.Begin([]workflow.Effect{effect("host/mw1"), effect("host/mw2")}); err != nil {
+		t.Fatal(err)
+	}
+	s.stop = errCrash // an abort
+	if err := in.Begin([]workflow.Effect{effect("host/mw3")}); !errors.Is(err, errCrash) {
+		t.Errorf("Begin after the stop: %v, want the stop", err)
+	}
+	if _, err := in.Do(context.Background(), effect("host/mw4")); !errors.Is(err, errCrash) {
+		t.Errorf("Do of a new effect after the stop: %v, want the stop", err)
+	}
+	if _, err := in.Do(context.Background(), effect("host/mw1")); !errors.Is(err, errCrash) {
+		t.Errorf("Do of a begun effect after the stop: %v, want the stop", err)
+	}
+	if made != 0 {
+		t.Errorf("%d effects made after the stop", made)
+	}
+	if _, ok := s.marks["host/mw3"]; ok {
+		t.Error("Begin recorded an intent after the stop")
+	}
+	if _, ok := s.marks["host/mw4"]; ok {
+		t.Error("Do recorded an intent after the stop")
+	}
+	if err := in.Withdraw(); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.marks) != 0 {
+		t.Errorf("after Withdraw: %v, want the intents never gone on with forgotten", s.marks)
+	}
+}
+
+// TestForgetManyInOneWrite: forgetting many effects kept by key is one
+// write, not one each (a restart finding thousands of hosts not holding
+// the release).
+func TestForgetManyInOneWrite(t *testing.T) {
+	s := &keyStore{marks: map[string]workflow.Mark{}}
+	in := &workflow.Instance{Def: &workflow.Definition{}, Store: s}
+	keys := []string{"host/mw1", "host/mw2", "host/mw3"}
+	for _, k := range keys {
+		if err := in.Settle(k, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.writes = 0
+	if err := in.Forget(keys...); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.marks) != 0 || s.writes != 1 {
+		t.Errorf("after Forget: marks %v in %d writes, want none in one", s.marks, s.writes)
 	}
 }
