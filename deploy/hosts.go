@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
@@ -226,6 +227,8 @@ func (r *recorder) run() {
 func (r *recorder) write(batch []*pendingWrite) error {
 	return r.a.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.DeployHosts)
+		// bbolt writes keys in order much faster than at random.
+		var all []pendingResult
 		read, aborted := false, false
 		for _, w := range batch {
 			if slices.ContainsFunc(w.results, pendingResult.intent) {
@@ -240,21 +243,23 @@ func (r *recorder) write(batch []*pendingWrite) error {
 					continue
 				}
 			}
-			for _, x := range w.results {
-				hr := x.r
-				if x.f != nil {
-					old, err := getHost(b, r.id, r.kind, r.stage, x.host)
-					if err != nil {
-						return err
-					}
-					if hr = old; hr == nil {
-						hr = &HostResult{}
-					}
-					x.f(hr)
-				}
-				if err := putHost(b, r.id, r.kind, r.stage, x.host, hr); err != nil {
+			all = append(all, w.results...)
+		}
+		slices.SortStableFunc(all, func(x, y pendingResult) int { return strings.Compare(x.host, y.host) })
+		for _, x := range all {
+			hr := x.r
+			if x.f != nil {
+				old, err := getHost(b, r.id, r.kind, r.stage, x.host)
+				if err != nil {
 					return err
 				}
+				if hr = old; hr == nil {
+					hr = &HostResult{}
+				}
+				x.f(hr)
+			}
+			if err := putHost(b, r.id, r.kind, r.stage, x.host, hr); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -307,6 +312,13 @@ type hostStore struct {
 	flowStore
 	stage string
 	rec   *recorder
+	// fresh is deployWrites when the record was last read and found
+	// not aborted, plus one (zero: never).
+	fresh *atomic.Uint64
+}
+
+func (a *Engine) hostStore(id ID, stage string, rec *recorder) hostStore {
+	return hostStore{flowStore: flowStore{a: a, id: id}, stage: stage, rec: rec, fresh: new(atomic.Uint64)}
 }
 
 func (s hostStore) host(key string) (string, error) {
@@ -335,18 +347,28 @@ func (s hostStore) Mark(key string) (workflow.Mark, error) {
 }
 
 // Stopped implements workflow.KeyStore: ErrAborted once the deploy was
-// aborted.
+// aborted. The record is read again only when a deploy record was
+// written since it was last read (deployWrites), so that asking before
+// each of thousands of hosts costs next to nothing.
 func (s hostStore) Stopped() error {
+	n := deployWrites.Load()
+	if s.fresh.Load() == n+1 {
+		return nil
+	}
 	var aborted bool
 	err := s.a.db.View(func(tx *bolt.Tx) error {
 		var err error
 		aborted, err = abortedIn(tx, s.id)
 		return err
 	})
-	if err == nil && aborted {
-		err = ErrAborted
+	switch {
+	case err != nil:
+		return err
+	case aborted:
+		return ErrAborted
 	}
-	return err
+	s.fresh.Store(n + 1)
+	return nil
 }
 
 // SetMarks implements workflow.KeyStore: the marks are written in one

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -185,7 +186,15 @@ func terminal(state string) bool {
 	return state == stateDone || state == stateFailed || state == stateAborted
 }
 
+// deployWrites counts the writes of deploy records committed in this
+// process (to any database), each counted once its transaction
+// committed: a reader that loaded the count before reading a record, and
+// finds it unchanged, knows the record unchanged since (hostStore.Stopped,
+// asked before each host's sync).
+var deployWrites atomic.Uint64
+
 func putDeploy(tx *bolt.Tx, d *Deploy) error {
+	tx.OnCommit(func() { deployWrites.Add(1) })
 	b, err := json.Marshal(d)
 	if err != nil {
 		return err

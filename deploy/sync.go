@@ -575,7 +575,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 // when every host was found holding rel.
 func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *recorder, verify hostsync.Method,
 	rel *release.Release, rec *StageRecord) (*hostsync.Report, error) {
-	hosts := &workflow.Instance{Def: j.flow.Def, Store: hostStore{flowStore: flowStore{a: j.a, id: j.id}, stage: s.StageName, rec: w}}
+	hosts := &workflow.Instance{Def: j.flow.Def, Store: j.a.hostStore(j.id, s.StageName, w)}
 	results, err := j.a.stageHosts(j.id, hostsSync, s.StageName)
 	if err != nil {
 		return nil, err
