@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
@@ -135,5 +140,79 @@ func TestSyncIntentsUnreadByOlderBinaries(t *testing.T) {
 	}
 	if len(read) != 2 {
 		t.Errorf("an older jouncebot reads %v, want the 2 hosts synced", read)
+	}
+}
+
+// TestSyncRollbackAfterRestartPutsBackBegunHost: a host whose sync only
+// began when the bot stopped is put back by the rollback after the
+// restart, not trusted for the previous release's marker it still holds
+// (a sync cut short leaves the old marker on a half-synced tree).
+func TestSyncRollbackAfterRestartPutsBackBegunHost(t *testing.T) {
+	t.Parallel()
+	gate := newHostGate(t)
+	e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+		if name == "production" {
+			h.Concurrency = 1
+			gate.guard(h)
+		}
+	})
+	// A first deploy leaves every host with release A and its marker.
+	gate.open()
+	e.deploy(alice, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(deploy.EventDone)
+	before := map[string]map[string]string{}
+	for _, h := range w.all() {
+		before[h.Name] = readTree(t, h.Dest)
+	}
+	// The second stops with a production host's sync begun; part of
+	// its transfer arrived, not the new marker.
+	gate.shut(t)
+	gate.pass(t, 2)
+	const file = "wmf-config/InitialiseSettings.php"
+	const content = "<?php\n$wgExampleLimit = 30;\n$wgExampleDebug = false;\n"
+	n, err := e.sb.Upload(gerrittest.Upload{Project: gerrittest.ConfigProject, Branch: gerrittest.ConfigBranch, Owner: "alice",
+		Subject: "Raise the example limit", Files: []gerrittest.File{{Path: file, Content: content}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deploy(alice, n)
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	gate.waitHeld(t, e.history)
+	held := gate.heldHost(t)
+	var partial string
+	for _, h := range w.hosts["production"] {
+		if h.Name != held {
+			continue
+		}
+		for path := range before[h.Name] {
+			if strings.HasSuffix(path, file) {
+				partial = filepath.Join(h.Dest, path)
+			}
+		}
+	}
+	if partial == "" {
+		t.Fatalf("no %s on the held host %q", file, held)
+	}
+	if err := os.WriteFile(partial, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+	gate.open()
+	e.restart()
+	e.waitFor(deploy.EventAborted)
+	for _, h := range w.all() {
+		if d := cmp.Diff(before[h.Name], readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s after the rollback (-want +got):\n%s\nhistory:\n%s", h.Name, d, e.history())
+		}
 	}
 }
