@@ -59,7 +59,8 @@ func (noopSync) Sync(context.Context, hostsync.Host, string, []string) error { r
 // release marker calls, each host's sync as a workflow effect (the
 // intents of all the stage's hosts committed in one write before they
 // start, each host's result after it, not waited for; both written by
-// the group-committing recorder) and the stage's bookkeeping. It reports
+// the group-committing recorder; whether the deploy was aborted, asked
+// before each host) and the stage's bookkeeping. It reports
 // microseconds per host, which should not grow with the number of hosts.
 func BenchmarkSyncStageOverhead(b *testing.B) {
 	for _, hosts := range []int{100, 1000, 5000} {
