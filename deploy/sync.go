@@ -672,6 +672,8 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 				hr := hostResult(dests[r.Host], r)
 				w.change(r.Host, func(x *HostResult) {
 					x.Dest, x.Time, x.Duration, x.Err = hr.Dest, hr.Time, hr.Duration, hr.Err
+					// Its own start, not its intent's (the stage's Begin).
+					x.Started = hr.Time.Add(-hr.Duration)
 				})
 			}
 		},
