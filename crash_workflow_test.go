@@ -17,7 +17,8 @@ import (
 // TestCrashAtEveryWorkflowPoint is the crash matrix generated from the
 // deploy's own workflow: for every point the sandbox deploy's workflow
 // lists (after each step's completion is recorded, and around each side
-// effect made by key), the process stops there for good, is killed and
+// effect made by key: the +2, each host's sync, each SAL line of the
+// sync), the process stops there for good, is killed and
 // started again, and the deploy finishes with every side effect made
 // once: one +2, each host synced once, the SAL lines in pairs and each
 // announcement said once.
@@ -31,6 +32,19 @@ func TestCrashAtEveryWorkflowPoint(t *testing.T) {
 		}
 	}
 	points := sandboxPoints(t)
+	// Every host's sync and every SAL line of the sync has its points,
+	// so the matrix stops between two hosts and around each line.
+	want := []string{"intent:sal/start-sync", "done:sal/start-sync", "intent:sal/finished-sync", "done:sal/finished-sync"}
+	for _, st := range deploy.SandboxStages {
+		for _, h := range st.Hosts {
+			want = append(want, "intent:sync/"+st.Name+"/"+h, "done:sync/"+st.Name+"/"+h)
+		}
+	}
+	for _, p := range want {
+		if !slices.Contains(points, p) {
+			t.Errorf("the workflow's points %v do not include %s", points, p)
+		}
+	}
 	// The test question is asked inside the first sync stage: a point
 	// from its completion on is reached only after "tested ok".
 	asked := slices.Index(points, "after:"+deploy.SandboxStages[0].Name)

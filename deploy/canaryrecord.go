@@ -95,7 +95,8 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 		return t, err
 	}
 	for _, h := range hs.Hosts {
-		if results[h.Name].Err == "" {
+		// Nor does one whose sync only began.
+		if r, ok := results[h.Name]; !ok || r.done() {
 			t.Hosts = append(t.Hosts, h.Name)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"time"
 
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
@@ -14,7 +15,10 @@ import (
 // record's Stage is the workflow's next step, and the side effects made
 // through Job.Do are recorded under their keys, in the field of the record
 // each is about when it has one (so records written before the workflow
-// read the same), else in Deploy.Effects.
+// read the same), else in Deploy.Effects. A host's sync in a sync stage
+// is an effect too, kept as the host's result in bucket deploy.hosts
+// (hostStore), so that a stage of thousands of hosts does not rewrite the
+// record for each.
 
 // Effect keys with a field of their own in the record.
 const (
@@ -26,6 +30,17 @@ const (
 // Effect keys kept in Deploy.Effects.
 const (
 	effectRevertSAL = "revert-sal" // a revert's "Reverted …" SAL lines
+	// The sync's SAL lines; the completions of the first and the last
+	// are also in SyncRecord.SALStart and SALEnd, which records written
+	// before these effects have alone.
+	salStartSync    = "sal/start-sync"    // "Started sync: …"
+	salSynchronized = "sal/synchronized"  // "Synchronized <files>: …"
+	salFinishSync   = "sal/finished-sync" // "Finished sync: …"
+)
+
+// Effect keys kept elsewhere.
+const (
+	effectSync = "sync" // sync/<stage>/<host>: a host's result in bucket deploy.hosts (hostStore)
 )
 
 func voteKey(change int) string { return effectVote + "/" + strconv.Itoa(change) }
@@ -134,10 +149,27 @@ func flowRecord(d *Deploy) *workflow.Record {
 	if d.Revert != nil && d.Revert.Commented != (Op{}) {
 		r.Effects[effectRevertComment] = d.Revert.Commented
 	}
+	if d.Sync != nil {
+		salMark(r, salStartSync, d.Sync.SALStart)
+		salMark(r, salFinishSync, d.Sync.SALEnd)
+	}
 	if d.AbortBy != "" {
 		r.Stop = ErrAborted
 	}
 	return r
+}
+
+// salMark makes key's mark done at t when the record's field says its
+// line was written at t (a record from before the effect, or a closing
+// line written by Engine.finish).
+func salMark(r *workflow.Record, key string, t time.Time) {
+	if m := r.Effects[key]; !t.IsZero() && m.Done.IsZero() {
+		if m.Started.IsZero() {
+			m.Started = t
+		}
+		m.Done = t
+		r.Effects[key] = m
+	}
 }
 
 // setFlowRecord writes r back into d, each mark into its own field.
@@ -162,6 +194,16 @@ func setFlowRecord(d *Deploy, r *workflow.Record) error {
 		}
 		d.Revert.Commented = m
 		delete(rest, effectRevertComment)
+	}
+	if d.Sync != nil {
+		// The marks stay in Effects (with their intents); the fields
+		// say when the lines were written, as they did before.
+		if m := rest[salStartSync]; !m.Done.IsZero() {
+			d.Sync.SALStart = m.Done
+		}
+		if m := rest[salFinishSync]; !m.Done.IsZero() {
+			d.Sync.SALEnd = m.Done
+		}
 	}
 	d.Effects = nil
 	if len(rest) > 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -185,7 +186,15 @@ func terminal(state string) bool {
 	return state == stateDone || state == stateFailed || state == stateAborted
 }
 
+// deployWrites counts the writes of deploy records committed in this
+// process (to any database), each counted once its transaction
+// committed: a reader that loaded the count before reading a record, and
+// finds it unchanged, knows the record unchanged since (hostStore.Stopped,
+// asked before each host's sync).
+var deployWrites atomic.Uint64
+
 func putDeploy(tx *bolt.Tx, d *Deploy) error {
+	tx.OnCommit(func() { deployWrites.Add(1) })
 	b, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -306,7 +315,7 @@ func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		switch {
 		case stoppedMidSync(d):
 			a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
-				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id), "host"), d.Sync.Release, d.Sync.Previous))
+				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id, true), "host"), d.Sync.Release, d.Sync.Previous))
 		case stoppedMidRollback(d) && d.Sync.Rollback.SALLine != "":
 			a.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
 		case stoppedMidRollback(d):

@@ -134,6 +134,9 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 		for _, h := range hs.Hosts {
 			err, ok := unknown[h.Name]
 			r, recorded := results[h.Name]
+			// A sync only begun is no record of whether the host got
+			// the release.
+			recorded = recorded && !r.Time.IsZero()
 			if ok && (!recorded || r.Err == "") {
 				j.a.log.Warn("host not checked after the restart", "deploy", j.id, "stage", s.StageName, "host", h.Name, "err", err)
 				lost, names = append(lost, h), append(names, h.Name)

@@ -147,7 +147,7 @@ func (a *Engine) needsRollback(d *Deploy) bool {
 			return true
 		}
 	}
-	return d.Sync.Rollback != nil || a.touched(d.ID) > 0
+	return d.Sync.Rollback != nil || a.touched(d.ID, false) > 0
 }
 
 // stageStarted reports whether sync stage name started syncing.
@@ -240,12 +240,13 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	}
 	if j.resumed && marked && verify != nil {
 		// A host whose marker names the previous release was put back,
-		// if it is on record as having got the new one: a host whose
-		// sync failed or was cut short (on no record) may hold the old
-		// marker on a half-synced tree, and is put back again.
+		// if it is on record as having got the new one (its sync
+		// ended, without an error): a host whose sync failed, was cut
+		// short or only began may hold the old marker on a half-synced
+		// tree, and is put back again.
 		var fine []hostsync.Host
 		for _, h := range hosts {
-			if r, ok := touched[h.Name]; ok && r.Err == "" && !done[h.Name] {
+			if r, ok := touched[h.Name]; ok && r.done() && !done[h.Name] {
 				fine = append(fine, h)
 			}
 		}

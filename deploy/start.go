@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -764,7 +765,11 @@ func (a *Engine) Record(id ID) (*Deploy, error) {
 		return nil, err
 	}
 	for stage, hosts := range synced {
-		d.Sync.stage(stage).Hosts = hosts
+		// A host whose sync began but has not ended has no result yet.
+		maps.DeleteFunc(hosts, func(_ string, r HostResult) bool { return r.Time.IsZero() })
+		if len(hosts) > 0 {
+			d.Sync.stage(stage).Hosts = hosts
+		}
 	}
 	if rb := d.Sync.Rollback; rb != nil {
 		if rb.Hosts, err = a.hostResults(id, hostsRollback); err != nil {

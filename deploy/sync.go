@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -146,10 +147,13 @@ type StageRecord struct {
 	Unreachable *CheckRecord `json:",omitempty"`
 }
 
-// HostResult is one host's sync.
+// HostResult is one host's sync: Started when it began (absent from
+// results recorded before beginnings were), Time when it ended (zero
+// while it has not).
 type HostResult struct {
 	Dest     string
-	Time     time.Time
+	Started  time.Time `json:",omitzero"`
+	Time     time.Time `json:",omitzero"`
 	Duration time.Duration
 	Err      string `json:",omitempty"`
 }
@@ -441,13 +445,35 @@ func (s *SyncStage) begin(ctx context.Context, j *Job) error {
 			return err
 		}
 	}
-	if d.Sync.SALStart.IsZero() {
-		// Written at least once: after a crash between the line and
-		// its record, the line is written again rather than never.
+	// Written at least once (no Check): after a restart around the
+	// line, it is written again rather than never.
+	_, err = j.Do(ctx, workflow.Effect{Key: salStartSync, Do: func(ctx context.Context) error {
 		j.a.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
-		return j.Save(func(d *Deploy) { d.Sync.SALStart = time.Now().UTC() })
+		return nil
+	}})
+	return err
+}
+
+// Effects implements effector: the "Started sync" SAL line for the first
+// sync stage, then each host's sync, by key when the host group can be
+// read now (a point around each host for the crash matrix), else by kind
+// (a kubernetes stage's Deployments are found when it starts).
+func (s *SyncStage) Effects(o *Options) []string {
+	var ks []string
+	if i := slices.IndexFunc(o.Stages, func(st Stage) bool { _, ok := st.(*SyncStage); return ok }); i >= 0 && o.Stages[i] == Stage(s) {
+		ks = append(ks, salStartSync)
 	}
-	return nil
+	if s.Kube || s.Hosts == nil {
+		return append(ks, effectSync)
+	}
+	hs, err := s.Hosts()
+	if err != nil {
+		return append(ks, effectSync)
+	}
+	for _, h := range hs.Hosts {
+		ks = append(ks, syncKey(s.StageName, h.Name))
+	}
+	return ks
 }
 
 // drift tells the deployer, once, when staging no longer holds the
@@ -509,75 +535,9 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	}
 	verify := verifier(hs.Method)
 	hs.Method = j.a.deliver(hs, rel, "sync")
-	rec := d.Sync.Stages[s.StageName]
-	results, err := j.a.stageHosts(d.ID, hostsSync, s.StageName)
-	if err != nil {
-		return err
-	}
-	done := map[string]bool{}
-	for h, r := range results {
-		if r.Err == "" {
-			done[h] = true
-		}
-	}
-	checked, all, err := s.checkHosts(ctx, j, hs, verify, rel, rec, results)
-	switch {
-	case err != nil:
-		return err
-	case all:
-		// Record what the hosts were found holding (the clusters are
-		// read again before done, for the Deployments recorded).
-		rec := j.a.newRecorder(d.ID, hostsSync, s.StageName)
-		for _, h := range hs.Hosts {
-			if _, ok := results[h.Name]; !ok && checked[h.Name] {
-				rec.add(h.Name, HostResult{Dest: h.Dest, Time: time.Now().UTC()})
-			}
-		}
-		return rec.close()
-	case checked != nil:
-		done = checked
-	}
-	if rec == nil || rec.Started.IsZero() {
-		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
-			return err
-		}
-		if isKube(hs) {
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling %s out to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "deployment"))))
-		} else {
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
-		}
-	} else if len(done) > 0 && checked == nil {
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
-	}
-	dests := map[string]string{}
-	for _, h := range hs.Hosts {
-		dests[h.Name] = h.Dest
-	}
-	rec2 := j.a.newRecorder(d.ID, hostsSync, s.StageName)
-	for h := range done {
-		if _, ok := results[h]; !ok { // found holding the release by its marker
-			rec2.add(h, HostResult{Dest: dests[h], Time: time.Now().UTC()})
-		}
-	}
-	left := len(hs.Hosts) - len(done)
-	rep, err := hs.Sync(ctx, hostsync.Job{
-		Source: rel.Tree(),
-		Paths:  d.Sync.Files,
-		Done:   done,
-		OnResult: func(r hostsync.Result) {
-			if left--; left == 0 {
-				// Every host synced, the last one not yet on record.
-				crashPoint("synced:" + s.StageName)
-			}
-			rec2.add(r.Host, hostResult(dests[r.Host], r))
-		},
-		OnProgress: func(p hostsync.Progress) {
-			if p.Done < p.Total && !isKube(hs) { // a rollout says it in pods
-				j.Say(ctx, EventProgress, bot.T(p.String()))
-			}
-		},
-	})
-	if saveErr := rec2.close(); saveErr != nil {
+	w := j.a.newRecorder(d.ID, hostsSync, s.StageName)
+	rep, err := s.syncHosts(ctx, j, hs, w, verify, rel, d.Sync.Stages[s.StageName])
+	if saveErr := w.close(); saveErr != nil {
 		return saveErr
 	}
 	if ctx.Err() != nil {
@@ -605,6 +565,182 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		r := d.Sync.stage(s.StageName)
 		r.Synced, r.Summary = time.Now().UTC(), sum
 	})
+}
+
+// syncHosts syncs rel to the hosts of hs not done, each host's sync a
+// side effect of the deploy (hostEffects), recorded through w. After a
+// restart the hosts are checked first (checkHosts) and what they hold
+// is recorded as the truth: a host holding rel is settled, one that does
+// not is forgotten and synced anew. It returns no report, and no error,
+// when every host was found holding rel.
+func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *recorder, verify hostsync.Method,
+	rel *release.Release, rec *StageRecord) (*hostsync.Report, error) {
+	hosts := &workflow.Instance{Def: j.flow.Def, Store: j.a.hostStore(j.id, s.StageName, w)}
+	results, err := j.a.stageHosts(j.id, hostsSync, s.StageName)
+	if err != nil {
+		return nil, err
+	}
+	done := map[string]bool{}
+	for h, r := range results {
+		if r.done() {
+			done[h] = true
+		}
+	}
+	checked, all, err := s.checkHosts(ctx, j, hs, verify, rel, rec, results)
+	if err != nil {
+		return nil, err
+	}
+	if checked != nil {
+		var forget []string // in one write: a restart may find thousands
+		for _, h := range hs.Hosts {
+			key := syncKey(s.StageName, h.Name)
+			_, recorded := results[h.Name]
+			switch {
+			case checked[h.Name] && !results[h.Name].done():
+				if err := hosts.Settle(key, h.Dest); err != nil {
+					return nil, err
+				}
+			case !checked[h.Name] && recorded:
+				forget = append(forget, key)
+			}
+		}
+		if err := hosts.Forget(forget...); err != nil {
+			return nil, err
+		}
+		done = checked
+	}
+	if all {
+		return nil, nil
+	}
+	d, err := j.Deploy()
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil || rec.Started.IsZero() {
+		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
+			return nil, err
+		}
+		if isKube(hs) {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling %s out to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "deployment"))))
+		} else {
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Syncing %s to %s (%s)…", syncWhat(d), s.StageName, bot.Count(len(hs.Hosts), "host"))))
+		}
+	} else if len(done) > 0 && checked == nil {
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Resuming the sync to %s: %d of %d hosts were done before the restart.", s.StageName, len(done), len(hs.Hosts))))
+	}
+	dests := map[string]string{}
+	for _, h := range hs.Hosts {
+		dests[h.Name] = h.Dest
+	}
+	// The intents of the hosts on no record, in one write rather than
+	// one each (a host begun before, its sync failed, goes through its
+	// Check). An abort refuses them, and then each host not yet started
+	// (hostEffects): the hosts stop starting, those begun are rolled
+	// back.
+	var begin []workflow.Effect
+	for _, h := range hs.Hosts {
+		if _, recorded := results[h.Name]; !done[h.Name] && (checked != nil || !recorded) {
+			begin = append(begin, workflow.Effect{Key: syncKey(s.StageName, h.Name), Note: h.Dest})
+		}
+	}
+	if err := hosts.Begin(begin); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	he := &hostEffects{Method: hs.Method, in: hosts, stage: s.StageName, stop: stop}
+	he.left.Store(int64(len(hs.Hosts) - len(done)))
+	if verify != nil {
+		he.check = func(ctx context.Context, h hostsync.Host) (bool, error) {
+			hold, unknown, err := holding(ctx, j.a.o.Releases, hs, verify, rel, []hostsync.Host{h})
+			if err == nil {
+				err = unknown[h.Name]
+			}
+			return hold[h.Name], err
+		}
+	}
+	run := *hs // the stage's own method stays (a rollout's summary)
+	run.Method = he
+	rep, err := run.Sync(ctx, hostsync.Job{
+		Source: rel.Tree(),
+		Paths:  d.Sync.Files,
+		Done:   done,
+		OnResult: func(r hostsync.Result) {
+			if r.Err != nil {
+				// Begun, not done: after a restart the host's marker
+				// decides.
+				hr := hostResult(dests[r.Host], r)
+				w.change(r.Host, func(x *HostResult) {
+					x.Dest, x.Time, x.Duration, x.Err = hr.Dest, hr.Time, hr.Duration, hr.Err
+					// Its own start, not its intent's (the stage's Begin).
+					x.Started = hr.Time.Add(-hr.Duration)
+				})
+			}
+		},
+		OnProgress: func(p hostsync.Progress) {
+			if p.Done < p.Total && !isKube(hs) { // a rollout says it in pods
+				j.Say(ctx, EventProgress, bot.T(p.String()))
+			}
+		},
+	})
+	// The hosts never started are not begun: an abort does not put
+	// them back.
+	if werr := hosts.Withdraw(); werr != nil {
+		return nil, werr
+	}
+	if errors.Is(context.Cause(ctx), ErrAborted) {
+		return nil, ErrAborted
+	}
+	return rep, err
+}
+
+// hostEffects syncs each host as a side effect of the deploy (key
+// sync/<stage>/<host>, the host's destination as its note): at least
+// once, its intent recorded before and its completion after; found
+// begun but not done, check (the host's release marker) says whether it
+// happened (nil: the host is synced again).
+type hostEffects struct {
+	hostsync.Method
+	in    *workflow.Instance
+	stage string
+	check func(ctx context.Context, h hostsync.Host) (bool, error)
+	// stop ends the stage's sync when the deploy was aborted (cause
+	// ErrAborted): the hosts not started stay so.
+	stop context.CancelCauseFunc
+	// left counts the hosts still to sync, for the crash point
+	// synced:<stage> (every host synced or found so by its check, the
+	// last not yet on record).
+	left atomic.Int64
+}
+
+// Sync implements hostsync.Method.
+func (m *hostEffects) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
+	e := workflow.Effect{Key: syncKey(m.stage, h.Name), Note: h.Dest, Do: func(ctx context.Context) error {
+		err := m.Method.Sync(ctx, h, src, paths)
+		m.ended()
+		return err
+	}}
+	if m.check != nil {
+		e.Check = func(ctx context.Context) (bool, error) {
+			done, err := m.check(ctx, h)
+			if done {
+				m.ended()
+			}
+			return done, err
+		}
+	}
+	_, err := m.in.Do(ctx, e)
+	if errors.Is(err, ErrAborted) {
+		m.stop(ErrAborted)
+	}
+	return err
+}
+
+// ended counts a host's sync ended.
+func (m *hostEffects) ended() {
+	if m.left.Add(-1) == 0 {
+		crashPoint("synced:" + m.stage)
+	}
 }
 
 // holdText is "the host holds" or "all 5 hosts hold".
@@ -811,10 +947,11 @@ func (syncDoneStage) Name() string { return "finish-sync" }
 
 // Effects implements effector.
 func (syncDoneStage) Effects(o *Options) []string {
+	ks := []string{salSynchronized, salFinishSync}
 	if o.Purger == nil {
-		return nil
+		return ks
 	}
-	return []string{effectPurge}
+	return append([]string{effectPurge}, ks...)
 }
 
 func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
@@ -855,16 +992,23 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	if !d.Sync.SALEnd.IsZero() {
 		return nil
 	}
-	now := time.Now().UTC()
-	took := now.Sub(d.Sync.Started)
+	took := time.Since(d.Sync.Started)
 	sum := salSummary(d)
+	// Each line at least once (no Check): a restart around it writes it
+	// again rather than never.
 	if n := len(d.Sync.Files); n > 0 && n <= a.fileLimit() {
-		a.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
+		if _, err := j.Do(ctx, workflow.Effect{Key: salSynchronized, Do: func(ctx context.Context) error {
+			a.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
+			return nil
+		}}); err != nil {
+			return err
+		}
 	}
-	a.salLog(ctx, d, sallines.FinishedSync(sum, took))
-	// Recorded after the lines: a crash between writes them again
-	// rather than never.
-	if err := j.Save(func(d *Deploy) { d.Sync.SALEnd = now }); err != nil {
+	made, err := j.Do(ctx, workflow.Effect{Key: salFinishSync, Do: func(ctx context.Context) error {
+		a.salLog(ctx, d, sallines.FinishedSync(sum, took))
+		return nil
+	}})
+	if err != nil || !made {
 		return err
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Finished sync: %s (duration: %s).", sum, sallines.Duration(took))))

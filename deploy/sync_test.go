@@ -74,6 +74,7 @@ if [ -p "$d/gate" ]; then
 			exec "$@"
 		fi
 	done
+	echo "$host" > "$d/held"
 	read -r _ < "$d/gate"
 	echo "ssh: connect to host $host port 22: Connection timed out" >&2
 	exit 255
@@ -138,6 +139,24 @@ func (g *hostGate) waitHeld(t *testing.T, history func() string) {
 		g.mu.Unlock()
 	case <-time.After(testenv.Scale(15 * time.Second)):
 		t.Fatalf("no host reached the gate; history:\n%s", history())
+	}
+}
+
+// heldHost is the name of the last host that waited at the gate.
+func (g *hostGate) heldHost(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(g.dir, "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// shut shuts the gate again after open.
+func (g *hostGate) shut(t *testing.T) {
+	t.Helper()
+	if err := syscall.Mkfifo(filepath.Join(g.dir, "gate"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

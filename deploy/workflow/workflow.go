@@ -25,6 +25,10 @@
 // may or may not have happened: Check looks at the world, and Do runs again
 // only when Check says it did not happen (no Check: it runs again).
 //
+// Effects made by the thousand (a host's sync in a stage of thousands)
+// go through a Store that also is a KeyStore: their marks are read and
+// written one key at a time, not as part of the whole Record.
+//
 // A test lists every point a process can stop at with Definition.Points
 // and stops there through Definition.Point.
 package workflow
@@ -34,7 +38,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,9 +51,12 @@ const Done = "done"
 // Step is one named step of a workflow.
 type Step struct {
 	Name string
-	// Effects are the kinds of side effect the step makes through
-	// Instance.Do (the part of their keys before the first "/"); they are
-	// listed, not enforced, so Points can name a point around each.
+	// Effects are the side effects the step makes through Instance.Do,
+	// each by its kind (the part of their keys before the first "/",
+	// for a point around every effect of the kind) or by its whole key
+	// (for a point around that one effect: "sync/production/mw1001");
+	// they are listed, not enforced, so Points can name a point around
+	// each.
 	Effects []string
 	// Run does the step. Its result, if not nil, is recorded as JSON with
 	// the step's completion (Record.Results). Run may run again after a
@@ -60,6 +70,8 @@ type Step struct {
 type Mark struct {
 	Started time.Time `json:",omitzero"`
 	Done    time.Time `json:",omitzero"`
+	// Note is Effect.Note, recorded with the intent.
+	Note string `json:",omitempty"`
 }
 
 // Pending reports whether the effect was begun but not seen to end: it
@@ -87,6 +99,28 @@ type Record struct {
 type Store interface {
 	Load() (*Record, error)
 	Update(f func(r *Record) error) error
+}
+
+// KeyStore is a Store that also reads and writes the marks of effects
+// by key, without the rest of the Record: Instance.Do, Begin, Settle and
+// Forget use it when the Instance's Store is one, so an effect costs a
+// small write of its own rather than a rewrite of the Record (a stage of
+// thousands of hosts, each synced as an effect). Its intents are refused
+// by Record.Stop as the Record's are.
+type KeyStore interface {
+	Store
+	// Mark is key's mark (zero when none).
+	Mark(key string) (Mark, error)
+	// SetMarks records each of marks under its key, a zero mark
+	// forgetting it. Intents (a mark Started, not Done) are refused with
+	// the Record's Stop, read in the same write. Intents and
+	// forgettings are durable when it returns; a completion may be
+	// written a little later, grouped with others (one lost with the
+	// process is an effect found begun after the restart, which Check
+	// decides).
+	SetMarks(marks map[string]Mark) error
+	// Stopped is the Record's Stop, read without the rest of it.
+	Stopped() error
 }
 
 // Definition is a workflow: its steps in order, and hooks.
@@ -119,7 +153,9 @@ func donePoint(kind string) string   { return "done:" + kind }
 
 // Points lists, in the order a run passes them, every point Point is
 // called at: for each step, the intent and completion of each effect
-// kind it declares, then the step's recorded completion.
+// (kind or key) it declares, then the step's recorded completion. Do
+// passes the points of an effect's kind and, when the key says more, of
+// its key.
 func (def *Definition) Points() []string {
 	var p []string
 	for _, s := range def.Steps {
@@ -170,10 +206,14 @@ func (def *Definition) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Instance is one run of a definition over its store.
+// Instance is one run of a definition over its store. Do may be called
+// from many goroutines at once.
 type Instance struct {
 	Def   *Definition
 	Store Store
+
+	mu    sync.Mutex
+	begun map[string]Mark // intents recorded by Begin, not yet made by Do
 }
 
 // Run runs the steps from the first unfinished one, recording each one's
@@ -251,6 +291,9 @@ type Effect struct {
 	// Key names the effect: its kind, then "/" and what makes it unique
 	// within the workflow ("vote/445113", "sal/start").
 	Key string
+	// Note, recorded with the intent, says what the effect is made on
+	// (a host's destination) for those who read the record; optional.
+	Note string
 	// Do makes the effect.
 	Do func(ctx context.Context) error
 	// Check, when set, says whether an effect found begun but not seen to
@@ -270,63 +313,220 @@ func Kind(key string) string {
 // completion. An intent recorded without completion is first looked at
 // with e.Check. It returns whether the effect was made now (false when it
 // was already done or Check found it done) and e.Do's error, after which
-// the intent stays recorded.
+// the intent stays recorded. An effect whose intent this Instance
+// recorded with Begin goes straight to e.Do, once the Record's Stop is
+// read and found nil.
 func (in *Instance) Do(ctx context.Context, e Effect) (bool, error) {
-	r, err := in.Store.Load()
-	if err != nil {
-		return false, err
-	}
-	m := r.Effects[e.Key]
-	if !m.Done.IsZero() {
-		return false, nil
-	}
-	kind := Kind(e.Key)
-	if m.Pending() && e.Check != nil {
-		done, err := e.Check(ctx)
-		if err != nil {
+	m, begun := in.takeBegun(e.Key)
+	if begun {
+		// Its intent was recorded before a stop that may have come
+		// since: the effect is not made after it.
+		if err := in.stopped(); err != nil {
+			in.unTake(e.Key, m)
 			return false, err
 		}
-		if done {
-			if err := in.mark(e.Key, func(m *Mark) { m.Done = in.Def.now() }); err != nil {
-				return false, err
-			}
-			in.Def.point(donePoint(kind))
+		// It starts now, whatever it waited for since Begin: its
+		// completion says so.
+		m.Started = in.Def.now()
+	} else {
+		var err error
+		if m, err = in.load(e.Key); err != nil {
+			return false, err
+		}
+		if !m.Done.IsZero() {
 			return false, nil
 		}
-	}
-	if err := in.Store.Update(func(r *Record) error {
-		if r.Stop != nil {
-			return r.Stop
+		if m.Pending() && e.Check != nil {
+			done, err := e.Check(ctx)
+			if err != nil {
+				return false, err
+			}
+			if done {
+				m.Done = in.Def.now()
+				if err := in.put(e.Key, m, false); err != nil {
+					return false, err
+				}
+				in.points(donePoint, e.Key)
+				return false, nil
+			}
 		}
-		setMark(r, e.Key, Mark{Started: in.Def.now()})
-		return nil
-	}); err != nil {
-		return false, err
+		m = Mark{Started: in.Def.now(), Note: e.Note}
+		if err := in.put(e.Key, m, true); err != nil {
+			return false, err
+		}
 	}
-	in.Def.point(intentPoint(kind))
+	in.points(intentPoint, e.Key)
 	if err := e.Do(ctx); err != nil {
 		return false, err
 	}
-	if err := in.mark(e.Key, func(m *Mark) { m.Done = in.Def.now() }); err != nil {
+	m.Done = in.Def.now()
+	if err := in.put(e.Key, m, false); err != nil {
 		return true, err
 	}
-	in.Def.point(donePoint(kind))
+	in.points(donePoint, e.Key)
 	return true, nil
 }
 
-// Forget drops the record of effect key, so the next Do makes it without
-// a Check (the world changed and the effect must be made anew).
-func (in *Instance) Forget(key string) error {
+// Begin records the intents of effects es in one write, for a step
+// about to make many at once (a stage's hosts, whose intents would each
+// cost a write of their own): Do then makes each of them without
+// recording its intent again, unless the Record's Stop came since. es
+// must be effects without a mark (never begun, or forgotten). Found
+// after a restart, these intents are begun like any other. It is refused
+// with Record.Stop as Do is. A step that began effects calls Withdraw
+// when it ends, for those it did not go on with.
+func (in *Instance) Begin(es []Effect) error {
+	if len(es) == 0 {
+		return nil
+	}
+	now := in.Def.now()
+	marks := make(map[string]Mark, len(es))
+	for _, e := range es {
+		marks[e.Key] = Mark{Started: now, Note: e.Note}
+	}
+	var err error
+	if ks, ok := in.Store.(KeyStore); ok {
+		err = ks.SetMarks(marks)
+	} else {
+		err = in.Store.Update(func(r *Record) error {
+			if r.Stop != nil {
+				return r.Stop
+			}
+			for k, m := range marks {
+				setMark(r, k, m)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return err
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.begun == nil {
+		in.begun = map[string]Mark{}
+	}
+	maps.Copy(in.begun, marks)
+	return nil
+}
+
+// Withdraw forgets, in one write, the intents Begin recorded that Do did
+// not go on with (the step stopped before making them): they were never
+// made, and are no longer found begun.
+func (in *Instance) Withdraw() error {
+	in.mu.Lock()
+	keys := slices.Collect(maps.Keys(in.begun))
+	in.begun = nil
+	in.mu.Unlock()
+	return in.Forget(keys...)
+}
+
+// stopped is the Record's Stop.
+func (in *Instance) stopped() error {
+	if ks, ok := in.Store.(KeyStore); ok {
+		return ks.Stopped()
+	}
+	r, err := in.Store.Load()
+	if err != nil {
+		return err
+	}
+	return r.Stop
+}
+
+// unTake gives back the intent of key taken with takeBegun.
+func (in *Instance) unTake(key string, m Mark) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.begun == nil {
+		in.begun = map[string]Mark{}
+	}
+	in.begun[key] = m
+}
+
+// takeBegun returns the intent Begin recorded for key, once.
+func (in *Instance) takeBegun(key string) (Mark, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	m, ok := in.begun[key]
+	delete(in.begun, key)
+	return m, ok
+}
+
+// points passes the point of key's kind, then the point of key when it
+// says more than its kind.
+func (in *Instance) points(point func(string) string, key string) {
+	kind := Kind(key)
+	in.Def.point(point(kind))
+	if key != kind {
+		in.Def.point(point(key))
+	}
+}
+
+// Settle records effect key as made without making it: a look at the
+// world found it made (a host found holding the release after a
+// restart). note is recorded as Effect.Note.
+func (in *Instance) Settle(key, note string) error {
+	m, err := in.load(key)
+	if err != nil || !m.Done.IsZero() {
+		return err
+	}
+	now := in.Def.now()
+	if m.Started.IsZero() {
+		m.Started = now
+	}
+	m.Done = now
+	if note != "" {
+		m.Note = note
+	}
+	return in.put(key, m, false)
+}
+
+// Forget drops the record of effects keys, in one write, so the next Do
+// of each makes it without a Check (the world changed and the effect
+// must be made anew).
+func (in *Instance) Forget(keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		in.takeBegun(k)
+	}
+	if ks, ok := in.Store.(KeyStore); ok {
+		marks := make(map[string]Mark, len(keys))
+		for _, k := range keys {
+			marks[k] = Mark{}
+		}
+		return ks.SetMarks(marks)
+	}
 	return in.Store.Update(func(r *Record) error {
-		delete(r.Effects, key)
+		for _, k := range keys {
+			delete(r.Effects, k)
+		}
 		return nil
 	})
 }
 
-func (in *Instance) mark(key string, f func(m *Mark)) error {
+// load reads key's mark.
+func (in *Instance) load(key string) (Mark, error) {
+	if ks, ok := in.Store.(KeyStore); ok {
+		return ks.Mark(key)
+	}
+	r, err := in.Store.Load()
+	if err != nil {
+		return Mark{}, err
+	}
+	return r.Effects[key], nil
+}
+
+// put records m as key's mark; an intent is refused with Record.Stop.
+func (in *Instance) put(key string, m Mark, intent bool) error {
+	if ks, ok := in.Store.(KeyStore); ok {
+		return ks.SetMarks(map[string]Mark{key: m})
+	}
 	return in.Store.Update(func(r *Record) error {
-		m := r.Effects[key]
-		f(&m)
+		if intent && r.Stop != nil {
+			return r.Stop
+		}
 		setMark(r, key, m)
 		return nil
 	})
