@@ -32,6 +32,9 @@ var (
 	// DeployCanary holds each canary analysis's samples (deploy
 	// id/stage/check -> analysis), for its report page.
 	DeployCanary = []byte("deploy.canary")
+	// DeployOutbox holds the deploy events not yet sent to chat
+	// (sequence number -> event), written with the history line.
+	DeployOutbox = []byte("deploy.outbox")
 
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
@@ -87,6 +90,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	// an optional "declared" field; one without it counts as declared
 	// when it began, so their records need no rewrite.)
 	createBuckets(FreezesSeen),
+	// 10: deploy events waiting for chat.
+	createBuckets(DeployOutbox),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
