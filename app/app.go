@@ -530,12 +530,29 @@ func (a *App) sendEvents(ctx context.Context) {
 	if a.outbox == nil {
 		return
 	}
-	a.outbox.Drain(ctx, func(ctx context.Context, ev deploy.Event) {
+	_, inProcess := a.deploy.(*deploy.Engine)
+	a.outbox.Drain(ctx, func(ctx context.Context, ev deploy.Event) error {
+		if !a.chatConnected() {
+			return errNoChat // kept until a network is back (at startup: until one connects)
+		}
 		a.sendEvent(ctx, ev)
-		if ev.Kind == deploy.EventDone {
+		if ev.Kind == deploy.EventDone && inProcess {
 			a.offerMaint(ctx, ev) // after the event that says the deploy is done
 		}
+		return nil
 	})
+}
+
+var errNoChat = errors.New("no chat network is connected")
+
+// chatConnected reports whether any chat transport is connected.
+func (a *App) chatConnected() bool {
+	for _, tr := range a.bot.Transports() {
+		if connState(tr).Connected {
+			return true
+		}
+	}
+	return false
 }
 
 // sendEvent sends one deploy event; see sendEvents.

@@ -150,7 +150,7 @@ func (e *env) start() {
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
-		out.Drain(ctx, func(context.Context, deploy.Event) {})
+		out.Drain(ctx, func(context.Context, deploy.Event) error { return nil })
 	}()
 	go func() {
 		defer close(e.done)

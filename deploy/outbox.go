@@ -22,6 +22,11 @@ import (
 // delivery is at least once, and only the event in flight at a kill can
 // be sent twice.
 type Outbox struct {
+	// MaxAge is how old an event may be when its turn comes: older ones
+	// are not sent (the deploy's history and status keep them), so a bot
+	// back after a long stop or outage does not replay stale progress.
+	MaxAge time.Duration
+
 	db *store.DB
 	// also is told of each event as it is kept (metrics, the window's
 	// queue); it must not block for long.
@@ -36,7 +41,7 @@ func NewOutbox(db *store.DB, also Notifier, log *slog.Logger) *Outbox {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Outbox{db: db, also: also, log: log, wake: make(chan struct{}, 1)}
+	return &Outbox{MaxAge: time.Hour, db: db, also: also, log: log, wake: make(chan struct{}, 1)}
 }
 
 // Notify keeps e, for an event the engine did not keep in a transaction
@@ -52,7 +57,12 @@ func (o *Outbox) Notify(ctx context.Context, e Event) {
 // keep adds e to the outbox in tx; the caller calls told once tx is
 // committed.
 func (o *Outbox) keep(tx *bolt.Tx, e Event) error {
-	b := tx.Bucket(store.DeployOutbox)
+	// Made on first use, not by a migration: a jouncebot from before
+	// the outbox still opens the database.
+	b, err := tx.CreateBucketIfNotExists(store.DeployOutbox)
+	if err != nil {
+		return err
+	}
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -75,28 +85,30 @@ func (o *Outbox) told(ctx context.Context, e Event) {
 	}
 }
 
-// retryRead is how long Drain waits before reading the outbox again after
-// the database failed it.
-const retryRead = 5 * time.Second
+// retryAfter is how long Drain waits before trying again after the
+// database failed it, or send did.
+const retryAfter = 2 * time.Second
 
 // Drain sends the events kept, in order, with send, until ctx is done,
-// and removes each once send returns. send must return within a bounded
-// time (bot.SendTimeout bounds every send), so an event that cannot go
-// out delays the ones after it, never for good. An event whose send was
-// cut short by ctx stays and is sent again by the next Drain.
-func (o *Outbox) Drain(ctx context.Context, send func(ctx context.Context, e Event)) {
+// and removes each once send returns nil. send must return within a
+// bounded time (bot.SendTimeout bounds every send); it returns an error
+// when the event could not go out at all and should wait (no chat network
+// is connected): Drain tries it again, the events after it waiting. An
+// event whose send was cut short by ctx stays and is sent again by the
+// next Drain. Events older than MaxAge when their turn comes are removed
+// unsent, with a log line.
+func (o *Outbox) Drain(ctx context.Context, send func(ctx context.Context, e Event) error) {
+	failing := false
 	for {
 		key, e, err := o.first()
-		switch {
-		case err != nil:
+		if err != nil {
 			o.log.Error("read the deploy events waiting for chat", "err", err)
-			select {
-			case <-ctx.Done():
+			if !o.pause(ctx, retryAfter) {
 				return
-			case <-time.After(retryRead):
 			}
 			continue
-		case key == nil:
+		}
+		if key == nil {
 			select {
 			case <-ctx.Done():
 				return
@@ -107,10 +119,25 @@ func (o *Outbox) Drain(ctx context.Context, send func(ctx context.Context, e Eve
 		if ctx.Err() != nil {
 			return
 		}
-		send(ctx, e)
+		if age := time.Since(e.Time); o.MaxAge > 0 && age > o.MaxAge {
+			o.log.Warn("deploy event too old for chat; not sent", "deploy", e.Deploy, "kind", e.Kind, "age", age.Round(time.Second))
+		} else if err := send(ctx, e); err != nil {
+			if ctx.Err() != nil {
+				return // perhaps not sent: the next process sends it again
+			}
+			if !failing {
+				o.log.Warn("deploy events wait for chat", "deploy", e.Deploy, "err", err)
+			}
+			failing = true
+			if !o.pause(ctx, retryAfter) {
+				return
+			}
+			continue
+		}
 		if ctx.Err() != nil {
 			return // perhaps not sent: the next process sends it again
 		}
+		failing = false
 		for {
 			err := o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(store.DeployOutbox).Delete(key) })
 			if err == nil {
@@ -119,12 +146,23 @@ func (o *Outbox) Drain(ctx context.Context, send func(ctx context.Context, e Eve
 			// Not sent again while this process runs; the next one
 			// would (at least once).
 			o.log.Error("deploy event sent to chat but still kept", "deploy", e.Deploy, "err", err)
-			select {
-			case <-ctx.Done():
+			if !o.pause(ctx, retryAfter) {
 				return
-			case <-time.After(retryRead):
 			}
 		}
+	}
+}
+
+// pause waits d, or less when ctx ends; it reports whether ctx is still
+// live.
+func (o *Outbox) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -134,7 +172,11 @@ func (o *Outbox) Drain(ctx context.Context, send func(ctx context.Context, e Eve
 func (o *Outbox) first() (key []byte, e Event, err error) {
 	var bad []byte
 	err = o.db.View(func(tx *bolt.Tx) error {
-		k, v := tx.Bucket(store.DeployOutbox).Cursor().First()
+		b := tx.Bucket(store.DeployOutbox)
+		if b == nil {
+			return nil // nothing was ever kept
+		}
+		k, v := b.Cursor().First()
 		if k == nil {
 			return nil
 		}

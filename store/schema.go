@@ -33,7 +33,9 @@ var (
 	// id/stage/check -> analysis), for its report page.
 	DeployCanary = []byte("deploy.canary")
 	// DeployOutbox holds the deploy events not yet sent to chat
-	// (sequence number -> event), written with the history line.
+	// (sequence number -> event), written with the history line. It is
+	// made on first use, not by a migration, so a jouncebot from before
+	// it still opens the database.
 	DeployOutbox = []byte("deploy.outbox")
 
 	// Deploy policy.
@@ -90,8 +92,6 @@ var migrations = []func(tx *bolt.Tx) error{
 	// an optional "declared" field; one without it counts as declared
 	// when it began, so their records need no rewrite.)
 	createBuckets(FreezesSeen),
-	// 10: deploy events waiting for chat.
-	createBuckets(DeployOutbox),
 }
 
 func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
