@@ -118,7 +118,7 @@ type App struct {
 	ready     *readiness.Runner
 	welcome   bot.Text
 	salChat   bot.Handler
-	events    chan deploy.Event // deploy events waiting for chat
+	outbox    *deploy.Outbox // the in-process engine's events waiting for chat
 
 	httpAddr string
 	web      net.Listener // nil when no web server runs
@@ -144,7 +144,7 @@ func New(o Options) (*App, error) {
 	if o.Stdin == nil && len(cfg.Networks) == 0 {
 		return nil, ErrNothingToRun
 	}
-	a := &App{cfg: cfg, log: o.Log, events: make(chan deploy.Event, 256), readyGrace: o.ReadyGrace, statusEvery: o.StatusEvery, now: o.Now}
+	a := &App{cfg: cfg, log: o.Log, readyGrace: o.ReadyGrace, statusEvery: o.StatusEvery, now: o.Now}
 	if a.readyGrace == 0 {
 		a.readyGrace = DefaultReadyGrace
 	}
@@ -433,20 +433,17 @@ func (a *App) setupSAL() error {
 // Gerrit, or none: then the deploy commands say deploys are off.
 func (a *App) setupDeploy(o Options) error {
 	cfg := a.cfg
-	notifier := deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
+	// A deploy never waits on chat: its events are kept in the outbox
+	// with its history and go out in order from their own goroutine
+	// (sendEvents), also after a restart.
+	a.outbox = deploy.NewOutbox(a.db, deploy.NotifierFunc(func(ctx context.Context, ev deploy.Event) {
 		switch ev.Kind {
 		case deploy.EventDone, deploy.EventFailed, deploy.EventAborted:
 			go a.markQueue(ev.Deploy)
 		}
 		a.finished(ev)
-		// A deploy never waits on chat: its events go out in order from
-		// their own goroutine (they are in the deploy record anyway).
-		select {
-		case a.events <- ev:
-		default:
-			a.log.Warn("deploy event not sent to chat: too many waiting", "deploy", ev.Deploy, "kind", ev.Kind)
-		}
-	})
+	}), a.log)
+	notifier := a.outbox
 	var engine deploy.Service = deploy.Off{}
 	switch {
 	case len(cfg.Agents) > 0:
@@ -523,22 +520,39 @@ func (a *App) setupDeploy(o Options) error {
 	return nil
 }
 
-// sendEvents sends deploy events to chat, in order, until ctx is done:
-// where the deploy was asked for, else to every announcement room. Each
-// send is bounded (bot.SendTimeout), so a network that is down delays the
-// events after it, never the deploy.
+// sendEvents sends the in-process engine's events to chat, in order,
+// until ctx is done: where the deploy was asked for, else to every
+// announcement room. Each send is bounded (bot.SendTimeout), so a network
+// that is down delays the events after it, never the deploy. Events are
+// kept in the outbox until sent: those a killed process had not sent go
+// out after the restart (the one it was sending perhaps twice).
 func (a *App) sendEvents(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-a.events:
-			a.sendEvent(ctx, ev)
-			if ev.Kind == deploy.EventDone {
-				a.offerMaint(ctx, ev) // after the event that says the deploy is done
-			}
+	if a.outbox == nil {
+		return
+	}
+	_, inProcess := a.deploy.(*deploy.Engine)
+	a.outbox.Drain(ctx, func(ctx context.Context, ev deploy.Event) error {
+		if !a.chatConnected() {
+			return errNoChat // kept until a network is back (at startup: until one connects)
+		}
+		a.sendEvent(ctx, ev)
+		if ev.Kind == deploy.EventDone && inProcess {
+			a.offerMaint(ctx, ev) // after the event that says the deploy is done
+		}
+		return nil
+	})
+}
+
+var errNoChat = errors.New("no chat network is connected")
+
+// chatConnected reports whether any chat transport is connected.
+func (a *App) chatConnected() bool {
+	for _, tr := range a.bot.Transports() {
+		if connState(tr).Connected {
+			return true
 		}
 	}
+	return false
 }
 
 // sendEvent sends one deploy event; see sendEvents.

@@ -25,6 +25,9 @@ type consoleSession struct {
 	in    *io.PipeWriter
 	lines chan string
 	stop  func() // stops the app and closes its database (also at the test's end)
+	// stopping, if set, is called by stop once the app's context is
+	// cancelled, before stop waits for the app to return.
+	stopping func()
 }
 
 func startConsole(t *testing.T, now time.Time) *consoleSession {
@@ -56,9 +59,19 @@ func runConsole(t *testing.T, now time.Time, addr string, adjust func(*config.Co
 // types into and reads from until the test ends (or stop is called).
 func runConsoleConfig(t *testing.T, now time.Time, cfg *config.Config, o app.Options) *consoleSession {
 	t.Helper()
+	return runConsoleOut(t, now, cfg, o, nil)
+}
+
+// runConsoleOut is runConsoleConfig with the console's output going
+// through out (if not nil) on its way to the test.
+func runConsoleOut(t *testing.T, now time.Time, cfg *config.Config, o app.Options, out func(io.Writer) io.Writer) *consoleSession {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	o.Config, o.Log, o.Stdin, o.Stdout = cfg, slog.New(slog.DiscardHandler), inR, outW
+	o.Config, o.Log, o.Stdin, o.Stdout = cfg, slog.New(slog.DiscardHandler), inR, io.Writer(outW)
+	if out != nil {
+		o.Stdout = out(outW)
+	}
 	if o.Now == nil {
 		o.Now = func() time.Time { return now }
 	}
@@ -82,6 +95,9 @@ func runConsoleConfig(t *testing.T, now time.Time, cfg *config.Config, o app.Opt
 		once.Do(func() {
 			inW.Close()
 			cancel()
+			if s.stopping != nil {
+				s.stopping()
+			}
 			<-done
 			a.Close()
 			outW.Close()

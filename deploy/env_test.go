@@ -143,10 +143,19 @@ func (e *env) start() {
 	if e.wrapGerrit != nil {
 		g = e.wrapGerrit(g)
 	}
-	e.agent = deploy.NewEngine(db, g, e.git, n, e.opts)
+	// As the app wires it: events kept in the outbox with the history,
+	// told at once, drained (sent) on their own.
+	out := deploy.NewOutbox(db, n, nil)
+	e.agent = deploy.NewEngine(db, g, e.git, out, e.opts)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		out.Drain(ctx, func(context.Context, deploy.Event) error { return nil })
+	}()
 	go func() {
 		defer close(e.done)
 		e.agent.Run(ctx)
+		<-drained
 	}()
 }
 

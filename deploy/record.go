@@ -290,19 +290,34 @@ func (a *announcer) say(ctx context.Context, id ID, kind EventKind, t bot.Text) 
 }
 
 // sayEvent is say for an event with more than a kind and a text.
+// With an Outbox as the Notifier, the event is kept for chat in the same
+// transaction as the history line.
 func (a *announcer) sayEvent(ctx context.Context, id ID, e Event) {
-	var d *Deploy
-	err := a.update(id, func(x *Deploy) error {
-		x.History = append(x.History, Entry{Time: time.Now().UTC(), Text: e.Text.String()})
-		d = x
+	out, kept := a.notify.(*Outbox)
+	err := a.db.Update(func(tx *bolt.Tx) error {
+		d, err := getDeploy(tx, id)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		d.History = append(d.History, Entry{Time: now, Text: e.Text.String()})
+		if err := putDeploy(tx, d); err != nil {
+			return err
+		}
+		e.Deploy, e.Origin, e.Stage, e.Time = id, d.Origin, d.Stage, now
+		if kept {
+			return out.keep(tx, e)
+		}
 		return nil
 	})
 	if err != nil {
 		a.log.Error("record deploy history", "id", id, "err", err)
 		return
 	}
-	if a.notify != nil {
-		e.Deploy, e.Origin, e.Stage, e.Time = id, d.Origin, d.Stage, time.Now().UTC()
+	switch {
+	case kept:
+		out.told(context.WithoutCancel(ctx), e)
+	case a.notify != nil:
 		a.notify.Notify(context.WithoutCancel(ctx), e)
 	}
 }

@@ -32,6 +32,11 @@ var (
 	// DeployCanary holds each canary analysis's samples (deploy
 	// id/stage/check -> analysis), for its report page.
 	DeployCanary = []byte("deploy.canary")
+	// DeployOutbox holds the deploy events not yet sent to chat
+	// (sequence number -> event), written with the history line. It is
+	// made on first use, not by a migration, so a jouncebot from before
+	// it still opens the database.
+	DeployOutbox = []byte("deploy.outbox")
 
 	// Deploy policy.
 	PolicyRequests = []byte("policy.requests") // request id -> deploy waiting for approvals
