@@ -290,23 +290,43 @@ func (a *announcer) say(ctx context.Context, id ID, kind EventKind, t bot.Text) 
 }
 
 // sayEvent is say for an event with more than a kind and a text.
-// With an Outbox as the Notifier, the event is kept for chat in the same
-// transaction as the history line.
 func (a *announcer) sayEvent(ctx context.Context, id ID, e Event) {
+	a.sayTx(ctx, id, nil, e)
+}
+
+// sayTx records, in one transaction, change (when not nil) to deploy
+// id, the events in its history (but the private ones, EventSecurity,
+// which no history holds) and, with an Outbox as the Notifier, every
+// event in the outbox, in order; it then tells them. So a line and the
+// state it reports, or a public line and its private details, are never
+// parted by a crash.
+func (a *announcer) sayTx(ctx context.Context, id ID, change func(d *Deploy), events ...Event) {
 	out, kept := a.notify.(*Outbox)
 	err := a.db.Update(func(tx *bolt.Tx) error {
 		d, err := getDeploy(tx, id)
 		if err != nil {
 			return err
 		}
+		if change != nil {
+			change(d)
+		}
 		now := time.Now().UTC()
-		d.History = append(d.History, Entry{Time: now, Text: e.Text.String()})
+		for i := range events {
+			e := &events[i]
+			if e.Kind != EventSecurity {
+				d.History = append(d.History, Entry{Time: now, Text: e.Text.String()})
+			}
+			e.Deploy, e.Origin, e.Stage, e.Time = id, d.Origin, d.Stage, now
+		}
 		if err := putDeploy(tx, d); err != nil {
 			return err
 		}
-		e.Deploy, e.Origin, e.Stage, e.Time = id, d.Origin, d.Stage, now
 		if kept {
-			return out.keep(tx, e)
+			for _, e := range events {
+				if err := out.keep(tx, e); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -314,11 +334,13 @@ func (a *announcer) sayEvent(ctx context.Context, id ID, e Event) {
 		a.log.Error("record deploy history", "id", id, "err", err)
 		return
 	}
-	switch {
-	case kept:
-		out.told(context.WithoutCancel(ctx), e)
-	case a.notify != nil:
-		a.notify.Notify(context.WithoutCancel(ctx), e)
+	for _, e := range events {
+		switch {
+		case kept:
+			out.told(context.WithoutCancel(ctx), e)
+		case a.notify != nil:
+			a.notify.Notify(context.WithoutCancel(ctx), e)
+		}
 	}
 }
 

@@ -51,19 +51,20 @@ func (a *announcer) sayPrivate(ctx context.Context, d *Deploy, err error) {
 		Text: bot.T("Deploy " + string(d.ID) + ": " + f.Private), Time: time.Now().UTC(), By: d.By})
 }
 
-// sayPrivateChanges sends the subjects and tasks of a deploy's changes
-// marked private in Gerrit to the security destination: every other text
-// calls them gerrit.PrivateSubject.
-func (a *announcer) sayPrivateChanges(ctx context.Context, d *Deploy, changes []Change) {
+// privateChanges is the event that sends the subjects and tasks of a
+// deploy's changes marked private in Gerrit to the security destination
+// (every other text calls them gerrit.PrivateSubject); none when no
+// change is private.
+func privateChanges(d *Deploy, changes []Change) []Event {
 	var details []string
 	for _, c := range changes {
 		if c.private != "" {
 			details = append(details, c.private)
 		}
 	}
-	if len(details) == 0 || a.notify == nil {
-		return
+	if len(details) == 0 {
+		return nil
 	}
-	a.notify.Notify(context.WithoutCancel(ctx), Event{Deploy: d.ID, Origin: d.Origin, Kind: EventSecurity, Stage: d.Stage,
-		Text: bot.T("Deploy " + string(d.ID) + ": " + strings.Join(details, "; ") + `; public texts call it "` + gerrit.PrivateSubject + `".`), Time: time.Now().UTC(), By: d.By})
+	return []Event{{Kind: EventSecurity, By: d.By,
+		Text: bot.T("Deploy " + string(d.ID) + ": " + strings.Join(details, "; ") + `; public texts call it "` + gerrit.PrivateSubject + `".`)}}
 }

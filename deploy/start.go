@@ -123,8 +123,7 @@ func (a *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	if err := a.takeLock(d, reason, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, changeList(changes), reason)); err != nil {
 		return "", err
 	}
-	a.say(ctx, d.ID, EventStarted, a.startText(d))
-	a.sayPrivateChanges(ctx, d, changes)
+	a.sayTx(ctx, d.ID, nil, append([]Event{{Kind: EventStarted, Text: a.startText(d)}}, privateChanges(d, changes)...)...)
 	if d.State == stateApproval {
 		a.say(ctx, d.ID, EventNeeds, bot.T(fmt.Sprintf("Deploy %s is forced (%s; reason: %s) and needs a second deployer: say `approve %s`, or `abort %s`.",
 			d.ID, outsideWhat(d), d.Reason, d.ID, d.ID)))

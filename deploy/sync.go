@@ -498,17 +498,18 @@ func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 	if len(changes) == 0 || slices.Equal(changes, d.Sync.Drift) {
 		return
 	}
-	if err := j.Save(func(d *Deploy) { d.Sync.Drift = changes }); err != nil {
-		return
-	}
 	files := ""
+	var events []Event
 	if !slices.Equal(changes, counted) {
-		j.a.sayPrivate(ctx, d, &Failure{Private: fmt.Sprintf("Staging changed after release %s was frozen: %s.", rel.ID, strings.Join(changes, "; "))})
+		events = append(events, Event{Kind: EventSecurity, By: d.By,
+			Text: bot.T("Deploy " + string(d.ID) + ": " + fmt.Sprintf("Staging changed after release %s was frozen: %s.", rel.ID, strings.Join(changes, "; ")))})
 		files = "; which files went to the security contacts privately"
 	}
-	j.Say(ctx, EventProgress, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+	// The drift is recorded with what is said of it: a crash cannot
+	// leave it recorded and unsaid.
+	j.a.sayTx(ctx, j.id, func(d *Deploy) { d.Sync.Drift = changes }, append(events, Event{Kind: EventProgress, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": staging changed after release %s was frozen (%s%s). The %s get release %s as it was tested; the change in staging is not deployed. You decide: commit it through Gerrit and deploy it, or undo it in staging before the next deploy.",
-		rel.ID, strings.Join(counted, "; "), files, s.StageName, rel.ID))))
+		rel.ID, strings.Join(counted, "; "), files, s.StageName, rel.ID)))})...)
 }
 
 func (s *SyncStage) sync(ctx context.Context, j *Job) error {
