@@ -15,6 +15,7 @@ import (
 // left in the staging checkout's .git (by a hook, as another git process
 // would) makes both fail.
 func TestRebaseAbortFailureStaysPrivate(t *testing.T) {
+	t.Parallel()
 	o, sb := startStaging(t)
 	n := upload(t, sb, tidyHooks)
 	hook := filepath.Join(sb.CoreDir(), ".git", "hooks", "post-checkout")

@@ -14,6 +14,7 @@ import (
 // verdict in one line, the SAL line links the report page, and the page
 // shows each metric's row with its chart.
 func TestSandboxCanaryAnalysisAndReport(t *testing.T) {
+	t.Parallel()
 	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "127.0.0.1:0", nil, app.Options{})
 	s.expect("Try `jouncebot: plan")
 	s.say("jouncebot: deploy 445113")

@@ -147,6 +147,7 @@ func (s *consoleSession) expectLine(what string, within time.Duration, match fun
 // logged and marked deployed in the window's queue. A freeze blocks a
 // deploy without --force.
 func TestConsoleDeploySession(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)) // in the afternoon window
 	s.expect("Try `jouncebot: plan")
 
@@ -178,6 +179,7 @@ func TestConsoleDeploySession(t *testing.T) {
 // "tested fail" rolls the deploy back, and the window's queue keeps the
 // change marked: merged but not live, needing a revert.
 func TestConsoleRollbackMarksQueue(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC))
 	s.expect("Try `jouncebot: plan")
 	s.say("jouncebot: add 445113")
@@ -228,6 +230,7 @@ func (s *consoleSession) waitQueue(entry, state string) {
 // before with other staging commits: the deploy says nothing about
 // staging having changed, as nobody touched it.
 func TestConsoleRevertToAFrozenTree(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC))
 	s.expect("Try `jouncebot: plan")
 	s.say("jouncebot: deploy 445113")
@@ -250,6 +253,7 @@ func TestConsoleRevertToAFrozenTree(t *testing.T) {
 // A word that is not a change is refused as such before the deploy policy
 // is asked: the policy's answer would suggest `deploy --force abc`.
 func TestConsoleDeployOfNoChange(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 20, 20, 0, 0, time.UTC)) // outside any window
 	s.expect("Try `jouncebot: plan")
 	s.say("jouncebot: deploy abc")

@@ -20,6 +20,7 @@ import (
 // asked; the other gets the budget, one sentence saying to slow down, and
 // then no more than the budget refills.
 func TestDeployersAreAnsweredInTurnStrangerIsCutOffOnIRC(t *testing.T) {
+	t.Parallel()
 	ircd := irctest.Start(t)
 	ircd.Register(t, "amir", "amirpassword1")
 	ircd.Register(t, "jeena", "jeenapassword1")

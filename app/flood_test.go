@@ -21,6 +21,7 @@ import (
 // flooder gets its budget of replies and one "slow down", and the deploy's
 // test question reaches the channel at once, ahead of anything queued.
 func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
+	t.Parallel()
 	ircd := irctest.Start(t)
 	ircd.Register(t, "amir", "amirpassword1")
 	amir := ircd.Client(t, irctest.ClientConfig{Nick: "amir", Account: "amir", Password: "amirpassword1"})

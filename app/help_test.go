@@ -15,6 +15,7 @@ import (
 // two lines (the command names and where to read more); help in private
 // lists every one of those commands on lines of its own, with nothing cut.
 func TestHelpShortInChannelCompleteInPrivate(t *testing.T) {
+	t.Parallel()
 	ircd := irctest.Start(t)
 	ircd.Register(t, "amir", "amirpassword1")
 	amir := ircd.Client(t, irctest.ClientConfig{Nick: "amir", Account: "amir", Password: "amirpassword1"})

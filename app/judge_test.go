@@ -154,6 +154,7 @@ func (e *judgeEnv) expectAll(match ...func(text string) bool) {
 // one approved after a freeze began or after the window was claimed by
 // another deployer (issue 24, item 1).
 func TestApprovalsDoNotStartWhatThePolicyNowRefuses(t *testing.T) {
+	t.Parallel()
 	friday := time.Date(2026, 11, 27, 14, 58, 0, 0, time.UTC) // 06:58 in San Francisco, in the afternoon window
 	e := startJudgeEnv(t, friday)
 	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
@@ -187,6 +188,7 @@ func TestApprovalsDoNotStartWhatThePolicyNowRefuses(t *testing.T) {
 // while approvals are pending voids the request and its approvals (issue
 // 24, item 2).
 func TestNewPatchSetVoidsApprovals(t *testing.T) {
+	t.Parallel()
 	saturday := time.Date(2026, 11, 28, 14, 10, 0, 0, time.UTC)
 	e := startJudgeEnv(t, saturday)
 	sb := e.app.Sandbox()
@@ -211,6 +213,7 @@ func TestNewPatchSetVoidsApprovals(t *testing.T) {
 // freeze that begins while the deploy waits at the testservers stops it
 // before the canaries, and what was synced is rolled back.
 func TestFreezeStopsDeployBeforeTheNextStage(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)) // in the afternoon window
 	freezeAtTheTestservers(s, "deploy 445113")
 	s.expect("Deploy 1 was aborted by the deploy policy. Rolled back because the deploy policy aborted the deploy")
@@ -237,6 +240,7 @@ func freezeAtTheTestservers(s *consoleSession, command string) {
 // window: the deploy needs --force and a reason, and the refusal says why
 // (issue 24, item 7).
 func TestUnreadWikiCalendarNeedsForce(t *testing.T) {
+	t.Parallel()
 	s := runConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), "", func(c *config.Config) {
 		c.Calendar.Wiki = &config.WikiSource{API: "http://127.0.0.1:1/w/api.php", Page: "Deployments"} // nothing listens there
 	}, app.Options{})
@@ -252,6 +256,7 @@ func TestUnreadWikiCalendarNeedsForce(t *testing.T) {
 // before the canaries by a freeze that began at the testservers, and what
 // was synced is rolled back.
 func TestFreezeStopsForcedDeployBeforeTheNextStage(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) // outside any window
 	freezeAtTheTestservers(s, "deploy --force 445113 the fix cannot wait for the window")
 	s.expect("Deploy 1 was aborted by the deploy policy.")
@@ -263,6 +268,7 @@ func TestFreezeStopsForcedDeployBeforeTheNextStage(t *testing.T) {
 // sentence naming the freeze; a freeze that was in force when the force
 // was given does not (issue 24, remainder 3).
 func TestForcedRequestStopsAtAFreezeDeclaredWhileItWaited(t *testing.T) {
+	t.Parallel()
 	saturday := time.Date(2026, 11, 28, 12, 10, 0, 0, time.UTC) // outside any window
 	e := startJudgeEnv(t, saturday)
 	change := strconv.Itoa(e.app.Sandbox().Changes["config"])
@@ -322,6 +328,7 @@ var rework = []gerrittest.File{{Path: "wmf-config/InitialiseSettings.php", Conte
 // it before the freeze, saying what the approvals were for (issue 24,
 // remainder 2).
 func TestApprovedDeployRecordsWhatWasApprovedAndItsRelease(t *testing.T) {
+	t.Parallel()
 	e, _, n := startApprovedByRita(t)
 	change := strconv.Itoa(n)
 	var release string
@@ -344,6 +351,7 @@ func TestApprovedDeployRecordsWhatWasApprovedAndItsRelease(t *testing.T) {
 // stops the approved deploy before anything is frozen, saying what the
 // approvals were for (issue 24, remainder 2).
 func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
+	t.Parallel()
 	e, sb, n := startApprovedByRita(t)
 	change := strconv.Itoa(n)
 	sb.OnReview(func(gerrittest.Review) {
@@ -362,6 +370,7 @@ func TestApprovedDeployStopsWhenUpstreamHoldsMore(t *testing.T) {
 // but it is trivial only against the unapproved rework. The deploy pauses
 // instead of carrying the approvals over to it (issue 24, remainder 2).
 func TestReworkBehindATrivialRebaseIsNotApproved(t *testing.T) {
+	t.Parallel()
 	e, sb, n := startApprovedByRita(t)
 	change := strconv.Itoa(n)
 	var once sync.Once
@@ -398,6 +407,7 @@ func TestReworkBehindATrivialRebaseIsNotApproved(t *testing.T) {
 // another Gerrit user gave +2 between two looks of the engine) stops the
 // deploy before anything is fetched or frozen (issue 24, remainder 2).
 func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
+	t.Parallel()
 	e, sb, n := startApprovedByRita(t)
 	change := strconv.Itoa(n)
 	var once sync.Once
@@ -443,6 +453,7 @@ func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
 // request stops at it, though the freeze was first seen long before
 // (issue 24, remainder 3).
 func TestForcedRequestStopsAtAConfiguredFreezePutBack(t *testing.T) {
+	t.Parallel()
 	saturday := time.Date(2026, 11, 28, 12, 10, 0, 0, time.UTC) // outside any window
 	e := startJudgeEnv(t, saturday)
 	frozen := judgeConfig + "freezes: [{from: 2026-11-27T00:00:00Z, to: 2026-11-30T00:00:00Z, reason: incident follow-up}]\n"
@@ -462,6 +473,7 @@ func TestForcedRequestStopsAtAConfiguredFreezePutBack(t *testing.T) {
 // pushed: the approvals were for reverting the change, and the reverts
 // the engine made itself have no patchset anyone could have pinned.
 func TestApprovedRevertViaGerritStarts(t *testing.T) {
+	t.Parallel()
 	e, _, n := startApprovedByRita(t)
 	change := strconv.Itoa(n)
 	e.people["sam"].Say("#ops", "jouncebot: approve r1")

@@ -175,6 +175,7 @@ func releaseID(t *testing.T, line string) string {
 // image out to the canary Deployment and to the main Deployments of both
 // data centres, says how many pods run it, and ends done.
 func TestKubeDeploy(t *testing.T) {
+	t.Parallel()
 	k := startKube(t)
 	n := strconv.Itoa(k.app.Sandbox().Changes["config"])
 	k.say("jouncebot: plan " + n)
@@ -202,6 +203,7 @@ func TestKubeDeploy(t *testing.T) {
 // to the image it ran before by digest (not rollout undo), every pod
 // running it, and leaves the main Deployments alone.
 func TestKubeTestedFailRollsBack(t *testing.T) {
+	t.Parallel()
 	k := startKube(t, gateCanaries)
 	rel := k.deploy(t, "config")
 	k.waitCanaryQuestion()
@@ -226,6 +228,7 @@ func TestKubeTestedFailRollsBack(t *testing.T) {
 // A failed check of the canary Deployment asks the deployer; "rollback"
 // puts the image it ran before back.
 func TestKubeFailedCheckRollsBack(t *testing.T) {
+	t.Parallel()
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "fatal error", 500) }))
 	t.Cleanup(bad.Close)
 	k := startKube(t, canaryCheck(bad.URL))
@@ -245,6 +248,7 @@ func TestKubeFailedCheckRollsBack(t *testing.T) {
 // passes its progress deadline: the deploy names the stuck Deployment,
 // rolls it back to the previous release (whose pods still run) and stops.
 func TestKubeStuckRolloutStops(t *testing.T) {
+	t.Parallel()
 	k := startKube(t)
 	first := k.deploy(t, "config")
 	k.expect("amir: deploy 1 is done")
@@ -265,6 +269,7 @@ func TestKubeStuckRolloutStops(t *testing.T) {
 // set image) is found when the bot reads the clusters before calling the
 // deploy done: the deploy stops with a sentence naming the Deployment.
 func TestKubeChangedBehindTheBotsBack(t *testing.T) {
+	t.Parallel()
 	k := startKube(t, gateCanaries)
 	rel := k.deploy(t, "config")
 	k.waitCanaryQuestion()
@@ -285,6 +290,7 @@ func TestKubeChangedBehindTheBotsBack(t *testing.T) {
 // the bot never patched as they were: the previous release's image (which
 // the registry takes) is not rolled out to them.
 func TestKubeImageFailureTouchesNothing(t *testing.T) {
+	t.Parallel()
 	k := startKube(t)
 	k.say("jouncebot: deploy " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
 	rel := releaseID(t, k.expect("Froze release"))
@@ -305,6 +311,7 @@ func TestKubeImageFailureTouchesNothing(t *testing.T) {
 // layer, and a private file removed between the two leaves no whiteout
 // naming it either. Pods get private settings as a Kubernetes Secret.
 func TestKubeImagesCarryNoPrivateFiles(t *testing.T) {
+	t.Parallel()
 	k := startKube(t)
 	sb := k.app.Sandbox()
 	truthWrite(t, filepath.Join(sb.Staging, ".git/info/exclude"), "/private/\n")
@@ -382,6 +389,7 @@ func imageFiles(t *testing.T, ref string) ([]string, int) {
 // patching it, and the deploy stops instead of waiting for the stage's
 // timeout.
 func TestKubePausedDeploymentIsSaid(t *testing.T) {
+	t.Parallel()
 	k := startKube(t, func(c *config.Config) {
 		// Far beyond the test's wait: the sentence must not come from
 		// the timeout.
@@ -410,6 +418,7 @@ func TestKubePausedDeploymentIsSaid(t *testing.T) {
 // (image.json) is lost: a rebuilt image of that release would be another
 // image, one no pod ever ran.
 func TestKubeRollbackRestoresTheExactImage(t *testing.T) {
+	t.Parallel()
 	k := startKube(t, gateCanaries)
 	sb := k.app.Sandbox()
 	first := k.deploy(t, "config")
@@ -435,6 +444,7 @@ func TestKubeRollbackRestoresTheExactImage(t *testing.T) {
 // out of the selector and set back to another image behind the bot's
 // back (the selector then matches nothing) is still found.
 func TestKubeTruthReadsTheDeploymentsRolledOut(t *testing.T) {
+	t.Parallel()
 	k := startKube(t, gateCanaries, func(c *config.Config) {
 		c.Deploy.StageByName("k8s-canaries").Kubernetes = &config.KubeTargets{Contexts: []string{"dc1"}, Selector: "release=canary", Container: "app"}
 	})
@@ -456,6 +466,7 @@ func TestKubeTruthReadsTheDeploymentsRolledOut(t *testing.T) {
 // answered), not as a cluster that did not answer, and the rollback has
 // nothing to put back there.
 func TestKubeMissingDeploymentIsSaid(t *testing.T) {
+	t.Parallel()
 	k := startKube(t, func(c *config.Config) {
 		c.Deploy.StageByName("k8s-canaries").Kubernetes.Deployments = []string{"mw-gone"}
 	})
@@ -475,6 +486,7 @@ func TestKubeMissingDeploymentIsSaid(t *testing.T) {
 // the release would be a full image, not the delta image rolled out, and
 // the check would wrongly say someone else changed the Deployment.
 func TestKubeTruthNeedsNoImageRecord(t *testing.T) {
+	t.Parallel()
 	k := startKube(t, gateCanaries, func(c *config.Config) {
 		var stages []config.Stage
 		for _, st := range c.Deploy.Stages {
@@ -511,6 +523,7 @@ func TestKubeTruthNeedsNoImageRecord(t *testing.T) {
 // registry no longer has, is not known to run it, and the sentence says
 // so rather than blaming someone else.
 func TestKubeTruthReadsTheRunningImage(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		// anns changes the running image's annotations (they are merged).

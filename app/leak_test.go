@@ -169,6 +169,7 @@ func leakActions(n int, clean bool) []leakAction {
 }
 
 func TestSecurityPatchNeverLeaks(t *testing.T) {
+	t.Parallel()
 	for _, st := range leakStates {
 		t.Run(st.name, func(t *testing.T) { runLeakScenario(t, st) })
 	}

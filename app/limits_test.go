@@ -11,6 +11,7 @@ import (
 // and a deploy of two hundred are refused with the limit, an unknown flag
 // is refused by name (not "suggested" back), and the bot goes on answering.
 func TestConsoleRefusesOversizedRequests(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC))
 	s.expect("Try `jouncebot: plan")
 	many := func(n int) string {

@@ -108,6 +108,7 @@ func (m *localMaint) jobPID(t *testing.T, i int) int {
 // deployer says why the failure is fine, and that reason is shown and
 // written to the SAL.
 func TestMaintFailedDryRunHolds(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	s := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) { c.Maint = m.Config }, app.Options{})
 	s.say("jouncebot: maint fail.php testwiki T1")
@@ -136,6 +137,7 @@ func TestMaintFailedDryRunHolds(t *testing.T) {
 // whose jobs together pass it is stopped, and a job that ignores SIGTERM
 // gets SIGKILL after kill_after, its whole process group.
 func TestMaintTimeoutPerRunKills(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
@@ -160,6 +162,7 @@ func TestMaintTimeoutPerRunKills(t *testing.T) {
 // list them, a script with an options list takes only those, and shells
 // are refused unless the allow list names them.
 func TestMaintArgumentRules(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	s := m.console(t)
 	for _, c := range []struct{ say, want string }{
@@ -192,6 +195,7 @@ func TestMaintArgumentRules(t *testing.T) {
 // maint <change> reads the footers of merged changes only, and reads the
 // Maintenance: spelling that readiness reads too.
 func TestMaintFootersOfMergedChanges(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	s := m.console(t)
 	sb := s.app.Sandbox()
@@ -214,6 +218,7 @@ func TestMaintFootersOfMergedChanges(t *testing.T) {
 // marked private is not on the public page: only the link sent to the
 // security destination shows it.
 func TestMaintPagesUnguessableAndPrivate(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	m.Config.Scripts = []config.MaintScript{{Script: "secret.php", Private: true}, {Script: "fail.php"}}
 	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
@@ -291,6 +296,7 @@ func (s *consoleSession) expectEach(prefixes ...string) []string {
 // allow list; nor does writing the real run's flag with a value
 // (--fix=1, which MediaWiki reads as --fix) put it in the dry run.
 func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	s := m.console(t)
 	s.say("jouncebot: maint maintenance/fail.php testwiki --fix")
@@ -313,6 +319,7 @@ func TestMaintScriptPathSpellingKeepsTheRules(t *testing.T) {
 // to run it again; the list and the run's page show it expired, and the
 // script can be started again on the wiki.
 func TestMaintWaitingRunExpires(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	m.Config.DryRun = append(m.Config.DryRun, config.DryRun{Script: "secret.php", Real: []string{"--fix"}})
 	m.Config.WaitExpiry = 2 * time.Hour
@@ -352,6 +359,7 @@ func TestMaintWaitingRunExpires(t *testing.T) {
 // does not hold yet, each with the condition that failed; once deployed,
 // its scripts run.
 func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	s := m.console(t)
 	sb := s.app.Sandbox()
@@ -403,6 +411,7 @@ func TestMaintFootersOnlyOfDeployedChanges(t *testing.T) {
 // --via-gerrit: the revert is another change, deployed by its own deploy)
 // is not live: maint <change> refuses its footers.
 func TestMaintFootersNotOfChangeRevertedViaGerrit(t *testing.T) {
+	t.Parallel()
 	m := startLocalMaint(t)
 	s := m.console(t)
 	sb := s.app.Sandbox()

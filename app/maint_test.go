@@ -19,6 +19,7 @@ import (
 // moves nothing; "maint go" runs it with --fix, which moves the page, and
 // the SAL has the Started and Finished lines.
 func TestConsoleMaintenanceFromFooter(t *testing.T) {
+	t.Parallel()
 	h := mainttest.StartHost(t, "testwiki")
 	w := h.Wikis["testwiki"]
 	w.EditPage(t, "Foo:Bar", "a page in the main namespace")

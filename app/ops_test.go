@@ -160,6 +160,7 @@ func mustValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, lab
 // outbox outage: each moved the series it should, from zero, and the
 // exposition parses.
 func TestMetricsMove(t *testing.T) {
+	t.Parallel()
 	s := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
 		// The production SAL goes to a wiki that is down.
 		c.SAL.Projects[0].Wiki = &config.SALWiki{API: "http://" + freeAddr(t) + "/w/api.php", Page: "Server Admin Log", Password: &config.Secret{}}

@@ -50,6 +50,7 @@ func (h *heldOutput) Write(p []byte) (int, error) {
 // to the test question) is said after the restart, in order, once: the
 // events wait in the database, not in memory.
 func TestDeployEventsWaitingForChatSurviveARestart(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)

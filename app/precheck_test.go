@@ -17,6 +17,7 @@ import (
 // sentence. Here staging holds an extension, a security fix kept in
 // staging only, whose git directory is gone: git status fails naming it.
 func TestStagingPrecheckGitWordsStayPrivate(t *testing.T) {
+	t.Parallel()
 	o, sb := startStaging(t)
 	n := upload(t, sb, tidyHooks)
 	core := sb.CoreDir()

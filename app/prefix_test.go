@@ -97,6 +97,7 @@ func startBehindProxy(t *testing.T) (*consoleSession, string) {
 // under the prefix (or an external link the wikitext asked for), and
 // following each one through the proxy works.
 func TestSALPagesBehindPrefix(t *testing.T) {
+	t.Parallel()
 	s, base := startBehindProxy(t)
 	s.say("!log Backport for [[gerrit:445113|Raise $wgExampleLimit to 20 (T1001)]], see [[Deployments]]")
 	permalink := strings.TrimPrefix(s.expect("Logged the message at "), "Logged the message at ")

@@ -8,6 +8,7 @@ import (
 // The same details go to the security destination once an hour at most,
 // however often people say check; new details go at once.
 func TestSentDetailsFresh(t *testing.T) {
+	t.Parallel()
 	var s sentDetails
 	t0 := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
 	steps := []struct {

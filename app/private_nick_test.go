@@ -17,6 +17,7 @@ import (
 // the deployers at the nick logged in to their account. The stranger gets
 // nothing either way.
 func TestSecurityDetailsGoToTheAccountNotTheNick(t *testing.T) {
+	t.Parallel()
 	t.Run("security room, Alice asks", func(t *testing.T) { runNickScenario(t, true) })
 	t.Run("no security room, Bob asks", func(t *testing.T) { runNickScenario(t, false) })
 }

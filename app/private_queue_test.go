@@ -15,6 +15,7 @@ import (
 // (which tells what the security fix touches); the details go to the
 // security destination.
 func TestQueueConflictWithPrivateChangeNamesNoFile(t *testing.T) {
+	t.Parallel()
 	o, sb := startStaging(t)
 	private := upload(t, sb, capUploads)
 	public := upload(t, sb, gerrittest.Upload{Owner: "bob", Subject: "Raise the upload limit",

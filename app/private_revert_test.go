@@ -43,6 +43,7 @@ func deployPrivate(t *testing.T) (*opsSession, int) {
 // ('Revert "Cap the upload size"') quotes the private change's. The
 // refusal does not.
 func TestRevertOfPrivateChangeNamedPrivately(t *testing.T) {
+	t.Parallel()
 	o, n := deployPrivate(t)
 	o.say("jouncebot: revert " + strconv.Itoa(n) + " it breaks uploads")
 	o.expectLine(`"revert 2 is done"`, testenv.Scale(time.Minute), func(l string) bool {
@@ -62,6 +63,7 @@ func TestRevertOfPrivateChangeNamedPrivately(t *testing.T) {
 // whose subject quotes the private change's: Gerrit must get it as a
 // private change, and the deploy of the revert names it as such.
 func TestRevertViaGerritOfPrivateChangeStaysPrivate(t *testing.T) {
+	t.Parallel()
 	o, n := deployPrivate(t)
 	o.say("jouncebot: revert --via-gerrit " + strconv.Itoa(n) + " it breaks uploads")
 	l := o.expectLine(`the revert's sync to the testservers`, testenv.Scale(time.Minute), func(l string) bool {
@@ -79,6 +81,7 @@ func TestRevertViaGerritOfPrivateChangeStaysPrivate(t *testing.T) {
 // The plan of a change private in Gerrit says to push its revert as a
 // private change: the revert's subject quotes the private change's.
 func TestPlanRevertOfPrivateChangePushesPrivate(t *testing.T) {
+	t.Parallel()
 	o := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), func(c *config.Config) {
 		c.Security.Rooms = []string{"console/security"}
 	}, app.Options{})

@@ -17,6 +17,7 @@ func (f fakeTook) History(int) ([]deploy.Took, error) { return f, nil }
 // A deploy's time is shared among its changes; a deploy of one kind of
 // change counts for that kind, a mixed one for none in particular.
 func TestDeployHistorySamples(t *testing.T) {
+	t.Parallel()
 	h := deployHistory{fakeTook{
 		{Took: 20 * time.Minute, Kinds: []deploy.Kind{deploy.KindConfig}},
 		{Took: 40 * time.Minute, Kinds: []deploy.Kind{deploy.KindCore, deploy.KindCore}},

@@ -8,6 +8,7 @@ import (
 // Anyone can check a window's queue; a patch the check found blocked is
 // not voted on by deploy, which says why.
 func TestConsoleCheckAndBlockedDeploy(t *testing.T) {
+	t.Parallel()
 	s := startConsole(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)) // in the afternoon window
 	s.expect("Try `jouncebot: plan")
 	sb := s.app.Sandbox()

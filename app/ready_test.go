@@ -22,6 +22,7 @@ import (
 // not ready (with the reason under ?verbose) when the server is stopped,
 // ready again after the bot reconnected. /livez stays 200 throughout.
 func TestReadyzFollowsIRC(t *testing.T) {
+	t.Parallel()
 	ircd := irctest.Start(t)
 	alice := ircd.Client(t, irctest.ClientConfig{Nick: "alice"})
 	alice.Join(t, "#ops")

@@ -28,6 +28,7 @@ import (
 // file reach only the private security channel. The public IRC channel,
 // the Matrix room, the SAL and the web pages get the neutral sentence.
 func TestSecurityPatchConflictStaysPrivate(t *testing.T) {
+	t.Parallel()
 	ircd := irctest.Start(t)
 	ircd.Register(t, "alice", "alicepassword1")
 	aliceIRC := ircd.Client(t, irctest.ClientConfig{Nick: "alice", Account: "alice", Password: "alicepassword1"})

@@ -17,6 +17,7 @@ import (
 // (no reload), keeps a hostile change subject inert, and fits a phone.
 // Screenshots at desktop and phone width go to the artefact directory.
 func TestStatusPageInChromium(t *testing.T) {
+	t.Parallel()
 	browser := cdptest.Chromium(t)
 	s := startOps(t, time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC), nil, app.Options{StatusEvery: 200 * time.Millisecond})
 	s.expect("Try `jouncebot: plan")

@@ -25,6 +25,7 @@ import (
 // and with the IRC server stopped, Matrix is still answered and still gets
 // announcements at once.
 func TestIRCAndMatrixTogether(t *testing.T) {
+	t.Parallel()
 	ircd := irctest.Start(t)
 	ircd.Register(t, "alice", "alicepassword1")
 	aliceIRC := ircd.Client(t, irctest.ClientConfig{Nick: "alice", Account: "alice", Password: "alicepassword1"})

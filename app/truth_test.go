@@ -80,6 +80,7 @@ func truthRead(t *testing.T, path string) string {
 // every host frozen in the release, and a file only a host has under a
 // protected path (private/) stays.
 func TestWholeTreeSyncKeepsPrivateFiles(t *testing.T) {
+	t.Parallel()
 	s, dir := startTruth(t)
 	sb := s.app.Sandbox()
 	// As operations/mediawiki-config's .gitignore does.
@@ -108,6 +109,7 @@ func TestWholeTreeSyncKeepsPrivateFiles(t *testing.T) {
 // the previous release back and verifies it, the hosts' own marker and
 // protected files notwithstanding.
 func TestWholeTreeRollbackVerifies(t *testing.T) {
+	t.Parallel()
 	s, dir := startTruth(t)
 	sb := s.app.Sandbox()
 	for _, h := range sandboxServers(t, dir) {
@@ -127,6 +129,7 @@ func TestWholeTreeRollbackVerifies(t *testing.T) {
 // is decided from the release its marker names, not from staging's
 // previous state.
 func TestDeployAfterRollbackShipsWhatHostsLack(t *testing.T) {
+	t.Parallel()
 	s, dir := startTruth(t)
 	sb := s.app.Sandbox()
 	s.say("jouncebot: deploy " + strconv.Itoa(sb.Changes["config"]))

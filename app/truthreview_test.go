@@ -17,6 +17,7 @@ import (
 // rollback), the host's next sync is the whole release, and its marker
 // names what it holds again.
 func TestStrayClaimIsCleared(t *testing.T) {
+	t.Parallel()
 	truthNeedRsync(t)
 	s := runConsole(t, truthNow, "", nil, app.Options{}) // transfers of differences
 	s.expect("Try `jouncebot: plan")

@@ -98,6 +98,7 @@ var upgradeNow = time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
 // record decodes wrong and this test fails (a renamed field of the
 // record's sync state leaves the deploy at the testservers for ever).
 func TestUpgradeDeployAtTestQuestion(t *testing.T) {
+	t.Parallel()
 	upgradeNeedTools(t)
 	cfgPath := upgradeDir(t)
 	data := filepath.Join(filepath.Dir(cfgPath), "data")
@@ -304,6 +305,7 @@ func checkOneVoteEach(t *testing.T, sb string, changes ...int) {
 // the bot once the deploy asks for the test, puts the placeholder for the
 // data directory in the database and packs the data directory.
 func TestWriteUpgradeFixture(t *testing.T) {
+	t.Parallel()
 	if !*writeUpgradeFixture {
 		t.Skip("writes the upgrade fixture only with -write-upgrade-fixture")
 	}
