@@ -50,10 +50,10 @@ func (a *records) saveAnalysis(id ID, stage, checkName string, an *canary.Analys
 
 // CanaryAnalyses returns a deploy's canary analyses, stage by stage in
 // the order they ran.
-func (a *Engine) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
+func (e *Engine) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 	var out []StageAnalysis
 	prefix := []byte(string(deployKey(id)) + "\x00")
-	err := a.db.View(func(tx *bolt.Tx) error {
+	err := e.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.DeployCanary).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			stage, name, _ := bytes.Cut(k[len(prefix):], []byte{0})
@@ -67,7 +67,7 @@ func (a *Engine) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 		return nil
 	})
 	stageOrder := map[string]int{}
-	for i, st := range a.o.Stages {
+	for i, st := range e.o.Stages {
 		stageOrder[st.Name()] = i
 	}
 	for i := 1; i < len(out); i++ {
@@ -90,7 +90,7 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	}
 	// A host whose sync failed (max_failed_hosts let the stage go on)
 	// does not run the new tree: it is no canary.
-	results, err := j.a.stageHosts(j.id, hostsSync, s.StageName)
+	results, err := j.e.stageHosts(j.id, hostsSync, s.StageName)
 	if err != nil {
 		return t, err
 	}
@@ -102,7 +102,7 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	}
 	synced := map[string]bool{}
 	later := false
-	for _, st := range j.a.o.Stages {
+	for _, st := range j.e.o.Stages {
 		ss, ok := st.(*SyncStage)
 		if !ok || ss.Hosts == nil {
 			continue
@@ -142,15 +142,15 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 // SetCanaryURL sets Options.CanaryURL. Call it before Run: the app
 // knows its web address only once it listens, after the sandbox built
 // the engine.
-func (a *Engine) SetCanaryURL(f func(id ID) string) { a.o.CanaryURL = f }
+func (e *Engine) SetCanaryURL(f func(id ID) string) { e.o.CanaryURL = f }
 
 // canaryLink is " at <report page>" when the engine knows the page's
 // address.
-func (a *Engine) canaryLink(id ID) string {
-	if a.o.CanaryURL == nil {
+func (e *Engine) canaryLink(id ID) string {
+	if e.o.CanaryURL == nil {
 		return ""
 	}
-	if u := a.o.CanaryURL(id); u != "" {
+	if u := e.o.CanaryURL(id); u != "" {
 		return " and at " + u
 	}
 	return ""
@@ -169,18 +169,18 @@ func (s *SyncStage) runCheck(ctx context.Context, j *Job, c check.Check) check.R
 	}
 	r := tc.RunOn(ctx, t)
 	if a := r.Analysis; a != nil {
-		if err := j.a.saveAnalysis(j.id, s.StageName, c.Name(), a); err != nil {
-			j.a.log.Error("save canary analysis", "deploy", j.id, "stage", s.StageName, "err", err)
+		if err := j.e.saveAnalysis(j.id, s.StageName, c.Name(), a); err != nil {
+			j.e.log.Error("save canary analysis", "deploy", j.id, "stage", s.StageName, "err", err)
 		}
 		if d, err := j.Deploy(); err == nil {
 			score, link := "", ""
 			if !math.IsNaN(a.Report.Score) {
 				score = fmt.Sprintf("%.0f", a.Report.Score)
 			}
-			if j.a.o.CanaryURL != nil {
-				link = j.a.o.CanaryURL(j.id)
+			if j.e.o.CanaryURL != nil {
+				link = j.e.o.CanaryURL(j.id)
 			}
-			j.a.salLog(ctx, d, sallines.CanaryAnalysis(s.StageName, salSummary(d), string(a.Report.Verdict), score, link))
+			j.e.salLog(ctx, d, sallines.CanaryAnalysis(s.StageName, salSummary(d), string(a.Report.Verdict), score, link))
 		}
 	}
 	return r

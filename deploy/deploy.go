@@ -12,9 +12,9 @@
 // is an *Engine:
 //
 //	g, _ := gerrit.New(gerrit.Options{URL: …, Username: …, Password: …})
-//	a := deploy.NewEngine(db, g, &git.Runner{}, notifier, deploy.Options{StagingDir: "/srv/mediawiki-staging"})
-//	go a.Run(ctx) // resumes unfinished deploys, runs new ones, returns when ctx is done
-//	id, err := a.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: person, InWindow: true})
+//	e := deploy.NewEngine(db, g, &git.Runner{}, notifier, deploy.Options{StagingDir: "/srv/mediawiki-staging"})
+//	go e.Run(ctx) // resumes unfinished deploys, runs new ones, returns when ctx is done
+//	id, err := e.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: person, InWindow: true})
 //
 // A deploy is a list of stages (see Stage): vote, merge, fetch, check,
 // (snapshot,) update, verify — after which the staging checkout is
@@ -412,17 +412,17 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 // claim says deploy id was set running by this process and goes through
 // the queue, not Run's resume scan. Call it in the transaction that sets
 // the state, so the scan never sees the state without the claim.
-func (a *Engine) claim(id ID) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mine[id] = true
+func (e *Engine) claim(id ID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.mine[id] = true
 }
 
 // Run resumes unfinished deploys and runs new ones until ctx is done, then
 // waits for the running deploy to stop at its next checkpoint. A deploy
 // interrupted this way resumes on the next Run.
-func (a *Engine) Run(ctx context.Context) error {
-	ids, err := a.unfinished()
+func (e *Engine) Run(ctx context.Context) error {
+	ids, err := e.unfinished()
 	if err != nil {
 		return err
 	}
@@ -432,51 +432,51 @@ func (a *Engine) Run(ctx context.Context) error {
 		pausePoint("resume")
 	}
 	for _, id := range ids {
-		a.mu.Lock()
-		queued := a.mine[id]
-		a.mine[id] = true
-		a.mu.Unlock()
+		e.mu.Lock()
+		queued := e.mine[id]
+		e.mine[id] = true
+		e.mu.Unlock()
 		if queued {
 			continue
 		}
-		a.log.Info("resuming deploy", "id", id)
-		wg.Go(func() { a.execute(ctx, id, true, true) })
+		e.log.Info("resuming deploy", "id", id)
+		wg.Go(func() { e.execute(ctx, id, true, true) })
 	}
-	a.setScanned(true)
-	defer a.setScanned(false)
+	e.setScanned(true)
+	defer e.setScanned(false)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case q := <-a.queue:
-			wg.Go(func() { a.execute(ctx, q.id, q.resumed, false) })
+		case q := <-e.queue:
+			wg.Go(func() { e.execute(ctx, q.id, q.resumed, false) })
 		}
 	}
 }
 
-func (a *Engine) setScanned(v bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.scanned = v
+func (e *Engine) setScanned(v bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.scanned = v
 }
 
 // enqueue hands deploy id, claimed by this process, to Run. When it
 // cannot (ctx ended first: a caller that hung up), the claim is dropped,
 // so that the next request recorded in the deploy (an abort, an answer)
 // starts a runner for it (see nudge).
-func (a *Engine) enqueue(ctx context.Context, id ID) error {
-	err := a.send(ctx, queued{id: id})
+func (e *Engine) enqueue(ctx context.Context, id ID) error {
+	err := e.send(ctx, queued{id: id})
 	if err != nil {
-		a.mu.Lock()
-		delete(a.mine, id)
-		a.mu.Unlock()
+		e.mu.Lock()
+		delete(e.mine, id)
+		e.mu.Unlock()
 	}
 	return err
 }
 
-func (a *Engine) send(ctx context.Context, q queued) error {
+func (e *Engine) send(ctx context.Context, q queued) error {
 	select {
-	case a.queue <- q:
+	case e.queue <- q:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -490,30 +490,30 @@ func (a *Engine) send(ctx context.Context, q queued) error {
 // the deploy (its runner let go of it after a store error), nudge starts a
 // runner, which checks the hosts before it believes the record. A deploy
 // queued or not yet resumed by Run is left to the runner it will get.
-func (a *Engine) nudge(ctx context.Context, id ID) {
-	a.mu.Lock()
-	ch, active := a.active[id]
+func (e *Engine) nudge(ctx context.Context, id ID) {
+	e.mu.Lock()
+	ch, active := e.active[id]
 	if active {
-		a.again[id] = true
+		e.again[id] = true
 		select {
 		case ch <- struct{}{}:
 		default:
 		}
 	}
-	orphan := !active && !a.mine[id] && a.scanned
+	orphan := !active && !e.mine[id] && e.scanned
 	if orphan {
-		a.mine[id] = true
+		e.mine[id] = true
 	}
-	a.mu.Unlock()
+	e.mu.Unlock()
 	if !orphan {
 		return
 	}
-	a.log.Warn("deploy had no runner; starting one", "id", id)
-	if err := a.send(ctx, queued{id: id, resumed: true}); err != nil {
-		a.mu.Lock()
-		delete(a.mine, id)
-		a.mu.Unlock()
-		a.log.Error("deploy had no runner and none could be started; it resumes at the next start", "id", id, "err", err)
+	e.log.Warn("deploy had no runner; starting one", "id", id)
+	if err := e.send(ctx, queued{id: id, resumed: true}); err != nil {
+		e.mu.Lock()
+		delete(e.mine, id)
+		e.mu.Unlock()
+		e.log.Error("deploy had no runner and none could be started; it resumes at the next start", "id", id, "err", err)
 	}
 }
 
@@ -528,33 +528,33 @@ func (a *Engine) nudge(ctx context.Context, id ID) {
 // (a continue that lands after the deploy paused but before its runner
 // let go): the holder runs the deploy again before letting go, so the
 // change is always seen.
-func (a *Engine) execute(ctx context.Context, id ID, resumed, announce bool) {
-	a.mu.Lock()
-	if _, busy := a.active[id]; busy {
-		a.again[id] = true
-		a.mu.Unlock()
+func (e *Engine) execute(ctx context.Context, id ID, resumed, announce bool) {
+	e.mu.Lock()
+	if _, busy := e.active[id]; busy {
+		e.again[id] = true
+		e.mu.Unlock()
 		if testPoint != nil {
 			testPoint("busy", id)
 		}
 		return
 	}
 	wake := make(chan struct{}, 1)
-	a.active[id] = wake
-	a.mu.Unlock()
-	j := &Job{a: a, id: id, wake: wake, resumed: resumed}
+	e.active[id] = wake
+	e.mu.Unlock()
+	j := &Job{e: e, id: id, wake: wake, resumed: resumed}
 	for say := announce; ; say = false {
-		a.run(ctx, j, say)
+		e.run(ctx, j, say)
 		if testPoint != nil {
 			testPoint("stopped", id)
 		}
-		a.mu.Lock()
-		again := a.again[id] && ctx.Err() == nil
-		delete(a.again, id)
+		e.mu.Lock()
+		again := e.again[id] && ctx.Err() == nil
+		delete(e.again, id)
 		if !again {
-			delete(a.active, id)
-			delete(a.mine, id) // interrupted, it is resumed by the next Run
+			delete(e.active, id)
+			delete(e.mine, id) // interrupted, it is resumed by the next Run
 		}
-		a.mu.Unlock()
+		e.mu.Unlock()
 		if !again {
 			if testPoint != nil {
 				testPoint("released", id)
@@ -566,21 +566,21 @@ func (a *Engine) execute(ctx context.Context, id ID, resumed, announce bool) {
 
 // run runs job j's deploy until it finishes, pauses, or ctx is done,
 // first saying that it resumes after a restart when announce is set.
-func (a *Engine) run(ctx context.Context, j *Job, announce bool) {
+func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 	id := j.id
 	defer func() {
 		if p := recover(); p != nil {
-			a.log.Error("deploy panicked", "id", id, "panic", p)
-			a.finish(context.WithoutCancel(ctx), id, stateFailed, "jouncebot hit an internal error (see its log)")
+			e.log.Error("deploy panicked", "id", id, "panic", p)
+			e.finish(context.WithoutCancel(ctx), id, stateFailed, "jouncebot hit an internal error (see its log)")
 		}
 	}()
 	if announce {
-		a.sayResumed(ctx, id)
+		e.sayResumed(ctx, id)
 	}
 	for ctx.Err() == nil {
-		d, err := a.load(id)
+		d, err := e.load(id)
 		if err != nil {
-			a.log.Error("load deploy", "id", id, "err", err)
+			e.log.Error("load deploy", "id", id, "err", err)
 			return
 		}
 		if d.State != stateRunning {
@@ -588,7 +588,7 @@ func (a *Engine) run(ctx context.Context, j *Job, announce bool) {
 		}
 		if d.AbortBy != "" {
 			msg := ""
-			if a.needsRollback(d) {
+			if e.needsRollback(d) {
 				// Hosts hold the new tree: an abort puts the old one back.
 				err := rollback(ctx, j, d.AbortBy+" aborted the deploy")
 				if ctx.Err() != nil {
@@ -596,27 +596,27 @@ func (a *Engine) run(ctx context.Context, j *Job, announce bool) {
 				}
 				msg = userText(err)
 			}
-			a.finish(ctx, id, stateAborted, msg)
+			e.finish(ctx, id, stateAborted, msg)
 			return
 		}
 		if d.Stage == doneStage {
-			a.finish(ctx, id, stateDone, "")
+			e.finish(ctx, id, stateDone, "")
 			return
 		}
-		j.flow = &workflow.Instance{Def: a.flow(d, j), Store: flowStore{a: a, id: id}}
+		j.flow = &workflow.Instance{Def: e.flow(d, j), Store: flowStore{a: e, id: id}}
 		err = j.flow.Run(ctx)
 		var se *storeError
 		switch {
 		case err == nil, errors.Is(err, errRecheck):
 			continue // the next round finishes, or sees the pause or abort
 		case errors.As(err, &se):
-			a.log.Error("save deploy", "id", id, "err", se.err)
+			e.log.Error("save deploy", "id", id, "err", se.err)
 			return
 		case errors.Is(err, workflow.ErrRecord):
-			a.log.Error("save deploy", "id", id, "err", err)
+			e.log.Error("save deploy", "id", id, "err", err)
 			return
 		case errors.Is(err, workflow.ErrUnknownStep):
-			a.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
+			e.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
 			return
 		case errors.Is(err, errPaused):
 			if testPoint != nil {
@@ -626,25 +626,25 @@ func (a *Engine) run(ctx context.Context, j *Job, announce bool) {
 		case errors.Is(err, ErrAborted):
 			continue // the next round sees the abort
 		case ctx.Err() != nil:
-			a.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", a.stageOf(id))
+			e.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", e.stageOf(id))
 			return
 		default:
-			stage := a.stageOf(id)
-			a.log.Warn("deploy failed", "id", id, "stage", stage, "err", err)
-			d, _ := a.load(id)
+			stage := e.stageOf(id)
+			e.log.Warn("deploy failed", "id", id, "stage", stage, "err", err)
+			d, _ := e.load(id)
 			if d == nil {
 				return
 			}
-			a.sayPrivate(ctx, d, err)
-			a.finish(ctx, id, stateFailed, userText(err))
+			e.sayPrivate(ctx, d, err)
+			e.finish(ctx, id, stateFailed, userText(err))
 			return
 		}
 	}
 }
 
 // stageOf is the stage deploy id is at, for the log.
-func (a *Engine) stageOf(id ID) string {
-	d, err := a.load(id)
+func (e *Engine) stageOf(id ID) string {
+	d, err := e.load(id)
 	if err != nil {
 		return ""
 	}
@@ -669,11 +669,11 @@ func (a *announcer) sayResumed(ctx context.Context, id ID) {
 const doneStage = workflow.Done
 
 // stages are the steps of deploy d in order.
-func (a *Engine) stages(d *Deploy) []Stage {
+func (e *Engine) stages(d *Deploy) []Stage {
 	if d.PrepareOnly {
 		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
 	}
-	syncs := slices.ContainsFunc(a.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
+	syncs := slices.ContainsFunc(e.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
 	if d.Revert != nil {
 		var s []Stage
 		if syncs {
@@ -683,7 +683,7 @@ func (a *Engine) stages(d *Deploy) []Stage {
 		if syncs {
 			s = append(s, freezeStage{})
 		}
-		s = append(s, a.o.Stages...)
+		s = append(s, e.o.Stages...)
 		s = append(s, pushRevertStage{})
 		if syncs {
 			s = append(s, syncDoneStage{})
@@ -698,7 +698,7 @@ func (a *Engine) stages(d *Deploy) []Stage {
 	if syncs {
 		s = append(s, freezeStage{})
 	}
-	s = append(s, a.o.Stages...)
+	s = append(s, e.o.Stages...)
 	if syncs {
 		s = append(s, syncDoneStage{})
 	}

@@ -19,16 +19,16 @@ import (
 // Gerrit). why is "" when it is, else a sentence for people saying which of
 // these does not hold. A change that is not merged is returned with no
 // why: the caller says so in its own words.
-func (a *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, why string, err error) {
-	ch, err = a.gerrit.Change(ctx, n)
+func (e *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, why string, err error) {
+	ch, err = e.gerrit.Change(ctx, n)
 	if err != nil || !ch.Merged() {
 		return ch, "", err
 	}
-	c, problem := a.classify(ch, Ref{})
+	c, problem := e.classify(ch, Ref{})
 	if problem != "" {
 		return ch, fmt.Sprintf("Change %d is merged in %s on %s, which the bot does not deploy: its maintenance scripts run only for changes the bot deployed.", n, ch.Project, ch.Branch), nil
 	}
-	last, err := a.lastDeployOf(n)
+	last, err := e.lastDeployOf(n)
 	if err != nil {
 		return nil, "", err
 	}
@@ -49,8 +49,8 @@ func (a *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 	// Deployed or not, staging says whether a revert came after it (a
 	// revert through Gerrit is another change, deployed by its own
 	// deploy).
-	dir := filepath.Join(a.o.StagingDir, c.Repo, c.Submodule)
-	h, err := stagedHistory(ctx, a.git, dir)
+	dir := filepath.Join(e.o.StagingDir, c.Repo, c.Submodule)
+	h, err := stagedHistory(ctx, e.git, dir)
 	if err != nil {
 		return nil, "", err
 	}
@@ -60,7 +60,7 @@ func (a *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 	case !ok:
 		return ch, fmt.Sprintf("Change %d is merged but not deployed: the staging checkout does not hold it. Deploy it first (deploy %d), then run maint %d.", n, n, n), nil
 	case rev != nil:
-		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, a.revertName(ctx, rev, ch.Private)), nil
+		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, e.revertName(ctx, rev, ch.Private)), nil
 	}
 	return ch, "", nil
 }

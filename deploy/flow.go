@@ -100,8 +100,8 @@ func (a *Engine) flow(d *Deploy, j *Job) *workflow.Definition {
 
 // Steps lists the steps of a deploy of d's kind and, for the crash
 // matrix, the points it can be stopped at (workflow.Definition.Points).
-func (a *Engine) Steps(d *Deploy) (steps, points []string) {
-	def := a.flow(d, nil)
+func (e *Engine) Steps(d *Deploy) (steps, points []string) {
+	def := e.flow(d, nil)
 	for _, s := range def.Steps {
 		steps = append(steps, s.Name)
 	}

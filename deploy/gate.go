@@ -22,7 +22,7 @@ import (
 // gateMu, which the answers also take: an answer is never followed by a
 // message saying that nobody answered.
 func (s *SyncStage) gate(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -36,7 +36,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventNeeds, a.gateQuestion(d, s, ""))
+		j.Say(ctx, EventNeeds, e.gateQuestion(d, s, ""))
 	} else if err := s.askAgain(ctx, j); err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			return ErrAborted
 		}
 		g := d.Sync.stage(s.StageName).Gate
-		verdict, failBy := a.gateVerdict(d, g)
+		verdict, failBy := e.gateVerdict(d, g)
 		switch verdict {
 		case gatePassed:
 			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
@@ -64,12 +64,12 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			return rollback(ctx, j, fmt.Sprintf("%s said the changes do not work on %s (tested fail)", failBy, s.StageName))
 		}
 		now := time.Now()
-		remind, timeout := g.Asked.Add(a.o.Gate.Reminder), g.Asked.Add(a.o.Gate.Timeout)
+		remind, timeout := g.Asked.Add(e.o.Gate.Reminder), g.Asked.Add(e.o.Gate.Timeout)
 		switch {
 		case g.Reminded.IsZero() && !now.Before(remind):
 			if err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 				g.Reminded = now.UTC()
-				return Event{Kind: EventNeeds, Text: bot.Join(a.pendingMentions(d, g), bot.T(fmt.Sprintf(
+				return Event{Kind: EventNeeds, Text: bot.Join(e.pendingMentions(d, g), bot.T(fmt.Sprintf(
 					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName)))}
 			}); err != nil {
 				return err
@@ -102,21 +102,21 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 // when only the reminder's time passed, the question asked again is the
 // reminder.
 func (s *SyncStage) askAgain(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
 	g := d.Sync.stage(s.StageName).Gate
 	now := time.Now()
-	if g.TimedOut.IsZero() && !now.Before(g.Asked.Add(a.o.Gate.Timeout)) {
+	if g.TimedOut.IsZero() && !now.Before(g.Asked.Add(e.o.Gate.Timeout)) {
 		return s.timeOut(ctx, j, now, true)
 	}
 	return s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
-		if g.Reminded.IsZero() && !now.Before(g.Asked.Add(a.o.Gate.Reminder)) {
+		if g.Reminded.IsZero() && !now.Before(g.Asked.Add(e.o.Gate.Reminder)) {
 			g.Reminded = now.UTC()
 		}
-		return Event{Kind: EventNeeds, Text: a.gateQuestion(d, s, "(asked again after a restart) "), Again: true}
+		return Event{Kind: EventNeeds, Text: e.gateQuestion(d, s, "(asked again after a restart) "), Again: true}
 	})
 }
 
@@ -124,7 +124,7 @@ func (s *SyncStage) askAgain(ctx context.Context, j *Job) error {
 // meanwhile: it hands the decision to the deployer. restarted says the
 // timeout passed while jouncebot was down.
 func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarted bool) error {
-	a := j.a
+	e := j.e
 	if testPoint != nil {
 		testPoint("gate timeout", j.id)
 	}
@@ -142,7 +142,7 @@ func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarte
 			when = "; jouncebot was restarted meanwhile"
 		}
 		return Event{Kind: EventNeeds, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-			": %s the test on %s within %s%s. Decide: `tested ok` to go on, or `tested fail` to roll back.", who, s.StageName, fmtDur(a.o.Gate.Timeout), when)))}
+			": %s the test on %s within %s%s. Decide: `tested ok` to go on, or `tested fail` to roll back.", who, s.StageName, fmtDur(e.o.Gate.Timeout), when)))}
 	})
 }
 
@@ -154,16 +154,16 @@ var errDecided = errors.New("the answers decided the gate")
 // meanwhile, nothing is recorded or said and the gate's loop sees the
 // verdict; when the deploy was aborted meanwhile, note returns ErrAborted.
 func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *GateRecord) Event) error {
-	a := j.a
-	a.gateMu.Lock()
-	defer a.gateMu.Unlock()
+	e := j.e
+	e.gateMu.Lock()
+	defer e.gateMu.Unlock()
 	var ev Event
-	err := a.update(j.id, func(d *Deploy) error {
+	err := e.update(j.id, func(d *Deploy) error {
 		if d.AbortBy != "" {
 			return ErrAborted
 		}
 		g := d.Sync.stage(s.StageName).Gate
-		if v, _ := a.gateVerdict(d, g); v != gateWaiting {
+		if v, _ := e.gateVerdict(d, g); v != gateWaiting {
 			return errDecided
 		}
 		ev = set(d, g)
@@ -175,7 +175,7 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 	if err != nil {
 		return err
 	}
-	a.sayEvent(ctx, j.id, ev)
+	e.sayEvent(ctx, j.id, ev)
 	return nil
 }
 
@@ -190,7 +190,7 @@ const (
 // gateVerdict decides the gate from the answers: any "tested fail" fails
 // it; the deployer's "tested ok" passes it; otherwise every owner who can
 // be asked (or one, if configured) must say ok.
-func (a *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
+func (e *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 	okBy := map[string]bool{}
 	for _, c := range g.Answers {
 		if c.Release != d.Sync.Release {
@@ -204,7 +204,7 @@ func (a *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 		}
 		okBy[c.Gerrit] = true
 	}
-	owners := a.askableOwners(d)
+	owners := e.askableOwners(d)
 	if len(owners) == 0 {
 		// Nobody could be mentioned; any owner who answers counts.
 		for _, c := range d.Changes {
@@ -219,7 +219,7 @@ func (a *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 			n++
 		}
 	}
-	if n == len(owners) || (n > 0 && a.o.Gate.OneOwnerEnough) {
+	if n == len(owners) || (n > 0 && e.o.Gate.OneOwnerEnough) {
 		return gatePassed, ""
 	}
 	return gateWaiting, ""
@@ -227,10 +227,10 @@ func (a *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 
 // askableOwners are the Gerrit usernames of the owners of the changes
 // who have a chat identity, each once, in change order.
-func (a *Engine) askableOwners(d *Deploy) []string {
+func (e *Engine) askableOwners(d *Deploy) []string {
 	var out []string
 	for _, c := range d.Changes {
-		if _, ok := a.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
+		if _, ok := e.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
 			out = append(out, c.Owner)
 		}
 	}
@@ -250,11 +250,11 @@ func okNames(g *GateRecord) []string {
 // gateQuestion mentions the deployer and the owners with what to test and
 // how: the changes and, when the stage's smoke checks reach its servers
 // through a request header (a debug-routing header), that header.
-func (a *Engine) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
-	t := bot.Join(a.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), s.StageName)))
+func (e *Engine) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
+	t := bot.Join(e.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), s.StageName)))
 	for _, c := range d.Changes {
 		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
-		if p, ok := a.owner(c.Owner); ok {
+		if p, ok := e.owner(c.Owner); ok {
 			t = t.Append(bot.T(" owner "), bot.M(p))
 		}
 	}
@@ -282,29 +282,29 @@ func routingHeaders(s *SyncStage) string {
 	return strings.Join(hs, ", ")
 }
 
-func (a *Engine) everyoneToAsk(d *Deploy) bot.Text {
+func (e *Engine) everyoneToAsk(d *Deploy) bot.Text {
 	t := d.By.Mention()
-	for _, o := range a.askableOwners(d) {
+	for _, o := range e.askableOwners(d) {
 		if o == d.By.Gerrit {
 			continue
 		}
-		p, _ := a.owner(o)
+		p, _ := e.owner(o)
 		t = t.Append(bot.T(", "), bot.M(p))
 	}
 	return t
 }
 
-func (a *Engine) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
+func (e *Engine) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
 	said := map[string]bool{}
 	for _, c := range g.Answers {
 		said[c.Gerrit] = true
 	}
 	t := d.By.Mention()
-	for _, o := range a.askableOwners(d) {
+	for _, o := range e.askableOwners(d) {
 		if said[o] || o == d.By.Gerrit {
 			continue
 		}
-		p, _ := a.owner(o)
+		p, _ := e.owner(o)
 		t = t.Append(bot.T(", "), bot.M(p))
 	}
 	return t
@@ -367,30 +367,30 @@ func (e noTest) Is(target error) bool { return target == ErrNoTest }
 // deployer, identified by account, may answer. The gate is checked and the
 // answer recorded in one transaction, so an answer never lands on a gate
 // that passed, or a deploy aborted, meanwhile.
-func (a *Engine) Tested(ctx context.Context, id ID, who Person, ok bool) error {
-	d, err := a.target(id)
+func (e *Engine) Tested(ctx context.Context, id ID, who Person, ok bool) error {
+	d, err := e.target(id)
 	if err != nil {
 		if id == "" {
 			return noTest(err.Error())
 		}
 		return err
 	}
-	if err := a.answer(ctx, d.ID, who, ok); err != nil {
+	if err := e.answer(ctx, d.ID, who, ok); err != nil {
 		return err
 	}
-	a.nudge(ctx, d.ID)
+	e.nudge(ctx, d.ID)
 	return nil
 }
 
 // answer records who's answer to deploy id's pending testing gate and
 // says it, under gateMu: a gate's own message (a reminder, a timeout) is
 // said before the answer, or not at all.
-func (a *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
-	a.gateMu.Lock()
-	defer a.gateMu.Unlock()
+func (e *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
+	e.gateMu.Lock()
+	defer e.gateMu.Unlock()
 	var stage string
 	var which []string
-	err := a.update(id, func(d *Deploy) error {
+	err := e.update(id, func(d *Deploy) error {
 		var g *GateRecord
 		stage, g = pendingGate(d)
 		if g == nil || d.State != stateRunning || d.AbortBy != "" {
@@ -408,7 +408,7 @@ func (a *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 		if errors.Is(err, ErrNoTest) {
 			return err
 		}
-		return a.refusedOr("recording the test", err)
+		return e.refusedOr("recording the test", err)
 	}
 	verdict := "works"
 	switch {
@@ -419,7 +419,7 @@ func (a *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 	case len(which) > 1:
 		verdict = "work"
 	}
-	a.say(ctx, id, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
+	e.say(ctx, id, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
 	return nil
 }
 
@@ -458,12 +458,12 @@ func confirmation(d *Deploy, who Person, ok bool) (Confirmation, []string, error
 // "rollback" or "continue" (with a reason). "rollback" also ends a
 // pending testing gate. It returns ErrNoDecision when nothing waits for
 // one. What waits is checked and the answer recorded in one transaction.
-func (a *Engine) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
-	d, err := a.target(id)
+func (e *Engine) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
+	d, err := e.target(id)
 	if err != nil {
 		return err
 	}
-	err = a.update(d.ID, func(d *Deploy) error {
+	err = e.update(d.ID, func(d *Deploy) error {
 		if d.State != stateRunning || d.AbortBy != "" {
 			return ErrNoDecision
 		}
@@ -491,8 +491,8 @@ func (a *Engine) Decide(ctx context.Context, id ID, who Person, action, reason s
 		return err
 	}
 	if err != nil {
-		return a.refusedOr("recording the decision", err)
+		return e.refusedOr("recording the decision", err)
 	}
-	a.nudge(ctx, d.ID)
+	e.nudge(ctx, d.ID)
 	return nil
 }

@@ -68,8 +68,8 @@ func (a *records) hostResults(id ID, kind string) (map[string]map[string]HostRes
 }
 
 // stageHosts is hostResults for one stage.
-func (a *Engine) stageHosts(id ID, kind, stage string) (map[string]HostResult, error) {
-	all, err := a.hostResults(id, kind)
+func (e *Engine) stageHosts(id ID, kind, stage string) (map[string]HostResult, error) {
+	all, err := e.hostResults(id, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -160,8 +160,8 @@ type recorder struct {
 	done  chan error
 }
 
-func (a *Engine) newRecorder(id ID, kind, stage string) *recorder {
-	r := &recorder{a: a, id: id, kind: kind, stage: stage, in: make(chan *pendingWrite, 1024), done: make(chan error, 1)}
+func (e *Engine) newRecorder(id ID, kind, stage string) *recorder {
+	r := &recorder{a: e, id: id, kind: kind, stage: stage, in: make(chan *pendingWrite, 1024), done: make(chan error, 1)}
 	go r.run()
 	return r
 }
@@ -317,8 +317,8 @@ type hostStore struct {
 	fresh *atomic.Uint64
 }
 
-func (a *Engine) hostStore(id ID, stage string, rec *recorder) hostStore {
-	return hostStore{flowStore: flowStore{a: a, id: id}, stage: stage, rec: rec, fresh: new(atomic.Uint64)}
+func (e *Engine) hostStore(id ID, stage string, rec *recorder) hostStore {
+	return hostStore{flowStore: flowStore{a: e, id: id}, stage: stage, rec: rec, fresh: new(atomic.Uint64)}
 }
 
 func (s hostStore) host(key string) (string, error) {
@@ -403,10 +403,10 @@ func (s hostStore) SetMarks(marks map[string]workflow.Mark) error {
 
 // touched counts the hosts that got (or may have got: their sync
 // began) the deploy's release; ended, only those whose sync ended.
-func (a *Engine) touched(id ID, ended bool) int {
-	all, err := a.hostResults(id, hostsSync)
+func (e *Engine) touched(id ID, ended bool) int {
+	all, err := e.hostResults(id, hostsSync)
 	if err != nil {
-		a.log.Error("read host results", "deploy", id, "err", err)
+		e.log.Error("read host results", "deploy", id, "err", err)
 	}
 	n := 0
 	for _, hs := range all {

@@ -90,7 +90,7 @@ func isKube(hs *hostsync.Stage) bool {
 // bindKube gives a kubernetes stage's Method the deploy it works for:
 // its id for the annotations, chat for its progress, the release store
 // and the crash point after each patch.
-func (a *Engine) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what string) {
+func (e *Engine) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what string) {
 	m, ok := hs.Method.(*kube.Method)
 	if !ok {
 		return
@@ -101,14 +101,14 @@ func (a *Engine) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what 
 			undo = d.Sync.Release
 		}
 	}
-	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: a.o.Releases, Undo: undo,
+	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: e.o.Releases, Undo: undo,
 		Say:     func(s string) { j.Say(ctx, EventProgress, bot.T(s)) },
 		Patched: func() { crashPoint(what + ":" + hs.Name) }})
 }
 
 // kubeFailures says in one sentence per Deployment (three at most) why
 // the rollout of a kubernetes stage failed; the errors go to the log.
-func (a *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
+func (e *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 	dests := map[string]string{}
 	for _, h := range hs.Hosts {
 		dests[h.Name] = h.Dest
@@ -117,7 +117,7 @@ func (a *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 	seen := map[string]bool{}
 	failed := rep.Failed()
 	for _, f := range failed {
-		a.log.Warn("rollout failed", "stage", hs.Name, "deployment", f.Host, "err", f.Err)
+		e.log.Warn("rollout failed", "stage", hs.Name, "deployment", f.Host, "err", f.Err)
 		t, err := kube.ParseDest(dests[f.Host])
 		if err != nil {
 			continue
@@ -138,7 +138,7 @@ func (a *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 // one sentence for each that does not run rel's image, rolled out
 // (another image, stuck, or still rolling out). err is set when a
 // cluster did not answer.
-func (a *Engine) readClusters(ctx context.Context, hs *hostsync.Stage, rel *release.Release) ([]string, error) {
+func (e *Engine) readClusters(ctx context.Context, hs *hostsync.Stage, rel *release.Release) ([]string, error) {
 	m, ok := hs.Method.(*kube.Method)
 	if !ok {
 		return nil, nil
@@ -160,7 +160,7 @@ func (a *Engine) readClusters(ctx context.Context, hs *hostsync.Stage, rel *rele
 		case errors.As(r.Err, &diff):
 			diffs = append(diffs, diff.Paths...)
 		default:
-			a.log.Warn("read a deployment", "stage", hs.Name, "deployment", r.Host, "err", r.Err)
+			e.log.Warn("read a deployment", "stage", hs.Name, "deployment", r.Host, "err", r.Err)
 			lost = fmt.Errorf("%s did not answer", r.Host)
 		}
 	}
@@ -172,20 +172,20 @@ func (a *Engine) readClusters(ctx context.Context, hs *hostsync.Stage, rel *rele
 // of what the clusters run. A Deployment rolled back by someone else, or
 // stuck, stops the deploy with a sentence naming it.
 func clusterTruth(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
 	// The Deployments each stage rolled out, as recorded (one key per
 	// host, beside the record).
-	synced, err := a.hostResults(j.id, hostsSync)
+	synced, err := e.hostResults(j.id, hostsSync)
 	if err != nil {
-		return a.internal("reading the deployments rolled out", err)
+		return e.internal("reading the deployments rolled out", err)
 	}
 	var diffs []string
 	var rel *release.Release
-	for _, st := range a.o.Stages {
+	for _, st := range e.o.Stages {
 		ss, ok := st.(*SyncStage)
 		if !ok {
 			continue
@@ -208,12 +208,12 @@ func clusterTruth(ctx context.Context, j *Job) error {
 		slices.SortFunc(hosts, func(x, y hostsync.Host) int { return strings.Compare(x.Name, y.Name) })
 		hs := ss.rolledOut(hosts)
 		if rel == nil {
-			if rel, err = a.o.Releases.Open(d.Sync.Release); err != nil {
-				return a.internal("opening release "+d.Sync.Release, err)
+			if rel, err = e.o.Releases.Open(d.Sync.Release); err != nil {
+				return e.internal("opening release "+d.Sync.Release, err)
 			}
 		}
-		a.bindKube(ctx, j, hs, "truth")
-		ds, err := a.readClusters(ctx, hs, rel)
+		e.bindKube(ctx, j, hs, "truth")
+		ds, err := e.readClusters(ctx, hs, rel)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -345,19 +345,19 @@ func (a *announcer) sayTx(ctx context.Context, id ID, change func(d *Deploy), ev
 }
 
 // finish ends a deploy, releases the lock and says what happened.
-func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
-	if d, err := a.load(id); err == nil && state != stateDone && !terminal(d.State) {
+func (e *Engine) finish(ctx context.Context, id ID, state, msg string) {
+	if d, err := e.load(id); err == nil && state != stateDone && !terminal(d.State) {
 		// Every "Started …" line gets its closing line, also when the
 		// deploy stops without a rollback or in the middle of one.
 		switch {
 		case stoppedMidSync(d):
-			a.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
-				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(a.touched(id, true), "host"), d.Sync.Release, d.Sync.Previous))
+			e.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
+				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(e.touched(id, true), "host"), d.Sync.Release, d.Sync.Previous))
 		case stoppedMidRollback(d) && d.Sync.Rollback.SALLine != "":
-			a.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
+			e.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
 		case stoppedMidRollback(d):
 			rb := d.Sync.Rollback
-			a.salLog(ctx, d, fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); it did not finish, the hosts may hold release %s or %s, look at them by hand",
+			e.salLog(ctx, d, fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); it did not finish, the hosts may hold release %s or %s, look at them by hand",
 				bot.Count(rb.Total, "host"), salSummary(d), sallines.Duration(time.Since(rb.Started)), d.Sync.Release, d.Sync.Previous))
 			if rb.Outcome == "" {
 				msg = strings.TrimSpace(msg + " " + fmt.Sprintf("The rollback to release %s did not finish: look at the hosts by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
@@ -366,7 +366,7 @@ func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		}
 	}
 	var d *Deploy
-	err := a.db.Update(func(tx *bolt.Tx) error {
+	err := e.db.Update(func(tx *bolt.Tx) error {
 		var err error
 		if d, err = getDeploy(tx, id); err != nil {
 			return err
@@ -396,7 +396,7 @@ func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		return // finished by someone else meanwhile (an abort racing the run)
 	}
 	if err != nil {
-		a.log.Error("finish deploy", "id", id, "err", err)
+		e.log.Error("finish deploy", "id", id, "err", err)
 		return
 	}
 	var t bot.Text
@@ -407,7 +407,7 @@ func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is done: %s.", id, changeList(d.Changes))))
 		if d.Revert != nil {
 			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": revert %s is done: %s reverted in staging, synced and pushed for review.", id, changeList(d.Changes))))
-		} else if d.PrepareOnly || len(a.o.Stages) == 0 {
+		} else if d.PrepareOnly || len(e.o.Stages) == 0 {
 			kind = EventPrepared
 			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is prepared: the staging checkout holds %s, verified; nothing was synced.", id, changeList(d.Changes))))
 		}
@@ -422,7 +422,7 @@ func (a *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		}
 		t = bot.T(fmt.Sprintf("Deploy %s was aborted by %s. %s", id, who, strings.TrimSpace(msg+" "+doneSoFar(d))))
 	}
-	a.say(ctx, id, kind, t)
+	e.say(ctx, id, kind, t)
 }
 
 // stoppedMidSync reports whether d's "Started sync" SAL line has no
@@ -518,7 +518,7 @@ func changeList(cs []Change) string {
 
 // Job is a running deploy as a stage sees it.
 type Job struct {
-	a    *Engine
+	e    *Engine
 	id   ID
 	wake chan struct{}
 	// resumed is set when the deploy was running before a restart;
@@ -534,12 +534,12 @@ type Job struct {
 func (j *Job) ID() ID { return j.id }
 
 // Deploy returns a fresh copy of the deploy's record.
-func (j *Job) Deploy() (*Deploy, error) { return j.a.load(j.id) }
+func (j *Job) Deploy() (*Deploy, error) { return j.e.load(j.id) }
 
 // Checkpoint records f's changes before a side effect. It returns
 // ErrAborted, recording nothing, when the deploy was aborted meanwhile.
 func (j *Job) Checkpoint(f func(d *Deploy)) error {
-	return j.a.update(j.id, func(d *Deploy) error {
+	return j.e.update(j.id, func(d *Deploy) error {
 		if d.AbortBy != "" {
 			return ErrAborted
 		}
@@ -550,23 +550,23 @@ func (j *Job) Checkpoint(f func(d *Deploy)) error {
 
 // Save records the outcome of a side effect.
 func (j *Job) Save(f func(d *Deploy)) error {
-	return j.a.update(j.id, func(d *Deploy) error { f(d); return nil })
+	return j.e.update(j.id, func(d *Deploy) error { f(d); return nil })
 }
 
 // Say posts progress and records it in the deploy's history.
-func (j *Job) Say(ctx context.Context, kind EventKind, t bot.Text) { j.a.say(ctx, j.id, kind, t) }
+func (j *Job) Say(ctx context.Context, kind EventKind, t bot.Text) { j.e.say(ctx, j.id, kind, t) }
 
 // AskAgain asks the question t again after a restart (an EventNeeds with
 // Again set).
 func (j *Job) AskAgain(ctx context.Context, t bot.Text) {
-	j.a.sayEvent(ctx, j.id, Event{Kind: EventNeeds, Text: t, Again: true})
+	j.e.sayEvent(ctx, j.id, Event{Kind: EventNeeds, Text: t, Again: true})
 }
 
 // Git runs git.
-func (j *Job) Git() Git { return j.a.git }
+func (j *Job) Git() Git { return j.e.git }
 
 // StagingDir is the staging directory.
-func (j *Job) StagingDir() string { return j.a.o.StagingDir }
+func (j *Job) StagingDir() string { return j.e.o.StagingDir }
 
 // Woken is signalled when the deploy should look at its record again
 // (an abort), to cut a wait short.

@@ -41,7 +41,7 @@ func checkStages(ctx context.Context, j *Job, stage string) error {
 	if !j.resumed {
 		return nil
 	}
-	for _, st := range j.a.o.Stages {
+	for _, st := range j.e.o.Stages {
 		ss, ok := st.(*SyncStage)
 		if !ok {
 			continue
@@ -80,7 +80,7 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 	if rec == nil || rec.Started.IsZero() || verify == nil {
 		return nil, finished, nil // nothing to check it with: the record stands
 	}
-	done, unknown, err := holding(ctx, j.a.o.Releases, hs, verify, rel, hs.Hosts)
+	done, unknown, err := holding(ctx, j.e.o.Releases, hs, verify, rel, hs.Hosts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -138,7 +138,7 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 			// the release.
 			recorded = recorded && !r.Time.IsZero()
 			if ok && (!recorded || r.Err == "") {
-				j.a.log.Warn("host not checked after the restart", "deploy", j.id, "stage", s.StageName, "host", h.Name, "err", err)
+				j.e.log.Warn("host not checked after the restart", "deploy", j.id, "stage", s.StageName, "host", h.Name, "err", err)
 				lost, names = append(lost, h), append(names, h.Name)
 				if !recorded {
 					unrecorded = append(unrecorded, h.Name)
@@ -163,7 +163,7 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 			return 0, rollback(ctx, j, fmt.Sprintf("%s decided so when %s of %s could not be checked after a restart", ur.By, bot.Count(len(names), "host"), s.StageName))
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checking %s again.", bot.JoinNames(names))))
-		again, still, err := holding(ctx, j.a.o.Releases, hs, verify, rel, lost)
+		again, still, err := holding(ctx, j.e.o.Releases, hs, verify, rel, lost)
 		if err != nil {
 			return 0, err
 		}

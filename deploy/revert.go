@@ -87,41 +87,41 @@ func ParseRevertArgs(words []string) (RevertRequest, Args) {
 // syncs that through the stages without waiting for a test, then pushes
 // the reverts to refs/for/<branch> and comments on the originals. With
 // ViaGerrit it pushes the reverts and deploys them like any change.
-func (a *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
+func (e *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	req := Request{Changes: r.Changes, By: r.By, InWindow: r.InWindow, Window: r.Window, Frozen: r.Frozen,
 		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals, ForcedAt: r.ForcedAt}
-	if err := a.judgeStart(ctx, "revert", &req); err != nil {
+	if err := e.judgeStart(ctx, "revert", &req); err != nil {
 		return "", err
 	}
 	r.InWindow, r.Window, r.Frozen, r.Approvals = req.InWindow, req.Window, req.Frozen, req.Approvals
 	if err := req.check(); err != nil {
 		return "", sentence(strings.Replace(err.Error(), "deploy --force", "revert --force", 1))
 	}
-	if _, l, err := a.current(); err != nil {
-		return "", a.internal("reading the deploy lock", err)
+	if _, l, err := e.current(); err != nil {
+		return "", e.internal("reading the deploy lock", err)
 	} else if l != nil {
 		return "", lockedError(l)
 	}
-	changes, commits, err := a.revertTargets(ctx, r.Changes)
+	changes, commits, err := e.revertTargets(ctx, r.Changes)
 	if err != nil {
 		return "", err
 	}
 	if r.ViaGerrit {
-		return a.revertViaGerrit(ctx, req, changes, commits)
+		return e.revertViaGerrit(ctx, req, changes, commits)
 	}
 	d := &Deploy{State: stateRunning, Stage: revertStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, Origin: r.Origin, Changes: changes, Repos: reposOf(changes),
 		Created: time.Now().UTC(), Revert: &RevertRecord{Commits: commits}, Approvals: r.Approvals}
-	if slices.ContainsFunc(a.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok }) {
+	if slices.ContainsFunc(e.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok }) {
 		d.Stage = snapshotStage{}.Name()
 	}
-	if err := a.takeLock(d, "revert of "+changeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, changeList(changes))); err != nil {
+	if err := e.takeLock(d, "revert of "+changeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, changeList(changes))); err != nil {
 		return "", err
 	}
-	a.say(ctx, d.ID, EventStarted, bot.Join(bot.T(fmt.Sprintf("Revert %s started by ", d.ID)), r.By.Mention(),
+	e.say(ctx, d.ID, EventStarted, bot.Join(bot.T(fmt.Sprintf("Revert %s started by ", d.ID)), r.By.Mention(),
 		bot.T(fmt.Sprintf(": reverting %s in staging, syncing it, then pushing the revert to Gerrit.", changeList(changes)))))
-	if err := a.enqueue(ctx, d.ID); err != nil {
-		return d.ID, a.internal("starting the revert", err)
+	if err := e.enqueue(ctx, d.ID); err != nil {
+		return d.ID, e.internal("starting the revert", err)
 	}
 	return d.ID, nil
 }
@@ -283,11 +283,11 @@ func (a *changes) pushReverts(ctx context.Context, repo string, commits []Revert
 
 // revertViaGerrit makes the reverts on top of staging, pushes them, puts
 // staging back, and deploys the new changes through the normal flow.
-func (a *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Change, commits []RevertCommit) (ID, error) {
+func (e *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Change, commits []RevertCommit) (ID, error) {
 	var newChanges []string
 	for _, repo := range reposOf(changes) {
-		dir := filepath.Join(a.o.StagingDir, repo.Dir)
-		before, err := a.git.Run(ctx, dir, "rev-parse", "HEAD")
+		dir := filepath.Join(e.o.StagingDir, repo.Dir)
+		before, err := e.git.Run(ctx, dir, "rev-parse", "HEAD")
 		if err != nil {
 			return "", sentence(userText(err))
 		}
@@ -296,14 +296,14 @@ func (a *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 			if commits[i].Repo != repo.Dir {
 				continue
 			}
-			if err := a.revertCommit(ctx, dir, &commits[i]); err != nil {
-				_, _ = a.git.Run(context.WithoutCancel(ctx), dir, "reset", "-q", "--hard", before)
+			if err := e.revertCommit(ctx, dir, &commits[i]); err != nil {
+				_, _ = e.git.Run(context.WithoutCancel(ctx), dir, "reset", "-q", "--hard", before)
 				return "", sentence(userText(err))
 			}
 			mine = append(mine, commits[i])
 		}
-		nums, err := a.pushReverts(ctx, repo.Dir, mine)
-		if _, rerr := a.git.Run(context.WithoutCancel(ctx), dir, "reset", "-q", "--hard", before); rerr != nil && err == nil {
+		nums, err := e.pushReverts(ctx, repo.Dir, mine)
+		if _, rerr := e.git.Run(context.WithoutCancel(ctx), dir, "reset", "-q", "--hard", before); rerr != nil && err == nil {
 			err = rerr
 		}
 		if err != nil {
@@ -322,9 +322,9 @@ func (a *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 			}
 		}
 	}
-	a.commentReverted(ctx, changes, commits, newChanges, req.By)
+	e.commentReverted(ctx, changes, commits, newChanges, req.By)
 	req.Changes = newChanges
-	return a.Start(ctx, req)
+	return e.Start(ctx, req)
 }
 
 func (a *changes) commentReverted(ctx context.Context, changes []Change, commits []RevertCommit, newChanges []string, by Person) {
@@ -342,7 +342,7 @@ type revertStage struct{}
 func (revertStage) Name() string { return "revert" }
 
 func (revertStage) Exec(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -370,7 +370,7 @@ func (revertStage) Exec(ctx context.Context, j *Job) error {
 			if commits[k].Repo != r.Dir {
 				continue
 			}
-			if err := a.revertCommit(ctx, dir, &commits[k]); err != nil {
+			if err := e.revertCommit(ctx, dir, &commits[k]); err != nil {
 				return err
 			}
 		}
@@ -417,7 +417,7 @@ func (pushRevertStage) Effects(*Options) []string {
 }
 
 func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -439,7 +439,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 				continue
 			}
 			// The push is idempotent: Gerrit knows a Change-Id it has seen.
-			nums, err := a.pushReverts(ctx, r.Dir, mine)
+			nums, err := e.pushReverts(ctx, r.Dir, mine)
 			if err != nil {
 				return err
 			}
@@ -472,7 +472,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 				if len(rv.New) == 1 {
 					n = rv.New[0]
 				}
-				a.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
+				e.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
 			}
 			return nil
 		}}); err != nil {
@@ -480,7 +480,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	}
 	if _, err := j.Do(ctx, workflow.Effect{Key: effectRevertComment,
 		Do: func(ctx context.Context) error {
-			a.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
+			e.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
 			return nil
 		},
 		// Comments begun before a restart are not written again (at
@@ -493,7 +493,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 		if i > 0 {
 			t = t.Append(bot.T(", "))
 		}
-		t = t.Append(bot.L(strconv.Itoa(n), a.gerrit.ChangeURL(n)))
+		t = t.Append(bot.L(strconv.Itoa(n), e.gerrit.ChangeURL(n)))
 	}
 	j.Say(ctx, EventProgress, t.Append(bot.T(fmt.Sprintf(" and commented on the reverted change. Staging keeps the local revert until it merges: deploy it next (`deploy %s`).", strings.Join(news, " ")))))
 	return nil

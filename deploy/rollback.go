@@ -19,7 +19,7 @@ import (
 // revert is needed. It resumes where it stopped after a restart, and once
 // done it only says again how it ended.
 func rollback(ctx context.Context, j *Job, reason string) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -38,7 +38,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	}
 	rb := d.Sync.Rollback
 	if rb.SALStarted.IsZero() {
-		a.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
+		e.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
 		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALStarted = time.Now().UTC() }); err != nil {
 			return err
 		}
@@ -51,7 +51,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		rb = d.Sync.Rollback
 	}
 	if rb.SALEnd.IsZero() {
-		a.salLog(ctx, d, rb.SALLine)
+		e.salLog(ctx, d, rb.SALLine)
 		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALEnd = time.Now().UTC() }); err != nil {
 			return err
 		}
@@ -62,19 +62,19 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 // rollbackHosts rolls every stage's touched hosts back and records how
 // it ended: the sentence for chat and the closing SAL line.
 func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
-	a := j.a
+	e := j.e
 	rb := d.Sync.Rollback
-	prev, err := a.o.Releases.Open(d.Sync.Previous)
+	prev, err := e.o.Releases.Open(d.Sync.Previous)
 	if err != nil {
-		return a.internal("opening the previous release "+d.Sync.Previous, err)
+		return e.internal("opening the previous release "+d.Sync.Previous, err)
 	}
-	synced, err := a.hostResults(d.ID, hostsSync)
+	synced, err := e.hostResults(d.ID, hostsSync)
 	if err != nil {
 		return err
 	}
 	var bad []string
 	total, kubeTotal, verified := 0, 0, true
-	for _, st := range a.o.Stages {
+	for _, st := range e.o.Stages {
 		ss, ok := st.(*SyncStage)
 		if !ok || (len(synced[ss.StageName]) == 0 && !stageStarted(d, ss.StageName)) {
 			continue
@@ -138,7 +138,7 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 // needsRollback reports whether an aborted deploy left hosts with the new
 // release, or may have: a stage started, even with no host on record (a
 // revert is not rolled back: that would bring the bad change back).
-func (a *Engine) needsRollback(d *Deploy) bool {
+func (e *Engine) needsRollback(d *Deploy) bool {
 	if d.Sync == nil || d.Revert != nil || d.Sync.Started.IsZero() || !d.Sync.SALEnd.IsZero() {
 		return false
 	}
@@ -147,7 +147,7 @@ func (a *Engine) needsRollback(d *Deploy) bool {
 			return true
 		}
 	}
-	return d.Sync.Rollback != nil || a.touched(d.ID, false) > 0
+	return d.Sync.Rollback != nil || e.touched(d.ID, false) > 0
 }
 
 // stageStarted reports whether sync stage name started syncing.
@@ -180,12 +180,12 @@ func rollbackHostList(j *Job, d *Deploy, ss *SyncStage, hs *hostsync.Stage, touc
 
 // rollbackCount is the number of hosts a rollback of d puts back.
 func rollbackCount(j *Job, d *Deploy) int {
-	synced, err := j.a.hostResults(d.ID, hostsSync)
+	synced, err := j.e.hostResults(d.ID, hostsSync)
 	if err != nil {
-		j.a.log.Error("read host results", "deploy", d.ID, "err", err)
+		j.e.log.Error("read host results", "deploy", d.ID, "err", err)
 	}
 	n := 0
-	for _, st := range j.a.o.Stages {
+	for _, st := range j.e.o.Stages {
 		ss, ok := st.(*SyncStage)
 		if !ok {
 			continue
@@ -212,8 +212,8 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	if err != nil {
 		return nil, 0, Failf("Cannot roll back %s: %s.", ss.StageName, err)
 	}
-	hs.Log = j.a.log
-	j.a.bindKube(ctx, j, hs, "rollback")
+	hs.Log = j.e.log
+	j.e.bindKube(ctx, j, hs, "rollback")
 	hosts := rollbackHostList(j, d, ss, hs, touched)
 	if len(hosts) == 0 {
 		return nil, 0, nil
@@ -225,11 +225,11 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	hs.Hosts, hs.MaxFailed = hosts, len(hosts)
 	name := ss.StageName
 	sync := *hs
-	sync.Method = j.a.deliver(hs, prev, "rollback")
+	sync.Method = j.e.deliver(hs, prev, "rollback")
 	_, marked := sync.Method.(*release.Marked)
 	verify := verifier(hs.Method)
 	done := map[string]bool{}
-	results, err := j.a.stageHosts(d.ID, hostsRollback, name)
+	results, err := j.e.stageHosts(d.ID, hostsRollback, name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -250,7 +250,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 				fine = append(fine, h)
 			}
 		}
-		back, _, err := holding(ctx, j.a.o.Releases, hs, verify, prev, fine)
+		back, _, err := holding(ctx, j.e.o.Releases, hs, verify, prev, fine)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -259,7 +259,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		}
 	}
 	src := prev.Tree()
-	rec := j.a.newRecorder(d.ID, hostsRollback, name)
+	rec := j.e.newRecorder(d.ID, hostsRollback, name)
 	rep, err := sync.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done,
 		OnResult: func(r hostsync.Result) { rec.add(r.Host, hostResult(dests[r.Host], r)) }})
 	if rerr := rec.close(); rerr != nil {
@@ -275,7 +275,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	var bad []string
 	for _, f := range rep.Failed() {
 		bad = append(bad, f.Host)
-		j.a.log.Warn("rollback of a host failed", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
+		j.e.log.Warn("rollback of a host failed", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
 	}
 	if verify == nil {
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back with the sync command; they could not be verified byte for byte.", name, len(hosts)-len(bad), len(hosts))))
@@ -285,9 +285,9 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	vs.Log = nil // a check, not a sync
 	vs.Method = verify
 	if marked {
-		vs.Method = &verifyRelease{verify: verify, release: prev, store: j.a.o.Releases}
+		vs.Method = &verifyRelease{verify: verify, release: prev, store: j.e.o.Releases}
 	}
-	vrec := j.a.newRecorder(d.ID, hostsVerified, name)
+	vrec := j.e.newRecorder(d.ID, hostsVerified, name)
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,
 		OnResult: func(r hostsync.Result) { vrec.add(r.Host, hostResult(dests[r.Host], r)) }})
 	if rerr := vrec.close(); rerr != nil {
@@ -297,7 +297,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		return nil, 0, ctx.Err()
 	}
 	for _, f := range vrep.Failed() {
-		j.a.log.Warn("host not verified after the rollback", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
+		j.e.log.Warn("host not verified after the rollback", "deploy", d.ID, "stage", name, "host", f.Host, "err", f.Err)
 		if !slices.Contains(bad, f.Host) {
 			bad = append(bad, f.Host)
 		}

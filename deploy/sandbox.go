@@ -93,8 +93,8 @@ func NewSandbox(dir string, db *store.DB, n Notifier, cfg *config.Config, log *s
 	o.Gate = TestGate{Reminder: 5 * time.Minute, Timeout: 15 * time.Minute}
 	o.DecisionTimeout = 5 * time.Minute
 	o.Purger = nil
-	a := NewEngine(db, g, &git.Runner{Log: log}, n, o)
-	sandbox := &Sandbox{Sandbox: sb, Engine: a}
+	e := NewEngine(db, g, &git.Runner{Log: log}, n, o)
+	sandbox := &Sandbox{Sandbox: sb, Engine: e}
 	if len(stages) > 0 {
 		sandbox.Servers = filepath.Join(dir, "servers")
 	}

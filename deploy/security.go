@@ -16,8 +16,8 @@ import (
 func (j *Job) securityFailure(public, private string) error {
 	d, _ := j.Deploy()
 	where := "sent to the security contacts privately"
-	if d != nil && j.a.o.SecurityWhere != nil {
-		where = j.a.o.SecurityWhere(d.By)
+	if d != nil && j.e.o.SecurityWhere != nil {
+		where = j.e.o.SecurityWhere(d.By)
 	}
 	return &Failure{Msg: public + "; details " + where + ".", Private: private}
 }

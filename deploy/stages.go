@@ -42,7 +42,7 @@ func (voteStage) Exec(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	g := j.a.gerrit
+	g := j.e.gerrit
 	for _, c := range d.Changes {
 		if c.Merged {
 			continue
@@ -111,7 +111,7 @@ func (mergeStage) Name() string { return "merge" }
 var trivialKinds = []string{"TRIVIAL_REBASE", "NO_CODE_CHANGE", "NO_CHANGE", "MERGE_FIRST_PARENT_UPDATE"}
 
 func (mergeStage) Exec(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -128,11 +128,11 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 			}
 		}
 		if len(pending) > 0 {
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Waiting up to %s for the gate to merge %s.", fmtDur(a.o.MergeTimeout), bot.JoinNames(pending))))
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Waiting up to %s for the gate to merge %s.", fmtDur(e.o.MergeTimeout), bot.JoinNames(pending))))
 		}
 	}
-	deadline := d.WaitSince.Add(a.o.MergeTimeout)
-	nextReport := time.Now().Add(a.o.ProgressEvery)
+	deadline := d.WaitSince.Add(e.o.MergeTimeout)
+	nextReport := time.Now().Add(e.o.ProgressEvery)
 	var gerritTrouble string
 	for {
 		d, err := j.Deploy()
@@ -147,7 +147,7 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 			if c.Merged {
 				continue
 			}
-			ch, err := a.gerrit.Change(ctx, c.Number)
+			ch, err := e.gerrit.Change(ctx, c.Number)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -171,15 +171,15 @@ func (mergeStage) Exec(ctx context.Context, j *Job) error {
 		}
 		now := time.Now()
 		if !now.Before(deadline) {
-			return Failf("The gate did not merge %s within %s.", pendingList(d), fmtDur(a.o.MergeTimeout))
+			return Failf("The gate did not merge %s within %s.", pendingList(d), fmtDur(e.o.MergeTimeout))
 		}
 		if !now.Before(nextReport) {
-			nextReport = nextReport.Add(a.o.ProgressEvery)
+			nextReport = nextReport.Add(e.o.ProgressEvery)
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Still waiting for the gate to merge %s (%s of %s).",
-				pendingList(d), fmtDur(now.Sub(d.WaitSince).Round(time.Second)), fmtDur(a.o.MergeTimeout))))
+				pendingList(d), fmtDur(now.Sub(d.WaitSince).Round(time.Second)), fmtDur(e.o.MergeTimeout))))
 		}
 		crashPoint("merge-wait")
-		t := time.NewTimer(min(a.o.PollInterval, time.Until(deadline)+time.Millisecond, time.Until(nextReport)))
+		t := time.NewTimer(min(e.o.PollInterval, time.Until(deadline)+time.Millisecond, time.Until(nextReport)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -232,7 +232,7 @@ func mergeProgress(ctx context.Context, j *Job, i int, c Change, ch *gerrit.Chan
 		if v.Value == -2 {
 			return false, Failf("%s gave Code-Review -2 on %d.", v.Display(), c.Number)
 		}
-		if v.Username == j.a.gerrit.Username() && v.Value == 2 {
+		if v.Username == j.e.gerrit.Username() && v.Value == 2 {
 			ourVote = v.Date
 		}
 	}

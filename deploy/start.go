@@ -26,8 +26,8 @@ type sentence string
 func (s sentence) Error() string { return string(s) }
 
 // internal logs err and returns a sentence that does not leak it.
-func (a *Engine) internal(what string, err error) error {
-	a.log.Error(what, "err", err)
+func (e *Engine) internal(what string, err error) error {
+	e.log.Error(what, "err", err)
 	return sentence("jouncebot hit an internal error while " + what + "; the details are in its log.")
 }
 
@@ -80,26 +80,26 @@ func approvedPatchSets(r Request, changes []Change) error {
 
 // needsApproval reports whether a forced deploy must wait for a second
 // deployer.
-func (a *Engine) needsApproval(r Request) bool {
-	return a.o.RequireSecondApprover && r.Force && (!r.InWindow || r.Frozen != "") && len(r.Approvals) == 0
+func (e *Engine) needsApproval(r Request) bool {
+	return e.o.RequireSecondApprover && r.Force && (!r.InWindow || r.Frozen != "") && len(r.Approvals) == 0
 }
 
 // Start implements Service.
-func (a *Engine) Start(ctx context.Context, r Request) (ID, error) {
-	if err := a.judgeStart(ctx, "deploy", &r); err != nil {
+func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
+	if err := e.judgeStart(ctx, "deploy", &r); err != nil {
 		return "", err
 	}
 	if err := r.check(); err != nil {
 		return "", err
 	}
-	if _, l, err := a.current(); err != nil {
-		return "", a.internal("reading the deploy lock", err)
+	if _, l, err := e.current(); err != nil {
+		return "", e.internal("reading the deploy lock", err)
 	} else if l != nil {
 		return "", lockedError(l)
 	}
-	changes, err := a.resolve(ctx, r.Changes, true)
+	changes, err := e.resolve(ctx, r.Changes, true)
 	if err != nil {
-		a.sayRefusalPrivately(ctx, r, err)
+		e.sayRefusalPrivately(ctx, r, err)
 		return "", err
 	}
 	if err := approvedPatchSets(r, changes); err != nil {
@@ -109,7 +109,7 @@ func (a *Engine) Start(ctx context.Context, r Request) (ID, error) {
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
 		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
 	approvedFor(d)
-	if a.needsApproval(r) {
+	if e.needsApproval(r) {
 		d.State = stateApproval
 	}
 	reason := r.Reason
@@ -120,17 +120,17 @@ func (a *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	default:
 		reason = "in a deployment window"
 	}
-	if err := a.takeLock(d, reason, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, changeList(changes), reason)); err != nil {
+	if err := e.takeLock(d, reason, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, changeList(changes), reason)); err != nil {
 		return "", err
 	}
-	a.sayTx(ctx, d.ID, nil, append([]Event{{Kind: EventStarted, Text: a.startText(d)}}, privateChanges(d, changes)...)...)
+	e.sayTx(ctx, d.ID, nil, append([]Event{{Kind: EventStarted, Text: e.startText(d)}}, privateChanges(d, changes)...)...)
 	if d.State == stateApproval {
-		a.say(ctx, d.ID, EventNeeds, bot.T(fmt.Sprintf("Deploy %s is forced (%s; reason: %s) and needs a second deployer: say `approve %s`, or `abort %s`.",
+		e.say(ctx, d.ID, EventNeeds, bot.T(fmt.Sprintf("Deploy %s is forced (%s; reason: %s) and needs a second deployer: say `approve %s`, or `abort %s`.",
 			d.ID, outsideWhat(d), d.Reason, d.ID, d.ID)))
 		return d.ID, nil
 	}
-	if err := a.enqueue(ctx, d.ID); err != nil {
-		return d.ID, a.internal("starting the deploy", err)
+	if err := e.enqueue(ctx, d.ID); err != nil {
+		return d.ID, e.internal("starting the deploy", err)
 	}
 	return d.ID, nil
 }
@@ -543,23 +543,23 @@ func summarizeStatus(st string) string {
 
 // load checks a deploy exists and who may act on it; an empty id is the
 // current deploy.
-func (a *Engine) target(id ID) (*Deploy, error) {
+func (e *Engine) target(id ID) (*Deploy, error) {
 	if id == "" {
-		d, _, err := a.current()
+		d, _, err := e.current()
 		if err != nil {
-			return nil, a.internal("reading the deploy lock", err)
+			return nil, e.internal("reading the deploy lock", err)
 		}
 		if d == nil {
 			return nil, sentence("There is no deploy in progress.")
 		}
 		return d, nil
 	}
-	d, err := a.load(id)
+	d, err := e.load(id)
 	if errors.Is(err, errNoDeploy) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
 	}
 	if err != nil {
-		return nil, a.internal("reading the deploy", err)
+		return nil, e.internal("reading the deploy", err)
 	}
 	return d, nil
 }
@@ -573,13 +573,13 @@ func mayControl(d *Deploy, who Person) error {
 
 // Continue implements Service. The state is checked and set in one
 // transaction, so an abort in between is never undone.
-func (a *Engine) Continue(ctx context.Context, id ID, who Person) error {
-	d, err := a.target(id)
+func (e *Engine) Continue(ctx context.Context, id ID, who Person) error {
+	d, err := e.target(id)
 	if err != nil {
 		return err
 	}
 	var p Pause
-	err = a.update(d.ID, func(d *Deploy) error {
+	err = e.update(d.ID, func(d *Deploy) error {
 		if err := mayControl(d, who); err != nil {
 			return err
 		}
@@ -601,36 +601,36 @@ func (a *Engine) Continue(ctx context.Context, id ID, who Person) error {
 			}
 		}
 		d.Pause, d.State, d.Stage = nil, stateRunning, voteStage{}.Name()
-		a.claim(d.ID)
+		e.claim(d.ID)
 		d.WaitSince = time.Time{} // a fresh timeout for the new patchset
 		return nil
 	})
 	if err != nil {
-		return a.refusedOr("continuing the deploy", err)
+		return e.refusedOr("continuing the deploy", err)
 	}
-	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s accepted patchset %d of %d; approving it.", who.Name, p.PatchSet, p.Change)))
-	return a.enqueue(ctx, d.ID)
+	e.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s accepted patchset %d of %d; approving it.", who.Name, p.PatchSet, p.Change)))
+	return e.enqueue(ctx, d.ID)
 }
 
 // refusedOr returns err when it is a sentence for the user (a check made
 // inside a transaction), else the internal error about what.
-func (a *Engine) refusedOr(what string, err error) error {
+func (e *Engine) refusedOr(what string, err error) error {
 	var s sentence
 	if errors.As(err, &s) {
 		return err
 	}
-	return a.internal(what, err)
+	return e.internal(what, err)
 }
 
 // Abort implements Service. The abort is recorded in the transaction that
 // reads the state, so an approve or continue after it sees it.
-func (a *Engine) Abort(ctx context.Context, id ID, who Person) error {
-	d, err := a.target(id)
+func (e *Engine) Abort(ctx context.Context, id ID, who Person) error {
+	d, err := e.target(id)
 	if err != nil {
 		return err
 	}
 	var running bool
-	err = a.update(d.ID, func(d *Deploy) error {
+	err = e.update(d.ID, func(d *Deploy) error {
 		if err := mayControl(d, who); err != nil {
 			return err
 		}
@@ -644,24 +644,24 @@ func (a *Engine) Abort(ctx context.Context, id ID, who Person) error {
 		return nil
 	})
 	if err != nil {
-		return a.refusedOr("aborting the deploy", err)
+		return e.refusedOr("aborting the deploy", err)
 	}
 	if !running {
 		// Paused or waiting for an approval: no runner holds it.
-		a.finish(ctx, d.ID, stateAborted, "")
+		e.finish(ctx, d.ID, stateAborted, "")
 		return nil
 	}
 	// A runner holds it, will (queued, or resumed by Run), or is started
 	// now: it rolls back what was synced and ends the deploy.
-	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("Aborting deploy %s before its next step…", d.ID)))
-	a.nudge(ctx, d.ID)
+	e.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("Aborting deploy %s before its next step…", d.ID)))
+	e.nudge(ctx, d.ID)
 	return nil
 }
 
 // Approve implements Service. The state is checked and set in one
 // transaction, so an abort in between is never undone.
-func (a *Engine) Approve(ctx context.Context, id ID, who Person) error {
-	d, err := a.target(id)
+func (e *Engine) Approve(ctx context.Context, id ID, who Person) error {
+	d, err := e.target(id)
 	if err != nil {
 		return err
 	}
@@ -683,22 +683,22 @@ func (a *Engine) Approve(ctx context.Context, id ID, who Person) error {
 	}
 	// The deploy starts with this approval: the policy is asked again,
 	// outside the transaction (the judge reads the database).
-	if err := a.judgeApproval(ctx, d); err != nil {
+	if err := e.judgeApproval(ctx, d); err != nil {
 		return err
 	}
-	err = a.update(d.ID, func(d *Deploy) error {
+	err = e.update(d.ID, func(d *Deploy) error {
 		if err := refused(d); err != nil {
 			return err
 		}
 		d.State, d.ApprovedBy = stateRunning, who.Name
-		a.claim(d.ID)
+		e.claim(d.ID)
 		return nil
 	})
 	if err != nil {
-		return a.refusedOr("approving the deploy", err)
+		return e.refusedOr("approving the deploy", err)
 	}
-	a.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s approved deploy %s.", who.Name, d.ID)))
-	return a.enqueue(ctx, d.ID)
+	e.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s approved deploy %s.", who.Name, d.ID)))
+	return e.enqueue(ctx, d.ID)
 }
 
 // Status is the state of the deploy lock and the current deploy.
@@ -739,10 +739,10 @@ func (s Status) Text() bot.Text {
 }
 
 // Status implements Service.
-func (a *Engine) Status(ctx context.Context) (Status, error) {
-	d, l, err := a.current()
+func (e *Engine) Status(ctx context.Context) (Status, error) {
+	d, l, err := e.current()
 	if err != nil {
-		return Status{}, a.internal("reading the deploy lock", err)
+		return Status{}, e.internal("reading the deploy lock", err)
 	}
 	return Status{Lock: l, Deploy: d}, nil
 }
@@ -750,8 +750,8 @@ func (a *Engine) Status(ctx context.Context) (Status, error) {
 // Record returns the full record of deploy id, finished or not: its
 // changes, every side effect with its time, and the history of what was
 // said. It is not part of Service; the web pages and tests read it.
-func (a *Engine) Record(id ID) (*Deploy, error) {
-	d, err := a.load(id)
+func (e *Engine) Record(id ID) (*Deploy, error) {
+	d, err := e.load(id)
 	if errors.Is(err, errNoDeploy) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
 	}
@@ -759,7 +759,7 @@ func (a *Engine) Record(id ID) (*Deploy, error) {
 		return d, err
 	}
 	// Per-host results live in their own keys; the record shows them.
-	synced, err := a.hostResults(id, hostsSync)
+	synced, err := e.hostResults(id, hostsSync)
 	if err != nil {
 		return nil, err
 	}
@@ -771,10 +771,10 @@ func (a *Engine) Record(id ID) (*Deploy, error) {
 		}
 	}
 	if rb := d.Sync.Rollback; rb != nil {
-		if rb.Hosts, err = a.hostResults(id, hostsRollback); err != nil {
+		if rb.Hosts, err = e.hostResults(id, hostsRollback); err != nil {
 			return nil, err
 		}
-		if rb.Verified, err = a.hostResults(id, hostsVerified); err != nil {
+		if rb.Verified, err = e.hostResults(id, hostsVerified); err != nil {
 			return nil, err
 		}
 	}
@@ -784,9 +784,9 @@ func (a *Engine) Record(id ID) (*Deploy, error) {
 // takeLock gives d its id and stores it together with the deploy lock and
 // an audit record, in one transaction. When someone else holds the lock it
 // returns the sentence saying who and why.
-func (a *Engine) takeLock(d *Deploy, reason, auditText string) error {
+func (e *Engine) takeLock(d *Deploy, reason, auditText string) error {
 	var held *Lock
-	err := a.db.Update(func(tx *bolt.Tx) error {
+	err := e.db.Update(func(tx *bolt.Tx) error {
 		l, err := getLock(tx)
 		if err != nil || l != nil {
 			held = l
@@ -806,12 +806,12 @@ func (a *Engine) takeLock(d *Deploy, reason, auditText string) error {
 			return err
 		}
 		if d.State == stateRunning {
-			a.claim(d.ID)
+			e.claim(d.ID)
 		}
 		return putDeploy(tx, d)
 	})
 	if err != nil {
-		return a.internal("taking the deploy lock", err)
+		return e.internal("taking the deploy lock", err)
 	}
 	if held != nil {
 		return lockedError(held)

@@ -251,7 +251,7 @@ func (snapshotStage) Exec(ctx context.Context, j *Job) error {
 			revs[r.Dir] = r.Before
 		}
 	}
-	rel, _, err := j.a.freeze(ctx, revs, nil)
+	rel, _, err := j.e.freeze(ctx, revs, nil)
 	if err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ type freezeStage struct{}
 func (freezeStage) Name() string { return "freeze" }
 
 func (freezeStage) Exec(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -284,8 +284,8 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 	}
 	var prev *release.Release
 	if d.Sync != nil && d.Sync.Previous != "" {
-		if prev, err = a.o.Releases.Open(d.Sync.Previous); err != nil {
-			return a.internal("opening the previous release", err)
+		if prev, err = e.o.Releases.Open(d.Sync.Previous); err != nil {
+			return e.internal("opening the previous release", err)
 		}
 	}
 	revs := map[string]string{}
@@ -294,7 +294,7 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 			revs[r.Dir] = r.After
 		}
 	}
-	rel, commits, err := a.freeze(ctx, revs, prev)
+	rel, commits, err := e.freeze(ctx, revs, prev)
 	if err != nil {
 		return err
 	}
@@ -313,8 +313,8 @@ func (freezeStage) Exec(ctx context.Context, j *Job) error {
 	}); err != nil {
 		return err
 	}
-	if err := a.o.Releases.Prune(rel.ID, d.Sync.Previous); err != nil {
-		a.log.Warn("prune releases", "err", err)
+	if err := e.o.Releases.Prune(rel.ID, d.Sync.Previous); err != nil {
+		e.log.Warn("prune releases", "err", err)
 	}
 	what := "the whole tree"
 	if files != nil {
@@ -448,7 +448,7 @@ func (s *SyncStage) begin(ctx context.Context, j *Job) error {
 	// Written at least once (no Check): after a restart around the
 	// line, it is written again rather than never.
 	_, err = j.Do(ctx, workflow.Effect{Key: salStartSync, Do: func(ctx context.Context) error {
-		j.a.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
+		j.e.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
 		return nil
 	}})
 	return err
@@ -483,9 +483,9 @@ func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 	if d.Sync.Commits != nil {
 		frozen = &release.Manifest{Commits: d.Sync.Commits}
 	}
-	drifts, err := release.Drifts(ctx, j.a.syncSource(), frozen)
+	drifts, err := release.Drifts(ctx, j.e.syncSource(), frozen)
 	if err != nil {
-		j.a.log.Warn("compare staging with the release", "err", err)
+		j.e.log.Warn("compare staging with the release", "err", err)
 		return
 	}
 	// Uncommitted changes may be a security fix in the making: the
@@ -507,7 +507,7 @@ func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 	}
 	// The drift is recorded with what is said of it: a crash cannot
 	// leave it recorded and unsaid.
-	j.a.sayTx(ctx, j.id, func(d *Deploy) { d.Sync.Drift = changes }, append(events, Event{Kind: EventProgress, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+	j.e.sayTx(ctx, j.id, func(d *Deploy) { d.Sync.Drift = changes }, append(events, Event{Kind: EventProgress, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": staging changed after release %s was frozen (%s%s). The %s get release %s as it was tested; the change in staging is not deployed. You decide: commit it through Gerrit and deploy it, or undo it in staging before the next deploy.",
 		rel.ID, strings.Join(counted, "; "), files, s.StageName, rel.ID)))})...)
 }
@@ -517,26 +517,26 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	if err != nil {
 		return Failf("Cannot sync %s: %s.", s.StageName, err)
 	}
-	hs.Log = j.a.log
+	hs.Log = j.e.log
 	d, err := j.Deploy()
 	if err != nil {
 		return err
 	}
-	rel, err := j.a.o.Releases.Open(d.Sync.Release)
+	rel, err := j.e.o.Releases.Open(d.Sync.Release)
 	if err != nil {
-		return j.a.internal("opening release "+d.Sync.Release, err)
+		return j.e.internal("opening release "+d.Sync.Release, err)
 	}
 	s.drift(ctx, j, d, rel)
-	j.a.bindKube(ctx, j, hs, "rollout")
+	j.e.bindKube(ctx, j, hs, "rollout")
 	if rec := d.Sync.Stages[s.StageName]; isKube(hs) && j.mustCheck(s.StageName) && rec != nil && !rec.Started.IsZero() {
 		// After a restart the clusters say what runs, not the record.
-		if diffs, _ := j.a.readClusters(ctx, hs, rel); len(diffs) > 0 {
+		if diffs, _ := j.e.readClusters(ctx, hs, rel); len(diffs) > 0 {
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Read the clusters after the restart: %s Rolling release %s out to them again.", strings.Join(diffs, " "), rel.ID)))
 		}
 	}
 	verify := verifier(hs.Method)
-	hs.Method = j.a.deliver(hs, rel, "sync")
-	w := j.a.newRecorder(d.ID, hostsSync, s.StageName)
+	hs.Method = j.e.deliver(hs, rel, "sync")
+	w := j.e.newRecorder(d.ID, hostsSync, s.StageName)
 	rep, err := s.syncHosts(ctx, j, hs, w, verify, rel, d.Sync.Stages[s.StageName])
 	if saveErr := w.close(); saveErr != nil {
 		return saveErr
@@ -554,7 +554,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	j.Say(ctx, EventProgress, bot.T(sum))
 	if errors.Is(err, hostsync.ErrStageFailed) {
 		if isKube(hs) {
-			j.Say(ctx, EventProgress, bot.T(j.a.kubeFailures(hs, rep)))
+			j.Say(ctx, EventProgress, bot.T(j.e.kubeFailures(hs, rep)))
 			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
 		}
 		return rollback(ctx, j, fmt.Sprintf("%d hosts of %s failed to sync", len(rep.Failed()), s.StageName))
@@ -576,8 +576,8 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 // when every host was found holding rel.
 func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *recorder, verify hostsync.Method,
 	rel *release.Release, rec *StageRecord) (*hostsync.Report, error) {
-	hosts := &workflow.Instance{Def: j.flow.Def, Store: j.a.hostStore(j.id, s.StageName, w)}
-	results, err := j.a.stageHosts(j.id, hostsSync, s.StageName)
+	hosts := &workflow.Instance{Def: j.flow.Def, Store: j.e.hostStore(j.id, s.StageName, w)}
+	results, err := j.e.stageHosts(j.id, hostsSync, s.StageName)
 	if err != nil {
 		return nil, err
 	}
@@ -653,7 +653,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	he.left.Store(int64(len(hs.Hosts) - len(done)))
 	if verify != nil {
 		he.check = func(ctx context.Context, h hostsync.Host) (bool, error) {
-			hold, unknown, err := holding(ctx, j.a.o.Releases, hs, verify, rel, []hostsync.Host{h})
+			hold, unknown, err := holding(ctx, j.e.o.Releases, hs, verify, rel, []hostsync.Host{h})
 			if err == nil {
 				err = unknown[h.Name]
 			}
@@ -882,10 +882,10 @@ func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 
 func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time, marginal bool) {
 	d, _ := j.Deploy()
-	to := j.a.o.DecisionTimeout
+	to := j.e.o.DecisionTimeout
 	what := "failed"
 	if marginal {
-		what = "are not conclusive (the canary analysis is marginal; its table is above" + j.a.canaryLink(j.id) + ")"
+		what = "are not conclusive (the canary analysis is marginal; its table is above" + j.e.canaryLink(j.id) + ")"
 	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": the checks of %s "+what+". Say `retry` to run them again, `rollback` to put the previous tree back, or `continue <reason>` to go on; without an answer by %s UTC (%s) I roll back.",
@@ -893,7 +893,7 @@ func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time, ma
 }
 
 func (s *SyncStage) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) error {
-	deadline := cr.Asked.Add(j.a.o.DecisionTimeout)
+	deadline := cr.Asked.Add(j.e.o.DecisionTimeout)
 	decided, err := wait(ctx, j, deadline, func(d *Deploy) bool {
 		c := d.Sync.stage(s.StageName).Checks
 		return c == nil || c.Decision != ""
@@ -956,7 +956,7 @@ func (syncDoneStage) Effects(o *Options) []string {
 }
 
 func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
-	a := j.a
+	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -974,14 +974,14 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 			return err
 		}
 	}
-	if a.o.Purger != nil {
-		if urls := a.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
+	if e.o.Purger != nil {
+		if urls := e.o.Purger.URLs(d.Sync.Files); len(urls) > 0 {
 			var rep *purge.Report
 			made, err := j.Do(ctx, workflow.Effect{Key: effectPurge,
 				// A purge begun before a restart is made again (at least
 				// once): purging twice costs the CDN a little, a purge
 				// lost leaves stale files served with nobody told.
-				Do: func(ctx context.Context) error { rep = a.o.Purger.Purge(ctx, d.Sync.Files); return nil }})
+				Do: func(ctx context.Context) error { rep = e.o.Purger.Purge(ctx, d.Sync.Files); return nil }})
 			if err != nil {
 				return err
 			}
@@ -997,16 +997,16 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	sum := salSummary(d)
 	// Each line at least once (no Check): a restart around it writes it
 	// again rather than never.
-	if n := len(d.Sync.Files); n > 0 && n <= a.fileLimit() {
+	if n := len(d.Sync.Files); n > 0 && n <= e.fileLimit() {
 		if _, err := j.Do(ctx, workflow.Effect{Key: salSynchronized, Do: func(ctx context.Context) error {
-			a.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
+			e.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
 			return nil
 		}}); err != nil {
 			return err
 		}
 	}
 	made, err := j.Do(ctx, workflow.Effect{Key: salFinishSync, Do: func(ctx context.Context) error {
-		a.salLog(ctx, d, sallines.FinishedSync(sum, took))
+		e.salLog(ctx, d, sallines.FinishedSync(sum, took))
 		return nil
 	}})
 	if err != nil || !made {
