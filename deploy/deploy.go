@@ -322,16 +322,25 @@ func (o *Options) defaults() {
 	}
 }
 
+// owner is the person to mention for Gerrit user, when Owner knows one.
+func (o *Options) owner(user string) (bot.Person, bool) {
+	if o.Owner == nil || user == "" {
+		return bot.Person{}, false
+	}
+	return o.Owner(user)
+}
+
 // Engine runs deploys: it keeps each deploy's record in bbolt, runs its
 // stages and resumes it after a restart. Create it with NewEngine and run it
 // with Run. (The remote role `jouncebot agent`, package agent, serves an
 // Engine over mutual TLS; the two are different things.)
 type Engine struct {
 	// The engine's places, each a small type of its own:
-	records   // the deploy records in bbolt (record.go, history.go, recent.go, hosts.go)
-	*changes  // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go)
-	announcer // what the deploy says, in chat and privately (record.go, security.go)
-	*releaser // the release and its delivery to hosts (sync.go, recent.go)
+	records    // the deploy records in bbolt (record.go, history.go, recent.go, hosts.go)
+	*changes   // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go)
+	announcer  // what the deploy says, in chat and privately (record.go, security.go)
+	*releaser  // the release and its delivery to hosts (sync.go, recent.go)
+	gatekeeper // the test gate: whom to ask, what, and what the answers say (gate.go)
 
 	gerrit Gerrit
 	git    Git
@@ -406,6 +415,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.changes = &changes{gerrit: g, git: git, o: &e.o, log: e.log}
 	e.announcer = announcer{records: e.records, notify: n, log: e.log}
 	e.releaser = &releaser{o: &e.o, log: e.log}
+	e.gatekeeper = gatekeeper{o: &e.o}
 	return e
 }
 

@@ -179,6 +179,13 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 	return nil
 }
 
+// gatekeeper words the testing gate's question and reminder and decides
+// the gate from the answers, by the owners of the changes who can be
+// asked in chat (Options.Owner) and Options.Gate.
+type gatekeeper struct {
+	o *Options // the engine's
+}
+
 type gateState int
 
 const (
@@ -190,7 +197,7 @@ const (
 // gateVerdict decides the gate from the answers: any "tested fail" fails
 // it; the deployer's "tested ok" passes it; otherwise every owner who can
 // be asked (or one, if configured) must say ok.
-func (e *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
+func (k gatekeeper) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 	okBy := map[string]bool{}
 	for _, c := range g.Answers {
 		if c.Release != d.Sync.Release {
@@ -204,7 +211,7 @@ func (e *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 		}
 		okBy[c.Gerrit] = true
 	}
-	owners := e.askableOwners(d)
+	owners := k.askableOwners(d)
 	if len(owners) == 0 {
 		// Nobody could be mentioned; any owner who answers counts.
 		for _, c := range d.Changes {
@@ -219,7 +226,7 @@ func (e *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 			n++
 		}
 	}
-	if n == len(owners) || (n > 0 && e.o.Gate.OneOwnerEnough) {
+	if n == len(owners) || (n > 0 && k.o.Gate.OneOwnerEnough) {
 		return gatePassed, ""
 	}
 	return gateWaiting, ""
@@ -227,10 +234,10 @@ func (e *Engine) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
 
 // askableOwners are the Gerrit usernames of the owners of the changes
 // who have a chat identity, each once, in change order.
-func (e *Engine) askableOwners(d *Deploy) []string {
+func (k gatekeeper) askableOwners(d *Deploy) []string {
 	var out []string
 	for _, c := range d.Changes {
-		if _, ok := e.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
+		if _, ok := k.o.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
 			out = append(out, c.Owner)
 		}
 	}
@@ -250,11 +257,11 @@ func okNames(g *GateRecord) []string {
 // gateQuestion mentions the deployer and the owners with what to test and
 // how: the changes and, when the stage's smoke checks reach its servers
 // through a request header (a debug-routing header), that header.
-func (e *Engine) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
-	t := bot.Join(e.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), s.StageName)))
+func (k gatekeeper) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
+	t := bot.Join(k.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), s.StageName)))
 	for _, c := range d.Changes {
 		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
-		if p, ok := e.owner(c.Owner); ok {
+		if p, ok := k.o.owner(c.Owner); ok {
 			t = t.Append(bot.T(" owner "), bot.M(p))
 		}
 	}
@@ -282,29 +289,29 @@ func routingHeaders(s *SyncStage) string {
 	return strings.Join(hs, ", ")
 }
 
-func (e *Engine) everyoneToAsk(d *Deploy) bot.Text {
+func (k gatekeeper) everyoneToAsk(d *Deploy) bot.Text {
 	t := d.By.Mention()
-	for _, o := range e.askableOwners(d) {
+	for _, o := range k.askableOwners(d) {
 		if o == d.By.Gerrit {
 			continue
 		}
-		p, _ := e.owner(o)
+		p, _ := k.o.owner(o)
 		t = t.Append(bot.T(", "), bot.M(p))
 	}
 	return t
 }
 
-func (e *Engine) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
+func (k gatekeeper) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
 	said := map[string]bool{}
 	for _, c := range g.Answers {
 		said[c.Gerrit] = true
 	}
 	t := d.By.Mention()
-	for _, o := range e.askableOwners(d) {
+	for _, o := range k.askableOwners(d) {
 		if said[o] || o == d.By.Gerrit {
 			continue
 		}
-		p, _ := e.owner(o)
+		p, _ := k.o.owner(o)
 		t = t.Append(bot.T(", "), bot.M(p))
 	}
 	return t

@@ -154,18 +154,11 @@ func (a *changes) startText(d *Deploy) bot.Text {
 		if c.MergedBefore {
 			t = t.Append(bot.T(" (already merged)"))
 		}
-		if p, ok := a.owner(c.Owner); ok {
+		if p, ok := a.o.owner(c.Owner); ok {
 			t = t.Append(bot.T(" "), bot.M(p))
 		}
 	}
 	return t
-}
-
-func (a *changes) owner(user string) (bot.Person, bool) {
-	if a.o.Owner == nil || user == "" {
-		return bot.Person{}, false
-	}
-	return a.o.Owner(user)
 }
 
 func lockedError(l *Lock) error {
