@@ -337,9 +337,10 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 type Engine struct {
 	// The engine's places, each a small type of its own:
 	records    // the deploy records in bbolt (record.go, history.go, recent.go, hosts.go)
-	*changes   // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go)
+	*changes   // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
 	announcer  // what the deploy says, in chat and privately (record.go, security.go)
 	*releaser  // the release and its delivery to hosts (sync.go, recent.go)
+	*referee   // the deploy policy's verdicts (judge.go)
 	gatekeeper // the test gate: whom to ask, what, and what the answers say (gate.go)
 
 	gerrit Gerrit
@@ -415,6 +416,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.changes = &changes{gerrit: g, git: git, o: &e.o, log: e.log}
 	e.announcer = announcer{records: e.records, notify: n, log: e.log}
 	e.releaser = &releaser{o: &e.o, log: e.log}
+	e.referee = &referee{o: &e.o, announcer: e.announcer}
 	e.gatekeeper = gatekeeper{o: &e.o}
 	return e
 }

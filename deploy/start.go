@@ -78,12 +78,6 @@ func approvedPatchSets(r Request, changes []Change) error {
 	return sentence("Not started: " + strings.Join(moved, "; ") + ". The approvals are void; ask again to have the new patchset approved.")
 }
 
-// needsApproval reports whether a forced deploy must wait for a second
-// deployer.
-func (e *Engine) needsApproval(r Request) bool {
-	return e.o.RequireSecondApprover && r.Force && (!r.InWindow || r.Frozen != "") && len(r.Approvals) == 0
-}
-
 // Start implements Service.
 func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	if err := e.judgeStart(ctx, "deploy", &r); err != nil {
