@@ -339,7 +339,7 @@ type Engine struct {
 	records    // the deploy records in bbolt (record.go, history.go, recent.go, hosts.go)
 	*changes   // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
 	announcer  // what the deploy says, in chat and privately (record.go, security.go)
-	*releaser  // the release and its delivery to hosts (sync.go, recent.go)
+	*releaser  // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
 	*referee   // the deploy policy's verdicts (judge.go)
 	gatekeeper // the test gate: whom to ask, what, and what the answers say (gate.go)
 
@@ -400,7 +400,8 @@ type announcer struct {
 	log    *slog.Logger
 }
 
-// releaser freezes releases, delivers them to hosts and logs to the SAL.
+// releaser freezes releases, delivers them to hosts (rsync'd hosts, or
+// the Deployments of a kubernetes stage) and logs to the SAL.
 type releaser struct {
 	o   *Options // the engine's
 	log *slog.Logger

@@ -90,7 +90,7 @@ func isKube(hs *hostsync.Stage) bool {
 // bindKube gives a kubernetes stage's Method the deploy it works for:
 // its id for the annotations, chat for its progress, the release store
 // and the crash point after each patch.
-func (e *Engine) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what string) {
+func (a *releaser) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what string) {
 	m, ok := hs.Method.(*kube.Method)
 	if !ok {
 		return
@@ -101,14 +101,14 @@ func (e *Engine) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, what 
 			undo = d.Sync.Release
 		}
 	}
-	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: e.o.Releases, Undo: undo,
+	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: a.o.Releases, Undo: undo,
 		Say:     func(s string) { j.Say(ctx, EventProgress, bot.T(s)) },
 		Patched: func() { crashPoint(what + ":" + hs.Name) }})
 }
 
 // kubeFailures says in one sentence per Deployment (three at most) why
 // the rollout of a kubernetes stage failed; the errors go to the log.
-func (e *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
+func (a *releaser) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 	dests := map[string]string{}
 	for _, h := range hs.Hosts {
 		dests[h.Name] = h.Dest
@@ -117,7 +117,7 @@ func (e *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 	seen := map[string]bool{}
 	failed := rep.Failed()
 	for _, f := range failed {
-		e.log.Warn("rollout failed", "stage", hs.Name, "deployment", f.Host, "err", f.Err)
+		a.log.Warn("rollout failed", "stage", hs.Name, "deployment", f.Host, "err", f.Err)
 		t, err := kube.ParseDest(dests[f.Host])
 		if err != nil {
 			continue
@@ -138,7 +138,7 @@ func (e *Engine) kubeFailures(hs *hostsync.Stage, rep *hostsync.Report) string {
 // one sentence for each that does not run rel's image, rolled out
 // (another image, stuck, or still rolling out). err is set when a
 // cluster did not answer.
-func (e *Engine) readClusters(ctx context.Context, hs *hostsync.Stage, rel *release.Release) ([]string, error) {
+func (a *releaser) readClusters(ctx context.Context, hs *hostsync.Stage, rel *release.Release) ([]string, error) {
 	m, ok := hs.Method.(*kube.Method)
 	if !ok {
 		return nil, nil
@@ -160,7 +160,7 @@ func (e *Engine) readClusters(ctx context.Context, hs *hostsync.Stage, rel *rele
 		case errors.As(r.Err, &diff):
 			diffs = append(diffs, diff.Paths...)
 		default:
-			e.log.Warn("read a deployment", "stage", hs.Name, "deployment", r.Host, "err", r.Err)
+			a.log.Warn("read a deployment", "stage", hs.Name, "deployment", r.Host, "err", r.Err)
 			lost = fmt.Errorf("%s did not answer", r.Host)
 		}
 	}
