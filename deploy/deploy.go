@@ -336,12 +336,13 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 // Engine over mutual TLS; the two are different things.)
 type Engine struct {
 	// The engine's places, each a small type of its own:
-	records    // the deploy records in bbolt (record.go, history.go, recent.go, hosts.go)
-	*changes   // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
-	announcer  // what the deploy says, in chat and privately (record.go, security.go)
-	*releaser  // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
-	*referee   // the deploy policy's verdicts (judge.go)
-	gatekeeper // the test gate: whom to ask, what, and what the answers say (gate.go)
+	records     // the deploy records in bbolt (record.go, history.go, recent.go)
+	*changes    // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
+	announcer   // what the deploy says, in chat and privately (record.go, security.go)
+	*releaser   // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
+	*referee    // the deploy policy's verdicts (judge.go)
+	hostRecords // each host's results of a deploy, in bbolt (hosts.go)
+	gatekeeper  // the test gate: whom to ask, what, and what the answers say (gate.go)
 
 	gerrit Gerrit
 	git    Git
@@ -419,6 +420,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.releaser = &releaser{o: &e.o, log: e.log}
 	e.referee = &referee{o: &e.o, announcer: e.announcer}
 	e.gatekeeper = gatekeeper{o: &e.o}
+	e.hostRecords = hostRecords{records: e.records, log: e.log}
 	return e
 }
 
@@ -616,7 +618,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			e.finish(ctx, id, stateDone, "")
 			return
 		}
-		j.flow = &workflow.Instance{Def: e.flow(d, j), Store: flowStore{a: e, id: id}}
+		j.flow = &workflow.Instance{Def: e.flow(d, j), Store: flowStore{records: e.records, id: id}}
 		err = j.flow.Run(ctx)
 		var se *storeError
 		switch {

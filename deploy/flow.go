@@ -110,12 +110,12 @@ func (e *Engine) Steps(d *Deploy) (steps, points []string) {
 
 // flowStore keeps a deploy's workflow record in its bbolt record.
 type flowStore struct {
-	a  *Engine
+	records
 	id ID
 }
 
 func (s flowStore) Load() (*workflow.Record, error) {
-	d, err := s.a.load(s.id)
+	d, err := s.load(s.id)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (s flowStore) Load() (*workflow.Record, error) {
 }
 
 func (s flowStore) Update(f func(r *workflow.Record) error) error {
-	return s.a.update(s.id, func(d *Deploy) error {
+	return s.update(s.id, func(d *Deploy) error {
 		r := flowRecord(d)
 		if err := f(r); err != nil {
 			return err

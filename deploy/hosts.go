@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -34,10 +35,18 @@ func hostKey(id ID, kind, stage, host string) []byte {
 // hostsSync (hostResults, getHost) includes them.
 const hostsBegun = "sync-begun"
 
+// hostRecords keeps each host's result of a deploy's syncs, rollbacks
+// and checks (bucket deploy.hosts): stage by stage, as the hosts' syncs
+// write them (recorder), and as a workflow's marks (hostStore).
+type hostRecords struct {
+	records
+	log *slog.Logger
+}
+
 // hostResults returns deploy id's results of kind, by stage and host.
-func (a *records) hostResults(id ID, kind string) (map[string]map[string]HostResult, error) {
+func (h *hostRecords) hostResults(id ID, kind string) (map[string]map[string]HostResult, error) {
 	out := map[string]map[string]HostResult{}
-	err := a.db.View(func(tx *bolt.Tx) error {
+	err := h.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.DeployHosts).Cursor()
 		kinds := []string{kind}
 		if kind == hostsSync {
@@ -68,8 +77,8 @@ func (a *records) hostResults(id ID, kind string) (map[string]map[string]HostRes
 }
 
 // stageHosts is hostResults for one stage.
-func (e *Engine) stageHosts(id ID, kind, stage string) (map[string]HostResult, error) {
-	all, err := e.hostResults(id, kind)
+func (h *hostRecords) stageHosts(id ID, kind, stage string) (map[string]HostResult, error) {
+	all, err := h.hostResults(id, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +161,7 @@ type pendingWrite struct {
 // again after the restart; results sent with a channel (send) tell of
 // their commit.
 type recorder struct {
-	a     *Engine
+	db    *store.DB
 	id    ID
 	kind  string
 	stage string
@@ -160,8 +169,8 @@ type recorder struct {
 	done  chan error
 }
 
-func (e *Engine) newRecorder(id ID, kind, stage string) *recorder {
-	r := &recorder{a: e, id: id, kind: kind, stage: stage, in: make(chan *pendingWrite, 1024), done: make(chan error, 1)}
+func (h *hostRecords) newRecorder(id ID, kind, stage string) *recorder {
+	r := &recorder{db: h.db, id: id, kind: kind, stage: stage, in: make(chan *pendingWrite, 1024), done: make(chan error, 1)}
 	go r.run()
 	return r
 }
@@ -225,7 +234,7 @@ func (r *recorder) run() {
 }
 
 func (r *recorder) write(batch []*pendingWrite) error {
-	return r.a.db.Update(func(tx *bolt.Tx) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.DeployHosts)
 		// bbolt writes keys in order much faster than at random.
 		var all []pendingResult
@@ -317,8 +326,8 @@ type hostStore struct {
 	fresh *atomic.Uint64
 }
 
-func (e *Engine) hostStore(id ID, stage string, rec *recorder) hostStore {
-	return hostStore{flowStore: flowStore{a: e, id: id}, stage: stage, rec: rec, fresh: new(atomic.Uint64)}
+func (h *hostRecords) hostStore(id ID, stage string, rec *recorder) hostStore {
+	return hostStore{flowStore: flowStore{records: h.records, id: id}, stage: stage, rec: rec, fresh: new(atomic.Uint64)}
 }
 
 func (s hostStore) host(key string) (string, error) {
@@ -336,7 +345,7 @@ func (s hostStore) Mark(key string) (workflow.Mark, error) {
 		return workflow.Mark{}, err
 	}
 	var m workflow.Mark
-	err = s.a.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		r, err := getHost(tx.Bucket(store.DeployHosts), s.id, hostsSync, s.stage, h)
 		if r != nil {
 			m = r.mark()
@@ -356,7 +365,7 @@ func (s hostStore) Stopped() error {
 		return nil
 	}
 	var aborted bool
-	err := s.a.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		aborted, err = abortedIn(tx, s.id)
 		return err
@@ -403,10 +412,10 @@ func (s hostStore) SetMarks(marks map[string]workflow.Mark) error {
 
 // touched counts the hosts that got (or may have got: their sync
 // began) the deploy's release; ended, only those whose sync ended.
-func (e *Engine) touched(id ID, ended bool) int {
-	all, err := e.hostResults(id, hostsSync)
+func (h *hostRecords) touched(id ID, ended bool) int {
+	all, err := h.hostResults(id, hostsSync)
 	if err != nil {
-		e.log.Error("read host results", "deploy", id, "err", err)
+		h.log.Error("read host results", "deploy", id, "err", err)
 	}
 	n := 0
 	for _, hs := range all {
