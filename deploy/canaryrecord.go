@@ -34,26 +34,34 @@ type CanaryReports interface {
 
 var _ CanaryReports = (*Engine)(nil)
 
+// canaryRecords keeps the canary analyses of each deploy for the report
+// pages, and knows the pages' address (Options.CanaryURL) for chat and
+// the SAL.
+type canaryRecords struct {
+	records
+	o *Options // the engine's
+}
+
 func canaryKey(id ID, stage, check string) []byte {
 	return []byte(string(deployKey(id)) + "\x00" + stage + "\x00" + check)
 }
 
-func (a *records) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis) error {
+func (r *canaryRecords) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis) error {
 	v, err := json.Marshal(an)
 	if err != nil {
 		return fmt.Errorf("encode canary analysis: %w", err)
 	}
-	return a.db.Update(func(tx *bolt.Tx) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(store.DeployCanary).Put(canaryKey(id, stage, checkName), v)
 	})
 }
 
 // CanaryAnalyses returns a deploy's canary analyses, stage by stage in
 // the order they ran.
-func (e *Engine) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
+func (r *canaryRecords) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 	var out []StageAnalysis
 	prefix := []byte(string(deployKey(id)) + "\x00")
-	err := e.db.View(func(tx *bolt.Tx) error {
+	err := r.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.DeployCanary).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			stage, name, _ := bytes.Cut(k[len(prefix):], []byte{0})
@@ -67,7 +75,7 @@ func (e *Engine) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 		return nil
 	})
 	stageOrder := map[string]int{}
-	for i, st := range e.o.Stages {
+	for i, st := range r.o.Stages {
 		stageOrder[st.Name()] = i
 	}
 	for i := 1; i < len(out); i++ {
@@ -142,15 +150,15 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 // SetCanaryURL sets Options.CanaryURL. Call it before Run: the app
 // knows its web address only once it listens, after the sandbox built
 // the engine.
-func (e *Engine) SetCanaryURL(f func(id ID) string) { e.o.CanaryURL = f }
+func (r *canaryRecords) SetCanaryURL(f func(id ID) string) { r.o.CanaryURL = f }
 
 // canaryLink is " at <report page>" when the engine knows the page's
 // address.
-func (e *Engine) canaryLink(id ID) string {
-	if e.o.CanaryURL == nil {
+func (r *canaryRecords) canaryLink(id ID) string {
+	if r.o.CanaryURL == nil {
 		return ""
 	}
-	if u := e.o.CanaryURL(id); u != "" {
+	if u := r.o.CanaryURL(id); u != "" {
 		return " and at " + u
 	}
 	return ""

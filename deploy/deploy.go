@@ -336,13 +336,14 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 // Engine over mutual TLS; the two are different things.)
 type Engine struct {
 	// The engine's places, each a small type of its own:
-	records     // the deploy records in bbolt (record.go, history.go, recent.go)
-	*changes    // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
-	announcer   // what the deploy says, in chat and privately (record.go, security.go)
-	*releaser   // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
-	*referee    // the deploy policy's verdicts (judge.go)
-	hostRecords // each host's results of a deploy, in bbolt (hosts.go)
-	gatekeeper  // the test gate: whom to ask, what, and what the answers say (gate.go)
+	records       // the deploy records in bbolt (record.go, history.go, recent.go)
+	*changes      // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
+	announcer     // what the deploy says, in chat and privately (record.go, security.go)
+	*releaser     // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
+	*referee      // the deploy policy's verdicts (judge.go)
+	hostRecords   // each host's results of a deploy, in bbolt (hosts.go)
+	canaryRecords // the canary analyses and their report pages (canaryrecord.go)
+	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go)
 
 	gerrit Gerrit
 	git    Git
@@ -421,6 +422,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.referee = &referee{o: &e.o, announcer: e.announcer}
 	e.gatekeeper = gatekeeper{o: &e.o}
 	e.hostRecords = hostRecords{records: e.records, log: e.log}
+	e.canaryRecords = canaryRecords{records: e.records, o: &e.o}
 	return e
 }
 
