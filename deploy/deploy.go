@@ -343,6 +343,7 @@ type Engine struct {
 	*referee      // the deploy policy's verdicts (judge.go)
 	hostRecords   // each host's results of a deploy, in bbolt (hosts.go)
 	canaryRecords // the canary analyses and their report pages (canaryrecord.go)
+	answers       // the sentences answering chat: the deploy meant, refusals, internal errors (answers.go)
 	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go)
 
 	gerrit Gerrit
@@ -423,6 +424,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.gatekeeper = gatekeeper{o: &e.o}
 	e.hostRecords = hostRecords{records: e.records, log: e.log}
 	e.canaryRecords = canaryRecords{records: e.records, o: &e.o}
+	e.answers = answers{records: e.records, log: e.log}
 	return e
 }
 

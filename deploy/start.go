@@ -20,17 +20,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// sentence is an error whose text is for users.
-type sentence string
-
-func (s sentence) Error() string { return string(s) }
-
-// internal logs err and returns a sentence that does not leak it.
-func (e *Engine) internal(what string, err error) error {
-	e.log.Error(what, "err", err)
-	return sentence("jouncebot hit an internal error while " + what + "; the details are in its log.")
-}
-
 // check applies the rules on who may deploy and when. It is pure.
 func (r Request) check() error {
 	example := "deploy --force 445113 <reason>"
@@ -528,29 +517,6 @@ func summarizeStatus(st string) string {
 	return strings.Join(lines, ", ")
 }
 
-// load checks a deploy exists and who may act on it; an empty id is the
-// current deploy.
-func (e *Engine) target(id ID) (*Deploy, error) {
-	if id == "" {
-		d, _, err := e.current()
-		if err != nil {
-			return nil, e.internal("reading the deploy lock", err)
-		}
-		if d == nil {
-			return nil, sentence("There is no deploy in progress.")
-		}
-		return d, nil
-	}
-	d, err := e.load(id)
-	if errors.Is(err, errNoDeploy) {
-		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
-	}
-	if err != nil {
-		return nil, e.internal("reading the deploy", err)
-	}
-	return d, nil
-}
-
 func mayControl(d *Deploy, who Person) error {
 	if who.Name == "" || (who.Name != d.By.Name && !who.Admin) {
 		return sentence(fmt.Sprintf("Only %s, who started deploy %s, can do that.", d.By.Name, d.ID))
@@ -597,16 +563,6 @@ func (e *Engine) Continue(ctx context.Context, id ID, who Person) error {
 	}
 	e.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s accepted patchset %d of %d; approving it.", who.Name, p.PatchSet, p.Change)))
 	return e.enqueue(ctx, d.ID)
-}
-
-// refusedOr returns err when it is a sentence for the user (a check made
-// inside a transaction), else the internal error about what.
-func (e *Engine) refusedOr(what string, err error) error {
-	var s sentence
-	if errors.As(err, &s) {
-		return err
-	}
-	return e.internal(what, err)
 }
 
 // Abort implements Service. The abort is recorded in the transaction that
