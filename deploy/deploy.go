@@ -50,7 +50,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -341,10 +340,11 @@ type Engine struct {
 	announcer     // what the deploy says, in chat and privately (record.go, security.go)
 	*releaser     // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
 	*referee      // the deploy policy's verdicts (judge.go)
-	hostRecords   // each host's results of a deploy, in bbolt (hosts.go)
+	hostRecords   // each host's results of a deploy, in bbolt (hosts.go, rollback.go)
 	canaryRecords // the canary analyses and their report pages (canaryrecord.go)
+	*flows        // the workflow a deploy runs: its stages as steps (flow.go)
 	answers       // the sentences answering chat: the deploy meant, refusals, internal errors (answers.go)
-	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go)
+	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go, pending.go)
 
 	gerrit Gerrit
 	git    Git
@@ -421,10 +421,11 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.announcer = announcer{records: e.records, notify: n, log: e.log}
 	e.releaser = &releaser{o: &e.o, log: e.log}
 	e.referee = &referee{o: &e.o, announcer: e.announcer}
-	e.gatekeeper = gatekeeper{o: &e.o}
+	e.gatekeeper = gatekeeper{records: e.records, o: &e.o}
 	e.hostRecords = hostRecords{records: e.records, log: e.log}
 	e.canaryRecords = canaryRecords{records: e.records, o: &e.o}
 	e.answers = answers{records: e.records, log: e.log}
+	e.flows = &flows{records: e.records, referee: e.referee, o: &e.o}
 	return e
 }
 
@@ -661,15 +662,6 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 	}
 }
 
-// stageOf is the stage deploy id is at, for the log.
-func (e *Engine) stageOf(id ID) string {
-	d, err := e.load(id)
-	if err != nil {
-		return ""
-	}
-	return d.Stage
-}
-
 // sayResumed tells the channel that deploy id goes on after a restart,
 // and from where.
 func (a *announcer) sayResumed(ctx context.Context, id ID) {
@@ -686,43 +678,6 @@ func (a *announcer) sayResumed(ctx context.Context, id ID) {
 
 // doneStage is the record's Stage after the last stage.
 const doneStage = workflow.Done
-
-// stages are the steps of deploy d in order.
-func (e *Engine) stages(d *Deploy) []Stage {
-	if d.PrepareOnly {
-		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
-	}
-	syncs := slices.ContainsFunc(e.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
-	if d.Revert != nil {
-		var s []Stage
-		if syncs {
-			s = append(s, snapshotStage{})
-		}
-		s = append(s, revertStage{})
-		if syncs {
-			s = append(s, freezeStage{})
-		}
-		s = append(s, e.o.Stages...)
-		s = append(s, pushRevertStage{})
-		if syncs {
-			s = append(s, syncDoneStage{})
-		}
-		return s
-	}
-	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}}
-	if syncs {
-		s = append(s, snapshotStage{})
-	}
-	s = append(s, updateStage{}, verifyStage{})
-	if syncs {
-		s = append(s, freezeStage{})
-	}
-	s = append(s, e.o.Stages...)
-	if syncs {
-		s = append(s, syncDoneStage{})
-	}
-	return s
-}
 
 // Failure is a deploy-stopping problem; its text is for users. Private,
 // when set, names a local security patch and goes only to the security

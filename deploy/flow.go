@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -62,21 +63,67 @@ type storeError struct{ err error }
 func (e *storeError) Error() string { return "save deploy: " + e.err.Error() }
 func (e *storeError) Unwrap() error { return e.err }
 
+// flows builds the workflow a deploy runs (package workflow): its stages
+// in order, each a step that first reads the deploy's record and asks the
+// deploy policy (the referee) whether it may begin.
+type flows struct {
+	records
+	*referee
+	o *Options // the engine's
+}
+
+// stages are the steps of deploy d in order.
+func (w *flows) stages(d *Deploy) []Stage {
+	if d.PrepareOnly {
+		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
+	}
+	syncs := slices.ContainsFunc(w.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
+	if d.Revert != nil {
+		var s []Stage
+		if syncs {
+			s = append(s, snapshotStage{})
+		}
+		s = append(s, revertStage{})
+		if syncs {
+			s = append(s, freezeStage{})
+		}
+		s = append(s, w.o.Stages...)
+		s = append(s, pushRevertStage{})
+		if syncs {
+			s = append(s, syncDoneStage{})
+		}
+		return s
+	}
+	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}}
+	if syncs {
+		s = append(s, snapshotStage{})
+	}
+	s = append(s, updateStage{}, verifyStage{})
+	if syncs {
+		s = append(s, freezeStage{})
+	}
+	s = append(s, w.o.Stages...)
+	if syncs {
+		s = append(s, syncDoneStage{})
+	}
+	return s
+}
+
 // flow is deploy d's list of stages as a workflow run by job j.
-func (a *Engine) flow(d *Deploy, j *Job) *workflow.Definition {
-	stages := a.stages(d)
+func (w *flows) flow(d *Deploy, j *Job) *workflow.Definition {
+	stages := w.stages(d)
 	def := &workflow.Definition{Point: crashPoint}
 	byName := map[string]Stage{}
 	for _, s := range stages {
 		byName[s.Name()] = s
 		step := workflow.Step{Name: s.Name(), Run: func(ctx context.Context) (any, error) { return nil, s.Exec(ctx, j) }}
 		if e, ok := s.(effector); ok {
-			step.Effects = e.Effects(&a.o)
+			step.Effects = e.Effects(w.o)
 		}
 		def.Steps = append(def.Steps, step)
 	}
 	def.Before = func(ctx context.Context, name string) error {
-		d, err := a.load(j.id)
+		d, err := w.load(j.id)
 		if err == nil && testFault != nil {
 			err = testFault("before "+name, j.id)
 		}
@@ -86,7 +133,7 @@ func (a *Engine) flow(d *Deploy, j *Job) *workflow.Definition {
 		if d.State != stateRunning || d.AbortBy != "" {
 			return errRecheck
 		}
-		stop, err := a.judgeStage(ctx, d, byName[name])
+		stop, err := w.judgeStage(ctx, d, byName[name])
 		if err != nil {
 			return &storeError{err}
 		}
@@ -100,8 +147,8 @@ func (a *Engine) flow(d *Deploy, j *Job) *workflow.Definition {
 
 // Steps lists the steps of a deploy of d's kind and, for the crash
 // matrix, the points it can be stopped at (workflow.Definition.Points).
-func (e *Engine) Steps(d *Deploy) (steps, points []string) {
-	def := e.flow(d, nil)
+func (w *flows) Steps(d *Deploy) (steps, points []string) {
+	def := w.flow(d, nil)
 	for _, s := range def.Steps {
 		steps = append(steps, s.Name)
 	}

@@ -179,10 +179,12 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 	return nil
 }
 
-// gatekeeper words the testing gate's question and reminder and decides
+// gatekeeper words the testing gate's question and reminder, decides
 // the gate from the answers, by the owners of the changes who can be
-// asked in chat (Options.Owner) and Options.Gate.
+// asked in chat (Options.Owner) and Options.Gate, and finds the question
+// the current deploy waits on (pending.go).
 type gatekeeper struct {
+	records
 	o *Options // the engine's
 }
 

@@ -37,7 +37,9 @@ const hostsBegun = "sync-begun"
 
 // hostRecords keeps each host's result of a deploy's syncs, rollbacks
 // and checks (bucket deploy.hosts): stage by stage, as the hosts' syncs
-// write them (recorder), and as a workflow's marks (hostStore).
+// write them (recorder), and as a workflow's marks (hostStore). It also
+// says from them whether an aborted deploy must be rolled back
+// (needsRollback, rollback.go).
 type hostRecords struct {
 	records
 	log *slog.Logger

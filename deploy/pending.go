@@ -9,8 +9,8 @@ import (
 // question, with the people still to answer — as an event, so a chat side
 // that was away (a restarted bot, a cut link to a deploy agent) can ask it
 // again. ok is false when the deploy waits on no question.
-func (a *Engine) Pending(ctx context.Context) (e Event, ok bool, err error) {
-	d, _, err := a.current()
+func (k gatekeeper) Pending(ctx context.Context) (e Event, ok bool, err error) {
+	d, _, err := k.current()
 	if err != nil || d == nil || d.State != stateRunning {
 		return Event{}, false, err
 	}
@@ -18,9 +18,9 @@ func (a *Engine) Pending(ctx context.Context) (e Event, ok bool, err error) {
 	if g == nil {
 		return Event{}, false, nil
 	}
-	for _, st := range a.o.Stages {
+	for _, st := range k.o.Stages {
 		if s, isSync := st.(*SyncStage); isSync && s.StageName == name {
-			t := a.gateQuestion(d, s, "(asked again after a reconnect) ")
+			t := k.gateQuestion(d, s, "(asked again after a reconnect) ")
 			return Event{Deploy: d.ID, Origin: d.Origin, Kind: EventNeeds, Stage: name, Text: t, Time: time.Now().UTC()}, true, nil
 		}
 	}

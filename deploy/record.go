@@ -237,6 +237,15 @@ func (a *records) load(id ID) (*Deploy, error) {
 	return d, err
 }
 
+// stageOf is the stage deploy id is at, for the log.
+func (a *records) stageOf(id ID) string {
+	d, err := a.load(id)
+	if err != nil {
+		return ""
+	}
+	return d.Stage
+}
+
 // update loads deploy id, applies f and stores the result, in one
 // transaction.
 func (a *records) update(id ID, f func(d *Deploy) error) error {

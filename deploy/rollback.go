@@ -138,7 +138,7 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 // needsRollback reports whether an aborted deploy left hosts with the new
 // release, or may have: a stage started, even with no host on record (a
 // revert is not rolled back: that would bring the bad change back).
-func (e *Engine) needsRollback(d *Deploy) bool {
+func (h *hostRecords) needsRollback(d *Deploy) bool {
 	if d.Sync == nil || d.Revert != nil || d.Sync.Started.IsZero() || !d.Sync.SALEnd.IsZero() {
 		return false
 	}
@@ -147,7 +147,7 @@ func (e *Engine) needsRollback(d *Deploy) bool {
 			return true
 		}
 	}
-	return d.Sync.Rollback != nil || e.touched(d.ID, false) > 0
+	return d.Sync.Rollback != nil || h.touched(d.ID, false) > 0
 }
 
 // stageStarted reports whether sync stage name started syncing.
