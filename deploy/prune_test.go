@@ -42,13 +42,13 @@ func TestPruneHosts(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("pruned %d (%v), want deploy 1's 2 results", n, err)
 	}
-	e := &Engine{records: records{db: db}}
+	h := &hostRecords{records: records{db: db}}
 	for id, want := range map[ID]int{"1": 0, "2": 2, "3": 2} {
-		got, err := e.stageHosts(id, hostsSync, "canaries")
+		got, err := h.stageHosts(id, hostsSync, "canaries")
 		if err != nil || len(got) != want {
 			t.Errorf("deploy %s keeps %d results (%v), want %d", id, len(got), err, want)
 		}
-		if _, err := e.load(id); err != nil {
+		if _, err := h.load(id); err != nil {
 			t.Errorf("deploy %s's record: %v", id, err)
 		}
 	}
