@@ -333,18 +333,23 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 // stages and resumes it after a restart. Create it with NewEngine and run it
 // with Run. (The remote role `jouncebot agent`, package agent, serves an
 // Engine over mutual TLS; the two are different things.)
+//
+// Its own methods are what the chat side and the app call (Service,
+// Record, DeployedChange) and the runner that owns the running deploys
+// (Run, claim, enqueue, wake, execute, run, finish); only they take mu.
+// The rest of the work is done by its places, embedded below.
 type Engine struct {
-	// The engine's places, each a small type of its own:
+	// The engine's places, each a small type of its own in the files named:
 	records       // the deploy records in bbolt (record.go, history.go, recent.go)
-	*changes      // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
-	announcer     // what the deploy says, in chat and privately (record.go, security.go)
-	*releaser     // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
-	*referee      // the deploy policy's verdicts (judge.go)
 	hostRecords   // each host's results of a deploy, in bbolt (hosts.go, rollback.go)
 	canaryRecords // the canary analyses and their report pages (canaryrecord.go)
-	*flows        // the workflow a deploy runs: its stages as steps (flow.go)
+	*changes      // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
+	announcer     // what the deploy says, in chat and privately (record.go, security.go)
 	answers       // the sentences answering chat: the deploy meant, refusals, internal errors (answers.go)
+	*referee      // the deploy policy's verdicts (judge.go)
 	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go, pending.go)
+	*flows        // the workflow a deploy runs: its stages as steps (flow.go)
+	*releaser     // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
 
 	gerrit Gerrit
 	git    Git
