@@ -335,8 +335,10 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 // Engine over mutual TLS; the two are different things.)
 //
 // Its own methods are what the chat side and the app call (Service,
-// Record, DeployedChange) and the runner that owns the running deploys
-// (Run, claim, enqueue, wake, execute, run, finish); only they take mu.
+// Record, DeployedChange), with answer, which records a test's answer
+// under gateMu, and the runner that owns the running deploys (Run,
+// setScanned, claim, enqueue, send, nudge, execute, run, finish); only
+// they take mu.
 // The rest of the work is done by its places, embedded below.
 type Engine struct {
 	// The engine's places, each a small type of its own in the files named:
