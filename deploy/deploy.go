@@ -334,10 +334,12 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 // with Run. (The remote role `jouncebot agent`, package agent, serves an
 // Engine over mutual TLS; the two are different things.)
 //
-// Its own methods are what the chat side and the app call (Service,
-// Record, DeployedChange), with answer, which records a test's answer
-// under gateMu, and the runner that owns the running deploys (Run,
-// setScanned, claim, enqueue, send, nudge, execute, run, finish); only
+// Its own methods are what the chat side and the app call (Start,
+// Continue, Abort, Approve, Status, Tested, Decide, Revert, Record,
+// DeployedChange), with answer, which records a test's answer under
+// gateMu (as SyncStage.note does for the gate's own reminders), and the
+// runner that owns the running deploys (Run, setScanned, claim, enqueue,
+// send, nudge, execute, run, finish, takeLock, revertViaGerrit); only
 // they take mu.
 // The rest of the work is done by its places, embedded below.
 type Engine struct {
@@ -427,6 +429,9 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.changes = &changes{gerrit: g, git: git, o: &e.o, log: e.log}
 	e.announcer = announcer{records: e.records, notify: n, log: e.log}
 	e.releaser = &releaser{o: &e.o, log: e.log}
+	// The places share the engine's one Options (SetJudge and
+	// SetCanaryURL change it) and records; the announcer is copied, it
+	// never changes after this.
 	e.referee = &referee{o: &e.o, announcer: e.announcer}
 	e.gatekeeper = gatekeeper{records: e.records, o: &e.o}
 	e.hostRecords = hostRecords{records: e.records, log: e.log}

@@ -21,9 +21,9 @@ if [ -n "$unformatted" ]; then
 fi
 
 echo "== go test"
-# -timeout catches a hung package, it is no speed goal: the app package's
-# tests run one after another and take 15–22 minutes on two busy cores,
-# more beside ../shared/load-test.sh.
+# -timeout catches a hung package, it is no speed goal: the app package
+# took 25 minutes beside two load runs when its tests ran one after another
+# (they run in parallel now: 7–8 minutes under the same load).
 JOUNCEBOT_TEST_SERVERS=required go test -count=1 -parallel 4 -timeout 50m "$@" ./...
 
 # Every benchmark the README's table lists runs once, so none can rot
