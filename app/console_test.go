@@ -41,6 +41,18 @@ func startConsole(t *testing.T, now time.Time) *consoleSession {
 // from until the test ends.
 func runConsole(t *testing.T, now time.Time, addr string, adjust func(*config.Config), o app.Options) *consoleSession {
 	t.Helper()
+	cfg := demoConfig(t, addr)
+	if adjust != nil {
+		adjust(cfg)
+	}
+	return runConsoleConfig(t, now, cfg, o)
+}
+
+// demoConfig is the built-in default's configuration (the example file),
+// with its data in a new temporary directory and the web server at addr
+// ("" for none).
+func demoConfig(t *testing.T, addr string) *config.Config {
+	t.Helper()
 	data, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -49,10 +61,7 @@ func runConsole(t *testing.T, now time.Time, addr string, adjust func(*config.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	if adjust != nil {
-		adjust(cfg)
-	}
-	return runConsoleConfig(t, now, cfg, o)
+	return cfg
 }
 
 // runConsoleConfig runs cfg with the options in o and a console the test

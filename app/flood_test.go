@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -95,14 +94,7 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 // (in the afternoon window). It returns the bot's log.
 func startIRCApp(t *testing.T, addr string, pace *config.Pace) *syncBuffer {
 	t.Helper()
-	data, err := os.ReadFile("../config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := demoConfig(t, "")
 	cfg.Networks = append(cfg.Networks, config.Network{Name: "libera", Type: "irc", Server: addr, Pace: pace,
 		Nick: "jouncebot", User: "jouncebot", RealName: "jouncebot", Channels: []config.Channel{{Name: "#ops"}}, PingTimeout: time.Minute})
 	logs := &syncBuffer{}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/app"
-	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/internal/testenv"
 )
@@ -51,14 +49,7 @@ func (h *heldOutput) Write(p []byte) (int, error) {
 // events wait in the database, not in memory.
 func TestDeployEventsWaitingForChatSurviveARestart(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Demo(data, "config.example.yaml", t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := demoConfig(t, "")
 	now := time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC) // in the afternoon window
 	out := &heldOutput{text: []byte("Code-Review +2 given"), release: make(chan struct{}), reached: make(chan struct{})}
 	first := runConsoleOut(t, now, cfg, app.Options{}, func(w io.Writer) io.Writer { out.w = w; return out })

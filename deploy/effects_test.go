@@ -24,20 +24,7 @@ import (
 // have got) the release are put back, and only those.
 func TestSyncAbortMidStageStopsTheRest(t *testing.T) {
 	t.Parallel()
-	gate := newHostGate(t)
-	e, _ := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
-		if name == "production" {
-			h.Concurrency = 1
-			gate.guard(h)
-		}
-	})
-	gate.pass(t, 2) // two production hosts get through, the third waits
-	e.deploy(alice, e.sb.Changes["config"])
-	e.waitFor(deploy.EventNeeds)
-	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
-		t.Fatal(err)
-	}
-	gate.waitHeld(t, e.history)
+	e, gate := heldInProduction(t)
 	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
 		t.Fatal(err)
 	}
@@ -92,20 +79,7 @@ func TestSyncHostDurationsAreTheirOwn(t *testing.T) {
 // recorded.
 func TestSyncIntentsUnreadByOlderBinaries(t *testing.T) {
 	t.Parallel()
-	gate := newHostGate(t)
-	e, _ := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
-		if name == "production" {
-			h.Concurrency = 1
-			gate.guard(h)
-		}
-	})
-	gate.pass(t, 2)
-	e.deploy(alice, e.sb.Changes["config"])
-	e.waitFor(deploy.EventNeeds)
-	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
-		t.Fatal(err)
-	}
-	gate.waitHeld(t, e.history)
+	e, _ := heldInProduction(t)
 	e.stop() // the waiting host's sync began and never ends
 	db, err := store.Open(e.dbPath)
 	if err != nil {
@@ -215,4 +189,26 @@ func TestSyncRollbackAfterRestartPutsBackBegunHost(t *testing.T) {
 			t.Errorf("%s after the rollback (-want +got):\n%s\nhistory:\n%s", h.Name, d, e.history())
 		}
 	}
+}
+
+// heldInProduction deploys the config change with production syncing one
+// host at a time through a gate that lets two hosts through and holds
+// the third, says "tested ok", and returns once the third host is held.
+func heldInProduction(t *testing.T) (*env, *hostGate) {
+	t.Helper()
+	gate := newHostGate(t)
+	e, _ := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+		if name == "production" {
+			h.Concurrency = 1
+			gate.guard(h)
+		}
+	})
+	gate.pass(t, 2)
+	e.deploy(alice, e.sb.Changes["config"])
+	e.waitFor(deploy.EventNeeds)
+	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	gate.waitHeld(t, e.history)
+	return e, gate
 }

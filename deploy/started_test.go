@@ -1,11 +1,9 @@
 package deploy_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/jouncebot/jouncebot/deploy"
-	"github.com/jouncebot/jouncebot/deploy/hostsync"
 )
 
 // With one host at a time, a host whose sync fails started after the
@@ -14,20 +12,7 @@ import (
 // Duration.
 func TestSyncFailedHostStartedIsItsOwn(t *testing.T) {
 	t.Parallel()
-	gate := newHostGate(t)
-	e, _ := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
-		if name == "production" {
-			h.Concurrency = 1
-			gate.guard(h)
-		}
-	})
-	gate.pass(t, 2)
-	e.deploy(alice, e.sb.Changes["config"])
-	e.waitFor(deploy.EventNeeds)
-	if err := e.agent.Tested(context.Background(), "", alice, true); err != nil {
-		t.Fatal(err)
-	}
-	gate.waitHeld(t, e.history)
+	e, gate := heldInProduction(t)
 	held := gate.heldHost(t)
 	gate.open() // the held host's connection fails
 	e.waitFor(deploy.EventFailed)
