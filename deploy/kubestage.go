@@ -177,6 +177,12 @@ func clusterTruth(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(e.o.Stages, func(st Stage) bool {
+		ss, ok := st.(*SyncStage)
+		return ok && ss.rolledOut != nil
+	}) {
+		return nil // no stage rolls out to Kubernetes: no host's record to read
+	}
 	// The Deployments each stage rolled out, as recorded (one key per
 	// host, beside the record).
 	synced, err := e.hostResults(j.id, hostsSync)
