@@ -13,6 +13,7 @@ import (
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // A flood of private "help"s from an unidentified user, while a sandbox
@@ -46,7 +47,7 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 			return m.Nick == "jouncebot" && m.Target == "#ops" && strings.Contains(m.Text, text)
 		}
 	}
-	if _, err := amir.ExpectWithin(2*time.Minute, fromBot("synced to the testservers")); err != nil {
+	if _, err := amir.ExpectWithin(testenv.Scale(2*time.Minute), fromBot("synced to the testservers")); err != nil {
 		t.Fatal(err)
 	}
 	question := time.Since(start)
@@ -62,7 +63,7 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 	// The flooder was answered within its budget and told to slow down
 	// once, after its first answer (replies go out in order; nothing is
 	// sent to it after that).
-	if _, err := mallory.ExpectWithin(2*time.Minute, func(m irctest.Msg) bool {
+	if _, err := mallory.ExpectWithin(testenv.Scale(2*time.Minute), func(m irctest.Msg) bool {
 		return m.Nick == "jouncebot" && strings.HasPrefix(m.Text, "You are asking faster than I can answer")
 	}); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // Over IRC, with the whole command table: help in the channel is at most
@@ -46,7 +47,7 @@ func TestHelpShortInChannelCompleteInPrivate(t *testing.T) {
 	})
 	var lines []string
 	for len(lines) < len(names) {
-		m, err := amir.ExpectWithin(time.Minute, irctest.FromTo("jouncebot", "amir"))
+		m, err := amir.ExpectWithin(testenv.Scale(time.Minute), irctest.FromTo("jouncebot", "amir"))
 		if err != nil {
 			t.Fatalf("private help after %d lines: %v", len(lines), err)
 		}

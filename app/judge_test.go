@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // judgeConfig is the wiki page's policy with the deploy sandbox: backports
@@ -430,7 +430,7 @@ func TestMergedAtAnUnapprovedPatchSetStops(t *testing.T) {
 	e.seen.Expect(t, func(m irctest.Msg) bool {
 		return m.Nick == "jouncebot" && strings.Contains(m.Text, "Still waiting for the merge.")
 	})
-	for deadline := time.Now().Add(time.Minute); sb.Status(n) != "MERGED"; runtime.Gosched() { // the gate looks once, after its delay
+	for deadline := time.Now().Add(testenv.Scale(time.Minute)); sb.Status(n) != "MERGED"; time.Sleep(10 * time.Millisecond) { // polls the fake Gerrit; the gate looks once, after its delay
 		if time.Now().After(deadline) {
 			t.Fatalf("the gate did not merge the rework; status %s", sb.Status(n))
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/maint/mainttest"
 )
 
@@ -68,5 +69,5 @@ func TestConsoleMaintenanceFromFooter(t *testing.T) {
 // expectContains reads lines until one contains want, failing after a minute.
 func (s *consoleSession) expectContains(want string) string {
 	s.t.Helper()
-	return s.expectLine(fmt.Sprintf("containing %q", want), time.Minute, func(l string) bool { return strings.Contains(l, want) })
+	return s.expectLine(fmt.Sprintf("containing %q", want), testenv.Scale(time.Minute), func(l string) bool { return strings.Contains(l, want) })
 }

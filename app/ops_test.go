@@ -81,7 +81,7 @@ var tidyHooks = gerrittest.Upload{Owner: "alice", Subject: "Tidy the hooks",
 // waitHTTP waits until the web server answers /livez.
 func (s *opsSession) waitHTTP() {
 	s.t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(testenv.Scale(time.Minute))
 	for {
 		resp, err := http.Get(s.base + "/livez")
 		if err == nil {
@@ -233,7 +233,7 @@ func TestMetricsMove(t *testing.T) {
 
 	// The outage: the SAL lines of both deploys wait for the wiki.
 	var after map[string]*dto.MetricFamily
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(testenv.Scale(time.Minute))
 	for {
 		after = scrape(t, s.base)
 		if v, _ := value(after, "jouncebot_outbox_outages_total", "route="+route); v >= 1 {

@@ -16,6 +16,7 @@ import (
 	"github.com/jouncebot/jouncebot/app"
 	"github.com/jouncebot/jouncebot/bot/irc/irctest"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // /readyz follows the real IRC server: ready once the bot is connected,
@@ -104,7 +105,7 @@ func get(t *testing.T, u string) (int, string) {
 // failing after two minutes (reconnects back off for a while).
 func waitStatus(t *testing.T, u string, code int, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(testenv.Scale(2 * time.Minute))
 	for {
 		c, body := get(t, u)
 		if c == code && strings.Contains(body, want) {

@@ -104,7 +104,7 @@ deploy:
 	// for IRC; Announce reports that IRC did not take it once its deadline
 	// has passed.
 	ircd.Stop()
-	actx, acancel := context.WithTimeout(ctx, 3*time.Second)
+	actx, acancel := context.WithTimeout(ctx, testenv.Scale(3*time.Second))
 	defer acancel()
 	announced := make(chan error, 1)
 	go func() { announced <- a.Bot().Announce(actx, bot.T("Second announcement")) }()
