@@ -258,13 +258,7 @@ func TestAbortRacingPause(t *testing.T) {
 	newPatchSetMidWait(e, n)
 	id := e.deploy(alice, n)
 	e.waitFor(deploy.EventNeeds)
-	e.within(reached, "the runner's pause")
-	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	e.waitFor(deploy.EventAborted)
-	e.checkEnded(id, "aborted")
+	abortWhileHeld(t, e, id, reached, release, "the runner's pause")
 }
 
 // TestAbortRacingStoreError: the deploy's runner stops because its record
@@ -277,13 +271,7 @@ func TestAbortRacingStoreError(t *testing.T) {
 	reached, release := holdAt(t, "stopped")
 	e := newEnv(t)
 	id := e.deploy(alice, e.sb.Changes["config"])
-	e.within(reached, "the runner's stop at the store error")
-	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	e.waitFor(deploy.EventAborted)
-	e.checkEnded(id, "aborted")
+	abortWhileHeld(t, e, id, reached, release, "the runner's stop at the store error")
 }
 
 // TestAbortAfterStoreErrorRollsBack: the deploy's runner let go of a
@@ -348,13 +336,7 @@ func TestAbortRacingNewPatchSetPause(t *testing.T) {
 	n := e.sb.Changes["config"]
 	newPatchSetMidWait(e, n)
 	id := e.deploy(alice, n)
-	e.within(reached, "the runner's pause")
-	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	e.waitFor(deploy.EventAborted)
-	e.checkEnded(id, "aborted")
+	abortWhileHeld(t, e, id, reached, release, "the runner's pause")
 }
 
 // An approval whose caller is gone by the time it queues the deploy (a
@@ -401,4 +383,18 @@ func TestAbortAfterFailedEnqueue(t *testing.T) {
 		t.Fatalf("approve failed (%v); after the abort deploy %s is still %s; history:\n%s", approveErr, id, rec.State, e.history())
 	}
 	t.Skip("the approval never failed to queue in 20 rounds")
+}
+
+// abortWhileHeld says `abort` once the runner of deploy id reached the
+// test point it is held at (what names it), lets the runner go on, and
+// checks the deploy ends aborted.
+func abortWhileHeld(t *testing.T, e *env, id deploy.ID, reached <-chan struct{}, release chan struct{}, what string) {
+	t.Helper()
+	e.within(reached, what)
+	if err := e.agent.Abort(context.Background(), "", alice); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	e.waitFor(deploy.EventAborted)
+	e.checkEnded(id, "aborted")
 }
