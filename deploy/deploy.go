@@ -667,8 +667,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			if d == nil {
 				return
 			}
-			e.sayPrivate(ctx, d, err)
-			e.finish(ctx, id, stateFailed, userText(err))
+			e.finish(ctx, id, stateFailed, userText(err), privateFailure(d, err)...)
 			return
 		}
 	}

@@ -304,20 +304,37 @@ func (a *announcer) sayEvent(ctx context.Context, id ID, e Event) {
 }
 
 // sayTx records, in one transaction, change (when not nil) to deploy
-// id, the events in its history (but the private ones, EventSecurity,
-// which no history holds) and, with an Outbox as the Notifier, every
-// event in the outbox, in order; it then tells them. So a line and the
+// id and events, as tell does; it then tells them. So a line and the
 // state it reports, or a public line and its private details, are never
 // parted by a crash.
 func (a *announcer) sayTx(ctx context.Context, id ID, change func(d *Deploy), events ...Event) {
+	err := a.tell(ctx, id, func(_ *bolt.Tx, d *Deploy) ([]Event, error) {
+		if change != nil {
+			change(d)
+		}
+		return events, nil
+	})
+	if err != nil {
+		a.log.Error("record deploy history", "id", id, "err", err)
+	}
+}
+
+// tell runs change on deploy id in one transaction and records, in the
+// same transaction, the deploy and the events change returns: in its
+// history (but the private ones, EventSecurity, which no history holds)
+// and, with an Outbox as the Notifier, every one in the outbox, in
+// order. Once the transaction is committed it tells them. An error from
+// change undoes the transaction and is returned.
+func (a *announcer) tell(ctx context.Context, id ID, change func(tx *bolt.Tx, d *Deploy) ([]Event, error)) error {
 	out, kept := a.notify.(*Outbox)
+	var events []Event
 	err := a.db.Update(func(tx *bolt.Tx) error {
 		d, err := getDeploy(tx, id)
 		if err != nil {
 			return err
 		}
-		if change != nil {
-			change(d)
+		if events, err = change(tx, d); err != nil {
+			return err
 		}
 		now := time.Now().UTC()
 		for i := range events {
@@ -340,8 +357,7 @@ func (a *announcer) sayTx(ctx context.Context, id ID, change func(d *Deploy), ev
 		return nil
 	})
 	if err != nil {
-		a.log.Error("record deploy history", "id", id, "err", err)
-		return
+		return err
 	}
 	for _, e := range events {
 		switch {
@@ -351,10 +367,13 @@ func (a *announcer) sayTx(ctx context.Context, id ID, change func(d *Deploy), ev
 			a.notify.Notify(context.WithoutCancel(ctx), e)
 		}
 	}
+	return nil
 }
 
-// finish ends a deploy, releases the lock and says what happened.
-func (e *Engine) finish(ctx context.Context, id ID, state, msg string) {
+// finish ends a deploy, releases the lock and says what happened, with
+// private (the details of a failure for the security destination) in the
+// same transaction.
+func (e *Engine) finish(ctx context.Context, id ID, state, msg string, private ...Event) {
 	if d, err := e.load(id); err == nil && state != stateDone && !terminal(d.State) {
 		// Every "Started …" line gets its closing line, also when the
 		// deploy stops without a rollback or in the middle of one.
@@ -374,14 +393,9 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string) {
 			}
 		}
 	}
-	var d *Deploy
-	err := e.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		if d, err = getDeploy(tx, id); err != nil {
-			return err
-		}
+	err := e.tell(ctx, id, func(tx *bolt.Tx, d *Deploy) ([]Event, error) {
 		if terminal(d.State) {
-			return errFinished
+			return nil, errFinished
 		}
 		if state != stateDone && stoppedMidSync(d) {
 			d.Sync.SALEnd = time.Now().UTC()
@@ -393,21 +407,25 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		d.Pause = nil
 		if l, err := getLock(tx); err == nil && l != nil && l.Deploy == id {
 			if err := tx.Bucket(store.DeployLock).Delete(lockKey); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := audit(tx, id, "deploy "+state+": "+msg); err != nil {
-			return err
+			return nil, err
 		}
-		return putDeploy(tx, d)
+		return append(private, e.finalLine(d, state, msg)), nil
 	})
 	if errors.Is(err, errFinished) {
 		return // finished by someone else meanwhile (an abort racing the run)
 	}
 	if err != nil {
 		e.log.Error("finish deploy", "id", id, "err", err)
-		return
 	}
+}
+
+// finalLine is the event that says how deploy d ended, in state with msg.
+func (e *Engine) finalLine(d *Deploy, state, msg string) Event {
+	id := d.ID
 	var t bot.Text
 	var kind EventKind
 	switch state {
@@ -431,7 +449,7 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string) {
 		}
 		t = bot.T(fmt.Sprintf("Deploy %s was aborted by %s. %s", id, who, strings.TrimSpace(msg+" "+doneSoFar(d))))
 	}
-	e.say(ctx, id, kind, t)
+	return Event{Kind: kind, Text: t}
 }
 
 // stoppedMidSync reports whether d's "Started sync" SAL line has no

@@ -40,15 +40,15 @@ func (a *announcer) sayRefusalPrivately(ctx context.Context, r Request, err erro
 		Text: bot.T("Deploy request by " + r.By.Name + " refused: " + f.Private), Time: time.Now().UTC(), By: r.By})
 }
 
-// sayPrivate sends a failure's private details as an EventSecurity. They
-// are not recorded in the history, which chat and status show.
-func (a *announcer) sayPrivate(ctx context.Context, d *Deploy, err error) {
+// privateFailure is the event that sends a failure's private details
+// to the security destination (EventSecurity), none when err has none.
+// No history holds them: chat and status show the history.
+func privateFailure(d *Deploy, err error) []Event {
 	var f *Failure
-	if !errors.As(err, &f) || f.Private == "" || a.notify == nil {
-		return
+	if !errors.As(err, &f) || f.Private == "" {
+		return nil
 	}
-	a.notify.Notify(context.WithoutCancel(ctx), Event{Deploy: d.ID, Origin: d.Origin, Kind: EventSecurity, Stage: d.Stage,
-		Text: bot.T("Deploy " + string(d.ID) + ": " + f.Private), Time: time.Now().UTC(), By: d.By})
+	return []Event{{Kind: EventSecurity, By: d.By, Text: bot.T("Deploy " + string(d.ID) + ": " + f.Private)}}
 }
 
 // privateChanges is the event that sends the subjects and tasks of a
