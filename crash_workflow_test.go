@@ -104,9 +104,82 @@ func TestCrashAtEveryWorkflowPoint(t *testing.T) {
 	}
 }
 
+// TestCrashAtEveryRollbackPoint is the crash matrix of a rollback,
+// generated from the rollback's own workflow: the deployer answers
+// "tested fail", the process stops for good at a point of the rollback
+// (around its SAL lines, after each of its steps), is killed and started
+// again, and the rollback finishes once: the test servers hold the tree
+// from before, "Rolling back" is in the history once, each SAL line of
+// the rollback is written once.
+func TestCrashAtEveryRollbackPoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two jouncebot processes per point of the rollback")
+	}
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
+		}
+	}
+	_, points := sandboxFlows(t)
+	for _, p := range []string{"rollback/intent:sal/start-rollback", "rollback/done:sal/finish-rollback", "rollback/after:stage/" + deploy.SandboxStages[0].Name, "rollback/after:outcome"} {
+		if !slices.Contains(points, p) {
+			t.Errorf("the rollback's points %v do not include %s", points, p)
+		}
+	}
+	for _, p := range points {
+		t.Run(p, func(t *testing.T) {
+			t.Parallel()
+			data := t.TempDir()
+			first := atTestQuestion(t, data, "JOUNCEBOT_TEST_CRASH_AT="+p)
+			first.say("tested fail")
+			first.waitLine("test crash point " + p + " reached")
+			first.kill()
+
+			second := startSandboxBot(t, data)
+			second.waitLine("Resuming deploy 1 (445113) after a restart")
+			stop := second.waitLine("deploy 1 stopped: ")
+			second.quit()
+			if !strings.Contains(stop, "said the changes do not work on testservers (tested fail): 1 host holds the previous tree again, verified byte for byte.") {
+				t.Errorf("the deploy stopped without saying it was rolled back: %s", stop)
+			}
+			history := deployHistory(t, data)
+			chat := first.output() + "\n" + second.output()
+			checkCrashRun(t, data, chat+"\n"+strings.Join(history, "\n"), true)
+			if n := countIn(history, "Rolling back "); n != 1 {
+				t.Errorf("%q in the deploy's history %d times, want once:\n%s", "Rolling back ", n, strings.Join(history, "\n"))
+			}
+			for _, line := range []string{"Started rollback ", "Finished rollback "} {
+				if n := countIn(salMessages(t, data), line); n != 1 {
+					t.Errorf("SAL line %q written %d times, want once:\n%s", line, n, strings.Join(salMessages(t, data), "\n"))
+				}
+			}
+		})
+	}
+}
+
+// atTestQuestion starts a sandbox jouncebot in data with env, asks it
+// to deploy 445113 and returns it once it asks for the test.
+func atTestQuestion(t *testing.T, data string, env ...string) *sandboxBot {
+	t.Helper()
+	b := startSandboxBot(t, data, env...)
+	b.waitLine("Try `jouncebot: plan")
+	b.say("deploy --force 445113 crash test")
+	b.waitLine("Please test it there")
+	return b
+}
+
 // sandboxPoints are the crash points of a deploy in the sandbox, from the
 // workflow of an engine built as the default run builds it.
 func sandboxPoints(t *testing.T) []string {
+	t.Helper()
+	points, _ := sandboxFlows(t)
+	return points
+}
+
+// sandboxFlows are the crash points of a deploy in the sandbox and those
+// of its rollback, from the workflows of an engine built as the default
+// run builds it.
+func sandboxFlows(t *testing.T) (deployPoints, rollbackPoints []string) {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "jouncebot.db"))
@@ -120,7 +193,7 @@ func sandboxPoints(t *testing.T) []string {
 	}
 	defer sb.Close()
 	_, points := sb.Engine.Steps(&deploy.Deploy{})
-	return points
+	return points, sb.Engine.RollbackPoints()
 }
 
 // deployHistory is every line the deploys in the data directory said, as

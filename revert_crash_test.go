@@ -54,10 +54,7 @@ func TestRevertCrashAroundItsEffectsKeepsSALLine(t *testing.T) {
 		t.Run(p, func(t *testing.T) {
 			t.Parallel()
 			data := t.TempDir()
-			first := startSandboxBot(t, data, "JOUNCEBOT_TEST_CRASH_AT="+p)
-			first.waitLine("Try `jouncebot: plan")
-			first.say("deploy --force 445113 crash test")
-			first.waitLine("Please test it there")
+			first := atTestQuestion(t, data, "JOUNCEBOT_TEST_CRASH_AT="+p)
 			first.say("tested ok")
 			first.waitLine("deploy 1 is done: 445113.")
 			first.say("revert --force 445113 crash test")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -12,14 +13,18 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/workflow"
+	bolt "go.etcd.io/bbolt"
 )
 
 // rollback puts every host that received the new release back to the
 // previous one, verifies it and ends the deploy with a failure saying a
-// revert is needed. It resumes where it stopped after a restart, and once
-// done it only says again how it ended.
+// revert is needed. The first call records the rollback (with its reason
+// and the number of hosts) and says so in one transaction; the rest is a
+// workflow of its own (rollbackFlow), recorded in the rollback's record,
+// so a restart re-enters at its first unfinished step, and once done it
+// only says again how it ended.
 func rollback(ctx context.Context, j *Job, reason string) error {
-	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -30,77 +35,167 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	if d.Sync.Rollback == nil {
 		now := time.Now().UTC()
 		n := rollbackCount(j, d)
-		if err := j.Save(func(d *Deploy) { d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now, Total: n} }); err != nil {
-			return err
-		}
-		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Rolling back %s to release %s from before deploy %s, because %s.", bot.Count(n, "host"), d.Sync.Previous, d.ID, reason)))
-		d, _ = j.Deploy()
-	}
-	rb := d.Sync.Rollback
-	if rb.SALStarted.IsZero() {
-		e.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
-		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALStarted = time.Now().UTC() }); err != nil {
-			return err
-		}
-	}
-	if rb.Done.IsZero() {
-		if err := rollbackHosts(ctx, j, d); err != nil {
-			return err
-		}
-		d, _ = j.Deploy()
-		rb = d.Sync.Rollback
-	}
-	if rb.SALEnd.IsZero() {
-		e.salLog(ctx, d, rb.SALLine)
-		if err := j.Save(func(d *Deploy) { d.Sync.Rollback.SALEnd = time.Now().UTC() }); err != nil {
-			return err
-		}
-	}
-	return Failf("%s", rb.Outcome)
-}
-
-// rollbackHosts rolls every stage's touched hosts back and records how
-// it ended: the sentence for chat and the closing SAL line.
-func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
-	e := j.e
-	rb := d.Sync.Rollback
-	prev, err := e.o.Releases.Open(d.Sync.Previous)
-	if err != nil {
-		return e.internal("opening the previous release "+d.Sync.Previous, err)
-	}
-	synced, err := e.hostResults(d.ID, hostsSync)
-	if err != nil {
-		return err
-	}
-	var bad []string
-	total, kubeTotal, verified := 0, 0, true
-	for _, st := range e.o.Stages {
-		ss, ok := st.(*SyncStage)
-		if !ok || (len(synced[ss.StageName]) == 0 && !stageStarted(d, ss.StageName)) {
-			continue
-		}
-		failed, n, err := rollbackStage(ctx, j, ss, synced[ss.StageName], prev)
-		if errors.Is(err, errUnverified) {
-			verified, err = false, nil
-		}
+		err := j.e.tell(ctx, j.id, func(_ *bolt.Tx, d *Deploy) ([]Event, error) {
+			if d.Sync.Rollback == nil {
+				d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now, Total: n}
+			}
+			return []Event{{Kind: EventProgress, Text: bot.T(fmt.Sprintf("Rolling back %s to release %s from before deploy %s, because %s.", bot.Count(n, "host"), d.Sync.Previous, d.ID, reason))}}, nil
+		})
 		if err != nil {
 			return err
 		}
-		bad = append(bad, failed...)
-		total += n
-		if ss.Kube {
-			kubeTotal += n
+	}
+	r := &rollbackRun{j: j}
+	r.in = &workflow.Instance{Def: rollbackFlow(&j.e.o, r), Store: rollbackStore{records: j.e.records, id: j.id}}
+	err = r.in.Run(ctx)
+	if errors.Is(err, workflow.ErrUnknownStep) {
+		return Failf("The rollback was at a step this jouncebot does not know (%s); look at the hosts by hand.", strings.TrimPrefix(err.Error(), workflow.ErrUnknownStep.Error()+" "))
+	}
+	if err != nil {
+		return err
+	}
+	if d, err = j.Deploy(); err != nil {
+		return err
+	}
+	return Failf("%s", d.Sync.Rollback.Outcome)
+}
+
+// The steps of a rollback's workflow, besides one per sync stage
+// (rollbackStagePrefix and the stage's name), and the effects they make.
+const (
+	rollbackStartLine   = "start-line"
+	rollbackOutcome     = "outcome"
+	rollbackFinishLine  = "finish-line"
+	rollbackStagePrefix = "stage/"
+
+	salStartRollback  = "sal/start-rollback"  // "Started rollback …" (also RollbackRecord.SALStarted)
+	salFinishRollback = "sal/finish-rollback" // its closing line (also RollbackRecord.SALEnd)
+)
+
+// rollbackFlow is the workflow of a rollback run by r (nil only to list
+// its points): the "Started rollback" SAL line; each sync stage's hosts
+// put back and verified, one step per stage of o, in order; the outcome,
+// worked out from the stages' results; and the closing SAL line. Its
+// points are named "rollback/" and the workflow's point.
+func rollbackFlow(o *Options, r *rollbackRun) *workflow.Definition {
+	def := &workflow.Definition{Point: func(p string) { crashPoint("rollback/" + p) }}
+	def.Steps = append(def.Steps, workflow.Step{Name: rollbackStartLine, Effects: []string{salStartRollback},
+		Run: func(ctx context.Context) (any, error) { return nil, r.startLine(ctx) }})
+	for _, st := range o.Stages {
+		if ss, ok := st.(*SyncStage); ok {
+			def.Steps = append(def.Steps, workflow.Step{Name: rollbackStagePrefix + ss.StageName,
+				Run: func(ctx context.Context) (any, error) { return r.stage(ctx, ss) }})
 		}
 	}
+	def.Steps = append(def.Steps,
+		workflow.Step{Name: rollbackOutcome, Run: func(context.Context) (any, error) { return nil, r.outcome(def) }},
+		workflow.Step{Name: rollbackFinishLine, Effects: []string{salFinishRollback},
+			Run: func(ctx context.Context) (any, error) { return nil, r.finishLine(ctx) }})
+	return def
+}
+
+// RollbackPoints lists the points a rollback's workflow can be stopped
+// at, for the crash matrix (crashPoint).
+func (w *flows) RollbackPoints() []string {
+	var ps []string
+	for _, p := range rollbackFlow(w.o, nil).Points() {
+		ps = append(ps, "rollback/"+p)
+	}
+	return ps
+}
+
+// rollbackRun is one run of a deploy's rollback workflow.
+type rollbackRun struct {
+	j  *Job
+	in *workflow.Instance
+}
+
+// stageRollback is the recorded result of a rollback's stage step.
+type stageRollback struct {
+	Failed     []string `json:",omitempty"` // hosts not put back or not verified
+	Hosts      int      `json:",omitempty"` // hosts put back
+	Kube       bool     `json:",omitempty"` // a Kubernetes stage
+	Unverified bool     `json:",omitempty"` // synced with a command, not verified
+}
+
+// startLine writes the "Started rollback" SAL line, at least once (no
+// Check: after a restart around it, it is written again rather than
+// never).
+func (r *rollbackRun) startLine(ctx context.Context) error {
+	d, err := r.j.Deploy()
+	if err != nil {
+		return err
+	}
+	rb := d.Sync.Rollback
+	_, err = r.in.Do(ctx, workflow.Effect{Key: salStartRollback, Do: func(ctx context.Context) error {
+		r.j.e.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
+		return nil
+	}})
+	return err
+}
+
+// stage puts back the hosts of sync stage ss that got (or may have got)
+// the new release, and verifies them.
+func (r *rollbackRun) stage(ctx context.Context, ss *SyncStage) (stageRollback, error) {
+	j, e := r.j, r.j.e
+	d, err := j.Deploy()
+	if err != nil {
+		return stageRollback{}, err
+	}
+	synced, err := e.stageHosts(d.ID, hostsSync, ss.StageName)
+	if err != nil {
+		return stageRollback{}, err
+	}
+	if len(synced) == 0 && !stageStarted(d, ss.StageName) {
+		return stageRollback{}, nil
+	}
+	prev, err := e.o.Releases.Open(d.Sync.Previous)
+	if err != nil {
+		return stageRollback{}, e.internal("opening the previous release "+d.Sync.Previous, err)
+	}
+	failed, n, err := rollbackStage(ctx, j, ss, synced, prev)
+	res := stageRollback{Failed: failed, Hosts: n, Kube: ss.Kube}
+	if errors.Is(err, errUnverified) {
+		res.Unverified, err = true, nil
+	}
+	return res, err
+}
+
+// outcome works out, from the results of the stage steps of def, how the
+// rollback ended: the sentence for chat and the closing SAL line.
+func (r *rollbackRun) outcome(def *workflow.Definition) error {
+	j := r.j
+	d, err := j.Deploy()
+	if err != nil {
+		return err
+	}
+	rb := d.Sync.Rollback
+	var bad []string
+	total, kubeTotal, verified := 0, 0, true
+	for _, s := range def.Steps {
+		if !strings.HasPrefix(s.Name, rollbackStagePrefix) {
+			continue
+		}
+		var sr stageRollback
+		if _, err := r.in.Result(s.Name, &sr); err != nil {
+			return err
+		}
+		bad = append(bad, sr.Failed...)
+		total += sr.Hosts
+		if sr.Kube {
+			kubeTotal += sr.Hosts
+		}
+		verified = verified && !sr.Unverified
+	}
 	took := time.Since(rb.Started)
-	sum, changes := salSummary(d), changeList(d.Changes)
+	sum, changes, prev := salSummary(d), changeList(d.Changes), d.Sync.Previous
 	var outcome, line string
 	switch {
 	case len(bad) > 0:
 		outcome = fmt.Sprintf("Rolled back because %s, but %s could not be put back or verified: %s (the details are in jouncebot's log). Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
 			rb.Reason, bot.Count(len(bad), "host"), strings.Join(bad, "; "), changes, changes)
 		line = fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); %d could not be put back to release %s, look at them by hand",
-			bot.Count(total, "host"), sum, sallines.Duration(took), len(bad), prev.ID)
+			bot.Count(total, "host"), sum, sallines.Duration(took), len(bad), prev)
 	default:
 		how, verb := "verified byte for byte", "hold"
 		if !verified {
@@ -114,14 +209,14 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 		switch {
 		case kubeTotal > 0 && kubeTotal == total:
 			outcome = fmt.Sprintf("Rolled back because %s: the deployments that got release %s run release %s again, every pod checked. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-				rb.Reason, d.Sync.Release, prev.ID, changes, changes)
+				rb.Reason, d.Sync.Release, prev, changes, changes)
 		case kubeTotal > 0:
 			hosts, verb := total-kubeTotal, "hold"
 			if hosts == 1 {
 				verb = "holds"
 			}
 			outcome = fmt.Sprintf("Rolled back because %s: %s %s the previous tree again, %s, and the deployments that got release %s run release %s again, every pod checked. %s is still merged in Gerrit: revert it before the next deploy (`revert %s`).",
-				rb.Reason, bot.Count(hosts, "host"), verb, how, d.Sync.Release, prev.ID, changes, changes)
+				rb.Reason, bot.Count(hosts, "host"), verb, how, d.Sync.Release, prev, changes, changes)
 		}
 		line = sallines.FinishedRollback(sum, total, took)
 		if !verified {
@@ -133,6 +228,90 @@ func rollbackHosts(ctx context.Context, j *Job, d *Deploy) error {
 		rb := d.Sync.Rollback
 		rb.Done, rb.Outcome, rb.SALLine = time.Now().UTC(), outcome, line
 	})
+}
+
+// finishLine writes the rollback's closing SAL line, at least once.
+func (r *rollbackRun) finishLine(ctx context.Context) error {
+	d, err := r.j.Deploy()
+	if err != nil {
+		return err
+	}
+	_, err = r.in.Do(ctx, workflow.Effect{Key: salFinishRollback, Do: func(ctx context.Context) error {
+		r.j.e.salLog(ctx, d, d.Sync.Rollback.SALLine)
+		return nil
+	}})
+	return err
+}
+
+// rollbackStore keeps a rollback's workflow record in the deploy's
+// RollbackRecord. A rollback is never stopped: an abort is what starts
+// one.
+type rollbackStore struct {
+	records
+	id ID
+}
+
+func (s rollbackStore) Load() (*workflow.Record, error) {
+	d, err := s.load(s.id)
+	if err != nil {
+		return nil, err
+	}
+	if d.Sync == nil || d.Sync.Rollback == nil {
+		return nil, fmt.Errorf("deploy %s has no rollback on record", s.id)
+	}
+	return rollbackRecord(d.Sync.Rollback), nil
+}
+
+func (s rollbackStore) Update(f func(r *workflow.Record) error) error {
+	return s.update(s.id, func(d *Deploy) error {
+		if d.Sync == nil || d.Sync.Rollback == nil {
+			return fmt.Errorf("deploy %s has no rollback on record", s.id)
+		}
+		r := rollbackRecord(d.Sync.Rollback)
+		if err := f(r); err != nil {
+			return err
+		}
+		setRollbackRecord(d.Sync.Rollback, r)
+		return nil
+	})
+}
+
+// rollbackRecord is rb's progress as the workflow reads it. A record
+// from before the workflow has no step: its SAL fields say where it was
+// (the stage steps are run again; each host's rollback result, or its
+// marker after a restart, says whether it was put back).
+func rollbackRecord(rb *RollbackRecord) *workflow.Record {
+	r := &workflow.Record{Next: rb.Step, Results: maps.Clone(rb.Steps), Effects: maps.Clone(rb.Effects)}
+	if r.Effects == nil {
+		r.Effects = map[string]workflow.Mark{}
+	}
+	salMark(r, salStartRollback, rb.SALStarted)
+	salMark(r, salFinishRollback, rb.SALEnd)
+	if r.Next == "" {
+		switch {
+		case !rb.SALEnd.IsZero():
+			r.Next = workflow.Done
+		case !rb.Done.IsZero():
+			r.Next = rollbackFinishLine
+		}
+	}
+	return r
+}
+
+// setRollbackRecord writes r back into rb; the SAL lines' completions
+// also go to the fields that said so before the workflow.
+func setRollbackRecord(rb *RollbackRecord, r *workflow.Record) {
+	rb.Step, rb.Steps = r.Next, r.Results
+	if m := r.Effects[salStartRollback]; !m.Done.IsZero() {
+		rb.SALStarted = m.Done
+	}
+	if m := r.Effects[salFinishRollback]; !m.Done.IsZero() {
+		rb.SALEnd = m.Done
+	}
+	rb.Effects = nil
+	if len(r.Effects) > 0 {
+		rb.Effects = r.Effects
+	}
 }
 
 // needsRollback reports whether an aborted deploy left hosts with the new

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -218,6 +219,12 @@ type RollbackRecord struct {
 	Outcome string    `json:",omitempty"`
 	SALLine string    `json:",omitempty"`
 	SALEnd  time.Time `json:",omitzero"`
+	// Step, Steps and Effects are the rollback's workflow record
+	// (rollbackFlow): its next step, the stage steps' results and the
+	// marks of its SAL lines. A record from before the workflow has none.
+	Step    string                     `json:",omitempty"`
+	Steps   map[string]json.RawMessage `json:",omitempty"`
+	Effects map[string]workflow.Mark   `json:",omitempty"`
 }
 
 func (r *SyncRecord) stage(name string) *StageRecord {
