@@ -120,7 +120,7 @@ func TestCrashAtEveryRollbackPoint(t *testing.T) {
 			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
 		}
 	}
-	_, points := sandboxFlows(t)
+	points := sandboxFlows(t).rollback
 	for _, p := range []string{"rollback/intent:sal/start-rollback", "rollback/done:sal/finish-rollback", "rollback/after:stage/" + deploy.SandboxStages[0].Name, "rollback/after:outcome"} {
 		if !slices.Contains(points, p) {
 			t.Errorf("the rollback's points %v do not include %s", points, p)
@@ -172,14 +172,16 @@ func atTestQuestion(t *testing.T, data string, env ...string) *sandboxBot {
 // workflow of an engine built as the default run builds it.
 func sandboxPoints(t *testing.T) []string {
 	t.Helper()
-	points, _ := sandboxFlows(t)
-	return points
+	return sandboxFlows(t).deploy
 }
 
-// sandboxFlows are the crash points of a deploy in the sandbox and those
-// of its rollback, from the workflows of an engine built as the default
-// run builds it.
-func sandboxFlows(t *testing.T) (deployPoints, rollbackPoints []string) {
+// flowPoints are the crash points of each workflow of the sandbox.
+type flowPoints struct{ deploy, revert, rollback []string }
+
+// sandboxFlows are the crash points of a deploy in the sandbox, of a
+// revert and of a rollback, from the workflows of an engine built as the
+// default run builds it.
+func sandboxFlows(t *testing.T) flowPoints {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "jouncebot.db"))
@@ -192,8 +194,11 @@ func sandboxFlows(t *testing.T) (deployPoints, rollbackPoints []string) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	_, points := sb.Engine.Steps(&deploy.Deploy{})
-	return points, sb.Engine.RollbackPoints()
+	var f flowPoints
+	_, f.deploy = sb.Engine.Steps(&deploy.Deploy{})
+	_, f.revert = sb.Engine.Steps(&deploy.Deploy{Revert: &deploy.RevertRecord{}})
+	f.rollback = sb.Engine.RollbackPoints()
+	return f
 }
 
 // deployHistory is every line the deploys in the data directory said, as

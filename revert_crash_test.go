@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,17 +41,31 @@ func eachRecord(t *testing.T, data string, bucket []byte, each func(v []byte) er
 	}
 }
 
-// A revert whose process stops around its SAL lines or its comments on
-// Gerrit (the workflow points of the push-revert step's effects) writes
-// its "Reverted … locally and synced" SAL line once after the restart:
-// the Server Admin Log is the record of what production runs, and the
-// comments on Gerrit being made at most once must not take the SAL line
-// with them (before, a stop at intent:revert-comment lost it for good).
-func TestRevertCrashAroundItsEffectsKeepsSALLine(t *testing.T) {
+// A revert whose process stops at a point of its workflow that a
+// deploy's has not (after its own steps, around its SAL lines and its
+// comments on Gerrit; the points it shares with a deploy's are tried by
+// TestCrashAtEveryWorkflowPoint) finishes after the restart and writes
+// its "Reverted … locally and synced" SAL line once: the Server Admin
+// Log is the record of what production runs, and the comments on Gerrit
+// being made at most once must not take the SAL line with them (before,
+// a stop at intent:revert-comment lost it for good).
+func TestCrashAtEveryRevertPoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two jouncebot processes per point")
 	}
-	for _, p := range []string{"intent:revert-sal", "done:revert-sal", "intent:revert-comment", "done:revert-comment"} {
+	flows := sandboxFlows(t)
+	var points []string
+	for _, p := range flows.revert {
+		if !slices.Contains(flows.deploy, p) {
+			points = append(points, p)
+		}
+	}
+	for _, p := range []string{"after:revert", "after:push-revert", "intent:revert-sal", "done:revert-sal", "intent:revert-comment", "done:revert-comment"} {
+		if !slices.Contains(points, p) {
+			t.Errorf("the points only a revert's workflow has, %v, do not include %s", points, p)
+		}
+	}
+	for _, p := range points {
 		t.Run(p, func(t *testing.T) {
 			t.Parallel()
 			data := t.TempDir()
@@ -63,17 +78,16 @@ func TestRevertCrashAroundItsEffectsKeepsSALLine(t *testing.T) {
 
 			second := startSandboxBot(t, data)
 			second.waitLine("Resuming deploy 2")
-			second.waitLine("Pushed the revert of 445113")
-			second.waitLine("revert 2 is done", "deploy 2 is done", "deploy 2 stopped")
-			second.quit()
-			n := 0
-			msgs := salMessages(t, data)
-			for _, m := range msgs {
-				if strings.HasPrefix(m, "Reverted ") {
-					n++
-				}
+			if end := second.waitLine("revert 2 is done", "deploy 2 is done", "deploy 2 stopped"); !strings.Contains(end, "revert 2 is done") {
+				t.Errorf("the revert did not finish after a restart at %s: %s", p, end)
 			}
-			if n != 1 {
+			second.quit()
+			history := deployHistory(t, data)
+			if n := countIn(history, "Pushed the revert of 445113"); n != 1 {
+				t.Errorf("%q in the deploys' history %d times, want once:\n%s", "Pushed the revert of 445113", n, strings.Join(history, "\n"))
+			}
+			msgs := salMessages(t, data)
+			if n := countIn(msgs, "Reverted "); n != 1 {
 				t.Errorf("%d \"Reverted …\" SAL lines after a restart at %s, want 1:\n%s", n, p, strings.Join(msgs, "\n"))
 			}
 		})
