@@ -68,15 +68,20 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The budget: 40 lines at once, then one every 3 seconds (bot's
-	// reply limiter). A slow machine stretches the flood over more time,
-	// so it may earn a second list, never more than the budget.
+	// reply limiter), from the first line the flooder got to the last. A
+	// slow machine stretches the flood over more time, so it may earn a
+	// second list, never more than the budget.
 	const burst, every = 40, 3 * time.Second
-	budget := burst + int(time.Since(start)/every) + 1 // and one slow-down
 	slow, lists, lines := 0, 0, 0
+	var first, last time.Time
 	for _, m := range mallory.Messages() {
 		if m.Nick != "jouncebot" {
 			continue
 		}
+		if first.IsZero() {
+			first = m.At
+		}
+		last = m.At
 		lines++
 		switch {
 		case strings.HasPrefix(m.Text, "You are asking faster"):
@@ -85,6 +90,7 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 			lists++
 		}
 	}
+	budget := burst + int(last.Sub(first)/every) + 1 // and one slow-down
 	if lists < 1 || slow < 1 || lines > budget {
 		t.Errorf("the flooder got %d help lists and %d slow-downs, %d lines, for %d helps; want at least one of each and at most %d lines", lists, slow, lines, helps, budget)
 	}

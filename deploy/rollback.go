@@ -1,7 +1,9 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -46,10 +48,15 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		}
 	}
 	r := &rollbackRun{j: j}
-	r.in = &workflow.Instance{Def: rollbackFlow(&j.e.o, r), Store: rollbackStore{records: j.e.records, id: j.id}}
+	def := rollbackFlow(&j.e.o, r)
+	store := rollbackStore{records: j.e.records, id: j.id}
+	r.in = &workflow.Instance{Def: def, Store: store}
+	if err := store.Update(func(rec *workflow.Record) error { realign(def, rec); return nil }); err != nil {
+		return err
+	}
 	err = r.in.Run(ctx)
 	if errors.Is(err, workflow.ErrUnknownStep) {
-		return Failf("The rollback was at a step this jouncebot does not know (%s); look at the hosts by hand.", strings.TrimPrefix(err.Error(), workflow.ErrUnknownStep.Error()+" "))
+		return Failf("The rollback was at a step this jouncebot does not know (%s).", strings.TrimPrefix(err.Error(), workflow.ErrUnknownStep.Error()+" "))
 	}
 	if err != nil {
 		return err
@@ -92,6 +99,24 @@ func rollbackFlow(o *Options, r *rollbackRun) *workflow.Definition {
 		workflow.Step{Name: rollbackFinishLine, Effects: []string{salFinishRollback},
 			Run: func(ctx context.Context) (any, error) { return nil, r.finishLine(ctx) }})
 	return def
+}
+
+// realign moves rec on from a stage step def does not have (the stage
+// left the configuration since the rollback stopped there) to the first
+// stage step of def with no result on record, or to the outcome: the
+// other stages' hosts are still put back. Stage steps are safe to run
+// again.
+func realign(def *workflow.Definition, rec *workflow.Record) {
+	if def.Index(rec.Next) >= 0 || !strings.HasPrefix(rec.Next, rollbackStagePrefix) {
+		return
+	}
+	rec.Next = rollbackOutcome
+	for _, s := range def.Steps {
+		if _, done := rec.Results[s.Name]; strings.HasPrefix(s.Name, rollbackStagePrefix) && !done {
+			rec.Next = s.Name
+			return
+		}
+	}
 }
 
 // RollbackPoints lists the points a rollback's workflow can be stopped
@@ -172,13 +197,32 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 	rb := d.Sync.Rollback
 	var bad []string
 	total, kubeTotal, verified := 0, 0, true
-	for _, s := range def.Steps {
-		if !strings.HasPrefix(s.Name, rollbackStagePrefix) {
-			continue
+	rec, err := r.in.Store.Load()
+	if err != nil {
+		return err
+	}
+	// Every stage put back counts, also one that left the configuration
+	// since: in the order of def, then by name.
+	var names []string
+	for name := range rec.Results {
+		if strings.HasPrefix(name, rollbackStagePrefix) {
+			names = append(names, name)
 		}
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		ia, ib := def.Index(a), def.Index(b)
+		if ia < 0 {
+			ia = len(def.Steps)
+		}
+		if ib < 0 {
+			ib = len(def.Steps)
+		}
+		return cmp.Or(cmp.Compare(ia, ib), strings.Compare(a, b))
+	})
+	for _, name := range names {
 		var sr stageRollback
-		if _, err := r.in.Result(s.Name, &sr); err != nil {
-			return err
+		if err := json.Unmarshal(rec.Results[name], &sr); err != nil {
+			return fmt.Errorf("decode the rollback's result of %s: %w", name, err)
 		}
 		bad = append(bad, sr.Failed...)
 		total += sr.Hosts
@@ -187,6 +231,12 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 		}
 		verified = verified && !sr.Unverified
 	}
+	gone, err := r.unconfigured(d, def, rec)
+	if err != nil {
+		return err
+	}
+	bad = append(bad, gone...)
+	total += len(gone)
 	took := time.Since(rb.Started)
 	sum, changes, prev := salSummary(d), changeList(d.Changes), d.Sync.Previous
 	var outcome, line string
@@ -228,6 +278,32 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 		rb := d.Sync.Rollback
 		rb.Done, rb.Outcome, rb.SALLine = time.Now().UTC(), outcome, line
 	})
+}
+
+// unconfigured names the hosts the rollback could not put back because
+// their stage left the configuration before its step ran (a restart with
+// another configuration): each host of such a stage on record as synced,
+// or the stage itself when none is.
+func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) ([]string, error) {
+	synced, err := r.j.e.hostResults(d.ID, hostsSync)
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	for _, name := range slices.Sorted(maps.Keys(d.Sync.Stages)) {
+		step := rollbackStagePrefix + name
+		if _, done := rec.Results[step]; done || def.Index(step) >= 0 || (!stageStarted(d, name) && len(synced[name]) == 0) {
+			continue
+		}
+		if len(synced[name]) == 0 {
+			gone = append(gone, "the hosts of "+name+" (no longer configured)")
+			continue
+		}
+		for _, h := range slices.Sorted(maps.Keys(synced[name])) {
+			gone = append(gone, h+" ("+name+" is no longer configured)")
+		}
+	}
+	return gone, nil
 }
 
 // finishLine writes the rollback's closing SAL line, at least once.

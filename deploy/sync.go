@@ -564,7 +564,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			j.Say(ctx, EventProgress, bot.T(j.e.kubeFailures(hs, rep)))
 			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
 		}
-		return rollback(ctx, j, fmt.Sprintf("%d hosts of %s failed to sync", len(rep.Failed()), s.StageName))
+		return rollback(ctx, j, fmt.Sprintf("%s of %s failed to sync", bot.Count(len(rep.Failed()), "host"), s.StageName))
 	}
 	if err != nil {
 		return err
