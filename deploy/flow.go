@@ -109,7 +109,8 @@ func (w *flows) stages(d *Deploy) []Stage {
 	return s
 }
 
-// flow is deploy d's list of stages as a workflow run by job j.
+// flow is deploy d's list of stages as a workflow run by job j (nil:
+// only listed, with the effects of each step, for Steps).
 func (w *flows) flow(d *Deploy, j *Job) *workflow.Definition {
 	stages := w.stages(d)
 	def := &workflow.Definition{Point: crashPoint}
@@ -117,7 +118,11 @@ func (w *flows) flow(d *Deploy, j *Job) *workflow.Definition {
 	for _, s := range stages {
 		byName[s.Name()] = s
 		step := workflow.Step{Name: s.Name(), Run: func(ctx context.Context) (any, error) { return nil, s.Exec(ctx, j) }}
-		if e, ok := s.(effector); ok {
+		// The effects are listed only for Steps (the crash matrix): a
+		// run passes the points of what it makes whatever is declared,
+		// and listing a sync stage's hosts reads its host group, which
+		// each round of a run would do again.
+		if e, ok := s.(effector); ok && j == nil {
 			step.Effects = e.Effects(w.o)
 		}
 		def.Steps = append(def.Steps, step)
