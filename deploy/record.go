@@ -413,7 +413,7 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string, private .
 		if err := audit(tx, id, "deploy "+state+": "+msg); err != nil {
 			return nil, err
 		}
-		return append(private, e.finalLine(d, state, msg)), nil
+		return append(private, finalLine(d, state, msg, len(e.o.Stages) > 0)), nil
 	})
 	if errors.Is(err, errFinished) {
 		return // finished by someone else meanwhile (an abort racing the run)
@@ -423,8 +423,10 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string, private .
 	}
 }
 
-// finalLine is the event that says how deploy d ended, in state with msg.
-func (e *Engine) finalLine(d *Deploy, state, msg string) Event {
+// finalLine is the event that says how deploy d ended, in state with
+// msg; stages says whether the engine has stages (without, a deploy that
+// ended well only prepared staging).
+func finalLine(d *Deploy, state, msg string, stages bool) Event {
 	id := d.ID
 	var t bot.Text
 	var kind EventKind
@@ -434,7 +436,7 @@ func (e *Engine) finalLine(d *Deploy, state, msg string) Event {
 		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is done: %s.", id, changeList(d.Changes))))
 		if d.Revert != nil {
 			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": revert %s is done: %s reverted in staging, synced and pushed for review.", id, changeList(d.Changes))))
-		} else if d.PrepareOnly || len(e.o.Stages) == 0 {
+		} else if d.PrepareOnly || !stages {
 			kind = EventPrepared
 			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is prepared: the staging checkout holds %s, verified; nothing was synced.", id, changeList(d.Changes))))
 		}
