@@ -648,7 +648,17 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			e.log.Error("save deploy", "id", id, "err", err)
 			return
 		case errors.Is(err, workflow.ErrUnknownStep):
-			e.finish(ctx, id, stateFailed, fmt.Sprintf("this jouncebot does not know the step %q the deploy was at", d.Stage))
+			msg := fmt.Sprintf("this jouncebot does not know the step %q the deploy was at.", d.Stage)
+			if d.Sync != nil && d.Sync.Rollback != nil {
+				// A rollback under way goes on, though the stage that
+				// started it left the configuration.
+				err := rollback(ctx, j, d.Sync.Rollback.Reason)
+				if ctx.Err() != nil {
+					return
+				}
+				msg = userText(err)
+			}
+			e.finish(ctx, id, stateFailed, msg)
 			return
 		case errors.Is(err, errPaused):
 			if testPoint != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,8 +52,12 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	def := rollbackFlow(&j.e.o, r)
 	store := rollbackStore{records: j.e.records, id: j.id}
 	r.in = &workflow.Instance{Def: def, Store: store}
-	if err := store.Update(func(rec *workflow.Record) error { realign(def, rec); return nil }); err != nil {
+	if rec, err := store.Load(); err != nil {
 		return err
+	} else if next := realign(def, rec); next != rec.Next {
+		if err := store.Update(func(rec *workflow.Record) error { rec.Next = next; return nil }); err != nil {
+			return err
+		}
 	}
 	err = r.in.Run(ctx)
 	if errors.Is(err, workflow.ErrUnknownStep) {
@@ -101,22 +106,23 @@ func rollbackFlow(o *Options, r *rollbackRun) *workflow.Definition {
 	return def
 }
 
-// realign moves rec on from a stage step def does not have (the stage
-// left the configuration since the rollback stopped there) to the first
-// stage step of def with no result on record, or to the outcome: the
-// other stages' hosts are still put back. Stage steps are safe to run
-// again.
-func realign(def *workflow.Definition, rec *workflow.Record) {
-	if def.Index(rec.Next) >= 0 || !strings.HasPrefix(rec.Next, rollbackStagePrefix) {
-		return
+// realign is the step a rollback recorded in rec goes on at with the
+// stages of def: before its outcome is worked out, the first stage step
+// of def with no result on record (stage steps are safe to run again),
+// so a stage is never skipped when the configuration changed since the
+// rollback stopped (a stage removed, added back or moved); once every
+// stage has a result, the outcome. Past the outcome, or before the
+// first stage, it is rec.Next.
+func realign(def *workflow.Definition, rec *workflow.Record) string {
+	if rec.Next != rollbackOutcome && !strings.HasPrefix(rec.Next, rollbackStagePrefix) {
+		return rec.Next
 	}
-	rec.Next = rollbackOutcome
 	for _, s := range def.Steps {
 		if _, done := rec.Results[s.Name]; strings.HasPrefix(s.Name, rollbackStagePrefix) && !done {
-			rec.Next = s.Name
-			return
+			return s.Name
 		}
 	}
+	return rollbackOutcome
 }
 
 // RollbackPoints lists the points a rollback's workflow can be stopped
@@ -231,21 +237,29 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 		}
 		verified = verified && !sr.Unverified
 	}
-	gone, err := r.unconfigured(d, def, rec)
+	goneHosts, goneStages, err := r.unconfigured(d, def, rec)
 	if err != nil {
 		return err
 	}
-	bad = append(bad, gone...)
-	total += len(gone)
+	bad = append(bad, goneHosts...)
+	total += len(goneHosts)
 	took := time.Since(rb.Started)
 	sum, changes, prev := salSummary(d), changeList(d.Changes), d.Sync.Previous
 	var outcome, line string
 	switch {
-	case len(bad) > 0:
+	case len(bad) > 0 || len(goneStages) > 0:
+		what, n := bot.Count(len(bad), "host"), strconv.Itoa(len(bad))
+		list := bad
+		for _, st := range goneStages {
+			list = append(list, "the hosts of "+st+" (no longer configured)")
+		}
+		if len(goneStages) > 0 {
+			what, n = "some hosts", "some"
+		}
 		outcome = fmt.Sprintf("Rolled back because %s, but %s could not be put back or verified: %s (the details are in jouncebot's log). Look at them by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
-			rb.Reason, bot.Count(len(bad), "host"), strings.Join(bad, "; "), changes, changes)
-		line = fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); %d could not be put back to release %s, look at them by hand",
-			bot.Count(total, "host"), sum, sallines.Duration(took), len(bad), prev)
+			rb.Reason, what, strings.Join(list, "; "), changes, changes)
+		line = fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); %s could not be put back to release %s, look at them by hand",
+			bot.Count(total, "host"), sum, sallines.Duration(took), n, prev)
 	default:
 		how, verb := "verified byte for byte", "hold"
 		if !verified {
@@ -280,30 +294,42 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 	})
 }
 
-// unconfigured names the hosts the rollback could not put back because
-// their stage left the configuration before its step ran (a restart with
-// another configuration): each host of such a stage on record as synced,
-// or the stage itself when none is.
-func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) ([]string, error) {
-	synced, err := r.j.e.hostResults(d.ID, hostsSync)
+// unconfigured names what the rollback could not put back because its
+// stage left the configuration before its step ran (a restart with
+// another configuration; a stage renamed counts as one that left): each
+// host of such a stage on record as synced and not verified as put back
+// by an earlier run of the step, and, for such a stage that started with
+// no host on record, the stage.
+func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) (hosts, stages []string, err error) {
+	e := r.j.e
+	synced, err := e.hostResults(d.ID, hostsSync)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var gone []string
-	for _, name := range slices.Sorted(maps.Keys(d.Sync.Stages)) {
+	verified, err := e.hostResults(d.ID, hostsVerified)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := slices.Collect(maps.Keys(d.Sync.Stages))
+	names = append(names, slices.Collect(maps.Keys(synced))...)
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
 		step := rollbackStagePrefix + name
 		if _, done := rec.Results[step]; done || def.Index(step) >= 0 || (!stageStarted(d, name) && len(synced[name]) == 0) {
 			continue
 		}
 		if len(synced[name]) == 0 {
-			gone = append(gone, "the hosts of "+name+" (no longer configured)")
+			stages = append(stages, name)
 			continue
 		}
 		for _, h := range slices.Sorted(maps.Keys(synced[name])) {
-			gone = append(gone, h+" ("+name+" is no longer configured)")
+			if v, ok := verified[name][h]; ok && v.done() {
+				continue // put back and verified before the stage left
+			}
+			hosts = append(hosts, h+" ("+name+" is no longer configured)")
 		}
 	}
-	return gone, nil
+	return hosts, stages, nil
 }
 
 // finishLine writes the rollback's closing SAL line, at least once.

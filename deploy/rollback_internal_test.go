@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -40,5 +41,34 @@ func TestRollbackRecordFromBeforeTheWorkflow(t *testing.T) {
 				t.Errorf("written back and read again: %+v, want %+v", again, r)
 			}
 		})
+	}
+}
+
+// A rollback goes on at the first configured stage without a result, so
+// no stage is skipped when the stages changed since it stopped; past its
+// outcome, or before its first stage, it goes on where it was.
+func TestRollbackRealign(t *testing.T) {
+	def := &workflow.Definition{Steps: []workflow.Step{{Name: rollbackStartLine}, {Name: "stage/production"}, {Name: "stage/testservers"},
+		{Name: "stage/canaries"}, {Name: rollbackOutcome}, {Name: rollbackFinishLine}}}
+	done := map[string]json.RawMessage{"stage/testservers": json.RawMessage(`{}`)}
+	all := map[string]json.RawMessage{"stage/testservers": nil, "stage/production": nil, "stage/canaries": nil}
+	for _, c := range []struct {
+		next    string
+		results map[string]json.RawMessage
+		want    string
+	}{
+		{next: "", want: ""},
+		{next: rollbackStartLine, want: rollbackStartLine},
+		{next: "stage/canaries", results: done, want: "stage/production"}, // production moved before it
+		{next: "stage/gone", results: done, want: "stage/production"},     // a stage that left
+		{next: rollbackOutcome, results: done, want: "stage/production"},  // one added back
+		{next: rollbackOutcome, results: all, want: rollbackOutcome},
+		{next: "stage/gone", results: all, want: rollbackOutcome},
+		{next: rollbackFinishLine, results: done, want: rollbackFinishLine},
+		{next: workflow.Done, want: workflow.Done},
+	} {
+		if got := realign(def, &workflow.Record{Next: c.next, Results: c.results}); got != c.want {
+			t.Errorf("at %q with results %v: goes on at %q, want %q", c.next, c.results, got, c.want)
+		}
 	}
 }

@@ -15,12 +15,66 @@ import (
 	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
-// A rollback stopped at a stage that is no longer configured when the
-// engine comes back (the operator dropped it meanwhile) still puts the
-// other stages' hosts back, and still counts the hosts it put back
-// before (found by review: it stopped at the unknown step instead, and
-// production kept the bad release).
-func TestRollbackGoesOnWhenItsStageLeftTheConfig(t *testing.T) {
+// A rollback stopped at the canaries comes back with another set of
+// stages (the operator changed the configuration meanwhile): every
+// configured stage that got the release is still put back, whatever its
+// place, and the stop names the hosts of a stage that left, which the
+// rollback cannot reach (found by review: it stopped at the unknown step,
+// or skipped a stage moved before it, and production kept the bad
+// release while the stop said all was put back).
+func TestRollbackGoesOnWhenTheStagesChanged(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		stages []string // after the restart
+		back   []string // stages whose hosts must hold the tree from before
+		named  []string // in the stop, besides prod5
+	}{
+		{name: "canaries dropped", stages: []string{"testservers", "production"}, back: []string{"testservers", "production"},
+			named: []string{"cana1 (canaries is no longer configured)", "cana2 (canaries is no longer configured)"}},
+		{name: "production moved first", stages: []string{"production", "testservers", "canaries"}, back: []string{"testservers", "canaries", "production"}},
+		{name: "production, which failed, dropped", stages: []string{"testservers", "canaries"}, back: []string{"testservers", "canaries"},
+			named: []string{"prod1 (production is no longer configured)", "prod4 (production is no longer configured)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, w := rollbackHeldAtCanaries(t)
+			byName := map[string]deploy.Stage{}
+			for _, st := range e.opts.Stages {
+				byName[st.(*deploy.SyncStage).StageName] = st
+			}
+			e.opts.Stages = nil
+			for _, n := range c.stages {
+				e.opts.Stages = append(e.opts.Stages, byName[n])
+			}
+			e.restart()
+			end := e.waitFor(deploy.EventFailed, deploy.EventDone, deploy.EventAborted)
+			for _, st := range c.back {
+				for _, h := range w.hosts[st] {
+					if st == "production" && h.Name == "prod5" {
+						continue // never got it
+					}
+					if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+						t.Errorf("%s of %s was not put back (-want +got):\n%s", h.Name, st, d)
+					}
+				}
+			}
+			want := append([]string{"Rolled back because 1 host of production failed to sync", "could not be put back or verified: "}, c.named...)
+			for _, s := range want {
+				if !strings.Contains(end.Text.String(), s) {
+					t.Errorf("the deploy ended: %s\nwant it to say %q", end.Text, s)
+				}
+			}
+			if t.Failed() {
+				t.Logf("history:\n%s", e.history())
+			}
+		})
+	}
+}
+
+// rollbackHeldAtCanaries deploys to testservers, canaries and production,
+// where the last host cannot be synced: the stage fails and rolls back,
+// testservers first, then canaries, where the engine is stopped.
+func rollbackHeldAtCanaries(t *testing.T) (*env, *syncWorld) {
+	t.Helper()
 	var armed atomic.Bool
 	hold, held := make(chan struct{}), make(chan struct{})
 	var heldOnce sync.Once
@@ -44,9 +98,6 @@ func TestRollbackGoesOnWhenItsStageLeftTheConfig(t *testing.T) {
 			}
 		}
 	})
-	// The last production host cannot be synced: the stage fails and
-	// rolls back, testservers first, then canaries, where the engine
-	// is stopped.
 	prod.Hosts[4].Dest = "/proc/no-such-host/x"
 	e.setHook(func(ev deploy.Event) {
 		if strings.HasPrefix(ev.Text.String(), "Rolling back ") {
@@ -67,33 +118,5 @@ func TestRollbackGoesOnWhenItsStageLeftTheConfig(t *testing.T) {
 	armed.Store(false)
 	close(hold)
 	e.stop()
-
-	var kept []deploy.Stage
-	for _, st := range e.opts.Stages {
-		if st.(*deploy.SyncStage).StageName != "canaries" {
-			kept = append(kept, st)
-		}
-	}
-	e.opts.Stages = kept
-	e.restart()
-	end := e.waitFor(deploy.EventFailed, deploy.EventDone, deploy.EventAborted)
-	for _, h := range w.hosts["production"][:4] {
-		if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
-			t.Errorf("%s was not put back (-want +got):\n%s", h.Name, d)
-		}
-	}
-	// The one production host that never got the release, and the
-	// canaries (no longer configured, so not put back), are named.
-	want := []string{"Rolled back because ", "could not be put back or verified: prod5"}
-	for _, h := range w.hosts["canaries"] {
-		want = append(want, h.Name+" (canaries is no longer configured)")
-	}
-	for _, s := range want {
-		if !strings.Contains(end.Text.String(), s) {
-			t.Errorf("the deploy ended: %s\nwant it to say %q", end.Text, s)
-		}
-	}
-	if t.Failed() {
-		t.Logf("history:\n%s", e.history())
-	}
+	return e, w
 }
