@@ -99,6 +99,9 @@ var upgradeNow = time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
 // record's sync state leaves the deploy at the testservers for ever).
 func TestUpgradeDeployAtTestQuestion(t *testing.T) {
 	t.Parallel()
+	if *writeUpgradeFixture {
+		t.Skip("the fixture is being written (-write-upgrade-fixture)")
+	}
 	upgradeNeedTools(t)
 	cfgPath := upgradeDir(t)
 	data := filepath.Join(filepath.Dir(cfgPath), "data")
