@@ -69,29 +69,40 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The budget: 40 lines at once, then one every 3 seconds (bot's
-	// reply limiter), from the first help to the last line the flooder
-	// got (every line was charged within that time). A slow machine
-	// stretches the flood over more time, so it may earn a second list,
-	// never more than the budget.
+	// reply limiter), counted from the first help. A reply is charged
+	// whole before its first line is sent, so a list that brings the
+	// flooder's lines to n cannot begin to arrive before (n-40)*3s after
+	// the flood began: a slow machine stretches the flood and may earn a
+	// second list, never one early. (The slow-down is not charged; one
+	// line of slack absorbs the budget's rounding.)
 	const burst, every = 40, 3 * time.Second
-	slow, lists, lines := 0, 0, 0
-	var last time.Time
+	type reply struct {
+		at    time.Time
+		lines int
+	}
+	var replies []reply
+	slow := 0
 	for _, m := range mallory.Messages() {
-		if m.Nick != "jouncebot" {
-			continue
-		}
-		last = m.At
-		lines++
 		switch {
+		case m.Nick != "jouncebot":
 		case strings.HasPrefix(m.Text, "You are asking faster"):
 			slow++
-		case strings.HasPrefix(m.Text, "Address me as"):
-			lists++
+		case strings.HasPrefix(m.Text, "Address me as") || len(replies) == 0:
+			replies = append(replies, reply{at: m.At, lines: 1})
+		default:
+			replies[len(replies)-1].lines++
 		}
 	}
-	budget := burst + int(last.Sub(flood)/every) + 1 // and one slow-down
-	if lists < 1 || slow < 1 || lines > budget {
-		t.Errorf("the flooder got %d help lists and %d slow-downs, %d lines, for %d helps; want at least one of each and at most %d lines", lists, slow, lines, helps, budget)
+	lists, charged := len(replies), 0
+	for i, r := range replies {
+		charged += r.lines
+		if earliest := flood.Add(time.Duration(charged-burst-1) * every); r.at.Before(earliest) {
+			t.Errorf("the flooder's help list %d (lines up to %d) began %v after the flood began, before its budget allowed (%v)",
+				i+1, charged, r.at.Sub(flood).Round(time.Millisecond), earliest.Sub(flood))
+		}
+	}
+	if lists < 1 || slow < 1 {
+		t.Errorf("the flooder got %d help lists and %d slow-downs for %d helps; want at least one of each", lists, slow, helps)
 	}
 	if strings.Contains(logs.String(), "disconnected") {
 		t.Errorf("the bot was disconnected during the flood")

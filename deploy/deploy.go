@@ -649,12 +649,20 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			return
 		case errors.Is(err, workflow.ErrUnknownStep):
 			msg := fmt.Sprintf("this jouncebot does not know the step %q the deploy was at.", d.Stage)
-			if d.Sync != nil && d.Sync.Rollback != nil {
-				// A rollback under way goes on, though the stage that
-				// started it left the configuration.
-				err := rollback(ctx, j, d.Sync.Rollback.Reason)
-				if ctx.Err() != nil {
-					return
+			if d.Sync != nil && (d.Sync.Rollback != nil || e.needsRollback(d)) {
+				// The stage the deploy was at left the configuration:
+				// hosts that got the release are put back (a rollback
+				// under way goes on), as when a stage fails.
+				reason := fmt.Sprintf("the stage %s it was at is no longer configured", d.Stage)
+				if d.Sync.Rollback != nil {
+					reason = d.Sync.Rollback.Reason
+				}
+				err := rollback(ctx, j, reason)
+				if ctx.Err() != nil || errors.As(err, &se) || errors.Is(err, workflow.ErrRecord) {
+					if ctx.Err() == nil {
+						e.log.Error("save deploy", "id", id, "err", err)
+					}
+					return // the record could not be read or written: it goes on at the next start
 				}
 				msg = userText(err)
 			}

@@ -55,7 +55,13 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	if rec, err := store.Load(); err != nil {
 		return err
 	} else if next := realign(def, rec); next != rec.Next {
-		if err := store.Update(func(rec *workflow.Record) error { rec.Next = next; return nil }); err != nil {
+		// Moved back to a stage: the outcome, if one was worked out
+		// already, is worked out again once the stage is put back.
+		if err := j.e.update(j.id, func(d *Deploy) error {
+			rb := d.Sync.Rollback
+			rb.Step, rb.Done, rb.Outcome, rb.SALLine = next, time.Time{}, "", ""
+			return nil
+		}); err != nil {
 			return err
 		}
 	}
@@ -169,6 +175,12 @@ func (r *rollbackRun) startLine(ctx context.Context) error {
 // the new release, and verifies them.
 func (r *rollbackRun) stage(ctx context.Context, ss *SyncStage) (stageRollback, error) {
 	j, e := r.j, r.j.e
+	// A stage put back before the rollback moved back to an earlier
+	// stage (realign) is not put back and verified again.
+	var res stageRollback
+	if done, err := r.in.Result(rollbackStagePrefix+ss.StageName, &res); err != nil || done {
+		return res, err
+	}
 	d, err := j.Deploy()
 	if err != nil {
 		return stageRollback{}, err
@@ -185,7 +197,7 @@ func (r *rollbackRun) stage(ctx context.Context, ss *SyncStage) (stageRollback, 
 		return stageRollback{}, e.internal("opening the previous release "+d.Sync.Previous, err)
 	}
 	failed, n, err := rollbackStage(ctx, j, ss, synced, prev)
-	res := stageRollback{Failed: failed, Hosts: n, Kube: ss.Kube}
+	res = stageRollback{Failed: failed, Hosts: n, Kube: ss.Kube}
 	if errors.Is(err, errUnverified) {
 		res.Unverified, err = true, nil
 	}
@@ -237,12 +249,12 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 		}
 		verified = verified && !sr.Unverified
 	}
-	goneHosts, goneStages, err := r.unconfigured(d, def, rec)
+	goneHosts, goneStages, back, err := r.unconfigured(d, def, rec)
 	if err != nil {
 		return err
 	}
 	bad = append(bad, goneHosts...)
-	total += len(goneHosts)
+	total += len(goneHosts) + back
 	took := time.Since(rb.Started)
 	sum, changes, prev := salSummary(d), changeList(d.Changes), d.Sync.Previous
 	var outcome, line string
@@ -299,16 +311,17 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 // another configuration; a stage renamed counts as one that left): each
 // host of such a stage on record as synced and not verified as put back
 // by an earlier run of the step, and, for such a stage that started with
-// no host on record, the stage.
-func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) (hosts, stages []string, err error) {
+// no host on record and none verified, the stage. back counts the hosts
+// of such stages verified as put back.
+func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) (hosts, stages []string, back int, err error) {
 	e := r.j.e
 	synced, err := e.hostResults(d.ID, hostsSync)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	verified, err := e.hostResults(d.ID, hostsVerified)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	names := slices.Collect(maps.Keys(d.Sync.Stages))
 	names = append(names, slices.Collect(maps.Keys(synced))...)
@@ -318,18 +331,27 @@ func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *wor
 		if _, done := rec.Results[step]; done || def.Index(step) >= 0 || (!stageStarted(d, name) && len(synced[name]) == 0) {
 			continue
 		}
+		ok := 0
+		for _, v := range verified[name] {
+			if v.done() {
+				ok++
+			}
+		}
+		back += ok
 		if len(synced[name]) == 0 {
-			stages = append(stages, name)
+			if ok == 0 || ok < len(verified[name]) {
+				stages = append(stages, name)
+			}
 			continue
 		}
 		for _, h := range slices.Sorted(maps.Keys(synced[name])) {
-			if v, ok := verified[name][h]; ok && v.done() {
+			if v, found := verified[name][h]; found && v.done() {
 				continue // put back and verified before the stage left
 			}
 			hosts = append(hosts, h+" ("+name+" is no longer configured)")
 		}
 	}
-	return hosts, stages, nil
+	return hosts, stages, back, nil
 }
 
 // finishLine writes the rollback's closing SAL line, at least once.

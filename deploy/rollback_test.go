@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,13 @@ func TestRollbackGoesOnWhenTheStagesChanged(t *testing.T) {
 					}
 				}
 			}
+			// A stage put back is not put back again when the rollback
+			// goes back to an earlier one.
+			for _, st := range c.back {
+				if n := len(regexp.MustCompile(regexp.QuoteMeta(st)+`: \d+/\d+ hosts rolled back`).FindAllString(e.history(), -1)); n > 1 {
+					t.Errorf("%s rolled back %d times, want once", st, n)
+				}
+			}
 			want := append([]string{"Rolled back because 1 host of production failed to sync", "could not be put back or verified: "}, c.named...)
 			for _, s := range want {
 				if !strings.Contains(end.Text.String(), s) {
@@ -75,6 +83,15 @@ func TestRollbackGoesOnWhenTheStagesChanged(t *testing.T) {
 // testservers first, then canaries, where the engine is stopped.
 func rollbackHeldAtCanaries(t *testing.T) (*env, *syncWorld) {
 	t.Helper()
+	return engineHeldAt(t, "canaries", "Rolling back ", true)
+}
+
+// engineHeldAt deploys to testservers, canaries and production (the last
+// production host failing when failing is set), answers "tested ok", and
+// stops the engine when it next reads the hosts of stage after it said a
+// line starting with after.
+func engineHeldAt(t *testing.T, stage, after string, failing bool) (*env, *syncWorld) {
+	t.Helper()
 	var armed atomic.Bool
 	hold, held := make(chan struct{}), make(chan struct{})
 	var heldOnce sync.Once
@@ -86,7 +103,7 @@ func rollbackHeldAtCanaries(t *testing.T) (*env, *syncWorld) {
 		}
 	}, func(o *deploy.Options) {
 		for _, st := range o.Stages {
-			if ss := st.(*deploy.SyncStage); ss.StageName == "canaries" {
+			if ss := st.(*deploy.SyncStage); ss.StageName == stage {
 				hosts := ss.Hosts
 				ss.Hosts = func() (*hostsync.Stage, error) {
 					if armed.Load() {
@@ -98,9 +115,11 @@ func rollbackHeldAtCanaries(t *testing.T) (*env, *syncWorld) {
 			}
 		}
 	})
-	prod.Hosts[4].Dest = "/proc/no-such-host/x"
+	if failing {
+		prod.Hosts[4].Dest = "/proc/no-such-host/x"
+	}
 	e.setHook(func(ev deploy.Event) {
-		if strings.HasPrefix(ev.Text.String(), "Rolling back ") {
+		if strings.HasPrefix(ev.Text.String(), after) {
 			armed.Store(true)
 		}
 	})
@@ -112,11 +131,42 @@ func rollbackHeldAtCanaries(t *testing.T) (*env, *syncWorld) {
 	select {
 	case <-held:
 	case <-time.After(testenv.Scale(time.Minute)):
-		t.Fatalf("the rollback did not reach the canaries; history:\n%s", e.history())
+		t.Fatalf("the deploy did not reach %s; history:\n%s", stage, e.history())
 	}
-	e.cancel() // the engine stops while the rollback is at the canaries
+	e.cancel() // the engine stops while it reads the stage's hosts
 	armed.Store(false)
 	close(hold)
 	e.stop()
 	return e, w
+}
+
+// A deploy whose stage left the configuration while the engine was down
+// puts back the hosts that got the release, as a failed stage does
+// (found by review: it stopped saying it did not know the step, and the
+// test servers and canaries kept the release nobody had finished
+// deploying).
+func TestDeployWhoseStageLeftTheConfigRollsBack(t *testing.T) {
+	e, w := engineHeldAt(t, "production", "canaries: ", false)
+	var kept []deploy.Stage
+	for _, st := range e.opts.Stages {
+		if st.(*deploy.SyncStage).StageName != "production" {
+			kept = append(kept, st)
+		}
+	}
+	e.opts.Stages = kept
+	e.restart()
+	end := e.waitFor(deploy.EventFailed, deploy.EventDone, deploy.EventAborted)
+	for _, st := range []string{"testservers", "canaries"} {
+		for _, h := range w.hosts[st] {
+			if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+				t.Errorf("%s of %s was not put back (-want +got):\n%s", h.Name, st, d)
+			}
+		}
+	}
+	if !strings.Contains(end.Text.String(), "Rolled back because the stage production it was at is no longer configured") {
+		t.Errorf("the deploy ended: %s\nwant it rolled back because production left the configuration", end.Text)
+	}
+	if t.Failed() {
+		t.Logf("history:\n%s", e.history())
+	}
 }
