@@ -95,7 +95,7 @@ func TestHelpFloodDoesNotStallDeploy(t *testing.T) {
 	}
 	lists, charged := len(replies), 0
 	for i, r := range replies {
-		charged += r.lines
+		charged += min(r.lines, burst) // a reply longer than the burst is charged the burst
 		if earliest := flood.Add(time.Duration(charged-burst-1) * every); r.at.Before(earliest) {
 			t.Errorf("the flooder's help list %d (lines up to %d) began %v after the flood began, before its budget allowed (%v)",
 				i+1, charged, r.at.Sub(flood).Round(time.Millisecond), earliest.Sub(flood))

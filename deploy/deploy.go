@@ -50,11 +50,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/purge"
@@ -649,10 +651,12 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			return
 		case errors.Is(err, workflow.ErrUnknownStep):
 			msg := fmt.Sprintf("this jouncebot does not know the step %q the deploy was at.", d.Stage)
-			if d.Sync != nil && (d.Sync.Rollback != nil || e.needsRollback(d)) {
-				// The stage the deploy was at left the configuration:
-				// hosts that got the release are put back (a rollback
-				// under way goes on), as when a stage fails.
+			if d.Sync != nil && !slices.Contains(config.StepNames, d.Stage) && (d.Sync.Rollback != nil || e.needsRollback(d)) {
+				// The stage the deploy was at left the configuration
+				// (no step of the deploy's own: a step of another
+				// version is only refused): hosts that got the release
+				// are put back (a rollback under way goes on), as when
+				// a stage fails.
 				reason := fmt.Sprintf("the stage %s it was at is no longer configured", d.Stage)
 				if d.Sync.Rollback != nil {
 					reason = d.Sync.Rollback.Reason

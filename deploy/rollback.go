@@ -306,23 +306,23 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 	})
 }
 
-// unconfigured names what the rollback could not put back because its
-// stage left the configuration before its step ran (a restart with
-// another configuration; a stage renamed counts as one that left): each
-// host of such a stage on record as synced and not verified as put back
-// by an earlier run of the step, and, for such a stage that started with
-// no host on record and none verified, the stage. back counts the hosts
-// of such stages verified as put back.
+// unconfigured names what the rollback could not put back, or not
+// verify, because its stage left the configuration before its step ended
+// (a restart with another configuration; a stage renamed counts as one
+// that left): each host of such a stage that got the release or was put
+// back (on record as synced or rolled back) and is not verified as put
+// back, and the stage itself when none of its hosts is on record as
+// synced (which of them got the release is then unknown). back counts
+// the hosts of such stages verified as put back.
 func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) (hosts, stages []string, back int, err error) {
 	e := r.j.e
-	synced, err := e.hostResults(d.ID, hostsSync)
-	if err != nil {
-		return nil, nil, 0, err
+	results := map[string]map[string]map[string]HostResult{}
+	for _, kind := range []string{hostsSync, hostsRollback, hostsVerified} {
+		if results[kind], err = e.hostResults(d.ID, kind); err != nil {
+			return nil, nil, 0, err
+		}
 	}
-	verified, err := e.hostResults(d.ID, hostsVerified)
-	if err != nil {
-		return nil, nil, 0, err
-	}
+	synced, rolled, verified := results[hostsSync], results[hostsRollback], results[hostsVerified]
 	names := slices.Collect(maps.Keys(d.Sync.Stages))
 	names = append(names, slices.Collect(maps.Keys(synced))...)
 	slices.Sort(names)
@@ -331,24 +331,19 @@ func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *wor
 		if _, done := rec.Results[step]; done || def.Index(step) >= 0 || (!stageStarted(d, name) && len(synced[name]) == 0) {
 			continue
 		}
-		ok := 0
-		for _, v := range verified[name] {
-			if v.done() {
-				ok++
-			}
-		}
-		back += ok
-		if len(synced[name]) == 0 {
-			if ok == 0 || ok < len(verified[name]) {
-				stages = append(stages, name)
-			}
-			continue
-		}
-		for _, h := range slices.Sorted(maps.Keys(synced[name])) {
-			if v, found := verified[name][h]; found && v.done() {
-				continue // put back and verified before the stage left
+		touched := slices.Collect(maps.Keys(synced[name]))
+		touched = append(touched, slices.Collect(maps.Keys(rolled[name]))...)
+		touched = append(touched, slices.Collect(maps.Keys(verified[name]))...)
+		slices.Sort(touched)
+		for _, h := range slices.Compact(touched) {
+			if v, ok := verified[name][h]; ok && v.done() {
+				back++ // put back and verified before the stage left
+				continue
 			}
 			hosts = append(hosts, h+" ("+name+" is no longer configured)")
+		}
+		if len(synced[name]) == 0 {
+			stages = append(stages, name)
 		}
 	}
 	return hosts, stages, back, nil

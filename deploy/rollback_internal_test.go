@@ -2,8 +2,12 @@ package deploy
 
 import (
 	"encoding/json"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/jouncebot/jouncebot/store"
 
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
@@ -70,5 +74,59 @@ func TestRollbackRealign(t *testing.T) {
 		if got := realign(def, &workflow.Record{Next: c.next, Results: c.results}); got != c.want {
 			t.Errorf("at %q with results %v: goes on at %q, want %q", c.next, c.results, got, c.want)
 		}
+	}
+}
+
+// A stage that left the configuration while its rollback was being
+// verified is named in the stop unless each of its hosts was verified as
+// put back: the stop never says every host holds the previous tree when
+// one was not looked at (found by review).
+func TestRollbackNamesAStageThatLeftMidVerify(t *testing.T) {
+	at := time.Date(2026, 11, 25, 14, 20, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name                     string
+		synced, rolled, verified map[string]HostResult
+		hosts, stages            []string
+		back                     int
+	}{
+		{name: "no host on record as synced, one verified",
+			rolled: map[string]HostResult{"prod1": {Time: at}, "prod2": {Time: at}}, verified: map[string]HostResult{"prod1": {Time: at}},
+			hosts: []string{"prod2 (production is no longer configured)"}, stages: []string{"production"}, back: 1},
+		{name: "a host off the record put back and not verified",
+			synced:   map[string]HostResult{"prod1": {Time: at}},
+			rolled:   map[string]HostResult{"prod1": {Time: at}, "prod2": {Time: at}},
+			verified: map[string]HostResult{"prod1": {Time: at}, "prod2": {Time: at, Err: "differs"}},
+			hosts:    []string{"prod2 (production is no longer configured)"}, back: 1},
+		{name: "every host verified",
+			synced: map[string]HostResult{"prod1": {Time: at}}, rolled: map[string]HostResult{"prod1": {Time: at}},
+			verified: map[string]HostResult{"prod1": {Time: at}}, back: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db, err := store.Open(filepath.Join(t.TempDir(), "jouncebot.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			e := &Engine{records: records{db: db}, hostRecords: hostRecords{records: records{db: db}}}
+			id := ID("1")
+			for kind, res := range map[string]map[string]HostResult{hostsSync: c.synced, hostsRollback: c.rolled, hostsVerified: c.verified} {
+				r := e.newRecorder(id, kind, "production")
+				for h, x := range res {
+					r.add(h, x)
+				}
+				if err := r.close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := &Deploy{ID: id, Sync: &SyncRecord{Stages: map[string]*StageRecord{"production": {Started: at}}}}
+			def := &workflow.Definition{Steps: []workflow.Step{{Name: rollbackStartLine}, {Name: "stage/testservers"}, {Name: rollbackOutcome}, {Name: rollbackFinishLine}}}
+			hosts, stages, back, err := (&rollbackRun{j: &Job{e: e, id: id}}).unconfigured(d, def, &workflow.Record{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(hosts, c.hosts) || !slices.Equal(stages, c.stages) || back != c.back {
+				t.Errorf("named hosts %q and stages %q, %d put back; want %q, %q, %d", hosts, stages, back, c.hosts, c.stages, c.back)
+			}
+		})
 	}
 }
