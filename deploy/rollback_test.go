@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/internal/testenv"
+	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
 )
 
 // A rollback stopped at the canaries comes back with another set of
@@ -168,5 +171,42 @@ func TestDeployWhoseStageLeftTheConfigRollsBack(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("history:\n%s", e.history())
+	}
+}
+
+// A deploy at a step of the deploy's own that this jouncebot does not
+// have (a record of another version) is refused as before, not rolled
+// back: only a stage that left the configuration rolls back.
+func TestDeployAtAnotherVersionsStepIsNotRolledBack(t *testing.T) {
+	e, w := engineHeldAt(t, "production", "canaries: ", false)
+	db, err := store.Open(e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(store.Deploys)
+		k, v := b.Cursor().First()
+		var d map[string]any
+		if err := json.Unmarshal(v, &d); err != nil {
+			return err
+		}
+		d["Stage"] = "push-revert" // a step of a revert, not of this deploy
+		v, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, v)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	end := e.waitFor(deploy.EventFailed, deploy.EventDone, deploy.EventAborted)
+	if !strings.Contains(end.Text.String(), `does not know the step "push-revert"`) || strings.Contains(e.history(), "Rolling back") {
+		t.Errorf("the deploy ended: %s\nwant it refused without a rollback; history:\n%s", end.Text, e.history())
+	}
+	if d := cmp.Diff(w.before, readTree(t, w.hosts["testservers"][0].Dest)); d == "" {
+		t.Errorf("the test server was put back, want it left as it was")
 	}
 }
