@@ -182,11 +182,7 @@ func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 34 jouncebot processes")
 	}
-	for _, tool := range []string{"git", "rsync"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
-		}
-	}
+	needTools(t, "git", "rsync")
 	points := []struct {
 		name string
 		// at is the crash point (JOUNCEBOT_TEST_CRASH_AT), or "" to kill
@@ -500,11 +496,7 @@ func equalTrees(a, b map[string]string) bool {
 // release to roll back to is gone) still closes its "Started rollback"
 // SAL line, and says what to do.
 func TestRollbackInternalErrorClosesSAL(t *testing.T) {
-	for _, tool := range []string{"git", "rsync"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
-		}
-	}
+	needTools(t, "git", "rsync")
 	data := t.TempDir()
 	first := startSandboxBot(t, data, "JOUNCEBOT_TEST_CRASH_AT=rollback:testservers")
 	first.waitLine("Try `jouncebot: plan")
@@ -529,4 +521,15 @@ func TestRollbackInternalErrorClosesSAL(t *testing.T) {
 	}
 	second.quit()
 	checkSALPairs(t, data)
+}
+
+// needTools skips the test (or fails it when servers are required) when
+// one of the tools it runs is not installed.
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
+		}
+	}
 }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jouncebot/jouncebot/deploy"
-	"github.com/jouncebot/jouncebot/internal/testenv"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -26,11 +23,7 @@ func TestCrashAtEveryWorkflowPoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two jouncebot processes per point of the workflow")
 	}
-	for _, tool := range []string{"git", "rsync"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
-		}
-	}
+	needTools(t, "git", "rsync")
 	points := sandboxPoints(t)
 	// Every host's sync and every SAL line of the sync has its points,
 	// so the matrix stops between two hosts and around each line.
@@ -40,11 +33,7 @@ func TestCrashAtEveryWorkflowPoint(t *testing.T) {
 			want = append(want, "intent:sync/"+st.Name+"/"+h, "done:sync/"+st.Name+"/"+h)
 		}
 	}
-	for _, p := range want {
-		if !slices.Contains(points, p) {
-			t.Errorf("the workflow's points %v do not include %s", points, p)
-		}
-	}
+	wantPoints(t, "the workflow's", points, want...)
 	// The test question is asked inside the first sync stage: a point
 	// from its completion on is reached only after "tested ok".
 	asked := slices.Index(points, "after:"+deploy.SandboxStages[0].Name)
@@ -115,17 +104,9 @@ func TestCrashAtEveryRollbackPoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two jouncebot processes per point of the rollback")
 	}
-	for _, tool := range []string{"git", "rsync"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
-		}
-	}
+	needTools(t, "git", "rsync")
 	points := sandboxFlows(t).rollback
-	for _, p := range []string{"rollback/intent:sal/start-rollback", "rollback/done:sal/finish-rollback", "rollback/after:stage/" + deploy.SandboxStages[0].Name, "rollback/after:outcome"} {
-		if !slices.Contains(points, p) {
-			t.Errorf("the rollback's points %v do not include %s", points, p)
-		}
-	}
+	wantPoints(t, "the rollback's", points, "rollback/intent:sal/start-rollback", "rollback/done:sal/finish-rollback", "rollback/after:stage/"+deploy.SandboxStages[0].Name, "rollback/after:outcome")
 	for _, p := range points {
 		t.Run(p, func(t *testing.T) {
 			t.Parallel()
@@ -239,4 +220,15 @@ func countSaid(chat, s string) int {
 		}
 	}
 	return n
+}
+
+// wantPoints fails the test for each of want missing from points, the
+// crash points of whose workflow.
+func wantPoints(t *testing.T, whose string, points []string, want ...string) {
+	t.Helper()
+	for _, p := range want {
+		if !slices.Contains(points, p) {
+			t.Errorf("%s points %v do not include %s", whose, points, p)
+		}
+	}
 }

@@ -78,11 +78,7 @@ networks:
 // ends up holding exactly the new release, the first deploy's change
 // included, and its marker names it.
 func TestHostResetBetweenDeploysGetsTheWholeRelease(t *testing.T) {
-	for _, tool := range []string{"git", "rsync"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
-		}
-	}
+	needTools(t, "git", "rsync")
 	dir := t.TempDir()
 	b := startConfigSandbox(t, dir)
 	data := filepath.Join(dir, "data")
@@ -351,11 +347,7 @@ networks:
 // edit made in staging after the freeze never reaches a host, and the
 // deployer is told what changed in staging and that it is not deployed."
 func TestStagingEditAfterTheFreezeNeverReachesAHost(t *testing.T) {
-	for _, tool := range []string{"git", "rsync"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
-		}
-	}
+	needTools(t, "git", "rsync")
 	dir := t.TempDir()
 	b := startConfigSandbox(t, dir)
 	data := filepath.Join(dir, "data")

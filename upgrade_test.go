@@ -1,15 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // toOldReleaseFormat turns the releases and the servers' markers of a
@@ -68,11 +64,7 @@ func toOldReleaseFormat(t *testing.T, sb string) {
 // release and the one to roll back to: the test failing rolls every host
 // back, verified.
 func TestUpgradeKeepsReleasesOfADeployInFlight(t *testing.T) {
-	for _, tool := range []string{"git", "rsync"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, fmt.Sprintf("%s is not installed", tool))
-		}
-	}
+	needTools(t, "git", "rsync")
 	data := t.TempDir()
 	first := startSandboxBot(t, data)
 	first.waitLine("Try `jouncebot: plan")
