@@ -104,7 +104,7 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	}
 	for _, h := range hs.Hosts {
 		// Nor does one whose sync only began.
-		if r, ok := results[h.Name]; !ok || r.done() {
+		if r, ok := results[h.Name]; !ok || r.Done() {
 			t.Hosts = append(t.Hosts, h.Name)
 		}
 	}

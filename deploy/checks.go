@@ -21,7 +21,7 @@ func (s *SyncStage) checks(ctx context.Context, j *Job) error {
 		if err != nil {
 			return err
 		}
-		cr := d.Sync.stage(s.StageName).Checks
+		cr := d.Sync.Stage(s.StageName).Checks
 		if cr != nil && !cr.Passed.IsZero() {
 			return nil
 		}
@@ -40,14 +40,14 @@ func (s *SyncStage) checks(ctx context.Context, j *Job) error {
 		switch cr.Decision {
 		case "retry":
 			if err := j.Save(func(d *Deploy) {
-				st := d.Sync.stage(s.StageName)
+				st := d.Sync.Stage(s.StageName)
 				st.Checks, st.Retried = nil, time.Now().UTC()
 			}); err != nil {
 				return err
 			}
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Running the checks of %s again.", s.StageName)))
 		case "continue":
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks.Passed = time.Now().UTC() }); err != nil {
+			if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Checks.Passed = time.Now().UTC() }); err != nil {
 				return err
 			}
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s decided to go on despite the failed checks of %s: %s", cr.By, s.StageName, cr.Reason)))
@@ -92,22 +92,22 @@ func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 	j.Say(ctx, EventProgress, bot.T(s.StageName+" checks: "+strings.Join(said, " ")))
 	now := time.Now().UTC()
 	if len(failed) == 0 {
-		return j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now, Canary: canaries} })
+		return j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Checks = &CheckRecord{Passed: now, Canary: canaries} })
 	}
 	if d, err := j.Deploy(); err == nil && d.Revert != nil {
 		// Rolling a revert back would bring back the change it removes.
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("The checks of %s still fail after the revert; going on, as rolling back would bring the reverted change back.", s.StageName)))
 		return j.Save(func(d *Deploy) {
-			d.Sync.stage(s.StageName).Checks = &CheckRecord{Passed: now, Failed: failed, Decision: "continue", Canary: canaries}
+			d.Sync.Stage(s.StageName).Checks = &CheckRecord{Passed: now, Failed: failed, Decision: "continue", Canary: canaries}
 		})
 	}
 	if condemned {
 		return j.Save(func(d *Deploy) {
-			d.Sync.stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now, Decision: "rollback", By: "the canary analysis", Canary: canaries}
+			d.Sync.Stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now, Decision: "rollback", By: "the canary analysis", Canary: canaries}
 		})
 	}
 	if err := j.Save(func(d *Deploy) {
-		d.Sync.stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now, Canary: canaries}
+		d.Sync.Stage(s.StageName).Checks = &CheckRecord{Failed: failed, Asked: now, Canary: canaries}
 	}); err != nil {
 		return err
 	}
@@ -130,14 +130,14 @@ func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time, ma
 func (s *SyncStage) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) error {
 	deadline := cr.Asked.Add(j.e.o.DecisionTimeout)
 	decided, err := wait(ctx, j, deadline, func(d *Deploy) bool {
-		c := d.Sync.stage(s.StageName).Checks
+		c := d.Sync.Stage(s.StageName).Checks
 		return c == nil || c.Decision != ""
 	})
 	if err != nil || decided {
 		return err
 	}
 	return j.Save(func(d *Deploy) {
-		if c := d.Sync.stage(s.StageName).Checks; c != nil && c.Decision == "" {
+		if c := d.Sync.Stage(s.StageName).Checks; c != nil && c.Decision == "" {
 			c.Decision = "rollback"
 		}
 	})

@@ -209,7 +209,7 @@ func (e *Engine) Record(id ID) (*Deploy, error) {
 		// A host whose sync began but has not ended has no result yet.
 		maps.DeleteFunc(hosts, func(_ string, r HostResult) bool { return r.Time.IsZero() })
 		if len(hosts) > 0 {
-			d.Sync.stage(stage).Hosts = hosts
+			d.Sync.Stage(stage).Hosts = hosts
 		}
 	}
 	if rb := d.Sync.Rollback; rb != nil {

@@ -95,25 +95,6 @@ type Service interface {
 	Revert(ctx context.Context, r RevertRequest) (ID, error)
 }
 
-// ID identifies a deploy; people type it ("approve 7").
-type ID string
-
-// Person is someone acting on a deploy, as the chat side identified them by
-// account.
-type Person struct {
-	Name     string // from config; empty means not identified
-	IRCNick  string
-	MatrixID string
-	Gerrit   string // Gerrit username, if known
-	Deployer bool   // has the deployer role
-	Admin    bool   // has the admin role
-}
-
-// Mention is the rich-text mention of p.
-func (p Person) Mention() bot.Text {
-	return bot.M(bot.Person{Name: p.Name, IRCNick: p.IRCNick, MatrixID: p.MatrixID})
-}
-
 // Request asks for a deploy. The chat side fills in what it knows; an
 // engine with a Judge decides on its own facts and ignores InWindow,
 // Window and Frozen.
@@ -148,13 +129,6 @@ type Request struct {
 	// approvals: it overrides only a freeze declared and in force by
 	// then. Zero when the request was made now.
 	ForcedAt time.Time `json:",omitzero"`
-}
-
-// Approval is one person's approval of a deploy under a policy rule.
-type Approval struct {
-	By   string
-	At   time.Time
-	Rule string
 }
 
 // approvalText is "approved by Rita (Friday) and Sam (Friday)".

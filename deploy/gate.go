@@ -27,13 +27,13 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	g := d.Sync.stage(s.StageName).Gate
+	g := d.Sync.Stage(s.StageName).Gate
 	if g != nil && !g.Passed.IsZero() {
 		return nil
 	}
 	if g == nil {
 		now := time.Now().UTC()
-		if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
+		if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
 			return err
 		}
 		j.Say(ctx, EventNeeds, e.gateQuestion(d, s, ""))
@@ -51,11 +51,11 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		if d.AbortBy != "" {
 			return ErrAborted
 		}
-		g := d.Sync.stage(s.StageName).Gate
+		g := d.Sync.Stage(s.StageName).Gate
 		verdict, failBy := e.gateVerdict(d, g)
 		switch verdict {
 		case gatePassed:
-			if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
+			if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
 				return err
 			}
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Tested on %s by %s; going on.", s.StageName, bot.JoinNames(okNames(g)))))
@@ -89,7 +89,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			next = now.Add(24 * time.Hour)
 		}
 		if _, err := wait(ctx, j, next, func(x *Deploy) bool {
-			return len(x.Sync.stage(s.StageName).Gate.Answers) != len(g.Answers)
+			return len(x.Sync.Stage(s.StageName).Gate.Answers) != len(g.Answers)
 		}); err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (s *SyncStage) askAgain(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	g := d.Sync.stage(s.StageName).Gate
+	g := d.Sync.Stage(s.StageName).Gate
 	now := time.Now()
 	if g.TimedOut.IsZero() && !now.Before(g.Asked.Add(e.o.Gate.Timeout)) {
 		return s.timeOut(ctx, j, now, true)
@@ -162,7 +162,7 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 		if d.AbortBy != "" {
 			return ErrAborted
 		}
-		g := d.Sync.stage(s.StageName).Gate
+		g := d.Sync.Stage(s.StageName).Gate
 		if v, _ := e.gateVerdict(d, g); v != gateWaiting {
 			return errDecided
 		}
@@ -481,7 +481,7 @@ func (e *Engine) Decide(ctx context.Context, id ID, who Person, action, reason s
 		switch {
 		case cr == nil && (g == nil || action != "rollback"):
 			return ErrNoDecision
-		case action == "continue" && strings.TrimSpace(reason) == "" && cr == d.Sync.stage(stage).Unreachable:
+		case action == "continue" && strings.TrimSpace(reason) == "" && cr == d.Sync.Stage(stage).Unreachable:
 			return sentence("Say why it is fine to go on without checking those hosts, e.g. `continue they are out of rotation for maintenance`.")
 		case action == "continue" && strings.TrimSpace(reason) == "":
 			return sentence("Say why it is fine to go on despite the failed checks, e.g. `continue the errors are from a bot, not from this change`.")

@@ -299,23 +299,6 @@ func abortedIn(tx *bolt.Tx, id ID) (bool, error) {
 
 func syncKey(stage, host string) string { return effectSync + "/" + stage + "/" + host }
 
-// mark is r as a workflow mark. A result recorded before intents were
-// (no Started) was written as the host ended: it began then too.
-func (r HostResult) mark() workflow.Mark {
-	m := workflow.Mark{Started: r.Started, Note: r.Dest}
-	if m.Started.IsZero() {
-		m.Started = r.Time
-	}
-	if r.Err == "" {
-		m.Done = r.Time
-	}
-	return m
-}
-
-// done reports whether the host is on record as synced: its sync ended,
-// without an error.
-func (r HostResult) done() bool { return !r.Time.IsZero() && r.Err == "" }
-
 // hostStore keeps a deploy's workflow record (flowStore) and, by key
 // (workflow.KeyStore), the marks of stage's host syncs, written through
 // rec so that hosts syncing at once share transactions.
@@ -350,7 +333,7 @@ func (s hostStore) Mark(key string) (workflow.Mark, error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		r, err := getHost(tx.Bucket(store.DeployHosts), s.id, hostsSync, s.stage, h)
 		if r != nil {
-			m = r.mark()
+			m = r.Mark()
 		}
 		return err
 	})

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -173,17 +172,18 @@ func (a *changes) PatchSets(ctx context.Context, nums []int) (map[int]int, error
 	return out, nil
 }
 
-// Approved is what a deploy's policy approvals were for. They are given
-// before the deploy starts, so before anything is frozen: they name the
-// changes at their patchsets, the engine refuses a start at other
-// patchsets, pauses on a new patchset without letting it ship, stops when
-// upstream holds anything else, and binds the release it freezes from
-// exactly those changes here.
-type Approved struct {
-	PatchSets map[int]int
-	// Release is the release frozen from the approved changes ("" until
-	// the freeze).
-	Release string `json:",omitempty"`
+// approvedText is what status says about d's approvals: who approved,
+// for what, and the release bound to them once frozen.
+func approvedText(d *Deploy) string {
+	s := approvalText(d.Approvals)
+	if s == "" || d.Approved == nil {
+		return s
+	}
+	s += " for " + d.Approved.ChangesText()
+	if d.Approved.Release != "" {
+		s += ", frozen as release " + d.Approved.Release
+	}
+	return s
 }
 
 // approvedFor records what d's approvals are for, when it has any.
@@ -195,34 +195,6 @@ func approvedFor(d *Deploy) {
 	for _, c := range d.Changes {
 		d.Approved.PatchSets[c.Number] = c.PatchSet
 	}
-}
-
-// changesText is "445113 at patchset 1 and 445114 at patchset 2".
-func (ap *Approved) changesText() string {
-	nums := make([]int, 0, len(ap.PatchSets))
-	for n := range ap.PatchSets {
-		nums = append(nums, n)
-	}
-	slices.Sort(nums)
-	var out []string
-	for _, n := range nums {
-		out = append(out, fmt.Sprintf("%d at patchset %d", n, ap.PatchSets[n]))
-	}
-	return bot.JoinNames(out)
-}
-
-// approvedText is what status says about d's approvals: who approved,
-// for what, and the release bound to them once frozen.
-func approvedText(d *Deploy) string {
-	s := approvalText(d.Approvals)
-	if s == "" || d.Approved == nil {
-		return s
-	}
-	s += " for " + d.Approved.changesText()
-	if d.Approved.Release != "" {
-		s += ", frozen as release " + d.Approved.Release
-	}
-	return s
 }
 
 // unapproved says how d's changes differ from what its approvals were
@@ -240,5 +212,5 @@ func unapproved(d *Deploy) string {
 	if len(out) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Not frozen: %s, but the approvals were for %s; nothing was synced. Ask again to have what would ship approved.", strings.Join(out, "; "), d.Approved.changesText())
+	return fmt.Sprintf("Not frozen: %s, but the approvals were for %s; nothing was synced. Ask again to have what would ship approved.", strings.Join(out, "; "), d.Approved.ChangesText())
 }

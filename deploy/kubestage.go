@@ -204,7 +204,7 @@ func clusterTruth(ctx context.Context, j *Job) error {
 		// selector may match others by now, or none.
 		var hosts []hostsync.Host
 		for name, r := range synced[ss.StageName] {
-			if r.done() && r.Dest != "" { // a rollout only begun is no record of one
+			if r.Done() && r.Dest != "" { // a rollout only begun is no record of one
 				hosts = append(hosts, hostsync.Host{Name: name, Dest: r.Dest})
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
@@ -28,126 +29,38 @@ const (
 	stateAborted  = "aborted"
 )
 
-// Deploy is the record of one deploy, kept in bucket deploy.deploys and
-// rewritten before every side effect.
-type Deploy struct {
-	ID         ID
-	State      string
-	Stage      string // the stage to run (or running); "done" after the last
-	By         Person
-	ApprovedBy string
-	Approvals  []Approval `json:",omitempty"`
-	// Approved is what the policy's approvals were for (nil without
-	// them): the changes at their patchsets, and the release frozen from
-	// exactly those.
-	Approved    *Approved `json:",omitempty"`
-	InWindow    bool
-	Window      string
-	Frozen      string
-	Force       bool
-	Reason      string
-	PrepareOnly bool
-	Origin      string
-	Changes     []Change
-	Repos       []Repo
-	Pause       *Pause
-	WaitSince   time.Time // start of the merge wait, for its timeout
-	AbortBy     string
-	Error       string
-	History     []Entry
-	Created     time.Time
-	Finished    time.Time
-	// Extra holds the state of later stages, by stage name.
-	Extra map[string]json.RawMessage `json:",omitempty"`
-	// Sync is the state of the sync stages, once they started.
-	Sync *SyncRecord `json:",omitempty"`
-	// Revert is set for a revert made in staging (the `revert` command).
-	Revert *RevertRecord `json:",omitempty"`
-	// Steps are the results the workflow's steps recorded, by step
-	// (workflow.Record.Results); Effects the side effects made through
-	// Job.Do that have no field of their own above, by key. Both are
-	// absent from records written before them, which read as none.
-	Steps   map[string]json.RawMessage `json:",omitempty"`
-	Effects map[string]Op              `json:",omitempty"`
-}
-
-// Kind is what a change deploys as.
-type Kind string
+// A deploy's record is package record's; the engine's API names its
+// parts as its own.
+type (
+	Deploy         = record.Deploy
+	Kind           = record.Kind
+	Change         = record.Change
+	Op             = record.Op
+	Repo           = record.Repo
+	Pause          = record.Pause
+	Entry          = record.Entry
+	SyncRecord     = record.SyncRecord
+	StageRecord    = record.StageRecord
+	HostResult     = record.HostResult
+	CheckRecord    = record.CheckRecord
+	CanarySummary  = record.CanarySummary
+	GateRecord     = record.GateRecord
+	Confirmation   = record.Confirmation
+	RollbackRecord = record.RollbackRecord
+	RevertRecord   = record.RevertRecord
+	RevertCommit   = record.RevertCommit
+	Approved       = record.Approved
+	Approval       = record.Approval
+	ID             = record.ID
+	Person         = record.Person
+)
 
 // Kinds of deployable change.
 const (
-	KindConfig    Kind = "config"    // the config repository
-	KindCore      Kind = "core"      // MediaWiki core on a wmf/ branch
-	KindSubmodule Kind = "submodule" // an extension or skin of core
+	KindConfig    = record.KindConfig
+	KindCore      = record.KindCore
+	KindSubmodule = record.KindSubmodule
 )
-
-// Change is one change of a deploy.
-type Change struct {
-	Number   int
-	Project  string
-	Branch   string
-	ChangeID string
-	// Subject and Bugs are gerrit.PrivateSubject and none for a change
-	// marked private in Gerrit (Private): every text shows them.
-	Subject   string
-	Owner     string // Gerrit username
-	OwnerName string
-	Bugs      []string
-	Private   bool `json:",omitempty"`
-	// private holds a private change's real subject and tasks while the
-	// deploy starts, for the security destination; never recorded.
-	private string
-	// Maintenance are the values of the change's Maintenance-Script
-	// footers: the scripts it asks to run after the production sync.
-	Maintenance []string `json:",omitempty"`
-	Kind        Kind
-	// Repo is the staging checkout it lands in, relative to the staging
-	// directory ("" for the config repository, "php-1.46.0-wmf.3" for core).
-	Repo string
-	// Submodule is the path of an extension or skin inside core.
-	Submodule string
-	// Revision and PatchSet are what the deployer approved.
-	Revision string
-	PatchSet int
-	// MergedBefore is true when the change had merged before the deploy.
-	MergedBefore bool
-	Vote         Op
-	Merged       bool
-}
-
-// Op is the record of one side effect: Started is written before it
-// happens, Done after. It is the workflow's Mark (the same JSON), kept in
-// the field of the record that it is about.
-type Op = workflow.Mark
-
-// Repo is one staging checkout touched by a deploy.
-type Repo struct {
-	Dir        string // relative to the staging directory
-	Branch     string
-	Before     string // HEAD before the deploy touched it
-	Fetch      Op
-	Upstream   string   // origin/<branch> after the fetch
-	Local      []string // subjects of local-only commits (security patches)
-	Submodules []string // submodule paths the upstream commits touched
-	Update     Op
-	SubUpdate  Op
-	After      string // HEAD after the update
-}
-
-// Pause says why a deploy waits for continue.
-type Pause struct {
-	Change   int
-	PatchSet int
-	Revision string
-	Uploader string
-	Kind     string
-}
-
-// Entry is one line of a deploy's history.
-type Entry struct {
-	Time time.Time
-	Text string
-}
 
 // Lock is the one deploy lock.
 type Lock struct {

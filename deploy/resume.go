@@ -180,7 +180,7 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 // (Engine.Decide).
 func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Release, hosts, unrecorded []string) (*CheckRecord, error) {
 	now := time.Now().UTC()
-	if err := j.Save(func(d *Deploy) { d.Sync.stage(s.StageName).Unreachable = &CheckRecord{Failed: hosts, Asked: now} }); err != nil {
+	if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Unreachable = &CheckRecord{Failed: hosts, Asked: now} }); err != nil {
 		return nil, err
 	}
 	d, err := j.Deploy()
@@ -206,7 +206,7 @@ func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). %s Say `retry` to check again, `continue <reason>` to go on without checking %s, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
 		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), record, them))))
-	pending := func(d *Deploy) *CheckRecord { return d.Sync.stage(s.StageName).Unreachable }
+	pending := func(d *Deploy) *CheckRecord { return d.Sync.Stage(s.StageName).Unreachable }
 	if _, err := wait(ctx, j, time.Time{}, func(d *Deploy) bool { return pending(d) == nil || pending(d).Decision != "" }); err != nil {
 		return nil, err
 	}

@@ -39,33 +39,6 @@ type RevertRequest struct {
 	ForcedAt  time.Time `json:",omitzero"`
 }
 
-// RevertRecord is the state of a revert made in staging and synced
-// before it goes to Gerrit.
-type RevertRecord struct {
-	// Commits are the commits reverted, newest first.
-	Commits []RevertCommit
-	Local   Op
-	Pushed  Op
-	// New are the revert changes pushed for review.
-	New       []int `json:",omitempty"`
-	Commented Op
-}
-
-// RevertCommit is one reverted commit.
-type RevertCommit struct {
-	Change   int
-	Repo     string
-	Branch   string
-	SHA      string
-	Merge    bool
-	ChangeID string // of the revert
-	Revert   string // the revert commit in staging
-	// Private: the reverted change is marked private in Gerrit. The
-	// revert's subject quotes its subject, so the revert is pushed
-	// private too.
-	Private bool `json:",omitempty"`
-}
-
 // ParseRevertArgs reads `revert [--via-gerrit] [--force] <change>… [reason]`.
 func ParseRevertArgs(words []string) (RevertRequest, Args) {
 	var r RevertRequest

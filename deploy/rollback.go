@@ -336,7 +336,7 @@ func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *wor
 		touched = append(touched, slices.Collect(maps.Keys(verified[name]))...)
 		slices.Sort(touched)
 		for _, h := range slices.Compact(touched) {
-			if v, ok := verified[name][h]; ok && v.done() {
+			if v, ok := verified[name][h]; ok && v.Done() {
 				back++ // put back and verified before the stage left
 				continue
 			}
@@ -544,7 +544,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		// tree, and is put back again.
 		var fine []hostsync.Host
 		for _, h := range hosts {
-			if r, ok := touched[h.Name]; ok && r.done() && !done[h.Name] {
+			if r, ok := touched[h.Name]; ok && r.Done() && !done[h.Name] {
 				fine = append(fine, h)
 			}
 		}

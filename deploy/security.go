@@ -58,8 +58,8 @@ func privateFailure(d *Deploy, err error) []Event {
 func privateChanges(d *Deploy, changes []Change) []Event {
 	var details []string
 	for _, c := range changes {
-		if c.private != "" {
-			details = append(details, c.private)
+		if c.PrivateText != "" {
+			details = append(details, c.PrivateText)
 		}
 	}
 	if len(details) == 0 {

@@ -415,7 +415,7 @@ func (checkStage) Exec(ctx context.Context, j *Job) error {
 		if len(unexpected) > 0 {
 			then := "Find out what they are, then deploy them deliberately or revert them."
 			if d.Approved != nil {
-				then = "The approvals were for " + d.Approved.changesText() + " only: ask again once they are deployed deliberately or reverted."
+				then = "The approvals were for " + d.Approved.ChangesText() + " only: ask again once they are deployed deliberately or reverted."
 			}
 			return Failf("Upstream of %s (%s) has commits that are not part of this deploy: %s. %s",
 				repoName(r.Dir), r.Branch, strings.Join(unexpected, "; "), then)

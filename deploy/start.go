@@ -276,9 +276,9 @@ func (a *changes) classify(ch *gerrit.Change, r Ref) (Change, string) {
 		Maintenance: gerrit.MaintenanceScripts(ch.Message),
 		PatchSet:    ch.PatchSet, MergedBefore: ch.Merged(), Merged: ch.Merged()}
 	if ch.Private {
-		c.private = fmt.Sprintf("%d is private in Gerrit: %q", ch.Number, ch.Subject)
+		c.PrivateText = fmt.Sprintf("%d is private in Gerrit: %q", ch.Number, ch.Subject)
 		if len(ch.Bugs) > 0 {
-			c.private += " (" + strings.Join(ch.Bugs, ", ") + ")"
+			c.PrivateText += " (" + strings.Join(ch.Bugs, ", ") + ")"
 		}
 	}
 	n := ch.Number

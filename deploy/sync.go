@@ -264,7 +264,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 		return err
 	}
 	return j.Save(func(d *Deploy) {
-		r := d.Sync.stage(s.StageName)
+		r := d.Sync.Stage(s.StageName)
 		r.Synced, r.Summary = time.Now().UTC(), sum
 	})
 }
@@ -284,7 +284,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	}
 	done := map[string]bool{}
 	for h, r := range results {
-		if r.done() {
+		if r.Done() {
 			done[h] = true
 		}
 	}
@@ -298,7 +298,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 			key := syncKey(s.StageName, h.Name)
 			_, recorded := results[h.Name]
 			switch {
-			case checked[h.Name] && !results[h.Name].done():
+			case checked[h.Name] && !results[h.Name].Done():
 				if err := hosts.Settle(key, h.Dest); err != nil {
 					return nil, err
 				}
@@ -319,7 +319,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 		return nil, err
 	}
 	if rec == nil || rec.Started.IsZero() {
-		if err := j.Checkpoint(func(d *Deploy) { d.Sync.stage(s.StageName).Started = time.Now().UTC() }); err != nil {
+		if err := j.Checkpoint(func(d *Deploy) { d.Sync.Stage(s.StageName).Started = time.Now().UTC() }); err != nil {
 			return nil, err
 		}
 		if isKube(hs) {
