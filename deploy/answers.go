@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/jouncebot/jouncebot/deploy/record"
 )
 
 // sentence is an error whose text is for users.
@@ -39,7 +41,7 @@ func (r *answers) target(id ID) (*Deploy, error) {
 		return d, nil
 	}
 	d, err := r.load(id)
-	if errors.Is(err, errNoDeploy) {
+	if errors.Is(err, record.ErrNoDeploy) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/deploy/canary"
 	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
@@ -43,7 +44,7 @@ type canaryRecords struct {
 }
 
 func canaryKey(id ID, stage, check string) []byte {
-	return []byte(string(deployKey(id)) + "\x00" + stage + "\x00" + check)
+	return []byte(string(record.Key(id)) + "\x00" + stage + "\x00" + check)
 }
 
 func (r *canaryRecords) saveAnalysis(id ID, stage, checkName string, an *canary.Analysis) error {
@@ -60,7 +61,7 @@ func (r *canaryRecords) saveAnalysis(id ID, stage, checkName string, an *canary.
 // the order they ran.
 func (r *canaryRecords) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 	var out []StageAnalysis
-	prefix := []byte(string(deployKey(id)) + "\x00")
+	prefix := []byte(string(record.Key(id)) + "\x00")
 	err := r.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(store.DeployCanary).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

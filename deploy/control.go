@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/record"
 )
 
 // What people do to a deploy that started: continue it after a new
@@ -194,7 +195,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 // said. It is not part of Service; the web pages and tests read it.
 func (e *Engine) Record(id ID) (*Deploy, error) {
 	d, err := e.load(id)
-	if errors.Is(err, errNoDeploy) {
+	if errors.Is(err, record.ErrNoDeploy) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
 	}
 	if err != nil || d.Sync == nil {

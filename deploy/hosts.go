@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
@@ -24,7 +25,7 @@ const (
 
 // hostKey is "<deploy key>\x00<kind>\x00<stage>\x00<host>".
 func hostKey(id ID, kind, stage, host string) []byte {
-	return []byte(string(deployKey(id)) + "\x00" + kind + "\x00" + stage + "\x00" + host)
+	return []byte(string(record.Key(id)) + "\x00" + kind + "\x00" + stage + "\x00" + host)
 }
 
 // hostsBegun keeps the intents of the hosts' syncs (a result of kind
@@ -55,7 +56,7 @@ func (h *hostRecords) hostResults(id ID, kind string) (map[string]map[string]Hos
 			kinds = append(kinds, hostsBegun)
 		}
 		for _, kind := range kinds {
-			prefix := []byte(string(deployKey(id)) + "\x00" + kind + "\x00")
+			prefix := []byte(string(record.Key(id)) + "\x00" + kind + "\x00")
 			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 				stage, host, ok := strings.Cut(string(k[len(prefix):]), "\x00")
 				if !ok {
@@ -279,7 +280,7 @@ func (r *recorder) write(batch []*pendingWrite) error {
 
 // abortedIn reports whether deploy id was aborted, read in tx.
 func abortedIn(tx *bolt.Tx, id ID) (bool, error) {
-	v := tx.Bucket(store.Deploys).Get(deployKey(id))
+	v := tx.Bucket(store.Deploys).Get(record.Key(id))
 	if v == nil {
 		return false, nil
 	}
@@ -306,7 +307,7 @@ type hostStore struct {
 	flowStore
 	stage string
 	rec   *recorder
-	// fresh is deployWrites when the record was last read and found
+	// fresh is record.Writes() when the record was last read and found
 	// not aborted, plus one (zero: never).
 	fresh *atomic.Uint64
 }
@@ -342,10 +343,10 @@ func (s hostStore) Mark(key string) (workflow.Mark, error) {
 
 // Stopped implements workflow.KeyStore: ErrAborted once the deploy was
 // aborted. The record is read again only when a deploy record was
-// written since it was last read (deployWrites), so that asking before
+// written since it was last read (record.Writes), so that asking before
 // each of thousands of hosts costs next to nothing.
 func (s hostStore) Stopped() error {
-	n := deployWrites.Load()
+	n := record.Writes()
 	if s.fresh.Load() == n+1 {
 		return nil
 	}

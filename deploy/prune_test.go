@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/store"
 )
 
@@ -24,7 +25,7 @@ func TestPruneHosts(t *testing.T) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		for id, finished := range deploys {
 			v, _ := json.Marshal(Deploy{ID: id, Finished: finished})
-			if err := tx.Bucket(store.Deploys).Put(deployKey(id), v); err != nil {
+			if err := tx.Bucket(store.Deploys).Put(record.Key(id), v); err != nil {
 				return err
 			}
 			for _, h := range []string{"mw1001", "mw1002"} {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -73,46 +72,10 @@ type Lock struct {
 
 var lockKey = []byte("lock")
 
-func deployKey(id ID) []byte {
-	n, _ := strconv.Atoi(string(id))
-	return []byte(fmt.Sprintf("%010d", n))
-}
-
-func getDeploy(tx *bolt.Tx, id ID) (*Deploy, error) {
-	b := tx.Bucket(store.Deploys).Get(deployKey(id))
-	if b == nil {
-		return nil, errNoDeploy
-	}
-	var d Deploy
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("decode deploy %s: %w", id, err)
-	}
-	return &d, nil
-}
-
-var (
-	errNoDeploy = errors.New("no such deploy")
-	errFinished = errors.New("deploy already finished")
-)
+var errFinished = errors.New("deploy already finished")
 
 func terminal(state string) bool {
 	return state == stateDone || state == stateFailed || state == stateAborted
-}
-
-// deployWrites counts the writes of deploy records committed in this
-// process (to any database), each counted once its transaction
-// committed: a reader that loaded the count before reading a record, and
-// finds it unchanged, knows the record unchanged since (hostStore.Stopped,
-// asked before each host's sync).
-var deployWrites atomic.Uint64
-
-func putDeploy(tx *bolt.Tx, d *Deploy) error {
-	tx.OnCommit(func() { deployWrites.Add(1) })
-	b, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(store.Deploys).Put(deployKey(d.ID), b)
 }
 
 func getLock(tx *bolt.Tx) (*Lock, error) {
@@ -144,7 +107,7 @@ func (a *records) load(id ID) (*Deploy, error) {
 	var d *Deploy
 	err := a.db.View(func(tx *bolt.Tx) error {
 		var err error
-		d, err = getDeploy(tx, id)
+		d, err = record.Get(tx, id)
 		return err
 	})
 	return d, err
@@ -163,14 +126,14 @@ func (a *records) stageOf(id ID) string {
 // transaction.
 func (a *records) update(id ID, f func(d *Deploy) error) error {
 	return a.db.Update(func(tx *bolt.Tx) error {
-		d, err := getDeploy(tx, id)
+		d, err := record.Get(tx, id)
 		if err != nil {
 			return err
 		}
 		if err := f(d); err != nil {
 			return err
 		}
-		return putDeploy(tx, d)
+		return record.Put(tx, d)
 	})
 }
 
@@ -183,7 +146,7 @@ func (a *records) current() (*Deploy, *Lock, error) {
 		if l, err = getLock(tx); err != nil || l == nil {
 			return err
 		}
-		d, err = getDeploy(tx, l.Deploy)
+		d, err = record.Get(tx, l.Deploy)
 		return err
 	})
 	return d, l, err
@@ -242,7 +205,7 @@ func (a *announcer) tell(ctx context.Context, id ID, change func(tx *bolt.Tx, d 
 	out, kept := a.notify.(*Outbox)
 	var events []Event
 	err := a.db.Update(func(tx *bolt.Tx) error {
-		d, err := getDeploy(tx, id)
+		d, err := record.Get(tx, id)
 		if err != nil {
 			return err
 		}
@@ -257,7 +220,7 @@ func (a *announcer) tell(ctx context.Context, id ID, change func(tx *bolt.Tx, d 
 			}
 			e.Deploy, e.Origin, e.Stage, e.Time = id, d.Origin, d.Stage, now
 		}
-		if err := putDeploy(tx, d); err != nil {
+		if err := record.Put(tx, d); err != nil {
 			return err
 		}
 		if kept {

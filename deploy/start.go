@@ -14,6 +14,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -542,7 +543,7 @@ func (e *Engine) takeLock(d *Deploy, reason, auditText string) error {
 		if d.State == stateRunning {
 			e.claim(d.ID)
 		}
-		return putDeploy(tx, d)
+		return record.Put(tx, d)
 	})
 	if err != nil {
 		return e.internal("taking the deploy lock", err)
