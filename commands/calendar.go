@@ -12,8 +12,8 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
-	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 )
 
 // Schedule is the calendar as the window commands need it.
@@ -207,7 +207,7 @@ func (w *windowCmds) release(ctx context.Context, c *Call) (bot.Text, error) {
 // ParseChange reads a Gerrit change number, bare or as a URL, with the
 // deploy engine's parser, so the queue accepts exactly what deploy does.
 func ParseChange(s string) (int, error) {
-	ref, err := deploy.ParseChange(s)
+	ref, err := prepare.ParseChange(s)
 	if err != nil {
 		return 0, Errorf("%s is not a change number or a Gerrit change URL.", Quote(s))
 	}
@@ -221,7 +221,7 @@ func (w *windowCmds) change(s string) (int, error) {
 	if err != nil || w.ChangeURL == nil {
 		return n, err
 	}
-	ref, _ := deploy.ParseChange(s)
+	ref, _ := prepare.ParseChange(s)
 	if msg := ref.OtherGerrit(s, w.ChangeURL(n)); msg != "" {
 		return 0, Errorf("%s", msg)
 	}

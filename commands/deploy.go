@@ -12,6 +12,7 @@ import (
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/policy"
 )
 
@@ -261,7 +262,7 @@ var deployFlags = []string{"--force", "-f", "--prepare-only", "--stop-before-syn
 
 // isChange reports whether a word names a change (a number or a Gerrit link).
 func isChange(w string) bool {
-	_, err := deploy.ParseChange(w)
+	_, err := prepare.ParseChange(w)
 	return err == nil
 }
 
@@ -329,7 +330,7 @@ func changesValid(verb string, changes []string) error {
 		return Errorf("Say which changes to %s, e.g. `%s 445113` (numbers or Gerrit links).", verb, verb)
 	}
 	for _, ch := range changes {
-		if _, err := deploy.ParseChange(ch); err != nil {
+		if _, err := prepare.ParseChange(ch); err != nil {
 			return Errorf("%s.", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/maint"
 )
 
@@ -63,7 +64,7 @@ func (o MaintOptions) run(ctx context.Context, c *Call) (bot.Text, error) {
 		}
 		return o.Service.GoText(r), nil
 	case len(c.Args) == 1:
-		ref, err := deploy.ParseChange(c.Args[0])
+		ref, err := prepare.ParseChange(c.Args[0])
 		if err != nil {
 			return nil, Errorf("Name a script and a wiki (maint <script> <wiki|list:NAME|all> [--args] [reason]), or a change whose Maintenance-Script footers say what to run.")
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/policy"
 )
 
@@ -160,7 +161,7 @@ func (p *Policy) pin(ctx context.Context, action policy.Action, changes []string
 	}
 	var nums []int
 	for _, c := range changes {
-		if r, err := deploy.ParseChange(c); err == nil {
+		if r, err := prepare.ParseChange(c); err == nil {
 			nums = append(nums, r.Number)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/readiness"
 )
 
@@ -90,7 +91,7 @@ func knownBlocked(blocked BlockedFunc, req deploy.Request, now time.Time) string
 	}
 	var out []string
 	for _, s := range req.Changes {
-		ref, err := deploy.ParseChange(s)
+		ref, err := prepare.ParseChange(s)
 		if err != nil {
 			continue
 		}

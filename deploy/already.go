@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // stagedCommit is a commit of a staging checkout's recent history.
@@ -103,10 +105,10 @@ func (a *changes) checkAlreadyDeployed(ctx context.Context, cs []Change, probs *
 		switch {
 		case !ok:
 		case rev == nil:
-			probs.add("Change %d is already in staging (commit %s); there is nothing to deploy.", c.Number, short(at.SHA))
+			probs.add("Change %d is already in staging (commit %s); there is nothing to deploy.", c.Number, step.Short(at.SHA))
 		default:
 			probs.add("Change %d was deployed (commit %s) and then reverted by %s, which staging holds; deploying it again would change nothing. To bring it back, revert the revert in Gerrit and deploy that.",
-				c.Number, short(at.SHA), a.revertName(ctx, rev, c.Private))
+				c.Number, step.Short(at.SHA), a.revertName(ctx, rev, c.Private))
 		}
 	}
 }
@@ -122,7 +124,7 @@ func (a *changes) revertName(ctx context.Context, rev *stagedCommit, private boo
 		subject = gerrit.PrivateSubject
 	}
 	for _, id := range rev.ChangeIDs {
-		if !IsChangeID(id) {
+		if !prepare.IsChangeID(id) {
 			continue
 		}
 		if found, err := a.gerrit.Query(ctx, "change:"+id); err == nil && len(found) > 0 {
@@ -132,5 +134,5 @@ func (a *changes) revertName(ctx context.Context, rev *stagedCommit, private boo
 			return fmt.Sprintf("%d (%q)", found[0].Number, subject)
 		}
 	}
-	return fmt.Sprintf("commit %s (%q)", short(rev.SHA), subject)
+	return fmt.Sprintf("commit %s (%q)", step.Short(rev.SHA), subject)
 }

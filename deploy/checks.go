@@ -9,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/canary"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // checks runs the stage's checks; on a failure the deployer decides.
@@ -124,7 +125,7 @@ func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time, ma
 	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": the checks of %s "+what+". Say `retry` to run them again, `rollback` to put the previous tree back, or `continue <reason>` to go on; without an answer by %s UTC (%s) I roll back.",
-		s.StageName, asked.Add(to).Format("15:04"), fmtDur(to)))))
+		s.StageName, asked.Add(to).Format("15:04"), step.Dur(to)))))
 }
 
 func (s *SyncStage) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) error {

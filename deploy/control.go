@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/record"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // What people do to a deploy that started: continue it after a new
@@ -53,7 +55,7 @@ func (e *Engine) Continue(ctx context.Context, id ID, who Person) error {
 				d.Changes[i].Revision, d.Changes[i].PatchSet, d.Changes[i].Vote = p.Revision, p.PatchSet, Op{}
 			}
 		}
-		d.Pause, d.State, d.Stage = nil, stateRunning, voteStage{}.Name()
+		d.Pause, d.State, d.Stage = nil, stateRunning, prepare.Vote{}.Name()
 		e.claim(d.ID)
 		d.WaitSince = time.Time{} // a fresh timeout for the new patchset
 		return nil
@@ -169,7 +171,7 @@ func (s Status) Text() bot.Text {
 		}
 	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
-		changeList(d.Changes), s.Lock.Reason, what)
+		step.ChangeList(d.Changes), s.Lock.Reason, what)
 	if ap := approvedText(d); ap != "" {
 		t += " Policy: " + ap + "."
 	}

@@ -10,29 +10,14 @@ import (
 
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
-
-// crashAt names the step at which a test wants the process to stop (the
-// environment variable JOUNCEBOT_TEST_CRASH_AT); empty in production.
-var crashAt = os.Getenv("JOUNCEBOT_TEST_CRASH_AT")
-
-// crashPoint is a test hook for the crash matrix: when step is the one
-// named by JOUNCEBOT_TEST_CRASH_AT, the deploy says so on stderr and stops
-// there for good, so the test kills the process at exactly that point
-// instead of guessing with sleeps. Otherwise it does nothing.
-func crashPoint(step string) {
-	if crashAt == "" || crashAt != step {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "jouncebot: test crash point %s reached\n", step)
-	select {}
-}
 
 // pauseAt names the step at which a test wants the deploy to wait (the
 // environment variable JOUNCEBOT_TEST_PAUSE_AT); empty in production.
 var pauseAt = os.Getenv("JOUNCEBOT_TEST_PAUSE_AT")
 
-// pausePoint is a test hook like crashPoint: when step is the one named by
+// pausePoint is a test hook like step.CrashPoint: when step is the one named by
 // JOUNCEBOT_TEST_PAUSE_AT, the deploy says so on stderr and waits there
 // until a line arrives on the process's standard input, so a test orders
 // the step against what it does meanwhile (reconnect a client, answer)
@@ -82,7 +67,7 @@ type crashMethod struct {
 func (m crashMethod) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
 	err := m.Method.Sync(ctx, h, src, paths)
 	if err == nil && !slices.Equal(paths, []string{release.MarkerName}) {
-		crashPoint(m.step)
+		step.CrashPoint(m.step)
 	}
 	return err
 }
@@ -98,15 +83,15 @@ func (m crashMethod) Deliver(ctx context.Context, h hostsync.Host, src string, t
 	// (Not after a failed transfer's claim is taken back: that is no
 	// step of the deploy.)
 	if err == nil && !(len(t.Paths) == 1 && strings.HasPrefix(t.Paths[0], hostsync.ClaimDir+"/")) {
-		crashPoint(m.step)
+		step.CrashPoint(m.step)
 	}
 	return out, err
 }
 
 // withCrashPoint wraps m with the crash point step when a test asks for it.
-func withCrashPoint(m hostsync.Method, step string) hostsync.Method {
-	if crashAt != step {
+func withCrashPoint(m hostsync.Method, point string) hostsync.Method {
+	if !step.CrashingAt(point) {
 		return m
 	}
-	return crashMethod{Method: m, step: step}
+	return crashMethod{Method: m, step: point}
 }

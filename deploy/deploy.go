@@ -57,10 +57,9 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
-	"github.com/jouncebot/jouncebot/deploy/gerrit"
-	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
+	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 )
@@ -143,22 +142,22 @@ func approvalText(as []Approval) string {
 	return "approved by " + bot.JoinNames(s)
 }
 
-// EventKind says what an Event reports.
-type EventKind string
+// EventKind says what an Event reports (package step's).
+type EventKind = step.EventKind
 
 // Event kinds. Progress is routine; the others ask for or report an outcome.
 const (
-	EventStarted  EventKind = "started"
-	EventProgress EventKind = "progress"
-	EventNeeds    EventKind = "needs"    // someone must continue, approve or abort
-	EventPrepared EventKind = "prepared" // staging checkout verified
-	EventDone     EventKind = "done"
-	EventFailed   EventKind = "failed"
-	EventAborted  EventKind = "aborted"
+	EventStarted  = step.EventStarted
+	EventProgress = step.EventProgress
+	EventNeeds    = step.EventNeeds    // someone must continue, approve or abort
+	EventPrepared = step.EventPrepared // staging checkout verified
+	EventDone     = step.EventDone
+	EventFailed   = step.EventFailed
+	EventAborted  = step.EventAborted
 	// EventSecurity carries details naming a local security patch. It is
 	// for the security destination only (a private room, a private
 	// message), never recorded in the deploy's history.
-	EventSecurity EventKind = "security"
+	EventSecurity = step.EventSecurity
 )
 
 // Event is one line of progress for the channel.
@@ -192,19 +191,10 @@ func (f NotifierFunc) Notify(ctx context.Context, e Event) { f(ctx, e) }
 
 // Gerrit is the part of the Gerrit client the engine uses; *gerrit.Client
 // implements it.
-type Gerrit interface {
-	Change(ctx context.Context, n int) (*gerrit.Change, error)
-	Query(ctx context.Context, q string) ([]*gerrit.Change, error)
-	SubmittedTogether(ctx context.Context, n int) ([]*gerrit.Change, error)
-	Review(ctx context.Context, n int, revision string, in gerrit.ReviewInput) error
-	Username() string
-	ChangeURL(n int) string
-}
+type Gerrit = step.Gerrit
 
-// Git runs a git command in a directory; *git.Runner implements it.
-type Git interface {
-	Run(ctx context.Context, dir string, args ...string) (string, error)
-}
+// Git runs git.
+type Git = step.Git
 
 // Options configure an Engine.
 type Options struct {
@@ -602,7 +592,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 				if ctx.Err() != nil {
 					return
 				}
-				msg = userText(err)
+				msg = step.UserText(err)
 			}
 			e.finish(ctx, id, stateAborted, msg)
 			return
@@ -642,7 +632,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 					}
 					return // the record could not be read or written: it goes on at the next start
 				}
-				msg = userText(err)
+				msg = step.UserText(err)
 			}
 			e.finish(ctx, id, stateFailed, msg)
 			return
@@ -663,7 +653,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			if d == nil {
 				return
 			}
-			e.finish(ctx, id, stateFailed, userText(err), privateFailure(d, err)...)
+			e.finish(ctx, id, stateFailed, step.UserText(err), privateFailure(d, err)...)
 			return
 		}
 	}
@@ -676,7 +666,7 @@ func (a *announcer) sayResumed(ctx context.Context, id ID) {
 	if err != nil || d.State != stateRunning {
 		return
 	}
-	t := fmt.Sprintf("Resuming deploy %s (%s) after a restart, at step %s.", id, changeList(d.Changes), d.Stage)
+	t := fmt.Sprintf("Resuming deploy %s (%s) after a restart, at step %s.", id, step.ChangeList(d.Changes), d.Stage)
 	if d.Sync != nil && !d.Sync.Started.IsZero() {
 		t = strings.TrimSuffix(t, ".") + "; what the hosts hold is checked, not taken from the record."
 	}
@@ -686,36 +676,16 @@ func (a *announcer) sayResumed(ctx context.Context, id ID) {
 // doneStage is the record's Stage after the last stage.
 const doneStage = workflow.Done
 
-// Failure is a deploy-stopping problem; its text is for users. Private,
-// when set, names a local security patch and goes only to the security
-// destination (EventSecurity); Msg then says so without naming it.
-type Failure struct{ Msg, Private string }
-
-func (f *Failure) Error() string { return f.Msg }
+// Failure stops a deploy with a sentence for the channel (package
+// step's). Private, when set, names a local security patch and goes only
+// to the security destination (EventSecurity); Msg then says so without
+// naming it.
+type Failure = step.Failure
 
 // Failf returns a *Failure with a formatted sentence.
-func Failf(format string, args ...any) error { return &Failure{Msg: fmt.Sprintf(format, args...)} }
+func Failf(format string, args ...any) error { return step.Failf(format, args...) }
 
 // ErrAborted is returned by Job.Checkpoint when someone aborted the deploy.
-var ErrAborted = errors.New("deploy aborted")
+var ErrAborted = step.ErrAborted
 
-var errPaused = errors.New("deploy paused")
-
-// userText turns an error into a sentence for chat. Failures, Gerrit errors
-// and git errors already read as sentences.
-func userText(err error) string {
-	var f *Failure
-	if errors.As(err, &f) {
-		return f.Msg
-	}
-	var ge *gerrit.Error
-	if errors.As(err, &ge) {
-		return ge.Error()
-	}
-	var gitErr *git.Error
-	if errors.As(err, &gitErr) && len(gitErr.Args) > 0 {
-		// git's own words go to the log, with the command.
-		return fmt.Sprintf("git %s failed in the staging checkout; the details are in jouncebot's log.", gitErr.Args[0])
-	}
-	return err.Error()
-}
+var errPaused = step.ErrPaused

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,7 +25,7 @@ func (e *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 	if err != nil || !ch.Merged() {
 		return ch, "", err
 	}
-	c, problem := e.classify(ch, Ref{})
+	c, problem := e.classify(ch, prepare.Ref{})
 	if problem != "" {
 		return ch, fmt.Sprintf("Change %d is merged in %s on %s, which the bot does not deploy: its maintenance scripts run only for changes the bot deployed.", n, ch.Project, ch.Branch), nil
 	}

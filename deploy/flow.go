@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
+	"github.com/jouncebot/jouncebot/deploy/prepare"
+	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
@@ -23,9 +24,9 @@ import (
 
 // Effect keys with a field of their own in the record.
 const (
-	effectVote          = "vote"           // vote/<change>: Change.Vote
-	effectPurge         = "purge"          // Sync.Purge
-	effectRevertComment = "revert-comment" // Revert.Commented
+	effectVote          = prepare.EffectVote // vote/<change>: Change.Vote
+	effectPurge         = "purge"            // Sync.Purge
+	effectRevertComment = "revert-comment"   // Revert.Commented
 )
 
 // Effect keys kept in Deploy.Effects.
@@ -43,8 +44,6 @@ const (
 const (
 	effectSync = "sync" // sync/<stage>/<host>: a host's result in bucket deploy.hosts (hostStore)
 )
-
-func voteKey(change int) string { return effectVote + "/" + strconv.Itoa(change) }
 
 // effector is a Stage that declares the kinds of side effect it makes
 // through Job.Do (workflow.Step.Effects) with options o.
@@ -74,8 +73,9 @@ type flows struct {
 
 // stages are the steps of deploy d in order.
 func (w *flows) stages(d *Deploy) []Stage {
+	prep := prepared(w.o)
 	if d.PrepareOnly {
-		return []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}, updateStage{}, verifyStage{}}
+		return prep
 	}
 	syncs := slices.ContainsFunc(w.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
 	if d.Revert != nil {
@@ -94,11 +94,12 @@ func (w *flows) stages(d *Deploy) []Stage {
 		}
 		return s
 	}
-	s := []Stage{voteStage{}, mergeStage{}, fetchStage{}, checkStage{}}
+	// The snapshot of what the hosts hold goes before the update.
+	s := slices.Clone(prep[:4])
 	if syncs {
 		s = append(s, snapshotStage{})
 	}
-	s = append(s, updateStage{}, verifyStage{})
+	s = append(s, prep[4:]...)
 	if syncs {
 		s = append(s, freezeStage{})
 	}
@@ -113,19 +114,19 @@ func (w *flows) stages(d *Deploy) []Stage {
 // only listed, with the effects of each step, for Steps).
 func (w *flows) flow(d *Deploy, j *Job) *workflow.Definition {
 	stages := w.stages(d)
-	def := &workflow.Definition{Point: crashPoint}
+	def := &workflow.Definition{Point: step.CrashPoint}
 	byName := map[string]Stage{}
 	for _, s := range stages {
 		byName[s.Name()] = s
-		step := workflow.Step{Name: s.Name(), Run: func(ctx context.Context) (any, error) { return nil, s.Exec(ctx, j) }}
+		st := workflow.Step{Name: s.Name(), Run: func(ctx context.Context) (any, error) { return nil, s.Exec(ctx, j) }}
 		// The effects are listed only for Steps (the crash matrix): a
 		// run passes the points of what it makes whatever is declared,
 		// and listing a sync stage's hosts reads its host group, which
 		// each round of a run would do again.
 		if e, ok := s.(effector); ok && j == nil {
-			step.Effects = e.Effects(w.o)
+			st.Effects = e.Effects(w.o)
 		}
-		def.Steps = append(def.Steps, step)
+		def.Steps = append(def.Steps, st)
 	}
 	def.Before = func(ctx context.Context, name string) error {
 		d, err := w.load(j.id)
@@ -192,7 +193,7 @@ func flowRecord(d *Deploy) *workflow.Record {
 	}
 	for _, c := range d.Changes {
 		if c.Vote != (Op{}) {
-			r.Effects[voteKey(c.Number)] = c.Vote
+			r.Effects[prepare.VoteKey(c.Number)] = c.Vote
 		}
 	}
 	if d.Sync != nil && d.Sync.Purge != (Op{}) {
@@ -229,7 +230,7 @@ func setFlowRecord(d *Deploy, r *workflow.Record) error {
 	d.Stage, d.Steps = r.Next, r.Results
 	rest := maps.Clone(r.Effects)
 	for i, c := range d.Changes {
-		k := voteKey(c.Number)
+		k := prepare.VoteKey(c.Number)
 		d.Changes[i].Vote = rest[k]
 		delete(rest, k)
 	}

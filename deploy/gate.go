@@ -10,6 +10,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // gate asks the deployer and the patch owners to test, and waits for
@@ -70,7 +71,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			if err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 				g.Reminded = now.UTC()
 				return Event{Kind: EventNeeds, Text: bot.Join(e.pendingMentions(d, g), bot.T(fmt.Sprintf(
-					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", changeList(d.Changes), s.StageName)))}
+					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", step.ChangeList(d.Changes), s.StageName)))}
 			}); err != nil {
 				return err
 			}
@@ -142,7 +143,7 @@ func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarte
 			when = "; jouncebot was restarted meanwhile"
 		}
 		return Event{Kind: EventNeeds, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-			": %s the test on %s within %s%s. Decide: `tested ok` to go on, or `tested fail` to roll back.", who, s.StageName, fmtDur(e.o.Gate.Timeout), when)))}
+			": %s the test on %s within %s%s. Decide: `tested ok` to go on, or `tested fail` to roll back.", who, s.StageName, step.Dur(e.o.Gate.Timeout), when)))}
 	})
 }
 

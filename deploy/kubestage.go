@@ -14,6 +14,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/image"
 	"github.com/jouncebot/jouncebot/deploy/kube"
 	"github.com/jouncebot/jouncebot/deploy/release"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // A kubernetes stage is a SyncStage whose hosts are Deployments (see
@@ -103,7 +104,7 @@ func (a *releaser) bindKube(ctx context.Context, j *Job, hs *hostsync.Stage, wha
 	}
 	hs.Method = m.For(kube.Run{Deploy: string(j.id), Targets: len(hs.Hosts), Releases: a.o.Releases, Undo: undo,
 		Say:     func(s string) { j.Say(ctx, EventProgress, bot.T(s)) },
-		Patched: func() { crashPoint(what + ":" + hs.Name) }})
+		Patched: func() { step.CrashPoint(what + ":" + hs.Name) }})
 }
 
 // kubeFailures says in one sentence per Deployment (three at most) why

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // Plan implements Service: the steps and git commands a deploy of the
@@ -17,11 +18,11 @@ func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		return nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Deploying %s would:\n", changeList(cs))
-	step := 0
+	fmt.Fprintf(&b, "Deploying %s would:\n", step.ChangeList(cs))
+	n := 0
 	line := func(format string, args ...any) {
-		step++
-		fmt.Fprintf(&b, "%d. %s\n", step, fmt.Sprintf(format, args...))
+		n++
+		fmt.Fprintf(&b, "%d. %s\n", n, fmt.Sprintf(format, args...))
 	}
 	for _, c := range cs {
 		if c.Merged {
@@ -37,7 +38,7 @@ func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		}
 	}
 	if len(open) > 0 {
-		line("wait up to %s for the gate to merge %s, asking Gerrit every %s", fmtDur(a.o.MergeTimeout), bot.JoinNames(open), fmtDur(a.o.PollInterval))
+		line("wait up to %s for the gate to merge %s, asking Gerrit every %s", step.Dur(a.o.MergeTimeout), bot.JoinNames(open), step.Dur(a.o.PollInterval))
 	}
 	for _, r := range reposOf(cs) {
 		dir := filepath.Join(a.o.StagingDir, r.Dir)
@@ -81,9 +82,9 @@ func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 		if c.Kind == KindSubmodule {
 			where = filepath.Join(where, c.Submodule)
 		}
-		commit := fmt.Sprintf("<commit of %d once merged; now %s>", c.Number, short(c.Revision))
+		commit := fmt.Sprintf("<commit of %d once merged; now %s>", c.Number, step.Short(c.Revision))
 		if c.Merged {
-			commit = short(c.Revision)
+			commit = step.Short(c.Revision)
 		}
 		fmt.Fprintf(&b, "- git -C %s revert --no-edit %s\n", where, commit)
 		target := c.Branch

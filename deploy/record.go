@@ -13,6 +13,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
@@ -265,7 +266,7 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string, private .
 				bot.Count(rb.Total, "host"), salSummary(d), sallines.Duration(time.Since(rb.Started)), d.Sync.Release, d.Sync.Previous))
 			if rb.Outcome == "" {
 				msg = strings.TrimSpace(msg + " " + fmt.Sprintf("The rollback to release %s did not finish: look at the hosts by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
-					d.Sync.Previous, changeList(d.Changes), changeList(d.Changes)))
+					d.Sync.Previous, step.ChangeList(d.Changes), step.ChangeList(d.Changes)))
 			}
 		}
 	}
@@ -309,12 +310,12 @@ func finalLine(d *Deploy, state, msg string, stages bool) Event {
 	switch state {
 	case stateDone:
 		kind = EventDone
-		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is done: %s.", id, changeList(d.Changes))))
+		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is done: %s.", id, step.ChangeList(d.Changes))))
 		if d.Revert != nil {
-			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": revert %s is done: %s reverted in staging, synced and pushed for review.", id, changeList(d.Changes))))
+			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": revert %s is done: %s reverted in staging, synced and pushed for review.", id, step.ChangeList(d.Changes))))
 		} else if d.PrepareOnly || !stages {
 			kind = EventPrepared
-			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is prepared: the staging checkout holds %s, verified; nothing was synced.", id, changeList(d.Changes))))
+			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is prepared: the staging checkout holds %s, verified; nothing was synced.", id, step.ChangeList(d.Changes))))
 		}
 	case stateFailed:
 		kind = EventFailed
@@ -366,16 +367,16 @@ func doneSoFar(d *Deploy) string {
 	}
 	touched := false
 	for _, r := range d.Repos {
-		name := repoName(r.Dir)
+		name := step.RepoName(r.Dir)
 		switch {
 		case !r.SubUpdate.Done.IsZero() || (!r.Update.Done.IsZero() && len(r.Submodules) == 0):
-			s += fmt.Sprintf("The checkout %s was updated to %s. ", name, short(r.After))
+			s += fmt.Sprintf("The checkout %s was updated to %s. ", name, step.Short(r.After))
 			touched = true
 		case !r.Update.Done.IsZero():
-			s += fmt.Sprintf("The checkout %s was updated to %s but its submodules were not. ", name, short(r.After))
+			s += fmt.Sprintf("The checkout %s was updated to %s but its submodules were not. ", name, step.Short(r.After))
 			touched = true
 		case r.Update.Pending():
-			s += fmt.Sprintf("The checkout %s may be half updated (it was at %s before). ", name, short(r.Before))
+			s += fmt.Sprintf("The checkout %s may be half updated (it was at %s before). ", name, step.Short(r.Before))
 			touched = true
 		}
 	}
@@ -383,42 +384,6 @@ func doneSoFar(d *Deploy) string {
 		s += "The staging checkout was not changed."
 	}
 	return strings.TrimSpace(s)
-}
-
-// repoName names a checkout relative to the staging directory's parent:
-// "staging" for the config checkout, "staging/php-1.46.0-wmf.3" for core.
-func repoName(dir string) string {
-	if dir == "" {
-		return "staging"
-	}
-	return "staging/" + dir
-}
-
-// fmtDur writes durations the way people do: 30m, 1h30m, 10s, 300ms.
-func fmtDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-func short(sha string) string {
-	if len(sha) > 10 {
-		return sha[:10]
-	}
-	return sha
-}
-
-func changeList(cs []Change) string {
-	var s []string
-	for _, c := range cs {
-		s = append(s, strconv.Itoa(c.Number))
-	}
-	return bot.JoinNames(s)
 }
 
 // Job is a running deploy as a stage sees it.
@@ -476,3 +441,20 @@ func (j *Job) StagingDir() string { return j.e.o.StagingDir }
 // Woken is signalled when the deploy should look at its record again
 // (an abort), to cut a wait short.
 func (j *Job) Woken() <-chan struct{} { return j.wake }
+
+// Gerrit is the Gerrit client.
+func (j *Job) Gerrit() Gerrit { return j.e.gerrit }
+
+// Forget drops the record of the side effect under key, so that the next
+// Do of it makes it again.
+func (j *Job) Forget(key string) error { return j.flow.Forget(key) }
+
+// Pause records that the deploy waits for continue or abort, for p. It
+// returns ErrAborted, recording nothing, when the deploy was aborted.
+func (j *Job) Pause(p *Pause) error {
+	if testPoint != nil {
+		testPoint("pausing", j.id)
+	}
+	// Not over an abort: the runner goes on to end the deploy.
+	return j.Checkpoint(func(d *Deploy) { d.Pause, d.State = p, statePaused })
+}

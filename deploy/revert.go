@@ -14,7 +14,9 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
@@ -88,11 +90,11 @@ func (e *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	if slices.ContainsFunc(e.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok }) {
 		d.Stage = snapshotStage{}.Name()
 	}
-	if err := e.takeLock(d, "revert of "+changeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, changeList(changes))); err != nil {
+	if err := e.takeLock(d, "revert of "+step.ChangeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, step.ChangeList(changes))); err != nil {
 		return "", err
 	}
 	e.say(ctx, d.ID, EventStarted, bot.Join(bot.T(fmt.Sprintf("Revert %s started by ", d.ID)), r.By.Mention(),
-		bot.T(fmt.Sprintf(": reverting %s in staging, syncing it, then pushing the revert to Gerrit.", changeList(changes)))))
+		bot.T(fmt.Sprintf(": reverting %s in staging, syncing it, then pushing the revert to Gerrit.", step.ChangeList(changes)))))
 	if err := e.enqueue(ctx, d.ID); err != nil {
 		return d.ID, e.internal("starting the revert", err)
 	}
@@ -106,7 +108,7 @@ func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, 
 	var changes []Change
 	var commits []RevertCommit
 	for _, s := range specs {
-		ref, err := ParseChange(s)
+		ref, err := prepare.ParseChange(s)
 		if err != nil {
 			probs.add("%s", err.Error())
 			continue
@@ -121,9 +123,9 @@ func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, 
 				probs.add("Change %d was not found in Gerrit.", ref.Number)
 				continue
 			}
-			return nil, nil, sentence(userText(err))
+			return nil, nil, sentence(step.UserText(err))
 		}
-		c, problem := a.classify(ch, Ref{Number: ref.Number})
+		c, problem := a.classify(ch, prepare.Ref{Number: ref.Number})
 		switch {
 		case !ch.Merged():
 			probs.add("Change %d is not merged, so there is nothing to revert; abandon it in Gerrit instead.", ch.Number)
@@ -138,7 +140,7 @@ func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, 
 		dir := filepath.Join(a.o.StagingDir, c.Repo)
 		sha, err := a.git.Run(ctx, dir, "log", "-n", "1", "--format=%H", "--grep=^Change-Id: "+c.ChangeID+"$", "HEAD")
 		if err != nil || sha == "" {
-			probs.add("Change %d is not in the staging checkout %s; it was never deployed, so revert it in Gerrit.", ch.Number, repoName(c.Repo))
+			probs.add("Change %d is not in the staging checkout %s; it was never deployed, so revert it in Gerrit.", ch.Number, step.RepoName(c.Repo))
 			continue
 		}
 		parents, _ := a.git.Run(ctx, dir, "rev-list", "--parents", "-n", "1", sha)
@@ -157,7 +159,7 @@ func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, 
 		}
 		out, err := a.git.Run(ctx, filepath.Join(a.o.StagingDir, c.Repo), "rev-list", "-n", "1000", "HEAD")
 		if err != nil {
-			return nil, nil, sentence(userText(err))
+			return nil, nil, sentence(step.UserText(err))
 		}
 		for i, s := range strings.Fields(out) {
 			pos[s] = i
@@ -188,7 +190,7 @@ func (a *changes) revertCommit(ctx context.Context, dir string, c *RevertCommit)
 	}
 	if _, err := a.git.Run(ctx, dir, append(args, c.SHA)...); err != nil {
 		_, _ = a.git.Run(context.WithoutCancel(ctx), dir, "revert", "--abort")
-		return Failf("Reverting %d (%s) in %s conflicts with what came after it; revert it by hand.", c.Change, short(c.SHA), repoName(c.Repo))
+		return Failf("Reverting %d (%s) in %s conflicts with what came after it; revert it by hand.", c.Change, step.Short(c.SHA), step.RepoName(c.Repo))
 	}
 	msg, err := a.git.Run(ctx, dir, "log", "-1", "--format=%B")
 	if err != nil {
@@ -238,7 +240,7 @@ func (a *changes) pushReverts(ctx context.Context, repo string, commits []Revert
 		target += "%private"
 	}
 	if _, err := a.git.Run(ctx, wt, "push", "-q", "origin", target); err != nil {
-		return nil, Failf("Pushing the revert to Gerrit failed (%s); staging keeps the revert, push it by hand.", firstLine(userText(err)))
+		return nil, Failf("Pushing the revert to Gerrit failed (%s); staging keeps the revert, push it by hand.", step.FirstLine(step.UserText(err)))
 	}
 	var out []int
 	for _, c := range commits {
@@ -262,7 +264,7 @@ func (e *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 		dir := filepath.Join(e.o.StagingDir, repo.Dir)
 		before, err := e.git.Run(ctx, dir, "rev-parse", "HEAD")
 		if err != nil {
-			return "", sentence(userText(err))
+			return "", sentence(step.UserText(err))
 		}
 		var mine []RevertCommit
 		for i := range commits {
@@ -271,7 +273,7 @@ func (e *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 			}
 			if err := e.revertCommit(ctx, dir, &commits[i]); err != nil {
 				_, _ = e.git.Run(context.WithoutCancel(ctx), dir, "reset", "-q", "--hard", before)
-				return "", sentence(userText(err))
+				return "", sentence(step.UserText(err))
 			}
 			mine = append(mine, commits[i])
 		}
@@ -280,7 +282,7 @@ func (e *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 			err = rerr
 		}
 		if err != nil {
-			return "", sentence(userText(err))
+			return "", sentence(step.UserText(err))
 		}
 		for _, n := range nums {
 			newChanges = append(newChanges, strconv.Itoa(n))
@@ -372,7 +374,7 @@ func (revertStage) Exec(ctx context.Context, j *Job) error {
 		if c.Merge {
 			m = " (a merge, against its first parent)"
 		}
-		said = append(said, fmt.Sprintf("%d (%s)%s", c.Change, short(c.SHA), m))
+		said = append(said, fmt.Sprintf("%d (%s)%s", c.Change, step.Short(c.SHA), m))
 	}
 	j.Say(ctx, EventProgress, bot.T("Reverted in staging, newest first: "+strings.Join(said, ", ")+". Syncing before pushing to Gerrit."))
 	return nil
@@ -461,7 +463,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 		Check: func(context.Context) (bool, error) { return true, nil }}); err != nil {
 		return err
 	}
-	t := bot.T(fmt.Sprintf("Pushed the revert of %s for review as ", changeList(d.Changes)))
+	t := bot.T(fmt.Sprintf("Pushed the revert of %s for review as ", step.ChangeList(d.Changes)))
 	for i, n := range rv.New {
 		if i > 0 {
 			t = t.Append(bot.T(", "))

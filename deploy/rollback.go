@@ -16,6 +16,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,7 +34,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 		return err
 	}
 	if d.Sync.Previous == "" {
-		return Failf("Stopped because %s, but there is no saved tree to roll back to; the hosts that were synced hold the new tree. Revert %s before the next deploy.", reason, changeList(d.Changes))
+		return Failf("Stopped because %s, but there is no saved tree to roll back to; the hosts that were synced hold the new tree. Revert %s before the next deploy.", reason, step.ChangeList(d.Changes))
 	}
 	if d.Sync.Rollback == nil {
 		now := time.Now().UTC()
@@ -96,7 +97,7 @@ const (
 // worked out from the stages' results; and the closing SAL line. Its
 // points are named "rollback/" and the workflow's point.
 func rollbackFlow(o *Options, r *rollbackRun) *workflow.Definition {
-	def := &workflow.Definition{Point: func(p string) { crashPoint("rollback/" + p) }}
+	def := &workflow.Definition{Point: func(p string) { step.CrashPoint("rollback/" + p) }}
 	def.Steps = append(def.Steps, workflow.Step{Name: rollbackStartLine, Effects: []string{salStartRollback},
 		Run: func(ctx context.Context) (any, error) { return nil, r.startLine(ctx) }})
 	for _, st := range o.Stages {
@@ -256,7 +257,7 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 	bad = append(bad, goneHosts...)
 	total += len(goneHosts) + back
 	took := time.Since(rb.Started)
-	sum, changes, prev := salSummary(d), changeList(d.Changes), d.Sync.Previous
+	sum, changes, prev := salSummary(d), step.ChangeList(d.Changes), d.Sync.Previous
 	var outcome, line string
 	switch {
 	case len(bad) > 0 || len(goneStages) > 0:
@@ -327,8 +328,8 @@ func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *wor
 	names = append(names, slices.Collect(maps.Keys(synced))...)
 	slices.Sort(names)
 	for _, name := range slices.Compact(names) {
-		step := rollbackStagePrefix + name
-		if _, done := rec.Results[step]; done || def.Index(step) >= 0 || (!stageStarted(d, name) && len(synced[name]) == 0) {
+		key := rollbackStagePrefix + name
+		if _, done := rec.Results[key]; done || def.Index(key) >= 0 || (!stageStarted(d, name) && len(synced[name]) == 0) {
 			continue
 		}
 		touched := slices.Collect(maps.Keys(synced[name]))

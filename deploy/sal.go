@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // salLog writes msg to the Server Admin Log in the deployer's name. A
@@ -34,9 +35,9 @@ func salSummary(d *Deploy) string {
 // syncWhat names what a deploy syncs: "445113" or "the revert of 445113".
 func syncWhat(d *Deploy) string {
 	if d.Revert != nil {
-		return "the revert of " + changeList(d.Changes)
+		return "the revert of " + step.ChangeList(d.Changes)
 	}
-	return changeList(d.Changes)
+	return step.ChangeList(d.Changes)
 }
 
 func salChanges(cs []Change) string {

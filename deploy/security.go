@@ -10,10 +10,10 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 )
 
-// securityFailure is a failure that names a local security patch: the
+// SecurityFailure is a failure that names a local security patch: the
 // public sentence says what happened and where the details went; the
 // details go only to the security destination.
-func (j *Job) securityFailure(public, private string) error {
+func (j *Job) SecurityFailure(public, private string) error {
 	d, _ := j.Deploy()
 	where := "sent to the security contacts privately"
 	if d != nil && j.e.o.SecurityWhere != nil {

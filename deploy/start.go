@@ -14,7 +14,9 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/record"
+	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -87,7 +89,7 @@ func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	if err := approvedPatchSets(r, changes); err != nil {
 		return "", err
 	}
-	d := &Deploy{State: stateRunning, Stage: voteStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
+	d := &Deploy{State: stateRunning, Stage: prepare.Vote{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
 		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
 	approvedFor(d)
@@ -102,7 +104,7 @@ func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	default:
 		reason = "in a deployment window"
 	}
-	if err := e.takeLock(d, reason, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, changeList(changes), reason)); err != nil {
+	if err := e.takeLock(d, reason, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, step.ChangeList(changes), reason)); err != nil {
 		return "", err
 	}
 	e.sayTx(ctx, d.ID, nil, append([]Event{{Kind: EventStarted, Text: e.startText(d)}}, privateChanges(d, changes)...)...)
@@ -206,9 +208,9 @@ func withPrivate(err error, private []string) error {
 // reported in one error. The changes come back in dependency order.
 func (a *changes) resolve(ctx context.Context, specs []string, strict bool) ([]Change, error) {
 	var probs problems
-	var refs []Ref
+	var refs []prepare.Ref
 	for _, s := range specs {
-		r, err := ParseChange(s)
+		r, err := prepare.ParseChange(s)
 		if err != nil {
 			probs.add("%s", err.Error())
 			continue
@@ -217,7 +219,7 @@ func (a *changes) resolve(ctx context.Context, specs []string, strict bool) ([]C
 			probs.add("%s", msg)
 			continue
 		}
-		if !slices.ContainsFunc(refs, func(x Ref) bool { return x.Number == r.Number }) {
+		if !slices.ContainsFunc(refs, func(x prepare.Ref) bool { return x.Number == r.Number }) {
 			refs = append(refs, r)
 		}
 	}
@@ -233,7 +235,7 @@ func (a *changes) resolve(ctx context.Context, specs []string, strict bool) ([]C
 				probs.add("Change %d was not found in Gerrit.", r.Number)
 				continue
 			}
-			return nil, sentence(userText(err))
+			return nil, sentence(step.UserText(err))
 		}
 		got[ch.Number] = ch
 		c, problem := a.classify(ch, r)
@@ -271,7 +273,7 @@ func (a *changes) resolve(ctx context.Context, specs []string, strict bool) ([]C
 }
 
 // classify checks one change and says where it lands.
-func (a *changes) classify(ch *gerrit.Change, r Ref) (Change, string) {
+func (a *changes) classify(ch *gerrit.Change, r prepare.Ref) (Change, string) {
 	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.PublicSubject(),
 		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.PublicBugs(), Private: ch.Private, Revision: ch.Revision,
 		Maintenance: gerrit.MaintenanceScripts(ch.Message),
@@ -380,7 +382,7 @@ func (a *changes) dependencies(ctx context.Context, batch map[int]*gerrit.Change
 		}
 		chain, err := a.gerrit.SubmittedTogether(ctx, n)
 		if err != nil {
-			return nil, sentence(userText(err))
+			return nil, sentence(step.UserText(err))
 		}
 		for _, o := range chain {
 			if o.Merged() {
@@ -393,7 +395,7 @@ func (a *changes) dependencies(ctx context.Context, batch map[int]*gerrit.Change
 			probs.add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.PublicSubject(), o.Number, n)
 		}
 		for _, id := range c.DependsOn {
-			if !IsChangeID(id) {
+			if !prepare.IsChangeID(id) {
 				// Never pasted into a query: "I… OR is:merged" would pass.
 				probs.add("Change %d has Depends-On: %q, which is not a Change-Id (I and 40 hex digits); fix the footer in Gerrit.", n, id)
 				continue
@@ -404,7 +406,7 @@ func (a *changes) dependencies(ctx context.Context, batch map[int]*gerrit.Change
 			}
 			found, err := a.gerrit.Query(ctx, "change:"+id)
 			if err != nil {
-				return nil, sentence(userText(err))
+				return nil, sentence(step.UserText(err))
 			}
 			switch {
 			case len(found) == 0:
@@ -474,12 +476,12 @@ func (a *changes) checkStaging(ctx context.Context, cs []Change, probs *problems
 	}
 	for _, r := range reposOf(cs) {
 		dir := filepath.Join(a.o.StagingDir, r.Dir)
-		name := repoName(r.Dir)
+		name := step.RepoName(r.Dir)
 		branch, err := a.git.Run(ctx, dir, "rev-parse", "--abbrev-ref", "HEAD")
 		if err != nil {
 			// git's words name paths in the checkout, a security
 			// patch's among them: only for the security destination.
-			private = append(private, fmt.Sprintf("git could not read the checkout %s: %s.", name, gitWords(err)))
+			private = append(private, fmt.Sprintf("git could not read the checkout %s: %s.", name, prepare.GitWords(err)))
 			probs.add("The checkout %s is not a git checkout (%s); nothing was done.", name, a.securityWhere("git's words"))
 			continue
 		}
@@ -488,32 +490,19 @@ func (a *changes) checkStaging(ctx context.Context, cs []Change, probs *problems
 		}
 		st, err := a.git.Run(ctx, dir, "status", "--porcelain")
 		if err != nil {
-			private = append(private, fmt.Sprintf("git status failed in the checkout %s: %s.", name, gitWords(err)))
+			private = append(private, fmt.Sprintf("git status failed in the checkout %s: %s.", name, prepare.GitWords(err)))
 			probs.add("Cannot read the state of staging %s (%s); have a look at it by hand. Nothing was done.", name, a.securityWhere("git's words"))
 			continue
 		}
 		if st != "" {
 			// Uncommitted changes may be an unfixed vulnerability's fix:
 			// the list goes only to the security destination.
-			private = append(private, fmt.Sprintf("The checkout %s has uncommitted changes: %s.", name, summarizeStatus(st)))
+			private = append(private, fmt.Sprintf("The checkout %s has uncommitted changes: %s.", name, prepare.StatusSummary(st)))
 			probs.add("The checkout %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name,
 				bot.Count(len(strings.Split(st, "\n")), "file")+"; "+a.securityWhere("the list"))
 		}
 	}
 	return private
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
-}
-
-func summarizeStatus(st string) string {
-	lines := strings.Split(st, "\n")
-	if len(lines) > 3 {
-		return strings.Join(lines[:3], ", ") + fmt.Sprintf(" and %d more", len(lines)-3)
-	}
-	return strings.Join(lines, ", ")
 }
 
 // takeLock gives d its id and stores it together with the deploy lock and

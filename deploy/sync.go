@@ -16,6 +16,7 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/kube"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
+	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
@@ -441,7 +442,7 @@ func (m *hostEffects) Sync(ctx context.Context, h hostsync.Host, src string, pat
 // ended counts a host's sync ended.
 func (m *hostEffects) ended() {
 	if m.left.Add(-1) == 0 {
-		crashPoint("synced:" + m.stage)
+		step.CrashPoint("synced:" + m.stage)
 	}
 }
 

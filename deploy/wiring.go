@@ -7,6 +7,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
 )
@@ -103,6 +104,6 @@ func ParseArgs(words []string) Args {
 }
 
 func looksLikeChange(w string) bool {
-	_, err := ParseChange(w)
+	_, err := prepare.ParseChange(w)
 	return err == nil
 }
