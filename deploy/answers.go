@@ -6,12 +6,11 @@ import (
 	"log/slog"
 
 	"github.com/jouncebot/jouncebot/deploy/record"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // sentence is an error whose text is for users.
-type sentence string
-
-func (s sentence) Error() string { return string(s) }
+type sentence = step.Sentence
 
 // answers words what a chat request is about and what went wrong with
 // it for the person who asked: the deploy an id names, a refusal, and an

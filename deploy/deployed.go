@@ -25,7 +25,7 @@ func (e *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 	if err != nil || !ch.Merged() {
 		return ch, "", err
 	}
-	c, problem := e.classify(ch, prepare.Ref{})
+	c, problem := e.resolver().Classify(ch, prepare.Ref{})
 	if problem != "" {
 		return ch, fmt.Sprintf("Change %d is merged in %s on %s, which the bot does not deploy: its maintenance scripts run only for changes the bot deployed.", n, ch.Project, ch.Branch), nil
 	}
@@ -51,17 +51,17 @@ func (e *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 	// revert through Gerrit is another change, deployed by its own
 	// deploy).
 	dir := filepath.Join(e.o.StagingDir, c.Repo, c.Submodule)
-	h, err := stagedHistory(ctx, e.git, dir)
+	h, err := prepare.StagedHistory(ctx, e.git, dir)
 	if err != nil {
 		return nil, "", err
 	}
-	switch _, rev, ok := deployedIn(h, ch.ChangeID); {
+	switch _, rev, ok := prepare.DeployedIn(h, ch.ChangeID); {
 	case !ok && last != nil && last.State == stateDone:
 		// Deployed, further back than the history read.
 	case !ok:
 		return ch, fmt.Sprintf("Change %d is merged but not deployed: the staging checkout does not hold it. Deploy it first (deploy %d), then run maint %d.", n, n, n), nil
 	case rev != nil:
-		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, e.revertName(ctx, rev, ch.Private)), nil
+		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, e.resolver().RevertName(ctx, rev, ch.Private)), nil
 	}
 	return ch, "", nil
 }

@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // Plan implements Service: the steps and git commands a deploy of the
 // changes would run, and how to revert them, without doing anything.
 func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
-	cs, err := a.resolve(ctx, specs, false)
+	cs, err := a.resolver().Resolve(ctx, specs, false)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 	if len(open) > 0 {
 		line("wait up to %s for the gate to merge %s, asking Gerrit every %s", step.Dur(a.o.MergeTimeout), bot.JoinNames(open), step.Dur(a.o.PollInterval))
 	}
-	for _, r := range reposOf(cs) {
+	for _, r := range prepare.ReposOf(cs) {
 		dir := filepath.Join(a.o.StagingDir, r.Dir)
 		var ids []string
 		for _, c := range cs {
@@ -100,7 +101,7 @@ func (a *changes) Plan(ctx context.Context, specs []string) (bot.Text, error) {
 // Summary implements Service: the Server Admin Log summary of the changes,
 // "Backport for [[gerrit:N|subject (T123)]], …".
 func (a *changes) Summary(ctx context.Context, specs []string) (string, error) {
-	cs, err := a.resolve(ctx, specs, false)
+	cs, err := a.resolver().Resolve(ctx, specs, false)
 	if err != nil {
 		return "", err
 	}

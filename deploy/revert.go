@@ -85,7 +85,7 @@ func (e *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 		return e.revertViaGerrit(ctx, req, changes, commits)
 	}
 	d := &Deploy{State: stateRunning, Stage: revertStage{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
-		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, Origin: r.Origin, Changes: changes, Repos: reposOf(changes),
+		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, Origin: r.Origin, Changes: changes, Repos: prepare.ReposOf(changes),
 		Created: time.Now().UTC(), Revert: &RevertRecord{Commits: commits}, Approvals: r.Approvals}
 	if slices.ContainsFunc(e.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok }) {
 		d.Stage = snapshotStage{}.Name()
@@ -104,43 +104,43 @@ func (e *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 // revertTargets reads the changes from Gerrit and finds their commits in
 // staging, newest first.
 func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, []RevertCommit, error) {
-	var probs problems
+	var probs prepare.Problems
 	var changes []Change
 	var commits []RevertCommit
 	for _, s := range specs {
 		ref, err := prepare.ParseChange(s)
 		if err != nil {
-			probs.add("%s", err.Error())
+			probs.Add("%s", err.Error())
 			continue
 		}
 		if msg := ref.OtherGerrit(s, a.gerrit.ChangeURL(ref.Number)); msg != "" {
-			probs.add("%s", msg)
+			probs.Add("%s", msg)
 			continue
 		}
 		ch, err := a.gerrit.Change(ctx, ref.Number)
 		if err != nil {
 			if gerrit.IsNotFound(err) {
-				probs.add("Change %d was not found in Gerrit.", ref.Number)
+				probs.Add("Change %d was not found in Gerrit.", ref.Number)
 				continue
 			}
 			return nil, nil, sentence(step.UserText(err))
 		}
-		c, problem := a.classify(ch, prepare.Ref{Number: ref.Number})
+		c, problem := a.resolver().Classify(ch, prepare.Ref{Number: ref.Number})
 		switch {
 		case !ch.Merged():
-			probs.add("Change %d is not merged, so there is nothing to revert; abandon it in Gerrit instead.", ch.Number)
+			probs.Add("Change %d is not merged, so there is nothing to revert; abandon it in Gerrit instead.", ch.Number)
 			continue
 		case problem != "":
-			probs.add("%s", problem)
+			probs.Add("%s", problem)
 			continue
 		case c.Kind == KindSubmodule:
-			probs.add("Change %d is in the submodule %s; revert it in Gerrit and deploy the revert (`revert --via-gerrit` does not handle submodules either).", ch.Number, c.Submodule)
+			probs.Add("Change %d is in the submodule %s; revert it in Gerrit and deploy the revert (`revert --via-gerrit` does not handle submodules either).", ch.Number, c.Submodule)
 			continue
 		}
 		dir := filepath.Join(a.o.StagingDir, c.Repo)
 		sha, err := a.git.Run(ctx, dir, "log", "-n", "1", "--format=%H", "--grep=^Change-Id: "+c.ChangeID+"$", "HEAD")
 		if err != nil || sha == "" {
-			probs.add("Change %d is not in the staging checkout %s; it was never deployed, so revert it in Gerrit.", ch.Number, step.RepoName(c.Repo))
+			probs.Add("Change %d is not in the staging checkout %s; it was never deployed, so revert it in Gerrit.", ch.Number, step.RepoName(c.Repo))
 			continue
 		}
 		parents, _ := a.git.Run(ctx, dir, "rev-list", "--parents", "-n", "1", sha)
@@ -149,7 +149,7 @@ func (a *changes) revertTargets(ctx context.Context, specs []string) ([]Change, 
 			Merge: len(strings.Fields(parents)) > 2, Private: c.Private})
 	}
 	if len(probs) > 0 {
-		return nil, nil, probs.err()
+		return nil, nil, probs.Err()
 	}
 	// Newest first: by position in each checkout's history.
 	pos := map[string]int{}
@@ -260,7 +260,7 @@ func (a *changes) pushReverts(ctx context.Context, repo string, commits []Revert
 // staging back, and deploys the new changes through the normal flow.
 func (e *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Change, commits []RevertCommit) (ID, error) {
 	var newChanges []string
-	for _, repo := range reposOf(changes) {
+	for _, repo := range prepare.ReposOf(changes) {
 		dir := filepath.Join(e.o.StagingDir, repo.Dir)
 		before, err := e.git.Run(ctx, dir, "rev-parse", "HEAD")
 		if err != nil {

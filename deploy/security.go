@@ -22,12 +22,6 @@ func (j *Job) SecurityFailure(public, private string) error {
 	return &Failure{Msg: public + "; details " + where + ".", Private: private}
 }
 
-// securityWhere says where details went, for a refusal before a deploy
-// exists: "the list went to the security contacts privately".
-func (a *changes) securityWhere(what string) string {
-	return what + " went to the security contacts privately"
-}
-
 // sayRefusalPrivately sends the private details of a refused deploy
 // request (uncommitted changes in staging) to the security destination;
 // the refusal itself says only that they were sent.

@@ -4,16 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
-	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -81,7 +76,7 @@ func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	} else if l != nil {
 		return "", lockedError(l)
 	}
-	changes, err := e.resolve(ctx, r.Changes, true)
+	changes, err := e.resolver().Resolve(ctx, r.Changes, true)
 	if err != nil {
 		e.sayRefusalPrivately(ctx, r, err)
 		return "", err
@@ -91,7 +86,7 @@ func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	}
 	d := &Deploy{State: stateRunning, Stage: prepare.Vote{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
-		Changes: changes, Repos: reposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
+		Changes: changes, Repos: prepare.ReposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
 	approvedFor(d)
 	if e.needsApproval(r) {
 		d.State = stateApproval
@@ -154,357 +149,6 @@ func lockedError(l *Lock) error {
 		l.Deploy, l.Holder, l.Since.UTC().Format("15:04"), bot.JoinNames(nums), l.Reason, l.Holder))
 }
 
-func numbers(cs []Change) []int {
-	out := make([]int, len(cs))
-	for i, c := range cs {
-		out[i] = c.Number
-	}
-	return out
-}
-
-// reposOf lists the staging checkouts the changes land in.
-func reposOf(cs []Change) []Repo {
-	var out []Repo
-	seen := map[string]bool{}
-	for _, c := range cs {
-		if seen[c.Repo] {
-			continue
-		}
-		seen[c.Repo] = true
-		out = append(out, Repo{Dir: c.Repo, Branch: c.Branch})
-	}
-	slices.SortFunc(out, func(x, y Repo) int { return strings.Compare(x.Dir, y.Dir) })
-	return out
-}
-
-// problems collects everything wrong with a request, to report at once.
-type problems []string
-
-func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
-
-func (p problems) err() error {
-	switch len(p) {
-	case 0:
-		return nil
-	case 1:
-		return sentence(p[0])
-	}
-	return sentence("Cannot deploy:\n- " + strings.Join(p, "\n- "))
-}
-
-// withPrivate adds details for the security destination only to a
-// refusal: the public sentence says they were sent.
-func withPrivate(err error, private []string) error {
-	if err == nil || len(private) == 0 {
-		return err
-	}
-	return &Failure{Msg: err.Error(), Private: strings.Join(private, " ")}
-}
-
-// resolve reads every change from Gerrit and checks that the batch is
-// deployable: each change open (or merged), ready, on a deployable branch,
-// with its dependencies merged or in the batch and no cycles; with strict,
-// also that the staging checkouts exist and are clean. Every problem is
-// reported in one error. The changes come back in dependency order.
-func (a *changes) resolve(ctx context.Context, specs []string, strict bool) ([]Change, error) {
-	var probs problems
-	var refs []prepare.Ref
-	for _, s := range specs {
-		r, err := prepare.ParseChange(s)
-		if err != nil {
-			probs.add("%s", err.Error())
-			continue
-		}
-		if msg := r.OtherGerrit(s, a.gerrit.ChangeURL(r.Number)); msg != "" {
-			probs.add("%s", msg)
-			continue
-		}
-		if !slices.ContainsFunc(refs, func(x prepare.Ref) bool { return x.Number == r.Number }) {
-			refs = append(refs, r)
-		}
-	}
-	if len(probs) > 0 {
-		return nil, probs.err()
-	}
-	got := map[int]*gerrit.Change{}
-	var out []Change
-	for _, r := range refs {
-		ch, err := a.gerrit.Change(ctx, r.Number)
-		if err != nil {
-			if gerrit.IsNotFound(err) {
-				probs.add("Change %d was not found in Gerrit.", r.Number)
-				continue
-			}
-			return nil, sentence(step.UserText(err))
-		}
-		got[ch.Number] = ch
-		c, problem := a.classify(ch, r)
-		if problem != "" {
-			probs.add("%s", problem)
-			continue
-		}
-		out = append(out, c)
-	}
-	if len(probs) > 0 {
-		return nil, probs.err()
-	}
-	edges, err := a.dependencies(ctx, got, &probs)
-	if err != nil {
-		return nil, err
-	}
-	order, cycle := topoSort(numbers(out), edges)
-	if cycle != nil {
-		probs.add("Changes %s depend on each other in a cycle; the gate can never merge them.", cycleText(cycle))
-	}
-	var private []string
-	if strict {
-		private = a.checkStaging(ctx, out, &probs)
-		a.checkAlreadyDeployed(ctx, out, &probs)
-	}
-	if len(probs) > 0 {
-		return nil, withPrivate(probs.err(), private)
-	}
-	sorted := make([]Change, 0, len(out))
-	for _, n := range order {
-		i := slices.IndexFunc(out, func(c Change) bool { return c.Number == n })
-		sorted = append(sorted, out[i])
-	}
-	return sorted, nil
-}
-
-// classify checks one change and says where it lands.
-func (a *changes) classify(ch *gerrit.Change, r prepare.Ref) (Change, string) {
-	c := Change{Number: ch.Number, Project: ch.Project, Branch: ch.Branch, ChangeID: ch.ChangeID, Subject: ch.PublicSubject(),
-		Owner: ch.Owner.Username, OwnerName: ch.Owner.Display(), Bugs: ch.PublicBugs(), Private: ch.Private, Revision: ch.Revision,
-		Maintenance: gerrit.MaintenanceScripts(ch.Message),
-		PatchSet:    ch.PatchSet, MergedBefore: ch.Merged(), Merged: ch.Merged()}
-	if ch.Private {
-		c.PrivateText = fmt.Sprintf("%d is private in Gerrit: %q", ch.Number, ch.Subject)
-		if len(ch.Bugs) > 0 {
-			c.PrivateText += " (" + strings.Join(ch.Bugs, ", ") + ")"
-		}
-	}
-	n := ch.Number
-	switch {
-	case r.Project != "" && r.Project != ch.Project:
-		return c, fmt.Sprintf("Change %d is in %s, not %s as the link says.", n, ch.Project, r.Project)
-	case ch.Status == "ABANDONED":
-		return c, fmt.Sprintf("Change %d is abandoned.", n)
-	case ch.WIP:
-		return c, fmt.Sprintf("Change %d is a work in progress; its owner must mark it ready for review first.", n)
-	case r.PatchSet != 0 && r.PatchSet != ch.PatchSet && !ch.Merged():
-		return c, fmt.Sprintf("Change %d is at patchset %d, but you asked for patchset %d; look at the newest patchset and deploy that.", n, ch.PatchSet, r.PatchSet)
-	}
-	for _, v := range ch.Labels["Code-Review"] {
-		if v.Value == -2 && !ch.Merged() {
-			return c, fmt.Sprintf("Change %d has Code-Review -2 from %s.", n, v.Display())
-		}
-	}
-	if ch.Mergeable != nil && !*ch.Mergeable && !ch.Merged() {
-		return c, fmt.Sprintf("Change %d cannot be merged as it is; it needs a rebase.", n)
-	}
-	version, isWMF := strings.CutPrefix(ch.Branch, "wmf/")
-	isWMF = isWMF && wmfVersion.MatchString(version)
-	notDeployable := fmt.Sprintf("Change %d (%s, branch %s) is not deployable to production: only %s on %s, %s on a wmf/ branch with a php-<version> checkout in staging, and its extensions and skins are.",
-		n, ch.Project, ch.Branch, a.o.ConfigProject, a.o.ConfigBranch, a.o.CoreProject)
-	switch {
-	case ch.Project == a.o.ConfigProject && ch.Branch == a.o.ConfigBranch:
-		c.Kind, c.Repo = KindConfig, ""
-	case ch.Project == a.o.CoreProject && isWMF:
-		c.Kind, c.Repo = KindCore, "php-"+version
-	case (strings.HasPrefix(ch.Project, "mediawiki/extensions/") || strings.HasPrefix(ch.Project, "mediawiki/skins/")) && isWMF:
-		c.Kind, c.Repo = KindSubmodule, "php-"+version
-	default:
-		return c, notDeployable
-	}
-	if c.Repo != "" {
-		if _, err := os.Stat(filepath.Join(a.o.StagingDir, c.Repo)); err != nil {
-			return c, fmt.Sprintf("Change %d is on %s, which has no %s checkout in staging; it is not deployable to production.", n, ch.Branch, c.Repo)
-		}
-	}
-	if c.Kind == KindSubmodule {
-		path, ok := a.submodulePath(c.Repo, ch.Project)
-		if !ok {
-			return c, fmt.Sprintf("Change %d is in %s, which is not a submodule of %s; it is not deployable to production.", n, ch.Project, c.Repo)
-		}
-		c.Submodule = path
-	}
-	return c, ""
-}
-
-// wmfVersion is the version of a wmf/<version> branch, e.g. 1.46.0-wmf.3:
-// nothing else may name the php-<version> checkout a change goes to.
-var wmfVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+-wmf\.[0-9]+$`)
-
-// submodulePath finds where project is checked out in a core checkout, from
-// its .gitmodules.
-func (a *changes) submodulePath(repo, project string) (string, bool) {
-	b, err := os.ReadFile(filepath.Join(a.o.StagingDir, repo, ".gitmodules"))
-	if err != nil {
-		return "", false
-	}
-	var path string
-	for _, l := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(l), "=")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch k {
-		case "path":
-			path = v
-		case "url":
-			if strings.HasSuffix(strings.TrimSuffix(v, ".git"), "/"+project) || strings.TrimSuffix(v, ".git") == project {
-				return path, path != ""
-			}
-		}
-	}
-	return "", false
-}
-
-// dependencies returns, for each change, the changes of the batch it needs
-// merged first; missing dependencies become problems.
-func (a *changes) dependencies(ctx context.Context, batch map[int]*gerrit.Change, probs *problems) (map[int][]int, error) {
-	edges := map[int][]int{}
-	byID := map[string][]int{}
-	for n, c := range batch {
-		byID[c.ChangeID] = append(byID[c.ChangeID], n)
-	}
-	nums := make([]int, 0, len(batch))
-	for n := range batch {
-		nums = append(nums, n)
-	}
-	slices.Sort(nums)
-	for _, n := range nums {
-		c := batch[n]
-		if c.Merged() {
-			continue
-		}
-		chain, err := a.gerrit.SubmittedTogether(ctx, n)
-		if err != nil {
-			return nil, sentence(step.UserText(err))
-		}
-		for _, o := range chain {
-			if o.Merged() {
-				continue
-			}
-			if _, in := batch[o.Number]; in {
-				edges[n] = append(edges[n], o.Number)
-				continue
-			}
-			probs.add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.PublicSubject(), o.Number, n)
-		}
-		for _, id := range c.DependsOn {
-			if !prepare.IsChangeID(id) {
-				// Never pasted into a query: "I… OR is:merged" would pass.
-				probs.add("Change %d has Depends-On: %q, which is not a Change-Id (I and 40 hex digits); fix the footer in Gerrit.", n, id)
-				continue
-			}
-			if in := byID[id]; len(in) > 0 {
-				edges[n] = append(edges[n], in...)
-				continue
-			}
-			found, err := a.gerrit.Query(ctx, "change:"+id)
-			if err != nil {
-				return nil, sentence(step.UserText(err))
-			}
-			switch {
-			case len(found) == 0:
-				probs.add("Change %d has Depends-On: %s, which Gerrit does not know.", n, id)
-			case !slices.ContainsFunc(found, (*gerrit.Change).Merged):
-				probs.add("Change %d has Depends-On: %s (change %d, %q), which is not merged and not in this deploy.", n, id, found[0].Number, found[0].PublicSubject())
-			}
-		}
-	}
-	return edges, nil
-}
-
-// topoSort orders nums so that dependencies come first. On a cycle it
-// returns the cycle.
-func topoSort(nums []int, edges map[int][]int) ([]int, []int) {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[int]int{}
-	var order, stack, cycle []int
-	var visit func(n int) bool
-	visit = func(n int) bool {
-		color[n] = grey
-		stack = append(stack, n)
-		for _, m := range edges[n] {
-			switch color[m] {
-			case grey:
-				i := slices.Index(stack, m)
-				cycle = append(append([]int(nil), stack[i:]...), m)
-				return false
-			case white:
-				if !visit(m) {
-					return false
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[n] = black
-		order = append(order, n)
-		return true
-	}
-	for _, n := range nums {
-		if color[n] == white && !visit(n) {
-			return nil, cycle
-		}
-	}
-	return order, nil
-}
-
-func cycleText(c []int) string {
-	s := make([]string, len(c))
-	for i, n := range c {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, " → ")
-}
-
-// checkStaging makes sure each staging checkout exists, is on its branch
-// and is clean; it returns the details for the security destination only
-// (the uncommitted changes).
-func (a *changes) checkStaging(ctx context.Context, cs []Change, probs *problems) (private []string) {
-	if st, err := os.Stat(a.o.StagingDir); err != nil || !st.IsDir() {
-		probs.add("The staging directory %s does not exist; nothing was done.", a.o.StagingDir)
-		return
-	}
-	for _, r := range reposOf(cs) {
-		dir := filepath.Join(a.o.StagingDir, r.Dir)
-		name := step.RepoName(r.Dir)
-		branch, err := a.git.Run(ctx, dir, "rev-parse", "--abbrev-ref", "HEAD")
-		if err != nil {
-			// git's words name paths in the checkout, a security
-			// patch's among them: only for the security destination.
-			private = append(private, fmt.Sprintf("git could not read the checkout %s: %s.", name, prepare.GitWords(err)))
-			probs.add("The checkout %s is not a git checkout (%s); nothing was done.", name, a.securityWhere("git's words"))
-			continue
-		}
-		if branch != r.Branch {
-			probs.add("The checkout %s is on %s, not %s; nothing was done.", name, branch, r.Branch)
-		}
-		st, err := a.git.Run(ctx, dir, "status", "--porcelain")
-		if err != nil {
-			private = append(private, fmt.Sprintf("git status failed in the checkout %s: %s.", name, prepare.GitWords(err)))
-			probs.add("Cannot read the state of staging %s (%s); have a look at it by hand. Nothing was done.", name, a.securityWhere("git's words"))
-			continue
-		}
-		if st != "" {
-			// Uncommitted changes may be an unfixed vulnerability's fix:
-			// the list goes only to the security destination.
-			private = append(private, fmt.Sprintf("The checkout %s has uncommitted changes: %s.", name, prepare.StatusSummary(st)))
-			probs.add("The checkout %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name,
-				bot.Count(len(strings.Split(st, "\n")), "file")+"; "+a.securityWhere("the list"))
-		}
-	}
-	return private
-}
-
 // takeLock gives d its id and stores it together with the deploy lock and
 // an audit record, in one transaction. When someone else holds the lock it
 // returns the sentence saying who and why.
@@ -521,7 +165,7 @@ func (e *Engine) takeLock(d *Deploy, reason, auditText string) error {
 			return err
 		}
 		d.ID = ID(strconv.FormatUint(seq, 10))
-		l = &Lock{Deploy: d.ID, Holder: d.By.Name, Changes: numbers(d.Changes), Since: d.Created, Reason: reason}
+		l = &Lock{Deploy: d.ID, Holder: d.By.Name, Changes: prepare.Numbers(d.Changes), Since: d.Created, Reason: reason}
 		b, _ := json.Marshal(l)
 		if err := tx.Bucket(store.DeployLock).Put(lockKey, b); err != nil {
 			return err
@@ -541,4 +185,11 @@ func (e *Engine) takeLock(d *Deploy, reason, auditText string) error {
 		return lockedError(held)
 	}
 	return nil
+}
+
+// resolver finds out what changes are, with the engine's clients and
+// options.
+func (a *changes) resolver() *prepare.Resolver {
+	return &prepare.Resolver{Gerrit: a.gerrit, Git: a.git, StagingDir: a.o.StagingDir,
+		ConfigProject: a.o.ConfigProject, ConfigBranch: a.o.ConfigBranch, CoreProject: a.o.CoreProject, Log: a.log}
 }

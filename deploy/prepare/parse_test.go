@@ -101,3 +101,14 @@ func TestIsChangeID(t *testing.T) {
 		}
 	}
 }
+
+func TestTopoSort(t *testing.T) {
+	order, cycle := topoSort([]int{3, 1, 2}, map[int][]int{3: {2}, 2: {1}})
+	if d := cmp.Diff([]int{1, 2, 3}, order); d != "" || cycle != nil {
+		t.Errorf("order (-want +got) %s, cycle %v", d, cycle)
+	}
+	_, cycle = topoSort([]int{1, 2, 3}, map[int][]int{1: {2}, 2: {3}, 3: {1}})
+	if d := cmp.Diff([]int{1, 2, 3, 1}, cycle); d != "" {
+		t.Errorf("cycle (-want +got) %s", d)
+	}
+}

@@ -204,3 +204,9 @@ func FirstLine(s string) string {
 
 // CrashingAt reports whether the crash matrix stops the process at point.
 func CrashingAt(point string) bool { return crashAt != "" && crashAt == point }
+
+// Sentence is an error whose text is for people: a request refused, with
+// what was wrong and what to do.
+type Sentence string
+
+func (s Sentence) Error() string { return string(s) }
