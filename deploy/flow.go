@@ -68,6 +68,7 @@ func (e *storeError) Unwrap() error { return e.err }
 type flows struct {
 	records
 	*referee
+	*releaser
 	o *Options // the engine's
 }
 
@@ -78,14 +79,15 @@ func (w *flows) stages(d *Deploy) []Stage {
 		return prep
 	}
 	syncs := slices.ContainsFunc(w.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
+	snapshot, freeze := w.released()
 	if d.Revert != nil {
 		var s []Stage
 		if syncs {
-			s = append(s, snapshotStage{})
+			s = append(s, snapshot)
 		}
 		s = append(s, revertStage{})
 		if syncs {
-			s = append(s, freezeStage{})
+			s = append(s, freeze)
 		}
 		s = append(s, w.o.Stages...)
 		s = append(s, pushRevertStage{})
@@ -97,11 +99,11 @@ func (w *flows) stages(d *Deploy) []Stage {
 	// The snapshot of what the hosts hold goes before the update.
 	s := slices.Clone(prep[:4])
 	if syncs {
-		s = append(s, snapshotStage{})
+		s = append(s, snapshot)
 	}
 	s = append(s, prep[4:]...)
 	if syncs {
-		s = append(s, freezeStage{})
+		s = append(s, freeze)
 	}
 	s = append(s, w.o.Stages...)
 	if syncs {

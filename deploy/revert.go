@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/prepare"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
@@ -88,7 +89,7 @@ func (e *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, Origin: r.Origin, Changes: changes, Repos: prepare.ReposOf(changes),
 		Created: time.Now().UTC(), Revert: &RevertRecord{Commits: commits}, Approvals: r.Approvals}
 	if slices.ContainsFunc(e.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok }) {
-		d.Stage = snapshotStage{}.Name()
+		d.Stage = release.Snapshot{}.Name()
 	}
 	if err := e.takeLock(d, "revert of "+step.ChangeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, step.ChangeList(changes))); err != nil {
 		return "", err

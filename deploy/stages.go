@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/jouncebot/jouncebot/deploy/prepare"
+	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
@@ -40,4 +41,12 @@ func prepared(o *Options) []Stage {
 	return []Stage{placed{prepare.Vote{}},
 		placed{prepare.Merge{Timeout: o.MergeTimeout, PollInterval: o.PollInterval, ProgressEvery: o.ProgressEvery}},
 		placed{prepare.Fetch{}}, placed{prepare.Check{}}, placed{prepare.Update{}}, placed{prepare.Verify{}}}
+}
+
+// released are the steps of package release, with the engine's
+// options: the snapshot of what the hosts hold before the update, and
+// the freeze of the release to deploy after it.
+func (a *releaser) released() (snapshot, freeze Stage) {
+	f := &release.Freezer{Releases: a.o.Releases, Source: a.syncSource(), Log: a.log}
+	return placed{release.Snapshot{Freezer: f}}, placed{release.Freeze{Freezer: f, Refuse: unapproved}}
 }

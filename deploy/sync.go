@@ -477,3 +477,12 @@ func (a *releaser) deliver(hs *hostsync.Stage, rel *release.Release, what string
 	}
 	return &release.Marked{Method: withCrashPoint(m, what+":"+hs.Name), Release: rel, Store: a.o.Releases, FileLimit: hs.FileLimit}
 }
+
+// syncSource is the tree releases are frozen from: the configured sync
+// source, else the staging checkout.
+func (a *releaser) syncSource() string {
+	if a.o.SyncSource != "" {
+		return a.o.SyncSource
+	}
+	return a.o.StagingDir
+}
