@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
@@ -18,7 +19,7 @@ import (
 // each is about when it has one (so records written before the workflow
 // read the same), else in Deploy.Effects. A host's sync in a sync stage
 // is an effect too, kept as the host's result in bucket deploy.hosts
-// (hostStore), so that a stage of thousands of hosts does not rewrite the
+// (deliver.Store), so that a stage of thousands of hosts does not rewrite the
 // record for each.
 
 // Effect keys with a field of their own in the record.
@@ -41,7 +42,7 @@ const (
 
 // Effect keys kept elsewhere.
 const (
-	effectSync = "sync" // sync/<stage>/<host>: a host's result in bucket deploy.hosts (hostStore)
+	effectSync = deliver.SyncEffect // sync/<stage>/<host>: a host's result in bucket deploy.hosts (deliver.Store)
 )
 
 func voteKey(change int) string { return effectVote + "/" + strconv.Itoa(change) }

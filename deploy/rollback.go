@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
@@ -185,7 +186,7 @@ func (r *rollbackRun) stage(ctx context.Context, ss *SyncStage) (stageRollback, 
 	if err != nil {
 		return stageRollback{}, err
 	}
-	synced, err := e.stageHosts(d.ID, hostsSync, ss.StageName)
+	synced, err := e.hosts.Stage(d.ID, deliver.Synced, ss.StageName)
 	if err != nil {
 		return stageRollback{}, err
 	}
@@ -316,13 +317,13 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 // the hosts of such stages verified as put back.
 func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) (hosts, stages []string, back int, err error) {
 	e := r.j.e
-	results := map[string]map[string]map[string]HostResult{}
-	for _, kind := range []string{hostsSync, hostsRollback, hostsVerified} {
-		if results[kind], err = e.hostResults(d.ID, kind); err != nil {
+	results := map[deliver.Kind]map[string]map[string]HostResult{}
+	for _, kind := range []deliver.Kind{deliver.Synced, deliver.RolledBack, deliver.Verified} {
+		if results[kind], err = e.hosts.Results(d.ID, kind); err != nil {
 			return nil, nil, 0, err
 		}
 	}
-	synced, rolled, verified := results[hostsSync], results[hostsRollback], results[hostsVerified]
+	synced, rolled, verified := results[deliver.Synced], results[deliver.RolledBack], results[deliver.Verified]
 	names := slices.Collect(maps.Keys(d.Sync.Stages))
 	names = append(names, slices.Collect(maps.Keys(synced))...)
 	slices.Sort(names)
@@ -436,7 +437,7 @@ func setRollbackRecord(rb *RollbackRecord, r *workflow.Record) {
 // needsRollback reports whether an aborted deploy left hosts with the new
 // release, or may have: a stage started, even with no host on record (a
 // revert is not rolled back: that would bring the bad change back).
-func (h *hostRecords) needsRollback(d *Deploy) bool {
+func (h hostRecords) needsRollback(d *Deploy) bool {
 	if d.Sync == nil || d.Revert != nil || d.Sync.Started.IsZero() || !d.Sync.SALEnd.IsZero() {
 		return false
 	}
@@ -478,7 +479,7 @@ func rollbackHostList(j *Job, d *Deploy, ss *SyncStage, hs *hostsync.Stage, touc
 
 // rollbackCount is the number of hosts a rollback of d puts back.
 func rollbackCount(j *Job, d *Deploy) int {
-	synced, err := j.e.hostResults(d.ID, hostsSync)
+	synced, err := j.e.hosts.Results(d.ID, deliver.Synced)
 	if err != nil {
 		j.e.log.Error("read host results", "deploy", d.ID, "err", err)
 	}
@@ -527,7 +528,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	_, marked := sync.Method.(*release.Marked)
 	verify := verifier(hs.Method)
 	done := map[string]bool{}
-	results, err := j.e.stageHosts(d.ID, hostsRollback, name)
+	results, err := j.e.hosts.Stage(d.ID, deliver.RolledBack, name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -557,10 +558,10 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		}
 	}
 	src := prev.Tree()
-	rec := j.e.newRecorder(d.ID, hostsRollback, name)
+	rec := j.e.hosts.Recorder(d.ID, deliver.RolledBack, name)
 	rep, err := sync.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done,
-		OnResult: func(r hostsync.Result) { rec.add(r.Host, hostResult(dests[r.Host], r)) }})
-	if rerr := rec.close(); rerr != nil {
+		OnResult: func(r hostsync.Result) { rec.Add(r.Host, hostResult(dests[r.Host], r)) }})
+	if rerr := rec.Close(); rerr != nil {
 		return nil, 0, rerr
 	}
 	if ctx.Err() != nil {
@@ -585,10 +586,10 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	if marked {
 		vs.Method = &verifyRelease{verify: verify, release: prev, store: j.e.o.Releases}
 	}
-	vrec := j.e.newRecorder(d.ID, hostsVerified, name)
+	vrec := j.e.hosts.Recorder(d.ID, deliver.Verified, name)
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,
-		OnResult: func(r hostsync.Result) { vrec.add(r.Host, hostResult(dests[r.Host], r)) }})
-	if rerr := vrec.close(); rerr != nil {
+		OnResult: func(r hostsync.Result) { vrec.Add(r.Host, hostResult(dests[r.Host], r)) }})
+	if rerr := vrec.Close(); rerr != nil {
 		return nil, 0, rerr
 	}
 	if ctx.Err() != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/kube"
 	"github.com/jouncebot/jouncebot/deploy/release"
@@ -172,7 +173,7 @@ func (s *SyncStage) Effects(o *Options) []string {
 		return append(ks, effectSync)
 	}
 	for _, h := range hs.Hosts {
-		ks = append(ks, syncKey(s.StageName, h.Name))
+		ks = append(ks, deliver.SyncKey(s.StageName, h.Name))
 	}
 	return ks
 }
@@ -237,9 +238,9 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 	}
 	verify := verifier(hs.Method)
 	hs.Method = j.e.deliver(hs, rel, "sync")
-	w := j.e.newRecorder(d.ID, hostsSync, s.StageName)
+	w := j.e.hosts.Recorder(d.ID, deliver.Synced, s.StageName)
 	rep, err := s.syncHosts(ctx, j, hs, w, verify, rel, d.Sync.Stages[s.StageName])
-	if saveErr := w.close(); saveErr != nil {
+	if saveErr := w.Close(); saveErr != nil {
 		return saveErr
 	}
 	if ctx.Err() != nil {
@@ -275,10 +276,10 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 // is recorded as the truth: a host holding rel is settled, one that does
 // not is forgotten and synced anew. It returns no report, and no error,
 // when every host was found holding rel.
-func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *recorder, verify hostsync.Method,
+func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *deliver.Recorder, verify hostsync.Method,
 	rel *release.Release, rec *StageRecord) (*hostsync.Report, error) {
-	hosts := &workflow.Instance{Def: j.flow.Def, Store: j.e.hostStore(j.id, s.StageName, w)}
-	results, err := j.e.stageHosts(j.id, hostsSync, s.StageName)
+	hosts := &workflow.Instance{Def: j.flow.Def, Store: w.Store(j.flow.Store)}
+	results, err := j.e.hosts.Stage(j.id, deliver.Synced, s.StageName)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +296,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	if checked != nil {
 		var forget []string // in one write: a restart may find thousands
 		for _, h := range hs.Hosts {
-			key := syncKey(s.StageName, h.Name)
+			key := deliver.SyncKey(s.StageName, h.Name)
 			_, recorded := results[h.Name]
 			switch {
 			case checked[h.Name] && !results[h.Name].Done():
@@ -342,7 +343,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	var begin []workflow.Effect
 	for _, h := range hs.Hosts {
 		if _, recorded := results[h.Name]; !done[h.Name] && (checked != nil || !recorded) {
-			begin = append(begin, workflow.Effect{Key: syncKey(s.StageName, h.Name), Note: h.Dest})
+			begin = append(begin, workflow.Effect{Key: deliver.SyncKey(s.StageName, h.Name), Note: h.Dest})
 		}
 	}
 	if err := hosts.Begin(begin); err != nil {
@@ -372,7 +373,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 				// Begun, not done: after a restart the host's marker
 				// decides.
 				hr := hostResult(dests[r.Host], r)
-				w.change(r.Host, func(x *HostResult) {
+				w.Change(r.Host, func(x *HostResult) {
 					x.Dest, x.Time, x.Duration, x.Err = hr.Dest, hr.Time, hr.Duration, hr.Err
 					// Its own start, not its intent's (the stage's Begin).
 					x.Started = hr.Time.Add(-hr.Duration)
@@ -417,7 +418,7 @@ type hostEffects struct {
 
 // Sync implements hostsync.Method.
 func (m *hostEffects) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	e := workflow.Effect{Key: syncKey(m.stage, h.Name), Note: h.Dest, Do: func(ctx context.Context) error {
+	e := workflow.Effect{Key: deliver.SyncKey(m.stage, h.Name), Note: h.Dest, Do: func(ctx context.Context) error {
 		err := m.Method.Sync(ctx, h, src, paths)
 		m.ended()
 		return err
