@@ -526,7 +526,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	sync := *hs
 	sync.Method = j.e.deliver(hs, prev, "rollback")
 	_, marked := sync.Method.(*release.Marked)
-	verify := verifier(hs.Method)
+	verify := deliver.Verifier(hs.Method)
 	done := map[string]bool{}
 	results, err := j.e.hosts.Stage(d.ID, deliver.RolledBack, name)
 	if err != nil {
@@ -549,7 +549,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 				fine = append(fine, h)
 			}
 		}
-		back, _, err := holding(ctx, j.e.o.Releases, hs, verify, prev, fine)
+		back, _, err := deliver.Holding(ctx, j.e.o.Releases, hs, verify, prev, fine)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -560,7 +560,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	src := prev.Tree()
 	rec := j.e.hosts.Recorder(d.ID, deliver.RolledBack, name)
 	rep, err := sync.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done,
-		OnResult: func(r hostsync.Result) { rec.Add(r.Host, hostResult(dests[r.Host], r)) }})
+		OnResult: func(r hostsync.Result) { rec.Add(r.Host, deliver.Result(dests[r.Host], r, time.Now().UTC())) }})
 	if rerr := rec.Close(); rerr != nil {
 		return nil, 0, rerr
 	}
@@ -584,11 +584,11 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	vs.Log = nil // a check, not a sync
 	vs.Method = verify
 	if marked {
-		vs.Method = &verifyRelease{verify: verify, release: prev, store: j.e.o.Releases}
+		vs.Method = &deliver.VerifyRelease{Verify: verify, Release: prev, Store: j.e.o.Releases}
 	}
 	vrec := j.e.hosts.Recorder(d.ID, deliver.Verified, name)
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,
-		OnResult: func(r hostsync.Result) { vrec.Add(r.Host, hostResult(dests[r.Host], r)) }})
+		OnResult: func(r hostsync.Result) { vrec.Add(r.Host, deliver.Result(dests[r.Host], r, time.Now().UTC())) }})
 	if rerr := vrec.Close(); rerr != nil {
 		return nil, 0, rerr
 	}
@@ -607,27 +607,6 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
 	return bad, len(hosts), nil
-}
-
-// verifyRelease checks a host's release marker, then the paths a sync
-// touched, byte for byte.
-type verifyRelease struct {
-	verify  hostsync.Method
-	release *release.Release
-	store   *release.Store // forgets a host that fails (Store.Distrust)
-}
-
-func (v *verifyRelease) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	err := v.check(ctx, h, src, paths)
-	v.store.Distrust(h.Dest, v.release.ID, err)
-	return err
-}
-
-func (v *verifyRelease) check(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	if err := release.Holds(ctx, v.verify, h, v.release); err != nil {
-		return fmt.Errorf("does not say it holds release %s: %w", v.release.ID, err)
-	}
-	return v.verify.Sync(ctx, h, src, paths)
 }
 
 // errUnverified says a stage was rolled back but could not be verified.

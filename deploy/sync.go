@@ -236,7 +236,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Read the clusters after the restart: %s Rolling release %s out to them again.", strings.Join(diffs, " "), rel.ID)))
 		}
 	}
-	verify := verifier(hs.Method)
+	verify := deliver.Verifier(hs.Method)
 	hs.Method = j.e.deliver(hs, rel, "sync")
 	w := j.e.hosts.Recorder(d.ID, deliver.Synced, s.StageName)
 	rep, err := s.syncHosts(ctx, j, hs, w, verify, rel, d.Sync.Stages[s.StageName])
@@ -355,7 +355,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	he.left.Store(int64(len(hs.Hosts) - len(done)))
 	if verify != nil {
 		he.check = func(ctx context.Context, h hostsync.Host) (bool, error) {
-			hold, unknown, err := holding(ctx, j.e.o.Releases, hs, verify, rel, []hostsync.Host{h})
+			hold, unknown, err := deliver.Holding(ctx, j.e.o.Releases, hs, verify, rel, []hostsync.Host{h})
 			if err == nil {
 				err = unknown[h.Name]
 			}
@@ -372,7 +372,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 			if r.Err != nil {
 				// Begun, not done: after a restart the host's marker
 				// decides.
-				hr := hostResult(dests[r.Host], r)
+				hr := deliver.Result(dests[r.Host], r, time.Now().UTC())
 				w.Change(r.Host, func(x *HostResult) {
 					x.Dest, x.Time, x.Duration, x.Err = hr.Dest, hr.Time, hr.Duration, hr.Err
 					// Its own start, not its intent's (the stage's Begin).
@@ -455,15 +455,6 @@ func holdText(n int) string {
 		return "both hosts hold"
 	}
 	return fmt.Sprintf("all %d hosts hold", n)
-}
-
-// hostResult is what is recorded of one host's sync.
-func hostResult(dest string, r hostsync.Result) HostResult {
-	hr := HostResult{Dest: dest, Time: time.Now().UTC(), Duration: r.Duration}
-	if r.Err != nil {
-		hr.Err = r.Err.Error()
-	}
-	return hr
 }
 
 // deliver is the method that syncs rel to the hosts of hs: the stage's

@@ -16,6 +16,10 @@
 // A host's sync is a side effect of the deploy's workflow (package
 // workflow), its mark kept as the host's result: Recorder.Store is the
 // workflow store that reads and writes those marks by key.
+//
+// It also says what the hosts hold, for a restart or a rollback: Holding
+// reads their release markers with the stage's Verifier, and
+// VerifyRelease checks a host put back, marker and files.
 package deliver
 
 import (
@@ -23,7 +27,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/store"
 	bolt "go.etcd.io/bbolt"
@@ -164,4 +170,14 @@ func put(b *bolt.Bucket, id record.ID, kind Kind, stage, host string, r *record.
 // intent reports whether r records an intent: a result begun, not ended.
 func intent(r *record.HostResult) bool {
 	return r != nil && r.Time.IsZero() && r.Err == ""
+}
+
+// Result is what is recorded of r, a host's sync to dest that ended at
+// now.
+func Result(dest string, r hostsync.Result, now time.Time) record.HostResult {
+	hr := record.HostResult{Dest: dest, Time: now, Duration: r.Duration}
+	if r.Err != nil {
+		hr.Err = r.Err.Error()
+	}
+	return hr
 }
