@@ -15,6 +15,7 @@ import (
 	"github.com/jouncebot/jouncebot/commands"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
 	"github.com/jouncebot/jouncebot/deploy/git"
 	"github.com/jouncebot/jouncebot/policy"
@@ -190,6 +191,7 @@ const pruneEvery = time.Hour
 func (r *AgentRole) prune(ctx context.Context) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
+	hosts := deliver.Hosts{DB: r.db}
 	for {
 		before := time.Now().Add(-r.cfg.Agent.KeepEvents)
 		if n, err := r.events.Prune(before); err != nil {
@@ -197,7 +199,7 @@ func (r *AgentRole) prune(ctx context.Context) {
 		} else if n > 0 {
 			r.log.Info("pruned old events", "count", n, "before", before)
 		}
-		if n, err := deploy.PruneHosts(r.db, before); err != nil {
+		if n, err := hosts.Prune(before); err != nil {
 			r.log.Error("prune per-host results", "err", err)
 		} else if n > 0 {
 			r.log.Info("pruned old per-host results", "count", n, "before", before)

@@ -59,7 +59,7 @@ func (noopSync) Sync(context.Context, hostsync.Host, string, []string) error { r
 // release marker calls, each host's sync as a workflow effect (the
 // intents of all the stage's hosts committed in one write before they
 // start, each host's result after it, not waited for; both written by
-// the group-committing recorder; whether the deploy was aborted, asked
+// the group-committing deliver.Recorder; whether the deploy was aborted, asked
 // before each host) and the stage's bookkeeping. It reports
 // microseconds per host, which should not grow with the number of hosts.
 func BenchmarkSyncStageOverhead(b *testing.B) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/deploy/canary"
 	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 	"github.com/jouncebot/jouncebot/store"
@@ -99,7 +100,7 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 	}
 	// A host whose sync failed (max_failed_hosts let the stage go on)
 	// does not run the new tree: it is no canary.
-	results, err := j.e.stageHosts(j.id, hostsSync, s.StageName)
+	results, err := j.e.hosts.Stage(j.id, deliver.Synced, s.StageName)
 	if err != nil {
 		return t, err
 	}

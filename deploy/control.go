@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -204,7 +205,7 @@ func (e *Engine) Record(id ID) (*Deploy, error) {
 		return d, err
 	}
 	// Per-host results live in their own keys; the record shows them.
-	synced, err := e.hostResults(id, hostsSync)
+	synced, err := e.hosts.Results(id, deliver.Synced)
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +217,10 @@ func (e *Engine) Record(id ID) (*Deploy, error) {
 		}
 	}
 	if rb := d.Sync.Rollback; rb != nil {
-		if rb.Hosts, err = e.hostResults(id, hostsRollback); err != nil {
+		if rb.Hosts, err = e.hosts.Results(id, deliver.RolledBack); err != nil {
 			return nil, err
 		}
-		if rb.Verified, err = e.hostResults(id, hostsVerified); err != nil {
+		if rb.Verified, err = e.hosts.Results(id, deliver.Verified); err != nil {
 			return nil, err
 		}
 	}

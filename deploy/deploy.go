@@ -57,6 +57,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -311,7 +312,6 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 type Engine struct {
 	// The engine's places, each a small type of its own in the files named:
 	records       // the deploy records in bbolt (record.go, history.go, recent.go)
-	hostRecords   // each host's results of a deploy, in bbolt (hosts.go, rollback.go)
 	canaryRecords // the canary analyses and their report pages (canaryrecord.go)
 	*changes      // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
 	announcer     // what the deploy says, in chat and privately (record.go, security.go)
@@ -320,6 +320,11 @@ type Engine struct {
 	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go, pending.go)
 	*flows        // the workflow a deploy runs: its stages as steps (flow.go)
 	*releaser     // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
+
+	// hosts are each host's results of a deploy, in bbolt (deploy/deliver,
+	// hosts.go): held, not embedded, so that none of their methods is the
+	// engine's.
+	hosts hostRecords
 
 	gerrit Gerrit
 	git    Git
@@ -400,7 +405,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	// never changes after this.
 	e.referee = &referee{o: &e.o, announcer: e.announcer}
 	e.gatekeeper = gatekeeper{records: e.records, o: &e.o}
-	e.hostRecords = hostRecords{records: e.records, log: e.log}
+	e.hosts = hostRecords{Hosts: deliver.Hosts{DB: db}, log: e.log}
 	e.canaryRecords = canaryRecords{records: e.records, o: &e.o}
 	e.answers = answers{records: e.records, log: e.log}
 	e.flows = &flows{records: e.records, referee: e.referee, releaser: e.releaser, o: &e.o}
@@ -586,7 +591,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 		}
 		if d.AbortBy != "" {
 			msg := ""
-			if e.needsRollback(d) {
+			if e.hosts.needsRollback(d) {
 				// Hosts hold the new tree: an abort puts the old one back.
 				err := rollback(ctx, j, d.AbortBy+" aborted the deploy")
 				if ctx.Err() != nil {
@@ -615,7 +620,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			return
 		case errors.Is(err, workflow.ErrUnknownStep):
 			msg := fmt.Sprintf("this jouncebot does not know the step %q the deploy was at.", d.Stage)
-			if d.Sync != nil && !slices.Contains(config.StepNames, d.Stage) && (d.Sync.Rollback != nil || e.needsRollback(d)) {
+			if d.Sync != nil && !slices.Contains(config.StepNames, d.Stage) && (d.Sync.Rollback != nil || e.hosts.needsRollback(d)) {
 				// The stage the deploy was at left the configuration
 				// (no step of the deploy's own: a step of another
 				// version is only refused): hosts that got the release

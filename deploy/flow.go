@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/step"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
@@ -19,7 +20,7 @@ import (
 // each is about when it has one (so records written before the workflow
 // read the same), else in Deploy.Effects. A host's sync in a sync stage
 // is an effect too, kept as the host's result in bucket deploy.hosts
-// (hostStore), so that a stage of thousands of hosts does not rewrite the
+// (deliver.Store), so that a stage of thousands of hosts does not rewrite the
 // record for each.
 
 // Effect keys with a field of their own in the record.
@@ -42,7 +43,7 @@ const (
 
 // Effect keys kept elsewhere.
 const (
-	effectSync = "sync" // sync/<stage>/<host>: a host's result in bucket deploy.hosts (hostStore)
+	effectSync = deliver.SyncEffect // sync/<stage>/<host>: a host's result in bucket deploy.hosts (deliver.Store)
 )
 
 // effector is a Stage that declares the kinds of side effect it makes

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/image"
 	"github.com/jouncebot/jouncebot/deploy/kube"
@@ -186,7 +187,7 @@ func clusterTruth(ctx context.Context, j *Job) error {
 	}
 	// The Deployments each stage rolled out, as recorded (one key per
 	// host, beside the record).
-	synced, err := e.hostResults(j.id, hostsSync)
+	synced, err := e.hosts.Results(j.id, deliver.Synced)
 	if err != nil {
 		return e.internal("reading the deployments rolled out", err)
 	}

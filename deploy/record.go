@@ -257,7 +257,7 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string, private .
 		switch {
 		case stoppedMidSync(d):
 			e.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
-				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(e.touched(id, true), "host"), d.Sync.Release, d.Sync.Previous))
+				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(e.hosts.touched(id, true), "host"), d.Sync.Release, d.Sync.Previous))
 		case stoppedMidRollback(d) && d.Sync.Rollback.SALLine != "":
 			e.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
 		case stoppedMidRollback(d):

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
 )
@@ -67,7 +67,7 @@ func checkStages(ctx context.Context, j *Job, stage string) error {
 // the record. all is true when the stage had finished and every host
 // still holds the release (or, for a stage that cannot be checked, when
 // the record says it finished). checked is nil when nothing was checked.
-// verify compares a host with a tree (see verifier); nil when the stage's
+// verify compares a host with a tree (see deliver.Verifier); nil when the stage's
 // hosts carry no marker. results are the hosts' recorded syncs: a host
 // the record says was synced but that cannot be checked now (it does not
 // answer) is not taken as missing the release; the deployer decides.
@@ -80,7 +80,7 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 	if rec == nil || rec.Started.IsZero() || verify == nil {
 		return nil, finished, nil // nothing to check it with: the record stands
 	}
-	done, unknown, err := holding(ctx, j.e.o.Releases, hs, verify, rel, hs.Hosts)
+	done, unknown, err := deliver.Holding(ctx, j.e.o.Releases, hs, verify, rel, hs.Hosts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -163,7 +163,7 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 			return 0, rollback(ctx, j, fmt.Sprintf("%s decided so when %s of %s could not be checked after a restart", ur.By, bot.Count(len(names), "host"), s.StageName))
 		}
 		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Checking %s again.", bot.JoinNames(names))))
-		again, still, err := holding(ctx, j.e.o.Releases, hs, verify, rel, lost)
+		again, still, err := deliver.Holding(ctx, j.e.o.Releases, hs, verify, rel, lost)
 		if err != nil {
 			return 0, err
 		}
@@ -217,48 +217,4 @@ func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 		return ur, nil
 	}
 	return &CheckRecord{Decision: "retry"}, nil
-}
-
-// verifier is the method that compares a host with a tree without
-// changing it, for the stage method m as configured (before deliver
-// wraps it): rsync's dry run when m is rsync. nil means the hosts cannot
-// be checked (a sync command): deliver writes no marker to them either.
-func verifier(m hostsync.Method) hostsync.Method {
-	switch v := m.(type) {
-	case *hostsync.Rsync:
-		return &hostsync.Verify{Rsync: *v}
-	case interface{ Verifier() hostsync.Method }:
-		return v.Verifier() // a Kubernetes stage reads its Deployments
-	}
-	return nil
-}
-
-// holding checks the markers of hosts, many at once: hold are those that
-// hold rel, unknown those that could not be checked (an error other than
-// a difference, e.g. no answer), with the error. store forgets what a
-// host that does not hold rel holds, so it gets the whole release.
-func holding(ctx context.Context, store *release.Store, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, hosts []hostsync.Host) (hold map[string]bool, unknown map[string]error, err error) {
-	hold, unknown = map[string]bool{}, map[string]error{}
-	if len(hosts) == 0 {
-		return hold, unknown, nil
-	}
-	vs := hostsync.Stage{Name: hs.Name, Hosts: hosts, Method: &release.HoldsMethod{Verify: verify, Release: rel, Store: store},
-		Concurrency: hs.Concurrency, Timeout: hs.Timeout, MaxFailed: len(hosts)}
-	rep, err := vs.Sync(ctx, hostsync.Job{})
-	if ctx.Err() != nil {
-		return nil, nil, ctx.Err()
-	}
-	if rep == nil {
-		return nil, nil, err
-	}
-	for _, r := range rep.Results {
-		var diff *hostsync.DiffError
-		switch {
-		case r.Err == nil:
-			hold[r.Host] = true
-		case !errors.As(r.Err, &diff):
-			unknown[r.Host] = r.Err
-		}
-	}
-	return hold, unknown, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
@@ -186,7 +187,7 @@ func (r *rollbackRun) stage(ctx context.Context, ss *SyncStage) (stageRollback, 
 	if err != nil {
 		return stageRollback{}, err
 	}
-	synced, err := e.stageHosts(d.ID, hostsSync, ss.StageName)
+	synced, err := e.hosts.Stage(d.ID, deliver.Synced, ss.StageName)
 	if err != nil {
 		return stageRollback{}, err
 	}
@@ -317,13 +318,13 @@ func (r *rollbackRun) outcome(def *workflow.Definition) error {
 // the hosts of such stages verified as put back.
 func (r *rollbackRun) unconfigured(d *Deploy, def *workflow.Definition, rec *workflow.Record) (hosts, stages []string, back int, err error) {
 	e := r.j.e
-	results := map[string]map[string]map[string]HostResult{}
-	for _, kind := range []string{hostsSync, hostsRollback, hostsVerified} {
-		if results[kind], err = e.hostResults(d.ID, kind); err != nil {
+	results := map[deliver.Kind]map[string]map[string]HostResult{}
+	for _, kind := range []deliver.Kind{deliver.Synced, deliver.RolledBack, deliver.Verified} {
+		if results[kind], err = e.hosts.Results(d.ID, kind); err != nil {
 			return nil, nil, 0, err
 		}
 	}
-	synced, rolled, verified := results[hostsSync], results[hostsRollback], results[hostsVerified]
+	synced, rolled, verified := results[deliver.Synced], results[deliver.RolledBack], results[deliver.Verified]
 	names := slices.Collect(maps.Keys(d.Sync.Stages))
 	names = append(names, slices.Collect(maps.Keys(synced))...)
 	slices.Sort(names)
@@ -437,7 +438,7 @@ func setRollbackRecord(rb *RollbackRecord, r *workflow.Record) {
 // needsRollback reports whether an aborted deploy left hosts with the new
 // release, or may have: a stage started, even with no host on record (a
 // revert is not rolled back: that would bring the bad change back).
-func (h *hostRecords) needsRollback(d *Deploy) bool {
+func (h hostRecords) needsRollback(d *Deploy) bool {
 	if d.Sync == nil || d.Revert != nil || d.Sync.Started.IsZero() || !d.Sync.SALEnd.IsZero() {
 		return false
 	}
@@ -479,7 +480,7 @@ func rollbackHostList(j *Job, d *Deploy, ss *SyncStage, hs *hostsync.Stage, touc
 
 // rollbackCount is the number of hosts a rollback of d puts back.
 func rollbackCount(j *Job, d *Deploy) int {
-	synced, err := j.e.hostResults(d.ID, hostsSync)
+	synced, err := j.e.hosts.Results(d.ID, deliver.Synced)
 	if err != nil {
 		j.e.log.Error("read host results", "deploy", d.ID, "err", err)
 	}
@@ -526,9 +527,9 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	sync := *hs
 	sync.Method = j.e.deliver(hs, prev, "rollback")
 	_, marked := sync.Method.(*release.Marked)
-	verify := verifier(hs.Method)
+	verify := deliver.Verifier(hs.Method)
 	done := map[string]bool{}
-	results, err := j.e.stageHosts(d.ID, hostsRollback, name)
+	results, err := j.e.hosts.Stage(d.ID, deliver.RolledBack, name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -549,7 +550,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 				fine = append(fine, h)
 			}
 		}
-		back, _, err := holding(ctx, j.e.o.Releases, hs, verify, prev, fine)
+		back, _, err := deliver.Holding(ctx, j.e.o.Releases, hs, verify, prev, fine)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -558,10 +559,10 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		}
 	}
 	src := prev.Tree()
-	rec := j.e.newRecorder(d.ID, hostsRollback, name)
+	rec := j.e.hosts.Recorder(d.ID, deliver.RolledBack, name)
 	rep, err := sync.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files, Done: done,
-		OnResult: func(r hostsync.Result) { rec.add(r.Host, hostResult(dests[r.Host], r)) }})
-	if rerr := rec.close(); rerr != nil {
+		OnResult: func(r hostsync.Result) { rec.Add(r.Host, deliver.Result(dests[r.Host], r, time.Now().UTC())) }})
+	if rerr := rec.Close(); rerr != nil {
 		return nil, 0, rerr
 	}
 	if ctx.Err() != nil {
@@ -584,12 +585,12 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	vs.Log = nil // a check, not a sync
 	vs.Method = verify
 	if marked {
-		vs.Method = &verifyRelease{verify: verify, release: prev, store: j.e.o.Releases}
+		vs.Method = &deliver.VerifyRelease{Verify: verify, Release: prev, Store: j.e.o.Releases}
 	}
-	vrec := j.e.newRecorder(d.ID, hostsVerified, name)
+	vrec := j.e.hosts.Recorder(d.ID, deliver.Verified, name)
 	vrep, _ := vs.Sync(ctx, hostsync.Job{Source: src, Paths: d.Sync.Files,
-		OnResult: func(r hostsync.Result) { vrec.add(r.Host, hostResult(dests[r.Host], r)) }})
-	if rerr := vrec.close(); rerr != nil {
+		OnResult: func(r hostsync.Result) { vrec.Add(r.Host, deliver.Result(dests[r.Host], r, time.Now().UTC())) }})
+	if rerr := vrec.Close(); rerr != nil {
 		return nil, 0, rerr
 	}
 	if ctx.Err() != nil {
@@ -607,27 +608,6 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	}
 	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s: %d/%d hosts rolled back and verified.", name, len(hosts)-len(bad), len(hosts))))
 	return bad, len(hosts), nil
-}
-
-// verifyRelease checks a host's release marker, then the paths a sync
-// touched, byte for byte.
-type verifyRelease struct {
-	verify  hostsync.Method
-	release *release.Release
-	store   *release.Store // forgets a host that fails (Store.Distrust)
-}
-
-func (v *verifyRelease) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	err := v.check(ctx, h, src, paths)
-	v.store.Distrust(h.Dest, v.release.ID, err)
-	return err
-}
-
-func (v *verifyRelease) check(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	if err := release.Holds(ctx, v.verify, h, v.release); err != nil {
-		return fmt.Errorf("does not say it holds release %s: %w", v.release.ID, err)
-	}
-	return v.verify.Sync(ctx, h, src, paths)
 }
 
 // errUnverified says a stage was rolled back but could not be verified.

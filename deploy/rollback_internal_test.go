@@ -9,6 +9,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/store"
 
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/workflow"
 )
 
@@ -107,14 +108,14 @@ func TestRollbackNamesAStageThatLeftMidVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			e := &Engine{records: records{db: db}, hostRecords: hostRecords{records: records{db: db}}}
+			e := &Engine{records: records{db: db}, hosts: hostRecords{Hosts: deliver.Hosts{DB: db}}}
 			id := ID("1")
-			for kind, res := range map[string]map[string]HostResult{hostsSync: c.synced, hostsRollback: c.rolled, hostsVerified: c.verified} {
-				r := e.newRecorder(id, kind, "production")
+			for kind, res := range map[deliver.Kind]map[string]HostResult{deliver.Synced: c.synced, deliver.RolledBack: c.rolled, deliver.Verified: c.verified} {
+				r := e.hosts.Recorder(id, kind, "production")
 				for h, x := range res {
-					r.add(h, x)
+					r.Add(h, x)
 				}
-				if err := r.close(); err != nil {
+				if err := r.Close(); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/deliver"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
 	"github.com/jouncebot/jouncebot/deploy/kube"
 	"github.com/jouncebot/jouncebot/deploy/release"
@@ -173,7 +174,7 @@ func (s *SyncStage) Effects(o *Options) []string {
 		return append(ks, effectSync)
 	}
 	for _, h := range hs.Hosts {
-		ks = append(ks, syncKey(s.StageName, h.Name))
+		ks = append(ks, deliver.SyncKey(s.StageName, h.Name))
 	}
 	return ks
 }
@@ -236,11 +237,11 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Read the clusters after the restart: %s Rolling release %s out to them again.", strings.Join(diffs, " "), rel.ID)))
 		}
 	}
-	verify := verifier(hs.Method)
+	verify := deliver.Verifier(hs.Method)
 	hs.Method = j.e.deliver(hs, rel, "sync")
-	w := j.e.newRecorder(d.ID, hostsSync, s.StageName)
+	w := j.e.hosts.Recorder(d.ID, deliver.Synced, s.StageName)
 	rep, err := s.syncHosts(ctx, j, hs, w, verify, rel, d.Sync.Stages[s.StageName])
-	if saveErr := w.close(); saveErr != nil {
+	if saveErr := w.Close(); saveErr != nil {
 		return saveErr
 	}
 	if ctx.Err() != nil {
@@ -276,10 +277,10 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 // is recorded as the truth: a host holding rel is settled, one that does
 // not is forgotten and synced anew. It returns no report, and no error,
 // when every host was found holding rel.
-func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *recorder, verify hostsync.Method,
+func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *deliver.Recorder, verify hostsync.Method,
 	rel *release.Release, rec *StageRecord) (*hostsync.Report, error) {
-	hosts := &workflow.Instance{Def: j.flow.Def, Store: j.e.hostStore(j.id, s.StageName, w)}
-	results, err := j.e.stageHosts(j.id, hostsSync, s.StageName)
+	hosts := &workflow.Instance{Def: j.flow.Def, Store: w.Store(j.flow.Store)}
+	results, err := j.e.hosts.Stage(j.id, deliver.Synced, s.StageName)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +297,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	if checked != nil {
 		var forget []string // in one write: a restart may find thousands
 		for _, h := range hs.Hosts {
-			key := syncKey(s.StageName, h.Name)
+			key := deliver.SyncKey(s.StageName, h.Name)
 			_, recorded := results[h.Name]
 			switch {
 			case checked[h.Name] && !results[h.Name].Done():
@@ -343,7 +344,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	var begin []workflow.Effect
 	for _, h := range hs.Hosts {
 		if _, recorded := results[h.Name]; !done[h.Name] && (checked != nil || !recorded) {
-			begin = append(begin, workflow.Effect{Key: syncKey(s.StageName, h.Name), Note: h.Dest})
+			begin = append(begin, workflow.Effect{Key: deliver.SyncKey(s.StageName, h.Name), Note: h.Dest})
 		}
 	}
 	if err := hosts.Begin(begin); err != nil {
@@ -355,7 +356,7 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 	he.left.Store(int64(len(hs.Hosts) - len(done)))
 	if verify != nil {
 		he.check = func(ctx context.Context, h hostsync.Host) (bool, error) {
-			hold, unknown, err := holding(ctx, j.e.o.Releases, hs, verify, rel, []hostsync.Host{h})
+			hold, unknown, err := deliver.Holding(ctx, j.e.o.Releases, hs, verify, rel, []hostsync.Host{h})
 			if err == nil {
 				err = unknown[h.Name]
 			}
@@ -372,8 +373,8 @@ func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w
 			if r.Err != nil {
 				// Begun, not done: after a restart the host's marker
 				// decides.
-				hr := hostResult(dests[r.Host], r)
-				w.change(r.Host, func(x *HostResult) {
+				hr := deliver.Result(dests[r.Host], r, time.Now().UTC())
+				w.Change(r.Host, func(x *HostResult) {
 					x.Dest, x.Time, x.Duration, x.Err = hr.Dest, hr.Time, hr.Duration, hr.Err
 					// Its own start, not its intent's (the stage's Begin).
 					x.Started = hr.Time.Add(-hr.Duration)
@@ -418,7 +419,7 @@ type hostEffects struct {
 
 // Sync implements hostsync.Method.
 func (m *hostEffects) Sync(ctx context.Context, h hostsync.Host, src string, paths []string) error {
-	e := workflow.Effect{Key: syncKey(m.stage, h.Name), Note: h.Dest, Do: func(ctx context.Context) error {
+	e := workflow.Effect{Key: deliver.SyncKey(m.stage, h.Name), Note: h.Dest, Do: func(ctx context.Context) error {
 		err := m.Method.Sync(ctx, h, src, paths)
 		m.ended()
 		return err
@@ -455,15 +456,6 @@ func holdText(n int) string {
 		return "both hosts hold"
 	}
 	return fmt.Sprintf("all %d hosts hold", n)
-}
-
-// hostResult is what is recorded of one host's sync.
-func hostResult(dest string, r hostsync.Result) HostResult {
-	hr := HostResult{Dest: dest, Time: time.Now().UTC(), Duration: r.Duration}
-	if r.Err != nil {
-		hr.Err = r.Err.Error()
-	}
-	return hr
 }
 
 // deliver is the method that syncs rel to the hosts of hs: the stage's

@@ -2,7 +2,8 @@
 // its changes and checkouts, its sync stages, hosts, gates, rollback and
 // revert, as kept in bbolt (as JSON, in bucket deploy.deploys, and each
 // host's result in deploy.hosts). The engine (package deploy) and its
-// places share these types; the records' storage is the engine's.
+// places share these types, and read and write a deploy's record with
+// Get and Put.
 package record
 
 import (

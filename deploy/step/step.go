@@ -117,7 +117,7 @@ func (f *Failure) Error() string { return f.Msg }
 func Failf(format string, args ...any) error { return &Failure{Msg: fmt.Sprintf(format, args...)} }
 
 // ErrAborted is returned by Job.Checkpoint when someone aborted the deploy.
-var ErrAborted = errors.New("deploy aborted")
+var ErrAborted = record.ErrAborted
 
 // ErrPaused is returned by a step that paused the deploy (Job.Pause): it
 // waits for continue or abort.

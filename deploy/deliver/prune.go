@@ -1,22 +1,22 @@
-package deploy
+package deliver
 
 import (
 	"bytes"
 	"encoding/json"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/store"
+	bolt "go.etcd.io/bbolt"
 )
 
-// PruneHosts deletes the per-host results (bucket deploy.hosts) of the
-// deploys that finished before before; the deploys' own records stay.
-// Results of a deploy still running, or of one whose record is missing,
-// are kept.
-func PruneHosts(db *store.DB, before time.Time) (int, error) {
+// Prune deletes the hosts' results of the deploys that finished before
+// before, and returns how many it deleted; the deploys' own records
+// stay. Results of a deploy still running, or of one whose record is
+// missing or unreadable, are kept.
+func (h Hosts) Prune(before time.Time) (int, error) {
 	n := 0
-	err := db.Update(func(tx *bolt.Tx) error {
+	err := h.DB.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.DeployHosts)
 		prune := map[string]bool{} // deploy key -> its results go
 		var doomed [][]byte
@@ -52,12 +52,12 @@ func PruneHosts(db *store.DB, before time.Time) (int, error) {
 
 // getRaw reads a deploy's record by its key, nil when missing or
 // unreadable.
-func getRaw(tx *bolt.Tx, key []byte) *Deploy {
+func getRaw(tx *bolt.Tx, key []byte) *record.Deploy {
 	v := tx.Bucket(store.Deploys).Get(key)
 	if v == nil {
 		return nil
 	}
-	var d Deploy
+	var d record.Deploy
 	if json.Unmarshal(v, &d) != nil {
 		return nil
 	}
