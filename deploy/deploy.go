@@ -408,7 +408,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	e.hosts = hostRecords{Hosts: deliver.Hosts{DB: db}, log: e.log}
 	e.canaryRecords = canaryRecords{records: e.records, o: &e.o}
 	e.answers = answers{records: e.records, log: e.log}
-	e.flows = &flows{records: e.records, referee: e.referee, releaser: e.releaser, o: &e.o}
+	e.flows = &flows{records: e.records, referee: e.referee, rel: e.releaser, o: &e.o}
 	return e
 }
 

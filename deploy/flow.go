@@ -69,8 +69,8 @@ func (e *storeError) Unwrap() error { return e.err }
 type flows struct {
 	records
 	*referee
-	*releaser
-	o *Options // the engine's
+	rel *releaser // the release steps (released)
+	o   *Options  // the engine's
 }
 
 // stages are the steps of deploy d in order.
@@ -80,7 +80,7 @@ func (w *flows) stages(d *Deploy) []Stage {
 		return prep
 	}
 	syncs := slices.ContainsFunc(w.o.Stages, func(s Stage) bool { _, ok := s.(*SyncStage); return ok })
-	snapshot, freeze := w.released()
+	snapshot, freeze := w.rel.released()
 	if d.Revert != nil {
 		var s []Stage
 		if syncs {
