@@ -310,16 +310,18 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 // they take mu.
 // The rest of the work is done by its places, embedded below.
 type Engine struct {
-	// The engine's places, each a small type of its own in the files named:
+	// The engine's own parts, each a small type of its own in the files
+	// named; the places a deploy goes through are packages (deploy/prepare,
+	// deploy/release, deploy/deliver, deploy/judge):
 	records       // the deploy records in bbolt (record.go, history.go, recent.go)
 	canaryRecords // the canary analyses and their report pages (canaryrecord.go)
-	*changes      // what the changes are, from Gerrit and staging (start.go, plan.go, revert.go, judge.go)
+	*changes      // requests, plans and reverts, resolved by prepare.Resolver (start.go, plan.go, revert.go, judge.go)
 	announcer     // what the deploy says, in chat and privately (record.go, security.go)
 	answers       // the sentences answering chat: the deploy meant, refusals, internal errors (answers.go)
 	*referee      // the deploy policy's verdicts (judge.go)
 	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go, pending.go)
 	*flows        // the workflow a deploy runs: its stages as steps (flow.go)
-	*releaser     // the release and its delivery to hosts, rsync or Kubernetes (sync.go, kubestage.go, recent.go)
+	*releaser     // the release steps and the delivery to hosts, rsync or Kubernetes (stages.go, sync.go, kubestage.go, recent.go)
 
 	// hosts are each host's results of a deploy, in bbolt (deploy/deliver,
 	// hosts.go): held, not embedded, so that none of their methods is the
