@@ -51,11 +51,12 @@ func (g Gate) owner(user string) (bot.Person, bool) {
 }
 
 // Decide decides deploy d's gate r from its answers about the release d
-// syncs (an answer about another tree says nothing about this one): any
-// "tested fail" fails it, and Decide returns who said so; the deployer's
-// "tested ok" passes it; otherwise every owner who can be asked (or one,
-// with OneOwnerEnough) must say ok. When no owner can be asked, any
-// owner who answers counts.
+// syncs (an answer about another tree says nothing about this one), in
+// the order they were given: a "tested fail" fails it, and Decide returns
+// who said so, and the deployer's "tested ok" passes it, whichever comes
+// first; otherwise every owner who can be asked (or one,
+// with OneOwnerEnough) must say ok; when no owner can be asked in chat,
+// every owner of the changes (or one) must.
 func (g Gate) Decide(d *record.Deploy, r *record.GateRecord) (Outcome, string) {
 	okBy := map[string]bool{}
 	for _, c := range r.Answers {
