@@ -32,6 +32,7 @@ const (
 	Failed                 // the deploy rolls back
 )
 
+// String names the outcome: "waiting", "passed" or "failed".
 func (o Outcome) String() string {
 	switch o {
 	case Passed:
