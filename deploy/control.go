@@ -10,6 +10,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/deliver"
+	"github.com/jouncebot/jouncebot/deploy/judge"
 	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -161,10 +162,10 @@ func (s Status) Text() bot.Text {
 	d := s.Deploy
 	what := map[string]string{stateApproval: "waiting for a second deployer's approve", statePaused: "waiting for continue or abort",
 		stateRunning: "at step " + d.Stage}[d.State]
-	if name, g := pendingGate(d); g != nil && d.State == stateRunning {
+	if name, g := judge.PendingGate(d); g != nil && d.State == stateRunning {
 		what = fmt.Sprintf("synced to %s, waiting for \"tested ok\" or \"tested fail\"", name)
 	}
-	if name, c := pendingDecision(d); c != nil && d.State == stateRunning {
+	if name, c := judge.PendingDecision(d); c != nil && d.State == stateRunning {
 		what = fmt.Sprintf("the checks of %s failed, waiting for retry, rollback or continue <reason>", name)
 		if c == d.Sync.Stages[name].Unreachable {
 			what = fmt.Sprintf("%s of %s could not be checked after a restart (%s), waiting for retry, rollback or continue <reason>",
@@ -173,7 +174,7 @@ func (s Status) Text() bot.Text {
 	}
 	t := fmt.Sprintf("Deploy %s by %s since %s UTC (%s; reason: %s): %s.", d.ID, s.Lock.Holder, s.Lock.Since.UTC().Format("15:04"),
 		step.ChangeList(d.Changes), s.Lock.Reason, what)
-	if ap := approvedText(d); ap != "" {
+	if ap := judge.ApprovedText(d); ap != "" {
 		t += " Policy: " + ap + "."
 	}
 	if n := len(d.History); n > 0 {

@@ -58,6 +58,7 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/deliver"
+	"github.com/jouncebot/jouncebot/deploy/judge"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -129,18 +130,6 @@ type Request struct {
 	// approvals: it overrides only a freeze declared and in force by
 	// then. Zero when the request was made now.
 	ForcedAt time.Time `json:",omitzero"`
-}
-
-// approvalText is "approved by Rita (Friday) and Sam (Friday)".
-func approvalText(as []Approval) string {
-	if len(as) == 0 {
-		return ""
-	}
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = fmt.Sprintf("%s (%s)", a.By, a.Rule)
-	}
-	return "approved by " + bot.JoinNames(s)
 }
 
 // EventKind says what an Event reports (package step's).
@@ -319,7 +308,7 @@ type Engine struct {
 	announcer     // what the deploy says, in chat and privately (record.go, security.go)
 	answers       // the sentences answering chat: the deploy meant, refusals, internal errors (answers.go)
 	*referee      // the deploy policy's verdicts (judge.go)
-	gatekeeper    // the test gate: whom to ask, what, and what the answers say (gate.go, pending.go)
+	gatekeeper    // the test gate: asks, and finds what the current deploy waits on, by package judge's rules (gate.go, pending.go)
 	*flows        // the workflow a deploy runs: its stages as steps (flow.go)
 	*releaser     // the release steps and the delivery to hosts, rsync or Kubernetes (stages.go, sync.go, kubestage.go, recent.go)
 
@@ -406,7 +395,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	// SetCanaryURL change it) and records; the announcer is copied, it
 	// never changes after this.
 	e.referee = &referee{o: &e.o, announcer: e.announcer}
-	e.gatekeeper = gatekeeper{records: e.records, o: &e.o}
+	e.gatekeeper = gatekeeper{records: e.records, o: &e.o, gateRules: judge.Gate{Owner: e.o.Owner, OneOwnerEnough: e.o.Gate.OneOwnerEnough}}
 	e.hosts = hostRecords{Hosts: deliver.Hosts{DB: db}, log: e.log}
 	e.canaryRecords = canaryRecords{records: e.records, o: &e.o}
 	e.answers = answers{records: e.records, log: e.log}

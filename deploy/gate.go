@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/check"
+	"github.com/jouncebot/jouncebot/deploy/judge"
 	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
@@ -53,15 +53,15 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			return ErrAborted
 		}
 		g := d.Sync.Stage(s.StageName).Gate
-		verdict, failBy := e.gateVerdict(d, g)
+		verdict, failBy := e.gateRules.Decide(d, g)
 		switch verdict {
-		case gatePassed:
+		case judge.Passed:
 			if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
 				return err
 			}
-			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Tested on %s by %s; going on.", s.StageName, bot.JoinNames(okNames(g)))))
+			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Tested on %s by %s; going on.", s.StageName, bot.JoinNames(judge.OKNames(g)))))
 			return nil
-		case gateFailed:
+		case judge.Failed:
 			return rollback(ctx, j, fmt.Sprintf("%s said the changes do not work on %s (tested fail)", failBy, s.StageName))
 		}
 		now := time.Now()
@@ -70,7 +70,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		case g.Reminded.IsZero() && !now.Before(remind):
 			if err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 				g.Reminded = now.UTC()
-				return Event{Kind: EventNeeds, Text: bot.Join(e.pendingMentions(d, g), bot.T(fmt.Sprintf(
+				return Event{Kind: EventNeeds, Text: bot.Join(e.gateRules.NotAnswered(d, g), bot.T(fmt.Sprintf(
 					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", step.ChangeList(d.Changes), s.StageName)))}
 			}); err != nil {
 				return err
@@ -135,7 +135,7 @@ func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarte
 			g.Reminded = g.TimedOut // the timeout says more than the reminder would
 		}
 		who := "nobody confirmed"
-		if ok := okNames(g); len(ok) > 0 {
+		if ok := judge.OKNames(g); len(ok) > 0 {
 			who = "only " + bot.JoinNames(ok) + " confirmed"
 		}
 		when := ""
@@ -164,7 +164,7 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 			return ErrAborted
 		}
 		g := d.Sync.Stage(s.StageName).Gate
-		if v, _ := e.gateVerdict(d, g); v != gateWaiting {
+		if v, _ := e.gateRules.Decide(d, g); v != judge.Waiting {
 			return errDecided
 		}
 		ev = set(d, g)
@@ -180,174 +180,30 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 	return nil
 }
 
-// gatekeeper words the testing gate's question and reminder, decides
-// the gate from the answers, by the owners of the changes who can be
-// asked in chat (Options.Owner) and Options.Gate, and finds the question
-// the current deploy waits on (pending.go).
+// gatekeeper asks the testing gate's question and finds the question the
+// current deploy waits on (pending.go); what the gate asks and what its
+// answers decide are package judge's rules (gateRules), with the owners of
+// the changes who can be asked in chat (Options.Owner) and Options.Gate.
 type gatekeeper struct {
 	records
-	o *Options // the engine's
+	o         *Options // the engine's
+	gateRules judge.Gate
 }
 
-type gateState int
-
-const (
-	gateWaiting gateState = iota
-	gatePassed
-	gateFailed
-)
-
-// gateVerdict decides the gate from the answers: any "tested fail" fails
-// it; the deployer's "tested ok" passes it; otherwise every owner who can
-// be asked (or one, if configured) must say ok.
-func (k gatekeeper) gateVerdict(d *Deploy, g *GateRecord) (gateState, string) {
-	okBy := map[string]bool{}
-	for _, c := range g.Answers {
-		if c.Release != d.Sync.Release {
-			continue // an answer about another tree says nothing about this one
-		}
-		if !c.OK {
-			return gateFailed, c.Who
-		}
-		if c.Deployer {
-			return gatePassed, ""
-		}
-		okBy[c.Gerrit] = true
-	}
-	owners := k.askableOwners(d)
-	if len(owners) == 0 {
-		// Nobody could be mentioned; any owner who answers counts.
-		for _, c := range d.Changes {
-			if !slices.Contains(owners, c.Owner) {
-				owners = append(owners, c.Owner)
-			}
-		}
-	}
-	n := 0
-	for _, o := range owners {
-		if okBy[o] {
-			n++
-		}
-	}
-	if n == len(owners) || (n > 0 && k.o.Gate.OneOwnerEnough) {
-		return gatePassed, ""
-	}
-	return gateWaiting, ""
-}
-
-// askableOwners are the Gerrit usernames of the owners of the changes
-// who have a chat identity, each once, in change order.
-func (k gatekeeper) askableOwners(d *Deploy) []string {
-	var out []string
-	for _, c := range d.Changes {
-		if _, ok := k.o.owner(c.Owner); ok && !slices.Contains(out, c.Owner) {
-			out = append(out, c.Owner)
-		}
-	}
-	return out
-}
-
-func okNames(g *GateRecord) []string {
-	var out []string
-	for _, c := range g.Answers {
-		if c.OK && !slices.Contains(out, c.Who) {
-			out = append(out, c.Who)
-		}
-	}
-	return out
-}
-
-// gateQuestion mentions the deployer and the owners with what to test and
-// how: the changes and, when the stage's smoke checks reach its servers
-// through a request header (a debug-routing header), that header.
+// gateQuestion is the testing gate's question after d was synced to s.
 func (k gatekeeper) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
-	t := bot.Join(k.everyoneToAsk(d), bot.T(fmt.Sprintf(": %s%s synced to the %s. Please test it there:", prefix, salSummary(d), s.StageName)))
-	for _, c := range d.Changes {
-		t = t.Append(bot.T(fmt.Sprintf("\n- %d %q (patchset %d)", c.Number, c.Subject, c.PatchSet)))
-		if p, ok := k.o.owner(c.Owner); ok {
-			t = t.Append(bot.T(" owner "), bot.M(p))
-		}
-	}
-	if h := routingHeaders(s); h != "" {
-		t = t.Append(bot.T("\nTo reach the "+s.StageName+", send the header "), bot.C(h), bot.T(" (e.g. with the WikimediaDebug browser extension)."))
-	}
-	return t.Append(bot.T("\nReply \"tested ok\" when it works or \"tested fail\" to roll back."))
+	return k.gateRules.Ask(d, s.StageName, routingHeaders(s), salSummary(d), prefix)
 }
 
 // routingHeaders are the request headers the stage's HTTP checks send.
 func routingHeaders(s *SyncStage) string {
-	var hs []string
+	var hs []map[string]string
 	for _, c := range s.Checks {
-		h, ok := c.(*check.HTTP)
-		if !ok {
-			continue
-		}
-		for k, v := range h.Headers {
-			if kv := k + ": " + v; !slices.Contains(hs, kv) {
-				hs = append(hs, kv)
-			}
+		if h, ok := c.(*check.HTTP); ok {
+			hs = append(hs, h.Headers)
 		}
 	}
-	slices.Sort(hs)
-	return strings.Join(hs, ", ")
-}
-
-func (k gatekeeper) everyoneToAsk(d *Deploy) bot.Text {
-	t := d.By.Mention()
-	for _, o := range k.askableOwners(d) {
-		if o == d.By.Gerrit {
-			continue
-		}
-		p, _ := k.o.owner(o)
-		t = t.Append(bot.T(", "), bot.M(p))
-	}
-	return t
-}
-
-func (k gatekeeper) pendingMentions(d *Deploy, g *GateRecord) bot.Text {
-	said := map[string]bool{}
-	for _, c := range g.Answers {
-		said[c.Gerrit] = true
-	}
-	t := d.By.Mention()
-	for _, o := range k.askableOwners(d) {
-		if said[o] || o == d.By.Gerrit {
-			continue
-		}
-		p, _ := k.o.owner(o)
-		t = t.Append(bot.T(", "), bot.M(p))
-	}
-	return t
-}
-
-// pendingGate returns the stage whose testing gate is waiting, if any.
-func pendingGate(d *Deploy) (string, *GateRecord) {
-	if d.Sync == nil {
-		return "", nil
-	}
-	for name, r := range d.Sync.Stages {
-		if r.Gate != nil && r.Gate.Passed.IsZero() {
-			return name, r.Gate
-		}
-	}
-	return "", nil
-}
-
-// pendingDecision returns the stage whose failed checks, or whose hosts
-// that could not be checked after a restart, wait for the deployer, if
-// any, and what waits.
-func pendingDecision(d *Deploy) (string, *CheckRecord) {
-	if d.Sync == nil {
-		return "", nil
-	}
-	for name, r := range d.Sync.Stages {
-		for _, c := range []*CheckRecord{r.Checks, r.Unreachable} {
-			if c != nil && len(c.Failed) > 0 && c.Decision == "" {
-				return name, c
-			}
-		}
-	}
-	return "", nil
+	return judge.RoutingHeaders(hs)
 }
 
 // ErrNoDecision is returned by Decide when the deploy is not waiting for
@@ -402,13 +258,13 @@ func (e *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 	var which []string
 	err := e.update(id, func(d *Deploy) error {
 		var g *GateRecord
-		stage, g = pendingGate(d)
+		stage, g = judge.PendingGate(d)
 		if g == nil || d.State != stateRunning || d.AbortBy != "" {
 			return noTest(fmt.Sprintf("Deploy %s is not waiting for a test.", d.ID))
 		}
-		c, w, err := confirmation(d, who, ok)
-		if err != nil {
-			return err
+		c, w, no := judge.Confirm(d, who, ok, time.Now().UTC())
+		if no != "" {
+			return sentence(no)
 		}
 		which = w
 		g.Answers = append(g.Answers, c)
@@ -433,37 +289,6 @@ func (e *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 	return nil
 }
 
-// confirmation is who's answer to d's testing gate, with the patchsets it
-// covers ("445113 patchset 1"), or the sentence refusing someone who is
-// neither an owner of the changes nor the deployer.
-func confirmation(d *Deploy, who Person, ok bool) (Confirmation, []string, error) {
-	owner := who.Gerrit != "" && slices.ContainsFunc(d.Changes, func(c Change) bool { return c.Owner == who.Gerrit })
-	deployer := who.Name != "" && who.Name == d.By.Name
-	if !owner && !deployer {
-		var owners []string
-		for _, c := range d.Changes {
-			if !slices.Contains(owners, c.OwnerName) {
-				owners = append(owners, c.OwnerName)
-			}
-		}
-		if who.Name == "" {
-			return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and your account is not in my people list.",
-				d.ID, bot.JoinNames(owners), d.By.Name))
-		}
-		return Confirmation{}, nil, sentence(fmt.Sprintf("Thanks, %s, but only the owners of the changes in deploy %s (%s) or its deployer (%s) can confirm the test, and I know you by your account as none of them.",
-			who.Name, d.ID, bot.JoinNames(owners), d.By.Name))
-	}
-	c := Confirmation{Who: who.Name, Gerrit: who.Gerrit, Deployer: deployer, OK: ok, Time: time.Now().UTC(), PatchSets: map[int]int{}, Release: d.Sync.Release}
-	var which []string
-	for _, ch := range d.Changes {
-		if deployer || ch.Owner == who.Gerrit {
-			c.PatchSets[ch.Number] = ch.PatchSet
-			which = append(which, fmt.Sprintf("%d patchset %d", ch.Number, ch.PatchSet))
-		}
-	}
-	return c, which, nil
-}
-
 // Decide records the deployer's answer to failed checks: "retry",
 // "rollback" or "continue" (with a reason). "rollback" also ends a
 // pending testing gate. It returns ErrNoDecision when nothing waits for
@@ -477,8 +302,8 @@ func (e *Engine) Decide(ctx context.Context, id ID, who Person, action, reason s
 		if d.State != stateRunning || d.AbortBy != "" {
 			return ErrNoDecision
 		}
-		stage, cr := pendingDecision(d)
-		_, g := pendingGate(d)
+		stage, cr := judge.PendingDecision(d)
+		_, g := judge.PendingGate(d)
 		switch {
 		case cr == nil && (g == nil || action != "rollback"):
 			return ErrNoDecision

@@ -4,56 +4,19 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/judge"
 )
 
-// Judge is the deploy policy where the deploy happens. The engine asks it
-// when a deploy or revert starts and again before each stage that widens
-// exposure (each sync stage), with the judge's own calendar, freezes,
-// claims and people: what the chat side sends is a request, not a verdict.
-// With a Judge the engine ignores Request.InWindow, Window and Frozen and
-// takes the approvals only as names the judge maps to its own people.
-type Judge interface {
-	// Judge returns the facts to record and, when the action may not go
-	// on, the sentence saying why ("" when it may).
-	Judge(ctx context.Context, q Question) (Verdict, string)
-}
-
-// Question is what the engine asks its Judge.
-type Question struct {
-	// Action is "deploy" or "revert".
-	Action    string
-	By        Person
-	Force     bool
-	Reason    string
-	Approvals []Approval
-	// Stage is the stage about to begin; "" when the deploy starts.
-	// Started is when the deploy started (zero when it starts now).
-	Stage   string
-	Started time.Time
-	// Frozen is the freeze the deploy started in ("" when none): a forced
-	// deploy goes on through that freeze only, not one declared later.
-	Frozen string
-	// ForcedAt is when --force was given to a request that waited for
-	// approvals (zero: it was given now).
-	ForcedAt time.Time
-	// Example is the command to show with --force.
-	Example string
-}
-
-// Verdict is what the judge found: the window the deploy runs in ("" when
-// outside any window that allows it), the freeze in force, and the
-// approvals that count (those that fill a need of the rules in force, by
-// the judge's own people; the others are dropped).
-type Verdict struct {
-	InWindow  bool
-	Window    string
-	Frozen    string
-	Approvals []Approval
-}
+// The deploy policy's interface is package judge's; the engine's API
+// names it as its own.
+type (
+	Judge    = judge.Judge
+	Question = judge.Question
+	Verdict  = judge.Verdict
+)
 
 // referee asks the deploy policy (Options.Judge) whether a deploy may
 // start, be approved or begin a stage, and says whether a forced deploy
@@ -172,45 +135,6 @@ func (a *changes) PatchSets(ctx context.Context, nums []int) (map[int]int, error
 	return out, nil
 }
 
-// approvedText is what status says about d's approvals: who approved,
-// for what, and the release bound to them once frozen.
-func approvedText(d *Deploy) string {
-	s := approvalText(d.Approvals)
-	if s == "" || d.Approved == nil {
-		return s
-	}
-	s += " for " + d.Approved.ChangesText()
-	if d.Approved.Release != "" {
-		s += ", frozen as release " + d.Approved.Release
-	}
-	return s
-}
-
-// approvedFor records what d's approvals are for, when it has any.
-func approvedFor(d *Deploy) {
-	if len(d.Approvals) == 0 || d.Revert != nil {
-		return
-	}
-	d.Approved = &Approved{PatchSets: map[int]int{}}
-	for _, c := range d.Changes {
-		d.Approved.PatchSets[c.Number] = c.PatchSet
-	}
-}
-
-// unapproved says how d's changes differ from what its approvals were
-// for ("" when they do not), before the freeze binds the release.
-func unapproved(d *Deploy) string {
-	if d.Approved == nil {
-		return ""
-	}
-	var out []string
-	for _, c := range d.Changes {
-		if ps, ok := d.Approved.PatchSets[c.Number]; !ok || ps != c.PatchSet {
-			out = append(out, fmt.Sprintf("%d is at patchset %d", c.Number, c.PatchSet))
-		}
-	}
-	if len(out) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("Not frozen: %s, but the approvals were for %s; nothing was synced. Ask again to have what would ship approved.", strings.Join(out, "; "), d.Approved.ChangesText())
-}
+// unapproved refuses the freeze of a release (release.Freeze.Refuse) whose
+// changes are not those the approvals were for, by package judge's rule.
+var unapproved = judge.Unapproved

@@ -3,6 +3,8 @@ package deploy
 import (
 	"context"
 	"time"
+
+	"github.com/jouncebot/jouncebot/deploy/judge"
 )
 
 // Pending is the question the current deploy waits on — the testing
@@ -14,7 +16,7 @@ func (k gatekeeper) Pending(ctx context.Context) (e Event, ok bool, err error) {
 	if err != nil || d == nil || d.State != stateRunning {
 		return Event{}, false, err
 	}
-	name, g := pendingGate(d)
+	name, g := judge.PendingGate(d)
 	if g == nil {
 		return Event{}, false, nil
 	}

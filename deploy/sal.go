@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/jouncebot/jouncebot/deploy/judge"
 	"github.com/jouncebot/jouncebot/deploy/sallines"
 	"github.com/jouncebot/jouncebot/deploy/step"
 )
@@ -26,7 +27,7 @@ func salSummary(d *Deploy) string {
 	if d.Revert != nil {
 		s = "Revert of " + strings.TrimPrefix(s, "Backport for ")
 	}
-	if ap := approvalText(d.Approvals); ap != "" {
+	if ap := judge.ApprovalText(d.Approvals); ap != "" {
 		s += " (" + ap + ")"
 	}
 	return s

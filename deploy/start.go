@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
+	"github.com/jouncebot/jouncebot/deploy/judge"
 	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/record"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -87,7 +88,7 @@ func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	d := &Deploy{State: stateRunning, Stage: prepare.Vote{}.Name(), By: r.By, InWindow: r.InWindow, Window: r.Window,
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
 		Changes: changes, Repos: prepare.ReposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
-	approvedFor(d)
+	d.Approved = judge.ApprovedFor(d)
 	if e.needsApproval(r) {
 		d.State = stateApproval
 	}
