@@ -58,7 +58,6 @@ import (
 	"github.com/jouncebot/jouncebot/bot"
 	"github.com/jouncebot/jouncebot/config"
 	"github.com/jouncebot/jouncebot/deploy/deliver"
-	"github.com/jouncebot/jouncebot/deploy/judge"
 	"github.com/jouncebot/jouncebot/deploy/purge"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -395,7 +394,7 @@ func NewEngine(db *store.DB, g Gerrit, git Git, n Notifier, o Options) *Engine {
 	// SetCanaryURL change it) and records; the announcer is copied, it
 	// never changes after this.
 	e.referee = &referee{o: &e.o, announcer: e.announcer}
-	e.gatekeeper = gatekeeper{records: e.records, o: &e.o, gateRules: judge.Gate{Owner: e.o.Owner, OneOwnerEnough: e.o.Gate.OneOwnerEnough}}
+	e.gatekeeper = gatekeeper{records: e.records, o: &e.o}
 	e.hosts = hostRecords{Hosts: deliver.Hosts{DB: db}, log: e.log}
 	e.canaryRecords = canaryRecords{records: e.records, o: &e.o}
 	e.answers = answers{records: e.records, log: e.log}

@@ -53,7 +53,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 			return ErrAborted
 		}
 		g := d.Sync.Stage(s.StageName).Gate
-		verdict, failBy := e.gateRules.Decide(d, g)
+		verdict, failBy := e.gateRules().Decide(d, g)
 		switch verdict {
 		case judge.Passed:
 			if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
@@ -70,7 +70,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		case g.Reminded.IsZero() && !now.Before(remind):
 			if err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 				g.Reminded = now.UTC()
-				return Event{Kind: EventNeeds, Text: bot.Join(e.gateRules.NotAnswered(d, g), bot.T(fmt.Sprintf(
+				return Event{Kind: EventNeeds, Text: bot.Join(e.gateRules().NotAnswered(d, g), bot.T(fmt.Sprintf(
 					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", step.ChangeList(d.Changes), s.StageName)))}
 			}); err != nil {
 				return err
@@ -164,7 +164,7 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 			return ErrAborted
 		}
 		g := d.Sync.Stage(s.StageName).Gate
-		if v, _ := e.gateRules.Decide(d, g); v != judge.Waiting {
+		if v, _ := e.gateRules().Decide(d, g); v != judge.Waiting {
 			return errDecided
 		}
 		ev = set(d, g)
@@ -186,13 +186,18 @@ func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gat
 // the changes who can be asked in chat (Options.Owner) and Options.Gate.
 type gatekeeper struct {
 	records
-	o         *Options // the engine's
-	gateRules judge.Gate
+	o *Options // the engine's
+}
+
+// gateRules are the testing gate's rules with the engine's options as
+// they are now.
+func (k gatekeeper) gateRules() judge.Gate {
+	return judge.Gate{Owner: k.o.Owner, OneOwnerEnough: k.o.Gate.OneOwnerEnough}
 }
 
 // gateQuestion is the testing gate's question after d was synced to s.
 func (k gatekeeper) gateQuestion(d *Deploy, s *SyncStage, prefix string) bot.Text {
-	return k.gateRules.Ask(d, s.StageName, routingHeaders(s), salSummary(d), prefix)
+	return k.gateRules().Ask(d, s.StageName, routingHeaders(s), salSummary(d), prefix)
 }
 
 // routingHeaders are the request headers the stage's HTTP checks send.

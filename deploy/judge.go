@@ -134,7 +134,3 @@ func (a *changes) PatchSets(ctx context.Context, nums []int) (map[int]int, error
 	}
 	return out, nil
 }
-
-// unapproved refuses the freeze of a release (release.Freeze.Refuse) whose
-// changes are not those the approvals were for, by package judge's rule.
-var unapproved = judge.Unapproved

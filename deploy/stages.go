@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 
+	"github.com/jouncebot/jouncebot/deploy/judge"
 	"github.com/jouncebot/jouncebot/deploy/prepare"
 	"github.com/jouncebot/jouncebot/deploy/release"
 	"github.com/jouncebot/jouncebot/deploy/step"
@@ -48,5 +49,5 @@ func prepared(o *Options) []Stage {
 // the freeze of the release to deploy after it.
 func (a *releaser) released() (snapshot, freeze Stage) {
 	f := &release.Freezer{Releases: a.o.Releases, Source: a.syncSource(), Log: a.log}
-	return placed{release.Snapshot{Freezer: f}}, placed{release.Freeze{Freezer: f, Refuse: unapproved}}
+	return placed{release.Snapshot{Freezer: f}}, placed{release.Freeze{Freezer: f, Refuse: judge.Unapproved}}
 }
