@@ -92,7 +92,7 @@ func (r *canaryRecords) CanaryAnalyses(id ID) ([]StageAnalysis, error) {
 // and those of the later sync stages as the baseline — less every host
 // of s and of the stages before it, which already run the new tree (a
 // later stage listed from a host group often holds them all).
-func (s *SyncStage) target(j *Job) (check.Target, error) {
+func (s stageChecks) target(j *Job) (check.Target, error) {
 	var t check.Target
 	hs, err := s.Hosts()
 	if err != nil {
@@ -117,7 +117,7 @@ func (s *SyncStage) target(j *Job) (check.Target, error) {
 		if !ok || ss.Hosts == nil {
 			continue
 		}
-		if ss == s {
+		if ss == s.SyncStage {
 			later = true
 			for _, h := range hs.Hosts {
 				synced[h.Name] = true
@@ -168,7 +168,7 @@ func (r *canaryRecords) canaryLink(id ID) string {
 
 // runCheck runs one check, on the stage's hosts when it needs them, and
 // keeps a canary analysis for its report page.
-func (s *SyncStage) runCheck(ctx context.Context, j *Job, c check.Check) check.Result {
+func (s stageChecks) runCheck(ctx context.Context, j *Job, c check.Check) check.Result {
 	tc, ok := c.(check.Targeted)
 	if !ok {
 		return c.Run(ctx)

@@ -13,7 +13,7 @@ import (
 )
 
 // checks runs the stage's checks; on a failure the deployer decides.
-func (s *SyncStage) checks(ctx context.Context, j *Job) error {
+func (s stageChecks) checks(ctx context.Context, j *Job) error {
 	if len(s.Checks) == 0 {
 		return nil
 	}
@@ -63,7 +63,7 @@ func (s *SyncStage) checks(ctx context.Context, j *Job) error {
 	}
 }
 
-func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
+func (s stageChecks) runChecks(ctx context.Context, j *Job) error {
 	var failed, said []string
 	var canaries []CanarySummary
 	// marginal: every check that did not pass was a marginal canary
@@ -116,7 +116,7 @@ func (s *SyncStage) runChecks(ctx context.Context, j *Job) error {
 	return nil
 }
 
-func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time, marginal bool) {
+func (s stageChecks) askDecision(ctx context.Context, j *Job, asked time.Time, marginal bool) {
 	d, _ := j.Deploy()
 	to := j.e.o.DecisionTimeout
 	what := "failed"
@@ -128,7 +128,7 @@ func (s *SyncStage) askDecision(ctx context.Context, j *Job, asked time.Time, ma
 		s.StageName, asked.Add(to).Format("15:04"), step.Dur(to)))))
 }
 
-func (s *SyncStage) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) error {
+func (s stageChecks) awaitDecision(ctx context.Context, j *Job, cr *CheckRecord) error {
 	deadline := cr.Asked.Add(j.e.o.DecisionTimeout)
 	decided, err := wait(ctx, j, deadline, func(d *Deploy) bool {
 		c := d.Sync.Stage(s.StageName).Checks

@@ -22,7 +22,7 @@ import (
 // undecided, checked in the transaction that records them and under
 // gateMu, which the answers also take: an answer is never followed by a
 // message saying that nobody answered.
-func (s *SyncStage) gate(ctx context.Context, j *Job) error {
+func (s stageGate) gate(ctx context.Context, j *Job) error {
 	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
@@ -37,7 +37,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 		if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventNeeds, e.gateQuestion(d, s, ""))
+		j.Say(ctx, EventNeeds, e.gateQuestion(d, s.SyncStage, ""))
 	} else if err := s.askAgain(ctx, j); err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (s *SyncStage) gate(ctx context.Context, j *Job) error {
 // jouncebot was down, it says that instead, once, as the timeout says it;
 // when only the reminder's time passed, the question asked again is the
 // reminder.
-func (s *SyncStage) askAgain(ctx context.Context, j *Job) error {
+func (s stageGate) askAgain(ctx context.Context, j *Job) error {
 	e := j.e
 	d, err := j.Deploy()
 	if err != nil {
@@ -117,14 +117,14 @@ func (s *SyncStage) askAgain(ctx context.Context, j *Job) error {
 		if g.Reminded.IsZero() && !now.Before(g.Asked.Add(e.o.Gate.Reminder)) {
 			g.Reminded = now.UTC()
 		}
-		return Event{Kind: EventNeeds, Text: e.gateQuestion(d, s, "(asked again after a restart) "), Again: true}
+		return Event{Kind: EventNeeds, Text: e.gateQuestion(d, s.SyncStage, "(asked again after a restart) "), Again: true}
 	})
 }
 
 // timeOut acts on the gate's timeout, unless an answer decided the gate
 // meanwhile: it hands the decision to the deployer. restarted says the
 // timeout passed while jouncebot was down.
-func (s *SyncStage) timeOut(ctx context.Context, j *Job, now time.Time, restarted bool) error {
+func (s stageGate) timeOut(ctx context.Context, j *Job, now time.Time, restarted bool) error {
 	e := j.e
 	if testPoint != nil {
 		testPoint("gate timeout", j.id)
@@ -154,7 +154,7 @@ var errDecided = errors.New("the answers decided the gate")
 // gate's record and returns the message. When the answers decided the gate
 // meanwhile, nothing is recorded or said and the gate's loop sees the
 // verdict; when the deploy was aborted meanwhile, note returns ErrAborted.
-func (s *SyncStage) note(ctx context.Context, j *Job, set func(d *Deploy, g *GateRecord) Event) error {
+func (s stageGate) note(ctx context.Context, j *Job, set func(d *Deploy, g *GateRecord) Event) error {
 	e := j.e
 	e.gateMu.Lock()
 	defer e.gateMu.Unlock()

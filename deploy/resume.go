@@ -54,7 +54,7 @@ func checkStages(ctx context.Context, j *Job, stage string) error {
 			return err
 		}
 		if rec := d.Sync.Stages[ss.StageName]; rec != nil && !rec.Synced.IsZero() && j.mustCheck(ss.StageName) {
-			if err := ss.sync(ctx, j); err != nil {
+			if err := (stageHosts{ss}).sync(ctx, j); err != nil {
 				return err
 			}
 		}
@@ -71,7 +71,7 @@ func checkStages(ctx context.Context, j *Job, stage string) error {
 // hosts carry no marker. results are the hosts' recorded syncs: a host
 // the record says was synced but that cannot be checked now (it does not
 // answer) is not taken as missing the release; the deployer decides.
-func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, rec *StageRecord, results map[string]HostResult) (checked map[string]bool, all bool, err error) {
+func (s stageHosts) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release, rec *StageRecord, results map[string]HostResult) (checked map[string]bool, all bool, err error) {
 	if !j.mustCheck(s.StageName) {
 		return nil, false, nil
 	}
@@ -126,7 +126,7 @@ func (s *SyncStage) checkHosts(ctx context.Context, j *Job, hs *hostsync.Stage, 
 // be checked and are on record as failed are synced as usual. It adds to
 // done the hosts that count as holding rel and returns how many of them
 // go on by the record, unchecked.
-func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release,
+func (s stageHosts) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage, verify hostsync.Method, rel *release.Release,
 	results map[string]HostResult, done map[string]bool, unknown map[string]error) (trusted int, err error) {
 	for {
 		var lost []hostsync.Host
@@ -178,7 +178,7 @@ func (s *SyncStage) unreachable(ctx context.Context, j *Job, hs *hostsync.Stage,
 // checked (unrecorded those of them on no record), asks the deployer
 // what to do and waits, without a deadline, for the answer
 // (Engine.Decide).
-func (s *SyncStage) askUnreachable(ctx context.Context, j *Job, rel *release.Release, hosts, unrecorded []string) (*CheckRecord, error) {
+func (s stageHosts) askUnreachable(ctx context.Context, j *Job, rel *release.Release, hosts, unrecorded []string) (*CheckRecord, error) {
 	now := time.Now().UTC()
 	if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Unreachable = &CheckRecord{Failed: hosts, Asked: now} }); err != nil {
 		return nil, err

@@ -63,6 +63,16 @@ type SyncStage struct {
 }
 
 // Name implements Stage.
+// A sync stage's phases, each a type of its own over the stage: the
+// delivery to its hosts and their check after a restart (sync.go,
+// resume.go), its checks and canaries and the deployer's decision on a
+// failure (checks.go, canaryrecord.go), and the testing gate (gate.go).
+type (
+	stageHosts  struct{ *SyncStage }
+	stageChecks struct{ *SyncStage }
+	stageGate   struct{ *SyncStage }
+)
+
 func (s *SyncStage) Name() string { return s.StageName }
 
 // SyncStages builds the sync stages a deploy configuration describes.
@@ -103,7 +113,7 @@ func SyncStages(d *config.Deploy) ([]Stage, error) {
 // Exec implements Stage: sync, then checks, then the testing gate. Each
 // phase records its outcome, so a restart goes on where it stopped.
 func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
-	if err := s.begin(ctx, j); err != nil {
+	if err := (stageHosts{s}).begin(ctx, j); err != nil {
 		return err
 	}
 	d, err := j.Deploy()
@@ -119,23 +129,23 @@ func (s *SyncStage) Exec(ctx context.Context, j *Job) error {
 		return err
 	}
 	if rec := d.Sync.Stages[s.StageName]; rec == nil || rec.Synced.IsZero() || j.mustCheck(s.StageName) {
-		if err := s.sync(ctx, j); err != nil {
+		if err := (stageHosts{s}).sync(ctx, j); err != nil {
 			return err
 		}
 	}
-	if err := s.checks(ctx, j); err != nil {
+	if err := (stageChecks{s}).checks(ctx, j); err != nil {
 		return err
 	}
 	// An emergency revert does not wait for a test.
 	if s.WaitForTest && d.Revert == nil {
-		return s.gate(ctx, j)
+		return stageGate{s}.gate(ctx, j)
 	}
 	return nil
 }
 
 // begin records the start of the first sync stage and writes its SAL
 // line.
-func (s *SyncStage) begin(ctx context.Context, j *Job) error {
+func (s stageHosts) begin(ctx context.Context, j *Job) error {
 	d, err := j.Deploy()
 	if err != nil {
 		return err
@@ -181,7 +191,7 @@ func (s *SyncStage) Effects(o *Options) []string {
 
 // drift tells the deployer, once, when staging no longer holds the
 // release: the hosts keep getting the release, never the edit.
-func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.Release) {
+func (s stageHosts) drift(ctx context.Context, j *Job, d *Deploy, rel *release.Release) {
 	frozen := rel.Manifest
 	if d.Sync.Commits != nil {
 		frozen = &release.Manifest{Commits: d.Sync.Commits}
@@ -215,7 +225,7 @@ func (s *SyncStage) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 		rel.ID, strings.Join(counted, "; "), files, s.StageName, rel.ID)))})...)
 }
 
-func (s *SyncStage) sync(ctx context.Context, j *Job) error {
+func (s stageHosts) sync(ctx context.Context, j *Job) error {
 	hs, err := s.Hosts()
 	if err != nil {
 		return Failf("Cannot sync %s: %s.", s.StageName, err)
@@ -277,7 +287,7 @@ func (s *SyncStage) sync(ctx context.Context, j *Job) error {
 // is recorded as the truth: a host holding rel is settled, one that does
 // not is forgotten and synced anew. It returns no report, and no error,
 // when every host was found holding rel.
-func (s *SyncStage) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *deliver.Recorder, verify hostsync.Method,
+func (s stageHosts) syncHosts(ctx context.Context, j *Job, hs *hostsync.Stage, w *deliver.Recorder, verify hostsync.Method,
 	rel *release.Release, rec *StageRecord) (*hostsync.Report, error) {
 	hosts := &workflow.Instance{Def: j.flow.Def, Store: w.Store(j.flow.Store)}
 	results, err := j.e.hosts.Stage(j.id, deliver.Synced, s.StageName)
