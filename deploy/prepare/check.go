@@ -17,8 +17,10 @@ import (
 // effects.
 type Check struct{}
 
+// Name implements step.Step.
 func (Check) Name() string { return "check" }
 
+// Exec implements step.Step.
 func (Check) Exec(ctx context.Context, j step.Job) error {
 	d, err := j.Deploy()
 	if err != nil {

@@ -15,8 +15,10 @@ import (
 // touches.
 type Fetch struct{}
 
+// Name implements step.Step.
 func (Fetch) Name() string { return "fetch" }
 
+// Exec implements step.Step.
 func (Fetch) Exec(ctx context.Context, j step.Job) error {
 	d, err := j.Deploy()
 	if err != nil {

@@ -11,11 +11,14 @@ import (
 	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
+// commit is a commit as the checks read it: its id, subject, author and
+// Change-Ids.
 type commit struct {
 	SHA, Subject, Author string
 	ChangeIDs            []string
 }
 
+// String names the commit for people: its id, subject, author and Change-Id.
 func (c commit) String() string {
 	id := "no Change-Id"
 	if len(c.ChangeIDs) > 0 {
@@ -24,6 +27,8 @@ func (c commit) String() string {
 	return fmt.Sprintf("%s %q by %s (%s)", step.Short(c.SHA), c.Subject, c.Author, id)
 }
 
+// logCommits lists the commits of the range rng in the checkout dir,
+// newest first.
 func logCommits(ctx context.Context, g step.Git, dir, rng string) ([]commit, error) {
 	out, err := g.Run(ctx, dir, "log", "--format=%H%x1f%s%x1f%an%x1f%(trailers:key=Change-Id,valueonly,separator=%x2C)%x1e", rng)
 	if err != nil {

@@ -20,12 +20,14 @@ type Merge struct {
 	Timeout, PollInterval, ProgressEvery time.Duration
 }
 
+// Name implements step.Step.
 func (Merge) Name() string { return "merge" }
 
 // trivialKinds are patchset kinds Gerrit makes without changing the code;
 // the gate's own rebase is one.
 var trivialKinds = []string{"TRIVIAL_REBASE", "NO_CODE_CHANGE", "NO_CHANGE", "MERGE_FIRST_PARENT_UPDATE"}
 
+// Exec implements step.Step.
 func (m Merge) Exec(ctx context.Context, j step.Job) error {
 	d, err := j.Deploy()
 	if err != nil {

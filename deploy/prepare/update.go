@@ -19,11 +19,13 @@ import (
 // local security patches on top, and updates the touched submodules.
 type Update struct{}
 
+// Name implements step.Step.
 func (Update) Name() string { return "update" }
 
 var couldNotApply = regexp.MustCompile(`(?m)^Could not apply [0-9a-f]+\.\.\. (.*)$`)
 var conflictIn = regexp.MustCompile(`(?m)^CONFLICT \([^)]*\): .* in (\S+)$`)
 
+// Exec implements step.Step.
 func (Update) Exec(ctx context.Context, j step.Job) error {
 	d, err := j.Deploy()
 	if err != nil {

@@ -16,8 +16,10 @@ import (
 // patches on top of upstream, submodules at their pointers, a clean tree.
 type Verify struct{}
 
+// Name implements step.Step.
 func (Verify) Name() string { return "verify" }
 
+// Exec implements step.Step.
 func (Verify) Exec(ctx context.Context, j step.Job) error {
 	d, err := j.Deploy()
 	if err != nil {

@@ -17,11 +17,13 @@ import (
 // Vote gives Code-Review +2 to every unmerged change.
 type Vote struct{}
 
+// Name implements step.Step.
 func (Vote) Name() string { return "vote" }
 
-// Effects implements effector.
+// Effects implements step.Effector.
 func (Vote) Effects() []string { return []string{EffectVote} }
 
+// Exec implements step.Step.
 func (Vote) Exec(ctx context.Context, j step.Job) error {
 	d, err := j.Deploy()
 	if err != nil {

@@ -262,6 +262,7 @@ type RollbackRecord struct {
 	Effects map[string]workflow.Mark   `json:",omitempty"`
 }
 
+// Stage is the record of the sync stage name, made when it has none.
 func (r *SyncRecord) Stage(name string) *StageRecord {
 	if r.Stages == nil {
 		r.Stages = map[string]*StageRecord{}

@@ -111,6 +111,7 @@ const (
 // destination (EventSecurity); Msg then says so without naming it.
 type Failure struct{ Msg, Private string }
 
+// Error is the sentence for the channel.
 func (f *Failure) Error() string { return f.Msg }
 
 // Failf returns a *Failure with a formatted sentence.
@@ -209,4 +210,5 @@ func CrashingAt(point string) bool { return crashAt != "" && crashAt == point }
 // what was wrong and what to do.
 type Sentence string
 
+// Error is the sentence.
 func (s Sentence) Error() string { return string(s) }
