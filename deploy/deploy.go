@@ -182,7 +182,7 @@ func (f NotifierFunc) Notify(ctx context.Context, e Event) { f(ctx, e) }
 // implements it.
 type Gerrit = step.Gerrit
 
-// Git runs git.
+// Git runs a git command in a directory; *git.Runner implements it.
 type Git = step.Git
 
 // Options configure an Engine.

@@ -449,8 +449,10 @@ func (j *Job) Gerrit() Gerrit { return j.e.gerrit }
 // Do of it makes it again.
 func (j *Job) Forget(key string) error { return j.flow.Forget(key) }
 
-// Pause records that the deploy waits for continue or abort, for p. It
-// returns ErrAborted, recording nothing, when the deploy was aborted.
+// Pause records that the deploy waits for continue or abort because of
+// the new patchset p names, seen during the merge wait (Continue approves
+// it and goes back to the vote). It returns ErrAborted, recording
+// nothing, when the deploy was aborted.
 func (j *Job) Pause(p *Pause) error {
 	if testPoint != nil {
 		testPoint("pausing", j.id)

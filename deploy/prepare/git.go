@@ -40,15 +40,21 @@ func logCommits(ctx context.Context, g step.Git, dir, rng string) ([]commit, err
 		if len(f) < 4 {
 			continue
 		}
-		c := commit{SHA: f[0], Subject: f[1], Author: f[2]}
-		for _, id := range strings.Split(f[3], ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				c.ChangeIDs = append(c.ChangeIDs, id)
-			}
-		}
-		cs = append(cs, c)
+		cs = append(cs, commit{SHA: f[0], Subject: f[1], Author: f[2], ChangeIDs: changeIDs(f[3])})
 	}
 	return cs, nil
+}
+
+// changeIDs are the Change-Ids of a commit's trailers as git log writes
+// them with separator=%x2C.
+func changeIDs(trailers string) []string {
+	var ids []string
+	for _, id := range strings.Split(trailers, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // changedSubmodules lists the gitlinks a range of commits changes.
@@ -69,9 +75,9 @@ func changedSubmodules(ctx context.Context, g step.Git, dir, rng string) ([]stri
 	return subs, nil
 }
 
-// GitWords is the first line git wrote to stderr for a failed command
+// gitWords is the first line git wrote to stderr for a failed command
 // (the error's own text when it wrote nothing).
-func GitWords(err error) string {
+func gitWords(err error) string {
 	var gerr *git.Error
 	if errors.As(err, &gerr) && strings.TrimSpace(gerr.Stderr) != "" {
 		return step.FirstLine(strings.TrimSpace(gerr.Stderr))
@@ -79,9 +85,9 @@ func GitWords(err error) string {
 	return step.FirstLine(err.Error())
 }
 
-// StatusSummary is `git status --porcelain`'s output as one line: its
+// statusSummary is `git status --porcelain`'s output as one line: its
 // first three files and how many more.
-func StatusSummary(st string) string {
+func statusSummary(st string) string {
 	lines := strings.Split(st, "\n")
 	if len(lines) > 3 {
 		return strings.Join(lines[:3], ", ") + fmt.Sprintf(" and %d more", len(lines)-3)

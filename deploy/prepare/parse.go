@@ -51,9 +51,9 @@ func hostOf(u *url.URL) string {
 // changeIDPattern is Gerrit's Change-Id: "I" and 40 hex digits.
 var changeIDPattern = regexp.MustCompile(`^I[0-9a-f]{40}$`)
 
-// IsChangeID reports whether s is a Change-Id, and so safe to put in a
+// isChangeID reports whether s is a Change-Id, and so safe to put in a
 // Gerrit query ("change:" + s).
-func IsChangeID(s string) bool { return changeIDPattern.MatchString(s) }
+func isChangeID(s string) bool { return changeIDPattern.MatchString(s) }
 
 // ParseChange reads a change number or a Gerrit URL: 445113, …/r/445113,
 // …/r/c/445113, …/r/c/<project>/+/445113[/<patchset>], …/r/#/c/445113/.

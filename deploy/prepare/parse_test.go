@@ -96,8 +96,8 @@ func TestIsChangeID(t *testing.T) {
 		id + "\n":            false,
 		"":                   false,
 	} {
-		if got := IsChangeID(s); got != want {
-			t.Errorf("IsChangeID(%q) = %v", s, got)
+		if got := isChangeID(s); got != want {
+			t.Errorf("isChangeID(%q) = %v", s, got)
 		}
 	}
 }

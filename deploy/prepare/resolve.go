@@ -72,9 +72,9 @@ func (p Problems) Err() error {
 	return step.Sentence("Cannot deploy:\n- " + strings.Join(p, "\n- "))
 }
 
-// WithPrivate adds details for the security destination only to a
+// withPrivate adds details for the security destination only to a
 // refusal: the public sentence says they were sent.
-func WithPrivate(err error, private []string) error {
+func withPrivate(err error, private []string) error {
 	if err == nil || len(private) == 0 {
 		return err
 	}
@@ -142,7 +142,7 @@ func (a *Resolver) Resolve(ctx context.Context, specs []string, strict bool) ([]
 		a.checkAlreadyDeployed(ctx, out, &probs)
 	}
 	if len(probs) > 0 {
-		return nil, WithPrivate(probs.Err(), private)
+		return nil, withPrivate(probs.Err(), private)
 	}
 	sorted := make([]record.Change, 0, len(out))
 	for _, n := range order {
@@ -275,7 +275,7 @@ func (a *Resolver) dependencies(ctx context.Context, batch map[int]*gerrit.Chang
 			probs.Add("Change %d depends on %d (%q), which is not merged; deploy both together: `deploy %d %d`.", n, o.Number, o.PublicSubject(), o.Number, n)
 		}
 		for _, id := range c.DependsOn {
-			if !IsChangeID(id) {
+			if !isChangeID(id) {
 				// Never pasted into a query: "I… OR is:merged" would pass.
 				probs.Add("Change %d has Depends-On: %q, which is not a Change-Id (I and 40 hex digits); fix the footer in Gerrit.", n, id)
 				continue

@@ -28,7 +28,7 @@ func (a *Resolver) checkStaging(ctx context.Context, cs []record.Change, probs *
 		if err != nil {
 			// git's words name paths in the checkout, a security
 			// patch's among them: only for the security destination.
-			private = append(private, fmt.Sprintf("git could not read the checkout %s: %s.", name, GitWords(err)))
+			private = append(private, fmt.Sprintf("git could not read the checkout %s: %s.", name, gitWords(err)))
 			probs.Add("The checkout %s is not a git checkout (%s); nothing was done.", name, sentPrivately("git's words"))
 			continue
 		}
@@ -37,14 +37,14 @@ func (a *Resolver) checkStaging(ctx context.Context, cs []record.Change, probs *
 		}
 		st, err := a.Git.Run(ctx, dir, "status", "--porcelain")
 		if err != nil {
-			private = append(private, fmt.Sprintf("git status failed in the checkout %s: %s.", name, GitWords(err)))
+			private = append(private, fmt.Sprintf("git status failed in the checkout %s: %s.", name, gitWords(err)))
 			probs.Add("Cannot read the state of staging %s (%s); have a look at it by hand. Nothing was done.", name, sentPrivately("git's words"))
 			continue
 		}
 		if st != "" {
 			// Uncommitted changes may be an unfixed vulnerability's fix:
 			// the list goes only to the security destination.
-			private = append(private, fmt.Sprintf("The checkout %s has uncommitted changes: %s.", name, StatusSummary(st)))
+			private = append(private, fmt.Sprintf("The checkout %s has uncommitted changes: %s.", name, statusSummary(st)))
 			probs.Add("The checkout %s has uncommitted changes (%s); clean it up before deploying. Nothing was done.", name,
 				bot.Count(len(strings.Split(st, "\n")), "file")+"; "+sentPrivately("the list"))
 		}
@@ -78,13 +78,7 @@ func StagedHistory(ctx context.Context, g step.Git, dir string) ([]StagedCommit,
 		if len(f) < 4 {
 			continue
 		}
-		c := StagedCommit{SHA: f[0], Subject: f[2], Body: f[3]}
-		for _, id := range strings.Split(f[1], ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				c.ChangeIDs = append(c.ChangeIDs, id)
-			}
-		}
-		cs = append(cs, c)
+		cs = append(cs, StagedCommit{SHA: f[0], ChangeIDs: changeIDs(f[1]), Subject: f[2], Body: f[3]})
 	}
 	return cs, nil
 }
@@ -165,7 +159,7 @@ func (a *Resolver) RevertName(ctx context.Context, rev *StagedCommit, private bo
 		subject = gerrit.PrivateSubject
 	}
 	for _, id := range rev.ChangeIDs {
-		if !IsChangeID(id) {
+		if !isChangeID(id) {
 			continue
 		}
 		if found, err := a.Gerrit.Query(ctx, "change:"+id); err == nil && len(found) > 0 {

@@ -111,7 +111,7 @@ func rebase(ctx context.Context, j step.Job, i int, r record.Repo, dir string) e
 			return j.SecurityFailure(
 				fmt.Sprintf("Re-applying the local security patches on %s failed and the rebase could not be undone; staging needs a look by hand", step.RepoName(r.Dir)),
 				fmt.Sprintf("Re-applying the local security patches on %s on top of upstream %s failed (%s), and git rebase --abort failed too: %s. Staging needs a look by hand.",
-					step.RepoName(r.Dir), step.Short(r.Upstream), GitWords(err), GitWords(aerr)))
+					step.RepoName(r.Dir), step.Short(r.Upstream), gitWords(err), gitWords(aerr)))
 		}
 		_ = j.Save(func(d *record.Deploy) { d.Repos[i].Update = record.Op{} })
 		patch, file := "a local patch", "a file"

@@ -74,7 +74,7 @@ func (Verify) Exec(ctx context.Context, j step.Job) error {
 			// Uncommitted changes may be a security fix in the making:
 			// counted in public, listed only to the security destination.
 			return j.SecurityFailure(fmt.Sprintf("The checkout %s is not clean after the update (%s)", name, bot.Count(len(strings.Split(st, "\n")), "file")),
-				fmt.Sprintf("The checkout %s is not clean after the update: %s.", name, StatusSummary(st)))
+				fmt.Sprintf("The checkout %s is not clean after the update: %s.", name, statusSummary(st)))
 		}
 	}
 	patches := 0

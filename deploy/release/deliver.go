@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // Marked is a hostsync.Method that delivers a release to a host so that
@@ -281,9 +282,9 @@ func Drifts(ctx context.Context, staging string, m *Manifest) ([]Drift, error) {
 		if err != nil {
 			return nil, err
 		}
-		d := Drift{Repo: repoName(repo)}
+		d := Drift{Repo: step.RepoName(repo)}
 		if head = strings.TrimSpace(head); head != commit {
-			d.Moved = fmt.Sprintf("HEAD moved from %s to %s", short(commit), short(head))
+			d.Moved = fmt.Sprintf("HEAD moved from %s to %s", step.Short(commit), step.Short(head))
 		}
 		st, err := gitOut(ctx, dir, "status", "--porcelain", "-z", "--untracked-files=no")
 		if err != nil {
@@ -300,11 +301,4 @@ func Drifts(ctx context.Context, staging string, m *Manifest) ([]Drift, error) {
 	}
 	slices.SortFunc(out, func(a, b Drift) int { return strings.Compare(a.Repo, b.Repo) })
 	return out, nil
-}
-
-func short(sha string) string {
-	if len(sha) > 10 {
-		return sha[:10]
-	}
-	return sha
 }

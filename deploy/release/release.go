@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/step"
 )
 
 // Entry is one file of a release.
@@ -136,7 +137,7 @@ func Read(ctx context.Context, staging string, revs map[string]string) (*Manifes
 		}
 		sha, err := gitOut(ctx, filepath.Join(staging, r), "rev-parse", "--verify", "-q", rev+"^{commit}")
 		if err != nil {
-			return nil, fmt.Errorf("release: checkout %s has no commit %s: %w", repoName(r), rev, err)
+			return nil, fmt.Errorf("release: checkout %s has no commit %s: %w", step.RepoName(r), rev, err)
 		}
 		sha = strings.TrimSpace(sha)
 		m.Commits[r] = sha
@@ -153,7 +154,7 @@ func Read(ctx context.Context, staging string, revs map[string]string) (*Manifes
 func (m *Manifest) add(ctx context.Context, staging, repo, commit string) error {
 	out, err := gitOut(ctx, filepath.Join(staging, repo), "ls-tree", "-r", "-z", "--full-tree", commit)
 	if err != nil {
-		return fmt.Errorf("release: list %s at %s: %w", repoName(repo), commit, err)
+		return fmt.Errorf("release: list %s at %s: %w", step.RepoName(repo), commit, err)
 	}
 	for _, rec := range strings.Split(out, "\x00") {
 		meta, p, ok := strings.Cut(rec, "\t")
@@ -355,7 +356,7 @@ func (r *Release) write(ctx context.Context, staging string, base *Release) erro
 	}
 	for repo, es := range byRepo {
 		if err := catFiles(ctx, filepath.Join(staging, repo), tree, es); err != nil {
-			return fmt.Errorf("release: write files of %s: %w", repoName(repo), err)
+			return fmt.Errorf("release: write files of %s: %w", step.RepoName(repo), err)
 		}
 	}
 	// The host marker: the link names the release, the claim directory
@@ -578,13 +579,6 @@ func (s *Store) Prune(inUse ...string) error {
 		}
 	}
 	return nil
-}
-
-func repoName(dir string) string {
-	if dir == "" {
-		return "staging"
-	}
-	return "staging/" + dir
 }
 
 func exists(p string) bool {

@@ -56,7 +56,9 @@ type Job interface {
 	// Forget drops the record of the effect under key, so that the next
 	// Do of it makes it again.
 	Forget(key string) error
-	// Pause records that the deploy waits for continue or abort, for p.
+	// Pause records that the deploy waits for continue or abort because a
+	// new patchset (p) arrived during the merge wait: continue approves
+	// that patchset and goes back to the vote. It is for that pause only.
 	Pause(p *record.Pause) error
 	// Woken is signalled when someone acts on the deploy (an abort, an
 	// answer) so that a wait looks at the record again.
@@ -83,7 +85,7 @@ type Gerrit interface {
 	ChangeURL(n int) string
 }
 
-// Git runs git.
+// Git runs a git command in a directory; *git.Runner implements it.
 type Git interface {
 	Run(ctx context.Context, dir string, args ...string) (string, error)
 }
