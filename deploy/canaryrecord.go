@@ -179,7 +179,7 @@ func (s stageChecks) runCheck(ctx context.Context, j *Job, c check.Check) check.
 	}
 	r := tc.RunOn(ctx, t)
 	if a := r.Analysis; a != nil {
-		if err := j.e.saveAnalysis(j.id, s.StageName, c.Name(), a); err != nil {
+		if err := j.e.canaryRecords.saveAnalysis(j.id, s.StageName, c.Name(), a); err != nil {
 			j.e.log.Error("save canary analysis", "deploy", j.id, "stage", s.StageName, "err", err)
 		}
 		if d, err := j.Deploy(); err == nil {
@@ -190,7 +190,7 @@ func (s stageChecks) runCheck(ctx context.Context, j *Job, c check.Check) check.
 			if j.e.o.CanaryURL != nil {
 				link = j.e.o.CanaryURL(j.id)
 			}
-			j.e.salLog(ctx, d, sallines.CanaryAnalysis(s.StageName, salSummary(d), string(a.Report.Verdict), score, link))
+			j.e.releaser.salLog(ctx, d, sallines.CanaryAnalysis(s.StageName, salSummary(d), string(a.Report.Verdict), score, link))
 		}
 	}
 	return r

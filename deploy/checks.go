@@ -121,7 +121,7 @@ func (s stageChecks) askDecision(ctx context.Context, j *Job, asked time.Time, m
 	to := j.e.o.DecisionTimeout
 	what := "failed"
 	if marginal {
-		what = "are not conclusive (the canary analysis is marginal; its table is above" + j.e.canaryLink(j.id) + ")"
+		what = "are not conclusive (the canary analysis is marginal; its table is above" + j.e.canaryRecords.canaryLink(j.id) + ")"
 	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": the checks of %s "+what+". Say `retry` to run them again, `rollback` to put the previous tree back, or `continue <reason>` to go on; without an answer by %s UTC (%s) I roll back.",

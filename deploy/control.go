@@ -31,12 +31,12 @@ func mayControl(d *Deploy, who Person) error {
 // Continue implements Service. The state is checked and set in one
 // transaction, so an abort in between is never undone.
 func (e *Engine) Continue(ctx context.Context, id ID, who Person) error {
-	d, err := e.target(id)
+	d, err := e.answers.target(id)
 	if err != nil {
 		return err
 	}
 	var p Pause
-	err = e.update(d.ID, func(d *Deploy) error {
+	err = e.records.update(d.ID, func(d *Deploy) error {
 		if err := mayControl(d, who); err != nil {
 			return err
 		}
@@ -63,21 +63,21 @@ func (e *Engine) Continue(ctx context.Context, id ID, who Person) error {
 		return nil
 	})
 	if err != nil {
-		return e.refusedOr("continuing the deploy", err)
+		return e.answers.refusedOr("continuing the deploy", err)
 	}
-	e.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s accepted patchset %d of %d; approving it.", who.Name, p.PatchSet, p.Change)))
+	e.announcer.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s accepted patchset %d of %d; approving it.", who.Name, p.PatchSet, p.Change)))
 	return e.enqueue(ctx, d.ID)
 }
 
 // Abort implements Service. The abort is recorded in the transaction that
 // reads the state, so an approve or continue after it sees it.
 func (e *Engine) Abort(ctx context.Context, id ID, who Person) error {
-	d, err := e.target(id)
+	d, err := e.answers.target(id)
 	if err != nil {
 		return err
 	}
 	var running bool
-	err = e.update(d.ID, func(d *Deploy) error {
+	err = e.records.update(d.ID, func(d *Deploy) error {
 		if err := mayControl(d, who); err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func (e *Engine) Abort(ctx context.Context, id ID, who Person) error {
 		return nil
 	})
 	if err != nil {
-		return e.refusedOr("aborting the deploy", err)
+		return e.answers.refusedOr("aborting the deploy", err)
 	}
 	if !running {
 		// Paused or waiting for an approval: no runner holds it.
@@ -100,7 +100,7 @@ func (e *Engine) Abort(ctx context.Context, id ID, who Person) error {
 	}
 	// A runner holds it, will (queued, or resumed by Run), or is started
 	// now: it rolls back what was synced and ends the deploy.
-	e.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("Aborting deploy %s before its next step…", d.ID)))
+	e.announcer.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("Aborting deploy %s before its next step…", d.ID)))
 	e.nudge(ctx, d.ID)
 	return nil
 }
@@ -108,7 +108,7 @@ func (e *Engine) Abort(ctx context.Context, id ID, who Person) error {
 // Approve implements Service. The state is checked and set in one
 // transaction, so an abort in between is never undone.
 func (e *Engine) Approve(ctx context.Context, id ID, who Person) error {
-	d, err := e.target(id)
+	d, err := e.answers.target(id)
 	if err != nil {
 		return err
 	}
@@ -130,10 +130,10 @@ func (e *Engine) Approve(ctx context.Context, id ID, who Person) error {
 	}
 	// The deploy starts with this approval: the policy is asked again,
 	// outside the transaction (the judge reads the database).
-	if err := e.judgeApproval(ctx, d); err != nil {
+	if err := e.referee.judgeApproval(ctx, d); err != nil {
 		return err
 	}
-	err = e.update(d.ID, func(d *Deploy) error {
+	err = e.records.update(d.ID, func(d *Deploy) error {
 		if err := refused(d); err != nil {
 			return err
 		}
@@ -142,9 +142,9 @@ func (e *Engine) Approve(ctx context.Context, id ID, who Person) error {
 		return nil
 	})
 	if err != nil {
-		return e.refusedOr("approving the deploy", err)
+		return e.answers.refusedOr("approving the deploy", err)
 	}
-	e.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s approved deploy %s.", who.Name, d.ID)))
+	e.announcer.say(ctx, d.ID, EventProgress, bot.T(fmt.Sprintf("%s approved deploy %s.", who.Name, d.ID)))
 	return e.enqueue(ctx, d.ID)
 }
 
@@ -187,9 +187,9 @@ func (s Status) Text() bot.Text {
 
 // Status implements Service.
 func (e *Engine) Status(ctx context.Context) (Status, error) {
-	d, l, err := e.current()
+	d, l, err := e.records.current()
 	if err != nil {
-		return Status{}, e.internal("reading the deploy lock", err)
+		return Status{}, e.answers.internal("reading the deploy lock", err)
 	}
 	return Status{Lock: l, Deploy: d}, nil
 }
@@ -198,7 +198,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 // changes, every side effect with its time, and the history of what was
 // said. It is not part of Service; the web pages and tests read it.
 func (e *Engine) Record(id ID) (*Deploy, error) {
-	d, err := e.load(id)
+	d, err := e.records.load(id)
 	if errors.Is(err, record.ErrNoDeploy) {
 		return nil, sentence(fmt.Sprintf("There is no deploy %s.", id))
 	}

@@ -299,17 +299,19 @@ func (o *Options) owner(user string) (bot.Person, bool) {
 // The rest of the work is done by its places, embedded below.
 type Engine struct {
 	// The engine's own parts, each a small type of its own in the files
-	// named; the places a deploy goes through are packages (deploy/prepare,
-	// deploy/release, deploy/deliver, deploy/judge):
-	records       // the deploy records in bbolt (record.go, history.go, recent.go)
-	canaryRecords // the canary analyses and their report pages (canaryrecord.go)
-	*changes      // requests, plans and reverts, resolved by prepare.Resolver (start.go, plan.go, revert.go, judge.go)
-	announcer     // what the deploy says, in chat and privately (record.go, security.go)
-	answers       // the sentences answering chat: the deploy meant, refusals, internal errors (answers.go)
-	*referee      // the deploy policy's verdicts (judge.go)
-	gatekeeper    // the test gate: asks, and finds what the current deploy waits on, by package judge's rules (gate.go, pending.go)
-	*flows        // the workflow a deploy runs: its stages as steps (flow.go)
-	*releaser     // the release steps and the delivery to hosts, rsync or Kubernetes (stages.go, sync.go, kubestage.go, recent.go)
+	// named, held as fields so that each call names the part it goes to
+	// (the engine's API forwards to them, api.go); the places a deploy
+	// goes through are packages (deploy/prepare, deploy/release,
+	// deploy/deliver, deploy/judge):
+	records       records       // the deploy records in bbolt (record.go, history.go, recent.go)
+	canaryRecords canaryRecords // the canary analyses and their report pages (canaryrecord.go)
+	changes       *changes      // requests, plans and reverts, resolved by prepare.Resolver (start.go, plan.go, revert.go, judge.go)
+	announcer     announcer     // what the deploy says, in chat and privately (record.go, security.go)
+	answers       answers       // the sentences answering chat: the deploy meant, refusals, internal errors (answers.go)
+	referee       *referee      // the deploy policy's verdicts (judge.go)
+	gatekeeper    gatekeeper    // the test gate: asks, and finds what the current deploy waits on, by package judge's rules (gate.go, pending.go)
+	flows         *flows        // the workflow a deploy runs: its stages as steps (flow.go)
+	releaser      *releaser     // the release steps and the delivery to hosts, rsync or Kubernetes (stages.go, sync.go, kubestage.go, recent.go)
 
 	// hosts are each host's results of a deploy, in bbolt (deploy/deliver,
 	// hosts.go): held, not embedded, so that none of their methods is the
@@ -415,7 +417,7 @@ func (e *Engine) claim(id ID) {
 // waits for the running deploy to stop at its next checkpoint. A deploy
 // interrupted this way resumes on the next Run.
 func (e *Engine) Run(ctx context.Context) error {
-	ids, err := e.unfinished()
+	ids, err := e.records.unfinished()
 	if err != nil {
 		return err
 	}
@@ -568,10 +570,10 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 		}
 	}()
 	if announce {
-		e.sayResumed(ctx, id)
+		e.announcer.sayResumed(ctx, id)
 	}
 	for ctx.Err() == nil {
-		d, err := e.load(id)
+		d, err := e.records.load(id)
 		if err != nil {
 			e.log.Error("load deploy", "id", id, "err", err)
 			return
@@ -596,7 +598,7 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 			e.finish(ctx, id, stateDone, "")
 			return
 		}
-		j.flow = &workflow.Instance{Def: e.flow(d, j), Store: flowStore{records: e.records, id: id}}
+		j.flow = &workflow.Instance{Def: e.flows.flow(d, j), Store: flowStore{records: e.records, id: id}}
 		err = j.flow.Run(ctx)
 		var se *storeError
 		switch {
@@ -639,12 +641,12 @@ func (e *Engine) run(ctx context.Context, j *Job, announce bool) {
 		case errors.Is(err, ErrAborted):
 			continue // the next round sees the abort
 		case ctx.Err() != nil:
-			e.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", e.stageOf(id))
+			e.log.Info("deploy interrupted; it resumes on the next start", "id", id, "stage", e.records.stageOf(id))
 			return
 		default:
-			stage := e.stageOf(id)
+			stage := e.records.stageOf(id)
 			e.log.Warn("deploy failed", "id", id, "stage", stage, "err", err)
-			d, _ := e.load(id)
+			d, _ := e.records.load(id)
 			if d == nil {
 				return
 			}

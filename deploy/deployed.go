@@ -25,11 +25,11 @@ func (e *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 	if err != nil || !ch.Merged() {
 		return ch, "", err
 	}
-	c, problem := e.resolver().Classify(ch, prepare.Ref{})
+	c, problem := e.changes.resolver().Classify(ch, prepare.Ref{})
 	if problem != "" {
 		return ch, fmt.Sprintf("Change %d is merged in %s on %s, which the bot does not deploy: its maintenance scripts run only for changes the bot deployed.", n, ch.Project, ch.Branch), nil
 	}
-	last, err := e.lastDeployOf(n)
+	last, err := e.records.lastDeployOf(n)
 	if err != nil {
 		return nil, "", err
 	}
@@ -61,7 +61,7 @@ func (e *Engine) DeployedChange(ctx context.Context, n int) (ch *gerrit.Change, 
 	case !ok:
 		return ch, fmt.Sprintf("Change %d is merged but not deployed: the staging checkout does not hold it. Deploy it first (deploy %d), then run maint %d.", n, n, n), nil
 	case rev != nil:
-		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, e.resolver().RevertName(ctx, rev, ch.Private)), nil
+		return ch, fmt.Sprintf("Change %d was reverted by %s, which staging holds: its maintenance scripts do not run.", n, e.changes.resolver().RevertName(ctx, rev, ch.Private)), nil
 	}
 	return ch, "", nil
 }

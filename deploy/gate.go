@@ -37,7 +37,7 @@ func (s stageGate) gate(ctx context.Context, j *Job) error {
 		if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Gate = &GateRecord{Asked: now} }); err != nil {
 			return err
 		}
-		j.Say(ctx, EventNeeds, e.gateQuestion(d, s.SyncStage, ""))
+		j.Say(ctx, EventNeeds, e.gatekeeper.gateQuestion(d, s.SyncStage, ""))
 	} else if err := s.askAgain(ctx, j); err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (s stageGate) gate(ctx context.Context, j *Job) error {
 			return ErrAborted
 		}
 		g := d.Sync.Stage(s.StageName).Gate
-		verdict, failBy := e.gateRules().Decide(d, g)
+		verdict, failBy := e.gatekeeper.gateRules().Decide(d, g)
 		switch verdict {
 		case judge.Passed:
 			if err := j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Gate.Passed = time.Now().UTC() }); err != nil {
@@ -70,7 +70,7 @@ func (s stageGate) gate(ctx context.Context, j *Job) error {
 		case g.Reminded.IsZero() && !now.Before(remind):
 			if err := s.note(ctx, j, func(d *Deploy, g *GateRecord) Event {
 				g.Reminded = now.UTC()
-				return Event{Kind: EventNeeds, Text: bot.Join(e.gateRules().NotAnswered(d, g), bot.T(fmt.Sprintf(
+				return Event{Kind: EventNeeds, Text: bot.Join(e.gatekeeper.gateRules().NotAnswered(d, g), bot.T(fmt.Sprintf(
 					": reminder, %s is waiting for your test on %s: reply \"tested ok\" or \"tested fail\".", step.ChangeList(d.Changes), s.StageName)))}
 			}); err != nil {
 				return err
@@ -117,7 +117,7 @@ func (s stageGate) askAgain(ctx context.Context, j *Job) error {
 		if g.Reminded.IsZero() && !now.Before(g.Asked.Add(e.o.Gate.Reminder)) {
 			g.Reminded = now.UTC()
 		}
-		return Event{Kind: EventNeeds, Text: e.gateQuestion(d, s.SyncStage, "(asked again after a restart) "), Again: true}
+		return Event{Kind: EventNeeds, Text: e.gatekeeper.gateQuestion(d, s.SyncStage, "(asked again after a restart) "), Again: true}
 	})
 }
 
@@ -159,12 +159,12 @@ func (s stageGate) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gate
 	e.gateMu.Lock()
 	defer e.gateMu.Unlock()
 	var ev Event
-	err := e.update(j.id, func(d *Deploy) error {
+	err := e.records.update(j.id, func(d *Deploy) error {
 		if d.AbortBy != "" {
 			return ErrAborted
 		}
 		g := d.Sync.Stage(s.StageName).Gate
-		if v, _ := e.gateRules().Decide(d, g); v != judge.Waiting {
+		if v, _ := e.gatekeeper.gateRules().Decide(d, g); v != judge.Waiting {
 			return errDecided
 		}
 		ev = set(d, g)
@@ -176,7 +176,7 @@ func (s stageGate) note(ctx context.Context, j *Job, set func(d *Deploy, g *Gate
 	if err != nil {
 		return err
 	}
-	e.sayEvent(ctx, j.id, ev)
+	e.announcer.sayEvent(ctx, j.id, ev)
 	return nil
 }
 
@@ -239,7 +239,7 @@ func (e noTest) Is(target error) bool { return target == ErrNoTest }
 // answer recorded in one transaction, so an answer never lands on a gate
 // that passed, or a deploy aborted, meanwhile.
 func (e *Engine) Tested(ctx context.Context, id ID, who Person, ok bool) error {
-	d, err := e.target(id)
+	d, err := e.answers.target(id)
 	if err != nil {
 		if id == "" {
 			return noTest(err.Error())
@@ -261,7 +261,7 @@ func (e *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 	defer e.gateMu.Unlock()
 	var stage string
 	var which []string
-	err := e.update(id, func(d *Deploy) error {
+	err := e.records.update(id, func(d *Deploy) error {
 		var g *GateRecord
 		stage, g = judge.PendingGate(d)
 		if g == nil || d.State != stateRunning || d.AbortBy != "" {
@@ -279,7 +279,7 @@ func (e *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 		if errors.Is(err, ErrNoTest) {
 			return err
 		}
-		return e.refusedOr("recording the test", err)
+		return e.answers.refusedOr("recording the test", err)
 	}
 	verdict := "works"
 	switch {
@@ -290,7 +290,7 @@ func (e *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 	case len(which) > 1:
 		verdict = "work"
 	}
-	e.say(ctx, id, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
+	e.announcer.say(ctx, id, EventProgress, bot.T(fmt.Sprintf("%s says %s %s on %s.", who.Name, bot.JoinNames(which), verdict, stage)))
 	return nil
 }
 
@@ -299,11 +299,11 @@ func (e *Engine) answer(ctx context.Context, id ID, who Person, ok bool) error {
 // pending testing gate. It returns ErrNoDecision when nothing waits for
 // one. What waits is checked and the answer recorded in one transaction.
 func (e *Engine) Decide(ctx context.Context, id ID, who Person, action, reason string) error {
-	d, err := e.target(id)
+	d, err := e.answers.target(id)
 	if err != nil {
 		return err
 	}
-	err = e.update(d.ID, func(d *Deploy) error {
+	err = e.records.update(d.ID, func(d *Deploy) error {
 		if d.State != stateRunning || d.AbortBy != "" {
 			return ErrNoDecision
 		}
@@ -331,7 +331,7 @@ func (e *Engine) Decide(ctx context.Context, id ID, who Person, action, reason s
 		return err
 	}
 	if err != nil {
-		return e.refusedOr("recording the decision", err)
+		return e.answers.refusedOr("recording the decision", err)
 	}
 	e.nudge(ctx, d.ID)
 	return nil

@@ -40,7 +40,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := (&Engine{records: records{db: db}}).History(10)
+	got, err := (&Engine{records: records{db: db}}).records.History(10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestHistory(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("history (-want +got):\n%s", d)
 	}
-	if got, _ := (&Engine{records: records{db: db}}).History(1); len(got) != 1 || got[0].Took != 30*time.Minute {
+	if got, _ := (&Engine{records: records{db: db}}).records.History(1); len(got) != 1 || got[0].Took != 30*time.Minute {
 		t.Errorf("History(1) = %+v", got)
 	}
 }

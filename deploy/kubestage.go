@@ -189,7 +189,7 @@ func clusterTruth(ctx context.Context, j *Job) error {
 	// host, beside the record).
 	synced, err := e.hosts.Results(j.id, deliver.Synced)
 	if err != nil {
-		return e.internal("reading the deployments rolled out", err)
+		return e.answers.internal("reading the deployments rolled out", err)
 	}
 	var diffs []string
 	var rel *release.Release
@@ -217,11 +217,11 @@ func clusterTruth(ctx context.Context, j *Job) error {
 		hs := ss.rolledOut(hosts)
 		if rel == nil {
 			if rel, err = e.o.Releases.Open(d.Sync.Release); err != nil {
-				return e.internal("opening release "+d.Sync.Release, err)
+				return e.answers.internal("opening release "+d.Sync.Release, err)
 			}
 		}
-		e.bindKube(ctx, j, hs, "truth")
-		ds, err := e.readClusters(ctx, hs, rel)
+		e.releaser.bindKube(ctx, j, hs, "truth")
+		ds, err := e.releaser.readClusters(ctx, hs, rel)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

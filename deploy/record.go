@@ -251,18 +251,18 @@ func (a *announcer) tell(ctx context.Context, id ID, change func(tx *bolt.Tx, d 
 // private (the details of a failure for the security destination) in the
 // same transaction.
 func (e *Engine) finish(ctx context.Context, id ID, state, msg string, private ...Event) {
-	if d, err := e.load(id); err == nil && state != stateDone && !terminal(d.State) {
+	if d, err := e.records.load(id); err == nil && state != stateDone && !terminal(d.State) {
 		// Every "Started …" line gets its closing line, also when the
 		// deploy stops without a rollback or in the middle of one.
 		switch {
 		case stoppedMidSync(d):
-			e.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
+			e.releaser.salLog(ctx, d, fmt.Sprintf("Stopped sync: %s (duration: %s); %s synced release %s, the others keep release %s",
 				salSummary(d), sallines.Duration(time.Since(d.Sync.Started)), bot.Count(e.hosts.touched(id, true), "host"), d.Sync.Release, d.Sync.Previous))
 		case stoppedMidRollback(d) && d.Sync.Rollback.SALLine != "":
-			e.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
+			e.releaser.salLog(ctx, d, d.Sync.Rollback.SALLine) // it ended; only its line was missing
 		case stoppedMidRollback(d):
 			rb := d.Sync.Rollback
-			e.salLog(ctx, d, fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); it did not finish, the hosts may hold release %s or %s, look at them by hand",
+			e.releaser.salLog(ctx, d, fmt.Sprintf("Stopped rollback of %s: %s (duration: %s); it did not finish, the hosts may hold release %s or %s, look at them by hand",
 				bot.Count(rb.Total, "host"), salSummary(d), sallines.Duration(time.Since(rb.Started)), d.Sync.Release, d.Sync.Previous))
 			if rb.Outcome == "" {
 				msg = strings.TrimSpace(msg + " " + fmt.Sprintf("The rollback to release %s did not finish: look at the hosts by hand; %s is still merged in Gerrit, revert it before the next deploy (`revert %s`).",
@@ -270,7 +270,7 @@ func (e *Engine) finish(ctx context.Context, id ID, state, msg string, private .
 			}
 		}
 	}
-	err := e.tell(ctx, id, func(tx *bolt.Tx, d *Deploy) ([]Event, error) {
+	err := e.announcer.tell(ctx, id, func(tx *bolt.Tx, d *Deploy) ([]Event, error) {
 		if terminal(d.State) {
 			return nil, errFinished
 		}
@@ -404,12 +404,12 @@ type Job struct {
 func (j *Job) ID() ID { return j.id }
 
 // Deploy returns a fresh copy of the deploy's record.
-func (j *Job) Deploy() (*Deploy, error) { return j.e.load(j.id) }
+func (j *Job) Deploy() (*Deploy, error) { return j.e.records.load(j.id) }
 
 // Checkpoint records f's changes before a side effect. It returns
 // ErrAborted, recording nothing, when the deploy was aborted meanwhile.
 func (j *Job) Checkpoint(f func(d *Deploy)) error {
-	return j.e.update(j.id, func(d *Deploy) error {
+	return j.e.records.update(j.id, func(d *Deploy) error {
 		if d.AbortBy != "" {
 			return ErrAborted
 		}
@@ -420,16 +420,18 @@ func (j *Job) Checkpoint(f func(d *Deploy)) error {
 
 // Save records the outcome of a side effect.
 func (j *Job) Save(f func(d *Deploy)) error {
-	return j.e.update(j.id, func(d *Deploy) error { f(d); return nil })
+	return j.e.records.update(j.id, func(d *Deploy) error { f(d); return nil })
 }
 
 // Say posts progress and records it in the deploy's history.
-func (j *Job) Say(ctx context.Context, kind EventKind, t bot.Text) { j.e.say(ctx, j.id, kind, t) }
+func (j *Job) Say(ctx context.Context, kind EventKind, t bot.Text) {
+	j.e.announcer.say(ctx, j.id, kind, t)
+}
 
 // AskAgain asks the question t again after a restart (an EventNeeds with
 // Again set).
 func (j *Job) AskAgain(ctx context.Context, t bot.Text) {
-	j.e.sayEvent(ctx, j.id, Event{Kind: EventNeeds, Text: t, Again: true})
+	j.e.announcer.sayEvent(ctx, j.id, Event{Kind: EventNeeds, Text: t, Again: true})
 }
 
 // Git runs git.

@@ -66,19 +66,19 @@ func ParseRevertArgs(words []string) (RevertRequest, Args) {
 func (e *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	req := Request{Changes: r.Changes, By: r.By, InWindow: r.InWindow, Window: r.Window, Frozen: r.Frozen,
 		Force: r.Force, Reason: r.Reason, Origin: r.Origin, Approvals: r.Approvals, ForcedAt: r.ForcedAt}
-	if err := e.judgeStart(ctx, "revert", &req); err != nil {
+	if err := e.referee.judgeStart(ctx, "revert", &req); err != nil {
 		return "", err
 	}
 	r.InWindow, r.Window, r.Frozen, r.Approvals = req.InWindow, req.Window, req.Frozen, req.Approvals
 	if err := req.check(); err != nil {
 		return "", sentence(strings.Replace(err.Error(), "deploy --force", "revert --force", 1))
 	}
-	if _, l, err := e.current(); err != nil {
-		return "", e.internal("reading the deploy lock", err)
+	if _, l, err := e.records.current(); err != nil {
+		return "", e.answers.internal("reading the deploy lock", err)
 	} else if l != nil {
 		return "", lockedError(l)
 	}
-	changes, commits, err := e.revertTargets(ctx, r.Changes)
+	changes, commits, err := e.changes.revertTargets(ctx, r.Changes)
 	if err != nil {
 		return "", err
 	}
@@ -94,10 +94,10 @@ func (e *Engine) Revert(ctx context.Context, r RevertRequest) (ID, error) {
 	if err := e.takeLock(d, "revert of "+step.ChangeList(changes), fmt.Sprintf("%s took the deploy lock to revert %s", r.By.Name, step.ChangeList(changes))); err != nil {
 		return "", err
 	}
-	e.say(ctx, d.ID, EventStarted, bot.Join(bot.T(fmt.Sprintf("Revert %s started by ", d.ID)), r.By.Mention(),
+	e.announcer.say(ctx, d.ID, EventStarted, bot.Join(bot.T(fmt.Sprintf("Revert %s started by ", d.ID)), r.By.Mention(),
 		bot.T(fmt.Sprintf(": reverting %s in staging, syncing it, then pushing the revert to Gerrit.", step.ChangeList(changes)))))
 	if err := e.enqueue(ctx, d.ID); err != nil {
-		return d.ID, e.internal("starting the revert", err)
+		return d.ID, e.answers.internal("starting the revert", err)
 	}
 	return d.ID, nil
 }
@@ -272,13 +272,13 @@ func (e *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 			if commits[i].Repo != repo.Dir {
 				continue
 			}
-			if err := e.revertCommit(ctx, dir, &commits[i]); err != nil {
+			if err := e.changes.revertCommit(ctx, dir, &commits[i]); err != nil {
 				_, _ = e.git.Run(context.WithoutCancel(ctx), dir, "reset", "-q", "--hard", before)
 				return "", sentence(step.UserText(err))
 			}
 			mine = append(mine, commits[i])
 		}
-		nums, err := e.pushReverts(ctx, repo.Dir, mine)
+		nums, err := e.changes.pushReverts(ctx, repo.Dir, mine)
 		if _, rerr := e.git.Run(context.WithoutCancel(ctx), dir, "reset", "-q", "--hard", before); rerr != nil && err == nil {
 			err = rerr
 		}
@@ -298,7 +298,7 @@ func (e *Engine) revertViaGerrit(ctx context.Context, req Request, changes []Cha
 			}
 		}
 	}
-	e.commentReverted(ctx, changes, commits, newChanges, req.By)
+	e.changes.commentReverted(ctx, changes, commits, newChanges, req.By)
 	req.Changes = newChanges
 	return e.Start(ctx, req)
 }
@@ -346,7 +346,7 @@ func (revertStage) Exec(ctx context.Context, j *Job) error {
 			if commits[k].Repo != r.Dir {
 				continue
 			}
-			if err := e.revertCommit(ctx, dir, &commits[k]); err != nil {
+			if err := e.changes.revertCommit(ctx, dir, &commits[k]); err != nil {
 				return err
 			}
 		}
@@ -415,7 +415,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 				continue
 			}
 			// The push is idempotent: Gerrit knows a Change-Id it has seen.
-			nums, err := e.pushReverts(ctx, r.Dir, mine)
+			nums, err := e.changes.pushReverts(ctx, r.Dir, mine)
 			if err != nil {
 				return err
 			}
@@ -448,7 +448,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 				if len(rv.New) == 1 {
 					n = rv.New[0]
 				}
-				e.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
+				e.releaser.salLog(ctx, d, sallines.Reverted(sallines.Change{Number: c.Number, Subject: c.Subject, Bugs: c.Bugs}, n, took))
 			}
 			return nil
 		}}); err != nil {
@@ -456,7 +456,7 @@ func (pushRevertStage) Exec(ctx context.Context, j *Job) error {
 	}
 	if _, err := j.Do(ctx, workflow.Effect{Key: effectRevertComment,
 		Do: func(ctx context.Context) error {
-			e.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
+			e.changes.commentReverted(ctx, d.Changes, rv.Commits, news, d.By)
 			return nil
 		},
 		// Comments begun before a restart are not written again (at

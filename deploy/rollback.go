@@ -40,7 +40,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	if d.Sync.Rollback == nil {
 		now := time.Now().UTC()
 		n := rollbackCount(j, d)
-		err := j.e.tell(ctx, j.id, func(_ *bolt.Tx, d *Deploy) ([]Event, error) {
+		err := j.e.announcer.tell(ctx, j.id, func(_ *bolt.Tx, d *Deploy) ([]Event, error) {
 			if d.Sync.Rollback == nil {
 				d.Sync.Rollback = &RollbackRecord{Reason: reason, Started: now, Total: n}
 			}
@@ -59,7 +59,7 @@ func rollback(ctx context.Context, j *Job, reason string) error {
 	} else if next := realign(def, rec); next != rec.Next {
 		// Moved back to a stage: the outcome, if one was worked out
 		// already, is worked out again once the stage is put back.
-		if err := j.e.update(j.id, func(d *Deploy) error {
+		if err := j.e.records.update(j.id, func(d *Deploy) error {
 			rb := d.Sync.Rollback
 			rb.Step, rb.Done, rb.Outcome, rb.SALLine = next, time.Time{}, "", ""
 			return nil
@@ -167,7 +167,7 @@ func (r *rollbackRun) startLine(ctx context.Context) error {
 	}
 	rb := d.Sync.Rollback
 	_, err = r.in.Do(ctx, workflow.Effect{Key: salStartRollback, Do: func(ctx context.Context) error {
-		r.j.e.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
+		r.j.e.releaser.salLog(ctx, d, sallines.StartedRollback(salSummary(d), rb.Total, rb.Reason))
 		return nil
 	}})
 	return err
@@ -196,7 +196,7 @@ func (r *rollbackRun) stage(ctx context.Context, ss *SyncStage) (stageRollback, 
 	}
 	prev, err := e.o.Releases.Open(d.Sync.Previous)
 	if err != nil {
-		return stageRollback{}, e.internal("opening the previous release "+d.Sync.Previous, err)
+		return stageRollback{}, e.answers.internal("opening the previous release "+d.Sync.Previous, err)
 	}
 	failed, n, err := rollbackStage(ctx, j, ss, synced, prev)
 	res = stageRollback{Failed: failed, Hosts: n, Kube: ss.Kube}
@@ -358,7 +358,7 @@ func (r *rollbackRun) finishLine(ctx context.Context) error {
 		return err
 	}
 	_, err = r.in.Do(ctx, workflow.Effect{Key: salFinishRollback, Do: func(ctx context.Context) error {
-		r.j.e.salLog(ctx, d, d.Sync.Rollback.SALLine)
+		r.j.e.releaser.salLog(ctx, d, d.Sync.Rollback.SALLine)
 		return nil
 	}})
 	return err
@@ -513,7 +513,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 		return nil, 0, Failf("Cannot roll back %s: %s.", ss.StageName, err)
 	}
 	hs.Log = j.e.log
-	j.e.bindKube(ctx, j, hs, "rollback")
+	j.e.releaser.bindKube(ctx, j, hs, "rollback")
 	hosts := rollbackHostList(j, d, ss, hs, touched)
 	if len(hosts) == 0 {
 		return nil, 0, nil
@@ -525,7 +525,7 @@ func rollbackStage(ctx context.Context, j *Job, ss *SyncStage, touched map[strin
 	hs.Hosts, hs.MaxFailed = hosts, len(hosts)
 	name := ss.StageName
 	sync := *hs
-	sync.Method = j.e.deliver(hs, prev, "rollback")
+	sync.Method = j.e.releaser.deliver(hs, prev, "rollback")
 	_, marked := sync.Method.(*release.Marked)
 	verify := deliver.Verifier(hs.Method)
 	done := map[string]bool{}

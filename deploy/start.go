@@ -66,20 +66,20 @@ func approvedPatchSets(r Request, changes []Change) error {
 
 // Start implements Service.
 func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
-	if err := e.judgeStart(ctx, "deploy", &r); err != nil {
+	if err := e.referee.judgeStart(ctx, "deploy", &r); err != nil {
 		return "", err
 	}
 	if err := r.check(); err != nil {
 		return "", err
 	}
-	if _, l, err := e.current(); err != nil {
-		return "", e.internal("reading the deploy lock", err)
+	if _, l, err := e.records.current(); err != nil {
+		return "", e.answers.internal("reading the deploy lock", err)
 	} else if l != nil {
 		return "", lockedError(l)
 	}
-	changes, err := e.resolver().Resolve(ctx, r.Changes, true)
+	changes, err := e.changes.resolver().Resolve(ctx, r.Changes, true)
 	if err != nil {
-		e.sayRefusalPrivately(ctx, r, err)
+		e.announcer.sayRefusalPrivately(ctx, r, err)
 		return "", err
 	}
 	if err := approvedPatchSets(r, changes); err != nil {
@@ -89,7 +89,7 @@ func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 		Frozen: r.Frozen, Force: r.Force, Reason: r.Reason, PrepareOnly: r.PrepareOnly, Origin: r.Origin,
 		Changes: changes, Repos: prepare.ReposOf(changes), Created: time.Now().UTC(), Approvals: r.Approvals}
 	d.Approved = judge.ApprovedFor(d)
-	if e.needsApproval(r) {
+	if e.referee.needsApproval(r) {
 		d.State = stateApproval
 	}
 	reason := r.Reason
@@ -103,14 +103,14 @@ func (e *Engine) Start(ctx context.Context, r Request) (ID, error) {
 	if err := e.takeLock(d, reason, fmt.Sprintf("%s took the deploy lock for %s (%s)", r.By.Name, step.ChangeList(changes), reason)); err != nil {
 		return "", err
 	}
-	e.sayTx(ctx, d.ID, nil, append([]Event{{Kind: EventStarted, Text: e.startText(d)}}, privateChanges(d, changes)...)...)
+	e.announcer.sayTx(ctx, d.ID, nil, append([]Event{{Kind: EventStarted, Text: e.changes.startText(d)}}, privateChanges(d, changes)...)...)
 	if d.State == stateApproval {
-		e.say(ctx, d.ID, EventNeeds, bot.T(fmt.Sprintf("Deploy %s is forced (%s; reason: %s) and needs a second deployer: say `approve %s`, or `abort %s`.",
+		e.announcer.say(ctx, d.ID, EventNeeds, bot.T(fmt.Sprintf("Deploy %s is forced (%s; reason: %s) and needs a second deployer: say `approve %s`, or `abort %s`.",
 			d.ID, outsideWhat(d), d.Reason, d.ID, d.ID)))
 		return d.ID, nil
 	}
 	if err := e.enqueue(ctx, d.ID); err != nil {
-		return d.ID, e.internal("starting the deploy", err)
+		return d.ID, e.answers.internal("starting the deploy", err)
 	}
 	return d.ID, nil
 }
@@ -155,7 +155,7 @@ func lockedError(l *Lock) error {
 // returns the sentence saying who and why.
 func (e *Engine) takeLock(d *Deploy, reason, auditText string) error {
 	var held *Lock
-	err := e.db.Update(func(tx *bolt.Tx) error {
+	err := e.records.db.Update(func(tx *bolt.Tx) error {
 		l, err := getLock(tx)
 		if err != nil || l != nil {
 			held = l
@@ -180,7 +180,7 @@ func (e *Engine) takeLock(d *Deploy, reason, auditText string) error {
 		return record.Put(tx, d)
 	})
 	if err != nil {
-		return e.internal("taking the deploy lock", err)
+		return e.answers.internal("taking the deploy lock", err)
 	}
 	if held != nil {
 		return lockedError(held)

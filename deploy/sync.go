@@ -161,7 +161,7 @@ func (s stageHosts) begin(ctx context.Context, j *Job) error {
 	// Written at least once (no Check): after a restart around the
 	// line, it is written again rather than never.
 	_, err = j.Do(ctx, workflow.Effect{Key: salStartSync, Do: func(ctx context.Context) error {
-		j.e.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
+		j.e.releaser.salLog(ctx, d, sallines.StartedSync(salSummary(d)))
 		return nil
 	}})
 	return err
@@ -196,7 +196,7 @@ func (s stageHosts) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 	if d.Sync.Commits != nil {
 		frozen = &release.Manifest{Commits: d.Sync.Commits}
 	}
-	drifts, err := release.Drifts(ctx, j.e.syncSource(), frozen)
+	drifts, err := release.Drifts(ctx, j.e.releaser.syncSource(), frozen)
 	if err != nil {
 		j.e.log.Warn("compare staging with the release", "err", err)
 		return
@@ -220,7 +220,7 @@ func (s stageHosts) drift(ctx context.Context, j *Job, d *Deploy, rel *release.R
 	}
 	// The drift is recorded with what is said of it: a crash cannot
 	// leave it recorded and unsaid.
-	j.e.sayTx(ctx, j.id, func(d *Deploy) { d.Sync.Drift = changes }, append(events, Event{Kind: EventProgress, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
+	j.e.announcer.sayTx(ctx, j.id, func(d *Deploy) { d.Sync.Drift = changes }, append(events, Event{Kind: EventProgress, Text: bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
 		": staging changed after release %s was frozen (%s%s). The %s get release %s as it was tested; the change in staging is not deployed. You decide: commit it through Gerrit and deploy it, or undo it in staging before the next deploy.",
 		rel.ID, strings.Join(counted, "; "), files, s.StageName, rel.ID)))})...)
 }
@@ -237,18 +237,18 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 	}
 	rel, err := j.e.o.Releases.Open(d.Sync.Release)
 	if err != nil {
-		return j.e.internal("opening release "+d.Sync.Release, err)
+		return j.e.answers.internal("opening release "+d.Sync.Release, err)
 	}
 	s.drift(ctx, j, d, rel)
-	j.e.bindKube(ctx, j, hs, "rollout")
+	j.e.releaser.bindKube(ctx, j, hs, "rollout")
 	if rec := d.Sync.Stages[s.StageName]; isKube(hs) && j.mustCheck(s.StageName) && rec != nil && !rec.Started.IsZero() {
 		// After a restart the clusters say what runs, not the record.
-		if diffs, _ := j.e.readClusters(ctx, hs, rel); len(diffs) > 0 {
+		if diffs, _ := j.e.releaser.readClusters(ctx, hs, rel); len(diffs) > 0 {
 			j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("Read the clusters after the restart: %s Rolling release %s out to them again.", strings.Join(diffs, " "), rel.ID)))
 		}
 	}
 	verify := deliver.Verifier(hs.Method)
-	hs.Method = j.e.deliver(hs, rel, "sync")
+	hs.Method = j.e.releaser.deliver(hs, rel, "sync")
 	w := j.e.hosts.Recorder(d.ID, deliver.Synced, s.StageName)
 	rep, err := s.syncHosts(ctx, j, hs, w, verify, rel, d.Sync.Stages[s.StageName])
 	if saveErr := w.Close(); saveErr != nil {
@@ -267,7 +267,7 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 	j.Say(ctx, EventProgress, bot.T(sum))
 	if errors.Is(err, hostsync.ErrStageFailed) {
 		if isKube(hs) {
-			j.Say(ctx, EventProgress, bot.T(j.e.kubeFailures(hs, rep)))
+			j.Say(ctx, EventProgress, bot.T(j.e.releaser.kubeFailures(hs, rep)))
 			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
 		}
 		return rollback(ctx, j, fmt.Sprintf("%s of %s failed to sync", bot.Count(len(rep.Failed()), "host"), s.StageName))

@@ -68,16 +68,16 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	sum := salSummary(d)
 	// Each line at least once (no Check): a restart around it writes it
 	// again rather than never.
-	if n := len(d.Sync.Files); n > 0 && n <= e.fileLimit() {
+	if n := len(d.Sync.Files); n > 0 && n <= e.releaser.fileLimit() {
 		if _, err := j.Do(ctx, workflow.Effect{Key: salSynchronized, Do: func(ctx context.Context) error {
-			e.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
+			e.releaser.salLog(ctx, d, sallines.Synchronized(d.Sync.Files, sum, took))
 			return nil
 		}}); err != nil {
 			return err
 		}
 	}
 	made, err := j.Do(ctx, workflow.Effect{Key: salFinishSync, Do: func(ctx context.Context) error {
-		e.salLog(ctx, d, sallines.FinishedSync(sum, took))
+		e.releaser.salLog(ctx, d, sallines.FinishedSync(sum, took))
 		return nil
 	}})
 	if err != nil || !made {
