@@ -16,11 +16,14 @@
 //	go e.Run(ctx) // resumes unfinished deploys, runs new ones, returns when ctx is done
 //	id, err := e.Start(ctx, deploy.Request{Changes: []string{"445113"}, By: person, InWindow: true})
 //
-// A deploy is a list of stages (see Stage): vote, merge, fetch, check,
-// (snapshot,) update, verify — after which the staging checkout is
-// "prepared" — then (freeze,) followed by Options.Stages. Snapshot and
-// freeze make immutable releases (package release) of the tree before and
-// after the update; the sync stages (SyncStage, built from the
+// A deploy is a list of stages (see Stage) that go through the deploy's
+// places, each a package whose steps see the deploy as a step.Job:
+// package prepare's vote, merge, fetch, check, (package release's
+// snapshot,) update, verify — after which the staging checkout is
+// "prepared" — then (release's freeze,) followed by Options.Stages
+// (deliver, with package deliver recording each host, and judge, by
+// package judge's rules). Snapshot and freeze make immutable releases
+// (package release) of the tree before and after the update; the sync stages (SyncStage, built from the
 // configuration by SyncStages) copy the deploy's release, never the live
 // staging checkout, to each stage's hosts with package hostsync, run the
 // stage's checks (package check; a failure waits for the deployer's retry,
