@@ -62,7 +62,6 @@ type SyncStage struct {
 	rolledOut func([]hostsync.Host) *hostsync.Stage
 }
 
-// Name implements Stage.
 // A sync stage's phases, each a type of its own over the stage: the
 // delivery to its hosts and their check after a restart (sync.go,
 // resume.go), its checks and canaries and the deployer's decision on a
@@ -73,6 +72,7 @@ type (
 	stageGate   struct{ *SyncStage }
 )
 
+// Name implements Stage.
 func (s *SyncStage) Name() string { return s.StageName }
 
 // SyncStages builds the sync stages a deploy configuration describes.
