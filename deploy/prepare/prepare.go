@@ -4,7 +4,9 @@
 // check that upstream holds exactly the approved commits besides the
 // local security patches (Check), move the checkouts onto it (Update)
 // and verify the result (Verify). Each is a step.Step of the deploy's
-// workflow.
+// workflow. Before any of them, the Resolver finds out what the changes a
+// request names are: each change in Gerrit, the checkout it lands in, its
+// dependencies, and whether staging is ready for it.
 package prepare
 
 import "strconv"

@@ -1,5 +1,8 @@
 // Package release freezes the tree a deploy ships into an immutable
 // release on the deployment host, and keeps the last few to roll back to.
+// It is a deploy's release place: its steps (Snapshot, Freeze, steps.go)
+// freeze the tree the hosts hold before the update and the release to
+// deploy after it.
 //
 // A release is built from git objects, not from the staging checkout's
 // working tree: its manifest lists every file of the config checkout, of
