@@ -134,7 +134,7 @@ func realign(def *workflow.Definition, rec *workflow.Record) string {
 }
 
 // RollbackPoints lists the points a rollback's workflow can be stopped
-// at, for the crash matrix (crashPoint).
+// at, for the crash matrix (step.CrashPoint).
 func (w *flows) RollbackPoints() []string {
 	var ps []string
 	for _, p := range rollbackFlow(w.o, nil).Points() {
