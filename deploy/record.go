@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -312,7 +313,7 @@ func finalLine(d *Deploy, state, msg string, stages bool) Event {
 		kind = EventDone
 		t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is done: %s.", id, step.ChangeList(d.Changes))))
 		if d.Revert != nil {
-			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": revert %s is done: %s reverted in staging, synced and pushed for review.", id, step.ChangeList(d.Changes))))
+			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": revert %s is done: %s reverted in staging, synced and pushed for review.%s", id, step.ChangeList(d.Changes), unsynced(d))))
 		} else if d.PrepareOnly || !stages {
 			kind = EventPrepared
 			t = bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(": deploy %s is prepared: the staging checkout holds %s, verified; nothing was synced.", id, step.ChangeList(d.Changes))))
@@ -329,6 +330,36 @@ func finalLine(d *Deploy, state, msg string, stages bool) Event {
 		t = bot.T(fmt.Sprintf("Deploy %s was aborted by %s. %s", id, who, strings.TrimSpace(msg+" "+doneSoFar(d))))
 	}
 	return Event{Kind: kind, Text: t}
+}
+
+// unsyncedHosts are the hosts a revert did not reach, which still run
+// the reverted change, as "prod5 (production)".
+func unsyncedHosts(d *Deploy) []string {
+	if d.Sync == nil {
+		return nil
+	}
+	var hosts []string
+	for name, r := range d.Sync.Stages {
+		for _, h := range r.Unsynced {
+			hosts = append(hosts, h+" ("+name+")")
+		}
+	}
+	slices.Sort(hosts)
+	return hosts
+}
+
+// unsynced says which hosts a revert did not reach ("" when it reached
+// all) and what to do.
+func unsynced(d *Deploy) string {
+	hosts := unsyncedHosts(d)
+	if len(hosts) == 0 {
+		return ""
+	}
+	verb, pron, be := "runs", "it", "it is"
+	if len(hosts) > 1 {
+		verb, pron, be = "run", "them", "they are"
+	}
+	return fmt.Sprintf(" %s failed to sync and still %s the reverted change: sync %s by hand once %s back.", bot.JoinNames(hosts), verb, pron, be)
 }
 
 // stoppedMidSync reports whether d's "Started sync" SAL line has no

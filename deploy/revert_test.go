@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
+	"github.com/jouncebot/jouncebot/deploy/hostsync"
 )
 
 // deployAll deploys changes through every stage with the owner's test.
@@ -139,5 +140,44 @@ func TestRevertViaGerrit(t *testing.T) {
 		if got := readTree(t, h.Dest)[settings]; got != w.before[settings] {
 			t.Errorf("%s still has the change: %q", h.Name, got)
 		}
+	}
+}
+
+// A revert whose sync fails on a host is not rolled back: that would put
+// the reverted change back on every host that got the revert. It goes on,
+// as a revert whose checks fail does, and its end names the host that
+// still runs the change.
+func TestRevertWhoseSyncFailsIsNotRolledBack(t *testing.T) {
+	t.Parallel()
+	var prod *hostsync.Stage
+	e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+		if name == "production" {
+			prod = h
+		}
+	})
+	n := e.sb.Changes["config"]
+	deployAll(t, e, n)
+	failed := prod.Hosts[len(prod.Hosts)-1]
+	prod.Hosts[len(prod.Hosts)-1].Dest = "/proc/no-such-host/x"
+	if _, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true}); err != nil {
+		t.Fatal(err)
+	}
+	end := e.waitFor(deploy.EventDone, deploy.EventFailed, deploy.EventAborted)
+	for _, h := range w.all() {
+		if h.Name == failed.Name {
+			continue
+		}
+		if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+			t.Errorf("%s does not hold the tree from before the deploy after the revert (-want +got):\n%s", h.Name, d)
+		}
+	}
+	if strings.Contains(e.history(), "Rolling back") {
+		t.Errorf("the revert was rolled back:\n%s", e.history())
+	}
+	if end.Kind != deploy.EventDone || !strings.Contains(end.Text.String(), failed.Name) {
+		t.Errorf("the revert ended %s: %s\nwant it done, naming %s, which still runs the change", end.Kind, end.Text, failed.Name)
+	}
+	if sal := strings.Join(w.sal.all(), "\n"); !strings.Contains(sal, "not synced: "+failed.Name+" (production)") {
+		t.Errorf("the SAL does not say %s was not synced:\n%s", failed.Name, sal)
 	}
 }

@@ -268,6 +268,11 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 	if errors.Is(err, hostsync.ErrStageFailed) {
 		if isKube(hs) {
 			j.Say(ctx, EventProgress, bot.T(j.e.releaser.kubeFailures(hs, rep)))
+		}
+		if d.Revert != nil {
+			return s.revertGoesOn(ctx, j, rep, sum)
+		}
+		if isKube(hs) {
 			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
 		}
 		return rollback(ctx, j, fmt.Sprintf("%s of %s failed to sync", bot.Count(len(rep.Failed()), "host"), s.StageName))
@@ -277,7 +282,29 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 	}
 	return j.Save(func(d *Deploy) {
 		r := d.Sync.Stage(s.StageName)
-		r.Synced, r.Summary = time.Now().UTC(), sum
+		r.Synced, r.Summary, r.Unsynced = time.Now().UTC(), sum, nil
+	})
+}
+
+// revertGoesOn ends a stage of a revert that some hosts failed to get:
+// rolling a revert back would put the change it removes back on every
+// host that got the revert, so it goes on, as a revert whose checks fail
+// does, and the hosts that still run the change are recorded for its end
+// to name.
+func (s stageHosts) revertGoesOn(ctx context.Context, j *Job, rep *hostsync.Report, sum string) error {
+	var failed []string
+	for _, r := range rep.Failed() {
+		failed = append(failed, r.Host)
+	}
+	verb := "runs"
+	if len(failed) > 1 {
+		verb = "run"
+	}
+	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s still %s the reverted change; going on, as rolling the revert back would bring the change back on the hosts that got it.",
+		bot.JoinNames(failed), verb)))
+	return j.Save(func(d *Deploy) {
+		r := d.Sync.Stage(s.StageName)
+		r.Synced, r.Summary, r.Unsynced = time.Now().UTC(), sum, failed
 	})
 }
 

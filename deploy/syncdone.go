@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -66,6 +67,9 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	}
 	took := time.Since(d.Sync.Started)
 	sum := salSummary(d)
+	if hosts := unsyncedHosts(d); len(hosts) > 0 {
+		sum += "; not synced: " + strings.Join(hosts, ", ")
+	}
 	// Each line at least once (no Check): a restart around it writes it
 	// again rather than never.
 	if n := len(d.Sync.Files); n > 0 && n <= e.releaser.fileLimit() {

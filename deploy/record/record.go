@@ -172,6 +172,10 @@ type StageRecord struct {
 	// Engine.Record.
 	Hosts  map[string]HostResult `json:",omitempty"`
 	Synced time.Time             `json:",omitzero"`
+	// Unsynced are the hosts of a revert's stage that failed to get the
+	// revert: a revert goes on rather than roll back, and its end names
+	// them.
+	Unsynced []string `json:",omitempty"`
 	// Retried is when the deployer last said retry: a canary analysis
 	// then observes a new window from there.
 	Retried time.Time `json:",omitzero"`
