@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -333,19 +334,46 @@ func finalLine(d *Deploy, state, msg string, stages bool) Event {
 }
 
 // unsyncedHosts are the hosts a revert did not reach, which still run
-// the reverted change, as "prod5 (production)".
+// the reverted change, as "prod5 (production)", by stage in the order
+// the stages ran and in each in the order of its hosts.
 func unsyncedHosts(d *Deploy) []string {
 	if d.Sync == nil {
 		return nil
 	}
-	var hosts []string
+	var stages []string
 	for name, r := range d.Sync.Stages {
-		for _, h := range r.Unsynced {
+		if len(r.Unsynced) > 0 {
+			stages = append(stages, name)
+		}
+	}
+	slices.SortFunc(stages, func(a, b string) int {
+		return cmp.Or(d.Sync.Stages[a].Started.Compare(d.Sync.Stages[b].Started), strings.Compare(a, b))
+	})
+	var hosts []string
+	for _, name := range stages {
+		for _, h := range d.Sync.Stages[name].Unsynced {
 			hosts = append(hosts, h+" ("+name+")")
 		}
 	}
-	slices.Sort(hosts)
 	return hosts
+}
+
+// hostList names hosts for chat and the SAL: the first five, and how many
+// more.
+func hostList(hosts []string) string {
+	const most = 5
+	if len(hosts) <= most {
+		return bot.JoinNames(hosts)
+	}
+	return strings.Join(hosts[:most], ", ") + fmt.Sprintf(" and %d more", len(hosts)-most)
+}
+
+// runs is "still runs" or "still run", for n hosts.
+func runs(n int) string {
+	if n == 1 {
+		return "still runs"
+	}
+	return "still run"
 }
 
 // unsynced says which hosts a revert did not reach ("" when it reached
@@ -355,11 +383,11 @@ func unsynced(d *Deploy) string {
 	if len(hosts) == 0 {
 		return ""
 	}
-	verb, pron, be := "runs", "it", "it is"
+	them := "it"
 	if len(hosts) > 1 {
-		verb, pron, be = "run", "them", "they are"
+		them = "them"
 	}
-	return fmt.Sprintf(" %s failed to sync and still %s the reverted change: sync %s by hand once %s back.", bot.JoinNames(hosts), verb, pron, be)
+	return fmt.Sprintf(" %s did not get the revert and %s the reverted change: bring %s up to date by hand.", hostList(hosts), runs(len(hosts)), them)
 }
 
 // stoppedMidSync reports whether d's "Started sync" SAL line has no

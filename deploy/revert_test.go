@@ -3,12 +3,17 @@ package deploy_test
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jouncebot/jouncebot/deploy"
 	"github.com/jouncebot/jouncebot/deploy/gerrittest"
 	"github.com/jouncebot/jouncebot/deploy/hostsync"
+	"github.com/jouncebot/jouncebot/deploy/release"
+	"github.com/jouncebot/jouncebot/internal/testenv"
 )
 
 // deployAll deploys changes through every stage with the owner's test.
@@ -145,39 +150,135 @@ func TestRevertViaGerrit(t *testing.T) {
 
 // A revert whose sync fails on a host is not rolled back: that would put
 // the reverted change back on every host that got the revert. It goes on,
-// as a revert whose checks fail does, and its end names the host that
-// still runs the change.
+// as a revert whose checks fail does, and its end and its Finished sync
+// SAL line name the host that still runs the change, whether the failure
+// stopped the stage or was one the stage allows (max_failed_hosts).
 func TestRevertWhoseSyncFailsIsNotRolledBack(t *testing.T) {
-	t.Parallel()
-	var prod *hostsync.Stage
-	e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
-		if name == "production" {
-			prod = h
-		}
-	})
-	n := e.sb.Changes["config"]
-	deployAll(t, e, n)
-	failed := prod.Hosts[len(prod.Hosts)-1]
-	prod.Hosts[len(prod.Hosts)-1].Dest = "/proc/no-such-host/x"
-	if _, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true}); err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name      string
+		maxFailed int
+	}{{"over the allowance", 0}, {"within the allowance", 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var prod *hostsync.Stage
+			e, w := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+				if name == "production" {
+					h.MaxFailed = c.maxFailed
+					prod = h
+				}
+			})
+			n := e.sb.Changes["config"]
+			deployAll(t, e, n)
+			failed := prod.Hosts[len(prod.Hosts)-1]
+			prod.Hosts[len(prod.Hosts)-1].Dest = "/proc/no-such-host/x"
+			if _, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true}); err != nil {
+				t.Fatal(err)
+			}
+			end := e.waitFor(deploy.EventDone, deploy.EventFailed, deploy.EventAborted)
+			for _, h := range w.all() {
+				if h.Name == failed.Name {
+					continue
+				}
+				if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
+					t.Errorf("%s does not hold the tree from before the deploy after the revert (-want +got):\n%s", h.Name, d)
+				}
+			}
+			if strings.Contains(e.history(), "Rolling back") {
+				t.Errorf("the revert was rolled back:\n%s", e.history())
+			}
+			if want := failed.Name + " (production) did not get the revert and still runs the reverted change"; end.Kind != deploy.EventDone || !strings.Contains(end.Text.String(), want) {
+				t.Errorf("the revert ended %s: %s\nwant it done, saying %q", end.Kind, end.Text, want)
+			}
+			if sal := strings.Join(w.sal.all(), "\n"); !strings.Contains(sal, "; not synced: "+failed.Name+" (production) (duration: ") {
+				t.Errorf("the SAL does not say %s was not synced:\n%s", failed.Name, sal)
+			}
+		})
 	}
-	end := e.waitFor(deploy.EventDone, deploy.EventFailed, deploy.EventAborted)
-	for _, h := range w.all() {
-		if h.Name == failed.Name {
-			continue
-		}
-		if d := cmp.Diff(w.before, readTree(t, h.Dest)); d != "" {
-			t.Errorf("%s does not hold the tree from before the deploy after the revert (-want +got):\n%s", h.Name, d)
-		}
-	}
-	if strings.Contains(e.history(), "Rolling back") {
-		t.Errorf("the revert was rolled back:\n%s", e.history())
-	}
-	if end.Kind != deploy.EventDone || !strings.Contains(end.Text.String(), failed.Name) {
-		t.Errorf("the revert ended %s: %s\nwant it done, naming %s, which still runs the change", end.Kind, end.Text, failed.Name)
-	}
-	if sal := strings.Join(w.sal.all(), "\n"); !strings.Contains(sal, "not synced: "+failed.Name+" (production)") {
-		t.Errorf("the SAL does not say %s was not synced:\n%s", failed.Name, sal)
+}
+
+// A revert stopped after a stage that a host failed to get names that
+// host at its end only if it still lacks the revert after the restart:
+// not when someone synced it by hand meanwhile, or when it is back and
+// the restart's sync reaches it.
+func TestRevertNamesOnlyTheHostsThatStillLackIt(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		named bool
+	}{{"synced by hand", false}, {"back", false}, {"still down", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var armed atomic.Bool
+			hold, held := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			var can *hostsync.Stage
+			var rels *release.Store
+			e, _ := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+				if name == "canaries" {
+					can = h
+				}
+			}, func(o *deploy.Options) {
+				rels = o.Releases
+				for _, st := range o.Stages {
+					if ss := st.(*deploy.SyncStage); ss.StageName == "production" {
+						hosts := ss.Hosts
+						ss.Hosts = func() (*hostsync.Stage, error) {
+							if armed.Load() {
+								once.Do(func() { close(held) })
+								<-hold
+							}
+							return hosts()
+						}
+					}
+				}
+			})
+			n := e.sb.Changes["config"]
+			deployAll(t, e, n)
+			down := can.Hosts[1]
+			can.Hosts[1].Dest = "/proc/no-such-host/x"
+			e.setHook(func(ev deploy.Event) {
+				if strings.Contains(ev.Text.String(), "still runs the reverted change; going on") {
+					armed.Store(true)
+				}
+			})
+			id, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-held:
+			case <-time.After(testenv.Scale(time.Minute)):
+				t.Fatalf("the revert did not go on to production; history:\n%s", e.history())
+			}
+			rec, err := e.agent.Record(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.cancel()
+			armed.Store(false)
+			close(hold)
+			e.stop()
+			switch c.name {
+			case "synced by hand":
+				can.Hosts[1].Dest = down.Dest
+				rel, err := rels.Open(rec.Sync.Release)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hs := &hostsync.Stage{Name: "by hand", Hosts: []hostsync.Host{down}, Method: &hostsync.Rsync{}}
+				if _, err := hs.Sync(t.Context(), hostsync.Job{Source: rel.Tree()}); err != nil {
+					t.Fatal(err)
+				}
+			case "back":
+				can.Hosts[1].Dest = down.Dest
+			}
+			e.restart()
+			end := e.waitFor(deploy.EventDone, deploy.EventFailed, deploy.EventAborted)
+			if end.Kind != deploy.EventDone {
+				t.Fatalf("the revert ended %s: %s", end.Kind, end.Text)
+			}
+			if got := strings.Contains(end.Text.String(), down.Name); got != c.named {
+				t.Errorf("the end names %s: %v, want %v: %s", down.Name, got, c.named, end.Text)
+			}
+		})
 	}
 }

@@ -258,6 +258,11 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 		return ctx.Err()
 	}
 	if rep == nil {
+		if err == nil && d.Revert != nil {
+			// Every host holds the revert now (one synced by hand
+			// meanwhile too): none is named at the end.
+			return j.Save(func(d *Deploy) { d.Sync.Stage(s.StageName).Unsynced = nil })
+		}
 		return err
 	}
 	sum := rep.Summary()
@@ -270,7 +275,7 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 			j.Say(ctx, EventProgress, bot.T(j.e.releaser.kubeFailures(hs, rep)))
 		}
 		if d.Revert != nil {
-			return s.revertGoesOn(ctx, j, rep, sum)
+			return s.revertGoesOn(ctx, j, hs, sum)
 		}
 		if isKube(hs) {
 			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
@@ -280,28 +285,37 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
+	if d.Revert != nil {
+		// The failures the stage allows (max_failed_hosts) still run
+		// the reverted change too.
+		return s.revertGoesOn(ctx, j, hs, sum)
+	}
 	return j.Save(func(d *Deploy) {
 		r := d.Sync.Stage(s.StageName)
 		r.Synced, r.Summary, r.Unsynced = time.Now().UTC(), sum, nil
 	})
 }
 
-// revertGoesOn ends a stage of a revert that some hosts failed to get:
-// rolling a revert back would put the change it removes back on every
-// host that got the revert, so it goes on, as a revert whose checks fail
-// does, and the hosts that still run the change are recorded for its end
-// to name.
-func (s stageHosts) revertGoesOn(ctx context.Context, j *Job, rep *hostsync.Report, sum string) error {
+// revertGoesOn ends a stage of a revert, whether or not all its hosts
+// got the revert: rolling a revert back would put the change it removes
+// back on every host that got the revert, so it goes on, as a revert
+// whose checks fail does. The hosts that still run the change, by their
+// records, are said and recorded for its end to name.
+func (s stageHosts) revertGoesOn(ctx context.Context, j *Job, hs *hostsync.Stage, sum string) error {
+	results, err := j.e.hosts.Stage(j.id, deliver.Synced, s.StageName)
+	if err != nil {
+		return err
+	}
 	var failed []string
-	for _, r := range rep.Failed() {
-		failed = append(failed, r.Host)
+	for _, h := range hs.Hosts {
+		if !results[h.Name].Done() {
+			failed = append(failed, h.Name)
+		}
 	}
-	verb := "runs"
-	if len(failed) > 1 {
-		verb = "run"
+	if len(failed) > 0 {
+		j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s did not get the revert and %s the reverted change; going on, as rolling the revert back would bring the change back on the hosts that got it.",
+			hostList(failed), runs(len(failed)))))
 	}
-	j.Say(ctx, EventProgress, bot.T(fmt.Sprintf("%s still %s the reverted change; going on, as rolling the revert back would bring the change back on the hosts that got it.",
-		bot.JoinNames(failed), verb)))
 	return j.Save(func(d *Deploy) {
 		r := d.Sync.Stage(s.StageName)
 		r.Synced, r.Summary, r.Unsynced = time.Now().UTC(), sum, failed

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jouncebot/jouncebot/bot"
@@ -68,7 +67,7 @@ func (syncDoneStage) Exec(ctx context.Context, j *Job) error {
 	took := time.Since(d.Sync.Started)
 	sum := salSummary(d)
 	if hosts := unsyncedHosts(d); len(hosts) > 0 {
-		sum += "; not synced: " + strings.Join(hosts, ", ")
+		sum += "; not synced: " + hostList(hosts)
 	}
 	// Each line at least once (no Check): a restart around it writes it
 	// again rather than never.
