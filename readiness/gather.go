@@ -15,6 +15,7 @@ import (
 
 	"github.com/jouncebot/jouncebot/calendar"
 	"github.com/jouncebot/jouncebot/deploy/gerrit"
+	"github.com/jouncebot/jouncebot/deploy/prepare"
 )
 
 // Gerrit is what the check reads from Gerrit; *gerrit.Client is one.
@@ -265,7 +266,7 @@ func (g *Gatherer) Gather(ctx context.Context, patches []calendar.Patch) (map[in
 func (g *Gatherer) repoDir(f Facts) string {
 	dir := filepath.Join(g.Staging, f.Repo)
 	if f.Change.Project != g.CoreProject && f.Repo != "" {
-		if sub, ok := submodulePath(filepath.Join(g.Staging, f.Repo), f.Change.Project); ok {
+		if sub, ok := prepare.SubmodulePath(filepath.Join(g.Staging, f.Repo), f.Change.Project); ok {
 			dir = filepath.Join(dir, sub)
 		}
 	}
@@ -326,7 +327,7 @@ func (g *Gatherer) classify(ch *gerrit.Change, live []string) (repo, kind, why s
 		repo, kind = "php-"+version, "core"
 		if ext {
 			kind = "submodule"
-			if _, ok := submodulePath(filepath.Join(g.Staging, repo), ch.Project); !ok {
+			if _, ok := prepare.SubmodulePath(filepath.Join(g.Staging, repo), ch.Project); !ok {
 				return "", "", fmt.Sprintf("%s is not a submodule of %s", ch.Project, repo)
 			}
 		}
@@ -417,30 +418,4 @@ func (g *Gatherer) deps(ctx context.Context, ch *gerrit.Change) []Dep {
 		}
 	}
 	return out
-}
-
-// submodulePath finds where project is checked out in a core checkout,
-// from its .gitmodules.
-func submodulePath(core, project string) (string, bool) {
-	b, err := os.ReadFile(filepath.Join(core, ".gitmodules"))
-	if err != nil {
-		return "", false
-	}
-	var path string
-	for _, l := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(l), "=")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSuffix(strings.TrimSpace(v), ".git")
-		switch k {
-		case "path":
-			path = v
-		case "url":
-			if strings.HasSuffix(v, "/"+project) || v == project {
-				return path, path != ""
-			}
-		}
-	}
-	return "", false
 }

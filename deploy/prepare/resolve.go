@@ -203,7 +203,7 @@ func (a *Resolver) Classify(ch *gerrit.Change, r Ref) (record.Change, string) {
 		}
 	}
 	if c.Kind == record.KindSubmodule {
-		path, ok := a.submodulePath(c.Repo, ch.Project)
+		path, ok := SubmodulePath(filepath.Join(a.StagingDir, c.Repo), ch.Project)
 		if !ok {
 			return c, fmt.Sprintf("Change %d is in %s, which is not a submodule of %s; it is not deployable to production.", n, ch.Project, c.Repo)
 		}
@@ -216,10 +216,11 @@ func (a *Resolver) Classify(ch *gerrit.Change, r Ref) (record.Change, string) {
 // nothing else may name the php-<version> checkout a change goes to.
 var wmfVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+-wmf\.[0-9]+$`)
 
-// submodulePath finds where project is checked out in a core checkout, from
-// its .gitmodules.
-func (a *Resolver) submodulePath(repo, project string) (string, bool) {
-	b, err := os.ReadFile(filepath.Join(a.StagingDir, repo, ".gitmodules"))
+// SubmodulePath finds where project is checked out in the core checkout
+// core, from its .gitmodules: where a change to an extension or skin
+// lands (the readiness check asks the same).
+func SubmodulePath(core, project string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(core, ".gitmodules"))
 	if err != nil {
 		return "", false
 	}
