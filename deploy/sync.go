@@ -270,29 +270,27 @@ func (s stageHosts) sync(ctx context.Context, j *Job) error {
 		sum = k.Summary(ctx, hs.Hosts) + "."
 	}
 	j.Say(ctx, EventProgress, bot.T(sum))
-	if errors.Is(err, hostsync.ErrStageFailed) {
-		if isKube(hs) {
-			j.Say(ctx, EventProgress, bot.T(j.e.releaser.kubeFailures(hs, rep)))
-		}
-		if d.Revert != nil {
-			return s.revertGoesOn(ctx, j, hs, sum)
-		}
-		if isKube(hs) {
-			return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
-		}
+	failed := errors.Is(err, hostsync.ErrStageFailed)
+	if failed && isKube(hs) {
+		j.Say(ctx, EventProgress, bot.T(j.e.releaser.kubeFailures(hs, rep)))
+	}
+	if d.Revert != nil && (failed || err == nil) {
+		// Failed or not: the failures the stage allows
+		// (max_failed_hosts) still run the reverted change too.
+		return s.revertGoesOn(ctx, j, hs, sum)
+	}
+	if failed && isKube(hs) {
+		return rollback(ctx, j, fmt.Sprintf("the rollout of %s of %s failed", bot.Count(len(rep.Failed()), "deployment"), s.StageName))
+	}
+	if failed {
 		return rollback(ctx, j, fmt.Sprintf("%s of %s failed to sync", bot.Count(len(rep.Failed()), "host"), s.StageName))
 	}
 	if err != nil {
 		return err
 	}
-	if d.Revert != nil {
-		// The failures the stage allows (max_failed_hosts) still run
-		// the reverted change too.
-		return s.revertGoesOn(ctx, j, hs, sum)
-	}
 	return j.Save(func(d *Deploy) {
 		r := d.Sync.Stage(s.StageName)
-		r.Synced, r.Summary, r.Unsynced = time.Now().UTC(), sum, nil
+		r.Synced, r.Summary = time.Now().UTC(), sum
 	})
 }
 
