@@ -156,7 +156,7 @@ func DeployCommands(o DeployOptions) []Command {
 		testedPhrase(o, "tested-ok", true),
 		testedPhrase(o, "tested-fail", false),
 		{Name: "retry", Usage: "retry", Help: "Runs the failed checks of the current deploy again, or checks again the hosts that did not answer after a restart.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "retry")},
-		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing).", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
+		{Name: "rollback", Usage: "rollback", Help: "Puts the previous tree back on every host the current deploy synced (after failed checks or instead of testing); never for a revert, which would bring the change back.", Perm: Deployer, MaxArgs: 0, Run: decide(o, "rollback")},
 		{
 			Name: "abort", Usage: "abort [id]", Help: "Stops the current deploy before its next step and says what was already done, or withdraws a request waiting for approvals (abort r1).", Perm: Deployer, MaxArgs: 1,
 			Run: func(ctx context.Context, c *Call) (bot.Text, error) {

@@ -312,6 +312,8 @@ func (e *Engine) Decide(ctx context.Context, id ID, who Person, action, reason s
 		switch {
 		case cr == nil && (g == nil || action != "rollback"):
 			return ErrNoDecision
+		case action == "rollback" && d.Revert != nil:
+			return sentence("A revert is not rolled back: that would bring the reverted change back on every host that got it. Say `retry` or `continue <reason>`.")
 		case action == "continue" && strings.TrimSpace(reason) == "" && cr == d.Sync.Stage(stage).Unreachable:
 			return sentence("Say why it is fine to go on without checking those hosts, e.g. `continue they are out of rotation for maintenance`.")
 		case action == "continue" && strings.TrimSpace(reason) == "":

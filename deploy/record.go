@@ -439,10 +439,18 @@ func doneSoFar(d *Deploy) string {
 			touched = true
 		}
 	}
+	if rv := d.Revert; rv != nil && !rv.Local.Done.IsZero() && rv.Pushed.Done.IsZero() {
+		var shas []string
+		for _, c := range rv.Commits {
+			shas = append(shas, step.Short(c.Revert))
+		}
+		s += fmt.Sprintf("Staging holds the revert (%s), not pushed to Gerrit: push it for review, or undo it in staging before the next deploy. ", bot.JoinNames(shas))
+		touched = true
+	}
 	if !touched {
 		s += "The staging checkout was not changed."
 	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(s + unsynced(d))
 }
 
 // Job is a running deploy as a stage sees it.

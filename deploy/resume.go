@@ -203,9 +203,14 @@ func (s stageHosts) askUnreachable(ctx context.Context, j *Job, rel *release.Rel
 		known := slices.DeleteFunc(slices.Clone(hosts), func(h string) bool { return slices.Contains(unrecorded, h) })
 		record = fmt.Sprintf("The record says %s got release %s; it does not say whether %s did (jouncebot stopped during the sync).", bot.JoinNames(known), rel.ID, bot.JoinNames(unrecorded))
 	}
+	options := fmt.Sprintf("Say `retry` to check again, `continue <reason>` to go on without checking %s, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.", them)
+	if d.Revert != nil {
+		// Rolling a revert back would bring back the change it removes.
+		options = fmt.Sprintf("Say `retry` to check again or `continue <reason>` to go on without checking %s (a revert is not rolled back: that would bring the reverted change back). I wait for your answer.", them)
+	}
 	j.Say(ctx, EventNeeds, bot.Join(d.By.Mention(), bot.T(fmt.Sprintf(
-		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). %s Say `retry` to check again, `continue <reason>` to go on without checking %s, or `rollback` to put the previous tree back on every host. I wait for your answer: nothing rolls back by itself.",
-		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), record, them))))
+		": %s of %s could not be checked after the restart: %s (no answer; the details are in jouncebot's log). %s %s",
+		bot.Count(len(hosts), "host"), s.StageName, strings.Join(hosts, ", "), record, options))))
 	pending := func(d *Deploy) *CheckRecord { return d.Sync.Stage(s.StageName).Unreachable }
 	if _, err := wait(ctx, j, time.Time{}, func(d *Deploy) bool { return pending(d) == nil || pending(d).Decision != "" }); err != nil {
 		return nil, err

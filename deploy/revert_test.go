@@ -196,6 +196,75 @@ func TestRevertWhoseSyncFailsIsNotRolledBack(t *testing.T) {
 	}
 }
 
+// revertAtProduction deploys a change to every stage, starts its revert
+// with cana2 down when down is set, and holds the engine as the revert is
+// about to sync production, after the canaries. The caller releases it
+// with release (the engine is stopped first when stop is set).
+type revertAtProduction struct {
+	e       *env
+	w       *syncWorld
+	id      deploy.ID
+	cana2   hostsync.Host // as it was before it went down
+	can     *hostsync.Stage
+	rels    *release.Store
+	release func(stop bool)
+}
+
+func holdRevertAtProduction(t *testing.T, down bool) *revertAtProduction {
+	t.Helper()
+	var armed atomic.Bool
+	hold, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r := &revertAtProduction{}
+	r.e, r.w = newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
+		if name == "canaries" {
+			r.can = h
+		}
+	}, func(o *deploy.Options) {
+		r.rels = o.Releases
+		for _, st := range o.Stages {
+			if ss := st.(*deploy.SyncStage); ss.StageName == "production" {
+				hosts := ss.Hosts
+				ss.Hosts = func() (*hostsync.Stage, error) {
+					if armed.Load() {
+						once.Do(func() { close(held) })
+						<-hold
+					}
+					return hosts()
+				}
+			}
+		}
+	})
+	n := r.e.sb.Changes["config"]
+	deployAll(t, r.e, n)
+	r.cana2 = r.can.Hosts[1]
+	if down {
+		r.can.Hosts[1].Dest = "/proc/no-such-host/x"
+	}
+	armed.Store(true)
+	id, err := r.e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.id = id
+	select {
+	case <-held:
+	case <-time.After(testenv.Scale(time.Minute)):
+		t.Fatalf("the revert did not go on to production; history:\n%s", r.e.history())
+	}
+	r.release = func(stop bool) {
+		if stop {
+			r.e.cancel()
+		}
+		armed.Store(false)
+		close(hold)
+		if stop {
+			r.e.stop()
+		}
+	}
+	return r
+}
+
 // A revert stopped after a stage that a host failed to get names that
 // host at its end only if it still lacks the revert after the restart:
 // not when someone synced it by hand meanwhile, or when it is back and
@@ -207,60 +276,17 @@ func TestRevertNamesOnlyTheHostsThatStillLackIt(t *testing.T) {
 	}{{"synced by hand", false}, {"back", false}, {"still down", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var armed atomic.Bool
-			hold, held := make(chan struct{}), make(chan struct{})
-			var once sync.Once
-			var can *hostsync.Stage
-			var rels *release.Store
-			e, _ := newSyncEnv(t, func(name string, _ *deploy.SyncStage, h *hostsync.Stage) {
-				if name == "canaries" {
-					can = h
-				}
-			}, func(o *deploy.Options) {
-				rels = o.Releases
-				for _, st := range o.Stages {
-					if ss := st.(*deploy.SyncStage); ss.StageName == "production" {
-						hosts := ss.Hosts
-						ss.Hosts = func() (*hostsync.Stage, error) {
-							if armed.Load() {
-								once.Do(func() { close(held) })
-								<-hold
-							}
-							return hosts()
-						}
-					}
-				}
-			})
-			n := e.sb.Changes["config"]
-			deployAll(t, e, n)
-			down := can.Hosts[1]
-			can.Hosts[1].Dest = "/proc/no-such-host/x"
-			e.setHook(func(ev deploy.Event) {
-				if strings.Contains(ev.Text.String(), "still runs the reverted change; going on") {
-					armed.Store(true)
-				}
-			})
-			id, err := e.agent.Revert(context.Background(), deploy.RevertRequest{Changes: []string{itoa(n)}, By: alice, InWindow: true})
+			r := holdRevertAtProduction(t, true)
+			e, down := r.e, r.cana2
+			rec, err := e.agent.Record(r.id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-held:
-			case <-time.After(testenv.Scale(time.Minute)):
-				t.Fatalf("the revert did not go on to production; history:\n%s", e.history())
-			}
-			rec, err := e.agent.Record(id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.cancel()
-			armed.Store(false)
-			close(hold)
-			e.stop()
+			r.release(true)
 			switch c.name {
 			case "synced by hand":
-				can.Hosts[1].Dest = down.Dest
-				rel, err := rels.Open(rec.Sync.Release)
+				r.can.Hosts[1].Dest = down.Dest
+				rel, err := r.rels.Open(rec.Sync.Release)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -269,7 +295,7 @@ func TestRevertNamesOnlyTheHostsThatStillLackIt(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "back":
-				can.Hosts[1].Dest = down.Dest
+				r.can.Hosts[1].Dest = down.Dest
 			}
 			e.restart()
 			end := e.waitFor(deploy.EventDone, deploy.EventFailed, deploy.EventAborted)
@@ -280,5 +306,61 @@ func TestRevertNamesOnlyTheHostsThatStillLackIt(t *testing.T) {
 				t.Errorf("the end names %s: %v, want %v: %s", down.Name, got, c.named, end.Text)
 			}
 		})
+	}
+}
+
+// A revert aborted after a stage a host failed to get says, as it ends,
+// which host still runs the reverted change and that staging holds the
+// revert, not pushed (it said "The staging checkout was not changed").
+func TestAbortedRevertSaysWhatItLeft(t *testing.T) {
+	t.Parallel()
+	r := holdRevertAtProduction(t, true)
+	if err := r.e.agent.Abort(context.Background(), r.id, alice); err != nil {
+		t.Fatal(err)
+	}
+	r.release(false)
+	end := r.e.waitFor(deploy.EventDone, deploy.EventFailed, deploy.EventAborted)
+	for _, want := range []string{"Staging holds the revert (", "not pushed to Gerrit", "cana2 (canaries) did not get the revert and still runs the reverted change"} {
+		if end.Kind != deploy.EventAborted || !strings.Contains(end.Text.String(), want) {
+			t.Errorf("the revert ended %s: %s\nwant it aborted, saying %q", end.Kind, end.Text, want)
+		}
+	}
+	if strings.Contains(end.Text.String(), "The staging checkout was not changed") {
+		t.Errorf("the end says staging was not changed, but it holds the revert: %s", end.Text)
+	}
+}
+
+// A revert resumed after a restart with a host that cannot be checked
+// does not offer to roll back, and refuses `rollback`: that would put the
+// reverted change back on every host. It goes on when told to.
+func TestRevertWithUncheckableHostIsNotRolledBack(t *testing.T) {
+	t.Parallel()
+	r := holdRevertAtProduction(t, false)
+	e, w := r.e, r.w
+	r.release(true)
+	r.can.Hosts[1].Dest = "no-such-host.invalid:/x"
+	e.restart()
+	ask := e.waitFor(deploy.EventNeeds)
+	if !strings.Contains(ask.Text.String(), "could not be checked after the restart") || strings.Contains(ask.Text.String(), "`rollback`") {
+		t.Errorf("the question: %s\nwant it to ask about cana2 without offering `rollback`", ask.Text)
+	}
+	err := e.agent.Decide(context.Background(), r.id, alice, "rollback", "")
+	if err == nil || !strings.Contains(err.Error(), "A revert is not rolled back") {
+		t.Fatalf("rollback of a revert: %v, want it refused", err)
+	}
+	if err := e.agent.Decide(context.Background(), r.id, alice, "continue", "cana2 is out of rotation"); err != nil {
+		t.Fatal(err)
+	}
+	end := e.waitFor(deploy.EventDone, deploy.EventFailed, deploy.EventAborted)
+	if end.Kind != deploy.EventDone {
+		t.Fatalf("the revert ended %s: %s", end.Kind, end.Text)
+	}
+	for _, h := range w.all() {
+		if h.Name == r.cana2.Name {
+			continue
+		}
+		if got := readTree(t, h.Dest)[settings]; got != w.before[settings] {
+			t.Errorf("%s runs the reverted change again", h.Name)
+		}
 	}
 }
