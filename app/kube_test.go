@@ -265,6 +265,27 @@ func TestKubeStuckRolloutStops(t *testing.T) {
 	}
 }
 
+// A revert made in staging whose rollout is stuck in one cluster is not
+// rolled back, as main wires it: the other cluster gets the revert, and
+// the end names the Deployments that still run the reverted change.
+func TestKubeRevertStuckGoesOn(t *testing.T) {
+	t.Parallel()
+	k := startKube(t)
+	first := k.deploy(t, "config")
+	k.expect("amir: deploy 1 is done")
+	k.c.Block(t, k.dc1)
+	k.say("jouncebot: revert " + strconv.Itoa(k.app.Sandbox().Changes["config"]))
+	l := k.expectLine("the revert's end", testenv.Scale(4*time.Minute), func(l string) bool {
+		return strings.Contains(l, "revert 2 is done") || strings.Contains(l, "2 stopped") || strings.Contains(l, "aborted")
+	})
+	if !strings.Contains(l, "revert 2 is done") || !strings.Contains(l, "mw-canary (k8s-canaries)") || !strings.Contains(l, "did not get the revert and still run the reverted change") {
+		t.Errorf("the revert ended: %s\nwant it done, naming dc1's Deployments that still run the change", l)
+	}
+	if _, rel := k.runs(t, k.dc2, "mw-main"); rel == first {
+		t.Errorf("mw-main in dc2 still runs release %s: the revert was rolled back or never reached it", first)
+	}
+}
+
 // An image set by hand on a rolled-out Deployment (a colleague's kubectl
 // set image) is found when the bot reads the clusters before calling the
 // deploy done: the deploy stops with a sentence naming the Deployment.
